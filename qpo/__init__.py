@@ -1,0 +1,80 @@
+"""qpo: the quantum portfolio optimizer research workbench.
+
+The path through the package follows the data::
+
+    load (qpo.data) -> validate (qpo.validation) -> estimate/optimize (qpo.optimization)
+    -> assess risk (qpo.risk) -> store (qpo.store) -> track (qpo.tracking)
+    -> publish (qpo.reporting, qpo.workbench)
+
+``import qpo`` is light: the public names below are imported on first use.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    # data
+    "load_prices": "qpo.data",
+    "load_price_file": "qpo.data",
+    "load_ohlcv": "qpo.data",
+    "ohlcv_to_prices": "qpo.data",
+    "prices_to_returns": "qpo.data",
+    "data_hash": "qpo.data",
+    "PRICE_SOURCES": "qpo.data",
+    # validation
+    "validate_prices": "qpo.validation",
+    "validate_ohlcv": "qpo.validation",
+    "validate_file": "qpo.validation",
+    "ValidationReport": "qpo.validation",
+    # optimization
+    "PortfolioProblem": "qpo.optimization",
+    "Constraints": "qpo.optimization",
+    "OptimizationResult": "qpo.optimization",
+    "optimize": "qpo.optimization",
+    # risk
+    "RiskReport": "qpo.risk",
+    "risk_report": "qpo.risk",
+    "portfolio_returns": "qpo.risk",
+    "historical_var": "qpo.risk",
+    "historical_cvar": "qpo.risk",
+    "max_drawdown": "qpo.risk",
+    # reporting, tracking, workbench
+    "daily_report": "qpo.reporting",
+    "tracked_run": "qpo.tracking",
+    "run_pipeline": "qpo.workbench.pipelines",
+    # errors
+    "QpoError": "qpo.errors",
+    "DataError": "qpo.errors",
+    "DataValidationError": "qpo.errors",
+    "ProblemError": "qpo.errors",
+    "InfeasibleError": "qpo.errors",
+    "SolverError": "qpo.errors",
+    "UnknownOptionError": "qpo.errors",
+    "PipelineError": "qpo.errors",
+    "StoreError": "qpo.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'qpo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from qpo.data import load_prices, prices_to_returns  # noqa: F401
+    from qpo.optimization import Constraints, OptimizationResult, PortfolioProblem, optimize  # noqa: F401
+    from qpo.risk import RiskReport, risk_report  # noqa: F401
+    from qpo.validation import ValidationReport, validate_prices  # noqa: F401

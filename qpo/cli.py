@@ -1,0 +1,151 @@
+"""The ``qpo`` command line. Imports stay inside the commands, so ``qpo --help`` is instant."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _parse_value(text: str):
+    import yaml
+
+    import datetime as dt
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return text if isinstance(value, (dt.date, dt.datetime)) else value  # dates stay ISO strings
+
+
+def _cmd_validate(args) -> int:
+    from qpo.validation import validate_file
+
+    report = validate_file(args.path, kind=args.kind, max_stale_days=args.max_stale_days,
+                           max_abs_return=args.max_abs_return)
+    print(report.to_json() if args.json else str(report))
+    return 0 if report.success else 1
+
+
+def _cmd_pipeline_run(args) -> int:
+    from qpo.workbench.pipelines import run_pipeline
+
+    params = {name: _parse_value(value) for name, value in (args.param or [])}
+    log = (lambda m: print(m, file=sys.stderr, flush=True)) if not args.json else None
+    run = run_pipeline(args.name, params, log=log)
+    if args.json:
+        print(run.to_json())
+    else:
+        print(f"pipeline   {run.pipeline}: {run.status} in {run.seconds:.1f} s")
+        if run.error:
+            print(f"error      {run.error}")
+        if run.notebook:
+            print(f"notebook   {run.notebook}")
+        if run.html:
+            print(f"report     {run.html}")
+        if run.data_docs:
+            print(f"data docs  {run.data_docs}")
+        if run.run_id:
+            print(f"mlflow run {run.run_id} (experiment {run.experiment!r}) at {run.tracking_uri}")
+            print(f"           browse it: qpo ui mlflow, then http://127.0.0.1:5000")
+    return {"FINISHED": 0, "INVALID_DATA": 2}.get(run.status, 1)
+
+
+def _cmd_pipeline_list(args) -> int:
+    from qpo.workbench.pipelines import available_pipelines, load_spec
+
+    for name in available_pipelines():
+        spec = load_spec(name)
+        print(f"{name:16s} {spec.schedule:16s} {spec.notebook.name}  {spec.description}")
+    return 0
+
+
+def _cmd_dashboard(args) -> int:
+    from qpo.workbench.dashboard import serve
+
+    return serve(args.name, args.port, open_browser=args.open)
+
+
+def _cmd_db(args) -> int:
+    from qpo import config
+    from qpo.store import connect, seed_demo
+
+    engine = connect()
+    url = engine.url.render_as_string(hide_password=True)
+    if args.action == "upgrade":
+        print(f"schema at head: {url}")
+    elif args.action == "seed":
+        print(f"seeded {seed_demo(engine)} demo portfolios into {url}")
+    elif args.action == "url":
+        print(config.database_url())
+    return 0
+
+
+def _cmd_ui_mlflow(args) -> int:
+    import subprocess
+
+    from qpo import config
+
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", config.tracking_uri(),
+           "--host", "127.0.0.1", "--port", str(args.port)]
+    print(f"MLflow UI for {config.tracking_uri()} on http://127.0.0.1:{args.port}", flush=True)
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qpo", description="qpo: the quantum portfolio optimizer workbench")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    v = sub.add_parser("validate", help="validate a price panel or OHLCV file with Great Expectations")
+    v.add_argument("path", help="CSV or Parquet file: a wide price panel or long OHLCV bars")
+    v.add_argument("--kind", choices=["auto", "prices", "ohlcv"], default="auto")
+    v.add_argument("--max-stale-days", type=int, default=None, help="longest run of an unchanged price allowed")
+    v.add_argument("--max-abs-return", type=float, default=None, help="largest |one-day return| allowed")
+    v.add_argument("--json", action="store_true", help="print the report as one JSON line")
+    v.set_defaults(func=_cmd_validate)
+
+    pl = sub.add_parser("pipeline", help="scheduled Papermill pipelines")
+    plsub = pl.add_subparsers(dest="action", required=True)
+    run = plsub.add_parser("run", help="run a pipeline now")
+    run.add_argument("name", help="pipeline name (see `qpo pipeline list`)")
+    run.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help="set a notebook parameter (value parsed as YAML)")
+    run.add_argument("--json", action="store_true", help="print one JSON line: run id, status, paths")
+    run.set_defaults(func=_cmd_pipeline_run)
+    ls = plsub.add_parser("list", help="list the pipelines and their schedules")
+    ls.set_defaults(func=_cmd_pipeline_list)
+
+    d = sub.add_parser("dashboard", help="serve a Voila advisor dashboard on localhost")
+    d.add_argument("name", help="dashboard name, e.g. advisor")
+    d.add_argument("--port", type=int, default=8866)
+    d.add_argument("--open", action="store_true", help="open a browser")
+    d.set_defaults(func=_cmd_dashboard)
+
+    db = sub.add_parser("db", help="the store: migrate, seed demo portfolios, show URL")
+    db.add_argument("action", choices=["upgrade", "seed", "url"])
+    db.set_defaults(func=_cmd_db)
+
+    ui = sub.add_parser("ui", help="start a web UI")
+    uisub = ui.add_subparsers(dest="which", required=True)
+    m = uisub.add_parser("mlflow", help="the MLflow UI on the workbench's tracking store")
+    m.add_argument("--port", type=int, default=5000)
+    m.set_defaults(func=_cmd_ui_mlflow)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from qpo.errors import QpoError
+
+    try:
+        return int(args.func(args) or 0)
+    except QpoError as exc:
+        print(f"qpo: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

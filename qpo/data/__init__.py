@@ -1,0 +1,22 @@
+"""Market data: bundled real panels and loaders for files a user brings."""
+from qpo.data.loaders import (
+    OHLCV_COLUMNS,
+    PRICE_SOURCES,
+    data_hash,
+    load_ohlcv,
+    load_price_file,
+    load_prices,
+    ohlcv_to_prices,
+)
+from qpo.data.returns import prices_to_returns
+
+__all__ = [
+    "OHLCV_COLUMNS",
+    "PRICE_SOURCES",
+    "data_hash",
+    "load_ohlcv",
+    "load_price_file",
+    "load_prices",
+    "ohlcv_to_prices",
+    "prices_to_returns",
+]

@@ -1,0 +1,261 @@
+"""Loaders. Each returns data exactly as the source holds it (no silent sorting, de-duplication
+or filling): finding defects is the job of :mod:`qpo.validation`, which runs before anything
+uses the data.
+
+Shapes
+------
+price panel
+    ``DataFrame`` indexed by a ``DatetimeIndex`` named ``date``, one float column per ticker,
+    adjusted close prices. A ticker's leading/trailing NaNs mean "not listed yet / any more".
+OHLCV bars
+    long ``DataFrame`` with the columns :data:`OHLCV_COLUMNS` (Alpha Vantage daily-adjusted
+    naming), one row per (ticker, date).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from qpo.errors import DataError, UnknownOptionError
+
+OHLCV_COLUMNS = [
+    "date",
+    "ticker",
+    "open",
+    "high",
+    "low",
+    "close",
+    "adjusted_close",
+    "volume",
+    "dividend_amount",
+    "split_coefficient",
+]
+_OHLCV_REQUIRED = ["date", "open", "high", "low", "close", "adjusted_close", "volume"]
+_OHLCV_OPTIONAL_DEFAULTS = {"dividend_amount": 0.0, "split_coefficient": 1.0}
+
+
+def _skfolio_data_file(name: str) -> Path:
+    spec = importlib.util.find_spec("skfolio")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the bundled S&P 500 data ships with the 'skfolio' package; install it "
+                        "with `pip install skfolio` (it is a dependency of qpo)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / name
+    if not path.exists():
+        raise DataError(f"skfolio is installed but its data file {path} is missing; reinstall skfolio")
+    return path
+
+
+def _read_skfolio_csv(name: str) -> pd.DataFrame:
+    df = pd.read_csv(_skfolio_data_file(name), index_col=0, parse_dates=True)
+    df.index = pd.DatetimeIndex(df.index, name="date")
+    df.columns.name = None
+    return df.astype("float64")
+
+
+def _sp500() -> pd.DataFrame:
+    return _read_skfolio_csv("sp500_dataset.csv.gz")
+
+
+def _sp500_index() -> pd.DataFrame:
+    df = _read_skfolio_csv("sp500_index.csv.gz")
+    df.columns = ["SP500"]
+    return df
+
+
+#: Bundled real data, offline: name -> (loader, description).
+PRICE_SOURCES: dict[str, tuple[Callable[[], pd.DataFrame], str]] = {
+    "sp500": (_sp500, "20 S&P 500 stocks, daily adjusted close, 1990-2022 (skfolio's real panel)"),
+    "sp500_index": (_sp500_index, "S&P 500 index level, daily, 1990-2022 (skfolio's real series)"),
+}
+
+
+def _slice(df: pd.DataFrame, start, end) -> pd.DataFrame:
+    if start is None and end is None:
+        return df
+    idx = df.index
+    mask = np.ones(len(idx), dtype=bool)
+    if start is not None:
+        mask &= idx >= pd.Timestamp(start)
+    if end is not None:
+        mask &= idx <= pd.Timestamp(end)
+    return df.loc[mask]
+
+
+def _select(df: pd.DataFrame, tickers: Sequence[str] | None) -> pd.DataFrame:
+    if tickers is None:
+        return df
+    tickers = list(tickers)
+    missing = [t for t in tickers if t not in df.columns]
+    if missing:
+        raise DataError(f"tickers not in the data: {missing}; available: {list(df.columns)}")
+    return df[tickers]
+
+
+def load_prices(
+    source: str | Path = "sp500",
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+    tickers: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Adjusted close prices, ``DatetimeIndex`` x tickers.
+
+    Parameters
+    ----------
+    source
+        ``"sp500"`` (20 real S&P 500 stocks, 1990-2022), ``"sp500_index"`` (the index), or the
+        path of a CSV/Parquet file: a wide price panel or long OHLCV bars (see
+        :func:`load_price_file`).
+    start, end
+        Inclusive date bounds.
+    tickers
+        Columns to keep, in this order.
+    """
+    if isinstance(source, Path) or (isinstance(source, str) and source not in PRICE_SOURCES
+                                     and re.search(r"\.(csv|parquet|pq)(\.gz)?$", source, re.I)):
+        df = load_price_file(source)
+    elif isinstance(source, str) and source in PRICE_SOURCES:
+        df = PRICE_SOURCES[source][0]()
+    else:
+        raise UnknownOptionError("price source", source,
+                                 list(PRICE_SOURCES) + ["<path to a .csv or .parquet file>"])
+    return _select(_slice(df, start, end), tickers)
+
+
+def _read_table(path: Path, columns=None, filters=None) -> pd.DataFrame:
+    if not path.exists():
+        raise DataError(f"file not found: {path}")
+    name = path.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path, columns=columns, filters=filters)
+        if name.endswith((".csv", ".csv.gz")):
+            return pd.read_csv(path)
+    except Exception as exc:  # noqa: BLE001 - turned into a clear message
+        raise DataError(f"could not read {path}: {exc}") from exc
+    raise DataError(f"unsupported file type {path.name!r}; valid: .csv, .csv.gz, .parquet, .pq")
+
+
+def _is_long_ohlcv(df: pd.DataFrame) -> bool:
+    cols = {c.lower() for c in df.columns}
+    return {"open", "high", "low", "close"} <= cols
+
+
+def load_price_file(path: str | Path) -> pd.DataFrame:
+    """Load a price panel a user brings.
+
+    Two layouts are understood:
+
+    * wide: a ``date`` (or ``timestamp``, or first) column and one column of prices per ticker;
+    * long OHLCV bars in Alpha Vantage's daily-adjusted columns: the ``adjusted_close`` of each
+      ticker becomes its column (see :func:`load_ohlcv`).
+
+    Rows keep the file's order, duplicates included, so that validation can see them.
+    """
+    path = Path(path)
+    df = _read_table(path)
+    if _is_long_ohlcv(df):
+        return ohlcv_to_prices(load_ohlcv(path, _frame=df))
+    lower = {c.lower(): c for c in df.columns}
+    date_col = lower.get("date") or lower.get("timestamp") or df.columns[0]
+    try:
+        dates = pd.to_datetime(df[date_col])
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{path}: column {date_col!r} does not hold dates ({exc}); a wide price "
+                        "file needs a 'date' column and one column per ticker") from exc
+    out = df.drop(columns=[date_col])
+    out.index = pd.DatetimeIndex(dates, name="date")
+    out.columns = [str(c) for c in out.columns]
+    numeric = [c for c in out.columns if pd.api.types.is_numeric_dtype(out[c])]
+    out[numeric] = out[numeric].astype("float64")
+    return out  # non-numeric columns stay as they are: validation reports their type
+
+
+def _ticker_from_filename(path: Path) -> str | None:
+    m = re.match(r"DA-(?P<t>[A-Za-z0-9.\-]+?)-T-", path.name)
+    return m.group("t") if m else None
+
+
+def load_ohlcv(
+    path: str | Path,
+    ticker: str | None = None,
+    tickers: Sequence[str] | None = None,
+    start=None,
+    end=None,
+    *,
+    _frame: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Long OHLCV bars in Alpha Vantage's daily-adjusted columns.
+
+    Accepts ``timestamp`` or ``date`` for the date column. A single-ticker file (as Alpha Vantage
+    returns them) has no ``ticker`` column: pass ``ticker=`` or name the file
+    ``DA-<TICKER>-T-...``. ``dividend_amount``/``split_coefficient`` default to 0/1 when absent.
+    Rows keep the file's order.
+    """
+    path = Path(path)
+    filters = None
+    if _frame is None and path.suffix.lower() in (".parquet", ".pq") and tickers is not None:
+        filters = [("ticker", "in", list(tickers))]
+    df = _frame if _frame is not None else _read_table(path, filters=filters)
+    df = df.rename(columns={c: c.lower().strip() for c in df.columns})
+    if "timestamp" in df.columns and "date" not in df.columns:
+        df = df.rename(columns={"timestamp": "date"})
+    if "adjusted_close" not in df.columns and "adj_close" in df.columns:
+        df = df.rename(columns={"adj_close": "adjusted_close"})
+    missing = [c for c in _OHLCV_REQUIRED if c not in df.columns]
+    if missing:
+        raise DataError(f"{path.name}: missing OHLCV columns {missing}; expected Alpha Vantage "
+                        f"daily-adjusted columns {OHLCV_COLUMNS} ('timestamp' may stand for 'date')")
+    if "ticker" not in df.columns:
+        ticker = ticker or _ticker_from_filename(path)
+        if ticker is None:
+            raise DataError(f"{path.name} has no 'ticker' column: pass ticker=... or name the file "
+                            "DA-<TICKER>-T-<date>.csv as Alpha Vantage downloads are named")
+        df = df.assign(ticker=ticker)
+    for col, default in _OHLCV_OPTIONAL_DEFAULTS.items():
+        if col not in df.columns:
+            df[col] = default
+    df = df[OHLCV_COLUMNS].copy()
+    try:
+        df["date"] = pd.to_datetime(df["date"])
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{path.name}: 'date' column does not hold dates: {exc}") from exc
+    df["ticker"] = df["ticker"].astype(str)
+    if tickers is not None:
+        df = df[df["ticker"].isin(list(tickers))]
+    if start is not None:
+        df = df[df["date"] >= pd.Timestamp(start)]
+    if end is not None:
+        df = df[df["date"] <= pd.Timestamp(end)]
+    return df.reset_index(drop=True)
+
+
+def ohlcv_to_prices(bars: pd.DataFrame, field: str = "adjusted_close") -> pd.DataFrame:
+    """Pivot long bars to a wide price panel of ``field``; dates sorted, tickers sorted.
+
+    Duplicate (ticker, date) rows are an error here: validate the bars first.
+    """
+    if field not in bars.columns:
+        raise DataError(f"field {field!r} not in bars; valid: {[c for c in bars.columns if c not in ('date', 'ticker')]}")
+    dup = bars.duplicated(["ticker", "date"])
+    if dup.any():
+        first = bars.loc[dup, ["ticker", "date"]].iloc[0]
+        raise DataError(f"{int(dup.sum())} duplicate (ticker, date) rows, e.g. {first['ticker']} "
+                        f"{first['date'].date()}; run qpo.validate_ohlcv(bars) to see them all")
+    wide = bars.pivot(index="date", columns="ticker", values=field).sort_index()
+    wide.index = pd.DatetimeIndex(wide.index, name="date")
+    wide.columns.name = None
+    return wide.astype("float64")
+
+
+def data_hash(df: pd.DataFrame) -> str:
+    """SHA-256 of a frame's values, index and column names (stable across runs and machines)."""
+    h = hashlib.sha256()
+    h.update("|".join(map(str, df.columns)).encode())
+    h.update(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
+    return h.hexdigest()

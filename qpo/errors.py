@@ -1,0 +1,48 @@
+"""Typed errors. Every message says what was wrong and what is valid."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class QpoError(Exception):
+    """Base class of every error qpo raises on purpose."""
+
+
+class UnknownOptionError(QpoError, ValueError):
+    """An option name (source, objective, method, ...) that qpo does not know."""
+
+    def __init__(self, kind: str, value: object, valid: Iterable[str]):
+        self.kind, self.value, self.valid = kind, value, sorted(valid)
+        super().__init__(f"unknown {kind} {value!r}; valid: {', '.join(self.valid)}")
+
+
+class DataError(QpoError, ValueError):
+    """Input data that cannot be used as given (missing file, wrong columns, NaN, ...)."""
+
+
+class DataValidationError(DataError):
+    """Data that failed its Great Expectations suite; carries the report."""
+
+    def __init__(self, report):  # report: qpo.validation.ValidationReport
+        self.report = report
+        super().__init__(str(report))
+
+
+class ProblemError(QpoError, ValueError):
+    """A portfolio problem that is malformed (shapes, tickers, non-finite or non-PSD inputs)."""
+
+
+class InfeasibleError(QpoError):
+    """Constraints that cannot hold together; the message names them."""
+
+
+class SolverError(QpoError):
+    """A solver that failed on a well-posed problem; the message says what to try."""
+
+
+class PipelineError(QpoError):
+    """A pipeline that could not run or did not finish."""
+
+
+class StoreError(QpoError):
+    """A store operation that was refused; nothing was written."""

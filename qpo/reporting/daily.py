@@ -1,0 +1,91 @@
+"""The daily risk report of one client portfolio: what the pipeline notebook shows."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from qpo.errors import DataError
+
+
+@dataclass
+class DailyReport:
+    portfolio: str
+    as_of: pd.Timestamp
+    weights: pd.Series
+    asset_returns: pd.DataFrame
+    returns: pd.Series
+    benchmark_returns: pd.Series | None
+    risk: object  # qpo.risk.RiskReport
+    benchmark_risk: object | None
+    what_if: object  # qpo.OptimizationResult: min-variance on the held names
+    what_if_risk: object
+
+    def metrics(self) -> dict[str, float]:
+        m = dict(self.risk.metrics())
+        m.update({f"what_if_{k}": v for k, v in self.what_if_risk.metrics().items()})
+        if self.benchmark_risk is not None:
+            m.update({f"benchmark_{k}": v for k, v in self.benchmark_risk.metrics().items()})
+        return m
+
+    def risk_table(self) -> pd.DataFrame:
+        cols = {"portfolio": self.risk.to_frame()["value"],
+                "what-if min-variance": self.what_if_risk.to_frame()["value"]}
+        if self.benchmark_risk is not None:
+            cols["S&P 500"] = self.benchmark_risk.to_frame()["value"]
+        return pd.DataFrame(cols)
+
+    def figures(self) -> dict:
+        from qpo.reporting.figures import drawdown_figure, wealth_figure, weights_figure
+        from qpo.risk import drawdown_series, portfolio_returns
+
+        series = {self.portfolio: self.returns}
+        series["what-if min-variance"] = portfolio_returns(self.what_if.weights, self.asset_returns)
+        if self.benchmark_returns is not None:
+            series["S&P 500"] = self.benchmark_returns
+        return {
+            "wealth": wealth_figure(series, f"Growth of $1 over {len(self.returns)} days to {self.as_of.date()}"),
+            "drawdown": drawdown_figure(drawdown_series(self.returns), f"{self.portfolio}: drawdown"),
+            "weights": weights_figure({"current": self.weights, "what-if min-variance": self.what_if.weights},
+                                      "Current weights and the min-variance rebalance"),
+        }
+
+
+def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_days: int = 756,
+                 confidence: float = 0.95, risk_free_rate: float = 0.0, max_weight: float = 0.25,
+                 benchmark: pd.Series | None = None, engine=None) -> DailyReport:
+    """Risk of ``portfolio`` (from the store) over the ``lookback_days`` returns up to ``as_of``,
+    next to a what-if long-only min-variance rebalance of the same names (weights <= max_weight)
+    and, when given, the benchmark's level series."""
+    from qpo.data.returns import prices_to_returns
+    from qpo.optimization import Constraints, PortfolioProblem, optimize
+    from qpo.risk import portfolio_returns, risk_report
+    from qpo.store import connect, portfolio_weights, session_scope
+
+    if lookback_days < 20:
+        raise DataError(f"lookback_days must be at least 20 trading days, got {lookback_days}")
+    as_of = pd.Timestamp(as_of) if as_of is not None else prices.index[-1]
+    if as_of < prices.index[0]:
+        raise DataError(f"as_of {as_of.date()} is before the first price ({prices.index[0].date()})")
+    with session_scope(engine or connect()) as session:
+        weights = portfolio_weights(session, portfolio, prices, as_of)
+    px = prices.loc[:as_of, list(weights.index)]
+    if len(px) < lookback_days + 1:
+        raise DataError(f"{len(px) - 1} days of returns up to {as_of.date()} for {portfolio!r}; "
+                        f"lookback_days={lookback_days} needs {lookback_days + 1} prices. Lower it.")
+    asset_returns = prices_to_returns(px.iloc[-(lookback_days + 1):])
+    port = portfolio_returns(weights, asset_returns)
+    risk = risk_report(weights, asset_returns, confidence, risk_free_rate)
+    n = len(weights)
+    problem = PortfolioProblem.from_returns(
+        asset_returns, constraints=Constraints(max_weight=max(max_weight, 1.0 / n)), risk_free_rate=risk_free_rate)
+    what_if = optimize(problem, "min_variance")
+    what_if_risk = risk_report(what_if.weights, asset_returns, confidence, risk_free_rate)
+    bench_r = bench_risk = None
+    if benchmark is not None:
+        b = benchmark.loc[:as_of].pct_change().reindex(asset_returns.index)
+        if b.notna().all():
+            bench_r = b.rename("S&P 500")
+            bench_risk = risk_report(None, bench_r, confidence, risk_free_rate)
+    return DailyReport(portfolio, as_of, weights, asset_returns, port, bench_r, risk, bench_risk, what_if,
+                       what_if_risk)

@@ -1,0 +1,20 @@
+"""Great Expectations suites for price panels and OHLCV bars."""
+from qpo.validation.suites import (
+    DEFAULT_MAX_ABS_LOG_RETURN,
+    DEFAULT_MAX_STALE_DAYS,
+    FailedExpectation,
+    ValidationReport,
+    validate_file,
+    validate_ohlcv,
+    validate_prices,
+)
+
+__all__ = [
+    "DEFAULT_MAX_ABS_LOG_RETURN",
+    "DEFAULT_MAX_STALE_DAYS",
+    "FailedExpectation",
+    "ValidationReport",
+    "validate_file",
+    "validate_ohlcv",
+    "validate_prices",
+]

@@ -1,0 +1,330 @@
+"""Data validation with Great Expectations (GX 1.x).
+
+Both suites run on a *long* frame (one row per ticker and date, in the data's own order) to
+which qpo adds three derived columns per ticker, so that plain GX expectations can see
+time-series defects:
+
+``step_days``
+    days since the ticker's previous row (negative: dates out of order; 0: a repeated date);
+``stale_run``
+    length of the run of identical consecutive prices this row belongs to;
+``log_return``
+    ``log(p_t / p_{t-1})`` against the ticker's previous row.
+
+Policy for wide panels: a ticker's NaNs *before its first* and *after its last* price mean
+"not listed yet / any more" and are not defects; every other NaN is a missing value.
+
+Each expectation carries ``meta.check``, the defect it looks for; the report lists every
+failed one with the offending (ticker, date, value) rows and the Data Docs page written for
+the run (``QPO_DATA_DOCS_DIR``, default ``data_docs/`` in ``QPO_HOME``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qpo import config
+from qpo.errors import DataError, DataValidationError, UnknownOptionError
+
+#: A price unchanged for more than this many consecutive days is stale.
+DEFAULT_MAX_STALE_DAYS = 10
+#: A one-day |log return| above this (a fall of more than 63 %, a rise of more than 172 %) is implausible.
+DEFAULT_MAX_ABS_LOG_RETURN = 1.0
+_EXAMPLES = 20
+_PRICE_TYPES = ["float64", "float32", "int64", "int32", "Float64", "Int64"]
+
+
+@dataclass
+class FailedExpectation:
+    check: str  # the defect, in words: "missing values", "high < low", ...
+    expectation: str  # GX expectation type
+    columns: list[str]
+    unexpected_count: int
+    unexpected_percent: float | None
+    examples: list[dict[str, Any]] = field(default_factory=list)  # offending rows: ticker, date, value(s)
+    observed: Any = None
+
+    def __str__(self) -> str:
+        rows = "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in self.examples[:5])
+        more = f" (+{self.unexpected_count - 5} more)" if self.unexpected_count > 5 else ""
+        obs = f" observed {self.observed}" if self.observed is not None else ""
+        return (f"{self.check}: {self.expectation} on {', '.join(self.columns)} failed for "
+                f"{self.unexpected_count} row(s){obs}" + (f": {rows}{more}" if rows else ""))
+
+
+@dataclass
+class ValidationReport:
+    kind: str  # "prices" | "ohlcv"
+    success: bool
+    n_rows: int
+    n_tickers: int
+    start: str | None
+    end: str | None
+    n_expectations: int
+    failures: list[FailedExpectation]
+    data_docs: str | None
+    parameters: dict[str, Any]
+
+    @property
+    def failed_checks(self) -> list[str]:
+        return [f.check for f in self.failures]
+
+    def summary(self) -> str:
+        if self.success:
+            return f"{self.kind} data passed all {self.n_expectations} expectations"
+        return (f"{self.kind} data failed {len(self.failures)} of {self.n_expectations} expectations: "
+                + "; ".join(self.failed_checks))
+
+    def __str__(self) -> str:
+        head = (f"{self.kind} validation: {'PASSED' if self.success else 'FAILED'} "
+                f"({self.n_rows} rows, {self.n_tickers} tickers, {self.start} to {self.end}, "
+                f"{self.n_expectations} expectations)")
+        lines = [head] + [f"  - {f}" for f in self.failures]
+        if self.data_docs:
+            lines.append(f"  Data Docs: {self.data_docs}")
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str)
+
+    def raise_if_failed(self) -> ValidationReport:
+        if not self.success:
+            raise DataValidationError(self)
+        return self
+
+
+# ----------------------------------------------------------------------------- long frames
+def _derive(long: pd.DataFrame, price_col: str) -> pd.DataFrame:
+    """Add step_days, stale_run and log_return per ticker, in the frame's row order."""
+    g = long.groupby("ticker", sort=False)
+    dates = pd.to_datetime(long["date"], errors="coerce")
+    long["step_days"] = (dates - dates.groupby(long["ticker"], sort=False).shift(1)).dt.days.astype("float64")
+    px = pd.to_numeric(long[price_col], errors="coerce")
+    prev = px.groupby(long["ticker"], sort=False).shift(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (px / prev).where((px > 0) & (prev > 0))
+        long["log_return"] = np.log(ratio)
+    changed = (px != prev) | px.isna() | (long["ticker"] != long["ticker"].shift(1))
+    run_id = changed.cumsum()
+    long["stale_run"] = run_id.map(run_id.value_counts()).astype("int64")
+    long.loc[px.isna(), "stale_run"] = 1
+    del g
+    return long
+
+
+def _panel_to_long(prices: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(prices, pd.DataFrame):
+        raise DataError(f"prices must be a pandas DataFrame (dates x tickers), got {type(prices).__name__}")
+    if prices.shape[1] == 0 or prices.shape[0] == 0:
+        raise DataError(f"the price panel is empty (shape {prices.shape})")
+    frames = []
+    dates = pd.Series(prices.index, dtype="object")
+    for ticker in prices.columns:
+        col = prices[ticker].reset_index(drop=True)
+        valid = col.notna().to_numpy()
+        if not valid.any():
+            first, last = 0, len(col) - 1  # a ticker with no price at all: every row is missing
+        else:
+            where = np.flatnonzero(valid)
+            first, last = where[0], where[-1]
+        frames.append(pd.DataFrame({"ticker": str(ticker), "date": dates.iloc[first:last + 1].to_numpy(),
+                                    "price": col.iloc[first:last + 1].to_numpy()}))
+    long = pd.concat(frames, ignore_index=True)
+    long["date"] = pd.to_datetime(long["date"], errors="coerce")
+    return _derive(long, "price")
+
+
+# ----------------------------------------------------------------------------- suites
+def _price_expectations(price_cols: list[str], max_stale_days: int, max_abs_log_return: float,
+                        expected_tickers: list[str] | None, has_volume: bool):
+    import great_expectations.expectations as gxe
+
+    ex = []
+    key_cols = ["date", "ticker"] + price_cols + (["volume"] if has_volume else [])
+    for c in key_cols:
+        ex.append(gxe.ExpectColumnValuesToNotBeNull(column=c, meta={"check": f"missing values ({c})"}))
+    for c in price_cols:
+        ex.append(gxe.ExpectColumnValuesToBeInTypeList(column=c, type_list=_PRICE_TYPES,
+                                                       meta={"check": f"wrong type ({c})"}))
+        ex.append(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, strict_min=True,
+                                                    meta={"check": f"non-positive prices ({c})"}))
+    if has_volume:
+        ex.append(gxe.ExpectColumnValuesToBeBetween(column="volume", min_value=0,
+                                                    meta={"check": "negative volume"}))
+    ex.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=["ticker", "date"],
+                                                  meta={"check": "duplicate dates"}))
+    ex.append(gxe.ExpectColumnValuesToBeBetween(column="step_days", min_value=0,
+                                                meta={"check": "unsorted dates"}))
+    ex.append(gxe.ExpectColumnValuesToBeBetween(column="stale_run", max_value=max_stale_days,
+                                                meta={"check": f"stale prices (unchanged > {max_stale_days} days)"}))
+    ex.append(gxe.ExpectColumnValuesToBeBetween(column="log_return", min_value=-max_abs_log_return,
+                                                max_value=max_abs_log_return,
+                                                meta={"check": f"implausible one-day jumps (|log return| > {max_abs_log_return:g})"}))
+    if expected_tickers:
+        ex.append(gxe.ExpectColumnDistinctValuesToContainSet(column="ticker", value_set=sorted(expected_tickers),
+                                                             meta={"check": "missing tickers"}))
+    return ex
+
+
+def _ohlcv_expectations():
+    import great_expectations.expectations as gxe
+
+    pairs = [("high", "low", "high < low"), ("high", "open", "open above high"),
+             ("high", "close", "close above high"), ("open", "low", "open below low"),
+             ("close", "low", "close below low")]
+    return [gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A=a, column_B=b, or_equal=True,
+                                                        meta={"check": check}) for a, b, check in pairs]
+
+
+def _run_suite(kind: str, long: pd.DataFrame, expectations, example_cols: list[str]) -> tuple[Any, str | None]:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+
+    ctx = gx.get_context(mode="ephemeral")
+    try:
+        ctx.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    except Exception:  # noqa: BLE001 - cosmetic only
+        pass
+    docs_dir = config.data_docs_dir()
+    ctx.add_data_docs_site("qpo", {"class_name": "SiteBuilder", "store_backend": {
+        "class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)}})
+    asset = ctx.data_sources.add_pandas(f"qpo_{kind}").add_dataframe_asset(kind)
+    batch_def = asset.add_batch_definition_whole_dataframe("whole")
+    suite = ctx.suites.add(gx.ExpectationSuite(name=f"qpo_{kind}"))
+    for e in expectations:
+        suite.add_expectation(e)
+    vdef = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"qpo_{kind}_{uuid.uuid4().hex[:8]}",
+                                                                  data=batch_def, suite=suite))
+    checkpoint = ctx.checkpoints.add(gx.Checkpoint(
+        name=f"qpo_{kind}_checkpoint", validation_definitions=[vdef],
+        actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["qpo"])],
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": example_cols,
+                       "partial_unexpected_count": _EXAMPLES}))
+    result = checkpoint.run(batch_parameters={"dataframe": long})
+    (identifier, vresult), = result.run_results.items()
+    page = None
+    try:
+        urls = ctx.get_docs_sites_urls(resource_identifier=identifier, site_name="qpo")
+        page = urls[0]["site_url"] if urls else None
+    except Exception:  # noqa: BLE001 - the index is the fallback
+        page = (docs_dir / "index.html").as_uri()
+    if page and page.startswith("file://"):
+        page = str(Path(page[len("file://"):]))
+    return vresult, page
+
+
+def _failures(vresult, long: pd.DataFrame) -> list[FailedExpectation]:
+    out = []
+    for r in vresult.results:
+        if r.success:
+            continue
+        cfg = r.expectation_config
+        kw = cfg.kwargs
+        columns = [kw[k] for k in ("column", "column_A", "column_B") if k in kw] + list(kw.get("column_list", []))
+        res = r.result or {}
+        examples = []
+        for row in (res.get("unexpected_index_list") or [])[:_EXAMPLES]:
+            if isinstance(row, dict):
+                examples.append({k: (str(v.date()) if isinstance(v, pd.Timestamp) else
+                                     (None if isinstance(v, float) and np.isnan(v) else v)) for k, v in row.items()})
+            else:
+                examples.append({"row": row})
+        if r.exception_info and r.exception_info.get("raised_exception"):
+            observed = r.exception_info.get("exception_message")
+        else:
+            observed = res.get("observed_value") if not examples else None
+        count = res.get("unexpected_count")
+        out.append(FailedExpectation(
+            check=(cfg.meta or {}).get("check", cfg.type), expectation=cfg.type, columns=columns,
+            unexpected_count=int(count) if count is not None else 0,
+            unexpected_percent=res.get("unexpected_percent"), examples=examples,
+            observed=observed if not isinstance(observed, (list, set)) or len(observed) < 50 else f"{len(observed)} values"))
+    return out
+
+
+def _report(kind, long, vresult, page, params) -> ValidationReport:
+    dates = pd.to_datetime(long["date"], errors="coerce")
+    failures = _failures(vresult, long)
+    return ValidationReport(
+        kind=kind, success=bool(vresult.success) and not failures, n_rows=len(long),
+        n_tickers=int(long["ticker"].nunique()),
+        start=str(dates.min().date()) if dates.notna().any() else None,
+        end=str(dates.max().date()) if dates.notna().any() else None,
+        n_expectations=len(vresult.results), failures=failures, data_docs=page, parameters=params)
+
+
+def validate_prices(prices: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STALE_DAYS,
+                    max_abs_log_return: float = DEFAULT_MAX_ABS_LOG_RETURN,
+                    expected_tickers: list[str] | None = None) -> ValidationReport:
+    """Validate a wide price panel (dates x tickers) with Great Expectations.
+
+    Checks: missing values (internal gaps), wrong types, non-positive prices, duplicate dates,
+    unsorted dates, stale prices (unchanged more than ``max_stale_days`` days running),
+    implausible one-day jumps (``|log return| > max_abs_log_return``) and, when
+    ``expected_tickers`` is given, missing tickers. Returns a :class:`ValidationReport`
+    (``report.raise_if_failed()`` raises :class:`~qpo.errors.DataValidationError`).
+    """
+    params = {"max_stale_days": max_stale_days, "max_abs_log_return": max_abs_log_return,
+              "expected_tickers": expected_tickers}
+    _check_params(max_stale_days, max_abs_log_return)
+    long = _panel_to_long(prices)
+    ex = _price_expectations(["price"], max_stale_days, max_abs_log_return, expected_tickers, has_volume=False)
+    vresult, page = _run_suite("prices", long, ex, ["ticker", "date"])
+    return _report("prices", long, vresult, page, params)
+
+
+def validate_ohlcv(bars: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STALE_DAYS,
+                   max_abs_log_return: float = DEFAULT_MAX_ABS_LOG_RETURN,
+                   expected_tickers: list[str] | None = None) -> ValidationReport:
+    """Validate long OHLCV bars (:func:`qpo.load_ohlcv`'s columns): everything
+    :func:`validate_prices` checks (on ``adjusted_close``; missing values and non-positive
+    prices on every price column), plus high < low, open/close outside [low, high] and
+    negative volume."""
+    from qpo.data.loaders import OHLCV_COLUMNS
+
+    params = {"max_stale_days": max_stale_days, "max_abs_log_return": max_abs_log_return,
+              "expected_tickers": expected_tickers}
+    _check_params(max_stale_days, max_abs_log_return)
+    if not isinstance(bars, pd.DataFrame):
+        raise DataError(f"bars must be a pandas DataFrame, got {type(bars).__name__}")
+    missing = [c for c in OHLCV_COLUMNS if c not in bars.columns]
+    if missing:
+        raise DataError(f"bars lack columns {missing}; load them with qpo.load_ohlcv (expected {OHLCV_COLUMNS})")
+    long = _derive(bars[OHLCV_COLUMNS].reset_index(drop=True).copy(), "adjusted_close")
+    ex = _price_expectations(["open", "high", "low", "close", "adjusted_close"], max_stale_days,
+                             max_abs_log_return, expected_tickers, has_volume=True) + _ohlcv_expectations()
+    vresult, page = _run_suite("ohlcv", long, ex, ["ticker", "date"])
+    return _report("ohlcv", long, vresult, page, params)
+
+
+def _check_params(max_stale_days, max_abs_log_return):
+    if not isinstance(max_stale_days, (int, np.integer)) or max_stale_days < 1:
+        raise ValueError(f"max_stale_days must be a positive integer, got {max_stale_days!r}")
+    if not (isinstance(max_abs_log_return, (int, float)) and max_abs_log_return > 0):
+        raise ValueError(f"max_abs_log_return must be a positive number, got {max_abs_log_return!r}")
+
+
+def validate_file(path: str | Path, kind: str = "auto", *, max_stale_days: int | None = None,
+                  max_abs_return: float | None = None) -> ValidationReport:
+    """Validate a CSV/Parquet file: long OHLCV bars (``kind="ohlcv"``) or a wide price panel
+    (``"prices"``); ``"auto"`` tells them apart by their columns. ``max_abs_return`` is a
+    simple-return bound, turned into the log-return bound."""
+    from qpo.data.loaders import _is_long_ohlcv, _read_table, load_ohlcv, load_price_file
+
+    if kind not in ("auto", "prices", "ohlcv"):
+        raise UnknownOptionError("validation kind", kind, ["auto", "prices", "ohlcv"])
+    path = Path(path)
+    opts = {"max_stale_days": max_stale_days or DEFAULT_MAX_STALE_DAYS,
+            "max_abs_log_return": (float(np.log1p(max_abs_return)) if max_abs_return else DEFAULT_MAX_ABS_LOG_RETURN)}
+    if kind == "auto":
+        kind = "ohlcv" if _is_long_ohlcv(_read_table(path)) else "prices"
+    if kind == "ohlcv":
+        return validate_ohlcv(load_ohlcv(path), **opts)
+    return validate_prices(load_price_file(path), **opts)

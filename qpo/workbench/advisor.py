@@ -1,0 +1,93 @@
+"""The advisor dashboard (``voila_apps/advisor.ipynb``): pick a client portfolio, see its
+holdings, its risk numbers and its growth against the S&P 500. Widgets only; no code shown."""
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+
+class AdvisorDashboard:
+    """Widgets over the store's client portfolios.
+
+    ``widget`` is what the notebook displays; selecting another portfolio recomputes its
+    report and updates the figures in place.
+    """
+
+    def __init__(self, initial: str | None = None, lookback_days: int = 756, engine=None,
+                 history_start: str = "2000-01-01"):
+        import ipywidgets as widgets
+
+        from qpo.data import load_prices, prices_to_returns
+        from qpo.store import connect, list_portfolios, seed_demo, session_scope
+
+        self.lookback_days = lookback_days
+        self.engine = engine or connect()
+        all_prices = load_prices("sp500")
+        seed_demo(self.engine, prices=all_prices)
+        self.prices = all_prices.loc[history_start:]
+        index = load_prices("sp500_index", start=history_start)["SP500"]
+        self.benchmark = prices_to_returns(index.to_frame())["SP500"].iloc[-lookback_days:]
+        with session_scope(self.engine) as session:
+            self.portfolios = list_portfolios(session)
+        names = self.portfolios["name"].tolist()
+        if not names:
+            raise RuntimeError("the store holds no portfolio; run `qpo db seed`")
+        self.selected = initial if initial in names else names[0]
+
+        self.dropdown = widgets.Dropdown(options=names, value=self.selected, description="Client portfolio",
+                                         style={"description_width": "initial"},
+                                         layout=widgets.Layout(width="420px"))
+        self.header = widgets.HTML()
+        self.holdings = widgets.HTML()
+        self.risk = widgets.HTML()
+        self.charts = widgets.VBox()
+        self.widget = widgets.VBox([
+            self.dropdown, self.header,
+            widgets.HBox([self.holdings, self.risk], layout=widgets.Layout(gap="40px")),
+            self.charts,
+        ])
+        self.update(self.selected)
+        self.dropdown.observe(lambda change: self.update(change["new"]), names="value")
+
+    def update(self, name: str) -> None:
+        import plotly.graph_objects as go
+
+        from qpo.data import prices_to_returns
+        from qpo.reporting.figures import wealth_figure, weights_figure
+        from qpo.risk import portfolio_returns, risk_report
+        from qpo.store import portfolio_holdings, portfolio_weights, session_scope
+
+        with session_scope(self.engine) as session:
+            weights = portfolio_weights(session, name, self.prices)
+            quantities = portfolio_holdings(session, name)
+        rets = prices_to_returns(self.prices[list(weights.index)]).iloc[-self.lookback_days:]
+        self.selected = name
+        self.report = risk_report(weights, rets)
+        port = portfolio_returns(weights, rets)
+        row = self.portfolios.set_index("name").loc[name]
+        last = self.prices.iloc[-1]
+        value = float((quantities * last[quantities.index]).sum())
+        self.header.value = (f"<h3>{html.escape(name)}</h3><p>Client: {html.escape(str(row['client']))} · "
+                             f"Advisor: {html.escape(str(row['advisor']))} · Market value "
+                             f"${value:,.0f} on {self.prices.index[-1].date()}</p>")
+        table = pd.DataFrame({"shares": quantities, "price": last[quantities.index],
+                              "weight": weights}).sort_values("weight", ascending=False)
+        self.holdings.value = "<h4>Holdings</h4>" + table.to_html(
+            formatters={"shares": "{:,.1f}".format, "price": "${:,.2f}".format, "weight": "{:.1%}".format},
+            classes="qpo-holdings", border=0)
+        r = self.report
+        rows = [("Annualized return (CAGR)", f"{r.cagr:.2%}"), ("Volatility", f"{r.volatility:.2%}"),
+                ("Sharpe", f"{r.sharpe:.2f}"), ("Max drawdown", f"{r.max_drawdown:.2%}"),
+                (f"VaR {r.confidence:.0%} (1 day)", f"{r.var:.2%}"), (f"CVaR {r.confidence:.0%} (1 day)", f"{r.cvar:.2%}")]
+        self.risk.value = (f"<h4>Risk, {r.start.date()} to {r.end.date()}</h4><table class='qpo-risk'>"
+                           + "".join(f"<tr><td>{k}</td><td style='text-align:right'><b>{v}</b></td></tr>" for k, v in rows)
+                           + "</table>")
+        bench = self.benchmark.reindex(port.index).fillna(0.0)
+        w = weights.sort_values(ascending=False)
+        # New figure widgets per selection: their whole state travels with them, so the browser
+        # draws them as soon as they arrive.
+        self.wealth_fig = go.FigureWidget(wealth_figure({name: port, "S&P 500": bench},
+                                                        f"{name}: growth of $1 vs the S&P 500"))
+        self.weights_fig = go.FigureWidget(weights_figure({"weight": w}, f"{name}: weights"))
+        self.charts.children = [self.wealth_fig, self.weights_fig]

@@ -1,0 +1,35 @@
+"""Serving the Voila advisor dashboards on localhost."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from qpo import config
+from qpo.errors import UnknownOptionError
+
+
+def available_dashboards() -> dict[str, Path]:
+    d = config.project_root() / "voila_apps"
+    return {p.stem: p for p in sorted(d.glob("*.ipynb"))} if d.is_dir() else {}
+
+
+def voila_command(name: str, port: int = 8866, *, open_browser: bool = False) -> list[str]:
+    """The ``voila`` command line that serves dashboard ``name`` (sources stripped, tracebacks
+    hidden: Voila's defaults; the ``lab`` template, which needs no CDN)."""
+    apps = available_dashboards()
+    if name not in apps:
+        raise UnknownOptionError("dashboard", name, apps)
+    return [sys.executable, "-m", "voila", str(apps[name]), f"--port={port}", "--template=lab",
+            "--Voila.ip=127.0.0.1", "--no-browser" if not open_browser else "--Voila.open_browser=True",
+            "--show_tracebacks=False", "--strip_sources=True"]
+
+
+def serve(name: str, port: int = 8866, *, open_browser: bool = False) -> int:
+    """Serve dashboard ``name`` until interrupted; returns Voila's exit code."""
+    cmd = voila_command(name, port, open_browser=open_browser)
+    print(f"serving {name} on http://127.0.0.1:{port}/ (Ctrl-C stops)", flush=True)
+    try:
+        return subprocess.call(cmd, cwd=str(config.project_root() / "voila_apps"))
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,241 @@
+"""Scheduled Papermill pipelines.
+
+A pipeline is a TOML file in ``pipelines/`` naming a parameterized notebook, its MLflow
+experiment, its schedule, and which notebook parameter names the price data. ``run_pipeline``:
+
+1. resolves the parameters (notebook defaults < pipeline file < caller);
+2. loads the price data and validates it with Great Expectations: a failure stops here,
+   before any notebook, report or MLflow run is written (the Data Docs report is left);
+3. starts an MLflow run (code version, data hash, parameters), executes the notebook with
+   Papermill into ``runs/<pipeline>/<time>-<run id>/notebook.ipynb``;
+4. exports ``report.html`` (code hidden, plotly figures inlined), logs the notebook, the report,
+   every ``record``-ed number as a metric and every ``show_figure``-d figure to the run;
+5. on an error in the notebook keeps the executed notebook (and its HTML), logs them, marks the
+   MLflow run FAILED with the error, and returns status ``FAILED``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qpo import config
+from qpo.errors import PipelineError, UnknownOptionError
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    name: str
+    notebook: Path
+    experiment: str
+    schedule: str
+    description: str
+    data_source_parameter: str | None
+    data_start_parameter: str | None
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def pipelines_dir() -> Path:
+    return config.project_root() / "pipelines"
+
+
+def available_pipelines() -> dict[str, Path]:
+    d = pipelines_dir()
+    return {p.stem: p for p in sorted(d.glob("*.toml"))} if d.is_dir() else {}
+
+
+def load_spec(name: str) -> PipelineSpec:
+    found = available_pipelines()
+    if name not in found:
+        raise UnknownOptionError("pipeline", name, found)
+    raw = tomllib.loads(found[name].read_text())
+    try:
+        nb = (config.project_root() / raw["notebook"]).resolve()
+        spec = PipelineSpec(name=name, notebook=nb, experiment=raw.get("experiment", name),
+                            schedule=raw.get("schedule", ""), description=raw.get("description", ""),
+                            data_source_parameter=raw.get("data", {}).get("source"),
+                            data_start_parameter=raw.get("data", {}).get("start"),
+                            parameters=raw.get("parameters", {}))
+    except KeyError as exc:
+        raise PipelineError(f"{found[name]}: missing key {exc}") from exc
+    if not nb.exists():
+        raise PipelineError(f"pipeline {name!r} names notebook {nb}, which does not exist")
+    return spec
+
+
+def notebook_parameters(notebook: Path) -> dict[str, dict]:
+    """The notebook's ``parameters`` cell: name -> {default, type, help} (via papermill)."""
+    import papermill as pm
+
+    return {k: {"default": v["default"], "type": v["inferred_type_name"], "help": v["help"]}
+            for k, v in pm.inspect_notebook(str(notebook)).items()}
+
+
+def _default_value(text: str):
+    import ast
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def resolve_parameters(spec: PipelineSpec, overrides: dict[str, Any]) -> dict[str, Any]:
+    declared = notebook_parameters(spec.notebook)
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        raise UnknownOptionError(f"parameter(s) {unknown} of pipeline {spec.name!r}; parameter", unknown[0], declared)
+    params = {k: _default_value(v["default"]) for k, v in declared.items()}
+    params.update(spec.parameters)
+    params.update(overrides)
+    for name, value in params.items():
+        _check_type(name, value, declared[name])
+    return params
+
+
+_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
+          "Optional[str]": (str, type(None)), "Optional[int]": (int, type(None)),
+          "Optional[float]": (int, float, type(None))}
+
+
+def _check_type(name: str, value, declared: dict) -> None:
+    allowed = _TYPES.get(declared["type"])
+    if allowed is None:
+        return
+    ok = isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
+    if not ok:
+        raise PipelineError(f"parameter {name} must be {declared['type']} ({declared['help']}), "
+                            f"got {value!r} ({type(value).__name__})")
+
+
+@dataclass
+class PipelineRun:
+    pipeline: str
+    status: str  # FINISHED | FAILED | INVALID_DATA
+    run_id: str | None
+    notebook: str | None
+    html: str | None
+    tracking_uri: str
+    experiment: str
+    parameters: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    data_hash: str | None = None
+    data_docs: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "FINISHED"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str)
+
+
+def export_html(notebook: Path, html: Path) -> Path:
+    """Code-free HTML of an executed notebook (plotly figures render offline)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab")
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    html.write_text(body, encoding="utf-8")
+    return html
+
+
+def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_name: str | None = None,
+                 log=None) -> PipelineRun:
+    """Run pipeline ``name`` (see the module's docstring). Never raises for a failed notebook or
+    invalid data: the returned run says what happened; it raises for an unknown pipeline or
+    parameter."""
+    import time
+
+    from qpo.data import data_hash, load_prices
+    from qpo.validation import validate_prices
+
+    log = log or (lambda msg: None)
+    t0 = time.perf_counter()
+    spec = load_spec(name)
+    params = resolve_parameters(spec, dict(parameters or {}))
+    uri = config.tracking_uri()
+    base = dict(pipeline=name, tracking_uri=uri, experiment=spec.experiment, parameters=params)
+
+    digest = docs = None
+    if spec.data_source_parameter:
+        source = params[spec.data_source_parameter]
+        start = params.get(spec.data_start_parameter) if spec.data_start_parameter else None
+        log(f"validating price data {source!r} from {start or 'the start'}")
+        prices = load_prices(source, start=start)
+        report = validate_prices(prices)
+        if not report.success:
+            log(str(report))
+            return PipelineRun(status="INVALID_DATA", run_id=None, notebook=None, html=None,
+                               data_docs=report.data_docs, error=report.summary(),
+                               seconds=time.perf_counter() - t0, **base)
+        digest, docs = data_hash(prices), report.data_docs
+
+    import papermill as pm
+
+    from qpo.tracking import tracked_run
+    from qpo.workbench.notebook import read_figures, read_records
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    out_nb = html = None
+    try:
+        with tracked_run(spec.experiment, run_name=f"{name} {stamp}", params=params, data_hash=digest,
+                         tags={"qpo.pipeline": name, "qpo.notebook": spec.notebook.name,
+                               "qpo.schedule": spec.schedule}) as run:
+            run_dir = config.runs_dir() / name / f"{stamp}-{run.run_id[:8]}"
+            run_dir.mkdir(parents=True, exist_ok=True)
+            out_nb, html = run_dir / "notebook.ipynb", run_dir / "report.html"
+            log(f"executing {spec.notebook.name} -> {out_nb}")
+            try:
+                pm.execute_notebook(str(spec.notebook), str(out_nb), parameters=params, kernel_name=kernel_name,
+                                    cwd=str(spec.notebook.parent), progress_bar=False,
+                                    request_save_on_cell_execute=True)
+            finally:
+                if out_nb.exists():
+                    try:
+                        export_html(out_nb, html)
+                        run.log_artifact(html)
+                    except Exception as exc:  # noqa: BLE001 - a report is best effort on failure
+                        log(f"HTML export failed: {exc}")
+                        html = None
+                    run.log_artifact(out_nb)
+            metrics = read_records(out_nb)
+            run.log_metrics(metrics)
+            run.log_dict({"records": metrics}, "records.json")
+            for fig_name, fig in read_figures(out_nb).items():
+                run.log_figure(fig, fig_name)
+            status = "FINISHED"
+            run_id = run.run_id
+        return PipelineRun(status=status, run_id=run_id, notebook=str(out_nb), html=str(html), metrics=metrics,
+                           data_hash=digest, data_docs=docs, seconds=time.perf_counter() - t0, **base)
+    except Exception as exc:  # noqa: BLE001 - reported in the returned run
+        error = _error_text(exc)
+        log(f"pipeline {name} FAILED: {error}")
+        run_id = _last_run_id()
+        return PipelineRun(status="FAILED", run_id=run_id, notebook=str(out_nb) if out_nb else None,
+                           html=str(html) if html and Path(html).exists() else None, data_hash=digest,
+                           data_docs=docs, error=error, seconds=time.perf_counter() - t0, **base)
+
+
+def _error_text(exc: Exception) -> str:
+    ename = getattr(exc, "ename", None)
+    if ename:  # papermill.PapermillExecutionError: the notebook's own error
+        return f"cell {getattr(exc, 'exec_count', '?')}: {ename}: {getattr(exc, 'evalue', '')}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _last_run_id() -> str | None:
+    import mlflow
+
+    run = mlflow.last_active_run()
+    return run.info.run_id if run else None
+
