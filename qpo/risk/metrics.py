@@ -94,6 +94,11 @@ def max_drawdown(returns) -> float:
 def _tail(r: np.ndarray, confidence: float) -> tuple[np.ndarray, float, int]:
     _check_confidence(confidence)
     k = (1.0 - confidence) * r.size
+    # (1 - 0.95) * 1000 is 50.00000000000004 in floating point: snap to whole numbers first, so
+    # that VaR is the 50th worst return and not the 51st.
+    k_whole = round(k)
+    if abs(k - k_whole) < 1e-9 * max(1.0, k):
+        k = float(k_whole)
     ik = max(0, math.ceil(k) - 1)
     return np.sort(r), k, ik
 

@@ -1,0 +1,146 @@
+"""The store, on SQLite and (when QPO_TEST_DATABASE_URL is set, as CI does) on a real PostgreSQL."""
+import uuid
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, inspect, select, text
+from sqlalchemy.exc import IntegrityError
+
+import qpo
+from qpo.errors import StoreError
+from qpo.store import (
+    Advisor,
+    ClientPortfolio,
+    Holding,
+    RiskMetric,
+    connect,
+    create_portfolio,
+    list_portfolios,
+    portfolio_weights,
+    record_optimization_run,
+    record_risk_metrics,
+    seed_demo,
+    session_scope,
+)
+from qpo.store.db import current_revision
+from qpo.store.repository import get_or_create_advisor, risk_history
+from tests.conftest import database_urls
+
+TABLES = {"advisors", "portfolios", "holdings", "transactions", "optimization_runs", "risk_metrics",
+          "alembic_version"}
+
+
+@pytest.fixture(params=database_urls())
+def engine(request, tmp_path):
+    if request.param == "sqlite":
+        yield connect(f"sqlite:///{tmp_path / 'store.db'}")
+        return
+    # a private schema per test on the shared PostgreSQL database: tests never see each other's rows
+    from sqlalchemy import create_engine
+
+    base = request.param
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    url = f"{base}{sep}options=-csearch_path%3D{schema}"
+    try:
+        yield connect(url)
+    finally:
+        from qpo.store import db
+
+        eng = db._ENGINES.pop(url, None)
+        if eng is not None:
+            eng.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_migrations_create_the_schema(engine):
+    assert TABLES <= set(inspect(engine).get_table_names())
+    assert current_revision(engine) == "0001"
+
+
+def test_seed_demo_is_real_and_runs_once(engine, sp500):
+    assert seed_demo(engine, prices=sp500) == 4
+    assert seed_demo(engine, prices=sp500) == 0  # first run only
+    with session_scope(engine) as s:
+        table = list_portfolios(s)
+        assert table["name"].tolist() == ["Balanced Growth", "Conservative Income", "Min-Variance Core", "Tech Tilt"]
+        w = portfolio_weights(s, "Balanced Growth", sp500)
+    # seeded as dollar weights at the last close: the weights come back at that date
+    assert w.sum() == pytest.approx(1.0)
+    assert w["AAPL"] == pytest.approx(0.12, abs=1e-6) and w["XOM"] == pytest.approx(0.08, abs=1e-6)
+    with session_scope(engine) as s:
+        mv = portfolio_weights(s, "Min-Variance Core", sp500)
+    assert mv.max() <= 0.15 + 1e-6 and len(mv) >= 7  # the optimizer's own capped answer
+
+
+def test_failed_write_leaves_nothing(engine):
+    with session_scope(engine) as s:
+        advisor = get_or_create_advisor(s, "a@example.com", "A")
+    # the database itself refuses the second holding of the same ticker: the whole transaction goes
+    with pytest.raises(IntegrityError):
+        with session_scope(engine) as s:
+            p = ClientPortfolio(name="Half", client_name="C", advisor_id=advisor.id, base_currency="USD")
+            p.holdings = [Holding(ticker="KO", quantity=10), Holding(ticker="KO", quantity=5)]
+            s.add(p)
+            s.add(Advisor(email="b@example.com", name="B", role="advisor"))
+    with session_scope(engine) as s:
+        assert s.scalar(select(func.count(ClientPortfolio.id))) == 0
+        assert s.scalar(select(func.count(Holding.id))) == 0
+        assert s.scalar(select(func.count(Advisor.id))) == 1
+    # a check constraint of the schema (quantity > 0), not only qpo's own checks
+    with pytest.raises(IntegrityError):
+        with session_scope(engine) as s:
+            s.add(Holding(portfolio_id=None, ticker="X", quantity=-1))
+
+
+def test_create_portfolio_checks_before_writing(engine, sp500):
+    with session_scope(engine) as s:
+        advisor = get_or_create_advisor(s, "a@example.com", "A")
+    with pytest.raises(StoreError, match=r"NVDA: not in the price data; KO: quantity -3"):
+        with session_scope(engine) as s:
+            create_portfolio(s, "Bad", "C", s.merge(advisor), {"NVDA": 1.0, "KO": -3},
+                             known_tickers=set(sp500.columns))
+    with session_scope(engine) as s:
+        assert list_portfolios(s).empty
+    with session_scope(engine) as s:
+        with pytest.raises(StoreError, match="no portfolio named 'Nope'; the store has: \\(none\\)"):
+            portfolio_weights(s, "Nope", sp500)
+
+
+def test_optimization_runs_and_risk_metrics(engine, sp500_clean):
+    seed_demo(engine, prices=sp500_clean)
+    rets = qpo.prices_to_returns(sp500_clean.iloc[-500:])
+    result = qpo.optimize(qpo.PortfolioProblem.from_returns(rets), "min_variance")
+    with session_scope(engine) as s:
+        run = record_optimization_run(s, result, portfolio="Tech Tilt", parameters={"window": 500})
+        record_risk_metrics(s, "Tech Tilt", "2022-12-28", {"var": 0.031, "volatility": 0.34}, mlflow_run_id="abc")
+    with session_scope(engine) as s:
+        hist = risk_history(s, "Tech Tilt")
+        stored = s.get(type(run), run.id)
+        assert stored.weights["KO"] == pytest.approx(result.weights["KO"])
+        assert stored.status == "optimal"
+    assert hist["metric"].tolist() == ["var", "volatility"]
+    assert hist["as_of"].iloc[0] == pd.Timestamp("2022-12-28").date()
+    with pytest.raises(StoreError, match="non-finite"):
+        with session_scope(engine) as s:
+            record_risk_metrics(s, "Tech Tilt", "2022-12-29", {"var": float("nan")})
+    with session_scope(engine) as s:
+        assert s.scalar(select(func.count(RiskMetric.id))) == 2
+
+
+def test_default_url_is_a_sqlite_file_in_home(qpo_home, monkeypatch):
+    from qpo import config
+
+    assert config.database_url() == f"sqlite:///{qpo_home / 'qpo.db'}"
+    monkeypatch.setenv("QPO_DATABASE_URL", "postgresql+psycopg://u:p@db.example:5432/x")
+    assert config.database_url().startswith("postgresql+psycopg://")
+
+
+def test_unreachable_store_is_a_clear_error():
+    with pytest.raises(StoreError, match="cannot open the store at '127.0.0.1:1/none'"):
+        connect("postgresql+psycopg://u:p@127.0.0.1:1/none")

@@ -1,0 +1,200 @@
+"""Each defect injected into real data, exactly once, must be caught by the check named for it;
+the clean real data must pass."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import qpo
+from qpo.errors import DataValidationError
+from tests.conftest import shared_file
+
+WINDOW = slice("2015-01-01", "2019-12-31")
+
+
+@pytest.fixture(scope="module")
+def panel(sp500_clean):
+    return sp500_clean.loc[WINDOW].copy()
+
+
+def test_clean_real_panel_passes(sp500_clean):
+    report = qpo.validate_prices(sp500_clean)
+    assert report.success, str(report)
+    assert report.failures == []
+    assert report.n_tickers == 20 and report.n_rows == sp500_clean.size
+    assert report.n_expectations >= 8
+    assert Path(report.data_docs).exists() and report.data_docs.endswith(".html")
+
+
+def test_full_bundled_panel_has_a_real_vendor_defect(sp500):
+    """Before April 1990 RRC's price is back-filled at 3.322 for 69 days, then 'falls' 67 %:
+    the kind of error real feeds have. Validation finds both."""
+    report = qpo.validate_prices(sp500)
+    assert not report.success
+    stale = next(f for f in report.failures if f.check.startswith("stale prices"))
+    assert {"ticker": "RRC", "date": "1990-01-02", "stale_run": 69} in stale.examples
+    jump = next(f for f in report.failures if f.check.startswith("implausible one-day jumps"))
+    assert jump.unexpected_count == 1
+    assert jump.examples[0]["ticker"] == "RRC" and jump.examples[0]["date"] == "1990-04-10"
+
+
+def _only(report, prefix):
+    assert not report.success
+    assert [f.check.split(" (")[0] for f in report.failures] == [prefix], str(report)
+    return report.failures[0]
+
+
+def test_missing_value(panel):
+    bad = panel.copy()
+    bad.loc["2017-06-15", "KO"] = np.nan
+    f = _only(qpo.validate_prices(bad), "missing values")
+    assert f.examples == [{"ticker": "KO", "date": "2017-06-15", "price": None}]
+
+
+def test_leading_nans_are_not_missing(panel):
+    ipo = panel.copy()
+    ipo.loc[:"2016-01-01", "AMD"] = np.nan  # not listed yet
+    assert qpo.validate_prices(ipo).success
+
+
+def test_non_positive_price(panel):
+    bad = panel.copy()
+    bad.loc["2018-03-01", "PFE"] = 0.0
+    report = qpo.validate_prices(bad)
+    checks = [f.check for f in report.failures]
+    assert checks[0].startswith("non-positive prices")
+    assert report.failures[0].examples == [{"ticker": "PFE", "date": "2018-03-01", "price": 0.0}]
+    # a zero price also breaks the returns around it: no other check may claim the row as missing
+    assert not any(c.startswith("missing") for c in checks)
+
+
+def test_duplicate_date(panel):
+    bad = pd.concat([panel, panel.loc[["2019-05-02"]]]).sort_index(kind="stable")
+    f = _only(qpo.validate_prices(bad), "duplicate dates")
+    assert f.unexpected_count == 2 * 20  # both copies, every ticker
+    assert {e["date"] for e in f.examples} == {"2019-05-02"}
+
+
+def test_unsorted_dates(panel):
+    rows = list(panel.index)
+    i = rows.index(pd.Timestamp("2016-08-10"))
+    rows[i], rows[i + 1] = rows[i + 1], rows[i]
+    bad = panel.loc[rows]
+    f = _only(qpo.validate_prices(bad), "unsorted dates")
+    assert f.unexpected_count == 20
+    assert {e["date"] for e in f.examples} == {"2016-08-10"}
+
+
+def test_stale_prices(panel):
+    bad = panel.copy()
+    days = bad.loc["2018-01-02":].index[:15]
+    bad.loc[days, "JNJ"] = bad.loc[days[0], "JNJ"]
+    f = _only(qpo.validate_prices(bad), "stale prices")
+    assert f.unexpected_count == 15 and {e["ticker"] for e in f.examples} == {"JNJ"}
+    # the threshold is a parameter: a longer allowance accepts the same data
+    assert qpo.validate_prices(bad, max_stale_days=15).success
+
+
+def test_implausible_jump(panel):
+    bad = panel.copy()
+    bad.loc["2019-02-01", "WMT"] *= 4.0  # a fat-finger price: +300 % then -75 %
+    f = _only(qpo.validate_prices(bad), "implausible one-day jumps")
+    assert [(e["ticker"], e["date"]) for e in f.examples] == [("WMT", "2019-02-01"), ("WMT", "2019-02-04")]
+
+
+def test_wrong_type(tmp_path, panel):
+    frame = panel.iloc[:50, :3].reset_index()
+    frame["AAPL"] = frame["AAPL"].astype(object)
+    frame.loc[10, "AAPL"] = "27,33"  # a decimal comma: the column reads as text
+    path = tmp_path / "typed.csv"
+    frame.to_csv(path, index=False)
+    report = qpo.validate_file(path)
+    assert any(f.check.startswith("wrong type") for f in report.failures), str(report)
+
+
+def test_missing_tickers(panel):
+    report = qpo.validate_prices(panel.drop(columns=["XOM"]), expected_tickers=list(panel.columns))
+    f = _only(report, "missing tickers")
+    assert f.expectation == "expect_column_distinct_values_to_contain_set"
+
+
+def test_raise_if_failed_carries_the_report(panel):
+    bad = panel.copy()
+    bad.iloc[5, 0] = -1.0
+    with pytest.raises(DataValidationError, match="non-positive prices") as err:
+        qpo.validate_prices(bad).raise_if_failed()
+    assert not err.value.report.success
+
+
+# ------------------------------------------------------------------ OHLCV bars
+def test_clean_real_bars_pass(goog_bars):
+    report = qpo.validate_ohlcv(goog_bars)
+    assert report.success, str(report)
+    assert report.n_rows == 2148 and report.n_expectations >= 20
+
+
+@pytest.mark.parametrize("column, value, check", [
+    ("high", 0.5, "high < low"),  # the high below the low
+    ("open", 10_000.0, "open above high"),
+    ("close", 1.0, "close below low"),
+])
+def test_bar_range_defects(goog_bars, column, value, check):
+    bad = goog_bars.copy()
+    i = 700
+    if check == "high < low":
+        bad.loc[i, "high"] = bad.loc[i, "low"] * value
+    else:
+        bad.loc[i, column] = value
+    report = qpo.validate_ohlcv(bad)
+    assert check in report.failed_checks, str(report)
+    f = next(f for f in report.failures if f.check == check)
+    assert f.unexpected_count == 1 and f.examples[0]["date"] == str(bad.loc[i, "date"].date())
+
+
+def test_bars_missing_and_negative_volume(goog_bars):
+    bad = goog_bars.copy()
+    bad.loc[100, "close"] = np.nan
+    bad.loc[200, "volume"] = -5
+    report = qpo.validate_ohlcv(bad)
+    assert "missing values (close)" in report.failed_checks
+    assert "negative volume" in report.failed_checks
+
+
+def test_bars_duplicate_and_unsorted(goog_bars):
+    dup = pd.concat([goog_bars, goog_bars.iloc[[300]]]).sort_values("date", kind="stable").reset_index(drop=True)
+    assert "duplicate dates" in qpo.validate_ohlcv(dup).failed_checks
+    shuffled = goog_bars.iloc[list(range(0, 400)) + [401, 400] + list(range(402, len(goog_bars)))]
+    report = qpo.validate_ohlcv(shuffled.reset_index(drop=True))
+    assert report.failed_checks == ["unsorted dates"], str(report)
+
+
+# ------------------------------------------------------------------ command line
+def test_cli_validate_exit_codes(tmp_path, panel):
+    good = tmp_path / "good.csv"
+    panel.reset_index().to_csv(good, index=False)
+    ok = subprocess.run([sys.executable, "-m", "qpo.cli", "validate", str(good), "--json"],
+                        capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout.strip().splitlines()[-1])["success"] is True
+
+    bad_frame = panel.copy()
+    bad_frame.loc["2017-06-15", "KO"] = np.nan
+    bad = tmp_path / "bad.csv"
+    bad_frame.reset_index().to_csv(bad, index=False)
+    fail = subprocess.run([sys.executable, "-m", "qpo.cli", "validate", str(bad)],
+                          capture_output=True, text=True, timeout=300)
+    assert fail.returncode == 1
+    assert "FAILED" in fail.stdout and "missing values" in fail.stdout and "KO" in fail.stdout
+    assert "Data Docs:" in fail.stdout
+
+
+def test_shared_alpha_vantage_bars_find_real_defects():
+    path = shared_file("sp500_daily_adjusted.parquet")
+    bars = qpo.load_ohlcv(path, tickers=["AAPL", "MSFT", "XOM", "KO"])
+    report = qpo.validate_ohlcv(bars)
+    assert report.n_tickers == 4 and report.n_rows > 20_000
+    assert not report.success  # vendor data as delivered: see the report for what it holds
