@@ -31,7 +31,8 @@ daily = [
         'max_weight: float = 0.25  # per-name cap of the what-if min-variance rebalance\n'
         'prices_source: str = "sp500"  # bundled source name, or the path of a CSV/Parquet price file\n'
         'history_start: str = "2000-01-01"  # first date of price history loaded (and validated)\n'
-        'write_store: bool = True  # write the risk numbers to the store\n',
+        'write_store: bool = True  # write the risk numbers to the store\n'
+        'run_id: "Optional[str]" = None  # MLflow run id; the pipeline runner sets it\n',
         metadata={"tags": ["parameters"]}),
     new_code_cell(
         "import pandas as pd\n\n"
@@ -64,7 +65,7 @@ daily = [
         "if write_store:\n"
         "    from qpo.store import record_risk_metrics, session_scope\n"
         "    with session_scope(engine) as session:\n"
-        "        record_risk_metrics(session, portfolio, report.as_of, report.risk.metrics())\n"
+        "        record_risk_metrics(session, portfolio, report.as_of, report.risk.metrics(), mlflow_run_id=run_id)\n"
         "    print(f\"{len(report.risk.metrics())} risk metrics written to the store\")"),
 ]
 

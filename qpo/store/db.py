@@ -65,6 +65,23 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def _upgrade_with_retry(engine: Engine, attempts: int = 3) -> None:
+    """Migrate; when another process migrates the same fresh database at the same moment (two
+    dashboards opened at once), the loser's DDL fails: wait, and find the schema at head."""
+    import time
+
+    from sqlalchemy.exc import DBAPIError
+
+    for attempt in range(attempts):
+        try:
+            upgrade(engine)
+            return
+        except DBAPIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
 def connect(url: str | None = None, *, migrate: bool = True) -> Engine:
     """Engine for ``url`` (default: ``QPO_DATABASE_URL`` or the SQLite file in ``QPO_HOME``),
     migrated to the newest schema. Engines are cached per URL."""
@@ -74,7 +91,7 @@ def connect(url: str | None = None, *, migrate: bool = True) -> Engine:
         try:
             engine = _make_engine(url)
             if migrate:
-                upgrade(engine)
+                _upgrade_with_retry(engine)
         except Exception as exc:  # noqa: BLE001 - unreachable server, bad URL, driver missing
             safe = url.split("@")[-1] if "@" in url else url
             raise StoreError(f"cannot open the store at {safe!r}: {exc.__class__.__name__}: {exc}".strip()) from exc

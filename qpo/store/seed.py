@@ -53,12 +53,27 @@ def seed_demo(engine: Engine | None = None, prices=None) -> int:
         from qpo.data.loaders import load_prices
 
         prices = load_prices("sp500")
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        return _seed(engine, prices)
+    except IntegrityError:
+        # another process (a second dashboard on a fresh install) seeded at the same moment:
+        # this transaction was rolled back whole; theirs stands.
+        with session_scope(engine) as session:
+            if session.scalar(select(func.count(ClientPortfolio.id))):
+                return 0
+        raise
+
+
+def _seed(engine: Engine, prices) -> int:
     last = prices.iloc[-1]
+    targets = {name: spec[3] or _min_variance_weights(prices) for name, spec in DEMO_PORTFOLIOS.items()}
     created = 0
     with session_scope(engine) as session:
         advisors = {email: get_or_create_advisor(session, email, name) for email, name in DEMO_ADVISORS.items()}
-        for name, (client, email, notional, weights) in DEMO_PORTFOLIOS.items():
-            weights = weights or _min_variance_weights(prices)
+        for name, (client, email, notional, _) in DEMO_PORTFOLIOS.items():
+            weights = targets[name]
             shares = {t: round(notional * w / float(last[t]), 4) for t, w in weights.items()}
             create_portfolio(session, name, client, advisors[email], shares, benchmark="SP500",
                              description=f"demo portfolio, ${notional:,.0f} at the closes of {prices.index[-1].date()}",

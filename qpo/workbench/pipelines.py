@@ -10,6 +10,7 @@ experiment, its schedule, and which notebook parameter names the price data. ``r
    Papermill into ``runs/<pipeline>/<time>-<run id>/notebook.ipynb``;
 4. exports ``report.html`` (code hidden, plotly figures inlined), logs the notebook, the report,
    every ``record``-ed number as a metric and every ``show_figure``-d figure to the run;
+   A notebook that declares a ``run_id`` parameter receives the MLflow run's id.
 5. on an error in the notebook keeps the executed notebook (and its HTML), logs them, marks the
    MLflow run FAILED with the error, and returns status ``FAILED``.
 """
@@ -136,11 +137,13 @@ class PipelineRun:
 
 
 def export_html(notebook: Path, html: Path) -> Path:
-    """Code-free HTML of an executed notebook (plotly figures render offline)."""
+    """Code-free HTML of an executed notebook that needs no network: plotly.js is inlined by
+    :func:`qpo.workbench.show_figure`, and the template drops nbconvert's CDN scripts."""
     import nbformat
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab")
+    templates = Path(__file__).resolve().parent / "templates"
+    exporter = HTMLExporter(template_name="qpo_report", extra_template_basedirs=[str(templates)])
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
@@ -194,6 +197,8 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
             run_dir = config.runs_dir() / name / f"{stamp}-{run.run_id[:8]}"
             run_dir.mkdir(parents=True, exist_ok=True)
             out_nb, html = run_dir / "notebook.ipynb", run_dir / "report.html"
+            if "run_id" in params:  # a notebook that declares run_id gets this run's id
+                params["run_id"] = run.run_id
             log(f"executing {spec.notebook.name} -> {out_nb}")
             try:
                 pm.execute_notebook(str(spec.notebook), str(out_nb), parameters=params, kernel_name=kernel_name,

@@ -78,6 +78,17 @@ def test_seed_demo_is_real_and_runs_once(engine, sp500):
     assert mv.max() <= 0.15 + 1e-6 and len(mv) >= 7  # the optimizer's own capped answer
 
 
+def test_concurrent_first_runs_seed_once(engine, sp500):
+    """Two dashboards opened at once on a fresh install: one seeds, the other finds it done."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        created = sorted(pool.map(lambda _: seed_demo(engine, prices=sp500), range(2)))
+    assert created == [0, 4]
+    with session_scope(engine) as s:
+        assert len(list_portfolios(s)) == 4
+
+
 def test_failed_write_leaves_nothing(engine):
     with session_scope(engine) as s:
         advisor = get_or_create_advisor(s, "a@example.com", "A")

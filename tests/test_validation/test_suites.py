@@ -193,8 +193,13 @@ def test_cli_validate_exit_codes(tmp_path, panel):
 
 
 def test_shared_alpha_vantage_bars_find_real_defects():
+    """The vendor file beside the project holds defects of its own: a stale TTWO price and an
+    implausible one-day PWR jump, among the 2.4 million rows (all found in about 9 s)."""
     path = shared_file("sp500_daily_adjusted.parquet")
-    bars = qpo.load_ohlcv(path, tickers=["AAPL", "MSFT", "XOM", "KO"])
+    bars = qpo.load_ohlcv(path, tickers=["AAPL", "PWR", "TTWO"])
     report = qpo.validate_ohlcv(bars)
-    assert report.n_tickers == 4 and report.n_rows > 20_000
-    assert not report.success  # vendor data as delivered: see the report for what it holds
+    assert report.n_tickers == 3 and report.n_rows > 15_000
+    stale = next(f for f in report.failures if f.check.startswith("stale prices"))
+    assert {e["ticker"] for e in stale.examples} == {"TTWO"}
+    jump = next(f for f in report.failures if f.check.startswith("implausible one-day jumps"))
+    assert {e["ticker"] for e in jump.examples} == {"PWR"}

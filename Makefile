@@ -1,0 +1,40 @@
+# qpo: two commands do all the set-up.
+#   make run    create .venv, install qpo and its stack, run the daily risk report on real data
+#   make test   the same install, then the whole test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.qpo-installed
+PORT   ?= 8866
+
+.PHONY: install run test lab mlflow dashboard benchmark clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/qpo pipeline run daily-report
+
+test: install
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+lab: install
+	$(BIN)/jupyter lab notebooks/
+
+mlflow: install
+	$(BIN)/qpo ui mlflow
+
+dashboard: install
+	$(BIN)/qpo dashboard advisor --port $(PORT)
+
+benchmark: install
+	$(BIN)/python benchmarks/workbench_timings.py
+
+clean:
+	rm -rf $(VENV) runs data_docs qpo.db mlflow.db
+	find mlruns -mindepth 1 ! -name README.md -exec rm -rf {} +

@@ -1,0 +1,75 @@
+"""The advisor dashboard, served by Voila and used in a real headless Chromium."""
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.browser import TRACES_JS, browser_page, chromium_path
+from tests.conftest import ROOT
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def dashboard(qpo_home):
+    chromium_path()  # skip early when there is no browser
+    port = _free_port()
+    log = open(qpo_home / "voila.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "qpo.cli", "dashboard", "advisor", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ), cwd=ROOT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:  # a static file: a GET of the dashboard itself would start a kernel of its own
+            urllib.request.urlopen(url + "voila/static/voila.js", timeout=5)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"voila exited: {(qpo_home / 'voila.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+    else:
+        pytest.fail("voila did not answer within 120 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def test_advisor_dashboard_in_chromium(dashboard):
+    with browser_page() as page:
+        page.goto(dashboard, timeout=180_000)
+        page.wait_for_selector(".js-plotly-plot path.js-line", timeout=180_000)
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .bars path').length > 0",
+                               timeout=60_000)
+        body = page.inner_text("body")
+        assert "Traceback" not in body and "Error" not in body
+        assert page.locator("[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
+        assert page.locator(".jp-CodeCell .jp-InputArea").count() == 0  # sources stripped
+        assert "AdvisorDashboard" not in page.content()
+        assert "Balanced Growth" in body and "Harper Family Trust" in body and "VaR 95% (1 day)" in body
+        before = page.evaluate(TRACES_JS)
+        assert before[0]["title"] == "Balanced Growth: growth of $1 vs the S&P 500"
+        assert len(before[0]["lines"]) == 2 and all(len(d) > 1000 for d in before[0]["lines"])  # 756 days drawn
+        assert before[1]["bars"] == 10  # one bar per holding
+
+        page.locator("select").first.select_option("Tech Tilt")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')].some(t => t.textContent.startsWith('Tech Tilt'))",
+            timeout=60_000)
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .bars path').length === 5",
+                               timeout=60_000)
+        after = page.evaluate(TRACES_JS)
+        assert after[0]["lines"][0] != before[0]["lines"][0]  # the portfolio's curve changed
+        body = page.inner_text("body")
+        assert "Nakamura Ventures LLC" in body and "Traceback" not in body

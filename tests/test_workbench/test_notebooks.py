@@ -1,0 +1,96 @@
+"""Every notebook of notebooks/ and voila_apps/ runs here, with small parameters, and has at
+least one number checked against an independent computation."""
+import json
+
+import numpy as np
+import pytest
+
+from tests.browser import TRACES_JS, browser_page
+from tests.conftest import ROOT
+
+NOTEBOOKS = sorted(p.relative_to(ROOT).as_posix() for d in ("notebooks", "voila_apps")
+                   for p in (ROOT / d).glob("*.ipynb"))
+
+
+def _execute(tmp_path, rel, **params):
+    import papermill as pm
+
+    out = tmp_path / (rel.replace("/", "__"))
+    pm.execute_notebook(str(ROOT / rel), str(out), parameters=params, cwd=str((ROOT / rel).parent),
+                        progress_bar=False)
+    return out
+
+
+def _weights_and_returns(name, lookback, as_of=None):
+    import qpo
+    from qpo.store import connect, portfolio_weights, session_scope
+
+    prices = qpo.load_prices("sp500", start="2000-01-01", end=as_of)
+    with session_scope(connect()) as s:
+        w = portfolio_weights(s, name, prices)
+    px = prices[w.index].to_numpy()[-(lookback + 1):]
+    return w, (px[1:] / px[:-1] - 1) @ w.to_numpy()
+
+
+def check_daily_report(tmp_path):
+    from qpo.workbench.notebook import read_records
+    from qpo.workbench.pipelines import export_html
+
+    out = _execute(tmp_path, "notebooks/01_daily_risk_report.ipynb", portfolio="Tech Tilt", lookback_days=60,
+                   as_of="2020-03-31", confidence=0.9)
+    rec = read_records(out)
+    _, r = _weights_and_returns("Tech Tilt", 60, "2020-03-31")
+    assert rec["volatility"] == pytest.approx(np.std(r, ddof=1) * np.sqrt(252), rel=1e-9)
+    k = 0.1 * 60  # the 6 worst of 60 days at 90 %
+    assert rec["cvar"] == pytest.approx(-np.sort(r)[:int(k)].mean(), rel=1e-9)
+    assert rec["as_of"] == "2020-03-31"
+    # the HTML report draws its figures in a browser with the network closed
+    html = export_html(out, tmp_path / "report.html")
+    with browser_page() as page:
+        page.route("http*://**", lambda route: route.abort())
+        page.goto(html.as_uri())
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length === 3", timeout=60_000)
+        figs = page.evaluate(TRACES_JS)
+    assert [f["title"].split(":")[0] for f in figs] == ["Growth of $1 over 60 days to 2020-03-31", "Tech Tilt",
+                                                         "Current weights and the min-variance rebalance"]
+    assert len(figs[0]["lines"]) == 3 and figs[2]["bars"] == 10  # 5 names x (current, what-if)
+
+
+def check_advisor(tmp_path):
+    from qpo.workbench.notebook import read_records
+
+    out = _execute(tmp_path, "voila_apps/advisor.ipynb", portfolio="Conservative Income", lookback_days=250)
+    rec = read_records(out)
+    assert rec["n_portfolios"] == 4 and rec["portfolio"] == "Conservative Income"
+    _, r = _weights_and_returns("Conservative Income", 250)
+    assert rec["volatility"] == pytest.approx(np.std(r, ddof=1) * np.sqrt(252), rel=1e-9)
+    nb = json.loads(out.read_text())
+    assert not any(o.get("output_type") == "error" for c in nb["cells"] for o in c.get("outputs", []))
+
+
+CHECKS = {
+    "notebooks/01_daily_risk_report.ipynb": check_daily_report,
+    "voila_apps/advisor.ipynb": check_advisor,
+}
+
+
+def test_every_notebook_has_a_check():
+    assert NOTEBOOKS == sorted(CHECKS), "add a check for each new notebook to CHECKS"
+
+
+@pytest.mark.parametrize("notebook", sorted(CHECKS))
+def test_notebook(notebook, tmp_path):
+    CHECKS[notebook](tmp_path)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_committed_without_outputs_and_with_typed_parameters(notebook):
+    nb = json.loads((ROOT / notebook).read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
+    params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1
+    from qpo.workbench.pipelines import notebook_parameters
+
+    declared = notebook_parameters(ROOT / notebook)
+    assert declared and all(v["type"] != "None" and v["help"] for v in declared.values())

@@ -1,0 +1,115 @@
+"""The daily-report pipeline end to end: Papermill, HTML, MLflow, the store; bad data and a
+failing notebook."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import qpo
+from qpo.errors import PipelineError, UnknownOptionError
+from qpo.workbench.notebook import read_figures, read_records
+from qpo.workbench.pipelines import run_pipeline
+
+
+def _cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "qpo.cli", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def mlflow(qpo_home):
+    import mlflow
+
+    from qpo.tracking import configure
+
+    configure()  # this test's QPO_HOME, as the pipeline's subprocess saw it
+    return mlflow
+
+
+def test_daily_report_from_the_shell(qpo_home, sp500_clean, mlflow):
+    proc = _cli("pipeline", "run", "daily-report", "-p", "portfolio", "Conservative Income",
+                "-p", "as_of", "2021-06-30", "-p", "lookback_days", "500", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["status"] == "FINISHED" and out["parameters"]["as_of"] == "2021-06-30"
+    assert out["tracking_uri"] == f"sqlite:///{qpo_home / 'mlflow.db'}"
+    nb, html = out["notebook"], out["html"]
+    assert nb.startswith(str(qpo_home / "runs" / "daily-report")) and html.endswith("report.html")
+
+    # the numbers, recomputed here from the store's weights with plain numpy
+    records = read_records(nb)
+    from qpo.store import connect, portfolio_weights, risk_history, session_scope
+
+    with session_scope(connect()) as s:
+        w = portfolio_weights(s, "Conservative Income", sp500_clean, "2021-06-30")
+        stored = risk_history(s, "Conservative Income")
+    px = sp500_clean.loc[:"2021-06-30", w.index].iloc[-501:].to_numpy()
+    r = (px[1:] / px[:-1] - 1) @ w.to_numpy()
+    assert records["volatility"] == pytest.approx(np.std(r, ddof=1) * np.sqrt(252), rel=1e-9)
+    assert records["var"] == pytest.approx(-np.sort(r)[int(np.ceil(0.05 * 500)) - 1], rel=1e-9)
+    assert records["as_of"] == "2021-06-30" and records["n_holdings"] == 7
+    assert records["what_if_volatility"] <= records["volatility"] + 1e-9  # min-variance is never riskier
+
+    # MLflow: finished, metrics = the records, params, tags, artifacts
+    run = mlflow.get_run(out["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["var"] == pytest.approx(records["var"])
+    assert run.data.params["portfolio"] == "Conservative Income"
+    assert run.data.tags["qpo.data_hash"] == out["data_hash"] and "qpo.code_version" in run.data.tags
+    art = {f.path for f in mlflow.MlflowClient().list_artifacts(out["run_id"])}
+    assert {"notebook.ipynb", "report.html", "records.json", "figures"} <= art
+    assert (qpo_home / "mlruns").is_dir()
+
+    # the store got the risk numbers, tagged with the run
+    assert set(stored["metric"]) == set(qpo.RiskReport.METRICS)
+    assert (stored["mlflow_run_id"] == out["run_id"]).all()
+
+    # the HTML report: no code, figures drawn offline (plotly.js inlined, no CDN)
+    text = open(html, encoding="utf-8").read()
+    assert "import qpo" not in text and "daily_report(" not in text
+    import re
+
+    assert re.findall(r'<script[^>]+src="https?://', text) == []  # nothing fetched from the network
+    assert text.count("Plotly.newPlot") >= 3
+    assert set(read_figures(nb)) == {"wealth", "drawdown", "weights"}
+
+
+def test_invalid_data_stops_before_anything_is_written(qpo_home, tmp_path, sp500_clean):
+    bad = sp500_clean.loc["2019-01-01":, ["KO", "PEP"]].copy()
+    bad.loc["2020-05-05", "KO"] = -1.0
+    path = tmp_path / "bad.csv"
+    bad.reset_index().to_csv(path, index=False)
+    run = run_pipeline("daily-report", {"prices_source": str(path)})
+    assert run.status == "INVALID_DATA" and not run.ok
+    assert "non-positive prices" in run.error
+    assert run.notebook is None and run.run_id is None
+    assert not (qpo_home / "runs").exists() and not (qpo_home / "mlflow.db").exists()
+    assert not (qpo_home / "qpo.db").exists()
+    assert run.data_docs and run.data_docs.endswith(".html")
+    proc = _cli("pipeline", "run", "daily-report", "-p", "prices_source", str(path))
+    assert proc.returncode == 2 and "INVALID_DATA" in proc.stdout and "KO" in proc.stderr
+
+
+def test_failing_notebook_is_kept_and_marked_failed(qpo_home, mlflow):
+    proc = _cli("pipeline", "run", "daily-report", "-p", "portfolio", "No Such Client", "--json")
+    assert proc.returncode == 1
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["status"] == "FAILED"
+    assert "StoreError" in out["error"] and "No Such Client" in out["error"]
+    nb = out["notebook"]
+    assert nb and open(nb, encoding="utf-8").read().count("StoreError") >= 1  # the executed notebook stays
+    run = mlflow.get_run(out["run_id"])
+    assert run.info.status == "FAILED"
+    assert "No Such Client" in run.data.tags["error"]
+    art = {f.path for f in mlflow.MlflowClient().list_artifacts(out["run_id"])}
+    assert "notebook.ipynb" in art and "error.txt" in art
+
+
+def test_unknown_pipeline_and_parameters_are_clear():
+    with pytest.raises(UnknownOptionError, match="daily-report"):
+        run_pipeline("nightly")
+    with pytest.raises(UnknownOptionError, match="lookback_days"):
+        run_pipeline("daily-report", {"lookback": 10})
+    with pytest.raises(PipelineError, match="lookback_days must be int"):
+        run_pipeline("daily-report", {"lookback_days": "many"})
