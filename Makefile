@@ -24,7 +24,7 @@ test: install
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/qpo lab
 
 mlflow: install
 	$(BIN)/qpo ui mlflow

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 
@@ -47,7 +46,7 @@ def _cmd_pipeline_run(args) -> int:
             print(f"data docs  {run.data_docs}")
         if run.run_id:
             print(f"mlflow run {run.run_id} (experiment {run.experiment!r}) at {run.tracking_uri}")
-            print(f"           browse it: qpo ui mlflow, then http://127.0.0.1:5000")
+            print("           browse it: qpo ui mlflow, then http://127.0.0.1:5000")
     return {"FINISHED": 0, "INVALID_DATA": 2}.get(run.status, 1)
 
 
@@ -95,6 +94,25 @@ def _cmd_ui_mlflow(args) -> int:
         return 0
 
 
+def _cmd_lab(args) -> int:
+    import os
+    import subprocess
+
+    from qpo import config
+
+    cmd = [sys.executable, "-m", "jupyterlab", f"--port={args.port}", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.root_dir={config.project_root()}", "--LabApp.news_url=",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"] + (args.jupyter_args or [])
+    if not args.open:
+        cmd.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # containers and CI machines often run as root
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qpo", description="qpo: the quantum portfolio optimizer workbench")
     sub = p.add_subparsers(dest="command", required=True)
@@ -127,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the store: migrate, seed demo portfolios, show URL")
     db.add_argument("action", choices=["upgrade", "seed", "url"])
     db.set_defaults(func=_cmd_db)
+
+    lab = sub.add_parser("lab", help="JupyterLab on the workbench (notebooks/, voila_apps/), on localhost")
+    lab.add_argument("--port", type=int, default=8888)
+    lab.add_argument("--open", action="store_true", help="open a browser")
+    lab.add_argument("jupyter_args", nargs="*", help="more JupyterLab options, after --")
+    lab.set_defaults(func=_cmd_lab)
 
     ui = sub.add_parser("ui", help="start a web UI")
     uisub = ui.add_subparsers(dest="which", required=True)

@@ -6,6 +6,8 @@ parameters instead of rebuilding the problem.
 """
 from __future__ import annotations
 
+import functools
+import threading
 import time
 from dataclasses import dataclass
 
@@ -34,6 +36,7 @@ class CompiledObjective:
     def __post_init__(self):
         import cvxpy as cp
 
+        self.lock = threading.Lock()
         n = self.n
         self.F = cp.Parameter((n, n), name="cov_factor")
         self.lo = cp.Parameter(name="lower")
@@ -95,11 +98,19 @@ class CompiledObjective:
         return w, {"solve_s": solve_s, "status": status, "solver": solver}
 
 
+@functools.lru_cache(maxsize=64)
+def compiled_objective(objective: str, n_assets: int) -> CompiledObjective:
+    """The compiled problem for ``objective`` on ``n_assets`` assets, built once per process:
+    later calls (a sweep, a backtest, the dashboard) only set its parameters and re-solve."""
+    return CompiledObjective(objective, n_assets)
+
+
 def solve_classical(problem: PortfolioProblem, objective: str, solver: str | None = None):
     problem.constraints.check_feasible(problem.n_assets)
     t0 = time.perf_counter()
-    compiled = CompiledObjective(objective, problem.n_assets)
+    compiled = compiled_objective(objective, problem.n_assets)
     build_s = time.perf_counter() - t0
-    w, info = compiled.solve(problem, solver)
+    with compiled.lock:  # one cvxpy problem object: one solve at a time
+        w, info = compiled.solve(problem, solver)
     info["build_s"] = build_s
     return w, info

@@ -189,11 +189,13 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
     from qpo.workbench.notebook import read_figures, read_records
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out_nb = html = None
+    out_nb = html = run_id = None
     try:
-        with tracked_run(spec.experiment, run_name=f"{name} {stamp}", params=params, data_hash=digest,
+        logged = {k: v for k, v in params.items() if k != "run_id"}
+        with tracked_run(spec.experiment, run_name=f"{name} {stamp}", params=logged, data_hash=digest,
                          tags={"qpo.pipeline": name, "qpo.notebook": spec.notebook.name,
                                "qpo.schedule": spec.schedule}) as run:
+            run_id = run.run_id
             run_dir = config.runs_dir() / name / f"{stamp}-{run.run_id[:8]}"
             run_dir.mkdir(parents=True, exist_ok=True)
             out_nb, html = run_dir / "notebook.ipynb", run_dir / "report.html"
@@ -219,13 +221,11 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
             for fig_name, fig in read_figures(out_nb).items():
                 run.log_figure(fig, fig_name)
             status = "FINISHED"
-            run_id = run.run_id
         return PipelineRun(status=status, run_id=run_id, notebook=str(out_nb), html=str(html), metrics=metrics,
                            data_hash=digest, data_docs=docs, seconds=time.perf_counter() - t0, **base)
     except Exception as exc:  # noqa: BLE001 - reported in the returned run
         error = _error_text(exc)
         log(f"pipeline {name} FAILED: {error}")
-        run_id = _last_run_id()
         return PipelineRun(status="FAILED", run_id=run_id, notebook=str(out_nb) if out_nb else None,
                            html=str(html) if html and Path(html).exists() else None, data_hash=digest,
                            data_docs=docs, error=error, seconds=time.perf_counter() - t0, **base)
@@ -236,11 +236,3 @@ def _error_text(exc: Exception) -> str:
     if ename:  # papermill.PapermillExecutionError: the notebook's own error
         return f"cell {getattr(exc, 'exec_count', '?')}: {ename}: {getattr(exc, 'evalue', '')}"
     return f"{type(exc).__name__}: {exc}"
-
-
-def _last_run_id() -> str | None:
-    import mlflow
-
-    run = mlflow.last_active_run()
-    return run.info.run_id if run else None
-

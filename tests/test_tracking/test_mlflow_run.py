@@ -32,7 +32,7 @@ def test_failed_run_is_marked_failed_with_the_error(qpo_home):
 
     with pytest.raises(ZeroDivisionError):
         with tracked_run("unit", "boom") as run:
-            1 / 0
+            raise ZeroDivisionError("division by zero")
     got = mlflow.get_run(run.run_id)
     assert got.info.status == "FAILED"
     assert got.data.tags["error_type"] == "ZeroDivisionError"

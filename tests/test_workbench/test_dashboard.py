@@ -1,49 +1,21 @@
 """The advisor dashboard, served by Voila and used in a real headless Chromium."""
-import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
 from tests.browser import TRACES_JS, browser_page, chromium_path
-from tests.conftest import ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.servers import free_port, serving
 
 
 @pytest.fixture
 def dashboard(qpo_home):
     chromium_path()  # skip early when there is no browser
-    port = _free_port()
-    log = open(qpo_home / "voila.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "qpo.cli", "dashboard", "advisor", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ), cwd=ROOT)
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:  # a static file: a GET of the dashboard itself would start a kernel of its own
-            urllib.request.urlopen(url + "voila/static/voila.js", timeout=5)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"voila exited: {(qpo_home / 'voila.log').read_text()[-3000:]}")
-            time.sleep(0.5)
-    else:
-        pytest.fail("voila did not answer within 120 s")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    # probe a static file: a GET of the dashboard itself would start a kernel of its own
+    with serving([sys.executable, "-m", "qpo.cli", "dashboard", "advisor", "--port", str(port)],
+                 url + "voila/static/voila.js", qpo_home / "voila.log"):
+        yield url
 
 
 def test_advisor_dashboard_in_chromium(dashboard):
