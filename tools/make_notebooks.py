@@ -51,10 +51,11 @@ daily = [
                       "historical losses (positive numbers)."),
     new_code_cell(
         "display(report.risk_table().style.format(\"{:.4f}\"))\n"
+        "# machine-readable copies of the table (logged to MLflow as metrics), not shown in the report\n"
         "for name, value in report.metrics().items():\n"
-        "    record(name, value)\n"
-        "record(\"as_of\", str(report.as_of.date()))\n"
-        "record(\"n_holdings\", int(len(report.weights)))"),
+        "    record(name, value, show=False)\n"
+        "record(\"as_of\", str(report.as_of.date()), show=False)\n"
+        "record(\"n_holdings\", int(len(report.weights)), show=False)"),
     new_markdown_cell("## Figures"),
     new_code_cell("for name, fig in report.figures().items():\n    show_figure(fig, name)"),
     new_markdown_cell("## Holdings and the what-if rebalance"),

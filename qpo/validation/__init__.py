@@ -1,6 +1,7 @@
 """Great Expectations suites for price panels and OHLCV bars."""
 from qpo.validation.suites import (
     DEFAULT_MAX_ABS_LOG_RETURN,
+    DEFAULT_MAX_ADJUSTMENT_GAP,
     DEFAULT_MAX_STALE_DAYS,
     FailedExpectation,
     ValidationReport,
@@ -11,6 +12,7 @@ from qpo.validation.suites import (
 
 __all__ = [
     "DEFAULT_MAX_ABS_LOG_RETURN",
+    "DEFAULT_MAX_ADJUSTMENT_GAP",
     "DEFAULT_MAX_STALE_DAYS",
     "FailedExpectation",
     "ValidationReport",

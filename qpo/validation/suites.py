@@ -35,6 +35,9 @@ from qpo.errors import DataError, DataValidationError, UnknownOptionError
 
 #: A price unchanged for more than this many consecutive days is stale.
 DEFAULT_MAX_STALE_DAYS = 10
+#: A day whose adjusted-close log return differs from the log return implied by the close, the split
+#: coefficient and the dividend by more than this has a broken adjustment (a missed split, say).
+DEFAULT_MAX_ADJUSTMENT_GAP = 0.05
 #: A one-day |log return| above this (a fall of more than 63 %, a rise of more than 172 %) is implausible.
 DEFAULT_MAX_ABS_LOG_RETURN = 1.0
 _EXAMPLES = 20
@@ -173,14 +176,30 @@ def _price_expectations(price_cols: list[str], max_stale_days: int, max_abs_log_
     return ex
 
 
-def _ohlcv_expectations():
+def _adjustment_gap(long: pd.DataFrame) -> pd.DataFrame:
+    """``adjustment_gap``: adjusted-close log return minus the log return implied by the raw close,
+    the split coefficient and the dividend, ``(close_t * split_t + dividend_t) / close_{t-1}``."""
+    num = {c: pd.to_numeric(long[c], errors="coerce")
+           for c in ("close", "adjusted_close", "split_coefficient", "dividend_amount")}
+    prev_close = num["close"].groupby(long["ticker"], sort=False).shift(1)
+    implied = (num["close"] * num["split_coefficient"] + num["dividend_amount"]) / prev_close
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = long["log_return"] - np.log(implied.where(implied > 0))
+    long["adjustment_gap"] = gap.replace([np.inf, -np.inf], np.nan)
+    return long
+
+
+def _ohlcv_expectations(max_adjustment_gap: float):
     import great_expectations.expectations as gxe
 
+    gap = gxe.ExpectColumnValuesToBeBetween(
+        column="adjustment_gap", min_value=-max_adjustment_gap, max_value=max_adjustment_gap,
+        meta={"check": f"adjusted close inconsistent with close, splits and dividends (> {max_adjustment_gap:g})"})
     pairs = [("high", "low", "high < low"), ("high", "open", "open above high"),
              ("high", "close", "close above high"), ("open", "low", "open below low"),
              ("close", "low", "close below low")]
     return [gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A=a, column_B=b, or_equal=True,
-                                                        meta={"check": check}) for a, b, check in pairs]
+                                                        meta={"check": check}) for a, b, check in pairs] + [gap]
 
 
 def _run_suite(kind: str, long: pd.DataFrame, expectations, example_cols: list[str]) -> tuple[Any, str | None]:
@@ -282,24 +301,30 @@ def validate_prices(prices: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_S
 
 def validate_ohlcv(bars: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STALE_DAYS,
                    max_abs_log_return: float = DEFAULT_MAX_ABS_LOG_RETURN,
+                   max_adjustment_gap: float = DEFAULT_MAX_ADJUSTMENT_GAP,
                    expected_tickers: list[str] | None = None) -> ValidationReport:
     """Validate long OHLCV bars (:func:`qpo.load_ohlcv`'s columns): everything
     :func:`validate_prices` checks (on ``adjusted_close``; missing values and non-positive
-    prices on every price column), plus high < low, open/close outside [low, high] and
-    negative volume."""
+    prices on every price column), plus high < low, open/close outside [low, high], negative
+    volume, and an adjusted close whose day-to-day change disagrees with the one implied by the
+    raw close, the split coefficient and the dividend (``|gap| > max_adjustment_gap`` in log
+    return: a missed or doubled split or dividend adjustment)."""
     from qpo.data.loaders import OHLCV_COLUMNS
 
     params = {"max_stale_days": max_stale_days, "max_abs_log_return": max_abs_log_return,
-              "expected_tickers": expected_tickers}
+              "max_adjustment_gap": max_adjustment_gap, "expected_tickers": expected_tickers}
     _check_params(max_stale_days, max_abs_log_return)
+    if not (isinstance(max_adjustment_gap, (int, float)) and max_adjustment_gap > 0):
+        raise ValueError(f"max_adjustment_gap must be a positive number, got {max_adjustment_gap!r}")
     if not isinstance(bars, pd.DataFrame):
         raise DataError(f"bars must be a pandas DataFrame, got {type(bars).__name__}")
     missing = [c for c in OHLCV_COLUMNS if c not in bars.columns]
     if missing:
         raise DataError(f"bars lack columns {missing}; load them with qpo.load_ohlcv (expected {OHLCV_COLUMNS})")
-    long = _derive(bars[OHLCV_COLUMNS].reset_index(drop=True).copy(), "adjusted_close")
+    long = _adjustment_gap(_derive(bars[OHLCV_COLUMNS].reset_index(drop=True).copy(), "adjusted_close"))
     ex = _price_expectations(["open", "high", "low", "close", "adjusted_close"], max_stale_days,
-                             max_abs_log_return, expected_tickers, has_volume=True) + _ohlcv_expectations()
+                             max_abs_log_return, expected_tickers, has_volume=True) + _ohlcv_expectations(
+        max_adjustment_gap)
     vresult, page = _run_suite("ohlcv", long, ex, ["ticker", "date"])
     return _report("ohlcv", long, vresult, page, params)
 

@@ -164,6 +164,26 @@ def test_bars_missing_and_negative_volume(goog_bars):
     assert "negative volume" in report.failed_checks
 
 
+def test_missed_split_adjustment(goog_bars):
+    """A 2-for-1 split that the vendor recorded in close and split_coefficient but not in the
+    adjusted series: the adjusted close halves in one day (a -69 % log move, under the jump
+    threshold), which only the consistency check sees."""
+    bad = goog_bars.copy()
+    i = 1000
+    bad.loc[i:, ["open", "high", "low", "close"]] /= 2
+    bad.loc[i, "split_coefficient"] = 2.0
+    bad.loc[i:, "adjusted_close"] /= 2  # should have been left alone: the split is in split_coefficient
+    report = qpo.validate_ohlcv(bad)
+    f = _only(report, "adjusted close inconsistent with close, splits and dividends")
+    assert f.unexpected_count == 1 and f.examples[0]["date"] == str(bad.loc[i, "date"].date())
+    assert f.examples[0]["adjustment_gap"] == pytest.approx(-np.log(2), abs=1e-9)
+    # done right (raw prices halve, the adjusted series does not move), the same split passes
+    good = goog_bars.copy()
+    good.loc[i:, ["open", "high", "low", "close"]] /= 2
+    good.loc[i, "split_coefficient"] = 2.0
+    assert qpo.validate_ohlcv(good).success
+
+
 def test_bars_duplicate_and_unsorted(goog_bars):
     dup = pd.concat([goog_bars, goog_bars.iloc[[300]]]).sort_values("date", kind="stable").reset_index(drop=True)
     assert "duplicate dates" in qpo.validate_ohlcv(dup).failed_checks
@@ -193,13 +213,15 @@ def test_cli_validate_exit_codes(tmp_path, panel):
 
 
 def test_shared_alpha_vantage_bars_find_real_defects():
-    """The vendor file beside the project holds defects of its own: a stale TTWO price and an
-    implausible one-day PWR jump, among the 2.4 million rows (all found in about 9 s)."""
+    """The vendor file beside the project holds defects of its own: a stale TTWO price, an
+    implausible one-day PWR fall, and TRMB's adjusted close doubling on 2007-02-23 while its
+    close did not move (a split adjusted the wrong way)."""
     path = shared_file("sp500_daily_adjusted.parquet")
-    bars = qpo.load_ohlcv(path, tickers=["AAPL", "PWR", "TTWO"])
+    bars = qpo.load_ohlcv(path, tickers=["AAPL", "PWR", "TTWO", "TRMB"])
     report = qpo.validate_ohlcv(bars)
-    assert report.n_tickers == 3 and report.n_rows > 15_000
-    stale = next(f for f in report.failures if f.check.startswith("stale prices"))
-    assert {e["ticker"] for e in stale.examples} == {"TTWO"}
-    jump = next(f for f in report.failures if f.check.startswith("implausible one-day jumps"))
-    assert {e["ticker"] for e in jump.examples} == {"PWR"}
+    assert report.n_tickers == 4 and report.n_rows > 20_000
+    by_check = {f.check.split(" (")[0]: f for f in report.failures}
+    assert {e["ticker"] for e in by_check["stale prices"].examples} == {"TTWO"}
+    assert {e["ticker"] for e in by_check["implausible one-day jumps"].examples} == {"PWR"}
+    adj = by_check["adjusted close inconsistent with close, splits and dividends"]
+    assert [(e["ticker"], e["date"]) for e in adj.examples] == [("TRMB", "2007-02-23")]
