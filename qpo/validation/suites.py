@@ -206,14 +206,19 @@ def _run_suite(kind: str, long: pd.DataFrame, expectations, example_cols: list[s
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
 
-    ctx = gx.get_context(mode="ephemeral")
-    try:
-        ctx.variables.progress_bars = {"globally": False, "metric_calculations": False}
-    except Exception:  # noqa: BLE001 - cosmetic only
-        pass
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
     docs_dir = config.data_docs_dir()
-    ctx.add_data_docs_site("qpo", {"class_name": "SiteBuilder", "store_backend": {
-        "class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)}})
+    # in memory, but for one Data Docs site in QPO_DATA_DOCS_DIR (no temporary sites, no analytics)
+    ctx = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        data_docs_sites={"qpo": {"class_name": "SiteBuilder", "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)}}},
+        analytics_enabled=False, progress_bars=ProgressBarsConfig(globally=False)))
     asset = ctx.data_sources.add_pandas(f"qpo_{kind}").add_dataframe_asset(kind)
     batch_def = asset.add_batch_definition_whole_dataframe("whole")
     suite = ctx.suites.add(gx.ExpectationSuite(name=f"qpo_{kind}"))
