@@ -28,6 +28,7 @@ _EXPORTS = {
     "validate_prices": "qpo.validation",
     "validate_ohlcv": "qpo.validation",
     "validate_file": "qpo.validation",
+    "validate_source": "qpo.validation",
     "ValidationReport": "qpo.validation",
     # optimization
     "PortfolioProblem": "qpo.optimization",
@@ -53,6 +54,7 @@ _EXPORTS = {
     "InfeasibleError": "qpo.errors",
     "SolverError": "qpo.errors",
     "UnknownOptionError": "qpo.errors",
+    "InvalidValueError": "qpo.errors",
     "PipelineError": "qpo.errors",
     "StoreError": "qpo.errors",
 }

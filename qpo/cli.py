@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 
@@ -20,8 +21,10 @@ def _parse_value(text: str):
 def _cmd_validate(args) -> int:
     from qpo.validation import validate_file
 
-    report = validate_file(args.path, kind=args.kind, max_stale_days=args.max_stale_days,
-                           max_abs_return=args.max_abs_return)
+    limits = {k: v for k, v in (("max_stale_days", args.max_stale_days),
+                                ("max_abs_log_return", args.max_abs_log_return),
+                                ("max_adjustment_gap", args.max_adjustment_gap)) if v is not None}
+    report = validate_file(args.path, kind=args.kind, **limits)
     print(report.to_json() if args.json else str(report))
     return 0 if report.success else 1
 
@@ -29,9 +32,17 @@ def _cmd_validate(args) -> int:
 def _cmd_pipeline_run(args) -> int:
     from qpo.workbench.pipelines import run_pipeline
 
+    from qpo.errors import QpoError
+
     params = {name: _parse_value(value) for name, value in (args.param or [])}
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if not args.json else None
-    run = run_pipeline(args.name, params, log=log)
+    try:
+        run = run_pipeline(args.name, params, log=log)
+    except QpoError as exc:  # could not start: unknown pipeline or parameter, a broken definition
+        if args.json:
+            print(json.dumps({"pipeline": args.name, "status": "ERROR", "error": str(exc)}))
+        print(f"qpo: error: {exc}", file=sys.stderr)
+        return 3
     if args.json:
         print(run.to_json())
     else:
@@ -47,7 +58,7 @@ def _cmd_pipeline_run(args) -> int:
         if run.run_id:
             print(f"mlflow run {run.run_id} (experiment {run.experiment!r}) at {run.tracking_uri}")
             print("           browse it: qpo ui mlflow, then http://127.0.0.1:5000")
-    return {"FINISHED": 0, "INVALID_DATA": 2}.get(run.status, 1)
+    return {"FINISHED": 0, "INVALID_DATA": 2}.get(run.status, 1)  # FAILED: 1; could not start: 3
 
 
 def _cmd_pipeline_list(args) -> int:
@@ -66,7 +77,13 @@ def _cmd_dashboard(args) -> int:
 
 
 def _cmd_db(args) -> int:
+    from sqlalchemy.engine import make_url
+
     from qpo import config
+
+    if args.action == "url":  # no connection: this is what to check when the store is unreachable
+        print(make_url(config.database_url()).render_as_string(hide_password=True))
+        return 0
     from qpo.store import connect, seed_demo
 
     engine = connect()
@@ -75,8 +92,6 @@ def _cmd_db(args) -> int:
         print(f"schema at head: {url}")
     elif args.action == "seed":
         print(f"seeded {seed_demo(engine)} demo portfolios into {url}")
-    elif args.action == "url":
-        print(config.database_url())
     return 0
 
 
@@ -120,8 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="validate a price panel or OHLCV file with Great Expectations")
     v.add_argument("path", help="CSV or Parquet file: a wide price panel or long OHLCV bars")
     v.add_argument("--kind", choices=["auto", "prices", "ohlcv"], default="auto")
-    v.add_argument("--max-stale-days", type=int, default=None, help="longest run of an unchanged price allowed")
-    v.add_argument("--max-abs-return", type=float, default=None, help="largest |one-day return| allowed")
+    v.add_argument("--max-stale-days", type=int, help="most days a price may stay unchanged (default 10)")
+    v.add_argument("--max-abs-log-return", type=float,
+                   help="largest |one-day log return| (default 1.0: a fall of 63%%, a rise of 172%%)")
+    v.add_argument("--max-adjustment-gap", type=float,
+                   help="OHLCV: largest gap between the adjusted-close log return and the one implied by "
+                        "close, split and dividend (default 0.05)")
     v.add_argument("--json", action="store_true", help="print the report as one JSON line")
     v.set_defaults(func=_cmd_validate)
 

@@ -16,6 +16,10 @@ class UnknownOptionError(QpoError, ValueError):
         super().__init__(f"unknown {kind} {value!r}; valid: {', '.join(self.valid)}")
 
 
+class InvalidValueError(QpoError, ValueError):
+    """An option with a value outside its valid range (a confidence of 95, a negative threshold)."""
+
+
 class DataError(QpoError, ValueError):
     """Input data that cannot be used as given (missing file, wrong columns, NaN, ...)."""
 

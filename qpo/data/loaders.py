@@ -37,7 +37,8 @@ OHLCV_COLUMNS = [
     "split_coefficient",
 ]
 _OHLCV_REQUIRED = ["date", "open", "high", "low", "close", "adjusted_close", "volume"]
-_OHLCV_OPTIONAL_DEFAULTS = {"dividend_amount": 0.0, "split_coefficient": 1.0}
+# absent columns are unknown, not "no dividend, no split": NaN keeps the adjustment check off them
+_OHLCV_OPTIONAL_DEFAULTS = {"dividend_amount": np.nan, "split_coefficient": np.nan}
 
 
 def _skfolio_data_file(name: str) -> Path:
@@ -142,8 +143,30 @@ def _read_table(path: Path, columns=None, filters=None) -> pd.DataFrame:
 
 
 def _is_long_ohlcv(df: pd.DataFrame) -> bool:
-    cols = {c.lower() for c in df.columns}
+    cols = {str(c).lower() for c in df.columns}
     return {"open", "high", "low", "close"} <= cols
+
+
+def file_kind(path: str | Path) -> str:
+    """``"ohlcv"`` for long bars (open/high/low/close columns), else ``"prices"``; reads only the header."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"file not found: {path}")
+    name = path.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            import pyarrow.parquet as pq
+
+            columns = pq.read_schema(path).names
+        elif name.endswith((".csv", ".csv.gz")):
+            columns = list(pd.read_csv(path, nrows=0).columns)
+        else:
+            raise DataError(f"unsupported file type {path.name!r}; valid: .csv, .csv.gz, .parquet, .pq")
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - turned into a clear message
+        raise DataError(f"could not read {path}: {exc}") from exc
+    return "ohlcv" if _is_long_ohlcv(pd.DataFrame(columns=columns)) else "prices"
 
 
 def load_price_file(path: str | Path) -> pd.DataFrame:
@@ -155,7 +178,10 @@ def load_price_file(path: str | Path) -> pd.DataFrame:
     * long OHLCV bars in Alpha Vantage's daily-adjusted columns: the ``adjusted_close`` of each
       ticker becomes its column (see :func:`load_ohlcv`).
 
-    Rows keep the file's order, duplicates included, so that validation can see them.
+    A wide file keeps its rows as they are (order and duplicates), so that validation sees
+    them. Bars become a panel through :func:`ohlcv_to_prices`, which sorts the dates and refuses
+    duplicate (ticker, date) rows: validate bars with :func:`qpo.validate_ohlcv` (or
+    ``qpo.validation.validate_source``) first.
     """
     path = Path(path)
     df = _read_table(path)
@@ -194,8 +220,8 @@ def load_ohlcv(
 
     Accepts ``timestamp`` or ``date`` for the date column. A single-ticker file (as Alpha Vantage
     returns them) has no ``ticker`` column: pass ``ticker=`` or name the file
-    ``DA-<TICKER>-T-...``. ``dividend_amount``/``split_coefficient`` default to 0/1 when absent.
-    Rows keep the file's order.
+    ``DA-<TICKER>-T-...``. ``dividend_amount``/``split_coefficient`` are NaN (unknown) when absent.
+    Rows keep the file's order, duplicates included.
     """
     path = Path(path)
     filters = None

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import numbers
 from collections.abc import Mapping
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from qpo.errors import StoreError
@@ -31,14 +32,16 @@ def create_portfolio(session: Session, name: str, client_name: str, advisor: Adv
     problems = []
     if not name or not name.strip():
         problems.append("name is empty")
+    elif len(name) > 255 or len(client_name) > 255:
+        problems.append("name and client name must be at most 255 characters")
     elif session.scalar(select(ClientPortfolio.id).where(ClientPortfolio.name == name)) is not None:
         problems.append(f"a portfolio named {name!r} exists already")
     if not holdings:
         problems.append("no holdings given")
     for ticker, qty in holdings.items():
-        if not isinstance(ticker, str) or not ticker.strip():
-            problems.append(f"ticker {ticker!r} is not a symbol")
-        if not isinstance(qty, (int, float)) or not math.isfinite(qty) or qty <= 0:
+        if not isinstance(ticker, str) or not ticker.strip() or len(ticker) > 16:
+            problems.append(f"ticker {ticker!r} is not a symbol of 1 to 16 characters")
+        if not _is_number(qty) or not math.isfinite(qty) or qty <= 0:
             problems.append(f"{ticker}: quantity {qty!r} must be a positive number of shares")
         if known_tickers is not None and ticker not in known_tickers:
             problems.append(f"{ticker}: not in the price data")
@@ -50,6 +53,14 @@ def create_portfolio(session: Session, name: str, client_name: str, advisor: Adv
     session.add(portfolio)
     session.flush()
     return portfolio
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _finite_or_none(v):
+    return float(v) if _is_number(v) and math.isfinite(v) else None
 
 
 def list_portfolios(session: Session) -> pd.DataFrame:
@@ -101,8 +112,8 @@ def record_optimization_run(session: Session, result, *, portfolio: str | None =
     pid = get_portfolio(session, portfolio).id if portfolio else None
     run = OptimizationRun(
         portfolio_id=pid, objective=result.objective, method=result.method, solver=result.solver,
-        status=result.status, expected_return=result.expected_return, volatility=result.volatility,
-        sharpe=result.sharpe, weights={k: float(v) for k, v in result.weights.items()},
+        status=result.status, expected_return=_finite_or_none(result.expected_return),
+        volatility=_finite_or_none(result.volatility), sharpe=_finite_or_none(result.sharpe), weights={k: float(v) for k, v in result.weights.items()},
         parameters=parameters or {}, fallback_reason=result.fallback_reason, mlflow_run_id=mlflow_run_id)
     session.add(run)
     session.flush()
@@ -111,12 +122,20 @@ def record_optimization_run(session: Session, result, *, portfolio: str | None =
 
 def record_risk_metrics(session: Session, portfolio: str, as_of, metrics: Mapping[str, float], *,
                         mlflow_run_id: str | None = None) -> list[RiskMetric]:
-    """Persist named risk numbers of a portfolio as of a date. Non-finite values are refused."""
-    bad = {k: v for k, v in metrics.items() if not isinstance(v, (int, float)) or not math.isfinite(v)}
+    """Persist named risk numbers of a portfolio as of a date. Non-finite values are refused.
+
+    Numbers of a tracked run are kept per run; numbers without a run (a notebook run by hand)
+    replace the earlier untracked numbers of the same portfolio, date and metric.
+    """
+    bad = {k: v for k, v in metrics.items() if not _is_number(v) or not math.isfinite(v)}
     if bad:
-        raise StoreError(f"risk metrics not written: non-finite values {bad}")
+        raise StoreError(f"risk metrics not written: values that are not finite numbers {bad}")
     pid = get_portfolio(session, portfolio).id
     day = pd.Timestamp(as_of).date() if not isinstance(as_of, dt.date) else as_of
+    if mlflow_run_id is None:
+        session.execute(delete(RiskMetric).where(
+            RiskMetric.portfolio_id == pid, RiskMetric.as_of == day, RiskMetric.mlflow_run_id.is_(None),
+            RiskMetric.metric.in_(list(metrics))))
     rows = [RiskMetric(portfolio_id=pid, as_of=day, metric=k, value=float(v), mlflow_run_id=mlflow_run_id)
             for k, v in metrics.items()]
     session.add_all(rows)

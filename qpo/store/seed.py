@@ -1,14 +1,14 @@
 """Demo client portfolios, seeded on first run so that the dashboard shows something real.
 
-Holdings are share counts bought at the real closing prices of the bundled S&P 500 panel on
-its last date; one portfolio is the optimizer's own long-only min-variance answer.
+Holdings are share counts bought (one recorded transaction each) at the real closing prices of
+the bundled S&P 500 panel on its last date; one portfolio is the optimizer's own long-only min-variance answer.
 """
 from __future__ import annotations
 
 from sqlalchemy import Engine, func, select
 
 from qpo.store.db import connect, session_scope
-from qpo.store.models import ClientPortfolio
+from qpo.store.models import ClientPortfolio, Transaction
 from qpo.store.repository import create_portfolio, get_or_create_advisor
 
 DEMO_ADVISORS = {
@@ -55,9 +55,11 @@ def seed_demo(engine: Engine | None = None, prices=None) -> int:
         prices = load_prices("sp500")
     from sqlalchemy.exc import IntegrityError
 
+    from qpo.errors import StoreError
+
     try:
         return _seed(engine, prices)
-    except IntegrityError:
+    except (IntegrityError, StoreError):
         # another process (a second dashboard on a fresh install) seeded at the same moment:
         # this transaction was rolled back whole; theirs stands.
         with session_scope(engine) as session:
@@ -75,8 +77,11 @@ def _seed(engine: Engine, prices) -> int:
         for name, (client, email, notional, _) in DEMO_PORTFOLIOS.items():
             weights = targets[name]
             shares = {t: round(notional * w / float(last[t]), 4) for t, w in weights.items()}
-            create_portfolio(session, name, client, advisors[email], shares, benchmark="SP500",
-                             description=f"demo portfolio, ${notional:,.0f} at the closes of {prices.index[-1].date()}",
-                             known_tickers=set(prices.columns))
+            day = prices.index[-1].date()
+            portfolio = create_portfolio(session, name, client, advisors[email], shares, benchmark="SP500",
+                                         description=f"demo portfolio, ${notional:,.0f} at the closes of {day}",
+                                         known_tickers=set(prices.columns))
+            session.add_all([Transaction(portfolio_id=portfolio.id, trade_date=day, ticker=t, quantity=q,
+                                         price=float(last[t]), fees=0.0) for t, q in shares.items()])
             created += 1
     return created

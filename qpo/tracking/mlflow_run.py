@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import numbers
 import subprocess
 import traceback
 from collections.abc import Iterator, Mapping
@@ -69,11 +70,13 @@ class TrackedRun:
         mlflow.log_params({k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in params.items()})
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        """Logs the finite numeric metrics; returns silently for none."""
+        """Log the finite real numbers (numpy's included) of ``metrics``; text, booleans and NaN
+        are not metrics and are left out."""
         import mlflow
+        import numpy as np
 
         clean = {k: float(v) for k, v in metrics.items()
-                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+                 if isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)}
         if clean:
             mlflow.log_metrics(clean, step=step)
 

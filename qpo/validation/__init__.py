@@ -8,6 +8,7 @@ from qpo.validation.suites import (
     validate_file,
     validate_ohlcv,
     validate_prices,
+    validate_source,
 )
 
 __all__ = [
@@ -19,4 +20,5 @@ __all__ = [
     "validate_file",
     "validate_ohlcv",
     "validate_prices",
+    "validate_source",
 ]

@@ -6,13 +6,17 @@ time-series defects:
 
 ``step_days``
     days since the ticker's previous row (negative: dates out of order; 0: a repeated date);
-``stale_run``
-    length of the run of identical consecutive prices this row belongs to;
+``stale_days``
+    for each row of a run of identical consecutive prices, the number of days the price stayed
+    unchanged in that run (the run's length minus one);
 ``log_return``
     ``log(p_t / p_{t-1})`` against the ticker's previous row.
 
 Policy for wide panels: a ticker's NaNs *before its first* and *after its last* price mean
 "not listed yet / any more" and are not defects; every other NaN is a missing value.
+
+A cell that holds text instead of a number (``"27,33"``) is reported as a wrong type, with the
+text, in ``<column>_not_a_number``; it is also a missing price.
 
 Each expectation carries ``meta.check``, the defect it looks for; the report lists every
 failed one with the offending (ticker, date, value) rows and the Data Docs page written for
@@ -31,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from qpo import config
-from qpo.errors import DataError, DataValidationError, UnknownOptionError
+from qpo.errors import DataError, DataValidationError, InvalidValueError, UnknownOptionError
 
 #: A price unchanged for more than this many consecutive days is stale.
 DEFAULT_MAX_STALE_DAYS = 10
@@ -41,7 +45,6 @@ DEFAULT_MAX_ADJUSTMENT_GAP = 0.05
 #: A one-day |log return| above this (a fall of more than 63 %, a rise of more than 172 %) is implausible.
 DEFAULT_MAX_ABS_LOG_RETURN = 1.0
 _EXAMPLES = 20
-_PRICE_TYPES = ["float64", "float32", "int64", "int32", "Float64", "Int64"]
 
 
 @dataclass
@@ -104,21 +107,32 @@ class ValidationReport:
 
 
 # ----------------------------------------------------------------------------- long frames
+def _numeric(long: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    """Make ``cols`` numeric; keep any text that is not a number in ``<col>_not_a_number``."""
+    for c in cols:
+        raw = long[c]
+        num = pd.to_numeric(raw, errors="coerce") if not pd.api.types.is_numeric_dtype(raw) else raw
+        bad = raw.notna() & num.isna()
+        long[f"{c}_not_a_number"] = raw.astype(object).where(bad, None).map(lambda v: None if v is None else str(v))
+        long[c] = num.astype("float64")
+    return long
+
+
 def _derive(long: pd.DataFrame, price_col: str) -> pd.DataFrame:
-    """Add step_days, stale_run and log_return per ticker, in the frame's row order."""
-    g = long.groupby("ticker", sort=False)
+    """Add step_days, stale_days and log_return per ticker, following each ticker's own rows in
+    the frame's order (tickers may be interleaved, as in date-sorted files)."""
+    ticker = long["ticker"]
     dates = pd.to_datetime(long["date"], errors="coerce")
-    long["step_days"] = (dates - dates.groupby(long["ticker"], sort=False).shift(1)).dt.days.astype("float64")
-    px = pd.to_numeric(long[price_col], errors="coerce")
-    prev = px.groupby(long["ticker"], sort=False).shift(1)
+    long["step_days"] = (dates - dates.groupby(ticker, sort=False).shift(1)).dt.days.astype("float64")
+    px = long[price_col]
+    prev = px.groupby(ticker, sort=False).shift(1)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = (px / prev).where((px > 0) & (prev > 0))
         long["log_return"] = np.log(ratio)
-    changed = (px != prev) | px.isna() | (long["ticker"] != long["ticker"].shift(1))
-    run_id = changed.cumsum()
-    long["stale_run"] = run_id.map(run_id.value_counts()).astype("int64")
-    long.loc[px.isna(), "stale_run"] = 1
-    del g
+    changed = (px != prev) | px.isna()  # True on each ticker's first row (prev is NaN there)
+    run = changed.astype("int64").groupby(ticker, sort=False).cumsum()
+    run_length = run.groupby([ticker, run], sort=False).transform("size")
+    long["stale_days"] = (run_length - 1).where(px.notna(), 0).astype("int64")
     return long
 
 
@@ -127,6 +141,9 @@ def _panel_to_long(prices: pd.DataFrame) -> pd.DataFrame:
         raise DataError(f"prices must be a pandas DataFrame (dates x tickers), got {type(prices).__name__}")
     if prices.shape[1] == 0 or prices.shape[0] == 0:
         raise DataError(f"the price panel is empty (shape {prices.shape})")
+    if prices.columns.has_duplicates:
+        dup = sorted({str(c) for c in prices.columns[prices.columns.duplicated()]})
+        raise DataError(f"the price panel has duplicate ticker columns {dup}; keep one column per ticker")
     frames = []
     dates = pd.Series(prices.index, dtype="object")
     for ticker in prices.columns:
@@ -141,7 +158,7 @@ def _panel_to_long(prices: pd.DataFrame) -> pd.DataFrame:
                                     "price": col.iloc[first:last + 1].to_numpy()}))
     long = pd.concat(frames, ignore_index=True)
     long["date"] = pd.to_datetime(long["date"], errors="coerce")
-    return _derive(long, "price")
+    return _derive(_numeric(long, ["price"]), "price")
 
 
 # ----------------------------------------------------------------------------- suites
@@ -153,9 +170,10 @@ def _price_expectations(price_cols: list[str], max_stale_days: int, max_abs_log_
     key_cols = ["date", "ticker"] + price_cols + (["volume"] if has_volume else [])
     for c in key_cols:
         ex.append(gxe.ExpectColumnValuesToNotBeNull(column=c, meta={"check": f"missing values ({c})"}))
+    for c in price_cols + (["volume"] if has_volume else []):
+        ex.append(gxe.ExpectColumnValuesToBeNull(column=f"{c}_not_a_number",
+                                                 meta={"check": f"wrong type ({c}: text, not a number)"}))
     for c in price_cols:
-        ex.append(gxe.ExpectColumnValuesToBeInTypeList(column=c, type_list=_PRICE_TYPES,
-                                                       meta={"check": f"wrong type ({c})"}))
         ex.append(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, strict_min=True,
                                                     meta={"check": f"non-positive prices ({c})"}))
     if has_volume:
@@ -165,7 +183,7 @@ def _price_expectations(price_cols: list[str], max_stale_days: int, max_abs_log_
                                                   meta={"check": "duplicate dates"}))
     ex.append(gxe.ExpectColumnValuesToBeBetween(column="step_days", min_value=0,
                                                 meta={"check": "unsorted dates"}))
-    ex.append(gxe.ExpectColumnValuesToBeBetween(column="stale_run", max_value=max_stale_days,
+    ex.append(gxe.ExpectColumnValuesToBeBetween(column="stale_days", max_value=max_stale_days,
                                                 meta={"check": f"stale prices (unchanged > {max_stale_days} days)"}))
     ex.append(gxe.ExpectColumnValuesToBeBetween(column="log_return", min_value=-max_abs_log_return,
                                                 max_value=max_abs_log_return,
@@ -179,10 +197,9 @@ def _price_expectations(price_cols: list[str], max_stale_days: int, max_abs_log_
 def _adjustment_gap(long: pd.DataFrame) -> pd.DataFrame:
     """``adjustment_gap``: adjusted-close log return minus the log return implied by the raw close,
     the split coefficient and the dividend, ``(close_t * split_t + dividend_t) / close_{t-1}``."""
-    num = {c: pd.to_numeric(long[c], errors="coerce")
-           for c in ("close", "adjusted_close", "split_coefficient", "dividend_amount")}
-    prev_close = num["close"].groupby(long["ticker"], sort=False).shift(1)
-    implied = (num["close"] * num["split_coefficient"] + num["dividend_amount"]) / prev_close
+    prev_close = long["close"].groupby(long["ticker"], sort=False).shift(1)
+    # unknown splits or dividends (NaN: the file had no such column) leave the gap unknown, unchecked
+    implied = (long["close"] * long["split_coefficient"] + long["dividend_amount"]) / prev_close
     with np.errstate(divide="ignore", invalid="ignore"):
         gap = long["log_return"] - np.log(implied.where(implied > 0))
     long["adjustment_gap"] = gap.replace([np.inf, -np.inf], np.nan)
@@ -256,12 +273,12 @@ def _failures(vresult, long: pd.DataFrame) -> list[FailedExpectation]:
         examples = []
         for row in (res.get("unexpected_index_list") or [])[:_EXAMPLES]:
             if isinstance(row, dict):
-                examples.append({k: (str(v.date()) if isinstance(v, pd.Timestamp) else
-                                     (None if isinstance(v, float) and np.isnan(v) else v)) for k, v in row.items()})
+                examples.append({k: _plain(v) for k, v in row.items()})
             else:
                 examples.append({"row": row})
-        if r.exception_info and r.exception_info.get("raised_exception"):
-            observed = r.exception_info.get("exception_message")
+        error = _exception_message(r.exception_info)
+        if error:
+            observed = f"the check could not run: {error}"
         else:
             observed = res.get("observed_value") if not examples else None
         count = res.get("unexpected_count")
@@ -271,6 +288,26 @@ def _failures(vresult, long: pd.DataFrame) -> list[FailedExpectation]:
             unexpected_percent=res.get("unexpected_percent"), examples=examples,
             observed=observed if not isinstance(observed, (list, set)) or len(observed) < 50 else f"{len(observed)} values"))
     return out
+
+
+def _plain(v):
+    """A JSON-ready value: dates as ISO strings, numpy scalars as Python numbers, NaN as None."""
+    if isinstance(v, pd.Timestamp):
+        return str(v.date()) if v == v.normalize() else v.isoformat()
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and np.isnan(v):
+        return None
+    return v
+
+
+def _exception_message(info) -> str | None:
+    """GX 1.x keeps errors either flat or per metric: {metric_id: {raised_exception, exception_message}}."""
+    if not info:
+        return None
+    infos = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    msgs = [i.get("exception_message") for i in infos if i.get("raised_exception")]
+    return "; ".join(str(m) for m in msgs if m) or None
 
 
 def _report(kind, long, vresult, page, params) -> ValidationReport:
@@ -320,13 +357,16 @@ def validate_ohlcv(bars: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STAL
               "max_adjustment_gap": max_adjustment_gap, "expected_tickers": expected_tickers}
     _check_params(max_stale_days, max_abs_log_return)
     if not (isinstance(max_adjustment_gap, (int, float)) and max_adjustment_gap > 0):
-        raise ValueError(f"max_adjustment_gap must be a positive number, got {max_adjustment_gap!r}")
+        raise InvalidValueError(f"max_adjustment_gap must be a positive number, got {max_adjustment_gap!r}")
     if not isinstance(bars, pd.DataFrame):
         raise DataError(f"bars must be a pandas DataFrame, got {type(bars).__name__}")
     missing = [c for c in OHLCV_COLUMNS if c not in bars.columns]
     if missing:
         raise DataError(f"bars lack columns {missing}; load them with qpo.load_ohlcv (expected {OHLCV_COLUMNS})")
-    long = _adjustment_gap(_derive(bars[OHLCV_COLUMNS].reset_index(drop=True).copy(), "adjusted_close"))
+    long = _numeric(bars[OHLCV_COLUMNS].reset_index(drop=True).copy(),
+                    ["open", "high", "low", "close", "adjusted_close", "volume", "split_coefficient",
+                     "dividend_amount"])
+    long = _adjustment_gap(_derive(long, "adjusted_close"))
     ex = _price_expectations(["open", "high", "low", "close", "adjusted_close"], max_stale_days,
                              max_abs_log_return, expected_tickers, has_volume=True) + _ohlcv_expectations(
         max_adjustment_gap)
@@ -335,26 +375,55 @@ def validate_ohlcv(bars: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STAL
 
 
 def _check_params(max_stale_days, max_abs_log_return):
-    if not isinstance(max_stale_days, (int, np.integer)) or max_stale_days < 1:
-        raise ValueError(f"max_stale_days must be a positive integer, got {max_stale_days!r}")
-    if not (isinstance(max_abs_log_return, (int, float)) and max_abs_log_return > 0):
-        raise ValueError(f"max_abs_log_return must be a positive number, got {max_abs_log_return!r}")
+    if isinstance(max_stale_days, bool) or not isinstance(max_stale_days, (int, np.integer)) or max_stale_days < 1:
+        raise InvalidValueError(f"max_stale_days must be a whole number of days >= 1, got {max_stale_days!r}")
+    if isinstance(max_abs_log_return, bool) or not isinstance(max_abs_log_return, (int, float)) \
+            or not max_abs_log_return > 0:
+        raise InvalidValueError(f"max_abs_log_return must be a number > 0 (1.0 allows a fall of 63 %), "
+                                f"got {max_abs_log_return!r}")
 
 
-def validate_file(path: str | Path, kind: str = "auto", *, max_stale_days: int | None = None,
-                  max_abs_return: float | None = None) -> ValidationReport:
-    """Validate a CSV/Parquet file: long OHLCV bars (``kind="ohlcv"``) or a wide price panel
-    (``"prices"``); ``"auto"`` tells them apart by their columns. ``max_abs_return`` is a
-    simple-return bound, turned into the log-return bound."""
-    from qpo.data.loaders import _is_long_ohlcv, _read_table, load_ohlcv, load_price_file
+def validate_source(source: str | Path, *, start=None, kind: str = "auto",
+                    max_stale_days: int = DEFAULT_MAX_STALE_DAYS,
+                    max_abs_log_return: float = DEFAULT_MAX_ABS_LOG_RETURN,
+                    max_adjustment_gap: float = DEFAULT_MAX_ADJUSTMENT_GAP) -> tuple[ValidationReport, pd.DataFrame | None]:
+    """Load a source exactly as it is and validate it with the suite that fits it.
+
+    ``source`` is a bundled source name (``"sp500"``...) or the path of a CSV/Parquet file: long
+    OHLCV bars (``kind="ohlcv"``) or a wide price panel (``"prices"``); ``"auto"`` tells them
+    apart by their columns. Rows before ``start`` are left out. Returns the report and, when the
+    data passed, the adjusted-close price panel (dates sorted); ``None`` when it failed.
+    Raises :class:`~qpo.errors.DataError` when the source cannot be read at all.
+    """
+    from qpo.data.loaders import (
+        PRICE_SOURCES,
+        _slice,
+        file_kind,
+        load_ohlcv,
+        load_price_file,
+        load_prices,
+        ohlcv_to_prices,
+    )
 
     if kind not in ("auto", "prices", "ohlcv"):
         raise UnknownOptionError("validation kind", kind, ["auto", "prices", "ohlcv"])
-    path = Path(path)
-    opts = {"max_stale_days": max_stale_days or DEFAULT_MAX_STALE_DAYS,
-            "max_abs_log_return": (float(np.log1p(max_abs_return)) if max_abs_return else DEFAULT_MAX_ABS_LOG_RETURN)}
+    limits = {"max_stale_days": max_stale_days, "max_abs_log_return": max_abs_log_return}
+    if isinstance(source, str) and source in PRICE_SOURCES:
+        prices = load_prices(source, start=start)
+        report = validate_prices(prices, **limits)
+        return report, (prices if report.success else None)
+    path = Path(source)
     if kind == "auto":
-        kind = "ohlcv" if _is_long_ohlcv(_read_table(path)) else "prices"
+        kind = file_kind(path)
     if kind == "ohlcv":
-        return validate_ohlcv(load_ohlcv(path), **opts)
-    return validate_prices(load_price_file(path), **opts)
+        bars = load_ohlcv(path, start=start)
+        report = validate_ohlcv(bars, max_adjustment_gap=max_adjustment_gap, **limits)
+        return report, (ohlcv_to_prices(bars) if report.success else None)
+    prices = _slice(load_price_file(path), start, None)
+    report = validate_prices(prices, **limits)
+    return report, (prices if report.success else None)
+
+
+def validate_file(path: str | Path, kind: str = "auto", **limits) -> ValidationReport:
+    """Validate a CSV/Parquet file (OHLCV bars or a wide price panel); see :func:`validate_source`."""
+    return validate_source(Path(path), kind=kind, **limits)[0]

@@ -52,7 +52,10 @@ def load_spec(name: str) -> PipelineSpec:
     found = available_pipelines()
     if name not in found:
         raise UnknownOptionError("pipeline", name, found)
-    raw = tomllib.loads(found[name].read_text())
+    try:
+        raw = tomllib.loads(found[name].read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise PipelineError(f"{found[name]} is not valid TOML: {exc}") from exc
     try:
         nb = (config.project_root() / raw["notebook"]).resolve()
         spec = PipelineSpec(name=name, notebook=nb, experiment=raw.get("experiment", name),
@@ -89,11 +92,22 @@ def resolve_parameters(spec: PipelineSpec, overrides: dict[str, Any]) -> dict[st
     unknown = sorted(set(overrides) - set(declared))
     if unknown:
         raise UnknownOptionError(f"parameter(s) {unknown} of pipeline {spec.name!r}; parameter", unknown[0], declared)
+    stray = sorted(set(spec.parameters) - set(declared))
+    if stray:
+        raise PipelineError(f"pipelines/{spec.name}.toml sets {stray} under [parameters], which "
+                            f"{spec.notebook.name} does not declare; it declares: {', '.join(declared)}")
     params = {k: _default_value(v["default"]) for k, v in declared.items()}
     params.update(spec.parameters)
     params.update(overrides)
     for name, value in params.items():
         _check_type(name, value, declared[name])
+    source = spec.data_source_parameter
+    if source and isinstance(params.get(source), str):
+        from qpo.data.loaders import PRICE_SOURCES
+
+        if params[source] not in PRICE_SOURCES:
+            # a file: the notebook runs in its own folder, so hand it the path the caller meant
+            params[source] = str(Path(params[source]).expanduser().resolve())
     return params
 
 
@@ -159,8 +173,9 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
     parameter."""
     import time
 
-    from qpo.data import data_hash, load_prices
-    from qpo.validation import validate_prices
+    from qpo.data import data_hash
+    from qpo.errors import DataError
+    from qpo.validation import validate_source
 
     log = log or (lambda msg: None)
     t0 = time.perf_counter()
@@ -174,8 +189,12 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
         source = params[spec.data_source_parameter]
         start = params.get(spec.data_start_parameter) if spec.data_start_parameter else None
         log(f"validating price data {source!r} from {start or 'the start'}")
-        prices = load_prices(source, start=start)
-        report = validate_prices(prices)
+        try:
+            report, prices = validate_source(source, start=start)
+        except DataError as exc:  # unreadable: no columns, no dates, no such file
+            log(f"invalid data: {exc}")
+            return PipelineRun(status="INVALID_DATA", run_id=None, notebook=None, html=None, error=str(exc),
+                               seconds=time.perf_counter() - t0, **base)
         if not report.success:
             log(str(report))
             return PipelineRun(status="INVALID_DATA", run_id=None, notebook=None, html=None,
@@ -206,15 +225,17 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
                 pm.execute_notebook(str(spec.notebook), str(out_nb), parameters=params, kernel_name=kernel_name,
                                     cwd=str(spec.notebook.parent), progress_bar=False,
                                     request_save_on_cell_execute=True)
-            finally:
-                if out_nb.exists():
-                    try:
-                        export_html(out_nb, html)
-                        run.log_artifact(html)
-                    except Exception as exc:  # noqa: BLE001 - a report is best effort on failure
-                        log(f"HTML export failed: {exc}")
-                        html = None
+            except BaseException:
+                if out_nb.exists():  # keep what the failed run did: its notebook, and its report if it renders
                     run.log_artifact(out_nb)
+                    try:
+                        run.log_artifact(export_html(out_nb, html))
+                    except Exception as exc:  # noqa: BLE001 - the notebook's own error is the one to report
+                        log(f"HTML export of the failed notebook failed too: {exc}")
+                        html = None
+                raise
+            run.log_artifact(out_nb)
+            run.log_artifact(export_html(out_nb, html))  # a finished run always has its report
             metrics = read_records(out_nb)
             run.log_metrics(metrics)
             run.log_dict({"records": metrics}, "records.json")

@@ -13,6 +13,7 @@ from qpo.store import (
     ClientPortfolio,
     Holding,
     RiskMetric,
+    Transaction,
     connect,
     create_portfolio,
     list_portfolios,
@@ -78,15 +79,28 @@ def test_seed_demo_is_real_and_runs_once(engine, sp500):
     assert mv.max() <= 0.15 + 1e-6 and len(mv) >= 7  # the optimizer's own capped answer
 
 
-def test_concurrent_first_runs_seed_once(engine, sp500):
-    """Two dashboards opened at once on a fresh install: one seeds, the other finds it done."""
-    from concurrent.futures import ThreadPoolExecutor
+def test_concurrent_first_runs_seed_once(engine, sp500, monkeypatch):
+    """Two dashboards opened at once on a fresh install: the second finds the store empty, and
+    while it prepares its own seed the first one commits. The second then writes nothing."""
+    from qpo.store import seed as seed_module
 
-    with ThreadPoolExecutor(2) as pool:
-        created = sorted(pool.map(lambda _: seed_demo(engine, prices=sp500), range(2)))
-    assert created == [0, 4]
+    original = seed_module._min_variance_weights
+    competitor = {}
+
+    def interleaved(prices):
+        if not competitor:  # the first run's count check has passed: let another process seed now
+            competitor["created"] = -1
+            monkeypatch.setattr(seed_module, "_min_variance_weights", original)
+            competitor["created"] = seed_demo(engine, prices=prices)
+        return original(prices)
+
+    monkeypatch.setattr(seed_module, "_min_variance_weights", interleaved)
+    assert seed_demo(engine, prices=sp500) == 0
+    assert competitor["created"] == 4
     with session_scope(engine) as s:
         assert len(list_portfolios(s)) == 4
+        assert s.scalar(select(func.count(Transaction.id))) == sum(
+            len(p.holdings) for p in s.scalars(select(ClientPortfolio)))
 
 
 def test_failed_write_leaves_nothing(engine):
@@ -104,15 +118,44 @@ def test_failed_write_leaves_nothing(engine):
         assert s.scalar(select(func.count(Holding.id))) == 0
         assert s.scalar(select(func.count(Advisor.id))) == 1
     # a check constraint of the schema (quantity > 0), not only qpo's own checks
-    with pytest.raises(IntegrityError):
+    with session_scope(engine) as s:
+        pid = create_portfolio(s, "Real", "C", s.merge(advisor), {"KO": 1.0}).id
+    with pytest.raises(IntegrityError, match="ck_holding_quantity_positive"):
         with session_scope(engine) as s:
-            s.add(Holding(portfolio_id=None, ticker="X", quantity=-1))
+            s.add(Holding(portfolio_id=pid, ticker="PEP", quantity=-1))
+    with session_scope(engine) as s:
+        assert s.scalar(select(func.count(Holding.id))) == 1
+
+
+def test_numpy_numbers_are_numbers(engine):
+    import numpy as np
+
+    with session_scope(engine) as s:
+        advisor = get_or_create_advisor(s, "a@example.com", "A")
+        create_portfolio(s, "Numpy", "C", advisor, {"KO": np.int64(10), "PEP": np.float32(2.5)})
+        record_risk_metrics(s, "Numpy", "2022-12-28", {"var": np.float32(0.01), "n": np.int64(3)})
+    with session_scope(engine) as s:
+        assert risk_history(s, "Numpy")["value"].tolist() == pytest.approx([3.0, 0.01])
+        with pytest.raises(StoreError, match=r"ticker 'WAY-TOO-LONG-A-SYMBOL' is not a symbol of 1 to 16"):
+            create_portfolio(s, "Long", "C", advisor, {"WAY-TOO-LONG-A-SYMBOL": 1})
+
+
+def test_untracked_metrics_replace_untracked_ones(engine):
+    with session_scope(engine) as s:
+        create_portfolio(s, "P", "C", get_or_create_advisor(s, "a@example.com", "A"), {"KO": 1})
+    for value in (0.01, 0.02):  # the notebook run by hand, twice
+        with session_scope(engine) as s:
+            record_risk_metrics(s, "P", "2022-12-28", {"var": value})
+    with session_scope(engine) as s:
+        record_risk_metrics(s, "P", "2022-12-28", {"var": 0.03}, mlflow_run_id="run-1")
+        hist = risk_history(s, "P")
+    assert sorted(hist["value"]) == [0.02, 0.03]
 
 
 def test_create_portfolio_checks_before_writing(engine, sp500):
     with session_scope(engine) as s:
         advisor = get_or_create_advisor(s, "a@example.com", "A")
-    with pytest.raises(StoreError, match=r"NVDA: not in the price data; KO: quantity -3"):
+    with pytest.raises(StoreError, match=r"NVDA: not in the price data; KO: quantity -3 must be"):
         with session_scope(engine) as s:
             create_portfolio(s, "Bad", "C", s.merge(advisor), {"NVDA": 1.0, "KO": -3},
                              known_tickers=set(sp500.columns))
@@ -137,7 +180,7 @@ def test_optimization_runs_and_risk_metrics(engine, sp500_clean):
         assert stored.status == "optimal"
     assert hist["metric"].tolist() == ["var", "volatility"]
     assert hist["as_of"].iloc[0] == pd.Timestamp("2022-12-28").date()
-    with pytest.raises(StoreError, match="non-finite"):
+    with pytest.raises(StoreError, match="not finite numbers"):
         with session_scope(engine) as s:
             record_risk_metrics(s, "Tech Tilt", "2022-12-29", {"var": float("nan")})
     with session_scope(engine) as s:

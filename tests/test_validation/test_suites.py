@@ -36,7 +36,7 @@ def test_full_bundled_panel_has_a_real_vendor_defect(sp500):
     report = qpo.validate_prices(sp500)
     assert not report.success
     stale = next(f for f in report.failures if f.check.startswith("stale prices"))
-    assert {"ticker": "RRC", "date": "1990-01-02", "stale_run": 69} in stale.examples
+    assert {"ticker": "RRC", "date": "1990-01-02", "stale_days": 68} in stale.examples
     jump = next(f for f in report.failures if f.check.startswith("implausible one-day jumps"))
     assert jump.unexpected_count == 1
     assert jump.examples[0]["ticker"] == "RRC" and jump.examples[0]["date"] == "1990-04-10"
@@ -92,11 +92,25 @@ def test_unsorted_dates(panel):
 def test_stale_prices(panel):
     bad = panel.copy()
     days = bad.loc["2018-01-02":].index[:15]
-    bad.loc[days, "JNJ"] = bad.loc[days[0], "JNJ"]
+    bad.loc[days, "JNJ"] = bad.loc[days[0], "JNJ"]  # unchanged for 14 days
     f = _only(qpo.validate_prices(bad), "stale prices")
     assert f.unexpected_count == 15 and {e["ticker"] for e in f.examples} == {"JNJ"}
-    # the threshold is a parameter: a longer allowance accepts the same data
-    assert qpo.validate_prices(bad, max_stale_days=15).success
+    assert f.examples[0] == {"ticker": "JNJ", "date": "2018-01-02", "stale_days": 14}
+    # the threshold is a parameter, counted in days unchanged: 14 are allowed at 14, not at 13
+    assert qpo.validate_prices(bad, max_stale_days=14).success
+    assert not qpo.validate_prices(bad, max_stale_days=13).success
+
+
+def test_stale_prices_in_date_sorted_bars(goog_bars, sp500_clean):
+    """Bars sorted by date then ticker interleave the tickers: runs are followed per ticker."""
+    ko = sp500_clean.loc["2008-01-01":"2008-12-31", "KO"]
+    other = goog_bars[goog_bars["date"].isin(ko.index)].copy()
+    mine = other.assign(ticker="KO", open=ko.values, high=ko.values, low=ko.values, close=ko.values,
+                        adjusted_close=ko.values)
+    mine.iloc[100:131, 2:7] = float(ko.iloc[100])  # 31 equal prices: unchanged for 30 days
+    bars = pd.concat([other, mine]).sort_values(["date", "ticker"], kind="stable").reset_index(drop=True)
+    f = _only(qpo.validate_ohlcv(bars), "stale prices")
+    assert f.unexpected_count == 31 and {e["ticker"] for e in f.examples} == {"KO"}
 
 
 def test_implausible_jump(panel):
@@ -108,12 +122,30 @@ def test_implausible_jump(panel):
 
 def test_wrong_type(tmp_path, panel):
     frame = panel.iloc[:50, :3].reset_index()
-    frame["AAPL"] = frame["AAPL"].astype(object)
-    frame.loc[10, "AAPL"] = "27,33"  # a decimal comma: the column reads as text
+    frame["BAC"] = frame["BAC"].astype(object)
+    frame.loc[10, "BAC"] = "27,33"  # a decimal comma: the column reads as text
     path = tmp_path / "typed.csv"
     frame.to_csv(path, index=False)
     report = qpo.validate_file(path)
-    assert any(f.check.startswith("wrong type") for f in report.failures), str(report)
+    wrong = next(f for f in report.failures if f.check.startswith("wrong type"))
+    assert wrong.unexpected_count == 1
+    assert wrong.examples == [{"ticker": "BAC", "date": str(frame.loc[10, "date"].date()),
+                               "price_not_a_number": "27,33"}]
+    # the unusable cell is also a missing price, and nothing else is blamed
+    assert sorted(f.check.split(" (")[0] for f in report.failures) == ["missing values", "wrong type"]
+
+
+def test_bad_limits_and_frames_are_clear_errors(panel):
+    from qpo.errors import DataError, InvalidValueError
+
+    with pytest.raises(InvalidValueError, match="max_stale_days must be a whole number of days >= 1, got 0"):
+        qpo.validate_prices(panel, max_stale_days=0)
+    with pytest.raises(InvalidValueError, match="max_abs_log_return must be a number > 0"):
+        qpo.validate_prices(panel, max_abs_log_return=-0.5)
+    with pytest.raises(DataError, match=r"duplicate ticker columns \['KO'\]"):
+        qpo.validate_prices(pd.concat([panel[["KO"]], panel[["KO"]]], axis=1))
+    with pytest.raises(DataError, match="empty"):
+        qpo.validate_prices(panel.iloc[:0])
 
 
 def test_missing_tickers(panel):
@@ -207,9 +239,14 @@ def test_cli_validate_exit_codes(tmp_path, panel):
     bad_frame.reset_index().to_csv(bad, index=False)
     fail = subprocess.run([sys.executable, "-m", "qpo.cli", "validate", str(bad)],
                           capture_output=True, text=True, timeout=300)
-    assert fail.returncode == 1
+    assert fail.returncode == 1, fail.stderr
     assert "FAILED" in fail.stdout and "missing values" in fail.stdout and "KO" in fail.stdout
     assert "Data Docs:" in fail.stdout
+
+    usage = subprocess.run([sys.executable, "-m", "qpo.cli", "validate", str(good), "--max-stale-days", "0"],
+                           capture_output=True, text=True, timeout=300)
+    assert usage.returncode == 2 and "Traceback" not in usage.stderr
+    assert "max_stale_days must be a whole number of days >= 1, got 0" in usage.stderr
 
 
 def test_shared_alpha_vantage_bars_find_real_defects():
