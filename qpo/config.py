@@ -38,12 +38,18 @@ def home() -> Path:
     return path
 
 
+def _sqlite_url(path: Path) -> str:
+    from sqlalchemy.engine import URL  # escapes what a path may hold ('?', '%', '#')
+
+    return URL.create("sqlite", database=str(path)).render_as_string()
+
+
 def database_url() -> str:
-    return os.environ.get("QPO_DATABASE_URL") or f"sqlite:///{home() / 'qpo.db'}"
+    return os.environ.get("QPO_DATABASE_URL") or _sqlite_url(home() / "qpo.db")
 
 
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home() / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or _sqlite_url(home() / "mlflow.db")
 
 
 def artifact_root() -> Path:

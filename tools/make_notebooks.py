@@ -1,5 +1,7 @@
 """Writes the workbench's notebooks from the cell sources below (run after editing them:
-``python tools/make_notebooks.py``). Notebooks are committed without outputs."""
+``python tools/make_notebooks.py``; ``--check`` only reports notebooks that differ from their
+source here). Notebooks are committed without outputs."""
+import sys
 from pathlib import Path
 
 import nbformat
@@ -10,10 +12,17 @@ KERNEL = {"kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "py
           "language_info": {"name": "python"}}
 
 
+STALE = []
+
+
 def write(path, cells):
     nb = new_notebook(cells=cells, metadata=KERNEL)
     for i, c in enumerate(nb.cells):
         c["id"] = f"cell-{i:02d}"
+    if "--check" in sys.argv:
+        if not (ROOT / path).exists() or nbformat.read(str(ROOT / path), as_version=4) != nb:
+            STALE.append(path)
+        return
     nbformat.write(nb, str(ROOT / path))
 
 
@@ -92,3 +101,6 @@ advisor = [
 
 write("notebooks/01_daily_risk_report.ipynb", daily)
 write("voila_apps/advisor.ipynb", advisor)
+
+if STALE:
+    sys.exit(f"notebooks differ from tools/make_notebooks.py: {STALE}; run python tools/make_notebooks.py")

@@ -26,6 +26,20 @@ def _factor(cov: np.ndarray) -> np.ndarray:
     return (vecs * np.sqrt(vals)) @ vecs.T
 
 
+def _max_excess_return(excess: np.ndarray, lo: float, hi: float, budget: float) -> float:
+    """Highest ``excess @ w`` over ``lo <= w <= hi, sum(w) = budget`` (greedy: exact for a box and a
+    budget): start every weight at ``lo``, then fill the best assets up to ``hi``."""
+    w = np.full(excess.size, lo, dtype=float)
+    left = budget - lo * excess.size
+    for i in np.argsort(-excess):
+        if left <= 0:
+            break
+        add = min(hi - lo, left)
+        w[i] += add
+        left -= add
+    return float(excess @ w)
+
+
 @dataclass
 class CompiledObjective:
     """A cvxpy problem built once; :meth:`solve` updates its parameters and re-solves."""
@@ -68,11 +82,14 @@ class CompiledObjective:
         self.lo.value, self.hi.value, self.budget.value = c.lower, c.upper, c.budget
         if self.objective == "max_sharpe":
             excess = problem.mu.to_numpy() * P - problem.risk_free_rate
-            if not (excess > 0).any():
+            best = _max_excess_return(excess, c.lower, c.upper, c.budget)
+            if best <= 1e-12:
                 raise InfeasibleError(
-                    "max_sharpe needs at least one asset whose expected return exceeds the risk-free "
-                    f"rate {problem.risk_free_rate:g}; the best is {excess.max() + problem.risk_free_rate:.4g} "
-                    "(annualized). Use min_variance, or other expected returns")
+                    "max_sharpe needs a portfolio whose expected return exceeds the risk-free rate "
+                    f"{problem.risk_free_rate:g}; within these constraints the highest is "
+                    f"{best + problem.risk_free_rate:.4g} (annualized; the best single asset has "
+                    f"{excess.max() + problem.risk_free_rate:.4g}). Use min_variance, loosen max_weight, "
+                    "or use other expected returns")
             self.excess.value = excess
         solver = solver or DEFAULT_SOLVER
         t0 = time.perf_counter()

@@ -65,15 +65,22 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
     if lookback_days < 20:
         raise DataError(f"lookback_days must be at least 20 trading days, got {lookback_days}")
     as_of = pd.Timestamp(as_of) if as_of is not None else prices.index[-1]
-    if as_of < prices.index[0]:
-        raise DataError(f"as_of {as_of.date()} is before the first price ({prices.index[0].date()})")
+    if not prices.index[0] <= as_of <= prices.index[-1]:
+        raise DataError(f"as_of {as_of.date()} is outside the prices, which run from {prices.index[0].date()} "
+                        f"to {prices.index[-1].date()}")
     with session_scope(engine or connect()) as session:
         weights = portfolio_weights(session, portfolio, prices, as_of)
     px = prices.loc[:as_of, list(weights.index)]
     if len(px) < lookback_days + 1:
         raise DataError(f"{len(px) - 1} days of returns up to {as_of.date()} for {portfolio!r}; "
                         f"lookback_days={lookback_days} needs {lookback_days + 1} prices. Lower it.")
-    asset_returns = prices_to_returns(px.iloc[-(lookback_days + 1):])
+    window = px.iloc[-(lookback_days + 1):]
+    gaps = window.columns[window.isna().any()].tolist()
+    if gaps:
+        raise DataError(f"held tickers {gaps} have no price on some of the {lookback_days + 1} days up to "
+                        f"{as_of.date()} (first gap {window[gaps].isna().any(axis=1).idxmax().date()}); "
+                        "shorten lookback_days or fill the prices")
+    asset_returns = prices_to_returns(window)
     port = portfolio_returns(weights, asset_returns)
     risk = risk_report(weights, asset_returns, confidence, risk_free_rate)
     n = len(weights)

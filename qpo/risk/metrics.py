@@ -22,14 +22,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qpo.errors import DataError
+from qpo.errors import DataError, InvalidValueError
 
 PERIODS_PER_YEAR = 252
 
 
+def percent(fraction: float) -> str:
+    """0.95 -> '95%', 0.975 -> '97.5%', 0.999 -> '99.9%' (no rounding away of what matters)."""
+    return f"{fraction * 100:.4f}".rstrip("0").rstrip(".") + "%"
+
+
 def _check_confidence(confidence: float) -> None:
-    if not (0.0 < float(confidence) < 1.0):
-        raise ValueError(f"confidence must lie strictly between 0 and 1 (e.g. 0.95), got {confidence}")
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not (0.0 < float(confidence) < 1.0):
+        raise InvalidValueError(f"confidence must lie strictly between 0 and 1 (e.g. 0.95), got {confidence}")
 
 
 def _values(returns) -> np.ndarray:
@@ -138,8 +143,9 @@ class RiskReport:
     METRICS = ("cagr", "mean_return", "volatility", "sharpe", "max_drawdown", "var", "cvar")
 
     def metrics(self) -> dict[str, float]:
-        """The numeric metrics, by name (what pipelines log and the store keeps)."""
-        return {m: float(getattr(self, m)) for m in self.METRICS}
+        """The numeric metrics by name, with the confidence they were computed at (what pipelines
+        log and the store keeps)."""
+        return {**{m: float(getattr(self, m)) for m in self.METRICS}, "confidence": float(self.confidence)}
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -153,8 +159,8 @@ class RiskReport:
             "volatility": "Annualized volatility",
             "sharpe": "Sharpe ratio",
             "max_drawdown": "Max drawdown",
-            "var": f"VaR {self.confidence:.0%} (1 day, historical)",
-            "cvar": f"CVaR {self.confidence:.0%} (1 day, historical)",
+            "var": f"VaR {percent(self.confidence)} (1 day, historical)",
+            "cvar": f"CVaR {percent(self.confidence)} (1 day, historical)",
         }
         return pd.DataFrame({"metric": [labels[m] for m in self.METRICS],
                              "value": [getattr(self, m) for m in self.METRICS]}).set_index("metric")

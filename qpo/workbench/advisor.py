@@ -56,6 +56,7 @@ class AdvisorDashboard:
         from qpo.data import prices_to_returns
         from qpo.reporting.figures import wealth_figure, weights_figure
         from qpo.risk import portfolio_returns, risk_report
+        from qpo.risk.metrics import percent
         from qpo.store import portfolio_holdings, portfolio_weights, session_scope
 
         with session_scope(self.engine) as session:
@@ -79,7 +80,8 @@ class AdvisorDashboard:
         r = self.report
         rows = [("Annualized return (CAGR)", f"{r.cagr:.2%}"), ("Volatility", f"{r.volatility:.2%}"),
                 ("Sharpe", f"{r.sharpe:.2f}"), ("Max drawdown", f"{r.max_drawdown:.2%}"),
-                (f"VaR {r.confidence:.0%} (1 day)", f"{r.var:.2%}"), (f"CVaR {r.confidence:.0%} (1 day)", f"{r.cvar:.2%}")]
+                (f"VaR {percent(r.confidence)} (1 day)", f"{r.var:.2%}"),
+                (f"CVaR {percent(r.confidence)} (1 day)", f"{r.cvar:.2%}")]
         self.risk.value = (f"<h4>Risk, {r.start.date()} to {r.end.date()}</h4><table class='qpo-risk'>"
                            + "".join(f"<tr><td>{k}</td><td style='text-align:right'><b>{v}</b></td></tr>" for k, v in rows)
                            + "</table>")

@@ -53,6 +53,15 @@ def test_max_sharpe_without_positive_excess_return_says_so(returns):
     problem = qpo.PortfolioProblem.from_returns(returns, risk_free_rate=5.0)
     with pytest.raises(InfeasibleError, match="exceeds the risk-free rate"):
         qpo.optimize(problem, "max_sharpe")
+    # one asset beats the rate, but a 40 % cap forces 60 % into losers: 252 x (0.4 x 0.001 - 0.6 x 0.002)
+    mu = np.array([0.001, -0.002, -0.002])
+    capped = qpo.PortfolioProblem.from_moments(mu, np.diag([1e-4, 1e-4, 1e-4]), qpo.Constraints(max_weight=0.4),
+                                               tickers=["A", "B", "C"])
+    with pytest.raises(InfeasibleError, match=r"within these constraints the highest is -0.2016 "):
+        qpo.optimize(capped, "max_sharpe")
+    # without the cap the same problem solves: all in A
+    free = capped.with_constraints(qpo.Constraints())
+    assert qpo.optimize(free, "max_sharpe").weights["A"] == pytest.approx(1.0, abs=1e-6)
 
 
 def test_infeasible_max_weight_is_named(returns):

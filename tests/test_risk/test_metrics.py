@@ -66,20 +66,23 @@ def test_risk_report(port):
     rep = qpo.risk_report(w, rets, confidence=0.99, risk_free_rate=0.01)
     assert rep.n_periods == len(rets) and rep.start == rets.index[0] and rep.end == rets.index[-1]
     assert rep.volatility == pytest.approx(np.std(r, ddof=1) * math.sqrt(252))
-    assert rep.sharpe == pytest.approx(sharpe_ratio(r, 0.01))
-    assert rep.var == pytest.approx(qpo.historical_var(r, 0.99))
+    excess = r.to_numpy() - 0.01 / 252
+    assert rep.sharpe == pytest.approx(excess.mean() / excess.std(ddof=1) * math.sqrt(252), rel=1e-12)
+    k = math.ceil(0.01 * len(r))  # 1 % of 1509 days: the 16th worst
+    assert rep.var == pytest.approx(-np.sort(r.to_numpy())[k - 1], rel=1e-12)
     # the 2008 crisis sits in the window: an equal-weight book of these names lost about 45 %
     assert 0.35 < rep.max_drawdown < 0.55
     frame = rep.to_frame()
     assert frame.loc["VaR 99% (1 day, historical)", "value"] == rep.var
-    assert set(rep.metrics()) == set(rep.METRICS)
+    assert set(rep.metrics()) == set(rep.METRICS) | {"confidence"} and rep.metrics()["confidence"] == 0.99
+    assert "CVaR 99.5% (1 day, historical)" in qpo.risk_report(w, rets, confidence=0.995).to_frame().index
 
 
 def test_risk_inputs_are_checked(port):
     w, rets, _ = port
     with pytest.raises(DataError, match=r"\['NVDA'\]"):
         qpo.risk_report(pd.Series({"NVDA": 1.0}), rets)
-    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+    with pytest.raises(qpo.InvalidValueError, match="strictly between 0 and 1"):
         qpo.risk_report(w, rets, confidence=95)
     gap = rets.copy()
     gap.iloc[10, 0] = np.nan

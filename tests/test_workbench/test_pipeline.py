@@ -62,7 +62,7 @@ def test_daily_report_from_the_shell(qpo_home, sp500_clean, mlflow):
     assert (qpo_home / "mlruns").is_dir()
 
     # the store got the risk numbers, tagged with the run
-    assert set(stored["metric"]) == set(qpo.RiskReport.METRICS)
+    assert set(stored["metric"]) == set(qpo.RiskReport.METRICS) | {"confidence"}
     assert (stored["mlflow_run_id"] == out["run_id"]).all()
 
     # the HTML report: no code, figures drawn offline (plotly.js inlined, no CDN)
@@ -89,6 +89,32 @@ def test_invalid_data_stops_before_anything_is_written(qpo_home, tmp_path, sp500
     assert run.data_docs and run.data_docs.endswith(".html")
     proc = _cli("pipeline", "run", "daily-report", "-p", "prices_source", str(path))
     assert proc.returncode == 2 and "INVALID_DATA" in proc.stdout and "KO" in proc.stderr
+
+
+def test_bars_are_checked_as_bars_and_relative_paths_resolve(qpo_home, tmp_path, goog_bars, sp500_clean,
+                                                             monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the caller's folder, not the notebook's
+    bad = goog_bars.copy()
+    bad.loc[500, "high"] = bad.loc[500, "low"] * 0.5  # one bar with high < low
+    bad.to_csv(tmp_path / "DA-GOOG-T-2013-03-01.csv", index=False)
+    run = run_pipeline("daily-report", {"prices_source": "DA-GOOG-T-2013-03-01.csv"})
+    assert run.status == "INVALID_DATA" and "high < low" in run.error
+    assert not (qpo_home / "runs").exists()
+
+    names = ["JNJ", "PG", "KO", "PEP", "WMT", "MRK", "PFE"]  # Conservative Income's holdings
+    sp500_clean.loc["2016-01-01":, names].reset_index().to_csv(tmp_path / "mine.csv", index=False)
+    run = run_pipeline("daily-report", {"prices_source": "mine.csv", "portfolio": "Conservative Income",
+                                        "lookback_days": 250})
+    assert run.status == "FINISHED", run.error
+    assert run.parameters["prices_source"] == str(tmp_path / "mine.csv")
+    assert run.metrics["n_holdings"] == 7 and "benchmark_var" not in run.metrics  # no index for a user file
+
+
+def test_json_line_even_when_the_run_cannot_start(qpo_home):
+    proc = _cli("pipeline", "run", "daily-report", "-p", "lookback", "10", "--json")
+    assert proc.returncode == 3
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["status"] == "ERROR" and "lookback_days" in out["error"]
 
 
 def test_failing_notebook_is_kept_and_marked_failed(qpo_home, mlflow):
