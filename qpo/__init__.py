@@ -77,6 +77,11 @@ def __dir__():
 
 if TYPE_CHECKING:  # pragma: no cover
     from qpo.data import load_prices, prices_to_returns  # noqa: F401
-    from qpo.optimization import Constraints, OptimizationResult, PortfolioProblem, optimize  # noqa: F401
+    from qpo.optimization import (  # noqa: F401
+        Constraints,
+        OptimizationResult,
+        PortfolioProblem,
+        optimize,
+    )
     from qpo.risk import RiskReport, risk_report  # noqa: F401
     from qpo.validation import ValidationReport, validate_prices  # noqa: F401

@@ -7,9 +7,9 @@ import sys
 
 
 def _parse_value(text: str):
-    import yaml
-
     import datetime as dt
+
+    import yaml
 
     try:
         value = yaml.safe_load(text)
@@ -30,9 +30,8 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_pipeline_run(args) -> int:
-    from qpo.workbench.pipelines import run_pipeline
-
     from qpo.errors import QpoError
+    from qpo.workbench.pipelines import run_pipeline
 
     params = {name: _parse_value(value) for name, value in (args.param or [])}
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if not args.json else None

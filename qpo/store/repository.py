@@ -13,7 +13,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from qpo.errors import StoreError
-from qpo.store.models import Advisor, ClientPortfolio, Holding, OptimizationRun, RiskMetric
+from qpo.store.models import (
+    Advisor,
+    ClientPortfolio,
+    Holding,
+    OptimizationRun,
+    RiskMetric,
+)
 
 
 def get_or_create_advisor(session: Session, email: str, name: str, role: str = "advisor") -> Advisor:

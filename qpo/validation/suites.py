@@ -24,10 +24,8 @@ the run (``QPO_DATA_DOCS_DIR``, default ``data_docs/`` in ``QPO_HOME``).
 """
 from __future__ import annotations
 
-import json
 import os
 import uuid
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +33,14 @@ import numpy as np
 import pandas as pd
 
 from qpo import config
-from qpo.errors import DataError, DataValidationError, InvalidValueError, UnknownOptionError
+from qpo.errors import DataError, InvalidValueError, UnknownOptionError
+from qpo.validation.frames import (
+    add_adjustment_gap,
+    add_series_columns,
+    numeric_columns,
+    panel_to_long,
+)
+from qpo.validation.report import FailedExpectation, ValidationReport
 
 #: A price unchanged for more than this many consecutive days is stale.
 DEFAULT_MAX_STALE_DAYS = 10
@@ -47,121 +52,6 @@ DEFAULT_MAX_ABS_LOG_RETURN = 1.0
 _EXAMPLES = 20
 
 
-@dataclass
-class FailedExpectation:
-    check: str  # the defect, in words: "missing values", "high < low", ...
-    expectation: str  # GX expectation type
-    columns: list[str]
-    unexpected_count: int
-    unexpected_percent: float | None
-    examples: list[dict[str, Any]] = field(default_factory=list)  # offending rows: ticker, date, value(s)
-    observed: Any = None
-
-    def __str__(self) -> str:
-        rows = "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in self.examples[:5])
-        more = f" (+{self.unexpected_count - 5} more)" if self.unexpected_count > 5 else ""
-        obs = f" observed {self.observed}" if self.observed is not None else ""
-        return (f"{self.check}: {self.expectation} on {', '.join(self.columns)} failed for "
-                f"{self.unexpected_count} row(s){obs}" + (f": {rows}{more}" if rows else ""))
-
-
-@dataclass
-class ValidationReport:
-    kind: str  # "prices" | "ohlcv"
-    success: bool
-    n_rows: int
-    n_tickers: int
-    start: str | None
-    end: str | None
-    n_expectations: int
-    failures: list[FailedExpectation]
-    data_docs: str | None
-    parameters: dict[str, Any]
-
-    @property
-    def failed_checks(self) -> list[str]:
-        return [f.check for f in self.failures]
-
-    def summary(self) -> str:
-        if self.success:
-            return f"{self.kind} data passed all {self.n_expectations} expectations"
-        return (f"{self.kind} data failed {len(self.failures)} of {self.n_expectations} expectations: "
-                + "; ".join(self.failed_checks))
-
-    def __str__(self) -> str:
-        head = (f"{self.kind} validation: {'PASSED' if self.success else 'FAILED'} "
-                f"({self.n_rows} rows, {self.n_tickers} tickers, {self.start} to {self.end}, "
-                f"{self.n_expectations} expectations)")
-        lines = [head] + [f"  - {f}" for f in self.failures]
-        if self.data_docs:
-            lines.append(f"  Data Docs: {self.data_docs}")
-        return "\n".join(lines)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), default=str)
-
-    def raise_if_failed(self) -> ValidationReport:
-        if not self.success:
-            raise DataValidationError(self)
-        return self
-
-
-# ----------------------------------------------------------------------------- long frames
-def _numeric(long: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
-    """Make ``cols`` numeric; keep any text that is not a number in ``<col>_not_a_number``."""
-    for c in cols:
-        raw = long[c]
-        num = pd.to_numeric(raw, errors="coerce") if not pd.api.types.is_numeric_dtype(raw) else raw
-        bad = raw.notna() & num.isna()
-        long[f"{c}_not_a_number"] = raw.astype(object).where(bad, None).map(lambda v: None if v is None else str(v))
-        long[c] = num.astype("float64")
-    return long
-
-
-def _derive(long: pd.DataFrame, price_col: str) -> pd.DataFrame:
-    """Add step_days, stale_days and log_return per ticker, following each ticker's own rows in
-    the frame's order (tickers may be interleaved, as in date-sorted files)."""
-    ticker = long["ticker"]
-    dates = pd.to_datetime(long["date"], errors="coerce")
-    long["step_days"] = (dates - dates.groupby(ticker, sort=False).shift(1)).dt.days.astype("float64")
-    px = long[price_col]
-    prev = px.groupby(ticker, sort=False).shift(1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = (px / prev).where((px > 0) & (prev > 0))
-        long["log_return"] = np.log(ratio)
-    changed = (px != prev) | px.isna()  # True on each ticker's first row (prev is NaN there)
-    run = changed.astype("int64").groupby(ticker, sort=False).cumsum()
-    run_length = run.groupby([ticker, run], sort=False).transform("size")
-    long["stale_days"] = (run_length - 1).where(px.notna(), 0).astype("int64")
-    return long
-
-
-def _panel_to_long(prices: pd.DataFrame) -> pd.DataFrame:
-    if not isinstance(prices, pd.DataFrame):
-        raise DataError(f"prices must be a pandas DataFrame (dates x tickers), got {type(prices).__name__}")
-    if prices.shape[1] == 0 or prices.shape[0] == 0:
-        raise DataError(f"the price panel is empty (shape {prices.shape})")
-    if prices.columns.has_duplicates:
-        dup = sorted({str(c) for c in prices.columns[prices.columns.duplicated()]})
-        raise DataError(f"the price panel has duplicate ticker columns {dup}; keep one column per ticker")
-    frames = []
-    dates = pd.Series(prices.index, dtype="object")
-    for ticker in prices.columns:
-        col = prices[ticker].reset_index(drop=True)
-        valid = col.notna().to_numpy()
-        if not valid.any():
-            first, last = 0, len(col) - 1  # a ticker with no price at all: every row is missing
-        else:
-            where = np.flatnonzero(valid)
-            first, last = where[0], where[-1]
-        frames.append(pd.DataFrame({"ticker": str(ticker), "date": dates.iloc[first:last + 1].to_numpy(),
-                                    "price": col.iloc[first:last + 1].to_numpy()}))
-    long = pd.concat(frames, ignore_index=True)
-    long["date"] = pd.to_datetime(long["date"], errors="coerce")
-    return _derive(_numeric(long, ["price"]), "price")
-
-
-# ----------------------------------------------------------------------------- suites
 def _price_expectations(price_cols: list[str], max_stale_days: int, max_abs_log_return: float,
                         expected_tickers: list[str] | None, has_volume: bool):
     import great_expectations.expectations as gxe
@@ -194,18 +84,6 @@ def _price_expectations(price_cols: list[str], max_stale_days: int, max_abs_log_
     return ex
 
 
-def _adjustment_gap(long: pd.DataFrame) -> pd.DataFrame:
-    """``adjustment_gap``: adjusted-close log return minus the log return implied by the raw close,
-    the split coefficient and the dividend, ``(close_t * split_t + dividend_t) / close_{t-1}``."""
-    prev_close = long["close"].groupby(long["ticker"], sort=False).shift(1)
-    # unknown splits or dividends (NaN: the file had no such column) leave the gap unknown, unchecked
-    implied = (long["close"] * long["split_coefficient"] + long["dividend_amount"]) / prev_close
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gap = long["log_return"] - np.log(implied.where(implied > 0))
-    long["adjustment_gap"] = gap.replace([np.inf, -np.inf], np.nan)
-    return long
-
-
 def _ohlcv_expectations(max_adjustment_gap: float):
     import great_expectations.expectations as gxe
 
@@ -222,7 +100,6 @@ def _ohlcv_expectations(max_adjustment_gap: float):
 def _run_suite(kind: str, long: pd.DataFrame, expectations, example_cols: list[str]) -> tuple[Any, str | None]:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
-
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
@@ -335,7 +212,7 @@ def validate_prices(prices: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_S
     params = {"max_stale_days": max_stale_days, "max_abs_log_return": max_abs_log_return,
               "expected_tickers": expected_tickers}
     _check_params(max_stale_days, max_abs_log_return)
-    long = _panel_to_long(prices)
+    long = panel_to_long(prices)
     ex = _price_expectations(["price"], max_stale_days, max_abs_log_return, expected_tickers, has_volume=False)
     vresult, page = _run_suite("prices", long, ex, ["ticker", "date"])
     return _report("prices", long, vresult, page, params)
@@ -363,10 +240,10 @@ def validate_ohlcv(bars: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STAL
     missing = [c for c in OHLCV_COLUMNS if c not in bars.columns]
     if missing:
         raise DataError(f"bars lack columns {missing}; load them with qpo.load_ohlcv (expected {OHLCV_COLUMNS})")
-    long = _numeric(bars[OHLCV_COLUMNS].reset_index(drop=True).copy(),
+    long = numeric_columns(bars[OHLCV_COLUMNS].reset_index(drop=True).copy(),
                     ["open", "high", "low", "close", "adjusted_close", "volume", "split_coefficient",
                      "dividend_amount"])
-    long = _adjustment_gap(_derive(long, "adjusted_close"))
+    long = add_adjustment_gap(add_series_columns(long, "adjusted_close"))
     ex = _price_expectations(["open", "high", "low", "close", "adjusted_close"], max_stale_days,
                              max_abs_log_return, expected_tickers, has_volume=True) + _ohlcv_expectations(
         max_adjustment_gap)

@@ -3,7 +3,7 @@
 ``record(name, value)`` and ``show_figure(fig, name)`` display outputs that carry a qpo mime
 type, so an executed notebook *is* the run's record: the pipeline runner reads the numbers
 (``read_records``) and figures (``read_figures``) back out of it and logs them to MLflow, and
-the tests check them. No side files, no globals.
+the tests check them. No side files.
 """
 from __future__ import annotations
 

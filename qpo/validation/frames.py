@@ -1,0 +1,75 @@
+"""The long frames the suites run on: one row per (ticker, date) in the data's own order, plus
+derived columns that let plain Great Expectations see time-series defects (see
+:mod:`qpo.validation.suites`)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from qpo.errors import DataError
+
+
+def numeric_columns(long: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    """Make ``cols`` numeric; keep any text that is not a number in ``<col>_not_a_number``."""
+    for c in cols:
+        raw = long[c]
+        num = pd.to_numeric(raw, errors="coerce") if not pd.api.types.is_numeric_dtype(raw) else raw
+        bad = raw.notna() & num.isna()
+        long[f"{c}_not_a_number"] = raw.astype(object).where(bad, None).map(lambda v: None if v is None else str(v))
+        long[c] = num.astype("float64")
+    return long
+
+
+def add_series_columns(long: pd.DataFrame, price_col: str) -> pd.DataFrame:
+    """Add step_days, stale_days and log_return per ticker, following each ticker's own rows in
+    the frame's order (tickers may be interleaved, as in date-sorted files)."""
+    ticker = long["ticker"]
+    dates = pd.to_datetime(long["date"], errors="coerce")
+    long["step_days"] = (dates - dates.groupby(ticker, sort=False).shift(1)).dt.days.astype("float64")
+    px = long[price_col]
+    prev = px.groupby(ticker, sort=False).shift(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (px / prev).where((px > 0) & (prev > 0))
+        long["log_return"] = np.log(ratio)
+    changed = (px != prev) | px.isna()  # True on each ticker's first row (prev is NaN there)
+    run = changed.astype("int64").groupby(ticker, sort=False).cumsum()
+    run_length = run.groupby([ticker, run], sort=False).transform("size")
+    long["stale_days"] = (run_length - 1).where(px.notna(), 0).astype("int64")
+    return long
+
+
+def panel_to_long(prices: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(prices, pd.DataFrame):
+        raise DataError(f"prices must be a pandas DataFrame (dates x tickers), got {type(prices).__name__}")
+    if prices.shape[1] == 0 or prices.shape[0] == 0:
+        raise DataError(f"the price panel is empty (shape {prices.shape})")
+    if prices.columns.has_duplicates:
+        dup = sorted({str(c) for c in prices.columns[prices.columns.duplicated()]})
+        raise DataError(f"the price panel has duplicate ticker columns {dup}; keep one column per ticker")
+    frames = []
+    dates = pd.Series(prices.index, dtype="object")
+    for ticker in prices.columns:
+        col = prices[ticker].reset_index(drop=True)
+        valid = col.notna().to_numpy()
+        if not valid.any():
+            first, last = 0, len(col) - 1  # a ticker with no price at all: every row is missing
+        else:
+            where = np.flatnonzero(valid)
+            first, last = where[0], where[-1]
+        frames.append(pd.DataFrame({"ticker": str(ticker), "date": dates.iloc[first:last + 1].to_numpy(),
+                                    "price": col.iloc[first:last + 1].to_numpy()}))
+    long = pd.concat(frames, ignore_index=True)
+    long["date"] = pd.to_datetime(long["date"], errors="coerce")
+    return add_series_columns(numeric_columns(long, ["price"]), "price")
+
+
+def add_adjustment_gap(long: pd.DataFrame) -> pd.DataFrame:
+    """``adjustment_gap``: adjusted-close log return minus the log return implied by the raw close,
+    the split coefficient and the dividend, ``(close_t * split_t + dividend_t) / close_{t-1}``."""
+    prev_close = long["close"].groupby(long["ticker"], sort=False).shift(1)
+    # unknown splits or dividends (NaN: the file had no such column) leave the gap unknown, unchecked
+    implied = (long["close"] * long["split_coefficient"] + long["dividend_amount"]) / prev_close
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = long["log_return"] - np.log(implied.where(implied > 0))
+    long["adjustment_gap"] = gap.replace([np.inf, -np.inf], np.nan)
+    return long
