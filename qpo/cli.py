@@ -72,7 +72,8 @@ def _cmd_pipeline_list(args) -> int:
 def _cmd_dashboard(args) -> int:
     from qpo.workbench.dashboard import serve
 
-    return serve(args.name, args.port, open_browser=args.open)
+    serve(args.name, args.port, open_browser=args.open)
+    return 0  # not reached: this process became the Voila server
 
 
 def _cmd_db(args) -> int:
@@ -95,24 +96,21 @@ def _cmd_db(args) -> int:
 
 
 def _cmd_ui_mlflow(args) -> int:
-    import subprocess
-
     from qpo import config
+    from qpo.workbench.dashboard import exec_server
 
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", config.tracking_uri(),
            "--host", "127.0.0.1", "--port", str(args.port)]
     print(f"MLflow UI for {config.tracking_uri()} on http://127.0.0.1:{args.port}", flush=True)
-    try:
-        return subprocess.call(cmd)
-    except KeyboardInterrupt:
-        return 0
+    exec_server(cmd)
+    return 0  # not reached: this process became the MLflow UI
 
 
 def _cmd_lab(args) -> int:
     import os
-    import subprocess
 
     from qpo import config
+    from qpo.workbench.dashboard import exec_server
 
     cmd = [sys.executable, "-m", "jupyterlab", f"--port={args.port}", "--ServerApp.ip=127.0.0.1",
            f"--ServerApp.root_dir={config.project_root()}", "--LabApp.news_url=",
@@ -121,10 +119,8 @@ def _cmd_lab(args) -> int:
         cmd.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")  # containers and CI machines often run as root
-    try:
-        return subprocess.call(cmd)
-    except KeyboardInterrupt:
-        return 0
+    exec_server(cmd)
+    return 0  # not reached: this process became JupyterLab
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -23,7 +24,9 @@ def free_port() -> int:
 def serving(cmd: list[str], probe: str, log_path, timeout: float = 120):
     """Run ``cmd`` until ``probe`` answers; yield the probe's body; stop the server after."""
     log = open(log_path, "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ), cwd=ROOT)
+    # its own process group: the server's helpers (uvicorn, huey, kernels) are stopped with it
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env=dict(os.environ), cwd=ROOT, start_new_session=True)
     try:
         deadline = time.time() + timeout
         body = None
@@ -40,9 +43,34 @@ def serving(cmd: list[str], probe: str, log_path, timeout: float = 120):
             pytest.fail(f"{' '.join(cmd)} did not serve {probe}: {open(log_path).read()[-3000:]}")
         yield body
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop_group(proc)
         log.close()
+
+
+def _alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _stop_group(proc: subprocess.Popen, grace: float = 20) -> None:
+    """SIGTERM to the server's whole process group, SIGKILL to whatever is left after ``grace`` s.
+    Nothing may outlive a test: a stray server holds the suite's output open and stalls CI."""
+    pgid = proc.pid
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.time() + grace
+    while time.time() < deadline:
+        proc.poll()
+        if not _alive(pgid):
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)

@@ -1,7 +1,6 @@
 """Serving the Voila advisor dashboards on localhost."""
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,11 +24,20 @@ def voila_command(name: str, port: int = 8866, *, open_browser: bool = False) ->
             "--show_tracebacks=False", "--strip_sources=True"]
 
 
-def serve(name: str, port: int = 8866, *, open_browser: bool = False) -> int:
-    """Serve dashboard ``name`` until interrupted; returns Voila's exit code."""
+def exec_server(cmd: list[str], cwd: str | None = None) -> None:
+    """Replace this process with the server ``cmd``: signals (Ctrl-C, a scheduler's SIGTERM) then
+    reach the server itself, and no orphaned server outlives a stopped ``qpo`` command."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if cwd:
+        os.chdir(cwd)
+    os.execv(cmd[0], cmd)
+
+
+def serve(name: str, port: int = 8866, *, open_browser: bool = False) -> None:
+    """Serve dashboard ``name`` until interrupted (this process becomes the Voila server)."""
     cmd = voila_command(name, port, open_browser=open_browser)
     print(f"serving {name} on http://127.0.0.1:{port}/ (Ctrl-C stops)", flush=True)
-    try:
-        return subprocess.call(cmd, cwd=str(config.project_root() / "voila_apps"))
-    except KeyboardInterrupt:
-        return 0
+    exec_server(cmd, cwd=str(config.project_root() / "voila_apps"))
