@@ -32,7 +32,7 @@ PY = sys.executable
 
 def _timed(cmd, cwd=ROOT, env=None) -> tuple[float, subprocess.CompletedProcess]:
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=3600)
     return time.perf_counter() - t0, proc
 
 
