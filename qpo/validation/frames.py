@@ -10,13 +10,21 @@ from qpo.errors import DataError
 
 
 def numeric_columns(long: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
-    """Make ``cols`` numeric; keep any text that is not a number in ``<col>_not_a_number``."""
+    """Make ``cols`` numeric. Text that is not a number goes to one column, ``not_a_number``
+    (``"close: 27,33"``; several columns joined by ``"; "``), which is missing on clean rows."""
+    notes = pd.Series(np.nan, index=long.index, dtype=object)
     for c in cols:
         raw = long[c]
-        num = pd.to_numeric(raw, errors="coerce") if not pd.api.types.is_numeric_dtype(raw) else raw
+        if pd.api.types.is_numeric_dtype(raw):  # the usual case: nothing can be text
+            long[c] = raw.astype("float64")
+            continue
+        num = pd.to_numeric(raw, errors="coerce")
         bad = raw.notna() & num.isna()
-        long[f"{c}_not_a_number"] = raw.astype(object).where(bad, None).map(lambda v: None if v is None else str(v))
+        if bad.any():
+            text = c + ": " + raw[bad].astype(str)
+            notes[bad] = np.where(notes[bad].isna(), text, notes[bad].astype(str) + "; " + text)
         long[c] = num.astype("float64")
+    long["not_a_number"] = notes if notes.notna().any() else np.nan  # all-missing floats: a cheap check
     return long
 
 

@@ -16,7 +16,7 @@ Policy for wide panels: a ticker's NaNs *before its first* and *after its last* 
 "not listed yet / any more" and are not defects; every other NaN is a missing value.
 
 A cell that holds text instead of a number (``"27,33"``) is reported as a wrong type, with the
-text, in ``<column>_not_a_number``; it is also a missing price.
+column and the text in ``not_a_number``; it is also a missing price.
 
 Each expectation carries ``meta.check``, the defect it looks for; the report lists every
 failed one with the offending (ticker, date, value) rows and the Data Docs page written for
@@ -60,9 +60,8 @@ def _price_expectations(price_cols: list[str], max_stale_days: int, max_abs_log_
     key_cols = ["date", "ticker"] + price_cols + (["volume"] if has_volume else [])
     for c in key_cols:
         ex.append(gxe.ExpectColumnValuesToNotBeNull(column=c, meta={"check": f"missing values ({c})"}))
-    for c in price_cols + (["volume"] if has_volume else []):
-        ex.append(gxe.ExpectColumnValuesToBeNull(column=f"{c}_not_a_number",
-                                                 meta={"check": f"wrong type ({c}: text, not a number)"}))
+    ex.append(gxe.ExpectColumnValuesToBeNull(column="not_a_number",
+                                             meta={"check": "wrong type (text where a number belongs)"}))
     for c in price_cols:
         ex.append(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, strict_min=True,
                                                     meta={"check": f"non-positive prices ({c})"}))
@@ -241,9 +240,10 @@ def validate_ohlcv(bars: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STAL
     if missing:
         raise DataError(f"bars lack columns {missing}; load them with qpo.load_ohlcv (expected {OHLCV_COLUMNS})")
     long = numeric_columns(bars[OHLCV_COLUMNS].reset_index(drop=True).copy(),
-                    ["open", "high", "low", "close", "adjusted_close", "volume", "split_coefficient",
-                     "dividend_amount"])
+                           ["open", "high", "low", "close", "adjusted_close", "volume", "split_coefficient",
+                            "dividend_amount"])
     long = add_adjustment_gap(add_series_columns(long, "adjusted_close"))
+    long = long.drop(columns=["split_coefficient", "dividend_amount"])  # GX copies every column it filters
     ex = _price_expectations(["open", "high", "low", "close", "adjusted_close"], max_stale_days,
                              max_abs_log_return, expected_tickers, has_volume=True) + _ohlcv_expectations(
         max_adjustment_gap)

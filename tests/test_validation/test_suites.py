@@ -130,7 +130,7 @@ def test_wrong_type(tmp_path, panel):
     wrong = next(f for f in report.failures if f.check.startswith("wrong type"))
     assert wrong.unexpected_count == 1
     assert wrong.examples == [{"ticker": "BAC", "date": str(frame.loc[10, "date"].date()),
-                               "price_not_a_number": "27,33"}]
+                               "not_a_number": "price: 27,33"}]
     # the unusable cell is also a missing price, and nothing else is blamed
     assert sorted(f.check.split(" (")[0] for f in report.failures) == ["missing values", "wrong type"]
 
@@ -185,6 +185,15 @@ def test_bar_range_defects(goog_bars, column, value, check):
     assert check in report.failed_checks, str(report)
     f = next(f for f in report.failures if f.check == check)
     assert f.unexpected_count == 1 and f.examples[0]["date"] == str(bad.loc[i, "date"].date())
+
+
+def test_bars_with_text_in_two_columns(goog_bars):
+    bad = goog_bars.copy()
+    bad["open"] = bad["open"].astype(object)
+    bad["volume"] = bad["volume"].astype(object)
+    bad.loc[42, ["open", "volume"]] = ["n.a.", "1,234"]
+    f = next(f for f in qpo.validate_ohlcv(bad).failures if f.check.startswith("wrong type"))
+    assert f.unexpected_count == 1 and f.examples[0]["not_a_number"] == "open: n.a.; volume: 1,234"
 
 
 def test_bars_missing_and_negative_volume(goog_bars):
