@@ -82,7 +82,14 @@ def _cmd_db(args) -> int:
     from qpo import config
 
     if args.action == "url":  # no connection: this is what to check when the store is unreachable
-        print(make_url(config.database_url()).render_as_string(hide_password=True))
+        from sqlalchemy.exc import ArgumentError
+
+        from qpo.errors import StoreError
+
+        try:
+            print(make_url(config.database_url()).render_as_string(hide_password=True))
+        except ArgumentError as exc:
+            raise StoreError(f"QPO_DATABASE_URL is not a database URL: {exc}") from exc
         return 0
     from qpo.store import connect, seed_demo
 

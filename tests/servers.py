@@ -8,6 +8,7 @@ import subprocess
 import time
 import urllib.request
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +25,8 @@ def free_port() -> int:
 def serving(cmd: list[str], probe: str, log_path, timeout: float = 120):
     """Run ``cmd`` until ``probe`` answers; yield the probe's body; stop the server after."""
     log = open(log_path, "w")
-    # its own process group: the server's helpers (uvicorn, huey, kernels) are stopped with it
+    # its own process group: the server's helpers (uvicorn, huey workers) are stopped with it;
+    # Jupyter kernels start sessions of their own and are shut down by the server on SIGTERM
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             env=dict(os.environ), cwd=ROOT, start_new_session=True)
     try:
@@ -48,11 +50,16 @@ def serving(cmd: list[str], probe: str, log_path, timeout: float = 120):
 
 
 def _alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+    """Whether a process of the group still runs (zombies, which a container's init may never
+    reap, do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":  # fields: state, ppid, pgrp, ...
+            return True
+    return False
 
 
 def _stop_group(proc: subprocess.Popen, grace: float = 20) -> None:

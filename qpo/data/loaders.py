@@ -76,16 +76,33 @@ PRICE_SOURCES: dict[str, tuple[Callable[[], pd.DataFrame], str]] = {
 }
 
 
+def as_date(value, name: str) -> pd.Timestamp | None:
+    """``value`` as a date (``None`` stays ``None``); a clear error when it is not one."""
+    if value is None:
+        return None
+    try:
+        return pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{name} {value!r} is not a date; write it as YYYY-MM-DD") from exc
+
+
 def _slice(df: pd.DataFrame, start, end) -> pd.DataFrame:
+    start, end = as_date(start, "start"), as_date(end, "end")
     if start is None and end is None:
         return df
     idx = df.index
     mask = np.ones(len(idx), dtype=bool)
     if start is not None:
-        mask &= idx >= pd.Timestamp(start)
+        mask &= idx >= start
     if end is not None:
-        mask &= idx <= pd.Timestamp(end)
+        mask &= idx <= end
     return df.loc[mask]
+
+
+def is_file_source(source) -> bool:
+    """A path (``Path``, or a string naming a .csv/.parquet/.pq file) rather than a bundled source."""
+    return isinstance(source, Path) or (isinstance(source, str) and source not in PRICE_SOURCES and bool(
+        re.search(r"\.(csv|parquet|pq)(\.gz)?$", source, re.I)))
 
 
 def _select(df: pd.DataFrame, tickers: Sequence[str] | None) -> pd.DataFrame:
@@ -117,10 +134,9 @@ def load_prices(
     tickers
         Columns to keep, in this order.
     """
-    if isinstance(source, Path) or (isinstance(source, str) and source not in PRICE_SOURCES
-                                     and re.search(r"\.(csv|parquet|pq)(\.gz)?$", source, re.I)):
-        df = load_price_file(source)
-    elif isinstance(source, str) and source in PRICE_SOURCES:
+    if is_file_source(source):
+        return _select(load_price_file(source, start=start, end=end), tickers)
+    if isinstance(source, str) and source in PRICE_SOURCES:
         df = PRICE_SOURCES[source][0]()
     else:
         raise UnknownOptionError("price source", source,
@@ -169,7 +185,7 @@ def file_kind(path: str | Path) -> str:
     return "ohlcv" if _is_long_ohlcv(pd.DataFrame(columns=columns)) else "prices"
 
 
-def load_price_file(path: str | Path) -> pd.DataFrame:
+def load_price_file(path: str | Path, start=None, end=None) -> pd.DataFrame:
     """Load a price panel a user brings.
 
     Two layouts are understood:
@@ -185,8 +201,8 @@ def load_price_file(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     df = _read_table(path)
-    if _is_long_ohlcv(df):
-        return ohlcv_to_prices(load_ohlcv(path, _frame=df))
+    if _is_long_ohlcv(df):  # bars outside [start, end] are not pivoted (nor refused for duplicates)
+        return ohlcv_to_prices(load_ohlcv(path, start=start, end=end, _frame=df))
     lower = {c.lower(): c for c in df.columns}
     date_col = lower.get("date") or lower.get("timestamp") or df.columns[0]
     try:
@@ -199,7 +215,7 @@ def load_price_file(path: str | Path) -> pd.DataFrame:
     out.columns = [str(c) for c in out.columns]
     numeric = [c for c in out.columns if pd.api.types.is_numeric_dtype(out[c])]
     out[numeric] = out[numeric].astype("float64")
-    return out  # non-numeric columns stay as they are: validation reports their type
+    return _slice(out, start, end)  # non-numeric columns stay as they are: validation reports their type
 
 
 def _ticker_from_filename(path: Path) -> str | None:
@@ -254,10 +270,11 @@ def load_ohlcv(
     df["ticker"] = df["ticker"].astype(str)
     if tickers is not None:
         df = df[df["ticker"].isin(list(tickers))]
+    start, end = as_date(start, "start"), as_date(end, "end")
     if start is not None:
-        df = df[df["date"] >= pd.Timestamp(start)]
+        df = df[df["date"] >= start]
     if end is not None:
-        df = df[df["date"] <= pd.Timestamp(end)]
+        df = df[df["date"] <= end]
     return df.reset_index(drop=True)
 
 

@@ -16,6 +16,7 @@ Conventions (stated once, used everywhere in qpo)
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,11 +30,11 @@ PERIODS_PER_YEAR = 252
 
 def percent(fraction: float) -> str:
     """0.95 -> '95%', 0.975 -> '97.5%', 0.999 -> '99.9%' (no rounding away of what matters)."""
-    return f"{fraction * 100:.4f}".rstrip("0").rstrip(".") + "%"
+    return f"{fraction * 100:.6f}".rstrip("0").rstrip(".") + "%"
 
 
 def _check_confidence(confidence: float) -> None:
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not (0.0 < float(confidence) < 1.0):
+    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not (0.0 < float(confidence) < 1.0):
         raise InvalidValueError(f"confidence must lie strictly between 0 and 1 (e.g. 0.95), got {confidence}")
 
 

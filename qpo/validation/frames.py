@@ -28,10 +28,15 @@ def numeric_columns(long: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     return long
 
 
+def _group_key(ticker: pd.Series) -> pd.Series:
+    return ticker.astype(object).where(ticker.notna(), "\x00missing ticker")
+
+
 def add_series_columns(long: pd.DataFrame, price_col: str) -> pd.DataFrame:
     """Add step_days, stale_days and log_return per ticker, following each ticker's own rows in
-    the frame's order (tickers may be interleaved, as in date-sorted files)."""
-    ticker = long["ticker"]
+    the frame's order (tickers may be interleaved, as in date-sorted files). Rows without a ticker
+    (reported by the missing-values check) form one group of their own."""
+    ticker = _group_key(long["ticker"])
     dates = pd.to_datetime(long["date"], errors="coerce")
     long["step_days"] = (dates - dates.groupby(ticker, sort=False).shift(1)).dt.days.astype("float64")
     px = long[price_col]
@@ -74,7 +79,7 @@ def panel_to_long(prices: pd.DataFrame) -> pd.DataFrame:
 def add_adjustment_gap(long: pd.DataFrame) -> pd.DataFrame:
     """``adjustment_gap``: adjusted-close log return minus the log return implied by the raw close,
     the split coefficient and the dividend, ``(close_t * split_t + dividend_t) / close_{t-1}``."""
-    prev_close = long["close"].groupby(long["ticker"], sort=False).shift(1)
+    prev_close = long["close"].groupby(_group_key(long["ticker"]), sort=False).shift(1)
     # unknown splits or dividends (NaN: the file had no such column) leave the gap unknown, unchecked
     implied = (long["close"] * long["split_coefficient"] + long["dividend_amount"]) / prev_close
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -24,6 +24,7 @@ the run (``QPO_DATA_DOCS_DIR``, default ``data_docs/`` in ``QPO_HOME``).
 """
 from __future__ import annotations
 
+import numbers
 import os
 import uuid
 from pathlib import Path
@@ -232,8 +233,8 @@ def validate_ohlcv(bars: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STAL
     params = {"max_stale_days": max_stale_days, "max_abs_log_return": max_abs_log_return,
               "max_adjustment_gap": max_adjustment_gap, "expected_tickers": expected_tickers}
     _check_params(max_stale_days, max_abs_log_return)
-    if not (isinstance(max_adjustment_gap, (int, float)) and max_adjustment_gap > 0):
-        raise InvalidValueError(f"max_adjustment_gap must be a positive number, got {max_adjustment_gap!r}")
+    if not (isinstance(max_adjustment_gap, numbers.Real) and max_adjustment_gap > 0):
+        raise InvalidValueError(f"max_adjustment_gap must be a number > 0, got {max_adjustment_gap!r}")
     if not isinstance(bars, pd.DataFrame):
         raise DataError(f"bars must be a pandas DataFrame, got {type(bars).__name__}")
     missing = [c for c in OHLCV_COLUMNS if c not in bars.columns]
@@ -252,9 +253,9 @@ def validate_ohlcv(bars: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STAL
 
 
 def _check_params(max_stale_days, max_abs_log_return):
-    if isinstance(max_stale_days, bool) or not isinstance(max_stale_days, (int, np.integer)) or max_stale_days < 1:
+    if isinstance(max_stale_days, bool) or not isinstance(max_stale_days, numbers.Integral) or max_stale_days < 1:
         raise InvalidValueError(f"max_stale_days must be a whole number of days >= 1, got {max_stale_days!r}")
-    if isinstance(max_abs_log_return, bool) or not isinstance(max_abs_log_return, (int, float)) \
+    if isinstance(max_abs_log_return, bool) or not isinstance(max_abs_log_return, numbers.Real) \
             or not max_abs_log_return > 0:
         raise InvalidValueError(f"max_abs_log_return must be a number > 0 (1.0 allows a fall of 63 %), "
                                 f"got {max_abs_log_return!r}")
@@ -274,8 +275,8 @@ def validate_source(source: str | Path, *, start=None, kind: str = "auto",
     """
     from qpo.data.loaders import (
         PRICE_SOURCES,
-        _slice,
         file_kind,
+        is_file_source,
         load_ohlcv,
         load_price_file,
         load_prices,
@@ -284,11 +285,16 @@ def validate_source(source: str | Path, *, start=None, kind: str = "auto",
 
     if kind not in ("auto", "prices", "ohlcv"):
         raise UnknownOptionError("validation kind", kind, ["auto", "prices", "ohlcv"])
+    _check_params(max_stale_days, max_abs_log_return)
+    if not (isinstance(max_adjustment_gap, numbers.Real) and max_adjustment_gap > 0):
+        raise InvalidValueError(f"max_adjustment_gap must be a number > 0, got {max_adjustment_gap!r}")
     limits = {"max_stale_days": max_stale_days, "max_abs_log_return": max_abs_log_return}
     if isinstance(source, str) and source in PRICE_SOURCES:
         prices = load_prices(source, start=start)
         report = validate_prices(prices, **limits)
         return report, (prices if report.success else None)
+    if not is_file_source(source):
+        raise UnknownOptionError("price source", source, list(PRICE_SOURCES) + ["<path to a .csv or .parquet file>"])
     path = Path(source)
     if kind == "auto":
         kind = file_kind(path)
@@ -296,7 +302,7 @@ def validate_source(source: str | Path, *, start=None, kind: str = "auto",
         bars = load_ohlcv(path, start=start)
         report = validate_ohlcv(bars, max_adjustment_gap=max_adjustment_gap, **limits)
         return report, (ohlcv_to_prices(bars) if report.success else None)
-    prices = _slice(load_price_file(path), start, None)
+    prices = load_price_file(path, start=start)
     report = validate_prices(prices, **limits)
     return report, (prices if report.success else None)
 

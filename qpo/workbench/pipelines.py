@@ -102,10 +102,10 @@ def resolve_parameters(spec: PipelineSpec, overrides: dict[str, Any]) -> dict[st
     for name, value in params.items():
         _check_type(name, value, declared[name])
     source = spec.data_source_parameter
-    if source and isinstance(params.get(source), str):
-        from qpo.data.loaders import PRICE_SOURCES
+    if source:
+        from qpo.data.loaders import is_file_source
 
-        if params[source] not in PRICE_SOURCES:
+        if is_file_source(params.get(source)):
             # a file: the notebook runs in its own folder, so hand it the path the caller meant
             params[source] = str(Path(params[source]).expanduser().resolve())
     return params

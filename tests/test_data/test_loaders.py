@@ -65,6 +65,22 @@ def test_alpha_vantage_single_ticker_csv(tmp_path, goog_bars):
     assert prices["GOOG"].iloc[0] == pytest.approx(goog_bars["close"].iloc[0])
 
 
+def test_bars_file_is_sliced_before_it_is_pivoted(tmp_path, goog_bars):
+    """What the pipeline validates (bars from `start`) is what the notebook loads."""
+    bars = pd.concat([goog_bars, goog_bars.iloc[[10]]])  # a duplicate in 2004
+    path = tmp_path / "bars.csv"
+    bars.to_csv(path, index=False)
+    with pytest.raises(DataError, match="duplicate"):
+        qpo.load_prices(str(path))
+    later = qpo.load_prices(str(path), start="2010-01-01")
+    assert later.index[0] >= pd.Timestamp("2010-01-01") and later.index.is_monotonic_increasing
+    report, prices = qpo.validate_source(str(path), start="2010-01-01")
+    assert report.success
+    pd.testing.assert_frame_equal(prices, later)
+    with pytest.raises(DataError, match="start 'soon' is not a date"):
+        qpo.load_prices(str(path), start="soon")
+
+
 def test_ohlcv_missing_columns_and_ticker(tmp_path, goog_bars):
     path = tmp_path / "bars.csv"
     goog_bars.drop(columns=["ticker"]).to_csv(path, index=False)

@@ -81,7 +81,8 @@ def test_seed_demo_is_real_and_runs_once(engine, sp500):
 
 def test_concurrent_first_runs_seed_once(engine, sp500, monkeypatch):
     """Two dashboards opened at once on a fresh install: the second finds the store empty, and
-    while it prepares its own seed the first one commits. The second then writes nothing."""
+    while it prepares its own seed the first one commits. The second then writes nothing (its
+    name check refuses; had both passed it, the unique constraints would, with the same outcome)."""
     from qpo.store import seed as seed_module
 
     original = seed_module._min_variance_weights

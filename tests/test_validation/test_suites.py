@@ -196,6 +196,15 @@ def test_bars_with_text_in_two_columns(goog_bars):
     assert f.unexpected_count == 1 and f.examples[0]["not_a_number"] == "open: n.a.; volume: 1,234"
 
 
+def test_bars_without_a_ticker_are_reported_not_crashed(tmp_path, goog_bars):
+    path = tmp_path / "bars.csv"
+    bad = goog_bars.copy()
+    bad.loc[7, "ticker"] = None
+    bad.to_csv(path, index=False)
+    report = qpo.validate_file(path)
+    assert "missing values (ticker)" in report.failed_checks
+
+
 def test_bars_missing_and_negative_volume(goog_bars):
     bad = goog_bars.copy()
     bad.loc[100, "close"] = np.nan

@@ -115,6 +115,16 @@ def test_json_line_even_when_the_run_cannot_start(qpo_home):
     assert proc.returncode == 3
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["status"] == "ERROR" and "lookback_days" in out["error"]
+    proc = _cli("pipeline", "run", "daily-report", "-p", "prices_source", "sp50", "--json")
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "unknown price source 'sp50'" in out["error"] and "sp500_index" in out["error"]
+
+
+def test_a_start_that_is_not_a_date_is_invalid_data(qpo_home):
+    run = run_pipeline("daily-report", {"history_start": "notadate"})
+    assert run.status == "INVALID_DATA" and "start 'notadate' is not a date" in run.error
+    assert not (qpo_home / "runs").exists()
 
 
 def test_failing_notebook_is_kept_and_marked_failed(qpo_home, mlflow):
