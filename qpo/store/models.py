@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     String,
     Text,
     UniqueConstraint,
@@ -124,5 +125,5 @@ class RiskMetric(Base):
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-    __table_args__ = (UniqueConstraint("portfolio_id", "as_of", "metric", "mlflow_run_id",
-                                       name="uq_risk_metric"),)
+    __table_args__ = (UniqueConstraint("portfolio_id", "as_of", "metric", "mlflow_run_id", name="uq_risk_metric"),
+                      Index("ix_risk_metrics_portfolio_as_of", "portfolio_id", "as_of"))
