@@ -30,6 +30,13 @@ _EXPORTS = {
     "validate_file": "qpo.validation",
     "validate_source": "qpo.validation",
     "ValidationReport": "qpo.validation",
+    # estimation
+    "EWMAMean": "qpo.estimation",
+    "EWMACovariance": "qpo.estimation",
+    "HistoricalMean": "qpo.estimation",
+    "SampleCovariance": "qpo.estimation",
+    "LedoitWolf": "qpo.estimation",
+    "OAS": "qpo.estimation",
     # optimization
     "PortfolioProblem": "qpo.optimization",
     "Constraints": "qpo.optimization",

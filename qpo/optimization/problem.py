@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from qpo.errors import InfeasibleError, ProblemError, UnknownOptionError
+from qpo.errors import InfeasibleError, ProblemError
 
 _TOL = 1e-9
 
@@ -77,10 +77,6 @@ class Constraints:
         return out
 
 
-_MEAN_ESTIMATORS = ("historical",)
-_COV_ESTIMATORS = ("sample",)
-
-
 @dataclass(frozen=True)
 class PortfolioProblem:
     """Universe, per-period moments (and optionally return scenarios), constraints.
@@ -135,24 +131,28 @@ class PortfolioProblem:
                    periods_per_year=periods_per_year, risk_free_rate=risk_free_rate)
 
     @classmethod
-    def from_returns(cls, returns: pd.DataFrame, mean: str = "historical", covariance: str = "sample",
+    def from_returns(cls, returns: pd.DataFrame, mean="historical", covariance="sample",
                      constraints: Constraints | None = None, *, periods_per_year: int = 252,
                      risk_free_rate: float = 0.0) -> PortfolioProblem:
-        """Estimate per-period moments from a returns frame (rows = periods, columns = tickers)."""
+        """Estimate per-period moments from a returns frame (rows = periods, columns = tickers).
+
+        ``mean`` and ``covariance`` are estimator names (``"historical"``, ``"ewma"``;
+        ``"sample"``, ``"ewma"``, ``"ledoit_wolf"``, ``"oas"``) or estimator objects from
+        :mod:`qpo.estimation` (``EWMAMean(span=120)``).
+        """
+        from qpo.estimation import covariance_estimator, mean_estimator
+
         if not isinstance(returns, pd.DataFrame):
             raise ProblemError("returns must be a pandas DataFrame of periods x tickers")
-        if mean not in _MEAN_ESTIMATORS:
-            raise UnknownOptionError("mean estimator", mean, _MEAN_ESTIMATORS)
-        if covariance not in _COV_ESTIMATORS:
-            raise UnknownOptionError("covariance estimator", covariance, _COV_ESTIMATORS)
+        mean_est, cov_est = mean_estimator(mean), covariance_estimator(covariance)
         values = returns.to_numpy(dtype=float)
         if not np.isfinite(values).all():
             bad = returns.columns[~np.isfinite(values).all(axis=0)].tolist()
             raise ProblemError(f"returns hold NaN/inf in columns {bad}; drop or fill them first")
         if len(returns) < 2:
             raise ProblemError(f"need at least 2 periods of returns, got {len(returns)}")
-        mu = returns.mean()
-        cov = returns.cov()
+        mu = mean_est.estimate(returns).astype(float)
+        cov = cov_est.estimate(returns).astype(float)
         return cls(mu=mu, cov=cov, constraints=constraints or Constraints(), returns=returns,
                    periods_per_year=periods_per_year, risk_free_rate=risk_free_rate)
 

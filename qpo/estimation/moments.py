@@ -1,0 +1,154 @@
+"""Expected-return and covariance estimators.
+
+Every estimator maps a returns frame (periods x tickers, simple returns, no NaN) to *per-period*
+moments: a ``Series`` of means or a ``DataFrame`` covariance, indexed by ticker. Problems
+annualize them with their ``periods_per_year``.
+
+Conventions (the same as PyPortfolioOpt's, which the tests check against):
+
+* EWMA weights are pandas' ``ewm(span=...)`` weights: ``w_t ∝ (1 - a)^(T - t)``, ``a = 2 / (span + 1)``;
+  the EWMA covariance averages the outer products of returns demeaned by their *sample* mean.
+* Ledoit-Wolf and OAS are scikit-learn's shrinkage estimators (maximum-likelihood, ``ddof=0``,
+  scale); the sample covariance uses ``ddof=1``.
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from qpo.errors import InvalidValueError, UnknownOptionError
+
+
+def _ewm_weights(n: int, span: float) -> np.ndarray:
+    alpha = 2.0 / (span + 1.0)
+    return (1.0 - alpha) ** np.arange(n - 1, -1, -1)
+
+
+def _check_span(span) -> None:
+    if isinstance(span, bool) or not isinstance(span, numbers.Real) or not span >= 1:
+        raise InvalidValueError(f"span must be a number of periods >= 1 (e.g. 180), got {span!r}")
+
+
+class MeanEstimator:
+    """Base of the expected-return estimators: ``estimate(returns) -> Series`` (per period)."""
+
+    name = "mean"
+
+    def estimate(self, returns: pd.DataFrame) -> pd.Series:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class CovarianceEstimator:
+    """Base of the covariance estimators: ``estimate(returns) -> DataFrame`` (per period)."""
+
+    name = "covariance"
+
+    def estimate(self, returns: pd.DataFrame) -> pd.DataFrame:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class HistoricalMean(MeanEstimator):
+    """The sample mean of the returns."""
+
+    name = "historical"
+
+    def estimate(self, returns: pd.DataFrame) -> pd.Series:
+        return returns.mean()
+
+
+@dataclass(frozen=True)
+class EWMAMean(MeanEstimator):
+    """Exponentially weighted mean; recent periods count more (``span`` in periods)."""
+
+    span: float = 180
+    name = "ewma"
+
+    def __post_init__(self):
+        _check_span(self.span)
+
+    def estimate(self, returns: pd.DataFrame) -> pd.Series:
+        w = _ewm_weights(len(returns), self.span)
+        return pd.Series(w @ returns.to_numpy() / w.sum(), index=returns.columns)
+
+
+@dataclass(frozen=True)
+class SampleCovariance(CovarianceEstimator):
+    """The unbiased sample covariance (``ddof=1``)."""
+
+    name = "sample"
+
+    def estimate(self, returns: pd.DataFrame) -> pd.DataFrame:
+        return returns.cov()
+
+
+@dataclass(frozen=True)
+class EWMACovariance(CovarianceEstimator):
+    """Exponentially weighted covariance (``span`` in periods), of returns demeaned by their
+    sample mean."""
+
+    span: float = 180
+    name = "ewma"
+
+    def __post_init__(self):
+        _check_span(self.span)
+
+    def estimate(self, returns: pd.DataFrame) -> pd.DataFrame:
+        x = returns.to_numpy()
+        d = x - x.mean(axis=0)
+        w = _ewm_weights(len(x), self.span)
+        cov = (d * w[:, None]).T @ d / w.sum()
+        return pd.DataFrame((cov + cov.T) / 2, index=returns.columns, columns=returns.columns)
+
+
+@dataclass(frozen=True)
+class LedoitWolf(CovarianceEstimator):
+    """Ledoit-Wolf shrinkage toward a scaled identity (scikit-learn)."""
+
+    name = "ledoit_wolf"
+
+    def estimate(self, returns: pd.DataFrame) -> pd.DataFrame:
+        from sklearn.covariance import LedoitWolf as _LW
+
+        cov = _LW().fit(returns.to_numpy()).covariance_
+        return pd.DataFrame(cov, index=returns.columns, columns=returns.columns)
+
+
+@dataclass(frozen=True)
+class OAS(CovarianceEstimator):
+    """Oracle approximating shrinkage (Chen et al.; scikit-learn)."""
+
+    name = "oas"
+
+    def estimate(self, returns: pd.DataFrame) -> pd.DataFrame:
+        from sklearn.covariance import OAS as _OAS
+
+        cov = _OAS().fit(returns.to_numpy()).covariance_
+        return pd.DataFrame(cov, index=returns.columns, columns=returns.columns)
+
+
+MEAN_ESTIMATORS: dict[str, type[MeanEstimator]] = {"historical": HistoricalMean, "ewma": EWMAMean}
+COVARIANCE_ESTIMATORS: dict[str, type[CovarianceEstimator]] = {
+    "sample": SampleCovariance, "ewma": EWMACovariance, "ledoit_wolf": LedoitWolf, "oas": OAS}
+
+
+def mean_estimator(spec: str | MeanEstimator) -> MeanEstimator:
+    """An estimator from a name (its defaults) or the estimator itself."""
+    if isinstance(spec, MeanEstimator):
+        return spec
+    if isinstance(spec, str) and spec in MEAN_ESTIMATORS:
+        return MEAN_ESTIMATORS[spec]()
+    raise UnknownOptionError("mean estimator", spec, list(MEAN_ESTIMATORS) + ["<a qpo.estimation.MeanEstimator>"])
+
+
+def covariance_estimator(spec: str | CovarianceEstimator) -> CovarianceEstimator:
+    """An estimator from a name (its defaults) or the estimator itself."""
+    if isinstance(spec, CovarianceEstimator):
+        return spec
+    if isinstance(spec, str) and spec in COVARIANCE_ESTIMATORS:
+        return COVARIANCE_ESTIMATORS[spec]()
+    raise UnknownOptionError("covariance estimator", spec,
+                             list(COVARIANCE_ESTIMATORS) + ["<a qpo.estimation.CovarianceEstimator>"])
