@@ -5,7 +5,14 @@ import pytest
 
 import qpo
 from qpo.errors import InvalidValueError, UnknownOptionError
-from qpo.estimation import OAS, EWMACovariance, EWMAMean, LedoitWolf, covariance_estimator, mean_estimator
+from qpo.estimation import (
+    OAS,
+    EWMACovariance,
+    EWMAMean,
+    LedoitWolf,
+    covariance_estimator,
+    mean_estimator,
+)
 
 
 @pytest.fixture(scope="module")
