@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from qpo.errors import DataError
+
+if TYPE_CHECKING:
+    from qpo.optimization import OptimizationResult
+    from qpo.risk import RiskReport
 
 
 @dataclass
@@ -16,10 +21,10 @@ class DailyReport:
     asset_returns: pd.DataFrame
     returns: pd.Series
     benchmark_returns: pd.Series | None
-    risk: object  # qpo.risk.RiskReport
-    benchmark_risk: object | None
-    what_if: object  # qpo.OptimizationResult: min-variance on the held names
-    what_if_risk: object
+    risk: RiskReport
+    benchmark_risk: RiskReport | None
+    what_if: OptimizationResult  # min-variance on the held names
+    what_if_risk: RiskReport
 
     def metrics(self) -> dict[str, float]:
         m = dict(self.risk.metrics())
@@ -90,7 +95,7 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
     what_if_risk = risk_report(what_if.weights, asset_returns, confidence, risk_free_rate)
     bench_r = bench_risk = None
     if benchmark is not None:
-        b = benchmark.loc[:as_of].pct_change().reindex(asset_returns.index)
+        b = prices_to_returns(benchmark.loc[:as_of].to_frame(), dropna="none").iloc[:, 0].reindex(asset_returns.index)
         if b.notna().all():
             bench_r = b.rename("S&P 500")
             bench_risk = risk_report(None, bench_r, confidence, risk_free_rate)
