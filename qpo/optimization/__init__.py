@@ -1,6 +1,8 @@
 """One problem type, one result type, one entry point for every optimizer."""
-from qpo.optimization.engine import METHODS, OBJECTIVES, optimize
-from qpo.optimization.problem import Constraints, PortfolioProblem
+from qpo.optimization.constraints import Constraints
+from qpo.optimization.engine import METHODS, OBJECTIVE_OPTIONS, OBJECTIVES, optimize
+from qpo.optimization.problem import PortfolioProblem, nearest_psd
 from qpo.optimization.result import OptimizationResult
 
-__all__ = ["METHODS", "OBJECTIVES", "Constraints", "OptimizationResult", "PortfolioProblem", "optimize"]
+__all__ = ["METHODS", "OBJECTIVES", "OBJECTIVE_OPTIONS", "Constraints", "OptimizationResult", "PortfolioProblem",
+           "nearest_psd", "optimize"]

@@ -1,133 +1,235 @@
-"""Classical mean-variance optimizers on cvxpy.
+"""Classical solves: compiled cvxpy models, a solver fallback chain, named infeasibility.
 
-Each objective is compiled once into a :class:`CompiledObjective` whose data enter as
-``cp.Parameter`` values (DPP), so that a frontier or a backtest re-solves by updating
-parameters instead of rebuilding the problem.
+Each (objective, constraint structure) is compiled once per process (:func:`compiled_model`);
+a solve only sets ``cp.Parameter`` values and re-solves, warm-started, so frontiers, sweeps and
+backtests never rebuild a problem.
 """
 from __future__ import annotations
 
 import functools
 import threading
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
-from qpo.errors import InfeasibleError, SolverError
+from qpo.errors import InfeasibleError, ProblemError, SolverError, UnknownOptionError
+from qpo.optimization.feasibility import conflicting_families, explain
+from qpo.optimization.model import HOMOGENIZED, Model, build, data_values, numeric_families
 from qpo.optimization.problem import PortfolioProblem
 
-DEFAULT_SOLVER = "CLARABEL"
+CONTINUOUS_SOLVERS = ("CLARABEL", "SCS")
+LP_SOLVERS = ("HIGHS", "CLARABEL", "SCS")
+MI_SOLVERS = ("SCIP",)
+MILP_SOLVERS = ("HIGHS", "SCIP")
 
 
-def _factor(cov: np.ndarray) -> np.ndarray:
-    """F with F.T @ F == cov (symmetric square root; exact for PSD-singular matrices too)."""
-    vals, vecs = np.linalg.eigh((cov + cov.T) / 2)
-    vals = np.clip(vals, 0.0, None)
-    return (vecs * np.sqrt(vals)) @ vecs.T
+def default_chain(problem: PortfolioProblem, objective: str) -> tuple[str, ...]:
+    """The solvers tried, in order, for ``objective`` on ``problem``'s constraints."""
+    rc = problem.resolved
+    linear = objective == "min_cvar" and not rc.has_impact and rc.max_tracking_error is None
+    if rc.is_mixed_integer:
+        return MILP_SOLVERS if linear else MI_SOLVERS
+    return LP_SOLVERS if linear else CONTINUOUS_SOLVERS
 
 
-def _max_excess_return(excess: np.ndarray, lo: float, hi: float, budget: float) -> float:
-    """Highest ``excess @ w`` over ``lo <= w <= hi, sum(w) = budget`` (greedy: exact for a box and a
-    budget): start every weight at ``lo``, then fill the best assets up to ``hi``."""
-    w = np.full(excess.size, lo, dtype=float)
-    left = budget - lo * excess.size
-    for i in np.argsort(-excess):
-        if left <= 0:
-            break
-        add = min(hi - lo, left)
-        w[i] += add
-        left -= add
-    return float(excess @ w)
+def solver_chain(problem: PortfolioProblem, objective: str, solver) -> tuple[str, ...]:
+    import cvxpy as cp
+
+    installed = cp.installed_solvers()
+    chain = default_chain(problem, objective)
+    if solver is None:
+        return chain
+    asked = [solver] if isinstance(solver, str) else list(solver)
+    if not asked:
+        raise ProblemError("solver must be a solver name or a non-empty list of names")
+    for name in asked:
+        if not isinstance(name, str) or name.upper() not in installed:
+            raise UnknownOptionError("solver", name, installed)
+    asked = [a.upper() for a in asked]
+    if isinstance(solver, str):  # the one asked for first, then the usual chain
+        return tuple(dict.fromkeys(asked + list(chain)))
+    return tuple(asked)
 
 
-@dataclass
-class CompiledObjective:
-    """A cvxpy problem built once; :meth:`solve` updates its parameters and re-solves."""
-
-    objective: str
-    n: int
-
-    def __post_init__(self):
-        import cvxpy as cp
-
+class _Compiled:
+    def __init__(self, model: Model):
+        self.model = model
         self.lock = threading.Lock()
-        n = self.n
-        self.F = cp.Parameter((n, n), name="cov_factor")
-        self.lo = cp.Parameter(name="lower")
-        self.hi = cp.Parameter(name="upper")
-        self.budget = cp.Parameter(name="budget")
-        if self.objective == "min_variance":
-            self.w = cp.Variable(n, name="w")
-            cons = [cp.sum(self.w) == self.budget, self.w >= self.lo, self.w <= self.hi]
-            self.problem = cp.Problem(cp.Minimize(cp.sum_squares(self.F @ self.w)), cons)
-        elif self.objective == "max_sharpe":
-            # Cornuejols-Tutuncu: with y = kappa * w, maximizing Sharpe is the convex
-            # min ||F y||^2 s.t. excess' y = 1, sum(y) = kappa * budget, bounds scaled by kappa.
-            self.excess = cp.Parameter(n, name="excess")
-            self.y = cp.Variable(n, name="y")
-            self.kappa = cp.Variable(nonneg=True, name="kappa")
-            cons = [self.excess @ self.y == 1, cp.sum(self.y) == self.budget * self.kappa,
-                    self.y >= self.lo * self.kappa, self.y <= self.hi * self.kappa]
-            self.problem = cp.Problem(cp.Minimize(cp.sum_squares(self.F @ self.y)), cons)
-        else:  # pragma: no cover - guarded by the engine
-            raise ValueError(self.objective)
-
-    def solve(self, problem: PortfolioProblem, solver: str | None = None) -> tuple[np.ndarray, dict]:
-        import cvxpy as cp
-
-        P = problem.periods_per_year
-        c = problem.constraints
-        # Annualized data keep the solver well scaled (daily variances are ~1e-4).
-        self.F.value = _factor(problem.cov.to_numpy() * P)
-        self.lo.value, self.hi.value, self.budget.value = c.lower, c.upper, c.budget
-        if self.objective == "max_sharpe":
-            excess = problem.mu.to_numpy() * P - problem.risk_free_rate
-            best = _max_excess_return(excess, c.lower, c.upper, c.budget)
-            if best <= 1e-12:
-                raise InfeasibleError(
-                    "max_sharpe needs a portfolio whose expected return exceeds the risk-free rate "
-                    f"{problem.risk_free_rate:g}; within these constraints the highest is "
-                    f"{best + problem.risk_free_rate:.4g} (annualized; the best single asset has "
-                    f"{excess.max() + problem.risk_free_rate:.4g}). Use min_variance, loosen max_weight, "
-                    "or use other expected returns")
-            self.excess.value = excess
-        solver = solver or DEFAULT_SOLVER
-        t0 = time.perf_counter()
-        try:
-            self.problem.solve(solver=solver, warm_start=True)
-        except cp.error.SolverError as exc:
-            raise SolverError(f"solver {solver} failed on {self.objective}: {exc}; try solver='SCS' "
-                              "or check the covariance's conditioning") from exc
-        solve_s = time.perf_counter() - t0
-        status = self.problem.status
-        if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
-            raise InfeasibleError(f"{self.objective}: the constraints cannot hold together ({c})")
-        if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-            raise SolverError(f"{self.objective}: solver {solver} returned status {status!r}; "
-                              "try another solver (solver='SCS') or looser constraints")
-        if self.objective == "max_sharpe":
-            kappa = float(self.kappa.value)
-            if kappa <= 1e-12:
-                raise SolverError("max_sharpe: degenerate solution (kappa = 0)")
-            w = np.asarray(self.y.value, dtype=float) / kappa
-        else:
-            w = np.asarray(self.w.value, dtype=float)
-        return w, {"solve_s": solve_s, "status": status, "solver": solver}
 
 
 @functools.lru_cache(maxsize=64)
-def compiled_objective(objective: str, n_assets: int) -> CompiledObjective:
-    """The compiled problem for ``objective`` on ``n_assets`` assets, built once per process:
-    later calls (a sweep, a backtest, the dashboard) only set its parameters and re-solve."""
-    return CompiledObjective(objective, n_assets)
+def compiled_model(objective: str, structure: tuple, n_scenarios: int = 0) -> _Compiled:
+    """The parameterized model for ``objective`` and a constraint ``structure``, built once per
+    process: later calls (a frontier, a backtest, the dashboard) only set its parameters."""
+    return _Compiled(build(objective, structure, n_scenarios))
 
 
-def solve_classical(problem: PortfolioProblem, objective: str, solver: str | None = None):
-    problem.constraints.check_feasible(problem.n_assets)
+def check_supported(problem: PortfolioProblem, objective: str) -> None:
+    """Objectives that cannot take some constraints say so up front."""
+    rc = problem.resolved
+    if objective in HOMOGENIZED:
+        if rc.is_mixed_integer:
+            raise ProblemError(f"{objective} cannot take max_assets/min_position (its scale-free form has no "
+                               "mixed-integer version); use efficient_risk, efficient_return or max_utility with "
+                               "the cardinality constraint")
+        if rc.has_impact:
+            raise ProblemError(f"{objective} cannot take market_impact (the x^1.5 cost is not scale-free); use "
+                               "max_utility or efficient_risk")
+        if objective != "max_sharpe" and rc.has_costs:
+            raise ProblemError(f"{objective} does not charge transaction costs; use max_utility, min_variance "
+                               "or efficient_* with costs")
+        if rc.budget <= 0:
+            raise ProblemError(f"{objective} needs a positive budget (got {rc.budget:g})")
+    if objective == "risk_parity":
+        if not rc.long_only:
+            raise ProblemError("risk_parity needs long_only=True: risk budgets are shares of risk held long")
+        if (rc.upper <= 0).any():
+            raise ProblemError("risk_parity holds every asset: every max_weight must be > 0")
+    if objective == "min_cvar" and problem.returns is None:
+        raise ProblemError("min_cvar needs return scenarios: build the problem with PortfolioProblem.from_returns, "
+                           "or pass returns= to from_moments")
+
+
+def _try_solvers(compiled: _Compiled, problem: PortfolioProblem, objective: str, chain, solver_options):
+    import cvxpy as cp
+
+    rc = problem.resolved
+    cov_a = problem.annual_cov()
+    tried: list[str] = []
+    inaccurate = None
+    model = compiled.model
+    for i, name in enumerate(chain):
+        opts = dict(solver_options or {}) if i == 0 else {}
+        if name == "SCIP" and "scip_params" not in opts:
+            opts["scip_params"] = {"limits/gap": 0.0, "limits/absgap": 0.0}
+        t0 = time.perf_counter()
+        try:
+            model.problem.solve(solver=name, warm_start=True, **opts)
+        except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
+            tried.append(f"{name}: failed ({str(exc).splitlines()[0][:160]})")
+            continue
+        solve_s = time.perf_counter() - t0
+        status = model.problem.status
+        if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
+            return None, {"status": "infeasible", "solver": name, "tried": tried, "solve_s": solve_s}
+        if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or model.x.value is None:
+            tried.append(f"{name}: status {status}")
+            continue
+        w = model.weights()
+        if not np.isfinite(w).all():
+            tried.append(f"{name}: degenerate answer (scale s = 0)")
+            continue
+        w = _snap(w, model, rc)
+        broken = rc.violations(w, cov_a, tol=1e-6 * max(1.0, np.abs(w).max()))
+        info = {"status": status, "solver": name, "tried": tried, "solve_s": solve_s}
+        if broken:
+            tried.append(f"{name}: answer breaks constraints ({'; '.join(broken)})")
+            continue
+        if status == cp.OPTIMAL_INACCURATE:
+            tried.append(f"{name}: optimal_inaccurate")
+            inaccurate = inaccurate or (w, info)
+            continue
+        if name == "SCIP":
+            info["mip_gap"] = _scip_gap(model)
+        return w, info
+    if inaccurate is not None:
+        return inaccurate
+    raise SolverError(f"{objective}: no solver answered; tried {'; '.join(tried)}. Try other solvers "
+                      "(solver=[...]), a shrunk covariance (covariance='ledoit_wolf') or looser constraints")
+
+
+def _scip_gap(model: Model):
+    stats = getattr(model.problem, "solver_stats", None)
+    extra = getattr(stats, "extra_stats", None)
+    try:
+        return float(extra.getGap())
+    except Exception:  # noqa: BLE001 - the gap is a diagnostic; its absence is not an error
+        return None
+
+
+def _snap(w: np.ndarray, model: Model, rc) -> np.ndarray:
+    """Zero the weights the solver left at round-off (and those a binary says are not held)."""
+    w = np.where(np.abs(w) < 1e-10, 0.0, w)
+    if "z" in model.aux and model.aux["z"].value is not None:
+        w = np.where(model.aux["z"].value > 0.5, w, 0.0)
+    elif "zp" in model.aux and model.aux["zp"].value is not None:
+        held = (model.aux["zp"].value > 0.5) | (model.aux["zq"].value > 0.5)
+        w = np.where(held, w, 0.0)
+    return w
+
+
+def extreme_value(problem: PortfolioProblem, objective: str, vec: np.ndarray | None = None) -> float:
+    """The highest ``vec' w - costs`` (``vec`` = annual mu by default) or, with ``objective=
+    'min_volatility'``, the lowest annual volatility, over the problem's constraints (a fresh,
+    small solve: used to explain an infeasible target)."""
+    import cvxpy as cp
+
+    rc = problem.resolved
+    values = data_values(problem, "min_variance", {})
+    x, fam = numeric_families(rc, values, objective)
+    cons = [c for cs in fam.values() for c in cs]
+    trade = x - rc.reference
+    cost = (rc.costs @ cp.abs(trade) if rc.has_costs else 0) + (
+        rc.impact @ cp.power(cp.abs(trade), 1.5) if rc.has_impact else 0)
+    if objective == "min_volatility":
+        prob = cp.Problem(cp.Minimize(cp.norm(values["F"] @ x, 2)), cons)
+    else:
+        v = values["mu"] if vec is None else vec
+        prob = cp.Problem(cp.Maximize(v @ x - cost), cons)
+    for name in (MI_SOLVERS if rc.is_mixed_integer else ("CLARABEL", "SCS")):
+        try:
+            prob.solve(solver=name)
+        except cp.error.SolverError:
+            continue
+        if prob.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+            return float(prob.value)
+    return float("nan")
+
+
+def _raise_infeasible(problem: PortfolioProblem, objective: str, options: dict, values: dict):
+    rc = problem.resolved
+    conflict = conflicting_families(rc, values)
+    if conflict:
+        raise InfeasibleError(f"{objective}: the constraints cannot hold together: {explain(conflict, rc)}")
+    if objective == "max_sharpe":
+        excess = problem.annual_mu() - problem.risk_free_rate
+        best = extreme_value(problem, "max", excess)
+        raise InfeasibleError(
+            "max_sharpe needs a portfolio whose expected return exceeds the risk-free rate "
+            f"{problem.risk_free_rate:g}; within these constraints the highest is "
+            f"{best + problem.risk_free_rate:.4g} (annualized{', net of costs' if rc.has_costs else ''}; the best "
+            f"single asset has {excess.max() + problem.risk_free_rate:.4g}). Use min_variance, loosen the "
+            "constraints, or use other expected returns")
+    if objective == "efficient_return":
+        best = extreme_value(problem, "max")
+        raise InfeasibleError(f"efficient_return: target_return {options['target_return']:g} is above the highest "
+                              f"expected return these constraints allow, {best:.4g} (annualized)")
+    if objective == "efficient_risk":
+        low = extreme_value(problem, "min_volatility")
+        raise InfeasibleError(f"efficient_risk: target_volatility {options['target_volatility']:g} is below the "
+                              f"lowest volatility these constraints allow, {low:.4g} (annualized)")
+    raise InfeasibleError(f"{objective}: the solver found the problem infeasible although each constraint "
+                          f"family holds ({rc.source!r}); check the objective's own requirements")
+
+
+def solve_classical(problem: PortfolioProblem, objective: str, options: dict, solver=None,
+                    solver_options: dict | None = None):
+    """Weights and solve information for a convex (or mixed-integer) ``objective``."""
+    check_supported(problem, objective)
+    rc = problem.resolved
+    chain = solver_chain(problem, objective, solver)
+    values = data_values(problem, objective, options)
+    n_scen = 0 if problem.returns is None or objective != "min_cvar" else len(problem.returns)
     t0 = time.perf_counter()
-    compiled = compiled_objective(objective, problem.n_assets)
+    compiled = compiled_model(objective, rc.structure(), n_scen)
     build_s = time.perf_counter() - t0
     with compiled.lock:  # one cvxpy problem object: one solve at a time
-        w, info = compiled.solve(problem, solver)
+        compiled.model.set(values)
+        w, info = _try_solvers(compiled, problem, objective, chain, solver_options)
+        aux = {k: (None if v.value is None else np.array(v.value)) for k, v in compiled.model.aux.items()}
+    if w is None:
+        _raise_infeasible(problem, objective, options, values)
     info["build_s"] = build_s
+    info["chain"] = chain
+    info["aux"] = aux
     return w, info

@@ -1,16 +1,32 @@
 """``qpo.optimize``: one entry point, every objective and method."""
 from __future__ import annotations
 
+import numbers
 import time
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from qpo.errors import SolverError, UnknownOptionError
+from qpo.errors import InvalidValueError, ProblemError, UnknownOptionError
 from qpo.optimization.problem import PortfolioProblem
 from qpo.optimization.result import OptimizationResult
 
-OBJECTIVES = ("min_variance", "max_sharpe")
+_REQUIRED = object()
+
+#: objective -> its own options and their defaults (targets are annualized)
+OBJECTIVE_OPTIONS: dict[str, dict[str, object]] = {
+    "min_variance": {},
+    "max_sharpe": {},
+    "efficient_return": {"target_return": _REQUIRED},
+    "efficient_risk": {"target_volatility": _REQUIRED},
+    "max_utility": {"risk_aversion": 1.0},
+    "min_cvar": {"confidence": 0.95},
+    "risk_parity": {"risk_budgets": None},
+    "hrp": {"linkage": "single"},
+    "max_diversification": {},
+}
+OBJECTIVES = tuple(OBJECTIVE_OPTIONS)
 METHODS = ("classical",)
 
 
@@ -23,47 +39,230 @@ def portfolio_statistics(problem: PortfolioProblem, weights: np.ndarray) -> tupl
     return ret, vol, sharpe
 
 
-def optimize(problem: PortfolioProblem, objective: str = "min_variance", method: str = "classical",
-             solver: str | None = None) -> OptimizationResult:
+def _number(name, v, lo=None, hi=None, lo_open=False, hi_open=False):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
+        raise InvalidValueError(f"{name} must be a finite number, got {v!r}")
+    if lo is not None and (v <= lo if lo_open else v < lo):
+        raise InvalidValueError(f"{name} must be {'>' if lo_open else '>='} {lo:g}, got {v!r}")
+    if hi is not None and (v >= hi if hi_open else v > hi):
+        raise InvalidValueError(f"{name} must be {'<' if hi_open else '<='} {hi:g}, got {v!r}")
+    return float(v)
+
+
+def resolve_options(problem: PortfolioProblem, objective: str, options: dict) -> dict:
+    """``options`` checked against ``objective``'s valid ones, with defaults filled in."""
+    valid = OBJECTIVE_OPTIONS[objective]
+    for name in options:
+        if name not in valid:
+            raise UnknownOptionError(f"option for {objective}", name,
+                                     list(valid) or ["(none: this objective takes no options)"])
+    out = {k: options.get(k, v) for k, v in valid.items()}
+    missing = [k for k, v in out.items() if v is _REQUIRED]
+    if missing:
+        raise ProblemError(f"{objective} needs {', '.join(missing)} (annualized), e.g. "
+                           f"optimize(problem, {objective!r}, {missing[0]}=0.15)")
+    if "target_return" in out:
+        out["target_return"] = _number("target_return", out["target_return"])
+    if "target_volatility" in out:
+        out["target_volatility"] = _number("target_volatility", out["target_volatility"], lo=0, lo_open=True)
+    if "risk_aversion" in out:
+        out["risk_aversion"] = _number("risk_aversion", out["risk_aversion"], lo=0, lo_open=True)
+    if "confidence" in out:
+        out["confidence"] = _number("confidence", out["confidence"], lo=0, hi=1, lo_open=True, hi_open=True)
+    if objective == "risk_parity":
+        out["risk_budgets"] = _risk_budgets(problem, out["risk_budgets"])
+    return out
+
+
+def _risk_budgets(problem: PortfolioProblem, budgets) -> np.ndarray:
+    n = problem.n_assets
+    if budgets is None:
+        return np.full(n, 1.0 / n)
+    if isinstance(budgets, (Mapping, pd.Series)):
+        d = dict(budgets)
+        unknown = sorted(map(str, set(d) - set(problem.tickers)))
+        if unknown:
+            raise ProblemError(f"risk_budgets names tickers outside the universe: {unknown}")
+        missing = [t for t in problem.tickers if t not in d]
+        if missing:
+            raise ProblemError(f"risk_budgets has no budget for {missing[:10]}; give every asset one (> 0)")
+        b = np.array([d[t] for t in problem.tickers], dtype=float)
+    else:
+        b = np.asarray(budgets, dtype=float).ravel()
+        if b.size != n:
+            raise ProblemError(f"risk_budgets has {b.size} entries for {n} assets")
+    if not np.isfinite(b).all() or (b <= 0).any():
+        raise InvalidValueError("risk_budgets must be positive finite numbers (every asset carries some risk "
+                                f"in risk parity), got {b.tolist()[:10]}")
+    return b / b.sum()
+
+
+def optimize(problem: PortfolioProblem, objective: str = "min_variance", method: str = "classical", *,
+             solver: str | list[str] | None = None, solver_options: dict | None = None,
+             confidence_level: float | None = 0.95, n_bootstrap: int = 1000, seed: int = 0,
+             **options) -> OptimizationResult:
     """Optimize ``problem`` for ``objective`` with ``method``.
 
     Parameters
     ----------
     objective
-        ``"min_variance"`` or ``"max_sharpe"``.
+        One of :data:`OBJECTIVES`:
+
+        - ``min_variance``; ``max_sharpe`` (risk-free rate from the problem);
+        - ``efficient_return`` (``target_return=``, annual): least variance reaching it;
+        - ``efficient_risk`` (``target_volatility=``, annual): most return within it;
+        - ``max_utility`` (``risk_aversion=1``): ``mu'w - risk_aversion/2 w'Sigma w`` (annual);
+        - ``min_cvar`` (``confidence=0.95``): least historical CVaR of the problem's return
+          scenarios (Rockafellar-Uryasev; per period, a loss is positive);
+        - ``risk_parity`` (``risk_budgets=None``: equal): each asset's share of the variance equals
+          its budget (Spinu's convex form, homogenized so constraints still hold);
+        - ``hrp`` (``linkage='single'``): hierarchical risk parity;
+        - ``max_diversification``: the highest ``w'sigma / sqrt(w'Sigma w)``.
+
+        Transaction costs and market impact, when the constraints set them, are added to the risk
+        of risk-minimizing objectives and subtracted from the return of return-seeking ones;
+        ``expected_return`` is reported gross, the costs in ``diagnostics``.
     method
-        ``"classical"`` (cvxpy).
+        ``"classical"``.
     solver
-        cvxpy solver name (default Clarabel).
+        A solver name to try first (then the usual chain), or a list: exactly the solvers to try.
+        The default chain is Clarabel then SCS (HiGHS first for linear programs; SCIP, or HiGHS
+        then SCIP, for mixed-integer ones). The result's ``solver`` says which answered and
+        ``diagnostics['solvers_tried']`` why the others did not.
+    confidence_level, n_bootstrap, seed
+        The confidence interval of the expected return: an iid bootstrap of the portfolio's mean
+        return over the problem's return scenarios (annualized, percentile interval). ``None``
+        skips it.
 
     Raises
     ------
     InfeasibleError
-        the constraints cannot hold together (the message names them).
+        the constraints cannot hold together (the message names the conflicting ones).
     SolverError
-        the solver failed; the message says what to try.
+        no solver answered; the message lists what was tried.
+    ProblemError, UnknownOptionError, InvalidValueError
+        invalid objective, options or combination.
     """
     if not isinstance(problem, PortfolioProblem):
         raise TypeError(f"problem must be a qpo.PortfolioProblem, got {type(problem).__name__}")
-    if objective not in OBJECTIVES:
+    if objective not in OBJECTIVE_OPTIONS:
         raise UnknownOptionError("objective", objective, OBJECTIVES)
     if method not in METHODS:
         raise UnknownOptionError("method", method, METHODS)
-    from qpo.optimization.classical import solve_classical
-
+    if confidence_level is not None:
+        _number("confidence_level", confidence_level, lo=0, hi=1, lo_open=True, hi_open=True)
+    opts = resolve_options(problem, objective, options)
     t0 = time.perf_counter()
-    w, info = solve_classical(problem, objective, solver)
-    w = np.where(np.abs(w) < 1e-10, 0.0, w)
-    broken = problem.constraints.violations(w)
-    if broken:
-        raise SolverError(f"{objective}: the solver's answer breaks constraints ({'; '.join(broken)}); "
-                          "try solver='SCS' or another solver")
+    diagnostics: dict = {}
+    if objective == "hrp":
+        w, info = _solve_hrp(problem, opts)
+    else:
+        from qpo.optimization.classical import solve_classical
+
+        w, info = solve_classical(problem, objective, opts, solver, solver_options)
     ret, vol, sharpe = portfolio_statistics(problem, w)
+    diagnostics.update(_objective_diagnostics(problem, objective, w, opts, info))
+    if info.get("tried"):
+        diagnostics["solvers_tried"] = list(info["tried"])
+    fallback = None
+    if info.get("tried") and info.get("chain") and info["solver"] != info["chain"][0]:
+        fallback = f"{info['solver']} answered after {'; '.join(info['tried'])}"
+    if problem.repairs:
+        diagnostics["repairs"] = list(problem.repairs)
+    if opts:
+        diagnostics["options"] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in opts.items()}
+    ci = None
+    if confidence_level is not None:
+        ci, note = bootstrap_interval(problem, w, confidence_level, n_bootstrap, seed)
+        diagnostics["confidence_interval"] = note
+    timings = {"build_s": info.get("build_s", 0.0), "solve_s": info.get("solve_s", 0.0),
+               "total_s": time.perf_counter() - t0}
     return OptimizationResult(
         weights=pd.Series(w, index=problem.tickers, name="weight"),
         expected_return=ret, volatility=vol, sharpe=sharpe,
-        objective=objective, method=method, solver=info["solver"], status=info["status"],
+        objective=objective, method=method, solver=info["solver"], status=str(info["status"]),
         periods_per_year=problem.periods_per_year, risk_free_rate=problem.risk_free_rate,
-        timings={"build_s": info["build_s"], "solve_s": info["solve_s"],
-                 "total_s": time.perf_counter() - t0},
+        timings=timings, confidence_interval=ci, fallback_reason=fallback, diagnostics=diagnostics,
     )
+
+
+def _solve_hrp(problem: PortfolioProblem, opts: dict):
+    from qpo.optimization.hrp import hrp_weights
+
+    if problem.constraints.describe():
+        raise ProblemError("hrp allocates by its own recursive rule and takes no constraints beyond the default "
+                           f"long-only, fully invested ones; got {problem.constraints!r}. Use risk_parity or "
+                           "min_variance for constrained portfolios")
+    t0 = time.perf_counter()
+    w, order = hrp_weights(problem.cov.to_numpy(), opts["linkage"])
+    return w, {"solver": "hrp (scipy linkage)", "status": "optimal", "solve_s": time.perf_counter() - t0,
+               "order": [problem.tickers[i] for i in order]}
+
+
+def _objective_diagnostics(problem, objective, w, opts, info) -> dict:
+    rc = problem.resolved
+    out: dict = {}
+    cov = problem.cov.to_numpy()
+    if objective in ("risk_parity", "hrp", "max_diversification", "min_variance"):
+        var = float(w @ cov @ w)
+        if var > 0:
+            rc_share = w * (cov @ w) / var
+            out["risk_contributions"] = dict(zip(problem.tickers, rc_share.round(12).tolist()))
+    if objective == "max_diversification":
+        sd = np.sqrt(np.diag(cov))
+        out["diversification_ratio"] = float(w @ sd / np.sqrt(w @ cov @ w))
+    if objective == "min_cvar":
+        losses = -(problem.returns.to_numpy() @ w)
+        out["var"], out["cvar"] = _var_cvar(losses, opts["confidence"])
+        out["cvar_convention"] = ("per-period historical CVaR of the scenarios (Rockafellar-Uryasev), "
+                                  "a loss is positive")
+    if objective == "hrp":
+        out["leaf_order"] = info["order"]
+    if rc.has_costs or rc.max_turnover is not None or rc.current is not None:
+        trade = np.abs(w - rc.reference)
+        out["turnover"] = float(trade.sum())
+        out["transaction_cost"] = float(rc.costs @ trade)
+        out["market_impact_cost"] = float(rc.impact @ trade ** 1.5)
+    if rc.max_tracking_error is not None:
+        d = w - rc.benchmark
+        out["tracking_error"] = float(np.sqrt(max(d @ cov @ d, 0.0) * problem.periods_per_year))
+    if rc.is_mixed_integer:
+        out["n_holdings"] = int((np.abs(w) > 0).sum())
+        out["mip_gap"] = info.get("mip_gap")
+        out["proven_optimal"] = info.get("status") == "optimal" and (info.get("mip_gap") in (None, 0.0) or
+                                                                     info.get("mip_gap", 1) <= 1e-9)
+    return out
+
+
+def _var_cvar(losses: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Rockafellar-Uryasev VaR/CVaR of equally likely scenario losses."""
+    s = np.sort(losses)[::-1]
+    T = len(s)
+    k = (1.0 - confidence) * T  # tail mass in scenarios
+    whole = int(np.floor(k + 1e-12))
+    tail = s[:whole].sum() + (k - whole) * (s[whole] if whole < T else 0.0)
+    var = float(s[min(whole, T - 1)])
+    return var, float(tail / k)
+
+
+def bootstrap_interval(problem: PortfolioProblem, w: np.ndarray, level: float, n_bootstrap: int, seed: int):
+    """Percentile bootstrap interval of the annualized mean portfolio return, and a note saying how
+    it was made (or why there is none)."""
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 100:
+        raise InvalidValueError(f"n_bootstrap must be a whole number >= 100, got {n_bootstrap!r}")
+    if problem.returns is None:
+        return None, ("none: the problem has no return scenarios (build it with from_returns, or pass returns= "
+                      "to from_moments)")
+    r = problem.returns.to_numpy() @ w
+    rng = np.random.default_rng(seed)
+    T = len(r)
+    means = np.empty(n_bootstrap)
+    step = max(1, 2_000_000 // max(T, 1))
+    for s in range(0, n_bootstrap, step):
+        b = min(step, n_bootstrap - s)
+        means[s:s + b] = r[rng.integers(0, T, size=(b, T))].mean(axis=1)
+    P = problem.periods_per_year
+    a = (1 - level) / 2
+    lo, hi = np.quantile(means, [a, 1 - a]) * P
+    return (float(lo), float(hi)), (f"{level:.0%} percentile interval of the annualized mean return, iid bootstrap "
+                                    f"of the {T} return scenarios, {n_bootstrap} resamples, seed {seed}")

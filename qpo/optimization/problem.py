@@ -10,78 +10,18 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from qpo.errors import InfeasibleError, ProblemError
-
-_TOL = 1e-9
-
-
-@dataclass(frozen=True)
-class Constraints:
-    """Weight constraints.
-
-    Parameters
-    ----------
-    long_only
-        No negative weights (``min_weight`` is raised to 0 when below it).
-    min_weight, max_weight
-        Per-asset bounds on the weight; scalars applied to every asset.
-    budget
-        Sum of weights (1 = fully invested).
-    """
-
-    long_only: bool = True
-    min_weight: float = 0.0
-    max_weight: float = 1.0
-    budget: float = 1.0
-
-    def __post_init__(self):
-        for name in ("min_weight", "max_weight", "budget"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float, np.floating, np.integer)) or not np.isfinite(v):
-                raise ProblemError(f"{name} must be a finite number, got {v!r}")
-        if self.max_weight <= 0:
-            raise ProblemError(f"max_weight must be > 0, got {self.max_weight}")
-        if self.min_weight > self.max_weight:
-            raise InfeasibleError(f"min_weight {self.min_weight} > max_weight {self.max_weight}: "
-                                  "no weight can satisfy both")
-
-    @property
-    def lower(self) -> float:
-        return max(self.min_weight, 0.0) if self.long_only else self.min_weight
-
-    @property
-    def upper(self) -> float:
-        return self.max_weight
-
-    def check_feasible(self, n_assets: int) -> None:
-        """Raise :class:`InfeasibleError` naming the constraints that cannot hold together."""
-        lo, hi = self.lower, self.upper
-        if hi * n_assets < self.budget - _TOL:
-            raise InfeasibleError(
-                f"max_weight {hi:g} x {n_assets} assets = {hi * n_assets:g} cannot reach a budget of "
-                f"{self.budget:g} (fully invested); raise max_weight to at least {self.budget / n_assets:.4g}")
-        if lo * n_assets > self.budget + _TOL:
-            raise InfeasibleError(
-                f"min_weight {lo:g} x {n_assets} assets = {lo * n_assets:g} exceeds the budget of "
-                f"{self.budget:g}; lower min_weight to at most {self.budget / n_assets:.4g}")
-
-    def violations(self, weights: np.ndarray, tol: float = 1e-6) -> list[str]:
-        """Human-readable list of constraints that ``weights`` break (empty when all hold)."""
-        out = []
-        if abs(weights.sum() - self.budget) > tol:
-            out.append(f"weights sum to {weights.sum():.6g}, budget is {self.budget:g}")
-        if (weights < self.lower - tol).any():
-            out.append(f"weight {weights.min():.6g} below lower bound {self.lower:g}")
-        if (weights > self.upper + tol).any():
-            out.append(f"weight {weights.max():.6g} above max_weight {self.upper:g}")
-        return out
+from qpo.errors import ProblemError
+from qpo.optimization.constraints import Constraints, ResolvedConstraints
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PortfolioProblem:
     """Universe, per-period moments (and optionally return scenarios), constraints.
 
     Build with :meth:`from_returns` (estimates the moments) or :meth:`from_moments`.
+    ``returns`` (periods x tickers) are the scenarios that ``min_cvar``, ``hrp`` and the
+    bootstrap confidence interval use. ``repairs`` lists what was changed in the inputs on
+    request (``repair_psd=True``).
     """
 
     mu: pd.Series
@@ -90,15 +30,31 @@ class PortfolioProblem:
     returns: pd.DataFrame | None = None
     periods_per_year: int = 252
     risk_free_rate: float = 0.0
+    repairs: tuple[str, ...] = ()
 
     def __post_init__(self):
         _check_moments(self.mu, self.cov)
-        if self.returns is not None and list(self.returns.columns) != list(self.mu.index):
-            raise ProblemError("return scenarios' columns do not match mu's tickers")
-        if not (isinstance(self.periods_per_year, (int, np.integer)) and self.periods_per_year > 0):
+        if not isinstance(self.constraints, Constraints):
+            raise ProblemError(f"constraints must be a qpo.Constraints, got {type(self.constraints).__name__}")
+        if self.returns is not None:
+            if not isinstance(self.returns, pd.DataFrame):
+                raise ProblemError("returns (scenarios) must be a DataFrame of periods x tickers")
+            if list(self.returns.columns) != list(self.mu.index):
+                only_r = sorted(map(str, set(self.returns.columns) - set(self.mu.index)))
+                only_mu = sorted(map(str, set(self.mu.index) - set(self.returns.columns)))
+                raise ProblemError(f"return scenarios' columns do not match mu's tickers (only in returns: "
+                                   f"{only_r[:10]}, only in mu: {only_mu[:10]}"
+                                   + ("; same names in another order" if not (only_r or only_mu) else "") + ")")
+            if not np.isfinite(self.returns.to_numpy(dtype=float)).all():
+                raise ProblemError("return scenarios hold NaN/inf; drop or fill them first")
+        if isinstance(self.periods_per_year, bool) or not (
+                isinstance(self.periods_per_year, (int, np.integer)) and self.periods_per_year > 0):
             raise ProblemError(f"periods_per_year must be a positive integer, got {self.periods_per_year!r}")
-        if not np.isfinite(self.risk_free_rate):
-            raise ProblemError(f"risk_free_rate must be finite, got {self.risk_free_rate!r}")
+        if isinstance(self.risk_free_rate, bool) or not isinstance(self.risk_free_rate, (int, float, np.number)) \
+                or not np.isfinite(self.risk_free_rate):
+            raise ProblemError(f"risk_free_rate must be a finite number (annual), got {self.risk_free_rate!r}")
+        # resolving checks the constraints' tickers against the universe, once
+        object.__setattr__(self, "_resolved", self.constraints.resolve(self.tickers))
 
     @property
     def tickers(self) -> list[str]:
@@ -108,13 +64,36 @@ class PortfolioProblem:
     def n_assets(self) -> int:
         return len(self.mu)
 
+    @property
+    def resolved(self) -> ResolvedConstraints:
+        """The constraints as arrays in ticker order."""
+        return self._resolved
+
+    def annual_cov(self) -> np.ndarray:
+        return self.cov.to_numpy() * self.periods_per_year
+
+    def annual_mu(self) -> np.ndarray:
+        return self.mu.to_numpy() * self.periods_per_year
+
     def with_constraints(self, constraints: Constraints) -> PortfolioProblem:
         return replace(self, constraints=constraints)
 
+    def with_mean(self, mu) -> PortfolioProblem:
+        """The same problem with other expected returns (per period), e.g. a Black-Litterman posterior."""
+        mu = pd.Series(mu, index=self.mu.index, dtype=float) if not isinstance(mu, pd.Series) else mu
+        return replace(self, mu=mu.astype(float))
+
     @classmethod
-    def from_moments(cls, mu, cov, constraints: Constraints | None = None, *, tickers=None,
-                     periods_per_year: int = 252, risk_free_rate: float = 0.0) -> PortfolioProblem:
-        """From given per-period ``mu`` (Series/array) and ``cov`` (DataFrame/array)."""
+    def from_moments(cls, mu, cov, constraints: Constraints | None = None, *, tickers=None, returns=None,
+                     periods_per_year: int = 252, risk_free_rate: float = 0.0,
+                     repair_psd: bool = False) -> PortfolioProblem:
+        """From given per-period ``mu`` (Series/array) and ``cov`` (DataFrame/array), and optional
+        return scenarios ``returns`` (periods x tickers) for ``min_cvar``.
+
+        ``repair_psd=True`` replaces a covariance that is not positive semi-definite by the nearest
+        one (Frobenius norm: negative eigenvalues clipped to 0; Higham 1988) and records it in
+        ``repairs``; by default such a covariance is an error.
+        """
         if not isinstance(mu, pd.Series):
             arr = np.asarray(mu, dtype=float).ravel()
             names = list(tickers) if tickers is not None else (
@@ -127,18 +106,29 @@ class PortfolioProblem:
             if arr.shape != (len(mu), len(mu)):
                 raise ProblemError(f"covariance has shape {arr.shape}; expected {(len(mu), len(mu))} to match mu")
             cov = pd.DataFrame(arr, index=mu.index, columns=mu.index)
-        return cls(mu=mu.astype(float), cov=cov.astype(float), constraints=constraints or Constraints(),
-                   periods_per_year=periods_per_year, risk_free_rate=risk_free_rate)
+        if returns is not None and not isinstance(returns, pd.DataFrame):
+            arr = np.asarray(returns, dtype=float)
+            if arr.ndim != 2 or arr.shape[1] != len(mu):
+                raise ProblemError(f"returns (scenarios) have shape {arr.shape}; expected (periods, {len(mu)})")
+            returns = pd.DataFrame(arr, columns=mu.index)
+        mu, cov = mu.astype(float), cov.astype(float)
+        repairs: tuple[str, ...] = ()
+        if repair_psd:
+            cov, note = nearest_psd(cov)
+            repairs = (note,) if note else ()
+        return cls(mu=mu, cov=cov, constraints=constraints or Constraints(), returns=returns,
+                   periods_per_year=periods_per_year, risk_free_rate=risk_free_rate, repairs=repairs)
 
     @classmethod
     def from_returns(cls, returns: pd.DataFrame, mean="historical", covariance="sample",
                      constraints: Constraints | None = None, *, periods_per_year: int = 252,
-                     risk_free_rate: float = 0.0) -> PortfolioProblem:
+                     risk_free_rate: float = 0.0, repair_psd: bool = False) -> PortfolioProblem:
         """Estimate per-period moments from a returns frame (rows = periods, columns = tickers).
 
         ``mean`` and ``covariance`` are estimator names (``"historical"``, ``"ewma"``;
-        ``"sample"``, ``"ewma"``, ``"ledoit_wolf"``, ``"oas"``) or estimator objects from
-        :mod:`qpo.estimation` (``EWMAMean(span=120)``).
+        ``"sample"``, ``"ewma"``, ``"ledoit_wolf"``, ``"oas"``, ``"factor"``) or estimator objects from
+        :mod:`qpo.estimation` (``EWMAMean(span=120)``, ``BlackLitterman(views=...)``). The returns
+        are kept as the problem's scenarios.
         """
         from qpo.estimation import covariance_estimator, mean_estimator
 
@@ -153,8 +143,30 @@ class PortfolioProblem:
             raise ProblemError(f"need at least 2 periods of returns, got {len(returns)}")
         mu = mean_est.estimate(returns).astype(float)
         cov = cov_est.estimate(returns).astype(float)
-        return cls(mu=mu, cov=cov, constraints=constraints or Constraints(), returns=returns,
-                   periods_per_year=periods_per_year, risk_free_rate=risk_free_rate)
+        repairs: tuple[str, ...] = ()
+        if repair_psd:
+            cov, note = nearest_psd(cov)
+            repairs = (note,) if note else ()
+        return cls(mu=mu, cov=cov, constraints=constraints or Constraints(), returns=returns.astype(float),
+                   periods_per_year=periods_per_year, risk_free_rate=risk_free_rate, repairs=repairs)
+
+
+def nearest_psd(cov: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """The nearest symmetric positive semi-definite matrix in Frobenius norm (symmetrize, clip the
+    negative eigenvalues to 0) and a note of what changed (None when nothing did)."""
+    c = cov.to_numpy(dtype=float)
+    if not np.isfinite(c).all():
+        raise ProblemError("cov holds NaN/inf; it cannot be repaired")
+    sym = (c + c.T) / 2
+    vals, vecs = np.linalg.eigh(sym)
+    scale = max(np.abs(sym).max(), 1e-300)
+    if vals.min() >= -1e-12 * scale and np.abs(c - c.T).max() <= 1e-12 * scale:
+        return cov, None
+    fixed = (vecs * np.clip(vals, 0.0, None)) @ vecs.T
+    fixed = (fixed + fixed.T) / 2
+    note = (f"covariance repaired to the nearest PSD matrix: {int((vals < 0).sum())} negative eigenvalue(s) "
+            f"clipped (smallest {vals.min():.3g}); Frobenius change {np.linalg.norm(fixed - c):.3g}")
+    return pd.DataFrame(fixed, index=cov.index, columns=cov.columns), note
 
 
 def _check_moments(mu: pd.Series, cov: pd.DataFrame) -> None:
@@ -177,7 +189,9 @@ def _check_moments(mu: pd.Series, cov: pd.DataFrame) -> None:
     scale = max(np.abs(c).max(), 1e-300)
     asym = np.abs(c - c.T).max()
     if asym > 1e-8 * scale:
-        raise ProblemError(f"cov is not symmetric (max |C - C^T| = {asym:.3g})")
+        raise ProblemError(f"cov is not symmetric (max |C - C^T| = {asym:.3g}); pass repair_psd=True to use "
+                           "the nearest symmetric PSD matrix")
     min_eig = float(np.linalg.eigvalsh((c + c.T) / 2).min())
     if min_eig < -1e-8 * scale:
-        raise ProblemError(f"cov is not positive semi-definite (smallest eigenvalue {min_eig:.3g})")
+        raise ProblemError(f"cov is not positive semi-definite (smallest eigenvalue {min_eig:.3g}); pass "
+                           "repair_psd=True to use the nearest PSD matrix")

@@ -71,7 +71,7 @@ def test_infeasible_max_weight_is_named(returns):
 
 
 def test_bad_inputs_are_clear_errors(returns):
-    with pytest.raises(UnknownOptionError, match="max_sharpe, min_variance"):
+    with pytest.raises(UnknownOptionError, match="max_sharpe, max_utility, min_cvar, min_variance, risk_parity"):
         qpo.optimize(qpo.PortfolioProblem.from_returns(returns), "min_varience")
     with pytest.raises(UnknownOptionError, match="method 'quantum'"):
         qpo.optimize(qpo.PortfolioProblem.from_returns(returns), method="quantum")
