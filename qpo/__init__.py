@@ -42,6 +42,8 @@ _EXPORTS = {
     "Constraints": "qpo.optimization",
     "OptimizationResult": "qpo.optimization",
     "optimize": "qpo.optimization",
+    "efficient_frontier": "qpo.optimization",
+    "OBJECTIVES": "qpo.optimization",
     # risk
     "RiskReport": "qpo.risk",
     "risk_report": "qpo.risk",

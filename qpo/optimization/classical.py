@@ -158,8 +158,9 @@ def _snap(w: np.ndarray, model: Model, rc) -> np.ndarray:
     return w
 
 
-def extreme_value(problem: PortfolioProblem, objective: str, vec: np.ndarray | None = None) -> float:
-    """The highest ``vec' w - costs`` (``vec`` = annual mu by default) or, with ``objective=
+def extreme_value(problem: PortfolioProblem, objective: str, vec: np.ndarray | None = None,
+                  net: bool = False) -> float:
+    """The highest ``vec' w`` (``vec`` = annual mu by default; less the costs when ``net``) or, with ``objective=
     'min_volatility'``, the lowest annual volatility, over the problem's constraints (a fresh,
     small solve: used to explain an infeasible target)."""
     import cvxpy as cp
@@ -175,7 +176,7 @@ def extreme_value(problem: PortfolioProblem, objective: str, vec: np.ndarray | N
         prob = cp.Problem(cp.Minimize(cp.norm(values["F"] @ x, 2)), cons)
     else:
         v = values["mu"] if vec is None else vec
-        prob = cp.Problem(cp.Maximize(v @ x - cost), cons)
+        prob = cp.Problem(cp.Maximize(v @ x - (cost if net else 0)), cons)
     for name in (MI_SOLVERS if rc.is_mixed_integer else ("CLARABEL", "SCS")):
         try:
             prob.solve(solver=name)
@@ -193,7 +194,7 @@ def _raise_infeasible(problem: PortfolioProblem, objective: str, options: dict, 
         raise InfeasibleError(f"{objective}: the constraints cannot hold together: {explain(conflict, rc)}")
     if objective == "max_sharpe":
         excess = problem.annual_mu() - problem.risk_free_rate
-        best = extreme_value(problem, "max", excess)
+        best = extreme_value(problem, "max", excess, net=True)
         raise InfeasibleError(
             "max_sharpe needs a portfolio whose expected return exceeds the risk-free rate "
             f"{problem.risk_free_rate:g}; within these constraints the highest is "

@@ -185,13 +185,12 @@ def build(objective: str, structure: tuple, n_scenarios: int = 0) -> Model:
     fam, extra = families(structure, x, s, p)
     cons = [c for cs in fam.values() for c in cs]
     has_costs, has_impact = structure[6], structure[7]
-    if homog:
-        trade = x - p.w0 * s
-        cost = p.cost @ cp.abs(trade) if has_costs else 0
-    else:
-        trade = x - p.w0
-        cost = (p.cost @ cp.abs(trade) if has_costs else 0) + (
-            p.impact @ cp.power(cp.abs(trade), 1.5) if has_impact else 0)
+    cost = 0
+    if has_costs or has_impact:  # d >= |trade| keeps cost' d DPP (a parameter times a variable)
+        d = cp.Variable(n, nonneg=True, name="traded")
+        trade = x - p.w0 * s if homog else x - p.w0
+        cons += [d >= trade, d >= -trade]
+        cost = (p.cost @ d if has_costs else 0) + (p.impact @ cp.power(d, 1.5) if has_impact and not homog else 0)
     risk_sq = cp.sum_squares(p.F @ x)
     aux = dict(extra)
     if objective == "min_variance":
