@@ -213,12 +213,63 @@ def _raise_infeasible(problem: PortfolioProblem, objective: str, options: dict, 
                           f"family holds ({rc.source!r}); check the objective's own requirements")
 
 
+#: from this many assets, QPs with linear constraints go to OSQP directly first (their dense
+#: covariance makes each interior-point iteration cost a full factorization)
+DIRECT_QP_MIN_ASSETS = 200
+_DIRECT_OBJECTIVES = ("min_variance", "efficient_return", "max_utility")
+_sessions: dict[tuple, object] = {}
+_sessions_lock = threading.Lock()
+
+
+def _direct_qp(problem: PortfolioProblem, objective: str, options: dict):
+    """Solve a linear-constraint QP with OSQP on its solver form, re-using the session of the
+    last problem of the same shape (warm start, no new factorization pattern)."""
+    from qpo.optimization.qp import LinearQP, OSQPSession
+
+    rc = problem.resolved
+    cov, mu = problem.annual_cov(), problem.annual_mu()
+    t0 = time.perf_counter()
+    if objective == "max_utility":
+        qp = LinearQP.build(rc, cov * options["risk_aversion"] / 2.0, mu)
+        qp.q[:rc.n] -= mu
+    else:
+        qp = LinearQP.build(rc, cov, mu)
+    key = (objective, rc.structure())
+    with _sessions_lock:
+        session = _sessions.get(key)
+        if session is None or not session.load(qp):
+            session = _sessions[key] = OSQPSession(qp)
+        build_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        w, status = session.solve_target(options["target_return"] if objective == "efficient_return" else None)
+    info = {"status": "optimal", "solver": "OSQP-direct", "tried": [], "solve_s": time.perf_counter() - t0,
+            "build_s": build_s}
+    if w is None:
+        return None, f"OSQP-direct: {status}"
+    w = np.where(np.abs(w) < 1e-10, 0.0, w)
+    broken = rc.violations(w, cov, tol=1e-7)
+    if broken:
+        return None, f"OSQP-direct: answer breaks constraints ({'; '.join(broken)})"
+    return w, info
+
+
 def solve_classical(problem: PortfolioProblem, objective: str, options: dict, solver=None,
                     solver_options: dict | None = None):
     """Weights and solve information for a convex (or mixed-integer) ``objective``."""
+    from qpo.optimization.qp import qp_representable
+
     check_supported(problem, objective)
     rc = problem.resolved
     chain = solver_chain(problem, objective, solver)
+    direct_failed = None
+    if (solver is None and objective in _DIRECT_OBJECTIVES and rc.n >= DIRECT_QP_MIN_ASSETS
+            and qp_representable(rc)):
+        w, info = _direct_qp(problem, objective, options)
+        if w is not None:
+            info["chain"] = ("OSQP-direct", *chain)
+            info["aux"] = {}
+            return w, info
+        direct_failed = info
     values = data_values(problem, objective, options)
     n_scen = 0 if problem.returns is None or objective != "min_cvar" else len(problem.returns)
     t0 = time.perf_counter()
@@ -232,5 +283,8 @@ def solve_classical(problem: PortfolioProblem, objective: str, options: dict, so
         _raise_infeasible(problem, objective, options, values)
     info["build_s"] = build_s
     info["chain"] = chain
+    if direct_failed:
+        info["chain"] = ("OSQP-direct", *chain)
+        info["tried"] = [direct_failed, *info["tried"]]
     info["aux"] = aux
     return w, info

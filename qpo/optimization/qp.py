@@ -90,9 +90,8 @@ class LinearQP:
                 lo.append([-np.inf])
                 hi.append([rc.max_turnover])
         A = sp.csc_matrix(np.vstack(rows))
-        Pd = np.zeros((n_vars, n_vars))
-        Pd[:n, :n] = 2.0 * cov_annual
-        P = sp.csc_matrix(np.triu(Pd))
+        iu = np.triu_indices(n)  # the whole upper triangle, zeros included: a fixed pattern to update
+        P = sp.csc_matrix(((2.0 * cov_annual)[iu], iu), shape=(n_vars, n_vars))
         q = np.zeros(n_vars)
         if trade and rc.has_costs:
             q[d0:d0 + n] = rc.costs
@@ -133,7 +132,9 @@ class LinearQP:
 
 
 class OSQPSession:
-    """One OSQP workspace, set up once; :meth:`solve_target` re-solves with a new return floor."""
+    """One OSQP workspace, set up once; :meth:`solve_target` re-solves with a new return floor,
+    :meth:`load` swaps in another problem of the same sparsity (new covariance, bounds, costs)
+    without a new setup."""
 
     def __init__(self, qp: LinearQP):
         import osqp
@@ -142,6 +143,15 @@ class OSQPSession:
         self.solver = osqp.OSQP()
         self.solver.setup(qp.P, qp.q, qp.A, qp.l, qp.u, **OSQP_SETTINGS)
         self.l = qp.l.copy()
+        self.pattern = _pattern(qp)
+
+    def load(self, qp: LinearQP) -> bool:
+        """Use ``qp``'s data; False when its sparsity differs (a new session is needed)."""
+        if _pattern(qp) != self.pattern:
+            return False
+        self.solver.update(Px=qp.P.data, Ax=qp.A.data, q=qp.q, l=qp.l, u=qp.u)
+        self.qp, self.l = qp, qp.l.copy()
+        return True
 
     def solve_target(self, target: float | None) -> tuple[np.ndarray | None, str]:
         self.l[self.qp.ret_row] = -np.inf if target is None else target
@@ -151,3 +161,8 @@ class OSQPSession:
         if status != "solved" or res.info.status_polish != 1:
             return None, f"OSQP {status}, polish {res.info.status_polish}"
         return np.asarray(res.x[:self.qp.n], dtype=float), "optimal"
+
+
+def _pattern(qp: LinearQP) -> tuple:
+    return (qp.n_vars, qp.A.shape, qp.P.indices.tobytes(), qp.P.indptr.tobytes(), qp.A.indices.tobytes(),
+            qp.A.indptr.tobytes())
