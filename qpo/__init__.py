@@ -37,6 +37,8 @@ _EXPORTS = {
     "SampleCovariance": "qpo.estimation",
     "LedoitWolf": "qpo.estimation",
     "OAS": "qpo.estimation",
+    "FactorModelCovariance": "qpo.estimation",
+    "BlackLitterman": "qpo.estimation",
     # optimization
     "PortfolioProblem": "qpo.optimization",
     "Constraints": "qpo.optimization",

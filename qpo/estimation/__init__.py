@@ -1,5 +1,6 @@
 """Estimators of expected returns and covariance, plugged into a problem as arguments:
 ``PortfolioProblem.from_returns(returns, mean=EWMAMean(span=120), covariance="ledoit_wolf")``."""
+from qpo.estimation.black_litterman import BlackLitterman
 from qpo.estimation.moments import (
     COVARIANCE_ESTIMATORS,
     MEAN_ESTIMATORS,
@@ -7,6 +8,7 @@ from qpo.estimation.moments import (
     CovarianceEstimator,
     EWMACovariance,
     EWMAMean,
+    FactorModelCovariance,
     HistoricalMean,
     LedoitWolf,
     MeanEstimator,
@@ -16,6 +18,8 @@ from qpo.estimation.moments import (
 )
 
 __all__ = [
+    "BlackLitterman",
+    "FactorModelCovariance",
     "COVARIANCE_ESTIMATORS",
     "MEAN_ESTIMATORS",
     "OAS",

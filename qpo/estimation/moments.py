@@ -130,9 +130,66 @@ class OAS(CovarianceEstimator):
         return pd.DataFrame(cov, index=returns.columns, columns=returns.columns)
 
 
+@dataclass(frozen=True)
+class FactorModelCovariance(CovarianceEstimator):
+    """Factor-model covariance ``B Sigma_f B' + D`` (``D`` diagonal: the residual variances).
+
+    With ``factors`` (a DataFrame of factor returns, periods x factors, on the returns' dates),
+    the loadings ``B`` are each asset's least-squares regression on the factors with an
+    intercept, ``Sigma_f`` is the factors' sample covariance and ``D`` the residuals' variances
+    (``ddof = 1 + number of factors``). Without ``factors`` it is the statistical (PCA) model:
+    the sample covariance's ``n_factors`` leading eigenpairs, plus the diagonal of what they leave.
+    """
+
+    n_factors: int = 3
+    factors: pd.DataFrame | None = None
+    name = "factor"
+
+    def __post_init__(self):
+        if self.factors is None and (isinstance(self.n_factors, bool) or not isinstance(self.n_factors, numbers.Integral)
+                                     or self.n_factors < 1):
+            raise InvalidValueError(f"n_factors must be a whole number >= 1, got {self.n_factors!r}")
+        if self.factors is not None and not isinstance(self.factors, pd.DataFrame):
+            raise InvalidValueError("factors must be a DataFrame of factor returns (periods x factors)")
+
+    def estimate(self, returns: pd.DataFrame) -> pd.DataFrame:
+        x = returns.to_numpy(dtype=float)
+        T, n = x.shape
+        if self.factors is None:
+            k = int(self.n_factors)
+            if k >= n:
+                raise InvalidValueError(f"n_factors {k} must be below the number of assets {n}")
+            S = np.cov(x, rowvar=False, ddof=1)
+            vals, vecs = np.linalg.eigh(S)
+            V, L = vecs[:, -k:], vals[-k:]
+            common = (V * L) @ V.T
+            resid = np.clip(np.diag(S) - np.diag(common), 0.0, None)
+        else:
+            missing = returns.index.difference(self.factors.index)
+            if len(missing):
+                raise InvalidValueError(f"factors have no rows for {len(missing)} of the returns' dates "
+                                        f"(first: {missing[0]}); give factor returns on every return date")
+            f = self.factors.loc[returns.index].to_numpy(dtype=float)
+            if not np.isfinite(f).all():
+                raise InvalidValueError("factors hold NaN/inf on the returns' dates")
+            k = f.shape[1]
+            if T <= k + 1:
+                raise InvalidValueError(f"{T} periods cannot fit {k} factors with an intercept")
+            X = np.column_stack([np.ones(T), f])
+            coef, *_ = np.linalg.lstsq(X, x, rcond=None)
+            B = coef[1:].T  # n x k
+            e = x - X @ coef
+            resid = (e ** 2).sum(axis=0) / (T - k - 1)
+            Sf = np.atleast_2d(np.cov(f, rowvar=False, ddof=1))
+            common = B @ Sf @ B.T
+        cov = common + np.diag(resid)
+        return pd.DataFrame((cov + cov.T) / 2, index=returns.columns, columns=returns.columns)
+
+
 MEAN_ESTIMATORS: dict[str, type[MeanEstimator]] = {"historical": HistoricalMean, "ewma": EWMAMean}
 COVARIANCE_ESTIMATORS: dict[str, type[CovarianceEstimator]] = {
-    "sample": SampleCovariance, "ewma": EWMACovariance, "ledoit_wolf": LedoitWolf, "oas": OAS}
+    "sample": SampleCovariance, "ewma": EWMACovariance, "ledoit_wolf": LedoitWolf, "oas": OAS,
+    "factor": FactorModelCovariance}
 
 
 def mean_estimator(spec: str | MeanEstimator) -> MeanEstimator:
