@@ -20,7 +20,7 @@ from qpo.optimization.problem import PortfolioProblem
 CONTINUOUS_SOLVERS = ("CLARABEL", "SCS")
 LP_SOLVERS = ("HIGHS", "CLARABEL", "SCS")
 MI_SOLVERS = ("SCIP",)
-MILP_SOLVERS = ("HIGHS", "SCIP")
+MILP_SOLVERS = ("SCIP", "HIGHS")
 
 
 def default_chain(problem: PortfolioProblem, objective: str) -> tuple[str, ...]:
@@ -141,10 +141,60 @@ def _try_solvers(compiled: _Compiled, problem: PortfolioProblem, objective: str,
 def _scip_gap(model: Model):
     stats = getattr(model.problem, "solver_stats", None)
     extra = getattr(stats, "extra_stats", None)
+    model_ = extra.get("model") if isinstance(extra, dict) else extra
     try:
-        return float(extra.getGap())
-    except Exception:  # noqa: BLE001 - the gap is a diagnostic; its absence is not an error
+        return float(model_.getGap())
+    except Exception:  # noqa: BLE001 - a missing gap is reported as unknown (None), never as proof
         return None
+
+
+def _newton_risk_parity(cov: np.ndarray, budgets: np.ndarray, w: np.ndarray, rc) -> np.ndarray | None:
+    """Newton's method on Spinu's optimality condition ``Sigma x = b / x`` from the solver's answer.
+    The unconstrained risk-budgeting portfolio is unique; when it also meets every constraint it
+    is the answer, exact to round-off (interior-point solvers stop near 1e-6 in contributions).
+    Returns None when it breaks a constraint (the constraints bind: the solver's answer stands)."""
+    if (w <= 0).any():
+        return None
+    x = w / np.sqrt(w @ cov @ w)  # at the optimum x' Sigma x = sum(b) = 1
+    for _ in range(50):
+        g = cov @ x - budgets / x
+        if np.abs(g).max() < 1e-14 * max(1.0, np.abs(budgets / x).max()):
+            break
+        step = np.linalg.solve(cov + np.diag(budgets / x ** 2), g)
+        t = 1.0
+        while (x - t * step <= 0).any():
+            t /= 2
+        x = x - t * step
+    else:
+        return None
+    exact = x / x.sum() * rc.budget
+    return None if rc.violations(exact, cov, tol=1e-9) else exact
+
+
+def _polish_support(problem: PortfolioProblem, objective: str, options: dict, w: np.ndarray):
+    """Re-solve the continuous problem on the holdings a mixed-integer solver chose: its weights
+    are then exact to the interior-point tolerance, not to the MIP's feasibility tolerance (1e-6)."""
+    from dataclasses import replace as dc_replace
+
+    rc = problem.resolved
+    held = np.abs(w) > 0
+    m = rc.min_position or 0.0
+    lo = np.where(held, np.where(w > 0, np.maximum(rc.lower, m), rc.lower), 0.0)
+    hi = np.where(held, np.where(w > 0, rc.upper, np.minimum(rc.upper, -m)), 0.0)
+    cons = dc_replace(rc.source, max_assets=None, min_position=None, long_only=rc.long_only,
+                      min_weight=dict(zip(problem.tickers, lo)), max_weight=dict(zip(problem.tickers, hi)))
+    fixed = problem.with_constraints(cons)
+    chain = solver_chain(fixed, objective, None)
+    compiled = compiled_model(objective, fixed.resolved.structure(), 0)
+    with compiled.lock:
+        compiled.model.set(data_values(fixed, objective, options))
+        try:
+            w2, info = _try_solvers(compiled, fixed, objective, chain, None)
+        except SolverError:
+            return None
+    if w2 is None or rc.violations(w2, problem.annual_cov(), tol=1e-7):
+        return None
+    return w2
 
 
 def _snap(w: np.ndarray, model: Model, rc) -> np.ndarray:
@@ -281,6 +331,16 @@ def solve_classical(problem: PortfolioProblem, objective: str, options: dict, so
         aux = {k: (None if v.value is None else np.array(v.value)) for k, v in compiled.model.aux.items()}
     if w is None:
         _raise_infeasible(problem, objective, options, values)
+    if objective == "risk_parity":
+        exact = _newton_risk_parity(problem.annual_cov(), options["risk_budgets"], w, rc)
+        if exact is not None:
+            w = exact
+            info["polished"] = "Newton steps on the risk-budget equations (exact to round-off)"
+    if rc.is_mixed_integer and objective != "min_cvar":
+        polished = _polish_support(problem, objective, options, w)
+        if polished is not None:
+            w = polished
+            info["polished"] = "weights re-solved on the chosen holdings (continuous, interior point)"
     info["build_s"] = build_s
     info["chain"] = chain
     if direct_failed:

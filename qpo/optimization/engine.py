@@ -229,8 +229,10 @@ def _objective_diagnostics(problem, objective, w, opts, info) -> dict:
     if rc.is_mixed_integer:
         out["n_holdings"] = int((np.abs(w) > 0).sum())
         out["mip_gap"] = info.get("mip_gap")
-        out["proven_optimal"] = info.get("status") == "optimal" and (info.get("mip_gap") in (None, 0.0) or
-                                                                     info.get("mip_gap", 1) <= 1e-9)
+        gap = info.get("mip_gap")
+        out["proven_optimal"] = bool(info.get("status") == "optimal" and gap is not None and gap <= 1e-9)
+        if info.get("polished"):
+            out["polished"] = info["polished"]
     return out
 
 

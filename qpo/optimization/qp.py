@@ -156,7 +156,7 @@ class OSQPSession:
     def solve_target(self, target: float | None) -> tuple[np.ndarray | None, str]:
         self.l[self.qp.ret_row] = -np.inf if target is None else target
         self.solver.update(l=self.l)
-        res = self.solver.solve()
+        res = self.solver.solve(raise_error=False)
         status = res.info.status
         if status != "solved" or res.info.status_polish != 1:
             return None, f"OSQP {status}, polish {res.info.status_polish}"
