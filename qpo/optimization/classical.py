@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+import warnings
 
 import numpy as np
 
@@ -104,7 +105,9 @@ def _try_solvers(compiled: _Compiled, problem: PortfolioProblem, objective: str,
             opts["scip_params"] = {"limits/gap": 0.0, "limits/absgap": 0.0}
         t0 = time.perf_counter()
         try:
-            model.problem.solve(solver=name, warm_start=True, **opts)
+            with warnings.catch_warnings():  # inaccurate answers are handled below, by status
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                model.problem.solve(solver=name, warm_start=True, **opts)
         except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
             tried.append(f"{name}: failed ({str(exc).splitlines()[0][:160]})")
             continue

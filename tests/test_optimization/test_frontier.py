@@ -1,0 +1,125 @@
+"""The efficient frontier: the exact, direct and compiled paths agree with each other and with
+PyPortfolioOpt; the frontier is monotone; the bootstrap interval and the large-QP path."""
+import numpy as np
+import pytest
+
+import qpo
+from qpo.errors import InvalidValueError
+
+SECTORS = {"AAPL": "Tech", "AMD": "Tech", "MSFT": "Tech", "BAC": "Financials", "JPM": "Financials",
+           "XOM": "Energy", "CVX": "Energy"}
+
+
+@pytest.fixture(scope="module")
+def returns(sp500_clean):
+    return qpo.prices_to_returns(sp500_clean.loc["2018-01-01":"2022-12-31"])
+
+
+@pytest.mark.parametrize("constraints, path", [
+    ({"max_weight": 0.3}, "active-set"),
+    ({"max_weight": 0.3, "groups": SECTORS, "group_max": {"Tech": 0.25}, "group_min": {"Energy": 0.1}}, "active-set"),
+    ({"long_only": False, "min_weight": -0.2, "max_weight": 0.4, "leverage": 1.5}, "osqp-direct"),
+    ({"max_weight": 0.3, "current_weights": {"AAPL": 0.5, "XOM": 0.5}, "transaction_costs": 0.002,
+      "max_turnover": 1.2}, "cvxpy"),
+], ids=["box", "groups", "leverage", "costs"])
+def test_fast_paths_agree_with_the_compiled_model(returns, constraints, path):
+    """Each fast path gives the compiled cvxpy model's frontier (weights to 2e-4, volatility to 1e-7)."""
+    problem = qpo.PortfolioProblem.from_returns(returns, constraints=qpo.Constraints(**constraints))
+    fast = qpo.efficient_frontier(problem, 12)
+    slow = qpo.efficient_frontier(problem, 12, fast=False)
+    assert fast.attrs["path"] == path and slow.attrs["path"] == "cvxpy"
+    assert fast.attrs["fallback_points"] == []
+    np.testing.assert_allclose(fast["target_return"], slow["target_return"], atol=1e-6)
+    np.testing.assert_allclose(fast[problem.tickers], slow[problem.tickers], atol=2e-4)
+    np.testing.assert_allclose(fast["volatility"], slow["volatility"], atol=1e-7)
+    assert (np.diff(fast["volatility"]) > -1e-10).all()
+    np.testing.assert_allclose(fast["expected_return"].iloc[1:], fast["target_return"].iloc[1:], atol=1e-9)
+
+
+def test_frontier_matches_pypfopt_point_by_point(returns):
+    """Every point equals PyPortfolioOpt's efficient_return at the same target (weights to 1e-4)."""
+    from pypfopt import EfficientFrontier
+
+    problem = qpo.PortfolioProblem.from_returns(returns, constraints=qpo.Constraints(max_weight=0.25))
+    frame = qpo.efficient_frontier(problem, 8)
+    mu, cov = returns.mean() * 252, returns.cov() * 252
+    for _, row in frame.iloc[1:-1].iterrows():
+        ef = EfficientFrontier(mu, cov, weight_bounds=(0, 0.25))
+        ref = ef.efficient_return(row["target_return"])
+        np.testing.assert_allclose(row[problem.tickers].to_numpy(float), np.array([ref[t] for t in problem.tickers]),
+                                   atol=1e-4)
+    # the ends: the minimum-variance portfolio and the highest-return corner
+    ef = EfficientFrontier(mu, cov, weight_bounds=(0, 0.25))
+    mv = ef.min_volatility()
+    np.testing.assert_allclose(frame.iloc[0][problem.tickers].to_numpy(float), [mv[t] for t in problem.tickers],
+                               atol=1e-4)
+    top = np.sort(mu.to_numpy())[::-1][:4] @ np.full(4, 0.25)
+    assert frame["expected_return"].iloc[-1] == pytest.approx(top, rel=1e-8)
+
+
+def test_frontier_with_cardinality_and_tracking_error(returns):
+    """Non-QP constraints go through the compiled model, point by point, and hold at every point."""
+    bench = {t: 1 / 20 for t in returns.columns}
+    problem = qpo.PortfolioProblem.from_returns(returns.iloc[:, :12], constraints=qpo.Constraints(
+        max_weight=0.5, max_assets=4))
+    frame = qpo.efficient_frontier(problem, 5)
+    assert frame.attrs["path"] == "cvxpy"
+    assert ((frame[problem.tickers].abs() > 1e-9).sum(axis=1) <= 4).all()
+    te = qpo.PortfolioProblem.from_returns(returns, constraints=qpo.Constraints(
+        benchmark_weights=bench, max_tracking_error=0.05))
+    frame = qpo.efficient_frontier(te, 5)
+    cov = te.annual_cov()
+    w_b = np.full(20, 1 / 20)
+    for _, row in frame.iterrows():
+        d = row[te.tickers].to_numpy(float) - w_b
+        assert np.sqrt(d @ cov @ d) <= 0.05 + 1e-6
+    with pytest.raises(InvalidValueError, match="n_points must be a whole number >= 2"):
+        qpo.efficient_frontier(te, 1)
+
+
+def test_bootstrap_interval(returns):
+    """The interval is the percentile bootstrap of the portfolio's mean return, reproducible by seed,
+    covering the point estimate, and absent (with the reason) without scenarios."""
+    problem = qpo.PortfolioProblem.from_returns(returns, constraints=qpo.Constraints(max_weight=0.2))
+    a = qpo.optimize(problem, "max_sharpe", seed=7)
+    b = qpo.optimize(problem, "max_sharpe", seed=7)
+    assert a.confidence_interval == b.confidence_interval
+    lo, hi = a.confidence_interval
+    assert lo < a.expected_return < hi
+    r = returns.to_numpy() @ a.weights.to_numpy()
+    rng = np.random.default_rng(7)
+    means = r[rng.integers(0, len(r), size=(1000, len(r)))].mean(axis=1) * 252
+    np.testing.assert_allclose([lo, hi], np.quantile(means, [0.025, 0.975]), rtol=1e-10)
+    # the normal approximation gives nearly the same width for 1256 daily returns
+    se = r.std(ddof=1) / np.sqrt(len(r)) * 252
+    assert hi - lo == pytest.approx(2 * 1.96 * se, rel=0.1)
+    assert "iid bootstrap of the 1256 return scenarios" in a.diagnostics["confidence_interval"]
+    bare = qpo.PortfolioProblem.from_moments(returns.mean(), returns.cov())
+    result = qpo.optimize(bare)
+    assert result.confidence_interval is None
+    assert result.diagnostics["confidence_interval"].startswith("none: the problem has no return scenarios")
+    assert qpo.optimize(problem, confidence_level=None).confidence_interval is None
+
+
+def test_direct_qp_path_matches_the_interior_point(returns, monkeypatch):
+    """The OSQP solver-form path (used from 200 assets) gives the same answer as Clarabel, and
+    re-solving another problem of the same shape re-uses its session."""
+    from qpo.optimization import classical
+
+    cons = qpo.Constraints(max_weight=0.15, groups=SECTORS, group_max={"Tech": 0.2})
+    problem = qpo.PortfolioProblem.from_returns(returns, constraints=cons)
+    ref = {obj: qpo.optimize(problem, obj, **kw) for obj, kw in
+           (("min_variance", {}), ("efficient_return", {"target_return": 0.2}), ("max_utility", {"risk_aversion": 4}))}
+    monkeypatch.setattr(classical, "DIRECT_QP_MIN_ASSETS", 10)
+    for obj, kw in (("min_variance", {}), ("efficient_return", {"target_return": 0.2}),
+                    ("max_utility", {"risk_aversion": 4})):
+        got = qpo.optimize(problem, obj, **kw)
+        assert got.solver == "OSQP-direct"
+        np.testing.assert_allclose(got.weights, ref[obj].weights, atol=1e-4)
+        assert got.volatility == pytest.approx(ref[obj].volatility, rel=1e-6)
+    later = qpo.PortfolioProblem.from_returns(returns.iloc[250:], constraints=cons)
+    session = classical._sessions[("min_variance", problem.resolved.structure())]
+    got = qpo.optimize(later, "min_variance")
+    assert classical._sessions[("min_variance", problem.resolved.structure())] is session
+    monkeypatch.setattr(classical, "DIRECT_QP_MIN_ASSETS", 10_000)
+    np.testing.assert_allclose(got.weights, qpo.optimize(later, "min_variance").weights, atol=1e-4)
