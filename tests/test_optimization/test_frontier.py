@@ -83,7 +83,7 @@ def test_bootstrap_interval(returns):
     problem = qpo.PortfolioProblem.from_returns(returns, constraints=qpo.Constraints(max_weight=0.2))
     a = qpo.optimize(problem, "max_sharpe", seed=7)
     b = qpo.optimize(problem, "max_sharpe", seed=7)
-    assert a.confidence_interval == b.confidence_interval
+    assert a.confidence_interval == pytest.approx(b.confidence_interval, rel=1e-9)
     lo, hi = a.confidence_interval
     assert lo < a.expected_return < hi
     r = returns.to_numpy() @ a.weights.to_numpy()
