@@ -1,0 +1,754 @@
+"""qpo's classical optimizers against PyPortfolioOpt, skfolio and Riskfolio-Lib, measured on this
+machine, on the same data in the same run, and written to
+``benchmarks/results/classical_optimizers.{json,md}``.
+
+1. a 50-point efficient frontier of the 20 bundled S&P 500 assets (2018-2022), long-only, weights
+   in [0, 1] and in [0, 0.3]; every library gets the same annualized sample moments, and the
+   frontiers are checked against each other (volatility at the same expected return);
+2. min-variance on ~500 assets of ``../shared/data`` (2016-2020) with a 2 % cap per asset and a
+   15 % cap per GICS sector, Ledoit-Wolf covariance: one problem, then 12 rolling one-year windows;
+3. min-variance with a cardinality limit (10 of 100 assets, 20 % cap): qpo and Riskfolio-Lib, both
+   through SCIP, each in a subprocess with a time limit.
+
+Sections 2 and 3 need ``../shared/data`` and are skipped, with a message, when it is absent.
+Every figure is the median of repeats after a first (cold) call, which is reported apart.
+
+Usage: ``python benchmarks/classical_optimizers.py [--quick] [--skip-shared] [--mip-time-limit 300]``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results"
+PY = sys.executable
+SHARED = ROOT.parent / "shared" / "data"
+BARS = SHARED / "sp500_daily_adjusted.parquet"
+SECTORS = SHARED / "sp500_sectors.csv"
+PEERS = ("pypfopt", "skfolio", "riskfolio")
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _timeit(fn, repeats: int, setup=None) -> dict:
+    """``fn`` once (cold, reported as ``first_s``), then ``repeats`` times; ``setup`` (untimed)
+    makes ``fn``'s argument afresh before every call. Returns the times and the last output."""
+    def once():
+        arg = setup() if setup is not None else None
+        t0 = time.perf_counter()
+        out = fn(arg) if setup is not None else fn()
+        return time.perf_counter() - t0, out
+
+    first, out = once()
+    times = []
+    for _ in range(repeats):
+        t, out = once()
+        times.append(t)
+    return {"first_s": first, "median_s": statistics.median(times) if times else first,
+            "min_s": min(times) if times else first, "repeats": len(times), "output": out}
+
+
+def _strip(d: dict) -> dict:
+    return {k: v for k, v in d.items() if k != "output"}
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("qpo", "pyportfolioopt", "skfolio", "riskfolio-lib", "cvxpy", "osqp", "clarabel", "pyscipopt",
+                 "numpy", "scipy", "pandas", "scikit-learn"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _machine() -> dict:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+               if k in os.environ}
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "cpus_usable": usable, "platform": platform.platform(),
+            "python": platform.python_version(), "thread_env": threads}
+
+
+def _vol(W, cov):
+    import numpy as np
+
+    W = np.atleast_2d(W)
+    return np.sqrt(np.clip(np.einsum("ij,jk,ik->i", W, cov, W), 0.0, None))
+
+
+# -- 1. efficient frontier, 20 assets ------------------------------------------------------------
+def frontier_section(repeats: dict) -> dict:
+    import numpy as np
+
+    import qpo
+
+    returns = qpo.prices_to_returns(qpo.load_prices("sp500").loc["2018-01-01":"2022-12-31"])
+    mu_a = returns.mean() * 252  # the annualized moments every library gets
+    cov_a = returns.cov() * 252
+    out = {"data": f"bundled sp500 panel, {returns.index[0].date()}..{returns.index[-1].date()}, "
+                   f"{len(returns)} daily returns x {returns.shape[1]} assets",
+           "moments": "sample mean x 252, sample covariance (ddof=1) x 252", "cases": {}}
+    for max_w in (1.0, 0.3):
+        out["cases"][f"max_weight_{max_w:g}"] = _frontier_case(returns, mu_a, cov_a, max_w, repeats)
+    ratios = [c["fastest_peer_over_qpo"] for c in out["cases"].values()]
+    out["fastest_peer_over_qpo_min"] = min(ratios)
+    out["target_met"] = min(ratios) >= 3.0
+    return out
+
+
+def _frontier_case(returns, mu_a, cov_a, max_w: float, repeats: dict) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    import qpo
+
+    tickers = list(returns.columns)
+    S = cov_a.to_numpy()
+    mu = mu_a.to_numpy()
+    problem = qpo.PortfolioProblem.from_returns(returns, constraints=qpo.Constraints(max_weight=max_w))
+    moments_diff = max(float(np.abs(problem.annual_mu() - mu).max()), float(np.abs(problem.annual_cov() - S).max()))
+    case: dict = {"n_points": 50, "weight_bounds": [0.0, max_w], "qpo_moments_max_abs_diff": moments_diff}
+
+    # qpo
+    t = _timeit(lambda: qpo.efficient_frontier(problem, n_points=50), repeats["qpo"])
+    frame = t["output"]
+    Wq = frame[tickers].to_numpy()
+    targets = frame["target_return"].to_numpy()
+    ret_q, vol_q = Wq @ mu, _vol(Wq, S)
+    case["qpo"] = {**_strip(t), "path": frame.attrs.get("path"), "solver": frame.attrs.get("solver"),
+                   "critical_lines": frame.attrs.get("critical_lines"),
+                   "fallback_points": frame.attrs.get("fallback_points"),
+                   "return_range": [float(ret_q[0]), float(ret_q[-1])], "vol_range": [float(vol_q[0]), float(vol_q[-1])]}
+
+    def reference_vol(r: float) -> float:
+        """qpo's least volatility for an expected return of at least ``r`` (exact re-solve)."""
+        r = min(max(r, targets[0]), targets[-1])
+        if r <= targets[0] + 1e-12:
+            return float(vol_q[0])
+        return qpo.optimize(problem, "efficient_return", target_return=float(r), confidence_level=None).volatility
+
+    def compare(W, name, same_targets=False) -> dict:
+        ret, vol = W @ mu, _vol(W, S)
+        viol = max(float(np.abs(W.sum(axis=1) - 1).max()), float((W - max_w).max()), float((-W).max()), 0.0)
+        if same_targets:
+            ref, shortfall = vol_q, float(np.max(targets - ret))
+            dw = float(np.abs(W - Wq).max())
+        else:
+            ref, shortfall, dw = np.array([reference_vol(float(r)) for r in ret]), None, None
+        d = vol - ref
+        return {"return_range": [float(ret.min()), float(ret.max())], "vol_range": [float(vol.min()), float(vol.max())],
+                "max_abs_vol_diff": float(np.abs(d).max()), "max_vol_excess_over_qpo": float(d.max()),
+                "min_vol_excess_over_qpo": float(d.min()), "min_variance_end_vol_diff": float(d[np.argmin(ret)]),
+                "max_constraint_violation": viol, "max_abs_weight_diff_same_targets": dw,
+                "max_return_shortfall_vs_target": shortfall,
+                "compared_at": ("qpo's 50 targets" if same_targets else
+                                "the peer's own points: qpo re-solved (efficient_return) at each peer point's "
+                                "expected return")}
+
+    warnings.filterwarnings("ignore")
+    # PyPortfolioOpt: one instance re-used over the targets (cvxpy parameter), checked against one per point
+    from pypfopt import EfficientFrontier
+
+    def pp_frontier(reuse: bool):
+        W, clipped = [], 0
+        ef = EfficientFrontier(mu_a, cov_a, weight_bounds=(0, max_w))
+        for tr in targets:
+            if not reuse:
+                ef = EfficientFrontier(mu_a, cov_a, weight_bounds=(0, max_w))
+            tr = float(tr)
+            if ef._max_return_value is not None and tr > ef._max_return_value:  # its own max, solved by OSQP
+                tr, clipped = float(ef._max_return_value), clipped + 1
+            w = ef.efficient_return(tr)
+            W.append([w[k] for k in tickers])
+        return np.array(W), clipped, ef._opt.solver_stats.solver_name
+
+    fresh_t0 = time.perf_counter()
+    W_fresh, clipped_fresh, _ = pp_frontier(False)
+    fresh_s = time.perf_counter() - fresh_t0
+    t = _timeit(lambda: pp_frontier(True), repeats["peer"])
+    W_pp, clipped, solver = t["output"]
+    reuse_ok = float(np.abs(_vol(W_pp, S) - _vol(W_fresh, S)).max()) < 1e-4
+    if not reuse_ok:  # re-use not trustworthy: time one instance per point instead
+        t = _timeit(lambda: pp_frontier(False), repeats["peer"])
+        W_pp, clipped, solver = t["output"]
+    case["pypfopt"] = {**_strip(t), **compare(W_pp, "pypfopt", same_targets=True), "solver": solver,
+                       "method": ("one EfficientFrontier re-used for all 50 efficient_return(t) calls (1.6 updates "
+                                  "its target_return cvxpy parameter)" if reuse_ok else
+                                  "one EfficientFrontier per point (re-use disagreed with fresh instances)"),
+                       "instance_reused": reuse_ok,
+                       "one_instance_per_point_s_single_run": fresh_s,
+                       "reuse_vs_fresh_max_abs_weight_diff": float(np.abs(W_pp - W_fresh).max()),
+                       "reuse_vs_fresh_max_abs_vol_diff": float(np.abs(_vol(W_pp, S) - _vol(W_fresh, S)).max()),
+                       "targets_clipped_to_its_max_return": clipped}
+
+    # skfolio: MeanRisk's own frontier, sample moments through EmpiricalPrior (daily; weights are scale-free)
+    from skfolio import RiskMeasure
+    from skfolio.moments import EmpiricalCovariance, EmpiricalMu
+    from skfolio.optimization import MeanRisk
+    from skfolio.prior import EmpiricalPrior
+
+    def sk_fit():
+        return MeanRisk(risk_measure=RiskMeasure.VARIANCE, efficient_frontier_size=50, max_weights=max_w,
+                        prior_estimator=EmpiricalPrior(mu_estimator=EmpiricalMu(),
+                                                       covariance_estimator=EmpiricalCovariance(ddof=1, nearest=False))
+                        ).fit(returns)
+
+    t = _timeit(sk_fit, repeats["peer"])
+    model = t["output"]
+    rd = model.prior_estimator_.return_distribution_
+    W_sk = np.asarray(model.weights_)
+    case["skfolio"] = {**_strip(t), **compare(W_sk, "skfolio"), "solver": model.solver,
+                       "method": "MeanRisk(VARIANCE, efficient_frontier_size=50).fit: targets from 1.01 x min-risk "
+                                 "return to max return",
+                       "moments_max_abs_diff_annualized": max(float(np.abs(rd.mu * 252 - mu).max()),
+                                                              float(np.abs(rd.covariance * 252 - S).max()))}
+
+    # Riskfolio-Lib: its frontier (points spaced in risk, max return under each risk cap)
+    import riskfolio as rp
+
+    def rp_setup():
+        port = rp.Portfolio(returns=returns)
+        port.assets_stats(method_mu="hist", method_cov="hist")
+        port.upperlng = max_w
+        return port
+
+    t = _timeit(lambda port: port.efficient_frontier(model="Classic", rm="MV", points=50, rf=0, hist=True),
+                repeats["riskfolio"], setup=rp_setup)
+    port = rp_setup()
+    W_rp = t["output"].reindex(tickers).to_numpy().T
+    case["riskfolio"] = {**_strip(t), **compare(W_rp, "riskfolio"), "solver": port.solvers[0],
+                         "method": "Portfolio.efficient_frontier(model='Classic', rm='MV', points=50) after "
+                                   "assets_stats('hist', 'hist') (untimed), upperlng=max_weight",
+                         "moments_max_abs_diff_annualized": max(
+                             float(np.abs(port.mu.to_numpy().ravel() * 252 - mu).max()),
+                             float(np.abs(port.cov.to_numpy() * 252 - S).max()))}
+    warnings.resetwarnings()
+
+    q = case["qpo"]["median_s"]
+    for p in PEERS:
+        case[p]["ratio_peer_over_qpo"] = case[p]["median_s"] / q
+    fastest = min(PEERS, key=lambda p: case[p]["median_s"])
+    case["fastest_peer"] = fastest
+    case["fastest_peer_over_qpo"] = case[fastest]["median_s"] / q
+    return case
+
+
+# -- shared data ---------------------------------------------------------------------------------
+def shared_returns():
+    """Daily returns 2016-2020 of the shared vendor panel, tickers with no NaN and no |return| >= 0.5."""
+    import qpo
+
+    bars = qpo.load_ohlcv(BARS)
+    prices = qpo.ohlcv_to_prices(bars).loc["2016-01-01":"2020-12-31"]
+    n_all = prices.shape[1]
+    prices = prices.dropna(axis=1, how="any")
+    returns = qpo.prices_to_returns(prices)
+    defects = sorted(returns.columns[(returns.abs() >= 0.5).any()])
+    returns = returns.drop(columns=defects)
+    info = {"tickers_in_file": n_all, "dropped_for_nan": n_all - prices.shape[1],
+            "dropped_for_abs_return_ge_0.5": defects, "n_assets": returns.shape[1], "n_returns": len(returns),
+            "period": f"{returns.index[0].date()}..{returns.index[-1].date()}"}
+    return returns, info
+
+
+# -- 2. min-variance, ~500 assets, box and sector caps ------------------------------------------
+def sector_section(returns, info, repeats: dict) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    import qpo
+
+    sectors = pd.read_csv(SECTORS)
+    mapper = dict(zip(sectors["ticker"], sectors["sector"]))
+    missing = [t for t in returns.columns if t not in mapper]
+    returns = returns.drop(columns=missing)
+    tickers = list(returns.columns)
+    groups = {t: mapper[t] for t in tickers}
+    names = sorted(set(groups.values()))
+    cons = qpo.Constraints(max_weight=0.02, groups=groups, group_max={s: 0.15 for s in names})
+    out = {"data": {**info, "no_sector": missing, "n_assets": len(tickers), "n_sectors": len(names)},
+           "constraints": "long-only, fully invested, w_i <= 0.02, every GICS sector <= 0.15",
+           "covariance": "Ledoit-Wolf (scikit-learn, via qpo covariance='ledoit_wolf'); the peers get qpo's "
+                         "matrix x 252"}
+    G = np.array([[1.0 if groups[t] == s else 0.0 for t in tickers] for s in names])
+
+    def violation(w):
+        return max(float(abs(w.sum() - 1)), float((w - 0.02).max()), float((-w).max()),
+                   float((G @ w - 0.15).max()), 0.0)
+
+    warnings.filterwarnings("ignore")
+    peers = _sector_peers(tickers, groups, names)
+
+    # one problem: the whole period
+    t0 = time.perf_counter()
+    problem = qpo.PortfolioProblem.from_returns(returns, covariance="ledoit_wolf", constraints=cons)
+    build_s = time.perf_counter() - t0
+    t = _timeit(lambda: qpo.optimize(problem, "min_variance", confidence_level=None), repeats["qpo_500"])
+    res = t["output"]
+    w_q = res.weights.to_numpy()
+    S = problem.annual_cov()
+    single = {"qpo": {**_strip(t), "problem_build_s_untimed": build_s, "solver": res.solver, "status": res.status,
+                      "solve_s_inside_optimize_last": res.timings.get("solve_s"),
+                      "volatility": res.volatility, "holdings": int((w_q > 1e-8).sum()),
+                      "max_constraint_violation": violation(w_q),
+                      "note": "repeats re-solve the identical problem: qpo re-uses its OSQP session warm-started "
+                              "from the last answer; the rolling case below is the fairer per-solve figure"}}
+    for name, (setup, solve, meta) in peers.items():
+        n_rep = repeats["peer_500"]
+        t = _timeit(solve, n_rep, setup=lambda: setup(returns, problem.cov))
+        w = t["output"]
+        single[name] = {**_strip(t), **meta, "volatility": float(_vol(w, S)[0]),
+                        "vol_diff_vs_qpo": float(_vol(w, S)[0] - res.volatility),
+                        "max_abs_weight_diff_vs_qpo": float(np.abs(w - w_q).max()),
+                        "holdings": int((w > 1e-6).sum()), "max_constraint_violation": violation(w),
+                        "ratio_peer_over_qpo": t["median_s"] / single["qpo"]["median_s"]}
+    out["single"] = single
+
+    # rolling: 12 one-year windows sliding by 21 days, ending on the last day of 2020
+    n_win, span, step = 12, 252, 21
+    starts = [len(returns) - span - step * (n_win - 1 - k) for k in range(n_win)]
+    windows = [returns.iloc[s:s + span] for s in starts]
+    problems = [qpo.PortfolioProblem.from_returns(r, covariance="ledoit_wolf", constraints=cons) for r in windows]
+    q_times, q_w, q_vol = [], [], []
+    for p in problems:
+        t0 = time.perf_counter()
+        r = qpo.optimize(p, "min_variance", confidence_level=None)
+        q_times.append(time.perf_counter() - t0)
+        q_w.append(r.weights.to_numpy())
+        q_vol.append(r.volatility)
+    after_first = q_times[1:]
+    rolling = {"windows": [f"{w.index[0].date()}..{w.index[-1].date()}" for w in windows],
+               "qpo": {"first_s": q_times[0], "median_s": statistics.median(after_first), "max_s": max(after_first),
+                       "per_window_s": q_times, "solves": len(q_times),
+                       "max_constraint_violation": max(violation(w) for w in q_w)}}
+    n_peer = min(repeats["peer_windows"], n_win)
+    for name, (setup, solve, meta) in peers.items():
+        times, dws, dvols, viols = [], [], [], []
+        for k in range(n_peer):
+            arg = setup(windows[k], problems[k].cov)
+            t0 = time.perf_counter()
+            w = solve(arg)
+            times.append(time.perf_counter() - t0)
+            Sk = problems[k].annual_cov()
+            dws.append(float(np.abs(w - q_w[k]).max()))
+            dvols.append(float(_vol(w, Sk)[0] - q_vol[k]))
+            viols.append(violation(w))
+        rolling[name] = {**meta, "windows_solved": n_peer, "median_s": statistics.median(times), "max_s": max(times),
+                         "per_window_s": times, "max_abs_weight_diff_vs_qpo": max(dws),
+                         "max_abs_vol_diff_vs_qpo": max(map(abs, dvols)), "max_constraint_violation": max(viols),
+                         "ratio_peer_over_qpo": statistics.median(times) / rolling["qpo"]["median_s"]}
+    warnings.resetwarnings()
+    out["rolling"] = rolling
+    out["target"] = "qpo under 200 ms per solve after the first"
+    out["target_met"] = bool(rolling["qpo"]["median_s"] < 0.2 and single["qpo"]["median_s"] < 0.2)
+    return out
+
+
+def _sector_peers(tickers, groups, names):
+    """name -> (setup(returns, daily_cov) untimed, solve(arg) timed -> weights in ``tickers`` order, meta)."""
+    import numpy as np
+    import pandas as pd
+    import riskfolio as rp
+    from pypfopt import EfficientFrontier
+    from skfolio.moments.covariance._base import BaseCovariance
+    from skfolio.optimization import MeanRisk
+    from skfolio.prior import EmpiricalPrior
+
+    upper = {s: 0.15 for s in names}
+
+    def pp_setup(returns, cov):
+        ef = EfficientFrontier(None, cov * 252, weight_bounds=(0, 0.02))
+        ef.add_sector_constraints(groups, {}, upper)
+        return ef
+
+    def pp_solve(ef):
+        w = ef.min_volatility()
+        return np.array([w[t] for t in tickers])
+
+    class FixedCovariance(BaseCovariance):
+        """A given covariance matrix (qpo's Ledoit-Wolf), so skfolio solves on the same moments."""
+
+        def __init__(self, covariance=None):
+            super().__init__(nearest=False)
+            self.covariance = covariance
+
+        def fit(self, X, y=None):
+            self._set_covariance(np.asarray(self.covariance, dtype=float))
+            return self
+
+    label = {s: s.replace(" ", "_") for s in names}  # skfolio's constraint parser reads one token per group
+
+    def sk_setup(returns, cov):
+        model = MeanRisk(max_weights=0.02, groups={t: [label[groups[t]]] for t in tickers},
+                         linear_constraints=[f"{label[s]} <= 0.15" for s in names],
+                         prior_estimator=EmpiricalPrior(covariance_estimator=FixedCovariance(cov.to_numpy() * 252)))
+        return model, returns
+
+    def sk_solve(arg):
+        model, returns = arg
+        return np.asarray(model.fit(returns).weights_)
+
+    asset_classes = pd.DataFrame({"Assets": tickers, "Sector": [groups[t] for t in tickers]})
+    rows = pd.DataFrame([{"Disabled": False, "Type": "Classes", "Set": "Sector", "Position": s, "Sign": "<=",
+                          "Weight": 0.15, "Type Relative": "", "Relative Set": "", "Relative": "", "Factor": ""}
+                         for s in names])
+    A, B = rp.assets_constraints(rows, asset_classes)
+
+    def rp_setup(returns, cov):
+        port = rp.Portfolio(returns=returns, upperlng=0.02)
+        port.assets_stats(method_mu="hist", method_cov="hist")
+        port.cov = cov * 252
+        port.ainequality, port.binequality = A, B
+        return port
+
+    def rp_solve(port):
+        w = port.optimization(model="Classic", rm="MV", obj="MinRisk", rf=0, l=0, hist=True)
+        return w["weights"].reindex(tickers).to_numpy()
+
+    return {
+        "pypfopt": (pp_setup, pp_solve, {"timed": "min_volatility() (EfficientFrontier + add_sector_constraints "
+                                                   "built untimed)", "solver": "cvxpy default (OSQP)"}),
+        "skfolio": (sk_setup, sk_solve, {"timed": "MeanRisk(groups, linear_constraints, max_weights=0.02).fit "
+                                                   "(covariance fixed to qpo's Ledoit-Wolf)", "solver": "CLARABEL"}),
+        "riskfolio": (rp_setup, rp_solve, {"timed": "Portfolio.optimization(model='Classic', rm='MV', obj='MinRisk') "
+                                                     "(assets_stats, cov and ainequality/binequality set untimed)",
+                                           "solver": "CLARABEL (first of its solver list)"}),
+    }
+
+
+# -- 3. cardinality, 10 of 100 -------------------------------------------------------------------
+def cardinality_section(time_limit: float) -> dict:
+    out = {"problem": "min-variance, long-only, w_i <= 0.2, at most 10 holdings; first 100 tickers (alphabetical) "
+                      "of the section-2 universe; sample covariance",
+           "mip_time_limit_s": time_limit}
+    for who in ("qpo", "riskfolio"):
+        cmd = [PY, str(Path(__file__).resolve()), "--worker", f"card-{who}", "--mip-time-limit", str(time_limit)]
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=time_limit + 180, cwd=ROOT)
+        except subprocess.TimeoutExpired:
+            out[who] = {"error": f"subprocess killed after {time.perf_counter() - t0:.0f} s (limit "
+                                 f"{time_limit + 180:.0f} s)"}
+            continue
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+        if proc.returncode != 0 or not lines:
+            out[who] = {"error": f"exit {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-1500:]}"}
+            continue
+        out[who] = json.loads(lines[-1][len("RESULT "):])
+        out[who]["subprocess_wall_s"] = time.perf_counter() - t0
+    q, r = out.get("qpo", {}), out.get("riskfolio", {})
+    if "variance_annual" in q and "variance_annual" in r:
+        out["riskfolio_minus_qpo_variance"] = r["variance_annual"] - q["variance_annual"]
+        out["same_holdings"] = sorted(q["holdings"]) == sorted(r["holdings"])
+        out["ratio_riskfolio_over_qpo"] = r["solve_s"] / q["solve_s"]
+    return out
+
+
+def _card_data():
+    import qpo
+
+    returns, info = shared_returns()
+    returns = returns[sorted(returns.columns)[:100]]
+    return returns, qpo.PortfolioProblem.from_returns(returns, constraints=qpo.Constraints(max_weight=0.2,
+                                                                                           max_assets=10))
+
+
+def _best_on_support(cov, holdings) -> float:
+    """The least annual variance on exactly these holdings (continuous, w_i in [0, 0.2]; PyPortfolioOpt)."""
+    import numpy as np
+    from pypfopt import EfficientFrontier
+
+    sub = cov.loc[holdings, holdings] * 252
+    w = EfficientFrontier(None, sub, weight_bounds=(0, 0.2)).min_volatility()
+    x = np.array([w[t] for t in holdings])
+    return float(x @ sub.to_numpy() @ x)
+
+
+def worker(kind: str, time_limit: float) -> None:
+    import numpy as np
+
+    warnings.filterwarnings("ignore")
+    returns, problem = _card_data()
+    cov = problem.cov
+    if kind == "card-qpo":
+        import qpo
+
+        t0 = time.perf_counter()
+        res = qpo.optimize(problem, "min_variance", confidence_level=None,
+                           solver_options={"scip_params": {"limits/time": float(time_limit)}})
+        solve_s = time.perf_counter() - t0
+        w = res.weights
+        held = [t for t in w.index if abs(w[t]) > 1e-8]
+        scip = {}
+        try:  # read-only: the gap SCIP itself reports, from qpo's cached cvxpy problem
+            from qpo.optimization.classical import compiled_model
+
+            model = compiled_model("min_variance", problem.resolved.structure(), 0).model.problem
+            extra = model.solver_stats.extra_stats
+            scip_model = extra["model"] if isinstance(extra, dict) else extra
+            scip = {"scip_status": scip_model.getStatus(), "scip_gap": float(scip_model.getGap()),
+                    "scip_nodes": int(scip_model.getNNodes()), "extra_stats_type": type(extra).__name__}
+        except Exception as exc:  # noqa: BLE001
+            scip = {"scip_read_error": f"{type(exc).__name__}: {exc}"}
+        x = w.to_numpy()
+        var = float(x @ cov.to_numpy() @ x) * 252
+        result = {"solve_s": solve_s, "solver": res.solver, "status": res.status,
+                  "proven_optimal": res.diagnostics.get("proven_optimal"), "mip_gap": res.diagnostics.get("mip_gap"),
+                  "n_holdings": res.diagnostics.get("n_holdings", len(held)), "holdings": held,
+                  "weights": {t: float(w[t]) for t in held}, "variance_annual": var,
+                  "best_variance_on_its_holdings": _best_on_support(cov, held), **scip,
+                  "timings": res.timings, "solvers_tried": res.diagnostics.get("solvers_tried")}
+    elif kind == "card-riskfolio":
+        import riskfolio as rp
+
+        port = rp.Portfolio(returns=returns, upperlng=0.2)
+        port.assets_stats(method_mu="hist", method_cov="hist")
+        port.card = 10
+        port.solvers = ["SCIP"]
+        port.sol_params = {"SCIP": {"scip_params": {"limits/time": float(time_limit)}}}
+        t0 = time.perf_counter()
+        out = port.optimization(model="Classic", rm="MV", obj="MinRisk", rf=0, l=0, hist=True)
+        solve_s = time.perf_counter() - t0
+        if out is None:
+            result = {"solve_s": solve_s, "error": "Riskfolio-Lib returned no weights (SCIP found no solution)"}
+        else:
+            w = out["weights"].reindex(cov.index).fillna(0.0)
+            held = [t for t in w.index if abs(w[t]) > 1e-8]
+            x = w.to_numpy()
+            result = {"solve_s": solve_s, "solver": "SCIP (via cvxpy, Riskfolio's MISOCP form)",
+                      "status": "not exposed by Riskfolio-Lib", "n_holdings": len(held), "holdings": held,
+                      "weights": {t: float(w[t]) for t in held}, "variance_annual": float(x @ cov.to_numpy() @ x) * 252,
+                      "best_variance_on_its_holdings": _best_on_support(cov, held),
+                      "covariance_max_abs_diff_vs_qpo": float(np.abs(port.cov.to_numpy() - cov.to_numpy()).max())}
+    else:
+        raise SystemExit(f"unknown worker {kind!r}")
+    print("RESULT " + json.dumps(result, default=float))
+
+
+# -- main ----------------------------------------------------------------------------------------
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    ap.add_argument("--skip-shared", action="store_true", help="skip the sections that need ../shared/data")
+    ap.add_argument("--mip-time-limit", type=float, default=300.0, help="SCIP time limit (s) in section 3")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(args.worker, args.mip_time_limit)
+        return
+    repeats = ({"qpo": 5, "peer": 2, "riskfolio": 2, "qpo_500": 3, "peer_500": 2, "peer_windows": 3} if args.quick else
+               {"qpo": 30, "peer": 10, "riskfolio": 5, "qpo_500": 10, "peer_500": 5, "peer_windows": 5})
+    t_start = time.perf_counter()
+    results = {"date": time.strftime("%Y-%m-%d %H:%M"), "mode": "quick" if args.quick else "full",
+               "repeats": repeats, "machine": _machine(), "versions": _versions()}
+    print("1. efficient frontier, 20 assets ...", flush=True)
+    results["frontier_20"] = frontier_section(repeats)
+    if args.skip_shared:
+        msg = "skipped (--skip-shared)"
+        results["sector_500"] = results["cardinality_100"] = {"skipped": msg}
+    elif not BARS.exists() or not SECTORS.exists():
+        msg = f"skipped: {BARS} or {SECTORS} not found (the shared data set lives beside the project)"
+        print(msg, flush=True)
+        results["sector_500"] = results["cardinality_100"] = {"skipped": msg}
+    else:
+        print("2. min-variance, ~500 assets, sector caps ...", flush=True)
+        returns, info = shared_returns()
+        results["sector_500"] = sector_section(returns, info, repeats)
+        print("3. cardinality 10 of 100 ...", flush=True)
+        results["cardinality_100"] = cardinality_section(args.mip_time_limit)
+    results["total_wall_s"] = time.perf_counter() - t_start
+    results["notes"] = findings(results)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "classical_optimizers.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+    print(write_table(results))
+
+
+def findings(res: dict) -> list[str]:
+    """Facts worth a reader's attention, derived from the figures."""
+    notes = []
+    for case, c in res["frontier_20"]["cases"].items():
+        if c["qpo"].get("fallback_points"):
+            notes.append(f"frontier {case}: qpo fell back on some points: {c['qpo']['fallback_points']}")
+        for p in PEERS:
+            if c[p]["min_vol_excess_over_qpo"] < -1e-6:
+                notes.append(f"frontier {case}: {p} found {-c[p]['min_vol_excess_over_qpo']:.2g} less volatility "
+                             "than qpo at the same return (qpo not optimal there?)")
+    card = res.get("cardinality_100", {})
+    q = card.get("qpo", {})
+    if q.get("solver") == "SCIP" and q.get("mip_gap") is None:
+        notes.append("qpo: result.diagnostics['mip_gap'] is None although SCIP solved the problem "
+                     f"(SCIP's own gap: {q.get('scip_gap')}; cvxpy's solver_stats.extra_stats is a "
+                     f"{q.get('extra_stats_type', '?')}, qpo's _scip_gap calls .getGap() on it); 'proven_optimal' then "
+                     "rests on the status alone")
+    if "ratio_riskfolio_over_qpo" in card and card["ratio_riskfolio_over_qpo"] < 1:
+        notes.append(f"cardinality: Riskfolio-Lib+SCIP was {1 / card['ratio_riskfolio_over_qpo']:.1f}x faster than "
+                     "qpo+SCIP on the same problem")
+    for who in ("qpo", "riskfolio"):
+        w = card.get(who, {})
+        if "best_variance_on_its_holdings" in w and w["variance_annual"] - w["best_variance_on_its_holdings"] > 1e-7:
+            notes.append(f"cardinality: {who}'s weights are not the best on its own 10 holdings (variance "
+                         f"{w['variance_annual']:.7g} vs {w['best_variance_on_its_holdings']:.7g} attainable)")
+        if "error" in w:
+            notes.append(f"cardinality: {who}: {w['error']}")
+    sec = res.get("sector_500", {})
+    if "rolling" in sec and not sec["target_met"]:
+        notes.append("sector_500: qpo missed the 200 ms per-solve target")
+    return notes
+
+
+# -- markdown ------------------------------------------------------------------------------------
+def _f(v, nd=4):
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.{nd}g}"
+    return str(v)
+
+
+def _ms(v):
+    return "-" if v is None else (f"{v * 1e3:.1f} ms" if v < 10 else f"{v:.1f} s")
+
+
+def write_table(r: dict) -> str:
+    m, v = r["machine"], r["versions"]
+    L = ["# Classical optimizers: qpo vs PyPortfolioOpt, skfolio, Riskfolio-Lib", "",
+         f"Measured {r['date']} by `benchmarks/classical_optimizers.py` ({r['mode']} mode, total "
+         f"{r['total_wall_s']:.0f} s). Times are medians of repeats after a first call (reported apart); "
+         "every library solves the same data in the same run.", "",
+         f"- machine: {m['cpu']}, {m['cpu_count']} logical CPUs ({m['cpus_usable']} usable), {m['platform']}",
+         f"- Python {m['python']}; " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
+         f"- repeats: {r['repeats']}", ""]
+
+    fr = r["frontier_20"]
+    L += ["## 1. 50-point efficient frontier, 20 assets", "", f"{fr['data']}; {fr['moments']}.", ""]
+    L += ["| case | library | how | first | median | peer / qpo | max abs dvol vs qpo | vol excess range | "
+          "min-var end dvol | max viol. |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for case, c in fr["cases"].items():
+        q = c["qpo"]
+        L.append(f"| {case} | qpo | efficient_frontier, path {q['path']} ({q['solver']}) | {_ms(q['first_s'])} | "
+                 f"{_ms(q['median_s'])} | 1 | 0 | - | - | - |")
+        for p in PEERS:
+            d = c[p]
+            how = (("one instance re-used" if d["instance_reused"] else "one instance per point") if p == "pypfopt"
+                   else {"skfolio": "MeanRisk frontier", "riskfolio": "efficient_frontier"}[p])
+            L.append(f"| {case} | {p} | {how}, {d['solver']} | {_ms(d['first_s'])} | {_ms(d['median_s'])} | "
+                     f"{d['ratio_peer_over_qpo']:.1f}x | {_f(d['max_abs_vol_diff'], 2)} | "
+                     f"[{_f(d['min_vol_excess_over_qpo'], 2)}, {_f(d['max_vol_excess_over_qpo'], 2)}] | "
+                     f"{_f(d['min_variance_end_vol_diff'], 2)} | {_f(d['max_constraint_violation'], 2)} |")
+    L += ["", "Fastest peer / qpo: " + "; ".join(
+        f"{case}: {c['fastest_peer']} {c['fastest_peer_over_qpo']:.1f}x" for case, c in fr["cases"].items())
+        + f" (target >= 3x: {'met' if fr['target_met'] else 'NOT met'}).", "",
+        "dvol = peer volatility - qpo volatility (annualized) at the same expected return: PyPortfolioOpt at qpo's "
+        "50 targets; skfolio and Riskfolio-Lib at their own points, qpo re-solved (efficient_return) at each "
+        "point's return. A positive excess means the peer's portfolio is (slightly) less efficient.", ""]
+    for case, c in fr["cases"].items():
+        pp = c["pypfopt"]
+        L.append(f"- {case}: PyPortfolioOpt {pp['method']}; one instance per point took "
+                 f"{_ms(pp['one_instance_per_point_s_single_run'])} (single run); re-use vs fresh max |dw| "
+                 f"{_f(pp['reuse_vs_fresh_max_abs_weight_diff'], 2)}, max |dw| vs qpo "
+                 f"{_f(pp['max_abs_weight_diff_same_targets'], 2)}; targets clipped to its own max return: "
+                 f"{pp['targets_clipped_to_its_max_return']}. Moments identical to qpo's: skfolio "
+                 f"{_f(c['skfolio']['moments_max_abs_diff_annualized'], 2)}, Riskfolio "
+                 f"{_f(c['riskfolio']['moments_max_abs_diff_annualized'], 2)} (max abs diff).")
+    L.append("")
+
+    sec = r["sector_500"]
+    L += ["## 2. Min-variance, ~500 assets, box and sector caps", ""]
+    if "skipped" in sec:
+        L += [sec["skipped"], ""]
+    else:
+        d = sec["data"]
+        L += [f"{d['n_assets']} assets of {d['tickers_in_file']} ({d['period']}, {d['n_returns']} returns; "
+              f"{d['dropped_for_nan']} dropped for NaN, dropped for |daily return| >= 0.5: "
+              f"{', '.join(d['dropped_for_abs_return_ge_0.5']) or 'none'}), {d['n_sectors']} sectors. "
+              f"{sec['constraints']}; {sec['covariance']}.", "",
+              "### One problem (whole period)", "",
+              "| library | timed | solver | first | median (n) | peer / qpo | vol | max abs dw vs qpo | holdings | "
+              "max viol. |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        s = sec["single"]
+        q = s["qpo"]
+        L.append(f"| qpo | optimize(min_variance) | {q['solver']} | {_ms(q['first_s'])} | {_ms(q['median_s'])} "
+                 f"({q['repeats']}) | 1 | {_f(q['volatility'], 6)} | 0 | {q['holdings']} | "
+                 f"{_f(q['max_constraint_violation'], 2)} |")
+        for p in PEERS:
+            x = s[p]
+            L.append(f"| {p} | {x['timed']} | {x['solver']} | {_ms(x['first_s'])} | {_ms(x['median_s'])} "
+                     f"({x['repeats']}) | {x['ratio_peer_over_qpo']:.1f}x | {_f(x['volatility'], 6)} | "
+                     f"{_f(x['max_abs_weight_diff_vs_qpo'], 2)} | {x['holdings']} | "
+                     f"{_f(x['max_constraint_violation'], 2)} |")
+        ro = sec["rolling"]
+        q = ro["qpo"]
+        L += ["", f"qpo repeats: {s['qpo']['note']}.", "",
+              f"### Rolling: 12 one-year windows sliding by 21 days ({ro['windows'][0]} ... {ro['windows'][-1]})", "",
+              "Problems built untimed; qpo's figure is the median per solve after the first; peers solve the first "
+              "windows only (capped).", "",
+              "| library | solves | median per solve | max | peer / qpo | max abs dw vs qpo | max abs dvol | max viol. |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |",
+              f"| qpo | {q['solves']} (first {_ms(q['first_s'])}) | {_ms(q['median_s'])} | {_ms(q['max_s'])} | 1 | 0 "
+              f"| 0 | {_f(q['max_constraint_violation'], 2)} |"]
+        for p in PEERS:
+            x = ro[p]
+            L.append(f"| {p} | {x['windows_solved']} | {_ms(x['median_s'])} | {_ms(x['max_s'])} | "
+                     f"{x['ratio_peer_over_qpo']:.1f}x | {_f(x['max_abs_weight_diff_vs_qpo'], 2)} | "
+                     f"{_f(x['max_abs_vol_diff_vs_qpo'], 2)} | {_f(x['max_constraint_violation'], 2)} |")
+        L += ["", f"Target ({sec['target']}): {'met' if sec['target_met'] else 'NOT met'}.", ""]
+
+    card = r["cardinality_100"]
+    L += ["## 3. Cardinality: 10 of 100 assets", ""]
+    if "skipped" in card:
+        L += [card["skipped"], ""]
+    else:
+        L += [f"{card['problem']}. SCIP time limit {card['mip_time_limit_s']:.0f} s, each library in its own "
+              "subprocess.", "",
+              "| library | solve time | solver | status | proven_optimal | mip_gap (qpo) | SCIP gap | holdings | "
+              "variance (annual) | best variance on its holdings |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for who in ("qpo", "riskfolio"):
+            x = card.get(who, {})
+            if "error" in x:
+                L.append(f"| {who} | {_ms(x.get('solve_s'))} | - | error: {x['error'][:200]} | | | | | | |")
+                continue
+            L.append(f"| {who} | {_ms(x['solve_s'])} | {x['solver']} | {x['status']} | "
+                     f"{_f(x.get('proven_optimal'))} | {_f(x.get('mip_gap'))} | {_f(x.get('scip_gap'))} | "
+                     f"{x['n_holdings']} | {_f(x['variance_annual'], 7)} | {_f(x['best_variance_on_its_holdings'], 7)} |")
+        if "riskfolio_minus_qpo_variance" in card:
+            L += ["", f"Riskfolio - qpo variance: {card['riskfolio_minus_qpo_variance']:.3g}; same holdings: "
+                      f"{_f(card['same_holdings'])}; Riskfolio time / qpo time: {card['ratio_riskfolio_over_qpo']:.2f}."]
+        q = card.get("qpo", {})
+        if "holdings" in q:
+            L += ["", "qpo holdings: " + ", ".join(f"{t} {w:.3f}" for t, w in q["weights"].items())]
+        L.append("")
+    if r["notes"]:
+        L += ["## Notes", ""] + [f"- {n}" for n in r["notes"]] + [""]
+    text = "\n".join(L)
+    (OUT / "classical_optimizers.md").write_text(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
