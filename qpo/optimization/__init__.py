@@ -1,7 +1,7 @@
 """One problem type, one result type, one entry point for every optimizer."""
 from qpo.optimization.constraints import Constraints
-from qpo.optimization.frontier import efficient_frontier
 from qpo.optimization.engine import METHODS, OBJECTIVE_OPTIONS, OBJECTIVES, optimize
+from qpo.optimization.frontier import efficient_frontier
 from qpo.optimization.problem import PortfolioProblem, nearest_psd
 from qpo.optimization.result import OptimizationResult
 

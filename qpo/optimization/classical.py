@@ -15,7 +15,13 @@ import numpy as np
 
 from qpo.errors import InfeasibleError, ProblemError, SolverError, UnknownOptionError
 from qpo.optimization.feasibility import conflicting_families, explain
-from qpo.optimization.model import HOMOGENIZED, Model, build, data_values, numeric_families
+from qpo.optimization.model import (
+    HOMOGENIZED,
+    Model,
+    build,
+    data_values,
+    numeric_families,
+)
 from qpo.optimization.problem import PortfolioProblem
 
 CONTINUOUS_SOLVERS = ("CLARABEL", "SCS")

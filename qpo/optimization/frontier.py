@@ -111,8 +111,8 @@ def _osqp_path(problem: PortfolioProblem, n: int):
 
 
 def _active_set_path(problem: PortfolioProblem, n: int):
-    from qpo.optimization.classical import _raise_infeasible
     from qpo.optimization.cla import ActiveSetFailure, frontier_pieces, weights_at
+    from qpo.optimization.classical import _raise_infeasible
     from qpo.optimization.model import data_values
     from qpo.optimization.qp import LinearQP, OSQPSession
 

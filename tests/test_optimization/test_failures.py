@@ -4,7 +4,13 @@ import pandas as pd
 import pytest
 
 import qpo
-from qpo.errors import InfeasibleError, InvalidValueError, ProblemError, SolverError, UnknownOptionError
+from qpo.errors import (
+    InfeasibleError,
+    InvalidValueError,
+    ProblemError,
+    SolverError,
+    UnknownOptionError,
+)
 
 SECTORS = {"AAPL": "Tech", "AMD": "Tech", "MSFT": "Tech", "BAC": "Financials", "JPM": "Financials",
            "XOM": "Energy", "CVX": "Energy"}
