@@ -22,6 +22,7 @@ _EXPORTS = {
     "load_ohlcv": "qpo.data",
     "ohlcv_to_prices": "qpo.data",
     "prices_to_returns": "qpo.data",
+    "load_sectors": "qpo.data",
     "data_hash": "qpo.data",
     "PRICE_SOURCES": "qpo.data",
     # validation
@@ -55,6 +56,7 @@ _EXPORTS = {
     "max_drawdown": "qpo.risk",
     # reporting, tracking, workbench
     "daily_report": "qpo.reporting",
+    "frontier_study": "qpo.reporting",
     "tracked_run": "qpo.tracking",
     "run_pipeline": "qpo.workbench.pipelines",
     # errors

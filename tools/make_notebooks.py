@@ -99,7 +99,69 @@ advisor = [
         "record(\"n_portfolios\", len(dashboard.portfolios), show=False)"),
 ]
 
+frontier = [
+    new_markdown_cell("# Classical efficient frontier\n\nEstimate the moments, trace the efficient frontier under "
+                      "the constraints, and place each objective's portfolio on it. Run it here, or with "
+                      "`qpo pipeline run classical-frontier`; either way the run is logged to MLflow."),
+    new_code_cell(
+        'prices_source: str = "sp500"  # bundled source name, or the path of a CSV/Parquet price file\n'
+        'history_start: str = "2018-01-01"  # first date of the returns\n'
+        'history_end: "Optional[str]" = "2022-12-31"  # last date, or None for the end of the data\n'
+        'tickers: "Optional[str]" = None  # comma-separated subset of the columns, or None for all\n'
+        'mean: str = "historical"  # mean estimator: historical or ewma\n'
+        'covariance: str = "ledoit_wolf"  # sample, ewma, ledoit_wolf, oas or factor\n'
+        'max_weight: float = 0.25  # cap on each asset\n'
+        'sector_max: "Optional[float]" = 0.35  # cap on each GICS sector, or None for no sector caps\n'
+        'sectors_file: "Optional[str]" = None  # CSV with ticker and sector columns; None uses the bundled map\n'
+        'objectives: str = "min_variance,max_sharpe,max_diversification,min_cvar"  # portfolios placed on the chart\n'
+        'n_points: int = 50  # points on the frontier\n'
+        'risk_free_rate: float = 0.02  # annual, for the Sharpe ratio\n'
+        'run_id: "Optional[str]" = None  # set by the pipeline runner, which then logs the run itself\n',
+        metadata={"tags": ["parameters"]}),
+    new_code_cell(
+        "import qpo\n"
+        "from qpo.workbench import record, show_figure\n\n"
+        "prices = qpo.load_prices(prices_source, start=history_start, end=history_end)\n"
+        "if tickers:\n"
+        "    prices = prices[[t.strip() for t in tickers.split(\",\")]]\n"
+        "returns = qpo.prices_to_returns(prices)\n"
+        "groups = {t: s for t, s in qpo.load_sectors(sectors_file).items() if t in returns.columns}\n"
+        "constraints = qpo.Constraints(max_weight=max_weight, groups=groups or None,\n"
+        "                              group_max={g: sector_max for g in set(groups.values())} if sector_max and groups else None)\n"
+        "study = qpo.frontier_study(returns, mean=mean, covariance=covariance, constraints=constraints,\n"
+        "                           objectives=[o.strip() for o in objectives.split(\",\")], n_points=n_points,\n"
+        "                           risk_free_rate=risk_free_rate)\n"
+        "print(f\"{returns.shape[1]} assets, {len(returns)} daily returns {returns.index[0].date()} to \"\n"
+        "      f\"{returns.index[-1].date()}; frontier by the {study.frontier.attrs['path']} path in \"\n"
+        "      f\"{study.frontier.attrs['total_s'] * 1e3:.1f} ms\")"),
+    new_markdown_cell("## The portfolios\n\nAnnualized: expected return = 252 x mean daily return, volatility "
+                      "= sqrt(252) x daily standard deviation."),
+    new_code_cell(
+        "display(study.table())\n"
+        "for name, why in study.skipped.items():\n"
+        "    print(f\"{name} skipped: {why}\")"),
+    new_code_cell(
+        "show_figure(study.frontier_figure(), \"frontier\")\n"
+        "show_figure(study.weights_figure(), \"weights\")\n"
+        "show_figure(study.frontier_weights_figure(), \"frontier_weights\")"),
+    new_code_cell("study.weights().style.format(\"{:.2%}\")"),
+    new_code_cell(
+        "for name, value in study.metrics().items():\n"
+        "    record(name, value, show=False)\n"
+        "if run_id is None:  # run by hand: log to MLflow here (the pipeline runner logs its own runs)\n"
+        "    with qpo.tracked_run(\"classical-frontier\", params={\"prices_source\": prices_source, \"mean\": mean,\n"
+        "                         \"covariance\": covariance, \"max_weight\": max_weight, \"sector_max\": sector_max,\n"
+        "                         \"objectives\": objectives, \"n_points\": n_points},\n"
+        "                         data_hash=qpo.data_hash(prices)) as run:\n"
+        "        run.log_metrics(study.metrics())\n"
+        "        run.log_figure(study.frontier_figure(), \"frontier.html\")\n"
+        "        run.log_dict({\"frontier\": study.frontier.to_dict(orient=\"list\")}, \"frontier.json\")\n"
+        "    record(\"mlflow_run_id\", run.run_id, show=False)\n"
+        "    print(f\"logged to MLflow: run {run.run_id}\")"),
+]
+
 write("notebooks/01_daily_risk_report.ipynb", daily)
+write("notebooks/02_classical_frontier.ipynb", frontier)
 write("voila_apps/advisor.ipynb", advisor)
 
 if STALE:

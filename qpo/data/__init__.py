@@ -9,8 +9,11 @@ from qpo.data.loaders import (
     ohlcv_to_prices,
 )
 from qpo.data.returns import prices_to_returns
+from qpo.data.sectors import BUNDLED_SECTORS, load_sectors
 
 __all__ = [
+    "BUNDLED_SECTORS",
+    "load_sectors",
     "OHLCV_COLUMNS",
     "PRICE_SOURCES",
     "data_hash",

@@ -21,7 +21,9 @@ class ActiveSetFailure(RuntimeError):
 
 def frontier_pieces(cov: np.ndarray, mu: np.ndarray, budget: float, A: np.ndarray, lo: np.ndarray,
                     hi: np.ndarray, w_start: np.ndarray, t_end: float) -> list[tuple[float, float, np.ndarray, np.ndarray]]:
-    """Affine pieces ``(t_from, t_to, a, b)`` with ``w(t) = a + t b`` from ``mu'w_start`` to ``t_end``."""
+    """Affine pieces ``(t_from, t_to, a, b)`` with ``w(t) = a + t b`` from ``mu'w_start`` towards
+    ``t_end``. When a crossing makes the active rows linearly dependent (a degenerate vertex), the
+    walk stops there: the last piece's ``t_to`` says how far it got."""
     n, m = len(mu), A.shape[0]
     Aw = A @ w_start
     scale = 1e-7 * max(1.0, np.abs(w_start).max())
@@ -49,10 +51,13 @@ def frontier_pieces(cov: np.ndarray, mu: np.ndarray, budget: float, A: np.ndarra
         r1[n + 1] = 1.0
         try:
             sol = np.linalg.solve(K, np.column_stack([r0, r1]))
-        except np.linalg.LinAlgError as exc:
-            raise ActiveSetFailure(f"singular KKT system at t={t:.6g}") from exc
-        if not np.isfinite(sol).all() or np.abs(K @ sol - np.column_stack([r0, r1])).max() > 1e-8:
-            raise ActiveSetFailure(f"ill-conditioned KKT system at t={t:.6g}")
+            ok = np.isfinite(sol).all() and np.abs(K @ sol - np.column_stack([r0, r1])).max() <= 1e-8
+        except np.linalg.LinAlgError:
+            ok = False
+        if not ok:  # a degenerate active set (dependent rows): the exact walk stops here
+            if not pieces:
+                raise ActiveSetFailure(f"singular KKT system at t={t:.6g}")
+            return pieces
         a, b = sol[:n, 0], sol[:n, 1]
         nu0, nu1 = sol[n + 2:, 0], sol[n + 2:, 1]
         # next crossing
@@ -88,7 +93,8 @@ def frontier_pieces(cov: np.ndarray, mu: np.ndarray, budget: float, A: np.ndarra
 
 
 def weights_at(pieces, targets: np.ndarray) -> np.ndarray:
-    """The frontier weights at each target (targets within the pieces' range)."""
+    """The frontier weights at each target (targets within the pieces' range; beyond the last
+    piece's end the caller solves the points another way)."""
     starts = np.array([p[0] for p in pieces])
     out = np.empty((len(targets), len(pieces[0][2])))
     for i, t in enumerate(targets):

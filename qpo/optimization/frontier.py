@@ -132,12 +132,20 @@ def _active_set_path(problem: PortfolioProblem, n: int):
     pieces = frontier_pieces(cov, mu, rc.budget, A, lo, hi, w_min, float(targets[-1]))
     W = weights_at(pieces, targets)
     W[0] = w_min
+    reached = pieces[-1][1]
+    fallback = []
+    beyond = np.flatnonzero(targets > reached + 1e-12)
+    if len(beyond):  # a degenerate vertex stopped the walk: the points past it go to the solver chain
+        for i in beyond:
+            W[i] = _fallback_point(problem, float(targets[i]))
+        fallback.append(f"points {beyond[0]}-{beyond[-1]} (past a degenerate vertex at target {reached:.6g}) "
+                        "solved by the interior-point chain")
     for i, w in enumerate(W):
         broken = rc.violations(w, tol=1e-7)
         if broken:
             raise ActiveSetFailure(f"point {i} breaks {broken[0]}")
     return list(W), {"targets": targets, "path": "active-set", "solver": "critical line (exact)",
-                     "critical_lines": len(pieces) - 1, "fallback_points": []}
+                     "critical_lines": len(pieces) - 1, "fallback_points": fallback}
 
 
 def _fallback_point(problem: PortfolioProblem, target: float | None) -> np.ndarray:

@@ -68,8 +68,45 @@ def check_advisor(tmp_path):
     assert not any(o.get("output_type") == "error" for c in nb["cells"] for o in c.get("outputs", []))
 
 
+def check_classical_frontier(tmp_path):
+    """The frontier notebook's min-variance portfolio equals PyPortfolioOpt's under the same sector
+    caps; its frontier has the asked points; the run is in MLflow with the same numbers."""
+    import mlflow
+    from pypfopt import EfficientFrontier
+
+    import qpo
+    from qpo.workbench.notebook import read_figures, read_records
+
+    names = "AAPL,AMD,MSFT,JPM,BAC,XOM,CVX,KO,PG,JNJ"
+    out = _execute(tmp_path, "notebooks/02_classical_frontier.ipynb", tickers=names, covariance="sample",
+                   history_start="2019-01-01", history_end="2021-12-31", n_points=20, max_weight=0.3,
+                   sector_max=0.4, objectives="min_variance,max_sharpe,hrp")
+    rec = read_records(out)
+    returns = qpo.prices_to_returns(qpo.load_prices("sp500", start="2019-01-01", end="2021-12-31")[names.split(",")])
+    sectors = qpo.load_sectors()
+    ef = EfficientFrontier(returns.mean() * 252, returns.cov() * 252, weight_bounds=(0, 0.3))
+    by_sector = {t: sectors[t] for t in returns.columns}
+    ef.add_sector_constraints(by_sector, {}, {s: 0.4 for s in set(by_sector.values())})
+    ef.min_volatility()
+    _, vol, _ = ef.portfolio_performance()
+    assert rec["min_variance.volatility"] == pytest.approx(vol, rel=1e-6)
+    assert rec["frontier_points"] == 20 and "hrp.sharpe" not in rec  # hrp takes no caps: skipped, and said
+    nb = json.loads(out.read_text())
+    assert "hrp skipped: hrp allocates by its own recursive rule" in json.dumps(nb)
+    figs = read_figures(out)
+    assert set(figs) == {"frontier", "weights", "frontier_weights"}
+    assert len(figs["frontier"]["data"]) == 4  # frontier, assets, two portfolios
+    from qpo.tracking import configure
+
+    configure()  # the same store the notebook wrote (this test's QPO_HOME)
+    run = mlflow.get_run(rec["mlflow_run_id"])
+    assert run.data.metrics["max_sharpe.sharpe"] == pytest.approx(rec["max_sharpe.sharpe"], rel=1e-12)
+    assert run.info.status == "FINISHED" and run.data.tags["qpo.data_hash"]
+
+
 CHECKS = {
     "notebooks/01_daily_risk_report.ipynb": check_daily_report,
+    "notebooks/02_classical_frontier.ipynb": check_classical_frontier,
     "voila_apps/advisor.ipynb": check_advisor,
 }
 
