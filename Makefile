@@ -33,6 +33,8 @@ dashboard: install
 	$(BIN)/qpo dashboard advisor --port $(PORT)
 
 benchmark: install
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	$(BIN)/python benchmarks/classical_optimizers.py
 	$(BIN)/python benchmarks/workbench_timings.py
 
 clean:

@@ -89,7 +89,14 @@ def _machine() -> dict:
     threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
                if k in os.environ}
     return {"cpu": cpu, "cpu_count": os.cpu_count(), "cpus_usable": usable, "platform": platform.platform(),
-            "python": platform.python_version(), "thread_env": threads}
+            "python": platform.python_version(), "thread_env": threads, "load_average_start": _loadavg()}
+
+
+def _loadavg():
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _vol(W, cov):
@@ -583,6 +590,7 @@ def main() -> None:
         print("3. cardinality 10 of 100 ...", flush=True)
         results["cardinality_100"] = cardinality_section(args.mip_time_limit)
     results["total_wall_s"] = time.perf_counter() - t_start
+    results["machine"]["load_average_end"] = _loadavg()
     results["notes"] = findings(results)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "classical_optimizers.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
@@ -662,6 +670,11 @@ def write_table(r: dict) -> str:
          "every library solves the same data in the same run."), "",
          f"- machine: {m['cpu']}, {m['cpu_count']} logical CPUs ({m['cpus_usable']} usable), {m['platform']}",
          f"- Python {m['python']}; " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
+         f"- load average (1, 5, 15 min) at start {m.get('load_average_start')}, at end "
+         f"{m.get('load_average_end')}"
+         + (" - other work shared the CPUs: absolute times are inflated and noisier than on an idle machine"
+            if max((m.get("load_average_start") or [0])[0], (m.get("load_average_end") or [0])[0])
+            > 0.5 * (m["cpus_usable"] or 1) else ""),
          f"- repeats: {r['repeats']}", ""]
 
     fr = r["frontier_20"]

@@ -123,3 +123,20 @@ def test_direct_qp_path_matches_the_interior_point(returns, monkeypatch):
     assert classical._sessions[("min_variance", problem.resolved.structure())] is session
     monkeypatch.setattr(classical, "DIRECT_QP_MIN_ASSETS", 10_000)
     np.testing.assert_allclose(got.weights, qpo.optimize(later, "min_variance").weights, atol=1e-4)
+
+
+def test_a_black_litterman_sweep_reuses_the_compiled_model(returns):
+    """Sweeping view strength changes only parameters: no new model is built after the first, and
+    a stronger bullish view on one asset never lowers its max-Sharpe weight."""
+    from qpo.optimization.classical import compiled_model
+
+    problem = qpo.PortfolioProblem.from_returns(returns, constraints=qpo.Constraints(max_weight=0.3))
+    qpo.optimize(problem, "max_sharpe", confidence_level=None)
+    misses = compiled_model.cache_info().misses
+    weights = []
+    for view in (0.05, 0.15, 0.25, 0.35):
+        bl = qpo.BlackLitterman(views={"KO": view}, tau=0.05)
+        result = qpo.optimize(problem.with_mean(bl.estimate(returns)), "max_sharpe", confidence_level=None)
+        weights.append(result.weights["KO"])
+    assert compiled_model.cache_info().misses == misses
+    assert all(b >= a - 1e-7 for a, b in zip(weights, weights[1:])) and weights[-1] > weights[0]
