@@ -107,10 +107,16 @@ def _try_solvers(compiled: _Compiled, problem: PortfolioProblem, objective: str,
     tried: list[str] = []
     inaccurate = None
     model = compiled.model
+    attempts = []
     for i, name in enumerate(chain):
         opts = dict(solver_options or {}) if i == 0 else {}
-        if name == "CLARABEL" and not opts:
-            opts = dict(CLARABEL_TIGHT)
+        if name == "CLARABEL" and not opts:  # tight first; Clarabel's own defaults if that stalls
+            attempts += [(name, dict(CLARABEL_TIGHT)), (name, {})]
+        else:
+            attempts.append((name, opts))
+    for name, opts in attempts:
+        if name == "CLARABEL" and not opts and inaccurate is None and tried and not tried[-1].startswith("CLARABEL"):
+            continue  # the default-tolerance retry only follows a stalled tight Clarabel solve
         if name == "SCIP" and "scip_params" not in opts:
             opts["scip_params"] = {"limits/gap": 0.0, "limits/absgap": 0.0}
         t0 = time.perf_counter()
@@ -205,7 +211,10 @@ def _polish_support(problem: PortfolioProblem, objective: str, options: dict, w:
             w2, info = _try_solvers(compiled, fixed, objective, chain, None)
         except SolverError:
             return None
-    if w2 is None or rc.violations(w2, problem.annual_cov(), tol=1e-7):
+    if w2 is None:
+        return None
+    w2 = np.where(held, w2, 0.0)
+    if rc.violations(w2, problem.annual_cov(), tol=1e-7):
         return None
     return w2
 
@@ -234,7 +243,7 @@ def extreme_value(problem: PortfolioProblem, objective: str, vec: np.ndarray | N
     cons = [c for cs in fam.values() for c in cs]
     trade = x - rc.reference
     cost = (rc.costs @ cp.abs(trade) if rc.has_costs else 0) + (
-        rc.impact @ cp.power(cp.abs(trade), 1.5) if rc.has_impact else 0)
+        rc.impact @ cp.power(cp.abs(trade), 1.5, approx=False) if rc.has_impact else 0)
     if objective == "min_volatility":
         prob = cp.Problem(cp.Minimize(cp.norm(values["F"] @ x, 2)), cons)
     else:

@@ -190,7 +190,8 @@ def build(objective: str, structure: tuple, n_scenarios: int = 0) -> Model:
         d = cp.Variable(n, nonneg=True, name="traded")
         trade = x - p.w0 * s if homog else x - p.w0
         cons += [d >= trade, d >= -trade]
-        cost = (p.cost @ d if has_costs else 0) + (p.impact @ cp.power(d, 1.5) if has_impact and not homog else 0)
+        impact = p.impact @ cp.power(d, 1.5, approx=False) if has_impact and not homog else 0  # power cone
+        cost = (p.cost @ d if has_costs else 0) + impact
     risk_sq = cp.sum_squares(p.F @ x)
     aux = dict(extra)
     if objective == "min_variance":
