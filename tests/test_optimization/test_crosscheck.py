@@ -348,6 +348,29 @@ def test_transaction_costs_match_independent_cvxpy(returns, mu_a, cov_a, cost):
         assert (np.abs(wq - w0) < 1e-6).sum() >= 3
 
 
+def test_market_impact_matches_independent_cvxpy(returns, mu_a, cov_a):
+    """max_utility with linear costs and a k |w - w0|^1.5 impact equals a direct model (SOC form)."""
+    tickers = list(returns.columns)
+    n, delta, c, k = len(tickers), 3.0, 0.001, 0.05
+    w0 = np.full(n, 1 / n)
+    cons = qpo.Constraints(max_weight=0.3, current_weights=dict(zip(tickers, w0)), transaction_costs=c,
+                           market_impact=k)
+    result = qpo.optimize(qpo.PortfolioProblem.from_returns(returns, constraints=cons), "max_utility",
+                          risk_aversion=delta, confidence_level=None)
+    C, m = cov_a.to_numpy(), mu_a.to_numpy()
+    w = cp.Variable(n)
+    trade = cp.abs(w - w0)
+    ref = cp.Problem(cp.Maximize(m @ w - delta / 2 * cp.quad_form(w, cp.psd_wrap(C)) - c * cp.sum(trade)
+                                 - k * cp.sum(cp.power(trade, 1.5))), [cp.sum(w) == 1, w >= 0, w <= 0.3])
+    ref.solve(solver="CLARABEL")
+    assert result.solver == "CLARABEL"
+    _close(result, w.value)
+    wq = result.weights.to_numpy()
+    assert result.diagnostics["market_impact_cost"] == pytest.approx(k * (np.abs(wq - w0) ** 1.5).sum(), abs=1e-12)
+    net = m @ wq - delta / 2 * wq @ C @ wq - c * np.abs(wq - w0).sum() - k * (np.abs(wq - w0) ** 1.5).sum()
+    assert net == pytest.approx(ref.value, abs=1e-7)
+
+
 @pytest.mark.parametrize("max_turnover", [0.3, 0.6])
 def test_turnover_limit_matches_pypfopt(returns, cov_a, max_turnover):
     """min_variance with sum |w - w0| <= T from equal weights equals pypfopt with the same constraint."""
