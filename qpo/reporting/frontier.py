@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 
 from qpo.errors import UnknownOptionError
-from qpo.optimization import Constraints, OptimizationResult, PortfolioProblem, efficient_frontier, optimize
+from qpo.optimization import (
+    Constraints,
+    OptimizationResult,
+    PortfolioProblem,
+    efficient_frontier,
+    optimize,
+)
 
 #: objectives a study can place on the frontier chart without extra options
 STUDY_OBJECTIVES = ("min_variance", "max_sharpe", "max_utility", "min_cvar", "risk_parity", "hrp",
