@@ -224,7 +224,7 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
             try:
                 pm.execute_notebook(str(spec.notebook), str(out_nb), parameters=params, kernel_name=kernel_name,
                                     cwd=str(spec.notebook.parent), progress_bar=False,
-                                    request_save_on_cell_execute=True)
+                                    request_save_on_cell_execute=True, start_timeout=300)
             except BaseException:
                 if out_nb.exists():  # keep what the failed run did: its notebook, and its report if it renders
                     run.log_artifact(out_nb)

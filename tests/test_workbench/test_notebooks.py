@@ -17,7 +17,7 @@ def _execute(tmp_path, rel, **params):
 
     out = tmp_path / (rel.replace("/", "__"))
     pm.execute_notebook(str(ROOT / rel), str(out), parameters=params, cwd=str((ROOT / rel).parent),
-                        progress_bar=False)
+                        progress_bar=False, start_timeout=300)  # a loaded 2-core machine starts kernels slowly
     return out
 
 
