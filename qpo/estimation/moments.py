@@ -104,6 +104,11 @@ class EWMACovariance(CovarianceEstimator):
         return pd.DataFrame((cov + cov.T) / 2, index=returns.columns, columns=returns.columns)
 
 
+def _sklearn_covariance(estimator, returns: pd.DataFrame) -> pd.DataFrame:
+    cov = estimator.fit(returns.to_numpy()).covariance_
+    return pd.DataFrame(cov, index=returns.columns, columns=returns.columns)
+
+
 @dataclass(frozen=True)
 class LedoitWolf(CovarianceEstimator):
     """Ledoit-Wolf shrinkage toward a scaled identity (scikit-learn)."""
@@ -113,8 +118,7 @@ class LedoitWolf(CovarianceEstimator):
     def estimate(self, returns: pd.DataFrame) -> pd.DataFrame:
         from sklearn.covariance import LedoitWolf as _LW
 
-        cov = _LW().fit(returns.to_numpy()).covariance_
-        return pd.DataFrame(cov, index=returns.columns, columns=returns.columns)
+        return _sklearn_covariance(_LW(), returns)
 
 
 @dataclass(frozen=True)
@@ -126,8 +130,7 @@ class OAS(CovarianceEstimator):
     def estimate(self, returns: pd.DataFrame) -> pd.DataFrame:
         from sklearn.covariance import OAS as _OAS
 
-        cov = _OAS().fit(returns.to_numpy()).covariance_
-        return pd.DataFrame(cov, index=returns.columns, columns=returns.columns)
+        return _sklearn_covariance(_OAS(), returns)
 
 
 @dataclass(frozen=True)

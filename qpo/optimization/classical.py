@@ -42,12 +42,10 @@ def default_chain(problem: PortfolioProblem, objective: str) -> tuple[str, ...]:
 
 
 def solver_chain(problem: PortfolioProblem, objective: str, solver) -> tuple[str, ...]:
-    import cvxpy as cp
-
-    installed = cp.installed_solvers()
     chain = default_chain(problem, objective)
     if solver is None:
         return chain
+    installed = _installed_solvers()
     asked = [solver] if isinstance(solver, str) else list(solver)
     if not asked:
         raise ProblemError("solver must be a solver name or a non-empty list of names")
@@ -58,6 +56,14 @@ def solver_chain(problem: PortfolioProblem, objective: str, solver) -> tuple[str
     if isinstance(solver, str):  # the one asked for first, then the usual chain
         return tuple(dict.fromkeys(asked + list(chain)))
     return tuple(asked)
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_solvers() -> list[str]:
+    """cvxpy's installed solvers, probed once (the probe tries to import some thirty packages)."""
+    import cvxpy as cp
+
+    return cp.installed_solvers()
 
 
 class _Compiled:
@@ -239,7 +245,7 @@ def extreme_value(problem: PortfolioProblem, objective: str, vec: np.ndarray | N
 
     rc = problem.resolved
     values = data_values(problem, "min_variance", {})
-    x, fam = numeric_families(rc, values, objective)
+    x, fam = numeric_families(rc, values)
     cons = [c for cs in fam.values() for c in cs]
     trade = x - rc.reference
     cost = (rc.costs @ cp.abs(trade) if rc.has_costs else 0) + (

@@ -1,6 +1,7 @@
 """``qpo.optimize``: one entry point, every objective and method."""
 from __future__ import annotations
 
+import functools
 import numbers
 import time
 from collections.abc import Mapping
@@ -247,6 +248,18 @@ def _var_cvar(losses: np.ndarray, confidence: float) -> tuple[float, float]:
     return var, float(tail / k)
 
 
+@functools.lru_cache(maxsize=4)
+def _resample_counts(T: int, n_bootstrap: int, seed: int) -> np.ndarray:
+    """How often each of ``T`` periods appears in each of ``n_bootstrap`` iid resamples (drawn as
+    ``default_rng(seed).integers(0, T, (n_bootstrap, T))``), cached: a backtest or a sweep
+    re-uses them, and a resample's mean is then one matrix-vector product."""
+    idx = np.random.default_rng(seed).integers(0, T, size=(n_bootstrap, T))
+    flat = (idx + (np.arange(n_bootstrap) * T)[:, None]).ravel()
+    counts = np.bincount(flat, minlength=n_bootstrap * T).reshape(n_bootstrap, T).astype(float)
+    counts.flags.writeable = False
+    return counts
+
+
 def bootstrap_interval(problem: PortfolioProblem, w: np.ndarray, level: float, n_bootstrap: int, seed: int):
     """Percentile bootstrap interval of the annualized mean portfolio return, and a note saying how
     it was made (or why there is none)."""
@@ -256,13 +269,8 @@ def bootstrap_interval(problem: PortfolioProblem, w: np.ndarray, level: float, n
         return None, ("none: the problem has no return scenarios (build it with from_returns, or pass returns= "
                       "to from_moments)")
     r = problem.returns.to_numpy() @ w
-    rng = np.random.default_rng(seed)
     T = len(r)
-    means = np.empty(n_bootstrap)
-    step = max(1, 2_000_000 // max(T, 1))
-    for s in range(0, n_bootstrap, step):
-        b = min(step, n_bootstrap - s)
-        means[s:s + b] = r[rng.integers(0, T, size=(b, T))].mean(axis=1)
+    means = _resample_counts(T, int(n_bootstrap), int(seed)) @ r / T
     P = problem.periods_per_year
     a = (1 - level) / 2
     lo, hi = np.quantile(means, [a, 1 - a]) * P

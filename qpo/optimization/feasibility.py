@@ -39,7 +39,7 @@ def conflicting_families(rc: ResolvedConstraints, values: dict) -> list[str] | N
     constraints can hold together."""
     from qpo.optimization.model import numeric_families
 
-    _, fam = numeric_families(rc, values, "feasibility")
+    _, fam = numeric_families(rc, values)
     always = fam.pop("holdings", [])
     mi = rc.is_mixed_integer
     conic = rc.max_tracking_error is not None

@@ -81,25 +81,38 @@ def _targets(r_min: float, r_max: float, n: int) -> np.ndarray:
     return np.linspace(r_min, r_top, n)
 
 
-def _osqp_path(problem: PortfolioProblem, n: int):
+def _single_point(targets: np.ndarray) -> bool:
+    """True when the constraints leave no return range above the minimum-variance portfolio's:
+    the frontier is that one portfolio (solving for targets 1e-9 apart only stalls solvers)."""
+    return targets[-1] - targets[0] <= 1e-7 * max(1.0, abs(targets[-1]))
+
+
+def _frontier_ends(problem: PortfolioProblem, n: int):
+    """The linear-constraint QP's OSQP session, the minimum-variance weights and the targets up to
+    the highest reachable return (an LP); names the conflict when the constraints are infeasible."""
     from qpo.optimization.classical import _raise_infeasible
     from qpo.optimization.model import data_values
     from qpo.optimization.qp import LinearQP, OSQPSession
 
-    rc = problem.resolved
-    mu, cov = problem.annual_mu(), problem.annual_cov()
-    qp = LinearQP.build(rc, cov, mu)
+    mu = problem.annual_mu()
+    qp = LinearQP.build(problem.resolved, problem.annual_cov(), mu)
     top = qp.max_return(mu)
     if top is None:
         _raise_infeasible(problem, "min_variance", {}, data_values(problem, "min_variance", {}))
-    r_max = top[0]
     session = OSQPSession(qp)
     fallback = []
     w_min, status = session.solve_target(None)
     if w_min is None:
-        fallback.append(f"minimum variance: {status}")
+        fallback.append(f"minimum variance: {status}; solved by the interior-point chain")
         w_min = _fallback_point(problem, None)
-    targets = _targets(float(mu @ w_min), r_max, n)
+    return session, w_min, _targets(float(mu @ w_min), top[0], n), fallback
+
+
+def _osqp_path(problem: PortfolioProblem, n: int):
+    session, w_min, targets, fallback = _frontier_ends(problem, n)
+    if _single_point(targets):
+        return [w_min] * n, {"targets": np.full(n, targets[0]), "path": "osqp-direct", "solver": "OSQP",
+                             "fallback_points": ["a single efficient portfolio: no return range above it"]}
     weights = [w_min]
     for i, t in enumerate(targets[1:], start=1):
         w, status = session.solve_target(t)
@@ -112,28 +125,20 @@ def _osqp_path(problem: PortfolioProblem, n: int):
 
 def _active_set_path(problem: PortfolioProblem, n: int):
     from qpo.optimization.cla import ActiveSetFailure, frontier_pieces, weights_at
-    from qpo.optimization.classical import _raise_infeasible
-    from qpo.optimization.model import data_values
-    from qpo.optimization.qp import LinearQP, OSQPSession
 
     rc = problem.resolved
-    mu, cov = problem.annual_mu(), problem.annual_cov()
-    qp = LinearQP.build(rc, cov, mu)
-    top = qp.max_return(mu)
-    if top is None:
-        _raise_infeasible(problem, "min_variance", {}, data_values(problem, "min_variance", {}))
-    w_min, status = OSQPSession(qp).solve_target(None)
-    if w_min is None:
-        w_min = _fallback_point(problem, None)
-    targets = _targets(float(mu @ w_min), top[0], n)
+    cov = problem.annual_cov()
+    _, w_min, targets, fallback = _frontier_ends(problem, n)
+    if _single_point(targets):
+        return [w_min] * n, {"targets": np.full(n, targets[0]), "path": "active-set", "solver": "OSQP",
+                             "fallback_points": ["a single efficient portfolio: no return range above it"]}
     A = np.vstack([np.eye(rc.n), rc.group_matrix])
     lo = np.concatenate([rc.lower, rc.group_lower])
     hi = np.concatenate([rc.upper, rc.group_upper])
-    pieces = frontier_pieces(cov, mu, rc.budget, A, lo, hi, w_min, float(targets[-1]))
+    pieces = frontier_pieces(cov, problem.annual_mu(), rc.budget, A, lo, hi, w_min, float(targets[-1]))
     W = weights_at(pieces, targets)
     W[0] = w_min
     reached = pieces[-1][1]
-    fallback = []
     beyond = np.flatnonzero(targets > reached + 1e-12)
     if len(beyond):  # a degenerate vertex stopped the walk: the points past it go to the solver chain
         for i in beyond:
@@ -158,6 +163,7 @@ def _fallback_point(problem: PortfolioProblem, target: float | None) -> np.ndarr
 
 
 def _cvxpy_path(problem: PortfolioProblem, n: int, solver):
+    from qpo.errors import SolverError
     from qpo.optimization.classical import (
         _raise_infeasible,
         _try_solvers,
@@ -172,19 +178,34 @@ def _cvxpy_path(problem: PortfolioProblem, n: int, solver):
     first = optimize(problem, "min_variance", solver=solver, confidence_level=None)
     r_max = extreme_value(problem, "max")
     targets = _targets(first.expected_return, r_max, n)
+    if _single_point(targets):
+        return [first.weights.to_numpy()] * n, {
+            "targets": np.full(n, targets[0]), "path": "cvxpy", "solver": first.solver,
+            "fallback_points": ["a single efficient portfolio: no return range above it"]}
     chain = solver_chain(problem, "efficient_return", solver)
     values = data_values(problem, "efficient_return", {"target_return": float(targets[0])})
     compiled = compiled_model("efficient_return", rc.structure(), 0)
     weights = [first.weights.to_numpy()]
     answered = {first.solver}
+    fallback: list[str] = []
     with compiled.lock:
         compiled.model.set(values)
-        for t in targets[1:]:
-            compiled.model.params.target.value = float(t)
-            w, info = _try_solvers(compiled, problem, "efficient_return", chain, None)
+        for i in range(1, n):
+            compiled.model.params.target.value = float(targets[i])
+            try:
+                w, info = _try_solvers(compiled, problem, "efficient_return", chain, None)
+            except SolverError:
+                if i < n - 1:
+                    raise
+                # within 1e-9 of the top the feasible set is nearly a point and interior-point
+                # solvers stall: step back by a millionth of the return range
+                targets[i] -= 1e-6 * (targets[-1] - targets[0])
+                compiled.model.params.target.value = float(targets[i])
+                w, info = _try_solvers(compiled, problem, "efficient_return", chain, None)
+                fallback.append(f"top point moved down to target {targets[i]:.8g} (solvers stall at the vertex)")
             if w is None:  # pragma: no cover - the target lies within [r_min, r_max]
-                _raise_infeasible(problem, "efficient_return", {"target_return": float(t)}, values)
+                _raise_infeasible(problem, "efficient_return", {"target_return": float(targets[i])}, values)
             answered.add(info["solver"])
             weights.append(w)
     return weights, {"targets": targets, "path": "cvxpy", "solver": "+".join(sorted(answered)),
-                     "fallback_points": []}
+                     "fallback_points": fallback}

@@ -36,7 +36,6 @@ def cov_factor(cov: np.ndarray) -> np.ndarray:
 def data_values(problem, objective: str, options: dict) -> dict[str, np.ndarray | float]:
     """Numeric values of every model datum for ``problem`` (names match :func:`build`'s)."""
     rc = problem.resolved
-    P = problem.periods_per_year
     F = cov_factor(problem.annual_cov())
     mu = problem.annual_mu()
     lo_rows, hi_rows = rc.group_rows
@@ -74,7 +73,6 @@ def data_values(problem, objective: str, options: dict) -> dict[str, np.ndarray 
         d["cvar_scale"] = 1.0 / ((1.0 - options["confidence"]) * len(R))
     elif objective == "risk_parity":
         d["budgets"] = options["risk_budgets"]
-    del P
     return d
 
 
@@ -104,8 +102,7 @@ def _params(structure: tuple, objective: str, n_scenarios: int) -> SimpleNamespa
     return p
 
 
-def families(rc_structure: tuple, x, s, d, *, with_groups_named: list[str] | None = None,
-             group_lo_names=(), group_hi_names=()):
+def families(rc_structure: tuple, x, s, d, *, group_lo_names=(), group_hi_names=()):
     """Named constraint families on ``x`` (= ``s w``), from data ``d`` (parameters or arrays).
     Returns ``(families, extra_variables)``; each family is a list of cvxpy constraints."""
     import cvxpy as cp
@@ -230,7 +227,7 @@ def build(objective: str, structure: tuple, n_scenarios: int = 0) -> Model:
     return Model(objective, structure, problem, p, x, s, aux)
 
 
-def numeric_families(rc: ResolvedConstraints, values: dict, objective: str):
+def numeric_families(rc: ResolvedConstraints, values: dict):
     """Families with constant data (for the infeasibility diagnosis), on fresh variables."""
     import cvxpy as cp
 
@@ -243,5 +240,4 @@ def numeric_families(rc: ResolvedConstraints, values: dict, objective: str):
     lo_rows, hi_rows = rc.group_rows
     fam, _ = families(structure, x, 1.0, d, group_lo_names=[rc.group_names[i] for i in lo_rows],
                       group_hi_names=[rc.group_names[i] for i in hi_rows])
-    del objective
     return x, fam

@@ -30,10 +30,9 @@ def problems(draw, allow_short=True):
             kw["leverage"] = draw(st.floats(1.05, 2.0))
     if draw(st.booleans()) and n >= 4:
         groups = {t: ("G1" if i < n // 2 else "G2") for i, t in enumerate(tickers)}
-        cap = draw(st.floats(0.5, 0.9))
-        if cap < 1 - max_w * (n - n // 2) or (not short and cap * 1 < 0.0):
-            cap = 0.9
-        kw.update(groups=groups, group_max={"G1": max(cap, 1 - max_w * (n - n // 2) + 0.01)})
+        # a cap on G1 that G2's own maximum can make up to a full budget
+        cap = max(draw(st.floats(0.5, 0.9)), 1 - max_w * (n - n // 2) + 0.01)
+        kw.update(groups=groups, group_max={"G1": cap})
     constraints = qpo.Constraints(**kw)
     return qpo.PortfolioProblem.from_returns(returns, constraints=constraints)
 
