@@ -27,24 +27,31 @@ def write(path, cells):
 
 
 daily = [
-    new_markdown_cell("# Daily risk report\n\nRisk of one client portfolio as of a date: the numbers, "
-                      "the figures and a what-if min-variance rebalance of the same names. Run by "
-                      "`qpo pipeline run daily-report` on weekdays at 18:00; every number recorded "
-                      "below is logged to MLflow and written to the store."),
+    new_markdown_cell("# Daily risk report\n\nRisk of one client portfolio as of a date: compliance status first, "
+                      "then the numbers, VaR by method, risk contributions, stress tests and a what-if "
+                      "min-variance rebalance of the same names. Run by `qpo pipeline run daily-report` on "
+                      "weekdays at 18:00; every number recorded below is logged to MLflow and written to the store."),
     new_code_cell(
         'portfolio: str = "Balanced Growth"  # client portfolio name in the store\n'
         'as_of: "Optional[str]" = None  # report date YYYY-MM-DD, or None for the last date of the data\n'
         'lookback_days: int = 756  # trading days of returns behind the risk numbers, 756 is 3 years\n'
         'confidence: float = 0.95  # VaR / CVaR confidence level, in (0, 1)\n'
+        'horizon: int = 1  # VaR / CVaR horizon in trading days (the table of VaR by method)\n'
         'risk_free_rate: float = 0.0  # annual risk-free rate for the Sharpe ratio\n'
         'max_weight: float = 0.25  # per-name cap of the what-if min-variance rebalance\n'
+        'limit_max_weight: "Optional[float]" = 0.30  # compliance: largest single name, or None\n'
+        'limit_sector_max: "Optional[float]" = 0.40  # compliance: largest GICS sector, or None\n'
+        'limit_min_names: "Optional[int]" = 5  # compliance: fewest holdings, or None\n'
+        'limit_var: "Optional[float]" = 0.03  # compliance: largest VaR at the confidence and horizon, or None\n'
+        'limit_var_method: str = "historical"  # the VaR method the limit applies to\n'
         'prices_source: str = "sp500"  # bundled source name, or the path of a CSV/Parquet price file\n'
         'history_start: str = "2000-01-01"  # first date of price history loaded (and validated)\n'
         'write_store: bool = True  # write the risk numbers to the store\n'
         'run_id: "Optional[str]" = None  # MLflow run id; the pipeline runner sets it\n',
         metadata={"tags": ["parameters"]}),
     new_code_cell(
-        "import pandas as pd\n\n"
+        "import pandas as pd\n"
+        "from IPython.display import HTML\n\n"
         "import qpo\n"
         "from qpo.reporting.daily import daily_report\n"
         "from qpo.store import connect, seed_demo\n"
@@ -53,18 +60,41 @@ daily = [
         "benchmark = qpo.load_prices(\"sp500_index\", start=history_start)[\"SP500\"] if prices_source == \"sp500\" else None\n"
         "engine = connect()\n"
         "seed_demo(engine, prices=qpo.load_prices(\"sp500\"))  # demo portfolios on first run; no-op afterwards\n"
+        "limits = qpo.Limits(max_weight=limit_max_weight, sector_max=limit_sector_max, min_names=limit_min_names,\n"
+        "                    var_limit=limit_var, var_method=limit_var_method)\n"
         "report = daily_report(portfolio, prices, as_of=as_of, lookback_days=lookback_days, confidence=confidence,\n"
-        "                      risk_free_rate=risk_free_rate, max_weight=max_weight, benchmark=benchmark, engine=engine)\n"
+        "                      horizon=horizon, risk_free_rate=risk_free_rate, max_weight=max_weight,\n"
+        "                      benchmark=benchmark, engine=engine, limits=limits, sectors=qpo.load_sectors())\n"
         "print(f\"{portfolio}: {report.risk.n_periods} daily returns, {report.risk.start.date()} to {report.as_of.date()}\")"),
-    new_markdown_cell("## Risk numbers\n\nSimple daily returns, 252 periods a year; VaR and CVaR are one-day "
-                      "historical losses (positive numbers)."),
+    new_code_cell(
+        "display(HTML(report.status_html()))  # compliance breaches first\n"
+        "record(\"compliance_breaches\", len(report.breaches), show=False)\n"
+        "record(\"breaches\", report.breaches, show=False)"),
+    new_markdown_cell("## Risk numbers\n\nSimple daily returns, 252 periods a year; VaR and CVaR are positive "
+                      "losses; kurtosis is excess kurtosis. Benchmark statistics against the S&P 500 index."),
     new_code_cell(
         "display(report.risk_table().style.format(\"{:.4f}\"))\n"
-        "# machine-readable copies of the table (logged to MLflow as metrics), not shown in the report\n"
+        "# machine-readable copies of the numbers (logged to MLflow as metrics), not shown in the report\n"
         "for name, value in report.metrics().items():\n"
         "    record(name, value, show=False)\n"
         "record(\"as_of\", str(report.as_of.date()), show=False)\n"
         "record(\"n_holdings\", int(len(report.weights)), show=False)"),
+    new_markdown_cell("## VaR and CVaR by method\n\nHistorical, parametric (normal and Cornish-Fisher) and Monte "
+                      "Carlo (multivariate normal and bootstrap, 100,000 seeded scenarios), at the report's "
+                      "confidence and horizon."),
+    new_code_cell("report.risk.var_table.style.format(\"{:.4%}\")"),
+    new_markdown_cell("## Risk contributions\n\nEuler components: they add up to the portfolio's volatility "
+                      "(annualized) and to its one-day historical CVaR."),
+    new_code_cell(
+        "display(report.risk.contributions.style.format(\"{:.4f}\"))\n"
+        "report.risk.sector_contributions.style.format(\"{:.4f}\")"),
+    new_markdown_cell("## Stress tests\n\nHistorical windows replayed on today's weights (bought at the window's "
+                      "first close, held to its last), and hypothetical shocks propagated by betas."),
+    new_code_cell(
+        "report.risk.stress.style.format({\"portfolio_return\": \"{:.2%}\", \"loss\": \"{:.2%}\", "
+        "\"coverage\": \"{:.0%}\"}, na_rep=\"–\")"),
+    new_markdown_cell("## Compliance"),
+    new_code_cell("report.risk.compliance"),
     new_markdown_cell("## Figures"),
     new_code_cell("for name, fig in report.figures().items():\n    show_figure(fig, name)"),
     new_markdown_cell("## Holdings and the what-if rebalance"),

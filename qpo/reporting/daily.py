@@ -26,6 +26,26 @@ class DailyReport:
     what_if: OptimizationResult  # min-variance on the held names
     what_if_risk: RiskReport
 
+    @property
+    def breaches(self) -> list[str]:
+        return self.risk.breaches
+
+    def status_html(self) -> str:
+        """The banner the report opens with: every compliance breach in red, or a green line."""
+        import html
+
+        r = self.risk
+        if r.compliance is None:
+            return "<p>No limits were given: compliance not checked.</p>"
+        n = len(r.compliance)
+        if self.breaches:
+            items = "".join(f"<li>{html.escape(b)}</li>" for b in self.breaches)
+            return (f'<div class="qpo-breach" style="background:#fdecea;border:2px solid #c0392b;padding:8px 12px">'
+                    f"<b>COMPLIANCE BREACH: {len(self.breaches)} of {n} checks failed for "
+                    f"{html.escape(self.portfolio)} on {self.as_of.date()}</b><ul>{items}</ul></div>")
+        return (f'<div class="qpo-compliant" style="background:#eafaf1;border:2px solid #27ae60;padding:8px 12px">'
+                f"<b>Compliant: all {n} checks pass for {html.escape(self.portfolio)} on {self.as_of.date()}</b></div>")
+
     def metrics(self) -> dict[str, float]:
         m = dict(self.risk.metrics())
         m.update({f"what_if_{k}": v for k, v in self.what_if_risk.metrics().items()})
@@ -38,7 +58,7 @@ class DailyReport:
                 "what-if min-variance": self.what_if_risk.to_frame()["value"]}
         if self.benchmark_risk is not None:
             cols["S&P 500"] = self.benchmark_risk.to_frame()["value"]
-        return pd.DataFrame(cols)
+        return pd.DataFrame(cols).reindex(cols["portfolio"].index)
 
     def figures(self) -> dict:
         from qpo.reporting.figures import drawdown_figure, wealth_figure, weights_figure
@@ -48,20 +68,25 @@ class DailyReport:
         series["what-if min-variance"] = portfolio_returns(self.what_if.weights, self.asset_returns)
         if self.benchmark_returns is not None:
             series["S&P 500"] = self.benchmark_returns
+        risk = self.risk.figures()
         return {
             "wealth": wealth_figure(series, f"Growth of $1 over {len(self.returns)} days to {self.as_of.date()}"),
             "drawdown": drawdown_figure(drawdown_series(self.returns), f"{self.portfolio}: drawdown"),
             "weights": weights_figure({"current": self.weights, "what-if min-variance": self.what_if.weights},
                                       "Current weights and the min-variance rebalance"),
+            **{k: risk[k] for k in ("distribution", "contributions", "sectors", "stress") if k in risk},
         }
 
 
 def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_days: int = 756,
                  confidence: float = 0.95, risk_free_rate: float = 0.0, max_weight: float = 0.25,
-                 benchmark: pd.Series | None = None, engine=None) -> DailyReport:
-    """Risk of ``portfolio`` (from the store) over the ``lookback_days`` returns up to ``as_of``,
-    next to a what-if long-only min-variance rebalance of the same names (weights <= max_weight)
-    and, when given, the benchmark's level series."""
+                 benchmark: pd.Series | None = None, engine=None, horizon: int = 1, limits=None,
+                 sectors: dict[str, str] | None = None, n_scenarios: int = 100_000) -> DailyReport:
+    """The full risk report (:func:`qpo.risk_report`) of ``portfolio`` (from the store) over the
+    ``lookback_days`` returns up to ``as_of``: against the benchmark (its level series, when given
+    and priced on every day of the window), with the historical stress windows replayed over the
+    whole price history up to ``as_of``, and the compliance checks of ``limits``; next to a what-if
+    long-only min-variance rebalance of the same names (weights <= max_weight)."""
     from qpo.data.returns import prices_to_returns
     from qpo.optimization import Constraints, PortfolioProblem, optimize
     from qpo.risk import portfolio_returns, risk_report
@@ -87,17 +112,24 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
                         "shorten lookback_days or fill the prices")
     asset_returns = prices_to_returns(window)
     port = portfolio_returns(weights, asset_returns)
-    risk = risk_report(weights, asset_returns, confidence, risk_free_rate)
-    n = len(weights)
-    problem = PortfolioProblem.from_returns(
-        asset_returns, constraints=Constraints(max_weight=max(max_weight, 1.0 / n)), risk_free_rate=risk_free_rate)
-    what_if = optimize(problem, "min_variance")
-    what_if_risk = risk_report(what_if.weights, asset_returns, confidence, risk_free_rate)
-    bench_r = bench_risk = None
+    bench_r = None
     if benchmark is not None:
         b = prices_to_returns(benchmark.loc[:as_of].to_frame(), dropna="none").iloc[:, 0].reindex(asset_returns.index)
         if b.notna().all():
             bench_r = b.rename("S&P 500")
-            bench_risk = risk_report(None, bench_r, confidence, risk_free_rate)
+    history = px.pct_change(fill_method=None).iloc[1:]
+    risk = risk_report(weights, asset_returns, benchmark=bench_r, confidence=confidence,
+                       risk_free_rate=risk_free_rate, horizon=horizon, sectors=sectors, history=history,
+                       limits=limits, n_scenarios=n_scenarios)
+    n = len(weights)
+    problem = PortfolioProblem.from_returns(
+        asset_returns, constraints=Constraints(max_weight=max(max_weight, 1.0 / n)), risk_free_rate=risk_free_rate)
+    what_if = optimize(problem, "min_variance")
+    what_if_risk = risk_report(what_if.weights, asset_returns, confidence=confidence,
+                               risk_free_rate=risk_free_rate, stress_scenarios={}, shocks=[], n_scenarios=n_scenarios)
+    bench_risk = None
+    if bench_r is not None:
+        bench_risk = risk_report(None, bench_r, confidence=confidence, risk_free_rate=risk_free_rate,
+                                 n_scenarios=n_scenarios)
     return DailyReport(portfolio, as_of, weights, asset_returns, port, bench_r, risk, bench_risk, what_if,
                        what_if_risk)

@@ -8,10 +8,18 @@ Conventions (stated once, used everywhere in qpo)
   mean return ``mean(r) * P``; CAGR is geometric: ``prod(1 + r) ** (P / n) - 1``.
 * Sharpe = ``mean(r - rf/P) / std(r, ddof=1) * sqrt(P)`` with an annual ``risk_free_rate``.
 * Max drawdown is on compounded wealth ``prod(1 + r)``, reported as a positive fraction.
+* Sortino = ``mean(r - rf/P) / sqrt(mean(min(r - rf/P, 0)^2)) * sqrt(P)`` (downside deviation
+  over all periods, target the risk-free rate); Calmar = CAGR / max drawdown.
+* Skew and kurtosis are the bias-adjusted sample statistics (pandas' ``skew`` and ``kurt``);
+  **kurtosis is excess kurtosis** (0 for a normal distribution).
+* Hit rate = the share of periods with a return > 0 (a zero return is not a hit).
 * VaR and CVaR are **positive losses** over one period at ``confidence`` c. With the returns
   sorted ascending and ``k = (1 - c) n``: VaR = minus the ``ceil(k)``-th smallest return;
   CVaR = minus the mean of the worst ``k`` returns (fractional ``k`` weights the boundary
-  return: Rockafellar-Uryasev), so CVaR >= VaR.
+  return: Rockafellar-Uryasev), so CVaR >= VaR. Other methods and horizons: :mod:`qpo.risk.var`.
+* Against a benchmark b: beta = ``cov(r, b) / var(b)``; alpha (Jensen, annualized) =
+  ``P * (mean(r - rf/P) - beta * mean(b - rf/P))``; tracking error = ``std(r - b, ddof=1) * sqrt(P)``;
+  information ratio = ``P * mean(r - b) / tracking error``.
 """
 from __future__ import annotations
 
@@ -97,15 +105,20 @@ def max_drawdown(returns) -> float:
     return float(-drawdown_series(pd.Series(np.asarray(returns, dtype=float))).min())
 
 
-def _tail(r: np.ndarray, confidence: float) -> tuple[np.ndarray, float, int]:
+def _tail_size(n: int, confidence: float) -> tuple[float, int]:
+    """``k = (1 - c) n`` (snapped to a whole number when it is one up to rounding: (1 - 0.95) * 1000
+    is 50.00000000000004 in floating point, and VaR is the 50th worst return, not the 51st) and the
+    0-based index of the VaR order statistic, ``ceil(k) - 1``."""
     _check_confidence(confidence)
-    k = (1.0 - confidence) * r.size
-    # (1 - 0.95) * 1000 is 50.00000000000004 in floating point: snap to whole numbers first, so
-    # that VaR is the 50th worst return and not the 51st.
+    k = (1.0 - confidence) * n
     k_whole = round(k)
     if abs(k - k_whole) < 1e-9 * max(1.0, k):
         k = float(k_whole)
-    ik = max(0, math.ceil(k) - 1)
+    return k, max(0, math.ceil(k) - 1)
+
+
+def _tail(r: np.ndarray, confidence: float) -> tuple[np.ndarray, float, int]:
+    k, ik = _tail_size(r.size, confidence)
     return np.sort(r), k, ik
 
 
@@ -123,69 +136,112 @@ def historical_cvar(returns, confidence: float = 0.95) -> float:
     return float(-(s[:ik].sum() + s[ik] * (k - ik)) / k)
 
 
-@dataclass
-class RiskReport:
-    """Risk numbers of one portfolio over one window. Conventions: see :mod:`qpo.risk.metrics`."""
+def _ppy(periods_per_year) -> int:
+    if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, numbers.Real) or periods_per_year <= 0:
+        raise InvalidValueError(f"periods_per_year must be a positive number (252 for daily, 52 weekly, 12 "
+                                f"monthly), got {periods_per_year!r}")
+    return periods_per_year
 
-    start: pd.Timestamp
-    end: pd.Timestamp
-    n_periods: int
-    periods_per_year: int
-    confidence: float
-    risk_free_rate: float
-    cagr: float
-    mean_return: float
-    volatility: float
-    sharpe: float
+
+def sortino_ratio(returns, risk_free_rate: float = 0.0, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+    r = _values(returns) - risk_free_rate / periods_per_year
+    downside = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
+    return float(r.mean() / downside * math.sqrt(periods_per_year)) if downside > 0 else float("nan")
+
+
+def calmar_ratio(returns, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+    mdd = max_drawdown(returns)
+    return cagr(returns, periods_per_year) / mdd if mdd > 0 else float("nan")
+
+
+def skewness(returns) -> float:
+    """Bias-adjusted sample skewness (pandas' ``Series.skew``)."""
+    return float(pd.Series(_values(returns)).skew())
+
+
+def excess_kurtosis(returns) -> float:
+    """Bias-adjusted sample excess kurtosis (pandas' ``Series.kurt``; 0 for a normal distribution)."""
+    return float(pd.Series(_values(returns)).kurt())
+
+
+def hit_rate(returns) -> float:
+    """Share of periods with a positive return (zero returns count as misses)."""
+    r = _values(returns)
+    return float((r > 0).mean())
+
+
+@dataclass(frozen=True)
+class DrawdownInfo:
+    """The deepest drawdown: its depth (positive), the peak, the trough and the recovery dates
+    (``peak`` is None when the peak is the starting wealth, ``recovery`` None when wealth has not
+    regained the peak by the end). Durations count the periods spent below the peak: ``duration``
+    for the deepest drawdown, ``longest_duration`` for the longest of the series."""
+
     max_drawdown: float
-    var: float
-    cvar: float
-
-    METRICS = ("cagr", "mean_return", "volatility", "sharpe", "max_drawdown", "var", "cvar")
-
-    def metrics(self) -> dict[str, float]:
-        """The numeric metrics by name, with the confidence they were computed at (what pipelines
-        log and the store keeps)."""
-        return {**{m: float(getattr(self, m)) for m in self.METRICS}, "confidence": float(self.confidence)}
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["start"], d["end"] = str(self.start.date()), str(self.end.date())
-        return d
-
-    def to_frame(self) -> pd.DataFrame:
-        labels = {
-            "cagr": "Annualized return (CAGR)",
-            "mean_return": "Annualized mean return",
-            "volatility": "Annualized volatility",
-            "sharpe": "Sharpe ratio",
-            "max_drawdown": "Max drawdown",
-            "var": f"VaR {percent(self.confidence)} (1 day, historical)",
-            "cvar": f"CVaR {percent(self.confidence)} (1 day, historical)",
-        }
-        return pd.DataFrame({"metric": [labels[m] for m in self.METRICS],
-                             "value": [getattr(self, m) for m in self.METRICS]}).set_index("metric")
+    peak: Any
+    trough: Any
+    recovery: Any
+    duration: int
+    longest_duration: int
 
 
-def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, confidence: float = 0.95,
-                risk_free_rate: float = 0.0, periods_per_year: int = PERIODS_PER_YEAR) -> RiskReport:
-    """Risk report of a portfolio (``weights`` over the asset ``returns``) or of a return series
-    (``weights=None`` and ``returns`` a Series)."""
-    _check_confidence(confidence)
-    if weights is None:
-        if not isinstance(returns, pd.Series):
-            raise DataError("with weights=None, returns must be the portfolio's return Series")
-        r = returns.astype(float)
-    else:
-        r = portfolio_returns(weights, returns)
-    if len(r) < 2:
-        raise DataError(f"need at least 2 returns for a risk report, got {len(r)}")
-    v = _values(r)
-    return RiskReport(
-        start=pd.Timestamp(r.index[0]), end=pd.Timestamp(r.index[-1]), n_periods=int(v.size),
-        periods_per_year=periods_per_year, confidence=float(confidence), risk_free_rate=risk_free_rate,
-        cagr=cagr(v, periods_per_year), mean_return=float(v.mean() * periods_per_year),
-        volatility=annualized_volatility(v, periods_per_year),
-        sharpe=sharpe_ratio(v, risk_free_rate, periods_per_year), max_drawdown=max_drawdown(v),
-        var=historical_var(v, confidence), cvar=historical_cvar(v, confidence),
-    )
+def drawdown_info(returns: pd.Series) -> DrawdownInfo:
+    """Dates and durations of drawdowns of compounded wealth. The start (wealth 1 before the first
+    return) is a peak; a period of drawdown ends on the first period whose wealth is back at the peak."""
+    r = pd.Series(returns, dtype=float)
+    _values(r)
+    dd = drawdown_series(r).to_numpy()
+    idx = r.index
+    trough_i = int(np.argmin(dd))
+    depth = float(-dd[trough_i])
+    underwater = dd < 0
+    # runs of consecutive underwater periods; a run's length counts its periods until recovery
+    longest, run = 0, 0
+    for u in underwater:
+        run = run + 1 if u else 0
+        longest = max(longest, run)
+    if depth <= 0:
+        return DrawdownInfo(0.0, None, None, None, 0, 0)
+    peak_i = trough_i
+    while peak_i >= 0 and dd[peak_i] < 0:
+        peak_i -= 1
+    peak = idx[peak_i] if peak_i >= 0 else None  # None: the peak is the starting wealth
+    after = np.flatnonzero(~underwater[trough_i:])
+    rec_i = trough_i + int(after[0]) if after.size else None
+    duration = (rec_i if rec_i is not None else len(dd)) - (peak_i + 1)
+    return DrawdownInfo(depth, peak, idx[trough_i], idx[rec_i] if rec_i is not None else None, int(duration),
+                        int(longest))
+
+
+def _aligned_benchmark(r: pd.Series, benchmark: pd.Series) -> np.ndarray:
+    b = pd.Series(benchmark, dtype=float).reindex(r.index)
+    if b.isna().any():
+        missing = b.index[b.isna()]
+        raise DataError(f"the benchmark has no return on {len(missing)} of the portfolio's {len(r)} dates "
+                        f"(first {getattr(missing[0], 'date', lambda: missing[0])()}); give benchmark returns "
+                        "on the same dates as the portfolio's (qpo aligns by date and does not fill)")
+    return b.to_numpy()
+
+
+def benchmark_statistics(returns: pd.Series, benchmark: pd.Series, risk_free_rate: float = 0.0,
+                         periods_per_year: int = PERIODS_PER_YEAR) -> dict[str, float]:
+    """Beta, alpha (annualized Jensen), correlation, tracking error and information ratio against a
+    benchmark return series on the same dates (conventions: the module docstring)."""
+    r = _values(returns)
+    b = _aligned_benchmark(pd.Series(returns), benchmark)
+    _values(b)
+    rf = risk_free_rate / periods_per_year
+    var_b = float(np.var(b, ddof=1))
+    cov = float(np.cov(r, b, ddof=1)[0, 1])
+    beta = cov / var_b if var_b > 0 else float("nan")
+    alpha = periods_per_year * (float(np.mean(r - rf)) - beta * float(np.mean(b - rf)))
+    active = r - b
+    te = float(np.std(active, ddof=1) * math.sqrt(periods_per_year))
+    sd_r, sd_b = float(np.std(r, ddof=1)), math.sqrt(var_b)
+    return {
+        "beta": beta, "alpha": alpha,
+        "correlation": cov / (sd_r * sd_b) if sd_r > 0 and sd_b > 0 else float("nan"),
+        "tracking_error": te,
+        "information_ratio": float(active.mean() * periods_per_year / te) if te > 0 else float("nan"),
+        "active_return": float(active.mean() * periods_per_year),
+    }

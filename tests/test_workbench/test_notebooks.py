@@ -36,24 +36,34 @@ def check_daily_report(tmp_path):
     from qpo.workbench.notebook import read_records
     from qpo.workbench.pipelines import export_html
 
+    from scipy.stats import norm
+
     out = _execute(tmp_path, "notebooks/01_daily_risk_report.ipynb", portfolio="Tech Tilt", lookback_days=60,
                    as_of="2020-03-31", confidence=0.9)
     rec = read_records(out)
-    _, r = _weights_and_returns("Tech Tilt", 60, "2020-03-31")
+    w, r = _weights_and_returns("Tech Tilt", 60, "2020-03-31")
     assert rec["volatility"] == pytest.approx(np.std(r, ddof=1) * np.sqrt(252), rel=1e-9)
     k = 0.1 * 60  # the 6 worst of 60 days at 90 %
     assert rec["cvar"] == pytest.approx(-np.sort(r)[:int(k)].mean(), rel=1e-9)
+    assert rec["var_normal"] == pytest.approx(-(r.mean() + r.std(ddof=1) * norm.ppf(0.1)), rel=1e-9)
     assert rec["as_of"] == "2020-03-31"
+    # Tech Tilt is 80 % Information Technology: the 40 % sector limit is breached, and said first
+    assert rec["compliance_breaches"] >= 1 and rec["breach_sector_information_technology"] == 1
+    assert any(b.startswith("sector Information Technology") for b in rec["breaches"])
     # the HTML report draws its figures in a browser with the network closed
     html = export_html(out, tmp_path / "report.html")
     with browser_page() as page:
         page.route("http*://**", lambda route: route.abort())
         page.goto(html.as_uri())
-        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length === 3", timeout=60_000)
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length === 7", timeout=60_000)
         figs = page.evaluate(TRACES_JS)
-    assert [f["title"].split(":")[0] for f in figs] == ["Growth of $1 over 60 days to 2020-03-31", "Tech Tilt",
-                                                         "Current weights and the min-variance rebalance"]
+        banner = page.inner_text(".qpo-breach")
+        first_table = page.evaluate("() => document.body.innerText.indexOf('COMPLIANCE BREACH') < "
+                                    "document.body.innerText.indexOf('Risk numbers')")
+    assert [f["title"].split(":")[0] for f in figs][:3] == ["Growth of $1 over 60 days to 2020-03-31", "Tech Tilt",
+                                                             "Current weights and the min-variance rebalance"]
     assert len(figs[0]["lines"]) == 3 and figs[2]["bars"] == 10  # 5 names x (current, what-if)
+    assert figs[6]["title"].startswith("Stress tests") and "Information Technology 80.0%" in banner and first_table
 
 
 def check_advisor(tmp_path):

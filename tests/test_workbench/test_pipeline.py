@@ -62,7 +62,9 @@ def test_daily_report_from_the_shell(qpo_home, sp500_clean, mlflow):
     assert (qpo_home / "mlruns").is_dir()
 
     # the store got the risk numbers, tagged with the run
-    assert set(stored["metric"]) == set(qpo.RiskReport.METRICS) | {"confidence"}
+    assert set(qpo.RiskReport.METRICS) | {"confidence", "var_normal", "cvar_monte_carlo_bootstrap",
+                                           "stress_loss_covid_crash_2020", "compliance_breaches"} <= set(stored["metric"])
+    assert set(stored["metric"]) <= set(records)  # the store keeps what the notebook recorded
     assert (stored["mlflow_run_id"] == out["run_id"]).all()
 
     # the HTML report: no code, figures drawn offline (plotly.js inlined, no CDN)
@@ -72,7 +74,11 @@ def test_daily_report_from_the_shell(qpo_home, sp500_clean, mlflow):
 
     assert re.findall(r'<script[^>]+src="https?://', text) == []  # nothing fetched from the network
     assert text.count("Plotly.newPlot") >= 3
-    assert set(read_figures(nb)) == {"wealth", "drawdown", "weights"}
+    assert set(read_figures(nb)) == {"wealth", "drawdown", "weights", "distribution", "contributions", "sectors",
+                                     "stress"}
+    # the compliance status opens the report: Conservative Income holds every default limit
+    assert records["compliance_breaches"] == 0 and records["breaches"] == []
+    assert text.index("qpo-compliant") < text.index("Risk numbers")
 
 
 def test_invalid_data_stops_before_anything_is_written(qpo_home, tmp_path, sp500_clean):

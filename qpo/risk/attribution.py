@@ -1,0 +1,86 @@
+"""Brinson-Fachler performance attribution against a benchmark portfolio, by sector.
+
+For one period, with sector weights ``wp_j``/``wb_j``, sector returns ``Rp_j``/``Rb_j`` (each
+sector's holdings as a sub-portfolio) and the benchmark's total return ``Rb``:
+
+* allocation ``(wp_j - wb_j)(Rb_j - Rb)``;
+* selection ``wb_j (Rp_j - Rb_j)``;
+* interaction ``(wp_j - wb_j)(Rp_j - Rb_j)``;
+
+summing over sectors to the active return ``Rp - Rb``. A sector the portfolio does not hold takes
+``Rp_j = Rb_j`` (no selection, no interaction); a sector the benchmark does not hold takes
+``Rb_j = Rp_j`` (the whole effect is allocation).
+
+Over many periods (the portfolio and the benchmark each held at constant weights, rebalanced every
+period, as :func:`qpo.risk.portfolio_returns` does), the one-period effects are linked with Carino's
+logarithmic factors ``k_t / k``, ``k_t = (ln(1+Rp_t) - ln(1+Rb_t)) / (Rp_t - Rb_t)`` (``1/(1+Rp_t)``
+when they are equal), ``k`` the same over the whole window, so that the linked effects sum exactly
+to the compounded active return ``prod(1+Rp_t) - prod(1+Rb_t)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from qpo.errors import DataError
+from qpo.risk.metrics import portfolio_returns
+
+
+def _carino(rp: np.ndarray, rb: np.ndarray) -> np.ndarray:
+    diff = rp - rb
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.where(np.abs(diff) > 1e-15, (np.log1p(rp) - np.log1p(rb)) / diff, 1.0 / (1.0 + rp))
+    return k
+
+
+def brinson_fachler(weights: pd.Series, benchmark_weights: pd.Series, returns: pd.DataFrame,
+                    groups: dict[str, str] | None = None, unclassified: str = "Unclassified") -> pd.DataFrame:
+    """Allocation, selection and interaction by sector (rows; a ``Total`` row last) over the
+    window of ``returns``, Carino-linked. Also the sectors' weights and compounded returns."""
+    tickers = sorted(set(weights.index) | set(benchmark_weights.index), key=list(returns.columns).index
+                     if set(weights.index) | set(benchmark_weights.index) <= set(returns.columns) else str)
+    missing = [t for t in tickers if t not in returns.columns]
+    if missing:
+        raise DataError(f"attribution: the returns have no column for {missing}")
+    wp = weights.reindex(tickers, fill_value=0.0).astype(float)
+    wb = benchmark_weights.reindex(tickers, fill_value=0.0).astype(float)
+    rp_total = portfolio_returns(wp, returns).to_numpy()
+    rb_total = portfolio_returns(wb, returns).to_numpy()
+    R = returns[tickers].to_numpy(dtype=float)
+    labels = np.array([(groups or {}).get(t, unclassified) for t in tickers])
+    sectors = sorted(set(labels))
+    T = R.shape[0]
+    alloc, select, inter = (np.zeros((T, len(sectors))) for _ in range(3))
+    wp_s, wb_s = np.zeros(len(sectors)), np.zeros(len(sectors))
+    rp_s, rb_s = np.zeros((T, len(sectors))), np.zeros((T, len(sectors)))
+    for j, s in enumerate(sectors):
+        m = labels == s
+        wp_j, wb_j = float(wp[m].sum()), float(wb[m].sum())
+        wp_s[j], wb_s[j] = wp_j, wb_j
+        rb_j = R[:, m] @ wb.to_numpy()[m] / wb_j if abs(wb_j) > 1e-12 else None
+        rp_j = R[:, m] @ wp.to_numpy()[m] / wp_j if abs(wp_j) > 1e-12 else None
+        if rp_j is None and rb_j is None:
+            rp_j = rb_j = np.zeros(T)
+        elif rp_j is None:
+            rp_j = rb_j
+        elif rb_j is None:
+            rb_j = rp_j
+        rp_s[:, j], rb_s[:, j] = rp_j, rb_j
+        alloc[:, j] = (wp_j - wb_j) * (rb_j - rb_total)
+        select[:, j] = wb_j * (rp_j - rb_j)
+        inter[:, j] = (wp_j - wb_j) * (rp_j - rb_j)
+    Rp, Rb = float(np.prod(1 + rp_total) - 1), float(np.prod(1 + rb_total) - 1)
+    k_t = _carino(rp_total, rb_total)
+    k = float(_carino(np.array([Rp]), np.array([Rb]))[0])
+    link = k_t / k
+    out = pd.DataFrame({
+        "portfolio_weight": wp_s, "benchmark_weight": wb_s,
+        "portfolio_return": np.prod(1 + rp_s, axis=0) - 1, "benchmark_return": np.prod(1 + rb_s, axis=0) - 1,
+        "allocation": link @ alloc, "selection": link @ select, "interaction": link @ inter,
+    }, index=pd.Index(sectors, name="sector"))
+    out["total"] = out["allocation"] + out["selection"] + out["interaction"]
+    total = pd.DataFrame({"portfolio_weight": wp_s.sum(), "benchmark_weight": wb_s.sum(), "portfolio_return": Rp,
+                          "benchmark_return": Rb, "allocation": out["allocation"].sum(),
+                          "selection": out["selection"].sum(), "interaction": out["interaction"].sum(),
+                          "total": out["total"].sum()}, index=pd.Index(["Total"], name="sector"))
+    return pd.concat([out, total])

@@ -1,0 +1,99 @@
+"""Compliance checks of a portfolio against its limits: a pass/breach list."""
+from __future__ import annotations
+
+import numbers
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from qpo.errors import InvalidValueError, UnknownOptionError
+
+HOLDING_TOLERANCE = 1e-6  # a weight at or below this is not a holding
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Investment limits. Every limit is optional (None: not checked).
+
+    ``max_weight``: the largest absolute weight of a single name; ``sector_max``: the largest net
+    weight of a sector (one number for every sector or a ``{sector: cap}`` map); ``min_names``: the
+    fewest holdings (|weight| > 1e-6); ``var_limit``: the largest VaR (a positive loss) by
+    ``var_method`` at the report's confidence and horizon.
+    """
+
+    max_weight: float | None = None
+    sector_max: float | dict[str, float] | None = None
+    min_names: int | None = None
+    var_limit: float | None = None
+    var_method: str = "historical"
+
+    def __post_init__(self):
+        from qpo.risk.var import VAR_METHODS
+
+        for name in ("max_weight", "var_limit"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v):
+                raise InvalidValueError(f"Limits.{name} must be a positive fraction (0.25 = 25 %), got {v!r}")
+        caps = self.sector_max.values() if isinstance(self.sector_max, dict) else (
+            [] if self.sector_max is None else [self.sector_max])
+        for v in caps:
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= v:
+                raise InvalidValueError(f"Limits.sector_max caps must be fractions >= 0, got {v!r}")
+        if self.min_names is not None and (isinstance(self.min_names, bool) or not isinstance(self.min_names, int)
+                                           or self.min_names < 1):
+            raise InvalidValueError(f"Limits.min_names must be a whole number >= 1, got {self.min_names!r}")
+        if self.var_method not in VAR_METHODS:
+            raise UnknownOptionError("Limits.var_method", self.var_method, VAR_METHODS)
+
+    @classmethod
+    def coerce(cls, limits) -> Limits | None:
+        if limits is None or isinstance(limits, Limits):
+            return limits
+        if isinstance(limits, dict):
+            unknown = set(limits) - set(cls.__dataclass_fields__)
+            if unknown:
+                raise UnknownOptionError("limit", sorted(unknown)[0], cls.__dataclass_fields__)
+            return cls(**limits)
+        raise InvalidValueError(f"limits must be a qpo.risk.Limits or a dict of its fields, got {type(limits).__name__}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_compliance(weights: pd.Series, limits: Limits, *, groups: dict[str, str] | None = None,
+                     var_values: dict[str, float] | None = None, var_label: str = "") -> pd.DataFrame:
+    """One row per check: check, value, limit, status (``pass``/``breach``), detail."""
+    rows = []
+    held = weights[weights.abs() > HOLDING_TOLERANCE]
+    if limits.max_weight is not None:
+        top = held.abs().sort_values(ascending=False)
+        over = top[top > limits.max_weight + 1e-9]
+        rows.append({"check": "max single name", "value": float(top.iloc[0]) if len(top) else 0.0,
+                     "limit": float(limits.max_weight), "status": "breach" if len(over) else "pass",
+                     "detail": _names(over) if len(over) else
+                     (f"largest {top.index[0]} {top.iloc[0]:.1%}" if len(top) else "no holdings")})
+    if limits.sector_max is not None:
+        labels = [(groups or {}).get(t, "Unclassified") for t in weights.index]
+        sectors = weights.groupby(labels).sum()
+        caps = limits.sector_max if isinstance(limits.sector_max, dict) else {s: limits.sector_max for s in sectors.index}
+        for s, cap in caps.items():
+            v = float(sectors.get(s, 0.0))
+            rows.append({"check": f"sector {s}", "value": v, "limit": float(cap),
+                         "status": "breach" if v > cap + 1e-9 else "pass",
+                         "detail": f"{s} {v:.1%} of the portfolio" + (
+                             "" if groups else " (no sector map given: every name is Unclassified)")})
+    if limits.min_names is not None:
+        n = int(len(held))
+        rows.append({"check": "min names", "value": float(n), "limit": float(limits.min_names),
+                     "status": "breach" if n < limits.min_names else "pass", "detail": f"{n} holdings"})
+    if limits.var_limit is not None:
+        v = float((var_values or {})[limits.var_method])
+        rows.append({"check": f"VaR ({limits.var_method})", "value": v, "limit": float(limits.var_limit),
+                     "status": "breach" if v > limits.var_limit else "pass",
+                     "detail": f"{var_label} VaR {v:.2%} against a limit of {limits.var_limit:.2%}".strip()})
+    return pd.DataFrame(rows, columns=["check", "value", "limit", "status", "detail"])
+
+
+def _names(over: pd.Series, most: int = 5) -> str:
+    text = ", ".join(f"{t} {v:.1%}" for t, v in over.head(most).items())
+    return text + (f" and {len(over) - most} more" if len(over) > most else "")

@@ -1,0 +1,434 @@
+"""The risk report: every number a risk committee signs off on, as tables, figures and HTML.
+
+Conventions: :mod:`qpo.risk.metrics` (returns, annualization, ratios), :mod:`qpo.risk.var`
+(VaR/CVaR signs, methods, horizons), :mod:`qpo.risk.decomposition` (contributions),
+:mod:`qpo.risk.stress` (scenarios), :mod:`qpo.risk.attribution` (Brinson-Fachler). The report
+repeats them in :attr:`RiskReport.conventions`.
+"""
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qpo.errors import DataError
+from qpo.risk.compliance import Limits, check_compliance
+from qpo.risk.metrics import (
+    PERIODS_PER_YEAR,
+    DrawdownInfo,
+    _check_confidence,
+    _ppy,
+    _values,
+    annualized_volatility,
+    benchmark_statistics,
+    cagr,
+    calmar_ratio,
+    drawdown_info,
+    drawdown_series,
+    excess_kurtosis,
+    hit_rate,
+    historical_cvar,
+    historical_var,
+    percent,
+    portfolio_returns,
+    sharpe_ratio,
+    skewness,
+    sortino_ratio,
+)
+
+
+@dataclass
+class RiskReport:
+    """Risk of one portfolio (or one return series) over one window. See :func:`risk_report`."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    n_periods: int
+    periods_per_year: int
+    confidence: float
+    risk_free_rate: float
+    cagr: float
+    mean_return: float
+    volatility: float
+    sharpe: float
+    max_drawdown: float
+    var: float
+    cvar: float
+    sortino: float = float("nan")
+    calmar: float = float("nan")
+    skew: float = float("nan")
+    kurtosis: float = float("nan")
+    hit_rate: float = float("nan")
+    horizon: int = 1
+    drawdown: DrawdownInfo | None = None
+    var_table: pd.DataFrame | None = None
+    benchmark: dict[str, float] | None = None
+    contributions: pd.DataFrame | None = None
+    sector_contributions: pd.DataFrame | None = None
+    stress: pd.DataFrame | None = None
+    stress_contributions: dict[str, pd.Series] = field(default_factory=dict)
+    compliance: pd.DataFrame | None = None
+    attribution: pd.DataFrame | None = None
+    returns: pd.Series | None = field(default=None, repr=False)
+    benchmark_returns: pd.Series | None = field(default=None, repr=False)
+    weights: pd.Series | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)
+
+    METRICS = ("cagr", "mean_return", "volatility", "sharpe", "sortino", "calmar", "max_drawdown", "skew",
+               "kurtosis", "hit_rate", "var", "cvar")
+
+    # -- numbers -----------------------------------------------------------------------------
+    @property
+    def breaches(self) -> list[str]:
+        """One line per compliance breach (empty when every limit holds or none was given)."""
+        if self.compliance is None or self.compliance.empty:
+            return []
+        b = self.compliance[self.compliance["status"] == "breach"]
+        return [f"{r.check}: {r.detail}" for r in b.itertuples()]
+
+    def metrics(self) -> dict[str, float]:
+        """Every number of the report, flat (what pipelines log to MLflow and the store keeps):
+        the summary metrics, ``confidence``, ``var_<method>``/``cvar_<method>``, the benchmark's
+        statistics, the drawdown duration, the stress losses (``stress_loss_<scenario>``) and the
+        compliance status (``compliance_breaches``, ``breach_<check>`` 0/1). Undefined numbers (a
+        Sortino ratio without a losing period, ...) are left out."""
+        m = {k: float(getattr(self, k)) for k in self.METRICS}
+        m["confidence"] = float(self.confidence)
+        if self.drawdown is not None:
+            m["max_drawdown_duration"] = float(self.drawdown.duration)
+            m["longest_drawdown"] = float(self.drawdown.longest_duration)
+        if self.var_table is not None:
+            for method, row in self.var_table.iterrows():
+                m[f"var_{method}"], m[f"cvar_{method}"] = float(row["var"]), float(row["cvar"])
+        for k, v in (self.benchmark or {}).items():
+            m[k] = float(v)
+        if self.stress is not None:
+            for r in self.stress.itertuples():
+                if np.isfinite(r.loss):
+                    m[f"stress_loss_{_slug(r.scenario)}"] = float(r.loss)
+        if self.compliance is not None:
+            m["compliance_breaches"] = float(len(self.breaches))
+            for r in self.compliance.itertuples():
+                m[f"breach_{_slug(r.check)}"] = float(r.status == "breach")
+        return {k: v for k, v in m.items() if math.isfinite(v)}
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in ("n_periods", "periods_per_year", "confidence", "risk_free_rate",
+                                           "horizon", *self.METRICS)}
+        d["start"], d["end"] = str(self.start.date()), str(self.end.date())
+        d["metrics"] = self.metrics()
+        d["breaches"] = self.breaches
+        return d
+
+    def to_frame(self) -> pd.DataFrame:
+        """The summary table (metric -> value)."""
+        c = percent(self.confidence)
+        labels = {
+            "cagr": "Annualized return (CAGR)",
+            "mean_return": "Annualized mean return",
+            "volatility": "Annualized volatility",
+            "sharpe": "Sharpe ratio",
+            "sortino": "Sortino ratio",
+            "calmar": "Calmar ratio",
+            "max_drawdown": "Max drawdown",
+            "skew": "Skew",
+            "kurtosis": "Excess kurtosis",
+            "hit_rate": "Hit rate (share of periods > 0)",
+            "var": f"VaR {c} (1 day, historical)",
+            "cvar": f"CVaR {c} (1 day, historical)",
+        }
+        rows = [(labels[m], getattr(self, m)) for m in self.METRICS]
+        if self.drawdown is not None:
+            rows.append(("Max drawdown duration (periods below the peak)", float(self.drawdown.duration)))
+        for k, v in (self.benchmark or {}).items():
+            rows.append((k.replace("_", " ").capitalize() + " vs benchmark", v))
+        return pd.DataFrame(rows, columns=["metric", "value"]).set_index("metric")
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table of the report by name (summary, var, contributions, sectors, stress,
+        compliance, attribution, drawdown), the absent ones left out."""
+        out = {"summary": self.to_frame()}
+        if self.drawdown is not None:
+            d = self.drawdown
+            out["drawdown"] = pd.DataFrame({"value": [d.max_drawdown, _date(d.peak), _date(d.trough),
+                                                      _date(d.recovery) or "not recovered", d.duration,
+                                                      d.longest_duration]},
+                                           index=["max drawdown", "peak", "trough", "recovery",
+                                                  "duration (periods)", "longest drawdown (periods)"])
+        for name, t in (("var", self.var_table), ("contributions", self.contributions),
+                        ("sectors", self.sector_contributions), ("stress", self.stress),
+                        ("compliance", self.compliance), ("attribution", self.attribution)):
+            if t is not None:
+                out[name] = t
+        return out
+
+    @property
+    def conventions(self) -> str:
+        h = self.horizon
+        return (f"Simple returns; {self.periods_per_year} periods a year (volatility x sqrt({self.periods_per_year}), "
+                f"mean x {self.periods_per_year}, CAGR geometric). VaR and CVaR are positive losses at "
+                f"{percent(self.confidence)} confidence over {h} period{'s' if h > 1 else ''} (an h-period return is "
+                "the sum of h one-period returns; parametric methods scale mean by h and volatility by sqrt(h)). "
+                f"Risk-free rate {self.risk_free_rate:.2%} a year (rf/{self.periods_per_year} a period) in Sharpe, "
+                "Sortino and alpha. Kurtosis is excess kurtosis. Contributions are Euler components (they sum to "
+                "the portfolio's volatility or CVaR). Stress losses are positive; historical scenarios hold today's "
+                "weights through the window, shocks propagate through betas over the report window.")
+
+    # -- figures -----------------------------------------------------------------------------
+    def figures(self) -> dict:
+        """Plotly figures: wealth, drawdown, return distribution with the VaR of each method, and
+        (for a portfolio) contributions, sectors and stress losses."""
+        import plotly.graph_objects as go
+
+        from qpo.reporting.figures import drawdown_figure, wealth_figure
+
+        series = {"portfolio": self.returns}
+        if self.benchmark_returns is not None:
+            series["benchmark"] = self.benchmark_returns
+        figs = {"wealth": wealth_figure(series, f"Growth of $1, {self.start.date()} to {self.end.date()}"),
+                "drawdown": drawdown_figure(drawdown_series(self.returns), "Drawdown")}
+        layout = dict(template="plotly_white", height=340, margin=dict(l=50, r=20, t=50, b=40))
+        dist = go.Figure(go.Histogram(x=self.returns.to_numpy(), nbinsx=80, name="returns",
+                                      marker_color="#34495e", opacity=0.75))
+        colors = ["#c0392b", "#e67e22", "#8e44ad", "#16a085", "#2980b9"]
+        if self.var_table is not None:
+            for (method, row), col in zip(self.var_table.iterrows(), colors):
+                dist.add_vline(x=-row["var"], line=dict(color=col, dash="dash"),
+                               annotation_text=f"{method} VaR", annotation_textangle=-90)
+        dist.update_layout(title=f"Return distribution and VaR {percent(self.confidence)} "
+                                 f"({self.horizon}-period VaR lines)", xaxis_tickformat=".1%", **layout)
+        figs["distribution"] = dist
+        if self.contributions is not None:
+            c = self.contributions.sort_values("vol_component", ascending=False)
+            fig = go.Figure([go.Bar(x=c.index.tolist(), y=c["vol_share"].to_numpy(), name="share of volatility"),
+                             go.Bar(x=c.index.tolist(), y=c["cvar_share"].to_numpy(), name="share of CVaR"),
+                             go.Bar(x=c.index.tolist(), y=c["weight"].to_numpy(), name="weight")])
+            fig.update_layout(title="Risk contributions by asset", barmode="group", yaxis_tickformat=".0%", **layout)
+            figs["contributions"] = fig
+        if self.sector_contributions is not None:
+            s = self.sector_contributions
+            fig = go.Figure([go.Bar(x=s.index.tolist(), y=s["vol_share"].to_numpy(), name="share of volatility"),
+                             go.Bar(x=s.index.tolist(), y=s["cvar_share"].to_numpy(), name="share of CVaR"),
+                             go.Bar(x=s.index.tolist(), y=s["weight"].to_numpy(), name="weight")])
+            fig.update_layout(title="Risk contributions by sector", barmode="group", yaxis_tickformat=".0%", **layout)
+            figs["sectors"] = fig
+        if self.stress is not None and self.stress["loss"].notna().any():
+            st = self.stress.dropna(subset=["loss"])
+            fig = go.Figure(go.Bar(y=st["scenario"].tolist(), x=st["loss"].to_numpy(), orientation="h",
+                                   marker_color=["#c0392b" if v > 0 else "#27ae60" for v in st["loss"]],
+                                   text=[f"{v:.1%}" for v in st["loss"]], textposition="auto"))
+            fig.update_layout(title="Stress tests: loss on today's weights", xaxis_tickformat=".0%",
+                              yaxis=dict(autorange="reversed"), **layout)
+            figs["stress"] = fig
+        return figs
+
+    # -- HTML --------------------------------------------------------------------------------
+    def to_html(self, path=None, title: str = "Risk report") -> str:
+        """A self-contained HTML page (plotly.js inlined once: it works offline): breaches first,
+        then the summary, VaR by method, contributions, stress tests, compliance, attribution and
+        the figures. Written to ``path`` when given."""
+        import plotly.io as pio
+
+        parts = [f"<h1>{html.escape(title)}</h1>",
+                 f"<p>{self.start.date()} to {self.end.date()}, {self.n_periods} periods.</p>"]
+        if self.compliance is not None:
+            if self.breaches:
+                items = "".join(f"<li>{html.escape(b)}</li>" for b in self.breaches)
+                parts.append(f'<div class="breach" style="background:#fdecea;border:2px solid #c0392b;padding:8px">'
+                             f"<strong>{len(self.breaches)} compliance breach"
+                             f"{'es' if len(self.breaches) > 1 else ''}</strong><ul>{items}</ul></div>")
+            else:
+                parts.append('<div class="compliant" style="background:#eafaf1;border:2px solid #27ae60;'
+                             'padding:8px"><strong>Every limit holds.</strong></div>')
+        for name, table in self.tables().items():
+            parts.append(f"<h2>{name.capitalize()}</h2>")
+            parts.append(_format(table).to_html(classes=f"table-{name}", border=0, na_rep="–"))
+        parts.append(f"<h2>Conventions</h2><p>{html.escape(self.conventions)}</p>")
+        parts += [f"<p>{html.escape(n)}</p>" for n in self.notes]
+        for i, (name, fig) in enumerate(self.figures().items()):
+            parts.append(pio.to_html(fig, include_plotlyjs=(i == 0), full_html=False, div_id=f"fig-{name}"))
+        page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+                "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
+                "td,th{padding:2px 8px;text-align:right}</style></head><body>" + "\n".join(parts) + "</body></html>")
+        if path is not None:
+            from pathlib import Path
+
+            Path(path).write_text(page, encoding="utf-8")
+        return page
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in str(text).lower()).strip("_")
+
+
+def _date(x):
+    return None if x is None else str(pd.Timestamp(x).date())
+
+
+def _format(table: pd.DataFrame) -> pd.DataFrame:
+    out = table.copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c]):
+            out[c] = out[c].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+    return out
+
+
+def _benchmark_kind(benchmark, returns) -> str | None:
+    if benchmark is None:
+        return None
+    if not isinstance(benchmark, pd.Series):
+        raise DataError("benchmark must be a pandas Series: returns by date, or weights by ticker")
+    if isinstance(returns, pd.DataFrame) and len(benchmark) and set(benchmark.index) <= set(returns.columns):
+        return "weights"
+    if not isinstance(benchmark.index, pd.DatetimeIndex):
+        cols = list(returns.columns) if isinstance(returns, pd.DataFrame) else []
+        raise DataError("benchmark must be returns indexed by date or weights indexed by tickers of the returns; "
+                        f"its index is neither (first labels {list(benchmark.index[:5])}; tickers {cols[:10]})")
+    return "returns"
+
+
+def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, benchmark: pd.Series | None = None,
+                confidence: float = 0.95, risk_free_rate: float = 0.0, periods_per_year: int = PERIODS_PER_YEAR, *,
+                horizon: int = 1, sectors: dict[str, str] | None = None, history: pd.DataFrame | None = None,
+                stress_scenarios: dict | None = None, shocks: list | None = None, limits: Limits | dict | None = None,
+                n_scenarios: int = 100_000, seed: int = 0) -> RiskReport:
+    """The risk report of a portfolio (``weights`` by ticker over the asset ``returns``) or of a
+    return series (``weights=None``, ``returns`` a Series).
+
+    Parameters
+    ----------
+    benchmark
+        Benchmark **returns** by date (the same dates as ``returns``; qpo does not fill or align
+        gaps: missing dates are an error), or benchmark **weights** by ticker (columns of
+        ``returns``), which also gives the Brinson-Fachler attribution by sector.
+    confidence, horizon
+        VaR/CVaR confidence in (0, 1) and horizon in periods, for every method of
+        :mod:`qpo.risk.var`. ``var`` and ``cvar`` stay the one-period historical figures.
+    sectors
+        ``{ticker: sector}`` for the sector contributions, sector shocks, sector caps and the
+        attribution; None uses the bundled GICS map for the tickers it knows (others are
+        "Unclassified").
+    history
+        Asset returns over a longer past, for the historical stress windows (default: ``returns``).
+    stress_scenarios, shocks
+        ``{name: (start, end)}`` windows (default :data:`qpo.risk.stress.HISTORICAL_SCENARIOS`) and
+        hypothetical shocks (default :func:`qpo.risk.stress.default_shocks`); ``{}``/``[]`` skip them.
+    limits
+        :class:`qpo.risk.Limits` (or a dict of its fields) for the compliance checks.
+    n_scenarios, seed
+        Monte Carlo scenarios (normal and bootstrap) and their seed.
+    """
+    from qpo.data.sectors import BUNDLED_SECTORS
+    from qpo.risk.decomposition import cvar_contributions, group_contributions, volatility_contributions
+    from qpo.risk.stress import default_shocks, historical_stress, hypothetical_stress
+    from qpo.risk.var import VAR_METHODS, _check_horizon, monte_carlo_var, var_cvar
+
+    _check_confidence(confidence)
+    _ppy(periods_per_year)
+    horizon = _check_horizon(horizon)
+    limits = Limits.coerce(limits)
+    kind = _benchmark_kind(benchmark, returns)
+    if weights is None:
+        if not isinstance(returns, pd.Series):
+            raise DataError("with weights=None, returns must be the portfolio's return Series")
+        r = returns.astype(float)
+        assets = r.to_frame("portfolio")
+        w = pd.Series([1.0], index=["portfolio"])
+        if kind == "weights":
+            raise DataError("benchmark weights need asset returns: pass the portfolio's weights and asset returns")
+        if limits is not None and (limits.max_weight or limits.sector_max is not None or limits.min_names):
+            raise DataError("weight limits need the portfolio's weights; a return series only takes var_limit")
+    else:
+        if not isinstance(returns, pd.DataFrame):
+            raise DataError("with weights, returns must be a DataFrame of asset returns (dates x tickers)")
+        if not isinstance(weights, pd.Series):
+            raise DataError("weights must be a pandas Series indexed by ticker")
+        if not np.isfinite(weights.to_numpy(dtype=float)).all():
+            raise DataError(f"weights hold NaN/inf for {weights.index[~np.isfinite(weights.to_numpy(dtype=float))].tolist()}")
+        r = portfolio_returns(weights, returns)
+        assets, w = returns[list(weights.index)], weights.astype(float)
+    if len(r) < 2:
+        raise DataError(f"need at least 2 returns for a risk report, got {len(r)}")
+    v = _values(r)
+    groups = sectors if sectors is not None else {t: s for t, s in BUNDLED_SECTORS.items()
+                                                  if isinstance(returns, pd.DataFrame) and t in returns.columns}
+    notes: list[str] = []
+    # benchmark
+    bench_r, bench_stats, attribution = None, None, None
+    if kind == "returns":
+        from qpo.risk.metrics import _aligned_benchmark
+
+        bench_r = pd.Series(_aligned_benchmark(r, benchmark), index=r.index, name="benchmark")
+        _values(bench_r)
+    elif kind == "weights":
+        bench_r = portfolio_returns(benchmark.astype(float), returns).rename("benchmark")
+        from qpo.risk.attribution import brinson_fachler
+
+        attribution = brinson_fachler(w, benchmark.astype(float), returns, groups)
+    if bench_r is not None:
+        bench_stats = benchmark_statistics(r, bench_r, risk_free_rate, periods_per_year)
+    # VaR by method
+    table = {}
+    for method in VAR_METHODS:
+        if method.startswith("monte_carlo"):
+            mc = monte_carlo_var(w, assets, confidence=confidence, horizon=horizon, n_scenarios=n_scenarios,
+                                 method=method.removeprefix("monte_carlo_"), seed=seed)
+            table[method] = (mc.var, mc.cvar)
+            if method == "monte_carlo_normal":
+                mc_component = mc.component_cvar
+        elif method != "historical" and v.size < 3:
+            continue
+        else:
+            table[method] = var_cvar(v, confidence, horizon, method)
+    var_table = pd.DataFrame(table, index=["var", "cvar"]).T.rename_axis("method")
+    # decomposition, stress, compliance (portfolios only)
+    contributions = sector_table = stress = None
+    stress_contrib: dict = {}
+    compliance = None
+    if weights is not None:
+        vol = volatility_contributions(w, returns, periods_per_year)
+        cv = cvar_contributions(w, returns, confidence)
+        contributions = pd.DataFrame({
+            "weight": vol["weight"], "vol_marginal": vol["marginal"], "vol_component": vol["component"],
+            "vol_share": vol["share"], "cvar_marginal": cv["marginal"], "cvar_component": cv["component"],
+            "cvar_share": cv["share"], "mc_normal_cvar_component": mc_component})
+        s_vol = group_contributions(vol, groups).rename(columns={"component": "vol_component", "share": "vol_share"})
+        s_cv = group_contributions(cv, groups)[["component", "share"]].rename(
+            columns={"component": "cvar_component", "share": "cvar_share"})
+        sector_table = s_vol.join(s_cv)
+        hist_frame, hist_contrib = historical_stress(w, history if history is not None else returns,
+                                                     stress_scenarios, benchmark=None)
+        if shocks is None:
+            shocks = default_shocks(w, groups)
+        shock_frame, shock_contrib = hypothetical_stress(
+            w, returns, shocks, groups=groups, benchmark=bench_r if kind == "returns" else None,
+            confidence=confidence)
+        frames = [f for f in (hist_frame, shock_frame) if not f.empty]
+        stress = pd.concat(frames, ignore_index=True) if frames else None
+        stress_contrib = {**hist_contrib, **shock_contrib}
+    if limits is not None:
+        compliance = check_compliance(w if weights is not None else pd.Series(dtype=float), limits, groups=groups,
+                                      var_values={m: float(var_table.loc[m, "var"]) for m in var_table.index},
+                                      var_label=f"{percent(confidence)} {horizon}-period")
+    if not groups and weights is not None:
+        notes.append("No sector map was given and none of the tickers is in the bundled map: every name is "
+                     "'Unclassified' in the sector tables.")
+    return RiskReport(
+        start=pd.Timestamp(r.index[0]), end=pd.Timestamp(r.index[-1]), n_periods=int(v.size),
+        periods_per_year=periods_per_year, confidence=float(confidence), risk_free_rate=risk_free_rate,
+        cagr=cagr(v, periods_per_year), mean_return=float(v.mean() * periods_per_year),
+        volatility=annualized_volatility(v, periods_per_year),
+        sharpe=sharpe_ratio(v, risk_free_rate, periods_per_year), max_drawdown=float(-drawdown_series(r).min()),
+        var=historical_var(v, confidence), cvar=historical_cvar(v, confidence),
+        sortino=sortino_ratio(v, risk_free_rate, periods_per_year), calmar=calmar_ratio(v, periods_per_year),
+        skew=skewness(v) if v.size >= 3 else float("nan"), kurtosis=excess_kurtosis(v) if v.size >= 4 else float("nan"),
+        hit_rate=hit_rate(v), horizon=horizon, drawdown=drawdown_info(r), var_table=var_table,
+        benchmark=bench_stats, contributions=contributions, sector_contributions=sector_table, stress=stress,
+        stress_contributions=stress_contrib, compliance=compliance, attribution=attribution, returns=r.rename("portfolio"),
+        benchmark_returns=bench_r, weights=w if weights is not None else None, notes=notes,
+    )
+
