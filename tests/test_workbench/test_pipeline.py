@@ -76,9 +76,14 @@ def test_daily_report_from_the_shell(qpo_home, sp500_clean, mlflow):
     assert text.count("Plotly.newPlot") >= 3
     assert set(read_figures(nb)) == {"wealth", "drawdown", "weights", "distribution", "contributions", "sectors",
                                      "stress"}
-    # the compliance status opens the report: Conservative Income holds every default limit
-    assert records["compliance_breaches"] == 0 and records["breaches"] == []
-    assert text.index("qpo-compliant") < text.index("Risk numbers")
+    # the compliance status opens the report: Conservative Income was bought 62 % Consumer Staples (PG 18,
+    # KO 16, PEP 16, WMT 12), over the default 40 % sector limit; the breach is an MLflow metric too
+    staples = sum(w[t] for t in ("PG", "KO", "PEP", "WMT"))
+    assert records["breach_sector_consumer_staples"] == 1 and records["compliance_breaches"] >= 1
+    assert any(f"Consumer Staples {staples:.1%}" in b for b in records["breaches"])
+    assert text.index("COMPLIANCE BREACH") < text.index("Risk numbers")
+    assert run.data.metrics["compliance_breaches"] == records["compliance_breaches"]
+    assert run.data.metrics["breach_sector_consumer_staples"] == 1
 
 
 def test_invalid_data_stops_before_anything_is_written(qpo_home, tmp_path, sp500_clean):
