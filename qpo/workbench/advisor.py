@@ -15,13 +15,17 @@ class AdvisorDashboard:
     """
 
     def __init__(self, initial: str | None = None, lookback_days: int = 756, engine=None,
-                 history_start: str = "2000-01-01"):
+                 history_start: str = "2000-01-01", limits=None):
         import ipywidgets as widgets
 
         from qpo.data import load_prices, prices_to_returns
         from qpo.store import connect, list_portfolios, seed_demo, session_scope
 
+        from qpo.risk import Limits
+
         self.lookback_days = lookback_days
+        # the daily report's default limits, unless told otherwise
+        self.limits = Limits.coerce(limits) or Limits(max_weight=0.30, sector_max=0.40, min_names=5, var_limit=0.03)
         self.engine = engine or connect()
         all_prices = load_prices("sp500")
         seed_demo(self.engine, prices=all_prices)
@@ -53,7 +57,7 @@ class AdvisorDashboard:
     def update(self, name: str) -> None:
         import plotly.graph_objects as go
 
-        from qpo.data import prices_to_returns
+        from qpo.data import load_sectors, prices_to_returns
         from qpo.reporting.figures import wealth_figure, weights_figure
         from qpo.risk import portfolio_returns, risk_report
         from qpo.risk.metrics import percent
@@ -62,9 +66,13 @@ class AdvisorDashboard:
         with session_scope(self.engine) as session:
             weights = portfolio_weights(session, name, self.prices)
             quantities = portfolio_holdings(session, name)
-        rets = prices_to_returns(self.prices[list(weights.index)]).iloc[-self.lookback_days:]
+        px = self.prices[list(weights.index)]
+        rets = prices_to_returns(px).iloc[-self.lookback_days:]
+        bench = self.benchmark.reindex(rets.index)
         self.selected = name
-        self.report = risk_report(weights, rets)
+        self.report = risk_report(weights, rets, benchmark=bench if bench.notna().all() else None,
+                                  history=px.pct_change(fill_method=None).iloc[1:], limits=self.limits,
+                                  sectors=load_sectors(), n_scenarios=20_000)
         port = portfolio_returns(weights, rets)
         row = self.portfolios.set_index("name").loc[name]
         last = self.prices.iloc[-1]
@@ -81,9 +89,23 @@ class AdvisorDashboard:
         rows = [("Annualized return (CAGR)", f"{r.cagr:.2%}"), ("Volatility", f"{r.volatility:.2%}"),
                 ("Sharpe", f"{r.sharpe:.2f}"), ("Max drawdown", f"{r.max_drawdown:.2%}"),
                 (f"VaR {percent(r.confidence)} (1 day)", f"{r.var:.2%}"),
-                (f"CVaR {percent(r.confidence)} (1 day)", f"{r.cvar:.2%}")]
-        self.risk.value = (f"<h4>Risk, {r.start.date()} to {r.end.date()}</h4><table class='qpo-risk'>"
-                           + "".join(f"<tr><td>{k}</td><td style='text-align:right'><b>{v}</b></td></tr>" for k, v in rows)
+                (f"CVaR {percent(r.confidence)} (1 day)", f"{r.cvar:.2%}"),
+                (f"VaR {percent(r.confidence)}, normal / Cornish-Fisher",
+                 f"{r.var_table.loc['normal', 'var']:.2%} / {r.var_table.loc['cornish_fisher', 'var']:.2%}")]
+        if r.benchmark is not None:
+            rows.append(("Beta vs the S&P 500", f"{r.benchmark['beta']:.2f}"))
+        stress = r.stress.dropna(subset=["loss"]) if r.stress is not None else None
+        if stress is not None and len(stress):
+            worst = stress.loc[stress["loss"].idxmax()]
+            rows.append((f"Worst stress: {worst['scenario']}", f"-{worst['loss']:.1%}"))
+        if r.breaches:
+            status = ("<div class='qpo-breach' style='color:#c0392b'><b>Compliance breach</b><ul>"
+                      + "".join(f"<li>{html.escape(b)}</li>" for b in r.breaches) + "</ul></div>")
+        else:
+            status = f"<div class='qpo-compliant' style='color:#27ae60'><b>Compliant</b>: all {len(r.compliance)} checks pass</div>"
+        self.risk.value = (f"<h4>Risk, {r.start.date()} to {r.end.date()}</h4>{status}<table class='qpo-risk'>"
+                           + "".join(f"<tr><td>{html.escape(k)}</td><td style='text-align:right'><b>{v}</b></td></tr>"
+                                     for k, v in rows)
                            + "</table>")
         bench = self.benchmark.reindex(port.index).fillna(0.0)
         w = weights.sort_values(ascending=False)

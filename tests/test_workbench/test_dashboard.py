@@ -30,6 +30,8 @@ def test_advisor_dashboard_in_chromium(dashboard):
         assert page.locator(".jp-CodeCell .jp-InputArea").count() == 0  # sources stripped
         assert "AdvisorDashboard" not in page.content()
         assert "Balanced Growth" in body and "Harper Family Trust" in body and "VaR 95% (1 day)" in body
+        assert "Beta vs the S&P 500" in body and "Worst stress: Global financial crisis 2008" in body
+        assert page.locator(".qpo-compliant").count() == 1  # Balanced Growth holds the default limits
         before = page.evaluate(TRACES_JS)
         assert before[0]["title"] == "Balanced Growth: growth of $1 vs the S&P 500"
         assert len(before[0]["lines"]) == 2 and all(len(d) > 1000 for d in before[0]["lines"])  # 756 days drawn
@@ -45,3 +47,5 @@ def test_advisor_dashboard_in_chromium(dashboard):
         assert after[0]["lines"][0] != before[0]["lines"][0]  # the portfolio's curve changed
         body = page.inner_text("body")
         assert "Nakamura Ventures LLC" in body and "Traceback" not in body
+        # Tech Tilt is 80 % Information Technology: over the 40 % sector limit, shown as a breach
+        assert "Compliance breach" in body and "sector Information Technology" in body
