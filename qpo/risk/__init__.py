@@ -2,7 +2,11 @@
 decomposition, stress tests, compliance checks and attribution, gathered by :func:`risk_report`."""
 from qpo.risk.attribution import brinson_fachler
 from qpo.risk.compliance import Limits, check_compliance
-from qpo.risk.decomposition import cvar_contributions, group_contributions, volatility_contributions
+from qpo.risk.decomposition import (
+    cvar_contributions,
+    group_contributions,
+    volatility_contributions,
+)
 from qpo.risk.metrics import (
     DrawdownInfo,
     annualized_volatility,

@@ -7,7 +7,8 @@ sector's holdings as a sub-portfolio) and the benchmark's total return ``Rb``:
 * selection ``wb_j (Rp_j - Rb_j)``;
 * interaction ``(wp_j - wb_j)(Rp_j - Rb_j)``;
 
-summing over sectors to the active return ``Rp - Rb``. A sector the portfolio does not hold takes
+summing over sectors to the active return ``Rp - Rb``. When a book's weights do not sum to 1,
+the rest is cash, a "Cash" sector that earns nothing. A sector the portfolio does not hold takes
 ``Rp_j = Rb_j`` (no selection, no interaction); a sector the benchmark does not hold takes
 ``Rb_j = Rp_j`` (the whole effect is allocation).
 
@@ -29,7 +30,8 @@ from qpo.risk.metrics import portfolio_returns
 def _carino(rp: np.ndarray, rb: np.ndarray) -> np.ndarray:
     diff = rp - rb
     with np.errstate(divide="ignore", invalid="ignore"):
-        k = np.where(np.abs(diff) > 1e-15, (np.log1p(rp) - np.log1p(rb)) / diff, 1.0 / (1.0 + rp))
+        # ln(1+rp) - ln(1+rb) = ln(1 + diff/(1+rb)): no cancellation when diff is tiny
+        k = np.where(diff != 0, np.log1p(diff / (1.0 + rb)) / diff, 1.0 / (1.0 + rb))
     return k
 
 
@@ -48,6 +50,13 @@ def brinson_fachler(weights: pd.Series, benchmark_weights: pd.Series, returns: p
     rb_total = portfolio_returns(wb, returns).to_numpy()
     R = returns[tickers].to_numpy(dtype=float)
     labels = np.array([(groups or {}).get(t, unclassified) for t in tickers])
+    if abs(wp.sum() - 1) > 1e-9 or abs(wb.sum() - 1) > 1e-9:
+        # the identity needs both books to sum to 1: the rest is cash, a sector that earns nothing
+        tickers = [*tickers, "(cash)"]
+        cash = [1.0 - x.sum() for x in (wp, wb)]
+        wp["(cash)"], wb["(cash)"] = (c if abs(c) > 1e-9 else 0.0 for c in cash)
+        R = np.column_stack([R, np.zeros(len(R))])
+        labels = np.append(labels, "Cash")
     sectors = sorted(set(labels))
     T = R.shape[0]
     alloc, select, inter = (np.zeros((T, len(sectors))) for _ in range(3))
@@ -56,6 +65,11 @@ def brinson_fachler(weights: pd.Series, benchmark_weights: pd.Series, returns: p
     for j, s in enumerate(sectors):
         m = labels == s
         wp_j, wb_j = float(wp[m].sum()), float(wb[m].sum())
+        for side, wj, wv in (("portfolio", wp_j, wp.to_numpy()[m]), ("benchmark", wb_j, wb.to_numpy()[m])):
+            if abs(wj) <= 1e-12 and np.abs(wv).sum() > 1e-12:
+                raise DataError(f"Brinson-Fachler: the {side}'s long and short positions in sector {s!r} net to "
+                                "zero, so the sector has no return to attribute; group those names differently "
+                                "or attribute by asset (one group per ticker)")
         wp_s[j], wb_s[j] = wp_j, wb_j
         rb_j = R[:, m] @ wb.to_numpy()[m] / wb_j if abs(wb_j) > 1e-12 else None
         rp_j = R[:, m] @ wp.to_numpy()[m] / wp_j if abs(wp_j) > 1e-12 else None

@@ -1,12 +1,13 @@
 """Compliance checks of a portfolio against its limits: a pass/breach list."""
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from qpo.errors import InvalidValueError, UnknownOptionError
+from qpo.errors import DataError, InvalidValueError, UnknownOptionError
 
 HOLDING_TOLERANCE = 1e-6  # a weight at or below this is not a holding
 
@@ -87,10 +88,16 @@ def check_compliance(weights: pd.Series, limits: Limits, *, groups: dict[str, st
         rows.append({"check": "min names", "value": float(n), "limit": float(limits.min_names),
                      "status": "breach" if n < limits.min_names else "pass", "detail": f"{n} holdings"})
     if limits.var_limit is not None:
-        v = float((var_values or {})[limits.var_method])
+        if limits.var_method not in (var_values or {}):
+            raise DataError(f"the VaR limit is set on the {limits.var_method} VaR, which the report could not "
+                            f"compute (it has {sorted(var_values or {})}); choose one of those")
+        v = float(var_values[limits.var_method])
+        undefined = not math.isfinite(v)
         rows.append({"check": f"VaR ({limits.var_method})", "value": v, "limit": float(limits.var_limit),
-                     "status": "breach" if v > limits.var_limit else "pass",
-                     "detail": f"{var_label} VaR {v:.2%} against a limit of {limits.var_limit:.2%}".strip()})
+                     "status": "breach" if undefined or v > limits.var_limit else "pass",
+                     "detail": (f"{var_label} {limits.var_method} VaR is undefined here: the limit cannot be shown "
+                                "to hold" if undefined else
+                                f"{var_label} VaR {v:.2%} against a limit of {limits.var_limit:.2%}").strip()})
     return pd.DataFrame(rows, columns=["check", "value", "limit", "status", "detail"])
 
 

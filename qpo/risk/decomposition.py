@@ -17,7 +17,12 @@ import math
 import numpy as np
 import pandas as pd
 
-from qpo.risk.metrics import PERIODS_PER_YEAR, _check_confidence, _tail, portfolio_returns
+from qpo.risk.metrics import (
+    PERIODS_PER_YEAR,
+    _check_confidence,
+    _tail,
+    portfolio_returns,
+)
 
 
 def volatility_contributions(weights: pd.Series, returns: pd.DataFrame,

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -86,10 +86,15 @@ def cagr(returns, periods_per_year: int = PERIODS_PER_YEAR) -> float:
     return growth ** (periods_per_year / r.size) - 1.0 if growth > 0 else -1.0
 
 
+def _no_dispersion(sd: float, mean: float) -> bool:
+    """A standard deviation that is rounding noise (a constant series gives 1e-19, not 0)."""
+    return not sd > 1e-12 * max(abs(mean), 1e-12)
+
+
 def sharpe_ratio(returns, risk_free_rate: float = 0.0, periods_per_year: int = PERIODS_PER_YEAR) -> float:
     r = _values(returns) - risk_free_rate / periods_per_year
-    sd = np.std(r, ddof=1)
-    return float(r.mean() / sd * math.sqrt(periods_per_year)) if sd > 0 else float("nan")
+    sd = float(np.std(r, ddof=1)) if r.size > 1 else 0.0
+    return float("nan") if _no_dispersion(sd, float(r.mean())) else float(r.mean() / sd * math.sqrt(periods_per_year))
 
 
 def drawdown_series(returns: pd.Series) -> pd.Series:
@@ -233,15 +238,17 @@ def benchmark_statistics(returns: pd.Series, benchmark: pd.Series, risk_free_rat
     rf = risk_free_rate / periods_per_year
     var_b = float(np.var(b, ddof=1))
     cov = float(np.cov(r, b, ddof=1)[0, 1])
-    beta = cov / var_b if var_b > 0 else float("nan")
+    beta = float("nan") if _no_dispersion(math.sqrt(var_b), float(b.mean())) else cov / var_b
     alpha = periods_per_year * (float(np.mean(r - rf)) - beta * float(np.mean(b - rf)))
     active = r - b
     te = float(np.std(active, ddof=1) * math.sqrt(periods_per_year))
     sd_r, sd_b = float(np.std(r, ddof=1)), math.sqrt(var_b)
+    flat = _no_dispersion(sd_r, float(r.mean())) or _no_dispersion(sd_b, float(b.mean()))
     return {
         "beta": beta, "alpha": alpha,
-        "correlation": cov / (sd_r * sd_b) if sd_r > 0 and sd_b > 0 else float("nan"),
+        "correlation": float("nan") if flat else cov / (sd_r * sd_b),
         "tracking_error": te,
-        "information_ratio": float(active.mean() * periods_per_year / te) if te > 0 else float("nan"),
+        "information_ratio": (float("nan") if _no_dispersion(te, float(active.mean()))
+                              else float(active.mean() * periods_per_year / te)),
         "active_return": float(active.mean() * periods_per_year),
     }

@@ -30,9 +30,9 @@ from qpo.risk.metrics import (
     drawdown_info,
     drawdown_series,
     excess_kurtosis,
-    hit_rate,
     historical_cvar,
     historical_var,
+    hit_rate,
     percent,
     portfolio_returns,
     sharpe_ratio,
@@ -262,7 +262,14 @@ class RiskReport:
 
 
 def _slug(text: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in str(text).lower()).strip("_")
+    import re
+
+    text = re.sub(r"(?<!\w)\+(?=\d)", " plus ", str(text).lower())
+    text = re.sub(r"(?<!\w)-(?=\d)", " minus ", text).replace("%", " pct ")
+    out = "".join(ch if ch.isalnum() else "_" for ch in text)
+    while "__" in out:
+        out = out.replace("__", "_")
+    return out.strip("_")
 
 
 def _date(x):
@@ -323,7 +330,11 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
         Monte Carlo scenarios (normal and bootstrap) and their seed.
     """
     from qpo.data.sectors import BUNDLED_SECTORS
-    from qpo.risk.decomposition import cvar_contributions, group_contributions, volatility_contributions
+    from qpo.risk.decomposition import (
+        cvar_contributions,
+        group_contributions,
+        volatility_contributions,
+    )
     from qpo.risk.stress import default_shocks, historical_stress, hypothetical_stress
     from qpo.risk.var import VAR_METHODS, _check_horizon, monte_carlo_var, var_cvar
 
@@ -331,7 +342,12 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
     _ppy(periods_per_year)
     horizon = _check_horizon(horizon)
     limits = Limits.coerce(limits)
+    if not isinstance(getattr(returns, "index", None), pd.DatetimeIndex):
+        raise DataError("returns must be indexed by date (a pandas DatetimeIndex): the report dates its drawdowns "
+                        "and replays stress windows by date")
     kind = _benchmark_kind(benchmark, returns)
+    if kind == "weights" and not np.isfinite(benchmark.to_numpy(dtype=float)).all():
+        raise DataError(f"benchmark weights hold NaN/inf for {benchmark.index[~np.isfinite(benchmark.to_numpy(dtype=float))].tolist()}")
     if weights is None:
         if not isinstance(returns, pd.Series):
             raise DataError("with weights=None, returns must be the portfolio's return Series")
@@ -395,7 +411,9 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
         contributions = pd.DataFrame({
             "weight": vol["weight"], "vol_marginal": vol["marginal"], "vol_component": vol["component"],
             "vol_share": vol["share"], "cvar_marginal": cv["marginal"], "cvar_component": cv["component"],
-            "cvar_share": cv["share"], "mc_normal_cvar_component": mc_component})
+            "cvar_share": cv["share"]})
+        if horizon == 1:  # the Monte Carlo components are at the report's horizon: shown when it is one period
+            contributions["mc_normal_cvar_component"] = mc_component
         s_vol = group_contributions(vol, groups).rename(columns={"component": "vol_component", "share": "vol_share"})
         s_cv = group_contributions(cv, groups)[["component", "share"]].rename(
             columns={"component": "cvar_component", "share": "cvar_share"})
@@ -405,8 +423,7 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
         if shocks is None:
             shocks = default_shocks(w, groups)
         shock_frame, shock_contrib = hypothetical_stress(
-            w, returns, shocks, groups=groups, benchmark=bench_r if kind == "returns" else None,
-            confidence=confidence)
+            w, returns, shocks, groups=groups, benchmark=bench_r, confidence=confidence)
         frames = [f for f in (hist_frame, shock_frame) if not f.empty]
         stress = pd.concat(frames, ignore_index=True) if frames else None
         stress_contrib = {**hist_contrib, **shock_contrib}
@@ -414,6 +431,14 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
         compliance = check_compliance(w if weights is not None else pd.Series(dtype=float), limits, groups=groups,
                                       var_values={m: float(var_table.loc[m, "var"]) for m in var_table.index},
                                       var_label=f"{percent(confidence)} {horizon}-period")
+    if "cornish_fisher" in var_table.index and v.size >= 4:
+        from qpo.risk.var import cornish_fisher_valid
+
+        sk, ku = skewness(v), excess_kurtosis(v)
+        if not cornish_fisher_valid(sk / math.sqrt(horizon), ku / horizon, confidence):
+            notes.append(f"Cornish-Fisher is outside its valid domain here (skew {sk:.2f}, excess kurtosis {ku:.1f}: "
+                         "its quantile is not monotone in the tail), so its VaR and CVaR are unreliable; prefer the "
+                         "historical or bootstrap figures.")
     if not groups and weights is not None:
         notes.append("No sector map was given and none of the tickers is in the bundled map: every name is "
                      "'Unclassified' in the sector tables.")

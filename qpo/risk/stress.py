@@ -114,9 +114,11 @@ def historical_stress(weights: pd.Series, history: pd.DataFrame, scenarios: dict
 
 def _betas(returns: pd.DataFrame, factor: np.ndarray) -> np.ndarray:
     R = returns.to_numpy(dtype=float)
+    if not np.isfinite(factor).all():
+        raise DataError("the shock's factor has NaN returns in the window; betas are undefined")
     f = factor - factor.mean()
     var = float(f @ f)
-    if var <= 0:
+    if not var > 0:
         raise DataError("the shock's factor has no variance over the window; betas are undefined")
     return (R - R.mean(axis=0)).T @ f / var
 
@@ -125,8 +127,11 @@ def hypothetical_stress(weights: pd.Series, returns: pd.DataFrame, shocks: list,
                         benchmark: pd.Series | None = None, confidence: float = 0.95,
                         top: int = 3) -> tuple[pd.DataFrame, dict]:
     """One row per hypothetical shock (see the module's conventions)."""
+    from qpo.risk.metrics import percent, portfolio_returns
     from qpo.risk.var import _normal_z
 
+    portfolio_returns(weights, returns)  # the tickers are columns, without NaN
+    complete = returns.loc[:, returns.notna().all()]  # factors from the fully priced columns only
     held = returns[list(weights.index)]
     w = weights.to_numpy(dtype=float)
     rows, contributions = [], {}
@@ -142,7 +147,7 @@ def hypothetical_stress(weights: pd.Series, returns: pd.DataFrame, shocks: list,
             comp = w * mu + w * (cov @ w) / sd * z if sd > 0 else w * mu
             contrib = pd.Series(comp, index=weights.index)
             name = f"volatility x{k:g}"
-            detail = f"1-period normal VaR {confidence:.0%} with every volatility x{k:g}"
+            detail = f"1-period normal VaR {percent(confidence)} with every volatility x{k:g}"
         else:
             if kind == "market":
                 if benchmark is not None:
@@ -152,25 +157,33 @@ def hypothetical_stress(weights: pd.Series, returns: pd.DataFrame, shocks: list,
                                         "shock needs them all")
                     factor, label = b.to_numpy(), "the benchmark"
                 else:
-                    factor, label = returns.to_numpy(dtype=float).mean(axis=1), "the equal-weighted universe"
-                name = f"market {shock['shock']:+.0%}"
+                    factor, label = complete.to_numpy(dtype=float).mean(axis=1), "the equal-weighted universe"
+                name = f"market {_signed(shock['shock'])}"
             else:
                 sector = shock["sector"]
-                members = [t for t in returns.columns if (groups or {}).get(t) == sector]
+                members = [t for t in complete.columns if (groups or {}).get(t) == sector]
                 if not members:
-                    known = sorted({(groups or {}).get(t) for t in returns.columns} - {None})
-                    raise DataError(f"sector shock: no asset of the returns is in sector {sector!r}; sectors "
-                                    f"present: {known}")
-                factor, label = returns[members].to_numpy(dtype=float).mean(axis=1), f"{sector} (equal-weighted)"
-                name = f"{sector} {shock['shock']:+.0%}"
+                    known = sorted({(groups or {}).get(t) for t in complete.columns} - {None})
+                    raise DataError(f"sector shock: no fully priced asset of the returns is in sector {sector!r}; "
+                                    f"sectors present: {known}")
+                factor, label = complete[members].to_numpy(dtype=float).mean(axis=1), f"{sector} (equal-weighted)"
+                name = f"{sector} {_signed(shock['shock'])}"
             beta = _betas(held, factor)
             contrib = pd.Series(w * beta * shock["shock"], index=weights.index)
-            detail = f"{label} {shock['shock']:+.0%}, propagated by betas over the report window"
-        ret = float(contrib.sum())
+            detail = f"{label} {_signed(shock['shock'])}, propagated by betas over the report window"
+        while name in contributions:
+            name += " (again)"
+        ret = float(contrib.sum(skipna=False))
         contributions[name] = contrib
         rows.append({"scenario": name, "kind": kind, "start": None, "end": None, "portfolio_return": ret,
                      "loss": -ret, "worst_contributors": _worst(contrib, top), "coverage": 1.0, "note": detail})
     return pd.DataFrame(rows), contributions
+
+
+def _signed(x: float) -> str:
+    from qpo.risk.metrics import percent
+
+    return ("-" if x < 0 else "+") + percent(abs(x))
 
 
 def _parse_shock(raw) -> dict:

@@ -83,6 +83,15 @@ def cornish_fisher_z(z: float, skew: float, kurt: float) -> float:
     return z + (z * z - 1) * skew / 6 + (z ** 3 - 3 * z) * kurt / 24 - (2 * z ** 3 - 5 * z) * skew * skew / 36
 
 
+def cornish_fisher_valid(skew: float, kurt: float, confidence: float) -> bool:
+    """Whether the Cornish-Fisher quantile is increasing in z (checked on [-6, 6]): outside that
+    domain (Maillard 2012; roughly |skew| > 1 or excess kurtosis > 6) the expansion is not a
+    distribution's quantile function, and its VaR and CVaR should not be trusted."""
+    z = np.linspace(-6.0, 6.0, 1201)
+    slope = 1 + z * skew / 3 + (3 * z * z - 3) * kurt / 24 - (6 * z * z - 5) * skew * skew / 36
+    return bool((slope > 0).all())
+
+
 def parametric_var(mean: float, std: float, confidence: float = 0.95, horizon: int = 1, *, skew: float = 0.0,
                    kurt: float = 0.0, method: str = "normal") -> tuple[float, float]:
     """(VaR, CVaR) from one-period moments: ``method`` ``normal`` (skew and kurt unused) or
@@ -93,6 +102,8 @@ def parametric_var(mean: float, std: float, confidence: float = 0.95, horizon: i
         raise UnknownOptionError("parametric VaR method", method, ("normal", "cornish_fisher"))
     m, s = mean * h, std * math.sqrt(h)
     a = 1.0 - confidence
+    if s <= 1e-12 * max(abs(m), 1e-12):  # no dispersion: the loss is the mean's, whatever the shape
+        return float(-m), float(-m)
     z, phi = _normal_z(confidence)
     if method == "normal":
         return float(-(m + s * z)), float(-m + s * phi / a)
@@ -157,7 +168,7 @@ def _matrix_sqrt(cov: np.ndarray) -> np.ndarray:
     except np.linalg.LinAlgError:
         vals, vecs = np.linalg.eigh((cov + cov.T) / 2)
         if vals.min() < -1e-10 * max(1.0, abs(vals.max())):
-            raise DataError(f"the covariance is not positive semi-definite (smallest eigenvalue {vals.min():.3g})")
+            raise DataError(f"the covariance is not positive semi-definite (smallest eigenvalue {vals.min():.3g})") from None
         return vecs * np.sqrt(np.clip(vals, 0, None))
 
 
@@ -203,6 +214,8 @@ def monte_carlo_var(weights: pd.Series, returns: pd.DataFrame, *, confidence: fl
         raise UnknownOptionError("Monte Carlo sampling", sampling, ("conditional", "full"))
     if isinstance(n_scenarios, bool) or not isinstance(n_scenarios, (int, np.integer)) or n_scenarios < 100:
         raise InvalidValueError(f"n_scenarios must be a whole number >= 100, got {n_scenarios!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidValueError(f"seed must be a whole number >= 0 (the results depend on it alone), got {seed!r}")
     portfolio_returns(weights, returns)  # checks tickers and NaN
     tickers = list(weights.index)
     w = weights.to_numpy(dtype=float)
@@ -225,9 +238,11 @@ def monte_carlo_var(weights: pd.Series, returns: pd.DataFrame, *, confidence: fl
         tail_p = p[cand[order]]
     else:
         mu = (mean.reindex(tickers).to_numpy(dtype=float) if mean is not None else R.mean(axis=0)) * h
-        sigma = cov.loc[tickers, tickers].to_numpy(dtype=float) if cov is not None else np.cov(R, rowvar=False, ddof=1)
-        if mean is not None and np.isnan(mu).any() or cov is not None and np.isnan(sigma).any():
-            raise DataError("mean/cov do not cover every ticker of the weights")
+        sigma = (cov.reindex(index=tickers, columns=tickers).to_numpy(dtype=float) if cov is not None
+                 else np.cov(R, rowvar=False, ddof=1))
+        if not np.isfinite(mu).all() or not np.isfinite(sigma).all():
+            raise DataError("the mean and covariance must hold a finite number for every ticker of the weights "
+                            f"({tickers[:10]}...); some are missing or NaN")
         F = _matrix_sqrt(np.atleast_2d(sigma)) * math.sqrt(h)  # asset scenario = mu + F z
         n = len(tickers)
         if sampling == "conditional":
@@ -237,7 +252,7 @@ def monte_carlo_var(weights: pd.Series, returns: pd.DataFrame, *, confidence: fl
         tail_p_all = float(mu @ w) + z @ (F.T @ w)
         order, tw, kk = _weighted_tail(tail_p_all, confidence, n_total)
         tail_p = tail_p_all[order]
-        tail_mean_assets = mu + (tw @ (z[order] @ F.T)) / kk
+        tail_mean_assets = mu + ((tw @ z[order]) @ F.T) / kk
     var = float(-tail_p[ik]) if k >= 1.0 else float(-tail_p[0])
     component = -w * tail_mean_assets
     return MonteCarloVaR(var=var, cvar=float(component.sum()), confidence=float(confidence), horizon=h,
@@ -295,7 +310,7 @@ def _full_tail(b: np.ndarray, n_total: int, keep: int, n: int, seed: int, confid
     while True:
         pz = np.concatenate([x[0] for x in parts])
         threshold = float(np.partition(pz, keep - 1)[keep - 1]) if keep < pz.size else math.inf
-        short = [i for i, x in enumerate(parts) if x[2] <= threshold]
+        short = [i for i, x in enumerate(parts) if x[2] != math.inf and x[2] <= threshold]
         if not short:
             break
         for i in short:  # a block may hold tail rows it did not keep: draw it again, keeping all

@@ -19,9 +19,8 @@ class AdvisorDashboard:
         import ipywidgets as widgets
 
         from qpo.data import load_prices, prices_to_returns
-        from qpo.store import connect, list_portfolios, seed_demo, session_scope
-
         from qpo.risk import Limits
+        from qpo.store import connect, list_portfolios, seed_demo, session_scope
 
         self.lookback_days = lookback_days
         # the daily report's default limits, unless told otherwise

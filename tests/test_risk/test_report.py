@@ -379,3 +379,77 @@ def test_bad_input(data):
         monte_carlo_var(w, rets, n_scenarios=10)
     with pytest.raises(UnknownOptionError, match="valid: conditional, full"):
         monte_carlo_var(w, rets, sampling="quasi")
+
+
+def test_full_sampling_over_many_blocks_and_extreme_tails(data):
+    w, rets, _, _, _ = data
+    # 20 assets: 500,000 rows a block, so 1.2 million scenarios are three blocks on two threads
+    two = monte_carlo_var(w, rets, confidence=0.99, n_scenarios=1_200_000, seed=9, sampling="full")
+    one = monte_carlo_var(w, rets, confidence=0.99, n_scenarios=1_200_000, seed=9, sampling="full", threads=1)
+    assert (two.var, two.cvar) == (one.var, one.cvar)
+    # a tail of every scenario but one (c < 1/n) ends, and CVaR >= VaR
+    for c, n in ((0.005, 100), (0.001, 100), (0.5, 101)):
+        for sampling in ("full", "conditional"):
+            mc = monte_carlo_var(w, rets, confidence=c, n_scenarios=n, seed=1, sampling=sampling)
+            assert np.isfinite(mc.var) and mc.cvar >= mc.var - 1e-15
+    with pytest.raises(InvalidValueError, match="seed must be a whole number"):
+        monte_carlo_var(w, rets, seed=None)
+    with pytest.raises(DataError, match="finite number for every ticker"):
+        monte_carlo_var(w, rets, cov=rets.cov().drop(index="AAPL", columns="AAPL"))
+
+
+def test_brinson_with_cash_and_net_zero_sectors(data):
+    w, rets, _, _, _ = data
+    sectors = qpo.load_sectors()
+    wb = pd.Series(1 / 20, index=rets.columns)
+    wp = 0.8 * w  # 20 % cash
+    attr = brinson_fachler(wp, wb, rets, sectors)
+    rp, rb = rets.to_numpy() @ wp.to_numpy(), rets.to_numpy() @ wb.to_numpy()
+    assert attr.loc["Total", "total"] == pytest.approx(np.prod(1 + rp) - np.prod(1 + rb), rel=1e-10)
+    assert attr.loc["Cash", "portfolio_weight"] == pytest.approx(0.2) and attr.loc["Cash", "benchmark_weight"] == 0
+    long_short = pd.Series(0.0, index=rets.columns)
+    long_short[["KO", "AAPL", "AMD"]] = [1.0, 0.2, -0.2]  # Information Technology nets to zero
+    with pytest.raises(DataError, match="net to zero"):
+        brinson_fachler(long_short, wb, rets, sectors)
+
+
+def test_stress_ignores_columns_it_cannot_use(data):
+    w, rets, bench, _, _ = data
+    extra = rets.assign(NEWCO=np.r_[np.full(100, np.nan), np.zeros(len(rets) - 100)])
+    a = risk_report(w, extra, stress_scenarios={}, n_scenarios=1000).stress.set_index("scenario")
+    b = risk_report(w, rets, stress_scenarios={}, n_scenarios=1000).stress.set_index("scenario")
+    assert np.isfinite(a["loss"]).all()
+    assert a.loc["market -20%", "loss"] == pytest.approx(b.loc["market -20%", "loss"], rel=1e-12)
+    rep = risk_report(w, rets, stress_scenarios={}, shocks=[("market", -0.1), ("market", 0.1), ("market", -0.1)],
+                      n_scenarios=1000)
+    keys = [k for k in rep.metrics() if k.startswith("stress_loss")]
+    assert keys == ["stress_loss_market_minus_10_pct", "stress_loss_market_plus_10_pct",
+                    "stress_loss_market_minus_10_pct_again"]
+    assert rep.metrics()["stress_loss_market_plus_10_pct"] == pytest.approx(-rep.metrics()["stress_loss_market_minus_10_pct"])
+
+
+def test_degenerate_and_rf_conventions(data):
+    _, _, bench, _, _ = data
+    flat = pd.Series(0.001, index=bench.index)
+    assert np.isnan(qpo.risk.sharpe_ratio(flat)) and var_cvar(flat, 0.95, 1, "normal") == pytest.approx((-0.001, -0.001))
+    x, b = data[1]["AAPL"], bench
+    rf = 0.03
+    st = qpo.risk.benchmark_statistics(x, b, risk_free_rate=rf)
+    beta = np.cov(x, b)[0, 1] / np.var(b, ddof=1)
+    assert st["alpha"] == pytest.approx(P * ((x - rf / P).mean() - beta * (b - rf / P).mean()), rel=1e-12)
+    with pytest.raises(DataError, match="indexed by date"):
+        risk_report(None, pd.Series(x.to_numpy()))
+
+
+def test_var_limit_breach_at_a_horizon_and_the_cornish_fisher_note(data, report):
+    w, rets, _, _, _ = data
+    rep = risk_report(w, rets, confidence=0.99, horizon=10, stress_scenarios={}, shocks=[], n_scenarios=10_000,
+                      limits=Limits(var_limit=0.05, var_method="normal"))
+    r = rets.to_numpy() @ w.to_numpy()
+    ten_day = -(10 * r.mean() + math.sqrt(10) * r.std(ddof=1) * stats.norm.ppf(0.01))
+    row = rep.compliance.set_index("check").loc["VaR (normal)"]
+    assert row["value"] == pytest.approx(ten_day, rel=1e-12) and ten_day > 0.05 and row["status"] == "breach"
+    assert rep.breaches == [f"VaR (normal): 99% 10-period VaR {ten_day:.2%} against a limit of 5.00%"]
+    assert "mc_normal_cvar_component" not in rep.contributions  # one-period table, h-period Monte Carlo
+    # the 2015-2020 window holds March 2020: excess kurtosis ~18, outside Cornish-Fisher's domain
+    assert report.kurtosis > 10 and any("Cornish-Fisher is outside its valid domain" in n for n in report.notes)
