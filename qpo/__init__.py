@@ -54,6 +54,16 @@ _EXPORTS = {
     "historical_var": "qpo.risk",
     "historical_cvar": "qpo.risk",
     "max_drawdown": "qpo.risk",
+    "Limits": "qpo.risk",
+    "value_at_risk": "qpo.risk",
+    "conditional_value_at_risk": "qpo.risk",
+    "monte_carlo_var": "qpo.risk",
+    "brinson_fachler": "qpo.risk",
+    # backtesting
+    "backtest": "qpo.backtest",
+    "Strategy": "qpo.backtest",
+    "BacktestResult": "qpo.backtest",
+    "compare_strategies": "qpo.backtest",
     # reporting, tracking, workbench
     "daily_report": "qpo.reporting",
     "frontier_study": "qpo.reporting",

@@ -190,8 +190,73 @@ frontier = [
         "    print(f\"logged to MLflow: run {run.run_id}\")"),
 ]
 
+backtest = [
+    new_markdown_cell("# Walk-forward backtest\n\nSeveral strategies rebalanced over the same history with transaction "
+                      "costs and no look-ahead (each decision sees returns up to its own close and trades at it), "
+                      "against the S&P 500 index. Run it here, or with `qpo pipeline run backtest`; either way the "
+                      "run is logged to MLflow."),
+    new_code_cell(
+        'prices_source: str = "sp500"  # bundled source name, or the path of a CSV/Parquet price file\n'
+        'history_start: str = "2005-01-01"  # first date of prices (the first estimation window starts here)\n'
+        'history_end: "Optional[str]" = "2022-12-31"  # last date, or None for the end of the data\n'
+        'strategies: str = "min_variance,max_sharpe,risk_parity,equal_weight,buy_and_hold"  # comma-separated objectives or baselines\n'
+        'rebalance: "Union[str, int]" = "M"  # D, W, M, Q or A (last trading day of each period), or a number of trading days\n'
+        'window: int = 252  # daily returns behind each decision, 252 is one year\n'
+        'costs: float = 0.001  # cost per unit of traded weight, 0.001 is 10 bp\n'
+        'max_weight: float = 0.25  # cap on each asset for the optimizer strategies (hrp and the baselines take none)\n'
+        'risk_free_rate: float = 0.02  # annual, for the Sharpe ratio and max_sharpe\n'
+        'run_id: "Optional[str]" = None  # set by the pipeline runner, which then logs the run itself\n',
+        metadata={"tags": ["parameters"]}),
+    new_code_cell(
+        "import qpo\n"
+        "from qpo.backtest import BASELINES\n"
+        "from qpo.workbench import record, show_figure\n\n"
+        "prices = qpo.load_prices(prices_source, start=history_start, end=history_end)\n"
+        "benchmark = (qpo.load_prices(\"sp500_index\", start=history_start, end=history_end)[\"SP500\"]\n"
+        "             if prices_source == \"sp500\" else None)\n"
+        "caps = qpo.Constraints(max_weight=max_weight)\n"
+        "chosen = [s if s in BASELINES or s == \"hrp\" else qpo.Strategy(s, constraints=caps)\n"
+        "          for s in (x.strip() for x in strategies.split(\",\")) if s]\n"
+        "comparison = qpo.compare_strategies(prices, chosen, rebalance=int(rebalance) if str(rebalance).isdigit() else rebalance,\n"
+        "                                    window=window, costs=costs, benchmark=benchmark, risk_free_rate=risk_free_rate)\n"
+        "first = next(iter(comparison.results.values()))\n"
+        "print(f\"{prices.shape[1]} assets; first rebalance {first.equity.index[0].date()}, {len(first.returns)} \"\n"
+        "      f\"out-of-sample days to {first.returns.index[-1].date()}; costs {costs:.2%} of each trade\")"),
+    new_markdown_cell("## Summary\n\nNet of costs; annualized with 252 days. Turnover is the sum of |trade| over "
+                      "all rebalances (the first, from cash, counts 1); costs paid sum each rebalance's cost as a "
+                      "fraction of the wealth then."),
+    new_code_cell(
+        "display(comparison.summary().style.format(\"{:.4f}\", na_rep=\"\"))\n"
+        "for name, result in comparison.results.items():\n"
+        "    for failure in result.failures:\n"
+        "        print(f\"{name}: no trade on {failure['date'].date()}: {failure['reason']}\")"),
+    new_code_cell(
+        "figures = comparison.figures()\n"
+        "show_figure(figures[\"equity\"], \"equity\")\n"
+        "show_figure(figures[\"drawdown\"], \"drawdown\")\n"
+        "for name, result in comparison.results.items():\n"
+        "    if name != \"buy_and_hold\":\n"
+        "        show_figure(result.weights_figure(), f\"weights_{name}\")"),
+    new_code_cell(
+        "for name, value in comparison.metrics().items():\n"
+        "    record(name, value, show=False)\n"
+        "record(\"first_rebalance\", str(first.equity.index[0].date()), show=False)\n"
+        "record(\"out_of_sample_days\", len(first.returns), show=False)\n"
+        "if run_id is None:  # run by hand: log to MLflow here (the pipeline runner logs its own runs)\n"
+        "    with qpo.tracked_run(\"backtest\", params={\"prices_source\": prices_source, \"strategies\": strategies,\n"
+        "                         \"rebalance\": rebalance, \"window\": window, \"costs\": costs, \"max_weight\": max_weight,\n"
+        "                         \"history_start\": history_start, \"history_end\": history_end},\n"
+        "                         data_hash=qpo.data_hash(prices)) as run:\n"
+        "        run.log_metrics(comparison.metrics())\n"
+        "        run.log_figure(figures[\"equity\"], \"equity.html\")\n"
+        "        run.log_dict({\"summary\": comparison.summary().to_dict(orient=\"index\")}, \"summary.json\")\n"
+        "    record(\"mlflow_run_id\", run.run_id, show=False)\n"
+        "    print(f\"logged to MLflow: run {run.run_id}\")"),
+]
+
 write("notebooks/01_daily_risk_report.ipynb", daily)
 write("notebooks/02_classical_frontier.ipynb", frontier)
+write("notebooks/03_backtest.ipynb", backtest)
 write("voila_apps/advisor.ipynb", advisor)
 
 if STALE:

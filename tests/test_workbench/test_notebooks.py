@@ -33,10 +33,10 @@ def _weights_and_returns(name, lookback, as_of=None):
 
 
 def check_daily_report(tmp_path):
+    from scipy.stats import norm
+
     from qpo.workbench.notebook import read_records
     from qpo.workbench.pipelines import export_html
-
-    from scipy.stats import norm
 
     out = _execute(tmp_path, "notebooks/01_daily_risk_report.ipynb", portfolio="Tech Tilt", lookback_days=60,
                    as_of="2020-03-31", confidence=0.9)
@@ -114,9 +114,44 @@ def check_classical_frontier(tmp_path):
     assert run.info.status == "FINISHED" and run.data.tags["qpo.data_hash"]
 
 
+def check_backtest(tmp_path):
+    """The backtest notebook's equal-weight wealth equals dollar positions rebalanced by hand at each
+    quarter end with 20 bp of each trade paid; the index's CAGR is the index's; the run is in MLflow."""
+    import mlflow
+
+    import qpo
+    from qpo.tracking import configure
+    from qpo.workbench.notebook import read_figures, read_records
+
+    out = _execute(tmp_path, "notebooks/03_backtest.ipynb", history_start="2015-01-01", history_end="2018-12-31",
+                   strategies="min_variance,equal_weight", rebalance="Q", window=126, costs=0.002, max_weight=0.3)
+    rec = read_records(out)
+    prices = qpo.load_prices("sp500", start="2015-01-01", end="2018-12-31")
+    P, idx = prices.to_numpy(), prices.index
+    quarter_ends = {int(k) for k in np.flatnonzero(idx.to_period("Q")[1:] != idx.to_period("Q")[:-1]) if k >= 126}
+    first = min(quarter_ends)
+    hold = np.full(P.shape[1], (1 - 0.002) / P.shape[1])  # bought from cash: 20 bp of the whole wealth
+    for k in range(first + 1, len(P)):
+        hold = hold * P[k] / P[k - 1]
+        if k in quarter_ends:
+            V = hold.sum()
+            hold = np.full(len(hold), (V - 0.002 * np.abs(V / len(hold) - hold).sum()) / len(hold))
+    assert rec["first_rebalance"] == str(idx[first].date()) and rec["out_of_sample_days"] == len(P) - 1 - first
+    assert rec["equal_weight.final_wealth"] == pytest.approx(hold.sum(), rel=1e-10)
+    index = qpo.load_prices("sp500_index")["SP500"].loc[idx[first]:"2018-12-31"].to_numpy()
+    assert rec["benchmark.cagr"] == pytest.approx((index[-1] / index[0]) ** (252 / (len(index) - 1)) - 1, rel=1e-10)
+    assert rec["min_variance.n_failures"] == 0 and rec["min_variance.n_rebalances"] == len(quarter_ends)
+    assert set(read_figures(out)) == {"equity", "drawdown", "weights_min_variance", "weights_equal_weight"}
+    configure()
+    run = mlflow.get_run(rec["mlflow_run_id"])
+    assert run.data.metrics["min_variance.sharpe"] == pytest.approx(rec["min_variance.sharpe"], rel=1e-12)
+    assert run.info.status == "FINISHED"
+
+
 CHECKS = {
     "notebooks/01_daily_risk_report.ipynb": check_daily_report,
     "notebooks/02_classical_frontier.ipynb": check_classical_frontier,
+    "notebooks/03_backtest.ipynb": check_backtest,
     "voila_apps/advisor.ipynb": check_advisor,
 }
 
