@@ -35,6 +35,8 @@ dashboard: install
 benchmark: install
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python benchmarks/classical_optimizers.py
+	$(BIN)/python benchmarks/backtest_walkforward.py
+	$(BIN)/python benchmarks/risk_analytics.py
 	$(BIN)/python benchmarks/workbench_timings.py
 
 clean:

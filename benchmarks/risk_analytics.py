@@ -89,7 +89,7 @@ def monte_carlo_section(repeats: int, skip_shared: bool) -> dict:
                                                                         seed=0, sampling="full"),
         "qpo full, 1 thread": lambda: monte_carlo_var(w, rets, confidence=c, n_scenarios=N, seed=0,
                                                       sampling="full", threads=1),
-        "qpo bootstrap": lambda: monte_carlo_var(w, rets, confidence=c, n_scenarios=N, seed=0, method="bootstrap"),
+        "qpo bootstrap (the empirical, fat-tailed distribution: not meant to match the normal)": lambda: monte_carlo_var(w, rets, confidence=c, n_scenarios=N, seed=0, method="bootstrap"),
         "numpy multivariate_normal (float64, whole matrix)": numpy_textbook,
     }
     out = {"data": label, "n_assets": n, "n_scenarios": N, "confidence": c,

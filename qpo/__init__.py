@@ -60,10 +60,10 @@ _EXPORTS = {
     "monte_carlo_var": "qpo.risk",
     "brinson_fachler": "qpo.risk",
     # backtesting
-    "backtest": "qpo.backtest",
-    "Strategy": "qpo.backtest",
-    "BacktestResult": "qpo.backtest",
-    "compare_strategies": "qpo.backtest",
+    "backtest": "qpo.backtesting",
+    "Strategy": "qpo.backtesting",
+    "BacktestResult": "qpo.backtesting",
+    "compare_strategies": "qpo.backtesting",
     # reporting, tracking, workbench
     "daily_report": "qpo.reporting",
     "frontier_study": "qpo.reporting",

@@ -209,7 +209,7 @@ backtest = [
         metadata={"tags": ["parameters"]}),
     new_code_cell(
         "import qpo\n"
-        "from qpo.backtest import BASELINES\n"
+        "from qpo.backtesting import BASELINES\n"
         "from qpo.workbench import record, show_figure\n\n"
         "prices = qpo.load_prices(prices_source, start=history_start, end=history_end)\n"
         "benchmark = (qpo.load_prices(\"sp500_index\", start=history_start, end=history_end)[\"SP500\"]\n"

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import qpo
-from qpo.backtest import Strategy
+from qpo.backtesting import Strategy
 
 
 @pytest.fixture(scope="module")
@@ -323,9 +323,3 @@ def test_compare_strategies_against_the_index(px, sp500):
     assert len(one["weights"].data) == 13  # the 12 largest and "other"
     assert ew.metrics()["final_wealth"] == pytest.approx(ew.equity.iloc[-1])
 
-
-def test_qpo_backtest_is_callable_after_the_package_is_imported(px):
-    import qpo.backtest as module
-
-    assert callable(qpo.backtest) and callable(module)
-    assert module(px, "equal_weight", window=500).equity.iloc[-1] > 0

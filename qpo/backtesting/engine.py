@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from qpo.backtest.result import BacktestComparison, BacktestResult
-from qpo.backtest.strategy import Strategy, as_strategy
+from qpo.backtesting.result import BacktestComparison, BacktestResult
+from qpo.backtesting.strategy import Strategy, as_strategy
 from qpo.errors import DataError, InvalidValueError, QpoError, UnknownOptionError
 
 #: calendar rebalance frequencies: the last trading day of each period in the data

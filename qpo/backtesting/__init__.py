@@ -1,15 +1,19 @@
 """Walk-forward backtests: rebalance a :class:`Strategy` over a price panel with transaction costs,
 no look-ahead, drifting weights between rebalances; compare strategies against a benchmark.
 
+The package is ``qpo.backtesting``; its functions are also ``qpo.backtest`` and
+``qpo.compare_strategies``:
 ``qpo.backtest(prices, "min_variance", rebalance="M", window=252, costs=0.001, benchmark=index)``;
 conventions and policies (timing, drift, costs, failures, gaps) are in :func:`backtest`'s docstring.
 """
-import sys as _sys
-import types as _types
-
-from qpo.backtest.engine import FREQUENCIES, GAP_POLICIES, backtest, compare_strategies
-from qpo.backtest.result import BacktestComparison, BacktestResult
-from qpo.backtest.strategy import (
+from qpo.backtesting.engine import (
+    FREQUENCIES,
+    GAP_POLICIES,
+    backtest,
+    compare_strategies,
+)
+from qpo.backtesting.result import BacktestComparison, BacktestResult
+from qpo.backtesting.strategy import (
     BASELINES,
     COST_AWARE_OBJECTIVES,
     Strategy,
@@ -29,13 +33,3 @@ __all__ = [
     "strategy_names",
 ]
 
-
-class _CallableModule(_types.ModuleType):
-    """``qpo.backtest`` is both this package and the function: once the package is imported,
-    Python binds ``qpo.backtest`` to it, so the package itself runs :func:`backtest` when called."""
-
-    def __call__(self, *args, **kwargs):
-        return backtest(*args, **kwargs)
-
-
-_sys.modules[__name__].__class__ = _CallableModule
