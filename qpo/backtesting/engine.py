@@ -13,6 +13,8 @@ import pandas as pd
 from qpo.backtesting.result import BacktestComparison, BacktestResult
 from qpo.backtesting.strategy import Strategy, as_strategy
 from qpo.errors import DataError, InvalidValueError, QpoError, UnknownOptionError
+from qpo.optimization.engine import _number
+from qpo.risk.metrics import _check_confidence
 
 #: calendar rebalance frequencies: the last trading day of each period in the data
 FREQUENCIES = {"D": None, "W": "W", "M": "M", "Q": "Q", "A": "Y"}
@@ -75,16 +77,6 @@ def _check_rebalance(rebalance):
     if isinstance(rebalance, str) and rebalance in FREQUENCIES:
         return rebalance
     raise UnknownOptionError("rebalance frequency", rebalance, _VALID_REBALANCE)
-
-
-def _check_number(name, v, lo=None, hi=None, hi_open=False):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
-        raise InvalidValueError(f"{name} must be a finite number, got {v!r}")
-    if lo is not None and v < lo:
-        raise InvalidValueError(f"{name} must be >= {lo:g}, got {v!r}")
-    if hi is not None and (v >= hi if hi_open else v > hi):
-        raise InvalidValueError(f"{name} must be {'<' if hi_open else '<='} {hi:g}, got {v!r}")
-    return float(v)
 
 
 # -- the prepared panel: everything that does not depend on the strategy ------------------------
@@ -388,14 +380,12 @@ def _check_benchmark(benchmark, dates: pd.DatetimeIndex):
 
 
 def _check_run_args(costs, risk_free_rate, periods_per_year, confidence):
-    _check_number("costs", costs, lo=0.0, hi=1.0, hi_open=True)
-    _check_number("risk_free_rate", risk_free_rate)
+    _number("costs", costs, lo=0.0, hi=1.0, hi_open=True)
+    _number("risk_free_rate", risk_free_rate)
     if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, numbers.Integral) \
             or periods_per_year < 1:
         raise InvalidValueError(f"periods_per_year must be a whole number >= 1, got {periods_per_year!r}")
-    c = _check_number("confidence", confidence)
-    if not 0.0 < c < 1.0:
-        raise InvalidValueError(f"confidence must lie strictly between 0 and 1 (e.g. 0.95), got {confidence!r}")
+    _check_confidence(confidence)
 
 
 def _run(panel: _Panel, strategy: Strategy, *, costs, benchmark_returns, risk_free_rate, periods_per_year,

@@ -81,7 +81,8 @@ class BacktestResult:
 
     def metrics(self) -> dict[str, float]:
         """Flat numbers for MLflow: the risk report's, turnover, costs, counts, timings and, with a
-        benchmark, its CAGR/volatility/Sharpe/max drawdown, tracking error and information ratio."""
+        benchmark, its CAGR/volatility/Sharpe/max drawdown (the risk report's metrics already hold
+        beta, alpha, tracking error and information ratio)."""
         ppy = int(self.risk.periods_per_year)
         out = {k: float(v) for k, v in self.risk.metrics().items()}
         ok = self.rebalances["status"].eq("ok")
@@ -99,11 +100,6 @@ class BacktestResult:
             b = self.benchmark_returns
             stats = _return_stats(b, self.risk.risk_free_rate, ppy)
             out.update({f"benchmark_{k.lower().replace(' ', '_')}": float(v) for k, v in stats.items()})
-            if "tracking_error" not in out:  # the risk report gives them when it has the benchmark
-                active = (self.returns - b).to_numpy()
-                te = float(np.std(active, ddof=1) * np.sqrt(ppy))
-                out["tracking_error"] = te
-                out["information_ratio"] = float(active.mean() * ppy / te) if te > 0 else float("nan")
             out["excess_cagr"] = out["cagr"] - out["benchmark_cagr"]
         return out
 

@@ -117,7 +117,7 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
         b = prices_to_returns(benchmark.loc[:as_of].to_frame(), dropna="none").iloc[:, 0].reindex(asset_returns.index)
         if b.notna().all():
             bench_r = b.rename("S&P 500")
-    history = px.pct_change(fill_method=None).iloc[1:]
+    history = prices_to_returns(px, dropna="all")  # NaN before a listing is kept: stress coverage says so
     risk = risk_report(weights, asset_returns, benchmark=bench_r, confidence=confidence,
                        risk_free_rate=risk_free_rate, horizon=horizon, sectors=sectors, history=history,
                        limits=limits, n_scenarios=n_scenarios)

@@ -70,7 +70,7 @@ class AdvisorDashboard:
         bench = self.benchmark.reindex(rets.index)
         self.selected = name
         self.report = risk_report(weights, rets, benchmark=bench if bench.notna().all() else None,
-                                  history=px.pct_change(fill_method=None).iloc[1:], limits=self.limits,
+                                  history=prices_to_returns(px, dropna="all"), limits=self.limits,
                                   sectors=load_sectors(), n_scenarios=20_000)
         port = portfolio_returns(weights, rets)
         row = self.portfolios.set_index("name").loc[name]
