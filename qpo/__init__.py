@@ -47,6 +47,12 @@ _EXPORTS = {
     "optimize": "qpo.optimization",
     "efficient_frontier": "qpo.optimization",
     "OBJECTIVES": "qpo.optimization",
+    "BINARY_OBJECTIVES": "qpo.optimization",
+    "METHODS": "qpo.optimization",
+    # quantum
+    "selection_model": "qpo.quantum",
+    "lots_model": "qpo.quantum",
+    "BinaryModel": "qpo.quantum",
     # risk
     "RiskReport": "qpo.risk",
     "risk_report": "qpo.risk",

@@ -28,7 +28,9 @@ OBJECTIVE_OPTIONS: dict[str, dict[str, object]] = {
     "max_diversification": {},
 }
 OBJECTIVES = tuple(OBJECTIVE_OPTIONS)
-METHODS = ("classical",)
+#: binary objectives (asset selection, integer lots) that the exact, quantum and annealing methods solve
+BINARY_OBJECTIVES = ("asset_selection", "integer_lots")
+METHODS = ("classical", "exact", "qaoa", "annealing", "auto")
 
 
 def portfolio_statistics(problem: PortfolioProblem, weights: np.ndarray) -> tuple[float, float, float]:
@@ -98,7 +100,7 @@ def _risk_budgets(problem: PortfolioProblem, budgets) -> np.ndarray:
     return b / b.sum()
 
 
-def optimize(problem: PortfolioProblem, objective: str = "min_variance", method: str = "classical", *,
+def optimize(problem: PortfolioProblem, objective: str | None = None, method: str = "classical", *,
              solver: str | list[str] | None = None, solver_options: dict | None = None,
              confidence_level: float | None = 0.95, n_bootstrap: int = 1000, seed: int = 0,
              **options) -> OptimizationResult:
@@ -107,7 +109,17 @@ def optimize(problem: PortfolioProblem, objective: str = "min_variance", method:
     Parameters
     ----------
     objective
-        One of :data:`OBJECTIVES`:
+        One of :data:`OBJECTIVES` (continuous weights, ``method="classical"``; the default is
+        ``min_variance``) or of :data:`BINARY_OBJECTIVES` (the default for the other methods):
+
+        - ``asset_selection`` (``k=``, ``cardinality="exact"|"at_most"``, ``risk_aversion=1``,
+          ``penalty=None``): choose ``k`` assets, each weighing ``1/k``, minimizing
+          ``risk_aversion/2 w'Sigma w - mu'w`` (annual);
+        - ``integer_lots`` (``prices=``, ``cash=``, ``lot_size=1``, ``max_lots=None``,
+          ``risk_aversion=1``, ``penalty=None``, ``slack_resolution=0.25``): whole lots under a cash
+          budget, the same objective with ``w`` the cash each asset takes.
+
+        See :mod:`qpo.quantum.formulation`. The continuous objectives:
 
         - ``min_variance``; ``max_sharpe`` (risk-free rate from the problem);
         - ``efficient_return`` (``target_return=``, annual): least variance reaching it;
@@ -124,7 +136,16 @@ def optimize(problem: PortfolioProblem, objective: str = "min_variance", method:
         of risk-minimizing objectives and subtracted from the return of return-seeking ones;
         ``expected_return`` is reported gross, the costs in ``diagnostics``.
     method
-        ``"classical"``.
+        ``"classical"`` (cvxpy; continuous objectives), or for the binary objectives:
+        ``"exact"`` (brute force up to 20 bits, SCIP above), ``"qaoa"`` (Qiskit-compatible QAOA on
+        qpo's own statevector fast path; options ``reps``, ``mixer="auto"|"x"|"xy"``, ``cvar_alpha``,
+        ``inits``, ``n_random``, ``optimizer``, ``maxiter``, ``shots``, ``backend="numpy"|"qiskit"|"aer"``,
+        ``max_qubits=24``), ``"annealing"`` (dwave-samplers, local; ``sampler``, ``num_reads``,
+        ``num_sweeps``, ``penalty_sweep``, ``polish``, ``time_limit``) or ``"auto"`` (QAOA up to
+        ``auto_qaoa_qubits=12`` qubits, annealing above). Every binary answer is checked, repaired
+        or replaced by the exact one (``fallback_reason``), and reported next to the exact optimum
+        (``diagnostics``: ``f_star``, ``gap``, ``approximation_ratio``, ``p_optimum``,
+        ``p_feasible``, ``tts99_s``, ...; see :mod:`qpo.quantum.engine`). ``seed`` seeds them.
     solver
         A solver name to try first (then the usual chain), or a list: exactly the solvers to try.
         The default chain is Clarabel then SCS (HiGHS first for linear programs; SCIP, or HiGHS
@@ -146,12 +167,16 @@ def optimize(problem: PortfolioProblem, objective: str = "min_variance", method:
     """
     if not isinstance(problem, PortfolioProblem):
         raise TypeError(f"problem must be a qpo.PortfolioProblem, got {type(problem).__name__}")
-    if objective not in OBJECTIVE_OPTIONS:
-        raise UnknownOptionError("objective", objective, OBJECTIVES)
     if method not in METHODS:
         raise UnknownOptionError("method", method, METHODS)
+    if objective is None:
+        objective = "min_variance" if method == "classical" else "asset_selection"
+    if objective not in OBJECTIVE_OPTIONS and objective not in BINARY_OBJECTIVES:
+        raise UnknownOptionError("objective", objective, OBJECTIVES + BINARY_OBJECTIVES)
     if confidence_level is not None:
         _number("confidence_level", confidence_level, lo=0, hi=1, lo_open=True, hi_open=True)
+    if objective in BINARY_OBJECTIVES or method != "classical":
+        return _optimize_binary(problem, objective, method, options, confidence_level, n_bootstrap, seed)
     opts = resolve_options(problem, objective, options)
     t0 = time.perf_counter()
     diagnostics: dict = {}
@@ -185,6 +210,35 @@ def optimize(problem: PortfolioProblem, objective: str = "min_variance", method:
         periods_per_year=problem.periods_per_year, risk_free_rate=problem.risk_free_rate,
         timings=timings, confidence_interval=ci, fallback_reason=fallback, diagnostics=diagnostics,
     )
+
+
+def _optimize_binary(problem, objective, method, options, confidence_level, n_bootstrap, seed) -> OptimizationResult:
+    if objective not in BINARY_OBJECTIVES:
+        raise ProblemError(f"method {method!r} solves the binary objectives {list(BINARY_OBJECTIVES)} (choose assets "
+                           f"or whole lots); {objective!r} has continuous weights: use method='classical'")
+    if method == "classical":
+        raise ProblemError(f"{objective} is a binary problem; solve it with method='exact' (brute force / SCIP), "
+                           "'qaoa', 'annealing' or 'auto'")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise InvalidValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    from qpo.quantum.engine import solve_binary
+
+    t0 = time.perf_counter()
+    w, info = solve_binary(problem, objective, method, options, int(seed))
+    diagnostics = info["diagnostics"]
+    ret, vol, sharpe = portfolio_statistics(problem, w)
+    ci = None
+    if confidence_level is not None:
+        ci, note = bootstrap_interval(problem, w, confidence_level, n_bootstrap, seed)
+        diagnostics["confidence_interval"] = note
+    if problem.repairs:
+        diagnostics["repairs"] = list(problem.repairs)
+    timings = {"build_s": info["build_s"], "solve_s": info["solve_s"], "total_s": time.perf_counter() - t0}
+    return OptimizationResult(
+        weights=pd.Series(w, index=problem.tickers, name="weight"), expected_return=ret, volatility=vol,
+        sharpe=sharpe, objective=objective, method=method, solver=info["solver"], status=info["status"],
+        periods_per_year=problem.periods_per_year, risk_free_rate=problem.risk_free_rate, timings=timings,
+        confidence_interval=ci, fallback_reason=info["fallback"], diagnostics=diagnostics)
 
 
 def _solve_hrp(problem: PortfolioProblem, opts: dict):
