@@ -73,6 +73,7 @@ _EXPORTS = {
     # reporting, tracking, workbench
     "daily_report": "qpo.reporting",
     "frontier_study": "qpo.reporting",
+    "quantum_study": "qpo.reporting",
     "tracked_run": "qpo.tracking",
     "run_pipeline": "qpo.workbench.pipelines",
     # errors
