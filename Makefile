@@ -37,6 +37,8 @@ benchmark: install
 	$(BIN)/python benchmarks/classical_optimizers.py
 	$(BIN)/python benchmarks/backtest_walkforward.py
 	$(BIN)/python benchmarks/risk_analytics.py
+	$(BIN)/python benchmarks/quantum_qaoa.py
+	$(BIN)/python benchmarks/quantum_annealing.py
 	$(BIN)/python benchmarks/workbench_timings.py
 
 clean:
