@@ -22,6 +22,9 @@ Every result carries the exact optimum next to it (``diagnostics["f_star"]``: br
   ``ln(0.01) / ln(1 - p_optimum)``; ``tts99_s``: the wall time of the run times the number of runs
   needed, ``ln(0.01) / ln(1 - (1 - (1 - p)^S))`` for ``S`` samples per run (``inf`` when no
   sample was optimal);
+- annealing: the figures above are of the reads after polishing (steepest descent, repair, swap
+  search); ``p_feasible_raw``, ``p_optimum_raw`` and ``expected_approximation_ratio_raw`` are the
+  sampler's own reads before it;
 - ``evaluations``, ``wall_time_s``, ``penalty`` (and its rule), ``reps``, ``seed``, ``backend``,
   ``versions``.
 
@@ -153,8 +156,9 @@ def solve_binary(problem, objective: str, method: str, options: dict, seed: int)
     if x is not None and not model.is_feasible(x):
         repaired = repair(model, x)
         if repaired is not None:
-            fallback = (f"{chosen}'s best answer breaks the {_broken(model, x)} constraint; repaired greedily "
-                        f"(objective {model.objective(x):.6g} -> {model.objective(repaired):.6g})")
+            fallback = (f"{chosen}: no sample satisfies the constraints; the most likely one breaks the "
+                        f"{_broken(model, x)} constraint and was repaired greedily (objective "
+                        f"{model.objective(x):.6g} -> {model.objective(repaired):.6g})")
             x, status = repaired, "repaired"
         else:
             fallback = f"{chosen}'s best answer breaks the {_broken(model, x)} constraint and cannot be repaired"
@@ -166,6 +170,11 @@ def solve_binary(problem, objective: str, method: str, options: dict, seed: int)
     if fallback:
         diag["fallback_reason"] = fallback
     diag.update(compare(model, x, reference, p_dist, run_diag))
+    if p_dist is not None and p_dist.get("raw_p") is not None:  # annealing: the sampler's reads before polishing
+        raw = compare(model, x, reference, {"kind": "counts", "p": p_dist["raw_p"]}, {})
+        diag["p_feasible_raw"], diag["p_optimum_raw"] = raw.get("p_feasible"), raw.get("p_optimum")
+        if "expected_approximation_ratio" in raw:
+            diag["expected_approximation_ratio_raw"] = raw["expected_approximation_ratio"]
     w, info = model.decode(x)
     diag.update(info)
     diag["bitstring"] = bitstring(x)
@@ -257,8 +266,14 @@ def _run_annealing(model: BinaryModel, o: dict, seed: int):
                 "penalty": run.penalty, "penalty_sweep": run.penalty_sweep, "polished": run.polished,
                 "p_feasible_reads": run.p_feasible, "parameters": run.parameters, "evaluations": run.n_reads,
                 "samples": dict(sorted(run.counts.items(), key=lambda t: -t[1])[:TOP_SAMPLES]),
-                "samples_per_run": run.n_reads}
-    dist = {"kind": "counts", "p": counts, "raw": run.counts}
+                "samples_per_run": run.n_reads, "n_improved_by_polish": run.n_improved_by_polish,
+                "raw_samples": dict(sorted(run.raw_counts.items(), key=lambda t: -t[1])[:TOP_SAMPLES])}
+    raw = None
+    if counts is not None:
+        raw = np.zeros(1 << m)
+        for s, c in run.raw_counts.items():
+            raw[int(s[::-1], 2)] += c
+    dist = {"kind": "counts", "p": counts, "raw_p": raw}
     solver = {"simulated_annealing": "simulated annealing (dwave-samplers)", "tabu": "tabu search (dwave-samplers)",
               "steepest_descent": "steepest descent (dwave-samplers)",
               "exact": "ExactCQMSolver (dimod)"}.get(run.sampler, run.sampler)

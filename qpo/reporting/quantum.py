@@ -14,7 +14,8 @@ from qpo.optimization import OptimizationResult, PortfolioProblem, optimize
 METRIC_KEYS = ("objective_value", "f_star", "gap", "approximation_ratio", "expected_approximation_ratio",
                "p_optimum", "p_feasible", "uniform_p_optimum", "tts99_samples", "tts99_s", "evaluations",
                "wall_time_s", "penalty", "energy", "qubits", "n_feasible", "f_max", "exact_wall_time_s",
-               "p_feasible_reads", "num_reads", "reps", "cvar_alpha")
+               "p_feasible_reads", "num_reads", "reps", "cvar_alpha", "p_feasible_raw", "p_optimum_raw",
+               "expected_approximation_ratio_raw")
 
 
 @dataclass
