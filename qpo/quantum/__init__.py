@@ -8,6 +8,11 @@
 ``qpo.optimize(problem, "asset_selection" | "integer_lots", method="qaoa" | "annealing" | "exact" | "auto")``
 runs them and checks every answer against the exact optimum.
 """
-from qpo.quantum.formulation import BinaryModel, LinearConstraint, lots_model, selection_model
+from qpo.quantum.formulation import (
+    BinaryModel,
+    LinearConstraint,
+    lots_model,
+    selection_model,
+)
 
 __all__ = ["BinaryModel", "LinearConstraint", "lots_model", "selection_model"]
