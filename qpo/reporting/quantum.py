@@ -29,8 +29,8 @@ class QuantumStudy:
     def comparison(self) -> pd.DataFrame:
         """The two portfolios: objective, return, volatility, Sharpe, chosen names, solver, time."""
         rows = {}
-        for name, r in ((f"{self.result.method} ({self.result.solver})", self.result),
-                        (f"exact ({self.exact.solver})", self.exact)):
+        for name, r in ((f"{self.result.method}: {self.result.solver}", self.result),
+                        (f"exact: {self.exact.solver}", self.exact)):
             d = r.diagnostics
             rows[name] = {"objective f": d["objective_value"], "gap to f*": d["gap"],
                           "expected return": r.expected_return, "volatility": r.volatility, "sharpe": r.sharpe,
