@@ -176,6 +176,9 @@ def optimize(problem: PortfolioProblem, objective: str | None = None, method: st
     if confidence_level is not None:
         _number("confidence_level", confidence_level, lo=0, hi=1, lo_open=True, hi_open=True)
     if objective in BINARY_OBJECTIVES or method != "classical":
+        if solver is not None or solver_options is not None:
+            raise ProblemError("solver= and solver_options= choose the classical cvxpy solver; the binary methods "
+                               "take their own options (exact_method='brute_force'|'scip', sampler=, backend=, ...)")
         return _optimize_binary(problem, objective, method, options, confidence_level, n_bootstrap, seed)
     opts = resolve_options(problem, objective, options)
     t0 = time.perf_counter()

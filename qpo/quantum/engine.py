@@ -109,9 +109,12 @@ def resolve_binary_options(objective: str, method: str, options: dict) -> tuple[
     for name in ("max_qubits", "auto_qaoa_qubits"):
         if name in meth:
             meth[name] = _whole(name, meth[name], 1)
-    lim = meth.get("reference_time_limit")
-    if lim is not None and (isinstance(lim, bool) or not isinstance(lim, numbers.Real) or not lim > 0):
-        raise InvalidValueError(f"reference_time_limit must be a positive number of seconds or None, got {lim!r}")
+    for name in ("reference_time_limit", "time_limit"):
+        lim = meth.get(name)
+        if lim is not None and (isinstance(lim, bool) or not isinstance(lim, numbers.Real) or not lim > 0):
+            raise InvalidValueError(f"{name} must be a positive number of seconds or None, got {lim!r}")
+    if isinstance(meth.get("inits"), str):
+        meth["inits"] = (meth["inits"],)
     return obj, meth
 
 
@@ -139,12 +142,15 @@ def solve_binary(problem, objective: str, method: str, options: dict, seed: int)
         sol = solve_exact(model, method=meth_opts["exact_method"], time_limit=meth_opts["time_limit"])
         x, solver, status, fallback = sol.x, _exact_solver_name(sol), "optimal" if sol.proven_optimal else "feasible", None
         reference = sol
-        run_diag = {"evaluations": int(sol.n_feasible or 0), "proven_optimal": sol.proven_optimal}
+        run_diag = {"evaluations": 2 ** model.n_variables if sol.method == "brute_force" else None,
+                    "proven_optimal": sol.proven_optimal}
         if sol.mip_gap is not None:
             run_diag["mip_gap"] = sol.mip_gap
         p_dist = None
     else:
-        reference = _reference(model, meth_opts["reference_time_limit"])
+        reference, ref_error = _reference(model, meth_opts["reference_time_limit"])
+        if ref_error:
+            diag["reference_error"] = ref_error
         if chosen == "qaoa":
             x, solver, status, fallback, run_diag, p_dist = _run_qaoa(model, meth_opts, seed, reference)
         else:
@@ -164,6 +170,11 @@ def solve_binary(problem, objective: str, method: str, options: dict, seed: int)
             fallback = f"{chosen}'s best answer breaks the {_broken(model, x)} constraint and cannot be repaired"
             x = None
     if x is None:
+        if reference is None:
+            from qpo.errors import SolverError
+
+            raise SolverError(f"{fallback}; and {diag['reference_error']}. Raise reference_time_limit or shrink the "
+                              "problem")
         x = reference.x
         solver = f"{_exact_solver_name(reference)} (fallback)"
         status = "fallback"
@@ -178,11 +189,14 @@ def solve_binary(problem, objective: str, method: str, options: dict, seed: int)
     w, info = model.decode(x)
     diag.update(info)
     diag["bitstring"] = bitstring(x)
-    diag["exact_bitstring"] = bitstring(reference.x)
-    diag["exact_selected"] = model.decode(reference.x)[1]["selected"]
-    diag["exact_method"] = reference.method
-    diag["exact_proven_optimal"] = reference.proven_optimal
-    diag["exact_wall_time_s"] = reference.wall_time_s
+    if reference is not None:
+        diag["exact_bitstring"] = bitstring(reference.x)
+        diag["exact_selected"] = model.decode(reference.x)[1]["selected"]
+        diag["exact_method"] = reference.method
+        diag["exact_proven_optimal"] = reference.proven_optimal
+        diag["exact_wall_time_s"] = reference.wall_time_s
+        if reference.mip_gap is not None:
+            diag["exact_mip_gap"] = reference.mip_gap
     if method != chosen:
         diag["method_used"] = chosen
     return w.to_numpy(), {"solver": solver, "status": status, "fallback": fallback, "diagnostics": diag,
@@ -191,7 +205,13 @@ def solve_binary(problem, objective: str, method: str, options: dict, seed: int)
 
 # -- methods ---------------------------------------------------------------------------------------
 def _reference(model: BinaryModel, time_limit):
-    return solve_exact(model, method="auto", time_limit=time_limit)
+    """The exact optimum, or None (with the reason) when the exact solver finds nothing in time."""
+    from qpo.errors import SolverError
+
+    try:
+        return solve_exact(model, method="auto", time_limit=time_limit), None
+    except SolverError as e:
+        return None, f"the exact reference failed within reference_time_limit={time_limit} s: {e}"
 
 
 def _exact_solver_name(sol) -> str:
@@ -235,7 +255,7 @@ def _run_qaoa(model: BinaryModel, o: dict, seed: int, reference):
         dist = {"kind": "counts", "p": _counts_to_decision(run.counts, m)}
     # the answer: the best feasible string the shots saw (or the most likely feasible one without shots)
     counts = _counts_to_decision(run.counts, m) if run.counts else None
-    x = _best_string(model, counts if counts is not None else dist["p"])
+    x = _best_string(model, counts) if counts is not None else _most_likely_string(model, dist["p"])
     run_diag = {"mixer": mixer, "reps": run.reps, "cvar_alpha": run.cvar_alpha, "backend": run.backend,
                 "optimizer": run.optimizer, "evaluations": run.evaluations, "wall_time_s": run.wall_time_s,
                 "gammas": [float(v) for v in run.gammas], "betas": [float(v) for v in run.betas],
@@ -257,27 +277,24 @@ def _run_annealing(model: BinaryModel, o: dict, seed: int):
     run = annealing.run_annealing(model, sampler=o["sampler"], num_reads=o["num_reads"], num_sweeps=o["num_sweeps"],
                                   penalty_sweep=o["penalty_sweep"], polish=o["polish"], seed=seed,
                                   time_limit=o["time_limit"])
-    m = model.n_variables
-    counts = np.zeros(1 << m) if m <= 24 else None
-    if counts is not None:
-        for s, c in run.counts.items():
-            counts[int(s[::-1], 2)] += c
     run_diag = {"sampler": run.sampler, "num_reads": run.n_reads, "wall_time_s": run.wall_time_s,
                 "penalty": run.penalty, "penalty_sweep": run.penalty_sweep, "polished": run.polished,
                 "p_feasible_reads": run.p_feasible, "parameters": run.parameters, "evaluations": run.n_reads,
                 "samples": dict(sorted(run.counts.items(), key=lambda t: -t[1])[:TOP_SAMPLES]),
                 "samples_per_run": run.n_reads, "n_improved_by_polish": run.n_improved_by_polish,
                 "raw_samples": dict(sorted(run.raw_counts.items(), key=lambda t: -t[1])[:TOP_SAMPLES])}
-    raw = None
-    if counts is not None:
-        raw = np.zeros(1 << m)
-        for s, c in run.raw_counts.items():
-            raw[int(s[::-1], 2)] += c
-    dist = {"kind": "counts", "p": counts, "raw_p": raw}
+    dist = {"kind": "counts", "p": _sparse_counts(run.counts), "raw_p": _sparse_counts(run.raw_counts)}
     solver = {"simulated_annealing": "simulated annealing (dwave-samplers)", "tabu": "tabu search (dwave-samplers)",
               "steepest_descent": "steepest descent (dwave-samplers)",
               "exact": "ExactCQMSolver (dimod)"}.get(run.sampler, run.sampler)
     return np.asarray(run.x, float), solver, "feasible", None, run_diag, dist
+
+
+def _sparse_counts(counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Reads as (bits (s, m), counts (s,)), bitstrings in variable order (left = variable 0)."""
+    strings = list(counts)
+    X = np.array([[c == "1" for c in s] for s in strings], dtype=float)
+    return X, np.array([counts[s] for s in strings], dtype=float)
 
 
 def _counts_to_decision(counts: dict | None, m: int) -> np.ndarray | None:
@@ -289,6 +306,21 @@ def _counts_to_decision(counts: dict | None, m: int) -> np.ndarray | None:
     for s, c in counts.items():
         out[int(s, 2) & mask] += c
     return out
+
+
+def _most_likely_string(model: BinaryModel, p: np.ndarray) -> np.ndarray:
+    """Without shots: the most likely feasible string of the exact distribution (else the most likely)."""
+    m = model.n_variables
+    order = np.argsort(-p, kind="stable")
+    for start in range(0, len(order), 4096):
+        idx = order[start:start + 4096]
+        idx = idx[p[idx] > 0]
+        if not len(idx):
+            break
+        ok = model.is_feasible(index_to_bits(idx, m))
+        if np.any(ok):
+            return index_to_bits(int(idx[int(np.argmax(ok))]), m)
+    return index_to_bits(int(order[0]), m)
 
 
 def _best_string(model: BinaryModel, weights: np.ndarray) -> np.ndarray:
@@ -357,10 +389,21 @@ def _broken(model: BinaryModel, x) -> str:
 def compare(model: BinaryModel, x, reference, dist, run_diag) -> dict:
     """The answer next to the exact optimum (see the module docstring)."""
     f = float(model.objective(x))
+    out: dict = {"objective_value": f, "feasible": bool(model.is_feasible(x)),
+                 "gap_convention": "(f - f*) / |f*|, f the mean-variance objective to minimize"}
+    if reference is None:
+        out.update(f_star=None, gap=None, approximation_ratio=None)
+        return out
     f_star = float(reference.objective)
-    out = {"objective_value": f, "f_star": f_star, "feasible": bool(model.is_feasible(x)),
-           "gap": (f - f_star) / abs(f_star) if f_star != 0 else abs(f - f_star),
-           "gap_convention": "(f - f*) / |f*|, f the mean-variance objective to minimize"}
+    gap = (f - f_star) / abs(f_star) if f_star != 0 else abs(f - f_star)
+    out["f_star"] = f_star
+    if reference.proven_optimal:
+        out["gap"] = gap
+    else:  # the reference is only the best known answer: no claim of a gap to the optimum
+        out["gap"] = None
+        out["gap_to_best_known"] = gap
+        out["f_star_note"] = (f"not proven optimal ({reference.method}, status {reference.status}, mip gap "
+                              f"{reference.mip_gap}): f_star is the best known objective")
     land = None
     if model.n_variables <= BRUTE_FORCE_MAX_VARIABLES:
         land = landscape(model)
@@ -374,30 +417,43 @@ def compare(model: BinaryModel, x, reference, dist, run_diag) -> dict:
                                            f"(<= {BRUTE_FORCE_MAX_VARIABLES} bits)")
     if dist is None or dist.get("p") is None:
         return out
-    p = np.asarray(dist["p"], float)
-    total = p.sum()
-    if total <= 0:
-        return out
-    p = p / total
-    if land is not None:
-        feas, opt, fvals = land.feasible, land.optimal, land.objective
-    else:
-        idx = np.flatnonzero(p)
-        X = index_to_bits(idx, model.n_variables)
-        feas = np.zeros(len(p), bool)
-        feas[idx] = model.is_feasible(X)
-        fvals = np.full(len(p), np.inf)
-        fvals[idx] = model.objective(X)
+    if isinstance(dist["p"], tuple):  # sparse reads: (bits, counts)
+        X, p = dist["p"]
+        total = p.sum()
+        if total <= 0 or not len(X):
+            return out
+        p = p / total
+        feas = np.atleast_1d(model.is_feasible(X))
+        fvals = np.atleast_1d(model.objective(X))
         opt = feas & (fvals <= f_star + 1e-12 * max(1.0, abs(f_star)))
+    else:
+        p = np.asarray(dist["p"], float)
+        total = p.sum()
+        if total <= 0:
+            return out
+        p = p / total
+        if land is not None:
+            feas, opt, fvals = land.feasible, land.optimal, land.objective
+        else:
+            idx = np.flatnonzero(p)
+            X = index_to_bits(idx, model.n_variables)
+            feas = np.zeros(len(p), bool)
+            feas[idx] = model.is_feasible(X)
+            fvals = np.full(len(p), np.inf)
+            fvals[idx] = model.objective(X)
+            opt = feas & (fvals <= f_star + 1e-12 * max(1.0, abs(f_star)))
     p_feas = float(p[feas].sum())
     p_opt = float(p[opt].sum())
     out["p_feasible"] = p_feas
     out["p_optimum"] = p_opt
     out["distribution"] = ("exact probabilities of the final state" if dist["kind"] == "probability"
                            else "fraction of samples")
-    if land is not None and p_feas > 0:
+    if not reference.proven_optimal:
+        out["p_optimum_note"] = "probability of the best known answer (the reference is not proven optimal)"
+    if p_feas > 0 and (land is not None or isinstance(dist["p"], tuple)):
         mean_f = float((p[feas] * fvals[feas]).sum() / p_feas)
         out["expected_objective_feasible"] = mean_f
+    if land is not None and p_feas > 0:
         out["expected_approximation_ratio"] = _ratio(mean_f, land)
     out["tts99_samples"] = _runs_needed(p_opt)
     S = run_diag.get("samples_per_run")

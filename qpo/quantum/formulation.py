@@ -314,9 +314,12 @@ def selection_model(problem, k: int | None = None, *, cardinality: str = "exact"
     if cardinality not in CARDINALITIES:
         raise UnknownOptionError("cardinality", cardinality, CARDINALITIES)
     extra = dict(problem.constraints.describe())
-    if k is None and "max_assets" in extra:
-        k, cardinality = extra["max_assets"], "at_most"
-    extra.pop("max_assets", None)
+    max_assets = extra.pop("max_assets", None)
+    if k is None and max_assets is not None:
+        k, cardinality = max_assets, "at_most"  # Constraints(max_assets=K) is "at most K"
+    elif max_assets is not None and isinstance(k, numbers.Integral) and k > max_assets:
+        raise ProblemError(f"k={k} assets breaks the problem's max_assets={max_assets}; choose k <= {max_assets} "
+                           "or drop max_assets")
     _refuse_constraints("asset selection", extra)
     n = problem.n_assets
     if k is None:

@@ -360,26 +360,35 @@ class StatevectorQAOA:
 
     def state(self, gammas, betas) -> np.ndarray:
         """Final state after ``p = len(gammas)`` layers (a new complex128 array)."""
-        return self._evolve(*_check_angles(gammas, betas)).copy()
+        angles = _check_angles(gammas, betas)
+        with _single_threaded_blas():
+            return self._evolve(*angles).copy()
 
     def probabilities(self, gammas, betas) -> np.ndarray:
         """Probabilities ``|<i|psi>|^2`` of the final state, length ``2**n``."""
-        psi = self._evolve(*_check_angles(gammas, betas))
-        return np.square(psi.real) + np.square(psi.imag)
+        angles = _check_angles(gammas, betas)
+        with _single_threaded_blas():
+            psi = self._evolve(*angles)
+            return np.square(psi.real) + np.square(psi.imag)
 
     def expectation(self, gammas, betas, cvar_alpha: float = 1.0) -> float:
         """``<psi|C|psi>`` (``cvar_alpha=1``) or the exact ``CVaR_alpha`` of the energy distribution."""
         alpha = _check_alpha(cvar_alpha)
-        psi = self._evolve(*_check_angles(gammas, betas))
-        if alpha == 1.0:
-            return self._mean_energy(psi)
-        return self.cvar(np.square(psi.real) + np.square(psi.imag), alpha)
+        angles = _check_angles(gammas, betas)
+        with _single_threaded_blas():
+            psi = self._evolve(*angles)
+            if alpha == 1.0:
+                return self._mean_energy(psi)
+            return self.cvar(np.square(psi.real) + np.square(psi.imag), alpha)
 
     def cvar(self, probabilities: np.ndarray, alpha: float) -> float:
         """Exact ``CVaR_alpha`` of the energy under ``probabilities`` (mass outside the mixer's support,
         zero up to rounding for the XY mixer, is ignored)."""
         alpha = _check_alpha(alpha)
-        p = np.asarray(probabilities, dtype=float)[self._sorted_states]
+        p = np.asarray(probabilities, dtype=float)
+        if p.shape != (self.dim,):
+            raise InvalidValueError(f"probabilities must have length 2**n = {self.dim}, got shape {p.shape}")
+        p = p[self._sorted_states]
         total = p.sum()
         cum = np.cumsum(p)
         target = alpha * total
@@ -504,18 +513,18 @@ class StatevectorQAOA:
         return float(sum(self._chunked(work)))
 
     def _evolve(self, gammas: np.ndarray, betas: np.ndarray) -> np.ndarray:
-        """Final state in an internal buffer (overwritten by the next call)."""
+        """Final state in an internal buffer (overwritten by the next call). Call it with BLAS on one
+        thread (:func:`_single_threaded_blas`): the work is already split over the pool's threads."""
         psi, spare = self._bufs
         self._start(psi)
-        with _single_threaded_blas():
-            for gamma, beta in zip(gammas, betas, strict=True):
-                mats = self._mixer_matrices(float(beta))
-                self._layer_in_chunks(psi, float(gamma), mats)
-                for j, w, padded in self._global_blocks:
-                    _apply_block(psi, spare, j, w, mats[(w, padded)], self.threads)
-                    psi, spare = spare, psi
-                if self.mixer == "xy" and self.n > 2:
-                    self._closing_edge(psi, spare, float(beta))
+        for gamma, beta in zip(gammas, betas, strict=True):
+            mats = self._mixer_matrices(float(beta))
+            self._layer_in_chunks(psi, float(gamma), mats)
+            for j, w, padded in self._global_blocks:
+                _apply_block(psi, spare, j, w, mats[(w, padded)], self.threads)
+                psi, spare = spare, psi
+            if self.mixer == "xy" and self.n > 2:
+                self._closing_edge(psi, spare, float(beta))
         return psi
 
 # ----------------------------------------------------------------------------------------------
@@ -796,7 +805,8 @@ def _minimize(fun: Callable[[np.ndarray], float], x0: np.ndarray, method: str, m
 
     options: dict[str, Any]
     if method == "COBYLA":
-        options = {"maxiter": maxiter, "rhobeg": INITIAL_STEP, "tol": 1e-6}
+        # COBYLA wants at least n + 2 evaluations; the wrapper above enforces the budget either way
+        options = {"maxiter": max(maxiter, x0.size + 2), "rhobeg": INITIAL_STEP, "tol": 1e-6}
     elif method == "Nelder-Mead":
         simplex = np.vstack([x0] + [x0 + INITIAL_STEP * e for e in np.eye(x0.size)])
         options = {"maxfev": maxiter, "xatol": 1e-6, "fatol": 1e-10, "initial_simplex": simplex}

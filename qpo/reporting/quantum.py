@@ -25,12 +25,29 @@ class QuantumStudy:
     problem: PortfolioProblem
     result: OptimizationResult
     exact: OptimizationResult
+    model: object = None  # the BinaryModel both solved
+
+    def _fractions(self) -> dict[str, float]:
+        """The stored samples as probabilities: exact ones as they are; counts over all samples."""
+        d = self.result.diagnostics
+        samples = d.get("samples") or {}
+        if d.get("distribution", "").startswith("exact"):
+            return dict(samples)
+        total = d.get("samples_per_run") or sum(samples.values()) or 1
+        return {k: v / total for k, v in samples.items()}
+
+    def _names(self, bits: str) -> str:
+        x = np.array([c == "1" for c in bits], float)
+        info = self.model.decode(x)[1]
+        if "lots" in info:
+            return ", ".join(f"{t} x{n}" for t, n in info["lots"].items() if n) or "(nothing)"
+        return ", ".join(info["selected"]) or "(nothing)"
 
     def comparison(self) -> pd.DataFrame:
         """The two portfolios: objective, return, volatility, Sharpe, chosen names, solver, time."""
         rows = {}
-        for name, r in ((f"{self.result.method}: {self.result.solver}", self.result),
-                        (f"exact: {self.exact.solver}", self.exact)):
+        for name, r in ((f"requested ({self.result.method}): {self.result.solver}", self.result),
+                        (f"reference (exact): {self.exact.solver}", self.exact)):
             d = r.diagnostics
             rows[name] = {"objective f": d["objective_value"], "gap to f*": d["gap"],
                           "expected return": r.expected_return, "volatility": r.volatility, "sharpe": r.sharpe,
@@ -60,7 +77,8 @@ class QuantumStudy:
             v = d.get(k)
             if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v):
                 out[k] = float(v)
-        out["optimal_found"] = float(d.get("gap", 1.0) <= 1e-9)
+        gap = d.get("gap")
+        out["optimal_found"] = float(gap is not None and gap <= 1e-9 and bool(d.get("exact_proven_optimal")))
         out["fell_back"] = float(self.result.fallback_reason is not None)
         out["expected_return"] = self.result.expected_return
         out["volatility"] = self.result.volatility
@@ -73,31 +91,26 @@ class QuantumStudy:
         import plotly.graph_objects as go
 
         d = self.result.diagnostics
-        samples = d.get("samples") or {}
-        items = sorted(samples.items(), key=lambda t: -t[1])[:top]
+        frac = self._fractions()
+        items = sorted(frac.items(), key=lambda t: -t[1])[:top]
         if not items:
             return _empty_figure("no samples: the answer came from the exact solver")
-        total = sum(samples.values())
         strings = [s for s, _ in items]
-        probs = [v / total for _, v in items]
-        x_of = [np.array([c == "1" for c in s], float) for s in strings]
-        model_tickers = self.problem.tickers
-        exact = d["exact_bitstring"]
+        probs = [v for _, v in items]
+        exact = d.get("exact_bitstring")
         colors = []
-        for s, x in zip(strings, x_of):
+        for s in strings:
             if s == exact:
                 colors.append("#2ca02c")
-            elif d.get("model", {}).get("kind") == "selection" and not _feasible_selection(x, d):
+            elif not self.model.is_feasible(np.array([c == "1" for c in s], float)):
                 colors.append("#d62728")
             else:
                 colors.append("#1f77b4")
-        labels = [", ".join(t for t, c in zip(model_tickers, s) if c == "1") if len(s) == len(model_tickers) else s
-                  for s in strings]
         fig = go.Figure(go.Bar(x=list(range(len(strings))), y=probs, marker_color=colors,
-                               hovertext=[f"{s}<br>{lab}" for s, lab in zip(strings, labels)]))
+                               hovertext=[f"{s}<br>{self._names(s)}" for s in strings]))
         uniform = d.get("uniform_p_optimum")
         if uniform:
-            fig.add_hline(y=uniform, line_dash="dot", annotation_text="uniform over feasible: 1/C(n,k)")
+            fig.add_hline(y=uniform, line_dash="dot", annotation_text="P(optimum) of a uniformly random feasible answer")
         what = "probability" if d.get("distribution", "").startswith("exact") else "fraction of samples"
         fig.update_layout(title=f"{self.result.method}: the {len(strings)} most likely strings "
                                 f"(green: the exact optimum; red: infeasible)",
@@ -109,33 +122,27 @@ class QuantumStudy:
         """Every feasible selection's objective (sorted), with the probability the method put on it."""
         import plotly.graph_objects as go
 
-        from qpo.quantum.engine import build_model, resolve_binary_options
         from qpo.quantum.exact import (
             BRUTE_FORCE_MAX_VARIABLES,
             index_to_bits,
             landscape,
         )
 
-        opts = self.result.diagnostics.get("options_used") or {}
-        obj, _ = resolve_binary_options(self.result.objective, "exact", opts)
-        model = build_model(self.problem, self.result.objective, obj)
+        model = self.model
         if model.n_variables > BRUTE_FORCE_MAX_VARIABLES:
             return _empty_figure(f"{model.n_variables} bits: the landscape is drawn up to "
                                  f"{BRUTE_FORCE_MAX_VARIABLES}")
         land = landscape(model)
         idx = np.flatnonzero(land.feasible)
         order = idx[np.argsort(land.objective[idx])]
-        samples = self.result.diagnostics.get("samples") or {}
-        total = sum(samples.values()) or 1.0
-        prob = {int(s[::-1], 2): v / total for s, v in samples.items()}
+        prob = {int(s[::-1], 2): v for s, v in self._fractions().items()}
         p = np.array([prob.get(int(i), 0.0) for i in order])
         fig = go.Figure()
         fig.add_trace(go.Scatter(x=np.arange(len(order)), y=land.objective[order], mode="lines",
                                  name="objective f (sorted)", yaxis="y"))
         fig.add_trace(go.Bar(x=np.arange(len(order)), y=p, name="probability on it", yaxis="y2", opacity=0.6))
-        names = [", ".join(t for t, b in zip(self.problem.tickers, index_to_bits(i, model.n_variables)) if b)
-                 for i in order[:1]]
-        fig.update_layout(title=f"Energy landscape: {len(order)} feasible strings, best first ({names[0]})",
+        best = self._names("".join("1" if b else "0" for b in index_to_bits(int(order[0]), model.n_variables)))
+        fig.update_layout(title=f"Energy landscape: {len(order)} feasible strings, best first ({best})",
                           xaxis_title="feasible string, by objective", yaxis_title="objective f (lower is better)",
                           yaxis2=dict(title="probability", overlaying="y", side="right"), template="plotly_white",
                           height=420, legend=dict(orientation="h"))
@@ -146,14 +153,6 @@ class QuantumStudy:
 
         return weights_figure({self.result.method: self.result.weights, "exact": self.exact.weights},
                               title="The selected portfolio next to the exact one")
-
-
-def _feasible_selection(x: np.ndarray, d: dict) -> bool:
-    m = d.get("model", {})
-    k = m.get("k")
-    if k is None:
-        return True
-    return x.sum() == k if m.get("cardinality") == "exact" else x.sum() <= k
 
 
 def _empty_figure(text: str):
@@ -168,12 +167,13 @@ def _empty_figure(text: str):
 def quantum_study(problem: PortfolioProblem, objective: str = "asset_selection", method: str = "qaoa", *,
                   seed: int = 0, **options) -> QuantumStudy:
     """Solve ``problem``'s binary ``objective`` with ``method`` and exactly (``method="exact"``)."""
+    from qpo.quantum.engine import build_model, resolve_binary_options
+
     result = optimize(problem, objective, method=method, seed=seed, confidence_level=None, **options)
-    result.diagnostics["options_used"] = {k: v for k, v in options.items()
-                                          if k in _objective_option_names(objective)}
     exact_opts = {k: v for k, v in options.items() if k in _objective_option_names(objective)}
     exact = optimize(problem, objective, method="exact", seed=seed, confidence_level=None, **exact_opts)
-    return QuantumStudy(problem=problem, result=result, exact=exact)
+    model = build_model(problem, objective, resolve_binary_options(objective, "exact", exact_opts)[0])
+    return QuantumStudy(problem=problem, result=result, exact=exact, model=model)
 
 
 def _objective_option_names(objective: str) -> set[str]:

@@ -200,3 +200,53 @@ def test_auto_picks_by_size_and_unknown_sampler_is_refused(real_problem):
         qpo.optimize(pb, "asset_selection", method="annealing", k=2, sampler="quantum_magic")
     with pytest.raises(ProblemError, match="XY mixer keeps the number of chosen assets fixed"):
         qpo.optimize(pb, "asset_selection", method="qaoa", k=2, cardinality="at_most", mixer="xy")
+
+
+def test_without_shots_the_answer_is_the_most_likely_feasible_string(real_problem):
+    from qpo.quantum.exact import index_to_bits, landscape
+    from qpo.quantum.qaoa import StatevectorQAOA
+
+    pb = real_problem(8)
+    r = qpo.optimize(pb, "asset_selection", method="qaoa", k=3, mixer="x", shots=None, maxiter=5, seed=0)
+    d = r.diagnostics
+    model = selection_model(pb, 3)
+    land = landscape(model)
+    p = StatevectorQAOA(model.energies(), mixer="x").probabilities(np.array(d["gammas"]) / d["energy_scale"],
+                                                                   np.array(d["betas"]))
+    p_feasible = np.where(land.feasible, p, -1.0)
+    want = index_to_bits(int(np.argmax(p_feasible)), 8)
+    assert d["bitstring"] == "".join("1" if v else "0" for v in want)
+    assert "counts" not in d
+
+
+def test_unproven_or_missing_reference_makes_no_gap_claim(real_problem):
+    from qpo.quantum.engine import compare
+    from qpo.quantum.exact import ExactSolution
+
+    model = selection_model(real_problem(6), 2)
+    x = np.array([1, 1, 0, 0, 0, 0], float)
+    best_known = ExactSolution(x=np.array([0, 0, 1, 1, 0, 0], float), objective=-1.0, method="scip",
+                               proven_optimal=False, wall_time_s=1.0, mip_gap=0.3, status="user_limit")
+    out = compare(model, x, best_known, None, {})
+    assert out["gap"] is None and out["gap_to_best_known"] == pytest.approx((model.objective(x) + 1.0) / 1.0)
+    assert "not proven optimal" in out["f_star_note"]
+    none = compare(model, x, None, None, {})
+    assert none["f_star"] is None and none["gap"] is None and none["objective_value"] == model.objective(x)
+
+
+def test_more_option_checks(real_problem, last_prices):
+    pb = real_problem(6)
+    with pytest.raises(ProblemError, match="breaks the problem's max_assets=2"):
+        qpo.optimize(pb.with_constraints(qpo.Constraints(max_assets=2)), "asset_selection", method="exact", k=3)
+    with pytest.raises(InvalidValueError, match="time_limit must be a positive number"):
+        qpo.optimize(pb, "asset_selection", method="exact", k=2, exact_method="scip", time_limit="10")
+    with pytest.raises(ProblemError, match="solver= and solver_options= choose the classical"):
+        qpo.optimize(pb, "asset_selection", method="exact", k=2, solver="SCIP")
+    r = qpo.optimize(pb, "asset_selection", method="qaoa", k=2, inits="tqa", seed=0)
+    assert [s["init"] for s in r.diagnostics["restarts"]] == ["tqa"]
+    # annealing on more than 24 bits still scores its reads
+    big = qpo.optimize(real_problem(10), "integer_lots", method="annealing", prices=last_prices.iloc[:10],
+                       cash=600.0, seed=0)
+    assert big.diagnostics["model"]["n_variables"] > 24
+    assert 0 < big.diagnostics["p_feasible"] <= 1 and big.diagnostics["p_optimum"] is not None
+    assert big.diagnostics["exact_method"] == "scip"

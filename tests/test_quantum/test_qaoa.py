@@ -415,6 +415,11 @@ def test_qiskit_backends_reproduce_the_numpy_loop(backend, real_problem):
             assert run.probabilities is None
         if mixer == "xy":
             assert all(s.count("1") == 3 for s in run.counts)
+    # CVaR through the sampler (10,000 shots per evaluation): the first evaluation is at the same start
+    kw = {"reps": 1, "mixer": "xy", "k": 3, "cvar_alpha": 0.5, "maxiter": 2, "inits": ("tqa",)}
+    exact, sampled = run_qaoa(diag, **kw), run_qaoa(diag, backend=backend, ising=ising, **kw)
+    spread = diag[np.bitwise_count(np.arange(64)) == 3].std()
+    assert abs(sampled.history[0] - exact.history[0]) < 0.02 * spread
 
 
 def test_initial_parameters():
