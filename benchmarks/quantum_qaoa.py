@@ -241,11 +241,22 @@ def quality_section(rets, sizes, reps_list, maxiter: int, shots: int, seed: int)
                           f"= {row['p_optimum_over_uniform']:.1f}x uniform, P(feas) {p_feas:.3f}, "
                           f"{run.evaluations} evals, {run.wall_time_s:.1f} s", flush=True)
     target = [r for r in rows if r["n"] == 12 and r["mixer"] == "xy" and r["reps"] == 3]
+    cases = []
+    for r in target:
+        # is a better p = 3 optimum out there? the same run with 10 more, random, starts
+        model = selection_model(_problem(rets, 12), k=r["k"], risk_aversion=RISK_AVERSION)
+        weight = np.bitwise_count(np.arange(2 ** 12))
+        f = model.objective_energies()[weight == r["k"]]
+        more = Q.run_qaoa(model.energies(), reps=3, mixer="xy", k=r["k"], maxiter=maxiter, n_random=10, seed=seed)
+        p_feas = more.probabilities[weight == r["k"]]
+        ratio_more = float((f.max() - p_feas @ f / p_feas.sum()) / (f.max() - f.min()))
+        cases.append({"k": r["k"], "ratio": r["approx_ratio_expected"], "ratio_with_10_random_starts": ratio_more,
+                      "best_init_with_random_starts": more.best_start["init"]})
+        print(f"  target n=12 k={r['k']} xy p=3 with 10 more random starts: ratio {ratio_more:.3f}", flush=True)
     return {"rows": rows, "instances": instances, "risk_aversion": RISK_AVERSION, "maxiter_per_start": maxiter,
             "inits": ["linear_ramp", "tqa"], "optimizer": "COBYLA", "shots": shots, "seed": seed,
             "target": {"what": "XY mixer, p = 3, n = 12: approximation ratio (expected, feasible) >= 0.8",
-                       "cases": [{"k": r["k"], "ratio": r["approx_ratio_expected"]} for r in target],
-                       "met": bool(target) and all(r["approx_ratio_expected"] >= 0.8 for r in target)}}
+                       "cases": cases, "met": bool(cases) and all(c["ratio"] >= 0.8 for c in cases)}}
 
 
 # -- report ----------------------------------------------------------------------------------------
@@ -315,8 +326,16 @@ def write_markdown(r: dict) -> str:
                      f"{inst['gap_to_second']:.2e} | {'yes' if inst['optimum_is_top_k_by_mu'] else 'no'} | "
                      f"{', '.join(inst['optimum'])} |")
     t = q["target"]
-    lines += ["", f"Target: {t['what']}: " + ", ".join(f"k = {c['k']}: {c['ratio']:.3f}" for c in t["cases"])
-              + f" ({'met' if t['met'] else 'NOT met'}).", ""]
+    missed = [c for c in t["cases"] if c["ratio"] < 0.8]
+    verdict = "met"
+    if missed:
+        still = [c for c in missed if c["ratio_with_10_random_starts"] < 0.8]
+        verdict = (f"NOT met for k = {', '.join(str(c['k']) for c in missed)}"
+                   + ("; 10 more random starts do not reach it either: on that instance the ring XY mixer at "
+                      "p = 3 seems to top out below 0.8" if still else "; reached with 10 more random starts"))
+    lines += ["", f"Target: {t['what']}: " + ", ".join(
+        f"k = {c['k']}: {c['ratio']:.3f} (with 10 more, random, starts: {c['ratio_with_10_random_starts']:.3f})"
+        for c in t["cases"]) + f" ({verdict}).", ""]
     return "\n".join(lines)
 
 
