@@ -40,7 +40,6 @@ import time
 from importlib import metadata
 
 import numpy as np
-import pandas as pd
 
 from qpo.errors import InvalidValueError, ProblemError, UnknownOptionError
 from qpo.quantum.exact import (
@@ -515,15 +514,6 @@ def _whole(name, v, lo):
     return int(v)
 
 
-def selection_frame(result) -> pd.DataFrame:
-    """The answer's selection next to the exact one, by ticker (for notebooks)."""
-    d = result.diagnostics
-    tickers = list(result.weights.index)
-    return pd.DataFrame({"weight": result.weights,
-                         "chosen": [t in d.get("selected", []) for t in tickers],
-                         "exact": [t in d.get("exact_selected", []) for t in tickers]}, index=tickers)
-
-
 __all__ = ["BINARY_OBJECTIVES", "BINARY_OBJECTIVE_OPTIONS", "METHOD_OPTIONS", "QUANTUM_METHODS", "bitstring",
-           "compare", "encode_lots", "repair", "resolve_binary_options", "selection_frame", "solve_binary",
+           "compare", "encode_lots", "repair", "resolve_binary_options", "solve_binary",
            "solve_scip", "statevector_bytes", "versions", "bits_to_index"]
