@@ -60,12 +60,15 @@ def _strip(d: dict) -> dict:
     return {k: v for k, v in d.items() if k != "output"}
 
 
-def _versions() -> dict:
+PEERS = ("qpo", "pyportfolioopt", "skfolio", "riskfolio-lib", "cvxpy", "osqp", "clarabel", "pyscipopt", "numpy",
+         "scipy", "pandas", "scikit-learn")
+
+
+def _versions(packages=PEERS) -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name in ("qpo", "pyportfolioopt", "skfolio", "riskfolio-lib", "cvxpy", "osqp", "clarabel", "pyscipopt",
-                 "numpy", "scipy", "pandas", "scikit-learn"):
+    for name in packages:
         try:
             out[name] = version(name)
         except PackageNotFoundError:

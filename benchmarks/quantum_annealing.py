@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -37,44 +35,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
 BARS = ROOT.parent / "shared" / "data" / "sp500_daily_adjusted.parquet"
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from classical_optimizers import _loadavg, _machine  # noqa: E402
+from classical_optimizers import _versions as _shared_versions  # noqa: E402
+
 SAMPLER_RUNS = (("simulated_annealing", True), ("simulated_annealing", False), ("tabu", True), ("tabu", False),
                 ("steepest_descent", True), ("steepest_descent", False))
 
 
-def _machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "cpus_usable": usable, "platform": platform.platform(),
-            "python": platform.python_version(), "load_average_start": _loadavg()}
-
-
-def _loadavg():
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("qpo", "dimod", "dwave-samplers", "cvxpy", "pyscipopt", "numpy"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
-    return out
+    return _shared_versions(("qpo", "dimod", "dwave-samplers", "cvxpy", "pyscipopt", "numpy"))
 
 
 def load_returns(skip_shared: bool):

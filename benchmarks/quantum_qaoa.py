@@ -21,41 +21,30 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import statistics
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from classical_optimizers import _loadavg, _machine  # noqa: E402
+from classical_optimizers import _versions as _shared_versions  # noqa: E402
+
 RISK_AVERSION = 10.0
 WINDOW = ("2015-01-01", "2020-12-31")
 
 
 def _versions() -> dict:
-    out = {"python": sys.version.split()[0]}
-    for name in ("qpo", "numpy", "scipy", "qiskit", "qiskit-aer", "threadpoolctl"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    return {"python": sys.version.split()[0],
+            **_shared_versions(("qpo", "numpy", "scipy", "qiskit", "qiskit-aer", "threadpoolctl"))}
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cpu}, {os.cpu_count()} logical CPUs ({usable} usable), {platform.platform()}"
+def _machine_line() -> str:
+    m = _machine()
+    return f"{m['cpu']}, {m['cpu_count']} logical CPUs ({m['cpus_usable']} usable), {m['platform']}"
 
 
 def _timeit(fn, repeats: int) -> dict:
@@ -350,7 +339,7 @@ def main() -> None:
     import numpy as np
 
     t_start = time.perf_counter()
-    load_start = [round(v, 2) for v in os.getloadavg()]
+    load_start = _loadavg()
     rets = _returns()
     data = (f"qpo.load_prices('sp500'): {rets.shape[1]} bundled names, {rets.index[0].date()}..{rets.index[-1].date()}, "
             f"{len(rets)} daily returns")
@@ -365,8 +354,8 @@ def main() -> None:
     print("2. QAOA on real data:", flush=True)
     quality = quality_section(rets, q_sizes, q_reps, args.maxiter, args.shots, args.seed)
     results = {"mode": "quick" if args.quick else ("full + slow" if args.slow else "full"),
-               "date": time.strftime("%Y-%m-%d %H:%M"), "machine": _machine(), "versions": _versions(),
-               "load_start": load_start, "load_end": [round(v, 2) for v in os.getloadavg()], "data": data,
+               "date": time.strftime("%Y-%m-%d %H:%M"), "machine": _machine_line(), "versions": _versions(),
+               "load_start": load_start, "load_end": _loadavg(), "data": data,
                "evaluation": evaluation, "quality": quality, "total_s": time.perf_counter() - t_start}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "quantum_qaoa.json").write_text(json.dumps(results, indent=2, default=lambda o: o.tolist()
