@@ -42,7 +42,6 @@ Conventions
 """
 from __future__ import annotations
 
-import math
 import numbers
 import time
 from collections import Counter
@@ -53,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from qpo.errors import InvalidValueError, ProblemError, SolverError, UnknownOptionError
+from qpo.quantum.formulation import _positive, bitstring, package_versions
 
 SAMPLERS = ("simulated_annealing", "tabu", "steepest_descent", "exact")
 #: ExactCQMSolver enumerates 2**n_variables strings; 20 bits are ~1M rows (a few seconds)
@@ -115,7 +115,7 @@ class AnnealingRun:
     @property
     def bitstring(self) -> str:
         """``x`` as a string in variable order, left to right (the ``counts`` key)."""
-        return _bitstring(self.x)
+        return bitstring(self.x)
 
     def to_dict(self) -> dict:
         """JSON-ready summary (no sample arrays)."""
@@ -325,7 +325,7 @@ class _Outcome:
 
     def counts(self, final: bool) -> dict[str, int]:
         arr = self.samples if final else self.raw_samples
-        return dict(Counter(_bitstring(row[:self.m]) for row in arr))
+        return dict(Counter(bitstring(row[:self.m]) for row in arr))
 
     def row(self, mult: float) -> dict:
         raw_best = float(self.raw_f[self.raw_feasible].min()) if self.raw_feasible.any() else None
@@ -385,7 +385,7 @@ def _run_exact(model, s, base: float, seed: int, versions: dict, t_start: float,
     idx = np.flatnonzero(ok)
     best = idx[np.argmin(f[idx])]
     x = X[best].astype(float)
-    key = _bitstring(x)
+    key = bitstring(x)
     w, _ = model.decode(x)
     Xq = np.zeros((1, model.n_qubits), dtype=np.int8)
     Xq[0, :m] = X[best]
@@ -605,10 +605,6 @@ def _ordered(ss, labels: list[str]) -> np.ndarray:
     return np.repeat(arr, occ, axis=0) if (occ != 1).any() else np.ascontiguousarray(arr)
 
 
-def _bitstring(x) -> str:
-    return "".join("1" if v > 0.5 else "0" for v in np.asarray(x).reshape(-1))
-
-
 def _tol(v: np.ndarray) -> np.ndarray:
     return 1e-9 * np.maximum(1.0, np.abs(v))
 
@@ -627,12 +623,6 @@ def _opt_int(name: str, v) -> int | None:
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
         raise InvalidValueError(f"{name} must be a whole number >= 1 (or None for the default), got {v!r}")
     return int(v)
-
-
-def _positive(name: str, v) -> float:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
-        raise InvalidValueError(f"{name} must be a positive finite number, got {v!r}")
-    return float(v)
 
 
 def _multipliers(sweep) -> tuple[float, ...]:
@@ -656,10 +646,7 @@ def _seed(seed) -> int:
 
 
 def _versions() -> dict:
-    import dimod
-    import dwave.samplers
-
-    return {"dimod": dimod.__version__, "dwave-samplers": dwave.samplers.__version__}
+    return package_versions(("dimod", "dwave-samplers"))
 
 
 def _jsonable(d: dict) -> dict:

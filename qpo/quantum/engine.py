@@ -37,7 +37,6 @@ from __future__ import annotations
 import math
 import numbers
 import time
-from importlib import metadata
 
 import numpy as np
 
@@ -50,7 +49,13 @@ from qpo.quantum.exact import (
     solve_exact,
     solve_scip,
 )
-from qpo.quantum.formulation import BinaryModel, lots_model, selection_model
+from qpo.quantum.formulation import (
+    BinaryModel,
+    bitstring,
+    lots_model,
+    package_versions,
+    selection_model,
+)
 
 _REQUIRED = object()
 QUANTUM_METHODS = ("exact", "qaoa", "annealing", "auto")
@@ -485,20 +490,9 @@ def _top_samples(p: np.ndarray | None, m: int, kind: str) -> dict:
     return {bitstring(index_to_bits(i, m)): conv(p[i]) for i in top}
 
 
-def bitstring(x) -> str:
-    """Variables left to right in the model's order, '1' = set."""
-    return "".join("1" if v > 0.5 else "0" for v in np.asarray(x).ravel())
-
-
 def versions() -> dict:
-    out = {}
-    for pkg in ("numpy", "scipy", "qiskit", "qiskit-aer", "qiskit-optimization", "dimod", "dwave-samplers",
-                "cvxpy", "PySCIPOpt"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
+    return package_versions(("numpy", "scipy", "qiskit", "qiskit-aer", "qiskit-optimization", "dimod",
+                             "dwave-samplers", "cvxpy", "PySCIPOpt"))
 
 
 def _bytes(n: int) -> str:

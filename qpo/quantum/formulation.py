@@ -530,6 +530,24 @@ def _qiskit_name(label: str) -> str:
     return label.replace("[", "_").replace("]", "").replace(" ", "_").replace(".", "_") or "x"
 
 
+def bitstring(x) -> str:
+    """Variables left to right in the model's order, '1' = set (not Qiskit's reversed order)."""
+    return "".join("1" if v > 0.5 else "0" for v in np.asarray(x).reshape(-1))
+
+
+def package_versions(packages) -> dict[str, str | None]:
+    """Installed versions of ``packages`` (None when absent), for the record of a run."""
+    from importlib import metadata
+
+    out: dict[str, str | None] = {}
+    for name in packages:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
 def n_feasible_selection(n: int, k: int, cardinality: str = "exact") -> int:
     """How many bit strings a selection model accepts: ``C(n, k)``, or ``sum_{j<=k} C(n, j)``."""
     return math.comb(n, k) if cardinality == "exact" else sum(math.comb(n, j) for j in range(k + 1))

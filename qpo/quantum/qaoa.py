@@ -54,7 +54,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -773,13 +772,9 @@ class QAOARun:
 
 
 def _versions() -> dict:
-    out = {}
-    for name in ("numpy", "scipy", "qiskit", "qiskit-aer"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    from qpo.quantum.formulation import package_versions
+
+    return package_versions(("numpy", "scipy", "qiskit", "qiskit-aer"))
 
 
 class _BudgetSpent(Exception):
