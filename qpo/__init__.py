@@ -40,6 +40,16 @@ _EXPORTS = {
     "OAS": "qpo.estimation",
     "FactorModelCovariance": "qpo.estimation",
     "BlackLitterman": "qpo.estimation",
+    "ForecastMean": "qpo.estimation",
+    "ForecastBlackLitterman": "qpo.estimation",
+    # forecasting
+    "FeatureSpec": "qpo.forecasting",
+    "ForecasterConfig": "qpo.forecasting",
+    "compute_features": "qpo.forecasting",
+    "train_forecaster": "qpo.forecasting",
+    "walk_forward": "qpo.forecasting",
+    "train_and_register": "qpo.forecasting",
+    "load_forecaster": "qpo.forecasting",
     # optimization
     "PortfolioProblem": "qpo.optimization",
     "Constraints": "qpo.optimization",

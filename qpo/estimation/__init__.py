@@ -1,6 +1,7 @@
 """Estimators of expected returns and covariance, plugged into a problem as arguments:
 ``PortfolioProblem.from_returns(returns, mean=EWMAMean(span=120), covariance="ledoit_wolf")``."""
 from qpo.estimation.black_litterman import BlackLitterman
+from qpo.estimation.forecast import ForecastBlackLitterman, ForecastMean, forecast_views
 from qpo.estimation.moments import (
     COVARIANCE_ESTIMATORS,
     MEAN_ESTIMATORS,
@@ -17,8 +18,13 @@ from qpo.estimation.moments import (
     mean_estimator,
 )
 
+MEAN_ESTIMATORS.setdefault("forecast", ForecastMean)  # the registry's champion; loaded when estimated
+
 __all__ = [
     "BlackLitterman",
+    "ForecastBlackLitterman",
+    "ForecastMean",
+    "forecast_views",
     "FactorModelCovariance",
     "COVARIANCE_ESTIMATORS",
     "MEAN_ESTIMATORS",

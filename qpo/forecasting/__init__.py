@@ -16,6 +16,16 @@ from qpo.forecasting.model import (
     TrainedForecaster,
     train_forecaster,
 )
+from qpo.forecasting.registry import (
+    DEFAULT_MODEL_URI,
+    MODEL_NAME,
+    Registration,
+    champion_forecast,
+    load_forecaster,
+    log_and_register,
+    registry_table,
+    train_and_register,
+)
 from qpo.forecasting.walkforward import (
     WalkForwardResult,
     forecast_metrics,
@@ -24,6 +34,14 @@ from qpo.forecasting.walkforward import (
 )
 
 __all__ = [
+    "DEFAULT_MODEL_URI",
+    "MODEL_NAME",
+    "Registration",
+    "champion_forecast",
+    "load_forecaster",
+    "log_and_register",
+    "registry_table",
+    "train_and_register",
     "MODELS",
     "FeaturePanel",
     "FeatureSpec",

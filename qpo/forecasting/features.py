@@ -53,7 +53,11 @@ class FeatureSpec:
             raise InvalidValueError(f"vol_windows need at least 2 returns each, got {self.vol_windows!r}")
         object.__setattr__(self, "vol_windows", vols)
         if self.momentum is not None:
-            long, skip = _positive_ints("momentum", self.momentum)
+            mom = _positive_ints("momentum", self.momentum)
+            if len(mom) != 2:
+                raise InvalidValueError(f"momentum must be (lookback, skip) in trading days, e.g. (252, 21), "
+                                        f"got {self.momentum!r}")
+            long, skip = mom
             if skip >= long:
                 raise InvalidValueError(f"momentum=(lookback, skip) needs skip < lookback, got {self.momentum!r}")
             object.__setattr__(self, "momentum", (long, skip))
@@ -162,6 +166,8 @@ def compute_features(prices: pd.DataFrame, spec: FeatureSpec | None = None,
     if spec.volume:
         if volume is None:
             raise DataError("the feature spec uses volume (volume=True) but no volume panel was given")
+        if not isinstance(volume, pd.DataFrame):
+            raise DataError(f"volume must be a DataFrame (dates x tickers, like the prices), got {type(volume).__name__}")
         vol = volume.reindex(index=px.index, columns=px.columns).astype(float).where(lambda v: v > 0)
         ratio = vol.rolling(21, min_periods=21).mean() / vol.rolling(252, min_periods=252).mean()
         cols.append(np.log(ratio).to_numpy())

@@ -81,7 +81,7 @@ class ForecasterConfig:
             _check_number(name, getattr(self, name), 1, integer=True)
         _check_number("seed", self.seed, 0, integer=True)
         _check_number("dropout", self.dropout, 0.0, 0.9)
-        _check_number("learning_rate", self.learning_rate, 0.0, low_open=True)
+        _check_number("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
         _check_number("weight_decay", self.weight_decay, 0.0)
         _check_number("validation_fraction", self.validation_fraction, 0.0, 0.5, low_open=True)
         _check_number("target_clip", self.target_clip, 0.0, 0.25)
@@ -236,6 +236,9 @@ class TrainedForecaster:
         of them is an error."""
         from qpo.data.loaders import as_date
 
+        _check_number("max_missing_fraction", max_missing_fraction, 0.0, 1.0)
+        if not isinstance(prices, pd.DataFrame):
+            raise DataError("prices must be a DataFrame indexed by date (DatetimeIndex) with one column per ticker")
         unknown = sorted(map(str, set(prices.columns) - set(self.tickers)))
         if unknown:
             raise DataError(f"the model was not trained on tickers {unknown[:20]}"
@@ -289,14 +292,20 @@ class TrainedForecaster:
         d = Path(directory)
         if not (d / "weights.pt").exists() or not (d / "forecaster.json").exists():
             raise DataError(f"{d} is not a saved qpo forecaster (it needs weights.pt and forecaster.json)")
-        meta = json.loads((d / "forecaster.json").read_text())
-        config = ForecasterConfig.from_dict(meta["config"])
-        net = _build_net(config, len(meta["feature_names"]))
-        net.load_state_dict(torch.load(d / "weights.pt", weights_only=True))
-        net.eval()
-        return cls(net, config, meta["tickers"], meta["feature_names"], pd.Timestamp(meta["train_start"]),
-                   pd.Timestamp(meta["train_end"]), meta["history"], meta["best_epoch"], meta["n_train"],
-                   meta["n_validation"], meta["n_dropped_nan"], meta["fit_seconds"], meta.get("metadata", {}))
+        try:
+            meta = json.loads((d / "forecaster.json").read_text())
+            config = ForecasterConfig.from_dict(meta["config"])
+            net = _build_net(config, len(meta["feature_names"]))
+            net.load_state_dict(torch.load(d / "weights.pt", weights_only=True))
+            net.eval()
+            return cls(net, config, meta["tickers"], meta["feature_names"], pd.Timestamp(meta["train_start"]),
+                       pd.Timestamp(meta["train_end"]), meta["history"], meta["best_epoch"], meta["n_train"],
+                       meta["n_validation"], meta["n_dropped_nan"], meta["fit_seconds"], meta.get("metadata", {}))
+        except (ValueError, KeyError, TypeError, RuntimeError, OSError, EOFError) as exc:
+            if isinstance(exc, (DataError, InvalidValueError, UnknownOptionError)):
+                raise
+            raise DataError(f"{d} holds a damaged or incompatible qpo forecaster: {type(exc).__name__}: {exc}") \
+                from exc
 
 
 def _json_default(o):
@@ -354,6 +363,7 @@ def fit(panel: FeaturePanel, target: np.ndarray, config: ForecasterConfig, *, en
     ``max_missing_fraction`` of them is an error."""
     import torch
 
+    _check_number("max_missing_fraction", max_missing_fraction, 0.0, 1.0)
     _set_threads(threads)
     started = time.perf_counter()
     T, N, F = panel.values.shape
@@ -432,6 +442,9 @@ def fit(panel: FeaturePanel, target: np.ndarray, config: ForecasterConfig, *, en
             waited += 1
             if waited >= config.patience:
                 break
+    if best_state is None:  # the loss was never finite: the weights diverged
+        raise InvalidValueError(f"training diverged: the validation loss was not finite in any of {len(history)} "
+                                f"epochs (learning_rate={config.learning_rate}); lower the learning rate")
     net.load_state_dict(best_state)
     net.eval()
     return TrainedForecaster(net, config, list(panel.tickers), list(panel.names), panel.dates[first],
@@ -440,9 +453,10 @@ def fit(panel: FeaturePanel, target: np.ndarray, config: ForecasterConfig, *, en
 
 
 def train_forecaster(prices: pd.DataFrame, config: ForecasterConfig | None = None, *, end=None,
-                     volume: pd.DataFrame | None = None, threads: int | None = None) -> TrainedForecaster:
+                     volume: pd.DataFrame | None = None, threads: int | None = None,
+                     max_missing_fraction: float = 0.25) -> TrainedForecaster:
     """Train one forecaster on ``prices`` with every label known by ``end`` (default: the last
-    date)."""
+    date); ``max_missing_fraction`` as in :func:`fit`."""
     from qpo.data.loaders import as_date
 
     config = config or ForecasterConfig()
@@ -455,4 +469,4 @@ def train_forecaster(prices: pd.DataFrame, config: ForecasterConfig | None = Non
                         f"{config.horizon}-day target, 60 sample dates); got {len(px)}")
     panel = compute_features(px, config.features, volume)
     target = forward_returns(px, config.horizon).to_numpy(dtype=float)
-    return fit(panel, target, config, threads=threads)
+    return fit(panel, target, config, threads=threads, max_missing_fraction=max_missing_fraction)

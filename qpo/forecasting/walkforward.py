@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import numbers
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -56,7 +57,8 @@ def rank_ic(forecast: pd.DataFrame, realized: pd.DataFrame, min_names: int = 3) 
     rf = pd.DataFrame(f).rank(axis=1).to_numpy(copy=True)
     rr = pd.DataFrame(r).rank(axis=1).to_numpy(copy=True)
     n = ok.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice" on dates without pairs
         rf -= np.nanmean(rf, axis=1, keepdims=True)
         rr -= np.nanmean(rr, axis=1, keepdims=True)
         num = np.nansum(rf * rr, axis=1)
@@ -162,6 +164,12 @@ def walk_forward(prices: pd.DataFrame, config: ForecasterConfig | None = None, *
     started = time.perf_counter()
     config = config or ForecasterConfig()
     months = _months(retrain_months)
+    if isinstance(max_missing_fraction, bool) or not isinstance(max_missing_fraction, numbers.Real) \
+            or not 0 <= max_missing_fraction <= 1:
+        raise InvalidValueError(f"max_missing_fraction must be a number in [0, 1], got {max_missing_fraction!r}")
+    if isinstance(min_train_years, bool) or not isinstance(min_train_years, numbers.Real) \
+            or not math.isfinite(min_train_years) or min_train_years <= 0:
+        raise InvalidValueError(f"min_train_years must be a number of years > 0, got {min_train_years!r}")
     if window not in WINDOWS:
         raise UnknownOptionError("walk-forward window", window, list(WINDOWS))
     if window == "rolling" and (train_years is None or not isinstance(train_years, numbers.Real)
