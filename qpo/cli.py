@@ -69,6 +69,33 @@ def _cmd_pipeline_list(args) -> int:
     return 0
 
 
+def _cmd_models_list(args) -> int:
+    from qpo.forecasting.registry import registry_table
+
+    table = registry_table(args.name)
+    if args.json:
+        print(table.to_json(orient="records"))
+    elif table.empty:
+        print(f"no versions of {args.name!r} are registered; train one with `qpo pipeline run weekly-retrain`")
+    else:
+        print(table.drop(columns=["run_id"]).to_string(index=False))
+    return 0
+
+
+def _cmd_models_forecast(args) -> int:
+    from qpo.data import load_prices
+    from qpo.forecasting.registry import load_forecaster
+
+    model = load_forecaster(args.model)
+    prices = load_prices(args.source, end=args.as_of)
+    keep = [t for t in prices.columns if t in set(model.tickers)]
+    fc = model.predict(prices[keep] if args.known_only else prices, args.as_of)
+    out = {"model": model.metadata["model_uri"], "as_of": str(fc.as_of.date()), "horizon": fc.horizon,
+           "forecasts": {k: round(float(v), 6) for k, v in fc.values.items()}, "dropped": fc.dropped}
+    print(json.dumps(out, indent=None if args.json else 1))
+    return 0
+
+
 def _cmd_dashboard(args) -> int:
     from qpo.workbench.dashboard import serve
 
@@ -156,6 +183,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_pipeline_run)
     ls = plsub.add_parser("list", help="list the pipelines and their schedules")
     ls.set_defaults(func=_cmd_pipeline_list)
+
+    mo = sub.add_parser("models", help="the return forecasters in MLflow's model registry")
+    mosub = mo.add_subparsers(dest="action", required=True)
+    mls = mosub.add_parser("list", help="every registered version: aliases, out-of-sample IC, promotion and reason")
+    mls.add_argument("--name", default="qpo-return-forecaster")
+    mls.add_argument("--json", action="store_true")
+    mls.set_defaults(func=_cmd_models_list)
+    mfc = mosub.add_parser("forecast", help="a registered forecaster's forecasts on a price source")
+    mfc.add_argument("--model", default="models:/qpo-return-forecaster@champion",
+                     help="models:/<name>@<alias> or models:/<name>/<version>")
+    mfc.add_argument("--source", default="sp500", help="bundled source name or a CSV/Parquet price file")
+    mfc.add_argument("--as-of", default=None, help="forecast date YYYY-MM-DD (default: the last date)")
+    mfc.add_argument("--known-only", action="store_true", help="forecast only the tickers the model was trained on")
+    mfc.add_argument("--json", action="store_true")
+    mfc.set_defaults(func=_cmd_models_forecast)
 
     d = sub.add_parser("dashboard", help="serve a Voila advisor dashboard on localhost")
     d.add_argument("name", help="dashboard name, e.g. advisor")
