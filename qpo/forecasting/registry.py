@@ -104,7 +104,7 @@ def promotion_decision(oos_ic: float, baseline_ic: float, champion_version: str 
     beat = f"out-of-sample mean IC {oos_ic:.4f} beats the historical mean's {baseline_ic:.4f}"
     if champion_version is None:
         return True, f"promoted: {beat}, and there was no champion"
-    if champion_ic is None:
+    if champion_ic is None or not math.isfinite(champion_ic):
         return True, f"promoted: {beat}; the champion (version {champion_version}) has no recorded IC"
     if oos_ic > champion_ic:
         return True, f"promoted: {beat} and the champion's (version {champion_version}) {champion_ic:.4f}"
@@ -162,7 +162,8 @@ def log_and_register(result: WalkForwardResult, model: TrainedForecaster, prices
     base_ic = float(result.metrics.loc["historical_mean", "mean_ic"])
     client = _client(tracking_uri)
     champ = current_champion(model_name, tracking_uri=tracking_uri)
-    champ_version = champ.version if champ is not None else None
+    # str: MLflow's SQL store gives get_model_version()'s version as an int (search_model_versions' as a str)
+    champ_version = str(champ.version) if champ is not None else None
     champ_ic = _float_tag(champ.tags, "qpo.oos_mean_ic") if champ is not None else None
     promote, reason = promotion_decision(oos_ic, base_ic, champ_version, champ_ic)
     params = {**model.config.params(), "walk_forward.window": result.window,
@@ -202,8 +203,10 @@ def log_and_register(result: WalkForwardResult, model: TrainedForecaster, prices
         version = str(info.registered_model_version)
         alias = CHAMPION if promote else CHALLENGER
         client.set_registered_model_alias(model_name, alias, version)
-        tags = {"qpo.promotion": alias, "qpo.promotion_reason": reason, "qpo.oos_mean_ic": f"{oos_ic:.6f}",
-                "qpo.baseline_mean_ic": f"{base_ic:.6f}", "qpo.beats_historical_mean": str(result.beats_historical_mean),
+        # full precision (repr): the next version is compared with this number, and a rounded one would
+        # let a retrain with the very same IC "beat" it
+        tags = {"qpo.promotion": alias, "qpo.promotion_reason": reason, "qpo.oos_mean_ic": repr(oos_ic),
+                "qpo.baseline_mean_ic": repr(base_ic), "qpo.beats_historical_mean": str(result.beats_historical_mean),
                 "qpo.model": model.config.model, "qpo.horizon": str(model.config.horizon),
                 "qpo.data_hash": data_hash, "qpo.code_version": model.metadata["code_version"],
                 "qpo.train_end": str(model.train_end.date()), "qpo.run_id": run.run_id}
@@ -258,10 +261,11 @@ def _registered(client, name: str) -> bool:
 
 def _resolve(client, uri: str) -> tuple[str, str, str | None]:
     """``(name, version, alias)`` of a models:/ URI, or an error listing what exists."""
-    m = _URI.match(uri or "")
+    m = _URI.match(uri) if isinstance(uri, str) else None
     if not m:
+        names = sorted(r.name for r in client.search_registered_models())
         raise DataError(f"model URI {uri!r} is not of the form models:/<name>@<alias> or models:/<name>/<version> "
-                        f"(the default is {DEFAULT_MODEL_URI})")
+                        f"(the default is {DEFAULT_MODEL_URI}); registered models: {names or 'none'}")
     name, alias, version = m["name"], m["alias"], m["version"]
     if not _registered(client, name):
         names = sorted(r.name for r in client.search_registered_models())

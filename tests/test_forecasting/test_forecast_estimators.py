@@ -1,0 +1,162 @@
+"""Expected returns from a registered forecaster: ForecastMean (forecast / horizon) and
+ForecastBlackLitterman (views from the forecasts, confidence from the out-of-sample error), checked
+against the forecaster itself, qpo's BlackLitterman with hand-built views and omega, and
+PyPortfolioOpt's BlackLittermanModel; and the errors for input the model cannot forecast.
+
+One MLflow (a temporary QPO_HOME) serves the module: a small MLP trained and walk-forward
+evaluated on eight bundled S&P 500 stocks 2005-2012 and registered; the estimators then forecast
+from 2012-2014 returns (after the training data)."""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import qpo
+from qpo.errors import DataError, ProblemError
+from qpo.estimation import ForecastBlackLitterman, ForecastMean
+from qpo.forecasting import (
+    MODEL_NAME,
+    ForecasterConfig,
+    load_forecaster,
+    train_and_register,
+)
+
+pytestmark = pytest.mark.xdist_group("forecast_estimators")
+
+TICKERS = ["AAPL", "JNJ", "JPM", "KO", "MSFT", "XOM", "PG", "WMT"]
+H = 21
+STATE_VARS = ("QPO_HOME", "QPO_DATABASE_URL", "MLFLOW_TRACKING_URI", "QPO_MLFLOW_ARTIFACTS", "QPO_RUNS_DIR",
+              "QPO_DATA_DOCS_DIR")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """The module's QPO_HOME (and an empty, already-migrated copy of its MLflow database)."""
+    path = tmp_path_factory.mktemp("estimators_home")
+    with pytest.MonkeyPatch.context() as mp:
+        for var in STATE_VARS:
+            mp.delenv(var, raising=False)
+        mp.setenv("QPO_HOME", str(path))
+        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        from mlflow import MlflowClient
+
+        from qpo.tracking.mlflow_run import configure
+
+        MlflowClient(configure()).search_registered_models()  # creates and migrates mlflow.db
+        shutil.copy(path / "mlflow.db", path / "empty.db")
+        yield path
+
+
+@pytest.fixture(scope="module")
+def model(home):
+    """The registered champion, its walk-forward result, and the prices/returns it forecasts from."""
+    from mlflow import MlflowClient
+
+    train = qpo.load_prices("sp500", start="2005-01-01", end="2012-12-31", tickers=TICKERS)
+    config = ForecasterConfig(hidden=8, layers=1, max_epochs=3, batch_size=256, seed=0)
+    result, final, reg = train_and_register(train, config, retrain_months=24, threads=1)
+    if not reg.promoted:  # (it is on this data) an ML engineer can promote a version by hand
+        MlflowClient().set_registered_model_alias(MODEL_NAME, "champion", reg.version)
+    prices = qpo.load_prices("sp500", start="2012-01-01", end="2014-12-31", tickers=TICKERS)
+    return SimpleNamespace(result=result, final=final, reg=reg, prices=prices,
+                           returns=qpo.prices_to_returns(prices))
+
+
+@pytest.fixture
+def registry(home, qpo_home, monkeypatch):
+    """Point the test at the module's MLflow (the autouse qpo_home gave it an empty one)."""
+    monkeypatch.setenv("QPO_HOME", str(home))
+
+
+def test_forecast_mean_is_the_forecast_over_its_horizon(model, registry):
+    returns = model.returns
+    problem = qpo.PortfolioProblem.from_returns(returns, mean=ForecastMean(model.reg.model_uri))
+    f = load_forecaster(model.reg.model_uri)
+    rebuilt = (1.0 + returns).cumprod()  # prices from the returns, by hand (features are price ratios)
+    expected = f.predict(rebuilt).values
+    assert expected.index.tolist() == TICKERS and f.predict(rebuilt).as_of == returns.index[-1]
+    assert problem.tickers == TICKERS
+    np.testing.assert_allclose(problem.mu.to_numpy(), expected.to_numpy() / H, rtol=1e-6, atol=1e-9)
+    # the real prices give the same forecast: it is the model's view at the returns' last date
+    np.testing.assert_allclose(problem.mu.to_numpy(), f.predict(model.prices).values.to_numpy() / H,
+                               rtol=1e-6, atol=1e-9)
+    assert np.ptp(problem.mu.to_numpy()) > 0
+    assert not np.allclose(problem.mu.to_numpy(), returns.mean().to_numpy(), rtol=0.05)  # not the historical mean
+    # a TrainedForecaster in memory is the same model
+    mu_mem = ForecastMean(model.final).estimate(returns)
+    np.testing.assert_allclose(mu_mem.to_numpy(), problem.mu.to_numpy(), rtol=1e-6, atol=1e-9)
+
+
+def test_mean_forecast_resolves_to_the_champion(model, registry):
+    mu = qpo.PortfolioProblem.from_returns(model.returns, mean="forecast").mu
+    champion = load_forecaster()  # models:/qpo-return-forecaster@champion
+    assert champion.metadata["version"] == model.reg.version and "champion" in champion.metadata["aliases"]
+    np.testing.assert_allclose(mu.to_numpy(), champion.predict(model.prices).values.to_numpy() / H,
+                               rtol=1e-6, atol=1e-9)
+    assert ForecastMean().model == f"models:/{MODEL_NAME}@champion"
+
+
+def test_mean_forecast_with_an_empty_registry_is_a_clear_error(model, home, qpo_home, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'empty.db'}")
+    with pytest.raises(DataError, match="the registry is empty: train one with `qpo pipeline run weekly-retrain`"):
+        qpo.PortfolioProblem.from_returns(model.returns, mean="forecast")
+
+
+def test_forecast_black_litterman_matches_hand_views_and_pypfopt(model, registry):
+    from pypfopt import BlackLittermanModel
+
+    returns, result = model.returns, model.result
+    mw = {t: 1.0 + i for i, t in enumerate(TICKERS)}
+    w = pd.Series(mw) / sum(mw.values())
+    forecast = load_forecaster(model.reg.model_uri).predict(model.prices).values
+    views = {t: float(forecast[t]) * 252 / H for t in TICKERS}
+    # out-of-sample MSE per ticker from the walk-forward forecasts and what followed, by hand
+    err = result.forecasts["model"][TICKERS].to_numpy() - result.realized[TICKERS].to_numpy()
+    mse = np.nanmean(err ** 2, axis=0)
+    assert np.isfinite(mse).all() and (mse > 0).all() and np.ptp(mse) > 0
+    omega = np.diag(mse * 252 / H)
+
+    est = ForecastBlackLitterman(model.reg.model_uri, market_weights=mw, risk_aversion=2.5, tau=0.05)
+    mu = qpo.PortfolioProblem.from_returns(returns, mean=est).mu
+    by_hand = qpo.BlackLitterman(views=views, omega=omega, market_weights=mw, risk_aversion=2.5, tau=0.05)
+    np.testing.assert_allclose(mu.to_numpy(), by_hand.estimate(returns).to_numpy(), rtol=1e-6, atol=1e-10)
+
+    cov = returns.cov() * 252
+    ref = BlackLittermanModel(cov, pi=2.5 * cov @ w, absolute_views=views, omega=omega, tau=0.05).bl_returns()
+    np.testing.assert_allclose(mu.to_numpy() * 252, ref[TICKERS].to_numpy(), rtol=1e-6, atol=1e-9)
+
+    # the views (all above the prior here) pull every posterior toward them; a forecaster that
+    # missed 100x more (in squared error) moves the prior far less
+    prior = (2.5 * cov @ w).to_numpy()
+    post, q = mu.to_numpy() * 252, np.array([views[t] for t in TICKERS])
+    assert (np.abs(post - q) < np.abs(prior - q)).all()
+    f = load_forecaster(model.reg.model_uri)
+    worse = dataclasses.replace(f, metadata={**f.metadata, "per_ticker_oos_mse": {
+        t: 100 * v for t, v in f.metadata["per_ticker_oos_mse"].items()}})
+    post_worse = ForecastBlackLitterman(worse, market_weights=mw).estimate(returns).to_numpy() * 252
+    assert (np.abs(post_worse - prior) < 0.2 * np.abs(post - prior)).all()
+
+
+def test_forecast_estimators_refuse_what_the_model_cannot_forecast(model, registry):
+    returns = model.returns
+    uri = model.reg.model_uri
+    extra = returns.assign(NFLX=returns["AAPL"].to_numpy()[::-1])  # a ticker the model was not trained on
+    for est in (ForecastMean(uri), ForecastBlackLitterman(uri)):
+        with pytest.raises(DataError, match=r"not trained on tickers \['NFLX'\]"):
+            qpo.PortfolioProblem.from_returns(extra, mean=est)
+        with pytest.raises(DataError, match="too little history: the mlp forecaster needs 253 prices per ticker"):
+            qpo.PortfolioProblem.from_returns(returns.iloc[-200:], mean=est)
+    f = load_forecaster(uri)
+    bare = dataclasses.replace(f, metadata={})  # e.g. trained in a notebook, never walk-forward evaluated
+    with pytest.raises(ProblemError, match="the forecaster records no out-of-sample error for 'AAPL'"):
+        ForecastBlackLitterman(bare).estimate(returns)
+    assert np.isfinite(ForecastMean(bare).estimate(returns)).all()  # the plain mean needs no OOS error
+    with pytest.raises(DataError, match=rf"model {MODEL_NAME!r} has no alias 'production'"):
+        ForecastMean(f"models:/{MODEL_NAME}@production").estimate(returns)
+    with pytest.raises(ProblemError, match="model must be a models:/ URI"):
+        ForecastMean(42).estimate(returns)
