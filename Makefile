@@ -39,6 +39,7 @@ benchmark: install
 	$(BIN)/python benchmarks/risk_analytics.py
 	$(BIN)/python benchmarks/quantum_qaoa.py
 	$(BIN)/python benchmarks/quantum_annealing.py
+	$(BIN)/python benchmarks/return_forecaster.py
 	$(BIN)/python benchmarks/workbench_timings.py
 
 clean:

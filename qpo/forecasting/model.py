@@ -344,10 +344,23 @@ def samples(panel: FeaturePanel, positions: np.ndarray, window: int) -> tuple[np
 
 
 def _set_threads(threads: int | None):
+    """torch's intra-op threads for training: ``threads``, else ``QPO_TORCH_THREADS``, else 1.
+    These networks are small: on a 2-core machine with other work, torch's default (one thread
+    per core) made the same LSTM fit 7-14x slower than one thread
+    (``benchmarks/results/return_forecaster.md``)."""
+    import os
+
     import torch
 
-    if threads is not None:
-        torch.set_num_threads(int(threads))
+    if threads is None:
+        env = os.environ.get("QPO_TORCH_THREADS", "1")
+        try:
+            threads = int(env)
+        except ValueError:
+            raise InvalidValueError(f"QPO_TORCH_THREADS must be a whole number >= 1, got {env!r}") from None
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InvalidValueError(f"threads must be a whole number >= 1, got {threads!r}")
+    torch.set_num_threads(threads)
 
 
 def fit(panel: FeaturePanel, target: np.ndarray, config: ForecasterConfig, *, end_position: int | None = None,
