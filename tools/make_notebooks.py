@@ -47,6 +47,7 @@ daily = [
         'prices_source: str = "sp500"  # bundled source name, or the path of a CSV/Parquet price file\n'
         'history_start: str = "2000-01-01"  # first date of price history loaded (and validated)\n'
         'write_store: bool = True  # write the risk numbers to the store\n'
+        'forecaster_name: str = "qpo-return-forecaster"  # registered model whose champion forecasts the held names\n'
         'run_id: "Optional[str]" = None  # MLflow run id; the pipeline runner sets it\n',
         metadata={"tags": ["parameters"]}),
     new_code_cell(
@@ -101,6 +102,15 @@ daily = [
     new_code_cell(
         "pd.DataFrame({\"current\": report.weights, \"what-if min-variance\": report.what_if.weights})"
         ".fillna(0).style.format(\"{:.2%}\")"),
+    new_markdown_cell("## Return forecasts\n\nThe registered champion forecaster's return forecasts for the held "
+                      "names next to their historical mean over the report's lookback, when a champion exists "
+                      "(`qpo pipeline run weekly-retrain` trains one every Monday and promotes it only when it beats "
+                      "the historical mean out of sample)."),
+    new_code_cell(
+        "forecasts = report.forecast_section(prices, model_name=forecaster_name)  # never fails the report\n"
+        "display(HTML(forecasts.html()))\n"
+        "for name, value in forecasts.metrics().items():\n"
+        "    record(name, value, show=False)"),
     new_code_cell(
         "if write_store:\n"
         "    from qpo.store import record_risk_metrics, session_scope\n"
@@ -320,10 +330,98 @@ quantum = [
         "    print(f\"logged to MLflow: run {run.run_id}\")"),
 ]
 
+train = [
+    new_markdown_cell("# Train the return forecaster\n\nWalk-forward evaluation of a PyTorch return forecaster against "
+                      "the historical mean and zero, out of sample; then the final model, trained on all the data, is "
+                      "logged to MLflow and registered as `qpo-return-forecaster`. It becomes `@champion` only when its "
+                      "out-of-sample mean rank IC beats the historical mean's and the current champion's; otherwise it "
+                      "is kept as `@challenger`. Run by `qpo pipeline run weekly-retrain` on Mondays at 02:00."),
+    new_code_cell(
+        'model: str = "mlp"  # forecaster: mlp, lstm or gru\n'
+        'horizon: int = 21  # forecast horizon in trading days\n'
+        'feature_window: "Optional[int]" = None  # days of features per sample; None: 1 for mlp, 21 for lstm and gru\n'
+        'hidden: int = 32  # hidden units per layer\n'
+        'layers: int = 2  # hidden layers\n'
+        'max_epochs: int = 40  # most training epochs per fold\n'
+        'patience: int = 5  # epochs without a better validation loss before training stops\n'
+        'seed: int = 0  # seeds the weights and the minibatches\n'
+        'retrain_months: int = 12  # the walk-forward retrains every this many months\n'
+        'walk_window: str = "expanding"  # training window: expanding (from the first date) or rolling\n'
+        'train_years: "Optional[float]" = None  # years of a rolling training window; None for expanding\n'
+        'prices_source: str = "sp500"  # bundled source name, or the path of a CSV/Parquet price file\n'
+        'history_start: str = "2005-01-01"  # first date of prices (validated before the run)\n'
+        'history_end: "Optional[str]" = None  # last date, or None for the end of the data\n'
+        'tickers: "Optional[str]" = None  # comma-separated subset of the columns, or None for all\n'
+        'model_name: str = "qpo-return-forecaster"  # registered model name in the MLflow registry\n'
+        'threads: int = 1  # torch CPU threads: 1 is fastest on a shared machine\n'
+        'run_id: "Optional[str]" = None  # set by the pipeline runner: the model and metrics go into its run\n',
+        metadata={"tags": ["parameters"]}),
+    new_code_cell(
+        "import contextlib\n"
+        "import io\n\n"
+        "from IPython.display import HTML, display\n\n"
+        "import qpo\n"
+        "from qpo.forecasting import ForecasterConfig, registry_table, train_and_register\n"
+        "from qpo.reporting.forecast import baseline_table, folds_figure, folds_table, ic_figure, promotion_html\n"
+        "from qpo.workbench import record, show_figure\n\n"
+        "prices = qpo.load_prices(prices_source, start=history_start, end=history_end,\n"
+        "                         tickers=[t.strip() for t in tickers.split(\",\")] if tickers else None)\n"
+        "config = ForecasterConfig(model=model, horizon=horizon, window=feature_window, hidden=hidden, layers=layers,\n"
+        "                          max_epochs=max_epochs, patience=patience, seed=seed)\n"
+        "training_log = io.StringIO()  # fold by fold progress and MLflow's messages, shown under Folds\n\n\n"
+        "def progress(fold, folds, row):\n"
+        "    print(f\"fold {fold}/{folds}: trained to {row['train_end'].date()}, {row['epochs']} epochs in \"\n"
+        "          f\"{row['fit_seconds']:.1f} s; IC {row['mean_ic']:.4f} vs historical mean {row['baseline_mean_ic']:.4f}\",\n"
+        "          file=training_log)\n\n\n"
+        "# with run_id (the pipeline's run) the model and metrics go into that run; without, into a new one\n"
+        "with contextlib.redirect_stderr(training_log):\n"
+        "    result, forecaster, registration = train_and_register(\n"
+        "        prices, config, retrain_months=retrain_months, window=walk_window, train_years=train_years,\n"
+        "        run_id=run_id, model_name=model_name, threads=threads, progress=progress)"),
+    new_code_cell(
+        "display(HTML(promotion_html(registration, result)))  # the decision first\n"
+        "print(f\"{prices.shape[1]} tickers, {len(prices)} days {prices.index[0].date()} to {prices.index[-1].date()}; \"\n"
+        "      f\"{len(result.folds)} folds in {result.seconds:.1f} s; the final model, trained to \"\n"
+        "      f\"{forecaster.train_end.date()} in {len(forecaster.history)} epochs, is {registration.model_uri}\")"),
+    new_markdown_cell("## Against the baselines\n\nOut of sample, on the same (date, ticker) pairs: the mean Spearman "
+                      "rank IC across tickers per forecast date (forecast dates every `horizon` days, so the realized "
+                      "returns do not overlap), its t-stat, the share of dates with IC > 0, the hit rate (sign "
+                      "right) and the mean squared error of the forecast return. Zero is a constant: no rank IC."),
+    new_code_cell("baseline_table(result)"),
+    new_code_cell("show_figure(ic_figure(result), \"ic\")"),
+    new_markdown_cell("## Folds\n\nEach fold's model is trained on the labels known at its first forecast date and "
+                      "early-stopped on the last dates of its training period."),
+    new_code_cell(
+        "show_figure(folds_figure(result), \"folds\")\n"
+        "display(folds_table(result).style.format({\"fit seconds\": \"{:.1f}\", \"model IC\": \"{:.4f}\",\n"
+        "                                          \"historical mean IC\": \"{:.4f}\"}, na_rep=\"–\"))\n"
+        "print(training_log.getvalue())"),
+    new_markdown_cell("## The registry\n\nEvery version of the model, its aliases, its out-of-sample IC and the "
+                      "promotion decision with its reason."),
+    new_code_cell(
+        "registry_table(model_name).style.format({\"oos_mean_ic\": \"{:.4f}\", \"baseline_mean_ic\": \"{:.4f}\"},\n"
+        "                                        na_rep=\"–\").hide(axis=\"index\")"),
+    new_code_cell(
+        "# machine-readable copies of the numbers (the pipeline logs them to its MLflow run)\n"
+        "record(\"oos_mean_ic\", registration.oos_mean_ic, show=False)\n"
+        "record(\"baseline_mean_ic\", registration.baseline_mean_ic, show=False)\n"
+        "record(\"promoted\", int(registration.promoted), show=False)\n"
+        "record(\"model_version\", int(registration.version), show=False)\n"
+        "record(\"alias\", registration.alias, show=False)\n"
+        "record(\"promotion_reason\", registration.reason, show=False)\n"
+        "record(\"previous_champion\", registration.previous_champion, show=False)\n"
+        "record(\"mlflow_run_id\", registration.run_id, show=False)\n"
+        "record(\"folds\", len(result.folds), show=False)\n"
+        "record(\"walk_forward_seconds\", result.seconds, show=False)\n"
+        "for name, value in result.summary_metrics().items():\n"
+        "    record(name, value, show=False)"),
+]
+
 write("notebooks/01_daily_risk_report.ipynb", daily)
 write("notebooks/02_classical_frontier.ipynb", frontier)
 write("notebooks/03_backtest.ipynb", backtest)
 write("notebooks/04_quantum_vs_classical.ipynb", quantum)
+write("notebooks/05_train_forecaster.ipynb", train)
 write("voila_apps/advisor.ipynb", advisor)
 
 if STALE:

@@ -32,6 +32,15 @@ def _weights_and_returns(name, lookback, as_of=None):
     return w, (px[1:] / px[:-1] - 1) @ w.to_numpy()
 
 
+def _plotly_array(values) -> list:
+    """A plotly JSON array: a list, or base64 bytes with a dtype (plotly >= 6)."""
+    if isinstance(values, dict):
+        import base64
+
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    return list(values)
+
+
 def check_daily_report(tmp_path):
     from scipy.stats import norm
 
@@ -60,10 +69,18 @@ def check_daily_report(tmp_path):
         banner = page.inner_text(".qpo-breach")
         first_table = page.evaluate("() => document.body.innerText.indexOf('COMPLIANCE BREACH') < "
                                     "document.body.innerText.indexOf('Risk numbers')")
+        no_forecast = page.inner_text(".qpo-no-forecast")
     assert [f["title"].split(":")[0] for f in figs][:3] == ["Growth of $1 over 60 days to 2020-03-31", "Tech Tilt",
                                                              "Current weights and the min-variance rebalance"]
     assert len(figs[0]["lines"]) == 3 and figs[2]["bars"] == 10  # 5 names x (current, what-if)
     assert figs[6]["title"].startswith("Stress tests") and "Information Technology 80." in banner and first_table
+    # no forecaster is registered in this fresh home: the report says so, and creates no MLflow store to find out
+    assert no_forecast == ("No champion return forecaster is registered (models:/qpo-return-forecaster@champion); "
+                           "train one with `qpo pipeline run weekly-retrain`.")
+    assert rec["forecast_available"] == 0 and rec["forecast_status"] == "no_champion"
+    from qpo import config
+
+    assert not (config.home() / "mlflow.db").exists()
 
 
 def check_advisor(tmp_path):
@@ -196,11 +213,97 @@ def check_quantum(tmp_path):
     assert run.info.status == "FINISHED"
 
 
+def check_train_forecaster(tmp_path):
+    """The training notebook on six names, 2008-2014, a tiny MLP in two 24-month folds: the
+    historical mean's per-date IC logged to the run equals scipy's Spearman correlation of a hand-made
+    historical mean with the realized returns; the recorded ICs are the means of the logged per-date
+    ICs and of the folds'; the promotion follows from them (no champion before); the registry holds
+    the version with its alias and the run. Then the daily report's forecast section reads that
+    registry: the champion's numbers where it knows the names, the reason where it does not."""
+    import mlflow
+    import pandas as pd
+    from scipy.stats import spearmanr
+
+    import qpo
+    from qpo.forecasting import champion_forecast, registry_table
+    from qpo.reporting.daily import DailyReport, forecast_section
+    from qpo.tracking import configure
+    from qpo.workbench.notebook import read_figures, read_records
+
+    names = ["AAPL", "JNJ", "JPM", "KO", "MSFT", "XOM"]
+    out = _execute(tmp_path, "notebooks/05_train_forecaster.ipynb", tickers=",".join(names), hidden=8, layers=1,
+                   max_epochs=2, retrain_months=24, history_start="2008-01-01", history_end="2014-12-31")
+    rec = read_records(out)
+    configure()
+    run_id = rec["mlflow_run_id"]
+    ic = mlflow.artifacts.load_dict(f"runs:/{run_id}/walk_forward/ic.json")
+    folds = mlflow.artifacts.load_dict(f"runs:/{run_id}/walk_forward/folds.json")["folds"]
+
+    # forecast dates every 21 trading days from 3 years of samples after the 252-day features
+    prices = qpo.load_prices("sp500", start="2008-01-01", end="2014-12-31")[names]
+    P = prices.to_numpy()
+    pos = prices.index.get_indexer(pd.DatetimeIndex(ic["dates"]))
+    assert pos[0] == 252 + 756 + 21 and (np.diff(pos) == 21).all() and pos[-1] + 21 <= len(P) - 1
+    # the historical mean (expanding: every daily return up to t) against the realized 21-day return
+    daily = P[1:] / P[:-1] - 1
+    hand = [spearmanr(daily[:t].mean(axis=0) * 21, P[t + 21] / P[t] - 1)[0] for t in pos]
+    assert ic["historical_mean"] == pytest.approx(hand, abs=1e-12)
+    assert rec["baseline_mean_ic"] == pytest.approx(np.mean(hand), abs=1e-12)
+    assert rec["oos_mean_ic"] == pytest.approx(np.mean(ic["model"]), abs=1e-12)
+    assert rec["folds"] == len(folds) == 2 and sum(f["n_test_dates"] for f in folds) == len(pos)
+    assert rec["oos_mean_ic"] == pytest.approx(sum(f["mean_ic"] * f["n_test_dates"] for f in folds) / len(pos),
+                                               abs=1e-12)
+    # no champion before: promoted exactly when the model's IC beats the historical mean's
+    assert rec["promoted"] == int(rec["oos_mean_ic"] > rec["baseline_mean_ic"])
+    assert rec["alias"] == ("champion" if rec["promoted"] else "challenger") and rec["model_version"] == 1
+    table = registry_table()
+    assert table["version"].tolist() == [1] and table["aliases"].tolist() == [rec["alias"]]
+    assert table["run_id"].tolist() == [run_id] and table["reason"].tolist() == [rec["promotion_reason"]]
+    text = json.dumps(json.loads(out.read_text())["cells"])
+    assert ("PROMOTED TO CHAMPION" if rec["promoted"] else "KEPT AS CHALLENGER") in text
+    assert "n/a (constant)" in text
+    figs = read_figures(out)
+    assert set(figs) == {"ic", "folds"}
+    bars = figs["ic"]["data"][0]  # the per-date IC the report draws is the logged one
+    assert bars["type"] == "bar" and _plotly_array(bars["y"]) == pytest.approx(ic["model"], abs=1e-12)
+
+    # the daily report's forecast section on this registry (made champion if the notebook kept it a challenger)
+    mlflow.MlflowClient().set_registered_model_alias("qpo-return-forecaster", "champion", "1")
+    full = qpo.load_prices("sp500")
+    weights = pd.Series({"AAPL": 0.5, "KO": 0.3, "XOM": 0.2})
+    px = full.loc[:"2014-12-31", weights.index].to_numpy()[-61:]
+    hist = pd.Series((px[1:] / px[:-1] - 1).mean(axis=0) * 252, index=weights.index)  # 60-day lookback, annual
+    report = DailyReport("a client", pd.Timestamp("2014-12-31"), weights, qpo.prices_to_returns(
+        full.loc[:"2014-12-31", weights.index].iloc[-61:]), *[None] * 6)  # what the section reads of a report
+    section = report.forecast_section(full)
+    expected = champion_forecast(full[weights.index], as_of="2014-12-31")
+    assert section.status == "forecast" and section.version == "1" and expected.as_of == pd.Timestamp("2014-12-31")
+    t = section.table
+    assert t.loc[list(weights.index), "forecast 21d"].tolist() == expected.values[weights.index].tolist()
+    assert t.loc[list(weights.index), "forecast (annualized)"].to_numpy() == pytest.approx(
+        expected.values[weights.index].to_numpy() * 12, rel=1e-12)
+    assert t.loc["portfolio", "forecast (annualized)"] == pytest.approx(
+        float(weights @ expected.values[weights.index]) * 12, rel=1e-12)
+    assert t.loc[list(weights.index), "historical mean (annualized)"].to_numpy() == pytest.approx(hist.to_numpy(),
+                                                                                                 rel=1e-12)
+    assert t.loc["portfolio", "historical mean (annualized)"] == pytest.approx(float(weights @ hist), rel=1e-12)
+    assert section.metrics()["champion_oos_mean_ic"] == pytest.approx(rec["oos_mean_ic"], abs=1e-12)
+    assert f"{expected.values['AAPL'] * 12:.2%}" in section.html() and "version 1" in section.message
+    # names it was not trained on, and a date inside its training data, are said plainly
+    other = forecast_section(pd.Series({"AAPL": 0.5, "AMD": 0.5}), full, "2014-12-31", hist)
+    assert other.status == "unavailable" and other.table is None
+    assert "cannot forecast the held names on 2014-12-31: the model was not trained on tickers ['AMD']" in other.message
+    early = forecast_section(weights, full, "2013-06-28", hist)
+    assert early.status == "forecast" and "in-sample numbers, not forecasts" in early.message
+    assert forecast_section(weights, full, "2014-12-31", hist, model_name="no-such-model").status == "no_champion"
+
+
 CHECKS = {
     "notebooks/01_daily_risk_report.ipynb": check_daily_report,
     "notebooks/02_classical_frontier.ipynb": check_classical_frontier,
     "notebooks/03_backtest.ipynb": check_backtest,
     "notebooks/04_quantum_vs_classical.ipynb": check_quantum,
+    "notebooks/05_train_forecaster.ipynb": check_train_forecaster,
     "voila_apps/advisor.ipynb": check_advisor,
 }
 

@@ -84,6 +84,10 @@ def test_daily_report_from_the_shell(qpo_home, sp500_clean, mlflow):
     assert text.index("COMPLIANCE BREACH") < text.index("Risk numbers")
     assert run.data.metrics["compliance_breaches"] == records["compliance_breaches"]
     assert run.data.metrics["breach_sector_consumer_staples"] == 1
+    # no forecaster is registered here: the report says so plainly (and is not failed by it)
+    assert records["forecast_available"] == 0 and records["forecast_status"] == "no_champion"
+    assert ("No champion return forecaster is registered (models:/qpo-return-forecaster@champion); train one "
+            "with `qpo pipeline run weekly-retrain`.") in text
 
 
 def test_invalid_data_stops_before_anything_is_written(qpo_home, tmp_path, sp500_clean):
@@ -160,3 +164,49 @@ def test_unknown_pipeline_and_parameters_are_clear():
         run_pipeline("daily-report", {"lookback": 10})
     with pytest.raises(PipelineError, match="lookback_days must be int"):
         run_pipeline("daily-report", {"lookback_days": "many"})
+
+
+def test_weekly_retrain_pipeline(qpo_home, mlflow):
+    """The weekly retrain on six names, 2008-2014, a tiny MLP: its report opens with the promotion
+    decision, then the baseline table and the IC figure; the model, its metrics and the version tag
+    are in the pipeline's own MLflow run, and the registered version points back to it."""
+    from qpo.workbench.pipelines import load_spec
+
+    spec = load_spec("weekly-retrain")
+    assert spec.schedule == "0 2 * * 1" and spec.experiment == "weekly-retrain"  # Mondays 02:00
+    run = run_pipeline("weekly-retrain", {"tickers": "AAPL,JNJ,JPM,KO,MSFT,XOM", "history_start": "2008-01-01",
+                                          "history_end": "2014-12-31", "hidden": 8, "layers": 1, "max_epochs": 2,
+                                          "retrain_months": 24})
+    assert run.status == "FINISHED", run.error
+    rec = run.metrics
+    assert rec["mlflow_run_id"] == run.run_id  # train_and_register logged into the pipeline's run
+    assert rec["model_version"] == 1 and rec["folds"] == 2
+    assert rec["alias"] == ("champion" if rec["oos_mean_ic"] > rec["baseline_mean_ic"] else "challenger")
+
+    logged = mlflow.get_run(run.run_id)
+    assert logged.info.status == "FINISHED" and logged.data.tags["qpo.pipeline"] == "weekly-retrain"
+    assert logged.data.tags["qpo.model_version"] == "1" and logged.data.tags["qpo.promotion"] == rec["alias"]
+    assert logged.data.tags["qpo.promotion_reason"] == rec["promotion_reason"]
+    assert logged.data.params["hidden"] == "8" and logged.data.params["walk_forward.folds"] == "2"
+    assert logged.data.metrics["oos_mean_ic"] == pytest.approx(rec["oos_mean_ic"], abs=1e-12)
+    client = mlflow.MlflowClient()
+    version = client.get_model_version("qpo-return-forecaster", "1")
+    assert version.run_id == run.run_id and version.tags["qpo.promotion"] == rec["alias"]
+    assert client.get_registered_model("qpo-return-forecaster").aliases[rec["alias"]] == 1
+    art = {f.path for f in client.list_artifacts(run.run_id)}
+    assert {"walk_forward", "features.json", "report.html", "notebook.ipynb", "figures"} <= art
+    assert set(read_figures(run.notebook)) == {"ic", "folds"}
+
+    # the report: the decision first, then the baselines (zero has no rank IC) and the IC figure
+    text = open(run.html, encoding="utf-8").read()
+    decision = "PROMOTED TO CHAMPION" if rec["promoted"] else "KEPT AS CHALLENGER"
+    assert decision in text and text.index(decision) < text.index("Against the baselines") < text.index("Folds")
+    assert ("PROMOTED TO CHAMPION" in text) + ("KEPT AS CHALLENGER" in text) == 1
+    import html
+
+    assert rec["promotion_reason"][1:] in html.unescape(text)  # the registry's reason, capitalized in the banner
+    table = text[text.index("Against the baselines"):text.index("Folds")]
+    assert f"{rec['oos_mean_ic']:.4f}" in table and f"{rec['baseline_mean_ic']:.4f}" in table
+    assert table.count("n/a (constant)") == 4  # zero's mean IC, t-stat, IC > 0 share and hit rate
+    assert f"Out-of-sample rank IC: MLP mean {rec['oos_mean_ic']:.4f}" in text
+    assert "import qpo" not in text and text.count("Plotly.newPlot") == 2
