@@ -41,6 +41,13 @@ def _forecaster(model, tracking_uri):
 def _prices_from_returns(returns: pd.DataFrame) -> pd.DataFrame:
     if not isinstance(returns.index, pd.DatetimeIndex) or len(returns) == 0:
         raise ProblemError("a forecast mean needs returns indexed by date (DatetimeIndex)")
+    if len(returns) > 1:
+        # the forecaster's features count trading days (ret_21d, 12-1 momentum, ...): weekly or monthly
+        # returns would rebuild weekly "prices" and read 21 weeks as 21 days
+        step = pd.Series(returns.index).diff().dropna().median()
+        if not pd.Timedelta(hours=20) <= step <= pd.Timedelta(days=4):
+            raise ProblemError(f"a forecast mean needs daily returns (the forecaster's features and horizon are in "
+                               f"trading days), but these are {step} apart (median); give daily returns")
     values = returns.to_numpy(dtype=float)
     if not np.isfinite(values).all():
         raise ProblemError("returns hold NaN/inf; the forecaster needs a complete window")
@@ -52,12 +59,17 @@ def _prices_from_returns(returns: pd.DataFrame) -> pd.DataFrame:
 
 def forecast_for(returns: pd.DataFrame, model, tracking_uri: str | None = None):
     """``(forecaster, Forecast)`` at the last date of ``returns``; every ticker must be forecast."""
+    from dataclasses import replace
+
     f = _forecaster(model, tracking_uri)
     fc = f.predict(_prices_from_returns(returns))
+    # the forecaster names tickers as str; give the forecasts the returns' own labels (e.g. int PERMNOs)
+    label = {str(t): t for t in returns.columns}
+    fc = replace(fc, values=fc.values.rename(index=label))
     missing = [t for t in returns.columns if t not in fc.values.index]
     if missing:
         raise ProblemError(f"the forecaster has no forecast for {missing}: "
-                           f"{ {t: fc.dropped.get(t, 'unknown') for t in missing} }")
+                           f"{ {t: fc.dropped.get(str(t), 'unknown') for t in missing} }")
     return f, fc
 
 
@@ -89,7 +101,7 @@ def forecast_views(forecaster, forecast, periods_per_year: int = 252) -> tuple[d
     tickers = list(forecast.values.index)
     mse = []
     for t in tickers:
-        v = per_ticker.get(t, overall)
+        v = per_ticker.get(str(t), overall)  # recorded by str ticker (JSON keys)
         if v is None or not np.isfinite(v) or v <= 0:
             raise ProblemError(f"the forecaster records no out-of-sample error for {t!r}, so its views have no "
                                "confidence; use a model registered by qpo (log_and_register records it)")

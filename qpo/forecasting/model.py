@@ -204,29 +204,49 @@ class TrainedForecaster:
     def predict_frame(self, features: pd.DataFrame) -> pd.Series:
         """Forecasts for the rows of a long feature frame (``date``, ``ticker`` and the feature
         columns, as :meth:`FeaturePanel.to_frame` gives): each row's forecast from its features
-        and the ``window - 1`` rows before it of the same ticker (NaN when they are missing)."""
+        and those of the same ticker on the ``window - 1`` dates before it in the frame's calendar
+        (the dates of all its rows); NaN when a row of that window is missing or incomplete, as
+        :meth:`predict` does. One row per (date, ticker); the index may be anything."""
         missing = [c for c in ["date", "ticker", *self.feature_names] if c not in features.columns]
         if missing:
             raise DataError(f"the feature frame does not match the model's schema: missing columns {missing}; "
                             f"the model takes date, ticker and {self.feature_names}")
-        unknown = sorted(set(features["ticker"].astype(str)) - set(self.tickers))
+        tickers = features["ticker"].astype(str).to_numpy()
+        unknown = sorted(set(tickers) - set(self.tickers))
         if unknown:
             raise DataError(f"the model was not trained on tickers {unknown[:20]}"
                             f"{' ...' if len(unknown) > 20 else ''}; it knows {self.tickers}")
-        out = pd.Series(np.nan, index=features.index, name="forecast")
-        w = self.config.window
-        for _, rows in features.sort_values("date").groupby("ticker", sort=False):
-            x = rows[self.feature_names].to_numpy(dtype=float)
-            ok = np.isfinite(x).all(axis=1)
-            if len(x) < w:
-                continue
-            win = np.lib.stride_tricks.sliding_window_view(x, w, axis=0).transpose(0, 2, 1)  # (n-w+1, w, F)
-            good = np.lib.stride_tricks.sliding_window_view(ok, w).all(axis=1)
-            if good.any():
-                pred = np.full(len(win), np.nan)
-                pred[good] = self._predict_array(win[good])
-                out.loc[rows.index[w - 1:]] = pred
-        return out
+        try:
+            dates = pd.DatetimeIndex(pd.to_datetime(features["date"]))
+            values = features[self.feature_names].to_numpy(dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"the feature frame's dates or features are not dates and numbers: {exc}") from exc
+        out = np.full(len(features), np.nan)
+        if len(features):
+            keys = pd.MultiIndex.from_arrays([dates, tickers])
+            if keys.has_duplicates:
+                dup = keys[keys.duplicated()]
+                raise DataError(f"the feature frame has {len(dup)} duplicate (date, ticker) rows, e.g. "
+                                f"{[(str(d.date()), t) for d, t in dup[:3]]}; give one row per date and ticker")
+            calendar = dates.unique().sort_values()
+            d_pos = calendar.get_indexer(dates)
+            names = sorted(set(tickers))
+            t_pos = pd.Index(names).get_indexer(tickers)
+            cube = np.full((len(calendar), len(names), values.shape[1]), np.nan)
+            cube[d_pos, t_pos] = values
+            w = self.config.window
+            has = d_pos >= w - 1
+            rows = np.nonzero(has)[0]
+            if len(rows):
+                if w == 1:
+                    x = cube[d_pos[rows], t_pos[rows]][:, None, :]
+                else:
+                    view = np.lib.stride_tricks.sliding_window_view(cube, w, axis=0)  # (D-w+1, N, F, w)
+                    x = view[d_pos[rows] - w + 1, t_pos[rows]].transpose(0, 2, 1)  # (rows, w, F)
+                good = np.isfinite(x).all(axis=(1, 2))
+                if good.any():
+                    out[rows[good]] = self._predict_array(x[good])
+        return pd.Series(out, index=features.index, name="forecast")
 
     def predict(self, prices: pd.DataFrame, as_of=None, *, volume: pd.DataFrame | None = None,
                 max_missing_fraction: float = 0.25) -> Forecast:
@@ -239,7 +259,7 @@ class TrainedForecaster:
         _check_number("max_missing_fraction", max_missing_fraction, 0.0, 1.0)
         if not isinstance(prices, pd.DataFrame):
             raise DataError("prices must be a DataFrame indexed by date (DatetimeIndex) with one column per ticker")
-        unknown = sorted(map(str, set(prices.columns) - set(self.tickers)))
+        unknown = sorted(set(map(str, prices.columns)) - set(self.tickers))  # tickers are kept as str
         if unknown:
             raise DataError(f"the model was not trained on tickers {unknown[:20]}"
                             f"{' ...' if len(unknown) > 20 else ''}; it was trained on {self.tickers}")
@@ -373,7 +393,8 @@ def fit(panel: FeaturePanel, target: np.ndarray, config: ForecasterConfig, *, en
 
     Samples of listed tickers whose features or label are NaN (a gap in the prices, a ticker
     listed too recently) are dropped and counted (``n_dropped_nan``); more than
-    ``max_missing_fraction`` of them is an error."""
+    ``max_missing_fraction`` of the samples of tickers listed for ``min_history`` days or more
+    (gaps, not the warm-up after a listing) is an error."""
     import torch
 
     _check_number("max_missing_fraction", max_missing_fraction, 0.0, 1.0)
@@ -398,19 +419,27 @@ def fit(panel: FeaturePanel, target: np.ndarray, config: ForecasterConfig, *, en
     train_pos = np.arange(train_last, first - 1, -stride)[::-1]
     val_pos = np.arange(last_sample, val_first - 1, -stride)[::-1]
 
+    # a ticker's first `min_history` prices after its listing give no features yet: those samples are
+    # dropped and counted, but they are not gaps, so they do not count against max_missing_fraction
+    has_price = panel.listed.any(axis=0)
+    seasoned_from = np.where(has_price, panel.listed.argmax(axis=0), T) + config.min_history
+
     def build(pos):
         x, tp, ip = samples(panel, pos, w)
         y = target[tp, ip]
         listed = panel.listed[tp, ip]
         ok = np.isfinite(x).all(axis=(1, 2)) & np.isfinite(y) & listed
-        return x[ok].astype(np.float32), y[ok], int((listed & ~ok).sum())
+        seasoned = listed & (tp >= seasoned_from[ip])
+        return (x[ok].astype(np.float32), y[ok], int((listed & ~ok).sum()), int((seasoned & ~ok).sum()),
+                int(seasoned.sum()))
 
-    xt, yt, drop_t = build(train_pos)
-    xv, yv, drop_v = build(val_pos)
-    listed_total = len(xt) + len(xv) + drop_t + drop_v
-    if listed_total and (drop_t + drop_v) > max_missing_fraction * listed_total:
-        raise DataError(f"{drop_t + drop_v} of {listed_total} training samples have NaN features or labels "
-                        f"(more than max_missing_fraction={max_missing_fraction}): the prices have gaps; "
+    xt, yt, drop_t, gap_t, seasoned_t = build(train_pos)
+    xv, yv, drop_v, gap_v, seasoned_v = build(val_pos)
+    gaps, seasoned_total = gap_t + gap_v, seasoned_t + seasoned_v
+    if seasoned_total and gaps > max_missing_fraction * seasoned_total:
+        raise DataError(f"{gaps} of {seasoned_total} training samples (of tickers listed for at least "
+                        f"{config.min_history} days) have NaN features or labels (more than "
+                        f"max_missing_fraction={max_missing_fraction}): the prices have gaps; "
                         "fill or drop the tickers with gaps (qpo.validate_prices lists them)")
     if len(xt) < 50 or len(xv) < 10:
         raise DataError(f"too few complete training samples ({len(xt)} train, {len(xv)} validation) up to "

@@ -126,11 +126,21 @@ def _pip_requirements() -> list[str]:
 
 def input_example(model: TrainedForecaster, prices: pd.DataFrame, volume: pd.DataFrame | None = None,
                   n_tickers: int = 2) -> pd.DataFrame:
-    """A few rows of real features (the last ``window`` dates of ``n_tickers`` tickers)."""
+    """A few rows of real features (the last ``window`` dates of the first ``n_tickers`` tickers
+    that have every feature on those dates; delisted or newly listed tickers would give no rows
+    or NaN)."""
     from qpo.forecasting.features import compute_features
+    from qpo.forecasting.model import window_at
 
     need = model.config.min_history + 1
-    px = prices[model.tickers[:n_tickers]].iloc[-(need + 5):]
+    label = {str(c): c for c in prices.columns}  # the model keeps tickers as str (int ids too)
+    known = [label[t] for t in model.tickers if t in label]
+    tail = prices[known].iloc[-(need + 5):]
+    vol = volume.reindex(index=tail.index, columns=tail.columns) if volume is not None else None
+    panel = compute_features(tail, model.config.features, vol)
+    complete = window_at(panel, len(panel.dates) - 1, model.config.window)[1]
+    chosen = [t for t, ok in zip(known, complete) if ok][:n_tickers]
+    px = tail[chosen or known[:n_tickers]]
     vol = volume.reindex(index=px.index, columns=px.columns) if volume is not None else None
     frame = compute_features(px, model.config.features, vol).to_frame(px.index[-model.config.window:])
     return frame.reset_index(drop=True)
@@ -299,8 +309,17 @@ def load_forecaster(model_uri: str = DEFAULT_MODEL_URI, *, tracking_uri: str | N
     client = _client(tracking_uri)
     name, version, alias = _resolve(client, model_uri)
     mv = client.get_model_version(name, version)
-    pyfunc_model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    wrapped = pyfunc_model.unwrap_python_model()
+    from mlflow.exceptions import MlflowException
+
+    try:
+        pyfunc_model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    except (MlflowException, OSError, ImportError) as exc:
+        raise DataError(f"models:/{name}/{version} could not be loaded ({type(exc).__name__}: {exc}); its "
+                        "artifacts may be missing or it needs packages that are not installed") from exc
+    try:
+        wrapped = pyfunc_model.unwrap_python_model()
+    except MlflowException:  # another flavour (sklearn, ...): no python model inside
+        wrapped = None
     forecaster = getattr(wrapped, "forecaster", None)
     if forecaster is None:
         raise DataError(f"models:/{name}/{version} is not a qpo forecaster (it has no qpo forecaster artifact)")
