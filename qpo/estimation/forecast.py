@@ -7,6 +7,8 @@
 The forecaster predicts each ticker's return over the next ``horizon`` trading days from the
 features at the last date of the returns (prices are rebuilt from the returns: every feature is a
 ratio of prices, so the scale does not matter). The estimate per period is ``forecast / horizon``.
+The rank features compare the problem's names with each other: on a subset of the universe the
+model was trained on, the forecasts are those of that smaller cross-section.
 
 Black-Litterman views from forecasts (:class:`ForecastBlackLitterman`): one absolute view per
 ticker, ``Q = forecast * periods_per_year / horizon`` (annual), with uncertainty from the

@@ -424,8 +424,10 @@ def fit(panel: FeaturePanel, target: np.ndarray, config: ForecasterConfig, *, en
     has_price = panel.listed.any(axis=0)
     seasoned_from = np.where(has_price, panel.listed.argmax(axis=0), T) + config.min_history
 
-    def build(pos):
-        x, tp, ip = samples(panel, pos, w)
+    panel32 = FeaturePanel(panel.dates, panel.tickers, panel.names, panel.values.astype(np.float32), panel.listed)
+
+    def build(pos):  # float32 windows: half the memory of the float64 panel's (the network runs in float32)
+        x, tp, ip = samples(panel32, pos, w)
         y = target[tp, ip]
         listed = panel.listed[tp, ip]
         ok = np.isfinite(x).all(axis=(1, 2)) & np.isfinite(y) & listed

@@ -5,8 +5,8 @@ metrics, the feature list, the IC series, the data's hash and the code version, 
 an MLflow ``pyfunc`` with its signature and an input example), registers the model as
 ``qpo-return-forecaster`` and gives the new version an alias:
 
-* ``champion`` when its out-of-sample mean rank IC beats the historical-mean baseline's over the
-  same forecasts **and** the current champion's (or there is no champion yet);
+* ``champion`` when its out-of-sample mean rank IC is positive and beats the historical-mean
+  baseline's over the same forecasts **and** the current champion's (or there is no champion yet);
 * ``challenger`` otherwise (the model is tracked, not promoted).
 
 The decision and its reason are tags of the model version (``qpo.promotion``,
@@ -98,6 +98,9 @@ def promotion_decision(oos_ic: float, baseline_ic: float, champion_version: str 
         return False, "not promoted: the model's out-of-sample mean IC is undefined (no forecast date had 3 names)"
     if not math.isfinite(baseline_ic):
         return False, "not promoted: the historical mean's IC is undefined, so the model cannot be shown to beat it"
+    if oos_ic <= 0:
+        return False, (f"not promoted: out-of-sample mean IC {oos_ic:.4f} is not positive (the historical mean's "
+                       f"{baseline_ic:.4f}); a model that ranks names no better than chance is not promoted")
     if oos_ic <= baseline_ic:
         return False, (f"not promoted: out-of-sample mean IC {oos_ic:.4f} does not beat the historical mean's "
                        f"{baseline_ic:.4f} over the same forecasts")

@@ -296,7 +296,16 @@ def _forecast_section(weights, prices, as_of, historical_mean, model_name, track
         return ForecastSection("unavailable", f"The champion {model_name} version {version} could not be loaded, so "
                                               f"no forecasts are shown ({type(exc).__name__}: {exc}).", **kw)
     try:
-        forecast = forecaster.predict(prices.loc[:as_of, held], as_of)
+        # the rank features compare names on a date: forecast the whole universe the model knows (as it was
+        # trained), then keep the held names; names it does not know are an error that names them
+        known = set(forecaster.tickers)
+        unknown = [t for t in held if str(t) not in known]
+        if unknown:
+            raise DataError(f"the model was not trained on tickers {unknown}; it knows {sorted(known)}")
+        universe = [t for t in prices.columns if str(t) in known]
+        forecast = forecaster.predict(prices.loc[:as_of, universe], as_of)
+        forecast.values = forecast.values.reindex([t for t in held if t in forecast.values.index])
+        forecast.dropped = {t: why for t, why in forecast.dropped.items() if t in held}
     except Exception as exc:  # noqa: BLE001 - DataError: names it was not trained on, too little history
         return ForecastSection("unavailable", f"The champion {model_name} version {version} cannot forecast the held "
                                               f"names on {as_of.date()}: {exc}", **kw)

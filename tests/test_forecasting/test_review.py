@@ -156,3 +156,14 @@ def test_integer_ticker_labels(prices):
     assert np.isfinite(est.estimate(rets)).all()
     ex = input_example(m, px)  # what log_and_register logs: a KeyError before
     assert ex["ticker"].tolist() == ["10001", "10002"] and np.isfinite(ex[m.feature_names].to_numpy(float)).all()
+
+
+def test_a_negative_ic_is_never_promoted_even_above_a_worse_baseline():
+    from qpo.forecasting.registry import promotion_decision
+
+    promote, reason = promotion_decision(-0.057, -0.165, None, None)
+    assert not promote and "not positive" in reason
+    promote, reason = promotion_decision(0.0, -0.1, None, None)
+    assert not promote
+    promote, reason = promotion_decision(0.01, -0.1, None, None)
+    assert promote and "no champion" in reason
