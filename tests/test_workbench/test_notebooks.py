@@ -225,7 +225,7 @@ def check_train_forecaster(tmp_path):
     from scipy.stats import spearmanr
 
     import qpo
-    from qpo.forecasting import champion_forecast, registry_table
+    from qpo.forecasting import champion_forecast, load_forecaster, registry_table
     from qpo.reporting.daily import DailyReport, forecast_section
     from qpo.tracking import configure
     from qpo.workbench.notebook import read_figures, read_records
@@ -276,7 +276,9 @@ def check_train_forecaster(tmp_path):
     report = DailyReport("a client", pd.Timestamp("2014-12-31"), weights, qpo.prices_to_returns(
         full.loc[:"2014-12-31", weights.index].iloc[-61:]), *[None] * 6)  # what the section reads of a report
     section = report.forecast_section(full)
-    expected = champion_forecast(full[weights.index], as_of="2014-12-31")
+    # the section forecasts the model's whole universe (its rank features compare names), then keeps the held ones
+    universe = load_forecaster("models:/qpo-return-forecaster@champion").tickers
+    expected = champion_forecast(full[universe], as_of="2014-12-31")
     assert section.status == "forecast" and section.version == "1" and expected.as_of == pd.Timestamp("2014-12-31")
     t = section.table
     assert t.loc[list(weights.index), "forecast 21d"].tolist() == expected.values[weights.index].tolist()
