@@ -53,7 +53,8 @@ def _timeit(fn, repeats: int, setup=None) -> dict:
         t, out = once()
         times.append(t)
     return {"first_s": first, "median_s": statistics.median(times) if times else first,
-            "min_s": min(times) if times else first, "repeats": len(times), "output": out}
+            "min_s": min(times) if times else first, "max_s": max(times) if times else first,
+            "repeats": len(times), "output": out}
 
 
 def _strip(d: dict) -> dict:

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from classical_optimizers import _loadavg, _machine  # noqa: E402
+from classical_optimizers import _loadavg, _machine, _timeit  # noqa: E402
 from classical_optimizers import _versions as _shared_versions  # noqa: E402
 
 RISK_AVERSION = 10.0
@@ -46,18 +46,6 @@ def _machine_line() -> str:
     m = _machine()
     return f"{m['cpu']}, {m['cpu_count']} logical CPUs ({m['cpus_usable']} usable), {m['platform']}"
 
-
-def _timeit(fn, repeats: int) -> dict:
-    t0 = time.perf_counter()
-    out = fn()
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return {"first_s": first, "median_s": statistics.median(times) if times else first,
-            "min_s": min(times) if times else first, "repeats": len(times), "value": out}
 
 
 def _interleaved(fast_fn, slow_fn, fast_repeats: int, slow_repeats: int) -> tuple[dict, dict]:
@@ -80,9 +68,9 @@ def _interleaved(fast_fn, slow_fn, fast_repeats: int, slow_repeats: int) -> tupl
         for _ in range(per_round // 2):
             f_times.append(timed(fast_fn)[0])
     fast = {"first_s": f_first, "median_s": statistics.median(f_times), "min_s": min(f_times),
-            "repeats": len(f_times), "value": f_val}
+            "repeats": len(f_times), "output": f_val}
     slow = {"first_s": s_first, "median_s": statistics.median(s_times), "min_s": min(s_times),
-            "repeats": len(s_times), "value": s_val}
+            "repeats": len(s_times), "output": s_val}
     return fast, slow
 
 
@@ -148,8 +136,8 @@ def evaluation_section(rets, sizes, reps_list, fast_repeats: int, slow_repeats: 
                        "fast_min_s": fast["min_s"], "aer_min_s": slow["min_s"],
                        "aer_transpile_s": t_compile, "speedup_vs_aer": slow["median_s"] / fast["median_s"],
                        "speedup_vs_aer_min": slow["min_s"] / fast["min_s"],
-                       "energy_fast": fast["value"], "energy_aer": slow["value"],
-                       "abs_diff_aer": abs(fast["value"] - slow["value"]),
+                       "energy_fast": fast["output"], "energy_aer": slow["output"],
+                       "abs_diff_aer": abs(fast["output"] - slow["output"]),
                        "statevector_mib": 16 * 2 ** n / 2 ** 20, "diag_build_s": t_diag}
                 if n <= 16:
                     cvals = Q._parameter_values(circ, g, b)
@@ -160,7 +148,7 @@ def evaluation_section(rets, sizes, reps_list, fast_repeats: int, slow_repeats: 
                     t0 = time.perf_counter()
                     v = run_qiskit()
                     first = time.perf_counter() - t0
-                    row.update(qiskit_first_s=first, energy_qiskit=v, abs_diff_qiskit=abs(v - fast["value"]))
+                    row.update(qiskit_first_s=first, energy_qiskit=v, abs_diff_qiskit=abs(v - fast["output"]))
                     if first < qiskit_limit_s:
                         q = _timeit(run_qiskit, 1 if first > 5 else 2)
                         row.update(qiskit_median_s=q["median_s"], qiskit_repeats=q["repeats"],

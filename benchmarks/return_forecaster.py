@@ -38,7 +38,6 @@ import json
 import math
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,6 +55,7 @@ from classical_optimizers import (  # noqa: E402
     _loadavg,
     _machine,
     _ms,
+    _timeit,
     _versions,
 )
 
@@ -97,18 +97,6 @@ def _clean(o):
         return o
     return str(o)
 
-
-def _median_timed(fn, repeats: int) -> dict:
-    t0 = time.perf_counter()
-    out = fn()
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return {"first_s": first, "median_s": statistics.median(times), "min_s": min(times),
-            "max_s": max(times), "repeats": repeats, "output": out}
 
 
 # -- workers --------------------------------------------------------------------------------------
@@ -269,16 +257,16 @@ def w_predict500(a: dict) -> dict:
     rss["after_load"] = _rss()
     as_of = prices.index[-1]
     reps = a["repeats"]
-    pred = _median_timed(lambda: model.predict(prices, as_of=as_of), reps)
+    pred = _timeit(lambda: model.predict(prices, as_of=as_of), reps)
     rss["after_predict"] = _rss()
     fc = pred.pop("output")
     need = model.config.min_history + 1
     tail = prices.loc[:as_of].iloc[-(need + 5):]
-    feat = _median_timed(lambda: compute_features(tail, model.config.features), reps)
+    feat = _timeit(lambda: compute_features(tail, model.config.features), reps)
     panel = feat.pop("output")
     x, ok = window_at(panel, len(panel.dates) - 1, model.config.window)
     xs = np.ascontiguousarray(x[ok], dtype=np.float32)
-    fwd = _median_timed(lambda: model._predict_array(xs), max(reps, 20))
+    fwd = _timeit(lambda: model._predict_array(xs), max(reps, 20))
     direct = fwd.pop("output")
     vals = fc.values.reindex([t for t, o in zip(panel.tickers, ok) if o]).to_numpy()
     return {"model": a["model"], "torch_threads": torch.get_num_threads(), "as_of": str(as_of.date()),

@@ -273,14 +273,9 @@ def _forecast_section(weights, prices, as_of, historical_mean, model_name, track
         return none
     version = str(champion.version)
 
-    def _ic(key):
-        try:
-            v = float(champion.tags.get(key))
-        except (TypeError, ValueError):
-            return None
-        return v if np.isfinite(v) else None
+    from qpo.forecasting.registry import _float_tag
 
-    ic, base_ic = _ic("qpo.oos_mean_ic"), _ic("qpo.baseline_mean_ic")
+    ic, base_ic = _float_tag(champion.tags, "qpo.oos_mean_ic"), _float_tag(champion.tags, "qpo.baseline_mean_ic")
     try:
         train_end = pd.Timestamp(champion.tags["qpo.train_end"])
     except (KeyError, TypeError, ValueError):

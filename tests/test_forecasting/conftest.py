@@ -2,9 +2,15 @@
 2004-2012, networks with 8 hidden units trained for a few epochs (seconds, not minutes)."""
 from __future__ import annotations
 
+import contextlib
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.conftest import _STATE_VARS
 
 TICKERS = ["AAPL", "JNJ", "JPM", "KO", "MSFT", "XOM"]
 
@@ -72,3 +78,21 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def mlflow_home(path: Path):
+    """``path`` as QPO_HOME for a whole test module, with its MLflow database created and migrated
+    once, and an empty copy of it (``empty.db``) for tests that need an empty registry."""
+    with pytest.MonkeyPatch.context() as mp:
+        for var in _STATE_VARS:
+            mp.delenv(var, raising=False)
+        mp.setenv("QPO_HOME", str(path))
+        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        from mlflow import MlflowClient
+
+        from qpo.tracking.mlflow_run import configure
+
+        MlflowClient(configure()).search_registered_models()  # creates and migrates mlflow.db
+        shutil.copy(path / "mlflow.db", path / "empty.db")
+        yield path

@@ -9,7 +9,6 @@ from 2012-2014 returns (after the training data)."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from types import SimpleNamespace
 
 import numpy as np
@@ -25,30 +24,18 @@ from qpo.forecasting import (
     load_forecaster,
     train_and_register,
 )
+from tests.test_forecasting.conftest import mlflow_home
 
 pytestmark = pytest.mark.xdist_group("forecast_estimators")
 
 TICKERS = ["AAPL", "JNJ", "JPM", "KO", "MSFT", "XOM", "PG", "WMT"]
 H = 21
-STATE_VARS = ("QPO_HOME", "QPO_DATABASE_URL", "MLFLOW_TRACKING_URI", "QPO_MLFLOW_ARTIFACTS", "QPO_RUNS_DIR",
-              "QPO_DATA_DOCS_DIR")
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     """The module's QPO_HOME (and an empty, already-migrated copy of its MLflow database)."""
-    path = tmp_path_factory.mktemp("estimators_home")
-    with pytest.MonkeyPatch.context() as mp:
-        for var in STATE_VARS:
-            mp.delenv(var, raising=False)
-        mp.setenv("QPO_HOME", str(path))
-        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        from mlflow import MlflowClient
-
-        from qpo.tracking.mlflow_run import configure
-
-        MlflowClient(configure()).search_registered_models()  # creates and migrates mlflow.db
-        shutil.copy(path / "mlflow.db", path / "empty.db")
+    with mlflow_home(tmp_path_factory.mktemp("estimators_home")) as path:
         yield path
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from types import SimpleNamespace
 
 import numpy as np
@@ -34,13 +33,12 @@ from qpo.forecasting.registry import (
     log_and_register,
     promotion_decision,
 )
+from tests.test_forecasting.conftest import mlflow_home
 
 pytestmark = pytest.mark.xdist_group("forecast_registry")
 
 TICKERS = ["AAPL", "JNJ", "JPM", "KO", "MSFT", "XOM", "PG", "WMT"]
 PROMO = "qpo-promotion-test"  # the promotion sequence's own registered model
-STATE_VARS = ("QPO_HOME", "QPO_DATABASE_URL", "MLFLOW_TRACKING_URI", "QPO_MLFLOW_ARTIFACTS", "QPO_RUNS_DIR",
-              "QPO_DATA_DOCS_DIR")
 
 
 def small(**kw) -> ForecasterConfig:
@@ -76,18 +74,7 @@ def drift_prices(seed: int = 0, n: int = 20, years: int = 7) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     """The module's QPO_HOME; also an empty, already-migrated copy of its MLflow database."""
-    path = tmp_path_factory.mktemp("registry_home")
-    with pytest.MonkeyPatch.context() as mp:
-        for var in STATE_VARS:
-            mp.delenv(var, raising=False)
-        mp.setenv("QPO_HOME", str(path))
-        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        from mlflow import MlflowClient
-
-        from qpo.tracking.mlflow_run import configure
-
-        MlflowClient(configure()).search_registered_models()  # creates and migrates mlflow.db
-        shutil.copy(path / "mlflow.db", path / "empty.db")
+    with mlflow_home(tmp_path_factory.mktemp("registry_home")) as path:
         yield path
 
 

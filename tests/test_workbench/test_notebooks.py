@@ -253,8 +253,8 @@ def check_train_forecaster(tmp_path):
     assert rec["folds"] == len(folds) == 2 and sum(f["n_test_dates"] for f in folds) == len(pos)
     assert rec["oos_mean_ic"] == pytest.approx(sum(f["mean_ic"] * f["n_test_dates"] for f in folds) / len(pos),
                                                abs=1e-12)
-    # no champion before: promoted exactly when the model's IC beats the historical mean's
-    assert rec["promoted"] == int(rec["oos_mean_ic"] > rec["baseline_mean_ic"])
+    # no champion before: promoted exactly when the model's IC is positive and beats the historical mean's
+    assert rec["promoted"] == int(rec["oos_mean_ic"] > max(rec["baseline_mean_ic"], 0.0))  # the promotion rule
     assert rec["alias"] == ("champion" if rec["promoted"] else "challenger") and rec["model_version"] == 1
     table = registry_table()
     assert table["version"].tolist() == [1] and table["aliases"].tolist() == [rec["alias"]]
