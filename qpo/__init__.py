@@ -84,6 +84,8 @@ _EXPORTS = {
     "daily_report": "qpo.reporting",
     "frontier_study": "qpo.reporting",
     "quantum_study": "qpo.reporting",
+    "risk_figures": "qpo.reporting",
+    "risk_html": "qpo.reporting",
     "tracked_run": "qpo.tracking",
     "run_pipeline": "qpo.workbench.pipelines",
     # errors

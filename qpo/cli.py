@@ -118,7 +118,8 @@ def _cmd_db(args) -> int:
         except ArgumentError as exc:
             raise StoreError(f"QPO_DATABASE_URL is not a database URL: {exc}") from exc
         return 0
-    from qpo.store import connect, seed_demo
+    from qpo.store import connect
+    from qpo.workbench.demo import seed_demo
 
     engine = connect()
     url = engine.url.render_as_string(hide_password=True)

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from qpo.errors import InfeasibleError, ProblemError, SolverError, UnknownOptionError
+from qpo.optimization._quiet import silence_highs_banner
 from qpo.optimization.feasibility import conflicting_families, explain
 from qpo.optimization.model import (
     HOMOGENIZED,
@@ -120,6 +121,7 @@ def _try_solvers(compiled: _Compiled, problem: PortfolioProblem, objective: str,
             attempts += [(name, dict(CLARABEL_TIGHT)), (name, {})]
         else:
             attempts.append((name, opts))
+    silence_highs_banner()
     for name, opts in attempts:
         if name == "CLARABEL" and not opts and inaccurate is None and tried and not tried[-1].startswith("CLARABEL"):
             continue  # the default-tolerance retry only follows a stalled tight Clarabel solve
@@ -255,6 +257,7 @@ def extreme_value(problem: PortfolioProblem, objective: str, vec: np.ndarray | N
     else:
         v = values["mu"] if vec is None else vec
         prob = cp.Problem(cp.Maximize(v @ x - (cost if net else 0)), cons)
+    silence_highs_banner()
     for name in (MI_SOLVERS if rc.is_mixed_integer else ("CLARABEL", "SCS")):
         try:
             prob.solve(solver=name)

@@ -14,26 +14,20 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
+from qpo._checks import is_number, number
 from qpo.errors import InfeasibleError, ProblemError
 
 _TOL = 1e-9
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v)
-
-
 def _check_number(name: str, v, *, low: float | None = None, strict: bool = False, optional: bool = True):
     if v is None and optional:
         return
-    if not _is_number(v):
-        raise ProblemError(f"{name} must be a finite number, got {v!r}")
-    if low is not None and (v <= low if strict else v < low):
-        raise ProblemError(f"{name} must be {'>' if strict else '>='} {low:g}, got {v!r}")
+    number(name, v, lo=low, lo_open=strict, error=ProblemError)
 
 
 def _check_mapping_or_number(name: str, v, *, low: float | None = None):
-    if v is None or _is_number(v):
+    if v is None or is_number(v):
         _check_number(name, v, low=low)
         return
     if not isinstance(v, (Mapping, pd.Series)):
@@ -112,13 +106,13 @@ class Constraints:
         if self.max_assets is not None and (isinstance(self.max_assets, bool) or not isinstance(
                 self.max_assets, numbers.Integral) or self.max_assets < 1):
             raise ProblemError(f"max_assets must be a whole number >= 1, got {self.max_assets!r}")
-        if _is_number(self.min_weight) and _is_number(self.max_weight) and self.min_weight > self.max_weight:
+        if is_number(self.min_weight) and is_number(self.max_weight) and self.min_weight > self.max_weight:
             raise InfeasibleError(f"min_weight {self.min_weight} > max_weight {self.max_weight}: "
                                   "no weight can satisfy both")
-        if self.long_only and _is_number(self.min_weight) and self.min_weight < 0:
+        if self.long_only and is_number(self.min_weight) and self.min_weight < 0:
             raise ProblemError(f"long_only=True but min_weight is {self.min_weight} < 0; "
                                "set long_only=False to allow short positions")
-        if self.long_only and _is_number(self.max_weight) and self.max_weight <= 0:
+        if self.long_only and is_number(self.max_weight) and self.max_weight <= 0:
             raise ProblemError(f"max_weight must be > 0 for a long-only portfolio, got {self.max_weight}")
         if (self.group_min or self.group_max) and not self.groups:
             raise ProblemError("group_min/group_max need groups={ticker: group} to say which assets "
@@ -143,7 +137,7 @@ class Constraints:
         out = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            if v is not getattr(default, f.name) and not (_is_number(v) and v == getattr(default, f.name)):
+            if v is not getattr(default, f.name) and not (is_number(v) and v == getattr(default, f.name)):
                 out[f.name] = dict(v) if isinstance(v, (Mapping, pd.Series)) else v
         return out
 
@@ -211,7 +205,7 @@ def _per_asset(name: str, value, tickers: list[str], default: float) -> np.ndarr
     n = len(tickers)
     if value is None:
         return np.full(n, default)
-    if _is_number(value):
+    if is_number(value):
         return np.full(n, float(value))
     d = dict(value)
     unknown = sorted(map(str, set(d) - set(tickers)))

@@ -9,18 +9,18 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from qpo import measures
+from qpo._checks import REQUIRED, number
 from qpo.errors import InvalidValueError, ProblemError, UnknownOptionError
 from qpo.optimization.problem import PortfolioProblem
 from qpo.optimization.result import OptimizationResult
-
-_REQUIRED = object()
 
 #: objective -> its own options and their defaults (targets are annualized)
 OBJECTIVE_OPTIONS: dict[str, dict[str, object]] = {
     "min_variance": {},
     "max_sharpe": {},
-    "efficient_return": {"target_return": _REQUIRED},
-    "efficient_risk": {"target_volatility": _REQUIRED},
+    "efficient_return": {"target_return": REQUIRED},
+    "efficient_risk": {"target_volatility": REQUIRED},
     "max_utility": {"risk_aversion": 1.0},
     "min_cvar": {"confidence": 0.95},
     "risk_parity": {"risk_budgets": None},
@@ -42,16 +42,6 @@ def portfolio_statistics(problem: PortfolioProblem, weights: np.ndarray) -> tupl
     return ret, vol, sharpe
 
 
-def _number(name, v, lo=None, hi=None, lo_open=False, hi_open=False):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
-        raise InvalidValueError(f"{name} must be a finite number, got {v!r}")
-    if lo is not None and (v <= lo if lo_open else v < lo):
-        raise InvalidValueError(f"{name} must be {'>' if lo_open else '>='} {lo:g}, got {v!r}")
-    if hi is not None and (v >= hi if hi_open else v > hi):
-        raise InvalidValueError(f"{name} must be {'<' if hi_open else '<='} {hi:g}, got {v!r}")
-    return float(v)
-
-
 def resolve_options(problem: PortfolioProblem, objective: str, options: dict) -> dict:
     """``options`` checked against ``objective``'s valid ones, with defaults filled in."""
     valid = OBJECTIVE_OPTIONS[objective]
@@ -60,18 +50,18 @@ def resolve_options(problem: PortfolioProblem, objective: str, options: dict) ->
             raise UnknownOptionError(f"option for {objective}", name,
                                      list(valid) or ["(none: this objective takes no options)"])
     out = {k: options.get(k, v) for k, v in valid.items()}
-    missing = [k for k, v in out.items() if v is _REQUIRED]
+    missing = [k for k, v in out.items() if v is REQUIRED]
     if missing:
         raise ProblemError(f"{objective} needs {', '.join(missing)} (annualized), e.g. "
                            f"optimize(problem, {objective!r}, {missing[0]}=0.15)")
     if "target_return" in out:
-        out["target_return"] = _number("target_return", out["target_return"])
+        out["target_return"] = number("target_return", out["target_return"])
     if "target_volatility" in out:
-        out["target_volatility"] = _number("target_volatility", out["target_volatility"], lo=0, lo_open=True)
+        out["target_volatility"] = number("target_volatility", out["target_volatility"], lo=0, lo_open=True)
     if "risk_aversion" in out:
-        out["risk_aversion"] = _number("risk_aversion", out["risk_aversion"], lo=0, lo_open=True)
+        out["risk_aversion"] = number("risk_aversion", out["risk_aversion"], lo=0, lo_open=True)
     if "confidence" in out:
-        out["confidence"] = _number("confidence", out["confidence"], lo=0, hi=1, lo_open=True, hi_open=True)
+        out["confidence"] = number("confidence", out["confidence"], lo=0, hi=1, lo_open=True, hi_open=True)
     if objective == "risk_parity":
         out["risk_budgets"] = _risk_budgets(problem, out["risk_budgets"])
     return out
@@ -174,7 +164,7 @@ def optimize(problem: PortfolioProblem, objective: str | None = None, method: st
     if objective not in OBJECTIVE_OPTIONS and objective not in BINARY_OBJECTIVES:
         raise UnknownOptionError("objective", objective, OBJECTIVES + BINARY_OBJECTIVES)
     if confidence_level is not None:
-        _number("confidence_level", confidence_level, lo=0, hi=1, lo_open=True, hi_open=True)
+        number("confidence_level", confidence_level, lo=0, hi=1, lo_open=True, hi_open=True)
     if objective in BINARY_OBJECTIVES or method != "classical":
         if solver is not None or solver_options is not None:
             raise ProblemError("solver= and solver_options= choose the classical cvxpy solver; the binary methods "
@@ -270,8 +260,8 @@ def _objective_diagnostics(problem, objective, w, opts, info) -> dict:
         sd = np.sqrt(np.diag(cov))
         out["diversification_ratio"] = float(w @ sd / np.sqrt(w @ cov @ w))
     if objective == "min_cvar":
-        losses = -(problem.returns.to_numpy() @ w)
-        out["var"], out["cvar"] = _var_cvar(losses, opts["confidence"])
+        # the one VaR rule of qpo (qpo.measures), the same number qpo.risk reports for these weights
+        out["var"], out["cvar"] = measures.var_cvar(problem.returns.to_numpy() @ w, opts["confidence"])
         out["cvar_convention"] = ("per-period historical CVaR of the scenarios (Rockafellar-Uryasev), "
                                   "a loss is positive")
     if objective == "hrp":
@@ -292,17 +282,6 @@ def _objective_diagnostics(problem, objective, w, opts, info) -> dict:
         if info.get("polished"):
             out["polished"] = info["polished"]
     return out
-
-
-def _var_cvar(losses: np.ndarray, confidence: float) -> tuple[float, float]:
-    """Rockafellar-Uryasev VaR/CVaR of equally likely scenario losses."""
-    s = np.sort(losses)[::-1]
-    T = len(s)
-    k = (1.0 - confidence) * T  # tail mass in scenarios
-    whole = int(np.floor(k + 1e-12))
-    tail = s[:whole].sum() + (k - whole) * (s[whole] if whole < T else 0.0)
-    var = float(s[min(whole, T - 1)])
-    return var, float(tail / k)
 
 
 @functools.lru_cache(maxsize=4)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from qpo.optimization._quiet import silence_highs_banner
 from qpo.optimization.constraints import ResolvedConstraints
 
 # the order families are tried for removal: the most specific first, so that the set left
@@ -22,6 +23,7 @@ def _feasible(cons: list, mixed_integer: bool, conic: bool) -> bool:
     prob = cp.Problem(cp.Minimize(0), cons)
     solvers = (["SCIP"] if conic else ["HIGHS", "SCIP"]) if mixed_integer else (
         ["CLARABEL", "SCS"] if conic else ["HIGHS", "CLARABEL"])
+    silence_highs_banner()
     for solver in solvers:
         try:
             prob.solve(solver=solver)

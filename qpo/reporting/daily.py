@@ -59,21 +59,37 @@ class DailyReport:
         return m
 
     def risk_table(self) -> pd.DataFrame:
+        """The summary numbers side by side: the portfolio, the what-if rebalance and the benchmark.
+        Statistics against the benchmark are computed for the portfolio and the what-if; the
+        benchmark's own row against itself is left empty (NaN) by definition."""
         cols = {"portfolio": self.risk.to_frame()["value"],
                 "what-if min-variance": self.what_if_risk.to_frame()["value"]}
         if self.benchmark_risk is not None:
             cols["S&P 500"] = self.benchmark_risk.to_frame()["value"]
         return pd.DataFrame(cols).reindex(cols["portfolio"].index)
 
+    def styled_risk_table(self):
+        """:meth:`risk_table` formatted for a reader (percentages, whole-number durations, empty
+        cells where a number is undefined), with a note saying why cells are empty."""
+        from qpo.reporting.risk import style_summary
+
+        table = self.risk_table()
+        note = None
+        if self.benchmark_risk is not None:
+            note = ("Statistics 'vs benchmark' compare each column with the S&P 500; the S&P 500 against "
+                    "itself is left empty.")
+        return style_summary(table, caption=note)
+
     def figures(self) -> dict:
         from qpo.reporting.figures import drawdown_figure, wealth_figure, weights_figure
+        from qpo.reporting.risk import risk_figures
         from qpo.risk import drawdown_series, portfolio_returns
 
         series = {self.portfolio: self.returns}
         series["what-if min-variance"] = portfolio_returns(self.what_if.weights, self.asset_returns)
         if self.benchmark_returns is not None:
             series["S&P 500"] = self.benchmark_returns
-        risk = self.risk.figures()
+        risk = risk_figures(self.risk)
         return {
             "wealth": wealth_figure(series, f"Growth of $1 over {len(self.returns)} days to {self.as_of.date()}"),
             "drawdown": drawdown_figure(drawdown_series(self.returns), f"{self.portfolio}: drawdown"),
@@ -81,6 +97,16 @@ class DailyReport:
                                       "Current weights and the min-variance rebalance"),
             **{k: risk[k] for k in ("distribution", "contributions", "sectors", "stress") if k in risk},
         }
+
+    def styled_table(self, name: str):
+        """One of the risk report's tables (``var``, ``contributions``, ``sectors``, ``stress``,
+        ``compliance``, ...) formatted, its rows named (scenarios, checks), not numbered."""
+        from qpo.reporting.risk import style_table
+
+        tables = self.risk.tables()
+        if name not in tables:
+            raise DataError(f"the report has no {name!r} table; it has {sorted(tables)}")
+        return style_table(name, tables[name])
 
     def forecast_section(self, prices: pd.DataFrame, *, model_name: str = FORECASTER_NAME,
                          tracking_uri: str | None = None) -> ForecastSection:
@@ -137,7 +163,7 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
     problem = PortfolioProblem.from_returns(
         asset_returns, constraints=Constraints(max_weight=max(max_weight, 1.0 / n)), risk_free_rate=risk_free_rate)
     what_if = optimize(problem, "min_variance")
-    what_if_risk = risk_report(what_if.weights, asset_returns, confidence=confidence,
+    what_if_risk = risk_report(what_if.weights, asset_returns, benchmark=bench_r, confidence=confidence,
                                risk_free_rate=risk_free_rate, stress_scenarios={}, shocks=[], n_scenarios=n_scenarios)
     bench_risk = None
     if bench_r is not None:

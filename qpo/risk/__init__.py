@@ -1,7 +1,7 @@
 """Risk analytics for a weight vector or a return series: metrics, VaR/CVaR by method, risk
 decomposition, stress tests, compliance checks and attribution, gathered by :func:`risk_report`."""
 from qpo.risk.attribution import brinson_fachler
-from qpo.risk.compliance import Limits, check_compliance
+from qpo.risk.compliance import ComplianceStatus, Limits, check_compliance
 from qpo.risk.decomposition import (
     cvar_contributions,
     group_contributions,
@@ -40,6 +40,7 @@ from qpo.risk.var import (
 __all__ = [
     "HISTORICAL_SCENARIOS",
     "VAR_METHODS",
+    "ComplianceStatus",
     "DrawdownInfo",
     "Limits",
     "MonteCarloVaR",

@@ -4,12 +4,22 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 
 import pandas as pd
 
 from qpo.errors import DataError, InvalidValueError, UnknownOptionError
 
 HOLDING_TOLERANCE = 1e-6  # a weight at or below this is not a holding
+
+
+class ComplianceStatus(StrEnum):
+    """The outcome of a compliance check, or of a report's checks together. A ``StrEnum``: it
+    prints, compares and serialises as its value (``"breach"``)."""
+
+    PASS = "pass"
+    BREACH = "breach"
+    NOT_CHECKED = "not checked"
 
 
 @dataclass(frozen=True)
@@ -63,14 +73,14 @@ class Limits:
 
 def check_compliance(weights: pd.Series, limits: Limits, *, groups: dict[str, str] | None = None,
                      var_values: dict[str, float] | None = None, var_label: str = "") -> pd.DataFrame:
-    """One row per check: check, value, limit, status (``pass``/``breach``), detail."""
+    """One row per check: check, value, limit, status (a :class:`ComplianceStatus`), detail."""
     rows = []
     held = weights[weights.abs() > HOLDING_TOLERANCE]
     if limits.max_weight is not None:
         top = held.abs().sort_values(ascending=False)
         over = top[top > limits.max_weight + 1e-9]
         rows.append({"check": "max single name", "value": float(top.iloc[0]) if len(top) else 0.0,
-                     "limit": float(limits.max_weight), "status": "breach" if len(over) else "pass",
+                     "limit": float(limits.max_weight), "status": ComplianceStatus.BREACH if len(over) else ComplianceStatus.PASS,
                      "detail": _names(over) if len(over) else
                      (f"largest {top.index[0]} {top.iloc[0]:.1%}" if len(top) else "no holdings")})
     if limits.sector_max is not None:
@@ -80,13 +90,13 @@ def check_compliance(weights: pd.Series, limits: Limits, *, groups: dict[str, st
         for s, cap in caps.items():
             v = float(sectors.get(s, 0.0))
             rows.append({"check": f"sector {s}", "value": v, "limit": float(cap),
-                         "status": "breach" if v > cap + 1e-9 else "pass",
+                         "status": ComplianceStatus.BREACH if v > cap + 1e-9 else ComplianceStatus.PASS,
                          "detail": f"{s} {v:.1%} of the portfolio" + (
                              "" if groups else " (no sector map given: every name is Unclassified)")})
     if limits.min_names is not None:
         n = int(len(held))
         rows.append({"check": "min names", "value": float(n), "limit": float(limits.min_names),
-                     "status": "breach" if n < limits.min_names else "pass", "detail": f"{n} holdings"})
+                     "status": ComplianceStatus.BREACH if n < limits.min_names else ComplianceStatus.PASS, "detail": f"{n} holdings"})
     if limits.var_limit is not None:
         if limits.var_method not in (var_values or {}):
             raise DataError(f"the VaR limit is set on the {limits.var_method} VaR, which the report could not "
@@ -94,7 +104,8 @@ def check_compliance(weights: pd.Series, limits: Limits, *, groups: dict[str, st
         v = float(var_values[limits.var_method])
         undefined = not math.isfinite(v)
         rows.append({"check": f"VaR ({limits.var_method})", "value": v, "limit": float(limits.var_limit),
-                     "status": "breach" if undefined or v > limits.var_limit else "pass",
+                     "status": (ComplianceStatus.BREACH if undefined or v > limits.var_limit
+                                else ComplianceStatus.PASS),
                      "detail": (f"{var_label} {limits.var_method} VaR is undefined here: the limit cannot be shown "
                                 "to hold" if undefined else
                                 f"{var_label} VaR {v:.2%} against a limit of {limits.var_limit:.2%}").strip()})

@@ -19,8 +19,8 @@ import pandas as pd
 
 from qpo.risk.metrics import (
     PERIODS_PER_YEAR,
-    _check_confidence,
     _tail,
+    check_confidence,
     portfolio_returns,
 )
 
@@ -42,7 +42,7 @@ def volatility_contributions(weights: pd.Series, returns: pd.DataFrame,
 
 def cvar_contributions(weights: pd.Series, returns: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """weight, marginal, component and share of the one-period historical CVaR per asset."""
-    _check_confidence(confidence)
+    check_confidence(confidence)
     p = portfolio_returns(weights, returns).to_numpy()
     w = weights.to_numpy(dtype=float)
     R = returns[list(weights.index)].to_numpy(dtype=float)

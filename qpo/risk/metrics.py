@@ -31,7 +31,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from qpo import measures
 from qpo.errors import DataError, InvalidValueError
+from qpo.measures import tail_size
 
 PERIODS_PER_YEAR = 252
 
@@ -39,11 +41,6 @@ PERIODS_PER_YEAR = 252
 def percent(fraction: float) -> str:
     """0.95 -> '95%', 0.975 -> '97.5%', 0.999 -> '99.9%' (no rounding away of what matters)."""
     return f"{fraction * 100:.6f}".rstrip("0").rstrip(".") + "%"
-
-
-def _check_confidence(confidence: float) -> None:
-    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not (0.0 < float(confidence) < 1.0):
-        raise InvalidValueError(f"confidence must lie strictly between 0 and 1 (e.g. 0.95), got {confidence}")
 
 
 def _values(returns) -> np.ndarray:
@@ -110,35 +107,19 @@ def max_drawdown(returns) -> float:
     return float(-drawdown_series(pd.Series(np.asarray(returns, dtype=float))).min())
 
 
-def _tail_size(n: int, confidence: float) -> tuple[float, int]:
-    """``k = (1 - c) n`` (snapped to a whole number when it is one up to rounding: (1 - 0.95) * 1000
-    is 50.00000000000004 in floating point, and VaR is the 50th worst return, not the 51st) and the
-    0-based index of the VaR order statistic, ``ceil(k) - 1``."""
-    _check_confidence(confidence)
-    k = (1.0 - confidence) * n
-    k_whole = round(k)
-    if abs(k - k_whole) < 1e-9 * max(1.0, k):
-        k = float(k_whole)
-    return k, max(0, math.ceil(k) - 1)
-
-
 def _tail(r: np.ndarray, confidence: float) -> tuple[np.ndarray, float, int]:
-    k, ik = _tail_size(r.size, confidence)
+    k, ik = tail_size(r.size, confidence)
     return np.sort(r), k, ik
 
 
 def historical_var(returns, confidence: float = 0.95) -> float:
     """One-period historical Value at Risk, a positive loss (see the module's conventions)."""
-    s, _, ik = _tail(_values(returns), confidence)
-    return float(-s[ik])
+    return measures.var(_values(returns), confidence)
 
 
 def historical_cvar(returns, confidence: float = 0.95) -> float:
     """One-period historical CVaR (expected shortfall), a positive loss, >= VaR."""
-    s, k, ik = _tail(_values(returns), confidence)
-    if k < 1.0:
-        return float(-s[0])
-    return float(-(s[:ik].sum() + s[ik] * (k - ik)) / k)
+    return measures.cvar(_values(returns), confidence)
 
 
 def _ppy(periods_per_year) -> int:

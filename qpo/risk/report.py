@@ -1,4 +1,6 @@
-"""The risk report: every number a risk committee signs off on, as tables, figures and HTML.
+"""The risk report: every number a risk committee signs off on, as numbers and tables.
+
+Its figures and its HTML page are drawn by :mod:`qpo.reporting.risk` (risk computes, reporting draws).
 
 Conventions: :mod:`qpo.risk.metrics` (returns, annualization, ratios), :mod:`qpo.risk.var`
 (VaR/CVaR signs, methods, horizons), :mod:`qpo.risk.decomposition` (contributions),
@@ -7,7 +9,6 @@ repeats them in :attr:`RiskReport.conventions`.
 """
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,19 +17,18 @@ import numpy as np
 import pandas as pd
 
 from qpo.errors import DataError
-from qpo.risk.compliance import Limits, check_compliance
+from qpo.risk.compliance import ComplianceStatus, Limits, check_compliance
 from qpo.risk.metrics import (
     PERIODS_PER_YEAR,
     DrawdownInfo,
-    _check_confidence,
     _ppy,
     _values,
     annualized_volatility,
     benchmark_statistics,
     cagr,
     calmar_ratio,
+    check_confidence,
     drawdown_info,
-    drawdown_series,
     excess_kurtosis,
     historical_cvar,
     historical_var,
@@ -88,8 +88,15 @@ class RiskReport:
         """One line per compliance breach (empty when every limit holds or none was given)."""
         if self.compliance is None or self.compliance.empty:
             return []
-        b = self.compliance[self.compliance["status"] == "breach"]
+        b = self.compliance[self.compliance["status"] == ComplianceStatus.BREACH]
         return [f"{r.check}: {r.detail}" for r in b.itertuples()]
+
+    @property
+    def compliance_status(self) -> ComplianceStatus:
+        """BREACH when any limit is breached, PASS when every limit holds, NOT_CHECKED without limits."""
+        if self.compliance is None or self.compliance.empty:
+            return ComplianceStatus.NOT_CHECKED
+        return ComplianceStatus.BREACH if self.breaches else ComplianceStatus.PASS
 
     def metrics(self) -> dict[str, float]:
         """Every number of the report, flat (what pipelines log to MLflow and the store keeps):
@@ -114,7 +121,7 @@ class RiskReport:
         if self.compliance is not None:
             m["compliance_breaches"] = float(len(self.breaches))
             for r in self.compliance.itertuples():
-                m[f"breach_{_slug(r.check)}"] = float(r.status == "breach")
+                m[f"breach_{_slug(r.check)}"] = float(r.status == ComplianceStatus.BREACH)
         return {k: v for k, v in m.items() if math.isfinite(v)}
 
     def to_dict(self) -> dict[str, Any]:
@@ -165,6 +172,11 @@ class RiskReport:
                         ("compliance", self.compliance), ("attribution", self.attribution)):
             if t is not None:
                 out[name] = t
+        # rows named by what they are, not 0..n
+        if "stress" in out:
+            out["stress"] = out["stress"].set_index("scenario")
+        if "compliance" in out:
+            out["compliance"] = out["compliance"].set_index("check")
         return out
 
     @property
@@ -178,88 +190,6 @@ class RiskReport:
                 "Sortino and alpha. Kurtosis is excess kurtosis. Contributions are Euler components (they sum to "
                 "the portfolio's volatility or CVaR). Stress losses are positive; historical scenarios hold today's "
                 "weights through the window, shocks propagate through betas over the report window.")
-
-    # -- figures -----------------------------------------------------------------------------
-    def figures(self) -> dict:
-        """Plotly figures: wealth, drawdown, return distribution with the VaR of each method, and
-        (for a portfolio) contributions, sectors and stress losses."""
-        import plotly.graph_objects as go
-
-        from qpo.reporting.figures import drawdown_figure, wealth_figure
-
-        series = {"portfolio": self.returns}
-        if self.benchmark_returns is not None:
-            series["benchmark"] = self.benchmark_returns
-        figs = {"wealth": wealth_figure(series, f"Growth of $1, {self.start.date()} to {self.end.date()}"),
-                "drawdown": drawdown_figure(drawdown_series(self.returns), "Drawdown")}
-        layout = dict(template="plotly_white", height=340, margin=dict(l=50, r=20, t=50, b=40))
-        dist = go.Figure(go.Histogram(x=self.returns.to_numpy(), nbinsx=80, name="returns",
-                                      marker_color="#34495e", opacity=0.75))
-        colors = ["#c0392b", "#e67e22", "#8e44ad", "#16a085", "#2980b9"]
-        if self.var_table is not None:
-            for (method, row), col in zip(self.var_table.iterrows(), colors):
-                dist.add_vline(x=-row["var"], line=dict(color=col, dash="dash"),
-                               annotation_text=f"{method} VaR", annotation_textangle=-90)
-        dist.update_layout(title=f"Return distribution and VaR {percent(self.confidence)} "
-                                 f"({self.horizon}-period VaR lines)", xaxis_tickformat=".1%", **layout)
-        figs["distribution"] = dist
-        if self.contributions is not None:
-            c = self.contributions.sort_values("vol_component", ascending=False)
-            fig = go.Figure([go.Bar(x=c.index.tolist(), y=c["vol_share"].to_numpy(), name="share of volatility"),
-                             go.Bar(x=c.index.tolist(), y=c["cvar_share"].to_numpy(), name="share of CVaR"),
-                             go.Bar(x=c.index.tolist(), y=c["weight"].to_numpy(), name="weight")])
-            fig.update_layout(title="Risk contributions by asset", barmode="group", yaxis_tickformat=".0%", **layout)
-            figs["contributions"] = fig
-        if self.sector_contributions is not None:
-            s = self.sector_contributions
-            fig = go.Figure([go.Bar(x=s.index.tolist(), y=s["vol_share"].to_numpy(), name="share of volatility"),
-                             go.Bar(x=s.index.tolist(), y=s["cvar_share"].to_numpy(), name="share of CVaR"),
-                             go.Bar(x=s.index.tolist(), y=s["weight"].to_numpy(), name="weight")])
-            fig.update_layout(title="Risk contributions by sector", barmode="group", yaxis_tickformat=".0%", **layout)
-            figs["sectors"] = fig
-        if self.stress is not None and self.stress["loss"].notna().any():
-            st = self.stress.dropna(subset=["loss"])
-            fig = go.Figure(go.Bar(y=st["scenario"].tolist(), x=st["loss"].to_numpy(), orientation="h",
-                                   marker_color=["#c0392b" if v > 0 else "#27ae60" for v in st["loss"]],
-                                   text=[f"{v:.1%}" for v in st["loss"]], textposition="auto"))
-            fig.update_layout(title="Stress tests: loss on today's weights", xaxis_tickformat=".0%",
-                              yaxis=dict(autorange="reversed"), **layout)
-            figs["stress"] = fig
-        return figs
-
-    # -- HTML --------------------------------------------------------------------------------
-    def to_html(self, path=None, title: str = "Risk report") -> str:
-        """A self-contained HTML page (plotly.js inlined once: it works offline): breaches first,
-        then the summary, VaR by method, contributions, stress tests, compliance, attribution and
-        the figures. Written to ``path`` when given."""
-        import plotly.io as pio
-
-        parts = [f"<h1>{html.escape(title)}</h1>",
-                 f"<p>{self.start.date()} to {self.end.date()}, {self.n_periods} periods.</p>"]
-        if self.compliance is not None:
-            if self.breaches:
-                items = "".join(f"<li>{html.escape(b)}</li>" for b in self.breaches)
-                parts.append(f'<div class="breach" style="background:#fdecea;border:2px solid #c0392b;padding:8px">'
-                             f"<strong>{len(self.breaches)} compliance breach"
-                             f"{'es' if len(self.breaches) > 1 else ''}</strong><ul>{items}</ul></div>")
-            else:
-                parts.append('<div class="compliant" style="background:#eafaf1;border:2px solid #27ae60;'
-                             'padding:8px"><strong>Every limit holds.</strong></div>')
-        for name, table in self.tables().items():
-            parts.append(f"<h2>{name.capitalize()}</h2>")
-            parts.append(_format(table).to_html(classes=f"table-{name}", border=0, na_rep="–"))
-        parts.append(f"<h2>Conventions</h2><p>{html.escape(self.conventions)}</p>")
-        parts += [f"<p>{html.escape(n)}</p>" for n in self.notes]
-        for i, (name, fig) in enumerate(self.figures().items()):
-            parts.append(pio.to_html(fig, include_plotlyjs=(i == 0), full_html=False, div_id=f"fig-{name}"))
-        page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-                "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
-                "td,th{padding:2px 8px;text-align:right}</style></head><body>" + "\n".join(parts) + "</body></html>")
-        if path is not None:
-            from pathlib import Path
-
-            Path(path).write_text(page, encoding="utf-8")
-        return page
 
 
 def _slug(text: str) -> str:
@@ -275,14 +205,6 @@ def _slug(text: str) -> str:
 
 def _date(x):
     return None if x is None else str(pd.Timestamp(x).date())
-
-
-def _format(table: pd.DataFrame) -> pd.DataFrame:
-    out = table.copy()
-    for c in out.columns:
-        if pd.api.types.is_float_dtype(out[c]):
-            out[c] = out[c].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
-    return out
 
 
 def _benchmark_kind(benchmark, returns) -> str | None:
@@ -339,7 +261,7 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
     from qpo.risk.stress import default_shocks, historical_stress, hypothetical_stress
     from qpo.risk.var import VAR_METHODS, _check_horizon, monte_carlo_var, var_cvar
 
-    _check_confidence(confidence)
+    check_confidence(confidence)
     _ppy(periods_per_year)
     horizon = _check_horizon(horizon)
     limits = Limits.coerce(limits)

@@ -38,8 +38,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from qpo._checks import check_confidence
 from qpo.errors import DataError, InvalidValueError, UnknownOptionError
-from qpo.risk.metrics import _check_confidence, _tail, _tail_size, _values
+from qpo.measures import tail_size
+from qpo.risk.metrics import _tail, _values
 
 VAR_METHODS = ("historical", "normal", "cornish_fisher", "monte_carlo_normal", "monte_carlo_bootstrap")
 PARAMETRIC = ("historical", "normal", "cornish_fisher")
@@ -96,7 +98,7 @@ def parametric_var(mean: float, std: float, confidence: float = 0.95, horizon: i
                    kurt: float = 0.0, method: str = "normal") -> tuple[float, float]:
     """(VaR, CVaR) from one-period moments: ``method`` ``normal`` (skew and kurt unused) or
     ``cornish_fisher``. ``kurt`` is excess kurtosis."""
-    _check_confidence(confidence)
+    check_confidence(confidence)
     h = _check_horizon(horizon)
     if method not in ("normal", "cornish_fisher"):
         raise UnknownOptionError("parametric VaR method", method, ("normal", "cornish_fisher"))
@@ -117,7 +119,7 @@ def parametric_var(mean: float, std: float, confidence: float = 0.95, horizon: i
 def var_cvar(returns, confidence: float = 0.95, horizon: int = 1, method: str = "historical") -> tuple[float, float]:
     """(VaR, CVaR) of a return series by ``historical``, ``normal`` or ``cornish_fisher`` (for
     the Monte Carlo methods, which need the assets, see :func:`monte_carlo_var`)."""
-    _check_confidence(confidence)
+    check_confidence(confidence)
     if method not in PARAMETRIC:
         if method in VAR_METHODS:
             raise InvalidValueError(f"{method} simulates the assets: call qpo.risk.monte_carlo_var(weights, "
@@ -175,7 +177,7 @@ def _matrix_sqrt(cov: np.ndarray) -> np.ndarray:
 def _weighted_tail(values: np.ndarray, confidence: float, n_total: int) -> tuple[np.ndarray, np.ndarray, float]:
     """Order of the worst outcomes among ``values`` (which hold the worst ``ceil(k)`` of ``n_total``)
     and their tail weights: 1 for the worst ``floor(k)``, the fraction for the boundary one."""
-    k, ik = _tail_size(n_total, confidence)
+    k, ik = tail_size(n_total, confidence)
     order = np.argsort(values, kind="stable")[:ik + 1]
     weights = np.ones(ik + 1)
     weights[ik] = k - ik if k >= 1.0 else 1.0
@@ -206,7 +208,7 @@ def monte_carlo_var(weights: pd.Series, returns: pd.DataFrame, *, confidence: fl
     """
     from qpo.risk.metrics import portfolio_returns
 
-    _check_confidence(confidence)
+    check_confidence(confidence)
     h = _check_horizon(horizon)
     if method not in ("normal", "bootstrap"):
         raise UnknownOptionError("Monte Carlo method", method, ("normal", "bootstrap"))
@@ -221,7 +223,7 @@ def monte_carlo_var(weights: pd.Series, returns: pd.DataFrame, *, confidence: fl
     w = weights.to_numpy(dtype=float)
     R = returns[tickers].to_numpy(dtype=float)
     n_total = int(n_scenarios)
-    k, ik = _tail_size(n_total, confidence)
+    k, ik = tail_size(n_total, confidence)
     keep = ik + 1
     t0 = time.perf_counter()
     if method == "bootstrap":

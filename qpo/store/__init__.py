@@ -11,6 +11,7 @@ from qpo.store.models import (
 )
 from qpo.store.repository import (
     create_portfolio,
+    get_or_create_advisor,
     get_portfolio,
     list_portfolios,
     portfolio_holdings,
@@ -19,7 +20,6 @@ from qpo.store.repository import (
     record_risk_metrics,
     risk_history,
 )
-from qpo.store.seed import seed_demo
 
 __all__ = [
     "Advisor",
@@ -31,6 +31,7 @@ __all__ = [
     "Transaction",
     "connect",
     "create_portfolio",
+    "get_or_create_advisor",
     "get_portfolio",
     "list_portfolios",
     "portfolio_holdings",
@@ -38,7 +39,6 @@ __all__ = [
     "record_optimization_run",
     "record_risk_metrics",
     "risk_history",
-    "seed_demo",
     "session_scope",
     "upgrade",
 ]

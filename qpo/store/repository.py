@@ -119,7 +119,8 @@ def record_optimization_run(session: Session, result, *, portfolio: str | None =
     run = OptimizationRun(
         portfolio_id=pid, objective=result.objective, method=result.method, solver=result.solver,
         status=result.status, expected_return=_finite_or_none(result.expected_return),
-        volatility=_finite_or_none(result.volatility), sharpe=_finite_or_none(result.sharpe), weights={k: float(v) for k, v in result.weights.items()},
+        volatility=_finite_or_none(result.volatility), sharpe=_finite_or_none(result.sharpe),
+        weights={k: float(v) for k, v in result.weights.items()},
         parameters=parameters or {}, fallback_reason=result.fallback_reason, mlflow_run_id=mlflow_run_id)
     session.add(run)
     session.flush()

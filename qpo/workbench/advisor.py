@@ -20,7 +20,8 @@ class AdvisorDashboard:
 
         from qpo.data import load_prices, prices_to_returns
         from qpo.risk import Limits
-        from qpo.store import connect, list_portfolios, seed_demo, session_scope
+        from qpo.store import connect, list_portfolios, session_scope
+        from qpo.workbench.demo import seed_demo
 
         self.lookback_days = lookback_days
         # the daily report's default limits, unless told otherwise

@@ -295,9 +295,18 @@ def test_compliance(report, data):
     assert c.loc["VaR (historical)", "status"] == "pass"
     assert report.metrics()["compliance_breaches"] == len(report.breaches) == (c["status"] == "breach").sum()
     assert report.metrics()["breach_min_names"] == 1.0
-    html = report.to_html()
+    assert c.loc["min names", "status"] is qpo.risk.ComplianceStatus.BREACH
+    assert report.compliance_status is qpo.risk.ComplianceStatus.BREACH
+    html = qpo.risk_html(report)
     assert html.index("compliance breach") < html.index("<h2>Summary</h2>")
     assert html.count("* plotly.js v") == 1 and html.count("Plotly.newPlot") == 6  # plotly.js inlined once
+    # the tables name their rows (checks, scenarios), not 0..n, and durations print whole
+    tables = report.tables()
+    assert tables["compliance"].index.name == "check" and "min names" in tables["compliance"].index
+    assert tables["stress"].index.name == "scenario"
+    assert "<th class=\"row_heading level0 row0\" >0</th>" not in html
+    duration = int(report.drawdown.duration)
+    assert f">{duration:,}<" in html and f">{duration}.0000<" not in html
     with pytest.raises(InvalidValueError, match="positive fraction"):
         Limits(max_weight=-0.1)
     with pytest.raises(UnknownOptionError, match="valid:"):

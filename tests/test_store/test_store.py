@@ -20,11 +20,12 @@ from qpo.store import (
     portfolio_weights,
     record_optimization_run,
     record_risk_metrics,
-    seed_demo,
     session_scope,
 )
 from qpo.store.db import current_revision
 from qpo.store.repository import get_or_create_advisor, risk_history
+from qpo.workbench import demo as seed_module
+from qpo.workbench.demo import seed_demo
 from tests.conftest import database_urls
 
 TABLES = {"advisors", "portfolios", "holdings", "transactions", "optimization_runs", "risk_metrics",
@@ -94,8 +95,6 @@ def test_concurrent_first_runs_seed_once(engine, sp500, monkeypatch):
     """Two dashboards opened at once on a fresh install: the second finds the store empty, and
     while it prepares its own seed the first one commits. The second then writes nothing (its
     name check refuses; had both passed it, the unique constraints would, with the same outcome)."""
-    from qpo.store import seed as seed_module
-
     original = seed_module._min_variance_weights
     competitor = {}
 

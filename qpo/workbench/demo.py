@@ -1,5 +1,8 @@
 """Demo client portfolios, seeded on first run so that the dashboard shows something real.
 
+It lives in the workbench, not the store: one demo portfolio is the optimizer's own answer, and
+the store stores, it does not optimize.
+
 Holdings are share counts bought (one recorded transaction each) at the real closing prices of
 the bundled S&P 500 panel on its last date; one portfolio is the optimizer's own long-only min-variance answer.
 """
@@ -7,9 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, func, select
 
-from qpo.store.db import connect, session_scope
-from qpo.store.models import ClientPortfolio, Transaction
-from qpo.store.repository import create_portfolio, get_or_create_advisor
+from qpo.store import ClientPortfolio, Transaction, connect, create_portfolio, get_or_create_advisor, session_scope
 
 DEMO_ADVISORS = {
     "ana.silva@example.com": "Ana Silva",
