@@ -17,10 +17,10 @@ import math
 import numpy as np
 import pandas as pd
 
+from qpo._checks import check_confidence
 from qpo.risk.metrics import (
     PERIODS_PER_YEAR,
     _tail,
-    check_confidence,
     portfolio_returns,
 )
 

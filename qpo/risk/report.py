@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from qpo._checks import check_confidence
 from qpo.errors import DataError
 from qpo.risk.compliance import ComplianceStatus, Limits, check_compliance
 from qpo.risk.metrics import (
@@ -27,7 +28,6 @@ from qpo.risk.metrics import (
     benchmark_statistics,
     cagr,
     calmar_ratio,
-    check_confidence,
     drawdown_info,
     excess_kurtosis,
     historical_cvar,
