@@ -48,8 +48,6 @@ _EXPORTS = {
     "compute_features": "qpo.forecasting",
     "train_forecaster": "qpo.forecasting",
     "walk_forward": "qpo.forecasting",
-    "train_and_register": "qpo.forecasting",
-    "load_forecaster": "qpo.forecasting",
     # optimization
     "PortfolioProblem": "qpo.optimization",
     "Constraints": "qpo.optimization",
@@ -87,6 +85,9 @@ _EXPORTS = {
     "risk_figures": "qpo.reporting",
     "risk_html": "qpo.reporting",
     "tracked_run": "qpo.tracking",
+    "train_and_register": "qpo.tracking",
+    "load_forecaster": "qpo.tracking",
+    "forecast_mean": "qpo.tracking",
     "run_pipeline": "qpo.workbench.pipelines",
     # errors
     "QpoError": "qpo.errors",

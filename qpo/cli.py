@@ -70,7 +70,7 @@ def _cmd_pipeline_list(args) -> int:
 
 
 def _cmd_models_list(args) -> int:
-    from qpo.forecasting.registry import registry_table
+    from qpo.tracking import registry_table
 
     table = registry_table(args.name)
     if args.json:
@@ -84,7 +84,7 @@ def _cmd_models_list(args) -> int:
 
 def _cmd_models_forecast(args) -> int:
     from qpo.data import load_prices
-    from qpo.forecasting.registry import load_forecaster
+    from qpo.tracking import load_forecaster
 
     model = load_forecaster(args.model)
     prices = load_prices(args.source, end=args.as_of)

@@ -1,5 +1,8 @@
 """Estimators of expected returns and covariance, plugged into a problem as arguments:
-``PortfolioProblem.from_returns(returns, mean=EWMAMean(span=120), covariance="ledoit_wolf")``."""
+``PortfolioProblem.from_returns(returns, mean=EWMAMean(span=120), covariance="ledoit_wolf")``.
+
+A forecast mean takes a loaded forecaster: ``ForecastMean(forecaster)``; the name ``"forecast"``
+(the model registry's champion) is resolved above the optimizer, by ``qpo.tracking.forecast_mean()``."""
 from qpo.estimation.black_litterman import BlackLitterman
 from qpo.estimation.forecast import ForecastBlackLitterman, ForecastMean, forecast_views
 from qpo.estimation.moments import (
@@ -17,8 +20,6 @@ from qpo.estimation.moments import (
     covariance_estimator,
     mean_estimator,
 )
-
-MEAN_ESTIMATORS.setdefault("forecast", ForecastMean)  # the registry's champion; loaded when estimated
 
 __all__ = [
     "BlackLitterman",

@@ -1,8 +1,11 @@
-"""Expected returns from a registered return forecaster, directly or as Black-Litterman views.
+"""Expected returns from a return forecaster, directly or as Black-Litterman views.
 
-``PortfolioProblem.from_returns(returns, mean=ForecastMean())`` uses the registry's champion
-(``models:/qpo-return-forecaster@champion``); any ``models:/name@alias`` or
-``models:/name/version``, or a :class:`~qpo.forecasting.TrainedForecaster`, can be given instead.
+Both estimators take a loaded forecaster (a :class:`qpo.forecasting.TrainedForecaster`):
+``PortfolioProblem.from_returns(returns, mean=ForecastMean(forecaster))``. qpo.estimation does
+not read the model registry; the layers above resolve a ``models:/`` URI or the name
+``"forecast"`` (the registry's champion) into an estimator: ``qpo.tracking.forecast_mean()``
+(the champion, ``models:/qpo-return-forecaster@champion``), ``qpo.tracking.forecast_mean(uri,
+black_litterman=True)``, or ``ForecastMean(qpo.load_forecaster(uri))``.
 
 The forecaster predicts each ticker's return over the next ``horizon`` trading days from the
 features at the last date of the returns (prices are rebuilt from the returns: every feature is a
@@ -19,25 +22,40 @@ the prior little.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from qpo.errors import ProblemError
+from qpo.estimation.black_litterman import BlackLitterman
 from qpo.estimation.moments import MeanEstimator
 
+if TYPE_CHECKING:
+    from qpo.forecasting import Forecast, TrainedForecaster
 
-def _forecaster(model, tracking_uri):
-    from qpo.forecasting.model import TrainedForecaster
-    from qpo.forecasting.registry import load_forecaster
+#: the registry's champion (qpo.tracking.DEFAULT_MODEL_URI; named here for the error messages only)
+DEFAULT_MODEL_URI = "models:/qpo-return-forecaster@champion"
 
-    if isinstance(model, TrainedForecaster):
-        return model
-    if not isinstance(model, str):
-        raise ProblemError("model must be a models:/ URI (e.g. 'models:/qpo-return-forecaster@champion') or a "
-                           f"qpo.forecasting.TrainedForecaster, got {type(model).__name__}")
-    return load_forecaster(model, tracking_uri=tracking_uri)
+
+def _check_forecaster(forecaster: object, estimator: str) -> None:
+    """A clear error unless ``forecaster`` is a loaded :class:`~qpo.forecasting.TrainedForecaster`."""
+    from qpo.forecasting import TrainedForecaster
+
+    if isinstance(forecaster, TrainedForecaster):
+        return
+    bl = ", black_litterman=True" if estimator == "ForecastBlackLitterman" else ""
+    if forecaster is None or isinstance(forecaster, str):
+        uri = forecaster if isinstance(forecaster, str) and forecaster.startswith("models:/") else DEFAULT_MODEL_URI
+        given = "no forecaster" if forecaster is None else f"the string {forecaster!r}"
+        raise ProblemError(f"{estimator} takes a loaded forecaster (a qpo.forecasting.TrainedForecaster), not {given}: "
+                           f"qpo.estimation does not read the model registry. Pass "
+                           f"{estimator}(qpo.load_forecaster({uri!r})), or let the registry build the estimator: "
+                           f"qpo.tracking.forecast_mean({uri!r}{bl})")
+    raise ProblemError(f"{estimator} takes a loaded forecaster (a qpo.forecasting.TrainedForecaster, e.g. "
+                       f"qpo.load_forecaster({DEFAULT_MODEL_URI!r})), got {type(forecaster).__name__}")
 
 
 def _prices_from_returns(returns: pd.DataFrame) -> pd.DataFrame:
@@ -59,12 +77,11 @@ def _prices_from_returns(returns: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([base, growth])
 
 
-def forecast_for(returns: pd.DataFrame, model, tracking_uri: str | None = None):
-    """``(forecaster, Forecast)`` at the last date of ``returns``; every ticker must be forecast."""
+def forecast_for(returns: pd.DataFrame, forecaster: TrainedForecaster) -> Forecast:
+    """``forecaster``'s forecast at the last date of ``returns``; every ticker must be forecast."""
     from dataclasses import replace
 
-    f = _forecaster(model, tracking_uri)
-    fc = f.predict(_prices_from_returns(returns))
+    fc = forecaster.predict(_prices_from_returns(returns))
     # the forecaster names tickers as str; give the forecasts the returns' own labels (e.g. int PERMNOs)
     label = {str(t): t for t in returns.columns}
     fc = replace(fc, values=fc.values.rename(index=label))
@@ -72,29 +89,27 @@ def forecast_for(returns: pd.DataFrame, model, tracking_uri: str | None = None):
     if missing:
         raise ProblemError(f"the forecaster has no forecast for {missing}: "
                            f"{ {t: fc.dropped.get(str(t), 'unknown') for t in missing} }")
-    return f, fc
+    return fc
 
 
 @dataclass(frozen=True, eq=False)
 class ForecastMean(MeanEstimator):
-    """Expected returns per period = the forecaster's ``horizon``-day forecast / ``horizon``."""
+    """Expected returns per period = ``forecaster``'s ``horizon``-day forecast / ``horizon``."""
 
-    model: object = "models:/qpo-return-forecaster@champion"
-    tracking_uri: str | None = None
+    forecaster: TrainedForecaster | None = None
     name = "forecast"
-    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
-    def forecaster(self):
-        if "f" not in self._cache:
-            self._cache["f"] = _forecaster(self.model, self.tracking_uri)
-        return self._cache["f"]
+    def __post_init__(self) -> None:
+        _check_forecaster(self.forecaster, "ForecastMean")
 
     def estimate(self, returns: pd.DataFrame) -> pd.Series:
-        f, fc = forecast_for(returns, self.forecaster())
+        assert self.forecaster is not None  # checked when made
+        fc = forecast_for(returns, self.forecaster)
         return (fc.values.reindex(returns.columns) / fc.horizon).rename(None)
 
 
-def forecast_views(forecaster, forecast, periods_per_year: int = 252) -> tuple[dict[str, float], np.ndarray]:
+def forecast_views(forecaster: TrainedForecaster, forecast: Forecast,
+                   periods_per_year: int = 252) -> tuple[dict[str, float], np.ndarray]:
     """``(views, omega)``: annual absolute views from ``forecast`` and their diagonal
     uncertainty from ``forecaster``'s out-of-sample MSE (see the module doc)."""
     h = forecast.horizon
@@ -106,7 +121,7 @@ def forecast_views(forecaster, forecast, periods_per_year: int = 252) -> tuple[d
         v = per_ticker.get(str(t), overall)  # recorded by str ticker (JSON keys)
         if v is None or not np.isfinite(v) or v <= 0:
             raise ProblemError(f"the forecaster records no out-of-sample error for {t!r}, so its views have no "
-                               "confidence; use a model registered by qpo (log_and_register records it)")
+                               "confidence; use a model registered by qpo (qpo.tracking.log_and_register records it)")
         mse.append(float(v))
     views = {t: float(forecast.values[t]) * periods_per_year / h for t in tickers}
     return views, np.diag(np.asarray(mse) * periods_per_year / h)
@@ -114,28 +129,26 @@ def forecast_views(forecaster, forecast, periods_per_year: int = 252) -> tuple[d
 
 @dataclass(frozen=True, eq=False)
 class ForecastBlackLitterman(MeanEstimator):
-    """Black-Litterman posterior with the forecaster's views (confidence from its out-of-sample
+    """Black-Litterman posterior with ``forecaster``'s views (confidence from its out-of-sample
     error); the other arguments are :class:`~qpo.estimation.BlackLitterman`'s."""
 
-    model: object = "models:/qpo-return-forecaster@champion"
-    tracking_uri: str | None = None
-    market_weights: object = None
-    prior: object = None
+    forecaster: TrainedForecaster | None = None
+    market_weights: Mapping[str, float] | None = None
+    prior: Mapping[str, float] | None = None
     risk_aversion: float = 2.5
     tau: float = 0.05
     covariance: object = "sample"
     periods_per_year: int = 252
     name = "forecast_black_litterman"
-    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
-    def model_for(self, returns: pd.DataFrame):
+    def __post_init__(self) -> None:
+        _check_forecaster(self.forecaster, "ForecastBlackLitterman")
+
+    def model_for(self, returns: pd.DataFrame) -> BlackLitterman:
         """The :class:`~qpo.estimation.BlackLitterman` this estimator builds for ``returns``."""
-        from qpo.estimation.black_litterman import BlackLitterman
-
-        if "f" not in self._cache:
-            self._cache["f"] = _forecaster(self.model, self.tracking_uri)
-        f, fc = forecast_for(returns, self._cache["f"])
-        views, omega = forecast_views(f, fc, self.periods_per_year)
+        assert self.forecaster is not None  # checked when made
+        fc = forecast_for(returns, self.forecaster)
+        views, omega = forecast_views(self.forecaster, fc, self.periods_per_year)
         return BlackLitterman(views=views, omega=omega, market_weights=self.market_weights, prior=self.prior,
                               risk_aversion=self.risk_aversion, tau=self.tau, covariance=self.covariance,
                               periods_per_year=self.periods_per_year)

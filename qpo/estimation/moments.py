@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from qpo.errors import InvalidValueError, UnknownOptionError
+from qpo.errors import InvalidValueError, ProblemError, UnknownOptionError
 
 
 def _ewm_weights(n: int, span: float) -> np.ndarray:
@@ -196,11 +196,19 @@ COVARIANCE_ESTIMATORS: dict[str, type[CovarianceEstimator]] = {
 
 
 def mean_estimator(spec: str | MeanEstimator) -> MeanEstimator:
-    """An estimator from a name (its defaults) or the estimator itself."""
+    """An estimator from a name (its defaults) or the estimator itself. ``"forecast"`` and
+    ``models:/`` URIs name models of the model registry, which qpo.estimation does not read: they
+    are an error that says what to pass (``qpo.tracking.forecast_mean()`` resolves them)."""
     if isinstance(spec, MeanEstimator):
         return spec
     if isinstance(spec, str) and spec in MEAN_ESTIMATORS:
         return MEAN_ESTIMATORS[spec]()
+    if isinstance(spec, str) and (spec == "forecast" or spec.startswith("models:/")):
+        uri = spec if spec.startswith("models:/") else "models:/qpo-return-forecaster@champion"
+        what = "the model registry's champion" if spec == "forecast" else "a model of the model registry"
+        raise ProblemError(f"mean={spec!r} names {what}, which the optimizer does not load (it reads no registry): "
+                           f"resolve it first and pass the estimator, mean=qpo.tracking.forecast_mean({uri!r}) "
+                           f"or mean=qpo.ForecastMean(qpo.load_forecaster({uri!r}))")
     raise UnknownOptionError("mean estimator", spec, list(MEAN_ESTIMATORS) + ["<a qpo.estimation.MeanEstimator>"])
 
 

@@ -1,31 +1,23 @@
 """Return forecasting: features from prices, PyTorch forecasters (MLP, LSTM, GRU) trained on the
-CPU, walk-forward evaluation against the historical mean and zero, and the MLflow model
-registry that promotes a forecaster only on out-of-sample evidence.
+CPU, and walk-forward evaluation against the historical mean and zero.
 
-torch and MLflow are imported only when a model is built, trained, logged or loaded."""
+This package knows no MLflow: logging, registering, promoting and loading forecasters from the
+model registry live in :mod:`qpo.tracking` (``qpo.tracking.train_and_register``,
+``qpo.tracking.load_forecaster``). torch is imported only when a model is built, trained or loaded.
+
+Modules: ``features`` (the one feature function), ``_config`` (:class:`ForecasterConfig`),
+``_networks`` (the networks), ``_training`` (:func:`train_forecaster`, :func:`fit`), ``model``
+(:class:`TrainedForecaster` and its :class:`Forecast`), ``walkforward`` (:func:`walk_forward`).
+"""
+from qpo.forecasting._config import MODELS, ForecasterConfig
+from qpo.forecasting._training import fit, train_forecaster
 from qpo.forecasting.features import (
     FeaturePanel,
     FeatureSpec,
     compute_features,
     forward_returns,
 )
-from qpo.forecasting.model import (
-    MODELS,
-    Forecast,
-    ForecasterConfig,
-    TrainedForecaster,
-    train_forecaster,
-)
-from qpo.forecasting.registry import (
-    DEFAULT_MODEL_URI,
-    MODEL_NAME,
-    Registration,
-    champion_forecast,
-    load_forecaster,
-    log_and_register,
-    registry_table,
-    train_and_register,
-)
+from qpo.forecasting.model import Forecast, TrainedForecaster, window_at
 from qpo.forecasting.walkforward import (
     WalkForwardResult,
     forecast_metrics,
@@ -34,14 +26,6 @@ from qpo.forecasting.walkforward import (
 )
 
 __all__ = [
-    "DEFAULT_MODEL_URI",
-    "MODEL_NAME",
-    "Registration",
-    "champion_forecast",
-    "load_forecaster",
-    "log_and_register",
-    "registry_table",
-    "train_and_register",
     "MODELS",
     "FeaturePanel",
     "FeatureSpec",
@@ -50,9 +34,11 @@ __all__ = [
     "TrainedForecaster",
     "WalkForwardResult",
     "compute_features",
+    "fit",
     "forecast_metrics",
     "forward_returns",
     "rank_ic",
     "train_forecaster",
     "walk_forward",
+    "window_at",
 ]

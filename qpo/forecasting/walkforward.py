@@ -38,9 +38,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from qpo._checks import number, whole
 from qpo.errors import DataError, InvalidValueError, UnknownOptionError
+from qpo.forecasting._config import ForecasterConfig
+from qpo.forecasting._training import fit
 from qpo.forecasting.features import compute_features, forward_returns
-from qpo.forecasting.model import ForecasterConfig, TrainedForecaster, fit, window_at
+from qpo.forecasting.model import TrainedForecaster, window_at
 
 FORECASTS = ("model", "historical_mean", "zero")
 WINDOWS = ("expanding", "rolling")
@@ -144,10 +147,8 @@ class WalkForwardResult:
         return out
 
 
-def _months(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= 120:
-        raise InvalidValueError(f"retrain_months must be a whole number of months in [1, 120], got {value!r}")
-    return int(value)
+def _months(value: object) -> int:
+    return whole("retrain_months", value, 1, 120)
 
 
 def walk_forward(prices: pd.DataFrame, config: ForecasterConfig | None = None, *, start=None,
@@ -164,9 +165,7 @@ def walk_forward(prices: pd.DataFrame, config: ForecasterConfig | None = None, *
     started = time.perf_counter()
     config = config or ForecasterConfig()
     months = _months(retrain_months)
-    if isinstance(max_missing_fraction, bool) or not isinstance(max_missing_fraction, numbers.Real) \
-            or not 0 <= max_missing_fraction <= 1:
-        raise InvalidValueError(f"max_missing_fraction must be a number in [0, 1], got {max_missing_fraction!r}")
+    number("max_missing_fraction", max_missing_fraction, 0.0, 1.0)
     if isinstance(min_train_years, bool) or not isinstance(min_train_years, numbers.Real) \
             or not math.isfinite(min_train_years) or min_train_years <= 0:
         raise InvalidValueError(f"min_train_years must be a number of years > 0, got {min_train_years!r}")

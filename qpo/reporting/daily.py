@@ -10,11 +10,11 @@ import pandas as pd
 from qpo.errors import DataError
 
 if TYPE_CHECKING:
-    from qpo.forecasting.model import Forecast
+    from qpo.forecasting import Forecast
     from qpo.optimization import OptimizationResult
     from qpo.risk import RiskReport
 
-#: the registered model whose ``champion`` the report shows (qpo.forecasting.MODEL_NAME, without importing it)
+#: the registered model whose ``champion`` the report shows (qpo.tracking.MODEL_NAME, without importing it)
 FORECASTER_NAME = "qpo-return-forecaster"
 
 
@@ -289,7 +289,7 @@ def _forecast_section(weights, prices, as_of, historical_mean, model_name, track
     if _surely_no_champion(tracking_uri, model_name):
         return none
     try:
-        from qpo.forecasting.registry import current_champion
+        from qpo.tracking import current_champion
 
         champion = current_champion(model_name, tracking_uri=tracking_uri)
     except Exception as exc:  # noqa: BLE001 - the report never fails because of the forecaster
@@ -299,9 +299,9 @@ def _forecast_section(weights, prices, as_of, historical_mean, model_name, track
         return none
     version = str(champion.version)
 
-    from qpo.forecasting.registry import _float_tag
+    from qpo.tracking import numeric_tag
 
-    ic, base_ic = _float_tag(champion.tags, "qpo.oos_mean_ic"), _float_tag(champion.tags, "qpo.baseline_mean_ic")
+    ic, base_ic = numeric_tag(champion.tags, "qpo.oos_mean_ic"), numeric_tag(champion.tags, "qpo.baseline_mean_ic")
     try:
         train_end = pd.Timestamp(champion.tags["qpo.train_end"])
     except (KeyError, TypeError, ValueError):
@@ -310,7 +310,7 @@ def _forecast_section(weights, prices, as_of, historical_mean, model_name, track
     held = list(weights.index)
     as_of = pd.Timestamp(as_of)
     try:
-        from qpo.forecasting.registry import load_forecaster
+        from qpo.tracking import load_forecaster
 
         forecaster = load_forecaster(f"models:/{model_name}/{version}", tracking_uri=tracking_uri)
     except Exception as exc:  # noqa: BLE001

@@ -17,9 +17,8 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from qpo.forecasting.model import Forecast
-    from qpo.forecasting.registry import Registration
-    from qpo.forecasting.walkforward import WalkForwardResult
+    from qpo.forecasting import Forecast, WalkForwardResult
+    from qpo.tracking import Registration
 
 PERIODS_PER_YEAR = 252
 CONSTANT = "n/a (constant)"

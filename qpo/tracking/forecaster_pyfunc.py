@@ -1,5 +1,6 @@
-"""The MLflow ``pyfunc`` flavour of a qpo forecaster (imported only when a model is logged or
-loaded: it imports MLflow).
+"""The MLflow ``pyfunc`` flavour of a qpo forecaster: the model-from-code file that
+:func:`qpo.tracking.log_and_register` logs (MLflow copies this file into the model and runs it when
+the model is loaded; no qpo module imports it: it imports MLflow at once).
 
 Input: a long feature frame, one row per (date, ticker), with the columns ``date``, ``ticker`` and
 the model's features, as ``qpo.forecasting.compute_features(...).to_frame()`` gives. Output: the
@@ -17,7 +18,7 @@ from mlflow.pyfunc import PythonModel
 
 class ForecasterModel(PythonModel):
     def load_context(self, context):
-        from qpo.forecasting.model import TrainedForecaster
+        from qpo.forecasting import TrainedForecaster
 
         self.forecaster = TrainedForecaster.load(context.artifacts["forecaster"])
 

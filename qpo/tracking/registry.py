@@ -1,78 +1,53 @@
-"""Forecasters in MLflow's model registry, promoted on out-of-sample evidence.
+"""The return forecasters in MLflow's model registry: reading it.
 
-:func:`log_and_register` logs one training run (parameters, per-fold and overall out-of-sample
-metrics, the feature list, the IC series, the data's hash and the code version, and the model as
-an MLflow ``pyfunc`` with its signature and an input example), registers the model as
-``qpo-return-forecaster`` and gives the new version an alias:
+Every training registers its forecaster as ``qpo-return-forecaster`` (:mod:`qpo.tracking.registration`)
+and gives the new version the alias ``champion`` or ``challenger``; the decision, its reason and
+the out-of-sample figures are tags of the version (``qpo.promotion``, ``qpo.promotion_reason``,
+``qpo.oos_mean_ic``, ...; :func:`numeric_tag` reads the numbers back). Aliases, not the deprecated
+stages.
 
-* ``champion`` when its out-of-sample mean rank IC is positive and beats the historical-mean
-  baseline's over the same forecasts **and** the current champion's (or there is no champion yet);
-* ``challenger`` otherwise (the model is tracked, not promoted).
-
-The decision and its reason are tags of the model version (``qpo.promotion``,
-``qpo.promotion_reason``) and of the run. Aliases, not the deprecated stages. The champion's IC
-is the one logged when it was registered (its own walk-forward): a retrained model is compared
-with the evidence its predecessor was promoted on.
-
-:func:`load_forecaster` loads any ``models:/name@alias`` or ``models:/name/version``;
-an unknown name, alias or version is an error that lists what the registry holds.
+:func:`load_forecaster` loads any ``models:/name@alias`` or ``models:/name/version`` as a
+:class:`qpo.forecasting.TrainedForecaster`; an unknown name, alias or version is an error that
+lists what the registry holds. MLflow is imported only when the registry is read.
 """
 from __future__ import annotations
 
 import math
 import re
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from qpo.errors import DataError
+from qpo.tracking.mlflow_run import configure
 
 if TYPE_CHECKING:
-    from qpo.forecasting.model import Forecast, TrainedForecaster
-    from qpo.forecasting.walkforward import WalkForwardResult
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+    from qpo.forecasting import Forecast, TrainedForecaster
 
 MODEL_NAME = "qpo-return-forecaster"
 DEFAULT_MODEL_URI = f"models:/{MODEL_NAME}@champion"
 CHAMPION, CHALLENGER = "champion", "challenger"
 
 
-@dataclass(frozen=True)
-class Registration:
-    """What :func:`log_and_register` did."""
-
-    model_name: str
-    version: str
-    alias: str  # "champion" or "challenger"
-    promoted: bool
-    reason: str
-    run_id: str
-    model_uri: str  # models:/name/version
-    oos_mean_ic: float
-    baseline_mean_ic: float
-    previous_champion: str | None  # version
-    previous_champion_ic: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def _client(tracking_uri: str | None = None):
+def registry_client(tracking_uri: str | None = None) -> MlflowClient:
+    """An MLflow client of the tracking server and model registry at ``tracking_uri`` (default
+    from the environment / ``QPO_HOME``; see :func:`qpo.tracking.configure`)."""
     import os
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from mlflow import MlflowClient
 
-    from qpo.tracking.mlflow_run import configure
-
     uri = configure(tracking_uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def _float_tag(tags: dict, key: str) -> float | None:
+def numeric_tag(tags: Mapping[str, str], key: str) -> float | None:
+    """The tag ``key`` of a model version or run (``tags``: its tag mapping) as a finite number,
+    or None when it is missing, not a number, NaN or infinite (e.g. ``qpo.oos_mean_ic``)."""
     try:
         v = float(tags[key])
     except (KeyError, TypeError, ValueError):
@@ -80,9 +55,10 @@ def _float_tag(tags: dict, key: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def current_champion(model_name: str = MODEL_NAME, *, tracking_uri: str | None = None):
+
+def current_champion(model_name: str = MODEL_NAME, *, tracking_uri: str | None = None) -> ModelVersion | None:
     """The ``champion`` model version (an MLflow ``ModelVersion``), or None."""
-    client = _client(tracking_uri)
+    client = registry_client(tracking_uri)
     if not _registered(client, model_name):
         return None
     aliases = client.get_registered_model(model_name).aliases
@@ -90,172 +66,6 @@ def current_champion(model_name: str = MODEL_NAME, *, tracking_uri: str | None =
         return None
     return client.get_model_version(model_name, aliases[CHAMPION])
 
-
-def promotion_decision(oos_ic: float, baseline_ic: float, champion_version: str | None,
-                       champion_ic: float | None) -> tuple[bool, str]:
-    """``(promote, reason)`` for a new version with out-of-sample mean IC ``oos_ic``."""
-    if not math.isfinite(oos_ic):
-        return False, "not promoted: the model's out-of-sample mean IC is undefined (no forecast date had 3 names)"
-    if not math.isfinite(baseline_ic):
-        return False, "not promoted: the historical mean's IC is undefined, so the model cannot be shown to beat it"
-    if oos_ic <= 0:
-        return False, (f"not promoted: out-of-sample mean IC {oos_ic:.4f} is not positive (the historical mean's "
-                       f"{baseline_ic:.4f}); a model that ranks names no better than chance is not promoted")
-    if oos_ic <= baseline_ic:
-        return False, (f"not promoted: out-of-sample mean IC {oos_ic:.4f} does not beat the historical mean's "
-                       f"{baseline_ic:.4f} over the same forecasts")
-    beat = f"out-of-sample mean IC {oos_ic:.4f} beats the historical mean's {baseline_ic:.4f}"
-    if champion_version is None:
-        return True, f"promoted: {beat}, and there was no champion"
-    if champion_ic is None or not math.isfinite(champion_ic):
-        return True, f"promoted: {beat}; the champion (version {champion_version}) has no recorded IC"
-    if oos_ic > champion_ic:
-        return True, f"promoted: {beat} and the champion's (version {champion_version}) {champion_ic:.4f}"
-    return False, (f"not promoted: {beat} but not the champion's (version {champion_version}) "
-                   f"{champion_ic:.4f}")
-
-
-def _pip_requirements() -> list[str]:
-    from importlib.metadata import version
-
-    reqs = []
-    for pkg in ("mlflow", "torch", "numpy", "pandas", "cloudpickle"):
-        try:
-            reqs.append(f"{pkg}=={version(pkg).split('+')[0]}")
-        except Exception:  # pragma: no cover - a package without metadata
-            reqs.append(pkg)
-    return reqs
-
-
-def input_example(model: TrainedForecaster, prices: pd.DataFrame, volume: pd.DataFrame | None = None,
-                  n_tickers: int = 2) -> pd.DataFrame:
-    """A few rows of real features (the last ``window`` dates of the first ``n_tickers`` tickers
-    that have every feature on those dates; delisted or newly listed tickers would give no rows
-    or NaN)."""
-    from qpo.forecasting.features import compute_features
-    from qpo.forecasting.model import window_at
-
-    need = model.config.min_history + 1
-    label = {str(c): c for c in prices.columns}  # the model keeps tickers as str (int ids too)
-    known = [label[t] for t in model.tickers if t in label]
-    tail = prices[known].iloc[-(need + 5):]
-    vol = volume.reindex(index=tail.index, columns=tail.columns) if volume is not None else None
-    panel = compute_features(tail, model.config.features, vol)
-    complete = window_at(panel, len(panel.dates) - 1, model.config.window)[1]
-    chosen = [t for t, ok in zip(known, complete) if ok][:n_tickers]
-    px = tail[chosen or known[:n_tickers]]
-    vol = volume.reindex(index=px.index, columns=px.columns) if volume is not None else None
-    frame = compute_features(px, model.config.features, vol).to_frame(px.index[-model.config.window:])
-    return frame.reset_index(drop=True)
-
-
-def log_and_register(result: WalkForwardResult, model: TrainedForecaster, prices: pd.DataFrame, *,
-                     run_id: str | None = None, experiment: str = "weekly-retrain",
-                     model_name: str = MODEL_NAME, data_hash: str | None = None,
-                     tracking_uri: str | None = None, volume: pd.DataFrame | None = None,
-                     extra_params: dict[str, Any] | None = None) -> Registration:
-    """Log the walk-forward evaluation ``result`` and the final ``model`` (trained on all of
-    ``prices``) to MLflow, register the model and promote it or not (see the module doc).
-
-    ``run_id`` logs into an existing run (the pipeline runner's); otherwise a new run of
-    ``experiment`` is started through :func:`qpo.tracking.tracked_run`."""
-    import mlflow
-    from mlflow.models import infer_signature
-
-    import qpo.forecasting.pyfunc as pyfunc_code
-    from qpo.data.loaders import data_hash as hash_of
-    from qpo.tracking.mlflow_run import TrackedRun, code_version, configure, tracked_run
-
-    if model.config != result.config:
-        raise DataError("the model and the walk-forward result have different configurations; "
-                        "evaluate and train the same ForecasterConfig")
-    data_hash = data_hash or hash_of(prices)
-    metrics = result.summary_metrics()
-    oos_ic = float(result.metrics.loc["model", "mean_ic"])
-    base_ic = float(result.metrics.loc["historical_mean", "mean_ic"])
-    client = _client(tracking_uri)
-    champ = current_champion(model_name, tracking_uri=tracking_uri)
-    # str: MLflow's SQL store gives get_model_version()'s version as an int (search_model_versions' as a str)
-    champ_version = str(champ.version) if champ is not None else None
-    champ_ic = _float_tag(champ.tags, "qpo.oos_mean_ic") if champ is not None else None
-    promote, reason = promotion_decision(oos_ic, base_ic, champ_version, champ_ic)
-    params = {**model.config.params(), "walk_forward.window": result.window,
-              "walk_forward.retrain_months": result.retrain_months, "walk_forward.folds": len(result.folds),
-              "walk_forward.first_forecast": str(result.realized.index[0].date()),
-              "walk_forward.last_forecast": str(result.realized.index[-1].date()),
-              "train_start": str(model.train_start.date()), "train_end": str(model.train_end.date()),
-              "n_tickers": len(model.tickers), **(extra_params or {})}
-    model.metadata.update({"oos_mean_ic": oos_ic, "baseline_mean_ic": base_ic,
-                           "oos_mse": float(result.metrics.loc["model", "mse"]),
-                           "per_ticker_oos_mse": {k: float(v) for k, v in result.per_ticker_mse().items()},
-                           "data_hash": data_hash, "code_version": code_version()})
-    example = input_example(model, prices, volume)
-
-    def _log(run: TrackedRun) -> Registration:
-        run.log_metrics(metrics)
-        for _, row in result.folds.iterrows():
-            run.log_metrics({f"fold_{k}": row[k] for k in ("mean_ic", "baseline_mean_ic", "hit_rate", "mse",
-                                                          "baseline_mse", "fit_seconds", "best_epoch")},
-                            step=int(row["fold"]))
-        run.log_dict({"features": model.feature_names, "spec": model.config.features.to_dict()}, "features.json")
-        run.log_dict({"folds": _records(result.folds)}, "walk_forward/folds.json")
-        run.log_dict({"metrics": {name: {k: _clean(v) for k, v in row.items()} for name, row in result.metrics.iterrows()},
-                      "verdict": result.verdict()}, "walk_forward/metrics.json")
-        ic = result.ic
-        run.log_dict({"dates": [str(d.date()) for d in ic.index],
-                      **{c: [_clean(v) for v in ic[c]] for c in ic.columns}}, "walk_forward/ic.json")
-        with tempfile.TemporaryDirectory() as tmp:
-            path = model.save(Path(tmp) / "forecaster")
-            out = pd.DataFrame({"date": example["date"], "ticker": example["ticker"],
-                                "forecast": model.predict_frame(example).to_numpy(dtype=float)})
-            info = mlflow.pyfunc.log_model(
-                name="forecaster", python_model=pyfunc_code.__file__, artifacts={"forecaster": str(path)},
-                signature=infer_signature(example, out), input_example=example,
-                pip_requirements=_pip_requirements(), registered_model_name=model_name,
-                metadata={"qpo.model": model.config.model, "qpo.horizon": model.config.horizon})
-        version = str(info.registered_model_version)
-        alias = CHAMPION if promote else CHALLENGER
-        client.set_registered_model_alias(model_name, alias, version)
-        # full precision (repr): the next version is compared with this number, and a rounded one would
-        # let a retrain with the very same IC "beat" it
-        tags = {"qpo.promotion": alias, "qpo.promotion_reason": reason, "qpo.oos_mean_ic": repr(oos_ic),
-                "qpo.baseline_mean_ic": repr(base_ic), "qpo.beats_historical_mean": str(result.beats_historical_mean),
-                "qpo.model": model.config.model, "qpo.horizon": str(model.config.horizon),
-                "qpo.data_hash": data_hash, "qpo.code_version": model.metadata["code_version"],
-                "qpo.train_end": str(model.train_end.date()), "qpo.run_id": run.run_id}
-        for k, v in tags.items():
-            client.set_model_version_tag(model_name, version, k, v)
-        if promote and champ_version is not None:
-            client.set_model_version_tag(model_name, champ_version, "qpo.superseded_by", version)
-        run.set_tags({"qpo.registered_model": model_name, "qpo.model_version": version, "qpo.promotion": alias,
-                      "qpo.promotion_reason": reason})
-        return Registration(model_name, version, alias, promote, reason, run.run_id,
-                            f"models:/{model_name}/{version}", oos_ic, base_ic, champ_version, champ_ic)
-
-    if run_id is None:
-        with tracked_run(experiment, params=params, data_hash=data_hash,
-                         tracking_uri=tracking_uri) as run:
-            return _log(run)
-    uri = configure(tracking_uri)
-    with mlflow.start_run(run_id=run_id) as active:
-        run = TrackedRun(active.info.run_id, active.info.experiment_id, uri)
-        run.set_tags({"qpo.code_version": code_version(), "qpo.data_hash": data_hash})
-        run.log_params(params)
-        return _log(run)
-
-
-def _clean(v):
-    v = float(v)
-    return v if math.isfinite(v) else None
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    out = []
-    for rec in frame.to_dict("records"):
-        out.append({k: (str(v.date()) if isinstance(v, pd.Timestamp) else
-                        _clean(v) if isinstance(v, (float, np.floating)) else
-                        int(v) if isinstance(v, (np.integer,)) else v) for k, v in rec.items()})
-    return out
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -286,7 +96,7 @@ def _resolve(client, uri: str) -> tuple[str, str, str | None]:
                         + (f"registered models: {names}" if names else
                            "the registry is empty: train one with `qpo pipeline run weekly-retrain`"))
     reg = client.get_registered_model(name)
-    versions = sorted((int(v.version) for v in client.search_model_versions(f"name='{name}'")))
+    versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
     if alias is not None:
         if alias not in reg.aliases:
             have = ", ".join(f"@{a} -> version {v}" for a, v in sorted(reg.aliases.items())) or "none"
@@ -309,7 +119,7 @@ def load_forecaster(model_uri: str = DEFAULT_MODEL_URI, *, tracking_uri: str | N
     configuration."""
     import mlflow.pyfunc
 
-    client = _client(tracking_uri)
+    client = registry_client(tracking_uri)
     name, version, alias = _resolve(client, model_uri)
     mv = client.get_model_version(name, version)
     from mlflow.exceptions import MlflowException
@@ -345,7 +155,7 @@ def load_forecaster(model_uri: str = DEFAULT_MODEL_URI, *, tracking_uri: str | N
 def registry_table(model_name: str = MODEL_NAME, *, tracking_uri: str | None = None) -> pd.DataFrame:
     """Every version of ``model_name``: aliases, out-of-sample IC, baseline IC, promotion and
     reason (empty when nothing is registered)."""
-    client = _client(tracking_uri)
+    client = registry_client(tracking_uri)
     cols = ["version", "aliases", "model", "oos_mean_ic", "baseline_mean_ic", "promotion", "reason", "train_end",
             "run_id"]
     if not _registered(client, model_name):
@@ -356,8 +166,8 @@ def registry_table(model_name: str = MODEL_NAME, *, tracking_uri: str | None = N
         t = mv.tags
         rows.append({"version": int(mv.version),
                      "aliases": ", ".join(a for a, v in aliases.items() if str(v) == str(mv.version)),
-                     "model": t.get("qpo.model"), "oos_mean_ic": _float_tag(t, "qpo.oos_mean_ic"),
-                     "baseline_mean_ic": _float_tag(t, "qpo.baseline_mean_ic"), "promotion": t.get("qpo.promotion"),
+                     "model": t.get("qpo.model"), "oos_mean_ic": numeric_tag(t, "qpo.oos_mean_ic"),
+                     "baseline_mean_ic": numeric_tag(t, "qpo.baseline_mean_ic"), "promotion": t.get("qpo.promotion"),
                      "reason": t.get("qpo.promotion_reason"), "train_end": t.get("qpo.train_end"),
                      "run_id": mv.run_id})
     return pd.DataFrame(rows, columns=cols).sort_values("version").reset_index(drop=True)
@@ -371,26 +181,3 @@ def champion_forecast(prices: pd.DataFrame, *, as_of=None, model_name: str = MOD
         return None
     return load_forecaster(f"models:/{model_name}@{CHAMPION}", tracking_uri=tracking_uri).predict(prices, as_of)
 
-
-def train_and_register(prices: pd.DataFrame, config=None, *, retrain_months: int = 12, window: str = "expanding",
-                       train_years: float | None = None, start=None, run_id: str | None = None,
-                       experiment: str = "weekly-retrain", model_name: str = MODEL_NAME,
-                       tracking_uri: str | None = None, volume: pd.DataFrame | None = None,
-                       threads: int | None = None, progress=None):
-    """Walk-forward evaluate ``config`` on ``prices``, train the final model on all of them, log
-    both and register the model: ``(WalkForwardResult, TrainedForecaster, Registration)``."""
-    from qpo.forecasting.features import compute_features, forward_returns
-    from qpo.forecasting.model import ForecasterConfig, fit
-    from qpo.forecasting.walkforward import walk_forward
-
-    config = config or ForecasterConfig()
-    result = walk_forward(prices, config, start=start, retrain_months=retrain_months, window=window,
-                          train_years=train_years, volume=volume, threads=threads, progress=progress)
-    panel = compute_features(prices, config.features, volume)
-    last = len(panel.dates) - 1
-    first = 0 if window == "expanding" else max(0, last - int(round(train_years * 252)))
-    final = fit(panel, forward_returns(prices, config.horizon).to_numpy(dtype=float), config, end_position=last,
-                start_position=first, threads=threads)
-    reg = log_and_register(result, final, prices, run_id=run_id, experiment=experiment, model_name=model_name,
-                           tracking_uri=tracking_uri, volume=volume)
-    return result, final, reg

@@ -22,7 +22,8 @@ def test_models_forecast_without_a_champion_is_a_clear_error(capsys):
 
 @pytest.mark.slow
 def test_models_list_and_forecast_show_the_registered_version(capsys, sp500):
-    from qpo.forecasting import ForecasterConfig, load_forecaster, train_and_register
+    from qpo.forecasting import ForecasterConfig
+    from qpo.tracking import load_forecaster, train_and_register
 
     prices = sp500.loc["2012-01-01":"2019-12-31", ["AAPL", "JNJ", "KO", "MSFT", "PG", "XOM"]]
     _, _, reg = train_and_register(prices, ForecasterConfig(max_epochs=2, hidden=8), retrain_months=36)

@@ -2,6 +2,8 @@
 ForecastBlackLitterman (views from the forecasts, confidence from the out-of-sample error), checked
 against the forecaster itself, qpo's BlackLitterman with hand-built views and omega, and
 PyPortfolioOpt's BlackLittermanModel; and the errors for input the model cannot forecast.
+The estimators take a loaded forecaster; qpo.tracking.forecast_mean resolves a models:/ URI or the
+name "forecast" (the champion), and the optimizer refuses those names with what to pass instead.
 
 One MLflow (a temporary QPO_HOME) serves the module: a small MLP trained and walk-forward
 evaluated on eight bundled S&P 500 stocks 2005-2012 and registered; the estimators then forecast
@@ -18,10 +20,13 @@ import pytest
 import qpo
 from qpo.errors import DataError, ProblemError
 from qpo.estimation import ForecastBlackLitterman, ForecastMean
-from qpo.forecasting import (
+from qpo.forecasting import ForecasterConfig
+from qpo.tracking import (
+    DEFAULT_MODEL_URI,
     MODEL_NAME,
-    ForecasterConfig,
+    forecast_mean,
     load_forecaster,
+    resolve_mean,
     train_and_register,
 )
 from tests.test_forecasting.conftest import mlflow_home
@@ -62,8 +67,9 @@ def registry(home, qpo_home, monkeypatch):
 
 def test_forecast_mean_is_the_forecast_over_its_horizon(model, registry):
     returns = model.returns
-    problem = qpo.PortfolioProblem.from_returns(returns, mean=ForecastMean(model.reg.model_uri))
+    problem = qpo.PortfolioProblem.from_returns(returns, mean=forecast_mean(model.reg.model_uri))
     f = load_forecaster(model.reg.model_uri)
+    assert isinstance(forecast_mean(model.reg.model_uri), ForecastMean)
     rebuilt = (1.0 + returns).cumprod()  # prices from the returns, by hand (features are price ratios)
     expected = f.predict(rebuilt).values
     assert expected.index.tolist() == TICKERS and f.predict(rebuilt).as_of == returns.index[-1]
@@ -74,24 +80,63 @@ def test_forecast_mean_is_the_forecast_over_its_horizon(model, registry):
                                rtol=1e-6, atol=1e-9)
     assert np.ptp(problem.mu.to_numpy()) > 0
     assert not np.allclose(problem.mu.to_numpy(), returns.mean().to_numpy(), rtol=0.05)  # not the historical mean
-    # a TrainedForecaster in memory is the same model
+    # the loaded model passed in, and a TrainedForecaster in memory, are the same model
+    mu_loaded = qpo.PortfolioProblem.from_returns(returns, mean=ForecastMean(f)).mu
+    np.testing.assert_allclose(mu_loaded.to_numpy(), problem.mu.to_numpy(), rtol=0, atol=0)
     mu_mem = ForecastMean(model.final).estimate(returns)
     np.testing.assert_allclose(mu_mem.to_numpy(), problem.mu.to_numpy(), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(forecast_mean(model.final).estimate(returns).to_numpy(), mu_mem.to_numpy(),
+                               rtol=0, atol=0)
 
 
 def test_mean_forecast_resolves_to_the_champion(model, registry):
-    mu = qpo.PortfolioProblem.from_returns(model.returns, mean="forecast").mu
+    mu = qpo.PortfolioProblem.from_returns(model.returns, mean=resolve_mean("forecast")).mu
     champion = load_forecaster()  # models:/qpo-return-forecaster@champion
     assert champion.metadata["version"] == model.reg.version and "champion" in champion.metadata["aliases"]
     np.testing.assert_allclose(mu.to_numpy(), champion.predict(model.prices).values.to_numpy() / H,
                                rtol=1e-6, atol=1e-9)
-    assert ForecastMean().model == f"models:/{MODEL_NAME}@champion"
+    assert DEFAULT_MODEL_URI == f"models:/{MODEL_NAME}@champion"
+    default = forecast_mean()  # the champion
+    assert default.forecaster.metadata["alias"] == "champion" and default.forecaster.metadata["version"] == \
+        model.reg.version
+    np.testing.assert_allclose(qpo.PortfolioProblem.from_returns(model.returns, mean=default).mu.to_numpy(),
+                               mu.to_numpy(), rtol=0, atol=0)
+    by_uri = resolve_mean(model.reg.model_uri)
+    assert isinstance(by_uri, ForecastMean) and by_uri.forecaster.metadata["version"] == model.reg.version
+    assert resolve_mean("ewma") == "ewma"  # the estimators' own names pass through
+
+
+def test_the_optimizer_refuses_registry_names_and_says_what_to_pass(model):
+    """qpo.estimation reads no registry: "forecast", a models:/ URI, or no forecaster is a clear
+    error that names the estimator to pass (and is raised before any MLflow is touched)."""
+    returns = model.returns
+    with pytest.raises(ProblemError, match=r"mean='forecast' names the model registry's champion.*"
+                                           r"mean=qpo\.tracking\.forecast_mean\('models:/qpo-return-forecaster@champion'\)"
+                                           r".*qpo\.ForecastMean\(qpo\.load_forecaster\("):
+        qpo.PortfolioProblem.from_returns(returns, mean="forecast")
+    uri = f"models:/{MODEL_NAME}/1"
+    with pytest.raises(ProblemError, match=rf"qpo\.tracking\.forecast_mean\('{uri}'\)"):
+        qpo.PortfolioProblem.from_returns(returns, mean=uri)
+    with pytest.raises(ProblemError, match=rf"ForecastMean takes a loaded forecaster.*the string '{uri}'.*"
+                                           rf"ForecastMean\(qpo\.load_forecaster\('{uri}'\)\).*"
+                                           rf"qpo\.tracking\.forecast_mean\('{uri}'\)"):
+        ForecastMean(uri)
+    with pytest.raises(ProblemError, match=r"ForecastBlackLitterman takes a loaded forecaster.*"
+                                           r"forecast_mean\('models:/qpo-return-forecaster@champion', "
+                                           r"black_litterman=True\)"):
+        ForecastBlackLitterman()
+    with pytest.raises(ProblemError, match="ForecastMean takes a loaded forecaster.*got int"):
+        ForecastMean(42)
+    with pytest.raises(ProblemError, match=r"\['tau'\] are options of the Black-Litterman forecast mean"):
+        forecast_mean(model.final, tau=0.1)
 
 
 def test_mean_forecast_with_an_empty_registry_is_a_clear_error(model, home, qpo_home, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'empty.db'}")
     with pytest.raises(DataError, match="the registry is empty: train one with `qpo pipeline run weekly-retrain`"):
-        qpo.PortfolioProblem.from_returns(model.returns, mean="forecast")
+        qpo.PortfolioProblem.from_returns(model.returns, mean=resolve_mean("forecast"))
+    with pytest.raises(DataError, match="the registry is empty: train one with `qpo pipeline run weekly-retrain`"):
+        forecast_mean()
 
 
 def test_forecast_black_litterman_matches_hand_views_and_pypfopt(model, registry):
@@ -108,7 +153,8 @@ def test_forecast_black_litterman_matches_hand_views_and_pypfopt(model, registry
     assert np.isfinite(mse).all() and (mse > 0).all() and np.ptp(mse) > 0
     omega = np.diag(mse * 252 / H)
 
-    est = ForecastBlackLitterman(model.reg.model_uri, market_weights=mw, risk_aversion=2.5, tau=0.05)
+    est = forecast_mean(model.reg.model_uri, black_litterman=True, market_weights=mw, risk_aversion=2.5, tau=0.05)
+    assert isinstance(est, ForecastBlackLitterman)
     mu = qpo.PortfolioProblem.from_returns(returns, mean=est).mu
     by_hand = qpo.BlackLitterman(views=views, omega=omega, market_weights=mw, risk_aversion=2.5, tau=0.05)
     np.testing.assert_allclose(mu.to_numpy(), by_hand.estimate(returns).to_numpy(), rtol=1e-6, atol=1e-10)
@@ -133,7 +179,7 @@ def test_forecast_estimators_refuse_what_the_model_cannot_forecast(model, regist
     returns = model.returns
     uri = model.reg.model_uri
     extra = returns.assign(NFLX=returns["AAPL"].to_numpy()[::-1])  # a ticker the model was not trained on
-    for est in (ForecastMean(uri), ForecastBlackLitterman(uri)):
+    for est in (forecast_mean(uri), forecast_mean(uri, black_litterman=True)):
         with pytest.raises(DataError, match=r"not trained on tickers \['NFLX'\]"):
             qpo.PortfolioProblem.from_returns(extra, mean=est)
         with pytest.raises(DataError, match="too little history: the mlp forecaster needs 253 prices per ticker"):
@@ -144,6 +190,6 @@ def test_forecast_estimators_refuse_what_the_model_cannot_forecast(model, regist
         ForecastBlackLitterman(bare).estimate(returns)
     assert np.isfinite(ForecastMean(bare).estimate(returns)).all()  # the plain mean needs no OOS error
     with pytest.raises(DataError, match=rf"model {MODEL_NAME!r} has no alias 'production'"):
-        ForecastMean(f"models:/{MODEL_NAME}@production").estimate(returns)
+        forecast_mean(f"models:/{MODEL_NAME}@production")
     with pytest.raises(ProblemError, match="model must be a models:/ URI"):
-        ForecastMean(42).estimate(returns)
+        forecast_mean(42)

@@ -23,7 +23,7 @@ import pytest
 
 from qpo.errors import DataError, ProblemError
 from qpo.forecasting import compute_features, train_forecaster
-from qpo.forecasting.registry import input_example
+from qpo.tracking import input_example
 
 from .conftest import small_config
 
@@ -123,7 +123,7 @@ def test_loading_a_model_that_is_not_a_forecaster_is_a_data_error(qpo_home, monk
     import mlflow
     from sklearn.linear_model import LinearRegression
 
-    from qpo.forecasting import load_forecaster
+    from qpo.tracking import load_forecaster
     from qpo.tracking.mlflow_run import configure
 
     configure()
@@ -159,7 +159,7 @@ def test_integer_ticker_labels(prices):
 
 
 def test_a_negative_ic_is_never_promoted_even_above_a_worse_baseline():
-    from qpo.forecasting.registry import promotion_decision
+    from qpo.tracking import promotion_decision
 
     promote, reason = promotion_decision(-0.057, -0.165, None, None)
     assert not promote and "not positive" in reason

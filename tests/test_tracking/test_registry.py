@@ -18,20 +18,18 @@ import pytest
 
 import qpo
 from qpo.errors import DataError
-from qpo.forecasting import (
+from qpo.forecasting import FeatureSpec, ForecasterConfig, compute_features
+from qpo.tracking import (
     MODEL_NAME,
-    FeatureSpec,
-    ForecasterConfig,
-    compute_features,
-    load_forecaster,
-    registry_table,
-    train_and_register,
-)
-from qpo.forecasting.registry import (
+    PYFUNC_CODE,
+    champion_forecast,
     current_champion,
     input_example,
+    load_forecaster,
     log_and_register,
     promotion_decision,
+    registry_table,
+    train_and_register,
 )
 from tests.test_forecasting.conftest import mlflow_home
 
@@ -340,8 +338,6 @@ def test_empty_registry_says_how_to_train_one(home, qpo_home):
     with pytest.raises(DataError, match=r"no registered model 'qpo-return-forecaster'.*the registry is empty: "
                                         r"train one with `qpo pipeline run weekly-retrain`"):
         load_forecaster(tracking_uri=uri)
-    from qpo.forecasting import champion_forecast
-
     assert champion_forecast(pd.DataFrame(), tracking_uri=uri) is None  # no champion: nothing to forecast
 
 
@@ -350,13 +346,12 @@ def test_signature_that_lacks_a_feature_is_refused(real, registry, tmp_path):
     import mlflow
     from mlflow.models import infer_signature
 
-    import qpo.forecasting.pyfunc as pyfunc_code
     from qpo.tracking import tracked_run
 
     final = real.final
     short = input_example(final, real.prices).drop(columns=["vol_63d"])
     with tracked_run("tampered"):
-        mlflow.pyfunc.log_model(name="forecaster", python_model=pyfunc_code.__file__,
+        mlflow.pyfunc.log_model(name="forecaster", python_model=str(PYFUNC_CODE),
                                 artifacts={"forecaster": str(final.save(tmp_path / "forecaster"))},
                                 signature=infer_signature(short), pip_requirements=["mlflow"],
                                 registered_model_name="qpo-tampered")
