@@ -109,7 +109,10 @@ def check_compliance(weights: pd.Series, limits: Limits, *, groups: dict[str, st
                      "detail": (f"{var_label} {limits.var_method} VaR is undefined here: the limit cannot be shown "
                                 "to hold" if undefined else
                                 f"{var_label} VaR {v:.2%} against a limit of {limits.var_limit:.2%}").strip()})
-    return pd.DataFrame(rows, columns=["check", "value", "limit", "status", "detail"])
+    columns = ["check", "value", "limit", "status", "detail"]
+    # object columns: pandas would turn the ComplianceStatus members into plain strings
+    return pd.DataFrame({c: pd.Series([r[c] for r in rows], dtype=object if c in ("status", "check", "detail")
+                                      else float) for c in columns}, columns=columns)
 
 
 def _names(over: pd.Series, most: int = 5) -> str:
