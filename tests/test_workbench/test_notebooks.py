@@ -225,9 +225,8 @@ def check_train_forecaster(tmp_path):
     from scipy.stats import spearmanr
 
     import qpo
-    from qpo.forecasting import champion_forecast, load_forecaster, registry_table
     from qpo.reporting.daily import DailyReport, forecast_section
-    from qpo.tracking import configure
+    from qpo.tracking import champion_forecast, configure, load_forecaster, registry_table
     from qpo.workbench.notebook import read_figures, read_records
 
     names = ["AAPL", "JNJ", "JPM", "KO", "MSFT", "XOM"]
