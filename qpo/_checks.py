@@ -51,32 +51,37 @@ def _bound(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> 
     return " and ".join(parts)
 
 
+def _hint(hint: str) -> str:
+    return f" ({hint})" if hint else ""
+
+
 def number(name: str, v: object, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
-           hi_open: bool = False, error: type[QpoError] = InvalidValueError) -> float:
-    """``v`` as a float, checked finite and within ``[lo, hi]`` (``lo_open``/``hi_open`` exclude the bound)."""
+           hi_open: bool = False, hint: str = "", error: type[QpoError] = InvalidValueError) -> float:
+    """``v`` as a float, checked finite and within ``[lo, hi]`` (``lo_open``/``hi_open`` exclude the
+    bound). ``hint`` (what is valid, e.g. "0.95 for 95 %") is added to the message."""
     if not is_number(v):
         bound = _bound(lo, hi, lo_open, hi_open)
-        raise error(f"{name} must be a finite number{' ' + bound if bound else ''}, got {v!r}")
+        raise error(f"{name} must be a finite number{' ' + bound if bound else ''}{_hint(hint)}, got {v!r}")
     x = float(v)  # type: ignore[arg-type]
     if (lo is not None and (x <= lo if lo_open else x < lo)) or (hi is not None and (x >= hi if hi_open else x > hi)):
-        raise error(f"{name} must be {_bound(lo, hi, lo_open, hi_open)}, got {v!r}")
+        raise error(f"{name} must be {_bound(lo, hi, lo_open, hi_open)}{_hint(hint)}, got {v!r}")
     return x
 
 
-def positive(name: str, v: object, *, error: type[QpoError] = InvalidValueError) -> float:
+def positive(name: str, v: object, *, hint: str = "", error: type[QpoError] = InvalidValueError) -> float:
     """``v`` as a float, checked finite and > 0."""
     if not is_number(v) or float(v) <= 0:  # type: ignore[arg-type]
-        raise error(f"{name} must be a positive finite number, got {v!r}")
+        raise error(f"{name} must be a positive finite number{_hint(hint)}, got {v!r}")
     return float(v)  # type: ignore[arg-type]
 
 
-def whole(name: str, v: object, lo: int | None = None, hi: int | None = None, *,
+def whole(name: str, v: object, lo: int | None = None, hi: int | None = None, *, hint: str = "",
           error: type[QpoError] = InvalidValueError) -> int:
     """``v`` as an int, checked a whole number (not a bool, not a float) within ``[lo, hi]``."""
     ok = isinstance(v, numbers.Integral) and not isinstance(v, bool)
     if not ok or (lo is not None and v < lo) or (hi is not None and v > hi):  # type: ignore[operator]
         bound = _bound(lo, hi, False, False)
-        raise error(f"{name} must be a whole number{' ' + bound if bound else ''}, got {v!r}")
+        raise error(f"{name} must be a whole number{' ' + bound if bound else ''}{_hint(hint)}, got {v!r}")
     return int(v)  # type: ignore[call-overload]
 
 

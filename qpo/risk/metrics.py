@@ -24,7 +24,6 @@ Conventions (stated once, used everywhere in qpo)
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from qpo import measures
-from qpo.errors import DataError, InvalidValueError
+from qpo._checks import positive
+from qpo.errors import DataError
 from qpo.measures import tail_size
 
 PERIODS_PER_YEAR = 252
@@ -122,11 +122,8 @@ def historical_cvar(returns, confidence: float = 0.95) -> float:
     return measures.cvar(_values(returns), confidence)
 
 
-def _ppy(periods_per_year) -> int:
-    if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, numbers.Real) or periods_per_year <= 0:
-        raise InvalidValueError(f"periods_per_year must be a positive number (252 for daily, 52 weekly, 12 "
-                                f"monthly), got {periods_per_year!r}")
-    return periods_per_year
+def _ppy(periods_per_year) -> float:
+    return positive("periods_per_year", periods_per_year, hint="252 for daily, 52 weekly, 12 monthly")
 
 
 def sortino_ratio(returns, risk_free_rate: float = 0.0, periods_per_year: int = PERIODS_PER_YEAR) -> float:

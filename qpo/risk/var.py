@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from qpo._checks import check_confidence
+from qpo._checks import check_confidence, whole
 from qpo.errors import DataError, InvalidValueError, UnknownOptionError
 from qpo.measures import tail_size
 from qpo.risk.metrics import _tail, _values
@@ -48,9 +48,7 @@ PARAMETRIC = ("historical", "normal", "cornish_fisher")
 
 
 def _check_horizon(horizon) -> int:
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise InvalidValueError(f"horizon must be a whole number of periods >= 1 (e.g. 1 or 10 days), got {horizon!r}")
-    return int(horizon)
+    return whole("horizon", horizon, lo=1, hint="a number of periods, e.g. 1 or 10 days")
 
 
 def horizon_sums(returns, horizon: int) -> np.ndarray:
