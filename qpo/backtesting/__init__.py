@@ -12,7 +12,7 @@ from qpo.backtesting.engine import (
     backtest,
     compare_strategies,
 )
-from qpo.backtesting.result import BacktestComparison, BacktestResult
+from qpo.backtesting.result import BacktestComparison, BacktestResult, FailedRebalance
 from qpo.backtesting.strategy import (
     BASELINES,
     COST_AWARE_OBJECTIVES,
@@ -27,6 +27,7 @@ __all__ = [
     "GAP_POLICIES",
     "BacktestComparison",
     "BacktestResult",
+    "FailedRebalance",
     "Strategy",
     "backtest",
     "compare_strategies",

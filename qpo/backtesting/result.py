@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import pandas as pd
+
+from qpo.backtesting.strategy import Strategy
+
+if TYPE_CHECKING:  # qpo.risk is imported when a backtest computes its report, not with this module
+    from qpo.risk import RiskReport
 
 _LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=40))
 #: the summary's rows, in order
@@ -14,7 +19,14 @@ SUMMARY_ROWS = ("CAGR", "volatility", "Sharpe", "max drawdown", "total turnover"
                 "n failures")
 
 
-def _wealth(returns: pd.Series, start) -> pd.Series:
+class FailedRebalance(TypedDict):
+    """A rebalance whose solve failed (:attr:`BacktestResult.failures`): no trade that day."""
+
+    date: pd.Timestamp
+    reason: str
+
+
+def _wealth(returns: pd.Series, start: pd.Timestamp) -> pd.Series:
     """Compounded wealth from 1.0 at ``start`` (the day before the first return)."""
     w = (1.0 + returns).cumprod()
     return pd.concat([pd.Series([1.0], index=pd.DatetimeIndex([start])), w])
@@ -42,11 +54,11 @@ class BacktestResult:
     ``target_weights`` the weights held after each rebalance's close (the drifted ones when it
     failed); ``rebalances`` one row per rebalance (date, n_assets eligible, turnover, cost as a
     fraction of the wealth then, status ``ok``/``failed``, solver, solve_s, message);
-    ``costs_paid`` the sum of those fractions; ``risk`` the :class:`qpo.RiskReport` of the net
-    returns; ``timings`` in seconds.
+    ``failures`` the failed rows of that table (date and reason); ``costs_paid`` the sum of the
+    cost fractions; ``risk`` the :class:`qpo.RiskReport` of the net returns; ``timings`` in seconds.
     """
 
-    strategy: Any
+    strategy: Strategy
     returns: pd.Series
     gross_returns: pd.Series
     equity: pd.Series
@@ -55,15 +67,21 @@ class BacktestResult:
     rebalances: pd.DataFrame
     turnover: pd.Series
     costs_paid: float
-    failures: list[dict]
     benchmark_returns: pd.Series | None
-    risk: Any
+    risk: RiskReport
     timings: dict[str, float]
     parameters: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.strategy.name
+
+    @property
+    def failures(self) -> list[FailedRebalance]:
+        """The failed rebalances (no trade), in date order: their ``date`` and ``reason`` (the
+        rebalance table's ``message``)."""
+        failed = self.rebalances[self.rebalances["status"] == "failed"]
+        return [FailedRebalance(date=d, reason=m) for d, m in zip(failed["date"], failed["message"], strict=True)]
 
     def __repr__(self) -> str:
         return (f"BacktestResult({self.name!r}: {self.returns.index[0].date()}..{self.returns.index[-1].date()}, "
@@ -209,9 +227,10 @@ class BacktestComparison:
 
     def _curves(self) -> dict[str, pd.Series]:
         curves = {name: r.equity for name, r in self.results.items()}
-        if self.benchmark_returns is not None:
+        label = self.benchmark_label
+        if self.benchmark_returns is not None and label is not None:
             start = next(iter(self.results.values())).equity.index[0]
-            curves[self.benchmark_label] = _wealth(self.benchmark_returns, start)
+            curves[label] = _wealth(self.benchmark_returns, start)
         return curves
 
     def figures(self) -> dict:

@@ -3,9 +3,15 @@ baseline), its estimators, constraints and options."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from qpo._checks import REQUIRED
 from qpo.errors import InvalidValueError, ProblemError, UnknownOptionError
+
+if TYPE_CHECKING:  # the real imports are deferred to the first Strategy: importing qpo stays quick
+    from qpo.estimation import CovarianceEstimator, MeanEstimator
+    from qpo.optimization import Constraints
 
 #: strategies that need no optimizer: 1/n at every rebalance, and 1/n once then drift only
 BASELINES = ("equal_weight", "buy_and_hold")
@@ -21,7 +27,7 @@ def strategy_names() -> tuple[str, ...]:
     return (*OBJECTIVES, *BASELINES)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class Strategy:
     """A rebalancing rule for :func:`qpo.backtest`.
 
@@ -51,26 +57,33 @@ class Strategy:
     """
 
     objective: str
-    _: KW_ONLY
-    name: str | None = None
-    mean: object = "historical"
-    covariance: object = "sample"
-    constraints: object = None
-    options: Mapping | None = None
-    cost_aware: bool = False
-    _mean_est: object = field(default=None, init=False, repr=False)
-    _cov_est: object = field(default=None, init=False, repr=False)
+    name: str
+    mean: str | MeanEstimator
+    covariance: str | CovarianceEstimator
+    constraints: Constraints | None
+    options: Mapping[str, Any] | None
+    cost_aware: bool
+    _mean_est: MeanEstimator | None = field(default=None, init=False, repr=False)
+    _cov_est: CovarianceEstimator | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self):
+    def __init__(self, objective: str, *, name: str | None = None, mean: str | MeanEstimator = "historical",
+                 covariance: str | CovarianceEstimator = "sample", constraints: Constraints | None = None,
+                 options: Mapping[str, Any] | None = None, cost_aware: bool = False) -> None:
+        # written out, not generated, so that ``name`` is always a str: None means the objective's name
+        for k, v in (("objective", objective), ("name", objective if name is None else name), ("mean", mean), ("covariance", covariance),
+                     ("constraints", constraints), ("options", options), ("cost_aware", cost_aware),
+                     ("_mean_est", None), ("_cov_est", None)):
+            object.__setattr__(self, k, v)
+        self._check()
+
+    def _check(self) -> None:
         from qpo.estimation import covariance_estimator, mean_estimator
         from qpo.optimization import Constraints
-        from qpo.optimization.engine import _REQUIRED, OBJECTIVE_OPTIONS
+        from qpo.optimization.engine import OBJECTIVE_OPTIONS
 
         valid = strategy_names()
         if not isinstance(self.objective, str) or self.objective not in valid:
             raise UnknownOptionError("strategy", self.objective, valid)
-        if self.name is None:
-            object.__setattr__(self, "name", self.objective)
         if not isinstance(self.name, str) or not self.name.strip():
             raise InvalidValueError(f"a strategy's name must be a non-empty string, got {self.name!r}")
         if not isinstance(self.cost_aware, bool):
@@ -100,7 +113,7 @@ class Strategy:
             if k not in allowed:
                 raise UnknownOptionError(f"option for {self.objective}", k,
                                          list(allowed) or ["(none: this objective takes no options)"])
-        missing = [k for k, v in allowed.items() if v is _REQUIRED and k not in opts]
+        missing = [k for k, v in allowed.items() if v is REQUIRED and k not in opts]
         if missing:
             raise ProblemError(f"{self.objective} needs {', '.join(missing)} (annualized): "
                                f"Strategy({self.objective!r}, options={{{missing[0]!r}: 0.15}})")
@@ -116,9 +129,9 @@ class Strategy:
     def is_baseline(self) -> bool:
         return self.objective in BASELINES
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, object]:
         """The strategy's settings, flat (for parameters and logs)."""
-        out = {"name": self.name, "objective": self.objective}
+        out: dict[str, object] = {"name": self.name, "objective": self.objective}
         if not self.is_baseline:
             out["mean"] = getattr(self._mean_est, "name", str(self.mean))
             out["covariance"] = getattr(self._cov_est, "name", str(self.covariance))
@@ -130,7 +143,7 @@ class Strategy:
         return out
 
 
-def as_strategy(spec) -> Strategy:
+def as_strategy(spec: object) -> Strategy:
     """A :class:`Strategy` from itself or from an objective's name."""
     if isinstance(spec, Strategy):
         return spec

@@ -1,6 +1,8 @@
 """The walk-forward backtester on the real bundled S&P 500 panel: timing (no look-ahead), drift and
 costs against independent arithmetic, the estimation window, failures, the compiled model's re-use,
 and the comparison of strategies."""
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -162,6 +164,34 @@ def test_a_failing_first_rebalance_holds_cash(sp500):
     assert (res.returns.loc[:first_ok] == 0).all() and (res.weights.loc[:first_ok].iloc[:-1] == 0).all().all()
     assert res.turnover.loc[first_ok] == pytest.approx(1.0)  # the first trade from cash
     assert (res.returns.loc[first_ok:].iloc[1:] != 0).all()
+
+
+def test_the_failed_rebalances_are_the_failed_rows_of_the_rebalance_table(sp500):
+    """``failures`` is read from the rebalance table (kept once): each failed row's date and message,
+    in date order; the typed parts are the strategy and the risk report of the net returns."""
+    prices = sp500.loc["2007-06-01":"2009-12-31"]
+    strat = Strategy("efficient_return", options={"target_return": 0.10})
+    res = qpo.backtest(prices, strat, rebalance="M", window=252, start="2008-10-01")
+    rb = res.rebalances
+    failed = rb[rb["status"] == "failed"]
+    assert len(failed) == 3 and (rb["status"] == "ok").sum() == len(rb) - 3
+    assert res.failures == [{"date": d, "reason": m} for d, m in zip(failed["date"], failed["message"], strict=True)]
+    assert [f["date"].strftime("%Y-%m") for f in res.failures] == ["2009-01", "2009-02", "2009-03"]
+    assert all("InfeasibleError" in f["reason"] for f in res.failures)
+    assert "failures" not in {f.name for f in dataclasses.fields(res)}
+    assert res.summary()["n failures"] == res.metrics()["n_failures"] == 3
+    assert res.strategy is strat and isinstance(res.risk, qpo.RiskReport)
+    assert res.risk.cagr == pytest.approx(qpo.risk.cagr(res.returns))
+
+
+def test_a_strategy_is_named_by_its_objective_unless_named():
+    s = Strategy("min_variance", covariance="ledoit_wolf")
+    assert s.name == "min_variance" and s.describe()["covariance"] == "ledoit_wolf"
+    renamed = dataclasses.replace(s, name="lw")
+    assert renamed.name == "lw" and renamed.describe() == {**s.describe(), "name": "lw"}
+    assert Strategy("equal_weight", name=None).name == "equal_weight"
+    with pytest.raises(qpo.InvalidValueError, match="non-empty string"):
+        Strategy("equal_weight", name=" ")
 
 
 # -- the compiled model -----------------------------------------------------------------------------
