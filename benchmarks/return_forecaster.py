@@ -159,8 +159,7 @@ def w_threads(a: dict) -> dict:
     import torch
 
     import qpo
-    from qpo.forecasting import ForecasterConfig, compute_features, forward_returns
-    from qpo.forecasting.model import fit
+    from qpo.forecasting import ForecasterConfig, compute_features, fit, forward_returns
 
     prices = qpo.load_prices("sp500").loc[SECTION1_PERIOD[0]:SECTION1_PERIOD[1]]
     config = ForecasterConfig(model="lstm", max_epochs=a["epochs"], patience=a["epochs"])
@@ -291,8 +290,9 @@ def _ridge(prices, res) -> dict:
         compute_features,
         forecast_metrics,
         forward_returns,
+        samples,
+        window_at,
     )
-    from qpo.forecasting.model import samples, window_at
 
     cfg = ForecasterConfig(model="mlp")
     panel = compute_features(prices, cfg.features)

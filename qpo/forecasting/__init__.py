@@ -10,7 +10,7 @@ Modules: ``features`` (the one feature function), ``_config`` (:class:`Forecaste
 (:class:`TrainedForecaster` and its :class:`Forecast`), ``walkforward`` (:func:`walk_forward`).
 """
 from qpo.forecasting._config import MODELS, ForecasterConfig
-from qpo.forecasting._training import fit, train_forecaster
+from qpo.forecasting._training import fit, samples, train_forecaster
 from qpo.forecasting.features import (
     FeaturePanel,
     FeatureSpec,
@@ -38,6 +38,7 @@ __all__ = [
     "forecast_metrics",
     "forward_returns",
     "rank_ic",
+    "samples",
     "train_forecaster",
     "walk_forward",
     "window_at",

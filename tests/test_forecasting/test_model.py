@@ -32,15 +32,15 @@ END = "2010-12-31"
 @pytest.fixture
 def recorded(monkeypatch):
     """Records the sample date positions fit() builds: [train, validation] per call of fit."""
-    import qpo.forecasting.model as model
+    import qpo.forecasting._training as training  # where fit() builds its samples
 
-    calls, real = [], model.samples
+    calls, real = [], training.samples
 
     def spy(panel, positions, window):
         calls.append(np.asarray(positions).copy())
         return real(panel, positions, window)
 
-    monkeypatch.setattr(model, "samples", spy)
+    monkeypatch.setattr(training, "samples", spy)
     return calls
 
 
@@ -50,7 +50,7 @@ def panel_target(prices):
 
 
 def _fit(panel, target, config, **kw):
-    from qpo.forecasting.model import fit
+    from qpo.forecasting import fit
 
     return fit(panel, target, config, **kw)
 
@@ -165,7 +165,7 @@ def test_early_stopping_returns_the_best_epoch_weights(prices, recorded, patienc
     # recompute the returned network's validation loss from the samples fit used
     px = prices.loc[:END]
     panel, target = compute_features(px), forward_returns(px, H).to_numpy(dtype=float)
-    from qpo.forecasting.model import samples
+    from qpo.forecasting._training import samples
 
     def xy(pos):
         x, tp, ip = samples(panel, pos, 1)

@@ -119,10 +119,10 @@ def test_forecast_dates_folds_and_realized(prices, wf):
 
 
 def test_walk_forward_training_is_purged_at_each_cutoff(prices, monkeypatch):
-    import qpo.forecasting.model as model
+    import qpo.forecasting._training as training  # where fit() builds its samples
 
-    calls, real = [], model.samples
-    monkeypatch.setattr(model, "samples", lambda p, pos, w: calls.append(np.asarray(pos).copy()) or real(p, pos, w))
+    calls, real = [], training.samples
+    monkeypatch.setattr(training, "samples", lambda p, pos, w: calls.append(np.asarray(pos).copy()) or real(p, pos, w))
     res = walk_forward(prices, small_config(max_epochs=1), retrain_months=12)
     cutoffs = prices.index.get_indexer(res.folds["test_start"])
     assert len(calls) == 2 * len(cutoffs)
