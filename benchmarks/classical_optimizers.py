@@ -61,11 +61,11 @@ def _strip(d: dict) -> dict:
     return {k: v for k, v in d.items() if k != "output"}
 
 
-PEERS = ("qpo", "pyportfolioopt", "skfolio", "riskfolio-lib", "cvxpy", "osqp", "clarabel", "pyscipopt", "numpy",
+PACKAGES = ("qpo", "pyportfolioopt", "skfolio", "riskfolio-lib", "cvxpy", "osqp", "clarabel", "pyscipopt", "numpy",
          "scipy", "pandas", "scikit-learn")
 
 
-def _versions(packages=PEERS) -> dict:
+def _versions(packages=PACKAGES) -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
