@@ -90,12 +90,16 @@ def frontier_study(returns: pd.DataFrame, *, mean="historical", covariance="samp
                    n_points: int = 50, risk_free_rate: float = 0.0,
                    periods_per_year: int = 252) -> FrontierStudy:
     """Build the problem, its frontier and each objective's portfolio. HRP and risk parity take
-    no extra constraints: with other constraints they are skipped, and ``skipped`` says why."""
+    no extra constraints: with other constraints they are skipped, and ``skipped`` says why.
+    ``mean="forecast"`` (the registry's champion) or a ``models:/`` URI is resolved here
+    (:func:`qpo.tracking.resolve_mean`), above the optimizer."""
     from qpo.errors import ProblemError
+    from qpo.tracking import resolve_mean
 
     for name in objectives:
         if name not in STUDY_OBJECTIVES:
             raise UnknownOptionError("study objective", name, STUDY_OBJECTIVES)
+    mean = resolve_mean(mean)
     problem = PortfolioProblem.from_returns(returns, mean=mean, covariance=covariance, constraints=constraints,
                                             risk_free_rate=risk_free_rate, periods_per_year=periods_per_year)
     frontier = efficient_frontier(problem, n_points)

@@ -104,6 +104,9 @@ def test_mean_forecast_resolves_to_the_champion(model, registry):
     by_uri = resolve_mean(model.reg.model_uri)
     assert isinstance(by_uri, ForecastMean) and by_uri.forecaster.metadata["version"] == model.reg.version
     assert resolve_mean("ewma") == "ewma"  # the estimators' own names pass through
+    # the frontier study (a report, above the optimizer) resolves the name itself
+    study = qpo.frontier_study(model.returns, mean="forecast", objectives=("min_variance",), n_points=5)
+    np.testing.assert_allclose(study.problem.mu.to_numpy(), mu.to_numpy(), rtol=0, atol=0)
 
 
 def test_the_optimizer_refuses_registry_names_and_says_what_to_pass(model):
