@@ -34,9 +34,9 @@ def solve(H: np.ndarray, q: np.ndarray, lo: np.ndarray, hi: np.ndarray, C: np.nd
     row[eq] = 2
     near_u = ~eq & np.isfinite(u) & (Cx0 >= u - feas)
     near_l = ~eq & np.isfinite(l) & (Cx0 <= l + feas)
-    for j in np.flatnonzero(near_u | near_l):  # add the active rows that keep the working set independent
+    for r in np.flatnonzero(near_u | near_l):  # add the active rows that keep the working set independent
         trial = row.copy()
-        trial[j] = 1 if near_u[j] else -1
+        trial[r] = 1 if near_u[r] else -1
         if _independent(C, trial, box):
             row = trial
     if not _independent(C, row, box):

@@ -34,7 +34,7 @@ def frontier_pieces(cov: np.ndarray, mu: np.ndarray, budget: float, A: np.ndarra
     E = np.vstack([np.ones(n), mu])
     H = 2.0 * cov
     t = float(mu @ w_start)
-    pieces = []
+    pieces: list[tuple[float, float, np.ndarray, np.ndarray]] = []
     for _ in range(4 * (n + m) + 10):
         S = np.flatnonzero(side != 0)
         A_S = A[S]

@@ -10,8 +10,10 @@ import functools
 import threading
 import time
 import warnings
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
+import numpy.typing as npt
 
 from qpo.errors import InfeasibleError, ProblemError, SolverError, UnknownOptionError
 from qpo.optimization._quiet import silence_highs_banner
@@ -24,6 +26,9 @@ from qpo.optimization.model import (
     numeric_families,
 )
 from qpo.optimization.problem import PortfolioProblem
+
+if TYPE_CHECKING:
+    from qpo.optimization.qp import OSQPSession
 
 CONTINUOUS_SOLVERS = ("CLARABEL", "SCS")
 LP_SOLVERS = ("HIGHS", "CLARABEL", "SCS")
@@ -114,9 +119,9 @@ def _try_solvers(compiled: _Compiled, problem: PortfolioProblem, objective: str,
     tried: list[str] = []
     inaccurate = None
     model = compiled.model
-    attempts = []
+    attempts: list[tuple[str, dict[str, Any]]] = []
     for i, name in enumerate(chain):
-        opts = dict(solver_options or {}) if i == 0 else {}
+        opts: dict[str, Any] = dict(solver_options or {}) if i == 0 else {}
         if name == "CLARABEL" and not opts:  # tight first; Clarabel's own defaults if that stalls
             attempts += [(name, dict(CLARABEL_TIGHT)), (name, {})]
         else:
@@ -169,6 +174,8 @@ def _scip_gap(model: Model):
     stats = getattr(model.problem, "solver_stats", None)
     extra = getattr(stats, "extra_stats", None)
     model_ = extra.get("model") if isinstance(extra, dict) else extra
+    if model_ is None:
+        return None
     try:
         return float(model_.getGap())
     except Exception:  # noqa: BLE001 - a missing gap is reported as unknown (None), never as proof
@@ -230,10 +237,15 @@ def _polish_support(problem: PortfolioProblem, objective: str, options: dict, w:
 def _snap(w: np.ndarray, model: Model, rc) -> np.ndarray:
     """Zero the weights the solver left at round-off (and those a binary says are not held)."""
     w = np.where(np.abs(w) < 1e-10, 0.0, w)
-    if "z" in model.aux and model.aux["z"].value is not None:
-        w = np.where(model.aux["z"].value > 0.5, w, 0.0)
-    elif "zp" in model.aux and model.aux["zp"].value is not None:
-        held = (model.aux["zp"].value > 0.5) | (model.aux["zq"].value > 0.5)
+    z = model.aux["z"].value if "z" in model.aux else None
+    zp = model.aux["zp"].value if "zp" in model.aux else None
+    if z is not None:
+        w = np.where(z > 0.5, w, 0.0)
+    elif zp is not None:
+        zq = model.aux["zq"].value
+        if zq is None:  # zp and zq come from one solve: both are set or neither
+            raise SolverError("the solver set the long indicators but not the short ones")
+        held = (zp > 0.5) | (zq > 0.5)
         w = np.where(held, w, 0.0)
     return w
 
@@ -268,7 +280,7 @@ def extreme_value(problem: PortfolioProblem, objective: str, vec: np.ndarray | N
     return float("nan")
 
 
-def _raise_infeasible(problem: PortfolioProblem, objective: str, options: dict, values: dict):
+def _raise_infeasible(problem: PortfolioProblem, objective: str, options: dict, values: dict) -> NoReturn:
     rc = problem.resolved
     conflict = conflicting_families(rc, values)
     if conflict:
@@ -298,7 +310,7 @@ def _raise_infeasible(problem: PortfolioProblem, objective: str, options: dict, 
 #: covariance makes each interior-point iteration cost a full factorization)
 DIRECT_QP_MIN_ASSETS = 200
 _DIRECT_OBJECTIVES = ("min_variance", "efficient_return", "max_utility")
-_sessions: dict[tuple, object] = {}
+_sessions: dict[tuple[Any, ...], OSQPSession] = {}
 _sessions_lock = threading.Lock()
 
 
@@ -319,9 +331,12 @@ def _direct_qp(problem: PortfolioProblem, objective: str, options: dict):
         H = cov * options["risk_aversion"] if objective == "max_utility" else 2.0 * cov
         q = -mu if objective == "max_utility" else np.zeros(rc.n)
         C = np.vstack([np.ones((1, rc.n)), rc.group_matrix] + ([mu[None, :]] if objective == "efficient_return" else []))
-        l = np.concatenate([[rc.budget], rc.group_lower] + ([[options["target_return"]]]
-                                                             if objective == "efficient_return" else []))
-        u = np.concatenate([[rc.budget], rc.group_upper] + ([[np.inf]] if objective == "efficient_return" else []))
+        l_parts: list[npt.ArrayLike] = [[rc.budget], rc.group_lower]
+        u_parts: list[npt.ArrayLike] = [[rc.budget], rc.group_upper]
+        if objective == "efficient_return":
+            l_parts.append([options["target_return"]])
+            u_parts.append([np.inf])
+        l, u = np.concatenate(l_parts), np.concatenate(u_parts)
         x0 = _last_answer.get(key)
         if x0 is not None and len(x0) == rc.n:
             w = active_set.solve(H, q, rc.lower, rc.upper, C, l, u, x0)
@@ -359,7 +374,7 @@ def _direct_qp(problem: PortfolioProblem, objective: str, options: dict):
     return w, info
 
 
-_last_answer: dict[tuple, np.ndarray] = {}
+_last_answer: dict[tuple[Any, ...], np.ndarray] = {}
 
 
 def solve_classical(problem: PortfolioProblem, objective: str, options: dict, solver=None,

@@ -141,8 +141,8 @@ def _active_set_path(problem: PortfolioProblem, n: int):
     reached = pieces[-1][1]
     beyond = np.flatnonzero(targets > reached + 1e-12)
     if len(beyond):  # a degenerate vertex stopped the walk: the points past it go to the solver chain
-        for i in beyond:
-            W[i] = _fallback_point(problem, float(targets[i]))
+        for k in beyond:
+            W[k] = _fallback_point(problem, float(targets[k]))
         fallback.append(f"points {beyond[0]}-{beyond[-1]} (past a degenerate vertex at target {reached:.6g}) "
                         "solved by the interior-point chain")
     for i, w in enumerate(W):

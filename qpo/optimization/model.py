@@ -13,10 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from qpo.errors import SolverError
 from qpo.optimization.constraints import ResolvedConstraints
+
+if TYPE_CHECKING:
+    import cvxpy as cp
 
 HOMOGENIZED = frozenset({"max_sharpe", "max_diversification", "risk_parity"})
 
@@ -154,23 +159,28 @@ class Model:
     """A cvxpy problem with its parameters and the variables to read weights from."""
 
     objective: str
-    structure: tuple
-    problem: object
+    structure: tuple[Any, ...]
+    problem: cp.Problem
     params: SimpleNamespace
-    x: object
-    s: object
-    aux: dict
+    x: cp.Variable
+    s: cp.Variable | float  # the homogenizing scale (a variable) for HOMOGENIZED objectives, else 1.0
+    aux: dict[str, cp.Variable]
 
-    def set(self, values: dict) -> None:
+    def set(self, values: dict[str, Any]) -> None:
         for name, value in values.items():
             par = getattr(self.params, name, None)
             if par is not None:
                 par.value = value
 
     def weights(self) -> np.ndarray:
+        if self.x.value is None:
+            raise SolverError(f"{self.objective}: the model has no solution to read weights from (solve it first)")
         x = np.asarray(self.x.value, dtype=float)
         if self.objective in HOMOGENIZED:
-            s = float(self.s.value)
+            scale = cast("cp.Variable", self.s).value  # a variable for every homogenized objective
+            if scale is None:
+                raise SolverError(f"{self.objective}: the model has no solution to read weights from (solve it first)")
+            s = float(scale)
             return x / s if s > 1e-14 else np.full_like(x, np.nan)
         return x
 
@@ -197,6 +207,7 @@ def build(objective: str, structure: tuple, n_scenarios: int = 0) -> Model:
     risk_sq = cp.sum_squares(p.F @ x)
     aux = dict(extra)
     mixed_integer = structure[9] or structure[10]
+    obj: cp.Minimize | cp.Maximize
     if objective == "min_variance" and mixed_integer and not (has_costs or has_impact):
         obj = cp.Minimize(cp.norm(p.F @ x, 2))  # same minimizer; SCIP branches faster on the norm (SOC)
     elif objective == "min_variance":

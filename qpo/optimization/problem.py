@@ -6,6 +6,7 @@ returns; ``periods_per_year`` annualizes them in results; ``risk_free_rate`` is 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -53,8 +54,8 @@ class PortfolioProblem:
         if isinstance(self.risk_free_rate, bool) or not isinstance(self.risk_free_rate, (int, float, np.number)) \
                 or not np.isfinite(self.risk_free_rate):
             raise ProblemError(f"risk_free_rate must be a finite number (annual), got {self.risk_free_rate!r}")
-        # resolving checks the constraints' tickers against the universe, once
-        object.__setattr__(self, "_resolved", self.constraints.resolve(self.tickers))
+        # resolving checks the constraints' tickers against the universe, once (here, eagerly)
+        self.resolved  # noqa: B018 - computed now so that bad tickers fail at construction
 
     @property
     def tickers(self) -> list[str]:
@@ -64,10 +65,10 @@ class PortfolioProblem:
     def n_assets(self) -> int:
         return len(self.mu)
 
-    @property
+    @cached_property
     def resolved(self) -> ResolvedConstraints:
         """The constraints as arrays in ticker order."""
-        return self._resolved
+        return self.constraints.resolve(self.tickers)
 
     def annual_cov(self) -> np.ndarray:
         return self.cov.to_numpy() * self.periods_per_year
@@ -107,10 +108,10 @@ class PortfolioProblem:
                 raise ProblemError(f"covariance has shape {arr.shape}; expected {(len(mu), len(mu))} to match mu")
             cov = pd.DataFrame(arr, index=mu.index, columns=mu.index)
         if returns is not None and not isinstance(returns, pd.DataFrame):
-            arr = np.asarray(returns, dtype=float)
-            if arr.ndim != 2 or arr.shape[1] != len(mu):
-                raise ProblemError(f"returns (scenarios) have shape {arr.shape}; expected (periods, {len(mu)})")
-            returns = pd.DataFrame(arr, columns=mu.index)
+            scenarios = np.asarray(returns, dtype=float)
+            if scenarios.ndim != 2 or scenarios.shape[1] != len(mu):
+                raise ProblemError(f"returns (scenarios) have shape {scenarios.shape}; expected (periods, {len(mu)})")
+            returns = pd.DataFrame(scenarios, columns=mu.index)
         mu, cov = mu.astype(float), cov.astype(float)
         repairs: tuple[str, ...] = ()
         if repair_psd:

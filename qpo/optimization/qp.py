@@ -14,10 +14,15 @@ so the caller can re-solve it with the interior-point chain.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from qpo.optimization.constraints import ResolvedConstraints
+
+if TYPE_CHECKING:
+    from scipy.sparse import csc_matrix
 
 OSQP_SETTINGS = dict(verbose=False, eps_abs=1e-9, eps_rel=1e-9, polishing=True, warm_starting=True,
                      max_iter=200_000, polish_refine_iter=10, delta=1e-9)
@@ -34,9 +39,9 @@ class LinearQP:
 
     n: int
     n_vars: int
-    P: object  # scipy.sparse csc, upper triangle
+    P: csc_matrix  # upper triangle
     q: np.ndarray
-    A: object
+    A: csc_matrix
     l: np.ndarray
     u: np.ndarray
     ret_row: int
@@ -50,11 +55,14 @@ class LinearQP:
         trade = rc.max_turnover is not None or rc.has_costs
         n_vars = n * (1 + lev + trade)
         g0, d0 = n, n * (1 + lev)  # offsets of g and d
-        rows, lo, hi = [], [], []
+        rows: list[np.ndarray] = []
+        lo: list[npt.ArrayLike] = []
+        hi: list[npt.ArrayLike] = []
         eye = np.eye(n)
         Z = np.zeros
 
-        def block(w=None, g=None, d=None):  # one row block with matrices at the w/g/d offsets
+        def block(w: np.ndarray | None = None, g: np.ndarray | None = None,
+                  d: np.ndarray | None = None) -> np.ndarray:  # one row block with matrices at the w/g/d offsets
             parts = [np.atleast_2d(v) for v in (w, g, d) if v is not None]
             out = Z((parts[0].shape[0], n_vars))
             for v, off in ((w, 0), (g, g0), (d, d0)):
@@ -76,7 +84,7 @@ class LinearQP:
             rows.append(block(w=rc.group_matrix))
             lo.append(rc.group_lower)
             hi.append(rc.group_upper)
-        if lev:
+        if rc.leverage is not None:  # lev
             rows += [block(w=-eye, g=eye), block(w=eye, g=eye), block(g=np.ones((1, n)))]
             lo += [np.zeros(n), np.zeros(n), [-np.inf]]
             hi += [np.full(n, np.inf), np.full(n, np.inf), [rc.leverage]]
@@ -163,6 +171,6 @@ class OSQPSession:
         return np.asarray(res.x[:self.qp.n], dtype=float), "optimal"
 
 
-def _pattern(qp: LinearQP) -> tuple:
+def _pattern(qp: LinearQP) -> tuple[Any, ...]:
     return (qp.n_vars, qp.A.shape, qp.P.indices.tobytes(), qp.P.indptr.tobytes(), qp.A.indices.tobytes(),
             qp.A.indptr.tobytes())
