@@ -71,14 +71,11 @@ def brinson_fachler(weights: pd.Series, benchmark_weights: pd.Series, returns: p
                                 "zero, so the sector has no return to attribute; group those names differently "
                                 "or attribute by asset (one group per ticker)")
         wp_s[j], wb_s[j] = wp_j, wb_j
-        rb_j = R[:, m] @ wb.to_numpy()[m] / wb_j if abs(wb_j) > 1e-12 else None
-        rp_j = R[:, m] @ wp.to_numpy()[m] / wp_j if abs(wp_j) > 1e-12 else None
-        if rp_j is None and rb_j is None:
-            rp_j = rb_j = np.zeros(T)
-        elif rp_j is None:
-            rp_j = rb_j
-        elif rb_j is None:
-            rb_j = rp_j
+        # a side without weight in the sector takes the other side's return (no effect), or 0 when neither has any
+        rb_own = R[:, m] @ wb.to_numpy()[m] / wb_j if abs(wb_j) > 1e-12 else None
+        rp_own = R[:, m] @ wp.to_numpy()[m] / wp_j if abs(wp_j) > 1e-12 else None
+        rb_j = rb_own if rb_own is not None else (rp_own if rp_own is not None else np.zeros(T))
+        rp_j = rp_own if rp_own is not None else rb_j
         rp_s[:, j], rb_s[:, j] = rp_j, rb_j
         alloc[:, j] = (wp_j - wb_j) * (rb_j - rb_total)
         select[:, j] = wb_j * (rp_j - rb_j)

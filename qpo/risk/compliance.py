@@ -98,7 +98,7 @@ def check_compliance(weights: pd.Series, limits: Limits, *, groups: dict[str, st
         rows.append({"check": "min names", "value": float(n), "limit": float(limits.min_names),
                      "status": ComplianceStatus.BREACH if n < limits.min_names else ComplianceStatus.PASS, "detail": f"{n} holdings"})
     if limits.var_limit is not None:
-        if limits.var_method not in (var_values or {}):
+        if var_values is None or limits.var_method not in var_values:
             raise DataError(f"the VaR limit is set on the {limits.var_method} VaR, which the report could not "
                             f"compute (it has {sorted(var_values or {})}); choose one of those")
         v = float(var_values[limits.var_method])

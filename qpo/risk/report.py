@@ -221,6 +221,12 @@ def _benchmark_kind(benchmark, returns) -> str | None:
     return "returns"
 
 
+def _given(benchmark: pd.Series | None) -> pd.Series:
+    """The benchmark, once :func:`_benchmark_kind` has said there is one."""
+    assert benchmark is not None, "a benchmark kind is only set for a given benchmark"
+    return benchmark
+
+
 def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, benchmark: pd.Series | None = None,
                 confidence: float = 0.95, risk_free_rate: float = 0.0, periods_per_year: int = PERIODS_PER_YEAR, *,
                 horizon: int = 1, sectors: dict[str, str] | None = None, history: pd.DataFrame | None = None,
@@ -268,9 +274,11 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
     if not isinstance(getattr(returns, "index", None), pd.DatetimeIndex):
         raise DataError("returns must be indexed by date (a pandas DatetimeIndex): the report dates its drawdowns "
                         "and replays stress windows by date")
-    kind = _benchmark_kind(benchmark, returns)
-    if kind == "weights" and not np.isfinite(benchmark.to_numpy(dtype=float)).all():
-        raise DataError(f"benchmark weights hold NaN/inf for {benchmark.index[~np.isfinite(benchmark.to_numpy(dtype=float))].tolist()}")
+    kind = _benchmark_kind(benchmark, returns)  # None exactly when benchmark is None
+    if kind == "weights":
+        bad = ~np.isfinite(_given(benchmark).to_numpy(dtype=float))
+        if bad.any():
+            raise DataError(f"benchmark weights hold NaN/inf for {_given(benchmark).index[bad].tolist()}")
     if weights is None:
         if not isinstance(returns, pd.Series):
             raise DataError("with weights=None, returns must be the portfolio's return Series")
@@ -304,10 +312,11 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
         bench_r = pd.Series(_aligned_benchmark(r, benchmark), index=r.index, name="benchmark")
         _values(bench_r)
     elif kind == "weights":
-        bench_r = portfolio_returns(benchmark.astype(float), returns).rename("benchmark")
+        bench_w = _given(benchmark).astype(float)
+        bench_r = portfolio_returns(bench_w, returns).rename("benchmark")
         from qpo.risk.attribution import brinson_fachler
 
-        attribution = brinson_fachler(w, benchmark.astype(float), returns, groups)
+        attribution = brinson_fachler(w, bench_w, returns, groups)
     if bench_r is not None:
         bench_stats = benchmark_statistics(r, bench_r, risk_free_rate, periods_per_year)
     # VaR by method

@@ -163,7 +163,7 @@ def hypothetical_stress(weights: pd.Series, returns: pd.DataFrame, shocks: list,
                 sector = shock["sector"]
                 members = [t for t in complete.columns if (groups or {}).get(t) == sector]
                 if not members:
-                    known = sorted({(groups or {}).get(t) for t in complete.columns} - {None})
+                    known = sorted({g for t in complete.columns if (g := (groups or {}).get(t)) is not None})
                     raise DataError(f"sector shock: no fully priced asset of the returns is in sector {sector!r}; "
                                     f"sectors present: {known}")
                 factor, label = complete[members].to_numpy(dtype=float).mean(axis=1), f"{sector} (equal-weighted)"
