@@ -2,6 +2,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+from qpo.errors import StoreError
 from qpo.store.models import Base
 
 config = context.config
@@ -11,7 +12,11 @@ target_metadata = Base.metadata
 def run() -> None:
     connection = config.attributes.get("connection")
     if connection is None:  # invoked by the alembic CLI
-        engine = create_engine(config.get_main_option("sqlalchemy.url"))
+        url = config.get_main_option("sqlalchemy.url")
+        if url is None:
+            raise StoreError("alembic needs a database: set sqlalchemy.url in its config (qpo hands over a "
+                             "connection when it migrates)")
+        engine = create_engine(url)
         with engine.begin() as connection:
             context.configure(connection=connection, target_metadata=target_metadata,
                               render_as_batch=True)
