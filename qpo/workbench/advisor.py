@@ -37,7 +37,7 @@ class AdvisorDashboard:
         names = self.portfolios["name"].tolist()
         if not names:
             raise RuntimeError("the store holds no portfolio; run `qpo db seed`")
-        self.selected = initial if initial in names else names[0]
+        self.selected: str = initial if initial is not None and initial in names else names[0]
 
         self.dropdown = widgets.Dropdown(options=names, value=self.selected, description="Client portfolio",
                                          style={"description_width": "initial"},
@@ -86,12 +86,15 @@ class AdvisorDashboard:
             formatters={"shares": "{:,.1f}".format, "price": "${:,.2f}".format, "weight": "{:.1%}".format},
             classes="qpo-holdings", border=0)
         r = self.report
+        var_table, compliance = r.var_table, r.compliance
+        assert var_table is not None, "risk_report always computes the VaR table"
+        assert compliance is not None, "the dashboard always passes limits, so the report always checks them"
         rows = [("Annualized return (CAGR)", f"{r.cagr:.2%}"), ("Volatility", f"{r.volatility:.2%}"),
                 ("Sharpe", f"{r.sharpe:.2f}"), ("Max drawdown", f"{r.max_drawdown:.2%}"),
                 (f"VaR {percent(r.confidence)} (1 day)", f"{r.var:.2%}"),
                 (f"CVaR {percent(r.confidence)} (1 day)", f"{r.cvar:.2%}"),
                 (f"VaR {percent(r.confidence)}, normal / Cornish-Fisher",
-                 f"{r.var_table.loc['normal', 'var']:.2%} / {r.var_table.loc['cornish_fisher', 'var']:.2%}")]
+                 f"{var_table.loc['normal', 'var']:.2%} / {var_table.loc['cornish_fisher', 'var']:.2%}")]
         if r.benchmark is not None:
             rows.append(("Beta vs the S&P 500", f"{r.benchmark['beta']:.2f}"))
         stress = r.stress.dropna(subset=["loss"]) if r.stress is not None else None
@@ -102,7 +105,7 @@ class AdvisorDashboard:
             status = ("<div class='qpo-breach' style='color:#c0392b'><b>Compliance breach</b><ul>"
                       + "".join(f"<li>{html.escape(b)}</li>" for b in r.breaches) + "</ul></div>")
         else:
-            status = f"<div class='qpo-compliant' style='color:#27ae60'><b>Compliant</b>: all {len(r.compliance)} checks pass</div>"
+            status = f"<div class='qpo-compliant' style='color:#27ae60'><b>Compliant</b>: all {len(compliance)} checks pass</div>"
         self.risk.value = (f"<h4>Risk, {r.start.date()} to {r.end.date()}</h4>{status}<table class='qpo-risk'>"
                            + "".join(f"<tr><td>{html.escape(k)}</td><td style='text-align:right'><b>{v}</b></td></tr>"
                                      for k, v in rows)
