@@ -217,8 +217,9 @@ def _optimize_binary(problem, objective, method, options, confidence_level, n_bo
     from qpo.quantum.engine import solve_binary
 
     t0 = time.perf_counter()
-    w, info = solve_binary(problem, objective, method, options, int(seed))
-    diagnostics = info["diagnostics"]
+    outcome, build_s, solve_s = solve_binary(problem, objective, method, options, int(seed))
+    w = outcome.weights.to_numpy()
+    diagnostics = outcome.diagnostics()
     ret, vol, sharpe = portfolio_statistics(problem, w)
     ci = None
     if confidence_level is not None:
@@ -226,12 +227,12 @@ def _optimize_binary(problem, objective, method, options, confidence_level, n_bo
         diagnostics["confidence_interval"] = note
     if problem.repairs:
         diagnostics["repairs"] = list(problem.repairs)
-    timings = {"build_s": info["build_s"], "solve_s": info["solve_s"], "total_s": time.perf_counter() - t0}
+    timings = {"build_s": build_s, "solve_s": solve_s, "total_s": time.perf_counter() - t0}
     return OptimizationResult(
         weights=pd.Series(w, index=problem.tickers, name="weight"), expected_return=ret, volatility=vol,
-        sharpe=sharpe, objective=objective, method=method, solver=info["solver"], status=info["status"],
+        sharpe=sharpe, objective=objective, method=method, solver=outcome.solver, status=outcome.status,
         periods_per_year=problem.periods_per_year, risk_free_rate=problem.risk_free_rate, timings=timings,
-        confidence_interval=ci, fallback_reason=info["fallback"], diagnostics=diagnostics)
+        confidence_interval=ci, fallback_reason=outcome.fallback_reason, diagnostics=diagnostics, binary=outcome)
 
 
 def _solve_hrp(problem: PortfolioProblem, opts: dict):

@@ -1,11 +1,14 @@
 """The result every optimizer returns."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    from qpo.quantum.result import BinaryOutcome
 
 
 @dataclass
@@ -15,7 +18,12 @@ class OptimizationResult:
     ``expected_return`` and ``volatility`` are annualized with ``periods_per_year``
     (arithmetic: mu * P, sigma * sqrt(P)); ``sharpe`` = (expected_return - risk_free_rate) / volatility.
     ``fallback_reason`` is set when the requested method's answer was replaced by another's.
-    ``diagnostics`` holds method-specific figures (quantum gaps, samples, ...).
+    ``diagnostics`` holds method-specific figures as a flat dict (what MLflow logs).
+
+    ``binary`` is set for the binary objectives (``method="exact" | "qaoa" | "annealing" | "auto"``):
+    a :class:`~qpo.quantum.result.BinaryOutcome`, the typed parts of the answer (the model, the exact
+    reference, the solution quality, the sample distribution, the run record); ``diagnostics`` is
+    then generated from it.
     """
 
     weights: pd.Series
@@ -32,13 +40,16 @@ class OptimizationResult:
     confidence_interval: tuple[float, float] | None = None
     fallback_reason: str | None = None
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    binary: BinaryOutcome | None = field(default=None, repr=False)
 
     @property
     def tickers(self) -> list[str]:
         return list(self.weights.index)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        """Plain data; the typed ``binary`` part is left out (``diagnostics`` is its flat view)."""
+        d = asdict(replace(self, binary=None))
+        del d["binary"]
         d["weights"] = {k: float(v) for k, v in self.weights.items()}
         return d
 

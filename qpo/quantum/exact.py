@@ -41,6 +41,11 @@ class ExactSolution:
     def index(self) -> int:
         return int(bits_to_index(self.x))
 
+    @property
+    def solver_name(self) -> str:
+        """The solver an answer of this reference reports: ``brute force`` or ``SCIP (cvxpy)``."""
+        return "brute force" if self.method == "brute_force" else "SCIP (cvxpy)"
+
 
 @dataclass
 class Landscape:

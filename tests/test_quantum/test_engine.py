@@ -220,18 +220,26 @@ def test_without_shots_the_answer_is_the_most_likely_feasible_string(real_proble
 
 
 def test_unproven_or_missing_reference_makes_no_gap_claim(real_problem):
-    from qpo.quantum.engine import compare
+    from qpo.quantum.engine import assess
     from qpo.quantum.exact import ExactSolution
+    from qpo.quantum.result import BinaryOutcome
 
     model = selection_model(real_problem(6), 2)
     x = np.array([1, 1, 0, 0, 0, 0], float)
     best_known = ExactSolution(x=np.array([0, 0, 1, 1, 0, 0], float), objective=-1.0, method="scip",
                                proven_optimal=False, wall_time_s=1.0, mip_gap=0.3, status="user_limit")
-    out = compare(model, x, best_known, None, {})
-    assert out["gap"] is None and out["gap_to_best_known"] == pytest.approx((model.objective(x) + 1.0) / 1.0)
+    q = assess(model, x, best_known)
+    assert q.gap is None and q.gap_to_best_known == pytest.approx((model.objective(x) + 1.0) / 1.0)
+    assert not q.optimal
+    out = BinaryOutcome(model=model, method="exact", x=x, solver="SCIP (cvxpy)", status="feasible", quality=q,
+                        reference=best_known, run=best_known).diagnostics()
+    assert out["gap"] is None and out["gap_to_best_known"] == q.gap_to_best_known
     assert "not proven optimal" in out["f_star_note"]
-    none = compare(model, x, None, None, {})
-    assert none["f_star"] is None and none["gap"] is None and none["objective_value"] == model.objective(x)
+    none = assess(model, x, None)
+    assert none.f_star is None and none.gap is None and none.objective_value == model.objective(x)
+    flat = BinaryOutcome(model=model, method="exact", x=x, solver="", status="", quality=none, reference=None,
+                         run=best_known).diagnostics()
+    assert flat["f_star"] is None and flat["gap"] is None and flat["objective_value"] == model.objective(x)
 
 
 def test_more_option_checks(real_problem, last_prices):

@@ -11,7 +11,7 @@ from scipy.linalg import expm
 
 from qpo.errors import InvalidValueError, UnknownOptionError
 from qpo.quantum import qaoa as Q
-from qpo.quantum.qaoa import StatevectorQAOA, initial_parameters, qaoa_circuit, run_qaoa
+from qpo.quantum.qaoa import StatevectorQAOA, _statevector, initial_parameters, qaoa_circuit, run_qaoa
 
 X = np.array([[0, 1], [1, 0]], dtype=complex)
 Y = np.array([[0, -1j], [1j, 0]])
@@ -162,9 +162,11 @@ def test_dicke_gates_prepare_the_exact_dicke_state(n):
     from qiskit import QuantumCircuit
     from qiskit.quantum_info import Statevector
 
+    from qpo.quantum.qaoa._circuits import _dicke_gates
+
     for k in range(1, n):
         qc = QuantumCircuit(n)
-        Q._dicke_gates(qc, n, k)
+        _dicke_gates(qc, n, k)
         sv = Statevector(qc).data
         want = Q.dicke_state(n, k)
         assert abs(abs(np.vdot(want, sv)) - 1) < 1e-12
@@ -185,14 +187,14 @@ def test_expectation_matches_qiskit_and_aer_estimators(mixer):
     sim = StatevectorQAOA(diag, mixer=mixer, k=k)
     fast = sim.expectation(g, b)
     circ = qaoa_circuit(op, p, mixer=mixer, k=k)
-    vals = Q._parameter_values(circ, g, b)
+    vals = Q.parameter_values(circ, g, b)
     ev_sv = float(StatevectorEstimator().run([(circ, op, vals)]).result()[0].data.evs) + const
     from qiskit import transpile
     from qiskit_aer import AerSimulator
 
     aer = EstimatorV2(options={"backend_options": {"method": "statevector"}})
     compiled = transpile(circ, AerSimulator(method="statevector"), optimization_level=0)  # XXPlusYY -> basis
-    ev_aer = float(aer.run([(compiled, op, Q._parameter_values(compiled, g, b))]).result()[0].data.evs) + const
+    ev_aer = float(aer.run([(compiled, op, Q.parameter_values(compiled, g, b))]).result()[0].data.evs) + const
     assert fast == pytest.approx(ev_sv, abs=1e-8)
     assert fast == pytest.approx(ev_aer, abs=1e-8)
     # and the expectation is the probability-weighted energy
@@ -213,7 +215,7 @@ def test_sampler_counts_follow_the_fast_path_probabilities(mixer):
     probs = StatevectorQAOA(diag, mixer=mixer, k=k).probabilities(g, b)
     circ = qaoa_circuit(op, 2, mixer=mixer, k=k, measure=True)
     shots = 40_000
-    res = StatevectorSampler(seed=3).run([(circ, Q._parameter_values(circ, g, b))], shots=shots).result()
+    res = StatevectorSampler(seed=3).run([(circ, Q.parameter_values(circ, g, b))], shots=shots).result()
     observed = np.zeros(2 ** n)
     for key, cnt in res[0].data.meas.get_counts().items():
         observed[int(key, 2)] += cnt  # qubit 0 rightmost
@@ -477,7 +479,7 @@ def test_phase_by_table_on_large_states():
     for gamma in (0.37, -2.2, 60.0):  # the last one exceeds the table's angle limit
         got = sim.state([gamma], [0.0])
         np.testing.assert_allclose(got, plus * np.exp(-1j * gamma * diag), rtol=0, atol=1e-14 * 2 ** (-n / 2) * 50)
-    assert abs(0.37) * sim._step / 2 <= Q._TABLE_MAX_ANGLE < abs(60.0) * sim._step / 2
+    assert abs(0.37) * sim._step / 2 <= _statevector._TABLE_MAX_ANGLE < abs(60.0) * sim._step / 2
     g, b = [0.4, 1.3], [-0.5, 0.2]
     no_table = StatevectorQAOA(diag, mixer="xy", k=8)
     no_table._grid = None
