@@ -84,7 +84,7 @@ class LinearQP:
             rows.append(block(w=rc.group_matrix))
             lo.append(rc.group_lower)
             hi.append(rc.group_upper)
-        if rc.leverage is not None:  # lev
+        if rc.leverage is not None:  # same as lev, written so the type checker sees a float
             rows += [block(w=-eye, g=eye), block(w=eye, g=eye), block(g=np.ones((1, n)))]
             lo += [np.zeros(n), np.zeros(n), [-np.inf]]
             hi += [np.full(n, np.inf), np.full(n, np.inf), [rc.leverage]]
