@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from qpo import measures
-from qpo._checks import REQUIRED, number
+from qpo._checks import REQUIRED, check_confidence, number
 from qpo.errors import InvalidValueError, ProblemError, UnknownOptionError
 from qpo.optimization.problem import PortfolioProblem
 from qpo.optimization.result import OptimizationResult
@@ -61,7 +61,7 @@ def resolve_options(problem: PortfolioProblem, objective: str, options: dict) ->
     if "risk_aversion" in out:
         out["risk_aversion"] = number("risk_aversion", out["risk_aversion"], lo=0, lo_open=True)
     if "confidence" in out:
-        out["confidence"] = number("confidence", out["confidence"], lo=0, hi=1, lo_open=True, hi_open=True)
+        out["confidence"] = check_confidence(out["confidence"])
     if objective == "risk_parity":
         out["risk_budgets"] = _risk_budgets(problem, out["risk_budgets"])
     return out

@@ -93,7 +93,7 @@ def test_options_are_checked_per_objective(returns):
         qpo.optimize(problem, "efficient_return", target=0.2)
     with pytest.raises(ProblemError, match="efficient_risk needs target_volatility"):
         qpo.optimize(problem, "efficient_risk")
-    with pytest.raises(InvalidValueError, match=r"confidence must be < 1, got 95"):
+    with pytest.raises(InvalidValueError, match=r"confidence must lie strictly between 0 and 1 \(e.g. 0.95\), got 95"):
         qpo.optimize(problem, "min_cvar", confidence=95)
     with pytest.raises(UnknownOptionError, match="option for min_variance 'risk_aversion'"):
         qpo.optimize(problem, "min_variance", risk_aversion=2)
