@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from qpo.errors import InvalidValueError, ProblemError
-from qpo.estimation.moments import MeanEstimator, covariance_estimator
+from qpo.estimation.moments import CovarianceEstimator, MeanEstimator, covariance_estimator
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,7 +63,7 @@ class BlackLitterman(MeanEstimator):
     tau: float = 0.05
     view_confidences: object = None
     omega: object = None
-    covariance: object = "sample"
+    covariance: str | CovarianceEstimator = "sample"
     periods_per_year: int = 252
     name = "black_litterman"
 

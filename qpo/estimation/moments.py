@@ -28,7 +28,7 @@ def _ewm_weights(n: int, span: float) -> np.ndarray:
 
 
 def _check_span(span) -> None:
-    if isinstance(span, bool) or not isinstance(span, numbers.Real) or not span >= 1:
+    if isinstance(span, bool) or not isinstance(span, numbers.Real) or not float(span) >= 1:
         raise InvalidValueError(f"span must be a number of periods >= 1 (e.g. 180), got {span!r}")
 
 
