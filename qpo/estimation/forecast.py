@@ -31,7 +31,7 @@ import pandas as pd
 
 from qpo.errors import ProblemError
 from qpo.estimation.black_litterman import BlackLitterman
-from qpo.estimation.moments import MeanEstimator
+from qpo.estimation.moments import CovarianceEstimator, MeanEstimator
 
 if TYPE_CHECKING:
     from qpo.forecasting import Forecast, TrainedForecaster
@@ -137,7 +137,7 @@ class ForecastBlackLitterman(MeanEstimator):
     prior: Mapping[str, float] | None = None
     risk_aversion: float = 2.5
     tau: float = 0.05
-    covariance: object = "sample"
+    covariance: str | CovarianceEstimator = "sample"
     periods_per_year: int = 252
     name = "forecast_black_litterman"
 
