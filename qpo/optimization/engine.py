@@ -223,7 +223,7 @@ def _optimize_binary(problem, objective, method, options, confidence_level, n_bo
     ret, vol, sharpe = portfolio_statistics(problem, w)
     ci = None
     if confidence_level is not None:
-        ci, note = bootstrap_interval(problem, w, confidence_level, n_bootstrap, seed)
+        ci, note = bootstrap_interval(problem, w, confidence_level, n_bootstrap, int(seed))
         diagnostics["confidence_interval"] = note
     if problem.repairs:
         diagnostics["repairs"] = list(problem.repairs)

@@ -141,6 +141,8 @@ def solve_scip(model: BinaryModel, time_limit: float | None = None) -> ExactSolu
 def _scip_gap(prob) -> float | None:
     extra = getattr(getattr(prob, "solver_stats", None), "extra_stats", None)
     scip = extra.get("model") if isinstance(extra, dict) else extra
+    if scip is None:
+        return None
     try:
         return float(scip.getGap())
     except Exception:  # noqa: BLE001 - a missing gap is reported as unknown (None), never as proof

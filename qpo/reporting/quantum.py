@@ -1,6 +1,9 @@
 """The quantum-vs-classical study behind ``notebooks/04_quantum_vs_classical.ipynb``: one binary
-selection problem solved by the requested method (QAOA, annealing, ...) and exactly, side by side,
-with the sample distribution, the energy landscape and the diagnostics."""
+selection problem solved by the requested method (QAOA, annealing, ...) next to its exact optimum,
+with the sample distribution, the energy landscape and the diagnostics.
+
+The study reads the typed parts of the result (``result.binary``: the model, the exact reference, the
+quality, the distribution); it never rebuilds the model or solves the exact reference again."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from qpo.errors import ProblemError
 from qpo.optimization import OptimizationResult, PortfolioProblem, optimize
+from qpo.optimization.engine import portfolio_statistics
+from qpo.quantum import BinaryModel, BinaryOutcome, DistributionKind
+from qpo.quantum.formulation import bitstring
 
 #: diagnostics that are numbers and go to MLflow as metrics
 METRIC_KEYS = ("objective_value", "f_star", "gap", "approximation_ratio", "expected_approximation_ratio",
@@ -20,21 +27,30 @@ METRIC_KEYS = ("objective_value", "f_star", "gap", "approximation_ratio", "expec
 
 @dataclass
 class QuantumStudy:
-    """A binary problem, the requested method's result and the exact one."""
+    """A binary problem, the requested method's result and the exact reference's answer (None when the
+    exact solver found nothing in time: ``result.binary.reference_error`` says why)."""
 
     problem: PortfolioProblem
     result: OptimizationResult
-    exact: OptimizationResult
-    model: object = None  # the BinaryModel both solved
+    exact: OptimizationResult | None
+    model: BinaryModel  # the BinaryModel both answers are of
+
+    @classmethod
+    def from_result(cls, problem: PortfolioProblem, result: OptimizationResult) -> QuantumStudy:
+        """The study of a binary ``result`` of ``problem``, from the parts the result holds (its model and
+        exact reference): nothing is built or solved again."""
+        outcome = _outcome(result)
+        return cls(problem=problem, result=result, exact=_exact_result(problem, result, outcome), model=outcome.model)
+
+    @property
+    def outcome(self) -> BinaryOutcome:
+        """The typed parts of the requested method's answer."""
+        return _outcome(self.result)
 
     def _fractions(self) -> dict[str, float]:
         """The stored samples as probabilities: exact ones as they are; counts over all samples."""
-        d = self.result.diagnostics
-        samples = d.get("samples") or {}
-        if d.get("distribution", "").startswith("exact"):
-            return dict(samples)
-        total = d.get("samples_per_run") or sum(samples.values()) or 1
-        return {k: v / total for k, v in samples.items()}
+        dist = self.outcome.distribution
+        return {} if dist is None else dist.probabilities()
 
     def _names(self, bits: str) -> str:
         x = np.array([c == "1" for c in bits], float)
@@ -46,21 +62,26 @@ class QuantumStudy:
     def comparison(self) -> pd.DataFrame:
         """The two portfolios: objective, return, volatility, Sharpe, chosen names, solver, time."""
         rows = {}
-        for name, r in ((f"requested ({self.result.method}): {self.result.solver}", self.result),
-                        (f"reference (exact): {self.exact.solver}", self.exact)):
-            d = r.diagnostics
-            rows[name] = {"objective f": d["objective_value"], "gap to f*": d["gap"],
+        answers = [(f"requested ({self.result.method}): {self.result.solver}", self.result)]
+        if self.exact is not None:
+            answers.append((f"reference (exact): {self.exact.solver}", self.exact))
+        for name, r in answers:
+            b = _outcome(r)
+            rows[name] = {"objective f": b.quality.objective_value, "gap to f*": b.quality.gap,
                           "expected return": r.expected_return, "volatility": r.volatility, "sharpe": r.sharpe,
-                          "chosen": ", ".join(d["selected"]), "status": r.status,
-                          "seconds": r.timings["total_s"]}
+                          "chosen": ", ".join(b.selected), "status": r.status, "seconds": r.timings["total_s"]}
         return pd.DataFrame(rows).T
 
     def selection(self) -> pd.DataFrame:
         """Per asset: the weight of each answer and whether each chose it."""
-        return pd.DataFrame({"weight": self.result.weights, "exact weight": self.exact.weights,
-                             "chosen": [t in self.result.diagnostics["selected"] for t in self.problem.tickers],
-                             "exact chose": [t in self.exact.diagnostics["selected"] for t in self.problem.tickers]},
-                            index=self.problem.tickers)
+        chosen = set(self.outcome.selected)
+        out = {"weight": self.result.weights, "chosen": [t in chosen for t in self.problem.tickers]}
+        if self.exact is not None:
+            exact_chosen = set(_outcome(self.exact).selected)
+            out["exact weight"] = self.exact.weights
+            out["exact chose"] = [t in exact_chosen for t in self.problem.tickers]
+        return pd.DataFrame(out, index=self.problem.tickers)[[c for c in ("weight", "exact weight", "chosen",
+                                                                         "exact chose") if c in out]]
 
     def diagnostics(self) -> pd.Series:
         """The scalar diagnostics of the requested method's answer."""
@@ -77,27 +98,27 @@ class QuantumStudy:
             v = d.get(k)
             if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v):
                 out[k] = float(v)
-        gap = d.get("gap")
-        out["optimal_found"] = float(gap is not None and gap <= 1e-9 and bool(d.get("exact_proven_optimal")))
+        out["optimal_found"] = float(self.outcome.quality.optimal)
         out["fell_back"] = float(self.result.fallback_reason is not None)
         out["expected_return"] = self.result.expected_return
         out["volatility"] = self.result.volatility
-        out["exact_expected_return"] = self.exact.expected_return
-        out["exact_volatility"] = self.exact.volatility
+        if self.exact is not None:
+            out["exact_expected_return"] = self.exact.expected_return
+            out["exact_volatility"] = self.exact.volatility
         return out
 
     def distribution_figure(self, top: int = 40):
         """The most likely (or most sampled) strings, feasible or not, the optimum marked."""
         import plotly.graph_objects as go
 
-        d = self.result.diagnostics
+        outcome = self.outcome
         frac = self._fractions()
         items = sorted(frac.items(), key=lambda t: -t[1])[:top]
-        if not items:
+        if not items or outcome.distribution is None:
             return _empty_figure("no samples: the answer came from the exact solver")
         strings = [s for s, _ in items]
         probs = [v for _, v in items]
-        exact = d.get("exact_bitstring")
+        exact = None if outcome.reference is None else bitstring(outcome.reference.x)
         colors = []
         for s in strings:
             if s == exact:
@@ -108,10 +129,11 @@ class QuantumStudy:
                 colors.append("#1f77b4")
         fig = go.Figure(go.Bar(x=list(range(len(strings))), y=probs, marker_color=colors,
                                hovertext=[f"{s}<br>{self._names(s)}" for s in strings]))
-        uniform = d.get("uniform_p_optimum")
+        uniform = outcome.quality.uniform_p_optimum
         if uniform:
             fig.add_hline(y=uniform, line_dash="dot", annotation_text="P(optimum) of a uniformly random feasible answer")
-        what = "probability" if d.get("distribution", "").startswith("exact") else "fraction of samples"
+        what = ("probability" if outcome.distribution.kind is DistributionKind.EXACT_STATEVECTOR
+                else "fraction of samples")
         fig.update_layout(title=f"{self.result.method}: the {len(strings)} most likely strings "
                                 f"(green: the exact optimum; red: infeasible)",
                           xaxis_title="string (by likelihood; hover for the names)", yaxis_title=what,
@@ -122,11 +144,7 @@ class QuantumStudy:
         """Every feasible selection's objective (sorted), with the probability the method put on it."""
         import plotly.graph_objects as go
 
-        from qpo.quantum.exact import (
-            BRUTE_FORCE_MAX_VARIABLES,
-            index_to_bits,
-            landscape,
-        )
+        from qpo.quantum.exact import BRUTE_FORCE_MAX_VARIABLES, index_to_bits, landscape
 
         model = self.model
         if model.n_variables > BRUTE_FORCE_MAX_VARIABLES:
@@ -151,8 +169,10 @@ class QuantumStudy:
     def selection_figure(self):
         from qpo.reporting.figures import weights_figure
 
-        return weights_figure({self.result.method: self.result.weights, "exact": self.exact.weights},
-                              title="The selected portfolio next to the exact one")
+        weights = {self.result.method: self.result.weights}
+        if self.exact is not None:
+            weights["exact"] = self.exact.weights
+        return weights_figure(weights, title="The selected portfolio next to the exact one")
 
 
 def _empty_figure(text: str):
@@ -166,17 +186,32 @@ def _empty_figure(text: str):
 
 def quantum_study(problem: PortfolioProblem, objective: str = "asset_selection", method: str = "qaoa", *,
                   seed: int = 0, **options) -> QuantumStudy:
-    """Solve ``problem``'s binary ``objective`` with ``method`` and exactly (``method="exact"``)."""
-    from qpo.quantum.engine import build_model, resolve_binary_options
-
+    """Solve ``problem``'s binary ``objective`` with ``method`` and show it next to the exact optimum the
+    result already carries (one solve: the exact reference is not solved a second time)."""
     result = optimize(problem, objective, method=method, seed=seed, confidence_level=None, **options)
-    exact_opts = {k: v for k, v in options.items() if k in _objective_option_names(objective)}
-    exact = optimize(problem, objective, method="exact", seed=seed, confidence_level=None, **exact_opts)
-    model = build_model(problem, objective, resolve_binary_options(objective, "exact", exact_opts)[0])
-    return QuantumStudy(problem=problem, result=result, exact=exact, model=model)
+    return QuantumStudy.from_result(problem, result)
 
 
-def _objective_option_names(objective: str) -> set[str]:
-    from qpo.quantum.engine import BINARY_OBJECTIVE_OPTIONS
+def _outcome(result: OptimizationResult) -> BinaryOutcome:
+    if result.binary is None:
+        raise ProblemError(f"a quantum study needs the result of a binary objective (asset_selection, integer_lots); "
+                           f"this is {result.objective!r} by method {result.method!r}")
+    return result.binary
 
-    return set(BINARY_OBJECTIVE_OPTIONS[objective])
+
+def _exact_result(problem: PortfolioProblem, result: OptimizationResult, outcome: BinaryOutcome
+                  ) -> OptimizationResult | None:
+    """The exact reference's answer as a result of its own, from what ``outcome`` holds."""
+    if outcome.method == "exact":
+        return result
+    ref = outcome.reference_outcome()
+    if ref is None or ref.reference is None:
+        return None
+    w = ref.weights.to_numpy()
+    ret, vol, sharpe = portfolio_statistics(problem, w)
+    seconds = ref.reference.wall_time_s
+    return OptimizationResult(
+        weights=pd.Series(w, index=problem.tickers, name="weight"), expected_return=ret, volatility=vol,
+        sharpe=sharpe, objective=result.objective, method="exact", solver=ref.solver, status=ref.status,
+        periods_per_year=problem.periods_per_year, risk_free_rate=problem.risk_free_rate,
+        timings={"build_s": 0.0, "solve_s": seconds, "total_s": seconds}, diagnostics=ref.diagnostics(), binary=ref)

@@ -110,7 +110,7 @@ def _multipliers(sweep) -> tuple[float, ...]:
 def _seed(seed) -> int:
     if seed is None:
         return int(np.random.default_rng().integers(2 ** 31))
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2 ** 31:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < 2 ** 31:
         raise InvalidValueError(f"seed must be an integer in 0..2**31-1 or None, got {seed!r}")
     return int(seed)
 

@@ -63,7 +63,7 @@ def resolve_binary_options(objective: str, method: str, options: dict) -> tuple[
             meth[name] = whole(name, meth[name], 1)
     for name in ("reference_time_limit", "time_limit"):
         lim = meth.get(name)
-        if lim is not None and (isinstance(lim, bool) or not isinstance(lim, numbers.Real) or not lim > 0):
+        if lim is not None and (isinstance(lim, bool) or not isinstance(lim, numbers.Real) or not float(lim) > 0):
             raise InvalidValueError(f"{name} must be a positive number of seconds or None, got {lim!r}")
     if isinstance(meth.get("inits"), str):
         meth["inits"] = (meth["inits"],)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from qpo._checks import package_versions
 from qpo.errors import SolverError
 from qpo.quantum.engine._methods import MethodAnswer, run_annealing_on, run_qaoa_on
@@ -14,10 +16,12 @@ from qpo.quantum.engine._quality import assess
 from qpo.quantum.engine._repair import broken_constraints, repair
 from qpo.quantum.exact import ExactSolution, solve_exact
 from qpo.quantum.formulation import BinaryModel
-from qpo.quantum.result import BinaryOutcome
+from qpo.quantum.result import BinaryOutcome, QubitLimit
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only: qpo.optimization sits above qpo.quantum
     from qpo.optimization.problem import PortfolioProblem
+    from qpo.quantum.annealing import AnnealingRun
+    from qpo.quantum.qaoa import QAOARun
 
 
 def solve_binary(problem: PortfolioProblem, objective: str, method: str, options: dict, seed: int
@@ -36,16 +40,21 @@ def solve_binary(problem: PortfolioProblem, objective: str, method: str, options
                f"{meth_opts['auto_qaoa_qubits']}: {chosen}")
 
     t1 = time.perf_counter()
-    reference_error = None
+    reference: ExactSolution | None
+    reference_error: str | None = None
     answer: MethodAnswer | None = None
+    x: np.ndarray | None
+    solver: str | None
+    fallback: str | None = None
     if chosen == "exact":
         reference = solve_exact(model, method=meth_opts["exact_method"], time_limit=meth_opts["time_limit"])
-        x, solver, fallback = reference.x, reference.solver_name, None
+        run: QAOARun | AnnealingRun | ExactSolution | QubitLimit = reference
+        x, solver = reference.x, reference.solver_name
         status = "optimal" if reference.proven_optimal else "feasible"
     else:
         reference, reference_error = _reference(model, meth_opts["reference_time_limit"])
         answer = (run_qaoa_on if chosen == "qaoa" else run_annealing_on)(model, meth_opts, seed)
-        x, solver, fallback, status = answer.x, answer.solver, answer.refusal, "feasible"
+        run, x, solver, fallback, status = answer.run, answer.x, answer.solver, answer.refusal, "feasible"
     solve_s = time.perf_counter() - t1
 
     # check, repair, fall back
@@ -66,18 +75,17 @@ def solve_binary(problem: PortfolioProblem, objective: str, method: str, options
         solver = f"{reference.solver_name} (fallback)"
         status = "fallback"
 
-    if answer is None:  # the exact method: the run is the reference itself
-        assert reference is not None
-        quality = assess(model, x, reference)
-        return BinaryOutcome(model=model, method=chosen, x=x, solver=solver or "", status=status, quality=quality,
-                             reference=reference, run=reference, auto_choice=why, seed=int(seed),
-                             versions=versions()), build_s, solve_s
-    quality = assess(model, x, reference, answer.p, answer.samples_per_run, answer.wall_time_s)
-    before = None if answer.p_before_polish is None else assess(model, x, reference, answer.p_before_polish)
-    return BinaryOutcome(model=model, method=chosen, x=x, solver=solver or "", status=status, quality=quality,
-                         reference=reference, run=answer.run, distribution=answer.distribution,
-                         quality_before_polish=before, reference_error=reference_error, fallback_reason=fallback,
-                         auto_choice=why, seed=int(seed), versions=versions()), build_s, solve_s
+    # judge it (a method's distribution too; annealing's reads also before polishing)
+    if answer is None:
+        quality, before = assess(model, x, reference), None
+    else:
+        quality = assess(model, x, reference, answer.p, answer.samples_per_run, answer.wall_time_s)
+        before = None if answer.p_before_polish is None else assess(model, x, reference, answer.p_before_polish)
+    outcome = BinaryOutcome(model=model, method=chosen, x=x, solver=solver or "", status=status, quality=quality,
+                            reference=reference, run=run, distribution=None if answer is None else answer.distribution,
+                            quality_before_polish=before, reference_error=reference_error, fallback_reason=fallback,
+                            auto_choice=why, seed=int(seed), versions=versions())
+    return outcome, build_s, solve_s
 
 
 def _reference(model: BinaryModel, time_limit: float | None) -> tuple[ExactSolution | None, str | None]:

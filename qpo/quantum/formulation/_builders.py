@@ -114,7 +114,9 @@ def lots_model(problem: PortfolioProblem, prices, cash: float, *, lot_size=1, ma
     if maxl.sum() == 0:
         raise InvalidValueError("max_lots allows no lot of any asset within the cash")
     resolution = positive("slack_resolution", slack_resolution)
-    variables, bits, cols = [], {}, []
+    variables: list[str] = []
+    bits: dict[str, list[tuple[int, int]]] = {}
+    cols: list[tuple[int, int]] = []
     for i, t in enumerate(tickers):
         bits[t] = []
         for b, coef in enumerate(bounded_coefficients(int(maxl[i]))):

@@ -123,7 +123,7 @@ def qaoa_circuit(ising, reps: int, *, mixer: str = "x", k: int | None = None, me
         raise UnknownOptionError("Dicke-state preparation", dicke, DICKE_PREPARATIONS)
     gamma, beta = ParameterVector("gamma", reps), ParameterVector("beta", reps)
     qc = QuantumCircuit(n, name=f"QAOA(p={reps}, mixer={mixer})")
-    if mixer == "x":
+    if k is None:  # the X mixer (_check_mixer gives the XY mixer its k)
         qc.h(range(n))
     elif dicke == "initialize":
         qc.initialize(dicke_state(n, k), range(n))

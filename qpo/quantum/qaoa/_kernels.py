@@ -21,7 +21,7 @@ def _single_threaded_blas():
     gain nothing on them and, on a busy machine, their spin-waits slow an evaluation down 10-100x."""
     global _BLAS
     if _BLAS is None:
-        from threadpoolctl import ThreadpoolController
+        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
         _BLAS = ThreadpoolController()
     return _BLAS.limit(limits=1, user_api="blas")
@@ -73,6 +73,8 @@ def _apply_block(src: np.ndarray, dst: np.ndarray, j: int, w: int, u: np.ndarray
     part one BLAS call on one thread)."""
     dim = src.shape[0]
     a, m, b = dim >> (j + w), 1 << w, 1 << j
+    sv: np.ndarray
+    dv: np.ndarray
     if b == 1:
         sv, dv, ut = src.reshape(a, m), dst.reshape(a, m), u.T
 

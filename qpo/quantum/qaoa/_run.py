@@ -85,15 +85,16 @@ def _minimize(fun: Callable[[np.ndarray], float], x0: np.ndarray, method: str, m
     from scipy.optimize import minimize
 
     history: list[float] = []
-    best = [math.inf, x0.copy()]
+    best_value, best_x = math.inf, x0.copy()
 
     def wrapped(x: np.ndarray) -> float:
+        nonlocal best_value, best_x
         if len(history) >= maxiter:
             raise _BudgetSpent
         v = float(fun(np.asarray(x, dtype=float)))
         history.append(v)
-        if v < best[0]:
-            best[0], best[1] = v, np.array(x, dtype=float)
+        if v < best_value:
+            best_value, best_x = v, np.array(x, dtype=float)
         return v
 
     options: dict[str, Any]
@@ -116,7 +117,7 @@ def _minimize(fun: Callable[[np.ndarray], float], x0: np.ndarray, method: str, m
                           f"optimizer ({', '.join(OPTIMIZERS)}) or fewer layers") from exc
     if not history:
         raise SolverError(f"scipy {method} made no energy evaluation; check maxiter")
-    return best[0], best[1], history
+    return best_value, best_x, history
 
 
 def _normalization(diag: np.ndarray, support: np.ndarray | None) -> tuple[float, float]:
@@ -194,7 +195,8 @@ def run_qaoa(diag, *, reps: int = 1, mixer: str = "x", k: int | None = None, cva
     starts = [(name, initial_parameters(reps, name, rng=rng)) for name in inits]
     starts += [("random", initial_parameters(reps, "random", rng=rng)) for _ in range(int(n_random))]
 
-    restarts, best = [], None
+    restarts: list[dict] = []
+    finals: list[tuple[float, np.ndarray, list[float]]] = []
     evaluations = 0
     for name, (g0, b0) in starts:
         x0 = np.concatenate([g0, b0])
@@ -204,12 +206,12 @@ def run_qaoa(diag, *, reps: int = 1, mixer: str = "x", k: int | None = None, cva
                "start_energy": hist[0] * scale + shift, "final_energy": value * scale + shift,
                "evaluations": len(hist), "gammas": x[:reps].tolist(), "betas": x[reps:].tolist()}
         restarts.append(rec)
-        if best is None or value < best[0]:
-            best = (value, x, hist)
-    value, x, hist = best
+        finals.append((value, x, hist))
+    value, x, hist = min(finals, key=lambda t: t[0])  # the first of the best starts
     gammas, betas = x[:reps].copy(), x[reps:].copy()
 
     counts = None
+    probs: np.ndarray | None
     if sim is not None:
         probs = sim.probabilities(gammas, betas)
         if shots is not None:
