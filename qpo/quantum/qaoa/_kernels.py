@@ -21,7 +21,7 @@ def _single_threaded_blas():
     gain nothing on them and, on a busy machine, their spin-waits slow an evaluation down 10-100x."""
     global _BLAS
     if _BLAS is None:
-        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+        from threadpoolctl import ThreadpoolController
 
         _BLAS = ThreadpoolController()
     return _BLAS.limit(limits=1, user_api="blas")
