@@ -13,30 +13,43 @@ machine, on the same data and the same folds in the same run, and written to
 Section 2 needs ``../shared/data`` and is skipped, with a message, when it is absent. Whole-backtest
 times are medians of repeats after a first (cold) run, which is reported apart.
 
-Usage: ``python benchmarks/backtest_walkforward.py [--quick] [--skip-shared]``
+``--smoke`` runs both sections on tiny sizes (2019-2020, one year of monthly rebalances; 80 shared
+assets; two skfolio folds), once each: the suite runs it.
+
+Usage: ``python -m benchmarks.backtest_walkforward [--smoke | --quick] [--skip-shared] [--out DIR]``
 """
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
-import sys
 import time
 import warnings
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from classical_optimizers import (  # noqa: E402
-    BARS,
-    OUT,
-    _f,
-    _loadavg,
-    _machine,
-    _ms,
-    _strip,
-    _timeit,
-    _versions,
+from benchmarks._common import (
+    finish,
+    fmt,
+    header,
+    ms,
+    parser,
+    shared_closes,
+    shared_data,
+    start,
+    strip,
+    timeit,
+    write_results,
 )
+
+NAME = "backtest_walkforward"
+PACKAGES = ("qpo", "skfolio", "cvxpy", "osqp", "clarabel", "numpy", "scipy", "pandas", "scikit-learn")
+
+#: sizes and repeats of each mode
+MODES = {
+    "full": {"period": ("2009-01-01", "2022-12-31"), "start": "2010-01-01", "shared_period": ("2009-01-01", "2020-12-31"),
+             "shared_assets": None, "repeats": {"qpo": 5, "peer": 3, "qpo_500": 2, "peer_folds": 6}},
+    "quick": {"period": ("2009-01-01", "2022-12-31"), "start": "2010-01-01", "shared_period": ("2009-01-01", "2020-12-31"),
+              "shared_assets": None, "repeats": {"qpo": 2, "peer": 1, "qpo_500": 1, "peer_folds": 3}},
+    "smoke": {"period": ("2019-01-01", "2020-12-31"), "start": "2020-01-01", "shared_period": ("2019-01-01", "2020-12-31"),
+              "shared_assets": 80, "repeats": {"qpo": 0, "peer": 0, "qpo_500": 0, "peer_folds": 2}},
+}
 
 #: tight Clarabel tolerances, skfolio's objective scaled (its defaults stop up to ~6e-5 from the
 #: optimum: a daily variance is ~1e-5 against an absolute gap tolerance of 1e-8)
@@ -56,17 +69,18 @@ def qpo_folds(res, X):
 
 
 # -- 1. 20 assets ---------------------------------------------------------------------------------
-def bundled_section(repeats: dict) -> dict:
+def bundled_section(p: dict) -> dict:
     import numpy as np
     from skfolio.model_selection import cross_val_predict
     from skfolio.optimization import MeanRisk
 
     import qpo
 
-    prices = qpo.load_prices("sp500").loc["2009-01-01":"2022-12-31"]
+    repeats = p["repeats"]
+    prices = qpo.load_prices("sp500").loc[p["period"][0]:p["period"][1]]
     X = qpo.prices_to_returns(prices)
-    kw = dict(rebalance="M", window=252, start="2010-01-01")
-    t = _timeit(lambda: qpo.backtest(prices, "min_variance", **kw), repeats["qpo"])
+    kw = dict(rebalance="M", window=252, start=p["start"])
+    t = timeit(lambda: qpo.backtest(prices, "min_variance", **kw), repeats["qpo"])
     res = t["output"]
     folds = qpo_folds(res, X)
     out = {"data": f"bundled sp500 panel, {X.shape[1]} assets, returns {X.index[0].date()}..{X.index[-1].date()}",
@@ -74,7 +88,7 @@ def bundled_section(repeats: dict) -> dict:
            "schedule": f"last trading day of each month from {res.target_weights.index[0].date()}, 252-return "
                        f"window, {len(folds)} folds, out-of-sample {res.returns.index[0].date()}.."
                        f"{res.returns.index[-1].date()}"}
-    out["qpo"] = {**_strip(t), "timed": "qpo.backtest(prices, 'min_variance', rebalance='M', window=252) end to end "
+    out["qpo"] = {**strip(t), "timed": "qpo.backtest(prices, 'min_variance', rebalance='M', window=252) end to end "
                                         "(checks, every solve, drift, risk report)",
                   "solve_median_s": res.timings["solve_median_s"], "solve_max_s": res.timings["solve_max_s"],
                   "solve_total_s": res.timings["solve_total_s"], "rebalances": len(res.rebalances),
@@ -85,14 +99,14 @@ def bundled_section(repeats: dict) -> dict:
             warnings.simplefilter("ignore")
             return cross_val_predict(model, X, cv=folds)
 
-    t = _timeit(lambda: sk_run(MeanRisk()), repeats["peer"])
+    t = timeit(lambda: sk_run(MeanRisk()), repeats["peer"])
     mpp = t["output"]
     W_q = res.target_weights.to_numpy()
     W_sk = np.array([p.weights for p in mpp.portfolios])
     sk_r = np.concatenate([p.returns for p in mpp.portfolios])
     const_q = np.concatenate([X.iloc[test].to_numpy() @ W_q[k] for k, (_, test) in enumerate(folds)])
     q_r = res.returns.to_numpy()
-    out["skfolio"] = {**_strip(t), "timed": "cross_val_predict(MeanRisk(), X, cv=qpo's folds) (defaults: Clarabel, "
+    out["skfolio"] = {**strip(t), "timed": "cross_val_predict(MeanRisk(), X, cv=qpo's folds) (defaults: Clarabel, "
                                             "EmpiricalCovariance ddof=1)",
                       "folds": len(mpp.portfolios), "max_abs_weight_diff_vs_qpo": float(np.abs(W_sk - W_q).max()),
                       "median_fold_weight_diff": float(np.median(np.abs(W_sk - W_q).max(axis=1))),
@@ -123,14 +137,13 @@ def bundled_section(repeats: dict) -> dict:
 
 
 # -- 2. ~500 assets -------------------------------------------------------------------------------
-def shared_prices(start="2009-01-01", end="2020-12-31"):
+def shared_prices(start="2009-01-01", end="2020-12-31", n_assets: int | None = None):
     """The vendor panel with its leading NaNs kept; tickers with internal gaps, an early end or a
-    |daily return| >= 0.5 (vendor defects) dropped."""
+    |daily return| >= 0.5 (vendor defects) dropped; the first ``n_assets`` alphabetically if given."""
     import numpy as np
 
-    import qpo
 
-    prices = qpo.ohlcv_to_prices(qpo.load_ohlcv(BARS)).loc[start:end]
+    prices = shared_closes().loc[start:end]
     n_all = prices.shape[1]
     prices = prices.dropna(axis=1, how="all")
     valid = prices.notna().to_numpy()
@@ -143,6 +156,8 @@ def shared_prices(start="2009-01-01", end="2020-12-31"):
     jumps = (prices / prices.shift(1) - 1).abs() >= 0.5
     defects = sorted(prices.columns[jumps.any()])
     prices = prices.drop(columns=defects)
+    if n_assets:
+        prices = prices[sorted(prices.columns)[:n_assets]]
     late = int(prices.iloc[0].isna().sum())
     info = {"tickers_in_file": n_all, "dropped_no_price_in_period": n_all - len(valid[0]),
             "dropped_internal_gap_or_early_end": gappy, "dropped_for_abs_return_ge_0.5": defects,
@@ -151,7 +166,7 @@ def shared_prices(start="2009-01-01", end="2020-12-31"):
     return prices, info
 
 
-def shared_section(repeats: dict) -> dict:
+def shared_section(p: dict) -> dict:
     import numpy as np
     from skfolio.moments import LedoitWolf as SkLedoitWolf
     from skfolio.optimization import MeanRisk
@@ -159,9 +174,10 @@ def shared_section(repeats: dict) -> dict:
 
     import qpo
 
-    prices, info = shared_prices()
+    repeats = p["repeats"]
+    prices, info = shared_prices(*p["shared_period"], n_assets=p["shared_assets"])
     strat = qpo.Strategy("min_variance", covariance="ledoit_wolf", constraints=qpo.Constraints(max_weight=0.02))
-    kw = dict(rebalance="M", window=252, start="2010-01-01")
+    kw = dict(rebalance="M", window=252, start=p["start"])
     runs = []
     for _ in range(1 + repeats["qpo_500"]):
         t0 = time.perf_counter()
@@ -221,66 +237,52 @@ def shared_section(repeats: dict) -> dict:
 
 
 # -- main -----------------------------------------------------------------------------------------
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="fewer repeats")
-    ap.add_argument("--skip-shared", action="store_true", help="skip the section that needs ../shared/data")
-    args = ap.parse_args()
-    repeats = ({"qpo": 2, "peer": 1, "qpo_500": 1, "peer_folds": 3} if args.quick else
-               {"qpo": 5, "peer": 3, "qpo_500": 2, "peer_folds": 6})
+def main(argv: list[str] | None = None) -> None:
+    args = parser(__doc__).parse_args(argv)
     t_start = time.perf_counter()
-    results = {"date": time.strftime("%Y-%m-%d %H:%M"), "mode": "quick" if args.quick else "full",
-               "repeats": repeats, "machine": _machine(), "versions": _versions()}
+    results = start(args, PACKAGES)
+    p = MODES[results["mode"]]
+    results["repeats"] = p["repeats"]
     print("1. walk-forward min-variance, 20 assets ...", flush=True)
-    results["bundled_20"] = bundled_section(repeats)
-    if args.skip_shared:
-        results["shared_500"] = {"skipped": "skipped (--skip-shared)"}
-    elif not BARS.exists():
-        msg = f"skipped: {BARS} not found (the shared data set lives beside the project)"
-        print(msg, flush=True)
-        results["shared_500"] = {"skipped": msg}
+    results["bundled_20"] = bundled_section(p)
+    skipped = shared_data(args)
+    if skipped:
+        print(skipped, flush=True)
+        results["shared_500"] = {"skipped": skipped}
     else:
         print("2. walk-forward min-variance, ~500 assets ...", flush=True)
-        results["shared_500"] = shared_section(repeats)
-    results["total_wall_s"] = time.perf_counter() - t_start
-    results["machine"]["load_average_end"] = _loadavg()
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "backtest_walkforward.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+        results["shared_500"] = shared_section(p)
+    finish(results, t_start)
     text = write_table(results)
-    (OUT / "backtest_walkforward.md").write_text(text)
+    write_results(args.out, NAME, results, text)
     print(text)
 
 
 def write_table(r: dict) -> str:
-    m, v = r["machine"], r["versions"]
-    L = ["# Walk-forward backtests: qpo vs skfolio", "",
-         (f"Measured {r['date']} by `benchmarks/backtest_walkforward.py` ({r['mode']} mode, total "
-          f"{r['total_wall_s']:.0f} s). Both libraries run the same data and the same folds in the same run."), "",
-         f"- machine: {m['cpu']}, {m['cpu_count']} logical CPUs ({m['cpus_usable']} usable), {m['platform']}",
-         f"- Python {m['python']}; " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
-         f"- load average (1, 5, 15 min) at start {m.get('load_average_start')}, at end {m.get('load_average_end')}",
-         f"- repeats: {r['repeats']}", ""]
+    L = header(r, "Walk-forward backtests: qpo vs skfolio", NAME,
+               "Both libraries run the same data and the same folds in the same run.")
+    L += [f"- repeats: {r['repeats']}", ""]
     b = r["bundled_20"]
     q, s, st, ret = b["qpo"], b["skfolio"], b["skfolio_tight"], b["returns"]
     L += ["## 1. Monthly min-variance, 20 bundled assets, one-year window", "",
           f"{b['data']}; {b['strategy']}; {b['schedule']}.", "",
           "| library | timed | first | median (n) | peer / qpo | max abs dw vs qpo (median fold) |",
           "| --- | --- | --- | --- | --- | --- |",
-          f"| qpo | {q['timed']} | {_ms(q['first_s'])} | {_ms(q['median_s'])} ({q['repeats']}) | 1 | 0 |",
-          f"| skfolio | {s['timed']} | {_ms(s['first_s'])} | {_ms(s['median_s'])} ({s['repeats']}) | "
-          f"{s['ratio_peer_over_qpo']:.1f}x | {_f(s['max_abs_weight_diff_vs_qpo'], 2)} "
-          f"({_f(s['median_fold_weight_diff'], 2)}) |",
-          f"| skfolio, tight | {st['timed']} | {_ms(st['s'])} | - | {st['ratio_peer_over_qpo']:.1f}x | "
-          f"{_f(st['max_abs_weight_diff_vs_qpo'], 2)} ({_f(st['median_fold_weight_diff'], 2)}) |", "",
-          (f"qpo per rebalance: median {_ms(q['solve_median_s'])}, max {_ms(q['solve_max_s'])} (the first run's first "
+          f"| qpo | {q['timed']} | {ms(q['first_s'])} | {ms(q['median_s'])} ({q['repeats']}) | 1 | 0 |",
+          f"| skfolio | {s['timed']} | {ms(s['first_s'])} | {ms(s['median_s'])} ({s['repeats']}) | "
+          f"{s['ratio_peer_over_qpo']:.1f}x | {fmt(s['max_abs_weight_diff_vs_qpo'], 2)} "
+          f"({fmt(s['median_fold_weight_diff'], 2)}) |",
+          f"| skfolio, tight | {st['timed']} | {ms(st['s'])} | - | {st['ratio_peer_over_qpo']:.1f}x | "
+          f"{fmt(st['max_abs_weight_diff_vs_qpo'], 2)} ({fmt(st['median_fold_weight_diff'], 2)}) |", "",
+          (f"qpo per rebalance: median {ms(q['solve_median_s'])}, max {ms(q['solve_max_s'])} (the first run's first "
            f"solve compiles the model); {q['rebalances']} rebalances, {q['failures']} failed, solvers "
            f"{', '.join(q['solvers'])}. Target ({b['target']}): {'met' if b['target_met'] else 'NOT met'}."), "",
           (f"Out-of-sample returns: skfolio holds each fold's weights constant (weight_drift=False, its default); qpo's "
            f"weights applied that way reproduce skfolio's returns to "
-           f"{_f(ret['qpo_weights_as_constant_vs_skfolio_tight_max_abs'], 2)} (tight skfolio; "
-           f"{_f(ret['qpo_weights_as_constant_vs_skfolio_max_abs'], 2)} with its defaults; max abs, daily). "
+           f"{fmt(ret['qpo_weights_as_constant_vs_skfolio_tight_max_abs'], 2)} (tight skfolio; "
+           f"{fmt(ret['qpo_weights_as_constant_vs_skfolio_max_abs'], 2)} with its defaults; max abs, daily). "
            f"qpo's own returns drift: they differ from skfolio's by up to "
-           f"{_f(ret['qpo_drifted_vs_skfolio_max_abs'], 2)} a day ({_f(ret['qpo_drifted_vs_skfolio_mean_abs'], 2)} on "
+           f"{fmt(ret['qpo_drifted_vs_skfolio_max_abs'], 2)} a day ({fmt(ret['qpo_drifted_vs_skfolio_mean_abs'], 2)} on "
            f"average); final wealth {ret['final_wealth_qpo']:.4f} (qpo, drifting) vs {ret['final_wealth_skfolio']:.4f} "
            "(skfolio, constant weights)."), ""]
     sec = r["shared_500"]
@@ -296,20 +298,20 @@ def write_table(r: dict) -> str:
                f"{sec['strategy']}; {sec['schedule']}; eligible universe {q['n_assets_range'][0]}-"
                f"{q['n_assets_range'][1]} assets."), "",
               "| | first run | later run |", "| --- | --- | --- |",
-              f"| whole backtest | {_ms(q['first_run_s'])} | {_ms(q['median_run_s_after_first'])} |",
-              f"| per rebalance, median | {_ms(q['per_rebalance_first_run']['median_s'])} | "
-              f"{_ms(q['per_rebalance_later_run']['median_s'])} |",
-              f"| per rebalance, max | {_ms(q['per_rebalance_first_run']['max_s'])} (first solve "
-              f"{_ms(q['per_rebalance_first_run']['first_s'])}; after it "
-              f"{_ms(q['per_rebalance_first_run']['max_after_first_s'])}) | "
-              f"{_ms(q['per_rebalance_later_run']['max_s'])} |", "",
+              f"| whole backtest | {ms(q['first_run_s'])} | {ms(q['median_run_s_after_first'])} |",
+              f"| per rebalance, median | {ms(q['per_rebalance_first_run']['median_s'])} | "
+              f"{ms(q['per_rebalance_later_run']['median_s'])} |",
+              f"| per rebalance, max | {ms(q['per_rebalance_first_run']['max_s'])} (first solve "
+              f"{ms(q['per_rebalance_first_run']['first_s'])}; after it "
+              f"{ms(q['per_rebalance_first_run']['max_after_first_s'])}) | "
+              f"{ms(q['per_rebalance_later_run']['max_s'])} |", "",
               f"Per rebalance = {q['per_rebalance_includes']}. Solvers: {', '.join(q['solvers'])}; "
               f"{q['failures']} failed.", "",
               (f"skfolio on {len(s['folds'])} of the same folds ({', '.join(s['folds'])}; {s['timed']}): median "
-               f"{_ms(s['median_s'])}, max {_ms(s['max_s'])} per fold, {s['ratio_peer_over_qpo']:.1f}x qpo's "
-               f"{_ms(s['qpo_median_s_same_folds'])} on those folds; weights differ from qpo's by up to "
-               f"{_f(s['max_abs_weight_diff_vs_qpo'], 2)} (default tolerances) and "
-               f"{_f(s['max_abs_weight_diff_vs_qpo_tight'], 2)} (scaled objective, tight Clarabel)."), ""]
+               f"{ms(s['median_s'])}, max {ms(s['max_s'])} per fold, {s['ratio_peer_over_qpo']:.1f}x qpo's "
+               f"{ms(s['qpo_median_s_same_folds'])} on those folds; weights differ from qpo's by up to "
+               f"{fmt(s['max_abs_weight_diff_vs_qpo'], 2)} (default tolerances) and "
+               f"{fmt(s['max_abs_weight_diff_vs_qpo_tight'], 2)} (scaled objective, tight Clarabel)."), ""]
     return "\n".join(L)
 
 

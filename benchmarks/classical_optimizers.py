@@ -13,94 +13,57 @@ machine, on the same data in the same run, and written to
 Sections 2 and 3 need ``../shared/data`` and are skipped, with a message, when it is absent.
 Every figure is the median of repeats after a first (cold) call, which is reported apart.
 
-Usage: ``python benchmarks/classical_optimizers.py [--quick] [--skip-shared] [--mip-time-limit 300]``
+``--smoke`` runs every section on tiny sizes (5 points, one weight cap, 100 assets and 3 windows,
+3 of 12 assets) once each, in seconds: the suite runs it.
+
+Usage: ``python -m benchmarks.classical_optimizers [--smoke | --quick] [--skip-shared] [--mip-time-limit 300]
+[--out DIR]``
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import statistics
-import subprocess
-import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "results"
-PY = sys.executable
-SHARED = ROOT.parent / "shared" / "data"
-BARS = SHARED / "sp500_daily_adjusted.parquet"
-SECTORS = SHARED / "sp500_sectors.csv"
+from benchmarks._common import (
+    BARS,
+    SECTORS,
+    add_worker_options,
+    finish,
+    fmt,
+    header,
+    module_name,
+    ms,
+    parser,
+    run_worker,
+    serve_worker,
+    shared_closes,
+    shared_data,
+    start,
+    strip,
+    timeit,
+    write_results,
+)
+
+NAME = "classical_optimizers"
 PEERS = ("pypfopt", "skfolio", "riskfolio")
-
-
-# -- helpers -------------------------------------------------------------------------------------
-def _timeit(fn, repeats: int, setup=None) -> dict:
-    """``fn`` once (cold, reported as ``first_s``), then ``repeats`` times; ``setup`` (untimed)
-    makes ``fn``'s argument afresh before every call. Returns the times and the last output."""
-    def once():
-        arg = setup() if setup is not None else None
-        t0 = time.perf_counter()
-        out = fn(arg) if setup is not None else fn()
-        return time.perf_counter() - t0, out
-
-    first, out = once()
-    times = []
-    for _ in range(repeats):
-        t, out = once()
-        times.append(t)
-    return {"first_s": first, "median_s": statistics.median(times) if times else first,
-            "min_s": min(times) if times else first, "max_s": max(times) if times else first,
-            "repeats": len(times), "output": out}
-
-
-def _strip(d: dict) -> dict:
-    return {k: v for k, v in d.items() if k != "output"}
-
-
 PACKAGES = ("qpo", "pyportfolioopt", "skfolio", "riskfolio-lib", "cvxpy", "osqp", "clarabel", "pyscipopt", "numpy",
-         "scipy", "pandas", "scikit-learn")
+            "scipy", "pandas", "scikit-learn")
 
-
-def _versions(packages=PACKAGES) -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in packages:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def _machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-               if k in os.environ}
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "cpus_usable": usable, "platform": platform.platform(),
-            "python": platform.python_version(), "thread_env": threads, "load_average_start": _loadavg()}
-
-
-def _loadavg():
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
+#: sizes and repeats of each mode: ``--smoke`` runs every section on tiny sizes in seconds
+MODES = {
+    "full": {"n_points": 50, "max_weights": (1.0, 0.3), "sector_assets": None, "n_windows": 12,
+             "card_assets": 100, "card_k": 10, "card_max_weight": 0.2,
+             "repeats": {"qpo": 30, "peer": 10, "riskfolio": 5, "qpo_500": 10, "peer_500": 5, "peer_windows": 5}},
+    "quick": {"n_points": 50, "max_weights": (1.0, 0.3), "sector_assets": None, "n_windows": 12,
+              "card_assets": 100, "card_k": 10, "card_max_weight": 0.2,
+              "repeats": {"qpo": 5, "peer": 2, "riskfolio": 2, "qpo_500": 3, "peer_500": 2, "peer_windows": 3}},
+    "smoke": {"n_points": 5, "max_weights": (0.3,), "sector_assets": 100, "n_windows": 3,
+              "card_assets": 12, "card_k": 3, "card_max_weight": 0.5,
+              "repeats": {"qpo": 0, "peer": 0, "riskfolio": 0, "qpo_500": 0, "peer_500": 0, "peer_windows": 2}},
+}
 
 
 def _vol(W, cov):
@@ -111,8 +74,8 @@ def _vol(W, cov):
 
 
 # -- 1. efficient frontier, 20 assets ------------------------------------------------------------
-def frontier_section(repeats: dict) -> dict:
-
+def frontier_section(p: dict) -> dict:
+    """Section 1 with the sizes and repeats ``p`` of a mode (:data:`MODES`)."""
     import qpo
 
     returns = qpo.prices_to_returns(qpo.load_prices("sp500").loc["2018-01-01":"2022-12-31"])
@@ -121,15 +84,15 @@ def frontier_section(repeats: dict) -> dict:
     out = {"data": f"bundled sp500 panel, {returns.index[0].date()}..{returns.index[-1].date()}, "
                    f"{len(returns)} daily returns x {returns.shape[1]} assets",
            "moments": "sample mean x 252, sample covariance (ddof=1) x 252", "cases": {}}
-    for max_w in (1.0, 0.3):
-        out["cases"][f"max_weight_{max_w:g}"] = _frontier_case(returns, mu_a, cov_a, max_w, repeats)
+    for max_w in p["max_weights"]:
+        out["cases"][f"max_weight_{max_w:g}"] = _frontier_case(returns, mu_a, cov_a, max_w, p["repeats"], p["n_points"])
     ratios = [c["fastest_peer_over_qpo"] for c in out["cases"].values()]
     out["fastest_peer_over_qpo_min"] = min(ratios)
     out["target_met"] = min(ratios) >= 3.0
     return out
 
 
-def _frontier_case(returns, mu_a, cov_a, max_w: float, repeats: dict) -> dict:
+def _frontier_case(returns, mu_a, cov_a, max_w: float, repeats: dict, n_points: int) -> dict:
     import numpy as np
 
     import qpo
@@ -139,15 +102,15 @@ def _frontier_case(returns, mu_a, cov_a, max_w: float, repeats: dict) -> dict:
     mu = mu_a.to_numpy()
     problem = qpo.PortfolioProblem.from_returns(returns, constraints=qpo.Constraints(max_weight=max_w))
     moments_diff = max(float(np.abs(problem.annual_mu() - mu).max()), float(np.abs(problem.annual_cov() - S).max()))
-    case: dict = {"n_points": 50, "weight_bounds": [0.0, max_w], "qpo_moments_max_abs_diff": moments_diff}
+    case: dict = {"n_points": n_points, "weight_bounds": [0.0, max_w], "qpo_moments_max_abs_diff": moments_diff}
 
     # qpo
-    t = _timeit(lambda: qpo.efficient_frontier(problem, n_points=50), repeats["qpo"])
+    t = timeit(lambda: qpo.efficient_frontier(problem, n_points=n_points), repeats["qpo"])
     frame = t["output"]
     Wq = frame[tickers].to_numpy()
     targets = frame["target_return"].to_numpy()
     ret_q, vol_q = Wq @ mu, _vol(Wq, S)
-    case["qpo"] = {**_strip(t), "path": frame.attrs.get("path"), "solver": frame.attrs.get("solver"),
+    case["qpo"] = {**strip(t), "path": frame.attrs.get("path"), "solver": frame.attrs.get("solver"),
                    "critical_lines": frame.attrs.get("critical_lines"),
                    "fallback_points": frame.attrs.get("fallback_points"),
                    "return_range": [float(ret_q[0]), float(ret_q[-1])], "vol_range": [float(vol_q[0]), float(vol_q[-1])]}
@@ -173,7 +136,7 @@ def _frontier_case(returns, mu_a, cov_a, max_w: float, repeats: dict) -> dict:
                 "min_vol_excess_over_qpo": float(d.min()), "min_variance_end_vol_diff": float(d[np.argmin(ret)]),
                 "max_constraint_violation": viol, "max_abs_weight_diff_same_targets": dw,
                 "max_return_shortfall_vs_target": shortfall,
-                "compared_at": ("qpo's 50 targets" if same_targets else
+                "compared_at": (f"qpo's {n_points} targets" if same_targets else
                                 "the peer's own points: qpo re-solved (efficient_return) at each peer point's "
                                 "expected return")}
 
@@ -197,14 +160,14 @@ def _frontier_case(returns, mu_a, cov_a, max_w: float, repeats: dict) -> dict:
     fresh_t0 = time.perf_counter()
     W_fresh, _, _ = pp_frontier(False)
     fresh_s = time.perf_counter() - fresh_t0
-    t = _timeit(lambda: pp_frontier(True), repeats["peer"])
+    t = timeit(lambda: pp_frontier(True), repeats["peer"])
     W_pp, clipped, solver = t["output"]
     reuse_ok = float(np.abs(_vol(W_pp, S) - _vol(W_fresh, S)).max()) < 1e-4
     if not reuse_ok:  # re-use not trustworthy: time one instance per point instead
-        t = _timeit(lambda: pp_frontier(False), repeats["peer"])
+        t = timeit(lambda: pp_frontier(False), repeats["peer"])
         W_pp, clipped, solver = t["output"]
-    case["pypfopt"] = {**_strip(t), **compare(W_pp, "pypfopt", same_targets=True), "solver": solver,
-                       "method": ("one EfficientFrontier re-used for all 50 efficient_return(t) calls (1.6 updates "
+    case["pypfopt"] = {**strip(t), **compare(W_pp, "pypfopt", same_targets=True), "solver": solver,
+                       "method": (f"one EfficientFrontier re-used for all {n_points} efficient_return(t) calls (1.6 updates "
                                   "its target_return cvxpy parameter)" if reuse_ok else
                                   "one EfficientFrontier per point (re-use disagreed with fresh instances)"),
                        "instance_reused": reuse_ok,
@@ -220,17 +183,17 @@ def _frontier_case(returns, mu_a, cov_a, max_w: float, repeats: dict) -> dict:
     from skfolio.prior import EmpiricalPrior
 
     def sk_fit():
-        return MeanRisk(risk_measure=RiskMeasure.VARIANCE, efficient_frontier_size=50, max_weights=max_w,
+        return MeanRisk(risk_measure=RiskMeasure.VARIANCE, efficient_frontier_size=n_points, max_weights=max_w,
                         prior_estimator=EmpiricalPrior(mu_estimator=EmpiricalMu(),
                                                        covariance_estimator=EmpiricalCovariance(ddof=1, nearest=False))
                         ).fit(returns)
 
-    t = _timeit(sk_fit, repeats["peer"])
+    t = timeit(sk_fit, repeats["peer"])
     model = t["output"]
     rd = model.prior_estimator_.return_distribution_
     W_sk = np.asarray(model.weights_)
-    case["skfolio"] = {**_strip(t), **compare(W_sk, "skfolio"), "solver": model.solver,
-                       "method": "MeanRisk(VARIANCE, efficient_frontier_size=50).fit: targets from 1.01 x min-risk "
+    case["skfolio"] = {**strip(t), **compare(W_sk, "skfolio"), "solver": model.solver,
+                       "method": f"MeanRisk(VARIANCE, efficient_frontier_size={n_points}).fit: targets from 1.01 x min-risk "
                                  "return to max return",
                        "moments_max_abs_diff_annualized": max(float(np.abs(rd.mu * 252 - mu).max()),
                                                               float(np.abs(rd.covariance * 252 - S).max()))}
@@ -244,12 +207,12 @@ def _frontier_case(returns, mu_a, cov_a, max_w: float, repeats: dict) -> dict:
         port.upperlng = max_w
         return port
 
-    t = _timeit(lambda port: port.efficient_frontier(model="Classic", rm="MV", points=50, rf=0, hist=True),
+    t = timeit(lambda port: port.efficient_frontier(model="Classic", rm="MV", points=n_points, rf=0, hist=True),
                 repeats["riskfolio"], setup=rp_setup)
     port = rp_setup()
     W_rp = t["output"].reindex(tickers).to_numpy().T
-    case["riskfolio"] = {**_strip(t), **compare(W_rp, "riskfolio"), "solver": port.solvers[0],
-                         "method": "Portfolio.efficient_frontier(model='Classic', rm='MV', points=50) after "
+    case["riskfolio"] = {**strip(t), **compare(W_rp, "riskfolio"), "solver": port.solvers[0],
+                         "method": f"Portfolio.efficient_frontier(model='Classic', rm='MV', points={n_points}) after "
                                    "assets_stats('hist', 'hist') (untimed), upperlng=max_weight",
                          "moments_max_abs_diff_annualized": max(
                              float(np.abs(port.mu.to_numpy().ravel() * 252 - mu).max()),
@@ -270,8 +233,7 @@ def shared_returns():
     """Daily returns 2016-2020 of the shared vendor panel, tickers with no NaN and no |return| >= 0.5."""
     import qpo
 
-    bars = qpo.load_ohlcv(BARS)
-    prices = qpo.ohlcv_to_prices(bars).loc["2016-01-01":"2020-12-31"]
+    prices = shared_closes().loc["2016-01-01":"2020-12-31"]
     n_all = prices.shape[1]
     prices = prices.dropna(axis=1, how="any")
     returns = qpo.prices_to_returns(prices)
@@ -284,7 +246,9 @@ def shared_returns():
 
 
 # -- 2. min-variance, ~500 assets, box and sector caps ------------------------------------------
-def sector_section(returns, info, repeats: dict) -> dict:
+def sector_section(returns, info, p: dict) -> dict:
+    """Section 2 with the sizes and repeats ``p`` of a mode (:data:`MODES`): every asset with a
+    sector, or the first ``p["sector_assets"]`` of them alphabetically."""
     import numpy as np
     import pandas as pd
 
@@ -294,6 +258,9 @@ def sector_section(returns, info, repeats: dict) -> dict:
     mapper = dict(zip(sectors["ticker"], sectors["sector"]))
     missing = [t for t in returns.columns if t not in mapper]
     returns = returns.drop(columns=missing)
+    if p["sector_assets"]:
+        returns = returns[sorted(returns.columns)[:p["sector_assets"]]]
+    repeats = p["repeats"]
     tickers = list(returns.columns)
     groups = {t: mapper[t] for t in tickers}
     names = sorted(set(groups.values()))
@@ -315,11 +282,11 @@ def sector_section(returns, info, repeats: dict) -> dict:
     t0 = time.perf_counter()
     problem = qpo.PortfolioProblem.from_returns(returns, covariance="ledoit_wolf", constraints=cons)
     build_s = time.perf_counter() - t0
-    t = _timeit(lambda: qpo.optimize(problem, "min_variance", confidence_level=None), repeats["qpo_500"])
+    t = timeit(lambda: qpo.optimize(problem, "min_variance", confidence_level=None), repeats["qpo_500"])
     res = t["output"]
     w_q = res.weights.to_numpy()
     S = problem.annual_cov()
-    single = {"qpo": {**_strip(t), "problem_build_s_untimed": build_s, "solver": res.solver, "status": res.status,
+    single = {"qpo": {**strip(t), "problem_build_s_untimed": build_s, "solver": res.solver, "status": res.status,
                       "solve_s_inside_optimize_last": res.timings.get("solve_s"),
                       "volatility": res.volatility, "holdings": int((w_q > 1e-8).sum()),
                       "max_constraint_violation": violation(w_q),
@@ -327,24 +294,24 @@ def sector_section(returns, info, repeats: dict) -> dict:
                               "from the last answer; the rolling case below is the fairer per-solve figure"}}
     for name, (setup, solve, meta) in peers.items():
         n_rep = repeats["peer_500"]
-        t = _timeit(solve, n_rep, setup=lambda setup=setup: setup(returns, problem.cov))
+        t = timeit(solve, n_rep, setup=lambda setup=setup: setup(returns, problem.cov))
         w = t["output"]
-        single[name] = {**_strip(t), **meta, "volatility": float(_vol(w, S)[0]),
+        single[name] = {**strip(t), **meta, "volatility": float(_vol(w, S)[0]),
                         "vol_diff_vs_qpo": float(_vol(w, S)[0] - res.volatility),
                         "max_abs_weight_diff_vs_qpo": float(np.abs(w - w_q).max()),
                         "holdings": int((w > 1e-6).sum()), "max_constraint_violation": violation(w),
                         "ratio_peer_over_qpo": t["median_s"] / single["qpo"]["median_s"]}
     out["single"] = single
 
-    # rolling: 12 one-year windows sliding by 21 days, ending on the last day of 2020
-    n_win, span, step = 12, 252, 21
+    # rolling: n_windows (12) one-year windows sliding by 21 days, ending on the last day of 2020
+    n_win, span, step = p["n_windows"], 252, 21
     starts = [len(returns) - span - step * (n_win - 1 - k) for k in range(n_win)]
     windows = [returns.iloc[s:s + span] for s in starts]
     problems = [qpo.PortfolioProblem.from_returns(r, covariance="ledoit_wolf", constraints=cons) for r in windows]
     q_times, q_w, q_vol = [], [], []
-    for p in problems:
+    for prob in problems:
         t0 = time.perf_counter()
-        r = qpo.optimize(p, "min_variance", confidence_level=None)
+        r = qpo.optimize(prob, "min_variance", confidence_level=None)
         q_times.append(time.perf_counter() - t0)
         q_w.append(r.weights.to_numpy())
         q_vol.append(r.volatility)
@@ -454,25 +421,19 @@ def _sector_peers(tickers, groups, names):
 
 
 # -- 3. cardinality, 10 of 100 -------------------------------------------------------------------
-def cardinality_section(time_limit: float) -> dict:
-    out = {"problem": "min-variance, long-only, w_i <= 0.2, at most 10 holdings; first 100 tickers (alphabetical) "
-                      "of the section-2 universe; sample covariance",
+def cardinality_section(returns, p: dict, time_limit: float, in_process: bool = False) -> dict:
+    """Section 3: qpo and Riskfolio-Lib, both through SCIP, each in its own process (in this one
+    with ``in_process``: the smoke run) on the first ``p["card_assets"]`` tickers of ``returns``."""
+    out = {"problem": f"min-variance, long-only, w_i <= {p['card_max_weight']:g}, at most {p['card_k']} holdings; "
+                      f"first {p['card_assets']} tickers (alphabetical) of the section-2 universe; sample covariance",
            "mip_time_limit_s": time_limit}
-    for who in ("qpo", "riskfolio"):
-        cmd = [PY, str(Path(__file__).resolve()), "--worker", f"card-{who}", "--mip-time-limit", str(time_limit)]
-        t0 = time.perf_counter()
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=time_limit + 180, cwd=ROOT, check=False)
-        except subprocess.TimeoutExpired:
-            out[who] = {"error": f"subprocess killed after {time.perf_counter() - t0:.0f} s (limit "
-                                 f"{time_limit + 180:.0f} s)"}
-            continue
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if proc.returncode != 0 or not lines:
-            out[who] = {"error": f"exit {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-1500:]}"}
-            continue
-        out[who] = json.loads(lines[-1][len("RESULT "):])
-        out[who]["subprocess_wall_s"] = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="qpo_bench_card_") as tmp:
+        data = Path(tmp) / "returns.pkl"
+        returns[sorted(returns.columns)[:p["card_assets"]]].to_pickle(data)
+        card = {"returns": str(data), "k": p["card_k"], "max_weight": p["card_max_weight"], "time_limit": time_limit}
+        for who in ("qpo", "riskfolio"):
+            out[who] = run_worker(module_name(__file__), f"card-{who}", card, timeout=time_limit + 180,
+                                  in_process=WORKERS if in_process else None)
     q, r = out.get("qpo", {}), out.get("riskfolio", {})
     if "variance_annual" in q and "variance_annual" in r:
         out["riskfolio_minus_qpo_variance"] = r["variance_annual"] - q["variance_annual"]
@@ -481,124 +442,114 @@ def cardinality_section(time_limit: float) -> dict:
     return out
 
 
-def _card_data():
+def _card_data(a: dict):
+    import pandas as pd
+
     import qpo
 
-    returns, _ = shared_returns()
-    returns = returns[sorted(returns.columns)[:100]]
-    return returns, qpo.PortfolioProblem.from_returns(returns, constraints=qpo.Constraints(max_weight=0.2,
-                                                                                           max_assets=10))
+    returns = pd.read_pickle(a["returns"])
+    cons = qpo.Constraints(max_weight=a["max_weight"], max_assets=a["k"])
+    return returns, qpo.PortfolioProblem.from_returns(returns, constraints=cons)
 
 
-def _best_on_support(cov, holdings) -> float:
-    """The least annual variance on exactly these holdings (continuous, w_i in [0, 0.2]; PyPortfolioOpt)."""
+def _best_on_support(cov, holdings, max_weight: float) -> float:
+    """The least annual variance on exactly these holdings (continuous, w_i in [0, max_weight]; PyPortfolioOpt)."""
     import numpy as np
     from pypfopt import EfficientFrontier
 
     sub = cov.loc[holdings, holdings] * 252
-    w = EfficientFrontier(None, sub, weight_bounds=(0, 0.2)).min_volatility()
+    w = EfficientFrontier(None, sub, weight_bounds=(0, max_weight)).min_volatility()
     x = np.array([w[t] for t in holdings])
     return float(x @ sub.to_numpy() @ x)
 
 
-def worker(kind: str, time_limit: float) -> None:
-    import numpy as np
+def w_card_qpo(a: dict) -> dict:
+    """qpo's min-variance with a cardinality limit, through SCIP (its default for mixed-integer)."""
+    import qpo
 
     warnings.filterwarnings("ignore")
-    returns, problem = _card_data()
+    returns, problem = _card_data(a)
     cov = problem.cov
-    if kind == "card-qpo":
-        import qpo
+    t0 = time.perf_counter()
+    res = qpo.optimize(problem, "min_variance", confidence_level=None,
+                       solver_options={"scip_params": {"limits/time": float(a["time_limit"])}})
+    solve_s = time.perf_counter() - t0
+    w = res.weights
+    held = [t for t in w.index if abs(w[t]) > 1e-8]
+    x = w.to_numpy()
+    return {"solve_s": solve_s, "solver": res.solver, "status": res.status,
+            "proven_optimal": res.diagnostics.get("proven_optimal"), "mip_gap": res.diagnostics.get("mip_gap"),
+            "n_holdings": res.diagnostics.get("n_holdings", len(held)), "holdings": held,
+            "weights": {t: float(w[t]) for t in held}, "variance_annual": float(x @ cov.to_numpy() @ x) * 252,
+            "best_variance_on_its_holdings": _best_on_support(cov, held, a["max_weight"]),
+            "timings": res.timings, "solvers_tried": res.diagnostics.get("solvers_tried")}
 
-        t0 = time.perf_counter()
-        res = qpo.optimize(problem, "min_variance", confidence_level=None,
-                           solver_options={"scip_params": {"limits/time": float(time_limit)}})
-        solve_s = time.perf_counter() - t0
-        w = res.weights
-        held = [t for t in w.index if abs(w[t]) > 1e-8]
-        scip = {}
-        try:  # read-only: the gap SCIP itself reports, from qpo's cached cvxpy problem
-            from qpo.optimization.classical import compiled_model
 
-            model = compiled_model("min_variance", problem.resolved.structure(), 0).model.problem
-            extra = model.solver_stats.extra_stats
-            scip_model = extra["model"] if isinstance(extra, dict) else extra
-            scip = {"scip_status": scip_model.getStatus(), "scip_gap": float(scip_model.getGap()),
-                    "scip_nodes": int(scip_model.getNNodes()), "extra_stats_type": type(extra).__name__}
-        except Exception as exc:  # noqa: BLE001
-            scip = {"scip_read_error": f"{type(exc).__name__}: {exc}"}
-        x = w.to_numpy()
-        var = float(x @ cov.to_numpy() @ x) * 252
-        result = {"solve_s": solve_s, "solver": res.solver, "status": res.status,
-                  "proven_optimal": res.diagnostics.get("proven_optimal"), "mip_gap": res.diagnostics.get("mip_gap"),
-                  "n_holdings": res.diagnostics.get("n_holdings", len(held)), "holdings": held,
-                  "weights": {t: float(w[t]) for t in held}, "variance_annual": var,
-                  "best_variance_on_its_holdings": _best_on_support(cov, held), **scip,
-                  "timings": res.timings, "solvers_tried": res.diagnostics.get("solvers_tried")}
-    elif kind == "card-riskfolio":
-        import riskfolio as rp
+def w_card_riskfolio(a: dict) -> dict:
+    """Riskfolio-Lib's min-variance with ``card``, through SCIP."""
+    import numpy as np
+    import riskfolio as rp
 
-        port = rp.Portfolio(returns=returns, upperlng=0.2)
-        port.assets_stats(method_mu="hist", method_cov="hist")
-        port.card = 10
-        port.solvers = ["SCIP"]
-        port.sol_params = {"SCIP": {"scip_params": {"limits/time": float(time_limit)}}}
-        t0 = time.perf_counter()
-        out = port.optimization(model="Classic", rm="MV", obj="MinRisk", rf=0, l=0, hist=True)
-        solve_s = time.perf_counter() - t0
-        if out is None:
-            result = {"solve_s": solve_s, "error": "Riskfolio-Lib returned no weights (SCIP found no solution)"}
-        else:
-            w = out["weights"].reindex(cov.index).fillna(0.0)
-            held = [t for t in w.index if abs(w[t]) > 1e-8]
-            x = w.to_numpy()
-            result = {"solve_s": solve_s, "solver": "SCIP (via cvxpy, Riskfolio's MISOCP form)",
-                      "status": "not exposed by Riskfolio-Lib", "n_holdings": len(held), "holdings": held,
-                      "weights": {t: float(w[t]) for t in held}, "variance_annual": float(x @ cov.to_numpy() @ x) * 252,
-                      "best_variance_on_its_holdings": _best_on_support(cov, held),
-                      "covariance_max_abs_diff_vs_qpo": float(np.abs(port.cov.to_numpy() - cov.to_numpy()).max())}
-    else:
-        raise SystemExit(f"unknown worker {kind!r}")
-    print("RESULT " + json.dumps(result, default=float))
+    warnings.filterwarnings("ignore")
+    returns, problem = _card_data(a)
+    cov = problem.cov
+    port = rp.Portfolio(returns=returns, upperlng=a["max_weight"])
+    port.assets_stats(method_mu="hist", method_cov="hist")
+    port.card = a["k"]
+    port.solvers = ["SCIP"]
+    port.sol_params = {"SCIP": {"scip_params": {"limits/time": float(a["time_limit"])}}}
+    t0 = time.perf_counter()
+    out = port.optimization(model="Classic", rm="MV", obj="MinRisk", rf=0, l=0, hist=True)
+    solve_s = time.perf_counter() - t0
+    if out is None:
+        return {"solve_s": solve_s, "error": "Riskfolio-Lib returned no weights (SCIP found no solution)"}
+    w = out["weights"].reindex(cov.index).fillna(0.0)
+    held = [t for t in w.index if abs(w[t]) > 1e-8]
+    x = w.to_numpy()
+    return {"solve_s": solve_s, "solver": "SCIP (via cvxpy, Riskfolio's MISOCP form)",
+            "status": "not exposed by Riskfolio-Lib", "n_holdings": len(held), "holdings": held,
+            "weights": {t: float(w[t]) for t in held}, "variance_annual": float(x @ cov.to_numpy() @ x) * 252,
+            "best_variance_on_its_holdings": _best_on_support(cov, held, a["max_weight"]),
+            "covariance_max_abs_diff_vs_qpo": float(np.abs(port.cov.to_numpy() - cov.to_numpy()).max())}
+
+
+WORKERS = {"card-qpo": w_card_qpo, "card-riskfolio": w_card_riskfolio}
 
 
 # -- main ----------------------------------------------------------------------------------------
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="fewer repeats")
-    ap.add_argument("--skip-shared", action="store_true", help="skip the sections that need ../shared/data")
-    ap.add_argument("--mip-time-limit", type=float, default=300.0, help="SCIP time limit (s) in section 3")
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
-    args = ap.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    ap = parser(__doc__)
+    ap.add_argument("--mip-time-limit", type=float, default=None,
+                    help="SCIP time limit (s) in section 3 (default 300; 20 with --smoke)")
+    add_worker_options(ap)
+    args = ap.parse_args(argv)
     if args.worker:
-        worker(args.worker, args.mip_time_limit)
+        serve_worker(WORKERS, args.worker, args.worker_args)
         return
-    repeats = ({"qpo": 5, "peer": 2, "riskfolio": 2, "qpo_500": 3, "peer_500": 2, "peer_windows": 3} if args.quick else
-               {"qpo": 30, "peer": 10, "riskfolio": 5, "qpo_500": 10, "peer_500": 5, "peer_windows": 5})
     t_start = time.perf_counter()
-    results = {"date": time.strftime("%Y-%m-%d %H:%M"), "mode": "quick" if args.quick else "full",
-               "repeats": repeats, "machine": _machine(), "versions": _versions()}
+    results = start(args, PACKAGES)
+    p = MODES[results["mode"]]
+    results["repeats"] = p["repeats"]
+    results["parameters"] = {k: v for k, v in p.items() if k != "repeats"}
+    time_limit = args.mip_time_limit or (20.0 if args.smoke else 300.0)
     print("1. efficient frontier, 20 assets ...", flush=True)
-    results["frontier_20"] = frontier_section(repeats)
-    if args.skip_shared:
-        msg = "skipped (--skip-shared)"
-        results["sector_500"] = results["cardinality_100"] = {"skipped": msg}
-    elif not BARS.exists() or not SECTORS.exists():
-        msg = f"skipped: {BARS} or {SECTORS} not found (the shared data set lives beside the project)"
-        print(msg, flush=True)
-        results["sector_500"] = results["cardinality_100"] = {"skipped": msg}
+    results["frontier_20"] = frontier_section(p)
+    skipped = shared_data(args, BARS, SECTORS)
+    if skipped:
+        print(skipped, flush=True)
+        results["sector_500"] = {"skipped": skipped}
+        results["cardinality_100"] = {"skipped": skipped}
     else:
         print("2. min-variance, ~500 assets, sector caps ...", flush=True)
         returns, info = shared_returns()
-        results["sector_500"] = sector_section(returns, info, repeats)
-        print("3. cardinality 10 of 100 ...", flush=True)
-        results["cardinality_100"] = cardinality_section(args.mip_time_limit)
-    results["total_wall_s"] = time.perf_counter() - t_start
-    results["machine"]["load_average_end"] = _loadavg()
+        results["sector_500"] = sector_section(returns, info, p)
+        print(f"3. cardinality {p['card_k']} of {p['card_assets']} ...", flush=True)
+        results["cardinality_100"] = cardinality_section(returns, p, time_limit, in_process=args.smoke)
+    finish(results, t_start)
     results["notes"] = findings(results)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "classical_optimizers.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
-    print(write_table(results))
+    text = write_table(results)
+    write_results(args.out, NAME, results, text)
+    print(text)
 
 
 def findings(res: dict) -> list[str]:
@@ -615,7 +566,7 @@ def findings(res: dict) -> list[str]:
                     notes.append(f"frontier {case}: {p}'s points reach up to {-d['min_vol_excess_over_qpo']:.2g} less "
                                  f"volatility than qpo's only by breaking the constraints (weights off the budget/"
                                  f"bounds by up to {d['max_constraint_violation']:.2g}, return short of the target by "
-                                 f"up to {_f(d['max_return_shortfall_vs_target'], 2)}): solver tolerance, not a better "
+                                 f"up to {fmt(d['max_return_shortfall_vs_target'], 2)}): solver tolerance, not a better "
                                  "portfolio")
                 else:
                     notes.append(f"frontier {case}: {p} found {-d['min_vol_excess_over_qpo']:.2g} less volatility "
@@ -623,17 +574,15 @@ def findings(res: dict) -> list[str]:
     card = res.get("cardinality_100", {})
     q = card.get("qpo", {})
     if q.get("solver") == "SCIP" and q.get("mip_gap") is None:
-        notes.append("qpo: result.diagnostics['mip_gap'] is None although SCIP solved the problem "
-                     f"(SCIP's own gap: {q.get('scip_gap')}; cvxpy's solver_stats.extra_stats is a "
-                     f"{q.get('extra_stats_type', '?')}, qpo's _scip_gap calls .getGap() on it); 'proven_optimal' then "
-                     "rests on the status alone")
+        notes.append("qpo: result.diagnostics['mip_gap'] is None although SCIP solved the problem; "
+                     "'proven_optimal' then rests on the status alone")
     if "ratio_riskfolio_over_qpo" in card and card["ratio_riskfolio_over_qpo"] < 1:
         notes.append(f"cardinality: Riskfolio-Lib+SCIP was {1 / card['ratio_riskfolio_over_qpo']:.1f}x faster than "
                      "qpo+SCIP on the same problem")
     for who in ("qpo", "riskfolio"):
         w = card.get(who, {})
         if "best_variance_on_its_holdings" in w and w["variance_annual"] - w["best_variance_on_its_holdings"] > 1e-7:
-            notes.append(f"cardinality: {who}'s weights are not the best on its own 10 holdings (variance "
+            notes.append(f"cardinality: {who}'s weights are not the best on its own {len(w['holdings'])} holdings (variance "
                          f"{w['variance_annual']:.7g} vs {w['best_variance_on_its_holdings']:.7g} attainable)")
         if "error" in w:
             notes.append(f"cardinality: {who}: {w['error']}")
@@ -652,69 +601,47 @@ def findings(res: dict) -> list[str]:
 
 
 # -- markdown ------------------------------------------------------------------------------------
-def _f(v, nd=4):
-    if v is None:
-        return "-"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:.{nd}g}"
-    return str(v)
-
-
-def _ms(v):
-    return "-" if v is None else (f"{v * 1e3:.1f} ms" if v < 1 else f"{v:.2f} s")
-
-
 def write_table(r: dict) -> str:
-    m, v = r["machine"], r["versions"]
-    L = ["# Classical optimizers: qpo vs PyPortfolioOpt, skfolio, Riskfolio-Lib", "",
-         (f"Measured {r['date']} by `benchmarks/classical_optimizers.py` ({r['mode']} mode, total "
-         f"{r['total_wall_s']:.0f} s). Times are medians of repeats after a first call (reported apart); "
-         "every library solves the same data in the same run."), "",
-         f"- machine: {m['cpu']}, {m['cpu_count']} logical CPUs ({m['cpus_usable']} usable), {m['platform']}",
-         f"- Python {m['python']}; " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
-         f"- load average (1, 5, 15 min) at start {m.get('load_average_start')}, at end "
-         f"{m.get('load_average_end')}"
-         # this benchmark itself keeps about one CPU busy, hence the + 1 at the end
-         + (" - other work shared the CPUs: absolute times are inflated and noisier than on an idle machine"
-            if (m.get("load_average_start") or [0])[0] > 0.5 * (m["cpus_usable"] or 1)
-            or (m.get("load_average_end") or [0])[0] > 1 + 0.5 * (m["cpus_usable"] or 1) else ""),
-         f"- repeats: {r['repeats']}", ""]
+    L = header(r, "Classical optimizers: qpo vs PyPortfolioOpt, skfolio, Riskfolio-Lib", NAME,
+               "Times are medians of repeats after a first call (reported apart); every library solves the same "
+               "data in the same run.")
+    L += [f"- repeats: {r['repeats']}", ""]
+    sizes = r["parameters"]
 
     fr = r["frontier_20"]
-    L += ["## 1. 50-point efficient frontier, 20 assets", "", f"{fr['data']}; {fr['moments']}.", ""]
+    L += [f"## 1. {sizes['n_points']}-point efficient frontier, 20 assets", "", f"{fr['data']}; {fr['moments']}.", ""]
     L += [("| case | library | how | first | median | peer / qpo | max abs dvol vs qpo | vol excess range | "
           "min-var end dvol | max viol. |"), "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for case, c in fr["cases"].items():
         q = c["qpo"]
-        L.append(f"| {case} | qpo | efficient_frontier, path {q['path']} ({q['solver']}) | {_ms(q['first_s'])} | "
-                 f"{_ms(q['median_s'])} | 1 | 0 | - | - | - |")
+        L.append(f"| {case} | qpo | efficient_frontier, path {q['path']} ({q['solver']}) | {ms(q['first_s'])} | "
+                 f"{ms(q['median_s'])} | 1 | 0 | - | - | - |")
         for p in PEERS:
             d = c[p]
             how = (("one instance re-used" if d["instance_reused"] else "one instance per point") if p == "pypfopt"
                    else {"skfolio": "MeanRisk frontier", "riskfolio": "efficient_frontier"}[p])
-            L.append(f"| {case} | {p} | {how}, {d['solver']} | {_ms(d['first_s'])} | {_ms(d['median_s'])} | "
-                     f"{d['ratio_peer_over_qpo']:.1f}x | {_f(d['max_abs_vol_diff'], 2)} | "
-                     f"[{_f(d['min_vol_excess_over_qpo'], 2)}, {_f(d['max_vol_excess_over_qpo'], 2)}] | "
-                     f"{_f(d['min_variance_end_vol_diff'], 2)} | {_f(d['max_constraint_violation'], 2)} |")
+            L.append(f"| {case} | {p} | {how}, {d['solver']} | {ms(d['first_s'])} | {ms(d['median_s'])} | "
+                     f"{d['ratio_peer_over_qpo']:.1f}x | {fmt(d['max_abs_vol_diff'], 2)} | "
+                     f"[{fmt(d['min_vol_excess_over_qpo'], 2)}, {fmt(d['max_vol_excess_over_qpo'], 2)}] | "
+                     f"{fmt(d['min_variance_end_vol_diff'], 2)} | {fmt(d['max_constraint_violation'], 2)} |")
     L += ["", "Fastest peer / qpo: " + "; ".join(
         f"{case}: {c['fastest_peer']} {c['fastest_peer_over_qpo']:.1f}x" for case, c in fr["cases"].items())
         + f" (target >= 3x: {'met' if fr['target_met'] else 'NOT met'}).", "",
         ("dvol = peer volatility - qpo volatility (annualized) at the same expected return: PyPortfolioOpt at qpo's "
-        "50 targets; skfolio and Riskfolio-Lib at their own points, qpo re-solved (efficient_return) at each "
+        f"{sizes['n_points']} targets; skfolio and Riskfolio-Lib at their own points, qpo re-solved (efficient_return) at each "
         "point's return. A positive excess means the peer's portfolio is (slightly) less efficient."), ""]
     for case, c in fr["cases"].items():
         pp = c["pypfopt"]
         L.append(f"- {case}: PyPortfolioOpt {pp['method']}; one instance per point took "
-                 f"{_ms(pp['one_instance_per_point_s_single_run'])} (single run); re-use vs fresh max |dw| "
-                 f"{_f(pp['reuse_vs_fresh_max_abs_weight_diff'], 2)}, max |dw| vs qpo "
-                 f"{_f(pp['max_abs_weight_diff_same_targets'], 2)}, its worst constraint violation "
-                 f"{_f(pp['max_constraint_violation'], 2)} and return shortfall "
-                 f"{_f(pp['max_return_shortfall_vs_target'], 2)} (OSQP at cvxpy's default tolerance); targets clipped to its own max return: "
+                 f"{ms(pp['one_instance_per_point_s_single_run'])} (single run); re-use vs fresh max |dw| "
+                 f"{fmt(pp['reuse_vs_fresh_max_abs_weight_diff'], 2)}, max |dw| vs qpo "
+                 f"{fmt(pp['max_abs_weight_diff_same_targets'], 2)}, its worst constraint violation "
+                 f"{fmt(pp['max_constraint_violation'], 2)} and return shortfall "
+                 f"{fmt(pp['max_return_shortfall_vs_target'], 2)} (OSQP at cvxpy's default tolerance); targets clipped "
+                 "to its own max return: "
                  f"{pp['targets_clipped_to_its_max_return']}. Moments identical to qpo's: skfolio "
-                 f"{_f(c['skfolio']['moments_max_abs_diff_annualized'], 2)}, Riskfolio "
-                 f"{_f(c['riskfolio']['moments_max_abs_diff_annualized'], 2)} (max abs diff).")
+                 f"{fmt(c['skfolio']['moments_max_abs_diff_annualized'], 2)}, Riskfolio "
+                 f"{fmt(c['riskfolio']['moments_max_abs_diff_annualized'], 2)} (max abs diff).")
     L.append("")
 
     sec = r["sector_500"]
@@ -732,67 +659,67 @@ def write_table(r: dict) -> str:
               "max viol. |"), "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         s = sec["single"]
         q = s["qpo"]
-        L.append(f"| qpo | optimize(min_variance) | {q['solver']} | {_ms(q['first_s'])} | {_ms(q['median_s'])} "
-                 f"({q['repeats']}) | 1 | {_f(q['volatility'], 6)} | 0 | {q['holdings']} | "
-                 f"{_f(q['max_constraint_violation'], 2)} |")
+        L.append(f"| qpo | optimize(min_variance) | {q['solver']} | {ms(q['first_s'])} | {ms(q['median_s'])} "
+                 f"({q['repeats']}) | 1 | {fmt(q['volatility'], 6)} | 0 | {q['holdings']} | "
+                 f"{fmt(q['max_constraint_violation'], 2)} |")
         for p in PEERS:
             x = s[p]
-            L.append(f"| {p} | {x['timed']} | {x['solver']} | {_ms(x['first_s'])} | {_ms(x['median_s'])} "
-                     f"({x['repeats']}) | {x['ratio_peer_over_qpo']:.2f}x | {_f(x['volatility'], 6)} | "
-                     f"{_f(x['max_abs_weight_diff_vs_qpo'], 2)} | {x['holdings']} | "
-                     f"{_f(x['max_constraint_violation'], 2)} |")
+            L.append(f"| {p} | {x['timed']} | {x['solver']} | {ms(x['first_s'])} | {ms(x['median_s'])} "
+                     f"({x['repeats']}) | {x['ratio_peer_over_qpo']:.2f}x | {fmt(x['volatility'], 6)} | "
+                     f"{fmt(x['max_abs_weight_diff_vs_qpo'], 2)} | {x['holdings']} | "
+                     f"{fmt(x['max_constraint_violation'], 2)} |")
         ro = sec["rolling"]
         q = ro["qpo"]
         L += ["", f"qpo repeats: {s['qpo']['note']}.", "",
-              f"### Rolling: 12 one-year windows sliding by 21 days ({ro['windows'][0]} ... {ro['windows'][-1]})", "",
-              ("Problems built untimed; only the solve is timed. qpo solves all 12 windows in order (median per solve "
+              (f"### Rolling: {len(ro['windows'])} one-year windows sliding by 21 days ({ro['windows'][0]} ... "
+               f"{ro['windows'][-1]})"), "",
+              ("Problems built untimed; only the solve is timed. qpo solves all the windows in order (median per solve "
               "after the first); the peers, capped, solve windows "
               f"{', '.join(str(k + 1) for k in ro['peer_windows'])}, and peer / qpo compares medians on those same "
-              f"windows (qpo's median there: {_ms(q['median_s_on_peer_windows'])})."), "",
+              f"windows (qpo's median there: {ms(q['median_s_on_peer_windows'])})."), "",
               ("| library | solves | median per solve | max | peer / qpo (same windows) | max abs dw vs qpo | "
               "max abs dvol | max viol. |"),
               "| --- | --- | --- | --- | --- | --- | --- | --- |",
-              (f"| qpo | {q['solves']} (first {_ms(q['first_s'])}) | {_ms(q['median_s'])} | {_ms(q['max_s'])} | 1 | 0 "
-              f"| 0 | {_f(q['max_constraint_violation'], 2)} |")]
+              (f"| qpo | {q['solves']} (first {ms(q['first_s'])}) | {ms(q['median_s'])} | {ms(q['max_s'])} | 1 | 0 "
+              f"| 0 | {fmt(q['max_constraint_violation'], 2)} |")]
         for p in PEERS:
             x = ro[p]
-            L.append(f"| {p} | {x['windows_solved']} | {_ms(x['median_s'])} | {_ms(x['max_s'])} | "
-                     f"{x['ratio_peer_over_qpo']:.2f}x | {_f(x['max_abs_weight_diff_vs_qpo'], 2)} | "
-                     f"{_f(x['max_abs_vol_diff_vs_qpo'], 2)} | {_f(x['max_constraint_violation'], 2)} |")
+            L.append(f"| {p} | {x['windows_solved']} | {ms(x['median_s'])} | {ms(x['max_s'])} | "
+                     f"{x['ratio_peer_over_qpo']:.2f}x | {fmt(x['max_abs_weight_diff_vs_qpo'], 2)} | "
+                     f"{fmt(x['max_abs_vol_diff_vs_qpo'], 2)} | {fmt(x['max_constraint_violation'], 2)} |")
         L += ["", "Per window (s): qpo " + ", ".join(f"{x:.3f}" for x in q["per_window_s"]) + "; " + "; ".join(
             f"{p} " + ", ".join(f"{x:.3f}" for x in ro[p]["per_window_s"]) for p in PEERS) + "."]
         L += ["", f"Target ({sec['target']}): {'met' if sec['target_met'] else 'NOT met'}.", ""]
 
     card = r["cardinality_100"]
-    L += ["## 3. Cardinality: 10 of 100 assets", ""]
+    L += [f"## 3. Cardinality: {sizes['card_k']} of {sizes['card_assets']} assets", ""]
     if "skipped" in card:
         L += [card["skipped"], ""]
     else:
-        L += [(f"{card['problem']}. SCIP time limit {card['mip_time_limit_s']:.0f} s, each library in its own "
-              "subprocess."), "",
-              ("| library | solve time | solver | status | proven_optimal | mip_gap (qpo) | SCIP gap | holdings | "
+        where = ("one after the other in the benchmark's process (smoke run)" if card.get("qpo", {}).get("in_process")
+                 else "each library in its own subprocess")
+        L += [f"{card['problem']}. SCIP time limit {card['mip_time_limit_s']:.0f} s, {where}.", "",
+              ("| library | solve time | solver | status | proven_optimal | mip_gap (qpo) | holdings | "
               "variance (annual) | best variance on its holdings |"),
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for who in ("qpo", "riskfolio"):
             x = card.get(who, {})
             if "error" in x:
-                L.append(f"| {who} | {_ms(x.get('solve_s'))} | - | error: {x['error'][:200]} | | | | | | |")
+                L.append(f"| {who} | {ms(x.get('solve_s'))} | - | error: {x['error'][:200]} | | | | | |")
                 continue
-            L.append(f"| {who} | {_ms(x['solve_s'])} | {x['solver']} | {x['status']} | "
-                     f"{_f(x.get('proven_optimal'))} | {_f(x.get('mip_gap'))} | {_f(x.get('scip_gap'))} | "
-                     f"{x['n_holdings']} | {_f(x['variance_annual'], 7)} | {_f(x['best_variance_on_its_holdings'], 7)} |")
+            L.append(f"| {who} | {ms(x['solve_s'])} | {x['solver']} | {x['status']} | "
+                     f"{fmt(x.get('proven_optimal'))} | {fmt(x.get('mip_gap'))} | "
+                     f"{x['n_holdings']} | {fmt(x['variance_annual'], 7)} | {fmt(x['best_variance_on_its_holdings'], 7)} |")
         if "riskfolio_minus_qpo_variance" in card:
             L += ["", (f"Riskfolio - qpo variance: {card['riskfolio_minus_qpo_variance']:.3g}; same holdings: "
-                      f"{_f(card['same_holdings'])}; Riskfolio time / qpo time: {card['ratio_riskfolio_over_qpo']:.2f}.")]
+                      f"{fmt(card['same_holdings'])}; Riskfolio time / qpo time: {card['ratio_riskfolio_over_qpo']:.2f}.")]
         q = card.get("qpo", {})
         if "holdings" in q:
             L += ["", "qpo holdings: " + ", ".join(f"{t} {w:.3f}" for t, w in q["weights"].items())]
         L.append("")
     if r["notes"]:
         L += ["## Notes", ""] + [f"- {n}" for n in r["notes"]] + [""]
-    text = "\n".join(L)
-    (OUT / "classical_optimizers.md").write_text(text)
-    return text
+    return "\n".join(L)
 
 
 if __name__ == "__main__":

@@ -20,39 +20,37 @@ Ledoit-Wolf covariance), for ``n = 50, 100, 200`` and risk aversion 1 (qpo's def
 
 Target: within 1 % of the optimum at ``n = 100`` in less time than SCIP.
 
-Usage: ``python benchmarks/quantum_annealing.py [--quick] [--skip-shared] [--scip-time-limit 120]``
+``--smoke`` (the suite runs it): the 20 bundled names (k = 2), risk aversion 1, one seed, the sweep.
+
+Usage: ``python -m benchmarks.quantum_annealing [--smoke | --quick] [--skip-shared] [--scip-time-limit 120]
+[--out DIR]``
 """
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
-import sys
 import time
 import warnings
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "results"
-BARS = ROOT.parent / "shared" / "data" / "sp500_daily_adjusted.parquet"
+from benchmarks._common import BARS, finish, header, parser, shared_data, start, write_results
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from classical_optimizers import _loadavg, _machine  # noqa: E402
-from classical_optimizers import _versions as _shared_versions  # noqa: E402
+NAME = "quantum_annealing"
+PACKAGES = ("qpo", "dimod", "dwave-samplers", "cvxpy", "pyscipopt", "numpy")
 
+#: sizes and seeds of each mode (without the shared data: the 20 bundled names, n = 20)
+MODES = {
+    "full": {"sizes": (50, 100, 200), "aversions": (1.0, 10.0, 50.0), "seeds": [0, 1, 2, 3, 4], "shared": True},
+    "quick": {"sizes": (50, 100), "aversions": (1.0, 10.0), "seeds": [0, 1], "shared": True},
+    "smoke": {"sizes": (), "aversions": (1.0,), "seeds": [0], "shared": False},
+}
 SAMPLER_RUNS = (("simulated_annealing", True), ("simulated_annealing", False), ("tabu", True), ("tabu", False),
                 ("steepest_descent", True), ("steepest_descent", False))
 
 
-def _versions() -> dict:
-    return _shared_versions(("qpo", "dimod", "dwave-samplers", "cvxpy", "pyscipopt", "numpy"))
-
-
-def load_returns(skip_shared: bool):
+def load_returns(use_shared: bool):
     """Daily returns 2016-2020 and what they are."""
     import qpo
 
-    if BARS.exists() and not skip_shared:
+    if use_shared:
         prices = qpo.load_prices(BARS, start="2016-01-01", end="2020-12-31").dropna(axis=1)
         rets = qpo.prices_to_returns(prices)
         defect = (rets.abs() >= 0.5).any()
@@ -63,15 +61,15 @@ def load_returns(skip_shared: bool):
                  "alphabetically")
         return rets, label, True
     rets = qpo.prices_to_returns(qpo.load_prices("sp500", start="2016-01-01", end="2020-12-31"))
-    return rets, (f"the {rets.shape[1]} bundled S&P 500 names, 2016-2020 (../shared/data absent or skipped: "
-                  "n = 20, k = 2 only)"), False
+    return rets, (f"the {rets.shape[1]} bundled S&P 500 names, 2016-2020 (../shared/data absent or skipped, or a "
+                  f"smoke run: n = {rets.shape[1]}, k = {max(1, rets.shape[1] // 10)} only)"), False
 
 
 def bench_instance(rets, n: int, risk_aversion: float, seeds: list[int], scip_limit: float) -> dict:
     import qpo
+    from qpo.quantum import selection_model
     from qpo.quantum.annealing import run_annealing
     from qpo.quantum.exact import solve_exact
-    from qpo.quantum.formulation import selection_model
 
     k = max(1, n // 10)
     problem = qpo.PortfolioProblem.from_returns(rets.iloc[:, :n], covariance="ledoit_wolf")
@@ -150,8 +148,8 @@ def _swap_baseline(model, f_ref: float, seeds: list[int], starts: int = 16) -> d
 
 def sweep_section(rets, n: int, seed: int) -> dict:
     import qpo
+    from qpo.quantum import selection_model
     from qpo.quantum.annealing import run_annealing
-    from qpo.quantum.formulation import selection_model
 
     k = max(1, n // 10)
     model = selection_model(qpo.PortfolioProblem.from_returns(rets.iloc[:, :n], covariance="ledoit_wolf"), k)
@@ -174,18 +172,9 @@ def _t(s: float) -> str:
 
 
 def write_table(r: dict) -> str:
-    m = r["machine"]
-    lines = ["# Annealing samplers vs the exact SCIP optimum (asset selection)", "",
-             f"Measured {r['date']} by `benchmarks/quantum_annealing.py` ({r['mode']} mode, total "
-             f"{r['total_s']:.0f} s).", "",
-             f"- machine: {m['cpu']}, {m['cpu_count']} logical CPUs ({m['cpus_usable']} usable), {m['platform']}",
-             f"- Python {m['python']}; " + ", ".join(f"{k} {v}" for k, v in r["versions"].items() if v),
-             f"- load average (1, 5, 15 min) at start {m['load_average_start']}, at end {m.get('load_average_end')}",
-             f"- data: {r['data']}",
-             *([f"- the machine was shared during the run (load average near or above {m['cpus_usable']} "
-                "usable CPUs; other jobs ran beside this one): times are noisy"]
-               if max((m["load_average_start"] or [0])[0], (m.get("load_average_end") or [0])[0])
-               >= 0.75 * (m["cpus_usable"] or 1) else []),
+    lines = header(r, "Annealing samplers vs the exact SCIP optimum (asset selection)", NAME,
+                   "Every sampler and SCIP solve the same model in the same run.")
+    lines += [f"- data: {r['data']}",
              "- problem: choose exactly k = n/10 assets, each weighing 1/k; minimize risk_aversion/2 w'Sigma w - mu'w "
              "(annualized, Ledoit-Wolf) = x'Qx + c'x; annealers sample the penalized QUBO (default penalty, "
              "`model.penalty_rule`)",
@@ -271,33 +260,26 @@ def findings(r: dict) -> list[str]:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="n = 50, 100, risk aversion 1 and 10, 2 seeds")
-    ap.add_argument("--skip-shared", action="store_true", help="do not read ../shared/data")
+def main(argv: list[str] | None = None) -> None:
+    ap = parser(__doc__)
     ap.add_argument("--scip-time-limit", type=float, default=120.0, help="seconds per SCIP solve (default 120)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     t_start = time.perf_counter()
-    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M"), "mode": "quick" if args.quick else "full",
-                     "machine": _machine(), "versions": _versions()}
-    rets, label, shared = load_returns(args.skip_shared)
+    results = start(args, PACKAGES)
+    p = MODES[results["mode"]]
+    rets, label, shared = load_returns(p["shared"] and shared_data(args) is None)
     results["data"] = label
     print(f"data: {label}", flush=True)
-    sizes = ((50, 100) if args.quick else (50, 100, 200)) if shared else (rets.shape[1],)
-    aversions = (1.0, 10.0) if args.quick else (1.0, 10.0, 50.0)
-    seeds = [0, 1] if args.quick else [0, 1, 2, 3, 4]
-    results["seeds"] = seeds
-    results["instances"] = [bench_instance(rets, n, lam, seeds, args.scip_time_limit)
-                            for lam in aversions for n in sizes]
+    sizes = p["sizes"] if shared else (rets.shape[1],)
+    results["seeds"] = p["seeds"]
+    results["instances"] = [bench_instance(rets, n, lam, p["seeds"], args.scip_time_limit)
+                            for lam in p["aversions"] for n in sizes]
     results["sweep"] = sweep_section(rets, 100 if shared else rets.shape[1], seed=0)
-    results["machine"]["load_average_end"] = _loadavg()
-    results["total_s"] = time.perf_counter() - t_start
+    finish(results, t_start)
     results["findings"] = findings(results)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "quantum_annealing.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
-    (OUT / "quantum_annealing.md").write_text(write_table(results))
-    print(f"wrote {OUT / 'quantum_annealing.md'} ({results['total_s']:.0f} s)")
+    path = write_results(args.out, NAME, results, write_table(results))
+    print(f"wrote {path} ({results['total_wall_s']:.0f} s)")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

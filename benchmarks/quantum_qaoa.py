@@ -14,38 +14,36 @@
    ``--shots`` samples; P(optimum), P(feasible), the uniform baseline ``1/C(n, k)``, evaluations,
    wall time. ``f*`` and ``f_max`` by brute force over the feasible set.
 
-Usage: ``python benchmarks/quantum_qaoa.py [--quick] [--slow]``
+``--smoke`` (the suite runs it): n = 6, p = 1, both mixers, one timed call each, 20 evaluations
+per start.
+
+Usage: ``python -m benchmarks.quantum_qaoa [--smoke | --quick] [--slow] [--out DIR]``
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "results"
+from benchmarks._common import finish, header, ms, parser, start, timeit, write_results
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from classical_optimizers import _loadavg, _machine, _timeit  # noqa: E402
-from classical_optimizers import _versions as _shared_versions  # noqa: E402
-
+NAME = "quantum_qaoa"
+PACKAGES = ("qpo", "numpy", "scipy", "qiskit", "qiskit-aer", "threadpoolctl")
 RISK_AVERSION = 10.0
 WINDOW = ("2015-01-01", "2020-12-31")
 
-
-def _versions() -> dict:
-    return {"python": sys.version.split()[0],
-            **_shared_versions(("qpo", "numpy", "scipy", "qiskit", "qiskit-aer", "threadpoolctl"))}
-
-
-def _machine_line() -> str:
-    m = _machine()
-    return f"{m['cpu']}, {m['cpu_count']} logical CPUs ({m['cpus_usable']} usable), {m['platform']}"
-
+#: sizes and repeats of each mode (``--slow`` adds n = 20 to the quality sizes of the full mode)
+MODES = {
+    "full": {"eval_sizes": (16, 20), "eval_reps": (1, 3), "fast_repeats": 7, "slow_repeats": 3,
+             "sizes": (8, 10, 12, 16), "reps": (1, 2, 3), "target_n": 12, "target_reps": 3, "target_random": 10,
+             "maxiter": 200, "shots": 1024},
+    "quick": {"eval_sizes": (16,), "eval_reps": (1, 3), "fast_repeats": 3, "slow_repeats": 1,
+              "sizes": (8, 10, 12), "reps": (1, 3), "target_n": 12, "target_reps": 3, "target_random": 10,
+              "maxiter": 200, "shots": 1024},
+    "smoke": {"eval_sizes": (6,), "eval_reps": (1,), "fast_repeats": 1, "slow_repeats": 1,
+              "sizes": (6,), "reps": (1,), "target_n": 6, "target_reps": 1, "target_random": 2,
+              "maxiter": 20, "shots": 64},
+}
 
 
 def _interleaved(fast_fn, slow_fn, fast_repeats: int, slow_repeats: int) -> tuple[dict, dict]:
@@ -95,8 +93,8 @@ def evaluation_section(rets, sizes, reps_list, fast_repeats: int, slow_repeats: 
     from qiskit_aer import AerSimulator
     from qiskit_aer.primitives import EstimatorV2
 
-    from qpo.quantum import qaoa as Q
-    from qpo.quantum.formulation import selection_model
+    from qpo.quantum import selection_model
+    from qpo.quantum.qaoa import StatevectorQAOA, parameter_values, qaoa_circuit
 
     rows = []
     aer = EstimatorV2(options={"backend_options": {"method": "statevector"}})
@@ -110,18 +108,18 @@ def evaluation_section(rets, sizes, reps_list, fast_repeats: int, slow_repeats: 
         t_diag = time.perf_counter() - t0
         op, offset = model.to_ising()
         for mixer in ("x", "xy"):
-            sim = Q.StatevectorQAOA(diag, mixer=mixer, k=k)
+            sim = StatevectorQAOA(diag, mixer=mixer, k=k)
             for p in reps_list:
                 rng = np.random.default_rng(p)
                 # angles on the scale of the raw energies (about 0.1 per year): gammas of order 1/std
                 scale = float(diag[sim.support].std())
                 g = rng.uniform(0.2, 1.0, p) / scale
                 b = -rng.uniform(0.1, 0.6, p)
-                circ = Q.qaoa_circuit(op, p, mixer=mixer, k=k)
+                circ = qaoa_circuit(op, p, mixer=mixer, k=k)
                 t0 = time.perf_counter()
                 compiled = transpile(circ, sim_backend, optimization_level=0)
                 t_compile = time.perf_counter() - t0
-                vals = Q._parameter_values(compiled, g, b)
+                vals = parameter_values(compiled, g, b)
 
                 def run_aer():
                     return float(aer.run([(compiled, op, vals)]).result()[0].data.evs) + offset  # noqa: B023
@@ -140,7 +138,7 @@ def evaluation_section(rets, sizes, reps_list, fast_repeats: int, slow_repeats: 
                        "abs_diff_aer": abs(fast["output"] - slow["output"]),
                        "statevector_mib": 16 * 2 ** n / 2 ** 20, "diag_build_s": t_diag}
                 if n <= 16:
-                    cvals = Q._parameter_values(circ, g, b)
+                    cvals = parameter_values(circ, g, b)
 
                     def run_qiskit():
                         return float(qiskit_est.run([(circ, op, cvals)]).result()[0].data.evs) + offset  # noqa: B023
@@ -150,7 +148,7 @@ def evaluation_section(rets, sizes, reps_list, fast_repeats: int, slow_repeats: 
                     first = time.perf_counter() - t0
                     row.update(qiskit_first_s=first, energy_qiskit=v, abs_diff_qiskit=abs(v - fast["output"]))
                     if first < qiskit_limit_s:
-                        q = _timeit(run_qiskit, 1 if first > 5 else 2)
+                        q = timeit(run_qiskit, 1 if first > 5 else 2)
                         row.update(qiskit_median_s=q["median_s"], qiskit_repeats=q["repeats"],
                                    speedup_vs_qiskit=q["median_s"] / fast["median_s"])
                 rows.append(row)
@@ -160,15 +158,16 @@ def evaluation_section(rets, sizes, reps_list, fast_repeats: int, slow_repeats: 
                       f"{slow['median_s'] * 1e3:9.1f} ms ({row['speedup_vs_aer']:.0f}x){extra}; "
                       f"|dE| {row['abs_diff_aer']:.1e}", flush=True)
     return {"rows": rows, "risk_aversion": RISK_AVERSION, "fast_repeats": fast_repeats, "slow_repeats": slow_repeats,
-            "threads": Q.StatevectorQAOA(np.zeros(2)).threads}
+            "threads": StatevectorQAOA(np.zeros(2)).threads}
 
 
 # -- 2. QAOA quality on real data ------------------------------------------------------------------
-def quality_section(rets, sizes, reps_list, maxiter: int, shots: int, seed: int) -> dict:
+def quality_section(rets, sizes, reps_list, maxiter: int, shots: int, seed: int, target: dict) -> dict:
+    """Section 2; ``target``: the case (``n``, ``reps``) re-run with ``random`` more random starts."""
     import numpy as np
 
-    from qpo.quantum import qaoa as Q
-    from qpo.quantum.formulation import selection_model
+    from qpo.quantum import selection_model
+    from qpo.quantum.qaoa import run_qaoa
 
     rows, instances = [], []
     for n in sizes:
@@ -191,7 +190,7 @@ def quality_section(rets, sizes, reps_list, maxiter: int, shots: int, seed: int)
             instances.append(inst)
             for mixer in ("x", "xy"):
                 for p in reps_list:
-                    run = Q.run_qaoa(diag, reps=p, mixer=mixer, k=k if mixer == "xy" else None, maxiter=maxiter,
+                    run = run_qaoa(diag, reps=p, mixer=mixer, k=k if mixer == "xy" else None, maxiter=maxiter,
                                      shots=shots, seed=seed)
                     probs = run.probabilities
                     p_feas = float(probs[feasible].sum())
@@ -217,39 +216,32 @@ def quality_section(rets, sizes, reps_list, maxiter: int, shots: int, seed: int)
                           f"(best sample {row['approx_ratio_best_sample']:.3f}), P(opt) {row['p_optimum']:.4f} "
                           f"= {row['p_optimum_over_uniform']:.1f}x uniform, P(feas) {p_feas:.3f}, "
                           f"{run.evaluations} evals, {run.wall_time_s:.1f} s", flush=True)
-    target = [r for r in rows if r["n"] == 12 and r["mixer"] == "xy" and r["reps"] == 3]
+    tn, tp, extra = target["n"], target["reps"], target["random"]
     cases = []
-    for r in target:
-        # is a better p = 3 optimum out there? the same run with 10 more, random, starts
-        model = selection_model(_problem(rets, 12), k=r["k"], risk_aversion=RISK_AVERSION)
-        weight = np.bitwise_count(np.arange(2 ** 12))
+    for r in [r for r in rows if r["n"] == tn and r["mixer"] == "xy" and r["reps"] == tp]:
+        # is a better optimum out there? the same run with more, random, starts
+        model = selection_model(_problem(rets, tn), k=r["k"], risk_aversion=RISK_AVERSION)
+        weight = np.bitwise_count(np.arange(2 ** tn))
         f = model.objective_energies()[weight == r["k"]]
-        more = Q.run_qaoa(model.energies(), reps=3, mixer="xy", k=r["k"], maxiter=maxiter, n_random=10, seed=seed)
+        more = run_qaoa(model.energies(), reps=tp, mixer="xy", k=r["k"], maxiter=maxiter, n_random=extra, seed=seed)
         p_feas = more.probabilities[weight == r["k"]]
         ratio_more = float((f.max() - p_feas @ f / p_feas.sum()) / (f.max() - f.min()))
-        cases.append({"k": r["k"], "ratio": r["approx_ratio_expected"], "ratio_with_10_random_starts": ratio_more,
-                      "best_init_with_random_starts": more.best_start["init"]})
-        print(f"  target n=12 k={r['k']} xy p=3 with 10 more random starts: ratio {ratio_more:.3f}", flush=True)
+        cases.append({"k": r["k"], "ratio": r["approx_ratio_expected"], "ratio_with_random_starts": ratio_more,
+                      "random_starts": extra, "best_init_with_random_starts": more.best_start["init"]})
+        print(f"  target n={tn} k={r['k']} xy p={tp} with {extra} more random starts: ratio {ratio_more:.3f}",
+              flush=True)
     return {"rows": rows, "instances": instances, "risk_aversion": RISK_AVERSION, "maxiter_per_start": maxiter,
             "inits": ["linear_ramp", "tqa"], "optimizer": "COBYLA", "shots": shots, "seed": seed,
-            "target": {"what": "XY mixer, p = 3, n = 12: approximation ratio (expected, feasible) >= 0.8",
+            "target": {"what": f"XY mixer, p = {tp}, n = {tn}: approximation ratio (expected, feasible) >= 0.8",
                        "cases": cases, "met": bool(cases) and all(c["ratio"] >= 0.8 for c in cases)}}
 
 
 # -- report ----------------------------------------------------------------------------------------
-def _ms(s: float) -> str:
-    return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
-
-
 def write_markdown(r: dict) -> str:
     ev = r["evaluation"]
-    lines = [f"# QAOA ({r['mode']} mode)", "",
-             f"Measured {r['date']} by `benchmarks/quantum_qaoa.py` (total {r['total_s']:.0f} s).", "",
-             f"- machine: {r['machine']}",
-             f"- versions: {', '.join(f'{k} {v}' for k, v in r['versions'].items())}",
-             f"- load average (1, 5, 15 min) at start {r['load_start']}, at end {r['load_end']} (other work "
-             "on the machine slows both sides; the ratios are measured back to back)",
-             f"- data: {r['data']}", "",
+    lines = header(r, f"QAOA ({r['mode']} mode)", NAME,
+                   "Other work on the machine slows both sides; the ratios are measured back to back.")
+    lines += [f"- data: {r['data']}", "",
              "## 1. One energy evaluation: numpy fast path vs Qiskit", "",
              f"Cost: asset selection of the first n names, k = n/2, risk aversion {ev['risk_aversion']:g} "
              "(penalized QUBO, all n(n-1)/2 ZZ terms). Fast path: `StatevectorQAOA(model.energies())"
@@ -263,13 +255,13 @@ def write_markdown(r: dict) -> str:
              "Qiskit StatevectorEstimator | speed-up vs Qiskit | abs diff of E (Aer, Qiskit) | Aer circuit |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in ev["rows"]:
-        q = _ms(row["qiskit_median_s"]) if "qiskit_median_s" in row else (
-            f"first call {_ms(row['qiskit_first_s'])} (no repeats)" if "qiskit_first_s" in row else "-")
+        q = ms(row["qiskit_median_s"]) if "qiskit_median_s" in row else (
+            f"first call {ms(row['qiskit_first_s'])} (no repeats)" if "qiskit_first_s" in row else "-")
         qs = f"{row['speedup_vs_qiskit']:.0f}x" if "speedup_vs_qiskit" in row else "-"
         diffs = f"{row['abs_diff_aer']:.1e}" + (f", {row['abs_diff_qiskit']:.1e}" if "abs_diff_qiskit" in row else "")
         ops = sum(row["circuit_ops"].values())
-        lines.append(f"| {row['n']} | {row['mixer']} | {row['reps']} | {_ms(row['fast_median_s'])} | "
-                     f"{_ms(row['aer_median_s'])} | **{row['speedup_vs_aer']:.0f}x** | "
+        lines.append(f"| {row['n']} | {row['mixer']} | {row['reps']} | {ms(row['fast_median_s'])} | "
+                     f"{ms(row['aer_median_s'])} | **{row['speedup_vs_aer']:.0f}x** | "
                      f"{row['speedup_vs_aer_min']:.0f}x | {q} | {qs} | {diffs} | "
                      f"{ops} gates, depth {row['circuit_depth']} |")
     worst = min(row["speedup_vs_aer"] for row in ev["rows"])
@@ -293,7 +285,7 @@ def write_markdown(r: dict) -> str:
         lines.append(f"| {row['n']} | {row['k']} | {row['mixer']} | {row['reps']} | {row['approx_ratio_expected']:.3f} | "
                      f"{row['approx_ratio_best_sample']:.3f} | {row['p_optimum']:.4f} | "
                      f"{row['p_optimum_over_uniform']:.1f} | {row['p_feasible']:.3f} | {row['evaluations']} | "
-                     f"{_ms(row['wall_time_s'])} | {row['per_evaluation_ms']:.2f} ms |")
+                     f"{ms(row['wall_time_s'])} | {row['per_evaluation_ms']:.2f} ms |")
     lines += ["", "Instances (f in annual utility units; the optimum is never just the top k by mean return "
               "unless flagged):", "",
               "| n | k | C(n, k) | f* | f_max | gap to 2nd best | optimum = top k by mu | optimum |",
@@ -306,50 +298,43 @@ def write_markdown(r: dict) -> str:
     missed = [c for c in t["cases"] if c["ratio"] < 0.8]
     verdict = "met"
     if missed:
-        still = [c for c in missed if c["ratio_with_10_random_starts"] < 0.8]
+        still = [c for c in missed if c["ratio_with_random_starts"] < 0.8]
+        n_more = missed[0]["random_starts"]
         verdict = (f"NOT met for k = {', '.join(str(c['k']) for c in missed)}"
-                   + ("; 10 more random starts do not reach it either: on that instance the ring XY mixer at "
-                      "p = 3 seems to top out below 0.8" if still else "; reached with 10 more random starts"))
+                   + (f"; {n_more} more random starts do not reach it either: on that instance the ring XY mixer "
+                      "seems to top out below 0.8" if still else f"; reached with {n_more} more random starts"))
     lines += ["", f"Target: {t['what']}: " + ", ".join(
-        f"k = {c['k']}: {c['ratio']:.3f} (with 10 more, random, starts: {c['ratio_with_10_random_starts']:.3f})"
-        for c in t["cases"]) + f" ({verdict}).", ""]
+        f"k = {c['k']}: {c['ratio']:.3f} (with {c['random_starts']} more, random, starts: "
+        f"{c['ratio_with_random_starts']:.3f})" for c in t["cases"]) + f" ({verdict}).", ""]
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="n = 16 timings only, n <= 12 for quality, p = 1 and 3")
-    ap.add_argument("--slow", action="store_true", help="also n = 20 in the quality section")
-    ap.add_argument("--shots", type=int, default=1024)
+def main(argv: list[str] | None = None) -> None:
+    ap = parser(__doc__, shared=False)
+    ap.add_argument("--slow", action="store_true", help="also n = 20 in the quality section (full mode)")
+    ap.add_argument("--shots", type=int, default=None, help="samples of the final state (default 1024; 64 with --smoke)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--maxiter", type=int, default=200, help="evaluations per start")
-    args = ap.parse_args()
-    import numpy as np
-
+    ap.add_argument("--maxiter", type=int, default=None, help="evaluations per start (default 200; 20 with --smoke)")
+    args = ap.parse_args(argv)
     t_start = time.perf_counter()
-    load_start = _loadavg()
+    results = start(args, PACKAGES)
+    p = dict(MODES[results["mode"]])
+    if args.slow and results["mode"] == "full":
+        p["sizes"] = (*p["sizes"], 20)
+        results["mode"] = "full + slow"
     rets = _returns()
-    data = (f"qpo.load_prices('sp500'): {rets.shape[1]} bundled names, {rets.index[0].date()}..{rets.index[-1].date()}, "
-            f"{len(rets)} daily returns")
-    if args.quick:
-        eval_sizes, eval_reps, fast_rep, slow_rep = (16,), (1, 3), 3, 1
-        q_sizes, q_reps = (8, 10, 12), (1, 3)
-    else:
-        eval_sizes, eval_reps, fast_rep, slow_rep = (16, 20), (1, 3), 7, 3
-        q_sizes, q_reps = (8, 10, 12, 16) + ((20,) if args.slow else ()), (1, 2, 3)
+    results["data"] = (f"qpo.load_prices('sp500'): {rets.shape[1]} bundled names, {rets.index[0].date()}.."
+                       f"{rets.index[-1].date()}, {len(rets)} daily returns")
     print("1. one energy evaluation:", flush=True)
-    evaluation = evaluation_section(rets, eval_sizes, eval_reps, fast_rep, slow_rep, qiskit_limit_s=30.0)
+    results["evaluation"] = evaluation_section(rets, p["eval_sizes"], p["eval_reps"], p["fast_repeats"],
+                                               p["slow_repeats"], qiskit_limit_s=30.0)
     print("2. QAOA on real data:", flush=True)
-    quality = quality_section(rets, q_sizes, q_reps, args.maxiter, args.shots, args.seed)
-    results = {"mode": "quick" if args.quick else ("full + slow" if args.slow else "full"),
-               "date": time.strftime("%Y-%m-%d %H:%M"), "machine": _machine_line(), "versions": _versions(),
-               "load_start": load_start, "load_end": _loadavg(), "data": data,
-               "evaluation": evaluation, "quality": quality, "total_s": time.perf_counter() - t_start}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "quantum_qaoa.json").write_text(json.dumps(results, indent=2, default=lambda o: o.tolist()
-                                                      if isinstance(o, np.ndarray) else str(o)))
-    (OUT / "quantum_qaoa.md").write_text(write_markdown(results))
-    print(f"wrote {OUT / 'quantum_qaoa.md'} ({results['total_s']:.0f} s)")
+    target = {"n": p["target_n"], "reps": p["target_reps"], "random": p["target_random"]}
+    results["quality"] = quality_section(rets, p["sizes"], p["reps"], args.maxiter or p["maxiter"],
+                                         args.shots or p["shots"], args.seed, target)
+    finish(results, t_start)
+    path = write_results(args.out, NAME, results, write_markdown(results))
+    print(f"wrote {path} ({results['total_wall_s']:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -29,39 +29,64 @@ like). ``--rnn-retrain-months 12`` runs the recurrent nets on the 12-month proto
 minutes on 2 loaded cores).
 Section 2 needs ``../shared/data`` and is skipped, with a message, when it is absent.
 
-Usage: ``python benchmarks/return_forecaster.py [--quick] [--skip-shared] [--jobs 2] [--rnn-retrain-months 60]``
+``--smoke`` (the suite runs it) runs every section on tiny sizes: the MLP and the LSTM, one epoch,
+2014-2020 for section 1, 40 shared assets over two years for section 2, 2012-2022 for section 4;
+its workers run in the benchmark's own process except the baseline (a fresh process, as always).
+
+Usage: ``python -m benchmarks.return_forecaster [--smoke | --quick] [--skip-shared] [--jobs 2]
+[--rnn-retrain-months 60] [--out DIR]``
 """
 from __future__ import annotations
 
-import argparse
-import json
-import math
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from classical_optimizers import (  # noqa: E402
+from benchmarks._common import (
     BARS,
-    OUT,
-    PY,
-    ROOT,
-    _f,
-    _loadavg,
-    _machine,
-    _ms,
-    _timeit,
-    _versions,
+    add_worker_options,
+    finish,
+    fmt,
+    header,
+    module_name,
+    ms,
+    parser,
+    run_worker,
+    serve_worker,
+    shared_closes,
+    shared_data,
+    start,
+    timeit,
+    write_results,
 )
 
+NAME = "return_forecaster"
+PACKAGES = ("qpo", "torch", "numpy", "pandas", "scikit-learn", "pyarrow")
 MODELS = ("mlp", "lstm", "gru")
-SECTION1_PERIOD = ("2011-01-01", "2020-12-31")
 RIDGE_ALPHA = 1.0
+
+#: sizes of each mode (``models``: the forecasters measured; ``in_process``: workers in this process)
+MODES = {
+    "full": {"models": MODELS, "s1_period": ("2011-01-01", "2020-12-31"), "s1_overrides": {},
+             "threads_epochs": 3, "threads_overrides": {},
+             "s2_years": 6, "s2_assets": None, "s2_overrides": {"max_epochs": 5, "sample_stride": 10}, "s2_repeats": 20,
+             "s4_start": None, "s4_retrain_months": 12, "s4_rnn_retrain_months": 60, "s4_overrides": {},
+             "s4_extra_mlp_seeds": [1, 2], "in_process": False},
+    "quick": {"models": MODELS, "s1_period": ("2011-01-01", "2020-12-31"), "s1_overrides": {"max_epochs": 3},
+              "threads_epochs": 1, "threads_overrides": {},
+              "s2_years": 3, "s2_assets": None, "s2_overrides": {"max_epochs": 1, "sample_stride": 20}, "s2_repeats": 5,
+              "s4_start": None, "s4_retrain_months": 60, "s4_rnn_retrain_months": 60, "s4_overrides": {"max_epochs": 3},
+              "s4_extra_mlp_seeds": [], "in_process": False},
+    "smoke": {"models": ("mlp", "lstm"), "s1_period": ("2014-01-01", "2020-12-31"),
+              "s1_overrides": {"max_epochs": 1, "patience": 1, "sample_stride": 20},
+              "threads_epochs": 1, "threads_overrides": {"sample_stride": 40},
+              "s2_years": 2, "s2_assets": 40, "s2_overrides": {"max_epochs": 1, "sample_stride": 40}, "s2_repeats": 1,
+              "s4_start": "2012-01-01", "s4_retrain_months": 120, "s4_rnn_retrain_months": 120,
+              "s4_overrides": {"max_epochs": 1, "patience": 1, "sample_stride": 40}, "s4_extra_mlp_seeds": [],
+              "in_process": True},
+}
 
 
 # -- worker-side helpers --------------------------------------------------------------------------
@@ -78,25 +103,6 @@ def _rss() -> dict:
     except OSError:
         pass
     return d
-
-
-def _clean(o):
-    """JSON-safe: NaN/inf to None, numpy scalars to Python numbers."""
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if hasattr(o, "item") and not isinstance(o, (str, bytes)):
-        try:
-            o = o.item()
-        except (TypeError, ValueError):
-            return str(o)
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if isinstance(o, (str, int, float, bool)) or o is None:
-        return o
-    return str(o)
-
 
 
 # -- workers --------------------------------------------------------------------------------------
@@ -129,7 +135,7 @@ def w_fold_timing(a: dict) -> dict:
     from qpo.forecasting import ForecasterConfig, walk_forward
 
     rss = {"after_imports": _rss()}
-    prices = qpo.load_prices("sp500").loc[SECTION1_PERIOD[0]:SECTION1_PERIOD[1]]
+    prices = qpo.load_prices("sp500").loc[a["period"][0]:a["period"][1]]
     rss["after_load"] = _rss()
     config = ForecasterConfig(model=a["model"], **a.get("overrides", {}))
     per_fold_rss = []
@@ -161,13 +167,14 @@ def w_threads(a: dict) -> dict:
     import qpo
     from qpo.forecasting import ForecasterConfig, compute_features, fit, forward_returns
 
-    prices = qpo.load_prices("sp500").loc[SECTION1_PERIOD[0]:SECTION1_PERIOD[1]]
-    config = ForecasterConfig(model="lstm", max_epochs=a["epochs"], patience=a["epochs"])
+    prices = qpo.load_prices("sp500").loc[a["period"][0]:a["period"][1]]
+    more = a.get("overrides", {})
+    config = ForecasterConfig(model="lstm", **{**more, "max_epochs": a["epochs"], "patience": a["epochs"]})
     panel = compute_features(prices, config.features)
     target = forward_returns(prices, config.horizon).to_numpy(dtype=float)
     end = len(prices) - 1 - 252  # about a year before the end: section 1's last cutoff
     default_threads = torch.get_num_threads()
-    fit(panel, target, ForecasterConfig(model="lstm", max_epochs=1), end_position=end, threads=1)  # warm-up
+    fit(panel, target, ForecasterConfig(model="lstm", **{**more, "max_epochs": 1}), end_position=end, threads=1)  # warm-up
     out = {"default_threads": default_threads, "model": "lstm", "epochs": a["epochs"], "runs": []}
     for th in a["order"]:
         m = fit(panel, target, config, end_position=end, threads=th)
@@ -176,18 +183,17 @@ def w_threads(a: dict) -> dict:
     return out
 
 
-def _shared_prices(years: int = 6):
+def _shared_prices(years: int = 6, n_assets: int | None = None):
     """The wide adjusted-close panel of the shared bars over the last ``years`` years plus a
     feature lookback; the tickers with a price on the last date, no gap after their first price,
-    and at least a year of training samples."""
+    and at least a year of training samples (the first ``n_assets`` of them alphabetically if given)."""
     import numpy as np
     import pandas as pd
 
-    import qpo
     from qpo.forecasting import ForecasterConfig
 
     t0 = time.perf_counter()
-    full = qpo.ohlcv_to_prices(qpo.load_ohlcv(BARS))
+    full = shared_closes()
     load_s = time.perf_counter() - t0
     last = full.index[-1]
     need = max(ForecasterConfig(model=m).min_history for m in MODELS)
@@ -207,11 +213,15 @@ def _shared_prices(years: int = 6):
             "too_short": sorted(px.columns[on_last.to_numpy() & ~gap & ~enough]),
             "min_prices": int(need + 21 + 252), "n_assets": int(keep.sum()),
             "full_history": int((keep & (first == 0)).sum())}
-    return px.loc[:, keep], info
+    px = px.loc[:, keep]
+    if n_assets:
+        px = px[sorted(px.columns)[:n_assets]]
+        info.update(n_assets=px.shape[1], first_alphabetically=n_assets)
+    return px, info
 
 
 def w_prep500(a: dict) -> dict:
-    prices, info = _shared_prices(a["years"])
+    prices, info = _shared_prices(a["years"], a.get("assets"))
     prices.to_pickle(Path(a["dir"]) / "prices500.pkl")
     return {"data": info, "rss": _rss()}
 
@@ -246,8 +256,7 @@ def w_predict500(a: dict) -> dict:
     import pandas as pd
     import torch
 
-    from qpo.forecasting import TrainedForecaster, compute_features
-    from qpo.forecasting.model import window_at
+    from qpo.forecasting import TrainedForecaster, compute_features, window_at
 
     torch.set_num_threads(a.get("threads") or torch.get_num_threads())
     rss = {"after_imports": _rss()}
@@ -256,16 +265,21 @@ def w_predict500(a: dict) -> dict:
     rss["after_load"] = _rss()
     as_of = prices.index[-1]
     reps = a["repeats"]
-    pred = _timeit(lambda: model.predict(prices, as_of=as_of), reps)
+    pred = timeit(lambda: model.predict(prices, as_of=as_of), reps)
     rss["after_predict"] = _rss()
     fc = pred.pop("output")
     need = model.config.min_history + 1
     tail = prices.loc[:as_of].iloc[-(need + 5):]
-    feat = _timeit(lambda: compute_features(tail, model.config.features), reps)
+    feat = timeit(lambda: compute_features(tail, model.config.features), reps)
     panel = feat.pop("output")
     x, ok = window_at(panel, len(panel.dates) - 1, model.config.window)
     xs = np.ascontiguousarray(x[ok], dtype=np.float32)
-    fwd = _timeit(lambda: model._predict_array(xs), max(reps, 20))
+    def forward():  # the network alone, as predict runs it (eval mode, no autograd, float32)
+        model.net.eval()
+        with torch.no_grad():
+            return model.net(torch.from_numpy(xs)).numpy().astype(float)
+
+    fwd = timeit(forward, max(reps, 20))
     direct = fwd.pop("output")
     vals = fc.values.reindex([t for t, o in zip(panel.tickers, ok) if o]).to_numpy()
     return {"model": a["model"], "torch_threads": torch.get_num_threads(), "as_of": str(as_of.date()),
@@ -339,7 +353,7 @@ def w_quality(a: dict) -> dict:
     h = ForecasterConfig().horizon
     # one first forecast date for every model: the latest default (the recurrent nets' window)
     s = max(ForecasterConfig(model=m).min_history for m in MODELS) + round(3.0 * 252) + h
-    start = prices.index[s]
+    start = prices.index[max(s, prices.index.searchsorted(a["start"]) if a.get("start") else 0)]
     config = ForecasterConfig(model=a["model"], seed=a["seed"], **a.get("overrides", {}))
     res = walk_forward(prices, config, start=start, retrain_months=a["retrain_months"], window="expanding",
                        threads=a.get("threads"))
@@ -362,47 +376,34 @@ WORKERS = {"baseline": w_baseline, "fold": w_fold_timing, "threads": w_threads, 
 
 
 # -- parent ---------------------------------------------------------------------------------------
-def run_worker(kind: str, args: dict, *, threads: int | None = None, timeout: float = 3600) -> dict:
-    env = dict(os.environ)
-    if threads is not None:
-        env.update({k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
-    cmd = [PY, str(Path(__file__).resolve()), "--worker", kind, "--worker-args", json.dumps(args)]
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env, check=False)
-    except subprocess.TimeoutExpired:
-        return {"error": f"worker {kind} {args} killed after {timeout:.0f} s"}
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        msg = f"worker {kind} {args.get('model', '')}: exit {proc.returncode}: {(proc.stderr or proc.stdout)[-1500:]}"
-        print(msg, flush=True)
-        return {"error": msg}
-    out = json.loads(lines[-1][len("RESULT "):])
-    out["subprocess_wall_s"] = time.perf_counter() - t0
-    return out
+def _worker(p: dict, kind: str, args: dict, *, threads: int | None = None) -> dict:
+    """One measurement in a fresh process (in this one when ``p["in_process"]``: the smoke run)."""
+    return run_worker(module_name(__file__), kind, args, threads=threads,
+                      in_process=WORKERS if p["in_process"] else None)
 
 
 def section_training(p: dict) -> dict:
     out = {}
-    for m in MODELS:
+    for m in p["models"]:
         print(f"   {m} ...", flush=True)
-        out[m] = run_worker("fold", {"model": m, "overrides": p["s1_overrides"], "threads": 1}, threads=1)
+        out[m] = _worker(p, "fold", {"model": m, "overrides": p["s1_overrides"], "threads": 1,
+                                     "period": p["s1_period"]}, threads=1)
     print("   threads: one LSTM fit with 1 and 2 torch threads ...", flush=True)
-    out["threads"] = run_worker("threads", {"epochs": p["threads_epochs"], "order": [1, 2]})
+    out["threads"] = _worker(p, "threads", {"epochs": p["threads_epochs"], "order": [1, 2], "period": p["s1_period"],
+                                            "overrides": p["threads_overrides"]})
     return out
 
 
 def section_inference(p: dict, tmp: str) -> dict:
-    prep = run_worker("prep500", {"dir": tmp, "years": p["s2_years"]}, threads=1)
+    prep = _worker(p, "prep500", {"dir": tmp, "years": p["s2_years"], "assets": p["s2_assets"]}, threads=1)
     if "error" in prep:
         return prep
     out = {"data": prep["data"], "prep_rss": prep["rss"], "overrides": p["s2_overrides"], "models": {}}
-    for m in MODELS:
+    for m in p["models"]:
         print(f"   {m} ...", flush=True)
-        tr = run_worker("train500", {"dir": tmp, "model": m, "overrides": p["s2_overrides"], "threads": 1}, threads=1)
-        pr = run_worker("predict500", {"dir": tmp, "model": m, "repeats": p["s2_repeats"], "threads": 1},
-                        threads=1) if "error" not in tr \
-            else {"error": "not run: training failed"}
+        tr = _worker(p, "train500", {"dir": tmp, "model": m, "overrides": p["s2_overrides"], "threads": 1}, threads=1)
+        pr = _worker(p, "predict500", {"dir": tmp, "model": m, "repeats": p["s2_repeats"], "threads": 1},
+                     threads=1) if "error" not in tr else {"error": "not run: training failed"}
         if "error" not in pr:
             pr["checksum_diff_vs_training_process"] = abs(pr["forecast_checksum"] - tr["forecast_checksum"])
         out["models"][m] = {"train": tr, "predict": pr}
@@ -412,19 +413,21 @@ def section_inference(p: dict, tmp: str) -> dict:
 def section_quality(p: dict, jobs: int) -> dict:
     """(model, seed, retrain months) runs, the longest first; Ridge rides along with every MLP seed-0 run."""
     rm, mm = p["s4_rnn_retrain_months"], p["s4_retrain_months"]
-    runs = [("gru", 0, rm), ("lstm", 0, rm), ("mlp", 0, mm)] + [("mlp", s, mm) for s in p["s4_extra_mlp_seeds"]]
+    rnns = [m for m in ("gru", "lstm") if m in p["models"]]
+    runs = [(m, 0, rm) for m in rnns] + [("mlp", 0, mm)] + [("mlp", s, mm) for s in p["s4_extra_mlp_seeds"]]
     if rm != mm:
         runs.append(("mlp", 0, rm))
 
     def go(r):
         m, s, months = r
         t0 = time.perf_counter()
-        res = run_worker("quality", {"model": m, "seed": s, "retrain_months": months, "overrides": p["s4_overrides"],
-                                     "threads": 1, "ridge": (m, s) == ("mlp", 0)}, threads=1)
+        res = _worker(p, "quality", {"model": m, "seed": s, "retrain_months": months, "overrides": p["s4_overrides"],
+                                     "threads": 1, "ridge": (m, s) == ("mlp", 0), "start": p["s4_start"]}, threads=1)
         print(f"   {m} seed {s}, retrain {months} months: {time.perf_counter() - t0:.0f} s", flush=True)
         return res
 
     t0 = time.perf_counter()
+    jobs = 1 if p["in_process"] else jobs  # workers in this process share torch's thread setting: one at a time
     with ThreadPoolExecutor(max_workers=jobs) as ex:
         results = list(ex.map(go, runs))
     return {"runs": {f"{m}_seed{s}_{months}m": r for (m, s, months), r in zip(runs, results)}, "jobs": jobs,
@@ -432,43 +435,31 @@ def section_quality(p: dict, jobs: int) -> dict:
             "overrides": p["s4_overrides"]}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="short run: few epochs, fewer folds and repeats")
-    ap.add_argument("--skip-shared", action="store_true", help="skip the section that needs ../shared/data")
+def main(argv: list[str] | None = None) -> None:
+    ap = parser(__doc__)
     ap.add_argument("--jobs", type=int, default=2, help="section 4 walk-forwards run at a time (1 thread each)")
     ap.add_argument("--rnn-retrain-months", type=int, default=None,
                     help="section 4: retrain schedule of the LSTM/GRU (full mode default 60; 12 = the MLP's protocol)")
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--worker-args", help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    add_worker_options(ap)
+    args = ap.parse_args(argv)
     if args.worker:
-        print("RESULT " + json.dumps(_clean(WORKERS[args.worker](json.loads(args.worker_args or "{}")))))
+        serve_worker(WORKERS, args.worker, args.worker_args)
         return
-    if args.quick:
-        p = {"s1_overrides": {"max_epochs": 3}, "threads_epochs": 1, "s2_years": 3,
-             "s2_overrides": {"max_epochs": 1, "sample_stride": 20}, "s2_repeats": 5, "s4_retrain_months": 60,
-             "s4_rnn_retrain_months": 60, "s4_overrides": {"max_epochs": 3}, "s4_extra_mlp_seeds": []}
-    else:
-        p = {"s1_overrides": {}, "threads_epochs": 3, "s2_years": 6, "s2_overrides": {"max_epochs": 5, "sample_stride": 10},
-             "s2_repeats": 20, "s4_retrain_months": 12, "s4_rnn_retrain_months": 60, "s4_overrides": {},
-             "s4_extra_mlp_seeds": [1, 2]}
+    t_start = time.perf_counter()
+    results = start(args, PACKAGES)
+    p = dict(MODES[results["mode"]])
     if args.rnn_retrain_months is not None:
         p["s4_rnn_retrain_months"] = args.rnn_retrain_months
-    t_start = time.perf_counter()
-    results = {"date": time.strftime("%Y-%m-%d %H:%M"), "mode": "quick" if args.quick else "full", "parameters": p,
-               "machine": _machine(),
-               "versions": _versions(("qpo", "torch", "numpy", "pandas", "scikit-learn", "pyarrow"))}
+    results["parameters"] = p
     print("0. baseline process (imports torch + qpo) ...", flush=True)
-    results["baseline"] = run_worker("baseline", {"threads": 1}, threads=1)
-    print("1. training time per walk-forward fold, 20 assets, 2011-2020 ...", flush=True)
+    results["baseline"] = run_worker(module_name(__file__), "baseline", {"threads": 1}, threads=1)  # always fresh
+    print(f"1. training time per walk-forward fold, 20 assets, {p['s1_period'][0][:4]}-{p['s1_period'][1][:4]} ...",
+          flush=True)
     results["training_20"] = section_training(p)
-    if args.skip_shared:
-        results["inference_500"] = {"skipped": "skipped (--skip-shared)"}
-    elif not BARS.exists():
-        msg = f"skipped: {BARS} not found (the shared data set lives beside the project)"
-        print(msg, flush=True)
-        results["inference_500"] = {"skipped": msg}
+    skipped = shared_data(args)
+    if skipped:
+        print(skipped, flush=True)
+        results["inference_500"] = {"skipped": skipped}
     else:
         print("2. inference, ~500 assets of the shared data ...", flush=True)
         tmp = tempfile.mkdtemp(prefix="qpo_bench_forecaster_")
@@ -476,14 +467,11 @@ def main() -> None:
             results["inference_500"] = section_inference(p, tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    print(f"4. out-of-sample quality, bundled 1990-2022, {args.jobs} runs at a time ...", flush=True)
+    print(f"4. out-of-sample quality, bundled panel, {args.jobs} runs at a time ...", flush=True)
     results["quality"] = section_quality(p, max(1, args.jobs))
-    results["total_wall_s"] = time.perf_counter() - t_start
-    results["machine"]["load_average_end"] = _loadavg()
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "return_forecaster.json").write_text(json.dumps(_clean(results), indent=2) + "\n")
+    finish(results, t_start)
     text = write_table(results)
-    (OUT / "return_forecaster.md").write_text(text)
+    write_results(args.out, NAME, results, text)
     print(text)
 
 
@@ -493,16 +481,10 @@ def _mib(v):
 
 
 def write_table(r: dict) -> str:
-    m, v = r["machine"], r["versions"]
-    L = ["# Return forecasters: training, inference, memory, out-of-sample quality", "",
-         (f"Measured {r['date']} by `benchmarks/return_forecaster.py` ({r['mode']} mode, total "
-          f"{r['total_wall_s']:.0f} s). Every measurement runs in its own subprocess."), "",
-         f"- machine: {m['cpu']}, {m['cpu_count']} logical CPUs ({m['cpus_usable']} usable), {m['platform']}",
-         f"- Python {m['python']}; " + ", ".join(f"{k} {val}" for k, val in v.items() if val),
-         f"- load average (1, 5, 15 min) at start {m.get('load_average_start')}, at end {m.get('load_average_end')}"
-         + (" - other work shared the CPUs: absolute times are inflated and noisier than on an idle machine"
-            if (m.get("load_average_start") or [0])[0] > 0.5 * (m["cpus_usable"] or 1) else ""),
-         f"- parameters: {r['parameters']}", ""]
+    where = ("Every measurement but the baseline runs in the benchmark's own process (smoke run)."
+             if r["parameters"]["in_process"] else "Every measurement runs in its own subprocess.")
+    L = header(r, "Return forecasters: training, inference, memory, out-of-sample quality", NAME, where)
+    L += [f"- parameters: {r['parameters']}", ""]
     base = r["baseline"]
     b_peak = (base.get("rss") or {}).get("vmhwm_mib")
 
@@ -524,9 +506,9 @@ def write_table(r: dict) -> str:
             L.append(f"| {name} | error: {x['error'][:200]} |")
             continue
         L.append(f"| {name} | {x['folds']} | {x['test_period']} | {x['n_train'][0]}..{x['n_train'][-1]} | "
-                 f"{_ms(x['fit_median_s'])} | {_ms(x['fit_min_s'])} | {_ms(x['fit_max_s'])} | "
-                 f"{', '.join(map(str, x['epochs']))} | {_ms(x['seconds_per_epoch_median'])} | "
-                 f"{_ms(x['walk_forward_s'])} | {_ms(x['subprocess_wall_s'])} |")
+                 f"{ms(x['fit_median_s'])} | {ms(x['fit_min_s'])} | {ms(x['fit_max_s'])} | "
+                 f"{', '.join(map(str, x['epochs']))} | {ms(x['seconds_per_epoch_median'])} | "
+                 f"{ms(x['walk_forward_s'])} | {ms(x['subprocess_wall_s'])} |")
     L += ["", "Epochs include the `patience` epochs without improvement that early stopping waits for; the walk-"
               "forward total adds the features and the forecasts of every fold to the fits; the first fit of a "
               "process also pays torch's one-off start-up (most of the MLP's max).", ""]
@@ -535,7 +517,7 @@ def write_table(r: dict) -> str:
                f"warm-up fit; torch's default here is {th['default_threads']} threads):"), "",
               "| torch threads | fit | per epoch |", "| --- | --- | --- |"]
         for x in th["runs"]:
-            L.append(f"| {x['threads']} | {_ms(x['fit_seconds'])} | {_ms(x['fit_seconds'] / x['epochs'])} |")
+            L.append(f"| {x['threads']} | {ms(x['fit_seconds'])} | {ms(x['fit_seconds'] / x['epochs'])} |")
         L.append("")
     elif th:
         L += [f"Threads comparison: {th.get('error', '?')[:300]}", ""]
@@ -548,7 +530,7 @@ def write_table(r: dict) -> str:
     else:
         d = s2["data"]
         L += [(f"`{BARS.name}` ({d['tickers_in_file']} tickers, {d['file_period']}; read and pivoted in "
-               f"{_ms(d['load_and_pivot_s'])}): {d['n_assets']} tickers with a price on the last date, no gap after "
+               f"{ms(d['load_and_pivot_s'])}): {d['n_assets']} tickers with a price on the last date, no gap after "
                f"their first price and at least {d['min_prices']} prices (lookback, one label, a year of samples) "
                f"({d['full_history']} of them over the whole panel {d['panel_period']}, {d['panel_dates']} dates); "
                f"dropped: {d['no_price_on_last_date']} without a price on the last date, "
@@ -558,7 +540,7 @@ def write_table(r: dict) -> str:
                f"{', '.join(f'{k}={val}' for k, val in s2['overrides'].items())})`; then, in a fresh process that "
                "loads the saved model, `predict(prices, as_of=last date)` (features of the last `min_history + 6` "
                "dates, then the network) and, apart, `compute_features` on those dates and the "
-               "forward pass alone (`_predict_array` on the (assets, window, features) array). Medians of repeats "
+               "forward pass alone (the network in eval mode, no autograd, on the (assets, window, features) array). Medians of repeats "
                "after a first call."), "",
               "| model | parameters | train samples | training (epochs) | predict: first | predict: median (n) | "
               "features | forward pass: first | forward pass: median (n) | input | forecasts | "
@@ -569,12 +551,12 @@ def write_table(r: dict) -> str:
                 L.append(f"| {name} | error: {(tr.get('error') or pr.get('error'))[:200]} |")
                 continue
             L.append(f"| {name} | {tr['n_parameters']} | {tr['n_train']} + {tr['n_validation']} | "
-                     f"{_ms(tr['train_s'])} ({tr['epochs']}) | {_ms(pr['predict']['first_s'])} | "
-                     f"{_ms(pr['predict']['median_s'])} ({pr['predict']['repeats']}) | "
-                     f"{_ms(pr['features']['median_s'])} | {_ms(pr['forward']['first_s'])} | "
-                     f"{_ms(pr['forward']['median_s'])} ({pr['forward']['repeats']}) | "
+                     f"{ms(tr['train_s'])} ({tr['epochs']}) | {ms(pr['predict']['first_s'])} | "
+                     f"{ms(pr['predict']['median_s'])} ({pr['predict']['repeats']}) | "
+                     f"{ms(pr['features']['median_s'])} | {ms(pr['forward']['first_s'])} | "
+                     f"{ms(pr['forward']['median_s'])} ({pr['forward']['repeats']}) | "
                      f"{' x '.join(map(str, pr['input_shape']))} | {pr['n_forecast']} ({pr['n_dropped']} dropped) | "
-                     f"{_f(pr['forward_vs_predict_max_abs_diff'], 2)} |")
+                     f"{fmt(pr['forward_vs_predict_max_abs_diff'], 2)} |")
         L += ["", "Last column: max abs difference between the forward pass alone and `predict`'s forecasts "
                   "(0 = the same numbers).", ""]
 
@@ -638,13 +620,13 @@ def write_table(r: dict) -> str:
             continue
         L += [f"### {x['model'].upper()}, seed {x['seed']}, retrain every {x['retrain_months']} months "
               f"({x['folds']} folds, epochs per fold {min(x['epochs'])}-{max(x['epochs'])}, "
-              f"{_ms(x['walk_forward_s'])})", "",
+              f"{ms(x['walk_forward_s'])})", "",
               "| forecast | " + " | ".join(c[1] for c in cols) + " |", "| --- " * (len(cols) + 1) + "|"]
         for fname, row in x["metrics"].items():
-            L.append(f"| {fname} | " + " | ".join(_f(row.get(c[0]), c[2]) for c in cols) + " |")
+            L.append(f"| {fname} | " + " | ".join(fmt(row.get(c[0]), c[2]) for c in cols) + " |")
         if "ridge" in x:
             rm = x["ridge"]["metrics"]
-            L.append("| sklearn Ridge (reference) | " + " | ".join(_f(rm.get(c[0]), c[2]) for c in cols) + " |")
+            L.append("| sklearn Ridge (reference) | " + " | ".join(fmt(rm.get(c[0]), c[2]) for c in cols) + " |")
         L += ["", x["verdict"], ""]
         if "ridge" in x:
             L += [f"Ridge: {x['ridge']['what']}; one fit per fold ({x['ridge']['n_train'][0]}..."
@@ -658,18 +640,18 @@ def write_table(r: dict) -> str:
             continue
         mm, months = x["metrics"]["model"], x["retrain_months"]
         hist[months] = (x["metrics"]["historical_mean"], x["folds"])
-        L.append(f"| {x['model']} | {x['seed']} | {months} | {x['folds']} | {_f(mm['mean_ic'], 4)} | "
-                 f"{_f(mm['ic_t_stat'], 3)} | {_f(mm['hit_rate'], 3)} | {_f(mm['mse'], 4)} | "
-                 f"{_f(x['beats_historical_mean'])} |")
+        L.append(f"| {x['model']} | {x['seed']} | {months} | {x['folds']} | {fmt(mm['mean_ic'], 4)} | "
+                 f"{fmt(mm['ic_t_stat'], 3)} | {fmt(mm['hit_rate'], 3)} | {fmt(mm['mse'], 4)} | "
+                 f"{fmt(x['beats_historical_mean'])} |")
     for x in runs.values():
         if "ridge" in x:
             rm, hm = x["ridge"]["metrics"], x["metrics"]["historical_mean"]
-            L.append(f"| sklearn Ridge | - | {x['retrain_months']} | {x['folds']} | {_f(rm['mean_ic'], 4)} | "
-                     f"{_f(rm['ic_t_stat'], 3)} | {_f(rm['hit_rate'], 3)} | {_f(rm['mse'], 4)} | "
-                     f"{_f(bool(rm['mean_ic'] > hm['mean_ic']))} |")
+            L.append(f"| sklearn Ridge | - | {x['retrain_months']} | {x['folds']} | {fmt(rm['mean_ic'], 4)} | "
+                     f"{fmt(rm['ic_t_stat'], 3)} | {fmt(rm['hit_rate'], 3)} | {fmt(rm['mse'], 4)} | "
+                     f"{fmt(bool(rm['mean_ic'] > hm['mean_ic']))} |")
     for months, (hm, folds) in sorted(hist.items()):
-        L.append(f"| historical mean | - | {months} | {folds} | {_f(hm['mean_ic'], 4)} | {_f(hm['ic_t_stat'], 3)} | "
-                 f"{_f(hm['hit_rate'], 3)} | {_f(hm['mse'], 4)} | - |")
+        L.append(f"| historical mean | - | {months} | {folds} | {fmt(hm['mean_ic'], 4)} | {fmt(hm['ic_t_stat'], 3)} | "
+                 f"{fmt(hm['hit_rate'], 3)} | {fmt(hm['mse'], 4)} | - |")
     mlps = [x for x in runs.values()
             if "error" not in x and x["model"] == "mlp" and x["retrain_months"] == q["retrain_months"]]
     if len(mlps) > 1:
@@ -703,8 +685,8 @@ def findings(r: dict) -> list[str]:
     h_t = next((x["metrics"]["historical_mean"].get("ic_t_stat") for x in runs), None)
     n_dates = next((x["metrics"]["model"].get("n_dates") for x in runs), None)
     notes.append(f"quality: {len(sig)} of {len(runs)} network runs have a mean rank IC with |t| >= 2; the "
-                 f"historical mean's t-stat is {_f(h_t, 3)}"
-                 + (f". With no significant IC on 20 stocks and {_f(n_dates)} forecast dates, the ranking of the "
+                 f"historical mean's t-stat is {fmt(h_t, 3)}"
+                 + (f". With no significant IC on 20 stocks and {fmt(n_dates)} forecast dates, the ranking of the "
                     "forecasters is within the noise (see the MLP's seed spread)." if not sig and h_t is not None
                     and abs(h_t) < 2 else "."))
     hm = {x["retrain_months"]: x["metrics"]["historical_mean"]["mean_ic"] for x in runs}

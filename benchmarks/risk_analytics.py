@@ -11,30 +11,39 @@
 2. the full risk report (every table, 100,000 Monte Carlo scenarios per method) of a 10-name
    portfolio over three years, with stress windows over 2000-2022, on the bundled data.
 
-Usage: ``python benchmarks/risk_analytics.py [--quick] [--skip-shared]``
+``--smoke`` runs both sections on tiny sizes (20,000 scenarios on the 20 bundled names; the report
+with 5,000 scenarios per method), one timed call each: the suite runs it.
+
+Usage: ``python -m benchmarks.risk_analytics [--smoke | --quick] [--skip-shared] [--out DIR]``
 """
 from __future__ import annotations
 
-import argparse
 import gc
-import json
 import math
-import platform
 import statistics
-import sys
 import time
 import tracemalloc
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "results"
-BARS = ROOT.parent / "shared" / "data" / "sp500_daily_adjusted.parquet"
+from benchmarks._common import finish, header, parser, shared_closes, shared_data, start, write_results
+
+NAME = "risk_analytics"
+PACKAGES = ("qpo", "numpy", "scipy", "pandas")
+
+#: sizes and repeats of each mode
+MODES = {
+    "full": {"n_scenarios": 1_000_000, "report_scenarios": 100_000, "repeats": 5, "shared": True},
+    "quick": {"n_scenarios": 1_000_000, "report_scenarios": 100_000, "repeats": 2, "shared": True},
+    "smoke": {"n_scenarios": 20_000, "report_scenarios": 5_000, "repeats": 0, "shared": False},
+}
 
 
 def _measure(fn, repeats: int) -> dict:
-    fn()  # first call: imports, caches
-    times = []
-    out = None
+    """Wall time (median of ``repeats`` after a first call; the first call itself when
+    ``repeats`` is 0) and the peak traced memory of one more call."""
+    gc.collect()
+    t0 = time.perf_counter()
+    out = fn()  # first call: imports, caches
+    times = [] if repeats else [time.perf_counter() - t0]
     for _ in range(repeats):
         gc.collect()
         t0 = time.perf_counter()
@@ -49,28 +58,28 @@ def _measure(fn, repeats: int) -> dict:
             "peak_mib": peak / 2 ** 20, "output": out}
 
 
-def _returns_100(skip_shared: bool):
+def _returns_100(use_shared: bool):
     import qpo
 
-    if BARS.exists() and not skip_shared:
-        prices = qpo.ohlcv_to_prices(qpo.load_ohlcv(BARS)).loc["2016-01-01":"2020-12-31"].dropna(axis=1)
+    if use_shared:
+        prices = shared_closes().loc["2016-01-01":"2020-12-31"].dropna(axis=1)
         rets = qpo.prices_to_returns(prices)
         rets = rets.loc[:, ~(rets.abs() >= 0.5).any()]
         return rets.iloc[:, :100], "100 names of ../shared/data, 2016-2020"
     rets = qpo.prices_to_returns(qpo.load_prices("sp500", start="2016-01-01", end="2020-12-31"))
-    return rets, f"{rets.shape[1]} bundled names (../shared/data absent), 2016-2020"
+    return rets, f"{rets.shape[1]} bundled names (../shared/data absent, skipped or a smoke run), 2016-2020"
 
 
-def monte_carlo_section(repeats: int, skip_shared: bool) -> dict:
+def monte_carlo_section(p: dict, use_shared: bool) -> dict:
     import numpy as np
     import pandas as pd
 
     from qpo.risk import monte_carlo_var, parametric_var
 
-    rets, label = _returns_100(skip_shared)
+    rets, label = _returns_100(use_shared)
     n = rets.shape[1]
     w = pd.Series(1.0 / n, index=rets.columns)
-    N, c = 1_000_000, 0.99
+    N, c, repeats = p["n_scenarios"], 0.99, p["repeats"]
     R = rets.to_numpy()
     mu, cov = R.mean(axis=0), np.cov(R, rowvar=False)
     exact_var, exact_cvar = parametric_var(float(mu @ w), math.sqrt(float(w @ cov @ w)), c)
@@ -89,7 +98,8 @@ def monte_carlo_section(repeats: int, skip_shared: bool) -> dict:
                                                                         seed=0, sampling="full"),
         "qpo full, 1 thread": lambda: monte_carlo_var(w, rets, confidence=c, n_scenarios=N, seed=0,
                                                       sampling="full", threads=1),
-        "qpo bootstrap (the empirical, fat-tailed distribution: not meant to match the normal)": lambda: monte_carlo_var(w, rets, confidence=c, n_scenarios=N, seed=0, method="bootstrap"),
+        "qpo bootstrap (the empirical, fat-tailed distribution: not meant to match the normal)":
+            lambda: monte_carlo_var(w, rets, confidence=c, n_scenarios=N, seed=0, method="bootstrap"),
         "numpy multivariate_normal (float64, whole matrix)": numpy_textbook,
     }
     out = {"data": label, "n_assets": n, "n_scenarios": N, "confidence": c,
@@ -105,7 +115,7 @@ def monte_carlo_section(repeats: int, skip_shared: bool) -> dict:
     return out
 
 
-def report_section(repeats: int) -> dict:
+def report_section(p: dict) -> dict:
     import qpo
     from qpo.risk import Limits, risk_report
 
@@ -118,17 +128,19 @@ def report_section(repeats: int) -> dict:
     w = w[w > 1e-6]
     w /= w.sum()
     fn = lambda: risk_report(w, window, benchmark=bench, history=history,  # noqa: E731
-                             limits=Limits(max_weight=0.2, sector_max=0.4, min_names=5, var_limit=0.03))
-    m = _measure(fn, repeats)
+                             limits=Limits(max_weight=0.2, sector_max=0.4, min_names=5, var_limit=0.03),
+                             n_scenarios=p["report_scenarios"])
+    m = _measure(fn, p["repeats"])
     rep = m.pop("output")
     print(f"  full risk report, {len(w)} names, {len(window)} days: {m['median_s'] * 1e3:.0f} ms", flush=True)
-    return {**m, "n_names": len(w), "n_days": len(window), "breaches": rep.breaches}
+    return {**m, "n_names": len(w), "n_days": len(window), "n_scenarios": p["report_scenarios"],
+            "breaches": rep.breaches}
 
 
 def write_table(r: dict) -> str:
     mc = r["monte_carlo"]
-    lines = [f"# Risk analytics ({r['machine']})", "",
-             f"## Monte Carlo VaR/CVaR {mc['confidence']:.0%}, {mc['n_scenarios']:,} scenarios x {mc['n_assets']} "
+    lines = header(r, "Risk analytics", NAME, "Times are medians of repeats after a first call.")
+    lines += ["", f"## Monte Carlo VaR/CVaR {mc['confidence']:.0%}, {mc['n_scenarios']:,} scenarios x {mc['n_assets']} "
              f"assets ({mc['data']})", "",
              "| method | median time | peak memory | VaR (closed form "
              f"{mc['closed_form']['var']:.5f}) | CVaR (closed form {mc['closed_form']['cvar']:.5f}) |",
@@ -138,28 +150,27 @@ def write_table(r: dict) -> str:
                      f"({m['var_rel_error']:+.2%}) | {m['cvar']:.5f} ({m['cvar_rel_error']:+.2%}) |")
     rp = r["report"]
     lines += ["", "## Full risk report", "",
-              f"{rp['n_names']} names, {rp['n_days']} days, every table (VaR by five methods with 100,000 Monte "
+              f"{rp['n_names']} names, {rp['n_days']} days, every table (VaR by five methods with {rp['n_scenarios']:,} Monte "
               f"Carlo scenarios each, contributions, five stress windows over 2000-2022, four shocks, "
               f"compliance): {rp['median_s'] * 1e3:.0f} ms (median of {rp['repeats']}), peak {rp['peak_mib']:.0f} MiB.",
               ""]
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="fewer repeats")
-    ap.add_argument("--skip-shared", action="store_true", help="do not read ../shared/data")
-    args = ap.parse_args()
-    repeats = 2 if args.quick else 5
+def main(argv: list[str] | None = None) -> None:
+    args = parser(__doc__).parse_args(argv)
+    t_start = time.perf_counter()
+    results = start(args, PACKAGES)
+    p = MODES[results["mode"]]
+    results["parameters"] = p
+    use_shared = p["shared"] and shared_data(args) is None
     print("Monte Carlo VaR:", flush=True)
-    results = {"machine": f"{platform.processor() or platform.machine()}, Python {sys.version.split()[0]}",
-               "monte_carlo": monte_carlo_section(repeats, args.skip_shared)}
+    results["monte_carlo"] = monte_carlo_section(p, use_shared)
     print("risk report:", flush=True)
-    results["report"] = report_section(repeats)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "risk_analytics.json").write_text(json.dumps(results, indent=2, default=str))
-    (OUT / "risk_analytics.md").write_text(write_table(results))
-    print(f"wrote {OUT / 'risk_analytics.md'}")
+    results["report"] = report_section(p)
+    finish(results, t_start)
+    path = write_results(args.out, NAME, results, write_table(results))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

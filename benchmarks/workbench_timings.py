@@ -10,24 +10,28 @@
 * with ``--from-scratch``: a fresh clone's ``make run`` (virtual environment, install, run) and
   ``make test``.
 
-Usage: ``python benchmarks/workbench_timings.py [--from-scratch]``
+``--smoke`` (the suite runs it) measures the same things on tiny sizes: ``import qpo`` once next to
+``import pandas``, ``qpo pipeline list`` instead of ``make run``, validation of the last 300 days of
+the bundled panel and of three shared tickers, one repeat of min-variance.
+
+``--quick`` takes fewer repeats of the imports and of min-variance.
+
+Usage: ``python -m benchmarks.workbench_timings [--smoke | --quick] [--skip-shared] [--from-scratch] [--out DIR]``
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "results"
-PY = sys.executable
+from benchmarks._common import BARS, PY, ROOT, machine, mode, parser, write_results
+
+NAME = "workbench_timings"
+STACK = ("pandas", "cvxpy", "mlflow", "great_expectations", "qiskit", "torch", "plotly", "sqlalchemy", "papermill")
 
 
 def _timed(cmd, cwd=ROOT, env=None) -> tuple[float, subprocess.CompletedProcess]:
@@ -36,51 +40,69 @@ def _timed(cmd, cwd=ROOT, env=None) -> tuple[float, subprocess.CompletedProcess]
     return time.perf_counter() - t0, proc
 
 
-def import_times(n: int = 7) -> dict:
+def import_times(n: int = 7, stack: tuple[str, ...] = STACK, n_stack: int = 3) -> dict:
     def once(stmt):
         out = subprocess.run([PY, "-c", f"import time; t = time.perf_counter(); {stmt}; "
                               "print(time.perf_counter() - t)"], capture_output=True, text=True, check=True)
         return float(out.stdout.strip())
 
     qpo = statistics.median(once("import qpo") for _ in range(n))
-    stack = statistics.median(once("import pandas, cvxpy, mlflow, great_expectations, qiskit, torch, plotly, "
-                                   "sqlalchemy, papermill") for _ in range(3))
-    return {"import_qpo_s": qpo, "import_stack_s": stack}
+    stack_s = statistics.median(once(f"import {', '.join(stack)}") for _ in range(n_stack))
+    return {"import_qpo_s": qpo, "import_stack_s": stack_s, "import_stack": list(stack)}
 
 
-def pipeline_installed() -> dict:
+def pipeline_installed(smoke: bool = False) -> dict:
+    """``make run`` (the daily-report pipeline) twice in a fresh QPO_HOME; ``qpo pipeline list``
+    with ``smoke``."""
+    cmd, key = ([str(Path(PY).parent / "qpo"), "pipeline", "list"], "qpo_pipeline_list") if smoke else \
+        (["make", "run"], "make_run_installed")
     with tempfile.TemporaryDirectory() as home:
         env = dict(os.environ, QPO_HOME=home)
-        first, p1 = _timed(["make", "run"], env=env)
-        again, p2 = _timed(["make", "run"], env=env)
+        first, p1 = _timed(cmd, env=env)
+        again, p2 = _timed(cmd, env=env)
     assert p1.returncode == 0 and p2.returncode == 0, (p1.stdout + p1.stderr)[-2000:]
-    return {"make_run_installed_first_s": first, "make_run_installed_again_s": again}
+    return {f"{key}_first_s": first, f"{key}_again_s": again}
 
 
-def validation() -> dict:
+def validation(smoke: bool = False, shared: bool = True) -> dict:
     import qpo
 
-    out = {}
+    out: dict = {}
+    before = os.environ.get("QPO_HOME")
     with tempfile.TemporaryDirectory() as home:
         os.environ["QPO_HOME"] = home
-        panel = qpo.load_prices("sp500")
-        qpo.validate_prices(panel.iloc[:100])  # warm: imports Great Expectations
-        t0 = time.perf_counter()
-        rep = qpo.validate_prices(panel)
-        out["validate_bundled_panel_s"] = time.perf_counter() - t0
-        out["validate_bundled_panel_rows"] = rep.n_rows
-        out["validate_bundled_panel_failed"] = rep.failed_checks
-        shared = ROOT.parent / "shared" / "data" / "sp500_daily_adjusted.parquet"
-        if shared.exists():
-            t0 = time.perf_counter()
-            bars = qpo.load_ohlcv(shared)
-            out["load_shared_bars_s"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            rep = qpo.validate_ohlcv(bars)
-            out["validate_shared_bars_s"] = time.perf_counter() - t0
-            out["validate_shared_bars_rows"] = rep.n_rows
-            out["validate_shared_bars_failed"] = {f.check: f.unexpected_count for f in rep.failures}
+        try:
+            _validate(qpo, out, smoke, shared)
+        finally:  # the next script of a smoke run must not see a removed home
+            if before is None:
+                os.environ.pop("QPO_HOME", None)
+            else:
+                os.environ["QPO_HOME"] = before
     return out
+
+
+def _validate(qpo, out: dict, smoke: bool, shared: bool) -> None:
+    panel = qpo.load_prices("sp500")
+    if smoke:
+        panel = panel.iloc[-300:]
+    else:
+        qpo.validate_prices(panel.iloc[:100])  # warm: imports Great Expectations
+    t0 = time.perf_counter()
+    rep = qpo.validate_prices(panel)
+    out["validate_bundled_panel_s"] = time.perf_counter() - t0
+    out["validate_bundled_panel_rows"] = rep.n_rows
+    out["validate_bundled_panel_failed"] = rep.failed_checks
+    if shared and BARS.exists():
+        t0 = time.perf_counter()
+        bars = qpo.load_ohlcv(BARS)
+        out["load_shared_bars_s"] = time.perf_counter() - t0
+        if smoke:
+            bars = bars[bars["ticker"].isin(sorted(bars["ticker"].unique())[:3])]
+        t0 = time.perf_counter()
+        rep = qpo.validate_ohlcv(bars)
+        out["validate_shared_bars_s"] = time.perf_counter() - t0
+        out["validate_shared_bars_rows"] = rep.n_rows
+        out["validate_shared_bars_failed"] = {f.check: f.unexpected_count for f in rep.failures}
 
 
 def min_variance_peers(repeats: int = 15) -> dict:
@@ -128,34 +150,33 @@ def from_scratch() -> dict:
                 "postgres_in_tests": bool(os.environ.get("QPO_TEST_DATABASE_URL"))}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+def main(argv: list[str] | None = None) -> None:
+    ap = parser(__doc__)
     ap.add_argument("--from-scratch", action="store_true", help="also time a fresh clone's make run and make test")
-    args = ap.parse_args()
-    results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-               "date": time.strftime("%Y-%m-%d")}
-    results.update(import_times())
-    results.update(min_variance_peers())
-    results.update(validation())
-    results.update(pipeline_installed())
+    args = ap.parse_args(argv)
+    smoke, m = args.smoke, machine()
+    results = {"machine": f"{m['cpu']}, {m['cpu_count']} cores, Python {m['python']}", "date": time.strftime("%Y-%m-%d"),
+               "mode": mode(args)}
+    results.update(import_times(*{"smoke": (1, ("pandas",), 1), "quick": (3, STACK, 1), "full": ()}[results["mode"]]))
+    results.update(min_variance_peers({"smoke": 1, "quick": 5, "full": 15}[results["mode"]]))
+    results.update(validation(smoke, shared=not args.skip_shared))
+    results.update(pipeline_installed(smoke))
     if args.from_scratch:
         results.update(from_scratch())
-    OUT.mkdir(parents=True, exist_ok=True)
-    previous = OUT / "workbench_timings.json"
+    previous = Path(args.out) / f"{NAME}.json"
     if previous.exists() and not args.from_scratch:  # keep the last from-scratch figures
         kept = {k: v for k, v in json.loads(previous.read_text()).items() if k not in results}
         results.update({k: v for k, v in kept.items() if k.startswith(("make_run_from", "make_test", "postgres"))})
-    (OUT / "workbench_timings.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(write_table(results))
+    text = write_table(results)
+    write_results(args.out, NAME, results, text)
+    print(text)
 
 
 def write_table(results: dict) -> str:
     lines = ["| figure | value |", "| --- | --- |"]
     for k, v in results.items():
         lines.append(f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |")
-    text = "\n".join(lines) + "\n"
-    (OUT / "workbench_timings.md").write_text(text)
-    return text
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
