@@ -1,0 +1,139 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Daily risk report
+#
+# Risk of one client portfolio as of a date: compliance status first, then the numbers, VaR by method, risk contributions, stress tests and a what-if min-variance rebalance of the same names. Run by `qpo pipeline run daily-report` on weekdays at 18:00; every number recorded below is logged to MLflow and written to the store.
+
+# %% tags=["parameters"]
+portfolio: str = "Balanced Growth"  # client portfolio name in the store
+as_of: "Optional[str]" = None  # report date YYYY-MM-DD, or None for the last date of the data
+lookback_days: int = 756  # trading days of returns behind the risk numbers, 756 is 3 years
+confidence: float = 0.95  # VaR / CVaR confidence level, in (0, 1)
+horizon: int = 1  # VaR / CVaR horizon in trading days (the table of VaR by method)
+risk_free_rate: float = 0.0  # annual risk-free rate for the Sharpe ratio
+max_weight: float = 0.25  # per-name cap of the what-if min-variance rebalance
+limit_max_weight: "Optional[float]" = 0.30  # compliance: largest single name, or None
+limit_sector_max: "Optional[float]" = 0.40  # compliance: largest GICS sector, or None
+limit_min_names: "Optional[int]" = 5  # compliance: fewest holdings, or None
+limit_var: "Optional[float]" = 0.03  # compliance: largest VaR at the confidence and horizon, or None
+limit_var_method: str = "historical"  # the VaR method the limit applies to
+prices_source: str = "sp500"  # bundled source name, or the path of a CSV/Parquet price file
+history_start: str = "2000-01-01"  # first date of price history loaded (and validated)
+write_store: bool = True  # write the risk numbers to the store
+forecaster_name: str = "qpo-return-forecaster"  # registered model whose champion forecasts the held names
+run_id: "Optional[str]" = None  # MLflow run id; the pipeline runner sets it
+
+# %% tags=["nbval-check-output"]
+import pandas as pd
+from IPython.display import HTML
+
+import qpo
+from qpo.reporting.daily import daily_report
+from qpo.store import connect
+from qpo.workbench import record, show_figure
+from qpo.workbench.demo import seed_demo
+
+prices = qpo.load_prices(prices_source, start=history_start)
+benchmark = qpo.load_prices("sp500_index", start=history_start)["SP500"] if prices_source == "sp500" else None
+engine = connect()
+seed_demo(engine, prices=qpo.load_prices("sp500"))  # demo portfolios on first run; no-op afterwards
+limits = qpo.Limits(max_weight=limit_max_weight, sector_max=limit_sector_max, min_names=limit_min_names,
+                    var_limit=limit_var, var_method=limit_var_method)
+report = daily_report(portfolio, prices, as_of=as_of, lookback_days=lookback_days, confidence=confidence,
+                      horizon=horizon, risk_free_rate=risk_free_rate, max_weight=max_weight,
+                      benchmark=benchmark, engine=engine, limits=limits, sectors=qpo.load_sectors())
+print(f"{portfolio}: {report.risk.n_periods} daily returns, {report.risk.start.date()} to {report.as_of.date()}")
+
+# %%
+display(HTML(report.status_html()))  # compliance breaches first
+record("compliance_breaches", len(report.breaches), show=False)
+record("breaches", report.breaches, show=False)
+
+# %% [markdown]
+# ## Risk numbers
+#
+# Simple daily returns, 252 periods a year; VaR and CVaR are positive losses; kurtosis is excess kurtosis. Benchmark statistics against the S&P 500 index.
+
+# %%
+display(report.risk_table().style.format("{:.4f}"))
+# machine-readable copies of the numbers (logged to MLflow as metrics), not shown in the report
+for name, value in report.metrics().items():
+    record(name, value, show=False)
+record("as_of", str(report.as_of.date()), show=False)
+record("n_holdings", int(len(report.weights)), show=False)
+
+# %% [markdown]
+# ## VaR and CVaR by method
+#
+# Historical, parametric (normal and Cornish-Fisher) and Monte Carlo (multivariate normal and bootstrap, 100,000 seeded scenarios), at the report's confidence and horizon.
+
+# %%
+report.risk.var_table.style.format("{:.4%}")
+
+# %% [markdown]
+# ## Risk contributions
+#
+# Euler components: they add up to the portfolio's volatility (annualized) and to its one-day historical CVaR.
+
+# %%
+display(report.risk.contributions.style.format("{:.4f}"))
+report.risk.sector_contributions.style.format("{:.4f}")
+
+# %% [markdown]
+# ## Stress tests
+#
+# Historical windows replayed on today's weights (bought at the window's first close, held to its last), and hypothetical shocks propagated by betas.
+
+# %%
+report.risk.stress.style.format({"portfolio_return": "{:.2%}", "loss": "{:.2%}", "coverage": "{:.0%}"}, na_rep="–")
+
+# %% [markdown]
+# ## Compliance
+
+# %%
+report.risk.compliance
+
+# %% [markdown]
+# ## Figures
+
+# %%
+for name, fig in report.figures().items():
+    show_figure(fig, name)
+
+# %% [markdown]
+# ## Holdings and the what-if rebalance
+
+# %%
+pd.DataFrame({"current": report.weights, "what-if min-variance": report.what_if.weights}).fillna(0).style.format("{:.2%}")
+
+# %% [markdown]
+# ## Return forecasts
+#
+# The registered champion forecaster's return forecasts for the held names next to their historical mean over the report's lookback, when a champion exists (`qpo pipeline run weekly-retrain` trains one every Monday and promotes it only when it beats the historical mean out of sample).
+
+# %%
+forecasts = report.forecast_section(prices, model_name=forecaster_name)  # never fails the report
+display(HTML(forecasts.html()))
+for name, value in forecasts.metrics().items():
+    record(name, value, show=False)
+
+# %%
+if write_store:
+    from qpo.store import record_risk_metrics, session_scope
+    with session_scope(engine) as session:
+        record_risk_metrics(session, portfolio, report.as_of, report.risk.metrics(), mlflow_run_id=run_id)
+    print(f"{len(report.risk.metrics())} risk metrics written to the store")

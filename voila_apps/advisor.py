@@ -1,0 +1,40 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Client portfolios
+#
+# Pick a client portfolio: its holdings, its risk over the last three years and how it grew against the S&P 500.
+
+# %% tags=["parameters"]
+portfolio: str = "Balanced Growth"  # portfolio shown first
+lookback_days: int = 756  # trading days behind the risk numbers
+
+# %%
+import ipywidgets as widgets
+from IPython.display import display
+
+from qpo.workbench.advisor import AdvisorDashboard
+
+dashboard = AdvisorDashboard(initial=portfolio, lookback_days=lookback_days)
+display(dashboard.widget)
+
+# %% tags=["nbval-check-output"]
+from qpo.workbench import record
+
+# kept in the executed notebook for tests and tracking, not shown on the dashboard
+record("portfolio", dashboard.selected, show=False)
+record("volatility", dashboard.report.volatility, show=False)
+record("n_portfolios", len(dashboard.portfolios), show=False)
