@@ -86,3 +86,35 @@ def add_adjustment_gap(long: pd.DataFrame) -> pd.DataFrame:
         gap = long["log_return"] - np.log(implied.where(implied > 0))
     long["adjustment_gap"] = gap.replace([np.inf, -np.inf], np.nan)
     return long
+
+
+#: Splits closer to 1 than this (stock dividends, spin-offs booked as splits) move the close less than
+#: a volatile day does, so whether the close showed them cannot be told: they are not judged.
+MIN_JUDGED_SPLIT = 1.25
+
+
+def add_split_shortfall(long: pd.DataFrame) -> pd.DataFrame:
+    """``split_shortfall``: on a bar with a recorded split of ratio ``r`` (``split_coefficient``), the
+    share of the split the raw close did *not* show, ``log(close_t * r / close_{t-1}) / log r``: about
+    0 for a split the close shows (it moved by ``1/r``), 1 when the close did not move at all, -1 when
+    it moved by ``1/r**2``. Missing on bars without a split and for ratios within
+    [1/``MIN_JUDGED_SPLIT``, ``MIN_JUDGED_SPLIT``]. Dividends are left out: a spin-off's value booked as
+    a dividend is not a split."""
+    prev_close = long["close"].groupby(_group_key(long["ticker"]), sort=False).shift(1)
+    r = long["split_coefficient"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_r = np.log(r.where(r > 0))
+        judged = log_r.abs() >= np.log(MIN_JUDGED_SPLIT) - 1e-6  # vendors write 1.249999 for 5-for-4
+        moved = long["close"] * r / prev_close
+        shortfall = np.log(moved.where(moved > 0)) / log_r
+    long["split_shortfall"] = shortfall.where(judged).replace([np.inf, -np.inf], np.nan)
+    return long
+
+
+def add_simple_return(long: pd.DataFrame, max_abs_log_return: float) -> pd.DataFrame:
+    """``simple_return``: ``p_t / p_{t-1} - 1`` from ``log_return``, on the rows whose move is not already
+    implausible (``|log return| <= max_abs_log_return``: a larger move is an error of its own, reported
+    once)."""
+    lr = long["log_return"]
+    long["simple_return"] = np.expm1(lr).where(lr.abs() <= max_abs_log_return)
+    return long
