@@ -1,13 +1,173 @@
-"""The benchmark scripts run (smoke)."""
+"""The benchmark scripts keep working (smoke).
+
+``python -m benchmarks --smoke`` runs every script's smoke mode (tiny sizes) one after the other in
+one subprocess (the heavy imports paid once), writing to a temporary directory, never over
+``benchmarks/results/``. Each test then reads one script's results and checks what it measured:
+finite timings for qpo and every peer it compares, and the same answers where the libraries solve
+the same problem. Sections that need ``../shared/data`` are checked when it is present.
+"""
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks._common import BARS, RESULTS, ROOT, SECTORS
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("benchmarks")]
+SCRIPTS = ("classical_optimizers", "backtest_walkforward", "risk_analytics", "quantum_qaoa", "quantum_annealing",
+           "return_forecaster", "workbench_timings")
+SHARED = BARS.exists() and SECTORS.exists()
 
 
-def test_classical_frontier_compares_every_peer():
-    from benchmarks.classical_optimizers import frontier_section
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("benchmarks")
+    home = tmp_path_factory.mktemp("qpo_home")
+    committed = {p.name: p.stat().st_mtime_ns for p in RESULTS.iterdir()}
+    env = {**os.environ, "QPO_HOME": str(home), "GX_ANALYTICS_ENABLED": "False"}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--smoke", "--out", str(out)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-6000:]
+    assert {p.name: p.stat().st_mtime_ns for p in RESULTS.iterdir()} == committed  # the committed figures stay
+    return out
 
-    out = frontier_section({"qpo": 0, "peer": 0, "riskfolio": 0})
-    for case in out["cases"].values():
-        for who in ("qpo", "pypfopt", "skfolio", "riskfolio"):
-            assert math.isfinite(case[who]["median_s"])
+
+def _results(out: Path, name: str) -> dict:
+    assert (out / f"{name}.md").read_text().strip()
+    return json.loads((out / f"{name}.json").read_text())
+
+
+def _finite(*values) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+
+
+def _errors(o, path="") -> list[str]:
+    """Every ``error`` a worker or a section recorded."""
+    if isinstance(o, dict):
+        return [f"{path}: {o['error']}"] if "error" in o else [e for k, v in o.items() for e in _errors(v, f"{path}/{k}")]
+    if isinstance(o, list):
+        return [e for i, v in enumerate(o) for e in _errors(v, f"{path}/{i}")]
+    return []
+
+
+def test_every_script_wrote_its_results(smoke):
+    for name in SCRIPTS:
+        r = _results(smoke, name)
+        assert r["mode"] == "smoke", name
+        assert not _errors(r), _errors(r)
+
+
+def test_classical_optimizers(smoke):
+    r = _results(smoke, "classical_optimizers")
+    for case in r["frontier_20"]["cases"].values():
+        for who in ("qpo", "pypfopt", "skfolio", "riskfolio"):  # every peer timed (PEERS once: no KeyError)
+            assert _finite(case[who]["first_s"], case[who]["median_s"]), who
+        for peer in ("pypfopt", "skfolio", "riskfolio"):
+            assert _finite(case[peer]["ratio_peer_over_qpo"])
+            assert case[peer]["max_abs_vol_diff"] < 1e-4, peer  # the same frontier
+            assert case[peer]["max_constraint_violation"] < 1e-4, peer
+        assert case["pypfopt"]["max_abs_weight_diff_same_targets"] < 1e-3
+        assert case["skfolio"]["moments_max_abs_diff_annualized"] < 1e-12
+    if not SHARED:
+        assert "skipped" in r["sector_500"] and "skipped" in r["cardinality_100"]
+        return
+    single, rolling = r["sector_500"]["single"], r["sector_500"]["rolling"]
+    assert _finite(single["qpo"]["median_s"], rolling["qpo"]["median_s"]) and single["qpo"]["max_constraint_violation"] < 1e-6
+    for peer in ("pypfopt", "skfolio", "riskfolio"):
+        assert _finite(single[peer]["median_s"], rolling[peer]["median_s"]), peer
+        assert single[peer]["max_abs_weight_diff_vs_qpo"] < 1e-3 and abs(single[peer]["vol_diff_vs_qpo"]) < 1e-5, peer
+        assert rolling[peer]["windows_solved"] == len(rolling["peer_windows"]) and rolling[peer]["max_abs_vol_diff_vs_qpo"] < 1e-5
+    card, k = r["cardinality_100"], r["parameters"]["card_k"]
+    q, rf = card["qpo"], card["riskfolio"]
+    assert q["proven_optimal"] and q["n_holdings"] <= k and _finite(q["solve_s"], rf["solve_s"])
+    assert abs(q["variance_annual"] - q["best_variance_on_its_holdings"]) < 1e-7
+    assert rf["variance_annual"] >= q["variance_annual"] - 1e-9  # qpo's proven optimum is the least variance
+
+
+def test_backtest_walkforward(smoke):
+    r = _results(smoke, "backtest_walkforward")
+    b = r["bundled_20"]
+    assert _finite(b["qpo"]["median_s"], b["skfolio"]["median_s"], b["skfolio_tight"]["s"])
+    assert b["qpo"]["failures"] == 0 and b["skfolio"]["folds"] == b["qpo"]["rebalances"]
+    assert b["skfolio_tight"]["max_abs_weight_diff_vs_qpo"] < 1e-5  # the same weights, fold by fold
+    assert b["returns"]["qpo_weights_as_constant_vs_skfolio_tight_max_abs"] < 1e-6
+    if not BARS.exists():
+        assert "skipped" in r["shared_500"]
+        return
+    s = r["shared_500"]
+    assert _finite(s["qpo"]["first_run_s"], s["qpo"]["per_rebalance_first_run"]["median_s"], s["skfolio"]["median_s"])
+    assert s["qpo"]["failures"] == 0 and s["skfolio"]["max_abs_weight_diff_vs_qpo_tight"] < 1e-4
+
+
+def test_risk_analytics(smoke):
+    r = _results(smoke, "risk_analytics")
+    runs = r["monte_carlo"]["runs"]
+    assert len(runs) == 5
+    for name, m in runs.items():
+        assert _finite(m["median_s"], m["peak_mib"], m["var"], m["cvar"]), name
+        if "bootstrap" not in name:  # the normal samplers against the closed form
+            assert abs(m["var_rel_error"]) < 0.05 and abs(m["cvar_rel_error"]) < 0.08, name
+    assert _finite(r["report"]["median_s"]) and r["report"]["n_names"] >= 5
+
+
+def test_quantum_qaoa(smoke):
+    r = _results(smoke, "quantum_qaoa")
+    rows = r["evaluation"]["rows"]
+    assert {row["mixer"] for row in rows} == {"x", "xy"}
+    for row in rows:
+        assert _finite(row["fast_median_s"], row["aer_median_s"], row["qiskit_first_s"])
+        assert row["abs_diff_aer"] < 1e-8 and row["abs_diff_qiskit"] < 1e-8  # the same energy three ways
+    for row in r["quality"]["rows"]:
+        assert _finite(row["wall_time_s"]) and -1e-9 <= row["approx_ratio_expected"] <= 1 + 1e-9
+        if row["mixer"] == "xy":
+            assert row["p_feasible"] > 1 - 1e-9  # the XY mixer keeps the weight
+    assert r["quality"]["target"]["cases"]
+
+
+def test_quantum_annealing(smoke):
+    r = _results(smoke, "quantum_annealing")
+    (inst,) = r["instances"]
+    assert inst["scip"]["proven_optimal"] and _finite(inst["scip"]["time_s"])
+    samplers = inst["samplers"]
+    assert len(samplers) == 7
+    for s in samplers:
+        assert _finite(s["time_median_s"]), s["sampler"]
+        if s["gap_max"] is not None:  # never below the proven optimum
+            assert s["gap_max"] >= -1e-9, s["sampler"]
+        if s["polish"] and not s["sampler"].startswith("none"):  # polished samplers: within 1 %
+            assert s["gap_max"] <= 0.01, s["sampler"]
+    assert r["sweep"]["raw"] and r["sweep"]["polished"]
+
+
+def test_return_forecaster(smoke):
+    r = _results(smoke, "return_forecaster")
+    base = r["baseline"]  # always a fresh process: the subprocess worker path runs in the smoke test too
+    assert "in_process" not in base and _finite(base["subprocess_wall_s"], base["rss"]["ru_maxrss_mib"])
+    t = r["training_20"]
+    for m in ("mlp", "lstm"):
+        assert t[m]["folds"] >= 1 and _finite(t[m]["fit_median_s"], t[m]["walk_forward_s"]), m
+    assert [x["threads"] for x in t["threads"]["runs"]] == [1, 2] and _finite(*(x["fit_seconds"] for x in t["threads"]["runs"]))
+    if BARS.exists():
+        for m, x in r["inference_500"]["models"].items():
+            assert _finite(x["train"]["train_s"], x["predict"]["predict"]["median_s"], x["predict"]["forward"]["median_s"]), m
+            assert x["predict"]["forward_vs_predict_max_abs_diff"] < 1e-5, m  # the forward pass is what predict runs
+            assert x["predict"]["checksum_diff_vs_training_process"] < 1e-6, m  # a saved model predicts the same
+    runs = r["quality"]["runs"]
+    assert {x["model"] for x in runs.values()} == {"mlp", "lstm"}
+    for x in runs.values():
+        assert _finite(x["walk_forward_s"], x["metrics"]["model"]["mean_ic"], x["metrics"]["historical_mean"]["mean_ic"])
+    assert any("ridge" in x and _finite(x["ridge"]["metrics"]["mean_ic"]) for x in runs.values())
+
+
+def test_workbench_timings(smoke):
+    r = _results(smoke, "workbench_timings")
+    assert _finite(r["import_qpo_s"], r["import_stack_s"], r["qpo_pipeline_list_first_s"], r["validate_bundled_panel_s"])
+    assert _finite(r["min_variance_20_qpo_s"], r["min_variance_20_pypfopt_s"], r["min_variance_20_skfolio_s"])
+    assert r["min_variance_20_max_abs_weight_diff_vs_pypfopt"] < 1e-6
+    assert r["validate_bundled_panel_rows"] > 0 and r["validate_bundled_panel_failed"] == []
