@@ -23,10 +23,11 @@ def _cmd_validate(args) -> int:
 
     limits = {k: v for k, v in (("max_stale_days", args.max_stale_days),
                                 ("max_abs_log_return", args.max_abs_log_return),
-                                ("max_adjustment_gap", args.max_adjustment_gap)) if v is not None}
+                                ("max_adjustment_gap", args.max_adjustment_gap),
+                                ("review_abs_return", args.review_abs_return)) if v is not None}
     report = validate_file(args.path, kind=args.kind, **limits)
     print(report.to_json() if args.json else str(report))
-    return 0 if report.success else 1
+    return 0 if report.success else 1  # warnings are printed and do not fail the command
 
 
 def _cmd_pipeline_run(args) -> int:
@@ -48,6 +49,8 @@ def _cmd_pipeline_run(args) -> int:
         print(f"pipeline   {run.pipeline}: {run.status} in {run.seconds:.1f} s")
         if run.error:
             print(f"error      {run.error}")
+        for warning in run.data_warnings:
+            print(f"warning    {warning}")
         if run.notebook:
             print(f"notebook   {run.notebook}")
         if run.html:
@@ -171,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--max-adjustment-gap", type=float,
                    help="OHLCV: largest gap between the adjusted-close log return and the one implied by "
                         "close, split and dividend (default 0.05)")
+    v.add_argument("--review-abs-return", type=float,
+                   help="a warning, not an error: one-day |simple return| above this is listed to review "
+                        "(default 0.4)")
     v.add_argument("--json", action="store_true", help="print the report as one JSON line")
     v.set_defaults(func=_cmd_validate)
 

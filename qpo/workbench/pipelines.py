@@ -4,8 +4,10 @@ A pipeline is a TOML file in ``pipelines/`` naming a parameterized notebook, its
 experiment, its schedule, and which notebook parameter names the price data. ``run_pipeline``:
 
 1. resolves the parameters (notebook defaults < pipeline file < caller);
-2. loads the price data and validates it with Great Expectations: a failure stops here,
-   before any notebook, report or MLflow run is written (the Data Docs report is left);
+2. loads the price data and validates it with Great Expectations: an error stops here,
+   before any notebook, report or MLflow run is written (the Data Docs report is left); a
+   warning (a large one-day move to review) is reported and the run goes on: the run's
+   ``data_warnings``, the MLflow tag ``qpo.data_warnings`` and the ``validation.json`` artifact;
 3. starts an MLflow run (code version, data hash, parameters), executes the notebook with
    Papermill into ``runs/<pipeline>/<time>-<run id>/notebook.ipynb``;
 4. exports ``report.html`` (code hidden, plotly figures inlined), logs the notebook, the report,
@@ -141,6 +143,7 @@ class PipelineRun:
     data_docs: str | None = None
     error: str | None = None
     seconds: float = 0.0
+    data_warnings: list[str] = field(default_factory=list)  # validation warnings: reported, did not stop the run
 
     @property
     def ok(self) -> bool:
@@ -182,9 +185,10 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
     spec = load_spec(name)
     params = resolve_parameters(spec, dict(parameters or {}))
     uri = config.tracking_uri()
-    base = dict(pipeline=name, tracking_uri=uri, experiment=spec.experiment, parameters=params)
+    base: dict[str, Any] = dict(pipeline=name, tracking_uri=uri, experiment=spec.experiment, parameters=params)
 
     digest = docs = None
+    validation: dict[str, Any] | None = None
     if spec.data_source_parameter:
         source = params[spec.data_source_parameter]
         start = params.get(spec.data_start_parameter) if spec.data_start_parameter else None
@@ -195,12 +199,15 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
             log(f"invalid data: {exc}")
             return PipelineRun(status="INVALID_DATA", run_id=None, notebook=None, html=None, error=str(exc),
                                seconds=time.perf_counter() - t0, **base)
+        base["data_warnings"] = [str(w) for w in report.warnings]
         if not report.success:
             log(str(report))
             return PipelineRun(status="INVALID_DATA", run_id=None, notebook=None, html=None,
                                data_docs=report.data_docs, error=report.summary(),
                                seconds=time.perf_counter() - t0, **base)
-        digest, docs = data_hash(prices), report.data_docs
+        if report.warnings:
+            log(f"data warnings, to review (the run goes on): {report.warning_summary()}")
+        digest, docs, validation = data_hash(prices), report.data_docs, report.to_dict()
 
     import papermill as pm
 
@@ -211,10 +218,15 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
     out_nb = html = run_id = None
     try:
         logged = {k: v for k, v in params.items() if k != "run_id"}
+        tags = {"qpo.pipeline": name, "qpo.notebook": spec.notebook.name, "qpo.schedule": spec.schedule}
+        if validation is not None and validation["warnings"]:
+            tags["qpo.data_warnings"] = "; ".join(f"{w['check']}: {w['unexpected_count']} row(s)"
+                                                  for w in validation["warnings"])[:4000]
         with tracked_run(spec.experiment, run_name=f"{name} {stamp}", params=logged, data_hash=digest,
-                         tags={"qpo.pipeline": name, "qpo.notebook": spec.notebook.name,
-                               "qpo.schedule": spec.schedule}) as run:
+                         tags=tags) as run:
             run_id = run.run_id
+            if validation is not None:
+                run.log_dict(validation, "validation.json")
             run_dir = config.runs_dir() / name / f"{stamp}-{run.run_id[:8]}"
             run_dir.mkdir(parents=True, exist_ok=True)
             out_nb, html = run_dir / "notebook.ipynb", run_dir / "report.html"
