@@ -32,15 +32,17 @@ mlflow: install
 dashboard: install
 	$(BIN)/qpo dashboard advisor --port $(PORT)
 
+# the benchmarks (python -m benchmarks.<script>; see benchmarks/__init__.py) write benchmarks/results/;
+# the bench extra (Riskfolio-Lib) is installed when missing
 benchmark: install
-	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
-	$(BIN)/python benchmarks/classical_optimizers.py
-	$(BIN)/python benchmarks/backtest_walkforward.py
-	$(BIN)/python benchmarks/risk_analytics.py
-	$(BIN)/python benchmarks/quantum_qaoa.py
-	$(BIN)/python benchmarks/quantum_annealing.py
-	$(BIN)/python benchmarks/return_forecaster.py
-	$(BIN)/python benchmarks/workbench_timings.py
+	$(BIN)/python -c "import riskfolio" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	$(BIN)/python -m benchmarks.classical_optimizers
+	$(BIN)/python -m benchmarks.backtest_walkforward
+	$(BIN)/python -m benchmarks.risk_analytics
+	$(BIN)/python -m benchmarks.quantum_qaoa
+	$(BIN)/python -m benchmarks.quantum_annealing
+	$(BIN)/python -m benchmarks.return_forecaster
+	$(BIN)/python -m benchmarks.workbench_timings
 
 clean:
 	rm -rf $(VENV) runs data_docs qpo.db mlflow.db
