@@ -29,8 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--smoke", action="store_true", help="every script's smoke mode, in this process")
     size.add_argument("--quick", action="store_true", help="every script's quick mode")
     ap.add_argument("--out", type=Path, default=RESULTS, help=f"where the scripts write (default {RESULTS})")
-    ap.add_argument("scripts", nargs="*", choices=[[], *SCRIPTS], metavar="script", help=f"of {', '.join(SCRIPTS)}")
+    ap.add_argument("scripts", nargs="*", metavar="script", help=f"of {', '.join(SCRIPTS)} (default: all)")
     args = ap.parse_args(argv)
+    unknown = sorted(set(args.scripts) - set(SCRIPTS))
+    if unknown:
+        ap.error(f"unknown script(s) {', '.join(unknown)}; known: {', '.join(SCRIPTS)}")
     flags = ["--smoke"] if args.smoke else ["--quick"] if args.quick else []
     failed, times = [], {}
     for name in args.scripts or SCRIPTS:

@@ -102,8 +102,8 @@ def bundled_section(p: dict) -> dict:
     t = timeit(lambda: sk_run(MeanRisk()), repeats["peer"])
     mpp = t["output"]
     W_q = res.target_weights.to_numpy()
-    W_sk = np.array([p.weights for p in mpp.portfolios])
-    sk_r = np.concatenate([p.returns for p in mpp.portfolios])
+    W_sk = np.array([pf.weights for pf in mpp.portfolios])
+    sk_r = np.concatenate([pf.returns for pf in mpp.portfolios])
     const_q = np.concatenate([X.iloc[test].to_numpy() @ W_q[k] for k, (_, test) in enumerate(folds)])
     q_r = res.returns.to_numpy()
     out["skfolio"] = {**strip(t), "timed": "cross_val_predict(MeanRisk(), X, cv=qpo's folds) (defaults: Clarabel, "
@@ -114,8 +114,8 @@ def bundled_section(p: dict) -> dict:
     t0 = time.perf_counter()
     tight = sk_run(MeanRisk(**SK_TIGHT))
     tight_s = time.perf_counter() - t0
-    W_t = np.array([p.weights for p in tight.portfolios])
-    sk_r_tight = np.concatenate([p.returns for p in tight.portfolios])
+    W_t = np.array([pf.weights for pf in tight.portfolios])
+    sk_r_tight = np.concatenate([pf.returns for pf in tight.portfolios])
     gaps = np.abs(W_t - W_q).max(axis=1)
     out["skfolio_tight"] = {"timed": "one run, cross_val_predict(MeanRisk(scale_objective=1e4, tight Clarabel))",
                             "s": tight_s, "max_abs_weight_diff_vs_qpo": float(gaps.max()),
@@ -141,7 +141,6 @@ def shared_prices(start="2009-01-01", end="2020-12-31", n_assets: int | None = N
     """The vendor panel with its leading NaNs kept; tickers with internal gaps, an early end or a
     |daily return| >= 0.5 (vendor defects) dropped; the first ``n_assets`` alphabetically if given."""
     import numpy as np
-
 
     prices = shared_closes().loc[start:end]
     n_all = prices.shape[1]
