@@ -114,6 +114,42 @@ def test_committed_outputs_are_caught(pair):
     assert pair_problems(pair) == ["advisor.ipynb code cell 3 carries outputs or an execution count (clear them)"]
 
 
+def test_jupyterlab_keeps_the_pairs(tmp_path):
+    """Through JupyterLab's contents manager (jupytext's, as `qpo lab` serves it) with this
+    project's configuration: saving a notebook unchanged rewrites nothing, an edit of either side
+    reaches the other, and a new notebook is paired in notebooks/ but not among executed runs/."""
+    import time
+
+    from jupyter_server.services.contents.largefilemanager import LargeFileManager
+    from jupytext.sync_contentsmanager import build_sync_jupytext_contents_manager_class
+
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")  # its [tool.jupytext]
+    for d in ("notebooks", "voila_apps", "runs"):
+        (tmp_path / d).mkdir()
+    for suffix in (".ipynb", ".py"):
+        shutil.copy(ROOT / "voila_apps" / f"advisor{suffix}", tmp_path / "voila_apps" / f"advisor{suffix}")
+    lab = build_sync_jupytext_contents_manager_class(LargeFileManager)(root_dir=str(tmp_path))
+    ipynb = tmp_path / "voila_apps" / "advisor.ipynb"
+    committed = {p: p.read_bytes() for p in (ipynb, ipynb.with_suffix(".py"))}
+
+    lab.save(lab.get("voila_apps/advisor.ipynb"), "voila_apps/advisor.ipynb")
+    assert {p: p.read_bytes() for p in committed} == committed
+    for path, old, new in (("voila_apps/advisor.ipynb", "756", "500"), ("voila_apps/advisor.py", "500", "250")):
+        model = lab.get(path)
+        assert model["type"] == "notebook"  # the .py opens as a notebook too
+        model["content"]["cells"][1]["source"] = model["content"]["cells"][1]["source"].replace(old, new)
+        time.sleep(1.1)  # jupytext orders the two sides by their modification times
+        lab.save(model, path)
+        assert pair_problems(ipynb) == []
+        assert f"lookback_days: int = {new}" in ipynb.with_suffix(".py").read_text()
+
+    blank = {"type": "notebook", "format": "json", "content": nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("x = 1")])}
+    lab.save(dict(blank), "notebooks/new.ipynb")
+    lab.save(dict(blank), "runs/executed.ipynb")
+    assert (tmp_path / "notebooks" / "new.py").exists() and not (tmp_path / "runs" / "executed.py").exists()
+
+
 def test_a_missing_py_is_caught(pair):
     pair.with_suffix(".py").unlink()
     assert pair_problems(pair) == [f"advisor.py is missing: run `jupytext --set-formats {FORMATS} {pair}`"]
