@@ -6,8 +6,8 @@ How the pieces fit, given that the committed .ipynb carry no outputs:
 
 * The cell whose output is checked is marked in the notebook itself with nbval's cell tag
   ``nbval-check-output`` (``# %% tags=["nbval-check-output"]`` in the .py): a reader sees which
-  output the suite holds. Run by hand (``pytest --nbval-lax notebooks``) nbval only executes such a
-  cell, since an unrun reference cell has nothing to compare.
+  output the suite holds. Run by hand on the committed notebooks (``pytest --nbval-lax notebooks``,
+  full-size defaults), nbval executes every cell and compares none: an unrun cell has no reference.
 * Here each notebook is copied to a temporary folder, its small parameters injected after the
   ``parameters`` cell exactly as Papermill injects a pipeline's (``parameterize_notebook``; the
   notebooks hold no test-only switch, and the defaults the pipelines use stay as they are), and the
