@@ -69,7 +69,7 @@ record("breaches", report.breaches, show=False)
 # Simple daily returns, 252 periods a year; VaR and CVaR are positive losses; kurtosis is excess kurtosis. Benchmark statistics against the S&P 500 index.
 
 # %%
-display(report.risk_table().style.format("{:.4f}"))
+display(report.styled_risk_table())  # percentages, whole-number durations, empty where undefined
 # machine-readable copies of the numbers (logged to MLflow as metrics), not shown in the report
 for name, value in report.metrics().items():
     record(name, value, show=False)
@@ -82,7 +82,7 @@ record("n_holdings", int(len(report.weights)), show=False)
 # Historical, parametric (normal and Cornish-Fisher) and Monte Carlo (multivariate normal and bootstrap, 100,000 seeded scenarios), at the report's confidence and horizon.
 
 # %%
-report.risk.var_table.style.format("{:.4%}")
+report.styled_table("var")
 
 # %% [markdown]
 # ## Risk contributions
@@ -99,13 +99,13 @@ report.risk.sector_contributions.style.format("{:.4f}")
 # Historical windows replayed on today's weights (bought at the window's first close, held to its last), and hypothetical shocks propagated by betas.
 
 # %%
-report.risk.stress.style.format({"portfolio_return": "{:.2%}", "loss": "{:.2%}", "coverage": "{:.0%}"}, na_rep="–")
+report.styled_table("stress")
 
 # %% [markdown]
 # ## Compliance
 
 # %%
-report.risk.compliance
+report.styled_table("compliance")
 
 # %% [markdown]
 # ## Figures

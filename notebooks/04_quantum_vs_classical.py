@@ -70,8 +70,9 @@ show_figure(study.landscape_figure(), "landscape")
 # %%
 for name, value in study.metrics().items():
     record(name, value, show=False)
-record("selected", ",".join(result.diagnostics["selected"]), show=False)
-record("exact_selected", ",".join(result.diagnostics["exact_selected"]), show=False)
+record("selected", ",".join(result.binary.selected), show=False)  # the typed parts of the binary result
+if study.exact is not None:  # None only when the exact reference found nothing in time (result.binary.reference_error)
+    record("exact_selected", ",".join(study.exact.binary.selected), show=False)
 if run_id is None:  # run by hand: log to MLflow here (the pipeline runner logs its own runs)
     with qpo.tracked_run("quantum-vs-classical", params={"prices_source": prices_source, "n": n, "k": k,
                          "method": method, "depth": depth, "mixer": mixer, "sampler": sampler,
