@@ -21,6 +21,7 @@ Usage: ``python -m benchmarks.classical_optimizers [--smoke | --quick] [--skip-s
 """
 from __future__ import annotations
 
+import importlib.util
 import statistics
 import tempfile
 import time
@@ -49,6 +50,8 @@ from benchmarks._common import (
 
 NAME = "classical_optimizers"
 PEERS = ("pypfopt", "skfolio", "riskfolio")
+PEER_MODULES = {"pypfopt": "pypfopt", "skfolio": "skfolio", "riskfolio": "riskfolio"}
+MISSING = "not installed: `pip install -e '.[test,bench]'` (make benchmark does it) installs the peers"
 PACKAGES = ("qpo", "pyportfolioopt", "skfolio", "riskfolio-lib", "cvxpy", "osqp", "clarabel", "pyscipopt", "numpy",
             "scipy", "pandas", "scikit-learn")
 
@@ -74,8 +77,8 @@ def _vol(W, cov):
 
 
 # -- 1. efficient frontier, 20 assets ------------------------------------------------------------
-def frontier_section(p: dict) -> dict:
-    """Section 1 with the sizes and repeats ``p`` of a mode (:data:`MODES`)."""
+def frontier_section(p: dict, peers: tuple[str, ...] = PEERS) -> dict:
+    """Section 1 with the sizes and repeats ``p`` of a mode (:data:`MODES`), against ``peers``."""
     import qpo
 
     returns = qpo.prices_to_returns(qpo.load_prices("sp500").loc["2018-01-01":"2022-12-31"])
@@ -85,14 +88,15 @@ def frontier_section(p: dict) -> dict:
                    f"{len(returns)} daily returns x {returns.shape[1]} assets",
            "moments": "sample mean x 252, sample covariance (ddof=1) x 252", "cases": {}}
     for max_w in p["max_weights"]:
-        out["cases"][f"max_weight_{max_w:g}"] = _frontier_case(returns, mu_a, cov_a, max_w, p["repeats"], p["n_points"])
-    ratios = [c["fastest_peer_over_qpo"] for c in out["cases"].values()]
-    out["fastest_peer_over_qpo_min"] = min(ratios)
-    out["target_met"] = min(ratios) >= 3.0
+        out["cases"][f"max_weight_{max_w:g}"] = _frontier_case(returns, mu_a, cov_a, max_w, p["repeats"], p["n_points"],
+                                                               peers)
+    ratios = [c["fastest_peer_over_qpo"] for c in out["cases"].values() if c["fastest_peer"]]
+    out["fastest_peer_over_qpo_min"] = min(ratios) if ratios else None
+    out["target_met"] = bool(ratios) and min(ratios) >= 3.0
     return out
 
 
-def _frontier_case(returns, mu_a, cov_a, max_w: float, repeats: dict, n_points: int) -> dict:
+def _frontier_case(returns, mu_a, cov_a, max_w: float, repeats: dict, n_points: int, peers: tuple[str, ...]) -> dict:
     import numpy as np
 
     import qpo
@@ -141,8 +145,28 @@ def _frontier_case(returns, mu_a, cov_a, max_w: float, repeats: dict, n_points: 
                                 "expected return")}
 
     warnings.filterwarnings("ignore")
-    # PyPortfolioOpt: one instance re-used over the targets (cvxpy parameter), checked against one per point
+    ctx = {"returns": returns, "mu_a": mu_a, "cov_a": cov_a, "mu": mu, "S": S, "max_w": max_w, "n_points": n_points,
+           "repeats": repeats, "targets": targets, "tickers": tickers, "compare": compare}
+    for peer in peers:
+        case[peer] = FRONTIER_PEERS[peer](ctx)
+    warnings.resetwarnings()
+
+    q = case["qpo"]["median_s"]
+    for peer in peers:
+        case[peer]["ratio_peer_over_qpo"] = case[peer]["median_s"] / q
+    fastest = min(peers, key=lambda peer: case[peer]["median_s"]) if peers else None
+    case["fastest_peer"] = fastest
+    case["fastest_peer_over_qpo"] = case[fastest]["median_s"] / q if fastest else None
+    return case
+
+
+def _frontier_pypfopt(c: dict) -> dict:
+    """PyPortfolioOpt: one instance re-used over the targets (cvxpy parameter), checked against one per point."""
+    import numpy as np
     from pypfopt import EfficientFrontier
+
+    mu_a, cov_a, S, max_w, n_points, repeats = (c[k] for k in ("mu_a", "cov_a", "S", "max_w", "n_points", "repeats"))
+    targets, tickers, compare = c["targets"], c["tickers"], c["compare"]
 
     def pp_frontier(reuse: bool):
         W, clipped = [], 0
@@ -166,21 +190,27 @@ def _frontier_case(returns, mu_a, cov_a, max_w: float, repeats: dict, n_points: 
     if not reuse_ok:  # re-use not trustworthy: time one instance per point instead
         t = timeit(lambda: pp_frontier(False), repeats["peer"])
         W_pp, clipped, solver = t["output"]
-    case["pypfopt"] = {**strip(t), **compare(W_pp, "pypfopt", same_targets=True), "solver": solver,
-                       "method": (f"one EfficientFrontier re-used for all {n_points} efficient_return(t) calls (1.6 updates "
-                                  "its target_return cvxpy parameter)" if reuse_ok else
-                                  "one EfficientFrontier per point (re-use disagreed with fresh instances)"),
-                       "instance_reused": reuse_ok,
-                       "one_instance_per_point_s_single_run": fresh_s,
-                       "reuse_vs_fresh_max_abs_weight_diff": float(np.abs(W_pp - W_fresh).max()),
-                       "reuse_vs_fresh_max_abs_vol_diff": float(np.abs(_vol(W_pp, S) - _vol(W_fresh, S)).max()),
-                       "targets_clipped_to_its_max_return": clipped}
+    return {**strip(t), **compare(W_pp, "pypfopt", same_targets=True), "solver": solver,
+            "method": (f"one EfficientFrontier re-used for all {n_points} efficient_return(t) calls (1.6 updates "
+                       "its target_return cvxpy parameter)" if reuse_ok else
+                       "one EfficientFrontier per point (re-use disagreed with fresh instances)"),
+            "instance_reused": reuse_ok,
+            "one_instance_per_point_s_single_run": fresh_s,
+            "reuse_vs_fresh_max_abs_weight_diff": float(np.abs(W_pp - W_fresh).max()),
+            "reuse_vs_fresh_max_abs_vol_diff": float(np.abs(_vol(W_pp, S) - _vol(W_fresh, S)).max()),
+            "targets_clipped_to_its_max_return": clipped}
 
-    # skfolio: MeanRisk's own frontier, sample moments through EmpiricalPrior (daily; weights are scale-free)
+
+def _frontier_skfolio(c: dict) -> dict:
+    """skfolio: MeanRisk's own frontier, sample moments through EmpiricalPrior (daily; weights are scale-free)."""
+    import numpy as np
     from skfolio import RiskMeasure
     from skfolio.moments import EmpiricalCovariance, EmpiricalMu
     from skfolio.optimization import MeanRisk
     from skfolio.prior import EmpiricalPrior
+
+    returns, mu, S, max_w, n_points, repeats = (c[k] for k in ("returns", "mu", "S", "max_w", "n_points", "repeats"))
+    compare = c["compare"]
 
     def sk_fit():
         return MeanRisk(risk_measure=RiskMeasure.VARIANCE, efficient_frontier_size=n_points, max_weights=max_w,
@@ -192,14 +222,20 @@ def _frontier_case(returns, mu_a, cov_a, max_w: float, repeats: dict, n_points: 
     model = t["output"]
     rd = model.prior_estimator_.return_distribution_
     W_sk = np.asarray(model.weights_)
-    case["skfolio"] = {**strip(t), **compare(W_sk, "skfolio"), "solver": model.solver,
-                       "method": f"MeanRisk(VARIANCE, efficient_frontier_size={n_points}).fit: targets from 1.01 x min-risk "
-                                 "return to max return",
-                       "moments_max_abs_diff_annualized": max(float(np.abs(rd.mu * 252 - mu).max()),
-                                                              float(np.abs(rd.covariance * 252 - S).max()))}
+    return {**strip(t), **compare(W_sk, "skfolio"), "solver": model.solver,
+            "method": f"MeanRisk(VARIANCE, efficient_frontier_size={n_points}).fit: targets from 1.01 x min-risk "
+                      "return to max return",
+            "moments_max_abs_diff_annualized": max(float(np.abs(rd.mu * 252 - mu).max()),
+                                                   float(np.abs(rd.covariance * 252 - S).max()))}
 
-    # Riskfolio-Lib: its frontier (points spaced in risk, max return under each risk cap)
+
+def _frontier_riskfolio(c: dict) -> dict:
+    """Riskfolio-Lib: its frontier (points spaced in risk, max return under each risk cap)."""
+    import numpy as np
     import riskfolio as rp
+
+    returns, mu, S, max_w, n_points, repeats = (c[k] for k in ("returns", "mu", "S", "max_w", "n_points", "repeats"))
+    tickers, compare = c["tickers"], c["compare"]
 
     def rp_setup():
         port = rp.Portfolio(returns=returns)
@@ -208,24 +244,18 @@ def _frontier_case(returns, mu_a, cov_a, max_w: float, repeats: dict, n_points: 
         return port
 
     t = timeit(lambda port: port.efficient_frontier(model="Classic", rm="MV", points=n_points, rf=0, hist=True),
-                repeats["riskfolio"], setup=rp_setup)
+               repeats["riskfolio"], setup=rp_setup)
     port = rp_setup()
     W_rp = t["output"].reindex(tickers).to_numpy().T
-    case["riskfolio"] = {**strip(t), **compare(W_rp, "riskfolio"), "solver": port.solvers[0],
-                         "method": f"Portfolio.efficient_frontier(model='Classic', rm='MV', points={n_points}) after "
-                                   "assets_stats('hist', 'hist') (untimed), upperlng=max_weight",
-                         "moments_max_abs_diff_annualized": max(
-                             float(np.abs(port.mu.to_numpy().ravel() * 252 - mu).max()),
-                             float(np.abs(port.cov.to_numpy() * 252 - S).max()))}
-    warnings.resetwarnings()
+    return {**strip(t), **compare(W_rp, "riskfolio"), "solver": port.solvers[0],
+            "method": f"Portfolio.efficient_frontier(model='Classic', rm='MV', points={n_points}) after "
+                      "assets_stats('hist', 'hist') (untimed), upperlng=max_weight",
+            "moments_max_abs_diff_annualized": max(
+                float(np.abs(port.mu.to_numpy().ravel() * 252 - mu).max()),
+                float(np.abs(port.cov.to_numpy() * 252 - S).max()))}
 
-    q = case["qpo"]["median_s"]
-    for p in PEERS:
-        case[p]["ratio_peer_over_qpo"] = case[p]["median_s"] / q
-    fastest = min(PEERS, key=lambda p: case[p]["median_s"])
-    case["fastest_peer"] = fastest
-    case["fastest_peer_over_qpo"] = case[fastest]["median_s"] / q
-    return case
+
+FRONTIER_PEERS = {"pypfopt": _frontier_pypfopt, "skfolio": _frontier_skfolio, "riskfolio": _frontier_riskfolio}
 
 
 # -- shared data ---------------------------------------------------------------------------------
@@ -246,7 +276,7 @@ def shared_returns():
 
 
 # -- 2. min-variance, ~500 assets, box and sector caps ------------------------------------------
-def sector_section(returns, info, p: dict) -> dict:
+def sector_section(returns, info, p: dict, peers: tuple[str, ...] = PEERS) -> dict:
     """Section 2 with the sizes and repeats ``p`` of a mode (:data:`MODES`): every asset with a
     sector, or the first ``p["sector_assets"]`` of them alphabetically."""
     import numpy as np
@@ -276,7 +306,7 @@ def sector_section(returns, info, p: dict) -> dict:
                    float((G @ w - 0.15).max()), 0.0)
 
     warnings.filterwarnings("ignore")
-    peers = _sector_peers(tickers, groups, names)
+    peer_solvers = _sector_peers(tickers, groups, names, peers)
 
     # one problem: the whole period
     t0 = time.perf_counter()
@@ -292,7 +322,7 @@ def sector_section(returns, info, p: dict) -> dict:
                       "max_constraint_violation": violation(w_q),
                       "note": "repeats re-solve the identical problem: qpo re-uses its OSQP session warm-started "
                               "from the last answer; the rolling case below is the fairer per-solve figure"}}
-    for name, (setup, solve, meta) in peers.items():
+    for name, (setup, solve, meta) in peer_solvers.items():
         n_rep = repeats["peer_500"]
         t = timeit(solve, n_rep, setup=lambda setup=setup: setup(returns, problem.cov))
         w = t["output"]
@@ -325,7 +355,7 @@ def sector_section(returns, info, p: dict) -> dict:
     q_same = statistics.median(q_times[k] for k in peer_windows)
     rolling["peer_windows"] = peer_windows
     rolling["qpo"]["median_s_on_peer_windows"] = q_same
-    for name, (setup, solve, meta) in peers.items():
+    for name, (setup, solve, meta) in peer_solvers.items():
         times, dws, dvols, viols = [], [], [], []
         for k in peer_windows:
             arg = setup(windows[k], problems[k].cov)
@@ -348,15 +378,15 @@ def sector_section(returns, info, p: dict) -> dict:
     return out
 
 
-def _sector_peers(tickers, groups, names):
-    """name -> (setup(returns, daily_cov) untimed, solve(arg) timed -> weights in ``tickers`` order, meta)."""
+def _sector_peers(tickers, groups, names, peers: tuple[str, ...]) -> dict:
+    """peer -> (setup(returns, daily_cov) untimed, solve(arg) timed -> weights in ``tickers`` order, meta)."""
+    makers = {"pypfopt": _sector_pypfopt, "skfolio": _sector_skfolio, "riskfolio": _sector_riskfolio}
+    return {peer: makers[peer](tickers, groups, names) for peer in peers}
+
+
+def _sector_pypfopt(tickers, groups, names):
     import numpy as np
-    import pandas as pd
-    import riskfolio as rp
     from pypfopt import EfficientFrontier
-    from skfolio.moments.covariance._base import BaseCovariance
-    from skfolio.optimization import MeanRisk
-    from skfolio.prior import EmpiricalPrior
 
     upper = {s: 0.15 for s in names}
 
@@ -368,6 +398,16 @@ def _sector_peers(tickers, groups, names):
     def pp_solve(ef):
         w = ef.min_volatility()
         return np.array([w[t] for t in tickers])
+
+    return pp_setup, pp_solve, {"timed": "min_volatility() (EfficientFrontier + add_sector_constraints built untimed)",
+                                "solver": "cvxpy default (OSQP)"}
+
+
+def _sector_skfolio(tickers, groups, names):
+    import numpy as np
+    from skfolio.moments.covariance._base import BaseCovariance
+    from skfolio.optimization import MeanRisk
+    from skfolio.prior import EmpiricalPrior
 
     class FixedCovariance(BaseCovariance):
         """A given covariance matrix (qpo's Ledoit-Wolf), so skfolio solves on the same moments."""
@@ -392,6 +432,14 @@ def _sector_peers(tickers, groups, names):
         model, returns = arg
         return np.asarray(model.fit(returns).weights_)
 
+    return sk_setup, sk_solve, {"timed": "MeanRisk(groups, linear_constraints, max_weights=0.02).fit (covariance fixed "
+                                         "to qpo's Ledoit-Wolf)", "solver": "CLARABEL"}
+
+
+def _sector_riskfolio(tickers, groups, names):
+    import pandas as pd
+    import riskfolio as rp
+
     asset_classes = pd.DataFrame({"Assets": tickers, "Sector": [groups[t] for t in tickers]})
     rows = pd.DataFrame([{"Disabled": False, "Type": "Classes", "Set": "Sector", "Position": s, "Sign": "<=",
                           "Weight": 0.15, "Type Relative": "", "Relative Set": "", "Relative": "", "Factor": ""}
@@ -409,19 +457,14 @@ def _sector_peers(tickers, groups, names):
         w = port.optimization(model="Classic", rm="MV", obj="MinRisk", rf=0, l=0, hist=True)
         return w["weights"].reindex(tickers).to_numpy()
 
-    return {
-        "pypfopt": (pp_setup, pp_solve, {"timed": "min_volatility() (EfficientFrontier + add_sector_constraints "
-                                                   "built untimed)", "solver": "cvxpy default (OSQP)"}),
-        "skfolio": (sk_setup, sk_solve, {"timed": "MeanRisk(groups, linear_constraints, max_weights=0.02).fit "
-                                                   "(covariance fixed to qpo's Ledoit-Wolf)", "solver": "CLARABEL"}),
-        "riskfolio": (rp_setup, rp_solve, {"timed": "Portfolio.optimization(model='Classic', rm='MV', obj='MinRisk') "
-                                                     "(assets_stats, cov and ainequality/binequality set untimed)",
-                                           "solver": "CLARABEL (first of its solver list)"}),
-    }
+    return rp_setup, rp_solve, {"timed": "Portfolio.optimization(model='Classic', rm='MV', obj='MinRisk') "
+                                         "(assets_stats, cov and ainequality/binequality set untimed)",
+                                "solver": "CLARABEL (first of its solver list)"}
 
 
 # -- 3. cardinality, 10 of 100 -------------------------------------------------------------------
-def cardinality_section(returns, p: dict, time_limit: float, in_process: bool = False) -> dict:
+def cardinality_section(returns, p: dict, time_limit: float, in_process: bool = False,
+                        peers: tuple[str, ...] = PEERS) -> dict:
     """Section 3: qpo and Riskfolio-Lib, both through SCIP, each in its own process (in this one
     with ``in_process``: the smoke run) on the first ``p["card_assets"]`` tickers of ``returns``."""
     out = {"problem": f"min-variance, long-only, w_i <= {p['card_max_weight']:g}, at most {p['card_k']} holdings; "
@@ -431,7 +474,8 @@ def cardinality_section(returns, p: dict, time_limit: float, in_process: bool = 
         data = Path(tmp) / "returns.pkl"
         returns[sorted(returns.columns)[:p["card_assets"]]].to_pickle(data)
         card = {"returns": str(data), "k": p["card_k"], "max_weight": p["card_max_weight"], "time_limit": time_limit}
-        for who in ("qpo", "riskfolio"):
+        out["riskfolio"] = {"skipped": MISSING}
+        for who in ("qpo", "riskfolio") if "riskfolio" in peers else ("qpo",):
             out[who] = run_worker(module_name(__file__), f"card-{who}", card, timeout=time_limit + 180,
                                   in_process=WORKERS if in_process else None)
     q, r = out.get("qpo", {}), out.get("riskfolio", {})
@@ -453,14 +497,18 @@ def _card_data(a: dict):
 
 
 def _best_on_support(cov, holdings, max_weight: float) -> float:
-    """The least annual variance on exactly these holdings (continuous, w_i in [0, max_weight]; PyPortfolioOpt)."""
+    """The least annual variance on exactly these holdings (continuous, w_i in [0, max_weight]),
+    solved apart with cvxpy (Clarabel, tight tolerances): neither library's own answer."""
+    import cvxpy as cp
     import numpy as np
-    from pypfopt import EfficientFrontier
 
-    sub = cov.loc[holdings, holdings] * 252
-    w = EfficientFrontier(None, sub, weight_bounds=(0, max_weight)).min_volatility()
-    x = np.array([w[t] for t in holdings])
-    return float(x @ sub.to_numpy() @ x)
+    sub = cov.loc[holdings, holdings].to_numpy() * 252
+    x = cp.Variable(len(holdings))
+    cp.Problem(cp.Minimize(cp.quad_form(x, cp.psd_wrap(sub))), [cp.sum(x) == 1, x >= 0, x <= max_weight]).solve(
+        solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+    w = np.clip(np.asarray(x.value), 0.0, max_weight)
+    w /= w.sum()
+    return float(w @ sub @ w)
 
 
 def w_card_qpo(a: dict) -> dict:
@@ -532,8 +580,13 @@ def main(argv: list[str] | None = None) -> None:
     results["repeats"] = p["repeats"]
     results["parameters"] = {k: v for k, v in p.items() if k != "repeats"}
     time_limit = args.mip_time_limit or (20.0 if args.smoke else 300.0)
+    peers = tuple(peer for peer in PEERS if importlib.util.find_spec(PEER_MODULES[peer]) is not None)
+    results["peers"] = list(peers)
+    results["peers_missing"] = {peer: MISSING for peer in PEERS if peer not in peers}
+    if results["peers_missing"]:
+        print(f"peers {', '.join(results['peers_missing'])} {MISSING}", flush=True)
     print("1. efficient frontier, 20 assets ...", flush=True)
-    results["frontier_20"] = frontier_section(p)
+    results["frontier_20"] = frontier_section(p, peers)
     skipped = shared_data(args, BARS, SECTORS)
     if skipped:
         print(skipped, flush=True)
@@ -542,9 +595,9 @@ def main(argv: list[str] | None = None) -> None:
     else:
         print("2. min-variance, ~500 assets, sector caps ...", flush=True)
         returns, info = shared_returns()
-        results["sector_500"] = sector_section(returns, info, p)
+        results["sector_500"] = sector_section(returns, info, p, peers)
         print(f"3. cardinality {p['card_k']} of {p['card_assets']} ...", flush=True)
-        results["cardinality_100"] = cardinality_section(returns, p, time_limit, in_process=args.smoke)
+        results["cardinality_100"] = cardinality_section(returns, p, time_limit, in_process=args.smoke, peers=peers)
     finish(results, t_start)
     results["notes"] = findings(results)
     text = write_table(results)
@@ -554,11 +607,11 @@ def main(argv: list[str] | None = None) -> None:
 
 def findings(res: dict) -> list[str]:
     """Facts worth a reader's attention, derived from the figures."""
-    notes = []
+    notes, r_peers = [], res["peers"]
     for case, c in res["frontier_20"]["cases"].items():
         if c["qpo"].get("fallback_points"):
             notes.append(f"frontier {case}: qpo fell back on some points: {c['qpo']['fallback_points']}")
-        for p in PEERS:
+        for p in r_peers:
             d = c[p]
             if d["min_vol_excess_over_qpo"] < -1e-6:
                 slack = max(d["max_constraint_violation"], d["max_return_shortfall_vs_target"] or 0.0)
@@ -593,7 +646,7 @@ def findings(res: dict) -> list[str]:
             notes.append(f"sector_500: qpo missed the 200 ms per-solve target (rolling median "
                          f"{ro['qpo']['median_s'] * 1e3:.0f} ms, max {ro['qpo']['max_s'] * 1e3:.0f} ms; one problem "
                          f"re-solved: {sec['single']['qpo']['median_s'] * 1e3:.0f} ms)")
-        for p in PEERS:
+        for p in r_peers:
             if ro[p]["ratio_peer_over_qpo"] < 1 or sec["single"][p]["ratio_peer_over_qpo"] < 1:
                 notes.append(f"sector_500: {p} was faster than qpo (rolling: {ro[p]['ratio_peer_over_qpo']:.2f}x, "
                              f"one problem: {sec['single'][p]['ratio_peer_over_qpo']:.2f}x peer/qpo)")
@@ -606,7 +659,9 @@ def write_table(r: dict) -> str:
                "Times are medians of repeats after a first call (reported apart); every library solves the same "
                "data in the same run.")
     L += [f"- repeats: {r['repeats']}", ""]
-    sizes = r["parameters"]
+    sizes, r_peers = r["parameters"], r["peers"]
+    if r["peers_missing"]:
+        L += [f"- peers left out: {', '.join(r['peers_missing'])} ({MISSING})", ""]
 
     fr = r["frontier_20"]
     L += [f"## 1. {sizes['n_points']}-point efficient frontier, 20 assets", "", f"{fr['data']}; {fr['moments']}.", ""]
@@ -616,7 +671,7 @@ def write_table(r: dict) -> str:
         q = c["qpo"]
         L.append(f"| {case} | qpo | efficient_frontier, path {q['path']} ({q['solver']}) | {ms(q['first_s'])} | "
                  f"{ms(q['median_s'])} | 1 | 0 | - | - | - |")
-        for p in PEERS:
+        for p in r_peers:
             d = c[p]
             how = (("one instance re-used" if d["instance_reused"] else "one instance per point") if p == "pypfopt"
                    else {"skfolio": "MeanRisk frontier", "riskfolio": "efficient_frontier"}[p])
@@ -625,12 +680,14 @@ def write_table(r: dict) -> str:
                      f"[{fmt(d['min_vol_excess_over_qpo'], 2)}, {fmt(d['max_vol_excess_over_qpo'], 2)}] | "
                      f"{fmt(d['min_variance_end_vol_diff'], 2)} | {fmt(d['max_constraint_violation'], 2)} |")
     L += ["", "Fastest peer / qpo: " + "; ".join(
-        f"{case}: {c['fastest_peer']} {c['fastest_peer_over_qpo']:.1f}x" for case, c in fr["cases"].items())
+        f"{case}: {c['fastest_peer']} {fmt(c['fastest_peer_over_qpo'], 3)}x" for case, c in fr["cases"].items())
         + f" (target >= 3x: {'met' if fr['target_met'] else 'NOT met'}).", "",
         ("dvol = peer volatility - qpo volatility (annualized) at the same expected return: PyPortfolioOpt at qpo's "
         f"{sizes['n_points']} targets; skfolio and Riskfolio-Lib at their own points, qpo re-solved (efficient_return) at each "
         "point's return. A positive excess means the peer's portfolio is (slightly) less efficient."), ""]
     for case, c in fr["cases"].items():
+        if "pypfopt" not in c:
+            continue
         pp = c["pypfopt"]
         L.append(f"- {case}: PyPortfolioOpt {pp['method']}; one instance per point took "
                  f"{ms(pp['one_instance_per_point_s_single_run'])} (single run); re-use vs fresh max |dw| "
@@ -639,9 +696,9 @@ def write_table(r: dict) -> str:
                  f"{fmt(pp['max_constraint_violation'], 2)} and return shortfall "
                  f"{fmt(pp['max_return_shortfall_vs_target'], 2)} (OSQP at cvxpy's default tolerance); targets clipped "
                  "to its own max return: "
-                 f"{pp['targets_clipped_to_its_max_return']}. Moments identical to qpo's: skfolio "
-                 f"{fmt(c['skfolio']['moments_max_abs_diff_annualized'], 2)}, Riskfolio "
-                 f"{fmt(c['riskfolio']['moments_max_abs_diff_annualized'], 2)} (max abs diff).")
+                 f"{pp['targets_clipped_to_its_max_return']}. Moments identical to qpo's: " + ", ".join(
+                     f"{peer} {fmt(c[peer]['moments_max_abs_diff_annualized'], 2)}" for peer in ("skfolio", "riskfolio")
+                     if peer in c) + " (max abs diff).")
     L.append("")
 
     sec = r["sector_500"]
@@ -662,7 +719,7 @@ def write_table(r: dict) -> str:
         L.append(f"| qpo | optimize(min_variance) | {q['solver']} | {ms(q['first_s'])} | {ms(q['median_s'])} "
                  f"({q['repeats']}) | 1 | {fmt(q['volatility'], 6)} | 0 | {q['holdings']} | "
                  f"{fmt(q['max_constraint_violation'], 2)} |")
-        for p in PEERS:
+        for p in r_peers:
             x = s[p]
             L.append(f"| {p} | {x['timed']} | {x['solver']} | {ms(x['first_s'])} | {ms(x['median_s'])} "
                      f"({x['repeats']}) | {x['ratio_peer_over_qpo']:.2f}x | {fmt(x['volatility'], 6)} | "
@@ -682,13 +739,13 @@ def write_table(r: dict) -> str:
               "| --- | --- | --- | --- | --- | --- | --- | --- |",
               (f"| qpo | {q['solves']} (first {ms(q['first_s'])}) | {ms(q['median_s'])} | {ms(q['max_s'])} | 1 | 0 "
               f"| 0 | {fmt(q['max_constraint_violation'], 2)} |")]
-        for p in PEERS:
+        for p in r_peers:
             x = ro[p]
             L.append(f"| {p} | {x['windows_solved']} | {ms(x['median_s'])} | {ms(x['max_s'])} | "
                      f"{x['ratio_peer_over_qpo']:.2f}x | {fmt(x['max_abs_weight_diff_vs_qpo'], 2)} | "
                      f"{fmt(x['max_abs_vol_diff_vs_qpo'], 2)} | {fmt(x['max_constraint_violation'], 2)} |")
         L += ["", "Per window (s): qpo " + ", ".join(f"{x:.3f}" for x in q["per_window_s"]) + "; " + "; ".join(
-            f"{p} " + ", ".join(f"{x:.3f}" for x in ro[p]["per_window_s"]) for p in PEERS) + "."]
+            f"{p} " + ", ".join(f"{x:.3f}" for x in ro[p]["per_window_s"]) for p in r_peers) + "."]
         L += ["", f"Target ({sec['target']}): {'met' if sec['target_met'] else 'NOT met'}.", ""]
 
     card = r["cardinality_100"]
@@ -704,8 +761,9 @@ def write_table(r: dict) -> str:
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for who in ("qpo", "riskfolio"):
             x = card.get(who, {})
-            if "error" in x:
-                L.append(f"| {who} | {ms(x.get('solve_s'))} | - | error: {x['error'][:200]} | | | | | |")
+            if "error" in x or "skipped" in x:
+                why = f"error: {x['error'][:200]}" if "error" in x else x["skipped"]
+                L.append(f"| {who} | {ms(x.get('solve_s'))} | - | {why} | | | | | |")
                 continue
             L.append(f"| {who} | {ms(x['solve_s'])} | {x['solver']} | {x['status']} | "
                      f"{fmt(x.get('proven_optimal'))} | {fmt(x.get('mip_gap'))} | "
