@@ -104,14 +104,14 @@ def test_bootstrap_interval(returns):
 def test_direct_qp_path_matches_the_interior_point(returns, monkeypatch):
     """The OSQP solver-form path (used from 200 assets) gives the same answer as Clarabel, and
     re-solving another problem of the same shape re-uses its session."""
-    from qpo.optimization import classical
+    from qpo.optimization import _direct, classical
 
     cons = qpo.Constraints(max_weight=0.15, groups=SECTORS, group_max={"Tech": 0.2})
     problem = qpo.PortfolioProblem.from_returns(returns, constraints=cons)
     ref = {obj: qpo.optimize(problem, obj, **kw) for obj, kw in
            (("min_variance", {}), ("efficient_return", {"target_return": 0.2}), ("max_utility", {"risk_aversion": 4}))}
     monkeypatch.setattr(classical, "DIRECT_QP_MIN_ASSETS", 10)
-    classical._last_answer.clear()
+    _direct._last_answer.clear()
     for obj, kw in (("min_variance", {}), ("efficient_return", {"target_return": 0.2}),
                     ("max_utility", {"risk_aversion": 4})):
         got = qpo.optimize(problem, obj, **kw)
@@ -119,9 +119,9 @@ def test_direct_qp_path_matches_the_interior_point(returns, monkeypatch):
         np.testing.assert_allclose(got.weights, ref[obj].weights, atol=1e-4)
         assert got.volatility == pytest.approx(ref[obj].volatility, rel=1e-6)
     later = qpo.PortfolioProblem.from_returns(returns.iloc[250:], constraints=cons)
-    session = classical._sessions[("min_variance", problem.resolved.structure())]
+    session = _direct._sessions[("min_variance", problem.resolved.structure())]
     got = qpo.optimize(later, "min_variance")
-    assert classical._sessions[("min_variance", problem.resolved.structure())] is session
+    assert _direct._sessions[("min_variance", problem.resolved.structure())] is session
     monkeypatch.setattr(classical, "DIRECT_QP_MIN_ASSETS", 10_000)
     np.testing.assert_allclose(got.weights, qpo.optimize(later, "min_variance").weights, atol=1e-4)
 
@@ -146,14 +146,14 @@ def test_a_black_litterman_sweep_reuses_the_compiled_model(returns):
 def test_rolling_re_solves_use_the_exact_active_set_method(returns, monkeypatch):
     """Windows of one shape: the first by OSQP (made exact), the next ones by the active-set method
     from the previous answer; each equals the interior-point answer and is at least as good."""
-    from qpo.optimization import classical
+    from qpo.optimization import _direct, classical
 
     cons = qpo.Constraints(max_weight=0.12, groups=SECTORS, group_max={"Tech": 0.15, "Financials": 0.1})
     windows = [qpo.PortfolioProblem.from_returns(returns.iloc[i * 63:i * 63 + 504], constraints=cons)
                for i in range(4)]
     ref = [qpo.optimize(p, "min_variance", confidence_level=None) for p in windows]
     monkeypatch.setattr(classical, "DIRECT_QP_MIN_ASSETS", 10)
-    classical._last_answer.clear()
+    _direct._last_answer.clear()
     got = [qpo.optimize(p, "min_variance", confidence_level=None) for p in windows]
     assert got[0].solver.startswith("OSQP-direct") and all(r.solver == "active-set" for r in got[1:])
     for g, r, p in zip(got, ref, windows):
