@@ -11,8 +11,12 @@ Run them from the project root as modules (``make benchmark`` runs them all)::
     python -m benchmarks.return_forecaster      # PyTorch forecasters: time, memory, quality
     python -m benchmarks.workbench_timings      # import, pipeline, validation, min-variance
 
-Every script takes ``--smoke`` (tiny sizes: ``tests/test_benchmarks.py`` runs it), ``--quick``
-(fewer repeats) and ``--out DIR`` (default ``benchmarks/results/``). The shared helpers (paths,
-the timer, machine and version records, workers, the result writer) are in
-:mod:`benchmarks._common`; a script imports nothing from another script.
+Every script takes ``--smoke`` (tiny sizes, seconds), ``--quick`` (fewer repeats) and ``--out DIR``
+(default ``benchmarks/results/``). ``python -m benchmarks [--smoke | --quick] [--out DIR] [script ...]``
+runs several: full and quick runs each in its own process, smoke runs one after the other in one
+process (``tests/test_benchmarks.py`` runs ``python -m benchmarks --smoke --out <tmp>``). The
+shared helpers (paths, the command line, the timer, machine and version records, subprocess
+workers, the result writer) are in :mod:`benchmarks._common`; a script imports nothing from
+another script. Riskfolio-Lib is the ``bench`` extra: without it the classical benchmark leaves
+that peer out and says so.
 """
