@@ -82,9 +82,7 @@ def check_rebalance(rebalance: object) -> Rebalance:
 
 def check_window(window: object) -> int:
     """The estimation window, a whole number of daily returns >= 2."""
-    if isinstance(window, bool) or not isinstance(window, numbers.Integral) or window < 2:
-        raise InvalidValueError(f"window must be a whole number of daily returns >= 2, got {window!r}")
-    return int(window)
+    return whole("window", window, lo=2, hint="daily returns")
 
 
 def check_run_args(costs: object, risk_free_rate: object, periods_per_year: object,

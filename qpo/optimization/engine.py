@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import numbers
 import time
 from collections.abc import Mapping
 
@@ -10,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from qpo import measures
-from qpo._checks import REQUIRED, check_confidence, number
+from qpo._checks import REQUIRED, check_confidence, number, whole
 from qpo.errors import InvalidValueError, ProblemError, UnknownOptionError
 from qpo.optimization.problem import PortfolioProblem
 from qpo.optimization.result import OptimizationResult
@@ -212,8 +211,7 @@ def _optimize_binary(problem, objective, method, options, confidence_level, n_bo
     if method == "classical":
         raise ProblemError(f"{objective} is a binary problem; solve it with method='exact' (brute force / SCIP), "
                            "'qaoa', 'annealing' or 'auto'")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise InvalidValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    seed = whole("seed", seed, lo=0)
     from qpo.quantum.engine import solve_binary
 
     t0 = time.perf_counter()
@@ -300,8 +298,7 @@ def _resample_counts(T: int, n_bootstrap: int, seed: int) -> np.ndarray:
 def bootstrap_interval(problem: PortfolioProblem, w: np.ndarray, level: float, n_bootstrap: int, seed: int):
     """Percentile bootstrap interval of the annualized mean portfolio return, and a note saying how
     it was made (or why there is none)."""
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, numbers.Integral) or n_bootstrap < 100:
-        raise InvalidValueError(f"n_bootstrap must be a whole number >= 100, got {n_bootstrap!r}")
+    n_bootstrap = whole("n_bootstrap", n_bootstrap, lo=100)
     if problem.returns is None:
         return None, ("none: the problem has no return scenarios (build it with from_returns, or pass returns= "
                       "to from_moments)")

@@ -15,13 +15,13 @@ Two paths, the same answers (a test holds them to each other):
 """
 from __future__ import annotations
 
-import numbers
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from qpo.errors import InvalidValueError
+from qpo._checks import whole
 from qpo.optimization.problem import PortfolioProblem
 
 STAT_COLUMNS = ("target_return", "expected_return", "volatility", "sharpe")
@@ -40,12 +40,12 @@ def efficient_frontier(problem: PortfolioProblem, n_points: int = 50, *, solver=
 
     if not isinstance(problem, PortfolioProblem):
         raise TypeError(f"problem must be a qpo.PortfolioProblem, got {type(problem).__name__}")
-    if isinstance(n_points, bool) or not isinstance(n_points, numbers.Integral) or n_points < 2:
-        raise InvalidValueError(f"n_points must be a whole number >= 2, got {n_points!r}")
+    n_points = whole("n_points", n_points, lo=2)
     t0 = time.perf_counter()
     rc = problem.resolved
     if fast and solver is None and qp_representable(rc):
-        weights, meta = None, None
+        weights: list[np.ndarray] | None = None
+        meta: dict[str, Any] = {}
         if rc.leverage is None and rc.max_turnover is None and not rc.has_costs:
             from qpo.optimization.cla import ActiveSetFailure
 
