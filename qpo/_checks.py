@@ -95,7 +95,7 @@ def fraction(name: str, v: object, *, error: type[QpoError] = InvalidValueError)
 def check_confidence(confidence: object) -> float:
     """A confidence level strictly between 0 and 1 (0.95, not 95)."""
     if not is_number(confidence) or not 0.0 < float(confidence) < 1.0:  # type: ignore[arg-type]
-        raise InvalidValueError(f"confidence must lie strictly between 0 and 1 (e.g. 0.95), got {confidence}")
+        raise InvalidValueError(f"confidence must lie strictly between 0 and 1 (e.g. 0.95), got {confidence!r}")
     return float(confidence)  # type: ignore[arg-type]
 
 

@@ -53,7 +53,7 @@ def _check_forecaster(forecaster: object, estimator: str) -> None:
         raise ProblemError(f"{estimator} takes a loaded forecaster (a qpo.forecasting.TrainedForecaster), not {given}: "
                            f"qpo.estimation does not read the model registry. Pass "
                            f"{estimator}(qpo.load_forecaster({uri!r})), or let the registry build the estimator: "
-                           f"qpo.tracking.forecast_mean({uri!r}{bl})")
+                           f"qpo.forecast_mean({uri!r}{bl})")
     raise ProblemError(f"{estimator} takes a loaded forecaster (a qpo.forecasting.TrainedForecaster, e.g. "
                        f"qpo.load_forecaster({DEFAULT_MODEL_URI!r})), got {type(forecaster).__name__}")
 

@@ -207,7 +207,7 @@ def mean_estimator(spec: str | MeanEstimator) -> MeanEstimator:
         uri = spec if spec.startswith("models:/") else "models:/qpo-return-forecaster@champion"
         what = "the model registry's champion" if spec == "forecast" else "a model of the model registry"
         raise ProblemError(f"mean={spec!r} names {what}, which the optimizer does not load (it reads no registry): "
-                           f"resolve it first and pass the estimator, mean=qpo.tracking.forecast_mean({uri!r}) "
+                           f"resolve it first and pass the estimator, mean=qpo.forecast_mean({uri!r}) "
                            f"or mean=qpo.ForecastMean(qpo.load_forecaster({uri!r}))")
     raise UnknownOptionError("mean estimator", spec, list(MEAN_ESTIMATORS) + ["<a qpo.estimation.MeanEstimator>"])
 

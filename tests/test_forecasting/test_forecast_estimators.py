@@ -114,15 +114,15 @@ def test_the_optimizer_refuses_registry_names_and_says_what_to_pass(model):
     error that names the estimator to pass (and is raised before any MLflow is touched)."""
     returns = model.returns
     with pytest.raises(ProblemError, match=r"mean='forecast' names the model registry's champion.*"
-                                           r"mean=qpo\.tracking\.forecast_mean\('models:/qpo-return-forecaster@champion'\)"
+                                           r"mean=qpo\.forecast_mean\('models:/qpo-return-forecaster@champion'\)"
                                            r".*qpo\.ForecastMean\(qpo\.load_forecaster\("):
         qpo.PortfolioProblem.from_returns(returns, mean="forecast")
     uri = f"models:/{MODEL_NAME}/1"
-    with pytest.raises(ProblemError, match=rf"qpo\.tracking\.forecast_mean\('{uri}'\)"):
+    with pytest.raises(ProblemError, match=rf"qpo\.forecast_mean\('{uri}'\)"):
         qpo.PortfolioProblem.from_returns(returns, mean=uri)
     with pytest.raises(ProblemError, match=rf"ForecastMean takes a loaded forecaster.*the string '{uri}'.*"
                                            rf"ForecastMean\(qpo\.load_forecaster\('{uri}'\)\).*"
-                                           rf"qpo\.tracking\.forecast_mean\('{uri}'\)"):
+                                           rf"qpo\.forecast_mean\('{uri}'\)"):
         ForecastMean(uri)
     with pytest.raises(ProblemError, match=r"ForecastBlackLitterman takes a loaded forecaster.*"
                                            r"forecast_mean\('models:/qpo-return-forecaster@champion', "
@@ -130,6 +130,8 @@ def test_the_optimizer_refuses_registry_names_and_says_what_to_pass(model):
         ForecastBlackLitterman()
     with pytest.raises(ProblemError, match="ForecastMean takes a loaded forecaster.*got int"):
         ForecastMean(42)
+    # the advice works as written after a plain `import qpo`
+    assert callable(qpo.forecast_mean)
     with pytest.raises(ProblemError, match=r"\['tau'\] are options of the Black-Litterman forecast mean"):
         forecast_mean(model.final, tau=0.1)
 

@@ -135,3 +135,24 @@ def test_without_a_reference_the_study_shows_the_answer_alone(real_problem, monk
     assert study.metrics()["optimal_found"] == 0.0 and "exact_expected_return" not in study.metrics()
     assert np.isclose(study.result.weights.sum(), 1.0)
     assert study.distribution_figure().data and study.selection_figure().data
+
+
+def test_a_result_does_not_hold_a_large_final_state(real_problem, monkeypatch):
+    """A QAOA result keeps its top samples and every number, not a 2**n state vector (128 MiB at
+    24 qubits) for as long as it lives; small states stay."""
+    from qpo.quantum.engine import _solve
+
+    pb = real_problem(6)
+    kw = dict(method="qaoa", k=2, risk_aversion=10.0, reps=1, mixer="xy", seed=3)
+    full = qpo.optimize(pb, "asset_selection", **kw)
+    assert full.binary.run.probabilities is not None  # 2**n amplitudes, n small: kept
+    monkeypatch.setattr(_solve, "KEEP_STATE_MAX_AMPLITUDES", 8)
+    lean = qpo.optimize(pb, "asset_selection", **kw)
+    assert lean.binary.run.probabilities is None
+    assert lean.binary.distribution is not None and lean.binary.distribution.probabilities()
+    assert lean.binary.distribution.probabilities() == full.binary.distribution.probabilities()
+    for key, value in full.diagnostics.items():
+        if "time" not in key and not key.endswith("_s"):
+            assert lean.diagnostics[key] == value, key
+    with pytest.raises(qpo.InvalidValueError, match="run_qaoa returns the whole state"):
+        lean.binary.run.most_likely(3)

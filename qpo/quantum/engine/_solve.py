@@ -3,6 +3,7 @@ the method, check, repair or replace its answer, judge it; the result is a typed
 :class:`~qpo.quantum.result.BinaryOutcome`."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import TYPE_CHECKING
 
@@ -81,11 +82,26 @@ def solve_binary(problem: PortfolioProblem, objective: str, method: str, options
     else:
         quality = assess(model, x, reference, answer.p, answer.samples_per_run, answer.wall_time_s)
         before = None if answer.p_before_polish is None else assess(model, x, reference, answer.p_before_polish)
+    run = _lean(run)
     outcome = BinaryOutcome(model=model, method=chosen, x=x, solver=solver or "", status=status, quality=quality,
                             reference=reference, run=run, distribution=None if answer is None else answer.distribution,
                             quality_before_polish=before, reference_error=reference_error, fallback_reason=fallback,
                             auto_choice=why, seed=int(seed), versions=versions())
     return outcome, build_s, solve_s
+
+
+#: a QAOA run's exact final state is kept on the result up to this many amplitudes (512 KiB); a larger
+#: one (up to 2**24, 128 MiB) would be held as long as the result lives, so only its top samples stay
+#: (``result.binary.distribution``); ``qpo.quantum.qaoa.run_qaoa`` returns the whole state when needed
+KEEP_STATE_MAX_AMPLITUDES = 1 << 16
+
+
+def _lean(run):
+    from qpo.quantum.qaoa import QAOARun
+
+    if isinstance(run, QAOARun) and run.probabilities is not None and run.probabilities.size > KEEP_STATE_MAX_AMPLITUDES:
+        return dataclasses.replace(run, probabilities=None)
+    return run
 
 
 def _reference(model: BinaryModel, time_limit: float | None) -> tuple[ExactSolution | None, str | None]:

@@ -66,7 +66,10 @@ class QAOARun:
     def most_likely(self, top: int = 1) -> list[tuple[int, float]]:
         """The ``top`` most probable basis states as ``(index, probability)`` (needs ``probabilities``)."""
         if self.probabilities is None:
-            raise InvalidValueError("this run kept no exact probabilities (aer backend); use counts")
+            raise InvalidValueError("this run kept no exact probabilities (the aer backend; or a state over 2**16 "
+                                    "amplitudes, which an optimize() result does not keep: its top samples are in "
+                                    "result.binary.distribution, and qpo.quantum.qaoa.run_qaoa returns the whole "
+                                    "state); use counts")
         idx = np.argsort(-self.probabilities, kind="stable")[:top]
         return [(int(i), float(self.probabilities[i])) for i in idx]
 
