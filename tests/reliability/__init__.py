@@ -1,0 +1,1 @@
+"""The reliability suite: bad files, numbers, stores and processes under fault (issue 16)."""
