@@ -76,7 +76,7 @@ def infer_frequency(index, periods_per_year: int | None = None) -> Frequency:
     if len(dates) < 3:
         raise DataError(f"{len(dates)} dates cannot tell how often the data is observed; pass periods_per_year "
                         f"(252 business days, 365 calendar days, 52 weeks, 12 months)")
-    gaps = np.diff(dates.asi8) / 86_400e9
+    gaps = np.diff(dates.to_numpy().astype("datetime64[s]").astype(np.int64)) / 86_400.0
     median = float(np.median(gaps))
     if median <= 4.0:
         weekend = float(np.mean(dates.dayofweek >= 5))
