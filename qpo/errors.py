@@ -50,3 +50,21 @@ class PipelineError(QpoError):
 
 class StoreError(QpoError):
     """A store operation that was refused; nothing was written."""
+
+
+class MissingStoreError(StoreError):
+    """A reading entry point (dashboard, report, pipeline) found no store where it looks; nothing
+    was created. The message names the URL and the command that creates the store."""
+
+
+class CorruptFileError(QpoError):
+    """A database file (the store, MLflow's ``mlflow.db``) that exists but cannot be read; the
+    message names the file, what is wrong and how to recover (move it aside, restore a backup)."""
+
+
+class RunInterrupted(PipelineError):
+    """A run stopped by SIGINT or SIGTERM; it is recorded KILLED with the reason."""
+
+    def __init__(self, message: str, signal_number: int):
+        self.signal_number = signal_number
+        super().__init__(message)
