@@ -79,7 +79,7 @@ def infer_frequency(index, periods_per_year: int | None = None) -> Frequency:
     gaps = np.diff(dates.to_numpy().astype("datetime64[s]").astype(np.int64)) / 86_400.0
     median = float(np.median(gaps))
     if median <= 4.0:
-        weekend = float(np.mean(dates.dayofweek >= 5))
+        weekend = float(np.mean(dates.day_of_week >= 5))
         if weekend > _WEEKEND_SHARE:
             return Frequency("daily", 365)
         return Frequency("business-daily", BUSINESS_DAYS_PER_YEAR)

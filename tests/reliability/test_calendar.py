@@ -1,0 +1,88 @@
+"""A panel's periods a year come from its dates; an as-of date outside them is refused."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qpo.data import check_as_of, infer_frequency, periods_per_year
+from qpo.errors import DataError
+
+CASES = [
+    (pd.bdate_range("2018-01-01", "2020-12-31"), "business-daily", 252),
+    (pd.date_range("2018-01-01", "2020-12-31"), "daily", 365),
+    (pd.date_range("2010-01-01", "2020-12-31", freq="W-FRI"), "weekly", 52),
+    (pd.date_range("2010-01-01", "2020-12-31", freq="ME"), "monthly", 12),
+    (pd.date_range("2010-01-01", "2020-12-31", freq="BME"), "monthly", 12),
+    (pd.date_range("2000-01-01", "2020-12-31", freq="QE"), "quarterly", 4),
+    (pd.date_range("1990-01-01", "2020-12-31", freq="YE"), "annual", 1),
+]
+
+
+@pytest.mark.parametrize(("index", "name", "p"), CASES, ids=[c[1] + str(i) for i, c in enumerate(CASES)])
+def test_frequency_is_read_from_the_dates(index, name, p):
+    f = infer_frequency(index)
+    assert (f.name, f.periods_per_year, f.source) == (name, p, "inferred")
+    assert periods_per_year(index) == p
+
+
+def test_business_days_with_holidays_and_gaps_stay_business_daily(sp500):
+    # the real panel has holidays, the 2001 and 2012 closures and vendor gaps
+    assert infer_frequency(sp500.index).periods_per_year == 252
+    thinned = sp500.index[np.random.default_rng(0).random(len(sp500.index)) > 0.3]
+    assert infer_frequency(thinned).periods_per_year == 252
+
+
+def test_a_crypto_panel_with_a_missing_weekend_is_still_calendar_daily():
+    days = pd.date_range("2021-01-01", "2021-12-31")
+    days = days[~((days >= "2021-06-05") & (days <= "2021-06-06"))]
+    assert infer_frequency(days).periods_per_year == 365
+
+
+def test_given_overrides_and_undated_assumes():
+    f = infer_frequency(pd.bdate_range("2020-01-01", periods=50), 365)
+    assert (f.periods_per_year, f.source) == (365, "given")
+    f = infer_frequency(pd.RangeIndex(100))
+    assert (f.periods_per_year, f.source) == (252, "assumed")
+    assert "no dates" in f.describe()
+
+
+@pytest.mark.parametrize("bad", [0, -12, 12.5, True, "252"])
+def test_a_bad_periods_per_year_is_refused(bad):
+    with pytest.raises(DataError, match="positive whole number"):
+        infer_frequency(pd.bdate_range("2020-01-01", periods=10), bad)
+
+
+def test_irregular_or_too_short_dates_are_refused():
+    with pytest.raises(DataError, match="pass periods_per_year"):
+        infer_frequency(pd.DatetimeIndex(["2020-01-01", "2020-03-15", "2020-06-01", "2020-08-10"]))
+    with pytest.raises(DataError, match="2 dates"):
+        infer_frequency(pd.DatetimeIndex(["2020-01-01", "2020-01-02"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(step=st.sampled_from([("D", 365), ("B", 252), ("W-WED", 52), ("MS", 12), ("QS", 4)]),
+       n=st.integers(24, 400), start=st.dates(min_value=pd.Timestamp("1990-01-01").date(),
+                                               max_value=pd.Timestamp("2030-01-01").date()),
+       unit=st.sampled_from(["ns", "us", "s"]))
+def test_frequency_whatever_the_start_length_and_resolution(step, n, start, unit):
+    freq, p = step
+    index = pd.date_range(start, periods=n, freq=freq).as_unit(unit)
+    assert infer_frequency(index).periods_per_year == p
+    assert infer_frequency(index[::-1]).periods_per_year == p  # unsorted input
+
+
+def test_as_of_inside_the_data_is_kept_and_outside_refused():
+    index = pd.bdate_range("2020-01-01", "2020-12-31")
+    assert check_as_of(index) == index[-1]
+    assert check_as_of(index, "2020-06-06") == pd.Timestamp("2020-06-06")  # a Saturday inside the data
+    with pytest.raises(DataError, match="outside the data, which runs from 2020-01-01 to 2020-12-31"):
+        check_as_of(index, "2021-01-04")
+    with pytest.raises(DataError, match="outside the data"):
+        check_as_of(index, "1970-01-01")
+    with pytest.raises(DataError, match="not a date"):
+        check_as_of(index, "yesterday-ish")
+    with pytest.raises(DataError, match="no dates"):
+        check_as_of(pd.RangeIndex(5), "2020-01-01")
