@@ -2,6 +2,10 @@
 
 Conventions: ``mu`` and ``cov`` are *per period* (daily for daily returns) moments of simple
 returns; ``periods_per_year`` annualizes them in results; ``risk_free_rate`` is annual.
+:meth:`PortfolioProblem.from_returns` reads ``periods_per_year`` from the returns' dates
+(:func:`qpo.data.infer_frequency`: 252 for business days, 365 for calendar days, 52 weekly, 12
+monthly); without dates the business-day convention (:data:`qpo.data.BUSINESS_DAYS_PER_YEAR`)
+holds.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from qpo.data.calendar import BUSINESS_DAYS_PER_YEAR, infer_frequency
 from qpo.errors import ProblemError
 from qpo.optimization.constraints import Constraints, ResolvedConstraints
 
@@ -29,7 +34,7 @@ class PortfolioProblem:
     cov: pd.DataFrame
     constraints: Constraints = field(default_factory=Constraints)
     returns: pd.DataFrame | None = None
-    periods_per_year: int = 252
+    periods_per_year: int = BUSINESS_DAYS_PER_YEAR
     risk_free_rate: float = 0.0
     repairs: tuple[str, ...] = ()
 
@@ -86,10 +91,13 @@ class PortfolioProblem:
 
     @classmethod
     def from_moments(cls, mu, cov, constraints: Constraints | None = None, *, tickers=None, returns=None,
-                     periods_per_year: int = 252, risk_free_rate: float = 0.0,
+                     periods_per_year: int | None = None, risk_free_rate: float = 0.0,
                      repair_psd: bool = False) -> PortfolioProblem:
         """From given per-period ``mu`` (Series/array) and ``cov`` (DataFrame/array), and optional
         return scenarios ``returns`` (periods x tickers) for ``min_cvar``.
+
+        ``periods_per_year`` None: read from the dates of ``returns`` when they have dates, else
+        the business-day convention (252).
 
         ``repair_psd=True`` replaces a covariance that is not positive semi-definite by the nearest
         one (Frobenius norm: negative eigenvalues clipped to 0; Higham 1988) and records it in
@@ -117,12 +125,14 @@ class PortfolioProblem:
         if repair_psd:
             cov, note = nearest_psd(cov)
             repairs = (note,) if note else ()
+        ppy = periods_per_year if periods_per_year is not None else infer_frequency(
+            returns.index if returns is not None else None).periods_per_year
         return cls(mu=mu, cov=cov, constraints=constraints or Constraints(), returns=returns,
-                   periods_per_year=periods_per_year, risk_free_rate=risk_free_rate, repairs=repairs)
+                   periods_per_year=ppy, risk_free_rate=risk_free_rate, repairs=repairs)
 
     @classmethod
     def from_returns(cls, returns: pd.DataFrame, mean="historical", covariance="sample",
-                     constraints: Constraints | None = None, *, periods_per_year: int = 252,
+                     constraints: Constraints | None = None, *, periods_per_year: int | None = None,
                      risk_free_rate: float = 0.0, repair_psd: bool = False) -> PortfolioProblem:
         """Estimate per-period moments from a returns frame (rows = periods, columns = tickers).
 
@@ -130,6 +140,10 @@ class PortfolioProblem:
         ``"sample"``, ``"ewma"``, ``"ledoit_wolf"``, ``"oas"``, ``"factor"``) or estimator objects from
         :mod:`qpo.estimation` (``EWMAMean(span=120)``, ``BlackLitterman(views=...)``). The returns
         are kept as the problem's scenarios.
+
+        ``periods_per_year`` (to annualize) None: inferred from the returns' dates
+        (:func:`qpo.data.infer_frequency`; irregular dates are a :class:`~qpo.errors.DataError`),
+        252 for returns without dates; a number given overrides.
         """
         from qpo.estimation import covariance_estimator, mean_estimator
 
@@ -142,6 +156,7 @@ class PortfolioProblem:
             raise ProblemError(f"returns hold NaN/inf in columns {bad}; drop or fill them first")
         if len(returns) < 2:
             raise ProblemError(f"need at least 2 periods of returns, got {len(returns)}")
+        ppy = periods_per_year if periods_per_year is not None else infer_frequency(returns.index).periods_per_year
         mu = mean_est.estimate(returns).astype(float)
         cov = cov_est.estimate(returns).astype(float)
         repairs: tuple[str, ...] = ()
@@ -149,7 +164,7 @@ class PortfolioProblem:
             cov, note = nearest_psd(cov)
             repairs = (note,) if note else ()
         return cls(mu=mu, cov=cov, constraints=constraints or Constraints(), returns=returns.astype(float),
-                   periods_per_year=periods_per_year, risk_free_rate=risk_free_rate, repairs=repairs)
+                   periods_per_year=ppy, risk_free_rate=risk_free_rate, repairs=repairs)
 
 
 def nearest_psd(cov: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
