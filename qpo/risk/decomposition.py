@@ -19,16 +19,18 @@ import pandas as pd
 
 from qpo._checks import check_confidence
 from qpo.risk.metrics import (
-    PERIODS_PER_YEAR,
     _tail,
+    annualization,
     portfolio_returns,
 )
 
 
 def volatility_contributions(weights: pd.Series, returns: pd.DataFrame,
-                             periods_per_year: int = PERIODS_PER_YEAR) -> pd.DataFrame:
-    """weight, marginal, component and share (component / volatility) per asset, annualized."""
+                             periods_per_year: float | None = None) -> pd.DataFrame:
+    """weight, marginal, component and share (component / volatility) per asset, annualized
+    (``periods_per_year`` None: read from the returns' dates, see :func:`qpo.risk.annualized_volatility`)."""
     portfolio_returns(weights, returns)
+    periods_per_year = annualization(returns, periods_per_year)
     w = weights.to_numpy(dtype=float)
     R = returns[list(weights.index)].to_numpy(dtype=float)
     cov = np.atleast_2d(np.cov(R, rowvar=False, ddof=1)) * periods_per_year

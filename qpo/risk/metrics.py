@@ -4,8 +4,12 @@ Conventions (stated once, used everywhere in qpo)
 -------------------------------------------------
 * Returns are **simple** period returns ``p_t / p_{t-1} - 1``.
 * A fixed-weight portfolio is rebalanced to its weights every period: ``r_p = R @ w``.
-* ``periods_per_year`` (default 252) annualizes: volatility ``std(r, ddof=1) * sqrt(P)``,
-  mean return ``mean(r) * P``; CAGR is geometric: ``prod(1 + r) ** (P / n) - 1``.
+* ``periods_per_year`` P annualizes: volatility ``std(r, ddof=1) * sqrt(P)``,
+  mean return ``mean(r) * P``; CAGR is geometric: ``prod(1 + r) ** (P / n) - 1``. P is a
+  property of the data: None (the default) reads it from the returns' dates
+  (:func:`qpo.data.infer_frequency`: 252 business days, 365 calendar days, 52 weekly, 12
+  monthly); returns without dates (a numpy array, an integer index) take the business-day
+  convention, 252 (:data:`qpo.data.BUSINESS_DAYS_PER_YEAR`). A number given overrides.
 * Sharpe = ``mean(r - rf/P) / std(r, ddof=1) * sqrt(P)`` with an annual ``risk_free_rate``.
 * Max drawdown is on compounded wealth ``prod(1 + r)``, reported as a positive fraction.
 * Sortino = ``mean(r - rf/P) / sqrt(mean(min(r - rf/P, 0)^2)) * sqrt(P)`` (downside deviation
@@ -32,10 +36,42 @@ import pandas as pd
 
 from qpo import measures
 from qpo._checks import positive
+from qpo.data.calendar import BUSINESS_DAYS_PER_YEAR, Frequency, infer_frequency
 from qpo.errors import DataError
 from qpo.measures import tail_size
 
-PERIODS_PER_YEAR = 252
+#: the periods a year of returns without dates: the business-day convention
+PERIODS_PER_YEAR = BUSINESS_DAYS_PER_YEAR
+
+#: what one period is called, by periods a year
+_PERIOD_NAMES = {252: "day", 365: "day", 260: "day", 52: "week", 26: "fortnight", 12: "month", 4: "quarter",
+                 2: "half-year", 1: "year"}
+
+
+def period_name(periods_per_year: float) -> str:
+    """What one period of data observed ``periods_per_year`` times a year is called: ``day`` (252 or
+    365), ``week`` (52), ``month`` (12), ... and ``period`` otherwise."""
+    return _PERIOD_NAMES.get(int(periods_per_year), "period") if float(periods_per_year).is_integer() else "period"
+
+
+def frequency_of(returns, periods_per_year=None) -> Frequency:
+    """The :class:`qpo.data.Frequency` that annualizes ``returns``: ``periods_per_year`` when given
+    (a whole number > 0, or a :class:`~qpo.data.Frequency`), else read from the dates of
+    ``returns`` (a Series or DataFrame with a DatetimeIndex), else the business-day convention
+    (``source="assumed"``). Irregular dates are a :class:`~qpo.errors.DataError`."""
+    if isinstance(periods_per_year, Frequency):
+        return periods_per_year
+    if periods_per_year is not None:
+        return infer_frequency(None, periods_per_year)
+    return infer_frequency(getattr(returns, "index", None))
+
+
+def annualization(returns, periods_per_year=None) -> float:
+    """The periods a year that annualize ``returns`` (see :func:`frequency_of`); a number given is
+    only checked positive."""
+    if periods_per_year is None or isinstance(periods_per_year, Frequency):
+        return frequency_of(returns, periods_per_year).periods_per_year
+    return _ppy(periods_per_year)
 
 
 def percent(fraction: float) -> str:
@@ -73,11 +109,13 @@ def portfolio_returns(weights: pd.Series, returns: pd.DataFrame) -> pd.Series:
     return pd.Series(out, index=returns.index, name="portfolio")
 
 
-def annualized_volatility(returns, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+def annualized_volatility(returns, periods_per_year: float | None = None) -> float:
+    periods_per_year = annualization(returns, periods_per_year)
     return float(np.std(_values(returns), ddof=1) * math.sqrt(periods_per_year))
 
 
-def cagr(returns, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+def cagr(returns, periods_per_year: float | None = None) -> float:
+    periods_per_year = annualization(returns, periods_per_year)
     r = _values(returns)
     growth = float(np.prod(1.0 + r))
     return growth ** (periods_per_year / r.size) - 1.0 if growth > 0 else -1.0
@@ -88,7 +126,8 @@ def _no_dispersion(sd: float, mean: float) -> bool:
     return not sd > 1e-12 * max(abs(mean), 1e-12)
 
 
-def sharpe_ratio(returns, risk_free_rate: float = 0.0, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+def sharpe_ratio(returns, risk_free_rate: float = 0.0, periods_per_year: float | None = None) -> float:
+    periods_per_year = annualization(returns, periods_per_year)
     r = _values(returns) - risk_free_rate / periods_per_year
     sd = float(np.std(r, ddof=1)) if r.size > 1 else 0.0
     return float("nan") if _no_dispersion(sd, float(r.mean())) else float(r.mean() / sd * math.sqrt(periods_per_year))
@@ -126,13 +165,15 @@ def _ppy(periods_per_year) -> float:
     return positive("periods_per_year", periods_per_year, hint="252 for daily, 52 weekly, 12 monthly")
 
 
-def sortino_ratio(returns, risk_free_rate: float = 0.0, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+def sortino_ratio(returns, risk_free_rate: float = 0.0, periods_per_year: float | None = None) -> float:
+    periods_per_year = annualization(returns, periods_per_year)
     r = _values(returns) - risk_free_rate / periods_per_year
     downside = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
     return float(r.mean() / downside * math.sqrt(periods_per_year)) if downside > 0 else float("nan")
 
 
-def calmar_ratio(returns, periods_per_year: int = PERIODS_PER_YEAR) -> float:
+def calmar_ratio(returns, periods_per_year: float | None = None) -> float:
+    periods_per_year = annualization(returns, periods_per_year)
     mdd = max_drawdown(returns)
     return cagr(returns, periods_per_year) / mdd if mdd > 0 else float("nan")
 
@@ -207,9 +248,10 @@ def _aligned_benchmark(r: pd.Series, benchmark: pd.Series) -> np.ndarray:
 
 
 def benchmark_statistics(returns: pd.Series, benchmark: pd.Series, risk_free_rate: float = 0.0,
-                         periods_per_year: int = PERIODS_PER_YEAR) -> dict[str, float]:
+                         periods_per_year: float | None = None) -> dict[str, float]:
     """Beta, alpha (annualized Jensen), correlation, tracking error and information ratio against a
     benchmark return series on the same dates (conventions: the module docstring)."""
+    periods_per_year = annualization(returns, periods_per_year)
     r = _values(returns)
     b = _aligned_benchmark(pd.Series(returns), benchmark)
     _values(b)

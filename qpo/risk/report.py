@@ -19,10 +19,9 @@ import pandas as pd
 from qpo._checks import check_confidence
 from qpo.errors import DataError
 from qpo.risk.compliance import ComplianceStatus, Limits, check_compliance
+from qpo.data.calendar import Frequency
 from qpo.risk.metrics import (
-    PERIODS_PER_YEAR,
     DrawdownInfo,
-    _ppy,
     _values,
     annualized_volatility,
     benchmark_statistics,
@@ -30,11 +29,13 @@ from qpo.risk.metrics import (
     calmar_ratio,
     drawdown_info,
     excess_kurtosis,
+    frequency_of,
     historical_cvar,
     historical_var,
     hit_rate,
     max_drawdown,
     percent,
+    period_name,
     portfolio_returns,
     sharpe_ratio,
     skewness,
@@ -78,11 +79,18 @@ class RiskReport:
     benchmark_returns: pd.Series | None = field(default=None, repr=False)
     weights: pd.Series | None = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)
+    #: how often the returns are observed, and whether that was inferred from the dates, given or assumed
+    frequency: Frequency | None = None
 
     METRICS = ("cagr", "mean_return", "volatility", "sharpe", "sortino", "calmar", "max_drawdown", "skew",
                "kurtosis", "hit_rate", "var", "cvar")
 
     # -- numbers -----------------------------------------------------------------------------
+    @property
+    def period(self) -> str:
+        """What one period of the returns is called (``day``, ``week``, ``month``, ...)."""
+        return period_name(self.periods_per_year)
+
     @property
     def breaches(self) -> list[str]:
         """One line per compliance breach (empty when every limit holds or none was given)."""
@@ -128,6 +136,9 @@ class RiskReport:
         d = {k: getattr(self, k) for k in ("n_periods", "periods_per_year", "confidence", "risk_free_rate",
                                            "horizon", *self.METRICS)}
         d["start"], d["end"] = str(self.start.date()), str(self.end.date())
+        if self.frequency is not None:
+            d["frequency"] = self.frequency.name
+            d["frequency_source"] = self.frequency.source
         d["metrics"] = self.metrics()
         d["breaches"] = self.breaches
         return d
@@ -135,6 +146,7 @@ class RiskReport:
     def to_frame(self) -> pd.DataFrame:
         """The summary table (metric -> value)."""
         c = percent(self.confidence)
+        one = f"1 {self.period}"
         labels = {
             "cagr": "Annualized return (CAGR)",
             "mean_return": "Annualized mean return",
@@ -146,8 +158,8 @@ class RiskReport:
             "skew": "Skew",
             "kurtosis": "Excess kurtosis",
             "hit_rate": "Hit rate (share of periods > 0)",
-            "var": f"VaR {c} (1 day, historical)",
-            "cvar": f"CVaR {c} (1 day, historical)",
+            "var": f"VaR {c} ({one}, historical)",
+            "cvar": f"CVaR {c} ({one}, historical)",
         }
         rows = [(labels[m], getattr(self, m)) for m in self.METRICS]
         if self.drawdown is not None:
@@ -182,9 +194,11 @@ class RiskReport:
     @property
     def conventions(self) -> str:
         h = self.horizon
-        return (f"Simple returns; {self.periods_per_year} periods a year (volatility x sqrt({self.periods_per_year}), "
+        freq = f" ({self.frequency.describe()})" if self.frequency is not None else ""
+        unit = self.period
+        return (f"Simple returns; {self.periods_per_year} periods a year{freq} (volatility x sqrt({self.periods_per_year}), "
                 f"mean x {self.periods_per_year}, CAGR geometric). VaR and CVaR are positive losses at "
-                f"{percent(self.confidence)} confidence over {h} period{'s' if h > 1 else ''} (an h-period return is "
+                f"{percent(self.confidence)} confidence over {h} {unit}{'s' if h > 1 else ''} (an h-period return is "
                 "the sum of h one-period returns; parametric methods scale mean by h and volatility by sqrt(h)). "
                 f"Risk-free rate {self.risk_free_rate:.2%} a year (rf/{self.periods_per_year} a period) in Sharpe, "
                 "Sortino and alpha. Kurtosis is excess kurtosis. Contributions are Euler components (they sum to "
@@ -228,7 +242,7 @@ def _given(benchmark: pd.Series | None) -> pd.Series:
 
 
 def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, benchmark: pd.Series | None = None,
-                confidence: float = 0.95, risk_free_rate: float = 0.0, periods_per_year: int = PERIODS_PER_YEAR, *,
+                confidence: float = 0.95, risk_free_rate: float = 0.0, periods_per_year: int | Frequency | None = None, *,
                 horizon: int = 1, sectors: dict[str, str] | None = None, history: pd.DataFrame | None = None,
                 stress_scenarios: dict | None = None, shocks: list | None = None, limits: Limits | dict | None = None,
                 n_scenarios: int = 100_000, seed: int = 0) -> RiskReport:
@@ -241,8 +255,14 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
         Benchmark **returns** by date (the same dates as ``returns``; qpo does not fill or align
         gaps: missing dates are an error), or benchmark **weights** by ticker (columns of
         ``returns``), which also gives the Brinson-Fachler attribution by sector.
+    periods_per_year
+        Periods a year that annualize the figures; None (default) reads them from the returns'
+        dates (:func:`qpo.data.infer_frequency`: 252 business days, 365 calendar days, 52 weekly,
+        12 monthly; irregular dates are a :class:`~qpo.errors.DataError`). The report's notes say
+        which frequency it used and whether it was inferred or given.
     confidence, horizon
-        VaR/CVaR confidence in (0, 1) and horizon in periods, for every method of
+        VaR/CVaR confidence in (0, 1) and horizon in periods of the data (days for daily data,
+        months for monthly data), for every method of
         :mod:`qpo.risk.var`. ``var`` and ``cvar`` stay the one-period historical figures.
     sectors
         ``{ticker: sector}`` for the sector contributions, sector shocks, sector caps and the
@@ -268,7 +288,6 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
     from qpo.risk.var import VAR_METHODS, _check_horizon, monte_carlo_var, var_cvar
 
     check_confidence(confidence)
-    _ppy(periods_per_year)
     horizon = _check_horizon(horizon)
     limits = Limits.coerce(limits)
     if not isinstance(getattr(returns, "index", None), pd.DatetimeIndex):
@@ -301,9 +320,13 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
     if len(r) < 2:
         raise DataError(f"need at least 2 returns for a risk report, got {len(r)}")
     v = _values(r)
+    frequency = frequency_of(r, periods_per_year)
+    periods_per_year = frequency.periods_per_year
     groups = sectors if sectors is not None else {t: s for t, s in BUNDLED_SECTORS.items()
                                                   if isinstance(returns, pd.DataFrame) and t in returns.columns}
-    notes: list[str] = []
+    notes: list[str] = [f"Annualized as {frequency.describe()}: volatility x sqrt({periods_per_year}), "
+                        f"mean x {periods_per_year}; VaR and CVaR over {horizon} {period_name(periods_per_year)}"
+                        f"{'s' if horizon > 1 else ''} of the data."]
     # benchmark
     bench_r, bench_stats, attribution = None, None, None
     if kind == "returns":
@@ -386,6 +409,6 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
         hit_rate=hit_rate(v), horizon=horizon, drawdown=drawdown_info(r), var_table=var_table,
         benchmark=bench_stats, contributions=contributions, sector_contributions=sector_table, stress=stress,
         stress_contributions=stress_contrib, compliance=compliance, attribution=attribution, returns=r.rename("portfolio"),
-        benchmark_returns=bench_r, weights=w if weights is not None else None, notes=notes,
+        benchmark_returns=bench_r, weights=w if weights is not None else None, notes=notes, frequency=frequency,
     )
 

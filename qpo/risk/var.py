@@ -48,7 +48,7 @@ PARAMETRIC = ("historical", "normal", "cornish_fisher")
 
 
 def _check_horizon(horizon) -> int:
-    return whole("horizon", horizon, lo=1, hint="a number of periods, e.g. 1 or 10 days")
+    return whole("horizon", horizon, lo=1, hint="a number of periods of the data, e.g. 1 or 10 (days for daily data)")
 
 
 def horizon_sums(returns, horizon: int) -> np.ndarray:
