@@ -3,7 +3,7 @@ no look-ahead, drifting weights between rebalances; compare strategies against a
 
 The package is ``qpo.backtesting``; its functions are also ``qpo.backtest`` and
 ``qpo.compare_strategies``:
-``qpo.backtest(prices, "min_variance", rebalance="M", window=252, costs=0.001, benchmark=index)``;
+``qpo.backtest(prices, "min_variance", rebalance="M", costs=0.001, benchmark=index)``;
 conventions and policies (timing, drift, costs, failures, gaps) are in :func:`backtest`'s docstring.
 """
 from qpo.backtesting.engine import (

@@ -15,11 +15,12 @@ from qpo.backtesting.result import BacktestResult
 from qpo.backtesting.strategy import Strategy
 
 if TYPE_CHECKING:
+    from qpo.data import Frequency
     from qpo.risk import RiskReport
 
 
 def risk_of(net: pd.Series, benchmark_returns: pd.Series | None, confidence: float, risk_free_rate: float,
-            periods_per_year: int) -> RiskReport:
+            periods_per_year: Frequency) -> RiskReport:
     """The :class:`qpo.RiskReport` of a backtest's net returns."""
     from qpo.risk import risk_report
 
@@ -28,7 +29,7 @@ def risk_of(net: pd.Series, benchmark_returns: pd.Series | None, confidence: flo
 
 
 def assemble(panel: Panel, strategy: Strategy, sim: Simulation, *, benchmark_returns: pd.Series | None,
-             risk_free_rate: float, periods_per_year: int, confidence: float, started: float,
+             risk_free_rate: float, periods_per_year: Frequency, confidence: float, started: float,
              parameters: dict[str, Any]) -> BacktestResult:
     """The :class:`BacktestResult` of ``strategy``'s simulation ``sim`` on ``panel``; ``started`` is
     the ``time.perf_counter()`` when the simulation began."""

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from qpo._checks import check_confidence, number, whole
+from qpo.data.calendar import Frequency, infer_frequency
 from qpo.errors import DataError, InvalidValueError, UnknownOptionError
 
 #: calendar rebalance frequencies: the last trading day of each period in the data
@@ -81,15 +82,17 @@ def check_rebalance(rebalance: object) -> Rebalance:
 
 
 def check_window(window: object) -> int:
-    """The estimation window, a whole number of daily returns >= 2."""
-    return whole("window", window, lo=2, hint="daily returns")
+    """The estimation window, a whole number of returns (periods of the data) >= 2."""
+    return whole("window", window, lo=2, hint="returns, periods of the data (days for daily prices)")
 
 
-def check_run_args(costs: object, risk_free_rate: object, periods_per_year: object,
-                   confidence: object) -> tuple[float, float, int, float]:
-    """The cost rate in [0, 1), the risk-free rate, periods per year (whole, >= 1) and the confidence."""
-    return (number("costs", costs, lo=0.0, hi=1.0, hi_open=True), number("risk_free_rate", risk_free_rate),
-            whole("periods_per_year", periods_per_year, lo=1), check_confidence(confidence))
+def check_run_args(costs: object, risk_free_rate: object, periods_per_year: object, confidence: object,
+                   dates: pd.DatetimeIndex) -> tuple[float, float, Frequency, float]:
+    """The cost rate in [0, 1), the risk-free rate, the frequency of the prices observed on ``dates``
+    (``periods_per_year`` a whole number >= 1, or None: inferred from the dates) and the confidence."""
+    costs_rate, rf = number("costs", costs, lo=0.0, hi=1.0, hi_open=True), number("risk_free_rate", risk_free_rate)
+    given = None if periods_per_year is None else whole("periods_per_year", periods_per_year, lo=1)
+    return costs_rate, rf, infer_frequency(dates, given), check_confidence(confidence)
 
 
 def check_benchmark(benchmark: object, dates: pd.DatetimeIndex) -> pd.Series | None:

@@ -54,7 +54,7 @@ class Panel:
 
 def rebalance_rows(dates: pd.DatetimeIndex, rebalance: Rebalance, window: int, start: pd.Timestamp | None
                    ) -> np.ndarray:
-    """The rebalance rows of ``dates``: those with ``window`` returns behind them and a day after
+    """The rebalance rows of ``dates``: those with ``window`` returns behind them and a date after
     them, on or after ``start``; every ``rebalance``-th one, or the last of each calendar period."""
     T = len(dates) - 1
     ok = np.arange(T + 1)
@@ -92,13 +92,13 @@ def prepare(prices: object, rebalance: object, window: object, expanding: object
     dates = frame.index
     T = len(dates) - 1
     if n_window >= T:
-        raise InvalidValueError(f"window {n_window} is longer than the data allows: the prices give {T} daily "
+        raise InvalidValueError(f"window {n_window} is longer than the data allows: the prices give {T} "
                                 f"returns ({dates[1].date()} to {dates[-1].date()}), and a rebalance needs {n_window} "
-                                "returns up to it and at least one day after it; use a shorter window or more history")
+                                "returns up to it and at least one date after it; use a shorter window or more history")
     schedule = rebalance_rows(dates, rule, n_window, first)
     if len(schedule) == 0:
         raise DataError(f"no rebalance date: none of the scheduled dates ({rule!r}) from "
-                        f"{(first or dates[n_window]).date()} has {n_window} daily returns behind it and a day after "
+                        f"{(first or dates[n_window]).date()} has {n_window} returns behind it and a date after "
                         f"it in the data ({dates[0].date()} to {dates[-1].date()})")
     f = int(schedule[0])
     if T - f < 2:

@@ -14,11 +14,19 @@ from typing import Any
 import pandas as pd
 
 from qpo.backtesting._assemble import assemble
-from qpo.backtesting._inputs import FREQUENCIES, GAP_POLICIES, check_benchmark, check_date, check_run_args
+from qpo.backtesting._inputs import (
+    FREQUENCIES,
+    GAP_POLICIES,
+    check_benchmark,
+    check_date,
+    check_prices,
+    check_run_args,
+)
 from qpo.backtesting._panel import Panel, prepare
 from qpo.backtesting._simulate import simulate
 from qpo.backtesting.result import BacktestComparison, BacktestResult
 from qpo.backtesting.strategy import Strategy, as_strategy
+from qpo.data.calendar import Frequency
 from qpo.errors import InvalidValueError, UnknownOptionError
 
 __all__ = ["FREQUENCIES", "GAP_POLICIES", "backtest", "compare_strategies"]
@@ -28,33 +36,35 @@ def _setup(prices: object, rebalance: object, window: object, expanding: object,
            start: object, end: object, risk_free_rate: object, periods_per_year: object, confidence: object,
            gaps: object, solver: str | list[str] | None) -> tuple[Panel, dict[str, Any]]:
     """The checked arguments: the prepared panel, and the keywords of :func:`_run`."""
-    cost_rate, rf, ppy, conf = check_run_args(costs, risk_free_rate, periods_per_year, confidence)
-    panel = prepare(prices, rebalance, window, expanding, start, end, gaps)
+    cost_rate, rf, frequency, conf = check_run_args(costs, risk_free_rate, periods_per_year, confidence,
+                                                    check_prices(prices).index)
+    ppy = frequency.periods_per_year
+    panel = prepare(prices, rebalance, ppy if window is None else window, expanding, start, end, gaps)
     first, last = check_date("start", start), check_date("end", end)
     bench = check_benchmark(benchmark, panel.dates[int(panel.schedule[0]):])
     parameters = {"rebalance": rebalance, "window": panel.window, "expanding": expanding, "costs": cost_rate,
                   "start": None if first is None else str(first.date()),
                   "end": None if last is None else str(last.date()),
-                  "risk_free_rate": rf, "periods_per_year": ppy, "confidence": conf, "gaps": gaps, "solver": solver,
+                  "risk_free_rate": rf, "periods_per_year": ppy, "frequency": frequency.describe(), "confidence": conf, "gaps": gaps, "solver": solver,
                   "benchmark": None if bench is None else bench.name}
-    run_kw = dict(costs=cost_rate, benchmark_returns=bench, risk_free_rate=rf, periods_per_year=ppy,
+    run_kw = dict(costs=cost_rate, benchmark_returns=bench, risk_free_rate=rf, periods_per_year=frequency,
                   confidence=conf, solver=solver, parameters=parameters)
     return panel, run_kw
 
 
 def _run(panel: Panel, strategy: Strategy, *, costs: float, benchmark_returns: pd.Series | None,
-         risk_free_rate: float, periods_per_year: int, confidence: float, solver: str | list[str] | None,
+         risk_free_rate: float, periods_per_year: Frequency, confidence: float, solver: str | list[str] | None,
          parameters: dict[str, Any]) -> BacktestResult:
     t0 = time.perf_counter()
-    sim = simulate(panel, strategy, costs, solver, risk_free_rate, periods_per_year)
+    sim = simulate(panel, strategy, costs, solver, risk_free_rate, periods_per_year.periods_per_year)
     return assemble(panel, strategy, sim, benchmark_returns=benchmark_returns, risk_free_rate=risk_free_rate,
                     periods_per_year=periods_per_year, confidence=confidence, started=t0, parameters=parameters)
 
 
-def backtest(prices: pd.DataFrame, strategy: Strategy | str, *, rebalance: str | int = "M", window: int = 252,
+def backtest(prices: pd.DataFrame, strategy: Strategy | str, *, rebalance: str | int = "M", window: int | None = None,
              expanding: bool = False, costs: float = 0.0, benchmark: pd.Series | None = None,
              start: str | pd.Timestamp | None = None, end: str | pd.Timestamp | None = None,
-             risk_free_rate: float = 0.0, periods_per_year: int = 252, confidence: float = 0.95,
+             risk_free_rate: float = 0.0, periods_per_year: int | None = None, confidence: float = 0.95,
              gaps: str = "raise", solver: str | list[str] | None = None) -> BacktestResult:
     """Walk-forward backtest of ``strategy`` on a price panel.
 
@@ -67,13 +77,15 @@ def backtest(prices: pd.DataFrame, strategy: Strategy | str, *, rebalance: str |
         A :class:`qpo.Strategy`, or an objective name (``"min_variance"``, ``"equal_weight"``, ...),
         which means ``Strategy(name)``.
     rebalance
-        A whole number N (every N trading days, the first at the first eligible date) or a
-        calendar frequency: ``"D"``, ``"W"``, ``"M"``, ``"Q"``, ``"A"`` (the last trading day of
-        each period in the data).
+        A whole number N (every N periods of the data, i.e. trading days for daily prices, the
+        first at the first eligible date) or a calendar frequency: ``"D"``, ``"W"``, ``"M"``,
+        ``"Q"``, ``"A"`` (the last date of each period in the data).
     window
-        Daily returns the estimators see at each rebalance, ending at the rebalance date
-        (inclusive). ``expanding=True`` uses every return since ``start`` (the data's first when
-        None) up to the rebalance date, and at least ``window``.
+        Returns (periods of the data) the estimators see at each rebalance, ending at the
+        rebalance date (inclusive); None (default): one year of them, ``periods_per_year``
+        (252 business days, 365 calendar days, 52 weeks, 12 months). ``expanding=True`` uses
+        every return since ``start`` (the data's first when None) up to the rebalance date, and at
+        least ``window``.
     costs
         Cost per unit of traded weight (0.001 = 10 bp), charged at the rebalance's close:
         ``wealth *= 1 - costs * turnover``, ``turnover = sum |w_new - w_drifted|`` (the first
@@ -88,6 +100,9 @@ def backtest(prices: pd.DataFrame, strategy: Strategy | str, *, rebalance: str |
     risk_free_rate, periods_per_year, confidence
         The annual risk-free rate and periods per year of each rebalance's problem (``max_sharpe``
         uses the rate) and of the risk report of the net returns (``confidence`` for VaR/CVaR).
+        ``periods_per_year`` None (default) reads it from the prices' dates
+        (:func:`qpo.data.infer_frequency`; irregular dates are a :class:`qpo.DataError`); the
+        result's ``parameters["frequency"]`` and its risk report's notes say which.
     gaps
         ``"raise"`` or ``"ffill"``: see the gaps policy below.
     solver
@@ -174,6 +189,6 @@ def compare_strategies(prices: pd.DataFrame,
                               parameters=dict(run_kw["parameters"]))
 
 
-_BACKTEST_KEYWORDS: dict[str, Any] = {"rebalance": "M", "window": 252, "expanding": False, "costs": 0.0, "benchmark": None,
-                                      "start": None, "end": None, "risk_free_rate": 0.0, "periods_per_year": 252,
+_BACKTEST_KEYWORDS: dict[str, Any] = {"rebalance": "M", "window": None, "expanding": False, "costs": 0.0, "benchmark": None,
+                                      "start": None, "end": None, "risk_free_rate": 0.0, "periods_per_year": None,
                                       "confidence": 0.95, "gaps": "raise", "solver": None}

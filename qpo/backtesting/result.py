@@ -48,7 +48,7 @@ def _return_stats(returns: pd.Series, risk_free_rate: float, periods_per_year: i
 class BacktestResult:
     """One strategy's walk-forward backtest (conventions: :func:`qpo.backtest`).
 
-    ``returns`` are the net daily returns (after costs) from the day after the first rebalance;
+    ``returns`` are the net returns (after costs, one per period of the prices) from the day after the first rebalance;
     ``gross_returns`` the same before costs; ``equity`` the wealth, 1.0 at the first rebalance's
     close (before costs); ``weights`` the end-of-day (drifted) weights from the first rebalance;
     ``target_weights`` the weights held after each rebalance's close (the drifted ones when it

@@ -286,7 +286,7 @@ def _bad_inputs(px):
          ["positive", "BBY", str(px.index[10].date())]),
         ("window<2", lambda: qpo.backtest(px, "min_variance", window=1), qpo.InvalidValueError, [">= 2"]),
         ("window too long", lambda: qpo.backtest(px, "min_variance", window=len(px)), qpo.InvalidValueError,
-         [f"{len(px) - 1} daily returns", "shorter window"]),
+         [f"{len(px) - 1} returns", "shorter window"]),
         ("frequency", lambda: qpo.backtest(px, "min_variance", rebalance="monthly"), qpo.UnknownOptionError,
          ["'monthly'", "M", "W", "whole number"]),
         ("every 0 days", lambda: qpo.backtest(px, "min_variance", rebalance=0), qpo.InvalidValueError, [">= 1"]),
