@@ -1,6 +1,8 @@
-"""Loaders. Each returns data exactly as the source holds it (no silent sorting, de-duplication
-or filling): finding defects is the job of :mod:`qpo.validation`, which runs before anything
-uses the data.
+"""Loaders. A wide price file comes back with ascending, unique dates and float prices, or is
+refused with a :class:`~qpo.errors.DataError` that names the problem; bars keep the file's rows
+as they are (order and duplicates). Nothing is filled or de-duplicated: finding defects in the
+values (gaps, jumps, stale or non-positive prices) is the job of :mod:`qpo.validation`, which
+runs before anything uses the data.
 
 Shapes
 ------
@@ -22,6 +24,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from qpo.data._read import (
+    drop_row_numbers,
+    fail,
+    find_date_column,
+    header_of,
+    is_unnamed,
+    listing,
+    parse_dates,
+    read_table,
+    to_numbers,
+)
 from qpo.errors import DataError, UnknownOptionError
 
 OHLCV_COLUMNS = [
@@ -145,44 +158,43 @@ def load_prices(
 
 
 def _read_table(path: Path, columns=None, filters=None) -> pd.DataFrame:
-    if not path.exists():
-        raise DataError(f"file not found: {path}")
-    name = path.name.lower()
-    try:
-        if name.endswith((".parquet", ".pq")):
-            return pd.read_parquet(path, columns=columns, filters=filters)
-        if name.endswith((".csv", ".csv.gz")):
-            return pd.read_csv(path)
-    except Exception as exc:  # noqa: BLE001 - turned into a clear message
-        raise DataError(f"could not read {path}: {exc}") from exc
-    raise DataError(f"unsupported file type {path.name!r}; valid: .csv, .csv.gz, .parquet, .pq")
+    return read_table(path, columns=columns, filters=filters)
 
 
 def _is_long_ohlcv(df: pd.DataFrame) -> bool:
-    cols = {str(c).lower() for c in df.columns}
+    cols = {str(c).strip().lower() for c in df.columns}
     return {"open", "high", "low", "close"} <= cols
 
 
 def file_kind(path: str | Path) -> str:
-    """``"ohlcv"`` for long bars (open/high/low/close columns), else ``"prices"``; reads only the header."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"file not found: {path}")
-    name = path.name.lower()
-    try:
-        if name.endswith((".parquet", ".pq")):
-            import pyarrow.parquet as pq
+    """``"ohlcv"`` for long bars (open/high/low/close columns), else ``"prices"``; reads only the
+    header (a CSV's separator and byte-order mark are sniffed as :func:`load_price_file` does)."""
+    return "ohlcv" if _is_long_ohlcv(pd.DataFrame(columns=header_of(Path(path)))) else "prices"
 
-            columns = pq.read_schema(path).names
-        elif name.endswith((".csv", ".csv.gz")):
-            columns = list(pd.read_csv(path, nrows=0).columns)
-        else:
-            raise DataError(f"unsupported file type {path.name!r}; valid: .csv, .csv.gz, .parquet, .pq")
-    except DataError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - turned into a clear message
-        raise DataError(f"could not read {path}: {exc}") from exc
-    return "ohlcv" if _is_long_ohlcv(pd.DataFrame(columns=columns)) else "prices"
+
+def _label(path: Path, df: pd.DataFrame) -> str:
+    read = df.attrs.get("qpo_read", "")
+    return f"{path.name} ({read})" if read else path.name
+
+
+def _in_date_order(out: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Dates ascending: a file written newest first is reversed; repeated or shuffled dates are
+    refused, naming rows (a shuffled row is often a mistyped date, which sorting would hide)."""
+    idx = out.index
+    dup = idx.duplicated(keep=False)
+    if dup.any():
+        first = idx[dup][0]
+        rows = [str(i + 1) for i in np.flatnonzero(idx == first)[:3]]
+        n = int(idx[dup].nunique())
+        raise fail(f"{label}: {n} date(s) appear more than once, e.g. {first.date()} in rows {', '.join(rows)}; "
+                   "keep one row per date")
+    if idx.is_monotonic_increasing:
+        return out
+    if idx.is_monotonic_decreasing:
+        return out.iloc[::-1]
+    pos = int(np.flatnonzero(np.diff(idx.asi8) < 0)[0])
+    raise fail(f"{label}: dates out of order: row {pos + 2} ({idx[pos + 1].date()}) comes after row {pos + 1} "
+               f"({idx[pos].date()}); sort the file by date (oldest or newest first) or fix the date")
 
 
 def load_price_file(path: str | Path, start=None, end=None) -> pd.DataFrame:
@@ -190,32 +202,45 @@ def load_price_file(path: str | Path, start=None, end=None) -> pd.DataFrame:
 
     Two layouts are understood:
 
-    * wide: a ``date`` (or ``timestamp``, or first) column and one column of prices per ticker;
+    * wide: the dates and one column of prices per ticker. The dates are the index pandas wrote
+      (``to_parquet()``, or ``to_csv()``'s first column, named or not), or a column named
+      ``date``/``timestamp``/``datetime`` (any case), or a first column of text that reads as dates.
+      Numbers are never taken for dates.
     * long OHLCV bars in Alpha Vantage's daily-adjusted columns: the ``adjusted_close`` of each
       ticker becomes its column (see :func:`load_ohlcv`).
 
-    A wide file keeps its rows as they are (order and duplicates), so that validation sees
-    them. Bars become a panel through :func:`ohlcv_to_prices`, which sorts the dates and refuses
-    duplicate (ticker, date) rows: validate bars with :func:`qpo.validate_ohlcv` (or
-    ``qpo.validation.validate_source``) first.
+    CSVs may carry a byte-order mark and use ``;`` (or tab) separators; a semicolon-separated
+    file with decimal commas (``1,23``) is read as such (``frame.attrs["qpo_read"]`` says how a
+    file was read). A wide file comes back with ascending, unique dates and float columns; a
+    file whose dates cannot be found or read, that repeats or shuffles dates, or holds text
+    where prices belong is refused with a :class:`~qpo.errors.DataError` naming the columns or
+    rows. Missing prices stay NaN: :mod:`qpo.validation` judges them. Bars become a panel
+    through :func:`ohlcv_to_prices`, which sorts the dates and refuses duplicate (ticker, date)
+    rows: validate bars with :func:`qpo.validate_ohlcv` (or ``qpo.validation.validate_source``) first.
     """
     path = Path(path)
     df = _read_table(path)
     if _is_long_ohlcv(df):  # bars outside [start, end] are not pivoted (nor refused for duplicates)
         return ohlcv_to_prices(load_ohlcv(path, start=start, end=end, _frame=df))
-    lower = {c.lower(): c for c in df.columns}
-    date_col = lower.get("date") or lower.get("timestamp") or df.columns[0]
-    try:
-        dates = pd.to_datetime(df[date_col])
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{path}: column {date_col!r} does not hold dates ({exc}); a wide price "
-                        "file needs a 'date' column and one column per ticker") from exc
-    out = df.drop(columns=[date_col])
+    label = _label(path, df)
+    date_col = find_date_column(df, label)
+    attrs, df = dict(df.attrs), drop_row_numbers(df, date_col)
+    df.attrs = attrs
+    if len(df) == 0:
+        raise fail(f"{label} has no rows, only the columns {listing(df.columns)}; a price file needs one row per date")
+    tickers = [c for c in df.columns if c != date_col]
+    if not tickers:
+        raise fail(f"{label} has dates ({date_col!r}) but no price columns; a wide price file has one column per ticker")
+    unnamed = [c for c in tickers if is_unnamed(c)]
+    if unnamed:
+        raise fail(f"{label}: column(s) {listing(unnamed, 3)} have no name in the header but hold values; "
+                   "name each ticker's column")
+    dates = parse_dates(df[date_col], label, date_col)
+    out = to_numbers(df, tickers, label)[tickers]
     out.index = pd.DatetimeIndex(dates, name="date")
     out.columns = [str(c) for c in out.columns]
-    numeric = [c for c in out.columns if pd.api.types.is_numeric_dtype(out[c])]
-    out[numeric] = out[numeric].astype("float64")
-    return _slice(out, start, end)  # non-numeric columns stay as they are: validation reports their type
+    out.attrs = {"qpo_read": attrs.get("qpo_read", "")}
+    return _slice(_in_date_order(out, label), start, end)
 
 
 def _ticker_from_filename(path: Path) -> str | None:
@@ -244,9 +269,12 @@ def load_ohlcv(
     if _frame is None and path.suffix.lower() in (".parquet", ".pq") and tickers is not None:
         filters = [("ticker", "in", list(tickers))]
     df = _frame if _frame is not None else _read_table(path, filters=filters)
-    df = df.rename(columns={c: c.lower().strip() for c in df.columns})
+    label, attrs = _label(path, df), dict(df.attrs)
+    df = df.rename(columns={c: str(c).lower().strip() for c in df.columns})
     if "timestamp" in df.columns and "date" not in df.columns:
         df = df.rename(columns={"timestamp": "date"})
+    if "date" not in df.columns and len(df.columns) and is_unnamed(df.columns[0]):
+        df = df.rename(columns={df.columns[0]: "date"})  # the unnamed index to_csv() writes
     if "adjusted_close" not in df.columns and "adj_close" in df.columns:
         df = df.rename(columns={"adj_close": "adjusted_close"})
     missing = [c for c in _OHLCV_REQUIRED if c not in df.columns]
@@ -259,14 +287,15 @@ def load_ohlcv(
             raise DataError(f"{path.name} has no 'ticker' column: pass ticker=... or name the file "
                             "DA-<TICKER>-T-<date>.csv as Alpha Vantage downloads are named")
         df = df.assign(ticker=ticker)
+    if len(df) == 0 and filters is None:  # (a ticker filter may select nothing: that is an answer)
+        raise fail(f"{label} has no rows, only the columns {listing(df.columns)}; bars need one row per (ticker, date)")
     for col, default in _OHLCV_OPTIONAL_DEFAULTS.items():
         if col not in df.columns:
             df[col] = default
     df = df[OHLCV_COLUMNS].copy()
-    try:
-        df["date"] = pd.to_datetime(df["date"])
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{path.name}: 'date' column does not hold dates: {exc}") from exc
+    df.attrs = attrs
+    df = to_numbers(df, [c for c in OHLCV_COLUMNS if c not in ("date", "ticker")], label, as_float=False)
+    df["date"] = parse_dates(df["date"], label, "date").to_numpy()
     df["ticker"] = df["ticker"].astype(str)
     if tickers is not None:
         df = df[df["ticker"].isin(list(tickers))]
