@@ -29,19 +29,26 @@ def direct_qp(problem: PortfolioProblem, objective: str, options: dict):
     from qpo.optimization import active_set
     from qpo.optimization.qp import LinearQP, OSQPSession
 
+    from qpo.optimization._scale import cost_scale, return_scale
+
     rc = problem.resolved
-    cov, mu = problem.annual_cov(), problem.annual_mu()
+    # solved in units where the assets' volatility is near 1 (the tolerances below are absolute)
+    s = return_scale(problem)
+    cov, mu = problem.annual_cov() / (s * s), problem.annual_mu() / s
+    costs = rc.costs / cost_scale(objective, s)
+    ra = options["risk_aversion"] * s if objective == "max_utility" else 1.0
+    target = options["target_return"] / s if objective == "efficient_return" else None
     t0 = time.perf_counter()
     key = (objective, rc.structure())
     simple = rc.leverage is None and rc.max_turnover is None and not rc.has_costs
     if simple:
-        H = cov * options["risk_aversion"] if objective == "max_utility" else 2.0 * cov
+        H = cov * ra if objective == "max_utility" else 2.0 * cov
         q = -mu if objective == "max_utility" else np.zeros(rc.n)
         C = np.vstack([np.ones((1, rc.n)), rc.group_matrix] + ([mu[None, :]] if objective == "efficient_return" else []))
         l_parts: list[npt.ArrayLike] = [[rc.budget], rc.group_lower]
         u_parts: list[npt.ArrayLike] = [[rc.budget], rc.group_upper]
         if objective == "efficient_return":
-            l_parts.append([options["target_return"]])
+            l_parts.append([target])
             u_parts.append([np.inf])
         l, u = np.concatenate(l_parts), np.concatenate(u_parts)
         x0 = _last_answer.get(key)
@@ -52,17 +59,17 @@ def direct_qp(problem: PortfolioProblem, objective: str, options: dict):
                 return w, {"status": "optimal", "solver": "active-set", "tried": [], "build_s": 0.0,
                            "solve_s": time.perf_counter() - t0}
     if objective == "max_utility":
-        qp = LinearQP.build(rc, cov * options["risk_aversion"] / 2.0, mu)
+        qp = LinearQP.build(rc, cov * ra / 2.0, mu, costs)
         qp.q[:rc.n] -= mu
     else:
-        qp = LinearQP.build(rc, cov, mu)
+        qp = LinearQP.build(rc, cov, mu, costs)
     with _sessions_lock:
         session = _sessions.get(key)
         if session is None or not session.load(qp):
             session = _sessions[key] = OSQPSession(qp)
         build_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        w, status = session.solve_target(options["target_return"] if objective == "efficient_return" else None)
+        w, status = session.solve_target(target)
     info = {"status": "optimal", "solver": "OSQP-direct", "tried": [], "solve_s": time.perf_counter() - t0,
             "build_s": build_s}
     if w is None:
@@ -73,7 +80,7 @@ def direct_qp(problem: PortfolioProblem, objective: str, options: dict):
             w = exact
             info["solver"] = "OSQP-direct+active-set"
     w = np.where(np.abs(w) < 1e-10, 0.0, w)
-    broken = rc.violations(w, cov, tol=1e-7)
+    broken = rc.violations(w, cov * (s * s), tol=1e-7)
     if broken:
         return None, f"OSQP-direct: answer breaks constraints ({'; '.join(broken)})"
     if simple:

@@ -256,24 +256,25 @@ def extreme_value(problem: PortfolioProblem, objective: str, vec: np.ndarray | N
 
     rc = problem.resolved
     values = data_values(problem, "min_variance", {})
+    s = float(values["scale"])  # solved in the scaled units, answered in the caller's
     x, fam = numeric_families(rc, values)
     cons = [c for cs in fam.values() for c in cs]
     trade = x - rc.reference
-    cost = (rc.costs @ cp.abs(trade) if rc.has_costs else 0) + (
-        rc.impact @ cp.power(cp.abs(trade), 1.5, approx=False) if rc.has_impact else 0)
+    cost = (rc.costs / s @ cp.abs(trade) if rc.has_costs else 0) + (
+        rc.impact / s @ cp.power(cp.abs(trade), 1.5, approx=False) if rc.has_impact else 0)
     if objective == "min_volatility":
         prob = cp.Problem(cp.Minimize(cp.norm(values["F"] @ x, 2)), cons)
     else:
-        v = values["mu"] if vec is None else vec
+        v = values["mu"] if vec is None else np.asarray(vec, dtype=float) / s
         prob = cp.Problem(cp.Maximize(v @ x - (cost if net else 0)), cons)
     silence_highs_banner()
     for name in (MI_SOLVERS if rc.is_mixed_integer else ("CLARABEL", "SCS")):
         try:
             prob.solve(solver=name)
-        except cp.error.SolverError:
+        except (cp.error.SolverError, ValueError, ArithmeticError):
             continue
-        if prob.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-            return float(prob.value)
+        if prob.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) and prob.value is not None:
+            return float(prob.value) * s
     return float("nan")
 
 
@@ -336,11 +337,21 @@ def solve_classical(problem: PortfolioProblem, objective: str, options: dict, so
         aux = {k: (None if v.value is None else np.array(v.value)) for k, v in compiled.model.aux.items()}
     if w is None:
         _raise_infeasible(problem, objective, options, values)
-    if objective == "risk_parity":
-        exact = _newton_risk_parity(problem.annual_cov(), options["risk_budgets"], w, rc)
+    if objective == "risk_parity":  # Newton on the scaled covariance: its tolerances are absolute
+        s = float(values["scale"])
+        exact = _newton_risk_parity(problem.annual_cov() / (s * s), options["risk_budgets"], w, rc)
         if exact is not None:
             w = exact
             info["polished"] = "Newton steps on the risk-budget equations (exact to round-off)"
+    if objective == "efficient_risk":
+        from qpo.optimization._polish import exact_efficient_risk
+
+        s = float(values["scale"])
+        exact = exact_efficient_risk(problem.annual_cov() / (s * s), problem.annual_mu() / s, rc,
+                                     options["target_volatility"] / s, w)
+        if exact is not None:
+            w = exact
+            info["polished"] = "exact on the efficient frontier's critical lines (volatility at the target to 1e-9)"
     if rc.is_mixed_integer and objective != "min_cvar":
         polished = _polish_support(problem, objective, options, w)
         if polished is not None:

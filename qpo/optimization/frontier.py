@@ -81,21 +81,33 @@ def _targets(r_min: float, r_max: float, n: int) -> np.ndarray:
     return np.linspace(r_min, r_top, n)
 
 
-def _single_point(targets: np.ndarray) -> bool:
+def _single_point(targets: np.ndarray, s: float = 1.0) -> bool:
     """True when the constraints leave no return range above the minimum-variance portfolio's:
-    the frontier is that one portfolio (solving for targets 1e-9 apart only stalls solvers)."""
-    return targets[-1] - targets[0] <= 1e-7 * max(1.0, abs(targets[-1]))
+    the frontier is that one portfolio (solving for targets 1e-9 apart only stalls solvers).
+    ``s`` is the returns' scale (:mod:`qpo.optimization._scale`): the test is in its units."""
+    t = targets / s
+    return t[-1] - t[0] <= 1e-7 * max(1.0, abs(t[-1]))
+
+
+def _scaled_targets(r_min: float, r_max: float, n: int, s: float) -> np.ndarray:
+    """:func:`_targets` worked out in units where the assets' volatility is near 1 (``s``, see
+    :mod:`qpo.optimization._scale`), returned in the caller's units."""
+    return _targets(r_min / s, r_max / s, n) * s
 
 
 def _frontier_ends(problem: PortfolioProblem, n: int):
-    """The linear-constraint QP's OSQP session, the minimum-variance weights and the targets up to
-    the highest reachable return (an LP); names the conflict when the constraints are infeasible."""
+    """The linear-constraint QP's OSQP session (on the scaled moments: its targets are in units of
+    ``scale``), the minimum-variance weights, the targets (the caller's units) up to the highest
+    reachable return (an LP) and the scale; names the conflict when the constraints are infeasible."""
+    from qpo.optimization._scale import cost_scale, return_scale
     from qpo.optimization.classical import _raise_infeasible
     from qpo.optimization.model import data_values
     from qpo.optimization.qp import LinearQP, OSQPSession
 
-    mu = problem.annual_mu()
-    qp = LinearQP.build(problem.resolved, problem.annual_cov(), mu)
+    s = return_scale(problem)
+    mu = problem.annual_mu() / s
+    qp = LinearQP.build(problem.resolved, problem.annual_cov() / (s * s), mu,
+                        problem.resolved.costs / cost_scale("efficient_return", s))
     top = qp.max_return(mu)
     if top is None:
         _raise_infeasible(problem, "min_variance", {}, data_values(problem, "min_variance", {}))
@@ -105,17 +117,17 @@ def _frontier_ends(problem: PortfolioProblem, n: int):
     if w_min is None:
         fallback.append(f"minimum variance: {status}; solved by the interior-point chain")
         w_min = _fallback_point(problem, None)
-    return session, w_min, _targets(float(mu @ w_min), top[0], n), fallback
+    return session, w_min, _targets(float(mu @ w_min), top[0], n) * s, fallback, s
 
 
 def _osqp_path(problem: PortfolioProblem, n: int):
-    session, w_min, targets, fallback = _frontier_ends(problem, n)
-    if _single_point(targets):
+    session, w_min, targets, fallback, s = _frontier_ends(problem, n)
+    if _single_point(targets, s):
         return [w_min] * n, {"targets": np.full(n, targets[0]), "path": "osqp-direct", "solver": "OSQP",
                              "fallback_points": ["a single efficient portfolio: no return range above it"]}
     weights = [w_min]
     for i, t in enumerate(targets[1:], start=1):
-        w, status = session.solve_target(t)
+        w, status = session.solve_target(t / s)
         if w is None:
             fallback.append(f"point {i} (target {t:.6g}): {status}; re-solved by the cvxpy chain")
             w = _fallback_point(problem, t)
@@ -127,19 +139,19 @@ def _active_set_path(problem: PortfolioProblem, n: int):
     from qpo.optimization.cla import ActiveSetFailure, frontier_pieces, weights_at
 
     rc = problem.resolved
-    cov = problem.annual_cov()
-    _, w_min, targets, fallback = _frontier_ends(problem, n)
-    if _single_point(targets):
+    _, w_min, targets, fallback, s = _frontier_ends(problem, n)
+    cov = problem.annual_cov() / (s * s)
+    if _single_point(targets, s):
         return [w_min] * n, {"targets": np.full(n, targets[0]), "path": "active-set", "solver": "OSQP",
                              "fallback_points": ["a single efficient portfolio: no return range above it"]}
     A = np.vstack([np.eye(rc.n), rc.group_matrix])
     lo = np.concatenate([rc.lower, rc.group_lower])
     hi = np.concatenate([rc.upper, rc.group_upper])
-    pieces = frontier_pieces(cov, problem.annual_mu(), rc.budget, A, lo, hi, w_min, float(targets[-1]))
-    W = weights_at(pieces, targets)
+    pieces = frontier_pieces(cov, problem.annual_mu() / s, rc.budget, A, lo, hi, w_min, float(targets[-1] / s))
+    W = weights_at(pieces, targets / s)
     W[0] = w_min
-    reached = pieces[-1][1]
-    beyond = np.flatnonzero(targets > reached + 1e-12)
+    reached = pieces[-1][1] * s
+    beyond = np.flatnonzero(targets / s > pieces[-1][1] + 1e-12)
     if len(beyond):  # a degenerate vertex stopped the walk: the points past it go to the solver chain
         for k in beyond:
             W[k] = _fallback_point(problem, float(targets[k]))
@@ -164,6 +176,7 @@ def _fallback_point(problem: PortfolioProblem, target: float | None) -> np.ndarr
 
 def _cvxpy_path(problem: PortfolioProblem, n: int, solver):
     from qpo.errors import SolverError
+    from qpo.optimization._scale import return_scale
     from qpo.optimization.classical import (
         _raise_infeasible,
         _try_solvers,
@@ -177,8 +190,9 @@ def _cvxpy_path(problem: PortfolioProblem, n: int, solver):
     rc = problem.resolved
     first = optimize(problem, "min_variance", solver=solver, confidence_level=None)
     r_max = extreme_value(problem, "max")
-    targets = _targets(first.expected_return, r_max, n)
-    if _single_point(targets):
+    s = return_scale(problem)
+    targets = _scaled_targets(first.expected_return, r_max, n, s)
+    if _single_point(targets, s):
         return [first.weights.to_numpy()] * n, {
             "targets": np.full(n, targets[0]), "path": "cvxpy", "solver": first.solver,
             "fallback_points": ["a single efficient portfolio: no return range above it"]}
@@ -191,7 +205,7 @@ def _cvxpy_path(problem: PortfolioProblem, n: int, solver):
     with compiled.lock:
         compiled.model.set(values)
         for i in range(1, n):
-            compiled.model.params.target.value = float(targets[i])
+            compiled.model.params.target.value = float(targets[i] / s)  # the model's scaled units
             try:
                 w, info = _try_solvers(compiled, problem, "efficient_return", chain, None)
             except SolverError:
@@ -200,7 +214,7 @@ def _cvxpy_path(problem: PortfolioProblem, n: int, solver):
                 # within 1e-9 of the top the feasible set is nearly a point and interior-point
                 # solvers stall: step back by a millionth of the return range
                 targets[i] -= 1e-6 * (targets[-1] - targets[0])
-                compiled.model.params.target.value = float(targets[i])
+                compiled.model.params.target.value = float(targets[i] / s)
                 w, info = _try_solvers(compiled, problem, "efficient_return", chain, None)
                 fallback.append(f"top point moved down to target {targets[i]:.8g} (solvers stall at the vertex)")
             if w is None:  # pragma: no cover - the target lies within [r_min, r_max]

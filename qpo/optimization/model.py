@@ -6,8 +6,10 @@ on and off). Scale-invariant objectives (``max_sharpe``, ``max_diversification``
 ``risk_parity``) use the homogenized variable ``x = s w`` (Cornuejols-Tutuncu): every family
 is then written with ``s``, so the same constraints hold on ``w = x / s``.
 
-Units: the covariance factor ``F`` (``F'F = P Sigma``) and ``mu`` are annualized, so the solver
-sees numbers near 1; CVaR scenarios are per-period returns.
+Units: the covariance factor ``F`` (``F'F = P Sigma / s^2``) and ``mu`` (``/ s``) are annualized
+and divided by the problem's return scale ``s`` (:mod:`qpo.optimization._scale`), so the solver sees
+numbers near 1 whatever the units of the returns; CVaR scenarios are per-period returns ``/ s``;
+targets, limits and costs are scaled alike (``data_values(...)["scale"]`` is ``s``).
 """
 from __future__ import annotations
 
@@ -40,16 +42,21 @@ def cov_factor(cov: np.ndarray) -> np.ndarray:
 
 def data_values(problem, objective: str, options: dict) -> dict[str, np.ndarray | float]:
     """Numeric values of every model datum for ``problem`` (names match :func:`build`'s)."""
+    from qpo.optimization._scale import cost_scale, return_scale
+
     rc = problem.resolved
-    F = cov_factor(problem.annual_cov())
-    mu = problem.annual_mu()
+    s = return_scale(problem)
+    F = cov_factor(problem.annual_cov() / (s * s))
+    mu = problem.annual_mu() / s
+    cs = cost_scale(objective, s)
     lo_rows, hi_rows = rc.group_rows
     d: dict = {
         "F": F, "mu": mu, "lo": rc.lower, "hi": rc.upper, "budget": rc.budget,
         "G_lo": rc.group_matrix[lo_rows], "g_lo": rc.group_lower[lo_rows],
         "G_hi": rc.group_matrix[hi_rows], "g_hi": rc.group_upper[hi_rows],
-        "w0": rc.reference, "cost": rc.costs, "impact": rc.impact,
+        "w0": rc.reference, "cost": rc.costs / cs, "impact": rc.impact / cs,
         "hi_pos": np.maximum(rc.upper, 0.0), "lo_neg": np.maximum(-rc.lower, 0.0),
+        "scale": s,  # not a model parameter: what the returns were divided by
     }
     if rc.leverage is not None:
         d["leverage"] = rc.leverage
@@ -57,23 +64,23 @@ def data_values(problem, objective: str, options: dict) -> dict[str, np.ndarray 
         d["turnover"] = rc.max_turnover
     if rc.max_tracking_error is not None:
         d["Fb"] = F @ rc.benchmark
-        d["te"] = rc.max_tracking_error
+        d["te"] = rc.max_tracking_error / s
     if rc.max_assets is not None:
         d["K"] = float(rc.max_assets)
     if rc.min_position is not None:
         d["m"] = rc.min_position
     if objective == "max_sharpe":
-        d["vec"] = mu - problem.risk_free_rate
+        d["vec"] = mu - problem.risk_free_rate / s
     elif objective == "max_diversification":
-        d["vec"] = np.sqrt(np.clip(np.diag(problem.annual_cov()), 0.0, None))
+        d["vec"] = np.sqrt(np.clip(np.diag(problem.annual_cov()), 0.0, None)) / s
     elif objective == "efficient_return":
-        d["target"] = options["target_return"]
+        d["target"] = options["target_return"] / s
     elif objective == "efficient_risk":
-        d["target"] = options["target_volatility"]
+        d["target"] = options["target_volatility"] / s
     elif objective == "max_utility":
-        d["F_ra"] = np.sqrt(options["risk_aversion"] / 2.0) * F  # keeps the model DPP
+        d["F_ra"] = np.sqrt(options["risk_aversion"] * s / 2.0) * F  # keeps the model DPP
     elif objective == "min_cvar":
-        R = problem.returns.to_numpy(dtype=float)
+        R = problem.returns.to_numpy(dtype=float) / s
         d["R"] = R
         d["cvar_scale"] = 1.0 / ((1.0 - options["confidence"]) * len(R))
     elif objective == "risk_parity":

@@ -47,7 +47,10 @@ class LinearQP:
     ret_row: int
 
     @classmethod
-    def build(cls, rc: ResolvedConstraints, cov_annual: np.ndarray, mu_annual: np.ndarray) -> LinearQP:
+    def build(cls, rc: ResolvedConstraints, cov_annual: np.ndarray, mu_annual: np.ndarray,
+              costs: np.ndarray | None = None) -> LinearQP:
+        """The QP of ``rc`` with this covariance and mean; ``costs`` (default ``rc.costs``) in the
+        covariance's units (the caller's scaled ones, :mod:`qpo.optimization._scale`)."""
         import scipy.sparse as sp
 
         n = rc.n
@@ -102,7 +105,7 @@ class LinearQP:
         P = sp.csc_matrix(((2.0 * cov_annual)[iu], iu), shape=(n_vars, n_vars))
         q = np.zeros(n_vars)
         if trade and rc.has_costs:
-            q[d0:d0 + n] = rc.costs
+            q[d0:d0 + n] = rc.costs if costs is None else costs
         return cls(n, n_vars, P, q, A, np.concatenate([np.ravel(v) for v in lo]).astype(float),
                    np.concatenate([np.ravel(v) for v in hi]).astype(float), ret_row)
 
