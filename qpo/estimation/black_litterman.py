@@ -12,7 +12,9 @@ the tests compare with):
 * posterior ``mu = pi + tau Sigma P' (tau P Sigma P' + Omega)^-1 (Q - P pi)``.
 
 Everything is computed on annual figures (``Sigma`` = per-period covariance x
-``periods_per_year``) and returned per period, like every other estimator.
+``periods_per_year``) and returned per period, like every other estimator. ``periods_per_year``
+None (default) reads it from the returns' dates (:func:`qpo.data.infer_frequency`: 252 business
+days, 365 calendar days, 52 weekly, 12 monthly; 252 for returns without dates).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from qpo.data.calendar import infer_frequency
 from qpo.errors import InvalidValueError, ProblemError
 from qpo.estimation.moments import CovarianceEstimator, MeanEstimator, covariance_estimator
 
@@ -53,7 +56,7 @@ class BlackLitterman(MeanEstimator):
     covariance
         The covariance estimator (name or object) the model uses.
     periods_per_year
-        To annualize the covariance and de-annualize the posterior.
+        To annualize the covariance and de-annualize the posterior; None: from the returns' dates.
     """
 
     views: object = None
@@ -64,7 +67,7 @@ class BlackLitterman(MeanEstimator):
     view_confidences: object = None
     omega: object = None
     covariance: str | CovarianceEstimator = "sample"
-    periods_per_year: int = 252
+    periods_per_year: int | None = None
     name = "black_litterman"
 
     def __post_init__(self):
@@ -72,6 +75,8 @@ class BlackLitterman(MeanEstimator):
             v = getattr(self, field_name)
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v) or v <= low:
                 raise InvalidValueError(f"{field_name} must be a positive number, got {v!r}")
+        if self.periods_per_year is not None:
+            infer_frequency(None, self.periods_per_year)  # a positive whole number, or a DataError that says so
         if self.views is None:
             raise InvalidValueError("BlackLitterman needs views: {ticker: annual return} or (P, Q)")
         covariance_estimator(self.covariance)
@@ -135,9 +140,10 @@ class BlackLitterman(MeanEstimator):
         return pd.Series(pi, index=tickers), pd.Series(post, index=tickers)
 
     def estimate(self, returns: pd.DataFrame) -> pd.Series:
-        cov = covariance_estimator(self.covariance).estimate(returns) * self.periods_per_year
+        ppy = infer_frequency(returns.index, self.periods_per_year).periods_per_year
+        cov = covariance_estimator(self.covariance).estimate(returns) * ppy
         _, post = self.posterior(cov)
-        return post / self.periods_per_year
+        return post / ppy
 
 
 def _vector(name, value, tickers, default) -> np.ndarray:

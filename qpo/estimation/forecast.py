@@ -7,7 +7,8 @@ not read the model registry; the layers above resolve a ``models:/`` URI or the 
 (the champion, ``models:/qpo-return-forecaster@champion``), ``qpo.tracking.forecast_mean(uri,
 black_litterman=True)``, or ``ForecastMean(qpo.load_forecaster(uri))``.
 
-The forecaster predicts each ticker's return over the next ``horizon`` trading days from the
+The forecaster predicts each ticker's return over the next ``horizon`` periods (trading days for
+business-daily returns) from the
 features at the last date of the returns (prices are rebuilt from the returns: every feature is a
 ratio of prices, so the scale does not matter). The estimate per period is ``forecast / horizon``.
 The rank features compare the problem's names with each other: on a subset of the universe the
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from qpo.data.calendar import infer_frequency
 from qpo.errors import ProblemError
 from qpo.estimation.black_litterman import BlackLitterman
 from qpo.estimation.moments import CovarianceEstimator, MeanEstimator
@@ -109,10 +111,13 @@ class ForecastMean(MeanEstimator):
 
 
 def forecast_views(forecaster: TrainedForecaster, forecast: Forecast,
-                   periods_per_year: int = 252) -> tuple[dict[str, float], np.ndarray]:
+                   periods_per_year: int | None = None) -> tuple[dict[str, float], np.ndarray]:
     """``(views, omega)``: annual absolute views from ``forecast`` and their diagonal
-    uncertainty from ``forecaster``'s out-of-sample MSE (see the module doc)."""
+    uncertainty from ``forecaster``'s out-of-sample MSE (see the module doc); ``periods_per_year``
+    None: the forecast's own (that of the prices it was made from)."""
     h = forecast.horizon
+    if periods_per_year is None:
+        periods_per_year = forecast.periods_per_year
     per_ticker = forecaster.metadata.get("per_ticker_oos_mse") or {}
     overall = forecaster.metadata.get("oos_mse")
     tickers = list(forecast.values.index)
@@ -138,7 +143,7 @@ class ForecastBlackLitterman(MeanEstimator):
     risk_aversion: float = 2.5
     tau: float = 0.05
     covariance: str | CovarianceEstimator = "sample"
-    periods_per_year: int = 252
+    periods_per_year: int | None = None  # None: from the returns' dates
     name = "forecast_black_litterman"
 
     def __post_init__(self) -> None:
@@ -148,10 +153,11 @@ class ForecastBlackLitterman(MeanEstimator):
         """The :class:`~qpo.estimation.BlackLitterman` this estimator builds for ``returns``."""
         assert self.forecaster is not None  # checked when made
         fc = forecast_for(returns, self.forecaster)
-        views, omega = forecast_views(self.forecaster, fc, self.periods_per_year)
+        ppy = infer_frequency(returns.index, self.periods_per_year).periods_per_year
+        views, omega = forecast_views(self.forecaster, fc, ppy)
         return BlackLitterman(views=views, omega=omega, market_weights=self.market_weights, prior=self.prior,
                               risk_aversion=self.risk_aversion, tau=self.tau, covariance=self.covariance,
-                              periods_per_year=self.periods_per_year)
+                              periods_per_year=ppy)
 
     def estimate(self, returns: pd.DataFrame) -> pd.Series:
         return self.model_for(returns).estimate(returns)

@@ -6,10 +6,14 @@ the only forward-looking quantity and is never an input.
 
 Features (for a :class:`FeatureSpec` with the defaults)
 
+Windows count periods of the prices (trading days for business-daily prices, whose convention,
+252 a year, the defaults follow):
+
 ``ret_{h}d``
-    the return over the last ``h`` trading days, ``P_t / P_{t-h} - 1`` (h = 1, 5, 21, 63);
+    the return over the last ``h`` periods, ``P_t / P_{t-h} - 1`` (h = 1, 5, 21, 63);
 ``vol_{w}d``
-    annualized volatility of the last ``w`` daily returns (``ddof=1``; w = 21, 63);
+    annualized volatility of the last ``w`` period returns (``ddof=1``; w = 21, 63), times the
+    square root of the prices' periods a year (read from their dates: 252 for business days);
 ``mom_12_1``
     12-1 momentum: the return from ``t-252`` to ``t-21``, ``P_{t-21} / P_{t-252} - 1``;
 ``volume_ratio``
@@ -26,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from qpo.data.calendar import infer_frequency
 from qpo.errors import DataError, InvalidValueError
 
 
@@ -156,10 +161,11 @@ def compute_features(prices: pd.DataFrame, spec: FeatureSpec | None = None,
     px = prices.astype(float)
     daily = px / px.shift(1) - 1.0
     cols: list[np.ndarray] = []
+    root_ppy = np.sqrt(float(infer_frequency(px.index).periods_per_year))
     for h in spec.return_horizons:
         cols.append((px / px.shift(h) - 1.0).to_numpy())
     for w in spec.vol_windows:
-        cols.append((daily.rolling(w, min_periods=w).std() * np.sqrt(252.0)).to_numpy())
+        cols.append((daily.rolling(w, min_periods=w).std() * root_ppy).to_numpy())
     if spec.momentum is not None:
         long, skip = spec.momentum
         cols.append((px.shift(skip) / px.shift(long) - 1.0).to_numpy())

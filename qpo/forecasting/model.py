@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from qpo._checks import number
+from qpo.data.calendar import BUSINESS_DAYS_PER_YEAR, infer_frequency
 from qpo.errors import DataError, InvalidValueError, UnknownOptionError
 from qpo.forecasting._config import ForecasterConfig
 from qpo.forecasting._networks import build_net
@@ -26,18 +27,26 @@ from qpo.forecasting.features import FeaturePanel, compute_features
 
 @dataclass
 class Forecast:
-    """Forecasts of the ``horizon``-day return of each ticker made at ``as_of``."""
+    """Forecasts of the ``horizon``-period return of each ticker made at ``as_of`` (periods of the
+    prices it forecast from: trading days for business-daily prices); ``periods_per_year`` of those
+    prices annualizes them (``annualized``)."""
 
-    values: pd.Series  # ticker -> forecast return over the next `horizon` trading days
+    values: pd.Series  # ticker -> forecast return over the next `horizon` periods (trading days for daily prices)
     as_of: pd.Timestamp
     horizon: int
     dropped: dict[str, str]  # ticker -> why it has no forecast
     model: str = ""
+    periods_per_year: int = BUSINESS_DAYS_PER_YEAR
 
     @property
     def per_period(self) -> pd.Series:
-        """The forecast as a mean per trading day (``forecast / horizon``)."""
+        """The forecast as a mean per period (``forecast / horizon``)."""
         return self.values / self.horizon
+
+    @property
+    def annualized(self) -> pd.Series:
+        """The forecast as an arithmetic annual return (``forecast x periods_per_year / horizon``)."""
+        return self.values * self.periods_per_year / self.horizon
 
 
 @dataclass(eq=False)
@@ -159,7 +168,7 @@ class TrainedForecaster:
         if ok.any():
             values[ok] = self._predict_array(x[ok])
         return Forecast(values.dropna(), panel.dates[-1], self.config.horizon, dropped,
-                        self.metadata.get("model_uri", self.config.model))
+                        self.metadata.get("model_uri", self.config.model), infer_frequency(px.index).periods_per_year)
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:

@@ -154,12 +154,16 @@ def _months(value: object) -> int:
 def walk_forward(prices: pd.DataFrame, config: ForecasterConfig | None = None, *, start=None,
                  retrain_months: int = 12, window: str = "expanding", train_years: float | None = None,
                  min_train_years: float = 3.0, volume: pd.DataFrame | None = None, threads: int | None = None,
-                 max_missing_fraction: float = 0.25,
+                 max_missing_fraction: float = 0.25, periods_per_year: int | None = None,
                  progress: Callable[[int, int, dict], None] | None = None) -> WalkForwardResult:
     """Walk-forward out-of-sample evaluation of ``config`` on ``prices`` (see the module doc).
 
     ``start`` is the first forecast date (default: ``min_train_years`` of samples after the
-    features exist); ``progress(fold, folds, row)`` is called after each fold."""
+    features exist); ``progress(fold, folds, row)`` is called after each fold. Years
+    (``min_train_years``, ``train_years``) count ``periods_per_year`` rows of the prices: None
+    reads it from their dates (:func:`qpo.data.infer_frequency`: 252 for business days, 365 for
+    calendar days)."""
+    from qpo.data.calendar import infer_frequency
     from qpo.data.loaders import as_date
 
     started = time.perf_counter()
@@ -177,23 +181,24 @@ def walk_forward(prices: pd.DataFrame, config: ForecasterConfig | None = None, *
     panel = compute_features(prices, config.features, volume)
     target = forward_returns(prices, config.horizon).to_numpy(dtype=float)
     dates, T, h = panel.dates, len(panel.dates), config.horizon
+    ppy = infer_frequency(dates, periods_per_year).periods_per_year
     first_sample = config.min_history
     start = as_date(start, "start")
     if start is None:
-        s = first_sample + int(round(min_train_years * 252)) + h
+        s = first_sample + int(round(min_train_years * ppy)) + h
     else:
         s = int(dates.searchsorted(start))
         if s < first_sample + h + 60:
             need = dates[min(first_sample + h + 60, T - 1)].date()
             raise DataError(f"start {start.date()} leaves too little history to train: the first forecast date "
-                            f"can be {need} at the earliest (features need {config.features.lookback} days, "
-                            f"window {config.window}, {h}-day labels, 60 sample dates)")
+                            f"can be {need} at the earliest (features need {config.features.lookback} periods, "
+                            f"window {config.window}, {h}-period labels, 60 sample dates)")
     last = T - 1 - h  # the last date whose realized return is known
     if s > last:
         raise DataError(f"too little history for a walk-forward: the first forecast date would be "
                         f"{dates[min(s, T - 1)].date()} but realized {h}-day returns end at {dates[max(last, 0)].date()}; "
                         f"the prices ({dates[0].date()} to {dates[-1].date()}) need about "
-                        f"{(first_sample + h + int(min_train_years * 252)) / 252 + 1:.1f} years")
+                        f"{(first_sample + h + int(min_train_years * ppy)) / ppy + 1:.1f} years")
     test_pos = np.arange(s, last + 1, h)
     test_dates = dates[test_pos]
     # fold boundaries: every `months` months from the first forecast date
@@ -216,7 +221,7 @@ def walk_forward(prices: pd.DataFrame, config: ForecasterConfig | None = None, *
     for k, f in enumerate(folds):
         rows = np.nonzero(fold_of == f)[0]
         cutoff = int(test_pos[rows[0]])
-        train_start = 0 if window == "expanding" else max(0, cutoff - int(round(train_years * 252)))
+        train_start = 0 if window == "expanding" else max(0, cutoff - int(round(train_years * ppy)))
         model = fit(panel, target, config, end_position=cutoff, start_position=train_start, threads=threads,
                     max_missing_fraction=max_missing_fraction)
         models.append(model)
