@@ -58,6 +58,7 @@ def run_qaoa_on(model: BinaryModel, o: dict, seed: int) -> MethodAnswer:
                   f"{_bytes(statevector_bytes(nq))} (16 x 2^{nq} bytes), above max_qubits={limit} "
                   f"({_bytes(statevector_bytes(limit))}); the exact solver answered")
         return MethodAnswer(x=None, solver=None, run=QubitLimit(qubits=nq, max_qubits=limit), refusal=reason)
+    qaoa.check_memory(nq, f"qaoa (max_qubits={limit})")  # before the 2**n energies are built
     mixer = _mixer(model, o["mixer"])
     if o["backend"] == "aer" and not o["shots"]:
         raise ProblemError("backend='aer' keeps no exact probabilities of the final state, so the answer is read "

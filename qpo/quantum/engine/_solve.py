@@ -17,6 +17,7 @@ from qpo.quantum.engine._quality import assess
 from qpo.quantum.engine._repair import broken_constraints, repair
 from qpo.quantum.exact import ExactSolution, solve_exact
 from qpo.quantum.formulation import BinaryModel
+from qpo.quantum.qaoa import check_memory
 from qpo.quantum.result import BinaryOutcome, QubitLimit
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only: qpo.optimization sits above qpo.quantum
@@ -40,6 +41,9 @@ def solve_binary(problem: PortfolioProblem, objective: str, method: str, options
         why = (f"{model.n_qubits} qubits {'<=' if chosen == 'qaoa' else '>'} auto_qaoa_qubits="
                f"{meth_opts['auto_qaoa_qubits']}: {chosen}")
 
+    if chosen == "qaoa" and model.n_qubits <= meth_opts["max_qubits"]:
+        # refused now, before the exact reference is solved, when the statevector cannot fit
+        check_memory(model.n_qubits, f"qaoa (max_qubits={meth_opts['max_qubits']})")
     t1 = time.perf_counter()
     reference: ExactSolution | None
     reference_error: str | None = None

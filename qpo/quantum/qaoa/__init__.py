@@ -60,9 +60,16 @@ from qpo.quantum.qaoa._schedules import (
     TQA_DT,
     initial_parameters,
 )
-from qpo.quantum.qaoa._statevector import StatevectorQAOA, statevector_bytes
+from qpo.quantum.qaoa._statevector import (
+    QAOA_BYTES_PER_STATE,
+    StatevectorQAOA,
+    available_memory_bytes,
+    check_memory,
+    qaoa_memory_bytes,
+    statevector_bytes,
+)
 
-__all__ = ["BACKENDS", "CVAR_SAMPLER_SHOTS", "DICKE_PREPARATIONS", "INITIAL_STEP", "INITS", "LINEAR_RAMP_DELTA",
+__all__ = ["QAOA_BYTES_PER_STATE", "available_memory_bytes", "check_memory", "qaoa_memory_bytes", "BACKENDS", "CVAR_SAMPLER_SHOTS", "DICKE_PREPARATIONS", "INITIAL_STEP", "INITS", "LINEAR_RAMP_DELTA",
            "MIXERS", "OPTIMIZERS", "RANDOM_BETA_MAX", "RANDOM_GAMMA_MAX", "TQA_DT", "QAOARun", "StatevectorQAOA",
            "bind_angles", "dicke_state", "initial_parameters", "ising_diagonal", "parameter_values", "qaoa_circuit",
            "ring_edges", "run_qaoa", "statevector_bytes"]

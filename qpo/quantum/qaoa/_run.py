@@ -16,7 +16,7 @@ from qpo.quantum.qaoa._backends import _QiskitEvaluator
 from qpo.quantum.qaoa._inputs import BACKENDS, INITS, OPTIMIZERS, _check_alpha, _check_diag, _check_mixer, _check_reps
 from qpo.quantum.qaoa._ring import _popcount
 from qpo.quantum.qaoa._schedules import initial_parameters
-from qpo.quantum.qaoa._statevector import StatevectorQAOA
+from qpo.quantum.qaoa._statevector import StatevectorQAOA, check_memory
 
 #: initial trust-region radius of COBYLA (and initial simplex size of Nelder-Mead), in radians
 INITIAL_STEP = 0.25
@@ -155,6 +155,7 @@ def run_qaoa(diag, *, reps: int = 1, mixer: str = "x", k: int | None = None, cva
     """
     t0 = time.perf_counter()
     diag, n = _check_diag(diag)
+    check_memory(n)
     reps = _check_reps(reps)
     k = _check_mixer(mixer, k, n)
     alpha = _check_alpha(cvar_alpha)

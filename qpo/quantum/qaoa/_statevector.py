@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from qpo.errors import InvalidValueError
+from qpo.errors import InvalidValueError, ProblemError
 from qpo.quantum.qaoa._inputs import _check_alpha, _check_angles, _check_diag, _check_mixer
 from qpo.quantum.qaoa._kernels import (
     _CHUNK,
@@ -33,6 +33,52 @@ def statevector_bytes(n_qubits: int) -> int:
     return 16 * 2 ** int(n_qubits)
 
 
+#: bytes a QAOA run holds per basis state: two complex128 state buffers (32); the cost diagonal as
+#: built (the QUBO table doubles: 8 + 4 while it grows), its normalized copy and the simulator's own
+#: copy (16); the exact CVaR's support, energies, order and sorted states and energies (40); the phase
+#: table's levels and remainders (10); the final probabilities (8). 8 statevectors' worth, rounded up.
+QAOA_BYTES_PER_STATE = 128
+
+
+def qaoa_memory_bytes(n_qubits: int) -> int:
+    """Peak memory of a QAOA run on ``n_qubits`` qubits (``128 * 2**n`` bytes: the statevector and the
+    copies the simulator keeps; see :data:`QAOA_BYTES_PER_STATE`)."""
+    return QAOA_BYTES_PER_STATE * 2 ** int(n_qubits)
+
+
+def available_memory_bytes() -> int | None:
+    """The machine's memory available to a new allocation (``MemAvailable`` of ``/proc/meminfo``, else the
+    free physical pages from ``os.sysconf``); None when neither can be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2 ** 30:,.1f} GiB"
+
+
+def check_memory(n_qubits: int, what: str = "QAOA") -> None:
+    """Refuse, before anything is allocated, a run whose statevector and copies would not fit in the
+    memory available now: a :class:`~qpo.errors.ProblemError` with the estimate and the free memory."""
+    need = qaoa_memory_bytes(n_qubits)
+    free = available_memory_bytes()
+    if free is not None and need > free:
+        raise ProblemError(
+            f"{what} on {n_qubits} qubits needs about {gib(need)} (a {gib(statevector_bytes(n_qubits))} complex128 "
+            f"statevector of 2^{n_qubits} amplitudes, plus the copies the simulator keeps: {QAOA_BYTES_PER_STATE} "
+            f"bytes per basis state), but this machine has {gib(free)} available; lower max_qubits, choose fewer "
+            f"assets, or use method='annealing' or 'exact'")
+
+
 class StatevectorQAOA:
     """Own statevector simulation of QAOA from the precomputed diagonal cost (numpy, complex128:
     ``16 * 2**n`` bytes per state buffer; two buffers are kept and reused).
@@ -48,6 +94,7 @@ class StatevectorQAOA:
 
     def __init__(self, diag: np.ndarray, *, mixer: str = "x", k: int | None = None, threads: int | None = None):
         d, self.n = _check_diag(diag)
+        check_memory(self.n, "the statevector simulation")
         self.diag = d.copy() if np.may_share_memory(d, np.asarray(diag)) else d  # own copy: the sort below stays valid
         self.dim = 1 << self.n
         self.k = _check_mixer(mixer, k, self.n)
