@@ -3,6 +3,11 @@
 Metadata go to ``MLFLOW_TRACKING_URI`` (default: SQLite ``mlflow.db`` in ``QPO_HOME``);
 artifacts of experiments qpo creates go under ``QPO_MLFLOW_ARTIFACTS`` (default ``mlruns/``).
 MLflow is imported only when a run starts (it takes seconds to import).
+
+Several processes may start runs at once on a fresh home: :func:`configure` creates the tracking
+store (MLflow's schema migrations) once, under a file lock beside ``mlflow.db``, and experiments
+are got-or-created under the same lock (mlflow #4123). A ``mlflow.db`` that is not a readable
+SQLite database is refused with a :class:`~qpo.errors.CorruptFileError` that says how to recover.
 """
 from __future__ import annotations
 
@@ -18,6 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from qpo import config
+from qpo.errors import CorruptFileError, PipelineError, RunInterrupted
+
+LOCK_TIMEOUT_S = 600.0  # the longest a process waits for another one creating the tracking store
+_READY: set[str] = set()  # tracking URIs whose store this process has checked and created
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def code_version() -> str:
@@ -36,24 +46,127 @@ def code_version() -> str:
         return f"qpo-{qpo.__version__}"
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI, or None for any other store."""
+    if not uri.startswith("sqlite:"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    database = make_url(uri).database
+    return Path(database).resolve() if database and database != ":memory:" else None
+
+
+def _corrupt(path: Path, what: str) -> CorruptFileError:
+    return CorruptFileError(f"the MLflow tracking store {path} is corrupt: {what}. To recover, move it aside "
+                            f"(mv '{path}' '{path}.corrupt') and run again to start an empty one, or restore "
+                            f"it from a backup")
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse a SQLite file that is not one (wrong header), is cut short (smaller than its header
+    says) or that SQLite cannot read, with a :class:`~qpo.errors.CorruptFileError`. An absent or
+    empty file is fine: MLflow creates the store."""
+    import sqlite3
+
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return
+    if size == 0:
+        return
+    with open(path, "rb") as f:
+        header = f.read(100)
+    if not header.startswith(_SQLITE_HEADER[: len(header)]):
+        raise _corrupt(path, "it is not an SQLite database (its first bytes are not the SQLite header)")
+    if len(header) < 100:
+        raise _corrupt(path, f"it is truncated ({size} bytes, shorter than an SQLite header)")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    header_valid = header[24:28] == header[92:96] and pages > 0
+    if page_size < 512 or size % page_size or (header_valid and size < pages * page_size):
+        raise _corrupt(path, f"it is truncated ({size} bytes where its header announces "
+                             f"{pages} pages of {page_size} bytes)")
+    try:
+        con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc):
+            return
+        raise _corrupt(path, f"SQLite cannot read it ({exc})") from exc
+
+
+def _lock(uri: str):
+    """The file lock that serializes creating the tracking store and its experiments on this host."""
+    from filelock import FileLock
+
+    path = sqlite_path(uri)
+    lock_path = path.with_name(path.name + ".lock") if path else config.home() / ".mlflow-tracking.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(lock_path), timeout=LOCK_TIMEOUT_S)
+
+
+@contextlib.contextmanager
+def _locked(uri: str) -> Iterator[None]:
+    from filelock import Timeout
+
+    try:
+        with _lock(uri):
+            yield
+    except Timeout as exc:
+        raise PipelineError(f"waited {LOCK_TIMEOUT_S:.0f} s for another process creating the MLflow tracking "
+                            f"store {uri} (lock {exc.lock_file}); if none runs, delete the lock file") from exc
+
+
+def _create_store(uri: str) -> None:
+    """Check the store's file and create the store (MLflow's migrations), once per process."""
+    from mlflow.tracking import MlflowClient
+
+    path = sqlite_path(uri)
+    if path is not None:
+        check_sqlite_file(path)
+    try:
+        MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the store
+    except Exception as exc:  # noqa: BLE001 - a damaged file that passed the header checks
+        text = str(exc)
+        if path is not None and any(s in text for s in ("malformed", "not a database", "file is encrypted",
+                                                         "disk image")):
+            raise _corrupt(path, f"SQLite cannot read it ({text.splitlines()[0][:300]})") from exc
+        raise
+
+
 def configure(tracking_uri: str | None = None) -> str:
-    """Point MLflow at ``tracking_uri`` (default from the environment / ``QPO_HOME``)."""
+    """Point MLflow at ``tracking_uri`` (default from the environment / ``QPO_HOME``) and make
+    sure its store exists: created by one process at a time, under a file lock."""
     import mlflow
 
     uri = tracking_uri or config.tracking_uri()
     mlflow.set_tracking_uri(uri)
+    if uri not in _READY and not uri.startswith(("http://", "https://", "databricks")):
+        with _locked(uri):
+            _create_store(uri)
+        _READY.add(uri)
     return uri
 
 
-def _experiment_id(name: str) -> str:
+def _experiment_id(name: str, uri: str) -> str:
+    """Get or create experiment ``name``, under the store's lock (two first runs of one pipeline
+    would otherwise both create it, and one fail)."""
     import mlflow
 
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    root = config.artifact_root()
-    root.mkdir(parents=True, exist_ok=True)
-    return mlflow.create_experiment(name, artifact_location=(root / name).as_uri())
+    with _locked(uri):
+        exp = mlflow.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        root = config.artifact_root()
+        root.mkdir(parents=True, exist_ok=True)
+        return mlflow.create_experiment(name, artifact_location=(root / name).as_uri())
 
 
 @dataclass
@@ -120,12 +233,14 @@ def tracked_run(experiment: str, run_name: str | None = None, *, params: Mapping
 
     The run ends FINISHED when the block completes and FAILED (with the error as the tags
     ``error`` and ``error_type`` and the traceback as ``error.txt``) when it raises; the error
-    propagates.
+    propagates. A run stopped by a signal (:class:`~qpo.errors.RunInterrupted`, or Ctrl-C's
+    ``KeyboardInterrupt``) ends KILLED, the reason in the tags ``qpo.stop_reason`` and
+    ``mlflow.note.content`` ("interrupted by SIGTERM").
     """
     import mlflow
 
     uri = configure(tracking_uri)
-    exp_id = _experiment_id(experiment)
+    exp_id = _experiment_id(experiment, uri)
     base_tags = {"qpo.code_version": code_version()}
     if data_hash:
         base_tags["qpo.data_hash"] = data_hash
@@ -136,6 +251,12 @@ def tracked_run(experiment: str, run_name: str | None = None, *, params: Mapping
             run.log_params(params)
         try:
             yield run
+        except (RunInterrupted, KeyboardInterrupt) as exc:
+            reason = str(exc) if isinstance(exc, RunInterrupted) else "interrupted by SIGINT (Ctrl-C)"
+            mlflow.set_tags({"error_type": type(exc).__name__, "error": reason, "qpo.stop_reason": reason,
+                             "mlflow.note.content": reason})
+            mlflow.end_run(status="KILLED")
+            raise
         except BaseException as exc:
             mlflow.set_tags({"error_type": type(exc).__name__, "error": str(exc)[:4000]})
             mlflow.log_text("".join(traceback.format_exception(exc)), "error.txt")
