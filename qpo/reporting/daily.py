@@ -1,4 +1,9 @@
-"""The daily risk report of one client portfolio: what the pipeline notebook shows."""
+"""The daily risk report of one client portfolio: what the pipeline notebook shows.
+
+The report is annualized at the prices' own frequency (:func:`qpo.data.infer_frequency`: 252 for
+business days, 365 for prices on every calendar day, 52 weekly, 12 monthly) unless
+``periods_per_year`` is given; its lookback and VaR horizon count periods of the prices (trading
+days for daily prices)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -85,13 +90,16 @@ class DailyReport:
         from qpo.reporting.risk import risk_figures
         from qpo.risk import drawdown_series, portfolio_returns
 
+        from qpo.risk import period_name
+
+        unit = period_name(self.risk.periods_per_year)
         series = {self.portfolio: self.returns}
         series["what-if min-variance"] = portfolio_returns(self.what_if.weights, self.asset_returns)
         if self.benchmark_returns is not None:
             series["S&P 500"] = self.benchmark_returns
         risk = risk_figures(self.risk)
         return {
-            "wealth": wealth_figure(series, f"Growth of $1 over {len(self.returns)} days to {self.as_of.date()}"),
+            "wealth": wealth_figure(series, f"Growth of $1 over {len(self.returns)} {unit}s to {self.as_of.date()}"),
             "drawdown": drawdown_figure(drawdown_series(self.returns), f"{self.portfolio}: drawdown"),
             "weights": weights_figure({"current": self.weights, "what-if min-variance": self.what_if.weights},
                                       "Current weights and the min-variance rebalance"),
@@ -111,41 +119,52 @@ class DailyReport:
     def forecast_section(self, prices: pd.DataFrame, *, model_name: str = FORECASTER_NAME,
                          tracking_uri: str | None = None) -> ForecastSection:
         """The champion forecaster's forecasts of the held names at the report's date, next to their
-        historical mean over the report's lookback (:func:`forecast_section`)."""
-        return forecast_section(self.weights, prices, self.as_of, self.asset_returns.mean() * 252,
-                                model_name=model_name, tracking_uri=tracking_uri)
+        historical mean over the report's lookback, annualized at the report's periods a year
+        (:func:`forecast_section`)."""
+        ppy = self.risk.periods_per_year
+        return forecast_section(self.weights, prices, self.as_of, self.asset_returns.mean() * ppy,
+                                model_name=model_name, tracking_uri=tracking_uri, periods_per_year=ppy)
 
 
 def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_days: int = 756,
                  confidence: float = 0.95, risk_free_rate: float = 0.0, max_weight: float = 0.25,
                  benchmark: pd.Series | None = None, engine=None, horizon: int = 1, limits=None,
-                 sectors: dict[str, str] | None = None, n_scenarios: int = 100_000) -> DailyReport:
+                 sectors: dict[str, str] | None = None, n_scenarios: int = 100_000,
+                 periods_per_year: int | None = None) -> DailyReport:
     """The full risk report (:func:`qpo.risk_report`) of ``portfolio`` (from the store) over the
     ``lookback_days`` returns up to ``as_of``: against the benchmark (its level series, when given
-    and priced on every day of the window), with the historical stress windows replayed over the
+    and priced on every date of the window), with the historical stress windows replayed over the
     whole price history up to ``as_of``, and the compliance checks of ``limits``; next to a what-if
-    long-only min-variance rebalance of the same names (weights <= max_weight)."""
+    long-only min-variance rebalance of the same names (weights <= max_weight).
+
+    ``lookback_days`` and ``horizon`` count periods of the prices (trading days for daily prices,
+    months for monthly ones). ``periods_per_year`` None (default) reads the frequency from the
+    prices' dates (irregular dates are a :class:`~qpo.errors.DataError`); the risk report's notes
+    say which it used. ``as_of`` must lie within the prices' dates."""
+    from qpo.data import check_as_of, infer_frequency
     from qpo.data.returns import prices_to_returns
     from qpo.optimization import Constraints, PortfolioProblem, optimize
-    from qpo.risk import portfolio_returns, risk_report
+    from qpo.risk import period_name, portfolio_returns, risk_report
     from qpo.store import connect, portfolio_weights, session_scope
 
-    if lookback_days < 20:
-        raise DataError(f"lookback_days must be at least 20 trading days, got {lookback_days}")
-    as_of = pd.Timestamp(as_of) if as_of is not None else prices.index[-1]
-    if not prices.index[0] <= as_of <= prices.index[-1]:
-        raise DataError(f"as_of {as_of.date()} is outside the prices, which run from {prices.index[0].date()} "
-                        f"to {prices.index[-1].date()}")
+    if isinstance(lookback_days, bool) or not isinstance(lookback_days, (int, np.integer)) or lookback_days < 20:
+        raise DataError(f"lookback_days must be a whole number of at least 20 periods (trading days for daily "
+                        f"prices), got {lookback_days!r}")
+    if not isinstance(prices, pd.DataFrame):
+        raise DataError(f"prices must be a DataFrame of prices (dates x tickers), got {type(prices).__name__}")
+    as_of = check_as_of(prices.index, as_of)
+    frequency = infer_frequency(prices.index[prices.index <= as_of], periods_per_year)
+    unit = period_name(frequency.periods_per_year)
     with session_scope(engine or connect()) as session:
         weights = portfolio_weights(session, portfolio, prices, as_of)
     px = prices.loc[:as_of, list(weights.index)]
     if len(px) < lookback_days + 1:
-        raise DataError(f"{len(px) - 1} days of returns up to {as_of.date()} for {portfolio!r}; "
+        raise DataError(f"{len(px) - 1} {unit}s of returns up to {as_of.date()} for {portfolio!r}; "
                         f"lookback_days={lookback_days} needs {lookback_days + 1} prices. Lower it.")
     window = px.iloc[-(lookback_days + 1):]
     gaps = window.columns[window.isna().any()].tolist()
     if gaps:
-        raise DataError(f"held tickers {gaps} have no price on some of the {lookback_days + 1} days up to "
+        raise DataError(f"held tickers {gaps} have no price on some of the {lookback_days + 1} dates up to "
                         f"{as_of.date()} (first gap {window[gaps].isna().any(axis=1).idxmax().date()}); "
                         "shorten lookback_days or fill the prices")
     asset_returns = prices_to_returns(window)
@@ -157,18 +176,20 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
             bench_r = b.rename("S&P 500")
     history = prices_to_returns(px, dropna="all")  # NaN before a listing is kept: stress coverage says so
     risk = risk_report(weights, asset_returns, benchmark=bench_r, confidence=confidence,
-                       risk_free_rate=risk_free_rate, horizon=horizon, sectors=sectors, history=history,
-                       limits=limits, n_scenarios=n_scenarios)
+                       risk_free_rate=risk_free_rate, periods_per_year=frequency, horizon=horizon, sectors=sectors,
+                       history=history, limits=limits, n_scenarios=n_scenarios)
     n = len(weights)
     problem = PortfolioProblem.from_returns(
-        asset_returns, constraints=Constraints(max_weight=max(max_weight, 1.0 / n)), risk_free_rate=risk_free_rate)
+        asset_returns, constraints=Constraints(max_weight=max(max_weight, 1.0 / n)), risk_free_rate=risk_free_rate,
+        periods_per_year=frequency.periods_per_year)
     what_if = optimize(problem, "min_variance")
     what_if_risk = risk_report(what_if.weights, asset_returns, benchmark=bench_r, confidence=confidence,
-                               risk_free_rate=risk_free_rate, stress_scenarios={}, shocks=[], n_scenarios=n_scenarios)
+                               risk_free_rate=risk_free_rate, periods_per_year=frequency, stress_scenarios={}, shocks=[],
+                               n_scenarios=n_scenarios)
     bench_risk = None
     if bench_r is not None:
         bench_risk = risk_report(None, bench_r, confidence=confidence, risk_free_rate=risk_free_rate,
-                                 n_scenarios=n_scenarios)
+                                 periods_per_year=frequency, n_scenarios=n_scenarios)
     return DailyReport(portfolio, as_of, weights, asset_returns, port, bench_r, risk, bench_risk, what_if,
                        what_if_risk)
 
@@ -268,20 +289,25 @@ def _surely_no_champion(tracking_uri: str | None, model_name: str) -> bool:
 
 
 def forecast_section(weights: pd.Series, prices: pd.DataFrame, as_of, historical_mean: pd.Series, *,
-                     model_name: str = FORECASTER_NAME, tracking_uri: str | None = None) -> ForecastSection:
+                     model_name: str = FORECASTER_NAME, tracking_uri: str | None = None,
+                     periods_per_year: int | None = None) -> ForecastSection:
     """The registered ``champion`` of ``model_name`` forecasting the held names (``weights``' index)
-    from ``prices`` up to ``as_of``, next to ``historical_mean`` (annualized, per name). Never
-    raises: without a champion, or when it cannot forecast these names (not trained on them, too
-    little history, a registry or model that cannot be read), the section says so and why."""
+    from ``prices`` up to ``as_of``, next to ``historical_mean`` (annualized at ``periods_per_year``,
+    per name; None: the prices' own, read from their dates). The forecasts are annualized at the
+    same periods a year. Never raises: without a champion, or when it cannot forecast these names
+    (not trained on them, too little history, a registry or model that cannot be read), the
+    section says so and why."""
     try:
-        return _forecast_section(weights, prices, as_of, historical_mean, model_name, tracking_uri)
+        return _forecast_section(weights, prices, as_of, historical_mean, model_name, tracking_uri, periods_per_year)
     except Exception as exc:  # noqa: BLE001 - the report never fails because of the forecaster
         return ForecastSection("unavailable", f"No forecasts are shown: the forecast section failed "
                                               f"({type(exc).__name__}: {exc}).", model_name)
 
 
-def _forecast_section(weights, prices, as_of, historical_mean, model_name, tracking_uri) -> ForecastSection:
+def _forecast_section(weights, prices, as_of, historical_mean, model_name, tracking_uri,
+                      periods_per_year=None) -> ForecastSection:
     from qpo.reporting.forecast import forecast_comparison
+    from qpo.risk import period_adjective, period_name
 
     uri = f"models:/{model_name}@champion"
     none = ForecastSection("no_champion", f"No champion return forecaster is registered ({uri}); train one with "
@@ -330,14 +356,15 @@ def _forecast_section(weights, prices, as_of, historical_mean, model_name, track
     except Exception as exc:  # noqa: BLE001 - DataError: names it was not trained on, too little history
         return ForecastSection("unavailable", f"The champion {model_name} version {version} cannot forecast the held "
                                               f"names on {as_of.date()}: {exc}", **kw)
-    table = forecast_comparison(forecast, historical_mean.reindex(held), weights.reindex(held))
+    ppy = int(periods_per_year) if periods_per_year is not None else forecast.periods_per_year
+    table = forecast_comparison(forecast, historical_mean.reindex(held), weights.reindex(held), periods_per_year=ppy)
     ic_text = f"out-of-sample mean rank IC {ic:.4f}" if ic is not None else "no recorded out-of-sample IC"
     if base_ic is not None:
         ic_text += f" against the historical mean's {base_ic:.4f}"
     msg = (f"Return forecasts of the champion {model_name} version {version} ({forecaster.config.model.upper()}, "
-           f"{ic_text}): the next {forecast.horizon} trading days from {forecast.as_of.date()}, annualized "
-           f"(x 252/{forecast.horizon}), next to each name's historical mean over the report's lookback "
-           f"(252 x the mean daily return).")
+           f"{ic_text}): the next {forecast.horizon} {period_name(ppy)}s from {forecast.as_of.date()}, annualized "
+           f"(x {ppy}/{forecast.horizon}), next to each name's historical mean over the report's lookback "
+           f"({ppy} x the mean {period_adjective(ppy)} return).")
     if train_end is not None:
         if train_end > forecast.as_of:
             msg += (f" Caution: the champion was trained on prices up to {train_end.date()}, after this date; it has "

@@ -3,9 +3,10 @@ the ``weekly-retrain`` pipeline) and the daily report's forecast table.
 
 Every IC here is the walk-forward's out-of-sample Spearman rank IC (see
 :mod:`qpo.forecasting.walkforward`); the model and the historical mean are scored on the same
-(date, ticker) pairs. Annualized returns are arithmetic: a ``horizon``-day forecast times
-``252 / horizon``, a mean daily return times 252 (as the views of
-:class:`qpo.estimation.ForecastBlackLitterman` and the frontier notebook's expected returns).
+(date, ticker) pairs. Annualized returns are arithmetic: a ``horizon``-period forecast times
+``P / horizon``, a mean period return times P, P the periods a year of the prices (252 for
+business days, read from their dates; as the views of :class:`qpo.estimation.ForecastBlackLitterman`
+and the frontier notebook's expected returns).
 """
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from qpo.forecasting import Forecast, WalkForwardResult
     from qpo.tracking import Registration
 
-PERIODS_PER_YEAR = 252
 CONSTANT = "n/a (constant)"
 _MODEL_COLOR, _BASE_COLOR = "#1f77b4", "#7f7f7f"
 
@@ -148,14 +148,16 @@ def promotion_html(registration: Registration, result: WalkForwardResult) -> str
 
 
 def forecast_comparison(forecast: Forecast, historical_mean: pd.Series, weights: pd.Series | None = None, *,
-                        periods_per_year: int = PERIODS_PER_YEAR) -> pd.DataFrame:
+                        periods_per_year: int | None = None) -> pd.DataFrame:
     """Per name of ``historical_mean`` (annualized, e.g. 252 x the mean daily return of the report's
-    lookback): the model's ``horizon``-day forecast, that forecast annualized (``x periods_per_year
-    / horizon``), the historical mean and their difference; with ``weights``, their weight and a
+    lookback): the model's ``horizon``-period forecast, that forecast annualized (``x periods_per_year
+    / horizon``; None: the forecast's own periods a year), the historical mean and their difference; with ``weights``, their weight and a
     last row ``portfolio`` (the weighted sums, only when every name has a forecast). Names the model
     could not forecast have NaN and the reason in ``note``."""
     names = list(historical_mean.index)
     h = forecast.horizon
+    if periods_per_year is None:
+        periods_per_year = forecast.periods_per_year
     fc = forecast.values.reindex(names).astype(float)
     table = pd.DataFrame(index=pd.Index(names, name="ticker"))
     if weights is not None:

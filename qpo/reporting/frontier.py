@@ -88,8 +88,10 @@ class FrontierStudy:
 def frontier_study(returns: pd.DataFrame, *, mean="historical", covariance="sample",
                    constraints: Constraints | None = None, objectives=("min_variance", "max_sharpe"),
                    n_points: int = 50, risk_free_rate: float = 0.0,
-                   periods_per_year: int = 252) -> FrontierStudy:
-    """Build the problem, its frontier and each objective's portfolio. HRP and risk parity take
+                   periods_per_year: int | None = None) -> FrontierStudy:
+    """Build the problem, its frontier and each objective's portfolio, annualized at
+    ``periods_per_year`` (None: read from the returns' dates, see
+    :meth:`qpo.PortfolioProblem.from_returns`). HRP and risk parity take
     no extra constraints: with other constraints they are skipped, and ``skipped`` says why.
     ``mean="forecast"`` (the registry's champion) or a ``models:/`` URI is resolved here
     (:func:`qpo.tracking.resolve_mean`), above the optimizer."""

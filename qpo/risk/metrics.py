@@ -54,6 +54,13 @@ def period_name(periods_per_year: float) -> str:
     return _PERIOD_NAMES.get(int(periods_per_year), "period") if float(periods_per_year).is_integer() else "period"
 
 
+def period_adjective(periods_per_year: float) -> str:
+    """``daily`` (252 or 365 a year), ``weekly``, ``monthly``, ... and ``periodic`` otherwise: what
+    the returns of data observed ``periods_per_year`` times a year are called."""
+    name = period_name(periods_per_year)
+    return {"day": "daily", "half-year": "half-yearly", "year": "annual", "period": "periodic"}.get(name, name + "ly")
+
+
 def frequency_of(returns, periods_per_year=None) -> Frequency:
     """The :class:`qpo.data.Frequency` that annualizes ``returns``: ``periods_per_year`` when given
     (a whole number > 0, or a :class:`~qpo.data.Frequency`), else read from the dates of
