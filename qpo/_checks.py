@@ -7,7 +7,10 @@ This module imports nothing from qpo but :mod:`qpo.errors`.
 """
 from __future__ import annotations
 
+import math
 import numbers
+import re
+import unicodedata
 from collections.abc import Iterable
 from importlib import metadata
 
@@ -110,5 +113,98 @@ def package_versions(packages: Iterable[str]) -> dict[str, str | None]:
     return out
 
 
-__all__ = ["REQUIRED", "check_confidence", "fraction", "is_number", "number", "package_versions", "positive",
-           "whole"]
+#: the longest value a message quotes; longer values are cut and their length said
+QUOTE_CHARS = 40
+#: the longest long text (a note, a reason, a description) the checks accept
+TEXT_MAX_CHARS = 100_000
+_SIGNS = {"any": "", "positive": " > 0", "nonnegative": " >= 0", "nonzero": " other than 0"}
+_TEXT_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def quote(value: object, n: int = QUOTE_CHARS) -> str:
+    """``repr(value)`` for a message, cut to about ``n`` characters with the full length said
+    (``'aaaa...'... (10000 characters)``), so a huge value never makes a huge message."""
+    if isinstance(value, str):
+        text = repr(value[:n])[:n + 2]
+        return text if len(value) <= n and len(text) <= n + 2 else f"{text}... ({len(value)} characters)"
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - an int too large to print, a broken __repr__
+        return f"a {type(value).__name__}"
+    return text if len(text) <= n else f"{text[:n]}... ({len(text)} characters)"
+
+
+def _long(value: str) -> str:
+    """A quote of a text that is too long, with its length."""
+    return quote(value) if len(value) > QUOTE_CHARS else f"{quote(value)} ({len(value)} characters)"
+
+
+def _bad_character(text: str, allowed: str) -> tuple[int, str] | None:
+    """Position and name of the first control character (category Cc or Cf) or lone surrogate (Cs)
+    of ``text`` that is not in ``allowed``; None when there is none."""
+    if text.isprintable():  # fast path: no Cc, Cf, Cs (nor Zs other than the space) anywhere
+        return None
+    for i, ch in enumerate(text):
+        cat = unicodedata.category(ch)
+        if cat in ("Cc", "Cf", "Cs") and ch not in allowed:
+            kind = "a lone surrogate" if cat == "Cs" else "a control character"
+            return i, f"{kind} (U+{ord(ch):04X})"
+    return None
+
+
+def check_label(value: object, field: str, max_len: int = 200, *, error: type[QpoError] = InvalidValueError) -> str:
+    """A name or label (a portfolio or client name, a ticker, a metric): text that is not empty once
+    surrounding spaces are stripped, at most ``max_len`` characters, with no control character
+    (Unicode category Cc or Cf; the ordinary space is fine) and no lone surrogate. Returns it stripped."""
+    valid = f"text of 1 to {max_len} characters without control characters"
+    if not isinstance(value, str):
+        raise error(f"{field} must be {valid}, got {quote(value)} (a {type(value).__name__})")
+    if len(value) > max_len:
+        raise error(f"{field} must be {valid}, got {_long(value)}")
+    bad = _bad_character(value, " ")
+    if bad is not None:
+        raise error(f"{field} must be {valid}, got {quote(value)} with {bad[1]} at position {bad[0]}")
+    stripped = value.strip()
+    if not stripped:
+        raise error(f"{field} must be {valid}, got {quote(value)} (empty once spaces are stripped)")
+    return stripped
+
+
+def check_text(value: object, field: str, max_len: int = TEXT_MAX_CHARS, *,
+               error: type[QpoError] = InvalidValueError) -> str:
+    """Long text (a note, a reason, a description): at most ``max_len`` characters; tabs and line
+    breaks are fine, other control characters (NUL, escape, ...) and lone surrogates are not.
+    Returns it unchanged (it may be empty)."""
+    valid = f"text of at most {max_len} characters without NUL, lone surrogates or control characters other than tab and line breaks"
+    if not isinstance(value, str):
+        raise error(f"{field} must be {valid}, got {quote(value)} (a {type(value).__name__})")
+    if len(value) > max_len:
+        raise error(f"{field} must be {valid}, got {_long(value)}")
+    found = _TEXT_CONTROLS.search(value)
+    if found is not None:
+        ch = found.group()
+        kind = "a lone surrogate" if "\ud800" <= ch <= "\udfff" else "a control character"
+        raise error(f"{field} must be {valid}, got {quote(value)} with {kind} (U+{ord(ch):04X}) at position {found.start()}")
+    return value
+
+
+def check_amount(value: object, field: str, sign: str = "any", *, error: type[QpoError] = InvalidValueError) -> float:
+    """An amount (shares, a price, a weight, cash): a finite real number, not a bool nor text, with
+    ``sign`` one of ``any``, ``positive`` (> 0), ``nonnegative`` (>= 0) or ``nonzero``. Returns a float."""
+    if sign not in _SIGNS:
+        raise InvalidValueError(f"sign must be one of {', '.join(_SIGNS)}, got {quote(sign)}")
+    valid = f"a finite number{_SIGNS[sign]}"
+    x = float("nan")
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            x = float(value)
+        except (OverflowError, ValueError, TypeError):  # an int beyond a float's range
+            x = float("inf")
+    ok = math.isfinite(x) and {"any": True, "positive": x > 0, "nonnegative": x >= 0, "nonzero": x != 0}[sign]
+    if not ok:
+        raise error(f"{field} must be {valid}, got {quote(value)}")
+    return x
+
+
+__all__ = ["QUOTE_CHARS", "REQUIRED", "TEXT_MAX_CHARS", "check_amount", "check_confidence", "check_label", "check_text",
+           "fraction", "is_number", "number", "package_versions", "positive", "quote", "whole"]

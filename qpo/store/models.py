@@ -1,4 +1,9 @@
-"""SQLAlchemy 2 models. The schema itself is created by the Alembic migrations beside this file."""
+"""SQLAlchemy 2 models. The schema itself is created by the Alembic migrations beside this file.
+
+Every column a caller sets is checked when it is set (``@validates``, the rules of
+:mod:`qpo.store._inputs`), whether through the repository functions or by building a model
+directly: a refused value raises :class:`~qpo.errors.StoreError` before anything reaches the
+session, and the schema's own constraints stay as the last line behind them."""
 from __future__ import annotations
 
 import datetime as dt
@@ -17,7 +22,9 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from qpo.store import _inputs as check
 
 
 class Base(DeclarativeBase):
@@ -36,6 +43,18 @@ class Advisor(Base):
     portfolios: Mapped[list[ClientPortfolio]] = relationship(back_populates="advisor")
 
     __table_args__ = (CheckConstraint("role in ('advisor', 'researcher', 'admin')", name="ck_advisor_role"),)
+
+    @validates("email")
+    def _email(self, _key, value):
+        return check.email(value)
+
+    @validates("name")
+    def _name(self, _key, value):
+        return check.label(value, "advisor name")
+
+    @validates("role")
+    def _role(self, _key, value):
+        return check.role(value)
 
 
 class ClientPortfolio(Base):
@@ -56,6 +75,22 @@ class ClientPortfolio(Base):
     transactions: Mapped[list[Transaction]] = relationship(back_populates="portfolio",
                                                            cascade="all, delete-orphan")
 
+    @validates("name", "client_name")
+    def _names(self, key, value):
+        return check.label(value, "portfolio name" if key == "name" else "client name")
+
+    @validates("base_currency")
+    def _currency(self, _key, value):
+        return check.currency(value)
+
+    @validates("benchmark")
+    def _benchmark(self, _key, value):
+        return check.optional_label(value, "benchmark", check.LABEL64)
+
+    @validates("description")
+    def _description(self, _key, value):
+        return check.optional_text(value, "description")
+
 
 class Holding(Base):
     """Shares of one ticker held in a portfolio."""
@@ -71,6 +106,14 @@ class Holding(Base):
         UniqueConstraint("portfolio_id", "ticker", name="uq_holding_ticker"),
         CheckConstraint("quantity > 0", name="ck_holding_quantity_positive"),
     )
+
+    @validates("ticker")
+    def _ticker(self, _key, value):
+        return check.ticker(value, "holding ticker")
+
+    @validates("quantity")
+    def _quantity(self, _key, value):
+        return check.amount(value, "holding quantity (shares)", "positive")
 
 
 class Transaction(Base):
@@ -92,6 +135,19 @@ class Transaction(Base):
         CheckConstraint("fees >= 0", name="ck_transaction_fees_nonnegative"),
     )
 
+    @validates("trade_date")
+    def _trade_date(self, _key, value):
+        return check.day(value, "trade date")
+
+    @validates("ticker")
+    def _ticker(self, _key, value):
+        return check.ticker(value, "transaction ticker")
+
+    @validates("quantity", "price", "fees")
+    def _amounts(self, key, value):
+        sign = {"quantity": "nonzero", "price": "positive", "fees": "nonnegative"}[key]
+        return check.amount(value, f"transaction {key}", sign)
+
 
 class OptimizationRun(Base):
     """One call of the optimizer: inputs, outcome, weights."""
@@ -112,6 +168,30 @@ class OptimizationRun(Base):
     fallback_reason: Mapped[str | None] = mapped_column(Text)
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
 
+    @validates("objective", "method", "solver", "status")
+    def _labels(self, key, value):
+        return check.label(value, key, check.LABEL32 if key in ("method", "status") else check.LABEL64)
+
+    @validates("expected_return", "volatility", "sharpe")
+    def _statistics(self, key, value):
+        return check.statistic(value, key)
+
+    @validates("weights")
+    def _weights(self, _key, value):
+        return check.weights(value)
+
+    @validates("parameters")
+    def _parameters(self, _key, value):
+        return check.parameters(value)
+
+    @validates("fallback_reason")
+    def _reason(self, _key, value):
+        return check.optional_text(value, "fallback reason")
+
+    @validates("mlflow_run_id")
+    def _run_id(self, _key, value):
+        return check.optional_label(value, "mlflow_run_id", check.LABEL64)
+
 
 class RiskMetric(Base):
     """One risk number of one portfolio as of one date (e.g. from the daily report)."""
@@ -127,3 +207,19 @@ class RiskMetric(Base):
 
     __table_args__ = (UniqueConstraint("portfolio_id", "as_of", "metric", "mlflow_run_id", name="uq_risk_metric"),
                       Index("ix_risk_metrics_portfolio_as_of", "portfolio_id", "as_of"))
+
+    @validates("as_of")
+    def _as_of(self, _key, value):
+        return check.day(value, "as_of")
+
+    @validates("metric")
+    def _metric(self, _key, value):
+        return check.label(value, "metric name", check.LABEL64)
+
+    @validates("value")
+    def _value(self, _key, value):
+        return check.amount(value, f"metric {check.quote(self.metric, 30)} value" if self.metric else "metric value")
+
+    @validates("mlflow_run_id")
+    def _run_id(self, _key, value):
+        return check.optional_label(value, "mlflow_run_id", check.LABEL64)

@@ -1,72 +1,123 @@
 """Reads and writes of the store. Every write runs inside the caller's transaction
-(:func:`qpo.store.session_scope`), is checked before it is sent, and is rolled back whole
-when anything fails."""
+(:func:`qpo.store.session_scope`), is checked before it is sent (the rules of
+:mod:`qpo.store._inputs`, which the models' ``@validates`` apply too), and is rolled back whole
+when anything fails: a refusal is a :class:`~qpo.errors.StoreError` under 300 characters that
+names the field and says what is valid."""
 from __future__ import annotations
 
-import datetime as dt
-import math
-import numbers
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
+from qpo._checks import quote
 from qpo.errors import StoreError
+from qpo.store import _inputs as check
 from qpo.store.models import (
     Advisor,
     ClientPortfolio,
     Holding,
     OptimizationRun,
     RiskMetric,
+    Transaction,
 )
 
 
 def get_or_create_advisor(session: Session, email: str, name: str, role: str = "advisor") -> Advisor:
-    advisor = session.scalar(select(Advisor).where(Advisor.email == email))
+    """The advisor with this e-mail address, created with ``name`` and ``role`` when the store has
+    none. All three are checked first, whether the advisor exists or not."""
+    address = check.email(email)
+    name = check.label(name, "advisor name")
+    role = check.role(role)
+    advisor = session.scalar(select(Advisor).where(Advisor.email == address))
     if advisor is None:
-        advisor = Advisor(email=email, name=name, role=role)
+        advisor = Advisor(email=address, name=name, role=role)
         session.add(advisor)
         session.flush()
     return advisor
 
 
+def _collect(problems: list[str], fn, *args):
+    try:
+        return fn(*args)
+    except StoreError as exc:
+        problems.append(str(exc))
+        return None
+
+
+def store_tickers(session: Session) -> set[str]:
+    """The universe a portfolio's tickers are checked against when the caller gives none: the
+    bundled S&P 500 panel's tickers and every ticker the store already holds or traded."""
+    from qpo.data import BUNDLED_SECTORS
+
+    held = session.scalars(select(Holding.ticker).distinct()).all()
+    traded = session.scalars(select(Transaction.ticker).distinct()).all()
+    return set(BUNDLED_SECTORS) | set(held) | set(traded)
+
+
+def _universe(session: Session, known_tickers) -> tuple[set[str], str]:
+    if known_tickers is None:
+        return store_tickers(session), "not a ticker of the bundled panel or the store (pass known_tickers=your prices' columns)"
+    if isinstance(known_tickers, str) or not isinstance(known_tickers, Iterable):
+        raise check.fail(f"known_tickers must be a collection of tickers (the price data's columns), got {quote(known_tickers)}")
+    return {str(t) for t in known_tickers}, "not in the price data"
+
+
 def create_portfolio(session: Session, name: str, client_name: str, advisor: Advisor,
                      holdings: Mapping[str, float], *, benchmark: str | None = None,
-                     description: str | None = None, known_tickers=None) -> ClientPortfolio:
-    """Create a portfolio with its holdings (ticker -> share quantity > 0), all or nothing."""
-    problems = []
-    if not name or not name.strip():
-        problems.append("name is empty")
-    elif len(name) > 255 or len(client_name) > 255:
-        problems.append("name and client name must be at most 255 characters")
-    elif session.scalar(select(ClientPortfolio.id).where(ClientPortfolio.name == name)) is not None:
-        problems.append(f"a portfolio named {name!r} exists already")
-    if not holdings:
+                     description: str | None = None, known_tickers: Iterable[str] | None = None) -> ClientPortfolio:
+    """Create a portfolio with its holdings (ticker -> share quantity > 0), all or nothing.
+
+    Every input is checked before anything is written, and every problem is reported at once:
+    names (1 to 200 characters, no control characters; surrounding spaces are stripped), the
+    tickers (symbols of the universe: ``known_tickers``, the price data's columns, or by default
+    the bundled panel's tickers and those the store already holds), the quantities (finite, > 0).
+    """
+    problems: list[str] = []
+    pname = _collect(problems, check.label, name, "portfolio name")
+    client = _collect(problems, check.label, client_name, "client name")
+    bench = _collect(problems, check.optional_label, benchmark, "benchmark", check.LABEL64)
+    _collect(problems, check.optional_text, description, "description")
+    if not isinstance(advisor, Advisor):
+        problems.append(f"advisor must be an Advisor (from get_or_create_advisor), got {quote(advisor)}")
+    if pname is not None and session.scalar(select(ClientPortfolio.id).where(ClientPortfolio.name == pname)) is not None:
+        problems.append(f"a portfolio named {quote(pname)} exists already")
+    shares: dict[str, float] = {}
+    if not isinstance(holdings, Mapping | pd.Series):
+        problems.append(f"holdings must be a dict of ticker -> shares, got {quote(holdings)}")
+    elif len(holdings) == 0:
         problems.append("no holdings given")
-    for ticker, qty in holdings.items():
-        if not isinstance(ticker, str) or not ticker.strip() or len(ticker) > 16:
-            problems.append(f"ticker {ticker!r} is not a symbol of 1 to 16 characters")
-        if not _is_number(qty) or not math.isfinite(qty) or qty <= 0:
-            problems.append(f"{ticker}: quantity {qty!r} must be a positive number of shares")
-        if known_tickers is not None and ticker not in known_tickers:
-            problems.append(f"{ticker}: not in the price data")
+    else:
+        universe, unknown = _universe(session, known_tickers)
+        for key, qty in holdings.items():
+            ticker = _collect(problems, check.ticker, key)
+            shown = ticker if ticker is not None else quote(key, 20)
+            if not _amount_ok(qty, "positive"):
+                problems.append(f"{shown}: quantity {quote(qty, 20)} must be a positive finite number of shares")
+            if ticker is None:
+                continue
+            if ticker not in universe:
+                hint = f" (did you mean {ticker.upper()!r}?)" if ticker.upper() in universe else ""
+                problems.append(f"{ticker}: {unknown}{hint}")
+            elif _amount_ok(qty, "positive"):
+                shares[ticker] = float(qty)
     if problems:
-        raise StoreError(f"portfolio {name!r} not written: " + "; ".join(problems))
-    portfolio = ClientPortfolio(name=name, client_name=client_name, advisor=advisor, benchmark=benchmark,
+        raise check.report(f"portfolio {quote(pname)}" if pname is not None else "portfolio", problems)
+    portfolio = ClientPortfolio(name=pname, client_name=client, advisor=advisor, benchmark=bench,
                                 description=description, base_currency="USD")
-    portfolio.holdings = [Holding(ticker=t, quantity=float(q)) for t, q in holdings.items()]
+    portfolio.holdings = [Holding(ticker=t, quantity=q) for t, q in shares.items()]
     session.add(portfolio)
     session.flush()
     return portfolio
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
-
-
-def _finite_or_none(v):
-    return float(v) if _is_number(v) and math.isfinite(v) else None
+def _amount_ok(value: object, sign: str) -> bool:
+    try:
+        check.amount(value, "amount", sign)
+    except StoreError:
+        return False
+    return True
 
 
 def list_portfolios(session: Session) -> pd.DataFrame:
@@ -81,11 +132,12 @@ def list_portfolios(session: Session) -> pd.DataFrame:
 
 
 def get_portfolio(session: Session, name: str) -> ClientPortfolio:
+    name = check.label(name, "portfolio name")
     portfolio = session.scalar(select(ClientPortfolio).options(selectinload(ClientPortfolio.holdings))
                                .where(ClientPortfolio.name == name))
     if portfolio is None:
         names = session.scalars(select(ClientPortfolio.name).order_by(ClientPortfolio.name)).all()
-        raise StoreError(f"no portfolio named {name!r}; the store has: {', '.join(names) or '(none)'}")
+        raise check.fail(f"no portfolio named {quote(name)}; the store has: {check.names_list(names)}")
     return portfolio
 
 
@@ -101,27 +153,36 @@ def portfolio_weights(session: Session, name: str, prices: pd.DataFrame,
     qty = portfolio_holdings(session, name)
     missing = [t for t in qty.index if t not in prices.columns]
     if missing:
-        raise StoreError(f"portfolio {name!r} holds {missing}, which the price data lacks")
+        raise check.fail(f"portfolio {quote(name)} holds {check.names_list(missing)}, which the price data lacks")
     px = prices[qty.index]
     if as_of is not None:
         px = px.loc[:pd.Timestamp(as_of)]
     px = px.dropna(how="any")
     if px.empty:
-        raise StoreError(f"no prices for all of {list(qty.index)} on or before {as_of}")
+        raise check.fail(f"no prices for all of {check.names_list(qty.index)} on or before {quote(as_of)}")
     value = qty * px.iloc[-1]
     return (value / value.sum()).rename("weight")
 
 
+_RESULT_FIELDS = ("weights", "objective", "method", "solver", "status", "expected_return", "volatility", "sharpe",
+                  "fallback_reason")
+
+
 def record_optimization_run(session: Session, result, *, portfolio: str | None = None,
                             parameters: dict | None = None, mlflow_run_id: str | None = None) -> OptimizationRun:
-    """Persist an :class:`~qpo.OptimizationResult`."""
-    pid = get_portfolio(session, portfolio).id if portfolio else None
+    """Persist an :class:`~qpo.OptimizationResult`. Its labels, weights (finite), parameters (JSON:
+    text, finite numbers, bools, None, lists, dicts) and run id are checked first; a statistic that is
+    not finite (the Sharpe ratio of a zero volatility) is stored as NULL, undefined."""
+    missing = [f for f in _RESULT_FIELDS if not hasattr(result, f)]
+    if missing:
+        raise check.fail(f"result must be an OptimizationResult (qpo.optimize's answer); {quote(result)} has no "
+                         f"{', '.join(missing)}")
+    pid = get_portfolio(session, portfolio).id if portfolio is not None else None
     run = OptimizationRun(
         portfolio_id=pid, objective=result.objective, method=result.method, solver=result.solver,
-        status=result.status, expected_return=_finite_or_none(result.expected_return),
-        volatility=_finite_or_none(result.volatility), sharpe=_finite_or_none(result.sharpe),
-        weights={k: float(v) for k, v in result.weights.items()},
-        parameters=parameters or {}, fallback_reason=result.fallback_reason, mlflow_run_id=mlflow_run_id)
+        status=result.status, expected_return=result.expected_return, volatility=result.volatility,
+        sharpe=result.sharpe, weights=result.weights, parameters=parameters or {},
+        fallback_reason=result.fallback_reason, mlflow_run_id=mlflow_run_id)
     session.add(run)
     session.flush()
     return run
@@ -129,22 +190,36 @@ def record_optimization_run(session: Session, result, *, portfolio: str | None =
 
 def record_risk_metrics(session: Session, portfolio: str, as_of, metrics: Mapping[str, float], *,
                         mlflow_run_id: str | None = None) -> list[RiskMetric]:
-    """Persist named risk numbers of a portfolio as of a date. Non-finite values are refused.
+    """Persist named risk numbers of a portfolio as of a date. Names are labels of at most 64
+    characters; values that are not finite numbers are refused, and nothing is written.
 
-    Numbers of a tracked run are kept per run; numbers without a run (a notebook run by hand)
-    replace the earlier untracked numbers of the same portfolio, date and metric.
+    Numbers of a tracked run are kept per run; recording the same metric of the same portfolio, date
+    and run again (or again without a run: a notebook run by hand) replaces the earlier number.
     """
-    bad = {k: v for k, v in metrics.items() if not _is_number(v) or not math.isfinite(v)}
+    problems: list[str] = []
+    day = _collect(problems, check.day, as_of, "as_of")
+    run_id = _collect(problems, check.optional_label, mlflow_run_id, "mlflow_run_id", check.LABEL64)
+    values: dict[str, float] = {}
+    bad: list[str] = []
+    items = _collect(problems, check.mapping_items, metrics, "metrics")
+    for key, value in items or []:
+        metric = _collect(problems, check.label, key, "metric name", check.LABEL64)
+        if metric is not None and metric in values:
+            problems.append(f"metric {quote(metric)} given twice")
+        elif not _amount_ok(value, "any"):
+            bad.append(f"{quote(metric if metric is not None else key, 20)}={quote(value, 20)}")
+        elif metric is not None:
+            values[metric] = float(value)
     if bad:
-        raise StoreError(f"risk metrics not written: values that are not finite numbers {bad}")
+        problems.append(f"values that are not finite numbers: {', '.join(bad)}")
+    if problems:
+        raise check.report("risk metrics", problems)
     pid = get_portfolio(session, portfolio).id
-    day = pd.Timestamp(as_of).date() if not isinstance(as_of, dt.date) else as_of
-    if mlflow_run_id is None:
+    if values:
+        same_run = RiskMetric.mlflow_run_id.is_(None) if run_id is None else RiskMetric.mlflow_run_id == run_id
         session.execute(delete(RiskMetric).where(
-            RiskMetric.portfolio_id == pid, RiskMetric.as_of == day, RiskMetric.mlflow_run_id.is_(None),
-            RiskMetric.metric.in_(list(metrics))))
-    rows = [RiskMetric(portfolio_id=pid, as_of=day, metric=k, value=float(v), mlflow_run_id=mlflow_run_id)
-            for k, v in metrics.items()]
+            RiskMetric.portfolio_id == pid, RiskMetric.as_of == day, same_run, RiskMetric.metric.in_(list(values))))
+    rows = [RiskMetric(portfolio_id=pid, as_of=day, metric=k, value=v, mlflow_run_id=run_id) for k, v in values.items()]
     session.add_all(rows)
     session.flush()
     return rows
