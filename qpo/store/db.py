@@ -2,6 +2,12 @@
 
 ``connect(url)`` returns an engine whose schema is at the newest Alembic revision
 (``upgrade`` runs the migrations; creating the schema any other way is not supported).
+Commands that write the book call it as it is and may create an empty store; every entry point
+that only reads (the dashboard, reports, pipelines) calls ``connect(url, create=False)``, which
+refuses a missing store (:class:`qpo.errors.MissingStoreError`, naming the URL and the command
+that creates it) and never creates a file. The first migration of a fresh store runs once however
+many processes arrive at once: under a file lock beside a SQLite file, under an advisory lock on
+PostgreSQL. A damaged SQLite file is a :class:`qpo.errors.CorruptFileError`.
 ``session_scope(engine)`` is one transaction: it commits when the block ends and rolls
 everything back when anything in it raises, so a failed write leaves nothing behind.
 """
@@ -11,33 +17,71 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from qpo import config
-from qpo.errors import StoreError
+from qpo.errors import MissingStoreError, QpoError, StoreError
+from qpo.store import _sqlite
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: engines of ``connect(url)`` (may create the store) and of ``connect(url, create=False)``
 _ENGINES: dict[str, Engine] = {}
+_READERS: dict[str, Engine] = {}
+#: how long a process waits for another one's migration before giving up (seconds)
+MIGRATION_LOCK_TIMEOUT = 300.0
+#: the PostgreSQL advisory lock key that serializes qpo's migrations (any fixed 64-bit number)
+_PG_LOCK_KEY = 0x71706F5F73746F72  # "qpo_stor"
+CREATE_HINT = ("create it with `qpo db upgrade` (an empty store) or `qpo db seed` (with the four demo "
+               "portfolios), or set QPO_DATABASE_URL to your store")
 
 
-def _alembic_config(engine: Engine):
+def _alembic_config(engine: Engine | None = None):
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    # ConfigParser interpolates %: escape it (URL-encoded options hold %3D and the like)
-    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    if engine is not None:
+        # ConfigParser interpolates %: escape it (URL-encoded options hold %3D and the like)
+        cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     return cfg
 
 
-def _make_engine(url: str) -> Engine:
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    engine = create_engine(url, future=True, pool_pre_ping=True)
+def _normalize(url: str) -> str:
+    return "postgresql+psycopg://" + url[len("postgresql://"):] if url.startswith("postgresql://") else url
+
+
+def safe_url(url: str) -> str:
+    """``url`` with its password hidden (for messages)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL at all: show no more than the part after any '@'
+        return url.split("@")[-1]
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite ``url``; None for another database or an in-memory one."""
+    try:
+        parsed = make_url(_normalize(url))
+    except Exception:  # noqa: BLE001 - not a URL: the engine creation reports it
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:" \
+            or parsed.database.startswith("file:"):
+        return None
+    return Path(parsed.database)
+
+
+def _make_engine(url: str, *, create: bool = True) -> Engine:
+    url = _normalize(url)
+    path = sqlite_path(url)
+    kwargs: dict[str, object] = {}
+    if path is not None:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        else:  # SQLite creates a missing file on connect unless told mode=rw
+            kwargs["creator"] = _sqlite.existing_file_creator(path)
+    engine = create_engine(url, future=True, pool_pre_ping=True, **kwargs)
     if engine.dialect.name == "sqlite":
-        if engine.url.database and engine.url.database != ":memory:":
-            Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
 
         @event.listens_for(engine, "connect")
         def _fk_on(dbapi_conn, _record):  # SQLite enforces foreign keys only when asked
@@ -45,17 +89,28 @@ def _make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
+        if path is not None:
+            @event.listens_for(engine, "handle_error")
+            def _damaged(context):  # any statement on a damaged file: name the file, not the SQL
+                if _sqlite.is_corruption(context.original_exception):
+                    raise _sqlite.corrupt(path, f"SQLite says {context.original_exception}") \
+                        from context.original_exception
+
     return engine
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Run the Alembic migrations up to ``revision`` on ``engine``'s database."""
+    with engine.begin() as conn:
+        _upgrade_on(conn, revision)
+
+
+def _upgrade_on(conn: Connection, revision: str = "head") -> None:
     from alembic import command
 
-    cfg = _alembic_config(engine)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    cfg = _alembic_config(conn.engine)
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, revision)
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -65,9 +120,54 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def head_revision() -> str:
+    """The newest revision of qpo's migrations."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package ships its migrations
+        raise StoreError(f"no migrations found in {MIGRATIONS}")
+    return head
+
+
+def _known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return {s.revision for s in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
+
+
+def _migrate(engine: Engine) -> None:
+    """Bring the schema to head, once: a store already there is left alone (no lock taken); a
+    fresh or older one is migrated by one process while the others wait, then find it at head."""
+    current = current_revision(engine)
+    if current == head_revision():
+        return
+    if current is not None and current not in _known_revisions():
+        raise StoreError(f"the database at {safe_url(str(engine.url))} is at revision {current!r}, which qpo's "
+                         f"migrations do not know (revisions: {sorted(_known_revisions())}): it is not a qpo "
+                         "store, or one from a newer qpo")
+    path = sqlite_path(str(engine.url))
+    if path is not None:
+        from filelock import FileLock, Timeout
+
+        lock = Path(f"{path}.lock")
+        try:
+            with FileLock(lock, timeout=MIGRATION_LOCK_TIMEOUT):
+                upgrade(engine)  # alembic does nothing when a process before us got there
+        except Timeout as exc:
+            raise StoreError(f"another process has held the store's migration lock {lock} for "
+                             f"{MIGRATION_LOCK_TIMEOUT:.0f} s; if no qpo process is running, delete that file") from exc
+    elif engine.dialect.name == "postgresql":
+        with engine.begin() as conn:  # held until this transaction ends: the others then see head
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+            _upgrade_on(conn)
+    else:
+        _upgrade_with_retry(engine)
+
+
 def _upgrade_with_retry(engine: Engine, attempts: int = 3) -> None:
-    """Migrate; when another process migrates the same fresh database at the same moment (two
-    dashboards opened at once), the loser's DDL fails: wait, and find the schema at head."""
+    """Migrate a database that qpo has no lock for (an in-memory SQLite, another dialect);
+    when another process's DDL wins a race, wait and find the schema at head."""
     import time
 
     from sqlalchemy.exc import DBAPIError
@@ -82,21 +182,66 @@ def _upgrade_with_retry(engine: Engine, attempts: int = 3) -> None:
             time.sleep(0.5 * (attempt + 1))
 
 
-def connect(url: str | None = None, *, migrate: bool = True) -> Engine:
-    """Engine for ``url`` (default: ``QPO_DATABASE_URL`` or the SQLite file in ``QPO_HOME``),
-    migrated to the newest schema. Engines are cached per URL."""
-    url = url or config.database_url()
+def _open(url: str, *, migrate: bool, create: bool) -> Engine:
+    path = sqlite_path(url)
+    if path is not None and path.exists():
+        _sqlite.check_file(path)
+    if not create:
+        if path is not None and not path.is_file():
+            raise MissingStoreError(f"no store at {safe_url(url)}: the file {path} does not exist, and nothing "
+                                    f"was created; {CREATE_HINT}")
+        engine = _READERS.get(url)
+        if engine is None:
+            engine = _READERS[url] = _make_engine(url, create=False)
+        with engine.connect() as conn:
+            has_schema = inspect(conn).has_table("alembic_version")
+        if not has_schema:
+            raise MissingStoreError(f"no store at {safe_url(url)}: the database holds no qpo schema (no "
+                                    f"alembic_version table); {CREATE_HINT}")
+        if migrate:
+            _migrate(engine)
+        return engine
     engine = _ENGINES.get(url)
     if engine is None:
-        try:
-            engine = _make_engine(url)
-            if migrate:
-                _upgrade_with_retry(engine)
-        except Exception as exc:  # noqa: BLE001 - unreachable server, bad URL, driver missing
-            safe = url.split("@")[-1] if "@" in url else url
-            raise StoreError(f"cannot open the store at {safe!r}: {exc.__class__.__name__}: {exc}".strip()) from exc
+        engine = _make_engine(url)
+        if migrate:
+            _migrate(engine)
         _ENGINES[url] = engine
     return engine
+
+
+def connect(url: str | None = None, *, migrate: bool = True, create: bool = True) -> Engine:
+    """Engine for ``url`` (default: ``QPO_DATABASE_URL`` or the SQLite file in ``QPO_HOME``),
+    migrated to the newest schema. Engines are cached per URL.
+
+    ``create=False`` is for entry points that read: a store that does not exist (no SQLite file,
+    or a database without qpo's schema) raises :class:`MissingStoreError` and nothing is created.
+    A damaged SQLite file raises :class:`qpo.errors.CorruptFileError`; anything else that stops
+    the store from opening (an unreachable server, a bad URL, a missing driver) a StoreError.
+    """
+    url = url or config.database_url()
+    try:
+        return _open(url, migrate=migrate, create=create)
+    except QpoError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - unreachable server, bad URL, driver missing
+        path = sqlite_path(url)
+        if path is not None and not create and not path.exists():  # deleted while we opened it
+            raise MissingStoreError(f"no store at {safe_url(url)}: the file {path} does not exist, and nothing "
+                                    f"was created; {CREATE_HINT}") from exc
+        if path is not None and _sqlite.is_corruption(exc):
+            raise _sqlite.corrupt(path, f"SQLite says {getattr(exc, 'orig', exc)}") from exc
+        raise StoreError(f"cannot open the store at {safe_url(url).split('@')[-1]!r}: "
+                         f"{exc.__class__.__name__}: {exc}".strip()) from exc
+
+
+def store_exists(url: str | None = None) -> bool:
+    """Whether a qpo store is at ``url`` (default: the configured one), without creating anything."""
+    try:
+        connect(url, migrate=False, create=False)
+    except MissingStoreError:
+        return False
+    return True
 
 
 @contextlib.contextmanager
