@@ -309,8 +309,7 @@ def _parse_text_dates(s: pd.Series, present: np.ndarray, label: str, column: str
         try:
             float(first)
         except ValueError:
-            bad = _rows([first_pos], [first])
-            raise fail(f"{label}: column {column!r} holds text that is not a date: {bad}; "
+            raise fail(f"{label}: column {column!r} holds text that is not a date: {_rows([first_pos], [first])}; "
                        "write dates as YYYY-MM-DD") from None
         raise _numbers_refused(label, column, first) from None
     out = _to_datetime(text, fmt)
