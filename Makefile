@@ -17,7 +17,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# the demo portfolios, only into a store that holds no portfolio (qpo db seed leaves any other as it is)
 run: install
+	$(BIN)/qpo db seed
 	$(BIN)/qpo pipeline run daily-report
 
 test: install
@@ -45,5 +47,5 @@ benchmark: install
 	$(BIN)/python -m benchmarks.workbench_timings
 
 clean:
-	rm -rf $(VENV) runs data_docs qpo.db mlflow.db
+	rm -rf $(VENV) runs data_docs qpo.db qpo.db.lock mlflow.db
 	find mlruns -mindepth 1 ! -name README.md -exec rm -rf {} +

@@ -26,9 +26,9 @@ lookback_days: int = 756  # trading days behind the risk numbers
 import ipywidgets as widgets
 from IPython.display import display
 
-from qpo.workbench.advisor import AdvisorDashboard
+from qpo.workbench.advisor import open_dashboard
 
-dashboard = AdvisorDashboard(initial=portfolio, lookback_days=lookback_days)
+dashboard = open_dashboard(initial=portfolio, lookback_days=lookback_days)
 display(dashboard.widget)
 
 # %% tags=["nbval-check-output"]

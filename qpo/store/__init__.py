@@ -1,5 +1,5 @@
 """The store: SQLAlchemy 2 models, Alembic migrations, transactional writes."""
-from qpo.store.db import connect, session_scope, upgrade
+from qpo.store.db import connect, session_scope, store_exists, upgrade
 from qpo.store.models import (
     Advisor,
     Base,
@@ -40,5 +40,6 @@ __all__ = [
     "record_risk_metrics",
     "risk_history",
     "session_scope",
+    "store_exists",
     "upgrade",
 ]

@@ -28,6 +28,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: engines of ``connect(url)`` (may create the store) and of ``connect(url, create=False)``
 _ENGINES: dict[str, Engine] = {}
 _READERS: dict[str, Engine] = {}
+#: the SQLite file (device, inode) each cached engine was opened on
+_FILES: dict[int, tuple[int, int]] = {}
 #: how long a process waits for another one's migration before giving up (seconds)
 MIGRATION_LOCK_TIMEOUT = 300.0
 #: the PostgreSQL advisory lock key that serializes qpo's migrations (any fixed 64-bit number)
@@ -182,6 +184,35 @@ def _upgrade_with_retry(engine: Engine, attempts: int = 3) -> None:
             time.sleep(0.5 * (attempt + 1))
 
 
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _cached(cache: dict[str, Engine], url: str, path: Path | None) -> Engine | None:
+    """The cached engine for ``url``, unless its SQLite file was deleted or replaced since: its
+    pooled connections would still read (and write) the old file, so it is dropped."""
+    engine = cache.get(url)
+    if engine is not None and path is not None and _FILES.get(id(engine)) != _file_id(path):
+        del cache[url]
+        _FILES.pop(id(engine), None)
+        engine.dispose()
+        engine = None
+    return engine
+
+
+def _remember(cache: dict[str, Engine], url: str, engine: Engine, path: Path | None) -> Engine:
+    cache[url] = engine
+    if path is not None:
+        file_id = _file_id(path)
+        if file_id is not None:
+            _FILES[id(engine)] = file_id
+    return engine
+
+
 def _open(url: str, *, migrate: bool, create: bool) -> Engine:
     path = sqlite_path(url)
     if path is not None and path.exists():
@@ -190,9 +221,7 @@ def _open(url: str, *, migrate: bool, create: bool) -> Engine:
         if path is not None and not path.is_file():
             raise MissingStoreError(f"no store at {safe_url(url)}: the file {path} does not exist, and nothing "
                                     f"was created; {CREATE_HINT}")
-        engine = _READERS.get(url)
-        if engine is None:
-            engine = _READERS[url] = _make_engine(url, create=False)
+        engine = _cached(_READERS, url, path) or _remember(_READERS, url, _make_engine(url, create=False), path)
         with engine.connect() as conn:
             has_schema = inspect(conn).has_table("alembic_version")
         if not has_schema:
@@ -201,12 +230,12 @@ def _open(url: str, *, migrate: bool, create: bool) -> Engine:
         if migrate:
             _migrate(engine)
         return engine
-    engine = _ENGINES.get(url)
+    engine = _cached(_ENGINES, url, path)
     if engine is None:
         engine = _make_engine(url)
         if migrate:
             _migrate(engine)
-        _ENGINES[url] = engine
+        _remember(_ENGINES, url, engine, path)
     return engine
 
 

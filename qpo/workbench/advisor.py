@@ -1,10 +1,31 @@
 """The advisor dashboard (``voila_apps/advisor.ipynb``): pick a client portfolio, see its
-holdings, its risk numbers and its growth against the S&P 500. Widgets only; no code shown."""
+holdings, its risk numbers and its growth against the S&P 500. Widgets only; no code shown.
+
+The dashboard only reads: it opens the store with ``connect(create=False)``, so a store that is
+missing (never created, or deleted while the server runs) is refused with its URL and the command
+that creates it; the dashboard never creates a store and never seeds one (only ``qpo db seed``
+does)."""
 from __future__ import annotations
 
 import html
 
 import pandas as pd
+
+
+def open_dashboard(**kwargs) -> AdvisorDashboard:
+    """:class:`AdvisorDashboard` ``(**kwargs)`` for the Voila app; when it cannot open (no store, an
+    empty or damaged one), the reason is shown on the page, in words, before the error stops the
+    notebook (Voila itself shows only that a cell failed)."""
+    from qpo.errors import QpoError
+
+    try:
+        return AdvisorDashboard(**kwargs)
+    except QpoError as exc:
+        from IPython.display import HTML, display
+
+        display(HTML(f"<div class='qpo-error' style='color:#c0392b'><b>The dashboard cannot open.</b> "
+                     f"{html.escape(str(exc))}</div>"))
+        raise
 
 
 class AdvisorDashboard:
@@ -19,24 +40,23 @@ class AdvisorDashboard:
         import ipywidgets as widgets
 
         from qpo.data import load_prices, prices_to_returns
+        from qpo.errors import StoreError
         from qpo.risk import Limits
         from qpo.store import connect, list_portfolios, session_scope
-        from qpo.workbench.demo import seed_demo
 
         self.lookback_days = lookback_days
         # the daily report's default limits, unless told otherwise
         self.limits = Limits.coerce(limits) or Limits(max_weight=0.30, sector_max=0.40, min_names=5, var_limit=0.03)
-        self.engine = engine or connect()
-        all_prices = load_prices("sp500")
-        seed_demo(self.engine, prices=all_prices)
-        self.prices = all_prices.loc[history_start:]
+        self.engine = engine or connect(create=False)
+        self.prices = load_prices("sp500", start=history_start)
         index = load_prices("sp500_index", start=history_start)["SP500"]
         self.benchmark = prices_to_returns(index.to_frame())["SP500"].iloc[-lookback_days:]
         with session_scope(self.engine) as session:
             self.portfolios = list_portfolios(session)
         names = self.portfolios["name"].tolist()
         if not names:
-            raise RuntimeError("the store holds no portfolio; run `qpo db seed`")
+            raise StoreError(f"the store at {self.engine.url.render_as_string(hide_password=True)} holds no client "
+                             "portfolio: add one, or run `qpo db seed` for the four demo portfolios")
         self.selected: str = initial if initial is not None and initial in names else names[0]
 
         self.dropdown = widgets.Dropdown(options=names, value=self.selected, description="Client portfolio",

@@ -1,4 +1,7 @@
-"""Demo client portfolios, seeded on first run so that the dashboard shows something real.
+"""Demo client portfolios, seeded by ``qpo db seed`` (``make run`` calls it) so that the dashboard
+shows something real. Nothing else seeds: the dashboard, the reports and the pipelines only read,
+and refuse a missing store rather than create one with demo data in it. Seeding is idempotent: a
+store that already holds any portfolio is left as it is.
 
 It lives in the workbench, not the store: one demo portfolio is the optimizer's own answer, and
 the store stores, it does not optimize.
@@ -42,7 +45,8 @@ def _min_variance_weights(prices):
 
 
 def seed_demo(engine: Engine | None = None, prices=None) -> int:
-    """Seed the demo advisors and portfolios if the store has no portfolio yet.
+    """Seed the demo advisors and portfolios if the store has no portfolio yet (creating the store
+    when there is none: this is the command that writes the demo book).
 
     Returns the number of portfolios created (0 when the store was not empty). All or nothing.
     """
