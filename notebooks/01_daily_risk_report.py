@@ -21,9 +21,9 @@
 # %% tags=["parameters"]
 portfolio: str = "Balanced Growth"  # client portfolio name in the store
 as_of: "Optional[str]" = None  # report date YYYY-MM-DD, or None for the last date of the data
-lookback_days: int = 756  # trading days of returns behind the risk numbers, 756 is 3 years
+lookback_days: int = 756  # returns behind the risk numbers, in periods of the prices (756 trading days is 3 years)
 confidence: float = 0.95  # VaR / CVaR confidence level, in (0, 1)
-horizon: int = 1  # VaR / CVaR horizon in trading days (the table of VaR by method)
+horizon: int = 1  # VaR / CVaR horizon in periods of the prices (trading days for daily prices)
 risk_free_rate: float = 0.0  # annual risk-free rate for the Sharpe ratio
 max_weight: float = 0.25  # per-name cap of the what-if min-variance rebalance
 limit_max_weight: "Optional[float]" = 0.30  # compliance: largest single name, or None
@@ -35,6 +35,7 @@ prices_source: str = "sp500"  # bundled source name, or the path of a CSV/Parque
 history_start: str = "2000-01-01"  # first date of price history loaded (and validated)
 write_store: bool = True  # write the risk numbers to the store
 forecaster_name: str = "qpo-return-forecaster"  # registered model whose champion forecasts the held names
+periods_per_year: "Optional[int]" = None  # periods a year that annualize; None reads them from the prices' dates
 run_id: "Optional[str]" = None  # MLflow run id; the pipeline runner sets it
 
 # %% tags=["nbval-check-output"]
@@ -43,6 +44,7 @@ from IPython.display import HTML
 
 import qpo
 from qpo.reporting.daily import daily_report
+from qpo.risk import period_adjective
 from qpo.store import connect
 from qpo.workbench import record, show_figure
 from qpo.workbench.demo import seed_demo
@@ -55,8 +57,10 @@ limits = qpo.Limits(max_weight=limit_max_weight, sector_max=limit_sector_max, mi
                     var_limit=limit_var, var_method=limit_var_method)
 report = daily_report(portfolio, prices, as_of=as_of, lookback_days=lookback_days, confidence=confidence,
                       horizon=horizon, risk_free_rate=risk_free_rate, max_weight=max_weight,
-                      benchmark=benchmark, engine=engine, limits=limits, sectors=qpo.load_sectors())
-print(f"{portfolio}: {report.risk.n_periods} daily returns, {report.risk.start.date()} to {report.as_of.date()}")
+                      benchmark=benchmark, engine=engine, limits=limits, sectors=qpo.load_sectors(),
+                      periods_per_year=periods_per_year)
+print(f"{portfolio}: {report.risk.n_periods} {period_adjective(report.risk.periods_per_year)} returns, "
+      f"{report.risk.start.date()} to {report.as_of.date()}")
 
 # %%
 display(HTML(report.status_html()))  # compliance breaches first
@@ -66,15 +70,17 @@ record("breaches", report.breaches, show=False)
 # %% [markdown]
 # ## Risk numbers
 #
-# Simple daily returns, 252 periods a year; VaR and CVaR are positive losses; kurtosis is excess kurtosis. Benchmark statistics against the S&P 500 index.
+# Simple returns, annualized at the prices' own frequency (read from their dates: 252 periods a year for the bundled business-day panel, 365 for prices on every calendar day, 12 for monthly prices; the line below says which); VaR and CVaR are positive losses; kurtosis is excess kurtosis. Benchmark statistics against the S&P 500 index.
 
 # %%
+print(report.risk.notes[0])  # the frequency the numbers are annualized at, and whether it was inferred or given
 display(report.styled_risk_table())  # percentages, whole-number durations, empty where undefined
 # machine-readable copies of the numbers (logged to MLflow as metrics), not shown in the report
 for name, value in report.metrics().items():
     record(name, value, show=False)
 record("as_of", str(report.as_of.date()), show=False)
 record("n_holdings", int(len(report.weights)), show=False)
+record("periods_per_year", report.risk.periods_per_year, show=False)
 
 # %% [markdown]
 # ## VaR and CVaR by method

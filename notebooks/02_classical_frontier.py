@@ -31,10 +31,12 @@ sectors_file: "Optional[str]" = None  # CSV with ticker and sector columns; None
 objectives: str = "min_variance,max_sharpe,max_diversification,min_cvar"  # portfolios placed on the chart
 n_points: int = 50  # points on the frontier
 risk_free_rate: float = 0.02  # annual, for the Sharpe ratio
+periods_per_year: "Optional[int]" = None  # periods a year that annualize; None reads them from the prices' dates
 run_id: "Optional[str]" = None  # set by the pipeline runner, which then logs the run itself
 
 # %% tags=["nbval-check-output"]
 import qpo
+from qpo.risk import period_adjective
 from qpo.workbench import record, show_figure
 
 prices = qpo.load_prices(prices_source, start=history_start, end=history_end)
@@ -46,17 +48,19 @@ constraints = qpo.Constraints(max_weight=max_weight, groups=groups or None,
                               group_max={g: sector_max for g in set(groups.values())} if sector_max and groups else None)
 study = qpo.frontier_study(returns, mean=mean, covariance=covariance, constraints=constraints,
                            objectives=[o.strip() for o in objectives.split(",")], n_points=n_points,
-                           risk_free_rate=risk_free_rate)
-print(f"{returns.shape[1]} assets, {len(returns)} daily returns {returns.index[0].date()} to "
+                           risk_free_rate=risk_free_rate, periods_per_year=periods_per_year)
+ppy = study.problem.periods_per_year
+print(f"{returns.shape[1]} assets, {len(returns)} {period_adjective(ppy)} returns {returns.index[0].date()} to "
       f"{returns.index[-1].date()}; frontier by the {study.frontier.attrs['path']} path in "
       f"{study.frontier.attrs['total_s'] * 1e3:.1f} ms")
 
 # %% [markdown]
 # ## The portfolios
 #
-# Annualized: expected return = 252 x mean daily return, volatility = sqrt(252) x daily standard deviation.
+# Annualized at the prices' own frequency, P periods a year (read from their dates: 252 for the bundled business-day panel): expected return = P x mean period return, volatility = sqrt(P) x the period standard deviation.
 
 # %%
+print(f"Annualized with {ppy} periods a year")
 display(study.table())
 for name, why in study.skipped.items():
     print(f"{name} skipped: {why}")

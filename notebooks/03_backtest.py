@@ -23,11 +23,12 @@ prices_source: str = "sp500"  # bundled source name, or the path of a CSV/Parque
 history_start: str = "2005-01-01"  # first date of prices (the first estimation window starts here)
 history_end: "Optional[str]" = "2022-12-31"  # last date, or None for the end of the data
 strategies: str = "min_variance,max_sharpe,risk_parity,equal_weight,buy_and_hold"  # comma-separated objectives or baselines
-rebalance: "Union[str, int]" = "M"  # D, W, M, Q or A (last trading day of each period), or a number of trading days
-window: int = 252  # daily returns behind each decision, 252 is one year
+rebalance: "Union[str, int]" = "M"  # D, W, M, Q or A (last date of each period in the data), or a number of periods
+window: "Optional[int]" = None  # returns behind each decision, in periods of the prices; None is one year of them (252 trading days)
 costs: float = 0.001  # cost per unit of traded weight, 0.001 is 10 bp
 max_weight: float = 0.25  # cap on each asset for the optimizer strategies (hrp and the baselines take none)
 risk_free_rate: float = 0.02  # annual, for the Sharpe ratio and max_sharpe
+periods_per_year: "Optional[int]" = None  # periods a year that annualize; None reads them from the prices' dates
 run_id: "Optional[str]" = None  # set by the pipeline runner, which then logs the run itself
 
 # %% tags=["nbval-check-output"]
@@ -42,17 +43,19 @@ caps = qpo.Constraints(max_weight=max_weight)
 chosen = [s if s in BASELINES or s == "hrp" else qpo.Strategy(s, constraints=caps)
           for s in (x.strip() for x in strategies.split(",")) if s]
 comparison = qpo.compare_strategies(prices, chosen, rebalance=int(rebalance) if str(rebalance).isdigit() else rebalance,
-                                    window=window, costs=costs, benchmark=benchmark, risk_free_rate=risk_free_rate)
+                                    window=window, costs=costs, benchmark=benchmark, risk_free_rate=risk_free_rate,
+                                    periods_per_year=periods_per_year)
 first = next(iter(comparison.results.values()))
 print(f"{prices.shape[1]} assets; first rebalance {first.equity.index[0].date()}, {len(first.returns)} "
-      f"out-of-sample days to {first.returns.index[-1].date()}; costs {costs:.2%} of each trade")
+      f"out-of-sample {first.risk.period}s to {first.returns.index[-1].date()}; costs {costs:.2%} of each trade")
 
 # %% [markdown]
 # ## Summary
 #
-# Net of costs; annualized with 252 days. Turnover is the sum of |trade| over all rebalances (the first, from cash, counts 1); costs paid sum each rebalance's cost as a fraction of the wealth then.
+# Net of costs; annualized at the prices' own frequency (read from their dates: 252 periods a year for the bundled business-day panel; the line below says which). Turnover is the sum of |trade| over all rebalances (the first, from cash, counts 1); costs paid sum each rebalance's cost as a fraction of the wealth then.
 
 # %%
+print(f"Annualized as {first.parameters['frequency']}; estimation window {first.parameters['window']} periods")
 display(comparison.summary().style.format("{:.4f}", na_rep=""))
 for name, result in comparison.results.items():
     for failure in result.failures:

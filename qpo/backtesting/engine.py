@@ -45,7 +45,8 @@ def _setup(prices: object, rebalance: object, window: object, expanding: object,
     parameters = {"rebalance": rebalance, "window": panel.window, "expanding": expanding, "costs": cost_rate,
                   "start": None if first is None else str(first.date()),
                   "end": None if last is None else str(last.date()),
-                  "risk_free_rate": rf, "periods_per_year": ppy, "frequency": frequency.describe(), "confidence": conf, "gaps": gaps, "solver": solver,
+                  "risk_free_rate": rf, "periods_per_year": ppy, "frequency": frequency.describe(), "confidence": conf,
+                  "gaps": gaps, "solver": solver,
                   "benchmark": None if bench is None else bench.name}
     run_kw = dict(costs=cost_rate, benchmark_returns=bench, risk_free_rate=rf, periods_per_year=frequency,
                   confidence=conf, solver=solver, parameters=parameters)

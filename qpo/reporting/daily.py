@@ -88,9 +88,7 @@ class DailyReport:
     def figures(self) -> dict:
         from qpo.reporting.figures import drawdown_figure, wealth_figure, weights_figure
         from qpo.reporting.risk import risk_figures
-        from qpo.risk import drawdown_series, portfolio_returns
-
-        from qpo.risk import period_name
+        from qpo.risk import drawdown_series, period_name, portfolio_returns
 
         unit = period_name(self.risk.periods_per_year)
         series = {self.portfolio: self.returns}

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from qpo._checks import check_confidence
+from qpo.data.calendar import Frequency
 from qpo.errors import DataError
 from qpo.risk.compliance import ComplianceStatus, Limits, check_compliance
-from qpo.data.calendar import Frequency
 from qpo.risk.metrics import (
     DrawdownInfo,
     _values,
