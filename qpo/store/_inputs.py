@@ -112,7 +112,10 @@ def day(value: object, field: str = "as_of") -> dt.date:
     if not isinstance(value, str | np.datetime64):
         raise fail(f"{valid}, got {quote(value)} (a {type(value).__name__})")
     if isinstance(value, str):
-        label(value, field, 40)  # no NUL, surrogates or pages of text for pandas to parse
+        try:
+            label(value, field, 40)  # no NUL, surrogates or pages of text for pandas to parse
+        except StoreError:
+            raise fail(f"{valid}, got {quote(value)}") from None
     try:
         stamp = pd.Timestamp(value)
     except (ValueError, TypeError, OverflowError):
@@ -202,8 +205,8 @@ def report(subject: str, problems: list[str], shown: int = 3) -> StoreError:
     return fail(f"{subject} not written: " + "; ".join(problems[:shown]) + more)
 
 
-def names_list(names: Iterable[str], shown: int = 8) -> str:
-    """Names for a message: the first ``shown`` (each cut short) and how many in all."""
-    names = list(names)
-    listed = ", ".join(quote(n, 24)[1:-1] if len(n) <= 24 else quote(n, 24) for n in names[:shown])
-    return (listed + (f", ... ({len(names)} in all)" if len(names) > shown else "")) or "(none)"
+def names_list(names: Iterable[str], shown: int = 5) -> str:
+    """Names for a message: the first ``shown`` (each cut to 24 characters) and how many in all."""
+    names = [str(n) for n in names]
+    cut = [r if len(r) <= 24 else r[:21] + "..." for r in (repr(n)[1:-1] for n in names[:shown])]
+    return (", ".join(cut) + (f", ... ({len(names)} in all)" if len(names) > shown else "")) or "(none)"
