@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from qpo.data.calendar import infer_frequency
+from qpo.data.calendar import BUSINESS_DAYS_PER_YEAR, infer_frequency
 from qpo.errors import DataError, InvalidValueError
 
 
@@ -47,7 +47,7 @@ class FeatureSpec:
 
     return_horizons: tuple[int, ...] = (1, 5, 21, 63)
     vol_windows: tuple[int, ...] = (21, 63)
-    momentum: tuple[int, int] | None = (252, 21)
+    momentum: tuple[int, int] | None = (BUSINESS_DAYS_PER_YEAR, 21)
     volume: bool = False
     ranks: bool = True
 
@@ -72,7 +72,7 @@ class FeatureSpec:
         names = [f"ret_{h}d" for h in self.return_horizons] + [f"vol_{w}d" for w in self.vol_windows]
         if self.momentum is not None:
             long, skip = self.momentum
-            names.append("mom_12_1" if (long, skip) == (252, 21) else f"mom_{long}_{skip}")
+            names.append("mom_12_1" if (long, skip) == (BUSINESS_DAYS_PER_YEAR, 21) else f"mom_{long}_{skip}")
         if self.volume:
             names.append("volume_ratio")
         return names
@@ -175,7 +175,7 @@ def compute_features(prices: pd.DataFrame, spec: FeatureSpec | None = None,
         if not isinstance(volume, pd.DataFrame):
             raise DataError(f"volume must be a DataFrame (dates x tickers, like the prices), got {type(volume).__name__}")
         vol = volume.reindex(index=px.index, columns=px.columns).astype(float).where(lambda v: v > 0)
-        ratio = vol.rolling(21, min_periods=21).mean() / vol.rolling(252, min_periods=252).mean()
+        ratio = vol.rolling(21, min_periods=21).mean() / vol.rolling(BUSINESS_DAYS_PER_YEAR, min_periods=BUSINESS_DAYS_PER_YEAR).mean()
         cols.append(np.log(ratio).to_numpy())
     base = np.stack(cols, axis=-1)  # (T, N, B)
     base[~np.isfinite(base)] = np.nan
