@@ -178,3 +178,27 @@ def test_workbench_timings(smoke):
     assert _finite(r["min_variance_20_qpo_s"], r["min_variance_20_pypfopt_s"], r["min_variance_20_skfolio_s"])
     assert r["min_variance_20_max_abs_weight_diff_vs_pypfopt"] < 1e-6
     assert r["validate_bundled_panel_rows"] > 0 and r["validate_bundled_panel_failed"] == []
+
+
+@pytest.fixture(scope="module")
+def validation_scale(tmp_path_factory) -> dict:
+    """``benchmarks.validation_scale --smoke`` (not yet among the runner's scripts: run on its own)."""
+    out = tmp_path_factory.mktemp("validation_scale")
+    env = {**os.environ, "QPO_HOME": str(tmp_path_factory.mktemp("qpo_home")), "GX_ANALYTICS_ENABLED": "False"}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.validation_scale", "--smoke", "--out", str(out)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-6000:]
+    return _results(out, "validation_scale")
+
+
+def test_validation_scale(validation_scale):
+    r = validation_scale
+    assert r["mode"] == "smoke" and not _errors(r), _errors(r)
+    clean, bad = r["cases"]["clean"], r["cases"]["defective"]
+    assert clean["success"] is True and clean["failures"] == {} and clean["n_rows"] == 50 * 300
+    assert bad["success"] is False
+    by_check = {k.split(" (")[0]: v for k, v in bad["failures"].items()}
+    # one bad cell a day on days 1..298: NaN, inf, -1 and a tenfold jump (two implausible moves) in turn
+    assert by_check == {"missing values": 74, "non-positive prices": 75 + 75, "implausible one-day jumps": 2 * 74}
+    for case in (clean, bad):
+        assert _finite(case["seconds"], case["peak_rss_mib"], case["file_mb"]) and case["report_bytes"] < 100_000

@@ -12,13 +12,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from qpo import config
+from qpo.validation._panel import EXAMPLES, plain
 from qpo.validation.report import FailedExpectation, Severity, ValidationReport
 
-_EXAMPLES = 20
+_EXAMPLES = EXAMPLES
 
 
 def expect(kind: type, check: str, severity: Severity = Severity.ERROR, **kwargs: Any) -> Any:
@@ -34,9 +34,9 @@ def severity_of(config_meta: dict[str, Any] | None) -> Severity:
     return Severity((config_meta or {}).get("severity", Severity.ERROR.value))
 
 
-def run_suite(kind: str, long: pd.DataFrame, expectations: list[Any], example_cols: list[str]) -> tuple[Any, str | None]:
-    """Validate ``long`` and write its Data Docs page; returns GX's validation result (its
-    ``success`` set to qpo's: no failed check of severity ERROR) and the page's path."""
+def _context(kind: str, expectations: list[Any]) -> tuple[Any, Any]:
+    """An ephemeral GX context (in memory, but for one Data Docs site in ``QPO_DATA_DOCS_DIR``; no
+    temporary sites, no analytics) holding the suite ``qpo_<kind>`` of ``expectations``."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
@@ -44,30 +44,28 @@ def run_suite(kind: str, long: pd.DataFrame, expectations: list[Any], example_co
         InMemoryStoreBackendDefaults,
         ProgressBarsConfig,
     )
-    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
-    docs_dir = config.data_docs_dir()
-    # in memory, but for one Data Docs site in QPO_DATA_DOCS_DIR (no temporary sites, no analytics)
     ctx = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
         store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
         data_docs_sites={"qpo": {"class_name": "SiteBuilder", "store_backend": {
-            "class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)}}},
+            "class_name": "TupleFilesystemStoreBackend", "base_directory": str(config.data_docs_dir())}}},
         analytics_enabled=False, progress_bars=ProgressBarsConfig(globally=False)))
-    asset = ctx.data_sources.add_pandas(f"qpo_{kind}").add_dataframe_asset(kind)
-    batch_def = asset.add_batch_definition_whole_dataframe("whole")
     suite = ctx.suites.add(gx.ExpectationSuite(name=f"qpo_{kind}"))
     for e in expectations:
         suite.add_expectation(e)
-    vdef = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"qpo_{kind}_{uuid.uuid4().hex[:8]}",
-                                                                  data=batch_def, suite=suite))
-    checkpoint = ctx.checkpoints.add(gx.Checkpoint(
-        name=f"qpo_{kind}_checkpoint", validation_definitions=[vdef], actions=[],
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": example_cols,
-                       "partial_unexpected_count": _EXAMPLES}))
-    result = checkpoint.run(batch_parameters={"dataframe": long})
-    (identifier, vresult), = result.run_results.items()
-    # GX fails a suite on any failed expectation; qpo's run fails on errors only. The page says so.
+    return ctx, suite
+
+
+def _publish(ctx: Any, suite: Any, identifier: Any, vresult: Any) -> str | None:
+    """Set the run's success to qpo's (no failed check of severity ERROR: GX fails a suite on any
+    failed expectation; the page says qpo's verdict), store it and write its Data Docs page."""
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
     vresult.success = not any(not r.success and _blocks(r) for r in vresult.results)
+    for r in vresult.results:  # the Data Docs list (ticker, date) rows from unexpected_index_list: the bounded sample
+        res = r.result or {}
+        if res.get("partial_unexpected_index_list") and not res.get("unexpected_index_list"):
+            res["unexpected_index_list"] = res["partial_unexpected_index_list"]
     ctx.validation_results_store.set(identifier, vresult)
     # as GX's UpdateDataDocsAction does: both identifiers in one list (GX's annotation allows one kind per list)
     ctx.build_data_docs(site_names=["qpo"], resource_identifiers=[  # type: ignore[arg-type]
@@ -77,10 +75,63 @@ def run_suite(kind: str, long: pd.DataFrame, expectations: list[Any], example_co
         urls = ctx.get_docs_sites_urls(resource_identifier=identifier, site_name="qpo")
         page = urls[0]["site_url"] if urls else None
     except Exception:  # noqa: BLE001 - the index is the fallback
-        page = (docs_dir / "index.html").as_uri()
+        page = (config.data_docs_dir() / "index.html").as_uri()
     if page and page.startswith("file://"):
         page = str(Path(page[len("file://"):]))
-    return vresult, page
+    return page
+
+
+def run_suite(kind: str, long: pd.DataFrame, expectations: list[Any], example_cols: list[str]) -> tuple[Any, str | None]:
+    """Validate ``long`` with GX and write its Data Docs page; returns GX's validation result (its
+    ``success`` set to qpo's) and the page's path. Results are ``SUMMARY``s: counts and the first
+    :data:`_EXAMPLES` offending rows, never a list of every one."""
+    import great_expectations as gx
+
+    ctx, suite = _context(kind, expectations)
+    asset = ctx.data_sources.add_pandas(f"qpo_{kind}").add_dataframe_asset(kind)
+    batch_def = asset.add_batch_definition_whole_dataframe("whole")
+    vdef = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"qpo_{kind}_{uuid.uuid4().hex[:8]}",
+                                                                  data=batch_def, suite=suite))
+    checkpoint = ctx.checkpoints.add(gx.Checkpoint(
+        name=f"qpo_{kind}_checkpoint", validation_definitions=[vdef], actions=[],
+        result_format={"result_format": "SUMMARY", "unexpected_index_column_names": example_cols,
+                       "partial_unexpected_count": _EXAMPLES}))
+    result = checkpoint.run(batch_parameters={"dataframe": long})
+    (identifier, vresult), = result.run_results.items()
+    return vresult, _publish(ctx, suite, identifier, vresult)
+
+
+def publish_results(kind: str, expectations: list[Any], outcomes: list[tuple[bool, dict[str, Any]]]) -> tuple[Any, str | None]:
+    """Results qpo computed itself (``outcomes[i]``: whether ``expectations[i]`` held, and its result
+    in GX's ``SUMMARY`` shape) as a GX validation result, with its Data Docs page: the same report
+    and page as :func:`run_suite` writes, without GX scanning every row."""
+    import datetime as dt
+
+    import great_expectations as gx
+    from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    ctx, suite = _context(kind, expectations)
+    run_id = RunIdentifier(run_time=dt.datetime.now(dt.UTC))
+    results = [ExpectationValidationResult(success=ok, expectation_config=e.configuration, result=res,
+                                           exception_info={"raised_exception": False, "exception_traceback": None,
+                                                           "exception_message": None})
+               for e, (ok, res) in zip(suite.expectations, outcomes, strict=True)]
+    n_ok = sum(r.success for r in results)
+    vresult = ExpectationSuiteValidationResult(
+        success=n_ok == len(results), results=results, suite_name=suite.name,
+        statistics={"evaluated_expectations": len(results), "successful_expectations": n_ok,
+                    "unsuccessful_expectations": len(results) - n_ok,
+                    "success_percent": 100.0 * n_ok / len(results) if results else None},
+        meta={"great_expectations_version": gx.__version__, "run_id": run_id,
+              "validation_time": run_id.run_time, "batch_spec": {"batch_data": "PandasDataFrame (qpo: wide panel)"}})
+    identifier = ValidationResultIdentifier(expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
+                                            run_id=run_id, batch_identifier=f"qpo_{kind}-{kind}")
+    return vresult, _publish(ctx, suite, identifier, vresult)
 
 
 def _blocks(r: Any) -> bool:
@@ -90,7 +141,8 @@ def _blocks(r: Any) -> bool:
 
 
 def failures(vresult: Any) -> list[FailedExpectation]:
-    """Every failed check, with its severity (ERROR for a check that could not run)."""
+    """Every failed check, with its severity (ERROR for a check that could not run), its count and
+    at most :data:`_EXAMPLES` offending rows (and tickers): bounded whatever the defect count."""
     out = []
     for r in vresult.results:
         if r.success:
@@ -99,37 +151,31 @@ def failures(vresult: Any) -> list[FailedExpectation]:
         kw = cfg.kwargs
         columns = [kw[k] for k in ("column", "column_A", "column_B") if k in kw] + list(kw.get("column_list", []))
         res = r.result or {}
-        examples: list[dict[str, Any]] = []
-        for row in (res.get("unexpected_index_list") or [])[:_EXAMPLES]:
-            if isinstance(row, dict):
-                examples.append({k: _plain(v) for k, v in row.items()})
-            else:
-                examples.append({"row": row})
-        error = _exception_message(r.exception_info)
-        observed: Any
-        if error:
-            observed = f"the check could not run: {error}"
-        else:
-            observed = res.get("observed_value") if not examples else None
+        rows = res.get("partial_unexpected_index_list") or res.get("unexpected_index_list") or []
+        examples = [{k: plain(v) for k, v in row.items()} if isinstance(row, dict) else {"row": plain(row)}
+                    for row in rows[:_EXAMPLES]]
         count = res.get("unexpected_count")
+        observed: Any = None
+        error = _exception_message(r.exception_info)
+        if error:
+            observed = f"the check could not run: {error}"[:1000]
+        elif "value_set" in kw and isinstance(res.get("observed_value"), (list, set)):  # missing members of a set
+            absent = sorted(set(kw["value_set"]) - set(res["observed_value"]))
+            examples = [{kw.get("column", "value"): plain(v)} for v in absent[:_EXAMPLES]]
+            count, observed = len(absent), f"{len(absent)} of {len(kw['value_set'])} missing"
+        elif not examples:
+            observed = res.get("observed_value")
+            if isinstance(observed, (list, set, tuple, dict)) and len(observed) >= 50:
+                observed = f"{len(observed)} values"
+            else:
+                observed = plain(observed) if not isinstance(observed, (list, set, tuple, dict)) else observed
         out.append(FailedExpectation(
             check=(cfg.meta or {}).get("check", cfg.type), expectation=cfg.type, columns=columns,
             unexpected_count=int(count) if count is not None else 0,
-            unexpected_percent=res.get("unexpected_percent"), examples=examples,
-            observed=observed if not isinstance(observed, (list, set)) or len(observed) < 50 else f"{len(observed)} values",
-            severity=Severity.ERROR if _blocks(r) else Severity.WARNING))
+            unexpected_percent=res.get("unexpected_percent"), examples=examples, observed=observed,
+            severity=Severity.ERROR if _blocks(r) else Severity.WARNING,
+            tickers=list(res.get("qpo_tickers") or [])[:_EXAMPLES], n_tickers=res.get("qpo_n_tickers")))
     return out
-
-
-def _plain(v: Any) -> Any:
-    """A JSON-ready value: dates as ISO strings, numpy scalars as Python numbers, NaN as None."""
-    if isinstance(v, pd.Timestamp):
-        return str(v.date()) if v == v.normalize() else v.isoformat()
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and np.isnan(v):
-        return None
-    return v
 
 
 def _exception_message(info: dict[str, Any] | None) -> str | None:
@@ -141,16 +187,21 @@ def _exception_message(info: dict[str, Any] | None) -> str | None:
     return "; ".join(str(m) for m in msgs if m) or None
 
 
-def report(kind: str, long: pd.DataFrame, vresult: Any, page: str | None, params: dict[str, Any]) -> ValidationReport:
-    dates = pd.to_datetime(long["date"], errors="coerce")
+def report(kind: str, vresult: Any, page: str | None, params: dict[str, Any], *, n_rows: int, n_tickers: int,
+           start: str | None, end: str | None) -> ValidationReport:
     failed = failures(vresult)
     errors = [f for f in failed if f.severity is Severity.ERROR]
     checks = {(r.expectation_config.meta or {}).get("check", r.expectation_config.type):
               severity_of(r.expectation_config.meta) for r in vresult.results}
     return ValidationReport(
-        kind=kind, success=not errors, n_rows=len(long),
-        n_tickers=int(long["ticker"].nunique()),
-        start=str(dates.min().date()) if dates.notna().any() else None,
-        end=str(dates.max().date()) if dates.notna().any() else None,
+        kind=kind, success=not errors, n_rows=n_rows, n_tickers=n_tickers, start=start, end=end,
         n_expectations=len(vresult.results), failures=errors, data_docs=page, parameters=params,
         warnings=[f for f in failed if f.severity is Severity.WARNING], checks=checks)
+
+
+def long_report(kind: str, long: pd.DataFrame, vresult: Any, page: str | None, params: dict[str, Any]) -> ValidationReport:
+    """:func:`report` of a suite GX ran on the long frame ``long``."""
+    dates = pd.to_datetime(long["date"], errors="coerce")
+    has = bool(dates.notna().any())
+    return report(kind, vresult, page, params, n_rows=len(long), n_tickers=int(long["ticker"].nunique()),
+                  start=plain(dates.min()) if has else None, end=plain(dates.max()) if has else None)

@@ -1,12 +1,11 @@
-"""The long frames the suites run on: one row per (ticker, date) in the data's own order, plus
+"""The long frames the OHLCV suite runs on: one row per (ticker, date) in the data's own order, plus
 derived columns that let plain Great Expectations see time-series defects (see
-:mod:`qpo.validation.suites`)."""
+:mod:`qpo.validation.suites`; wide price panels are checked without a long copy, in
+:mod:`qpo.validation._panel`)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from qpo.errors import DataError
 
 
 def numeric_columns(long: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
@@ -41,39 +40,17 @@ def add_series_columns(long: pd.DataFrame, price_col: str) -> pd.DataFrame:
     long["step_days"] = (dates - dates.groupby(ticker, sort=False).shift(1)).dt.days.astype("float64")
     px = long[price_col]
     prev = px.groupby(ticker, sort=False).shift(1)
+    # returns and runs only between valid prices: a zero, negative or infinite price is its own error, reported once
+    valid = np.isfinite(px) & (px > 0)
+    prev_valid = np.isfinite(prev) & (prev > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = (px / prev).where((px > 0) & (prev > 0))
+        ratio = (px / prev).where(valid & prev_valid)
         long["log_return"] = np.log(ratio)
-    changed = (px != prev) | px.isna()  # True on each ticker's first row (prev is NaN there)
+    changed = (px != prev) | ~valid | ~prev_valid  # True on each ticker's first row (prev is NaN there)
     run = changed.astype("int64").groupby(ticker, sort=False).cumsum()
     run_length = run.groupby([ticker, run], sort=False).transform("size")
-    long["stale_days"] = (run_length - 1).where(px.notna(), 0).astype("int64")
+    long["stale_days"] = (run_length - 1).where(valid, 0).astype("int64")
     return long
-
-
-def panel_to_long(prices: pd.DataFrame) -> pd.DataFrame:
-    if not isinstance(prices, pd.DataFrame):
-        raise DataError(f"prices must be a pandas DataFrame (dates x tickers), got {type(prices).__name__}")
-    if prices.shape[1] == 0 or prices.shape[0] == 0:
-        raise DataError(f"the price panel is empty (shape {prices.shape})")
-    if prices.columns.has_duplicates:
-        dup = sorted({str(c) for c in prices.columns[prices.columns.duplicated()]})
-        raise DataError(f"the price panel has duplicate ticker columns {dup}; keep one column per ticker")
-    frames = []
-    dates = pd.Series(prices.index, dtype="object")
-    for ticker in prices.columns:
-        col = prices[ticker].reset_index(drop=True)
-        valid = col.notna().to_numpy()
-        if not valid.any():
-            first, last = 0, len(col) - 1  # a ticker with no price at all: every row is missing
-        else:
-            where = np.flatnonzero(valid)
-            first, last = where[0], where[-1]
-        frames.append(pd.DataFrame({"ticker": str(ticker), "date": dates.iloc[first:last + 1].to_numpy(),
-                                    "price": col.iloc[first:last + 1].to_numpy()}))
-    long = pd.concat(frames, ignore_index=True)
-    long["date"] = pd.to_datetime(long["date"], errors="coerce")
-    return add_series_columns(numeric_columns(long, ["price"]), "price")
 
 
 def add_adjustment_gap(long: pd.DataFrame) -> pd.DataFrame:

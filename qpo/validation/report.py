@@ -30,14 +30,21 @@ class FailedExpectation:
     examples: list[dict[str, Any]] = field(default_factory=list)  # offending rows: ticker, date, value(s)
     observed: Any = None
     severity: Severity = Severity.ERROR
+    # per ticker, in the data's order, for the first 20 tickers: {"ticker", "count", "first_date"} (wide panels)
+    tickers: list[dict[str, Any]] = field(default_factory=list)
+    n_tickers: int | None = None  # how many tickers hold offending rows (wide panels; None when not counted)
 
     def __str__(self) -> str:
         rows = "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in self.examples[:5])
         more = f" (+{self.unexpected_count - 5} more)" if self.unexpected_count > 5 else ""
         obs = f" observed {self.observed}" if self.observed is not None else ""
         what = "failed" if self.severity is Severity.ERROR else "flagged"
+        where = ""
+        if self.n_tickers and (self.n_tickers > 1 or self.unexpected_count > 5):
+            names = ", ".join(f"{t['ticker']} {t['count']} from {t['first_date']}" for t in self.tickers[:5])
+            where = f" in {self.n_tickers} ticker(s) ({names}{', ...' if self.n_tickers > 5 else ''})"
         return (f"{self.check}: {self.expectation} on {', '.join(self.columns)} {what} "
-                f"{self.unexpected_count} row(s){obs}" + (f": {rows}{more}" if rows else ""))
+                f"{self.unexpected_count} row(s){where}{obs}" + (f": {rows}{more}" if rows else ""))
 
 
 @dataclass

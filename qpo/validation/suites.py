@@ -39,19 +39,20 @@ import numbers
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from qpo._checks import positive
 from qpo.errors import DataError, InvalidValueError, UnknownOptionError
-from qpo.validation._gx import expect, run_suite
+from qpo.validation._gx import expect, long_report, publish_results, run_suite
 from qpo.validation._gx import report as build_report
+from qpo.validation._panel import Panel, evaluate, plain
 from qpo.validation.frames import (
     add_adjustment_gap,
     add_series_columns,
     add_simple_return,
     add_split_shortfall,
     numeric_columns,
-    panel_to_long,
 )
 from qpo.validation.report import Severity, ValidationReport
 
@@ -67,6 +68,9 @@ DEFAULT_REVIEW_ABS_RETURN = 0.40
 #: A recorded split whose close moved by less than half of it, or by more than one and a half times it
 #: (in log terms), is not shown by the close: closer to no split, or to another ratio, than to its own.
 MAX_SPLIT_SHORTFALL = 0.5
+_LARGEST = float(np.finfo(np.float64).max)
+#: expected tickers written out in a report's parameters; beyond this, their count
+_LISTED_TICKERS = 50
 
 
 def _price_expectations(price_cols: list[str], max_stale_days: int, max_abs_log_return: float,
@@ -78,9 +82,9 @@ def _price_expectations(price_cols: list[str], max_stale_days: int, max_abs_log_
     for c in key_cols:
         ex.append(expect(gxe.ExpectColumnValuesToNotBeNull, f"missing values ({c})", column=c))
     ex.append(expect(gxe.ExpectColumnValuesToBeNull, "wrong type (text where a number belongs)", column="not_a_number"))
-    for c in price_cols:
-        ex.append(expect(gxe.ExpectColumnValuesToBeBetween, f"non-positive prices ({c})", column=c, min_value=0,
-                         strict_min=True))
+    for c in price_cols:  # 0 < price <= the largest finite float: inf and -inf fail as well as 0 and -1
+        ex.append(expect(gxe.ExpectColumnValuesToBeBetween, f"non-positive prices ({c}; infinite ones too)", column=c,
+                         min_value=0, strict_min=True, max_value=_LARGEST))
     if has_volume:
         ex.append(expect(gxe.ExpectColumnValuesToBeBetween, "negative volume", column="volume", min_value=0))
     ex.append(expect(gxe.ExpectCompoundColumnsToBeUnique, "duplicate dates", column_list=["ticker", "date"]))
@@ -130,13 +134,30 @@ def validate_prices(prices: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_S
     :class:`~qpo.errors.DataValidationError` on an error, never on a warning).
     """
     params = {"max_stale_days": max_stale_days, "max_abs_log_return": max_abs_log_return,
-              "review_abs_return": review_abs_return, "expected_tickers": expected_tickers}
+              "review_abs_return": review_abs_return, "expected_tickers": _listed(expected_tickers)}
     _check_params(max_stale_days, max_abs_log_return, review_abs_return)
-    long = add_simple_return(panel_to_long(prices), max_abs_log_return)
+    panel = Panel(prices, float(max_abs_log_return))
     ex = _price_expectations(["price"], max_stale_days, max_abs_log_return, review_abs_return, expected_tickers,
                              has_volume=False)
-    vresult, page = run_suite("prices", long, ex, ["ticker", "date"])
-    return build_report("prices", long, vresult, page, params)
+    outcomes = []
+    for e in ex:  # each derived column computed when first needed, dropped when no later check needs it
+        cfg = e.configuration
+        outcomes.append(evaluate(panel, cfg.type, dict(cfg.kwargs)))
+        if cfg.kwargs.get("column") in ("step_days", "stale_days", "simple_return"):
+            panel.forget(cfg.kwargs["column"])
+            if cfg.kwargs["column"] == "simple_return":
+                panel.forget("log_return")
+    vresult, page = publish_results("prices", ex, outcomes)
+    on = panel.dates[panel.listed.any(axis=1) & ~np.asarray(panel.dates.isna())]
+    return build_report("prices", vresult, page, params, n_rows=panel.n_rows, n_tickers=len(panel.tickers),
+                        start=plain(on.min()) if len(on) else None, end=plain(on.max()) if len(on) else None)
+
+
+def _listed(tickers: list[str] | None) -> list[str] | str | None:
+    """Expected tickers as a report's parameter: the list, or its count when long (reports stay small)."""
+    if tickers is None or len(tickers) <= _LISTED_TICKERS:
+        return tickers
+    return f"{len(tickers)} tickers ({', '.join(map(str, list(tickers)[:5]))}, ...)"
 
 
 def validate_ohlcv(bars: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STALE_DAYS,
@@ -158,7 +179,7 @@ def validate_ohlcv(bars: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STAL
 
     params = {"max_stale_days": max_stale_days, "max_abs_log_return": max_abs_log_return,
               "max_adjustment_gap": max_adjustment_gap, "review_abs_return": review_abs_return,
-              "expected_tickers": expected_tickers}
+              "expected_tickers": _listed(expected_tickers)}
     _check_params(max_stale_days, max_abs_log_return, review_abs_return, max_adjustment_gap)
     if not isinstance(bars, pd.DataFrame):
         raise DataError(f"bars must be a pandas DataFrame, got {type(bars).__name__}")
@@ -175,7 +196,7 @@ def validate_ohlcv(bars: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STAL
                              max_abs_log_return, review_abs_return, expected_tickers, has_volume=True)
     ex += _ohlcv_expectations(max_adjustment_gap)
     vresult, page = run_suite("ohlcv", long, ex, ["ticker", "date"])
-    return build_report("ohlcv", long, vresult, page, params)
+    return long_report("ohlcv", long, vresult, page, params)
 
 
 def _check_params(max_stale_days: object, max_abs_log_return: object, review_abs_return: object,

@@ -120,17 +120,14 @@ def test_implausible_jump(panel):
     assert [(e["ticker"], e["date"]) for e in f.examples] == [("WMT", "2019-02-01"), ("WMT", "2019-02-04")]
 
 
-def test_wrong_type(tmp_path, panel):
-    frame = panel.iloc[:50, :3].reset_index()
+def test_wrong_type(panel):
+    frame = panel.iloc[:50, :3].copy()
     frame["BAC"] = frame["BAC"].astype(object)
-    frame.loc[10, "BAC"] = "27,33"  # a decimal comma: the column reads as text
-    path = tmp_path / "typed.csv"
-    frame.to_csv(path, index=False)
-    report = qpo.validate_file(path)
+    frame.iloc[10, frame.columns.get_loc("BAC")] = "27,33"  # a decimal comma: the cell is text
+    report = qpo.validate_prices(frame)
     wrong = next(f for f in report.failures if f.check.startswith("wrong type"))
     assert wrong.unexpected_count == 1
-    assert wrong.examples == [{"ticker": "BAC", "date": str(frame.loc[10, "date"].date()),
-                               "not_a_number": "price: 27,33"}]
+    assert wrong.examples == [{"ticker": "BAC", "date": str(frame.index[10].date()), "not_a_number": "price: 27,33"}]
     # the unusable cell is also a missing price, and nothing else is blamed
     assert sorted(f.check.split(" (")[0] for f in report.failures) == ["missing values", "wrong type"]
 
