@@ -1,11 +1,26 @@
-"""Serving the Voila advisor dashboards on localhost."""
+"""Serving the Voila advisor dashboards on localhost.
+
+Each visit starts a Jupyter kernel (about 300 MB with qpo loaded). Kernels idle for longer than
+``cull_idle_timeout`` seconds are shut down, checked every ``cull_interval`` seconds, also while a
+tab still holds them (a closed or forgotten tab may stay "connected" until its websocket times
+out): a dashboard left idle that long needs a reload. Defaults: 300 s and 60 s, or the
+environment's ``QPO_DASHBOARD_CULL_IDLE`` / ``QPO_DASHBOARD_CULL_INTERVAL`` (whole seconds;
+an idle timeout of 0 keeps kernels forever). Voila keeps no pool of preheated kernels here, so
+an idle server runs none.
+"""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-from qpo import config
-from qpo.errors import UnknownOptionError
+from qpo import _checks, config
+from qpo.errors import InvalidValueError, UnknownOptionError
+
+CULL_IDLE_ENV = "QPO_DASHBOARD_CULL_IDLE"
+CULL_INTERVAL_ENV = "QPO_DASHBOARD_CULL_INTERVAL"
+DEFAULT_CULL_IDLE = 300
+DEFAULT_CULL_INTERVAL = 60
 
 
 def available_dashboards() -> dict[str, Path]:
@@ -13,15 +28,41 @@ def available_dashboards() -> dict[str, Path]:
     return {p.stem: p for p in sorted(d.glob("*.ipynb"))} if d.is_dir() else {}
 
 
-def voila_command(name: str, port: int = 8866, *, open_browser: bool = False) -> list[str]:
+def _seconds(name: str, value: object, env: str, default: int, lo: int) -> int:
+    """``value`` as whole seconds >= ``lo``; None means the environment variable ``env`` or ``default``."""
+    if value is None:
+        raw = os.environ.get(env, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise InvalidValueError(f"{env} must be a whole number of seconds >= {lo}, got {raw!r}") from None
+        name = env
+    return _checks.whole(name, value, lo, hint="whole seconds")
+
+
+def cull_options(cull_idle_timeout: int | None = None, cull_interval: int | None = None) -> list[str]:
+    """Voila's options that shut down kernels idle longer than ``cull_idle_timeout`` seconds (0:
+    never), checked every ``cull_interval`` seconds, connected or not (see the module's docstring)."""
+    idle = _seconds("cull_idle_timeout", cull_idle_timeout, CULL_IDLE_ENV, DEFAULT_CULL_IDLE, 0)
+    interval = _seconds("cull_interval", cull_interval, CULL_INTERVAL_ENV, DEFAULT_CULL_INTERVAL, 1)
+    return [f"--MappingKernelManager.cull_idle_timeout={idle}", f"--MappingKernelManager.cull_interval={interval}",
+            "--MappingKernelManager.cull_connected=True", "--MappingKernelManager.cull_busy=False"]
+
+
+def voila_command(name: str, port: int = 8866, *, open_browser: bool = False, cull_idle_timeout: int | None = None,
+                  cull_interval: int | None = None) -> list[str]:
     """The ``voila`` command line that serves dashboard ``name`` (sources stripped, tracebacks
-    hidden: Voila's defaults; the ``lab`` template, which needs no CDN)."""
+    hidden: Voila's defaults; the ``lab`` template, which needs no CDN), culling idle kernels
+    (:func:`cull_options`)."""
     apps = available_dashboards()
     if name not in apps:
         raise UnknownOptionError("dashboard", name, apps)
     return [sys.executable, "-m", "voila", str(apps[name]), f"--port={port}", "--template=lab",
             "--Voila.ip=127.0.0.1", "--no-browser" if not open_browser else "--Voila.open_browser=True",
-            "--show_tracebacks=False", "--strip_sources=True"]
+            "--show_tracebacks=False", "--strip_sources=True",
+            *cull_options(cull_idle_timeout, cull_interval)]
 
 
 def exec_server(cmd: list[str], cwd: str | None = None) -> None:
@@ -36,8 +77,10 @@ def exec_server(cmd: list[str], cwd: str | None = None) -> None:
     os.execv(cmd[0], cmd)
 
 
-def serve(name: str, port: int = 8866, *, open_browser: bool = False) -> None:
+def serve(name: str, port: int = 8866, *, open_browser: bool = False, cull_idle_timeout: int | None = None,
+          cull_interval: int | None = None) -> None:
     """Serve dashboard ``name`` until interrupted (this process becomes the Voila server)."""
-    cmd = voila_command(name, port, open_browser=open_browser)
+    cmd = voila_command(name, port, open_browser=open_browser, cull_idle_timeout=cull_idle_timeout,
+                        cull_interval=cull_interval)
     print(f"serving {name} on http://127.0.0.1:{port}/ (Ctrl-C stops)", flush=True)
     exec_server(cmd, cwd=str(config.project_root() / "voila_apps"))

@@ -10,6 +10,10 @@ from tests.servers import free_port, serving
 @pytest.fixture
 def dashboard(qpo_home):
     chromium_path()  # skip early when there is no browser
+    from qpo.store import connect
+    from qpo.workbench.demo import seed_demo
+
+    seed_demo(connect())  # `qpo db seed` (make run does it): the dashboard only reads the store
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     # probe a static file: a GET of the dashboard itself would start a kernel of its own
@@ -49,3 +53,26 @@ def test_advisor_dashboard_in_chromium(dashboard):
         assert "Nakamura Ventures LLC" in body and "Traceback" not in body
         # Tech Tilt is 80 % Information Technology: over the 40 % sector limit, shown as a breach
         assert "Compliance breach" in body and "sector Information Technology" in body
+
+
+def test_a_store_deleted_while_serving_is_refused_on_the_next_visit(qpo_home, sp500):
+    """The store goes while the server runs: the next visit says so, with the command that
+    creates it, and neither creates a store nor seeds the demo portfolios into one."""
+    import urllib.request
+
+    from qpo.store import connect
+    from qpo.workbench.demo import seed_demo
+
+    db = qpo_home / "qpo.db"
+    seed_demo(connect(), prices=sp500)  # `qpo db seed`
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with serving([sys.executable, "-m", "qpo.cli", "dashboard", "advisor", "--port", str(port)],
+                 url + "voila/static/voila.js", qpo_home / "voila.log"):
+        db.unlink()
+        with urllib.request.urlopen(url, timeout=240) as resp:
+            page = resp.read().decode()
+    assert "The dashboard cannot open." in page
+    assert f"no store at sqlite:///{db}: the file {db} does not exist, and nothing was created" in page
+    assert "`qpo db seed`" in page and "Harper Family Trust" not in page
+    assert not db.exists()
