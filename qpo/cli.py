@@ -31,8 +31,11 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_pipeline_run(args) -> int:
-    from qpo.errors import QpoError
+    """Exit status: 0 FINISHED, 1 FAILED, 2 INVALID_DATA or a corrupt file, 3 could not start
+    (unknown pipeline, parameter or portfolio, a missing store), 130 / 143 KILLED by SIGINT / SIGTERM."""
+    from qpo.errors import CorruptFileError, QpoError
     from qpo.workbench.pipelines import run_pipeline
+    from qpo.workbench.run_control import exit_code
 
     params = {name: _parse_value(value) for name, value in (args.param or [])}
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if not args.json else None
@@ -42,9 +45,15 @@ def _cmd_pipeline_run(args) -> int:
         if args.json:
             print(json.dumps({"pipeline": args.name, "status": "ERROR", "error": str(exc)}))
         print(f"qpo: error: {exc}", file=sys.stderr)
-        return 3
+        return 2 if isinstance(exc, CorruptFileError) else 3
     if args.json:
-        print(run.to_json())
+        print(run.to_json(), flush=True)
+    elif run.status == "KILLED":
+        print(f"pipeline   {run.pipeline}: KILLED by {run.signal} after {run.seconds:.1f} s", flush=True)
+        if run.notebook:
+            print(f"notebook   {run.notebook} (partial)")
+        if run.run_id:
+            print(f"mlflow run {run.run_id} (experiment {run.experiment!r}) marked KILLED at {run.tracking_uri}")
     else:
         print(f"pipeline   {run.pipeline}: {run.status} in {run.seconds:.1f} s")
         if run.error:
@@ -60,6 +69,10 @@ def _cmd_pipeline_run(args) -> int:
         if run.run_id:
             print(f"mlflow run {run.run_id} (experiment {run.experiment!r}) at {run.tracking_uri}")
             print("           browse it: qpo ui mlflow, then http://127.0.0.1:5000")
+    if run.status == "KILLED":
+        import signal
+
+        return exit_code(signal.Signals[run.signal or "SIGINT"])
     return {"FINISHED": 0, "INVALID_DATA": 2}.get(run.status, 1)  # FAILED: 1; could not start: 3
 
 
@@ -133,13 +146,41 @@ def _cmd_db(args) -> int:
     return 0
 
 
+MLFLOW_UI_WORKERS_ENV = "QPO_MLFLOW_UI_WORKERS"
+
+
+def _ui_workers(given: int | None) -> int:
+    import os
+
+    from qpo.errors import InvalidValueError
+
+    text = str(given) if given is not None else os.environ.get(MLFLOW_UI_WORKERS_ENV, "1")
+    try:
+        workers = int(text)
+    except ValueError:
+        workers = 0
+    if not 1 <= workers <= 16:
+        source = "--workers" if given is not None else MLFLOW_UI_WORKERS_ENV
+        raise InvalidValueError(f"{source} must be a whole number of web workers from 1 to 16, got {text!r}")
+    return workers
+
+
 def _cmd_ui_mlflow(args) -> int:
+    """The MLflow UI with a fixed, small number of processes: ``--workers`` web workers (default 1,
+    or ``QPO_MLFLOW_UI_WORKERS``) and no job-execution consumers (MLflow's GenAI jobs; set
+    ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=true`` to have them)."""
+    import os
+
     from qpo import config
+    from qpo.tracking import configure
     from qpo.workbench.dashboard import exec_server
 
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", config.tracking_uri(),
-           "--host", "127.0.0.1", "--port", str(args.port)]
-    print(f"MLflow UI for {config.tracking_uri()} on http://127.0.0.1:{args.port}", flush=True)
+    workers = _ui_workers(args.workers)
+    uri = configure()  # the store exists (created under the lock) and is readable before the UI starts
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+           "--host", "127.0.0.1", "--port", str(args.port), "--workers", str(workers)]
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    print(f"MLflow UI for {config.tracking_uri()} on http://127.0.0.1:{args.port} ({workers} worker(s))", flush=True)
     exec_server(cmd)
     return 0  # not reached: this process became the MLflow UI
 
@@ -226,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     uisub = ui.add_subparsers(dest="which", required=True)
     m = uisub.add_parser("mlflow", help="the MLflow UI on the workbench's tracking store")
     m.add_argument("--port", type=int, default=5000)
+    m.add_argument("--workers", type=int, default=None,
+                   help="web worker processes (default 1, or $QPO_MLFLOW_UI_WORKERS); each holds ~250 MB")
     m.set_defaults(func=_cmd_ui_mlflow)
     return p
 
@@ -239,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     except QpoError as exc:
         print(f"qpo: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a pipeline run: stop quietly, as a shell expects
+        print("qpo: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -3,18 +3,26 @@
 A pipeline is a TOML file in ``pipelines/`` naming a parameterized notebook, its MLflow
 experiment, its schedule, and which notebook parameter names the price data. ``run_pipeline``:
 
-1. resolves the parameters (notebook defaults < pipeline file < caller);
+1. resolves the parameters (notebook defaults < pipeline file < caller) and refuses, before
+   anything is written, an unknown parameter name or a portfolio the store does not hold (the
+   valid names listed; a missing store is refused, never created);
 2. loads the price data and validates it with Great Expectations: an error stops here,
    before any notebook, report or MLflow run is written (the Data Docs report is left); a
    warning (a large one-day move to review) is reported and the run goes on: the run's
    ``data_warnings``, the MLflow tag ``qpo.data_warnings`` and the ``validation.json`` artifact;
-3. starts an MLflow run (code version, data hash, parameters), executes the notebook with
-   Papermill into ``runs/<pipeline>/<time>-<run id>/notebook.ipynb``;
+   an ``as_of`` parameter outside the data's dates is invalid data too;
+3. creates the MLflow tracking store if needed (once, under a file lock: first runs may start
+   together; a corrupt ``mlflow.db`` raises :class:`~qpo.errors.CorruptFileError`), starts an
+   MLflow run (code version, data hash, parameters), executes the notebook with Papermill
+   into ``runs/<pipeline>/<time>-<run id>/notebook.ipynb``;
 4. exports ``report.html`` (code hidden, plotly figures inlined), logs the notebook, the report,
    every ``record``-ed number as a metric and every ``show_figure``-d figure to the run;
    A notebook that declares a ``run_id`` parameter receives the MLflow run's id.
 5. on an error in the notebook keeps the executed notebook (and its HTML), logs them, marks the
-   MLflow run FAILED with the error, and returns status ``FAILED``.
+   MLflow run FAILED with the error, and returns status ``FAILED``;
+6. on SIGINT (Ctrl-C) or SIGTERM stops the kernel, keeps and logs the partial notebook, marks the
+   MLflow run KILLED with the reason ("interrupted by SIGTERM") and returns status ``KILLED``
+   with the signal (see :mod:`qpo.workbench.run_control`).
 """
 from __future__ import annotations
 
@@ -26,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from qpo import config
-from qpo.errors import PipelineError, UnknownOptionError
+from qpo.errors import MissingStoreError, PipelineError, RunInterrupted, StoreError, UnknownOptionError
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,8 @@ class PipelineSpec:
     data_source_parameter: str | None
     data_start_parameter: str | None
     parameters: dict[str, Any] = field(default_factory=dict)
+    portfolio_parameter: str = "portfolio"  # the notebook parameter naming a portfolio of the store, if declared
+    as_of_parameter: str = "as_of"  # the notebook parameter giving the report date, if declared
 
 
 def pipelines_dir() -> Path:
@@ -64,7 +74,9 @@ def load_spec(name: str) -> PipelineSpec:
                             schedule=raw.get("schedule", ""), description=raw.get("description", ""),
                             data_source_parameter=raw.get("data", {}).get("source"),
                             data_start_parameter=raw.get("data", {}).get("start"),
-                            parameters=raw.get("parameters", {}))
+                            parameters=raw.get("parameters", {}),
+                            portfolio_parameter=raw.get("data", {}).get("portfolio", "portfolio"),
+                            as_of_parameter=raw.get("data", {}).get("as_of", "as_of"))
     except KeyError as exc:
         raise PipelineError(f"{found[name]}: missing key {exc}") from exc
     if not nb.exists():
@@ -131,7 +143,7 @@ def _check_type(name: str, value, declared: dict) -> None:
 @dataclass
 class PipelineRun:
     pipeline: str
-    status: str  # FINISHED | FAILED | INVALID_DATA
+    status: str  # FINISHED | FAILED | INVALID_DATA | KILLED
     run_id: str | None
     notebook: str | None
     html: str | None
@@ -144,6 +156,7 @@ class PipelineRun:
     error: str | None = None
     seconds: float = 0.0
     data_warnings: list[str] = field(default_factory=list)  # validation warnings: reported, did not stop the run
+    signal: str | None = None  # KILLED: the signal that stopped the run (SIGINT, SIGTERM)
 
     @property
     def ok(self) -> bool:
@@ -169,16 +182,56 @@ def export_html(notebook: Path, html: Path) -> Path:
     return html
 
 
+def _store_engine():
+    """The store, opened for reading: a SQLite store that does not exist is refused
+    (:class:`~qpo.errors.MissingStoreError`) and never created."""
+    from qpo.store import connect
+
+    url = config.database_url()
+    if url.startswith("sqlite:"):
+        from sqlalchemy.engine import make_url
+
+        database = make_url(url).database
+        if database and database != ":memory:" and not Path(database).exists():
+            raise MissingStoreError(f"no store at {url}: create it with `qpo db seed` (the demo portfolios) or "
+                                    f"`qpo db upgrade` (empty), or point QPO_DATABASE_URL at yours")
+    return connect(url)
+
+
+def check_portfolio(spec: PipelineSpec, params: dict[str, Any]) -> None:
+    """Refuse a portfolio parameter that names no portfolio of the store, listing the ones it holds;
+    read-only: a missing store is refused, never created."""
+    name = spec.portfolio_parameter
+    if not name or name not in params or params[name] is None:
+        return
+    from qpo.store import list_portfolios, session_scope
+
+    with session_scope(_store_engine()) as session:
+        names = list(list_portfolios(session)["name"])
+    if not names:
+        raise StoreError(f"the store at {config.database_url()} holds no portfolio; add one, or seed the demo "
+                         f"portfolios with `qpo db seed`")
+    if params[name] not in names:
+        raise UnknownOptionError(f"portfolio (parameter {name} of pipeline {spec.name!r})", params[name], names)
+
+
+def _invalid(base: dict[str, Any], t0: float, error: str, log, data_docs: str | None = None) -> PipelineRun:
+    import time
+
+    log(f"invalid data: {error}")
+    return PipelineRun(status="INVALID_DATA", run_id=None, notebook=None, html=None, error=error, data_docs=data_docs,
+                       seconds=time.perf_counter() - t0, **base)
+
+
 def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_name: str | None = None,
                  log=None) -> PipelineRun:
     """Run pipeline ``name`` (see the module's docstring). Never raises for a failed notebook or
-    invalid data: the returned run says what happened; it raises for an unknown pipeline or
-    parameter."""
+    invalid data: the returned run says what happened; it raises for an unknown pipeline,
+    parameter or portfolio, a missing store or a corrupt tracking store, before anything is written.
+    A SIGINT or SIGTERM returns status ``KILLED`` (in the main thread; see :mod:`run_control`)."""
     import time
 
-    from qpo.data import data_hash
-    from qpo.errors import DataError
-    from qpo.validation import validate_source
+    from qpo.workbench.run_control import SignalGuard, signal_name
 
     log = log or (lambda msg: None)
     t0 = time.perf_counter()
@@ -186,36 +239,63 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
     params = resolve_parameters(spec, dict(parameters or {}))
     uri = config.tracking_uri()
     base: dict[str, Any] = dict(pipeline=name, tracking_uri=uri, experiment=spec.experiment, parameters=params)
+    state: dict[str, Any] = {}
+    try:
+        with SignalGuard() as guard:
+            check_portfolio(spec, params)
+            return _validate_and_run(spec, params, base, guard, state, t0, kernel_name, log)
+    except RunInterrupted as exc:
+        log(f"pipeline {name} KILLED: {exc}")
+        nb, html = state.get("notebook"), state.get("html")
+        return PipelineRun(status="KILLED", run_id=state.get("run_id"),
+                           notebook=str(nb) if nb and Path(nb).exists() else None,
+                           html=str(html) if html and Path(html).exists() else None, data_hash=state.get("digest"),
+                           error=str(exc), signal=signal_name(exc.signal_number), seconds=time.perf_counter() - t0,
+                           **base)
 
+
+def _validate_and_run(spec: PipelineSpec, params: dict[str, Any], base: dict[str, Any], guard, state: dict[str, Any],
+                      t0: float, kernel_name: str | None, log) -> PipelineRun:
+    import time
+
+    name = spec.name
     digest = docs = None
     validation: dict[str, Any] | None = None
     if spec.data_source_parameter:
+        from qpo.data import check_as_of, data_hash
+        from qpo.errors import DataError
+        from qpo.validation import validate_source
+
         source = params[spec.data_source_parameter]
         start = params.get(spec.data_start_parameter) if spec.data_start_parameter else None
         log(f"validating price data {source!r} from {start or 'the start'}")
         try:
             report, prices = validate_source(source, start=start)
         except DataError as exc:  # unreadable: no columns, no dates, no such file
-            log(f"invalid data: {exc}")
-            return PipelineRun(status="INVALID_DATA", run_id=None, notebook=None, html=None, error=str(exc),
-                               seconds=time.perf_counter() - t0, **base)
+            return _invalid(base, t0, str(exc), log)
         base["data_warnings"] = [str(w) for w in report.warnings]
         if not report.success:
             log(str(report))
-            return PipelineRun(status="INVALID_DATA", run_id=None, notebook=None, html=None,
-                               data_docs=report.data_docs, error=report.summary(),
-                               seconds=time.perf_counter() - t0, **base)
+            return _invalid(base, t0, report.summary(), lambda m: None, data_docs=report.data_docs)
+        if spec.as_of_parameter in params and prices is not None:
+            try:
+                check_as_of(prices.index, params[spec.as_of_parameter])
+            except DataError as exc:
+                return _invalid(base, t0, f"parameter {spec.as_of_parameter}: {exc}", log)
         if report.warnings:
             log(f"data warnings, to review (the run goes on): {report.warning_summary()}")
         digest, docs, validation = data_hash(prices), report.data_docs, report.to_dict()
+    state["digest"] = digest
 
     import papermill as pm
 
-    from qpo.tracking import tracked_run
+    from qpo.tracking import configure, tracked_run
     from qpo.workbench.notebook import read_figures, read_records
 
+    configure(base["tracking_uri"])  # creates the store once (a file lock); refuses a corrupt one
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     out_nb = html = run_id = None
+    guard.deferred = True  # from here a signal is recorded and the run ends KILLED, not half-written
     try:
         logged = {k: v for k, v in params.items() if k != "run_id"}
         tags = {"qpo.pipeline": name, "qpo.notebook": spec.notebook.name, "qpo.schedule": spec.schedule}
@@ -224,19 +304,20 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
                                                   for w in validation["warnings"])[:4000]
         with tracked_run(spec.experiment, run_name=f"{name} {stamp}", params=logged, data_hash=digest,
                          tags=tags) as run:
-            run_id = run.run_id
+            run_id = state["run_id"] = run.run_id
             if validation is not None:
                 run.log_dict(validation, "validation.json")
             run_dir = config.runs_dir() / name / f"{stamp}-{run.run_id[:8]}"
             run_dir.mkdir(parents=True, exist_ok=True)
-            out_nb, html = run_dir / "notebook.ipynb", run_dir / "report.html"
+            out_nb, html = state["notebook"], state["html"] = run_dir / "notebook.ipynb", run_dir / "report.html"
             if "run_id" in params:  # a notebook that declares run_id gets this run's id
                 params["run_id"] = run.run_id
             log(f"executing {spec.notebook.name} -> {out_nb}")
             try:
-                pm.execute_notebook(str(spec.notebook), str(out_nb), parameters=params, kernel_name=kernel_name,
-                                    cwd=str(spec.notebook.parent), progress_bar=False,
-                                    request_save_on_cell_execute=True, start_timeout=300)
+                guard.execute(pm.execute_notebook, str(spec.notebook), str(out_nb), parameters=params,
+                              kernel_name=kernel_name, cwd=str(spec.notebook.parent), progress_bar=False,
+                              request_save_on_cell_execute=True, start_timeout=300,
+                              kernel_manager_class=guard.kernel_manager_class())
             except BaseException:
                 if out_nb.exists():  # keep what the failed run did: its notebook, and its report if it renders
                     run.log_artifact(out_nb)
@@ -244,7 +325,7 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
                         run.log_artifact(export_html(out_nb, html))
                     except Exception as exc:  # noqa: BLE001 - the notebook's own error is the one to report
                         log(f"HTML export of the failed notebook failed too: {exc}")
-                        html = None
+                        html = state["html"] = None
                 raise
             run.log_artifact(out_nb)
             run.log_artifact(export_html(out_nb, html))  # a finished run always has its report
@@ -253,9 +334,12 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
             run.log_dict({"records": metrics}, "records.json")
             for fig_name, fig in read_figures(out_nb).items():
                 run.log_figure(fig, fig_name)
+            guard.check()  # a signal while logging: the run was asked to stop
             status = "FINISHED"
         return PipelineRun(status=status, run_id=run_id, notebook=str(out_nb), html=str(html), metrics=metrics,
                            data_hash=digest, data_docs=docs, seconds=time.perf_counter() - t0, **base)
+    except RunInterrupted:
+        raise
     except Exception as exc:  # noqa: BLE001 - reported in the returned run
         error = _error_text(exc)
         log(f"pipeline {name} FAILED: {error}")
