@@ -368,7 +368,11 @@ def to_numbers(df: pd.DataFrame, columns: list[str], label: str, *, as_float: bo
         elif any(re.search(r"\d,\d", e) for e in examples):
             hint = "; decimal commas are read only in semicolon-separated files"
         raise fail(f"{label}: text where numbers belong in {listing(bad_cols, 3)}: {', '.join(examples)}{more}{hint}")
-    result = df.copy()
-    for c, v in out.items():
-        result[c] = v
+    if as_float and list(out) == list(df.columns):  # a wide panel: one new frame, no per-column copies
+        result = pd.DataFrame(out, index=df.index)
+    else:
+        result = df.copy()
+        for c, v in out.items():
+            result[c] = v
+    result.attrs = dict(df.attrs)
     return result

@@ -236,7 +236,7 @@ def load_price_file(path: str | Path, start=None, end=None) -> pd.DataFrame:
         raise fail(f"{label}: column(s) {listing(unnamed, 3)} have no name in the header but hold values; "
                    "name each ticker's column")
     dates = parse_dates(df[date_col], label, date_col)
-    out = to_numbers(df, tickers, label)[tickers]
+    out = to_numbers(df[tickers], tickers, label)
     out.index = pd.DatetimeIndex(dates, name="date")
     out.columns = [str(c) for c in out.columns]
     out.attrs = {"qpo_read": attrs.get("qpo_read", "")}

@@ -1,0 +1,108 @@
+"""Files in, nothing wrong out: the faults a user's price file can carry, tried through the paths
+the workbench takes (qpo.validate_source, as the pipelines do; ``qpo pipeline run``; ``qpo validate``).
+
+| fault                                         | what the workbench does                              |
+|-----------------------------------------------|------------------------------------------------------|
+| Parquet/CSV written by pandas (dates = index) | reads the index pandas wrote: the real dates         |
+| no dates anywhere / dates as numbers          | refused, naming the columns seen / the numbers       |
+| byte-order mark, ``;`` + decimal commas       | read as such (``frame.attrs["qpo_read"]`` says how)  |
+| decimal point in a decimal-comma file         | refused, naming column, row and text                 |
+| mixed or unreadable date formats              | refused, naming two example rows                     |
+| repeated / shuffled dates                     | refused, naming the rows (newest-first is reversed)  |
+| text in a price column                        | refused, naming column, row and text                 |
+| missing values, all-NaN column, one row       | loaded as NaN; validation judges them                |
+| zero rows, empty file, corrupt Parquet        | refused, saying which                                |
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import qpo
+from qpo.data import check_as_of
+from qpo.errors import DataError
+
+def _with_text(px: pd.DataFrame, row: int, text: str) -> pd.DataFrame:
+    out = px.astype(object)
+    out.iloc[row, :] = text
+    return out
+
+
+FAULTS = {
+    "pandas parquet": (lambda p, px: px.to_parquet(p), ".parquet", None),
+    "pandas csv, unnamed index": (lambda p, px: px.rename_axis(None).to_csv(p), ".csv", None),
+    "BOM + ; + decimal commas": (lambda p, px: p.write_bytes(px.to_csv(sep=";", decimal=",").encode("utf-8-sig")), ".csv",
+                                 None),
+    "newest first": (lambda p, px: px.iloc[::-1].to_csv(p), ".csv", None),
+    "no dates": (lambda p, px: px.to_parquet(p, index=False), ".parquet", r"no dates found; columns seen: KO, PEP"),
+    "epoch dates": (lambda p, px: px.set_axis(px.index.astype("int64") // 10**9).rename_axis("date").to_csv(p), ".csv",
+                    r"column 'date' holds numbers \(e.g. \d+\), not dates"),
+    "mixed date formats": (lambda p, px: px.set_axis([d.strftime("%Y-%m-%d" if i % 7 else "%m/%d/%Y")
+                                                      for i, d in enumerate(px.index)]).rename_axis("date").to_csv(p),
+                           ".csv", r"mixes date formats: row 1 '01/04/2019' and row 2 '2019-01-07'"),
+    "repeated date": (lambda p, px: pd.concat([px.iloc[:5], px.iloc[4:]]).to_parquet(p), ".parquet",
+                      r"1 date\(s\) appear more than once, e.g. 2019-01-10 in rows 5, 6"),
+    "text in prices": (lambda p, px: _with_text(px, 3, "n.a.").to_csv(p), ".csv",
+                       r"text where numbers belong in KO, PEP: 'KO' row 4 'n.a.', 'PEP' row 4 'n.a.'"),
+    "zero rows": (lambda p, px: px.iloc[:0].to_parquet(p), ".parquet", "has no rows"),
+}
+
+
+@pytest.fixture(scope="module")
+def panel(sp500_clean) -> pd.DataFrame:
+    return sp500_clean.loc["2019-01-04":"2019-03-29", ["KO", "PEP"]]
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_file_fault_gives_the_right_panel_or_a_named_refusal(tmp_path, panel, fault):
+    write, suffix, refusal = FAULTS[fault]
+    path = tmp_path / f"prices{suffix}"
+    write(path, panel)
+    if refusal is None:
+        loaded = qpo.load_price_file(path)
+        pd.testing.assert_frame_equal(loaded, panel, check_freq=False, check_index_type=False, rtol=0, atol=1e-12)
+        assert check_as_of(loaded.index) == pd.Timestamp("2019-03-29")  # the report's date: never 1970-01-01
+    else:
+        with pytest.raises(DataError, match=refusal) as err:
+            qpo.load_price_file(path)
+        assert len(str(err.value)) <= 300
+
+
+def test_the_pipelines_path_reads_a_pandas_parquet_file(tmp_path, panel):
+    """validate_source (what every pipeline runs first) on ``prices.to_parquet(path)``: before, the
+    KO column became the dates (nanoseconds since 1970) and PEP the only ticker."""
+    path = tmp_path / "prices.parquet"
+    panel.to_parquet(path)
+    report, prices = qpo.validate_source(str(path))
+    assert report.success, str(report)
+    assert list(prices.columns) == ["KO", "PEP"] and prices.index[0] == pd.Timestamp("2019-01-04")
+    np.testing.assert_allclose(prices.to_numpy(), panel.to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_a_pipeline_refuses_an_undated_file_before_anything_is_written(qpo_home, tmp_path, panel):
+    from qpo.cli import main
+    from qpo.workbench.pipelines import run_pipeline
+
+    assert main(["db", "seed"]) == 0  # the store a pipeline reads (``make run`` seeds it the same way)
+    path = tmp_path / "undated.parquet"
+    panel.to_parquet(path, index=False)
+    run = run_pipeline("daily-report", {"prices_source": str(path)})
+    assert run.status == "INVALID_DATA" and run.run_id is None
+    assert "no dates found; columns seen: KO, PEP" in run.error
+    assert not (qpo_home / "runs").exists() and not (qpo_home / "mlflow.db").exists()
+
+
+def test_cli_validate_names_two_rows_of_mixed_dates(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_text("date;KO;PEP\n2019-01-04;1,5;2,5\n07/01/2019;1,6;2,4\n", encoding="utf-8-sig")
+    proc = subprocess.run([sys.executable, "-m", "qpo.cli", "validate", str(path)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line == ("qpo: error: mixed.csv (read as UTF-8 with a byte-order mark, semicolon-separated, with decimal "
+                    "commas): column 'date' mixes date formats: row 1 '2019-01-04' and row 2 '07/01/2019' (1 row(s) "
+                    "differ from the first); write every date one way, e.g. YYYY-MM-DD")
