@@ -200,5 +200,8 @@ def test_validation_scale(validation_scale):
     by_check = {k.split(" (")[0]: v for k, v in bad["failures"].items()}
     # one bad cell a day on days 1..298: NaN, inf, -1 and a tenfold jump (two implausible moves) in turn
     assert by_check == {"missing values": 74, "non-positive prices": 75 + 75, "implausible one-day jumps": 2 * 74}
-    for case in (clean, bad):
+    systematic = {k.split(" (")[0]: v for k, v in r["cases"]["systematic"]["failures"].items()}
+    assert systematic == {"non-positive prices": 25 * 300, "stale prices": 25 * 300}  # even tickers negated, odd frozen
+    for case in (clean, bad, r["cases"]["systematic"]):
         assert _finite(case["seconds"], case["peak_rss_mib"], case["file_mb"]) and case["report_bytes"] < 100_000
+    assert r["load_only"]["shape"] == [300, 50] and _finite(r["load_only"]["seconds"])

@@ -121,7 +121,7 @@ def publish_results(kind: str, expectations: list[Any], outcomes: list[tuple[boo
                                            exception_info={"raised_exception": False, "exception_traceback": None,
                                                            "exception_message": None})
                for e, (ok, res) in zip(suite.expectations, outcomes, strict=True)]
-    n_ok = sum(r.success for r in results)
+    n_ok = sum(bool(r.success) for r in results)
     vresult = ExpectationSuiteValidationResult(
         success=n_ok == len(results), results=results, suite_name=suite.name,
         statistics={"evaluated_expectations": len(results), "successful_expectations": n_ok,

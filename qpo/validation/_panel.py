@@ -29,6 +29,8 @@ _INDEX_COLUMNS = ["ticker", "date"]
 def plain(v: Any) -> Any:
     """A JSON-ready value: dates as ISO strings, numpy scalars as Python values, NaN as None,
     infinities as ``"inf"``/``"-inf"``, long text cut to 200 characters."""
+    if v is pd.NaT:
+        return None
     if isinstance(v, (pd.Timestamp, np.datetime64)):
         v = pd.Timestamp(v)
         if pd.isna(v):
@@ -64,7 +66,10 @@ class Panel:
         T, N = prices.shape
         numeric = all(pd.api.types.is_numeric_dtype(t) for t in prices.dtypes)
         if numeric:
-            self.price = prices.to_numpy(dtype="float64", copy=False)
+            if any(isinstance(t, pd.api.extensions.ExtensionDtype) for t in prices.dtypes):  # Float64: pd.NA
+                self.price = prices.to_numpy(dtype="float64", na_value=np.nan)
+            else:
+                self.price = prices.to_numpy(dtype="float64", copy=False)
             present = ~np.isnan(self.price)
         else:
             self.price = np.empty((T, N), dtype="float64")
@@ -170,11 +175,11 @@ class Panel:
             if len(rows) >= EXAMPLES:
                 break
             for t in np.flatnonzero(mask[:, j])[:EXAMPLES - len(rows)]:
-                row = {"ticker": self.tickers[j], "date": plain(self.dates[t])}
+                row = {"ticker": plain(self.tickers[j]), "date": plain(self.dates[t])}
                 if column not in row:
                     row[column] = self.value(column, int(t), int(j))
                 rows.append(row)
-        tickers = [{"ticker": self.tickers[j], "count": int(per_ticker[j]),
+        tickers = [{"ticker": plain(self.tickers[j]), "count": int(per_ticker[j]),
                     "first_date": plain(self.dates[int(mask[:, j].argmax())])} for j in hit[:EXAMPLES]]
         elements = self.n_rows
         missing = elements - nonmissing if nonmissing is not None else 0
