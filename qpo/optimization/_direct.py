@@ -27,9 +27,8 @@ def direct_qp(problem: PortfolioProblem, objective: str, options: dict):
     session of the last problem of the same shape (warm start, same factorization pattern), its
     answer then made exact by the active-set method when the constraints are bounds and rows."""
     from qpo.optimization import active_set
-    from qpo.optimization.qp import LinearQP, OSQPSession
-
     from qpo.optimization._scale import cost_scale, return_scale
+    from qpo.optimization.qp import LinearQP, OSQPSession
 
     rc = problem.resolved
     # solved in units where the assets' volatility is near 1 (the tolerances below are absolute)
@@ -37,7 +36,7 @@ def direct_qp(problem: PortfolioProblem, objective: str, options: dict):
     cov, mu = problem.annual_cov() / (s * s), problem.annual_mu() / s
     costs = rc.costs / cost_scale(objective, s)
     ra = options["risk_aversion"] * s if objective == "max_utility" else 1.0
-    target = options["target_return"] / s if objective == "efficient_return" else None
+    target: float | None = options["target_return"] / s if objective == "efficient_return" else None
     t0 = time.perf_counter()
     key = (objective, rc.structure())
     simple = rc.leverage is None and rc.max_turnover is None and not rc.has_costs
@@ -48,7 +47,7 @@ def direct_qp(problem: PortfolioProblem, objective: str, options: dict):
         l_parts: list[npt.ArrayLike] = [[rc.budget], rc.group_lower]
         u_parts: list[npt.ArrayLike] = [[rc.budget], rc.group_upper]
         if objective == "efficient_return":
-            l_parts.append([target])
+            l_parts.append([float(options["target_return"]) / s])
             u_parts.append([np.inf])
         l, u = np.concatenate(l_parts), np.concatenate(u_parts)
         x0 = _last_answer.get(key)

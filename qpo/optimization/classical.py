@@ -33,6 +33,9 @@ MI_SOLVERS = ("SCIP",)
 MILP_SOLVERS = ("SCIP", "HIGHS")
 #: Clarabel's defaults (1e-8) leave weights ~1e-6 off their bounds; these keep them to ~1e-9
 CLARABEL_TIGHT = {"tol_gap_abs": 1e-11, "tol_gap_rel": 1e-11, "tol_feas": 1e-11, "tol_ktratio": 1e-9}
+#: SCS's defaults (1e-4) leave a tracking-error or volatility limit ~1e-5 broken; these keep it to ~1e-11
+SCS_TIGHT = {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 100_000}
+_TIGHT = {"CLARABEL": CLARABEL_TIGHT, "SCS": SCS_TIGHT}
 
 
 def default_chain(problem: PortfolioProblem, objective: str) -> tuple[str, ...]:
@@ -119,14 +122,15 @@ def _try_solvers(compiled: _Compiled, problem: PortfolioProblem, objective: str,
     attempts: list[tuple[str, dict[str, Any]]] = []
     for i, name in enumerate(chain):
         opts: dict[str, Any] = dict(solver_options or {}) if i == 0 else {}
-        if name == "CLARABEL" and not opts:  # tight first; Clarabel's own defaults if that stalls
-            attempts += [(name, dict(CLARABEL_TIGHT)), (name, {})]
+        if name in _TIGHT and not opts:  # tight first; the solver's own defaults if that stalls
+            attempts += [(name, dict(_TIGHT[name])), (name, {})]
         else:
             attempts.append((name, opts))
     silence_highs_banner()
-    for name, opts in attempts:
-        if name == "CLARABEL" and not opts and inaccurate is None and tried and not tried[-1].startswith("CLARABEL"):
-            continue  # the default-tolerance retry only follows a stalled tight Clarabel solve
+    for k, (name, opts) in enumerate(attempts):
+        retry = k > 0 and attempts[k - 1][0] == name and name in _TIGHT and not opts
+        if retry and not (tried and tried[-1].startswith(name)):
+            continue  # the default-tolerance retry only follows a stalled tight solve
         if name == "SCIP" and "scip_params" not in opts:
             opts["scip_params"] = {"limits/gap": 0.0, "limits/absgap": 0.0}
         t0 = time.perf_counter()
@@ -149,7 +153,7 @@ def _try_solvers(compiled: _Compiled, problem: PortfolioProblem, objective: str,
             tried.append(f"{name}: degenerate answer (scale s = 0)")
             continue
         w = _snap(w, model, rc)
-        broken = rc.violations(w, cov_a, tol=1e-6 * max(1.0, np.abs(w).max()))
+        broken = rc.violations(w, cov_a, tol=1e-6 * max(1.0, np.abs(w).max())) + _target_broken(problem, model, w)
         info = {"status": status, "solver": name, "tried": tried, "solve_s": solve_s}
         if broken:
             tried.append(f"{name}: answer breaks constraints ({'; '.join(broken)})")
@@ -165,6 +169,23 @@ def _try_solvers(compiled: _Compiled, problem: PortfolioProblem, objective: str,
         return inaccurate
     raise SolverError(f"{objective}: no solver answered; tried {'; '.join(tried)}. Try other solvers "
                       "(solver=[...]), a shrunk covariance (covariance='ledoit_wolf') or looser constraints")
+
+
+def _target_broken(problem: PortfolioProblem, model: Model, w: np.ndarray) -> list[str]:
+    """The return or volatility target of ``model`` (set in its scaled units) that ``w`` misses by more
+    than 1e-7 of the returns' scale (:mod:`qpo.optimization._scale`)."""
+    from qpo.optimization._scale import return_scale
+
+    if model.objective not in ("efficient_return", "efficient_risk") or model.params.target.value is None:
+        return []
+    s = return_scale(problem)
+    target = float(model.params.target.value) * s
+    tol = 1e-7 * max(abs(target), s)
+    if model.objective == "efficient_return":
+        got = float(problem.annual_mu() @ w)
+        return [f"expected return {got:.9g} below target_return {target:.9g}"] if got < target - tol else []
+    got = float(np.sqrt(max(w @ problem.annual_cov() @ w, 0.0)))
+    return [f"volatility {got:.9g} above target_volatility {target:.9g}"] if got > target + tol else []
 
 
 def _scip_gap(model: Model):

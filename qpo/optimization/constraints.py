@@ -306,7 +306,7 @@ class ResolvedConstraints:
         if self.max_tracking_error is not None and cov_annual is not None:
             d = w - self.benchmark
             te = float(np.sqrt(max(d @ cov_annual @ d, 0.0)))
-            if te > self.max_tracking_error * (1 + 1e-4 + tol):  # relative: TE is in the returns' units
+            if te > self.max_tracking_error * (1 + tol):  # relative: TE is in the returns' units
                 out.append(f"tracking error {te:.6g} above max_tracking_error {self.max_tracking_error:g}")
         held = np.abs(w) > tol
         if self.max_assets is not None and held.sum() > self.max_assets:

@@ -69,7 +69,8 @@ from qpo.quantum.qaoa._statevector import (
     statevector_bytes,
 )
 
-__all__ = ["QAOA_BYTES_PER_STATE", "available_memory_bytes", "check_memory", "qaoa_memory_bytes", "BACKENDS", "CVAR_SAMPLER_SHOTS", "DICKE_PREPARATIONS", "INITIAL_STEP", "INITS", "LINEAR_RAMP_DELTA",
-           "MIXERS", "OPTIMIZERS", "RANDOM_BETA_MAX", "RANDOM_GAMMA_MAX", "TQA_DT", "QAOARun", "StatevectorQAOA",
-           "bind_angles", "dicke_state", "initial_parameters", "ising_diagonal", "parameter_values", "qaoa_circuit",
+__all__ = ["BACKENDS", "CVAR_SAMPLER_SHOTS", "DICKE_PREPARATIONS", "INITIAL_STEP", "INITS", "LINEAR_RAMP_DELTA",
+           "MIXERS", "OPTIMIZERS", "QAOARun", "QAOA_BYTES_PER_STATE", "RANDOM_BETA_MAX", "RANDOM_GAMMA_MAX",
+           "StatevectorQAOA", "TQA_DT", "available_memory_bytes", "bind_angles", "check_memory", "dicke_state",
+           "initial_parameters", "ising_diagonal", "parameter_values", "qaoa_circuit", "qaoa_memory_bytes",
            "ring_edges", "run_qaoa", "statevector_bytes"]
