@@ -119,7 +119,9 @@ class DailyReport:
         """The champion forecaster's forecasts of the held names at the report's date, next to their
         historical mean over the report's lookback, annualized at the report's periods a year
         (:func:`forecast_section`)."""
-        ppy = self.risk.periods_per_year
+        from qpo.risk import frequency_of
+
+        ppy = self.risk.periods_per_year if self.risk is not None else frequency_of(self.asset_returns).periods_per_year
         return forecast_section(self.weights, prices, self.as_of, self.asset_returns.mean() * ppy,
                                 model_name=model_name, tracking_uri=tracking_uri, periods_per_year=ppy)
 
