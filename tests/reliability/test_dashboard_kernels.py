@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,7 @@ import pytest
 from tests.servers import free_port, serving
 
 VISITS = int(os.environ.get("QPO_TEST_DASHBOARD_VISITS", "2"))  # more for a measurement by hand
-IDLE, INTERVAL = 5, 2
+IDLE, INTERVAL = 8, 2
 
 
 def kernels_of(pid: int) -> list[int]:
@@ -60,26 +61,67 @@ def test_idle_dashboard_kernels_are_culled(qpo_home, monkeypatch, sp500):
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     cmd = [sys.executable, "-m", "qpo.cli", "dashboard", "advisor", "--port", str(port)]
-    with serving(cmd, url + "voila/static/voila.js", qpo_home / "voila.log") as _, \
-            ThreadPoolExecutor(VISITS) as pool:
+    log = qpo_home / "voila.log"
+    with serving(cmd, url + "voila/static/voila.js", log), ThreadPoolExecutor(VISITS + 1) as pool:
         server = _server_pid(port)
         assert kernels_of(server) == []  # no pool: an idle server runs no kernel
+        peak = {"kernels": 0, "mb": 0.0}
+        stop = threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                alive = kernels_of(server)
+                if len(alive) >= peak["kernels"]:
+                    peak.update(kernels=len(alive), mb=max(peak["mb"], rss_mb(alive)))
+                time.sleep(0.25)
+
+        sampler = pool.submit(sample)
         started = time.perf_counter()
-        pages = list(pool.map(_visit, [url] * VISITS))
-        visited = time.perf_counter()
+        # VISITS - 1 plain page loads, and one page that stays open, its websocket connected, until
+        # the end: an idle tab's kernel goes too (a closed tab may look connected until its socket
+        # times out)
+        drawn, close = threading.Event(), threading.Event()
+        tab = pool.submit(_open_tab, url, drawn, close)
+        pages = list(pool.map(_visit, [url] * (VISITS - 1)))
         for page in pages:  # the dashboard ran: its widgets are in the page, no cell failed
             assert "application/vnd.jupyter.widget-view+json" in page and "There was an error" not in page
-        alive = kernels_of(server)
-        memory = rss_mb(alive)
-        assert len(alive) == VISITS, alive  # one kernel per visit, alive after the page was served
+        assert drawn.wait(300), tab.result() if tab.done() else "the open page did not connect in 300 s"
+        visited = time.perf_counter()
         while kernels_of(server) and time.perf_counter() - visited < IDLE + 4 * INTERVAL + 20:
-            time.sleep(0.5)
+            time.sleep(0.25)
         after = kernels_of(server)
         gone = time.perf_counter() - visited
-        assert after == [], f"{len(after)} kernels still alive {gone:.0f} s after the last visit"
-        assert gone >= IDLE  # culled for being idle, not at once
-    print(f"{VISITS} visits in {visited - started:.1f} s: {len(alive)} kernels alive ({memory:.0f} MB RSS), "
-          f"0 alive {gone:.1f} s after the last visit (idle timeout {IDLE} s, interval {INTERVAL} s)")
+        close.set()
+        stop.set()
+        tab.result()
+        sampler.result()
+    assert after == [], f"{len(after)} kernels still alive {gone:.0f} s after the last visit"
+    assert peak["kernels"] == VISITS  # one kernel per visit
+    culled = [line for line in log.read_text().splitlines() if "Culling 'idle' kernel" in line]
+    assert len(culled) == VISITS, culled  # each for inactivity (none died or was shut down otherwise)
+    assert sum("with 1 connections" in line for line in culled) == 1, culled  # the open tab's
+    print(f"{VISITS} visits ({visited - started:.1f} s): {peak['kernels']} kernels alive at once "
+          f"({peak['mb']:.0f} MB RSS), 0 alive {gone:.1f} s after the last visit "
+          f"(idle timeout {IDLE} s, interval {INTERVAL} s)")
+
+
+def _open_tab(url: str, drawn: threading.Event, close: threading.Event) -> None:
+    """A visit whose page stays open: the page is loaded and its kernel's websocket, the one the
+    page's widgets talk over, stays connected until ``close`` (what a browser tab does)."""
+    import re
+
+    import websocket  # websocket-client, a jupyter_server dependency
+
+    page = _visit(url)
+    assert "application/vnd.jupyter.widget-view+json" in page and "There was an error" not in page
+    kernel = re.search(r'"kernelId": *"([0-9a-f-]+)"', page)
+    assert kernel, "the page names no kernel"
+    ws = websocket.create_connection(f"{url.replace('http', 'ws', 1)}api/kernels/{kernel[1]}/channels", timeout=60)
+    try:
+        drawn.set()
+        close.wait(120)
+    finally:
+        ws.close()
 
 
 def _server_pid(port: int) -> int:
