@@ -65,7 +65,7 @@ def write(frame: pd.DataFrame, layout: dict, folder: Path) -> Path:
         return path
     path = folder / "prices.csv"
     sep, decimal = (";", ",") if layout["european"] else (",", ".")
-    for c in frame.columns[frame.dtypes == object]:  # pandas leaves object columns' decimal points alone
+    for c in [c for c in frame.columns if frame[c].dtype == object]:  # pandas leaves object columns' decimal points alone
         frame[c] = [v if isinstance(v, str) or pd.isna(v) else repr(v).replace(".", decimal) for v in frame[c]]
     text = frame.to_csv(index=keep_index, sep=sep, decimal=decimal)
     path.write_bytes(text.encode("utf-8-sig" if layout["bom"] else "utf-8"))

@@ -26,6 +26,7 @@ import qpo
 from qpo.data import check_as_of
 from qpo.errors import DataError
 
+
 def _with_text(px: pd.DataFrame, row: int, text: str) -> pd.DataFrame:
     out = px.astype(object)
     out.iloc[row, :] = text
