@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, database_urls
+from tests.test_store.test_store import fresh_store_url
 
 # each child imports the store, says it is ready, waits for the go file, then connects: the eight
 # connections start within a few milliseconds of each other, on a store that does not exist yet
@@ -55,27 +56,31 @@ def _run_at_once(n: int, url: str, tmp_path: Path) -> tuple[list[subprocess.Comp
     return out, time.perf_counter() - started
 
 
-def test_eight_processes_create_a_fresh_sqlite_store_once(tmp_path):
+@pytest.mark.parametrize("kind", database_urls())
+def test_eight_processes_create_a_fresh_store_once(kind, tmp_path):
+    """8 processes connect at the same moment to a store that does not exist yet: all succeed, one
+    of them migrates (a file lock beside a SQLite file, an advisory lock on PostgreSQL), the
+    others find the schema at head."""
     from qpo.store.db import head_revision
 
-    db = tmp_path / "fresh.db"
-    url = f"sqlite:///{db}"
-    results, elapsed = _run_at_once(8, url, tmp_path)
-    failures = [r.stderr[-2000:] for r in results if r.returncode != 0]
-    assert not failures, failures
-    # one process migrated; the seven others waited and found the schema at head (before the lock,
-    # each ran the DDL, seven failed on "table exists" or "database is locked" and retried)
-    assert sum(r.stderr.count("Running upgrade") for r in results) == 1, [r.stderr[-800:] for r in results]
-    assert [r.stdout.strip() for r in results] == [head_revision()] * 8
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head_revision()]
-        assert {"advisors", "portfolios", "holdings", "transactions", "optimization_runs", "risk_metrics",
-                "alembic_version"} == set(inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
-    print(f"8 processes connected to a fresh SQLite store at once: 8 succeeded, one schema, in {elapsed:.1f} s")
+    with fresh_store_url(kind, tmp_path) as url:
+        results, elapsed = _run_at_once(8, url, tmp_path)
+        failures = [r.stderr[-2000:] for r in results if r.returncode != 0]
+        assert not failures, failures
+        assert [r.stdout.strip() for r in results] == [head_revision()] * 8
+        # before the lock each process ran the DDL; all but one failed ("table exists", "database is
+        # locked") and retried
+        assert sum(r.stderr.count("Running upgrade") for r in results) == 1, [r.stderr[-800:] for r in results]
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head_revision()]
+            assert {"advisors", "portfolios", "holdings", "transactions", "optimization_runs", "risk_metrics",
+                    "alembic_version"} == set(inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+    print(f"8 processes connected to a fresh {engine.dialect.name} store at once: 8 succeeded, one migrated, "
+          f"{elapsed:.1f} s from the start signal to the last exit")
 
 
 # --- a missing store is refused by readers, and nothing is created -----------------------------

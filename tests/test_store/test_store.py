@@ -1,5 +1,7 @@
 """The store, on SQLite and (when QPO_TEST_DATABASE_URL is set, as CI does) on a real PostgreSQL."""
+import contextlib
 import uuid
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -32,37 +34,77 @@ TABLES = {"advisors", "portfolios", "holdings", "transactions", "optimization_ru
           "alembic_version"}
 
 
-@pytest.fixture(params=database_urls())
-def engine(request, tmp_path):
-    if request.param == "sqlite":
-        yield connect(f"sqlite:///{tmp_path / 'store.db'}")
+@contextlib.contextmanager
+def fresh_store_url(kind: str, tmp_path):
+    """The URL of a store that does not exist yet: a SQLite file not yet created, or, on the shared
+    PostgreSQL database, a private empty schema (tests never see each other's rows)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
         return
-    # a private schema per test on the shared PostgreSQL database: tests never see each other's rows
     from sqlalchemy import create_engine
 
-    base = request.param
+    from qpo.store import db
+
     schema = f"t_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base)
+    admin = create_engine(kind)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    url = f"{base}{sep}options=-csearch_path%3D{schema}"
+    sep = "&" if "?" in kind else "?"
+    url = f"{kind}{sep}options=-csearch_path%3D{schema}"
     try:
-        yield connect(url)
+        yield url
     finally:
-        from qpo.store import db
-
-        eng = db._ENGINES.pop(url, None)
-        if eng is not None:
-            eng.dispose()
+        for cache in (db._ENGINES, db._READERS):
+            eng = cache.pop(url, None)
+            if eng is not None:
+                eng.dispose()
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 
 
+@pytest.fixture(params=database_urls())
+def store_url(request, tmp_path):
+    with fresh_store_url(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def engine(store_url):
+    return connect(store_url)
+
+
 def test_migrations_create_the_schema(engine):
     assert TABLES <= set(inspect(engine).get_table_names())
     assert current_revision(engine) == "0001"
+
+
+def test_readers_refuse_a_store_that_does_not_exist(store_url):
+    """A reader (dashboard, report, pipeline) meets a store never created: no SQLite file, or a
+    PostgreSQL database without qpo's schema. It is refused with the URL and the command that
+    creates it, and nothing is created; a writer then creates it, and the reader opens it."""
+    from qpo.errors import MissingStoreError
+    from qpo.store import store_exists
+    from qpo.store.db import safe_url
+
+    with pytest.raises(MissingStoreError) as info:
+        connect(store_url, create=False)
+    assert str(info.value).startswith(f"no store at {safe_url(store_url)}: ")
+    assert "`qpo db upgrade`" in str(info.value) and "`qpo db seed`" in str(info.value)
+    assert not store_exists(store_url)
+    if store_url.startswith("sqlite"):
+        assert not Path(store_url.removeprefix("sqlite:///")).exists()
+    else:
+        from sqlalchemy import create_engine
+
+        probe = create_engine(store_url)
+        try:
+            assert inspect(probe).get_table_names() == []  # not even alembic_version
+        finally:
+            probe.dispose()
+    writer = connect(store_url)
+    assert store_exists(store_url)
+    assert current_revision(connect(store_url, create=False)) == current_revision(writer) == "0001"
 
 
 def test_models_and_migrations_agree(engine):
