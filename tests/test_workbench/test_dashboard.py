@@ -76,3 +76,32 @@ def test_a_store_deleted_while_serving_is_refused_on_the_next_visit(qpo_home, sp
     assert f"no store at sqlite:///{db}: the file {db} does not exist, and nothing was created" in page
     assert "`qpo db seed`" in page and "Harper Family Trust" not in page
     assert not db.exists()
+
+
+def test_idle_kernels_are_culled_by_default_and_configurable(monkeypatch):
+    from qpo.errors import InvalidValueError
+    from qpo.workbench.dashboard import voila_command
+
+    def culling(cmd):
+        return {a.split("=")[0].split(".")[1]: a.split("=")[1] for a in cmd if a.startswith("--MappingKernelManager.")}
+
+    monkeypatch.delenv("QPO_DASHBOARD_CULL_IDLE", raising=False)
+    monkeypatch.delenv("QPO_DASHBOARD_CULL_INTERVAL", raising=False)
+    assert culling(voila_command("advisor", 8866)) == {"cull_idle_timeout": "300", "cull_interval": "60",
+                                                       "cull_connected": "True", "cull_busy": "False"}
+    monkeypatch.setenv("QPO_DASHBOARD_CULL_IDLE", "900")
+    monkeypatch.setenv("QPO_DASHBOARD_CULL_INTERVAL", " 30 ")
+    assert culling(voila_command("advisor"))["cull_idle_timeout"] == "900"
+    assert culling(voila_command("advisor"))["cull_interval"] == "30"
+    # an argument wins over the environment; 0 keeps kernels forever (Jupyter's own meaning)
+    assert culling(voila_command("advisor", cull_idle_timeout=0, cull_interval=5)) == {
+        "cull_idle_timeout": "0", "cull_interval": "5", "cull_connected": "True", "cull_busy": "False"}
+    monkeypatch.setenv("QPO_DASHBOARD_CULL_IDLE", "5m")
+    with pytest.raises(InvalidValueError, match=r"QPO_DASHBOARD_CULL_IDLE must be a whole number of seconds >= 0, "
+                                                r"got '5m'"):
+        voila_command("advisor")
+    with pytest.raises(InvalidValueError, match=r"cull_interval must be a whole number >= 1 \(whole seconds\), got 0"):
+        voila_command("advisor", cull_idle_timeout=10, cull_interval=0)
+    with pytest.raises(InvalidValueError, match=r"cull_idle_timeout must be a whole number >= 0 \(whole seconds\), "
+                                                r"got 2.5"):
+        voila_command("advisor", cull_idle_timeout=2.5)
