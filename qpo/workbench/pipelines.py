@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from qpo import config
-from qpo.errors import MissingStoreError, PipelineError, RunInterrupted, StoreError, UnknownOptionError
+from qpo.errors import PipelineError, RunInterrupted, StoreError, UnknownOptionError
 
 
 @dataclass(frozen=True)
@@ -182,34 +182,19 @@ def export_html(notebook: Path, html: Path) -> Path:
     return html
 
 
-def _store_engine():
-    """The store, opened for reading: a SQLite store that does not exist is refused
-    (:class:`~qpo.errors.MissingStoreError`) and never created."""
-    from qpo.store import connect
-
-    url = config.database_url()
-    if url.startswith("sqlite:"):
-        from sqlalchemy.engine import make_url
-
-        database = make_url(url).database
-        if database and database != ":memory:" and not Path(database).exists():
-            raise MissingStoreError(f"no store at {url}: create it with `qpo db seed` (the demo portfolios) or "
-                                    f"`qpo db upgrade` (empty), or point QPO_DATABASE_URL at yours")
-    return connect(url)
-
-
 def check_portfolio(spec: PipelineSpec, params: dict[str, Any]) -> None:
     """Refuse a portfolio parameter that names no portfolio of the store, listing the ones it holds;
     read-only: a missing store is refused, never created."""
     name = spec.portfolio_parameter
     if not name or name not in params or params[name] is None:
         return
-    from qpo.store import list_portfolios, session_scope
+    from qpo.store import connect, list_portfolios, session_scope
+    from qpo.store.db import safe_url
 
-    with session_scope(_store_engine()) as session:
+    with session_scope(connect(create=False)) as session:  # a missing store: MissingStoreError, nothing created
         names = list(list_portfolios(session)["name"])
     if not names:
-        raise StoreError(f"the store at {config.database_url()} holds no portfolio; add one, or seed the demo "
+        raise StoreError(f"the store at {safe_url(config.database_url())} holds no portfolio; add one, or seed the demo "
                          f"portfolios with `qpo db seed`")
     if params[name] not in names:
         raise UnknownOptionError(f"portfolio (parameter {name} of pipeline {spec.name!r})", params[name], names)

@@ -64,3 +64,65 @@ def test_code_version_is_the_git_commit():
         assert code_version() == f"qpo-{qpo.__version__}"  # not a checkout: the package version
     else:
         assert code_version().split("+")[0] == head.stdout.strip()
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "ctrl-c"])
+def test_an_interrupted_run_ends_killed_with_the_reason(qpo_home, stop):
+    import signal
+
+    import mlflow
+
+    from qpo.errors import RunInterrupted
+
+    exc = RunInterrupted("interrupted by SIGTERM", signal.SIGTERM) if stop == "SIGTERM" else KeyboardInterrupt()
+    with pytest.raises(type(exc)):
+        with tracked_run("unit", "stopped") as run:
+            raise exc
+    got = mlflow.get_run(run.run_id)
+    reason = "interrupted by SIGTERM" if stop == "SIGTERM" else "interrupted by SIGINT (Ctrl-C)"
+    assert got.info.status == "KILLED"
+    assert got.data.tags["qpo.stop_reason"] == reason and got.data.tags["mlflow.note.content"] == reason
+
+
+def test_a_damaged_tracking_file_is_refused_with_the_way_out(qpo_home, tmp_path):
+    import sqlite3
+
+    from qpo.errors import CorruptFileError
+    from qpo.tracking.mlflow_run import check_sqlite_file
+
+    check_sqlite_file(tmp_path / "absent.db")  # absent or empty: MLflow creates the store
+    (tmp_path / "empty.db").write_bytes(b"")
+    check_sqlite_file(tmp_path / "empty.db")
+    good = tmp_path / "good.db"
+    with sqlite3.connect(good) as con:
+        con.execute("CREATE TABLE t (x TEXT)")
+        con.executemany("INSERT INTO t VALUES (?)", [("x" * 500,)] * 200)
+    check_sqlite_file(good)
+    data = good.read_bytes()
+    cases = {"text.db": (b"hello, not a database\n" * 10, "it is not an SQLite database"),
+             "short.db": (data[:60], "it is truncated (60 bytes, shorter than an SQLite header)"),
+             "half.db": (data[: len(data) // 2], "it is truncated"),
+             "odd.db": (data[:-100], "it is truncated")}
+    for name, (content, what) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(CorruptFileError) as info:
+            check_sqlite_file(path)
+        message = str(info.value)
+        assert message.startswith(f"the MLflow tracking store {path} is corrupt: {what}") and "\n" not in message
+        assert f"mv '{path}' '{path}.corrupt'" in message and "restore it from a backup" in message
+
+
+def test_the_store_and_an_experiment_are_created_once_under_a_lock(qpo_home):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import mlflow
+
+    from qpo.tracking import configure
+    from qpo.tracking.mlflow_run import _experiment_id
+
+    uri = configure()
+    assert (qpo_home / "mlflow.db").exists() and (qpo_home / "mlflow.db.lock").exists()
+    with ThreadPoolExecutor(4) as pool:
+        ids = set(pool.map(lambda _: _experiment_id("once", uri), range(8)))
+    assert len(ids) == 1 and mlflow.get_experiment_by_name("once").experiment_id == ids.pop()

@@ -18,6 +18,16 @@ def _cli(*args, timeout=600):
 
 
 @pytest.fixture
+def seeded(qpo_home, sp500):
+    """A store with the demo portfolios (``qpo db seed``): pipelines read the store, never create it."""
+    from qpo.store import connect
+    from qpo.workbench.demo import seed_demo
+
+    seed_demo(connect(), prices=sp500)
+    return qpo_home
+
+
+@pytest.fixture
 def mlflow(qpo_home):
     import mlflow
 
@@ -27,7 +37,7 @@ def mlflow(qpo_home):
     return mlflow
 
 
-def test_daily_report_from_the_shell(qpo_home, sp500_clean, mlflow):
+def test_daily_report_from_the_shell(qpo_home, seeded, sp500_clean, mlflow):
     proc = _cli("pipeline", "run", "daily-report", "-p", "portfolio", "Conservative Income",
                 "-p", "as_of", "2021-06-30", "-p", "lookback_days", "500", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -90,7 +100,7 @@ def test_daily_report_from_the_shell(qpo_home, sp500_clean, mlflow):
             "with `qpo pipeline run weekly-retrain`.") in text
 
 
-def test_invalid_data_stops_before_anything_is_written(qpo_home, tmp_path, sp500_clean):
+def test_invalid_data_stops_before_anything_is_written(qpo_home, seeded, tmp_path, sp500_clean):
     bad = sp500_clean.loc["2019-01-01":, ["KO", "PEP"]].copy()
     bad.loc["2020-05-05", "KO"] = -1.0
     path = tmp_path / "bad.csv"
@@ -100,13 +110,12 @@ def test_invalid_data_stops_before_anything_is_written(qpo_home, tmp_path, sp500
     assert "non-positive prices" in run.error
     assert run.notebook is None and run.run_id is None
     assert not (qpo_home / "runs").exists() and not (qpo_home / "mlflow.db").exists()
-    assert not (qpo_home / "qpo.db").exists()
     assert run.data_docs and run.data_docs.endswith(".html")
     proc = _cli("pipeline", "run", "daily-report", "-p", "prices_source", str(path))
     assert proc.returncode == 2 and "INVALID_DATA" in proc.stdout and "KO" in proc.stderr
 
 
-def test_bars_are_checked_as_bars_and_relative_paths_resolve(qpo_home, tmp_path, goog_bars, sp500_clean,
+def test_bars_are_checked_as_bars_and_relative_paths_resolve(qpo_home, seeded, tmp_path, goog_bars, sp500_clean,
                                                              monkeypatch):
     monkeypatch.chdir(tmp_path)  # the caller's folder, not the notebook's
     bad = goog_bars.copy()
@@ -125,7 +134,7 @@ def test_bars_are_checked_as_bars_and_relative_paths_resolve(qpo_home, tmp_path,
     assert run.metrics["n_holdings"] == 7 and "benchmark_var" not in run.metrics  # no index for a user file
 
 
-def test_json_line_even_when_the_run_cannot_start(qpo_home):
+def test_json_line_even_when_the_run_cannot_start(qpo_home, seeded):
     proc = _cli("pipeline", "run", "daily-report", "-p", "lookback", "10", "--json")
     assert proc.returncode == 3
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -136,23 +145,23 @@ def test_json_line_even_when_the_run_cannot_start(qpo_home):
     assert "unknown price source 'sp50'" in out["error"] and "sp500_index" in out["error"]
 
 
-def test_a_start_that_is_not_a_date_is_invalid_data(qpo_home):
+def test_a_start_that_is_not_a_date_is_invalid_data(qpo_home, seeded):
     run = run_pipeline("daily-report", {"history_start": "notadate"})
     assert run.status == "INVALID_DATA" and "start 'notadate' is not a date" in run.error
     assert not (qpo_home / "runs").exists()
 
 
-def test_failing_notebook_is_kept_and_marked_failed(qpo_home, mlflow):
-    proc = _cli("pipeline", "run", "daily-report", "-p", "portfolio", "No Such Client", "--json")
+def test_failing_notebook_is_kept_and_marked_failed(qpo_home, seeded, mlflow):
+    proc = _cli("pipeline", "run", "daily-report", "-p", "confidence", "1.5", "-p", "lookback_days", "250", "--json")
     assert proc.returncode == 1
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["status"] == "FAILED"
-    assert "StoreError" in out["error"] and "No Such Client" in out["error"]
+    assert "InvalidValueError" in out["error"] and "confidence must lie strictly between 0 and 1" in out["error"]
     nb = out["notebook"]
-    assert nb and open(nb, encoding="utf-8").read().count("StoreError") >= 1  # the executed notebook stays
+    assert nb and open(nb, encoding="utf-8").read().count("InvalidValueError") >= 1  # the executed notebook stays
     run = mlflow.get_run(out["run_id"])
     assert run.info.status == "FAILED"
-    assert "No Such Client" in run.data.tags["error"]
+    assert "got 1.5" in run.data.tags["error"]
     art = {f.path for f in mlflow.MlflowClient().list_artifacts(out["run_id"])}
     assert "notebook.ipynb" in art and "error.txt" in art
 
