@@ -230,13 +230,13 @@ def _open(url: str, *, migrate: bool, create: bool) -> Engine:
         if migrate:
             _migrate(engine)
         return engine
-    engine = _cached(_ENGINES, url, path)
-    if engine is None:
-        engine = _make_engine(url)
+    writer = _cached(_ENGINES, url, path)
+    if writer is None:
+        writer = _make_engine(url)
         if migrate:
-            _migrate(engine)
-        _remember(_ENGINES, url, engine, path)
-    return engine
+            _migrate(writer)
+        _remember(_ENGINES, url, writer, path)
+    return writer
 
 
 def connect(url: str | None = None, *, migrate: bool = True, create: bool = True) -> Engine:
