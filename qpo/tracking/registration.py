@@ -238,6 +238,7 @@ def train_and_register(prices: pd.DataFrame, config=None, *, retrain_months: int
                        threads: int | None = None, progress=None):
     """Walk-forward evaluate ``config`` on ``prices``, train the final model on all of them, log
     both and register the model: ``(WalkForwardResult, TrainedForecaster, Registration)``."""
+    from qpo.data import periods_per_year
     from qpo.forecasting import ForecasterConfig, compute_features, fit, forward_returns, walk_forward
 
     config = config or ForecasterConfig()
@@ -246,7 +247,7 @@ def train_and_register(prices: pd.DataFrame, config=None, *, retrain_months: int
     panel = compute_features(prices, config.features, volume)
     last = len(panel.dates) - 1
     # (walk_forward has refused a rolling window without train_years)
-    first = 0 if window == "expanding" or train_years is None else max(0, last - int(round(train_years * 252)))
+    first = 0 if window == "expanding" or train_years is None else max(0, last - int(round(train_years * periods_per_year(prices.index))))
     final = fit(panel, forward_returns(prices, config.horizon).to_numpy(dtype=float), config, end_position=last,
                 start_position=first, threads=threads)
     reg = log_and_register(result, final, prices, run_id=run_id, experiment=experiment, model_name=model_name,
