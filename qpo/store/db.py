@@ -157,8 +157,9 @@ def _migrate(engine: Engine) -> None:
             with FileLock(lock, timeout=MIGRATION_LOCK_TIMEOUT):
                 upgrade(engine)  # alembic does nothing when a process before us got there
         except Timeout as exc:
-            raise StoreError(f"another process has held the store's migration lock {lock} for "
-                             f"{MIGRATION_LOCK_TIMEOUT:.0f} s; if no qpo process is running, delete that file") from exc
+            raise StoreError(f"another process has been migrating the store {path} for {MIGRATION_LOCK_TIMEOUT:.0f} s "
+                             f"(it holds {lock}; the lock goes when that process ends): wait for it, or stop "
+                             "it") from exc
     elif engine.dialect.name == "postgresql":
         with engine.begin() as conn:  # held until this transaction ends: the others then see head
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
