@@ -18,6 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
+#: the volatility the scaled assets have (their root mean annual variance): a stock's, so that returns
+#: given as fractions a year reach the solvers almost as they are
+REFERENCE_VOLATILITY = 1.0
+
 #: objectives whose transaction costs and market impact sit next to a variance in the objective
 VARIANCE_COST_OBJECTIVES = frozenset({"min_variance", "efficient_return"})
 
@@ -26,7 +30,7 @@ def return_scale(problem) -> float:
     """The typical annual volatility of the problem's assets (the root mean of the annual variances);
     the largest annual expected return in size when every variance is 0; 1.0 when both are 0."""
     var = np.diag(problem.cov.to_numpy(dtype=float)) * problem.periods_per_year
-    s = float(np.sqrt(np.mean(np.clip(var, 0.0, None))))
+    s = float(np.sqrt(np.mean(np.clip(var, 0.0, None)))) / REFERENCE_VOLATILITY
     if not np.isfinite(s) or s <= 0:
         s = float(np.abs(problem.mu.to_numpy(dtype=float)).max() * problem.periods_per_year)
     if not np.isfinite(s) or s <= 0:

@@ -33,9 +33,9 @@ MI_SOLVERS = ("SCIP",)
 MILP_SOLVERS = ("SCIP", "HIGHS")
 #: Clarabel's defaults (1e-8) leave weights ~1e-6 off their bounds; these keep them to ~1e-9
 CLARABEL_TIGHT = {"tol_gap_abs": 1e-11, "tol_gap_rel": 1e-11, "tol_feas": 1e-11, "tol_ktratio": 1e-9}
-#: SCS's defaults (1e-4) leave a tracking-error or volatility limit ~1e-5 broken; these keep it to ~1e-11
+#: SCS's defaults (1e-4) can leave a tracking-error or volatility limit ~1e-5 broken; when they do, SCS
+#: is asked again with these (~1e-11)
 SCS_TIGHT = {"eps_abs": 1e-9, "eps_rel": 1e-9, "max_iters": 100_000}
-_TIGHT = {"CLARABEL": CLARABEL_TIGHT, "SCS": SCS_TIGHT}
 
 
 def default_chain(problem: PortfolioProblem, objective: str) -> tuple[str, ...]:
@@ -119,25 +119,28 @@ def _try_solvers(compiled: _Compiled, problem: PortfolioProblem, objective: str,
     tried: list[str] = []
     inaccurate = None
     model = compiled.model
-    attempts: list[tuple[str, dict[str, Any]]] = []
+    attempts: list[tuple[str, dict[str, Any], bool]] = []  # (solver, options, only after a failed try of it)
     for i, name in enumerate(chain):
         opts: dict[str, Any] = dict(solver_options or {}) if i == 0 else {}
-        if name in _TIGHT and not opts:  # tight first; the solver's own defaults if that stalls
-            attempts += [(name, dict(_TIGHT[name])), (name, {})]
+        if name == "CLARABEL" and not opts:  # tight first; Clarabel's own defaults if that stalls
+            attempts += [(name, dict(CLARABEL_TIGHT), False), (name, {}, True)]
+        elif name == "SCS" and not opts:  # SCS's defaults first; tight if their answer breaks a limit
+            attempts += [(name, {}, False), (name, dict(SCS_TIGHT), True)]
         else:
-            attempts.append((name, opts))
+            attempts.append((name, opts, False))
     silence_highs_banner()
-    for k, (name, opts) in enumerate(attempts):
-        retry = k > 0 and attempts[k - 1][0] == name and name in _TIGHT and not opts
+    for name, opts, retry in attempts:
         if retry and not (tried and tried[-1].startswith(name)):
-            continue  # the default-tolerance retry only follows a stalled tight solve
+            continue  # a retry only follows a failed, stalled or constraint-breaking try of the same solver
         if name == "SCIP" and "scip_params" not in opts:
             opts["scip_params"] = {"limits/gap": 0.0, "limits/absgap": 0.0}
         t0 = time.perf_counter()
         try:
             with warnings.catch_warnings():  # inaccurate answers are handled below, by status
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                model.problem.solve(solver=name, warm_start=True, **opts)
+                # cold: the same inputs give the same weights whatever was solved before (no warm start
+                # from another window or another problem's last answer)
+                model.problem.solve(solver=name, warm_start=False, **opts)
         except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
             tried.append(f"{name}: failed ({str(exc).splitlines()[0][:160]})")
             continue
