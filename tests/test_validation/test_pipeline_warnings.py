@@ -8,7 +8,11 @@ from qpo.workbench.pipelines import run_pipeline
 WARNING = "large one-day moves to review (|return| > 40 %)"
 
 
-def test_daily_report_finishes_with_the_warnings_recorded(qpo_home):
+def test_daily_report_finishes_with_the_warnings_recorded(qpo_home, sp500):
+    from qpo.store import connect
+    from qpo.workbench.demo import seed_demo
+
+    seed_demo(connect(), prices=sp500)  # `qpo db seed`: pipelines read the store, never create it
     logged = []
     run = run_pipeline("daily-report", {"portfolio": "Conservative Income", "as_of": "2021-06-30",
                                         "lookback_days": 250}, log=logged.append)
