@@ -81,18 +81,20 @@ def test_idle_dashboard_kernels_are_culled(qpo_home, monkeypatch, sp500):
         # the end: an idle tab's kernel goes too (a closed tab may look connected until its socket
         # times out)
         drawn, close = threading.Event(), threading.Event()
-        tab = pool.submit(_open_tab, url, drawn, close)
-        pages = list(pool.map(_visit, [url] * (VISITS - 1)))
-        for page in pages:  # the dashboard ran: its widgets are in the page, no cell failed
-            assert "application/vnd.jupyter.widget-view+json" in page and "There was an error" not in page
-        assert drawn.wait(300), tab.result() if tab.done() else "the open page did not connect in 300 s"
-        visited = time.perf_counter()
-        while kernels_of(server) and time.perf_counter() - visited < IDLE + 4 * INTERVAL + 20:
-            time.sleep(0.25)
-        after = kernels_of(server)
-        gone = time.perf_counter() - visited
-        close.set()
-        stop.set()
+        try:
+            tab = pool.submit(_open_tab, url, drawn, close)
+            pages = list(pool.map(_visit, [url] * (VISITS - 1)))
+            for page in pages:  # the dashboard ran: its widgets are in the page, no cell failed
+                assert "application/vnd.jupyter.widget-view+json" in page and "There was an error" not in page
+            assert drawn.wait(300), tab.result() if tab.done() else "the open page did not connect in 300 s"
+            visited = time.perf_counter()
+            while kernels_of(server) and time.perf_counter() - visited < IDLE + 4 * INTERVAL + 20:
+                time.sleep(0.25)
+            after = kernels_of(server)
+            gone = time.perf_counter() - visited
+        finally:  # a failed visit must not leave the sampler (or the open page) running: the pool would wait forever
+            close.set()
+            stop.set()
         tab.result()
         sampler.result()
     assert after == [], f"{len(after)} kernels still alive {gone:.0f} s after the last visit"
