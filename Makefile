@@ -40,6 +40,8 @@ benchmark: install
 	$(BIN)/python -c "import riskfolio" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python -m benchmarks.classical_optimizers
 	$(BIN)/python -m benchmarks.backtest_walkforward
+	$(BIN)/python -m benchmarks.validation_scale
+	$(BIN)/python -m benchmarks.fuzz_optimizer
 	$(BIN)/python -m benchmarks.risk_analytics
 	$(BIN)/python -m benchmarks.quantum_qaoa
 	$(BIN)/python -m benchmarks.quantum_annealing

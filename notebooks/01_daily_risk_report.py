@@ -47,12 +47,10 @@ from qpo.reporting.daily import daily_report
 from qpo.risk import period_adjective
 from qpo.store import connect
 from qpo.workbench import record, show_figure
-from qpo.workbench.demo import seed_demo
 
 prices = qpo.load_prices(prices_source, start=history_start)
 benchmark = qpo.load_prices("sp500_index", start=history_start)["SP500"] if prices_source == "sp500" else None
-engine = connect()
-seed_demo(engine, prices=qpo.load_prices("sp500"))  # demo portfolios on first run; no-op afterwards
+engine = connect(create=False)  # a reader: a missing store is refused, never created (`qpo db seed` seeds)
 limits = qpo.Limits(max_weight=limit_max_weight, sector_max=limit_sector_max, min_names=limit_min_names,
                     var_limit=limit_var, var_method=limit_var_method)
 report = daily_report(portfolio, prices, as_of=as_of, lookback_days=lookback_days, confidence=confidence,

@@ -211,8 +211,10 @@ def _cvxpy_path(problem: PortfolioProblem, n: int, solver):
             except SolverError:
                 if i < n - 1:
                     raise
+                w = None
+            if w is None and i == n - 1:
                 # within 1e-9 of the top the feasible set is nearly a point and interior-point
-                # solvers stall: step back by a millionth of the return range
+                # solvers stall or call it infeasible: step back by a millionth of the return range
                 targets[i] -= 1e-6 * (targets[-1] - targets[0])
                 compiled.model.params.target.value = float(targets[i] / s)
                 w, info = _try_solvers(compiled, problem, "efficient_return", chain, None)

@@ -155,7 +155,7 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
     as_of = check_as_of(prices.index, as_of)
     frequency = infer_frequency(prices.index[prices.index <= as_of], periods_per_year)
     unit = period_name(frequency.periods_per_year)
-    with session_scope(engine or connect()) as session:
+    with session_scope(engine or connect(create=False)) as session:
         weights = portfolio_weights(session, portfolio, prices, as_of)
     px = prices.loc[:as_of, list(weights.index)]
     if len(px) < lookback_days + 1:

@@ -192,6 +192,11 @@ def test_every_notebook_has_a_case_and_a_checked_cell():
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_notebook_under_nbval(notebook, tmp_path):
+    import qpo
+    from qpo.store import connect
+    from qpo.workbench.demo import seed_demo
+
+    seed_demo(connect(), prices=qpo.load_prices("sp500"))  # as `qpo db seed` does; the notebooks only read
     params, expect = CASES[notebook]
     path = nbval_copy(notebook, params, expect(params), tmp_path / "nbval")
     proc, outcomes = run_nbval([path], tmp_path / "nbval")

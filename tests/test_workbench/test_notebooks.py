@@ -15,6 +15,11 @@ NOTEBOOKS = sorted(p.relative_to(ROOT).as_posix() for d in ("notebooks", "voila_
 def _execute(tmp_path, rel, **params):
     import papermill as pm
 
+    import qpo
+    from qpo.store import connect
+    from qpo.workbench.demo import seed_demo
+
+    seed_demo(connect(), prices=qpo.load_prices("sp500"))  # as `qpo db seed` does; the notebooks only read
     out = tmp_path / (rel.replace("/", "__"))
     pm.execute_notebook(str(ROOT / rel), str(out), parameters=params, cwd=str((ROOT / rel).parent),
                         progress_bar=False, start_timeout=300)  # a loaded 2-core machine starts kernels slowly
