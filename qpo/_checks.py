@@ -42,7 +42,12 @@ REQUIRED = _Required()
 
 def is_number(v: object) -> bool:
     """A finite real number that is not a bool."""
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and bool(np.isfinite(float(v)))
+    if not isinstance(v, numbers.Real) or isinstance(v, bool):
+        return False
+    try:
+        return bool(np.isfinite(float(v)))
+    except OverflowError:  # an int beyond float's range (10**400)
+        return False
 
 
 def _bound(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
