@@ -263,10 +263,3 @@ def _as_json(value):
         return float(value)
     return value
 
-
-def test_cases_ran():
-    """Runs last in this module (pytest keeps file order): every property ran its cases on each database."""
-    n_db = len([p for p in database_urls() if not p.marks or all(m.name != "skip" for m in p.marks)])
-    for name in ("advisor", "portfolio", "risk metrics", "optimization run"):
-        assert RAN.get(name, 0) >= CASES * n_db, RAN
-    print(f"store input fuzz cases run: {sum(RAN.values())} ({RAN})")
