@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import uuid
 
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 import qpo
 from qpo.errors import StoreError
@@ -32,35 +31,17 @@ from qpo.store import (
     session_scope,
 )
 from tests.conftest import database_urls
+from tests.test_store.test_store import fresh_store_url
 
 MODELS = (Advisor, ClientPortfolio, Holding, Transaction, OptimizationRun, RiskMetric)
 
 
 @contextlib.contextmanager
 def private_store(param: str, folder):
-    """An engine on a fresh store: a SQLite file in ``folder``, or a private schema of the
-    PostgreSQL database ``param`` (dropped afterwards)."""
-    if param == "sqlite":
-        yield connect(f"sqlite:///{folder / f'store-{uuid.uuid4().hex[:8]}.db'}")
-        return
-    from sqlalchemy import create_engine
-
-    from qpo.store import db
-
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(param)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{param}{'&' if '?' in param else '?'}options=-csearch_path%3D{schema}"
-    try:
+    """An engine on a fresh store (``test_store.fresh_store_url``: a SQLite file in ``folder`` or a
+    private PostgreSQL schema, dropped afterwards)."""
+    with fresh_store_url(param, folder) as url:
         yield connect(url)
-    finally:
-        eng = db._ENGINES.pop(url, None)
-        if eng is not None:
-            eng.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(params=database_urls())
