@@ -52,6 +52,11 @@ class StoreError(QpoError):
     """A store operation that was refused; nothing was written."""
 
 
+class AccessDenied(StoreError):
+    """A request its actor may not make (an advisor reading another advisor's client, a researcher
+    changing a portfolio). The message says who was refused what; nothing was read or written."""
+
+
 class MissingStoreError(StoreError):
     """A reading entry point (dashboard, report, pipeline) found no store where it looks; nothing
     was created. The message names the URL and the command that creates the store."""

@@ -26,6 +26,10 @@ NAME_MAX = 200
 #: the ``String(n)`` widths of the schema's columns
 TICKER_MAX, LABEL64, LABEL32, EMAIL_MAX = 16, 64, 32, 254
 ROLES = ("advisor", "researcher", "admin")
+#: the kinds of a ledger entry (see :class:`qpo.store.models.Transaction`)
+TRANSACTION_KINDS = ("buy", "sell", "deposit", "withdrawal", "dividend", "fee", "transfer_in", "transfer_out")
+#: the strategy JSON schema versions this store reads
+STRATEGY_SCHEMA_VERSIONS = (1,)
 MESSAGE_MAX = 299
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -90,8 +94,30 @@ def email(value: object, field: str = "advisor email") -> str:
 
 def role(value: object) -> str:
     if not isinstance(value, str) or value not in ROLES:
-        raise fail(f"advisor role must be one of {', '.join(ROLES)}, got {quote(value)}")
+        raise fail(f"role must be one of {', '.join(ROLES)}, got {quote(value)}")
     return value
+
+
+def transaction_kind(value: object) -> str:
+    if not isinstance(value, str) or value not in TRANSACTION_KINDS:
+        raise fail(f"transaction kind must be one of {', '.join(TRANSACTION_KINDS)}, got {quote(value)}")
+    return value
+
+
+def strategy_json(value: object) -> dict | None:
+    """A portfolio's strategy as stored: None (the default strategy) or a JSON object with a
+    supported ``schema_version``. What the strategy means (objective, constraints, limits) is checked
+    by :class:`qpo.book.Strategy` before it reaches the store; this is the store's own guard."""
+    if value is None:
+        return None
+    if hasattr(value, "to_json") and callable(value.to_json):
+        value = value.to_json()
+    if not isinstance(value, Mapping):
+        raise fail(f"strategy must be a JSON object (qpo.book.Strategy(...).to_json()), got {quote(value)}")
+    version = value.get("schema_version")
+    if isinstance(version, bool) or version not in STRATEGY_SCHEMA_VERSIONS:
+        raise fail(f"strategy schema_version must be one of {list(STRATEGY_SCHEMA_VERSIONS)}, got {quote(version)}")
+    return parameters(value, "strategy")
 
 
 def currency(value: object) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
@@ -31,14 +32,18 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON}
 
 
-class Advisor(Base):
-    """A user of the workbench: an advisor (or researcher) who owns client portfolios."""
+class User(Base):
+    """A person who uses the workbench: an advisor (owns client portfolios), a researcher (reads
+    every portfolio, changes none) or an admin (everything, people included). The table keeps its
+    first name, ``advisors``; :data:`Advisor` is the same class. A password, when set, is kept as an
+    argon2 hash (:mod:`qpo.store.passwords`), never in clear."""
 
     __tablename__ = "advisors"
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(255), unique=True)
     name: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(32), default="advisor")
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     portfolios: Mapped[list[ClientPortfolio]] = relationship(back_populates="advisor")
 
@@ -46,19 +51,31 @@ class Advisor(Base):
 
     @validates("email")
     def _email(self, _key, value):
-        return check.email(value)
+        return check.email(value, "user e-mail")
 
     @validates("name")
     def _name(self, _key, value):
-        return check.label(value, "advisor name")
+        return check.label(value, "user name")
 
     @validates("role")
     def _role(self, _key, value):
         return check.role(value)
 
+    @validates("password_hash")
+    def _hash(self, _key, value):
+        if value is not None and not (isinstance(value, str) and value.startswith("$argon2")):
+            raise check.fail("password_hash must be an argon2 hash (qpo.store.passwords.hash_password), never a password")
+        return value
+
+
+#: the first name of :class:`User`, kept for callers that know it
+Advisor = User
+
 
 class ClientPortfolio(Base):
-    """A client's portfolio, managed by one advisor."""
+    """A client's portfolio, managed by one advisor. Its holdings and cash are not columns: they
+    are derived from its ledger (:class:`Transaction`); its strategy is validated JSON with a
+    schema version (:class:`qpo.book.Strategy`), None for the default strategy."""
 
     __tablename__ = "portfolios"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -68,12 +85,13 @@ class ClientPortfolio(Base):
     base_currency: Mapped[str] = mapped_column(String(3), default="USD")
     benchmark: Mapped[str | None] = mapped_column(String(64))
     description: Mapped[str | None] = mapped_column(Text)
+    account: Mapped[str | None] = mapped_column(String(64), default=None)
+    strategy: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    advisor: Mapped[Advisor] = relationship(back_populates="portfolios")
-    holdings: Mapped[list[Holding]] = relationship(back_populates="portfolio", cascade="all, delete-orphan",
-                                                   order_by="Holding.ticker")
-    transactions: Mapped[list[Transaction]] = relationship(back_populates="portfolio",
-                                                           cascade="all, delete-orphan")
+    advisor: Mapped[User] = relationship(back_populates="portfolios")
+    transactions: Mapped[list[Transaction]] = relationship(back_populates="portfolio", cascade="all, delete-orphan",
+                                                           order_by="(Transaction.trade_date, Transaction.id)")
+    proposals: Mapped[list[Proposal]] = relationship(back_populates="portfolio", cascade="all, delete-orphan")
 
     @validates("name", "client_name")
     def _names(self, key, value):
@@ -87,66 +105,153 @@ class ClientPortfolio(Base):
     def _benchmark(self, _key, value):
         return check.optional_label(value, "benchmark", check.LABEL64)
 
+    @validates("account")
+    def _account(self, _key, value):
+        return check.optional_label(value, "account", check.LABEL64)
+
     @validates("description")
     def _description(self, _key, value):
         return check.optional_text(value, "description")
 
-
-class Holding(Base):
-    """Shares of one ticker held in a portfolio."""
-
-    __tablename__ = "holdings"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"))
-    ticker: Mapped[str] = mapped_column(String(16))
-    quantity: Mapped[float] = mapped_column(Float)
-    portfolio: Mapped[ClientPortfolio] = relationship(back_populates="holdings")
-
-    __table_args__ = (
-        UniqueConstraint("portfolio_id", "ticker", name="uq_holding_ticker"),
-        CheckConstraint("quantity > 0", name="ck_holding_quantity_positive"),
-    )
-
-    @validates("ticker")
-    def _ticker(self, _key, value):
-        return check.ticker(value, "holding ticker")
-
-    @validates("quantity")
-    def _quantity(self, _key, value):
-        return check.amount(value, "holding quantity (shares)", "positive")
+    @validates("strategy")
+    def _strategy(self, _key, value):
+        return check.strategy_json(value)
 
 
 class Transaction(Base):
-    """A trade: ``quantity`` > 0 buys, < 0 sells, at ``price`` per share, plus ``fees``."""
+    """One entry of a portfolio's ledger, the truth its holdings and cash are derived from.
+
+    ``kind``: ``buy`` / ``sell`` (``quantity`` > 0 shares of ``ticker`` at ``price``, plus ``fees``),
+    ``deposit`` / ``withdrawal`` / ``fee`` (cash ``amount`` > 0), ``dividend`` (cash ``amount`` of
+    ``ticker``), ``transfer_in`` / ``transfer_out`` (shares delivered in kind, no cash; ``price``
+    is an optional cost basis). Cash: buy -(q p + fees), sell +(q p - fees), deposit and dividend
+    +amount, withdrawal and fee -amount (and -fees)."""
 
     __tablename__ = "transactions"
     id: Mapped[int] = mapped_column(primary_key=True)
     portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"))
     trade_date: Mapped[dt.date] = mapped_column(Date)
-    ticker: Mapped[str] = mapped_column(String(16))
-    quantity: Mapped[float] = mapped_column(Float)
-    price: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(16))
+    ticker: Mapped[str | None] = mapped_column(String(16))
+    quantity: Mapped[float | None] = mapped_column(Float)
+    price: Mapped[float | None] = mapped_column(Float)
     fees: Mapped[float] = mapped_column(Float, default=0.0)
+    amount: Mapped[float | None] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
+    proposal_id: Mapped[int | None] = mapped_column(ForeignKey("proposals.id", ondelete="SET NULL"))
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     portfolio: Mapped[ClientPortfolio] = relationship(back_populates="transactions")
 
     __table_args__ = (
-        CheckConstraint("quantity <> 0", name="ck_transaction_quantity_nonzero"),
-        CheckConstraint("price > 0", name="ck_transaction_price_positive"),
+        CheckConstraint(f"kind in ({', '.join(repr(k) for k in check.TRANSACTION_KINDS)})", name="ck_transaction_kind"),
+        CheckConstraint("quantity IS NULL OR quantity > 0", name="ck_transaction_quantity_positive"),
+        CheckConstraint("price IS NULL OR price > 0", name="ck_transaction_price_positive"),
         CheckConstraint("fees >= 0", name="ck_transaction_fees_nonnegative"),
+        CheckConstraint("amount IS NULL OR amount > 0", name="ck_transaction_amount_positive"),
+        Index("ix_transactions_portfolio_date", "portfolio_id", "trade_date"),
     )
 
     @validates("trade_date")
     def _trade_date(self, _key, value):
         return check.day(value, "trade date")
 
+    @validates("kind")
+    def _kind(self, _key, value):
+        return check.transaction_kind(value)
+
     @validates("ticker")
     def _ticker(self, _key, value):
-        return check.ticker(value, "transaction ticker")
+        return None if value is None else check.ticker(value, "transaction ticker")
 
-    @validates("quantity", "price", "fees")
-    def _amounts(self, key, value):
-        sign = {"quantity": "nonzero", "price": "positive", "fees": "nonnegative"}[key]
-        return check.amount(value, f"transaction {key}", sign)
+    @validates("quantity", "price", "amount")
+    def _positive(self, key, value):
+        return None if value is None else check.amount(value, f"transaction {key}", "positive")
+
+    @validates("fees")
+    def _fees(self, _key, value):
+        return check.amount(value, "transaction fees (cost)", "nonnegative")
+
+    @validates("note")
+    def _note(self, _key, value):
+        return check.optional_text(value, "transaction note")
+
+    @validates("created_by")
+    def _created_by(self, _key, value):
+        return check.optional_label(value, "created_by", 255)
+
+
+class Proposal(Base):
+    """A rebalance proposal: the trades that take a portfolio to its strategy's target, with the
+    numbers before and after, built on the prices of ``prices_as_of`` and the ledger as it stood
+    at ``ledger_version`` (its last transaction id). ``status``: open, accepted or rejected; only an
+    open proposal can be decided, once."""
+
+    __tablename__ = "proposals"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_by: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    prices_as_of: Mapped[dt.date] = mapped_column(Date)
+    ledger_version: Mapped[int] = mapped_column(Integer, default=0)
+    strategy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    trades: Mapped[list[Any]] = mapped_column(JSON)
+    target: Mapped[dict[str, Any]] = mapped_column(JSON)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str | None] = mapped_column(Text)
+    optimization_run_id: Mapped[int | None] = mapped_column(ForeignKey("optimization_runs.id", ondelete="SET NULL"))
+    portfolio: Mapped[ClientPortfolio] = relationship(back_populates="proposals")
+
+    __table_args__ = (
+        CheckConstraint("status in ('open', 'accepted', 'rejected')", name="ck_proposal_status"),
+        Index("ix_proposals_portfolio_status", "portfolio_id", "status"),
+    )
+
+    @validates("as_of", "prices_as_of")
+    def _dates(self, key, value):
+        return check.day(value, key)
+
+    @validates("strategy", "target", "summary", "result", "parameters")
+    def _json(self, key, value):
+        return check.parameters(value, f"proposal {key}")
+
+    @validates("trades")
+    def _trades(self, _key, value):
+        if not isinstance(value, list):
+            raise check.fail(f"proposal trades must be a list of trades, got {check.quote(value)}")
+        return check.parameters({"trades": value}, "proposal")["trades"]
+
+    @validates("reason")
+    def _reason(self, _key, value):
+        return check.optional_text(value, "reason")
+
+
+class AuditEntry(Base):
+    """One row of the audit trail: when, who (the actor's e-mail and role), what (``action`` on an
+    ``entity``), and the entity before and after, as JSON. Append-only: the repository never
+    updates or deletes a row, and on PostgreSQL a trigger refuses UPDATE and DELETE. It has no
+    foreign keys, so it outlives what it describes (a deleted portfolio, user or proposal)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    portfolio_id: Mapped[int | None] = mapped_column(Integer)
+    portfolio: Mapped[str | None] = mapped_column(String(255))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_audit_portfolio_at", "portfolio_id", "at"),)
 
 
 class OptimizationRun(Base):

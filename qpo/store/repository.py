@@ -1,41 +1,41 @@
-"""Reads and writes of the store. Every write runs inside the caller's transaction
-(:func:`qpo.store.session_scope`), is checked before it is sent (the rules of
-:mod:`qpo.store._inputs`, which the models' ``@validates`` apply too), and is rolled back whole
-when anything fails: a refusal is a :class:`~qpo.errors.StoreError` under 300 characters that
-names the field and says what is valid."""
+"""Reads and writes of the book. Every function takes the session (one transaction:
+:func:`qpo.store.session_scope`) and the **actor** the request is made for (an
+:class:`~qpo.store.access.Actor` or a user's e-mail; the rules are in :mod:`qpo.store.access`).
+Every write is checked before it is sent (the rules of :mod:`qpo.store._inputs`, which the models'
+``@validates`` apply too), appends its row to the audit trail in the same transaction, and is
+rolled back whole when anything fails: a refusal is a :class:`~qpo.errors.StoreError` (an
+:class:`~qpo.errors.AccessDenied` for a request its actor may not make) under 300 characters that
+names the field and says what is valid.
+
+Holdings and cash are never stored apart: they are derived from the ledger
+(:mod:`qpo.store.ledger`), and every new entry is replayed against it first.
+"""
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Iterable, Mapping
 
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from qpo._checks import quote
-from qpo.errors import StoreError
+from qpo.errors import AccessDenied, StoreError
 from qpo.store import _inputs as check
+from qpo.store import audit, ledger
+from qpo.store.access import Actor, actor_for
 from qpo.store.models import (
-    Advisor,
     ClientPortfolio,
-    Holding,
     OptimizationRun,
+    Proposal,
     RiskMetric,
     Transaction,
+    User,
 )
+from qpo.store.passwords import hash_password, verify_password
 
-
-def get_or_create_advisor(session: Session, email: str, name: str, role: str = "advisor") -> Advisor:
-    """The advisor with this e-mail address, created with ``name`` and ``role`` when the store has
-    none. All three are checked first, whether the advisor exists or not."""
-    address = check.email(email)
-    name = check.label(name, "advisor name")
-    role = check.role(role)
-    advisor = session.scalar(select(Advisor).where(Advisor.email == address))
-    if advisor is None:
-        advisor = Advisor(email=address, name=name, role=role)
-        session.add(advisor)
-        session.flush()
-    return advisor
+ActorLike = Actor | str | None
 
 
 def _collect(problems: list[str], fn, *args):
@@ -46,14 +46,106 @@ def _collect(problems: list[str], fn, *args):
         return None
 
 
+def _amount_ok(value: object, sign: str) -> bool:
+    try:
+        check.amount(value, "amount", sign)
+    except StoreError:
+        return False
+    return True
+
+
+# -- people ---------------------------------------------------------------------------------------
+def _user_row(u: User) -> dict:
+    return {"email": u.email, "name": u.name, "role": u.role, "has_password": u.password_hash is not None}
+
+
+def add_user(session: Session, actor: ActorLike, email: str, name: str, role: str = "advisor", *,
+             password: str | None = None) -> User:
+    """Add a person. Only an admin (or a system actor) may, except for the first admin of a store
+    that has none, which anyone may add (the bootstrap). The password, when given, is stored as an
+    argon2 hash."""
+    problems: list[str] = []
+    address = _collect(problems, check.email, email, "user e-mail")
+    uname = _collect(problems, check.label, name, "user name")
+    urole = _collect(problems, check.role, role)
+    if problems:
+        raise check.report("user", problems)
+    has_admin = session.scalar(select(func.count(User.id)).where(User.role == "admin"))
+    if isinstance(actor, Actor) and actor.is_system:
+        who = actor
+    elif not has_admin and urole == "admin":
+        who = Actor.system("bootstrap") if actor is None else _bootstrap_actor(session, actor, address)
+    else:
+        who = actor_for(session, actor)
+        who.require_admin(f"add the user {quote(address)}")
+    if session.scalar(select(User.id).where(User.email == address)) is not None:
+        raise check.fail(f"user {quote(address)} exists already (`qpo user list`)")
+    hashed = hash_password(password) if password is not None else None
+    user = User(email=address, name=uname, role=urole, password_hash=hashed)
+    session.add(user)
+    session.flush()
+    audit.record(session, who, "user_add", "user", entity_id=address, after=_user_row(user))
+    return user
+
+
+def _bootstrap_actor(session: Session, actor: Actor | str, address: str) -> Actor:
+    email = actor.email if isinstance(actor, Actor) else check.email(actor, "actor e-mail")
+    known = session.scalar(select(User).where(User.email == email))
+    if known is not None:
+        return Actor(email=known.email, role=known.role, name=known.name, user_id=known.id)
+    return Actor(email=email, role="system", name="bootstrap") if email != address else Actor.system("bootstrap")
+
+
+def get_or_create_user(session: Session, actor: ActorLike, email: str, name: str, role: str = "advisor") -> User:
+    """The user with this e-mail, added (by ``actor``, see :func:`add_user`) when the store has none."""
+    address = check.email(email, "user e-mail")
+    user = session.scalar(select(User).where(User.email == address))
+    return user if user is not None else add_user(session, actor, address, name, role)
+
+
+def list_users(session: Session, actor: ActorLike) -> pd.DataFrame:
+    """The people of the store (e-mail, name, role, whether a password is set; never the hash).
+    Any user may list them."""
+    actor_for(session, actor)
+    rows = session.scalars(select(User).order_by(User.email)).all()
+    return pd.DataFrame([_user_row(u) for u in rows], columns=["email", "name", "role", "has_password"])
+
+
+def set_password(session: Session, actor: ActorLike, email: str, password: str) -> None:
+    """Set a user's password (their own, or anyone's for an admin)."""
+    who = actor_for(session, actor)
+    address = check.email(email, "user e-mail")
+    if who.email != address:
+        who.require_admin(f"set the password of {quote(address)}")
+    user = session.scalar(select(User).where(User.email == address))
+    if user is None:
+        raise check.fail(f"no user {quote(address)} (`qpo user list`)")
+    user.password_hash = hash_password(password)
+    session.flush()
+    audit.record(session, who, "password", "user", entity_id=address)
+
+
+def authenticate(session: Session, email: object, password: object) -> Actor | None:
+    """The actor whose e-mail and password these are, or None (an unknown e-mail, a user without a
+    password, a wrong password: the caller cannot tell which)."""
+    try:
+        address = check.email(email, "e-mail")
+    except StoreError:
+        return None
+    user = session.scalar(select(User).where(User.email == address))
+    if user is None or not verify_password(user.password_hash, password):
+        return None
+    return Actor(email=user.email, role=user.role, name=user.name, user_id=user.id)
+
+
+# -- portfolios -----------------------------------------------------------------------------------
 def store_tickers(session: Session) -> set[str]:
     """The universe a portfolio's tickers are checked against when the caller gives none: the
-    bundled S&P 500 panel's tickers and every ticker the store already holds or traded."""
+    bundled S&P 500 panel's tickers and every ticker the store's ledgers already hold."""
     from qpo.data import BUNDLED_SECTORS
 
-    held = session.scalars(select(Holding.ticker).distinct()).all()
-    traded = session.scalars(select(Transaction.ticker).distinct()).all()
-    return set(BUNDLED_SECTORS) | set(held) | set(traded)
+    traded = session.scalars(select(Transaction.ticker).where(Transaction.ticker.is_not(None)).distinct()).all()
+    return set(BUNDLED_SECTORS) | set(traded)
 
 
 def _universe(session: Session, known_tickers) -> tuple[set[str], str]:
@@ -64,99 +156,278 @@ def _universe(session: Session, known_tickers) -> tuple[set[str], str]:
     return {str(t) for t in known_tickers}, "not in the price data"
 
 
-def create_portfolio(session: Session, name: str, client_name: str, advisor: Advisor,
-                     holdings: Mapping[str, float], *, benchmark: str | None = None,
-                     description: str | None = None, known_tickers: Iterable[str] | None = None) -> ClientPortfolio:
-    """Create a portfolio with its holdings (ticker -> share quantity > 0), all or nothing.
+def _find(session: Session, name: str) -> ClientPortfolio:
+    name = check.label(name, "portfolio name")
+    portfolio = session.scalar(select(ClientPortfolio).options(selectinload(ClientPortfolio.advisor))
+                               .where(ClientPortfolio.name == name))
+    if portfolio is None:
+        raise check.fail(f"no portfolio named {quote(name)}; `qpo portfolio list` shows the ones you may see")
+    return portfolio
+
+
+def get_portfolio(session: Session, actor: ActorLike, name: str) -> ClientPortfolio:
+    """The portfolio named ``name``, if ``actor`` may see it (an advisor is told of no other
+    advisor's portfolio beyond that it is not theirs)."""
+    who = actor_for(session, actor)
+    portfolio = _find(session, name)
+    who.require_read(portfolio)
+    return portfolio
+
+
+def _owner(session: Session, who: Actor, advisor_email: str) -> User:
+    address = check.email(advisor_email, "advisor e-mail")
+    owner = session.scalar(select(User).where(User.email == address))
+    if owner is None:
+        raise check.fail(f"no user {quote(address)} to manage the portfolio (`qpo user add {address} --name ... "
+                         "--role advisor`)")
+    if owner.role not in ("advisor", "admin"):
+        raise check.fail(f"{quote(address)} is a {owner.role}; a portfolio is managed by an advisor (or an admin)")
+    if who.role == "advisor" and owner.id != who.user_id:
+        raise AccessDenied(f"{who} may not create or move a portfolio for another advisor ({quote(address)})")
+    if who.role == "researcher":
+        raise AccessDenied(f"{who} may not create or change portfolios: a researcher reads them and changes none")
+    return owner
+
+
+def _opening_entries(session: Session, holdings, cash, trade_date, known_tickers, problems) -> list[ledger.Entry]:
+    entries: list[ledger.Entry] = []
+    day = _collect(problems, check.day, trade_date if trade_date is not None else dt.date.today(), "trade date")
+    if holdings is not None:
+        if isinstance(holdings, pd.DataFrame):
+            rows = holdings.to_dict("records")
+        elif isinstance(holdings, Mapping | pd.Series):
+            rows = [{"ticker": t, "shares": q} for t, q in holdings.items()]
+        else:
+            problems.append(f"holdings must be a dict of ticker -> shares or a DataFrame (ticker, shares[, price, "
+                            f"date]), got {quote(holdings)}")
+            rows = []
+        if holdings is not None and len(rows) == 0 and not problems:
+            problems.append("no holdings given")
+        universe, unknown = _universe(session, known_tickers)
+        seen: set[str] = set()
+        for row in rows:
+            key, qty = row.get("ticker"), row.get("shares")
+            ticker = _collect(problems, check.ticker, key)
+            shown = ticker if ticker is not None else quote(key, 20)
+            if not _amount_ok(qty, "positive"):
+                problems.append(f"{shown}: shares {quote(qty, 20)} must be a positive finite number")
+            if ticker is None:
+                continue
+            if ticker in seen:
+                problems.append(f"{ticker}: given twice")
+                continue
+            seen.add(ticker)
+            if ticker not in universe:
+                hint = f" (did you mean {ticker.upper()!r}?)" if ticker.upper() in universe else ""
+                problems.append(f"{ticker}: {unknown}{hint}")
+                continue
+            price = row.get("price")
+            price = None if price is None or (isinstance(price, float) and math.isnan(price)) else price
+            if price is not None and not _amount_ok(price, "positive"):
+                problems.append(f"{ticker}: price {quote(price, 20)} must be a positive finite number")
+                continue
+            when = row.get("date")
+            when = day if when is None or pd.isna(when) else _collect(problems, check.day, when, f"{ticker} date")
+            if _amount_ok(qty, "positive") and when is not None:
+                entries.append(ledger.Entry("transfer_in", when, ticker, float(qty),
+                                            None if price is None else float(price)))
+    if cash is not None:
+        if not _amount_ok(cash, "positive"):
+            problems.append(f"cash {quote(cash, 20)} must be a positive finite amount")
+        elif day is not None:
+            entries.append(ledger.Entry("deposit", day, amount=float(cash)))
+    if holdings is None and cash is None:
+        problems.append("give the opening holdings or an opening cash deposit (or both)")
+    return entries
+
+
+def create_portfolio(session: Session, actor: ActorLike, name: str, client_name: str, advisor_email: str, *,
+                     holdings=None, cash: float | None = None, strategy=None, benchmark: str | None = None,
+                     description: str | None = None, account: str | None = None, trade_date=None,
+                     known_tickers: Iterable[str] | None = None) -> ClientPortfolio:
+    """Create a portfolio, all or nothing: its own fields, and its opening ledger (each holding a
+    ``transfer_in`` of its shares, at its cost-basis price and date when given, and the cash a
+    ``deposit``), dated ``trade_date`` (default: today) where the holding gives no date.
 
     Every input is checked before anything is written, and every problem is reported at once:
-    names (1 to 200 characters, no control characters; surrounding spaces are stripped), the
-    tickers (symbols of the universe: ``known_tickers``, the price data's columns, or by default
-    the bundled panel's tickers and those the store already holds), the quantities (finite, > 0).
+    names (1 to 200 characters, no control characters), tickers (symbols of ``known_tickers``, the
+    price data's columns, or by default the bundled panel's and those the store holds), shares
+    (finite, > 0, each ticker once), cash (> 0), the strategy (a JSON object with its schema version;
+    :class:`qpo.book.Strategy` checks what it means before it gets here).
     """
+    who = actor_for(session, actor)
     problems: list[str] = []
     pname = _collect(problems, check.label, name, "portfolio name")
     client = _collect(problems, check.label, client_name, "client name")
     bench = _collect(problems, check.optional_label, benchmark, "benchmark", check.LABEL64)
+    acct = _collect(problems, check.optional_label, account, "account", check.LABEL64)
     _collect(problems, check.optional_text, description, "description")
-    if not isinstance(advisor, Advisor):
-        problems.append(f"advisor must be an Advisor (from get_or_create_advisor), got {quote(advisor)}")
+    strat = _collect(problems, check.strategy_json, strategy)
+    owner = _owner(session, who, advisor_email)
     if pname is not None and session.scalar(select(ClientPortfolio.id).where(ClientPortfolio.name == pname)) is not None:
         problems.append(f"a portfolio named {quote(pname)} exists already")
-    shares: dict[str, float] = {}
-    if not isinstance(holdings, Mapping | pd.Series):
-        problems.append(f"holdings must be a dict of ticker -> shares, got {quote(holdings)}")
-    elif len(holdings) == 0:
-        problems.append("no holdings given")
-    else:
-        universe, unknown = _universe(session, known_tickers)
-        for key, qty in holdings.items():
-            ticker = _collect(problems, check.ticker, key)
-            shown = ticker if ticker is not None else quote(key, 20)
-            if not _amount_ok(qty, "positive"):
-                problems.append(f"{shown}: quantity {quote(qty, 20)} must be a positive finite number of shares")
-            if ticker is None:
-                continue
-            if ticker not in universe:
-                hint = f" (did you mean {ticker.upper()!r}?)" if ticker.upper() in universe else ""
-                problems.append(f"{ticker}: {unknown}{hint}")
-            elif _amount_ok(qty, "positive"):
-                shares[ticker] = float(qty)
+    entries = _opening_entries(session, holdings, cash, trade_date, known_tickers, problems)
     if problems:
         raise check.report(f"portfolio {quote(pname)}" if pname is not None else "portfolio", problems)
-    portfolio = ClientPortfolio(name=pname, client_name=client, advisor=advisor, benchmark=bench,
-                                description=description, base_currency="USD")
-    portfolio.holdings = [Holding(ticker=t, quantity=q) for t, q in shares.items()]
+    ledger.replay(entries)  # opening entries only add
+    portfolio = ClientPortfolio(name=pname, client_name=client, advisor=owner, benchmark=bench, account=acct,
+                                description=description, base_currency="USD", strategy=strat)
     session.add(portfolio)
     session.flush()
+    rows = [_row(portfolio.id, e, who, note="opening position") for e in entries]
+    session.add_all(rows)
+    session.flush()
+    after = audit.snapshot(portfolio) | {"opening": [_entry_json(e) for e in entries]}
+    audit.record(session, who, "create", "portfolio", entity_id=portfolio.id, portfolio=portfolio, after=after)
     return portfolio
 
 
-def _amount_ok(value: object, sign: str) -> bool:
-    try:
-        check.amount(value, "amount", sign)
-    except StoreError:
-        return False
-    return True
-
-
-def list_portfolios(session: Session) -> pd.DataFrame:
-    """One row per portfolio: name, client, advisor, number of holdings."""
-    rows = session.scalars(select(ClientPortfolio).options(
-        selectinload(ClientPortfolio.holdings), selectinload(ClientPortfolio.advisor))
-        .order_by(ClientPortfolio.name)).all()
+def list_portfolios(session: Session, actor: ActorLike) -> pd.DataFrame:
+    """One row per portfolio ``actor`` may see: name, client, advisor, advisor_email, benchmark,
+    n_holdings, cash (from the ledgers, in one query), description."""
+    who = actor_for(session, actor)
+    q = select(ClientPortfolio).options(selectinload(ClientPortfolio.advisor)).order_by(ClientPortfolio.name)
+    if who.role == "advisor":
+        q = q.where(ClientPortfolio.advisor_id == who.user_id)
+    rows = session.scalars(q).all()
+    shares, cash = _book_positions(session, [p.id for p in rows])
     return pd.DataFrame([{"name": p.name, "client": p.client_name, "advisor": p.advisor.name,
-                          "benchmark": p.benchmark, "n_holdings": len(p.holdings),
+                          "advisor_email": p.advisor.email, "benchmark": p.benchmark,
+                          "n_holdings": int(shares.get(p.id, 0)), "cash": float(cash.get(p.id, 0.0)),
                           "description": p.description} for p in rows],
-                        columns=["name", "client", "advisor", "benchmark", "n_holdings", "description"])
+                        columns=["name", "client", "advisor", "advisor_email", "benchmark", "n_holdings", "cash",
+                                 "description"])
 
 
-def get_portfolio(session: Session, name: str) -> ClientPortfolio:
-    name = check.label(name, "portfolio name")
-    portfolio = session.scalar(select(ClientPortfolio).options(selectinload(ClientPortfolio.holdings))
-                               .where(ClientPortfolio.name == name))
-    if portfolio is None:
-        names = session.scalars(select(ClientPortfolio.name).order_by(ClientPortfolio.name)).all()
-        raise check.fail(f"no portfolio named {quote(name)}; the store has: {check.names_list(names)}")
+_SIGNED_SHARES = case((Transaction.kind.in_(ledger.SHARE_KINDS_IN), Transaction.quantity),
+                      (Transaction.kind.in_(ledger.SHARE_KINDS_OUT), -Transaction.quantity), else_=0.0)
+_CASH = case((Transaction.kind == "buy", -(Transaction.quantity * Transaction.price) - Transaction.fees),
+             (Transaction.kind == "sell", Transaction.quantity * Transaction.price - Transaction.fees),
+             (Transaction.kind.in_(ledger.CASH_IN), Transaction.amount - Transaction.fees),
+             (Transaction.kind.in_(ledger.CASH_OUT), -Transaction.amount - Transaction.fees),
+             else_=-Transaction.fees)
+
+
+def _book_positions(session: Session, ids: list[int]) -> tuple[dict[int, int], dict[int, float]]:
+    """Number of names held and cash of many portfolios, summed by the database."""
+    if not ids:
+        return {}, {}
+    per_name = (select(Transaction.portfolio_id, Transaction.ticker, func.sum(_SIGNED_SHARES).label("q"))
+                .where(Transaction.portfolio_id.in_(ids), Transaction.ticker.is_not(None))
+                .group_by(Transaction.portfolio_id, Transaction.ticker).subquery())
+    names = dict(session.execute(select(per_name.c.portfolio_id, func.count())
+                                 .where(per_name.c.q > ledger.SHARE_TOLERANCE).group_by(per_name.c.portfolio_id)).all())
+    cash = dict(session.execute(select(Transaction.portfolio_id, func.sum(_CASH))
+                                .where(Transaction.portfolio_id.in_(ids)).group_by(Transaction.portfolio_id)).all())
+    return names, {k: float(v or 0.0) for k, v in cash.items()}
+
+
+def update_portfolio(session: Session, actor: ActorLike, name: str, **changes) -> ClientPortfolio:
+    """Change a portfolio's own fields: ``name``, ``client_name``, ``advisor_email``, ``benchmark``,
+    ``description``, ``account``, ``strategy`` (holdings and cash change only through the ledger)."""
+    valid = ("name", "client_name", "advisor_email", "benchmark", "description", "account", "strategy")
+    unknown = sorted(set(changes) - set(valid))
+    if unknown:
+        raise check.fail(f"cannot update {', '.join(unknown)}: a portfolio's updatable fields are {', '.join(valid)} "
+                         "(holdings and cash change through transactions)")
+    if not changes:
+        raise check.fail(f"nothing to update: give one of {', '.join(valid)}")
+    who = actor_for(session, actor)
+    portfolio = _find(session, name)
+    who.require_change(portfolio, "update")
+    before = audit.snapshot(portfolio)
+    problems: list[str] = []
+    values: dict = {}
+    if "name" in changes:
+        new = _collect(problems, check.label, changes["name"], "portfolio name")
+        if new is not None and new != portfolio.name and session.scalar(
+                select(ClientPortfolio.id).where(ClientPortfolio.name == new)) is not None:
+            problems.append(f"a portfolio named {quote(new)} exists already")
+        values["name"] = new
+    if "client_name" in changes:
+        values["client_name"] = _collect(problems, check.label, changes["client_name"], "client name")
+    for key, fn in (("benchmark", check.optional_label), ("account", check.optional_label)):
+        if key in changes:
+            values[key] = _collect(problems, fn, changes[key], key, check.LABEL64)
+    if "description" in changes:
+        values["description"] = _collect(problems, check.optional_text, changes["description"], "description")
+    if "strategy" in changes:
+        values["strategy"] = _collect(problems, check.strategy_json, changes["strategy"])
+    if problems:
+        raise check.report(f"portfolio {quote(portfolio.name)}", problems)
+    if "advisor_email" in changes:
+        owner = _owner(session, who, changes["advisor_email"])
+        portfolio.advisor = owner
+    for key, value in values.items():
+        setattr(portfolio, key, value)
+    session.flush()
+    audit.record(session, who, "update", "portfolio", entity_id=portfolio.id, portfolio=portfolio, before=before,
+                 after=audit.snapshot(portfolio))
     return portfolio
 
 
-def portfolio_holdings(session: Session, name: str) -> pd.Series:
-    """Share quantities by ticker."""
-    p = get_portfolio(session, name)
-    return pd.Series({h.ticker: h.quantity for h in p.holdings}, name="quantity", dtype=float)
+def delete_portfolio(session: Session, actor: ActorLike, name: str, *, force: bool = False) -> dict:
+    """Delete a portfolio and its ledger; refused while it has open proposals unless ``force``.
+    The audit row keeps what was deleted (its fields, its holdings and cash, its ledger's size)."""
+    who = actor_for(session, actor)
+    portfolio = _find(session, name)
+    who.require_change(portfolio, "delete")
+    open_ids = session.scalars(select(Proposal.id).where(Proposal.portfolio_id == portfolio.id,
+                                                         Proposal.status == "open").order_by(Proposal.id)).all()
+    if open_ids and not force:
+        raise check.fail(f"portfolio {quote(portfolio.name)} has open proposals ({', '.join(map(str, open_ids))}): "
+                         "accept or reject them first, or delete with --force")
+    pos = _position(session, portfolio)
+    before = audit.snapshot(portfolio) | {"holdings": pos.shares.to_dict(), "cash": pos.cash,
+                                          "n_transactions": pos.n_transactions, "open_proposals": list(open_ids)}
+    audit.record(session, who, "delete", "portfolio", entity_id=portfolio.id, portfolio=portfolio, before=before)
+    session.delete(portfolio)
+    session.flush()
+    return before
 
 
-def portfolio_weights(session: Session, name: str, prices: pd.DataFrame,
+# -- the ledger -----------------------------------------------------------------------------------
+def _entries(session: Session, portfolio: ClientPortfolio) -> list[ledger.Entry]:
+    rows = session.execute(select(Transaction.kind, Transaction.trade_date, Transaction.ticker, Transaction.quantity,
+                                  Transaction.price, Transaction.fees, Transaction.amount, Transaction.id)
+                           .where(Transaction.portfolio_id == portfolio.id)).all()
+    return [ledger.Entry(*r) for r in rows]
+
+
+def _position(session: Session, portfolio: ClientPortfolio, as_of=None) -> ledger.Position:
+    return ledger.replay(_entries(session, portfolio), as_of=None if as_of is None else check.day(as_of, "as_of"))
+
+
+def position(session: Session, actor: ActorLike, name: str, as_of=None) -> ledger.Position:
+    """Shares by ticker, cash and the ledger's version, from the ledger up to ``as_of`` (default:
+    all of it)."""
+    return _position(session, get_portfolio(session, actor, name), as_of)
+
+
+def portfolio_holdings(session: Session, actor: ActorLike, name: str, as_of=None) -> pd.Series:
+    """Share quantities by ticker, from the ledger."""
+    return position(session, actor, name, as_of).shares.rename("quantity")
+
+
+def portfolio_cash(session: Session, actor: ActorLike, name: str, as_of=None) -> float:
+    return position(session, actor, name, as_of).cash
+
+
+def portfolio_weights(session: Session, actor: ActorLike, name: str, prices: pd.DataFrame,
                       as_of: str | pd.Timestamp | None = None) -> pd.Series:
-    """Market-value weights of a portfolio at the last price on or before ``as_of``."""
-    qty = portfolio_holdings(session, name)
+    """Market-value weights of the portfolio's holdings (from its ledger up to ``as_of``) at the
+    last price on or before ``as_of``; they sum to 1 (cash is left out)."""
+    day = None if as_of is None else pd.Timestamp(as_of)
+    qty = position(session, actor, name, None if day is None else day.date()).shares
+    if qty.empty:
+        when = f" on or before {day.date()}" if day is not None else ""
+        raise check.fail(f"portfolio {quote(name)} holds no shares{when} (its ledger holds only cash, or starts later)")
     missing = [t for t in qty.index if t not in prices.columns]
     if missing:
         raise check.fail(f"portfolio {quote(name)} holds {check.names_list(missing)}, which the price data lacks")
     px = prices[qty.index]
-    if as_of is not None:
-        px = px.loc[:pd.Timestamp(as_of)]
+    if day is not None:
+        px = px.loc[:day]
     px = px.dropna(how="any")
     if px.empty:
         raise check.fail(f"no prices for all of {check.names_list(qty.index)} on or before {quote(as_of)}")
@@ -164,20 +435,304 @@ def portfolio_weights(session: Session, name: str, prices: pd.DataFrame,
     return (value / value.sum()).rename("weight")
 
 
+def _entry_json(e: ledger.Entry) -> dict:
+    return {k: v for k, v in (("kind", e.kind), ("trade_date", str(e.trade_date)), ("ticker", e.ticker),
+                              ("quantity", e.quantity), ("price", e.price), ("fees", e.fees or None),
+                              ("amount", e.amount)) if v is not None}
+
+
+def _row(pid: int, e: ledger.Entry, who: Actor, note=None, proposal_id=None) -> Transaction:
+    return Transaction(portfolio_id=pid, kind=e.kind, trade_date=e.trade_date, ticker=e.ticker, quantity=e.quantity,
+                       price=e.price, fees=e.fees, amount=e.amount, note=note, proposal_id=proposal_id,
+                       created_by=who.email)
+
+
+def _entry(kind, trade_date, ticker, quantity, price, fees, amount, universe=None) -> ledger.Entry:
+    """One checked ledger entry (every problem at once)."""
+    problems: list[str] = []
+    k = _collect(problems, check.transaction_kind, kind)
+    day = _collect(problems, check.day, trade_date, "trade date")
+    t = None if ticker is None else _collect(problems, check.ticker, ticker, "ticker")
+    if t is not None and universe is not None and t not in universe[0]:
+        hint = f" (did you mean {t.upper()!r}?)" if t.upper() in universe[0] else ""
+        problems.append(f"{t}: {universe[1]}{hint}")
+    q = None if quantity is None else _collect(problems, check.amount, quantity, "quantity (shares)", "positive")
+    p = None if price is None else _collect(problems, check.amount, price, "price", "positive")
+    f = _collect(problems, check.amount, 0.0 if fees is None else fees, "cost (fees)", "nonnegative")
+    a = None if amount is None else _collect(problems, check.amount, amount, "amount", "positive")
+    if problems:
+        raise check.report("transaction", problems)
+    e = ledger.Entry(k, day, t, q, p, f, a)
+    ledger.check_entry(e)
+    return e
+
+
+def add_transaction(session: Session, actor: ActorLike, name: str, kind: str, *, trade_date, ticker=None,
+                    quantity=None, price=None, fees=0.0, amount=None, note=None,
+                    known_tickers: Iterable[str] | None = None) -> Transaction:
+    """Append one entry to a portfolio's ledger, after replaying the ledger with it: selling more
+    than held or spending cash the portfolio lacks (on that date or any later one) is refused with
+    the numbers."""
+    return import_transactions(session, actor, name, [dict(kind=kind, trade_date=trade_date, ticker=ticker,
+                                                           quantity=quantity, price=price, fees=fees, amount=amount,
+                                                           note=note)], known_tickers=known_tickers)[0]
+
+
+_TX_FIELDS = ("kind", "trade_date", "ticker", "quantity", "price", "fees", "amount", "note")
+
+
+def import_transactions(session: Session, actor: ActorLike, name: str, rows, *,
+                        known_tickers: Iterable[str] | None = None, proposal_id: int | None = None,
+                        action: str = "import") -> list[Transaction]:
+    """Append entries (a DataFrame or a list of dicts with kind, trade_date, ticker, quantity,
+    price, fees, amount, note), all or nothing: each checked (problems reported by row, 1-based),
+    then the ledger replayed with all of them."""
+    who = actor_for(session, actor)
+    portfolio = _find(session, name)
+    who.require_change(portfolio, "add transactions to")
+    records = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else list(rows)
+    if not records:
+        raise check.fail("no transactions given")
+    universe = _universe(session, known_tickers)
+    problems: list[str] = []
+    entries: list[tuple[ledger.Entry, str | None]] = []
+    for i, r in enumerate(records, start=1):
+        if not isinstance(r, Mapping):
+            problems.append(f"row {i}: not a record of {', '.join(_TX_FIELDS)}")
+            continue
+        extra = sorted(set(map(str, r)) - set(_TX_FIELDS))
+        if extra:
+            problems.append(f"row {i}: unknown field(s) {', '.join(extra)} (valid: {', '.join(_TX_FIELDS)})")
+            continue
+        vals = {k: (None if _blank(r.get(k)) else r.get(k)) for k in _TX_FIELDS}
+        try:
+            e = _entry(vals["kind"], vals["trade_date"], vals["ticker"], vals["quantity"], vals["price"],
+                       vals["fees"], vals["amount"], universe)
+            note = check.optional_text(vals["note"], "note")
+        except StoreError as exc:
+            problems.append(f"row {i}: {str(exc).removeprefix('transaction not written: ')}")
+            continue
+        entries.append((e, note))
+    if problems:
+        raise check.report(f"{len(records)} transaction(s) for {quote(portfolio.name)}", problems)
+    before = _position(session, portfolio)
+    after = ledger.replay(_entries(session, portfolio) + [e for e, _ in entries])
+    written = [_row(portfolio.id, e, who, note=n, proposal_id=proposal_id) for e, n in entries]
+    session.add_all(written)
+    session.flush()
+    audit.record(session, who, "transaction" if len(written) == 1 and action == "import" else action, "transaction",
+                 entity_id=",".join(str(t.id) for t in written)[:64], portfolio=portfolio,
+                 before={"holdings": before.shares.to_dict(), "cash": before.cash},
+                 after={"entries": [_entry_json(e) for e, _ in entries], "holdings": after.shares.to_dict(),
+                        "cash": after.cash})
+    return written
+
+
+def _blank(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip()) or (
+        v is pd.NaT)
+
+
+def list_transactions(session: Session, actor: ActorLike, name: str) -> pd.DataFrame:
+    """The ledger, in the order it is replayed, with the cash balance after each entry."""
+    portfolio = get_portfolio(session, actor, name)
+    rows = session.scalars(select(Transaction).where(Transaction.portfolio_id == portfolio.id)
+                           .order_by(Transaction.trade_date, Transaction.id)).all()
+    frame = pd.DataFrame([{"id": t.id, "trade_date": t.trade_date, "kind": t.kind, "ticker": t.ticker,
+                           "quantity": t.quantity, "price": t.price, "fees": t.fees, "amount": t.amount,
+                           "note": t.note, "proposal_id": t.proposal_id, "created_by": t.created_by} for t in rows],
+                         columns=["id", "trade_date", "kind", "ticker", "quantity", "price", "fees", "amount", "note",
+                                  "proposal_id", "created_by"])
+    frame["cash_after"] = [ledger.Entry(t.kind, t.trade_date, t.ticker, t.quantity, t.price, t.fees, t.amount)
+                           .cash_effect() for t in rows]
+    frame["cash_after"] = frame["cash_after"].cumsum()
+    return frame
+
+
+# -- proposals ------------------------------------------------------------------------------------
+_RECORD_KEYS = ("as_of", "prices_as_of", "strategy", "trades", "target", "summary", "result", "parameters",
+                "ledger_version")
+
+
+def save_proposal(session: Session, actor: ActorLike, name: str, record: Mapping) -> Proposal:
+    """Store a rebalance proposal (``RebalanceProposal.to_record()``) as open."""
+    who = actor_for(session, actor)
+    portfolio = _find(session, name)
+    who.require_change(portfolio, "propose a rebalance of")
+    missing = [k for k in _RECORD_KEYS if k not in record]
+    if missing:
+        raise check.fail(f"a proposal record needs {', '.join(missing)} (RebalanceProposal.to_record())")
+    proposal = Proposal(portfolio_id=portfolio.id, created_by=who.email, status="open", as_of=record["as_of"],
+                        prices_as_of=record["prices_as_of"], ledger_version=int(record["ledger_version"]),
+                        strategy=record["strategy"], trades=list(record["trades"]), target=record["target"],
+                        summary=record["summary"], result=record["result"], parameters=record["parameters"] or {})
+    session.add(proposal)
+    session.flush()
+    audit.record(session, who, "propose", "proposal", entity_id=proposal.id, portfolio=portfolio,
+                 after={"id": proposal.id, "as_of": str(proposal.as_of), "trades": proposal.trades,
+                        "summary": proposal.summary})
+    return proposal
+
+
+def get_proposal(session: Session, actor: ActorLike, proposal_id: int) -> Proposal:
+    who = actor_for(session, actor)
+    if isinstance(proposal_id, bool) or not isinstance(proposal_id, int) or proposal_id < 1:
+        raise check.fail(f"a proposal id is a whole number >= 1, got {quote(proposal_id)}")
+    proposal = session.get(Proposal, proposal_id)
+    if proposal is None:
+        raise check.fail(f"no proposal {proposal_id}; `qpo rebalance list` shows the ones you may see")
+    who.require_read(proposal.portfolio)
+    return proposal
+
+
+def list_proposals(session: Session, actor: ActorLike, name: str | None = None,
+                   status: str | None = None) -> pd.DataFrame:
+    who = actor_for(session, actor)
+    q = select(Proposal).join(ClientPortfolio).order_by(Proposal.id)
+    if name is not None:
+        q = q.where(Proposal.portfolio_id == get_portfolio(session, who, name).id)
+    elif who.role == "advisor":
+        q = q.where(ClientPortfolio.advisor_id == who.user_id)
+    if status is not None:
+        if status not in ("open", "accepted", "rejected"):
+            raise check.fail(f"status must be open, accepted or rejected, got {quote(status)}")
+        q = q.where(Proposal.status == status)
+    rows = session.scalars(q).all()
+    return pd.DataFrame([{"id": p.id, "portfolio": p.portfolio.name, "status": p.status, "as_of": p.as_of,
+                          "prices_as_of": p.prices_as_of, "n_trades": len(p.trades),
+                          "turnover": (p.summary or {}).get("turnover"), "total_cost": (p.summary or {}).get("total_cost"),
+                          "created_by": p.created_by, "created_at": p.created_at, "decided_by": p.decided_by,
+                          "reason": p.reason} for p in rows],
+                        columns=["id", "portfolio", "status", "as_of", "prices_as_of", "n_trades", "turnover",
+                                 "total_cost", "created_by", "created_at", "decided_by", "reason"])
+
+
+def _decidable(proposal: Proposal) -> None:
+    if proposal.status != "open":
+        when = proposal.decided_at.date() if proposal.decided_at is not None else "earlier"
+        raise check.fail(f"proposal {proposal.id} was {proposal.status} on {when} by {proposal.decided_by}: it cannot "
+                         "be accepted or rejected again (propose anew)")
+
+
+def accept_proposal(session: Session, actor: ActorLike, proposal_id: int, *, latest_price_date,
+                    trade_date=None) -> Proposal:
+    """Accept an open proposal: its trades become ledger entries (sells first, dated ``trade_date``,
+    default the proposal's price date), the optimization run is recorded, and the audit row
+    written, all in the caller's transaction. Refused when the proposal is not open, when newer
+    prices exist (``latest_price_date`` after the prices it was built on) or when the ledger changed
+    since it was built: rebuild it then."""
+    who = actor_for(session, actor)
+    proposal = get_proposal(session, who, proposal_id)
+    portfolio = proposal.portfolio
+    who.require_change(portfolio, "accept a proposal for")
+    _decidable(proposal)
+    latest = check.day(latest_price_date, "latest price date")
+    if latest > proposal.prices_as_of:
+        raise check.fail(f"proposal {proposal.id} was built on prices of {proposal.prices_as_of}; prices up to {latest} "
+                         f"exist: rebuild it (`qpo rebalance propose {portfolio.name}`) before accepting")
+    now = _position(session, portfolio)
+    if now.last_transaction_id != proposal.ledger_version:
+        raise check.fail(f"the ledger of {quote(portfolio.name)} changed since proposal {proposal.id} was built (it "
+                         f"was at entry {proposal.ledger_version}, it is at {now.last_transaction_id}): rebuild it")
+    day = check.day(trade_date if trade_date is not None else proposal.prices_as_of, "trade date")
+    trades = sorted(proposal.trades, key=lambda t: t["side"] != "sell")
+    rows = [dict(kind=t["side"], trade_date=day, ticker=t["ticker"], quantity=t["shares"], price=t["price"],
+                 fees=t.get("cost", 0.0), note=f"rebalance proposal {proposal.id}") for t in trades]
+    if rows:
+        import_transactions(session, who, portfolio.name, rows, known_tickers=None, proposal_id=proposal.id,
+                            action="accept")
+    result = proposal.result
+    run = OptimizationRun(portfolio_id=portfolio.id, objective=result["objective"], method=result["method"],
+                          solver=result["solver"], status=result["status"],
+                          expected_return=result.get("expected_return"), volatility=result.get("volatility"),
+                          sharpe=result.get("sharpe"), weights=result["weights"],
+                          parameters=(proposal.parameters or {}) | {"proposal_id": proposal.id},
+                          fallback_reason=result.get("fallback_reason"), mlflow_run_id=result.get("mlflow_run_id"))
+    session.add(run)
+    session.flush()
+    proposal.status = "accepted"
+    proposal.decided_by = who.email
+    proposal.decided_at = dt.datetime.now(dt.UTC)
+    proposal.optimization_run_id = run.id
+    session.flush()
+    if not rows:
+        audit.record(session, who, "accept", "proposal", entity_id=proposal.id, portfolio=portfolio,
+                     before={"status": "open"}, after={"status": "accepted", "trades": []})
+    else:
+        audit.record(session, who, "accept", "proposal", entity_id=proposal.id, portfolio=portfolio,
+                     before={"status": "open"}, after={"status": "accepted", "optimization_run_id": run.id,
+                                                       "n_trades": len(rows)})
+    return proposal
+
+
+def reject_proposal(session: Session, actor: ActorLike, proposal_id: int, reason: str) -> Proposal:
+    """Reject an open proposal, with the reason (required: text of at most 100,000 characters)."""
+    who = actor_for(session, actor)
+    proposal = get_proposal(session, who, proposal_id)
+    who.require_change(proposal.portfolio, "reject a proposal for")
+    _decidable(proposal)
+    text = check.text(reason, "reason")
+    if not text.strip():
+        raise check.fail("a rejection needs a reason (--reason TEXT)")
+    proposal.status = "rejected"
+    proposal.reason = text
+    proposal.decided_by = who.email
+    proposal.decided_at = dt.datetime.now(dt.UTC)
+    session.flush()
+    audit.record(session, who, "reject", "proposal", entity_id=proposal.id, portfolio=proposal.portfolio,
+                 before={"status": "open"}, after={"status": "rejected", "reason": text})
+    return proposal
+
+
+def last_accepted_target(session: Session, actor: ActorLike, name: str) -> pd.Series | None:
+    """The target weights of the portfolio's last accepted proposal (what drift is measured against),
+    or None when none was accepted."""
+    portfolio = get_portfolio(session, actor, name)
+    proposal = session.scalar(select(Proposal).where(Proposal.portfolio_id == portfolio.id,
+                                                     Proposal.status == "accepted").order_by(Proposal.id.desc()).limit(1))
+    return None if proposal is None else pd.Series(proposal.target, dtype=float, name="target")
+
+
+# -- the trail --------------------------------------------------------------------------------------
+def audit_trail(session: Session, actor: ActorLike, portfolio: str | None = None, since=None,
+                limit: int | None = None) -> pd.DataFrame:
+    """The audit rows ``actor`` may read (see :func:`qpo.store.audit.trail`), for one portfolio
+    (by its name; a deleted portfolio's rows keep its name) and from a date when given."""
+    who = actor_for(session, actor)
+    target: ClientPortfolio | str | None = None
+    if portfolio is not None:
+        pname = check.label(portfolio, "portfolio name")
+        found = session.scalar(select(ClientPortfolio).where(ClientPortfolio.name == pname))
+        if found is not None:
+            who.require_read(found)
+            target = found
+        else:
+            target = pname
+    day = None if since is None else check.day(since, "since")
+    return audit.trail(session, who, portfolio=target, since=day, limit=limit)
+
+
+# -- runs and risk numbers --------------------------------------------------------------------------
 _RESULT_FIELDS = ("weights", "objective", "method", "solver", "status", "expected_return", "volatility", "sharpe",
                   "fallback_reason")
 
 
-def record_optimization_run(session: Session, result, *, portfolio: str | None = None,
+def record_optimization_run(session: Session, actor: ActorLike, result, *, portfolio: str | None = None,
                             parameters: dict | None = None, mlflow_run_id: str | None = None) -> OptimizationRun:
     """Persist an :class:`~qpo.OptimizationResult`. Its labels, weights (finite), parameters (JSON:
     text, finite numbers, bools, None, lists, dicts) and run id are checked first; a statistic that is
-    not finite (the Sharpe ratio of a zero volatility) is stored as NULL, undefined."""
+    not finite (the Sharpe ratio of a zero volatility) is stored as NULL, undefined. A run of a
+    portfolio needs the right to change it."""
+    who = actor_for(session, actor)
     missing = [f for f in _RESULT_FIELDS if not hasattr(result, f)]
     if missing:
         raise check.fail(f"result must be an OptimizationResult (qpo.optimize's answer); {quote(result)} has no "
                          f"{', '.join(missing)}")
-    pid = get_portfolio(session, portfolio).id if portfolio is not None else None
+    pid = None
+    if portfolio is not None:
+        p = _find(session, portfolio)
+        who.require_change(p, "record an optimization run for")
+        pid = p.id
     run = OptimizationRun(
         portfolio_id=pid, objective=result.objective, method=result.method, solver=result.solver,
         status=result.status, expected_return=result.expected_return, volatility=result.volatility,
@@ -188,14 +743,16 @@ def record_optimization_run(session: Session, result, *, portfolio: str | None =
     return run
 
 
-def record_risk_metrics(session: Session, portfolio: str, as_of, metrics: Mapping[str, float], *,
+def record_risk_metrics(session: Session, actor: ActorLike, portfolio: str, as_of, metrics: Mapping[str, float], *,
                         mlflow_run_id: str | None = None) -> list[RiskMetric]:
-    """Persist named risk numbers of a portfolio as of a date. Names are labels of at most 64
-    characters; values that are not finite numbers are refused, and nothing is written.
+    """Persist named risk numbers of a portfolio as of a date (a system actor's job: the daily
+    report; or anyone who may change the portfolio). Names are labels of at most 64 characters;
+    values that are not finite numbers are refused, and nothing is written.
 
     Numbers of a tracked run are kept per run; recording the same metric of the same portfolio, date
     and run again (or again without a run: a notebook run by hand) replaces the earlier number.
     """
+    who = actor_for(session, actor)
     problems: list[str] = []
     day = _collect(problems, check.day, as_of, "as_of")
     run_id = _collect(problems, check.optional_label, mlflow_run_id, "mlflow_run_id", check.LABEL64)
@@ -214,19 +771,20 @@ def record_risk_metrics(session: Session, portfolio: str, as_of, metrics: Mappin
         problems.append(f"values that are not finite numbers: {', '.join(bad)}")
     if problems:
         raise check.report("risk metrics", problems)
-    pid = get_portfolio(session, portfolio).id
+    p = _find(session, portfolio)
+    who.require_change(p, "record risk numbers of")
     if values:
         same_run = RiskMetric.mlflow_run_id.is_(None) if run_id is None else RiskMetric.mlflow_run_id == run_id
         session.execute(delete(RiskMetric).where(
-            RiskMetric.portfolio_id == pid, RiskMetric.as_of == day, same_run, RiskMetric.metric.in_(list(values))))
-    rows = [RiskMetric(portfolio_id=pid, as_of=day, metric=k, value=v, mlflow_run_id=run_id) for k, v in values.items()]
+            RiskMetric.portfolio_id == p.id, RiskMetric.as_of == day, same_run, RiskMetric.metric.in_(list(values))))
+    rows = [RiskMetric(portfolio_id=p.id, as_of=day, metric=k, value=v, mlflow_run_id=run_id) for k, v in values.items()]
     session.add_all(rows)
     session.flush()
     return rows
 
 
-def risk_history(session: Session, portfolio: str) -> pd.DataFrame:
-    pid = get_portfolio(session, portfolio).id
+def risk_history(session: Session, actor: ActorLike, portfolio: str) -> pd.DataFrame:
+    pid = get_portfolio(session, actor, portfolio).id
     rows = session.scalars(select(RiskMetric).where(RiskMetric.portfolio_id == pid)
                            .order_by(RiskMetric.as_of, RiskMetric.metric)).all()
     return pd.DataFrame([{"as_of": r.as_of, "metric": r.metric, "value": r.value,

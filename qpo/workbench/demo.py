@@ -13,23 +13,35 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, func, select
 
-from qpo.store import ClientPortfolio, Transaction, connect, create_portfolio, get_or_create_advisor, session_scope
+from qpo.store import Actor, ClientPortfolio, add_user, connect, create_portfolio, import_transactions, session_scope
 
-DEMO_ADVISORS = {
-    "ana.silva@example.com": "Ana Silva",
-    "ben.okafor@example.com": "Ben Okafor",
+#: the demo's people: two advisors and an admin (none has a password: ``qpo user passwd`` sets one)
+DEMO_USERS = {
+    "ana.silva@example.com": ("Ana Silva", "advisor"),
+    "ben.okafor@example.com": ("Ben Okafor", "advisor"),
+    "rita.chen@example.com": ("Rita Chen", "researcher"),
+    "admin@example.com": ("Workbench Admin", "admin"),
 }
+DEMO_ADVISORS = {email: name for email, (name, role) in DEMO_USERS.items() if role == "advisor"}
+#: the seeding actor, as the audit trail names it
+SEED_ACTOR = Actor.system("seed")
+#: per-trade commission and spread of the demo's opening buys
+DEMO_COMMISSION, DEMO_SPREAD_BPS = 1.0, 5.0
 
-#: name -> (client, advisor email, notional USD, target weights or None for min-variance)
+#: name -> (client, advisor email, notional USD, target weights or None for min-variance, strategy changes)
 DEMO_PORTFOLIOS = {
     "Balanced Growth": ("Harper Family Trust", "ana.silva@example.com", 1_000_000, {
         "AAPL": 0.12, "MSFT": 0.12, "JNJ": 0.10, "JPM": 0.10, "PG": 0.10,
-        "XOM": 0.08, "HD": 0.08, "KO": 0.10, "UNH": 0.10, "WMT": 0.10}),
+        "XOM": 0.08, "HD": 0.08, "KO": 0.10, "UNH": 0.10, "WMT": 0.10},
+        {"objective": "max_sharpe", "max_weight": 0.20, "sector_max": 0.40, "max_turnover": 0.30}),
     "Conservative Income": ("Dr. L. Moreau", "ana.silva@example.com", 750_000, {
-        "JNJ": 0.18, "PG": 0.18, "KO": 0.16, "PEP": 0.16, "WMT": 0.12, "MRK": 0.10, "PFE": 0.10}),
+        "JNJ": 0.18, "PG": 0.18, "KO": 0.16, "PEP": 0.16, "WMT": 0.12, "MRK": 0.10, "PFE": 0.10},
+        {"objective": "min_variance", "max_weight": 0.20, "sector_max": 0.50}),
     "Tech Tilt": ("Nakamura Ventures LLC", "ben.okafor@example.com", 500_000, {
-        "AAPL": 0.30, "MSFT": 0.30, "AMD": 0.20, "BBY": 0.10, "HD": 0.10}),
-    "Min-Variance Core": ("Okafor Endowment", "ben.okafor@example.com", 2_000_000, None),
+        "AAPL": 0.30, "MSFT": 0.30, "AMD": 0.20, "BBY": 0.10, "HD": 0.10},
+        {"objective": "max_sharpe", "max_weight": 0.35, "sector_max": 0.70, "min_names": 4}),
+    "Min-Variance Core": ("Okafor Endowment", "ben.okafor@example.com", 2_000_000, None,
+                          {"objective": "min_variance", "max_weight": 0.15}),
 }
 
 
@@ -44,11 +56,21 @@ def _min_variance_weights(prices):
     return (w / w.sum()).to_dict()
 
 
+def demo_strategy(changes: dict) -> dict:
+    """The stored strategy of a demo portfolio: the default strategy with these changes."""
+    from qpo.book import Strategy
+
+    return Strategy.default().with_overrides(commission=DEMO_COMMISSION, spread_bps=DEMO_SPREAD_BPS,
+                                             **changes).to_json()
+
+
 def seed_demo(engine: Engine | None = None, prices=None) -> int:
-    """Seed the demo advisors and portfolios if the store has no portfolio yet (creating the store
+    """Seed the demo people and portfolios if the store has no portfolio yet (creating the store
     when there is none: this is the command that writes the demo book).
 
-    Returns the number of portfolios created (0 when the store was not empty). All or nothing.
+    Each portfolio is built through its ledger: a cash deposit, then whole-share buys at the closes
+    of the panel's last date (with the demo's commission and spread as their cost). Returns the
+    number of portfolios created (0 when the store was not empty). All or nothing.
     """
     engine = engine or connect()
     with session_scope(engine) as session:
@@ -74,19 +96,32 @@ def seed_demo(engine: Engine | None = None, prices=None) -> int:
 
 
 def _seed(engine: Engine, prices) -> int:
+    import math
+
+    from qpo.store import User
+
     last = prices.iloc[-1]
+    day = prices.index[-1].date()
     targets = {name: spec[3] or _min_variance_weights(prices) for name, spec in DEMO_PORTFOLIOS.items()}
     created = 0
     with session_scope(engine) as session:
-        advisors = {email: get_or_create_advisor(session, email, name) for email, name in DEMO_ADVISORS.items()}
-        for name, (client, email, notional, _) in DEMO_PORTFOLIOS.items():
+        for email, (name, role) in DEMO_USERS.items():
+            if session.scalar(select(User.id).where(User.email == email)) is None:
+                add_user(session, SEED_ACTOR, email, name, role)
+        for name, (client, email, notional, _, changes) in DEMO_PORTFOLIOS.items():
             weights = targets[name]
-            shares = {t: round(notional * w / float(last[t]), 4) for t, w in weights.items()}
-            day = prices.index[-1].date()
-            portfolio = create_portfolio(session, name, client, advisors[email], shares, benchmark="SP500",
-                                         description=f"demo portfolio, ${notional:,.0f} at the closes of {day}",
-                                         known_tickers=set(prices.columns))
-            session.add_all([Transaction(portfolio_id=portfolio.id, trade_date=day, ticker=t, quantity=q,
-                                         price=float(last[t]), fees=0.0) for t, q in shares.items()])
+            create_portfolio(session, SEED_ACTOR, name, client, email, cash=notional, benchmark="SP500",
+                             strategy=demo_strategy(changes), trade_date=day, known_tickers=set(prices.columns),
+                             description=f"demo portfolio, ${notional:,.0f} invested at the closes of {day}")
+            buys = []
+            for t, w in weights.items():
+                price = float(last[t])
+                budget = notional * w / (1 + DEMO_SPREAD_BPS / 1e4) - DEMO_COMMISSION
+                shares = math.floor(budget / price)
+                if shares > 0:
+                    cost = DEMO_COMMISSION + shares * price * DEMO_SPREAD_BPS / 1e4
+                    buys.append(dict(kind="buy", trade_date=day, ticker=t, quantity=shares, price=price,
+                                     fees=round(cost, 2)))
+            import_transactions(session, SEED_ACTOR, name, buys, known_tickers=set(prices.columns))
             created += 1
     return created

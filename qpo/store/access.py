@@ -1,0 +1,97 @@
+"""Who may see and change what. Every repository function takes an **actor**; these rules decide.
+
+- an **advisor** reads and changes only the portfolios of their own clients (``portfolio.advisor``);
+- a **researcher** reads every portfolio and changes none;
+- an **admin** reads and changes everything, people included;
+- a **system** actor (``Actor.system("seed")``: seeding, scheduled pipelines) is not a person: it
+  reads and changes everything, and the audit trail names it ``system:<purpose>``.
+
+A refusal is an :class:`~qpo.errors.AccessDenied` that says who was refused what; it is raised
+before anything is read or written.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qpo._checks import quote
+from qpo.errors import AccessDenied
+from qpo.store import _inputs as check
+from qpo.store.models import ClientPortfolio, User
+
+#: the environment variable naming the actor of a command when ``--as`` is not given
+USER_ENV = "QPO_USER"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person (or system job) a request is made for."""
+
+    email: str
+    role: str
+    name: str = ""
+    user_id: int | None = None
+
+    @classmethod
+    def system(cls, purpose: str) -> Actor:
+        """A system actor: seeding, migrations, scheduled pipelines (``system:<purpose>``)."""
+        purpose = check.label(purpose, "system actor purpose", 40)
+        return cls(email=f"system:{purpose}", role="system", name=f"qpo {purpose}")
+
+    @property
+    def is_system(self) -> bool:
+        return self.role == "system"
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.role})"
+
+    # -- the rules ----------------------------------------------------------------------------
+    def may_read(self, portfolio: ClientPortfolio) -> bool:
+        return self.role in ("admin", "system", "researcher") or (
+            self.role == "advisor" and portfolio.advisor_id == self.user_id)
+
+    def may_change(self, portfolio: ClientPortfolio) -> bool:
+        return self.role in ("admin", "system") or (self.role == "advisor" and portfolio.advisor_id == self.user_id)
+
+    def require_read(self, portfolio: ClientPortfolio) -> None:
+        if not self.may_read(portfolio):
+            raise AccessDenied(f"{self} may not see portfolio {quote(portfolio.name)}: it belongs to another "
+                               "advisor's client")
+
+    def require_change(self, portfolio: ClientPortfolio, what: str = "change") -> None:
+        if not self.may_change(portfolio):
+            why = ("a researcher reads portfolios and changes none" if self.role == "researcher"
+                   else "it belongs to another advisor's client")
+            raise AccessDenied(f"{self} may not {what} portfolio {quote(portfolio.name)}: {why}")
+
+    def require_admin(self, what: str) -> None:
+        if self.role not in ("admin", "system"):
+            raise AccessDenied(f"{self} may not {what}: only an admin may")
+
+
+def actor_for(session: Session, actor: Actor | str | None) -> Actor:
+    """The :class:`Actor` for ``actor`` (an Actor, or a user's e-mail), read afresh from the store
+    so that a changed role or a removed user counts at once. ``None`` reads ``QPO_USER``. An unknown
+    e-mail, or none at all, is refused."""
+    if actor is None:
+        actor = os.environ.get(USER_ENV) or None
+        if actor is None:
+            raise AccessDenied(f"no actor named: every read and write of the book names who makes it (the command "
+                               f"line's --as EMAIL, or {USER_ENV}=EMAIL; `qpo user list` shows the users)")
+    if isinstance(actor, Actor):
+        if actor.is_system:
+            return actor
+        email = actor.email
+    elif isinstance(actor, str):
+        email = actor
+    else:
+        raise AccessDenied(f"the actor must be a user's e-mail or an Actor, got {quote(actor)}")
+    address = check.email(email, "actor e-mail")
+    user = session.scalar(select(User).where(User.email == address))
+    if user is None:
+        raise AccessDenied(f"{quote(address)} is not a user of this store; an admin adds one with "
+                           "`qpo user add EMAIL --name N --role advisor|researcher|admin` (`qpo user list` shows them)")
+    return Actor(email=user.email, role=user.role, name=user.name, user_id=user.id)

@@ -1,0 +1,151 @@
+"""The ledger: a portfolio's holdings and cash are derived from its transactions, never kept apart.
+
+:func:`replay` walks the entries in order (trade date, then entry order) and refuses the first one
+that sells more shares than the portfolio holds, or spends cash it lacks, with the numbers. Every
+write of a transaction replays the whole ledger with the new entries in place, so an entry dated
+in the past cannot make an earlier day's balance negative either.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from qpo._checks import quote
+from qpo.errors import StoreError
+
+#: tolerances: floating sums of prices x shares are not exact
+SHARE_TOLERANCE = 1e-9
+CASH_TOLERANCE = 1e-6
+SHARE_KINDS_IN = ("buy", "transfer_in")
+SHARE_KINDS_OUT = ("sell", "transfer_out")
+CASH_IN = ("deposit", "dividend")
+CASH_OUT = ("withdrawal", "fee")
+#: what each kind needs (the rest must be empty)
+NEEDS = {
+    "buy": ("ticker", "quantity", "price"),
+    "sell": ("ticker", "quantity", "price"),
+    "transfer_in": ("ticker", "quantity"),
+    "transfer_out": ("ticker", "quantity"),
+    "deposit": ("amount",),
+    "withdrawal": ("amount",),
+    "fee": ("amount",),
+    "dividend": ("ticker", "amount"),
+}
+MAY = {"transfer_in": ("price",), "transfer_out": ("price",)}
+
+
+class LedgerError(StoreError):
+    """A ledger entry that would sell shares not held or spend cash the portfolio lacks."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ledger entry as the replay sees it (a stored :class:`~qpo.store.models.Transaction`, or
+    one about to be written, ``id`` None)."""
+
+    kind: str
+    trade_date: dt.date
+    ticker: str | None = None
+    quantity: float | None = None
+    price: float | None = None
+    fees: float = 0.0
+    amount: float | None = None
+    id: int | None = None
+
+    def cash_effect(self) -> float:
+        if self.kind == "buy":
+            return -(self.quantity * self.price + self.fees)
+        if self.kind == "sell":
+            return self.quantity * self.price - self.fees
+        if self.kind in CASH_IN:
+            return self.amount - self.fees
+        if self.kind in CASH_OUT:
+            return -(self.amount + self.fees)
+        return -self.fees  # transfers move shares, not cash
+
+    def describe(self) -> str:
+        if self.kind in SHARE_KINDS_IN + SHARE_KINDS_OUT:
+            at = f" at {self.price:,.2f}" if self.price is not None else ""
+            cost = f" plus {self.fees:,.2f} cost" if self.fees else ""
+            return f"{self.kind} {_n(self.quantity)} {self.ticker}{at}{cost} on {self.trade_date}"
+        what = f" of {self.ticker}" if self.ticker else ""
+        return f"{self.kind} of {self.amount:,.2f}{what} on {self.trade_date}"
+
+
+def _n(x: float) -> str:
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.6g}"
+
+
+@dataclass(frozen=True)
+class Position:
+    """What a portfolio holds after its ledger: shares by ticker (positions > 0 only), cash, and
+    the id of the last entry (the ledger's version: 0 for an empty ledger)."""
+
+    shares: pd.Series
+    cash: float
+    last_transaction_id: int = 0
+    as_of: dt.date | None = None
+    first_date: dt.date | None = None
+    n_transactions: int = 0
+
+    def value(self, prices: pd.Series) -> float:
+        """Market value at ``prices`` (ticker -> price), cash included."""
+        px = prices.reindex(self.shares.index)
+        return float((self.shares * px).sum() + self.cash)
+
+
+def check_entry(entry: Entry) -> None:
+    """The fields an entry of its kind needs, and no others."""
+    needs = NEEDS[entry.kind]
+    missing = [f for f in needs if getattr(entry, f) is None]
+    if missing:
+        raise StoreError(f"a {entry.kind} needs {', '.join(needs)}; missing {', '.join(missing)}")
+    extra = [f for f in ("ticker", "quantity", "price", "amount")
+             if f not in needs and f not in MAY.get(entry.kind, ()) and getattr(entry, f) is not None]
+    if extra:
+        raise StoreError(f"a {entry.kind} takes {', '.join(needs + MAY.get(entry.kind, ()))}, not "
+                         f"{', '.join(extra)} (got {', '.join(f'{f}={quote(getattr(entry, f), 20)}' for f in extra)})")
+
+
+def replay(entries: Iterable[Entry], *, as_of: dt.date | None = None) -> Position:
+    """The position after ``entries`` (in trade-date order, then id, new entries last within their
+    date), up to ``as_of`` when given. Refuses the first entry that oversells or overdraws."""
+    ordered = sorted(entries, key=lambda e: (e.trade_date, math.inf if e.id is None else e.id))
+    shares: dict[str, float] = {}
+    cash = 0.0
+    last_id = 0
+    first = None
+    n = 0
+    for e in ordered:
+        if as_of is not None and e.trade_date > as_of:
+            break
+        first = first or e.trade_date
+        n += 1
+        if e.id is not None:
+            last_id = max(last_id, e.id)
+        if e.kind in SHARE_KINDS_OUT:
+            held = shares.get(e.ticker, 0.0)
+            if e.quantity > held + SHARE_TOLERANCE * max(1.0, held):
+                raise LedgerError(f"{e.describe()}: the portfolio holds {_n(held)} {e.ticker} then; nothing written")
+            left = held - e.quantity
+            if abs(left) <= SHARE_TOLERANCE * max(1.0, held):
+                shares.pop(e.ticker, None)
+            else:
+                shares[e.ticker] = left
+        elif e.kind in SHARE_KINDS_IN:
+            shares[e.ticker] = shares.get(e.ticker, 0.0) + e.quantity
+        effect = e.cash_effect()
+        if effect < 0 and cash + effect < -CASH_TOLERANCE:
+            raise LedgerError(f"{e.describe()} needs {-effect:,.2f} cash: the portfolio has {cash:,.2f} then; "
+                              "nothing written (deposit cash first, or sell)")
+        cash += effect
+    if abs(cash) < CASH_TOLERANCE:
+        cash = 0.0
+    series = pd.Series(dict(sorted(shares.items())), dtype=float, name="shares")
+    series.index.name = "ticker"
+    return Position(shares=series, cash=cash, last_transaction_id=last_id,
+                    as_of=as_of or (ordered[-1].trade_date if ordered else None), first_date=first, n_transactions=n)
