@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Daily risk report
 #
-# Risk of one client portfolio as of a date: compliance status first, then the numbers, VaR by method, risk contributions, stress tests and a what-if min-variance rebalance of the same names. Run by `qpo pipeline run daily-report` on weekdays at 18:00; every number recorded below is logged to MLflow and written to the store.
+# Risk of one client portfolio as of a date: compliance status first, then the numbers, VaR by method, risk contributions, stress tests and a what-if min-variance rebalance of the same names. The holdings are the portfolio's ledger on the report's date; the compliance limits are the portfolio's own (its stored strategy), unless a `limit_*` parameter overrides one. Run by `qpo pipeline run daily-report` on weekdays at 18:00, as the system actor `system:daily-report`; every number recorded below is logged to MLflow and written to the store.
 
 # %% tags=["parameters"]
 portfolio: str = "Balanced Growth"  # client portfolio name in the store
@@ -26,11 +26,11 @@ confidence: float = 0.95  # VaR / CVaR confidence level, in (0, 1)
 horizon: int = 1  # VaR / CVaR horizon in periods of the prices (trading days for daily prices)
 risk_free_rate: float = 0.0  # annual risk-free rate for the Sharpe ratio
 max_weight: float = 0.25  # per-name cap of the what-if min-variance rebalance
-limit_max_weight: "Optional[float]" = 0.30  # compliance: largest single name, or None
-limit_sector_max: "Optional[float]" = 0.40  # compliance: largest GICS sector, or None
-limit_min_names: "Optional[int]" = 5  # compliance: fewest holdings, or None
-limit_var: "Optional[float]" = 0.03  # compliance: largest VaR at the confidence and horizon, or None
-limit_var_method: str = "historical"  # the VaR method the limit applies to
+limit_max_weight: "Optional[float]" = None  # compliance: largest single name; None: the portfolio's own limit
+limit_sector_max: "Optional[float]" = None  # compliance: largest GICS sector; None: the portfolio's own limit
+limit_min_names: "Optional[int]" = None  # compliance: fewest holdings; None: the portfolio's own limit
+limit_var: "Optional[float]" = None  # compliance: largest VaR at the confidence and horizon; None: the portfolio's own
+limit_var_method: "Optional[str]" = None  # the VaR method the limit applies to; None: the portfolio's own
 prices_source: str = "sp500"  # bundled source name, or the path of a CSV/Parquet price file
 history_start: str = "2000-01-01"  # first date of price history loaded (and validated)
 write_store: bool = True  # write the risk numbers to the store
@@ -43,7 +43,7 @@ import pandas as pd
 from IPython.display import HTML
 
 import qpo
-from qpo.reporting.daily import daily_report
+from qpo.reporting.daily import daily_report, report_actor
 from qpo.risk import period_adjective
 from qpo.store import connect
 from qpo.workbench import record, show_figure
@@ -51,12 +51,14 @@ from qpo.workbench import record, show_figure
 prices = qpo.load_prices(prices_source, start=history_start)
 benchmark = qpo.load_prices("sp500_index", start=history_start)["SP500"] if prices_source == "sp500" else None
 engine = connect(create=False)  # a reader: a missing store is refused, never created (`qpo db seed` seeds)
-limits = qpo.Limits(max_weight=limit_max_weight, sector_max=limit_sector_max, min_names=limit_min_names,
-                    var_limit=limit_var, var_method=limit_var_method)
+actor = report_actor()  # system:daily-report, an operations job
+# the portfolio's own limits (its stored strategy), with those given here in their place
+overrides = dict(max_weight=limit_max_weight, sector_max=limit_sector_max, min_names=limit_min_names,
+                 var_limit=limit_var, var_method=limit_var_method)
 report = daily_report(portfolio, prices, as_of=as_of, lookback_days=lookback_days, confidence=confidence,
                       horizon=horizon, risk_free_rate=risk_free_rate, max_weight=max_weight,
-                      benchmark=benchmark, engine=engine, limits=limits, sectors=qpo.load_sectors(),
-                      periods_per_year=periods_per_year)
+                      benchmark=benchmark, engine=engine, limits=overrides, sectors=qpo.load_sectors(),
+                      periods_per_year=periods_per_year, actor=actor)
 print(f"{portfolio}: {report.risk.n_periods} {period_adjective(report.risk.periods_per_year)} returns, "
       f"{report.risk.start.date()} to {report.as_of.date()}")
 
@@ -78,6 +80,8 @@ for name, value in report.metrics().items():
     record(name, value, show=False)
 record("as_of", str(report.as_of.date()), show=False)
 record("n_holdings", int(len(report.weights)), show=False)
+record("cash", report.cash, show=False)  # the ledger's cash on the report's date (not in the weights)
+record("limits", report.limits.to_dict() if report.limits is not None else None, show=False)
 record("periods_per_year", report.risk.periods_per_year, show=False)
 
 # %% [markdown]
@@ -139,5 +143,5 @@ for name, value in forecasts.metrics().items():
 if write_store:
     from qpo.store import record_risk_metrics, session_scope
     with session_scope(engine) as session:
-        record_risk_metrics(session, portfolio, report.as_of, report.risk.metrics(), mlflow_run_id=run_id)
+        record_risk_metrics(session, actor, portfolio, report.as_of, report.risk.metrics(), mlflow_run_id=run_id)
     print(f"{len(report.risk.metrics())} risk metrics written to the store")

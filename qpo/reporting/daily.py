@@ -1,5 +1,10 @@
 """The daily risk report of one client portfolio: what the pipeline notebook shows.
 
+The portfolio is read from the store: its holdings from its ledger as of the report's date, its
+compliance limits from its stored strategy (``Strategy.from_json(portfolio.strategy).limits``, the
+default strategy's when none is stored), unless the caller overrides them. The report is an
+operations job: it reads as the system actor ``system:daily-report`` unless given another actor.
+
 The report is annualized at the prices' own frequency (:func:`qpo.data.infer_frequency`: 252 for
 business days, 365 for prices on every calendar day, 52 weekly, 12 monthly) unless
 ``periods_per_year`` is given; its lookback and VaR horizon count periods of the prices (trading
@@ -15,9 +20,10 @@ import pandas as pd
 from qpo.errors import DataError
 
 if TYPE_CHECKING:
+    from qpo.book.strategy import Strategy
     from qpo.forecasting import Forecast
     from qpo.optimization import OptimizationResult
-    from qpo.risk import RiskReport
+    from qpo.risk import Limits, RiskReport
 
 #: the registered model whose ``champion`` the report shows (qpo.tracking.MODEL_NAME, without importing it)
 FORECASTER_NAME = "qpo-return-forecaster"
@@ -35,6 +41,9 @@ class DailyReport:
     benchmark_risk: RiskReport | None
     what_if: OptimizationResult  # min-variance on the held names
     what_if_risk: RiskReport
+    limits: Limits | None = None  # the limits checked (the portfolio's own unless overridden)
+    limits_source: str = ""  # where they came from, in words
+    cash: float = 0.0  # the ledger's cash as of the report's date (not in the weights)
 
     @property
     def breaches(self) -> list[str]:
@@ -48,13 +57,16 @@ class DailyReport:
         if r.compliance is None:
             return "<p>No limits were given: compliance not checked.</p>"
         n = len(r.compliance)
+        source = (f'<p class="qpo-limits">Limits: {html.escape(self.limits_source)}: '
+                  f"{html.escape(describe_limits(self.limits))}.</p>" if self.limits_source else "")
         if self.breaches:
             items = "".join(f"<li>{html.escape(b)}</li>" for b in self.breaches)
             return (f'<div class="qpo-breach" style="background:#fdecea;border:2px solid #c0392b;padding:8px 12px">'
                     f"<b>COMPLIANCE BREACH: {len(self.breaches)} of {n} checks failed for "
-                    f"{html.escape(self.portfolio)} on {self.as_of.date()}</b><ul>{items}</ul></div>")
+                    f"{html.escape(self.portfolio)} on {self.as_of.date()}</b><ul>{items}</ul></div>{source}")
         return (f'<div class="qpo-compliant" style="background:#eafaf1;border:2px solid #27ae60;padding:8px 12px">'
-                f"<b>Compliant: all {n} checks pass for {html.escape(self.portfolio)} on {self.as_of.date()}</b></div>")
+                f"<b>Compliant: all {n} checks pass for {html.escape(self.portfolio)} on {self.as_of.date()}</b></div>"
+                f"{source}")
 
     def metrics(self) -> dict[str, float]:
         m = dict(self.risk.metrics())
@@ -126,16 +138,86 @@ class DailyReport:
                                 model_name=model_name, tracking_uri=tracking_uri, periods_per_year=ppy)
 
 
+#: the actor the daily report reads and writes as (an operations job, not a person)
+REPORT_ACTOR_PURPOSE = "daily-report"
+
+
+def portfolio_strategy(portfolio) -> Strategy:
+    """The strategy stored with a :class:`~qpo.store.ClientPortfolio` (its JSON read by
+    :meth:`Strategy.from_json`), or :meth:`Strategy.default` when it stores none."""
+    from qpo.book.strategy import Strategy
+
+    return Strategy.default() if portfolio.strategy is None else Strategy.from_json(portfolio.strategy)
+
+
+def resolve_limits(own: Limits | None, limits=None) -> tuple[Limits | None, str]:
+    """The limits a report checks, and where they came from in words: ``own`` (the portfolio's,
+    from its strategy) when ``limits`` is None; ``limits`` itself when it is a
+    :class:`~qpo.risk.Limits`; ``own`` with the fields of a dict ``limits`` replaced (its None values
+    keep the portfolio's own: a notebook parameter left at None)."""
+    from dataclasses import replace
+
+    from qpo.errors import InvalidValueError
+    from qpo.risk import Limits
+
+    if limits is None:
+        return own, "the portfolio's own (its stored strategy)"
+    if isinstance(limits, Limits):
+        return limits, "given for this report"
+    if not isinstance(limits, dict):
+        raise InvalidValueError(f"limits must be a qpo.Limits, a dict of the Limits fields to override or None (the "
+                                f"portfolio's own), got {type(limits).__name__}")
+    given = {k: v for k, v in limits.items() if v is not None}
+    Limits.coerce(given)  # unknown fields and bad values: the Limits' own errors
+    if not given:
+        return own, "the portfolio's own (its stored strategy)"
+    merged = replace(own if own is not None else Limits(), **given)
+    return merged, f"the portfolio's own, with {', '.join(sorted(given))} given for this report"
+
+
+def describe_limits(limits: Limits | None) -> str:
+    """The limits in words: "largest name 30%, any sector 40%, at least 5 names, historical VaR 3.00%"."""
+    if limits is None:
+        return "none"
+    parts = []
+    if limits.max_weight is not None:
+        parts.append(f"largest name {limits.max_weight:.0%}")
+    if isinstance(limits.sector_max, dict):
+        parts.append("sectors " + ", ".join(f"{s} {v:.0%}" for s, v in limits.sector_max.items()))
+    elif limits.sector_max is not None:
+        parts.append(f"any sector {limits.sector_max:.0%}")
+    if limits.min_names is not None:
+        parts.append(f"at least {limits.min_names} names")
+    if limits.var_limit is not None:
+        parts.append(f"{limits.var_method} VaR {limits.var_limit:.2%}")
+    return ", ".join(parts) or "none set"
+
+
+def report_actor(actor=None):
+    """The actor of a report: ``actor`` when given (an Actor or a user's e-mail), else the system
+    actor ``system:daily-report``."""
+    from qpo.store import Actor
+
+    return Actor.system(REPORT_ACTOR_PURPOSE) if actor is None else actor
+
+
 def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_days: int = 756,
                  confidence: float = 0.95, risk_free_rate: float = 0.0, max_weight: float = 0.25,
                  benchmark: pd.Series | None = None, engine=None, horizon: int = 1, limits=None,
                  sectors: dict[str, str] | None = None, n_scenarios: int = 100_000,
-                 periods_per_year: int | None = None) -> DailyReport:
+                 periods_per_year: int | None = None, actor=None) -> DailyReport:
     """The full risk report (:func:`qpo.risk_report`) of ``portfolio`` (from the store) over the
     ``lookback_days`` returns up to ``as_of``: against the benchmark (its level series, when given
     and priced on every date of the window), with the historical stress windows replayed over the
-    whole price history up to ``as_of``, and the compliance checks of ``limits``; next to a what-if
-    long-only min-variance rebalance of the same names (weights <= max_weight).
+    whole price history up to ``as_of``, and the compliance checks of the portfolio's limits; next
+    to a what-if long-only min-variance rebalance of the same names (weights <= max_weight).
+
+    The holdings are the portfolio's ledger up to ``as_of`` (shares held that day, valued at that
+    day's prices; cash is reported apart, not weighted): a date before its first holding is refused.
+    The limits are the portfolio's own (its stored strategy's ``limits``); ``limits`` overrides them:
+    a :class:`~qpo.risk.Limits` replaces them, a dict replaces only the fields it gives (None values
+    keep the portfolio's own). ``actor`` (default: the system actor ``system:daily-report``) must
+    be allowed to read the portfolio.
 
     ``lookback_days`` and ``horizon`` count periods of the prices (trading days for daily prices,
     months for monthly ones). ``periods_per_year`` None (default) reads the frequency from the
@@ -145,7 +227,7 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
     from qpo.data.returns import prices_to_returns
     from qpo.optimization import Constraints, PortfolioProblem, optimize
     from qpo.risk import period_name, portfolio_returns, risk_report
-    from qpo.store import connect, portfolio_weights, session_scope
+    from qpo.store import connect, get_portfolio, session_scope
 
     if isinstance(lookback_days, bool) or not isinstance(lookback_days, (int, np.integer)) or lookback_days < 20:
         raise DataError(f"lookback_days must be a whole number of at least 20 periods (trading days for daily "
@@ -155,8 +237,12 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
     as_of = check_as_of(prices.index, as_of)
     frequency = infer_frequency(prices.index[prices.index <= as_of], periods_per_year)
     unit = period_name(frequency.periods_per_year)
+    who = report_actor(actor)
     with session_scope(engine or connect(create=False)) as session:
-        weights = portfolio_weights(session, portfolio, prices, as_of)
+        held = get_portfolio(session, who, portfolio)
+        own = portfolio_strategy(held).limits
+        weights, cash = ledger_weights(session, who, portfolio, prices, as_of)
+    checked, source = resolve_limits(own, limits)
     px = prices.loc[:as_of, list(weights.index)]
     if len(px) < lookback_days + 1:
         raise DataError(f"{len(px) - 1} {unit}s of returns up to {as_of.date()} for {portfolio!r}; "
@@ -177,7 +263,7 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
     history = prices_to_returns(px, dropna="all")  # NaN before a listing is kept: stress coverage says so
     risk = risk_report(weights, asset_returns, benchmark=bench_r, confidence=confidence,
                        risk_free_rate=risk_free_rate, periods_per_year=frequency, horizon=horizon, sectors=sectors,
-                       history=history, limits=limits, n_scenarios=n_scenarios)
+                       history=history, limits=checked, n_scenarios=n_scenarios)
     n = len(weights)
     problem = PortfolioProblem.from_returns(
         asset_returns, constraints=Constraints(max_weight=max(max_weight, 1.0 / n)), risk_free_rate=risk_free_rate,
@@ -191,7 +277,26 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
         bench_risk = risk_report(None, bench_r, confidence=confidence, risk_free_rate=risk_free_rate,
                                  periods_per_year=frequency, n_scenarios=n_scenarios)
     return DailyReport(portfolio, as_of, weights, asset_returns, port, bench_r, risk, bench_risk, what_if,
-                       what_if_risk)
+                       what_if_risk, limits=checked, limits_source=source, cash=cash)
+
+
+def ledger_weights(session, actor, portfolio: str, prices: pd.DataFrame, as_of=None) -> tuple[pd.Series, float]:
+    """The portfolio's asset weights (summing to 1) from its ledger up to ``as_of`` (default: the
+    prices' last date), valued at the last prices on or before it, and its cash then. A date before
+    the ledger's first holding is a :class:`~qpo.errors.StoreError` naming that first date."""
+    from qpo.errors import StoreError
+    from qpo.store import list_transactions, portfolio_weights, position
+
+    day = pd.Timestamp(as_of) if as_of is not None else prices.index[-1]
+    pos = position(session, actor, portfolio, day.date())
+    if pos.shares.empty:
+        ledger = list_transactions(session, actor, portfolio)
+        bought = ledger.loc[ledger["kind"].isin(["buy", "transfer_in"]), "trade_date"]
+        if bought.empty:
+            raise StoreError(f"portfolio {portfolio!r} holds no shares (its ledger holds only cash): nothing to report")
+        raise StoreError(f"portfolio {portfolio!r} held no shares on {day.date()}: its first holding in the ledger "
+                         f"is dated {bought.min()}; report as of that date or later")
+    return portfolio_weights(session, actor, portfolio, prices, day), float(pos.cash)
 
 
 # -- return forecasts ----------------------------------------------------------------------------

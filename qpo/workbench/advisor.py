@@ -4,12 +4,34 @@ holdings, its risk numbers and its growth against the S&P 500. Widgets only; no 
 The dashboard only reads: it opens the store with ``connect(create=False)``, so a store that is
 missing (never created, or deleted while the server runs) is refused with its URL and the command
 that creates it; the dashboard never creates a store and never seeds one (only ``qpo db seed``
-does)."""
+does).
+
+Holdings and cash come from each portfolio's ledger; the compliance checks are the portfolio's own
+limits (its stored strategy's, the default strategy's when it stores none).
+
+Who reads: until the dashboard has its login, it reads as the user named by ``QPO_USER`` when that
+is set (an advisor then sees only their own clients' portfolios, under the store's access rules),
+else as the system actor ``system:dashboard`` (every portfolio)."""
 from __future__ import annotations
 
 import html
+import os
 
 import pandas as pd
+
+#: the purpose of the system actor the dashboard reads as when QPO_USER is not set
+DASHBOARD_ACTOR_PURPOSE = "dashboard"
+
+
+def dashboard_actor(actor=None):
+    """Who the dashboard reads as: ``actor`` when given, else the user named by ``QPO_USER`` when
+    set, else the system actor ``system:dashboard``."""
+    from qpo.store import USER_ENV, Actor
+
+    if actor is not None:
+        return actor
+    named = (os.environ.get(USER_ENV) or "").strip()
+    return named or Actor.system(DASHBOARD_ACTOR_PURPOSE)
 
 
 def open_dashboard(**kwargs) -> AdvisorDashboard:
@@ -32,29 +54,35 @@ class AdvisorDashboard:
     """Widgets over the store's client portfolios.
 
     ``widget`` is what the notebook displays; selecting another portfolio recomputes its
-    report and updates the figures in place.
+    report and updates the figures in place. ``limits`` (a :class:`~qpo.risk.Limits` or a dict of
+    its fields) overrides every portfolio's own limits, as the daily report's do; ``actor`` is who
+    reads (default: :func:`dashboard_actor`).
     """
 
     def __init__(self, initial: str | None = None, lookback_days: int = 756, engine=None,
-                 history_start: str = "2000-01-01", limits=None):
+                 history_start: str = "2000-01-01", limits=None, actor=None):
         import ipywidgets as widgets
 
         from qpo.data import load_prices, prices_to_returns
         from qpo.errors import StoreError
-        from qpo.risk import Limits
-        from qpo.store import connect, list_portfolios, session_scope
+        from qpo.reporting.daily import resolve_limits
+        from qpo.store import actor_for, connect, list_portfolios, session_scope
 
         self.lookback_days = lookback_days
-        # the daily report's default limits, unless told otherwise
-        self.limits = Limits.coerce(limits) or Limits(max_weight=0.30, sector_max=0.40, min_names=5, var_limit=0.03)
+        resolve_limits(None, limits)  # a bad override is refused now, not at the first selection
+        self.limits_override = limits
         self.engine = engine or connect(create=False)
         self.prices = load_prices("sp500", start=history_start)
         index = load_prices("sp500_index", start=history_start)["SP500"]
         self.benchmark = prices_to_returns(index.to_frame())["SP500"].iloc[-lookback_days:]
         with session_scope(self.engine) as session:
-            self.portfolios = list_portfolios(session)
+            self.actor = actor_for(session, dashboard_actor(actor))  # an unknown QPO_USER is refused here
+            self.portfolios = list_portfolios(session, self.actor)
         names = self.portfolios["name"].tolist()
         if not names:
+            if self.actor.role == "advisor":
+                raise StoreError(f"{self.actor} manages no client portfolio in the store at "
+                                 f"{self.engine.url.render_as_string(hide_password=True)}")
             raise StoreError(f"the store at {self.engine.url.render_as_string(hide_password=True)} holds no client "
                              "portfolio: add one, or run `qpo db seed` for the four demo portfolios")
         self.selected: str = initial if initial is not None and initial in names else names[0]
@@ -78,14 +106,17 @@ class AdvisorDashboard:
         import plotly.graph_objects as go
 
         from qpo.data import load_sectors, prices_to_returns
+        from qpo.reporting.daily import describe_limits, ledger_weights, portfolio_strategy, resolve_limits
         from qpo.reporting.figures import wealth_figure, weights_figure
         from qpo.risk import portfolio_returns, risk_report
         from qpo.risk.metrics import percent
-        from qpo.store import portfolio_holdings, portfolio_weights, session_scope
+        from qpo.store import get_portfolio, position, session_scope
 
         with session_scope(self.engine) as session:
-            weights = portfolio_weights(session, name, self.prices)
-            quantities = portfolio_holdings(session, name)
+            own = portfolio_strategy(get_portfolio(session, self.actor, name)).limits
+            weights, cash = ledger_weights(session, self.actor, name, self.prices)
+            quantities = position(session, self.actor, name, self.prices.index[-1].date()).shares
+        self.limits, source = resolve_limits(own, self.limits_override)
         px = self.prices[list(weights.index)]
         rets = prices_to_returns(px).iloc[-self.lookback_days:]
         bench = self.benchmark.reindex(rets.index)
@@ -96,10 +127,11 @@ class AdvisorDashboard:
         port = portfolio_returns(weights, rets)
         row = self.portfolios.set_index("name").loc[name]
         last = self.prices.iloc[-1]
-        value = float((quantities * last[quantities.index]).sum())
+        invested = float((quantities * last[quantities.index]).sum())
+        self.market_value, self.cash = invested + cash, cash
         self.header.value = (f"<h3>{html.escape(name)}</h3><p>Client: {html.escape(str(row['client']))} · "
                              f"Advisor: {html.escape(str(row['advisor']))} · Market value "
-                             f"${value:,.0f} on {self.prices.index[-1].date()}</p>")
+                             f"${invested + cash:,.0f} (cash ${cash:,.0f}) on {self.prices.index[-1].date()}</p>")
         table = pd.DataFrame({"shares": quantities, "price": last[quantities.index],
                               "weight": weights}).sort_values("weight", ascending=False)
         self.holdings.value = "<h4>Holdings</h4>" + table.to_html(
@@ -108,7 +140,7 @@ class AdvisorDashboard:
         r = self.report
         var_table, compliance = r.var_table, r.compliance
         assert var_table is not None, "risk_report always computes the VaR table"
-        assert compliance is not None, "the dashboard always passes limits, so the report always checks them"
+        assert compliance is not None, "a portfolio always has limits (its strategy's), so the report checks them"
         rows = [("Annualized return (CAGR)", f"{r.cagr:.2%}"), ("Volatility", f"{r.volatility:.2%}"),
                 ("Sharpe", f"{r.sharpe:.2f}"), ("Max drawdown", f"{r.max_drawdown:.2%}"),
                 (f"VaR {percent(r.confidence)} (1 day)", f"{r.var:.2%}"),
@@ -126,6 +158,8 @@ class AdvisorDashboard:
                       + "".join(f"<li>{html.escape(b)}</li>" for b in r.breaches) + "</ul></div>")
         else:
             status = f"<div class='qpo-compliant' style='color:#27ae60'><b>Compliant</b>: all {len(compliance)} checks pass</div>"
+        status += (f"<p class='qpo-limits'>Limits, {html.escape(source)}: "
+                   f"{html.escape(describe_limits(self.limits))}</p>")
         self.risk.value = (f"<h4>Risk, {r.start.date()} to {r.end.date()}</h4>{status}<table class='qpo-risk'>"
                            + "".join(f"<tr><td>{html.escape(k)}</td><td style='text-align:right'><b>{v}</b></td></tr>"
                                      for k, v in rows)

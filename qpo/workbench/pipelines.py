@@ -36,6 +36,9 @@ from typing import Any
 from qpo import config
 from qpo.errors import PipelineError, RunInterrupted, StoreError, UnknownOptionError
 
+#: the purpose of the system actor a pipeline reads the store as (``system:pipeline``)
+PIPELINE_ACTOR = "pipeline"
+
 
 @dataclass(frozen=True)
 class PipelineSpec:
@@ -184,15 +187,16 @@ def export_html(notebook: Path, html: Path) -> Path:
 
 def check_portfolio(spec: PipelineSpec, params: dict[str, Any]) -> None:
     """Refuse a portfolio parameter that names no portfolio of the store, listing the ones it holds;
-    read-only: a missing store is refused, never created."""
+    read-only: a missing store is refused, never created. A scheduled pipeline is an operations
+    job: it reads as the system actor ``system:pipeline`` (:data:`PIPELINE_ACTOR`)."""
     name = spec.portfolio_parameter
     if not name or name not in params or params[name] is None:
         return
-    from qpo.store import connect, list_portfolios, session_scope
+    from qpo.store import Actor, connect, list_portfolios, session_scope
     from qpo.store.db import safe_url
 
     with session_scope(connect(create=False)) as session:  # a missing store: MissingStoreError, nothing created
-        names = list(list_portfolios(session)["name"])
+        names = list(list_portfolios(session, Actor.system(PIPELINE_ACTOR))["name"])
     if not names:
         raise StoreError(f"the store at {safe_url(config.database_url())} holds no portfolio; add one, or seed the demo "
                          f"portfolios with `qpo db seed`")
