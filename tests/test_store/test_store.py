@@ -11,27 +11,32 @@ from sqlalchemy.exc import IntegrityError
 import qpo
 from qpo.errors import StoreError
 from qpo.store import (
-    Advisor,
+    Actor,
     ClientPortfolio,
-    Holding,
     RiskMetric,
     Transaction,
+    User,
+    add_user,
     connect,
     create_portfolio,
     list_portfolios,
     portfolio_weights,
+    position,
     record_optimization_run,
     record_risk_metrics,
     session_scope,
 )
 from qpo.store.db import current_revision
-from qpo.store.repository import get_or_create_advisor, risk_history
+from qpo.store.repository import risk_history
 from qpo.workbench import demo as seed_module
 from qpo.workbench.demo import seed_demo
 from tests.conftest import database_urls
 
-TABLES = {"advisors", "portfolios", "holdings", "transactions", "optimization_runs", "risk_metrics",
+TABLES = {"advisors", "portfolios", "transactions", "proposals", "audit_log", "optimization_runs", "risk_metrics",
           "alembic_version"}
+#: the actor of these tests' writes and reads (a system job: everything is allowed)
+SYSTEM = Actor.system("tests")
+HEAD = "0002"
 
 
 @contextlib.contextmanager
@@ -75,8 +80,9 @@ def engine(store_url):
 
 
 def test_migrations_create_the_schema(engine):
-    assert TABLES <= set(inspect(engine).get_table_names())
-    assert current_revision(engine) == "0001"
+    tables = set(inspect(engine).get_table_names())
+    assert TABLES <= tables and "holdings" not in tables  # holdings are derived from the ledger
+    assert current_revision(engine) == HEAD
 
 
 def test_readers_refuse_a_store_that_does_not_exist(store_url):
@@ -104,7 +110,7 @@ def test_readers_refuse_a_store_that_does_not_exist(store_url):
             probe.dispose()
     writer = connect(store_url)
     assert store_exists(store_url)
-    assert current_revision(connect(store_url, create=False)) == current_revision(writer) == "0001"
+    assert current_revision(connect(store_url, create=False)) == current_revision(writer) == HEAD
 
 
 def test_models_and_migrations_agree(engine):
@@ -122,15 +128,23 @@ def test_seed_demo_is_real_and_runs_once(engine, sp500):
     assert seed_demo(engine, prices=sp500) == 4
     assert seed_demo(engine, prices=sp500) == 0  # first run only
     with session_scope(engine) as s:
-        table = list_portfolios(s)
+        table = list_portfolios(s, SYSTEM)
         assert table["name"].tolist() == ["Balanced Growth", "Conservative Income", "Min-Variance Core", "Tech Tilt"]
-        w = portfolio_weights(s, "Balanced Growth", sp500)
-    # seeded as dollar weights at the last close: the weights come back at that date
+        w = portfolio_weights(s, SYSTEM, "Balanced Growth", sp500)
+        pos = position(s, SYSTEM, "Balanced Growth")
+    # seeded as whole shares bought for dollar weights at the last close: the weights come back at
+    # that date, off only by the rounding down to whole shares (one share of AAPL is 0.013 % of $1M)
     assert w.sum() == pytest.approx(1.0)
-    assert w["AAPL"] == pytest.approx(0.12, abs=1e-6) and w["XOM"] == pytest.approx(0.08, abs=1e-6)
+    assert w["AAPL"] == pytest.approx(0.12, abs=5e-4) and w["XOM"] == pytest.approx(0.08, abs=5e-4)
+    # the ledger's cash is the deposit less every buy and its cost: what the rounding left, never negative
+    last = sp500.iloc[-1]
+    invested = float((pos.shares * last[pos.shares.index]).sum())
+    assert 0 <= pos.cash < 1_000_000 * 0.002 and invested + pos.cash < 1_000_000
+    assert (pos.shares == pos.shares.round()).all() and table.set_index("name").loc["Balanced Growth", "cash"] == \
+        pytest.approx(pos.cash)
     with session_scope(engine) as s:
-        mv = portfolio_weights(s, "Min-Variance Core", sp500)
-    assert mv.max() <= 0.15 + 1e-6 and len(mv) >= 7  # the optimizer's own capped answer
+        mv = portfolio_weights(s, SYSTEM, "Min-Variance Core", sp500)
+    assert mv.max() <= 0.15 + 1e-3 and len(mv) >= 7  # the optimizer's own capped answer (in whole shares)
 
 
 def test_concurrent_first_runs_seed_once(engine, sp500, monkeypatch):
@@ -151,72 +165,81 @@ def test_concurrent_first_runs_seed_once(engine, sp500, monkeypatch):
     assert seed_demo(engine, prices=sp500) == 0
     assert competitor["created"] == 4
     with session_scope(engine) as s:
-        assert len(list_portfolios(s)) == 4
-        assert s.scalar(select(func.count(Transaction.id))) == sum(
-            len(p.holdings) for p in s.scalars(select(ClientPortfolio)))
+        table = list_portfolios(s, SYSTEM)
+        assert len(table) == 4
+        # one opening deposit and one buy per name held, once: the second run wrote no entry
+        assert s.scalar(select(func.count(Transaction.id))) == int((1 + table["n_holdings"]).sum())
 
 
 def test_failed_write_leaves_nothing(engine):
     with session_scope(engine) as s:
-        advisor = get_or_create_advisor(s, "a@example.com", "A")
-    # the database itself refuses the second holding of the same ticker: the whole transaction goes
-    with pytest.raises(IntegrityError):
+        add_user(s, SYSTEM, "a@example.com", "A")
+    # the database itself refuses a ledger entry past the models' checks: the whole transaction goes
+    with pytest.raises(IntegrityError, match="ck_transaction_quantity_positive"):
         with session_scope(engine) as s:
-            p = ClientPortfolio(name="Half", client_name="C", advisor_id=advisor.id, base_currency="USD")
-            p.holdings = [Holding(ticker="KO", quantity=10), Holding(ticker="KO", quantity=5)]
-            s.add(p)
-            s.add(Advisor(email="b@example.com", name="B", role="advisor"))
+            pid = create_portfolio(s, SYSTEM, "Half", "C", "a@example.com", holdings={"KO": 10.0}).id
+            s.add(User(email="b@example.com", name="B", role="advisor"))
+            s.flush()
+            s.execute(insert(Transaction).values(portfolio_id=pid, kind="transfer_in", trade_date=pd.Timestamp(
+                "2022-12-28").date(), ticker="PEP", quantity=-1, fees=0.0, created_by="system:tests"))
     with session_scope(engine) as s:
         assert s.scalar(select(func.count(ClientPortfolio.id))) == 0
-        assert s.scalar(select(func.count(Holding.id))) == 0
-        assert s.scalar(select(func.count(Advisor.id))) == 1
+        assert s.scalar(select(func.count(Transaction.id))) == 0
+        assert s.scalar(select(func.count(User.id))) == 1
     # a check constraint of the schema (quantity > 0), not only qpo's own checks
     with session_scope(engine) as s:
-        pid = create_portfolio(s, "Real", "C", s.merge(advisor), {"KO": 1.0}).id
-    with pytest.raises(IntegrityError, match="ck_holding_quantity_positive"):
+        pid = create_portfolio(s, SYSTEM, "Real", "C", "a@example.com", holdings={"KO": 1.0}).id
+    with pytest.raises(IntegrityError, match="ck_transaction_quantity_positive"):
         with session_scope(engine) as s:
-            s.execute(insert(Holding).values(portfolio_id=pid, ticker="PEP", quantity=-1))  # past the model checks
+            s.execute(insert(Transaction).values(portfolio_id=pid, kind="buy", trade_date=pd.Timestamp(
+                "2022-12-28").date(), ticker="PEP", quantity=-1, price=1.0, fees=0.0, created_by="x"))
     with session_scope(engine) as s:
-        assert s.scalar(select(func.count(Holding.id))) == 1
+        assert s.scalar(select(func.count(Transaction.id))) == 1
+        assert position(s, SYSTEM, "Real").shares.to_dict() == {"KO": 1.0}
 
 
 def test_numpy_numbers_are_numbers(engine):
     import numpy as np
 
     with session_scope(engine) as s:
-        advisor = get_or_create_advisor(s, "a@example.com", "A")
-        create_portfolio(s, "Numpy", "C", advisor, {"KO": np.int64(10), "PEP": np.float32(2.5)})
-        record_risk_metrics(s, "Numpy", "2022-12-28", {"var": np.float32(0.01), "n": np.int64(3)})
+        add_user(s, SYSTEM, "a@example.com", "A")
+        create_portfolio(s, SYSTEM, "Numpy", "C", "a@example.com", holdings={"KO": np.int64(10), "PEP": np.float32(2.5)},
+                         cash=np.float64(100.5))
+        record_risk_metrics(s, SYSTEM, "Numpy", "2022-12-28", {"var": np.float32(0.01), "n": np.int64(3)})
     with session_scope(engine) as s:
-        assert risk_history(s, "Numpy")["value"].tolist() == pytest.approx([3.0, 0.01])
+        assert risk_history(s, SYSTEM, "Numpy")["value"].tolist() == pytest.approx([3.0, 0.01])
+        pos = position(s, SYSTEM, "Numpy")
+        assert pos.shares.to_dict() == {"KO": 10.0, "PEP": 2.5} and pos.cash == 100.5
         with pytest.raises(StoreError, match=r"ticker 'WAY-TOO-LONG-A-SYMBOL' is not a symbol of 1 to 16"):
-            create_portfolio(s, "Long", "C", advisor, {"WAY-TOO-LONG-A-SYMBOL": 1})
+            create_portfolio(s, SYSTEM, "Long", "C", "a@example.com", holdings={"WAY-TOO-LONG-A-SYMBOL": 1})
 
 
 def test_untracked_metrics_replace_untracked_ones(engine):
     with session_scope(engine) as s:
-        create_portfolio(s, "P", "C", get_or_create_advisor(s, "a@example.com", "A"), {"KO": 1})
+        add_user(s, SYSTEM, "a@example.com", "A")
+        create_portfolio(s, SYSTEM, "P", "C", "a@example.com", holdings={"KO": 1})
     for value in (0.01, 0.02):  # the notebook run by hand, twice
         with session_scope(engine) as s:
-            record_risk_metrics(s, "P", "2022-12-28", {"var": value})
+            record_risk_metrics(s, SYSTEM, "P", "2022-12-28", {"var": value})
     with session_scope(engine) as s:
-        record_risk_metrics(s, "P", "2022-12-28", {"var": 0.03}, mlflow_run_id="run-1")
-        hist = risk_history(s, "P")
+        record_risk_metrics(s, SYSTEM, "P", "2022-12-28", {"var": 0.03}, mlflow_run_id="run-1")
+        hist = risk_history(s, SYSTEM, "P")
     assert sorted(hist["value"]) == [0.02, 0.03]
 
 
 def test_create_portfolio_checks_before_writing(engine, sp500):
     with session_scope(engine) as s:
-        advisor = get_or_create_advisor(s, "a@example.com", "A")
-    with pytest.raises(StoreError, match=r"NVDA: not in the price data; KO: quantity -3 must be"):
+        add_user(s, SYSTEM, "a@example.com", "A")
+    with pytest.raises(StoreError, match=r"NVDA: not in the price data; KO: shares -3 must be"):
         with session_scope(engine) as s:
-            create_portfolio(s, "Bad", "C", s.merge(advisor), {"NVDA": 1.0, "KO": -3},
+            create_portfolio(s, SYSTEM, "Bad", "C", "a@example.com", holdings={"NVDA": 1.0, "KO": -3},
                              known_tickers=set(sp500.columns))
     with session_scope(engine) as s:
-        assert list_portfolios(s).empty
+        assert list_portfolios(s, SYSTEM).empty
+        assert s.scalar(select(func.count(Transaction.id))) == 0
     with session_scope(engine) as s:
-        with pytest.raises(StoreError, match="no portfolio named 'Nope'; the store has: \\(none\\)"):
-            portfolio_weights(s, "Nope", sp500)
+        with pytest.raises(StoreError, match="no portfolio named 'Nope'; `qpo portfolio list` shows the ones"):
+            portfolio_weights(s, SYSTEM, "Nope", sp500)
 
 
 def test_optimization_runs_and_risk_metrics(engine, sp500_clean):
@@ -224,10 +247,11 @@ def test_optimization_runs_and_risk_metrics(engine, sp500_clean):
     rets = qpo.prices_to_returns(sp500_clean.iloc[-500:])
     result = qpo.optimize(qpo.PortfolioProblem.from_returns(rets), "min_variance")
     with session_scope(engine) as s:
-        run = record_optimization_run(s, result, portfolio="Tech Tilt", parameters={"window": 500})
-        record_risk_metrics(s, "Tech Tilt", "2022-12-28", {"var": 0.031, "volatility": 0.34}, mlflow_run_id="abc")
+        run = record_optimization_run(s, SYSTEM, result, portfolio="Tech Tilt", parameters={"window": 500})
+        record_risk_metrics(s, SYSTEM, "Tech Tilt", "2022-12-28", {"var": 0.031, "volatility": 0.34},
+                            mlflow_run_id="abc")
     with session_scope(engine) as s:
-        hist = risk_history(s, "Tech Tilt")
+        hist = risk_history(s, SYSTEM, "Tech Tilt")
         stored = s.get(type(run), run.id)
         assert stored.weights["KO"] == pytest.approx(result.weights["KO"])
         assert stored.status == "optimal"
@@ -235,7 +259,7 @@ def test_optimization_runs_and_risk_metrics(engine, sp500_clean):
     assert hist["as_of"].iloc[0] == pd.Timestamp("2022-12-28").date()
     with pytest.raises(StoreError, match="not finite numbers"):
         with session_scope(engine) as s:
-            record_risk_metrics(s, "Tech Tilt", "2022-12-29", {"var": float("nan")})
+            record_risk_metrics(s, SYSTEM, "Tech Tilt", "2022-12-29", {"var": float("nan")})
     with session_scope(engine) as s:
         assert s.scalar(select(func.count(RiskMetric.id))) == 2
 
