@@ -1,6 +1,6 @@
 """Fuzzing the store's public write functions (hypothesis): random text (control characters, lone
 surrogates, NUL, huge strings, empty) and random numbers (nan, inf, huge, negative, bools, text)
-into each argument of ``get_or_create_advisor``, ``create_portfolio``, ``record_risk_metrics`` and
+into each argument of ``add_user``, ``create_portfolio``, ``record_risk_metrics`` and
 ``record_optimization_run``, one argument at a time, the others valid.
 
 Every case ends either stored and read back as written (labels without their surrounding spaces,
@@ -29,9 +29,11 @@ from qpo.errors import StoreError
 from qpo.optimization.result import OptimizationResult
 from qpo.store import (
     OptimizationRun,
+    add_user,
     create_portfolio,
-    get_or_create_advisor,
+    get_or_create_user,
     get_portfolio,
+    portfolio_holdings,
     record_optimization_run,
     record_risk_metrics,
     risk_history,
@@ -39,6 +41,7 @@ from qpo.store import (
 )
 from tests.conftest import database_urls
 from tests.test_store.test_inputs import counts, private_store
+from tests.test_store.test_store import SYSTEM
 
 CASES = 125
 SETTINGS = dict(max_examples=CASES, deadline=None,
@@ -84,7 +87,8 @@ def engine(request, tmp_path_factory):
             event.listen(eng, "connect", lambda conn, _record: conn.execute("PRAGMA synchronous=OFF"))
             eng.dispose()
         with session_scope(eng) as s:
-            create_portfolio(s, "Base", "Client", get_or_create_advisor(s, "ana@example.com", "Ana"), {"KO": 1})
+            get_or_create_user(s, SYSTEM, "ana@example.com", "Ana")
+            create_portfolio(s, SYSTEM, "Base", "Client", "ana@example.com", holdings={"KO": 1})
         yield eng
 
 
@@ -109,11 +113,11 @@ def _count(name: str) -> None:
 
 @settings(**SETTINGS)
 @given(field=st.sampled_from(["email", "name", "role"]), value=st.one_of(texts, anything))
-def test_get_or_create_advisor(engine, field, value):
-    _count("advisor")
+def test_add_user(engine, field, value):
+    _count("user")
     args = {"email": f"user{next(RUN)}@example.com", "name": "Ana", "role": "researcher"} | {field: value}
-    names = {"email": "advisor email", "name": "advisor name", "role": "advisor role"}
-    advisor, stored = attempt(engine, lambda s: get_or_create_advisor(s, **args), (names[field],))
+    names = {"email": "user e-mail", "name": "user name", "role": "role must be one of"}
+    advisor, stored = attempt(engine, lambda s: add_user(s, SYSTEM, **args), (names[field],))
     if field == "name":
         assert stored == label_ok(value)
     if field == "role":
@@ -137,12 +141,12 @@ def test_create_portfolio(engine, field, value, book):
             "description": "a note\nover two lines", "holdings": {"KO": 10, "PEP": 2.5}}
     args[field] = book if field == "holdings" else value
     names = {"name": ("portfolio name", "exists already"), "client_name": ("client name",), "benchmark": ("benchmark",),
-             "description": ("description",), "holdings": ("quantity", "ticker", "symbol", "holdings")}
+             "description": ("description",), "holdings": ("shares", "ticker", "symbol", "holdings", "given twice")}
 
     def write(s):
-        advisor = get_or_create_advisor(s, "ana@example.com", "Ana")
-        p = create_portfolio(s, args["name"], args["client_name"], advisor, args["holdings"],
-                             benchmark=args["benchmark"], description=args["description"])
+        get_or_create_user(s, SYSTEM, "ana@example.com", "Ana")
+        p = create_portfolio(s, SYSTEM, args["name"], args["client_name"], "ana@example.com",
+                             holdings=args["holdings"], benchmark=args["benchmark"], description=args["description"])
         return p.name
 
     name, stored = attempt(engine, write, names[field])
@@ -157,10 +161,11 @@ def test_create_portfolio(engine, field, value, book):
     if not stored:
         return
     with session_scope(engine) as s:
-        p = get_portfolio(s, name)
+        p = get_portfolio(s, SYSTEM, name)
         assert (p.client_name, p.benchmark, p.description) == (
             args["client_name"].strip(), args["benchmark"] and args["benchmark"].strip(), args["description"])
-        assert {h.ticker: h.quantity for h in p.holdings} == {t: float(q) for t, q in args["holdings"].items()}
+        # the holdings come back from the ledger, one opening entry each
+        assert portfolio_holdings(s, SYSTEM, name).to_dict() == {t: float(q) for t, q in args["holdings"].items()}
 
 
 dates = st.one_of(st.dates(min_value=dt.date(1900, 1, 1)), st.dates().map(str), st.datetimes().map(pd.Timestamp),
@@ -177,7 +182,7 @@ def test_record_risk_metrics(engine, field, value):
              "mlflow_run_id": ("mlflow_run_id",)}
 
     def write(s):
-        return record_risk_metrics(s, "Base", args["as_of"], {args["metric"]: args["value"]},
+        return record_risk_metrics(s, SYSTEM, "Base", args["as_of"], {args["metric"]: args["value"]},
                                    mlflow_run_id=args["mlflow_run_id"])
 
     rows, stored = attempt(engine, write, names[field])
@@ -190,7 +195,7 @@ def test_record_risk_metrics(engine, field, value):
     if not stored:
         return
     with session_scope(engine) as s:
-        hist = risk_history(s, "Base")
+        hist = risk_history(s, SYSTEM, "Base")
         run_id = None if args["mlflow_run_id"] is None else args["mlflow_run_id"].strip()
         mine = hist[(hist["metric"] == args["metric"].strip()) & (hist["as_of"] == rows[0].as_of)
                     & (hist["mlflow_run_id"].isna() if run_id is None else hist["mlflow_run_id"] == run_id)]
@@ -228,7 +233,7 @@ def test_record_optimization_run(engine, field, value, weights, parameters):
     names = {"weights": ("weights",), "parameters": ("parameters",), "fallback_reason": ("fallback reason",),
              "mlflow_run_id": ("mlflow_run_id",)}
     result = OptimizationResult(**fields)
-    run, stored = attempt(engine, lambda s: record_optimization_run(s, result, portfolio="Base", **extra),
+    run, stored = attempt(engine, lambda s: record_optimization_run(s, SYSTEM, result, portfolio="Base", **extra),
                           names.get(field, (field,)))
     if field in ("objective", "solver", "method", "status"):
         assert stored == label_ok(value, 32 if field in ("method", "status") else 64)
