@@ -1,4 +1,8 @@
-"""The ``qpo`` command line. Imports stay inside the commands, so ``qpo --help`` is instant."""
+"""The ``qpo`` command line. Imports stay inside the commands, so ``qpo --help`` is instant.
+
+The client book's commands (``user``, ``portfolio``, ``rebalance``, ``audit``) live in
+:mod:`qpo.cli.book` and :mod:`qpo.cli.rebalance`; their exit statuses and ``--json`` contract are
+in :mod:`qpo.cli._common`."""
 from __future__ import annotations
 
 import argparse
@@ -202,8 +206,57 @@ def _cmd_lab(args) -> int:
     return 0  # not reached: this process became JupyterLab
 
 
+class UsageError(Exception):
+    """A command line argparse refused (``ArgumentParser.error``): :func:`main` reports it."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str):
+        self.parser, self.message = parser, message
+        super().__init__(message)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(self, message)
+
+
+#: the client book's commands: JSON errors and exit statuses 2 / 3 / 4 (:mod:`qpo.cli._common`)
+BOOK_COMMANDS = ("user", "portfolio", "rebalance", "audit")
+
+
+def _command_of(argv: list[str]) -> str | None:
+    """The top-level command named in ``argv`` (after the global ``--as EMAIL``)."""
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == "--as":
+            skip = True
+        elif not token.startswith("-"):
+            return token
+    return None
+
+
+def _usage_error(exc: UsageError, argv: list[str]) -> int:
+    command = _command_of(argv)
+    message = exc.message
+    if command == "user" and message.startswith("unrecognized arguments"):
+        message = ("unrecognized arguments (not shown: one may be a password; a password is read from standard "
+                   "input with --password-stdin, never from the command line)")
+    exc.parser.print_usage(sys.stderr)
+    print(f"{exc.parser.prog}: error: {message}", file=sys.stderr, flush=True)
+    if command in BOOK_COMMANDS and "--json" in argv:
+        print(json.dumps({"error": message, "kind": "UsageError", "exit": 2}), flush=True)
+    return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qpo", description="qpo: the quantum portfolio optimizer workbench")
+    from qpo.cli import _common, book, rebalance
+
+    p = _Parser(prog="qpo", description="qpo: the quantum portfolio optimizer workbench",
+                                epilog="The client book's commands (user, portfolio, rebalance, audit) exit 0 when "
+                                       "done, 2 for refused input (nothing written), 3 when there is no store to read, "
+                                       "4 when access is refused.")
+    _common.add_actor_option(p, top=True)
     sub = p.add_subparsers(dest="command", required=True)
 
     v = sub.add_parser("validate", help="validate a price panel or OHLCV file with Great Expectations")
@@ -270,22 +323,30 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--workers", type=int, default=None,
                    help="web worker processes (default 1, or $QPO_MLFLOW_UI_WORKERS); each holds ~250 MB")
     m.set_defaults(func=_cmd_ui_mlflow)
+
+    book.register(sub)
+    rebalance.register(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:  # argparse's own message and exit status 2, and JSON for the book's commands
+        return _usage_error(exc, argv)
     from qpo.errors import QpoError
 
     try:
         return int(args.func(args) or 0)
     except QpoError as exc:
+        if getattr(args, "book", False):  # the book's commands: JSON errors, exit 2 / 3 / 4
+            from qpo.cli import _common
+
+            return _common.fail_output(args, exc, _common.exit_status(exc))
         print(f"qpo: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C outside a pipeline run: stop quietly, as a shell expects
         print("qpo: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,225 @@
+"""What the client book's commands share: the actor, the store, the prices, JSON and tables.
+
+Every book command prints, with ``--json``, exactly one JSON document on stdout (an error too:
+``{"error": ..., "kind": ..., "exit": ...}``, with the message on stderr as well). Exit status of
+the book commands (``user``, ``portfolio``, ``rebalance``, ``audit``):
+
+- 0 done;
+- 2 refused input: an unknown portfolio, user or proposal, a bad value or file (nothing written);
+- 3 no store where one is looked for (reading commands never create one: ``qpo db upgrade``);
+- 4 access refused: no actor named, an unknown actor, or a request the actor may not make.
+
+Imports of pandas, SQLAlchemy and the store stay inside the functions, so ``qpo --help`` is instant.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+#: exit statuses of the book commands
+EXIT_REFUSED, EXIT_NO_STORE, EXIT_ACCESS = 2, 3, 4
+#: the price panel the book's commands value holdings with
+PRICE_SOURCE = "sp500"
+#: characters of a long text cell shown in a table (the JSON output has all of it)
+CELL_MAX = 48
+
+
+def add_actor_option(parser, *, top: bool = False) -> None:
+    """``--as EMAIL``: the actor of the request (default ``QPO_USER``). On the top-level parser it
+    has a default; on a subcommand it is set only when given, so ``qpo --as X portfolio list`` and
+    ``qpo portfolio list --as X`` both work."""
+    import argparse
+
+    parser.add_argument("--as", dest="actor", metavar="EMAIL", default=None if top else argparse.SUPPRESS,
+                        help="who makes the request (a user's e-mail; default: $QPO_USER)")
+
+
+def add_json_option(parser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON document on stdout (errors too: {\"error\": ...})")
+
+
+def actor(args) -> str | None:
+    """The actor's e-mail: ``--as``, else ``QPO_USER``, else None (the store then refuses, saying how
+    to name one)."""
+    from qpo.store import USER_ENV
+
+    return getattr(args, "actor", None) or os.environ.get(USER_ENV) or None
+
+
+def writer():
+    """The store for a command that writes (created and migrated when there is none)."""
+    from qpo.store import connect
+
+    return connect()
+
+
+def reader():
+    """The store for a command that only reads: a missing store is refused, never created."""
+    from qpo.store import connect
+
+    return connect(create=False)
+
+
+_PRICES = {}
+
+
+def prices():
+    """The bundled price panel the book values holdings with (read once per process)."""
+    if PRICE_SOURCE not in _PRICES:
+        from qpo.data import load_prices
+
+        _PRICES[PRICE_SOURCE] = load_prices(PRICE_SOURCE)
+    return _PRICES[PRICE_SOURCE]
+
+
+def read_text_file(path: str, what: str) -> str:
+    """A small text file's content (UTF-8), or a DataError naming the file and what is wrong."""
+    from qpo._checks import quote
+    from qpo.errors import DataError
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{what} {quote(path)} is not a file")
+    try:
+        return p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{what} {quote(path)} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise DataError(f"{what} {quote(path)} cannot be read: {exc.strerror}") from None
+
+
+def load_strategy(path: str):
+    """The :class:`qpo.book.Strategy` of a JSON file, checked whole before anything is written."""
+    from qpo._checks import quote
+    from qpo.book import Strategy
+    from qpo.errors import InvalidValueError
+
+    text = read_text_file(path, "strategy file")
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidValueError(f"strategy file {quote(path)} is not JSON: {exc.msg} at line {exc.lineno}, column "
+                                f"{exc.colno} (a strategy is a JSON object: see qpo.book.Strategy)") from None
+    try:
+        return Strategy.from_json(obj)
+    except (TypeError, ValueError, KeyError) as exc:
+        from qpo.errors import QpoError
+
+        if isinstance(exc, QpoError):
+            raise type(exc)(f"strategy file {quote(path)}: {exc}") from None
+        raise InvalidValueError(f"strategy file {quote(path)}: {exc}") from None
+
+
+# -- output ---------------------------------------------------------------------------------------
+def jsonable(value):
+    """``value`` as plain JSON: dates as ISO text, numpy numbers as Python numbers, NaN and
+    infinities as null, DataFrames as lists of records, Series as objects."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, pd.DataFrame):
+        return [jsonable(r) for r in value.astype(object).where(value.notna(), None).to_dict("records")]
+    if isinstance(value, pd.Series):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(v) for v in value]
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat() if value == value.normalize() and value.tzinfo is None else value.isoformat()
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return value if isinstance(value, str) else str(value)
+
+
+def emit_json(document) -> None:
+    print(json.dumps(jsonable(document), allow_nan=False), flush=True)
+
+
+def money(x) -> str:
+    """An amount with thousands separators and cents; '' for a missing one."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return ""
+    return f"{float(x):,.2f}"
+
+
+def shares(x) -> str:
+    """A share count: whole numbers with separators, fractions with up to six decimals."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return ""
+    x = float(x)
+    return f"{x:,.0f}" if x.is_integer() else f"{x:,.6f}".rstrip("0")
+
+
+def pct(x) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return ""
+    return f"{100 * float(x):.2f}%"
+
+
+def cell(x, width: int = CELL_MAX) -> str:
+    """A text cell on one line and at most ``width`` characters (the JSON output has it whole)."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return ""
+    if isinstance(x, dict | list):
+        x = json.dumps(jsonable(x), ensure_ascii=False)
+    text = str(x).replace("\r\n", " ").replace("\n", " ").replace("\r", " ").replace("\t", " ")
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def table(frame, formatters: dict | None = None, *, empty: str = "(none)", index: bool = False) -> str:
+    """An aligned table (pandas ``to_string``) of the cells formatted by ``formatters`` (column ->
+    function of the value; missing values are blank); other text is cut to one line of
+    :data:`CELL_MAX` characters."""
+    import pandas as pd
+
+    if frame is None or len(frame) == 0:
+        return empty
+    formatters = formatters or {}
+    shown = pd.DataFrame(index=frame.index if index else range(len(frame)))
+    for col in frame.columns:
+        fmt = formatters.get(col)
+        values = []
+        for v in frame[col].tolist():
+            missing = v is None or v is pd.NaT or (isinstance(v, float) and math.isnan(v))
+            values.append("" if missing else (fmt(v) if fmt is not None else cell(v)))
+        shown[col] = values
+    return shown.to_string(index=index)
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def fail_output(args, exc: Exception, code: int) -> int:
+    """Report an error: on stderr always; with ``--json`` also as one JSON document on stdout."""
+    message = str(exc)
+    if getattr(args, "json", False):
+        emit_json({"error": message, "kind": type(exc).__name__, "exit": code})
+    print(f"qpo: error: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def exit_status(exc: Exception) -> int:
+    from qpo.errors import AccessDenied, MissingStoreError
+
+    if isinstance(exc, AccessDenied):
+        return EXIT_ACCESS
+    if isinstance(exc, MissingStoreError):
+        return EXIT_NO_STORE
+    return EXIT_REFUSED

@@ -1,0 +1,460 @@
+"""``qpo user``, ``qpo portfolio`` and ``qpo audit``: the client book's people, portfolios, ledgers
+and trail. Each command is one transaction on the store, made for its actor (``--as EMAIL``, default
+``QPO_USER``); commands that only read refuse a missing store instead of creating one. Exit
+statuses and the ``--json`` contract: :mod:`qpo.cli._common`."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from qpo.cli import _common as c
+
+#: the columns of a ledger file for ``qpo portfolio transactions NAME --import FILE``
+LEDGER_COLUMNS = ("kind", "trade_date", "ticker", "quantity", "price", "fees", "amount", "note")
+_LEDGER_NUMBERS = ("quantity", "price", "fees", "amount")
+
+
+# -- people ---------------------------------------------------------------------------------------
+def _read_password(args) -> str | None:
+    """One line of stdin (without echo on a terminal), or None without ``--password-stdin``."""
+    from qpo.errors import InvalidValueError
+
+    if not args.password_stdin:
+        return None
+    if sys.stdin is None:
+        raise InvalidValueError("--password-stdin: there is no standard input to read the password from")
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass("password: ")
+    else:
+        password = sys.stdin.readline()
+        password = password[:-1] if password.endswith("\n") else password
+        password = password[:-1] if password.endswith("\r") else password
+    if not password:
+        raise InvalidValueError("--password-stdin: no password on standard input (give it as one line, e.g. "
+                                "from a password manager: `pass show qpo | qpo user passwd EMAIL --password-stdin`)")
+    return password
+
+
+def _refuse_password_argument(args) -> None:
+    from qpo.errors import InvalidValueError
+
+    if getattr(args, "password_argv", None) is not None:
+        raise InvalidValueError("a password is never taken on the command line (it would stay in the shell's "
+                                "history and the process list): give it on standard input with --password-stdin")
+
+
+def _cmd_user_add(args) -> int:
+    from qpo.store import add_user, session_scope
+
+    _refuse_password_argument(args)
+    password = _read_password(args)
+    with session_scope(c.writer()) as s:
+        user = add_user(s, c.actor(args), args.email, args.name, args.role, password=password)
+        row = {"email": user.email, "name": user.name, "role": user.role, "has_password": user.password_hash is not None}
+    if args.json:
+        c.emit_json({"user": row})
+    else:
+        c.say(f"added {row['role']} {row['name']} <{row['email']}>" + (" with a password" if row["has_password"] else ""))
+    return 0
+
+
+def _cmd_user_list(args) -> int:
+    from qpo.store import list_users, session_scope
+
+    with session_scope(c.reader()) as s:
+        users = list_users(s, c.actor(args))
+    if args.json:
+        c.emit_json({"users": users})
+    else:
+        c.say(c.table(users, {"has_password": lambda b: "yes" if b else "no"}, empty="no users"))
+    return 0
+
+
+def _cmd_user_passwd(args) -> int:
+    from qpo.errors import InvalidValueError
+    from qpo.store import session_scope, set_password
+
+    _refuse_password_argument(args)
+    if not args.password_stdin:
+        raise InvalidValueError("qpo user passwd reads the new password from standard input: add --password-stdin")
+    password = _read_password(args)
+    with session_scope(c.writer()) as s:
+        set_password(s, c.actor(args), args.email, password)
+    if args.json:
+        c.emit_json({"user": args.email.strip(), "password": "set"})
+    else:
+        c.say(f"password set for {args.email.strip()}")
+    return 0
+
+
+# -- portfolios -----------------------------------------------------------------------------------
+def _price_date():
+    return c.prices().index[-1].date()
+
+
+def _cmd_portfolio_create(args) -> int:
+    from qpo.store import create_portfolio, session_scope, store_tickers
+
+    strategy = c.load_strategy(args.strategy) if args.strategy is not None else None  # checked before any write
+    panel = c.prices()
+    dated = args.date or _price_date()
+    engine = c.writer()
+    with session_scope(engine) as s:
+        known = set(map(str, panel.columns)) | store_tickers(s)
+        holdings = None
+        if args.holdings is not None:
+            from qpo.book import read_holdings_file
+
+            holdings = read_holdings_file(args.holdings, known)
+        p = create_portfolio(s, c.actor(args), args.name, args.client, args.advisor, holdings=holdings,
+                             cash=args.cash, strategy=None if strategy is None else strategy.to_json(),
+                             benchmark=args.benchmark, description=args.description, account=args.account,
+                             trade_date=dated, known_tickers=known)
+        name = p.name
+        summary = _summary(s, c.actor(args), name)
+    note = (f"dated {dated} (the last date of the bundled {c.PRICE_SOURCE} price panel; --date to change)"
+            if args.date is None else f"dated {args.date}")
+    if args.json:
+        c.emit_json({"created": name, "trade_date": str(dated), "trade_date_default": args.date is None,
+                     "portfolio": summary})
+    else:
+        c.say(f"created portfolio {name!r}: opening ledger {note}")
+        _print_summary(summary)
+    return 0
+
+
+def _cmd_portfolio_list(args) -> int:
+    from qpo.store import list_portfolios, session_scope
+
+    with session_scope(c.reader()) as s:
+        frame = list_portfolios(s, c.actor(args))
+    if args.json:
+        c.emit_json({"portfolios": frame})
+    else:
+        c.say(c.table(frame.drop(columns=["advisor"]), {"cash": c.money}, empty="no portfolios you may see"))
+    return 0
+
+
+def _holdings_table(pos, panel):
+    """Holdings valued at the panel's last prices: shares, last price, value, weight (of the total
+    value, cash included)."""
+    import pandas as pd
+
+    last = panel.ffill().iloc[-1]
+    frame = pd.DataFrame({"ticker": pos.shares.index, "shares": pos.shares.to_numpy(dtype=float)})
+    frame["last_price"] = [float(last[t]) if t in last.index and pd.notna(last[t]) else None for t in frame["ticker"]]
+    frame["value"] = [q * p if p is not None else None for q, p in zip(frame["shares"], frame["last_price"], strict=True)]
+    invested = float(pd.Series(frame["value"], dtype=float).sum(skipna=True))
+    total = invested + pos.cash
+    frame["weight"] = [v / total if v is not None and total > 0 else None for v in frame["value"]]
+    return frame, invested, total
+
+
+def _summary(session, who, name: str) -> dict:
+    """What ``portfolio show`` shows, as plain data."""
+    from qpo.book import Strategy
+    from qpo.store import get_portfolio, list_proposals, position
+
+    p = get_portfolio(session, who, name)
+    pos = position(session, who, name)
+    panel = c.prices()
+    holdings, invested, total = _holdings_table(pos, panel)
+    strategy = Strategy.from_json(p.strategy) if p.strategy is not None else Strategy.default()
+    proposals = list_proposals(session, who, name, status="open")
+    unpriced = [t for t, px in zip(holdings["ticker"], holdings["last_price"], strict=True) if px is None]
+    return {"name": p.name, "client": p.client_name, "advisor": p.advisor.name, "advisor_email": p.advisor.email,
+            "benchmark": p.benchmark, "account": p.account, "description": p.description,
+            "base_currency": p.base_currency, "created_at": p.created_at,
+            "strategy": strategy.to_json(), "strategy_is_default": p.strategy is None,
+            "prices_as_of": panel.index[-1], "price_source": c.PRICE_SOURCE,
+            "holdings": holdings, "invested_value": invested, "cash": pos.cash, "total_value": total,
+            "cash_weight": pos.cash / total if total > 0 else None, "unpriced": unpriced,
+            "ledger": {"n_transactions": pos.n_transactions, "first_date": pos.first_date, "last_date": pos.as_of,
+                       "version": pos.last_transaction_id},
+            "open_proposals": proposals[["id", "as_of", "prices_as_of", "n_trades", "turnover", "total_cost",
+                                         "created_by", "created_at"]]}
+
+
+def _print_summary(d: dict) -> None:
+    fields = [("name", d["name"]), ("client", d["client"]), ("advisor", f"{d['advisor']} <{d['advisor_email']}>"),
+              ("benchmark", d["benchmark"] or "-"), ("account", d["account"] or f"- (order tickets use {d['name']!r})"),
+              ("description", c.cell(d["description"], 100) if d["description"] else "-")]
+    width = max(len(k) for k, _ in fields)
+    for key, value in fields:
+        c.say(f"{key:<{width}}  {value}")
+    st = d["strategy"]
+    c.say(f"{'strategy':<{width}}  {'(the default strategy) ' if d['strategy_is_default'] else ''}"
+          f"objective {st.get('objective')}, covariance {st.get('covariance')}, mean {st.get('mean')}, "
+          f"lookback {st.get('lookback')}, band {st.get('rebalance_band')}, "
+          f"{'fractional' if st.get('fractional') else 'whole'} shares, commission {c.money(st.get('commission'))}, "
+          f"spread {st.get('spread_bps')} bps")
+    constraints = {k: v for k, v in (st.get("constraints") or {}).items() if v not in (None, [], {})}
+    if constraints or st.get("sector_max") is not None:
+        extra = {**constraints, **({"sector_max": st["sector_max"]} if st.get("sector_max") is not None else {})}
+        c.say(f"{'':<{width}}  constraints {c.cell(extra, 200)}")
+    c.say("")
+    when = d["prices_as_of"]
+    c.say(f"holdings at the closes of {when.date() if hasattr(when, 'date') else when} ({d['price_source']} panel):")
+    c.say(c.table(d["holdings"], {"shares": c.shares, "last_price": c.money, "value": c.money, "weight": c.pct},
+                  empty="(no shares held)"))
+    if d["unpriced"]:
+        c.say(f"no price in the panel for {', '.join(d['unpriced'])}: left out of the value")
+    c.say(f"cash         {c.money(d['cash'])}" + (f" ({c.pct(d['cash_weight'])})" if d["cash_weight"] is not None else ""))
+    c.say(f"total value  {c.money(d['total_value'])}")
+    led = d["ledger"]
+    c.say(f"ledger       {led['n_transactions']} transaction(s)"
+          + (f", {led['first_date']} to {led['last_date']}" if led["n_transactions"] else ""))
+    props = d["open_proposals"]
+    if len(props):
+        c.say("open proposals:")
+        c.say(c.table(props, {"turnover": c.pct, "total_cost": c.money}))
+    else:
+        c.say("open proposals: none")
+
+
+def _cmd_portfolio_show(args) -> int:
+    from qpo.store import session_scope
+
+    with session_scope(c.reader()) as s:
+        summary = _summary(s, c.actor(args), args.name)
+    if args.json:
+        c.emit_json({"portfolio": summary})
+    else:
+        _print_summary(summary)
+    return 0
+
+
+def _cmd_portfolio_update(args) -> int:
+    from qpo.errors import InvalidValueError
+    from qpo.store import session_scope, update_portfolio
+
+    changes = {key: getattr(args, attr) for key, attr in (
+        ("name", "new_name"), ("client_name", "client"), ("advisor_email", "advisor"), ("benchmark", "benchmark"),
+        ("account", "account"), ("description", "description")) if getattr(args, attr) is not None}
+    if args.strategy is not None:
+        changes["strategy"] = c.load_strategy(args.strategy).to_json()
+    if not changes:
+        raise InvalidValueError("nothing to update: give --name, --client, --advisor, --benchmark, --account, "
+                                "--description or --strategy FILE")
+    with session_scope(c.writer()) as s:
+        from qpo.store import audit as trail
+
+        p = update_portfolio(s, c.actor(args), args.name, **changes)
+        after = trail.snapshot(p)
+    if args.json:
+        c.emit_json({"updated": args.name.strip(), "changed": sorted(changes), "portfolio": after})
+    else:
+        c.say(f"updated portfolio {after['name']!r}: {', '.join(sorted(changes))}")
+    return 0
+
+
+def _cmd_portfolio_delete(args) -> int:
+    from qpo.store import delete_portfolio, session_scope
+
+    with session_scope(c.writer()) as s:
+        before = delete_portfolio(s, c.actor(args), args.name, force=args.force)
+    if args.json:
+        c.emit_json({"deleted": before["name"], "portfolio": before})
+    else:
+        held = ", ".join(f"{c.shares(q)} {t}" for t, q in before["holdings"].items()) or "no shares"
+        extra = f"; open proposals {before['open_proposals']} went with it" if before["open_proposals"] else ""
+        c.say(f"deleted portfolio {before['name']!r} ({before['n_transactions']} transaction(s); it held {held} and "
+              f"{c.money(before['cash'])} cash{extra}); the audit trail keeps it")
+    return 0
+
+
+def read_ledger_file(path: str):
+    """The rows of a ledger CSV (columns among kind, trade_date, ticker, quantity, price, fees,
+    amount, note; kind and trade_date required) as records for ``import_transactions``: numbers
+    parsed, blanks None, text kept verbatim (the store checks each row and names it)."""
+    import csv
+    import io
+
+    from qpo._checks import quote
+    from qpo.errors import DataError
+
+    text = c.read_text_file(path, "ledger file")
+    if "\x00" in text:
+        raise DataError(f"ledger file {quote(path)} holds a NUL character (line {text[:text.index(chr(0))].count(chr(10)) + 1}): "
+                        "it is not a CSV text file")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError(f"ledger file {quote(path)} is empty: it needs a header line "
+                        f"({','.join(LEDGER_COLUMNS)}) and one line per transaction") from None
+    except csv.Error as exc:
+        raise DataError(f"ledger file {quote(path)} is not CSV: {exc}") from None
+    header = [h.strip() for h in header]
+    unknown = [h for h in header if h not in LEDGER_COLUMNS]
+    missing = [h for h in ("kind", "trade_date") if h not in header]
+    twice = sorted({h for h in header if header.count(h) > 1})
+    if unknown or missing or twice:
+        parts = ([f"unknown column(s) {', '.join(quote(h, 20) for h in unknown[:4])}"] if unknown else []) + (
+            [f"missing {', '.join(missing)}"] if missing else []) + ([f"{', '.join(twice)} given twice"] if twice else [])
+        raise DataError(f"ledger file {quote(path)}: {'; '.join(parts)}; its columns are {','.join(LEDGER_COLUMNS)} "
+                        "(kind and trade_date required)")
+    rows = []
+    try:
+        for line in reader:
+            if not any(v.strip() for v in line):
+                continue
+            if len(line) != len(header):
+                raise DataError(f"ledger file {quote(path)}, row {len(rows) + 1} (line {reader.line_num}): {len(line)} "
+                                f"field(s) for {len(header)} column(s)")
+            rec = {}
+            for key, value in zip(header, line, strict=True):
+                if key in _LEDGER_NUMBERS:
+                    rec[key] = _number(value)
+                elif key == "note":
+                    rec[key] = value if value != "" else None
+                else:
+                    rec[key] = value.strip() or None
+            rows.append(rec)
+    except csv.Error as exc:
+        raise DataError(f"ledger file {quote(path)} is not CSV at line {reader.line_num}: {exc}") from None
+    if not rows:
+        raise DataError(f"ledger file {quote(path)} has a header and no transactions")
+    return rows
+
+
+def _number(text: str):
+    """A number of a CSV cell, or the text itself (the store then says the row's value is not a
+    number), or None for a blank cell."""
+    t = text.strip()
+    if not t:
+        return None
+    try:
+        return float(t)
+    except ValueError:
+        return text
+
+
+def _cmd_portfolio_transactions(args) -> int:
+    from qpo.store import import_transactions, list_transactions, position, session_scope, store_tickers
+
+    imported = None
+    if args.import_file is not None:
+        rows = read_ledger_file(args.import_file)
+        panel = c.prices()
+        with session_scope(c.writer()) as s:
+            known = set(map(str, panel.columns)) | store_tickers(s)
+            written = import_transactions(s, c.actor(args), args.name, rows, known_tickers=known)
+            imported = [t.id for t in written]
+            frame = list_transactions(s, c.actor(args), args.name)
+            pos = position(s, c.actor(args), args.name)
+    else:
+        with session_scope(c.reader()) as s:
+            frame = list_transactions(s, c.actor(args), args.name)
+            pos = position(s, c.actor(args), args.name)
+    if args.json:
+        c.emit_json({"portfolio": args.name.strip(), "transactions": frame, "imported": imported,
+                     "holdings": pos.shares, "cash": pos.cash})
+        return 0
+    if imported is not None:
+        c.say(f"imported {len(imported)} transaction(s) into {args.name.strip()!r}")
+    shown = frame.drop(columns=["id"]) if imported is None else frame
+    c.say(c.table(shown, {"quantity": c.shares, "price": c.money, "fees": c.money, "amount": c.money,
+                          "cash_after": c.money, "proposal_id": lambda v: "" if v is None else str(int(v))},
+                  empty="no transactions"))
+    held = ", ".join(f"{c.shares(q)} {t}" for t, q in pos.shares.items()) or "no shares"
+    c.say(f"holds {held}; cash {c.money(pos.cash)}")
+    return 0
+
+
+# -- the trail --------------------------------------------------------------------------------------
+def _cmd_audit(args) -> int:
+    from qpo.store import audit_trail, session_scope
+
+    with session_scope(c.reader()) as s:
+        frame = audit_trail(s, c.actor(args), portfolio=args.portfolio, since=args.since)
+    if args.json:
+        c.emit_json({"audit": frame})
+        return 0
+    shown = frame.drop(columns=["id"]).assign(at=[t.strftime("%Y-%m-%d %H:%M:%S") if t is not None else ""
+                                                  for t in frame["at"]])
+    c.say(c.table(shown, {"before": lambda v: c.cell(v, 40), "after": lambda v: c.cell(v, 60)},
+                  empty="no audit entries you may see"))
+    return 0
+
+
+# -- the parser -------------------------------------------------------------------------------------
+def _sub(subparsers, name: str, help: str, func, *, reads: bool) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(name, help=help, description=help, allow_abbrev=False)
+    c.add_actor_option(p)
+    c.add_json_option(p)
+    p.set_defaults(func=func, book=True, reads=reads)
+    return p
+
+
+def _password_options(p) -> None:
+    p.add_argument("--password-stdin", action="store_true",
+                   help="read the password as one line of standard input (never from the command line)")
+    p.add_argument("--password", dest="password_argv", nargs="?", const="", default=None, help=argparse.SUPPRESS)
+
+
+def register(sub) -> None:
+    """Add ``user``, ``portfolio`` and ``audit`` to the top-level subparsers."""
+    user = sub.add_parser("user", help="the people of the book: add, list, set a password")
+    usub = user.add_subparsers(dest="action", required=True)
+    ua = _sub(usub, "add", "add a person (an admin's job; the first admin of an empty store adds themself)",
+              _cmd_user_add, reads=False)
+    ua.add_argument("email")
+    ua.add_argument("--name", required=True, help="the person's name")
+    ua.add_argument("--role", required=True, choices=["advisor", "researcher", "admin"])
+    _password_options(ua)
+    _sub(usub, "list", "the people of the book (e-mail, name, role, whether a password is set)",
+         _cmd_user_list, reads=True)
+    up = _sub(usub, "passwd", "set a password (your own; an admin anyone's), read from standard input",
+              _cmd_user_passwd, reads=False)
+    up.add_argument("email")
+    _password_options(up)
+
+    pf = sub.add_parser("portfolio", help="client portfolios: create, list, show, update, delete, their ledgers")
+    psub = pf.add_subparsers(dest="action", required=True)
+    pc = _sub(psub, "create", "create a portfolio from a holdings file or an opening cash deposit",
+              _cmd_portfolio_create, reads=False)
+    pc.add_argument("name")
+    pc.add_argument("--client", required=True, help="the client's name")
+    pc.add_argument("--advisor", required=True, metavar="EMAIL", help="the advisor managing it")
+    opening = pc.add_mutually_exclusive_group(required=True)
+    opening.add_argument("--holdings", metavar="FILE",
+                         help="CSV with ticker,shares[,price,date]: the opening holdings (each a transfer in)")
+    opening.add_argument("--cash", type=float, metavar="N", help="an opening cash deposit")
+    pc.add_argument("--strategy", metavar="FILE.json", help="the portfolio's strategy (default: the default strategy)")
+    pc.add_argument("--benchmark", help="benchmark name, e.g. SP500")
+    pc.add_argument("--account", help="the account order tickets name (default: the portfolio's name)")
+    pc.add_argument("--date", metavar="YYYY-MM-DD",
+                    help="date of the opening entries (default: the last date of the bundled price panel)")
+    pc.add_argument("--description")
+    _sub(psub, "list", "the portfolios you may see, with their number of names and cash", _cmd_portfolio_list,
+         reads=True)
+    ps = _sub(psub, "show", "a portfolio: fields, strategy, holdings valued, cash, open proposals",
+              _cmd_portfolio_show, reads=True)
+    ps.add_argument("name")
+    pu = _sub(psub, "update", "change a portfolio's own fields (holdings change through its ledger)",
+              _cmd_portfolio_update, reads=False)
+    pu.add_argument("name")
+    pu.add_argument("--name", dest="new_name", metavar="NEW_NAME", help="rename it")
+    pu.add_argument("--client")
+    pu.add_argument("--advisor", metavar="EMAIL", help="move it to another advisor (an admin's job)")
+    pu.add_argument("--benchmark")
+    pu.add_argument("--account")
+    pu.add_argument("--description")
+    pu.add_argument("--strategy", metavar="FILE.json", help="replace its strategy")
+    pd_ = _sub(psub, "delete", "delete a portfolio and its ledger (refused while it has open proposals)",
+               _cmd_portfolio_delete, reads=False)
+    pd_.add_argument("name")
+    pd_.add_argument("--force", action="store_true", help="delete even with open proposals")
+    pt = _sub(psub, "transactions", "a portfolio's ledger; --import FILE appends entries (all or nothing)",
+              _cmd_portfolio_transactions, reads=True)
+    pt.add_argument("name")
+    pt.add_argument("--import", dest="import_file", metavar="FILE",
+                    help=f"CSV with columns {','.join(LEDGER_COLUMNS)} (kind and trade_date required; row 1 is the "
+                         "first line after the header)")
+
+    au = _sub(sub, "audit", "the audit trail: who changed what, when, before and after", _cmd_audit, reads=True)
+    au.add_argument("--portfolio", metavar="NAME", help="only this portfolio's entries (a deleted one's too)")
+    au.add_argument("--since", metavar="YYYY-MM-DD", help="only entries from this date on (UTC)")
