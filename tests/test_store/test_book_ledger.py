@@ -1,0 +1,324 @@
+"""The ledger is the truth (issue 17): holdings and cash are derived from the transactions, on
+SQLite and on the real PostgreSQL.
+
+- random valid sequences of buys, sells, deposits, withdrawals, dividends, fees and transfers
+  (hypothesis) give the holdings and cash of a plain-Python fold written here from the design's
+  cash rules, at the end and at a date in between; the database's own sums (list_portfolios'
+  n_holdings and cash) agree with position();
+- selling more than is held and spending cash the portfolio lacks are refused with the numbers,
+  also when the entry is dated in the past and would break a balance the ledger already had;
+- an import is all or nothing.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qpo.errors import StoreError
+from qpo.store import (
+    Actor,
+    LedgerError,
+    add_transaction,
+    create_portfolio,
+    import_transactions,
+    list_portfolios,
+    list_transactions,
+    position,
+    session_scope,
+)
+from tests.test_store import book_stores
+from tests.test_store.book_stores import ANA, ANA_CASH, ANA_PF, ANA_SHARES, OPENED, table_dump
+
+store_url, engine, book = book_stores.store_url, book_stores.engine, book_stores.book
+SYSTEM = Actor.system("test")
+TICKERS = ("AAPL", "MSFT", "KO", "JNJ", "XOM")
+START = dt.date(2023, 1, 2)
+
+
+# -- an independent fold ---------------------------------------------------------------------------
+def fold(entries: list[dict], as_of: dt.date | None = None) -> tuple[dict[str, float], float]:
+    """Shares and cash after ``entries`` (already in the order they were written; dates never go
+    back), from the design's rules: buy -(q p + fees), sell +(q p - fees), deposit and dividend
+    +amount, withdrawal and fee -amount, transfers move shares only."""
+    shares: dict[str, float] = {}
+    cash = 0.0
+    for e in entries:
+        if as_of is not None and e["trade_date"] > as_of:
+            continue
+        k = e["kind"]
+        if k in ("buy", "transfer_in"):
+            shares[e["ticker"]] = shares.get(e["ticker"], 0.0) + e["quantity"]
+        elif k in ("sell", "transfer_out"):
+            shares[e["ticker"]] = shares.get(e["ticker"], 0.0) - e["quantity"]
+        if k == "buy":
+            cash -= e["quantity"] * e["price"] + e.get("fees", 0.0)
+        elif k == "sell":
+            cash += e["quantity"] * e["price"] - e.get("fees", 0.0)
+        elif k in ("deposit", "dividend"):
+            cash += e["amount"]
+        elif k in ("withdrawal", "fee"):
+            cash -= e["amount"]
+    return {t: q for t, q in shares.items() if abs(q) > 1e-9}, cash
+
+
+def _cents(x: float) -> float:
+    return math.floor(x * 100) / 100
+
+
+@st.composite
+def ledgers(draw) -> list[dict]:
+    """A valid ledger, opening with a deposit: each step draws a kind and fractions, and the step is
+    sized from the balances so far so that it never oversells or overdraws."""
+    day = START
+    first = float(draw(st.integers(100, 50_000)))
+    entries = [dict(kind="deposit", trade_date=day, amount=first)]
+    shares, cash = {}, first
+    for _ in range(draw(st.integers(0, 14))):
+        day = day + dt.timedelta(days=draw(st.integers(0, 3)))
+        kind = draw(st.sampled_from(["buy", "buy", "sell", "sell", "deposit", "withdrawal", "dividend", "fee",
+                                     "transfer_in", "transfer_out"]))
+        frac = draw(st.floats(0.05, 1.0))
+        ticker = draw(st.sampled_from(TICKERS))
+        price = draw(st.integers(100, 50_000)) / 100
+        fees = draw(st.sampled_from([0.0, 0.0, 1.0, 4.95]))
+        held = sorted(shares)
+        e = None
+        if kind == "buy" and cash > fees + price:
+            qty = math.floor((cash - fees) / price * frac)
+            if qty >= 1:
+                e = dict(kind="buy", ticker=ticker, quantity=float(qty), price=price, fees=fees)
+        elif kind in ("sell", "transfer_out") and held:
+            ticker = draw(st.sampled_from(held))
+            qty = shares[ticker] if draw(st.booleans()) else max(1.0, math.floor(shares[ticker] * frac))
+            qty = min(qty, shares[ticker])
+            if kind == "sell" and qty * price + cash >= fees:
+                e = dict(kind="sell", ticker=ticker, quantity=qty, price=price, fees=fees)
+            elif kind == "transfer_out":
+                e = dict(kind="transfer_out", ticker=ticker, quantity=qty)
+        elif kind == "deposit":
+            e = dict(kind="deposit", amount=float(draw(st.integers(1, 20_000))))
+        elif kind == "dividend":
+            e = dict(kind="dividend", ticker=ticker, amount=draw(st.integers(1, 50_000)) / 100)
+        elif kind in ("withdrawal", "fee") and _cents(cash * frac) >= 0.01:
+            e = dict(kind=kind, amount=_cents(cash * frac))
+        elif kind == "transfer_in":
+            qty = draw(st.sampled_from([1.0, 7.0, 25.0, 0.5, 12.25]))
+            e = dict(kind="transfer_in", ticker=ticker, quantity=qty)
+            if draw(st.booleans()):
+                e["price"] = price
+        if e is None:
+            continue
+        e["trade_date"] = day
+        entries.append(e)
+        shares, cash = fold(entries)
+        assert cash >= -1e-6 and all(q > 0 for q in shares.values())
+    return entries
+
+
+_names = itertools.count()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entries=ledgers(), chunks=st.integers(1, 3), data=st.data())
+def test_holdings_and_cash_are_the_fold_of_the_ledger(book, entries, chunks, data):
+    engine = book.engine
+    name = f"Fold {next(_names)}"
+    opening, rest = entries[0], entries[1:]
+    with session_scope(engine) as s:
+        create_portfolio(s, SYSTEM, name, "Client F", ANA, cash=opening["amount"], trade_date=opening["trade_date"])
+    # the rest written in one to three parts: one entry by add_transaction, more by import
+    size = max(1, math.ceil(len(rest) / chunks))
+    for part in (rest[i:i + size] for i in range(0, len(rest), size)):
+        with session_scope(engine) as s:
+            if len(part) == 1:
+                add_transaction(s, ANA, name, **part[0])
+            else:
+                import_transactions(s, ANA, name, part)
+    shares, cash = fold(entries)
+    with session_scope(engine) as s:
+        pos = position(s, ANA, name)
+        ledger = list_transactions(s, ANA, name)
+        listed = list_portfolios(s, SYSTEM).set_index("name")
+        assert pos.shares.to_dict() == pytest.approx(shares, abs=1e-9)
+        assert sorted(pos.shares.index) == sorted(shares)
+        assert pos.cash == pytest.approx(cash, abs=1e-6)
+        assert pos.cash >= 0
+        assert pos.n_transactions == len(entries) == len(ledger)
+        assert pos.last_transaction_id == ledger["id"].max()
+        assert ledger["cash_after"].iloc[-1] == pytest.approx(cash, abs=1e-6)
+        # the database's own sums agree with the replay, for every portfolio of the store
+        assert len(listed) >= 3
+        for other in listed.index:
+            p = position(s, SYSTEM, other)
+            assert listed.loc[other, "n_holdings"] == len(p.shares), other
+            assert listed.loc[other, "cash"] == pytest.approx(p.cash, abs=1e-6), other
+        # and the position at a date in between is the fold of the entries up to that date
+        mid = data.draw(st.sampled_from([e["trade_date"] for e in entries]))
+        shares_mid, cash_mid = fold(entries, mid)
+        pos_mid = position(s, ANA, name, as_of=mid)
+        assert pos_mid.shares.to_dict() == pytest.approx(shares_mid, abs=1e-9)
+        assert pos_mid.cash == pytest.approx(cash_mid, abs=1e-6)
+
+
+def test_the_books_opening_position(book):
+    with session_scope(book.engine) as s:
+        pos = position(s, ANA, ANA_PF)
+        assert pos.shares.to_dict() == ANA_SHARES and pos.cash == ANA_CASH
+        ledger = list_transactions(s, ANA, ANA_PF)
+        assert sorted(ledger["kind"]) == ["deposit", "transfer_in", "transfer_in"]
+        assert set(ledger["trade_date"]) == {OPENED}
+        assert position(s, ANA, ANA_PF, as_of=OPENED - dt.timedelta(days=1)).shares.empty
+
+
+def test_fees_on_any_entry_count_alike_in_python_and_in_sql(book):
+    """Costs on a deposit or a transfer (the ledger takes them on every kind) are counted the same
+    by the replay and by list_portfolios' SQL sums; fractional shares that add up to zero are gone
+    in both."""
+    day = dt.date(2024, 2, 1)
+    rows = [dict(kind="deposit", trade_date=day, amount=100.0, fees=2.5),
+            dict(kind="transfer_in", trade_date=day, ticker="PG", quantity=0.1, fees=1.0),
+            dict(kind="transfer_in", trade_date=day, ticker="PG", quantity=0.2),
+            dict(kind="transfer_out", trade_date=day, ticker="PG", quantity=0.3),
+            dict(kind="buy", trade_date=day, ticker="KO", quantity=0.1, price=60.0),
+            dict(kind="buy", trade_date=day, ticker="KO", quantity=0.2, price=60.0),
+            dict(kind="sell", trade_date=day, ticker="KO", quantity=0.3, price=61.0, fees=0.5)]
+    with session_scope(book.engine) as s:
+        import_transactions(s, ANA, ANA_PF, rows)
+    with session_scope(book.engine) as s:
+        pos = position(s, ANA, ANA_PF)
+        row = list_portfolios(s, ANA).set_index("name").loc[ANA_PF]
+    assert "PG" not in pos.shares and "KO" not in pos.shares
+    assert pos.cash == pytest.approx(ANA_CASH + 100.0 - 2.5 - 1.0 - 0.1 * 60 - 0.2 * 60 + 0.3 * 61 - 0.5)
+    assert row["n_holdings"] == len(pos.shares) == 2
+    assert row["cash"] == pytest.approx(pos.cash, abs=1e-6)
+
+
+# -- refusals with the numbers ---------------------------------------------------------------------
+def _refused(book, call, *numbers: str) -> str:
+    before = table_dump(book.engine)
+    with session_scope(book.engine) as s:
+        with pytest.raises(LedgerError) as info:
+            call(s)
+    message = str(info.value)
+    assert len(message) < 300
+    for n in numbers:
+        assert n in message, (n, message)
+    assert "nothing written" in message
+    assert table_dump(book.engine) == before
+    return message
+
+
+def test_selling_more_than_held_is_refused_with_the_numbers(book):
+    day = dt.date(2024, 3, 28)
+    _refused(book, lambda s: add_transaction(s, ANA, ANA_PF, "sell", trade_date=day, ticker="AAPL", quantity=120,
+                                             price=190.0), "sell 120 AAPL", "2024-03-28", "holds 100 AAPL")
+    _refused(book, lambda s: add_transaction(s, ANA, ANA_PF, "transfer_out", trade_date=day, ticker="MSFT",
+                                             quantity=50.5), "transfer_out 50.5 MSFT", "holds 50 MSFT")
+    _refused(book, lambda s: add_transaction(s, ANA, ANA_PF, "sell", trade_date=day, ticker="KO", quantity=1,
+                                             price=60.0), "sell 1 KO", "holds 0 KO")
+    # before the shares came in, they were not there to sell
+    _refused(book, lambda s: add_transaction(s, ANA, ANA_PF, "sell", trade_date="2023-12-29", ticker="AAPL",
+                                             quantity=10, price=190.0), "2023-12-29", "holds 0 AAPL")
+    with session_scope(book.engine) as s:  # all of it is fine
+        add_transaction(s, ANA, ANA_PF, "sell", trade_date=day, ticker="AAPL", quantity=100, price=190.0)
+        assert "AAPL" not in position(s, ANA, ANA_PF).shares
+
+
+def test_spending_cash_the_portfolio_lacks_is_refused_with_the_numbers(book):
+    day = dt.date(2024, 3, 28)
+    _refused(book, lambda s: add_transaction(s, ANA, ANA_PF, "buy", trade_date=day, ticker="MSFT", quantity=100,
+                                             price=400.0), "buy 100 MSFT", "40,000.00", "10,000.00")
+    _refused(book, lambda s: add_transaction(s, ANA, ANA_PF, "buy", trade_date=day, ticker="MSFT", quantity=25,
+                                             price=400.0, fees=0.01), "10,000.01", "10,000.00")
+    _refused(book, lambda s: add_transaction(s, ANA, ANA_PF, "withdrawal", trade_date=day, amount=10_000.5),
+             "withdrawal of 10,000.50", "10,000.00")
+    _refused(book, lambda s: add_transaction(s, ANA, ANA_PF, "fee", trade_date=day, amount=12_345.0),
+             "12,345.00", "10,000.00")
+    with session_scope(book.engine) as s:  # exactly what there is: fine
+        add_transaction(s, ANA, ANA_PF, "buy", trade_date=day, ticker="MSFT", quantity=25, price=400.0)
+        assert position(s, ANA, ANA_PF).cash == 0.0
+
+
+def test_a_back_dated_entry_may_not_break_a_balance_the_ledger_had(book):
+    with session_scope(book.engine) as s:
+        add_transaction(s, ANA, ANA_PF, "withdrawal", trade_date="2024-03-01", amount=9_000.0)
+        add_transaction(s, ANA, ANA_PF, "sell", trade_date="2024-03-01", ticker="AAPL", quantity=100, price=180.0)
+    # before the opening deposit there was no cash
+    _refused(book, lambda s: add_transaction(s, ANA, ANA_PF, "withdrawal", trade_date="2024-01-01", amount=50.0),
+             "withdrawal of 50.00", "2024-01-01", "has 0.00")
+    # a buy in February is affordable then, but leaves too little for March's withdrawal
+    message = _refused(book, lambda s: add_transaction(s, ANA, ANA_PF, "buy", trade_date="2024-02-01", ticker="AAPL",
+                                                       quantity=10, price=150.0), "9,000.00", "8,500.00")
+    assert "2024-03-01" in message
+    # a sale in February leaves too few shares for March's sale
+    _refused(book, lambda s: add_transaction(s, ANA, ANA_PF, "sell", trade_date="2024-02-01", ticker="AAPL",
+                                             quantity=10, price=150.0), "sell 100 AAPL", "holds 90 AAPL")
+    with session_scope(book.engine) as s:
+        pos = position(s, ANA, ANA_PF)
+        assert pos.cash == pytest.approx(1_000.0 + 18_000.0) and "AAPL" not in pos.shares
+
+
+def test_an_entry_takes_the_fields_of_its_kind(book):
+    day = dt.date(2024, 3, 28)
+    bad = [dict(kind="buy", ticker="AAPL", quantity=1),  # no price
+           dict(kind="deposit", amount=10.0, ticker="AAPL", price=3.0),  # a deposit has no price
+           dict(kind="sell", ticker="AAPL", quantity=-1, price=10.0),
+           dict(kind="deposit", amount=0.0),
+           dict(kind="deposit", amount=float("nan")),
+           dict(kind="buy", ticker="AAPL", quantity=1, price=10.0, fees=-1.0),
+           dict(kind="gift", amount=10.0),
+           dict(kind="buy", ticker="NOPE", quantity=1, price=10.0)]
+    for fields in bad:
+        before = table_dump(book.engine)
+        with session_scope(book.engine) as s:
+            with pytest.raises(StoreError) as info:
+                add_transaction(s, ANA, ANA_PF, trade_date=day, **fields)
+        assert len(str(info.value)) < 300
+        assert table_dump(book.engine) == before
+
+
+# -- an import: all or nothing ---------------------------------------------------------------------
+def _import_refused(book, rows, *needles) -> str:
+    before = table_dump(book.engine)
+    with session_scope(book.engine) as s:
+        with pytest.raises(StoreError) as info:
+            import_transactions(s, ANA, ANA_PF, rows)
+    message = str(info.value)
+    assert len(message) < 300
+    for n in needles:
+        assert n in message, (n, message)
+    assert table_dump(book.engine) == before
+    return message
+
+
+def test_an_import_is_all_or_nothing(book):
+    day = "2024-03-28"
+    good = [dict(kind="deposit", trade_date=day, amount=1_000.0),
+            dict(kind="buy", trade_date=day, ticker="KO", quantity=10, price=60.0, fees=1.0)]
+    # the third row oversells: the first two are not written either
+    _import_refused(book, good + [dict(kind="sell", trade_date=day, ticker="JNJ", quantity=1, price=150.0)],
+                    "sell 1 JNJ", "holds 0 JNJ")
+    # the third row spends what the first two left, and more
+    _import_refused(book, good + [dict(kind="withdrawal", trade_date=day, amount=10_400.0)], "10,400.00", "10,399.00")
+    # rows that cannot be read are named, every one of them
+    _import_refused(book, good + [dict(kind="buy", trade_date=day, ticker="ZZZZ", quantity=1, price=1.0),
+                                  dict(kind="gift", trade_date=day, amount=5.0)], "row 3", "ZZZZ", "row 4", "gift")
+    _import_refused(book, good + [dict(kind="deposit", trade_date="not a date", amount=1.0)], "row 3", "trade date")
+    _import_refused(book, good + [dict(kind="deposit", trade_date=day, amount=1.0, colour="red")], "row 3", "colour")
+    _import_refused(book, [], "no transactions")
+    # all good: all written, in order, and the cash is what it should be
+    frame = pd.DataFrame(good + [dict(kind="dividend", trade_date=day, ticker="KO", amount=3.5)])
+    with session_scope(book.engine) as s:
+        written = import_transactions(s, ANA, ANA_PF, frame)
+        assert [t.kind for t in written] == ["deposit", "buy", "dividend"]
+    with session_scope(book.engine) as s:
+        pos = position(s, ANA, ANA_PF)
+        assert pos.shares["KO"] == 10
+        assert pos.cash == pytest.approx(ANA_CASH + 1_000.0 - 601.0 + 3.5)
+        assert len(list_transactions(s, ANA, ANA_PF)) == 3 + 3
