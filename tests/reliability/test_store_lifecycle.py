@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from tests.conftest import ROOT, database_urls
-from tests.test_store.test_store import fresh_store_url
+from tests.test_store.test_store import SYSTEM, fresh_store_url
 
 # each child imports the store, says it is ready, waits for the go file, then connects: the eight
 # connections start within a few milliseconds of each other, on a store that does not exist yet
@@ -70,13 +70,17 @@ def test_eight_processes_create_a_fresh_store_once(kind, tmp_path):
         assert [r.stdout.strip() for r in results] == [head_revision()] * 8
         # before the lock each process ran the DDL; all but one failed ("table exists", "database is
         # locked") and retried
-        assert sum(r.stderr.count("Running upgrade") for r in results) == 1, [r.stderr[-800:] for r in results]
+        migrators = [r for r in results if "Running upgrade" in r.stderr]
+        assert len(migrators) == 1, [r.stderr[-800:] for r in results]
+        # and that one ran each revision once (0001, then 0002, ...)
+        revisions = sorted(p.name[:4] for p in (ROOT / "qpo" / "store" / "migrations" / "versions").glob("0*.py"))
+        assert migrators[0].stderr.count("Running upgrade") == len(revisions) and revisions[-1] == head_revision()
         engine = create_engine(url)
         try:
             with engine.connect() as conn:
                 assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head_revision()]
-            assert {"advisors", "portfolios", "holdings", "transactions", "optimization_runs", "risk_metrics",
-                    "alembic_version"} == set(inspect(engine).get_table_names())
+            assert {"advisors", "portfolios", "transactions", "proposals", "audit_log", "optimization_runs",
+                    "risk_metrics", "alembic_version"} == set(inspect(engine).get_table_names())
         finally:
             engine.dispose()
     print(f"8 processes connected to a fresh {engine.dialect.name} store at once: 8 succeeded, one migrated, "
@@ -108,15 +112,16 @@ def test_a_reader_refuses_a_missing_sqlite_store_and_creates_nothing(tmp_path):
 
 def test_a_store_deleted_while_open_is_not_recreated_by_a_reader(tmp_path):
     from qpo.errors import MissingStoreError
-    from qpo.store import connect, create_portfolio, get_or_create_advisor, list_portfolios, session_scope
+    from qpo.store import connect, create_portfolio, get_or_create_user, list_portfolios, session_scope
 
     db = tmp_path / "qpo.db"
     url = f"sqlite:///{db}"
     with session_scope(connect(url)) as s:
-        create_portfolio(s, "Old", "C", get_or_create_advisor(s, "a@example.com", "A"), {"KO": 1.0})
+        get_or_create_user(s, SYSTEM, "a@example.com", "A")
+        create_portfolio(s, SYSTEM, "Old", "C", "a@example.com", holdings={"KO": 1.0})
     reader = connect(url, create=False)
     with session_scope(reader) as s:
-        assert list_portfolios(s)["name"].tolist() == ["Old"]
+        assert list_portfolios(s, SYSTEM)["name"].tolist() == ["Old"]
     db.unlink()
     with pytest.raises(MissingStoreError, match="does not exist, and nothing was created"):
         connect(url, create=False)
@@ -124,9 +129,9 @@ def test_a_store_deleted_while_open_is_not_recreated_by_a_reader(tmp_path):
     # a writer then makes a new, empty store, and the reader reads that one, not the deleted file its
     # pooled connections still held
     with session_scope(connect(url)) as s:
-        assert list_portfolios(s).empty
+        assert list_portfolios(s, SYSTEM).empty
     with session_scope(connect(url, create=False)) as s:
-        assert list_portfolios(s).empty
+        assert list_portfolios(s, SYSTEM).empty
     # an engine a reader kept cannot bring a deleted file back either: SQLite opens it mode=rw
     db.unlink()
     reader.dispose()
@@ -167,15 +172,16 @@ def test_a_database_of_something_else_is_named(tmp_path):
 
 def _store_file(tmp_path: Path, name: str = "qpo.db") -> Path:
     """A real store with the demo portfolios' tables filled a little (several pages)."""
-    from qpo.store import connect, create_portfolio, get_or_create_advisor, record_risk_metrics, session_scope
+    from qpo.store import connect, create_portfolio, get_or_create_user, record_risk_metrics, session_scope
 
     db = tmp_path / name
     engine = connect(f"sqlite:///{db}")
     with session_scope(engine) as s:
-        advisor = get_or_create_advisor(s, "a@example.com", "A")
+        get_or_create_user(s, SYSTEM, "a@example.com", "A")
         for i in range(40):
-            create_portfolio(s, f"P{i}", "Client " * 20, advisor, {"KO": 1.0 + i, "PEP": 2.0, "JNJ": 3.0})
-        record_risk_metrics(s, "P1", "2022-12-28", {f"m{i}": float(i) for i in range(200)})
+            create_portfolio(s, SYSTEM, f"P{i}", "Client " * 20, "a@example.com",
+                             holdings={"KO": 1.0 + i, "PEP": 2.0, "JNJ": 3.0})
+        record_risk_metrics(s, SYSTEM, "P1", "2022-12-28", {f"m{i}": float(i) for i in range(200)})
     engine.dispose()
     from qpo.store import db as store_db
 
@@ -231,4 +237,4 @@ def test_damaged_pages_behind_a_sound_header_are_a_corrupt_file(tmp_path):
                                                r"not a database); move it aside"):
         engine = connect(f"sqlite:///{db}", create=False)
         with session_scope(engine) as s:
-            list_portfolios(s)
+            list_portfolios(s, SYSTEM)
