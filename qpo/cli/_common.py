@@ -155,7 +155,8 @@ def money(x) -> str:
     """An amount with thousands separators and cents; '' for a missing one."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return ""
-    return f"{float(x):,.2f}"
+    x = float(x)
+    return f"{0.0 if abs(x) < 0.005 else x:,.2f}"  # no "-0.00"
 
 
 def shares(x) -> str:

@@ -110,16 +110,12 @@ def people(cli) -> Cli:
 def book(people) -> Cli:
     """People and two portfolios made through the store (not the command line under test): Ana's
     'Harper' (100 AAPL, 50 KO and 10,000 cash) and Ben's 'Tech' (25,000 cash)."""
-    from qpo.store import create_portfolio, session_scope
-
-    from qpo.store import connect
+    from qpo.store import add_transaction, connect, create_portfolio, session_scope
 
     with session_scope(connect()) as s:
         create_portfolio(s, ANA, "Harper", "Harper Family Trust", ANA, holdings={"AAPL": 100, "KO": 50},
                          trade_date="2022-12-01")
         create_portfolio(s, BEN, "Tech", "Nakamura Ventures", BEN, cash=25_000, trade_date="2022-12-01")
     with session_scope(connect()) as s:
-        from qpo.store import add_transaction
-
         add_transaction(s, ANA, "Harper", "deposit", trade_date="2022-12-01", amount=10_000)
     return people
