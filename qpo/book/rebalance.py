@@ -1,0 +1,745 @@
+"""Rebalance proposals: the trades that take a portfolio from what it holds to its strategy's target.
+
+:func:`plan_rebalance` works on explicit inputs (shares held, cash, a price panel, a strategy) and
+touches no store; the service functions that read and write the store build on it.
+
+Conventions
+-----------
+* **Weights** are fractions of the portfolio's total value *including cash*: before the trade of
+  ``value_before`` (the held shares at the last close on or before ``as_of``, plus cash), after it
+  of ``value_after`` (= ``value_before`` - the trades' costs). Cash is not a ticker row of
+  :attr:`RebalanceProposal.weights`; its weight is ``comparison.loc["cash_weight"]``.
+* **Universe**: the names held, plus every name the strategy's constraints name per ticker
+  (``min_weight``, ``max_weight``, ``transaction_costs``, ``market_impact`` keys and the names of
+  ``benchmark_weights`` with a non-zero weight). A strategy that names a ticker thereby lets the
+  target buy it; a name outside the universe is never bought.
+* **Target**: ``qpo.optimize`` of the strategy's problem over the returns of the universe's last
+  ``lookback`` periods up to ``as_of`` (the periods where every name has a price), with the weights
+  held now as ``current_weights`` (so ``max_turnover`` and ``transaction_costs`` act on the real
+  trade; ``transaction_costs`` is ``spread_bps / 1e4`` unless the strategy sets its own). The
+  target's budget is the strategy's (1: fully invested), moved toward the invested weight held now
+  when ``max_turnover`` could not otherwise hold (cash of 30 % under a 10 % turnover cap invests 10 %).
+* **Trades** are whole shares by default (``fractional``: steps of 1e-6 share), priced at the last
+  close on or before ``as_of``; each costs ``commission`` plus ``spread_bps`` of its notional. The
+  rounding (:func:`round_trades`) keeps every constraint of the target: each trade is rounded toward
+  the holding (a full exit sells every share), sells are rounded up where a name or a group must come
+  down to its cap, buys are cut until cash (after costs) is >= 0 and the turnover cap holds, and the
+  cash left is spent, a share at a time, on the names furthest below their target while every
+  constraint still holds. The budget holds as an upper bound (the cash left over is reported). What
+  whole shares cannot reach (a ``min_weight`` below one share's weight that cash cannot buy) is
+  listed in :attr:`RebalanceProposal.violations`, never hidden.
+* **Before / after** numbers use the same returns as the target: volatility and historical VaR/CVaR
+  of the portfolio's returns (cash earns 0) by :mod:`qpo.risk`, annualized with the returns'
+  frequency; expected return by the problem's mean; tracking error to the target; turnover
+  ``sum |after - before|`` (the definition of ``Constraints.max_turnover``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qpo._checks import check_amount, quote
+from qpo.data.calendar import check_as_of
+from qpo.errors import DataError, InvalidValueError, ProblemError
+from qpo.optimization import Constraints, OptimizationResult, PortfolioProblem, optimize
+from qpo.optimization.constraints import ResolvedConstraints
+
+#: a constraint holds when it is met to this (weights; cash to 1e-9 of the value)
+TOLERANCE = 1e-8
+#: a target weight at or below this is an exit; a change of weight below it is no trade
+NEGLIGIBLE_WEIGHT = 1e-6
+#: the share step of fractional trades
+FRACTIONAL_STEP = 1e-6
+#: the fewest return periods a target is estimated from
+MIN_PERIODS = 20
+
+TRADE_COLUMNS = ["side", "ticker", "shares", "price", "notional", "cost"]
+COMPARISON_METRICS = ["expected_return", "volatility", "var", "cvar", "tracking_error", "n_names", "cash_weight"]
+COMPLIANCE_COLUMNS = ["check", "limit", "before", "after", "passed_before", "passed_after"]
+
+
+# -- rounding: from target weights to a trade list that keeps every constraint ----------------------
+@dataclass(frozen=True)
+class _State:
+    """The portfolio after holding ``shares`` (the trade is ``shares - held``)."""
+
+    shares: np.ndarray
+    trade: np.ndarray
+    cost: np.ndarray
+    cash: float
+    value: float
+    weights: np.ndarray
+
+
+@dataclass(frozen=True)
+class RoundedTrade:
+    """The outcome of :func:`round_trades`, in the universe's order."""
+
+    tickers: list[str]
+    shares_before: np.ndarray
+    shares_after: np.ndarray
+    prices: np.ndarray
+    cost: np.ndarray
+    cash_before: float
+    cash_after: float
+    value_before: float
+    value_after: float
+    weights_before: np.ndarray
+    weights_after: np.ndarray
+    violations: list[str]
+
+    @property
+    def trade(self) -> np.ndarray:
+        return self.shares_after - self.shares_before
+
+    def trades(self) -> pd.DataFrame:
+        """The trade list: side, ticker, shares, price, notional, cost; sells first, larger first."""
+        d = self.trade
+        moved = d != 0
+        frame = pd.DataFrame({
+            "side": np.where(d < 0, "sell", "buy")[moved],
+            "ticker": np.asarray(self.tickers, dtype=object)[moved],
+            "shares": np.round(np.abs(d[moved]), 6),
+            "price": self.prices[moved],
+            "notional": np.abs(d[moved]) * self.prices[moved],
+            "cost": self.cost[moved],
+        }, columns=TRADE_COLUMNS)
+        frame["_order"] = frame["side"].map({"sell": 0, "buy": 1})
+        frame = frame.sort_values(["_order", "notional", "ticker"], ascending=[True, False, True], kind="stable")
+        return frame.drop(columns="_order").reset_index(drop=True)
+
+
+class _Book:
+    """The arithmetic of one rounding: states of candidate holdings and the constraints they break."""
+
+    def __init__(self, held, price, cash, target, rc: ResolvedConstraints, commission, spread, step):
+        self.s0, self.p, self.cash0, self.t, self.rc = held, price, cash, target, rc
+        self.commission, self.spread, self.step = commission, spread, step
+        self.v0 = float(cash + held @ price)
+        self.w0 = held * price / self.v0
+
+    def state(self, shares: np.ndarray) -> _State:
+        d = shares - self.s0
+        notional = np.abs(d) * self.p
+        cost = np.where(d != 0, self.commission + self.spread * notional, 0.0)
+        cash = float(self.cash0 - d @ self.p - cost.sum())
+        value = float(cash + shares @ self.p)
+        return _State(shares, d, cost, cash, value, shares * self.p / value)
+
+    # what an upper-type constraint exceeds by (<= 0 when it holds); all fall when buys shrink
+    def excess(self, st: _State) -> dict[str, float]:
+        rc, w = self.rc, st.weights
+        out = {"cash": -st.cash / self.v0 - 1e-9, "budget": w.sum() - rc.budget - TOLERANCE}
+        if rc.max_turnover is not None:
+            out["turnover"] = np.abs(w - self.w0).sum() - rc.max_turnover - TOLERANCE
+        if rc.leverage is not None:
+            out["leverage"] = np.abs(w).sum() - rc.leverage - TOLERANCE
+        return out
+
+    def over_cap(self, st: _State) -> np.ndarray:
+        return st.weights > self.rc.upper + TOLERANCE
+
+    def group_excess(self, st: _State) -> np.ndarray:
+        if not len(self.rc.group_names):
+            return np.zeros(0)
+        return self.rc.group_matrix @ st.weights - self.rc.group_upper - TOLERANCE
+
+    def shortfall(self, st: _State) -> float:
+        """How far the lower-type constraints (min_weight, group_min, min_position) are missed."""
+        rc, w = self.rc, st.weights
+        out = float(np.clip(rc.lower - w, 0, None).sum())
+        if len(rc.group_names):
+            out += float(np.clip(rc.group_lower - rc.group_matrix @ w, 0, None)[np.isfinite(rc.group_lower)].sum())
+        if rc.min_position is not None:
+            held = st.shares > 0
+            out += float(np.clip(rc.min_position - w[held], 0, None).sum())
+        return out
+
+    def upper_ok(self, st: _State) -> bool:
+        if max(self.excess(st).values()) > 0 or self.over_cap(st).any():
+            return False
+        if (self.group_excess(st) > 0).any():
+            return False
+        return self.rc.max_assets is None or int((st.shares > 0).sum()) <= max(
+            self.rc.max_assets, int((self.s0 > 0).sum()))
+
+    def violations(self, st: _State) -> list[str]:
+        """Every constraint the state breaks, in words."""
+        rc, w, names = self.rc, st.weights, self.rc.tickers
+        out = []
+        if st.cash < -1e-9 * self.v0:
+            out.append(f"cash after the trades is {st.cash:,.2f} (< 0)")
+        for i in np.flatnonzero(w > rc.upper + TOLERANCE):
+            out.append(f"{names[i]} weighs {w[i]:.6g} after the trades, above its max_weight {rc.upper[i]:g}")
+        for i in np.flatnonzero(w < rc.lower - TOLERANCE):
+            out.append(f"{names[i]} weighs {w[i]:.6g} after the trades, below its min_weight {rc.lower[i]:g}"
+                       " (whole shares cannot reach it with the cash available)")
+        if len(rc.group_names):
+            tot = rc.group_matrix @ w
+            for g, v, lo, hi in zip(rc.group_names, tot, rc.group_lower, rc.group_upper):
+                if v > hi + TOLERANCE or v < lo - TOLERANCE:
+                    out.append(f"group {g!r} weighs {v:.6g} after the trades, outside [{lo:g}, {hi:g}]")
+        if w.sum() > rc.budget + TOLERANCE:
+            out.append(f"weights sum to {w.sum():.6g}, above the budget {rc.budget:g}")
+        if rc.max_turnover is not None and np.abs(w - self.w0).sum() > rc.max_turnover + TOLERANCE:
+            out.append(f"turnover {np.abs(w - self.w0).sum():.6g} above max_turnover {rc.max_turnover:g}")
+        if rc.leverage is not None and np.abs(w).sum() > rc.leverage + TOLERANCE:
+            out.append(f"gross exposure {np.abs(w).sum():.6g} above leverage {rc.leverage:g}")
+        held = st.shares > 0
+        if rc.max_assets is not None and held.sum() > rc.max_assets:
+            out.append(f"{int(held.sum())} names held after the trades, max_assets is {rc.max_assets}")
+        if rc.min_position is not None and held.any() and w[held].min() < rc.min_position - TOLERANCE:
+            out.append(f"a held weight {w[held].min():.6g} is below min_position {rc.min_position:g}")
+        if (st.shares < 0).any():
+            out.append(f"{names[int(np.argmin(st.shares))]} would be sold short")
+        return out
+
+    # share arithmetic on the step grid
+    def floor(self, x):
+        return np.floor(np.asarray(x, dtype=float) / self.step + 1e-9) * self.step
+
+    def ceil(self, x):
+        return np.ceil(np.asarray(x, dtype=float) / self.step - 1e-9) * self.step
+
+
+def round_trades(held, price, cash: float, target, constraints: ResolvedConstraints, *, commission: float = 0.0,
+                 spread_bps: float = 0.0, fractional: bool = False) -> RoundedTrade:
+    """Trades in whole shares (``fractional``: steps of 1e-6) from ``held`` shares and ``cash`` to
+    near the ``target`` weights (fractions of the value held now, cash included), keeping every
+    constraint of ``constraints`` (resolved in the same order as the arrays; see the module's notes).
+
+    ``held``, ``price`` and ``target`` are arrays in the order of ``constraints.tickers``. The
+    constraints' ``current`` weights are ignored: turnover is measured from the weights held now.
+    """
+    s0 = np.asarray(held, dtype=float)
+    p = np.asarray(price, dtype=float)
+    t = np.clip(np.asarray(target, dtype=float), 0.0, None)
+    step = FRACTIONAL_STEP if fractional else 1.0
+    book = _Book(s0, p, float(cash), t, constraints, float(commission), float(spread_bps) / 1e4, step)
+    n = len(s0)
+    if book.v0 <= 0:
+        raise InvalidValueError("the portfolio is worth nothing (no shares of value, no cash): there is nothing to "
+                                "rebalance; deposit cash first")
+
+    # 1. each trade toward the holding; exits sell every share; noise is no trade
+    d_star = t * book.v0 / p - s0
+    d = np.sign(d_star) * book.floor(np.abs(d_star))
+    exits = (t <= NEGLIGIBLE_WEIGHT) & (s0 > 0)
+    d[exits] = -s0[exits]
+    d[(np.abs(t - book.w0) <= NEGLIGIBLE_WEIGHT) & ~exits] = 0.0
+    h = np.maximum(s0 + d, 0.0)
+
+    # 2. names above their cap sell down to it (the sell rounded up), then groups above theirs
+    for _ in range(8):
+        st = book.state(h)
+        over = book.over_cap(st)
+        if not over.any():
+            break
+        cap_shares = book.floor(constraints.upper[over] * st.value / p[over] - book.step * 1e-3)
+        h[over] = np.clip(np.minimum(h[over], cap_shares), 0.0, None)
+    for _ in range(4 * n + 8):
+        st = book.state(h)
+        gx = book.group_excess(st)
+        if not (gx > 0).any():
+            break
+        g = int(np.argmax(gx))
+        members = (constraints.group_matrix[g] > 0) & (h > 0)
+        if not members.any():
+            break
+        gap = np.where(members, st.weights - t, -np.inf)
+        i = int(np.argmax(gap))
+        need = (gx[g] + TOLERANCE) * st.value / p[i]
+        h[i] = max(h[i] - max(book.step, float(book.ceil(need))), 0.0)
+
+    # 3. buys cut in proportion until the cash (after costs) covers them
+    st = book.state(h)
+    if st.cash < 0:
+        buys = h > s0
+        spend = float(((h - s0)[buys] @ p[buys]) * (1 + book.spread))
+        if spend > 0:
+            alpha = max(spend + st.cash, 0.0) / spend
+            h[buys] = s0[buys] + book.floor(alpha * (h - s0)[buys])
+
+    # 4. buys (then sells) cut until cash, budget, turnover and leverage hold
+    for _ in range(4 * n + 64):
+        st = book.state(h)
+        ex = book.excess(st)
+        worst = max(ex.values())
+        if worst <= 0:
+            break
+        need_w = max(worst, 0.0) + TOLERANCE
+        buys = h > s0
+        if buys.any():
+            i = int(np.argmax(np.where(buys, st.weights - t, -np.inf)))
+            x = min(h[i] - s0[i], max(book.step, float(book.ceil(need_w * st.value / p[i]))))
+            h[i] -= x
+            continue
+        if ex.get("turnover", -1.0) > 0:
+            # only sells left: shrink the one furthest below its target, never above its cap
+            sells = h < s0
+            room = book.floor(constraints.upper * st.value / p - book.step * 1e-3) - h
+            ok = sells & (room >= book.step)
+            if not ok.any():
+                break
+            i = int(np.argmin(np.where(ok, st.weights - t, np.inf)))
+            x = min(s0[i] - h[i], room[i], max(book.step, float(book.ceil(need_w * st.value / p[i]))))
+            h[i] += x
+            continue
+        if ex["cash"] > 0:
+            # costs above the proceeds: drop the sell that brings the least cash in
+            sells = h < s0
+            if not sells.any():
+                break
+            net = np.where(sells, (s0 - h) * p - st.cost, np.inf)
+            i = int(np.argmin(net))
+            if net[i] >= 0:
+                break
+            h[i] = s0[i]
+            continue
+        break
+
+    # 5. the cash left buys, a share at a time, the names furthest below target while all holds
+    active = (t > NEGLIGIBLE_WEIGHT) & (h >= s0)
+    for _ in range(20 * n + 1000):
+        st = book.state(h)
+        # a gap below NEGLIGIBLE_WEIGHT is noise, unless the name is below its min_weight
+        eligible = active & ((t - st.weights > NEGLIGIBLE_WEIGHT) | (st.weights < constraints.lower - TOLERANCE))
+        if not eligible.any():
+            break
+        gap = np.where(eligible, t - st.weights, -np.inf)
+        i = int(np.argmax(gap))
+        afford = (st.cash - (book.commission if h[i] == s0[i] else 0.0)) / (p[i] * (1 + book.spread))
+        want = float(book.floor(gap[i] * st.value / p[i]))
+        if st.weights[i] < constraints.lower[i] - TOLERANCE:  # up to its min_weight, rounded up
+            want = max(want, float(book.ceil((constraints.lower[i] - st.weights[i] + TOLERANCE) * st.value / p[i])))
+        amount = min(want if fractional else max(want, 1.0), float(book.floor(afford)))
+        short = book.shortfall(st)
+        first = amount
+        while amount >= book.step - 1e-12:
+            trial = h.copy()
+            trial[i] += amount
+            nxt = book.state(trial)
+            if book.upper_ok(nxt) and book.shortfall(nxt) <= short + 1e-12:
+                h = trial
+                break
+            amount = float(book.floor(amount / 2)) if amount > book.step else 0.0
+        if amount < first or amount < book.step - 1e-12:
+            active[i] = False  # a constraint (or the cash) stopped it: it is done
+
+    st = book.state(h)
+    return RoundedTrade(tickers=list(constraints.tickers), shares_before=s0, shares_after=h, prices=p, cost=st.cost,
+                        cash_before=float(cash), cash_after=max(st.cash, 0.0) if st.cash > -1e-9 * book.v0 else st.cash,
+                        value_before=book.v0, value_after=st.value, weights_before=book.w0, weights_after=st.weights,
+                        violations=book.violations(st))
+
+
+# -- inputs -----------------------------------------------------------------------------------------
+def _holdings(shares) -> pd.Series:
+    """Shares held, ticker -> shares > 0 (zeros dropped), sorted by ticker."""
+    if isinstance(shares, Mapping):
+        shares = pd.Series(dict(shares), dtype=object)
+    if not isinstance(shares, pd.Series):
+        raise InvalidValueError(f"shares must be a pandas Series (or a dict) ticker -> shares held, got {type(shares).__name__}")
+    if shares.index.has_duplicates:
+        raise InvalidValueError(f"shares names {quote(shares.index[shares.index.duplicated()][0])} twice; "
+                                "give each ticker once")
+    out = {}
+    for k, v in shares.items():
+        if not isinstance(k, str) or not k.strip():
+            raise InvalidValueError(f"shares are indexed by ticker (text), got {quote(k)}")
+        x = check_amount(v, f"shares[{quote(k, 20)}]", "nonnegative")
+        if x > 0:
+            out[k] = x
+    return pd.Series(dict(sorted(out.items())), dtype=float, name="shares")
+
+
+def _price_panel(prices) -> pd.DataFrame:
+    if not isinstance(prices, pd.DataFrame):
+        raise DataError(f"prices must be a DataFrame of dates x tickers (qpo.load_prices), got {type(prices).__name__}")
+    if not isinstance(prices.index, pd.DatetimeIndex):
+        raise DataError("prices must be indexed by date (a DatetimeIndex), as qpo.load_prices returns them")
+    if not prices.index.is_monotonic_increasing or prices.index.has_duplicates:
+        prices = prices[~prices.index.duplicated(keep="last")].sort_index()
+    return prices
+
+
+def _mapping_keys(value) -> set[str]:
+    return set(map(str, dict(value))) if isinstance(value, (Mapping, pd.Series)) else set()
+
+
+def universe_of(held: pd.Series, constraints: Constraints) -> list[str]:
+    """The names a proposal may trade: those held plus those the constraints name per ticker
+    (``min_weight``, ``max_weight``, ``transaction_costs``, ``market_impact`` keys, the non-zero
+    names of ``benchmark_weights``), sorted."""
+    names = set(held.index)
+    for f in ("min_weight", "max_weight", "transaction_costs", "market_impact"):
+        names |= _mapping_keys(getattr(constraints, f))
+    if constraints.benchmark_weights is not None:
+        names |= {str(k) for k, v in dict(constraints.benchmark_weights).items() if v != 0}
+    return sorted(names)
+
+
+def _sector_constraints(c: Constraints, universe: list[str], sector_max, sectors: Mapping | None) -> dict:
+    """``groups``/``group_max`` from the strategy's sector caps (a name without a sector is
+    "Unclassified", as in :func:`qpo.risk.check_compliance`), or its own groups cut to the universe."""
+    if sector_max is not None:
+        if c.groups is not None:
+            raise ProblemError("the strategy sets both sector_max and constraints.groups; give sector caps one way")
+        if sectors is None:
+            from qpo.data import load_sectors
+
+            sectors = load_sectors()
+        groups = {t: str(sectors.get(t, "Unclassified")) for t in universe}
+        present = set(groups.values())
+        if isinstance(sector_max, Mapping):
+            caps = {str(g): float(v) for g, v in sector_max.items() if str(g) in present}
+        else:
+            caps = {g: float(sector_max) for g in present}
+        return {"groups": groups, "group_max": caps or None, "group_min": None} if caps else {"groups": None,
+                                                                                             "group_max": None,
+                                                                                             "group_min": None}
+    if c.groups is None:
+        return {}
+    groups = {t: str(g) for t, g in dict(c.groups).items() if t in set(universe)}
+    present = set(groups.values())
+    cut = {k: ({g: v for g, v in dict(getattr(c, k)).items() if str(g) in present} or None)
+           if getattr(c, k) is not None else None for k in ("group_min", "group_max")}
+    missing = {g for g, v in dict(c.group_min or {}).items() if v > 0 and str(g) not in present}
+    if missing:
+        raise ProblemError(f"group_min asks for weight in groups {sorted(missing)} that no name of the portfolio's "
+                           f"universe belongs to ({', '.join(universe[:5])}{', ...' if len(universe) > 5 else ''})")
+    return {"groups": groups or None, **cut} if groups else {"groups": None, "group_min": None, "group_max": None}
+
+
+def target_constraints(strategy_constraints: Constraints | None, universe: list[str], current: pd.Series, *,
+                       spread_bps: float, sector_max=None, sectors: Mapping | None = None) -> Constraints:
+    """The strategy's constraints for a rebalance of ``universe``: ``current_weights`` the weights
+    held now (of the value incl. cash), ``transaction_costs`` ``spread_bps / 1e4`` unless set, sector
+    caps as groups, and the budget moved toward the invested weight when ``max_turnover`` needs it."""
+    c = strategy_constraints if strategy_constraints is not None else Constraints()
+    if not c.long_only:
+        raise ProblemError("a client portfolio holds no short positions: the strategy's constraints must be long_only")
+    if c.budget > 1 + 1e-12 or c.budget <= 0:
+        raise ProblemError(f"the strategy's budget must lie in (0, 1] (cash cannot go negative), got {c.budget:g}")
+    if c.leverage is not None and c.leverage < c.budget:
+        raise ProblemError(f"leverage {c.leverage:g} is below the budget {c.budget:g}: no long-only portfolio meets both")
+    current = current.reindex(universe).fillna(0.0)
+    budget = float(c.budget)
+    if c.max_turnover is not None:
+        invested = float(current.sum())
+        budget = min(max(budget, invested - c.max_turnover), invested + c.max_turnover)
+    changes: dict[str, Any] = {"current_weights": {t: float(v) for t, v in current.items()},
+                               "budget": budget, **_sector_constraints(c, universe, sector_max, sectors)}
+    if c.transaction_costs is None:
+        changes["transaction_costs"] = float(spread_bps) / 1e4
+    return replace(c, **changes)
+
+
+def _window(prices: pd.DataFrame, universe: list[str], when: pd.Timestamp, lookback: int) -> tuple[pd.DataFrame, pd.Series]:
+    """The last ``lookback`` returns up to ``when`` of the universe (the periods where every name has
+    a price), and each name's last close on or before ``when``."""
+    missing = [t for t in universe if t not in prices.columns]
+    if missing:
+        raise DataError(f"no prices for {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}: the portfolio "
+                        "holds (or its strategy names) them; load prices that cover every holding")
+    upto = prices.loc[:when, universe]
+    last = upto.ffill().iloc[-1]
+    unpriced = last.index[~(last > 0)].tolist()
+    if unpriced:
+        raise DataError(f"no positive price on or before {when.date()} for {', '.join(unpriced[:10])}: the holdings "
+                        "cannot be valued")
+    px = upto.iloc[-(lookback + 1):]
+    returns = px.pct_change(fill_method=None).iloc[1:]
+    complete = returns.dropna(how="any")
+    if len(complete) < MIN_PERIODS:
+        gaps = returns.isna().sum().sort_values(ascending=False)
+        worst = ", ".join(f"{t} ({int(k)} missing)" for t, k in gaps[gaps > 0].head(5).items())
+        raise DataError(f"only {len(complete)} of the last {len(returns)} periods up to {when.date()} have a return for "
+                        f"every name (at least {MIN_PERIODS} are needed)" + (f"; short histories: {worst}" if worst else ""))
+    return complete, last
+
+
+# -- before and after -------------------------------------------------------------------------------
+def _metrics(w: pd.Series, target: pd.Series, returns: pd.DataFrame, problem: PortfolioProblem,
+             confidence: float) -> dict[str, float]:
+    from qpo.risk import annualized_volatility, portfolio_returns, var_cvar
+    from qpo.risk.compliance import HOLDING_TOLERANCE
+
+    ppy = problem.periods_per_year
+    r = portfolio_returns(w, returns)
+    var, cvar = var_cvar(r, confidence)
+    te = annualized_volatility(portfolio_returns(w - target, returns), ppy)
+    return {"expected_return": float(problem.mu.to_numpy() @ w.to_numpy()) * ppy,
+            "volatility": annualized_volatility(r, ppy), "var": var, "cvar": cvar, "tracking_error": te,
+            "n_names": float((w.abs() > HOLDING_TOLERANCE).sum()), "cash_weight": float(1.0 - w.sum())}
+
+
+def _var_values(w: pd.Series, returns: pd.DataFrame, limits, confidence: float) -> dict[str, float]:
+    from qpo.risk import monte_carlo_var, portfolio_returns, var_cvar
+    from qpo.risk.var import PARAMETRIC
+
+    if limits.var_limit is None:
+        return {}
+    method = limits.var_method
+    if method in PARAMETRIC:
+        return {method: var_cvar(portfolio_returns(w, returns), confidence, method=method)[0]}
+    mc = monte_carlo_var(w, returns, confidence=confidence, n_scenarios=200_000,
+                         method=method.removeprefix("monte_carlo_"), seed=0)
+    return {method: float(mc.var)}
+
+
+def _compliance(before: pd.Series, after: pd.Series, returns: pd.DataFrame, limits, sectors: Mapping | None,
+                confidence: float) -> pd.DataFrame:
+    from qpo.risk import ComplianceStatus, check_compliance
+
+    if limits is None:
+        return pd.DataFrame(columns=COMPLIANCE_COLUMNS)
+    if limits.sector_max is not None and sectors is None:
+        from qpo.data import load_sectors
+
+        sectors = load_sectors()
+    groups = dict(sectors) if sectors is not None else None
+    frames = [check_compliance(w, limits, groups=groups, var_values=_var_values(w, returns, limits, confidence),
+                               var_label=label) for w, label in ((before, "before:"), (after, "after:"))]
+    b, a = (f.set_index("check") for f in frames)
+    out = pd.DataFrame({"check": b.index, "limit": b["limit"].to_numpy(dtype=float),
+                        "before": b["value"].to_numpy(dtype=float), "after": a["value"].reindex(b.index).to_numpy(dtype=float),
+                        "passed_before": (b["status"] == ComplianceStatus.PASS).to_numpy(dtype=bool),
+                        "passed_after": (a["status"].reindex(b.index) == ComplianceStatus.PASS).to_numpy(dtype=bool)},
+                       columns=COMPLIANCE_COLUMNS)
+    return out.reset_index(drop=True)
+
+
+# -- the proposal -----------------------------------------------------------------------------------
+def _jsonable(x):
+    """Plain JSON data: numpy numbers as Python ones, NaN/inf as None, dates as ISO text."""
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, numbers.Integral):
+        return int(x)
+    if isinstance(x, numbers.Real):
+        return float(x) if math.isfinite(float(x)) else None
+    if isinstance(x, (pd.Timestamp, dt.date)):
+        return x.date().isoformat() if isinstance(x, pd.Timestamp) else x.isoformat()
+    return x
+
+
+def _num(v) -> float:
+    return float("nan") if v is None else float(v)
+
+
+@dataclass(eq=False)
+class RebalanceProposal:
+    """The trades that take a portfolio to its strategy's target, and the numbers before and after
+    (see the module's conventions). ``status`` is ``"draft"`` until saved (then ``"open"``,
+    ``"accepted"`` or ``"rejected"``) and ``id`` is set once saved."""
+
+    portfolio: str
+    as_of: pd.Timestamp
+    prices_as_of: pd.Timestamp
+    strategy: Any
+    result: OptimizationResult
+    trades: pd.DataFrame
+    weights: pd.DataFrame
+    cash_before: float
+    cash_after: float
+    value_before: float
+    value_after: float
+    total_cost: float
+    turnover: float
+    distance_to_target: dict[str, float]
+    comparison: pd.DataFrame
+    compliance: pd.DataFrame
+    account: str
+    id: int | None = None
+    status: str = "draft"
+    ledger_version: int = 0
+    violations: list[str] = field(default_factory=list)
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def target(self) -> pd.Series:
+        return self.weights["target"]
+
+    def summary(self) -> dict[str, Any]:
+        """The proposal's numbers as JSON data (what the store keeps as ``summary``)."""
+        return _jsonable({
+            "portfolio": self.portfolio, "account": self.account,
+            "cash_before": self.cash_before, "cash_after": self.cash_after,
+            "value_before": self.value_before, "value_after": self.value_after,
+            "total_cost": self.total_cost, "turnover": self.turnover, "n_trades": len(self.trades),
+            "distance_to_target": self.distance_to_target, "violations": list(self.violations),
+            "weights": {c: self.weights[c].to_dict() for c in ("before", "target", "after")},
+            "comparison": {m: self.comparison.loc[m].to_dict() for m in self.comparison.index},
+            "compliance": self.compliance.to_dict(orient="records"),
+        })
+
+    def _result_record(self) -> dict[str, Any]:
+        r = self.result
+        return _jsonable({"objective": r.objective, "method": r.method, "solver": r.solver, "status": r.status,
+                          "expected_return": r.expected_return, "volatility": r.volatility, "sharpe": r.sharpe,
+                          "weights": {k: float(v) for k, v in r.weights.items()}, "fallback_reason": r.fallback_reason,
+                          "periods_per_year": r.periods_per_year, "risk_free_rate": r.risk_free_rate})
+
+    def to_record(self) -> dict[str, Any]:
+        """What :func:`qpo.store.save_proposal` takes."""
+        return {"as_of": self.as_of.date(), "prices_as_of": self.prices_as_of.date(),
+                "strategy": self.strategy.to_json(),
+                "trades": _jsonable(self.trades.to_dict(orient="records")),
+                "target": _jsonable(self.target.to_dict()), "summary": self.summary(),
+                "result": self._result_record(), "parameters": _jsonable(self.parameters),
+                "ledger_version": int(self.ledger_version)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (``--json`` output): the record with the id, status and portfolio."""
+        rec = self.to_record()
+        return _jsonable({"id": self.id, "status": self.status, "portfolio": self.portfolio, "account": self.account,
+                          **rec, "as_of": rec["as_of"].isoformat(), "prices_as_of": rec["prices_as_of"].isoformat()})
+
+    @classmethod
+    def from_record(cls, row) -> RebalanceProposal:
+        """A stored proposal (a :class:`qpo.store.Proposal` row, or a dict of :meth:`to_record`'s keys
+        with optional ``id``, ``status`` and ``portfolio``) as a :class:`RebalanceProposal`."""
+        from qpo.book.strategy import Strategy
+
+        if isinstance(row, Mapping):
+            get = row.get
+            name = row.get("portfolio")
+        else:
+            def get(k, default=None):
+                return getattr(row, k, default)
+            owner = getattr(row, "portfolio", None)
+            name = getattr(owner, "name", owner)
+        summary = get("summary") or {}
+        res = get("result") or {}
+        weights = pd.DataFrame({c: pd.Series(summary.get("weights", {}).get(c, {}), dtype=float)
+                                for c in ("before", "target", "after")})
+        weights.index.name = "ticker"
+        comp = summary.get("comparison", {})
+        comparison = pd.DataFrame({c: [_num(comp.get(m, {}).get(c)) for m in COMPARISON_METRICS]
+                                   for c in ("before", "after", "target")}, index=COMPARISON_METRICS)
+        comparison.index.name = "metric"
+        compliance = pd.DataFrame(summary.get("compliance", []), columns=COMPLIANCE_COLUMNS)
+        for c in ("limit", "before", "after"):
+            compliance[c] = compliance[c].map(_num).astype(float)
+        result = OptimizationResult(
+            weights=pd.Series(res.get("weights", {}), dtype=float, name="weight"),
+            expected_return=_num(res.get("expected_return")), volatility=_num(res.get("volatility")),
+            sharpe=_num(res.get("sharpe")), objective=res.get("objective", ""), method=res.get("method", ""),
+            solver=res.get("solver", ""), status=res.get("status", ""),
+            periods_per_year=int(res.get("periods_per_year") or 252), risk_free_rate=float(res.get("risk_free_rate") or 0.0),
+            fallback_reason=res.get("fallback_reason"))
+        trades = pd.DataFrame(list(get("trades") or []), columns=TRADE_COLUMNS)
+        for c in ("shares", "price", "notional", "cost"):
+            trades[c] = trades[c].astype(float)
+        dist = summary.get("distance_to_target") or {}
+        return cls(portfolio=str(name or summary.get("portfolio") or ""), as_of=pd.Timestamp(get("as_of")),
+                   prices_as_of=pd.Timestamp(get("prices_as_of")), strategy=Strategy.from_json(get("strategy")),
+                   result=result, trades=trades, weights=weights,
+                   cash_before=_num(summary.get("cash_before")), cash_after=_num(summary.get("cash_after")),
+                   value_before=_num(summary.get("value_before")), value_after=_num(summary.get("value_after")),
+                   total_cost=_num(summary.get("total_cost")), turnover=_num(summary.get("turnover")),
+                   distance_to_target={k: _num(v) for k, v in dist.items()}, comparison=comparison,
+                   compliance=compliance, account=str(summary.get("account") or name or ""),
+                   id=get("id"), status=get("status") or "open", ledger_version=int(get("ledger_version") or 0),
+                   violations=list(summary.get("violations") or []), parameters=dict(get("parameters") or {}))
+
+    def __repr__(self) -> str:
+        n_buy = int((self.trades["side"] == "buy").sum())
+        return (f"RebalanceProposal({self.portfolio!r}, {self.status}{f' #{self.id}' if self.id else ''}, prices of "
+                f"{self.prices_as_of.date()}: {len(self.trades) - n_buy} sells, {n_buy} buys, turnover {self.turnover:.1%}, "
+                f"cost {self.total_cost:,.2f}, cash {self.cash_before:,.2f} -> {self.cash_after:,.2f}"
+                + (f"; {len(self.violations)} constraint(s) not met" if self.violations else "") + ")")
+
+
+# -- planning ---------------------------------------------------------------------------------------
+def plan_rebalance(shares, cash: float, prices: pd.DataFrame, strategy=None, *, as_of=None, portfolio: str = "",
+                   account: str | None = None, sectors: Mapping[str, str] | None = None, universe=None,
+                   ledger_version: int = 0) -> RebalanceProposal:
+    """A rebalance proposal for a portfolio holding ``shares`` (ticker -> shares) and ``cash``, on
+    the close ``prices`` (dates x tickers) up to ``as_of`` (default: their last date), to the target
+    of ``strategy`` (a :class:`qpo.book.strategy.Strategy`; default ``Strategy.default()``).
+
+    ``sectors`` (ticker -> sector; default :func:`qpo.load_sectors`) turns the strategy's
+    ``sector_max`` into group caps and feeds the sector compliance checks. ``universe`` adds names
+    the target may buy besides those held and those the strategy names (needed for a portfolio of
+    cash only). ``ledger_version`` is the ledger's last transaction id the holdings come from (the
+    store refuses to accept the proposal once the ledger moved on). Touches no store.
+
+    Raises
+    ------
+    DataError
+        a name without prices, too short a common history, ``as_of`` outside the prices.
+    InfeasibleError, ProblemError
+        the strategy's target cannot be built (the message says which constraints conflict).
+    """
+    if strategy is None:
+        from qpo.book.strategy import Strategy
+
+        strategy = Strategy.default()
+    held = _holdings(shares)
+    cash = check_amount(cash, "cash", "nonnegative")
+    prices = _price_panel(prices)
+    when = check_as_of(prices.index, as_of)
+    prices_as_of = prices.index[prices.index <= when][-1]
+    base = strategy.constraints if strategy.constraints is not None else Constraints()
+    extra = [] if universe is None else [universe] if isinstance(universe, str) else list(universe)
+    for t in extra:
+        if not isinstance(t, str) or not t.strip():
+            raise InvalidValueError(f"universe names tickers (text), got {quote(t)}")
+    names = sorted(set(universe_of(held, base)) | set(extra))
+    if not names:
+        raise InvalidValueError("the portfolio holds only cash and its strategy names no ticker: say what it may buy "
+                                "(universe=[...], or tickers in the strategy's constraints)")
+    returns, last = _window(prices, names, prices_as_of, int(strategy.lookback))
+    px = last.reindex(names).astype(float)
+    held_u = held.reindex(names).fillna(0.0)
+    value = float(cash + held_u @ px)
+    if value <= 0:
+        raise InvalidValueError("the portfolio is worth nothing (no shares of value, no cash): deposit cash first")
+    before = (held_u * px / value).rename("before")
+    constraints = target_constraints(base, names, before, spread_bps=float(strategy.spread_bps),
+                                     sector_max=strategy.sector_max, sectors=sectors)
+    problem = PortfolioProblem.from_returns(returns, strategy.mean, strategy.covariance, constraints,
+                                            risk_free_rate=float(strategy.risk_free_rate))
+    result = optimize(problem, strategy.objective, **dict(strategy.objective_options or {}))
+    target = result.weights.reindex(names).fillna(0.0).clip(lower=0.0).rename("target")
+    rounded = round_trades(held_u.to_numpy(), px.to_numpy(), cash, target.to_numpy(), problem.resolved,
+                           commission=float(strategy.commission), spread_bps=float(strategy.spread_bps),
+                           fractional=bool(strategy.fractional))
+    after = pd.Series(rounded.weights_after, index=names, name="after")
+    weights = pd.DataFrame({"before": before, "target": target, "after": after})
+    weights.index.name = "ticker"
+    trades = rounded.trades()
+    confidence = float(strategy.confidence)
+    rows = {label: _metrics(w, target, returns, problem, confidence)
+            for label, w in (("before", before), ("after", after), ("target", target))}
+    comparison = pd.DataFrame(rows).reindex(COMPARISON_METRICS)[["before", "after", "target"]]
+    comparison.index.name = "metric"
+    compliance = _compliance(before, after, returns, strategy.limits, sectors, confidence)
+    gap = (after - target).abs()
+    parameters = {"universe": names, "lookback": int(strategy.lookback), "periods": len(returns),
+                  "window": [returns.index[0].date().isoformat(), returns.index[-1].date().isoformat()],
+                  "budget": float(constraints.budget), "fractional": bool(strategy.fractional),
+                  "commission": float(strategy.commission), "spread_bps": float(strategy.spread_bps),
+                  "transaction_costs": constraints.transaction_costs if not isinstance(constraints.transaction_costs, Mapping)
+                  else dict(constraints.transaction_costs)}
+    return RebalanceProposal(
+        portfolio=str(portfolio), as_of=pd.Timestamp(when), prices_as_of=pd.Timestamp(prices_as_of), strategy=strategy,
+        result=result, trades=trades, weights=weights, cash_before=float(cash), cash_after=float(rounded.cash_after),
+        value_before=value, value_after=float(rounded.value_after), total_cost=float(trades["cost"].sum()),
+        turnover=float((after - before).abs().sum()),
+        distance_to_target={"max_abs": float(gap.max()), "l1": float(gap.sum())},
+        comparison=comparison, compliance=compliance, account=str(account) if account else str(portfolio),
+        ledger_version=int(ledger_version), violations=list(rounded.violations), parameters=parameters)
