@@ -238,6 +238,11 @@ def _cmd_portfolio_update(args) -> int:
     if not changes:
         raise InvalidValueError("nothing to update: give --name, --client, --advisor, --benchmark, --account, "
                                 "--description or --strategy FILE")
+    if "name" in changes and not _renames():
+        from qpo.errors import StoreError
+
+        raise StoreError("renaming a portfolio needs qpo.store.update_portfolio(session, actor, name, /, **changes) "
+                         "(its name positional-only, so that a new name can be given); nothing written")
     with session_scope(c.writer()) as s:
         from qpo.store import audit as trail
 
@@ -248,6 +253,16 @@ def _cmd_portfolio_update(args) -> int:
     else:
         c.say(f"updated portfolio {after['name']!r}: {', '.join(sorted(changes))}")
     return 0
+
+
+def _renames() -> bool:
+    """Whether the store's ``update_portfolio`` takes a new ``name`` among its changes (its own
+    ``name`` parameter positional-only)."""
+    import inspect
+
+    from qpo.store import update_portfolio
+
+    return inspect.signature(update_portfolio).parameters["name"].kind is inspect.Parameter.POSITIONAL_ONLY
 
 
 def _cmd_portfolio_delete(args) -> int:

@@ -1,0 +1,183 @@
+"""`qpo portfolio create / list / show / update / delete`: the book's portfolios through the command
+line, with the access rules and hostile input, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.test_cli.conftest import ADMIN, ANA, BEN, RITA
+
+NASTY = "Smith & \"Sons\" 🦄 O'Neil'); DROP TABLE portfolios;--"
+
+
+def _names(cli, actor):
+    return [p["name"] for p in cli.ok("portfolio", "list", "--json", actor=actor).json["portfolios"]]
+
+
+def test_create_with_cash_dates_it_at_the_panel_and_says_so(people, sp500):
+    r = people.ok("portfolio", "create", "Fresh", "--client", "Client A", "--advisor", ANA, "--cash", "50000",
+                  "--benchmark", "SP500", "--json", actor=ANA)
+    doc = r.json
+    last = str(sp500.index[-1].date())
+    assert doc["created"] == "Fresh" and doc["trade_date"] == last and doc["trade_date_default"] is True
+    p = doc["portfolio"]
+    assert p["cash"] == 50_000 and p["total_value"] == 50_000 and p["holdings"] == [] and p["cash_weight"] == 1
+    assert p["advisor_email"] == ANA and p["benchmark"] == "SP500" and p["strategy_is_default"] is True
+    human = people.ok("portfolio", "create", "Fresh 2", "--client", "Client A", "--advisor", ANA, "--cash", "1234567.5",
+                      actor=ADMIN).out
+    assert f"dated {last} (the last date of the bundled sp500 price panel; --date to change)" in human
+    assert "1,234,567.50" in human
+    txs = people.ok("portfolio", "transactions", "Fresh 2", "--json", actor=ANA).json["transactions"]
+    assert [(t["kind"], t["trade_date"], t["amount"]) for t in txs] == [("deposit", last, 1_234_567.5)]
+
+
+def test_who_may_create_for_whom(people):
+    r = people.refused("portfolio", "create", "X", "--client", "C", "--advisor", ANA, "--cash", "1", actor=BEN, code=4)
+    assert r.json["error"] == f"{BEN} (advisor) may not create or move a portfolio for another advisor ('{ANA}')"
+    r = people.refused("portfolio", "create", "X", "--client", "C", "--advisor", RITA, "--cash", "1", actor=ADMIN)
+    assert "is a researcher; a portfolio is managed by an advisor" in r.json["error"]
+    r = people.refused("portfolio", "create", "X", "--client", "C", "--advisor", ANA, "--cash", "1", actor=RITA, code=4)
+    assert "researcher" in r.json["error"]
+    r = people.refused("portfolio", "create", "X", "--client", "C", "--advisor", "ghost@example.com", "--cash", "1",
+                       actor=ADMIN)
+    assert "no user 'ghost@example.com' to manage the portfolio" in r.json["error"]
+    r = people.refused("portfolio", "create", "X", "--client", "C", "--advisor", "not an email", "--cash", "1",
+                       actor=ADMIN)
+    assert "advisor e-mail must look like an e-mail address" in r.json["error"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["N" * 201, "--client", "C"], "portfolio name must be text of 1 to 200 characters without control characters, got"),
+    (["Tab\tName", "--client", "C"], "with a control character"),
+    (["Nul\x00Name" + "q" * 300, "--client", "C"], "(308 characters)"),
+    (["Good", "--client", "C\x1b[31m"], "client name must be text"),
+    (["Good", "--client", "C", "--description", "d\x00" + "q" * 300], "description must be text"),
+    (["Good", "--client", "C", "--cash", "-5"], "cash -5.0 must be a positive finite amount"),
+    (["Good", "--client", "C", "--cash", "nan"], "must be a positive finite amount"),
+    (["Good", "--client", "C", "--date", "2022-02-30"], "trade date must be a date (YYYY-MM-DD"),
+    (["Good", "--client", "C", "--benchmark", "B" * 65], "benchmark must be text of 1 to 64 characters"),
+])
+def test_hostile_fields_are_refused_quoting_only_their_start(people, args, message):
+    argv = ["portfolio", "create", *args, "--advisor", ANA]
+    if "--cash" not in args:
+        argv += ["--cash", "100"]
+    r = people.refused(*argv, actor=ANA)
+    assert message in r.json["error"], r.json["error"]
+    assert "q" * 80 not in r.json["error"] and "N" * 80 not in r.json["error"]
+
+
+def test_names_round_trip_verbatim(people):
+    description = NASTY + "\n" + "long text " * 1000
+    people.ok("portfolio", "create", NASTY, "--client", NASTY, "--advisor", ANA, "--cash", "10",
+              "--description", description, "--account", "ACC-'1'", actor=ANA)
+    assert _names(people, ANA) == [NASTY]
+    p = people.ok("portfolio", "show", NASTY, "--json", actor=RITA).json["portfolio"]
+    assert (p["name"], p["client"], p["description"], p["account"]) == (NASTY, NASTY, description, "ACC-'1'")
+    human = people.ok("portfolio", "show", NASTY, actor=ANA).out
+    assert human.splitlines()[0] == f"name         {NASTY}"
+    assert "long text long text" in human and "long text " * 20 not in human  # cut to a line in the table view
+
+
+def test_list_shows_each_actor_what_they_may_see(book):
+    assert _names(book, ANA) == ["Harper"]
+    assert _names(book, BEN) == ["Tech"]
+    assert _names(book, RITA) == _names(book, ADMIN) == ["Harper", "Tech"]
+    rows = {p["name"]: p for p in book.ok("portfolio", "list", "--json", actor=ADMIN).json["portfolios"]}
+    assert rows["Harper"]["n_holdings"] == 2 and rows["Harper"]["cash"] == 10_000 and rows["Tech"]["cash"] == 25_000
+    human = book.ok("portfolio", "list", actor=ADMIN).out.splitlines()
+    assert human[0].split() == ["name", "client", "advisor_email", "benchmark", "n_holdings", "cash", "description"]
+    assert "25,000.00" in human[2] and "Nakamura Ventures" in human[2]
+    book.refused("portfolio", "list", code=4)
+    book.refused("portfolio", "list", actor="who@example.com", code=4)
+
+
+def test_show_values_the_holdings_at_the_panels_last_closes(book, sp500):
+    doc = book.ok("portfolio", "show", "Harper", "--json", actor=ANA).json["portfolio"]
+    last = sp500.iloc[-1]
+    value = {"AAPL": 100 * last["AAPL"], "KO": 50 * last["KO"]}
+    total = sum(value.values()) + 10_000
+    rows = {h["ticker"]: h for h in doc["holdings"]}
+    for t in ("AAPL", "KO"):
+        assert rows[t]["last_price"] == pytest.approx(last[t], rel=1e-12)
+        assert rows[t]["value"] == pytest.approx(value[t], rel=1e-12)
+        assert rows[t]["weight"] == pytest.approx(value[t] / total, rel=1e-12)
+    assert doc["total_value"] == pytest.approx(total) and doc["cash_weight"] == pytest.approx(10_000 / total)
+    assert doc["prices_as_of"] == str(sp500.index[-1].date()) and doc["open_proposals"] == []
+    assert doc["ledger"]["n_transactions"] == 3 and doc["strategy"]["schema_version"] == 1
+    human = book.ok("portfolio", "show", "Harper", actor=RITA).out
+    assert f"{value['AAPL']:,.2f}" in human and f"total value  {total:,.2f}" in human
+    assert f"{100 * value['KO'] / total:.2f}%" in human and "open proposals: none" in human
+    r = book.refused("portfolio", "show", "Harper", actor=BEN, code=4)
+    assert r.json["error"] == f"{BEN} (advisor) may not see portfolio 'Harper': it belongs to another advisor's client"
+    r = book.refused("portfolio", "show", "harper", actor=ANA)
+    assert r.json["error"] == "no portfolio named 'harper'; `qpo portfolio list` shows the ones you may see"
+
+
+def _renames() -> bool:
+    from qpo.cli.book import _renames
+
+    return _renames()
+
+
+@pytest.mark.xfail(not _renames(), strict=True, reason="qpo.store.update_portfolio's own `name` parameter takes the "
+                   "new name too (TypeError): it must be positional-only; the lead's store fix")
+def test_rename_keeps_the_ledger_and_the_trail(book):
+    doc = book.ok("portfolio", "update", "Harper", "--name", "Harper II", "--json", actor=ANA).json
+    assert doc["portfolio"]["name"] == "Harper II" and doc["changed"] == ["name"]
+    assert book.ok("portfolio", "transactions", "Harper II", "--json", actor=ANA).json["cash"] == 10_000
+    trail = book.ok("audit", "--portfolio", "Harper II", "--json", actor=ANA).json["audit"]
+    assert trail[-1]["action"] == "update" and (trail[-1]["before"]["name"], trail[-1]["after"]["name"]) == (
+        "Harper", "Harper II")
+    r = book.refused("portfolio", "update", "Harper II", "--name", "Tech", actor=ADMIN)
+    assert "a portfolio named 'Tech' exists already" in r.json["error"]
+    r = book.refused("portfolio", "update", "Harper II", "--name", "x" * 201, actor=ADMIN)
+    assert "(201 characters)" in r.json["error"]
+
+
+def test_update_changes_fields_and_the_trail_keeps_before_and_after(book):
+    doc = book.ok("portfolio", "update", "Harper", "--client", NASTY, "--description", "new", "--benchmark", "SP500",
+                  "--json", actor=ANA).json
+    assert doc["portfolio"]["client"] == NASTY and doc["portfolio"]["benchmark"] == "SP500"
+    assert doc["changed"] == ["benchmark", "client_name", "description"]
+    trail = book.ok("audit", "--portfolio", "Harper", "--json", actor=ANA).json["audit"]
+    assert trail[-1]["action"] == "update" and trail[-1]["before"]["client"] == "Harper Family Trust"
+    assert trail[-1]["after"]["client"] == NASTY and trail[-1]["after"]["description"] == "new"
+    assert book.ok("portfolio", "transactions", "Harper", "--json", actor=ANA).json["cash"] == 10_000
+    r = book.refused("portfolio", "update", "Harper", "--advisor", BEN, actor=ANA, code=4)
+    assert "may not create or move a portfolio for another advisor" in r.json["error"]
+    r = book.refused("portfolio", "update", "Tech", "--description", "mine now", actor=ANA, code=4)
+    assert r.json["error"] == f"{ANA} (advisor) may not update portfolio 'Tech': it belongs to another advisor's client"
+    r = book.refused("portfolio", "update", "Tech", "--description", "x", actor=RITA, code=4)
+    assert "a researcher reads portfolios and changes none" in r.json["error"]
+    r = book.refused("portfolio", "update", "Harper", "--client", "x" * 201, actor=ADMIN)
+    assert "(201 characters)" in r.json["error"]
+    r = book.refused("portfolio", "update", "Harper", "--account", "bad\x00acct", actor=ADMIN)
+    assert "account must be text" in r.json["error"]
+    r = book.refused("portfolio", "update", "Harper", actor=ANA)
+    assert r.json["error"].startswith("nothing to update: give --name, --client")
+    r = book.refused("portfolio", "update", "Nope", "--client", "c", actor=ADMIN)
+    assert r.json["error"].startswith("no portfolio named 'Nope'")
+    book.ok("portfolio", "update", "Tech", "--advisor", ANA, actor=ADMIN)  # an admin moves it
+    assert _names(book, ANA) == ["Harper", "Tech"] and _names(book, BEN) == []
+
+
+def test_delete_is_the_owners_and_the_trail_keeps_what_was_deleted(book):
+    r = book.refused("portfolio", "delete", "Harper", actor=BEN, code=4)
+    assert r.json["error"] == f"{BEN} (advisor) may not delete portfolio 'Harper': it belongs to another advisor's client"
+    book.refused("portfolio", "delete", "Harper", actor=RITA, code=4)
+    book.refused("portfolio", "delete", "Ghost", actor=ADMIN)
+    out = book.ok("portfolio", "delete", "Harper", actor=ANA).out
+    assert out.strip() == ("deleted portfolio 'Harper' (3 transaction(s); it held 100 AAPL, 50 KO and 10,000.00 cash); "
+                           "the audit trail keeps it")
+    assert _names(book, ADMIN) == ["Tech"]
+    trail = book.ok("audit", "--portfolio", "Harper", "--json", actor=ADMIN).json["audit"]
+    assert trail[-1]["action"] == "delete" and trail[-1]["before"]["holdings"] == {"AAPL": 100.0, "KO": 50.0}
+    doc = book.ok("portfolio", "delete", "Tech", "--json", actor=ADMIN).json
+    assert doc["deleted"] == "Tech" and doc["portfolio"]["cash"] == 25_000
+
+
+def test_json_output_is_one_document_even_for_text_with_line_breaks(book):
+    book.ok("portfolio", "update", "Harper", "--description", "line 1\nline 2\t\"quoted\"", actor=ANA)
+    r = book.ok("portfolio", "show", "Harper", "--json", actor=ANA)
+    assert r.out.count("\n") == 1 and json.loads(r.out)["portfolio"]["description"] == "line 1\nline 2\t\"quoted\""
