@@ -122,10 +122,10 @@ def test_backtest_annualizes_and_windows_a_year_of_the_panels_periods(request, p
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     from qpo.store import connect
-    from qpo.workbench.demo import seed_demo
+    from tests.test_workbench import seed_demo_book
 
     engine = connect(f"sqlite:///{tmp_path_factory.mktemp('store') / 'qpo.db'}")
-    seed_demo(engine, prices=qpo.load_prices("sp500"))
+    seed_demo_book(engine)  # bought on 2019-12-31: the report reads the ledger as of the panels' last dates
     return engine
 
 

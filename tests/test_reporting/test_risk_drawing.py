@@ -13,13 +13,20 @@ from qpo.reporting.risk import distribution_figure, format_value, risk_figures, 
 
 
 @pytest.fixture(scope="module")
-def daily(tmp_path_factory, sp500_clean):
-    from qpo.reporting import daily_report
+def book(tmp_path_factory):
     from qpo.store import connect
-    from qpo.workbench.demo import seed_demo
+    from tests.test_workbench import seed_demo_book
 
     engine = connect(f"sqlite:///{tmp_path_factory.mktemp('store') / 'qpo.db'}")
-    seed_demo(engine, prices=qpo.load_prices("sp500"))
+    seed_demo_book(engine)  # bought on 2019-12-31: the ledger holds the book on the report's date
+    return engine
+
+
+@pytest.fixture(scope="module")
+def daily(book, sp500_clean):
+    from qpo.reporting import daily_report
+
+    engine = book
     index = qpo.load_prices("sp500_index", start="2000-01-01")["SP500"]
     limits = qpo.Limits(max_weight=0.30, sector_max=0.40, min_names=5, var_limit=0.03)
     return daily_report("Tech Tilt", sp500_clean, as_of="2020-03-31", lookback_days=120, benchmark=index,
@@ -81,13 +88,56 @@ def test_var_labels_do_not_overlap(daily):
 def test_compliance_status_is_an_enum(daily):
     from qpo.risk import ComplianceStatus
 
-    assert daily.risk.compliance_status is ComplianceStatus.BREACH  # 80 % technology > 40 %
+    assert daily.risk.compliance_status is ComplianceStatus.BREACH  # 83 % technology > 40 %
     assert all(isinstance(s, ComplianceStatus) for s in daily.risk.compliance["status"])
     plain = qpo.risk_report(daily.weights, daily.asset_returns, n_scenarios=1_000)
     assert plain.compliance_status is ComplianceStatus.NOT_CHECKED
     assert str(ComplianceStatus.BREACH) == "breach"  # prints and logs as its value
     styled = style_table("compliance", daily.risk.tables()["compliance"]).to_html()
     assert "color:#c0392b" in styled.replace(" ", "")
+
+
+def test_the_report_reads_the_ledger_and_the_portfolios_own_limits(book, sp500_clean, daily):
+    import dataclasses
+
+    from qpo.book.strategy import Strategy
+    from qpo.errors import AccessDenied, StoreError, UnknownOptionError
+    from qpo.reporting import daily_report
+    from qpo.store import get_portfolio, position, session_scope
+    from tests.test_store.test_store import SYSTEM
+
+    # the fixture's report was given its limits: those were checked, and it says so
+    assert daily.limits == qpo.Limits(max_weight=0.30, sector_max=0.40, min_names=5, var_limit=0.03)
+    assert daily.limits_source == "given for this report"
+    with session_scope(book) as s:
+        own = Strategy.from_json(get_portfolio(s, SYSTEM, "Tech Tilt").strategy).limits
+        pos = position(s, SYSTEM, "Tech Tilt", "2020-03-31")
+    kw = dict(as_of="2020-03-31", lookback_days=60, engine=book, sectors=qpo.load_sectors(), n_scenarios=1_000)
+    rep = daily_report("Tech Tilt", sp500_clean, **kw)
+    assert rep.limits == own and rep.limits_source == "the portfolio's own (its stored strategy)"
+    assert rep.risk.compliance is not None and "Limits: the portfolio&#x27;s own" in rep.status_html()
+    if own.max_weight is not None:
+        assert rep.risk.compliance.set_index("check").loc["max single name", "limit"] == own.max_weight
+    # the weights are the ledger's shares on that date at that day's closes; the cash is reported apart
+    px = sp500_clean.loc[:"2020-03-31"].iloc[-1][pos.shares.index]
+    value = pos.shares * px
+    pd.testing.assert_series_equal(rep.weights, value / value.sum(), check_names=False)
+    assert rep.cash == pytest.approx(pos.cash) and pos.cash >= 0
+    # one field given: the others stay the portfolio's own (None keeps the portfolio's own)
+    one = daily_report("Tech Tilt", sp500_clean, limits={"max_weight": 0.9, "sector_max": None}, **kw)
+    assert one.limits == dataclasses.replace(own, max_weight=0.9)
+    assert one.limits_source == "the portfolio's own, with max_weight given for this report"
+    with pytest.raises(UnknownOptionError, match="max_wieght"):
+        daily_report("Tech Tilt", sp500_clean, limits={"max_wieght": 0.3}, **kw)
+    # a date before the book was bought: refused, naming the first date the ledger holds shares
+    with pytest.raises(StoreError, match=r"held no shares on 2019-06-28: its first holding in the ledger is dated "
+                                         r"2019-12-31; report as of that date or later"):
+        daily_report("Tech Tilt", sp500_clean, as_of="2019-06-28", lookback_days=60, engine=book)
+    # a person reads under the store's rules: Tech Tilt is Ben's client's, not Ana's
+    with pytest.raises(AccessDenied, match=r"ana.silva@example.com \(advisor\) may not see portfolio 'Tech Tilt'"):
+        daily_report("Tech Tilt", sp500_clean, actor="ana.silva@example.com", **kw)
+    ben = daily_report("Tech Tilt", sp500_clean, actor="ben.okafor@example.com", **kw)
+    pd.testing.assert_series_equal(ben.weights, rep.weights)
 
 
 def test_summary_styles_every_row():

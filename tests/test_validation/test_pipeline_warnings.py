@@ -9,10 +9,11 @@ WARNING = "large one-day moves to review (|return| > 40 %)"
 
 
 def test_daily_report_finishes_with_the_warnings_recorded(qpo_home, sp500):
-    from qpo.store import connect
-    from qpo.workbench.demo import seed_demo
+    from tests.test_workbench import seed_demo_book
 
-    seed_demo(connect(), prices=sp500)  # `qpo db seed`: pipelines read the store, never create it
+    # `qpo db seed` (bought on 2019-12-31, so that the ledger holds the book on the report's date):
+    # pipelines read the store, never create it
+    seed_demo_book(prices=sp500)
     logged = []
     run = run_pipeline("daily-report", {"portfolio": "Conservative Income", "as_of": "2021-06-30",
                                         "lookback_days": 250}, log=logged.append)

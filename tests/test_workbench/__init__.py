@@ -1,0 +1,18 @@
+"""Helpers of the workbench tests."""
+from __future__ import annotations
+
+#: the date whose closes the tests' demo book is bought at. A report reads the ledger as of its own
+#: date, so a book bought at the panel's last close (what ``qpo db seed`` does) held nothing on the
+#: earlier dates these tests report on; this one holds the same names from here on.
+DEMO_BOOK_OPENED = "2019-12-31"
+
+
+def seed_demo_book(engine=None, prices=None) -> int:
+    """The demo people and portfolios (:func:`qpo.workbench.demo.seed_demo`), bought at the closes
+    of :data:`DEMO_BOOK_OPENED` (the min-variance portfolio from the returns up to then)."""
+    import qpo
+    from qpo.store import connect
+    from qpo.workbench.demo import seed_demo
+
+    prices = qpo.load_prices("sp500") if prices is None else prices
+    return seed_demo(engine or connect(), prices=prices.loc[:DEMO_BOOK_OPENED])

@@ -35,7 +35,8 @@ def test_advisor_dashboard_in_chromium(dashboard):
         assert "AdvisorDashboard" not in page.content()
         assert "Balanced Growth" in body and "Harper Family Trust" in body and "VaR 95% (1 day)" in body
         assert "Beta vs the S&P 500" in body and "Worst stress: Global financial crisis 2008" in body
-        assert page.locator(".qpo-compliant").count() == 1  # Balanced Growth holds the default limits
+        assert page.locator(".qpo-compliant").count() == 1  # Balanced Growth holds its own limits (its strategy's)
+        assert "Limits, the portfolio's own (its stored strategy)" in body
         before = page.evaluate(TRACES_JS)
         assert before[0]["title"] == "Balanced Growth: growth of $1 vs the S&P 500"
         assert len(before[0]["lines"]) == 2 and all(len(d) > 1000 for d in before[0]["lines"])  # 756 days drawn
@@ -51,7 +52,7 @@ def test_advisor_dashboard_in_chromium(dashboard):
         assert after[0]["lines"][0] != before[0]["lines"][0]  # the portfolio's curve changed
         body = page.inner_text("body")
         assert "Nakamura Ventures LLC" in body and "Traceback" not in body
-        # Tech Tilt is 80 % Information Technology: over the 40 % sector limit, shown as a breach
+        # Tech Tilt is 80 % Information Technology: over its own sector limit, shown as a breach
         assert "Compliance breach" in body and "sector Information Technology" in body
 
 

@@ -33,6 +33,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from tests.conftest import ROOT
+from tests.test_store.test_store import SYSTEM
+from tests.test_workbench import seed_demo_book
 
 SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
 CHECK_TAG = "nbval-check-output"
@@ -110,14 +112,13 @@ def expect_advisor(p):
     import qpo
     from qpo.risk import annualized_volatility, portfolio_returns
     from qpo.store import connect, list_portfolios, portfolio_weights, session_scope
-    from qpo.workbench.demo import seed_demo
 
     prices = qpo.load_prices("sp500")
     engine = connect()
-    seed_demo(engine, prices=prices)  # as the app does first; it then finds the store seeded
-    with session_scope(engine) as session:
-        weights = portfolio_weights(session, p["portfolio"], prices.loc["2000-01-01":])
-        n = len(list_portfolios(session))
+    seed_demo_book(engine, prices)  # as the test did first: it finds the store seeded
+    with session_scope(engine) as session:  # the ledger's shares at the last close, as the app reads them
+        weights = portfolio_weights(session, SYSTEM, p["portfolio"], prices.loc["2000-01-01":])
+        n = len(list_portfolios(session, SYSTEM))
     returns = qpo.prices_to_returns(prices.loc["2000-01-01":, list(weights.index)]).iloc[-p["lookback_days"]:]
     # the library's own volatility of the held portfolio over the lookback (bit for bit what the app
     # records; test_notebooks.py checks the same number against plain numpy)
@@ -192,11 +193,7 @@ def test_every_notebook_has_a_case_and_a_checked_cell():
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_notebook_under_nbval(notebook, tmp_path):
-    import qpo
-    from qpo.store import connect
-    from qpo.workbench.demo import seed_demo
-
-    seed_demo(connect(), prices=qpo.load_prices("sp500"))  # as `qpo db seed` does; the notebooks only read
+    seed_demo_book()  # as `qpo db seed` does (bought on DEMO_BOOK_OPENED); the notebooks only read
     params, expect = CASES[notebook]
     path = nbval_copy(notebook, params, expect(params), tmp_path / "nbval")
     proc, outcomes = run_nbval([path], tmp_path / "nbval")

@@ -7,6 +7,8 @@ import pytest
 
 from tests.browser import TRACES_JS, browser_page
 from tests.conftest import ROOT
+from tests.test_store.test_store import SYSTEM
+from tests.test_workbench import seed_demo_book
 
 NOTEBOOKS = sorted(p.relative_to(ROOT).as_posix() for d in ("notebooks", "voila_apps")
                    for p in (ROOT / d).glob("*.ipynb"))
@@ -15,11 +17,7 @@ NOTEBOOKS = sorted(p.relative_to(ROOT).as_posix() for d in ("notebooks", "voila_
 def _execute(tmp_path, rel, **params):
     import papermill as pm
 
-    import qpo
-    from qpo.store import connect
-    from qpo.workbench.demo import seed_demo
-
-    seed_demo(connect(), prices=qpo.load_prices("sp500"))  # as `qpo db seed` does; the notebooks only read
+    seed_demo_book()  # as `qpo db seed` does (bought on DEMO_BOOK_OPENED); the notebooks only read
     out = tmp_path / (rel.replace("/", "__"))
     pm.execute_notebook(str(ROOT / rel), str(out), parameters=params, cwd=str((ROOT / rel).parent),
                         progress_bar=False, start_timeout=300)  # a loaded 2-core machine starts kernels slowly
@@ -32,7 +30,7 @@ def _weights_and_returns(name, lookback, as_of=None):
 
     prices = qpo.load_prices("sp500", start="2000-01-01", end=as_of)
     with session_scope(connect()) as s:
-        w = portfolio_weights(s, name, prices)
+        w = portfolio_weights(s, SYSTEM, name, prices)  # the ledger's shares at the last close up to as_of
     px = prices[w.index].to_numpy()[-(lookback + 1):]
     return w, (px[1:] / px[:-1] - 1) @ w.to_numpy()
 
@@ -61,7 +59,17 @@ def check_daily_report(tmp_path):
     assert rec["cvar"] == pytest.approx(-np.sort(r)[:int(k)].mean(), rel=1e-9)
     assert rec["var_normal"] == pytest.approx(-(r.mean() + r.std(ddof=1) * norm.ppf(0.1)), rel=1e-9)
     assert rec["as_of"] == "2020-03-31"
-    # Tech Tilt is 80 % Information Technology: the 40 % sector limit is breached, and said first
+    # the limits checked are Tech Tilt's own, from its stored strategy (no limit_* parameter given)
+    from qpo.book.strategy import Strategy
+    from qpo.store import connect, get_portfolio, position, session_scope
+
+    with session_scope(connect()) as s:
+        own = Strategy.from_json(get_portfolio(s, SYSTEM, "Tech Tilt").strategy).limits
+        cash = position(s, SYSTEM, "Tech Tilt", "2020-03-31").cash
+    assert rec["limits"] == own.to_dict() and rec["cash"] == pytest.approx(cash, abs=1e-9)
+    # Tech Tilt is over 80 % Information Technology: over its own sector limit, a breach said first
+    it = sum(w[t] for t in ("AAPL", "MSFT", "AMD"))
+    assert it > 0.8 and own.sector_max is not None and it > own.sector_max
     assert rec["compliance_breaches"] >= 1 and rec["breach_sector_information_technology"] == 1
     assert any(b.startswith("sector Information Technology") for b in rec["breaches"])
     # the HTML report draws its figures in a browser with the network closed
@@ -78,7 +86,7 @@ def check_daily_report(tmp_path):
     assert [f["title"].split(":")[0] for f in figs][:3] == ["Growth of $1 over 60 days to 2020-03-31", "Tech Tilt",
                                                              "Current weights and the min-variance rebalance"]
     assert len(figs[0]["lines"]) == 3 and figs[2]["bars"] == 10  # 5 names x (current, what-if)
-    assert figs[6]["title"].startswith("Stress tests") and "Information Technology 80." in banner and first_table
+    assert figs[6]["title"].startswith("Stress tests") and f"Information Technology {it:.1%}" in banner and first_table
     # no forecaster is registered in this fresh home: the report says so, and creates no MLflow store to find out
     assert no_forecast == ("No champion return forecaster is registered (models:/qpo-return-forecaster@champion); "
                            "train one with `qpo pipeline run weekly-retrain`.")

@@ -11,6 +11,8 @@ import qpo
 from qpo.errors import PipelineError, UnknownOptionError
 from qpo.workbench.notebook import read_figures, read_records
 from qpo.workbench.pipelines import run_pipeline
+from tests.test_store.test_store import SYSTEM
+from tests.test_workbench import seed_demo_book
 
 
 def _cli(*args, timeout=600):
@@ -19,11 +21,9 @@ def _cli(*args, timeout=600):
 
 @pytest.fixture
 def seeded(qpo_home, sp500):
-    """A store with the demo portfolios (``qpo db seed``): pipelines read the store, never create it."""
-    from qpo.store import connect
-    from qpo.workbench.demo import seed_demo
-
-    seed_demo(connect(), prices=sp500)
+    """A store with the demo portfolios (``qpo db seed``, bought on DEMO_BOOK_OPENED): pipelines
+    read the store, never create it."""
+    seed_demo_book(prices=sp500)
     return qpo_home
 
 
@@ -49,11 +49,14 @@ def test_daily_report_from_the_shell(qpo_home, seeded, sp500_clean, mlflow):
 
     # the numbers, recomputed here from the store's weights with plain numpy
     records = read_records(nb)
-    from qpo.store import connect, portfolio_weights, risk_history, session_scope
+    from qpo.book.strategy import Strategy
+    from qpo.store import audit_trail, connect, get_portfolio, portfolio_weights, risk_history, session_scope
 
     with session_scope(connect()) as s:
-        w = portfolio_weights(s, "Conservative Income", sp500_clean, "2021-06-30")
-        stored = risk_history(s, "Conservative Income")
+        w = portfolio_weights(s, SYSTEM, "Conservative Income", sp500_clean, "2021-06-30")  # the ledger then
+        stored = risk_history(s, SYSTEM, "Conservative Income")
+        own = Strategy.from_json(get_portfolio(s, SYSTEM, "Conservative Income").strategy).limits
+        trail = audit_trail(s, SYSTEM, "Conservative Income")
     px = sp500_clean.loc[:"2021-06-30", w.index].iloc[-501:].to_numpy()
     r = (px[1:] / px[:-1] - 1) @ w.to_numpy()
     assert records["volatility"] == pytest.approx(np.std(r, ddof=1) * np.sqrt(252), rel=1e-9)
@@ -87,8 +90,12 @@ def test_daily_report_from_the_shell(qpo_home, seeded, sp500_clean, mlflow):
     assert set(read_figures(nb)) == {"wealth", "drawdown", "weights", "distribution", "contributions", "sectors",
                                      "stress"}
     # the compliance status opens the report: Conservative Income was bought 62 % Consumer Staples (PG 18,
-    # KO 16, PEP 16, WMT 12), over the default 40 % sector limit; the breach is an MLflow metric too
+    # KO 16, PEP 16, WMT 12), over its own sector limit (its stored strategy's); the breach is an MLflow
+    # metric too
     staples = sum(w[t] for t in ("PG", "KO", "PEP", "WMT"))
+    assert records["limits"] == own.to_dict() and staples > own.sector_max
+    # the report changed nothing of the book (risk numbers are not book changes): the trail is the seeding alone
+    assert set(trail["actor"]) == {"system:seed"}
     assert records["breach_sector_consumer_staples"] == 1 and records["compliance_breaches"] >= 1
     assert any(f"Consumer Staples {staples:.1%}" in b for b in records["breaches"])
     assert text.index("COMPLIANCE BREACH") < text.index("Risk numbers")
