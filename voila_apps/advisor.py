@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Client portfolios
 #
-# Pick a client portfolio: its holdings, its risk over the last three years and how it grew against the S&P 500.
+# Pick a client portfolio: its holdings and cash (from its ledger), its risk over the last three years checked against its own limits (its stored strategy), and how it grew against the S&P 500. It reads as the user named by `QPO_USER` (an advisor sees their own clients' portfolios), else as `system:dashboard`.
 
 # %% tags=["parameters"]
 portfolio: str = "Balanced Growth"  # portfolio shown first
