@@ -388,11 +388,25 @@ def _cmd_audit(args) -> int:
     if args.json:
         c.emit_json({"audit": frame})
         return 0
-    shown = frame.drop(columns=["id"]).assign(at=[t.strftime("%Y-%m-%d %H:%M:%S") if t is not None else ""
-                                                  for t in frame["at"]])
-    c.say(c.table(shown, {"before": lambda v: c.cell(v, 40), "after": lambda v: c.cell(v, 60)},
-                  empty="no audit entries you may see"))
+    shown = frame.drop(columns=["id", "before", "after"]).assign(
+        at=[t.strftime("%Y-%m-%d %H:%M:%S") if t is not None else "" for t in frame["at"]],
+        change=[_change(b, a) for b, a in zip(frame["before"], frame["after"], strict=True)])
+    c.say(c.table(shown, {"change": lambda v: c.cell(v, 90)}, empty="no audit entries you may see"))
     return 0
+
+
+def _change(before, after) -> str:
+    """What an audit row changed, on one line: the fields that differ (``key: old -> new``), else
+    what was written or removed."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = [k for k in after if before.get(k) != after.get(k)] + [k for k in before if k not in after]
+        return "; ".join(f"{k}: {c.cell(before.get(k), 24) or '-'} -> {c.cell(after.get(k), 24) or '-'}"
+                         for k in keys) or "(no change)"
+    if after:
+        return c.cell(after, 200)
+    if before:
+        return "was " + c.cell(before, 200)
+    return ""
 
 
 # -- the parser -------------------------------------------------------------------------------------
