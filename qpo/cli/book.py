@@ -154,10 +154,10 @@ def _holdings_table(pos, panel):
 
 def _summary(session, who, name: str) -> dict:
     """What ``portfolio show`` shows, as plain data."""
-    from qpo.book import Strategy
     from qpo.store import get_portfolio, list_proposals, position
 
     p = get_portfolio(session, who, name)
+    from qpo.book import Strategy
     pos = position(session, who, name)
     panel = c.prices()
     holdings, invested, total = _holdings_table(pos, panel)
