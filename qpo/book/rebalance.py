@@ -123,7 +123,7 @@ class _Book:
         self.s0, self.p, self.cash0, self.t, self.rc = held, price, cash, target, rc
         self.commission, self.spread, self.step = commission, spread, step
         self.v0 = float(cash + held @ price)
-        self.w0 = held * price / self.v0
+        self.w0 = held * price / self.v0 if self.v0 > 0 else np.zeros_like(held)
 
     def state(self, shares: np.ndarray) -> _State:
         d = shares - self.s0
@@ -203,10 +203,10 @@ class _Book:
 
     # share arithmetic on the step grid
     def floor(self, x):
-        return np.floor(np.asarray(x, dtype=float) / self.step + 1e-9) * self.step
+        return np.round(np.floor(np.asarray(x, dtype=float) / self.step + 1e-9) * self.step, 6)
 
     def ceil(self, x):
-        return np.ceil(np.asarray(x, dtype=float) / self.step - 1e-9) * self.step
+        return np.round(np.ceil(np.asarray(x, dtype=float) / self.step - 1e-9) * self.step, 6)
 
 
 def round_trades(held, price, cash: float, target, constraints: ResolvedConstraints, *, commission: float = 0.0,
@@ -242,8 +242,9 @@ def round_trades(held, price, cash: float, target, constraints: ResolvedConstrai
         over = book.over_cap(st)
         if not over.any():
             break
-        cap_shares = book.floor(constraints.upper[over] * st.value / p[over] - book.step * 1e-3)
-        h[over] = np.clip(np.minimum(h[over], cap_shares), 0.0, None)
+        cap_shares = constraints.upper[over] * st.value / p[over] - book.step * 1e-3
+        # the trade stays on the share grid (a fractional holding keeps its fraction), or exits
+        h[over] = np.clip(np.minimum(h[over], s0[over] + book.floor(cap_shares - s0[over])), 0.0, None)
     for _ in range(4 * n + 8):
         st = book.state(h)
         gx = book.group_excess(st)
@@ -284,7 +285,7 @@ def round_trades(held, price, cash: float, target, constraints: ResolvedConstrai
         if ex.get("turnover", -1.0) > 0:
             # only sells left: shrink the one furthest below its target, never above its cap
             sells = h < s0
-            room = book.floor(constraints.upper * st.value / p - book.step * 1e-3) - h
+            room = book.floor(constraints.upper * st.value / p - book.step * 1e-3 - h)
             ok = sells & (room >= book.step)
             if not ok.any():
                 break
@@ -305,7 +306,26 @@ def round_trades(held, price, cash: float, target, constraints: ResolvedConstrai
             continue
         break
 
-    # 5. the cash left buys, a share at a time, the names furthest below target while all holds
+    # 5. names below their min_weight buy what they lack, other buys cut to pay for it if need be
+    lows = np.flatnonzero(book.state(h).weights < constraints.lower - TOLERANCE)
+    for i in lows[np.argsort(-(constraints.lower - book.state(h).weights)[lows])]:
+        st = book.state(h)
+        trial = h.copy()
+        trial[i] += max(book.step, float(book.ceil((constraints.lower[i] - st.weights[i] + TOLERANCE) * st.value / p[i])))
+        for _ in range(n + 1):
+            nxt = book.state(trial)
+            if nxt.cash >= 0:
+                break
+            donors = (trial > s0) & (np.arange(n) != i) & (nxt.weights > constraints.lower + TOLERANCE)
+            if not donors.any():
+                break
+            j = int(np.argmax(np.where(donors, nxt.weights - t, -np.inf)))
+            trial[j] -= min(trial[j] - s0[j], max(book.step, float(book.ceil(-nxt.cash / (p[j] * (1 + book.spread))))))
+        nxt = book.state(trial)
+        if book.upper_ok(nxt) and book.shortfall(nxt) < book.shortfall(st) - 1e-12:
+            h = trial
+
+    # 6. the cash left buys, a share at a time, the names furthest below target while all holds
     active = (t > NEGLIGIBLE_WEIGHT) & (h >= s0)
     for _ in range(20 * n + 1000):
         st = book.state(h)
@@ -450,7 +470,10 @@ def _window(prices: pd.DataFrame, universe: list[str], when: pd.Timestamp, lookb
         raise DataError(f"no prices for {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}: the portfolio "
                         "holds (or its strategy names) them; load prices that cover every holding")
     upto = prices.loc[:when, universe]
-    last = upto.ffill().iloc[-1]
+    values = upto.to_numpy(dtype=float)
+    seen = ~np.isnan(values)
+    rows = len(values) - 1 - np.argmax(seen[::-1], axis=0)
+    last = pd.Series(np.where(seen.any(axis=0), values[rows, np.arange(values.shape[1])], np.nan), index=universe)
     unpriced = last.index[~(last > 0)].tolist()
     if unpriced:
         raise DataError(f"no positive price on or before {when.date()} for {', '.join(unpriced[:10])}: the holdings "
