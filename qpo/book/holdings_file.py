@@ -59,7 +59,7 @@ def read_holdings_file(path, known_tickers: Iterable[str] | None) -> pd.DataFram
         are not positive, dates that are not YYYY-MM-DD, rows with too many or too few cells.
     """
     p = Path(path)
-    label = f"holdings file {quote(str(path), 60)}"
+    label = f"holdings file {quote(str(path) if len(str(path)) <= 60 else p.name, 60)}"
     known = _known(known_tickers)
     text = _text(p, label)
     sep = _separator(text)
