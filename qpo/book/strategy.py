@@ -608,7 +608,7 @@ def _sample(strategy: Strategy) -> pd.DataFrame:
     lo = float(c.min_weight) if is_number(c.min_weight) else 0.0
     n = max(len(named) + 5, math.ceil(c.budget / hi - 1e-9) + 1 if hi > 0 else 1, 8)
     if lo > 0:
-        most = math.floor(c.budget / lo + 1e-9)
+        most = math.floor(min(c.budget / lo, 1e9) + 1e-9)
         if most < max(len(named), math.ceil(c.budget / hi - 1e-9)):
             raise _fail("constraints", f"min_weight {lo:g} and max_weight {hi:g}: no number of names holds the budget "
                                        f"{c.budget:g} between them")
