@@ -9,16 +9,17 @@ Conventions
   ``value_before`` (the held shares at the last close on or before ``as_of``, plus cash), after it
   of ``value_after`` (= ``value_before`` - the trades' costs). Cash is not a ticker row of
   :attr:`RebalanceProposal.weights`; its weight is ``comparison.loc["cash_weight"]``.
-* **Universe**: the names held, plus every name the strategy's constraints name per ticker
-  (``min_weight``, ``max_weight``, ``transaction_costs``, ``market_impact`` keys and the names of
-  ``benchmark_weights`` with a non-zero weight). A strategy that names a ticker thereby lets the
-  target buy it; a name outside the universe is never bought.
-* **Target**: ``qpo.optimize`` of the strategy's problem over the returns of the universe's last
-  ``lookback`` periods up to ``as_of`` (the periods where every name has a price), with the weights
-  held now as ``current_weights`` (so ``max_turnover`` and ``transaction_costs`` act on the real
-  trade; ``transaction_costs`` is ``spread_bps / 1e4`` unless the strategy sets its own). The
-  target's budget is the strategy's (1: fully invested), moved toward the invested weight held now
-  when ``max_turnover`` could not otherwise hold (cash of 30 % under a 10 % turnover cap invests 10 %).
+* **Universe**: the names held, plus every name the strategy's constraints name one by one (keys
+  of ``min_weight``, ``max_weight``, ``transaction_costs``, ``market_impact``,
+  ``benchmark_weights``, ``groups``), plus the names given as ``universe=``. A strategy that names
+  a ticker thereby lets the target buy it; a name outside the universe is never bought.
+* **Target**: ``qpo.optimize`` of the strategy's problem (:meth:`Strategy.problem
+  <qpo.book.strategy.Strategy.problem>`) over the universe's returns of the last ``lookback``
+  periods up to ``as_of`` (the periods where every name has a price), with the weights held now as
+  ``current_weights`` (so ``max_turnover`` and ``transaction_costs`` act on the real trade;
+  ``transaction_costs`` is ``spread_bps / 1e4`` unless the strategy sets its own). The target's
+  budget is the strategy's (1: fully invested), moved toward the invested weight held now when
+  ``max_turnover`` could not otherwise hold (cash of 30 % under a 10 % turnover cap invests 10 %).
 * **Trades** are whole shares by default (``fractional``: steps of 1e-6 share), priced at the last
   close on or before ``as_of``; each costs ``commission`` plus ``spread_bps`` of its notional. The
   rounding (:func:`round_trades`) keeps every constraint of the target: each trade is rounded toward
@@ -39,15 +40,16 @@ import datetime as dt
 import math
 import numbers
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from qpo._checks import check_amount, quote
+from qpo.book.strategy import Strategy
 from qpo.data.calendar import check_as_of
-from qpo.errors import DataError, InvalidValueError, ProblemError
+from qpo.errors import DataError, InvalidValueError
 from qpo.optimization import Constraints, OptimizationResult, PortfolioProblem, optimize
 from qpo.optimization.constraints import ResolvedConstraints
 
@@ -390,76 +392,26 @@ def _price_panel(prices) -> pd.DataFrame:
     return prices
 
 
-def _mapping_keys(value) -> set[str]:
-    return set(map(str, dict(value))) if isinstance(value, (Mapping, pd.Series)) else set()
-
-
 def universe_of(held: pd.Series, constraints: Constraints) -> list[str]:
-    """The names a proposal may trade: those held plus those the constraints name per ticker
-    (``min_weight``, ``max_weight``, ``transaction_costs``, ``market_impact`` keys, the non-zero
-    names of ``benchmark_weights``), sorted."""
+    """The names a proposal may trade: those held plus those the constraints name one by one
+    (keys of ``min_weight``, ``max_weight``, ``transaction_costs``, ``market_impact``,
+    ``benchmark_weights`` and ``groups``), sorted."""
     names = set(held.index)
-    for f in ("min_weight", "max_weight", "transaction_costs", "market_impact"):
-        names |= _mapping_keys(getattr(constraints, f))
-    if constraints.benchmark_weights is not None:
-        names |= {str(k) for k, v in dict(constraints.benchmark_weights).items() if v != 0}
+    for f in ("min_weight", "max_weight", "transaction_costs", "market_impact", "benchmark_weights", "groups"):
+        value = getattr(constraints, f)
+        if isinstance(value, (Mapping, pd.Series)):
+            names |= set(map(str, dict(value)))
     return sorted(names)
 
 
-def _sector_constraints(c: Constraints, universe: list[str], sector_max, sectors: Mapping | None) -> dict:
-    """``groups``/``group_max`` from the strategy's sector caps (a name without a sector is
-    "Unclassified", as in :func:`qpo.risk.check_compliance`), or its own groups cut to the universe."""
-    if sector_max is not None:
-        if c.groups is not None:
-            raise ProblemError("the strategy sets both sector_max and constraints.groups; give sector caps one way")
-        if sectors is None:
-            from qpo.data import load_sectors
-
-            sectors = load_sectors()
-        groups = {t: str(sectors.get(t, "Unclassified")) for t in universe}
-        present = set(groups.values())
-        if isinstance(sector_max, Mapping):
-            caps = {str(g): float(v) for g, v in sector_max.items() if str(g) in present}
-        else:
-            caps = {g: float(sector_max) for g in present}
-        return {"groups": groups, "group_max": caps or None, "group_min": None} if caps else {"groups": None,
-                                                                                             "group_max": None,
-                                                                                             "group_min": None}
-    if c.groups is None:
-        return {}
-    groups = {t: str(g) for t, g in dict(c.groups).items() if t in set(universe)}
-    present = set(groups.values())
-    cut = {k: ({g: v for g, v in dict(getattr(c, k)).items() if str(g) in present} or None)
-           if getattr(c, k) is not None else None for k in ("group_min", "group_max")}
-    missing = {g for g, v in dict(c.group_min or {}).items() if v > 0 and str(g) not in present}
-    if missing:
-        raise ProblemError(f"group_min asks for weight in groups {sorted(missing)} that no name of the portfolio's "
-                           f"universe belongs to ({', '.join(universe[:5])}{', ...' if len(universe) > 5 else ''})")
-    return {"groups": groups or None, **cut} if groups else {"groups": None, "group_min": None, "group_max": None}
-
-
-def target_constraints(strategy_constraints: Constraints | None, universe: list[str], current: pd.Series, *,
-                       spread_bps: float, sector_max=None, sectors: Mapping | None = None) -> Constraints:
-    """The strategy's constraints for a rebalance of ``universe``: ``current_weights`` the weights
-    held now (of the value incl. cash), ``transaction_costs`` ``spread_bps / 1e4`` unless set, sector
-    caps as groups, and the budget moved toward the invested weight when ``max_turnover`` needs it."""
-    c = strategy_constraints if strategy_constraints is not None else Constraints()
-    if not c.long_only:
-        raise ProblemError("a client portfolio holds no short positions: the strategy's constraints must be long_only")
-    if c.budget > 1 + 1e-12 or c.budget <= 0:
-        raise ProblemError(f"the strategy's budget must lie in (0, 1] (cash cannot go negative), got {c.budget:g}")
-    if c.leverage is not None and c.leverage < c.budget:
-        raise ProblemError(f"leverage {c.leverage:g} is below the budget {c.budget:g}: no long-only portfolio meets both")
-    current = current.reindex(universe).fillna(0.0)
-    budget = float(c.budget)
-    if c.max_turnover is not None:
-        invested = float(current.sum())
-        budget = min(max(budget, invested - c.max_turnover), invested + c.max_turnover)
-    changes: dict[str, Any] = {"current_weights": {t: float(v) for t, v in current.items()},
-                               "budget": budget, **_sector_constraints(c, universe, sector_max, sectors)}
-    if c.transaction_costs is None:
-        changes["transaction_costs"] = float(spread_bps) / 1e4
-    return replace(c, **changes)
+def _strategy(strategy) -> Strategy:
+    if strategy is None:
+        return Strategy.default()
+    if isinstance(strategy, Strategy):
+        return strategy
+    if isinstance(strategy, (Mapping, str, bytes)):
+        return Strategy.from_json(strategy)
+    raise InvalidValueError(f"strategy must be a qpo.book.strategy.Strategy or its JSON, got {type(strategy).__name__}")
 
 
 def _window(prices: pd.DataFrame, universe: list[str], when: pd.Timestamp, lookback: int) -> tuple[pd.DataFrame, pd.Series]:
@@ -571,7 +523,7 @@ class RebalanceProposal:
     portfolio: str
     as_of: pd.Timestamp
     prices_as_of: pd.Timestamp
-    strategy: Any
+    strategy: Strategy
     result: OptimizationResult
     trades: pd.DataFrame
     weights: pd.DataFrame
@@ -634,8 +586,6 @@ class RebalanceProposal:
     def from_record(cls, row) -> RebalanceProposal:
         """A stored proposal (a :class:`qpo.store.Proposal` row, or a dict of :meth:`to_record`'s keys
         with optional ``id``, ``status`` and ``portfolio``) as a :class:`RebalanceProposal`."""
-        from qpo.book.strategy import Strategy
-
         if isinstance(row, Mapping):
             get = row.get
             name = row.get("portfolio")
@@ -707,21 +657,17 @@ def plan_rebalance(shares, cash: float, prices: pd.DataFrame, strategy=None, *, 
     InfeasibleError, ProblemError
         the strategy's target cannot be built (the message says which constraints conflict).
     """
-    if strategy is None:
-        from qpo.book.strategy import Strategy
-
-        strategy = Strategy.default()
+    strategy = _strategy(strategy)
     held = _holdings(shares)
     cash = check_amount(cash, "cash", "nonnegative")
     prices = _price_panel(prices)
     when = check_as_of(prices.index, as_of)
     prices_as_of = prices.index[prices.index <= when][-1]
-    base = strategy.constraints if strategy.constraints is not None else Constraints()
     extra = [] if universe is None else [universe] if isinstance(universe, str) else list(universe)
     for t in extra:
         if not isinstance(t, str) or not t.strip():
             raise InvalidValueError(f"universe names tickers (text), got {quote(t)}")
-    names = sorted(set(universe_of(held, base)) | set(extra))
+    names = sorted(set(universe_of(held, strategy.constraints)) | set(extra))
     if not names:
         raise InvalidValueError("the portfolio holds only cash and its strategy names no ticker: say what it may buy "
                                 "(universe=[...], or tickers in the strategy's constraints)")
@@ -732,11 +678,9 @@ def plan_rebalance(shares, cash: float, prices: pd.DataFrame, strategy=None, *, 
     if value <= 0:
         raise InvalidValueError("the portfolio is worth nothing (no shares of value, no cash): deposit cash first")
     before = (held_u * px / value).rename("before")
-    constraints = target_constraints(base, names, before, spread_bps=float(strategy.spread_bps),
-                                     sector_max=strategy.sector_max, sectors=sectors)
-    problem = PortfolioProblem.from_returns(returns, strategy.mean, strategy.covariance, constraints,
-                                            risk_free_rate=float(strategy.risk_free_rate))
-    result = optimize(problem, strategy.objective, **dict(strategy.objective_options or {}))
+    problem = strategy.problem(returns, current_weights=before.to_dict(), sectors=sectors)
+    constraints = problem.constraints
+    result = optimize(problem, **strategy.optimize_kwargs())
     target = result.weights.reindex(names).fillna(0.0).clip(lower=0.0).rename("target")
     rounded = round_trades(held_u.to_numpy(), px.to_numpy(), cash, target.to_numpy(), problem.resolved,
                            commission=float(strategy.commission), spread_bps=float(strategy.spread_bps),
