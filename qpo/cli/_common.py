@@ -77,33 +77,39 @@ def prices():
     return _PRICES[PRICE_SOURCE]
 
 
-def read_text_file(path: str, what: str) -> str:
-    """A small text file's content (UTF-8), or a DataError naming the file and what is wrong."""
+def file_label(path) -> str:
+    """A file's path for a message: quoted, or only its name when the path is long."""
     from qpo._checks import quote
+
+    text = str(path)
+    return quote(text, 60) if len(text) <= 60 else quote(Path(text).name, 60)
+
+
+def read_text_file(path, what: str) -> str:
+    """A small text file's content (UTF-8), or a DataError naming the file and what is wrong."""
     from qpo.errors import DataError
 
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"{what} {quote(path)} is not a file")
+        raise DataError(f"{what} {file_label(path)} is not a file")
     try:
         return p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DataError(f"{what} {quote(path)} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+        raise DataError(f"{what} {file_label(path)} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except OSError as exc:
-        raise DataError(f"{what} {quote(path)} cannot be read: {exc.strerror}") from None
+        raise DataError(f"{what} {file_label(path)} cannot be read: {exc.strerror}") from None
 
 
 def load_strategy(path: str):
     """The :class:`qpo.book.Strategy` of a JSON file, checked whole before anything is written."""
-    from qpo._checks import quote
-    from qpo.book import Strategy
+    from qpo.book.strategy import Strategy
     from qpo.errors import InvalidValueError
 
     text = read_text_file(path, "strategy file")
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidValueError(f"strategy file {quote(path)} is not JSON: {exc.msg} at line {exc.lineno}, column "
+        raise InvalidValueError(f"strategy file {file_label(path)} is not JSON: {exc.msg} at line {exc.lineno}, column "
                                 f"{exc.colno} (a strategy is a JSON object: see qpo.book.Strategy)") from None
     try:
         return Strategy.from_json(obj)
@@ -111,8 +117,8 @@ def load_strategy(path: str):
         from qpo.errors import QpoError
 
         if isinstance(exc, QpoError):
-            raise type(exc)(f"strategy file {quote(path)}: {exc}") from None
-        raise InvalidValueError(f"strategy file {quote(path)}: {exc}") from None
+            raise type(exc)(f"strategy file {file_label(path)}: {exc}") from None
+        raise InvalidValueError(f"strategy file {file_label(path)}: {exc}") from None
 
 
 # -- output ---------------------------------------------------------------------------------------

@@ -105,7 +105,7 @@ def _cmd_portfolio_create(args) -> int:
         known = set(map(str, panel.columns)) | store_tickers(s)
         holdings = None
         if args.holdings is not None:
-            from qpo.book import read_holdings_file
+            from qpo.book.holdings_file import read_holdings_file
 
             holdings = read_holdings_file(args.holdings, known)
         p = create_portfolio(s, c.actor(args), args.name, args.client, args.advisor, holdings=holdings,
@@ -157,7 +157,7 @@ def _summary(session, who, name: str) -> dict:
     from qpo.store import get_portfolio, list_proposals, position
 
     p = get_portfolio(session, who, name)
-    from qpo.book import Strategy
+    from qpo.book.strategy import Strategy
     pos = position(session, who, name)
     panel = c.prices()
     holdings, invested, total = _holdings_table(pos, panel)
@@ -292,16 +292,16 @@ def read_ledger_file(path: str):
 
     text = c.read_text_file(path, "ledger file")
     if "\x00" in text:
-        raise DataError(f"ledger file {quote(path)} holds a NUL character (line {text[:text.index(chr(0))].count(chr(10)) + 1}): "
+        raise DataError(f"ledger file {c.file_label(path)} holds a NUL character (line {text[:text.index(chr(0))].count(chr(10)) + 1}): "
                         "it is not a CSV text file")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration:
-        raise DataError(f"ledger file {quote(path)} is empty: it needs a header line "
+        raise DataError(f"ledger file {c.file_label(path)} is empty: it needs a header line "
                         f"({','.join(LEDGER_COLUMNS)}) and one line per transaction") from None
     except csv.Error as exc:
-        raise DataError(f"ledger file {quote(path)} is not CSV: {exc}") from None
+        raise DataError(f"ledger file {c.file_label(path)} is not CSV: {exc}") from None
     header = [h.strip() for h in header]
     unknown = [h for h in header if h not in LEDGER_COLUMNS]
     missing = [h for h in ("kind", "trade_date") if h not in header]
@@ -309,7 +309,7 @@ def read_ledger_file(path: str):
     if unknown or missing or twice:
         parts = ([f"unknown column(s) {', '.join(quote(h, 20) for h in unknown[:4])}"] if unknown else []) + (
             [f"missing {', '.join(missing)}"] if missing else []) + ([f"{', '.join(twice)} given twice"] if twice else [])
-        raise DataError(f"ledger file {quote(path)}: {'; '.join(parts)}; its columns are {','.join(LEDGER_COLUMNS)} "
+        raise DataError(f"ledger file {c.file_label(path)}: {'; '.join(parts)}; its columns are {','.join(LEDGER_COLUMNS)} "
                         "(kind and trade_date required)")
     rows = []
     try:
@@ -317,7 +317,7 @@ def read_ledger_file(path: str):
             if not any(v.strip() for v in line):
                 continue
             if len(line) != len(header):
-                raise DataError(f"ledger file {quote(path)}, row {len(rows) + 1} (line {reader.line_num}): {len(line)} "
+                raise DataError(f"ledger file {c.file_label(path)}, row {len(rows) + 1} (line {reader.line_num}): {len(line)} "
                                 f"field(s) for {len(header)} column(s)")
             rec = {}
             for key, value in zip(header, line, strict=True):
@@ -329,9 +329,9 @@ def read_ledger_file(path: str):
                     rec[key] = value.strip() or None
             rows.append(rec)
     except csv.Error as exc:
-        raise DataError(f"ledger file {quote(path)} is not CSV at line {reader.line_num}: {exc}") from None
+        raise DataError(f"ledger file {c.file_label(path)} is not CSV at line {reader.line_num}: {exc}") from None
     if not rows:
-        raise DataError(f"ledger file {quote(path)} has a header and no transactions")
+        raise DataError(f"ledger file {c.file_label(path)} has a header and no transactions")
     return rows
 
 

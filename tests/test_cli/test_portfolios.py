@@ -181,3 +181,73 @@ def test_json_output_is_one_document_even_for_text_with_line_breaks(book):
     book.ok("portfolio", "update", "Harper", "--description", "line 1\nline 2\t\"quoted\"", actor=ANA)
     r = book.ok("portfolio", "show", "Harper", "--json", actor=ANA)
     assert r.out.count("\n") == 1 and json.loads(r.out)["portfolio"]["description"] == "line 1\nline 2\t\"quoted\""
+
+
+# -- holdings and strategy files --------------------------------------------------------------------
+def test_create_from_a_holdings_file_opens_the_ledger_with_transfers(people, tmp_path, sp500):
+    path = tmp_path / "holdings.csv"
+    path.write_text("ticker,shares,price,date\nAAPL,10,120.5,2022-06-01\nKO,25.5,,\n", encoding="utf-8")
+    doc = people.ok("portfolio", "create", "From file", "--client", "C", "--advisor", ANA, "--holdings", path,
+                    "--json", actor=ANA).json
+    last = str(sp500.index[-1].date())
+    txs = people.ok("portfolio", "transactions", "From file", "--json", actor=ANA).json["transactions"]
+    assert [(t["kind"], t["ticker"], t["quantity"], t["price"], t["trade_date"]) for t in txs] == [
+        ("transfer_in", "AAPL", 10.0, 120.5, "2022-06-01"), ("transfer_in", "KO", 25.5, None, last)]
+    rows = {h["ticker"]: h for h in doc["portfolio"]["holdings"]}
+    assert rows["KO"]["value"] == pytest.approx(25.5 * sp500["KO"].iloc[-1]) and doc["portfolio"]["cash"] == 0
+
+
+@pytest.mark.parametrize("content, fragments", [
+    ("ticker,shares\nAAPL,10\nZZZZ,5\nQQQQ,1\n", ["2 problems", "unknown ticker (not in the price data): rows 2 (ZZZZ), 3 (QQQQ)"]),
+    ("ticker,shares\nAAPL,10\nKO,-5\n", ["shares must be a positive number: row 2 ('-5')"]),
+    ("ticker,shares\nAAPL,ten\nKO,1e999\n", ["rows 1 ('ten'), 2"]),
+    ("ticker,shares\nAAPL,10\nKO,1\nAAPL,3\n", ["AAPL given more than once: rows 1, 3"]),
+    ("", ["is empty"]),
+    ("ticker,shares\n", ["has a header and no holdings"]),
+    ("ticker,qty\nAAPL,1\n", ["qty"]),
+])
+def test_a_bad_holdings_file_names_its_rows_and_writes_nothing(people, tmp_path, content, fragments):
+    path = tmp_path / "holdings.csv"
+    path.write_text(content, encoding="utf-8")
+    r = people.refused("portfolio", "create", "Bad file", "--client", "C", "--advisor", ANA, "--holdings", path,
+                       actor=ANA)
+    for fragment in fragments:
+        assert fragment in r.json["error"], r.json["error"]
+    assert _names(people, ADMIN) == []
+
+
+def test_a_strategy_file_is_checked_whole_before_anything_is_written(people, tmp_path):
+    from qpo.book.strategy import Strategy
+
+    good = tmp_path / "good.json"
+    spec = {"schema_version": 1, "objective": "max_sharpe", "constraints": {"max_weight": 0.3}, "rebalance_band": 0.1}
+    good.write_text(json.dumps(spec), encoding="utf-8")
+    doc = people.ok("portfolio", "create", "Strat", "--client", "C", "--advisor", ANA, "--cash", "100",
+                    "--strategy", good, "--json", actor=ANA).json
+    expected = Strategy.from_json(spec).to_json()
+    assert doc["portfolio"]["strategy"] == expected and doc["portfolio"]["strategy_is_default"] is False
+    assert expected["objective"] == "max_sharpe" and expected["rebalance_band"] == 0.1
+    bad = tmp_path / "bad.json"
+    for text, fragment in (("{objective: max_sharpe", "is not JSON: Expecting property name enclosed in double quotes "
+                                                      "at line 1, column 2"),
+                           (json.dumps({"schema_version": 1, "objective": "to_the_moon"}), "to_the_moon"),
+                           (json.dumps({"schema_version": 1, "colour": "red"}), "colour"),
+                           (json.dumps({"schema_version": 99}), "schema_version"),
+                           (json.dumps({"schema_version": 1, "constraints": {"max_weight": -1}}), "max_weight"),
+                           (json.dumps([1, 2]), "bad.json"),
+                           ("", "is not JSON")):
+        bad.write_text(text, encoding="utf-8")
+        r = people.refused("portfolio", "create", "Strat 2", "--client", "C", "--advisor", ANA, "--cash", "100",
+                           "--strategy", bad, actor=ANA)
+        assert fragment in r.json["error"] and "bad.json" in r.json["error"], (text, r.json["error"])
+        r = people.refused("portfolio", "update", "Strat", "--strategy", bad, "--client", "New", actor=ANA)
+        assert fragment in r.json["error"], (text, r.json["error"])
+    r = people.refused("portfolio", "create", "Strat 2", "--client", "C", "--advisor", ANA, "--cash", "100",
+                       "--strategy", tmp_path / "missing.json", actor=ANA)
+    assert "missing.json" in r.json["error"] and "is not a file" in r.json["error"]
+    spec2 = {"schema_version": 1, "objective": "min_variance", "sector_max": 0.4}
+    good.write_text(json.dumps(spec2), encoding="utf-8")
+    people.ok("portfolio", "update", "Strat", "--strategy", good, actor=ANA)
+    shown = people.ok("portfolio", "show", "Strat", "--json", actor=ANA).json["portfolio"]["strategy"]
+    assert shown == Strategy.from_json(spec2).to_json()
+    assert "sector_max" in people.ok("portfolio", "show", "Strat", actor=ANA).out
