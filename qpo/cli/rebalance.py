@@ -61,15 +61,19 @@ def _print_proposal(proposal, *, stored: bool) -> None:
     c.say("weights (of the total value, cash included):")
     c.say(c.table(_weights_frame(proposal), {k: c.pct for k in ("before", "target", "after")}))
     c.say("")
-    comparison = proposal.comparison.copy()
-    comparison.index.name = "metric"
     c.say("before and after:")
-    c.say(c.table(comparison.reset_index(), {k: _metric for k in comparison.columns}))
+    c.say(c.table(_rows_formatted(proposal.comparison, "metric", ("before", "after", "target"))))
     if proposal.compliance is not None and len(proposal.compliance):
         c.say("")
         c.say("compliance:")
-        c.say(c.table(proposal.compliance, {"passed_before": _yes, "passed_after": _yes,
-                                            "limit": _num, "before": _num, "after": _num}))
+        comp = proposal.compliance.set_index("check")
+        shown = _rows_formatted(comp[["limit", "before", "after"]], "check", ("limit", "before", "after"))
+        shown["ok_before"] = [_yes(b) for b in comp["passed_before"]]
+        shown["ok_after"] = [_yes(b) for b in comp["passed_after"]]
+        c.say(c.table(shown))
+    if getattr(proposal, "violations", None):
+        c.say("")
+        c.say("constraints whole shares cannot meet: " + "; ".join(map(str, proposal.violations)))
     c.say("")
     dist = proposal.distance_to_target or {}
     rows = [("cash", f"{c.money(proposal.cash_before)} -> {c.money(proposal.cash_after)}"),
@@ -89,20 +93,21 @@ def _day(x) -> str:
     return str(x.date()) if hasattr(x, "date") and callable(x.date) else str(x)
 
 
-def _metric(x) -> str:
-    if x is None:
-        return ""
-    x = float(x)
-    return f"{x:,.0f}" if x.is_integer() and abs(x) >= 1 else f"{x:.4f}"
+def _counts(label: str) -> bool:
+    """Whether a comparison metric or compliance check counts names (else it is a fraction)."""
+    return "names" in str(label)
 
 
-def _num(x) -> str:
-    if x is None or isinstance(x, str):
-        return "" if x is None else x
-    try:
-        return f"{float(x):.4g}"
-    except (TypeError, ValueError):
-        return str(x)
+def _rows_formatted(frame, label: str, columns):
+    """A table of ``frame``'s rows (metrics or checks) with each value as text: counts as whole
+    numbers, fractions as percentages."""
+    import pandas as pd
+
+    out = pd.DataFrame({label: [str(i) for i in frame.index]})
+    for col in columns:
+        out[col] = [("" if v is None or pd.isna(v) else f"{float(v):,.0f}") if _counts(i) else c.pct(v)
+                    for i, v in zip(frame.index, frame[col], strict=True)]
+    return out
 
 
 def _yes(b) -> str:
@@ -217,10 +222,9 @@ def _cmd_export(args) -> int:
     pid = _proposal_id(args.id)
     if args.csv is None and args.html is None:
         raise InvalidValueError("say what to export: --csv FILE (the order ticket) and/or --html FILE (the proposal page)")
-    from qpo.reporting.rebalance import order_ticket, proposal_html
-
     with session_scope(c.reader()) as s:
         proposal = _stored(s, c.actor(args), pid)
+    from qpo.reporting.rebalance import order_ticket, proposal_html
     written = {}
     if args.csv is not None:
         ticket = order_ticket(proposal)
