@@ -14,11 +14,25 @@ from qpo.cli import _common as c
 OBJECTIVES_HELP = "min_variance, max_sharpe, mean_variance, ... (any classical objective of qpo.optimize)"
 
 
-def _book():
-    """The book's proposal services (``qpo.book``)."""
-    import qpo.book as book
+class _Services:
+    """The book's proposal services (propose_rebalance, accept_rebalance, reject_rebalance,
+    check_rebalance, RebalanceProposal), wherever in :mod:`qpo.book` they live."""
 
-    return book
+    def __getattr__(self, name: str):
+        import importlib
+
+        for module in ("qpo.book", "qpo.book.proposals", "qpo.book.rebalance"):
+            try:
+                found = getattr(importlib.import_module(module), name, None)
+            except ModuleNotFoundError:
+                continue
+            if found is not None:
+                return found
+        raise AttributeError(f"qpo.book has no {name}")
+
+
+def _book() -> _Services:
+    return _Services()
 
 
 def _proposal_id(text: str) -> int:
