@@ -534,7 +534,9 @@ def _race(book, first, second):
         first(s1)
         thread = threading.Thread(target=run_second, daemon=True)
         thread.start()
-        thread.join(0.5)  # without a lock, the second one is done by now
+        # without a lock the second one is done well before this (it waits on nothing); with one, it
+        # waits for this transaction, which commits when the time is up
+        thread.join(2.0)
     thread.join(30.0)
     assert not thread.is_alive()
     return outcome["second"]
