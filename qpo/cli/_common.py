@@ -65,7 +65,7 @@ def reader():
     return connect(create=False)
 
 
-_PRICES = {}
+_PRICES: dict = {}
 
 
 def prices():
@@ -75,50 +75,6 @@ def prices():
 
         _PRICES[PRICE_SOURCE] = load_prices(PRICE_SOURCE)
     return _PRICES[PRICE_SOURCE]
-
-
-def file_label(path) -> str:
-    """A file's path for a message: quoted, or only its name when the path is long."""
-    from qpo._checks import quote
-
-    text = str(path)
-    return quote(text, 60) if len(text) <= 60 else quote(Path(text).name, 60)
-
-
-def read_text_file(path, what: str) -> str:
-    """A small text file's content (UTF-8), or a DataError naming the file and what is wrong."""
-    from qpo.errors import DataError
-
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{what} {file_label(path)} is not a file")
-    try:
-        return p.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{what} {file_label(path)} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
-    except OSError as exc:
-        raise DataError(f"{what} {file_label(path)} cannot be read: {exc.strerror}") from None
-
-
-def load_strategy(path: str):
-    """The :class:`qpo.book.Strategy` of a JSON file, checked whole before anything is written."""
-    from qpo.book.strategy import Strategy
-    from qpo.errors import InvalidValueError
-
-    text = read_text_file(path, "strategy file")
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidValueError(f"strategy file {file_label(path)} is not JSON: {exc.msg} at line {exc.lineno}, column "
-                                f"{exc.colno} (a strategy is a JSON object: see qpo.book.Strategy)") from None
-    try:
-        return Strategy.from_json(obj)
-    except (TypeError, ValueError, KeyError) as exc:
-        from qpo.errors import QpoError
-
-        if isinstance(exc, QpoError):
-            raise type(exc)(f"strategy file {file_label(path)}: {exc}") from None
-        raise InvalidValueError(f"strategy file {file_label(path)}: {exc}") from None
 
 
 # -- output ---------------------------------------------------------------------------------------

@@ -8,10 +8,7 @@ import argparse
 import sys
 
 from qpo.cli import _common as c
-
-#: the columns of a ledger file for ``qpo portfolio transactions NAME --import FILE``
-LEDGER_COLUMNS = ("kind", "trade_date", "ticker", "quantity", "price", "fees", "amount", "note")
-_LEDGER_NUMBERS = ("quantity", "price", "fees", "amount")
+from qpo.cli import _files as files
 
 
 # -- people ---------------------------------------------------------------------------------------
@@ -80,6 +77,7 @@ def _cmd_user_passwd(args) -> int:
     if not args.password_stdin:
         raise InvalidValueError("qpo user passwd reads the new password from standard input: add --password-stdin")
     password = _read_password(args)
+    assert password is not None  # --password-stdin was given
     with session_scope(c.writer()) as s:
         set_password(s, c.actor(args), args.email, password)
     if args.json:
@@ -97,7 +95,7 @@ def _price_date():
 def _cmd_portfolio_create(args) -> int:
     from qpo.store import create_portfolio, session_scope, store_tickers
 
-    strategy = c.load_strategy(args.strategy) if args.strategy is not None else None  # checked before any write
+    strategy = files.load_strategy(args.strategy) if args.strategy is not None else None  # checked before any write
     panel = c.prices()
     dated = args.date or _price_date()
     engine = c.writer()
@@ -234,7 +232,7 @@ def _cmd_portfolio_update(args) -> int:
         ("name", "new_name"), ("client_name", "client"), ("advisor_email", "advisor"), ("benchmark", "benchmark"),
         ("account", "account"), ("description", "description")) if getattr(args, attr) is not None}
     if args.strategy is not None:
-        changes["strategy"] = c.load_strategy(args.strategy).to_json()
+        changes["strategy"] = files.load_strategy(args.strategy).to_json()
     if not changes:
         raise InvalidValueError("nothing to update: give --name, --client, --advisor, --benchmark, --account, "
                                 "--description or --strategy FILE")
@@ -280,79 +278,12 @@ def _cmd_portfolio_delete(args) -> int:
     return 0
 
 
-def read_ledger_file(path: str):
-    """The rows of a ledger CSV (columns among kind, trade_date, ticker, quantity, price, fees,
-    amount, note; kind and trade_date required) as records for ``import_transactions``: numbers
-    parsed, blanks None, text kept verbatim (the store checks each row and names it)."""
-    import csv
-    import io
-
-    from qpo._checks import quote
-    from qpo.errors import DataError
-
-    text = c.read_text_file(path, "ledger file")
-    if "\x00" in text:
-        raise DataError(f"ledger file {c.file_label(path)} holds a NUL character (line {text[:text.index(chr(0))].count(chr(10)) + 1}): "
-                        "it is not a CSV text file")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise DataError(f"ledger file {c.file_label(path)} is empty: it needs a header line "
-                        f"({','.join(LEDGER_COLUMNS)}) and one line per transaction") from None
-    except csv.Error as exc:
-        raise DataError(f"ledger file {c.file_label(path)} is not CSV: {exc}") from None
-    header = [h.strip() for h in header]
-    unknown = [h for h in header if h not in LEDGER_COLUMNS]
-    missing = [h for h in ("kind", "trade_date") if h not in header]
-    twice = sorted({h for h in header if header.count(h) > 1})
-    if unknown or missing or twice:
-        parts = ([f"unknown column(s) {', '.join(quote(h, 20) for h in unknown[:4])}"] if unknown else []) + (
-            [f"missing {', '.join(missing)}"] if missing else []) + ([f"{', '.join(twice)} given twice"] if twice else [])
-        raise DataError(f"ledger file {c.file_label(path)}: {'; '.join(parts)}; its columns are {','.join(LEDGER_COLUMNS)} "
-                        "(kind and trade_date required)")
-    rows = []
-    try:
-        for line in reader:
-            if not any(v.strip() for v in line):
-                continue
-            if len(line) != len(header):
-                raise DataError(f"ledger file {c.file_label(path)}, row {len(rows) + 1} (line {reader.line_num}): {len(line)} "
-                                f"field(s) for {len(header)} column(s)")
-            rec = {}
-            for key, value in zip(header, line, strict=True):
-                if key in _LEDGER_NUMBERS:
-                    rec[key] = _number(value)
-                elif key == "note":
-                    rec[key] = value if value != "" else None
-                else:
-                    rec[key] = value.strip() or None
-            rows.append(rec)
-    except csv.Error as exc:
-        raise DataError(f"ledger file {c.file_label(path)} is not CSV at line {reader.line_num}: {exc}") from None
-    if not rows:
-        raise DataError(f"ledger file {c.file_label(path)} has a header and no transactions")
-    return rows
-
-
-def _number(text: str):
-    """A number of a CSV cell, or the text itself (the store then says the row's value is not a
-    number), or None for a blank cell."""
-    t = text.strip()
-    if not t:
-        return None
-    try:
-        return float(t)
-    except ValueError:
-        return text
-
-
 def _cmd_portfolio_transactions(args) -> int:
     from qpo.store import import_transactions, list_transactions, position, session_scope, store_tickers
 
     imported = None
     if args.import_file is not None:
-        rows = read_ledger_file(args.import_file)
+        rows = files.read_ledger_file(args.import_file)
         panel = c.prices()
         with session_scope(c.writer()) as s:
             known = set(map(str, panel.columns)) | store_tickers(s)
@@ -481,7 +412,7 @@ def register(sub) -> None:
               _cmd_portfolio_transactions, reads=True)
     pt.add_argument("name")
     pt.add_argument("--import", dest="import_file", metavar="FILE",
-                    help=f"CSV with columns {','.join(LEDGER_COLUMNS)} (kind and trade_date required; row 1 is the "
+                    help=f"CSV with columns {','.join(files.LEDGER_COLUMNS)} (kind and trade_date required; row 1 is the "
                          "first line after the header)")
 
     au = _sub(sub, "audit", "the audit trail: who changed what, when, before and after", _cmd_audit, reads=True)

@@ -238,7 +238,7 @@ def _cmd_export(args) -> int:
         raise InvalidValueError("say what to export: --csv FILE (the order ticket) and/or --html FILE (the proposal page)")
     with session_scope(c.reader()) as s:
         proposal = _stored(s, c.actor(args), pid)
-    from qpo.reporting.rebalance import order_ticket, proposal_html
+    from qpo.reporting.rebalance import order_ticket, proposal_html  # type: ignore[import-not-found,unused-ignore]
     written = {}
     if args.csv is not None:
         ticket = order_ticket(proposal)
