@@ -87,6 +87,7 @@ class RoundedTrade:
     tickers: list[str]
     shares_before: np.ndarray
     shares_after: np.ndarray
+    trade: np.ndarray
     prices: np.ndarray
     cost: np.ndarray
     cash_before: float
@@ -97,10 +98,6 @@ class RoundedTrade:
     weights_after: np.ndarray
     violations: list[str]
 
-    @property
-    def trade(self) -> np.ndarray:
-        return self.shares_after - self.shares_before
-
     def trades(self) -> pd.DataFrame:
         """The trade list: side, ticker, shares, price, notional, cost; sells first, larger first."""
         d = self.trade
@@ -108,7 +105,7 @@ class RoundedTrade:
         frame = pd.DataFrame({
             "side": np.where(d < 0, "sell", "buy")[moved],
             "ticker": np.asarray(self.tickers, dtype=object)[moved],
-            "shares": np.round(np.abs(d[moved]), 6),
+            "shares": np.abs(d[moved]),
             "price": self.prices[moved],
             "notional": np.abs(d[moved]) * self.prices[moved],
             "cost": self.cost[moved],
@@ -238,28 +235,33 @@ def round_trades(held, price, cash: float, target, constraints: ResolvedConstrai
     d[(np.abs(t - book.w0) <= NEGLIGIBLE_WEIGHT) & ~exits] = 0.0
     h = np.maximum(s0 + d, 0.0)
 
-    # 2. names above their cap sell down to it (the sell rounded up), then groups above theirs
+    # 2. names above their cap sell down to it (the sell rounded up), groups above theirs too; again
+    #    while a new trade's commission lifts another name above its cap
     for _ in range(8):
+        for _ in range(8):
+            st = book.state(h)
+            over = book.over_cap(st)
+            if not over.any():
+                break
+            cap_shares = constraints.upper[over] * st.value / p[over] - book.step * 1e-3
+            # the trade stays on the share grid (a fractional holding keeps its fraction), or exits
+            h[over] = np.clip(np.minimum(h[over], s0[over] + book.floor(cap_shares - s0[over])), 0.0, None)
+        for _ in range(4 * n + 8):
+            st = book.state(h)
+            gx = book.group_excess(st)
+            if not (gx > 0).any():
+                break
+            g = int(np.argmax(gx))
+            members = (constraints.group_matrix[g] > 0) & (h > 0)
+            if not members.any():
+                break
+            gap = np.where(members, st.weights - t, -np.inf)
+            i = int(np.argmax(gap))
+            need = (gx[g] + TOLERANCE) * st.value / p[i]
+            h[i] = max(h[i] - max(book.step, float(book.ceil(need))), 0.0)
         st = book.state(h)
-        over = book.over_cap(st)
-        if not over.any():
+        if not book.over_cap(st).any() and not (book.group_excess(st) > 0).any():
             break
-        cap_shares = constraints.upper[over] * st.value / p[over] - book.step * 1e-3
-        # the trade stays on the share grid (a fractional holding keeps its fraction), or exits
-        h[over] = np.clip(np.minimum(h[over], s0[over] + book.floor(cap_shares - s0[over])), 0.0, None)
-    for _ in range(4 * n + 8):
-        st = book.state(h)
-        gx = book.group_excess(st)
-        if not (gx > 0).any():
-            break
-        g = int(np.argmax(gx))
-        members = (constraints.group_matrix[g] > 0) & (h > 0)
-        if not members.any():
-            break
-        gap = np.where(members, st.weights - t, -np.inf)
-        i = int(np.argmax(gap))
-        need = (gx[g] + TOLERANCE) * st.value / p[i]
-        h[i] = max(h[i] - max(book.step, float(book.ceil(need))), 0.0)
 
     # 3. buys cut in proportion until the cash (after costs) covers them
     st = book.state(h)
@@ -297,7 +299,7 @@ def round_trades(held, price, cash: float, target, constraints: ResolvedConstrai
             continue
         if ex["cash"] > 0:
             # costs above the proceeds: drop the sell that brings the least cash in
-            sells = h < s0
+            sells = (h < s0) & (s0 * p / st.value <= constraints.upper)  # a sale a cap forces stays
             if not sells.any():
                 break
             net = np.where(sells, (s0 - h) * p - st.cost, np.inf)
@@ -355,9 +357,11 @@ def round_trades(held, price, cash: float, target, constraints: ResolvedConstrai
         if amount < first or amount < book.step - 1e-12:
             active[i] = False  # a constraint (or the cash) stopped it: it is done
 
-    st = book.state(h)
-    return RoundedTrade(tickers=list(constraints.tickers), shares_before=s0, shares_after=h, prices=p, cost=st.cost,
-                        cash_before=float(cash), cash_after=max(st.cash, 0.0) if st.cash > -1e-9 * book.v0 else st.cash,
+    # the trade as the order will say it: on the share grid to 1e-6 (an exit sells every share held)
+    d = np.where(h <= 0, -s0, np.round(h - s0, 6))
+    st = book.state(s0 + d)
+    return RoundedTrade(tickers=list(constraints.tickers), shares_before=s0, shares_after=st.shares, trade=d, prices=p,
+                        cost=st.cost, cash_before=float(cash), cash_after=max(st.cash, 0.0) if st.cash > -1e-9 * book.v0 else st.cash,
                         value_before=book.v0, value_after=st.value, weights_before=book.w0, weights_after=st.weights,
                         violations=book.violations(st))
 
