@@ -471,7 +471,9 @@ class Strategy:
         tickers (a 10 % cap on 5 names cannot be fully invested: it is refused, never loosened), and
         :class:`StrategyError` when the constraints name tickers outside ``tickers``.
         """
-        names = _tickers(tickers)
+        return self._constraints_over(_tickers(tickers), sectors, current_weights, capacity=True)
+
+    def _constraints_over(self, names: list[str], sectors, current_weights, *, capacity: bool) -> Constraints:
         c = self.constraints
         outside = sorted(_named_tickers(c) - set(names))
         if outside:
@@ -503,7 +505,8 @@ class Strategy:
         if c.transaction_costs is None and self.charges_costs():
             changes["transaction_costs"] = float(self.spread_bps) / 1e4
         out = replace(c, **changes) if changes else c
-        _check_capacity(out, names, budget)
+        if capacity:
+            _check_capacity(out, names, budget)
         return out
 
     def problem(self, returns: pd.DataFrame, current_weights: Mapping[str, float] | None = None,
@@ -511,6 +514,9 @@ class Strategy:
         """The :class:`qpo.PortfolioProblem` of the last ``lookback`` periods of ``returns``
         (periods x tickers, no gaps), by the strategy's estimators, constraints
         (:meth:`constraints_for` its columns) and risk-free rate."""
+        return self._problem(returns, current_weights, sectors, capacity=True)
+
+    def _problem(self, returns, current_weights, sectors, *, capacity: bool) -> PortfolioProblem:
         from qpo.errors import DataError
 
         if not isinstance(returns, pd.DataFrame):
@@ -518,7 +524,7 @@ class Strategy:
         window = returns.iloc[-self.lookback:]
         if len(window) < MIN_LOOKBACK:
             raise DataError(f"{len(window)} periods of returns; a strategy estimates from at least {MIN_LOOKBACK}")
-        constraints = self.constraints_for(list(returns.columns), sectors, current_weights)
+        constraints = self._constraints_over(_tickers(returns.columns), sectors, current_weights, capacity=capacity)
         return PortfolioProblem.from_returns(window, self.mean, self.covariance, constraints,
                                              risk_free_rate=self.risk_free_rate)
 
@@ -539,7 +545,9 @@ class Strategy:
             current = {t: 1.0 / returns_sample.shape[1] * self.constraints.budget for t in returns_sample.columns}
         try:
             sectors = {t: f"_sector{i}" for i, t in enumerate(returns_sample.columns)} if synthetic else None
-            problem = self.problem(returns_sample, current, sectors=sectors)
+            # the synthetic sample checks structure: whether the bounds can hold the budget depends
+            # on the names of each proposal (constraints_for refuses then)
+            problem = self._problem(returns_sample, current, sectors, capacity=not synthetic)
             check_supported(problem, self.objective)
             resolve_options(problem, self.objective, dict(self.objective_options))
         except InfeasibleError as exc:
@@ -598,22 +606,22 @@ def _per_name(v, names: list[str], default: float) -> np.ndarray:
 
 
 def _sample(strategy: Strategy) -> pd.DataFrame:
-    """Synthetic daily returns over the tickers the constraints name and enough others to hold
-    the budget under the scalar bounds (deterministic: the same strategy, the same sample)."""
+    """Synthetic daily returns over the tickers the constraints name and a few others
+    (deterministic: the same strategy, the same sample); refuses scalar bounds that no number of
+    names can hold the budget between."""
     c = strategy.constraints
     named = sorted(_named_tickers(c))
     hi = float(c.max_weight) if is_number(c.max_weight) else 1.0
     if is_number(strategy.sector_max):  # each synthetic name is its own sector
         hi = min(hi, float(strategy.sector_max))
     lo = float(c.min_weight) if is_number(c.min_weight) else 0.0
-    n = max(len(named) + 5, math.ceil(c.budget / hi - 1e-9) + 1 if hi > 0 else 1, 8)
+    n = len(named) + 8
     if lo > 0:
         most = math.floor(min(c.budget / lo, 1e9) + 1e-9)
-        if most < max(len(named), math.ceil(c.budget / hi - 1e-9)):
+        if most < math.ceil(c.budget / hi - 1e-9):
             raise _fail("constraints", f"min_weight {lo:g} and max_weight {hi:g}: no number of names holds the budget "
                                        f"{c.budget:g} between them")
-        n = max(min(n, most), len(named), math.ceil(c.budget / hi - 1e-9))
-    n = min(n, 5_000)
+        n = max(min(n, most), len(named))
     names = named + [f"_S{i}" for i in range(n - len(named))]
     rng = np.random.default_rng(len(names))
     periods = max(MIN_LOOKBACK + 10, 30)
