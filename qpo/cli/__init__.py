@@ -349,4 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C outside a pipeline run: stop quietly, as a shell expects
         print("qpo: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `qpo audit | head`: the reader left; stop quietly, as a shell expects
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 

@@ -192,6 +192,9 @@ def _print_summary(d: dict) -> None:
     if constraints or st.get("sector_max") is not None:
         extra = {**constraints, **({"sector_max": st["sector_max"]} if st.get("sector_max") is not None else {})}
         c.say(f"{'':<{width}}  constraints {c.cell(extra, 200)}")
+    limits = {k: v for k, v in (st.get("limits") or {}).items() if v is not None}
+    if limits:
+        c.say(f"{'':<{width}}  limits {', '.join(f'{k} {v}' for k, v in limits.items())}")
     c.say("")
     when = d["prices_as_of"]
     c.say(f"holdings at the closes of {when.date() if hasattr(when, 'date') else when} ({d['price_source']} panel):")
