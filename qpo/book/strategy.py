@@ -322,6 +322,9 @@ class Strategy:
         def put(k, v):
             object.__setattr__(self, k, v)
 
+        if self.objective == "hrp":
+            raise _fail("objective", "'hrp' takes no constraints, and a proposal always has current weights and costs; "
+                                     f"use risk_parity (valid: {', '.join(OBJECTIVES)})")
         put("objective", _choice("objective", self.objective, OBJECTIVES))
         put("objective_options", _options(self.objective, self.objective_options if self.objective_options is not None else {}))
         put("mean", _choice("mean", self.mean, MEANS))
