@@ -536,7 +536,7 @@ def _race(book, first, second):
         thread.start()
         # without a lock the second one is done well before this (it waits on nothing); with one, it
         # waits for this transaction, which commits when the time is up
-        thread.join(2.0)
+        thread.join(1.0)
     thread.join(30.0)
     assert not thread.is_alive()
     return outcome["second"]
