@@ -69,6 +69,8 @@ def read_holdings_file(path, known_tickers: Iterable[str] | None) -> pd.DataFram
     if not rows or not any(c.strip() for c in rows[0]):
         raise DataError(f"{label} is empty: it needs a header line (ticker,shares[,price,date]) and one line per holding")
     header = [h.strip().lower() for h in rows[0]]
+    while header and not header[-1]:  # the trailing separators spreadsheets write
+        header.pop()
     _check_header(header, label)
     body = rows[1:]
     if not any(any(c.strip() for c in r) for r in body):
@@ -81,9 +83,10 @@ def read_holdings_file(path, known_tickers: Iterable[str] | None) -> pd.DataFram
     for n, cells in enumerate(body, start=1):
         if not any(c.strip() for c in cells):
             continue
-        if len(cells) != len(header):
-            problems[f"{len(header)} cells expected"].append(f"{n} ({len(cells)})")
+        if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
+            problems[f"more than {len(header)} cells"].append(f"{n} ({len(cells)})")
             continue
+        cells = cells[:len(header)] + [""] * (len(header) - len(cells))  # missing trailing cells are blank
         raw = {name: cells[i].strip() for name, i in col.items()}
         ticker = _ticker(raw["ticker"], n, known, problems)
         shares = _shares(raw["shares"], n, decimal_comma, problems)

@@ -101,9 +101,12 @@ def test_every_row_problem_is_reported_together(tmp_path):
     assert "AAPL given more than once: rows 1, 5" in msg
 
 
-def test_rows_with_too_many_or_too_few_cells(tmp_path):
-    msg = refused(tmp_path, "ticker,shares,price\nAAPL,1\nKO,1,2,3\nXOM,1,2\n")
-    assert "3 cells expected: rows 1 (2), 2 (4)" in msg and "row 3" not in msg
+def test_rows_with_too_many_cells_are_refused_and_missing_trailing_cells_are_blank(tmp_path):
+    msg = refused(tmp_path, "ticker,shares,price\nAAPL,1\nKO,1,2,3\nXOM,1,2\nJPM,1,2,x\n")
+    assert "more than 3 cells: rows 2 (4), 4 (4)" in msg and "row 1" not in msg.split("header): ")[1]
+    frame = read_holdings_file(write(tmp_path, "ticker,shares,price,date,,\nAAPL,1,,,,\nKO,2\nXOM,3,4,,\n", "s.csv"),
+                               KNOWN)
+    assert frame["shares"].tolist() == [1.0, 2.0, 3.0] and frame["price"].iloc[2] == 4.0 and frame["price"].iloc[:2].isna().all()
 
 
 def test_blank_lines_count_as_rows_as_a_spreadsheet_shows_them(tmp_path):
