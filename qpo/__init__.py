@@ -78,6 +78,12 @@ _EXPORTS = {
     "Strategy": "qpo.backtesting",
     "BacktestResult": "qpo.backtesting",
     "compare_strategies": "qpo.backtesting",
+    # the client book
+    "propose_rebalance": "qpo.book",
+    "accept_rebalance": "qpo.book",
+    "reject_rebalance": "qpo.book",
+    "check_rebalance": "qpo.book",
+    "RebalanceProposal": "qpo.book",
     # reporting, tracking, workbench
     "daily_report": "qpo.reporting",
     "frontier_study": "qpo.reporting",
@@ -100,6 +106,7 @@ _EXPORTS = {
     "InvalidValueError": "qpo.errors",
     "PipelineError": "qpo.errors",
     "StoreError": "qpo.errors",
+    "AccessDenied": "qpo.errors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -157,16 +157,21 @@ def _bad_character(text: str, allowed: str) -> tuple[int, str] | None:
     return None
 
 
+#: the zero-width non-joiner and joiner: format characters that are part of words (Persian, Indic
+#: scripts) and of emoji sequences, so a name may hold them
+JOINERS = "\u200c\u200d"
+
+
 def check_label(value: object, field: str, max_len: int = 200, *, error: type[QpoError] = InvalidValueError) -> str:
     """A name or label (a portfolio or client name, a ticker, a metric): text that is not empty once
     surrounding spaces are stripped, at most ``max_len`` characters, with no control character
-    (Unicode category Cc or Cf; the ordinary space is fine) and no lone surrogate. Returns it stripped."""
+    (Unicode category Cc or Cf; the ordinary space and the zero-width (non-)joiner are fine) and no lone surrogate. Returns it stripped."""
     valid = f"text of 1 to {max_len} characters without control characters"
     if not isinstance(value, str):
         raise error(f"{field} must be {valid}, got {quote(value)} (a {type(value).__name__})")
     if len(value) > max_len:
         raise error(f"{field} must be {valid}, got {_long(value)}")
-    bad = _bad_character(value, " ")
+    bad = _bad_character(value, " " + JOINERS)
     if bad is not None:
         raise error(f"{field} must be {valid}, got {quote(value)} with {bad[1]} at position {bad[0]}")
     stripped = value.strip()

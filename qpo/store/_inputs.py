@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from qpo._checks import check_amount, check_label, check_text, quote
+from qpo._checks import JOINERS, check_amount, check_label, check_text, quote
 from qpo.errors import StoreError
 
 #: names and labels (portfolio, client and advisor names)
@@ -76,7 +76,8 @@ def amount(value: object, field: str, sign: str = "any") -> float:
 
 def ticker(value: object, field: str = "ticker") -> str:
     """A symbol: 1 to 16 characters, no spaces or control characters (``KO``, ``BRK.B``, ``BTC-USD``)."""
-    if isinstance(value, str) and (not value or len(value) > TICKER_MAX or value != "".join(value.split())):
+    if isinstance(value, str) and (not value or len(value) > TICKER_MAX or value != "".join(value.split())
+                                   or any(ch in JOINERS for ch in value)):
         raise fail(f"{field} {quote(value)} is not a symbol of 1 to {TICKER_MAX} characters without spaces")
     try:
         return check_label(value, field, TICKER_MAX, error=StoreError)
@@ -87,6 +88,8 @@ def ticker(value: object, field: str = "ticker") -> str:
 
 def email(value: object, field: str = "advisor email") -> str:
     address = label(value, field, EMAIL_MAX)
+    if any(ch in JOINERS for ch in address):
+        raise fail(f"{field} {quote(address)} holds a zero-width joiner: an e-mail address is plain characters")
     if not _EMAIL.fullmatch(address):
         raise fail(f"{field} must look like an e-mail address (name@example.com), got {quote(value)}")
     return address

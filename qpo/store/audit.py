@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from qpo.store import _inputs as check
@@ -58,7 +58,12 @@ def trail(session: Session, actor: Actor, *, portfolio: ClientPortfolio | str | 
     elif isinstance(portfolio, str):  # a portfolio deleted since: its rows keep its name
         q = q.where(AuditEntry.portfolio == portfolio)
     if since is not None:
-        q = q.where(AuditEntry.at >= dt.datetime.combine(since, dt.time.min, tzinfo=dt.UTC))
+        start = dt.datetime.combine(since, dt.time.min, tzinfo=dt.UTC)
+        bind = session.get_bind()
+        if bind.dialect.name == "sqlite":  # stored as text: compare as SQLite's own UTC datetime text
+            q = q.where(func.datetime(AuditEntry.at) >= start.strftime("%Y-%m-%d %H:%M:%S"))
+        else:
+            q = q.where(AuditEntry.at >= start)
     if actor.role == "advisor":
         own = select(ClientPortfolio.id).where(ClientPortfolio.advisor_id == actor.user_id)
         q = q.where(or_(AuditEntry.portfolio_id.in_(own), AuditEntry.actor == actor.email))

@@ -102,9 +102,27 @@ def _make_engine(url: str, *, create: bool = True) -> Engine:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Run the Alembic migrations up to ``revision`` on ``engine``'s database."""
-    with engine.begin() as conn:
-        _upgrade_on(conn, revision)
+    """Run the Alembic migrations up to ``revision`` on ``engine``'s database.
+
+    On SQLite, foreign keys are off while a migration runs (a migration that rebuilds a table drops
+    the old one, which would cascade to its children) and checked once it is done, before commit."""
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            _upgrade_on(conn, revision)
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # outside a transaction, or SQLite ignores it
+        conn.commit()
+        try:
+            with conn.begin():
+                _upgrade_on(conn, revision)
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise StoreError(f"the migration left {len(broken)} row(s) whose parent is missing (first: "
+                                     f"{tuple(broken[0])}); nothing was changed")
+        finally:
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()
 
 
 def _upgrade_on(conn: Connection, revision: str = "head") -> None:

@@ -69,15 +69,23 @@ class Entry:
 
     def describe(self) -> str:
         if self.kind in SHARE_KINDS_IN + SHARE_KINDS_OUT:
-            at = f" at {self.price:,.2f}" if self.price is not None else ""
-            cost = f" plus {self.fees:,.2f} cost" if self.fees else ""
+            at = f" at {_m(self.price)}" if self.price is not None else ""
+            cost = f" plus {_m(self.fees)} cost" if self.fees else ""
             return f"{self.kind} {_n(self.quantity)} {self.ticker}{at}{cost} on {self.trade_date}"
         what = f" of {self.ticker}" if self.ticker else ""
-        return f"{self.kind} of {self.amount:,.2f}{what} on {self.trade_date}"
+        return f"{self.kind} of {_m(self.amount)}{what} on {self.trade_date}"
 
 
 def _n(x: float) -> str:
+    """A quantity as a person reads it (digits beyond 1e15 as an exponent: a message stays short)."""
+    if abs(x) >= 1e15:
+        return f"{x:.6g}"
     return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.6g}"
+
+
+def _m(x: float) -> str:
+    """An amount of money: two decimals (an exponent beyond 1e15)."""
+    return f"{x:.6g}" if abs(x) >= 1e15 else f"{x:,.2f}"
 
 
 @dataclass(frozen=True)
@@ -140,7 +148,7 @@ def replay(entries: Iterable[Entry], *, as_of: dt.date | None = None) -> Positio
             shares[e.ticker] = shares.get(e.ticker, 0.0) + e.quantity
         effect = e.cash_effect()
         if effect < 0 and cash + effect < -CASH_TOLERANCE:
-            raise LedgerError(f"{e.describe()} needs {-effect:,.2f} cash: the portfolio has {cash:,.2f} then; "
+            raise LedgerError(f"{e.describe()} needs {_m(-effect)} cash: the portfolio has {_m(cash)} then; "
                               "nothing written (deposit cash first, or sell)")
         cash += effect
     if abs(cash) < CASH_TOLERANCE:

@@ -78,6 +78,7 @@ class ClientPortfolio(Base):
     schema version (:class:`qpo.book.Strategy`), None for the default strategy."""
 
     __tablename__ = "portfolios"
+    __table_args__ = {"sqlite_autoincrement": True}
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
     client_name: Mapped[str] = mapped_column(String(255))
@@ -150,6 +151,7 @@ class Transaction(Base):
         CheckConstraint("fees >= 0", name="ck_transaction_fees_nonnegative"),
         CheckConstraint("amount IS NULL OR amount > 0", name="ck_transaction_amount_positive"),
         Index("ix_transactions_portfolio_date", "portfolio_id", "trade_date"),
+        {"sqlite_autoincrement": True},
     )
 
     @validates("trade_date")
@@ -211,6 +213,7 @@ class Proposal(Base):
     __table_args__ = (
         CheckConstraint("status in ('open', 'accepted', 'rejected')", name="ck_proposal_status"),
         Index("ix_proposals_portfolio_status", "portfolio_id", "status"),
+        {"sqlite_autoincrement": True},
     )
 
     @validates("as_of", "prices_as_of")

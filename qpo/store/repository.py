@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import numbers
 from collections.abc import Iterable, Mapping
 
 import pandas as pd
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from qpo._checks import quote
@@ -322,7 +323,7 @@ def _book_positions(session: Session, ids: list[int]) -> tuple[dict[int, int], d
     return names, {k: float(v or 0.0) for k, v in cash.items()}
 
 
-def update_portfolio(session: Session, actor: ActorLike, name: str, **changes) -> ClientPortfolio:
+def update_portfolio(session: Session, actor: ActorLike, name: str, /, **changes) -> ClientPortfolio:
     """Change a portfolio's own fields: ``name``, ``client_name``, ``advisor_email``, ``benchmark``,
     ``description``, ``account``, ``strategy`` (holdings and cash change only through the ledger)."""
     valid = ("name", "client_name", "advisor_email", "benchmark", "description", "account", "strategy")
@@ -482,14 +483,30 @@ _TX_FIELDS = ("kind", "trade_date", "ticker", "quantity", "price", "fees", "amou
 
 
 def import_transactions(session: Session, actor: ActorLike, name: str, rows, *,
-                        known_tickers: Iterable[str] | None = None, proposal_id: int | None = None,
-                        action: str = "import") -> list[Transaction]:
+                        known_tickers: Iterable[str] | None = None) -> list[Transaction]:
     """Append entries (a DataFrame or a list of dicts with kind, trade_date, ticker, quantity,
     price, fees, amount, note), all or nothing: each checked (problems reported by row, 1-based),
-    then the ledger replayed with all of them."""
+    then the ledger replayed with all of them. One audit row records them."""
     who = actor_for(session, actor)
     portfolio = _find(session, name)
     who.require_change(portfolio, "add transactions to")
+    written, change = _append(session, who, portfolio, rows, known_tickers)
+    audit.record(session, who, "transaction" if len(written) == 1 else "import", "transaction", entity_id=",".join(str(t.id) for t in written)[:64],
+                 portfolio=portfolio, before=change["before"], after=change["after"])
+    return written
+
+
+def _lock(session: Session, portfolio: ClientPortfolio) -> None:
+    """Hold the portfolio's row until the transaction ends (PostgreSQL: a row lock, so two writers
+    of one ledger replay it one after the other; SQLite: the write lock of the database)."""
+    session.execute(update(ClientPortfolio).where(ClientPortfolio.id == portfolio.id)
+                    .values(id=ClientPortfolio.id).execution_options(synchronize_session=False))
+
+
+def _append(session: Session, who: Actor, portfolio: ClientPortfolio, rows, known_tickers,
+            proposal_id: int | None = None) -> tuple[list[Transaction], dict]:
+    """Check ``rows``, replay the ledger with them (under the portfolio's lock) and write them; the
+    change (holdings and cash before, entries and holdings and cash after) for the audit row."""
     records = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else list(rows)
     if not records:
         raise check.fail("no transactions given")
@@ -515,17 +532,15 @@ def import_transactions(session: Session, actor: ActorLike, name: str, rows, *,
         entries.append((e, note))
     if problems:
         raise check.report(f"{len(records)} transaction(s) for {quote(portfolio.name)}", problems)
+    _lock(session, portfolio)
     before = _position(session, portfolio)
     after = ledger.replay(_entries(session, portfolio) + [e for e, _ in entries])
     written = [_row(portfolio.id, e, who, note=n, proposal_id=proposal_id) for e, n in entries]
     session.add_all(written)
     session.flush()
-    audit.record(session, who, "transaction" if len(written) == 1 and action == "import" else action, "transaction",
-                 entity_id=",".join(str(t.id) for t in written)[:64], portfolio=portfolio,
-                 before={"holdings": before.shares.to_dict(), "cash": before.cash},
-                 after={"entries": [_entry_json(e) for e, _ in entries], "holdings": after.shares.to_dict(),
-                        "cash": after.cash})
-    return written
+    return written, {"before": {"holdings": before.shares.to_dict(), "cash": before.cash},
+                     "after": {"entries": [_entry_json(e) for e, _ in entries], "holdings": after.shares.to_dict(),
+                               "cash": after.cash}}
 
 
 def _blank(v) -> bool:
@@ -550,6 +565,10 @@ def list_transactions(session: Session, actor: ActorLike, name: str) -> pd.DataF
 
 
 # -- proposals ------------------------------------------------------------------------------------
+#: the largest id a row may have (PostgreSQL's integer column)
+MAX_ID = 2**31 - 1
+_TRADE_KEYS = ("side", "ticker", "shares", "price")
+_RESULT_KEYS = ("objective", "method", "solver", "status", "weights")
 _RECORD_KEYS = ("as_of", "prices_as_of", "strategy", "trades", "target", "summary", "result", "parameters",
                 "ledger_version")
 
@@ -562,6 +581,7 @@ def save_proposal(session: Session, actor: ActorLike, name: str, record: Mapping
     missing = [k for k in _RECORD_KEYS if k not in record]
     if missing:
         raise check.fail(f"a proposal record needs {', '.join(missing)} (RebalanceProposal.to_record())")
+    _check_record(record)
     proposal = Proposal(portfolio_id=portfolio.id, created_by=who.email, status="open", as_of=record["as_of"],
                         prices_as_of=record["prices_as_of"], ledger_version=int(record["ledger_version"]),
                         strategy=record["strategy"], trades=list(record["trades"]), target=record["target"],
@@ -574,10 +594,49 @@ def save_proposal(session: Session, actor: ActorLike, name: str, record: Mapping
     return proposal
 
 
+def _check_record(record: Mapping) -> None:
+    """What :func:`accept_proposal` reads of a record, checked before it is stored."""
+    problems: list[str] = []
+    result = record["result"]
+    if not isinstance(result, Mapping):
+        problems.append("result must be a mapping (RebalanceProposal.to_record())")
+    else:
+        absent = [k for k in _RESULT_KEYS if k not in result]
+        if absent:
+            problems.append(f"result lacks {', '.join(absent)}")
+        elif not isinstance(result["weights"], Mapping) or not all(
+                _amount_ok(v, "any") for v in result["weights"].values()):
+            problems.append("result weights must map tickers to finite numbers")
+    trades = record["trades"]
+    if not isinstance(trades, (list, tuple)):
+        problems.append("trades must be a list of trades")
+        trades = []
+    for i, t in enumerate(trades, start=1):
+        if not isinstance(t, Mapping) or any(k not in t for k in _TRADE_KEYS):
+            problems.append(f"trade {i}: needs {', '.join(_TRADE_KEYS)}")
+            continue
+        if t["side"] not in ("buy", "sell"):
+            problems.append(f"trade {i}: side must be buy or sell, got {quote(t['side'], 20)}")
+        for k, sign in (("shares", "positive"), ("price", "positive")):
+            if not _amount_ok(t[k], sign):
+                problems.append(f"trade {i}: {k} must be a finite {sign} number, got {quote(t[k], 20)}")
+        if "cost" in t and t["cost"] is not None and not _amount_ok(t["cost"], "nonnegative"):
+            problems.append(f"trade {i}: cost must be a finite number >= 0, got {quote(t['cost'], 20)}")
+        if not isinstance(t["ticker"], str) or not t["ticker"].strip():
+            problems.append(f"trade {i}: ticker must be text, got {quote(t['ticker'], 20)}")
+    if not isinstance(record["target"], Mapping):
+        problems.append("target must map tickers to weights")
+    if problems:
+        raise check.report("proposal", problems)
+
+
 def get_proposal(session: Session, actor: ActorLike, proposal_id: int) -> Proposal:
     who = actor_for(session, actor)
-    if isinstance(proposal_id, bool) or not isinstance(proposal_id, int) or proposal_id < 1:
+    if isinstance(proposal_id, bool) or not isinstance(proposal_id, numbers.Integral) or proposal_id < 1:
         raise check.fail(f"a proposal id is a whole number >= 1, got {quote(proposal_id)}")
+    proposal_id = int(proposal_id)
+    if proposal_id > MAX_ID:
+        raise check.fail(f"no proposal {quote(proposal_id, 30)}: proposal ids go up to {MAX_ID:,}")
     proposal = session.get(Proposal, proposal_id)
     if proposal is None:
         raise check.fail(f"no proposal {proposal_id}; `qpo rebalance list` shows the ones you may see")
@@ -625,6 +684,8 @@ def accept_proposal(session: Session, actor: ActorLike, proposal_id: int, *, lat
     proposal = get_proposal(session, who, proposal_id)
     portfolio = proposal.portfolio
     who.require_change(portfolio, "accept a proposal for")
+    _lock(session, portfolio)
+    session.refresh(proposal)
     _decidable(proposal)
     latest = check.day(latest_price_date, "latest price date")
     if latest > proposal.prices_as_of:
@@ -638,9 +699,10 @@ def accept_proposal(session: Session, actor: ActorLike, proposal_id: int, *, lat
     trades = sorted(proposal.trades, key=lambda t: t["side"] != "sell")
     rows = [dict(kind=t["side"], trade_date=day, ticker=t["ticker"], quantity=t["shares"], price=t["price"],
                  fees=t.get("cost", 0.0), note=f"rebalance proposal {proposal.id}") for t in trades]
+    written: list[Transaction] = []
+    change: dict = {"before": {"holdings": now.shares.to_dict(), "cash": now.cash}, "after": {"entries": []}}
     if rows:
-        import_transactions(session, who, portfolio.name, rows, known_tickers=None, proposal_id=proposal.id,
-                            action="accept")
+        written, change = _append(session, who, portfolio, rows, None, proposal_id=proposal.id)
     result = proposal.result
     run = OptimizationRun(portfolio_id=portfolio.id, objective=result["objective"], method=result["method"],
                           solver=result["solver"], status=result["status"],
@@ -655,13 +717,11 @@ def accept_proposal(session: Session, actor: ActorLike, proposal_id: int, *, lat
     proposal.decided_at = dt.datetime.now(dt.UTC)
     proposal.optimization_run_id = run.id
     session.flush()
-    if not rows:
-        audit.record(session, who, "accept", "proposal", entity_id=proposal.id, portfolio=portfolio,
-                     before={"status": "open"}, after={"status": "accepted", "trades": []})
-    else:
-        audit.record(session, who, "accept", "proposal", entity_id=proposal.id, portfolio=portfolio,
-                     before={"status": "open"}, after={"status": "accepted", "optimization_run_id": run.id,
-                                                       "n_trades": len(rows)})
+    audit.record(session, who, "accept", "proposal", entity_id=proposal.id, portfolio=portfolio,
+                 before={"status": "open"},
+                 after={"status": "accepted", "optimization_run_id": run.id, "n_trades": len(rows),
+                        "transactions": [t.id for t in written], "holdings_before": change["before"]["holdings"],
+                        "cash_before": change["before"]["cash"]} | change["after"])
     return proposal
 
 
@@ -670,6 +730,8 @@ def reject_proposal(session: Session, actor: ActorLike, proposal_id: int, reason
     who = actor_for(session, actor)
     proposal = get_proposal(session, who, proposal_id)
     who.require_change(proposal.portfolio, "reject a proposal for")
+    _lock(session, proposal.portfolio)
+    session.refresh(proposal)
     _decidable(proposal)
     text = check.text(reason, "reason")
     if not text.strip():

@@ -1,4 +1,4 @@
-"""Rounding a target to a trade list (qpo.book.rebalance.round_trades): every constraint of the
+"""Rounding a target to a trade list (qpo.book.rounding.round_trades): every constraint of the
 target holds after whole (or fractional) shares and costs, and cash never goes negative. The
 targets come from the real optimizer on the bundled S&P 500 panel."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 import qpo
-from qpo.book.rebalance import round_trades
+from qpo.book.rounding import round_trades
 from qpo.book.strategy import Strategy, StrategyError
 from qpo.errors import InfeasibleError, InvalidValueError
 

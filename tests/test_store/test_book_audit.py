@@ -158,9 +158,6 @@ def test_accepting_a_proposal_is_in_the_trail(book):
     assert row.after["status"] == "accepted" and row.after["n_trades"] == 2 and row.after["optimization_run_id"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG-1 (qpo/store/repository.py accept_proposal): an accept appends two audit "
-                                       "rows, ('accept', 'transaction') from import_transactions and ('accept', "
-                                       "'proposal'); the design asks for one audit entry per write")
 def test_accepting_a_proposal_appends_exactly_one_row(book):
     _, rows = _accept(book)
     assert [(r.action, r.entity) for r in rows] == [("accept", "proposal")]
@@ -277,11 +274,6 @@ def test_the_trail_filters_by_portfolio_and_date(book):
 
 
 def test_since_includes_a_row_written_at_midnight(book, request):
-    if book.dialect == "sqlite":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "BUG-2 (qpo/store/audit.py trail, SQLite only): `since` is bound as 'YYYY-MM-DD 00:00:00.000000' and "
-            "compared as text with the stored CURRENT_TIMESTAMP 'YYYY-MM-DD 00:00:00', so a row written in the "
-            "first second of the day is left out")))
     _raw_row(book, "2021-01-01 00:00:00", ANA_PF)
     with session_scope(book.engine) as s:
         assert len(audit_trail(s, ADMIN, portfolio=ANA_PF, since="2021-01-01")) == 2
@@ -332,11 +324,6 @@ def test_a_deleted_portfolios_rows_stay_readable(book):
 def test_a_new_portfolio_does_not_inherit_a_deleted_ones_trail(book, request):
     """The trail of a portfolio created after another was deleted is its own: the deleted one's rows
     (another advisor's client) do not show in it, whatever id the database gives the new one."""
-    if book.dialect == "sqlite":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "BUG-3 (qpo/store/models.py + a migration, SQLite only): portfolios.id has no AUTOINCREMENT, so SQLite "
-            "gives a new portfolio the id of the last one deleted, and audit rows are matched by portfolio_id: the "
-            "deleted portfolio's trail (another advisor's client) shows in the new one's, to its advisor")))
     with session_scope(book.engine) as s:
         create_portfolio(s, ADMIN, "Ben Temp", "Secret Client", BEN, cash=1_000.0)
         add_transaction(s, BEN, "Ben Temp", "withdrawal", trade_date=dt.date.today(), amount=10.0)

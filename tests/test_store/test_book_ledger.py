@@ -411,21 +411,18 @@ def test_a_failure_mid_way_writes_nothing_at_all(book):
     # the second trade oversells: refused before anything is written
     pid = _save(book, [trade("buy", "KO", 10.0, 60.0), trade("sell", "AAPL", 500.0, 190.0)])
     _accept_fails(book, pid, LedgerError, "sell 500 AAPL", "holds 100 AAPL")
-    # the trades are written (flushed) and the run then fails: all of it is rolled back
-    pid2 = _save(book, [trade("sell", "AAPL", 10.0, 190.0)], weights={"AAPL": "all of it"})
-    _accept_fails(book, pid2, StoreError, "weights")
+    # a record whose run the store could not write is refused when saved, not half-accepted later
+    with pytest.raises(StoreError, match="weights"):
+        _save(book, [trade("sell", "AAPL", 10.0, 190.0)], weights={"AAPL": "all of it"})
     with session_scope(book.engine) as s:
-        assert get_proposal(s, ANA, pid).status == get_proposal(s, ANA, pid2).status == "open"
+        assert get_proposal(s, ANA, pid).status == "open"
+        assert len(list_proposals(s, ANA)) == 1
         assert list_transactions(s, ANA, ANA_PF)["proposal_id"].isna().all()
         assert position(s, ANA, ANA_PF).shares["AAPL"] == 100.0
         assert last_accepted_target(s, ANA, ANA_PF) is None
 
 
 def test_a_record_the_store_cannot_accept_is_refused_when_saved(book, request):
-    request.applymarker(pytest.mark.xfail(strict=True, reason=(
-        "BUG-4 (qpo/store/repository.py save_proposal): the record's result is not checked for the fields "
-        "accept_proposal reads (objective, method, solver, status, weights), so a record without them is saved "
-        "and its accept fails with a KeyError, not a StoreError")))
     record = minimal_record(book.engine, ANA_PF, [trade("sell", "AAPL", 1.0, 190.0)])
     del record["result"]["objective"]
     try:
@@ -542,15 +539,7 @@ def _race(book, first, second):
     return outcome["second"]
 
 
-def _xfail_race(request, what: str):
-    request.applymarker(pytest.mark.xfail(strict=True, reason=(
-        f"BUG-5 (qpo/store/repository.py import_transactions/accept_proposal): {what}: the ledger is replayed from "
-        "what the transaction reads, and nothing serializes two writers of one portfolio (no row lock on "
-        "PostgreSQL; pysqlite opens its transaction only at the first write)")))
-
-
 def test_two_sales_at_once_cannot_oversell(book, request):
-    _xfail_race(request, "two sales of the 100 AAPL held, at once, both commit and the ledger holds -100")
     sell = dict(trade_date="2024-03-28", ticker="AAPL", quantity=100, price=190.0)
     second = _race(book, lambda s: add_transaction(s, ANA, ANA_PF, "sell", **sell),
                    lambda s: add_transaction(s, ANA, ANA_PF, "sell", **sell))
@@ -560,7 +549,6 @@ def test_two_sales_at_once_cannot_oversell(book, request):
 
 
 def test_a_proposal_accepted_twice_at_once_is_written_once(book, request):
-    _xfail_race(request, "two accepts of one proposal, at once, both write its trades")
     pid = _save(book, [trade("sell", "AAPL", 10.0, 190.0)])
     second = _race(book, lambda s: accept_proposal(s, ANA, pid, latest_price_date="2024-03-28"),
                    lambda s: accept_proposal(s, ADMIN, pid, latest_price_date="2024-03-28"))
@@ -572,9 +560,6 @@ def test_a_proposal_accepted_twice_at_once_is_written_once(book, request):
 
 
 def test_a_proposal_is_found_by_the_id_list_proposals_gives(book, request):
-    request.applymarker(pytest.mark.xfail(strict=True, reason=(
-        "BUG-9 (qpo/store/repository.py get_proposal): an id must be a Python int, so the numpy int64 that "
-        "list_proposals()['id'] gives is refused ('a proposal id is a whole number >= 1, got np.int64(1)')")))
     pid = _save(book, [trade("sell", "AAPL", 1.0, 190.0)])
     with session_scope(book.engine) as s:
         listed = list_proposals(s, ANA)["id"].iloc[0]
@@ -594,9 +579,6 @@ def test_a_proposal_id_is_a_whole_number(book):
 
 
 def test_a_proposal_id_beyond_the_columns_range_is_refused_as_such(book, request):
-    request.applymarker(pytest.mark.xfail(strict=True, reason=(
-        "BUG-10 (qpo/store/repository.py get_proposal): an id beyond the id column's range (2**31 on PostgreSQL, "
-        "2**63 on SQLite) reaches the database and comes back as a DataError / OverflowError, not a StoreError")))
     for bad in (2**31, 10**30):
         with pytest.raises(StoreError) as info:
             with session_scope(book.engine) as s:
@@ -605,9 +587,6 @@ def test_a_proposal_id_beyond_the_columns_range_is_refused_as_such(book, request
 
 
 def test_a_refusal_for_huge_numbers_stays_short(book, request):
-    request.applymarker(pytest.mark.xfail(strict=True, reason=(
-        "BUG-11 (qpo/store/ledger.py replay/Entry.describe): a LedgerError prints every digit of its numbers "
-        "(a buy of 1e200 shares at 1e200 makes a 700-character message): messages must stay under 300")))
     before = table_dump(book.engine)
     with pytest.raises(StoreError) as info:
         with session_scope(book.engine) as s:

@@ -202,9 +202,6 @@ def test_the_upgraded_store_is_a_working_book(upgraded):
     assert current_revision(engine) == head_revision()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG-6 (qpo/store/migrations/versions/0002_client_book.py): transactions.created_at "
-                                       "is added nullable, the model says NOT NULL (also fails test_store.py's "
-                                       "test_models_and_migrations_agree on a fresh store)")
 def test_the_upgraded_schema_is_the_one_the_models_describe(upgraded):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

@@ -72,9 +72,6 @@ def test_names_and_clients_round_trip_exactly(book):
 
 
 def test_a_rename_round_trips(book, request):
-    _known_bug(request, "BUG-8 (qpo/store/repository.py update_portfolio): the portfolio's name is the positional "
-                 "parameter `name`, so update_portfolio(s, actor, 'Old', name='New') is a TypeError (multiple "
-                 "values for 'name'): a portfolio cannot be renamed")
     value = HOSTILE["sql"] + HOSTILE["emoji"]
     with session_scope(book.engine) as s:
         update_portfolio(s, ANA, ANA_PF, name=value)
@@ -101,9 +98,6 @@ def _known_bug(request, reason: str) -> None:
 
 @pytest.mark.parametrize("value", ["👨\u200d👩\u200d👧 Family Fund", "می\u200cخواهم"], ids=["zwj-emoji", "persian-zwnj"])
 def test_names_with_joiners_round_trip(book, value, request):
-    _known_bug(request, "BUG-7 (qpo/_checks.py check_label): a name is refused for U+200D (the zero-width joiner of emoji "
-                 "sequences like the family emoji) and U+200C (the non-joiner of Persian and Indic words), which "
-                 "are format characters (Cf), not control characters")
     with session_scope(book.engine) as s:
         create_portfolio(s, ANA, value, value, ANA, cash=1.0)
     with session_scope(book.engine) as s:

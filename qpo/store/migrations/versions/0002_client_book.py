@@ -81,7 +81,9 @@ def upgrade() -> None:
     conn = op.get_bind()
     with op.batch_alter_table("advisors") as b:
         b.add_column(sa.Column("password_hash", sa.String(255)))
-    with op.batch_alter_table("portfolios") as b:
+    # SQLite: AUTOINCREMENT, so an id is never given again after a delete (audit rows name ids)
+    with op.batch_alter_table("portfolios", recreate="always" if conn.dialect.name == "sqlite" else "auto",
+                              table_kwargs={"sqlite_autoincrement": True}) as b:
         b.add_column(sa.Column("account", sa.String(64)))
         b.add_column(sa.Column("strategy", sa.JSON))
     op.create_table(
@@ -105,6 +107,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text),
         sa.Column("optimization_run_id", sa.Integer, sa.ForeignKey("optimization_runs.id", ondelete="SET NULL")),
         sa.CheckConstraint("status in ('open', 'accepted', 'rejected')", name="ck_proposal_status"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_proposals_portfolio_status", "proposals", ["portfolio_id", "status"])
 
@@ -117,7 +120,11 @@ def upgrade() -> None:
         b.add_column(sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()))
     conn.execute(sa.text("UPDATE transactions SET kind = CASE WHEN quantity > 0 THEN 'buy' ELSE 'sell' END, "
                          "quantity = ABS(quantity), created_by = 'system:migration'"))
-    with op.batch_alter_table("transactions") as b:
+    conn.execute(sa.text("UPDATE transactions SET created_at = CURRENT_TIMESTAMP WHERE created_at IS NULL"))
+    with op.batch_alter_table("transactions", recreate="always" if conn.dialect.name == "sqlite" else "auto",
+                              table_kwargs={"sqlite_autoincrement": True}) as b:
+        b.alter_column("created_at", existing_type=sa.DateTime(timezone=True), nullable=False,
+                       existing_server_default=sa.func.now())
         b.drop_constraint("ck_transaction_quantity_nonzero", type_="check")
         b.drop_constraint("ck_transaction_price_positive", type_="check")
         b.alter_column("kind", existing_type=sa.String(16), nullable=False)

@@ -1,0 +1,232 @@
+"""The rebalance services on the store: propose (plan on the portfolio's ledger and strategy, and
+store the proposal as open), accept (its trades into the ledger, the optimization run and the audit
+row in one database transaction), reject (with a reason), and check (which portfolios drifted
+outside their band).
+
+Every function names its **actor** (an e-mail, an :class:`qpo.store.Actor`, or None for
+``QPO_USER``); the store's rules decide what it may read and change (:mod:`qpo.store.access`).
+``prices`` default to the bundled panel (:func:`qpo.load_prices`), ``engine`` to the configured
+store (:func:`qpo.store.connect`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qpo.book.rebalance import RebalanceProposal, plan_rebalance
+from qpo.book.strategy import Strategy
+from qpo.errors import InvalidValueError
+
+#: the columns of :func:`check_rebalance`
+CHECK_COLUMNS = ["portfolio", "client", "advisor", "status", "due", "max_drift", "ticker", "band", "value",
+                 "cash_weight", "target_proposal", "prices_as_of", "reason"]
+#: the order ``check_rebalance`` lists the statuses in
+CHECK_STATUSES = ("drifted", "no_target", "unpriced", "within_band")
+
+
+def _prices(prices) -> pd.DataFrame:
+    if prices is None:
+        from qpo.data import load_prices
+
+        return load_prices()
+    return prices
+
+
+def _engine(engine, *, create: bool):
+    if engine is None:
+        from qpo.store import connect
+
+        return connect(create=create)
+    return engine
+
+
+def _as_day(as_of, prices: pd.DataFrame) -> pd.Timestamp:
+    from qpo.data.calendar import check_as_of
+
+    return pd.Timestamp(check_as_of(prices.index, as_of))
+
+
+def _strategy_of(row_strategy, strategy, overrides: Mapping[str, Any]) -> Strategy:
+    if strategy is None:
+        base = Strategy.from_json(row_strategy) if row_strategy else Strategy.default()
+    elif isinstance(strategy, Strategy):
+        base = strategy
+    elif isinstance(strategy, (Mapping, str, bytes)):
+        base = Strategy.from_json(strategy)
+    else:
+        raise InvalidValueError(f"strategy must be a qpo.book.Strategy or its JSON, got {type(strategy).__name__}")
+    return base.with_overrides(**overrides) if overrides else base
+
+
+def _tradable(prices: pd.DataFrame, when: pd.Timestamp, lookback: int) -> list[str]:
+    """The names priced on every one of the last ``lookback`` dates up to ``when`` (the universe of a
+    portfolio of cash whose strategy names no ticker)."""
+    window = prices.loc[:when].iloc[-(lookback + 1):]
+    ok = window.notna().all() & (window.iloc[-1] > 0) if len(window) else pd.Series(dtype=bool)
+    return sorted(str(t) for t in ok.index[ok.to_numpy(dtype=bool)])
+
+
+def propose_rebalance(portfolio: str, strategy=None, as_of=None, *, actor=None, prices=None, engine=None,
+                      save: bool = True, sectors: Mapping[str, str] | None = None, universe=None,
+                      **overrides) -> RebalanceProposal:
+    """A rebalance proposal for the client portfolio named ``portfolio``: its holdings and cash
+    from its ledger up to ``as_of`` (default: the prices' last date), the target from its stored
+    strategy (or ``strategy``, a :class:`~qpo.book.Strategy` or its JSON) with ``overrides``
+    (``objective=``, ``max_weight=``, ``max_turnover=``, ``spread_bps=``, ``commission=``,
+    ``fractional=``, ...: :meth:`Strategy.with_overrides`) for this proposal only, planned by
+    :func:`~qpo.book.rebalance.plan_rebalance`.
+
+    With ``save`` (the default) the proposal is stored as open (the actor must be allowed to change
+    the portfolio: its advisor or an admin) and its ``id`` set; ``save=False`` computes it and
+    stores nothing (what a researcher may do).
+
+    ``universe`` adds names the target may buy; a portfolio of cash only whose strategy names no
+    ticker may buy the names of its last accepted target, else every name priced over the whole
+    lookback window.
+    """
+    from qpo.store import actor_for, last_accepted_target, session_scope
+    from qpo.store.repository import get_portfolio, position, save_proposal
+
+    prices = _prices(prices)
+    when = _as_day(as_of, prices)
+    eng = _engine(engine, create=save)
+    with session_scope(eng) as s:
+        who = actor_for(s, actor)
+        row = get_portfolio(s, who, portfolio)
+        if save:
+            who.require_change(row, "propose a rebalance of")
+        plan = _strategy_of(row.strategy, strategy, overrides)
+        pos = position(s, who, row.name, when.date())
+        ledger_version = position(s, who, row.name).last_transaction_id or 0
+        extra = [] if universe is None else [universe] if isinstance(universe, str) else list(universe)
+        if pos.shares.empty and not extra:
+            from qpo.book.rebalance import universe_of
+
+            if not universe_of(pos.shares, plan.constraints):
+                target = last_accepted_target(s, who, row.name)
+                extra = list(target.index) if target is not None else _tradable(prices, when, plan.lookback)
+        proposal = plan_rebalance(pos.shares, pos.cash, prices, plan, as_of=when, portfolio=row.name,
+                                  account=row.account or row.name, sectors=sectors, universe=extra or None,
+                                  ledger_version=ledger_version)
+        proposal.parameters["overrides"] = dict(overrides)
+        proposal.parameters["strategy_source"] = "given" if strategy is not None else "portfolio"
+        if save:
+            stored = save_proposal(s, who, row.name, proposal.to_record())
+            proposal.id = stored.id
+            proposal.status = stored.status
+    return proposal
+
+
+def _latest_price_date(prices: pd.DataFrame, names) -> dt.date:
+    cols = [t for t in names if t in prices.columns]
+    if not cols:
+        return prices.index[-1].date()
+    seen = prices[cols].notna().any(axis=1)
+    return prices.index[seen.to_numpy()][-1].date() if seen.any() else prices.index[-1].date()
+
+
+def accept_rebalance(proposal_id: int, *, actor=None, prices=None, engine=None, trade_date=None) -> RebalanceProposal:
+    """Accept an open proposal: its trades become the portfolio's ledger entries (sells first, dated
+    ``trade_date``, default the proposal's price date), the optimization run is recorded and the
+    audit row written, in one database transaction. Refused (nothing written) when it is not open,
+    when ``prices`` hold a newer close of any of its names than the one it was built on (rebuild it)
+    or when the ledger moved since."""
+    from qpo.store import accept_proposal, get_proposal, session_scope
+
+    prices = _prices(prices)
+    with session_scope(_engine(engine, create=False)) as s:
+        row = get_proposal(s, actor, proposal_id)
+        names = set((row.target or {}).keys()) | {t["ticker"] for t in row.trades or []}
+        latest = _latest_price_date(prices, sorted(names))
+        accepted = accept_proposal(s, actor, proposal_id, latest_price_date=latest, trade_date=trade_date)
+        return RebalanceProposal.from_record(accepted)
+
+
+def reject_rebalance(proposal_id: int, reason: str, *, actor=None, engine=None) -> RebalanceProposal:
+    """Reject an open proposal with a reason (kept verbatim)."""
+    from qpo.store import reject_proposal, session_scope
+
+    with session_scope(_engine(engine, create=False)) as s:
+        return RebalanceProposal.from_record(reject_proposal(s, actor, proposal_id, reason))
+
+
+def _drift_row(row, pos, target: pd.Series | None, target_id, band: float, prices: pd.DataFrame,
+               when: pd.Timestamp) -> dict:
+    out: dict[str, Any] = {"portfolio": row.name, "client": row.client_name, "advisor": row.advisor.email,
+                           "band": band, "target_proposal": target_id, "max_drift": np.nan, "ticker": None,
+                           "value": np.nan, "cash_weight": np.nan, "prices_as_of": None, "reason": ""}
+    shares = pos.shares
+    missing = [t for t in shares.index if t not in prices.columns]
+    upto = prices.loc[:when, [t for t in shares.index if t in prices.columns]]
+    last = upto.ffill().iloc[-1] if len(upto) else pd.Series(dtype=float)
+    unpriced = missing + [t for t in last.index if not (last[t] > 0)]
+    if unpriced:
+        return out | {"status": "unpriced", "due": False,
+                      "reason": f"no price on or before {when.date()} for {', '.join(sorted(unpriced)[:10])}"}
+    value = float(pos.cash + (shares * last.reindex(shares.index)).sum())
+    out["value"] = value
+    out["prices_as_of"] = None if upto.empty else upto.index[-1].date().isoformat()
+    if value <= 0:
+        return out | {"status": "unpriced", "due": False, "reason": "the portfolio is worth nothing"}
+    weights = shares * last.reindex(shares.index) / value
+    out["cash_weight"] = float(pos.cash / value)
+    if target is None:
+        return out | {"status": "no_target", "due": True,
+                      "reason": "no accepted proposal yet: propose one to set the target"}
+    names = sorted(set(weights.index) | set(target.index))
+    drift = (weights.reindex(names).fillna(0.0) - target.reindex(names).fillna(0.0)).abs()
+    worst = str(drift.idxmax()) if len(drift) else None
+    out["max_drift"] = float(drift.max()) if len(drift) else 0.0
+    out["ticker"] = worst
+    due = out["max_drift"] > band + 1e-12
+    reason = (f"{worst} is {out['max_drift']:.2%} from its target, beyond the {band:.2%} band" if due
+              else f"every weight within {band:.2%} of the target")
+    return out | {"status": "drifted" if due else "within_band", "due": bool(due), "reason": reason}
+
+
+def check_rebalance(*, actor=None, prices=None, as_of=None, engine=None) -> pd.DataFrame:
+    """Every portfolio the actor may read, with how far its weights (of value including cash, at the
+    last close on or before ``as_of``) drifted from the target of its last accepted proposal, and
+    whether a proposal is due: ``status`` is ``drifted`` (the largest |weight - target| exceeds the
+    strategy's ``rebalance_band``), ``no_target`` (never rebalanced: a proposal is due),
+    ``unpriced`` (a holding has no price: nothing can be said) or ``within_band``. Sorted by status in
+    that order, then by drift, largest first. Columns: :data:`CHECK_COLUMNS`."""
+    from sqlalchemy import select
+
+    from qpo.store import actor_for, last_accepted_target, session_scope
+    from qpo.store.models import ClientPortfolio, Proposal
+    from qpo.store.repository import position
+
+    prices = _prices(prices)
+    when = _as_day(as_of, prices)
+    rows = []
+    with session_scope(_engine(engine, create=False)) as s:
+        who = actor_for(s, actor)
+        for p in s.scalars(select(ClientPortfolio).order_by(ClientPortfolio.name)).all():
+            if not who.may_read(p):
+                continue
+            try:
+                band = float(Strategy.from_json(p.strategy).rebalance_band) if p.strategy else Strategy.default().rebalance_band
+            except InvalidValueError as exc:
+                rows.append({"portfolio": p.name, "client": p.client_name, "advisor": p.advisor.email,
+                             "status": "unpriced", "due": False, "reason": f"its stored strategy is refused: {exc}"})
+                continue
+            target = last_accepted_target(s, who, p.name)
+            target_id = None
+            if target is not None:
+                target_id = s.scalar(select(Proposal.id).where(Proposal.portfolio_id == p.id, Proposal.status == "accepted")
+                                     .order_by(Proposal.id.desc()).limit(1))
+            pos = position(s, who, p.name, when.date())
+            rows.append(_drift_row(p, pos, target, target_id, band, prices, when))
+    frame = pd.DataFrame(rows, columns=CHECK_COLUMNS)
+    order = {k: i for i, k in enumerate(CHECK_STATUSES)}
+    frame["_o"] = frame["status"].map(order)
+    frame = frame.sort_values(["_o", "max_drift", "portfolio"], ascending=[True, False, True], na_position="last",
+                              kind="stable").drop(columns="_o").reset_index(drop=True)
+    frame["due"] = frame["due"].astype(bool)
+    return frame
+
