@@ -57,23 +57,25 @@ class Entry:
     id: int | None = None
 
     def cash_effect(self) -> float:
+        # check_entry makes sure the fields a kind needs are there
+        q, p, a = self.quantity or 0.0, self.price or 0.0, self.amount or 0.0
         if self.kind == "buy":
-            return -(self.quantity * self.price + self.fees)
+            return -(q * p + self.fees)
         if self.kind == "sell":
-            return self.quantity * self.price - self.fees
+            return q * p - self.fees
         if self.kind in CASH_IN:
-            return self.amount - self.fees
+            return a - self.fees
         if self.kind in CASH_OUT:
-            return -(self.amount + self.fees)
+            return -(a + self.fees)
         return -self.fees  # transfers move shares, not cash
 
     def describe(self) -> str:
         if self.kind in SHARE_KINDS_IN + SHARE_KINDS_OUT:
             at = f" at {_m(self.price)}" if self.price is not None else ""
             cost = f" plus {_m(self.fees)} cost" if self.fees else ""
-            return f"{self.kind} {_n(self.quantity)} {self.ticker}{at}{cost} on {self.trade_date}"
+            return f"{self.kind} {_n(self.quantity or 0.0)} {self.ticker}{at}{cost} on {self.trade_date}"
         what = f" of {self.ticker}" if self.ticker else ""
-        return f"{self.kind} of {_m(self.amount)}{what} on {self.trade_date}"
+        return f"{self.kind} of {_m(self.amount or 0.0)}{what} on {self.trade_date}"
 
 
 def _n(x: float) -> str:
@@ -135,17 +137,18 @@ def replay(entries: Iterable[Entry], *, as_of: dt.date | None = None) -> Positio
         n += 1
         if e.id is not None:
             last_id = max(last_id, e.id)
+        ticker, quantity = e.ticker or "", e.quantity or 0.0  # share kinds have both (check_entry)
         if e.kind in SHARE_KINDS_OUT:
-            held = shares.get(e.ticker, 0.0)
-            if e.quantity > held + SHARE_TOLERANCE * max(1.0, held):
-                raise LedgerError(f"{e.describe()}: the portfolio holds {_n(held)} {e.ticker} then; nothing written")
-            left = held - e.quantity
+            held = shares.get(ticker, 0.0)
+            if quantity > held + SHARE_TOLERANCE * max(1.0, held):
+                raise LedgerError(f"{e.describe()}: the portfolio holds {_n(held)} {ticker} then; nothing written")
+            left = held - quantity
             if abs(left) <= SHARE_TOLERANCE * max(1.0, held):
-                shares.pop(e.ticker, None)
+                shares.pop(ticker, None)
             else:
-                shares[e.ticker] = left
+                shares[ticker] = left
         elif e.kind in SHARE_KINDS_IN:
-            shares[e.ticker] = shares.get(e.ticker, 0.0) + e.quantity
+            shares[ticker] = shares.get(ticker, 0.0) + quantity
         effect = e.cash_effect()
         if effect < 0 and cash + effect < -CASH_TOLERANCE:
             raise LedgerError(f"{e.describe()} needs {_m(-effect)} cash: the portfolio has {_m(cash)} then; "
