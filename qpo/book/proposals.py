@@ -191,13 +191,14 @@ def _drift_row(row, pos, target: pd.Series | None, target_id, band: float, price
 def check_rebalance(*, actor=None, prices=None, as_of=None, engine=None) -> pd.DataFrame:
     """Every portfolio the actor may read, with how far its weights (of value including cash, at the
     last close on or before ``as_of``) drifted from the target of its last accepted proposal, and
-    whether a proposal is due: ``status`` is ``drifted`` (the largest |weight - target| exceeds the
+    whether a proposal is due (the target is that of the last proposal accepted on prices of
+    ``as_of`` or before): ``status`` is ``drifted`` (the largest |weight - target| exceeds the
     strategy's ``rebalance_band``), ``no_target`` (never rebalanced: a proposal is due),
     ``unpriced`` (a holding has no price: nothing can be said) or ``within_band``. Sorted by status in
     that order, then by drift, largest first. Columns: :data:`CHECK_COLUMNS`."""
     from sqlalchemy import select
 
-    from qpo.store import actor_for, last_accepted_target, session_scope
+    from qpo.store import actor_for, session_scope
     from qpo.store.models import ClientPortfolio, Proposal
     from qpo.store.repository import position
 
@@ -215,11 +216,11 @@ def check_rebalance(*, actor=None, prices=None, as_of=None, engine=None) -> pd.D
                 rows.append({"portfolio": p.name, "client": p.client_name, "advisor": p.advisor.email,
                              "status": "unpriced", "due": False, "reason": f"its stored strategy is refused: {exc}"})
                 continue
-            target = last_accepted_target(s, who, p.name)
-            target_id = None
-            if target is not None:
-                target_id = s.scalar(select(Proposal.id).where(Proposal.portfolio_id == p.id, Proposal.status == "accepted")
-                                     .order_by(Proposal.id.desc()).limit(1))
+            accepted = s.scalars(select(Proposal).where(Proposal.portfolio_id == p.id, Proposal.status == "accepted",
+                                                        Proposal.prices_as_of <= when.date())
+                                 .order_by(Proposal.prices_as_of.desc(), Proposal.id.desc()).limit(1)).first()
+            target = None if accepted is None else pd.Series(accepted.target, dtype=float)
+            target_id = None if accepted is None else accepted.id
             pos = position(s, who, p.name, when.date())
             rows.append(_drift_row(p, pos, target, target_id, band, prices, when))
     frame = pd.DataFrame(rows, columns=CHECK_COLUMNS)
@@ -228,5 +229,6 @@ def check_rebalance(*, actor=None, prices=None, as_of=None, engine=None) -> pd.D
     frame = frame.sort_values(["_o", "max_drift", "portfolio"], ascending=[True, False, True], na_position="last",
                               kind="stable").drop(columns="_o").reset_index(drop=True)
     frame["due"] = frame["due"].astype(bool)
+    frame["target_proposal"] = frame["target_proposal"].astype("Int64")
     return frame
 

@@ -132,7 +132,8 @@ def shares(x) -> str:
 def pct(x) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return ""
-    return f"{100 * float(x):.2f}%"
+    v = 100 * float(x)
+    return f"{0.0 if abs(v) < 0.005 else v:.2f}%"  # no "-0.00%"
 
 
 def cell(x, width: int = CELL_MAX) -> str:

@@ -11,7 +11,8 @@ import argparse
 
 from qpo.cli import _common as c
 
-OBJECTIVES_HELP = "min_variance, max_sharpe, mean_variance, ... (any classical objective of qpo.optimize)"
+OBJECTIVES_HELP = ("min_variance, max_sharpe, efficient_return, efficient_risk, max_utility, min_cvar, risk_parity "
+                   "or max_diversification")
 
 
 class _Services:
@@ -218,12 +219,18 @@ def _cmd_reject(args) -> int:
 
 
 def _cmd_check(args) -> int:
+    import pandas as pd
+
     frame = _book().check_rebalance(actor=c.actor(args), prices=c.prices(), as_of=args.as_of, engine=c.reader())
     if args.json:
         c.emit_json({"check": frame})
         return 0
-    pct_cols = {col: c.pct for col in frame.columns if col in ("drift", "band", "max_drift", "rebalance_band", "cash_weight")}
-    c.say(c.table(frame, pct_cols, empty="no portfolios you may see"))
+    fmt = {col: c.pct for col in frame.columns if col in ("drift", "band", "max_drift", "rebalance_band", "cash_weight")}
+    if "value" in frame.columns:
+        fmt["value"] = c.money
+    if "target_proposal" in frame.columns:
+        fmt["target_proposal"] = lambda x: "" if x is None or x is pd.NA or x != x else str(int(x))
+    c.say(c.table(frame, fmt, empty="no portfolios you may see"))
     return 0
 
 

@@ -7,7 +7,10 @@ It lives in the workbench, not the store: one demo portfolio is the optimizer's 
 the store stores, it does not optimize.
 
 Holdings are share counts bought (one recorded transaction each) at the real closing prices of
-the bundled S&P 500 panel on its last date; one portfolio is the optimizer's own long-only min-variance answer.
+the bundled S&P 500 panel on the day the book opens: three years (756 trading days) before the
+panel's last date, so that reports, risk history and rebalance proposals of the last three years
+have a book to work on. One portfolio is the optimizer's own long-only min-variance answer from the
+three years of returns before that day.
 """
 from __future__ import annotations
 
@@ -25,6 +28,10 @@ DEMO_USERS = {
 DEMO_ADVISORS = {email: name for email, (name, role) in DEMO_USERS.items() if role == "advisor"}
 #: the seeding actor, as the audit trail names it
 SEED_ACTOR = Actor.system("seed")
+#: how many periods before the panel's last date the demo book opens (three years of trading days)
+DEMO_OPEN_PERIODS = 756
+#: the fewest periods of history the demo wants before its opening day (for the min-variance weights)
+DEMO_MIN_HISTORY = 252
 #: per-trade commission and spread of the demo's opening buys
 DEMO_COMMISSION, DEMO_SPREAD_BPS = 1.0, 5.0
 
@@ -64,13 +71,22 @@ def demo_strategy(changes: dict) -> dict:
                                              **changes).to_json()
 
 
-def seed_demo(engine: Engine | None = None, prices=None) -> int:
+def opening_day(prices):
+    """The day the demo book opens on ``prices``: :data:`DEMO_OPEN_PERIODS` periods before the last
+    date when at least :data:`DEMO_MIN_HISTORY` periods precede it, else the last date."""
+    n = len(prices.index)
+    i = n - 1 - DEMO_OPEN_PERIODS
+    return prices.index[i if i >= DEMO_MIN_HISTORY else n - 1]
+
+
+def seed_demo(engine: Engine | None = None, prices=None, opened=None) -> int:
     """Seed the demo people and portfolios if the store has no portfolio yet (creating the store
     when there is none: this is the command that writes the demo book).
 
     Each portfolio is built through its ledger: a cash deposit, then whole-share buys at the closes
-    of the panel's last date (with the demo's commission and spread as their cost). Returns the
-    number of portfolios created (0 when the store was not empty). All or nothing.
+    of ``opened`` (default :func:`opening_day`; the last date on or before it), with the demo's
+    commission and spread as their cost. Returns the number of portfolios created (0 when the store
+    was not empty). All or nothing.
     """
     engine = engine or connect()
     with session_scope(engine) as session:
@@ -84,8 +100,16 @@ def seed_demo(engine: Engine | None = None, prices=None) -> int:
 
     from qpo.errors import StoreError
 
+    import pandas as pd
+
+    day = opening_day(prices) if opened is None else pd.Timestamp(opened)
+    upto = prices.loc[:day]
+    if upto.empty:
+        from qpo.errors import DataError
+
+        raise DataError(f"the demo book cannot open on {day.date()}: the prices start on {prices.index[0].date()}")
     try:
-        return _seed(engine, prices)
+        return _seed(engine, upto)
     except (IntegrityError, StoreError):
         # another process (a second dashboard on a fresh install) seeded at the same moment:
         # this transaction was rolled back whole; theirs stands.

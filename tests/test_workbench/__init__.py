@@ -15,4 +15,4 @@ def seed_demo_book(engine=None, prices=None) -> int:
     from qpo.workbench.demo import seed_demo
 
     prices = qpo.load_prices("sp500") if prices is None else prices
-    return seed_demo(engine or connect(), prices=prices.loc[:DEMO_BOOK_OPENED])
+    return seed_demo(engine or connect(), prices=prices, opened=DEMO_BOOK_OPENED)
