@@ -64,11 +64,16 @@ def _min_variance_weights(prices):
 
 
 def demo_strategy(changes: dict) -> dict:
-    """The stored strategy of a demo portfolio: the default strategy with these changes."""
+    """The stored strategy of a demo portfolio: the default strategy with these changes. Where a
+    demo's caps are looser than the house limits, its limits are its caps (a client mandate that
+    allows 70 % in one sector is checked against 70 %), so the target a proposal builds complies."""
     from qpo.book import Strategy
 
-    return Strategy.default().with_overrides(commission=DEMO_COMMISSION, spread_bps=DEMO_SPREAD_BPS,
-                                             **changes).to_json()
+    base = Strategy.default()
+    limits = {k: max(float(changes[k]), float(getattr(base.limits, k))) for k in ("max_weight", "sector_max")
+              if k in changes and getattr(base.limits, k) is not None}
+    return base.with_overrides(commission=DEMO_COMMISSION, spread_bps=DEMO_SPREAD_BPS, limits=limits,
+                               **changes).to_json()
 
 
 def opening_day(prices):
