@@ -228,6 +228,8 @@ def test_a_dry_run_stores_nothing_and_is_all_a_researcher_may_do(desk):
     for save in (True, False):  # another advisor may not even look
         with pytest.raises(AccessDenied, match=f"{BEN} \\(advisor\\) may not"):
             propose(desk, actor=BEN, save=save)
+    with pytest.raises(StoreError, match="no portfolio named 'Nope'"):
+        propose(desk, "Nope", actor=ADMIN)
     assert table_dump(desk) == dump
     counts = table_counts(desk)
     saved = propose(desk)
@@ -258,6 +260,17 @@ def test_a_cash_only_portfolio_may_buy_every_name_priced_over_its_lookback(desk)
     assert set(chosen.trades["ticker"]) <= {"JNJ", "KO", "PEP", "PG", "WMT"}
 
 
+def test_sectors_given_shape_the_sector_caps_of_the_target(desk):
+    sectors = {"KO": "Staples", "JNJ": "Staples", "AAPL": "Tech", "MSFT": "Software"}
+    p = propose(desk, sector_max=0.45, sectors=sectors, save=False)
+    assert p.target["KO"] + p.target["JNJ"] == pytest.approx(0.45, abs=1e-6)  # binds: 0.6 without it
+    plain = propose(desk, save=False)
+    assert plain.target["KO"] + plain.target["JNJ"] > 0.5
+    checks = p.compliance.set_index("check")
+    assert checks.loc["sector Staples", "after"] == pytest.approx(p.weights["after"][["KO", "JNJ"]].sum(), abs=1e-12)
+    assert checks.loc["sector Staples", "before"] == pytest.approx(p.weights["before"][["KO", "JNJ"]].sum(), abs=1e-12)
+
+
 def test_universe_adds_a_name_the_target_may_buy(desk):
     one = propose(desk, universe="XOM", save=False)
     assert one.parameters["universe"] == sorted([*CORE_SHARES, "XOM"])
@@ -276,7 +289,10 @@ def test_accept_writes_the_trades_the_run_and_one_audit_row(desk):
     counts = table_counts(desk)
     last = last_audit_id(desk)
     a = accept(desk, p.id)
-    assert (a.id, a.status) == (p.id, "accepted")
+    assert (a.id, a.status, a.portfolio, a.ledger_version) == (p.id, "accepted", CORE, p.ledger_version)
+    pd.testing.assert_frame_equal(a.trades, p.trades)  # what was accepted is what was proposed
+    pd.testing.assert_frame_equal(a.weights, p.weights, check_like=True)
+    assert a.strategy == p.strategy and a.cash_after == p.cash_after and a.total_cost == p.total_cost
     tx1 = ledger(desk, CORE)
     new = tx1[tx1["id"] > tx0["id"].max()]
     assert len(new) == len(p.trades) > 0
@@ -461,7 +477,26 @@ def test_check_flags_a_drift_beyond_the_band_with_the_band_of_each_strategy(desk
     assert wide["max_drift"] == pytest.approx(want["max_drift"], abs=1e-12)
 
 
-def test_check_shows_each_actor_only_what_it_may_read(desk):
+def test_check_measures_drift_from_the_target_accepted_on_or_before_its_date(desk):
+    march = "2022-03-31"
+    first = propose(desk, as_of=march)
+    accept(desk, first.id, prices=PANEL.loc[:march])
+    second = propose(desk, max_weight=0.27)  # on D, from the ledger after the first
+    accept(desk, second.id)
+    assert not np.allclose(first.target.reindex(second.target.index), second.target, atol=0.01)
+    before = row_of(check(desk, as_of="2022-02-28"), CORE)
+    assert before["status"] == "no_target" and pd.isna(before["target_proposal"])
+    may = row_of(check(desk, as_of="2022-05-31"), CORE)
+    want = expected_check(desk, CORE, first.target, PANEL, "2022-05-31")
+    assert may["target_proposal"] == first.id
+    assert may["max_drift"] == pytest.approx(want["max_drift"], abs=1e-12) and may["ticker"] == want["ticker"]
+    june = row_of(check(desk, as_of=D), CORE)
+    assert june["target_proposal"] == second.id
+    assert june["max_drift"] == pytest.approx(second.distance_to_target["max_abs"], abs=1e-12)
+    assert june["max_drift"] == pytest.approx(expected_check(desk, CORE, second.target, PANEL, D)["max_drift"], abs=1e-12)
+
+
+def test_check_shows_each_actor_only_what_it_may_read(desk, monkeypatch):
     names = {who: set(check(desk, actor=who)["portfolio"]) for who in (ANA, BEN, RITA, ADMIN)}
     assert names == {ANA: {CORE, CASH_PF}, BEN: {INCOME}, RITA: {CORE, CASH_PF, INCOME}, ADMIN: {CORE, CASH_PF, INCOME}}
     frame = check(desk, actor=RITA)
@@ -471,6 +506,11 @@ def test_check_shows_each_actor_only_what_it_may_read(desk):
         assert row_of(frame, name)["value"] == pytest.approx(value, rel=1e-12)
     with pytest.raises(AccessDenied, match="is not a user of this store"):
         check(desk, actor="nobody@qpo.test")
+    monkeypatch.setenv("QPO_USER", BEN)  # no actor named: QPO_USER's
+    assert list(check(desk, actor=None)["portfolio"]) == [INCOME]
+    monkeypatch.delenv("QPO_USER")
+    with pytest.raises(AccessDenied, match="no actor named"):
+        check(desk, actor=None)
 
 
 def test_an_unpriced_holding_is_reported_not_raised(desk):
