@@ -126,6 +126,21 @@ def expect_advisor(p):
     return [[_record("portfolio", p["portfolio"]), _record("volatility", vol), _record("n_portfolios", n)]]
 
 
+def expect_rebalance(p):
+    import qpo
+    from qpo.store import connect, get_portfolio, position, session_scope
+
+    day = qpo.load_prices("sp500", end=p["as_of"]).index[-1].date()
+    engine = connect()
+    seed_demo_book(engine)  # as the test did first: it finds the store seeded
+    with session_scope(engine) as session:  # the ledger on the day, as the notebook reads it before proposing
+        row = get_portfolio(session, SYSTEM, p["portfolio"])
+        client, advisor = row.client_name, row.advisor.email
+        held = position(session, SYSTEM, p["portfolio"], day)
+    return [[_stdout(f"{p['portfolio']} ({client}), advised by {advisor}: {len(held.shares)} names and "
+                     f"{held.cash:,.2f} cash on {day}\n")]]
+
+
 #: notebook -> (small parameters, the expected outputs of its checked cells, in order)
 CASES = {
     "notebooks/01_daily_risk_report.ipynb": (
@@ -141,6 +156,8 @@ CASES = {
     "notebooks/05_train_forecaster.ipynb": (
         dict(tickers="AAPL,JNJ,JPM,KO,MSFT,XOM", hidden=8, layers=1, max_epochs=2, retrain_months=24,
              history_start="2008-01-01", history_end="2014-12-31"), expect_train_forecaster),
+    "notebooks/06_rebalance.ipynb": (
+        dict(portfolio="Tech Tilt", as_of="2021-06-30", max_turnover=0.4, store="configured"), expect_rebalance),
     "voila_apps/advisor.ipynb": (dict(portfolio="Conservative Income", lookback_days=250), expect_advisor),
 }
 

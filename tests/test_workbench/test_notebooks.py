@@ -312,12 +312,82 @@ def check_train_forecaster(tmp_path):
     assert forecast_section(weights, full, "2014-12-31", hist, model_name="no-such-model").status == "no_champion"
 
 
+def check_rebalance(tmp_path):
+    """The rebalance notebook on the seeded book (Balanced Growth, as of 2021-06-30, a 25 % turnover
+    cap and a 10 bp spread): its order ticket is the stored, accepted proposal's trade list; the
+    ledger after it is the ledger before plus the ticket's shares, its cash the cash before less the
+    notionals and each trade's $1 + 10 bp; the turnover recomputed from those shares at the day's
+    closes is the one recorded and within the cap; the proposal equals plan_rebalance's on the same
+    inputs; without the cap it trades more, without costs it pays nothing; the audit trail ends with
+    the advisor's propose and accept."""
+    import pandas as pd
+
+    import qpo
+    from qpo.book import RebalanceProposal, Strategy, plan_rebalance
+    from qpo.store import connect, get_portfolio, get_proposal, session_scope
+    from qpo.workbench.notebook import read_figures, read_records
+
+    out = _execute(tmp_path, "notebooks/06_rebalance.ipynb", portfolio="Balanced Growth", as_of="2021-06-30",
+                   max_turnover=0.25, spread_bps=10.0, store="configured")
+    rec = read_records(out)
+    advisor = "ana.silva@example.com"
+    prices = qpo.load_prices("sp500", end="2021-06-30")
+    px = prices.loc["2021-06-30"]
+    with session_scope(connect()) as s:
+        stored = RebalanceProposal.from_record(get_proposal(s, SYSTEM, rec["proposal_id"]))
+        strategy = Strategy.from_json(get_portfolio(s, SYSTEM, "Balanced Growth").strategy)
+    assert stored.status == rec["status"] == "accepted" and stored.portfolio == "Balanced Growth"
+    ticket = pd.DataFrame(rec["ticket"])
+    assert ticket["side"].tolist() == stored.trades["side"].tolist()
+    assert ticket["ticker"].tolist() == stored.trades["ticker"].tolist() and len(ticket) >= 2
+    assert ticket["shares"].tolist() == stored.trades["shares"].tolist()
+    assert ticket["limit_price"].tolist() == [round(float(px[t]) + 1e-9, 2) for t in ticket["ticker"]]
+    assert set(ticket["account"]) == {stored.account}
+    # the ledger: before + the ticket, cash less the notionals and $1 + 10 bp a trade
+    before = pd.Series(rec["holdings_before"], dtype=float)
+    signed = pd.Series(np.where(ticket["side"] == "buy", 1.0, -1.0) * ticket["shares"].to_numpy(dtype=float),
+                       index=ticket["ticker"].tolist())
+    after = before.add(signed, fill_value=0.0)
+    after = after[after != 0]
+    assert pd.Series(rec["holdings_after"], dtype=float).sort_index().to_dict() == after.sort_index().to_dict()
+    notional = signed * px[signed.index]
+    cash = rec["cash_before"] - float(notional.sum()) - float((1.0 + 1e-3 * notional.abs()).sum())
+    assert rec["ledger_cash_after"] == pytest.approx(cash, abs=1e-6) and rec["cash_after"] == pytest.approx(cash, abs=1e-6)
+    assert rec["total_cost"] == pytest.approx(float((1.0 + 1e-3 * notional.abs()).sum()), rel=1e-12)
+    v0 = rec["cash_before"] + float(before @ px[before.index])
+    v1 = cash + float(after @ px[after.index])
+    names = sorted(set(before.index) | set(after.index))
+    w0 = (before * px[before.index] / v0).reindex(names).fillna(0.0)
+    w1 = (after * px[after.index] / v1).reindex(names).fillna(0.0)
+    assert rec["value_before"] == pytest.approx(v0, rel=1e-12) and rec["value_after"] == pytest.approx(v1, rel=1e-12)
+    assert rec["turnover"] == pytest.approx(float((w1 - w0).abs().sum()), abs=1e-12)
+    assert rec["turnover"] <= 0.25 + 1e-9 and rec["effective_max_turnover"] == 0.25 and rec["effective_spread_bps"] == 10
+    # the same numbers from the library directly, on the same inputs
+    direct = plan_rebalance(before, rec["cash_before"], prices, strategy.with_overrides(max_turnover=0.25, spread_bps=10.0),
+                            as_of="2021-06-30")
+    pd.testing.assert_frame_equal(direct.trades, stored.trades)
+    assert rec["tracking_error_after"] == pytest.approx(direct.comparison.loc["tracking_error", "after"], rel=1e-9)
+    # what the cap and the costs changed
+    assert rec["proposed.turnover"] == rec["turnover"] and rec["proposed.n_trades"] == len(ticket)
+    assert rec["no costs.total_cost"] == 0 and rec["neither.total_cost"] == 0
+    assert rec["no turnover cap.turnover"] > 0.25 + 1e-6 and rec["neither.turnover"] > 0.25 + 1e-6
+    # the audit trail ends with the advisor's proposal and its acceptance
+    assert rec["audit_actions"][-2:] == ["propose", "accept"] and rec["audit_actors"][-2:] == [advisor, advisor]
+    figs = read_figures(out)
+    assert set(figs) == {"weights", "trades", "comparison"}
+    shown = stored.weights.loc[stored.weights.abs().max(axis=1) > 1e-9]
+    for trace in figs["weights"]["data"]:
+        assert trace["x"] == shown.index.tolist()
+        assert _plotly_array(trace["y"]) == pytest.approx(shown[trace["name"]].tolist(), abs=1e-15)
+
+
 CHECKS = {
     "notebooks/01_daily_risk_report.ipynb": check_daily_report,
     "notebooks/02_classical_frontier.ipynb": check_classical_frontier,
     "notebooks/03_backtest.ipynb": check_backtest,
     "notebooks/04_quantum_vs_classical.ipynb": check_quantum,
     "notebooks/05_train_forecaster.ipynb": check_train_forecaster,
+    "notebooks/06_rebalance.ipynb": check_rebalance,
     "voila_apps/advisor.ipynb": check_advisor,
 }
 
