@@ -548,3 +548,53 @@ def test_a_proposal_as_of_a_weekend_can_be_accepted(desk):
     accept(desk, p.id, prices=PANEL.loc[:saturday])
     _, cash = fold(ledger(desk, CASH_PF))
     assert cash == pytest.approx(p.cash_after, abs=1e-6)
+
+
+NEWEST_FIRST = PANEL.iloc[::-1]  # the same prices, newest first (plan_rebalance sorts such a frame)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG-P3 (qpo/book/proposals.py:_latest_price_date, used by accept_rebalance): "
+                   "the newest close is taken as the frame's last row, so prices sorted newest first (which "
+                   "plan_rebalance accepts) give the oldest date and a stale proposal is accepted")
+def test_a_stale_proposal_is_refused_whatever_the_order_of_the_prices(desk):
+    p = propose(desk)
+    dump = table_dump(desk)
+    with pytest.raises(StoreError, match="rebuild it"):
+        accept(desk, p.id, prices=NEWEST_FIRST)
+    assert table_dump(desk) == dump
+
+
+@pytest.mark.xfail(strict=True, reason="BUG-P4 (qpo/book/proposals.py:_drift_row, check_rebalance): prices sorted "
+                   "newest first are sliced with .loc[:as_of] as if ascending, so the check values the portfolio at "
+                   "closes after as_of (a Saturday's check uses the next Tuesday's prices)")
+def test_check_never_uses_prices_after_its_date_whatever_their_order(desk):
+    saturday = "2022-07-02"
+    want = row_of(check(desk, prices=PANEL, as_of=saturday), CORE)
+    got = row_of(check(desk, prices=NEWEST_FIRST, as_of=saturday), CORE)
+    _, value = valued(pd.Series(CORE_SHARES), CORE_CASH, PANEL, saturday)
+    assert want["value"] == pytest.approx(value, rel=1e-12) and want["prices_as_of"] == "2022-07-01"
+    assert got["prices_as_of"] == "2022-07-01" and got["value"] == pytest.approx(value, rel=1e-12)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG-P4 (qpo/book/proposals.py:_tradable, propose_rebalance): the universe of a "
+                   "cash-only portfolio is read from prices.loc[:as_of].iloc[-(lookback + 1):] as if ascending; prices "
+                   "sorted newest first give the closes after as_of (look-ahead): a gap after as_of drops a name, a gap "
+                   "inside the lookback is missed")
+def test_the_universe_of_cash_is_read_from_the_lookback_whatever_the_order_of_the_prices(desk):
+    gappy = PANEL.copy()
+    gappy.loc[gappy.index[gappy.index > DAY][10], "AMD"] = np.nan  # after D: no concern of a proposal on D
+    gappy.loc[gappy.index[gappy.index <= DAY][-300], "GE"] = np.nan  # inside the window: GE not tradable
+    expected = sorted(set(PANEL.columns) - {"GE"})
+    assert propose(desk, CASH_PF, prices=gappy, save=False).parameters["universe"] == expected
+    assert propose(desk, CASH_PF, prices=gappy.iloc[::-1], save=False).parameters["universe"] == expected
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError, reason="BUG-P5 (qpo/book/proposals.py:_as_day, propose_rebalance "
+                   "and check_rebalance): prices that are not a DataFrame (a dict) raise AttributeError "
+                   "('dict' object has no attribute 'index') instead of plan_rebalance's DataError")
+def test_prices_that_are_not_a_frame_get_a_clear_error(desk):
+    bad = {"AAPL": [1.0, 2.0]}
+    with pytest.raises(qpo.errors.DataError, match="prices must be a DataFrame"):
+        propose(desk, prices=bad, as_of=None, save=False)
+    with pytest.raises(qpo.errors.DataError, match="prices must be a DataFrame"):
+        check(desk, prices=bad, as_of=None)
