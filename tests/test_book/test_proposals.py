@@ -271,6 +271,24 @@ def test_sectors_given_shape_the_sector_caps_of_the_target(desk):
     assert checks.loc["sector Staples", "before"] == pytest.approx(p.weights["before"][["KO", "JNJ"]].sum(), abs=1e-12)
 
 
+def test_a_portfolio_back_in_cash_may_buy_the_names_of_its_last_accepted_target(desk):
+    names = ["JNJ", "KO", "PEP", "PG", "WMT"]
+    first = propose(desk, CASH_PF, universe=names)
+    accept(desk, first.id)
+    held, _ = fold(ledger(desk, CASH_PF))
+    assert set(held.index) <= set(names) and len(held)
+    sold = "2022-08-01"
+    with session_scope(desk) as s:
+        for ticker, q in held.items():
+            add_transaction(s, ANA, CASH_PF, "sell", trade_date=sold, ticker=ticker, quantity=q,
+                            price=float(PANEL.loc[sold, ticker]))
+    shares, cash = fold(ledger(desk, CASH_PF))
+    assert shares.empty and cash > 0
+    again = propose(desk, CASH_PF, as_of=LATER, save=False)
+    assert again.parameters["universe"] == names and again.cash_before == pytest.approx(cash, abs=1e-9)
+    assert set(again.trades["side"]) == {"buy"}
+
+
 def test_universe_adds_a_name_the_target_may_buy(desk):
     one = propose(desk, universe="XOM", save=False)
     assert one.parameters["universe"] == sorted([*CORE_SHARES, "XOM"])
@@ -452,6 +470,8 @@ def test_check_flags_a_drift_beyond_the_band_with_the_band_of_each_strategy(desk
     moved.loc[moved.index > DAY, "KO"] *= 1.8  # KO soars after the rebalance
     frame = check(desk, prices=moved, as_of=LATER)
     assert list(frame["status"]) == sorted(frame["status"], key=CHECK_STATUSES.index)
+    for _, group in frame.groupby("status", sort=False):  # within a status, the largest drift first
+        assert list(group["max_drift"].dropna()) == sorted(group["max_drift"].dropna(), reverse=True)
     core = row_of(frame, CORE)
     want = expected_check(desk, CORE, p.target, moved, LATER)
     assert want["ticker"] == "KO" and want["max_drift"] > 0.03
