@@ -232,9 +232,19 @@ def _trades_html(p: RebalanceProposal) -> str:
     return _table(["side", "ticker", "shares", "limit price", "notional", "estimated cost"], rows, "trades", classes)
 
 
+def _metric_labels(p: RebalanceProposal) -> dict[str, str]:
+    conf = getattr(p.strategy, "confidence", None)
+    at = f" {conf:.0%}" if isinstance(conf, float) else ""
+    return {"expected_return": "expected return (annual)", "volatility": "volatility (annual)",
+            "var": f"VaR{at} (one period)", "cvar": f"CVaR{at} (one period)",
+            "tracking_error": "tracking error to the target (annual)", "n_names": "names held",
+            "cash_weight": "cash weight"}
+
+
 def _comparison_html(p: RebalanceProposal) -> str:
     c = p.comparison
-    rows = [[m.replace("_", " ")] + [format_number(m, c.loc[m, col]) for col in ("before", "after", "target")]
+    labels = _metric_labels(p)
+    rows = [[labels.get(m, m.replace("_", " "))] + [format_number(m, c.loc[m, col]) for col in ("before", "after", "target")]
             for m in c.index]
     return _table(["", "before", "after", "target"], rows, "comparison")
 
@@ -253,8 +263,12 @@ def _compliance_html(p: RebalanceProposal) -> str:
                      "pass" if r.passed_before else "BREACH", "pass" if r.passed_after else "BREACH"])
         classes.append("breach" if not r.passed_after else "breach-before" if not r.passed_before else "pass")
     n = int((~comp["passed_after"].astype(bool)).sum())
+    fixed = int((~comp["passed_before"].astype(bool) & comp["passed_after"].astype(bool)).sum())
     banner = (f'<p class="breach-count"><strong>{n} limit{"s" if n != 1 else ""} breached after the trades.</strong></p>'
               if n else '<p class="compliant">Every limit holds after the trades.</p>')
+    if fixed:
+        banner += f'<p class="fixed">{fixed} breach{"es" if fixed != 1 else ""} before the trades mended by them (grey).</p>'
+
     return banner + _table(["check", "limit", "before", "after", "before: status", "after: status"], rows,
                            "compliance", classes)
 

@@ -258,8 +258,9 @@ def test_the_page_holds_every_number_escaped_and_offline(hostile, tmp_path):
     assert rows[-1][1][-1] == f"{p.total_cost:,.2f}"
     # before / after
     comp = {cells[0]: cells[1:] for _, cells in parsed.tables["comparison"][1:]}
-    assert comp["volatility"] == [f"{p.comparison.loc['volatility', c]:.2%}" for c in ("before", "after", "target")]
-    assert comp["n names"] == ["5", "10", "10"]
+    assert comp["volatility (annual)"] == [f"{p.comparison.loc['volatility', c]:.2%}" for c in ("before", "after", "target")]
+    assert comp["CVaR 95% (one period)"] == [f"{p.comparison.loc['cvar', c]:.2%}" for c in ("before", "after", "target")]
+    assert comp["names held"] == ["5", "10", "10"] and len(comp) == 7
     # compliance: the breach after the trades marked, the ones fixed by them marked as past
     checks = {cells[0]: (cls, cells) for cls, cells in parsed.tables["compliance"][1:]}
     assert len(checks) == len(p.compliance)
@@ -270,7 +271,7 @@ def test_the_page_holds_every_number_escaped_and_offline(hostile, tmp_path):
     assert checks["max single name"][0] == "breach" and checks["max single name"][1][1:4] == [
         "10.00%", f"{p.weights['before'].max():.2%}", f"{p.weights['after'].max():.2%}"]
     assert checks["min names"][1][1:4] == ["8", "5", "10"]
-    assert "1 limit breached after the trades." in page
+    assert "1 limit breached after the trades." in page and "2 breaches before the trades mended by them" in page
 
 
 def html_escaped(text: str) -> str:
@@ -354,3 +355,26 @@ def test_compare_proposals_lays_them_side_by_side(whole, fractional):
     assert table.loc["distance_l1", "fractional"] < table.loc["distance_l1", "whole"] / 5
     with pytest.raises(InvalidValueError, match="non-empty mapping"):
         compare_proposals({})
+
+
+@pytest.mark.browser
+def test_the_page_draws_offline_and_runs_no_script_of_the_name(hostile, tmp_path):
+    from tests.browser import TRACES_JS, browser_page
+
+    path = proposal_html(hostile, tmp_path / "proposal.html")
+    dialogs, requests = [], []
+    with browser_page() as page:
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("request", lambda r: requests.append(r.url))
+        page.route("http*://**", lambda route: route.abort())
+        page.goto(path.as_uri())
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length === 3", timeout=60_000)
+        figs = page.evaluate(TRACES_JS)
+        title = page.title()
+        portfolio = page.inner_text("dl.header dd")
+        page.screenshot(path=str(tmp_path / "proposal.png"), full_page=True)
+    assert dialogs == [] and [u for u in requests if not u.startswith("file:")] == []
+    assert title == f"Rebalance proposal: {HOSTILE}" and portfolio == HOSTILE
+    n_names = int((hostile.weights.abs().max(axis=1) > 1e-9).sum())
+    assert [f["bars"] for f in figs] == [3 * n_names, len(hostile.trades), 8]
+    assert figs[1]["title"] == "Trades: notional by ticker (sells negative)"
