@@ -360,6 +360,17 @@ def proposal_html(proposal: RebalanceProposal, path: str | os.PathLike, title: s
     return out
 
 
+def order_ticket_csv(proposal: RebalanceProposal, path: str | os.PathLike, account: str | None = None) -> Path:
+    """Write :func:`order_ticket` to ``path`` as CSV (UTF-8, a header row, no index) and return the
+    path; written whole or not at all, as :func:`proposal_html` is."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise InvalidValueError(f"path must be a file path (text or os.PathLike), got {quote(path)}")
+    text = order_ticket(proposal, account).to_csv(index=False, lineterminator="\n")
+    out = Path(path)
+    _write_atomically(out, text)
+    return out
+
+
 __all__ = ["COMPARE_ROWS", "TICKET_COLUMNS", "compare_proposals", "comparison_figure", "format_number",
-           "order_ticket", "proposal_figures", "proposal_html", "proposal_page", "style_comparison",
+           "order_ticket", "order_ticket_csv", "proposal_figures", "proposal_html", "proposal_page", "style_comparison",
            "trades_figure", "weights_figure"]

@@ -25,6 +25,7 @@ from qpo.reporting.rebalance import (
     TICKET_COLUMNS,
     compare_proposals,
     order_ticket,
+    order_ticket_csv,
     proposal_figures,
     proposal_html,
 )
@@ -98,6 +99,18 @@ def test_ticket_csv_writes_whole_shares_as_integers(whole, tmp_path):
     assert list(rows[0]) == TICKET_COLUMNS
     assert [r["shares"] for r in rows] == [str(int(x)) for x in whole.trades["shares"]]
     assert rows[0]["limit_price"] == "135.91" and {r["account"] for r in rows} == {"ACC-1"}
+
+
+def test_ticket_csv_file_is_written_whole(whole, tmp_path):
+    path = order_ticket_csv(whole, tmp_path / "ticket.csv", account="DU-1")
+    assert path == tmp_path / "ticket.csv"
+    assert path.read_text() == order_ticket(whole, account="DU-1").to_csv(index=False, lineterminator="\n")
+    with pytest.raises(InvalidValueError, match="account must be"):
+        order_ticket_csv(whole, path, account="")
+    assert "DU-1" in path.read_text()  # the earlier ticket is left as it was
+    with pytest.raises(InvalidValueError, match="does not exist"):
+        order_ticket_csv(whole, tmp_path / "nowhere" / "ticket.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "ticket.csv"]
 
 
 def test_account_given_overrides_the_proposals(whole):
