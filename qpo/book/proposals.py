@@ -29,11 +29,31 @@ CHECK_STATUSES = ("drifted", "no_target", "unpriced", "within_band")
 
 
 def _prices(prices) -> pd.DataFrame:
+    """The price panel (default the bundled one), checked and in date order (oldest first)."""
+    from qpo.book.rebalance import _price_panel
+
     if prices is None:
         from qpo.data import load_prices
 
-        return load_prices()
-    return prices
+        prices = load_prices()
+    return _price_panel(prices)
+
+
+def _plain(value):
+    """An override as JSON data (a Constraints or Limits as its fields)."""
+    import dataclasses
+
+    from qpo.book.rebalance import _jsonable
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, pd.Series):
+        return _jsonable(value.to_dict())
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return _jsonable(value)
 
 
 def _engine(engine, *, create: bool):
@@ -101,6 +121,10 @@ def propose_rebalance(portfolio: str, strategy=None, as_of=None, *, actor=None, 
             who.require_change(row, "propose a rebalance of")
         plan = _strategy_of(row.strategy, strategy, overrides)
         pos = position(s, who, row.name, when.date())
+        if pos.n_transactions == 0:
+            first = position(s, who, row.name).first_date
+            raise InvalidValueError(f"portfolio {row.name!r} has no ledger entry on or before {when.date()}"
+                                    + (f" (its ledger starts on {first})" if first else " (its ledger is empty)"))
         ledger_version = position(s, who, row.name).last_transaction_id or 0
         extra = [] if universe is None else [universe] if isinstance(universe, str) else list(universe)
         if pos.shares.empty and not extra:
@@ -112,7 +136,7 @@ def propose_rebalance(portfolio: str, strategy=None, as_of=None, *, actor=None, 
         proposal = plan_rebalance(pos.shares, pos.cash, prices, plan, as_of=when, portfolio=row.name,
                                   account=row.account or row.name, sectors=sectors, universe=extra or None,
                                   ledger_version=ledger_version)
-        proposal.parameters["overrides"] = dict(overrides)
+        proposal.parameters["overrides"] = _plain(dict(overrides))
         proposal.parameters["strategy_source"] = "given" if strategy is not None else "portfolio"
         if save:
             stored = save_proposal(s, who, row.name, proposal.to_record())
@@ -131,7 +155,7 @@ def _latest_price_date(prices: pd.DataFrame, names) -> dt.date:
 
 def accept_rebalance(proposal_id: int, *, actor=None, prices=None, engine=None, trade_date=None) -> RebalanceProposal:
     """Accept an open proposal: its trades become the portfolio's ledger entries (sells first, dated
-    ``trade_date``, default the proposal's price date), the optimization run is recorded and the
+    ``trade_date``, default the proposal's date), the optimization run is recorded and the
     audit row written, in one database transaction. Refused (nothing written) when it is not open,
     when ``prices`` hold a newer close of any of its names than the one it was built on (rebuild it)
     or when the ledger moved since."""
@@ -171,7 +195,9 @@ def _drift_row(row, pos, target: pd.Series | None, target_id, band: float, price
     out["value"] = value
     out["prices_as_of"] = None if upto.empty else upto.index[-1].date().isoformat()
     if value <= 0:
-        return out | {"status": "unpriced", "due": False, "reason": "the portfolio is worth nothing"}
+        reason = (f"its ledger has no entry on or before {when.date()}" if pos.n_transactions == 0
+                  else "the portfolio is worth nothing")
+        return out | {"status": "unpriced", "due": False, "reason": reason}
     weights = shares * last.reindex(shares.index) / value
     out["cash_weight"] = float(pos.cash / value)
     if target is None:

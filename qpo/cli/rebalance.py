@@ -245,12 +245,10 @@ def _cmd_export(args) -> int:
         raise InvalidValueError("say what to export: --csv FILE (the order ticket) and/or --html FILE (the proposal page)")
     with session_scope(c.reader()) as s:
         proposal = _stored(s, c.actor(args), pid)
-    from qpo.reporting.rebalance import order_ticket, proposal_html  # type: ignore[import-not-found,unused-ignore]
+    from qpo.reporting.rebalance import order_ticket_csv, proposal_html
     written = {}
     if args.csv is not None:
-        ticket = order_ticket(proposal)
-        ticket.to_csv(args.csv, index=False)
-        written["csv"] = str(Path(args.csv))
+        written["csv"] = str(order_ticket_csv(proposal, args.csv) or Path(args.csv))
     if args.html is not None:
         written["html"] = str(proposal_html(proposal, args.html) or args.html)
     if args.json:

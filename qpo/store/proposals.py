@@ -7,7 +7,7 @@ import numbers
 from collections.abc import Mapping
 
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from qpo._checks import quote
@@ -136,10 +136,10 @@ def _decidable(proposal: Proposal) -> None:
 def accept_proposal(session: Session, actor: ActorLike, proposal_id: int, *, latest_price_date,
                     trade_date=None) -> Proposal:
     """Accept an open proposal: its trades become ledger entries (sells first, dated ``trade_date``,
-    default the proposal's price date), the optimization run is recorded, and the audit row
-    written, all in the caller's transaction. Refused when the proposal is not open, when newer
-    prices exist (``latest_price_date`` after the prices it was built on) or when the ledger changed
-    since it was built: rebuild it then."""
+    default the proposal's date, whose holdings it was built on), the optimization run is recorded,
+    and the audit row written, all in the caller's transaction. Refused when the proposal is not
+    open, when newer prices exist (``latest_price_date`` after the prices it was built on), when the
+    ledger changed since it was built or holds entries dated after the trade date: rebuild it then."""
     who = actor_for(session, actor)
     proposal = get_proposal(session, who, proposal_id)
     portfolio = proposal.portfolio
@@ -155,7 +155,12 @@ def accept_proposal(session: Session, actor: ActorLike, proposal_id: int, *, lat
     if now.last_transaction_id != proposal.ledger_version:
         raise check.fail(f"the ledger of {quote(portfolio.name)} changed since proposal {proposal.id} was built (it "
                          f"was at entry {proposal.ledger_version}, it is at {now.last_transaction_id}): rebuild it")
-    day = check.day(trade_date if trade_date is not None else proposal.prices_as_of, "trade date")
+    day = check.day(trade_date if trade_date is not None else proposal.as_of, "trade date")
+    later = session.scalar(select(func.max(Transaction.trade_date)).where(Transaction.portfolio_id == portfolio.id))
+    if later is not None and later > day:
+        raise check.fail(f"the ledger of {quote(portfolio.name)} has entries up to {later}, after the trade date {day}: "
+                         f"trades dated {day} would change what those entries found; rebuild the proposal as of "
+                         f"{later} or later")
     trades = sorted(proposal.trades, key=lambda t: t["side"] != "sell")
     rows = [dict(kind=t["side"], trade_date=day, ticker=t["ticker"], quantity=t["shares"], price=t["price"],
                  fees=t.get("cost", 0.0), note=f"rebalance proposal {proposal.id}") for t in trades]

@@ -101,11 +101,10 @@ def seed_demo(engine: Engine | None = None, prices=None, opened=None) -> int:
         from qpo.data.loaders import load_prices
 
         prices = load_prices("sp500")
+    import pandas as pd
     from sqlalchemy.exc import IntegrityError
 
     from qpo.errors import StoreError
-
-    import pandas as pd
 
     day = opening_day(prices) if opened is None else pd.Timestamp(opened)
     upto = prices.loc[:day]

@@ -208,9 +208,6 @@ def test_overrides_apply_to_this_proposal_only(desk):
     assert table_dump(desk) == dump
 
 
-@pytest.mark.xfail(strict=True, raises=StoreError, reason="BUG-P2 (qpo/book/proposals.py:propose_rebalance): an override given as a "
-                   "Constraints or Limits object (which Strategy.with_overrides takes) is kept raw in "
-                   "parameters['overrides'], and the store refuses to save it (StoreError: not JSON)")
 def test_an_override_given_as_a_constraints_object_is_stored(desk):
     p = propose(desk, constraints=qpo.Constraints(max_weight=0.27))
     assert p.strategy.constraints.max_weight == 0.27 and (p.target <= 0.27 + 1e-6).all()
@@ -555,10 +552,6 @@ def test_an_unpriced_holding_is_reported_not_raised(desk):
 
 
 # -- defects found ---------------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, raises=LedgerError, reason="BUG-P1 (qpo/book/proposals.py:propose_rebalance with "
-                   "qpo/store/proposals.py:accept_proposal): a proposal as of a day without prices (a Saturday) reads "
-                   "the ledger up to that day, but accept dates its trades on the prices' day before it, so an entry "
-                   "dated in between (a deposit) is replayed after the buys it paid for: LedgerError, never acceptable")
 def test_a_proposal_as_of_a_weekend_can_be_accepted(desk):
     saturday = "2022-07-02"
     with session_scope(desk) as s:
@@ -573,9 +566,6 @@ def test_a_proposal_as_of_a_weekend_can_be_accepted(desk):
 NEWEST_FIRST = PANEL.iloc[::-1]  # the same prices, newest first (plan_rebalance sorts such a frame)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG-P3 (qpo/book/proposals.py:_latest_price_date, used by accept_rebalance): "
-                   "the newest close is taken as the frame's last row, so prices sorted newest first (which "
-                   "plan_rebalance accepts) give the oldest date and a stale proposal is accepted")
 def test_a_stale_proposal_is_refused_whatever_the_order_of_the_prices(desk):
     p = propose(desk)
     dump = table_dump(desk)
@@ -584,9 +574,6 @@ def test_a_stale_proposal_is_refused_whatever_the_order_of_the_prices(desk):
     assert table_dump(desk) == dump
 
 
-@pytest.mark.xfail(strict=True, reason="BUG-P4 (qpo/book/proposals.py:_drift_row, check_rebalance): prices sorted "
-                   "newest first are sliced with .loc[:as_of] as if ascending, so the check values the portfolio at "
-                   "closes after as_of (a Saturday's check uses the next Tuesday's prices)")
 def test_check_never_uses_prices_after_its_date_whatever_their_order(desk):
     saturday = "2022-07-02"
     want = row_of(check(desk, prices=PANEL, as_of=saturday), CORE)
@@ -596,10 +583,6 @@ def test_check_never_uses_prices_after_its_date_whatever_their_order(desk):
     assert got["prices_as_of"] == "2022-07-01" and got["value"] == pytest.approx(value, rel=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG-P4 (qpo/book/proposals.py:_tradable, propose_rebalance): the universe of a "
-                   "cash-only portfolio is read from prices.loc[:as_of].iloc[-(lookback + 1):] as if ascending; prices "
-                   "sorted newest first give the closes after as_of (look-ahead): a gap after as_of drops a name, a gap "
-                   "inside the lookback is missed")
 def test_the_universe_of_cash_is_read_from_the_lookback_whatever_the_order_of_the_prices(desk):
     gappy = PANEL.copy()
     gappy.loc[gappy.index[gappy.index > DAY][10], "AMD"] = np.nan  # after D: no concern of a proposal on D
@@ -609,9 +592,6 @@ def test_the_universe_of_cash_is_read_from_the_lookback_whatever_the_order_of_th
     assert propose(desk, CASH_PF, prices=gappy.iloc[::-1], save=False).parameters["universe"] == expected
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason="BUG-P5 (qpo/book/proposals.py:_as_day, propose_rebalance "
-                   "and check_rebalance): prices that are not a DataFrame (a dict) raise AttributeError "
-                   "('dict' object has no attribute 'index') instead of plan_rebalance's DataError")
 def test_prices_that_are_not_a_frame_get_a_clear_error(desk):
     bad = {"AAPL": [1.0, 2.0]}
     with pytest.raises(qpo.errors.DataError, match="prices must be a DataFrame"):

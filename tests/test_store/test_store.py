@@ -29,7 +29,7 @@ from qpo.store import (
 from qpo.store.db import current_revision
 from qpo.store.repository import risk_history
 from qpo.workbench import demo as seed_module
-from qpo.workbench.demo import seed_demo
+from qpo.workbench.demo import opening_day, seed_demo
 from tests.conftest import database_urls
 
 TABLES = {"advisors", "portfolios", "transactions", "proposals", "audit_log", "optimization_runs", "risk_metrics",
@@ -130,20 +130,24 @@ def test_seed_demo_is_real_and_runs_once(engine, sp500):
     with session_scope(engine) as s:
         table = list_portfolios(s, SYSTEM)
         assert table["name"].tolist() == ["Balanced Growth", "Conservative Income", "Min-Variance Core", "Tech Tilt"]
-        w = portfolio_weights(s, SYSTEM, "Balanced Growth", sp500)
+        opened = opening_day(sp500)
+        w = portfolio_weights(s, SYSTEM, "Balanced Growth", sp500, as_of=opened)
         pos = position(s, SYSTEM, "Balanced Growth")
-    # seeded as whole shares bought for dollar weights at the last close: the weights come back at
-    # that date, off only by the rounding down to whole shares (one share of AAPL is 0.013 % of $1M)
+        assert pos.first_date == opened.date() and position(s, SYSTEM, "Balanced Growth", opened - pd.Timedelta(days=1)).n_transactions == 0
+    # the book opens 756 trading days before the panel's last date, three years of history after it
+    assert opened == sp500.index[-757]
+    # seeded as whole shares bought for dollar weights at the opening close: the weights come back at
+    # that date, off only by the rounding down to whole shares (one share of AAPL is 0.01 % of $1M)
     assert w.sum() == pytest.approx(1.0)
     assert w["AAPL"] == pytest.approx(0.12, abs=5e-4) and w["XOM"] == pytest.approx(0.08, abs=5e-4)
     # the ledger's cash is the deposit less every buy and its cost: what the rounding left, never negative
-    last = sp500.iloc[-1]
+    last = sp500.loc[opened]
     invested = float((pos.shares * last[pos.shares.index]).sum())
     assert 0 <= pos.cash < 1_000_000 * 0.002 and invested + pos.cash < 1_000_000
     assert (pos.shares == pos.shares.round()).all() and table.set_index("name").loc["Balanced Growth", "cash"] == \
         pytest.approx(pos.cash)
     with session_scope(engine) as s:
-        mv = portfolio_weights(s, SYSTEM, "Min-Variance Core", sp500)
+        mv = portfolio_weights(s, SYSTEM, "Min-Variance Core", sp500, as_of=opened)
     assert mv.max() <= 0.15 + 1e-3 and len(mv) >= 7  # the optimizer's own capped answer (in whole shares)
 
 
