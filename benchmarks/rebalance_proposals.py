@@ -377,19 +377,20 @@ def write_table(r: dict) -> str:
                 f"{p['distance_to_target_max_abs']:.2e} | {', '.join(p['compliance_failed_before']) or 'none'} -> "
                 f"{', '.join(p['compliance_failed_after']) or 'none'} | {len(p['violations']) or 'none'} |")
         lines += ["", "### Times", "",
-                  "| store | strategy | open the portfolio | propose: first | propose: median | plan | "
+                  "| store | strategy | open the portfolio | propose: first | propose: median (min) | plan | "
                   "window | problem (estimators) | optimize | rounding | metrics | compliance | store part | "
-                  "ledger read | save | accept: first | accept: median | accept_proposal |",
+                  "ledger read | save | accept: first | accept: median (min) | accept_proposal |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for b, v in runs.items():
             for label, s in v["strategies"].items():
                 ps, acc = s["propose_stages"], s["accept_stages"]
                 lines.append(
                     f"| {b} | {label} | {ms(s['create_portfolio']['median_s'])} | {ms(s['propose']['first_s'])} | "
-                    f"**{ms(s['propose']['median_s'])}** | {_st(ps, 'plan')} | {_st(ps, 'window')} | "
+                    f"**{ms(s['propose']['median_s'])}** ({ms(s['propose']['min_s'])}) | {_st(ps, 'plan')} | {_st(ps, 'window')} | "
                     f"{_st(ps, 'problem')} | {_st(ps, 'optimize')} | {_st(ps, 'rounding')} | {_st(ps, 'metrics')} | "
                     f"{_st(ps, 'compliance')} | {_st(ps, 'store')} | {_st(ps, 'ledger_read')} | "
-                    f"{_st(ps, 'save_proposal')} | {ms(s['accept']['first_s'])} | **{ms(s['accept']['median_s'])}** | "
+                    f"{_st(ps, 'save_proposal')} | {ms(s['accept']['first_s'])} | **{ms(s['accept']['median_s'])}** "
+                    f"({ms(s['accept']['min_s'])}) | "
                     f"{_st(acc, 'accept_proposal')} |")
         lines += ["", *not_run] if not_run else []
     lines += ["", "Stages: `plan` is `plan_rebalance` (window: the returns of the lookback and the last prices; "
@@ -422,7 +423,8 @@ def main(argv: list[str] | None = None) -> None:
     smoke = results["mode"] == "smoke"
     url = None if args.no_postgres else args.database_url
     backends = {"sqlite": None}
-    pg_reason = "skipped: no --database-url and QPO_TEST_DATABASE_URL is not set" if not url else postgres_reachable(url)
+    pg_reason = ("skipped (--no-postgres)" if args.no_postgres else
+                 "skipped: no --database-url and QPO_TEST_DATABASE_URL is not set" if not url else postgres_reachable(url))
     if pg_reason is None:
         backends["postgresql"] = url
     p["stores"] = list(backends)
