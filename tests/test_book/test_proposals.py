@@ -20,7 +20,6 @@ from qpo.book.proposals import CHECK_COLUMNS, CHECK_STATUSES, accept_rebalance, 
 from qpo.errors import AccessDenied, StoreError
 from qpo.store import (
     Actor,
-    LedgerError,
     OptimizationRun,
     Proposal,
     add_transaction,
