@@ -109,7 +109,7 @@ def propose_rebalance(portfolio: str, strategy=None, as_of=None, *, actor=None, 
     lookback window.
     """
     from qpo.store import actor_for, last_accepted_target, session_scope
-    from qpo.store.repository import get_portfolio, position, save_proposal
+    from qpo.store.repository import get_portfolio, positions, save_proposal
 
     prices = _prices(prices)
     when = _as_day(as_of, prices)
@@ -120,12 +120,18 @@ def propose_rebalance(portfolio: str, strategy=None, as_of=None, *, actor=None, 
         if save:
             who.require_change(row, "propose a rebalance of")
         plan = _strategy_of(row.strategy, strategy, overrides)
-        pos = position(s, who, row.name, when.date())
+        pos, whole = positions(s, who, row.name, when.date())
         if pos.n_transactions == 0:
-            first = position(s, who, row.name).first_date
             raise InvalidValueError(f"portfolio {row.name!r} has no ledger entry on or before {when.date()}"
-                                    + (f" (its ledger starts on {first})" if first else " (its ledger is empty)"))
-        ledger_version = position(s, who, row.name).last_transaction_id or 0
+                                    + (f" (its ledger starts on {whole.first_date})" if whole.first_date
+                                       else " (its ledger is empty)"))
+        if save and whole.n_transactions > pos.n_transactions:
+            last = whole.as_of
+            raise InvalidValueError(f"the ledger of {row.name!r} has entries after {when.date()} (up to {last}): a "
+                                    f"proposal as of {when.date()} could not be accepted; propose as of {last} or "
+                                    "later (prices for that date are needed), or compute it without storing it "
+                                    "(save=False, --dry-run)")
+        ledger_version = whole.last_transaction_id or 0
         extra = [] if universe is None else [universe] if isinstance(universe, str) else list(universe)
         if pos.shares.empty and not extra:
             from qpo.book.rebalance import universe_of

@@ -50,7 +50,7 @@ from qpo._checks import check_amount, quote
 from qpo.book.rounding import TRADE_COLUMNS, round_trades
 from qpo.book.strategy import Strategy
 from qpo.data.calendar import check_as_of
-from qpo.errors import DataError, InvalidValueError
+from qpo.errors import DataError, InfeasibleError, InvalidValueError
 from qpo.optimization import Constraints, OptimizationResult, PortfolioProblem, optimize
 
 #: the fewest return periods a target is estimated from
@@ -245,6 +245,18 @@ class RebalanceProposal:
     def target(self) -> pd.Series:
         return self.weights["target"]
 
+    def breaches_after(self) -> list[str]:
+        """The compliance checks the portfolio fails after the trades, each with its value and limit
+        (``"sector Energy 41.20% > 40.00%"``; counts as whole numbers)."""
+        out = []
+        for row in self.compliance.itertuples(index=False):
+            if not bool(row.passed_after) and math.isfinite(float(row.after)):
+                count = str(row.check).startswith("min names")
+                fmt = (lambda v: f"{v:.0f}") if count else (lambda v: f"{100 * v:.2f}%")
+                sign = "<" if count else ">"
+                out.append(f"{row.check} {fmt(row.after)} {sign} {fmt(row.limit)}")
+        return out
+
     def summary(self) -> dict[str, Any]:
         """The proposal's numbers as JSON data (what the store keeps as ``summary``)."""
         return _jsonable({
@@ -256,6 +268,7 @@ class RebalanceProposal:
             "weights": {c: self.weights[c].to_dict() for c in ("before", "target", "after")},
             "comparison": {m: self.comparison.loc[m].to_dict() for m in self.comparison.index},
             "compliance": self.compliance.to_dict(orient="records"),
+            "breaches_after": self.breaches_after(),
         })
 
     def _result_record(self) -> dict[str, Any]:
@@ -377,8 +390,19 @@ def plan_rebalance(shares, cash: float, prices: pd.DataFrame, strategy=None, *, 
         raise InvalidValueError("the portfolio is worth nothing (no shares of value, no cash): deposit cash first")
     before = (held_u * px / value).rename("before")
     problem = strategy.problem(returns, current_weights=before.to_dict(), sectors=sectors)
+    loose = strategy.constraints_for(list(returns.columns), sectors, before.to_dict(), within_limits=False)
+    limits_as_caps = repr((problem.constraints.max_weight, problem.constraints.group_max)) != repr(
+        (loose.max_weight, loose.group_max))
+    try:  # the portfolio's limits as caps too; where they cannot hold (a turnover cap too tight to get
+        # there), the strategy's own constraints, and the compliance table shows what is breached
+        result = optimize(problem, **strategy.optimize_kwargs())
+    except InfeasibleError:
+        if not limits_as_caps:
+            raise
+        problem = strategy.problem(returns, current_weights=before.to_dict(), sectors=sectors, within_limits=False)
+        result = optimize(problem, **strategy.optimize_kwargs())
+        limits_as_caps = False
     constraints = problem.constraints
-    result = optimize(problem, **strategy.optimize_kwargs())
     target = result.weights.reindex(names).fillna(0.0).clip(lower=0.0).rename("target")
     rounded = round_trades(held_u.to_numpy(), px.to_numpy(), cash, target.to_numpy(), problem.resolved,
                            commission=float(strategy.commission), spread_bps=float(strategy.spread_bps),
@@ -397,6 +421,7 @@ def plan_rebalance(shares, cash: float, prices: pd.DataFrame, strategy=None, *, 
     parameters = {"universe": names, "lookback": int(strategy.lookback), "periods": len(returns),
                   "window": [returns.index[0].date().isoformat(), returns.index[-1].date().isoformat()],
                   "budget": float(constraints.budget), "fractional": bool(strategy.fractional),
+                  "limits_as_caps": limits_as_caps,
                   "commission": float(strategy.commission), "spread_bps": float(strategy.spread_bps),
                   "transaction_costs": constraints.transaction_costs if not isinstance(constraints.transaction_costs, Mapping)
                   else dict(constraints.transaction_costs)}

@@ -237,7 +237,7 @@ class Strategy:
         return self.objective not in NO_COST_OBJECTIVES
 
     def constraints_for(self, tickers, sectors: Mapping[str, str] | None = None,
-                        current_weights: Mapping[str, float] | None = None) -> Constraints:
+                        current_weights: Mapping[str, float] | None = None, *, within_limits: bool = True) -> Constraints:
         """The :class:`qpo.Constraints` of a problem over ``tickers``:
 
         * ``sector_max`` as ``groups``/``group_max`` by ``sectors`` (ticker -> sector; default
@@ -248,15 +248,21 @@ class Strategy:
           moves toward the weight invested now where ``max_turnover`` needs it (30 % cash under a
           10 % cap invests 10 %);
         * ``transaction_costs`` ``spread_bps / 1e4`` unless the constraints set their own (and the
-          objective charges costs).
+          objective charges costs);
+        * the compliance limits' ``max_weight`` and ``sector_max`` as caps too (the tighter wins), so
+          that the target complies with the portfolio's own limits, wherever the names can hold them
+          fully invested (else the strategy's own caps stand and the proposal's compliance table
+          shows the breach).
 
         Raises :class:`~qpo.errors.InfeasibleError` when the bounds cannot hold the budget over these
         tickers (a 10 % cap on 5 names cannot be fully invested: it is refused, never loosened), and
         :class:`StrategyError` when the constraints name tickers outside ``tickers``.
         """
-        return self._constraints_over(_tickers(tickers), sectors, current_weights, capacity=True)
+        return self._constraints_over(_tickers(tickers), sectors, current_weights, capacity=True,
+                                      within_limits=within_limits)
 
-    def _constraints_over(self, names: list[str], sectors, current_weights, *, capacity: bool) -> Constraints:
+    def _constraints_over(self, names: list[str], sectors, current_weights, *, capacity: bool,
+                          within_limits: bool = False) -> Constraints:
         c = self.constraints
         outside = sorted(_named_tickers(c) - set(names))
         if outside:
@@ -290,16 +296,64 @@ class Strategy:
         out = replace(c, **changes) if changes else c
         if capacity:
             _check_capacity(out, names, budget)
+        if capacity and within_limits:
+            tight = self._within_limits(out, names, sectors)
+            if tight is not out:
+                try:  # the limits as caps too, where the names can hold them; else the compliance table says
+                    _check_capacity(tight, names, budget)
+                    return tight
+                except InfeasibleError:
+                    return out
         return out
 
+    def _within_limits(self, c: Constraints, names: list[str], sectors) -> Constraints:
+        """``c`` with the compliance limits' single-name and sector caps added (the tighter of the
+        two wins), so that the target a proposal builds complies with the portfolio's own limits.
+        Long-only only; sector caps only where the groups are the sectors (or there are none)."""
+        lim = self.limits
+        if not c.long_only or lim is None:
+            return c
+        changes: dict[str, Any] = {}
+        if lim.max_weight is not None:
+            cap = float(lim.max_weight)
+            cur = c.max_weight
+            new = ({t: min(float(dict(cur).get(t, 1.0)), cap) for t in names} if isinstance(cur, Mapping)
+                   else min(float(cur), cap))
+            floors = _number_map("min_weight", c.min_weight, None) if isinstance(c.min_weight, Mapping) else (
+                {t: float(c.min_weight) for t in names} if c.min_weight is not None else {})
+            if all(v <= (new[t] if isinstance(new, dict) else new) + 1e-12 for t, v in floors.items() if t in names):
+                changes["max_weight"] = new
+        if lim.sector_max is not None and (c.groups is None or self.sector_max is not None):
+            if c.groups is not None:
+                groups = {t: str(g) for t, g in dict(c.groups).items()}
+            else:
+                if sectors is None:
+                    from qpo.data import load_sectors
+
+                    sectors = load_sectors()
+                groups = {t: str(sectors.get(t, "Unclassified")) for t in names}
+            present = set(groups.values())
+            mine = dict(c.group_max) if c.group_max is not None else {}
+            theirs = ({s: float(v) for s, v in lim.sector_max.items() if s in present}
+                      if isinstance(lim.sector_max, dict) else {s: float(lim.sector_max) for s in present})
+            caps = {s: min(float(mine[s]), theirs[s]) if s in mine else theirs[s] for s in theirs}
+            caps |= {s: float(v) for s, v in mine.items() if s not in caps}
+            if caps and caps != mine:
+                changes.update(groups=groups, group_max=caps)
+                if c.group_min is None:
+                    changes["group_min"] = None
+        return replace(c, **changes) if changes else c
+
     def problem(self, returns: pd.DataFrame, current_weights: Mapping[str, float] | None = None,
-                sectors: Mapping[str, str] | None = None) -> PortfolioProblem:
+                sectors: Mapping[str, str] | None = None, *, within_limits: bool = True) -> PortfolioProblem:
         """The :class:`qpo.PortfolioProblem` of the last ``lookback`` periods of ``returns``
         (periods x tickers, no gaps), by the strategy's estimators, constraints
-        (:meth:`constraints_for` its columns) and risk-free rate."""
-        return self._problem(returns, current_weights, sectors, capacity=True)
+        (:meth:`constraints_for` its columns; ``within_limits``: with the limits' caps) and
+        risk-free rate."""
+        return self._problem(returns, current_weights, sectors, capacity=True, within_limits=within_limits)
 
-    def _problem(self, returns, current_weights, sectors, *, capacity: bool) -> PortfolioProblem:
+    def _problem(self, returns, current_weights, sectors, *, capacity: bool,
+                 within_limits: bool = False) -> PortfolioProblem:
         from qpo.errors import DataError
 
         if not isinstance(returns, pd.DataFrame):
@@ -307,7 +361,8 @@ class Strategy:
         window = returns.iloc[-self.lookback:]
         if len(window) < MIN_LOOKBACK:
             raise DataError(f"{len(window)} periods of returns; a strategy estimates from at least {MIN_LOOKBACK}")
-        constraints = self._constraints_over(_tickers(returns.columns), sectors, current_weights, capacity=capacity)
+        constraints = self._constraints_over(_tickers(returns.columns), sectors, current_weights, capacity=capacity,
+                                             within_limits=within_limits)
         return PortfolioProblem.from_returns(window, self.mean, self.covariance, constraints,
                                              risk_free_rate=self.risk_free_rate)
 

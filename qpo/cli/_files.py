@@ -45,14 +45,34 @@ def load_strategy(path: str):
     except json.JSONDecodeError as exc:
         raise InvalidValueError(f"strategy file {file_label(path)} is not JSON: {exc.msg} at line {exc.lineno}, column "
                                 f"{exc.colno} (a strategy is a JSON object: see qpo.book.Strategy)") from None
+    except RecursionError:
+        raise InvalidValueError(f"strategy file {file_label(path)} nests too deeply to be a strategy (a strategy is a "
+                                "JSON object of a few levels: see qpo.book.Strategy)") from None
     try:
         return Strategy.from_json(obj)
+    except RecursionError:
+        raise InvalidValueError(f"strategy file {file_label(path)} nests too deeply to be a strategy") from None
     except (TypeError, ValueError, KeyError) as exc:
         from qpo.errors import QpoError
 
         if isinstance(exc, QpoError):
             raise type(exc)(f"strategy file {file_label(path)}: {exc}") from None
         raise InvalidValueError(f"strategy file {file_label(path)}: {exc}") from None
+
+
+def strategy_tickers_priced(strategy, path: str, priced) -> None:
+    """Refuse a strategy that names a ticker the price data lacks: every proposal of it would fail."""
+    import pandas as pd
+
+    from qpo.book.rebalance import universe_of
+    from qpo.errors import InvalidValueError
+
+    named = universe_of(pd.Series(dtype=float), strategy.constraints)
+    missing = sorted(set(named) - set(priced))
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise InvalidValueError(f"strategy file {file_label(path)} names {shown}, which the price data lacks: no "
+                                "proposal could be built; name tickers of the price panel")
 
 
 def read_ledger_file(path: str):

@@ -96,6 +96,8 @@ def _cmd_portfolio_create(args) -> int:
     from qpo.store import create_portfolio, session_scope, store_tickers
 
     strategy = files.load_strategy(args.strategy) if args.strategy is not None else None  # checked before any write
+    if strategy is not None:
+        files.strategy_tickers_priced(strategy, args.strategy, c.prices().columns)
     panel = c.prices()
     dated = args.date or _price_date()
     engine = c.writer()
@@ -235,7 +237,9 @@ def _cmd_portfolio_update(args) -> int:
         ("name", "new_name"), ("client_name", "client"), ("advisor_email", "advisor"), ("benchmark", "benchmark"),
         ("account", "account"), ("description", "description")) if getattr(args, attr) is not None}
     if args.strategy is not None:
-        changes["strategy"] = files.load_strategy(args.strategy).to_json()
+        loaded = files.load_strategy(args.strategy)
+        files.strategy_tickers_priced(loaded, args.strategy, c.prices().columns)
+        changes["strategy"] = loaded.to_json()
     if not changes:
         raise InvalidValueError("nothing to update: give --name, --client, --advisor, --benchmark, --account, "
                                 "--description or --strategy FILE")

@@ -89,6 +89,10 @@ def _print_proposal(proposal, *, stored: bool) -> None:
     if getattr(proposal, "violations", None):
         c.say("")
         c.say("constraints whole shares cannot meet: " + "; ".join(map(str, proposal.violations)))
+    breached = proposal.breaches_after()
+    if breached:
+        c.say("")
+        c.say(f"LIMITS BREACHED AFTER THE TRADES ({len(breached)}): " + "; ".join(breached))
     c.say("")
     dist = proposal.distance_to_target or {}
     rows = [("cash", f"{c.money(proposal.cash_before)} -> {c.money(proposal.cash_after)}"),
@@ -190,17 +194,19 @@ def _cmd_accept(args) -> int:
 
     pid = _proposal_id(args.id)
     engine = c.writer()
-    _book().accept_rebalance(pid, actor=c.actor(args), prices=c.prices(), engine=engine)
+    accepted = _book().accept_rebalance(pid, actor=c.actor(args), prices=c.prices(), engine=engine)
     with session_scope(engine) as s:
         row = get_proposal(s, c.actor(args), pid)
         name, n_trades, run_id = row.portfolio.name, len(row.trades), row.optimization_run_id
         pos = position(s, c.actor(args), name)
     if args.json:
         c.emit_json({"accepted": pid, "portfolio": name, "n_trades": n_trades, "optimization_run_id": run_id,
-                     "holdings": pos.shares, "cash": pos.cash})
+                     "holdings": pos.shares, "cash": pos.cash, "breaches_after": accepted.breaches_after()})
     else:
         c.say(f"accepted proposal {pid} for {name!r}: {n_trades} trade(s) written to its ledger "
               f"(optimization run {run_id}); cash now {c.money(pos.cash)}")
+        if accepted.breaches_after():
+            c.say("limits breached after these trades: " + "; ".join(accepted.breaches_after()))
     return 0
 
 

@@ -14,7 +14,7 @@ import math
 import os
 import tempfile
 from collections.abc import Mapping
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,9 +51,20 @@ def _check_proposal(proposal) -> RebalanceProposal:
 
 
 # -- the order ticket -------------------------------------------------------------------------------
-def _cents(price: float) -> float:
-    """A price rounded to cents, half away from zero on its decimal value (135.905 -> 135.91)."""
-    return float(Decimal(repr(float(price))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+def _cents(price: float, side: str | None = None) -> float:
+    """A price in cents: for a buy rounded up and for a sell down (a limit at least as good for a
+    fill as the estimate); without a side half away from zero (135.905 -> 135.91)."""
+    rounding = {"buy": ROUND_CEILING, "sell": ROUND_FLOOR}.get(side or "", ROUND_HALF_UP)
+    return float(Decimal(repr(float(price))).quantize(Decimal("0.01"), rounding=rounding))
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    """Text a spreadsheet will not run as a formula: a cell that starts with = + - @ (or a tab or a
+    carriage return) gets a leading apostrophe (OWASP's advice for CSV files)."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _shares_column(shares: pd.Series) -> pd.Series:
@@ -70,7 +81,8 @@ def _shares_column(shares: pd.Series) -> pd.Series:
 def order_ticket(proposal: RebalanceProposal, account: str | None = None) -> pd.DataFrame:
     """The proposal's trade list as an order ticket: ``side, ticker, shares, limit_price, account``,
     one row per trade in the proposal's order (sells first). ``limit_price`` is the proposal's
-    estimated price (its last close) rounded to cents; ``shares`` are ints where whole, the exact
+    estimated price (its last close) in cents, rounded up for a buy and down for a sell; text that
+    a spreadsheet would run as a formula (``=...``) starts with an apostrophe; ``shares`` are ints where whole, the exact
     fraction otherwise; ``account`` is ``account`` when given, else the proposal's. A proposal
     without trades gives an empty ticket with these columns."""
     p = _check_proposal(proposal)
@@ -89,10 +101,10 @@ def order_ticket(proposal: RebalanceProposal, account: str | None = None) -> pd.
                                 "shares > 0 and a price > 0 are needed")
     ticket = pd.DataFrame({
         "side": trades["side"].astype(object).to_numpy(),
-        "ticker": trades["ticker"].astype(object).to_numpy(),
+        "ticker": [_cell(str(t)) for t in trades["ticker"]],
         "shares": _shares_column(trades["shares"].reset_index(drop=True)).to_numpy(),
-        "limit_price": [_cents(x) for x in trades["price"].to_numpy(dtype=float)],
-        "account": acct,
+        "limit_price": [_cents(x, side) for x, side in zip(trades["price"].to_numpy(dtype=float), trades["side"])],
+        "account": _cell(acct),
     }, columns=TICKET_COLUMNS)
     return ticket
 
@@ -329,13 +341,21 @@ def _write_atomically(path: Path, text: str) -> None:
                                 "exist (create it first)")
     if path.is_dir():
         raise InvalidValueError(f"cannot write {quote(str(path), 80)}: it is a folder; give a file name")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise InvalidValueError(f"cannot write {quote(str(path), 80)}: it exists and is not a regular file (a device, "
+                                "a pipe or a link); give the path of a file")
+    if len(path.name.encode()) > 200:
+        raise InvalidValueError(f"cannot write {quote(str(path), 80)}: the file name is too long (at most 200 bytes)")
     if path.exists():
         mode = path.stat().st_mode & 0o777  # a page written again keeps its permissions
     else:
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask  # as an ordinary open() would create it (mkstemp's file is 0600)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise InvalidValueError(f"cannot write {quote(str(path), 80)}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -343,6 +363,9 @@ def _write_atomically(path: Path, text: str) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InvalidValueError(f"cannot write {quote(str(path), 80)}: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

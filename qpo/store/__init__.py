@@ -37,6 +37,7 @@ from qpo.store.repository import (
     portfolio_holdings,
     portfolio_weights,
     position,
+    positions,
     record_optimization_run,
     record_risk_metrics,
     reject_proposal,
@@ -53,7 +54,7 @@ __all__ = [
     "add_user", "audit_trail", "authenticate", "connect", "create_portfolio", "delete_portfolio",
     "get_or_create_user", "get_portfolio", "get_proposal", "import_transactions", "last_accepted_target",
     "list_portfolios", "list_proposals", "list_transactions", "list_users", "portfolio_cash", "portfolio_holdings",
-    "portfolio_weights", "position", "record_optimization_run", "record_risk_metrics", "reject_proposal",
+    "portfolio_weights", "position", "positions", "record_optimization_run", "record_risk_metrics", "reject_proposal",
     "risk_history", "save_proposal", "session_scope", "set_password", "store_exists", "store_tickers",
     "update_portfolio", "upgrade",
 ]

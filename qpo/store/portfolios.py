@@ -290,6 +290,13 @@ def position(session: Session, actor: ActorLike, name: str, as_of=None) -> ledge
     return _position(session, get_portfolio(session, actor, name), as_of)
 
 
+def positions(session: Session, actor: ActorLike, name: str, as_of) -> tuple[ledger.Position, ledger.Position]:
+    """The position as of ``as_of`` and after the whole ledger, from one read of it (so that the
+    ledger's version and the holdings of a proposal agree, whatever commits in between)."""
+    entries = _entries(session, get_portfolio(session, actor, name))
+    return ledger.replay(entries, as_of=check.day(as_of, "as_of")), ledger.replay(entries)
+
+
 def portfolio_holdings(session: Session, actor: ActorLike, name: str, as_of=None) -> pd.Series:
     """Share quantities by ticker, from the ledger."""
     return position(session, actor, name, as_of).shares.rename("quantity")

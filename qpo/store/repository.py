@@ -32,6 +32,7 @@ from qpo.store.portfolios import (  # noqa: F401
     portfolio_holdings,
     portfolio_weights,
     position,
+    positions,
     store_tickers,
     update_portfolio,
 )

@@ -17,7 +17,7 @@ import pytest
 import qpo
 from qpo.book import Strategy, StrategyError
 from qpo.book.proposals import CHECK_COLUMNS, CHECK_STATUSES, accept_rebalance, check_rebalance, propose_rebalance, reject_rebalance
-from qpo.errors import AccessDenied, StoreError
+from qpo.errors import AccessDenied, InvalidValueError, StoreError
 from qpo.store import (
     Actor,
     OptimizationRun,
@@ -152,8 +152,12 @@ def test_propose_reads_the_ledger_as_of_its_date_and_the_stored_strategy(desk):
     with session_scope(desk) as s:  # entries after D: not in a proposal as of D
         add_transaction(s, ANA, CORE, "buy", trade_date="2022-09-01", ticker="XOM", quantity=10, price=xom, fees=1.0)
         add_transaction(s, ANA, CORE, "deposit", trade_date="2022-09-02", amount=5_000.0)
-    last = last_audit_id(desk)
-    p = propose(desk)
+    # stored, a proposal as of D is refused: its trades, dated D, would come before those entries
+    before = table_dump(desk)
+    with pytest.raises(InvalidValueError, match=r"has entries after 2022-06-30 \(up to 2022-09-02\)"):
+        propose(desk)
+    assert table_dump(desk) == before
+    p = propose(desk, save=False)
     tx = ledger(desk, CORE)
     shares, cash = fold(tx, D)
     assert shares.to_dict() == CORE_SHARES and cash == pytest.approx(CORE_CASH)
@@ -167,14 +171,7 @@ def test_propose_reads_the_ledger_as_of_its_date_and_the_stored_strategy(desk):
     # the stored strategy: its 30 % cap binds, its band is kept
     assert p.strategy == CORE_STRATEGY and p.parameters["strategy_source"] == "portfolio" and p.parameters["overrides"] == {}
     assert p.target.max() == pytest.approx(0.3, abs=1e-6) and (p.target <= 0.3 + 1e-6).all()
-    # stored as open, as the proposal says, with one audit row
-    assert p.status == "open" and isinstance(p.id, int)
-    row = stored(desk, p.id)
-    assert (row.status, row.created_by, row.ledger_version, row.as_of, row.prices_as_of) == (
-        "open", ANA, p.ledger_version, DAY.date(), DAY.date())
-    assert row.trades == p.to_record()["trades"] and row.strategy == CORE_STRATEGY.to_json()
-    assert [(r.action, r.entity, r.entity_id, r.actor) for r in audit_rows_after(desk, last)] == [
-        ("propose", "proposal", str(p.id), ANA)]
+    assert p.status == "draft" and p.id is None
     # at the prices' last date the later entries count: XOM is held, the cash is what the ledger says
     now = propose(desk, as_of=None, save=False)
     shares_now, cash_now = fold(tx)
@@ -258,8 +255,12 @@ def test_a_cash_only_portfolio_may_buy_every_name_priced_over_its_lookback(desk)
 
 def test_sectors_given_shape_the_sector_caps_of_the_target(desk):
     sectors = {"KO": "Staples", "JNJ": "Staples", "AAPL": "Tech", "MSFT": "Software"}
-    p = propose(desk, sector_max=0.45, sectors=sectors, save=False)
+    p = propose(desk, sector_max=0.45, limits={"sector_max": 0.5}, sectors=sectors, save=False)
     assert p.target["KO"] + p.target["JNJ"] == pytest.approx(0.45, abs=1e-6)  # binds: 0.6 without it
+    # the portfolio's compliance limit (the house's 40 %) is a cap too where it is the tighter
+    tight = propose(desk, sector_max=0.45, sectors=sectors, save=False)
+    assert tight.target["KO"] + tight.target["JNJ"] == pytest.approx(0.40, abs=1e-6)
+    assert tight.parameters["limits_as_caps"] is True and tight.breaches_after() == ["min names 4 < 5"]  # 4 names held
     plain = propose(desk, save=False)
     assert plain.target["KO"] + plain.target["JNJ"] > 0.5
     checks = p.compliance.set_index("check")

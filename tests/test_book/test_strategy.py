@@ -203,8 +203,13 @@ def test_sector_caps_become_group_caps_the_optimizer_keeps(returns):
                     "max_sharpe", confidence_level=None).weights
     assert free.groupby(pd.Series(SECTORS)).sum().max() > 0.25 + 1e-3  # the cap binds: it changed the answer
     # a dict caps only the sectors it names (and only those present); default sectors: qpo.load_sectors()
-    one = Strategy.from_json(doc(sector_max={"Energy": 0.05, "Utilities": 0.1})).constraints_for(TICKERS)
+    capped = Strategy.from_json(doc(sector_max={"Energy": 0.05, "Utilities": 0.1}))
+    one = capped.constraints_for(TICKERS, within_limits=False)
     assert one.group_max == {"Energy": 0.05}
+    # with the compliance limits (the house's 40 % per sector, 30 % per name) as caps too: the tighter wins
+    both = capped.constraints_for(TICKERS)
+    present = {SECTORS[t] for t in TICKERS}
+    assert both.group_max == {g: 0.05 if g == "Energy" else 0.40 for g in present} and both.max_weight == 0.30
     # a ticker without a sector is Unclassified
     other = s.constraints_for(["AAPL", "ZZZ", "KO", "XOM", "JPM"], SECTORS)
     assert other.groups["ZZZ"] == "Unclassified"

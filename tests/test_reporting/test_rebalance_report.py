@@ -56,14 +56,19 @@ def fractional() -> RebalanceProposal:
 
 @pytest.fixture(scope="module")
 def hostile() -> RebalanceProposal:
-    """A hostile name, and limits tighter than the target's caps: the single-name limit (10 %)
-    is breached after the trades (the target may hold 15 %)."""
-    s = strategy(limits={"max_weight": 0.10, "sector_max": 0.3, "min_names": 8, "var_limit": 0.03})
+    """A hostile name, and a single-name limit (4 %) that 20 names cannot hold fully invested: the
+    target keeps its own caps (15 %) and the limit is breached after the trades."""
+    s = strategy(limits={"max_weight": 0.04, "sector_max": 0.3, "min_names": 8, "var_limit": 0.03})
     return plan_rebalance(HELD, CASH, PANEL, s, as_of=AS_OF, portfolio=HOSTILE, universe=ALL)
 
 
-def cents(x: float) -> float:
+def half_cents(x: float) -> float:
     return math.floor(x * 100 + 0.5 + 1e-9) / 100
+
+
+def cents(x: float, side: str) -> float:
+    """A limit at least as good for a fill as the estimate: a buy's rounded up, a sell's down."""
+    return (math.ceil(x * 100 - 1e-9) if side == "buy" else math.floor(x * 100 + 1e-9)) / 100
 
 
 # -- the order ticket -------------------------------------------------------------------------------
@@ -75,9 +80,12 @@ def test_ticket_is_the_trade_list(whole):
     assert n_sell == 5 and (t["side"].iloc[:n_sell] == "sell").all() and (t["side"].iloc[n_sell:] == "buy").all()
     assert t["shares"].dtype == np.int64 and t["shares"].tolist() == p.trades["shares"].astype(int).tolist()
     assert (t["shares"].to_numpy() == p.trades["shares"].to_numpy()).all()
-    assert t["limit_price"].tolist() == [cents(x) for x in p.trades["price"]]
-    assert (abs(t["limit_price"] - p.trades["price"]) <= 0.005 + 1e-12).all()
-    assert t.iloc[0].tolist() == ["sell", "AAPL", 248, 135.91, "ACC-1"]  # AAPL closed at 135.908 on 2022-06-30
+    assert t["limit_price"].tolist() == [cents(x, side) for x, side in zip(p.trades["price"], p.trades["side"])]
+    assert (abs(t["limit_price"] - p.trades["price"]) < 0.01).all()
+    buys = (t["side"] == "buy").to_numpy()
+    assert (t["limit_price"][buys] >= p.trades["price"][buys] - 1e-12).all()
+    assert (t["limit_price"][~buys] <= p.trades["price"][~buys] + 1e-12).all()
+    assert t.iloc[0].tolist() == ["sell", "AAPL", 248, 135.90, "ACC-1"]  # AAPL closed at 135.908 on 2022-06-30
     assert (t["account"] == "ACC-1").all()
     # replayed on the holdings at the day's closes, the ticket lands on the proposal's weights after
     px = PANEL.loc[AS_OF]
@@ -98,7 +106,7 @@ def test_ticket_csv_writes_whole_shares_as_integers(whole, tmp_path):
     rows = list(csv.DictReader(path.open(newline="")))
     assert list(rows[0]) == TICKET_COLUMNS
     assert [r["shares"] for r in rows] == [str(int(x)) for x in whole.trades["shares"]]
-    assert rows[0]["limit_price"] == "135.91" and {r["account"] for r in rows} == {"ACC-1"}
+    assert rows[0]["limit_price"] == "135.9" and {r["account"] for r in rows} == {"ACC-1"}
 
 
 def test_ticket_csv_file_is_written_whole(whole, tmp_path):
@@ -266,14 +274,15 @@ def test_the_page_holds_every_number_escaped_and_offline(hostile, tmp_path):
     assert [r[1][1] for r in rows[:-1]] == p.trades["ticker"].tolist()
     assert [r[0] for r in rows[:-1]] == [f"trade-{s}" for s in p.trades["side"]]
     for (_, cells), t in zip(rows, p.trades.itertuples()):
-        assert cells == [t.side, t.ticker, f"{int(t.shares):,}", f"{cents(t.price):,.2f}", f"{t.notional:,.2f}",
+        assert cells == [t.side, t.ticker, f"{int(t.shares):,}", f"{half_cents(t.price):,.2f}", f"{t.notional:,.2f}",
                          f"{t.cost:,.2f}"]
     assert rows[-1][1][-1] == f"{p.total_cost:,.2f}"
     # before / after
     comp = {cells[0]: cells[1:] for _, cells in parsed.tables["comparison"][1:]}
     assert comp["volatility (annual)"] == [f"{p.comparison.loc['volatility', c]:.2%}" for c in ("before", "after", "target")]
     assert comp["CVaR 95% (one period)"] == [f"{p.comparison.loc['cvar', c]:.2%}" for c in ("before", "after", "target")]
-    assert comp["names held"] == ["5", "10", "10"] and len(comp) == 7
+    assert comp["names held"] == [f"{p.comparison.loc['n_names', c]:.0f}" for c in ("before", "after", "target")]
+    assert comp["names held"][0] == "5" and len(comp) == 7
     # compliance: the breach after the trades marked, the ones fixed by them marked as past
     checks = {cells[0]: (cls, cells) for cls, cells in parsed.tables["compliance"][1:]}
     assert len(checks) == len(p.compliance)
@@ -282,7 +291,8 @@ def test_the_page_holds_every_number_escaped_and_offline(hostile, tmp_path):
         assert cls == ("breach" if not r.passed_after else "breach-before" if not r.passed_before else "pass")
         assert cells[-1] == ("pass" if r.passed_after else "BREACH")
     assert checks["max single name"][0] == "breach" and checks["max single name"][1][1:4] == [
-        "10.00%", f"{p.weights['before'].max():.2%}", f"{p.weights['after'].max():.2%}"]
+        "4.00%", f"{p.weights['before'].max():.2%}", f"{p.weights['after'].max():.2%}"]
+    assert p.parameters["limits_as_caps"] is False and p.breaches_after()[0].startswith("max single name")
     assert checks["min names"][1][1:4] == ["8", "5", "10"]
     assert "1 limit breached after the trades." in page and "2 breaches before the trades mended by them" in page
 
@@ -339,7 +349,7 @@ def test_the_page_is_written_whole_or_not_at_all(whole, tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full_disk)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(InvalidValueError, match="No space left"):
         proposal_html(whole, path)
     monkeypatch.undo()
     assert path.read_text() == "the previous page" and sorted(os.listdir(out)) == ["p.html"]
