@@ -281,9 +281,12 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
 
 
 def ledger_weights(session, actor, portfolio: str, prices: pd.DataFrame, as_of=None) -> tuple[pd.Series, float]:
-    """The portfolio's asset weights (summing to 1) from its ledger up to ``as_of`` (default: the
-    prices' last date), valued at the last prices on or before it, and its cash then. A date before
-    the ledger's first holding is a :class:`~qpo.errors.StoreError` naming that first date."""
+    """The portfolio's asset weights from its ledger up to ``as_of`` (default: the prices' last
+    date), valued at the last prices on or before it, as fractions of its whole value *cash
+    included* (they sum to 1 less the cash's weight: the convention of rebalance proposals, so that
+    the report, the dashboard and a proposal give one number for one portfolio), and its cash then.
+    A date before the ledger's first holding is a :class:`~qpo.errors.StoreError` naming that first
+    date."""
     from qpo.errors import StoreError
     from qpo.store import list_transactions, portfolio_weights, position
 
@@ -296,7 +299,11 @@ def ledger_weights(session, actor, portfolio: str, prices: pd.DataFrame, as_of=N
             raise StoreError(f"portfolio {portfolio!r} holds no shares (its ledger holds only cash): nothing to report")
         raise StoreError(f"portfolio {portfolio!r} held no shares on {day.date()}: its first holding in the ledger "
                          f"is dated {bought.min()}; report as of that date or later")
-    return portfolio_weights(session, actor, portfolio, prices, day), float(pos.cash)
+    invested = portfolio_weights(session, actor, portfolio, prices, day)
+    px = prices.loc[:day, invested.index].dropna(how="any").iloc[-1]
+    value = float((pos.shares.reindex(invested.index) * px).sum())
+    total = value + float(pos.cash)
+    return (invested * (value / total)).rename("weight"), float(pos.cash)
 
 
 # -- return forecasts ----------------------------------------------------------------------------
