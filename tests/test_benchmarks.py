@@ -22,7 +22,7 @@ from benchmarks._common import BARS, RESULTS, ROOT, SECTORS
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("benchmarks")]
 SCRIPTS = ("classical_optimizers", "backtest_walkforward", "risk_analytics", "quantum_qaoa", "quantum_annealing",
-           "return_forecaster", "workbench_timings")
+           "return_forecaster", "rebalance_proposals", "workbench_timings")
 SHARED = BARS.exists() and SECTORS.exists()
 
 
@@ -205,3 +205,15 @@ def test_validation_scale(validation_scale):
     for case in (clean, bad, r["cases"]["systematic"]):
         assert _finite(case["seconds"], case["peak_rss_mib"], case["file_mb"]) and case["report_bytes"] < 100_000
     assert r["load_only"]["shape"] == [300, 50] and _finite(r["load_only"]["seconds"])
+
+
+def test_rebalance_proposals(smoke):
+    r = _results(smoke, "rebalance_proposals")
+    sec = r["cases"]["bundled_20"]["stores"]["sqlite"]
+    for s in sec["strategies"].values():
+        assert _finite(s["propose"]["first_s"], s["propose"]["median_s"], s["accept"]["median_s"])
+        assert s["proposal"]["names"] == 20 and s["proposal"]["n_trades"] > 0 and s["proposal"]["violations"] == []
+        assert s["ledger_after_accept"]["weight_max_diff"] < 1e-9
+        assert 0 < s["propose_stages"]["plan"]["median_s"] < s["propose"]["median_s"]
+    assert sec["strategies"]["max_sharpe, max_turnover 0.2"]["proposal"]["turnover"] <= 0.2 + 1e-8
+    assert r["cases"]["shared_500"]["skipped"]

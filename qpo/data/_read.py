@@ -102,6 +102,9 @@ class Dialect:
                 raise fail(f"{path.name} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from exc
             text = raw[: exc.start].decode(self.encoding)
         lines = [ln for ln in text.splitlines() if ln.strip()]
+        if not lines:
+            raise fail(f"{path.name} holds no text (only a byte-order mark or blank lines): a CSV needs a header "
+                       "row and at least one row of data")
         header = lines[0]
         counts = {sep: _count_outside_quotes(header, sep) for sep in _SEPARATORS}
         best = max(counts.values())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import qpo
@@ -175,6 +175,8 @@ def csv_texts(draw) -> bytes:
 
 @settings(max_examples=150, **SETTINGS)
 @given(content=csv_texts())
+@example(content=b"\xef\xbb\xbf")  # a byte-order mark and nothing else (an IndexError once)
+@example(content=b"\xef\xbb\xbf\n \n")
 def test_any_csv_ends_in_a_frame_or_a_qpo_error(content):
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "any.csv"

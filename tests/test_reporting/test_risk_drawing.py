@@ -118,10 +118,11 @@ def test_the_report_reads_the_ledger_and_the_portfolios_own_limits(book, sp500_c
     assert rep.risk.compliance is not None and "Limits: the portfolio&#x27;s own" in rep.status_html()
     if own.max_weight is not None:
         assert rep.risk.compliance.set_index("check").loc["max single name", "limit"] == own.max_weight
-    # the weights are the ledger's shares on that date at that day's closes; the cash is reported apart
+    # the weights are the ledger's shares on that date at that day's closes, of the whole value (cash included)
     px = sp500_clean.loc[:"2020-03-31"].iloc[-1][pos.shares.index]
     value = pos.shares * px
-    pd.testing.assert_series_equal(rep.weights, value / value.sum(), check_names=False)
+    pd.testing.assert_series_equal(rep.weights, value / (value.sum() + pos.cash), check_names=False)
+    assert rep.weights.sum() < 1 and rep.weights.sum() == pytest.approx(1 - pos.cash / (value.sum() + pos.cash))
     assert rep.cash == pytest.approx(pos.cash) and pos.cash >= 0
     # one field given: the others stay the portfolio's own (None keeps the portfolio's own)
     one = daily_report("Tech Tilt", sp500_clean, limits={"max_weight": 0.9, "sector_max": None}, **kw)

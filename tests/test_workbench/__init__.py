@@ -16,3 +16,18 @@ def seed_demo_book(engine=None, prices=None) -> int:
 
     prices = qpo.load_prices("sp500") if prices is None else prices
     return seed_demo(engine or connect(), prices=prices, opened=DEMO_BOOK_OPENED)
+
+
+def weights_with_cash(session, name, prices, as_of=None):
+    """A portfolio's weights as the reports read them, recomputed from its ledger: the shares held on
+    ``as_of`` (default: the prices' last date) at the last closes where every held name is priced,
+    as fractions of the whole value, cash included."""
+    import pandas as pd
+
+    from qpo.store import Actor, position
+
+    day = prices.index[-1] if as_of is None else pd.Timestamp(as_of)
+    pos = position(session, Actor.system("tests"), name, day.date())
+    px = prices.loc[:day, pos.shares.index].dropna(how="any").iloc[-1]
+    value = pos.shares * px
+    return (value / (value.sum() + pos.cash)).rename("weight")

@@ -34,7 +34,7 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from tests.conftest import ROOT
 from tests.test_store.test_store import SYSTEM
-from tests.test_workbench import seed_demo_book
+from tests.test_workbench import seed_demo_book, weights_with_cash
 
 SANITIZE = Path(__file__).with_name("nbval_sanitize.cfg")
 CHECK_TAG = "nbval-check-output"
@@ -111,13 +111,13 @@ def expect_train_forecaster(p):
 def expect_advisor(p):
     import qpo
     from qpo.risk import annualized_volatility, portfolio_returns
-    from qpo.store import connect, list_portfolios, portfolio_weights, session_scope
+    from qpo.store import connect, list_portfolios, session_scope
 
     prices = qpo.load_prices("sp500")
     engine = connect()
     seed_demo_book(engine, prices)  # as the test did first: it finds the store seeded
     with session_scope(engine) as session:  # the ledger's shares at the last close, as the app reads them
-        weights = portfolio_weights(session, SYSTEM, p["portfolio"], prices.loc["2000-01-01":])
+        weights = weights_with_cash(session, p["portfolio"], prices.loc["2000-01-01":])
         n = len(list_portfolios(session, SYSTEM))
     returns = qpo.prices_to_returns(prices.loc["2000-01-01":, list(weights.index)]).iloc[-p["lookback_days"]:]
     # the library's own volatility of the held portfolio over the lookback (bit for bit what the app

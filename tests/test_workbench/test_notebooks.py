@@ -1,6 +1,7 @@
 """Every notebook of notebooks/ and voila_apps/ runs here, with small parameters, and has at
 least one number checked against an independent computation."""
 import json
+import math
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from tests.browser import TRACES_JS, browser_page
 from tests.conftest import ROOT
 from tests.test_store.test_store import SYSTEM
-from tests.test_workbench import seed_demo_book
+from tests.test_workbench import seed_demo_book, weights_with_cash
 
 NOTEBOOKS = sorted(p.relative_to(ROOT).as_posix() for d in ("notebooks", "voila_apps")
                    for p in (ROOT / d).glob("*.ipynb"))
@@ -26,11 +27,11 @@ def _execute(tmp_path, rel, **params):
 
 def _weights_and_returns(name, lookback, as_of=None):
     import qpo
-    from qpo.store import connect, portfolio_weights, session_scope
+    from qpo.store import connect, session_scope
 
     prices = qpo.load_prices("sp500", start="2000-01-01", end=as_of)
     with session_scope(connect()) as s:
-        w = portfolio_weights(s, SYSTEM, name, prices)  # the ledger's shares at the last close up to as_of
+        w = weights_with_cash(s, name, prices)  # the ledger's shares at the last close up to as_of, cash included
     px = prices[w.index].to_numpy()[-(lookback + 1):]
     return w, (px[1:] / px[:-1] - 1) @ w.to_numpy()
 
@@ -341,7 +342,10 @@ def check_rebalance(tmp_path):
     assert ticket["side"].tolist() == stored.trades["side"].tolist()
     assert ticket["ticker"].tolist() == stored.trades["ticker"].tolist() and len(ticket) >= 2
     assert ticket["shares"].tolist() == stored.trades["shares"].tolist()
-    assert ticket["limit_price"].tolist() == [round(float(px[t]) + 1e-9, 2) for t in ticket["ticker"]]
+    # limits in cents at least as good for a fill as the close: a buy's rounded up, a sell's down
+    assert ticket["limit_price"].tolist() == [
+        (math.ceil(float(px[t]) * 100 - 1e-9) if side == "buy" else math.floor(float(px[t]) * 100 + 1e-9)) / 100
+        for t, side in zip(ticket["ticker"], ticket["side"])]
     assert set(ticket["account"]) == {stored.account}
     # the ledger: before + the ticket, cash less the notionals and $1 + 10 bp a trade
     before = pd.Series(rec["holdings_before"], dtype=float)

@@ -12,7 +12,7 @@ from qpo.errors import PipelineError, UnknownOptionError
 from qpo.workbench.notebook import read_figures, read_records
 from qpo.workbench.pipelines import run_pipeline
 from tests.test_store.test_store import SYSTEM
-from tests.test_workbench import seed_demo_book
+from tests.test_workbench import seed_demo_book, weights_with_cash
 
 
 def _cli(*args, timeout=600):
@@ -50,10 +50,10 @@ def test_daily_report_from_the_shell(qpo_home, seeded, sp500_clean, mlflow):
     # the numbers, recomputed here from the store's weights with plain numpy
     records = read_records(nb)
     from qpo.book.strategy import Strategy
-    from qpo.store import audit_trail, connect, get_portfolio, portfolio_weights, risk_history, session_scope
+    from qpo.store import audit_trail, connect, get_portfolio, risk_history, session_scope
 
     with session_scope(connect()) as s:
-        w = portfolio_weights(s, SYSTEM, "Conservative Income", sp500_clean, "2021-06-30")  # the ledger then
+        w = weights_with_cash(s, "Conservative Income", sp500_clean, "2021-06-30")  # the ledger then, cash included
         stored = risk_history(s, SYSTEM, "Conservative Income")
         own = Strategy.from_json(get_portfolio(s, SYSTEM, "Conservative Income").strategy).limits
         trail = audit_trail(s, SYSTEM, "Conservative Income")
