@@ -38,3 +38,11 @@ TRACES_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(e => 
     title: (e.querySelector('.gtitle') || {}).textContent || '',
     lines: [...e.querySelectorAll('.scatterlayer path.js-line')].map(p => p.getAttribute('d') || ''),
     bars: e.querySelectorAll('.bars path').length}))"""
+
+
+def sign_in(page, base_url: str, email: str, password: str, *, timeout: float = 60_000) -> None:
+    """Sign in on the dashboard's login page as a person would (the form), landing on the dashboard."""
+    page.goto(base_url + "login", timeout=timeout)
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("#login_submit")

@@ -81,3 +81,32 @@ def _stop_group(proc: subprocess.Popen, grace: float = 20) -> None:
     except ProcessLookupError:
         pass
     proc.wait(timeout=10)
+
+
+#: the demo book's people and the passwords the dashboard tests give them
+PASSWORDS = {"ana.silva@example.com": "ana's own pw 1", "ben.okafor@example.com": "ben's own pw 2",
+             "rita.chen@example.com": "rita's own pw 3", "admin@example.com": "the admin's pw 4"}
+
+
+def give_passwords(engine=None) -> dict[str, str]:
+    """Set :data:`PASSWORDS` for the demo people (``qpo user passwd`` as each one): the login needs one."""
+    from qpo.store import connect, session_scope, set_password
+
+    with session_scope(engine or connect()) as s:
+        for email, password in PASSWORDS.items():
+            set_password(s, email, email, password)
+    return PASSWORDS
+
+
+def signed_in_opener(base_url: str, email: str, password: str | None = None):
+    """A urllib opener holding the session of ``email`` (signed in through ``/login``)."""
+    import http.cookiejar
+    import urllib.parse
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    form = urllib.parse.urlencode({"email": email, "password": password or PASSWORDS[email], "next": "/"}).encode()
+    with opener.open(base_url + "login", data=form, timeout=60) as resp:
+        assert resp.status == 200, resp.status
+    assert any(c.name == "qpo-dashboard-session" for c in jar), "no session cookie after signing in"
+    return opener

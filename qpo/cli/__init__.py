@@ -119,7 +119,7 @@ def _cmd_models_forecast(args) -> int:
 def _cmd_dashboard(args) -> int:
     from qpo.workbench.dashboard import serve
 
-    serve(args.name, args.port, open_browser=args.open)
+    serve(args.name, args.port, open_browser=args.open, ip=args.ip)
     return 0  # not reached: this process became the Voila server
 
 
@@ -304,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("name", help="dashboard name, e.g. advisor")
     d.add_argument("--port", type=int, default=8866)
     d.add_argument("--open", action="store_true", help="open a browser")
+    d.add_argument("--ip", default="127.0.0.1",
+                   help="the address to listen on (default 127.0.0.1: this machine only; for a team, put TLS in front)")
     d.set_defaults(func=_cmd_dashboard)
 
     db = sub.add_parser("db", help="the store: migrate, seed demo portfolios, show URL")

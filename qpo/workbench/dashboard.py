@@ -52,16 +52,18 @@ def cull_options(cull_idle_timeout: int | None = None, cull_interval: int | None
 
 
 def voila_command(name: str, port: int = 8866, *, open_browser: bool = False, cull_idle_timeout: int | None = None,
-                  cull_interval: int | None = None) -> list[str]:
-    """The ``voila`` command line that serves dashboard ``name`` (sources stripped, tracebacks
-    hidden: Voila's defaults; the ``lab`` template, which needs no CDN), culling idle kernels
-    (:func:`cull_options`)."""
+                  cull_interval: int | None = None, ip: str = "127.0.0.1") -> list[str]:
+    """The command line that serves dashboard ``name``: Voila behind the book's login
+    (:mod:`qpo.workbench.dashboard_server`, :mod:`qpo.workbench.auth`), sources stripped,
+    tracebacks hidden, the ``lab`` template (no CDN), bound to ``ip`` (127.0.0.1 by default),
+    culling idle kernels (:func:`cull_options`)."""
     apps = available_dashboards()
     if name not in apps:
         raise UnknownOptionError("dashboard", name, apps)
-    return [sys.executable, "-m", "voila", str(apps[name]), f"--port={port}", "--template=lab",
-            "--Voila.ip=127.0.0.1", "--no-browser" if not open_browser else "--Voila.open_browser=True",
+    return [sys.executable, "-m", "qpo.workbench.dashboard_server", str(apps[name]), f"--port={port}",
+            "--template=lab", f"--Voila.ip={ip}", "--no-browser" if not open_browser else "--Voila.open_browser=True",
             "--show_tracebacks=False", "--strip_sources=True",
+            "--Voila.identity_provider_class=qpo.workbench.auth.BookIdentityProvider",
             *cull_options(cull_idle_timeout, cull_interval)]
 
 
@@ -78,9 +80,14 @@ def exec_server(cmd: list[str], cwd: str | None = None) -> None:
 
 
 def serve(name: str, port: int = 8866, *, open_browser: bool = False, cull_idle_timeout: int | None = None,
-          cull_interval: int | None = None) -> None:
+          cull_interval: int | None = None, ip: str = "127.0.0.1") -> None:
     """Serve dashboard ``name`` until interrupted (this process becomes the Voila server)."""
     cmd = voila_command(name, port, open_browser=open_browser, cull_idle_timeout=cull_idle_timeout,
-                        cull_interval=cull_interval)
-    print(f"serving {name} on http://127.0.0.1:{port}/ (Ctrl-C stops)", flush=True)
+                        cull_interval=cull_interval, ip=ip)
+    host = "127.0.0.1" if ip in ("127.0.0.1", "localhost") else ip
+    print(f"serving {name} on http://{host}:{port}/ behind a login (the people of `qpo user list`; Ctrl-C stops)",
+          flush=True)
+    if host != "127.0.0.1":
+        print(f"the dashboard listens on {ip}: passwords and client data cross the network in clear unless TLS "
+              "(a reverse proxy such as nginx or Caddy with a certificate) is put in front of it", flush=True)
     exec_server(cmd, cwd=str(config.project_root() / "voila_apps"))

@@ -7,13 +7,12 @@ import os
 import sys
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port, serving
+from tests.servers import free_port, give_passwords, serving, signed_in_opener
 
 VISITS = int(os.environ.get("QPO_TEST_DASHBOARD_VISITS", "2"))  # more for a measurement by hand
 IDLE, INTERVAL = 8, 2
@@ -45,9 +44,13 @@ def rss_mb(pids: list[int]) -> float:
     return total / 1024
 
 
+_SESSION: dict = {}
+
+
 def _visit(url: str) -> str:
     # a plain GET renders the notebook: Voila starts a kernel for the visit and runs every cell
-    with urllib.request.urlopen(url, timeout=240) as resp:
+    # (signed in: the dashboard is behind a login)
+    with _SESSION["opener"].open(url, timeout=240) as resp:
         return resp.read().decode()
 
 
@@ -56,6 +59,7 @@ def test_idle_dashboard_kernels_are_culled(qpo_home, monkeypatch, sp500):
     from qpo.workbench.demo import seed_demo
 
     seed_demo(connect(), prices=sp500)  # `qpo db seed`
+    give_passwords()
     monkeypatch.setenv("QPO_DASHBOARD_CULL_IDLE", str(IDLE))
     monkeypatch.setenv("QPO_DASHBOARD_CULL_INTERVAL", str(INTERVAL))
     port = free_port()
@@ -63,6 +67,7 @@ def test_idle_dashboard_kernels_are_culled(qpo_home, monkeypatch, sp500):
     cmd = [sys.executable, "-m", "qpo.cli", "dashboard", "advisor", "--port", str(port)]
     log = qpo_home / "voila.log"
     with serving(cmd, url + "voila/static/voila.js", log), ThreadPoolExecutor(VISITS + 1) as pool:
+        _SESSION["opener"] = signed_in_opener(url, "admin@example.com")
         server = _server_pid(port)
         assert kernels_of(server) == []  # no pool: an idle server runs no kernel
         peak = {"kernels": 0, "mb": 0.0}
@@ -118,7 +123,10 @@ def _open_tab(url: str, drawn: threading.Event, close: threading.Event) -> None:
     assert "application/vnd.jupyter.widget-view+json" in page and "There was an error" not in page
     kernel = re.search(r'"kernelId": *"([0-9a-f-]+)"', page)
     assert kernel, "the page names no kernel"
-    ws = websocket.create_connection(f"{url.replace('http', 'ws', 1)}api/kernels/{kernel[1]}/channels", timeout=60)
+    jar = next(h.cookiejar for h in _SESSION["opener"].handlers if hasattr(h, "cookiejar"))
+    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+    ws = websocket.create_connection(f"{url.replace('http', 'ws', 1)}api/kernels/{kernel[1]}/channels", timeout=60,
+                                     cookie=cookie)
     try:
         drawn.set()
         close.wait(120)

@@ -3,8 +3,8 @@ import sys
 
 import pytest
 
-from tests.browser import TRACES_JS, browser_page, chromium_path
-from tests.servers import free_port, serving
+from tests.browser import TRACES_JS, browser_page, chromium_path, sign_in
+from tests.servers import PASSWORDS, free_port, give_passwords, serving, signed_in_opener
 
 
 @pytest.fixture
@@ -14,6 +14,7 @@ def dashboard(qpo_home):
     from qpo.workbench.demo import seed_demo
 
     seed_demo(connect())  # `qpo db seed` (make run does it): the dashboard only reads the store
+    give_passwords()  # `qpo user passwd`: the dashboard is behind a login
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     # probe a static file: a GET of the dashboard itself would start a kernel of its own
@@ -24,7 +25,7 @@ def dashboard(qpo_home):
 
 def test_advisor_dashboard_in_chromium(dashboard):
     with browser_page() as page:
-        page.goto(dashboard, timeout=180_000)
+        sign_in(page, dashboard, "admin@example.com", PASSWORDS["admin@example.com"])  # an admin sees every client
         page.wait_for_selector(".js-plotly-plot path.js-line", timeout=180_000)
         page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .bars path').length > 0",
                                timeout=60_000)
@@ -59,19 +60,20 @@ def test_advisor_dashboard_in_chromium(dashboard):
 def test_a_store_deleted_while_serving_is_refused_on_the_next_visit(qpo_home, sp500):
     """The store goes while the server runs: the next visit says so, with the command that
     creates it, and neither creates a store nor seeds the demo portfolios into one."""
-    import urllib.request
 
     from qpo.store import connect
     from qpo.workbench.demo import seed_demo
 
     db = qpo_home / "qpo.db"
     seed_demo(connect(), prices=sp500)  # `qpo db seed`
+    give_passwords()
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     with serving([sys.executable, "-m", "qpo.cli", "dashboard", "advisor", "--port", str(port)],
                  url + "voila/static/voila.js", qpo_home / "voila.log"):
+        opener = signed_in_opener(url, "ana.silva@example.com")
         db.unlink()
-        with urllib.request.urlopen(url, timeout=240) as resp:
+        with opener.open(url, timeout=240) as resp:
             page = resp.read().decode()
     assert "The dashboard cannot open." in page
     assert f"no store at sqlite:///{db}: the file {db} does not exist, and nothing was created" in page

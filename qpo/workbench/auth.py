@@ -1,0 +1,307 @@
+"""Who is looking at the dashboard: a login against the client book's people, through Jupyter
+Server's and Voila's own extension points.
+
+* :class:`BookIdentityProvider` (``Voila.identity_provider_class``): a request is signed in when it
+  carries the signed login cookie of a person of the store whose password has not changed since
+  (the cookie holds the e-mail and a stamp of the password hash; a new password ends every session).
+  No token, no anonymous user: without a session every page answers with the login page (a
+  redirect) and every API and kernel URL with 403.
+* :class:`BookLoginHandler` (``/login``): e-mail and password, checked by
+  :func:`qpo.store.authenticate` (argon2). A failure gets the page again with a plain message
+  (401); repeated failures for one e-mail or from one address are slowed down (a delay that doubles
+  from the third failure, up to :data:`MAX_DELAY` seconds).
+* :func:`prelaunch_hook` (``VoilaConfiguration.prelaunch_hook``): the kernel of a visit is told who
+  signed in (``QPO_USER``, set by a cell put before the notebook's first), so every store read of
+  the dashboard is made as that person (:mod:`qpo.store.access`).
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import html
+import inspect
+import json
+import threading
+import time
+from dataclasses import dataclass
+
+from jupyter_server.auth.decorator import allow_unauthenticated
+from jupyter_server.auth.identity import IdentityProvider, User
+from jupyter_server.auth.login import LoginFormHandler
+from tornado import web
+
+#: failures (per e-mail and per client address) allowed before each next attempt is delayed
+FREE_FAILURES = 2
+#: the longest delay of an attempt after repeated failures, in seconds
+MAX_DELAY = 8.0
+#: failures are forgotten after this many seconds without one
+FAILURE_MEMORY = 900.0
+#: the cookie of a session
+COOKIE_NAME = "qpo-dashboard-session"
+
+
+@dataclass
+class BookUser(User):
+    """A signed-in person of the book: ``username`` is the e-mail; ``stamp`` ties the session to
+    the password it was opened with."""
+
+    role: str = ""
+    stamp: str = ""
+
+
+def password_stamp(password_hash: str | None) -> str:
+    """A short digest of a stored password hash (a new password makes every old cookie invalid)."""
+    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
+
+
+class _Failures:
+    """Recent login failures by key (an e-mail or a client address), for the delay."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._seen: dict[str, tuple[int, float]] = {}
+
+    def delay(self, *keys: str) -> float:
+        now = time.monotonic()
+        with self._lock:
+            worst = 0
+            for k in keys:
+                n, last = self._seen.get(k, (0, 0.0))
+                if now - last > FAILURE_MEMORY:
+                    self._seen.pop(k, None)
+                    n = 0
+                worst = max(worst, n)
+        return 0.0 if worst < FREE_FAILURES else min(MAX_DELAY, 0.5 * 2 ** (worst - FREE_FAILURES))
+
+    def failed(self, *keys: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for k in keys:
+                n, last = self._seen.get(k, (0, 0.0))
+                self._seen[k] = (1 if now - last > FAILURE_MEMORY else n + 1, now)
+
+    def succeeded(self, *keys: str) -> None:
+        with self._lock:
+            for k in keys:
+                self._seen.pop(k, None)
+
+
+FAILURES = _Failures()
+
+
+def _engine():
+    from qpo.store import connect
+
+    return connect(create=False)
+
+
+def _scrub(text: str) -> str:
+    """``text`` without the password of the configured database URL (should a message hold it)."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    raw = os.environ.get("QPO_DATABASE_URL", "")
+    try:
+        secret = make_url(raw).password if raw else None
+    except Exception:  # noqa: BLE001 - not a URL: nothing to take from it
+        secret = None
+    return text.replace(str(secret), "***") if secret else text
+
+
+def store_problem() -> str | None:
+    """Why the client book cannot be read now, in words safe to show (qpo's own message, its URL's
+    password hidden; any other failure named only by its kind), or None when it can."""
+    from qpo.errors import QpoError
+
+    try:
+        from sqlalchemy import text
+
+        from qpo.store import session_scope
+
+        with session_scope(_engine()) as s:
+            s.execute(text("SELECT 1"))
+    except QpoError as exc:
+        return _scrub(str(exc))
+    except Exception as exc:  # noqa: BLE001 - a driver's text may hold a host or a password: never shown
+        return f"the store could not be reached ({type(exc).__name__}); ask whoever runs the dashboard"
+    return None
+
+
+def _lookup(email: str):
+    """The store's row for ``email`` as (email, name, role, password hash), or None."""
+    from sqlalchemy import select
+
+    from qpo.store import User as Person
+    from qpo.store import session_scope
+
+    with session_scope(_engine()) as s:
+        row = s.execute(select(Person.email, Person.name, Person.role, Person.password_hash)
+                        .where(Person.email == email)).first()
+    return None if row is None else tuple(row)
+
+
+class BookIdentityProvider(IdentityProvider):
+    """Sessions of the store's people (see the module)."""
+
+    @property
+    def auth_enabled(self) -> bool:
+        return True
+
+    @property
+    def login_available(self) -> bool:
+        return True
+
+    def get_cookie_name(self, handler) -> str:
+        return COOKIE_NAME
+
+    def get_handlers(self) -> list:
+        """``/login`` is the book's form (Voila passes its own login handler class, which asks for a
+        token); ``/logout`` Jupyter Server's."""
+        return [(r"/login", BookLoginHandler), (r"/logout", self.logout_handler_class)]
+
+    def user_to_cookie(self, user: User) -> str:
+        return json.dumps({"email": user.username, "stamp": getattr(user, "stamp", "")})
+
+    def user_from_cookie(self, cookie_value: str) -> User | None:
+        data = json.loads(cookie_value)
+        email, stamp = data.get("email"), data.get("stamp")
+        if not isinstance(email, str) or not isinstance(stamp, str):
+            return None
+        try:
+            row = _lookup(email)
+        except Exception:  # the store is unreachable: no session (the page says so once signed in)
+            self.log.warning("the store could not be read to check a session")
+            return None
+        if row is None or not row[3] or password_stamp(row[3]) != stamp:
+            return None
+        return BookUser(username=row[0], name=row[1], display_name=f"{row[1]} ({row[2]})", role=row[2], stamp=stamp)
+
+    async def get_user(self, handler) -> User | None:
+        """The person of the request's login cookie (never a token, never anonymous)."""
+        cached = getattr(handler, "_jupyter_current_user", None)
+        if cached:
+            return cached
+        found = self.get_user_cookie(handler)
+        user: User | None = await found if inspect.isawaitable(found) else found  # type: ignore[misc]
+        if user is None and handler.get_cookie(COOKIE_NAME) is not None:
+            self.clear_login_cookie(handler)
+        return user
+
+    def process_login_form(self, handler) -> User | None:
+        from qpo.store import authenticate, session_scope
+
+        email = handler.get_argument("email", default="").strip()
+        password = handler.get_argument("password", default="")
+        if not email or not password or len(email) > 320 or len(password) > 1024:
+            return None
+        try:
+            with session_scope(_engine()) as s:
+                actor = authenticate(s, email, password)
+        except Exception:  # noqa: BLE001 - the page says why (store_problem), never the driver's text
+            self.log.warning("the store could not be read to check a login")
+            return None
+        if actor is None:
+            return None
+        row = _lookup(actor.email)
+        if row is None:
+            return None
+        return BookUser(username=row[0], name=row[1], display_name=f"{row[1]} ({row[2]})", role=row[2],
+                        stamp=password_stamp(row[3]))
+
+    def validate_security(self, app, ssl_options=None) -> None:
+        """Sessions need a secret; a server reachable beyond this machine needs TLS in front of it."""
+        if getattr(app, "ip", "127.0.0.1") not in ("127.0.0.1", "localhost", "::1") and not ssl_options:
+            self.log.warning("the dashboard listens on %s without TLS: put TLS (a reverse proxy) in front of it",
+                             getattr(app, "ip", "?"))
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>qpo: sign in</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:#f4f6f8;margin:0}}
+main{{max-width:360px;margin:12vh auto;background:#fff;padding:28px 32px;border-radius:8px;
+box-shadow:0 1px 4px rgba(0,0,0,.12)}}
+h1{{font-size:20px;margin:0 0 4px}} p.sub{{color:#566;margin:0 0 18px;font-size:14px}}
+label{{display:block;font-size:14px;margin:12px 0 4px}}
+input[type=email],input[type=password]{{width:100%;box-sizing:border-box;padding:8px;font-size:15px;
+border:1px solid #bcc;border-radius:4px}}
+button{{margin-top:18px;width:100%;padding:9px;font-size:15px;background:#2c3e50;color:#fff;border:0;border-radius:4px}}
+.error{{color:#c0392b;font-size:14px;margin:10px 0 0}}
+.banner{{color:#c0392b;background:#fdecea;border:1px solid #f5c6cb;padding:10px;border-radius:4px;font-size:14px}}
+</style></head><body><main>
+<h1>Client portfolios</h1><p class="sub">Sign in with the e-mail and password of your qpo account.</p>
+{banner}
+<form method="post" action="{action}">{xsrf}
+<input type="hidden" name="next" value="{next}">
+<label for="email">E-mail</label><input id="email" name="email" type="email" autocomplete="username"
+ value="{email}" required autofocus>
+<label for="password">Password</label><input id="password" name="password" type="password"
+ autocomplete="current-password" required>
+{message}<button type="submit" id="login_submit">Sign in</button></form>
+</main></body></html>"""
+
+
+class BookLoginHandler(LoginFormHandler):
+    """``/login``: the sign-in page and its form (see the module)."""
+
+    def _render(self, message=None):
+        error = (message or {}).get("error")
+        problem = store_problem()
+        self.write(_PAGE.format(
+            banner=(f'<div class="qpo-error banner" role="alert"><b>The dashboard cannot open.</b> '
+                    f"{html.escape(problem)}</div>" if problem else ""),
+            action=html.escape(self.request.path, quote=True),
+            xsrf=self.xsrf_form_html() if self.settings.get("xsrf_cookies") else "",
+            next=html.escape(self.get_argument("next", default=self.base_url), quote=True),
+            email=html.escape(self.get_argument("email", default="")[:320], quote=True),
+            message=f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""))
+
+    def _keys(self) -> tuple[str, str]:
+        email = self.get_argument("email", default="").strip().lower()[:320]
+        return f"email:{email}", f"ip:{self.request.remote_ip}"
+
+    @allow_unauthenticated
+    async def post(self):
+        keys = self._keys()
+        wait = FAILURES.delay(*keys)
+        if wait:
+            await asyncio.sleep(wait)
+        user = self.identity_provider.process_login_form(self)
+        if user is None:
+            FAILURES.failed(*keys)
+            self.set_status(401)
+            self._render(message={"error": "Wrong e-mail or password. Try again."})
+            return
+        FAILURES.succeeded(*keys)
+        self.current_user = user
+        self.log.info("%s signed in", user.username)
+        self.identity_provider.set_login_cookie(self, user)
+        self._redirect_safe(self.get_argument("next", default=self.base_url))
+
+    def check_xsrf_cookie(self):  # the form posts without a token when the app does not ask for one
+        if self.settings.get("xsrf_cookies"):
+            super().check_xsrf_cookie()
+
+
+def signed_in(handler) -> str | None:
+    """The e-mail of the person signed in on ``handler``'s request, or None."""
+    user = getattr(handler, "current_user", None)
+    return getattr(user, "username", None) if user else None
+
+
+def prelaunch_hook(req, notebook, cwd):
+    """Put a first cell in the visit's notebook that tells its kernel who signed in (``QPO_USER``).
+    The e-mail is written as a JSON string literal (never raw request text); without a signed-in
+    person the visit is refused."""
+    import nbformat
+
+    email = signed_in(req)
+    if not email:
+        raise web.HTTPError(403, "sign in first")
+    cell = nbformat.v4.new_code_cell(f"import os as _qpo_os\n_qpo_os.environ['QPO_USER'] = {json.dumps(email)}\n"
+                                     "del _qpo_os")
+    cell.metadata["tags"] = ["qpo-signed-in"]
+    notebook.cells.insert(0, cell)
+    return notebook
