@@ -1,0 +1,256 @@
+"""The dashboard's login (qpo.workbench.auth), served by `qpo dashboard advisor` as a user starts it
+and used over HTTP and in headless Chromium: nothing without a session, wrong passwords refused
+and slowed down, each advisor sees only their own clients (two at once), a session ends with its
+password, and no secret of the store's URL reaches a page."""
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from tests.browser import browser_page, chromium_path, sign_in
+from tests.servers import PASSWORDS, free_port, give_passwords, serving, signed_in_opener
+
+ANA, BEN, RITA, ADMIN = "ana.silva@example.com", "ben.okafor@example.com", "rita.chen@example.com", "admin@example.com"
+OWN = {ANA: {"Balanced Growth", "Conservative Income"}, BEN: {"Min-Variance Core", "Tech Tilt"}}
+CLIENTS = {"Balanced Growth": "Harper Family Trust", "Conservative Income": "Dr. L. Moreau",
+           "Min-Variance Core": "Okafor Endowment", "Tech Tilt": "Nakamura Ventures LLC"}
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _raw(url: str, data: bytes | None = None, headers: dict | None = None, opener=None):
+    """(status, headers, body) of one request, redirects not followed."""
+    opener = opener or urllib.request.build_opener(_NoRedirect)
+    req = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with opener.open(req, timeout=120) as resp:
+            return resp.status, dict(resp.headers), resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode()
+
+
+def _login_form(email: str, password: str) -> bytes:
+    return urllib.parse.urlencode({"email": email, "password": password, "next": "/"}).encode()
+
+
+def _records(page: str) -> dict:
+    return {m[0]: json.loads(m[1]) for m in re.findall(r'"name": "(\w+)", "value": ([^}]*)\}', page)}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    import os
+
+    from qpo.store import connect
+    from qpo.workbench.demo import seed_demo
+
+    home = tmp_path_factory.mktemp("qpo_home")
+    old = os.environ.get("QPO_HOME")
+    os.environ["QPO_HOME"] = str(home)
+    try:
+        engine = connect()
+        seed_demo(engine)
+        give_passwords(engine)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/"
+        with serving([sys.executable, "-m", "qpo.cli", "dashboard", "advisor", "--port", str(port)],
+                     url + "voila/static/voila.js", home / "voila.log"):
+            yield url, engine, home
+    finally:
+        if old is None:
+            os.environ.pop("QPO_HOME", None)
+        else:
+            os.environ["QPO_HOME"] = old
+
+
+def test_without_a_session_every_url_is_the_login_page_or_403(served):
+    url, _, _ = served
+    kernel = "0b7f4c8e-4a57-4f7a-9d53-6c3f1d2e9a10"
+    for path in ("", "?portfolio=Tech+Tilt", "advisor.ipynb", "voila/render/advisor.ipynb"):
+        status, headers, body = _raw(url + path)
+        assert status == 302 and headers["Location"].startswith("/login?next="), (path, status)
+        assert "Harper" not in body and "Nakamura" not in body
+    for path in (f"api/kernels/{kernel}", f"api/kernels/{kernel}/channels", "voila/files/advisor.ipynb",
+                 "voila/files/advisor.py", "voila/files/logo.png", f"voila/api/shutdown/{kernel}"):
+        status, _, body = _raw(url + path)
+        assert status in (302, 403), (path, status)
+        assert "Harper" not in body and "import" not in body
+    # a POST to the API is 403 (never a redirect to follow)
+    status, _, _ = _raw(url + f"voila/api/shutdown/{kernel}", data=b"")
+    assert status == 403
+    # the login page itself: the form, no data
+    status, _, page = _raw(url + "login")
+    assert status == 200 and 'name="email"' in page and 'type="password"' in page and "Harper" not in page
+    # a forged cookie is no session
+    status, headers, _ = _raw(url, headers={"Cookie": 'qpo-dashboard-session="{\\"email\\": \\"admin@example.com\\"}"'})
+    assert status == 302 and headers["Location"].startswith("/login")
+
+
+def test_a_wrong_password_gets_the_page_again_and_repeated_failures_are_slowed(served):
+    url, _, _ = served
+    took = []
+    for _ in range(5):
+        start = time.perf_counter()
+        status, headers, page = _raw(url + "login", data=_login_form(BEN, "not ben's password"))
+        took.append(time.perf_counter() - start)
+        assert status == 401 and "Wrong e-mail or password" in page and "qpo-dashboard-session=" not in str(headers)
+        assert 'value="ben.okafor@example.com"' in page  # the e-mail kept, escaped; the password never
+        assert "not ben&#x27;s password" not in page and "not ben's password" not in page
+    assert max(took[:2]) < 1.0 and took[3] >= 0.9 and took[4] >= 1.9, took  # 0, 0, 0.5, 1, 2 s
+    # an unknown person and an empty form: the same page, the same words
+    status, _, page = _raw(url + "login", data=_login_form("nobody@example.com", "x"))
+    assert status == 401 and "Wrong e-mail or password" in page
+    # the right password still works (after the delay) and clears the count
+    start = time.perf_counter()
+    status, headers, _ = _raw(url + "login", data=_login_form(BEN, PASSWORDS[BEN]))
+    assert status == 302 and headers["Location"] == "/" and time.perf_counter() - start >= 3.5
+    status, _, _ = _raw(url + "login", data=_login_form(BEN, PASSWORDS[BEN]))
+    assert status == 302
+    # a person without a password cannot sign in at all
+    from qpo.store import add_user, session_scope
+
+    with session_scope(served[1]) as s:
+        add_user(s, ADMIN, "nopw@example.com", "No Password", "advisor")
+    status, _, _ = _raw(url + "login", data=_login_form("nopw@example.com", ""))
+    assert status == 401
+
+
+def test_each_advisor_sees_only_their_own_clients(served):
+    url, _, _ = served
+    for who in (ANA, BEN):
+        page = signed_in_opener(url, who).open(url, timeout=240).read().decode()
+        rec = _records(page)
+        assert rec["n_portfolios"] == 2 and rec["portfolio"] in OWN[who], rec
+        others = {c for p, c in CLIENTS.items() if p not in OWN[who]}
+        assert not any(c in page for c in others)
+    admin = _records(signed_in_opener(url, ADMIN).open(url, timeout=240).read().decode())
+    assert admin["n_portfolios"] == 4
+
+
+def test_two_advisors_at_once_in_two_browsers(served):
+    chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM_ARGS
+
+    url, _, _ = served
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            pages = {}
+            for who in (ANA, BEN):  # two contexts: two cookie jars, as two browsers
+                page = browser.new_context(viewport={"width": 1280, "height": 1600}).new_page()
+                sign_in(page, url, who, PASSWORDS[who])
+                pages[who] = page
+            for who, page in pages.items():
+                page.wait_for_selector(".js-plotly-plot", timeout=180_000)
+                options = {t.replace("\xa0", " ") for t in page.locator("select").first.locator("option").all_inner_texts()}
+                assert options == OWN[who], (who, options)
+                body = page.inner_text("body")
+                assert not any(c in body for p, c in CLIENTS.items() if p not in OWN[who])
+                assert "Traceback" not in body
+            # Ana switches: still only hers; Ben's page is unchanged
+            pages[ANA].locator("select").first.select_option("Conservative Income")
+            pages[ANA].wait_for_function(
+                "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+                ".some(t => t.textContent.startsWith('Conservative Income'))", timeout=60_000)
+            assert "Dr. L. Moreau" in pages[ANA].inner_text("body")
+            assert "Dr. L. Moreau" not in pages[BEN].inner_text("body")
+            # a forged choice of another advisor's portfolio is refused by the widget, never drawn
+            from playwright.sync_api import Error as PlaywrightError
+
+            with pytest.raises(PlaywrightError):
+                pages[BEN].locator("select").first.select_option("Balanced Growth", timeout=3_000)
+            assert "Harper Family Trust" not in pages[BEN].inner_text("body")
+        finally:
+            browser.close()
+
+
+def test_a_new_password_ends_the_old_sessions(served):
+    url, engine, _ = served
+    from qpo.store import session_scope, set_password
+
+    opener = signed_in_opener(url, RITA)
+    status, _, _ = _raw(url + "login", opener=opener)  # signed in: the login page sends her on
+    assert status in (200, 302)
+    with session_scope(engine) as s:
+        set_password(s, RITA, RITA, "rita's newer pw")
+    try:
+        class NoRedirectWithJar(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        jar = next(h.cookiejar for h in opener.handlers if hasattr(h, "cookiejar"))
+        raw = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirectWithJar)
+        status, headers, _ = _raw(url, opener=raw)
+        assert status == 302 and headers["Location"].startswith("/login")
+    finally:
+        with session_scope(engine) as s:
+            set_password(s, RITA, RITA, PASSWORDS[RITA])
+
+
+def test_an_unreachable_store_shows_a_banner_and_never_its_password(tmp_path):
+    """A PostgreSQL URL with a password, on a port where nothing listens: the login page says the
+    book cannot be read, a login is refused, and the password appears nowhere (pages, log)."""
+    import os
+
+    secret = "s3cret-Pa55word"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    env_before = dict(os.environ)
+    os.environ["QPO_HOME"] = str(tmp_path)
+    os.environ["QPO_DATABASE_URL"] = f"postgresql+psycopg://qpo:{secret}@127.0.0.1:{free_port()}/nowhere"
+    try:
+        with serving([sys.executable, "-m", "qpo.cli", "dashboard", "advisor", "--port", str(port)],
+                     url + "voila/static/voila.js", tmp_path / "voila.log"):
+            status, _, page = _raw(url + "login")
+            assert status == 200 and "The dashboard cannot open." in page and secret not in page
+            status, _, page = _raw(url + "login", data=_login_form(ANA, PASSWORDS[ANA]))
+            assert status == 401 and secret not in page and "The dashboard cannot open." in page
+            status, headers, page = _raw(url)
+            assert status == 302 and secret not in page
+        assert secret not in (tmp_path / "voila.log").read_text()
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+
+
+def test_the_kernel_reads_as_the_person_signed_in(served):
+    """The visit's kernel is told who signed in: the store reads of the page are made as them (a
+    researcher reads every portfolio), and the signed-in cell shows nothing."""
+    url, _, _ = served
+    page = signed_in_opener(url, RITA).open(url, timeout=240).read().decode()
+    assert _records(page)["n_portfolios"] == 4
+    assert "QPO_USER'] =" not in page and "rita.chen@example.com" not in page.split("</head>", 1)[1]
+
+
+def test_the_dashboard_binds_to_localhost_and_says_tls_for_a_team():
+    from qpo.workbench.dashboard import voila_command
+
+    cmd = voila_command("advisor", 9999)
+    assert "--Voila.ip=127.0.0.1" in cmd and "qpo.workbench.dashboard_server" in cmd
+    assert "--Voila.identity_provider_class=qpo.workbench.auth.BookIdentityProvider" in cmd
+    assert "--Voila.ip=0.0.0.0" in voila_command("advisor", 9999, ip="0.0.0.0")
+
+
+def test_browser_login_refused_then_accepted(served):
+    chromium_path()
+    url, _, _ = served
+    with browser_page() as page:
+        page.goto(url, timeout=60_000)
+        assert "/login" in page.url and page.locator("#email").count() == 1
+        sign_in(page, url, ANA, "wrong password")
+        assert "Wrong e-mail or password" in page.inner_text("body")
+        sign_in(page, url, ANA, PASSWORDS[ANA])
+        page.wait_for_selector(".js-plotly-plot", timeout=180_000)
+        assert "Harper Family Trust" in page.inner_text("body")
