@@ -1,0 +1,408 @@
+"""The dashboard's History tab: what was recorded about a portfolio over time.
+
+* The risk numbers the daily report recorded (:func:`qpo.store.risk_history`), as a table and a
+  chart of one metric, and the portfolio's value on every price date since its ledger's first
+  entry (shares held that day x close, plus cash).
+* Brinson-Fachler attribution (:func:`qpo.risk.brinson_fachler`) by sector over a chosen period,
+  against the equal-weighted portfolio of the bundled panel's names (the panel has no index weights).
+* The audit trail of the portfolio's changes, newest first, one line each.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+
+import numpy as np
+import pandas as pd
+
+#: the periods offered for the attribution (the last is the two date pickers' own)
+PERIODS = ("1M", "3M", "YTD", "1Y", "3Y", "Custom")
+#: the share kinds of a ledger and their sign
+SHARE_SIGN = {"buy": 1.0, "transfer_in": 1.0, "sell": -1.0, "transfer_out": -1.0}
+#: how many entries of an import the audit line names before "and n more"
+AUDIT_ENTRIES_SHOWN = 3
+NO_RISK = "no risk numbers recorded yet (the daily report records them)"
+BENCHMARK_NOTE = (
+    "<b>Benchmark</b>: the <b>equal-weighted</b> portfolio of the {n} names of the bundled S&amp;P 500 panel "
+    "(each at 1/{n}, grouped by GICS sector), not the S&amp;P 500 index, whose weights the panel does not "
+    "have. The portfolio's weights are those of its ledger at the close of the period's first day (cash is a "
+    "'Cash' sector that earns nothing); both are held at these weights, rebalanced daily, and the daily "
+    "effects are Carino-linked, so allocation + selection + interaction add up to the active return.")
+
+
+def _error(text: str) -> str:
+    return f"<div class='qpo-error' style='color:#c0392b'>{html.escape(text)}</div>"
+
+
+def ledger_values(transactions: pd.DataFrame, prices: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """Shares held (price dates x tickers), cash and value (shares x close + cash) on each date of
+    ``prices`` from the ledger's first entry on, from :func:`qpo.store.list_transactions`' frame.
+    A trade dated on a day without prices counts from the next price date."""
+    from qpo.errors import DataError
+
+    if transactions.empty:
+        raise DataError("the portfolio's ledger is empty: it has no value to show")
+    days = pd.to_datetime(transactions["trade_date"])
+    first = days.min()
+    dates = prices.index[prices.index >= first]
+    if dates.empty:
+        raise DataError(f"the prices end on {prices.index[-1].date()}, before the ledger's first entry ({first.date()})")
+    signed = transactions["kind"].map(SHARE_SIGN).fillna(0.0) * transactions["quantity"].astype(float).fillna(0.0)
+    moves = pd.DataFrame({"day": days, "ticker": transactions["ticker"], "q": signed})[signed != 0]
+    if moves.empty:
+        shares = pd.DataFrame(index=dates, dtype=float)
+    else:
+        shares = (moves.pivot_table(index="day", columns="ticker", values="q", aggfunc="sum").fillna(0.0).cumsum()
+                  .reindex(dates, method="ffill").fillna(0.0))
+        shares.columns.name = None
+    missing = sorted(set(shares.columns) - set(prices.columns))
+    if missing:
+        raise DataError(f"the portfolio held {', '.join(missing)}, which the price data lacks: no value can be shown")
+    cash = (pd.Series(transactions["cash_after"].to_numpy(), index=days).groupby(level=0).last()
+            .reindex(dates, method="ffill").rename("cash"))
+    px = prices.loc[dates, list(shares.columns)]
+    invested = (shares * px).where(shares != 0, 0.0).sum(axis=1, skipna=False)
+    return shares, cash, (invested + cash).rename("value")
+
+
+def period_start(period: str, end: pd.Timestamp) -> pd.Timestamp:
+    """The calendar day a period ending on ``end`` starts from (its first return is the next day's)."""
+    from qpo.errors import UnknownOptionError
+
+    offsets = {"1M": pd.DateOffset(months=1), "3M": pd.DateOffset(months=3), "1Y": pd.DateOffset(years=1),
+               "3Y": pd.DateOffset(years=3)}
+    if period == "YTD":
+        return pd.Timestamp(end.year - 1, 12, 31)
+    if period not in offsets:
+        raise UnknownOptionError("attribution period", period, list(PERIODS[:-1]))
+    return end - offsets[period]
+
+
+def summarize_change(action: str, before, after) -> str:
+    """One line a person reads for an audit row's before/after."""
+    from qpo.store.ledger import Entry
+
+    before, after = before or {}, after or {}
+
+    def entries(rows) -> str:
+        said = [Entry(**{k: r.get(k) for k in ("kind", "trade_date", "ticker", "quantity", "price", "amount")},
+                      fees=r.get("fees") or 0.0).describe() for r in rows[:AUDIT_ENTRIES_SHOWN]]
+        more = len(rows) - AUDIT_ENTRIES_SHOWN
+        return "; ".join(said) + (f"; and {more} more" if more > 0 else "")
+
+    if action == "create":
+        opening = after.get("opening") or []
+        return (f"created for {after.get('client')}, advisor {after.get('advisor')}, benchmark {after.get('benchmark')}"
+                + (f"; opening: {entries(opening)}" if opening else ""))
+    if action in ("transaction", "import"):
+        rows = after.get("entries") or []
+        cash = ""
+        if "cash" in before and "cash" in after:
+            cash = f" (cash ${before['cash']:,.2f} -> ${after['cash']:,.2f})"
+        return f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'}: {entries(rows)}{cash}"
+    if action == "update":
+        changed = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+        parts = [f"{k}: {before.get(k)!r} -> {after.get(k)!r}" if not isinstance(after.get(k), dict | list)
+                 and not isinstance(before.get(k), dict | list) else f"{k} changed" for k in changed]
+        return "updated " + ("; ".join(parts) if parts else "(no field changed)")
+    if action == "propose":
+        n = len(after.get("trades") or [])
+        return f"proposal #{after.get('id')} as of {after.get('as_of')}: {n} trade{'s' * (n != 1)}"
+    if action == "accept":
+        return f"accepted: {after.get('n_trades')} trade(s) recorded as transactions {after.get('transactions')}"
+    if action == "reject":
+        return f"rejected: {after.get('reason')}"
+    if action == "delete":
+        return f"deleted ({before.get('n_transactions')} transactions, cash ${before.get('cash', 0.0):,.2f})"
+    text = json.dumps(after or before, default=str, sort_keys=True)
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+class HistoryTab:
+    """Tab 5 of the advisor dashboard. ``show(name)`` reads the portfolio as ``board.actor`` and
+    fills the tables and figures (the same figure widgets every time, updated in place). After it:
+    ``risk`` (the risk history), ``shares``/``cash``/``values`` (from the ledger, by price date),
+    ``attribution`` (by sector, ``Total`` last), ``window`` (its first and last date) and ``audit``
+    (the rows shown, newest first). A qpo error is shown as a message, never a traceback."""
+
+    def __init__(self, board) -> None:
+        import ipywidgets as widgets
+        import plotly.graph_objects as go
+
+        from qpo.data import load_sectors
+
+        self.board = board
+        self.sectors = load_sectors()
+        self.universe = list(board.prices.columns)
+        self.name: str | None = None
+        self._quiet = False
+        self._clear_data()
+        self.message = widgets.HTML()
+        self.metric = widgets.Dropdown(description="Metric", options=[], layout=widgets.Layout(width="320px"))
+        self.risk_table = widgets.HTML()
+        self.value_note = widgets.HTML()
+        self.period = widgets.Dropdown(description="Period", options=PERIODS, value="1Y",
+                                       layout=widgets.Layout(width="200px"))
+        self.start = widgets.DatePicker(description="From")
+        self.end = widgets.DatePicker(description="To")
+        self.attribution_note = widgets.HTML()
+        self.attribution_table = widgets.HTML()
+        self.audit_table = widgets.HTML()
+        self.risk_fig = go.FigureWidget(layout=dict(height=300, margin=dict(t=40, b=30), title="Recorded risk"))
+        self.risk_fig.add_scatter(mode="lines+markers", name="metric")
+        self.value_fig = go.FigureWidget(layout=dict(height=320, margin=dict(t=40, b=30), title="Value",
+                                                     yaxis=dict(tickprefix="$", tickformat=",.0f")))
+        self.value_fig.add_scatter(mode="lines", name="value")
+        self.attribution_fig = go.FigureWidget(layout=dict(height=360, margin=dict(t=40, b=30), barmode="group",
+                                                           title="Attribution by sector", yaxis=dict(tickformat=".2%")))
+        for effect in ("allocation", "selection", "interaction"):
+            self.attribution_fig.add_bar(name=effect)
+        self.widget = widgets.VBox([
+            self.message,
+            widgets.HTML("<h4>Recorded risk numbers</h4>"), self.metric, self.risk_fig, self.risk_table,
+            widgets.HTML("<h4>Value from the ledger</h4>"), self.value_note, self.value_fig,
+            widgets.HTML("<h4>Performance attribution by sector</h4>"), self.attribution_note,
+            widgets.HBox([self.period, self.start, self.end]), self.attribution_table, self.attribution_fig,
+            widgets.HTML("<h4>Audit trail (times in UTC)</h4>"), self.audit_table,
+        ])
+        self.metric.observe(self._on_metric, names="value")
+        self.period.observe(self._on_period, names="value")
+        for picker in (self.start, self.end):
+            picker.observe(self._on_dates, names="value")
+
+    def _on_metric(self, _change) -> None:
+        if not self._quiet:
+            self._draw_risk_chart()
+
+    def _on_period(self, change) -> None:
+        if not self._quiet:
+            self._choose_period(change["new"])
+
+    def _on_dates(self, _change) -> None:
+        if not self._quiet:
+            self._choose_dates()
+
+    def _clear_data(self) -> None:
+        self.risk = pd.DataFrame(columns=["as_of", "metric", "value", "mlflow_run_id"])
+        self.shares, self.cash, self.values = pd.DataFrame(), pd.Series(dtype=float), pd.Series(dtype=float)
+        self.attribution: pd.DataFrame | None = None
+        self.window: tuple[pd.Timestamp, pd.Timestamp] | None = None
+        self.audit = pd.DataFrame(columns=["at", "actor", "action", "entity", "change"])
+
+    # -- reading ---------------------------------------------------------------------------------
+    def show(self, name: str) -> None:
+        """Draw portfolio ``name`` as the signed-in person reads it."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from qpo.errors import QpoError
+        from qpo.store import audit_trail, list_transactions, risk_history, session_scope
+
+        self.name = name
+        self.message.value = ""
+        try:
+            with session_scope(self.board.engine) as session:
+                risk = risk_history(session, self.board.actor, name)
+                transactions = list_transactions(session, self.board.actor, name)
+                trail = audit_trail(session, self.board.actor, portfolio=name)
+        except QpoError as exc:
+            return self._fail(str(exc))
+        except SQLAlchemyError:  # its text may hold the store's URL: never shown
+            return self._fail("the store cannot be read just now; try again, or ask the administrator")
+        self._clear_data()
+        self._show_risk(risk)
+        self._show_values(transactions)
+        self._show_audit(trail)
+        self._quiet = True
+        try:
+            if self.period.value == "Custom" and self.start.value is not None and self.end.value is not None:
+                pass  # the dates the person chose stay
+            else:
+                self._set_pickers(self.period.value if self.period.value != "Custom" else "1Y")
+        finally:
+            self._quiet = False
+        self._draw_attribution()
+
+    def _fail(self, text: str) -> None:
+        """Show ``text`` in place of everything (nothing of a portfolio the reader may not see stays)."""
+        self._clear_data()
+        self.message.value = _error(text)
+        self._quiet = True
+        try:
+            self.metric.options = []
+        finally:
+            self._quiet = False
+        for table in (self.risk_table, self.value_note, self.attribution_note, self.attribution_table, self.audit_table):
+            table.value = ""
+        for fig in (self.risk_fig, self.value_fig, self.attribution_fig):
+            with fig.batch_update():
+                for trace in fig.data:
+                    trace.x, trace.y = [], []
+                fig.layout.title.text = ""
+
+    # -- risk numbers and value ------------------------------------------------------------------
+    def _show_risk(self, risk: pd.DataFrame) -> None:
+        self.risk = risk
+        metrics = sorted(risk["metric"].unique()) if len(risk) else []
+        self._quiet = True
+        try:
+            keep = self.metric.value if self.metric.value in metrics else (metrics[0] if metrics else None)
+            self.metric.options = metrics
+            self.metric.value = keep
+        finally:
+            self._quiet = False
+        if risk.empty:
+            self.risk_table.value = f"<p class='qpo-empty'>{NO_RISK}</p>"
+        else:
+            wide = (risk.assign(run=risk["mlflow_run_id"].fillna("(none)"))
+                    .pivot_table(index=["as_of", "run"], columns="metric", values="value", aggfunc="last")
+                    .sort_index(ascending=False))
+            wide.columns.name = None
+            self.risk_table.value = wide.to_html(classes="qpo-risk-history", border=0, float_format="{:.6g}".format,
+                                                 na_rep="", escape=True)
+        self._draw_risk_chart()
+
+    def _draw_risk_chart(self) -> None:
+        metric = self.metric.value
+        rows = self.risk[self.risk["metric"] == metric].sort_values("as_of") if metric else self.risk.iloc[:0]
+        with self.risk_fig.batch_update():
+            self.risk_fig.data[0].x = pd.to_datetime(rows["as_of"]).tolist()
+            self.risk_fig.data[0].y = rows["value"].astype(float).tolist()
+            self.risk_fig.data[0].name = metric or "metric"
+            self.risk_fig.layout.title.text = f"{self.name}: {metric}, as recorded" if metric else NO_RISK
+
+    def _show_values(self, transactions: pd.DataFrame) -> None:
+        from qpo.errors import QpoError
+
+        try:
+            self.shares, self.cash, self.values = ledger_values(transactions, self.board.prices)
+        except QpoError as exc:
+            self.value_note.value = _error(str(exc))
+            with self.value_fig.batch_update():
+                self.value_fig.data[0].x, self.value_fig.data[0].y = [], []
+                self.value_fig.layout.title.text = ""
+            return
+        v = self.values
+        self.value_note.value = (f"<p>Shares held each day x that day's close, plus cash, from the ledger's first "
+                                 f"entry ({v.index[0].date()}): ${v.iloc[0]:,.0f} then, ${v.iloc[-1]:,.0f} on "
+                                 f"{v.index[-1].date()} (cash ${self.cash.iloc[-1]:,.0f}).</p>")
+        with self.value_fig.batch_update():
+            self.value_fig.data[0].x = v.index.tolist()
+            self.value_fig.data[0].y = v.to_numpy().tolist()
+            self.value_fig.layout.title.text = f"{self.name}: value (holdings at the closes + cash)"
+
+    # -- attribution -----------------------------------------------------------------------------
+    def _set_pickers(self, period: str) -> None:
+        end = self.board.prices.index[-1]
+        self.end.value = end.date()
+        self.start.value = period_start(period, end).date()
+
+    def _choose_period(self, period: str) -> None:
+        if period == "Custom":
+            return  # the pickers keep their dates; the person edits them
+        self._quiet = True
+        try:
+            self._set_pickers(period)
+        finally:
+            self._quiet = False
+        self._draw_attribution()
+
+    def _choose_dates(self) -> None:
+        self._quiet = True
+        try:
+            self.period.value = "Custom"
+        finally:
+            self._quiet = False
+        self._draw_attribution()
+
+    def _draw_attribution(self) -> None:
+        from qpo.errors import QpoError
+
+        self.attribution, self.window = None, None
+        if self.message.value:  # the portfolio could not be read: its message stands alone
+            return
+        try:
+            table = self._attribute(self.start.value, self.end.value)
+        except QpoError as exc:
+            self.attribution_note.value = _error(str(exc))
+            self.attribution_table.value = ""
+            with self.attribution_fig.batch_update():
+                for trace in self.attribution_fig.data:
+                    trace.x, trace.y = [], []
+                self.attribution_fig.layout.title.text = ""
+            return
+        assert self.window is not None
+        first, last = self.window
+        total = table.loc["Total"]
+        note = BENCHMARK_NOTE.format(n=len(self.universe))
+        note += (f"<p>From the close of {first.date()} to {last.date()}: portfolio {total['portfolio_return']:+.2%}, "
+                 f"benchmark {total['benchmark_return']:+.2%}, active {total['total']:+.2%}.")
+        days = self.board.prices.index
+        index = (self.board.benchmark if self.board.benchmark is not None else pd.Series(dtype=float)).reindex(
+            days[(days > first) & (days <= last)])
+        if index.notna().all():
+            note += f" For reference, the S&amp;P 500 index returned {float(np.prod(1 + index) - 1):+.2%}."
+        self.attribution_note.value = f"<p>{note}</p>"
+        pct = ["portfolio_weight", "benchmark_weight", "portfolio_return", "benchmark_return", "allocation",
+               "selection", "interaction", "total"]
+        self.attribution_table.value = table.to_html(classes="qpo-attribution", border=0,
+                                                     formatters={c: "{:.2%}".format for c in pct})
+        sectors = table.drop("Total")
+        with self.attribution_fig.batch_update():
+            for trace in self.attribution_fig.data:
+                trace.x = sectors.index.tolist()
+                trace.y = sectors[trace.name].tolist()
+            self.attribution_fig.layout.title.text = (
+                f"{self.name}: active {total['total']:+.2%} = allocation {total['allocation']:+.2%} + selection "
+                f"{total['selection']:+.2%} + interaction {total['interaction']:+.2%}")
+
+    def _attribute(self, start: dt.date | None, end: dt.date | None) -> pd.DataFrame:
+        """Brinson-Fachler over the price dates from ``start`` to ``end`` (each moved to the last
+        price date on or before it; the start no earlier than the ledger's first valued day)."""
+        from qpo.data import prices_to_returns
+        from qpo.errors import DataError, InvalidValueError
+        from qpo.risk import brinson_fachler
+
+        if self.values.empty:
+            raise DataError("no attribution: the portfolio has no value from its ledger (see above)")
+        if start is None or end is None:
+            raise InvalidValueError("choose both dates of the attribution period")
+        dates = self.board.prices.index
+        last = dates[dates <= pd.Timestamp(end)]
+        if last.empty or last[-1] <= self.values.index[0]:
+            raise InvalidValueError(f"the period must end after the ledger's first valued day, "
+                                    f"{self.values.index[0].date()}; it ends on {end}")
+        stop = last[-1]
+        on_or_before = dates[dates <= pd.Timestamp(start)]
+        first = max(on_or_before[-1] if len(on_or_before) else dates[0], self.values.index[0])
+        if first >= stop:
+            raise InvalidValueError(f"the period's start ({start}) must be before its end ({end}), on price dates")
+        held = self.shares.loc[first]
+        held = held[held.abs() > 1e-9]
+        if held.empty:
+            raise DataError(f"the portfolio held no shares at the close of {first.date()}: nothing to attribute")
+        weights = held * self.board.prices.loc[first, held.index] / self.values.loc[first]
+        bench = pd.Series(1.0 / len(self.universe), index=self.universe)
+        names = list(dict.fromkeys(self.universe + list(held.index)))
+        returns = prices_to_returns(self.board.prices.loc[first:stop, names])
+        if len(returns) != len(self.board.prices.loc[first:stop]) - 1:
+            raise DataError(f"some names have no price on days from {first.date()} to {stop.date()}: "
+                            "choose another period")
+        table = brinson_fachler(weights, bench, returns, self.sectors)
+        self.attribution, self.window = table, (first, stop)
+        return table
+
+    # -- audit -----------------------------------------------------------------------------------
+    def _show_audit(self, trail: pd.DataFrame) -> None:
+        rows = trail.sort_values("id", ascending=False)
+        self.audit = pd.DataFrame({
+            "at": pd.to_datetime(rows["at"]).dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "actor": rows["actor"], "action": rows["action"],
+            "entity": [f"{e} {i}" if i is not None else e for e, i in zip(rows["entity"], rows["entity_id"], strict=True)],
+            "change": [summarize_change(a, b, c) for a, b, c in zip(rows["action"], rows["before"], rows["after"],
+                                                                     strict=True)],
+        })
+        if self.audit.empty:
+            self.audit_table.value = "<p class='qpo-empty'>no change recorded</p>"
+        else:
+            self.audit_table.value = self.audit.to_html(index=False, classes="qpo-audit", border=0, escape=True)
