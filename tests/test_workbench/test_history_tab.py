@@ -159,6 +159,9 @@ def test_the_attribution_adds_up_to_the_active_return(book, tab_for, sp500):
     assert (tab.start.value, tab.end.value) == (dt.date(2021, 12, 31), dt.date(2022, 12, 28))
     tab.period.value = "3Y"
     assert tab.window[0] == pd.Timestamp(DEMO_BOOK_OPENED)
+    assert f"before the ledger's first entry: it starts on {DEMO_BOOK_OPENED}" in tab.attribution_note.value
+    moved = tab.values.iloc[-1] / tab.values.iloc[0] - 1
+    assert f"The ledger's own value changed {moved:+.2%}" in tab.attribution_note.value
     # a start after the end is refused in words, in the tab
     tab.start.value = dt.date(2022, 6, 1)
     tab.end.value = dt.date(2022, 5, 1)

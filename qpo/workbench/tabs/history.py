@@ -337,6 +337,12 @@ class HistoryTab:
         note = BENCHMARK_NOTE.format(n=len(self.universe))
         note += (f"<p>From the close of {first.date()} to {last.date()}: portfolio {total['portfolio_return']:+.2%}, "
                  f"benchmark {total['benchmark_return']:+.2%}, active {total['total']:+.2%}.")
+        asked = self.start.value
+        if asked is not None and first > pd.Timestamp(asked) and first == self.values.index[0]:
+            note += f" The period asked starts on {asked}, before the ledger's first entry: it starts on {first.date()}."
+        held = self.values.loc[last] / self.values.loc[first] - 1
+        note += (f" The ledger's own value changed {held:+.2%} (as held, trades and cash flows included, "
+                 "not rebalanced).")
         days = self.board.prices.index
         index = (self.board.benchmark if self.board.benchmark is not None else pd.Series(dtype=float)).reindex(
             days[(days > first) & (days <= last)])
