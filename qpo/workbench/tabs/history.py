@@ -213,14 +213,13 @@ class HistoryTab:
         self._show_risk(risk)
         self._show_values(transactions)
         self._show_audit(trail)
-        self._quiet = True
-        try:
-            if self.period.value == "Custom" and self.start.value is not None and self.end.value is not None:
-                pass  # the dates the person chose stay
-            else:
+        chosen = self.period.value == "Custom" and self.start.value is not None and self.end.value is not None
+        if not chosen:  # a named period is re-dated to the prices' end; dates a person chose stay
+            self._quiet = True
+            try:
                 self._set_pickers(self.period.value if self.period.value != "Custom" else "1Y")
-        finally:
-            self._quiet = False
+            finally:
+                self._quiet = False
         self._draw_attribution()
 
     def _fail(self, text: str) -> None:
