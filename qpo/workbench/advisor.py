@@ -9,13 +9,20 @@ does).
 Holdings and cash come from each portfolio's ledger; the compliance checks are the portfolio's own
 limits (its stored strategy's, the default strategy's when it stores none).
 
-Who reads: until the dashboard has its login, it reads as the user named by ``QPO_USER`` when that
-is set (an advisor then sees only their own clients' portfolios, under the store's access rules),
-else as the system actor ``system:dashboard`` (every portfolio)."""
+Who reads: served by ``qpo dashboard``, the person signed in (the login of
+:mod:`qpo.workbench.auth` tells the kernel through ``QPO_USER``): an advisor sees only their own
+clients' portfolios, under the store's access rules. Run by hand (a notebook), the user named by
+``QPO_USER``, else the system actor ``system:dashboard`` (every portfolio).
+
+The page is a set of tabs (:mod:`qpo.workbench.tabs`): Overview here; the others are built when the
+dashboard is, and each draws the selected portfolio when it is first opened and on each new
+selection while it is open. Figures are built once and updated in place (one ``batch_update``), so
+a new selection sends only new data to the browser."""
 from __future__ import annotations
 
 import html
 import os
+from typing import Any
 
 import pandas as pd
 
@@ -93,14 +100,42 @@ class AdvisorDashboard:
         self.header = widgets.HTML()
         self.holdings = widgets.HTML()
         self.risk = widgets.HTML()
+        self.wealth_fig = None
+        self.weights_fig = None
         self.charts = widgets.VBox()
-        self.widget = widgets.VBox([
-            self.dropdown, self.header,
+        self.overview = widgets.VBox([
             widgets.HBox([self.holdings, self.risk], layout=widgets.Layout(gap="40px")),
             self.charts,
         ])
+        self.tabs: dict[str, Any] = {}
+        self.tab_widget = widgets.Tab(children=[self.overview])
+        self.tab_widget.set_title(0, "Overview")
+        self._drawn: dict[str, str] = {}
+        self.widget = widgets.VBox([self.dropdown, self.header, self.tab_widget])
+        self.tab_widget.observe(lambda change: self._draw_open_tab(), names="selected_index")
         self.update(self.selected)
-        self.dropdown.observe(lambda change: self.update(change["new"]), names="value")
+        self.dropdown.observe(lambda change: self.select(change["new"]), names="value")
+
+    def add_tab(self, title: str, tab) -> None:
+        """Add a tab (a :mod:`qpo.workbench.tabs` class instance); it draws the selected portfolio when
+        it is opened."""
+        self.tabs[title] = tab
+        self.tab_widget.children = [*self.tab_widget.children, tab.widget]
+        self.tab_widget.set_title(len(self.tab_widget.children) - 1, title)
+
+    def select(self, name: str) -> None:
+        """Show portfolio ``name``: the overview, and the open tab."""
+        self.update(name)
+        self._draw_open_tab()
+
+    def _draw_open_tab(self) -> None:
+        index = self.tab_widget.selected_index or 0
+        if index == 0:
+            return
+        title = list(self.tabs)[index - 1]
+        if self._drawn.get(title) != self.selected:
+            self._drawn[title] = self.selected
+            self.tabs[title].show(self.selected)
 
     def update(self, name: str) -> None:
         import plotly.graph_objects as go
@@ -166,9 +201,27 @@ class AdvisorDashboard:
                            + "</table>")
         bench = self.benchmark.reindex(port.index).fillna(0.0)
         w = weights.sort_values(ascending=False)
-        # New figure widgets per selection: their whole state travels with them, so the browser
-        # draws them as soon as they arrive.
-        self.wealth_fig = go.FigureWidget(wealth_figure({name: port, "S&P 500": bench},
-                                                        f"{name}: growth of $1 vs the S&P 500"))
-        self.weights_fig = go.FigureWidget(weights_figure({"weight": w}, f"{name}: weights"))
-        self.charts.children = [self.wealth_fig, self.weights_fig]
+        wealth = wealth_figure({name: port, "S&P 500": bench}, f"{name}: growth of $1 vs the S&P 500")
+        bars = weights_figure({"weight": w}, f"{name}: weights")
+        if self.wealth_fig is None or self.weights_fig is None:
+            # built once: later selections send only their data (one batch_update each)
+            self.wealth_fig = go.FigureWidget(wealth)
+            self.weights_fig = go.FigureWidget(bars)
+            self.charts.children = [self.wealth_fig, self.weights_fig]
+        else:
+            _replace_figure(self.wealth_fig, wealth)
+            _replace_figure(self.weights_fig, bars)
+
+
+def _replace_figure(widget, figure) -> None:
+    """Give a FigureWidget the traces and title of ``figure`` in one message to the browser: the
+    traces' data in place when their number and kinds agree, else the traces replaced."""
+    same = len(widget.data) == len(figure.data) and all(a.type == b.type for a, b in zip(widget.data, figure.data))
+    with widget.batch_update():
+        if same:
+            for old, new in zip(widget.data, figure.data):
+                old.update(new.to_plotly_json(), overwrite=True)
+        else:
+            widget.data = ()
+            widget.add_traces(list(figure.data))
+        widget.layout.update(figure.layout.to_plotly_json(), overwrite=True)
