@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Client portfolios
 #
-# Pick a client portfolio: its holdings and cash (from its ledger), its risk over the last three years checked against its own limits (its stored strategy), and how it grew against the S&P 500. It reads as the user named by `QPO_USER` (an advisor sees their own clients' portfolios), else as `system:dashboard`.
+# Pick a client portfolio: the Overview (holdings and cash from its ledger, its risk checked against its own limits, its growth against the S&P 500), then the Risk, Rebalance and History tabs. Served by `qpo dashboard advisor`, it reads as the person signed in (an advisor sees their own clients' portfolios); run by hand, as the user named by `QPO_USER`, else as `system:dashboard`.
 
 # %% tags=["parameters"]
 portfolio: str = "Balanced Growth"  # portfolio shown first

@@ -41,20 +41,42 @@ def dashboard_actor(actor=None):
     return named or Actor.system(DASHBOARD_ACTOR_PURPOSE)
 
 
-def open_dashboard(**kwargs) -> AdvisorDashboard:
+def open_dashboard(tabs: bool = True, **kwargs) -> AdvisorDashboard:
     """:class:`AdvisorDashboard` ``(**kwargs)`` for the Voila app; when it cannot open (no store, an
     empty or damaged one), the reason is shown on the page, in words, before the error stops the
     notebook (Voila itself shows only that a cell failed)."""
     from qpo.errors import QpoError
 
     try:
-        return AdvisorDashboard(**kwargs)
+        board = AdvisorDashboard(**kwargs)
     except QpoError as exc:
         from IPython.display import HTML, display
 
         display(HTML(f"<div class='qpo-error' style='color:#c0392b'><b>The dashboard cannot open.</b> "
                      f"{html.escape(str(exc))}</div>"))
         raise
+    if tabs:
+        add_standard_tabs(board)
+    return board
+
+
+def add_standard_tabs(board: AdvisorDashboard) -> None:
+    """The tabs after the Overview: Risk, Rebalance, History (:mod:`qpo.workbench.tabs`). An accepted
+    proposal redraws the Overview and marks the other tabs for redrawing."""
+    from qpo.workbench.tabs.history import HistoryTab
+    from qpo.workbench.tabs.rebalance import RebalanceTab
+    from qpo.workbench.tabs.risk import RiskTab
+
+    board.add_tab("Risk", RiskTab(board))
+    rebalance = RebalanceTab(board)
+    board.add_tab("Rebalance", rebalance)
+    board.add_tab("History", HistoryTab(board))
+
+    def changed(name: str) -> None:
+        board._drawn = {t: n for t, n in board._drawn.items() if t == "Rebalance"}
+        board.update(name)
+
+    rebalance.on_change = changed
 
 
 class AdvisorDashboard:

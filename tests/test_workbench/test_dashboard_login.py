@@ -163,7 +163,7 @@ def test_two_advisors_at_once_in_two_browsers(served):
             pages[ANA].locator("select").first.select_option("Conservative Income")
             pages[ANA].wait_for_function(
                 "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
-                ".some(t => t.textContent.startsWith('Conservative Income'))", timeout=60_000)
+                ".some(t => t.textContent.startsWith('Conservative Income'))", timeout=180_000)
             assert "Dr. L. Moreau" in pages[ANA].inner_text("body")
             assert "Dr. L. Moreau" not in pages[BEN].inner_text("body")
             # a forged choice of another advisor's portfolio is refused by the widget, never drawn
