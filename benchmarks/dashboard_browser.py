@@ -263,6 +263,17 @@ def stop_group(proc: subprocess.Popen, grace: float = 20) -> None:
     proc.wait(timeout=10)
 
 
+def code_state() -> dict:
+    """The commit measured, and the files changed beside it (the server runs the working tree)."""
+    def git(*a):
+        proc = subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, check=False)
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", "qpo", "voila_apps")
+    return {"commit": git("rev-parse", "--short", "HEAD"),
+            "changed": [ln[3:] for ln in changed.splitlines()] if changed else []}
+
+
 def chromium() -> str | None:
     return os.environ.get("QPO_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -464,6 +475,9 @@ def write_table(r: dict) -> str:
         return "\n".join([*lines, "", r["skipped"], ""])
     if "error" in r:
         return "\n".join([*lines, "", f"Failed: {r['error']}", ""])
+    code = r.get("code") or {}
+    lines += ["", f"Code: commit {code.get('commit')}" + (f", with uncommitted changes to {', '.join(code['changed'])}"
+                                                          if code.get("changed") else "") + "."]
     lines += ["", f"Server up (static files served) {ms(r['server_start_s'])} after the command; seeding the demo "
               f"book and passwords {ms(r['seed_s'])}.", "",
               "## Goals (issue 18)", "", "| goal | limit | measured | met |", "| --- | --- | --- | --- |"]
@@ -516,6 +530,7 @@ def main(argv: list[str] | None = None) -> None:
     t_start = time.perf_counter()
     results = start(args, PACKAGES)
     p = results["parameters"] = dict(MODES[results["mode"]])
+    results["code"] = code_state()
     if chromium() is None:
         results["skipped"] = "skipped: no chromium on this machine (`apt-get install chromium`)"
         print(results["skipped"], flush=True)
