@@ -267,7 +267,7 @@ def code_state() -> dict:
     """The commit measured, and the files changed beside it (the server runs the working tree)."""
     def git(*a):
         proc = subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, check=False)
-        return proc.stdout.strip() if proc.returncode == 0 else None
+        return proc.stdout.rstrip() if proc.returncode == 0 else None
 
     changed = git("status", "--porcelain", "--untracked-files=no", "--", "qpo", "voila_apps")
     return {"commit": git("rev-parse", "--short", "HEAD"),
