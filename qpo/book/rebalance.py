@@ -329,7 +329,7 @@ class RebalanceProposal:
             trades[c] = trades[c].astype(float)
         dist = summary.get("distance_to_target") or {}
         return cls(portfolio=str(name or summary.get("portfolio") or ""), as_of=pd.Timestamp(get("as_of")),
-                   prices_as_of=pd.Timestamp(get("prices_as_of")), strategy=Strategy.from_json(get("strategy")),
+                   prices_as_of=pd.Timestamp(get("prices_as_of")), strategy=Strategy.from_json(get("strategy"), check_builds=False),
                    result=result, trades=trades, weights=weights,
                    cash_before=_num(summary.get("cash_before")), cash_after=_num(summary.get("cash_after")),
                    value_before=_num(summary.get("value_before")), value_after=_num(summary.get("value_after")),

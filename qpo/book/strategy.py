@@ -30,6 +30,7 @@ long-only with a budget in (0, 1] (and a leverage, if any, of at least the budge
 """
 from __future__ import annotations
 
+import contextvars
 import json
 import math
 import numbers
@@ -72,6 +73,9 @@ from qpo.errors import InfeasibleError, QpoError
 from qpo.optimization import Constraints, PortfolioProblem
 from qpo.optimization.engine import OBJECTIVE_OPTIONS
 from qpo.risk.compliance import Limits
+
+#: whether a Strategy being made builds its problem on a sample (False only for stored strategies)
+_CHECK_BUILDS: contextvars.ContextVar[bool] = contextvars.ContextVar("qpo_strategy_check_builds", default=True)
 
 
 # -- the strategy -----------------------------------------------------------------------------------
@@ -127,7 +131,8 @@ class Strategy:
         put("commission", _number("commission", self.commission, 0.0, 1e9, valid="currency per trade"))
         put("spread_bps", _number("spread_bps", self.spread_bps, 0.0, 10_000.0, hi_open=True, valid="5 = 0.05 %"))
         put("confidence", _number("confidence", self.confidence, 0.0, 1.0, lo_open=True, hi_open=True, valid="e.g. 0.95"))
-        self.check_builds()
+        if _CHECK_BUILDS.get():
+            self.check_builds()
 
     # -- JSON ---------------------------------------------------------------------------------------
     @classmethod
@@ -149,9 +154,12 @@ class Strategy:
         return out
 
     @classmethod
-    def from_json(cls, obj) -> Strategy:
+    def from_json(cls, obj, *, check_builds: bool = True) -> Strategy:
         """The strategy of a JSON object (a dict, or its JSON text). Refuses an unknown key, a wrong
-        type or value, a missing or unsupported ``schema_version`` (:class:`StrategyError`)."""
+        type or value, a missing or unsupported ``schema_version`` (:class:`StrategyError`).
+        ``check_builds=False`` skips building its problem on a sample (:meth:`check_builds`), for a
+        strategy read back from the store, which was checked whole when it was stored; every field is
+        still checked."""
         if isinstance(obj, (str, bytes)):
             try:
                 obj = json.loads(obj)
@@ -170,7 +178,11 @@ class Strategy:
         if isinstance(version, bool) or not isinstance(version, numbers.Integral) or version != SCHEMA_VERSION:
             raise StrategyError(f"strategy: schema_version {quote(version, 20)} is not supported; this qpo reads "
                                 f"schema_version {SCHEMA_VERSION}")
-        return cls(**{k: v for k, v in obj.items() if k != "schema_version"})
+        token = _CHECK_BUILDS.set(bool(check_builds))
+        try:
+            return cls(**{k: v for k, v in obj.items() if k != "schema_version"})
+        finally:
+            _CHECK_BUILDS.reset(token)
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Strategy) and self.to_json() == other.to_json()

@@ -161,7 +161,7 @@ def _summary(session, who, name: str) -> dict:
     pos = position(session, who, name)
     panel = c.prices()
     holdings, invested, total = _holdings_table(pos, panel)
-    strategy = Strategy.from_json(p.strategy) if p.strategy is not None else Strategy.default()
+    strategy = Strategy.from_json(p.strategy, check_builds=False) if p.strategy is not None else Strategy.default()
     proposals = list_proposals(session, who, name, status="open")
     unpriced = [t for t, px in zip(holdings["ticker"], holdings["last_price"], strict=True) if px is None]
     return {"name": p.name, "client": p.client_name, "advisor": p.advisor.name, "advisor_email": p.advisor.email,

@@ -147,7 +147,9 @@ def portfolio_strategy(portfolio) -> Strategy:
     :meth:`Strategy.from_json`), or :meth:`Strategy.default` when it stores none."""
     from qpo.book.strategy import Strategy
 
-    return Strategy.default() if portfolio.strategy is None else Strategy.from_json(portfolio.strategy)
+    # stored strategies were checked whole when stored: read back without building a sample problem
+    return Strategy.default() if portfolio.strategy is None else Strategy.from_json(portfolio.strategy,
+                                                                                      check_builds=False)
 
 
 def resolve_limits(own: Limits | None, limits=None) -> tuple[Limits | None, str]:

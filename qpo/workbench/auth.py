@@ -300,8 +300,11 @@ def prelaunch_hook(req, notebook, cwd):
     email = signed_in(req)
     if not email:
         raise web.HTTPError(403, "sign in first")
-    cell = nbformat.v4.new_code_cell(f"import os as _qpo_os\n_qpo_os.environ['QPO_USER'] = {json.dumps(email)}\n"
-                                     "del _qpo_os")
+    cell = nbformat.v4.new_code_cell(
+        f"import os as _qpo_os\n_qpo_os.environ['QPO_USER'] = {json.dumps(email)}\ndel _qpo_os\n"
+        # plotly's widgets import nbformat, whose jsonschema loads an optional IRI grammar (1-2 s):
+        # the dashboard validates no IRI, so its kernel goes without it
+        "import sys as _qpo_sys\n_qpo_sys.modules.setdefault('rfc3987_syntax', None)\ndel _qpo_sys")
     cell.metadata["tags"] = ["qpo-signed-in"]
     notebook.cells.insert(0, cell)
     return notebook

@@ -139,6 +139,7 @@ def test_each_advisor_sees_only_their_own_clients(served):
 
 def test_two_advisors_at_once_in_two_browsers(served):
     chromium_path()
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     from tests.browser import CHROMIUM_ARGS
@@ -160,10 +161,18 @@ def test_two_advisors_at_once_in_two_browsers(served):
                 assert not any(c in body for p, c in CLIENTS.items() if p not in OWN[who])
                 assert "Traceback" not in body
             # Ana switches: still only hers; Ben's page is unchanged
-            pages[ANA].locator("select").first.select_option("Conservative Income")
-            pages[ANA].wait_for_function(
-                "() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
-                ".some(t => t.textContent.startsWith('Conservative Income'))", timeout=180_000)
+            # (the widgets answer once the page's kernel connection is up: under load that can follow
+            # the first drawing, so the choice is made again if the first one went before it)
+            for attempt in range(3):
+                pages[ANA].locator("select").first.select_option("Conservative Income")
+                try:
+                    pages[ANA].wait_for_function("() => document.body.innerText.includes('Dr. L. Moreau')",
+                                                 timeout=60_000)
+                    break
+                except PlaywrightTimeout:
+                    if attempt == 2:
+                        raise
+                    pages[ANA].locator("select").first.select_option("Balanced Growth")
             assert "Dr. L. Moreau" in pages[ANA].inner_text("body")
             assert "Dr. L. Moreau" not in pages[BEN].inner_text("body")
             # a forged choice of another advisor's portfolio is refused by the widget, never drawn

@@ -191,7 +191,7 @@ class RebalanceTab:
         try:
             with session_scope(self.board.engine) as s:
                 raw = get_portfolio(s, self.board.actor, name).strategy
-            self.strategy = Strategy.from_json(raw) if raw else Strategy.default()
+            self.strategy = Strategy.from_json(raw, check_builds=False) if raw else Strategy.default()
         except Exception as exc:  # noqa: BLE001 - shown in the tab (a qpo message, else only its type)
             self.strategy = None
             self.propose_button.disabled = True
