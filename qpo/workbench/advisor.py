@@ -67,16 +67,19 @@ def add_standard_tabs(board: AdvisorDashboard) -> None:
     from qpo.workbench.tabs.rebalance import RebalanceTab
     from qpo.workbench.tabs.risk import RiskTab
 
-    board.add_tab("Risk", RiskTab(board))
-    rebalance = RebalanceTab(board)
-    board.add_tab("Rebalance", rebalance)
-    board.add_tab("History", HistoryTab(board))
-
     def changed(name: str) -> None:
         board._drawn = {t: n for t, n in board._drawn.items() if t == "Rebalance"}
         board.update(name)
 
-    rebalance.on_change = changed
+    def rebalance_tab(b):
+        tab = RebalanceTab(b)
+        tab.on_change = changed
+        return tab
+
+    # each made when first opened: the first page carries only the Overview's widgets
+    board.add_tab("Risk", RiskTab)
+    board.add_tab("Rebalance", rebalance_tab)
+    board.add_tab("History", HistoryTab)
 
 
 class AdvisorDashboard:
@@ -130,6 +133,7 @@ class AdvisorDashboard:
             self.charts,
         ])
         self.tabs: dict[str, Any] = {}
+        self._holders: dict[str, Any] = {}
         self.tab_widget = widgets.Tab(children=[self.overview])
         self.tab_widget.set_title(0, "Overview")
         self._drawn: dict[str, str] = {}
@@ -139,11 +143,24 @@ class AdvisorDashboard:
         self.dropdown.observe(lambda change: self.select(change["new"]), names="value")
 
     def add_tab(self, title: str, tab) -> None:
-        """Add a tab (a :mod:`qpo.workbench.tabs` class instance); it draws the selected portfolio when
-        it is opened."""
+        """Add a tab: a :mod:`qpo.workbench.tabs` class instance, or a function of the board that
+        makes one (then made when the tab is first opened, so that the first page carries only the
+        Overview's widgets). It draws the selected portfolio when it is opened."""
+        import ipywidgets as widgets
+
         self.tabs[title] = tab
-        self.tab_widget.children = [*self.tab_widget.children, tab.widget]
+        holder = widgets.VBox([tab.widget] if hasattr(tab, "widget") else [])
+        self._holders[title] = holder
+        self.tab_widget.children = [*self.tab_widget.children, holder]
         self.tab_widget.set_title(len(self.tab_widget.children) - 1, title)
+
+    def tab(self, title: str):
+        """The tab ``title``, made now if it was given as a function and not made yet."""
+        tab = self.tabs[title]
+        if not hasattr(tab, "widget"):
+            tab = self.tabs[title] = tab(self)
+            self._holders[title].children = [tab.widget]
+        return tab
 
     def select(self, name: str) -> None:
         """Show portfolio ``name``: the overview, and the open tab."""
@@ -156,8 +173,9 @@ class AdvisorDashboard:
             return
         title = list(self.tabs)[index - 1]
         if self._drawn.get(title) != self.selected:
+            tab = self.tab(title)
             self._drawn[title] = self.selected
-            self.tabs[title].show(self.selected)
+            tab.show(self.selected)
 
     def update(self, name: str) -> None:
         import plotly.graph_objects as go
