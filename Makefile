@@ -44,6 +44,7 @@ benchmark: install
 	$(BIN)/python -m benchmarks.fuzz_optimizer
 	$(BIN)/python -m benchmarks.risk_analytics
 	$(BIN)/python -m benchmarks.rebalance_proposals
+	$(BIN)/python -m benchmarks.dashboard_browser
 	$(BIN)/python -m benchmarks.quantum_qaoa
 	$(BIN)/python -m benchmarks.quantum_annealing
 	$(BIN)/python -m benchmarks.return_forecaster

@@ -217,3 +217,25 @@ def test_rebalance_proposals(smoke):
         assert 0 < s["propose_stages"]["plan"]["median_s"] < s["propose"]["median_s"]
     assert sec["strategies"]["max_sharpe, max_turnover 0.2"]["proposal"]["turnover"] <= 0.2 + 1e-8
     assert r["cases"]["shared_500"]["skipped"]
+
+
+def test_dashboard_browser_benchmark_smoke(tmp_path):
+    """The dashboard timed in Chromium as a person uses it (`benchmarks/dashboard_browser.py`),
+    smoke-sized: it runs, and its figures are of the right things."""
+    from tests.browser import chromium_path
+
+    chromium_path()  # skips without chromium
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.dashboard_browser", "--smoke", "--out", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    r = json.loads((tmp_path / "dashboard_browser.json").read_text())
+    assert r["mode"] == "smoke" and "error" not in r and (tmp_path / "dashboard_browser.md").read_text().strip()
+    a = r["login_to_first_chart"]
+    s = {k: v["median_s"] for k, v in a["split"].items()}
+    assert a["n"] == 1 and 0 < s["html_s"] < a["median_s"] and 0 < s["after_html_s"] < a["median_s"]
+    assert s["html_s"] + s["after_html_s"] <= a["runs"][0]["in_page_s"]
+    b = r["switch_portfolio"]
+    assert b["n"] == 1 and b["runs"][0]["portfolio"] == "Conservative Income" and 0 < b["median_s"] < 60
+    assert r["holdings"] == {"Balanced Growth": 10, "Conservative Income": 7, "Twenty Names (benchmark)": 20}
+    p = r["propose"]
+    assert p["holdings"] == 20 and p["first"]["outcome"] == "trades" and p["first"]["n_trades"] > 0
