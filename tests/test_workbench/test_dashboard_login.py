@@ -263,3 +263,54 @@ def test_browser_login_refused_then_accepted(served):
         sign_in(page, url, ANA, PASSWORDS[ANA])
         page.wait_for_selector(".js-plotly-plot", timeout=180_000)
         assert "Harper Family Trust" in page.inner_text("body")
+
+
+def _open_rebalance(page):
+    page.get_by_role("tab", name="Rebalance").click()
+    page.get_by_role("button", name="Propose").wait_for(timeout=120_000)
+
+
+def test_propose_and_accept_in_the_browser_records_the_trades_and_the_audit_row(served):
+    """Ana proposes for her client in the Rebalance tab and accepts: the ledger holds the trades (with
+    the proposal's id), one audit row says she accepted it; Rita (a researcher) computes a dry run
+    and cannot accept."""
+    chromium_path()
+    url, engine, _ = served
+    from qpo.store import audit_trail, list_proposals, list_transactions, session_scope
+
+    with session_scope(engine) as s:
+        before = len(list_proposals(s, ADMIN))
+    with browser_page() as page:
+        sign_in(page, url, ANA, PASSWORDS[ANA])
+        page.wait_for_selector(".js-plotly-plot", timeout=180_000)
+        _open_rebalance(page)
+        page.get_by_role("button", name="Propose").click()
+        page.wait_for_selector("table.qpo-trades, .qpo-no-trades, .qpo-error", timeout=120_000)
+        assert page.locator(".qpo-error").count() == 0, page.inner_text("body")[-2000:]
+        rows = page.locator("table.qpo-trades tbody tr").count()
+        with session_scope(engine) as s:
+            proposals = list_proposals(s, ANA)
+        assert len(proposals) == before + 1 or before == 0
+        pid = int(proposals["id"].max())
+        assert proposals.set_index("id").loc[pid, "n_trades"] == rows and rows > 0
+        page.get_by_role("button", name="Accept").click()
+        page.wait_for_selector(".qpo-recorded", timeout=120_000)
+        assert "Traceback" not in page.inner_text("body")
+    with session_scope(engine) as s:
+        name = list_proposals(s, ANA).set_index("id").loc[pid, "portfolio"]
+        ledger = list_transactions(s, ANA, name)
+        trail = audit_trail(s, ADMIN, portfolio=name)
+    assert (ledger["proposal_id"] == pid).sum() == rows
+    accepted = trail[(trail["action"] == "accept") & (trail["entity_id"] == str(pid))]
+    assert len(accepted) == 1 and accepted.iloc[0]["actor"] == ANA
+    with browser_page() as page:  # a researcher: a dry run, nothing stored, no decision
+        sign_in(page, url, RITA, PASSWORDS[RITA])
+        page.wait_for_selector(".js-plotly-plot", timeout=180_000)
+        _open_rebalance(page)
+        page.get_by_role("button", name="Propose").click()
+        page.wait_for_selector("table.qpo-trades, .qpo-no-trades, .qpo-error", timeout=120_000)
+        assert page.get_by_role("button", name="Accept").is_disabled()
+        assert page.get_by_role("button", name="Reject").is_disabled()
+        assert "Researchers may only compute proposals" in page.inner_text("body")
+    with session_scope(engine) as s:
+        assert int(list_proposals(s, ADMIN)["id"].max()) == pid  # nothing stored for her
