@@ -2,7 +2,8 @@
 
 The client and the portfolio, its value and cash, its holdings (from the ledger), the daily risk
 report (:func:`qpo.reporting.daily.daily_report`: compliance banner, the summary next to the
-what-if and the benchmark, then :func:`qpo.reporting.risk.risk_html`'s tables and figures) and,
+what-if and the benchmark, then :func:`qpo.reporting.risk.risk_html`'s tables and figures, the
+growth of $1 against the benchmark and the drawdown) and,
 when given, the rebalance proposal (:func:`qpo.reporting.rebalance.proposal_page`). plotly.js is
 inlined once, so the page needs no network. :func:`html_to_pdf` prints such a page with headless
 Chromium.
@@ -64,6 +65,7 @@ def client_report(name: str, prices: pd.DataFrame, *, engine, actor, benchmark_r
     ``benchmark_returns`` are the S&P 500's daily returns (made a level series for
     :func:`~qpo.reporting.daily.daily_report`); ``proposal`` a
     :class:`qpo.book.RebalanceProposal` of this portfolio, or None."""
+    import plotly.io as pio
     import plotly.offline
 
     from qpo.reporting.daily import daily_report
@@ -101,7 +103,11 @@ def client_report(name: str, prices: pd.DataFrame, *, engine, actor, benchmark_r
              '<dl class="header">' + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in facts) + "</dl>",
              daily.status_html(), "<h2>Holdings</h2>", table,
              "<h2>Risk summary</h2>", daily.styled_risk_table().to_html(),
-             "<section>", _body(risk_html(daily.risk, title=f"Risk report: {name}")), "</section>"]
+             "<section>", _body(risk_html(daily.risk, title=f"Risk report: {name}")), "</section>",
+             "<h2>Growth and drawdown</h2>"]
+    figures = daily.figures()
+    parts += [pio.to_html(figures[k], include_plotlyjs=False, full_html=False, div_id=f"fig-daily-{k}")
+              for k in ("wealth", "drawdown")]  # after risk_html's figures, which load plotly.js
     if proposal is not None:
         page = _body(proposal_page(proposal))
         parts += ["<section>", page.replace(plotly.offline.get_plotlyjs(), ""), "</section>"]  # plotly.js once

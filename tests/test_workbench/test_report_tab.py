@@ -97,6 +97,7 @@ def test_the_html_report_is_the_portfolios_offline(board):
     import plotly.offline
 
     assert page.count(plotly.offline.get_plotlyjs()) == 1 and "Plotly.newPlot" in page
+    assert page.index(plotly.offline.get_plotlyjs()) < page.index('id="fig-daily-wealth"')  # loaded before use
     outside = page.replace(plotly.offline.get_plotlyjs(), "")
     assert "cdn.plot.ly" not in outside and not re.search(r"<script[^>]+src=['\"]?https?:", page)
     assert "Rebalance proposal" not in page  # no proposal shown
