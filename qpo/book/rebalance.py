@@ -139,6 +139,13 @@ def _window(prices: pd.DataFrame, universe: list[str], when: pd.Timestamp, lookb
     return complete, last
 
 
+def returns_window(prices: pd.DataFrame, universe: list[str], when, lookback: int) -> tuple[pd.DataFrame, pd.Series]:
+    """The returns a proposal's target is estimated from: the last ``lookback`` periods up to ``when``
+    of ``universe`` where every name has a return, and each name's last close on or before ``when``
+    (what :func:`plan_rebalance` uses; a frontier of the same names can use it too)."""
+    return _window(_price_panel(prices), list(universe), pd.Timestamp(when), int(lookback))
+
+
 # -- before and after -------------------------------------------------------------------------------
 def _metrics(w: pd.Series, target: pd.Series, returns: pd.DataFrame, problem: PortfolioProblem,
              confidence: float) -> dict[str, float]:

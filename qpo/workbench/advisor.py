@@ -26,6 +26,8 @@ from typing import Any
 
 import pandas as pd
 
+#: tabs drawn again each time they are opened (they show what another tab last did)
+ALWAYS_REDRAWN = frozenset({"Frontier", "Report"})
 #: the purpose of the system actor the dashboard reads as when QPO_USER is not set
 DASHBOARD_ACTOR_PURPOSE = "dashboard"
 
@@ -61,10 +63,14 @@ def open_dashboard(tabs: bool = True, **kwargs) -> AdvisorDashboard:
 
 
 def add_standard_tabs(board: AdvisorDashboard) -> None:
-    """The tabs after the Overview: Risk, Rebalance, History (:mod:`qpo.workbench.tabs`). An accepted
-    proposal redraws the Overview and marks the other tabs for redrawing."""
+    """The tabs after the Overview: Risk, Rebalance, Frontier, History, Report (:mod:`qpo.workbench.tabs`).
+    An accepted proposal redraws the Overview and marks the other tabs for redrawing; the Frontier
+    and the Report are drawn again each time they are opened (they use the Rebalance tab's last
+    proposal)."""
+    from qpo.workbench.tabs.frontier import FrontierTab
     from qpo.workbench.tabs.history import HistoryTab
     from qpo.workbench.tabs.rebalance import RebalanceTab
+    from qpo.workbench.tabs.report import ReportTab
     from qpo.workbench.tabs.risk import RiskTab
 
     def changed(name: str) -> None:
@@ -79,7 +85,9 @@ def add_standard_tabs(board: AdvisorDashboard) -> None:
     # each made when first opened: the first page carries only the Overview's widgets
     board.add_tab("Risk", RiskTab)
     board.add_tab("Rebalance", rebalance_tab)
+    board.add_tab("Frontier", FrontierTab)
     board.add_tab("History", HistoryTab)
+    board.add_tab("Report", ReportTab)
 
 
 class AdvisorDashboard:
@@ -172,7 +180,7 @@ class AdvisorDashboard:
         if index == 0:
             return
         title = list(self.tabs)[index - 1]
-        if self._drawn.get(title) != self.selected:
+        if self._drawn.get(title) != self.selected or title in ALWAYS_REDRAWN:
             tab = self.tab(title)
             self._drawn[title] = self.selected
             tab.show(self.selected)
