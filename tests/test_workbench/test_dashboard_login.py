@@ -314,3 +314,35 @@ def test_propose_and_accept_in_the_browser_records_the_trades_and_the_audit_row(
         assert "Researchers may only compute proposals" in page.inner_text("body")
     with session_scope(engine) as s:
         assert int(list_proposals(s, ADMIN)["id"].max()) == pid  # nothing stored for her
+
+
+def test_every_tab_draws_in_the_browser(served):
+    """Ben opens each tab in turn: each draws its tables and charts for his client, with no error
+    and no traceback; the Report tab's HTML download holds his client's report."""
+    import base64
+
+    chromium_path()
+    url, _, _ = served
+    expect = {"Risk": "table.qpo-var", "Frontier": "table.qpo-frontier", "History": "table.qpo-audit",
+              "Report": "button:has-text('Client report (HTML)')"}
+    with browser_page() as page:
+        sign_in(page, url, BEN, PASSWORDS[BEN])
+        page.wait_for_selector(".js-plotly-plot", timeout=180_000)
+        name = page.locator("select").first.input_value()
+        assert name in OWN[BEN]
+        for title, selector in expect.items():
+            page.get_by_role("tab", name=title).click()
+            page.wait_for_selector(selector, timeout=120_000)
+            body = page.inner_text("body")
+            assert "Traceback" not in body and page.locator(".qpo-error:visible").count() == 0, (title, body[-1500:])
+        # the frontier and history charts were drawn with data (plotly paths inside the open tabs)
+        page.get_by_role("tab", name="Frontier").click()
+        page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+                               ".some(t => t.textContent.includes('frontier') || t.textContent.includes('Frontier'))",
+                               timeout=60_000)
+        page.get_by_role("tab", name="Report").click()
+        page.get_by_role("button", name="Client report (HTML)").click()
+        link = page.wait_for_selector("a.qpo-download[download$='.html']", timeout=120_000)
+        data = link.get_attribute("href").split(",", 1)[1]
+        report = base64.b64decode(data).decode()
+        assert CLIENTS[name] in report and not any(c in report for p, c in CLIENTS.items() if p not in OWN[BEN])
