@@ -31,3 +31,16 @@ def weights_with_cash(session, name, prices, as_of=None):
     px = prices.loc[:day, pos.shares.index].dropna(how="any").iloc[-1]
     value = pos.shares * px
     return (value / (value.sum() + pos.cash)).rename("weight")
+
+
+def tab_board(engine, email, prices, **extra):
+    """What a dashboard tab needs of its board (:mod:`qpo.workbench.tabs`), for ``email`` reading
+    ``engine``: the resolved actor, the prices, and ``extra`` (benchmark, lookback_days, tabs, ...)."""
+    from types import SimpleNamespace
+
+    from qpo.store import actor_for, session_scope
+
+    with session_scope(engine) as s:
+        actor = actor_for(s, email)
+    fields = {"benchmark": None, "selected": None, "lookback_days": 756} | extra
+    return SimpleNamespace(engine=engine, actor=actor, prices=prices, **fields)

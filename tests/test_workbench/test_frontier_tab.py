@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from tests.test_workbench import seed_demo_book
+from tests.test_workbench import seed_demo_book, tab_board
 
 ANA, BEN = "ana.silva@example.com", "ben.okafor@example.com"
 BG, TT = "Balanced Growth", "Tech Tilt"
@@ -28,13 +27,8 @@ def book(qpo_home, sp500):
 
 @pytest.fixture
 def board_for(book, sp500):
-    from qpo.store import actor_for, session_scope
-
     def make(email: str, **extra):
-        with session_scope(book) as s:
-            actor = actor_for(s, email)
-        return SimpleNamespace(engine=book, actor=actor, prices=sp500, benchmark=None, selected=None,
-                               lookback_days=756, **extra)
+        return tab_board(book, email, sp500, **extra)
     return make
 
 

@@ -2,7 +2,6 @@
 attribution by sector against the equal-weighted panel, the recorded risk numbers, the audit trail,
 what an advisor may not see, and figures updated in place."""
 import datetime as dt
-import types
 
 import numpy as np
 import pandas as pd
@@ -10,7 +9,7 @@ import pytest
 
 import qpo
 from qpo.store import Actor
-from tests.test_workbench import DEMO_BOOK_OPENED, seed_demo_book
+from tests.test_workbench import DEMO_BOOK_OPENED, seed_demo_book, tab_board
 
 SYSTEM = Actor.system("tests")
 ANA, BEN, RITA = "ana.silva@example.com", "ben.okafor@example.com", "rita.chen@example.com"
@@ -39,15 +38,10 @@ def index_returns():
 @pytest.fixture
 def tab_for(book, sp500, index_returns):
     """A History tab on a tiny board, as ``email`` reads."""
-    from qpo.store import actor_for, session_scope
     from qpo.workbench.tabs.history import HistoryTab
 
     def make(email):
-        with session_scope(book) as s:
-            actor = actor_for(s, email)
-        board = types.SimpleNamespace(engine=book, actor=actor, prices=sp500.loc["2000-01-01":],
-                                      benchmark=index_returns, selected=None)
-        return HistoryTab(board)
+        return HistoryTab(tab_board(book, email, sp500.loc["2000-01-01":], benchmark=index_returns))
 
     return make
 

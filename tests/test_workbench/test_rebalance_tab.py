@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from tests.test_workbench import seed_demo_book
+from tests.test_workbench import seed_demo_book, tab_board
 
 ANA, BEN, RITA = "ana.silva@example.com", "ben.okafor@example.com", "rita.chen@example.com"
 BG = "Balanced Growth"
@@ -29,14 +29,10 @@ def book(qpo_home, sp500):
 @pytest.fixture
 def tab_for(book, sp500):
     """A Rebalance tab for the person with this e-mail, showing ``name``."""
-    from qpo.store import actor_for, session_scope
     from qpo.workbench.tabs.rebalance import RebalanceTab
 
     def make(email: str, name: str = BG):
-        with session_scope(book) as s:
-            actor = actor_for(s, email)
-        board = SimpleNamespace(engine=book, actor=actor, prices=sp500, benchmark=None, selected=name)
-        tab = RebalanceTab(board)
+        tab = RebalanceTab(tab_board(book, email, sp500, selected=name))
         tab.show(name)
         return tab
     return make

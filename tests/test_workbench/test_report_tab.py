@@ -10,13 +10,12 @@ import html
 import io
 import re
 import time
-import types
 
 import pandas as pd
 import pytest
 
 import qpo
-from tests.test_workbench import seed_demo_book
+from tests.test_workbench import seed_demo_book, tab_board
 
 ANA = "ana.silva@example.com"
 BG = "Balanced Growth"
@@ -24,15 +23,12 @@ BG = "Balanced Growth"
 
 @pytest.fixture
 def board(qpo_home, sp500):
-    from qpo.store import actor_for, connect, session_scope
+    from qpo.store import connect
 
     engine = connect()
     seed_demo_book(engine, prices=sp500)
-    with session_scope(engine) as s:
-        actor = actor_for(s, ANA)
     index = qpo.prices_to_returns(qpo.load_prices("sp500_index", start="2000-01-01"))["SP500"]
-    return types.SimpleNamespace(engine=engine, actor=actor, prices=sp500.loc["2000-01-01":], benchmark=index,
-                                 selected=None, lookback_days=500, tabs={})
+    return tab_board(engine, ANA, sp500.loc["2000-01-01":], benchmark=index, lookback_days=500, tabs={})
 
 
 def _tab(board, name=BG):

@@ -3,7 +3,6 @@ ledger's holdings of the chosen date (cash included), recomputed here with numpy
 redraw it; an advisor's refusal and a date outside the prices are messages; the figure is updated
 in place."""
 import datetime as dt
-import types
 
 import numpy as np
 import pandas as pd
@@ -11,7 +10,7 @@ import pytest
 
 import qpo
 from qpo.store import Actor
-from tests.test_workbench import seed_demo_book
+from tests.test_workbench import seed_demo_book, tab_board
 
 SYSTEM = Actor.system("tests")
 ANA = "ana.silva@example.com"
@@ -19,16 +18,13 @@ ANA = "ana.silva@example.com"
 
 @pytest.fixture
 def tab(qpo_home, sp500):
-    from qpo.store import actor_for, connect, session_scope
+    from qpo.store import connect
     from qpo.workbench.tabs.risk import RiskTab
 
     engine = connect()
     seed_demo_book(engine, prices=sp500)
-    with session_scope(engine) as s:
-        actor = actor_for(s, ANA)
     index = qpo.prices_to_returns(qpo.load_prices("sp500_index", start="2000-01-01"))["SP500"]
-    board = types.SimpleNamespace(engine=engine, actor=actor, prices=sp500.loc["2000-01-01":], benchmark=index,
-                                  selected=None, lookback_days=500)
+    board = tab_board(engine, ANA, sp500.loc["2000-01-01":], benchmark=index, lookback_days=500)
     return RiskTab(board), engine, board
 
 
