@@ -7,14 +7,19 @@ from qpo.store.db import connect, session_scope, store_exists, upgrade
 from qpo.store.ledger import LedgerError, Position
 from qpo.store.models import (
     Advisor,
+    Alert,
     AuditEntry,
     Base,
+    BookRisk,
+    MarketBar,
     ClientPortfolio,
+    OpsRun,
     OptimizationRun,
     Proposal,
     RiskMetric,
     Transaction,
     User,
+    Valuation,
 )
 from qpo.store.repository import (
     accept_proposal,
@@ -49,7 +54,7 @@ from qpo.store.repository import (
 )
 
 __all__ = [
-    "USER_ENV", "Actor", "Advisor", "AuditEntry", "Base", "ClientPortfolio", "LedgerError", "OptimizationRun",
+    "USER_ENV", "Actor", "Advisor", "Alert", "AuditEntry", "Base", "BookRisk", "MarketBar", "OpsRun", "Valuation", "ClientPortfolio", "LedgerError", "OptimizationRun",
     "Position", "Proposal", "RiskMetric", "Transaction", "User", "accept_proposal", "actor_for", "add_transaction",
     "add_user", "audit_trail", "authenticate", "connect", "create_portfolio", "delete_portfolio",
     "get_or_create_user", "get_portfolio", "get_proposal", "import_transactions", "last_accepted_target",

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -331,3 +332,116 @@ class RiskMetric(Base):
     @validates("mlflow_run_id")
     def _run_id(self, _key, value):
         return check.optional_label(value, "mlflow_run_id", check.LABEL64)
+
+
+class MarketBar(Base):
+    """One daily bar of one ticker (``market_data``): one row per (ticker, date), so loading the
+    same bars again replaces them and never duplicates (:mod:`qpo.store.market_data`)."""
+
+    __tablename__ = "market_data"
+    ticker: Mapped[str] = mapped_column(String(32), primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    open: Mapped[float | None] = mapped_column(Float)
+    high: Mapped[float | None] = mapped_column(Float)
+    low: Mapped[float | None] = mapped_column(Float)
+    close: Mapped[float | None] = mapped_column(Float)
+    adjusted_close: Mapped[float] = mapped_column(Float)
+    volume: Mapped[float | None] = mapped_column(Float)
+    dividend: Mapped[float] = mapped_column(Float, default=0.0)
+    split: Mapped[float] = mapped_column(Float, default=1.0)
+    source: Mapped[str] = mapped_column(String(32), default="file")
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_market_data_date", "date"),)
+
+
+class OpsRun(Base):
+    """One operations run (the valuation or the risk run of one date): RUNNING, then FINISHED or
+    FAILED with its error."""
+
+    __tablename__ = "ops_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    portfolios: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_ops_runs_kind_as_of", "kind", "as_of"),)
+
+
+class Valuation(Base):
+    """Market value, cash and returns of one portfolio on one date (the 17:00 valuation)."""
+
+    __tablename__ = "valuations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"))
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    market_value: Mapped[float | None] = mapped_column(Float)
+    cash: Mapped[float] = mapped_column(Float)
+    holdings_value: Mapped[float | None] = mapped_column(Float)
+    daily_return: Mapped[float | None] = mapped_column(Float)
+    mtd_return: Mapped[float | None] = mapped_column(Float)
+    ytd_return: Mapped[float | None] = mapped_column(Float)
+    inception_return: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))
+    unpriced: Mapped[Any] = mapped_column(JSON, nullable=True)
+    stale: Mapped[Any] = mapped_column(JSON, nullable=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("ops_runs.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (UniqueConstraint("portfolio_id", "as_of", name="uq_valuation_portfolio_as_of"),
+                      Index("ix_valuations_as_of", "as_of"))
+
+
+class BookRisk(Base):
+    """The risk numbers and compliance of one portfolio on one date (the 18:00 risk run); the
+    stress results and every compliance check are in ``details``."""
+
+    __tablename__ = "book_risk"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"))
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    volatility: Mapped[float | None] = mapped_column(Float)
+    var_historical: Mapped[float | None] = mapped_column(Float)
+    cvar_historical: Mapped[float | None] = mapped_column(Float)
+    var_parametric: Mapped[float | None] = mapped_column(Float)
+    cvar_parametric: Mapped[float | None] = mapped_column(Float)
+    beta: Mapped[float | None] = mapped_column(Float)
+    max_drawdown: Mapped[float | None] = mapped_column(Float)
+    worst_stress: Mapped[float | None] = mapped_column(Float)
+    compliant: Mapped[bool | None] = mapped_column(Boolean)
+    breaches: Mapped[int] = mapped_column(Integer, default=0)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("ops_runs.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (UniqueConstraint("portfolio_id", "as_of", name="uq_book_risk_portfolio_as_of"),
+                      Index("ix_book_risk_as_of", "as_of"))
+
+
+class Alert(Base):
+    """One breach of one portfolio's limit while it lasts: ``new`` when first seen, ``acknowledged``
+    by a person, ``resolved`` automatically when a later run passes the check."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    portfolio_id: Mapped[int] = mapped_column(ForeignKey("portfolios.id", ondelete="CASCADE"))
+    check_name: Mapped[str] = mapped_column(String(128))
+    value: Mapped[float | None] = mapped_column(Float)
+    limit_value: Mapped[float | None] = mapped_column(Float)
+    severity: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="new")
+    message: Mapped[str | None] = mapped_column(Text)
+    first_seen: Mapped[dt.date] = mapped_column(Date)
+    last_seen: Mapped[dt.date] = mapped_column(Date)
+    resolved_on: Mapped[dt.date | None] = mapped_column(Date)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(255))
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_alerts_portfolio_check", "portfolio_id", "check_name"), Index("ix_alerts_state", "state"))

@@ -33,10 +33,11 @@ from qpo.workbench.demo import opening_day, seed_demo
 from tests.conftest import database_urls
 
 TABLES = {"advisors", "portfolios", "transactions", "proposals", "audit_log", "optimization_runs", "risk_metrics",
+          "market_data", "ops_runs", "valuations", "book_risk", "alerts",
           "alembic_version"}
 #: the actor of these tests' writes and reads (a system job: everything is allowed)
 SYSTEM = Actor.system("tests")
-HEAD = "0002"
+HEAD = "0003"
 
 
 @contextlib.contextmanager

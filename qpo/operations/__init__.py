@@ -1,0 +1,1 @@
+"""Operations: the nightly book (valuation and risk of every portfolio on Dask), alert delivery."""
