@@ -54,7 +54,8 @@ from qpo.store.repository import (
 )
 
 __all__ = [
-    "USER_ENV", "Actor", "Advisor", "Alert", "AuditEntry", "Base", "BookRisk", "MarketBar", "OpsRun", "Valuation", "ClientPortfolio", "LedgerError", "OptimizationRun",
+    "USER_ENV", "Actor", "Advisor", "Alert", "AuditEntry", "Base", "BookRisk", "ClientPortfolio", "LedgerError",
+    "MarketBar", "OpsRun", "OptimizationRun", "Valuation",
     "Position", "Proposal", "RiskMetric", "Transaction", "User", "accept_proposal", "actor_for", "add_transaction",
     "add_user", "audit_trail", "authenticate", "connect", "create_portfolio", "delete_portfolio",
     "get_or_create_user", "get_portfolio", "get_proposal", "import_transactions", "last_accepted_target",
