@@ -49,6 +49,7 @@ benchmark: install
 	$(BIN)/python -m benchmarks.quantum_annealing
 	$(BIN)/python -m benchmarks.return_forecaster
 	$(BIN)/python -m benchmarks.workbench_timings
+	$(BIN)/python -m benchmarks.book_risk
 
 clean:
 	rm -rf $(VENV) runs data_docs qpo.db qpo.db.lock mlflow.db

@@ -1,6 +1,7 @@
 """Risk analytics for a weight vector or a return series: metrics, VaR/CVaR by method, risk
 decomposition, stress tests, compliance checks and attribution, gathered by :func:`risk_report`."""
 from qpo.risk.attribution import brinson_fachler
+from qpo.risk.book import BookRiskResult, book_risk
 from qpo.risk.compliance import ComplianceStatus, Limits, check_compliance
 from qpo.risk.decomposition import (
     cvar_contributions,
@@ -41,6 +42,7 @@ from qpo.risk.var import (
 )
 
 __all__ = [
+    "BookRiskResult", "book_risk",
     "HISTORICAL_SCENARIOS",
     "VAR_METHODS",
     "ComplianceStatus",
