@@ -22,7 +22,7 @@ from benchmarks._common import BARS, RESULTS, ROOT, SECTORS
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("benchmarks")]
 SCRIPTS = ("classical_optimizers", "backtest_walkforward", "risk_analytics", "quantum_qaoa", "quantum_annealing",
-           "return_forecaster", "rebalance_proposals", "workbench_timings")
+           "return_forecaster", "rebalance_proposals", "workbench_timings", "book_risk")
 SHARED = BARS.exists() and SECTORS.exists()
 
 
@@ -205,6 +205,13 @@ def test_validation_scale(validation_scale):
     for case in (clean, bad, r["cases"]["systematic"]):
         assert _finite(case["seconds"], case["peak_rss_mib"], case["file_mb"]) and case["report_bytes"] < 100_000
     assert r["load_only"]["shape"] == [300, 50] and _finite(r["load_only"]["seconds"])
+
+
+def test_book_risk(smoke):
+    r = _results(smoke, "book_risk")
+    for b in r["books"].values():
+        assert _finite(b["median_s"], b["peak_traced_mib"], b["risk_report_loop"]["per_portfolio_s"])
+        assert b["risk_report_loop"]["max_abs_diff_vs_bulk"] < 1e-10 and b["skipped"] == 0
 
 
 def test_rebalance_proposals(smoke):
