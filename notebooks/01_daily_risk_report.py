@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -31,7 +31,7 @@ limit_sector_max: "Optional[float]" = None  # compliance: largest GICS sector; N
 limit_min_names: "Optional[int]" = None  # compliance: fewest holdings; None: the portfolio's own limit
 limit_var: "Optional[float]" = None  # compliance: largest VaR at the confidence and horizon; None: the portfolio's own
 limit_var_method: "Optional[str]" = None  # the VaR method the limit applies to; None: the portfolio's own
-prices_source: str = "sp500"  # bundled source name, or the path of a CSV/Parquet price file
+prices_source: str = "store"  # "store" (its market data, else the bundled panel), a bundled source name, or a CSV/Parquet file
 history_start: str = "2000-01-01"  # first date of price history loaded (and validated)
 write_store: bool = True  # write the risk numbers to the store
 forecaster_name: str = "qpo-return-forecaster"  # registered model whose champion forecasts the held names
@@ -46,11 +46,16 @@ import qpo
 from qpo.reporting.daily import daily_report, report_actor
 from qpo.risk import period_adjective
 from qpo.store import connect
+from qpo.store.market_data import benchmark_for, book_benchmark, book_prices
 from qpo.workbench import record, show_figure
 
-prices = qpo.load_prices(prices_source, start=history_start)
-benchmark = qpo.load_prices("sp500_index", start=history_start)["SP500"] if prices_source == "sp500" else None
 engine = connect(create=False)  # a reader: a missing store is refused, never created (`qpo db seed` seeds)
+if prices_source == "store":  # the store's bars (`qpo data ingest|fetch`), else the bundled panel
+    prices, prices_origin = book_prices(engine, start=history_start)
+    benchmark = benchmark_for(book_benchmark(engine, start=history_start), prices, as_of)
+else:
+    prices, prices_origin = qpo.load_prices(prices_source, start=history_start), prices_source
+    benchmark = qpo.load_prices("sp500_index", start=history_start)["SP500"] if prices_source == "sp500" else None
 actor = report_actor()  # system:daily-report, an operations job
 # the portfolio's own limits (its stored strategy), with those given here in their place
 overrides = dict(max_weight=limit_max_weight, sector_max=limit_sector_max, min_names=limit_min_names,
@@ -66,6 +71,7 @@ print(f"{portfolio}: {report.risk.n_periods} {period_adjective(report.risk.perio
 display(HTML(report.status_html()))  # compliance breaches first
 record("compliance_breaches", len(report.breaches), show=False)
 record("breaches", report.breaches, show=False)
+record("prices_origin", prices_origin, show=False)  # "store", "bundled" (a store without market data), or the source
 
 # %% [markdown]
 # ## Risk numbers

@@ -18,7 +18,7 @@ def test_daily_report_finishes_with_the_warnings_recorded(qpo_home, sp500):
     run = run_pipeline("daily-report", {"portfolio": "Conservative Income", "as_of": "2021-06-30",
                                         "lookback_days": 250}, log=logged.append)
     assert run.status == "FINISHED" and run.ok, run.error
-    assert run.parameters["prices_source"] == "sp500" and run.parameters["history_start"] == "2000-01-01"
+    assert run.parameters["prices_source"] == "store" and run.parameters["history_start"] == "2000-01-01"
 
     (warning,) = run.data_warnings
     assert warning.startswith(f"{WARNING}: expect_column_values_to_be_between on simple_return flagged 2 row(s)")

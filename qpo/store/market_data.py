@@ -1,0 +1,421 @@
+"""Market data in the store: daily bars (``market_data``, one row per ticker and date) and the
+price panel the book is valued and risk-checked with.
+
+Writes are upserts (``INSERT .. ON CONFLICT (ticker, date) DO UPDATE``, on SQLite and on
+PostgreSQL), chunked and in one transaction: loading the same bars twice changes nothing (a row is
+rewritten only when one of its values differs: its ``updated_at`` then moves), a corrected bar
+replaces the old one, and a refused load writes nothing.
+
+Reading: :func:`prices_panel` gives the adjusted closes as a date x ticker panel;
+:func:`book_prices` and :func:`book_benchmark` are what pipelines and the dashboard read: the
+store's bars when it holds any, else the bundled panel (a fresh install), and they say which.
+:func:`seed_market_data` loads the bundled panel and the S&P 500 index into the store.
+
+Market data is public data, not client data: reading and writing it names no actor.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, func, select
+
+from qpo.data.loaders import OHLCV_COLUMNS, as_date, load_prices
+from qpo.errors import DataError, QpoError
+from qpo.store.models import MarketBar
+from qpo.validation import ValidationReport
+
+#: index series kept in the store beside the stocks: ticker -> what it is. They are never part of
+#: :func:`book_prices`' universe (a portfolio holds no index); :func:`book_benchmark` reads them.
+INDEX_TICKERS: dict[str, str] = {"SP500": "S&P 500 index level"}
+#: the benchmark's ticker in the store (and the bundled index's column name)
+BENCHMARK_TICKER = "SP500"
+#: what :func:`book_prices` and :func:`book_benchmark` return as their origin
+STORE, BUNDLED = "store", "bundled"
+#: the bundled sources a fresh install falls back to
+BUNDLED_PANEL, BUNDLED_INDEX = "sp500", "sp500_index"
+#: rows per INSERT statement (11 parameters a row: under SQLite's 32,766 and PostgreSQL's 65,535)
+CHUNK_ROWS = 2_000
+_VALUE_COLUMNS = ("open", "high", "low", "close", "adjusted_close", "volume", "dividend", "split")
+_MAX_TICKER = 32
+
+
+def _insert(engine: Engine):
+    name = engine.dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - qpo's stores are SQLite and PostgreSQL
+        raise DataError(f"market data upserts need SQLite or PostgreSQL, not {name}")
+    return insert
+
+
+def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    return values
+
+
+def _rows(bars: pd.DataFrame, source: str) -> list[dict]:
+    """The bars as rows of ``market_data``, checked: a ticker, a date and a positive adjusted close
+    on every row, no (ticker, date) twice; dividends unknown are 0, splits unknown 1."""
+    missing = [c for c in ("date", "ticker", "adjusted_close") if c not in bars.columns]
+    if missing:
+        raise DataError(f"bars lack columns {missing}; expected {OHLCV_COLUMNS}")
+    if not isinstance(source, str) or not source.strip() or len(source) > 32:
+        raise DataError(f"source must be a short name (1 to 32 characters) such as 'file' or 'alphavantage', "
+                        f"got {source!r}")
+    tickers = bars["ticker"].astype("string").str.strip()
+    bad = tickers.isna() | (tickers.str.len() == 0) | (tickers.str.len() > _MAX_TICKER)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"row {i + 1}: ticker {bars['ticker'].iloc[i]!r} is not a ticker (1 to {_MAX_TICKER} "
+                        "characters); nothing was written")
+    dates = pd.to_datetime(bars["date"], errors="coerce")
+    if dates.isna().any():
+        i = int(np.flatnonzero(dates.isna().to_numpy())[0])
+        raise DataError(f"row {i + 1}: {bars['date'].iloc[i]!r} is not a date; nothing was written")
+    adj = _column(bars, "adjusted_close")
+    bad = ~(np.isfinite(adj) & (adj > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{int(bad.sum())} bar(s) without a positive adjusted close, e.g. row {i + 1} "
+                        f"({tickers.iloc[i]} {dates.iloc[i].date()}: {bars['adjusted_close'].iloc[i]!r}); validate "
+                        "the data first (`qpo validate FILE`); nothing was written")
+    key = pd.DataFrame({"t": tickers.to_numpy(), "d": dates.to_numpy()})
+    dup = key.duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise DataError(f"{int(dup.sum())} repeated (ticker, date) bar(s), e.g. {tickers.iloc[i]} "
+                        f"{dates.iloc[i].date()}; keep one bar per ticker and date; nothing was written")
+    cols: dict[str, np.ndarray] = {"adjusted_close": adj}
+    for name in ("open", "high", "low", "close", "volume"):
+        cols[name] = _column(bars, name) if name in bars.columns else np.full(len(bars), np.nan)
+    div = _column(bars, "dividend_amount") if "dividend_amount" in bars.columns else np.zeros(len(bars))
+    split = _column(bars, "split_coefficient") if "split_coefficient" in bars.columns else np.ones(len(bars))
+    cols["dividend"] = np.where(np.isnan(div), 0.0, div)
+    cols["split"] = np.where(np.isnan(split) | (split <= 0), 1.0, split)
+    as_lists = {k: [None if math.isnan(x) or math.isinf(x) else x for x in v.tolist()] for k, v in cols.items()}
+    day_list = [d.date() for d in dates]
+    ticker_list = tickers.tolist()
+    return [{"ticker": ticker_list[i], "date": day_list[i], **{k: as_lists[k][i] for k in _VALUE_COLUMNS},
+             "source": source} for i in range(len(bars))]
+
+
+def upsert_bars(engine: Engine, bars: pd.DataFrame, *, source: str = "file") -> int:
+    """Insert or replace daily bars (:data:`qpo.data.OHLCV_COLUMNS`; ``dividend_amount`` and
+    ``split_coefficient`` may be absent: 0 and 1). One transaction, chunked upserts. Returns the
+    number of rows inserted or changed: the same bars loaded twice return 0 the second time and
+    change nothing. A bar without a positive adjusted close, a repeated (ticker, date) or a row
+    without a ticker or date is refused (:class:`~qpo.errors.DataError`) and nothing is written."""
+    if not isinstance(bars, pd.DataFrame):
+        raise DataError(f"bars must be a pandas DataFrame, got {type(bars).__name__}")
+    rows = _rows(bars.reset_index(drop=True), source)
+    if not rows:
+        return 0
+    if engine.dialect.name == "postgresql":
+        return _copy_upsert(engine, rows)
+    insert = _insert(engine)
+    table = MarketBar.__table__
+    stmt = insert(table)
+    excluded = stmt.excluded
+    changed = None
+    for name in _VALUE_COLUMNS:  # rewrite a row only when a value differs (NULLs compare as values)
+        cond = table.c[name].is_distinct_from(excluded[name])
+        changed = cond if changed is None else (changed | cond)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["ticker", "date"],
+        set_={**{name: excluded[name] for name in _VALUE_COLUMNS}, "source": excluded.source,
+              "updated_at": func.now()},
+        where=changed).returning(table.c.ticker)  # a row comes back for each bar inserted or changed
+    written = 0
+    with engine.begin() as conn:
+        for start in range(0, len(rows), CHUNK_ROWS):
+            written += len(conn.execute(stmt, rows[start:start + CHUNK_ROWS]).all())
+    return written
+
+
+_COPIED = ("ticker", "date", *_VALUE_COLUMNS, "source")
+
+
+def _copy_upsert(engine: Engine, rows: list[dict]) -> int:
+    """PostgreSQL: COPY the bars into a temporary table, then one ``INSERT .. SELECT .. ON CONFLICT
+    DO UPDATE`` (a few times faster than batched INSERTs); all in one transaction."""
+    cols = ", ".join(_COPIED)
+    changed = " OR ".join(f"m.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in _VALUE_COLUMNS)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*_VALUE_COLUMNS, "source"))
+    with engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur:
+            cur.execute("CREATE TEMPORARY TABLE qpo_bars_in (ticker varchar(32), date date, open float8, high float8, "
+                        "low float8, close float8, adjusted_close float8, volume float8, dividend float8, "
+                        "split float8, source varchar(32)) ON COMMIT DROP")
+            with cur.copy(f"COPY qpo_bars_in ({cols}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(tuple(row[c] for c in _COPIED))
+            cur.execute(f"INSERT INTO market_data AS m ({cols}) SELECT {cols} FROM qpo_bars_in "
+                        f"ON CONFLICT (ticker, date) DO UPDATE SET {updates}, updated_at = now() WHERE {changed}")
+            return max(int(cur.rowcount), 0)
+
+
+def upsert_panel(engine: Engine, prices: pd.DataFrame, *, source: str = "file") -> int:
+    """Insert or replace a date x ticker panel of adjusted closes (the close is the adjusted close;
+    no open, high, low or volume). Empty cells are no bar (a ticker not listed yet or any more).
+    Returns the rows inserted or changed, as :func:`upsert_bars`."""
+    if not isinstance(prices, pd.DataFrame):
+        raise DataError(f"prices must be a pandas DataFrame (dates x tickers), got {type(prices).__name__}")
+    if not isinstance(prices.index, pd.DatetimeIndex):
+        raise DataError("prices must be indexed by dates (a DatetimeIndex), as qpo.load_prices returns them")
+    long = prices.rename_axis(index="date", columns="ticker").stack(future_stack=True).rename("adjusted_close")
+    long = long.reset_index()
+    long = long[long["adjusted_close"].notna()]
+    long["close"] = long["adjusted_close"]
+    return upsert_bars(engine, long, source=source)
+
+
+def has_market_data(engine: Engine) -> bool:
+    """Whether the store holds any bar."""
+    with engine.connect() as conn:
+        return conn.execute(select(MarketBar.ticker).limit(1)).first() is not None
+
+
+def last_bar_dates(engine: Engine, tickers: Iterable[str] | None = None) -> dict[str, dt.date]:
+    """The last bar's date of each ticker the store holds (of ``tickers`` when given: a ticker
+    without bars is absent from the answer)."""
+    q = select(MarketBar.ticker, func.max(MarketBar.date)).group_by(MarketBar.ticker)
+    if tickers is not None:
+        q = q.where(MarketBar.ticker.in_(list(tickers)))
+    with engine.connect() as conn:
+        return {t: d for t, d in conn.execute(q)}
+
+
+def market_data_summary(engine: Engine) -> pd.DataFrame:
+    """One row per ticker: ``ticker``, ``first``, ``last`` (dates), ``rows``, ``sources`` (comma
+    list), sorted by ticker."""
+    q = (select(MarketBar.ticker, func.min(MarketBar.date), func.max(MarketBar.date), func.count(),
+                func.min(MarketBar.source), func.max(MarketBar.source))
+         .group_by(MarketBar.ticker).order_by(MarketBar.ticker))
+    with engine.connect() as conn:
+        rows = conn.execute(q).all()
+    return pd.DataFrame([{"ticker": t, "first": a, "last": b, "rows": int(n),
+                          "sources": s1 if s1 == s2 else f"{s1},{s2}"} for t, a, b, n, s1, s2 in rows],
+                        columns=["ticker", "first", "last", "rows", "sources"])
+
+
+def prices_panel(engine: Engine, tickers: Sequence[str] | None = None, start=None, end=None) -> pd.DataFrame:
+    """Adjusted closes from the store: ``DatetimeIndex`` named ``date`` (ascending), one float
+    column per ticker (sorted, or in the order of ``tickers``; a requested ticker without bars is
+    a column of NaN), NaN where a ticker has no bar on a date."""
+    start, end = as_date(start, "start"), as_date(end, "end")
+    if isinstance(tickers, str):
+        tickers = [tickers]
+    q = select(MarketBar.date, MarketBar.ticker, MarketBar.adjusted_close)
+    if tickers is not None:
+        q = q.where(MarketBar.ticker.in_(list(tickers)))
+    if start is not None:
+        q = q.where(MarketBar.date >= start.date())
+    if end is not None:
+        q = q.where(MarketBar.date <= end.date())
+    with engine.connect() as conn:
+        rows = conn.execute(q).all()
+    long = pd.DataFrame(rows, columns=["date", "ticker", "adjusted_close"])
+    if long.empty:
+        wide = pd.DataFrame(index=pd.DatetimeIndex([], name="date"), columns=list(tickers or []), dtype="float64")
+    else:
+        long["date"] = pd.to_datetime(long["date"])
+        wide = long.pivot(index="date", columns="ticker", values="adjusted_close").sort_index()
+        wide = wide.reindex(columns=list(tickers) if tickers is not None else sorted(wide.columns))
+    wide.index = pd.DatetimeIndex(wide.index, name="date").as_unit("us")
+    wide.columns = pd.Index([str(c) for c in wide.columns])
+    wide.columns.name = None
+    return wide.astype("float64")
+
+
+def book_prices(engine: Engine | None, tickers: Sequence[str] | None = None, start=None,
+                end=None) -> tuple[pd.DataFrame, str]:
+    """The price panel the book is valued and risk-checked with, and where it came from: the
+    store's adjusted closes (``"store"``; index series of :data:`INDEX_TICKERS` left out unless
+    asked for) when the store holds any bar, else the bundled panel (``"bundled"``: a fresh
+    install, or ``engine`` None). ``start``/``end`` are inclusive dates."""
+    as_date(start, "start"), as_date(end, "end")  # a bad date is refused the same way on both paths
+    if engine is not None and has_market_data(engine):
+        if tickers is None:
+            held = last_bar_dates(engine)
+            tickers = sorted(t for t in held if t not in INDEX_TICKERS)
+        return prices_panel(engine, tickers, start, end), STORE
+    return load_prices(BUNDLED_PANEL, start=start, end=end, tickers=tickers), BUNDLED
+
+
+def book_benchmark(engine: Engine | None, start=None, end=None) -> pd.Series:
+    """The S&P 500 index level (a Series named ``SP500`` on a ``date`` index): the store's bars of
+    :data:`BENCHMARK_TICKER` when it holds any, else the bundled index (the one the daily risk
+    report has always used). ``series.attrs["origin"]`` says which (``"store"`` or ``"bundled"``)."""
+    if engine is not None and last_bar_dates(engine, [BENCHMARK_TICKER]):
+        series = prices_panel(engine, [BENCHMARK_TICKER], start, end)[BENCHMARK_TICKER].dropna()
+        series.attrs["origin"] = STORE
+        return series
+    series = load_prices(BUNDLED_INDEX, start=start, end=end)[BENCHMARK_TICKER]
+    series.attrs["origin"] = BUNDLED
+    return series
+
+
+def benchmark_for(benchmark: pd.Series | None, prices: pd.DataFrame, as_of=None) -> pd.Series | None:
+    """``benchmark`` when it has a level on every date of ``prices`` from its own first date up to
+    ``as_of`` (default: the prices' last date), else None: risk against a benchmark needs its
+    return on each of the portfolio's dates (the store may hold stocks newer than its index)."""
+    if benchmark is None or benchmark.empty or prices.empty:
+        return None
+    end = as_date(as_of, "as_of") or prices.index[-1]
+    dates = prices.index[(prices.index >= benchmark.index[0]) & (prices.index <= end)]
+    return benchmark if dates.isin(benchmark.dropna().index).all() else None
+
+
+def seed_market_data(engine: Engine, *, log: Callable[[str], None] | None = None) -> int:
+    """Load the bundled panel (20 S&P 500 stocks, 1990-2022) and the S&P 500 index into the store
+    (source ``"bundled"``). Idempotent: returns the rows inserted or changed (0 when already there)."""
+    panel = load_prices(BUNDLED_PANEL)
+    index = load_prices(BUNDLED_INDEX)
+    both = panel.join(index[[BENCHMARK_TICKER]], how="outer")
+    written = upsert_panel(engine, both, source="bundled")
+    if log is not None:
+        log(f"bundled panel: {panel.shape[1]} tickers and the index, {both.index[0].date()} to "
+            f"{both.index[-1].date()}: {written} rows inserted or changed")
+    return written
+
+
+# -- loading files and fetching ------------------------------------------------------------------
+@dataclass
+class IngestResult:
+    """What :func:`ingest_file` did: the validation report, and the rows written (0 when refused)."""
+
+    path: str
+    kind: str  # "ohlcv" | "prices"
+    report: ValidationReport
+    written: int = 0
+    tickers: list[str] = field(default_factory=list)
+    first: dt.date | None = None
+    last: dt.date | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.report.success
+
+
+def ingest_file(engine: Engine, path, *, kind: str = "auto", source: str = "file") -> IngestResult:
+    """Validate a CSV/Parquet file (long OHLCV bars or a wide price panel) with qpo's Great
+    Expectations suites, then upsert it. A failed error-severity check writes nothing (the result
+    carries the report, ``ok`` False); warnings are reported and do not stop the load."""
+    from pathlib import Path
+
+    from qpo.data.loaders import file_kind, load_ohlcv, load_price_file
+    from qpo.errors import UnknownOptionError
+    from qpo.validation import validate_ohlcv, validate_prices
+
+    if kind not in ("auto", "prices", "ohlcv"):
+        raise UnknownOptionError("file kind", kind, ["auto", "ohlcv", "prices"])
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no file {path}; give the path of a CSV or Parquet file (a price panel or OHLCV bars)")
+    kind = file_kind(path) if kind == "auto" else kind
+    if kind == "ohlcv":
+        bars = load_ohlcv(path)
+        report = validate_ohlcv(bars)
+        frame = bars
+    else:
+        frame = load_price_file(path)
+        report = validate_prices(frame)
+    result = IngestResult(str(path), kind, report)
+    if not report.success:
+        return result
+    result.written = upsert_bars(engine, frame, source=source) if kind == "ohlcv" else \
+        upsert_panel(engine, frame, source=source)
+    dates = pd.to_datetime(frame["date"]) if kind == "ohlcv" else frame.index
+    result.tickers = sorted(map(str, frame["ticker"].unique())) if kind == "ohlcv" else list(map(str, frame.columns))
+    result.first, result.last = dates.min().date(), dates.max().date()
+    return result
+
+
+@dataclass
+class FetchResult:
+    """One symbol's fetch: the output size asked for, bars received and rows written, or the error."""
+
+    symbol: str
+    outputsize: str | None = None
+    received: int = 0
+    written: int = 0
+    first: dt.date | None = None
+    last: dt.date | None = None
+    error: str | None = None
+    note: str | None = None  # why the output size is what it is
+
+
+def _readjusted(engine: Engine, bars: pd.DataFrame, symbol: str, held_last: dt.date) -> bool:
+    """Whether the bars' adjusted closes on dates the store already holds differ from the stored
+    ones (a dividend or split since re-adjusted the history: only a full fetch keeps it whole)."""
+    stored = prices_panel(engine, [symbol], bars["date"].min(), held_last)[symbol].dropna()
+    fetched = bars.set_index("date")["adjusted_close"]
+    common = stored.index.intersection(fetched.index)
+    if len(common) == 0:
+        return True  # no overlap: a compact answer would leave a gap
+    ratio = fetched.loc[common].to_numpy() / stored.loc[common].to_numpy()
+    return bool(np.max(np.abs(ratio - 1.0)) > 1e-6)
+
+
+def fetch_alphavantage(engine: Engine, symbols: Sequence[str], *, client=None, full: bool = False,
+                       today: dt.date | None = None, log: Callable[[str], None] | None = None) -> list[FetchResult]:
+    """Bring the store's bars of ``symbols`` up to date from Alpha Vantage, incrementally: a symbol
+    with fewer than 100 trading days missing gets a ``compact`` answer (the last 100 days), one
+    with none held or more missing (or ``full``) the ``full`` history; when the compact answer's
+    adjusted closes disagree with the stored ones (a dividend or split re-adjusted the history),
+    the full history is fetched instead. Each symbol's bars are validated (an error-severity
+    failure writes nothing for it) and upserted in one transaction (source ``"alphavantage"``).
+
+    An unknown symbol is reported in its result and the others go on; a rate limit, an
+    information answer or an unreachable server stops the fetch (the symbols done stay written;
+    the rest carry the error)."""
+    from qpo.data.alphavantage import AlphaVantageClient, AlphaVantageRequestError, output_size
+    from qpo.validation import validate_ohlcv
+
+    log = log or (lambda m: None)
+    client = client or AlphaVantageClient(log=log)
+    held = last_bar_dates(engine, symbols)
+    results: list[FetchResult] = []
+    stop: str | None = None
+    for symbol in symbols:
+        res = FetchResult(symbol)
+        results.append(res)
+        if stop is not None:
+            res.error = f"not fetched: {stop}"
+            continue
+        last = held.get(symbol)
+        res.outputsize = "full" if full else output_size(last, today)
+        res.note = ("--full asked" if full else "nothing held" if last is None else
+                    f"last bar {last}: {'fewer' if res.outputsize == 'compact' else 'at least'} than 100 trading "
+                    "days missing")
+        try:
+            bars = client.daily_adjusted(symbol, res.outputsize)
+            if res.outputsize == "compact" and last is not None and _readjusted(engine, bars, symbol, last):
+                log(f"{symbol}: the history was re-adjusted (a dividend or split) or would leave a gap: fetching "
+                    "the full history")
+                res.outputsize, res.note = "full", "history re-adjusted since the last fetch, or a gap"
+                bars = client.daily_adjusted(symbol, "full")
+        except AlphaVantageRequestError as exc:
+            res.error = str(exc)
+            continue
+        except QpoError as exc:  # rate limit, information, unreachable: the next calls would fail alike
+            res.error = stop = str(exc)
+            continue
+        res.received = len(bars)
+        report = validate_ohlcv(bars)
+        if not report.success:
+            res.error = f"{symbol}: the bars failed validation, nothing written: {report.summary()}"
+            continue
+        res.written = upsert_bars(engine, bars, source="alphavantage")
+        res.first, res.last = bars["date"].min().date(), bars["date"].max().date()
+        log(f"{symbol}: {res.outputsize}, {res.received} bars {res.first} to {res.last}, {res.written} rows "
+            "inserted or changed")
+    return results
