@@ -128,6 +128,15 @@ def _cmd_db(args) -> int:
 
     from qpo import config
 
+    if args.action != "seed" and (args.book_size is not None or args.seed is not None):
+        from qpo.errors import InvalidValueError
+
+        raise InvalidValueError(f"--book and --seed go with `qpo db seed` (a synthetic book), not `qpo db {args.action}`")
+    if args.seed is not None and args.book_size is None:
+        from qpo.errors import InvalidValueError
+
+        raise InvalidValueError("--seed needs --book N (the seed of a synthetic book of N portfolios)")
+    args.seed = 0 if args.seed is None else args.seed
     if args.action == "url":  # no connection: this is what to check when the store is unreachable
         from sqlalchemy.exc import ArgumentError
 
@@ -145,6 +154,10 @@ def _cmd_db(args) -> int:
     url = engine.url.render_as_string(hide_password=True)
     if args.action == "upgrade":
         print(f"schema at head: {url}")
+    elif args.action == "seed" and args.book_size is not None:
+        from qpo.book.synthetic import seed_book
+
+        print(f"{seed_book(engine, args.book_size, seed=args.seed)} into {url}")
     elif args.action == "seed":
         print(f"seeded {seed_demo(engine)} demo portfolios into {url}")
     return 0
@@ -220,7 +233,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 #: the client book's commands: JSON errors and exit statuses 2 / 3 / 4 (:mod:`qpo.cli._common`)
-BOOK_COMMANDS = ("user", "portfolio", "rebalance", "audit")
+BOOK_COMMANDS = ("user", "portfolio", "rebalance", "audit", "alerts")
 
 
 def _command_of(argv: list[str]) -> str | None:
@@ -250,7 +263,7 @@ def _usage_error(exc: UsageError, argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qpo.cli import _common, book, rebalance
+    from qpo.cli import _common, book, data, operations, rebalance
 
     p = _Parser(prog="qpo", description="qpo: the quantum portfolio optimizer workbench",
                                 epilog="The client book's commands (user, portfolio, rebalance, audit) exit 0 when "
@@ -310,6 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="the store: migrate, seed demo portfolios, show URL")
     db.add_argument("action", choices=["upgrade", "seed", "url"])
+    db.add_argument("--book", type=int, default=None, metavar="N", dest="book_size",
+                    help="seed: a synthetic book of N client portfolios (scale tests) instead of the demo portfolios")
+    db.add_argument("--seed", type=int, default=None, metavar="S", help="with --book: the random seed (default 0)")
     db.set_defaults(func=_cmd_db)
 
     lab = sub.add_parser("lab", help="JupyterLab on the workbench (notebooks/, voila_apps/), on localhost")
@@ -327,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=_cmd_ui_mlflow)
 
     book.register(sub)
+    data.register(sub)
+    operations.register(sub)
     rebalance.register(sub)
     return p
 

@@ -1,0 +1,434 @@
+"""The whole book valued at once: every portfolio's market value, cash and time-weighted returns on
+one date (the 17:00 valuation), and every portfolio's weights for the risk run (the 18:00 run).
+
+Both read the ledgers of all the portfolios asked for in one query (a few, for very long id
+lists), derive positions with pandas and numpy, and never loop over portfolios in Python for the
+heavy parts.
+
+**Valuation** (:func:`value_book`). A portfolio's shares and cash on ``as_of`` are its ledger up to
+that date; each name is priced at its last price on or before ``as_of`` (``prices`` is a
+date x ticker panel of adjusted closes). A held name with no price at all up to ``as_of`` makes the
+portfolio ``unpriced``: its market value is None (never zero) and the names are listed; a held
+name whose last price is older than ``as_of`` is listed in ``stale`` (the portfolio is still
+valued, at that older price). A portfolio whose ledger holds nothing on ``as_of`` (no entry yet, or
+no shares and no cash left) is ``empty``: value 0, no returns.
+
+**Returns** are time-weighted over the ledger's external flows. Deposits and withdrawals are flows
+(their amounts), and so are shares delivered in kind (``transfer_in`` / ``transfer_out``, valued at
+the name's previous close, or that day's close when it has none before); dividends, fees and
+trading costs are returns. Convention: **flows happen at the start of the day**: the return of a
+date t is ``V_t / (V_{t-1} + F_t) - 1``, where ``V`` is the market value (shares at the last prices
+on or before the date, plus cash), ``t-1`` the previous date of the price panel and ``F_t`` the
+net flows dated after ``t-1`` and up to ``t`` (an entry dated on a day without prices counts on the
+next date of the panel). With nothing invested (``V_{t-1} + F_t`` = 0) the day's return is 0.
+MTD, YTD and since-inception returns chain the daily returns (``prod(1 + r) - 1``) over the
+panel's dates from the first date of the month / year (or the portfolio's first ledger entry, if
+later) to ``as_of``; the first day's return is that of the opening flows (a deposit spent on
+shares at the day's closes returns minus the trading costs). When ``as_of`` is not a date of the
+panel it is added as a date of its own, priced at the last prices before it (every held name is
+then stale).
+
+**Weights** (:func:`book_weights`): exactly what the daily report gives one portfolio
+(``qpo.reporting.daily.ledger_weights``): the ledger's shares on ``as_of`` at the prices of the last
+date on or before it on which every held name has a price, as fractions of the value *cash
+included*.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+
+from qpo._checks import quote
+from qpo.book._book_reads import ledgers as _ledgers
+from qpo.book._book_reads import names_list as _names_list
+from qpo.book._book_reads import portfolios as _portfolios
+from qpo.errors import DataError
+from qpo.store import Actor, actor_for, session_scope
+from qpo.store import ledger as _ledger
+
+#: the columns of :func:`value_book`'s frame: exactly those of the ``valuations`` table a run writes
+VALUATION_COLUMNS = ["portfolio_id", "market_value", "cash", "holdings_value", "daily_return", "mtd_return",
+                     "ytd_return", "inception_return", "status", "unpriced", "stale"]
+STATUSES = ("valued", "unpriced", "empty")
+#: how many (portfolio, date) cells one block of the valuation computes at once (8 bytes each, a few arrays of it)
+CELL_BUDGET = 8_000_000
+#: ids per IN (...) of one query (SQLite binds at most 32,766 parameters)
+_IDS_PER_QUERY = 10_000
+_LEDGER_COLUMNS = ["id", "portfolio_id", "trade_date", "kind", "ticker", "quantity", "price", "fees", "amount"]
+
+
+# -- reading -----------------------------------------------------------------------------------------
+def _day(as_of) -> pd.Timestamp:
+    try:
+        when = pd.Timestamp(as_of)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"as_of {quote(as_of)} is not a date (use YYYY-MM-DD)") from exc
+    if pd.isna(when):
+        raise DataError(f"as_of {quote(as_of)} is not a date (use YYYY-MM-DD)")
+    if when.tzinfo is not None:
+        when = when.tz_localize(None)
+    return when.normalize()
+
+
+def _check_prices(prices, as_of: pd.Timestamp) -> pd.DataFrame:
+    if not isinstance(prices, pd.DataFrame):
+        raise DataError(f"prices must be a DataFrame of adjusted closes (dates x tickers), got {type(prices).__name__}")
+    if not isinstance(prices.index, pd.DatetimeIndex):
+        raise DataError("prices must be indexed by date (a DatetimeIndex); got a "
+                        f"{type(prices.index).__name__}")
+    if prices.index.has_duplicates:
+        raise DataError(f"prices hold the date {prices.index[prices.index.duplicated()][0].date()} twice")
+    if not prices.index.is_monotonic_increasing:
+        prices = prices.sort_index()
+    if prices.index.tz is not None:
+        prices = prices.tz_localize(None)
+    if len(prices.index) == 0 or prices.index[0] > as_of:
+        first = f" (they start on {prices.index[0].date()})" if len(prices.index) else " (they are empty)"
+        raise DataError(f"no prices on or before {as_of.date()}{first}: nothing to value the book at")
+    prices = prices.loc[:as_of]
+    prices.columns = [str(c) for c in prices.columns]
+    return prices
+
+
+def value_book(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | str,
+               portfolio_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """One row per portfolio (those of ``portfolio_ids``, default every portfolio ``actor`` may
+    read), columns :data:`VALUATION_COLUMNS`: market value (None when a held name has no price),
+    cash, holdings value, the daily, month-to-date, year-to-date and since-inception time-weighted
+    returns (fractions: 0.01 = 1 %; None where undefined), status (``valued``, ``unpriced``,
+    ``empty``), and the lists of unpriced and stale tickers. See the module for the conventions.
+
+    Missing numbers are None (not NaN), so that the frame is written as it is (NULL)."""
+    day = _day(as_of)
+    px = _check_prices(prices, day)
+    with session_scope(engine) as session:
+        who = actor_for(session, actor)
+        book = _portfolios(session, who, portfolio_ids)
+        entries = _ledgers(session, who, None if portfolio_ids is None else book["portfolio_id"].tolist(), day)
+    # a portfolio created between the two reads is valued next time
+    entries = entries[entries["portfolio_id"].isin(book["portfolio_id"])].reset_index(drop=True)
+    table = _valuation_table(book["portfolio_id"].to_numpy(dtype=np.int64), entries, px, day)
+    return _as_records(table)
+
+
+def _grid(px: pd.DataFrame, day: pd.Timestamp, first: pd.Timestamp) -> pd.DatetimeIndex:
+    """The dates returns are computed on: the panel's dates from the first ledger entry's (the
+    first panel date on or after it; the panel's first date if it is earlier) to ``as_of``, and
+    ``as_of`` itself when the panel has no prices that day."""
+    dates = px.index
+    start = min(int(dates.searchsorted(first, side="left")), len(dates) - 1)
+    grid = dates[start:]
+    if grid[-1] != day:
+        grid = grid.append(pd.DatetimeIndex([day]))
+    return grid
+
+
+def _valuation_table(ids: np.ndarray, entries: pd.DataFrame, px: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
+    n = len(ids)
+    out = pd.DataFrame({"portfolio_id": ids, "market_value": np.zeros(n), "cash": np.zeros(n),
+                        "holdings_value": np.zeros(n), "daily_return": np.nan, "mtd_return": np.nan,
+                        "ytd_return": np.nan, "inception_return": np.nan, "status": "empty"})
+    out["unpriced"] = [[] for _ in range(n)]
+    out["stale"] = [[] for _ in range(n)]
+    if entries.empty or n == 0:
+        return out
+    grid = _grid(px, day, entries["trade_date"].min())
+    T = len(grid)
+    # prices on the grid: each name's last price on or before each date (NaN before its first)
+    tickers = sorted(entries["ticker"].dropna().unique().tolist())
+    panel = px.reindex(columns=tickers).ffill()
+    P = panel.reindex(grid, method="ffill").to_numpy(dtype=float) if tickers else np.zeros((T, 0))
+    last_seen = px.reindex(columns=tickers).apply(pd.Series.last_valid_index) if tickers else pd.Series(dtype=object)
+    stale_names = {t for t, d in last_seen.items() if d is not None and not pd.isna(d) and pd.Timestamp(d) < day}
+
+    pos = {int(p): i for i, p in enumerate(ids)}
+    e_port = entries["portfolio_id"].map(pos).to_numpy()
+    e_day = grid.searchsorted(entries["trade_date"].to_numpy(), side="left")  # the first grid date on or after
+    e_day = np.minimum(e_day, T - 1)
+    first_day = np.full(n, T, dtype=np.int64)
+    np.minimum.at(first_day, e_port, e_day)
+
+    # shares: one row per (portfolio, name) ever held, in portfolio order
+    shares = entries[entries["ticker"].notna() & (entries["dq"] != 0)]
+    flows = entries["flow"].to_numpy().copy()
+    pair_port = np.zeros(0, dtype=np.int64)
+    pair_tick = np.zeros(0, dtype=np.int64)
+    pair_tol = np.zeros(0)
+    s_pair = s_day = s_dq = np.zeros(0)
+    if len(shares):
+        tick_idx = {t: j for j, t in enumerate(tickers)}
+        s_port = shares["portfolio_id"].map(pos).to_numpy()
+        s_tick = shares["ticker"].map(tick_idx).to_numpy()
+        uniq, s_pair = np.unique(s_port.astype(np.int64) * len(tickers) + s_tick, return_inverse=True)
+        pair_port, pair_tick = uniq // len(tickers), uniq % len(tickers)
+        s_day = e_day[shares.index.to_numpy()]
+        s_dq = shares["dq"].to_numpy()
+        gross = np.bincount(s_pair, weights=np.abs(s_dq), minlength=len(pair_port))
+        pair_tol = _ledger.SHARE_TOLERANCE * np.maximum(1.0, gross)
+        # shares delivered in kind are flows too: at the name's previous close (that day's when none before)
+        kinds = shares["kind"].to_numpy()
+        transfer = np.isin(kinds, ("transfer_in", "transfer_out"))
+        if transfer.any():
+            d, j = s_day[transfer], s_tick[transfer]
+            before = np.where(d > 0, P[np.maximum(d - 1, 0), j], np.nan)
+            price = np.where(np.isnan(before), P[d, j], before)
+            flows[shares.index.to_numpy()[transfer]] += np.nan_to_num(s_dq[transfer] * price)
+
+    # the calendar of each month and year of as_of
+    month_start = int(grid.searchsorted(day.replace(day=1), "left"))
+    year_start = int(grid.searchsorted(day.replace(month=1, day=1), "left"))
+
+    # blocks of portfolios (in order of their first entry) whose (portfolios x dates) fit CELL_BUDGET
+    order = np.argsort(first_day, kind="stable")
+    order = order[first_day[order] < T]  # portfolios with entries
+    n_pairs = np.bincount(pair_port, minlength=n)
+    pair_start = np.concatenate([[0], np.cumsum(n_pairs)]).astype(np.int64)
+    s_port_of = pair_port[s_pair] if len(s_pair) else np.zeros(0, dtype=np.int64)
+    results = {k: np.full(n, np.nan) for k in ("hv", "cash", "daily", "mtd", "ytd", "inc")}
+    held_at_end = np.zeros(len(pair_port), dtype=bool)
+    i = 0
+    while i < len(order):
+        t0 = int(first_day[order[i]])
+        rows = max(1, CELL_BUDGET // (T - t0))
+        block = np.sort(order[i:i + rows])
+        _value_block(block, n, t0, P, pair_start, pair_tick, pair_tol, s_pair, s_port_of, s_day, s_dq,
+                     e_port, e_day, entries["dcash"].to_numpy(), flows, month_start, year_start, results,
+                     held_at_end)
+        i += rows
+
+    has = first_day < T
+    hv, cash = results["hv"], results["cash"]
+    cash = np.where(np.abs(cash) < _ledger.CASH_TOLERANCE, 0.0, cash)
+    # names held on as_of, unpriced (no price at all) and stale (an older price)
+    held_pairs = np.flatnonzero(held_at_end)
+    held_port = pair_port[held_pairs]
+    n_held = np.bincount(held_port, minlength=n)
+    names = np.array(tickers, dtype=object)
+    unpriced_pair = held_pairs[np.isnan(P[-1, pair_tick[held_pairs]])] if len(held_pairs) else held_pairs
+    unpriced = _lists(pair_port[unpriced_pair], names[pair_tick[unpriced_pair]], n)
+    stale_mask = np.array([t in stale_names for t in tickers], dtype=bool)[pair_tick[held_pairs]]
+    stale_pair = held_pairs[stale_mask] if len(held_pairs) else held_pairs
+    stale = _lists(pair_port[stale_pair], names[pair_tick[stale_pair]], n)
+    is_unpriced = np.array([bool(u) for u in unpriced])
+    is_empty = ~has | ((n_held == 0) & (np.nan_to_num(cash) == 0.0))
+    status = np.where(is_empty, "empty", np.where(is_unpriced, "unpriced", "valued"))
+    valued = status == "valued"
+    out["cash"] = np.where(has, cash, 0.0)
+    out["holdings_value"] = np.where(valued, hv, np.where(is_empty, 0.0, np.nan))
+    out["market_value"] = np.where(valued, hv + cash, np.where(is_empty, 0.0, np.nan))
+    for col, key in (("daily_return", "daily"), ("mtd_return", "mtd"), ("ytd_return", "ytd"),
+                     ("inception_return", "inc")):
+        out[col] = np.where(valued, results[key], np.nan)
+    out["status"] = status
+    out["unpriced"] = unpriced
+    out["stale"] = stale
+    return out
+
+
+def _lists(port: np.ndarray, names: np.ndarray, n: int) -> list[list[str]]:
+    out: list[list[str]] = [[] for _ in range(n)]
+    for p, t in sorted(zip(port.tolist(), names.tolist(), strict=True)):
+        out[p].append(str(t))
+    return out
+
+
+def _value_block(block, n, t0, P, pair_start, pair_tick, pair_tol, s_pair, s_port_of, s_day, s_dq, e_port, e_day,
+                 dcash, flows, month_start, year_start, results, held_at_end) -> None:
+    """Values and returns of the portfolios ``block`` (positions in the book, ascending) over the
+    grid dates ``t0`` on.
+
+    Shares are the cumulative sums of the ledger's share entries by date: a sparse portfolios x
+    names matrix that changes only on the dates of those entries, and between two such dates the
+    value of every portfolio on every date is one sparse-dense product with the prices of those
+    dates. Cash and flows are cumulative sums (and sums) of the entries by date."""
+    from scipy import sparse
+
+    m, width = len(block), P.shape[0] - t0
+    local = np.full(n, -1, dtype=np.int64)
+    local[block] = np.arange(m)
+    counts = pair_start[block + 1] - pair_start[block]
+    pairs = (np.repeat(pair_start[block] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+             + np.arange(int(counts.sum()))).astype(np.int64)  # the block's pairs, grouped by portfolio
+    hv = np.zeros((m, width))
+    if len(pairs):
+        pair_local = np.full(len(pair_tick), -1, dtype=np.int64)
+        pair_local[pairs] = np.arange(len(pairs))
+        mine = local[s_port_of] >= 0
+        ev_pair, ev_day, ev_dq = pair_local[s_pair[mine]], s_day[mine] - t0, s_dq[mine]
+        by_day = np.argsort(ev_day, kind="stable")
+        ev_pair, ev_day, ev_dq = ev_pair[by_day], ev_day[by_day], ev_dq[by_day]
+        change = np.unique(ev_day)
+        bounds = np.append(change, width)
+        ev_start = np.searchsorted(ev_day, change, side="left")
+        ev_end = np.searchsorted(ev_day, change, side="right")
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        shares = sparse.csr_matrix((np.zeros(len(pairs)), pair_tick[pairs], indptr), shape=(m, P.shape[1]))
+        tol = pair_tol[pairs]
+        prices = P[t0:]
+        missing = np.isnan(prices)
+        gaps = bool(missing.any())
+        filled = np.where(missing, 0.0, prices) if gaps else prices
+        for k, day in enumerate(change):
+            sel = slice(ev_start[k], ev_end[k])
+            np.add.at(shares.data, ev_pair[sel], ev_dq[sel])
+            touched = ev_pair[sel]
+            small = np.abs(shares.data[touched]) <= tol[touched]
+            shares.data[touched[small]] = 0.0
+            span = slice(day, bounds[k + 1])
+            hv[:, span] = shares @ filled[span].T
+            if gaps:  # a held name without a price that day: the portfolio's value is unknown then
+                held = sparse.csr_matrix(((shares.data != 0).astype(float), shares.indices, shares.indptr),
+                                         shape=shares.shape)
+                unknown = held @ missing[span].T.astype(float)
+                hv[:, span][unknown > 0] = np.nan
+        held_at_end[pairs] = shares.data != 0.0
+    mine = local[e_port] >= 0
+    cells = local[e_port[mine]] * width + (e_day[mine] - t0)
+    cash = np.bincount(cells, weights=dcash[mine], minlength=m * width).reshape(m, width)
+    np.cumsum(cash, axis=1, out=cash)
+    results["hv"][block] = hv[:, -1]
+    results["cash"][block] = cash[:, -1]
+    value = hv
+    value += cash  # market value: shares and cash
+    del cash
+    base = np.bincount(cells, weights=flows[mine], minlength=m * width).reshape(m, width)  # the day's flows
+    base[:, 1:] += value[:, :-1]  # the value before the day (nothing held before t0), flows at its start
+    tol_cash = _ledger.CASH_TOLERANCE
+    with np.errstate(divide="ignore", invalid="ignore"):
+        growth = np.divide(value, base)  # NaN where a value is unknown
+    idle = base <= tol_cash  # nothing invested: no return (unless something appeared from nothing)
+    if idle.any():
+        growth[idle] = np.where(np.abs(value[idle]) <= tol_cash, 1.0, np.nan)
+    results["daily"][block] = growth[:, -1] - 1.0
+    results["mtd"][block] = np.prod(growth[:, max(month_start - t0, 0):], axis=1) - 1.0
+    results["ytd"][block] = np.prod(growth[:, max(year_start - t0, 0):], axis=1) - 1.0
+    results["inc"][block] = np.prod(growth, axis=1) - 1.0
+
+
+def _as_records(table: pd.DataFrame) -> pd.DataFrame:
+    """Float columns as Python floats with None where undefined (NULL when written)."""
+    out = table.copy()
+    for col in ("market_value", "cash", "holdings_value", "daily_return", "mtd_return", "ytd_return",
+                "inception_return"):
+        values = out[col].to_numpy(dtype=float)
+        out[col] = pd.Series([None if np.isnan(v) else float(v) for v in values], index=out.index, dtype=object)
+    out["portfolio_id"] = out["portfolio_id"].astype(np.int64)
+    return out[VALUATION_COLUMNS].reset_index(drop=True)
+
+
+# -- weights for the risk run -----------------------------------------------------------------------
+def book_weights(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | str,
+                 portfolio_ids: Iterable[int] | None = None) -> tuple[pd.DataFrame, dict]:
+    """The weights of every portfolio asked for (default: every one ``actor`` may read) on
+    ``as_of``: a frame indexed by portfolio id (``portfolio_id``), one column per ticker held by any
+    of them (0 where not held), each row exactly the daily report's weights of that portfolio
+    (``qpo.reporting.daily.ledger_weights``: the ledger's shares at the last prices on or before
+    ``as_of`` on which all its names are priced, over its value cash included).
+
+    And a dict portfolio_id -> {``name``, ``client``, ``advisor_email``, ``advisor_name``,
+    ``benchmark``, ``limits`` (its strategy's :class:`~qpo.risk.Limits`, the default strategy's when it
+    stores none), ``objective``, ``confidence``, ``cash``, ``invested`` (value of its shares),
+    ``prices_as_of`` (the date its prices are from), ``skipped`` (None, or why it has no row: no
+    shares held, a name the prices lack, no date with every name priced)} for every portfolio
+    asked for."""
+    from qpo.book.strategy import Strategy
+
+    day = _day(as_of)
+    px = _check_prices(prices, day)
+    with session_scope(engine) as session:
+        who = actor_for(session, actor)
+        book = _portfolios(session, who, portfolio_ids, strategy=True)
+        entries = _ledgers(session, who, None if portfolio_ids is None else book["portfolio_id"].tolist(), day)
+    entries = entries[entries["portfolio_id"].isin(book["portfolio_id"])]
+    # positions on as_of: shares by (portfolio, name), cash by portfolio
+    cash = entries.groupby("portfolio_id")["dcash"].sum()
+    share_rows = entries[entries["ticker"].notna() & (entries["dq"] != 0)]
+    grouped = share_rows.assign(gross=share_rows["dq"].abs()).groupby(["portfolio_id", "ticker"])
+    q, gross = grouped["dq"].sum(), grouped["gross"].sum()
+    q = q[q > _ledger.SHARE_TOLERANCE * np.maximum(1.0, gross)]
+
+    info: dict[int, dict] = {}
+    strategies: dict[str, Strategy] = {}
+    for row in book.itertuples(index=False):
+        raw = row.strategy
+        key = "" if raw is None else json.dumps(raw, sort_keys=True)
+        if key not in strategies:
+            # stored strategies were checked whole when stored (None: the default strategy)
+            strategies[key] = Strategy.from_json(raw if raw is not None else {"schema_version": 1},
+                                                 check_builds=False)
+        strat = strategies[key]
+        c = float(cash.get(row.portfolio_id, 0.0))
+        info[int(row.portfolio_id)] = {
+            "name": row.name, "client": row.client, "advisor_email": row.advisor_email,
+            "advisor_name": row.advisor_name, "benchmark": row.benchmark, "limits": strat.limits,
+            "objective": strat.objective, "confidence": strat.confidence,
+            "cash": 0.0 if abs(c) < _ledger.CASH_TOLERANCE else c, "invested": None, "prices_as_of": None,
+            "skipped": None}
+
+    held = q.reset_index()
+    held.columns = ["portfolio_id", "ticker", "shares"]
+    with_shares = set(held["portfolio_id"].tolist())
+    for pid, item in info.items():
+        if pid not in with_shares:
+            item["skipped"] = f"holds no shares on {day.date()}"
+    missing = held[~held["ticker"].isin(px.columns)]
+    for pid, names in missing.groupby("portfolio_id")["ticker"]:
+        info[int(pid)]["skipped"] = f"holds {_names_list(sorted(names))}, which the price data lacks"
+    held = held[~held["portfolio_id"].isin(missing["portfolio_id"])]
+    weights = _weights(held, px, info, day)
+    weights.index.name = "portfolio_id"
+    weights.columns.name = "ticker"
+    return weights, info
+
+
+def _weights(held: pd.DataFrame, px: pd.DataFrame, info: dict, day: pd.Timestamp) -> pd.DataFrame:
+    if held.empty:
+        return pd.DataFrame(index=pd.Index([], dtype=np.int64), dtype=float)
+    ports = np.sort(held["portfolio_id"].unique())
+    tickers = sorted(held["ticker"].unique())
+    row = pd.Index(ports).get_indexer(held["portfolio_id"])
+    col = pd.Index(tickers).get_indexer(held["ticker"])
+    Q = np.zeros((len(ports), len(tickers)))
+    Q[row, col] = held["shares"].to_numpy()
+    H = Q != 0
+    n_held = H.sum(axis=1)
+    avail = px[tickers].notna().to_numpy()  # dates x names
+    prices = px[tickers].to_numpy(dtype=float)
+    # the last date on which every held name has a price, found from as_of backwards in blocks
+    when = np.full(len(ports), -1, dtype=np.int64)
+    todo = np.arange(len(ports))
+    end = len(px.index)
+    step = 32
+    while len(todo) and end > 0:
+        start = max(0, end - step)
+        counts = H[todo].astype(float) @ avail[start:end].T.astype(float)  # portfolios x dates (exact: whole numbers)
+        full = counts == n_held[todo][:, None]
+        found = full.any(axis=1)
+        last = full.shape[1] - 1 - np.argmax(full[:, ::-1], axis=1)
+        when[todo[found]] = start + last[found]
+        todo = todo[~found]
+        end = start
+        step *= 4
+    for k in todo:
+        pid = int(ports[k])
+        info[pid]["skipped"] = (f"no date on or before {day.date()} prices all of "
+                                f"{_names_list([tickers[j] for j in np.flatnonzero(H[k])])}")
+    ok = np.flatnonzero(when >= 0)
+    value = np.where(H[ok], Q[ok] * prices[when[ok]], 0.0)
+    invested = value.sum(axis=1)
+    cash = np.array([info[int(p)]["cash"] for p in ports[ok]])
+    total = invested + cash
+    # the daily report's arithmetic: (v / invested) * (invested / total)
+    w = (value / invested[:, None]) * (invested / total)[:, None]
+    for k, i in enumerate(ok):
+        item = info[int(ports[i])]
+        item["invested"] = float(invested[k])
+        item["prices_as_of"] = px.index[when[i]].date()
+    return pd.DataFrame(w, index=pd.Index(ports[ok].astype(np.int64)), columns=tickers)
+
+
+__all__ = ["STATUSES", "VALUATION_COLUMNS", "book_weights", "value_book"]
