@@ -22,7 +22,7 @@ from benchmarks._common import BARS, RESULTS, ROOT, SECTORS
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("benchmarks")]
 SCRIPTS = ("classical_optimizers", "backtest_walkforward", "risk_analytics", "quantum_qaoa", "quantum_annealing",
-           "return_forecaster", "rebalance_proposals", "workbench_timings", "book_risk")
+           "return_forecaster", "rebalance_proposals", "workbench_timings", "book_risk", "book_nightly")
 SHARED = BARS.exists() and SECTORS.exists()
 
 
@@ -246,3 +246,13 @@ def test_dashboard_browser_benchmark_smoke(tmp_path):
     assert r["holdings"] == {"Balanced Growth": 10, "Conservative Income": 7, "Twenty Names (benchmark)": 20}
     p = r["propose"]
     assert p["holdings"] == 20 and p["first"]["outcome"] == "trades" and p["first"]["n_trades"] > 0
+
+
+def test_book_nightly(smoke):
+    r = _results(smoke, "book_nightly")
+    [size] = r["sizes"]
+    [p] = size["passes"]
+    assert size["portfolios"] == 40 and p["workers"] == 2 and size["store"]["names_min"] == 20
+    assert p["valued"] == p["risk_checked"] == 40 and p["unpriced"] == 0 and p["skipped"] == 0
+    assert _finite(p["valuation_s"], p["risk_s"], p["peak_mib"]) and p["peak_mib"] > 0
+    assert set(p["risk_phases"]) >= {"prices", "cluster", "compute", "write", "report", "total"}

@@ -36,7 +36,8 @@ def _cmd_validate(args) -> int:
 
 def _cmd_pipeline_run(args) -> int:
     """Exit status: 0 FINISHED, 1 FAILED, 2 INVALID_DATA or a corrupt file, 3 could not start
-    (unknown pipeline, parameter or portfolio, a missing store), 130 / 143 KILLED by SIGINT / SIGTERM."""
+    (unknown pipeline, parameter or portfolio, a missing store), 130 / 143 KILLED by SIGINT / SIGTERM;
+    with ``--fail-on-breach``, 1 when a FINISHED run recorded new breach alerts (the risk pipeline)."""
     from qpo.errors import CorruptFileError, QpoError
     from qpo.workbench.pipelines import run_pipeline
     from qpo.workbench.run_control import exit_code
@@ -77,6 +78,9 @@ def _cmd_pipeline_run(args) -> int:
         import signal
 
         return exit_code(signal.Signals[run.signal or "SIGINT"])
+    if args.fail_on_breach and run.status == "FINISHED" and (run.metrics.get("new_alerts") or 0) > 0:
+        print(f"breaches   {int(run.metrics['new_alerts'])} new alert(s): exit 1 (--fail-on-breach)", file=sys.stderr)
+        return 1
     return {"FINISHED": 0, "INVALID_DATA": 2}.get(run.status, 1)  # FAILED: 1; could not start: 3
 
 
@@ -263,7 +267,7 @@ def _usage_error(exc: UsageError, argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qpo.cli import _common, book, data, operations, rebalance
+    from qpo.cli import _common, book, data, nightly, operations, rebalance
 
     p = _Parser(prog="qpo", description="qpo: the quantum portfolio optimizer workbench",
                                 epilog="The client book's commands (user, portfolio, rebalance, audit) exit 0 when "
@@ -294,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      help="set a notebook parameter (value parsed as YAML)")
     run.add_argument("--json", action="store_true", help="print one JSON line: run id, status, paths")
+    run.add_argument("--fail-on-breach", action="store_true",
+                     help="exit 1 when the run recorded new breach alerts (the risk pipeline), for schedulers that page "
+                          "on exit codes")
     run.set_defaults(func=_cmd_pipeline_run)
     ls = plsub.add_parser("list", help="list the pipelines and their schedules")
     ls.set_defaults(func=_cmd_pipeline_list)
@@ -345,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     book.register(sub)
     data.register(sub)
     operations.register(sub)
+    nightly.register(sub)
     rebalance.register(sub)
     return p
 

@@ -141,7 +141,8 @@ def largest_sector(W: np.ndarray, H: np.ndarray, onehot: np.ndarray, sectors: li
     top = Sm[np.arange(len(best)), best]
     second = np.where(np.arange(Sm.shape[1])[None, :] == best[:, None], -np.inf, Sm).max(axis=1)
     out: list[str | None] = [sectors[i] if np.isfinite(t) else None for i, t in zip(best, top, strict=True)]
-    close = np.flatnonzero(np.isfinite(top) & (top - second <= 1e-12 * np.maximum(1.0, np.abs(top))))
+    with np.errstate(invalid="ignore"):  # top - second is inf - inf where a portfolio holds one sector only
+        close = np.flatnonzero(np.isfinite(top) & (top - second <= 1e-12 * np.maximum(1.0, np.abs(top))))
     for p in close:  # the few near ties: pandas' own sums and idxmax
         idx = np.flatnonzero(H[p])
         w = pd.Series(W[p, idx], index=[tickers[i] for i in idx])

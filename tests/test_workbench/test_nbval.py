@@ -142,6 +142,33 @@ def expect_rebalance(p):
 
 
 #: notebook -> (small parameters, the expected outputs of its checked cells, in order)
+def expect_book_valuation(p):
+    import qpo
+
+    day = qpo.load_prices("sp500").index[-1].date()
+    return [[_stdout(f"valuation of {day}: 4 portfolios, 4 valued, 0 unpriced, 0 with stale prices, 0 empty; "
+                     "prices from the bundled panel\n")]]
+
+
+def expect_book_risk(p):
+    import qpo
+    from qpo.operations.nightly import run_valuation
+    from qpo.reporting.daily import daily_report
+    from qpo.store import connect, list_portfolios, session_scope
+
+    seed_demo_book()
+    run_valuation(workers=1)  # the risk run needs the date's valuation
+    prices, index = qpo.load_prices("sp500"), qpo.load_prices("sp500_index")["SP500"]
+    with session_scope(connect()) as s:
+        names = list(list_portfolios(s, SYSTEM)["name"])
+    counts = [len(daily_report(n, prices, benchmark=index, engine=connect(), sectors=qpo.load_sectors(),
+                               n_scenarios=2000, actor=SYSTEM).breaches) for n in names]
+    b, k = sum(counts), sum(c > 0 for c in counts)
+    assert b > 0  # the demo book breaches some of its own limits: the case checks the counts, not zero
+    return [[_stdout(f"risk of {prices.index[-1].date()}: 4 portfolios risk-checked; {b} failed check(s) in {k} "
+                     f"portfolio(s); alerts: {b} new, 0 persisting, 0 resolved\n")]]
+
+
 CASES = {
     "notebooks/01_daily_risk_report.ipynb": (
         dict(portfolio="Tech Tilt", as_of="2020-03-31", lookback_days=60, confidence=0.9), expect_daily_report),
@@ -158,6 +185,8 @@ CASES = {
              history_start="2008-01-01", history_end="2014-12-31"), expect_train_forecaster),
     "notebooks/06_rebalance.ipynb": (
         dict(portfolio="Tech Tilt", as_of="2021-06-30", max_turnover=0.4, store="configured"), expect_rebalance),
+    "notebooks/08_book_valuation.ipynb": (dict(workers=1), expect_book_valuation),
+    "notebooks/09_book_risk.ipynb": (dict(workers=1), expect_book_risk),
     "voila_apps/advisor.ipynb": (dict(portfolio="Conservative Income", lookback_days=250), expect_advisor),
 }
 

@@ -385,6 +385,83 @@ def check_rebalance(tmp_path):
         assert _plotly_array(trace["y"]) == pytest.approx(shown[trace["name"]].tolist(), abs=1e-15)
 
 
+def check_book_valuation(tmp_path):
+    """The valuation notebook values the demo book on Dask (one worker): each stored market value is
+    the ledger's shares at the day's closes plus its cash, by hand; the numbers recorded are the
+    store's; the MLflow run it logged holds them, and the stored operations run names it."""
+    import mlflow
+
+    import qpo
+    from qpo.store import Actor, connect, list_portfolios, position, session_scope
+    from qpo.store.operations import last_runs, valuations_on
+    from qpo.tracking import configure
+    from qpo.workbench.notebook import read_figures, read_records
+
+    out = _execute(tmp_path, "notebooks/08_book_valuation.ipynb", workers=1)
+    rec = read_records(out)
+    prices = qpo.load_prices("sp500")
+    day = prices.index[-1].date()
+    engine = connect()
+    who = Actor.system("test")
+    stored = valuations_on(engine, day).set_index("portfolio")
+    with session_scope(engine) as s:
+        names = list(list_portfolios(s, who)["name"])
+        by_hand = {}
+        for name in names:
+            pos = position(s, who, name, day)
+            by_hand[name] = float((pos.shares * prices.iloc[-1][pos.shares.index]).sum()) + float(pos.cash)
+    assert rec["as_of"] == str(day) and rec["portfolios"] == rec["valued"] == len(names) == 4
+    assert rec["unpriced"] == rec["empty"] == 0 and rec["price_source"] == "bundled"
+    for name, value in by_hand.items():
+        assert stored.loc[name, "market_value"] == pytest.approx(value, rel=1e-12)
+    assert rec["book_market_value"] == pytest.approx(sum(by_hand.values()), rel=1e-12)
+    assert set(read_figures(out)) == {"market_value", "daily_return"}
+    configure()
+    run = mlflow.get_run(rec["mlflow_run_id"])
+    assert run.info.status == "FINISHED" and run.data.metrics["valued"] == 4
+    logged = {a.path for a in mlflow.artifacts.list_artifacts(run_id=run.info.run_id, artifact_path="figures")}
+    assert {"figures/market_value.html", "figures/daily_return.html"} <= logged  # the figures in the notebook's run
+    [ops] = last_runs(engine, "valuation")
+    assert ops["status"] == "FINISHED" and ops["details"]["mlflow_run_id"] == rec["mlflow_run_id"]
+
+
+def check_book_risk(tmp_path):
+    """The risk notebook, after the valuation notebook: the numbers stored for each demo portfolio
+    are the daily report's (qpo.risk_report's) to 1e-10, the breaches its breaches, each a new alert;
+    the MLflow run holds the counts and the book report."""
+    import mlflow
+
+    import qpo
+    from qpo.reporting.daily import daily_report
+    from qpo.store import Actor, connect
+    from qpo.store.operations import book_risk_on
+    from qpo.tracking import configure
+    from qpo.workbench.notebook import read_figures, read_records
+
+    _execute(tmp_path, "notebooks/08_book_valuation.ipynb", workers=1)
+    out = _execute(tmp_path, "notebooks/09_book_risk.ipynb", workers=1)
+    rec = read_records(out)
+    prices = qpo.load_prices("sp500")
+    engine = connect()
+    stored = book_risk_on(engine, prices.index[-1].date()).set_index("portfolio")
+    index = qpo.load_prices("sp500_index")["SP500"]
+    breaches = 0
+    for name in stored.index:
+        rep = daily_report(name, prices, benchmark=index, engine=engine, sectors=qpo.load_sectors(),
+                           n_scenarios=2000, actor=Actor.system("test")).risk
+        assert abs(stored.loc[name, "volatility"] - rep.volatility) <= 1e-10
+        assert abs(stored.loc[name, "var_historical"] - rep.var_table.loc["historical", "var"]) <= 1e-10
+        assert abs(stored.loc[name, "beta"] - rep.benchmark["beta"]) <= 1e-10
+        assert stored.loc[name, "breaches"] == len(rep.breaches)
+        breaches += len(rep.breaches)
+    assert rec["portfolios"] == 4 and rec["breaches"] == breaches > 0 and rec["new_alerts"] == breaches
+    assert set(read_figures(out)) == {"volatility", "var", "stress"}
+    assert "COMPLIANCE BREACHES" in open(rec["book_report"], encoding="utf-8").read()
+    configure()
+    run = mlflow.get_run(rec["mlflow_run_id"])
+    assert run.info.status == "FINISHED" and run.data.metrics["breaches"] == breaches
+
+
 CHECKS = {
     "notebooks/01_daily_risk_report.ipynb": check_daily_report,
     "notebooks/02_classical_frontier.ipynb": check_classical_frontier,
@@ -392,6 +469,8 @@ CHECKS = {
     "notebooks/04_quantum_vs_classical.ipynb": check_quantum,
     "notebooks/05_train_forecaster.ipynb": check_train_forecaster,
     "notebooks/06_rebalance.ipynb": check_rebalance,
+    "notebooks/08_book_valuation.ipynb": check_book_valuation,
+    "notebooks/09_book_risk.ipynb": check_book_risk,
     "voila_apps/advisor.ipynb": check_advisor,
 }
 

@@ -1,0 +1,68 @@
+"""``qpo nightly value|risk``: the nightly book runs (:mod:`qpo.operations.nightly`) from the shell
+or a scheduler (cron, systemd timers).
+
+Exit status: 0 done; 1 with ``--fail-on-breach`` when the risk run raised new alerts (for a
+scheduler that pages on exit codes); 2 refused (a date without prices, a risk run before the
+date's valuation, a bad option); 3 no store. With ``--json`` the run is one JSON line on stdout
+(progress goes to stderr either way)."""
+from __future__ import annotations
+
+import sys
+
+#: exit status of ``--fail-on-breach`` when a risk run raised new alerts
+EXIT_NEW_BREACHES = 1
+
+
+def _cmd(args) -> int:
+    from qpo.errors import MissingStoreError
+    from qpo.operations.nightly import run_risk, run_valuation
+
+    run = run_valuation if args.action == "value" else run_risk
+    try:
+        result = run(args.as_of, workers=args.workers, chunk_size=args.chunk_size,
+                     log=lambda m: print(m, file=sys.stderr, flush=True))
+    except MissingStoreError as exc:
+        print(f"qpo: error: {exc}", file=sys.stderr)
+        return 3
+    if args.json:
+        print(result.to_json(), flush=True)
+    else:
+        print(result.summary(), flush=True)
+    if args.fail_on_breach and args.action == "risk" and result.new_alerts:
+        print(f"qpo: {result.new_alerts} new breach alert(s) on {result.as_of} (--fail-on-breach): exit "
+              f"{EXIT_NEW_BREACHES}", file=sys.stderr)
+        return EXIT_NEW_BREACHES
+    return 0
+
+
+def _positive(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value
+
+
+def register(sub) -> None:
+    """Add ``nightly`` to the top-level subparsers."""
+    nb = sub.add_parser("nightly", help="the nightly book on Dask: value every portfolio (17:00), risk-check it (18:00)")
+    nsub = nb.add_subparsers(dest="action", required=True)
+    for action, text in (("value", "value every portfolio on a date and store the valuations"),
+                         ("risk", "risk-check every portfolio valued on a date: store the risk, sync and deliver the "
+                                  "alerts, write the book report")):
+        p = nsub.add_parser(action, help=text, description=text)
+        p.add_argument("--as-of", metavar="YYYY-MM-DD", default=None,
+                       help="the date (default: the last date of the prices)")
+        p.add_argument("--workers", type=_positive, default=None,
+                       help="local Dask worker processes (default: the usable CPUs; ignored when "
+                            "QPO_DASK_SCHEDULER names a running scheduler)")
+        p.add_argument("--chunk-size", type=_positive, default=None, help="portfolios per Dask task (default: about "
+                                                                          "four tasks per worker)")
+        p.add_argument("--fail-on-breach", action="store_true",
+                       help=f"exit {EXIT_NEW_BREACHES} when the risk run raised new breach alerts")
+        p.add_argument("--json", action="store_true", help="print the run as one JSON line")
+        p.set_defaults(func=_cmd)

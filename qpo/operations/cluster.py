@@ -1,0 +1,154 @@
+"""The Dask cluster the nightly runs compute on.
+
+:func:`dask_client` connects to the scheduler at ``QPO_DASK_SCHEDULER`` (e.g. ``tcp://host:8786``,
+a team's cluster started with ``dask scheduler`` and ``dask worker tcp://host:8786``) when it is
+set, else starts a :class:`~distributed.LocalCluster` of worker *processes* on this machine, one
+thread each (the numerical libraries' own threads set to one in every worker:
+``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``), so that N workers use N
+cores and no more. Either way the same code runs; the dashboard's address is logged.
+
+Workers of a remote cluster must import ``qpo`` (the same version) and reach the store's database.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from qpo.errors import InvalidValueError, QpoError
+
+#: the environment variable naming a running scheduler (``tcp://host:8786``)
+SCHEDULER_ENV = "QPO_DASK_SCHEDULER"
+#: the environment variable giving the number of local workers (default: the usable CPUs)
+WORKERS_ENV = "QPO_DASK_WORKERS"
+#: the numerical libraries' thread variables, set to 1 in every worker process
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+               "NUMEXPR_NUM_THREADS")
+#: seconds to wait for a remote scheduler to answer and for its first worker
+CONNECT_TIMEOUT = 30.0
+
+
+class ClusterError(QpoError):
+    """The Dask cluster could not be reached or started."""
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """Where the work runs: ``kind`` ``local`` or ``remote``, the scheduler's address, the
+    dashboard's link (None without bokeh), and the number of workers and threads."""
+
+    kind: str
+    scheduler: str
+    dashboard: str | None
+    workers: int
+    threads: int
+
+    def describe(self) -> str:
+        where = "a local cluster" if self.kind == "local" else f"the scheduler at {self.scheduler}"
+        board = f"; dashboard {self.dashboard}" if self.dashboard else ""
+        return f"Dask: {self.workers} worker(s), {self.threads} thread(s), on {where}{board}"
+
+
+def usable_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def default_workers(workers: int | None = None) -> int:
+    """``workers`` when given, else ``QPO_DASK_WORKERS``, else the usable CPUs; a positive whole number."""
+    value: Any = workers
+    if value is None:
+        env = os.environ.get(WORKERS_ENV)
+        value = int(env) if env and env.strip().isdigit() else usable_cpus()
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidValueError(f"workers must be a whole number of at least 1, got {value!r}")
+    return value
+
+
+def _info(client, kind: str) -> ClusterInfo:
+    info = client.scheduler_info()
+    workers = info.get("workers", {})
+    threads = sum(int(w.get("nthreads", 1)) for w in workers.values())
+    try:
+        link = client.dashboard_link
+    except Exception:  # noqa: BLE001 - no dashboard (bokeh absent): nothing to show
+        link = None
+    return ClusterInfo(kind, str(info.get("address", "")), link, len(workers), threads)
+
+
+def cluster_info(client, kind: str | None = None) -> ClusterInfo:
+    """The :class:`ClusterInfo` of a connected ``client``."""
+    return _info(client, kind or getattr(client, "_qpo_kind", "remote"))
+
+
+@contextlib.contextmanager
+def dask_client(workers: int | None = None, *, scheduler: str | None = None, log: Callable[[str], None] | None = None,
+                memory_limit: str | float | None = "auto", dashboard: bool = True) -> Iterator[Any]:
+    """A :class:`distributed.Client` for the duration of the block (see the module).
+
+    ``scheduler`` (default ``QPO_DASK_SCHEDULER``) is the address of a running scheduler; without
+    one a local cluster of ``workers`` processes (default: ``QPO_DASK_WORKERS`` or the usable CPUs),
+    one thread each, is started on 127.0.0.1 and stopped at the end. ``log`` receives one line
+    naming the workers and the dashboard link. The client carries ``qpo_info`` (a
+    :class:`ClusterInfo`). An unreachable scheduler is a :class:`ClusterError` naming it.
+    """
+    from distributed import Client, LocalCluster
+
+    log = log or (lambda msg: None)
+    address = scheduler if scheduler is not None else os.environ.get(SCHEDULER_ENV, "").strip()
+    if address:
+        if workers is not None:
+            log(f"workers={workers} is ignored: the cluster at {address} has its own workers")
+        try:
+            client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"cannot reach the Dask scheduler at {address} ({SCHEDULER_ENV}): {exc}. Start one "
+                               f"with `dask scheduler` and `dask worker {address}`, or unset {SCHEDULER_ENV} to run "
+                               "on a local cluster") from exc
+        try:
+            try:
+                client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+            except (OSError, TimeoutError) as exc:
+                raise ClusterError(f"the Dask scheduler at {address} has no worker after {CONNECT_TIMEOUT:g} s; "
+                                   f"start one with `dask worker {address}`") from exc
+            client._qpo_kind = "remote"
+            client.qpo_info = _info(client, "remote")
+            log(client.qpo_info.describe())
+            yield client
+        finally:
+            client.close()
+        return
+
+    n = default_workers(workers)
+    threads_one = {var: "1" for var in THREAD_VARS}
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address="127.0.0.1:0" if dashboard else None, memory_limit=memory_limit,
+                           silence_logs=logging.ERROR, env=threads_one)
+    try:
+        client = Client(cluster, set_as_default=False)
+        try:
+            client._qpo_kind = "local"
+            client.qpo_info = _info(client, "local")
+            log(client.qpo_info.describe())
+            yield client
+        finally:
+            client.close()
+    finally:
+        cluster.close()
+
+
+def worker_threads_env(client) -> dict[str, dict[str, str | None]]:
+    """Each worker's thread variables (a check that the numerical libraries use one thread)."""
+    def read() -> dict[str, str | None]:
+        return {var: os.environ.get(var) for var in THREAD_VARS}
+
+    return client.run(read)
+
+
+__all__ = ["CONNECT_TIMEOUT", "SCHEDULER_ENV", "THREAD_VARS", "WORKERS_ENV", "ClusterError", "ClusterInfo",
+           "cluster_info", "dask_client", "default_workers", "usable_cpus", "worker_threads_env"]
