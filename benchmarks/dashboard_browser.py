@@ -14,7 +14,10 @@ book's login). Playwright drives Debian's headless Chromium (``/usr/bin/chromium
     request to the end of its HTML (the server: the kernel's start and the notebook's execution,
     streamed by Voila), and the rest in the browser (scripts, the widgets' connection to the
     kernel, plotly drawing); the kernel's websocket opening and the first widget shown (the
-    portfolio dropdown, seen by a MutationObserver) are recorded too.
+    portfolio dropdown, seen by a MutationObserver) are recorded too, and so are the bytes the
+    page received through the kernel's websocket up to the first chart and how many times it
+    fetched plotly's widget bundle (``/qpo/static/plotly-widget-<version>.js``, served once by
+    the dashboard's server instead of inside every figure's state).
 (b) **switching portfolio**: another option of the first ``select`` (the portfolio dropdown),
     until a chart title (``.js-plotly-plot .gtitle``) starts with the new portfolio's name, cycling
     the four demo portfolios. Split with the kernel websocket's own frames (timestamped in the
@@ -79,12 +82,16 @@ TIMEOUT_MS = 180_000
 #: recorded in every page before its scripts run: when the kernel's websocket opened, and when each
 #: of its frames was sent and received (performance.now(), ms since the navigation started)
 WS_LOG_JS = """(() => {
-  const Base = window.WebSocket, log = window.__qpoWs = {open: [], sent: [], recv: []};
+  const Base = window.WebSocket, log = window.__qpoWs = {open: [], sent: [], recv: [], bytes: 0};
   class Logged extends Base {
     constructor(...args) {
       super(...args);
       this.addEventListener('open', () => log.open.push(performance.now()));
-      this.addEventListener('message', () => log.recv.push(performance.now()));
+      this.addEventListener('message', (e) => {
+        log.recv.push(performance.now());
+        const d = e.data;
+        log.bytes += typeof d === 'string' ? new Blob([d]).size : (d.byteLength ?? d.size ?? 0);
+      });
     }
     send(data) { log.sent.push(performance.now()); return super.send(data); }
   }
@@ -96,7 +103,10 @@ WS_LOG_JS = """(() => {
     if (Object.keys(seen).length === Object.keys(wanted).length) obs.disconnect();
   }).observe(document, {childList: true, subtree: true});
 })();"""
-FIRST_CHART_JS = "() => document.querySelector('.js-plotly-plot path.js-line') ? performance.now() : false"
+FIRST_CHART_JS = ("() => document.querySelector('.js-plotly-plot path.js-line') ? "
+                  "{t: performance.now(), bytes: (window.__qpoWs || {bytes: 0}).bytes} : false")
+#: plotly's widget bundle served by the dashboard (qpo.workbench.figure_widgets)
+BUNDLE_URL_PART = "/qpo/static/plotly-widget-"
 TITLE_JS = """(name) => [...document.querySelectorAll('.js-plotly-plot .gtitle')]
     .some(t => t.textContent.startsWith(name)) ? performance.now() : false"""
 NAV_JS = """() => { const n = performance.getEntriesByType('navigation')[0].toJSON();
@@ -300,13 +310,16 @@ def sign_in(browser, url: str) -> tuple[object, object, dict]:
     ctx = browser.new_context(viewport={"width": 1280, "height": 2000})
     page = ctx.new_page()
     page.add_init_script(WS_LOG_JS)
+    bundles: list = []
+    page.on("response", lambda r: bundles.append(r.status) if BUNDLE_URL_PART in r.url else None)
     page.goto(url + "login", timeout=TIMEOUT_MS)
     page.fill("#email", EMAIL)
     page.fill("#password", PASSWORDS[EMAIL])
     t0 = time.perf_counter()
     page.click("#login_submit", no_wait_after=True)
-    chart_at = wait(page, FIRST_CHART_JS, "the first chart after signing in")
+    first_chart = wait(page, FIRST_CHART_JS, "the first chart after signing in")
     total = time.perf_counter() - t0
+    chart_at = first_chart["t"]
     nav = page.evaluate(NAV_JS)
     s = 1e-3
     out = {"total_s": total, "in_page_s": chart_at * s,
@@ -316,7 +329,8 @@ def sign_in(browser, url: str) -> tuple[object, object, dict]:
            "after_html_s": (chart_at - nav["response_end"]) * s,
            "kernel_ws_open_after_html_s": (nav["ws_open"] - nav["response_end"]) * s if nav["ws_open"] else None,
            "widgets_after_html_s": (nav["widgets"] - nav["response_end"]) * s if nav["widgets"] else None,
-           "chart_after_widgets_s": (chart_at - nav["widgets"]) * s if nav["widgets"] else None}
+           "chart_after_widgets_s": (chart_at - nav["widgets"]) * s if nav["widgets"] else None,
+           "ws_bytes_to_first_chart": first_chart["bytes"], "bundle_requests": len(bundles)}
     return ctx, page, out
 
 
@@ -401,7 +415,9 @@ def measure(browser, url: str, p: dict) -> dict:
                                    "split": {k: summary([r[k] for r in logins]) for k in
                                              ("login_post_s", "html_first_byte_s", "html_s", "after_html_s",
                                               "kernel_ws_open_after_html_s", "widgets_after_html_s",
-                                              "chart_after_widgets_s")}}
+                                              "chart_after_widgets_s")},
+                                   "ws_bytes_to_first_chart": [r["ws_bytes_to_first_chart"] for r in logins],
+                                   "bundle_requests": [r["bundle_requests"] for r in logins]}
     options = page.locator("select").first.evaluate("s => [...s.options].map(o => o.value)")
     current = page.locator("select").first.input_value()
     out["portfolios"] = options
@@ -514,6 +530,12 @@ def write_table(r: dict) -> str:
                   f"{': ' + f['error'] if f['error'] else ''}): its imports, the solver's first call and the "
                   "proposal's figures built. The repeats propose again for the same holdings (each stored as an "
                   "open proposal), as an advisor who changes nothing and presses Propose again."]
+    wsb, nb = a.get("ws_bytes_to_first_chart") or [], a.get("bundle_requests") or []
+    if wsb:
+        lines += ["", f"Received through the kernel's websocket from the page's start to the first chart: "
+                  f"median {statistics.median(wsb) / 1e6:.2f} MB (max {max(wsb) / 1e6:.2f} MB) per login; plotly's "
+                  f"widget bundle fetched by HTTP {'/'.join(map(str, nb))} time(s) per login (a fresh browser "
+                  "context each, so an empty cache; a returning browser keeps it)."]
     lines += ["", "Per switch: " + ", ".join(f"{x['portfolio']} {ms(x['total_s'])}" for x in b["runs"]) + ".",
               "", "Holdings per portfolio: " + ", ".join(f"{k} {v}" for k, v in r["holdings"].items()) + ".",
               "", "Times are wall clock around Playwright's actions and waits. The splits come from the page's "

@@ -7,7 +7,9 @@ that creates it; the dashboard never creates a store and never seeds one (only `
 does).
 
 Holdings and cash come from each portfolio's ledger; the compliance checks are the portfolio's own
-limits (its stored strategy's, the default strategy's when it stores none).
+limits (its stored strategy's, the default strategy's when it stores none). Prices are the book's
+(:func:`qpo.store.market_data.book_prices`: the store's market data, the bundled panel while the
+store holds none), and so is the S&P 500 (:func:`qpo.store.market_data.book_benchmark`).
 
 Who reads: served by ``qpo dashboard``, the person signed in (the login of
 :mod:`qpo.workbench.auth` tells the kernel through ``QPO_USER``): an advisor sees only their own
@@ -20,6 +22,7 @@ selection while it is open. Figures are built once and updated in place (one ``b
 a new selection sends only new data to the browser."""
 from __future__ import annotations
 
+import functools
 import html
 import os
 from typing import Any
@@ -30,6 +33,95 @@ import pandas as pd
 ALWAYS_REDRAWN = frozenset({"Frontier", "Report"})
 #: the purpose of the system actor the dashboard reads as when QPO_USER is not set
 DASHBOARD_ACTOR_PURPOSE = "dashboard"
+#: the periods of the Overview's growth against the benchmark
+GROWTH_PERIODS = ("1M", "3M", "6M", "YTD", "1Y", "3Y", "5Y", "Max")
+#: the period shown first
+DEFAULT_GROWTH_PERIOD = "3Y"
+_OFFSETS = {"1M": {"months": 1}, "3M": {"months": 3}, "6M": {"months": 6}, "1Y": {"years": 1}, "3Y": {"years": 3},
+            "5Y": {"years": 5}}
+
+
+def holdings_table(shares: pd.Series, prices: pd.DataFrame, cash: float = 0.0) -> pd.DataFrame:
+    """Per holding (``shares`` by ticker, the ledger's position): its shares, last close and the
+    close before (``prices``' last two dates, a missing close carried forward), market value,
+    weight in the whole value (cash included) and the day's change in dollars (shares x the change
+    of the close) and in percent (of the close before). Largest value first."""
+    from qpo.errors import DataError
+
+    if shares.empty:
+        raise DataError("the portfolio holds no shares: no holdings to show")
+    missing = sorted(set(shares.index) - set(prices.columns))
+    if missing:
+        raise DataError(f"no prices for the held {', '.join(map(str, missing))}")
+    if len(prices) < 2:
+        raise DataError("the day's change needs two dates of prices; the prices have "
+                        f"{len(prices)}")
+    px = prices[list(shares.index)].ffill()
+    last, prev = px.iloc[-1], px.iloc[-2]
+    unpriced = last.index[last.isna() | prev.isna()].tolist()
+    if unpriced:
+        raise DataError(f"no close on {px.index[-2].date()} or before for {', '.join(map(str, unpriced))}")
+    q = shares.astype(float)
+    value = q * last
+    total = float(value.sum()) + float(cash)
+    table = pd.DataFrame({"shares": q, "price": last, "previous close": prev, "market value": value,
+                          "weight": value / total if total else value * float("nan"),
+                          "day change": q * (last - prev), "day change %": last / prev - 1.0})
+    table.index.name = "ticker"
+    return table.sort_values("market value", ascending=False)
+
+
+def day_change(table: pd.DataFrame, cash: float = 0.0) -> tuple[float, float]:
+    """The portfolio's change over the day in dollars (the holdings' changes: cash does not move)
+    and as a fraction of its value at the close before (holdings then, plus cash), from
+    :func:`holdings_table`'s frame."""
+    change = float(table["day change"].sum())
+    before = float(table["market value"].sum()) - change + float(cash)
+    return change, (change / before if before else float("nan"))
+
+
+def growth_start(period: str, end: pd.Timestamp, first: pd.Timestamp) -> pd.Timestamp:
+    """The date a growth period ending on ``end`` starts from: a calendar offset back (1M to 5Y),
+    the last day of the year before (YTD), or ``first`` (Max); never before ``first``."""
+    from qpo.errors import UnknownOptionError
+
+    end, first = pd.Timestamp(end), pd.Timestamp(first)
+    if period == "Max":
+        return first
+    if period == "YTD":
+        start = pd.Timestamp(end.year - 1, 12, 31)
+    elif period in _OFFSETS:
+        start = end - pd.DateOffset(**_OFFSETS[period])
+    else:
+        raise UnknownOptionError("growth period", period, GROWTH_PERIODS)
+    return max(start, first)
+
+
+def growth_of_one(returns: pd.DataFrame, period: str) -> pd.DataFrame:
+    """The growth of $1 of each column of daily ``returns`` over ``period`` (of
+    :data:`GROWTH_PERIODS`) up to their last date: 1.0 on the last date on or before the period's
+    start (:func:`growth_start`; the first date of ``returns`` for Max), then compounded by each
+    later day's return. Each column is NaN-free (a NaN return counts as 0)."""
+    from qpo.errors import DataError
+
+    if returns.empty:
+        raise DataError("no returns to grow: the portfolio and the benchmark share no dates")
+    rets = returns.fillna(0.0)
+    start = growth_start(period, rets.index[-1], rets.index[0])
+    on_or_before = rets.index[rets.index <= start]
+    base = on_or_before[-1] if len(on_or_before) else rets.index[0]
+    window = rets.loc[rets.index > base]
+    wealth = (1.0 + window).cumprod()
+    first = pd.DataFrame([[1.0] * rets.shape[1]], index=[base], columns=rets.columns)
+    return pd.concat([first, wealth])
+
+
+def _signed_dollars(value: float) -> str:
+    return f"{'+' if value >= 0 else '-'}${abs(value):,.0f}"
+
+
+def _signed_percent(value: float) -> str:
+    return f"{value:+.2%}"
 
 
 def dashboard_actor(actor=None):
@@ -103,18 +195,22 @@ class AdvisorDashboard:
                  history_start: str = "2000-01-01", limits=None, actor=None):
         import ipywidgets as widgets
 
-        from qpo.data import load_prices, prices_to_returns
+        from qpo.data import prices_to_returns
         from qpo.errors import StoreError
         from qpo.reporting.daily import resolve_limits
         from qpo.store import actor_for, connect, list_portfolios, session_scope
+        from qpo.store.market_data import book_benchmark, book_prices
 
         self.lookback_days = lookback_days
         resolve_limits(None, limits)  # a bad override is refused now, not at the first selection
         self.limits_override = limits
         self.engine = engine or connect(create=False)
-        self.prices = load_prices("sp500", start=history_start)
-        index = load_prices("sp500_index", start=history_start)["SP500"]
-        self.benchmark = prices_to_returns(index.to_frame())["SP500"].iloc[-lookback_days:]
+        # the book's prices: the store's market data, the bundled panel while the store holds none
+        self.prices, self.prices_origin = book_prices(self.engine, start=history_start)
+        index = book_benchmark(self.engine, start=history_start).rename("SP500")
+        #: the S&P 500's daily returns since ``history_start`` (the growth periods), and its last ``lookback_days``
+        self.benchmark_history = prices_to_returns(index.to_frame())["SP500"]
+        self.benchmark = self.benchmark_history.iloc[-lookback_days:]
         with session_scope(self.engine) as session:
             self.actor = actor_for(session, dashboard_actor(actor))  # an unknown QPO_USER is refused here
             self.portfolios = list_portfolios(session, self.actor)
@@ -127,17 +223,25 @@ class AdvisorDashboard:
                              "portfolio: add one, or run `qpo db seed` for the four demo portfolios")
         self.selected: str = initial if initial is not None and initial in names else names[0]
 
-        self.dropdown = widgets.Dropdown(options=names, value=self.selected, description="Client portfolio",
+        self.dropdown = _portfolio_choice()(options=names, value=self.selected, description="Client portfolio",
                                          style={"description_width": "initial"},
                                          layout=widgets.Layout(width="420px"))
+        self.notice = widgets.HTML()  # a selection refused, or that failed: said here, in words
         self.header = widgets.HTML()
         self.holdings = widgets.HTML()
         self.risk = widgets.HTML()
         self.wealth_fig = None
         self.weights_fig = None
+        self.growth: pd.DataFrame | None = None  # the growth of $1 shown (portfolio, S&P 500)
+        self._growth_returns: pd.DataFrame | None = None
+        self.period = widgets.ToggleButtons(options=list(GROWTH_PERIODS), value=DEFAULT_GROWTH_PERIOD,
+                                            description="Growth over", style={"button_width": "46px"},
+                                            tooltips=["1 month", "3 months", "6 months", "year to date", "1 year",
+                                                      "3 years", "5 years", "all the prices"])
         self.charts = widgets.VBox()
         self.overview = widgets.VBox([
             widgets.HBox([self.holdings, self.risk], layout=widgets.Layout(gap="40px")),
+            self.period,
             self.charts,
         ])
         self.tabs: dict[str, Any] = {}
@@ -145,10 +249,11 @@ class AdvisorDashboard:
         self.tab_widget = widgets.Tab(children=[self.overview])
         self.tab_widget.set_title(0, "Overview")
         self._drawn: dict[str, str] = {}
-        self.widget = widgets.VBox([self.dropdown, self.header, self.tab_widget])
+        self.widget = widgets.VBox([self.dropdown, self.notice, self.header, self.tab_widget])
         self.tab_widget.observe(lambda change: self._draw_open_tab(), names="selected_index")
         self.update(self.selected)
         self.dropdown.observe(lambda change: self.select(change["new"]), names="value")
+        self.period.observe(lambda change: self.show_growth(change["new"]), names="value")
 
     def add_tab(self, title: str, tab) -> None:
         """Add a tab: a :mod:`qpo.workbench.tabs` class instance, or a function of the board that
@@ -171,9 +276,47 @@ class AdvisorDashboard:
         return tab
 
     def select(self, name: str) -> None:
-        """Show portfolio ``name``: the overview, and the open tab."""
-        self.update(name)
+        """Show portfolio ``name``: the overview, and the open tab. Whatever the page asks for, the
+        store reads are the person's own (:mod:`qpo.store.access`): a portfolio they may not read is
+        refused by the repository, and the page keeps showing the one it showed, with a message
+        (never the other portfolio's data; an error's text only when it is qpo's own)."""
+        from qpo.errors import QpoError
+
+        shown = self.selected
+        try:
+            self.update(name)
+        except QpoError as exc:
+            self.selected = shown
+            self.notice.value = (f"<div class='qpo-error' style='color:#c0392b'>{html.escape(str(exc))} "
+                                 f"(still showing {html.escape(shown)})</div>")
+            return
+        except Exception as exc:  # noqa: BLE001 - its text may hold a secret (a database URL): only its kind
+            self.selected = shown
+            self.notice.value = (f"<div class='qpo-error' style='color:#c0392b'>{html.escape(name)} could not be "
+                                 f"shown ({type(exc).__name__}); still showing {html.escape(shown)}</div>")
+            return
+        self.notice.value = ""
         self._draw_open_tab()
+
+    def show_growth(self, period: str) -> None:
+        """The growth of $1 of the selected portfolio and of the S&P 500 over ``period`` (of
+        :data:`GROWTH_PERIODS`), the figure updated in place (one message to the browser)."""
+        if self._growth_returns is None:
+            return
+        self.growth = growth_of_one(self._growth_returns, period)
+        figure = self._growth_figure()
+        if self.wealth_fig is not None:
+            _replace_figure(self.wealth_fig, figure)
+
+    def _growth_figure(self):
+        import plotly.graph_objects as go
+
+        assert self.growth is not None
+        fig = go.Figure([go.Scatter(x=self.growth.index, y=self.growth[c].to_numpy(), mode="lines", name=str(c))
+                         for c in self.growth.columns])
+        fig.update_layout(title=f"{self.selected}: growth of $1 vs the S&P 500", yaxis_title="wealth",
+                          template="plotly_white", height=380, margin=dict(l=50, r=20, t=50, b=40))
+        return fig
 
     def _draw_open_tab(self) -> None:
         index = self.tab_widget.selected_index or 0
@@ -186,14 +329,13 @@ class AdvisorDashboard:
             tab.show(self.selected)
 
     def update(self, name: str) -> None:
-        import plotly.graph_objects as go
-
         from qpo.data import load_sectors, prices_to_returns
         from qpo.reporting.daily import describe_limits, ledger_weights, portfolio_strategy, resolve_limits
-        from qpo.reporting.figures import wealth_figure, weights_figure
+        from qpo.reporting.figures import weights_figure
         from qpo.risk import portfolio_returns, risk_report
         from qpo.risk.metrics import percent
         from qpo.store import get_portfolio, position, session_scope
+        from qpo.workbench.figure_widgets import figure_widget
 
         with session_scope(self.engine) as session:
             own = portfolio_strategy(get_portfolio(session, self.actor, name)).limits
@@ -207,18 +349,22 @@ class AdvisorDashboard:
         self.report = risk_report(weights, rets, benchmark=bench if bench.notna().all() else None,
                                   history=prices_to_returns(px, dropna="all"), limits=self.limits,
                                   sectors=load_sectors(), n_scenarios=20_000)
-        port = portfolio_returns(weights, rets)
         row = self.portfolios.set_index("name").loc[name]
-        last = self.prices.iloc[-1]
-        invested = float((quantities * last[quantities.index]).sum())
+        table = holdings_table(quantities, self.prices, cash)
+        invested = float(table["market value"].sum())
         self.market_value, self.cash = invested + cash, cash
+        self.holdings_frame = table
+        self.day_change, self.day_change_pct = day_change(table, cash)
+        color = "#27ae60" if self.day_change >= 0 else "#c0392b"
         self.header.value = (f"<h3>{html.escape(name)}</h3><p>Client: {html.escape(str(row['client']))} · "
                              f"Advisor: {html.escape(str(row['advisor']))} · Market value "
-                             f"${invested + cash:,.0f} (cash ${cash:,.0f}) on {self.prices.index[-1].date()}</p>")
-        table = pd.DataFrame({"shares": quantities, "price": last[quantities.index],
-                              "weight": weights}).sort_values("weight", ascending=False)
-        self.holdings.value = "<h4>Holdings</h4>" + table.to_html(
-            formatters={"shares": "{:,.1f}".format, "price": "${:,.2f}".format, "weight": "{:.1%}".format},
+                             f"${invested + cash:,.0f} (cash ${cash:,.0f}) on {self.prices.index[-1].date()} · "
+                             f"<span class='qpo-day-change' style='color:{color}'>Day change "
+                             f"{_signed_dollars(self.day_change)} ({_signed_percent(self.day_change_pct)})</span></p>")
+        shown = table[["shares", "price", "market value", "weight", "day change", "day change %"]]
+        self.holdings.value = "<h4>Holdings</h4>" + shown.to_html(
+            formatters={"shares": "{:,.1f}".format, "price": "${:,.2f}".format, "market value": "${:,.0f}".format,
+                        "weight": "{:.1%}".format, "day change": _signed_dollars, "day change %": _signed_percent},
             classes="qpo-holdings", border=0)
         r = self.report
         var_table, compliance = r.var_table, r.compliance
@@ -247,18 +393,38 @@ class AdvisorDashboard:
                            + "".join(f"<tr><td>{html.escape(k)}</td><td style='text-align:right'><b>{v}</b></td></tr>"
                                      for k, v in rows)
                            + "</table>")
-        bench = self.benchmark.reindex(port.index).fillna(0.0)
+        # the growth periods reach back before the risk window: the weights held since every name has a price
+        grown = portfolio_returns(weights, prices_to_returns(px))
+        self._growth_returns = pd.DataFrame({name: grown,
+                                             "S&P 500": self.benchmark_history.reindex(grown.index).fillna(0.0)})
+        self.growth = growth_of_one(self._growth_returns, self.period.value)
+        wealth = self._growth_figure()
         w = weights.sort_values(ascending=False)
-        wealth = wealth_figure({name: port, "S&P 500": bench}, f"{name}: growth of $1 vs the S&P 500")
         bars = weights_figure({"weight": w}, f"{name}: weights")
         if self.wealth_fig is None or self.weights_fig is None:
             # built once: later selections send only their data (one batch_update each)
-            self.wealth_fig = go.FigureWidget(wealth)
-            self.weights_fig = go.FigureWidget(bars)
+            self.wealth_fig = figure_widget(wealth)
+            self.weights_fig = figure_widget(bars)
             self.charts.children = [self.wealth_fig, self.weights_fig]
         else:
             _replace_figure(self.wealth_fig, wealth)
             _replace_figure(self.weights_fig, bars)
+
+
+@functools.cache
+def _portfolio_choice() -> type:
+    """A Dropdown whose page may only pick one of its options: a message from the page sets its
+    ``index`` (checked against the options) and nothing else, so a forged message cannot add an
+    option (its labels) either. What is then shown is still read as the person signed in."""
+    import ipywidgets as widgets
+
+    class PortfolioChoice(widgets.Dropdown):
+        def set_state(self, sync_data):
+            picked = {k: v for k, v in sync_data.items() if k == "index"}
+            if picked:
+                super().set_state(picked)
+
+    return PortfolioChoice
 
 
 def _replace_figure(widget, figure) -> None:

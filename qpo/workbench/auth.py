@@ -21,6 +21,7 @@ import hashlib
 import html
 import inspect
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -291,8 +292,34 @@ def signed_in(handler) -> str | None:
     return getattr(user, "username", None) if user else None
 
 
+_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+
+
+def widget_bundle_url(req) -> str | None:
+    """The address of plotly's widget bundle on this server as the visit's browser reaches it (the
+    request's scheme and host, the server's base URL; :mod:`qpo.workbench.dashboard_server`), or
+    None when the request's host is not a plain host[:port], or the server runs with
+    ``QPO_WIDGET_BUNDLE=inline`` (then the figures carry the bundle)."""
+    import os
+
+    from qpo.workbench.figure_widgets import BUNDLE_MODE_ENV, bundle_route
+
+    if (os.environ.get(BUNDLE_MODE_ENV) or "").strip().lower() == "inline":
+        return None
+    request = getattr(req, "request", None)
+    scheme, host = getattr(request, "protocol", ""), getattr(request, "host", "")
+    if scheme not in ("http", "https") or not isinstance(host, str) or not _HOST.match(host):
+        return None
+    base = str(getattr(req, "settings", {}).get("base_url", "/") or "/")
+    if not base.endswith("/"):
+        base += "/"
+    return f"{scheme}://{host}{base}{bundle_route()}"
+
+
 def prelaunch_hook(req, notebook, cwd):
-    """Put a first cell in the visit's notebook that tells its kernel who signed in (``QPO_USER``).
+    """Put a first cell in the visit's notebook that tells its kernel who signed in (``QPO_USER``)
+    and where this server serves plotly's widget bundle (``QPO_WIDGET_BUNDLE_URL``,
+    :func:`widget_bundle_url`).
     The e-mail is written as a JSON string literal (never raw request text); without a signed-in
     person the visit is refused."""
     import nbformat
@@ -300,8 +327,11 @@ def prelaunch_hook(req, notebook, cwd):
     email = signed_in(req)
     if not email:
         raise web.HTTPError(403, "sign in first")
+    bundle = widget_bundle_url(req)
     cell = nbformat.v4.new_code_cell(
-        f"import os as _qpo_os\n_qpo_os.environ['QPO_USER'] = {json.dumps(email)}\ndel _qpo_os\n"
+        f"import os as _qpo_os\n_qpo_os.environ['QPO_USER'] = {json.dumps(email)}\n"
+        + (f"_qpo_os.environ['QPO_WIDGET_BUNDLE_URL'] = {json.dumps(bundle)}\n" if bundle else "")
+        + "del _qpo_os\n"
         # plotly's widgets import nbformat, whose jsonschema loads an optional IRI grammar (1-2 s):
         # the dashboard validates no IRI, so its kernel goes without it
         "import sys as _qpo_sys\n_qpo_sys.modules.setdefault('rfc3987_syntax', None)\ndel _qpo_sys")

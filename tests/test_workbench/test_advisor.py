@@ -105,3 +105,183 @@ def test_the_dashboard_reads_as_qpo_user(qpo_home, small_dashboard, sp500, monke
     monkeypatch.setenv("QPO_USER", "nobody@example.com")
     with pytest.raises(AccessDenied, match="'nobody@example.com' is not a user of this store"):
         small_dashboard()
+
+
+def test_holdings_table_values_each_holding_and_its_day_change():
+    import pandas as pd
+
+    from qpo.errors import DataError
+    from qpo.workbench.advisor import day_change, holdings_table
+
+    prices = pd.DataFrame({"AAA": [100.0, 98.0, 101.0], "BBB": [50.0, 52.0, float("nan")], "CCC": [1.0, 2.0, 3.0]},
+                          index=pd.to_datetime(["2024-03-01", "2024-03-04", "2024-03-05"]))
+    table = holdings_table(pd.Series({"BBB": 5, "AAA": 10}), prices, cash=100.0)
+    assert table.index.tolist() == ["AAA", "BBB"]  # largest value first; CCC is not held
+    assert table.loc["AAA", "market value"] == pytest.approx(1010.0)
+    assert table.loc["BBB", "market value"] == pytest.approx(260.0)  # BBB's missing close carried forward
+    assert table.loc["AAA", "weight"] == pytest.approx(1010.0 / 1370.0)  # of the whole value, cash included
+    assert table.loc["BBB", "weight"] == pytest.approx(260.0 / 1370.0)
+    assert table.loc["AAA", "day change"] == pytest.approx(30.0)  # 10 shares x (101 - 98)
+    assert table.loc["AAA", "day change %"] == pytest.approx(3.0 / 98.0)
+    assert table.loc["BBB", "day change"] == 0.0 and table.loc["BBB", "day change %"] == 0.0
+    change, pct = day_change(table, cash=100.0)
+    assert change == pytest.approx(30.0) and pct == pytest.approx(30.0 / 1340.0)  # of yesterday's 1240 + 100 cash
+    with pytest.raises(DataError, match="no prices for the held ZZZ"):
+        holdings_table(pd.Series({"ZZZ": 1.0}), prices)
+    with pytest.raises(DataError, match="two dates of prices"):
+        holdings_table(pd.Series({"AAA": 1.0}), prices.iloc[:1])
+
+
+def test_growth_of_one_over_each_period():
+    import numpy as np
+    import pandas as pd
+
+    from qpo.errors import UnknownOptionError
+    from qpo.workbench.advisor import GROWTH_PERIODS, growth_of_one, growth_start
+
+    days = pd.date_range("2023-12-25", "2024-03-05", freq="D")
+    returns = pd.DataFrame({"p": 0.01, "b": 0.0}, index=days)
+    returns.loc["2024-03-01", "b"] = np.nan  # a missing benchmark day counts as 0
+    returns.loc["2024-03-04", "b"] = 0.05
+    ytd = growth_of_one(returns, "YTD")
+    assert ytd.index[0] == pd.Timestamp("2023-12-31") and ytd.iloc[0].tolist() == [1.0, 1.0]
+    assert ytd["p"].iloc[-1] == pytest.approx(1.01 ** 65)  # Jan 1 to Mar 5 2024: 31 + 29 + 5 days
+    assert ytd["b"].iloc[-1] == pytest.approx(1.05) and not ytd.isna().any().any()
+    month = growth_of_one(returns, "1M")
+    assert month.index[0] == pd.Timestamp("2024-02-05") and month["p"].iloc[-1] == pytest.approx(1.01 ** 29)
+    most = growth_of_one(returns, "Max")
+    assert most.index[0] == days[0] and most["p"].iloc[-1] == pytest.approx(1.01 ** (len(days) - 1))
+    # a period longer than the data starts at its first date, as Max does
+    assert growth_of_one(returns, "5Y").equals(most)
+    assert growth_start("3Y", pd.Timestamp("2024-03-05"), pd.Timestamp("2000-01-03")) == pd.Timestamp("2021-03-05")
+    assert growth_start("6M", pd.Timestamp("2024-08-31"), pd.Timestamp("2000-01-03")) == pd.Timestamp("2024-02-29")
+    # a start on a day without data: the last date before it is the base
+    weekdays = returns.loc[returns.index.day_of_week < 5]
+    assert growth_of_one(weekdays, "1Y").index[0] == weekdays.index[0]
+    assert growth_of_one(weekdays, "YTD").index[0] == pd.Timestamp("2023-12-29")  # the Friday
+    assert GROWTH_PERIODS == ("1M", "3M", "6M", "YTD", "1Y", "3Y", "5Y", "Max")
+    with pytest.raises(UnknownOptionError, match="2W"):
+        growth_of_one(returns, "2W")
+
+
+def test_the_overview_shows_the_days_change_and_the_growth_over_a_chosen_period(qpo_home, sp500, monkeypatch):
+    """Per holding its value and the day's change; the portfolio's day change in the header; a
+    period chosen redraws the growth of $1 in place, in one update of the same figure."""
+    import pandas as pd
+
+    from qpo import portfolio_returns, prices_to_returns
+    from qpo.store import connect, position, session_scope
+    from qpo.workbench.advisor import AdvisorDashboard
+    from qpo.workbench.demo import seed_demo
+
+    monkeypatch.delenv("QPO_USER", raising=False)
+    monkeypatch.delenv("QPO_WIDGET_BUNDLE_URL", raising=False)
+    seed_demo(connect(), prices=sp500)
+    app = AdvisorDashboard(initial="Balanced Growth", lookback_days=60)
+    with session_scope(app.engine) as s:
+        shares = position(s, SYSTEM, "Balanced Growth").shares
+    px = app.prices[shares.index].ffill()
+    change = float((shares * (px.iloc[-1] - px.iloc[-2])).sum())
+    assert app.day_change == pytest.approx(change)
+    assert app.day_change_pct == pytest.approx(change / (app.market_value - change))
+    sign = "+" if change >= 0 else "-"
+    assert f"Day change {sign}${abs(change):,.0f} ({change / (app.market_value - change):+.2%})" in app.header.value
+    biggest = app.holdings_frame.index[0]
+    assert f"${app.holdings_frame.loc[biggest, 'market value']:,.0f}" in app.holdings.value
+    assert app.holdings_frame["market value"].sum() == pytest.approx(app.market_value - app.cash)
+
+    # the default period: 3 years back from the last price date, growing from 1
+    fig = app.wealth_fig
+    end = app.prices.index[-1]
+    assert app.period.value == "3Y" and pd.Timestamp(fig.data[0].x[0]) <= end - pd.DateOffset(years=3)
+    assert fig.data[0].y[0] == 1.0 and fig.data[1].y[0] == 1.0
+    sent = []
+    monkeypatch.setattr(fig, "_send", lambda msg, buffers=None: sent.append(msg))
+    app.period.value = "1Y"
+    assert app.wealth_fig is fig and len(fig.data) == 2  # the same figure, its data replaced
+    updates = [m for m in sent if m.get("state", {}).get("_py2js_update")]
+    assert len(updates) == 1 and not any(k in m.get("state", {}) for m in sent
+                                         for k in ("_py2js_restyle", "_py2js_relayout", "_py2js_addTraces"))
+    x = pd.DatetimeIndex(fig.data[0].x)
+    assert x[0] <= end - pd.DateOffset(years=1) < x[1] and x[-1] == end
+    weights = app.report.weights
+    grown = portfolio_returns(weights, prices_to_returns(app.prices[weights.index]))
+    expected = float((1.0 + grown.loc[grown.index > x[0]]).prod())
+    assert fig.data[0].y[-1] == pytest.approx(expected) and fig.data[0].y[0] == 1.0
+    bench = app.benchmark_history
+    assert fig.data[1].y[-1] == pytest.approx(float((1.0 + bench.loc[(bench.index > x[0]) & (bench.index <= end)]).prod()))
+    app.period.value = "Max"  # since every held name has a price
+    assert pd.Timestamp(fig.data[0].x[0]) == grown.index[0]
+    # a new portfolio keeps the period chosen
+    app.select("Conservative Income")
+    assert app.period.value == "Max" and fig.layout.title.text.startswith("Conservative Income")
+
+
+def test_a_forged_widget_message_never_shows_another_advisors_client(qpo_home, sp500, monkeypatch):
+    """Ana's kernel gets messages a page's script could forge: an index past her options, new
+    option labels, a value or label; and the kernel-side equivalent (a selection of Ben's
+    portfolio). The repository refuses it as her; nothing of Ben's client is shown."""
+    from qpo.store import connect
+    from qpo.workbench.advisor import AdvisorDashboard
+    from qpo.workbench.demo import seed_demo
+
+    seed_demo(connect(), prices=sp500)
+    monkeypatch.setenv("QPO_USER", "ana.silva@example.com")
+    app = AdvisorDashboard(initial="Balanced Growth", lookback_days=60)
+    shown = app.header.value
+    forged = ({"index": 3}, {"index": -1}, {"_options_labels": ["Balanced Growth", "Tech Tilt"], "index": 1},
+              {"value": "Tech Tilt"}, {"label": "Tech Tilt"}, {"options": ["Tech Tilt"], "index": 0})
+
+    def everything() -> str:
+        return " ".join(str(w.value) for w in (app.notice, app.header, app.holdings, app.risk)) + str(
+            app.wealth_fig.layout.title.text) + str(app.dropdown.get_state())
+
+    for state in forged:
+        message = {"content": {"data": {"method": "update", "state": state, "buffer_paths": []}}, "buffers": []}
+        try:
+            app.dropdown._handle_msg(message)  # what ipywidgets does with the page's message
+        except Exception:  # noqa: BLE001, S110 - a refused value may raise: what matters is what is shown
+            pass
+        assert app.dropdown.options == ("Balanced Growth", "Conservative Income"), state
+        assert app.dropdown._options_labels == ("Balanced Growth", "Conservative Income"), state
+        assert app.selected in ("Balanced Growth", "Conservative Income"), state
+        assert "Tech Tilt" not in everything() and "Nakamura" not in everything(), state
+    app.dropdown._handle_msg({"content": {"data": {"method": "update", "state": {"index": 0},
+                                                   "buffer_paths": []}}, "buffers": []})
+    assert app.selected == "Balanced Growth" and app.header.value == shown
+    # the kernel-side equivalent: the repository refuses her, the page says so and keeps her client
+    app.select("Tech Tilt")
+    assert app.selected == "Balanced Growth" and app.header.value == shown
+    assert "may not see portfolio &#x27;Tech Tilt&#x27;" in app.notice.value
+    assert "Nakamura" not in everything() and app.wealth_fig.layout.title.text.startswith("Balanced Growth")
+    with pytest.raises(Exception, match="Invalid selection"):  # the widget itself refuses a value it does not offer
+        app.dropdown.value = "Tech Tilt"
+    app.select("Conservative Income")  # her own: shown, the message gone
+    assert app.notice.value == "" and "Dr. L. Moreau" in app.header.value
+
+
+def test_the_dashboard_reads_the_books_prices_from_the_store(qpo_home, sp500, monkeypatch):
+    """With market data in the store, the dashboard values the book at the store's closes (here a
+    close the bundled panel does not have); without any, at the bundled panel's."""
+    from qpo.store import connect, position, session_scope
+    from qpo.store.market_data import upsert_panel
+    from qpo.workbench.advisor import AdvisorDashboard
+    from qpo.workbench.demo import seed_demo
+
+    monkeypatch.delenv("QPO_USER", raising=False)
+    engine = connect()
+    seed_demo(engine, prices=sp500)
+    bundled = AdvisorDashboard(initial="Tech Tilt", lookback_days=60)
+    assert bundled.prices_origin == "bundled" and bundled.prices.index[0].year == 2000
+    with session_scope(engine) as s:
+        shares = position(s, SYSTEM, "Tech Tilt").shares
+    held = shares.index[0]
+    stored = sp500.iloc[-300:].copy()
+    stored.loc[stored.index[-1], held] *= 2  # the store's last close of one held name: twice the panel's
+    assert upsert_panel(engine, stored, source="test") > 0
+    app = AdvisorDashboard(initial="Tech Tilt", lookback_days=60)
+    assert app.prices_origin == "store" and app.prices.index[0] == stored.index[0]
+    assert app.prices.loc[stored.index[-1], held] == pytest.approx(2 * sp500.iloc[-1][held])
+    extra = float(shares[held]) * float(sp500.iloc[-1][held])
+    assert app.market_value == pytest.approx(bundled.market_value + extra)
+    assert app.holdings_frame.loc[held, "day change %"] == pytest.approx(2 * sp500.iloc[-1][held] / sp500.iloc[-2][held] - 1)

@@ -25,10 +25,18 @@ def dashboard(qpo_home):
 
 def test_advisor_dashboard_in_chromium(dashboard):
     with browser_page() as page:
+        bundles, received = [], []  # plotly's widget bundle fetched; the bytes of the kernel's websocket
+        page.on("response", lambda r: bundles.append(r) if "/qpo/static/plotly-widget-" in r.url else None)
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: received.append(len(payload))))
         sign_in(page, dashboard, "admin@example.com", PASSWORDS["admin@example.com"])  # an admin sees every client
         page.wait_for_selector(".js-plotly-plot path.js-line", timeout=180_000)
         page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .bars path').length > 0",
                                timeout=60_000)
+        page.wait_for_function("() => document.body.innerText.includes('Worst stress:')", timeout=60_000)
+        # the two figures' JavaScript came once, by HTTP (cached for good), not in each figure's state
+        assert len(bundles) == 1 and bundles[0].status == 200, [(r.url, r.status) for r in bundles]
+        assert bundles[0].headers["cache-control"] == "private, max-age=31536000, immutable"
+        assert sum(received) < 2_000_000, f"{sum(received):,} bytes through the websocket for the first page"
         body = page.inner_text("body")
         assert "Traceback" not in body and "Error" not in body
         assert page.locator("[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
@@ -49,12 +57,39 @@ def test_advisor_dashboard_in_chromium(dashboard):
             timeout=60_000)
         page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .bars path').length === 5",
                                timeout=60_000)
+        # each figure (and each HTML widget) is drawn on its own: the title and the bars may show the
+        # new portfolio before the growth line is redrawn, so its path is waited for, not assumed
+        page.wait_for_function(
+            "old => { const p = document.querySelector('.js-plotly-plot .scatterlayer path.js-line');"
+            " return p !== null && p.getAttribute('d') !== old; }", arg=before[0]["lines"][0], timeout=60_000)
+        page.wait_for_function("() => document.body.innerText.includes('Nakamura Ventures LLC')"
+                               " && document.body.innerText.includes('Compliance breach')", timeout=60_000)
         after = page.evaluate(TRACES_JS)
         assert after[0]["lines"][0] != before[0]["lines"][0]  # the portfolio's curve changed
         body = page.inner_text("body")
         assert "Nakamura Ventures LLC" in body and "Traceback" not in body
         # Tech Tilt is 80 % Information Technology: over its own sector limit, shown as a breach
         assert "Compliance breach" in body and "sector Information Technology" in body
+
+        # a period chosen: the growth line is redrawn from 1 over the last year
+        line = after[0]["lines"][0]
+        page.get_by_role("button", name="1Y", exact=True).click()
+        page.wait_for_function(
+            "old => { const p = document.querySelector('.js-plotly-plot .scatterlayer path.js-line');"
+            " return p !== null && p.getAttribute('d') !== old; }", arg=line, timeout=60_000)
+        # a tab with a figure of its own: no second fetch of the bundle
+        page.get_by_role("tab", name="Risk").click()
+        page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+                               ".some(t => /drawdown/i.test(t.textContent))", timeout=120_000)
+        assert len(bundles) == 1
+        assert "Traceback" not in page.inner_text("body")
+        # the bundle is for a signed-in person only
+        import urllib.error
+        import urllib.request
+
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(bundles[0].url, timeout=60)
+        assert refused.value.code == 403
 
 
 def test_a_store_deleted_while_serving_is_refused_on_the_next_visit(qpo_home, sp500):
@@ -108,3 +143,42 @@ def test_idle_kernels_are_culled_by_default_and_configurable(monkeypatch):
     with pytest.raises(InvalidValueError, match=r"cull_idle_timeout must be a whole number >= 0 \(whole seconds\), "
                                                 r"got 2.5"):
         voila_command("advisor", cull_idle_timeout=2.5)
+
+
+def test_the_kernels_figures_name_the_bundle_the_server_serves(monkeypatch):
+    """The visit's kernel is told the bundle's address as its browser reaches the server; its figures
+    then carry that address, not the 5 MB bundle; without it (a notebook by hand), the bundle inline."""
+    from types import SimpleNamespace
+
+    import plotly
+    import plotly.graph_objects as go
+
+    from qpo.errors import InvalidValueError
+    from qpo.workbench.auth import widget_bundle_url
+    from qpo.workbench.figure_widgets import BUNDLE_URL_ENV, bundle_path, figure_widget, widget_class
+
+    def req(protocol, host, base="/"):
+        return SimpleNamespace(request=SimpleNamespace(protocol=protocol, host=host), settings={"base_url": base})
+
+    route = f"qpo/static/plotly-widget-{plotly.__version__}.js"
+    assert widget_bundle_url(req("http", "127.0.0.1:8866")) == f"http://127.0.0.1:8866/{route}"
+    assert widget_bundle_url(req("https", "book.example.com", "/advisors")) == f"https://book.example.com/advisors/{route}"
+    assert widget_bundle_url(req("http", "[::1]:8866")) == f"http://[::1]:8866/{route}"
+    for host in ("evil.com/x", "a b", "x'\"", ""):
+        assert widget_bundle_url(req("http", host)) is None, host
+    assert widget_bundle_url(req("file", "127.0.0.1")) is None
+    monkeypatch.setenv("QPO_WIDGET_BUNDLE", "inline")  # the server told to let figures carry it
+    assert widget_bundle_url(req("http", "127.0.0.1:8866")) is None
+    monkeypatch.delenv("QPO_WIDGET_BUNDLE")
+
+    url = f"http://127.0.0.1:8866/{route}"
+    monkeypatch.setenv(BUNDLE_URL_ENV, url)
+    fig = figure_widget(go.Figure(go.Scatter(x=[1, 2], y=[3, 4])))
+    assert isinstance(fig, go.FigureWidget) and fig.get_state()["_esm"] == url
+    assert isinstance(fig, widget_class()) and widget_class() is widget_class(url)  # one class per address
+    monkeypatch.delenv(BUNDLE_URL_ENV)
+    inline = figure_widget(layout=dict(height=300)).get_state()["_esm"]
+    assert len(inline) > 1_000_000 and inline == bundle_path().read_text()
+    monkeypatch.setenv(BUNDLE_URL_ENV, "/qpo/static/x.js")
+    with pytest.raises(InvalidValueError, match="must be an http:// or https:// address"):
+        figure_widget()

@@ -43,6 +43,12 @@ def _login_form(email: str, password: str) -> bytes:
     return urllib.parse.urlencode({"email": email, "password": password, "next": "/"}).encode()
 
 
+def _bundle_path() -> str:
+    from qpo.workbench.figure_widgets import bundle_route
+
+    return bundle_route()
+
+
 def _records(page: str) -> dict:
     return {m[0]: json.loads(m[1]) for m in re.findall(r'"name": "(\w+)", "value": ([^}]*)\}', page)}
 
@@ -81,7 +87,8 @@ def test_without_a_session_every_url_is_the_login_page_or_403(served):
         assert status == 302 and headers["Location"].startswith("/login?next="), (path, status)
         assert "Harper" not in body and "Nakamura" not in body
     for path in (f"api/kernels/{kernel}", f"api/kernels/{kernel}/channels", "voila/files/advisor.ipynb",
-                 "voila/files/advisor.py", "voila/files/logo.png", f"voila/api/shutdown/{kernel}"):
+                 "voila/files/advisor.py", "voila/files/logo.png", f"voila/api/shutdown/{kernel}",
+                 _bundle_path()):
         status, _, body = _raw(url + path)
         assert status in (302, 403), (path, status)
         assert "Harper" not in body and "import" not in body
@@ -106,7 +113,9 @@ def test_a_wrong_password_gets_the_page_again_and_repeated_failures_are_slowed(s
         assert status == 401 and "Wrong e-mail or password" in page and "qpo-dashboard-session=" not in str(headers)
         assert 'value="ben.okafor@example.com"' in page  # the e-mail kept, escaped; the password never
         assert "not ben&#x27;s password" not in page and "not ben's password" not in page
-    assert max(took[:2]) < 1.0 and took[3] >= 0.9 and took[4] >= 1.9, took  # 0, 0, 0.5, 1, 2 s
+    # delays of 0, 0, 0.5, 1 and 2 s: the lower bounds are the server's sleeps; the first two are not
+    # delayed (compared with the fifth rather than a fixed bound: a loaded machine checks slowly)
+    assert took[3] >= 0.9 and took[4] >= 1.9 and max(took[:2]) < took[4] - 1.0, took
     # an unknown person and an empty form: the same page, the same words
     status, _, page = _raw(url + "login", data=_login_form("nobody@example.com", "x"))
     assert status == 401 and "Wrong e-mail or password" in page
@@ -241,6 +250,12 @@ def test_the_kernel_reads_as_the_person_signed_in(served):
     page = signed_in_opener(url, RITA).open(url, timeout=240).read().decode()
     assert _records(page)["n_portfolios"] == 4
     assert "QPO_USER'] =" not in page and "rita.chen@example.com" not in page.split("</head>", 1)[1]
+    # the page's head asks for plotly's widget bundle (compiled while the notebook runs) and links no CDN
+    from qpo.workbench.figure_widgets import bundle_route
+
+    head = page.split("</head>", 1)[0]
+    assert f'<link rel="modulepreload" href="/{bundle_route()}">' in head
+    assert "cdn.jsdelivr.net" not in page and "cdnjs.cloudflare.com" not in page
 
 
 def test_the_dashboard_binds_to_localhost_and_says_tls_for_a_team():
@@ -262,7 +277,7 @@ def test_browser_login_refused_then_accepted(served):
         assert "Wrong e-mail or password" in page.inner_text("body")
         sign_in(page, url, ANA, PASSWORDS[ANA])
         page.wait_for_selector(".js-plotly-plot", timeout=180_000)
-        assert "Harper Family Trust" in page.inner_text("body")
+        page.wait_for_function("() => document.body.innerText.includes('Harper Family Trust')", timeout=60_000)
 
 
 def _open_rebalance(page):

@@ -2,6 +2,7 @@
 attribution by sector against the equal-weighted panel, the recorded risk numbers, the audit trail,
 what an advisor may not see, and figures updated in place."""
 import datetime as dt
+import io
 
 import numpy as np
 import pandas as pd
@@ -238,3 +239,45 @@ def test_figures_are_updated_in_place(tab_for, sp500):
     assert list(tab.value_fig.data[0].y) != tech_values and list(tab.attribution_fig.data[0].y) != tech_bars
     assert tab.value_fig.layout.title.text.startswith("Min-Variance Core") and tech_title.startswith("Tech Tilt")
     assert tab.value_fig.data[0].y[-1] == pytest.approx(tab.values.iloc[-1])
+
+
+def test_the_nightly_valuations_recorded_are_shown(book, tab_for):
+    """The valuations the nightly book run stored for the portfolio: the table newest first, the
+    market value over time (a night that could not be priced is a gap, not a zero); another
+    advisor's valuations are never shown."""
+    from qpo.store import get_portfolio, session_scope
+    from qpo.store.operations import write_valuations
+    from qpo.workbench.tabs.history import NO_VALUATIONS
+
+    tab = tab_for(ANA)
+    tab.show("Balanced Growth")
+    assert tab.valuations.empty and NO_VALUATIONS in tab.valuations_table.value
+    with session_scope(book) as s:
+        ids = {n: get_portfolio(s, SYSTEM, n).id for n in ("Balanced Growth", "Tech Tilt")}
+    nights = {"2022-12-27": (1_012_345.6, 12_000.0, 0.0123, "valued", None),
+              "2022-12-28": (float("nan"), 12_000.0, float("nan"), "unpriced", ["KO"]),
+              "2022-12-29": (1_000_000.4, 12_500.0, -0.0051, "valued", None)}
+    for day, (value, cash, ret, status, unpriced) in nights.items():
+        rows = pd.DataFrame([
+            {"portfolio_id": ids["Balanced Growth"], "market_value": value, "cash": cash,
+             "holdings_value": value - cash, "daily_return": ret, "mtd_return": 0.02, "ytd_return": -0.1,
+             "inception_return": 0.35, "status": status, "unpriced": unpriced, "stale": None},
+            {"portfolio_id": ids["Tech Tilt"], "market_value": 777_777.0, "cash": 7.0, "holdings_value": 777_770.0,
+             "daily_return": 0.0, "mtd_return": 0.0, "ytd_return": 0.0, "inception_return": 0.0, "status": "valued",
+             "unpriced": None, "stale": None}])
+        assert write_valuations(book, day, rows, run_id=None) == 2
+    tab.show("Balanced Growth")
+    assert pd.to_datetime(tab.valuations["as_of"]).dt.strftime("%Y-%m-%d").tolist() == list(nights)
+    trace = tab.valuations_fig.data[0]
+    assert [pd.Timestamp(x).strftime("%Y-%m-%d") for x in trace.x] == list(nights)
+    assert trace.y[0] == pytest.approx(1_012_345.6) and trace.y[1] is None and trace.y[2] == pytest.approx(1_000_000.4)
+    assert tab.valuations_fig.layout.title.text.startswith("Balanced Growth: market value")
+    table = pd.read_html(io.StringIO(tab.valuations_table.value))[0]
+    assert table["as of"].tolist() == ["2022-12-29", "2022-12-28", "2022-12-27"]  # newest first
+    assert table["market value"].tolist()[0] == "$1,000,000" and table["day"].tolist()[0] == "-0.51%"
+    assert table["status"].tolist() == ["valued", "unpriced", "valued"]
+    assert table["not priced / stale"].fillna("").tolist()[1] == "KO"
+    assert "777,777" not in tab.valuations_table.value  # Ben's client's nights are not hers
+    tab.show("Tech Tilt")  # and his portfolio itself is refused, its valuations unread
+    assert "may not see portfolio" in tab.message.value and tab.valuations.empty
+    assert tab.valuations_table.value == "" and list(tab.valuations_fig.data[0].y or []) == []

@@ -167,3 +167,31 @@ def test_no_chromium_is_a_clear_message_and_the_html_still_works(board, monkeypa
     assert tab.pdf_button.disabled and html.escape(NO_CHROMIUM_NOTE) in tab.note.value
     assert not tab.make_pdf() and "Chromium" in tab.message.value
     assert tab.make_html() and not tab.html_button.disabled
+
+
+def test_the_tab_opened_again_keeps_the_report_just_made_and_a_click_follows_the_selection(board):
+    """The dashboard shows the Report tab again each time it is opened; the click on a button may
+    reach the kernel before that opening's message: the report just made must survive the
+    opening, and a click acts on the portfolio the board shows."""
+    tab = _tab(board)
+    assert tab.make_html(), tab.message.value
+    made, links = tab.report, tab.links.value
+    tab.show(BG)  # the tab opened again, the same portfolio and no new proposal
+    assert tab.report is made and tab.links.value == links != ""
+    # a proposal made since in the Rebalance tab: the report without it is no longer offered
+    _propose(board)
+    tab.show(BG)
+    assert tab.report is None and tab.links.value == ""
+    assert tab.make_html() and tab.report.with_proposal
+    with_proposal = tab.links.value
+    tab.show(BG)
+    assert tab.links.value == with_proposal
+    # another portfolio selected on the board, the click delivered before the tab's opening message
+    board.selected = "Conservative Income"
+    assert tab.make_html(), tab.message.value
+    assert tab.name == "Conservative Income" and list(_links(tab.links.value))[0].startswith("Conservative_Income_")
+    links = tab.links.value
+    tab.show("Conservative Income")  # the opening message, after
+    assert tab.links.value == links and tab.report is not None
+    tab.show(BG)  # another portfolio: its own, nothing made yet
+    assert tab.links.value == "" and tab.report is None

@@ -71,7 +71,8 @@ class FrontierTab:
 
     def __init__(self, board) -> None:
         import ipywidgets as widgets
-        import plotly.graph_objects as go
+
+        from qpo.workbench.figure_widgets import figure_widget
 
         self.board = board
         self.name: str | None = None
@@ -83,7 +84,7 @@ class FrontierTab:
         self.message = widgets.HTML()
         self.table = widgets.HTML()
         self.note = widgets.HTML(f"<p style='color:#555;font-size:90%'>{html.escape(NOTE)}</p>")
-        self.figure = go.FigureWidget(layout=dict(
+        self.figure = figure_widget(layout=dict(
             template="plotly_white", height=420, title="Efficient frontier", margin=dict(l=60, r=20, t=50, b=50),
             xaxis=dict(title="volatility (a year)", tickformat=".0%"),
             yaxis=dict(title="expected return (a year)", tickformat=".0%")))

@@ -3,6 +3,8 @@
 * The risk numbers the daily report recorded (:func:`qpo.store.risk_history`), as a table and a
   chart of one metric, and the portfolio's value on every price date since its ledger's first
   entry (shares held that day x close, plus cash).
+* The nightly valuations the book's pipeline recorded (:func:`qpo.store.operations.valuation_history`):
+  a table, newest first, and the market value over time.
 * Brinson-Fachler attribution (:func:`qpo.risk.brinson_fachler`) by sector over a chosen period,
   against the equal-weighted portfolio of the bundled panel's names (the panel has no index weights).
 * The audit trail of the portfolio's changes, newest first, one line each.
@@ -23,6 +25,11 @@ SHARE_SIGN = {"buy": 1.0, "transfer_in": 1.0, "sell": -1.0, "transfer_out": -1.0
 #: how many entries of an import the audit line names before "and n more"
 AUDIT_ENTRIES_SHOWN = 3
 NO_RISK = "no risk numbers recorded yet (the daily report records them)"
+NO_VALUATIONS = "no nightly valuation recorded yet (the book's nightly valuation run records them)"
+#: the columns of the valuations table: (the store's column, its heading, its format)
+VALUATION_TABLE = (("market_value", "market value", "${:,.0f}"), ("cash", "cash", "${:,.0f}"),
+                   ("daily_return", "day", "{:+.2%}"), ("mtd_return", "month to date", "{:+.2%}"),
+                   ("ytd_return", "year to date", "{:+.2%}"), ("inception_return", "since inception", "{:+.2%}"))
 BENCHMARK_NOTE = (
     "<b>Benchmark</b>: the <b>equal-weighted</b> portfolio of the {n} names of the bundled S&amp;P 500 panel "
     "(each at 1/{n}, grouped by GICS sector), not the S&amp;P 500 index, whose weights the panel does not "
@@ -128,9 +135,9 @@ class HistoryTab:
 
     def __init__(self, board) -> None:
         import ipywidgets as widgets
-        import plotly.graph_objects as go
 
         from qpo.data import load_sectors
+        from qpo.workbench.figure_widgets import figure_widget
 
         self.board = board
         self.sectors = load_sectors()
@@ -149,12 +156,16 @@ class HistoryTab:
         self.attribution_note = widgets.HTML()
         self.attribution_table = widgets.HTML()
         self.audit_table = widgets.HTML()
-        self.risk_fig = go.FigureWidget(layout=dict(height=300, margin=dict(t=40, b=30), title="Recorded risk"))
+        self.valuations_table = widgets.HTML()
+        self.risk_fig = figure_widget(layout=dict(height=300, margin=dict(t=40, b=30), title="Recorded risk"))
         self.risk_fig.add_scatter(mode="lines+markers", name="metric")
-        self.value_fig = go.FigureWidget(layout=dict(height=320, margin=dict(t=40, b=30), title="Value",
+        self.value_fig = figure_widget(layout=dict(height=320, margin=dict(t=40, b=30), title="Value",
                                                      yaxis=dict(tickprefix="$", tickformat=",.0f")))
         self.value_fig.add_scatter(mode="lines", name="value")
-        self.attribution_fig = go.FigureWidget(layout=dict(height=360, margin=dict(t=40, b=30), barmode="group",
+        self.valuations_fig = figure_widget(layout=dict(height=300, margin=dict(t=40, b=30), title="Nightly valuations",
+                                                        yaxis=dict(tickprefix="$", tickformat=",.0f")))
+        self.valuations_fig.add_scatter(mode="lines+markers", name="market value")
+        self.attribution_fig = figure_widget(layout=dict(height=360, margin=dict(t=40, b=30), barmode="group",
                                                            title="Attribution by sector", yaxis=dict(tickformat=".2%")))
         for effect in ("allocation", "selection", "interaction"):
             self.attribution_fig.add_bar(name=effect)
@@ -162,6 +173,7 @@ class HistoryTab:
             self.message,
             widgets.HTML("<h4>Recorded risk numbers</h4>"), self.metric, self.risk_fig, self.risk_table,
             widgets.HTML("<h4>Value from the ledger</h4>"), self.value_note, self.value_fig,
+            widgets.HTML("<h4>Nightly valuations</h4>"), self.valuations_fig, self.valuations_table,
             widgets.HTML("<h4>Performance attribution by sector</h4>"), self.attribution_note,
             widgets.HBox([self.period, self.start, self.end]), self.attribution_table, self.attribution_fig,
             widgets.HTML("<h4>Audit trail (times in UTC)</h4>"), self.audit_table,
@@ -189,6 +201,7 @@ class HistoryTab:
         self.attribution: pd.DataFrame | None = None
         self.window: tuple[pd.Timestamp, pd.Timestamp] | None = None
         self.audit = pd.DataFrame(columns=["at", "actor", "action", "entity", "change"])
+        self.valuations = pd.DataFrame(columns=["as_of", *(c for c, _, _ in VALUATION_TABLE), "status"])
 
     # -- reading ---------------------------------------------------------------------------------
     def show(self, name: str) -> None:
@@ -196,7 +209,8 @@ class HistoryTab:
         from sqlalchemy.exc import SQLAlchemyError
 
         from qpo.errors import QpoError
-        from qpo.store import audit_trail, list_transactions, risk_history, session_scope
+        from qpo.store import audit_trail, get_portfolio, list_transactions, risk_history, session_scope
+        from qpo.store.operations import valuation_history
 
         self.name = name
         self.message.value = ""
@@ -205,6 +219,8 @@ class HistoryTab:
                 risk = risk_history(session, self.board.actor, name)
                 transactions = list_transactions(session, self.board.actor, name)
                 trail = audit_trail(session, self.board.actor, portfolio=name)
+                portfolio_id = get_portfolio(session, self.board.actor, name).id
+            valuations = valuation_history(self.board.engine, portfolio_id, actor=self.board.actor)
         except QpoError as exc:
             return self._fail(str(exc))
         except SQLAlchemyError:  # its text may hold the store's URL: never shown
@@ -212,6 +228,7 @@ class HistoryTab:
         self._clear_data()
         self._show_risk(risk)
         self._show_values(transactions)
+        self._show_valuations(valuations)
         self._show_audit(trail)
         chosen = self.period.value == "Custom" and self.start.value is not None and self.end.value is not None
         if not chosen:  # a named period is re-dated to the prices' end; dates a person chose stay
@@ -231,9 +248,10 @@ class HistoryTab:
             self.metric.options = []
         finally:
             self._quiet = False
-        for table in (self.risk_table, self.value_note, self.attribution_note, self.attribution_table, self.audit_table):
+        for table in (self.risk_table, self.value_note, self.attribution_note, self.attribution_table, self.audit_table,
+                      self.valuations_table):
             table.value = ""
-        for fig in (self.risk_fig, self.value_fig, self.attribution_fig):
+        for fig in (self.risk_fig, self.value_fig, self.attribution_fig, self.valuations_fig):
             with fig.batch_update():
                 for trace in fig.data:
                     trace.x, trace.y = [], []
@@ -289,6 +307,28 @@ class HistoryTab:
             self.value_fig.data[0].x = v.index.tolist()
             self.value_fig.data[0].y = v.to_numpy().tolist()
             self.value_fig.layout.title.text = f"{self.name}: value (holdings at the closes + cash)"
+
+    def _show_valuations(self, valuations: pd.DataFrame) -> None:
+        """The nightly valuations (oldest first from the store): the table newest first, the market
+        value over time (a night whose holdings could not all be priced has no value: a gap)."""
+        self.valuations = valuations
+        with self.valuations_fig.batch_update():
+            trace = self.valuations_fig.data[0]
+            trace.x = pd.to_datetime(valuations["as_of"]).tolist()
+            trace.y = [None if pd.isna(v) else float(v) for v in valuations["market_value"]]
+            self.valuations_fig.layout.title.text = (f"{self.name}: market value, as valued each night"
+                                                     if len(valuations) else NO_VALUATIONS)
+        if valuations.empty:
+            self.valuations_table.value = f"<p class='qpo-empty'>{NO_VALUATIONS}</p>"
+            return
+        rows = valuations.iloc[::-1]
+        shown = pd.DataFrame({"as of": pd.to_datetime(rows["as_of"]).dt.strftime("%Y-%m-%d").to_numpy()})
+        for column, heading, fmt in VALUATION_TABLE:
+            shown[heading] = [("" if pd.isna(v) else fmt.format(v)) for v in rows[column]]
+        shown["status"] = rows["status"].astype(str).to_numpy()
+        shown["not priced / stale"] = [", ".join([*(u or []), *(st or [])]) for u, st in
+                                       zip(rows["unpriced"], rows["stale"], strict=True)]
+        self.valuations_table.value = shown.to_html(index=False, classes="qpo-valuations", border=0, escape=True)
 
     # -- attribution -----------------------------------------------------------------------------
     def _set_pickers(self, period: str) -> None:

@@ -356,9 +356,9 @@ class RebalanceTab:
         self._set_buttons()
 
     def _draw(self, p) -> None:
-        import plotly.graph_objects as go
 
         from qpo.reporting.rebalance import proposal_figures
+        from qpo.workbench.figure_widgets import figure_widget
 
         self.summary.value = self._summary_html(p)
         self.trades_table.value = self._trades_html(p)
@@ -366,7 +366,7 @@ class RebalanceTab:
         self.compliance_table.value = self._compliance_html(p)
         figures = proposal_figures(p)
         if not self.figures:  # built once; later proposals send only their data
-            self.figures = {k: go.FigureWidget(f) for k, f in figures.items()}
+            self.figures = {k: figure_widget(f) for k, f in figures.items()}
             self.charts.children = list(self.figures.values())
         else:
             for k, f in figures.items():

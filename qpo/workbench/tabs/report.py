@@ -45,6 +45,7 @@ class ReportTab:
         self.report: Any = None
         self.pdf: bytes | None = None
         self.csv: bytes | None = None
+        self._made: tuple | None = None  # the basis (:meth:`_basis`) of the links shown
         self.html_button = widgets.Button(description="Client report (HTML)", icon="file-text", disabled=True,
                                           layout=widgets.Layout(width="200px"))
         self.pdf_button = widgets.Button(description="PDF", icon="file-pdf-o", disabled=True)
@@ -88,13 +89,36 @@ class ReportTab:
         from qpo.errors import QpoError
 
         self.links.value = ""
+        self._made = None
         text = str(exc) if isinstance(exc, QpoError) else f"{what} ({type(exc).__name__})"
         self.message.value = _error(text)
 
+    def _basis(self) -> tuple:
+        """What the links shown were made of: the portfolio and the Rebalance tab's proposal."""
+        return (self.name, self.proposal())
+
+    def _still_shown(self, name: str) -> bool:
+        """Whether the links shown were made of ``name`` and the proposal the Rebalance tab shows now."""
+        return (self._made is not None and self.name is not None and name == self.name == self._made[0]
+                and self._made[1] is self.proposal())
+
+    def _follow_selection(self) -> None:
+        """Act on the portfolio the board shows now: a button's click may reach the kernel before the
+        message that opened the tab (which shows the board's portfolio here)."""
+        current = getattr(self.board, "selected", None)
+        if current is not None and current != self.name:
+            self.show(current)
+
     def show(self, name: str) -> None:
-        """Portfolio ``name``: no link yet; a portfolio the person may not read is a message."""
+        """Portfolio ``name``: no link yet; a portfolio the person may not read is a message. Shown
+        again (the tab opened again) with the same portfolio and the same proposal in the Rebalance
+        tab, the links already made stay (the report just made is not discarded)."""
         from qpo.store import get_portfolio, session_scope
 
+        if self._still_shown(name):
+            self.refresh()
+            return
+        self._made = None
         self.name, self.report, self.pdf, self.csv = name, None, None, None
         self.links.value = self.message.value = ""
         try:
@@ -118,6 +142,7 @@ class ReportTab:
         """Build the client report and offer it as an HTML file; False (and a message) when it fails."""
         from qpo.reporting.client_report import client_report
 
+        self._follow_selection()
         self.refresh()
         if self.name is None:
             self.message.value = _error("pick a portfolio first")
@@ -132,6 +157,7 @@ class ReportTab:
             self._fail(exc, f"the report of {self.name} could not be made")
             return False
         self.message.value = ""
+        self._made = self._basis()
         extra = " with the proposal shown in the Rebalance tab" if self.report.with_proposal else ""
         self.links.value = (f"<p>Client report of {html.escape(self.name)}{extra}: "
                             + download_link(self.report.page.encode("utf-8"), self._file("html"), "text/html",
@@ -142,6 +168,7 @@ class ReportTab:
         """The client report printed to PDF by Chromium, offered as a file; False when it fails."""
         from qpo.reporting.client_report import chromium, html_to_pdf
 
+        self._follow_selection()
         if chromium() is None:
             self.refresh()
             self.message.value = _error(NO_CHROMIUM_NOTE)
@@ -155,6 +182,7 @@ class ReportTab:
             self.pdf = None
             self._fail(exc, "the PDF could not be printed")
             self.links.value = html_link  # the HTML is still offered
+            self._made = self._basis()
             return False
         self.links.value = html_link + "<p>" + download_link(self.pdf, self._file("pdf"), "application/pdf",
                                                              "download the PDF") + "</p>"
@@ -165,6 +193,7 @@ class ReportTab:
         from qpo.reporting.client_report import safe_name
         from qpo.reporting.rebalance import order_ticket
 
+        self._follow_selection()
         self.refresh()
         proposal = self.proposal()
         if proposal is None:
@@ -183,6 +212,7 @@ class ReportTab:
         stamp = pd_date(day) or dt.date.today().isoformat()
         name = f"{safe_name(self.name or '')}_trades_{stamp}.csv"
         self.links.value = "<p>" + download_link(self.csv, name, "text/csv", "download the trade list") + "</p>"
+        self._made = self._basis()
         return True
 
 

@@ -37,7 +37,8 @@ class RiskTab:
 
     def __init__(self, board) -> None:
         import ipywidgets as widgets
-        import plotly.graph_objects as go
+
+        from qpo.workbench.figure_widgets import figure_widget
 
         self.board = board
         last = board.prices.index[-1].date()
@@ -48,7 +49,7 @@ class RiskTab:
         self.var = widgets.HTML()
         self.contributions = widgets.HTML()
         self.stress = widgets.HTML()
-        self.drawdown_fig = go.FigureWidget(layout=dict(template="plotly_white", height=300, title="Drawdown",
+        self.drawdown_fig = figure_widget(layout=dict(template="plotly_white", height=300, title="Drawdown",
                                                         yaxis=dict(tickformat=".0%"),
                                                         margin=dict(l=50, r=20, t=50, b=40)))
         self.drawdown_fig.add_scatter(x=[], y=[], mode="lines", fill="tozeroy", name="drawdown",
