@@ -1,5 +1,5 @@
 # qpo: two commands do all the set-up.
-#   make run    create .venv, install qpo and its stack, run the daily risk report on real data
+#   make run    create .venv, install qpo and its stack, run the daily risk report and the book's nightly runs on real data
 #   make test   the same install, then the whole test suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -17,10 +17,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# the demo portfolios, only into a store that holds no portfolio (qpo db seed leaves any other as it is)
+# the demo portfolios, only into a store that holds no portfolio (qpo db seed leaves any other as it is);
+# the bundled prices into the store's market data; the daily report, then the book's valuation and risk
 run: install
 	$(BIN)/qpo db seed
+	$(BIN)/qpo data seed
 	$(BIN)/qpo pipeline run daily-report
+	$(BIN)/qpo pipeline run valuation
+	$(BIN)/qpo pipeline run risk
 
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
