@@ -139,7 +139,7 @@ def _prices(engine: Engine, prices) -> tuple[pd.DataFrame, str]:
     try:  # the store's market data when it holds any (qpo.store.market_data), else the bundled panel
         from qpo.store.market_data import book_prices
     except ImportError:
-        book_prices = None
+        book_prices = None  # type: ignore[assignment]
     if book_prices is not None:
         panel, source = book_prices(engine)
         return panel, str(source)
@@ -190,7 +190,7 @@ def seed_book(engine: Engine, n: int, *, seed: int = 0, prices: pd.DataFrame | N
         plan = _plan(rng, n, px, prefix, len(advisors), templates)
         conn = session.connection()
         # the portfolios (Core executemany), then their ids by name
-        conn.execute(insert(ClientPortfolio.__table__), [
+        conn.execute(insert(ClientPortfolio.__table__), [  # type: ignore[arg-type]
             {"name": p["name"], "client_name": p["client"], "advisor_id": advisors[p["advisor"]][0],
              "base_currency": "USD", "benchmark": "SP500", "account": p["account"],
              "description": f"synthetic book, seed {seed}: {p['strategy_name']}", "strategy": templates[p["strategy_name"]]}
@@ -211,7 +211,8 @@ def seed_book(engine: Engine, n: int, *, seed: int = 0, prices: pd.DataFrame | N
                            cols["quantity"], cols["price"], cols["fees"], cols["amount"], cols["note"], strict=True)
                        if ph == phase]
             if records:
-                conn.execute(insert(Transaction.__table__).execution_options(insertmanyvalues_page_size=_PAGE),
+                conn.execute(insert(Transaction.__table__).execution_options(  # type: ignore[arg-type]
+                    insertmanyvalues_page_size=_PAGE),
                              records)
                 written += len(records)
         names = [len(p["tickers"]) for p in plan["portfolios"]]

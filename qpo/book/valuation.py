@@ -163,7 +163,8 @@ def _valuation_table(ids: np.ndarray, entries: pd.DataFrame, px: pd.DataFrame, d
         tick_idx = {t: j for j, t in enumerate(tickers)}
         s_port = shares["portfolio_id"].map(pos).to_numpy()
         s_tick = shares["ticker"].map(tick_idx).to_numpy()
-        uniq, s_pair = np.unique(s_port.astype(np.int64) * len(tickers) + s_tick, return_inverse=True)
+        uniq, s_pair = np.unique(  # type: ignore[assignment]
+            s_port.astype(np.int64) * len(tickers) + s_tick, return_inverse=True)
         pair_port, pair_tick = uniq // len(tickers), uniq % len(tickers)
         s_day = e_day[shares.index.to_numpy()]
         s_dq = shares["dq"].to_numpy()
@@ -424,7 +425,7 @@ def _weights(held: pd.DataFrame, px: pd.DataFrame, info: dict, day: pd.Timestamp
     total = invested + cash
     # the daily report's arithmetic: (v / invested) * (invested / total)
     w = (value / invested[:, None]) * (invested / total)[:, None]
-    for k, i in enumerate(ok):
+    for k, i in enumerate(ok):  # type: ignore[assignment]
         item = info[int(ports[i])]
         item["invested"] = float(invested[k])
         item["prices_as_of"] = px.index[when[i]].date()

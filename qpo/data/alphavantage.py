@@ -180,9 +180,9 @@ class AlphaVantageClient:
                     raise AlphaVantageRequestError(f"Alpha Vantage refused {shown}: HTTP {status} {reason}") from None
                 problem = f"HTTP {status} {reason}"
             except TimeoutError as exc:
-                problem = f"no answer within {self.timeout:g} s ({self.mask(exc)})"
+                problem = f"no answer within {self.timeout:g} s ({self.mask(str(exc))})"
             except (urllib.error.URLError, http.client.HTTPException, ConnectionError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
+                reason = getattr(exc, "reason", exc)  # type: ignore[arg-type]
                 if isinstance(reason, TimeoutError):
                     problem = f"no answer within {self.timeout:g} s"
                 else:

@@ -83,7 +83,7 @@ def _info(client, kind: str) -> ClusterInfo:
 
 def cluster_info(client, kind: str | None = None) -> ClusterInfo:
     """The :class:`ClusterInfo` of a connected ``client``."""
-    return _info(client, kind or getattr(client, "_qpo_kind", "remote"))
+    return _info(client, str(kind or getattr(client, "_qpo_kind", "remote")))
 
 
 @contextlib.contextmanager
@@ -116,9 +116,9 @@ def dask_client(workers: int | None = None, *, scheduler: str | None = None, log
             except (OSError, TimeoutError) as exc:
                 raise ClusterError(f"the Dask scheduler at {address} has no worker after {CONNECT_TIMEOUT:g} s; "
                                    f"start one with `dask worker {address}`") from exc
-            client._qpo_kind = "remote"
-            client.qpo_info = _info(client, "remote")
-            log(client.qpo_info.describe())
+            client._qpo_kind = "remote"  # type: ignore[attr-defined]
+            client.qpo_info = _info(client, "remote")  # type: ignore[attr-defined]
+            log(client.qpo_info.describe())  # type: ignore[attr-defined]
             yield client
         finally:
             client.close()
@@ -132,9 +132,9 @@ def dask_client(workers: int | None = None, *, scheduler: str | None = None, log
     try:
         client = Client(cluster, set_as_default=False)
         try:
-            client._qpo_kind = "local"
-            client.qpo_info = _info(client, "local")
-            log(client.qpo_info.describe())
+            client._qpo_kind = "local"  # type: ignore[attr-defined]
+            client.qpo_info = _info(client, "local")  # type: ignore[attr-defined]
+            log(client.qpo_info.describe())  # type: ignore[attr-defined]
             yield client
         finally:
             client.close()

@@ -329,11 +329,14 @@ def deliver_failed_run(run: Mapping, settings: DeliverySettings) -> DeliveryRepo
         msg["To"] = ", ".join(settings.recipients)
         msg["Date"] = formatdate(localtime=False)
         msg["Message-ID"] = make_msgid(domain="qpo")
+        kind = str(info.get("kind") or "")
+        rerun = (f"Rerun it once the cause is fixed (`qpo pipeline run {kind.removeprefix('pipeline ')}`).\n"
+                 if kind.startswith("pipeline ") else
+                 "Its date has no half-written results: rerun it once the cause is fixed "
+                 "(`qpo nightly value|risk --as-of DATE`).\n")
         msg.set_content(f"{label[0].upper()}{label[1:]} failed (run {info.get('id')}, status {info.get('status')}, "
                         f"started {info.get('started_at')}, ended {info.get('finished_at')}).\n\n"
-                        f"Error:\n{info.get('error') or '(no error recorded)'}\n\n"
-                        "Its date has no half-written results: rerun it once the cause is fixed "
-                        "(`qpo nightly value|risk --as-of DATE`).\n")
+                        f"Error:\n{info.get('error') or '(no error recorded)'}\n\n" + rerun)
         _try(report, failed, [], "email", list(settings.recipients),
              lambda: _send_email(settings, msg, settings.recipients))
     elif settings.email_enabled:

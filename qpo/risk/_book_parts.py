@@ -50,7 +50,7 @@ def parametric_var_cvar(mean: np.ndarray, std: np.ndarray, confidence: float, ho
         sk, ku = skew / math.sqrt(horizon), kurt / horizon
         m1, m2, m3 = -phi / a, 1.0 - z * phi / a, -(z * z + 2.0) * phi / a
         tail_z = m1 + (m2 - 1) * sk / 6 + (m3 - 3 * m1) * ku / 24 - (2 * m3 - 5 * m1) * sk * sk / 36
-        var, cvar = -(m + s * cornish_fisher_z(z, sk, ku)), -(m + s * tail_z)
+        var, cvar = -(m + s * cornish_fisher_z(z, sk, ku)), -(m + s * tail_z)  # type: ignore[arg-type]  # elementwise
     return np.where(flat, -m, var), np.where(flat, -m, cvar)
 
 

@@ -325,7 +325,7 @@ def book_risk(weights: pd.DataFrame, returns: pd.DataFrame, *, benchmark_returns
     hist_kinds = [("historical", name) for name in scenarios]
     limit_dicts = {id(lim): lim.to_dict() for lim in lims if lim is not None}
     sector_label = f" {_signed(-0.20)}"
-    for r, pid in enumerate(pids):
+    for r, pid in enumerate(pids):  # type: ignore[assignment]
         lim = lims[r]
         if status[r] != "ok":
             details[pid] = {"status": status[r], "message": skipped[pid],
@@ -340,7 +340,7 @@ def book_risk(weights: pd.DataFrame, returns: pd.DataFrame, *, benchmark_returns
                            "loss": _num(sector_loss[r]), "coverage": 1.0})
         stress.append({"scenario": f"volatility x{2.0:g}", "kind": "volatility", "loss": _num(vol_loss[r]),
                        "coverage": 1.0})
-        checks = [] if lim is None else _checks(r, lim, maxw, n_names, sector_sums, sector_present, comp_sectors,
+        checks = [] if lim is None else _checks(int(r), lim, maxw, n_names, sector_sums, sector_present, comp_sectors,
                                                 var_by_method, bool(groups_empty[r]), var_label, W, tickers)
         failed = [c for c in checks if not c["passed"]]
         compliant[r], n_breach[r] = not failed, len(failed)

@@ -49,7 +49,7 @@ def _insert(engine: Engine):
     if name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     elif name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
     else:  # pragma: no cover - qpo's stores are SQLite and PostgreSQL
         raise DataError(f"market data upserts need SQLite or PostgreSQL, not {name}")
     return insert
@@ -150,7 +150,7 @@ def _copy_upsert(engine: Engine, rows: list[dict]) -> int:
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*_VALUE_COLUMNS, "source"))
     with engine.begin() as conn:
         raw = conn.connection.driver_connection
-        with raw.cursor() as cur:
+        with raw.cursor() as cur:  # type: ignore[union-attr]
             cur.execute("CREATE TEMPORARY TABLE qpo_bars_in (ticker varchar(32), date date, open float8, high float8, "
                         "low float8, close float8, adjusted_close float8, volume float8, dividend float8, "
                         "split float8, source varchar(32)) ON COMMIT DROP")
