@@ -80,7 +80,8 @@ def test_eight_processes_create_a_fresh_store_once(kind, tmp_path):
             with engine.connect() as conn:
                 assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head_revision()]
             assert {"advisors", "portfolios", "transactions", "proposals", "audit_log", "optimization_runs",
-                    "risk_metrics", "market_data", "ops_runs", "valuations", "book_risk", "alerts", "alembic_version"} == set(inspect(engine).get_table_names())
+                    "risk_metrics", "market_data", "ops_runs", "valuations", "book_risk", "alerts",
+                    "alembic_version"} == set(inspect(engine).get_table_names())
         finally:
             engine.dispose()
     print(f"8 processes connected to a fresh {engine.dialect.name} store at once: 8 succeeded, one migrated, "
