@@ -20,7 +20,8 @@ from pathlib import Path
 from benchmarks._common import PY, RESULTS, ROOT
 
 SCRIPTS = ("classical_optimizers", "backtest_walkforward", "risk_analytics", "quantum_qaoa", "quantum_annealing",
-           "return_forecaster", "rebalance_proposals", "workbench_timings", "book_risk", "book_nightly")
+           "return_forecaster", "rebalance_proposals", "workbench_timings", "book_risk", "book_nightly",
+           "sweep")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -95,6 +95,7 @@ _EXPORTS = {
     "load_forecaster": "qpo.tracking",
     "forecast_mean": "qpo.tracking",
     "run_pipeline": "qpo.workbench.pipelines",
+    "run_sweep": "qpo.workbench.sweep",
     # errors
     "QpoError": "qpo.errors",
     "DataError": "qpo.errors",

@@ -22,7 +22,8 @@ from benchmarks._common import BARS, RESULTS, ROOT, SECTORS
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("benchmarks")]
 SCRIPTS = ("classical_optimizers", "backtest_walkforward", "risk_analytics", "quantum_qaoa", "quantum_annealing",
-           "return_forecaster", "rebalance_proposals", "workbench_timings", "book_risk", "book_nightly")
+           "return_forecaster", "rebalance_proposals", "workbench_timings", "book_risk", "book_nightly",
+           "sweep")
 SHARED = BARS.exists() and SECTORS.exists()
 
 
@@ -256,3 +257,13 @@ def test_book_nightly(smoke):
     assert p["valued"] == p["risk_checked"] == 40 and p["unpriced"] == 0 and p["skipped"] == 0
     assert _finite(p["valuation_s"], p["risk_s"], p["peak_mib"]) and p["peak_mib"] > 0
     assert set(p["risk_phases"]) >= {"prices", "cluster", "compute", "write", "report", "total"}
+
+
+def test_sweep(smoke):
+    r = _results(smoke, "sweep")
+    assert r["cells"] == 2 and r["grid"] == {"costs": [0.0, 0.002], "window": [126]}
+    (s,) = r["sweeps"]
+    assert s["workers"] == 2 and s["status"] == "FINISHED" and s["finished"] == 2
+    assert _finite(s["wall_s"], s["compute_median_s"], s["overhead_median_s"], r["kernel_start"]["median_s"])
+    assert 0 < s["compute_median_s"] < s["cell_wall_median_s"] <= s["wall_s"]
+    assert s["metric"].endswith("sharpe") and all(_finite(v) for v in s["metric_by_cell"].values())

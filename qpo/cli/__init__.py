@@ -63,6 +63,9 @@ def _cmd_pipeline_run(args) -> int:
         print(f"pipeline   {run.pipeline}: {run.status} in {run.seconds:.1f} s")
         if run.error:
             print(f"error      {run.error}")
+        if run.notice:  # a FAILED run's notice through the delivery channels
+            sent = ", ".join(s["channel"] for s in run.notice["sent"]) or "nothing"
+            print(f"notice     sent: {sent}" + "".join(f"; not delivered: {e}" for e in run.notice["errors"]))
         for warning in run.data_warnings:
             print(f"warning    {warning}")
         if run.notebook:
@@ -82,6 +85,29 @@ def _cmd_pipeline_run(args) -> int:
         print(f"breaches   {int(run.metrics['new_alerts'])} new alert(s): exit 1 (--fail-on-breach)", file=sys.stderr)
         return 1
     return {"FINISHED": 0, "INVALID_DATA": 2}.get(run.status, 1)  # FAILED: 1; could not start: 3
+
+
+def _cmd_pipeline_runs(args) -> int:
+    """The recent pipeline runs with their status; ``--repair`` first marks FAILED ("process
+    disappeared") the RUNNING runs whose process is gone (a SIGKILL, a crash)."""
+    from qpo.workbench.run_control import pipeline_runs, repair_orphaned_runs
+
+    log = (lambda m: print(m, file=sys.stderr, flush=True)) if not args.json else None
+    repaired = repair_orphaned_runs(log=log) if args.repair else []
+    runs = pipeline_runs(args.limit)
+    if args.json:
+        print(json.dumps({"runs": runs, "repaired": repaired}, default=str))
+        return 0
+    for r in runs:
+        state = r["status"] + (f" ({r['process']})" if r.get("process") else "")
+        print(f"{r['run_id'][:12]}  {str(r['pipeline']):16s} {state:18s} {r['started'] or '':25s} {r['reason'] or ''}")
+    if not runs:
+        print("no pipeline runs recorded yet")
+    if args.repair:
+        print(f"repaired: {len(repaired)} run(s) marked FAILED (process disappeared)")
+    elif any(r.get("process") == "gone" for r in runs):
+        print("runs marked RUNNING (gone) lost their process: `qpo pipeline runs --repair` marks them FAILED")
+    return 0
 
 
 def _cmd_pipeline_list(args) -> int:
@@ -187,23 +213,23 @@ def _ui_workers(given: int | None) -> int:
 
 
 def _cmd_ui_mlflow(args) -> int:
-    """The MLflow UI with a fixed, small number of processes: ``--workers`` web workers (default 1,
-    or ``QPO_MLFLOW_UI_WORKERS``) and no job-execution consumers (MLflow's GenAI jobs; set
-    ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=true`` to have them)."""
+    """MLflow's tracking server (UI, REST API, artifact serving) with a fixed, small number of
+    processes: ``--workers`` web workers (default 1, or ``QPO_MLFLOW_UI_WORKERS``) and no
+    job-execution consumers (set ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=true`` to have them). Its
+    metadata store (``QPO_MLFLOW_BACKEND_URI``, else ``mlflow.db``) is reached and migrated
+    (``mlflow db upgrade``) first: a bad one is refused in one line, without its password."""
     import os
 
-    from qpo import config
-    from qpo.tracking import configure
+    from qpo.tracking.server import server_command
     from qpo.workbench.dashboard import exec_server
 
     workers = _ui_workers(args.workers)
-    uri = configure()  # the store exists (created under the lock) and is readable before the UI starts
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-           "--host", "127.0.0.1", "--port", str(args.port), "--workers", str(workers)]
-    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-    print(f"MLflow UI for {config.tracking_uri()} on http://127.0.0.1:{args.port} ({workers} worker(s))", flush=True)
-    exec_server(cmd)
-    return 0  # not reached: this process became the MLflow UI
+    server = server_command(args.port, workers)
+    os.environ.update(server.env)
+    print(f"MLflow tracking server on http://127.0.0.1:{args.port} ({workers} worker(s)): {server.description}; "
+          f"clients log to it with MLFLOW_TRACKING_URI=http://127.0.0.1:{args.port}", flush=True)
+    exec_server(server.argv)
+    return 0  # not reached: this process became the MLflow server
 
 
 def _cmd_lab(args) -> int:
@@ -267,7 +293,8 @@ def _usage_error(exc: UsageError, argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qpo.cli import _common, book, data, nightly, operations, rebalance
+    from qpo.cli import _common, book, data, nightly, operations, rebalance, schedule
+    from qpo.cli.sweep import register_sweep
 
     p = _Parser(prog="qpo", description="qpo: the quantum portfolio optimizer workbench",
                                 epilog="The client book's commands (user, portfolio, rebalance, audit) exit 0 when "
@@ -302,8 +329,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="exit 1 when the run recorded new breach alerts (the risk pipeline), for schedulers that page "
                           "on exit codes")
     run.set_defaults(func=_cmd_pipeline_run)
+    runs = plsub.add_parser("runs", help="list recent pipeline runs; --repair marks runs whose process is gone FAILED")
+    runs.add_argument("--repair", action="store_true",
+                      help="mark FAILED (\"process disappeared\") the RUNNING runs whose process is gone")
+    runs.add_argument("--limit", type=int, default=20, help="how many runs to list, newest first (default 20)")
+    runs.add_argument("--json", action="store_true", help="print one JSON line: runs and repaired")
+    runs.set_defaults(func=_cmd_pipeline_runs)
     ls = plsub.add_parser("list", help="list the pipelines and their schedules")
     ls.set_defaults(func=_cmd_pipeline_list)
+    register_sweep(plsub)
 
     mo = sub.add_parser("models", help="the return forecasters in MLflow's model registry")
     mosub = mo.add_subparsers(dest="action", required=True)
@@ -343,7 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ui = sub.add_parser("ui", help="start a web UI")
     uisub = ui.add_subparsers(dest="which", required=True)
-    m = uisub.add_parser("mlflow", help="the MLflow UI on the workbench's tracking store")
+    m = uisub.add_parser("mlflow", help="the MLflow tracking server and UI (metadata: $QPO_MLFLOW_BACKEND_URI or "
+                                        "mlflow.db; artifacts served from $QPO_MLFLOW_ARTIFACTS)")
     m.add_argument("--port", type=int, default=5000)
     m.add_argument("--workers", type=int, default=None,
                    help="web worker processes (default 1, or $QPO_MLFLOW_UI_WORKERS); each holds ~250 MB")
@@ -354,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     operations.register(sub)
     nightly.register(sub)
     rebalance.register(sub)
+    schedule.register(sub)
     return p
 
 

@@ -6,7 +6,8 @@ Modules: ``mlflow_run`` (:func:`tracked_run`), ``registry`` (reading the registr
 :func:`load_forecaster`, :func:`registry_table`, the champion), ``registration``
 (:func:`train_and_register`, :func:`log_and_register`, the promotion rule), ``forecast_means``
 (:func:`forecast_mean`, :func:`resolve_mean`) and ``forecaster_pyfunc`` (the MLflow model-from-code
-file logged with every forecaster). MLflow is imported only when it is used.
+file logged with every forecaster) and ``server`` (``qpo ui mlflow``: the team's tracking server,
+:func:`~qpo.tracking.server.server_command`). MLflow is imported only when it is used.
 """
 from qpo.tracking.forecast_means import forecast_mean, resolve_mean
 from qpo.tracking.mlflow_run import TrackedRun, code_version, configure, tracked_run

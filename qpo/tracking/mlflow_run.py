@@ -8,6 +8,11 @@ Several processes may start runs at once on a fresh home: :func:`configure` crea
 store (MLflow's schema migrations) once, under a file lock beside ``mlflow.db``, and experiments
 are got-or-created under the same lock (mlflow #4123). A ``mlflow.db`` that is not a readable
 SQLite database is refused with a :class:`~qpo.errors.CorruptFileError` that says how to recover.
+
+A team's tracking server (``MLFLOW_TRACKING_URI=http://...``, ``qpo ui mlflow``): no local store
+is created and no file lock taken; :func:`configure` checks that the server answers, experiments
+are created on the server with its artifact location (``mlflow-artifacts:/``), and a process that
+loses the race to create one (``RESOURCE_ALREADY_EXISTS``) reads the one the winner created.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from qpo import config
 from qpo.errors import CorruptFileError, PipelineError, RunInterrupted
 
 LOCK_TIMEOUT_S = 600.0  # the longest a process waits for another one creating the tracking store
+SERVER_WAIT_S = 30.0  # the longest a run waits for a tracking server (MLFLOW_TRACKING_URI=http://...) to answer
 _READY: set[str] = set()  # tracking URIs whose store this process has checked and created
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -138,16 +144,56 @@ def _create_store(uri: str) -> None:
         raise
 
 
+def is_remote(uri: str) -> bool:
+    """Whether ``uri`` is a tracking server (``http(s)://``, Databricks), not a store on this host."""
+    return uri.startswith(("http://", "https://", "databricks"))
+
+
+def _server_address(uri: str) -> str:
+    """``uri`` without any user or password (for messages)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+def _check_server(uri: str) -> None:
+    """Refuse a tracking server that does not answer ``/health`` within :data:`SERVER_WAIT_S`
+    (any HTTP answer counts: a proxy may guard it), before a run starts."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline, reason = time.monotonic() + SERVER_WAIT_S, ""
+    while True:
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10):
+                return
+        except urllib.error.HTTPError:
+            return
+        except (OSError, ValueError) as exc:
+            reason = str(getattr(exc, "reason", exc))
+        if time.monotonic() > deadline:
+            raise PipelineError(f"the MLflow tracking server {_server_address(uri)} (MLFLOW_TRACKING_URI) does not "
+                                f"answer ({reason}); start it with `qpo ui mlflow`, or unset MLFLOW_TRACKING_URI "
+                                f"to track into the local mlflow.db")
+        time.sleep(1.0)
+
+
 def configure(tracking_uri: str | None = None) -> str:
     """Point MLflow at ``tracking_uri`` (default from the environment / ``QPO_HOME``) and make
-    sure its store exists: created by one process at a time, under a file lock."""
+    sure its store exists: created by one process at a time, under a file lock. A tracking server
+    (``http://...``) is only checked to answer: it keeps its own store."""
     import mlflow
 
     uri = tracking_uri or config.tracking_uri()
     mlflow.set_tracking_uri(uri)
-    if uri not in _READY and not uri.startswith(("http://", "https://", "databricks")):
-        with _locked(uri):
-            _create_store(uri)
+    if uri not in _READY:
+        if uri.startswith(("http://", "https://")):
+            _check_server(uri)
+        elif not is_remote(uri):
+            with _locked(uri):
+                _create_store(uri)
         _READY.add(uri)
     return uri
 
@@ -160,6 +206,16 @@ def _experiment_id(name: str, uri: str) -> str:
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
+    if is_remote(uri):  # the server's database decides: one creation wins, the others read it
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return mlflow.create_experiment(name)  # the server's artifact location (mlflow-artifacts:/)
+        except MlflowException as exc:
+            exp = mlflow.get_experiment_by_name(name)
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS" or exp is None:
+                raise
+            return exp.experiment_id
     with _locked(uri):
         exp = mlflow.get_experiment_by_name(name)
         if exp is not None:

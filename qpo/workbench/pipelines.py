@@ -22,7 +22,19 @@ experiment, its schedule, and which notebook parameter names the price data. ``r
    MLflow run FAILED with the error, and returns status ``FAILED``;
 6. on SIGINT (Ctrl-C) or SIGTERM stops the kernel, keeps and logs the partial notebook, marks the
    MLflow run KILLED with the reason ("interrupted by SIGTERM") and returns status ``KILLED``
-   with the signal (see :mod:`qpo.workbench.run_control`).
+   with the signal (see :mod:`qpo.workbench.run_control`);
+7. on a kernel that dies (killed, out of memory) or a cell that runs longer than the definition's
+   ``execution_timeout`` (seconds; none by default) keeps the partial notebook with the cell marked
+   failed, marks the MLflow run FAILED with the reason in the tag ``qpo.failure`` ("kernel died in
+   cell 3 (killed by SIGKILL: ...)", "cell timed out after 60 s in cell 4") and returns ``FAILED``.
+   Every FAILED run sends a failed-run notice through the delivery channels configured in the
+   environment (:mod:`qpo.operations.delivery`; none configured: none sent). Each run records its
+   pid and host, so that a run whose process vanished can be marked FAILED later
+   (:func:`~qpo.workbench.run_control.repair_orphaned_runs`, ``qpo pipeline runs --repair``).
+
+Before anything is written, a runs folder (or MLflow artifacts folder) that is read-only, not a
+folder, or on a disk with less than ``QPO_MIN_FREE_MB`` (default 100) MB free is refused with a
+:class:`~qpo.workbench.run_control.RunsFolderError` naming the folder and what is needed.
 """
 from __future__ import annotations
 
@@ -52,6 +64,9 @@ class PipelineSpec:
     parameters: dict[str, Any] = field(default_factory=dict)
     portfolio_parameter: str = "portfolio"  # the notebook parameter naming a portfolio of the store, if declared
     as_of_parameter: str = "as_of"  # the notebook parameter giving the report date, if declared
+    after: str | None = None  # the scheduler runs it after that pipeline's run of the same date (see scheduler.py)
+    missed: str | None = None  # runs missed while no scheduler ran: "run_once" (the latest, once) or "skip"
+    execution_timeout: int | None = None  # seconds a cell may run before the run ends FAILED (None: no limit)
 
 
 def pipelines_dir() -> Path:
@@ -79,12 +94,27 @@ def load_spec(name: str) -> PipelineSpec:
                             data_start_parameter=raw.get("data", {}).get("start"),
                             parameters=raw.get("parameters", {}),
                             portfolio_parameter=raw.get("data", {}).get("portfolio", "portfolio"),
-                            as_of_parameter=raw.get("data", {}).get("as_of", "as_of"))
+                            as_of_parameter=raw.get("data", {}).get("as_of", "as_of"),
+                            execution_timeout=_execution_timeout(found[name], raw.get("execution_timeout")))
     except KeyError as exc:
         raise PipelineError(f"{found[name]}: missing key {exc}") from exc
     if not nb.exists():
         raise PipelineError(f"pipeline {name!r} names notebook {nb}, which does not exist")
-    return spec
+    from dataclasses import replace
+
+    from qpo.workbench._cron import check_schedule_keys
+
+    return replace(spec, **check_schedule_keys(raw, f"pipelines/{found[name].name}", name, found))
+
+
+def _execution_timeout(path: Path, value) -> int | None:
+    """``execution_timeout`` of a pipeline file: whole seconds a cell may run, or absent (no limit)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise PipelineError(f"{path}: execution_timeout must be a whole number of seconds, 1 or more (the longest a "
+                            f"cell may run, e.g. 600), or left out for no limit; got {value!r}")
+    return value
 
 
 def notebook_parameters(notebook: Path) -> dict[str, dict]:
@@ -160,6 +190,8 @@ class PipelineRun:
     seconds: float = 0.0
     data_warnings: list[str] = field(default_factory=list)  # validation warnings: reported, did not stop the run
     signal: str | None = None  # KILLED: the signal that stopped the run (SIGINT, SIGTERM)
+    failure: str | None = None  # FAILED: the short reason (MLflow tag qpo.failure): "kernel died in cell 3", ...
+    notice: dict | None = None  # FAILED: the failed-run notice's delivery (None: no channel configured)
 
     @property
     def ok(self) -> bool:
@@ -236,26 +268,38 @@ def _invalid(base: dict[str, Any], t0: float, error: str, log, data_docs: str | 
 
 
 def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_name: str | None = None,
-                 log=None) -> PipelineRun:
+                 log=None, notify: bool = True, tags: dict[str, str] | None = None,
+                 kernel_transport: str = "tcp") -> PipelineRun:
     """Run pipeline ``name`` (see the module's docstring). Never raises for a failed notebook or
     invalid data: the returned run says what happened; it raises for an unknown pipeline,
     parameter or portfolio, a missing store or a corrupt tracking store, before anything is written.
-    A SIGINT or SIGTERM returns status ``KILLED`` (in the main thread; see :mod:`run_control`)."""
+    A SIGINT or SIGTERM returns status ``KILLED`` (in the main thread; see :mod:`run_control`).
+    A FAILED run sends a failed-run notice through the configured delivery channels unless
+    ``notify`` is False (e.g. a sweep that reports its failed cells once). ``tags`` are added to
+    the MLflow run's (a sweep's ``mlflow.parentRunId`` nests it); ``kernel_transport="ipc"`` starts
+    the kernel on Unix sockets, no TCP port to race for when many start at once (papermill #511)."""
     import time
 
-    from qpo.workbench.run_control import SignalGuard, signal_name
+    from qpo.workbench.run_control import SignalGuard, check_run_folders, notify_failed_run, signal_name
 
     log = log or (lambda msg: None)
     t0 = time.perf_counter()
     spec = load_spec(name)
     params = resolve_parameters(spec, dict(parameters or {}))
     uri = config.tracking_uri()
+    check_run_folders(run_folders(uri))  # a read-only runs folder, a full disk: refused, nothing written
     base: dict[str, Any] = dict(pipeline=name, tracking_uri=uri, experiment=spec.experiment, parameters=params)
-    state: dict[str, Any] = {}
+    state: dict[str, Any] = {"tags": dict(tags or {})}
     try:
-        with SignalGuard() as guard:
+        with SignalGuard(kernel_transport) as guard:
             check_portfolio(spec, params)
-            return _validate_and_run(spec, params, base, guard, state, t0, kernel_name, log)
+            run = _validate_and_run(spec, params, base, guard, state, t0, kernel_name, log)
+        if run.status == "FAILED" and notify:  # loud: a notice through the delivery channels, if any is configured
+            run.notice = notify_failed_run(
+                run.run_id, pipeline=name, status="FAILED", error=run.error, started=state.get("started"),
+                as_of=str(params[spec.as_of_parameter]) if params.get(spec.as_of_parameter) else None,
+                tracking_uri=uri, log=log)
+        return run
     except RunInterrupted as exc:
         log(f"pipeline {name} KILLED: {exc}")
         nb, html = state.get("notebook"), state.get("html")
@@ -264,6 +308,15 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
                            html=str(html) if html and Path(html).exists() else None, data_hash=state.get("digest"),
                            error=str(exc), signal=signal_name(exc.signal_number), seconds=time.perf_counter() - t0,
                            **base)
+
+
+def run_folders(tracking_uri: str) -> list[tuple[Path, str, str]]:
+    """The folders a run writes to, checked before it starts: the runs folder, and MLflow's
+    artifacts folder when the tracking store is local."""
+    folders = [(config.runs_dir(), "the runs folder", "QPO_RUNS_DIR")]
+    if not tracking_uri.startswith(("http://", "https://", "databricks")):
+        folders.append((config.artifact_root(), "the MLflow artifacts folder", "QPO_MLFLOW_ARTIFACTS"))
+    return folders
 
 
 def _validate_and_run(spec: PipelineSpec, params: dict[str, Any], base: dict[str, Any], guard, state: dict[str, Any],
@@ -302,6 +355,7 @@ def _validate_and_run(spec: PipelineSpec, params: dict[str, Any], base: dict[str
 
     from qpo.tracking import configure, tracked_run
     from qpo.workbench.notebook import read_figures, read_records
+    from qpo.workbench.run_control import FAILURE_TAG, RUN_DIR_TAG, kernel_failure, run_owner_tags
 
     configure(base["tracking_uri"])  # creates the store once (a file lock); refuses a corrupt one
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -309,7 +363,8 @@ def _validate_and_run(spec: PipelineSpec, params: dict[str, Any], base: dict[str
     guard.deferred = True  # from here a signal is recorded and the run ends KILLED, not half-written
     try:
         logged = {k: v for k, v in params.items() if k != "run_id"}
-        tags = {"qpo.pipeline": name, "qpo.notebook": spec.notebook.name, "qpo.schedule": spec.schedule}
+        tags = {"qpo.pipeline": name, "qpo.notebook": spec.notebook.name, "qpo.schedule": spec.schedule,
+                **run_owner_tags(), **state["tags"]}  # pid, host: `qpo pipeline runs --repair` tells a live run from a dead one
         if validation is not None and validation["warnings"]:
             tags["qpo.data_warnings"] = "; ".join(f"{w['check']}: {w['unexpected_count']} row(s)"
                                                   for w in validation["warnings"])[:4000]
@@ -318,8 +373,10 @@ def _validate_and_run(spec: PipelineSpec, params: dict[str, Any], base: dict[str
             run_id = state["run_id"] = run.run_id
             if validation is not None:
                 run.log_dict(validation, "validation.json")
+            state["started"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             run_dir = config.runs_dir() / name / f"{stamp}-{run.run_id[:8]}"
             run_dir.mkdir(parents=True, exist_ok=True)
+            run.set_tags({RUN_DIR_TAG: run_dir})
             out_nb, html = state["notebook"], state["html"] = run_dir / "notebook.ipynb", run_dir / "report.html"
             if "run_id" in params:  # a notebook that declares run_id gets this run's id
                 params["run_id"] = run.run_id
@@ -328,8 +385,15 @@ def _validate_and_run(spec: PipelineSpec, params: dict[str, Any], base: dict[str
                 guard.execute(pm.execute_notebook, str(spec.notebook), str(out_nb), parameters=params,
                               kernel_name=kernel_name, cwd=str(spec.notebook.parent), progress_bar=False,
                               request_save_on_cell_execute=True, start_timeout=300,
+                              execution_timeout=spec.execution_timeout,
                               kernel_manager_class=guard.kernel_manager_class())
-            except BaseException:
+            except BaseException as run_error:
+                # a dead kernel or a cell timeout: nbclient's raw errors, the notebook not marked failed
+                failure = kernel_failure(run_error, out_nb, timeout=spec.execution_timeout,
+                                         exit_status=guard.kernel_exit_status())
+                if not isinstance(run_error, RunInterrupted):
+                    state["failure"] = failure.reason if failure else _error_text(run_error)
+                    run.set_tags({FAILURE_TAG: state["failure"][:4000]})
                 if out_nb.exists():  # keep what the failed run did: its notebook, and its report if it renders
                     run.log_artifact(out_nb)
                     try:
@@ -337,6 +401,8 @@ def _validate_and_run(spec: PipelineSpec, params: dict[str, Any], base: dict[str
                     except Exception as exc:  # noqa: BLE001 - the notebook's own error is the one to report
                         log(f"HTML export of the failed notebook failed too: {exc}")
                         html = state["html"] = None
+                if failure is not None:
+                    raise failure from run_error
                 raise
             run.log_artifact(out_nb)
             run.log_artifact(export_html(out_nb, html))  # a finished run always has its report
@@ -356,10 +422,15 @@ def _validate_and_run(spec: PipelineSpec, params: dict[str, Any], base: dict[str
         log(f"pipeline {name} FAILED: {error}")
         return PipelineRun(status="FAILED", run_id=run_id, notebook=str(out_nb) if out_nb else None,
                            html=str(html) if html and Path(html).exists() else None, data_hash=digest,
-                           data_docs=docs, error=error, seconds=time.perf_counter() - t0, **base)
+                           data_docs=docs, error=error, failure=state.get("failure") or error,
+                           seconds=time.perf_counter() - t0, **base)
 
 
-def _error_text(exc: Exception) -> str:
+def _error_text(exc: BaseException) -> str:
+    from qpo.workbench.run_control import RunFailure
+
+    if isinstance(exc, RunFailure):  # a dead kernel, a cell timeout: the reason and where the notebook is
+        return str(exc)
     ename = getattr(exc, "ename", None)
     if ename:  # papermill.PapermillExecutionError: the notebook's own error
         return f"cell {getattr(exc, 'exec_count', '?')}: {ename}: {getattr(exc, 'evalue', '')}"

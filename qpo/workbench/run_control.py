@@ -12,20 +12,57 @@ it does nothing and signals keep their usual effect):
   raises :class:`~qpo.errors.RunInterrupted`: the caller records the run KILLED with the reason.
 
 A second signal while stopping is ignored: the run is being stopped already.
+
+Failures that are loud and kept (nbclient raises a dead kernel and a cell timeout raw, and
+Papermill leaves the notebook marked completed): :func:`kernel_failure` turns them into a
+:class:`RunFailure` whose ``reason`` ("kernel died in cell 3 (killed by SIGKILL: out of memory, or
+killed)", "cell timed out after 600 s in cell 4") goes to the MLflow tag ``qpo.failure``, and marks
+the cell failed in the partial notebook. A run whose process vanished (SIGKILL, a crash of the
+machine) stays RUNNING in MLflow: every run records its ``qpo.pid``, ``qpo.host`` and the process's
+start time, and :func:`repair_orphaned_runs` (``qpo pipeline runs --repair``, the scheduler) marks
+the ones whose process is gone FAILED ("process disappeared"). :func:`check_run_folders` refuses,
+before anything is written, a runs folder that is read-only or on a disk with less free space than
+``QPO_MIN_FREE_MB`` (default 100).
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
+import shutil
 import signal
+import socket
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
-from qpo.errors import RunInterrupted
+from qpo.errors import InvalidValueError, PipelineError, RunInterrupted
 
 KERNEL_GRACE_S = 5.0  # from SIGTERM to SIGKILL of a kernel that does not stop
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: the free space a run needs on the disk of its runs folder unless ``QPO_MIN_FREE_MB`` says otherwise
+DEFAULT_MIN_FREE_MB = 100
+#: the MLflow tag holding why a run failed
+FAILURE_TAG = "qpo.failure"
+#: the reason :func:`repair_orphaned_runs` records
+PROCESS_DISAPPEARED = "process disappeared"
+_PID_TAG, _HOST_TAG, _STARTED_TAG, RUN_DIR_TAG = "qpo.pid", "qpo.host", "qpo.pid_started", "qpo.run_dir"
+
+
+class RunFailure(PipelineError):
+    """A run that failed in a way its notebook could not report: the kernel died or a cell timed
+    out. ``reason`` is the short text of the MLflow tag ``qpo.failure``."""
+
+    def __init__(self, message: str, reason: str):
+        self.reason = reason
+        super().__init__(message)
+
+
+class RunsFolderError(PipelineError):
+    """A run that cannot start: a folder it writes to is read-only, not a folder, or on a disk with
+    too little free space. Nothing was written."""
 
 
 def exit_code(signal_number: int) -> int:
@@ -40,12 +77,14 @@ def signal_name(signal_number: int) -> str:
 class SignalGuard:
     """``with SignalGuard() as guard:`` holds SIGINT/SIGTERM for one pipeline run (see the module)."""
 
-    def __init__(self) -> None:
+    def __init__(self, transport: str = "tcp") -> None:
+        self.transport = transport  # "ipc": kernels on Unix sockets, no TCP port race (papermill #511)
         self.signal_number: int | None = None
         self.deferred = False  # True once the MLflow run exists: signals are recorded, not raised
         self._kernels: list[Any] = []
         self._previous: dict[int, Any] = {}
         self._kill_sent: dict[int, float] = {}
+        self._processes: list[Any] = []  # the kernels' processes (subprocess.Popen)
 
     @property
     def active(self) -> bool:
@@ -97,9 +136,26 @@ class SignalGuard:
                     runtime = Path(jupyter_runtime_dir())
                     runtime.mkdir(parents=True, exist_ok=True)
                     self.connection_file = str(runtime / f"kernel-qpo-{uuid.uuid4()}.json")
+                if guard.transport == "ipc":  # socket paths short enough for AF_UNIX (108 bytes)
+                    import tempfile
+
+                    base = tempfile.gettempdir() if len(tempfile.gettempdir()) < 80 else "/tmp"
+                    self.transport, self.ip = "ipc", str(Path(base) / f"qpo-k{uuid.uuid4().hex[:16]}")
                 guard._kernels.append(self)
 
+            async def _async_launch_kernel(self, kernel_cmd, **kw):
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+                process = getattr(self.provisioner, "process", None)
+                if process is not None:  # kept after the kernel is gone: its exit status says how it died
+                    guard._processes.append(process)
+
         return GuardedKernelManager
+
+    def kernel_exit_status(self) -> int | None:
+        """The exit status of the last kernel started, once it has ended (``-9``: killed by SIGKILL)."""
+        for process in reversed(self._processes):
+            return process.poll()
+        return None
 
     def stop_kernels(self) -> None:
         """SIGTERM to every live kernel's process group; SIGKILL to one still alive after the grace."""
@@ -155,3 +211,272 @@ class SignalGuard:
         if "error" in outcome:
             raise outcome["error"]
         return outcome.get("value")
+
+
+# -- a dead kernel, a cell timeout ---------------------------------------------------------------
+def _died_how(exit_status: int | None) -> str:
+    if exit_status is None:
+        return ""
+    if exit_status == -signal.SIGKILL:
+        return " (killed by SIGKILL: out of memory, or killed)"
+    if exit_status < 0:
+        try:
+            return f" (killed by {signal_name(-exit_status)})"
+        except ValueError:
+            return f" (killed by signal {-exit_status})"
+    return f" (exit status {exit_status})"
+
+
+def kernel_failure(exc: BaseException, notebook: Path | None, *, timeout: int | None = None,
+                   exit_status: int | None = None) -> RunFailure | None:
+    """For nbclient's ``DeadKernelError`` and ``CellTimeoutError`` (raised raw by Papermill, the
+    notebook left marked completed): a :class:`RunFailure` with the reason, the cell that was
+    running marked failed in ``notebook`` (an error output, Papermill's ``exception`` flags). For
+    any other error: None."""
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    if isinstance(exc, CellTimeoutError):
+        ename, what = "CellTimeoutError", "cell timed out after {timeout} s".format(timeout=timeout or "?")
+    elif isinstance(exc, DeadKernelError):
+        ename, what = "DeadKernelError", "kernel died"
+    else:
+        return None
+    kept = notebook is not None and notebook.exists()
+    cell = _mark_failed_cell(notebook, ename, "") if notebook is not None and kept else None
+    where = f" in cell {cell}" if cell else ""
+    reason = f"{what}{where}{_died_how(exit_status) if ename == 'DeadKernelError' else ''}"
+    if notebook is not None and cell:
+        _mark_failed_cell(notebook, ename, reason, cell=cell)
+    return RunFailure(f"{reason}; the partial notebook is kept: {notebook}" if kept else reason, reason)
+
+
+def _mark_failed_cell(path: Path, ename: str, evalue: str, cell: int | None = None) -> int | None:
+    """The 1-based position of the cell that was running (the last one Papermill started); with
+    ``cell`` given, write the failure into it (an error output; the cell and the notebook flagged)."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    started = [i for i, c in enumerate(nb.cells) if c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    if not started:
+        return None
+    index = started[-1] if cell is None else cell - 1
+    if cell is None:
+        return index + 1
+    target = nb.cells[index]
+    target.metadata.setdefault("papermill", {}).update(status="failed", exception=True)
+    nb.metadata.setdefault("papermill", {})["exception"] = True
+    if target.cell_type == "code":
+        target.setdefault("outputs", []).append(nbformat.v4.new_output(
+            "error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]))
+    nbformat.write(nb, str(path))
+    return cell
+
+
+# -- before a run starts: writable folders, free space ------------------------------------------
+def min_free_mb(environ: Mapping[str, str] | None = None) -> int:
+    """``QPO_MIN_FREE_MB`` (default :data:`DEFAULT_MIN_FREE_MB`): the free megabytes a run needs."""
+    text = ((os.environ if environ is None else environ).get("QPO_MIN_FREE_MB") or "").strip()
+    if not text:
+        return DEFAULT_MIN_FREE_MB
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise InvalidValueError(f"QPO_MIN_FREE_MB must be a whole number of megabytes, 0 or more (default "
+                                f"{DEFAULT_MIN_FREE_MB}), got {text!r}")
+    return value
+
+
+def check_run_folders(folders: list[tuple[Path, str, str]], *, min_free: int | None = None) -> None:
+    """Refuse, with a :class:`RunsFolderError` that names the folder and what is needed, a folder
+    (``(path, "the runs folder", "QPO_RUNS_DIR")``: where, what, the setting that moves it) that is
+    not a folder, cannot be written, or is on a disk with less than ``min_free`` MB free (default
+    :func:`min_free_mb`). Writes nothing: a missing folder is checked through its nearest existing
+    parent (a probe file is created there and removed)."""
+    need = min_free_mb() if min_free is None else min_free
+    for folder, what, setting in folders:
+        folder = Path(folder)
+        existing = folder
+        while not existing.exists() and existing.parent != existing:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise RunsFolderError(f"{what} {folder} cannot be created: {existing} is a file, not a folder; remove it or "
+                                  f"set {setting} to another folder. The run did not start; nothing was written")
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".qpo-write-check-", dir=existing)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise RunsFolderError(f"{what} {folder} is not writable ({exc.strerror or exc}): a run writes its notebook, "
+                                  f"report and records there; make {existing} writable for this user or set "
+                                  f"{setting} to another folder. The run did not start; nothing was written") from None
+        free_mb = shutil.disk_usage(existing).free / 2**20
+        if free_mb < need:
+            raise RunsFolderError(f"the disk of {what} {folder} has {free_mb:.0f} MB free; a run needs at least {need} MB "
+                                  f"(QPO_MIN_FREE_MB): free some space or set {setting} to a folder on another disk. The run "
+                                  f"did not start; nothing was written")
+
+
+# -- who owns a run: repairing runs whose process disappeared --------------------------------------
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time in clock ticks since boot) of process ``pid`` from ``/proc`` (Linux);
+    None when there is no such process or no ``/proc``."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()  # after "pid (command) ": state is field 3, starttime 22
+    return fields[0], fields[19]
+
+
+def run_owner_tags() -> dict[str, str]:
+    """The MLflow tags that let :func:`repair_orphaned_runs` tell a live run from a dead one: this
+    process's id, the host's name and the process's start time (a reused pid is not the run's)."""
+    tags = {_PID_TAG: str(os.getpid()), _HOST_TAG: socket.gethostname()}
+    stat = _proc_stat(os.getpid())
+    if stat is not None:
+        tags[_STARTED_TAG] = stat[1]
+    return tags
+
+
+def owner_state(tags: Mapping[str, str]) -> str:
+    """``alive``, ``gone`` (no such process here, a zombie, or a pid reused by a later process),
+    ``elsewhere`` (started on another host: cannot tell) or ``unknown`` (no owner recorded)."""
+    pid_text, host = tags.get(_PID_TAG), tags.get(_HOST_TAG)
+    if not pid_text or not host:
+        return "unknown"
+    if host != socket.gethostname():
+        return "elsewhere"
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "gone"
+    except PermissionError:
+        pass  # another user's process: it exists
+    stat = _proc_stat(pid)
+    if stat is not None:
+        if stat[0] in ("Z", "X"):
+            return "gone"  # a zombie: dead, not yet reaped
+        recorded = tags.get(_STARTED_TAG)
+        if recorded and recorded != stat[1]:
+            return "gone"  # the pid now belongs to a later process
+    return "alive"
+
+
+def _iso(ms: int | None) -> str | None:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="seconds") if ms else None
+
+
+def _describe(run, experiments: Mapping[str, str]) -> dict[str, Any]:
+    tags, info = run.data.tags, run.info
+    reason = tags.get(FAILURE_TAG) or tags.get("qpo.stop_reason") or (tags.get("error") if info.status == "FAILED" else None)
+    row = {"run_id": info.run_id, "pipeline": tags.get("qpo.pipeline"), "experiment": experiments.get(info.experiment_id),
+           "status": info.status, "started": _iso(info.start_time), "ended": _iso(info.end_time),
+           "seconds": round((info.end_time - info.start_time) / 1000, 1) if info.end_time and info.start_time else None,
+           "reason": reason, "pid": int(tags[_PID_TAG]) if tags.get(_PID_TAG) else None, "host": tags.get(_HOST_TAG),
+           "run_dir": tags.get(RUN_DIR_TAG)}
+    if info.status == "RUNNING":
+        row["process"] = owner_state(tags)
+    return row
+
+
+def _search(client, *, running_only: bool, limit: int) -> list[dict[str, Any]]:
+    experiments = {e.experiment_id: e.name for e in client.search_experiments()}
+    if not experiments:
+        return []
+    query = "tags.`qpo.pipeline` LIKE '%'" + (" and attributes.status = 'RUNNING'" if running_only else "")
+    runs = client.search_runs(list(experiments), filter_string=query, order_by=["attributes.start_time DESC"],
+                              max_results=limit)
+    return [_describe(r, experiments) for r in runs]
+
+
+def pipeline_runs(limit: int = 20, *, tracking_uri: str | None = None) -> list[dict[str, Any]]:
+    """The last ``limit`` pipeline runs (newest first): run id, pipeline, experiment, status,
+    start and end (UTC), why it failed or stopped, the pid and host that ran it, and for a RUNNING
+    run whether that process is ``alive`` (see :func:`owner_state`)."""
+    from mlflow.tracking import MlflowClient
+
+    from qpo.tracking import configure
+
+    return _search(MlflowClient(configure(tracking_uri)), running_only=False, limit=limit)
+
+
+def repair_orphaned_runs(*, tracking_uri: str | None = None, notify: bool = True, log=None) -> list[dict[str, Any]]:
+    """Mark FAILED, with the reason "process disappeared" (tag ``qpo.failure``), every RUNNING
+    pipeline run whose process is gone from this host (killed with SIGKILL, a crash); its partial
+    notebook, if any, is logged to the run, and with ``notify`` a failed-run notice goes through the
+    delivery channels (:mod:`qpo.operations.delivery`; none configured: none sent). Runs of live
+    processes, of other hosts and runs that recorded no owner are left alone. Returns the runs
+    repaired (as :func:`pipeline_runs` describes them, status FAILED). Safe to call at any time,
+    e.g. by the scheduler on start."""
+    from mlflow.tracking import MlflowClient
+
+    from qpo.tracking import configure
+
+    log = log or (lambda msg: None)
+    client = MlflowClient(configure(tracking_uri))
+    repaired = []
+    for row in _search(client, running_only=True, limit=1000):
+        if row.get("process") != "gone":
+            continue
+        if client.get_run(row["run_id"]).info.status != "RUNNING":
+            continue  # ended meanwhile (another repairer, or the run itself)
+        detail = (f"{PROCESS_DISAPPEARED}: process {row['pid']} on {row['host']} ended without ending its run "
+                  f"(killed with SIGKILL, out of memory, or the machine stopped)")
+        notebook = Path(row["run_dir"]) / "notebook.ipynb" if row.get("run_dir") else None
+        if notebook is not None and notebook.exists():
+            try:
+                client.log_artifact(row["run_id"], str(notebook))
+                detail += f"; the partial notebook is kept: {notebook}"
+            except Exception as exc:  # noqa: BLE001 - the repair matters more than the artifact
+                log(f"could not log the partial notebook {notebook} of run {row['run_id']}: {exc}")
+        for key, value in {FAILURE_TAG: PROCESS_DISAPPEARED, "error": detail, "error_type": "ProcessDisappeared",
+                           "mlflow.note.content": detail}.items():
+            client.set_tag(row["run_id"], key, value)
+        client.set_terminated(row["run_id"], "FAILED")
+        log(f"run {row['run_id']} of pipeline {row['pipeline']} marked FAILED: {detail}")
+        row.update(status="FAILED", reason=PROCESS_DISAPPEARED, error=detail, process="gone")
+        if notify:
+            row["notice"] = notify_failed_run(row["run_id"], pipeline=row["pipeline"], status="FAILED", error=detail,
+                                              started=row["started"], tracking_uri=client.tracking_uri, log=log)
+        repaired.append(row)
+    return repaired
+
+
+def notify_failed_run(run_id: str | None, *, pipeline: str | None, status: str, error: str | None,
+                      started: str | None = None, as_of: str | None = None, tracking_uri: str | None = None,
+                      log=None) -> dict[str, Any] | None:
+    """Send a failed-run notice through the delivery channels of the environment
+    (:meth:`~qpo.operations.delivery.DeliverySettings.from_env`); None when no channel is configured.
+    Returns the delivery's report (sent, errors); a failed delivery is logged, never raised, and
+    recorded on the MLflow run as the tag ``qpo.notice``."""
+    from qpo.errors import QpoError
+    from qpo.operations.delivery import DeliverySettings, deliver_failed_run
+
+    log = log or (lambda msg: None)
+    try:
+        settings = DeliverySettings.from_env()
+    except QpoError as exc:
+        log(f"failed-run notice not sent: {exc}")
+        return {"sent": [], "errors": [str(exc)], "delivered": [], "skipped": []}
+    if not settings.configured:
+        return None
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    notice = {"id": run_id, "kind": f"pipeline {pipeline}", "as_of": as_of or (started or now)[:10], "status": status,
+              "error": error, "started_at": started, "finished_at": now}
+    report = deliver_failed_run(notice, settings)
+    for problem in report.errors:
+        log(f"failed-run notice not delivered: {problem}")
+    summary = ("sent: " + ", ".join(s["channel"] for s in report.sent)) if report.sent else "not sent"
+    if report.errors:
+        summary += "; errors: " + "; ".join(report.errors)
+    if run_id:
+        try:
+            from mlflow.tracking import MlflowClient
+
+            MlflowClient(tracking_uri).set_tag(run_id, "qpo.notice", summary[:4000])
+        except Exception as exc:  # noqa: BLE001 - the notice went (or not); the tag is a record only
+            log(f"could not tag run {run_id} with its notice: {exc}")
+    return report.to_dict()

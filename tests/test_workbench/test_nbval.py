@@ -141,6 +141,15 @@ def expect_rebalance(p):
                      f"{held.cash:,.2f} cash on {day}\n")]]
 
 
+def expect_sweep(p):
+    """A finished sweep of the tiny pipeline, 3 cells on one worker, one failing, recorded first."""
+    from tests.test_workbench.test_sweep import recorded_tiny_sweep
+
+    home = Path(os.environ["QPO_HOME"])
+    recorded_tiny_sweep(home.parent / "sweep_project", seconds=[0.0, 0.25, -1.0], label=["a"])
+    return [[_stdout("sweep of tiny: 3 cells over seconds, label; 1 FAILED, 2 FINISHED; parent run FAILED\n")]]
+
+
 #: notebook -> (small parameters, the expected outputs of its checked cells, in order)
 def expect_book_valuation(p):
     import qpo
@@ -185,6 +194,7 @@ CASES = {
              history_start="2008-01-01", history_end="2014-12-31"), expect_train_forecaster),
     "notebooks/06_rebalance.ipynb": (
         dict(portfolio="Tech Tilt", as_of="2021-06-30", max_turnover=0.4, store="configured"), expect_rebalance),
+    "notebooks/07_sweep.ipynb": (dict(metric="slept"), expect_sweep),
     "notebooks/08_book_valuation.ipynb": (dict(workers=1), expect_book_valuation),
     "notebooks/09_book_risk.ipynb": (dict(workers=1), expect_book_risk),
     "voila_apps/advisor.ipynb": (dict(portfolio="Conservative Income", lookback_days=250), expect_advisor),

@@ -59,7 +59,7 @@ def test_pair_in_sync(notebook):
 def test_every_text_notebook_has_its_ipynb():
     texts = sorted(p.relative_to(ROOT).as_posix() for d in ("notebooks", "voila_apps") for p in (ROOT / d).glob("*.py"))
     assert texts == [n.removesuffix(".ipynb") + ".py" for n in NOTEBOOKS]
-    assert len(NOTEBOOKS) == 9
+    assert len(NOTEBOOKS) == 10
 
 
 @pytest.fixture

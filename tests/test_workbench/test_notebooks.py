@@ -385,6 +385,31 @@ def check_rebalance(tmp_path):
         assert _plotly_array(trace["y"]) == pytest.approx(shown[trace["name"]].tolist(), abs=1e-15)
 
 
+def check_sweep(tmp_path):
+    """The sweep notebook reads a finished sweep (the tiny pipeline, 2x2 on one worker) from MLflow:
+    the cells and statuses it records are the sweep's, and its figure plots each child run's metric
+    against the first parameter, one line per value of the second."""
+    from mlflow.tracking import MlflowClient
+
+    from qpo.tracking import configure
+    from qpo.workbench.notebook import read_figures, read_records
+    from tests.test_workbench.test_sweep import recorded_tiny_sweep
+
+    sweep = recorded_tiny_sweep(tmp_path / "project", seconds=[0.0, 0.25], label=["a", "b"])
+    out = _execute(tmp_path, "notebooks/07_sweep.ipynb", sweep_run_id=sweep.parent_run_id, metric="slept")
+    rec = read_records(out)
+    assert rec["cells"] == 4 and rec["finished"] == 4 and rec["metric"] == "slept"
+    client = MlflowClient(configure())
+    slept = {(float(c.parameters["seconds"]), c.parameters["label"]): client.get_run(c.run_id).data.metrics["slept"]
+             for c in sweep.cells}
+    fig = read_figures(out)["sweep"]
+    assert [t["name"] for t in fig["data"]] == ["label=a", "label=b"]
+    for trace in fig["data"]:
+        label = trace["name"].split("=")[1]
+        xs, ys = _plotly_array(trace["x"]), _plotly_array(trace["y"])
+        assert list(xs) == [0.0, 0.25] and list(ys) == [slept[(x, label)] for x in xs]
+
+
 def check_book_valuation(tmp_path):
     """The valuation notebook values the demo book on Dask (one worker): each stored market value is
     the ledger's shares at the day's closes plus its cash, by hand; the numbers recorded are the
@@ -469,6 +494,7 @@ CHECKS = {
     "notebooks/04_quantum_vs_classical.ipynb": check_quantum,
     "notebooks/05_train_forecaster.ipynb": check_train_forecaster,
     "notebooks/06_rebalance.ipynb": check_rebalance,
+    "notebooks/07_sweep.ipynb": check_sweep,
     "notebooks/08_book_valuation.ipynb": check_book_valuation,
     "notebooks/09_book_risk.ipynb": check_book_risk,
     "voila_apps/advisor.ipynb": check_advisor,

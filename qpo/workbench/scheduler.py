@@ -1,0 +1,478 @@
+"""The unattended scheduler: runs the pipelines on the cron schedules of their definitions.
+
+``qpo schedule run`` (foreground; ``--once``: what is due now, then exit) is :meth:`Scheduler.run`.
+A *job* is one pipeline's run due at one time; its *date* is the due time's date in the schedules'
+zone (:func:`~qpo.workbench._cron.schedule_timezone`). Schedules are computed by croniter
+(:mod:`qpo.workbench._cron`), never by hand. For each job the scheduler:
+
+* **claims it** in its state file (``$QPO_HOME/schedule/state.json``) under an exclusive file lock
+  before running it: a job claimed (running, or decided) by another scheduler is left to it, so two
+  schedulers never run the same job twice;
+* **waits for its dependency**: a definition saying ``after = "valuation"`` runs only once the
+  valuation run of the same date (the last one due that date not after this job, else the first
+  one due later that date) FINISHED; if
+  that run failed, was killed, found invalid data, could not start or was skipped, the job is
+  skipped with the reason; a date with no valuation due has nothing to wait for;
+* **retries a run that could not start** (the runner raised a :class:`~qpo.errors.QpoError` or an
+  ``OSError``: ``qpo pipeline run`` exit 3) after ``backoff``, ``backoff * factor``, ... seconds,
+  ``retries`` times, then records it ERROR; a run that started and failed is not retried;
+* **applies the missed-run policy** on start: runs due while no scheduler ran (more than ``grace``
+  seconds before the start) are run once, the latest of them (``missed = "run_once"``, the default),
+  or skipped (``missed = "skip"``), per definition or for all with ``--missed``; on the very first
+  start (no state yet) nothing before it is looked for;
+* **marks a job whose scheduler disappeared** (its process is gone while the job says RUNNING)
+  FAILED ("process disappeared"), so that what waits on it is skipped and not stuck;
+* **logs one line per decision**: due, missed, started, finished, retry, gave-up, skipped, waiting,
+  taken (by another scheduler), stale.
+
+The core takes an injectable clock (``now()``, ``sleep(seconds)``) and runner (``runner(name)``
+returning an object with ``status``, ``run_id`` and ``error``, such as a
+:class:`~qpo.workbench.pipelines.PipelineRun`); the default runner is :class:`SubprocessRunner`
+(``qpo pipeline run NAME --json`` in a child process, so that a crash or an out-of-memory kill of a
+run cannot take the scheduler down).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qpo import config
+from qpo.errors import PipelineError, QpoError
+from qpo.workbench._cron import (
+    MISSED_POLICIES,
+    TZ_ENV,
+    InvalidScheduleError,
+    check_cron,
+    due_between,
+    last_at_or_before,
+    next_after,
+    schedule_timezone,
+)
+from qpo.workbench._schedule_runner import RunResult, SubprocessRunner, crontab_text
+from qpo.workbench._schedule_state import FINAL, HOST, StateFile, pid_alive
+
+__all__ = ["MISSED_POLICIES", "TZ_ENV", "InvalidScheduleError", "Job", "RunResult", "ScheduleOptions", "Scheduler",
+           "SubprocessRunner", "SystemClock", "crontab_text", "default_state_path", "schedule_table",
+           "scheduled_specs"]
+
+#: job outcomes that make a ``qpo schedule run --once`` exit 1
+BAD = ("FAILED", "KILLED", "INVALID_DATA", "ERROR")
+
+
+def default_state_path() -> Path:
+    return config.home() / "schedule" / "state.json"
+
+
+def scheduled_specs() -> dict[str, Any]:
+    """Every pipeline definition with a schedule, loaded (a bad cron expression refused here)."""
+    from qpo.workbench.pipelines import available_pipelines, load_spec
+
+    specs = {name: load_spec(name) for name in available_pipelines()}
+    return {name: spec for name, spec in specs.items() if spec.schedule}
+
+
+@dataclass(frozen=True)
+class Job:
+    pipeline: str
+    due: dt.datetime  # aware, in the schedules' zone
+    missed: bool = False  # the latest run missed while no scheduler ran, run once on start
+
+    @property
+    def key(self) -> str:
+        return f"{self.pipeline}@{self.due.astimezone(dt.UTC):%Y-%m-%dT%H:%MZ}"
+
+    @property
+    def date(self) -> dt.date:
+        return self.due.date()
+
+    @property
+    def label(self) -> str:
+        return f"{self.pipeline} {self.due:%Y-%m-%d %H:%M}"
+
+
+class SystemClock:
+    """The wall clock in the schedules' zone; :meth:`sleep` ends early when :attr:`stop` is set."""
+
+    def __init__(self, tz: dt.tzinfo | None = None):
+        self.tz = tz or schedule_timezone()
+        self.stop = threading.Event()
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(self.tz)
+
+    def sleep(self, seconds: float) -> None:
+        self.stop.wait(max(0.0, seconds))
+
+
+@dataclass
+class ScheduleOptions:
+    retries: int = 3  # attempts after the first, for a run that could not start
+    backoff: float = 60.0  # seconds before the first retry
+    backoff_factor: float = 2.0  # each further retry waits this many times longer
+    grace: float = 300.0  # a run due this many seconds before the start is late, not missed
+    poll: float = 60.0  # the longest sleep: dependencies and other schedulers are looked at this often
+    missed: str | None = None  # "run_once" or "skip" for every pipeline (default: each definition's, else run_once)
+    lookback_days: int = 35  # runs missed longer ago than this are not looked for
+    keep_days: int = 90  # decided jobs are kept in the state this long
+
+    def __post_init__(self) -> None:
+        from qpo.errors import InvalidValueError, UnknownOptionError
+
+        if self.missed is not None and self.missed not in MISSED_POLICIES:
+            raise UnknownOptionError("missed-run policy", self.missed, MISSED_POLICIES)
+        if self.retries < 0 or self.backoff < 0 or self.backoff_factor < 1 or self.grace < 0 or self.poll <= 0:
+            raise InvalidValueError(f"scheduler options out of range: retries {self.retries} (0 or more), backoff "
+                                    f"{self.backoff} s (0 or more), backoff factor {self.backoff_factor} (1 or more), "
+                                    f"grace {self.grace} s (0 or more), poll {self.poll} s (more than 0)")
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return t.isoformat() if t is not None else None
+
+
+def _parse(text: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text) if text else None
+
+
+def _at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def _print_line(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass
+class _Pending:
+    job: Job
+    logged: set[str] = field(default_factory=set)
+
+
+class Scheduler:
+    """Runs scheduled pipelines (see the module). ``specs``: name -> PipelineSpec (default: every
+    definition with a schedule); ``clock``, ``runner``, ``log`` (a callable taking one line) injectable."""
+
+    def __init__(self, specs: Mapping[str, Any] | None = None, *, clock=None, runner: Callable[[str], Any] | None = None,
+                 state_path: Path | None = None, log: Callable[[str], None] | None = None,
+                 options: ScheduleOptions | None = None):
+        specs = scheduled_specs() if specs is None else {n: s for n, s in specs.items() if s.schedule}
+        self.specs = dict(specs)
+        self.exprs = {name: check_cron(spec.schedule, f"pipelines/{name}.toml") for name, spec in self.specs.items()}
+        self.depth = _dependency_depths(self.specs)
+        self.clock = clock or SystemClock()
+        self.tz: dt.tzinfo = getattr(self.clock, "tz", None) or self.clock.now().tzinfo or dt.UTC
+        self.runner = runner or SubprocessRunner()
+        self.state = StateFile(state_path or default_state_path())
+        self._log = log or _print_line
+        self.options = options or ScheduleOptions()
+        self.id = uuid.uuid4().hex[:12]
+        self.pending: dict[str, _Pending] = {}
+        self.cursor: dt.datetime | None = None
+        self.outcomes: dict[str, dict[str, Any]] = {}  # job key -> the record of each job this scheduler decided
+        self.stopping = False
+
+    def _now(self) -> dt.datetime:
+        """The clock's time in UTC: compared across zones and changes of the clocks without ambiguity."""
+        return self.clock.now().astimezone(dt.UTC)
+
+    # -- log ----------------------------------------------------------------------------------------
+    def log(self, event: str, job: Job | None = None, detail: str = "") -> None:
+        now = self.clock.now()
+        self._log(f"{now:%Y-%m-%d %H:%M:%S %Z} {event:<8} {job.label + ' ' if job else ''}{detail}".rstrip())
+
+    # -- state --------------------------------------------------------------------------------------
+    def _sweep(self, st: dict, now: dt.datetime) -> None:
+        """Mark RUNNING jobs whose scheduler process is gone FAILED; forget old jobs and schedulers."""
+        for rec in st["jobs"].values():
+            if rec["status"] == "RUNNING" and not pid_alive(rec.get("pid"), rec.get("host")):
+                rec.update(status="FAILED", ended=_iso(now),
+                           error=f"process disappeared: scheduler process {rec.get('pid')} on {rec.get('host')} "
+                                 f"stopped while the run was going (killed?)")
+                self.log("stale", Job(rec["pipeline"], _at(rec["due"]).astimezone(self.tz)), rec["error"])
+        horizon = now - dt.timedelta(days=self.options.keep_days)
+        st["jobs"] = {k: r for k, r in st["jobs"].items()
+                      if r["status"] not in FINAL or _at(r["due"]) >= horizon}
+        st["schedulers"] = {k: s for k, s in st["schedulers"].items()
+                            if k == self.id or (pid_alive(s.get("pid"), s.get("host"))
+                                                and _at(s["seen"]) >= now - dt.timedelta(days=1))}
+
+    def _others_alive(self, st: dict, now: dt.datetime) -> bool:
+        fresh = now - dt.timedelta(seconds=3 * self.options.poll)
+        if any(k != self.id and _at(s["seen"]) >= fresh for k, s in st["schedulers"].items()):
+            return True
+        return any(r["status"] == "RUNNING" and r.get("owner") != self.id for r in st["jobs"].values())
+
+    def _heartbeat(self, st: dict, now: dt.datetime) -> None:
+        st["schedulers"][self.id] = {"pid": os.getpid(), "host": HOST, "seen": _iso(now)}
+        checked = _parse(st.get("checked_until"))
+        if checked is None or now > checked:
+            st["checked_until"] = _iso(now)
+
+    def _add(self, job: Job) -> None:
+        if job.key not in self.pending:
+            self.pending[job.key] = _Pending(job)
+            self.log("due", job, "missed while no scheduler ran: run once now" if job.missed else "")
+
+    # -- start and collect --------------------------------------------------------------------------
+    def start(self) -> None:
+        """Look for runs due since a scheduler last looked: missed ones by the policy, the rest due."""
+        now = self._now()
+        with self.state.transaction() as st:
+            self._sweep(st, now)
+            others = self._others_alive(st, now)
+            since = _parse(st.get("checked_until"))
+            self._heartbeat(st, now)
+        if since is None:
+            self.log("start", detail=f"first start (no state at {self.state.path}): runs due before now are not "
+                                     f"looked for")
+            since = now
+        floor = now - dt.timedelta(days=self.options.lookback_days)
+        if since < floor:
+            days = self.options.lookback_days
+            self.log("start", detail=f"no scheduler ran since {since.astimezone(self.tz):%Y-%m-%d %H:%M}; runs missed "
+                                     f"before {floor.astimezone(self.tz):%Y-%m-%d %H:%M} ({days} days) are not looked for")
+            since = floor
+        late = now - dt.timedelta(seconds=self.options.grace)
+        skips: list[tuple[Job, str]] = []
+        for name in sorted(self.exprs, key=lambda n: (self.depth[n], n)):
+            dues = due_between(self.exprs[name], since, now, self.tz)
+            missed = [d for d in dues if d <= late]
+            if missed and not others:
+                policy = self.options.missed or self.specs[name].missed or "run_once"
+                job = Job(name, missed[-1], missed=True)
+                first = f"{missed[0]:%Y-%m-%d %H:%M}"
+                what = (f"{len(missed)} run(s) due from {first} missed while no scheduler ran"
+                        if len(missed) > 1 else "missed while no scheduler ran")
+                if policy == "run_once":
+                    self.log("missed", job, f"{what}; running the latest once (missed = run_once)")
+                    self._add(job)
+                else:
+                    self.log("missed", job, f"{what}; not run (missed = skip)")
+                    skips.append((job, f"missed while no scheduler ran (missed = skip); {what}"))
+                dues = [d for d in dues if d > late]
+            for due in dues:
+                self._add(Job(name, due))
+        if skips:
+            with self.state.transaction() as st:
+                for job, reason in skips:
+                    if job.key not in st["jobs"]:
+                        st["jobs"][job.key] = self._record(job, "SKIPPED", now, reason=reason)
+                        self.outcomes[job.key] = st["jobs"][job.key]
+                        self.log("skipped", job, reason)
+        self.cursor = now
+
+    def collect(self) -> None:
+        """Add the runs that fell due since the last look."""
+        now = self._now()
+        assert self.cursor is not None, "start() first"
+        with self.state.transaction() as st:
+            self._sweep(st, now)
+            self._heartbeat(st, now)
+        for name in sorted(self.exprs, key=lambda n: (self.depth[n], n)):
+            for due in due_between(self.exprs[name], self.cursor, now, self.tz):
+                self._add(Job(name, due))
+        self.cursor = max(self.cursor, now)
+
+    def _record(self, job: Job, status: str, now: dt.datetime, **extra) -> dict[str, Any]:
+        return {"pipeline": job.pipeline, "due": _iso(job.due), "date": job.date.isoformat(), "status": status,
+                "attempts": 0, "owner": self.id, "pid": os.getpid(), "host": HOST, "started": None,
+                "ended": _iso(now), "next_attempt": None, "run_id": None, "error": None, "reason": None,
+                "missed": job.missed, **extra}
+
+    # -- decide and run -----------------------------------------------------------------------------
+    def _upstream(self, st: dict, job: Job, now: dt.datetime) -> tuple[str, str]:
+        """("go" | "wait" | "skip", why) for a job whose definition says ``after``."""
+        up = self.specs[job.pipeline].after
+        due = last_at_or_before(self.exprs[up], job.due)
+        if due.date() != job.date:  # none due on the date before this job: the first due later that date
+            due = next_after(self.exprs[up], job.due, self.tz)
+        if due.date() != job.date:
+            return "go", f"no {up} run is due on {job.date}: nothing to wait for"
+        upjob = Job(up, due)
+        rec = st["jobs"].get(upjob.key)
+        what = f"{up} of {job.date} (due {due:%H:%M})"
+        if rec is None:
+            if upjob.key in self.pending or due > (self.cursor or now) or self._others_alive(st, now):
+                return "wait", f"waiting for {what}: not run yet"
+            return "skip", (f"{what} has no run: it was due before the scheduler first started, or missed while no "
+                            f"scheduler ran and not run")
+        if rec["status"] == "FINISHED":
+            return "go", f"after {what}: FINISHED"
+        if rec["status"] in FINAL:
+            reason = rec.get("error") or rec.get("reason") or ""
+            return "skip", f"{what} ended {rec['status']}" + (f": {reason}" if reason else "")
+        return "wait", f"waiting for {what}: {rec['status']}"
+
+    def _claim(self, job: Job, now: dt.datetime) -> tuple[str, Any]:
+        with self.state.transaction() as st:
+            self._sweep(st, now)
+            rec = st["jobs"].get(job.key)
+            if rec is not None and rec["status"] in FINAL:
+                return "done", rec
+            if rec is not None and rec["status"] == "RUNNING":
+                return "taken", rec
+            if rec is not None and rec["status"] == "RETRY" and _at(rec["next_attempt"]) > now:
+                return "later", _at(rec["next_attempt"])
+            why = ""
+            if self.specs[job.pipeline].after:
+                verdict, why = self._upstream(st, job, now)
+                if verdict == "wait":
+                    return "wait", why
+                if verdict == "skip":
+                    rec = st["jobs"][job.key] = self._record(job, "SKIPPED", now, reason=why)
+                    return "skipped", rec
+            attempts = (rec or {}).get("attempts", 0) + 1
+            rec = st["jobs"][job.key] = self._record(job, "RUNNING", now, attempts=attempts, started=_iso(now),
+                                                     ended=None, reason=why or None)
+            return "run", rec
+
+    def _finish(self, job: Job, **changes) -> dict[str, Any]:
+        with self.state.transaction() as st:
+            rec = st["jobs"][job.key]
+            rec.update(changes)
+            return dict(rec)
+
+    def _run(self, job: Job, rec: dict[str, Any]) -> dict[str, Any]:
+        n, total = rec["attempts"], 1 + self.options.retries
+        self.log("started", job, f"attempt {n}/{total}" + (f" ({rec['reason']})" if rec.get("reason") else ""))
+        t0 = self._now()
+        try:
+            result = self.runner(job.pipeline)
+        except (QpoError, OSError) as exc:  # the run could not start: retried with backoff
+            now = self._now()
+            why = f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)
+            if n < total:
+                delay = self.options.backoff * self.options.backoff_factor ** (n - 1)
+                at = now + dt.timedelta(seconds=delay)
+                self.log("retry", job, f"could not start (attempt {n}/{total}): {why}; next attempt at "
+                                       f"{at.astimezone(self.tz):%Y-%m-%d %H:%M:%S} (in {delay:.0f} s)")
+                return self._finish(job, status="RETRY", next_attempt=_iso(at), error=why, ended=_iso(now))
+            self.log("gave-up", job, f"could not start in {n} attempt(s): {why}")
+            return self._finish(job, status="ERROR", error=f"could not start in {n} attempt(s): {why}",
+                                ended=_iso(now), next_attempt=None)
+        except BaseException as exc:  # Ctrl-C in an in-process runner: recorded, then the scheduler stops
+            self._finish(job, status="KILLED", error=f"the scheduler was stopped ({type(exc).__name__})",
+                         ended=_iso(self._now()))
+            raise
+        now = self._now()
+        status = str(getattr(result, "status", None) or "FAILED")
+        status = status if status in FINAL else "FAILED"
+        error, run_id = str(getattr(result, "error", None) or "") or None, getattr(result, "run_id", None)
+        seconds = (now - t0).total_seconds()
+        self.log("finished", job, f"{status} in {seconds:.1f} s" + (f", mlflow run {run_id}" if run_id else "")
+                 + (f": {error}" if error else ""))
+        return self._finish(job, status=status, run_id=run_id, error=error, ended=_iso(now), next_attempt=None)
+
+    def step(self) -> tuple[bool, dt.datetime | None]:
+        """Decide the pending jobs in due order, running at most one. Returns (something was decided
+        or run, the earliest time a pending job waits for)."""
+        now = self._now()
+        decided, wake = False, None
+        order = sorted(self.pending.items(), key=lambda kv: (kv[1].job.due.astimezone(dt.UTC), self.depth[kv[1].job.pipeline]))
+        for key, _ in order:
+            item = self.pending[key]
+            job = item.job
+            verdict, value = self._claim(job, now)
+            if verdict == "run":
+                rec = self._run(job, value)
+                if rec["status"] != "RETRY":
+                    self.outcomes[key] = rec
+                    del self.pending[key]
+                return True, None
+            if verdict in ("done", "taken", "skipped"):
+                del self.pending[key]
+                decided = True
+                if verdict == "skipped":
+                    self.outcomes[key] = value
+                    self.log("skipped", job, value["reason"])
+                elif value.get("owner") != self.id:
+                    self.log("taken", job, f"{value['status']} by another scheduler (process {value.get('pid')} "
+                                           f"on {value.get('host')})")
+                continue
+            if verdict == "later":
+                wake = value if wake is None else min(wake, value)
+            elif verdict == "wait" and value not in item.logged:
+                item.logged.add(value)
+                self.log("waiting", job, value.removeprefix("waiting for "))
+        return decided, wake
+
+    def _next_due(self) -> dt.datetime | None:
+        assert self.cursor is not None
+        times = [next_after(expr, self.cursor, self.tz) for expr in self.exprs.values()]
+        return min(times) if times else None
+
+    def run(self, *, once: bool = False, until: dt.datetime | None = None) -> int:
+        """Run until stopped (:attr:`stopping`, or the clock passing ``until``); with ``once``, decide
+        the runs due now (their retries and dependencies too), then return. Returns 1 if a job this
+        scheduler decided ended FAILED, KILLED, INVALID_DATA or ERROR, else 0."""
+        self.start()
+        if once and not self.pending:
+            self.log("idle", detail="nothing is due now")
+        while not self.stopping:
+            if not once:
+                self.collect()
+            decided, wake = self.step()
+            if decided:
+                continue
+            if once and not self.pending:
+                break
+            now = self._now()
+            if until is not None and now >= until:
+                break
+            limit = now + dt.timedelta(seconds=self.options.poll)
+            candidates = [t.astimezone(dt.UTC) for t in (wake, None if once else self._next_due(), limit, until)
+                          if t is not None]
+            self.clock.sleep(max(0.0, (min(candidates) - now).total_seconds()))
+        return 1 if any(r["status"] in BAD for r in self.outcomes.values()) else 0
+
+    def stop(self) -> None:
+        self.stopping = True
+        stop = getattr(self.clock, "stop", None)
+        if stop is not None:
+            stop.set()
+
+
+def _dependency_depths(specs: Mapping[str, Any]) -> dict[str, int]:
+    depths: dict[str, int] = {}
+    for name in specs:
+        chain = [name]
+        while specs[chain[-1]].after:
+            up = specs[chain[-1]].after
+            if up not in specs:
+                raise PipelineError(f"pipelines/{chain[-1]}.toml: after = {up!r} names a pipeline with no schedule; "
+                                    f"give {up} a schedule, or remove the after line")
+            if up in chain:
+                raise PipelineError(f"the pipelines' after lines form a cycle: {' -> '.join([*chain, up])}; "
+                                    f"one of them must not wait for the other")
+            chain.append(up)
+        depths[name] = len(chain) - 1
+    return depths
+
+
+def schedule_table(specs: Mapping[str, Any] | None = None, *, now: dt.datetime | None = None,
+                   state_path: Path | None = None) -> list[dict[str, Any]]:
+    """One row per scheduled pipeline: schedule, next run, ``after``, missed-run policy, last job."""
+    specs = scheduled_specs() if specs is None else {n: s for n, s in specs.items() if s.schedule}
+    _dependency_depths(specs)
+    tz = schedule_timezone() if now is None or now.tzinfo is None else now.tzinfo
+    now = now or dt.datetime.now(tz)
+    path = state_path or default_state_path()
+    jobs = StateFile(path).read()["jobs"] if path.exists() else {}
+    rows = []
+    for name, spec in sorted(specs.items()):
+        expr = check_cron(spec.schedule, f"pipelines/{name}.toml")
+        mine = [r for r in jobs.values() if r["pipeline"] == name]
+        last = max(mine, key=lambda r: r["due"], default=None)
+        rows.append({"pipeline": name, "schedule": spec.schedule, "next_run": next_after(expr, now, tz).isoformat(),
+                     "after": spec.after, "missed": spec.missed or "run_once",
+                     "last_due": last["due"] if last else None, "last_status": last["status"] if last else None,
+                     "last_error": (last.get("error") or last.get("reason")) if last else None})
+    return rows

@@ -1,0 +1,405 @@
+"""Parameter sweeps: one pipeline's notebook run for every cell of a grid, on Dask.
+
+``run_sweep("backtest", {"costs": [0, 0.001, 0.002], "window": [126, 252]})`` (or
+``qpo pipeline sweep backtest -p costs 0 0.001 0.002 -p window 126 252``) runs the 6 cells of the
+grid, or a list of parameter sets (``cells=``, :func:`load_cells` reads one from JSON, YAML or
+CSV), on a Dask cluster (:func:`~qpo.operations.cluster.dask_client`: a local cluster of worker
+processes, one thread each, or the scheduler at ``QPO_DASK_SCHEDULER``):
+
+1. every cell's parameters are checked first (names the notebook declares, types): a bad one is
+   refused before anything is written;
+2. the sweep's process creates the experiment and one *parent* MLflow run (tag ``qpo.sweep=parent``)
+   holding the grid (parameters ``grid.<name>`` and the artifact ``sweep/grid.json``);
+3. each cell is one :func:`~qpo.workbench.pipelines.run_pipeline` in a worker process (Papermill
+   changes the process's working directory, so cells never share a process at the same time) with
+   its own output notebook, HTML report and MLflow run, a child of the parent (tag
+   ``mlflow.parentRunId``; ``qpo.sweep_cell`` its number). Kernels start on Unix sockets (no TCP
+   port race), with a 300 s start timeout; the numerical libraries use one thread per worker;
+4. a failing cell is recorded FAILED and the sweep goes on; at the end the parent holds the status
+   of every cell (``sweep/cells.json``, the metrics ``cells_finished`` / ``cells_failed`` /
+   ``cells_killed``, the tag ``qpo.failed_cells``), the comparison table (``sweep/comparison.csv``
+   and ``.html``: parameters, status, child run and every metric) and a figure (a metric against
+   the first parameter, one line per value of the others). The parent ends FINISHED, or FAILED
+   when a cell failed (the sweep's exit status is then 1);
+5. SIGINT (Ctrl-C) or SIGTERM stops the workers: cells not started are not run (``NOT_STARTED``),
+   running ones have their kernel stopped, their partial notebook kept and their child run marked
+   KILLED with the reason; the parent is marked KILLED too, with the report of what ran.
+
+:func:`read_sweep` reads a finished sweep back (``notebooks/07_sweep.ipynb`` plots one).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import signal
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qpo.errors import InvalidValueError, PipelineError, RunInterrupted
+from qpo.workbench._sweep_report import (
+    CELLS_ARTIFACT,
+    SWEEP_TAG,
+    SweepRecord,
+    comparison_table,
+    default_metric,
+    label,
+    read_sweep,
+    sweep_figure,
+)
+
+#: the longest the sweep waits, once stopped, for the running cells to end KILLED
+STOP_WAIT_S = 90.0
+_FAILED = ("FAILED", "INVALID_DATA")
+
+
+@dataclass
+class SweepCell:
+    """One cell: its number, parameters, status (FINISHED, FAILED, INVALID_DATA, KILLED or
+    NOT_STARTED), child run, output notebook and report, metrics, error, and timings (``wall_s``
+    the whole cell in its worker, ``papermill_s`` the notebook's execution with its kernel's
+    start, ``cells_s`` the notebook's own compute)."""
+
+    index: int
+    parameters: dict[str, Any]
+    status: str
+    run_id: str | None = None
+    notebook: str | None = None
+    html: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    seconds: float = 0.0
+    timings: dict[str, Any] = field(default_factory=dict)
+    pid: int | None = None
+
+    @property
+    def label(self) -> str:
+        return label(self.parameters)
+
+
+@dataclass
+class SweepResult:
+    pipeline: str
+    status: str  # FINISHED | FAILED (a cell failed) | KILLED (stopped by a signal)
+    parent_run_id: str
+    experiment: str
+    tracking_uri: str
+    names: list[str]
+    cells: list[SweepCell]
+    metric: str | None = None
+    signal: str | None = None
+    seconds: float = 0.0
+    workers: int = 0
+    table: Any = field(default=None, repr=False)  # the comparison table (a DataFrame)
+
+    @property
+    def failed(self) -> list[SweepCell]:
+        return [c for c in self.cells if c.status in _FAILED]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "FINISHED"
+
+    @property
+    def exit_code(self) -> int:
+        """0 all cells finished; 1 a cell failed; 130 / 143 stopped by SIGINT / SIGTERM."""
+        if self.status == "KILLED":
+            return 128 + int(signal.Signals[self.signal or "SIGINT"])
+        return 0 if self.ok else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("table")
+        out["failed"] = [c.index for c in self.failed]
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), default=str)
+
+
+# -- the cells ----------------------------------------------------------------------------------
+def grid_cells(grid: dict[str, list]) -> list[dict[str, Any]]:
+    """Every combination of the grid's values, the first parameter varying slowest."""
+    if not isinstance(grid, dict) or not grid:
+        raise InvalidValueError(f"a sweep's grid maps parameter names to lists of values, e.g. "
+                                f"{{'costs': [0, 0.001], 'window': [126, 252]}}; got {grid!r}")
+    for name, values in grid.items():
+        if not isinstance(values, (list, tuple)) or not values:
+            raise InvalidValueError(f"grid parameter {name!r} needs a non-empty list of values, got {values!r}")
+        if len({json.dumps(v, sort_keys=True, default=str) for v in values}) != len(values):
+            raise InvalidValueError(f"grid parameter {name!r} lists a value twice: {list(values)!r}")
+    names = list(grid)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(grid[n] for n in names))]
+
+
+def load_cells(path: str | Path) -> list[dict[str, Any]]:
+    """Parameter sets from a file: JSON or YAML (a list of mappings, or ``{"cells": [...]}``), or
+    CSV (a header of parameter names, one cell per row, each value read as YAML: ``0.001``,
+    ``126``, ``null``, text)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidValueError(f"cells file {path} does not exist (a .json, .yaml/.yml or .csv of parameter sets)")
+    suffix = path.suffix.lower()
+    text = path.read_text(encoding="utf-8")
+    if suffix == ".csv":
+        import csv
+
+        def value(cell: str):
+            try:
+                return yaml.safe_load(cell) if cell.strip() else None
+            except yaml.YAMLError:
+                return cell
+
+        data: Any = [{k.strip(): value(v) for k, v in row.items()} for row in csv.DictReader(text.splitlines())]
+    elif suffix in (".json", ".yaml", ".yml"):
+        try:
+            data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as exc:
+            raise InvalidValueError(f"cells file {path} cannot be read: {exc}") from None
+        if isinstance(data, dict) and "cells" in data:
+            data = data["cells"]
+    else:
+        raise InvalidValueError(f"cells file {path}: unknown format {suffix or '(none)'}; valid: .json, .yaml, .yml, .csv")
+    if not isinstance(data, list) or not data or not all(isinstance(c, dict) and c for c in data):
+        raise InvalidValueError(f"cells file {path} must hold a non-empty list of parameter sets (name: value "
+                                f"mappings), e.g. [{{\"costs\": 0.001, \"window\": 126}}]")
+    return data
+
+
+def _check_cells(spec, cells: list[dict[str, Any]]) -> list[str]:
+    """Refuse a bad cell before anything is written; the parameter names, in order."""
+    from qpo.workbench.pipelines import resolve_parameters
+
+    names: list[str] = []
+    for i, cell in enumerate(cells):
+        if "run_id" in cell:
+            raise InvalidValueError("run_id is set by the sweep for each cell; leave it out of the grid")
+        try:
+            resolve_parameters(spec, dict(cell))
+        except PipelineError as exc:
+            raise type(exc)(f"cell {i} ({label(cell)}): {exc}") from None
+        names += [n for n in cell if n not in names]
+    return names
+
+
+# -- signals ------------------------------------------------------------------------------------
+class _Signals:
+    """SIGINT and SIGTERM recorded (in the main thread), not raised: the sweep stops in order."""
+
+    def __init__(self) -> None:
+        self.number: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.number is None:  # a second signal while stopping: stopping already
+            self.number = signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+    @property
+    def name(self) -> str | None:
+        return signal.Signals(self.number).name if self.number is not None else None
+
+
+# -- the sweep ----------------------------------------------------------------------------------
+def run_sweep(name: str, grid: dict[str, list] | None = None, *, cells: list[dict] | None = None,
+              workers: int | None = None, log=None, metric: str | None = None,
+              scheduler: str | None = None, parameters: dict[str, Any] | None = None) -> SweepResult:
+    """Run pipeline ``name`` for every cell of ``grid`` (or every parameter set of ``cells``) on
+    Dask (see the module). ``workers``: local worker processes (default ``QPO_DASK_WORKERS`` or
+    the usable CPUs); ``scheduler``: a running Dask scheduler's address (default
+    ``QPO_DASK_SCHEDULER``); ``metric``: the one the figure plots (default the first Sharpe ratio
+    recorded); ``parameters``: values every cell shares (not part of the grid: logged to the parent
+    as ``fixed.<name>``, not in the table). Raises, before anything is written, for an unknown pipeline, a bad grid or cell, an
+    unusable runs folder; never for a failing cell."""
+    from qpo import config
+    from qpo.tracking import configure, tracked_run
+    from qpo.workbench.pipelines import load_spec, run_folders
+    from qpo.workbench.run_control import check_run_folders, run_owner_tags
+
+    log = log or (lambda msg: None)
+    t0 = time.perf_counter()
+    if (grid is None) == (cells is None):
+        raise InvalidValueError("give a sweep either a grid (parameter -> values) or a list of cells (parameter sets), "
+                                "not both and not neither")
+    spec = load_spec(name)
+    plan = grid_cells(grid) if grid is not None else [dict(c) for c in cells or []]
+    if not plan:
+        raise InvalidValueError("a sweep needs at least one cell")
+    fixed = dict(parameters or {})
+    names = _check_cells(spec, [{**fixed, **c} for c in plan])
+    names = [n for n in names if n not in fixed or any(n in c for c in plan)]
+    plan = [{**fixed, **c} for c in plan]
+    uri = configure(config.tracking_uri())
+    check_run_folders(run_folders(uri))
+    sweep_id = uuid.uuid4().hex
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    params = ({f"grid.{k}": json.dumps(v, default=str) for k, v in grid.items()} if grid is not None
+              else {"cells_file": f"{len(plan)} parameter sets"})
+    params.update({f"fixed.{k}": json.dumps(v, default=str) for k, v in fixed.items()})
+    tags = {SWEEP_TAG: "parent", "qpo.sweep_id": sweep_id, "qpo.pipeline": name, "qpo.notebook": spec.notebook.name,
+            "qpo.sweep_cells": str(len(plan)), **run_owner_tags()}
+    result: SweepResult | None = None
+    try:
+        with _Signals() as signals, tracked_run(spec.experiment, run_name=f"sweep {name} {stamp}",
+                                                params={**params, "n_cells": len(plan)}, tags=tags) as parent:
+            parent.log_dict({"pipeline": name, "grid": grid, "parameters": fixed, "cells": plan, "names": names},
+                            "sweep/grid.json")
+            log(f"sweep {name}: {len(plan)} cell(s) of {', '.join(names)}; parent run {parent.run_id}")
+            outcomes, n_workers = _fan_out(name, plan, names, sweep_id, parent.run_id, uri, workers, scheduler,
+                                           signals, log)
+            result = _report(parent, name, spec.experiment, uri, names, plan, outcomes, signals.name, metric, log)
+            result.workers, result.seconds = n_workers, time.perf_counter() - t0
+            if result.status == "KILLED":
+                raise RunInterrupted(f"interrupted by {signals.name}", int(signals.number or signal.SIGINT))
+            if result.status == "FAILED":
+                import mlflow
+
+                mlflow.set_tags({"error": f"{len(result.failed)} of {len(plan)} cell(s) failed: "
+                                          + "; ".join(c.label for c in result.failed)[:3900],
+                                 "error_type": "SweepCellsFailed"})
+                mlflow.end_run(status="FAILED")
+    except RunInterrupted:
+        if result is None:
+            raise
+    log(f"sweep {name}: {result.status}; {sum(c.status == 'FINISHED' for c in result.cells)} finished, "
+        f"{len(result.failed)} failed, {sum(c.status == 'KILLED' for c in result.cells)} killed, "
+        f"{sum(c.status == 'NOT_STARTED' for c in result.cells)} not started, in {result.seconds:.1f} s")
+    return result
+
+
+def _own(cell: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """A cell's values of the sweep's own parameters (those shared by every cell left out)."""
+    return {n: cell[n] for n in names if n in cell}
+
+
+def _fan_out(name, plan, names, sweep_id, parent_id, uri, workers, scheduler, signals, log) -> tuple[dict[int, dict], int]:
+    """Every cell on the cluster; their outcomes (cell number -> :class:`SweepCell` fields)."""
+    from qpo.operations.cluster import dask_client
+    from qpo.workbench._sweep_worker import ignore_terminal_signals, run_cell, stop_sweep
+
+    outcomes: dict[int, dict] = {}
+    with dask_client(workers, scheduler=scheduler, log=log, dashboard=False) as client:
+        n_workers = client.qpo_info.workers
+        if client.qpo_info.kind == "local":
+            client.run(ignore_terminal_signals)  # Ctrl-C reaches this process, which stops the cells in order
+        futures = {}
+        for i, cell in enumerate(plan):
+            if signals.number is not None:
+                break
+            tags = {"mlflow.parentRunId": parent_id, "qpo.sweep_id": sweep_id}
+            futures[i] = client.submit(run_cell, name, i, cell, sweep_id=sweep_id, tags=tags, tracking_uri=uri,
+                                       run_name=f"{name} [{i}] {label(_own(cell, names))}", pure=False,
+                                       key=f"qpo-sweep-{sweep_id[:12]}-{i}")
+        deadline = None
+        while len(outcomes) < len(futures):
+            for i, fut in futures.items():
+                if i not in outcomes and fut.done():
+                    outcomes[i] = _outcome(fut, i, plan[i])
+                    c = outcomes[i]
+                    log(f"cell {i} ({label(_own(plan[i], names))}): {c['status']} in {c['seconds']:.1f} s"
+                        + (f": {c['error']}" if c["error"] and c["status"] != "FINISHED" else ""))
+            if signals.number is not None and deadline is None:
+                log(f"sweep {name}: {signals.name}: stopping the workers")
+                try:
+                    client.run(stop_sweep, sweep_id, signals.name)
+                except Exception as exc:  # noqa: BLE001 - a worker gone: its cells are repaired below
+                    log(f"could not reach every worker to stop it: {exc}")
+                deadline = time.monotonic() + STOP_WAIT_S
+            if deadline is not None and time.monotonic() > deadline:
+                client.cancel([f for i, f in futures.items() if i not in outcomes])
+                break
+            time.sleep(0.2)
+    return outcomes, n_workers
+
+
+def _outcome(future, index: int, cell: dict) -> dict[str, Any]:
+    if future.status == "finished":
+        return future.result()
+    status = "NOT_STARTED" if future.status == "cancelled" else "FAILED"
+    try:
+        error = f"{type(future.exception()).__name__}: {future.exception()}"
+    except Exception as exc:  # noqa: BLE001 - cancelled: no exception to read
+        error = f"{type(exc).__name__}: {exc}"
+    return {"index": index, "parameters": cell, "status": status, "error": error, "seconds": 0.0}
+
+
+def _repair_children(parent_id: str, uri: str, outcomes: dict[int, dict], stopped: str | None, log) -> None:
+    """Child runs still RUNNING after the cluster closed (a worker died, a stop that outlasted the
+    wait): KILLED when the sweep was stopped, else FAILED; the outcome of their cell updated."""
+    from mlflow.tracking import MlflowClient
+
+    from qpo.workbench.run_control import FAILURE_TAG
+
+    client = MlflowClient(uri)
+    parent = client.get_run(parent_id)
+    running = client.search_runs([parent.info.experiment_id], max_results=10000,
+                                 filter_string=f"tags.mlflow.parentRunId = '{parent_id}' and attributes.status = 'RUNNING'")
+    for run in running:
+        index = int(run.data.tags.get("qpo.sweep_cell", -1))
+        if stopped:
+            status, reason = "KILLED", f"interrupted by {stopped}"
+            tags = {"qpo.stop_reason": reason}
+        else:
+            status, reason = "FAILED", "the Dask worker running this cell disappeared"
+            tags = {FAILURE_TAG: reason}
+        for key, value in {**tags, "error": reason, "mlflow.note.content": reason}.items():
+            client.set_tag(run.info.run_id, key, value)
+        client.set_terminated(run.info.run_id, status)
+        log(f"cell {index}: child run {run.info.run_id} marked {status} ({reason})")
+        if index in outcomes:
+            outcomes[index].update(status=status, error=reason, run_id=run.info.run_id)
+
+
+def _report(parent, name, experiment, uri, names, plan, outcomes, stopped, metric, log) -> SweepResult:
+    """Log the cells' statuses, the comparison table and the figure to the parent run."""
+    import tempfile
+
+    _repair_children(parent.run_id, uri, outcomes, stopped, log)
+    cells = []
+    for i, cell in enumerate(plan):
+        o = outcomes.get(i) or {"status": "NOT_STARTED", "error": f"not started: interrupted by {stopped}"}
+        cells.append(SweepCell(index=i, parameters=_own(cell, names), **{k: v for k, v in o.items()
+                                                             if k not in ("index", "parameters")}))
+    raw = [asdict(c) for c in cells]
+    table = comparison_table(raw, names)
+    failed = [c for c in cells if c.status in _FAILED]
+    status = "KILLED" if stopped else "FAILED" if failed else "FINISHED"
+    counts = {s: sum(c.status == s for c in cells) for s in ("FINISHED", "FAILED", "INVALID_DATA", "KILLED",
+                                                              "NOT_STARTED")}
+    parent.log_metrics({"cells_finished": counts["FINISHED"], "cells_failed": counts["FAILED"] + counts["INVALID_DATA"],
+                        "cells_killed": counts["KILLED"], "cells_not_started": counts["NOT_STARTED"]})
+    parent.log_dict({"pipeline": name, "names": names, "status": status, "cells": raw}, CELLS_ARTIFACT)
+    parent.set_tags({"qpo.sweep_status": status,
+                     "qpo.failed_cells": "; ".join(f"{c.index} ({c.label}): {c.error}" for c in failed)[:4000] or "none"})
+    with tempfile.TemporaryDirectory(prefix="qpo-sweep-") as tmp:
+        csv, html = Path(tmp) / "comparison.csv", Path(tmp) / "comparison.html"
+        table.to_csv(csv, index=False)
+        html.write_text(table.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.6g}"), encoding="utf-8")
+        parent.log_artifact(csv, "sweep")
+        parent.log_artifact(html, "sweep")
+    chosen = metric or default_metric(table, names)
+    if chosen is not None and chosen in table.columns:
+        parent.log_figure(sweep_figure(table, chosen, names), f"sweep_{chosen}")
+    elif metric is not None:
+        log(f"metric {metric!r} was not recorded by any cell: no figure")
+    return SweepResult(pipeline=name, status=status, parent_run_id=parent.run_id, experiment=experiment,
+                       tracking_uri=uri, names=names, cells=cells, metric=chosen, signal=stopped, table=table)
+
+
+__all__ = ["STOP_WAIT_S", "SweepCell", "SweepRecord", "SweepResult", "grid_cells", "load_cells", "read_sweep",
+           "run_sweep", "sweep_figure"]
