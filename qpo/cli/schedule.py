@@ -16,6 +16,21 @@ import os
 import sys
 
 
+def _repair(scheduler) -> None:
+    """Pipeline runs left RUNNING by a process that disappeared (SIGKILL, a crash) marked FAILED
+    before anything new runs (:func:`qpo.workbench.run_control.repair_orphaned_runs`)."""
+    from qpo.errors import QpoError
+    from qpo.workbench.run_control import repair_orphaned_runs
+
+    try:
+        repaired = repair_orphaned_runs(log=lambda m: scheduler.log("repair", detail=m))
+    except (QpoError, OSError) as exc:  # the tracking store unreachable: say so, schedule anyway
+        scheduler.log("repair", detail=f"runs left RUNNING were not checked: {exc}")
+        return
+    if repaired:
+        scheduler.log("repair", detail=f"{len(repaired)} run(s) whose process disappeared marked FAILED")
+
+
 def _cmd_run(args) -> int:
     import signal
 
@@ -42,6 +57,7 @@ def _cmd_run(args) -> int:
                           for n, s in sorted(scheduler.specs.items()))
         scheduler.log("start", detail=f"scheduler {scheduler.id} (process {os.getpid()}), state "
                                       f"{scheduler.state.path}; pipelines: {names or 'none scheduled'}")
+        _repair(scheduler)
         status = scheduler.run(once=args.once)
     finally:
         for sig, handler in previous.items():
