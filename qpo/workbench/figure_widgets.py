@@ -44,23 +44,46 @@ def bundle_route() -> str:
     return f"qpo/static/plotly-widget-{bundle_version()}.js"
 
 
+def _plotly_figure_widget() -> type:
+    """plotly's ``FigureWidget``, imported without compiling ``rfc3987_syntax``'s grammars.
+
+    Importing ``FigureWidget`` imports plotly's renderers, which import nbformat and so jsonschema;
+    jsonschema's format checkers import ``rfc3987_syntax`` when it is installed (Jupyter's event
+    schemas pull it in), and that module compiles 38 lark grammars when imported: about 1 s of a
+    dashboard kernel's start (measured: 0.99 s of a 3.0 s kernel), for an IRI format check nothing in
+    a kernel uses. When jsonschema is not imported yet, it is imported with that optional module
+    hidden, as if it were not installed (jsonschema then checks no ``iri`` format in this process);
+    the module itself stays importable afterwards.
+    """
+    import sys
+
+    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # import fails: jsonschema skips it
+        try:
+            import jsonschema._format  # type: ignore[import-untyped]  # noqa: F401
+        finally:
+            del sys.modules["rfc3987_syntax"]
+    import plotly.graph_objects as go
+
+    return go.FigureWidget
+
+
 def widget_class(url: str | None = None) -> type:
     """The FigureWidget class for the bundle at ``url`` (default: ``QPO_WIDGET_BUNDLE_URL``);
     plotly's own ``FigureWidget`` (the bundle inline) when there is none."""
-    import plotly.graph_objects as go
-
     from qpo.errors import InvalidValueError
 
+    figure_widget_base = _plotly_figure_widget()
     url = (os.environ.get(BUNDLE_URL_ENV) or "").strip() if url is None else url.strip()
     if not url:
-        return go.FigureWidget
+        return figure_widget_base
     if not url.startswith(("http://", "https://")):
         raise InvalidValueError(f"{BUNDLE_URL_ENV} must be an http:// or https:// address of plotly's widget "
                                 f"bundle (anywidget imports only those), got {url!r}")
     cls = _classes.get(url)
     if cls is None:
-        cls = type("QpoFigureWidget", (go.FigureWidget,), {"__module__": __name__,
-                                                           "__doc__": f"A FigureWidget whose JavaScript is {url}."})
+        cls = type("QpoFigureWidget", (figure_widget_base,), {"__module__": __name__,
+                                                               "__doc__": f"A FigureWidget whose JavaScript is {url}."})
         # set after the class is made: anywidget would read a class's own ``_esm`` ending in ".js"
         # as a file to inline when the class is created
         cls._esm = url  # type: ignore[attr-defined]

@@ -182,3 +182,27 @@ def test_the_kernels_figures_name_the_bundle_the_server_serves(monkeypatch):
     monkeypatch.setenv(BUNDLE_URL_ENV, "/qpo/static/x.js")
     with pytest.raises(InvalidValueError, match="must be an http:// or https:// address"):
         figure_widget()
+
+
+def test_a_kernels_first_figure_widget_skips_the_iri_grammars():
+    """Importing plotly's FigureWidget (its renderers import nbformat, so jsonschema) must not compile
+    rfc3987_syntax's 38 lark grammars (about 1 s of every dashboard kernel's start), and jsonschema
+    must still validate afterwards; the module stays importable for whoever wants it."""
+    import subprocess
+
+    code = ("import sys\n"
+            "from qpo.workbench.figure_widgets import widget_class\n"
+            "cls = widget_class('')\n"
+            "import plotly.graph_objects as go, jsonschema\n"
+            "assert cls is go.FigureWidget\n"
+            "print('rfc3987_syntax' in sys.modules)\n"
+            "jsonschema.validate({'a': 1}, {'type': 'object', 'properties': {'a': {'type': 'integer'}}})\n"
+            "try:\n"
+            "    jsonschema.validate({'a': 'x'}, {'type': 'object', 'properties': {'a': {'type': 'integer'}}})\n"
+            "except jsonschema.ValidationError:\n"
+            "    print('refused')\n"
+            "import rfc3987_syntax\n"
+            "print(rfc3987_syntax.is_valid_syntax('iri', 'http://example.com/\u00e9'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "refused", "True"]
