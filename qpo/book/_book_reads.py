@@ -31,13 +31,13 @@ def portfolios(session, who: Actor, portfolio_ids, *, strategy: bool = False) ->
         if who.role == "advisor":
             q = q.where(ClientPortfolio.advisor_id == who.user_id)
         rows = session.execute(q.order_by(ClientPortfolio.id)).all()
-        return pd.DataFrame(rows, columns=names)
+        return pd.DataFrame([tuple(r) for r in rows], columns=names)  # tuples: pandas probes a Row slowly
     ids = id_list(portfolio_ids)
     rows = []
     for part in id_parts(ids):
         rows += session.execute(q.where(ClientPortfolio.id.in_(bindparam("ids", expanding=True))),
                                 {"ids": part}).all()
-    frame = pd.DataFrame(rows, columns=names).sort_values("portfolio_id", ignore_index=True)
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=names).sort_values("portfolio_id", ignore_index=True)
     unknown = sorted(set(ids) - set(frame["portfolio_id"]))
     if unknown:
         raise StoreError(f"no portfolio with id {names_list(unknown)} in the store")

@@ -221,7 +221,9 @@ def prices_panel(engine: Engine, tickers: Sequence[str] | None = None, start=Non
     if end is not None:
         q = q.where(MarketBar.date <= end.date())
     with engine.connect() as conn:
-        rows = conn.execute(q).all()
+        # plain tuples: pandas probes each SQLAlchemy Row for attributes it lacks (each probe an
+        # exception inside SQLAlchemy), which made a 116,000-bar panel take 2-3 s instead of 0.5 s
+        rows = [tuple(r) for r in conn.execute(q).all()]
     long = pd.DataFrame(rows, columns=["date", "ticker", "adjusted_close"])
     if long.empty:
         wide = pd.DataFrame(index=pd.DatetimeIndex([], name="date"), columns=list(tickers or []), dtype="float64")
