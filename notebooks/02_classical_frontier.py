@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -19,6 +19,8 @@
 # Estimate the moments, trace the efficient frontier under the constraints, and place each objective's portfolio on it. Run it here, or with `qpo pipeline run classical-frontier`; either way the run is logged to MLflow.
 
 # %% tags=["parameters"]
+from typing import Optional
+
 prices_source: str = "sp500"  # bundled source name, or the path of a CSV/Parquet price file
 history_start: str = "2018-01-01"  # first date of the returns
 history_end: "Optional[str]" = "2022-12-31"  # last date, or None for the end of the data

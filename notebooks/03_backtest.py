@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -19,6 +19,8 @@
 # Several strategies rebalanced over the same history with transaction costs and no look-ahead (each decision sees returns up to its own close and trades at it), against the S&P 500 index. Run it here, or with `qpo pipeline run backtest`; either way the run is logged to MLflow.
 
 # %% tags=["parameters"]
+from typing import Optional, Union
+
 prices_source: str = "sp500"  # bundled source name, or the path of a CSV/Parquet price file
 history_start: str = "2005-01-01"  # first date of prices (the first estimation window starts here)
 history_end: "Optional[str]" = "2022-12-31"  # last date, or None for the end of the data

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -19,6 +19,8 @@
 # Choose `k` of `n` real S&P 500 names (each at 1/k) to minimize the annual mean-variance objective `risk_aversion/2 w'Sigma w - mu'w`, with QAOA (qpo's statevector simulation, checked against Qiskit) or annealing (dwave-samplers, local), and next to it the exact optimum (brute force, or SCIP above 20 assets). Every quantum number below is reported against that optimum. Run it here, or with `qpo pipeline run quantum-vs-classical`; either way the run and its diagnostics are logged to MLflow.
 
 # %% tags=["parameters"]
+from typing import Optional
+
 prices_source: str = "sp500"  # bundled source name, or the path of a CSV/Parquet price file
 history_start: str = "2015-01-01"  # first date of the returns
 history_end: "Optional[str]" = "2020-12-31"  # last date, or None for the end of the data

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -19,6 +19,8 @@
 # Walk-forward evaluation of a PyTorch return forecaster against the historical mean and zero, out of sample; then the final model, trained on all the data, is logged to MLflow and registered as `qpo-return-forecaster`. It becomes `@champion` only when its out-of-sample mean rank IC beats the historical mean's and the current champion's; otherwise it is kept as `@challenger`. Run by `qpo pipeline run weekly-retrain` on Mondays at 02:00.
 
 # %% tags=["parameters"]
+from typing import Optional
+
 model: str = "mlp"  # forecaster: mlp, lstm or gru
 horizon: int = 21  # forecast horizon in trading days
 feature_window: "Optional[int]" = None  # days of features per sample; None: 1 for mlp, 21 for lstm and gru

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -21,6 +21,8 @@
 # By default it works on a scratch copy of the demo book, seeded in a temporary folder, so that accepting changes nothing of your own book; `store="configured"` works on the store qpo is configured with (`QPO_HOME`, `QPO_DATABASE_URL`).
 
 # %% tags=["parameters"]
+from typing import Optional
+
 portfolio: str = "Balanced Growth"  # client portfolio name in the store
 actor: "Optional[str]" = None  # e-mail of who proposes and accepts (its advisor, or an admin); None: the portfolio's advisor
 as_of: "Optional[str]" = None  # date YYYY-MM-DD of the holdings and prices; None for the last date of the data
