@@ -20,7 +20,7 @@
 
 # %% tags=["parameters"]
 sweep_run_id: "Optional[str]" = None  # the parent MLflow run of a finished sweep; None reads the latest sweep
-metric: "Optional[str]" = None  # the metric plotted against the first parameter; None: the first Sharpe ratio recorded
+metric: "Optional[str]" = None  # the metric plotted against the first parameter; None: the Sharpe ratio of the first strategy (not a baseline nor the benchmark)
 
 # %% tags=["nbval-check-output"]
 from qpo.workbench import record, show_figure

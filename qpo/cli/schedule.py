@@ -3,8 +3,9 @@
 - ``qpo schedule run [--once] [--missed run_once|skip] [--retries N] [--backoff S] [--grace S]``
   runs in the foreground until SIGINT or SIGTERM (``--once``: the runs due now, then exit), one
   log line per decision on standard error (see :mod:`qpo.workbench.scheduler`). Exit 0; 1 when a
-  run it decided ended FAILED, KILLED, INVALID_DATA or could not start; 2 for a bad definition or
-  option; 130 / 143 when stopped by SIGINT / SIGTERM (a running pipeline is stopped and recorded KILLED).
+  run it decided ended FAILED, KILLED, INVALID_DATA or could not start, or a definition was refused
+  (a bad cron line: reported loudly, the other pipelines run); 2 for a bad option; 130 / 143 when
+  stopped by SIGINT / SIGTERM (a running pipeline is stopped and recorded KILLED).
 - ``qpo schedule show [--json]``: each scheduled pipeline's next run, dependency, missed-run policy
   and last run.
 - ``qpo schedule crontab``: the equivalent cron lines, for those who prefer cron.
@@ -16,31 +17,20 @@ import os
 import sys
 
 
-def _repair(scheduler) -> None:
-    """Pipeline runs left RUNNING by a process that disappeared (SIGKILL, a crash) marked FAILED
-    before anything new runs (:func:`qpo.workbench.run_control.repair_orphaned_runs`)."""
-    from qpo.errors import QpoError
-    from qpo.workbench.run_control import repair_orphaned_runs
-
-    try:
-        repaired = repair_orphaned_runs(log=lambda m: scheduler.log("repair", detail=m))
-    except (QpoError, OSError) as exc:  # the tracking store unreachable: say so, schedule anyway
-        scheduler.log("repair", detail=f"runs left RUNNING were not checked: {exc}")
-        return
-    if repaired:
-        scheduler.log("repair", detail=f"{len(repaired)} run(s) whose process disappeared marked FAILED")
-
-
 def _cmd_run(args) -> int:
     import signal
 
-    from qpo.workbench.run_control import exit_code
+    from qpo.workbench.run_control import exit_code, repair_orphaned_runs
     from qpo.workbench.scheduler import ScheduleOptions, Scheduler, SubprocessRunner
 
+    timeout = args.run_timeout if args.run_timeout and args.run_timeout > 0 else None
     options = ScheduleOptions(retries=args.retries, backoff=args.backoff, grace=args.grace, poll=args.poll,
-                              missed=args.missed)
-    runner = SubprocessRunner()
-    scheduler = Scheduler(runner=runner, options=options)
+                              missed=args.missed, run_timeout=timeout)
+    runner = SubprocessRunner(timeout=timeout)
+    # runs left RUNNING by a dead process (SIGKILL, a crash) are marked FAILED, with a notice, on start
+    # and on every tick, before anything new runs
+    scheduler = Scheduler(runner=runner, options=options, repair=repair_orphaned_runs)
+    runner.log = lambda m: scheduler.log("runner", detail=m)
     received: list[int] = []
 
     def handle(signum, frame) -> None:
@@ -57,7 +47,6 @@ def _cmd_run(args) -> int:
                           for n, s in sorted(scheduler.specs.items()))
         scheduler.log("start", detail=f"scheduler {scheduler.id} (process {os.getpid()}), state "
                                       f"{scheduler.state.path}; pipelines: {names or 'none scheduled'}")
-        _repair(scheduler)
         status = scheduler.run(once=args.once)
     finally:
         for sig, handler in previous.items():
@@ -101,6 +90,7 @@ def _cmd_crontab(args) -> int:
 
 def register(sub) -> None:
     """Add ``schedule run | show | crontab`` to the top-level subparsers."""
+    from qpo.workbench.scheduler import RUN_TIMEOUT_S
     sc = sub.add_parser("schedule", help="run the pipelines on their cron schedules, unattended; show them; cron lines",
                         description="The pipelines' cron schedules (pipelines/*.toml: schedule, after, missed), "
                                     "run by a foreground scheduler.", allow_abbrev=False)
@@ -120,6 +110,11 @@ def register(sub) -> None:
                      help="seconds before the first retry; each further one waits twice as long (default 60)")
     run.add_argument("--grace", type=float, default=300.0,
                      help="a run due this many seconds before the start is run as late, not missed (default 300)")
+    run.add_argument("--run-timeout", type=float, default=RUN_TIMEOUT_S, metavar="S",
+                     help="the longest a whole run may take, in seconds: past it its processes are stopped and the "
+                          f"run recorded FAILED, timed out; 0 for no limit (default {RUN_TIMEOUT_S:.0f}, 4 hours). "
+                          "A run claimed by a scheduler on another host sharing QPO_HOME is taken as abandoned "
+                          "15 minutes after this limit")
     run.add_argument("--poll", type=float, default=60.0,
                      help="the longest sleep, in seconds: how often dependencies and other schedulers are looked at "
                           "(default 60)")

@@ -108,8 +108,8 @@ def register_sweep(plsub) -> None:
                     help="local Dask worker processes (default: QPO_DASK_WORKERS or the usable CPUs; ignored when "
                          "QPO_DASK_SCHEDULER names a running scheduler)")
     sw.add_argument("--metric", default=None,
-                    help="the metric the parent's figure plots against the first parameter (default: the first "
-                         "Sharpe ratio recorded)")
+                    help="the metric the parent's figure plots against the first parameter (default: the Sharpe "
+                         "ratio of the notebook's first strategy, e.g. min_variance.sharpe; never a baseline's)")
     sw.add_argument("--json", action="store_true", help="print the sweep as one JSON line (progress on stderr)")
     sw.set_defaults(func=_cmd_sweep)
 

@@ -43,12 +43,32 @@ def metric_columns(table, names: list[str]) -> list[str]:
     return [c for c in table.columns if c not in (*names, *COLUMNS)]
 
 
-def default_metric(table, names: list[str]) -> str | None:
-    """The metric a sweep plots unless told: the first Sharpe ratio of a strategy (not of the
-    benchmark), else the first metric; None when no cell recorded one."""
+def strategy_order(value: Any) -> list[str] | None:
+    """The strategies of a notebook's ``strategies`` parameter in its order (``"min_variance,
+    max_sharpe,equal_weight"`` or a list), None when it has none."""
+    if isinstance(value, str):
+        return [s.strip() for s in value.split(",") if s.strip()] or None
+    if isinstance(value, (list, tuple)):
+        return [str(s).strip() for s in value if str(s).strip()] or None
+    return None
+
+
+def default_metric(table, names: list[str], strategies: list[str] | None = None) -> str | None:
+    """The metric a sweep plots unless told: the Sharpe ratio of the first *strategy* in the
+    notebook's ``strategies`` order (``min_variance.sharpe``), never that of a baseline
+    (equal_weight, buy_and_hold) or of the benchmark, which barely move with the parameters swept;
+    without that order, the first strategy Sharpe ratio recorded that is not a baseline's; else a
+    baseline's; else the first metric; None when no cell recorded one."""
+    from qpo.backtesting import BASELINES
+
     metrics = metric_columns(table, names)
-    sharpe = [m for m in metrics if m.lower().endswith("sharpe") and not m.startswith("benchmark")]
-    return (sharpe or metrics or [None])[0]  # type: ignore[list-item]
+    lowered = {m.lower(): m for m in metrics}
+    for s in strategies or []:
+        if s not in BASELINES and f"{s.lower()}.sharpe" in lowered:
+            return lowered[f"{s.lower()}.sharpe"]
+    sharpe = [m for m in metrics if m.lower().endswith("sharpe") and not m.lower().startswith("benchmark")]
+    own = [m for m in sharpe if m.split(".")[0] not in BASELINES]
+    return (own or sharpe or metrics or [None])[0]  # type: ignore[list-item]
 
 
 def sweep_figure(table, metric: str, names: list[str]):
@@ -88,9 +108,11 @@ class SweepRecord:
     names: list[str]
     cells: list[dict[str, Any]] = field(default_factory=list)
     table: Any = None
+    strategies: list[str] | None = None  # the notebook's strategies order, for the default metric
 
     def figure(self, metric: str | None = None):
-        return sweep_figure(self.table, metric or default_metric(self.table, self.names), self.names)  # type: ignore[arg-type]
+        chosen = metric or default_metric(self.table, self.names, self.strategies)
+        return sweep_figure(self.table, chosen, self.names)  # type: ignore[arg-type]
 
 
 def read_sweep(parent_run_id: str | None = None, *, tracking_uri: str | None = None) -> SweepRecord:
@@ -141,4 +163,4 @@ def read_sweep(parent_run_id: str | None = None, *, tracking_uri: str | None = N
             c = {**c, "status": child.info.status, "metrics": dict(child.data.metrics)}
         cells.append(c)
     return SweepRecord(run_id, saved["pipeline"], parent.info.status, saved["names"], cells,
-                       comparison_table(cells, saved["names"]))
+                       comparison_table(cells, saved["names"]), strategy_order(saved.get("strategies")))

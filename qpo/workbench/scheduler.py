@@ -21,7 +21,19 @@ zone (:func:`~qpo.workbench._cron.schedule_timezone`). Schedules are computed by
   or skipped (``missed = "skip"``), per definition or for all with ``--missed``; on the very first
   start (no state yet) nothing before it is looked for;
 * **marks a job whose scheduler disappeared** (its process is gone while the job says RUNNING)
-  FAILED ("process disappeared"), so that what waits on it is skipped and not stuck;
+  FAILED ("process disappeared"), so that what waits on it is skipped and not stuck; a process on
+  another host sharing ``QPO_HOME`` cannot be checked, so its claim holds for a *lease* (the
+  whole-run limit ``run_timeout`` + ``lease_margin``, 4 h + 15 min by default) from the run's start,
+  then the job is marked FAILED ("claim expired"); schedulers sharing one ``QPO_HOME`` should use the
+  same ``--run-timeout``;
+* **gives each run its date**: a notebook declaring the as-of parameter (the definition's
+  ``[data] as_of``, default ``as_of``) gets ``-p as_of <the job's date>``, so that a late or missed
+  run of date D values D;
+* **repairs runs left RUNNING** by a dead process (``repair``, e.g.
+  :func:`~qpo.workbench.run_control.repair_orphaned_runs`: FAILED with a notice) on start and on
+  its ticks; a job that gives up after its retries sends a failed-run notice too;
+* **refuses a definition that does not load** (a bad cron line: its file, expression and reason)
+  loudly, with a notice, and runs the others (those waiting for it are refused too);
 * **logs one line per decision**: due, missed, started, finished, retry, gave-up, skipped, waiting,
   taken (by another scheduler), stale.
 
@@ -54,27 +66,52 @@ from qpo.workbench._cron import (
     next_after,
     schedule_timezone,
 )
-from qpo.workbench._schedule_runner import RunResult, SubprocessRunner, crontab_text
+from qpo.workbench._schedule_runner import RUN_TIMEOUT_S, RunResult, SubprocessRunner, crontab_text
 from qpo.workbench._schedule_state import FINAL, HOST, StateFile, pid_alive
 
-__all__ = ["MISSED_POLICIES", "TZ_ENV", "InvalidScheduleError", "Job", "RunResult", "ScheduleOptions", "Scheduler",
+__all__ = ["MISSED_POLICIES", "RUN_TIMEOUT_S", "TZ_ENV", "InvalidScheduleError", "Job", "RunResult", "ScheduleOptions", "Scheduler",
            "SubprocessRunner", "SystemClock", "crontab_text", "default_state_path", "schedule_table",
            "scheduled_specs"]
 
 #: job outcomes that make a ``qpo schedule run --once`` exit 1
 BAD = ("FAILED", "KILLED", "INVALID_DATA", "ERROR")
+#: a job claimed by a scheduler on another host is taken as abandoned this long after its run's limit
+LEASE_MARGIN_S = 900.0
+#: the longest between two repairs of runs left RUNNING by dead processes, on the scheduler's ticks
+REPAIR_EVERY_S = 60.0
 
 
 def default_state_path() -> Path:
     return config.home() / "schedule" / "state.json"
 
 
-def scheduled_specs() -> dict[str, Any]:
-    """Every pipeline definition with a schedule, loaded (a bad cron expression refused here)."""
+def scheduled_specs(refused: dict[str, str] | None = None) -> dict[str, Any]:
+    """Every pipeline definition with a schedule, loaded (a bad cron expression refused here, with
+    the file, the expression and the reason). With ``refused`` (a dict), a definition that does not
+    load is left out and recorded there (name -> why) instead of stopping everything, and so is a
+    definition whose ``after`` names one left out."""
     from qpo.workbench.pipelines import available_pipelines, load_spec
 
-    specs = {name: load_spec(name) for name in available_pipelines()}
-    return {name: spec for name, spec in specs.items() if spec.schedule}
+    specs = {}
+    for name, path in available_pipelines().items():
+        try:
+            specs[name] = load_spec(name)
+        except QpoError as exc:
+            if refused is None:
+                raise
+            refused[name] = str(exc) if f"pipelines/{path.name}" in str(exc) else f"{path}: {exc}"
+    specs = {name: spec for name, spec in specs.items() if spec.schedule}
+    if refused is not None:
+        changed = True
+        while changed:  # what waits for a refused definition cannot run either
+            changed = False
+            for name, spec in list(specs.items()):
+                if spec.after and spec.after in refused:
+                    refused[name] = (f"pipelines/{name}.toml: after = {spec.after!r}, whose definition was refused: "
+                                     f"{refused[spec.after]}")
+                    del specs[name]
+                    changed = True
+    return specs
 
 
 @dataclass(frozen=True)
@@ -120,12 +157,16 @@ class ScheduleOptions:
     missed: str | None = None  # "run_once" or "skip" for every pipeline (default: each definition's, else run_once)
     lookback_days: int = 35  # runs missed longer ago than this are not looked for
     keep_days: int = 90  # decided jobs are kept in the state this long
+    run_timeout: float | None = RUN_TIMEOUT_S  # the longest a whole run may take (SubprocessRunner's timeout)
+    lease_margin: float = LEASE_MARGIN_S  # a claim from another host expires run_timeout + this after its start
 
     def __post_init__(self) -> None:
         from qpo.errors import InvalidValueError, UnknownOptionError
 
         if self.missed is not None and self.missed not in MISSED_POLICIES:
             raise UnknownOptionError("missed-run policy", self.missed, MISSED_POLICIES)
+        if self.run_timeout is not None and self.run_timeout <= 0:
+            raise InvalidValueError(f"the run timeout must be more than 0 seconds, got {self.run_timeout}")
         if self.retries < 0 or self.backoff < 0 or self.backoff_factor < 1 or self.grace < 0 or self.poll <= 0:
             raise InvalidValueError(f"scheduler options out of range: retries {self.retries} (0 or more), backoff "
                                     f"{self.backoff} s (0 or more), backoff factor {self.backoff_factor} (1 or more), "
@@ -162,8 +203,10 @@ class Scheduler:
 
     def __init__(self, specs: Mapping[str, Any] | None = None, *, clock=None, runner: Callable[[str], Any] | None = None,
                  state_path: Path | None = None, log: Callable[[str], None] | None = None,
-                 options: ScheduleOptions | None = None):
-        specs = scheduled_specs() if specs is None else {n: s for n, s in specs.items() if s.schedule}
+                 options: ScheduleOptions | None = None, repair: Callable[..., Any] | None = None):
+        #: definitions that could not be loaded (name -> why): not scheduled, reported on start
+        self.refused: dict[str, str] = {}
+        specs = scheduled_specs(self.refused) if specs is None else {n: s for n, s in specs.items() if s.schedule}
         self.specs = dict(specs)
         self.exprs = {name: check_cron(spec.schedule, f"pipelines/{name}.toml") for name, spec in self.specs.items()}
         self.depth = _dependency_depths(self.specs)
@@ -178,6 +221,9 @@ class Scheduler:
         self.cursor: dt.datetime | None = None
         self.outcomes: dict[str, dict[str, Any]] = {}  # job key -> the record of each job this scheduler decided
         self.stopping = False
+        self.repair = repair  # e.g. run_control.repair_orphaned_runs: called on start and on each tick
+        self._repaired_at: dt.datetime | None = None
+        self._as_of: dict[str, str | None] = {}
 
     def _now(self) -> dt.datetime:
         """The clock's time in UTC: compared across zones and changes of the clocks without ambiguity."""
@@ -189,13 +235,37 @@ class Scheduler:
         self._log(f"{now:%Y-%m-%d %H:%M:%S %Z} {event:<8} {job.label + ' ' if job else ''}{detail}".rstrip())
 
     # -- state --------------------------------------------------------------------------------------
+    def lease(self) -> dt.timedelta | None:
+        """How long a job claimed by a scheduler on another host stays its (no process of another
+        host can be checked): the whole-run limit plus a margin; None (no limit) without a run limit."""
+        if self.options.run_timeout is None:
+            return None
+        return dt.timedelta(seconds=self.options.run_timeout + self.options.lease_margin)
+
+    def _abandoned(self, rec: dict[str, Any], now: dt.datetime) -> str | None:
+        """Why a RUNNING job's claim is dead (its scheduler's process gone from this host, or the
+        lease of a claim from another host ran out), None while it holds."""
+        pid, host = rec.get("pid"), rec.get("host")
+        if host and host != HOST:
+            lease, started = self.lease(), _parse(rec.get("started"))
+            if lease is None or started is None or now < started + lease:
+                return None
+            return (f"claim expired: scheduler process {pid} on host {host} started the run at {rec['started']} and "
+                    f"did not record its end within the lease ({lease.total_seconds():.0f} s: the run limit "
+                    f"{self.options.run_timeout:.0f} s + {self.options.lease_margin:.0f} s); its scheduler is taken "
+                    f"as gone")
+        if pid_alive(pid, host):
+            return None
+        return (f"process disappeared: scheduler process {pid} on {host} stopped while the run was going "
+                f"(killed?)")
+
     def _sweep(self, st: dict, now: dt.datetime) -> None:
-        """Mark RUNNING jobs whose scheduler process is gone FAILED; forget old jobs and schedulers."""
+        """Mark RUNNING jobs whose scheduler process is gone, or whose claim from another host
+        outlived its lease, FAILED; forget old jobs and schedulers."""
         for rec in st["jobs"].values():
-            if rec["status"] == "RUNNING" and not pid_alive(rec.get("pid"), rec.get("host")):
-                rec.update(status="FAILED", ended=_iso(now),
-                           error=f"process disappeared: scheduler process {rec.get('pid')} on {rec.get('host')} "
-                                 f"stopped while the run was going (killed?)")
+            why = self._abandoned(rec, now) if rec["status"] == "RUNNING" else None
+            if why is not None:
+                rec.update(status="FAILED", ended=_iso(now), error=why)
                 self.log("stale", Job(rec["pipeline"], _at(rec["due"]).astimezone(self.tz)), rec["error"])
         horizon = now - dt.timedelta(days=self.options.keep_days)
         st["jobs"] = {k: r for k, r in st["jobs"].items()
@@ -221,9 +291,68 @@ class Scheduler:
             self.pending[job.key] = _Pending(job)
             self.log("due", job, "missed while no scheduler ran: run once now" if job.missed else "")
 
+    def repair_runs(self, *, force: bool = False) -> None:
+        """Runs left RUNNING by a process that disappeared (SIGKILL, a crash) marked FAILED, with a
+        notice, by :attr:`repair` (e.g. :func:`~qpo.workbench.run_control.repair_orphaned_runs`):
+        on start (``force``) and then at most every :data:`REPAIR_EVERY_S` seconds, on the ticks.
+        An unreachable tracking store is logged, never raised."""
+        if self.repair is None:
+            return
+        now = self._now()
+        if not force and self._repaired_at is not None and (now - self._repaired_at).total_seconds() < min(
+                REPAIR_EVERY_S, self.options.poll):
+            return
+        self._repaired_at = now
+        try:
+            repaired = self.repair(log=lambda m: self.log("repair", detail=m))
+        except Exception as exc:  # noqa: BLE001 - the tracking store unreachable: say so, schedule anyway
+            self.log("repair", detail=f"runs left RUNNING were not checked: {type(exc).__name__}: {exc}")
+            return
+        if repaired:
+            self.log("repair", detail=f"{len(repaired)} run(s) whose process disappeared marked FAILED")
+
+    def as_of_parameter(self, pipeline: str) -> str | None:
+        """The notebook parameter that takes the job's date (the definition's ``as_of``, default
+        ``as_of``) when the pipeline's notebook declares it, else None."""
+        if pipeline not in self._as_of:
+            spec = self.specs[pipeline]
+            name = getattr(spec, "as_of_parameter", None) or "as_of"
+            declared: dict = {}
+            if Path(spec.notebook).is_file():
+                from qpo.workbench.pipelines import notebook_parameters
+
+                try:
+                    declared = notebook_parameters(Path(spec.notebook))
+                except Exception as exc:  # noqa: BLE001 - the run itself reports an unreadable notebook
+                    self.log("as-of", detail=f"{pipeline}: the notebook's parameters cannot be read ({exc}); "
+                                             f"its runs get no date")
+            self._as_of[pipeline] = name if name in declared else None
+        return self._as_of[pipeline]
+
+    def job_parameters(self, job: Job) -> dict[str, Any]:
+        """What a job's run is given: its date as the notebook's as-of parameter, if it has one, so
+        that a late or missed run of date D values D, not the day it runs."""
+        name = self.as_of_parameter(job.pipeline)
+        return {name: job.date.isoformat()} if name else {}
+
     # -- start and collect --------------------------------------------------------------------------
+    def report_refused(self) -> None:
+        """Each definition that could not be loaded, loudly: a log line and a failed-run notice
+        through the delivery channels; the other pipelines run."""
+        from qpo.workbench.run_control import notify_failed_run
+
+        for name, why in sorted(self.refused.items()):
+            self.log("REFUSED", detail=f"pipeline {name} is NOT scheduled: {why}")
+            try:
+                notify_failed_run(None, pipeline=name, status="ERROR", error=f"not scheduled: {why}",
+                                  log=lambda m: self.log("notice", detail=m))
+            except Exception as exc:  # noqa: BLE001 - logged; the other pipelines still run
+                self.log("notice", detail=f"not sent: {type(exc).__name__}: {exc}")
+
     def start(self) -> None:
         """Look for runs due since a scheduler last looked: missed ones by the policy, the rest due."""
+        self.report_refused()
+        self.repair_runs(force=True)
         now = self._now()
         with self.state.transaction() as st:
             self._sweep(st, now)
@@ -344,8 +473,9 @@ class Scheduler:
         n, total = rec["attempts"], 1 + self.options.retries
         self.log("started", job, f"attempt {n}/{total}" + (f" ({rec['reason']})" if rec.get("reason") else ""))
         t0 = self._now()
+        params = self.job_parameters(job)
         try:
-            result = self.runner(job.pipeline)
+            result = self.runner(job.pipeline, params) if params else self.runner(job.pipeline)
         except (QpoError, OSError) as exc:  # the run could not start: retried with backoff
             now = self._now()
             why = f"{type(exc).__name__}: {exc}" if isinstance(exc, OSError) else str(exc)
@@ -356,8 +486,10 @@ class Scheduler:
                                        f"{at.astimezone(self.tz):%Y-%m-%d %H:%M:%S} (in {delay:.0f} s)")
                 return self._finish(job, status="RETRY", next_attempt=_iso(at), error=why, ended=_iso(now))
             self.log("gave-up", job, f"could not start in {n} attempt(s): {why}")
-            return self._finish(job, status="ERROR", error=f"could not start in {n} attempt(s): {why}",
-                                ended=_iso(now), next_attempt=None)
+            rec = self._finish(job, status="ERROR", error=f"could not start in {n} attempt(s): {why}",
+                               ended=_iso(now), next_attempt=None)
+            self._notify(job, rec)
+            return rec
         except BaseException as exc:  # Ctrl-C in an in-process runner: recorded, then the scheduler stops
             self._finish(job, status="KILLED", error=f"the scheduler was stopped ({type(exc).__name__})",
                          ended=_iso(self._now()))
@@ -370,6 +502,20 @@ class Scheduler:
         self.log("finished", job, f"{status} in {seconds:.1f} s" + (f", mlflow run {run_id}" if run_id else "")
                  + (f": {error}" if error else ""))
         return self._finish(job, status=status, run_id=run_id, error=error, ended=_iso(now), next_attempt=None)
+
+    def _notify(self, job: Job, rec: dict[str, Any]) -> None:
+        """A failed-run notice (the delivery channels of the environment) for a job that gave up."""
+        from qpo.workbench.run_control import notify_failed_run
+
+        try:
+            report = notify_failed_run(None, pipeline=job.pipeline, status=rec["status"],
+                                       error=f"{job.label}: {rec['error']}", started=rec.get("started"),
+                                       as_of=job.date.isoformat(), log=lambda m: self.log("notice", job, m))
+        except Exception as exc:  # noqa: BLE001 - a notice that cannot go is logged, the scheduler goes on
+            self.log("notice", job, f"not sent: {type(exc).__name__}: {exc}")
+            return
+        if report and report.get("sent"):
+            self.log("notice", job, "sent: " + ", ".join(s["channel"] for s in report["sent"]))
 
     def step(self) -> tuple[bool, dt.datetime | None]:
         """Decide the pending jobs in due order, running at most one. Returns (something was decided
@@ -412,11 +558,13 @@ class Scheduler:
     def run(self, *, once: bool = False, until: dt.datetime | None = None) -> int:
         """Run until stopped (:attr:`stopping`, or the clock passing ``until``); with ``once``, decide
         the runs due now (their retries and dependencies too), then return. Returns 1 if a job this
-        scheduler decided ended FAILED, KILLED, INVALID_DATA or ERROR, else 0."""
+        scheduler decided ended FAILED, KILLED, INVALID_DATA or ERROR, or a definition was refused
+        (:attr:`refused`), else 0."""
         self.start()
         if once and not self.pending:
             self.log("idle", detail="nothing is due now")
         while not self.stopping:
+            self.repair_runs()
             if not once:
                 self.collect()
             decided, wake = self.step()
@@ -431,7 +579,7 @@ class Scheduler:
             candidates = [t.astimezone(dt.UTC) for t in (wake, None if once else self._next_due(), limit, until)
                           if t is not None]
             self.clock.sleep(max(0.0, (min(candidates) - now).total_seconds()))
-        return 1 if any(r["status"] in BAD for r in self.outcomes.values()) else 0
+        return 1 if self.refused or any(r["status"] in BAD for r in self.outcomes.values()) else 0
 
     def stop(self) -> None:
         self.stopping = True

@@ -20,7 +20,9 @@ processes, one thread each, or the scheduler at ``QPO_DASK_SCHEDULER``):
    ``cells_killed``, the tag ``qpo.failed_cells``), the comparison table (``sweep/comparison.csv``
    and ``.html``: parameters, status, child run and every metric) and a figure (a metric against
    the first parameter, one line per value of the others). The parent ends FINISHED, or FAILED
-   when a cell failed (the sweep's exit status is then 1);
+   when a cell failed (the sweep's exit status is then 1); then ONE failed-run notice lists the
+   failed cells through the delivery channels (:mod:`qpo.operations.delivery`; the cells
+   themselves send none);
 5. SIGINT (Ctrl-C) or SIGTERM stops the workers: cells not started are not run (``NOT_STARTED``),
    running ones have their kernel stopped, their partial notebook kept and their child run marked
    KILLED with the reason; the parent is marked KILLED too, with the report of what ran.
@@ -49,6 +51,7 @@ from qpo.workbench._sweep_report import (
     default_metric,
     label,
     read_sweep,
+    strategy_order,
     sweep_figure,
 )
 
@@ -95,6 +98,7 @@ class SweepResult:
     seconds: float = 0.0
     workers: int = 0
     table: Any = field(default=None, repr=False)  # the comparison table (a DataFrame)
+    notice: dict[str, Any] | None = None  # the failed-cells notice's delivery report (None: none sent)
 
     @property
     def failed(self) -> list[SweepCell]:
@@ -174,14 +178,19 @@ def load_cells(path: str | Path) -> list[dict[str, Any]]:
 
 def _check_cells(spec, cells: list[dict[str, Any]]) -> list[str]:
     """Refuse a bad cell before anything is written; the parameter names, in order."""
+    from qpo.errors import UnknownOptionError
     from qpo.workbench.pipelines import resolve_parameters
 
+    name = spec.name
     names: list[str] = []
     for i, cell in enumerate(cells):
         if "run_id" in cell:
             raise InvalidValueError("run_id is set by the sweep for each cell; leave it out of the grid")
         try:
             resolve_parameters(spec, dict(cell))
+        except UnknownOptionError as exc:  # run_id is the notebook's, set by the sweep: not a valid choice here
+            raise UnknownOptionError(f"parameter of pipeline {name!r} in cell {i} ({label(cell)})", exc.value,
+                                     [v for v in exc.valid if v != "run_id"]) from None
         except PipelineError as exc:
             raise type(exc)(f"cell {i} ({label(cell)}): {exc}") from None
         names += [n for n in cell if n not in names]
@@ -222,13 +231,14 @@ def run_sweep(name: str, grid: dict[str, list] | None = None, *, cells: list[dic
     """Run pipeline ``name`` for every cell of ``grid`` (or every parameter set of ``cells``) on
     Dask (see the module). ``workers``: local worker processes (default ``QPO_DASK_WORKERS`` or
     the usable CPUs); ``scheduler``: a running Dask scheduler's address (default
-    ``QPO_DASK_SCHEDULER``); ``metric``: the one the figure plots (default the first Sharpe ratio
-    recorded); ``parameters``: values every cell shares (not part of the grid: logged to the parent
-    as ``fixed.<name>``, not in the table). Raises, before anything is written, for an unknown pipeline, a bad grid or cell, an
+    ``QPO_DASK_SCHEDULER``); ``metric``: the one the figure plots (default the Sharpe ratio of the
+    first strategy of the notebook's ``strategies``, not a baseline's); ``parameters``: values
+    every cell shares (not part of the grid: logged to the parent as ``fixed.<name>``, not in the
+    table). Raises, before anything is written, for an unknown pipeline, a bad grid or cell, an
     unusable runs folder; never for a failing cell."""
     from qpo import config
     from qpo.tracking import configure, tracked_run
-    from qpo.workbench.pipelines import load_spec, run_folders
+    from qpo.workbench.pipelines import load_spec, resolve_parameters, run_folders
     from qpo.workbench.run_control import check_run_folders, run_owner_tags
 
     log = log or (lambda msg: None)
@@ -244,6 +254,7 @@ def run_sweep(name: str, grid: dict[str, list] | None = None, *, cells: list[dic
     names = _check_cells(spec, [{**fixed, **c} for c in plan])
     names = [n for n in names if n not in fixed or any(n in c for c in plan)]
     plan = [{**fixed, **c} for c in plan]
+    strategies = strategy_order(resolve_parameters(spec, dict(plan[0])).get("strategies"))
     uri = configure(config.tracking_uri())
     check_run_folders(run_folders(uri))
     sweep_id = uuid.uuid4().hex
@@ -262,7 +273,8 @@ def run_sweep(name: str, grid: dict[str, list] | None = None, *, cells: list[dic
             log(f"sweep {name}: {len(plan)} cell(s) of {', '.join(names)}; parent run {parent.run_id}")
             outcomes, n_workers = _fan_out(name, plan, names, sweep_id, parent.run_id, uri, workers, scheduler,
                                            signals, log)
-            result = _report(parent, name, spec.experiment, uri, names, plan, outcomes, signals.name, metric, log)
+            result = _report(parent, name, spec.experiment, uri, names, plan, outcomes, signals.name, metric, log,
+                             strategies)
             result.workers, result.seconds = n_workers, time.perf_counter() - t0
             if result.status == "KILLED":
                 raise RunInterrupted(f"interrupted by {signals.name}", int(signals.number or signal.SIGINT))
@@ -276,10 +288,34 @@ def run_sweep(name: str, grid: dict[str, list] | None = None, *, cells: list[dic
     except RunInterrupted:
         if result is None:
             raise
+    if result.status == "FAILED":
+        result.notice = _notify_failed_cells(result, log)
     log(f"sweep {name}: {result.status}; {sum(c.status == 'FINISHED' for c in result.cells)} finished, "
         f"{len(result.failed)} failed, {sum(c.status == 'KILLED' for c in result.cells)} killed, "
         f"{sum(c.status == 'NOT_STARTED' for c in result.cells)} not started, in {result.seconds:.1f} s")
     return result
+
+
+def _notify_failed_cells(result: SweepResult, log) -> dict[str, Any] | None:
+    """ONE failed-run notice for a sweep with failed cells (its cells run with ``notify=False``),
+    listing each failed cell, its parameters, child run and error, through the delivery channels of
+    the environment (:func:`~qpo.workbench.run_control.notify_failed_run`; none configured: none)."""
+    from qpo.workbench.run_control import notify_failed_run
+
+    failed = result.failed
+    lines = [f"cell {c.index} ({c.label}): {c.status}" + (f", run {c.run_id}" if c.run_id else "")
+             + (f": {c.error}" if c.error else "") for c in failed]
+    error = (f"sweep {result.pipeline}: {len(failed)} of {len(result.cells)} cell(s) failed (parent run "
+             f"{result.parent_run_id}):\n" + "\n".join(lines))
+    try:
+        report = notify_failed_run(result.parent_run_id, pipeline=result.pipeline, status="FAILED", error=error,
+                                   tracking_uri=result.tracking_uri, log=log)
+    except Exception as exc:  # noqa: BLE001 - a notice that cannot go is logged; the sweep's result stands
+        log(f"failed-cells notice not sent: {type(exc).__name__}: {exc}")
+        return None
+    if report and report.get("sent"):
+        log(f"sweep {result.pipeline}: failed-cells notice sent: " + ", ".join(s["channel"] for s in report["sent"]))
+    return report
 
 
 def _own(cell: dict[str, Any], names: list[str]) -> dict[str, Any]:
@@ -365,7 +401,8 @@ def _repair_children(parent_id: str, uri: str, outcomes: dict[int, dict], stoppe
             outcomes[index].update(status=status, error=reason, run_id=run.info.run_id)
 
 
-def _report(parent, name, experiment, uri, names, plan, outcomes, stopped, metric, log) -> SweepResult:
+def _report(parent, name, experiment, uri, names, plan, outcomes, stopped, metric, log,
+            strategies: list[str] | None = None) -> SweepResult:
     """Log the cells' statuses, the comparison table and the figure to the parent run."""
     import tempfile
 
@@ -383,7 +420,8 @@ def _report(parent, name, experiment, uri, names, plan, outcomes, stopped, metri
                                                               "NOT_STARTED")}
     parent.log_metrics({"cells_finished": counts["FINISHED"], "cells_failed": counts["FAILED"] + counts["INVALID_DATA"],
                         "cells_killed": counts["KILLED"], "cells_not_started": counts["NOT_STARTED"]})
-    parent.log_dict({"pipeline": name, "names": names, "status": status, "cells": raw}, CELLS_ARTIFACT)
+    parent.log_dict({"pipeline": name, "names": names, "status": status, "cells": raw, "strategies": strategies},
+                    CELLS_ARTIFACT)
     parent.set_tags({"qpo.sweep_status": status,
                      "qpo.failed_cells": "; ".join(f"{c.index} ({c.label}): {c.error}" for c in failed)[:4000] or "none"})
     with tempfile.TemporaryDirectory(prefix="qpo-sweep-") as tmp:
@@ -392,7 +430,7 @@ def _report(parent, name, experiment, uri, names, plan, outcomes, stopped, metri
         html.write_text(table.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.6g}"), encoding="utf-8")
         parent.log_artifact(csv, "sweep")
         parent.log_artifact(html, "sweep")
-    chosen = metric or default_metric(table, names)
+    chosen = metric or default_metric(table, names, strategies)
     if chosen is not None and chosen in table.columns:
         parent.log_figure(sweep_figure(table, chosen, names), f"sweep_{chosen}")
     elif metric is not None:

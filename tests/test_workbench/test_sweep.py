@@ -59,8 +59,10 @@ def test_grid_and_cells_are_checked_before_anything_is_written(tiny, qpo_home):
 
     assert grid_cells({"a": [1, 2], "b": ["x", "y", "z"]})[:4] == [
         {"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 1, "b": "z"}, {"a": 2, "b": "x"}]
-    with pytest.raises(UnknownOptionError, match="window"):
+    with pytest.raises(UnknownOptionError, match="window") as refused:
         run_sweep("tiny", {"window": [1, 2]})
+    assert refused.value.valid == ["label", "seconds"]  # not run_id, which the sweep refuses
+    assert "run_id" not in str(refused.value)
     with pytest.raises(Exception, match="seconds must be float"):
         run_sweep("tiny", {"seconds": ["soon"]})
     with pytest.raises(InvalidValueError, match="twice"):
@@ -136,7 +138,41 @@ def test_a_grid_fans_out_as_nested_runs_with_a_comparison_table(tiny, qpo_home):
     assert list(record.table["slept"]) == [0.0, 0.0, 0.25, 0.25]
 
 
-def test_a_failing_cell_is_failed_and_the_sweep_goes_on(tiny, qpo_home):
+@pytest.fixture
+def mailbox(monkeypatch):
+    """A real SMTP server (aiosmtpd) on 127.0.0.1; the delivery settings of the environment point at it."""
+    pytest.importorskip("aiosmtpd", reason="aiosmtpd is in the test extra: pip install -e .[test]")
+    import email
+    from email import policy
+
+    from aiosmtpd.controller import Controller
+
+    from tests.servers import free_port
+
+    class Box:
+        messages: list = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+            self.messages.append((list(envelope.rcpt_tos),
+                                  email.message_from_bytes(envelope.content, policy=policy.default)))
+            return "250 OK"
+
+    box, port = Box(), free_port()
+    box.messages = []
+    controller = Controller(box, hostname="127.0.0.1", port=port, ready_timeout=30)
+    controller.start()
+    for var in ("QPO_ALERT_WEBHOOK", "QPO_SMTP_USER", "QPO_SMTP_PASSWORD", "QPO_SMTP_STARTTLS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("QPO_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("QPO_SMTP_PORT", str(port))
+    monkeypatch.setenv("QPO_ALERT_RECIPIENTS", "ops@desk.test")
+    try:
+        yield box.messages
+    finally:
+        controller.stop()
+
+
+def test_a_failing_cell_is_failed_and_the_sweep_goes_on(tiny, qpo_home, mailbox):
     from qpo.workbench.sweep import run_sweep
 
     result = run_sweep("tiny", cells=[{"seconds": 0.1, "label": "x"}, {"seconds": -1.0}, {"seconds": 0.0}], workers=2)
@@ -151,6 +187,15 @@ def test_a_failing_cell_is_failed_and_the_sweep_goes_on(tiny, qpo_home):
     assert parent.info.status == "FAILED" and parent.data.metrics["cells_failed"] == 1
     assert parent.data.tags["qpo.failed_cells"].startswith("1 (seconds=-1.0): ")
     assert "1 of 3 cell(s) failed: seconds=-1.0" in parent.data.tags["error"]
+    # ONE notice for the sweep (its cells send none), listing the failed cell
+    ((to, msg),) = mailbox
+    assert to == ["ops@desk.test"] and f"(run {result.parent_run_id})" in msg["Subject"]
+    body = msg.get_content()
+    assert "sweep tiny: 1 of 3 cell(s) failed" in body
+    assert f"cell 1 (seconds=-1.0): FAILED, run {result.cells[1].run_id}: " in body
+    assert "sleep length must be non-negative" in body and "cell 0 " not in body and "cell 2 " not in body
+    assert result.notice["sent"][0]["channel"] == "email"
+    assert parent.data.tags["qpo.notice"].startswith("sent: email")
 
 
 def _wait_running(home: Path, count: int, proc, timeout=180):
