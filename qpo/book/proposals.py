@@ -5,8 +5,10 @@ outside their band).
 
 Every function names its **actor** (an e-mail, an :class:`qpo.store.Actor`, or None for
 ``QPO_USER``); the store's rules decide what it may read and change (:mod:`qpo.store.access`).
-``prices`` default to the bundled panel (:func:`qpo.load_prices`), ``engine`` to the configured
-store (:func:`qpo.store.connect`).
+``prices`` default to the book's prices, :func:`qpo.store.market_data.book_prices` of ``engine``
+(the store's market data when it holds any bar, else the bundled panel: what the dashboard and the
+nightly run read, so that a newer close ingested into the store is seen), ``engine`` to the
+configured store (:func:`qpo.store.connect`).
 """
 from __future__ import annotations
 
@@ -28,14 +30,15 @@ CHECK_COLUMNS = ["portfolio", "client", "advisor", "status", "due", "max_drift",
 CHECK_STATUSES = ("drifted", "no_target", "unpriced", "within_band")
 
 
-def _prices(prices) -> pd.DataFrame:
-    """The price panel (default the bundled one), checked and in date order (oldest first)."""
+def _prices(prices, engine) -> pd.DataFrame:
+    """The price panel (default the book's: :func:`qpo.store.market_data.book_prices` of ``engine``),
+    checked and in date order (oldest first)."""
     from qpo.book.rebalance import _price_panel
 
     if prices is None:
-        from qpo.data import load_prices
+        from qpo.store.market_data import book_prices
 
-        prices = load_prices()
+        prices, _ = book_prices(engine)
     return _price_panel(prices)
 
 
@@ -111,9 +114,9 @@ def propose_rebalance(portfolio: str, strategy=None, as_of=None, *, actor=None, 
     from qpo.store import actor_for, last_accepted_target, session_scope
     from qpo.store.repository import get_portfolio, positions, save_proposal
 
-    prices = _prices(prices)
-    when = _as_day(as_of, prices)
     eng = _engine(engine, create=save)
+    prices = _prices(prices, eng)
+    when = _as_day(as_of, prices)
     with session_scope(eng) as s:
         who = actor_for(s, actor)
         row = get_portfolio(s, who, portfolio)
@@ -163,12 +166,14 @@ def accept_rebalance(proposal_id: int, *, actor=None, prices=None, engine=None, 
     """Accept an open proposal: its trades become the portfolio's ledger entries (sells first, dated
     ``trade_date``, default the proposal's date), the optimization run is recorded and the
     audit row written, in one database transaction. Refused (nothing written) when it is not open,
-    when ``prices`` hold a newer close of any of its names than the one it was built on (rebuild it)
+    when ``prices`` (default the book's, the store's market data included) hold a newer close of any of
+    its names than the one it was built on (rebuild it)
     or when the ledger moved since."""
     from qpo.store import accept_proposal, get_proposal, session_scope
 
-    prices = _prices(prices)
-    with session_scope(_engine(engine, create=False)) as s:
+    eng = _engine(engine, create=False)
+    prices = _prices(prices, eng)
+    with session_scope(eng) as s:
         row = get_proposal(s, actor, proposal_id)
         names = set((row.target or {}).keys()) | {t["ticker"] for t in row.trades or []}
         latest = _latest_price_date(prices, sorted(names))
@@ -234,10 +239,11 @@ def check_rebalance(*, actor=None, prices=None, as_of=None, engine=None) -> pd.D
     from qpo.store.models import ClientPortfolio, Proposal
     from qpo.store.repository import position
 
-    prices = _prices(prices)
+    eng = _engine(engine, create=False)
+    prices = _prices(prices, eng)
     when = _as_day(as_of, prices)
     rows = []
-    with session_scope(_engine(engine, create=False)) as s:
+    with session_scope(eng) as s:
         who = actor_for(s, actor)
         for p in s.scalars(select(ClientPortfolio).order_by(ClientPortfolio.name)).all():
             if not who.may_read(p):

@@ -27,6 +27,10 @@ limits of :data:`DEFAULT_LIMITS`, ``{}`` means none is checked.
 
 A client portfolio holds no short positions and no cash below zero: the constraints must be
 long-only with a budget in (0, 1] (and a leverage, if any, of at least the budget).
+
+``benchmark`` is a default only: the portfolio's own ``benchmark`` field (``qpo portfolio
+create/update --benchmark``) is the source of truth, and the strategy's is used when that is empty.
+Read a portfolio's benchmark with :func:`qpo.store.portfolios.portfolio_benchmark`.
 """
 from __future__ import annotations
 
@@ -73,6 +77,7 @@ from qpo.errors import InfeasibleError, QpoError
 from qpo.optimization import Constraints, PortfolioProblem
 from qpo.optimization.engine import OBJECTIVE_OPTIONS
 from qpo.risk.compliance import Limits
+from qpo.store.portfolios import register_strategy_check
 
 #: whether a Strategy being made builds its problem on a sample (False only for stored strategies)
 _CHECK_BUILDS: contextvars.ContextVar[bool] = contextvars.ContextVar("qpo_strategy_check_builds", default=True)
@@ -433,5 +438,12 @@ def _sample(strategy: Strategy) -> pd.DataFrame:
     data = rng.normal(0.0005, 0.01, size=(periods, len(names)))
     return pd.DataFrame(data, index=pd.bdate_range("2020-01-01", periods=periods), columns=names)
 
+
+def _check_stored(obj) -> None:
+    """What the store runs on a strategy before storing it: the whole :class:`Strategy` check."""
+    Strategy.from_json(obj)
+
+
+register_strategy_check(_check_stored)
 
 __all__ = ["COVARIANCES", "DEFAULT_LIMITS", "MEANS", "OBJECTIVES", "SCHEMA_VERSION", "Strategy", "StrategyError"]

@@ -68,8 +68,24 @@ def reader():
 _PRICES: dict = {}
 
 
+def book_prices(engine):
+    """The price panel the book's commands value, propose, check and accept with, and where it came
+    from (``"store"`` or ``"bundled"``): :func:`qpo.store.market_data.book_prices`, the store's market
+    data when it holds any bar, else the bundled panel; what the dashboard and the nightly run read.
+    Read afresh each call (a command may follow an ingest in the same process)."""
+    from qpo.store.market_data import book_prices as read
+
+    return read(engine)
+
+
+def price_origin(origin: str) -> str:
+    """Where :func:`book_prices` found the prices, in words."""
+    return "the store's market data" if origin == "store" else f"the bundled {PRICE_SOURCE} price panel"
+
+
 def prices():
-    """The bundled price panel the book values holdings with (read once per process)."""
+    """The bundled price panel (read once per process): the tickers a file may name besides the
+    store's. Valuing, proposing, checking and accepting use :func:`book_prices`."""
     if PRICE_SOURCE not in _PRICES:
         from qpo.data import load_prices
 

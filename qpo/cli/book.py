@@ -48,12 +48,41 @@ def _cmd_user_add(args) -> int:
     _refuse_password_argument(args)
     password = _read_password(args)
     with session_scope(c.writer()) as s:
-        user = add_user(s, c.actor(args), args.email, args.name, args.role, password=password)
+        user = add_user(s, _people_actor(args), args.email, args.name, args.role, password=password)
         row = {"email": user.email, "name": user.name, "role": user.role, "has_password": user.password_hash is not None}
     if args.json:
         c.emit_json({"user": row})
     else:
         c.say(f"added {row['role']} {row['name']} <{row['email']}>" + (" with a password" if row["has_password"] else ""))
+    return 0
+
+
+#: ``--as system`` on ``qpo user add``/``update``: the local operator, who holds the store itself
+OPERATOR = "system"
+
+
+def _people_actor(args):
+    """The actor of a change to the people: ``--as system`` is the store's local operator
+    (``Actor.system("operator")``, e.g. to add the first admin of an upgraded store that has
+    advisors and no admin); otherwise the e-mail of :func:`qpo.cli._common.actor`."""
+    if getattr(args, "actor", None) == OPERATOR:
+        from qpo.store import Actor
+
+        return Actor.system("operator")
+    return c.actor(args)
+
+
+def _cmd_user_update(args) -> int:
+    from qpo.store import session_scope
+    from qpo.store.people import update_user
+
+    with session_scope(c.writer()) as s:
+        user = update_user(s, _people_actor(args), args.email, name=args.name, role=args.role)
+        row = {"email": user.email, "name": user.name, "role": user.role, "has_password": user.password_hash is not None}
+    if args.json:
+        c.emit_json({"user": row})
+    else:
+        c.say(f"updated {row['email']}: {row['name']}, {row['role']}")
     return 0
 
 
@@ -88,10 +117,6 @@ def _cmd_user_passwd(args) -> int:
 
 
 # -- portfolios -----------------------------------------------------------------------------------
-def _price_date():
-    return c.prices().index[-1].date()
-
-
 def _cmd_portfolio_create(args) -> int:
     from qpo.store import create_portfolio, session_scope, store_tickers
 
@@ -99,8 +124,9 @@ def _cmd_portfolio_create(args) -> int:
     if strategy is not None:
         files.strategy_tickers_priced(strategy, args.strategy, c.prices().columns)
     panel = c.prices()
-    dated = args.date or _price_date()
     engine = c.writer()
+    book_panel, origin = c.book_prices(engine)
+    dated = args.date or book_panel.index[-1].date()
     with session_scope(engine) as s:
         known = set(map(str, panel.columns)) | store_tickers(s)
         holdings = None
@@ -113,8 +139,8 @@ def _cmd_portfolio_create(args) -> int:
                              benchmark=args.benchmark, description=args.description, account=args.account,
                              trade_date=dated, known_tickers=known)
         name = p.name
-        summary = _summary(s, c.actor(args), name)
-    note = (f"dated {dated} (the last date of the bundled {c.PRICE_SOURCE} price panel; --date to change)"
+        summary = _summary(s, c.actor(args), name, (book_panel, origin))
+    note = (f"dated {dated} (the last date of {c.price_origin(origin)}; --date to change)"
             if args.date is None else f"dated {args.date}")
     if args.json:
         c.emit_json({"created": name, "trade_date": str(dated), "trade_date_default": args.date is None,
@@ -152,23 +178,25 @@ def _holdings_table(pos, panel):
     return frame, invested, total
 
 
-def _summary(session, who, name: str) -> dict:
-    """What ``portfolio show`` shows, as plain data."""
+def _summary(session, who, name: str, book_prices) -> dict:
+    """What ``portfolio show`` shows, as plain data, valued at ``book_prices`` ((panel, origin) of
+    :func:`qpo.cli._common.book_prices`)."""
+    from qpo.book.strategy import Strategy
     from qpo.store import get_portfolio, list_proposals, position
+    from qpo.store.portfolios import portfolio_benchmark
 
     p = get_portfolio(session, who, name)
-    from qpo.book.strategy import Strategy
     pos = position(session, who, name)
-    panel = c.prices()
+    panel, origin = book_prices
     holdings, invested, total = _holdings_table(pos, panel)
     strategy = Strategy.from_json(p.strategy, check_builds=False) if p.strategy is not None else Strategy.default()
     proposals = list_proposals(session, who, name, status="open")
     unpriced = [t for t, px in zip(holdings["ticker"], holdings["last_price"], strict=True) if px is None]
     return {"name": p.name, "client": p.client_name, "advisor": p.advisor.name, "advisor_email": p.advisor.email,
-            "benchmark": p.benchmark, "account": p.account, "description": p.description,
+            "benchmark": portfolio_benchmark(p), "account": p.account, "description": p.description,
             "base_currency": p.base_currency, "created_at": p.created_at,
             "strategy": strategy.to_json(), "strategy_is_default": p.strategy is None,
-            "prices_as_of": panel.index[-1], "price_source": c.PRICE_SOURCE,
+            "prices_as_of": panel.index[-1], "price_source": origin,
             "holdings": holdings, "invested_value": invested, "cash": pos.cash, "total_value": total,
             "cash_weight": pos.cash / total if total > 0 else None, "unpriced": unpriced,
             "ledger": {"n_transactions": pos.n_transactions, "first_date": pos.first_date, "last_date": pos.as_of,
@@ -199,11 +227,12 @@ def _print_summary(d: dict) -> None:
         c.say(f"{'':<{width}}  limits {', '.join(f'{k} {v}' for k, v in limits.items())}")
     c.say("")
     when = d["prices_as_of"]
-    c.say(f"holdings at the closes of {when.date() if hasattr(when, 'date') else when} ({d['price_source']} panel):")
+    c.say(f"holdings at the closes of {when.date() if hasattr(when, 'date') else when} "
+          f"({c.price_origin(d['price_source'])}):")
     c.say(c.table(d["holdings"], {"shares": c.shares, "last_price": c.money, "value": c.money, "weight": c.pct},
                   empty="(no shares held)"))
     if d["unpriced"]:
-        c.say(f"no price in the panel for {', '.join(d['unpriced'])}: left out of the value")
+        c.say(f"no price in {c.price_origin(d['price_source'])} for {', '.join(d['unpriced'])}: left out of the value")
     c.say(f"cash         {c.money(d['cash'])}" + (f" ({c.pct(d['cash_weight'])})" if d["cash_weight"] is not None else ""))
     c.say(f"total value  {c.money(d['total_value'])}")
     led = d["ledger"]
@@ -220,8 +249,10 @@ def _print_summary(d: dict) -> None:
 def _cmd_portfolio_show(args) -> int:
     from qpo.store import session_scope
 
-    with session_scope(c.reader()) as s:
-        summary = _summary(s, c.actor(args), args.name)
+    engine = c.reader()
+    book_prices = c.book_prices(engine)
+    with session_scope(engine) as s:
+        summary = _summary(s, c.actor(args), args.name, book_prices)
     if args.json:
         c.emit_json({"portfolio": summary})
     else:
@@ -243,11 +274,6 @@ def _cmd_portfolio_update(args) -> int:
     if not changes:
         raise InvalidValueError("nothing to update: give --name, --client, --advisor, --benchmark, --account, "
                                 "--description or --strategy FILE")
-    if "name" in changes and not _renames():
-        from qpo.errors import StoreError
-
-        raise StoreError("renaming a portfolio needs qpo.store.update_portfolio(session, actor, name, /, **changes) "
-                         "(its name positional-only, so that a new name can be given); nothing written")
     with session_scope(c.writer()) as s:
         from qpo.store import audit as trail
 
@@ -258,16 +284,6 @@ def _cmd_portfolio_update(args) -> int:
     else:
         c.say(f"updated portfolio {after['name']!r}: {', '.join(sorted(changes))}")
     return 0
-
-
-def _renames() -> bool:
-    """Whether the store's ``update_portfolio`` takes a new ``name`` among its changes (its own
-    ``name`` parameter positional-only)."""
-    import inspect
-
-    from qpo.store import update_portfolio
-
-    return inspect.signature(update_portfolio).parameters["name"].kind is inspect.Parameter.POSITIONAL_ONLY
 
 
 def _cmd_portfolio_delete(args) -> int:
@@ -364,14 +380,20 @@ def _password_options(p) -> None:
 
 def register(sub) -> None:
     """Add ``user``, ``portfolio`` and ``audit`` to the top-level subparsers."""
-    user = sub.add_parser("user", help="the people of the book: add, list, set a password")
+    user = sub.add_parser("user", help="the people of the book: add, update, list, set a password")
     usub = user.add_subparsers(dest="action", required=True)
-    ua = _sub(usub, "add", "add a person (an admin's job; the first admin of an empty store adds themself)",
+    ua = _sub(usub, "add", "add a person (an admin's job; the first admin of an empty store adds themself; "
+                           "the store's operator adds an admin to a store without one with --as system)",
               _cmd_user_add, reads=False)
     ua.add_argument("email")
     ua.add_argument("--name", required=True, help="the person's name")
     ua.add_argument("--role", required=True, choices=["advisor", "researcher", "admin"])
     _password_options(ua)
+    uu = _sub(usub, "update", "change a person's name or role (an admin's job; the last admin is never demoted)",
+              _cmd_user_update, reads=False)
+    uu.add_argument("email")
+    uu.add_argument("--name", help="the person's new name")
+    uu.add_argument("--role", choices=["advisor", "researcher", "admin"], help="the person's new role")
     _sub(usub, "list", "the people of the book (e-mail, name, role, whether a password is set)",
          _cmd_user_list, reads=True)
     up = _sub(usub, "passwd", "set a password (your own; an admin anyone's), read from standard input",

@@ -15,27 +15,6 @@ OBJECTIVES_HELP = ("min_variance, max_sharpe, efficient_return, efficient_risk, 
                    "or max_diversification")
 
 
-class _Services:
-    """The book's proposal services (propose_rebalance, accept_rebalance, reject_rebalance,
-    check_rebalance, RebalanceProposal), wherever in :mod:`qpo.book` they live."""
-
-    def __getattr__(self, name: str):
-        import importlib
-
-        for module in ("qpo.book", "qpo.book.proposals", "qpo.book.rebalance"):
-            try:
-                found = getattr(importlib.import_module(module), name, None)
-            except ModuleNotFoundError:
-                continue
-            if found is not None:
-                return found
-        raise AttributeError(f"qpo.book has no {name}")
-
-
-def _book() -> _Services:
-    return _Services()
-
-
 def _proposal_id(text: str) -> int:
     from qpo._checks import quote
     from qpo.errors import InvalidValueError
@@ -135,12 +114,12 @@ def _yes(b) -> str:
 
 # -- the commands -----------------------------------------------------------------------------------
 def _cmd_propose(args) -> int:
+    from qpo.book import propose_rebalance
     from qpo.errors import AccessDenied
 
-    book = _book()
     engine = c.reader() if args.dry_run else c.writer()
-    try:
-        proposal = book.propose_rebalance(args.name, as_of=args.as_of, actor=c.actor(args), prices=c.prices(),
+    try:  # prices None: the book's prices (the store's market data, else the bundled panel)
+        proposal = propose_rebalance(args.name, as_of=args.as_of, actor=c.actor(args), prices=None,
                                           engine=engine, save=not args.dry_run, **_overrides(args))
     except AccessDenied as exc:
         if "researcher" in str(exc) and not args.dry_run:
@@ -157,10 +136,10 @@ def _cmd_propose(args) -> int:
 
 
 def _stored(session, who, proposal_id: int):
+    from qpo.book import RebalanceProposal
     from qpo.store import get_proposal
 
-    book = _book()
-    return book.RebalanceProposal.from_record(get_proposal(session, who, proposal_id))
+    return RebalanceProposal.from_record(get_proposal(session, who, proposal_id))
 
 
 def _cmd_list(args) -> int:
@@ -190,11 +169,12 @@ def _cmd_show(args) -> int:
 
 
 def _cmd_accept(args) -> int:
+    from qpo.book import accept_rebalance
     from qpo.store import get_proposal, position, session_scope
 
     pid = _proposal_id(args.id)
     engine = c.writer()
-    accepted = _book().accept_rebalance(pid, actor=c.actor(args), prices=c.prices(), engine=engine)
+    accepted = accept_rebalance(pid, actor=c.actor(args), prices=None, engine=engine)  # the book's prices
     with session_scope(engine) as s:
         row = get_proposal(s, c.actor(args), pid)
         name, n_trades, run_id = row.portfolio.name, len(row.trades), row.optimization_run_id
@@ -216,7 +196,9 @@ def _cmd_reject(args) -> int:
     pid = _proposal_id(args.id)
     if args.reason is None or not args.reason.strip():
         raise InvalidValueError(f"a rejection needs a reason: qpo rebalance reject {pid} --reason TEXT")
-    _book().reject_rebalance(pid, args.reason, actor=c.actor(args), engine=c.writer())
+    from qpo.book import reject_rebalance
+
+    reject_rebalance(pid, args.reason, actor=c.actor(args), engine=c.writer())
     if args.json:
         c.emit_json({"rejected": pid, "reason": args.reason})
     else:
@@ -227,7 +209,9 @@ def _cmd_reject(args) -> int:
 def _cmd_check(args) -> int:
     import pandas as pd
 
-    frame = _book().check_rebalance(actor=c.actor(args), prices=c.prices(), as_of=args.as_of, engine=c.reader())
+    from qpo.book import check_rebalance
+
+    frame = check_rebalance(actor=c.actor(args), prices=None, as_of=args.as_of, engine=c.reader())
     if args.json:
         c.emit_json({"check": frame})
         return 0

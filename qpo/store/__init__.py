@@ -21,6 +21,8 @@ from qpo.store.models import (
     User,
     Valuation,
 )
+from qpo.store.people import update_user
+from qpo.store.portfolios import portfolio_benchmark, register_strategy_check
 from qpo.store.repository import (
     accept_proposal,
     add_transaction,
@@ -62,5 +64,5 @@ __all__ = [
     "list_portfolios", "list_proposals", "list_transactions", "list_users", "portfolio_cash", "portfolio_holdings",
     "portfolio_weights", "position", "positions", "record_optimization_run", "record_risk_metrics", "reject_proposal",
     "risk_history", "save_proposal", "session_scope", "set_password", "store_exists", "store_tickers",
-    "update_portfolio", "upgrade",
+    "portfolio_benchmark", "register_strategy_check", "update_portfolio", "update_user", "upgrade",
 ]

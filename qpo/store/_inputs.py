@@ -107,10 +107,29 @@ def transaction_kind(value: object) -> str:
     return value
 
 
+#: the check every strategy passes before it is stored (what it means: objective, estimators,
+#: constraints, limits, and that its problem builds). The store runs no optimizer, so the book
+#: registers it (:func:`register_strategy_check`; :mod:`qpo.book.strategy` does on import).
+_STRATEGY_CHECK: list = []
+#: strategies already checked, by their JSON text (a book stores the same few strategies many times)
+_CHECKED: dict[str, None] = {}
+_CHECKED_MAX = 1_000
+
+
+def register_strategy_check(check) -> None:
+    """Set the check a strategy passes before it is stored: a function of the strategy's JSON object
+    that raises a :class:`~qpo.errors.QpoError` naming the field and what is valid when the strategy
+    is refused. :mod:`qpo.book.strategy` registers :meth:`qpo.book.Strategy.from_json` on import."""
+    _STRATEGY_CHECK[:] = [check]
+    _CHECKED.clear()
+
+
 def strategy_json(value: object) -> dict | None:
     """A portfolio's strategy as stored: None (the default strategy) or a JSON object with a
-    supported ``schema_version``. What the strategy means (objective, constraints, limits) is checked
-    by :class:`qpo.book.Strategy` before it reaches the store; this is the store's own guard."""
+    supported ``schema_version`` that passes the registered strategy check
+    (:func:`register_strategy_check`: :class:`qpo.book.Strategy`), so that a stored strategy always
+    builds. Refused, naming the field, when it does not; refused too when no check is registered
+    (``import qpo.book`` registers it) rather than stored unchecked."""
     if value is None:
         return None
     if hasattr(value, "to_json") and callable(value.to_json):
@@ -120,7 +139,23 @@ def strategy_json(value: object) -> dict | None:
     version = value.get("schema_version")
     if isinstance(version, bool) or version not in STRATEGY_SCHEMA_VERSIONS:
         raise fail(f"strategy schema_version must be one of {list(STRATEGY_SCHEMA_VERSIONS)}, got {quote(version)}")
-    return parameters(value, "strategy")
+    stored = parameters(value, "strategy")
+    key = json.dumps(stored, sort_keys=True)
+    if key not in _CHECKED:
+        if not _STRATEGY_CHECK:
+            raise fail("a strategy is checked by qpo.book.Strategy before it is stored, and qpo.book is not loaded: "
+                       "`import qpo.book` first (or give a qpo.book.Strategy)")
+        from qpo.errors import QpoError
+
+        try:
+            _STRATEGY_CHECK[0](stored)
+        except QpoError as exc:
+            text = str(exc)
+            raise fail(text if text.startswith("strategy") else f"strategy: {text}") from None
+        if len(_CHECKED) >= _CHECKED_MAX:
+            _CHECKED.clear()
+        _CHECKED[key] = None
+    return stored
 
 
 def currency(value: object) -> str:

@@ -80,7 +80,8 @@ def actor_for(session: Session, actor: Actor | str | None) -> Actor:
         actor = os.environ.get(USER_ENV) or None
         if actor is None:
             raise AccessDenied(f"no actor named: every read and write of the book names who makes it (the command "
-                               f"line's --as EMAIL, or {USER_ENV}=EMAIL; `qpo user list` shows the users)")
+                               f"line's --as EMAIL, or {USER_ENV}=EMAIL; `qpo user list --as EMAIL` shows the users; in "
+                               f"the demo book (`qpo db seed`) the admin is admin@example.com)")
     if isinstance(actor, Actor):
         if actor.is_system:
             return actor

@@ -15,7 +15,7 @@ from qpo.store.models import AuditEntry, ClientPortfolio
 
 #: the actions the trail records
 ACTIONS = ("create", "update", "delete", "transaction", "import", "propose", "accept", "reject", "user_add",
-           "user_update", "password", "seed", "acknowledge")
+           "user_update", "password", "seed", "acknowledge", "record")
 
 
 def snapshot(portfolio: ClientPortfolio) -> dict:

@@ -1,16 +1,18 @@
 """People: advisors, researchers and admins, their roles and (argon2-hashed) passwords."""
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from qpo._checks import quote
-from qpo.errors import StoreError
+from qpo.errors import AccessDenied, StoreError
 from qpo.store import _inputs as check
 from qpo.store import audit
 from qpo.store._repo import ActorLike, _collect
-from qpo.store.access import Actor, actor_for
+from qpo.store.access import USER_ENV, Actor, actor_for
 from qpo.store.models import (
     User,
 )
@@ -24,23 +26,23 @@ def _user_row(u: User) -> dict:
 
 def add_user(session: Session, actor: ActorLike, email: str, name: str, role: str = "advisor", *,
              password: str | None = None) -> User:
-    """Add a person. Only an admin (or a system actor) may, except for the first admin of a store
-    that has none, which anyone may add (the bootstrap). The password, when given, is stored as an
-    argon2 hash."""
+    """Add a person. Only an admin (or a system actor) may, except for the first person of an
+    EMPTY store, an admin, whom anyone may add (the bootstrap). A store that has people but no admin
+    (an old store upgraded) gets its first admin from a system actor only: on the command line the
+    local operator's ``qpo user add EMAIL --name N --role admin --as system``. The password, when
+    given, is stored as an argon2 hash."""
     problems: list[str] = []
     address = _collect(problems, check.email, email, "user e-mail")
     uname = _collect(problems, check.label, name, "user name")
     urole = _collect(problems, check.role, role)
     if problems:
         raise check.report("user", problems)
-    has_admin = session.scalar(select(func.count(User.id)).where(User.role == "admin"))
     if isinstance(actor, Actor) and actor.is_system:
         who = actor
-    elif not has_admin and urole == "admin":
+    elif urole == "admin" and not session.scalar(select(func.count(User.id))):
         who = Actor.system("bootstrap") if actor is None else _bootstrap_actor(session, actor, address)
     else:
-        who = actor_for(session, actor)
-        who.require_admin(f"add the user {quote(address)}")
+        who = _admin_actor(session, actor, f"add the user {quote(address)}")
     if session.scalar(select(User.id).where(User.email == address)) is not None:
         raise check.fail(f"user {quote(address)} exists already (`qpo user list`)")
     hashed = hash_password(password) if password is not None else None
@@ -51,12 +53,69 @@ def add_user(session: Session, actor: ActorLike, email: str, name: str, role: st
     return user
 
 
+#: how the first admin of a store with people and no admin (an older store upgraded) is added
+#: (in Python: ``add_user(session, Actor.system("operator"), ...)``)
+FIRST_ADMIN_HINT = ("this store has people but no admin: its operator adds the first with "
+                    "`qpo user add EMAIL --name N --role admin --as system`")
+
+
+def _admin_actor(session: Session, actor: ActorLike, what: str) -> Actor:
+    """The admin (or system) actor ``actor`` is, else AccessDenied; when the store has no admin at
+    all the refusal says how its operator adds the first one."""
+    if isinstance(actor, Actor) and actor.is_system:
+        return actor
+    has_admin = session.scalar(select(func.count(User.id)).where(User.role == "admin"))
+    if not has_admin and actor is None and not os.environ.get(USER_ENV):
+        raise AccessDenied(f"no actor named, and {FIRST_ADMIN_HINT}")
+    try:
+        who = actor_for(session, actor)
+        who.require_admin(what)
+    except AccessDenied as exc:
+        if has_admin:
+            raise
+        first = str(exc).split(";")[0].split(": only an admin")[0]  # who was refused what, without the advice
+        raise AccessDenied(f"{first}; {FIRST_ADMIN_HINT}") from None
+    return who
+
+
 def _bootstrap_actor(session: Session, actor: Actor | str, address: str) -> Actor:
     email = actor.email if isinstance(actor, Actor) else check.email(actor, "actor e-mail")
     known = session.scalar(select(User).where(User.email == email))
     if known is not None:
         return Actor(email=known.email, role=known.role, name=known.name, user_id=known.id)
     return Actor(email=email, role="system", name="bootstrap") if email != address else Actor.system("bootstrap")
+
+
+def update_user(session: Session, actor: ActorLike, email: str, *, name: str | None = None,
+                role: str | None = None) -> User:
+    """Change a person's name and/or role (an admin's job, or a system actor's). Refused, nothing
+    written, when it would leave the store without an admin (demoting the last one). Audited as
+    ``user_update`` with the person before and after."""
+    problems: list[str] = []
+    address = _collect(problems, check.email, email, "user e-mail")
+    uname = _collect(problems, check.label, name, "user name") if name is not None else None
+    urole = _collect(problems, check.role, role) if role is not None else None
+    if name is None and role is None:
+        problems.append("nothing to change: give a new name and/or role")
+    if problems:
+        raise check.report("user", problems)
+    who = _admin_actor(session, actor, f"change the user {quote(address)}")
+    user = session.scalar(select(User).where(User.email == address))
+    if user is None:
+        raise check.fail(f"no user {quote(address)} (`qpo user list`)")
+    if user.role == "admin" and urole is not None and urole != "admin":
+        admins = session.scalars(select(User.id).where(User.role == "admin").with_for_update()).all()  # PG: one at a time
+        if len(admins) <= 1:
+            raise check.fail(f"{quote(address)} is the store's last admin: make another person admin first "
+                             "(`qpo user update EMAIL --role admin`)")
+    before = _user_row(user)
+    if uname is not None:
+        user.name = uname
+    if urole is not None:
+        user.role = urole
+    session.flush()
+    audit.record(session, who, "user_update", "user", entity_id=address, before=before, after=_user_row(user))
+    return user
 
 
 def get_or_create_user(session: Session, actor: ActorLike, email: str, name: str, role: str = "advisor") -> User:
@@ -69,9 +128,25 @@ def get_or_create_user(session: Session, actor: ActorLike, email: str, name: str
 def list_users(session: Session, actor: ActorLike) -> pd.DataFrame:
     """The people of the store (e-mail, name, role, whether a password is set; never the hash).
     Any user may list them."""
+    if actor is None and not os.environ.get(USER_ENV):
+        raise AccessDenied(_who_lists_hint(session))
     actor_for(session, actor)
     rows = session.scalars(select(User).order_by(User.email)).all()
     return pd.DataFrame([_user_row(u) for u in rows], columns=["email", "name", "role", "has_password"])
+
+
+#: the demo book's admin (``qpo db seed``; qpo.workbench.demo.DEMO_USERS)
+DEMO_ADMIN = "admin@example.com"
+
+
+def _who_lists_hint(session: Session) -> str:
+    """Why ``qpo user list`` with no actor is refused, and how to find an e-mail to name."""
+    if not session.scalar(select(func.count(User.id))):
+        return ("no actor named, and this store has no people yet: add its first admin with `qpo user add EMAIL "
+                "--name NAME --role admin` (no --as needed in an empty store), or seed the demo book with "
+                f"`qpo db seed` and name its admin: `qpo user list --as {DEMO_ADMIN}`")
+    return (f"no actor named: listing the people names who asks too (--as EMAIL or {USER_ENV}=EMAIL), your own "
+            f"e-mail as an admin added you; in the demo book (`qpo db seed`): `qpo user list --as {DEMO_ADMIN}`")
 
 
 def set_password(session: Session, actor: ActorLike, email: str, password: str) -> None:

@@ -23,8 +23,24 @@ from qpo.store.models import (
     User,
 )
 
+#: set the check a strategy passes before it is stored (:mod:`qpo.book.strategy` registers
+#: ``Strategy.from_json`` on import; the store runs no optimizer itself)
+register_strategy_check = check.register_strategy_check
+
 
 # -- portfolios -----------------------------------------------------------------------------------
+def portfolio_benchmark(portfolio: ClientPortfolio) -> str | None:
+    """The benchmark of a portfolio, the one answer every reader uses: its own ``benchmark`` column
+    (set by ``create_portfolio``/``update_portfolio``, ``qpo portfolio create/update --benchmark``)
+    is the source of truth; when that is empty, its stored strategy's ``benchmark``
+    (:attr:`qpo.book.Strategy.benchmark`, a default for portfolios made with one); else None."""
+    if portfolio.benchmark is not None:
+        return portfolio.benchmark
+    strategy = portfolio.strategy
+    named = strategy.get("benchmark") if isinstance(strategy, Mapping) else None
+    return named if isinstance(named, str) and named.strip() else None
+
+
 def store_tickers(session: Session) -> set[str]:
     """The universe a portfolio's tickers are checked against when the caller gives none: the
     bundled S&P 500 panel's tickers and every ticker the store's ledgers already hold."""

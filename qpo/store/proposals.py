@@ -249,13 +249,14 @@ def record_optimization_run(session: Session, actor: ActorLike, result, *, portf
     """Persist an :class:`~qpo.OptimizationResult`. Its labels, weights (finite), parameters (JSON:
     text, finite numbers, bools, None, lists, dicts) and run id are checked first; a statistic that is
     not finite (the Sharpe ratio of a zero volatility) is stored as NULL, undefined. A run of a
-    portfolio needs the right to change it."""
+    portfolio needs the right to change it. The audit trail gets a ``record`` row naming the actor
+    (entity ``optimization_run``)."""
     who = actor_for(session, actor)
     missing = [f for f in _RESULT_FIELDS if not hasattr(result, f)]
     if missing:
         raise check.fail(f"result must be an OptimizationResult (qpo.optimize's answer); {quote(result)} has no "
                          f"{', '.join(missing)}")
-    pid = None
+    pid, p = None, None
     if portfolio is not None:
         p = _find(session, portfolio)
         who.require_change(p, "record an optimization run for")
@@ -267,6 +268,9 @@ def record_optimization_run(session: Session, actor: ActorLike, result, *, portf
         fallback_reason=result.fallback_reason, mlflow_run_id=mlflow_run_id)
     session.add(run)
     session.flush()
+    audit.record(session, who, "record", "optimization_run", entity_id=run.id, portfolio=p,
+                 after={"objective": run.objective, "method": run.method, "solver": run.solver, "status": run.status,
+                        "n_weights": len(run.weights or {}), "mlflow_run_id": mlflow_run_id})
     return run
 
 
@@ -277,7 +281,8 @@ def record_risk_metrics(session: Session, actor: ActorLike, portfolio: str, as_o
     values that are not finite numbers are refused, and nothing is written.
 
     Numbers of a tracked run are kept per run; recording the same metric of the same portfolio, date
-    and run again (or again without a run: a notebook run by hand) replaces the earlier number.
+    and run again (or again without a run: a notebook run by hand) replaces the earlier number. The
+    audit trail gets a ``record`` row naming the actor (entity ``risk_metrics``, the numbers after).
     """
     who = actor_for(session, actor)
     problems: list[str] = []
@@ -307,6 +312,9 @@ def record_risk_metrics(session: Session, actor: ActorLike, portfolio: str, as_o
     rows = [RiskMetric(portfolio_id=p.id, as_of=day, metric=k, value=v, mlflow_run_id=run_id) for k, v in values.items()]
     session.add_all(rows)
     session.flush()
+    if rows:
+        audit.record(session, who, "record", "risk_metrics", entity_id=str(day), portfolio=p,
+                     after={"as_of": str(day), "metrics": values, "mlflow_run_id": run_id})
     return rows
 
 

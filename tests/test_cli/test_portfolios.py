@@ -114,14 +114,6 @@ def test_show_values_the_holdings_at_the_panels_last_closes(book, sp500):
     assert r.json["error"] == "no portfolio named 'harper'; `qpo portfolio list` shows the ones you may see"
 
 
-def _renames() -> bool:
-    from qpo.cli.book import _renames
-
-    return _renames()
-
-
-@pytest.mark.xfail(not _renames(), strict=True, reason="qpo.store.update_portfolio's own `name` parameter takes the "
-                   "new name too (TypeError): it must be positional-only; the lead's store fix")
 def test_rename_keeps_the_ledger_and_the_trail(book):
     doc = book.ok("portfolio", "update", "Harper", "--name", "Harper II", "--json", actor=ANA).json
     assert doc["portfolio"]["name"] == "Harper II" and doc["changed"] == ["name"]

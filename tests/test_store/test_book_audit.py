@@ -336,3 +336,33 @@ def test_a_new_portfolio_does_not_inherit_a_deleted_ones_trail(book, request):
         everything_of_ana = audit_trail(s, ANA)
     assert list(mine["portfolio"]) == ["Ana New"]
     assert "Ben Temp" not in set(everything_of_ana["portfolio"].dropna())
+
+
+def test_recorded_runs_and_risk_numbers_are_in_the_trail(book):
+    """record_optimization_run and record_risk_metrics write with an audit row naming the actor."""
+    from types import SimpleNamespace
+
+    from qpo.store import record_optimization_run, record_risk_metrics
+
+    result = SimpleNamespace(weights={"AAPL": 0.6, "MSFT": 0.4}, objective="min_variance", method="convex",
+                             solver="CLARABEL", status="optimal", expected_return=0.1, volatility=0.2, sharpe=0.5,
+                             fallback_reason=None)
+    row, run = one_row(book, lambda s: record_optimization_run(s, ANA, result, portfolio=ANA_PF, mlflow_run_id="abc"),
+                       actor=ANA, role="advisor", action="record", entity="optimization_run", portfolio=ANA_PF)
+    assert row.entity_id == str(run.id)
+    assert row.after == {"objective": "min_variance", "method": "convex", "solver": "CLARABEL", "status": "optimal",
+                         "n_weights": 2, "mlflow_run_id": "abc"}
+    row, _ = one_row(book, lambda s: record_optimization_run(s, SYSTEM, result),
+                     actor="system:test", role="system", action="record", entity="optimization_run", portfolio=None)
+    row, written = one_row(book, lambda s: record_risk_metrics(s, SYSTEM, BEN_PF, DAY, {"volatility": 0.18,
+                                                                                          "var_95": 0.021}),
+                           actor="system:test", role="system", action="record", entity="risk_metrics",
+                           portfolio=BEN_PF)
+    assert len(written) == 2 and row.entity_id == "2024-03-28"
+    assert row.after == {"as_of": "2024-03-28", "metrics": {"volatility": 0.18, "var_95": 0.021}, "mlflow_run_id": None}
+    # a refused write appends no row
+    last = last_audit_id(book.engine)
+    with pytest.raises(Exception, match="may not"):
+        with session_scope(book.engine) as s:
+            record_risk_metrics(s, ANA, BEN_PF, DAY, {"volatility": 0.1})
+    assert audit_rows_after(book.engine, last) == []
