@@ -318,6 +318,27 @@ def _notify_failed_cells(result: SweepResult, log) -> dict[str, Any] | None:
     return report
 
 
+def remote_tracking_warning(kind: str, scheduler_address: str, tracking_uri: str) -> str | None:
+    """A warning when cells run on a team's scheduler on another host while the runs are tracked in
+    a local file (the SQLite default, or a file store): a worker elsewhere cannot reach that file,
+    so its cells would fail to log. None when the cluster is local, on this host, or the tracking
+    store is a server."""
+    from urllib.parse import urlsplit
+
+    if kind == "local":
+        return None
+    host = (urlsplit(scheduler_address if "://" in scheduler_address else f"tcp://{scheduler_address}").hostname
+            or "").lower()
+    if host in ("127.0.0.1", "localhost", "::1", ""):
+        return None
+    scheme = urlsplit(tracking_uri).scheme.lower()
+    if scheme in ("http", "https", "databricks") or scheme.startswith("postgresql") or scheme.startswith("mysql"):
+        return None
+    return (f"warning: the cells run on the scheduler at {scheduler_address}, but the runs are tracked in a local file "
+            f"({scheme or 'file'}:): a worker on another host cannot reach it. Point MLFLOW_TRACKING_URI at a "
+            f"tracking server (`qpo ui mlflow`) that every worker reaches")
+
+
 def _own(cell: dict[str, Any], names: list[str]) -> dict[str, Any]:
     """A cell's values of the sweep's own parameters (those shared by every cell left out)."""
     return {n: cell[n] for n in names if n in cell}
@@ -331,6 +352,9 @@ def _fan_out(name, plan, names, sweep_id, parent_id, uri, workers, scheduler, si
     outcomes: dict[int, dict] = {}
     with dask_client(workers, scheduler=scheduler, log=log, dashboard=False) as client:
         n_workers = client.qpo_info.workers
+        warning = remote_tracking_warning(client.qpo_info.kind, client.scheduler.address, uri)
+        if warning:
+            log(warning)
         if client.qpo_info.kind == "local":
             client.run(ignore_terminal_signals)  # Ctrl-C reaches this process, which stops the cells in order
         futures = {}

@@ -41,3 +41,18 @@ def test_strategy_order_reads_text_or_a_list():
     assert strategy_order(" min_variance , hrp,") == ["min_variance", "hrp"]
     assert strategy_order(["a", "b"]) == ["a", "b"]
     assert strategy_order(None) is None and strategy_order("") is None
+
+
+def test_a_remote_scheduler_with_a_local_tracking_file_is_warned_about():
+    from qpo.workbench.sweep import remote_tracking_warning
+
+    sqlite = "sqlite:////home/me/qpo/mlflow.db"
+    assert remote_tracking_warning("local", "tcp://127.0.0.1:40000", sqlite) is None
+    assert remote_tracking_warning("scheduler", "tcp://127.0.0.1:8786", sqlite) is None  # this host
+    assert remote_tracking_warning("scheduler", "tcp://dask.team:8786", "http://mlflow.team:5000") is None
+    assert remote_tracking_warning("scheduler", "tcp://dask.team:8786",
+                                   "postgresql+psycopg://u:secret@db/mlflow") is None
+    warning = remote_tracking_warning("scheduler", "tcp://10.0.0.5:8786", sqlite)
+    assert warning is not None and "10.0.0.5:8786" in warning and "MLFLOW_TRACKING_URI" in warning
+    assert "sqlite" in warning and "/home/me" not in warning
+    assert remote_tracking_warning("scheduler", "tcp://10.0.0.5:8786", "file:///tmp/mlruns") is not None
