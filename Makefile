@@ -38,22 +38,11 @@ mlflow: install
 dashboard: install
 	$(BIN)/qpo dashboard advisor --port $(PORT)
 
-# the benchmarks (python -m benchmarks.<script>; see benchmarks/__init__.py) write benchmarks/results/;
-# the bench extra (Riskfolio-Lib) is installed when missing
+# every benchmark (benchmarks.SCRIPTS, the one list; see benchmarks/__init__.py), each in its own process,
+# writing benchmarks/results/; the bench extra (Riskfolio-Lib) is installed when missing
 benchmark: install
 	$(BIN)/python -c "import riskfolio" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[test,bench]"
-	$(BIN)/python -m benchmarks.classical_optimizers
-	$(BIN)/python -m benchmarks.backtest_walkforward
-	$(BIN)/python -m benchmarks.validation_scale
-	$(BIN)/python -m benchmarks.fuzz_optimizer
-	$(BIN)/python -m benchmarks.risk_analytics
-	$(BIN)/python -m benchmarks.rebalance_proposals
-	$(BIN)/python -m benchmarks.dashboard_browser
-	$(BIN)/python -m benchmarks.quantum_qaoa
-	$(BIN)/python -m benchmarks.quantum_annealing
-	$(BIN)/python -m benchmarks.return_forecaster
-	$(BIN)/python -m benchmarks.workbench_timings
-	$(BIN)/python -m benchmarks.book_risk
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) runs data_docs qpo.db qpo.db.lock mlflow.db

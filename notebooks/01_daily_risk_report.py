@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Daily risk report
 #
-# Risk of one client portfolio as of a date: compliance status first, then the numbers, VaR by method, risk contributions, stress tests and a what-if min-variance rebalance of the same names. The holdings are the portfolio's ledger on the report's date; the compliance limits are the portfolio's own (its stored strategy), unless a `limit_*` parameter overrides one. Run by `qpo pipeline run daily-report` on weekdays at 18:00, as the system actor `system:daily-report`; every number recorded below is logged to MLflow and written to the store.
+# Risk of one client portfolio as of a date: compliance status first, then the data warnings of the prices, the numbers, VaR by method, risk contributions, stress tests and a what-if rebalance: the proposal the portfolio's own strategy makes that day (current weights, turnover cap and costs included), as a dry run that is not stored. The holdings are the portfolio's ledger on the report's date; the compliance limits are the portfolio's own (its stored strategy), unless a `limit_*` parameter overrides one. Run by `qpo pipeline run daily-report` on weekdays at 18:00, as the system actor `system:daily-report`; every number recorded below is logged to MLflow and written to the store.
 
 # %% tags=["parameters"]
 portfolio: str = "Balanced Growth"  # client portfolio name in the store
@@ -25,7 +25,7 @@ lookback_days: int = 756  # returns behind the risk numbers, in periods of the p
 confidence: float = 0.95  # VaR / CVaR confidence level, in (0, 1)
 horizon: int = 1  # VaR / CVaR horizon in periods of the prices (trading days for daily prices)
 risk_free_rate: float = 0.0  # annual risk-free rate for the Sharpe ratio
-max_weight: float = 0.25  # per-name cap of the what-if min-variance rebalance
+max_weight: "Optional[float]" = None  # what-if only: overrides the per-name cap of the portfolio's strategy; None: its own
 limit_max_weight: "Optional[float]" = None  # compliance: largest single name; None: the portfolio's own limit
 limit_sector_max: "Optional[float]" = None  # compliance: largest GICS sector; None: the portfolio's own limit
 limit_min_names: "Optional[int]" = None  # compliance: fewest holdings; None: the portfolio's own limit
@@ -43,7 +43,7 @@ import pandas as pd
 from IPython.display import HTML
 
 import qpo
-from qpo.reporting.daily import daily_report, report_actor
+from qpo.reporting.daily import daily_report, report_actor, run_validation
 from qpo.risk import period_adjective
 from qpo.store import connect
 from qpo.store.market_data import benchmark_for, book_benchmark, book_prices
@@ -57,13 +57,18 @@ else:
     prices, prices_origin = qpo.load_prices(prices_source, start=history_start), prices_source
     benchmark = qpo.load_prices("sp500_index", start=history_start)["SP500"] if prices_source == "sp500" else None
 actor = report_actor()  # system:daily-report, an operations job
+# the validation of these prices: the pipeline's (its run's validation.json), else validated here
+validation = run_validation(run_id) if run_id else None
+if validation is None:
+    from qpo.validation import validate_prices
+    validation = validate_prices(prices)
 # the portfolio's own limits (its stored strategy), with those given here in their place
 overrides = dict(max_weight=limit_max_weight, sector_max=limit_sector_max, min_names=limit_min_names,
                  var_limit=limit_var, var_method=limit_var_method)
 report = daily_report(portfolio, prices, as_of=as_of, lookback_days=lookback_days, confidence=confidence,
                       horizon=horizon, risk_free_rate=risk_free_rate, max_weight=max_weight,
                       benchmark=benchmark, engine=engine, limits=overrides, sectors=qpo.load_sectors(),
-                      periods_per_year=periods_per_year, actor=actor)
+                      periods_per_year=periods_per_year, actor=actor, validation=validation)
 print(f"{portfolio}: {report.risk.n_periods} {period_adjective(report.risk.periods_per_year)} returns, "
       f"{report.risk.start.date()} to {report.as_of.date()}")
 
@@ -72,6 +77,16 @@ display(HTML(report.status_html()))  # compliance breaches first
 record("compliance_breaches", len(report.breaches), show=False)
 record("breaches", report.breaches, show=False)
 record("prices_origin", prices_origin, show=False)  # "store", "bundled" (a store without market data), or the source
+
+# %% [markdown]
+# ## Data warnings
+#
+# Checks of the prices that stop nothing but must be reviewed (one-day moves beyond 40 %, say): the rows the validation lists, the portfolio's names first, at most 20, with each warning's full count. The same warnings are in the run's JSON, its MLflow tags and the Data Docs.
+
+# %%
+display(HTML(report.data_warnings.html()))
+for name, value in report.data_warnings.metrics().items():
+    record(name, value, show=False)
 
 # %% [markdown]
 # ## Risk numbers
@@ -104,8 +119,8 @@ report.styled_table("var")
 # Euler components: they add up to the portfolio's volatility (annualized) and to its one-day historical CVaR.
 
 # %%
-display(report.risk.contributions.style.format("{:.4f}"))
-report.risk.sector_contributions.style.format("{:.4f}")
+display(report.styled_table("contributions"))  # weights and shares in %
+report.styled_table("sectors")
 
 # %% [markdown]
 # ## Stress tests
@@ -130,9 +145,14 @@ for name, fig in report.figures().items():
 
 # %% [markdown]
 # ## Holdings and the what-if rebalance
+#
+# The rebalance the portfolio's own strategy proposes on the report's date (`qpo.propose_rebalance(..., save=False)`): its objective and constraints, the current weights, the turnover cap and the trading costs, in whole shares. Its numbers before and after are over the strategy's lookback; the risk table's "what-if rebalance" column is the weights after its trades over the report's window. It is **not stored** as a proposal: the advisor stores one for review with `qpo rebalance propose NAME`.
 
 # %%
-pd.DataFrame({"current": report.weights, "what-if min-variance": report.what_if.weights}).fillna(0).style.format("{:.2%}")
+display(HTML(report.what_if.html()))
+record("what_if_status", report.what_if.status, show=False)
+record("what_if_trades", report.what_if.trades_table().to_dict(orient="records"), show=False)
+pd.DataFrame({"current": report.weights, "after the what-if": report.what_if.weights}).fillna(0).style.format("{:.2%}")
 
 # %% [markdown]
 # ## Return forecasts

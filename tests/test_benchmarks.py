@@ -1,10 +1,12 @@
 """The benchmark scripts keep working (smoke).
 
-``python -m benchmarks --smoke`` runs every script's smoke mode (tiny sizes) one after the other in
-one subprocess (the heavy imports paid once), writing to a temporary directory, never over
-``benchmarks/results/``. Each test then reads one script's results and checks what it measured:
-finite timings for qpo and every peer it compares, and the same answers where the libraries solve
-the same problem. Sections that need ``../shared/data`` are checked when it is present.
+``python -m benchmarks --smoke SCRIPT ...`` runs the smoke mode (tiny sizes) of every script of
+``benchmarks.SCRIPTS`` but those with a smoke test of their own (``benchmarks.SMOKE_TESTED_APART``:
+validation_scale, dashboard_browser) one after the other in one subprocess (the heavy imports paid
+once), writing to a temporary directory, never over ``benchmarks/results/``. Each test then reads
+one script's results and checks what it measured: finite timings for qpo and every peer it
+compares, and the same answers where the libraries solve the same problem. Sections that need
+``../shared/data`` are checked when it is present.
 """
 from __future__ import annotations
 
@@ -18,13 +20,34 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import SCRIPTS, SMOKE_TESTED_APART
 from benchmarks._common import BARS, RESULTS, ROOT, SECTORS
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("benchmarks")]
-SCRIPTS = ("classical_optimizers", "backtest_walkforward", "risk_analytics", "quantum_qaoa", "quantum_annealing",
-           "return_forecaster", "rebalance_proposals", "workbench_timings", "book_risk", "book_nightly",
-           "sweep")
+#: the scripts of the shared smoke run
+SMOKE = tuple(s for s in SCRIPTS if s not in SMOKE_TESTED_APART)
 SHARED = BARS.exists() and SECTORS.exists()
+
+
+def test_one_list_of_scripts():
+    """Every script in benchmarks/ is in ``benchmarks.SCRIPTS``; ``make benchmark`` runs that list
+    (``python -m benchmarks``) and names no script of its own; each script is smoke-tested."""
+    import re
+
+    on_disk = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if not p.stem.startswith("_"))
+    assert sorted(SCRIPTS) == on_disk and len(set(SCRIPTS)) == len(SCRIPTS)
+    make = (ROOT / "Makefile").read_text()
+    target = re.search(r"^benchmark:.*?\n((?:\t.*\n)+)", make, re.M).group(1)
+    assert "$(BIN)/python -m benchmarks\n" in target and "benchmarks." not in target
+    assert set(SMOKE_TESTED_APART) <= set(SCRIPTS)
+    tests = (ROOT / "tests" / "test_benchmarks.py").read_text()
+    for name in SMOKE_TESTED_APART:  # each has its own test, named where the list says
+        test = SMOKE_TESTED_APART[name].split("::")[1].split()[0]
+        assert f"def {test}(" in tests and f"benchmarks.{name}" in tests, name
+    from benchmarks.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["not_a_script"])
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +56,8 @@ def smoke(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("qpo_home")
     committed = {p.name: p.stat().st_mtime_ns for p in RESULTS.iterdir()}
     env = {**os.environ, "QPO_HOME": str(home), "GX_ANALYTICS_ENABLED": "False"}
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--smoke", "--out", str(out)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=1200)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--smoke", "--out", str(out), *SMOKE], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-6000:]
     assert {p.name: p.stat().st_mtime_ns for p in RESULTS.iterdir()} == committed  # the committed figures stay
     return out
@@ -50,16 +73,19 @@ def _finite(*values) -> bool:
 
 
 def _errors(o, path="") -> list[str]:
-    """Every ``error`` a worker or a section recorded."""
+    """Every ``error`` a worker or a section recorded (its message; the optimizer fuzz's count of
+    cases that ended in a qpo error, an expected outcome, is not one)."""
     if isinstance(o, dict):
-        return [f"{path}: {o['error']}"] if "error" in o else [e for k, v in o.items() for e in _errors(v, f"{path}/{k}")]
+        if isinstance(o.get("error"), str):
+            return [f"{path}: {o['error']}"]
+        return [e for k, v in o.items() for e in _errors(v, f"{path}/{k}")]
     if isinstance(o, list):
         return [e for i, v in enumerate(o) for e in _errors(v, f"{path}/{i}")]
     return []
 
 
 def test_every_script_wrote_its_results(smoke):
-    for name in SCRIPTS:
+    for name in SMOKE:
         r = _results(smoke, name)
         assert r["mode"] == "smoke", name
         assert not _errors(r), _errors(r)
@@ -183,7 +209,7 @@ def test_workbench_timings(smoke):
 
 @pytest.fixture(scope="module")
 def validation_scale(tmp_path_factory) -> dict:
-    """``benchmarks.validation_scale --smoke`` (not yet among the runner's scripts: run on its own)."""
+    """``benchmarks.validation_scale --smoke`` in its own process (its peak memory is that process's)."""
     out = tmp_path_factory.mktemp("validation_scale")
     env = {**os.environ, "QPO_HOME": str(tmp_path_factory.mktemp("qpo_home")), "GX_ANALYTICS_ENABLED": "False"}
     proc = subprocess.run([sys.executable, "-m", "benchmarks.validation_scale", "--smoke", "--out", str(out)], cwd=ROOT,
@@ -267,3 +293,10 @@ def test_sweep(smoke):
     assert _finite(s["wall_s"], s["compute_median_s"], s["overhead_median_s"], r["kernel_start"]["median_s"])
     assert 0 < s["compute_median_s"] < s["cell_wall_median_s"] <= s["wall_s"]
     assert s["metric"].endswith("sharpe") and all(_finite(v) for v in s["metric_by_cell"].values())
+
+
+def test_fuzz_optimizer(smoke):
+    r = _results(smoke, "fuzz_optimizer")
+    assert r["cases"] == 50 and sum(r["outcomes"].values()) == 50 and r["failures"] == []
+    assert not any(k.startswith("FAIL") for k in r["outcomes"]) and r["outcomes"].get("ok", 0) > 0
+    assert _finite(r["seconds"]) and set(r["by_objective"])

@@ -11,22 +11,23 @@ business days, 365 for prices on every calendar day, 52 weekly, 12 monthly) unle
 days for daily prices)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from qpo.errors import DataError
+from qpo.reporting._data_warnings import ROWS_SHOWN, DataWarnings, data_warnings, run_validation
+from qpo.reporting._forecast_section import FORECASTER_NAME, ForecastSection, forecast_section
+from qpo.reporting._what_if import NOT_RECORDED, WhatIf, what_if_overrides, what_if_proposal
 
 if TYPE_CHECKING:
     from qpo.book.strategy import Strategy
-    from qpo.forecasting import Forecast
-    from qpo.optimization import OptimizationResult
     from qpo.risk import Limits, RiskReport
 
-#: the registered model whose ``champion`` the report shows (qpo.tracking.MODEL_NAME, without importing it)
-FORECASTER_NAME = "qpo-return-forecaster"
+#: the what-if's column, series and bars in the report
+WHAT_IF_LABEL = "what-if rebalance"
 
 
 @dataclass
@@ -39,11 +40,13 @@ class DailyReport:
     benchmark_returns: pd.Series | None
     risk: RiskReport
     benchmark_risk: RiskReport | None
-    what_if: OptimizationResult  # min-variance on the held names
-    what_if_risk: RiskReport
+    what_if: WhatIf  # the dry-run rebalance proposal of the portfolio's own strategy (never stored)
+    what_if_risk: RiskReport | None  # the weights after its trades, over the report's window (None: no column)
     limits: Limits | None = None  # the limits checked (the portfolio's own unless overridden)
     limits_source: str = ""  # where they came from, in words
     cash: float = 0.0  # the ledger's cash as of the report's date (not in the weights)
+    what_if_returns: pd.DataFrame | None = None  # the report's window of the names held after the what-if
+    data_warnings: DataWarnings | None = None  # the prices' validation warnings (None: no validation given)
 
     @property
     def breaches(self) -> list[str]:
@@ -70,17 +73,23 @@ class DailyReport:
 
     def metrics(self) -> dict[str, float]:
         m = dict(self.risk.metrics())
-        m.update({f"what_if_{k}": v for k, v in self.what_if_risk.metrics().items()})
+        if self.what_if_risk is not None:
+            m.update({f"what_if_{k}": v for k, v in self.what_if_risk.metrics().items()})
+        m.update({k: v for k, v in self.what_if.metrics().items() if isinstance(v, (int, float))})
+        if self.data_warnings is not None:
+            m["data_warning_rows"] = self.data_warnings.total
         if self.benchmark_risk is not None:
             m.update({f"benchmark_{k}": v for k, v in self.benchmark_risk.metrics().items()})
         return m
 
     def risk_table(self) -> pd.DataFrame:
-        """The summary numbers side by side: the portfolio, the what-if rebalance and the benchmark.
+        """The summary numbers side by side: the portfolio, the what-if rebalance (the weights after
+        its trades, over the report's window; no column when there is no what-if) and the benchmark.
         Statistics against the benchmark are computed for the portfolio and the what-if; the
         benchmark's own row against itself is left empty (NaN) by definition."""
-        cols = {"portfolio": self.risk.to_frame()["value"],
-                "what-if min-variance": self.what_if_risk.to_frame()["value"]}
+        cols = {"portfolio": self.risk.to_frame()["value"]}
+        if self.what_if_risk is not None:
+            cols[WHAT_IF_LABEL] = self.what_if_risk.to_frame()["value"]
         if self.benchmark_risk is not None:
             cols["S&P 500"] = self.benchmark_risk.to_frame()["value"]
         return pd.DataFrame(cols).reindex(cols["portfolio"].index)
@@ -104,15 +113,17 @@ class DailyReport:
 
         unit = period_name(self.risk.periods_per_year)
         series = {self.portfolio: self.returns}
-        series["what-if min-variance"] = portfolio_returns(self.what_if.weights, self.asset_returns)
+        after = self.what_if.weights
+        if after is not None and self.what_if_returns is not None:
+            series[WHAT_IF_LABEL] = portfolio_returns(after, self.what_if_returns)
         if self.benchmark_returns is not None:
             series["S&P 500"] = self.benchmark_returns
         risk = risk_figures(self.risk)
         return {
             "wealth": wealth_figure(series, f"Growth of $1 over {len(self.returns)} {unit}s to {self.as_of.date()}"),
             "drawdown": drawdown_figure(drawdown_series(self.returns), f"{self.portfolio}: drawdown"),
-            "weights": weights_figure({"current": self.weights, "what-if min-variance": self.what_if.weights},
-                                      "Current weights and the min-variance rebalance"),
+            "weights": weights_figure({"current": self.weights, **({WHAT_IF_LABEL: after} if after is not None else {})},
+                                      "Current weights and the what-if rebalance (after its trades)"),
             **{k: risk[k] for k in ("distribution", "contributions", "sectors", "stress") if k in risk},
         }
 
@@ -204,15 +215,24 @@ def report_actor(actor=None):
 
 
 def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_days: int = 756,
-                 confidence: float = 0.95, risk_free_rate: float = 0.0, max_weight: float = 0.25,
+                 confidence: float = 0.95, risk_free_rate: float = 0.0, max_weight: float | None = None,
                  benchmark: pd.Series | None = None, engine=None, horizon: int = 1, limits=None,
                  sectors: dict[str, str] | None = None, n_scenarios: int = 100_000,
-                 periods_per_year: int | None = None, actor=None) -> DailyReport:
+                 periods_per_year: int | None = None, actor=None, validation=None) -> DailyReport:
     """The full risk report (:func:`qpo.risk_report`) of ``portfolio`` (from the store) over the
     ``lookback_days`` returns up to ``as_of``: against the benchmark (its level series, when given
     and priced on every date of the window), with the historical stress windows replayed over the
     whole price history up to ``as_of``, and the compliance checks of the portfolio's limits; next
-    to a what-if long-only min-variance rebalance of the same names (weights <= max_weight).
+    to a **what-if rebalance**: the proposal the portfolio's own stored strategy makes on ``as_of``
+    (:func:`qpo.book.propose_rebalance` with ``save=False``: its current weights, turnover cap and
+    costs included, whole-share trades), never stored (see :mod:`qpo.reporting._what_if`).
+    ``max_weight`` (None: the strategy's own) overrides the strategy's per-name cap for the what-if
+    only. The risk table's what-if column is the weights after its trades over the report's window;
+    a what-if that cannot be built leaves the column out and says why (:attr:`DailyReport.what_if`).
+
+    ``validation`` (a :class:`~qpo.validation.ValidationReport` of the prices, or its JSON, e.g. the
+    pipeline's ``validation.json``) gives the report's "Data warnings" (:attr:`DailyReport.data_warnings`,
+    at most 20 rows, the held names first); None leaves them out.
 
     The holdings are the portfolio's ledger up to ``as_of`` (shares held that day, valued at that
     day's prices; cash is reported apart, not weighted): a date before its first holding is refused.
@@ -227,7 +247,6 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
     say which it used. ``as_of`` must lie within the prices' dates."""
     from qpo.data import check_as_of, infer_frequency
     from qpo.data.returns import prices_to_returns
-    from qpo.optimization import Constraints, PortfolioProblem, optimize
     from qpo.risk import period_name, portfolio_returns, risk_report
     from qpo.store import connect, get_portfolio, session_scope
 
@@ -240,10 +259,14 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
     frequency = infer_frequency(prices.index[prices.index <= as_of], periods_per_year)
     unit = period_name(frequency.periods_per_year)
     who = report_actor(actor)
-    with session_scope(engine or connect(create=False)) as session:
+    engine = engine or connect(create=False)
+    with session_scope(engine) as session:
         held = get_portfolio(session, who, portfolio)
-        own = portfolio_strategy(held).limits
+        strategy = portfolio_strategy(held)
+        own = strategy.limits
         weights, cash = ledger_weights(session, who, portfolio, prices, as_of)
+    overrides = what_if_overrides(max_weight)
+    strategy = strategy.with_overrides(**overrides) if overrides else strategy  # a bad value: the strategy's error
     checked, source = resolve_limits(own, limits)
     px = prices.loc[:as_of, list(weights.index)]
     if len(px) < lookback_days + 1:
@@ -266,20 +289,43 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
     risk = risk_report(weights, asset_returns, benchmark=bench_r, confidence=confidence,
                        risk_free_rate=risk_free_rate, periods_per_year=frequency, horizon=horizon, sectors=sectors,
                        history=history, limits=checked, n_scenarios=n_scenarios)
-    n = len(weights)
-    problem = PortfolioProblem.from_returns(
-        asset_returns, constraints=Constraints(max_weight=max(max_weight, 1.0 / n)), risk_free_rate=risk_free_rate,
-        periods_per_year=frequency.periods_per_year)
-    what_if = optimize(problem, "min_variance")
-    what_if_risk = risk_report(what_if.weights, asset_returns, benchmark=bench_r, confidence=confidence,
-                               risk_free_rate=risk_free_rate, periods_per_year=frequency, stress_scenarios={}, shocks=[],
-                               n_scenarios=n_scenarios)
+    what_if = what_if_proposal(portfolio, prices, as_of, strategy=strategy, actor=who, engine=engine,
+                               sectors=sectors, overrides=overrides)
+    what_if_risk = what_if_returns = None
+    after = what_if.weights
+    if after is not None:
+        what_if_returns, why = _window_returns(prices, list(after.index), as_of, lookback_days, asset_returns.index)
+        if what_if_returns is None:
+            what_if.message += f" Its risk column is left out of the risk table: {why}."
+        else:
+            what_if_risk = risk_report(after, what_if_returns, benchmark=bench_r, confidence=confidence,
+                                       risk_free_rate=risk_free_rate, periods_per_year=frequency, stress_scenarios={},
+                                       shocks=[], n_scenarios=n_scenarios)
     bench_risk = None
     if bench_r is not None:
         bench_risk = risk_report(None, bench_r, confidence=confidence, risk_free_rate=risk_free_rate,
                                  periods_per_year=frequency, n_scenarios=n_scenarios)
+    warnings = None if validation is None else data_warnings(validation, weights.index)
     return DailyReport(portfolio, as_of, weights, asset_returns, port, bench_r, risk, bench_risk, what_if,
-                       what_if_risk, limits=checked, limits_source=source, cash=cash)
+                       what_if_risk, limits=checked, limits_source=source, cash=cash, what_if_returns=what_if_returns,
+                       data_warnings=warnings)
+
+
+def _window_returns(prices: pd.DataFrame, names: list[str], as_of: pd.Timestamp, lookback_days: int,
+                    dates: pd.Index) -> tuple[pd.DataFrame | None, str]:
+    """The returns of ``names`` on the report's window (``dates``), or None and why (a name the
+    what-if buys that is not priced over the whole window)."""
+    from qpo.data.returns import prices_to_returns
+
+    missing = [t for t in names if t not in prices.columns]
+    if missing:
+        return None, f"no prices for {missing}"
+    window = prices.loc[:as_of, names].iloc[-(lookback_days + 1):]
+    gaps = window.columns[window.isna().any()].tolist()
+    if gaps:
+        return None, f"{gaps} are not priced on every date of the report's window"
+    returns = prices_to_returns(window)
+    return returns.reindex(dates), ""
 
 
 def ledger_weights(session, actor, portfolio: str, prices: pd.DataFrame, as_of=None) -> tuple[pd.Series, float]:
@@ -308,183 +354,7 @@ def ledger_weights(session, actor, portfolio: str, prices: pd.DataFrame, as_of=N
     return (invested * (value / total)).rename("weight"), float(pos.cash)
 
 
-# -- return forecasts ----------------------------------------------------------------------------
-@dataclass
-class ForecastSection:
-    """What the daily report says about return forecasts: ``status`` is ``forecast`` (a table of
-    the champion's forecasts), ``no_champion`` or ``unavailable`` (the champion exists but cannot
-    forecast the held names, or could not be read; ``message`` says why)."""
-
-    status: str
-    message: str
-    model_name: str
-    table: pd.DataFrame | None = None  # qpo.reporting.forecast.forecast_comparison
-    version: str | None = None
-    oos_mean_ic: float | None = None
-    baseline_mean_ic: float | None = None
-    train_end: pd.Timestamp | None = None
-    forecast: Forecast | None = field(default=None, repr=False)
-
-    @property
-    def available(self) -> bool:
-        return self.status == "forecast"
-
-    def html(self) -> str:
-        import html
-
-        css = {"forecast": "qpo-forecast", "no_champion": "qpo-no-forecast"}.get(self.status, "qpo-forecast-unavailable")
-        text = f'<p class="{css}">{html.escape(self.message)}</p>'
-        if self.table is None:
-            return text
-        pct = {c: "{:.2%}" for c in self.table.columns if c not in ("weight", "note")}
-        styled = self.table.style.format({**pct, "weight": "{:.1%}"} if "weight" in self.table else pct, na_rep="–")
-        return text + styled.to_html()
-
-    def metrics(self) -> dict:
-        """Flat values to record (numbers go to MLflow): availability, the champion's version and
-        IC, and the portfolio's forecast and historical mean (annualized), with each name's."""
-        out: dict = {"forecast_available": int(self.available), "forecast_status": self.status}
-        if self.version is not None:
-            out["champion_version"] = int(self.version)
-        if self.oos_mean_ic is not None:
-            out["champion_oos_mean_ic"] = self.oos_mean_ic
-        if self.table is not None:
-            t = self.table
-            names = [i for i in t.index if i != "portfolio"]
-            h = self.forecast.horizon if self.forecast is not None else None
-            if h is not None:
-                out["forecast_horizon"] = h
-                out["forecast_horizon_returns"] = {n: _finite(t.loc[n, f"forecast {h}d"]) for n in names}
-            out["forecast_annual"] = {n: _finite(t.loc[n, "forecast (annualized)"]) for n in names}
-            out["historical_mean_annual"] = {n: _finite(t.loc[n, "historical mean (annualized)"]) for n in names}
-            if "portfolio" in t.index:
-                out["forecast_portfolio_annual"] = float(t.loc["portfolio", "forecast (annualized)"])
-                out["historical_mean_portfolio_annual"] = float(t.loc["portfolio", "historical mean (annualized)"])
-        return out
-
-
-def _finite(v) -> float | None:
-    v = float(v)
-    return v if np.isfinite(v) else None
-
-
-def _surely_no_champion(tracking_uri: str | None, model_name: str) -> bool:
-    """True when the tracking store certainly holds no ``champion`` alias of ``model_name``: a
-    SQLite file that does not exist yet, or an SQL store whose alias table has no such row. Checked
-    with SQLAlchemy, without importing MLflow (seconds) or creating the file; anything else (another
-    kind of store, a table that is not what MLflow 3 writes) is False, and MLflow itself is asked."""
-    from pathlib import Path
-
-    import sqlalchemy as sa
-
-    from qpo import config
-
-    uri = tracking_uri or config.tracking_uri()
-    try:
-        url = sa.engine.make_url(uri)
-    except Exception:  # noqa: BLE001 - not a database URL (a file store, a server): MLflow decides
-        return False
-    if url.get_backend_name() == "sqlite":
-        if not url.database or url.database == ":memory:":
-            return False
-        if not Path(url.database).exists():
-            return True
-    try:
-        engine = sa.create_engine(url)
-        try:
-            with engine.connect() as conn:
-                row = conn.execute(sa.text("SELECT version FROM registered_model_aliases WHERE name = :name "
-                                           "AND alias = 'champion'"), {"name": model_name}).first()
-        finally:
-            engine.dispose()
-    except Exception:  # noqa: BLE001 - no such table or columns, no driver: MLflow decides
-        return False
-    return row is None
-
-
-def forecast_section(weights: pd.Series, prices: pd.DataFrame, as_of, historical_mean: pd.Series, *,
-                     model_name: str = FORECASTER_NAME, tracking_uri: str | None = None,
-                     periods_per_year: int | None = None) -> ForecastSection:
-    """The registered ``champion`` of ``model_name`` forecasting the held names (``weights``' index)
-    from ``prices`` up to ``as_of``, next to ``historical_mean`` (annualized at ``periods_per_year``,
-    per name; None: the prices' own, read from their dates). The forecasts are annualized at the
-    same periods a year. Never raises: without a champion, or when it cannot forecast these names
-    (not trained on them, too little history, a registry or model that cannot be read), the
-    section says so and why."""
-    try:
-        return _forecast_section(weights, prices, as_of, historical_mean, model_name, tracking_uri, periods_per_year)
-    except Exception as exc:  # noqa: BLE001 - the report never fails because of the forecaster
-        return ForecastSection("unavailable", f"No forecasts are shown: the forecast section failed "
-                                              f"({type(exc).__name__}: {exc}).", model_name)
-
-
-def _forecast_section(weights, prices, as_of, historical_mean, model_name, tracking_uri,
-                      periods_per_year=None) -> ForecastSection:
-    from qpo.reporting.forecast import forecast_comparison
-    from qpo.risk import period_adjective, period_name
-
-    uri = f"models:/{model_name}@champion"
-    none = ForecastSection("no_champion", f"No champion return forecaster is registered ({uri}); train one with "
-                                          "`qpo pipeline run weekly-retrain`.", model_name)
-    if _surely_no_champion(tracking_uri, model_name):
-        return none
-    try:
-        from qpo.tracking import current_champion
-
-        champion = current_champion(model_name, tracking_uri=tracking_uri)
-    except Exception as exc:  # noqa: BLE001 - the report never fails because of the forecaster
-        return ForecastSection("unavailable", f"The model registry could not be read, so no forecasts are shown "
-                                              f"({type(exc).__name__}: {exc}).", model_name)
-    if champion is None:
-        return none
-    version = str(champion.version)
-
-    from qpo.tracking import numeric_tag
-
-    ic, base_ic = numeric_tag(champion.tags, "qpo.oos_mean_ic"), numeric_tag(champion.tags, "qpo.baseline_mean_ic")
-    try:
-        train_end = pd.Timestamp(champion.tags["qpo.train_end"])
-    except (KeyError, TypeError, ValueError):
-        train_end = None
-    kw = dict(model_name=model_name, version=version, oos_mean_ic=ic, baseline_mean_ic=base_ic, train_end=train_end)
-    held = list(weights.index)
-    as_of = pd.Timestamp(as_of)
-    try:
-        from qpo.tracking import load_forecaster
-
-        forecaster = load_forecaster(f"models:/{model_name}/{version}", tracking_uri=tracking_uri)
-    except Exception as exc:  # noqa: BLE001
-        return ForecastSection("unavailable", f"The champion {model_name} version {version} could not be loaded, so "
-                                              f"no forecasts are shown ({type(exc).__name__}: {exc}).", **kw)
-    try:
-        # the rank features compare names on a date: forecast the whole universe the model knows (as it was
-        # trained), then keep the held names; names it does not know are an error that names them
-        known = set(forecaster.tickers)
-        unknown = [t for t in held if str(t) not in known]
-        if unknown:
-            raise DataError(f"the model was not trained on tickers {unknown}; it knows {sorted(known)}")
-        universe = [t for t in prices.columns if str(t) in known]
-        forecast = forecaster.predict(prices.loc[:as_of, universe], as_of)
-        forecast.values = forecast.values.reindex([t for t in held if t in forecast.values.index])
-        forecast.dropped = {t: why for t, why in forecast.dropped.items() if t in held}
-    except Exception as exc:  # noqa: BLE001 - DataError: names it was not trained on, too little history
-        return ForecastSection("unavailable", f"The champion {model_name} version {version} cannot forecast the held "
-                                              f"names on {as_of.date()}: {exc}", **kw)
-    ppy = int(periods_per_year) if periods_per_year is not None else forecast.periods_per_year
-    table = forecast_comparison(forecast, historical_mean.reindex(held), weights.reindex(held), periods_per_year=ppy)
-    ic_text = f"out-of-sample mean rank IC {ic:.4f}" if ic is not None else "no recorded out-of-sample IC"
-    if base_ic is not None:
-        ic_text += f" against the historical mean's {base_ic:.4f}"
-    msg = (f"Return forecasts of the champion {model_name} version {version} ({forecaster.config.model.upper()}, "
-           f"{ic_text}): the next {forecast.horizon} {period_name(ppy)}s from {forecast.as_of.date()}, annualized "
-           f"(x {ppy}/{forecast.horizon}), next to each name's historical mean over the report's lookback "
-           f"({ppy} x the mean {period_adjective(ppy)} return).")
-    if train_end is not None:
-        if train_end > forecast.as_of:
-            msg += (f" Caution: the champion was trained on prices up to {train_end.date()}, after this date; it has "
-                    f"seen what followed, so these are in-sample numbers, not forecasts.")
-        else:
-            msg += f" The champion was trained on prices up to {train_end.date()}."
-    if forecast.dropped:
-        msg += " No forecast for " + "; ".join(f"{t}: {why}" for t, why in forecast.dropped.items()) + "."
-    return ForecastSection("forecast", msg, table=table, forecast=forecast, **kw)
+__all__ = ["FORECASTER_NAME", "NOT_RECORDED", "REPORT_ACTOR_PURPOSE", "ROWS_SHOWN", "WHAT_IF_LABEL", "DailyReport",
+           "DataWarnings", "ForecastSection", "WhatIf", "daily_report", "data_warnings", "describe_limits",
+           "forecast_section", "ledger_weights", "portfolio_strategy", "report_actor", "resolve_limits",
+           "run_validation"]

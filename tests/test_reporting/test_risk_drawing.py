@@ -37,13 +37,13 @@ def test_what_if_has_its_benchmark_statistics(daily):
     table = daily.risk_table()
     bench_rows = [i for i in table.index if i.endswith("vs benchmark")]
     assert len(bench_rows) >= 5
-    what_if = table.loc[bench_rows, "what-if min-variance"]
+    what_if = table.loc[bench_rows, "what-if rebalance"]
     assert what_if.notna().all(), what_if  # was NaN in every row
     # the what-if's beta is the regression slope of its returns on the index
-    r = qpo.portfolio_returns(daily.what_if.weights, daily.asset_returns).to_numpy()
+    r = qpo.portfolio_returns(daily.what_if.weights, daily.what_if_returns).to_numpy()
     b = daily.benchmark_returns.to_numpy()
     beta = np.cov(r, b)[0, 1] / np.var(b, ddof=1)
-    assert table.loc["Beta vs benchmark", "what-if min-variance"] == pytest.approx(beta, rel=1e-9)
+    assert table.loc["Beta vs benchmark", "what-if rebalance"] == pytest.approx(beta, rel=1e-9)
     # the index against itself is left empty, and the table says why
     html = daily.styled_risk_table().to_html()
     assert not re.search(r">\s*nan\s*<", html, re.IGNORECASE), "a cell shows nan"

@@ -85,7 +85,8 @@ def check_daily_report(tmp_path):
                                     "document.body.innerText.indexOf('Risk numbers')")
         no_forecast = page.inner_text(".qpo-no-forecast")
     assert [f["title"].split(":")[0] for f in figs][:3] == ["Growth of $1 over 60 days to 2020-03-31", "Tech Tilt",
-                                                             "Current weights and the min-variance rebalance"]
+                                                             "Current weights and the what-if rebalance (after "
+                                                             "its trades)"]
     assert len(figs[0]["lines"]) == 3 and figs[2]["bars"] == 10  # 5 names x (current, what-if)
     assert figs[6]["title"].startswith("Stress tests") and f"Information Technology {it:.1%}" in banner and first_table
     # no forecaster is registered in this fresh home: the report says so, and creates no MLflow store to find out

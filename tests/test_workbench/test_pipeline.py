@@ -62,7 +62,13 @@ def test_daily_report_from_the_shell(qpo_home, seeded, sp500_clean, mlflow):
     assert records["volatility"] == pytest.approx(np.std(r, ddof=1) * np.sqrt(252), rel=1e-9)
     assert records["var"] == pytest.approx(-np.sort(r)[int(np.ceil(0.05 * 500)) - 1], rel=1e-9)
     assert records["as_of"] == "2021-06-30" and records["n_holdings"] == 7
-    assert records["what_if_volatility"] <= records["volatility"] + 1e-9  # min-variance is never riskier
+    # the what-if is the portfolio's own proposal that day (a dry run, not stored): its numbers recorded
+    from qpo.book import propose_rebalance
+
+    direct = propose_rebalance("Conservative Income", as_of="2021-06-30", actor=SYSTEM, prices=sp500_clean,
+                               engine=connect(), save=False)
+    assert records["what_if_turnover"] == pytest.approx(direct.turnover)
+    assert records["what_if_n_trades"] == len(direct.trades) and records["what_if_status"] == "proposal"
 
     # MLflow: finished, metrics = the records, params, tags, artifacts
     run = mlflow.get_run(out["run_id"])
