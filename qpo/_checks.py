@@ -69,17 +69,17 @@ def number(name: str, v: object, lo: float | None = None, hi: float | None = Non
     bound). ``hint`` (what is valid, e.g. "0.95 for 95 %") is added to the message."""
     if not is_number(v):
         bound = _bound(lo, hi, lo_open, hi_open)
-        raise error(f"{name} must be a finite number{' ' + bound if bound else ''}{_hint(hint)}, got {v!r}")
+        raise error(f"{name} must be a finite number{' ' + bound if bound else ''}{_hint(hint)}, got {quote(v)}")
     x = float(v)  # type: ignore[arg-type]
     if (lo is not None and (x <= lo if lo_open else x < lo)) or (hi is not None and (x >= hi if hi_open else x > hi)):
-        raise error(f"{name} must be {_bound(lo, hi, lo_open, hi_open)}{_hint(hint)}, got {v!r}")
+        raise error(f"{name} must be a finite number {_bound(lo, hi, lo_open, hi_open)}{_hint(hint)}, got {quote(v)}")
     return x
 
 
 def positive(name: str, v: object, *, hint: str = "", error: type[QpoError] = InvalidValueError) -> float:
     """``v`` as a float, checked finite and > 0."""
     if not is_number(v) or float(v) <= 0:  # type: ignore[arg-type]
-        raise error(f"{name} must be a positive finite number{_hint(hint)}, got {v!r}")
+        raise error(f"{name} must be a positive finite number{_hint(hint)}, got {quote(v)}")
     return float(v)  # type: ignore[arg-type]
 
 
@@ -88,15 +88,29 @@ def whole(name: str, v: object, lo: int | None = None, hi: int | None = None, *,
     """``v`` as an int, checked a whole number (not a bool, not a float) within ``[lo, hi]``."""
     ok = isinstance(v, numbers.Integral) and not isinstance(v, bool)
     if not ok or (lo is not None and v < lo) or (hi is not None and v > hi):  # type: ignore[operator]
-        bound = _bound(lo, hi, False, False)
-        raise error(f"{name} must be a whole number{' ' + bound if bound else ''}{_hint(hint)}, got {v!r}")
+        bound = f"from {lo} to {hi}" if lo is not None and hi is not None else _bound(lo, hi, False, False)
+        raise error(f"{name} must be a whole number{' ' + bound if bound else ''}{_hint(hint)}, got {quote(v)}")
     return int(v)  # type: ignore[call-overload]
+
+
+def finite_or_none(v: object) -> float | None:
+    """``v`` as a float, or None when it is missing (None, pandas' NA) or not finite: what a table
+    cell, a JSON field or a database column holds for "no value"."""
+    if v is None:
+        return None
+    try:
+        x = float(v)  # type: ignore[arg-type]
+    except TypeError:
+        if type(v).__name__ in ("NAType", "NaTType"):  # pandas' missing values (pandas not imported here)
+            return None
+        raise
+    return x if math.isfinite(x) else None
 
 
 def fraction(name: str, v: object, *, error: type[QpoError] = InvalidValueError) -> float:
     """``v`` as a float strictly between 0 and 1."""
     if not is_number(v) or not 0.0 < float(v) < 1.0:  # type: ignore[arg-type]
-        raise error(f"{name} must lie strictly between 0 and 1, got {v!r}")
+        raise error(f"{name} must lie strictly between 0 and 1, got {quote(v)}")
     return float(v)  # type: ignore[arg-type]
 
 

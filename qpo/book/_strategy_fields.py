@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qpo._checks import REQUIRED, check_label, is_number, quote
+from qpo._checks import REQUIRED, check_label, is_number, number, quote, whole
 from qpo.errors import InfeasibleError, InvalidValueError, QpoError
 from qpo.optimization import Constraints
 from qpo.optimization.engine import OBJECTIVE_OPTIONS
@@ -58,22 +58,11 @@ def _fail(key: str, what: str) -> StrategyError:
 # -- value checks -----------------------------------------------------------------------------------
 def _number(key: str, v, lo: float | None = None, hi: float | None = None, *, lo_open=False, hi_open=False,
             valid: str = "") -> float:
-    ok = is_number(v)
-    if ok:
-        x = float(v)
-        ok = not ((lo is not None and (x <= lo if lo_open else x < lo)) or (hi is not None and (x >= hi if hi_open else x > hi)))
-    if not ok:
-        bound = " and ".join(([f"{'>' if lo_open else '>='} {lo:g}"] if lo is not None else [])
-                             + ([f"{'<' if hi_open else '<='} {hi:g}"] if hi is not None else []))
-        raise _fail(key, f"must be a finite number{' ' + bound if bound else ''}{f' ({valid})' if valid else ''}, "
-                         f"got {quote(v, 30)}")
-    return float(v)
+    return number(f"strategy {key}:", v, lo, hi, lo_open=lo_open, hi_open=hi_open, hint=valid, error=StrategyError)
 
 
 def _whole(key: str, v, lo: int, hi: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not lo <= int(v) <= hi:
-        raise _fail(key, f"must be a whole number from {lo} to {hi}, got {quote(v, 30)}")
-    return int(v)
+    return whole(f"strategy {key}:", v, lo, hi, error=StrategyError)
 
 
 def _choice(key: str, v, valid) -> str:

@@ -9,6 +9,8 @@ import argparse
 import json
 import sys
 
+from qpo.cli._signals import HELD, Stopped, hold_signals, is_pipeline_run, raise_stopped, report_stopped
+
 
 def _parse_value(text: str):
     import datetime as dt
@@ -35,6 +37,12 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_pipeline_run(args) -> int:
+    HELD.clear()
+    status = _pipeline_run(args)
+    return 128 + HELD[0] if HELD and status == 0 else status
+
+
+def _pipeline_run(args) -> int:
     """Exit status: 0 FINISHED, 1 FAILED, 2 INVALID_DATA or a corrupt file, 3 could not start
     (unknown pipeline, parameter or portfolio, a missing store), 130 / 143 KILLED by SIGINT / SIGTERM;
     with ``--fail-on-breach``, 1 when a FINISHED run recorded new breach alerts (the risk pipeline)."""
@@ -46,7 +54,9 @@ def _cmd_pipeline_run(args) -> int:
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if not args.json else None
     try:
         run = run_pipeline(args.name, params, log=log)
+        hold_signals()  # the run is over: a signal now must not add a second status line
     except QpoError as exc:  # could not start: unknown pipeline or parameter, a broken definition
+        hold_signals()
         if args.json:
             print(json.dumps({"pipeline": args.name, "status": "ERROR", "error": str(exc)}))
         print(f"qpo: error: {exc}", file=sys.stderr)
@@ -90,6 +100,15 @@ def _cmd_pipeline_run(args) -> int:
 def _cmd_pipeline_runs(args) -> int:
     """The recent pipeline runs with their status; ``--repair`` first marks FAILED ("process
     disappeared") the RUNNING runs whose process is gone (a SIGKILL, a crash)."""
+    from qpo.tracking.mlflow_run import missing_store
+
+    absent = missing_store()
+    if absent is not None:  # a read creates nothing: no mlflow.db until a run makes one
+        if args.json:
+            print(json.dumps({"runs": [], "repaired": [], "no_tracking_store": str(absent)}))
+        else:
+            print(f"no runs yet (no tracking store at {absent})")
+        return 0
     from qpo.workbench.run_control import pipeline_runs, repair_orphaned_runs
 
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if not args.json else None
@@ -120,11 +139,15 @@ def _cmd_pipeline_list(args) -> int:
 
 
 def _cmd_models_list(args) -> int:
-    from qpo.tracking import registry_table
+    from qpo.tracking.mlflow_run import missing_store
+    from qpo.tracking.registry import registry_table
 
     table = registry_table(args.name)
+    absent = missing_store()
     if args.json:
         print(table.to_json(orient="records"))
+    elif absent is not None:
+        print(f"no models yet (no tracking store at {absent}); train one with `qpo pipeline run weekly-retrain`")
     elif table.empty:
         print(f"no versions of {args.name!r} are registered; train one with `qpo pipeline run weekly-retrain`")
     else:
@@ -394,7 +417,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line. ``qpo pipeline run`` catches SIGINT and SIGTERM from here on, before its
+    heavy imports, so a signal at any moment ends it with its one status line (the JSON line with
+    ``--json``) and 130 / 143."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not is_pipeline_run(argv):
+        return _main(argv)
+    import signal
+
+    previous = {sig: signal.signal(sig, raise_stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _main(argv)
+    except Stopped as stop:
+        return report_stopped(argv, stop.signum)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
     except UsageError as exc:  # argparse's own message and exit status 2, and JSON for the book's commands

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
+from qpo._checks import finite_or_none
 from qpo.errors import DataError
 
 if TYPE_CHECKING:
@@ -62,18 +62,15 @@ class ForecastSection:
             h = self.forecast.horizon if self.forecast is not None else None
             if h is not None:
                 out["forecast_horizon"] = h
-                out["forecast_horizon_returns"] = {n: _finite(t.loc[n, f"forecast {h}d"]) for n in names}
-            out["forecast_annual"] = {n: _finite(t.loc[n, "forecast (annualized)"]) for n in names}
-            out["historical_mean_annual"] = {n: _finite(t.loc[n, "historical mean (annualized)"]) for n in names}
+                out["forecast_horizon_returns"] = {n: finite_or_none(t.loc[n, f"forecast {h}d"]) for n in names}
+            out["forecast_annual"] = {n: finite_or_none(t.loc[n, "forecast (annualized)"]) for n in names}
+            out["historical_mean_annual"] = {n: finite_or_none(t.loc[n, "historical mean (annualized)"]) for n in names}
             if "portfolio" in t.index:
                 out["forecast_portfolio_annual"] = float(t.loc["portfolio", "forecast (annualized)"])
                 out["historical_mean_portfolio_annual"] = float(t.loc["portfolio", "historical mean (annualized)"])
         return out
 
 
-def _finite(v) -> float | None:
-    v = float(v)
-    return v if np.isfinite(v) else None
 
 
 def _surely_no_champion(tracking_uri: str | None, model_name: str) -> bool:

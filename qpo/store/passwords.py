@@ -25,6 +25,8 @@ def check_password(password: object) -> str:
         raise StoreError(f"a password must have at most {MAX_LENGTH} characters (this one has {len(password)})")
     if "\x00" in password:
         raise StoreError("a password must not contain a NUL character")
+    if any("\ud800" <= c <= "\udfff" for c in password):
+        raise StoreError("a password must not contain a lone surrogate (text that is not valid Unicode)")
     return password
 
 
@@ -42,5 +44,5 @@ def verify_password(password_hash: str | None, password: object) -> bool:
 
     try:
         return bool(_hasher().verify(password_hash, password))
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
+    except (VerifyMismatchError, VerificationError, InvalidHashError, UnicodeEncodeError):
         return False

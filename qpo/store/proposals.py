@@ -57,6 +57,10 @@ def save_proposal(session: Session, actor: ActorLike, name: str, record: Mapping
 def _check_record(record: Mapping) -> None:
     """What :func:`accept_proposal` reads of a record, checked before it is stored."""
     problems: list[str] = []
+    version = record["ledger_version"]
+    if isinstance(version, bool) or not isinstance(version, numbers.Integral) or not 0 <= int(version) <= MAX_ID:
+        problems.append(f"ledger_version must be a whole number from 0 to {MAX_ID} (the ledger's last entry id), "
+                        f"got {quote(version)}")
     result = record["result"]
     if not isinstance(result, Mapping):
         problems.append("result must be a mapping (RebalanceProposal.to_record())")

@@ -62,6 +62,28 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(database).resolve() if database and database != ":memory:" else None
 
 
+def missing_store(tracking_uri: str | None = None) -> Path | None:
+    """Where the local tracking store would be when there is none yet (``mlflow.db`` absent or
+    empty, a ``file:`` store's folder absent), else None (it exists, or the store is a server's).
+    A reading command (``qpo pipeline runs``, ``qpo models list``) then says there is nothing yet
+    and creates nothing: only a run creates the store."""
+    uri = tracking_uri or config.tracking_uri()
+    if is_remote(uri):
+        return None
+    path = sqlite_path(uri)
+    if path is not None:
+        return path if not path.exists() or path.stat().st_size == 0 else None
+    if uri.startswith("file:"):
+        from urllib.parse import unquote, urlsplit
+
+        folder = Path(unquote(urlsplit(uri).path)).resolve()
+    elif "://" in uri or uri.startswith(("sqlite:", "postgresql", "mysql", "mssql")):
+        return None  # a database server: it exists or MLflow says why not
+    else:
+        folder = Path(uri).expanduser().resolve()  # a plain path: MLflow's file store
+    return folder if not folder.exists() else None
+
+
 def _corrupt(path: Path, what: str) -> CorruptFileError:
     return CorruptFileError(f"the MLflow tracking store {path} is corrupt: {what}. To recover, move it aside "
                             f"(mv '{path}' '{path}.corrupt') and run again to start an empty one, or restore "

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from qpo.errors import DataError
-from qpo.tracking.mlflow_run import configure
+from qpo.tracking.mlflow_run import configure, missing_store
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -154,10 +154,13 @@ def load_forecaster(model_uri: str = DEFAULT_MODEL_URI, *, tracking_uri: str | N
 
 def registry_table(model_name: str = MODEL_NAME, *, tracking_uri: str | None = None) -> pd.DataFrame:
     """Every version of ``model_name``: aliases, out-of-sample IC, baseline IC, promotion and
-    reason (empty when nothing is registered)."""
-    client = registry_client(tracking_uri)
+    reason (empty when nothing is registered, and when there is no tracking store yet: it is not
+    created)."""
     cols = ["version", "aliases", "model", "oos_mean_ic", "baseline_mean_ic", "promotion", "reason", "train_end",
             "run_id"]
+    if missing_store(tracking_uri) is not None:
+        return pd.DataFrame(columns=cols)
+    client = registry_client(tracking_uri)
     if not _registered(client, model_name):
         return pd.DataFrame(columns=cols)
     aliases = client.get_registered_model(model_name).aliases

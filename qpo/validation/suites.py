@@ -78,13 +78,43 @@ DEFAULT_REVIEW_ABS_RETURN = 0.40
 #: A recorded split whose close moved by less than half of it, or by more than one and a half times it
 #: (in log terms), is not shown by the close: closer to no split, or to another ratio, than to its own.
 MAX_SPLIT_SHORTFALL = 0.5
+#: The largest factor by which a longer period widens the implausible-jump limit (see :func:`period_limits`).
+MAX_PERIOD_FACTOR = 2.0
+#: What a move over one period of each frequency (:func:`qpo.data.infer_frequency`) is called in a check.
+PERIOD_WORDS = {"business-daily": "one-day", "daily": "one-day", "weekly": "one-week", "fortnightly": "two-week",
+                "monthly": "one-month", "quarterly": "one-quarter", "half-yearly": "half-year", "annual": "one-year"}
 _LARGEST = float(np.finfo(np.float64).max)
 #: expected tickers written out in a report's parameters; beyond this, their count
 _LISTED_TICKERS = 50
 
 
+def period_limits(dates, max_abs_log_return: float) -> tuple[str, str, float]:
+    """The frequency of data dated ``dates`` (``"monthly"``; business-daily when it cannot be told),
+    what one period's move is called (``"one-month"``) and the implausible-jump limit at that
+    frequency.
+
+    The rule: the limits are set for daily prices; a period of ``d`` trading days (21 for a month,
+    ``252 / periods_per_year``, at least 1) widens the implausible |log return| limit by
+    ``sqrt(d)`` (returns over independent days add up: their spread grows as the square root of
+    time), capped at :data:`MAX_PERIOD_FACTOR` so that a data error (a price 100 times too large,
+    |log return| 4.6) is still an error: 1.0 on daily prices, 2.0 (a fall of 86 %, a rise of 639 %)
+    on weekly or monthly ones. The review threshold (a warning) stays the same move at every
+    frequency: its job is to show a crash, or a split the prices missed (2-for-1: -50 %), and a
+    missed split is the same move over a day or a month."""
+    from qpo.data.calendar import infer_frequency
+
+    try:
+        freq = infer_frequency(pd.DatetimeIndex(dates))
+    except DataError:  # too few or irregular dates: the other checks say what is wrong with them
+        return "business-daily", "one-day", float(max_abs_log_return)
+    days = max(1.0, 252.0 / freq.periods_per_year)
+    factor = min(float(np.sqrt(days)), MAX_PERIOD_FACTOR)
+    return freq.name, PERIOD_WORDS.get(freq.name, "one-period"), float(max_abs_log_return) * factor
+
+
 def _price_expectations(price_cols: list[str], max_stale_days: int, max_abs_log_return: float,
-                        review_abs_return: float, expected_tickers: list[str] | None, has_volume: bool) -> list[Any]:
+                        review_abs_return: float, expected_tickers: list[str] | None, has_volume: bool,
+                        period: str = "one-day") -> list[Any]:
     import great_expectations.expectations as gxe
 
     ex = []
@@ -101,9 +131,9 @@ def _price_expectations(price_cols: list[str], max_stale_days: int, max_abs_log_
     ex.append(expect(gxe.ExpectColumnValuesToBeBetween, "unsorted dates", column="step_days", min_value=0))
     ex.append(expect(gxe.ExpectColumnValuesToBeBetween, f"stale prices (unchanged > {max_stale_days} days)",
                      column="stale_days", max_value=max_stale_days))
-    ex.append(expect(gxe.ExpectColumnValuesToBeBetween, f"implausible one-day jumps (|log return| > {max_abs_log_return:g})",
+    ex.append(expect(gxe.ExpectColumnValuesToBeBetween, f"implausible {period} jumps (|log return| > {max_abs_log_return:g})",
                      column="log_return", min_value=-max_abs_log_return, max_value=max_abs_log_return))
-    ex.append(expect(gxe.ExpectColumnValuesToBeBetween, f"large one-day moves to review (|return| > {review_abs_return * 100:g} %)",
+    ex.append(expect(gxe.ExpectColumnValuesToBeBetween, f"large {period} moves to review (|return| > {review_abs_return * 100:g} %)",
                      Severity.WARNING, column="simple_return", min_value=-review_abs_return, max_value=review_abs_return))
     if expected_tickers:
         ex.append(expect(gxe.ExpectColumnDistinctValuesToContainSet, "missing tickers", column="ticker",
@@ -139,7 +169,9 @@ def validate_prices(prices: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_S
     unsorted dates, stale prices (unchanged more than ``max_stale_days`` days running),
     implausible one-day jumps (``|log return| > max_abs_log_return``) and, when
     ``expected_tickers`` is given, missing tickers. Warning: large one-day moves to review
-    (``|simple return| > review_abs_return`` while not implausible). Returns a
+    (``|simple return| > review_abs_return`` while not implausible). Prices observed weekly,
+    monthly, ... are checked per period ("implausible one-month jumps") with the implausible limit
+    widened for the longer period (:func:`period_limits`). Returns a
     :class:`ValidationReport` (``report.raise_if_failed()`` raises
     :class:`~qpo.errors.DataValidationError` on an error, never on a warning).
     """
@@ -147,8 +179,12 @@ def validate_prices(prices: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_S
               "review_abs_return": review_abs_return, "expected_tickers": _listed(expected_tickers)}
     _check_params(max_stale_days, max_abs_log_return, review_abs_return)
     panel = Panel(prices, float(max_abs_log_return))
-    ex = _price_expectations(["price"], max_stale_days, max_abs_log_return, review_abs_return, expected_tickers,
-                             has_volume=False)
+    freq, period, limit = period_limits(panel.dates, max_abs_log_return)
+    if freq != "business-daily":  # the limit at the data's own frequency (see period_limits)
+        params.update(frequency=freq, period_max_abs_log_return=limit)
+        panel.max_abs_log_return = limit
+    ex = _price_expectations(["price"], max_stale_days, limit, review_abs_return, expected_tickers,
+                             has_volume=False, period=period)
     outcomes = []
     for e in ex:  # each derived column computed when first needed, dropped when no later check needs it
         cfg = e.configuration
@@ -200,10 +236,14 @@ def validate_ohlcv(bars: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STAL
                            ["open", "high", "low", "close", "adjusted_close", "volume", "split_coefficient",
                             "dividend_amount"])
     long = add_split_shortfall(add_adjustment_gap(add_series_columns(long, "adjusted_close")))
-    long = add_simple_return(long, max_abs_log_return)
+    freq, period, limit = period_limits(pd.to_datetime(long["date"], errors="coerce").dropna().unique(),
+                                        max_abs_log_return)
+    if freq != "business-daily":  # the limit at the data's own frequency (see period_limits)
+        params.update(frequency=freq, period_max_abs_log_return=limit)
+    long = add_simple_return(long, limit)
     long = long.drop(columns=["split_coefficient", "dividend_amount"])  # GX copies every column it filters
     ex = _price_expectations(["open", "high", "low", "close", "adjusted_close"], max_stale_days,
-                             max_abs_log_return, review_abs_return, expected_tickers, has_volume=True)
+                             limit, review_abs_return, expected_tickers, has_volume=True, period=period)
     ex += _ohlcv_expectations(max_adjustment_gap)
     vresult, page = run_suite("ohlcv", long, ex, ["ticker", "date"])
     return long_report("ohlcv", long, vresult, page, params)

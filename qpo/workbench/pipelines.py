@@ -233,7 +233,8 @@ def check_portfolio(spec: PipelineSpec, params: dict[str, Any]) -> None:
         raise StoreError(f"the store at {safe_url(config.database_url())} holds no portfolio; add one, or seed the demo "
                          f"portfolios with `qpo db seed`")
     if params[name] not in names:
-        raise UnknownOptionError(f"portfolio (parameter {name} of pipeline {spec.name!r})", params[name], names)
+        raise UnknownOptionError(f"portfolio (parameter {name} of pipeline {spec.name!r})", params[name], names,
+                                 see="see `qpo portfolio list`")
 
 
 #: the price source naming the store's market data (``book_prices``: the bundled panel on a fresh install)

@@ -130,9 +130,9 @@ def test_constraint_tickers_and_values_are_checked(returns):
         qpo.Constraints(min_weight=-0.1)
     with pytest.raises(ProblemError, match="max_assets must be a whole number >= 1, got 2.5"):
         qpo.Constraints(max_assets=2.5)
-    with pytest.raises(ProblemError, match="leverage must be > 0"):
+    with pytest.raises(ProblemError, match="leverage must be a finite number > 0"):
         qpo.Constraints(long_only=False, leverage=0)
-    with pytest.raises(ProblemError, match=r"transaction_costs\['AAPL'\] must be >= 0"):
+    with pytest.raises(ProblemError, match=r"transaction_costs\['AAPL'\] must be a finite number >= 0"):
         qpo.Constraints(transaction_costs={"AAPL": -0.01})
 
 
