@@ -19,6 +19,8 @@
 # Risk of one client portfolio as of a date: compliance status first, then the data warnings of the prices, the numbers, VaR by method, risk contributions, stress tests and a what-if rebalance: the proposal the portfolio's own strategy makes that day (current weights, turnover cap and costs included), as a dry run that is not stored. The holdings are the portfolio's ledger on the report's date; the compliance limits are the portfolio's own (its stored strategy), unless a `limit_*` parameter overrides one. Run by `qpo pipeline run daily-report` on weekdays at 18:00, as the system actor `system:daily-report`; every number recorded below is logged to MLflow and written to the store.
 
 # %% tags=["parameters"]
+from typing import Optional
+
 portfolio: str = "Balanced Growth"  # client portfolio name in the store
 as_of: "Optional[str]" = None  # report date YYYY-MM-DD, or None for the last date of the data
 lookback_days: int = 756  # returns behind the risk numbers, in periods of the prices (756 trading days is 3 years)

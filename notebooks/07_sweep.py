@@ -19,6 +19,8 @@
 # A finished sweep read back from MLflow: one pipeline's notebook run for every cell of a grid, e.g. `qpo pipeline sweep backtest -p costs 0 0.001 0.002 0.003 -p window 126 252 504`, each cell a child run of one parent run. Below: the status of every cell, the comparison table (the parameters and every metric each child recorded) and a metric against the first parameter, one line per value of the others (Sharpe against costs for each window). The numbers are read from the child runs themselves, so a run repaired later shows its new status.
 
 # %% tags=["parameters"]
+from typing import Optional
+
 sweep_run_id: "Optional[str]" = None  # the parent MLflow run of a finished sweep; None reads the latest sweep
 metric: "Optional[str]" = None  # the metric plotted against the first parameter; None: the Sharpe ratio of the first strategy (not a baseline nor the benchmark)
 

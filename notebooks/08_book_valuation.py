@@ -19,6 +19,8 @@
 # Every portfolio of the store valued on a date: market value, cash, and the daily, month-to-date, year-to-date and since-inception time-weighted returns, stored per date (a rerun replaces the date). The prices are the store's market data (the bundled panel on a fresh install); the book is split into chunks of portfolios computed on a Dask cluster (a local cluster of worker processes, or the scheduler at `QPO_DASK_SCHEDULER`). Run by `qpo pipeline run valuation` on weekdays at 17:00, before the 18:00 risk run; the same run from a shell is `qpo nightly value`. Every number recorded below is logged to MLflow, and the stored operations run names that MLflow run.
 
 # %% tags=["parameters"]
+from typing import Optional
+
 as_of: "Optional[str]" = None  # valuation date YYYY-MM-DD, or None for the last date of the prices
 workers: "Optional[int]" = None  # local Dask worker processes; None: the usable CPUs (ignored with QPO_DASK_SCHEDULER)
 chunk_size: "Optional[int]" = None  # portfolios per Dask task; None: about four tasks per worker
