@@ -19,6 +19,8 @@
 # Every portfolio valued on a date, risk-checked: volatility, VaR and CVaR (historical and parametric), beta, drawdown, the stress scenarios and every compliance check against the portfolio's own limits, the same numbers the daily risk report gives each portfolio, computed in bulk on a Dask cluster and stored per date. Each breach is an alert (one alert while it lasts, resolved when a later run passes); new alerts are e-mailed and posted when delivery is configured. The book report (HTML) opens with the breaches. Run by `qpo pipeline run risk` on weekdays at 18:00, after the valuation of the same date (it refuses a date without one); the same run from a shell is `qpo nightly risk [--fail-on-breach]`. Every number recorded below is logged to MLflow, and the stored operations run names that MLflow run.
 
 # %% tags=["parameters"]
+from typing import Optional
+
 as_of: "Optional[str]" = None  # risk date YYYY-MM-DD, or None for the last date of the prices (it needs that date's valuation)
 workers: "Optional[int]" = None  # local Dask worker processes; None: the usable CPUs (ignored with QPO_DASK_SCHEDULER)
 chunk_size: "Optional[int]" = None  # portfolios per Dask task; None: about four tasks per worker
@@ -51,12 +53,13 @@ with tracking as mlflow_run:
 # What the run did (the line the notebook tests compare; the progress and the dashboard link follow):
 
 # %% tags=["nbval-check-output"]
-print(f"risk of {result.as_of}: {result.portfolios} portfolios risk-checked; {result.breaches} failed check(s) in "
-      f"{result.breaching} portfolio(s); alerts: {result.new_alerts} new, {result.persisting_alerts} persisting, "
-      f"{result.resolved_alerts} resolved")
+print(f"risk of {result.as_of}: {result.checked} portfolios risk-checked"
+      + (f", {len(result.unchecked)} NOT risk-checked (unknown, not a pass)" if result.unchecked else "")
+      + f"; {result.breaches} failed check(s) in {result.breaching} portfolio(s); alerts: {result.new_alerts} new, "
+      f"{result.persisting_alerts} persisting, {result.resolved_alerts} resolved")
 
 # %%
-print("\n".join(lines))
+print("\n".join(lines))  # progress, and every warning (stale prices, no benchmark bar, no new data) as "WARNING: ..."
 for name, value in result.metrics().items():
     record(name, value, show=False)
 record("as_of", str(result.as_of), show=False)

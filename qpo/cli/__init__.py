@@ -91,8 +91,10 @@ def _pipeline_run(args) -> int:
         import signal
 
         return exit_code(signal.Signals[run.signal or "SIGINT"])
-    if args.fail_on_breach and run.status == "FINISHED" and (run.metrics.get("new_alerts") or 0) > 0:
-        print(f"breaches   {int(run.metrics['new_alerts'])} new alert(s): exit 1 (--fail-on-breach)", file=sys.stderr)
+    new, unchecked = int(run.metrics.get("new_alerts") or 0), int(run.metrics.get("unchecked") or 0)
+    if args.fail_on_breach and run.status == "FINISHED" and (new > 0 or unchecked > 0):
+        print(f"breaches   {new} new alert(s), {unchecked} portfolio(s) not risk-checked: exit 1 (--fail-on-breach)",
+              file=sys.stderr)
         return 1
     return {"FINISHED": 0, "INVALID_DATA": 2}.get(run.status, 1)  # FAILED: 1; could not start: 3
 

@@ -1,15 +1,16 @@
 """``qpo nightly value|risk``: the nightly book runs (:mod:`qpo.operations.nightly`) from the shell
 or a scheduler (cron, systemd timers).
 
-Exit status: 0 done; 1 with ``--fail-on-breach`` when the risk run raised new alerts (for a
-scheduler that pages on exit codes); 2 refused (a date without prices, a risk run before the
-date's valuation, a bad option); 3 no store. With ``--json`` the run is one JSON line on stdout
-(progress goes to stderr either way)."""
+Exit status: 0 done; 1 with ``--fail-on-breach`` (``risk`` only) when the risk run raised new
+alerts or left a valued portfolio NOT risk-checked (unknown is not a pass) (for a scheduler that
+pages on exit codes); 2 refused (a date without prices, a risk run before the date's valuation, a
+bad option, ``--fail-on-breach`` on ``value``); 3 no store. The run's summary is printed once, on
+stdout (or, with ``--json``, the run as one JSON line); progress and warnings go to stderr."""
 from __future__ import annotations
 
 import sys
 
-#: exit status of ``--fail-on-breach`` when a risk run raised new alerts
+#: exit status of ``--fail-on-breach`` when a risk run raised new alerts or left portfolios unchecked
 EXIT_NEW_BREACHES = 1
 
 
@@ -17,6 +18,10 @@ def _cmd(args) -> int:
     from qpo.errors import MissingStoreError
     from qpo.operations.nightly import run_risk, run_valuation
 
+    if args.fail_on_breach and args.action == "value":
+        print("qpo: error: --fail-on-breach applies to `qpo nightly risk` (the valuation checks no limit): run "
+              "`qpo nightly value` without it, then `qpo nightly risk --fail-on-breach`", file=sys.stderr)
+        return 2
     run = run_valuation if args.action == "value" else run_risk
     try:
         result = run(args.as_of, workers=args.workers, chunk_size=args.chunk_size,
@@ -28,9 +33,12 @@ def _cmd(args) -> int:
         print(result.to_json(), flush=True)
     else:
         print(result.summary(), flush=True)
-    if args.fail_on_breach and args.action == "risk" and result.new_alerts:
-        print(f"qpo: {result.new_alerts} new breach alert(s) on {result.as_of} (--fail-on-breach): exit "
-              f"{EXIT_NEW_BREACHES}", file=sys.stderr)
+    if args.fail_on_breach and args.action == "risk" and (result.new_alerts or result.unchecked):
+        why = [f"{result.new_alerts} new breach alert(s)"] if result.new_alerts else []
+        if result.unchecked:
+            why.append(f"{len(result.unchecked)} valued portfolio(s) NOT risk-checked (compliance unknown)")
+        print(f"qpo: {' and '.join(why)} on {result.as_of} (--fail-on-breach): exit {EXIT_NEW_BREACHES}",
+              file=sys.stderr)
         return EXIT_NEW_BREACHES
     return 0
 
@@ -63,6 +71,8 @@ def register(sub) -> None:
         p.add_argument("--chunk-size", type=_positive, default=None, help="portfolios per Dask task (default: about "
                                                                           "four tasks per worker)")
         p.add_argument("--fail-on-breach", action="store_true",
-                       help=f"exit {EXIT_NEW_BREACHES} when the risk run raised new breach alerts")
+                       help=(f"exit {EXIT_NEW_BREACHES} when the risk run raised new breach alerts or left a valued "
+                             "portfolio not risk-checked" if action == "risk" else
+                             "not for the valuation (refused, exit 2): use it on `qpo nightly risk`"))
         p.add_argument("--json", action="store_true", help="print the run as one JSON line")
         p.set_defaults(func=_cmd)

@@ -73,13 +73,18 @@ def compute_risk(weights: pd.DataFrame, returns: pd.DataFrame, history: pd.DataF
 def risk_inputs(prices: pd.DataFrame, benchmark: pd.Series | None, as_of: pd.Timestamp,
                 lookback_days: int = LOOKBACK_DAYS) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series | None]:
     """What the daily report computes one portfolio's risk from, for the whole panel: the returns of
-    the last ``lookback_days`` periods up to ``as_of`` (NaN kept: a portfolio holding a name with a
-    gap is reported as such), the returns over the whole history before (for the stress windows),
-    and the benchmark's returns on the window's dates (None when it lacks one, as the report)."""
+    the last ``lookback_days`` periods up to ``as_of``, the returns over the whole history before
+    (for the stress windows), and the benchmark's returns on the window's dates (None when it lacks
+    one, as the report; :func:`benchmark_warning` says why).
+
+    Each name's prices are carried forward from its last bar (:func:`carried_prices`): a stale name
+    (no bar on the date) is risk-checked at its last price, its return 0 on a day without a bar,
+    as the valuation holds its last price. Before a name's first price its returns stay NaN (a
+    portfolio holding a name listed inside the window is reported as not risk-checked)."""
     from qpo.data.returns import prices_to_returns
     from qpo.errors import DataError
 
-    px = prices.loc[:as_of]
+    px = carried_prices(prices, as_of)
     if len(px) < lookback_days + 1:
         raise DataError(f"the prices hold {len(px) - 1} periods of returns up to {as_of.date()}; the risk run needs "
                         f"{lookback_days} (three years of trading days) and {lookback_days + 1} prices")
@@ -91,3 +96,46 @@ def risk_inputs(prices: pd.DataFrame, benchmark: pd.Series | None, as_of: pd.Tim
         if b.notna().all():
             bench_r = b.rename("S&P 500")
     return returns, history, bench_r
+
+
+def carried_prices(prices: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The prices up to ``as_of`` with each name's last price carried forward over the dates it has
+    no bar (never before its first price): the prices the risk run checks a stale name at."""
+    return prices.loc[:as_of].ffill()
+
+
+def stale_tickers(prices: pd.DataFrame, as_of: pd.Timestamp) -> dict[str, str]:
+    """``{ticker: date of its last price}`` for every name priced before ``as_of`` but not on it
+    (ISO dates, oldest first): the names the risk run checks at a stale price."""
+    px = prices.loc[:as_of]
+    if px.empty:
+        return {}
+    has = px.notna().to_numpy()
+    last_pos = len(px.index) - 1 - has[::-1].argmax(axis=0)
+    out = {str(t): px.index[k] for t, k, any_ in zip(px.columns, last_pos, has.any(axis=0), strict=True)
+           if any_ and px.index[k] < as_of}
+    return {t: d.date().isoformat() for t, d in sorted(out.items(), key=lambda kv: (kv[1], kv[0]))}
+
+
+def benchmark_warning(benchmark: pd.Series | None, returns: pd.DataFrame, as_of: pd.Timestamp,
+                      name: str = "SP500") -> str | None:
+    """Why the risk run has no benchmark returns on the window of ``returns`` (so no beta, and the
+    market shocks on each portfolio's equal-weighted names instead of its beta to the index), or
+    None when it has them."""
+    day = as_of.date()
+    tail = ("beta is NULL for every portfolio and the market shocks (-10 %, -20 %) use each portfolio's beta to its "
+            f"own names equal-weighted instead of to the {name}; ingest the index bar and rerun "
+            f"`qpo nightly risk --as-of {day}`")
+    if benchmark is None or benchmark.dropna().empty:
+        return f"beta not computed: no {name} series in the store; {tail}"
+    b = benchmark.dropna().loc[:as_of]
+    if b.empty:
+        return f"beta not computed: the {name} series starts after {day}; {tail}"
+    last = b.index[-1]
+    if last < as_of:
+        return f"beta not computed: no {name} bar on {day}; last benchmark date {last.date()}; {tail}"
+    missing = returns.index.difference(b.index)
+    if len(missing):
+        return (f"beta not computed: the {name} series lacks {len(missing)} date(s) of the risk window (first "
+                f"{missing[0].date()}); {tail}")
+    return None

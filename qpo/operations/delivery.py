@@ -321,10 +321,11 @@ def deliver_failed_run(run: Mapping, settings: DeliverySettings) -> DeliveryRepo
     info = {k: _plain(run.get(k)) for k in ("id", "kind", "as_of", "status", "error", "started_at", "finished_at",
                                             "portfolios")}
     label = f"the {info.get('kind') or 'scheduled'} run of {info.get('as_of') or 'an unknown date'}"
+    which = f"run {info.get('id')}" if info.get("id") is not None else "not recorded"
     failed: set[int] = set()
     if settings.email_enabled and settings.recipients:
         msg = EmailMessage()
-        msg["Subject"] = f"[qpo] FAILED: {label} (run {info.get('id')})"
+        msg["Subject"] = f"[qpo] FAILED: {label} ({which})"
         msg["From"] = settings.from_address
         msg["To"] = ", ".join(settings.recipients)
         msg["Date"] = formatdate(localtime=False)
@@ -334,7 +335,7 @@ def deliver_failed_run(run: Mapping, settings: DeliverySettings) -> DeliveryRepo
                  if kind.startswith("pipeline ") else
                  "Its date has no half-written results: rerun it once the cause is fixed "
                  "(`qpo nightly value|risk --as-of DATE`).\n")
-        msg.set_content(f"{label[0].upper()}{label[1:]} failed (run {info.get('id')}, status {info.get('status')}, "
+        msg.set_content(f"{label[0].upper()}{label[1:]} failed ({which}, status {info.get('status')}, "
                         f"started {info.get('started_at')}, ended {info.get('finished_at')}).\n\n"
                         f"Error:\n{info.get('error') or '(no error recorded)'}\n\n" + rerun)
         _try(report, failed, [], "email", list(settings.recipients),

@@ -177,8 +177,12 @@ def _alert_states(alerts: Mapping[str, Sequence[Mapping]] | None) -> dict[tuple,
     return out
 
 
-def _breach_section(breaches: Sequence[Mapping], names, alerts, n: int, as_of) -> tuple[str, int]:
+def _breach_section(breaches: Sequence[Mapping], names, alerts, n: int, as_of, unchecked: int = 0) -> tuple[str, int]:
     e = html.escape
+    if not breaches and unchecked:
+        return (f'<div class="qpo-unknown qpo-flag"><b>No breach among the {n} portfolios risk-checked, but {unchecked} '
+                f"portfolio(s) were NOT risk-checked on {as_of}: their compliance is unknown, not a pass (listed "
+                "below).</b></div>", 0)
     if not breaches:
         return (f'<div class="qpo-compliant" style="background:#eafaf1;border:2px solid #27ae60;padding:8px 12px">'
                 f"<b>No compliance breach: every checked limit of the {n} portfolios holds on {as_of}.</b></div>", 0)
@@ -195,7 +199,8 @@ def _breach_section(breaches: Sequence[Mapping], names, alerts, n: int, as_of) -
     new = sum(1 for b in by_pf if states.get((b.get("portfolio_id"), b.get("check"))) == "new")
     banner = (f'<div class="qpo-breach" style="background:#fdecea;border:2px solid #c0392b;padding:8px 12px">'
               f"<b>COMPLIANCE BREACHES: {len(breaches)} failed check(s) in {portfolios} of {n} portfolios on "
-              f"{as_of}" + (f", {new} new since the last run" if alerts is not None else "") + "</b></div>")
+              f"{as_of}" + (f", {new} new since the last run" if alerts is not None else "")
+              + (f"; {unchecked} more portfolio(s) NOT risk-checked (unknown)" if unchecked else "") + "</b></div>")
     table = _table(rows, ["portfolio", "advisor", "check", "value", "limit", "alert", "message"], "qpo-breaches",
                    classes)
     return banner + table, portfolios
@@ -226,6 +231,8 @@ def _changes_section(table: pd.DataFrame, previous: pd.DataFrame | None, previou
     e = html.escape
     if previous is None or previous.empty:
         return "<p>No earlier risk run is stored: nothing to compare with.</p>", {}
+    # a portfolio not checked on either date is no evidence: it neither started nor stopped breaching
+    table, previous = _checked_rows(table), _checked_rows(previous)
     both = table.index.intersection(previous.index)
     out: dict[str, Any] = {"compared": int(len(both)), "added": int(len(table.index.difference(previous.index))),
                            "dropped": int(len(previous.index.difference(table.index)))}
@@ -234,10 +241,16 @@ def _changes_section(table: pd.DataFrame, previous: pd.DataFrame | None, previou
                   if "breaches" in previous else set())
     started = sorted(p for p in now_breach - was_breach if p in both)
     stopped = sorted(p for p in was_breach - now_breach if p in both)
-    out.update(started_breaching=len(started), stopped_breaching=len(stopped))
-    parts = [f"<p>Against the risk run of {e(str(previous_as_of))}: {len(both)} portfolios in both, "
-             f"{out['added']} new to the book, {out['dropped']} no longer risk-checked; {len(started)} started "
-             f"breaching, {len(stopped)} stopped.</p>"]
+    unknown = sorted(p for p in was_breach if p not in table.index)
+    out.update(started_breaching=len(started), stopped_breaching=len(stopped), unknown_breaching=len(unknown))
+    parts = [f"<p>Against the risk run of {e(str(previous_as_of))}: {len(both)} portfolios checked on both dates, "
+             f"{out['added']} checked now but not then, {out['dropped']} checked then but not now; {len(started)} "
+             f"started breaching, {len(stopped)} stopped"
+             + (f", {len(unknown)} breaching then and NOT checked now (unknown)" if unknown else "") + ".</p>"]
+    if unknown:
+        parts.append('<p class="qpo-flag">Breaching on ' + e(str(previous_as_of)) + ", not risk-checked now (unknown, "
+                     "not stopped): " + ", ".join(e(_name(names, p)) for p in unknown[:top])
+                     + (" ..." if len(unknown) > top else "") + "</p>")
     if started:
         parts.append("<p>Started breaching: " + ", ".join(e(_name(names, p)) for p in started[:top])
                      + (" ..." if len(started) > top else "") + "</p>")
@@ -260,6 +273,13 @@ def _changes_section(table: pd.DataFrame, previous: pd.DataFrame | None, previou
     return "".join(parts), out
 
 
+def _checked_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows whose limits were checked (``compliant`` set); all rows of a frame without the column."""
+    if "compliant" not in frame.columns:
+        return frame
+    return frame[frame["compliant"].notna().to_numpy(dtype=bool)]
+
+
 def _listed(v) -> list[str]:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return []
@@ -273,7 +293,8 @@ def _listed(v) -> list[str]:
     return [str(t) for t in v] if isinstance(v, (list, tuple, np.ndarray)) else [str(v)]
 
 
-def _pricing_section(valuations: pd.DataFrame | None, names, top: int) -> tuple[str, dict]:
+def _pricing_section(valuations: pd.DataFrame | None, names, top: int,
+                     stale_dates: Mapping[Any, Mapping[str, str]] | None = None) -> tuple[str, dict]:
     e = html.escape
     if valuations is None:
         return "<p>No valuation was given: prices not checked.</p>", {}
@@ -292,7 +313,10 @@ def _pricing_section(valuations: pd.DataFrame | None, names, top: int) -> tuple[
     for label, ids, column in (("Unpriced", list(unpriced), "unpriced"), ("Stale prices", stale, "stale")):
         if not ids:
             continue
-        rows = [[e(_name(names, p)), e(_advisor(names, p)), e(", ".join(_listed(valuations.loc[p, column])))]
+        rows = [[e(_name(names, p)), e(_advisor(names, p)),
+                 e(", ".join(f"{t} (last price {(stale_dates or {}).get(p, {}).get(t)})"
+                             if column == "stale" and (stale_dates or {}).get(p, {}).get(t) else t
+                             for t in _listed(valuations.loc[p, column])))]
                 for p in ids[:top]]
         more = f"<p>... and {len(ids) - top} more.</p>" if len(ids) > top else ""
         parts.append(f"<h3>{label} ({len(ids)})</h3>" + _table(rows, ["portfolio", "advisor", "tickers"],
@@ -303,7 +327,8 @@ def _pricing_section(valuations: pd.DataFrame | None, names, top: int) -> tuple[
 def book_report(as_of, table: pd.DataFrame, *, breaches: Sequence[Mapping] = (), names: pd.DataFrame | None = None,
                 alerts: Mapping[str, Sequence[Mapping]] | None = None, valuations: pd.DataFrame | None = None,
                 previous: pd.DataFrame | None = None, previous_as_of=None, facts: Mapping[str, Any] | None = None,
-                top: int = 20) -> BookReport:
+                top: int = 20, unchecked: Mapping[Any, str] | None = None, warnings: Sequence[str] = (),
+                stale: Mapping[Any, Mapping[str, str]] | None = None) -> BookReport:
     """The book report of the risk run of ``as_of`` (see the module).
 
     ``table``: the risk run's table, one row per portfolio (indexed by portfolio id, or with a
@@ -312,7 +337,14 @@ def book_report(as_of, table: pd.DataFrame, *, breaches: Sequence[Mapping] = (),
     advisor_email; ``alerts``: the alert sync of the run (lists ``new``, ``persisting``,
     ``resolved`` of alert dicts) or None; ``valuations``: the valuations of the date (status,
     unpriced, stale); ``previous``: the stored risk of ``previous_as_of``, or None; ``facts``:
-    name -> value lines for the header (run id, workers, times); ``top``: rows of each list."""
+    name -> value lines for the header (run id, workers, times); ``top``: rows of each list;
+    ``unchecked``: portfolio id -> why, for the portfolios of the date NOT risk-checked (shown and
+    counted apart: never as checked, nor as having stopped breaching); ``warnings``: sentences shown
+    at the top (stale prices, no new market data, no benchmark bar); ``stale``: portfolio id ->
+    ``{ticker: date of its last price}`` for the portfolios checked at a stale price.
+
+    A table row whose ``compliant`` is missing (NaN/None) was not checked: it is left out of the
+    checked count and of the changes."""
     import plotly.io as pio
 
     e = html.escape
@@ -321,23 +353,39 @@ def book_report(as_of, table: pd.DataFrame, *, breaches: Sequence[Mapping] = (),
     names = _by_portfolio(names)
     valuations = _by_portfolio(valuations)
     previous = _by_portfolio(previous)
-    n = len(table)
+    unchecked = dict(unchecked or {})
+    if "compliant" in table.columns:  # rows not checked (compliant missing) are counted apart
+        for pid in table.index[table["compliant"].isna().to_numpy(dtype=bool)]:
+            unchecked.setdefault(pid, "not risk-checked")
+    n = len(_checked_rows(table))
     title = f"Book risk report {day}"
-    breach_html, breaching = _breach_section(list(breaches), names, alerts, n, day)
+    breach_html, breaching = _breach_section(list(breaches), names, alerts, n, day, len(unchecked))
     figures = book_figures(table) if n else {}
     quantiles = quantile_table(table) if n else pd.DataFrame()
     changes_html, changes = _changes_section(table, previous, previous_as_of, names, top)
-    pricing_html, pricing = _pricing_section(valuations, names, top)
+    pricing_html, pricing = _pricing_section(valuations, names, top, stale)
     resolved = list((alerts or {}).get("resolved", ()) or ())
     header = [("as of", str(day)), ("portfolios risk-checked", f"{n:,}"),
+              ("NOT risk-checked", f"{len(unchecked):,} (compliance unknown, not a pass)"),
               ("breaching", f"{breaching:,} portfolios, {len(breaches):,} failed checks")]
+    if stale:
+        header.append(("checked at stale prices", f"{len(stale):,} portfolios (a name without a bar on {day} "
+                                                  "held at its last price)"))
     if alerts is not None:
         header.append(("alerts", f"{len(alerts.get('new', ()) or ())} new, {len(alerts.get('persisting', ()) or ())} "
                                  f"persisting, {len(resolved)} resolved"))
     header += [(str(k), str(v)) for k, v in (facts or {}).items()]
     parts = [f"<h1>{e(title)}</h1>",
-             '<dl class="header">' + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in header) + "</dl>",
-             "<h2>Compliance breaches</h2>", breach_html]
+             '<dl class="header">' + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in header) + "</dl>"]
+    if warnings:
+        parts.append('<div class="qpo-warnings qpo-flag"><b>Warnings</b><ul>'
+                     + "".join(f"<li>{e(str(w))}</li>" for w in warnings) + "</ul></div>")
+    parts += ["<h2>Compliance breaches</h2>", breach_html]
+    if unchecked:
+        rows = [[e(_name(names, p)), e(_advisor(names, p)), e(str(why))] for p, why in list(unchecked.items())[:top]]
+        parts.append(f"<h3>Not risk-checked ({len(unchecked)}): compliance unknown</h3>"
+                     + _table(rows, ["portfolio", "advisor", "why"], "qpo-unchecked")
+                     + (f"<p>... and {len(unchecked) - top} more.</p>" if len(unchecked) > top else ""))
     if resolved:
         rows = [[e(str(a.get("portfolio") or a.get("portfolio_name") or _name(names, a.get("portfolio_id")))),
                  e(str(a.get("check", a.get("check_name", ""))))] for a in resolved[:top]]
@@ -356,7 +404,8 @@ def book_report(as_of, table: pd.DataFrame, *, breaches: Sequence[Mapping] = (),
               "<h2>Unpriced and stale portfolios</h2>", pricing_html]
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{_STYLE}</style>"
             "</head><body>" + "\n".join(parts) + "</body></html>")
-    summary = {"portfolios": n, "breaching_portfolios": breaching, "failed_checks": len(breaches), **pricing,
+    summary = {"portfolios": n, "unchecked": len(unchecked), "warnings": list(warnings),
+               "breaching_portfolios": breaching, "failed_checks": len(breaches), **pricing,
                **{f"changes_{k}": v for k, v in changes.items()}}
     return BookReport(day, page, figures, summary)
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -122,6 +124,31 @@ def portfolio_ids(frame: pd.DataFrame) -> list[int]:
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+#: this machine's name, recorded with a RUNNING run (with the process id)
+HOST = socket.gethostname()
+
+
+def pid_alive(pid: object, host: object) -> bool | None:
+    """Whether process ``pid`` of this host is alive; None when it cannot be told (no pid
+    recorded, or a process of another host)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or host != HOST:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    except OSError:
+        return None
+    return True
+
+
+def utc(value: dt.datetime) -> dt.datetime:
+    """A stored timestamp as an aware UTC datetime (SQLite gives it back naive, in UTC)."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 # -- runs -----------------------------------------------------------------------------------------
