@@ -24,8 +24,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
+from qpo._checks import quote
 from qpo.data.loaders import OHLCV_COLUMNS, as_date, load_prices
 from qpo.errors import DataError, QpoError
+from qpo.store import _inputs as check
 from qpo.store.models import MarketBar
 from qpo.validation import ValidationReport
 
@@ -41,7 +43,6 @@ BUNDLED_PANEL, BUNDLED_INDEX = "sp500", "sp500_index"
 #: rows per INSERT statement (11 parameters a row: under SQLite's 32,766 and PostgreSQL's 65,535)
 CHUNK_ROWS = 2_000
 _VALUE_COLUMNS = ("open", "high", "low", "close", "adjusted_close", "volume", "dividend", "split")
-_MAX_TICKER = 32
 
 
 def _insert(engine: Engine):
@@ -66,25 +67,31 @@ def _rows(bars: pd.DataFrame, source: str) -> list[dict]:
     missing = [c for c in ("date", "ticker", "adjusted_close") if c not in bars.columns]
     if missing:
         raise DataError(f"bars lack columns {missing}; expected {OHLCV_COLUMNS}")
-    if not isinstance(source, str) or not source.strip() or len(source) > 32:
+    try:
+        source = check.label(source, "source", 32)
+    except QpoError:
         raise DataError(f"source must be a short name (1 to 32 characters) such as 'file' or 'alphavantage', "
-                        f"got {source!r}")
+                        f"got {quote(source)}") from None
     tickers = bars["ticker"].astype("string").str.strip()
-    bad = tickers.isna() | (tickers.str.len() == 0) | (tickers.str.len() > _MAX_TICKER)
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"row {i + 1}: ticker {bars['ticker'].iloc[i]!r} is not a ticker (1 to {_MAX_TICKER} "
-                        "characters); nothing was written")
+    if tickers.isna().any():
+        i = int(np.flatnonzero(tickers.isna().to_numpy())[0])
+        raise DataError(f"row {i + 1} has no ticker; nothing was written")
+    for name in pd.unique(tickers.to_numpy()):  # each ticker checked once, as every write of the store checks it
+        try:
+            check.ticker(str(name))
+        except QpoError as exc:
+            i = int(np.flatnonzero((tickers == name).to_numpy())[0])
+            raise DataError(f"row {i + 1}: {exc}; nothing was written") from None
     dates = pd.to_datetime(bars["date"], errors="coerce")
     if dates.isna().any():
         i = int(np.flatnonzero(dates.isna().to_numpy())[0])
-        raise DataError(f"row {i + 1}: {bars['date'].iloc[i]!r} is not a date; nothing was written")
+        raise DataError(f"row {i + 1}: {quote(bars['date'].iloc[i])} is not a date; nothing was written")
     adj = _column(bars, "adjusted_close")
     bad = ~(np.isfinite(adj) & (adj > 0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DataError(f"{int(bad.sum())} bar(s) without a positive adjusted close, e.g. row {i + 1} "
-                        f"({tickers.iloc[i]} {dates.iloc[i].date()}: {bars['adjusted_close'].iloc[i]!r}); validate "
+                        f"({tickers.iloc[i]} {dates.iloc[i].date()}: {quote(bars['adjusted_close'].iloc[i])}); validate "
                         "the data first (`qpo validate FILE`); nothing was written")
     key = pd.DataFrame({"t": tickers.to_numpy(), "d": dates.to_numpy()})
     dup = key.duplicated()

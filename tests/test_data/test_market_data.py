@@ -214,3 +214,36 @@ def test_the_daily_report_reports_the_newer_day_ingested(tmp_path, sp500):
     assert run.status == "FINISHED", run.error
     assert run.metrics["as_of"] == "2022-12-29" and run.metrics["prices_origin"] == "store"
     assert "benchmark_var" in run.metrics  # the store's index covers the new day
+
+
+@pytest.mark.parametrize("ticker", ["K\tO", "A\x1bB", "K\x00O", "A\u202eB", "X" * 10_000, "two words", " "])
+def test_hostile_tickers_are_refused_with_a_short_message_and_nothing_written(engine, ticker):
+    """Market data goes through the same ticker check as every other write of the store: no control,
+    format or NUL characters, no spaces, 1 to 16 characters; the message quotes only the start."""
+    upsert_bars(engine, _bars(("OK",)))
+    before = _dump(engine)
+    bars = pd.concat([_bars(("NEW",)), _bars((ticker,), seed=1)], ignore_index=True)
+    with pytest.raises(DataError) as info:
+        upsert_bars(engine, bars)
+    message = str(info.value)
+    assert "row 31" in message and "nothing was written" in message and len(message) < 300, message
+    assert "\x1b" not in message and "\x00" not in message and "\u202e" not in message
+    panel = pd.DataFrame({"NEW": [10.0, 11.0], ticker: [1.0, 2.0]}, index=pd.bdate_range("2023-03-01", periods=2))
+    with pytest.raises(DataError) as info:
+        upsert_panel(engine, panel)
+    assert len(str(info.value)) < 300
+    assert _dump(engine) == before and "NEW" not in last_bar_dates(engine)
+
+
+def test_ingesting_a_file_with_a_huge_ticker_prints_a_short_error(tmp_path, monkeypatch, capsys):
+    from qpo.cli import main
+
+    monkeypatch.setenv("QPO_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("QPO_DATABASE_URL", raising=False)
+    dates = pd.bdate_range("2023-01-02", periods=40)
+    panel = pd.DataFrame({"AAA": np.linspace(10, 12, 40), "B" * 10_000: np.linspace(20, 21, 40)}, index=dates)
+    panel.index.name = "date"
+    panel.to_csv(tmp_path / "long.csv")
+    status = main(["data", "ingest", str(tmp_path / "long.csv"), "--kind", "prices"])
+    err = capsys.readouterr().err
+    assert status != 0 and "B" * 100 not in err and max(len(line) for line in err.splitlines()) < 400, err[:500]
