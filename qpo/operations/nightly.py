@@ -33,23 +33,34 @@ rerun replaces the date). At its start each run marks FAILED the runs left RUNNI
 that disappeared (:func:`qpo.store.operations.fail_abandoned_runs`) and tells them; any failure,
 even before the run is recorded, is told to the ops desk from memory (it reaches them with the
 database gone).
+
+The parts live next to it: the result (``_nightly_result``), the cluster and the chunks
+(``_nightly_cluster``), the recorded run and its failures told (``_nightly_failures``), the alerts
+delivered and the book report (``_nightly_report``), what the workers compute (``_tasks``).
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import json
-import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from qpo.errors import InvalidValueError, StoreError
+from qpo.errors import StoreError
+from qpo.operations._nightly_cluster import CHUNKS_PER_WORKER, MAX_CHUNK, MIN_CHUNK
+from qpo.operations._nightly_cluster import Clock as _Clock
+from qpo.operations._nightly_cluster import chunks as _chunks
+from qpo.operations._nightly_cluster import cluster as _cluster
+from qpo.operations._nightly_cluster import compute as _compute
+from qpo.operations._nightly_cluster import store_url as _url
+from qpo.operations._nightly_failures import recorded as _recorded
+from qpo.operations._nightly_failures import start_run as _start
+from qpo.operations._nightly_failures import told as _told
+from qpo.operations._nightly_report import deliver as _deliver
+from qpo.operations._nightly_report import empty_risk_table as _empty_risk_table
+from qpo.operations._nightly_report import write_report as _write_report
+from qpo.operations._nightly_result import RISK_KIND, VALUATION_KIND, NightlyResult
 from qpo.operations._tasks import (
     CONFIDENCE,
     HORIZON,
@@ -65,154 +76,12 @@ from qpo.operations._tasks import (
     value_chunk,
 )
 
-#: the ``ops_runs.kind`` of the two runs
-VALUATION_KIND, RISK_KIND = "valuation", "risk"
-#: chunks per worker when the chunk size is not given, and the bounds of a chunk
-CHUNKS_PER_WORKER = 4
-MIN_CHUNK, MAX_CHUNK = 25, 2500
-
 
 class NotValuedError(StoreError):
     """The risk run of a date the valuation has not run for."""
 
 
-@dataclass
-class NightlyResult:
-    """What a nightly run did. ``kind`` is ``valuation`` or ``risk``; ``seconds`` the time of each
-    phase (``prices``, ``cluster``, ``compute``, ``write``, and for the risk run ``deliver`` and
-    ``report``), ``total`` included. A valuation fills ``valued``, ``unpriced``, ``stale`` and
-    ``empty``; a risk run ``breaches`` (failed checks), ``breaching`` (portfolios), the alerts
-    (``new_alerts``, ``persisting_alerts``, ``resolved_alerts``), ``skipped`` (valued portfolios
-    with no risk row, and why), ``checked`` (portfolios whose limits were checked), ``unchecked``
-    (every portfolio of the date that holds names but was NOT risk-checked, and why: unpriced by the
-    valuation, or skipped; unknown, never a pass), ``stale`` (portfolios checked at a stale price),
-    ``delivery`` and ``report`` (the book report's path). Both fill ``stale_tickers`` (``{ticker:
-    its last price's date}`` for the names with no bar on the date) and ``warnings`` (what an
-    operator must know: stale prices, no new market data, no benchmark bar; logged, in the summary
-    and the report)."""
-
-    kind: str
-    as_of: dt.date
-    run_id: int
-    portfolios: int
-    price_source: str
-    workers: int
-    dashboard: str | None
-    scheduler: str
-    chunks: int
-    seconds: dict[str, float] = field(default_factory=dict)
-    valued: int | None = None
-    unpriced: int | None = None
-    stale: int | None = None
-    empty: int | None = None
-    breaches: int | None = None
-    breaching: int | None = None
-    new_alerts: int | None = None
-    persisting_alerts: int | None = None
-    resolved_alerts: int | None = None
-    skipped: dict[int, str] = field(default_factory=dict)
-    checked: int | None = None
-    unchecked: dict[int, str] = field(default_factory=dict)
-    stale_tickers: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    delivery: str | None = None
-    report: str | None = None
-    alerts: dict[str, list[dict]] = field(default_factory=dict, repr=False)
-    table: pd.DataFrame | None = field(default=None, repr=False)
-    breach_list: list[dict] = field(default_factory=list, repr=False)
-
-    def metrics(self) -> dict[str, Any]:
-        """The numbers of the run, flat (what a pipeline records to MLflow)."""
-        out: dict[str, Any] = {"portfolios": self.portfolios, "workers": self.workers, "chunks": self.chunks,
-                               "ops_run_id": self.run_id}
-        for name in ("valued", "unpriced", "stale", "empty", "checked", "breaches", "breaching", "new_alerts",
-                     "persisting_alerts", "resolved_alerts"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
-        if self.kind == RISK_KIND:
-            out["skipped"] = len(self.skipped)
-            out["unchecked"] = len(self.unchecked)
-        out["stale_tickers"] = len(self.stale_tickers)
-        out["warnings"] = len(self.warnings)
-        out.update({f"seconds_{k}": round(v, 3) for k, v in self.seconds.items()})
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-             if f.name not in ("table", "alerts", "breach_list")}
-        d["as_of"] = self.as_of.isoformat()
-        d["skipped"] = {str(k): v for k, v in self.skipped.items()}
-        d["unchecked"] = {str(k): v for k, v in self.unchecked.items()}
-        d["seconds"] = {k: round(v, 3) for k, v in self.seconds.items()}
-        d["new_alert_list"] = [_plain(a) for a in self.alerts.get("new", [])]
-        return d
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), default=str)
-
-    def summary(self) -> str:
-        """The run in a few lines, for a terminal or a log."""
-        t = ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items())
-        lines = [f"{self.kind} of {self.as_of}: {self.portfolios:,} portfolios on {self.workers} worker(s), "
-                 f"{self.chunks} chunk(s); prices from the {self.price_source} panel; ops run {self.run_id}", t]
-        if self.kind == VALUATION_KIND:
-            lines.append(f"valued {self.valued:,}, unpriced {self.unpriced:,}, with stale prices {self.stale:,}, "
-                         f"empty {self.empty:,}")
-        else:
-            checked = self.checked if self.checked is not None else self.portfolios
-            lines.append(f"risk-checked {checked:,}, NOT risk-checked {len(self.unchecked):,} (unknown, not a pass), "
-                         f"checked at stale prices {self.stale or 0:,}")
-            lines.append(f"{self.breaches:,} failed check(s) in {self.breaching:,} portfolio(s); alerts: "
-                         f"{self.new_alerts} new, {self.persisting_alerts} persisting, {self.resolved_alerts} resolved")
-            if self.unchecked:
-                shown = "; ".join(f"{pid}: {why}" for pid, why in list(self.unchecked.items())[:3])
-                lines.append(f"not risk-checked: {shown}" + (" ..." if len(self.unchecked) > 3 else "")
-                             + " (see the report)")
-            if self.delivery:
-                lines.append(f"delivery: {self.delivery}")
-            if self.report:
-                lines.append(f"book report {self.report}")
-        lines += [f"WARNING: {w}" for w in self.warnings]
-        if self.dashboard:
-            lines.append(f"Dask dashboard (while it ran) {self.dashboard}")
-        return "\n".join(lines)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 # -- the runs ---------------------------------------------------------------------------------------
-def _url(engine) -> str:
-    from qpo.store.db import sqlite_path
-
-    url = engine.url.render_as_string(hide_password=False)
-    if engine.dialect.name == "sqlite" and sqlite_path(url) is None:
-        raise InvalidValueError("the nightly runs need a store the Dask workers can open: a SQLite file or a "
-                                "database server, not an in-memory SQLite database")
-    return url
-
-
-def _chunks(ids: Sequence[int], workers: int, chunk_size: int | None) -> list[list[int]]:
-    """``ids`` (sorted) cut into consecutive ranges: ``chunk_size`` each, or by default about
-    :data:`CHUNKS_PER_WORKER` per worker, between :data:`MIN_CHUNK` and :data:`MAX_CHUNK`."""
-    ids = sorted(int(i) for i in ids)
-    if chunk_size is None:
-        chunk_size = min(MAX_CHUNK, max(MIN_CHUNK, math.ceil(len(ids) / max(1, workers * CHUNKS_PER_WORKER))))
-    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise InvalidValueError(f"chunk_size must be a whole number of portfolios of at least 1, got {chunk_size!r}")
-    return [ids[i:i + chunk_size] for i in range(0, len(ids), chunk_size)]
-
-
 def _as_of(prices: pd.DataFrame, as_of, source: str) -> pd.Timestamp:
     from qpo.data import check_as_of
     from qpo.errors import DataError
@@ -235,110 +104,6 @@ def _all_portfolio_ids(engine) -> list[int]:
 
     with engine.connect() as conn:
         return [int(i) for i in conn.execute(select(ClientPortfolio.id).order_by(ClientPortfolio.id)).scalars()]
-
-
-class _Clock:
-    def __init__(self):
-        self.seconds: dict[str, float] = {}
-        self.t0 = time.perf_counter()
-
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        t = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t
-
-    def total(self) -> dict[str, float]:
-        return {**self.seconds, "total": time.perf_counter() - self.t0}
-
-
-def _compute(client, fn: Callable, chunks: list[list[int]], shared: tuple, log, what: str) -> list:
-    """``fn(*shared, chunk)`` for every chunk on the cluster, the results in chunk order; the big
-    arguments (``shared``) are scattered to every worker once."""
-    from distributed import as_completed
-
-    if not chunks:
-        return []
-    scattered = [client.scatter(a, broadcast=True) if isinstance(a, (pd.DataFrame, pd.Series)) else a for a in shared]
-    futures = [client.submit(fn, *scattered, chunk, pure=False, key=f"{what}-{i}-{chunk[0]}-{chunk[-1]}")
-               for i, chunk in enumerate(chunks)]
-    order = {f.key: i for i, f in enumerate(futures)}
-    results: list[Any] = [None] * len(futures)
-    done = 0
-    try:
-        for future in as_completed(futures, loop=client.loop):
-            results[order[future.key]] = future.result()  # a task's error is raised here, with its own text
-            done += 1
-            if done == len(futures) or done % max(1, len(futures) // 4) == 0:
-                log(f"{what}: {done} of {len(futures)} chunk(s) done")
-    finally:
-        client.cancel(futures)
-    return results
-
-
-@contextmanager
-def _cluster(client, workers: int | None, log) -> Iterator[Any]:
-    """The given client (left open), or a cluster for the run (:func:`dask_client`)."""
-    from qpo.operations.cluster import cluster_info, dask_client
-
-    if client is None:
-        with dask_client(workers, log=log) as started:
-            yield started
-        return
-    if getattr(client, "qpo_info", None) is None:
-        client.qpo_info = cluster_info(client, "given")
-    log(client.qpo_info.describe())
-    yield client
-
-
-@contextmanager
-def _recorded(engine, kind: str, day: dt.date, state: dict) -> Iterator[Any]:
-    """:func:`qpo.store.operations.recorded_run`, its handle kept in ``state`` so that a failure
-    can be told from memory (:func:`_tell_failure`) even when the database is gone."""
-    from qpo.store.operations import recorded_run
-
-    with recorded_run(engine, kind, day) as run:
-        state["run"] = run
-        yield run
-
-
-def _told(kind: str, as_of, log, body: Callable[[dict], NightlyResult]) -> NightlyResult:
-    """``body(state)``, and any error it raises told to the ops desk (:func:`_tell_failure`):
-    a failed run, and a run refused before it was recorded (no store, a date outside the prices,
-    a risk run before the valuation)."""
-    state: dict = {}
-    try:
-        return body(state)
-    except Exception as exc:
-        _tell_failure(kind, state.get("day") or as_of, state.get("run"), exc, log)
-        raise
-
-
-def _start(engine, kind: str, day: pd.Timestamp, as_of, log) -> list[str]:
-    """What every nightly run does before it is recorded: the runs left RUNNING by a process
-    that disappeared marked FAILED (and told), and the warning when no new market data arrived
-    since the last finished run of the kind (the run goes on: a rerun of a date is legitimate,
-    and the valuation of a stale day is still the book's value; it is said, not silent)."""
-    from qpo.store.operations import fail_abandoned_runs, last_finished_date
-
-    warnings = []
-    for r in fail_abandoned_runs(engine):
-        text = (f"ops run {r['id']} ({r['kind']} of {r['as_of']}) was left RUNNING by a process that disappeared: "
-                "marked FAILED")
-        log(f"WARNING: {text}: {r['error']}")
-        warnings.append(text)
-        _notify(r, log)
-    prev = last_finished_date(engine, kind)
-    if prev is not None and day.date() <= prev:
-        text = (f"no new market data since {prev}: the prices' last date is {day.date()}, which the last finished "
-                f"{kind} run already covered" if as_of is None else
-                f"no new market data since {prev} for this run: {day.date()} is not after the last finished {kind} "
-                f"run's date {prev} (a rerun of a date replaces its results)")
-        log(f"WARNING: {text}")
-        warnings.append(text)
-    return warnings
 
 
 def _stale_warning(stale: Mapping[str, str], day: pd.Timestamp, portfolios: int, what: str) -> str | None:
@@ -576,108 +341,6 @@ def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, repor
     return result
 
 
-def _empty_risk_table() -> pd.DataFrame:
-    from qpo.store.operations import RISK_COLUMNS
-
-    table = pd.DataFrame({c: pd.Series(dtype=float) for c in RISK_COLUMNS})
-    table["compliant"] = pd.Series(dtype=bool)
-    table["breaches"] = pd.Series(dtype=int)
-    table.index.name = "portfolio_id"
-    return table
-
-
-def _deliver(engine, new: list[dict], deliver: bool, log) -> str:
-    """Send the new alerts, and any earlier one never delivered (a failed delivery is retried by
-    the next run), when e-mail or a webhook is configured; a sentence saying what happened."""
-    from qpo.operations.delivery import DeliverySettings, deliver_alerts
-    from qpo.store.alerts import undelivered_alerts
-
-    if not deliver:
-        return f"{len(new)} new alert(s), not delivered (delivery turned off for this run)"
-    settings = DeliverySettings.from_env()
-    if not settings.configured:
-        text = (f"{len(new)} new alert(s); no delivery is configured, so none was sent (set QPO_SMTP_HOST and "
-                "QPO_ALERT_RECIPIENTS for e-mail, or QPO_ALERT_WEBHOOK for a webhook)")
-        log(text)
-        return text
-    pending = undelivered_alerts(engine)
-    if not pending:
-        return "no alert to deliver"
-    report = deliver_alerts(engine, pending, settings)
-    channels = sorted({m["channel"] for m in report.sent})
-    text = (f"{len(report.delivered)} of {len(pending)} undelivered alert(s) delivered"
-            + (f" by {' and '.join(channels)}" if channels else "")
-            + (f"; {len(report.errors)} delivery error(s): {'; '.join(report.errors)}" if report.errors else "")
-            + (f"; {'; '.join(report.skipped)}" if report.skipped else ""))
-    log(text)
-    return text
-
-
-def _tell_failure(kind: str, as_of, handle, exc: BaseException, log) -> None:
-    """Tell the ops recipients and the webhook that a run failed (when configured). The notice is
-    built from memory (the run's handle, or the kind and date of a run refused before it was
-    recorded, and the exception): it does not read the store, which may be what failed."""
-    from qpo.store.operations import ERROR_MAX
-
-    text = f"{type(exc).__name__}: {exc}".strip()
-    if handle is None:
-        text = f"refused before the run was recorded: {text}"
-    if len(text) > ERROR_MAX:
-        text = text[:ERROR_MAX - 6] + " [...]"
-    try:
-        day = pd.Timestamp(as_of).date() if as_of is not None else None
-    except (TypeError, ValueError):
-        day = None
-    now = dt.datetime.now(dt.UTC)
-    run = {"id": handle.id if handle is not None else None, "kind": kind,
-           "as_of": handle.as_of if handle is not None else (day or as_of), "status": "FAILED", "error": text,
-           "started_at": handle.started_at if handle is not None else now, "finished_at": now,
-           "portfolios": handle.portfolios if handle is not None else None}
-    _notify(run, log)
-
-
-def _notify(run: Mapping, log) -> None:
-    try:
-        from qpo.operations.delivery import DeliverySettings, deliver_failed_run
-
-        settings = DeliverySettings.from_env()
-        if settings.configured:
-            report = deliver_failed_run(run, settings)
-            for error in report.errors:
-                log(f"the failed run could not be reported: {error}")
-            if report.sent:
-                log(f"the failed {run.get('kind')} run of {run.get('as_of')} was reported by "
-                    + " and ".join(sorted({m['channel'] for m in report.sent})))
-    except Exception as exc:  # noqa: BLE001 - the run's own error is the one to raise
-        log(f"the failed run could not be reported: {type(exc).__name__}: {exc}")
-
-
-def _write_report(engine, result: NightlyResult, valuations: pd.DataFrame, names: dict[int, dict],
-                  folder: str | Path, stale: Mapping[int, Mapping[str, str]] | None = None) -> Path:
-    from qpo.reporting.book import book_report
-    from qpo.store.operations import book_risk_on, previous_risk_date
-
-    prev_day = previous_risk_date(engine, result.as_of)
-    previous = book_risk_on(engine, prev_day) if prev_day is not None else None
-    frame = pd.DataFrame.from_dict(names, orient="index")
-    if "portfolio" in valuations.columns:  # every valued/unpriced portfolio's name, from the valuations
-        known = valuations.set_index("portfolio_id")[["portfolio", "advisor_email"]].rename(columns={"portfolio": "name"})
-        frame = known.combine_first(frame) if len(frame) else known
-    facts = {"prices": f"the {result.price_source} panel", "ops run": result.run_id,
-             "cluster": f"{result.workers} worker(s), {result.chunks} chunk(s) ({result.scheduler})",
-             "delivery": result.delivery or ""}
-    checked = result.table[result.table["compliant"].notna().to_numpy(dtype=bool)] if result.table is not None \
-        and len(result.table) else None
-    if checked is not None and len(checked):
-        facts["market shocks"] = ("-10 % and -20 % on each portfolio's beta to the SP500"
-                                  if checked["beta"].notna().any() else
-                                  "-10 % and -20 % on each portfolio's beta to its own names equal-weighted (no "
-                                  "SP500 return on every date of the window: see the warnings)")
-    report = book_report(result.as_of, result.table, breaches=result.breach_list, names=frame, alerts=result.alerts,
-                         valuations=valuations, previous=previous, previous_as_of=prev_day, facts=facts,
-                         unchecked=result.unchecked, warnings=result.warnings, stale=stale)
-    return report.write(Path(folder) / f"book-risk-{result.as_of}.html")
-
-
-__all__ = ["CONFIDENCE", "HORIZON", "LOOKBACK_DAYS", "RISK_ACTOR", "VALUATION_ACTOR", "NightlyResult", "NotValuedError",
-           "compute_risk", "risk_chunk", "risk_inputs", "run_risk", "run_valuation", "value_chunk"]
+__all__ = ["CHUNKS_PER_WORKER", "CONFIDENCE", "HORIZON", "LOOKBACK_DAYS", "MAX_CHUNK", "MIN_CHUNK", "RISK_ACTOR", "RISK_KIND",
+           "VALUATION_ACTOR", "VALUATION_KIND", "NightlyResult", "NotValuedError", "compute_risk", "risk_chunk",
+           "risk_inputs", "run_risk", "run_valuation", "value_chunk"]

@@ -27,40 +27,54 @@ its alerts as they are.
 the excess, for a floor such as min names the shortfall): **critical** when the gap is 25 % of
 the limit or more (a VaR of 2.5 % or more against a 2 % limit; 3 names against a minimum of 4),
 when the value is undefined, or when the limit is 0; **warning** otherwise.
+
+The runs' records are kept by ``_ops_runs``, the alerts' sync by ``_ops_alerts`` (their names are
+imported here, where callers find them).
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import math
-import os
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
-from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from qpo._checks import quote
 from qpo.store import _inputs as check
+from qpo.store._ops_alerts import (
+    ALERT_COLUMNS,
+    ALERT_KEYS,
+    CRITICAL_GAP,
+    OPEN_STATES,
+    AlertSync,
+    alert_dicts,
+    alert_query,
+    severity,
+    sync_alerts,
+)
+from qpo.store._ops_alerts import breach_list as _breach_list
 from qpo.store._ops_common import ERROR_MAX
-from qpo.store._ops_common import HOST as _HOST
 from qpo.store._ops_common import day as _day
 from qpo.store._ops_common import json_fast as _json_fast
-from qpo.store._ops_common import jsonable as _jsonable
 from qpo.store._ops_common import names as _names
-from qpo.store._ops_common import now as _now
 from qpo.store._ops_common import num as _num
-from qpo.store._ops_common import pid_alive as _pid_alive
 from qpo.store._ops_common import portfolio_ids as _portfolio_ids
 from qpo.store._ops_common import store_failure as _store_failure
-from qpo.store._ops_common import utc as _utc
+from qpo.store._ops_runs import (
+    ABANDONED_AFTER,
+    RUN_STATES,
+    OpsRunHandle,
+    fail_abandoned_runs,
+    get_run,
+    last_finished_date,
+    last_runs,
+    recorded_run,
+)
 from qpo.store.access import Actor, actor_for
-from qpo.store.models import Alert, BookRisk, ClientPortfolio, OpsRun, User, Valuation
+from qpo.store.models import BookRisk, ClientPortfolio, User, Valuation
 
-#: the run states of ``ops_runs``
-RUN_STATES = ("RUNNING", "FINISHED", "FAILED")
 #: the columns of a valuation row (what qpo.book.valuation.value_book gives)
 VALUATION_COLUMNS = ("portfolio_id", "market_value", "cash", "holdings_value", "daily_return", "mtd_return",
                      "ytd_return", "inception_return", "status", "unpriced", "stale")
@@ -68,140 +82,6 @@ VALUATION_STATES = ("valued", "unpriced", "empty")
 #: the float columns of a book-risk row (qpo.risk.book.BookRiskResult.table), then compliant, breaches
 RISK_COLUMNS = ("volatility", "var_historical", "cvar_historical", "var_parametric", "cvar_parametric", "beta",
                 "max_drawdown", "worst_stress")
-#: a breach at least this far past its limit (a fraction of the limit) is critical
-CRITICAL_GAP = 0.25
-#: the open states of an alert
-OPEN_STATES = ("new", "acknowledged")
-#: a RUNNING run whose process cannot be checked is taken as gone after this long (fail_abandoned_runs)
-ABANDONED_AFTER = dt.timedelta(hours=6)
-
-
-@dataclass
-class OpsRunHandle:
-    """The run being recorded: set ``portfolios`` and ``details`` before the block ends."""
-
-    id: int
-    kind: str
-    as_of: dt.date
-    started_at: dt.datetime
-    portfolios: int | None = None
-    details: dict | None = field(default=None)
-
-
-@contextlib.contextmanager
-def recorded_run(engine: Engine, kind: str, as_of) -> Iterator[OpsRunHandle]:
-    """Record one operations run (``kind`` e.g. ``valuation`` or ``risk``, of date ``as_of``): a
-    RUNNING row is committed at once; when the block ends it becomes FINISHED (with the handle's
-    ``portfolios`` and ``details``); when the block raises, FAILED with the error's text, and the
-    error is re-raised. The row is written in its own transactions, so it survives a rolled-back
-    write of the results. While RUNNING, its ``details`` hold the process id and host that run it
-    (``{"pid": ..., "host": ...}``), so that :func:`fail_abandoned_runs` can tell a run whose
-    process disappeared (SIGKILL, a crash, the database gone when it ended) from one still going."""
-    kind = check.label(kind, "run kind", 32)
-    day = _day(as_of)
-    started = _now()
-    with engine.begin() as conn:
-        run_id = conn.execute(insert(OpsRun).values(kind=kind, as_of=day, status="RUNNING", started_at=started,
-                                                    details={"pid": os.getpid(), "host": _HOST})
-                              .returning(OpsRun.id)).scalar_one()
-    handle = OpsRunHandle(id=run_id, kind=kind, as_of=day, started_at=started)
-    try:
-        yield handle
-    except BaseException as exc:
-        text = f"{type(exc).__name__}: {exc}".strip()
-        if len(text) > ERROR_MAX:
-            text = text[:ERROR_MAX - 6] + " [...]"
-        try:
-            with engine.begin() as conn:
-                conn.execute(update(OpsRun).where(OpsRun.id == run_id).values(
-                    status="FAILED", finished_at=_now(), error=text, portfolios=handle.portfolios,
-                    details=_jsonable(handle.details) if handle.details is not None else None))
-        except SQLAlchemyError:  # the database itself went away: the run stays RUNNING; the error counts
-            pass
-        raise
-    with engine.begin() as conn:
-        conn.execute(update(OpsRun).where(OpsRun.id == run_id).values(
-            status="FINISHED", finished_at=_now(), portfolios=handle.portfolios,
-            details=_jsonable(handle.details) if handle.details is not None else None))
-
-
-def fail_abandoned_runs(engine: Engine, *, kinds: Sequence[str] | None = None,
-                        older_than: dt.timedelta = ABANDONED_AFTER) -> list[dict]:
-    """Mark FAILED ("process disappeared: ...") the RUNNING runs (of ``kinds``, default all) whose
-    process is gone, and return them (as :func:`last_runs` gives them). A run is gone when it
-    recorded a process of this host that no longer exists, or, when that cannot be told (no
-    process recorded, or another host's), when it has been RUNNING for longer than
-    ``older_than`` (default :data:`ABANDONED_AFTER`, 6 hours: a nightly run of 10,000 portfolios
-    takes about a minute). A run still going is left alone. Called at the start of each nightly run."""
-    q = select(OpsRun).where(OpsRun.status == "RUNNING").order_by(OpsRun.id)
-    if kinds is not None:
-        q = q.where(OpsRun.kind.in_([check.label(k, "run kind", 32) for k in kinds]))
-    from sqlalchemy.orm import Session
-
-    stamp = _now()
-    gone: list[tuple[int, str]] = []
-    with Session(engine) as s:
-        for r in s.scalars(q).all():
-            d = r.details if isinstance(r.details, dict) else {}
-            pid, host = d.get("pid"), d.get("host")
-            alive = _pid_alive(pid, host)
-            age = stamp - _utc(r.started_at) if r.started_at is not None else older_than
-            if alive is False:
-                gone.append((r.id, f"process disappeared: process {pid} on {host} that ran it is gone and the run "
-                                   f"never ended (killed, crashed, or the database went away when it ended); marked "
-                                   f"FAILED at {stamp:%Y-%m-%d %H:%M:%S} UTC"))
-            elif alive is None and age >= older_than:
-                who = f"process {pid} on {host}" if pid else "a process not recorded"
-                gone.append((r.id, f"process disappeared: RUNNING for {age.total_seconds() / 3600:.1f} h, longer "
-                                   f"than any nightly run ({older_than.total_seconds() / 3600:g} h), by {who} this "
-                                   f"host cannot check; marked FAILED at {stamp:%Y-%m-%d %H:%M:%S} UTC"))
-    if not gone:
-        return []
-    with engine.begin() as conn:
-        for run_id, text in gone:
-            conn.execute(update(OpsRun).where(OpsRun.id == run_id, OpsRun.status == "RUNNING")
-                         .values(status="FAILED", finished_at=stamp, error=text))
-    return [get_run(engine, run_id) for run_id, _ in gone]
-
-
-def last_finished_date(engine: Engine, kind: str) -> dt.date | None:
-    """The latest ``as_of`` of a FINISHED run of ``kind`` (None when none finished)."""
-    kind = check.label(kind, "run kind", 32)
-    with engine.connect() as conn:
-        return conn.execute(select(func.max(OpsRun.as_of)).where(OpsRun.kind == kind,
-                                                                  OpsRun.status == "FINISHED")).scalar()
-
-
-def _run_dict(r: OpsRun) -> dict:
-    seconds = (r.finished_at - r.started_at).total_seconds() if r.finished_at and r.started_at else None
-    return {"id": r.id, "kind": r.kind, "as_of": r.as_of, "status": r.status, "started_at": r.started_at,
-            "finished_at": r.finished_at, "seconds": seconds, "portfolios": r.portfolios, "error": r.error,
-            "details": r.details}
-
-
-def last_runs(engine: Engine, kind: str | None = None, n: int = 20) -> list[dict]:
-    """The newest ``n`` runs (of ``kind`` when given), newest first: id, kind, as_of, status,
-    started_at, finished_at, seconds, portfolios, error, details."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise check.fail(f"n must be a whole number >= 1, got {quote(n)}")
-    q = select(OpsRun).order_by(OpsRun.id.desc()).limit(n)
-    if kind is not None:
-        q = q.where(OpsRun.kind == check.label(kind, "run kind", 32))
-    from sqlalchemy.orm import Session
-
-    with Session(engine) as s:
-        return [_run_dict(r) for r in s.scalars(q).all()]
-
-
-def get_run(engine: Engine, run_id: int) -> dict:
-    """One run as :func:`last_runs` gives it."""
-    from sqlalchemy.orm import Session
-
-    with Session(engine) as s:
-        r = s.get(OpsRun, int(run_id))
-        if r is None:
-            raise check.fail(f"no operations run {quote(run_id)}")
-        return _run_dict(r)
 
 
 # -- valuations -----------------------------------------------------------------------------------
@@ -350,132 +230,6 @@ def _risk_rows(as_of: dt.date, table: pd.DataFrame, details: Mapping | None, run
     return rows, ids, evaluated
 
 
-@dataclass
-class AlertSync:
-    """What a risk run did to the alerts: each a list of alert dicts (id, portfolio_id, portfolio,
-    advisor_email, check, value, limit, severity, state, message, first_seen, last_seen)."""
-
-    new: list[dict] = field(default_factory=list)
-    resolved: list[dict] = field(default_factory=list)
-    persisting: list[dict] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {"new": self.new, "resolved": self.resolved, "persisting": self.persisting}
-
-
-def severity(value: float | None, limit: float | None) -> str:
-    """``critical`` when the value is past its limit by :data:`CRITICAL_GAP` (25 %) of the limit or
-    more, when the value is undefined or the limit is 0; ``warning`` otherwise (the module's
-    docstring has the rule)."""
-    if value is None or limit is None or not math.isfinite(value) or not math.isfinite(limit) or limit == 0:
-        return "critical"
-    return "critical" if abs(value - limit) >= CRITICAL_GAP * abs(limit) - 1e-12 else "warning"
-
-
-def _breach_list(breaches: Sequence[Mapping] | None, ids: set[int]) -> dict[tuple[int, str], dict]:
-    out: dict[tuple[int, str], dict] = {}
-    for b in breaches or []:
-        if not isinstance(b, Mapping) or "portfolio_id" not in b or "check" not in b:
-            raise check.fail(f"each breach must be a dict with portfolio_id, check, value, limit, message; got "
-                             f"{quote(b)}")
-        pid = int(b["portfolio_id"])
-        if pid not in ids:
-            raise check.fail(f"a breach of portfolio {pid}, which is not in the risk table")
-        name = check.label(str(b["check"]), "check name", 128)
-        value, limit = _num(b.get("value")), _num(b.get("limit"))
-        message = b.get("message")
-        out[(pid, name)] = {"value": value, "limit": limit, "severity": severity(value, limit),
-                            "message": None if message is None else str(message)[:2000]}
-    return out
-
-
-ALERT_COLUMNS = (Alert.id, Alert.portfolio_id, ClientPortfolio.name, User.email, Alert.check_name, Alert.value,
-                 Alert.limit_value, Alert.severity, Alert.state, Alert.message, Alert.first_seen, Alert.last_seen,
-                 Alert.resolved_on, Alert.acknowledged_by, Alert.acknowledged_at, Alert.delivered_at, Alert.created_at)
-ALERT_KEYS = ("id", "portfolio_id", "portfolio", "advisor_email", "check", "value", "limit", "severity", "state",
-              "message", "first_seen", "last_seen", "resolved_on", "acknowledged_by", "acknowledged_at",
-              "delivered_at", "created_at")
-
-
-def alert_query():
-    """SELECT of alerts with their portfolio's name and advisor's e-mail (:data:`ALERT_KEYS`)."""
-    return (select(*ALERT_COLUMNS).join(ClientPortfolio, ClientPortfolio.id == Alert.portfolio_id)
-            .join(User, User.id == ClientPortfolio.advisor_id))
-
-
-def alert_dicts(conn, ids: Sequence[int]) -> list[dict]:
-    """The alerts with these ids, as dicts, in id order."""
-    out: list[dict] = []
-    ids = sorted(set(ids))
-    for start in range(0, len(ids), 1000):
-        rows = conn.execute(alert_query().where(Alert.id.in_(ids[start:start + 1000])).order_by(Alert.id)).all()
-        out.extend(dict(zip(ALERT_KEYS, r, strict=True)) for r in rows)
-    return out
-
-
-def sync_alerts(conn, as_of: dt.date, ids: Sequence[int], evaluated: set[int],
-                breaches: Sequence[Mapping] | None) -> AlertSync:
-    """Bring the alerts in line with a risk run of ``as_of`` over portfolios ``ids`` (in the
-    caller's transaction; the rules are in the module's docstring)."""
-    found = _breach_list(breaches, set(ids))
-    id_set = set(ids)
-    known: list[Any] = []
-    id_list = sorted(id_set)
-    for start in range(0, len(id_list), 1000):
-        known.extend(conn.execute(select(Alert.id, Alert.portfolio_id, Alert.check_name, Alert.state, Alert.first_seen,
-                                         Alert.last_seen, Alert.resolved_on, Alert.acknowledged_by)
-                                  .where(Alert.portfolio_id.in_(id_list[start:start + 1000]))
-                                  .order_by(Alert.id)).all())
-    open_by_key = {(a.portfolio_id, a.check_name): a for a in known if a.state in OPEN_STATES}
-    closed_by_key: dict[tuple[int, str], list] = {}
-    for a in known:
-        if a.state == "resolved":
-            closed_by_key.setdefault((a.portfolio_id, a.check_name), []).append(a)
-    new_rows, persisting_updates, resolved_ids = [], [], []
-    for key, b in found.items():
-        alert = open_by_key.get(key)
-        if alert is None:
-            closed = closed_by_key.get(key, [])
-            reopen = next((a for a in closed if a.resolved_on == as_of), None)
-            covered = any(a.first_seen <= as_of < a.resolved_on for a in closed if a.resolved_on is not None)
-            if reopen is not None:  # the rerun of the date that resolved it finds the breach after all
-                alert = reopen
-                b = {**b, "state": "acknowledged" if reopen.acknowledged_by else "new", "resolved_on": None}
-            elif covered:  # an older date inside a resolved alert's span: nothing new to say
-                continue
-            else:
-                new_rows.append({"portfolio_id": key[0], "check_name": key[1], "value": b["value"],
-                                 "limit_value": b["limit"], "severity": b["severity"], "state": "new",
-                                 "message": b["message"], "first_seen": as_of, "last_seen": as_of})
-                continue
-        persisting_updates.append({"id": alert.id, "value": b["value"], "limit_value": b["limit"],
-                                   "severity": b["severity"], "message": b["message"],
-                                   "first_seen": min(alert.first_seen, as_of), "last_seen": max(alert.last_seen, as_of),
-                                   **({"state": b["state"], "resolved_on": None} if "state" in b else {})})
-    for key, alert in open_by_key.items():
-        if key not in found and key[0] in evaluated and alert.last_seen <= as_of:
-            resolved_ids.append(alert.id)
-    new_ids: list[int] = []
-    if new_rows:
-        new_ids = list(conn.execute(insert(Alert).returning(Alert.id, sort_by_parameter_order=True), new_rows)
-                       .scalars().all())
-    plain = [u for u in persisting_updates if "state" not in u]
-    if plain:  # one executemany for the persisting breaches
-        table = Alert.__table__
-        conn.execute(update(table).where(table.c.id == bindparam("_id")).values(  # type: ignore[arg-type]
-            **{k: bindparam(f"_{k}") for k in ("value", "limit_value", "severity", "message", "first_seen",
-                                                 "last_seen")}),
-            [{f"_{k}": v for k, v in u.items()} for u in plain])
-    for u in persisting_updates:  # reopened by a rerun: rare
-        if "state" in u:
-            conn.execute(update(Alert).where(Alert.id == u["id"]).values(**{k: v for k, v in u.items() if k != "id"}))
-    for start in range(0, len(resolved_ids), 1000):
-        conn.execute(update(Alert).where(Alert.id.in_(resolved_ids[start:start + 1000]))
-                     .values(state="resolved", resolved_on=as_of))
-    return AlertSync(new=alert_dicts(conn, new_ids), resolved=alert_dicts(conn, resolved_ids),
-                     persisting=alert_dicts(conn, [u["id"] for u in persisting_updates]))
-
-
 def write_book_risk(engine: Engine, as_of, table: pd.DataFrame, details: Mapping | None,
                     breaches: Sequence[Mapping] | None, *, run_id: int | None) -> AlertSync:
     """Store the risk of ``as_of`` (one row per portfolio: ``table`` indexed by portfolio id with
@@ -527,3 +281,10 @@ def previous_valuation_date(engine: Engine, as_of) -> dt.date | None:
     day = _day(as_of)
     with engine.connect() as conn:
         return conn.execute(select(func.max(Valuation.as_of)).where(Valuation.as_of < day)).scalar()
+
+
+__all__ = ["ABANDONED_AFTER", "ALERT_COLUMNS", "ALERT_KEYS", "CRITICAL_GAP", "ERROR_MAX", "OPEN_STATES", "RISK_COLUMNS",
+           "RUN_STATES", "VALUATION_COLUMNS", "VALUATION_STATES", "AlertSync", "OpsRunHandle", "alert_dicts",
+           "alert_query", "book_risk_on", "fail_abandoned_runs", "get_run", "has_valuations", "last_finished_date",
+           "last_runs", "previous_risk_date", "previous_valuation_date", "recorded_run", "severity", "sync_alerts",
+           "valuation_history", "valuations_on", "write_book_risk", "write_valuations"]

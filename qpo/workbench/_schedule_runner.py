@@ -135,8 +135,7 @@ class SubprocessRunner:
             run_id = data.get("run_id") or self._repair(proc.pid, notify=True)
             return RunResult("FAILED", run_id, error)
         status = data.get("status") or ("FINISHED" if code == 0 else "FAILED")
-        error = data.get("error") or (_tail(err) if code else None)
-        return RunResult(status, data.get("run_id"), error)
+        return RunResult(status, data.get("run_id"), data.get("error") or (_tail(err) if code else None))
 
     def _stop(self, proc: subprocess.Popen) -> tuple[str, str]:
         """SIGTERM to the child's process group and its kernels; SIGKILL after the grace."""

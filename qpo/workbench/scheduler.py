@@ -42,41 +42,43 @@ returning an object with ``status``, ``run_id`` and ``error``, such as a
 :class:`~qpo.workbench.pipelines.PipelineRun`); the default runner is :class:`SubprocessRunner`
 (``qpo pipeline run NAME --json`` in a child process, so that a crash or an out-of-memory kill of a
 run cannot take the scheduler down).
+
+The parts live next to it: the job, clock and options (``_schedule_jobs``), the claims in the
+state file (``_schedule_claims``, the state file itself ``_schedule_state``), the cron schedules
+(``_cron``) and the runner (``_schedule_runner``).
 """
 from __future__ import annotations
 
 import datetime as dt
-import os
-import threading
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from qpo import config
-from qpo.errors import PipelineError, QpoError
+from qpo.errors import QpoError
 from qpo.workbench._cron import (
     MISSED_POLICIES,
     TZ_ENV,
     InvalidScheduleError,
     check_cron,
     due_between,
-    last_at_or_before,
     next_after,
     schedule_timezone,
 )
+from qpo.workbench._schedule_claims import JobBook
+from qpo.workbench._schedule_jobs import BAD, LEASE_MARGIN_S, Job, ScheduleOptions, SystemClock
+from qpo.workbench._schedule_jobs import Pending as _Pending
+from qpo.workbench._schedule_jobs import dependency_depths as _dependency_depths
+from qpo.workbench._schedule_jobs import iso as _iso
+from qpo.workbench._schedule_jobs import parse as _parse
 from qpo.workbench._schedule_runner import RUN_TIMEOUT_S, RunResult, SubprocessRunner, crontab_text
-from qpo.workbench._schedule_state import FINAL, HOST, StateFile, pid_alive
+from qpo.workbench._schedule_state import FINAL, StateFile
 
-__all__ = ["MISSED_POLICIES", "RUN_TIMEOUT_S", "TZ_ENV", "InvalidScheduleError", "Job", "RunResult", "ScheduleOptions", "Scheduler",
-           "SubprocessRunner", "SystemClock", "crontab_text", "default_state_path", "schedule_table",
-           "scheduled_specs"]
+__all__ = ["BAD", "LEASE_MARGIN_S", "MISSED_POLICIES", "RUN_TIMEOUT_S", "TZ_ENV", "InvalidScheduleError", "Job", "RunResult",
+           "ScheduleOptions", "Scheduler", "SubprocessRunner", "SystemClock", "crontab_text", "default_state_path",
+           "schedule_table", "scheduled_specs"]
 
-#: job outcomes that make a ``qpo schedule run --once`` exit 1
-BAD = ("FAILED", "KILLED", "INVALID_DATA", "ERROR")
-#: a job claimed by a scheduler on another host is taken as abandoned this long after its run's limit
-LEASE_MARGIN_S = 900.0
 #: the longest between two repairs of runs left RUNNING by dead processes, on the scheduler's ticks
 REPAIR_EVERY_S = 60.0
 
@@ -114,94 +116,17 @@ def scheduled_specs(refused: dict[str, str] | None = None) -> dict[str, Any]:
     return specs
 
 
-@dataclass(frozen=True)
-class Job:
-    pipeline: str
-    due: dt.datetime  # aware, in the schedules' zone
-    missed: bool = False  # the latest run missed while no scheduler ran, run once on start
-
-    @property
-    def key(self) -> str:
-        return f"{self.pipeline}@{self.due.astimezone(dt.UTC):%Y-%m-%dT%H:%MZ}"
-
-    @property
-    def date(self) -> dt.date:
-        return self.due.date()
-
-    @property
-    def label(self) -> str:
-        return f"{self.pipeline} {self.due:%Y-%m-%d %H:%M}"
-
-
-class SystemClock:
-    """The wall clock in the schedules' zone; :meth:`sleep` ends early when :attr:`stop` is set."""
-
-    def __init__(self, tz: dt.tzinfo | None = None):
-        self.tz = tz or schedule_timezone()
-        self.stop = threading.Event()
-
-    def now(self) -> dt.datetime:
-        return dt.datetime.now(self.tz)
-
-    def sleep(self, seconds: float) -> None:
-        self.stop.wait(max(0.0, seconds))
-
-
-@dataclass
-class ScheduleOptions:
-    retries: int = 3  # attempts after the first, for a run that could not start
-    backoff: float = 60.0  # seconds before the first retry
-    backoff_factor: float = 2.0  # each further retry waits this many times longer
-    grace: float = 300.0  # a run due this many seconds before the start is late, not missed
-    poll: float = 60.0  # the longest sleep: dependencies and other schedulers are looked at this often
-    missed: str | None = None  # "run_once" or "skip" for every pipeline (default: each definition's, else run_once)
-    lookback_days: int = 35  # runs missed longer ago than this are not looked for
-    keep_days: int = 90  # decided jobs are kept in the state this long
-    run_timeout: float | None = RUN_TIMEOUT_S  # the longest a whole run may take (SubprocessRunner's timeout)
-    lease_margin: float = LEASE_MARGIN_S  # a claim from another host expires run_timeout + this after its start
-
-    def __post_init__(self) -> None:
-        from qpo.errors import InvalidValueError, UnknownOptionError
-
-        if self.missed is not None and self.missed not in MISSED_POLICIES:
-            raise UnknownOptionError("missed-run policy", self.missed, MISSED_POLICIES)
-        if self.run_timeout is not None and self.run_timeout <= 0:
-            raise InvalidValueError(f"the run timeout must be more than 0 seconds, got {self.run_timeout}")
-        if self.retries < 0 or self.backoff < 0 or self.backoff_factor < 1 or self.grace < 0 or self.poll <= 0:
-            raise InvalidValueError(f"scheduler options out of range: retries {self.retries} (0 or more), backoff "
-                                    f"{self.backoff} s (0 or more), backoff factor {self.backoff_factor} (1 or more), "
-                                    f"grace {self.grace} s (0 or more), poll {self.poll} s (more than 0)")
-
-
-def _iso(t: dt.datetime | None) -> str | None:
-    return t.isoformat() if t is not None else None
-
-
-def _parse(text: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(text) if text else None
-
-
-def _at(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text)
-
-
 def _print_line(line: str) -> None:
     import sys
 
     print(line, file=sys.stderr, flush=True)
 
 
-@dataclass
-class _Pending:
-    job: Job
-    logged: set[str] = field(default_factory=set)
-
-
-class Scheduler:
+class Scheduler(JobBook):
     """Runs scheduled pipelines (see the module). ``specs``: name -> PipelineSpec (default: every
     definition with a schedule); ``clock``, ``runner``, ``log`` (a callable taking one line) injectable."""
 
-    def __init__(self, specs: Mapping[str, Any] | None = None, *, clock=None, runner: Callable[[str], Any] | None = None,
+    def __init__(self, specs: Mapping[str, Any] | None = None, *, clock=None, runner: Callable[..., Any] | None = None,
                  state_path: Path | None = None, log: Callable[[str], None] | None = None,
                  options: ScheduleOptions | None = None, repair: Callable[..., Any] | None = None):
         #: definitions that could not be loaded (name -> why): not scheduled, reported on start
@@ -224,67 +149,6 @@ class Scheduler:
         self.repair = repair  # e.g. run_control.repair_orphaned_runs: called on start and on each tick
         self._repaired_at: dt.datetime | None = None
         self._as_of: dict[str, str | None] = {}
-
-    def _now(self) -> dt.datetime:
-        """The clock's time in UTC: compared across zones and changes of the clocks without ambiguity."""
-        return self.clock.now().astimezone(dt.UTC)
-
-    # -- log ----------------------------------------------------------------------------------------
-    def log(self, event: str, job: Job | None = None, detail: str = "") -> None:
-        now = self.clock.now()
-        self._log(f"{now:%Y-%m-%d %H:%M:%S %Z} {event:<8} {job.label + ' ' if job else ''}{detail}".rstrip())
-
-    # -- state --------------------------------------------------------------------------------------
-    def lease(self) -> dt.timedelta | None:
-        """How long a job claimed by a scheduler on another host stays its (no process of another
-        host can be checked): the whole-run limit plus a margin; None (no limit) without a run limit."""
-        if self.options.run_timeout is None:
-            return None
-        return dt.timedelta(seconds=self.options.run_timeout + self.options.lease_margin)
-
-    def _abandoned(self, rec: dict[str, Any], now: dt.datetime) -> str | None:
-        """Why a RUNNING job's claim is dead (its scheduler's process gone from this host, or the
-        lease of a claim from another host ran out), None while it holds."""
-        pid, host = rec.get("pid"), rec.get("host")
-        if host and host != HOST:
-            lease, started = self.lease(), _parse(rec.get("started"))
-            if lease is None or started is None or now < started + lease:
-                return None
-            return (f"claim expired: scheduler process {pid} on host {host} started the run at {rec['started']} and "
-                    f"did not record its end within the lease ({lease.total_seconds():.0f} s: the run limit "
-                    f"{self.options.run_timeout:.0f} s + {self.options.lease_margin:.0f} s); its scheduler is taken "
-                    f"as gone")
-        if pid_alive(pid, host):
-            return None
-        return (f"process disappeared: scheduler process {pid} on {host} stopped while the run was going "
-                f"(killed?)")
-
-    def _sweep(self, st: dict, now: dt.datetime) -> None:
-        """Mark RUNNING jobs whose scheduler process is gone, or whose claim from another host
-        outlived its lease, FAILED; forget old jobs and schedulers."""
-        for rec in st["jobs"].values():
-            why = self._abandoned(rec, now) if rec["status"] == "RUNNING" else None
-            if why is not None:
-                rec.update(status="FAILED", ended=_iso(now), error=why)
-                self.log("stale", Job(rec["pipeline"], _at(rec["due"]).astimezone(self.tz)), rec["error"])
-        horizon = now - dt.timedelta(days=self.options.keep_days)
-        st["jobs"] = {k: r for k, r in st["jobs"].items()
-                      if r["status"] not in FINAL or _at(r["due"]) >= horizon}
-        st["schedulers"] = {k: s for k, s in st["schedulers"].items()
-                            if k == self.id or (pid_alive(s.get("pid"), s.get("host"))
-                                                and _at(s["seen"]) >= now - dt.timedelta(days=1))}
-
-    def _others_alive(self, st: dict, now: dt.datetime) -> bool:
-        fresh = now - dt.timedelta(seconds=3 * self.options.poll)
-        if any(k != self.id and _at(s["seen"]) >= fresh for k, s in st["schedulers"].items()):
-            return True
-        return any(r["status"] == "RUNNING" and r.get("owner") != self.id for r in st["jobs"].values())
-
-    def _heartbeat(self, st: dict, now: dt.datetime) -> None:
-        st["schedulers"][self.id] = {"pid": os.getpid(), "host": HOST, "seen": _iso(now)}
-        checked = _parse(st.get("checked_until"))
-        if checked is None or now > checked:
-            st["checked_until"] = _iso(now)
 
     def _add(self, job: Job) -> None:
         if job.key not in self.pending:
@@ -410,65 +274,7 @@ class Scheduler:
                 self._add(Job(name, due))
         self.cursor = max(self.cursor, now)
 
-    def _record(self, job: Job, status: str, now: dt.datetime, **extra) -> dict[str, Any]:
-        return {"pipeline": job.pipeline, "due": _iso(job.due), "date": job.date.isoformat(), "status": status,
-                "attempts": 0, "owner": self.id, "pid": os.getpid(), "host": HOST, "started": None,
-                "ended": _iso(now), "next_attempt": None, "run_id": None, "error": None, "reason": None,
-                "missed": job.missed, **extra}
-
     # -- decide and run -----------------------------------------------------------------------------
-    def _upstream(self, st: dict, job: Job, now: dt.datetime) -> tuple[str, str]:
-        """("go" | "wait" | "skip", why) for a job whose definition says ``after``."""
-        up = self.specs[job.pipeline].after
-        due = last_at_or_before(self.exprs[up], job.due)
-        if due.date() != job.date:  # none due on the date before this job: the first due later that date
-            due = next_after(self.exprs[up], job.due, self.tz)
-        if due.date() != job.date:
-            return "go", f"no {up} run is due on {job.date}: nothing to wait for"
-        upjob = Job(up, due)
-        rec = st["jobs"].get(upjob.key)
-        what = f"{up} of {job.date} (due {due:%H:%M})"
-        if rec is None:
-            if upjob.key in self.pending or due > (self.cursor or now) or self._others_alive(st, now):
-                return "wait", f"waiting for {what}: not run yet"
-            return "skip", (f"{what} has no run: it was due before the scheduler first started, or missed while no "
-                            f"scheduler ran and not run")
-        if rec["status"] == "FINISHED":
-            return "go", f"after {what}: FINISHED"
-        if rec["status"] in FINAL:
-            reason = rec.get("error") or rec.get("reason") or ""
-            return "skip", f"{what} ended {rec['status']}" + (f": {reason}" if reason else "")
-        return "wait", f"waiting for {what}: {rec['status']}"
-
-    def _claim(self, job: Job, now: dt.datetime) -> tuple[str, Any]:
-        with self.state.transaction() as st:
-            self._sweep(st, now)
-            rec = st["jobs"].get(job.key)
-            if rec is not None and rec["status"] in FINAL:
-                return "done", rec
-            if rec is not None and rec["status"] == "RUNNING":
-                return "taken", rec
-            if rec is not None and rec["status"] == "RETRY" and _at(rec["next_attempt"]) > now:
-                return "later", _at(rec["next_attempt"])
-            why = ""
-            if self.specs[job.pipeline].after:
-                verdict, why = self._upstream(st, job, now)
-                if verdict == "wait":
-                    return "wait", why
-                if verdict == "skip":
-                    rec = st["jobs"][job.key] = self._record(job, "SKIPPED", now, reason=why)
-                    return "skipped", rec
-            attempts = (rec or {}).get("attempts", 0) + 1
-            rec = st["jobs"][job.key] = self._record(job, "RUNNING", now, attempts=attempts, started=_iso(now),
-                                                     ended=None, reason=why or None)
-            return "run", rec
-
-    def _finish(self, job: Job, **changes) -> dict[str, Any]:
-        with self.state.transaction() as st:
-            rec = st["jobs"][job.key]
-            rec.update(changes)
-            return dict(rec)
-
     def _run(self, job: Job, rec: dict[str, Any]) -> dict[str, Any]:
         n, total = rec["attempts"], 1 + self.options.retries
         self.log("started", job, f"attempt {n}/{total}" + (f" ({rec['reason']})" if rec.get("reason") else ""))
@@ -586,23 +392,6 @@ class Scheduler:
         stop = getattr(self.clock, "stop", None)
         if stop is not None:
             stop.set()
-
-
-def _dependency_depths(specs: Mapping[str, Any]) -> dict[str, int]:
-    depths: dict[str, int] = {}
-    for name in specs:
-        chain = [name]
-        while specs[chain[-1]].after:
-            up = specs[chain[-1]].after
-            if up not in specs:
-                raise PipelineError(f"pipelines/{chain[-1]}.toml: after = {up!r} names a pipeline with no schedule; "
-                                    f"give {up} a schedule, or remove the after line")
-            if up in chain:
-                raise PipelineError(f"the pipelines' after lines form a cycle: {' -> '.join([*chain, up])}; "
-                                    f"one of them must not wait for the other")
-            chain.append(up)
-        depths[name] = len(chain) - 1
-    return depths
 
 
 def schedule_table(specs: Mapping[str, Any] | None = None, *, now: dt.datetime | None = None,

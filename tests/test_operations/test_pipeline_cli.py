@@ -23,7 +23,7 @@ def test_the_risk_pipeline_fails_on_new_breaches_only(qpo_home):
     first = _qpo("pipeline", "run", "risk", "-p", "workers", "1", "--fail-on-breach", "--json")
     run = json.loads(first.stdout.strip().splitlines()[-1])
     assert run["status"] == "FINISHED" and run["metrics"]["new_alerts"] > 0, first.stderr[-3000:]
-    assert first.returncode == 1 and "new alert(s): exit 1 (--fail-on-breach)" in first.stderr
+    assert first.returncode == 1 and "new alert(s), 0 portfolio(s) not risk-checked: exit 1 (--fail-on-breach)" in first.stderr
 
     again = _qpo("pipeline", "run", "risk", "-p", "workers", "1", "--fail-on-breach", "--json")
     rerun = json.loads(again.stdout.strip().splitlines()[-1])
