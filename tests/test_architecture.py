@@ -85,7 +85,7 @@ def test_modules_stay_readable():
 
 @pytest.mark.xdist_group("lint")
 def test_ruff_is_clean():
-    out = _run([_tool("ruff"), "check", "--no-cache", "qpo", "tests", "benchmarks"])
+    out = _run([_tool("ruff"), "check", "--no-cache", "qpo", "tests", "benchmarks", "notebooks", "voila_apps"])
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
 
 
