@@ -40,7 +40,7 @@ TRACES_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(e => 
     bars: e.querySelectorAll('.bars path').length}))"""
 
 
-def sign_in(page, base_url: str, email: str, password: str, *, timeout: float = 60_000) -> None:
+def sign_in(page, base_url: str, email: str, password: str, *, timeout: float = 180_000) -> None:
     """Sign in on the dashboard's login page as a person would (the form), landing on the dashboard."""
     page.goto(base_url + "login", timeout=timeout)
     page.fill("#email", email)

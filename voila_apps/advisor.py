@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -16,14 +16,13 @@
 # %% [markdown]
 # # Client portfolios
 #
-# Pick a client portfolio: the Overview (holdings and cash from its ledger, its risk checked against its own limits, its growth against the S&P 500), then the Risk, Rebalance and History tabs. Served by `qpo dashboard advisor`, it reads as the person signed in (an advisor sees their own clients' portfolios); run by hand, as the user named by `QPO_USER`, else as `system:dashboard`.
+# Pick a client portfolio: the Overview (holdings and cash from its ledger, its risk checked against its own limits, its growth against its benchmark, the S&P 500 unless it names another with prices), then the Risk, Rebalance and History tabs. Served by `qpo dashboard advisor`, it reads as the person signed in (an advisor sees their own clients' portfolios); run by hand, as the user named by `QPO_USER`, else as `system:dashboard`.
 
 # %% tags=["parameters"]
 portfolio: str = "Balanced Growth"  # portfolio shown first
 lookback_days: int = 756  # trading days behind the risk numbers
 
 # %%
-import ipywidgets as widgets
 from IPython.display import display
 
 from qpo.workbench.advisor import open_dashboard

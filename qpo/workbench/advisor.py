@@ -1,5 +1,5 @@
 """The advisor dashboard (``voila_apps/advisor.ipynb``): pick a client portfolio, see its
-holdings, its risk numbers and its growth against the S&P 500. Widgets only; no code shown.
+holdings, its risk numbers and its growth against its benchmark. Widgets only; no code shown.
 
 The dashboard only reads: it opens the store with ``connect(create=False)``, so a store that is
 missing (never created, or deleted while the server runs) is refused with its URL and the command
@@ -10,6 +10,11 @@ Holdings and cash come from each portfolio's ledger; the compliance checks are t
 limits (its stored strategy's, the default strategy's when it stores none). Prices are the book's
 (:func:`qpo.store.market_data.book_prices`: the store's market data, the bundled panel while the
 store holds none), and so is the S&P 500 (:func:`qpo.store.market_data.book_benchmark`).
+
+The growth chart compares the portfolio with the benchmark it stores (``portfolios.benchmark``):
+the S&P 500 for ``SP500``, else that ticker's closes in the book's prices (or the store's market
+data); a benchmark without prices (or none stored) falls back to the S&P 500, and the chart's title
+says so (:func:`growth_benchmark`). The risk numbers' beta stays against the S&P 500.
 
 Who reads: served by ``qpo dashboard``, the person signed in (the login of
 :mod:`qpo.workbench.auth` tells the kernel through ``QPO_USER``): an advisor sees only their own
@@ -114,6 +119,39 @@ def growth_of_one(returns: pd.DataFrame, period: str) -> pd.DataFrame:
     wealth = (1.0 + window).cumprod()
     first = pd.DataFrame([[1.0] * rets.shape[1]], index=[base], columns=rets.columns)
     return pd.concat([first, wealth])
+
+
+#: the S&P 500's name on the page, and its ticker among the book's index series
+SP500_LABEL, SP500_TICKER = "S&P 500", "SP500"
+
+
+def growth_benchmark(stored: str | None, prices: pd.DataFrame, sp500: pd.Series, engine=None,
+                     start: str = "2000-01-01") -> tuple[str, pd.Series, str]:
+    """The benchmark a portfolio's growth is drawn against: (its label, its daily returns, the
+    title's words for it). ``stored`` is the portfolio's ``benchmark``: ``SP500`` (or None) is the
+    S&P 500 (``sp500``, daily returns); another ticker is its closes in ``prices`` (the book's),
+    else in the store's market data; one with no prices falls back to the S&P 500, and the words
+    say so (``"the S&P 500 (no prices for its benchmark XYZ)"``)."""
+    from qpo.data import prices_to_returns
+
+    ticker = (stored or "").strip()
+    if not ticker or ticker.upper() == SP500_TICKER:
+        return SP500_LABEL, sp500, f"the {SP500_LABEL}"
+    closes = None
+    if ticker in prices.columns:
+        closes = prices[ticker]
+    elif engine is not None:
+        from qpo.store.market_data import last_bar_dates, prices_panel
+
+        try:
+            if last_bar_dates(engine, [ticker]):
+                closes = prices_panel(engine, [ticker], start=start)[ticker]
+        except Exception:  # noqa: BLE001 - a benchmark that cannot be read is one without prices
+            closes = None
+    if closes is not None and closes.notna().sum() >= 2:
+        returns = prices_to_returns(closes.dropna().to_frame())[ticker]
+        return ticker, returns, ticker
+    return SP500_LABEL, sp500, f"the {SP500_LABEL} (no prices for its benchmark {ticker})"
 
 
 def _signed_dollars(value: float) -> str:
@@ -232,7 +270,8 @@ class AdvisorDashboard:
         self.risk = widgets.HTML()
         self.wealth_fig = None
         self.weights_fig = None
-        self.growth: pd.DataFrame | None = None  # the growth of $1 shown (portfolio, S&P 500)
+        self.growth: pd.DataFrame | None = None  # the growth of $1 shown (portfolio, its benchmark)
+        self.growth_against = f"the {SP500_LABEL}"  # the benchmark's words in the growth chart's title
         self._growth_returns: pd.DataFrame | None = None
         self.period = widgets.ToggleButtons(options=list(GROWTH_PERIODS), value=DEFAULT_GROWTH_PERIOD,
                                             description="Growth over", style={"button_width": "46px"},
@@ -299,7 +338,7 @@ class AdvisorDashboard:
         self._draw_open_tab()
 
     def show_growth(self, period: str) -> None:
-        """The growth of $1 of the selected portfolio and of the S&P 500 over ``period`` (of
+        """The growth of $1 of the selected portfolio and of its benchmark over ``period`` (of
         :data:`GROWTH_PERIODS`), the figure updated in place (one message to the browser)."""
         if self._growth_returns is None:
             return
@@ -314,7 +353,7 @@ class AdvisorDashboard:
         assert self.growth is not None
         fig = go.Figure([go.Scatter(x=self.growth.index, y=self.growth[c].to_numpy(), mode="lines", name=str(c))
                          for c in self.growth.columns])
-        fig.update_layout(title=f"{self.selected}: growth of $1 vs the S&P 500", yaxis_title="wealth",
+        fig.update_layout(title=f"{self.selected}: growth of $1 vs {self.growth_against}", yaxis_title="wealth",
                           template="plotly_white", height=380, margin=dict(l=50, r=20, t=50, b=40))
         return fig
 
@@ -338,7 +377,8 @@ class AdvisorDashboard:
         from qpo.workbench.figure_widgets import figure_widget
 
         with session_scope(self.engine) as session:
-            own = portfolio_strategy(get_portfolio(session, self.actor, name)).limits
+            stored = get_portfolio(session, self.actor, name)
+            own, stored_benchmark = portfolio_strategy(stored).limits, stored.benchmark
             weights, cash = ledger_weights(session, self.actor, name, self.prices)
             quantities = position(session, self.actor, name, self.prices.index[-1].date()).shares
         self.limits, source = resolve_limits(own, self.limits_override)
@@ -395,8 +435,10 @@ class AdvisorDashboard:
                            + "</table>")
         # the growth periods reach back before the risk window: the weights held since every name has a price
         grown = portfolio_returns(weights, prices_to_returns(px))
-        self._growth_returns = pd.DataFrame({name: grown,
-                                             "S&P 500": self.benchmark_history.reindex(grown.index).fillna(0.0)})
+        label, against, self.growth_against = growth_benchmark(stored_benchmark, self.prices, self.benchmark_history,
+                                                               self.engine)
+        label = label if label != name else f"{label} (benchmark)"
+        self._growth_returns = pd.DataFrame({name: grown, label: against.reindex(grown.index).fillna(0.0)})
         self.growth = growth_of_one(self._growth_returns, self.period.value)
         wealth = self._growth_figure()
         w = weights.sort_values(ascending=False)

@@ -2,14 +2,21 @@
 Server's and Voila's own extension points.
 
 * :class:`BookIdentityProvider` (``Voila.identity_provider_class``): a request is signed in when it
-  carries the signed login cookie of a person of the store whose password has not changed since
-  (the cookie holds the e-mail and a stamp of the password hash; a new password ends every session).
-  No token, no anonymous user: without a session every page answers with the login page (a
-  redirect) and every API and kernel URL with 403.
+  carries the signed login cookie of a person of the store whose password has not changed since,
+  of a session this server opened and that was not signed out (the cookie holds the e-mail, a stamp
+  of the password hash and the session's random id; a new password ends every session of the
+  person, signing out ends the session: its cookie, even kept, opens nothing any more). Sessions
+  are held by the server process (:data:`SESSIONS`): a restarted server (also a new cookie secret)
+  has none, so everyone signs in again. No token, no anonymous user: without a session every page
+  answers with the login page (a redirect), and an API or kernel URL with the login page or 403.
+  A page already open keeps its kernel (and its websocket) after signing out until it is closed or
+  culled; no new page or kernel opens.
 * :class:`BookLoginHandler` (``/login``): e-mail and password, checked by
   :func:`qpo.store.authenticate` (argon2). A failure gets the page again with a plain message
   (401); repeated failures for one e-mail or from one address are slowed down (a delay that doubles
   from the third failure, up to :data:`MAX_DELAY` seconds).
+* :class:`BookLogoutHandler` (``/logout``, the page's "Sign out" link): ends the session on the
+  server, clears the cookie and shows the sign-in page saying so.
 * :func:`prelaunch_hook` (``VoilaConfiguration.prelaunch_hook``): the kernel of a visit is told who
   signed in (``QPO_USER``, set by a cell put before the notebook's first), so every store read of
   the dashboard is made as that person (:mod:`qpo.store.access`).
@@ -22,6 +29,7 @@ import html
 import inspect
 import json
 import re
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -39,6 +47,10 @@ MAX_DELAY = 8.0
 FAILURE_MEMORY = 900.0
 #: the cookie of a session
 COOKIE_NAME = "qpo-dashboard-session"
+#: a session is forgotten by the server after this many days (Tornado's signed cookies last 31)
+SESSION_DAYS = 31
+#: what the sign-in page says after signing out
+SIGNED_OUT = "You have signed out."
 
 
 @dataclass
@@ -48,6 +60,7 @@ class BookUser(User):
 
     role: str = ""
     stamp: str = ""
+    session: str = ""
 
 
 def password_stamp(password_hash: str | None) -> str:
@@ -88,6 +101,41 @@ class _Failures:
 
 
 FAILURES = _Failures()
+
+
+class _Sessions:
+    """The sessions this server opened and that were not signed out, by random id (the cookie
+    only names one: a signed-out cookie, even kept and replayed, opens nothing)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._open: dict[str, tuple[str, float]] = {}
+
+    def open(self, email: str) -> str:
+        now = time.time()
+        sid = secrets.token_urlsafe(24)
+        with self._lock:
+            for old in [k for k, (_, t) in self._open.items() if now - t > SESSION_DAYS * 86400]:
+                del self._open[old]
+            self._open[sid] = (email, now)
+        return sid
+
+    def is_open(self, sid: str, email: str) -> bool:
+        with self._lock:
+            found = self._open.get(sid)
+        return found is not None and found[0] == email and time.time() - found[1] <= SESSION_DAYS * 86400
+
+    def close(self, sid: str) -> bool:
+        """End session ``sid``; whether it was open."""
+        with self._lock:
+            return self._open.pop(sid, None) is not None
+
+    def count(self, email: str) -> int:
+        with self._lock:
+            return sum(1 for e, _ in self._open.values() if e == email)
+
+
+SESSIONS = _Sessions()
 
 
 def _engine():
@@ -158,16 +206,19 @@ class BookIdentityProvider(IdentityProvider):
 
     def get_handlers(self) -> list:
         """``/login`` is the book's form (Voila passes its own login handler class, which asks for a
-        token); ``/logout`` Jupyter Server's."""
-        return [(r"/login", BookLoginHandler), (r"/logout", self.logout_handler_class)]
+        token); ``/logout`` the book's too (Jupyter Server's needs templates Voila does not serve)."""
+        return [(r"/login", BookLoginHandler), (r"/logout", BookLogoutHandler)]
 
     def user_to_cookie(self, user: User) -> str:
-        return json.dumps({"email": user.username, "stamp": getattr(user, "stamp", "")})
+        return json.dumps({"email": user.username, "stamp": getattr(user, "stamp", ""),
+                           "session": getattr(user, "session", "")})
 
     def user_from_cookie(self, cookie_value: str) -> User | None:
         data = json.loads(cookie_value)
-        email, stamp = data.get("email"), data.get("stamp")
-        if not isinstance(email, str) or not isinstance(stamp, str):
+        email, stamp, sid = data.get("email"), data.get("stamp"), data.get("session")
+        if not isinstance(email, str) or not isinstance(stamp, str) or not isinstance(sid, str):
+            return None
+        if not SESSIONS.is_open(sid, email):  # signed out, or opened by another run of the server
             return None
         try:
             row = _lookup(email)
@@ -176,7 +227,24 @@ class BookIdentityProvider(IdentityProvider):
             return None
         if row is None or not row[3] or password_stamp(row[3]) != stamp:
             return None
-        return BookUser(username=row[0], name=row[1], display_name=f"{row[1]} ({row[2]})", role=row[2], stamp=stamp)
+        return BookUser(username=row[0], name=row[1], display_name=f"{row[1]} ({row[2]})", role=row[2], stamp=stamp,
+                        session=sid)
+
+    def end_session(self, handler) -> str | None:
+        """Sign out the session of ``handler``'s cookie (if any) and clear the cookie; the e-mail
+        it was of, or None."""
+        raw = handler.get_secure_cookie(COOKIE_NAME, **self.get_secure_cookie_kwargs)
+        email = None
+        if raw:
+            try:
+                data = json.loads(raw.decode())
+                sid, email = data.get("session"), data.get("email")
+                if isinstance(sid, str):
+                    SESSIONS.close(sid)
+            except (ValueError, AttributeError):
+                email = None
+        self.clear_login_cookie(handler)
+        return email if isinstance(email, str) else None
 
     async def get_user(self, handler) -> User | None:
         """The person of the request's login cookie (never a token, never anonymous)."""
@@ -208,7 +276,7 @@ class BookIdentityProvider(IdentityProvider):
         if row is None:
             return None
         return BookUser(username=row[0], name=row[1], display_name=f"{row[1]} ({row[2]})", role=row[2],
-                        stamp=password_stamp(row[3]))
+                        stamp=password_stamp(row[3]), session=SESSIONS.open(row[0]))
 
     def validate_security(self, app, ssl_options=None) -> None:
         """Sessions need a secret; a server reachable beyond this machine needs TLS in front of it."""
@@ -230,10 +298,11 @@ input[type=email],input[type=password]{{width:100%;box-sizing:border-box;padding
 border:1px solid #bcc;border-radius:4px}}
 button{{margin-top:18px;width:100%;padding:9px;font-size:15px;background:#2c3e50;color:#fff;border:0;border-radius:4px}}
 .error{{color:#c0392b;font-size:14px;margin:10px 0 0}}
+.info{{color:#1e6b3a;background:#eaf7ee;border:1px solid #b9e2c6;padding:10px;border-radius:4px;font-size:14px}}
 .banner{{color:#c0392b;background:#fdecea;border:1px solid #f5c6cb;padding:10px;border-radius:4px;font-size:14px}}
 </style></head><body><main>
 <h1>Client portfolios</h1><p class="sub">Sign in with the e-mail and password of your qpo account.</p>
-{banner}
+{banner}{info}
 <form method="post" action="{action}">{xsrf}
 <input type="hidden" name="next" value="{next}">
 <label for="email">E-mail</label><input id="email" name="email" type="email" autocomplete="username"
@@ -248,12 +317,15 @@ class BookLoginHandler(LoginFormHandler):
     """``/login``: the sign-in page and its form (see the module)."""
 
     def _render(self, message=None):
-        error = (message or {}).get("error")
+        from jupyter_server.utils import url_path_join
+
+        error, info = (message or {}).get("error"), (message or {}).get("info")
         problem = store_problem()
         self.write(_PAGE.format(
             banner=(f'<div class="qpo-error banner" role="alert"><b>The dashboard cannot open.</b> '
                     f"{html.escape(problem)}</div>" if problem else ""),
-            action=html.escape(self.request.path, quote=True),
+            info=f'<p class="info qpo-signed-out" role="status">{html.escape(info)}</p>' if info else "",
+            action=html.escape(url_path_join(self.base_url, "login"), quote=True),
             xsrf=self.xsrf_form_html() if self.settings.get("xsrf_cookies") else "",
             next=html.escape(self.get_argument("next", default=self.base_url), quote=True),
             email=html.escape(self.get_argument("email", default="")[:320], quote=True),
@@ -284,6 +356,23 @@ class BookLoginHandler(LoginFormHandler):
     def check_xsrf_cookie(self):  # the form posts without a token when the app does not ask for one
         if self.settings.get("xsrf_cookies"):
             super().check_xsrf_cookie()
+
+
+class BookLogoutHandler(BookLoginHandler):
+    """``/logout``: ends the session of the request (on the server: its cookie opens nothing any
+    more), clears the cookie and shows the sign-in page saying so (200)."""
+
+    @allow_unauthenticated
+    def get(self):
+        email = self.identity_provider.end_session(self)
+        if email:
+            self.log.info("%s signed out", email)
+        self.set_header("Cache-Control", "no-store")
+        self._render(message={"info": SIGNED_OUT})
+
+    @allow_unauthenticated
+    async def post(self):  # a form's "Sign out" button
+        self.get()
 
 
 def signed_in(handler) -> str | None:

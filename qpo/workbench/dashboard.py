@@ -7,6 +7,18 @@ out): a dashboard left idle that long needs a reload. Defaults: 300 s and 60 s, 
 environment's ``QPO_DASHBOARD_CULL_IDLE`` / ``QPO_DASHBOARD_CULL_INTERVAL`` (whole seconds;
 an idle timeout of 0 keeps kernels forever). Voila keeps no pool of preheated kernels here, so
 an idle server runs none.
+
+A visit's notebook runs on the server with generous waits (:data:`EXECUTION_OPTIONS`): Voila's
+executor by default waits only 4 s for a cell's outputs once the kernel says the cell finished, and
+on a loaded machine the outputs that came later were dropped without a word (the page then lacked
+what the cell displayed); it now waits :data:`IOPUB_TIMEOUT` s, and :data:`KERNEL_STARTUP_TIMEOUT`
+s for a new kernel (60 by default).
+
+A visit's page talks to its kernel only through widget messages: Voila makes its kernel manager
+with ``allowed_message_types`` of the comms, ``kernel_info_request`` and ``shutdown_request``
+(:data:`ALLOWED_MESSAGE_TYPES`), so a signed-in person's script can never send an
+``execute_request`` and run code in the kernel (as the server's user, with the store's URL); the
+suite holds it over the real websocket (tests/test_workbench/test_dashboard_login.py).
 """
 from __future__ import annotations
 
@@ -21,6 +33,18 @@ CULL_IDLE_ENV = "QPO_DASHBOARD_CULL_IDLE"
 CULL_INTERVAL_ENV = "QPO_DASHBOARD_CULL_INTERVAL"
 DEFAULT_CULL_IDLE = 300
 DEFAULT_CULL_INTERVAL = 60
+#: seconds Voila's executor waits for a finished cell's outputs (its default, 4, loses them under load)
+IOPUB_TIMEOUT = 120
+#: seconds Voila waits for a visit's new kernel to answer
+KERNEL_STARTUP_TIMEOUT = 180
+#: the only messages a page may send its kernel (Voila's own list, set where it makes its kernel
+#: manager, which a command-line option cannot widen or narrow): the widgets' comms, the kernel's
+#: description and its shutdown
+ALLOWED_MESSAGE_TYPES = ("comm_open", "comm_close", "comm_msg", "comm_info_request", "kernel_info_request",
+                         "shutdown_request")
+#: the executor's options of :func:`voila_command`
+EXECUTION_OPTIONS = (f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT}",
+                     f"--VoilaExecutor.startup_timeout={KERNEL_STARTUP_TIMEOUT}")
 
 
 def available_dashboards() -> dict[str, Path]:
@@ -56,7 +80,8 @@ def voila_command(name: str, port: int = 8866, *, open_browser: bool = False, cu
     """The command line that serves dashboard ``name``: Voila behind the book's login
     (:mod:`qpo.workbench.dashboard_server`, :mod:`qpo.workbench.auth`), sources stripped,
     tracebacks hidden, the ``lab`` template (no CDN), bound to ``ip`` (127.0.0.1 by default),
-    culling idle kernels (:func:`cull_options`)."""
+    culling idle kernels (:func:`cull_options`), waiting generously for a cell's outputs
+    (:data:`EXECUTION_OPTIONS`)."""
     apps = available_dashboards()
     if name not in apps:
         raise UnknownOptionError("dashboard", name, apps)
@@ -64,7 +89,7 @@ def voila_command(name: str, port: int = 8866, *, open_browser: bool = False, cu
             "--template=lab", f"--Voila.ip={ip}", "--no-browser" if not open_browser else "--Voila.open_browser=True",
             "--show_tracebacks=False", "--strip_sources=True",
             "--Voila.identity_provider_class=qpo.workbench.auth.BookIdentityProvider",
-            *cull_options(cull_idle_timeout, cull_interval)]
+            *cull_options(cull_idle_timeout, cull_interval), *EXECUTION_OPTIONS]
 
 
 def exec_server(cmd: list[str], cwd: str | None = None) -> None:

@@ -95,10 +95,11 @@ def main(argv: list[str] | None = None) -> None:
     app = _book_voila().instance()
     app.initialize(sys.argv[1:] if argv is None else argv)
     app.voila_configuration.prelaunch_hook = prelaunch_hook
+    # the page (templates/qpo_voila): its "Sign out" link, nothing from a CDN, and the bundle below
+    app.template_paths.insert(0, str(Path(__file__).resolve().parent / "templates" / "qpo_voila"))
     if (os.environ.get(BUNDLE_MODE_ENV) or "").strip().lower() != "inline":
-        # the page asks for the bundle in its head (templates/qpo_voila): fetched and compiled while
-        # the notebook runs, ready when the figures import it
-        app.template_paths.insert(0, str(Path(__file__).resolve().parent / "templates" / "qpo_voila"))
+        # the page asks for the bundle in its head: fetched and compiled while the notebook runs,
+        # ready when the figures import it
         # (Voila's renderer reads the template's extra resources from the configuration itself)
         conf = app.voila_configuration.config.VoilaConfiguration
         given = conf.get("resources")

@@ -285,3 +285,41 @@ def test_the_dashboard_reads_the_books_prices_from_the_store(qpo_home, sp500, mo
     extra = float(shares[held]) * float(sp500.iloc[-1][held])
     assert app.market_value == pytest.approx(bundled.market_value + extra)
     assert app.holdings_frame.loc[held, "day change %"] == pytest.approx(2 * sp500.iloc[-1][held] / sp500.iloc[-2][held] - 1)
+
+
+def test_the_growth_is_drawn_against_the_portfolios_own_benchmark(qpo_home, sp500, monkeypatch):
+    """A portfolio whose stored benchmark has prices is drawn against it (its growth of $1 from the
+    same closes); one whose benchmark has none falls back to the S&P 500, and the title says so."""
+    import pandas as pd
+    from sqlalchemy import update
+
+    from qpo import prices_to_returns
+    from qpo.store import ClientPortfolio, connect, session_scope
+    from qpo.workbench.advisor import AdvisorDashboard, growth_benchmark
+    from qpo.workbench.demo import seed_demo
+
+    monkeypatch.delenv("QPO_USER", raising=False)
+    engine = connect()
+    seed_demo(engine, prices=sp500)
+    with session_scope(engine) as s:
+        s.execute(update(ClientPortfolio).where(ClientPortfolio.name == "Tech Tilt").values(benchmark="MSFT"))
+        s.execute(update(ClientPortfolio).where(ClientPortfolio.name == "Min-Variance Core").values(benchmark="NOPE"))
+    app = AdvisorDashboard(initial="Balanced Growth", lookback_days=60)
+    fig = app.wealth_fig
+    assert fig.layout.title.text == "Balanced Growth: growth of $1 vs the S&P 500"  # its benchmark is SP500
+    assert list(app.growth.columns) == ["Balanced Growth", "S&P 500"]
+    app.select("Tech Tilt")
+    assert app.notice.value == ""
+    assert fig.layout.title.text == "Tech Tilt: growth of $1 vs MSFT" and fig.data[1].name == "MSFT"
+    x = pd.DatetimeIndex(fig.data[1].x)
+    msft = prices_to_returns(app.prices[["MSFT"]])["MSFT"]
+    expected = float((1.0 + msft.loc[(msft.index > x[0]) & (msft.index <= x[-1])]).prod())
+    assert fig.data[1].y[-1] == pytest.approx(expected, rel=1e-9)
+    bench = app.benchmark_history
+    assert abs(expected - float((1.0 + bench.loc[(bench.index > x[0]) & (bench.index <= x[-1])]).prod())) > 1e-3
+    app.select("Min-Variance Core")
+    assert fig.layout.title.text == ("Min-Variance Core: growth of $1 vs the S&P 500 (no prices for its benchmark "
+                                     "NOPE)")
+    assert fig.data[1].name == "S&P 500"
+    label, returns, words = growth_benchmark(None, app.prices, bench)
+    assert (label, words) == ("S&P 500", "the S&P 500") and returns is bench

@@ -121,7 +121,8 @@ def test_idle_kernels_are_culled_by_default_and_configurable(monkeypatch):
     from qpo.workbench.dashboard import voila_command
 
     def culling(cmd):
-        return {a.split("=")[0].split(".")[1]: a.split("=")[1] for a in cmd if a.startswith("--MappingKernelManager.")}
+        return {a.split("=")[0].split(".")[1]: a.split("=")[1] for a in cmd
+                if a.startswith("--MappingKernelManager.cull")}
 
     monkeypatch.delenv("QPO_DASHBOARD_CULL_IDLE", raising=False)
     monkeypatch.delenv("QPO_DASHBOARD_CULL_INTERVAL", raising=False)

@@ -53,6 +53,42 @@ def _records(page: str) -> dict:
     return {m[0]: json.loads(m[1]) for m in re.findall(r'"name": "(\w+)", "value": ([^}]*)\}', page)}
 
 
+def _page_problems(page: str) -> str:
+    """What a dashboard page says went wrong: its cells' error and stream outputs, its qpo error
+    messages (for a test's failure message)."""
+    said = []
+    for raw in re.findall(r'<script type="application/vnd.voila.cell-output\+json">\s*(.*?)\s*</script>', page, re.S):
+        try:
+            out = json.loads(raw)
+        except ValueError:
+            continue
+        if out.get("output_type") == "error":
+            said.append(f"error {out.get('ename')}: {out.get('evalue')} {' '.join(out.get('traceback') or [])[:500]}")
+        elif out.get("output_type") == "stream":
+            said.append(f"{out.get('name')}: {str(out.get('text'))[:500]}")
+    said += [html_text[:500] for html_text in re.findall(r"qpo-error[^>]*>(.*?)</div>", page, re.S)]
+    return "\n".join(said) or f"(no error output; the page's last 1500 characters: {page[-1500:]})"
+
+
+def _visit_records(url: str, who: str, log_path, *names: str) -> tuple[str, dict]:
+    """The dashboard page of ``who`` and its recorded values, which must hold ``names``. A visit
+    whose page lacks them is made once more (a warning says what the first page showed); a second
+    such page fails the test with what the page and the server's log said."""
+    import warnings
+
+    for attempt in (1, 2):
+        page = signed_in_opener(url, who).open(url, timeout=300).read().decode()
+        rec = _records(page)
+        if all(n in rec for n in names):
+            return page, rec
+        problems = _page_problems(page)
+        if attempt == 1:
+            warnings.warn(f"{who}'s page lacked {names} (visited again): {problems}", stacklevel=2)
+    log = log_path.read_text()[-3000:] if log_path.exists() else "(no log)"
+    pytest.fail(f"{who}'s dashboard page lacks the recorded {[n for n in names if n not in rec]} twice; it says:\n"
+                f"{problems}\nthe server's log ends with:\n{log}")
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     import os
@@ -135,14 +171,13 @@ def test_a_wrong_password_gets_the_page_again_and_repeated_failures_are_slowed(s
 
 
 def test_each_advisor_sees_only_their_own_clients(served):
-    url, _, _ = served
+    url, _, home = served
     for who in (ANA, BEN):
-        page = signed_in_opener(url, who).open(url, timeout=240).read().decode()
-        rec = _records(page)
+        page, rec = _visit_records(url, who, home / "voila.log", "n_portfolios", "portfolio")
         assert rec["n_portfolios"] == 2 and rec["portfolio"] in OWN[who], rec
         others = {c for p, c in CLIENTS.items() if p not in OWN[who]}
         assert not any(c in page for c in others)
-    admin = _records(signed_in_opener(url, ADMIN).open(url, timeout=240).read().decode())
+    _, admin = _visit_records(url, ADMIN, home / "voila.log", "n_portfolios")
     assert admin["n_portfolios"] == 4
 
 
@@ -246,9 +281,9 @@ def test_an_unreachable_store_shows_a_banner_and_never_its_password(tmp_path):
 def test_the_kernel_reads_as_the_person_signed_in(served):
     """The visit's kernel is told who signed in: the store reads of the page are made as them (a
     researcher reads every portfolio), and the signed-in cell shows nothing."""
-    url, _, _ = served
-    page = signed_in_opener(url, RITA).open(url, timeout=240).read().decode()
-    assert _records(page)["n_portfolios"] == 4
+    url, _, home = served
+    page, rec = _visit_records(url, RITA, home / "voila.log", "n_portfolios")
+    assert rec["n_portfolios"] == 4
     assert "QPO_USER'] =" not in page and "rita.chen@example.com" not in page.split("</head>", 1)[1]
     # the page's head asks for plotly's widget bundle (compiled while the notebook runs) and links no CDN
     from qpo.workbench.figure_widgets import bundle_route
@@ -265,6 +300,29 @@ def test_the_dashboard_binds_to_localhost_and_says_tls_for_a_team():
     assert "--Voila.ip=127.0.0.1" in cmd and "qpo.workbench.dashboard_server" in cmd
     assert "--Voila.identity_provider_class=qpo.workbench.auth.BookIdentityProvider" in cmd
     assert "--Voila.ip=0.0.0.0" in voila_command("advisor", 9999, ip="0.0.0.0")
+    # a loaded machine: Voila's executor waits for a finished cell's outputs 120 s, not its 4 s
+    # (after which they were dropped without a word: the page lacked the recorded values)
+    assert "--VoilaExecutor.iopub_timeout=120" in cmd and "--VoilaExecutor.startup_timeout=180" in cmd
+    # a page may send its kernel only the widgets' messages (never an execute_request): Voila's own
+    # kernel manager says so (the forged-message test below holds it over the real websocket)
+    import inspect
+
+    from voila.app import Voila
+
+    from qpo.workbench.dashboard import ALLOWED_MESSAGE_TYPES
+
+    source = inspect.getsource(Voila)
+    listed = source[source.index("allowed_message_types=["):].split("]", 1)[0]
+    assert sorted(t.strip(' "\n,') for t in listed.split("[", 1)[1].split(",") if t.strip(' "\n,')) == sorted(
+        ALLOWED_MESSAGE_TYPES) and "execute_request" not in listed
+
+
+def test_the_page_problems_name_a_failed_cell():
+    page = ('<script type="application/vnd.voila.cell-output+json">\n{"output_type": "error", "ename": '
+            '"ExecutionError", "evalue": "Execution error", "traceback": ["There was an error when executing cell [3]."]}'
+            "\n</script><div class='qpo-error' style='x'>the store at sqlite:///x is missing</div>")
+    said = _page_problems(page)
+    assert "There was an error when executing cell [3]." in said and "the store at sqlite:///x is missing" in said
 
 
 def test_browser_login_refused_then_accepted(served):
@@ -361,3 +419,210 @@ def test_every_tab_draws_in_the_browser(served):
         data = link.get_attribute("href").split(",", 1)[1]
         report = base64.b64decode(data).decode()
         assert CLIENTS[name] in report and not any(c in report for p, c in CLIENTS.items() if p not in OWN[BEN])
+
+
+def test_logout_without_a_session_is_the_sign_in_page(served):
+    """``/logout`` is the book's page (Jupyter Server's needs templates Voila lacks: it answered 500
+    with an empty body)."""
+    url, _, _ = served
+    status, headers, page = _raw(url + "logout")
+    assert status == 200 and "You have signed out." in page and 'name="email"' in page
+    assert 'action="/login"' in page and "qpo-dashboard-session=" in headers.get("Set-Cookie", "")
+
+
+def test_sign_out_ends_the_session_in_the_browser_and_on_the_server(served):
+    """Ben signs in, then clicks the page's "Sign out": the sign-in page says he signed out, the
+    dashboard's address asks him to sign in again, and his old cookie, replayed, opens neither the
+    page nor its kernel (the server ended the session, not only the browser's cookie)."""
+    chromium_path()
+    url, _, home = served
+    with browser_page() as page:
+        sign_in(page, url, BEN, PASSWORDS[BEN])
+        page.wait_for_selector(".js-plotly-plot", timeout=180_000)
+        cookie = next(c for c in page.context.cookies() if c["name"] == "qpo-dashboard-session")
+        old = {"Cookie": f"qpo-dashboard-session={cookie['value']}"}
+        kernel = page.evaluate("() => JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
+        status, _, body = _raw(url + f"api/kernels/{kernel}", headers=old)
+        assert status == 200 and kernel in body  # the cookie opens the kernel while signed in
+        link = page.locator("#qpo-sign-out")
+        assert link.inner_text() == "Sign out" and link.is_visible()
+        link.click()
+        page.wait_for_selector(".qpo-signed-out", timeout=60_000)
+        assert page.url.endswith("/logout") and page.locator("#email").count() == 1
+        assert "You have signed out." in page.inner_text("body")
+        assert not any(c["name"] == "qpo-dashboard-session" for c in page.context.cookies())
+        page.goto(url, timeout=60_000)
+        assert "/login" in page.url and page.locator("#email").count() == 1
+        assert "Okafor Endowment" not in page.content()
+    status, headers, body = _raw(url, headers=old)
+    assert status == 302 and headers["Location"].startswith("/login") and "Okafor" not in body
+    for path in (f"api/kernels/{kernel}", f"api/kernels/{kernel}/channels", "api/kernels"):
+        status, _, body = _raw(url + path, headers=old)
+        assert status in (302, 403) and kernel not in body, (path, status)
+    # signing in again opens a new session; the old cookie stays ended
+    opener = signed_in_opener(url, BEN)
+    assert opener is not None
+    assert _raw(url, headers=old)[0] == 302
+    assert "ben.okafor@example.com signed out" in (home / "voila.log").read_text()
+
+
+#: a page's script talking to its own kernel over the real websocket (what a forger can do from the
+#: page): lists the widget comms, asks each for its state, then sends ``forged`` messages, each
+#: {"to": a model's description or "dropdown", "data": the comm message's data} or {"execute": code};
+#: then waits ``wait`` ms. Returns the states seen and every message the socket received.
+FORGE_JS = """async ([kernel, forged, wait]) => {
+  const ws = new WebSocket(`ws://${location.host}/api/kernels/${kernel}/channels?session_id=forger`);
+  const got = [];
+  ws.onmessage = e => { try { got.push(JSON.parse(e.data)); } catch (err) { got.push({text: String(e.data)}); } };
+  await new Promise((ok, bad) => { ws.onopen = ok; ws.onerror = () => bad(new Error('no websocket')); });
+  const sleep = ms => new Promise(r => setTimeout(r, ms));
+  const type = m => (m.header || {}).msg_type || m.msg_type;
+  const send = (msg_type, content) => {
+    const msg_id = crypto.randomUUID();
+    ws.send(JSON.stringify({header: {msg_id, msg_type, username: 'forger', session: 'forger',
+      date: new Date().toISOString(), version: '5.3'}, parent_header: {}, metadata: {}, content,
+      channel: 'shell', buffers: []}));
+    return msg_id;
+  };
+  const until = async (pred, ms) => { for (let t = 0; t < ms; t += 100) { if (pred()) return true; await sleep(100); } return false; };
+  send('comm_info_request', {target_name: 'jupyter.widget'});
+  await until(() => got.some(m => type(m) === 'comm_info_reply'), 60000);
+  const info = got.find(m => type(m) === 'comm_info_reply');
+  const comms = Object.keys(((info || {}).content || {}).comms || {});
+  const before = {};
+  const matches = (to, st) => st && (to === 'dropdown'
+      ? st._model_name === 'DropdownModel' && (st._options_labels || []).length > 0
+      : st._model_name === 'ButtonModel' && st.description === to);
+  const find = async to => {  // every widget asked for its state at once; the first that matches
+    const start = got.length;
+    // (answered in the order asked: the dropdown is among the first widgets made, a tab's buttons among the last)
+    for (const c of (to === 'dropdown' ? comms : [...comms].reverse())) {
+      send('comm_msg', {comm_id: c, data: {method: 'request_state'}});
+    }
+    let found = null;
+    await until(() => {
+      for (const m of got.slice(start)) {
+        if (type(m) === 'comm_msg' && m.content.data.method === 'update') before[m.content.comm_id] = m.content.data.state;
+      }
+      found = Object.keys(before).find(c => matches(to, before[c])) || null;
+      return found !== null;
+    }, 240000);
+    return found;
+  };
+  const targets = {};
+  const sent = [];
+  for (const f of forged) {
+    if (f.execute) { sent.push(send('execute_request', {code: f.execute, silent: false, store_history: false,
+                     user_expressions: {}, allow_stdin: false, stop_on_error: true})); continue; }
+    const comm_id = targets[f.to] = targets[f.to] || await find(f.to);
+    if (!comm_id) throw new Error('no widget ' + f.to + ' among ' + comms.length + ' comms');
+    sent.push(send('comm_msg', {comm_id, data: f.data}));
+  }
+  await sleep(wait);
+  ws.close();
+  return {n_comms: comms.length, before, sent, dropdown: targets.dropdown || null,
+          accept: targets.Accept || null,
+          received: got.map(m => ({type: type(m), parent: ((m.parent_header || {}).msg_id) || null,
+                                   content: JSON.stringify(m.content || m.text || '').slice(0, 2000)}))};
+}"""
+
+
+def _kernel_id(page) -> str:
+    return page.evaluate("() => JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
+
+
+def test_forged_messages_over_the_real_websocket_are_refused(served):
+    """Ana's page's script sends her kernel forged widget messages (another advisor's portfolio as
+    the dropdown's index, value, label or options) and an execute_request that would run code as
+    the server: the kernel keeps showing her own clients, never Ben's, and the server drops the
+    code unrun (no reply, no output)."""
+    chromium_path()
+    url, _, _ = served
+    with browser_page() as page:
+        sign_in(page, url, ANA, PASSWORDS[ANA])
+        page.wait_for_selector(".js-plotly-plot", timeout=180_000)
+        page.wait_for_function("() => document.body.innerText.includes('Harper Family Trust')", timeout=60_000)
+        forged = [{"to": "dropdown", "data": {"method": "update", "state": {"index": 3}, "buffer_paths": []}},
+                  {"to": "dropdown", "data": {"method": "update", "state": {"value": "Tech Tilt"}, "buffer_paths": []}},
+                  {"to": "dropdown", "data": {"method": "update", "state": {"label": "Min-Variance Core"},
+                                              "buffer_paths": []}},
+                  {"to": "dropdown", "data": {"method": "update", "buffer_paths": [], "state": {
+                      "_options_labels": ["Balanced Growth", "Conservative Income", "Tech Tilt"], "index": 2}}},
+                  {"execute": "import os\nprint('FORGED-RUN', os.environ.get('QPO_DATABASE_URL'))"}]
+        out = page.evaluate(FORGE_JS, [_kernel_id(page), forged, 8_000])
+        assert out["n_comms"] > 10 and out["dropdown"], out["n_comms"]
+        assert out["before"][out["dropdown"]]["_options_labels"] == ["Balanced Growth", "Conservative Income"]
+        # the kernel changed nothing: the page's dropdown (synced from the kernel) still offers and shows hers
+        options = page.locator("select").first.evaluate("s => [...s.options].map(o => o.value)")
+        assert options == ["Balanced Growth", "Conservative Income"], options
+        assert page.locator("select").first.input_value() == "Balanced Growth"
+        received = json.dumps(out["received"])
+        assert not any(c in received for p, c in CLIENTS.items() if p not in OWN[ANA])
+        assert "FORGED-RUN" not in received and "postgresql" not in received
+        execute = out["sent"][-1]
+        assert not [m for m in out["received"] if m["parent"] == execute], "the execute_request was answered"
+        body = page.inner_text("body")
+        assert "Harper Family Trust" in body and not any(c in body for p, c in CLIENTS.items() if p not in OWN[ANA])
+
+
+def test_a_reachable_postgres_store_never_shows_its_password(tmp_path):
+    """The dashboard served on a real PostgreSQL store whose URL holds a password (a private schema
+    of QPO_TEST_DATABASE_URL's database): the signed-in page, a tab's error (the store's nightly
+    risk table made unreadable) and the server's log never show the password."""
+    import os
+
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from qpo.store import connect
+    from qpo.workbench.demo import seed_demo
+    from tests.test_store.test_store import fresh_store_url
+
+    pg = os.environ.get("QPO_TEST_DATABASE_URL")
+    if not pg:
+        pytest.skip("QPO_TEST_DATABASE_URL is not set (CI sets it to a real PostgreSQL)")
+    password = make_url(pg).password
+    assert password, "QPO_TEST_DATABASE_URL has no password: this test needs one"
+    # the password as a URL holds it (a short one, such as "qpo", is also a word of every page)
+    secrets = [f":{password}@", make_url(pg).render_as_string(hide_password=False)]
+    if len(password) >= 8:
+        secrets.append(password)
+    chromium_path()
+    env_before = dict(os.environ)
+    with fresh_store_url(pg, tmp_path) as store:
+        os.environ["QPO_HOME"] = str(tmp_path)
+        os.environ["QPO_DATABASE_URL"] = store
+        try:
+            engine = connect(store)
+            seed_demo(engine)
+            give_passwords(engine)
+            port = free_port()
+            url = f"http://127.0.0.1:{port}/"
+            with serving([sys.executable, "-m", "qpo.cli", "dashboard", "advisor", "--port", str(port)],
+                         url + "voila/static/voila.js", tmp_path / "voila.log"):
+                status, _, page = _raw(url + "login")
+                assert not any(x in page for x in secrets)
+                assert status == 200 and "The dashboard cannot open." not in page, re.findall(r"banner.*?</div>", page)
+                page_html, rec = _visit_records(url, ANA, tmp_path / "voila.log", "n_portfolios")
+                assert rec["n_portfolios"] == 2 and not any(x in page_html for x in secrets)
+                with browser_page() as page:
+                    sign_in(page, url, ANA, PASSWORDS[ANA])
+                    page.wait_for_selector(".js-plotly-plot", timeout=180_000)
+                    with engine.begin() as conn:  # the History tab's nightly risk read now fails in the driver
+                        conn.execute(text("ALTER TABLE book_risk RENAME TO book_risk_away"))
+                    try:
+                        page.get_by_role("tab", name="History").click()
+                        page.wait_for_selector(".qpo-error", timeout=180_000)
+                        body = page.inner_text("body")
+                        assert "the store cannot be read just now" in body, body[-1500:]
+                        content = page.content()
+                        assert not any(x in body or x in content for x in secrets)
+                    finally:
+                        with engine.begin() as conn:
+                            conn.execute(text("ALTER TABLE book_risk_away RENAME TO book_risk"))
+            log = (tmp_path / "voila.log").read_text()
+            assert "signed in" in log and not any(x in log for x in secrets)
+        finally:
+            engine.dispose()
+            os.environ.clear()
+            os.environ.update(env_before)

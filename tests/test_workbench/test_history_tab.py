@@ -281,3 +281,74 @@ def test_the_nightly_valuations_recorded_are_shown(book, tab_for):
     tab.show("Tech Tilt")  # and his portfolio itself is refused, its valuations unread
     assert "may not see portfolio" in tab.message.value and tab.valuations.empty
     assert tab.valuations_table.value == "" and list(tab.valuations_fig.data[0].y or []) == []
+
+
+def _write_nightly_risk(engine):
+    """Three nights of book_risk rows for Balanced Growth (the middle one without numbers: the run
+    could not compute them) and Ben's Tech Tilt with numbers of its own."""
+    from qpo.store import get_portfolio, session_scope
+    from qpo.store.operations import RISK_COLUMNS, write_book_risk
+
+    with session_scope(engine) as s:
+        ids = {n: get_portfolio(s, SYSTEM, n).id for n in ("Balanced Growth", "Tech Tilt")}
+    nan = float("nan")
+    nights = {"2022-12-27": ((0.151, 0.0201, 0.0302, 0.0199, 0.0251, 0.93, -0.21, 0.187), True, 0),
+              "2022-12-28": ((nan,) * 8, None, 0),
+              "2022-12-29": ((0.162, 0.0215, 0.0318, 0.0210, 0.0262, 0.97, -0.22, 0.193), False, 2)}
+    for day, (numbers, compliant, breaches) in nights.items():
+        table = pd.DataFrame([{"portfolio_id": ids["Balanced Growth"], **dict(zip(RISK_COLUMNS, numbers)),
+                               "compliant": compliant, "breaches": breaches},
+                              {"portfolio_id": ids["Tech Tilt"], **dict.fromkeys(RISK_COLUMNS, 0.777),
+                               "compliant": True, "breaches": 0}])
+        write_book_risk(engine, day, table, None, None, run_id=None)
+    return ids, nights
+
+
+def test_book_risk_history_reads_one_portfolio_as_its_actor(book):
+    from qpo.errors import AccessDenied, StoreError
+    from qpo.store.book_history import BOOK_RISK_HISTORY_COLUMNS, book_risk_history
+
+    ids, nights = _write_nightly_risk(book)
+    rows = book_risk_history(book, ids["Balanced Growth"], actor=ANA)
+    assert tuple(rows.columns) == BOOK_RISK_HISTORY_COLUMNS
+    assert [d.isoformat() for d in rows["as_of"]] == list(nights)  # oldest first
+    assert rows["volatility"].tolist()[0] == pytest.approx(0.151) and np.isnan(rows["volatility"].iloc[1])
+    assert rows["worst_stress"].iloc[2] == pytest.approx(0.193) and rows["beta"].iloc[2] == pytest.approx(0.97)
+    assert rows["compliant"].tolist() == [True, None, False] and rows["breaches"].tolist() == [0, 0, 2]
+    assert set(rows["portfolio"]) == {"Balanced Growth"} and set(rows["advisor_email"]) == {ANA}
+    assert len(book_risk_history(book, ids["Tech Tilt"], actor=RITA)) == 3  # a researcher reads every portfolio
+    with pytest.raises(AccessDenied, match="may not see portfolio 'Balanced Growth'"):
+        book_risk_history(book, ids["Balanced Growth"], actor=BEN)
+    with pytest.raises(StoreError, match="no portfolio with id 987654"):
+        book_risk_history(book, 987654, actor=SYSTEM)
+    with pytest.raises(StoreError, match="portfolio_id must be a portfolio's id"):
+        book_risk_history(book, "Balanced Growth", actor=ANA)
+
+
+def test_the_nightly_risk_numbers_are_shown(book, tab_for):
+    """The History tab shows the book_risk rows of the portfolio: the table newest first with
+    compliance and breaches, the loss measures over time (a night without numbers is a gap); Ben's
+    client's numbers are never in Ana's tab."""
+    from qpo.workbench.tabs.history import NO_BOOK_RISK
+
+    tab = tab_for(ANA)
+    tab.show("Balanced Growth")
+    assert tab.book_risk.empty and NO_BOOK_RISK in tab.book_risk_table.value
+    _, nights = _write_nightly_risk(book)
+    tab.show("Balanced Growth")
+    assert tab.message.value == ""
+    table = pd.read_html(io.StringIO(tab.book_risk_table.value))[0]
+    assert table["as of"].tolist() == ["2022-12-29", "2022-12-28", "2022-12-27"]
+    assert table["volatility"].tolist()[0] == "16.20%" and table["VaR (historical)"].tolist()[0] == "2.15%"
+    assert table["CVaR (historical)"].tolist()[2] == "3.02%" and table["beta"].tolist()[0] == pytest.approx(0.97)
+    assert table["worst stress loss"].tolist()[0] == "19.30%" and table["max drawdown"].tolist()[0] == "-22.00%"
+    assert table["compliant"].tolist() == ["no", "not checked", "yes"] and table["breaches"].tolist() == [2, 0, 0]
+    assert "77.70%" not in tab.book_risk_table.value and "0.78" not in tab.book_risk_table.value
+    vol, var, cvar, stress = tab.book_risk_fig.data
+    assert [pd.Timestamp(x).strftime("%Y-%m-%d") for x in vol.x] == list(nights)
+    assert vol.y[0] == pytest.approx(0.151) and vol.y[1] is None and var.y[2] == pytest.approx(0.0215)
+    assert cvar.y[0] == pytest.approx(0.0302) and stress.y[2] == pytest.approx(0.193)
+    assert tab.book_risk_fig.layout.title.text == "Balanced Growth: risk, as measured each night"
+    tab.show("Tech Tilt")  # refused: nothing of Ben's client, and Ana's numbers cleared
+    assert "may not see portfolio" in tab.message.value and tab.book_risk.empty
+    assert tab.book_risk_table.value == "" and list(tab.book_risk_fig.data[0].y or []) == []

@@ -5,6 +5,9 @@
   entry (shares held that day x close, plus cash).
 * The nightly valuations the book's pipeline recorded (:func:`qpo.store.operations.valuation_history`):
   a table, newest first, and the market value over time.
+* The nightly risk numbers the book's 18:00 risk run recorded (:func:`qpo.store.book_history.book_risk_history`):
+  volatility, VaRs, CVaR, beta, worst stress loss, compliance and breaches, a table newest first
+  and a chart of the loss measures over time.
 * Brinson-Fachler attribution (:func:`qpo.risk.brinson_fachler`) by sector over a chosen period,
   against the equal-weighted portfolio of the bundled panel's names (the panel has no index weights).
 * The audit trail of the portfolio's changes, newest first, one line each.
@@ -26,6 +29,15 @@ SHARE_SIGN = {"buy": 1.0, "transfer_in": 1.0, "sell": -1.0, "transfer_out": -1.0
 AUDIT_ENTRIES_SHOWN = 3
 NO_RISK = "no risk numbers recorded yet (the daily report records them)"
 NO_VALUATIONS = "no nightly valuation recorded yet (the book's nightly valuation run records them)"
+NO_BOOK_RISK = "no nightly risk numbers recorded yet (the book's nightly risk run records them)"
+#: the columns of the nightly risk table: (the store's column, its heading, its format)
+BOOK_RISK_TABLE = (("volatility", "volatility", "{:.2%}"), ("var_historical", "VaR (historical)", "{:.2%}"),
+                   ("cvar_historical", "CVaR (historical)", "{:.2%}"), ("var_parametric", "VaR (normal)", "{:.2%}"),
+                   ("beta", "beta", "{:.2f}"), ("max_drawdown", "max drawdown", "{:.2%}"),
+                   ("worst_stress", "worst stress loss", "{:.2%}"))
+#: the lines of the nightly risk chart: (the store's column, its name)
+BOOK_RISK_LINES = (("volatility", "volatility"), ("var_historical", "VaR (historical)"),
+                   ("cvar_historical", "CVaR (historical)"), ("worst_stress", "worst stress loss"))
 #: the columns of the valuations table: (the store's column, its heading, its format)
 VALUATION_TABLE = (("market_value", "market value", "${:,.0f}"), ("cash", "cash", "${:,.0f}"),
                    ("daily_return", "day", "{:+.2%}"), ("mtd_return", "month to date", "{:+.2%}"),
@@ -165,6 +177,11 @@ class HistoryTab:
         self.valuations_fig = figure_widget(layout=dict(height=300, margin=dict(t=40, b=30), title="Nightly valuations",
                                                         yaxis=dict(tickprefix="$", tickformat=",.0f")))
         self.valuations_fig.add_scatter(mode="lines+markers", name="market value")
+        self.book_risk_table = widgets.HTML()
+        self.book_risk_fig = figure_widget(layout=dict(height=320, margin=dict(t=40, b=30), title="Nightly risk",
+                                                       yaxis=dict(tickformat=".1%")))
+        for _, label in BOOK_RISK_LINES:
+            self.book_risk_fig.add_scatter(mode="lines+markers", name=label)
         self.attribution_fig = figure_widget(layout=dict(height=360, margin=dict(t=40, b=30), barmode="group",
                                                            title="Attribution by sector", yaxis=dict(tickformat=".2%")))
         for effect in ("allocation", "selection", "interaction"):
@@ -174,6 +191,7 @@ class HistoryTab:
             widgets.HTML("<h4>Recorded risk numbers</h4>"), self.metric, self.risk_fig, self.risk_table,
             widgets.HTML("<h4>Value from the ledger</h4>"), self.value_note, self.value_fig,
             widgets.HTML("<h4>Nightly valuations</h4>"), self.valuations_fig, self.valuations_table,
+            widgets.HTML("<h4>Nightly risk numbers</h4>"), self.book_risk_fig, self.book_risk_table,
             widgets.HTML("<h4>Performance attribution by sector</h4>"), self.attribution_note,
             widgets.HBox([self.period, self.start, self.end]), self.attribution_table, self.attribution_fig,
             widgets.HTML("<h4>Audit trail (times in UTC)</h4>"), self.audit_table,
@@ -202,6 +220,7 @@ class HistoryTab:
         self.window: tuple[pd.Timestamp, pd.Timestamp] | None = None
         self.audit = pd.DataFrame(columns=["at", "actor", "action", "entity", "change"])
         self.valuations = pd.DataFrame(columns=["as_of", *(c for c, _, _ in VALUATION_TABLE), "status"])
+        self.book_risk = pd.DataFrame(columns=["as_of", *(c for c, _, _ in BOOK_RISK_TABLE), "compliant", "breaches"])
 
     # -- reading ---------------------------------------------------------------------------------
     def show(self, name: str) -> None:
@@ -210,6 +229,7 @@ class HistoryTab:
 
         from qpo.errors import QpoError
         from qpo.store import audit_trail, get_portfolio, list_transactions, risk_history, session_scope
+        from qpo.store.book_history import book_risk_history
         from qpo.store.operations import valuation_history
 
         self.name = name
@@ -221,6 +241,7 @@ class HistoryTab:
                 trail = audit_trail(session, self.board.actor, portfolio=name)
                 portfolio_id = get_portfolio(session, self.board.actor, name).id
             valuations = valuation_history(self.board.engine, portfolio_id, actor=self.board.actor)
+            book_risk = book_risk_history(self.board.engine, portfolio_id, actor=self.board.actor)
         except QpoError as exc:
             return self._fail(str(exc))
         except SQLAlchemyError:  # its text may hold the store's URL: never shown
@@ -229,6 +250,7 @@ class HistoryTab:
         self._show_risk(risk)
         self._show_values(transactions)
         self._show_valuations(valuations)
+        self._show_book_risk(book_risk)
         self._show_audit(trail)
         chosen = self.period.value == "Custom" and self.start.value is not None and self.end.value is not None
         if not chosen:  # a named period is re-dated to the prices' end; dates a person chose stay
@@ -249,9 +271,9 @@ class HistoryTab:
         finally:
             self._quiet = False
         for table in (self.risk_table, self.value_note, self.attribution_note, self.attribution_table, self.audit_table,
-                      self.valuations_table):
+                      self.valuations_table, self.book_risk_table):
             table.value = ""
-        for fig in (self.risk_fig, self.value_fig, self.attribution_fig, self.valuations_fig):
+        for fig in (self.risk_fig, self.value_fig, self.attribution_fig, self.valuations_fig, self.book_risk_fig):
             with fig.batch_update():
                 for trace in fig.data:
                     trace.x, trace.y = [], []
@@ -329,6 +351,28 @@ class HistoryTab:
         shown["not priced / stale"] = [", ".join([*(u or []), *(st or [])]) for u, st in
                                        zip(rows["unpriced"], rows["stale"], strict=True)]
         self.valuations_table.value = shown.to_html(index=False, classes="qpo-valuations", border=0, escape=True)
+
+    def _show_book_risk(self, rows: pd.DataFrame) -> None:
+        """The nightly risk rows (oldest first from the store): the loss measures over time (a number
+        the run could not compute is a gap), the table newest first with compliance and breaches."""
+        self.book_risk = rows
+        with self.book_risk_fig.batch_update():
+            days = pd.to_datetime(rows["as_of"]).tolist()
+            for trace, (column, _) in zip(self.book_risk_fig.data, BOOK_RISK_LINES, strict=True):
+                trace.x = days
+                trace.y = [None if pd.isna(v) else float(v) for v in rows[column]]
+            self.book_risk_fig.layout.title.text = (f"{self.name}: risk, as measured each night"
+                                                    if len(rows) else NO_BOOK_RISK)
+        if rows.empty:
+            self.book_risk_table.value = f"<p class='qpo-empty'>{NO_BOOK_RISK}</p>"
+            return
+        newest = rows.iloc[::-1]
+        shown = pd.DataFrame({"as of": pd.to_datetime(newest["as_of"]).dt.strftime("%Y-%m-%d").to_numpy()})
+        for column, heading, fmt in BOOK_RISK_TABLE:
+            shown[heading] = [("" if pd.isna(v) else fmt.format(v)) for v in newest[column]]
+        shown["compliant"] = ["not checked" if c is None else ("yes" if c else "no") for c in newest["compliant"]]
+        shown["breaches"] = [int(b) for b in newest["breaches"]]
+        self.book_risk_table.value = shown.to_html(index=False, classes="qpo-book-risk", border=0, escape=True)
 
     # -- attribution -----------------------------------------------------------------------------
     def _set_pickers(self, period: str) -> None:
