@@ -2,10 +2,12 @@
 ``benchmarks/results/dashboard_browser.{json,md}``.
 
 In a temporary ``QPO_HOME`` the demo book is seeded (``qpo.workbench.demo.seed_demo``, what
-``qpo db seed`` does), its people are given passwords (``qpo user passwd``), and the dashboard is
-served as a user serves it (``python -m qpo.cli dashboard advisor --port P``: Voila behind the
-book's login). Playwright drives Debian's headless Chromium (``/usr/bin/chromium``, or
-``QPO_CHROMIUM``), signed in as ``admin@example.com`` (who sees every portfolio):
+``qpo db seed`` does) with the bundled prices in the store's market data (``qpo data seed``, as
+``make run`` leaves it: every visit's kernel reads its prices from the store), its people are
+given passwords (``qpo user passwd``), and the dashboard is served as a user serves it
+(``python -m qpo.cli dashboard advisor --port P``: Voila behind the book's login). Playwright
+drives Debian's headless Chromium (``/usr/bin/chromium``, or ``QPO_CHROMIUM``), signed in as
+``admin@example.com`` (who sees every portfolio):
 
 (a) **login to first chart**: from submitting the login form (``#email``, ``#password``,
     ``#login_submit`` on ``/login``) to the first plotly chart drawn (a ``path.js-line`` in a
@@ -151,16 +153,19 @@ def summary(xs: list[float]) -> dict:
 
 # -- the store and the server -------------------------------------------------------------------------
 def seed(home: Path) -> None:
-    """The demo book (``qpo db seed``) and the demo people's passwords (``qpo user passwd``) in the
-    store of ``home``."""
+    """The demo book (``qpo db seed``), the bundled prices as the store's market data (``qpo data
+    seed``: what ``make run`` leaves, so each visit's kernel reads its prices from the store) and the
+    demo people's passwords (``qpo user passwd``) in the store of ``home``."""
     before = os.environ.get("QPO_HOME")
     os.environ["QPO_HOME"] = str(home)
     try:
         from qpo.store import connect, session_scope, set_password
+        from qpo.store.market_data import seed_market_data
         from qpo.workbench.demo import seed_demo
 
         engine = connect()
         seed_demo(engine)
+        seed_market_data(engine)
         with session_scope(engine) as s:
             for email, password in PASSWORDS.items():
                 set_password(s, email, email, password)

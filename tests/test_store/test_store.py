@@ -280,3 +280,30 @@ def test_default_url_is_a_sqlite_file_in_home(qpo_home, monkeypatch):
 def test_unreachable_store_is_a_clear_error():
     with pytest.raises(StoreError, match="cannot open the store at '127.0.0.1:1/none'"):
         connect("postgresql+psycopg://u:p@127.0.0.1:1/none")
+
+
+def test_a_store_at_head_is_opened_without_alembic(tmp_path):
+    """A reader opening a store already at head (every dashboard kernel, every command) checks the
+    revision with plain SQL against the migration files' own head, without importing alembic; the
+    files' head is alembic's, and an older store is still migrated."""
+    import subprocess
+    import sys
+
+    from qpo.store import connect
+    from qpo.store.db import _head_from_files, current_revision, head_revision
+
+    assert _head_from_files() == head_revision()
+    url = f"sqlite:///{tmp_path / 'qpo.db'}"
+    engine = connect(url)
+    assert current_revision(engine) == head_revision()
+    code = ("import sys\nfrom qpo.store import connect\n"
+            f"engine = connect({url!r}, create=False)\n"
+            "print('alembic' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.split() == ["False"], out.stderr[-2000:]
+    from qpo.store.db import _at_head
+
+    assert _at_head(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+    assert not _at_head(engine)  # an older store: alembic decides (and migrates it)
