@@ -75,8 +75,8 @@ class SubprocessRunner:
       (:func:`~qpo.workbench.run_control.repair_orphaned_runs`: FAILED "process disappeared", and a
       failed-run notice through the delivery channels) when ``repair`` is true.
     * ``timeout``: the longest a whole run may take, in seconds (None: no limit). Past it the
-      child's process group and the kernels it started get SIGTERM (the run stops its kernel and
-      keeps its partial notebook), SIGKILL ``stop_grace`` seconds later if still there; the MLflow run
+      child's process group gets SIGTERM (the run stops its kernel and keeps its partial notebook),
+      and the group and the kernels it started get SIGKILL ``stop_grace`` seconds later if still there; the MLflow run
       is marked FAILED with the reason (tag ``qpo.failure`` = "timed out") and a notice is sent.
     Repairs and notices go to the tracking store of this process's environment (the child's unless
     ``env`` changes it)."""
@@ -138,12 +138,15 @@ class SubprocessRunner:
         return RunResult(status, data.get("run_id"), data.get("error") or (_tail(err) if code else None))
 
     def _stop(self, proc: subprocess.Popen) -> tuple[str, str]:
-        """SIGTERM to the child's process group and its kernels; SIGKILL after the grace."""
+        """SIGTERM to the child's process group (the run stops its own kernels); SIGKILL to the group
+        and its kernels after the grace, and to kernels that outlived a child that exited."""
         kernels = _children(proc.pid)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGTERM)
         try:
-            return proc.communicate(timeout=self.stop_grace)
+            out = proc.communicate(timeout=self.stop_grace)
+            _kill(kernels, signal.SIGKILL)  # (none left when the run stopped them: a no-op then)
+            return out
         except subprocess.TimeoutExpired:
             kernels = sorted(set(kernels) | set(_children(proc.pid)))
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -152,14 +155,15 @@ class SubprocessRunner:
             return proc.communicate()
 
     def _repair(self, pid: int, *, notify: bool) -> str | None:
-        """Repair the runs left RUNNING by dead processes; the run id of the one process ``pid`` owned."""
+        """Repair the runs left RUNNING by dead processes, each with its notice (the run of ``pid``
+        without one unless ``notify``); the run id of the one process ``pid`` owned."""
         if not self.repair:
             return None
         from qpo.errors import QpoError
         from qpo.workbench.run_control import repair_orphaned_runs
 
         try:
-            repaired = repair_orphaned_runs(notify=notify, log=self.log)
+            repaired = repair_orphaned_runs(notify=True, log=self.log, quiet_pids=() if notify else (pid,))
         except (QpoError, OSError) as exc:
             self.log(f"runs left RUNNING were not checked: {exc}")
             return None
@@ -209,8 +213,19 @@ CRON_VARIABLES = ("QPO_HOME", "QPO_PROJECT_ROOT", "MLFLOW_TRACKING_URI", "QPO_ML
 
 
 def _holds_password(value: str) -> bool:
+    """Whether a setting's value may hold a secret: a password in a URL (read the way SQLAlchemy and
+    urllib each read it: a database URL's password may hold a bare ``/``, ``?`` or ``#``, which
+    urllib would take for the path), a ``user:password@`` before the host, or a password-like query key."""
     from urllib.parse import parse_qs, urlsplit
 
+    from sqlalchemy.engine import make_url
+
+    with contextlib.suppress(Exception):  # not a database URL: the other readings decide
+        if make_url(value).password:
+            return True
+    scheme, sep, rest = value.partition("://")
+    if sep and ":" in rest.split("?", 1)[0].rpartition("@")[0]:
+        return True  # user:password before a host, however the password is spelled
     try:
         parts = urlsplit(value)
         if parts.password:

@@ -373,12 +373,12 @@ class AdvisorDashboard:
         from qpo.reporting.figures import weights_figure
         from qpo.risk import portfolio_returns, risk_report
         from qpo.risk.metrics import percent
-        from qpo.store import get_portfolio, position, session_scope
+        from qpo.store import get_portfolio, portfolio_benchmark, position, session_scope
         from qpo.workbench.figure_widgets import figure_widget
 
         with session_scope(self.engine) as session:
             stored = get_portfolio(session, self.actor, name)
-            own, stored_benchmark = portfolio_strategy(stored).limits, stored.benchmark
+            own, stored_benchmark = portfolio_strategy(stored).limits, portfolio_benchmark(stored)
             weights, cash = ledger_weights(session, self.actor, name, self.prices)
             quantities = position(session, self.actor, name, self.prices.index[-1].date()).shares
         self.limits, source = resolve_limits(own, self.limits_override)

@@ -34,7 +34,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -403,14 +403,16 @@ def pipeline_runs(limit: int = 20, *, tracking_uri: str | None = None) -> list[d
     return _search(MlflowClient(configure(tracking_uri)), running_only=False, limit=limit)
 
 
-def repair_orphaned_runs(*, tracking_uri: str | None = None, notify: bool = True, log=None) -> list[dict[str, Any]]:
+def repair_orphaned_runs(*, tracking_uri: str | None = None, notify: bool = True, log=None,
+                         quiet_pids: Iterable[int] = ()) -> list[dict[str, Any]]:
     """Mark FAILED, with the reason "process disappeared" (tag ``qpo.failure``), every RUNNING
     pipeline run whose process is gone from this host (killed with SIGKILL, a crash); its partial
     notebook, if any, is logged to the run, and with ``notify`` a failed-run notice goes through the
     delivery channels (:mod:`qpo.operations.delivery`; none configured: none sent). Runs of live
     processes, of other hosts and runs that recorded no owner are left alone. Returns the runs
-    repaired (as :func:`pipeline_runs` describes them, status FAILED). Safe to call at any time,
-    e.g. by the scheduler on start."""
+    repaired (as :func:`pipeline_runs` describes them, status FAILED). The runs of ``quiet_pids``
+    are repaired without a notice (their caller sends its own, e.g. "timed out"). Safe to call at
+    any time, e.g. by the scheduler on start."""
     from mlflow.tracking import MlflowClient
 
     from qpo.tracking import configure
@@ -438,7 +440,7 @@ def repair_orphaned_runs(*, tracking_uri: str | None = None, notify: bool = True
         client.set_terminated(row["run_id"], "FAILED")
         log(f"run {row['run_id']} of pipeline {row['pipeline']} marked FAILED: {detail}")
         row.update(status="FAILED", reason=PROCESS_DISAPPEARED, error=detail, process="gone")
-        if notify:
+        if notify and row.get("pid") not in set(quiet_pids):
             row["notice"] = notify_failed_run(row["run_id"], pipeline=row["pipeline"], status="FAILED", error=detail,
                                               started=row["started"], tracking_uri=client.tracking_uri, log=log)
         repaired.append(row)

@@ -101,6 +101,8 @@ def scheduled_specs(refused: dict[str, str] | None = None) -> dict[str, Any]:
         except QpoError as exc:
             if refused is None:
                 raise
+            if _unscheduled(path):
+                continue  # a broken definition that is never scheduled is not the scheduler's to report
             refused[name] = str(exc) if f"pipelines/{path.name}" in str(exc) else f"{path}: {exc}"
     specs = {name: spec for name, spec in specs.items() if spec.schedule}
     if refused is not None:
@@ -194,10 +196,14 @@ class Scheduler(JobBook):
         return self._as_of[pipeline]
 
     def job_parameters(self, job: Job) -> dict[str, Any]:
-        """What a job's run is given: its date as the notebook's as-of parameter, if it has one, so
-        that a late or missed run of date D values D, not the day it runs."""
+        """What a job's run is given: for a late or missed run (its date before today), its date as
+        the notebook's as-of parameter, if it has one, so that the run of date D values D, not the
+        day it runs. A run on its own day is given nothing: the notebook takes the newest prices,
+        so a weekday without a bar (an exchange holiday, data not in yet) re-runs the last priced
+        date and says "no new market data" instead of failing on a date after the prices."""
         name = self.as_of_parameter(job.pipeline)
-        return {name: job.date.isoformat()} if name else {}
+        today = self.clock.now().astimezone(self.tz).date()
+        return {name: job.date.isoformat()} if name and job.date < today else {}
 
     # -- start and collect --------------------------------------------------------------------------
     def report_refused(self) -> None:
@@ -413,3 +419,14 @@ def schedule_table(specs: Mapping[str, Any] | None = None, *, now: dt.datetime |
                      "last_due": last["due"] if last else None, "last_status": last["status"] if last else None,
                      "last_error": (last.get("error") or last.get("reason")) if last else None})
     return rows
+
+
+def _unscheduled(path: Path) -> bool:
+    """Whether a pipeline file that could not be loaded says no ``schedule`` (read as plain TOML;
+    an unreadable file counts as scheduled, so that it is reported)."""
+    import tomllib
+
+    try:
+        return "schedule" not in tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return False

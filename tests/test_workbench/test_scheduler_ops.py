@@ -95,6 +95,11 @@ def test_a_missed_job_gives_its_own_date_to_the_notebooks_as_of_parameter(tmp_pa
     calls = {name: params for name, params, _ in runner.calls}
     assert calls == {"valuation": {"as_of": "2026-03-27"}, "report": {}}  # Friday's run values Friday, not Monday
     assert all(when.date() == MON.date() for *_, when in runner.calls)
+    # Monday's own 17:00 run is given no date: the newest prices (a holiday re-runs the last priced day)
+    clock.t = at(MON, 17)
+    runner.calls.clear()
+    assert sched.run(once=True) == 0
+    assert sorted((name, params) for name, params, _ in runner.calls) == [("report", {}), ("valuation", {})]
 
 
 def test_the_subprocess_runner_passes_parameters_on_the_command_line(tmp_path):
@@ -289,6 +294,12 @@ def test_crontab_lines_carry_where_runs_go_and_never_a_password(monkeypatch, tmp
     assert "QPO_DATABASE_URL=postgresql+psycopg://qpo@db.internal:5432/qpo " in text
     assert "T0ken-pw" not in text and "# MLFLOW_TRACKING_URI is set here but holds a password" in text
 
+    # a password with a bare "/", "?" or "#" (SQLAlchemy reads it as the password; urllib as the path)
+    for password in ("ab/cd", "x?y=1", "p#q"):
+        monkeypatch.setenv("QPO_DATABASE_URL", f"postgresql+psycopg://qpo:{password}@db.internal:5432/qpo")
+        text = crontab_text(BOOK)
+        assert password not in text and "QPO_DATABASE_URL=postgresql" not in text, password
+
 
 def test_the_shipped_pipelines_limit_a_cell_and_a_run():
     from qpo.workbench.pipelines import available_pipelines, load_spec
@@ -306,6 +317,9 @@ def test_a_bad_definition_is_refused_loudly_and_the_others_still_run(tmp_path, m
     root = make_project(tmp_path / "project")
     (root / "pipelines" / "bad.toml").write_text(PIPELINE.replace('"0 0 * * *"', '"61 18 * * 1-5"'))
     (root / "pipelines" / "waits.toml").write_text(PIPELINE + 'after = "bad"\n')
+    # a broken definition that is never scheduled (an ad-hoc pipeline) is not the scheduler's to report
+    (root / "pipelines" / "adhoc.toml").write_text("\n".join(
+        line for line in PIPELINE.replace("tiny.ipynb", "missing.ipynb").splitlines() if not line.startswith("schedule")))
     monkeypatch.setenv("QPO_PROJECT_ROOT", str(root))
     seed_state(tmp_path / "state.json", at(FRI, 23, 59))
     clock = FakeClock(at(FRI + dt.timedelta(days=1), 0, 1))
