@@ -100,8 +100,11 @@ def test_daily_report_from_the_shell(qpo_home, seeded, sp500_clean, mlflow):
     # metric too
     staples = sum(w[t] for t in ("PG", "KO", "PEP", "WMT"))
     assert records["limits"] == own.to_dict() and staples > own.sector_max
-    # the report changed nothing of the book (risk numbers are not book changes): the trail is the seeding alone
-    assert set(trail["actor"]) == {"system:seed"}
+    # the report changed nothing of the book: besides the seeding, the trail holds only its record of the
+    # risk numbers it stored (every write names its actor), no change of the portfolio or its ledger
+    assert set(trail["actor"]) == {"system:seed", "system:daily-report"}
+    ours = trail[trail["actor"] == "system:daily-report"]
+    assert set(ours["action"]) == {"record"} and set(ours["entity"]) == {"risk_metrics"}
     assert records["breach_sector_consumer_staples"] == 1 and records["compliance_breaches"] >= 1
     assert any(f"Consumer Staples {staples:.1%}" in b for b in records["breaches"])
     assert text.index("COMPLIANCE BREACH") < text.index("Risk numbers")
