@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from qpo.cli._signals import HELD, Stopped, hold_signals, is_pipeline_run, raise_stopped, report_stopped
+from qpo.cli._signals import ENTERED, HELD, Stopped, hold_signals, is_pipeline_run, raise_stopped, report_stopped
 
 
 def _parse_value(text: str):
@@ -53,6 +53,7 @@ def _pipeline_run(args) -> int:
     params = {name: _parse_value(value) for name, value in (args.param or [])}
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if not args.json else None
     try:
+        ENTERED.append(True)
         run = run_pipeline(args.name, params, log=log)
         hold_signals()  # the run is over: a signal now must not add a second status line
     except QpoError as exc:  # could not start: unknown pipeline or parameter, a broken definition

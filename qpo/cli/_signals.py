@@ -7,6 +7,7 @@ import json
 import sys
 
 HELD: list[int] = []  # signals that came after the run ended, while its result is printed
+ENTERED: list[bool] = []  # non-empty once the command called run_pipeline
 
 
 def hold_signals() -> None:
@@ -44,7 +45,11 @@ def report_stopped(argv: list[str], signum: int) -> int:
     words = [a for a in argv if not a.startswith("-")]
     name = words[2] if len(words) > 2 else None
     sig = signal.Signals(signum).name
-    error = f"interrupted by {sig} before the run started; no MLflow run was made"
+    if ENTERED:  # inside run_pipeline, outside its own handler: just before it began, or just after it ended
+        error = (f"interrupted by {sig} while the run was starting or ending (outside its own signal handling); "
+                 "`qpo pipeline runs` shows whether it was recorded")
+    else:
+        error = f"interrupted by {sig} before the run started; no MLflow run was made"
     if "--json" in argv:
         print(json.dumps({"pipeline": name, "status": "KILLED", "signal": sig, "run_id": None, "error": error}),
               flush=True)

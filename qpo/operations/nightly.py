@@ -250,7 +250,11 @@ def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, repor
         returns, history, bench_r = risk_inputs(prices, benchmark, day)
         sectors = load_sectors() if sectors is None else dict(sectors)
     warnings = _start(engine, RISK_KIND, day, as_of, log)
-    bench_note = benchmark_warning(benchmark, returns, day) if bench_r is None else None
+    bench_note = None
+    if bench_r is None:  # beta dropped: always said, with the reason when one is found
+        bench_note = benchmark_warning(benchmark, returns, day) or (
+            f"beta not computed: the benchmark's returns do not cover the risk window ending {day.date()}; beta is "
+            "NULL for every portfolio and the market shocks use each portfolio's beta to its own names instead")
     if bench_note:
         log(f"WARNING: {bench_note}")
         warnings.append(bench_note)
