@@ -49,6 +49,37 @@ def serving(cmd: list[str], probe: str, log_path, timeout: float = 120):
         log.close()
 
 
+@contextmanager
+def team_dask_cluster(folder: Path, env: dict[str, str] | None = None, worker_env: dict[str, str] | None = None,
+                      worker_name: str | None = None):
+    """``dask scheduler`` and one ``dask worker`` (one thread) started as a team would, on 127.0.0.1
+    at free ports, each in its own process group with its log in ``folder``; yields the scheduler's
+    address, its dashboard port and the two processes, and stops both after."""
+    import sys
+
+    dask = str(Path(sys.executable).with_name("dask"))
+    env = dict(os.environ) if env is None else env
+    port, board = free_port(), free_port()
+    address = f"tcp://127.0.0.1:{port}"
+
+    def start(cmd: list[str], log: Path, environ: dict[str, str]) -> subprocess.Popen:
+        return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, cwd=folder, env={**environ, "PYTHONUNBUFFERED": "1"})
+
+    scheduler = start([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address",
+                       f"127.0.0.1:{board}"], folder / "scheduler.log", env)
+    worker = None
+    try:
+        worker = start([dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "1",
+                        "--no-dashboard", *(["--name", worker_name] if worker_name else [])],
+                       folder / "worker.log", env if worker_env is None else worker_env)
+        yield address, board, scheduler, worker
+    finally:
+        if worker is not None:
+            _stop_group(worker)
+        _stop_group(scheduler)
+
+
 def _alive(pgid: int) -> bool:
     """Whether a process of the group still runs (zombies, which a container's init may never
     reap, do not count)."""

@@ -4,20 +4,14 @@ names it; the same code either way."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from qpo.errors import InvalidValueError
 from qpo.operations.cluster import SCHEDULER_ENV, ClusterError, dask_client, default_workers, worker_threads_env
-from tests.servers import free_port
-
-DASK = str(Path(sys.executable).with_name("dask"))
+from tests.servers import free_port, team_dask_cluster
 
 
 def _square_sum(chunk: np.ndarray, panel: np.ndarray) -> float:
@@ -74,32 +68,10 @@ def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch):
             pass
 
 
-def _start(cmd: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-
-
 def test_a_separately_started_scheduler_and_worker(monkeypatch, tmp_path):
     """`dask scheduler` and `dask worker` started as a team would, on 127.0.0.1 at free ports:
     QPO_DASK_SCHEDULER sends the work there, and closing the client leaves the cluster running."""
-    port, board = free_port(), free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    scheduler = _start([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                        "--dashboard-address", f"127.0.0.1:{board}"], tmp_path / "scheduler.log")
-    worker = None
-    try:
-        worker = _start([DASK, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "1",
-                         "--no-dashboard"], tmp_path / "worker.log")
+    with team_dask_cluster(tmp_path) as (address, board, scheduler, worker):
         monkeypatch.setenv(SCHEDULER_ENV, address)
         lines: list[str] = []
         with dask_client(4, log=lines.append) as client:  # workers= is the local cluster's: said and ignored
@@ -115,7 +87,3 @@ def test_a_separately_started_scheduler_and_worker(monkeypatch, tmp_path):
             assert client.submit(np.vdot, shared, shared, pure=False).result() == float((panel ** 2).sum())
         time.sleep(0.5)
         assert scheduler.poll() is None and worker.poll() is None  # the team's cluster keeps running
-    finally:
-        if worker is not None:
-            _stop(worker)
-        _stop(scheduler)

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,30 +22,14 @@ from qpo.operations.nightly import run_risk, run_valuation
 from qpo.store import OpsRun, connect, session_scope
 from qpo.store.operations import RISK_COLUMNS, book_risk_on, valuations_on
 from tests.conftest import database_urls
-from tests.servers import free_port
+from tests.servers import team_dask_cluster
 from tests.test_store.book_stores import fresh_store_url
 
 N, SEED, CHUNK = 30, 7, 8  # 4 chunks of the book: 8 + 8 + 8 + 6
 CHUNKS = 4
-DASK = str(Path(sys.executable).with_name("dask"))
 TOL = 1e-12
 VALUE_COLUMNS = ["market_value", "cash", "holdings_value", "daily_return", "mtd_return", "ytd_return",
                  "inception_return"]
-
-
-def _start(cmd: list[str], log: Path, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, cwd=cwd, env={**env, "PYTHONUNBUFFERED": "1"})
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -60,24 +40,13 @@ def team_cluster(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("team-cluster")
     plain = {k: v for k, v in os.environ.items() if not k.startswith(("QPO_", "MLFLOW_"))}  # no qpo settings
-    port, board = free_port(), free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    scheduler = _start([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address",
-                        f"127.0.0.1:{board}"], folder / "scheduler.log", folder, plain)
-    worker = None
-    try:
-        worker = _start([DASK, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "1",
-                         "--no-dashboard", "--name", "team-worker-1"], folder / "worker.log", folder, plain)
+    with team_dask_cluster(folder, plain, worker_name="team-worker-1") as (address, _, _, _):
         client = Client(address, timeout=60, set_as_default=False)
         try:
             client.wait_for_workers(1, timeout=120)
             yield address, client
         finally:
             client.close()
-    finally:
-        if worker is not None:
-            _stop(worker)
-        _stop(scheduler)
 
 
 def _computed(client) -> list[str]:

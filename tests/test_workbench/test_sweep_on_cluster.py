@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,25 +14,9 @@ import nbformat
 import pytest
 
 from tests.reliability.tiny_project import make_project
-from tests.servers import free_port
+from tests.servers import team_dask_cluster
 
 pytestmark = pytest.mark.xdist_group("sweep")
-DASK = str(Path(sys.executable).with_name("dask"))
-
-
-def _start(cmd: list[str], log: Path, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, cwd=cwd, env={**env, "PYTHONUNBUFFERED": "1"})
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
 
 
 def test_a_sweep_on_a_separately_started_scheduler_and_worker(tmp_path, qpo_home, monkeypatch):
@@ -53,29 +34,19 @@ def test_a_sweep_on_a_separately_started_scheduler_and_worker(tmp_path, qpo_home
     worker_home.mkdir()
     plain = {k: v for k, v in os.environ.items() if not k.startswith(("QPO_", "MLFLOW_"))}
     worker_env = {**plain, "QPO_PROJECT_ROOT": str(project), "QPO_HOME": str(worker_home)}
-    port, board = free_port(), free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    scheduler = _start([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address",
-                        f"127.0.0.1:{board}"], tmp_path / "scheduler.log", tmp_path, plain)
-    worker = watcher = None
-    try:
-        worker = _start([DASK, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "1",
-                         "--no-dashboard"], tmp_path / "worker.log", tmp_path, worker_env)
+    with team_dask_cluster(tmp_path, plain, worker_env) as (address, _, scheduler, worker):
         watcher = Client(address, timeout=60, set_as_default=False)
-        watcher.wait_for_workers(1, timeout=120)
-        (worker_pid,) = watcher.run(os.getpid).values()
-        monkeypatch.setenv(SCHEDULER_ENV, address)
-        lines: list[str] = []
-        t0 = time.perf_counter()
-        result = qpo.run_sweep("tiny", {"label": ["a", "b"]}, parameters={"seconds": 0.5}, log=lines.append)
-        seconds = time.perf_counter() - t0
-        assert scheduler.poll() is None and worker.poll() is None  # the team's cluster keeps running
-    finally:
-        if watcher is not None:
+        try:
+            watcher.wait_for_workers(1, timeout=120)
+            (worker_pid,) = watcher.run(os.getpid).values()
+            monkeypatch.setenv(SCHEDULER_ENV, address)
+            lines: list[str] = []
+            t0 = time.perf_counter()
+            result = qpo.run_sweep("tiny", {"label": ["a", "b"]}, parameters={"seconds": 0.5}, log=lines.append)
+            seconds = time.perf_counter() - t0
+            assert scheduler.poll() is None and worker.poll() is None  # the team's cluster keeps running
+        finally:
             watcher.close()
-        if worker is not None:
-            _stop(worker)
-        _stop(scheduler)
     log = "\n".join(lines)
     assert f"Dask: 1 worker(s), 1 thread(s), on the scheduler at {address}" in log, log
     assert result.status == "FINISHED" and result.exit_code == 0 and result.workers == 1, log
