@@ -80,6 +80,49 @@ def team_dask_cluster(folder: Path, env: dict[str, str] | None = None, worker_en
         _stop_group(scheduler)
 
 
+class Webhook:
+    """What :func:`webhook_server` received: ``posts`` as (path, JSON body, content type), ``bodies``
+    the JSON bodies alone (both filled as requests arrive); ``status`` is what it answers (settable)."""
+
+    def __init__(self):
+        self.posts: list[tuple[str, object, str | None]] = []
+        self.bodies: list = []
+        self.status = 200
+        self.url = ""
+
+
+@contextmanager
+def webhook_server(path: str = "/hook/T0KEN"):
+    """A real webhook (http.server) on 127.0.0.1 recording each POST's JSON; yields a :class:`Webhook`
+    whose ``url`` ends in ``path``."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    hook = Webhook()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's hook name
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            hook.posts.append((self.path, body, self.headers.get("Content-Type")))
+            hook.bodies.append(body)
+            self.send_response(hook.status)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hook.url = f"http://127.0.0.1:{server.server_address[1]}{path}"
+    try:
+        yield hook
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def _alive(pgid: int) -> bool:
     """Whether a process of the group still runs (zombies, which a container's init may never
     reap, do not count)."""

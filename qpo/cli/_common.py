@@ -203,3 +203,16 @@ def exit_status(exc: Exception) -> int:
     if isinstance(exc, MissingStoreError):
         return EXIT_NO_STORE
     return EXIT_REFUSED
+
+
+def positive_whole(text: str) -> int:
+    """An argparse ``type``: a whole number of at least 1 (``--workers``, ``--chunk-size``)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 
+from qpo.cli._common import positive_whole
+
 #: exit status of ``--fail-on-breach`` when a risk run raised new alerts or left portfolios unchecked
 EXIT_NEW_BREACHES = 1
 
@@ -43,18 +45,6 @@ def _cmd(args) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
-    return value
-
-
 def register(sub) -> None:
     """Add ``nightly`` to the top-level subparsers."""
     nb = sub.add_parser("nightly", help="the nightly book on Dask: value every portfolio (17:00), risk-check it (18:00)")
@@ -65,10 +55,10 @@ def register(sub) -> None:
         p = nsub.add_parser(action, help=text, description=text)
         p.add_argument("--as-of", metavar="YYYY-MM-DD", default=None,
                        help="the date (default: the last date of the prices)")
-        p.add_argument("--workers", type=_positive, default=None,
+        p.add_argument("--workers", type=positive_whole, default=None,
                        help="local Dask worker processes (default: the usable CPUs; ignored when "
                             "QPO_DASK_SCHEDULER names a running scheduler)")
-        p.add_argument("--chunk-size", type=_positive, default=None, help="portfolios per Dask task (default: about "
+        p.add_argument("--chunk-size", type=positive_whole, default=None, help="portfolios per Dask task (default: about "
                                                                           "four tasks per worker)")
         p.add_argument("--fail-on-breach", action="store_true",
                        help=(f"exit {EXIT_NEW_BREACHES} when the risk run raised new breach alerts or left a valued "

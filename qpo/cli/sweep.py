@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import sys
 
+from qpo.cli._common import positive_whole
+
 
 def _value(text: str):
     """A value as YAML reads it (``0.001``, ``126``, ``null``, ``true``), dates kept as text."""
@@ -79,18 +81,6 @@ def _cmd_sweep(args) -> int:
     return result.exit_code
 
 
-def _positive(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
-    return value
-
-
 def register_sweep(plsub) -> None:
     """Add ``sweep`` to the ``qpo pipeline`` subparsers."""
     sw = plsub.add_parser("sweep", help="run a pipeline for every cell of a parameter grid, on Dask",
@@ -104,7 +94,7 @@ def register_sweep(plsub) -> None:
     sw.add_argument("--cells", metavar="FILE", default=None,
                     help="parameter sets from a .json/.yaml (a list of name: value mappings) or .csv (a header of names) "
                          "file; with -p, each set is crossed with the grid")
-    sw.add_argument("--workers", type=_positive, default=None,
+    sw.add_argument("--workers", type=positive_whole, default=None,
                     help="local Dask worker processes (default: QPO_DASK_WORKERS or the usable CPUs; ignored when "
                          "QPO_DASK_SCHEDULER names a running scheduler)")
     sw.add_argument("--metric", default=None,

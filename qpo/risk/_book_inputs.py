@@ -1,19 +1,16 @@
 """Input checks of :func:`qpo.risk.book.book_risk`: the weights, returns, limits and benchmark of a book."""
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from qpo._checks import finite_or_none
 from qpo.errors import DataError, InvalidValueError, UnknownOptionError
 from qpo.risk.compliance import Limits
 
-
-def num(x) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
+num = finite_or_none  # a table cell as a float, None when missing or not finite
 
 
 def signed(x: float) -> str:

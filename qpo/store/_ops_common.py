@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qpo._checks import quote
+from qpo._checks import finite_or_none, quote
 from qpo.errors import StoreError
 from qpo.store import _inputs as check
 
@@ -26,13 +26,10 @@ def day(value: object, field_name: str = "as_of") -> dt.date:
 
 def num(value: object) -> float | None:
     """A float for the database: None for a missing or non-finite value."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
     try:
-        x = float(value)  # type: ignore[arg-type]
+        return finite_or_none(value)
     except (TypeError, ValueError):
         raise check.fail(f"expected a number, got {quote(value)}") from None
-    return x if math.isfinite(x) else None
 
 
 def names(value: object) -> list[str] | None:

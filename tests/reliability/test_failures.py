@@ -14,10 +14,8 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from email import policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import nbformat
@@ -26,7 +24,7 @@ import pytest
 
 from tests.conftest import ROOT, database_urls
 from tests.reliability.tiny_project import make_project, project_env, start_cli
-from tests.servers import free_port
+from tests.servers import free_port, webhook_server
 from tests.test_store.book_stores import fresh_store_url
 
 DIE = """import os, signal
@@ -79,28 +77,15 @@ def channels():
     from aiosmtpd.controller import Controller
 
     got = Received()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's hook name
-            got.posts.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0)))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
     smtp_port = free_port()
     controller = Controller(got, hostname="127.0.0.1", port=smtp_port, ready_timeout=30)
     controller.start()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = {"QPO_SMTP_HOST": "127.0.0.1", "QPO_SMTP_PORT": str(smtp_port), "QPO_ALERT_RECIPIENTS": "ops@desk.test",
-           "QPO_ALERT_WEBHOOK": f"http://127.0.0.1:{server.server_address[1]}/hook/T0KEN"}
     try:
-        yield got, env
+        with webhook_server() as hook:
+            got.posts = hook.bodies
+            yield got, {"QPO_SMTP_HOST": "127.0.0.1", "QPO_SMTP_PORT": str(smtp_port),
+                        "QPO_ALERT_RECIPIENTS": "ops@desk.test", "QPO_ALERT_WEBHOOK": hook.url}
     finally:
-        server.shutdown()
-        server.server_close()
         controller.stop()
 
 

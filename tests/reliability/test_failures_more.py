@@ -13,9 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import nbformat
@@ -25,7 +23,7 @@ import pytest
 from tests.reliability.test_failures import make_failing_project
 from tests.reliability.test_team_tracking import mlflow_database  # noqa: F401 - the fixture
 from tests.reliability.tiny_project import project_env, start_cli
-from tests.servers import free_port, serving
+from tests.servers import free_port, serving, webhook_server
 
 KILLED = "kernel died in cell 3 (killed by SIGKILL: out of memory, or killed)"  # 3: after papermill's parameters
 TIMED_OUT = "cell timed out after 3 s in cell 3"
@@ -44,24 +42,8 @@ def project(tmp_path, monkeypatch):
 @pytest.fixture
 def webhook():
     """A real webhook (http.server) on 127.0.0.1: the JSON bodies it received, and its URL."""
-    posts: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's hook name
-            posts.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0)))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield posts, f"http://127.0.0.1:{server.server_address[1]}/hook/T0KEN"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with webhook_server() as hook:
+        yield hook.bodies, hook.url
 
 
 def _kernels(proc: subprocess.Popen) -> list[psutil.Process]:

@@ -5,10 +5,7 @@ clear error naming host:port (never the password) and the alerts stay for a late
 from __future__ import annotations
 
 import email
-import json
-import threading
 from email import policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import select
@@ -18,7 +15,7 @@ from qpo.operations.delivery import DeliveryError, DeliverySettings, deliver_ale
 from qpo.store import Alert
 from qpo.store import operations as ops
 from qpo.store.alerts import undelivered_alerts
-from tests.servers import free_port
+from tests.servers import free_port, webhook_server
 from tests.test_operations.test_alerts import MAXW, VAR, breach, run
 from tests.test_operations.test_ops_store import D1, D2, portfolio_ids
 from tests.test_store import book_stores
@@ -75,37 +72,11 @@ def smtp():
         controller.stop()
 
 
-class Hook:
-    def __init__(self):
-        self.posts: list[tuple[str, dict, str]] = []
-        self.status = 200
-
-
 @pytest.fixture
 def webhook():
     """A real HTTP server on 127.0.0.1 that records each POST (path, JSON body, content type)."""
-    hook = Hook()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's hook name
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            hook.posts.append((self.path, json.loads(body), self.headers.get("Content-Type")))
-            self.send_response(hook.status)
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    hook.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/T0KEN-path"  # type: ignore[attr-defined]
-    try:
+    with webhook_server("/hooks/T0KEN-path") as hook:
         yield hook
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def settings_for(smtp_port: int | None, hook_url: str | None, **kw) -> DeliverySettings:

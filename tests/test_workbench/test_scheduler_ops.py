@@ -11,9 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import nbformat
@@ -23,6 +21,7 @@ from qpo.errors import PipelineError
 from qpo.workbench.pipelines import PipelineSpec
 from qpo.workbench.scheduler import RunResult, ScheduleOptions, SubprocessRunner
 from tests.conftest import ROOT
+from tests.servers import webhook_server
 from tests.test_workbench.test_scheduler import BOOK, DRIVER, FRI, FakeClock, at, make, seed_state, state_jobs
 
 MON = FRI + dt.timedelta(days=3)
@@ -31,29 +30,11 @@ MON = FRI + dt.timedelta(days=3)
 @pytest.fixture
 def webhook(monkeypatch):
     """A real HTTP server on 127.0.0.1 recording each POST's JSON; QPO_ALERT_WEBHOOK points at it."""
-    posts: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's hook name
-            posts.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0)))))
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    for var in ("QPO_SMTP_HOST", "QPO_ALERT_RECIPIENTS"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("QPO_ALERT_WEBHOOK", f"http://127.0.0.1:{server.server_address[1]}/hook")
-    try:
-        yield posts
-    finally:
-        server.shutdown()
-        server.server_close()
+    with webhook_server("/hook") as hook:
+        for var in ("QPO_SMTP_HOST", "QPO_ALERT_RECIPIENTS"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("QPO_ALERT_WEBHOOK", hook.url)
+        yield hook.bodies
 
 
 def notebook_with(path: Path, parameters: str) -> Path:

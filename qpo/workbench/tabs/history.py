@@ -344,9 +344,7 @@ class HistoryTab:
             self.valuations_table.value = f"<p class='qpo-empty'>{NO_VALUATIONS}</p>"
             return
         rows = valuations.iloc[::-1]
-        shown = pd.DataFrame({"as of": pd.to_datetime(rows["as_of"]).dt.strftime("%Y-%m-%d").to_numpy()})
-        for column, heading, fmt in VALUATION_TABLE:
-            shown[heading] = [("" if pd.isna(v) else fmt.format(v)) for v in rows[column]]
+        shown = _dated_table(rows, VALUATION_TABLE)
         shown["status"] = rows["status"].astype(str).to_numpy()
         shown["not priced / stale"] = [", ".join([*(u or []), *(st or [])]) for u, st in
                                        zip(rows["unpriced"], rows["stale"], strict=True)]
@@ -367,9 +365,7 @@ class HistoryTab:
             self.book_risk_table.value = f"<p class='qpo-empty'>{NO_BOOK_RISK}</p>"
             return
         newest = rows.iloc[::-1]
-        shown = pd.DataFrame({"as of": pd.to_datetime(newest["as_of"]).dt.strftime("%Y-%m-%d").to_numpy()})
-        for column, heading, fmt in BOOK_RISK_TABLE:
-            shown[heading] = [("" if pd.isna(v) else fmt.format(v)) for v in newest[column]]
+        shown = _dated_table(newest, BOOK_RISK_TABLE)
         shown["compliant"] = ["not checked" if c is None else ("yes" if c else "no") for c in newest["compliant"]]
         shown["breaches"] = [int(b) for b in newest["breaches"]]
         self.book_risk_table.value = shown.to_html(index=False, classes="qpo-book-risk", border=0, escape=True)
@@ -495,3 +491,12 @@ class HistoryTab:
             self.audit_table.value = "<p class='qpo-empty'>no change recorded</p>"
         else:
             self.audit_table.value = self.audit.to_html(index=False, classes="qpo-audit", border=0, escape=True)
+
+
+def _dated_table(rows: pd.DataFrame, spec) -> pd.DataFrame:
+    """The "as of" date of each stored row and its ``spec`` columns ((column, heading, format)
+    triples), formatted; a missing number is an empty cell."""
+    shown = pd.DataFrame({"as of": pd.to_datetime(rows["as_of"]).dt.strftime("%Y-%m-%d").to_numpy()})
+    for column, heading, fmt in spec:
+        shown[heading] = [("" if pd.isna(v) else fmt.format(v)) for v in rows[column]]
+    return shown
