@@ -3,8 +3,7 @@
 * The risk numbers the daily report recorded (:func:`qpo.store.risk_history`), as a table and a
   chart of one metric, and the portfolio's value on every price date since its ledger's first
   entry (shares held that day x close, plus cash).
-* The nightly valuations the book's pipeline recorded (:func:`qpo.store.operations.valuation_history`):
-  a table, newest first, and the market value over time.
+* The nightly valuations (:func:`qpo.store.operations.valuation_history`): a table and the value.
 * The nightly risk numbers the book's 18:00 risk run recorded (:func:`qpo.store.book_history.book_risk_history`):
   volatility, VaRs, CVaR, beta, worst stress loss, compliance and breaches, a table newest first
   and a chart of the loss measures over time.
@@ -494,8 +493,7 @@ class HistoryTab:
 
 
 def _dated_table(rows: pd.DataFrame, spec) -> pd.DataFrame:
-    """The "as of" date of each stored row and its ``spec`` columns ((column, heading, format)
-    triples), formatted; a missing number is an empty cell."""
+    """Each stored row's "as of" date and its ``spec`` (column, heading, format) cells; missing: empty."""
     shown = pd.DataFrame({"as of": pd.to_datetime(rows["as_of"]).dt.strftime("%Y-%m-%d").to_numpy()})
     for column, heading, fmt in spec:
         shown[heading] = [("" if pd.isna(v) else fmt.format(v)) for v in rows[column]]
