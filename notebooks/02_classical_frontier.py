@@ -21,9 +21,9 @@
 # %% tags=["parameters"]
 from typing import Optional
 
-prices_source: str = "sp500"  # bundled source name, or the path of a CSV/Parquet price file
+prices_source: str = "store"  # "store" (its market data, else the bundled panel), a bundled source name, or a CSV/Parquet file
 history_start: str = "2018-01-01"  # first date of the returns
-history_end: "Optional[str]" = "2022-12-31"  # last date, or None for the end of the data
+history_end: "Optional[str]" = None  # last date, or None for the end of the data
 tickers: "Optional[str]" = None  # comma-separated subset of the columns, or None for all
 mean: str = "historical"  # mean estimator: historical or ewma
 covariance: str = "ledoit_wolf"  # sample, ewma, ledoit_wolf, oas or factor
@@ -40,8 +40,9 @@ run_id: "Optional[str]" = None  # set by the pipeline runner, which then logs th
 import qpo
 from qpo.risk import period_adjective
 from qpo.workbench import record, show_figure
+from qpo.workbench.prices import notebook_prices
 
-prices = qpo.load_prices(prices_source, start=history_start, end=history_end)
+prices = notebook_prices(prices_source, start=history_start, end=history_end).prices
 if tickers:
     prices = prices[[t.strip() for t in tickers.split(",")]]
 returns = qpo.prices_to_returns(prices)

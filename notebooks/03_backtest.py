@@ -21,9 +21,9 @@
 # %% tags=["parameters"]
 from typing import Optional, Union
 
-prices_source: str = "sp500"  # bundled source name, or the path of a CSV/Parquet price file
+prices_source: str = "store"  # "store" (its market data, else the bundled panel), a bundled source name, or a CSV/Parquet file
 history_start: str = "2005-01-01"  # first date of prices (the first estimation window starts here)
-history_end: "Optional[str]" = "2022-12-31"  # last date, or None for the end of the data
+history_end: "Optional[str]" = None  # last date, or None for the end of the data
 strategies: str = "min_variance,max_sharpe,risk_parity,equal_weight,buy_and_hold"  # comma-separated objectives or baselines
 rebalance: "Union[str, int]" = "M"  # D, W, M, Q or A (last date of each period in the data), or a number of periods
 window: "Optional[int]" = None  # returns behind each decision, in periods of the prices; None is one year of them (252 trading days)
@@ -37,10 +37,9 @@ run_id: "Optional[str]" = None  # set by the pipeline runner, which then logs th
 import qpo
 from qpo.backtesting import BASELINES
 from qpo.workbench import record, show_figure
+from qpo.workbench.prices import notebook_prices
 
-prices = qpo.load_prices(prices_source, start=history_start, end=history_end)
-benchmark = (qpo.load_prices("sp500_index", start=history_start, end=history_end)["SP500"]
-             if prices_source == "sp500" else None)
+prices, prices_origin, benchmark = notebook_prices(prices_source, start=history_start, end=history_end)
 caps = qpo.Constraints(max_weight=max_weight)
 chosen = [s if s in BASELINES or s == "hrp" else qpo.Strategy(s, constraints=caps)
           for s in (x.strip() for x in strategies.split(",")) if s]
@@ -58,7 +57,9 @@ print(f"{prices.shape[1]} assets; first rebalance {first.equity.index[0].date()}
 
 # %%
 print(f"Annualized as {first.parameters['frequency']}; estimation window {first.parameters['window']} periods")
-display(comparison.summary().style.format("{:.4f}", na_rep=""))
+display(comparison.summary().style.format(na_rep="", formatter={
+    "CAGR": "{:.2%}", "volatility": "{:.2%}", "Sharpe": "{:.2f}", "max drawdown": "{:.2%}",
+    "total turnover": "{:.2f}", "costs paid": "{:.3%}", "n rebalances": "{:.0f}", "n failures": "{:.0f}"}))
 for name, result in comparison.results.items():
     for failure in result.failures:
         print(f"{name}: no trade on {failure['date'].date()}: {failure['reason']}")

@@ -21,7 +21,7 @@
 # %% tags=["parameters"]
 from typing import Optional
 
-prices_source: str = "sp500"  # bundled source name, or the path of a CSV/Parquet price file
+prices_source: str = "store"  # "store" (its market data, else the bundled panel), a bundled source name, or a CSV/Parquet file
 history_start: str = "2015-01-01"  # first date of the returns
 history_end: "Optional[str]" = "2020-12-31"  # last date, or None for the end of the data
 n: int = 10  # assets: the first n columns with full history in the window
@@ -39,8 +39,9 @@ run_id: "Optional[str]" = None  # set by the pipeline runner, which then logs th
 # %% tags=["nbval-check-output"]
 import qpo
 from qpo.workbench import record, show_figure
+from qpo.workbench.prices import notebook_prices
 
-prices = qpo.load_prices(prices_source, start=history_start, end=history_end).dropna(axis=1)
+prices = notebook_prices(prices_source, start=history_start, end=history_end).prices.dropna(axis=1)
 returns = qpo.prices_to_returns(prices).iloc[:, :n]
 problem = qpo.PortfolioProblem.from_returns(returns, covariance="ledoit_wolf")
 options = {"k": k, "risk_aversion": risk_aversion}

@@ -32,7 +32,7 @@ seed: int = 0  # seeds the weights and the minibatches
 retrain_months: int = 12  # the walk-forward retrains every this many months
 walk_window: str = "expanding"  # training window: expanding (from the first date) or rolling
 train_years: "Optional[float]" = None  # years of a rolling training window; None for expanding
-prices_source: str = "sp500"  # bundled source name, or the path of a CSV/Parquet price file
+prices_source: str = "store"  # "store" (its market data, else the bundled panel), a bundled source name, or a CSV/Parquet file
 history_start: str = "2005-01-01"  # first date of prices (validated before the run)
 history_end: "Optional[str]" = None  # last date, or None for the end of the data
 tickers: "Optional[str]" = None  # comma-separated subset of the columns, or None for all
@@ -46,14 +46,14 @@ import io
 
 from IPython.display import HTML, display
 
-import qpo
 from qpo.forecasting import ForecasterConfig
 from qpo.reporting.forecast import baseline_table, folds_figure, folds_table, ic_figure, promotion_html
 from qpo.tracking import registry_table, train_and_register
 from qpo.workbench import record, show_figure
+from qpo.workbench.prices import notebook_prices
 
-prices = qpo.load_prices(prices_source, start=history_start, end=history_end,
-                         tickers=[t.strip() for t in tickers.split(",")] if tickers else None)
+prices = notebook_prices(prices_source, start=history_start, end=history_end,
+                         tickers=[t.strip() for t in tickers.split(",")] if tickers else None).prices
 config = ForecasterConfig(model=model, horizon=horizon, window=feature_window, hidden=hidden, layers=layers,
                           max_epochs=max_epochs, patience=patience, seed=seed)
 training_log = io.StringIO()  # fold by fold progress and MLflow's messages, shown under Folds

@@ -193,3 +193,44 @@ def signed_in_opener(base_url: str, email: str, password: str | None = None):
     assert status == 302, f"signing in as {email} answered {status}"
     assert any(c.name == "qpo-dashboard-session" for c in jar), "no session cookie after signing in"
     return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+
+
+def visit_dashboard(opener, base_url: str, timeout: float = 240) -> str:
+    """A signed-in visit of the dashboard as a browser makes it, without the browser: the page
+    (Voila answers at once and starts the visit's kernel; the dashboard renders progressively), then
+    Voila's execution websocket asked to run the notebook, as the page's script does. Returns the
+    page with each cell's outputs appended as Voila writes them into a page it renders whole
+    (``<script type="application/vnd.voila.cell-output+json">``), so that a test reads the outputs
+    of either mode the same way."""
+    import json
+    import re
+
+    import websocket  # websocket-client, a jupyter_server dependency
+
+    with opener.open(base_url, timeout=timeout) as resp:
+        page = resp.read().decode()
+    kernel = re.search(r'"kernelId": *"([0-9a-f-]+)"', page)
+    if kernel is None:  # the login page, or an error page: nothing runs
+        return page
+    jar = next(h.cookiejar for h in opener.handlers if hasattr(h, "cookiejar"))
+    ws = websocket.create_connection(f"{base_url.replace('http', 'ws', 1)}voila/execution/{kernel[1]}",
+                                     timeout=timeout, cookie="; ".join(f"{c.name}={c.value}" for c in jar))
+    outputs = []
+    try:
+        while json.loads(ws.recv()).get("action") != "initialized":
+            pass
+        ws.send(json.dumps({"action": "execute", "payload": {"kernel_id": kernel[1]}}))
+        while True:
+            msg = json.loads(ws.recv())
+            if msg.get("action") == "execution_error":
+                raise AssertionError(f"the dashboard's execution was refused: {msg.get('payload')}")
+            if msg.get("action") != "execution_result":
+                continue
+            payload = msg["payload"]
+            outputs += payload["output_cell"].get("outputs", [])
+            if payload["cell_index"] >= payload["total_cell"] - 1:
+                break
+    finally:
+        ws.close()
+    return page + "".join(f'\n<script type="application/vnd.voila.cell-output+json">\n{json.dumps(o)}\n</script>'
+                          for o in outputs)

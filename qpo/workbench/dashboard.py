@@ -14,6 +14,13 @@ on a loaded machine the outputs that came later were dropped without a word (the
 what the cell displayed); it now waits :data:`IOPUB_TIMEOUT` s, and :data:`KERNEL_STARTUP_TIMEOUT`
 s for a new kernel (60 by default).
 
+The page is rendered progressively (Voila's ``progressive_rendering``): the server answers with
+the page at once and starts the visit's kernel, the browser loads the page's scripts meanwhile,
+then asks the server (over Voila's execution websocket, signed-in people only) to run the
+notebook and shows each cell's outputs as they come. Without it the server ran the whole
+notebook before sending the page, and the browser's 1-2 s of scripts came after: the first
+chart came about 5 s after login here, now about 3.5 s (``benchmarks/dashboard_browser.py``).
+
 A visit's page talks to its kernel only through widget messages: Voila makes its kernel manager
 with ``allowed_message_types`` of the comms, ``kernel_info_request`` and ``shutdown_request``
 (:data:`ALLOWED_MESSAGE_TYPES`), so a signed-in person's script can never send an
@@ -44,7 +51,8 @@ ALLOWED_MESSAGE_TYPES = ("comm_open", "comm_close", "comm_msg", "comm_info_reque
                          "shutdown_request")
 #: the executor's options of :func:`voila_command`
 EXECUTION_OPTIONS = (f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT}",
-                     f"--VoilaExecutor.startup_timeout={KERNEL_STARTUP_TIMEOUT}")
+                     f"--VoilaExecutor.startup_timeout={KERNEL_STARTUP_TIMEOUT}",
+                     "--VoilaConfiguration.progressive_rendering=True")
 
 
 def available_dashboards() -> dict[str, Path]:

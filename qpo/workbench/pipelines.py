@@ -237,29 +237,6 @@ def check_portfolio(spec: PipelineSpec, params: dict[str, Any]) -> None:
                                  see="see `qpo portfolio list`")
 
 
-#: the price source naming the store's market data (``book_prices``: the bundled panel on a fresh install)
-STORE_SOURCE = "store"
-
-
-def validate_price_source(source, *, start=None):
-    """:func:`qpo.validation.validate_source` for a bundled name or a file; for ``"store"``
-    (:data:`STORE_SOURCE`) the panel :func:`qpo.store.market_data.book_prices` reads (the store's
-    bars, or the bundled panel when it holds none) validated as a price panel."""
-    from qpo.validation import validate_prices, validate_source
-
-    if source != STORE_SOURCE:
-        try:
-            return validate_source(source, start=start)
-        except UnknownOptionError as exc:  # name the store among the valid sources
-            raise UnknownOptionError(exc.kind, exc.value, [*exc.valid, STORE_SOURCE]) from None
-    from qpo.store import connect
-    from qpo.store.market_data import book_prices
-
-    prices, _ = book_prices(connect(create=False), start=start)
-    report = validate_prices(prices)
-    return report, (prices if report.success else None)
-
-
 def _invalid(base: dict[str, Any], t0: float, error: str, log, data_docs: str | None = None) -> PipelineRun:
     import time
 
@@ -330,6 +307,7 @@ def _validate_and_run(spec: PipelineSpec, params: dict[str, Any], base: dict[str
     if spec.data_source_parameter:
         from qpo.data import check_as_of, data_hash
         from qpo.errors import DataError
+        from qpo.workbench.prices import validate_price_source
 
         source = params[spec.data_source_parameter]
         start = params.get(spec.data_start_parameter) if spec.data_start_parameter else None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port, give_passwords, serving, signed_in_opener
+from tests.servers import free_port, give_passwords, serving, signed_in_opener, visit_dashboard
 
 VISITS = int(os.environ.get("QPO_TEST_DASHBOARD_VISITS", "2"))  # more for a measurement by hand
 IDLE, INTERVAL = 8, 2
@@ -48,10 +48,9 @@ _SESSION: dict = {}
 
 
 def _visit(url: str) -> str:
-    # a plain GET renders the notebook: Voila starts a kernel for the visit and runs every cell
-    # (signed in: the dashboard is behind a login)
-    with _SESSION["opener"].open(url, timeout=240) as resp:
-        return resp.read().decode()
+    # signed in (the dashboard is behind a login): the page starts a kernel for the visit, and the
+    # notebook runs in it when asked over Voila's execution websocket, as the page's script asks
+    return visit_dashboard(_SESSION["opener"], url)
 
 
 def test_idle_dashboard_kernels_are_culled(qpo_home, monkeypatch, sp500):

@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from tests.browser import TRACES_JS, browser_page, chromium_path, sign_in
-from tests.servers import PASSWORDS, free_port, give_passwords, serving, signed_in_opener
+from tests.servers import PASSWORDS, free_port, give_passwords, serving, signed_in_opener, visit_dashboard
 
 
 @pytest.fixture
@@ -108,8 +108,7 @@ def test_a_store_deleted_while_serving_is_refused_on_the_next_visit(qpo_home, sp
                  url + "voila/static/voila.js", qpo_home / "voila.log"):
         opener = signed_in_opener(url, "ana.silva@example.com")
         db.unlink()
-        with opener.open(url, timeout=240) as resp:
-            page = resp.read().decode()
+        page = visit_dashboard(opener, url)
     assert "The dashboard cannot open." in page
     assert f"no store at sqlite:///{db}: the file {db} does not exist, and nothing was created" in page
     assert "`qpo db seed`" in page and "Harper Family Trust" not in page

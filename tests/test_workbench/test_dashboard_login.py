@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 from tests.browser import browser_page, chromium_path, sign_in
-from tests.servers import PASSWORDS, free_port, give_passwords, serving, signed_in_opener
+from tests.servers import PASSWORDS, free_port, give_passwords, serving, signed_in_opener, visit_dashboard
 
 ANA, BEN, RITA, ADMIN = "ana.silva@example.com", "ben.okafor@example.com", "rita.chen@example.com", "admin@example.com"
 OWN = {ANA: {"Balanced Growth", "Conservative Income"}, BEN: {"Min-Variance Core", "Tech Tilt"}}
@@ -77,7 +77,7 @@ def _visit_records(url: str, who: str, log_path, *names: str) -> tuple[str, dict
     import warnings
 
     for attempt in (1, 2):
-        page = signed_in_opener(url, who).open(url, timeout=300).read().decode()
+        page = visit_dashboard(signed_in_opener(url, who), url, timeout=300)
         rec = _records(page)
         if all(n in rec for n in names):
             return page, rec

@@ -1,0 +1,71 @@
+"""The price panel a notebook or pipeline reads, by the name of its source.
+
+``"store"`` (:data:`STORE_SOURCE`, the pipelines' default) is the store's market data (what
+``qpo data seed|ingest|fetch`` left there), so a newer day ingested is the day a scheduled run
+sees; on a fresh install (no store, or a store without market data) it is the bundled panel,
+as :func:`qpo.store.market_data.book_prices` reads it. A bundled source's name (``"sp500"``) or
+the path of a CSV/Parquet file reads that instead (:func:`qpo.load_prices`).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pandas as pd
+
+#: the price source naming the store's market data (the bundled panel on a fresh install)
+STORE_SOURCE = "store"
+#: the bundled panel whose index is the S&P 500
+_BUNDLED_WITH_INDEX = "sp500"
+
+
+class NotebookPrices(NamedTuple):
+    """A price panel, where it came from (``"store"``, ``"bundled"``, or the source's name), and
+    the S&P 500 index over it when one covers every date of the panel (else None)."""
+
+    prices: pd.DataFrame
+    origin: str
+    benchmark: pd.Series | None
+
+
+def _store_engine():
+    """The configured store when it exists (read-only use: nothing is created), else None."""
+    from qpo.store import connect
+    from qpo.store.db import store_exists
+
+    return connect(create=False) if store_exists() else None
+
+
+def notebook_prices(source: str, *, start=None, end=None, tickers=None) -> NotebookPrices:
+    """The prices of ``source`` from ``start`` to ``end`` (inclusive dates, None: the data's own),
+    of ``tickers`` (None: every stock of the source), with where they came from and the S&P 500
+    index that covers them (see the module)."""
+    from qpo.data import load_prices
+    from qpo.store.market_data import benchmark_for, book_benchmark, book_prices
+
+    if source == STORE_SOURCE:
+        engine = _store_engine()
+        prices, origin = book_prices(engine, tickers, start=start, end=end)
+        index = book_benchmark(engine if origin == "store" else None, start=start, end=end)
+        return NotebookPrices(prices, origin, benchmark_for(index, prices))
+    prices = load_prices(source, start=start, end=end, tickers=tickers)
+    if source == _BUNDLED_WITH_INDEX:
+        index = load_prices("sp500_index", start=start, end=end)["SP500"]
+        return NotebookPrices(prices, source, benchmark_for(index, prices))
+    return NotebookPrices(prices, str(source), None)
+
+
+def validate_price_source(source, *, start=None):
+    """:func:`qpo.validation.validate_source` for a bundled name or a file; for ``"store"`` the
+    panel :func:`notebook_prices` reads (the store's bars, or the bundled panel on a fresh
+    install) validated as a price panel. Returns the report and the prices (None if it failed)."""
+    from qpo.errors import UnknownOptionError
+    from qpo.validation import validate_prices, validate_source
+
+    if source != STORE_SOURCE:
+        try:
+            return validate_source(source, start=start)
+        except UnknownOptionError as exc:  # name the store among the valid sources
+            raise UnknownOptionError(exc.kind, exc.value, [*exc.valid, STORE_SOURCE]) from None
+    prices = notebook_prices(source, start=start).prices
+    report = validate_prices(prices)
+    return report, (prices if report.success else None)
