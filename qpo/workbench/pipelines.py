@@ -237,6 +237,37 @@ def check_portfolio(spec: PipelineSpec, params: dict[str, Any]) -> None:
                                  see="see `qpo portfolio list`")
 
 
+def check_run_data(spec: PipelineSpec, params: dict[str, Any], prices) -> str | None:
+    """What keeps valid ``prices`` from supporting this run, found before any run is created (the
+    run then ends INVALID_DATA, with no MLflow run and no failure notice), or None: too few dates
+    to tell their frequency (unless the run's ``periods_per_year`` says it), or a portfolio whose
+    holdings on the as-of date include names the prices lack."""
+    from qpo.data.calendar import infer_frequency
+    from qpo.errors import DataError, QpoError
+
+    try:
+        infer_frequency(prices.index, params.get("periods_per_year"))
+    except DataError as exc:
+        return str(exc)
+    name = spec.portfolio_parameter
+    if not name or params.get(name) is None:
+        return None
+    from qpo.store import Actor, connect, portfolio_holdings, session_scope
+
+    as_of = params.get(spec.as_of_parameter) if spec.as_of_parameter else None
+    try:
+        with session_scope(connect(create=False)) as session:
+            held = portfolio_holdings(session, Actor.system(PIPELINE_ACTOR), params[name], as_of)
+    except QpoError:  # no holdings on that date, say: the notebook says so in its own words
+        return None
+    missing = sorted(set(held.index) - set(prices.columns))
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        return (f"the prices lack {len(missing)} name(s) portfolio {params[name]!r} holds: {shown}; use prices "
+                f"that cover its holdings (the store's market data: `qpo data ingest`)")
+    return None
+
+
 def _invalid(base: dict[str, Any], t0: float, error: str, log, data_docs: str | None = None) -> PipelineRun:
     import time
 
@@ -325,6 +356,9 @@ def _validate_and_run(spec: PipelineSpec, params: dict[str, Any], base: dict[str
                 check_as_of(prices.index, params[spec.as_of_parameter])
             except DataError as exc:
                 return _invalid(base, t0, f"parameter {spec.as_of_parameter}: {exc}", log)
+        problem = check_run_data(spec, params, prices) if prices is not None else None
+        if problem:
+            return _invalid(base, t0, problem, log)
         if report.warnings:
             log(f"data warnings, to review (the run goes on): {report.warning_summary()}")
         digest, docs, validation = data_hash(prices), report.data_docs, report.to_dict()
