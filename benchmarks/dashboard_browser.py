@@ -25,6 +25,10 @@ drives Debian's headless Chromium (``/usr/bin/chromium``, or ``QPO_CHROMIUM``), 
     the four demo portfolios. Split with the kernel websocket's own frames (timestamped in the
     page): from the first frame sent after the change to the last frame received before the title
     showed (the kernel's work and the round trip), and from there to the title drawn (the browser).
+    Then again with each of the Risk, History and Frontier tabs open in turn (:data:`TAB_SWITCH_TABS`):
+    the open tab is redrawn for the new portfolio (the others are marked and drawn when next opened),
+    so each switch waits until a chart of the open tab (a title with a box: hidden tabs have none)
+    starts with the new name; reported as its own rows, with the time to open the tab.
 (c) **proposing a rebalance**, when the page has a "Rebalance" tab with a "Propose" button
     (:mod:`qpo.workbench.tabs.rebalance`): the tab opened once, then "Propose" clicked until a new
     trade table (``table.qpo-trades``, or ``.qpo-no-trades``) or an error box (``.qpo-error``) is
@@ -39,9 +43,10 @@ Playwright's round trip included), reported as median, 95th percentile (linear i
 maximum, and checked against the goals of issue 18: first chart within 5 s of login, switching
 P95 under 500 ms, a proposal under 2 s.
 
-``--smoke`` does one repetition of each (under 90 s); ``--quick`` fewer than the full run; the
-full run makes 10 logins, 20 switches and 10 proposals (after the kernel's first), so that each
-median and P95 is over at least 10 interactions (:data:`MODES`).
+``--smoke`` does one repetition of each (under 90 s; one switch with each tab open); ``--quick``
+fewer than the full run; the full run makes 10 logins, 20 switches, 10 switches with each tab open
+and 10 proposals (after the kernel's first), so that each median and P95 is over at least 10
+interactions (:data:`MODES`).
 
 Usage: ``python -m benchmarks.dashboard_browser [--smoke | --quick] [--out DIR]``
 """
@@ -64,9 +69,12 @@ from benchmarks._common import PY, ROOT, finish, header, ms, parser, start, writ
 NAME = "dashboard_browser"
 PACKAGES = ("qpo", "voila", "jupyter_server", "ipykernel", "ipywidgets", "plotly", "playwright")
 #: repetitions per mode: a full run's medians and P95s are over at least 10 of each (issue 18)
-MODES = {"full": {"logins": 10, "switches": 20, "proposals": 10},
-         "quick": {"logins": 3, "switches": 8, "proposals": 3},
-         "smoke": {"logins": 1, "switches": 1, "proposals": 1}}
+MODES = {"full": {"logins": 10, "switches": 20, "proposals": 10, "tab_switches": 10},
+         "quick": {"logins": 3, "switches": 8, "proposals": 3, "tab_switches": 4},
+         "smoke": {"logins": 1, "switches": 1, "proposals": 1, "tab_switches": 1}}
+#: the tabs with which switching portfolio is measured again, each open in turn (the open tab is
+#: redrawn for the new portfolio; the others only when next opened)
+TAB_SWITCH_TABS = ("Risk", "History", "Frontier")
 #: the goals of issue 18 (seconds): (what, the statistic checked, the limit)
 GOALS = {"login_to_first_chart": ("first chart after login", "median_s", 5.0),
          "switch_portfolio": ("switching portfolio, P95", "p95_s", 0.5),
@@ -114,6 +122,9 @@ FIRST_CHART_JS = ("() => document.querySelector('.js-plotly-plot path.js-line') 
 BUNDLE_URL_PART = "/qpo/static/plotly-widget-"
 TITLE_JS = """(name) => [...document.querySelectorAll('.js-plotly-plot .gtitle')]
     .some(t => t.textContent.startsWith(name)) ? performance.now() : false"""
+#: a chart title of the open tab (a hidden tab's charts have no box) starting with the portfolio's name
+VISIBLE_TITLE_JS = """(name) => [...document.querySelectorAll('.js-plotly-plot .gtitle')]
+    .some(t => t.getClientRects().length > 0 && t.textContent.startsWith(name)) ? performance.now() : false"""
 NAV_JS = """() => { const n = performance.getEntriesByType('navigation')[0].toJSON();
     return {redirect_start: n.redirectStart, redirect_end: n.redirectEnd, fetch_start: n.fetchStart,
             request_start: n.requestStart, response_start: n.responseStart, response_end: n.responseEnd,
@@ -358,12 +369,40 @@ def ws_mark(page) -> dict:
     return page.evaluate("() => ({sent: window.__qpoWs.sent.length, recv: window.__qpoWs.recv.length})")
 
 
-def switch(page, name: str) -> dict:
+def switch(page, name: str, js: str = TITLE_JS) -> dict:
     mark = ws_mark(page)
     t0 = time.perf_counter()
     page.locator("select").first.select_option(name)
-    done_at = wait(page, TITLE_JS, f"a chart titled {name!r}", arg=name)
+    done_at = wait(page, js, f"a chart titled {name!r}", arg=name)
     return {"portfolio": name, "total_s": time.perf_counter() - t0, **ws_split(page, mark, done_at)}
+
+
+def switching_with_tabs(page, order: list[str], n: int) -> dict:
+    """Switching portfolio with each of :data:`TAB_SWITCH_TABS` open in turn: the tab opened (until
+    a chart of it is titled with the portfolio shown), then ``n`` switches cycling ``order``, each
+    until a chart of the open tab is titled with the new portfolio; back to the Overview after."""
+    out: dict = {}
+    for title in TAB_SWITCH_TABS:
+        tab = page.locator(".lm-TabBar-tab", has_text=title)
+        if tab.count() == 0:
+            out[title] = {"skipped": f"skipped: no {title} tab on the page"}
+            continue
+        current = page.locator("select").first.input_value()
+        t0 = time.perf_counter()
+        tab.first.click()
+        wait(page, VISIBLE_TITLE_JS, f"the {title} tab drawn for {current!r}", arg=current)
+        opened = time.perf_counter() - t0
+        names = [o for o in order if o != current] + [current]
+        runs = []
+        for i in range(n):
+            r = switch(page, names[i % len(names)], VISIBLE_TITLE_JS)
+            runs.append(r)
+            print(f"  switch to {r['portfolio']} with {title} open: {ms(r['total_s'])} (kernel {ms(r['kernel_s'])}, "
+                  f"browser {ms(r['browser_s'])})", flush=True)
+        out[title] = {"open_tab_s": opened, "runs": runs, **summary([r["total_s"] for r in runs]),
+                      "split": {k: summary([r[k] for r in runs]) for k in ("kernel_s", "browser_s")}}
+    page.locator(".lm-TabBar-tab", has_text="Overview").first.click()
+    return out
 
 
 def rebalance_controls(page):
@@ -447,6 +486,7 @@ def measure(browser, url: str, p: dict) -> dict:
               flush=True)
     out["switch_portfolio"] = {"runs": switches, **summary([r["total_s"] for r in switches]),
                                "split": {k: summary([r[k] for r in switches]) for k in ("kernel_s", "browser_s")}}
+    out["switch_with_tab"] = switching_with_tabs(page, order, p["tab_switches"])
     tab, why = rebalance_controls(page)
     if tab is None:
         out["propose"] = {"skipped": why}
@@ -524,6 +564,13 @@ def write_table(r: dict) -> str:
               _row(f"switching portfolio (cycling the {len(r['switched'])} demo portfolios)", b),
               _row("- kernel and round trip (first frame sent to last received)", b["split"]["kernel_s"]),
               _row("- browser (last frame received to the title drawn)", b["split"]["browser_s"])]
+    for title, t in (r.get("switch_with_tab") or {}).items():
+        if "skipped" in t:
+            lines.append(f"| switching portfolio with the {title} tab open: {t['skipped']} | | | | |")
+            continue
+        lines += [_row(f"switching portfolio with the {title} tab open (until its chart shows the new name)", t),
+                  _row(f"- {title}: kernel and round trip", t["split"]["kernel_s"]),
+                  f"| - opening the {title} tab (the portfolio shown) | 1 | {ms(t['open_tab_s'])} | | |"]
     if "skipped" in c:
         lines += ["", f"Proposing a rebalance: {c['skipped']}."]
     else:

@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Client portfolios
 #
-# Pick a client portfolio: the Overview (holdings and cash from its ledger, its risk checked against its own limits, its growth against its benchmark, the S&P 500 unless it names another with prices), then the Risk, Rebalance and History tabs. Served by `qpo dashboard advisor`, it reads as the person signed in (an advisor sees their own clients' portfolios); run by hand, as the user named by `QPO_USER`, else as `system:dashboard`.
+# Pick a client portfolio: the Overview (holdings and cash from its ledger — a client holding only cash shows its cash —, its risk checked against its own limits, its growth against its benchmark, the S&P 500 unless it names another with prices), then the Risk, Rebalance, Frontier, History and Report tabs (each drawn for the portfolio shown when it is opened). Served by `qpo dashboard advisor`, it reads as the person signed in (an advisor sees their own clients' portfolios); run by hand, as the user named by `QPO_USER`, else as `system:dashboard`.
 
 # %% tags=["parameters"]
 portfolio: str = "Balanced Growth"  # portfolio shown first

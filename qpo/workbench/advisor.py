@@ -9,7 +9,11 @@ does).
 Holdings and cash come from each portfolio's ledger; the compliance checks are the portfolio's own
 limits (its stored strategy's, the default strategy's when it stores none). Prices are the book's
 (:func:`qpo.store.market_data.book_prices`: the store's market data, the bundled panel while the
-store holds none), and so is the S&P 500 (:func:`qpo.store.market_data.book_benchmark`).
+store holds none), and so is the S&P 500 (:func:`qpo.store.market_data.book_benchmark`). They are read
+when the page opens and again when the store holds a newer day (:meth:`AdvisorDashboard.refresh_prices`,
+before each Propose and Accept of the Rebalance tab: a proposal built on older closes is refused).
+A portfolio holding only cash shows its cash and no risk yet; one that cannot be shown at all never
+keeps the page from opening (the next is shown, and the notice says why).
 
 The growth chart compares the portfolio with the benchmark it stores (``portfolios.benchmark``):
 the S&P 500 for ``SP500``, else that ticker's closes in the book's prices (or the store's market
@@ -23,16 +27,19 @@ clients' portfolios, under the store's access rules. Run by hand (a notebook), t
 
 The page is a set of tabs (:mod:`qpo.workbench.tabs`): Overview here; the others are built when the
 dashboard is, and each draws the selected portfolio when it is first opened and on each new
-selection while it is open. Figures are built once and updated in place (one ``batch_update``), so
-a new selection sends only new data to the browser."""
+selection while it is open (only the open tab is redrawn; the others when next opened). Figures
+are built once and updated in place (one ``batch_update``), so a new selection sends only new data
+to the browser."""
 from __future__ import annotations
 
-import functools
 import html
 import os
 from typing import Any
 
 import pandas as pd
+
+# holdings_table and day_change are part of this module's interface (defined with the Overview's helpers)
+from qpo.workbench._overview import day_change, holdings_table, portfolio_choice, replace_figure
 
 #: tabs drawn again each time they are opened (they show what another tab last did)
 ALWAYS_REDRAWN = frozenset({"Frontier", "Report"})
@@ -44,45 +51,6 @@ GROWTH_PERIODS = ("1M", "3M", "6M", "YTD", "1Y", "3Y", "5Y", "Max")
 DEFAULT_GROWTH_PERIOD = "3Y"
 _OFFSETS = {"1M": {"months": 1}, "3M": {"months": 3}, "6M": {"months": 6}, "1Y": {"years": 1}, "3Y": {"years": 3},
             "5Y": {"years": 5}}
-
-
-def holdings_table(shares: pd.Series, prices: pd.DataFrame, cash: float = 0.0) -> pd.DataFrame:
-    """Per holding (``shares`` by ticker, the ledger's position): its shares, last close and the
-    close before (``prices``' last two dates, a missing close carried forward), market value,
-    weight in the whole value (cash included) and the day's change in dollars (shares x the change
-    of the close) and in percent (of the close before). Largest value first."""
-    from qpo.errors import DataError
-
-    if shares.empty:
-        raise DataError("the portfolio holds no shares: no holdings to show")
-    missing = sorted(set(shares.index) - set(prices.columns))
-    if missing:
-        raise DataError(f"no prices for the held {', '.join(map(str, missing))}")
-    if len(prices) < 2:
-        raise DataError("the day's change needs two dates of prices; the prices have "
-                        f"{len(prices)}")
-    px = prices[list(shares.index)].ffill()
-    last, prev = px.iloc[-1], px.iloc[-2]
-    unpriced = last.index[last.isna() | prev.isna()].tolist()
-    if unpriced:
-        raise DataError(f"no close on {px.index[-2].date()} or before for {', '.join(map(str, unpriced))}")
-    q = shares.astype(float)
-    value = q * last
-    total = float(value.sum()) + float(cash)
-    table = pd.DataFrame({"shares": q, "price": last, "previous close": prev, "market value": value,
-                          "weight": value / total if total else value * float("nan"),
-                          "day change": q * (last - prev), "day change %": last / prev - 1.0})
-    table.index.name = "ticker"
-    return table.sort_values("market value", ascending=False)
-
-
-def day_change(table: pd.DataFrame, cash: float = 0.0) -> tuple[float, float]:
-    """The portfolio's change over the day in dollars (the holdings' changes: cash does not move)
-    and as a fraction of its value at the close before (holdings then, plus cash), from
-    :func:`holdings_table`'s frame."""
-    change = float(table["day change"].sum())
-    before = float(table["market value"].sum()) - change + float(cash)
-    return change, (change / before if before else float("nan"))
 
 
 def growth_start(period: str, end: pd.Timestamp, first: pd.Timestamp) -> pd.Timestamp:
@@ -233,22 +201,16 @@ class AdvisorDashboard:
                  history_start: str = "2000-01-01", limits=None, actor=None):
         import ipywidgets as widgets
 
-        from qpo.data import prices_to_returns
         from qpo.errors import StoreError
         from qpo.reporting.daily import resolve_limits
         from qpo.store import actor_for, connect, list_portfolios, session_scope
-        from qpo.store.market_data import book_benchmark, book_prices
 
         self.lookback_days = lookback_days
         resolve_limits(None, limits)  # a bad override is refused now, not at the first selection
         self.limits_override = limits
         self.engine = engine or connect(create=False)
-        # the book's prices: the store's market data, the bundled panel while the store holds none
-        self.prices, self.prices_origin = book_prices(self.engine, start=history_start)
-        index = book_benchmark(self.engine, start=history_start).rename("SP500")
-        #: the S&P 500's daily returns since ``history_start`` (the growth periods), and its last ``lookback_days``
-        self.benchmark_history = prices_to_returns(index.to_frame())["SP500"]
-        self.benchmark = self.benchmark_history.iloc[-lookback_days:]
+        self.history_start = history_start
+        self._read_prices()
         with session_scope(self.engine) as session:
             self.actor = actor_for(session, dashboard_actor(actor))  # an unknown QPO_USER is refused here
             self.portfolios = list_portfolios(session, self.actor)
@@ -261,7 +223,7 @@ class AdvisorDashboard:
                              "portfolio: add one, or run `qpo db seed` for the four demo portfolios")
         self.selected: str = initial if initial is not None and initial in names else names[0]
 
-        self.dropdown = _portfolio_choice()(options=names, value=self.selected, description="Client portfolio",
+        self.dropdown = portfolio_choice()(options=names, value=self.selected, description="Client portfolio",
                                          style={"description_width": "initial"},
                                          layout=widgets.Layout(width="420px"))
         self.notice = widgets.HTML()  # a selection refused, or that failed: said here, in words
@@ -270,6 +232,7 @@ class AdvisorDashboard:
         self.risk = widgets.HTML()
         self.wealth_fig = None
         self.weights_fig = None
+        self.report: Any = None  # the selected portfolio's RiskReport (None: it holds only cash)
         self.growth: pd.DataFrame | None = None  # the growth of $1 shown (portfolio, its benchmark)
         self.growth_against = f"the {SP500_LABEL}"  # the benchmark's words in the growth chart's title
         self._growth_returns: pd.DataFrame | None = None
@@ -290,9 +253,60 @@ class AdvisorDashboard:
         self._drawn: dict[str, str] = {}
         self.widget = widgets.VBox([self.dropdown, self.notice, self.header, self.tab_widget])
         self.tab_widget.observe(lambda change: self._draw_open_tab(), names="selected_index")
-        self.update(self.selected)
+        self._show_first([self.selected, *(n for n in names if n != self.selected)])
         self.dropdown.observe(lambda change: self.select(change["new"]), names="value")
         self.period.observe(lambda change: self.show_growth(change["new"]), names="value")
+
+    def _show_first(self, names: list[str]) -> None:
+        """Show the first of ``names`` that can be shown; those before it that could not are named in
+        the notice, with why (a qpo error's text, else only its kind): one portfolio never keeps the
+        dashboard from opening. When none can be, the first's error is raised."""
+        from qpo.errors import QpoError
+
+        failed: list[tuple[str, Exception]] = []
+        for name in names:
+            try:
+                self.update(name)
+            except Exception as exc:  # noqa: BLE001 - said in the notice; raised when no portfolio can be shown
+                failed.append((name, exc))
+                continue
+            self.selected = self.dropdown.value = name
+            break
+        else:
+            raise failed[0][1]
+        if failed:
+            said = "; ".join(f"{html.escape(n)} could not be shown ("
+                             f"{html.escape(str(e)) if isinstance(e, QpoError) else type(e).__name__})"
+                             for n, e in failed)
+            self.notice.value = (f"<div class='qpo-error' style='color:#c0392b'>{said}; showing "
+                                 f"{html.escape(self.selected)}</div>")
+
+    def _read_prices(self) -> None:
+        from qpo.data import prices_to_returns
+        from qpo.store.market_data import book_benchmark, book_prices
+
+        # the book's prices: the store's market data, the bundled panel while the store holds none
+        self.prices, self.prices_origin = book_prices(self.engine, start=self.history_start)
+        index = book_benchmark(self.engine, start=self.history_start).rename("SP500")
+        #: the S&P 500's daily returns since ``history_start`` (the growth periods), and its last ``lookback_days``
+        self.benchmark_history = prices_to_returns(index.to_frame())["SP500"]
+        self.benchmark = self.benchmark_history.iloc[-self.lookback_days:]
+
+    def refresh_prices(self, tickers=None) -> bool:
+        """Read the book's prices again when the store holds a newer bar than the page's (of
+        ``tickers``, default any ticker; or of the S&P 500): a cheap check of the last bar dates, the
+        panel read only when a newer day came. True when read again; then the Overview is redrawn
+        and the other tabs are drawn again when next opened. The Rebalance tab calls it before
+        Propose and before Accept, so a proposal is built on the newest closes and one built on
+        older closes is refused ("prices up to ... exist: rebuild it")."""
+        from qpo.workbench._overview import prices_moved
+
+        if not prices_moved(self.engine, self.prices, self.benchmark_history, tickers, start=self.history_start):
+            return False
+        self._read_prices()
+        self._drawn = {t: n for t, n in self._drawn.items() if t == "Rebalance"}
+        self.select(self.selected, draw_tab=False)
+        return True
 
     def add_tab(self, title: str, tab) -> None:
         """Add a tab: a :mod:`qpo.workbench.tabs` class instance, or a function of the board that
@@ -314,8 +328,9 @@ class AdvisorDashboard:
             self._holders[title].children = [tab.widget]
         return tab
 
-    def select(self, name: str) -> None:
-        """Show portfolio ``name``: the overview, and the open tab. Whatever the page asks for, the
+    def select(self, name: str, draw_tab: bool = True) -> None:
+        """Show portfolio ``name``: the overview, and the open tab (the others are drawn when next
+        opened; ``draw_tab=False``: the Overview only). Whatever the page asks for, the
         store reads are the person's own (:mod:`qpo.store.access`): a portfolio they may not read is
         refused by the repository, and the page keeps showing the one it showed, with a message
         (never the other portfolio's data; an error's text only when it is qpo's own)."""
@@ -335,7 +350,8 @@ class AdvisorDashboard:
                                  f"shown ({type(exc).__name__}); still showing {html.escape(shown)}</div>")
             return
         self.notice.value = ""
-        self._draw_open_tab()
+        if draw_tab:
+            self._draw_open_tab()
 
     def show_growth(self, period: str) -> None:
         """The growth of $1 of the selected portfolio and of its benchmark over ``period`` (of
@@ -345,7 +361,7 @@ class AdvisorDashboard:
         self.growth = growth_of_one(self._growth_returns, period)
         figure = self._growth_figure()
         if self.wealth_fig is not None:
-            _replace_figure(self.wealth_fig, figure)
+            replace_figure(self.wealth_fig, figure)
 
     def _growth_figure(self):
         import plotly.graph_objects as go
@@ -370,26 +386,31 @@ class AdvisorDashboard:
     def update(self, name: str) -> None:
         from qpo.data import load_sectors, prices_to_returns
         from qpo.reporting.daily import describe_limits, ledger_weights, portfolio_strategy, resolve_limits
-        from qpo.reporting.figures import weights_figure
         from qpo.risk import portfolio_returns, risk_report
         from qpo.risk.metrics import percent
         from qpo.store import get_portfolio, portfolio_benchmark, position, session_scope
-        from qpo.workbench.figure_widgets import figure_widget
 
         with session_scope(self.engine) as session:
             stored = get_portfolio(session, self.actor, name)
             own, stored_benchmark = portfolio_strategy(stored).limits, portfolio_benchmark(stored)
-            weights, cash = ledger_weights(session, self.actor, name, self.prices)
-            quantities = position(session, self.actor, name, self.prices.index[-1].date()).shares
+            held = position(session, self.actor, name, self.prices.index[-1].date())
+            quantities, cash = held.shares, float(held.cash)
+            if not quantities.empty:
+                weights, cash = ledger_weights(session, self.actor, name, self.prices)
         self.limits, source = resolve_limits(own, self.limits_override)
+        row = self.portfolios.set_index("name").loc[name]
+        label, against, growth_against = growth_benchmark(stored_benchmark, self.prices, self.benchmark_history,
+                                                          self.engine)
+        label = label if label != name else f"{label} (benchmark)"
+        if quantities.empty:  # cash only: its value, no holdings, no risk yet; cash grows by nothing
+            return self._show_cash_only(name, row, cash, label, against, growth_against)
         px = self.prices[list(weights.index)]
         rets = prices_to_returns(px).iloc[-self.lookback_days:]
         bench = self.benchmark.reindex(rets.index)
         self.selected = name
-        self.report = risk_report(weights, rets, benchmark=bench if bench.notna().all() else None,
-                                  history=prices_to_returns(px, dropna="all"), limits=self.limits,
-                                  sectors=load_sectors(), n_scenarios=20_000)
-        row = self.portfolios.set_index("name").loc[name]
+        self.report = r = risk_report(weights, rets, benchmark=bench if bench.notna().all() else None,
+                                      history=prices_to_returns(px, dropna="all"), limits=self.limits,
+                                      sectors=load_sectors(), n_scenarios=20_000)
         table = holdings_table(quantities, self.prices, cash)
         invested = float(table["market value"].sum())
         self.market_value, self.cash = invested + cash, cash
@@ -406,7 +427,6 @@ class AdvisorDashboard:
             formatters={"shares": "{:,.1f}".format, "price": "${:,.2f}".format, "market value": "${:,.0f}".format,
                         "weight": "{:.1%}".format, "day change": _signed_dollars, "day change %": _signed_percent},
             classes="qpo-holdings", border=0)
-        r = self.report
         var_table, compliance = r.var_table, r.compliance
         assert var_table is not None, "risk_report always computes the VaR table"
         assert compliance is not None, "a portfolio always has limits (its strategy's), so the report checks them"
@@ -435,9 +455,27 @@ class AdvisorDashboard:
                            + "</table>")
         # the growth periods reach back before the risk window: the weights held since every name has a price
         grown = portfolio_returns(weights, prices_to_returns(px))
-        label, against, self.growth_against = growth_benchmark(stored_benchmark, self.prices, self.benchmark_history,
-                                                               self.engine)
-        label = label if label != name else f"{label} (benchmark)"
+        self._draw_charts(name, grown, label, against, growth_against, weights)
+
+    def _show_cash_only(self, name: str, row, cash: float, label: str, against: pd.Series, words: str) -> None:
+        """The Overview of a portfolio holding only ``cash``: its value, a note, no holdings, no risk."""
+        from qpo.workbench._overview import cash_only_html
+
+        self.selected, self.report, self.market_value, self.cash = name, None, cash, cash
+        self.day_change, self.day_change_pct = 0.0, 0.0
+        self.holdings_frame = pd.DataFrame(columns=["shares", "price", "previous close", "market value", "weight",
+                                                     "day change", "day change %"])
+        self.header.value, self.holdings.value, self.risk.value = cash_only_html(name, row, cash,
+                                                                                 self.prices.index[-1].date())
+        flat = pd.Series(0.0, index=against.index)
+        self._draw_charts(name, flat, label, against, words, pd.Series(dtype=float))
+
+    def _draw_charts(self, name: str, grown: pd.Series, label: str, against: pd.Series, words: str,
+                     weights: pd.Series) -> None:
+        from qpo.reporting.figures import weights_figure
+        from qpo.workbench.figure_widgets import figure_widget
+
+        self.growth_against = words
         self._growth_returns = pd.DataFrame({name: grown, label: against.reindex(grown.index).fillna(0.0)})
         self.growth = growth_of_one(self._growth_returns, self.period.value)
         wealth = self._growth_figure()
@@ -449,35 +487,5 @@ class AdvisorDashboard:
             self.weights_fig = figure_widget(bars)
             self.charts.children = [self.wealth_fig, self.weights_fig]
         else:
-            _replace_figure(self.wealth_fig, wealth)
-            _replace_figure(self.weights_fig, bars)
-
-
-@functools.cache
-def _portfolio_choice() -> type:
-    """A Dropdown whose page may only pick one of its options: a message from the page sets its
-    ``index`` (checked against the options) and nothing else, so a forged message cannot add an
-    option (its labels) either. What is then shown is still read as the person signed in."""
-    import ipywidgets as widgets
-
-    class PortfolioChoice(widgets.Dropdown):
-        def set_state(self, sync_data):
-            picked = {k: v for k, v in sync_data.items() if k == "index"}
-            if picked:
-                super().set_state(picked)
-
-    return PortfolioChoice
-
-
-def _replace_figure(widget, figure) -> None:
-    """Give a FigureWidget the traces and title of ``figure`` in one message to the browser: the
-    traces' data in place when their number and kinds agree, else the traces replaced."""
-    same = len(widget.data) == len(figure.data) and all(a.type == b.type for a, b in zip(widget.data, figure.data))
-    with widget.batch_update():
-        if same:
-            for old, new in zip(widget.data, figure.data):
-                old.update(new.to_plotly_json(), overwrite=True)
-        else:
-            widget.data = ()
-            widget.add_traces(list(figure.data))
-        widget.layout.update(figure.layout.to_plotly_json(), overwrite=True)
+            replace_figure(self.wealth_fig, wealth)
+            replace_figure(self.weights_fig, bars)

@@ -8,7 +8,9 @@
   volatility, VaRs, CVaR, beta, worst stress loss, compliance and breaches, a table newest first
   and a chart of the loss measures over time.
 * Brinson-Fachler attribution (:func:`qpo.risk.brinson_fachler`) by sector over a chosen period,
-  against the equal-weighted portfolio of the bundled panel's names (the panel has no index weights).
+  against the equal-weighted portfolio of the names the book's prices (the store's market data, else
+  the bundled panel) price on every day of it (:mod:`qpo.workbench.tabs._attribution`).
+* A portfolio that holds only cash (never any share): its value, and that there is no risk to report yet.
 * The audit trail of the portfolio's changes, newest first, one line each.
 """
 from __future__ import annotations
@@ -19,6 +21,9 @@ import json
 
 import numpy as np
 import pandas as pd
+
+from qpo.errors import DataError
+from qpo.workbench._overview import NO_RISK_YET
 
 #: the periods offered for the attribution (the last is the two date pickers' own)
 PERIODS = ("1M", "3M", "YTD", "1Y", "3Y", "Custom")
@@ -41,12 +46,10 @@ BOOK_RISK_LINES = (("volatility", "volatility"), ("var_historical", "VaR (histor
 VALUATION_TABLE = (("market_value", "market value", "${:,.0f}"), ("cash", "cash", "${:,.0f}"),
                    ("daily_return", "day", "{:+.2%}"), ("mtd_return", "month to date", "{:+.2%}"),
                    ("ytd_return", "year to date", "{:+.2%}"), ("inception_return", "since inception", "{:+.2%}"))
-BENCHMARK_NOTE = (
-    "<b>Benchmark</b>: the <b>equal-weighted</b> portfolio of the {n} names of the bundled S&amp;P 500 panel "
-    "(each at 1/{n}, grouped by GICS sector), not the S&amp;P 500 index, whose weights the panel does not "
-    "have. The portfolio's weights are those of its ledger at the close of the period's first day (cash is a "
-    "'Cash' sector that earns nothing); both are held at these weights, rebalanced daily, and the daily "
-    "effects are Carino-linked, so allocation + selection + interaction add up to the active return.")
+
+
+class _CashOnly(DataError):
+    """A portfolio of cash only: nothing to attribute (said as a note, not an error)."""
 
 
 def _error(text: str) -> str:
@@ -152,7 +155,6 @@ class HistoryTab:
 
         self.board = board
         self.sectors = load_sectors()
-        self.universe = list(board.prices.columns)
         self.name: str | None = None
         self._quiet = False
         self._clear_data()
@@ -217,6 +219,7 @@ class HistoryTab:
         self.shares, self.cash, self.values = pd.DataFrame(), pd.Series(dtype=float), pd.Series(dtype=float)
         self.attribution: pd.DataFrame | None = None
         self.window: tuple[pd.Timestamp, pd.Timestamp] | None = None
+        self.left_out: list[str] = []  # the names the attribution's benchmark leaves out (no price every day)
         self.audit = pd.DataFrame(columns=["at", "actor", "action", "entity", "change"])
         self.valuations = pd.DataFrame(columns=["as_of", *(c for c, _, _ in VALUATION_TABLE), "status"])
         self.book_risk = pd.DataFrame(columns=["as_of", *(c for c, _, _ in BOOK_RISK_TABLE), "compliant", "breaches"])
@@ -246,8 +249,8 @@ class HistoryTab:
         except SQLAlchemyError:  # its text may hold the store's URL: never shown
             return self._fail("the store cannot be read just now; try again, or ask the administrator")
         self._clear_data()
-        self._show_risk(risk)
         self._show_values(transactions)
+        self._show_risk(risk)
         self._show_valuations(valuations)
         self._show_book_risk(book_risk)
         self._show_audit(trail)
@@ -259,6 +262,10 @@ class HistoryTab:
             finally:
                 self._quiet = False
         self._draw_attribution()
+
+    def _cash_only(self) -> bool:
+        """Whether the ledger shown holds cash and never held a share."""
+        return not self.values.empty and not bool((self.shares.abs() > 1e-9).to_numpy().any())
 
     def _fail(self, text: str) -> None:
         """Show ``text`` in place of everything (nothing of a portfolio the reader may not see stays)."""
@@ -290,7 +297,8 @@ class HistoryTab:
         finally:
             self._quiet = False
         if risk.empty:
-            self.risk_table.value = f"<p class='qpo-empty'>{NO_RISK}</p>"
+            self.risk_table.value = (f"<p class='qpo-no-risk'>{html.escape(str(self.name))} {NO_RISK_YET}.</p>"
+                                     if self._cash_only() else f"<p class='qpo-empty'>{NO_RISK}</p>")
         else:
             wide = (risk.assign(run=risk["mlflow_run_id"].fillna("(none)"))
                     .pivot_table(index=["as_of", "run"], columns="metric", values="value", aggfunc="last")
@@ -395,14 +403,18 @@ class HistoryTab:
 
     def _draw_attribution(self) -> None:
         from qpo.errors import QpoError
+        from qpo.workbench.tabs._attribution import benchmark_note
 
         self.attribution, self.window = None, None
         if self.message.value:  # the portfolio could not be read: its message stands alone
             return
         try:
+            if self._cash_only():
+                raise _CashOnly(f"{self.name} {NO_RISK_YET}.")
             table = self._attribute(self.start.value, self.end.value)
         except QpoError as exc:
-            self.attribution_note.value = _error(str(exc))
+            self.attribution_note.value = (f"<p class='qpo-no-risk'>{html.escape(str(exc))}</p>"
+                                           if isinstance(exc, _CashOnly) else _error(str(exc)))
             self.attribution_table.value = ""
             with self.attribution_fig.batch_update():
                 for trace in self.attribution_fig.data:
@@ -412,7 +424,8 @@ class HistoryTab:
         assert self.window is not None
         first, last = self.window
         total = table.loc["Total"]
-        note = BENCHMARK_NOTE.format(n=len(self.universe))
+        note = benchmark_note(self.board.prices.shape[1] - len(self.left_out), self.left_out,
+                              getattr(self.board, "prices_origin", None))
         note += (f"<p>From the close of {first.date()} to {last.date()}: portfolio {total['portfolio_return']:+.2%}, "
                  f"benchmark {total['benchmark_return']:+.2%}, active {total['total']:+.2%}.")
         asked = self.start.value
@@ -441,39 +454,12 @@ class HistoryTab:
                 f"{total['selection']:+.2%} + interaction {total['interaction']:+.2%}")
 
     def _attribute(self, start: dt.date | None, end: dt.date | None) -> pd.DataFrame:
-        """Brinson-Fachler over the price dates from ``start`` to ``end`` (each moved to the last
-        price date on or before it; the start no earlier than the ledger's first valued day)."""
-        from qpo.data import prices_to_returns
-        from qpo.errors import DataError, InvalidValueError
-        from qpo.risk import brinson_fachler
+        """Brinson-Fachler from ``start`` to ``end`` (:func:`qpo.workbench.tabs._attribution.attribute`)."""
+        from qpo.workbench.tabs._attribution import attribute
 
-        if self.values.empty:
-            raise DataError("no attribution: the portfolio has no value from its ledger (see above)")
-        if start is None or end is None:
-            raise InvalidValueError("choose both dates of the attribution period")
-        dates = self.board.prices.index
-        last = dates[dates <= pd.Timestamp(end)]
-        if last.empty or last[-1] <= self.values.index[0]:
-            raise InvalidValueError(f"the period must end after the ledger's first valued day, "
-                                    f"{self.values.index[0].date()}; it ends on {end}")
-        stop = last[-1]
-        on_or_before = dates[dates <= pd.Timestamp(start)]
-        first = max(on_or_before[-1] if len(on_or_before) else dates[0], self.values.index[0])
-        if first >= stop:
-            raise InvalidValueError(f"the period's start ({start}) must be before its end ({end}), on price dates")
-        held = self.shares.loc[first]
-        held = held[held.abs() > 1e-9]
-        if held.empty:
-            raise DataError(f"the portfolio held no shares at the close of {first.date()}: nothing to attribute")
-        weights = held * self.board.prices.loc[first, held.index] / self.values.loc[first]
-        bench = pd.Series(1.0 / len(self.universe), index=self.universe)
-        names = list(dict.fromkeys(self.universe + list(held.index)))
-        returns = prices_to_returns(self.board.prices.loc[first:stop, names])
-        if len(returns) != len(self.board.prices.loc[first:stop]) - 1:
-            raise DataError(f"some names have no price on days from {first.date()} to {stop.date()}: "
-                            "choose another period")
-        table = brinson_fachler(weights, bench, returns, self.sectors)
-        self.attribution, self.window = table, (first, stop)
+        table, self.window, self.left_out = attribute(self.board.prices, self.shares, self.values, self.sectors,
+                                                      start, end)
+        self.attribution = table
         return table
 
     # -- audit -----------------------------------------------------------------------------------

@@ -5,7 +5,10 @@ acting through the store as the person signed in.
 What the form changes holds for the proposal only (overrides of
 :func:`qpo.book.propose_rebalance`); the stored strategy is never changed here. An advisor's (or an
 admin's) proposal is stored as open, to be accepted or rejected; a researcher's is a dry run
-(nothing stored) and the decision buttons stay disabled.
+(nothing stored) and the decision buttons stay disabled. Before Propose and before Accept the board
+reads the store's newer closes when a newer day came since the page read its prices, so a proposal
+is built on the newest and one built on older closes is refused at Accept ("prices up to ... exist:
+rebuild it").
 
 A proposal that cannot be built shows the library's own message (a :class:`qpo.errors.QpoError`:
 infeasible caps, stale prices, access refused, ...) in a red box; any other error shows only its
@@ -110,6 +113,15 @@ def _replace_figure(widget, figure) -> None:
                 old.update({**stale, **props}, overwrite=True)
         widget.layout.update(figure.layout.to_plotly_json(), overwrite=True)
         widget.layout.annotations = figure.layout.annotations
+
+
+def _refresh(board, tickers=None) -> None:
+    """The board's prices read again when the store holds newer closes (of ``tickers``, default
+    any): :meth:`qpo.workbench.advisor.AdvisorDashboard.refresh_prices` (a board without it keeps
+    its prices)."""
+    refresh = getattr(board, "refresh_prices", None)
+    if refresh is not None:
+        refresh(tickers)
 
 
 class RebalanceTab:
@@ -264,6 +276,7 @@ class RebalanceTab:
         self.status.value = ""
         b = self.board
         try:
+            _refresh(b)  # the newest closes: a newer day in the store since the page read its prices
             proposal = propose_rebalance(self.name, actor=b.actor, prices=b.prices, engine=b.engine,
                                          save=not self.researcher, **self.overrides())
             self._draw(proposal)
@@ -292,6 +305,8 @@ class RebalanceTab:
             return False
         p, b = self.proposal, self.board
         try:
+            # the store's newest closes of its names: one built on older closes is refused ("rebuild it")
+            _refresh(b, sorted({*p.target.index, *p.trades["ticker"]}))
             done = accept_rebalance(p.id, actor=b.actor, prices=b.prices, engine=b.engine)
         except Exception as exc:  # noqa: BLE001
             self._error(exc, "The proposal could not be accepted")

@@ -63,8 +63,9 @@ class RiskTab:
         for w in (self.as_of, self.confidence, self.horizon):
             w.observe(lambda change: self.name and self.show(self.name), names="value")
 
-    def _clear(self, message: str) -> None:
-        self.message.value = _error(message)
+    def _clear(self, message: str, note: bool = False) -> None:
+        """Nothing drawn; ``message`` said in red (``note``: in plain words, not an error)."""
+        self.message.value = f"<p class='qpo-no-risk'>{html.escape(message)}</p>" if note else _error(message)
         self.var.value = self.contributions.value = self.stress.value = ""
         with self.drawdown_fig.batch_update():
             self.drawdown_fig.data[0].x, self.drawdown_fig.data[0].y = [], []
@@ -76,6 +77,7 @@ class RiskTab:
         from qpo.reporting.daily import ledger_weights, portfolio_strategy
         from qpo.risk import drawdown_series, portfolio_returns, risk_report
         from qpo.store import get_portfolio, session_scope
+        from qpo.workbench._overview import NO_RISK_YET, holds_only_cash
 
         self.name = name
         prices = self.board.prices
@@ -86,6 +88,9 @@ class RiskTab:
         try:
             with session_scope(self.board.engine) as session:
                 limits = portfolio_strategy(get_portfolio(session, self.board.actor, name)).limits
+                cash = holds_only_cash(session, self.board.actor, name, day)
+                if cash is not None:
+                    return self._clear(f"{name} {NO_RISK_YET} (cash ${cash:,.2f} on {day.date()}).", note=True)
                 weights, _cash = ledger_weights(session, self.board.actor, name, prices, day)
             lookback = int(getattr(self.board, "lookback_days", 756))
             px = prices.loc[:day, list(weights.index)]

@@ -1,0 +1,134 @@
+"""Helpers of the advisor dashboard (:mod:`qpo.workbench.advisor`) kept out of its module: the
+holdings table and the day's change (used from there), whether the store's market data moved on
+since the page read its prices, what the Overview shows of a portfolio that holds only cash, the
+portfolio picker and figures updated in place."""
+from __future__ import annotations
+
+import functools
+import html
+
+import pandas as pd
+
+#: what the Overview says of a portfolio whose ledger holds only cash
+CASH_ONLY_NOTE = "holds only cash: propose its first investment in the Rebalance tab"
+#: what the Risk and History tabs say of it
+NO_RISK_YET = "holds only cash: there is no risk to report yet (propose its first investment in the Rebalance tab)"
+
+
+def prices_moved(engine, prices: pd.DataFrame, index: pd.Series | None, tickers=None, start=None) -> bool:
+    """Whether the store holds a newer bar than ``prices`` (the page's closes) of a ticker (of
+    ``tickers``, default every one the store holds), or a newer S&P 500 level than ``index`` (its
+    series as the page holds it): one grouped query of the last bar dates, no panel read. A ticker
+    whose last bar is before ``start`` (the page's first date) is not one the page shows."""
+    from qpo.store.market_data import BENCHMARK_TICKER, INDEX_TICKERS, last_bar_dates
+
+    asked = None if tickers is None else sorted({*map(str, tickers), BENCHMARK_TICKER})
+    first = pd.Timestamp(start) if start is not None else None
+    for ticker, day in last_bar_dates(engine, asked).items():
+        last = pd.Timestamp(day)
+        if first is not None and last < first:
+            continue
+        if ticker == BENCHMARK_TICKER:
+            shown = index.last_valid_index() if index is not None else None
+        elif ticker in INDEX_TICKERS:
+            continue
+        else:
+            shown = prices[ticker].last_valid_index() if ticker in prices.columns else None
+        if shown is None or last > pd.Timestamp(shown):
+            return True
+    return False
+
+
+def holds_only_cash(session, actor, name: str, day) -> float | None:
+    """The cash of portfolio ``name`` when on ``day`` its ledger holds no shares and none are bought
+    after (only cash: nothing invested yet, or all sold), else None (it holds shares, or buys them
+    only later: a date before its first holding)."""
+    from qpo.store import list_transactions, position
+
+    pos = position(session, actor, name, pd.Timestamp(day).date())
+    if not pos.shares.empty:
+        return None
+    ledger = list_transactions(session, actor, name)
+    bought = pd.to_datetime(ledger.loc[ledger["kind"].isin(["buy", "transfer_in"]), "trade_date"])
+    return None if (bought > pd.Timestamp(day)).any() else float(pos.cash)
+
+
+def cash_only_html(name: str, row, cash: float, day) -> tuple[str, str, str]:
+    """The Overview's header, holdings and risk boxes of portfolio ``name`` holding only ``cash`` on
+    ``day`` (``row``: its line of the portfolio list, client and advisor)."""
+    header = (f"<h3>{html.escape(name)}</h3><p>Client: {html.escape(str(row['client']))} · "
+              f"Advisor: {html.escape(str(row['advisor']))} · Market value ${cash:,.0f} (cash ${cash:,.0f}) on "
+              f"{day} · <span class='qpo-day-change'>Day change $0 (+0.00%)</span></p>")
+    holdings = (f"<h4>Holdings</h4><p class='qpo-cash-only'>{html.escape(name)} {CASH_ONLY_NOTE}: "
+                f"${cash:,.2f} in cash, no holdings.</p>")
+    risk = f"<h4>Risk</h4><p class='qpo-no-risk'>{html.escape(name)} {NO_RISK_YET}.</p>"
+    return header, holdings, risk
+
+
+def holdings_table(shares: pd.Series, prices: pd.DataFrame, cash: float = 0.0) -> pd.DataFrame:
+    """Per holding (``shares`` by ticker, the ledger's position): its shares, last close and the
+    close before (``prices``' last two dates, a missing close carried forward), market value,
+    weight in the whole value (cash included) and the day's change in dollars (shares x the change
+    of the close) and in percent (of the close before). Largest value first."""
+    from qpo.errors import DataError
+
+    if shares.empty:
+        raise DataError("the portfolio holds no shares: no holdings to show")
+    missing = sorted(set(shares.index) - set(prices.columns))
+    if missing:
+        raise DataError(f"no prices for the held {', '.join(map(str, missing))}")
+    if len(prices) < 2:
+        raise DataError("the day's change needs two dates of prices; the prices have "
+                        f"{len(prices)}")
+    px = prices[list(shares.index)].ffill()
+    last, prev = px.iloc[-1], px.iloc[-2]
+    unpriced = last.index[last.isna() | prev.isna()].tolist()
+    if unpriced:
+        raise DataError(f"no close on {px.index[-2].date()} or before for {', '.join(map(str, unpriced))}")
+    q = shares.astype(float)
+    value = q * last
+    total = float(value.sum()) + float(cash)
+    table = pd.DataFrame({"shares": q, "price": last, "previous close": prev, "market value": value,
+                          "weight": value / total if total else value * float("nan"),
+                          "day change": q * (last - prev), "day change %": last / prev - 1.0})
+    table.index.name = "ticker"
+    return table.sort_values("market value", ascending=False)
+
+
+def day_change(table: pd.DataFrame, cash: float = 0.0) -> tuple[float, float]:
+    """The portfolio's change over the day in dollars (the holdings' changes: cash does not move)
+    and as a fraction of its value at the close before (holdings then, plus cash), from
+    :func:`holdings_table`'s frame."""
+    change = float(table["day change"].sum())
+    before = float(table["market value"].sum()) - change + float(cash)
+    return change, (change / before if before else float("nan"))
+
+
+@functools.cache
+def portfolio_choice() -> type:
+    """A Dropdown whose page may only pick one of its options: a message from the page sets its
+    ``index`` (checked against the options) and nothing else, so a forged message cannot add an
+    option (its labels) either. What is then shown is still read as the person signed in."""
+    import ipywidgets as widgets
+
+    class PortfolioChoice(widgets.Dropdown):
+        def set_state(self, sync_data):
+            picked = {k: v for k, v in sync_data.items() if k == "index"}
+            if picked:
+                super().set_state(picked)
+
+    return PortfolioChoice
+
+
+def replace_figure(widget, figure) -> None:
+    """Give a FigureWidget the traces and title of ``figure`` in one message to the browser: the
+    traces' data in place when their number and kinds agree, else the traces replaced."""
+    same = len(widget.data) == len(figure.data) and all(a.type == b.type for a, b in zip(widget.data, figure.data))
+    with widget.batch_update():
+        if same:
+            for old, new in zip(widget.data, figure.data):
+                old.update(new.to_plotly_json(), overwrite=True)
+        else:
+            widget.data = ()
+            widget.add_traces(list(figure.data))
+        widget.layout.update(figure.layout.to_plotly_json(), overwrite=True)
