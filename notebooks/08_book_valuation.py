@@ -24,6 +24,7 @@ from typing import Optional
 as_of: "Optional[str]" = None  # valuation date YYYY-MM-DD, or None for the last date of the prices
 workers: "Optional[int]" = None  # local Dask worker processes; None: the usable CPUs (ignored with QPO_DASK_SCHEDULER)
 chunk_size: "Optional[int]" = None  # portfolios per Dask task; None: about four tasks per worker
+max_stale_days: int = 5  # a held name without a bar for more trading days than this is unpriced, not carried
 run_id: "Optional[str]" = None  # MLflow run id; the pipeline runner sets it and logs the run itself
 
 # %%
@@ -41,7 +42,7 @@ lines = []  # progress and the Dask dashboard's link, shown below (not part of t
 tracking = (qpo.tracked_run("book-valuation", params={"as_of": as_of, "workers": workers, "chunk_size": chunk_size})
             if run_id is None else contextlib.nullcontext(None))  # by hand: this notebook logs its own MLflow run
 with tracking as mlflow_run:
-    result = run_valuation(as_of, workers=workers, chunk_size=chunk_size, log=lines.append,
+    result = run_valuation(as_of, workers=workers, chunk_size=chunk_size, max_stale_days=max_stale_days, log=lines.append,
                            mlflow_run_id=run_id or mlflow_run.run_id)
     valuations = valuations_on(qpo.store.connect(create=False), result.as_of)  # as stored, with names
     figures = valuation_figures(valuations)

@@ -24,6 +24,7 @@ from typing import Optional
 as_of: "Optional[str]" = None  # risk date YYYY-MM-DD, or None for the last date of the prices (it needs that date's valuation)
 workers: "Optional[int]" = None  # local Dask worker processes; None: the usable CPUs (ignored with QPO_DASK_SCHEDULER)
 chunk_size: "Optional[int]" = None  # portfolios per Dask task; None: about four tasks per worker
+max_stale_days: int = 5  # a held name without a bar for more trading days than this is unpriced, not carried
 deliver: bool = True  # e-mail / post the new alerts when delivery is configured (QPO_SMTP_HOST, QPO_ALERT_WEBHOOK)
 run_id: "Optional[str]" = None  # MLflow run id; the pipeline runner sets it and logs the run itself
 
@@ -41,8 +42,8 @@ lines = []  # progress, delivery and the Dask dashboard's link, shown below (not
 tracking = (qpo.tracked_run("book-risk", params={"as_of": as_of, "workers": workers, "chunk_size": chunk_size})
             if run_id is None else contextlib.nullcontext(None))  # by hand: this notebook logs its own MLflow run
 with tracking as mlflow_run:
-    result = run_risk(as_of, workers=workers, chunk_size=chunk_size, deliver=deliver, log=lines.append,
-                      mlflow_run_id=run_id or mlflow_run.run_id)
+    result = run_risk(as_of, workers=workers, chunk_size=chunk_size, max_stale_days=max_stale_days, deliver=deliver,
+                      log=lines.append, mlflow_run_id=run_id or mlflow_run.run_id)
     figures = book_figures(result.table)
     if mlflow_run is not None:
         mlflow_run.log_metrics(result.metrics())

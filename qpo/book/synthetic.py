@@ -90,6 +90,9 @@ class SeedSummary:
     prices_source: str
     strategies: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    users_added: list[str] = field(default_factory=list)  # the e-mails of the users this seed created
+    admins: list[str] = field(default_factory=list)  # the store's admins after the seed (it adds none)
+    use_as: str | None = None  # the e-mail to name with --as to see the whole book: an admin's (None: no admin)
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -97,10 +100,29 @@ class SeedSummary:
         return out
 
     def __str__(self) -> str:
+        return self.text()
+
+    def text(self, store: str | None = None) -> str:
+        """The summary for a terminal: what was written (``into`` ``store`` when given), the users
+        it added, and which e-mail to name with ``--as``."""
+        into = f" into {store}" if store else ""
         return (f"seeded {self.portfolios:,} synthetic portfolios ({self.prefix}*, ids {self.first_id}-{self.last_id}) "
                 f"with {self.transactions:,} ledger entries in {self.seconds:.1f} s: {self.names_min}-{self.names_max} "
                 f"names each from {self.universe} tickers ({self.prices_source} prices), opened {self.opened_from} to "
-                f"{self.opened_to}, {len(self.advisors)} advisors ({self.advisors_added} added)")
+                f"{self.opened_to}, {len(self.advisors)} advisors ({self.advisors_added} added){into}"
+                + (f"\nusers added: {', '.join(self.users_added)} (advisors: `--as` one of them sees their own "
+                   "clients)" if self.users_added else "")
+                + f"\n{self.as_hint()}")
+
+    def as_hint(self) -> str:
+        """Which e-mail to name with ``--as`` (or ``QPO_USER``) to see the book."""
+        example = self.advisors[0] if self.advisors else "ADVISOR"
+        if self.use_as:
+            return (f"use `--as {self.use_as}` (an admin: the whole book, e.g. `qpo alerts --as {self.use_as}`), or "
+                    f"`--as {example}` for one advisor's clients")
+        return ("this store has no admin, so nobody sees the whole book yet: its operator adds one with `qpo user add "
+                f"EMAIL --name NAME --role admin --as system`, then `--as EMAIL`; meanwhile `--as {example}` sees that "
+                "advisor's clients")
 
 
 def strategy_templates() -> dict[str, dict | None]:
@@ -186,7 +208,9 @@ def seed_book(engine: Engine, n: int, *, seed: int = 0, prices: pd.DataFrame | N
             raise StoreError(f"the store holds {taken:,} portfolios of the synthetic book of seed {seed} already "
                              f"(named {prefix}...); seed another with --seed, or delete those first")
         rng = np.random.default_rng(seed)
+        existing = set(session.scalars(select(User.email)).all())
         advisors, added = _advisors(session, who, max(3, min(40, n // 250)))
+        admins = sorted(session.scalars(select(User.email).where(User.role == "admin")).all())
         plan = _plan(rng, n, px, prefix, len(advisors), templates)
         conn = session.connection()
         # the portfolios (Core executemany), then their ids by name
@@ -224,7 +248,8 @@ def seed_book(engine: Engine, n: int, *, seed: int = 0, prices: pd.DataFrame | N
             seed=seed, portfolios=n, transactions=written, advisors=[a[1] for a in advisors], advisors_added=added,
             prefix=prefix, first_id=min(ids.values()), last_id=max(ids.values()), opened_from=min(opened),
             opened_to=max(opened), names_min=min(names), names_max=max(names), universe=int(px.shape[1]),
-            prices_source=source, strategies=mix)
+            prices_source=source, strategies=mix, users_added=[e for _, e in advisors if e not in existing],
+            admins=admins, use_as=admins[0] if admins else None)
         _audit.record(session, who, "seed", "book", entity_id=f"synthetic seed {seed}",
                       after={k: v for k, v in summary.to_dict().items() if k != "seconds"})
     return SeedSummary(**{**asdict(summary), "seconds": time.perf_counter() - started})

@@ -365,7 +365,9 @@ def book_weights(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | 
         c = float(cash.get(row.portfolio_id, 0.0))
         info[int(row.portfolio_id)] = {
             "name": row.name, "client": row.client, "advisor_email": row.advisor_email,
-            "advisor_name": row.advisor_name, "benchmark": row.benchmark, "limits": strat.limits,
+            # the portfolio's own benchmark, else its strategy's (qpo.store.portfolio_benchmark's rule)
+            "advisor_name": row.advisor_name, "benchmark": row.benchmark if row.benchmark is not None else
+            strat.benchmark, "limits": strat.limits,
             "objective": strat.objective, "confidence": strat.confidence,
             "cash": 0.0 if abs(c) < _ledger.CASH_TOLERANCE else c, "invested": None, "prices_as_of": None,
             "skipped": None}

@@ -12,6 +12,23 @@ import sys
 
 from qpo.cli._common import positive_whole
 
+#: the default of ``--max-stale-days`` (qpo.operations._tasks.MAX_STALE_DAYS; kept here so that
+#: ``qpo --help`` imports no Dask)
+MAX_STALE_DAYS = 5
+
+
+def _whole_days(text: str) -> int:
+    import argparse
+
+    try:
+        days = int(text)
+    except ValueError:
+        days = -1
+    if days < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of trading days of at least 0, got {text!r}")
+    return days
+
+
 #: exit status of ``--fail-on-breach`` when a risk run raised new alerts or left portfolios unchecked
 EXIT_NEW_BREACHES = 1
 
@@ -27,7 +44,7 @@ def _cmd(args) -> int:
     run = run_valuation if args.action == "value" else run_risk
     try:
         result = run(args.as_of, workers=args.workers, chunk_size=args.chunk_size,
-                     log=lambda m: print(m, file=sys.stderr, flush=True))
+                     log=lambda m: print(m, file=sys.stderr, flush=True), max_stale_days=args.max_stale_days)
     except MissingStoreError as exc:
         print(f"qpo: error: {exc}", file=sys.stderr)
         return 3
@@ -60,6 +77,11 @@ def register(sub) -> None:
                             "QPO_DASK_SCHEDULER names a running scheduler)")
         p.add_argument("--chunk-size", type=positive_whole, default=None, help="portfolios per Dask task (default: about "
                                                                           "four tasks per worker)")
+        p.add_argument("--max-stale-days", type=_whole_days, default=MAX_STALE_DAYS, metavar="DAYS",
+                       help=f"a held name without a bar for more than DAYS trading days before the date is unpriced: "
+                            f"its portfolios are reported unpriced, not {'valued' if action == 'value' else 'risk-checked'}"
+                            f" at a frozen price (default {MAX_STALE_DAYS}; fewer days: carried at its last price, "
+                            "flagged stale)")
         p.add_argument("--fail-on-breach", action="store_true",
                        help=(f"exit {EXIT_NEW_BREACHES} when the risk run raised new breach alerts or left a valued "
                              "portfolio not risk-checked" if action == "risk" else

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from qpo.operations._nightly_result import NightlyResult
+from qpo.operations._nightly_result import EMPTY_BOOK, NightlyResult
 
 
 def empty_risk_table() -> pd.DataFrame:
@@ -58,13 +58,19 @@ def write_report(engine, result: NightlyResult, valuations: pd.DataFrame, names:
     if "portfolio" in valuations.columns:  # every valued/unpriced portfolio's name, from the valuations
         known = valuations.set_index("portfolio_id")[["portfolio", "advisor_email"]].rename(columns={"portfolio": "name"})
         frame = known.combine_first(frame) if len(frame) else known
-    facts = {"prices": f"the {result.price_source} panel", "ops run": result.run_id,
+    facts: dict[str, object] = {"book": EMPTY_BOOK.format(what="risk-check", day=result.as_of)} \
+        if result.portfolios == 0 else {}
+    facts |= {"prices": f"the {result.price_source} panel", "ops run": result.run_id,
              "cluster": f"{result.workers} worker(s), {result.chunks} chunk(s) ({result.scheduler})",
              "delivery": result.delivery or ""}
     checked = result.table[result.table["compliant"].notna().to_numpy(dtype=bool)] if result.table is not None \
         and len(result.table) else None
     if checked is not None and len(checked):
-        facts["market shocks"] = ("-10 % and -20 % on each portfolio's beta to the SP500"
+        own = [b for b in result.benchmarks if b != "SP500"]
+        against = ("the SP500" if not own else "its benchmark: " + ", ".join(
+            f"{b} ({n:,} portfolios)" for b, n in result.benchmarks.items()) + " (its own where it has prices, else "
+            "the SP500)")
+        facts["market shocks"] = (f"-10 % and -20 % on each portfolio's beta to {against}"
                                   if checked["beta"].notna().any() else
                                   "-10 % and -20 % on each portfolio's beta to its own names equal-weighted (no "
                                   "SP500 return on every date of the window: see the warnings)")

@@ -13,6 +13,9 @@ import pandas as pd
 
 #: the ``ops_runs.kind`` of the two runs
 VALUATION_KIND, RISK_KIND = "valuation", "risk"
+#: what a run of an empty book says (its summary and its book report)
+EMPTY_BOOK = ("the book is empty: no portfolio to {what} on {day} (add clients with `qpo portfolio create` or a "
+              "synthetic book with `qpo db seed --book N`)")
 
 
 @dataclass
@@ -26,7 +29,9 @@ class NightlyResult:
     (every portfolio of the date that holds names but was NOT risk-checked, and why: unpriced by the
     valuation, or skipped; unknown, never a pass), ``stale`` (portfolios checked at a stale price),
     ``delivery`` and ``report`` (the book report's path). Both fill ``stale_tickers`` (``{ticker:
-    its last price's date}`` for the names with no bar on the date) and ``warnings`` (what an
+    its last price's date}`` for the names with no bar on the date, carried at that price),
+    ``unpriced_stale`` (the same for the held names without a bar for more than ``max_stale_days``
+    trading days: not carried, their portfolios unpriced) and ``warnings`` (what an
     operator must know: stale prices, no new market data, no benchmark bar; logged, in the summary
     and the report)."""
 
@@ -53,6 +58,9 @@ class NightlyResult:
     checked: int | None = None
     unchecked: dict[int, str] = field(default_factory=dict)
     stale_tickers: dict[str, str] = field(default_factory=dict)
+    unpriced_stale: dict[str, str] = field(default_factory=dict)
+    max_stale_days: int | None = None
+    benchmarks: dict[str, int] = field(default_factory=dict)  # risk: portfolios measured against each benchmark
     warnings: list[str] = field(default_factory=list)
     delivery: str | None = None
     report: str | None = None
@@ -73,6 +81,7 @@ class NightlyResult:
             out["skipped"] = len(self.skipped)
             out["unchecked"] = len(self.unchecked)
         out["stale_tickers"] = len(self.stale_tickers)
+        out["unpriced_stale"] = len(self.unpriced_stale)
         out["warnings"] = len(self.warnings)
         out.update({f"seconds_{k}": round(v, 3) for k, v in self.seconds.items()})
         return out
@@ -95,6 +104,9 @@ class NightlyResult:
         t = ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items())
         lines = [f"{self.kind} of {self.as_of}: {self.portfolios:,} portfolios on {self.workers} worker(s), "
                  f"{self.chunks} chunk(s); prices from the {self.price_source} panel; ops run {self.run_id}", t]
+        if self.portfolios == 0:
+            lines.append(EMPTY_BOOK.format(day=self.as_of, what="value" if self.kind == VALUATION_KIND else
+                                           "risk-check"))
         if self.kind == VALUATION_KIND:
             lines.append(f"valued {self.valued:,}, unpriced {self.unpriced:,}, with stale prices {self.stale:,}, "
                          f"empty {self.empty:,}")
@@ -102,6 +114,10 @@ class NightlyResult:
             checked = self.checked if self.checked is not None else self.portfolios
             lines.append(f"risk-checked {checked:,}, NOT risk-checked {len(self.unchecked):,} (unknown, not a pass), "
                          f"checked at stale prices {self.stale or 0:,}")
+            if self.benchmarks:
+                lines.append("beta and market shocks against " + ", ".join(
+                    f"{b} ({n:,})" for b, n in self.benchmarks.items()) + " (each portfolio's own benchmark where "
+                    "it has prices, else the SP500)")
             lines.append(f"{self.breaches:,} failed check(s) in {self.breaching:,} portfolio(s); alerts: "
                          f"{self.new_alerts} new, {self.persisting_alerts} persisting, {self.resolved_alerts} resolved")
             if self.unchecked:

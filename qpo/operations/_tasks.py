@@ -2,7 +2,7 @@
 book valued, or its weights and risk; and the risk run's inputs from the price panel."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -12,6 +12,10 @@ VALUATION_ACTOR = "nightly-valuation"
 RISK_ACTOR = "nightly-risk"
 #: the risk run's settings: those of the daily report (qpo.reporting.daily.daily_report)
 LOOKBACK_DAYS = 756
+#: the benchmark of a portfolio without one of its own (or whose own has no prices on the window)
+DEFAULT_BENCHMARK = "SP500"
+#: a held name whose last bar is more than this many trading days old is unpriced, not carried
+MAX_STALE_DAYS = 5
 CONFIDENCE = 0.95
 HORIZON = 1
 
@@ -31,22 +35,51 @@ def value_chunk(url: str, as_of: pd.Timestamp, prices: pd.DataFrame, ids: Sequen
     return value_book(store_engine(url), as_of, prices, actor=Actor.system(VALUATION_ACTOR), portfolio_ids=list(ids))
 
 
+def measured_against(own: str | None, benchmarks: Mapping[str, pd.Series | None]) -> str:
+    """The benchmark a portfolio's beta and market shocks are measured against: its own
+    (``own``) when its returns cover the window (a series in ``benchmarks``), else
+    :data:`DEFAULT_BENCHMARK`."""
+    return own if own and own != DEFAULT_BENCHMARK and benchmarks.get(own) is not None else DEFAULT_BENCHMARK
+
+
 def risk_chunk(url: str, as_of: pd.Timestamp, prices: pd.DataFrame, returns: pd.DataFrame, history: pd.DataFrame,
-               benchmark_returns: pd.Series | None, sectors: dict[str, str] | None, ids: Sequence[int]) -> dict[str, Any]:
+               benchmark_returns: pd.Series | Mapping[str, pd.Series | None] | None, sectors: dict[str, str] | None,
+               ids: Sequence[int]) -> dict[str, Any]:
     """One task of the risk run: the weights of portfolios ``ids`` (:func:`book_weights`) and their
-    risk (:func:`compute_risk`), with the portfolios' names and advisors and why any has no row."""
+    risk (:func:`compute_risk`), with the portfolios' names and advisors and why any has no row.
+    ``benchmark_returns``: the SP500's returns on the window (None: none), or ``{benchmark: its
+    returns or None}``: each portfolio is measured against its own benchmark where it has returns
+    (:func:`measured_against`), the SP500 otherwise; ``details[pid]["benchmark"]`` says which."""
     from qpo.book.valuation import book_weights
     from qpo.store import Actor
 
+    benchmarks = dict(benchmark_returns) if isinstance(benchmark_returns, Mapping) else \
+        {DEFAULT_BENCHMARK: benchmark_returns}
     weights, info = book_weights(store_engine(url), as_of, prices, actor=Actor.system(RISK_ACTOR), portfolio_ids=list(ids))
     names = {int(pid): {"name": i.get("name"), "advisor_email": i.get("advisor_email")} for pid, i in info.items()}
     skipped = {int(pid): str(i["skipped"]) for pid, i in info.items() if i.get("skipped")}
+    # portfolios whose own benchmark has no returns on the window: measured against the SP500, said
+    fallback = {int(pid): str(i["benchmark"]) for pid, i in info.items() if i.get("benchmark")
+                and i["benchmark"] != DEFAULT_BENCHMARK and benchmarks.get(i["benchmark"]) is None
+                and int(pid) in set(weights.index.astype(int))}
     if weights.empty:
-        return {"table": None, "details": {}, "breaches": [], "names": names, "skipped": skipped}
-    table, details, breaches, more = compute_risk(weights, returns, history, benchmark_returns, sectors,
-                                                  [info[int(pid)]["limits"] for pid in weights.index], as_of)
-    skipped.update({int(k): v for k, v in more.items()})
-    return {"table": table, "details": details, "breaches": breaches, "names": names, "skipped": skipped}
+        return {"table": None, "details": {}, "breaches": [], "names": names, "skipped": skipped, "fallback": {}}
+    against = pd.Series([measured_against(info[int(pid)].get("benchmark"), benchmarks) for pid in weights.index],
+                        index=weights.index)
+    tables, details, breaches = [], {}, []
+    for name, group in against.groupby(against, sort=True):
+        w = weights.loc[group.index]
+        bench = benchmarks.get(str(name))
+        table, det, br, more = compute_risk(w, returns, history, bench, sectors,
+                                            [info[int(pid)]["limits"] for pid in w.index], as_of)
+        tables.append(table)
+        for pid, d in det.items():
+            details[pid] = {**d, "benchmark": str(name) if bench is not None else None}
+        breaches += br
+        skipped.update({int(k): v for k, v in more.items()})
+    table = pd.concat(tables).sort_index() if len(tables) > 1 else tables[0]
+    return {"table": table, "details": details, "breaches": breaches, "names": names, "skipped": skipped,
+            "fallback": fallback}
 
 
 def compute_risk(weights: pd.DataFrame, returns: pd.DataFrame, history: pd.DataFrame,
@@ -68,6 +101,17 @@ def compute_risk(weights: pd.DataFrame, returns: pd.DataFrame, history: pd.DataF
         table["compliant"] = table["compliant"].astype(object)
         table.loc[list(skipped), "compliant"] = None
     return table, result.details, list(result.breaches), skipped
+
+
+def benchmark_returns(series: pd.Series | None, returns: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series | None:
+    """A benchmark's returns on the dates of the risk window ``returns`` (from its levels
+    ``series``), as the daily report computes them; None when it lacks one of them."""
+    from qpo.data.returns import prices_to_returns
+
+    if series is None or len(series.dropna()) < 2:
+        return None
+    b = prices_to_returns(series.dropna().loc[:as_of].to_frame(), dropna="none").iloc[:, 0].reindex(returns.index)
+    return b if b.notna().all() else None
 
 
 def risk_inputs(prices: pd.DataFrame, benchmark: pd.Series | None, as_of: pd.Timestamp,
@@ -115,6 +159,47 @@ def stale_tickers(prices: pd.DataFrame, as_of: pd.Timestamp) -> dict[str, str]:
     out = {str(t): px.index[k] for t, k, any_ in zip(px.columns, last_pos, has.any(axis=0), strict=True)
            if any_ and px.index[k] < as_of}
     return {t: d.date().isoformat() for t, d in sorted(out.items(), key=lambda kv: (kv[1], kv[0]))}
+
+
+def past_stale_cap(prices: pd.DataFrame, as_of: pd.Timestamp, max_stale_days: int) -> dict[str, dict]:
+    """The names whose last price is more than ``max_stale_days`` trading days (dates of the panel)
+    before ``as_of``: ``{ticker: {"last": ISO date of its last bar, "days": trading days since}}``,
+    oldest first. They are not carried at a frozen price: the runs treat them as unpriced
+    (:func:`without`); a name stale for ``max_stale_days`` days or fewer is carried as before."""
+    px = prices.loc[:as_of]
+    if px.empty:
+        return {}
+    dates = px.index
+    end = len(dates) - 1 if dates[-1] == as_of else len(dates)  # as_of off the panel: one date more
+    out = {}
+    for ticker, last in stale_tickers(px, as_of).items():
+        behind = end - int(dates.get_loc(pd.Timestamp(last)))
+        if behind > max_stale_days:
+            out[ticker] = {"last": last, "days": behind}
+    return out
+
+
+def without(prices: pd.DataFrame, names) -> pd.DataFrame:
+    """``prices`` with the columns of ``names`` emptied (NaN): names held there are unpriced."""
+    cols = [c for c in prices.columns if c in set(names)]
+    if not cols:
+        return prices
+    out = prices.copy()
+    out[cols] = float("nan")
+    return out
+
+
+def stale_cap_warning(capped: dict[str, dict], held: set[str], day: pd.Timestamp, portfolios: int,
+                      max_stale_days: int) -> str | None:
+    """What an operator is told about the held names past the staleness cap."""
+    names = {t: v for t, v in capped.items() if t in held}
+    if not names:
+        return None
+    shown = ", ".join(f"{t} (last bar {v['last']}, {v['days']} trading days before)" for t, v in list(names.items())[:8])
+    return (f"no price for more than {max_stale_days} trading days: {len(names)} held name(s) are treated as unpriced "
+            f"on {day.date()}, not carried at a frozen price: {shown}{' ...' if len(names) > 8 else ''}; "
+            f"{portfolios:,} portfolio(s) holding them are unpriced (not valued, not risk-checked); ingest their "
+            "bars or raise --max-stale-days")
 
 
 def benchmark_warning(benchmark: pd.Series | None, returns: pd.DataFrame, as_of: pd.Timestamp,

@@ -25,7 +25,11 @@ Both runs read and write as system actors (``system:nightly-valuation``, ``syste
 Real data has holes, and each is said, never silent (``NightlyResult.warnings``: logged as
 ``WARNING: ...``, in the summary, the stored run's details and the book report): a name without a
 bar on the date is held at its last price by both runs (risk-checked with a 0 return that day) and
-its portfolios flagged stale; a portfolio that cannot be risk-checked is counted in ``unchecked``
+its portfolios flagged stale, for at most ``max_stale_days`` trading days (default 5): a name
+without a bar for longer is not carried at a frozen price but treated as unpriced, its portfolios
+reported unpriced and not risk-checked (``unpriced_stale`` names it and its last date); beta and the
+market shocks are against each portfolio's own benchmark where it has prices, else the SP500
+(``benchmarks`` counts them, a benchmark without prices is said); a portfolio that cannot be risk-checked is counted in ``unchecked``
 (never as checked, never as a pass); a day without an SP500 bar leaves beta NULL and the market
 shocks on each portfolio's own names (said, with the last benchmark date); a date not newer than
 the last finished run of the kind is "no new market data since DATE" (the run still runs: a
@@ -63,17 +67,23 @@ from qpo.operations._nightly_report import write_report as _write_report
 from qpo.operations._nightly_result import RISK_KIND, VALUATION_KIND, NightlyResult
 from qpo.operations._tasks import (
     CONFIDENCE,
+    DEFAULT_BENCHMARK,
     HORIZON,
     LOOKBACK_DAYS,
+    MAX_STALE_DAYS,
     RISK_ACTOR,
     VALUATION_ACTOR,
+    benchmark_returns,
     benchmark_warning,
     carried_prices,
     compute_risk,
+    past_stale_cap,
     risk_chunk,
     risk_inputs,
+    stale_cap_warning,
     stale_tickers,
     value_chunk,
+    without,
 )
 
 
@@ -116,22 +126,35 @@ def _stale_warning(stale: Mapping[str, str], day: pd.Timestamp, portfolios: int,
 
 def run_valuation(as_of=None, *, engine=None, workers: int | None = None, chunk_size: int | None = None,
                   log: Callable[[str], None] | None = None, mlflow_run_id: str | None = None,
-                  client=None) -> NightlyResult:
+                  client=None, max_stale_days: int = MAX_STALE_DAYS) -> NightlyResult:
     """Value every portfolio of the store on ``as_of`` (default: the prices' last date) on Dask and
     store the valuations (see the module). ``workers``: local worker processes (default: the usable
     CPUs; ignored with ``QPO_DASK_SCHEDULER``); ``chunk_size``: portfolios per task; ``log``
     receives progress lines and warnings (the run's summary is :meth:`NightlyResult.summary`);
     ``mlflow_run_id`` is kept with the run's record (a pipeline's run); ``client``: a connected
     :class:`distributed.Client` to use (and leave open) instead of starting a cluster.
+    ``max_stale_days``: a held name whose last bar is more than this many trading days before the
+    date makes its portfolios unpriced (not valued at a frozen price; ``unpriced_stale`` names them
+    and their last dates); a name stale for fewer days is valued at its last price, flagged stale.
 
     A run that fails, or is refused before it is recorded, is told to the ops desk when delivery
     is configured (built from memory: it reaches them with the database gone)."""
     log = log or (lambda msg: None)
+    cap = _stale_cap(max_stale_days)
     return _told(VALUATION_KIND, as_of, log,
-                 lambda state: _valuation(as_of, engine, workers, chunk_size, log, mlflow_run_id, client, state))
+                 lambda state: _valuation(as_of, engine, workers, chunk_size, log, mlflow_run_id, client, state, cap))
 
 
-def _valuation(as_of, engine, workers, chunk_size, log, mlflow_run_id, client, state) -> NightlyResult:
+def _stale_cap(days) -> int:
+    from qpo.errors import InvalidValueError
+
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise InvalidValueError(f"max_stale_days must be a whole number of trading days of at least 0, got {days!r} "
+                                f"(default {MAX_STALE_DAYS}: a name without a bar for longer is unpriced)")
+    return days
+
+
+def _valuation(as_of, engine, workers, chunk_size, log, mlflow_run_id, client, state, cap) -> NightlyResult:
     from qpo.store import connect
     from qpo.store.market_data import book_prices
     from qpo.store.operations import write_valuations
@@ -143,7 +166,8 @@ def _valuation(as_of, engine, workers, chunk_size, log, mlflow_run_id, client, s
         prices, source = book_prices(engine)
         day = _as_of(prices, as_of, source)
         state["day"] = day.date()
-        prices = prices.loc[:day]
+        capped = past_stale_cap(prices, day, cap)
+        prices = without(prices.loc[:day], capped)  # past the cap: unpriced, not carried
     warnings = _start(engine, VALUATION_KIND, day, as_of, log)
     ids = _all_portfolio_ids(engine)
     log(f"valuation of {day.date()}: {len(ids):,} portfolios, prices from the {source} panel "
@@ -169,22 +193,41 @@ def _valuation(as_of, engine, workers, chunk_size, log, mlflow_run_id, client, s
         warning = _stale_warning(held_stale, day, stale, "valued")
         if warning:
             log(f"WARNING: {warning}")
+        held_capped, n_capped = _capped_holdings(rows, capped)
+        cap_note = stale_cap_warning(capped, set(held_capped), day, n_capped, cap)
+        if cap_note:
+            log(f"WARNING: {cap_note}")
         result = NightlyResult(kind=VALUATION_KIND, as_of=day.date(), run_id=run.id, portfolios=written,
                                price_source=source, workers=info.workers, dashboard=info.dashboard,
                                scheduler=info.scheduler, chunks=len(chunks), valued=int((status == "valued").sum()),
                                unpriced=int((status == "unpriced").sum()), stale=stale,
                                empty=int((status == "empty").sum()), stale_tickers=held_stale,
-                               warnings=warnings + ([warning] if warning else []))
+                               unpriced_stale=held_capped, max_stale_days=cap,
+                               warnings=warnings + [w for w in (warning, cap_note) if w])
         result.seconds = clock.total()
         run.portfolios = written
         run.details = {**{k: v for k, v in result.metrics().items() if k != "ops_run_id"},
                        "price_source": source, "scheduler": info.scheduler, "dashboard": info.dashboard,
                        "mlflow_run_id": mlflow_run_id, "warnings": result.warnings,
-                       "stale_tickers": result.stale_tickers}
+                       "stale_tickers": result.stale_tickers, "unpriced_stale": result.unpriced_stale,
+                       "max_stale_days": cap}
     log(f"valuation of {result.as_of} done in {result.seconds['total']:.1f} s (ops run {result.run_id}): "
         f"valued {result.valued:,}, unpriced {result.unpriced:,}, stale {result.stale:,}, "
         f"{len(result.warnings)} warning(s)")
     return result
+
+
+def _capped_holdings(rows: pd.DataFrame, capped: Mapping[str, dict]) -> tuple[dict[str, str], int]:
+    """The names past the staleness cap some portfolio holds (``{ticker: last bar date}``) and how
+    many portfolios hold one (unpriced for it)."""
+    held: dict[str, str] = {}
+    portfolios = 0
+    if capped and len(rows) and "unpriced" in rows:
+        for names in rows["unpriced"]:
+            mine = [str(t) for t in (names if isinstance(names, (list, tuple)) else []) if str(t) in capped]
+            portfolios += bool(mine)
+            held.update({t: capped[t]["last"] for t in mine})
+    return dict(sorted(held.items(), key=lambda kv: (kv[1], kv[0]))), portfolios
 
 
 def _stale_of(prices: pd.DataFrame, day: pd.Timestamp, rows: pd.DataFrame) -> dict[str, str]:
@@ -195,6 +238,31 @@ def _stale_of(prices: pd.DataFrame, day: pd.Timestamp, rows: pd.DataFrame) -> di
             if isinstance(names, (list, tuple)):
                 held.update(str(t) for t in names)
     return {t: d for t, d in stale_tickers(prices, day).items() if t in held}
+
+
+def _benchmarks(engine, source: str, raw: pd.DataFrame, sp500: pd.Series | None, returns: pd.DataFrame,
+                day: pd.Timestamp) -> dict[str, pd.Series | None]:
+    """``{benchmark: its returns on the risk window, or None}``: the SP500's, and those of every
+    other benchmark a portfolio names (its ``benchmark`` field), from the price panel (a stock or
+    fund held as a benchmark) or the store's bars (an index series)."""
+    from sqlalchemy import select
+
+    from qpo.store import ClientPortfolio
+    from qpo.store.market_data import STORE, prices_panel
+
+    out: dict[str, pd.Series | None] = {DEFAULT_BENCHMARK: sp500}
+    with engine.connect() as conn:
+        named = sorted({str(b).strip() for b in conn.execute(select(ClientPortfolio.benchmark).distinct()).scalars()
+                        if b is not None and str(b).strip()} - {DEFAULT_BENCHMARK})
+    for name in named:
+        if name in raw.columns:
+            series = raw[name]
+        elif source == STORE:
+            series = prices_panel(engine, [name], end=day)[name]
+        else:
+            series = None
+        out[name] = benchmark_returns(series, returns, day)
+    return out
 
 
 def _not_valued(day: dt.date) -> NotValuedError:
@@ -209,7 +277,7 @@ _NOTHING_HELD = ("holds no shares", "holds no names")
 def run_risk(as_of=None, *, engine=None, workers: int | None = None, chunk_size: int | None = None,
              deliver: bool = True, log: Callable[[str], None] | None = None, mlflow_run_id: str | None = None,
              report_dir: str | Path | None = None, sectors: dict[str, str] | None = None,
-             client=None) -> NightlyResult:
+             client=None, max_stale_days: int = MAX_STALE_DAYS) -> NightlyResult:
     """Risk-check every portfolio valued on ``as_of`` (default: the prices' last date) on Dask,
     store the results, sync and deliver the alerts and write the book report (see the module).
     A date without a stored valuation is refused (:class:`NotValuedError`), before anything is
@@ -221,19 +289,23 @@ def run_risk(as_of=None, *, engine=None, workers: int | None = None, chunk_size:
     the valuation holds it at) and the portfolios holding it are flagged stale (``details["stale"]``
     of their stored row, the summary and the report). A portfolio that cannot be checked (unpriced
     by the valuation; a name listed inside the risk window) is listed in ``unchecked``: never
-    counted as checked nor as a pass. A day without a benchmark bar is a warning (no beta)."""
+    counted as checked nor as a pass. A day without a benchmark bar is a warning (no beta). A name
+    without a bar for more than ``max_stale_days`` trading days is not carried: the portfolios
+    holding it are not risk-checked with a frozen price (``unchecked``, saying which name and since
+    when; ``unpriced_stale``)."""
     log = log or (lambda msg: None)
+    cap = _stale_cap(max_stale_days)
     return _told(RISK_KIND, as_of, log, lambda state: _risk(as_of, engine, workers, chunk_size, deliver, log,
-                                                            mlflow_run_id, report_dir, sectors, client, state))
+                                                            mlflow_run_id, report_dir, sectors, client, state, cap))
 
 
 def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, report_dir, sectors, client,
-          state) -> NightlyResult:
+          state, cap) -> NightlyResult:
     from qpo import config
     from qpo.data import load_sectors
     from qpo.store import connect
     from qpo.store.market_data import book_benchmark, book_prices
-    from qpo.store.operations import has_valuations, valuations_on, write_book_risk
+    from qpo.store.operations import finished_run, has_valuations, valuations_on, write_book_risk
 
     clock = _Clock()
     engine = engine or connect(create=False)
@@ -242,12 +314,15 @@ def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, repor
         prices, source = book_prices(engine)
         day = _as_of(prices, as_of, source)
         state["day"] = day.date()
-        if not has_valuations(engine, day.date()):
+        # valued: rows of the date, or a finished valuation run of it (an empty book's has no row)
+        if not has_valuations(engine, day.date()) and not finished_run(engine, VALUATION_KIND, day.date()):
             raise _not_valued(day.date())
-        raw = prices.loc[:day]
+        capped = past_stale_cap(prices, day, cap)
+        raw = without(prices.loc[:day], capped)  # past the cap: no price, so not checked at a frozen one
         prices = carried_prices(raw, day)  # a stale name at its last price, as the valuation holds it
         benchmark = book_benchmark(engine, end=day)
         returns, history, bench_r = risk_inputs(prices, benchmark, day)
+        benchmarks = _benchmarks(engine, source, raw, bench_r, returns, day)
         sectors = load_sectors() if sectors is None else dict(sectors)
     warnings = _start(engine, RISK_KIND, day, as_of, log)
     bench_note = None
@@ -268,7 +343,7 @@ def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, repor
             chunks = _chunks(ids, max(1, info.workers), chunk_size)
             clock.seconds["cluster"] = time.perf_counter() - started
             with clock.phase("compute"):
-                parts = _compute(client, risk_chunk, chunks, (url, day, prices, returns, history, bench_r, sectors),
+                parts = _compute(client, risk_chunk, chunks, (url, day, prices, returns, history, benchmarks, sectors),
                                  log, "risk")
         tables = [p["table"] for p in parts if p["table"] is not None and len(p["table"])]
         table = pd.concat(tables).sort_index() if tables else _empty_risk_table()
@@ -298,8 +373,14 @@ def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, repor
         for pid, st, missing in zip(valuations["portfolio_id"], valuations["status"],
                                     valuations.get("unpriced", pd.Series([None] * len(valuations))), strict=True):
             if st == "unpriced":
-                unchecked[int(pid)] = (f"unpriced by the valuation (no price on or before {day.date()} for "
-                                       f"{', '.join(map(str, missing or [])) or 'a held name'}): not risk-checked")
+                gone = [str(t) for t in (missing or []) if str(t) in capped]
+                if gone:
+                    unchecked[int(pid)] = ("unpriced: no bar for more than " f"{cap} trading days for "
+                                           + ", ".join(f"{t} (last {capped[t]['last']})" for t in gone)
+                                           + ": not risk-checked at a frozen price")
+                else:
+                    unchecked[int(pid)] = (f"unpriced by the valuation (no price on or before {day.date()} for "
+                                           f"{', '.join(map(str, missing or [])) or 'a held name'}): not risk-checked")
         for pid, why in skipped.items():
             if int(pid) not in checked_ids and not str(why).startswith(_NOTHING_HELD):
                 unchecked[int(pid)] = why
@@ -309,6 +390,23 @@ def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, repor
         if stale_note:
             log(f"WARNING: {stale_note}")
             warnings.append(stale_note)
+        against: dict[str, int] = {}
+        for d in details.values():
+            if d.get("benchmark"):
+                against[str(d["benchmark"])] = against.get(str(d["benchmark"]), 0) + 1
+        fallback = {pid: own for p in parts for pid, own in p.get("fallback", {}).items()}
+        if fallback:
+            owns = sorted(set(fallback.values()))
+            note = (f"{len(fallback):,} portfolio(s) have a benchmark without prices covering the risk window ending "
+                    f"{day.date()} ({', '.join(owns[:5])}{' ...' if len(owns) > 5 else ''}): their beta and market "
+                    "shocks are against the SP500 instead; ingest the benchmark's bars to measure against it")
+            log(f"WARNING: {note}")
+            warnings.append(note)
+        held_capped, n_capped = _capped_holdings(valuations, capped)
+        cap_note = stale_cap_warning(capped, set(held_capped), day, n_capped, cap)
+        if cap_note:
+            log(f"WARNING: {cap_note}")
+            warnings.append(cap_note)
         if unchecked:
             text = (f"{len(unchecked):,} portfolio(s) holding names were NOT risk-checked on {day.date()} (their "
                     "compliance is unknown, not a pass): " + "; ".join(f"{p}: {w}" for p, w in
@@ -326,7 +424,8 @@ def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, repor
                                breaching=breaching, new_alerts=len(sync.new), persisting_alerts=len(sync.persisting),
                                resolved_alerts=len(sync.resolved), skipped=skipped, alerts=alerts, table=table,
                                breach_list=breaches, checked=len(checked_ids), unchecked=unchecked, stale=n_stale,
-                               stale_tickers=held_stale, warnings=warnings)
+                               stale_tickers=held_stale, unpriced_stale=held_capped, max_stale_days=cap,
+                               benchmarks=dict(sorted(against.items())), warnings=warnings)
         with clock.phase("deliver"):
             result.delivery = _deliver(engine, sync.new, deliver, log)
         with clock.phase("report"):
@@ -338,6 +437,7 @@ def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, repor
                        "price_source": source, "scheduler": info.scheduler, "dashboard": info.dashboard,
                        "report": result.report, "delivery": result.delivery, "mlflow_run_id": mlflow_run_id,
                        "warnings": result.warnings, "stale_tickers": result.stale_tickers,
+                       "unpriced_stale": result.unpriced_stale, "max_stale_days": cap,
                        "unchecked": {str(k): v for k, v in unchecked.items()}}
     log(f"risk of {result.as_of} done in {result.seconds['total']:.1f} s (ops run {result.run_id}): checked "
         f"{result.checked:,}, not checked {len(result.unchecked):,}, {result.breaches:,} failed check(s), "

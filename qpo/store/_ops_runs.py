@@ -125,6 +125,16 @@ def last_finished_date(engine: Engine, kind: str) -> dt.date | None:
                                                                   OpsRun.status == "FINISHED")).scalar()
 
 
+def finished_run(engine: Engine, kind: str, as_of) -> bool:
+    """Whether a run of ``kind`` of the date ``as_of`` FINISHED (a valuation of an empty book
+    finishes with no row: this, not the rows, says the date was valued)."""
+    kind = check.label(kind, "run kind", 32)
+    day = _day(as_of)
+    with engine.connect() as conn:
+        return conn.execute(select(OpsRun.id).where(OpsRun.kind == kind, OpsRun.as_of == day,
+                                                    OpsRun.status == "FINISHED").limit(1)).first() is not None
+
+
 def _run_dict(r: OpsRun) -> dict:
     seconds = (r.finished_at - r.started_at).total_seconds() if r.finished_at and r.started_at else None
     return {"id": r.id, "kind": r.kind, "as_of": r.as_of, "status": r.status, "started_at": r.started_at,

@@ -72,6 +72,22 @@ class Actor:
             raise AccessDenied(f"{self} may not {what}: only an admin may")
 
 
+def who_to_name(session: Session) -> str:
+    """Which e-mail to name with ``--as``: one of the store's admins (they see the whole book), or,
+    in a store without an admin, how to add one (never an e-mail that is not a user here)."""
+    admins = session.scalars(select(User.email).where(User.role == "admin").order_by(User.email).limit(3)).all()
+    if admins:
+        more = f" (admins: {', '.join(admins)})" if len(admins) > 1 else ""
+        return f"an admin of this store sees the whole book: --as {admins[0]}{more}; `qpo user list --as {admins[0]}` " \
+               "shows the users"
+    anyone = session.scalar(select(User.email).order_by(User.email).limit(1))
+    if anyone is None:
+        return ("this store has no users yet: add its first admin with `qpo user add EMAIL --name NAME --role admin` "
+                "(or seed the demo book with `qpo db seed`)")
+    return (f"this store has no admin: its operator adds one with `qpo user add EMAIL --name NAME --role admin --as "
+            f"system`; a user such as {anyone} sees what their role allows (`qpo user list --as {anyone}`)")
+
+
 def actor_for(session: Session, actor: Actor | str | None) -> Actor:
     """The :class:`Actor` for ``actor`` (an Actor, or a user's e-mail), read afresh from the store
     so that a changed role or a removed user counts at once. ``None`` reads ``QPO_USER``. An unknown
@@ -80,8 +96,7 @@ def actor_for(session: Session, actor: Actor | str | None) -> Actor:
         actor = os.environ.get(USER_ENV) or None
         if actor is None:
             raise AccessDenied(f"no actor named: every read and write of the book names who makes it (the command "
-                               f"line's --as EMAIL, or {USER_ENV}=EMAIL; `qpo user list --as EMAIL` shows the users; in "
-                               f"the demo book (`qpo db seed`) the admin is admin@example.com)")
+                               f"line's --as EMAIL, or {USER_ENV}=EMAIL); {who_to_name(session)}")
     if isinstance(actor, Actor):
         if actor.is_system:
             return actor

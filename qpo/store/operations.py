@@ -67,6 +67,7 @@ from qpo.store._ops_runs import (
     RUN_STATES,
     OpsRunHandle,
     fail_abandoned_runs,
+    finished_run,
     get_run,
     last_finished_date,
     last_runs,
@@ -132,7 +133,8 @@ def write_valuations(engine: Engine, as_of, rows: pd.DataFrame, *, run_id: int |
 
 
 def has_valuations(engine: Engine, as_of) -> bool:
-    """Whether the store holds valuations of ``as_of``."""
+    """Whether the store holds valuations of ``as_of`` (rows: an empty book's finished valuation
+    has none, :func:`finished_run` tells that one)."""
     day = _day(as_of)
     with engine.connect() as conn:
         return conn.execute(select(Valuation.id).where(Valuation.as_of == day).limit(1)).first() is not None
@@ -285,6 +287,6 @@ def previous_valuation_date(engine: Engine, as_of) -> dt.date | None:
 
 __all__ = ["ABANDONED_AFTER", "ALERT_COLUMNS", "ALERT_KEYS", "CRITICAL_GAP", "ERROR_MAX", "OPEN_STATES", "RISK_COLUMNS",
            "RUN_STATES", "VALUATION_COLUMNS", "VALUATION_STATES", "AlertSync", "OpsRunHandle", "alert_dicts",
-           "alert_query", "book_risk_on", "fail_abandoned_runs", "get_run", "has_valuations", "last_finished_date",
+           "alert_query", "book_risk_on", "fail_abandoned_runs", "finished_run", "get_run", "has_valuations", "last_finished_date",
            "last_runs", "previous_risk_date", "previous_valuation_date", "recorded_run", "severity", "sync_alerts",
            "valuation_history", "valuations_on", "write_book_risk", "write_valuations"]

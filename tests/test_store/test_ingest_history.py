@@ -1,0 +1,144 @@
+"""A file is validated together with the prices the store already holds (issue 19, audit gap 1):
+a one-day file whose price jumps tenfold from the stored close is refused and writes nothing (the
+jump check alone cannot see a one-day file), a plausible one-day file is accepted, a large move
+from the stored close is a warning, and Alpha Vantage's bars are checked the same way where they
+meet the stored ones. On SQLite and on the real PostgreSQL."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qpo.store import connect
+from qpo.store.market_data import fetch_alphavantage, ingest_file, prices_panel, upsert_panel
+from tests.conftest import database_urls
+from tests.test_store.test_store import fresh_store_url
+
+STORED_CLOSE = 125.67
+
+
+@pytest.fixture(params=database_urls())
+def engine(request, tmp_path, monkeypatch):
+    with fresh_store_url(request.param, tmp_path) as url:
+        monkeypatch.setenv("QPO_DATABASE_URL", url)
+        monkeypatch.setenv("QPO_HOME", str(tmp_path / "home"))
+        yield connect(url)
+
+
+def _history(engine) -> None:
+    """20 business days of AAPL and MSFT ending 2026-12-03 at AAPL 125.67, MSFT 300."""
+    dates = pd.bdate_range(end="2026-12-03", periods=20, name="date")
+    rng = np.random.default_rng(7)
+    aapl = STORED_CLOSE * np.exp(np.r_[np.cumsum(rng.normal(0, 0.01, 19))[::-1], 0.0])
+    msft = 300.0 * np.exp(np.r_[np.cumsum(rng.normal(0, 0.01, 19))[::-1], 0.0])
+    upsert_panel(engine, pd.DataFrame({"AAPL": aapl, "MSFT": msft}, index=dates))
+
+
+def _one_day(path, aapl: float, msft: float = 301.5) -> None:
+    pd.DataFrame({"AAPL": [aapl], "MSFT": [msft]}, index=pd.DatetimeIndex(["2026-12-04"], name="date")).to_csv(path)
+
+
+def _dump(engine) -> pd.DataFrame:
+    return prices_panel(engine)
+
+
+def test_a_tenfold_one_day_file_is_refused_and_writes_nothing(engine, tmp_path):
+    _history(engine)
+    before = _dump(engine)
+    path = tmp_path / "day.csv"
+    _one_day(path, 1260.0)
+    result = ingest_file(engine, path)
+    assert not result.ok and result.written == 0
+    assert len(result.report.failures) == 1
+    check = result.report.failures[0].check
+    assert check.startswith("implausible one-day jumps") and "AAPL on 2026-12-04" in check, check
+    ex = result.report.failures[0].examples[0]
+    assert ex["ticker"] == "AAPL" and ex["date"] == "2026-12-04"
+    assert result.report.failures[0].unexpected_count == 1  # MSFT's 0.5 % move is fine
+    assert "AAPL on 2026-12-04" in result.report.summary()
+    pd.testing.assert_frame_equal(_dump(engine), before)  # nothing written
+
+
+def test_a_plausible_one_day_file_is_accepted_and_a_large_move_warned(engine, tmp_path):
+    _history(engine)
+    path = tmp_path / "day.csv"
+    _one_day(path, STORED_CLOSE * 1.012)
+    result = ingest_file(engine, path)
+    assert result.ok and result.written == 2 and not result.report.warnings
+    assert result.report.parameters["checked_against_stored_bars"] == 2
+    assert _dump(engine).loc["2026-12-04", "AAPL"] == pytest.approx(STORED_CLOSE * 1.012, rel=1e-12)
+    assert len(_dump(engine)) == 21  # the stored bars used for the check are not written twice
+
+    # a 45 % fall from the stored close: below the implausible limit, a warning; the file is loaded
+    _one_day(path, STORED_CLOSE * 1.012 * 0.55, msft=302.0)
+    path2 = tmp_path / "day2.csv"
+    pd.read_csv(path).assign(date=["2026-12-07"]).to_csv(path2, index=False)
+    result = ingest_file(engine, path2)
+    assert result.ok and result.written == 2
+    assert [w.check.split(" (")[0] for w in result.report.warnings] == ["large one-day moves to review"]
+    assert "AAPL on 2026-12-07" in result.report.warnings[0].check
+
+
+def test_ohlcv_bars_are_checked_against_the_stored_close(engine, tmp_path):
+    _history(engine)
+    bars = pd.DataFrame({"date": ["2026-12-04"], "ticker": ["MSFT"], "open": [3000.0], "high": [3030.0],
+                         "low": [2990.0], "close": [3015.0], "adjusted_close": [3015.0], "volume": [1e6],
+                         "dividend_amount": [0.0], "split_coefficient": [1.0]})
+    path = tmp_path / "bars.csv"
+    bars.to_csv(path, index=False)
+    result = ingest_file(engine, path)
+    assert not result.ok and result.written == 0 and "MSFT on 2026-12-04" in result.report.failures[0].check
+    assert "MSFT" not in prices_panel(engine, start="2026-12-04").dropna(axis=1).columns
+
+
+def test_the_cli_names_the_ticker_and_date_and_exits_2(engine, tmp_path, capsys):
+    from qpo.cli import main
+
+    _history(engine)
+    path = tmp_path / "day.csv"
+    _one_day(path, 1260.0)
+    assert main(["data", "ingest", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "AAPL on 2026-12-04" in err and "nothing was written" in err
+    assert main(["data", "ingest", str(path), "--json"]) == 2
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "INVALID_DATA" and out["written"] == 0
+    assert any("AAPL on 2026-12-04" in f["check"] for f in out["validation"]["failures"])
+
+
+class _Client:
+    """Alpha Vantage's parsed answer for one symbol (the HTTP client is tested against a local
+    server in tests/test_data): a compact answer whose first day meets the stored history."""
+
+    def __init__(self, bars: pd.DataFrame) -> None:
+        self.bars = bars
+
+    def daily_adjusted(self, symbol: str, outputsize: str) -> pd.DataFrame:
+        return self.bars
+
+
+def test_alphavantage_bars_that_jump_from_the_stored_close_are_refused(engine):
+    _history(engine)
+    stored = prices_panel(engine)
+    dates = pd.to_datetime(["2026-12-03", "2026-12-04"])  # the compact answer overlaps the stored last day
+    close = np.array([STORED_CLOSE, STORED_CLOSE * 10])
+    bars = pd.DataFrame({"date": dates, "ticker": "AAPL", "open": close, "high": close * 1.01, "low": close * 0.99,
+                         "close": close, "adjusted_close": close, "volume": 1e6, "dividend_amount": 0.0,
+                         "split_coefficient": 1.0})
+    # the overlap agrees with the store, so no full refetch; the jump is inside the answer: refused
+    res = fetch_alphavantage(engine, ["AAPL"], client=_Client(bars), today=dt.date(2026, 12, 5))[0]
+    assert res.error and "implausible one-day jumps" in res.error and res.written == 0
+    # the answer alone is plausible, but its first day jumps from the stored day before
+    bars2 = bars.iloc[[1]].assign(date=pd.to_datetime(["2026-12-04"]))
+    bars2 = pd.concat([bars2, bars2.assign(date=pd.to_datetime(["2026-12-07"]))], ignore_index=True)
+    res = fetch_alphavantage(engine, ["AAPL"], client=_Client(bars2), today=dt.date(2026, 12, 8), full=True)[0]
+    assert res.error and "AAPL on 2026-12-04" in res.error and res.written == 0
+    pd.testing.assert_frame_equal(prices_panel(engine), stored)  # nothing written
+    # a plausible answer is written
+    ok = bars2.assign(close=STORED_CLOSE * 1.01, open=STORED_CLOSE, high=STORED_CLOSE * 1.02, low=STORED_CLOSE * 0.99,
+                      adjusted_close=STORED_CLOSE * 1.01)
+    res = fetch_alphavantage(engine, ["AAPL"], client=_Client(ok), today=dt.date(2026, 12, 8), full=True)[0]
+    assert res.error is None and res.written == 2
