@@ -1,0 +1,109 @@
+"""Where new bars meet the stored ones: the last stored bar of each ticker before a load's first
+new bar, validated with it (:func:`validate_against_store`), so that a jump across the seam is
+caught as a jump inside a file is (:mod:`qpo.store.market_data` loads through it)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, func, select
+
+from qpo.store.models import MarketBar
+from qpo.validation import ValidationReport
+
+
+def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    return values
+
+
+
+#: tickers per ``IN (...)`` list when reading the stored bars a load meets
+_IN_CHUNK = 900
+
+
+def _long_closes(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """``ticker``, ``date`` (Timestamp), ``adjusted_close`` of a file's bars or panel, priced cells only."""
+    if kind == "ohlcv":
+        long = pd.DataFrame({"ticker": frame["ticker"].astype(str).str.strip().to_numpy(),
+                             "date": pd.to_datetime(frame["date"], errors="coerce").to_numpy(),
+                             "adjusted_close": _column(frame, "adjusted_close")})
+    else:
+        long = frame.rename_axis(index="date", columns="ticker").stack(future_stack=True)
+        long = long.rename("adjusted_close").reset_index()
+        long["ticker"] = long["ticker"].astype(str)
+        long["date"] = pd.to_datetime(long["date"])
+        long["adjusted_close"] = pd.to_numeric(long["adjusted_close"], errors="coerce")
+    return long[long["date"].notna() & long["adjusted_close"].notna()]
+
+
+def _stored_before(engine: Engine, first: pd.Series) -> pd.DataFrame:
+    """Each ticker's last stored bar strictly before ``first[ticker]`` (a date): ``ticker``, ``date``,
+    ``adjusted_close``; tickers without such a bar are absent."""
+    rows: list[tuple] = []
+    by_date = first.groupby(first.dt.date)
+    with engine.connect() as conn:
+        for day, group in by_date:
+            tickers = list(group.index)
+            for start in range(0, len(tickers), _IN_CHUNK):
+                chunk = tickers[start:start + _IN_CHUNK]
+                last = (select(MarketBar.ticker.label("t"), func.max(MarketBar.date).label("d"))
+                        .where(MarketBar.ticker.in_(chunk), MarketBar.date < day)
+                        .group_by(MarketBar.ticker).subquery())
+                q = (select(MarketBar.ticker, MarketBar.date, MarketBar.adjusted_close)
+                     .join(last, (MarketBar.ticker == last.c.t) & (MarketBar.date == last.c.d)))
+                rows += [tuple(r) for r in conn.execute(q)]
+    out = pd.DataFrame(rows, columns=["ticker", "date", "adjusted_close"])
+    out["date"] = pd.to_datetime(out["date"])
+    return out
+
+
+def validate_against_store(engine: Engine, bars: pd.DataFrame, kind: str = "ohlcv") -> ValidationReport | None:
+    """Validate where new bars meet the stored ones: each ticker's last stored bar before its first
+    new bar, followed by that first new bar, through the same suite (:func:`qpo.validation.validate_ohlcv`
+    on the adjusted closes, with the new data's implausible-jump limit), so that a jump across the
+    seam (a one-day file at 1,260 on a stored close of 125.67) is an error and a large move a
+    warning, exactly as inside a file. ``bars`` are OHLCV bars (``kind="ohlcv"``) or a wide panel
+    (``kind="prices"``). The stored bars only inform the check: nothing is written. Returns None
+    when no ticker has a stored bar before its new ones (nothing to compare with)."""
+    from qpo.data.loaders import OHLCV_COLUMNS as columns
+    from qpo.validation import validate_ohlcv
+    from qpo.validation.suites import DEFAULT_MAX_ABS_LOG_RETURN, period_limits
+
+    long = _long_closes(bars, kind)
+    if long.empty:
+        return None
+    long = long.sort_values(["ticker", "date"], kind="stable")
+    firsts = long.groupby("ticker", sort=False).head(1).set_index("ticker")
+    stored = _stored_before(engine, firsts["date"])
+    if stored.empty:
+        return None
+    new = firsts.loc[stored["ticker"]].reset_index()
+    seam = pd.concat([stored, new[["ticker", "date", "adjusted_close"]]], ignore_index=True)
+    seam = seam.sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
+    for name in ("open", "high", "low", "close"):  # only the adjusted closes are compared: OHLC consistent
+        seam[name] = seam["adjusted_close"]
+    seam["volume"], seam["dividend_amount"], seam["split_coefficient"] = 0.0, 0.0, 1.0
+    limit = period_limits(long["date"].unique(), DEFAULT_MAX_ABS_LOG_RETURN)[2]
+    report = validate_ohlcv(seam[columns], max_abs_log_return=limit)
+    report.parameters["stored_bars"] = int(len(stored))
+    return report
+
+
+def _with_seam(report: ValidationReport, seam: ValidationReport | None) -> ValidationReport:
+    """``report`` with the failures and warnings of the seam's validation added, each named as a
+    check against the stored bars and naming its first ticker and date."""
+    if seam is None:
+        return report
+    for found in (*seam.failures, *seam.warnings):
+        where = ""
+        if found.examples:
+            ex = found.examples[0]
+            where = f", e.g. {ex.get('ticker', '?')} on {ex.get('date', '?')}"
+        found.check = f"{found.check} against the last stored bar{where}"
+    report.failures += seam.failures
+    report.warnings += seam.warnings
+    report.success = report.success and seam.success
+    report.parameters["checked_against_stored_bars"] = seam.parameters.get("stored_bars", 0)
+    if seam.data_docs:
+        report.parameters["stored_bars_data_docs"] = seam.data_docs
+    return report
