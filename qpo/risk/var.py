@@ -38,10 +38,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from qpo import measures
 from qpo._checks import check_confidence, whole
 from qpo.errors import DataError, InvalidValueError, UnknownOptionError
 from qpo.measures import tail_size
-from qpo.risk.metrics import _tail, _values
+from qpo.risk.metrics import _values
 
 VAR_METHODS = ("historical", "normal", "cornish_fisher", "monte_carlo_normal", "monte_carlo_bootstrap")
 PARAMETRIC = ("historical", "normal", "cornish_fisher")
@@ -63,12 +64,10 @@ def horizon_sums(returns, horizon: int) -> np.ndarray:
     return c[h:] - c[:-h]
 
 
-def tail_average(sorted_values: np.ndarray, confidence: float) -> tuple[float, float]:
-    """(VaR, CVaR) of outcomes sorted ascending, as positive losses (the module's tail rule)."""
-    s, k, ik = _tail(sorted_values, confidence)
-    var = float(-s[ik])
-    cvar = float(-s[0]) if k < 1.0 else float(-(s[:ik].sum() + s[ik] * (k - ik)) / k)
-    return var, cvar
+def tail_average(outcomes: np.ndarray, confidence: float) -> tuple[float, float]:
+    """(VaR, CVaR) of equally likely ``outcomes`` (in any order), as positive losses:
+    :func:`qpo.measures.var_cvar`, the one tail rule in qpo."""
+    return measures.var_cvar(outcomes, confidence)
 
 
 def _normal_z(confidence: float) -> tuple[float, float]:
@@ -129,7 +128,7 @@ def var_cvar(returns, confidence: float = 0.95, horizon: int = 1, method: str = 
         raise UnknownOptionError("VaR method", method, VAR_METHODS)
     r = _values(returns)
     if method == "historical":
-        return tail_average(np.sort(horizon_sums(r, horizon)), confidence)
+        return tail_average(horizon_sums(r, horizon), confidence)
     if r.size < 3:
         raise DataError(f"parametric VaR needs at least 3 returns, got {r.size}")
     sr = pd.Series(r)

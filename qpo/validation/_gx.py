@@ -56,7 +56,7 @@ def _context(kind: str, expectations: list[Any]) -> tuple[Any, Any]:
     return ctx, suite
 
 
-def _publish(ctx: Any, suite: Any, identifier: Any, vresult: Any) -> str | None:
+def _publish(ctx: Any, suite: Any, identifier: Any, vresult: Any, example_cols: list[str] | None = None) -> str | None:
     """Set the run's success to qpo's (no failed check of severity ERROR: GX fails a suite on any
     failed expectation; the page says qpo's verdict), store it and write its Data Docs page."""
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
@@ -66,6 +66,9 @@ def _publish(ctx: Any, suite: Any, identifier: Any, vresult: Any) -> str | None:
         res = r.result or {}
         if res.get("partial_unexpected_index_list") and not res.get("unexpected_index_list"):
             res["unexpected_index_list"] = res["partial_unexpected_index_list"]
+        if example_cols and res.get("unexpected_index_list") and not res.get("unexpected_index_column_names"):
+            # GX's null checks leave these out, and its Data Docs then fail to render their rows
+            res["unexpected_index_column_names"] = list(example_cols)
     ctx.validation_results_store.set(identifier, vresult)
     # as GX's UpdateDataDocsAction does: both identifiers in one list (GX's annotation allows one kind per list)
     ctx.build_data_docs(site_names=["qpo"], resource_identifiers=[  # type: ignore[arg-type]
@@ -98,7 +101,7 @@ def run_suite(kind: str, long: pd.DataFrame, expectations: list[Any], example_co
                        "partial_unexpected_count": _EXAMPLES}))
     result = checkpoint.run(batch_parameters={"dataframe": long})
     (identifier, vresult), = result.run_results.items()
-    return vresult, _publish(ctx, suite, identifier, vresult)
+    return vresult, _publish(ctx, suite, identifier, vresult, example_cols)
 
 
 def publish_results(kind: str, expectations: list[Any], outcomes: list[tuple[bool, dict[str, Any]]]) -> tuple[Any, str | None]:

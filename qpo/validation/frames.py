@@ -88,6 +88,39 @@ def add_split_shortfall(long: pd.DataFrame) -> pd.DataFrame:
     return long
 
 
+def _invalid_text(values: pd.Series, bad: pd.Series) -> pd.Series:
+    """The offending values as text (``"0"``, ``"-2"``, ``"inf"``, ``"missing"``) on ``bad`` rows, missing elsewhere."""
+    text = values.map(lambda v: "missing" if pd.isna(v) else f"{v:g}")
+    return text.where(bad).astype(object)
+
+
+def add_record_checks(long: pd.DataFrame) -> pd.DataFrame:
+    """``invalid_split`` and ``invalid_dividend``: the ``split_coefficient`` that is not finite and > 0,
+    the ``dividend_amount`` that is not finite and >= 0, as text (``"0"``, ``"inf"``, ``"missing"``),
+    missing on valid rows. A column that is missing on every row is one the file did not have (the
+    loader fills it with NaN: unknown, not checked); in a column the file had, a missing value is
+    invalid (1 means no split, 0 no dividend); text that is not a number is reported once, as a
+    wrong type (``not_a_number``). ``first_bar_split``: a split ratio recorded on a
+    ticker's first bar, where no previous close shows whether it happened (only ratios the split
+    check would judge, beyond ``MIN_JUDGED_SPLIT`` either way)."""
+    text = long["not_a_number"].astype(object) if "not_a_number" in long else pd.Series(np.nan, index=long.index)
+    for col, out, valid in (("split_coefficient", "invalid_split", lambda v: v > 0),
+                            ("dividend_amount", "invalid_dividend", lambda v: v >= 0)):
+        v = long[col]
+        known = bool(v.notna().any())
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.isfinite(v) & valid(v)) if known else pd.Series(False, index=long.index)
+        if bad.any() and text.notna().any():  # a text cell: a wrong type, reported there
+            bad &= ~text.astype(str).str.contains(f"{col}: ", regex=False).to_numpy()
+        long[out] = _invalid_text(v, bad) if bad.any() else np.nan  # all-missing: a cheap check
+    r = long["split_coefficient"]
+    first = ~_group_key(long["ticker"]).duplicated()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        judged = np.isfinite(r) & (r > 0) & (np.log(r.where(r > 0)).abs() >= np.log(MIN_JUDGED_SPLIT) - 1e-6)
+    long["first_bar_split"] = r.where(first & judged)
+    return long
+
+
 def add_simple_return(long: pd.DataFrame, max_abs_log_return: float) -> pd.DataFrame:
     """``simple_return``: ``p_t / p_{t-1} - 1`` from ``log_return``, on the rows whose move is not already
     implausible (``|log return| <= max_abs_log_return``: a larger move is an error of its own, reported

@@ -30,9 +30,10 @@ column and the text in ``not_a_number``; it is also a missing price.
 Every check has a :class:`~qpo.validation.Severity`. An ERROR means the data is wrong: the
 report fails (``report.success`` is False, a pipeline stops before writing anything). A WARNING
 means rows to review: they are listed in ``report.warnings`` (its text, its JSON and the Data
-Docs) and nothing stops. The one warning today is a large one-day move below the implausible
-limit (``|return| > review_abs_return``, 40 %): real crashes (AIG on 2008-09-15, -61 %; OXY on
-2020-03-09, -50 %) must neither stop a run nor pass unseen. Every other check is an error.
+Docs) and nothing stops. The warnings today: a large one-day move below the implausible limit
+(``|return| > review_abs_return``, 40 %): real crashes (AIG on 2008-09-15, -61 %; OXY on
+2020-03-09, -50 %) must neither stop a run nor pass unseen; and (OHLCV bars) a split recorded on a
+ticker's first bar, which no previous close can confirm. Every other check is an error.
 
 A price must be positive and finite: 0, a negative price, ``inf`` and ``-inf`` are errors of one
 check (``non-positive prices``), and returns and runs of unchanged prices are computed between valid
@@ -59,6 +60,7 @@ from qpo.validation._gx import report as build_report
 from qpo.validation._panel import Panel, evaluate, plain
 from qpo.validation.frames import (
     add_adjustment_gap,
+    add_record_checks,
     add_series_columns,
     add_simple_return,
     add_split_shortfall,
@@ -156,6 +158,13 @@ def _ohlcv_expectations(max_adjustment_gap: float) -> list[Any]:
                      f"recorded split not shown by the close (|log(close * split / previous close)| > "
                      f"{MAX_SPLIT_SHORTFALL:g} |log split|)",
                      column="split_shortfall", min_value=-MAX_SPLIT_SHORTFALL, max_value=MAX_SPLIT_SHORTFALL))
+    ex.append(expect(gxe.ExpectColumnValuesToBeNull,
+                     "invalid split coefficients (valid: finite and > 0; 1 = no split)", column="invalid_split"))
+    ex.append(expect(gxe.ExpectColumnValuesToBeNull,
+                     "invalid dividend amounts (valid: finite and >= 0; 0 = no dividend)", column="invalid_dividend"))
+    ex.append(expect(gxe.ExpectColumnValuesToBeNull,
+                     "split on a ticker's first bar not judged (no previous close to show it)", Severity.WARNING,
+                     column="first_bar_split"))
     return ex
 
 
@@ -220,7 +229,11 @@ def validate_ohlcv(bars: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STAL
     close does not show (``split_coefficient`` r while the close did not move by about 1/r:
     ``|log(close_t * r / close_{t-1})| > MAX_SPLIT_SHORTFALL * |log r|``, for splits beyond
     5-for-4 either way; an adjusted close that then jumps by r is consistent with the record, so
-    only this check sees it)."""
+    only this check sees it), and split or dividend records that make no sense: a
+    ``split_coefficient`` that is not finite and > 0 (0, -2, NaN, inf: 1 means no split) or a
+    ``dividend_amount`` that is not finite and >= 0 (a column missing on every row is one the file
+    did not have: not checked). Warning: a split recorded on a ticker's first bar (beyond 5-for-4
+    either way), which no previous close can confirm."""
     from qpo.data.loaders import OHLCV_COLUMNS
 
     params = {"max_stale_days": max_stale_days, "max_abs_log_return": max_abs_log_return,
@@ -236,6 +249,7 @@ def validate_ohlcv(bars: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STAL
                            ["open", "high", "low", "close", "adjusted_close", "volume", "split_coefficient",
                             "dividend_amount"])
     long = add_split_shortfall(add_adjustment_gap(add_series_columns(long, "adjusted_close")))
+    long = add_record_checks(long)
     freq, period, limit = period_limits(pd.to_datetime(long["date"], errors="coerce").dropna().unique(),
                                         max_abs_log_return)
     if freq != "business-daily":  # the limit at the data's own frequency (see period_limits)

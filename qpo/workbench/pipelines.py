@@ -15,8 +15,9 @@ experiment, its schedule, and which notebook parameter names the price data. ``r
    together; a corrupt ``mlflow.db`` raises :class:`~qpo.errors.CorruptFileError`), starts an
    MLflow run (code version, data hash, parameters), executes the notebook with Papermill
    into ``runs/<pipeline>/<time>-<run id>/notebook.ipynb``;
-4. exports ``report.html`` (code hidden, plotly figures inlined), logs the notebook, the report,
-   every ``record``-ed number as a metric and every ``show_figure``-d figure to the run;
+4. exports ``report.html`` (code hidden, plotly figures inlined; a data-warnings banner at its top
+   when the validation warned), logs the notebook, the report, every ``record``-ed number as a
+   metric and every ``show_figure``-d figure to the run;
    A notebook that declares a ``run_id`` parameter receives the MLflow run's id.
 5. on an error in the notebook keeps the executed notebook (and its HTML), logs them, marks the
    MLflow run FAILED with the error, and returns status ``FAILED``;
@@ -367,6 +368,7 @@ def _validate_and_run(spec: PipelineSpec, params: dict[str, Any], base: dict[str
     import papermill as pm
 
     from qpo.tracking import configure, tracked_run
+    from qpo.workbench._pipeline_banner import add_data_warnings_banner
     from qpo.workbench.notebook import read_figures, read_records
     from qpo.workbench.run_control import FAILURE_TAG, RUN_DIR_TAG, kernel_failure, run_owner_tags
 
@@ -410,7 +412,7 @@ def _validate_and_run(spec: PipelineSpec, params: dict[str, Any], base: dict[str
                 if out_nb.exists():  # keep what the failed run did: its notebook, and its report if it renders
                     run.log_artifact(out_nb)
                     try:
-                        run.log_artifact(export_html(out_nb, html))
+                        run.log_artifact(add_data_warnings_banner(export_html(out_nb, html), validation))
                     except Exception as exc:  # noqa: BLE001 - the notebook's own error is the one to report
                         log(f"HTML export of the failed notebook failed too: {exc}")
                         html = state["html"] = None
@@ -418,7 +420,8 @@ def _validate_and_run(spec: PipelineSpec, params: dict[str, Any], base: dict[str
                     raise failure from run_error
                 raise
             run.log_artifact(out_nb)
-            run.log_artifact(export_html(out_nb, html))  # a finished run always has its report
+            # a finished run always has its report; a banner atop it when the data had warnings
+            run.log_artifact(add_data_warnings_banner(export_html(out_nb, html), validation))
             metrics = read_records(out_nb)
             run.log_metrics(metrics)
             run.log_dict({"records": metrics}, "records.json")

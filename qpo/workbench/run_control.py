@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from qpo.errors import InvalidValueError, PipelineError, RunInterrupted
+from qpo.workbench._pipeline_banner import warning_count
 
 KERNEL_GRACE_S = 5.0  # from SIGTERM to SIGKILL of a kernel that does not stop
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -46,6 +47,8 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 DEFAULT_MIN_FREE_MB = 100
 #: the MLflow tag holding why a run failed
 FAILURE_TAG = "qpo.failure"
+#: the tag naming a run's validation warnings and their row counts (set by :func:`~qpo.workbench.pipelines.run_pipeline`)
+DATA_WARNINGS_TAG = "qpo.data_warnings"
 #: the reason :func:`repair_orphaned_runs` records
 PROCESS_DISAPPEARED = "process disappeared"
 _PID_TAG, _HOST_TAG, _STARTED_TAG, RUN_DIR_TAG = "qpo.pid", "qpo.host", "qpo.pid_started", "qpo.run_dir"
@@ -376,10 +379,20 @@ def _describe(run, experiments: Mapping[str, str]) -> dict[str, Any]:
            "status": info.status, "started": _iso(info.start_time), "ended": _iso(info.end_time),
            "seconds": round((info.end_time - info.start_time) / 1000, 1) if info.end_time and info.start_time else None,
            "reason": reason, "pid": int(tags[_PID_TAG]) if tags.get(_PID_TAG) else None, "host": tags.get(_HOST_TAG),
-           "run_dir": tags.get(RUN_DIR_TAG)}
+           "run_dir": tags.get(RUN_DIR_TAG), "data_warnings": warning_count(tags.get(DATA_WARNINGS_TAG))}
     if info.status == "RUNNING":
         row["process"] = owner_state(tags)
     return row
+
+
+def status_text(row: Mapping[str, Any]) -> str:
+    """A listed run's status as ``qpo pipeline runs`` prints it: ``FINISHED (2 data warnings)``,
+    ``RUNNING (gone)``."""
+    notes = [str(row["process"])] if row.get("process") else []
+    n = int(row.get("data_warnings") or 0)
+    if n:
+        notes.append(f"{n} data warning{'s' if n != 1 else ''}")
+    return str(row["status"]) + (f" ({', '.join(notes)})" if notes else "")
 
 
 def _search(client, *, running_only: bool, limit: int) -> list[dict[str, Any]]:
@@ -394,8 +407,9 @@ def _search(client, *, running_only: bool, limit: int) -> list[dict[str, Any]]:
 
 def pipeline_runs(limit: int = 20, *, tracking_uri: str | None = None) -> list[dict[str, Any]]:
     """The last ``limit`` pipeline runs (newest first): run id, pipeline, experiment, status,
-    start and end (UTC), why it failed or stopped, the pid and host that ran it, and for a RUNNING
-    run whether that process is ``alive`` (see :func:`owner_state`)."""
+    start and end (UTC), why it failed or stopped, the pid and host that ran it, ``data_warnings``
+    (the number of rows its price data's validation warned about: reported, they did not stop the
+    run; 0 for none), and for a RUNNING run whether that process is ``alive`` (see :func:`owner_state`)."""
     from mlflow.tracking import MlflowClient
 
     from qpo.tracking import configure
