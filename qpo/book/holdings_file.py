@@ -41,14 +41,16 @@ _MAGIC = {b"PK\x03\x04": "a zip archive (an Excel .xlsx workbook?)", b"\xd0\xcf\
           b"%PDF": "a PDF document", b"\x89PNG": "a PNG image", b"\x1f\x8b": "gzip-compressed"}
 
 
-def read_holdings_file(path, known_tickers: Iterable[str] | None) -> pd.DataFrame:
+def read_holdings_file(path, known_tickers: Iterable[str] | None, *,
+                       source: str = "the price data") -> pd.DataFrame:
     """The holdings of a CSV file as a DataFrame with columns ``ticker`` (text), ``shares``
     (float > 0), ``price`` (float > 0, NaN when not given) and ``date`` (Timestamp, NaT when not
     given), one row per holding in the file's order: what
     :func:`qpo.store.create_portfolio` takes as ``holdings``.
 
     ``known_tickers`` are the tickers the price data has (a ticker outside them is refused, with a
-    "did you mean" when its upper case is known); None leaves that check to the store.
+    "did you mean" when its upper case is known); None leaves that check to the store. ``source``
+    names those prices in the message that refuses a ticker ("unknown ticker (not in SOURCE)").
 
     Raises
     ------
@@ -88,7 +90,7 @@ def read_holdings_file(path, known_tickers: Iterable[str] | None) -> pd.DataFram
             continue
         cells = cells[:len(header)] + [""] * (len(header) - len(cells))  # missing trailing cells are blank
         raw = {name: cells[i].strip() for name, i in col.items()}
-        ticker = _ticker(raw["ticker"], n, known, problems)
+        ticker = _ticker(raw["ticker"], n, known, problems, source)
         shares = _shares(raw["shares"], n, decimal_comma, problems)
         price = _price(raw.get("price", ""), n, decimal_comma, problems)
         date = _date(raw.get("date", ""), n, problems)
@@ -174,7 +176,7 @@ def _check_header(header: list[str], label: str) -> None:
 
 
 # -- the cells --------------------------------------------------------------------------------------
-def _ticker(text: str, n: int, known: set[str] | None, problems) -> str | None:
+def _ticker(text: str, n: int, known: set[str] | None, problems, source: str = "the price data") -> str | None:
     if not text:
         problems["no ticker"].append(str(n))
         return None
@@ -183,7 +185,7 @@ def _ticker(text: str, n: int, known: set[str] | None, problems) -> str | None:
         return None
     if known is not None and text not in known:
         hint = f", did you mean {text.upper()}?" if text.upper() in known else ""
-        problems["unknown ticker (not in the price data)"].append(f"{n} ({text}{hint})")
+        problems[f"unknown ticker (not in {source})"].append(f"{n} ({text}{hint})")
         return None
     return text
 

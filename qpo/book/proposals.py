@@ -27,7 +27,7 @@ from qpo.errors import InvalidValueError
 CHECK_COLUMNS = ["portfolio", "client", "advisor", "status", "due", "max_drift", "ticker", "band", "value",
                  "cash_weight", "target_proposal", "prices_as_of", "reason"]
 #: the order ``check_rebalance`` lists the statuses in
-CHECK_STATUSES = ("drifted", "no_target", "unpriced", "within_band")
+CHECK_STATUSES = ("drifted", "no_target", "strategy_invalid", "unpriced", "within_band")
 
 
 def _prices(prices, engine) -> pd.DataFrame:
@@ -85,6 +85,12 @@ def _strategy_of(row_strategy, strategy, overrides: Mapping[str, Any]) -> Strate
     return base.with_overrides(**overrides) if overrides else base
 
 
+def share_override(fractional: bool) -> str:
+    """What a proposal says when its shares override its strategy's (``fractional=`` given)."""
+    return ("fractional shares (overriding the strategy's whole shares)" if fractional
+            else "whole shares (overriding the strategy's fractional shares)")
+
+
 def _tradable(prices: pd.DataFrame, when: pd.Timestamp, lookback: int) -> list[str]:
     """The names priced on every one of the last ``lookback`` dates up to ``when`` (the universe of a
     portfolio of cash whose strategy names no ticker)."""
@@ -122,7 +128,8 @@ def propose_rebalance(portfolio: str, strategy=None, as_of=None, *, actor=None, 
         row = get_portfolio(s, who, portfolio)
         if save:
             who.require_change(row, "propose a rebalance of")
-        plan = _strategy_of(row.strategy, strategy, overrides)
+        base = _strategy_of(row.strategy, strategy, {})
+        plan = base.with_overrides(**overrides) if overrides else base
         pos, whole = positions(s, who, row.name, when.date())
         if pos.n_transactions == 0:
             raise InvalidValueError(f"portfolio {row.name!r} has no ledger entry on or before {when.date()}"
@@ -147,6 +154,8 @@ def propose_rebalance(portfolio: str, strategy=None, as_of=None, *, actor=None, 
                                   ledger_version=ledger_version)
         proposal.parameters["overrides"] = _plain(dict(overrides))
         proposal.parameters["strategy_source"] = "given" if strategy is not None else "portfolio"
+        if plan.fractional != base.fractional:
+            proposal.parameters["share_override"] = share_override(plan.fractional)
         if save:
             stored = save_proposal(s, who, row.name, proposal.to_record())
             proposal.id = stored.id
@@ -231,7 +240,9 @@ def check_rebalance(*, actor=None, prices=None, as_of=None, engine=None) -> pd.D
     whether a proposal is due (the target is that of the last proposal accepted on prices of
     ``as_of`` or before): ``status`` is ``drifted`` (the largest |weight - target| exceeds the
     strategy's ``rebalance_band``), ``no_target`` (never rebalanced: a proposal is due),
-    ``unpriced`` (a holding has no price: nothing can be said) or ``within_band``. Sorted by status in
+    ``strategy_invalid`` (its stored strategy no longer reads: ``reason`` says why; no proposal can be
+    built until a valid one is stored), ``unpriced`` (a holding has no price: nothing can be said) or
+    ``within_band``. Sorted by status in
     that order, then by drift, largest first. Columns: :data:`CHECK_COLUMNS`."""
     from sqlalchemy import select
 
@@ -253,7 +264,9 @@ def check_rebalance(*, actor=None, prices=None, as_of=None, engine=None) -> pd.D
                 band = float(stored.rebalance_band)
             except InvalidValueError as exc:
                 rows.append({"portfolio": p.name, "client": p.client_name, "advisor": p.advisor.email,
-                             "status": "unpriced", "due": False, "reason": f"its stored strategy is refused: {exc}"})
+                             "status": "strategy_invalid", "due": False,
+                             "reason": f"its stored strategy is refused: {exc}; store a valid one "
+                                       f"(`qpo portfolio update {p.name} --strategy FILE`)"})
                 continue
             accepted = s.scalars(select(Proposal).where(Proposal.portfolio_id == p.id, Proposal.status == "accepted",
                                                         Proposal.prices_as_of <= when.date())

@@ -393,6 +393,8 @@ class Strategy:
         from qpo.optimization.engine import resolve_options
 
         synthetic = returns_sample is None
+        if synthetic:
+            _refuse_impossible(self)
         sample = _sample(self) if returns_sample is None else returns_sample
         current = None
         if self.constraints.max_turnover is not None:
@@ -413,6 +415,40 @@ class Strategy:
                 raise
             raise _fail("objective", f"{self.objective} cannot be built with these constraints: {exc}") from None
         return problem
+
+
+def _refuse_impossible(strategy: Strategy) -> None:
+    """Refuse bounds that no universe can hold (every proposal of them would fail): floors the
+    constraints name one by one (``min_weight`` by ticker, ``group_min``) summing above the budget, a
+    scalar ``min_weight`` that the names the constraints name (each must hold it) cannot all hold
+    within the budget (a floor above its own cap is refused by the constraints). Caps too small for
+    the budget depend on the number of names a proposal has and are refused then (or by the command
+    line, over the book's prices)."""
+    c = strategy.constraints
+    budget = float(c.budget)
+    valid = f"the floors must sum to at most the budget {budget:.1%}"
+    if isinstance(c.min_weight, Mapping):
+        floors = {str(t): float(v) for t, v in c.min_weight.items()}
+        total = sum(max(v, 0.0) for v in floors.values())
+        if total > budget + 1e-9:
+            shown = ", ".join(f"{t} {v:.1%}" for t, v in list(floors.items())[:4]) + (" ..." if len(floors) > 4 else "")
+            raise _fail("constraints", f"min_weight asks for {total:.1%} ({shown}), above the budget {budget:.1%}: no "
+                                       f"proposal could hold it; {valid}")
+    elif isinstance(c.min_weight, numbers.Real) and float(c.min_weight) > 0:
+        lo = float(c.min_weight)
+        named = sorted(_named_tickers(c))
+        must = max(1, len(named))
+        if lo * must > budget + 1e-9:
+            which = f"each of the {must} tickers the constraints name" if named else "one name"
+            raise _fail("constraints", f"min_weight {lo:.1%} for {which} asks for {lo * must:.1%}, above the budget "
+                                       f"{budget:.1%} (every name a proposal holds must hold min_weight): min_weight "
+                                       f"times the number of names must be at most the budget")
+    group_min = dict(c.group_min) if c.group_min is not None else {}
+    if group_min:
+        total = sum(max(float(v), 0.0) for v in group_min.values())
+        if total > budget + 1e-9:
+            raise _fail("constraints", f"group_min asks for {total:.1%} over {len(group_min)} group(s), above the "
+                                       f"budget {budget:.1%}: no proposal could hold it; {valid}")
 
 
 def _sample(strategy: Strategy) -> pd.DataFrame:

@@ -125,8 +125,32 @@ def jsonable(value):
     return value if isinstance(value, str) else str(value)
 
 
-def emit_json(document) -> None:
-    print(json.dumps(jsonable(document), allow_nan=False), flush=True)
+#: keys whose numbers are amounts of money in the book's JSON: rounded to cents
+MONEY_KEYS = frozenset({"cash", "cash_before", "cash_after", "value", "value_before", "value_after", "total_value",
+                        "invested_value", "notional", "cost", "total_cost", "amount", "fees", "commission"})
+#: decimals of the book's other numbers (weights, shares, prices, risk): float noise goes, 1e-8 stays
+DECIMALS = 8
+
+
+def rounded(value, key: str | None = None):
+    """Plain JSON data (:func:`jsonable`'s) with float noise gone: numbers under a key of
+    :data:`MONEY_KEYS` rounded to cents, the others to :data:`DECIMALS` decimals (``377.8309999999401``
+    is ``377.83``; ``0.30000000000000004`` is ``0.3``)."""
+    if isinstance(value, dict):
+        return {k: rounded(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v, key) for v in value]
+    if isinstance(value, float):
+        out = round(value, 2 if key in MONEY_KEYS else DECIMALS)
+        return 0.0 if out == 0 else out  # no -0.0
+    return value
+
+
+def emit_json(document, *, rounded_numbers: bool = False) -> None:
+    """Print ``document`` as one line of JSON; ``rounded_numbers``: through :func:`rounded` (the
+    book's commands: money to cents, other numbers to 1e-8)."""
+    data = jsonable(document)
+    print(json.dumps(rounded(data) if rounded_numbers else data, allow_nan=False), flush=True)
 
 
 def money(x) -> str:

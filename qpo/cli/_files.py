@@ -4,6 +4,7 @@ whole before the store is touched; a problem is a :class:`~qpo.errors.QpoError` 
 from __future__ import annotations
 
 import json
+import numbers
 from pathlib import Path
 
 #: the columns of a ledger file for ``qpo portfolio transactions NAME --import FILE``
@@ -60,8 +61,9 @@ def load_strategy(path: str):
         raise InvalidValueError(f"strategy file {file_label(path)}: {exc}") from None
 
 
-def strategy_tickers_priced(strategy, path: str, priced) -> None:
-    """Refuse a strategy that names a ticker the price data lacks: every proposal of it would fail."""
+def strategy_tickers_priced(strategy, path: str, priced, source: str = "the price data") -> None:
+    """Refuse a strategy that names a ticker the price data (``priced``, described by ``source``)
+    lacks: every proposal of it would fail."""
     import pandas as pd
 
     from qpo.book.rebalance import universe_of
@@ -71,8 +73,14 @@ def strategy_tickers_priced(strategy, path: str, priced) -> None:
     missing = sorted(set(named) - set(priced))
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-        raise InvalidValueError(f"strategy file {file_label(path)} names {shown}, which the price data lacks: no "
-                                "proposal could be built; name tickers of the price panel")
+        raise InvalidValueError(f"strategy file {file_label(path)} names {shown}, which {source} lacks: no "
+                                "proposal could be built; name tickers it holds")
+    cap, budget, n = strategy.constraints.max_weight, float(strategy.constraints.budget), len(set(priced))
+    if n > 0 and isinstance(cap, numbers.Real) and float(cap) * n < budget - 1e-9:
+        raise InvalidValueError(
+            f"strategy file {file_label(path)}: max_weight {float(cap):.1%} over the {n} tickers of {source} holds at "
+            f"most {float(cap) * n:.1%}, below the budget {budget:.1%}: no proposal could be fully invested (it "
+            f"depends on the number of names: max_weight must be at least {budget / n:.2%} here)")
 
 
 def read_ledger_file(path: str):

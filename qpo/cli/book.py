@@ -51,7 +51,7 @@ def _cmd_user_add(args) -> int:
         user = add_user(s, _people_actor(args), args.email, args.name, args.role, password=password)
         row = {"email": user.email, "name": user.name, "role": user.role, "has_password": user.password_hash is not None}
     if args.json:
-        c.emit_json({"user": row})
+        c.emit_json({"user": row}, rounded_numbers=True)
     else:
         c.say(f"added {row['role']} {row['name']} <{row['email']}>" + (" with a password" if row["has_password"] else ""))
     return 0
@@ -80,7 +80,7 @@ def _cmd_user_update(args) -> int:
         user = update_user(s, _people_actor(args), args.email, name=args.name, role=args.role)
         row = {"email": user.email, "name": user.name, "role": user.role, "has_password": user.password_hash is not None}
     if args.json:
-        c.emit_json({"user": row})
+        c.emit_json({"user": row}, rounded_numbers=True)
     else:
         c.say(f"updated {row['email']}: {row['name']}, {row['role']}")
     return 0
@@ -92,7 +92,7 @@ def _cmd_user_list(args) -> int:
     with session_scope(c.reader()) as s:
         users = list_users(s, c.actor(args))
     if args.json:
-        c.emit_json({"users": users})
+        c.emit_json({"users": users}, rounded_numbers=True)
     else:
         c.say(c.table(users, {"has_password": lambda b: "yes" if b else "no"}, empty="no users"))
     return 0
@@ -110,7 +110,7 @@ def _cmd_user_passwd(args) -> int:
     with session_scope(c.writer()) as s:
         set_password(s, c.actor(args), args.email, password)
     if args.json:
-        c.emit_json({"user": args.email.strip(), "password": "set"})
+        c.emit_json({"user": args.email.strip(), "password": "set"}, rounded_numbers=True)
     else:
         c.say(f"password set for {args.email.strip()}")
     return 0
@@ -121,34 +121,40 @@ def _cmd_portfolio_create(args) -> int:
     from qpo.store import create_portfolio, session_scope, store_tickers
 
     strategy = files.load_strategy(args.strategy) if args.strategy is not None else None  # checked before any write
-    if strategy is not None:
-        files.strategy_tickers_priced(strategy, args.strategy, c.prices().columns)
-    panel = c.prices()
     engine = c.writer()
     book_panel, origin = c.book_prices(engine)
+    if strategy is not None:
+        files.strategy_tickers_priced(strategy, args.strategy, book_panel.columns, _prices_named(origin))
     dated = args.date or book_panel.index[-1].date()
     with session_scope(engine) as s:
-        known = set(map(str, panel.columns)) | store_tickers(s)
         holdings = None
         if args.holdings is not None:
             from qpo.book.holdings_file import read_holdings_file
 
-            holdings = read_holdings_file(args.holdings, known)
+            # the book's prices' tickers and the ledgers' (what the store checks with known_tickers None)
+            holdings = read_holdings_file(args.holdings, store_tickers(s), source=_prices_named(origin))
         p = create_portfolio(s, c.actor(args), args.name, args.client, args.advisor, holdings=holdings,
                              cash=args.cash, strategy=None if strategy is None else strategy.to_json(),
                              benchmark=args.benchmark, description=args.description, account=args.account,
-                             trade_date=dated, known_tickers=known)
+                             trade_date=dated)
         name = p.name
         summary = _summary(s, c.actor(args), name, (book_panel, origin))
     note = (f"dated {dated} (the last date of {c.price_origin(origin)}; --date to change)"
             if args.date is None else f"dated {args.date}")
     if args.json:
         c.emit_json({"created": name, "trade_date": str(dated), "trade_date_default": args.date is None,
-                     "portfolio": summary})
+                     "portfolio": summary}, rounded_numbers=True)
     else:
         c.say(f"created portfolio {name!r}: opening ledger {note}")
         _print_summary(summary)
     return 0
+
+
+def _prices_named(origin: str) -> str:
+    """The book's prices in a message that refuses a ticker they lack."""
+    if origin == "store":
+        return "the book's price data (the store's market data: `qpo data ingest`)"
+    return f"the book's price data (the bundled {c.PRICE_SOURCE} panel; `qpo data ingest` adds others)"
 
 
 def _cmd_portfolio_list(args) -> int:
@@ -157,7 +163,7 @@ def _cmd_portfolio_list(args) -> int:
     with session_scope(c.reader()) as s:
         frame = list_portfolios(s, c.actor(args))
     if args.json:
-        c.emit_json({"portfolios": frame})
+        c.emit_json({"portfolios": frame}, rounded_numbers=True)
     else:
         c.say(c.table(frame.drop(columns=["advisor"]), {"cash": c.money}, empty="no portfolios you may see"))
     return 0
@@ -254,7 +260,7 @@ def _cmd_portfolio_show(args) -> int:
     with session_scope(engine) as s:
         summary = _summary(s, c.actor(args), args.name, book_prices)
     if args.json:
-        c.emit_json({"portfolio": summary})
+        c.emit_json({"portfolio": summary}, rounded_numbers=True)
     else:
         _print_summary(summary)
     return 0
@@ -267,20 +273,26 @@ def _cmd_portfolio_update(args) -> int:
     changes = {key: getattr(args, attr) for key, attr in (
         ("name", "new_name"), ("client_name", "client"), ("advisor_email", "advisor"), ("benchmark", "benchmark"),
         ("account", "account"), ("description", "description")) if getattr(args, attr) is not None}
+    engine = c.writer() if changes or args.strategy is not None else None
     if args.strategy is not None:
+        from qpo.store.portfolios import book_price_tickers
+
         loaded = files.load_strategy(args.strategy)
-        files.strategy_tickers_priced(loaded, args.strategy, c.prices().columns)
+        with session_scope(engine) as s:
+            priced, origin = book_price_tickers(s)
+        files.strategy_tickers_priced(loaded, args.strategy, priced, _prices_named(origin))
         changes["strategy"] = loaded.to_json()
     if not changes:
         raise InvalidValueError("nothing to update: give --name, --client, --advisor, --benchmark, --account, "
                                 "--description or --strategy FILE")
-    with session_scope(c.writer()) as s:
+    with session_scope(engine) as s:
         from qpo.store import audit as trail
 
         p = update_portfolio(s, c.actor(args), args.name, **changes)
         after = trail.snapshot(p)
     if args.json:
-        c.emit_json({"updated": args.name.strip(), "changed": sorted(changes), "portfolio": after})
+        c.emit_json({"updated": args.name.strip(), "changed": sorted(changes), "portfolio": after},
+                    rounded_numbers=True)
     else:
         c.say(f"updated portfolio {after['name']!r}: {', '.join(sorted(changes))}")
     return 0
@@ -292,7 +304,7 @@ def _cmd_portfolio_delete(args) -> int:
     with session_scope(c.writer()) as s:
         before = delete_portfolio(s, c.actor(args), args.name, force=args.force)
     if args.json:
-        c.emit_json({"deleted": before["name"], "portfolio": before})
+        c.emit_json({"deleted": before["name"], "portfolio": before}, rounded_numbers=True)
     else:
         held = ", ".join(f"{c.shares(q)} {t}" for t, q in before["holdings"].items()) or "no shares"
         extra = f"; open proposals {before['open_proposals']} went with it" if before["open_proposals"] else ""
@@ -302,15 +314,14 @@ def _cmd_portfolio_delete(args) -> int:
 
 
 def _cmd_portfolio_transactions(args) -> int:
-    from qpo.store import import_transactions, list_transactions, position, session_scope, store_tickers
+    from qpo.store import import_transactions, list_transactions, position, session_scope
 
     imported = None
     if args.import_file is not None:
         rows = files.read_ledger_file(args.import_file)
-        panel = c.prices()
         with session_scope(c.writer()) as s:
-            known = set(map(str, panel.columns)) | store_tickers(s)
-            written = import_transactions(s, c.actor(args), args.name, rows, known_tickers=known)
+            # known_tickers None: the book's prices' tickers and the ledgers' (store_tickers)
+            written = import_transactions(s, c.actor(args), args.name, rows)
             imported = [t.id for t in written]
             frame = list_transactions(s, c.actor(args), args.name)
             pos = position(s, c.actor(args), args.name)
@@ -320,7 +331,7 @@ def _cmd_portfolio_transactions(args) -> int:
             pos = position(s, c.actor(args), args.name)
     if args.json:
         c.emit_json({"portfolio": args.name.strip(), "transactions": frame, "imported": imported,
-                     "holdings": pos.shares, "cash": pos.cash})
+                     "holdings": pos.shares, "cash": pos.cash}, rounded_numbers=True)
         return 0
     if imported is not None:
         c.say(f"imported {len(imported)} transaction(s) into {args.name.strip()!r}")
@@ -340,7 +351,7 @@ def _cmd_audit(args) -> int:
     with session_scope(c.reader()) as s:
         frame = audit_trail(s, c.actor(args), portfolio=args.portfolio, since=args.since)
     if args.json:
-        c.emit_json({"audit": frame})
+        c.emit_json({"audit": frame}, rounded_numbers=True)
         return 0
     shown = frame.drop(columns=["id", "before", "after"]).assign(
         at=[t.strftime("%Y-%m-%d %H:%M:%S") if t is not None else "" for t in frame["at"]],
@@ -416,7 +427,8 @@ def register(sub) -> None:
     pc.add_argument("--benchmark", help="benchmark name, e.g. SP500")
     pc.add_argument("--account", help="the account order tickets name (default: the portfolio's name)")
     pc.add_argument("--date", metavar="YYYY-MM-DD",
-                    help="date of the opening entries (default: the last date of the bundled price panel)")
+                    help="date of the opening entries (default: the last date of the book's prices: the store's "
+                         "market data, else the bundled panel)")
     pc.add_argument("--description")
     _sub(psub, "list", "the portfolios you may see, with their number of names and cash", _cmd_portfolio_list,
          reads=True)

@@ -44,6 +44,8 @@ def _print_proposal(proposal, *, stored: bool) -> None:
     result = proposal.result
     pid = f"proposal {proposal.id}" if proposal.id is not None else "draft proposal (not stored)"
     c.say(f"{pid} for {proposal.portfolio!r}: {proposal.status}")
+    if proposal.parameters.get("share_override"):
+        c.say(f"shares: {proposal.parameters['share_override']}")
     c.say(f"as of {_day(proposal.as_of)}, prices of {_day(proposal.prices_as_of)}; target: {result.objective} "
           f"({result.method}, {result.solver}, {result.status})"
           + (f"; fallback: {result.fallback_reason}" if getattr(result, "fallback_reason", None) else ""))
@@ -125,8 +127,10 @@ def _cmd_propose(args) -> int:
         if "researcher" in str(exc) and not args.dry_run:
             raise AccessDenied(f"{exc} (--dry-run computes a proposal without storing it)") from None
         raise
+    override = proposal.parameters.get("share_override")
     if args.json:
-        c.emit_json({"proposal": proposal.to_dict(), "stored": not args.dry_run})
+        c.emit_json({"proposal": proposal.to_dict(), "stored": not args.dry_run, "share_override": override},
+                    rounded_numbers=True)
     else:
         _print_proposal(proposal, stored=not args.dry_run)
         if args.dry_run:
@@ -148,7 +152,7 @@ def _cmd_list(args) -> int:
     with session_scope(c.reader()) as s:
         frame = list_proposals(s, c.actor(args), args.name, status=args.status)
     if args.json:
-        c.emit_json({"proposals": frame})
+        c.emit_json({"proposals": frame}, rounded_numbers=True)
     else:
         shown = frame.assign(created_at=[t.strftime("%Y-%m-%d %H:%M") if t is not None else "" for t in frame["created_at"]])
         c.say(c.table(shown, {"turnover": c.pct, "total_cost": c.money}, empty="no proposals you may see"))
@@ -162,7 +166,7 @@ def _cmd_show(args) -> int:
     with session_scope(c.reader()) as s:
         proposal = _stored(s, c.actor(args), pid)
     if args.json:
-        c.emit_json({"proposal": proposal.to_dict()})
+        c.emit_json({"proposal": proposal.to_dict()}, rounded_numbers=True)
     else:
         _print_proposal(proposal, stored=True)
     return 0
@@ -181,7 +185,7 @@ def _cmd_accept(args) -> int:
         pos = position(s, c.actor(args), name)
     if args.json:
         c.emit_json({"accepted": pid, "portfolio": name, "n_trades": n_trades, "optimization_run_id": run_id,
-                     "holdings": pos.shares, "cash": pos.cash, "breaches_after": accepted.breaches_after()})
+                     "holdings": pos.shares, "cash": pos.cash, "breaches_after": accepted.breaches_after()}, rounded_numbers=True)
     else:
         c.say(f"accepted proposal {pid} for {name!r}: {n_trades} trade(s) written to its ledger "
               f"(optimization run {run_id}); cash now {c.money(pos.cash)}")
@@ -200,7 +204,7 @@ def _cmd_reject(args) -> int:
 
     reject_rebalance(pid, args.reason, actor=c.actor(args), engine=c.writer())
     if args.json:
-        c.emit_json({"rejected": pid, "reason": args.reason})
+        c.emit_json({"rejected": pid, "reason": args.reason}, rounded_numbers=True)
     else:
         c.say(f"rejected proposal {pid}: {c.cell(args.reason, 100)}")
     return 0
@@ -213,7 +217,7 @@ def _cmd_check(args) -> int:
 
     frame = check_rebalance(actor=c.actor(args), prices=None, as_of=args.as_of, engine=c.reader())
     if args.json:
-        c.emit_json({"check": frame})
+        c.emit_json({"check": frame}, rounded_numbers=True)
         return 0
     fmt = {col: c.pct for col in frame.columns if col in ("drift", "band", "max_drift", "rebalance_band", "cash_weight")}
     if "value" in frame.columns:
@@ -242,7 +246,7 @@ def _cmd_export(args) -> int:
     if args.html is not None:
         written["html"] = str(proposal_html(proposal, args.html) or args.html)
     if args.json:
-        c.emit_json({"exported": pid, **written})
+        c.emit_json({"exported": pid, **written}, rounded_numbers=True)
     else:
         for kind, path in written.items():
             c.say(f"{'order ticket' if kind == 'csv' else 'proposal page'}: {path}")
@@ -270,7 +274,10 @@ def register(sub) -> None:
     pr.add_argument("--spread-bps", type=float, help="estimated spread cost in basis points of the notional")
     pr.add_argument("--commission", type=float, help="commission per trade, in the portfolio's currency")
     pr.add_argument("--fractional", action=argparse.BooleanOptionalAction, default=None,
-                    help="trade fractional shares (default: the strategy's setting, whole shares)")
+                    help="trade fractional shares, or with --no-fractional whole ones (default: the strategy's "
+                         "setting, whole shares unless it says otherwise); an advisor's override of the strategy "
+                         "for this proposal, which the proposal then says: \"fractional shares (overriding the "
+                         "strategy's whole shares)\"")
     pr.add_argument("--as-of", metavar="YYYY-MM-DD", help="the date of the prices and holdings (default: the last)")
     pr.add_argument("--dry-run", action="store_true", help="compute the proposal and store nothing")
     ls = _sub(rsub, "list", "the proposals you may see", _cmd_list)

@@ -4,9 +4,10 @@ and after as JSON). The repository only ever INSERTs here; on PostgreSQL a trigg
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from qpo.store import _inputs as check
@@ -52,10 +53,14 @@ def trail(session: Session, actor: Actor, *, portfolio: ClientPortfolio | str | 
     """The rows ``actor`` may read, oldest first: an advisor sees the rows of their own clients'
     portfolios and their own actions; a researcher every portfolio's rows and their own; an admin
     (or a system actor) everything, people's changes included."""
+    deleted = _deletions(session)
     q = select(AuditEntry)
     if isinstance(portfolio, ClientPortfolio):
         q = q.where(AuditEntry.portfolio_id == portfolio.id)
     elif isinstance(portfolio, str):  # a portfolio deleted since: its rows keep its name
+        if session.scalar(select(AuditEntry.id).where(AuditEntry.portfolio == portfolio).limit(1)) is None:
+            raise check.fail(f"no portfolio named {check.quote(portfolio)}, now or deleted; "
+                             + _names_hint(session, actor, deleted))
         q = q.where(AuditEntry.portfolio == portfolio)
     if since is not None:
         start = dt.datetime.combine(since, dt.time.min, tzinfo=dt.UTC)
@@ -65,8 +70,14 @@ def trail(session: Session, actor: Actor, *, portfolio: ClientPortfolio | str | 
         else:
             q = q.where(AuditEntry.at >= start)
     if actor.role == "advisor":
+        # a live portfolio's rows (not those of a deleted one that had its id), a deleted one's
+        # rows when the actor managed it when it was deleted, and the actor's own rows
         own = select(ClientPortfolio.id).where(ClientPortfolio.advisor_id == actor.user_id)
-        q = q.where(or_(AuditEntry.portfolio_id.in_(own), AuditEntry.actor == actor.email))
+        before_delete = [and_(AuditEntry.portfolio_id == d.portfolio_id, AuditEntry.id <= d.id) for d in deleted]
+        live = and_(AuditEntry.portfolio_id.in_(own), not_(or_(*before_delete))) if before_delete else \
+            AuditEntry.portfolio_id.in_(own)
+        managed = [c for d, c in zip(deleted, before_delete, strict=True) if d.advisor == actor.email]
+        q = q.where(or_(live, *managed, AuditEntry.actor == actor.email))
     elif actor.role == "researcher":
         q = q.where(or_(AuditEntry.portfolio_id.is_not(None), AuditEntry.actor == actor.email))
     q = q.order_by(AuditEntry.id)
@@ -76,3 +87,33 @@ def trail(session: Session, actor: Actor, *, portfolio: ClientPortfolio | str | 
     return pd.DataFrame([{"id": r.id, "at": r.at, "actor": r.actor, "role": r.role, "action": r.action,
                           "entity": r.entity, "entity_id": r.entity_id, "portfolio": r.portfolio,
                           "before": r.before, "after": r.after} for r in rows], columns=COLUMNS)
+
+
+@dataclass(frozen=True)
+class _Deletion:
+    id: int  # the delete row's
+    portfolio_id: int
+    name: str | None
+    advisor: str | None  # who managed it when it was deleted
+
+
+def _deletions(session: Session) -> list[_Deletion]:
+    """The deletions of portfolios the trail records, each with who managed the portfolio then
+    (the delete row's ``before.advisor``): that advisor keeps reading the deleted portfolio's rows."""
+    rows = session.execute(select(AuditEntry.id, AuditEntry.portfolio_id, AuditEntry.portfolio, AuditEntry.before)
+                           .where(AuditEntry.action == "delete", AuditEntry.entity == "portfolio",
+                                  AuditEntry.portfolio_id.is_not(None)).order_by(AuditEntry.id)).all()
+    return [_Deletion(r.id, r.portfolio_id, r.portfolio,
+                      r.before.get("advisor") if isinstance(r.before, dict) else None) for r in rows]
+
+
+def _names_hint(session: Session, actor: Actor, deleted: list[_Deletion]) -> str:
+    """The portfolios whose trail ``actor`` may read, for a message naming an unknown one."""
+    q = select(ClientPortfolio.name).order_by(ClientPortfolio.name)
+    if actor.role == "advisor":
+        q = q.where(ClientPortfolio.advisor_id == actor.user_id)
+    live = list(session.scalars(q).all())
+    gone = sorted({d.name for d in deleted if d.name is not None and d.name not in live
+                   and (actor.role != "advisor" or d.advisor == actor.email)})
+    text = f"the portfolios you may see: {check.names_list(live)}" if live else "you may see no portfolio"
+    return text + (f"; deleted: {check.names_list(gone)}" if gone else "")

@@ -121,9 +121,12 @@ def check_entry(entry: Entry) -> None:
                          f"{', '.join(extra)} (got {', '.join(f'{f}={quote(getattr(entry, f), 20)}' for f in extra)})")
 
 
-def replay(entries: Iterable[Entry], *, as_of: dt.date | None = None) -> Position:
+def replay(entries: Iterable[Entry], *, as_of: dt.date | None = None,
+           broken: list[tuple[Entry, str]] | None = None) -> Position:
     """The position after ``entries`` (in trade-date order, then id, new entries last within their
-    date), up to ``as_of`` when given. Refuses the first entry that oversells or overdraws."""
+    date), up to ``as_of`` when given. Refuses the first entry that oversells or overdraws; or, given
+    a ``broken`` list, notes each such entry there (with why) and replays on without it, so that a
+    caller can report every one."""
     ordered = sorted(entries, key=lambda e: (e.trade_date, math.inf if e.id is None else e.id))
     shares: dict[str, float] = {}
     cash = 0.0
@@ -141,7 +144,11 @@ def replay(entries: Iterable[Entry], *, as_of: dt.date | None = None) -> Positio
         if e.kind in SHARE_KINDS_OUT:
             held = shares.get(ticker, 0.0)
             if quantity > held + SHARE_TOLERANCE * max(1.0, held):
-                raise LedgerError(f"{e.describe()}: the portfolio holds {_n(held)} {ticker} then; nothing written")
+                why = f"{e.describe()}: the portfolio holds {_n(held)} {ticker} then; nothing written"
+                if broken is None:
+                    raise LedgerError(why)
+                broken.append((e, why))
+                continue
             left = held - quantity
             if abs(left) <= SHARE_TOLERANCE * max(1.0, held):
                 shares.pop(ticker, None)
@@ -151,8 +158,16 @@ def replay(entries: Iterable[Entry], *, as_of: dt.date | None = None) -> Positio
             shares[ticker] = shares.get(ticker, 0.0) + quantity
         effect = e.cash_effect()
         if effect < 0 and cash + effect < -CASH_TOLERANCE:
-            raise LedgerError(f"{e.describe()} needs {_m(-effect)} cash: the portfolio has {_m(cash)} then; "
-                              "nothing written (deposit cash first, or sell)")
+            why = (f"{e.describe()} needs {_m(-effect)} cash: the portfolio has {_m(cash)} then; "
+                   "nothing written (deposit cash first, or sell)")
+            if broken is None:
+                raise LedgerError(why)
+            if e.kind in SHARE_KINDS_IN:  # undo its shares: it is left out
+                shares[ticker] -= quantity
+                if abs(shares[ticker]) <= SHARE_TOLERANCE * max(1.0, quantity):
+                    shares.pop(ticker)
+            broken.append((e, why))
+            continue
         cash += effect
     if abs(cash) < CASH_TOLERANCE:
         cash = 0.0

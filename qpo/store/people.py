@@ -14,6 +14,7 @@ from qpo.store import audit
 from qpo.store._repo import ActorLike, _collect
 from qpo.store.access import USER_ENV, Actor, actor_for
 from qpo.store.models import (
+    ClientPortfolio,
     User,
 )
 from qpo.store.passwords import hash_password, verify_password
@@ -89,7 +90,8 @@ def _bootstrap_actor(session: Session, actor: Actor | str, address: str) -> Acto
 def update_user(session: Session, actor: ActorLike, email: str, *, name: str | None = None,
                 role: str | None = None) -> User:
     """Change a person's name and/or role (an admin's job, or a system actor's). Refused, nothing
-    written, when it would leave the store without an admin (demoting the last one). Audited as
+    written, when it would leave the store without an admin (demoting the last one), or a portfolio
+    managed by someone who manages none (a researcher): move the person's portfolios first. Audited as
     ``user_update`` with the person before and after."""
     problems: list[str] = []
     address = _collect(problems, check.email, email, "user e-mail")
@@ -108,6 +110,13 @@ def update_user(session: Session, actor: ActorLike, email: str, *, name: str | N
         if len(admins) <= 1:
             raise check.fail(f"{quote(address)} is the store's last admin: make another person admin first "
                              "(`qpo user update EMAIL --role admin`)")
+    if urole is not None and urole not in ("advisor", "admin") and user.role in ("advisor", "admin"):
+        managed = session.scalars(select(ClientPortfolio.name).where(ClientPortfolio.advisor_id == user.id)
+                                  .order_by(ClientPortfolio.name)).all()
+        if managed:
+            raise check.fail(f"{quote(address)} manages {len(managed)} portfolio(s) ({check.names_list(managed)}); a "
+                             f"{urole} manages none: move them to another advisor first (`qpo portfolio update NAME "
+                             "--advisor OTHER`)")
     before = _user_row(user)
     if uname is not None:
         user.name = uname

@@ -15,6 +15,9 @@ from qpo.errors import AccessDenied, StoreError
 from qpo.store import _inputs as check
 from qpo.store import audit, ledger
 from qpo.store._repo import ActorLike, _amount_ok, _collect
+from qpo.store._tickers import _universe
+from qpo.store._tickers import book_price_tickers as book_price_tickers  # re-exported: the book's tickers
+from qpo.store._tickers import store_tickers as store_tickers  # re-exported
 from qpo.store.access import Actor, actor_for
 from qpo.store.models import (
     ClientPortfolio,
@@ -39,23 +42,6 @@ def portfolio_benchmark(portfolio: ClientPortfolio) -> str | None:
     strategy = portfolio.strategy
     named = strategy.get("benchmark") if isinstance(strategy, Mapping) else None
     return named if isinstance(named, str) and named.strip() else None
-
-
-def store_tickers(session: Session) -> set[str]:
-    """The universe a portfolio's tickers are checked against when the caller gives none: the
-    bundled S&P 500 panel's tickers and every ticker the store's ledgers already hold."""
-    from qpo.data import BUNDLED_SECTORS
-
-    traded = session.scalars(select(Transaction.ticker).where(Transaction.ticker.is_not(None)).distinct()).all()
-    return set(BUNDLED_SECTORS) | {t for t in traded if t is not None}
-
-
-def _universe(session: Session, known_tickers) -> tuple[set[str], str]:
-    if known_tickers is None:
-        return store_tickers(session), "not a ticker of the bundled panel or the store (pass known_tickers=your prices' columns)"
-    if isinstance(known_tickers, str) or not isinstance(known_tickers, Iterable):
-        raise check.fail(f"known_tickers must be a collection of tickers (the price data's columns), got {quote(known_tickers)}")
-    return {str(t) for t in known_tickers}, "not in the price data"
 
 
 def _find(session: Session, name: str) -> ClientPortfolio:
@@ -421,6 +407,7 @@ def _append(session: Session, who: Actor, portfolio: ClientPortfolio, rows, know
         raise check.fail("no transactions given")
     universe = _universe(session, known_tickers)
     problems: list[str] = []
+    unknown: list[str] = []  # "row (ticker)" of each ticker outside the universe: one problem for all of them
     entries: list[tuple[ledger.Entry, str | None]] = []
     for i, r in enumerate(records, start=1):
         if not isinstance(r, Mapping):
@@ -431,25 +418,60 @@ def _append(session: Session, who: Actor, portfolio: ClientPortfolio, rows, know
             problems.append(f"row {i}: unknown field(s) {', '.join(extra)} (valid: {', '.join(_TX_FIELDS)})")
             continue
         vals = {k: (None if _blank(r.get(k)) else r.get(k)) for k in _TX_FIELDS}
+        _unknown_ticker(vals["ticker"], i, universe[0], unknown)
         try:
             e = _entry(vals["kind"], vals["trade_date"], vals["ticker"], vals["quantity"], vals["price"],
-                       vals["fees"], vals["amount"], universe)
+                       vals["fees"], vals["amount"])
             note = check.optional_text(vals["note"], "note")
         except StoreError as exc:
             problems.append(f"row {i}: {str(exc).removeprefix('transaction not written: ')}")
             continue
         entries.append((e, note))
+    if unknown:
+        problems.insert(0, f"unknown ticker ({universe[1]}): row{'s' if len(unknown) > 1 else ''} "
+                           + ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""))
     if problems:
         raise check.report(f"{len(records)} transaction(s) for {quote(portfolio.name)}", problems)
     _lock(session, portfolio)
     before = _position(session, portfolio)
-    after = ledger.replay(_entries(session, portfolio) + [e for e, _ in entries])
+    after = _replay_all(_entries(session, portfolio), [e for e, _ in entries])
     written = [_row(portfolio.id, e, who, note=n, proposal_id=proposal_id) for e, n in entries]
     session.add_all(written)
     session.flush()
     return written, {"before": {"holdings": before.shares.to_dict(), "cash": before.cash},
                      "after": {"entries": [_entry_json(e) for e, _ in entries], "holdings": after.shares.to_dict(),
                                "cash": after.cash}}
+
+
+def _replay_all(existing: list[ledger.Entry], new: list[ledger.Entry]) -> ledger.Position:
+    """The ledger replayed with ``new`` entries; every entry that oversells or overdraws refused at
+    once (a new one by its row, 1-based), or the one alone with its own message."""
+    broken: list[tuple[ledger.Entry, str]] = []
+    after = ledger.replay(existing + new, broken=broken)
+    if len(broken) == 1:
+        raise ledger.LedgerError(broken[0][1])
+    if broken:
+        rows = {id(e): i for i, e in enumerate(new, start=1)}
+        parts = [(f"row {rows[id(e)]}: " if id(e) in rows else "") + why.split("; nothing written")[0]
+                 for e, why in broken]
+        more = f"; and {len(parts) - 4} more" if len(parts) > 4 else ""
+        raise ledger.LedgerError(str(check.fail(f"{len(broken)} entries break the ledger, nothing written: "
+                                                + "; ".join(parts[:4]) + more)))
+    return after
+
+
+def _unknown_ticker(value, row: int, universe: set[str], unknown: list[str]) -> None:
+    """Note ``row`` in ``unknown`` when ``value`` is a well-formed ticker outside ``universe`` (a
+    malformed one is the row's own problem)."""
+    if value is None:
+        return
+    try:
+        t = check.ticker(value, "ticker")
+    except StoreError:
+        return
+    if t not in universe:
+        hint = f", did you mean {t.upper()}?" if t.upper() in universe else ""
+        unknown.append(f"{row} ({t}{hint})")
 
 
 def _blank(v) -> bool:

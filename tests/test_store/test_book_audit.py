@@ -315,10 +315,10 @@ def test_a_deleted_portfolios_rows_stay_readable(book):
         gone = trail.iloc[-1]["before"]
         assert gone["holdings"] == {"KO": 200.0, "JNJ": 30.0} and gone["cash"] == pytest.approx(5_001.0)
         assert gone["description"] == "closing" and gone["advisor"] == BEN
-        # a researcher reads it too; Ana never does; Ben sees what he did himself
+        # a researcher reads it too; Ana never does; Ben, its advisor when it was deleted, keeps its whole trail
         assert len(audit_trail(s, RITA, portfolio=BEN_PF)) == 4
         assert audit_trail(s, ANA, portfolio=BEN_PF).empty
-        assert list(audit_trail(s, BEN, portfolio=BEN_PF)["action"]) == ["transaction", "update"]
+        assert list(audit_trail(s, BEN, portfolio=BEN_PF)["action"]) == ["create", "transaction", "update", "delete"]
 
 
 def test_a_new_portfolio_does_not_inherit_a_deleted_ones_trail(book, request):
