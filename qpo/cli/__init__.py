@@ -112,7 +112,7 @@ def _cmd_pipeline_runs(args) -> int:
         else:
             print(f"no runs yet (no tracking store at {absent})")
         return 0
-    from qpo.workbench.run_control import pipeline_runs, repair_orphaned_runs
+    from qpo.workbench.run_control import pipeline_runs, repair_orphaned_runs, status_text
 
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if not args.json else None
     repaired = repair_orphaned_runs(log=log) if args.repair else []
@@ -121,8 +121,8 @@ def _cmd_pipeline_runs(args) -> int:
         print(json.dumps({"runs": runs, "repaired": repaired}, default=str))
         return 0
     for r in runs:
-        state = r["status"] + (f" ({r['process']})" if r.get("process") else "")
-        print(f"{r['run_id'][:12]}  {str(r['pipeline']):16s} {state:18s} {r['started'] or '':25s} {r['reason'] or ''}")
+        state = status_text(r)  # FINISHED (2 data warnings), RUNNING (gone)
+        print(f"{r['run_id'][:12]}  {str(r['pipeline']):16s} {state:30s} {r['started'] or '':25s} {r['reason'] or ''}")
     if not runs:
         print("no pipeline runs recorded yet")
     if args.repair:
@@ -188,6 +188,10 @@ def _cmd_db(args) -> int:
         from qpo.errors import InvalidValueError
 
         raise InvalidValueError(f"--book and --seed go with `qpo db seed` (a synthetic book), not `qpo db {args.action}`")
+    if args.json and args.book_size is None:
+        from qpo.errors import InvalidValueError
+
+        raise InvalidValueError("--json goes with `qpo db seed --book N` (the synthetic book's summary)")
     if args.seed is not None and args.book_size is None:
         from qpo.errors import InvalidValueError
 
@@ -213,7 +217,13 @@ def _cmd_db(args) -> int:
     elif args.action == "seed" and args.book_size is not None:
         from qpo.book.synthetic import seed_book
 
-        print(f"{seed_book(engine, args.book_size, seed=args.seed)} into {url}")
+        summary = seed_book(engine, args.book_size, seed=args.seed)
+        if args.json:  # the users added and the e-mail to name with --as, for scripts
+            from qpo.cli._common import emit_json
+
+            emit_json({**summary.to_dict(), "store": url, "hint": summary.as_hint()})
+        else:
+            print(summary.text(url))
     elif args.action == "seed":
         print(f"seeded {seed_demo(engine)} demo portfolios into {url}")
     return 0
@@ -382,9 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("dashboard", help="serve a Voila advisor dashboard on localhost")
     d.add_argument("name", help="dashboard name, e.g. advisor")
-    d.add_argument("--port", type=int, default=8866)
+    d.add_argument("--port", type=_common.port_number, default=8866, help="the port to listen on, 1-65535 (default 8866)")
     d.add_argument("--open", action="store_true", help="open a browser")
-    d.add_argument("--ip", default="127.0.0.1",
+    d.add_argument("--ip", type=_common.listen_address, default="127.0.0.1",
                    help="the address to listen on (default 127.0.0.1: this machine only; for a team, put TLS in front)")
     d.set_defaults(func=_cmd_dashboard)
 
@@ -393,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--book", type=int, default=None, metavar="N", dest="book_size",
                     help="seed: a synthetic book of N client portfolios (scale tests) instead of the demo portfolios")
     db.add_argument("--seed", type=int, default=None, metavar="S", help="with --book: the random seed (default 0)")
+    db.add_argument("--json", action="store_true", help="with seed --book: the summary (users added, --as) as JSON")
     db.set_defaults(func=_cmd_db)
 
     lab = sub.add_parser("lab", help="JupyterLab on the workbench (notebooks/, voila_apps/), on localhost")

@@ -58,6 +58,15 @@ def writer():
     return connect()
 
 
+def updater():
+    """The store for a command that changes what must already be in it (a person, a portfolio, a
+    proposal, an alert): a missing store is refused (exit 3, saying how to create one), never
+    created only for the command to find nothing to change."""
+    from qpo.store import connect
+
+    return connect(create=False)
+
+
 def reader():
     """The store for a command that only reads: a missing store is refused, never created."""
     from qpo.store import connect
@@ -240,3 +249,37 @@ def positive_whole(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
     return value
+
+
+def port_number(text: str) -> int:
+    """An argparse ``type``: a TCP port, 1-65535 (``qpo dashboard --port``)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {text!r}")
+    return value
+
+
+def listen_address(text: str) -> str:
+    """An argparse ``type``: an IP address of this machine's to listen on, or a host name that
+    resolves to one (``qpo dashboard --ip``)."""
+    import argparse
+    import ipaddress
+    import socket
+
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    try:
+        if text and len(text) <= 253 and socket.getaddrinfo(text, None, type=socket.SOCK_STREAM):
+            return text
+    except (OSError, UnicodeError):
+        pass
+    raise argparse.ArgumentTypeError(f"must be an IP address (127.0.0.1, 0.0.0.0, ::1) or a host name that resolves "
+                                     f"on this machine, got {text!r}")

@@ -76,7 +76,7 @@ def _cmd_user_update(args) -> int:
     from qpo.store import session_scope
     from qpo.store.people import update_user
 
-    with session_scope(c.writer()) as s:
+    with session_scope(c.updater()) as s:
         user = update_user(s, _people_actor(args), args.email, name=args.name, role=args.role)
         row = {"email": user.email, "name": user.name, "role": user.role, "has_password": user.password_hash is not None}
     if args.json:
@@ -107,7 +107,7 @@ def _cmd_user_passwd(args) -> int:
         raise InvalidValueError("qpo user passwd reads the new password from standard input: add --password-stdin")
     password = _read_password(args)
     assert password is not None  # --password-stdin was given
-    with session_scope(c.writer()) as s:
+    with session_scope(c.updater()) as s:
         set_password(s, c.actor(args), args.email, password)
     if args.json:
         c.emit_json({"user": args.email.strip(), "password": "set"}, rounded_numbers=True)
@@ -273,7 +273,7 @@ def _cmd_portfolio_update(args) -> int:
     changes = {key: getattr(args, attr) for key, attr in (
         ("name", "new_name"), ("client_name", "client"), ("advisor_email", "advisor"), ("benchmark", "benchmark"),
         ("account", "account"), ("description", "description")) if getattr(args, attr) is not None}
-    engine = c.writer() if changes or args.strategy is not None else None
+    engine = c.updater() if changes or args.strategy is not None else None
     if args.strategy is not None:
         from qpo.store.portfolios import book_price_tickers
 
@@ -301,7 +301,7 @@ def _cmd_portfolio_update(args) -> int:
 def _cmd_portfolio_delete(args) -> int:
     from qpo.store import delete_portfolio, session_scope
 
-    with session_scope(c.writer()) as s:
+    with session_scope(c.updater()) as s:
         before = delete_portfolio(s, c.actor(args), args.name, force=args.force)
     if args.json:
         c.emit_json({"deleted": before["name"], "portfolio": before}, rounded_numbers=True)
@@ -319,7 +319,7 @@ def _cmd_portfolio_transactions(args) -> int:
     imported = None
     if args.import_file is not None:
         rows = files.read_ledger_file(args.import_file)
-        with session_scope(c.writer()) as s:
+        with session_scope(c.updater()) as s:
             # known_tickers None: the book's prices' tickers and the ledgers' (store_tickers)
             written = import_transactions(s, c.actor(args), args.name, rows)
             imported = [t.id for t in written]

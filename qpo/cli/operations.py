@@ -50,7 +50,7 @@ def _cmd_alerts(args) -> int:
 def _cmd_ack(args) -> int:
     from qpo.store.alerts import acknowledge_alert
 
-    alert = acknowledge_alert(c.writer(), args.id, actor=c.actor(args))
+    alert = acknowledge_alert(c.updater(), args.id, actor=c.actor(args))
     if args.json:
         c.emit_json({"alert": alert})
     else:

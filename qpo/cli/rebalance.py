@@ -119,7 +119,7 @@ def _cmd_propose(args) -> int:
     from qpo.book import propose_rebalance
     from qpo.errors import AccessDenied
 
-    engine = c.reader() if args.dry_run else c.writer()
+    engine = c.reader() if args.dry_run else c.updater()
     try:  # prices None: the book's prices (the store's market data, else the bundled panel)
         proposal = propose_rebalance(args.name, as_of=args.as_of, actor=c.actor(args), prices=None,
                                           engine=engine, save=not args.dry_run, **_overrides(args))
@@ -177,7 +177,7 @@ def _cmd_accept(args) -> int:
     from qpo.store import get_proposal, position, session_scope
 
     pid = _proposal_id(args.id)
-    engine = c.writer()
+    engine = c.updater()
     accepted = accept_rebalance(pid, actor=c.actor(args), prices=None, engine=engine)  # the book's prices
     with session_scope(engine) as s:
         row = get_proposal(s, c.actor(args), pid)
@@ -202,7 +202,7 @@ def _cmd_reject(args) -> int:
         raise InvalidValueError(f"a rejection needs a reason: qpo rebalance reject {pid} --reason TEXT")
     from qpo.book import reject_rebalance
 
-    reject_rebalance(pid, args.reason, actor=c.actor(args), engine=c.writer())
+    reject_rebalance(pid, args.reason, actor=c.actor(args), engine=c.updater())
     if args.json:
         c.emit_json({"rejected": pid, "reason": args.reason}, rounded_numbers=True)
     else:

@@ -14,24 +14,31 @@ Server's and Voila's own extension points.
 * :class:`BookLoginHandler` (``/login``): e-mail and password, checked by
   :func:`qpo.store.authenticate` (argon2). A failure gets the page again with a plain message
   (401); repeated failures for one e-mail or from one address are slowed down (a delay that doubles
-  from the third failure, up to :data:`MAX_DELAY` seconds).
+  from the third failure, up to :data:`MAX_DELAY` seconds). Attempts for one e-mail or from one
+  address are made one at a time (the others wait their turn, :class:`_InFlight`), each counted as
+  a failure before its delay and until it succeeds: parallel guesses wait the sum of the delays of
+  the same guesses made one after another. The password check and the store's reads run off the
+  server's event loop, so a burst of guesses stalls no other person's page or login.
 * :class:`BookLogoutHandler` (``/logout``, the page's "Sign out" link): ends the session on the
   server, clears the cookie and shows the sign-in page saying so.
 * :func:`prelaunch_hook` (``VoilaConfiguration.prelaunch_hook``): the kernel of a visit is told who
   signed in (``QPO_USER``, set by a cell put before the notebook's first), so every store read of
   the dashboard is made as that person (:mod:`qpo.store.access`).
+* :class:`KernelOwners`: each visit's kernel belongs to the session that opened the page (its
+  e-mail and session id, :data:`VISITOR` while the page's handler starts it); every URL naming a
+  kernel answers 403 to anyone else, an admin too (:mod:`qpo.workbench.dashboard_server`): knowing
+  another person's kernel id opens nothing.
 """
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import html
 import inspect
 import json
 import re
-import secrets
 import threading
-import time
 from dataclasses import dataclass
 
 from jupyter_server.auth.decorator import allow_unauthenticated
@@ -39,16 +46,17 @@ from jupyter_server.auth.identity import IdentityProvider, User
 from jupyter_server.auth.login import LoginFormHandler
 from tornado import web
 
-#: failures (per e-mail and per client address) allowed before each next attempt is delayed
-FREE_FAILURES = 2
-#: the longest delay of an attempt after repeated failures, in seconds
-MAX_DELAY = 8.0
-#: failures are forgotten after this many seconds without one
-FAILURE_MEMORY = 900.0
+# the server's sign-in state (failures, attempts in flight, sessions), kept in its own module
+from qpo.workbench._auth_state import FAILURE_MEMORY as FAILURE_MEMORY
+from qpo.workbench._auth_state import FAILURES as FAILURES
+from qpo.workbench._auth_state import FREE_FAILURES as FREE_FAILURES
+from qpo.workbench._auth_state import IN_FLIGHT as IN_FLIGHT
+from qpo.workbench._auth_state import MAX_DELAY as MAX_DELAY
+from qpo.workbench._auth_state import SESSION_DAYS as SESSION_DAYS
+from qpo.workbench._auth_state import SESSIONS as SESSIONS
+
 #: the cookie of a session
 COOKIE_NAME = "qpo-dashboard-session"
-#: a session is forgotten by the server after this many days (Tornado's signed cookies last 31)
-SESSION_DAYS = 31
 #: what the sign-in page says after signing out
 SIGNED_OUT = "You have signed out."
 
@@ -68,74 +76,6 @@ def password_stamp(password_hash: str | None) -> str:
     return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
 
 
-class _Failures:
-    """Recent login failures by key (an e-mail or a client address), for the delay."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._seen: dict[str, tuple[int, float]] = {}
-
-    def delay(self, *keys: str) -> float:
-        now = time.monotonic()
-        with self._lock:
-            worst = 0
-            for k in keys:
-                n, last = self._seen.get(k, (0, 0.0))
-                if now - last > FAILURE_MEMORY:
-                    self._seen.pop(k, None)
-                    n = 0
-                worst = max(worst, n)
-        return 0.0 if worst < FREE_FAILURES else min(MAX_DELAY, 0.5 * 2 ** (worst - FREE_FAILURES))
-
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for k in keys:
-                n, last = self._seen.get(k, (0, 0.0))
-                self._seen[k] = (1 if now - last > FAILURE_MEMORY else n + 1, now)
-
-    def succeeded(self, *keys: str) -> None:
-        with self._lock:
-            for k in keys:
-                self._seen.pop(k, None)
-
-
-FAILURES = _Failures()
-
-
-class _Sessions:
-    """The sessions this server opened and that were not signed out, by random id (the cookie
-    only names one: a signed-out cookie, even kept and replayed, opens nothing)."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._open: dict[str, tuple[str, float]] = {}
-
-    def open(self, email: str) -> str:
-        now = time.time()
-        sid = secrets.token_urlsafe(24)
-        with self._lock:
-            for old in [k for k, (_, t) in self._open.items() if now - t > SESSION_DAYS * 86400]:
-                del self._open[old]
-            self._open[sid] = (email, now)
-        return sid
-
-    def is_open(self, sid: str, email: str) -> bool:
-        with self._lock:
-            found = self._open.get(sid)
-        return found is not None and found[0] == email and time.time() - found[1] <= SESSION_DAYS * 86400
-
-    def close(self, sid: str) -> bool:
-        """End session ``sid``; whether it was open."""
-        with self._lock:
-            return self._open.pop(sid, None) is not None
-
-    def count(self, email: str) -> int:
-        with self._lock:
-            return sum(1 for e, _ in self._open.values() if e == email)
-
-
-SESSIONS = _Sessions()
 
 
 def _engine():
@@ -258,10 +198,15 @@ class BookIdentityProvider(IdentityProvider):
         return user
 
     def process_login_form(self, handler) -> User | None:
+        return self.check_login(handler.get_argument("email", default=""),
+                                handler.get_argument("password", default=""))
+
+    def check_login(self, email: str, password: str) -> BookUser | None:
+        """The person of ``email`` with session opened when ``password`` is theirs, else None
+        (blocking: argon2 and the store; the login handler runs it off the event loop)."""
         from qpo.store import authenticate, session_scope
 
-        email = handler.get_argument("email", default="").strip()
-        password = handler.get_argument("password", default="")
+        email = email.strip()
         if not email or not password or len(email) > 320 or len(password) > 1024:
             return None
         try:
@@ -316,14 +261,15 @@ button{{margin-top:18px;width:100%;padding:9px;font-size:15px;background:#2c3e50
 class BookLoginHandler(LoginFormHandler):
     """``/login``: the sign-in page and its form (see the module)."""
 
-    def _render(self, message=None):
+    def _render(self, message=None, problem: str | None | bool = False):
+        """The page; ``problem``: what :func:`store_problem` said (False: ask it now)."""
         from jupyter_server.utils import url_path_join
 
         error, info = (message or {}).get("error"), (message or {}).get("info")
-        problem = store_problem()
+        shown = store_problem() if isinstance(problem, bool) else problem
         self.write(_PAGE.format(
             banner=(f'<div class="qpo-error banner" role="alert"><b>The dashboard cannot open.</b> '
-                    f"{html.escape(problem)}</div>" if problem else ""),
+                    f"{html.escape(shown)}</div>" if shown else ""),
             info=f'<p class="info qpo-signed-out" role="status">{html.escape(info)}</p>' if info else "",
             action=html.escape(url_path_join(self.base_url, "login"), quote=True),
             xsrf=self.xsrf_form_html() if self.settings.get("xsrf_cookies") else "",
@@ -338,16 +284,20 @@ class BookLoginHandler(LoginFormHandler):
     @allow_unauthenticated
     async def post(self):
         keys = self._keys()
-        wait = FAILURES.delay(*keys)
-        if wait:
-            await asyncio.sleep(wait)
-        user = self.identity_provider.process_login_form(self)
+        email, password = self.get_argument("email", default=""), self.get_argument("password", default="")
+        loop = asyncio.get_running_loop()
+        async with IN_FLIGHT.turn(*keys):  # one attempt at a time per e-mail and per address
+            wait = FAILURES.reserve(*keys)  # counted as failed until it succeeds
+            if wait:
+                await asyncio.sleep(wait)
+            user = await loop.run_in_executor(None, self.identity_provider.check_login, email, password)
+            if user is not None:
+                FAILURES.succeeded(*keys)
         if user is None:
-            FAILURES.failed(*keys)
+            problem = await loop.run_in_executor(None, store_problem)
             self.set_status(401)
-            self._render(message={"error": "Wrong e-mail or password. Try again."})
+            self._render(message={"error": "Wrong e-mail or password. Try again."}, problem=problem)
             return
-        FAILURES.succeeded(*keys)
         self.current_user = user
         self.log.info("%s signed in", user.username)
         self.identity_provider.set_login_cookie(self, user)
@@ -379,6 +329,49 @@ def signed_in(handler) -> str | None:
     """The e-mail of the person signed in on ``handler``'s request, or None."""
     user = getattr(handler, "current_user", None)
     return getattr(user, "username", None) if user else None
+
+
+def visitor(handler) -> tuple[str, str] | None:
+    """(e-mail, session id) of the person signed in on ``handler``'s request, or None."""
+    user = getattr(handler, "current_user", None)
+    email = getattr(user, "username", None) if user else None
+    return (email, str(getattr(user, "session", "") or "")) if isinstance(email, str) and email else None
+
+
+#: who the kernel being started is for (:func:`visitor` of the page's request), set by the
+#: dashboard's page handler around the visit's kernel start (:mod:`qpo.workbench.dashboard_server`)
+VISITOR: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("qpo_visitor", default=None)
+
+
+class KernelOwners:
+    """Who each visit's kernel is for: (e-mail, session id), recorded when it starts. A kernel
+    started without a signed-in visitor belongs to nobody (no URL opens it)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._owner: dict[str, tuple[str, str]] = {}
+
+    def record(self, kernel_id: str, owner: tuple[str, str], alive=None) -> None:
+        """``kernel_id`` is ``owner``'s; kernels not in ``alive`` (a container of the running
+        kernels' ids) are forgotten meanwhile."""
+        with self._lock:
+            if alive is not None:
+                for gone in [k for k in self._owner if k not in alive]:
+                    del self._owner[gone]
+            self._owner[kernel_id] = owner
+
+    def forget(self, kernel_id: str) -> None:
+        with self._lock:
+            self._owner.pop(kernel_id, None)
+
+    def owner(self, kernel_id: str) -> tuple[str, str] | None:
+        with self._lock:
+            return self._owner.get(kernel_id)
+
+    def may_use(self, kernel_id: str, handler) -> bool:
+        """Whether the request of ``handler`` is of the session that owns ``kernel_id``."""
+        who = visitor(handler)
+        return who is not None and bool(kernel_id) and self.owner(kernel_id) == who
 
 
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")

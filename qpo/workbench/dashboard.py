@@ -25,7 +25,9 @@ A visit's page talks to its kernel only through widget messages: Voila makes its
 with ``allowed_message_types`` of the comms, ``kernel_info_request`` and ``shutdown_request``
 (:data:`ALLOWED_MESSAGE_TYPES`), so a signed-in person's script can never send an
 ``execute_request`` and run code in the kernel (as the server's user, with the store's URL); the
-suite holds it over the real websocket (tests/test_workbench/test_dashboard_login.py).
+suite holds it over the real websocket (tests/test_workbench/test_dashboard_login.py). Each visit's kernel is its session's only
+(:mod:`qpo.workbench.dashboard_server`): any URL naming another session's kernel answers 403
+(tests/test_workbench/test_dashboard_owner.py).
 """
 from __future__ import annotations
 

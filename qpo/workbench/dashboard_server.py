@@ -9,11 +9,18 @@ It also serves plotly's widget bundle (:mod:`qpo.workbench.figure_widgets`) once
 ``/qpo/static/plotly-widget-<plotly version>.js``, to a signed-in person only (else 403), with
 headers that let the browser keep it for good (a new plotly is a new address): the figures of a
 visit's kernel name that address instead of carrying the 5 MB bundle each through the websocket.
+
+Each visit's kernel is its session's only (:class:`qpo.workbench.auth.KernelOwners`): the kernel
+manager records who the page that started it was for, and every route naming a kernel (Jupyter
+Server's ``/api/kernels/<id>`` and its websocket ``/channels``, any other ``/api/kernels/<id>/...``,
+Voila's ``/voila/execution/<id>``, ``/voila/query/<id>`` and ``/voila/api/shutdown/<id>``) answers
+403 to any other session, signed in or not, an admin's too, whether the kernel exists or not.
 """
 from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import sys
 
 #: the route of plotly's widget bundle (its version in the name)
@@ -31,10 +38,103 @@ def _bundle() -> tuple[bytes, str]:
     return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
+def _owned_kernels(base: type) -> type:
+    """``base`` (Voila's kernel manager class) that records who each kernel it starts is for
+    (:data:`qpo.workbench.auth.VISITOR` at the start) in its ``owners``."""
+    from qpo.workbench.auth import VISITOR, KernelOwners
+
+    class OwnedKernels(base):  # type: ignore[misc, valid-type]
+        owners_recorded = True
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.owners = KernelOwners()
+            self._starting: set[str] = set()  # ids given to kernels not yet running
+
+        async def start_kernel(self, *args, **kwargs):
+            owner, kernel_id = VISITOR.get(), kwargs.get("kernel_id")
+            if owner is not None and (kernel_id is None or kernel_id not in self):
+                # recorded before it runs: its id reaches no page before it has an owner
+                kwargs["kernel_id"] = kernel_id = kernel_id or self.new_kernel_id()
+                self._starting.add(kernel_id)
+                # (the owners of kernels gone meanwhile are forgotten; those still starting kept)
+                self.owners.record(kernel_id, owner, alive={*self.list_kernel_ids(), *self._starting})
+            try:
+                return await super().start_kernel(*args, **kwargs)
+            except BaseException:
+                if owner is not None and kernel_id is not None:
+                    self.owners.forget(kernel_id)
+                raise
+            finally:
+                if kernel_id is not None:
+                    self._starting.discard(kernel_id)
+
+    OwnedKernels.__name__ = OwnedKernels.__qualname__ = f"Owned{base.__name__}"
+    return OwnedKernels
+
+
+class OwnKernelOnly:
+    """Mixin of a handler whose URL names a kernel (its first group or ``kernel_id``): the session
+    that owns the kernel only, else 403 before anything else (also before a websocket opens)."""
+
+    async def prepare(self, *args, **kwargs):
+        done = super().prepare(*args, **kwargs)  # type: ignore[misc]
+        if inspect.isawaitable(done):
+            await done
+        if self._finished:  # type: ignore[attr-defined]  # e.g. redirected to the login page
+            return
+        kernel_id = self.path_kwargs.get("kernel_id") or (self.path_args[0] if self.path_args else "")  # type: ignore[attr-defined]
+        km = self.kernel_manager  # type: ignore[attr-defined]
+        owners = getattr(km, "owners", None)
+        if owners is None or kernel_id not in km or not owners.may_use(kernel_id, self):
+            self.log.warning("refused %s %s: not a kernel of this session",  # type: ignore[attr-defined]
+                             self.request.method, self.request.path)  # type: ignore[attr-defined]
+            # answered here (an error page needs templates the websockets' handlers lack)
+            self.set_status(403)  # type: ignore[attr-defined]
+            self.finish()  # type: ignore[attr-defined]
+
+
+#: Voila's routes naming a kernel whose pattern does not say so (the kernel id is its first group)
+_KERNEL_ROUTES = (r"/voila/api/shutdown/",)
+
+
+def _names_kernel(pattern: str) -> bool:
+    from jupyter_server.services.kernels.handlers import _kernel_id_regex
+
+    return _kernel_id_regex in pattern or any(r in pattern for r in _KERNEL_ROUTES)
+
+
 def _book_voila():
+    from jupyter_server.base.handlers import APIHandler
+    from jupyter_server.services.kernels.handlers import _kernel_id_regex
     from tornado import web
     from voila.app import Voila
     from voila.static_file_handler import AllowListFileHandler
+    from voila.tornado.handler import TornadoVoilaHandler
+
+    from qpo.workbench.auth import VISITOR, visitor
+
+    class OwnedPage(TornadoVoilaHandler):
+        """Voila's page: the visit's kernel is started for the session of the request."""
+
+        async def get(self, path=None):
+            token = VISITOR.set(visitor(self))
+            try:
+                await super().get(path)
+            finally:
+                VISITOR.reset(token)
+
+    class OtherKernelURL(OwnKernelOnly, APIHandler):
+        """``/api/kernels/<id>/...`` (other than ``channels``): 403 but to the kernel's session, and
+        404 to it (the dashboard serves no kernel action: no interrupt, no restart)."""
+
+        def get(self, kernel_id, rest):
+            raise web.HTTPError(404)
+
+        post = put = patch = delete = get
+
+    def owned(cls: type) -> type:
+        return type(f"Owned{cls.__name__}", (OwnKernelOnly, cls), {})
 
     class SignedInFiles(AllowListFileHandler):
         """The notebook folder's allow-listed files, for a signed-in person only (else 403)."""
@@ -80,7 +180,20 @@ def _book_voila():
             handlers = super().init_handlers()
             handlers = [(h[0], SignedInFiles, *h[2:]) if len(h) > 1 and h[1] is AllowListFileHandler else h
                         for h in handlers]
-            return [(url_path_join(self.server_url, BUNDLE_PATTERN), WidgetBundle), *handlers]
+            handlers = [(h[0], owned(h[1]), *h[2:]) if len(h) > 1 and _names_kernel(h[0]) else h for h in handlers]
+            handlers = [(h[0], OwnedPage, *h[2:]) if len(h) > 1 and h[1] is TornadoVoilaHandler else h
+                        for h in handlers]
+            # before the page's catch-all route (which would send them to the files)
+            actions = (url_path_join(self.server_url, rf"/api/kernels/{_kernel_id_regex}/(?P<rest>.+)"), OtherKernelURL)
+            last = next((i for i, h in enumerate(handlers) if len(h) > 1 and h[1] is OwnedPage), len(handlers))
+            return [(url_path_join(self.server_url, BUNDLE_PATTERN), WidgetBundle), *handlers[:last], actions,
+                    *handlers[last:]]
+
+        def init_settings(self):
+            conf = self.voila_configuration
+            if not getattr(conf.multi_kernel_manager_class, "owners_recorded", False):
+                conf.multi_kernel_manager_class = _owned_kernels(conf.multi_kernel_manager_class)
+            return super().init_settings()
 
     return BookVoila
 
