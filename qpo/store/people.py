@@ -12,7 +12,7 @@ from qpo.errors import AccessDenied, StoreError
 from qpo.store import _inputs as check
 from qpo.store import audit
 from qpo.store._repo import ActorLike, _collect
-from qpo.store.access import USER_ENV, Actor, actor_for
+from qpo.store.access import USER_ENV, Actor, actor_for, who_to_name
 from qpo.store.models import (
     ClientPortfolio,
     User,
@@ -155,7 +155,7 @@ def _who_lists_hint(session: Session) -> str:
                 "--name NAME --role admin` (no --as needed in an empty store), or seed the demo book with "
                 f"`qpo db seed` and name its admin: `qpo user list --as {DEMO_ADMIN}`")
     return (f"no actor named: listing the people names who asks too (--as EMAIL or {USER_ENV}=EMAIL), your own "
-            f"e-mail as an admin added you; in the demo book (`qpo db seed`): `qpo user list --as {DEMO_ADMIN}`")
+            f"e-mail as an admin added you; {who_to_name(session)}")
 
 
 def set_password(session: Session, actor: ActorLike, email: str, password: str) -> None:
