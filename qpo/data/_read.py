@@ -145,6 +145,7 @@ def read_csv(path: Path) -> pd.DataFrame:
     df.columns = [str(c).strip() for c in df.columns]
     df.attrs["qpo_read"] = dialect.describe()
     df.attrs["qpo_decimal"] = dialect.decimal
+    df.attrs["qpo_sep"] = dialect.sep
     return df
 
 
@@ -177,18 +178,34 @@ def read_parquet(path: Path, columns=None, filters=None) -> pd.DataFrame:
     return df
 
 
+def _shown(path: Path, n: int = 120) -> str:
+    """``path`` for a message: a long one keeps its start and end and says how long it was."""
+    text = str(path)
+    return text if len(text) <= n else f"{text[:n // 2]}...{text[-(n // 2):]} ({len(text)} characters)"
+
+
+def require_file(path: Path) -> None:
+    """Refuse a path that does not name an existing file: absent, or one the system cannot even
+    look up (a name too long, a folder in its way, no permission), with a DataError of bounded size."""
+    try:
+        found = path.exists()
+    except OSError as exc:  # ENAMETOOLONG, ENOTDIR, EACCES, ELOOP: stat() itself failed
+        raise fail(f"cannot open the file {_shown(path)}: {exc.strerror or exc.__class__.__name__}; "
+                   "give the path of an existing .csv, .csv.gz or .parquet file") from exc
+    if not found:
+        raise fail(f"file not found: {_shown(path)}")
+
+
 def read_table(path: Path, columns=None, filters=None) -> pd.DataFrame:
     """The file as a frame (CSV dialect sniffed, Parquet index restored); errors are DataErrors."""
-    if not path.exists():
-        raise fail(f"file not found: {path}")
+    require_file(path)
     kind = kind_of(path)
     return read_parquet(path, columns, filters) if kind == "parquet" else read_csv(path)
 
 
 def header_of(path: Path) -> list[str]:
     """The column names, reading only the header (CSV) or the schema (Parquet)."""
-    if not path.exists():
-        raise fail(f"file not found: {path}")
+    require_file(path)
     if kind_of(path) == "csv":
         return [h.strip() for h in Dialect(path).header]
     try:
@@ -368,6 +385,9 @@ def to_numbers(df: pd.DataFrame, columns: list[str], label: str, *, as_float: bo
         hint = "; write numbers with a decimal point, missing ones as empty cells"
         if df.attrs.get("qpo_decimal") == ",":
             hint = "; with decimal commas, a decimal point or thousands separator is not read (write 1234,5)"
+        elif any(re.search(r"\d,\d", e) for e in examples) and df.attrs.get("qpo_sep") == ";":
+            hint = ("; no cell is a plain decimal-comma number, so decimal points were assumed: a thousands "
+                    "separator is not read (write 1234,5 or 1234.5, not 1.234,5)")
         elif any(re.search(r"\d,\d", e) for e in examples):
             hint = "; decimal commas are read only in semicolon-separated files"
         raise fail(f"{label}: text where numbers belong in {listing(bad_cols, 3)}: {', '.join(examples)}{more}{hint}")

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from qpo.data.loaders import OHLCV_COLUMNS
-from qpo.errors import InvalidValueError, QpoError
+from qpo.errors import InvalidValueError, QpoError, quoted
 
 API_KEY_ENV = "ALPHAVANTAGE_API_KEY"
 URL_ENV = "QPO_ALPHAVANTAGE_URL"
@@ -94,7 +94,7 @@ def _env_float(name: str, default: float) -> float:
     try:
         return float(text)
     except ValueError as exc:
-        raise InvalidValueError(f"{name} must be a number, got {text!r}") from exc
+        raise InvalidValueError(f"{name} must be a number, got {quoted(text)}") from exc
 
 
 class AlphaVantageClient:
@@ -130,7 +130,7 @@ class AlphaVantageClient:
                                     f"{self.mask(self.base_url)!r}")
         rate = calls_per_minute if calls_per_minute is not None else _env_float(RATE_ENV, DEFAULT_CALLS_PER_MINUTE)
         if not rate > 0:
-            raise InvalidValueError(f"calls_per_minute ({RATE_ENV}) must be a number > 0, got {rate!r}")
+            raise InvalidValueError(f"calls_per_minute ({RATE_ENV}) must be a number > 0, got {quoted(rate)}")
         if int(retries) < 0 or not backoff >= 0 or not timeout > 0:
             raise InvalidValueError(f"retries must be >= 0, backoff >= 0 and timeout > 0 seconds; got retries={retries}, "
                                     f"backoff={backoff}, timeout={timeout}")
@@ -202,10 +202,10 @@ class AlphaVantageClient:
         ``ticker`` the symbol as asked). ``outputsize``: ``"compact"`` (the last 100 trading days)
         or ``"full"`` (20+ years)."""
         if outputsize not in ("compact", "full"):
-            raise InvalidValueError(f"outputsize must be 'compact' or 'full', got {outputsize!r}")
+            raise InvalidValueError(f"outputsize must be 'compact' or 'full', got {quoted(outputsize)}")
         symbol = str(symbol).strip()
         if not symbol or len(symbol) > 32 or any(c.isspace() for c in symbol):
-            raise InvalidValueError(f"{symbol!r} is not a ticker symbol (1 to 32 characters, no spaces)")
+            raise InvalidValueError(f"{quoted(symbol)} is not a ticker symbol (1 to 32 characters, no spaces)")
         body = self._get({"function": FUNCTION, "symbol": symbol, "outputsize": outputsize, "datatype": "json"})
         return parse_daily_adjusted(body, symbol, mask=self.mask)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from qpo.errors import DataError
+from qpo.errors import DataError, quoted
 
 BUSINESS_DAYS_PER_YEAR = 252
 
@@ -57,7 +57,7 @@ class Frequency:
 def _given(periods_per_year) -> Frequency:
     if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, (int, np.integer)) or periods_per_year <= 0:
         raise DataError(f"periods_per_year must be a positive whole number (252 business days, 365 calendar "
-                        f"days, 52 weeks, 12 months), got {periods_per_year!r}")
+                        f"days, 52 weeks, 12 months), got {quoted(periods_per_year)}")
     names = {252: "business-daily", 365: "daily", 52: "weekly", 26: "fortnightly", 12: "monthly", 4: "quarterly",
              2: "half-yearly", 1: "annual"}
     p = int(periods_per_year)
@@ -106,9 +106,9 @@ def check_as_of(index: pd.DatetimeIndex, as_of=None) -> pd.Timestamp:
     try:
         when = pd.Timestamp(as_of)
     except (TypeError, ValueError) as exc:
-        raise DataError(f"as_of {as_of!r} is not a date (use YYYY-MM-DD)") from exc
+        raise DataError(f"as_of {quoted(as_of)} is not a date (use YYYY-MM-DD)") from exc
     if pd.isna(when):
-        raise DataError(f"as_of {as_of!r} is not a date (use YYYY-MM-DD)")
+        raise DataError(f"as_of {quoted(as_of)} is not a date (use YYYY-MM-DD)")
     if when.tzinfo is not None and index.tz is None:
         when = when.tz_localize(None)
     if not first <= when <= last:

@@ -35,7 +35,7 @@ from qpo.data._read import (
     read_table,
     to_numbers,
 )
-from qpo.errors import DataError, UnknownOptionError
+from qpo.errors import DataError, UnknownOptionError, quoted
 
 OHLCV_COLUMNS = [
     "date",
@@ -96,7 +96,7 @@ def as_date(value, name: str) -> pd.Timestamp | None:
     try:
         return pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
-        raise DataError(f"{name} {value!r} is not a date; write it as YYYY-MM-DD") from exc
+        raise DataError(f"{name} {quoted(value)} is not a date; write it as YYYY-MM-DD") from exc
 
 
 def _slice(df: pd.DataFrame, start, end) -> pd.DataFrame:
@@ -313,7 +313,7 @@ def ohlcv_to_prices(bars: pd.DataFrame, field: str = "adjusted_close") -> pd.Dat
     Duplicate (ticker, date) rows are an error here: validate the bars first.
     """
     if field not in bars.columns:
-        raise DataError(f"field {field!r} not in bars; valid: {[c for c in bars.columns if c not in ('date', 'ticker')]}")
+        raise DataError(f"field {quoted(field)} not in bars; valid: {[c for c in bars.columns if c not in ('date', 'ticker')]}")
     dup = bars.duplicated(["ticker", "date"])
     if dup.any():
         first = bars.loc[dup, ["ticker", "date"]].iloc[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from qpo.errors import DataError
+from qpo.errors import DataError, named, quoted
 
 BUNDLED_SECTORS: dict[str, str] = {
     "AAPL": "Information Technology", "AMD": "Information Technology", "MSFT": "Information Technology",
@@ -25,9 +25,9 @@ def load_sectors(source: str | None = None) -> dict[str, str]:
     try:
         frame = pd.read_csv(source)
     except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read sectors from {source!r}: {exc}") from exc
+        raise DataError(f"cannot read sectors from {quoted(source, 200)}: {str(exc)[:200]}") from exc
     missing = {"ticker", "sector"} - set(frame.columns)
     if missing:
-        raise DataError(f"{source!r} has no column(s) {sorted(missing)}; a sector file needs ticker and sector "
-                        f"columns (it has {list(frame.columns)})")
+        raise DataError(f"{quoted(source, 200)} has no column(s) {sorted(missing)}; a sector file needs ticker and sector "
+                        f"columns (it has {named([str(c) for c in frame.columns], 10)})")
     return dict(zip(frame["ticker"].astype(str), frame["sector"].astype(str)))

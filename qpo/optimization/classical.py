@@ -31,6 +31,12 @@ CONTINUOUS_SOLVERS = ("CLARABEL", "SCS")
 LP_SOLVERS = ("HIGHS", "CLARABEL", "SCS")
 MI_SOLVERS = ("SCIP",)
 MILP_SOLVERS = ("SCIP", "HIGHS")
+#: how far (relative to the target, or to the returns' scale when larger) an answer may miss a return or
+#: volatility target: continuous solvers' answers, and mixed-integer ones' (their feasibility tolerance, 1e-6)
+TARGET_TOLERANCE = 1e-7
+MI_TARGET_TOLERANCE = 1e-6
+#: how far a mixed-integer answer may break a limit and still be re-solved on its holdings (then exact)
+MI_LOOSE_TOLERANCE = 1e-4
 #: Clarabel's defaults (1e-8) leave weights ~1e-6 off their bounds; these keep them to ~1e-9
 CLARABEL_TIGHT = {"tol_gap_abs": 1e-11, "tol_gap_rel": 1e-11, "tol_feas": 1e-11, "tol_ktratio": 1e-9}
 #: SCS's defaults (1e-4) can leave a tracking-error or volatility limit ~1e-5 broken; when they do, SCS
@@ -111,7 +117,13 @@ def check_supported(problem: PortfolioProblem, objective: str) -> None:
                            "or pass returns= to from_moments")
 
 
-def _try_solvers(compiled: _Compiled, problem: PortfolioProblem, objective: str, chain, solver_options):
+def _try_solvers(compiled: _Compiled, problem: PortfolioProblem, objective: str, chain, solver_options,
+                 polished_after: bool = False):
+    """The first answer of ``chain`` that meets every constraint (``None, info`` when a solver proves
+    the problem infeasible). With ``polished_after`` (the caller re-solves a mixed-integer answer on the
+    holdings it chose, :func:`_polish_support`), a mixed-integer solver's answer that misses a limit
+    by no more than :data:`MI_LOOSE_TOLERANCE` (its feasibility tolerance on a cone, such as a tracking
+    error) is accepted too, marked ``info["loose"]``: the caller must polish it or refuse it."""
     import cvxpy as cp
 
     rc = problem.resolved
@@ -156,8 +168,16 @@ def _try_solvers(compiled: _Compiled, problem: PortfolioProblem, objective: str,
             tried.append(f"{name}: degenerate answer (scale s = 0)")
             continue
         w = _snap(w, model, rc)
-        broken = rc.violations(w, cov_a, tol=1e-6 * max(1.0, np.abs(w).max())) + _target_broken(problem, model, w)
+        # a mixed-integer solver meets its constraints to its feasibility tolerance (SCIP: 1e-6, relative to the
+        # scaled data): its answer is then re-solved exactly on the holdings it chose (_polish_support)
+        rel = MI_TARGET_TOLERANCE if name in MILP_SOLVERS else TARGET_TOLERANCE
+        broken = rc.violations(w, cov_a, tol=1e-6 * max(1.0, np.abs(w).max())) + _target_broken(problem, model, w, rel)
         info = {"status": status, "solver": name, "tried": tried, "solve_s": solve_s}
+        if broken and polished_after and name in MILP_SOLVERS and not (
+                rc.violations(w, cov_a, tol=MI_LOOSE_TOLERANCE * max(1.0, np.abs(w).max()))
+                + _target_broken(problem, model, w, MI_LOOSE_TOLERANCE)):
+            info["loose"] = broken
+            broken = []
         if broken:
             tried.append(f"{name}: answer breaks constraints ({'; '.join(broken)})")
             continue
@@ -174,16 +194,16 @@ def _try_solvers(compiled: _Compiled, problem: PortfolioProblem, objective: str,
                       "(solver=[...]), a shrunk covariance (covariance='ledoit_wolf') or looser constraints")
 
 
-def _target_broken(problem: PortfolioProblem, model: Model, w: np.ndarray) -> list[str]:
+def _target_broken(problem: PortfolioProblem, model: Model, w: np.ndarray, rel: float = 1e-7) -> list[str]:
     """The return or volatility target of ``model`` (set in its scaled units) that ``w`` misses by more
-    than 1e-7 of the returns' scale (:mod:`qpo.optimization._scale`)."""
+    than ``rel`` of the target or of the returns' scale (:mod:`qpo.optimization._scale`), whichever is larger."""
     from qpo.optimization._scale import return_scale
 
     if model.objective not in ("efficient_return", "efficient_risk") or model.params.target.value is None:
         return []
     s = return_scale(problem)
     target = float(model.params.target.value) * s
-    tol = 1e-7 * max(abs(target), s)
+    tol = rel * max(abs(target), s)
     if model.objective == "efficient_return":
         got = float(problem.annual_mu() @ w)
         return [f"expected return {got:.9g} below target_return {target:.9g}"] if got < target - tol else []
@@ -240,7 +260,8 @@ def _polish_support(problem: PortfolioProblem, objective: str, options: dict, w:
                       min_weight=dict(zip(problem.tickers, lo)), max_weight=dict(zip(problem.tickers, hi)))
     fixed = problem.with_constraints(cons)
     chain = solver_chain(fixed, objective, None)
-    compiled = compiled_model(objective, fixed.resolved.structure(), 0)
+    n_scen = 0 if problem.returns is None or objective != "min_cvar" else len(problem.returns)
+    compiled = compiled_model(objective, fixed.resolved.structure(), n_scen)
     with compiled.lock:
         compiled.model.set(data_values(fixed, objective, options))
         try:
@@ -357,7 +378,8 @@ def solve_classical(problem: PortfolioProblem, objective: str, options: dict, so
     build_s = time.perf_counter() - t0
     with compiled.lock:  # one cvxpy problem object: one solve at a time
         compiled.model.set(values)
-        w, info = _try_solvers(compiled, problem, objective, chain, solver_options)
+        w, info = _try_solvers(compiled, problem, objective, chain, solver_options,
+                               polished_after=rc.is_mixed_integer)
         aux = {k: (None if v.value is None else np.array(v.value)) for k, v in compiled.model.aux.items()}
     if w is None:
         _raise_infeasible(problem, objective, options, values)
@@ -367,6 +389,13 @@ def solve_classical(problem: PortfolioProblem, objective: str, options: dict, so
         if exact is not None:
             w = exact
             info["polished"] = "Newton steps on the risk-budget equations (exact to round-off)"
+        else:  # constraints bind: Newton on the KKT conditions with the active ones
+            from qpo.optimization._polish import exact_risk_parity
+
+            exact = exact_risk_parity(problem.annual_cov() / (s * s), options["risk_budgets"], rc, w)
+            if exact is not None:
+                w = exact
+                info["polished"] = "Newton steps on the KKT conditions with the binding constraints (exact to round-off)"
     if objective == "efficient_risk":
         from qpo.optimization._polish import exact_efficient_risk
 
@@ -376,11 +405,16 @@ def solve_classical(problem: PortfolioProblem, objective: str, options: dict, so
         if exact is not None:
             w = exact
             info["polished"] = "exact on the efficient frontier's critical lines (volatility at the target to 1e-9)"
-    if rc.is_mixed_integer and objective != "min_cvar":
+    # min_cvar's linear program may have many optima: SCIP's stands unless it must be re-solved (loose)
+    if rc.is_mixed_integer and (objective != "min_cvar" or info.get("loose")):
         polished = _polish_support(problem, objective, options, w)
         if polished is not None:
             w = polished
             info["polished"] = "weights re-solved on the chosen holdings (continuous, interior point)"
+        elif info.get("loose"):
+            raise SolverError(f"{objective}: {info['solver']}'s answer breaks constraints ({'; '.join(info['loose'])}) "
+                              "and re-solving it on the holdings it chose failed. Try looser constraints, a shrunk "
+                              "covariance (covariance='ledoit_wolf') or another max_assets")
     info["build_s"] = build_s
     info["chain"] = chain
     if direct_failed:

@@ -7,7 +7,9 @@ MLflow is imported only when a run starts (it takes seconds to import).
 Several processes may start runs at once on a fresh home: :func:`configure` creates the tracking
 store (MLflow's schema migrations) once, under a file lock beside ``mlflow.db``, and experiments
 are got-or-created under the same lock (mlflow #4123). A ``mlflow.db`` that is not a readable
-SQLite database is refused with a :class:`~qpo.errors.CorruptFileError` that says how to recover.
+SQLite database is refused with a :class:`~qpo.errors.CorruptFileError` that says how to recover, and
+so is one that is SQLite but not this MLflow's (a copy of ``qpo.db``, a newer MLflow's store), before
+MLflow's migrations touch it (:func:`check_mlflow_schema`).
 
 A team's tracking server (``MLFLOW_TRACKING_URI=http://...``, ``qpo ui mlflow``): no local store
 is created and no file lock taken; :func:`configure` checks that the server answers, experiments
@@ -17,6 +19,7 @@ loses the race to create one (``RESOURCE_ALREADY_EXISTS``) reads the one the win
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import numbers
@@ -149,6 +152,64 @@ def _locked(uri: str) -> Iterator[None]:
                             f"store {uri} (lock {exc.lock_file}); if none runs, delete the lock file") from exc
 
 
+@functools.lru_cache(maxsize=1)
+def _mlflow_revisions() -> frozenset[str]:
+    """Every schema revision (Alembic) this MLflow's migrations know: read from the migration files'
+    ``revision = "..."`` lines (Alembic's own loader imports every file: 0.4 s)."""
+    import re
+
+    import mlflow.store.db_migrations
+
+    folder = Path(mlflow.store.db_migrations.__file__).parent / "versions"
+    found = re.compile(r"""^revision\s*(?::\s*str\s*)?=\s*["']([^"']+)["']""", re.M)
+    revisions = {m for f in folder.glob("*.py") for m in found.findall(f.read_text(encoding="utf-8"))}
+    if revisions:
+        return frozenset(revisions)
+    from alembic.script import ScriptDirectory
+
+    return frozenset(s.revision for s in ScriptDirectory(str(folder.parent)).walk_revisions())
+
+
+def _not_mlflows(path: Path, what: str) -> CorruptFileError:
+    return CorruptFileError(f"{path} is not an MLflow tracking store of this version: {what}. Move it aside "
+                            f"(mv '{path}' '{path}.aside') and run again to start an empty one, or point "
+                            f"MLFLOW_TRACKING_URI at the store it belongs to")
+
+
+def check_mlflow_schema(path: Path) -> None:
+    """Refuse, before MLflow migrates it, an SQLite ``mlflow.db`` that is not this MLflow's: its
+    schema revision unknown to the installed MLflow (another application's database, such as a
+    copy of ``qpo.db``, or a newer MLflow's store), or tables and no MLflow table among them.
+    The file is only read: a refused file is left as it was."""
+    import sqlite3
+
+    import mlflow
+
+    from qpo.errors import named, quoted
+
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    try:
+        con = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            tables = sorted(r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+            revisions = ([r[0] for r in con.execute("SELECT version_num FROM alembic_version")]
+                         if "alembic_version" in tables else [])
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc):
+            return
+        raise _corrupt(path, f"SQLite cannot read it ({str(exc)[:300]})") from exc
+    unknown = [r for r in revisions if r not in _mlflow_revisions()]
+    if unknown:
+        raise _not_mlflows(path, f"its schema revision {quoted(unknown[0])} is unknown to MLflow "
+                                 f"{mlflow.__version__} (a newer MLflow's store, or another application's "
+                                 f"database; its tables: {named(tables, 5)})")
+    if tables and not revisions and not {"experiments", "runs"} & set(tables):
+        raise _not_mlflows(path, f"it holds tables that are not MLflow's ({named(tables, 5)})")
+
+
 def _create_store(uri: str) -> None:
     """Check the store's file and create the store (MLflow's migrations), once per process."""
     from mlflow.tracking import MlflowClient
@@ -156,6 +217,7 @@ def _create_store(uri: str) -> None:
     path = sqlite_path(uri)
     if path is not None:
         check_sqlite_file(path)
+        check_mlflow_schema(path)
     try:
         MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the store
     except Exception as exc:  # noqa: BLE001 - a damaged file that passed the header checks
@@ -163,6 +225,15 @@ def _create_store(uri: str) -> None:
         if path is not None and any(s in text for s in ("malformed", "not a database", "file is encrypted",
                                                          "disk image")):
             raise _corrupt(path, f"SQLite cannot read it ({text.splitlines()[0][:300]})") from exc
+        if "Can't locate revision" in text or type(exc).__name__ in ("CommandError", "ResolutionError"):
+            import mlflow
+
+            from qpo.store.db import safe_url
+
+            where = str(path) if path is not None else safe_url(uri)
+            raise CorruptFileError(f"the MLflow tracking store {where} is not one of this MLflow "
+                                   f"({mlflow.__version__}): {text.splitlines()[0][:300]}. Point MLFLOW_TRACKING_URI "
+                                   f"at a store of this MLflow version, or move this one aside") from exc
         raise
 
 

@@ -64,6 +64,7 @@ from qpo.quantum.qaoa._statevector import (
     QAOA_BYTES_PER_STATE,
     StatevectorQAOA,
     available_memory_bytes,
+    cgroup_memory_bytes,
     check_memory,
     qaoa_memory_bytes,
     statevector_bytes,
@@ -71,6 +72,7 @@ from qpo.quantum.qaoa._statevector import (
 
 __all__ = ["BACKENDS", "CVAR_SAMPLER_SHOTS", "DICKE_PREPARATIONS", "INITIAL_STEP", "INITS", "LINEAR_RAMP_DELTA",
            "MIXERS", "OPTIMIZERS", "QAOARun", "QAOA_BYTES_PER_STATE", "RANDOM_BETA_MAX", "RANDOM_GAMMA_MAX",
-           "StatevectorQAOA", "TQA_DT", "available_memory_bytes", "bind_angles", "check_memory", "dicke_state",
+           "StatevectorQAOA", "TQA_DT", "available_memory_bytes", "bind_angles", "cgroup_memory_bytes",
+           "check_memory", "dicke_state",
            "initial_parameters", "ising_diagonal", "parameter_values", "qaoa_circuit", "qaoa_memory_bytes",
            "ring_edges", "run_qaoa", "statevector_bytes"]

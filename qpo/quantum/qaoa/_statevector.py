@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,20 +47,95 @@ def qaoa_memory_bytes(n_qubits: int) -> int:
     return QAOA_BYTES_PER_STATE * 2 ** int(n_qubits)
 
 
-def available_memory_bytes() -> int | None:
-    """The machine's memory available to a new allocation (``MemAvailable`` of ``/proc/meminfo``, else the
-    free physical pages from ``os.sysconf``); None when neither can be read."""
+#: where the kernel mounts the cgroup file systems, and where it says which cgroups this process is in
+CGROUP_ROOT = "/sys/fs/cgroup"
+SELF_CGROUP = "/proc/self/cgroup"
+_V1_UNLIMITED = 2 ** 60  # cgroup v1 writes "no limit" as a page-rounded 2**63 - 1
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None  # "max" (v2's no limit) and anything unreadable: None
+
+
+def _cgroup_paths(self_cgroup: str | os.PathLike) -> tuple[str, str]:
+    """This process's cgroup v2 path and v1 memory-controller path (``/`` when not listed)."""
+    v2 = v1 = "/"
+    try:
+        lines = Path(self_cgroup).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return v2, v1
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        if parts[0] == "0" and parts[1] == "":
+            v2 = parts[2] or "/"
+        elif "memory" in parts[1].split(","):
+            v1 = parts[2] or "/"
+    return v2, v1
+
+
+def _walk_up(base: Path, sub: str) -> list[Path]:
+    """``base/sub`` and each of its parents up to ``base`` (only ``base`` when ``base/sub`` is absent,
+    as inside a container whose cgroup is its root)."""
+    leaf = base / sub.lstrip("/")
+    if not leaf.is_dir():
+        return [base]
+    dirs = [leaf]
+    while dirs[-1] != base and base in dirs[-1].parents:
+        dirs.append(dirs[-1].parent)
+    return dirs
+
+
+def cgroup_memory_bytes(root: str | os.PathLike | None = None,
+                        self_cgroup: str | os.PathLike | None = None) -> int | None:
+    """The memory this process's cgroups still allow (their limit less their usage, the least over the
+    cgroup and its parents): cgroup v2 ``memory.max - memory.current``, v1 ``memory.limit_in_bytes -
+    memory.usage_in_bytes`` under ``root/memory``; None when no cgroup sets a memory limit.
+    ``root`` (default :data:`CGROUP_ROOT`) and ``self_cgroup`` (the ``/proc/self/cgroup`` listing,
+    :data:`SELF_CGROUP`) are parameters for tests."""
+    root = Path(CGROUP_ROOT if root is None else root)
+    v2_path, v1_path = _cgroup_paths(SELF_CGROUP if self_cgroup is None else self_cgroup)
+    left: list[int] = []
+    v2_base = root if (root / "cgroup.controllers").exists() else root / "unified"
+    for d in _walk_up(v2_base, v2_path):
+        limit = _read_int(d / "memory.max")
+        if limit is not None:
+            left.append(limit - (_read_int(d / "memory.current") or 0))
+    for d in _walk_up(root / "memory", v1_path):
+        limit = _read_int(d / "memory.limit_in_bytes")
+        if limit is not None and limit < _V1_UNLIMITED:
+            left.append(limit - (_read_int(d / "memory.usage_in_bytes") or 0))
+    return max(0, min(left)) if left else None
+
+
+def available_memory_bytes(cgroup_root: str | os.PathLike | None = None,
+                           self_cgroup: str | os.PathLike | None = None) -> int | None:
+    """The memory available to a new allocation: the machine's (``MemAvailable`` of ``/proc/meminfo``, else
+    the free physical pages from ``os.sysconf``), or what this process's cgroup memory limit still allows
+    when that is less (:func:`cgroup_memory_bytes`: a container's or a systemd slice's limit); None when
+    none of them can be read."""
+    machine: int | None = None
     try:
         with open("/proc/meminfo", encoding="ascii") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    machine = int(line.split()[1]) * 1024
+                    break
     except (OSError, ValueError, IndexError):
         pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, OSError, ValueError):
-        return None
+    if machine is None:
+        try:
+            machine = int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+        except (AttributeError, OSError, ValueError):
+            machine = None
+    limited = cgroup_memory_bytes(cgroup_root, self_cgroup)
+    known = [m for m in (machine, limited) if m is not None]
+    return min(known) if known else None
 
 
 def gib(n_bytes: float) -> str:
@@ -75,7 +151,8 @@ def check_memory(n_qubits: int, what: str = "QAOA") -> None:
         raise ProblemError(
             f"{what} on {n_qubits} qubits needs about {gib(need)} (a {gib(statevector_bytes(n_qubits))} complex128 "
             f"statevector of 2^{n_qubits} amplitudes, plus the copies the simulator keeps: {QAOA_BYTES_PER_STATE} "
-            f"bytes per basis state), but this machine has {gib(free)} available; lower max_qubits, choose fewer "
+            f"bytes per basis state), but this machine has {gib(free)} available (free memory, within this process's "
+            f"cgroup memory limit); lower max_qubits, choose fewer "
             f"assets, or use method='annealing' or 'exact'")
 
 
