@@ -133,11 +133,20 @@ def _cmd_pipeline_runs(args) -> int:
 
 
 def _cmd_pipeline_list(args) -> int:
+    from qpo.errors import QpoError
     from qpo.workbench.pipelines import available_pipelines, load_spec
 
+    broken = []
     for name in available_pipelines():
-        spec = load_spec(name)
+        try:
+            spec = load_spec(name)
+        except QpoError as exc:  # one bad definition (a bad cron line): listed with its error, the others shown
+            broken.append(name)
+            print(f"{name:16s} BROKEN: {' '.join(str(exc).split())}")
+            continue
         print(f"{name:16s} {spec.schedule:16s} {spec.notebook.name}  {spec.description}")
+    if broken:
+        print(f"warning: {len(broken)} pipeline definition(s) do not load: {', '.join(broken)}", file=sys.stderr)
     return 0
 
 

@@ -7,8 +7,10 @@
   (a bad cron line: reported loudly, the other pipelines run); 2 for a bad option; 130 / 143 when
   stopped by SIGINT / SIGTERM (a running pipeline is stopped and recorded KILLED).
 - ``qpo schedule show [--json]``: each scheduled pipeline's next run, dependency, missed-run policy
-  and last run.
-- ``qpo schedule crontab``: the equivalent cron lines, for those who prefer cron.
+  and last run; a definition that does not load (a bad cron line) is listed REFUSED with its
+  error and a warning on standard error, the others shown (exit 0).
+- ``qpo schedule crontab``: the equivalent cron lines, for those who prefer cron; a refused
+  definition has no line, a comment says why.
 """
 from __future__ import annotations
 
@@ -62,14 +64,23 @@ def _when(iso: str | None) -> str:
     return dt.datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M %a") if iso else ""
 
 
+def _warn_refused(refused: dict[str, str]) -> None:
+    if refused:
+        print(f"warning: {len(refused)} pipeline definition(s) refused, not scheduled: {', '.join(sorted(refused))} "
+              "(fix the file; `qpo schedule run` reports them too)", file=sys.stderr, flush=True)
+
+
 def _cmd_show(args) -> int:
     from qpo.workbench.scheduler import schedule_table
 
-    rows = schedule_table()
+    refused: dict[str, str] = {}
+    rows = schedule_table(refused=refused)
+    _warn_refused(refused)
     if args.json:
-        print(json.dumps({"pipelines": rows}, default=str))
+        print(json.dumps({"pipelines": rows, "refused": [{"pipeline": n, "error": e} for n, e in sorted(refused.items())]},
+                         default=str))
         return 0
-    if not rows:
+    if not rows and not refused:
         print("no pipeline has a schedule (pipelines/*.toml: schedule = \"0 18 * * 1-5\")")
         return 0
     header = f"{'pipeline':20s} {'schedule':16s} {'next run':22s} {'after':12s} {'missed':9s} last run"
@@ -78,13 +89,18 @@ def _cmd_show(args) -> int:
         last = f"{_when(r['last_due'])} {r['last_status']}" if r["last_due"] else "-"
         print(f"{r['pipeline']:20s} {r['schedule']:16s} {_when(r['next_run']):22s} {r['after'] or '-':12s} "
               f"{r['missed']:9s} {last}")
+    for name, why in sorted(refused.items()):  # after the good ones: each with its error
+        print(f"{name:20s} REFUSED: {' '.join(why.split())}")
     return 0
 
 
 def _cmd_crontab(args) -> int:
     from qpo.workbench.scheduler import TZ_ENV, crontab_text, scheduled_specs
 
-    sys.stdout.write(crontab_text(scheduled_specs(), tz_name=os.environ.get(TZ_ENV)))
+    refused: dict[str, str] = {}
+    specs = scheduled_specs(refused)
+    _warn_refused(refused)
+    sys.stdout.write(crontab_text(specs, tz_name=os.environ.get(TZ_ENV), refused=refused))
     return 0
 
 

@@ -1,6 +1,11 @@
-"""``qpo pipeline sweep NAME -p costs 0 0.001 0.002 -p window 126 252 [--cells FILE] [--workers N]
-[--metric NAME] [--json]``: a pipeline's notebook for every cell of a grid, on Dask
-(:func:`qpo.workbench.sweep.run_sweep`).
+"""``qpo pipeline sweep NAME -p costs 0 0.001 0.002 -p window 126 252 [--set NAME VALUE ...]
+[--cells FILE] [--workers N] [--metric NAME] [--json]``: a pipeline's notebook for every cell of a
+grid, on Dask (:func:`qpo.workbench.sweep.run_sweep`).
+
+``--set window 252`` (or ``--fixed``) gives every cell the same value without making it a grid
+dimension: logged to the parent run as ``fixed.window``, not a column of the comparison table nor
+an axis of its figure. ``-p window 252`` (one value) is a grid dimension of one value: a column of
+the table, every cell the same.
 
 Exit status: 0 every cell FINISHED; 1 a cell failed (the sweep went on; the parent run lists the
 failed cells); 3 could not start (unknown pipeline or parameter, a bad value or cells file, an
@@ -43,6 +48,18 @@ def grid_from_args(params: list[list[str]] | None) -> dict[str, list] | None:
     return grid
 
 
+def fixed_from_args(pairs: list[list[str]] | None) -> dict:
+    """``[["window", "252"]]`` (from ``--set window 252``) -> ``{"window": 252}``."""
+    from qpo.errors import InvalidValueError
+
+    fixed: dict = {}
+    for name, value in pairs or []:
+        if name in fixed:
+            raise InvalidValueError(f"--set {name} is given twice; a fixed parameter has one value")
+        fixed[name] = _value(value)
+    return fixed
+
+
 def _cmd_sweep(args) -> int:
     from qpo.errors import QpoError
     from qpo.workbench.sweep import grid_cells, load_cells, run_sweep
@@ -52,6 +69,13 @@ def _cmd_sweep(args) -> int:
 
     try:
         grid = grid_from_args(args.param)
+        fixed = fixed_from_args(args.fixed)
+        both = sorted(set(fixed) & set(grid or {}))
+        if both:
+            from qpo.errors import InvalidValueError
+
+            raise InvalidValueError(f"{', '.join(both)} is both a grid parameter (-p) and a fixed one (--set); give "
+                                    "it once: -p NAME V1 V2 ... to sweep it, --set NAME VALUE to fix it")
         cells = load_cells(args.cells) if args.cells else None
         if grid is not None and cells is not None:  # a file's sets, each crossed with the grid
             cells = [{**c, **g} for c in cells for g in grid_cells(grid)]
@@ -61,7 +85,8 @@ def _cmd_sweep(args) -> int:
 
             raise InvalidValueError("a sweep needs parameters: -p NAME VALUE [VALUE ...] (repeat -p per parameter), "
                                     "or --cells FILE.json|.yaml|.csv")
-        result = run_sweep(args.name, grid, cells=cells, workers=args.workers, log=log, metric=args.metric)
+        result = run_sweep(args.name, grid, cells=cells, workers=args.workers, log=log, metric=args.metric,
+                           parameters=fixed or None)
     except QpoError as exc:
         if args.json:
             print(json.dumps({"pipeline": args.name, "status": "ERROR", "error": str(exc)}), flush=True)
@@ -90,7 +115,11 @@ def register_sweep(plsub) -> None:
     sw.add_argument("name", help="pipeline name (see `qpo pipeline list`)")
     sw.add_argument("-p", "--param", nargs="+", action="append", metavar=("NAME", "VALUE"),
                     help="a notebook parameter and its values (each read as YAML): -p costs 0 0.001 0.002; repeat for "
-                         "each parameter of the grid")
+                         "each parameter of the grid (one value: a grid dimension of one value, a column of the "
+                         "comparison table; use --set for a value every cell shares)")
+    sw.add_argument("--set", "--fixed", dest="fixed", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                    help="a notebook parameter every cell gets, not a grid dimension (read as YAML): --set window 252; "
+                         "logged to the parent run as fixed.NAME; repeat for each")
     sw.add_argument("--cells", metavar="FILE", default=None,
                     help="parameter sets from a .json/.yaml (a list of name: value mappings) or .csv (a header of names) "
                          "file; with -p, each set is crossed with the grid")

@@ -29,6 +29,8 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VE
                "NUMEXPR_NUM_THREADS")
 #: seconds to wait for a remote scheduler to answer and for its first worker
 CONNECT_TIMEOUT = 30.0
+#: seconds to wait for the dashboard's page, asked once on connecting (no answer: no link shown)
+DASHBOARD_PROBE_S = 5.0
 
 
 class ClusterError(QpoError):
@@ -70,19 +72,38 @@ def default_workers(workers: int | None = None) -> int:
     return value
 
 
-def _info(client, kind: str) -> ClusterInfo:
+def _dashboard(client) -> str | None:
+    """The dashboard's link when the scheduler serves one: a scheduler always runs an HTTP server
+    (named ``dashboard`` in its services, 8787 by default) but serves the dashboard's pages only
+    when started with one and bokeh is installed, so the page itself is asked."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        link = client.dashboard_link
+    except Exception:  # noqa: BLE001 - no HTTP server at all: no dashboard
+        return None
+    if not link:
+        return None
+    try:
+        with urllib.request.urlopen(link, timeout=DASHBOARD_PROBE_S) as answer:  # noqa: S310 - the scheduler's link
+            page = answer.read(4096).decode("utf-8", "replace")
+            ok = answer.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    return link if ok and "needs bokeh" not in page.lower() else None  # without bokeh: a page saying so
+
+
+def _info(client, kind: str, dashboard: bool = True) -> ClusterInfo:
     info = client.scheduler_info()
     workers = info.get("workers", {})
     threads = sum(int(w.get("nthreads", 1)) for w in workers.values())
-    try:
-        link = client.dashboard_link
-    except Exception:  # noqa: BLE001 - no dashboard (bokeh absent): nothing to show
-        link = None
-    return ClusterInfo(kind, str(info.get("address", "")), link, len(workers), threads)
+    return ClusterInfo(kind, str(info.get("address", "")), _dashboard(client) if dashboard else None, len(workers),
+                       threads)
 
 
 def cluster_info(client, kind: str | None = None) -> ClusterInfo:
-    """The :class:`ClusterInfo` of a connected ``client``."""
+    """The :class:`ClusterInfo` of a connected ``client`` (its dashboard's link only when it serves one)."""
     return _info(client, str(kind or getattr(client, "_qpo_kind", "remote")))
 
 
@@ -93,8 +114,9 @@ def dask_client(workers: int | None = None, *, scheduler: str | None = None, log
 
     ``scheduler`` (default ``QPO_DASK_SCHEDULER``) is the address of a running scheduler; without
     one a local cluster of ``workers`` processes (default: ``QPO_DASK_WORKERS`` or the usable CPUs),
-    one thread each, is started on 127.0.0.1 and stopped at the end. ``log`` receives one line
-    naming the workers and the dashboard link. The client carries ``qpo_info`` (a
+    one thread each, is started on 127.0.0.1 and stopped at the end (with its dashboard unless
+    ``dashboard=False``). ``log`` receives one line naming the workers and the dashboard's link, when
+    the cluster serves a dashboard. The client carries ``qpo_info`` (a
     :class:`ClusterInfo`). An unreachable scheduler is a :class:`ClusterError` naming it.
     """
     from distributed import Client, LocalCluster
@@ -133,7 +155,7 @@ def dask_client(workers: int | None = None, *, scheduler: str | None = None, log
         client = Client(cluster, set_as_default=False)
         try:
             client._qpo_kind = "local"  # type: ignore[attr-defined]
-            client.qpo_info = _info(client, "local")  # type: ignore[attr-defined]
+            client.qpo_info = _info(client, "local", dashboard)  # type: ignore[attr-defined]
             log(client.qpo_info.describe())  # type: ignore[attr-defined]
             yield client
         finally:

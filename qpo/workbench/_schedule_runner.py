@@ -251,9 +251,11 @@ def _cron_environment() -> tuple[str, list[str]]:
     return env, secret
 
 
-def crontab_text(specs: dict[str, Any], *, tz_name: str | None = None, log_file: Path | None = None) -> str:
+def crontab_text(specs: dict[str, Any], *, tz_name: str | None = None, log_file: Path | None = None,
+                 refused: dict[str, str] | None = None) -> str:
     """Cron lines running each scheduled pipeline as ``qpo schedule run`` would, without its
-    dependencies, retries, missed-run policy or lock (said in the comments)."""
+    dependencies, retries, missed-run policy or lock (said in the comments). A definition in
+    ``refused`` (name -> why: a bad cron line) gets a comment saying why it has no line."""
     root = config.project_root()
     log = log_file or config.runs_dir() / "cron.log"
     qpo = _qpo_command()
@@ -270,6 +272,8 @@ def crontab_text(specs: dict[str, Any], *, tz_name: str | None = None, log_file:
     if tz_name:
         lines += ["# the schedules' zone, QPO_SCHEDULE_TZ (cronie reads CRON_TZ; other crons use the machine's zone)",
                   f"CRON_TZ={tz_name}"]
+    for name, why in sorted((refused or {}).items()):
+        lines.append(f"# {name} is left out: its definition was refused: {' '.join(str(why).split())}")
     for name, spec in sorted(specs.items()):
         if not spec.schedule:
             continue

@@ -8,10 +8,12 @@
 * The numerical libraries run one thread each (``OMP_NUM_THREADS=1`` ..., inherited by the kernel;
   torch reads ``OMP_NUM_THREADS``).
 * Stopping (:func:`stop_sweep`, sent by the sweep's process to every worker with ``client.run``):
-  the cells of that sweep not started yet return ``NOT_STARTED``; a running cell's kernel gets
-  SIGTERM (SIGKILL after :data:`~qpo.workbench.run_control.KERNEL_GRACE_S`), the pipeline keeps
-  and logs the partial notebook, and the child run is then marked KILLED with the reason
-  ("interrupted by SIGINT"), as a single run stopped by a signal is.
+  the cells of that sweep not started yet return ``NOT_STARTED``; a running cell *of that sweep*
+  (another sweep's, on a shared cluster, runs on: :func:`run_cell` records which sweep started the
+  process's kernel) has its kernel signalled SIGTERM (SIGKILL after
+  :data:`~qpo.workbench.run_control.KERNEL_GRACE_S`), the pipeline keeps and logs the partial
+  notebook, and the child run is then marked KILLED with the reason ("interrupted by SIGINT"), as a
+  single run stopped by a signal is.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from typing import Any
 from qpo.operations.cluster import THREAD_VARS
 
 _STOPPED: dict[str, str] = {}  # sweep id -> the signal's name, in this worker process
+_RUNNING: dict[str, str] = {}  # "sweep" -> the id of the sweep whose cell (and kernel) runs in this process
 _ONE_AT_A_TIME = threading.Lock()  # Papermill's chdir is process-wide
 _POLL_S = 0.3
 
@@ -38,9 +41,12 @@ def ignore_terminal_signals() -> int:
 
 
 def stop_sweep(sweep_id: str, signal_name: str) -> int:
-    """Mark sweep ``sweep_id`` stopped in this worker process and stop its kernels; the number of
-    kernels signalled."""
+    """Mark sweep ``sweep_id`` stopped in this worker process and stop its kernel, if its cell runs
+    here (run_cell records which sweep started the kernels of this process: one cell at a time);
+    another sweep's cell sharing the worker runs on. The number of kernels signalled."""
     _STOPPED[sweep_id] = signal_name
+    if _RUNNING.get("sweep") != sweep_id:
+        return 0
     return _stop_kernels({})
 
 
@@ -78,7 +84,7 @@ def _stop_kernels(sent: dict[int, float]) -> int:
 def _watch(sweep_id: str, done: threading.Event) -> None:
     sent: dict[int, float] = {}
     while not done.wait(_POLL_S):
-        if sweep_id in _STOPPED:
+        if sweep_id in _STOPPED and _RUNNING.get("sweep") == sweep_id:
             _stop_kernels(sent)
 
 
@@ -122,6 +128,7 @@ def run_cell(name: str, index: int, parameters: dict[str, Any], *, sweep_id: str
     with _ONE_AT_A_TIME:
         if sweep_id in _STOPPED:
             return {**base, "status": "NOT_STARTED", "error": f"not started: interrupted by {_STOPPED[sweep_id]}"}
+        _RUNNING["sweep"] = sweep_id  # the kernels this process starts now are this sweep's
         previous_uri = os.environ.get("MLFLOW_TRACKING_URI")
         os.environ["MLFLOW_TRACKING_URI"] = tracking_uri  # the parent run's store, whatever this worker's default
         done = threading.Event()
@@ -139,6 +146,7 @@ def run_cell(name: str, index: int, parameters: dict[str, Any], *, sweep_id: str
         finally:
             done.set()
             watcher.join()
+            _RUNNING.pop("sweep", None)
             if previous_uri is None:
                 os.environ.pop("MLFLOW_TRACKING_URI", None)
             else:

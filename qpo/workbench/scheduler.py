@@ -401,9 +401,11 @@ class Scheduler(JobBook):
 
 
 def schedule_table(specs: Mapping[str, Any] | None = None, *, now: dt.datetime | None = None,
-                   state_path: Path | None = None) -> list[dict[str, Any]]:
-    """One row per scheduled pipeline: schedule, next run, ``after``, missed-run policy, last job."""
-    specs = scheduled_specs() if specs is None else {n: s for n, s in specs.items() if s.schedule}
+                   state_path: Path | None = None, refused: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """One row per scheduled pipeline: schedule, next run, ``after``, missed-run policy, last job.
+    With ``refused`` (a dict), a definition that does not load (a bad cron line) is left out and
+    recorded there (name -> why, see :func:`scheduled_specs`) instead of failing the whole table."""
+    specs = scheduled_specs(refused) if specs is None else {n: s for n, s in specs.items() if s.schedule}
     _dependency_depths(specs)
     tz = schedule_timezone() if now is None or now.tzinfo is None else now.tzinfo
     now = now or dt.datetime.now(tz)

@@ -8,7 +8,8 @@ processes, one thread each, or the scheduler at ``QPO_DASK_SCHEDULER``):
 
 1. every cell's parameters are checked first (names the notebook declares, types): a bad one is
    refused before anything is written;
-2. the sweep's process creates the experiment and one *parent* MLflow run (tag ``qpo.sweep=parent``)
+2. the sweep's process connects to the cluster (one it cannot reach is an error and nothing is
+   written), then creates the experiment and one *parent* MLflow run (tag ``qpo.sweep=parent``)
    holding the grid (parameters ``grid.<name>`` and the artifact ``sweep/grid.json``);
 3. each cell is one :func:`~qpo.workbench.pipelines.run_pipeline` in a worker process (Papermill
    changes the process's working directory, so cells never share a process at the same time) with
@@ -19,18 +20,25 @@ processes, one thread each, or the scheduler at ``QPO_DASK_SCHEDULER``):
    of every cell (``sweep/cells.json``, the metrics ``cells_finished`` / ``cells_failed`` /
    ``cells_killed``, the tag ``qpo.failed_cells``), the comparison table (``sweep/comparison.csv``
    and ``.html``: parameters, status, child run and every metric) and a figure (a metric against
-   the first parameter, one line per value of the others). The parent ends FINISHED, or FAILED
+   the first parameter, one line per value of the others). A worker that dies while it runs a
+   cell: Dask runs the cell again and the re-run counts; the dead attempt's child run is marked
+   FAILED with the tag ``qpo.superseded_by`` (the re-run's id) and is not a cell of the sweep
+   (statuses count cells, not runs). The parent ends FINISHED, or FAILED
    when a cell failed (the sweep's exit status is then 1); then ONE failed-run notice lists the
    failed cells through the delivery channels (:mod:`qpo.operations.delivery`; the cells
    themselves send none);
 5. SIGINT (Ctrl-C) or SIGTERM stops the workers: cells not started are not run (``NOT_STARTED``),
    running ones have their kernel stopped, their partial notebook kept and their child run marked
-   KILLED with the reason; the parent is marked KILLED too, with the report of what ran.
+   KILLED with the reason; the parent is marked KILLED too, with the report of what ran. Only
+   this sweep's cells are stopped (another sweep sharing the workers runs on). The sweep waits
+   up to :data:`STOP_WAIT_S` for the running cells; a second Ctrl-C stops waiting (their runs are
+   then marked KILLED without their partial notebooks).
 
 :func:`read_sweep` reads a finished sweep back (``notebooks/07_sweep.ipynb`` plots one).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import json
@@ -43,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from qpo.errors import InvalidValueError, PipelineError, RunInterrupted
+from qpo.workbench._sweep_fanout import SUPERSEDED_TAG, fan_out, own, repair_children
 from qpo.workbench._sweep_report import (
     CELLS_ARTIFACT,
     SWEEP_TAG,
@@ -99,6 +108,7 @@ class SweepResult:
     workers: int = 0
     table: Any = field(default=None, repr=False)  # the comparison table (a DataFrame)
     notice: dict[str, Any] | None = None  # the failed-cells notice's delivery report (None: none sent)
+    superseded: list[str] = field(default_factory=list)  # dead workers' attempts of cells Dask re-ran (not cells)
 
     @property
     def failed(self) -> list[SweepCell]:
@@ -179,18 +189,25 @@ def load_cells(path: str | Path) -> list[dict[str, Any]]:
 def _check_cells(spec, cells: list[dict[str, Any]]) -> list[str]:
     """Refuse a bad cell before anything is written; the parameter names, in order."""
     from qpo.errors import UnknownOptionError
-    from qpo.workbench.pipelines import resolve_parameters
+    from qpo.workbench.pipelines import check_portfolio, resolve_parameters
 
     name = spec.name
     names: list[str] = []
+    portfolios: set = set()  # each portfolio a cell names is checked once, before anything runs
     for i, cell in enumerate(cells):
         if "run_id" in cell:
             raise InvalidValueError("run_id is set by the sweep for each cell; leave it out of the grid")
         try:
-            resolve_parameters(spec, dict(cell))
+            resolved = resolve_parameters(spec, dict(cell))
+            named = resolved.get(spec.portfolio_parameter) if spec.portfolio_parameter else None
+            if named is not None and named not in portfolios:
+                check_portfolio(spec, resolved)
+                portfolios.add(named)
         except UnknownOptionError as exc:  # run_id is the notebook's, set by the sweep: not a valid choice here
-            raise UnknownOptionError(f"parameter of pipeline {name!r} in cell {i} ({label(cell)})", exc.value,
-                                     [v for v in exc.valid if v != "run_id"]) from None
+            raise UnknownOptionError(f"{exc.kind} in cell {i} ({label(cell)})" if "portfolio" in exc.kind else
+                                     f"parameter of pipeline {name!r} in cell {i} ({label(cell)})", exc.value,
+                                     [v for v in exc.valid if v != "run_id"],
+                                     see="see `qpo portfolio list`" if "portfolio" in exc.kind else "") from None
         except PipelineError as exc:
             raise type(exc)(f"cell {i} ({label(cell)}): {exc}") from None
         names += [n for n in cell if n not in names]
@@ -203,6 +220,7 @@ class _Signals:
 
     def __init__(self) -> None:
         self.number: int | None = None
+        self.count = 0  # signals received: a second one while stopping stops waiting for the cells
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _Signals:
@@ -212,6 +230,7 @@ class _Signals:
         return self
 
     def _handle(self, signum, frame) -> None:
+        self.count += 1
         if self.number is None:  # a second signal while stopping: stopping already
             self.number = signum
 
@@ -234,9 +253,11 @@ def run_sweep(name: str, grid: dict[str, list] | None = None, *, cells: list[dic
     ``QPO_DASK_SCHEDULER``); ``metric``: the one the figure plots (default the Sharpe ratio of the
     first strategy of the notebook's ``strategies``, not a baseline's); ``parameters``: values
     every cell shares (not part of the grid: logged to the parent as ``fixed.<name>``, not in the
-    table). Raises, before anything is written, for an unknown pipeline, a bad grid or cell, an
-    unusable runs folder; never for a failing cell."""
+    table). Raises, before anything is written (no tracking store created, no parent run), for an
+    unknown pipeline, a bad grid or cell, an unusable runs folder, a Dask cluster that cannot be
+    reached (:class:`~qpo.operations.cluster.ClusterError`); never for a failing cell."""
     from qpo import config
+    from qpo.operations.cluster import dask_client
     from qpo.tracking import configure, tracked_run
     from qpo.workbench.pipelines import load_spec, resolve_parameters, run_folders
     from qpo.workbench.run_control import check_run_folders, run_owner_tags
@@ -255,8 +276,8 @@ def run_sweep(name: str, grid: dict[str, list] | None = None, *, cells: list[dic
     names = [n for n in names if n not in fixed or any(n in c for c in plan)]
     plan = [{**fixed, **c} for c in plan]
     strategies = strategy_order(resolve_parameters(spec, dict(plan[0])).get("strategies"))
-    uri = configure(config.tracking_uri())
-    check_run_folders(run_folders(uri))
+    uri = config.tracking_uri()
+    check_run_folders(run_folders(uri))  # before anything is written: the tracking store included
     sweep_id = uuid.uuid4().hex
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     params = ({f"grid.{k}": json.dumps(v, default=str) for k, v in grid.items()} if grid is not None
@@ -265,14 +286,24 @@ def run_sweep(name: str, grid: dict[str, list] | None = None, *, cells: list[dic
     tags = {SWEEP_TAG: "parent", "qpo.sweep_id": sweep_id, "qpo.pipeline": name, "qpo.notebook": spec.notebook.name,
             "qpo.sweep_cells": str(len(plan)), **run_owner_tags()}
     result: SweepResult | None = None
+    cluster = contextlib.ExitStack()  # reached before the parent run opens: no cluster, no run
     try:
+        client = cluster.enter_context(dask_client(workers, scheduler=scheduler, log=log, dashboard=False))
+        n_workers = client.qpo_info.workers
+        uri = configure(uri)
+        warning = remote_tracking_warning(client.qpo_info.kind, client.scheduler.address, uri)
+        if warning:
+            log(warning)
         with _Signals() as signals, tracked_run(spec.experiment, run_name=f"sweep {name} {stamp}",
                                                 params={**params, "n_cells": len(plan)}, tags=tags) as parent:
             parent.log_dict({"pipeline": name, "grid": grid, "parameters": fixed, "cells": plan, "names": names},
                             "sweep/grid.json")
             log(f"sweep {name}: {len(plan)} cell(s) of {', '.join(names)}; parent run {parent.run_id}")
-            outcomes, n_workers = _fan_out(name, plan, names, sweep_id, parent.run_id, uri, workers, scheduler,
-                                           signals, log)
+            try:
+                outcomes = fan_out(client, name, plan, names, sweep_id, parent.run_id, uri, signals, log,
+                                   stop_wait=STOP_WAIT_S, second_signal=lambda: signals.count > 1)
+            finally:
+                cluster.close()  # the workers gone before their runs are repaired
             result = _report(parent, name, spec.experiment, uri, names, plan, outcomes, signals.name, metric, log,
                              strategies)
             result.workers, result.seconds = n_workers, time.perf_counter() - t0
@@ -288,6 +319,8 @@ def run_sweep(name: str, grid: dict[str, list] | None = None, *, cells: list[dic
     except RunInterrupted:
         if result is None:
             raise
+    finally:
+        cluster.close()
     if result.status == "FAILED":
         result.notice = _notify_failed_cells(result, log)
     log(f"sweep {name}: {result.status}; {sum(c.status == 'FINISHED' for c in result.cells)} finished, "
@@ -339,102 +372,16 @@ def remote_tracking_warning(kind: str, scheduler_address: str, tracking_uri: str
             f"tracking server (`qpo ui mlflow`) that every worker reaches")
 
 
-def _own(cell: dict[str, Any], names: list[str]) -> dict[str, Any]:
-    """A cell's values of the sweep's own parameters (those shared by every cell left out)."""
-    return {n: cell[n] for n in names if n in cell}
-
-
-def _fan_out(name, plan, names, sweep_id, parent_id, uri, workers, scheduler, signals, log) -> tuple[dict[int, dict], int]:
-    """Every cell on the cluster; their outcomes (cell number -> :class:`SweepCell` fields)."""
-    from qpo.operations.cluster import dask_client
-    from qpo.workbench._sweep_worker import ignore_terminal_signals, run_cell, stop_sweep
-
-    outcomes: dict[int, dict] = {}
-    with dask_client(workers, scheduler=scheduler, log=log, dashboard=False) as client:
-        n_workers = client.qpo_info.workers
-        warning = remote_tracking_warning(client.qpo_info.kind, client.scheduler.address, uri)
-        if warning:
-            log(warning)
-        if client.qpo_info.kind == "local":
-            client.run(ignore_terminal_signals)  # Ctrl-C reaches this process, which stops the cells in order
-        futures = {}
-        for i, cell in enumerate(plan):
-            if signals.number is not None:
-                break
-            tags = {"mlflow.parentRunId": parent_id, "qpo.sweep_id": sweep_id}
-            futures[i] = client.submit(run_cell, name, i, cell, sweep_id=sweep_id, tags=tags, tracking_uri=uri,
-                                       run_name=f"{name} [{i}] {label(_own(cell, names))}", pure=False,
-                                       key=f"qpo-sweep-{sweep_id[:12]}-{i}")
-        deadline = None
-        while len(outcomes) < len(futures):
-            for i, fut in futures.items():
-                if i not in outcomes and fut.done():
-                    outcomes[i] = _outcome(fut, i, plan[i])
-                    c = outcomes[i]
-                    log(f"cell {i} ({label(_own(plan[i], names))}): {c['status']} in {c['seconds']:.1f} s"
-                        + (f": {c['error']}" if c["error"] and c["status"] != "FINISHED" else ""))
-            if signals.number is not None and deadline is None:
-                log(f"sweep {name}: {signals.name}: stopping the workers")
-                try:
-                    client.run(stop_sweep, sweep_id, signals.name)
-                except Exception as exc:  # noqa: BLE001 - a worker gone: its cells are repaired below
-                    log(f"could not reach every worker to stop it: {exc}")
-                deadline = time.monotonic() + STOP_WAIT_S
-            if deadline is not None and time.monotonic() > deadline:
-                client.cancel([f for i, f in futures.items() if i not in outcomes])
-                break
-            time.sleep(0.2)
-    return outcomes, n_workers
-
-
-def _outcome(future, index: int, cell: dict) -> dict[str, Any]:
-    if future.status == "finished":
-        return future.result()
-    status = "NOT_STARTED" if future.status == "cancelled" else "FAILED"
-    try:
-        error = f"{type(future.exception()).__name__}: {future.exception()}"
-    except Exception as exc:  # noqa: BLE001 - cancelled: no exception to read
-        error = f"{type(exc).__name__}: {exc}"
-    return {"index": index, "parameters": cell, "status": status, "error": error, "seconds": 0.0}
-
-
-def _repair_children(parent_id: str, uri: str, outcomes: dict[int, dict], stopped: str | None, log) -> None:
-    """Child runs still RUNNING after the cluster closed (a worker died, a stop that outlasted the
-    wait): KILLED when the sweep was stopped, else FAILED; the outcome of their cell updated."""
-    from mlflow.tracking import MlflowClient
-
-    from qpo.workbench.run_control import FAILURE_TAG
-
-    client = MlflowClient(uri)
-    parent = client.get_run(parent_id)
-    running = client.search_runs([parent.info.experiment_id], max_results=10000,
-                                 filter_string=f"tags.mlflow.parentRunId = '{parent_id}' and attributes.status = 'RUNNING'")
-    for run in running:
-        index = int(run.data.tags.get("qpo.sweep_cell", -1))
-        if stopped:
-            status, reason = "KILLED", f"interrupted by {stopped}"
-            tags = {"qpo.stop_reason": reason}
-        else:
-            status, reason = "FAILED", "the Dask worker running this cell disappeared"
-            tags = {FAILURE_TAG: reason}
-        for key, value in {**tags, "error": reason, "mlflow.note.content": reason}.items():
-            client.set_tag(run.info.run_id, key, value)
-        client.set_terminated(run.info.run_id, status)
-        log(f"cell {index}: child run {run.info.run_id} marked {status} ({reason})")
-        if index in outcomes:
-            outcomes[index].update(status=status, error=reason, run_id=run.info.run_id)
-
-
 def _report(parent, name, experiment, uri, names, plan, outcomes, stopped, metric, log,
             strategies: list[str] | None = None) -> SweepResult:
     """Log the cells' statuses, the comparison table and the figure to the parent run."""
     import tempfile
 
-    _repair_children(parent.run_id, uri, outcomes, stopped, log)
+    superseded = repair_children(parent.run_id, uri, outcomes, stopped, log)
     cells = []
     for i, cell in enumerate(plan):
         o = outcomes.get(i) or {"status": "NOT_STARTED", "error": f"not started: interrupted by {stopped}"}
-        cells.append(SweepCell(index=i, parameters=_own(cell, names), **{k: v for k, v in o.items()
+        cells.append(SweepCell(index=i, parameters=own(cell, names), **{k: v for k, v in o.items()
                                                              if k not in ("index", "parameters")}))
     raw = [asdict(c) for c in cells]
     table = comparison_table(raw, names)
@@ -447,7 +394,8 @@ def _report(parent, name, experiment, uri, names, plan, outcomes, stopped, metri
     parent.log_dict({"pipeline": name, "names": names, "status": status, "cells": raw, "strategies": strategies},
                     CELLS_ARTIFACT)
     parent.set_tags({"qpo.sweep_status": status,
-                     "qpo.failed_cells": "; ".join(f"{c.index} ({c.label}): {c.error}" for c in failed)[:4000] or "none"})
+                     "qpo.failed_cells": "; ".join(f"{c.index} ({c.label}): {c.error}" for c in failed)[:4000] or "none",
+                     **({"qpo.superseded_runs": " ".join(superseded)[:4000]} if superseded else {})})
     with tempfile.TemporaryDirectory(prefix="qpo-sweep-") as tmp:
         csv, html = Path(tmp) / "comparison.csv", Path(tmp) / "comparison.html"
         table.to_csv(csv, index=False)
@@ -460,8 +408,9 @@ def _report(parent, name, experiment, uri, names, plan, outcomes, stopped, metri
     elif metric is not None:
         log(f"metric {metric!r} was not recorded by any cell: no figure")
     return SweepResult(pipeline=name, status=status, parent_run_id=parent.run_id, experiment=experiment,
-                       tracking_uri=uri, names=names, cells=cells, metric=chosen, signal=stopped, table=table)
+                       tracking_uri=uri, names=names, cells=cells, metric=chosen, signal=stopped, table=table,
+                       superseded=superseded)
 
 
-__all__ = ["STOP_WAIT_S", "SweepCell", "SweepRecord", "SweepResult", "grid_cells", "load_cells", "read_sweep",
+__all__ = ["STOP_WAIT_S", "SUPERSEDED_TAG", "SweepCell", "SweepRecord", "SweepResult", "grid_cells", "load_cells", "read_sweep",
            "run_sweep", "sweep_figure"]

@@ -29,3 +29,17 @@ def test_prices_lacking_the_portfolios_holdings(qpo_home, seeded, tmp_path, sp50
     assert run.status == "INVALID_DATA" and run.run_id is None
     assert "the prices lack 5 name(s) portfolio 'Conservative Income' holds: JNJ, MRK, PFE, PG, WMT" in run.error
     assert not (qpo_home / "runs").exists()
+
+
+def test_a_sweep_naming_an_unknown_portfolio_is_refused_before_it_starts(qpo_home, seeded):
+    """Every cell's portfolio is checked before the parent run, the cluster or any cell: nothing
+    runs, nothing is written, and the valid names are listed."""
+    from qpo.errors import UnknownOptionError
+    from qpo.workbench.sweep import run_sweep
+
+    with pytest.raises(UnknownOptionError) as err:
+        run_sweep("daily-report", {"portfolio": ["Tech Tilt", "Nope"]}, workers=1)
+    message = str(err.value)
+    assert "unknown portfolio" in message and "'Nope'" in message and "cell 1" in message
+    assert "valid: Balanced Growth, Conservative Income, Min-Variance Core, Tech Tilt" in message
+    assert not (qpo_home / "mlflow.db").exists() and not (qpo_home / "runs").exists()
