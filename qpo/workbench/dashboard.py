@@ -19,7 +19,7 @@ the page at once and starts the visit's kernel, the browser loads the page's scr
 then asks the server (over Voila's execution websocket, signed-in people only) to run the
 notebook and shows each cell's outputs as they come. Without it the server ran the whole
 notebook before sending the page, and the browser's 1-2 s of scripts came after: the first
-chart came about 5 s after login here, now about 3.5 s (``benchmarks/dashboard_browser.py``).
+chart came 5.05 s after login here (median), now 4.40 s (``benchmarks/dashboard_browser.py``).
 
 A visit's page talks to its kernel only through widget messages: Voila makes its kernel manager
 with ``allowed_message_types`` of the comms, ``kernel_info_request`` and ``shutdown_request``
