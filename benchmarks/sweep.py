@@ -55,7 +55,7 @@ def kernel_start(repeats: int) -> dict:
 
 
 def validation(repeats: int) -> dict:
-    from qpo.workbench.pipelines import validate_price_source
+    from qpo.workbench.prices import validate_price_source
 
     times = []
     for _ in range(repeats + 1):
