@@ -170,7 +170,7 @@ def _try_solvers(compiled: _Compiled, problem: PortfolioProblem, objective: str,
         w = _snap(w, model, rc)
         # a mixed-integer solver meets its constraints to its feasibility tolerance (SCIP: 1e-6, relative to the
         # scaled data): its answer is then re-solved exactly on the holdings it chose (_polish_support)
-        rel = MI_TARGET_TOLERANCE if name in MILP_SOLVERS else TARGET_TOLERANCE
+        rel = MI_TARGET_TOLERANCE if rc.is_mixed_integer and name in MILP_SOLVERS else TARGET_TOLERANCE
         broken = rc.violations(w, cov_a, tol=1e-6 * max(1.0, np.abs(w).max())) + _target_broken(problem, model, w, rel)
         info = {"status": status, "solver": name, "tried": tried, "solve_s": solve_s}
         if broken and polished_after and name in MILP_SOLVERS and not (

@@ -15,6 +15,8 @@ FREE_FAILURES = 2
 MAX_DELAY = 8.0
 #: failures are forgotten after this many seconds without one
 FAILURE_MEMORY = 900.0
+#: sign-in attempts that may hold or wait for one key (an e-mail, an address); more are refused (429)
+MAX_WAITING = 8
 #: a session is forgotten by the server after this many days (Tornado's signed cookies last 31)
 SESSION_DAYS = 31
 

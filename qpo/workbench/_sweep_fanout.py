@@ -94,14 +94,18 @@ def repair_children(parent_id: str, uri: str, outcomes: dict[int, dict], stopped
     running = client.search_runs([parent.info.experiment_id], max_results=10000,
                                  filter_string=f"tags.mlflow.parentRunId = '{parent_id}' and attributes.status = 'RUNNING'")
     superseded = []
-    for run in sorted(running, key=lambda r: r.info.start_time or 0):
+    # the runs the cells ended with, as they were before any repair: a repaired attempt never
+    # takes the place of a run that ended on its own
+    settled = {i: (o or {}).get("run_id") for i, o in outcomes.items()}
+    carrier: dict[int, str] = {}  # a cell with no run of its own: its newest dead attempt carries its status
+    for run in sorted(running, key=lambda r: r.info.start_time or 0, reverse=True):  # the newest first
         run_id, index = run.info.run_id, int(run.data.tags.get("qpo.sweep_cell", -1))
-        current = (outcomes.get(index) or {}).get("run_id")
+        current = settled.get(index) or carrier.get(index)
         tags: dict[str, str]
-        if current and current != run_id:  # the cell's re-run counts: this attempt is history
+        if current and current != run_id:  # a later attempt of the cell counts: this one is history
             status = "KILLED" if stopped else "FAILED"
             reason = (f"the Dask worker running this attempt of cell {index} disappeared; Dask ran the cell again "
-                      f"as run {current}, which counts")
+                      f"as run {current}, " + ("which counts" if settled.get(index) else "whose outcome is the cell's"))
             tags = {SUPERSEDED_TAG: current, FAILURE_TAG: reason}
             superseded.append(run_id)
         elif stopped:
@@ -118,6 +122,7 @@ def repair_children(parent_id: str, uri: str, outcomes: dict[int, dict], stopped
                 f"{current}")
             continue
         log(f"cell {index}: child run {run_id} marked {status} ({reason})")
+        carrier[index] = run_id
         if index in outcomes:
             outcomes[index].update(status=status, error=reason, run_id=run_id)
         elif index >= 0:  # a running cell the sweep stopped waiting for (cancelled): it did start

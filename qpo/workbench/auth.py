@@ -52,6 +52,7 @@ from qpo.workbench._auth_state import FAILURES as FAILURES
 from qpo.workbench._auth_state import FREE_FAILURES as FREE_FAILURES
 from qpo.workbench._auth_state import IN_FLIGHT as IN_FLIGHT
 from qpo.workbench._auth_state import MAX_DELAY as MAX_DELAY
+from qpo.workbench._auth_state import MAX_WAITING as MAX_WAITING
 from qpo.workbench._auth_state import SESSION_DAYS as SESSION_DAYS
 from qpo.workbench._auth_state import SESSIONS as SESSIONS
 
@@ -212,12 +213,10 @@ class BookIdentityProvider(IdentityProvider):
         try:
             with session_scope(_engine()) as s:
                 actor = authenticate(s, email, password)
+            row = _lookup(actor.email) if actor is not None else None
         except Exception:  # noqa: BLE001 - the page says why (store_problem), never the driver's text
             self.log.warning("the store could not be read to check a login")
             return None
-        if actor is None:
-            return None
-        row = _lookup(actor.email)
         if row is None:
             return None
         return BookUser(username=row[0], name=row[1], display_name=f"{row[1]} ({row[2]})", role=row[2],
@@ -286,6 +285,11 @@ class BookLoginHandler(LoginFormHandler):
         keys = self._keys()
         email, password = self.get_argument("email", default=""), self.get_argument("password", default="")
         loop = asyncio.get_running_loop()
+        if any(IN_FLIGHT.waiting(k) >= MAX_WAITING for k in keys):  # a flood: refused at once, not queued
+            self.set_status(429)
+            self._render(message={"error": "Too many sign-in attempts at once for this e-mail or from this address. "
+                                           "Wait a minute and try again."}, problem=None)
+            return
         async with IN_FLIGHT.turn(*keys):  # one attempt at a time per e-mail and per address
             wait = FAILURES.reserve(*keys)  # counted as failed until it succeeds
             if wait:

@@ -204,10 +204,10 @@ def _check_cells(spec, cells: list[dict[str, Any]]) -> list[str]:
                 check_portfolio(spec, resolved)
                 portfolios.add(named)
         except UnknownOptionError as exc:  # run_id is the notebook's, set by the sweep: not a valid choice here
-            raise UnknownOptionError(f"{exc.kind} in cell {i} ({label(cell)})" if "portfolio" in exc.kind else
+            raise UnknownOptionError(f"{exc.kind} in cell {i} ({label(cell)})" if exc.kind.startswith("portfolio (") else
                                      f"parameter of pipeline {name!r} in cell {i} ({label(cell)})", exc.value,
                                      [v for v in exc.valid if v != "run_id"],
-                                     see="see `qpo portfolio list`" if "portfolio" in exc.kind else "") from None
+                                     see="see `qpo portfolio list`" if exc.kind.startswith("portfolio (") else "") from None
         except PipelineError as exc:
             raise type(exc)(f"cell {i} ({label(cell)}): {exc}") from None
         names += [n for n in cell if n not in names]

@@ -142,3 +142,14 @@ def test_alphavantage_bars_that_jump_from_the_stored_close_are_refused(engine):
                       adjusted_close=STORED_CLOSE * 1.01)
     res = fetch_alphavantage(engine, ["AAPL"], client=_Client(ok), today=dt.date(2026, 12, 8), full=True)[0]
     assert res.error is None and res.written == 2
+
+
+def test_a_seam_years_wide_is_not_judged_as_one_day(engine, tmp_path):
+    """Stored history that ended years before the file: any move in between may be real (a stock
+    that tripled from 2022 to 2026), so the seam is not checked as a one-day jump; it is counted."""
+    dates = pd.bdate_range(end="2022-12-30", periods=20, name="date")
+    upsert_panel(engine, pd.DataFrame({"AAPL": np.full(20, 40.0)}, index=dates))
+    path = tmp_path / "later.csv"
+    pd.DataFrame({"AAPL": [125.0, 126.0]}, index=pd.DatetimeIndex(["2026-12-03", "2026-12-04"], name="date")).to_csv(path)
+    result = ingest_file(engine, path)
+    assert result.ok and result.written == 2, result.report.summary()

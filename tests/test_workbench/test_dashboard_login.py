@@ -170,6 +170,36 @@ def test_a_wrong_password_gets_the_page_again_and_repeated_failures_are_slowed(s
     assert status == 401
 
 
+def test_a_flood_of_sign_ins_is_refused_at_once_rather_than_queued(served):
+    """More than MAX_WAITING attempts waiting for one e-mail (or address) are answered 429 at once:
+    a flood neither queues without bound nor gets past the delays; a right password still works."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qpo.workbench.auth import MAX_WAITING
+
+    url, _, _ = served
+    n = MAX_WAITING + 6
+
+    def attempt(_):
+        start = time.perf_counter()
+        status, headers, page = _raw(url + "login", data=_login_form("flood@example.com", "guess"))
+        return status, time.perf_counter() - start, page, str(headers)
+
+    with ThreadPoolExecutor(n) as pool:
+        answers = list(pool.map(attempt, range(n)))
+    statuses = [a[0] for a in answers]
+    assert set(statuses) <= {401, 429} and statuses.count(401) <= MAX_WAITING + 2, statuses
+    refused = [a for a in answers if a[0] == 429]
+    assert refused, statuses  # the queue holds at most MAX_WAITING: the rest are refused
+    assert all(a[1] < 5.0 and "Too many sign-in attempts" in a[2] and "qpo-dashboard-session=" not in a[3]
+               and "guess" not in a[2] for a in refused)
+    # the delays still applied to those that waited: the last to be answered 401 waited seconds
+    assert max(a[1] for a in answers if a[0] == 401) >= 1.5
+    # the right password still signs in (after this address's delay) and clears the count
+    status, headers, _ = _raw(url + "login", data=_login_form(BEN, PASSWORDS[BEN]))
+    assert status == 302 and headers["Location"] == "/"
+
+
 def test_each_advisor_sees_only_their_own_clients(served):
     url, _, home = served
     for who in (ANA, BEN):
