@@ -16,11 +16,16 @@ no shares and no cash left) is ``empty``: value 0, no returns.
 **Returns** are time-weighted over the ledger's external flows. Deposits and withdrawals are flows
 (their amounts), and so are shares delivered in kind (``transfer_in`` / ``transfer_out``, valued at
 the name's previous close, or that day's close when it has none before); dividends, fees and
-trading costs are returns. Convention: **flows happen at the start of the day**: the return of a
-date t is ``V_t / (V_{t-1} + F_t) - 1``, where ``V`` is the market value (shares at the last prices
-on or before the date, plus cash), ``t-1`` the previous date of the price panel and ``F_t`` the
-net flows dated after ``t-1`` and up to ``t`` (an entry dated on a day without prices counts on the
-next date of the panel). With nothing invested (``V_{t-1} + F_t`` = 0) the day's return is 0.
+trading costs are returns. Convention: **money in arrives at the start of its day, money out
+leaves at its end** (a deposit is invested that day; a withdrawal is paid from that day's sales at
+that day's prices): the return of a date t is ``(V_t + O_t) / (V_{t-1} + I_t) - 1``, where ``V`` is
+the market value (shares at the last prices on or before the date, plus cash), ``t-1`` the previous
+date of the price panel, and ``I_t`` and ``O_t`` the inflows (deposits, shares in) and outflows
+(withdrawals, shares out) dated after ``t-1`` and up to ``t`` (an entry dated on a day without
+prices counts on the next date of the panel). Shares delivered in are valued at the previous close,
+shares delivered out at the day's close. So a client who sells everything at a 5 % loss and
+withdraws the proceeds the same day lost 5 %, not the 83 % that ``V_t / (V_{t-1} + F_t)`` would
+say. With nothing invested (``V_{t-1} + I_t`` = 0) the day's return is 0.
 MTD, YTD and since-inception returns chain the daily returns (``prod(1 + r) - 1``) over the
 panel's dates from the first date of the month / year (or the portfolio's first ledger entry, if
 later) to ``as_of``; the first day's return is that of the opening flows (a deposit spent on
@@ -170,14 +175,17 @@ def _valuation_table(ids: np.ndarray, entries: pd.DataFrame, px: pd.DataFrame, d
         s_dq = shares["dq"].to_numpy()
         gross = np.bincount(s_pair, weights=np.abs(s_dq), minlength=len(pair_port))
         pair_tol = _ledger.SHARE_TOLERANCE * np.maximum(1.0, gross)
-        # shares delivered in kind are flows too: at the name's previous close (that day's when none before)
+        # shares delivered in kind are flows too: in at the start of the day, so at the name's previous
+        # close (that day's when none before); out at its end, so at that day's close (else the previous)
         kinds = shares["kind"].to_numpy()
         transfer = np.isin(kinds, ("transfer_in", "transfer_out"))
         if transfer.any():
-            d, j = s_day[transfer], s_tick[transfer]
+            d, j, q = s_day[transfer], s_tick[transfer], s_dq[transfer]
             before = np.where(d > 0, P[np.maximum(d - 1, 0), j], np.nan)
-            price = np.where(np.isnan(before), P[d, j], before)
-            flows[shares.index.to_numpy()[transfer]] += np.nan_to_num(s_dq[transfer] * price)
+            that_day = P[d, j]
+            first, second = np.where(q > 0, before, that_day), np.where(q > 0, that_day, before)
+            price = np.where(np.isnan(first), second, first)
+            flows[shares.index.to_numpy()[transfer]] += np.nan_to_num(q * price)
 
     # the calendar of each month and year of as_of
     month_start = int(grid.searchsorted(day.replace(day=1), "left"))
@@ -296,8 +304,11 @@ def _value_block(block, n, t0, P, pair_start, pair_tick, pair_tol, s_pair, s_por
     value = hv
     value += cash  # market value: shares and cash
     del cash
-    base = np.bincount(cells, weights=flows[mine], minlength=m * width).reshape(m, width)  # the day's flows
-    base[:, 1:] += value[:, :-1]  # the value before the day (nothing held before t0), flows at its start
+    # money in counts from the start of its day, money out from its end
+    day_flows = flows[mine]
+    base = np.bincount(cells, weights=np.maximum(day_flows, 0.0), minlength=m * width).reshape(m, width)
+    base[:, 1:] += value[:, :-1]  # the value before the day (nothing held before t0), plus the day's inflows
+    value += np.bincount(cells, weights=np.maximum(-day_flows, 0.0), minlength=m * width).reshape(m, width)
     tol_cash = _ledger.CASH_TOLERANCE
     with np.errstate(divide="ignore", invalid="ignore"):
         growth = np.divide(value, base)  # NaN where a value is unknown

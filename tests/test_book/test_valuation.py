@@ -2,8 +2,9 @@
 
 - a hand-made ledger (a buy, a deposit dated on a weekend, a dividend, a withdrawal and a fee, a
   second name bought later) gives the market values and time-weighted returns computed here by
-  hand, as fractions (flows at the start of the day);
-- shares delivered in kind are a flow at the previous close; a name without any price makes the
+  hand, as fractions (money in from the start of its day, money out from its end);
+- a client who sells everything at a loss and withdraws the proceeds the same day lost that loss;
+- shares delivered in kind are a flow at the previous close (in) or the day's close (out); a name without any price makes the
   portfolio 'unpriced' (market value None, never 0); a name whose last price is older is 'stale';
   a portfolio with nothing on the date is 'empty';
 - on a synthetic book, the same numbers as a slow, straightforward loop over the dates that replays
@@ -100,16 +101,17 @@ def test_hand_computed_ledger(engine):
 
     x = rows["X"]
     # values at the closes: 28 Dec 1000 (500 cash + 10 x 50), 29 Dec 1050, 2 Jan 1600 (after the 500 deposit),
-    # 3 Jan 1590 (dividend 20), 4 Jan 1300 (after -310), 1 Feb 1309 (5 B bought at 20 for 101), 2 Feb 1339
+    # 3 Jan 1590 (dividend 20), 4 Jan 1300 (after -310: the withdrawal of 300 leaves at the end of the day, so
+    # the day's growth is (1300 + 300) / 1590), 1 Feb 1309 (5 B bought at 20 for 101), 2 Feb 1339
     assert x["status"] == "valued" and x["unpriced"] == [] and x["stale"] == []
     assert x["cash"] == pytest.approx(609.0, abs=1e-9)
     assert x["holdings_value"] == pytest.approx(620.0 + 110.0, abs=1e-9)
     assert x["market_value"] == pytest.approx(1339.0, abs=1e-9)
     assert x["daily_return"] == pytest.approx(1339 / 1309 - 1, abs=1e-12)
     assert x["mtd_return"] == pytest.approx(1339 / 1300 - 1, abs=1e-12)  # 1309/1300 x 1339/1309
-    ytd = (1600 / 1550) * (1590 / 1600) * (1300 / 1290) * (1309 / 1300) * (1339 / 1309) - 1
+    ytd = (1600 / 1550) * (1590 / 1600) * (1600 / 1590) * (1309 / 1300) * (1339 / 1309) - 1
     assert x["ytd_return"] == pytest.approx(ytd, abs=1e-12)
-    assert x["ytd_return"] == pytest.approx((1590 / 1550) * (1339 / 1290) - 1, abs=1e-12)
+    assert x["ytd_return"] == pytest.approx((1600 / 1550) * (1339 / 1300) - 1, abs=1e-12)
     assert x["inception_return"] == pytest.approx(1.05 * (ytd + 1) - 1, abs=1e-12)  # 28 Dec: 0; 29 Dec: +5 %
     # a simple (money-weighted-ish) gain would be (1339 - 1000 - 500 + 300) / 1000 = 13.9 %: TWR is not that
     assert abs(x["inception_return"] - 0.139) > 0.01
@@ -134,6 +136,43 @@ def test_hand_computed_ledger(engine):
 
     e = rows["E"]
     assert e["status"] == "empty" and e["market_value"] == 0.0 and e["cash"] == 0.0 and e["daily_return"] is None
+
+
+def test_money_out_leaves_at_the_end_of_its_day(engine):
+    """Selling to pay a withdrawal the same day is that day's market move, not a loss of most of the
+    portfolio (``V_t / (V_{t-1} + F_t)`` said -83 % for a 5 % fall, and NULL returns on a rise)."""
+    px = pd.DataFrame({"A": [100.0, 95.0, 97.0, 98.0, 110.0]},
+                      index=pd.DatetimeIndex(["2024-03-01", "2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07"]))
+    with session_scope(engine) as s:
+        add_user(s, SYSTEM, ANA, "Ana", "advisor")
+        # L: 10 A at 100; on 4 Mar (A at 95) all sold and 940 of the 950 withdrawn
+        create_portfolio(s, SYSTEM, "L", "Client L", ANA, cash=1000.0, trade_date="2024-03-01", known_tickers=KNOWN)
+        import_transactions(s, SYSTEM, "L", _rows(
+            ("buy", "2024-03-01", "A", 10, 100.0, 0.0),
+            ("sell", "2024-03-04", "A", 10, 95.0, 0.0),
+            ("withdrawal", "2024-03-04", None, None, None, 0.0, 940.0)), known_tickers=KNOWN)
+        # H: 10 A; on 7 Mar (A up 98 -> 110) half sold and the proceeds withdrawn
+        create_portfolio(s, SYSTEM, "H", "Client H", ANA, cash=1000.0, trade_date="2024-03-01", known_tickers=KNOWN)
+        import_transactions(s, SYSTEM, "H", _rows(
+            ("buy", "2024-03-01", "A", 10, 100.0, 0.0),
+            ("sell", "2024-03-07", "A", 5, 110.0, 0.0),
+            ("withdrawal", "2024-03-07", None, None, None, 0.0, 550.0)), known_tickers=KNOWN)
+        # O: 10 A delivered out in kind on 5 Mar (at that day's close, 97), 5 kept
+        create_portfolio(s, SYSTEM, "O", "Client O", ANA, holdings={"A": 15.0}, trade_date="2024-03-01",
+                         known_tickers=KNOWN)
+        import_transactions(s, SYSTEM, "O", _rows(("transfer_out", "2024-03-05", "A", 10, None, 0.0)),
+                            known_tickers=KNOWN)
+        ids = {p.name: p.id for p in s.query(ClientPortfolio).all()}
+    rows = by_name(value_book(engine, "2024-03-07", px, actor=SYSTEM), ids)
+    assert rows["L"]["market_value"] == pytest.approx(10.0)
+    assert rows["L"]["inception_return"] == pytest.approx(-0.05, abs=1e-12)  # (10 + 940) / 1000, then cash
+    assert rows["L"]["daily_return"] == pytest.approx(0.0, abs=1e-15)
+    h = rows["H"]
+    assert h["market_value"] == pytest.approx(550.0) and h["daily_return"] == pytest.approx(110 / 98 - 1, abs=1e-12)
+    assert h["inception_return"] == pytest.approx(0.10, abs=1e-12)  # held through 100 -> 110
+    o = rows["O"]  # 15 A throughout 100 -> 110: the 10 sent out on 5 Mar count until that day's close
+    assert o["inception_return"] == pytest.approx(0.10, abs=1e-12)
+    assert o["market_value"] == pytest.approx(550.0)
 
 
 def test_dates_between_and_after_prices(engine):
@@ -171,7 +210,8 @@ def test_access_and_ids(engine):
 
 def slow_valuation(engine, prices: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """The same numbers the plain way: for every date of the panel, each ledger replayed up to it,
-    valued at the last prices, flows taken at the start of the day, returns chained in a loop."""
+    valued at the last prices, deposits at the start of the day and withdrawals at its end, returns
+    chained in a loop."""
     with session_scope(engine) as s:
         txs = s.query(Transaction).order_by(Transaction.portfolio_id, Transaction.trade_date, Transaction.id).all()
         entries: dict[int, list] = {}
@@ -189,10 +229,11 @@ def slow_valuation(engine, prices: pd.DataFrame, as_of: pd.Timestamp) -> pd.Data
                 continue
             pos = ledger_mod.replay(es, as_of=day.date())
             value = float(sum(q * px.loc[day, t] for t, q in pos.shares.items())) + pos.cash
-            flow = sum((e.amount if e.kind == "deposit" else -e.amount) for e in es
-                       if e.kind in ("deposit", "withdrawal")
-                       and (prev_day is None or e.trade_date > prev_day.date()) and e.trade_date <= day.date())
-            daily[day] = value / (prev_value + flow) - 1
+            today = [e for e in es if (prev_day is None or e.trade_date > prev_day.date())
+                     and e.trade_date <= day.date()]
+            inflow = sum(e.amount for e in today if e.kind == "deposit")
+            outflow = sum(e.amount for e in today if e.kind == "withdrawal")
+            daily[day] = (value + outflow) / (prev_value + inflow) - 1
             prev_value, prev_day = value, day
 
         def chain(start, daily=daily):
