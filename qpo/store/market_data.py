@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, case, func, select
 
 from qpo._checks import quote
 from qpo.data.loaders import OHLCV_COLUMNS, as_date, load_prices
@@ -109,7 +109,7 @@ def _rows(bars: pd.DataFrame, source: str) -> list[dict]:
              "source": source} for i in range(len(bars))]
 
 
-def upsert_bars(engine: Engine, bars: pd.DataFrame, *, source: str = "file") -> int:
+def upsert_bars(engine: Engine, bars: pd.DataFrame, *, source: str = "file", _closes_only: bool = False) -> int:
     """Insert or replace daily bars (:data:`qpo.data.OHLCV_COLUMNS`; ``dividend_amount`` and
     ``split_coefficient`` may be absent: 0 and 1). One transaction, chunked upserts. Returns the
     number of rows inserted or changed: the same bars loaded twice return 0 the second time and
@@ -121,19 +121,27 @@ def upsert_bars(engine: Engine, bars: pd.DataFrame, *, source: str = "file") -> 
     if not rows:
         return 0
     if engine.dialect.name == "postgresql":
-        return _copy_upsert(engine, rows)
+        return _copy_upsert(engine, rows, _closes_only)
     insert = _insert(engine)
     table = MarketBar.__table__
     stmt = insert(table)
     excluded = stmt.excluded
     changed = None
-    for name in _VALUE_COLUMNS:  # rewrite a row only when a value differs (NULLs compare as values)
-        cond = table.c[name].is_distinct_from(excluded[name])
-        changed = cond if changed is None else (changed | cond)
+    if _closes_only:  # a panel's adjusted close over a stored bar: its open, high, low, close (unless it has
+        # no open: a panel's bar itself), volume, dividend and split are kept
+        panel_bar = table.c.open.is_(None)
+        changed = (table.c.adjusted_close.is_distinct_from(excluded.adjusted_close)
+                   | (panel_bar & table.c.close.is_distinct_from(excluded.close)))
+        set_ = {"adjusted_close": excluded.adjusted_close,
+                "close": case((panel_bar, excluded.close), else_=table.c.close)}
+    else:
+        for name in _VALUE_COLUMNS:  # rewrite a row only when a value differs (NULLs compare as values)
+            cond = table.c[name].is_distinct_from(excluded[name])
+            changed = cond if changed is None else (changed | cond)
+        set_ = {name: excluded[name] for name in _VALUE_COLUMNS}
     stmt = stmt.on_conflict_do_update(
         index_elements=["ticker", "date"],
-        set_={**{name: excluded[name] for name in _VALUE_COLUMNS}, "source": excluded.source,
-              "updated_at": func.now()},
+        set_={**set_, "source": excluded.source, "updated_at": func.now()},
         where=changed).returning(table.c.ticker)  # a row comes back for each bar inserted or changed
     written = 0
     with engine.begin() as conn:
@@ -145,12 +153,18 @@ def upsert_bars(engine: Engine, bars: pd.DataFrame, *, source: str = "file") -> 
 _COPIED = ("ticker", "date", *_VALUE_COLUMNS, "source")
 
 
-def _copy_upsert(engine: Engine, rows: list[dict]) -> int:
+def _copy_upsert(engine: Engine, rows: list[dict], closes_only: bool = False) -> int:
     """PostgreSQL: COPY the bars into a temporary table, then one ``INSERT .. SELECT .. ON CONFLICT
     DO UPDATE`` (a few times faster than batched INSERTs); all in one transaction."""
     cols = ", ".join(_COPIED)
-    changed = " OR ".join(f"m.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in _VALUE_COLUMNS)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*_VALUE_COLUMNS, "source"))
+    if closes_only:  # as upsert_bars: a panel's adjusted close over a stored bar keeps the rest of the bar
+        changed = ("m.adjusted_close IS DISTINCT FROM EXCLUDED.adjusted_close "
+                   "OR (m.open IS NULL AND m.close IS DISTINCT FROM EXCLUDED.close)")
+        updates = ("adjusted_close = EXCLUDED.adjusted_close, "
+                   "close = CASE WHEN m.open IS NULL THEN EXCLUDED.close ELSE m.close END, source = EXCLUDED.source")
+    else:
+        changed = " OR ".join(f"m.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in _VALUE_COLUMNS)
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*_VALUE_COLUMNS, "source"))
     with engine.begin() as conn:
         raw = conn.connection.driver_connection
         with raw.cursor() as cur:  # type: ignore[union-attr]
@@ -166,9 +180,10 @@ def _copy_upsert(engine: Engine, rows: list[dict]) -> int:
 
 
 def upsert_panel(engine: Engine, prices: pd.DataFrame, *, source: str = "file") -> int:
-    """Insert or replace a date x ticker panel of adjusted closes (the close is the adjusted close;
-    no open, high, low or volume). Empty cells are no bar (a ticker not listed yet or any more).
-    Returns the rows inserted or changed, as :func:`upsert_bars`."""
+    """Insert or replace a date x ticker panel of adjusted closes. A new bar's close is its adjusted
+    close (no open, high, low or volume); over a stored bar only the adjusted close changes (a
+    vendor's bar keeps its actual close, volume, dividend and split). Empty cells are no bar (a
+    ticker not listed yet or any more). Returns the rows inserted or changed, as :func:`upsert_bars`."""
     if not isinstance(prices, pd.DataFrame):
         raise DataError(f"prices must be a pandas DataFrame (dates x tickers), got {type(prices).__name__}")
     if not isinstance(prices.index, pd.DatetimeIndex):
@@ -177,7 +192,7 @@ def upsert_panel(engine: Engine, prices: pd.DataFrame, *, source: str = "file") 
     long = long.reset_index()
     long = long[long["adjusted_close"].notna()]
     long["close"] = long["adjusted_close"]
-    return upsert_bars(engine, long, source=source)
+    return upsert_bars(engine, long, source=source, _closes_only=True)
 
 
 def has_market_data(engine: Engine) -> bool:
@@ -281,14 +296,19 @@ def benchmark_for(benchmark: pd.Series | None, prices: pd.DataFrame, as_of=None)
 
 def seed_market_data(engine: Engine, *, log: Callable[[str], None] | None = None) -> int:
     """Load the bundled panel (20 S&P 500 stocks, 1990-2022) and the S&P 500 index into the store
-    (source ``"bundled"``). Idempotent: returns the rows inserted or changed (0 when already there)."""
+    (source ``"bundled"``), for the tickers the store holds no bar of: a ticker already fetched or
+    ingested keeps its history (the bundled prices are adjusted to another date, and would replace
+    a vendor's actual closes). Idempotent: returns the rows inserted (0 when already there)."""
     panel = load_prices(BUNDLED_PANEL)
     index = load_prices(BUNDLED_INDEX)
     both = panel.join(index[[BENCHMARK_TICKER]], how="outer")
-    written = upsert_panel(engine, both, source="bundled")
+    held = set(last_bar_dates(engine, [str(c) for c in both.columns]))
+    fresh = both[[c for c in both.columns if str(c) not in held]]
+    written = upsert_panel(engine, fresh, source="bundled") if fresh.shape[1] else 0
     if log is not None:
+        kept = f"; {len(held)} already in the store kept as they are" if held else ""
         log(f"bundled panel: {panel.shape[1]} tickers and the index, {both.index[0].date()} to "
-            f"{both.index[-1].date()}: {written} rows inserted or changed")
+            f"{both.index[-1].date()}: {written} rows inserted{kept}")
     return written
 
 

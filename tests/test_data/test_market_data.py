@@ -144,6 +144,34 @@ def test_seed_round_trips_and_a_newer_day_is_the_day_priced(engine, tmp_path):
     assert benchmark_for(book_benchmark(engine, start="2022-01-01"), prices3, as_of="2022-12-29") is not None
 
 
+def test_seeding_and_panels_keep_a_vendors_bars(engine):
+    """`make run` seeds every time: the bundled prices never replace a ticker's fetched history, and
+    a panel of adjusted closes over a vendor's bar changes its adjusted close only."""
+    day = dt.date(2022, 12, 28)
+    bar = pd.DataFrame({"date": [pd.Timestamp(day)], "ticker": ["AAPL"], "open": [127.0], "high": [131.0],
+                        "low": [126.0], "close": [126.5], "adjusted_close": [125.9], "volume": [8.5e7],
+                        "dividend_amount": [0.23], "split_coefficient": [1.0]})
+    assert upsert_bars(engine, bar, source="vendor") == 1
+    written = seed_market_data(engine)
+    assert written == 8313 * 20  # the 19 other stocks and the index; AAPL's history is the vendor's
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT date, open, close, adjusted_close, dividend, source FROM market_data "
+                                 "WHERE ticker = 'AAPL'")).all()
+    assert [tuple(r)[1:] for r in rows] == [(127.0, 126.5, 125.9, 0.23, "vendor")]
+    assert seed_market_data(engine) == 0
+    # a panel's adjusted close over the vendor's bar: the actual close, dividend and volume stay
+    assert upsert_panel(engine, pd.DataFrame({"AAPL": [125.5], "MSFT": [240.0]},
+                                             index=pd.DatetimeIndex([day], name="date"))) == 2
+    with engine.connect() as conn:
+        got = {t: tuple(r) for t, *r in conn.execute(text(
+            "SELECT ticker, open, close, adjusted_close, volume, dividend, source FROM market_data "
+            "WHERE date = :d AND ticker IN ('AAPL', 'MSFT')"), {"d": day})}
+    assert got["AAPL"] == (127.0, 126.5, 125.5, 8.5e7, 0.23, "file")
+    assert got["MSFT"][1:3] == (240.0, 240.0) and got["MSFT"][0] is None  # a panel's own bar: close follows
+    assert upsert_panel(engine, pd.DataFrame({"AAPL": [125.5], "MSFT": [240.0]},
+                                             index=pd.DatetimeIndex([day], name="date"))) == 0
+
+
 def test_a_bad_file_writes_nothing(engine, tmp_path, goog_bars):
     upsert_bars(engine, _bars())
     before = _dump(engine)
