@@ -97,7 +97,7 @@ def ledgers(session, who: Actor, portfolio_ids, as_of: pd.Timestamp) -> pd.DataF
     kind = frame["kind"].to_numpy()
     q_, p_, f_, a_ = (frame[c].fillna(0.0).to_numpy() for c in ("quantity", "price", "fees", "amount"))
     share_in, share_out = np.isin(kind, _ledger.SHARE_KINDS_IN), np.isin(kind, _ledger.SHARE_KINDS_OUT)
-    frame["dq"] = np.where(share_in, q_, np.where(share_out, -q_, 0.0))
+    frame["dq"] = np.where(share_in | (kind == "split"), q_, np.where(share_out, -q_, 0.0))
     # the cash rules of ledger.Entry.cash_effect, on every row at once
     frame["dcash"] = np.select(
         [kind == "buy", kind == "sell", np.isin(kind, _ledger.CASH_IN), np.isin(kind, _ledger.CASH_OUT)],

@@ -7,7 +7,9 @@ heavy parts.
 
 **Valuation** (:func:`value_book`). A portfolio's shares and cash on ``as_of`` are its ledger up to
 that date; each name is priced at its last price on or before ``as_of`` (``prices`` is a
-date x ticker panel of adjusted closes). A held name with no price at all up to ``as_of`` makes the
+date x ticker panel of actual closes, the price a share traded at: the nightly valuation passes the
+store's, after booking the splits into the ledgers, :mod:`qpo.book.corporate_actions`; adjusted
+closes would count a booked dividend twice and show a split as a loss). A held name with no price at all up to ``as_of`` makes the
 portfolio ``unpriced``: its market value is None (never zero) and the names are listed; a held
 name whose last price is older than ``as_of`` is listed in ``stale`` (the portfolio is still
 valued, at that older price). A portfolio whose ledger holds nothing on ``as_of`` (no entry yet, or
@@ -81,7 +83,7 @@ def _day(as_of) -> pd.Timestamp:
 
 def _check_prices(prices, as_of: pd.Timestamp) -> pd.DataFrame:
     if not isinstance(prices, pd.DataFrame):
-        raise DataError(f"prices must be a DataFrame of adjusted closes (dates x tickers), got {type(prices).__name__}")
+        raise DataError(f"prices must be a DataFrame of closes (dates x tickers), got {type(prices).__name__}")
     if not isinstance(prices.index, pd.DatetimeIndex):
         raise DataError("prices must be indexed by date (a DatetimeIndex); got a "
                         f"{type(prices.index).__name__}")

@@ -237,6 +237,10 @@ def _cmd_export(args) -> int:
     pid = _proposal_id(args.id)
     if args.csv is None and args.html is None:
         raise InvalidValueError("say what to export: --csv FILE (the order ticket) and/or --html FILE (the proposal page)")
+    if args.csv is not None and args.html is not None and \
+            Path(args.csv).expanduser().resolve() == Path(args.html).expanduser().resolve():
+        raise InvalidValueError(f"--csv and --html name the same file ({args.csv}): the page would overwrite the "
+                                "order ticket; give each its own file")
     with session_scope(c.reader()) as s:
         proposal = _stored(s, c.actor(args), pid)
     from qpo.reporting.rebalance import order_ticket_csv, proposal_html

@@ -49,6 +49,7 @@ class NightlyResult:
     unpriced: int | None = None
     stale: int | None = None
     empty: int | None = None
+    splits_booked: int | None = None  # valuation: split entries written to ledgers before valuing
     breaches: int | None = None
     breaching: int | None = None
     new_alerts: int | None = None
@@ -72,7 +73,7 @@ class NightlyResult:
         """The numbers of the run, flat (what a pipeline records to MLflow)."""
         out: dict[str, Any] = {"portfolios": self.portfolios, "workers": self.workers, "chunks": self.chunks,
                                "ops_run_id": self.run_id}
-        for name in ("valued", "unpriced", "stale", "empty", "checked", "breaches", "breaching", "new_alerts",
+        for name in ("valued", "unpriced", "stale", "empty", "splits_booked", "checked", "breaches", "breaching", "new_alerts",
                      "persisting_alerts", "resolved_alerts"):
             value = getattr(self, name)
             if value is not None:

@@ -1,8 +1,10 @@
 """The nightly book: every portfolio valued (17:00) and risk-checked (18:00) on a Dask cluster.
 
-:func:`run_valuation` values the book on a date: the prices are the store's
+:func:`run_valuation` values the book on a date: the prices are the store's actual closes
 (:func:`qpo.store.market_data.book_prices`, the bundled panel on a fresh install), the date
-defaults to their last one; the book is split into chunks of portfolio ids, the price panel is
+defaults to their last one; the market data's stock splits up to the date are first booked into
+the ledgers of the portfolios holding the name (:func:`qpo.book.corporate_actions.book_splits`), so
+that shares and closes agree; the book is split into chunks of portfolio ids, the price panel is
 scattered to the workers once, and each task values its chunk
 (:func:`qpo.book.valuation.value_book`); the rows are gathered and written in one transaction
 (:func:`qpo.store.operations.write_valuations`: a rerun replaces the date), inside a recorded
@@ -163,12 +165,21 @@ def _valuation(as_of, engine, workers, chunk_size, log, mlflow_run_id, client, s
     engine = engine or connect(create=False)
     url = _url(engine)
     with clock.phase("prices"):
-        prices, source = book_prices(engine)
+        prices, source = book_prices(engine, actual=True)  # shares are valued at the day's actual closes
         day = _as_of(prices, as_of, source)
         state["day"] = day.date()
         capped = past_stale_cap(prices, day, cap)
         prices = without(prices.loc[:day], capped)  # past the cap: unpriced, not carried
     warnings = _start(engine, VALUATION_KIND, day, as_of, log)
+    from qpo.book.corporate_actions import book_splits
+    from qpo.store import Actor
+
+    with clock.phase("splits"):
+        splits = book_splits(engine, day, actor=Actor.system(VALUATION_ACTOR))
+    if len(splits):
+        log(f"{len(splits):,} split entr{'y' if len(splits) == 1 else 'ies'} booked into the ledgers of "
+            f"{splits['portfolio_id'].nunique():,} portfolio(s): " + ", ".join(
+                f"{t} {d.date()} ({r:g}-for-1)" for (t, d, r), _ in list(splits.groupby(["ticker", "trade_date", "ratio"]))[:5]))
     ids = _all_portfolio_ids(engine)
     log(f"valuation of {day.date()}: {len(ids):,} portfolios, prices from the {source} panel "
         f"({prices.shape[1]} tickers to {prices.index[-1].date()})")
@@ -201,7 +212,8 @@ def _valuation(as_of, engine, workers, chunk_size, log, mlflow_run_id, client, s
                                price_source=source, workers=info.workers, dashboard=info.dashboard,
                                scheduler=info.scheduler, chunks=len(chunks), valued=int((status == "valued").sum()),
                                unpriced=int((status == "unpriced").sum()), stale=stale,
-                               empty=int((status == "empty").sum()), stale_tickers=held_stale,
+                               empty=int((status == "empty").sum()), splits_booked=len(splits),
+                               stale_tickers=held_stale,
                                unpriced_stale=held_capped, max_stale_days=cap,
                                warnings=warnings + [w for w in (warning, cap_note) if w])
         result.seconds = clock.total()

@@ -237,7 +237,7 @@ def _table(header: list[str], rows: list[list[str]], css: str, row_classes: list
 def _trades_html(p: RebalanceProposal) -> str:
     if p.trades.empty:
         return '<p class="no-trades">No trades: the holdings are already at the target.</p>'
-    rows = [[t.side, t.ticker, _shares_text(t.shares), _money(_cents(t.price)), _money(t.notional), _money(t.cost)]
+    rows = [[t.side, t.ticker, _shares_text(t.shares), _money(_cents(t.price, t.side)), _money(t.notional), _money(t.cost)]
             for t in p.trades.itertuples(index=False)]
     rows.append(["total", "", "", "", _money(p.trades["notional"].sum()), _money(p.total_cost)])
     classes = [f"trade-{t}" for t in p.trades["side"]] + ["total"]

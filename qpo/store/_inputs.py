@@ -27,7 +27,8 @@ NAME_MAX = 200
 TICKER_MAX, LABEL64, LABEL32, EMAIL_MAX = 16, 64, 32, 254
 ROLES = ("advisor", "researcher", "admin")
 #: the kinds of a ledger entry (see :class:`qpo.store.models.Transaction`)
-TRANSACTION_KINDS = ("buy", "sell", "deposit", "withdrawal", "dividend", "fee", "transfer_in", "transfer_out")
+TRANSACTION_KINDS = ("buy", "sell", "deposit", "withdrawal", "dividend", "fee", "transfer_in", "transfer_out",
+                     "split")
 #: the strategy JSON schema versions this store reads
 STRATEGY_SCHEMA_VERSIONS = (1,)
 MESSAGE_MAX = 299
@@ -187,6 +188,21 @@ def day(value: object, field: str = "as_of") -> dt.date:
     if pd.isna(stamp):
         raise fail(f"{valid}, got {quote(value)}")
     return stamp.date()
+
+
+#: the earliest date a ledger entry may carry
+FIRST_TRADE_DATE = dt.date(1900, 1, 1)
+
+
+def trade_day(value: object, field: str = "trade date") -> dt.date:
+    """A ledger entry's date (:func:`day`): from 1900 to tomorrow (a time zone ahead), never a
+    future day: a typo such as 2099 would count cash and shares today that do not exist yet."""
+    when = day(value, field)
+    latest = dt.date.today() + dt.timedelta(days=1)
+    if when < FIRST_TRADE_DATE or when > latest:
+        raise fail(f"{field} {when.isoformat()} is outside {FIRST_TRADE_DATE.isoformat()} to today "
+                   f"({latest - dt.timedelta(days=1)}): an entry records what happened, not what will")
+    return when
 
 
 def statistic(value: object, field: str) -> float | None:

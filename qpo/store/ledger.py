@@ -4,6 +4,12 @@
 that sells more shares than the portfolio holds, or spends cash it lacks, with the numbers. Every
 write of a transaction replays the whole ledger with the new entries in place, so an entry dated
 in the past cannot make an earlier day's balance negative either.
+
+A ``split`` entry is a stock split or reverse split: ``quantity`` is the change in the shares held
+(a 2-for-1 split of 10 shares is +10, a 1-for-4 reverse split of 8 shares is -6), no cash. The
+nightly valuation books them from the market data's split coefficients
+(:func:`qpo.book.corporate_actions.book_splits`), so that shares and actual closes stay on the same
+basis; a split on a broker's statement may be imported the same way.
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ NEEDS = {
     "withdrawal": ("amount",),
     "fee": ("amount",),
     "dividend": ("ticker", "amount"),
+    "split": ("ticker", "quantity"),
 }
 MAY = {"transfer_in": ("price",), "transfer_out": ("price",)}
 
@@ -70,6 +77,8 @@ class Entry:
         return -self.fees  # transfers move shares, not cash
 
     def describe(self) -> str:
+        if self.kind == "split":
+            return f"split of {self.ticker}: {(self.quantity or 0.0):+,.6g} shares on {self.trade_date}"
         if self.kind in SHARE_KINDS_IN + SHARE_KINDS_OUT:
             at = f" at {_m(self.price)}" if self.price is not None else ""
             cost = f" plus {_m(self.fees)} cost" if self.fees else ""
@@ -156,6 +165,19 @@ def replay(entries: Iterable[Entry], *, as_of: dt.date | None = None,
                 shares[ticker] = left
         elif e.kind in SHARE_KINDS_IN:
             shares[ticker] = shares.get(ticker, 0.0) + quantity
+        elif e.kind == "split":
+            held = shares.get(ticker, 0.0)
+            after = held + quantity
+            if after < -SHARE_TOLERANCE * max(1.0, held) or held <= SHARE_TOLERANCE:
+                why = f"{e.describe()}: the portfolio holds {_n(held)} {ticker} then; nothing written"
+                if broken is None:
+                    raise LedgerError(why)
+                broken.append((e, why))
+                continue
+            if abs(after) <= SHARE_TOLERANCE * max(1.0, held):
+                shares.pop(ticker, None)
+            else:
+                shares[ticker] = after
         effect = e.cash_effect()
         if effect < 0 and cash + effect < -CASH_TOLERANCE:
             why = (f"{e.describe()} needs {_m(-effect)} cash: the portfolio has {_m(cash)} then; "

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import ColumnElement, Engine, case, func, select
 
 from qpo._checks import quote
 from qpo.data.loaders import OHLCV_COLUMNS, as_date, load_prices
@@ -126,7 +126,7 @@ def upsert_bars(engine: Engine, bars: pd.DataFrame, *, source: str = "file", _cl
     table = MarketBar.__table__
     stmt = insert(table)
     excluded = stmt.excluded
-    changed = None
+    changed: ColumnElement[bool] | None = None
     if _closes_only:  # a panel's adjusted close over a stored bar: its open, high, low, close (unless it has
         # no open: a panel's bar itself), volume, dividend and split are kept
         panel_bar = table.c.open.is_(None)
@@ -224,14 +224,18 @@ def market_data_summary(engine: Engine) -> pd.DataFrame:
                         columns=["ticker", "first", "last", "rows", "sources"])
 
 
-def prices_panel(engine: Engine, tickers: Sequence[str] | None = None, start=None, end=None) -> pd.DataFrame:
-    """Adjusted closes from the store: ``DatetimeIndex`` named ``date`` (ascending), one float
-    column per ticker (sorted, or in the order of ``tickers``; a requested ticker without bars is
-    a column of NaN), NaN where a ticker has no bar on a date."""
+def prices_panel(engine: Engine, tickers: Sequence[str] | None = None, start=None, end=None, *,
+                 actual: bool = False) -> pd.DataFrame:
+    """Adjusted closes from the store (``actual``: the actual closes, the price a share traded at
+    that day, what a holding is valued at; the adjusted close where a bar has no close):
+    ``DatetimeIndex`` named ``date`` (ascending), one float column per ticker (sorted, or in the
+    order of ``tickers``; a requested ticker without bars is a column of NaN), NaN where a ticker
+    has no bar on a date."""
     start, end = as_date(start, "start"), as_date(end, "end")
     if isinstance(tickers, str):
         tickers = [tickers]
-    q = select(MarketBar.date, MarketBar.ticker, MarketBar.adjusted_close)
+    price = func.coalesce(MarketBar.close, MarketBar.adjusted_close) if actual else MarketBar.adjusted_close
+    q = select(MarketBar.date, MarketBar.ticker, price)
     if tickers is not None:
         q = q.where(MarketBar.ticker.in_(list(tickers)))
     if start is not None:
@@ -256,17 +260,19 @@ def prices_panel(engine: Engine, tickers: Sequence[str] | None = None, start=Non
 
 
 def book_prices(engine: Engine | None, tickers: Sequence[str] | None = None, start=None,
-                end=None) -> tuple[pd.DataFrame, str]:
+                end=None, *, actual: bool = False) -> tuple[pd.DataFrame, str]:
     """The price panel the book is valued and risk-checked with, and where it came from: the
-    store's adjusted closes (``"store"``; index series of :data:`INDEX_TICKERS` left out unless
+    store's adjusted closes (``actual``: its actual closes, which the valuation values shares at;
+    see :func:`prices_panel`) (``"store"``; index series of :data:`INDEX_TICKERS` left out unless
     asked for) when the store holds any bar, else the bundled panel (``"bundled"``: a fresh
-    install, or ``engine`` None). ``start``/``end`` are inclusive dates."""
+    install, or ``engine`` None; its prices are the only ones it has). ``start``/``end`` are
+    inclusive dates."""
     as_date(start, "start"), as_date(end, "end")  # a bad date is refused the same way on both paths
     if engine is not None and has_market_data(engine):
         if tickers is None:
             held = last_bar_dates(engine)
             tickers = sorted(t for t in held if t not in INDEX_TICKERS)
-        return prices_panel(engine, tickers, start, end), STORE
+        return prices_panel(engine, tickers, start, end, actual=actual), STORE
     return load_prices(BUNDLED_PANEL, start=start, end=end, tickers=tickers), BUNDLED
 
 

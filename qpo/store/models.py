@@ -147,7 +147,8 @@ class Transaction(Base):
 
     __table_args__ = (
         CheckConstraint(f"kind in ({', '.join(repr(k) for k in check.TRANSACTION_KINDS)})", name="ck_transaction_kind"),
-        CheckConstraint("quantity IS NULL OR quantity > 0", name="ck_transaction_quantity_positive"),
+        CheckConstraint("quantity IS NULL OR quantity > 0 OR (kind = 'split' AND quantity <> 0)",
+                        name="ck_transaction_quantity_positive"),
         CheckConstraint("price IS NULL OR price > 0", name="ck_transaction_price_positive"),
         CheckConstraint("fees >= 0", name="ck_transaction_fees_nonnegative"),
         CheckConstraint("amount IS NULL OR amount > 0", name="ck_transaction_amount_positive"),
@@ -157,7 +158,7 @@ class Transaction(Base):
 
     @validates("trade_date")
     def _trade_date(self, _key, value):
-        return check.day(value, "trade date")
+        return check.trade_day(value, "trade date")
 
     @validates("kind")
     def _kind(self, _key, value):
@@ -169,7 +170,14 @@ class Transaction(Base):
 
     @validates("quantity", "price", "amount")
     def _positive(self, key, value):
-        return None if value is None else check.amount(value, f"transaction {key}", "positive")
+        if value is None:
+            return None
+        if key == "quantity" and self.kind == "split":  # the change in the shares held: negative for a reverse split
+            value = check.amount(value, "transaction quantity", "any")
+            if value == 0.0:
+                raise check.fail("the quantity of a split (the change in the shares held) must not be 0")
+            return value
+        return check.amount(value, f"transaction {key}", "positive")
 
     @validates("fees")
     def _fees(self, _key, value):

@@ -79,7 +79,7 @@ def _owner(session: Session, who: Actor, advisor_email: str) -> User:
 
 def _opening_entries(session: Session, holdings, cash, trade_date, known_tickers, problems) -> list[ledger.Entry]:
     entries: list[ledger.Entry] = []
-    day = _collect(problems, check.day, trade_date if trade_date is not None else dt.date.today(), "trade date")
+    day = _collect(problems, check.trade_day, trade_date if trade_date is not None else dt.date.today(), "trade date")
     if holdings is not None:
         if isinstance(holdings, pd.DataFrame):
             rows = holdings.to_dict("records")
@@ -115,7 +115,7 @@ def _opening_entries(session: Session, holdings, cash, trade_date, known_tickers
                 problems.append(f"{ticker}: price {quote(price, 20)} must be a positive finite number")
                 continue
             when = row.get("date")
-            when = day if when is None or pd.isna(when) else _collect(problems, check.day, when, f"{ticker} date")
+            when = day if when is None or pd.isna(when) else _collect(problems, check.trade_day, when, f"{ticker} date")
             if _amount_ok(qty, "positive") and when is not None:
                 entries.append(ledger.Entry("transfer_in", when, ticker, float(qty),
                                             None if price is None else float(price)))
@@ -187,7 +187,7 @@ def list_portfolios(session: Session, actor: ActorLike) -> pd.DataFrame:
                                  "description"])
 
 
-_SIGNED_SHARES = case((Transaction.kind.in_(ledger.SHARE_KINDS_IN), Transaction.quantity),
+_SIGNED_SHARES = case((Transaction.kind.in_((*ledger.SHARE_KINDS_IN, "split")), Transaction.quantity),
                       (Transaction.kind.in_(ledger.SHARE_KINDS_OUT), -Transaction.quantity), else_=0.0)
 _CASH = case((Transaction.kind == "buy", -(Transaction.quantity * Transaction.price) - Transaction.fees),
              (Transaction.kind == "sell", Transaction.quantity * Transaction.price - Transaction.fees),
@@ -346,12 +346,16 @@ def _entry(kind, trade_date, ticker, quantity, price, fees, amount, universe=Non
     """One checked ledger entry (every problem at once)."""
     problems: list[str] = []
     k = _collect(problems, check.transaction_kind, kind)
-    day = _collect(problems, check.day, trade_date, "trade date")
+    day = _collect(problems, check.trade_day, trade_date, "trade date")
     t = None if ticker is None else _collect(problems, check.ticker, ticker, "ticker")
     if t is not None and universe is not None and t not in universe[0]:
         hint = f" (did you mean {t.upper()!r}?)" if t.upper() in universe[0] else ""
         problems.append(f"{t}: {universe[1]}{hint}")
-    q = None if quantity is None else _collect(problems, check.amount, quantity, "quantity (shares)", "positive")
+    q = None if quantity is None else _collect(problems, check.amount, quantity, "quantity (shares)",
+                                               "any" if k == "split" else "positive")
+    if k == "split" and q == 0.0:
+        problems.append("quantity (shares) of a split is the change in the shares held (+10 for a 2-for-1 split of "
+                        "10 shares, -6 for a 1-for-4 reverse split of 8), not 0")
     p = None if price is None else _collect(problems, check.amount, price, "price", "positive")
     f = _collect(problems, check.amount, 0.0 if fees is None else fees, "cost (fees)", "nonnegative")
     a = None if amount is None else _collect(problems, check.amount, amount, "amount", "positive")

@@ -172,6 +172,13 @@ def test_a_bad_or_unknown_proposal_id_is_refused(book, given, message):
         assert message in r.json["error"], (argv, r.json["error"])
 
 
+def test_the_ticket_and_the_page_may_not_share_a_file(book, tmp_path):
+    pid = _propose(book)["proposal"]["id"]
+    same = tmp_path / "same.out"
+    r = book.refused("rebalance", "export", str(pid), "--csv", str(same), "--html", str(same), actor=ANA)
+    assert "name the same file" in r.json["error"] and not same.exists()
+
+
 def test_delete_with_force_takes_the_open_proposals_with_it(book):
     pid = _propose(book)["proposal"]["id"]
     out = book.ok("portfolio", "delete", "Harper", "--force", actor=ANA).out

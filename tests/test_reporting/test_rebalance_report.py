@@ -62,10 +62,6 @@ def hostile() -> RebalanceProposal:
     return plan_rebalance(HELD, CASH, PANEL, s, as_of=AS_OF, portfolio=HOSTILE, universe=ALL)
 
 
-def half_cents(x: float) -> float:
-    return math.floor(x * 100 + 0.5 + 1e-9) / 100
-
-
 def cents(x: float, side: str) -> float:
     """A limit at least as good for a fill as the estimate: a buy's rounded up, a sell's down."""
     return (math.ceil(x * 100 - 1e-9) if side == "buy" else math.floor(x * 100 + 1e-9)) / 100
@@ -269,12 +265,12 @@ def test_the_page_holds_every_number_escaped_and_offline(hostile, tmp_path):
     assert h["cash"] == f"{p.cash_before:,.2f} \u2192 {p.cash_after:,.2f}"
     assert h["value"] == f"{p.value_before:,.2f} \u2192 {p.value_after:,.2f}"
     assert h["total cost"] == f"{p.total_cost:,.2f}" and h["turnover"] == f"{p.turnover:.2%}"
-    # every trade, in order, with its limit price and the totals
+    # every trade, in order, with its limit price (the order ticket's: a buy's rounded up, a sell's down) and the totals
     rows = parsed.tables["trades"][1:]
     assert [r[1][1] for r in rows[:-1]] == p.trades["ticker"].tolist()
     assert [r[0] for r in rows[:-1]] == [f"trade-{s}" for s in p.trades["side"]]
     for (_, cells), t in zip(rows, p.trades.itertuples()):
-        assert cells == [t.side, t.ticker, f"{int(t.shares):,}", f"{half_cents(t.price):,.2f}", f"{t.notional:,.2f}",
+        assert cells == [t.side, t.ticker, f"{int(t.shares):,}", f"{cents(t.price, t.side):,.2f}", f"{t.notional:,.2f}",
                          f"{t.cost:,.2f}"]
     assert rows[-1][1][-1] == f"{p.total_cost:,.2f}"
     # before / after

@@ -286,6 +286,32 @@ def test_a_back_dated_entry_may_not_break_a_balance_the_ledger_had(book):
         assert pos.cash == pytest.approx(1_000.0 + 18_000.0) and "AAPL" not in pos.shares
 
 
+def test_an_entry_dated_in_the_future_or_before_1900_is_refused(book):
+    """A typo such as 2099 would count cash and shares today that do not exist yet (and lock the
+    portfolio's proposals out): an entry records what happened."""
+    ahead = dt.date.today() + dt.timedelta(days=40)
+
+    def _refused(book, call, *parts):
+        before = table_dump(book.engine)
+        with session_scope(book.engine) as s:
+            with pytest.raises(StoreError) as info:
+                call(s)
+        assert all(p in str(info.value) for p in parts), str(info.value)
+        assert len(str(info.value)) < 300 and table_dump(book.engine) == before
+
+    _refused(book, lambda s: add_transaction(s, ANA, ANA_PF, "deposit", trade_date=ahead, amount=100.0),
+             f"trade date {ahead.isoformat()} is outside 1900-01-01 to today")
+    _refused(book, lambda s: add_transaction(s, ANA, ANA_PF, "deposit", trade_date="1800-01-02", amount=100.0),
+             "1800-01-02 is outside")
+    _refused(book, lambda s: create_portfolio(s, ANA, "Later", "Client Later", ANA, cash=100.0,
+                                              trade_date="2099-01-01"), "2099-01-01 is outside")
+    _refused(book, lambda s: create_portfolio(s, ANA, "Later", "Client Later", ANA, holdings=pd.DataFrame(
+        {"ticker": ["AAPL"], "shares": [1.0], "date": [pd.Timestamp("2099-01-01")]})), "AAPL date 2099-01-01")
+    with session_scope(book.engine) as s:  # today is fine
+        add_transaction(s, ANA, ANA_PF, "deposit", trade_date=dt.date.today(), amount=100.0)
+        assert position(s, ANA, ANA_PF).cash == pytest.approx(ANA_CASH + 100.0)
+
+
 def test_an_entry_takes_the_fields_of_its_kind(book):
     day = dt.date(2024, 3, 28)
     bad = [dict(kind="buy", ticker="AAPL", quantity=1),  # no price

@@ -37,7 +37,7 @@ TABLES = {"advisors", "portfolios", "transactions", "proposals", "audit_log", "o
           "alembic_version"}
 #: the actor of these tests' writes and reads (a system job: everything is allowed)
 SYSTEM = Actor.system("tests")
-HEAD = "0003"
+HEAD = "0004"
 
 
 @contextlib.contextmanager

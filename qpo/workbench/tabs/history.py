@@ -28,7 +28,7 @@ from qpo.workbench._overview import NO_RISK_YET
 #: the periods offered for the attribution (the last is the two date pickers' own)
 PERIODS = ("1M", "3M", "YTD", "1Y", "3Y", "Custom")
 #: the share kinds of a ledger and their sign
-SHARE_SIGN = {"buy": 1.0, "transfer_in": 1.0, "sell": -1.0, "transfer_out": -1.0}
+SHARE_SIGN = {"buy": 1.0, "transfer_in": 1.0, "sell": -1.0, "transfer_out": -1.0, "split": 1.0}
 #: how many entries of an import the audit line names before "and n more"
 AUDIT_ENTRIES_SHOWN = 3
 NO_RISK = "no risk numbers recorded yet (the daily report records them)"

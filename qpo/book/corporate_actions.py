@@ -1,0 +1,97 @@
+"""Stock splits booked into the ledgers: the nightly valuation values shares at the actual closes
+(the price a share traded at that day), so a 2-for-1 split must double the shares held the same
+day, or the portfolio would seem to lose half its value (and a proposal would trade the wrong
+number of shares). Dividends are not booked here: a dividend enters a portfolio's return when its
+ledger records it (the broker's statement), and only then, so it is never counted twice.
+
+:func:`book_splits` reads the split coefficients of the store's market data (``split`` of a bar:
+2.0 for a 2-for-1 split, 0.25 for a 1-for-4 reverse split, on the date it takes effect) up to a
+date, and for every portfolio holding the name the day before, appends one ``split`` entry to its
+ledger: ``quantity`` = shares held x (coefficient - 1), dated on the split's date (after that day's
+other entries, which are at post-split prices). Idempotent: a portfolio whose ledger already has a
+split of that name on that date (booked before, or imported from a statement) is left as it is.
+The entries are written through the repository as ``actor`` (one audit row per portfolio).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from qpo.book._book_reads import ledgers as _ledgers
+from qpo.book._book_reads import portfolios as _portfolios
+from qpo.store import Actor, actor_for, import_transactions, session_scope
+from qpo.store import ledger as _ledger
+from qpo.store.models import MarketBar
+
+#: the columns of :func:`book_splits`' answer
+BOOKED_COLUMNS = ["portfolio_id", "portfolio", "ticker", "trade_date", "ratio", "held", "quantity"]
+
+
+def split_events(engine: Engine, end: dt.date, tickers: Iterable[str] | None = None) -> pd.DataFrame:
+    """The splits of the store's market data up to ``end`` (inclusive): ``ticker``, ``date``
+    (a ``Timestamp``), ``ratio`` (the bar's split coefficient), in date order."""
+    q = select(MarketBar.ticker, MarketBar.date, MarketBar.split).where(MarketBar.split != 1.0,
+                                                                        MarketBar.date <= end)
+    if tickers is not None:
+        q = q.where(MarketBar.ticker.in_(list(tickers)))
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(q).all()]
+    frame = pd.DataFrame(rows, columns=["ticker", "date", "ratio"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame["ratio"] = frame["ratio"].astype(float)
+    return frame.sort_values(["date", "ticker"], ignore_index=True)
+
+
+def book_splits(engine: Engine, as_of, *, actor: Actor | str,
+                portfolio_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """Book every split up to ``as_of`` into the ledgers of the portfolios (``portfolio_ids``,
+    default every one ``actor`` may read) that held the name before it and have no split entry of
+    it that day; one row per entry written (:data:`BOOKED_COLUMNS`; none when nothing was due)."""
+    from qpo.book.valuation import _day
+
+    day = _day(as_of)
+    events = split_events(engine, day.date())
+    if events.empty:
+        return pd.DataFrame(columns=BOOKED_COLUMNS)
+    with session_scope(engine) as session:
+        who = actor_for(session, actor)
+        book = _portfolios(session, who, portfolio_ids)
+        ids = None if portfolio_ids is None else book["portfolio_id"].tolist()
+        entries = _ledgers(session, who, ids, day)
+    entries = entries[entries["ticker"].isin(set(events["ticker"])) & entries["portfolio_id"].isin(book["portfolio_id"])]
+    work = entries[["portfolio_id", "ticker", "trade_date", "dq"]].copy()
+    done = set(zip(entries.loc[entries["kind"] == "split", "portfolio_id"],
+                   entries.loc[entries["kind"] == "split", "ticker"],
+                   entries.loc[entries["kind"] == "split", "trade_date"], strict=True))
+    names = dict(zip(book["portfolio_id"], book["name"], strict=True))
+    booked: list[dict] = []
+    for ticker, when, ratio in events.itertuples(index=False):
+        before = work[(work["ticker"] == ticker) & (work["trade_date"] < when)]
+        if before.empty:
+            continue
+        held = before.groupby("portfolio_id")["dq"].sum()
+        gross = before["dq"].abs().groupby(before["portfolio_id"]).sum()
+        held = held[held > _ledger.SHARE_TOLERANCE * gross.clip(lower=1.0)]
+        new = [{"portfolio_id": int(pid), "portfolio": names[int(pid)], "ticker": ticker, "trade_date": when,
+                "ratio": float(ratio), "held": float(h), "quantity": float(h) * (float(ratio) - 1.0)}
+               for pid, h in held.items() if (pid, ticker, when) not in done]
+        new = [r for r in new if abs(r["quantity"]) > _ledger.SHARE_TOLERANCE * max(1.0, r["held"])]
+        booked += new
+        if new:
+            work = pd.concat([work, pd.DataFrame({"portfolio_id": [r["portfolio_id"] for r in new], "ticker": ticker,
+                                                  "trade_date": when, "dq": [r["quantity"] for r in new]})],
+                             ignore_index=True)
+    out = pd.DataFrame(booked, columns=BOOKED_COLUMNS)
+    if out.empty:
+        return out
+    with session_scope(engine) as session:
+        for name, rows in out.groupby("portfolio", sort=False):
+            import_transactions(session, actor, str(name), [
+                {"kind": "split", "trade_date": r.trade_date.date(), "ticker": r.ticker, "quantity": r.quantity,
+                 "note": f"{r.ratio:g}-for-1 split of {r.ticker} ({r.held:,.6g} shares held): booked from the "
+                         "market data"}
+                for r in rows.itertuples(index=False)], known_tickers=[str(t) for t in rows["ticker"].unique()])
+    return out

@@ -1,0 +1,128 @@
+"""Splits and dividends valued right (issue 19's valuation, on SQLite and the real PostgreSQL).
+
+The nightly valuation values shares at the actual closes, and books the market data's splits into
+the ledgers of the names' holders first (qpo.book.corporate_actions.book_splits). Before, the
+adjusted closes were multiplied by the ledger's shares: a client who bought 10 shares at 100,
+received a booked dividend of 2 a share and then a 2-for-1 split showed a market value of 510 and
+-49 % since inception, where the truth is 1000 and 0 %.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from qpo.book.corporate_actions import BOOKED_COLUMNS, book_splits
+from qpo.book.valuation import value_book
+from qpo.errors import StoreError
+from qpo.store import (
+    Actor,
+    AuditEntry,
+    Transaction,
+    add_user,
+    create_portfolio,
+    import_transactions,
+    position,
+    session_scope,
+)
+from qpo.store.market_data import book_prices, prices_panel, upsert_bars
+from tests.test_store import book_stores
+
+store_url, engine = book_stores.store_url, book_stores.engine
+
+SYSTEM = Actor.system("test")
+ANA = "ana@ca.test"
+DATES = pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-08"])
+#: ZZZ: 100, then a dividend of 2 (ex 3 Jan, close 98), a 2-for-1 split on 5 Jan (close 49), 50.
+#: YYY: 10 a share, a 1-for-4 reverse split on 4 Jan (close 40). The adjusted closes are what a
+#: vendor gives after both: the history scaled by the dividend's and the split's factors.
+BARS = pd.DataFrame({
+    "date": list(DATES) * 2,
+    "ticker": ["ZZZ"] * 5 + ["YYY"] * 5,
+    "close": [100.0, 98.0, 98.0, 49.0, 50.0] + [10.0, 10.0, 40.0, 40.0, 41.0],
+    "adjusted_close": [49.0, 49.0, 49.0, 49.0, 50.0] + [40.0, 40.0, 40.0, 40.0, 41.0],
+    "dividend_amount": [0.0, 2.0, 0.0, 0.0, 0.0] + [0.0] * 5,
+    "split_coefficient": [1.0, 1.0, 1.0, 2.0, 1.0] + [1.0, 1.0, 0.25, 1.0, 1.0],
+})
+KNOWN = {"ZZZ", "YYY"}
+
+
+def _book(engine) -> dict[str, int]:
+    upsert_bars(engine, BARS, source="vendor")
+    with session_scope(engine) as s:
+        add_user(s, SYSTEM, ANA, "Ana", "advisor")
+        # P: 10 ZZZ at 100; the dividend of 2 a share booked from the statement
+        create_portfolio(s, SYSTEM, "P", "Client P", ANA, cash=1000.0, trade_date="2024-01-02", known_tickers=KNOWN)
+        import_transactions(s, SYSTEM, "P", [
+            {"kind": "buy", "trade_date": "2024-01-02", "ticker": "ZZZ", "quantity": 10, "price": 100.0},
+            {"kind": "dividend", "trade_date": "2024-01-03", "ticker": "ZZZ", "amount": 20.0}], known_tickers=KNOWN)
+        # Q: buys ZZZ on the split's day, at the post-split price: nothing to book
+        create_portfolio(s, SYSTEM, "Q", "Client Q", ANA, cash=500.0, trade_date="2024-01-02", known_tickers=KNOWN)
+        import_transactions(s, SYSTEM, "Q", [
+            {"kind": "buy", "trade_date": "2024-01-05", "ticker": "ZZZ", "quantity": 4, "price": 49.0}],
+            known_tickers=KNOWN)
+        # R: 8 YYY (a 1-for-4 reverse split: 2 left), and 3 ZZZ sold before the split
+        create_portfolio(s, SYSTEM, "R", "Client R", ANA, cash=1000.0, trade_date="2024-01-02", known_tickers=KNOWN)
+        import_transactions(s, SYSTEM, "R", [
+            {"kind": "buy", "trade_date": "2024-01-02", "ticker": "YYY", "quantity": 8, "price": 10.0},
+            {"kind": "buy", "trade_date": "2024-01-02", "ticker": "ZZZ", "quantity": 3, "price": 100.0},
+            {"kind": "sell", "trade_date": "2024-01-04", "ticker": "ZZZ", "quantity": 3, "price": 98.0}],
+            known_tickers=KNOWN)
+        return {n: s.query(Transaction.portfolio_id).join(Transaction.portfolio)
+                .filter_by(name=n).first()[0] for n in ("P", "Q", "R")}
+
+
+def test_splits_are_booked_once_and_values_are_at_actual_closes(engine):
+    ids = _book(engine)
+    booked = book_splits(engine, "2024-01-08", actor=SYSTEM)
+    assert list(booked.columns) == BOOKED_COLUMNS
+    got = {(r.portfolio, r.ticker): r.quantity for r in booked.itertuples()}
+    assert got == {("P", "ZZZ"): pytest.approx(10.0), ("R", "YYY"): pytest.approx(-6.0)}
+    assert book_splits(engine, "2024-01-08", actor=SYSTEM).empty  # idempotent
+    with session_scope(engine) as s:
+        assert position(s, SYSTEM, "P").shares.to_dict() == {"ZZZ": pytest.approx(20.0)}
+        assert position(s, SYSTEM, "R").shares.to_dict() == {"YYY": pytest.approx(2.0)}
+        assert position(s, SYSTEM, "Q").shares.to_dict() == {"ZZZ": pytest.approx(4.0)}
+        audit = [a.action for a in s.query(AuditEntry).filter(AuditEntry.actor == "system:test").all()]
+        assert audit.count("transaction") >= 2  # each booking is an audited write
+
+    closes, _ = book_prices(engine, actual=True)
+    pd.testing.assert_series_equal(closes["ZZZ"], prices_panel(engine, ["ZZZ"], actual=True)["ZZZ"])
+    rows = {r["portfolio_id"]: r for r in value_book(engine, "2024-01-08", closes, actor=SYSTEM).to_dict("records")}
+    p = rows[ids["P"]]  # 20 x 50 + the dividend's 20 of cash: 1020, 2 % since 1000 went in
+    assert p["market_value"] == pytest.approx(1020.0) and p["cash"] == pytest.approx(20.0)
+    assert p["inception_return"] == pytest.approx(0.02, abs=1e-12)
+    assert p["daily_return"] == pytest.approx(1020 / 1000 - 1, abs=1e-12)
+    on_split = {r["portfolio_id"]: r for r in value_book(engine, "2024-01-05", closes, actor=SYSTEM).to_dict("records")}
+    assert on_split[ids["P"]]["market_value"] == pytest.approx(1000.0)  # the split's day: no loss
+    assert on_split[ids["P"]]["inception_return"] == pytest.approx(0.0, abs=1e-12)  # the dividend: once
+    r = rows[ids["R"]]  # 2 YYY at 41, cash 1000 - 80 - 300 + 294
+    assert r["market_value"] == pytest.approx(82.0 + 914.0)
+    assert r["inception_return"] == pytest.approx((914 + 82) / 1000 - 1, abs=1e-12)
+    assert rows[ids["Q"]]["market_value"] == pytest.approx(4 * 50.0 + 500.0 - 196.0)
+    # the adjusted closes times the ledger's shares: the defect this replaces
+    adjusted, _ = book_prices(engine)
+    assert value_book(engine, "2024-01-08", adjusted, actor=SYSTEM).set_index("portfolio_id").loc[
+        ids["P"], "inception_return"] == pytest.approx(0.02, abs=1e-12)  # 50 is 50 both ways on the last day...
+    assert on_split[ids["P"]]["daily_return"] == pytest.approx(0.0, abs=1e-12)
+    early = value_book(engine, "2024-01-03", adjusted, actor=SYSTEM).set_index("portfolio_id")
+    assert early.loc[ids["P"], "market_value"] < 600  # ...but not before the split: 10 x 49 + 20
+
+
+def test_a_split_imported_by_hand(engine):
+    _book(engine)
+    with session_scope(engine) as s:
+        import_transactions(s, SYSTEM, "P", [{"kind": "split", "trade_date": "2024-01-05", "ticker": "ZZZ",
+                                              "quantity": 10, "note": "from the statement"}], known_tickers=KNOWN)
+    assert book_splits(engine, "2024-01-08", actor=SYSTEM)["portfolio"].tolist() == ["R"]  # P's is there
+    with session_scope(engine) as s:
+        with pytest.raises(StoreError, match="holds 0 YYY"):
+            import_transactions(s, SYSTEM, "P", [{"kind": "split", "trade_date": "2024-01-05", "ticker": "YYY",
+                                                  "quantity": 5}], known_tickers=KNOWN)
+    with session_scope(engine) as s:
+        with pytest.raises(StoreError, match="not 0"):
+            import_transactions(s, SYSTEM, "P", [{"kind": "split", "trade_date": "2024-01-05", "ticker": "ZZZ",
+                                                  "quantity": 0}], known_tickers=KNOWN)
+    with session_scope(engine) as s:
+        with pytest.raises(StoreError, match="holds 20 ZZZ"):  # a reverse split cannot take more than is held
+            import_transactions(s, SYSTEM, "P", [{"kind": "split", "trade_date": "2024-01-08", "ticker": "ZZZ",
+                                                  "quantity": -25}], known_tickers=KNOWN)
