@@ -15,7 +15,7 @@ from qpo.workbench._schedule_jobs import Job, Pending, ScheduleOptions
 from qpo.workbench._schedule_jobs import at as _at
 from qpo.workbench._schedule_jobs import iso as _iso
 from qpo.workbench._schedule_jobs import parse as _parse
-from qpo.workbench._schedule_state import FINAL, HOST, StateFile, pid_alive
+from qpo.workbench._schedule_state import FINAL, HOST, StateFile, my_start, pid_alive
 
 
 class JobBook:
@@ -61,7 +61,7 @@ class JobBook:
                     f"did not record its end within the lease ({lease.total_seconds():.0f} s: the run limit "
                     f"{self.options.run_timeout:.0f} s + {self.options.lease_margin:.0f} s); its scheduler is taken "
                     f"as gone")
-        if pid_alive(pid, host):
+        if pid_alive(pid, host, rec.get("pstart")):
             return None
         return (f"process disappeared: scheduler process {pid} on {host} stopped while the run was going "
                 f"(killed?)")
@@ -78,7 +78,7 @@ class JobBook:
         st["jobs"] = {k: r for k, r in st["jobs"].items()
                       if r["status"] not in FINAL or _at(r["due"]) >= horizon}
         st["schedulers"] = {k: s for k, s in st["schedulers"].items()
-                            if k == self.id or (pid_alive(s.get("pid"), s.get("host"))
+                            if k == self.id or (pid_alive(s.get("pid"), s.get("host"), s.get("pstart"))
                                                 and _at(s["seen"]) >= now - dt.timedelta(days=1))}
 
     def _others_alive(self, st: dict, now: dt.datetime) -> bool:
@@ -88,14 +88,14 @@ class JobBook:
         return any(r["status"] == "RUNNING" and r.get("owner") != self.id for r in st["jobs"].values())
 
     def _heartbeat(self, st: dict, now: dt.datetime) -> None:
-        st["schedulers"][self.id] = {"pid": os.getpid(), "host": HOST, "seen": _iso(now)}
+        st["schedulers"][self.id] = {"pid": os.getpid(), "pstart": my_start(), "host": HOST, "seen": _iso(now)}
         checked = _parse(st.get("checked_until"))
         if checked is None or now > checked:
             st["checked_until"] = _iso(now)
 
     def _record(self, job: Job, status: str, now: dt.datetime, **extra) -> dict[str, Any]:
         return {"pipeline": job.pipeline, "due": _iso(job.due), "date": job.date.isoformat(), "status": status,
-                "attempts": 0, "owner": self.id, "pid": os.getpid(), "host": HOST, "started": None,
+                "attempts": 0, "owner": self.id, "pid": os.getpid(), "pstart": my_start(), "host": HOST, "started": None,
                 "ended": _iso(now), "next_attempt": None, "run_id": None, "error": None, "reason": None,
                 "missed": job.missed, **extra}
 

@@ -6,9 +6,9 @@ Layout (``$QPO_HOME/schedule/state.json``)::
 
     {"version": 1,
      "checked_until": ISO time up to which a scheduler looked for due runs,
-     "schedulers": {id: {"pid", "host", "seen"}},
+     "schedulers": {id: {"pid", "pstart", "host", "seen"}},
      "jobs": {"<pipeline>@<due ISO>": {"pipeline", "due", "date", "status", "attempts", "owner",
-                                       "pid", "host", "started", "ended", "next_attempt", "run_id",
+                                       "pid", "pstart", "host", "started", "ended", "next_attempt", "run_id",
                                        "error", "reason"}}}
 
 A job's ``status`` is RUNNING or RETRY while it is open, and one of :data:`FINAL` once decided.
@@ -38,8 +38,33 @@ def empty_state() -> dict[str, Any]:
     return {"version": VERSION, "checked_until": None, "schedulers": {}, "jobs": {}}
 
 
-def pid_alive(pid: int | None, host: str | None) -> bool:
-    """Whether process ``pid`` on ``host`` is alive (a process on another host is taken as alive)."""
+def process_start(pid: int | None = None) -> float | None:
+    """When process ``pid`` (default: this one) started, in seconds since the epoch (None when it
+    cannot be told): with the pid, what tells a live scheduler from a later process given its pid."""
+    import psutil  # type: ignore[import-untyped]
+
+    try:
+        return round(psutil.Process(pid).create_time(), 2)
+    except (psutil.Error, OSError, ValueError):
+        return None
+
+
+_STARTS: dict[int, float | None] = {}
+
+
+def my_start() -> float | None:
+    """This process's :func:`process_start` (read once per process)."""
+    pid = os.getpid()
+    if pid not in _STARTS:
+        _STARTS[pid] = process_start(pid)
+    return _STARTS[pid]
+
+
+def pid_alive(pid: int | None, host: str | None, started: float | None = None) -> bool:
+    """Whether process ``pid`` on ``host`` is alive (a process on another host is taken as alive).
+    With ``started`` (its recorded :func:`process_start`), a pid now held by a process that started
+    at another time (the pid reused: a restarted container's PID 1, a reboot) is not it, and a
+    zombie is dead."""
     if not pid:
         return False
     if host and host != HOST:
@@ -49,7 +74,19 @@ def pid_alive(pid: int | None, host: str | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # alive, another user's
-        return True
+        pass
+    if started is not None:
+        import psutil  # type: ignore[import-untyped]
+
+        try:
+            proc = psutil.Process(int(pid))
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return False
+            return abs(proc.create_time() - float(started)) < 1.0
+        except psutil.NoSuchProcess:
+            return False
+        except (psutil.Error, OSError, ValueError, TypeError):
+            return True
     return True
 
 

@@ -229,6 +229,13 @@ class Scheduler(JobBook):
             others = self._others_alive(st, now)
             since = _parse(st.get("checked_until"))
             self._heartbeat(st, now)
+            # jobs waiting for their next attempt when their scheduler stopped: retried, not forgotten
+            retrying = [Job(r["pipeline"], dt.datetime.fromisoformat(r["due"]).astimezone(self.tz))
+                        for r in st["jobs"].values() if r["status"] == "RETRY" and r["pipeline"] in self.exprs]
+        for job in sorted(retrying, key=lambda j: j.due):
+            if job.key not in self.pending:
+                self.pending[job.key] = _Pending(job)
+                self.log("resumed", job, "was waiting for its next attempt when its scheduler stopped")
         if since is None:
             self.log("start", detail=f"first start (no state at {self.state.path}): runs due before now are not "
                                      f"looked for")
@@ -313,15 +320,21 @@ class Scheduler(JobBook):
         seconds = (now - t0).total_seconds()
         self.log("finished", job, f"{status} in {seconds:.1f} s" + (f", mlflow run {run_id}" if run_id else "")
                  + (f": {error}" if error else ""))
-        return self._finish(job, status=status, run_id=run_id, error=error, ended=_iso(now), next_attempt=None)
+        rec = self._finish(job, status=status, run_id=run_id, error=error, ended=_iso(now), next_attempt=None)
+        if status == "INVALID_DATA":  # refused before a run was tracked: nobody else tells the ops desk
+            self._notify(job, rec)
+        return rec
 
     def _notify(self, job: Job, rec: dict[str, Any]) -> None:
-        """A failed-run notice (the delivery channels of the environment) for a job that gave up."""
+        """A failed-run notice (the delivery channels of the environment) for a job that gave up,
+        ended INVALID_DATA (its data refused before anything ran) or was skipped because the run it
+        comes after did not finish."""
         from qpo.workbench.run_control import notify_failed_run
 
         try:
-            report = notify_failed_run(None, pipeline=job.pipeline, status=rec["status"],
-                                       error=f"{job.label}: {rec['error']}", started=rec.get("started"),
+            report = notify_failed_run(rec.get("run_id"), pipeline=job.pipeline, status=rec["status"],
+                                       error=f"{job.label}: {rec.get('error') or rec.get('reason')}",
+                                       started=rec.get("started"),
                                        as_of=job.date.isoformat(), log=lambda m: self.log("notice", job, m))
         except Exception as exc:  # noqa: BLE001 - a notice that cannot go is logged, the scheduler goes on
             self.log("notice", job, f"not sent: {type(exc).__name__}: {exc}")
@@ -348,9 +361,10 @@ class Scheduler(JobBook):
             if verdict in ("done", "taken", "skipped"):
                 del self.pending[key]
                 decided = True
-                if verdict == "skipped":
+                if verdict == "skipped":  # its upstream did not finish: said, as the upstream's failure was
                     self.outcomes[key] = value
                     self.log("skipped", job, value["reason"])
+                    self._notify(job, value)
                 elif value.get("owner") != self.id:
                     self.log("taken", job, f"{value['status']} by another scheduler (process {value.get('pid')} "
                                            f"on {value.get('host')})")

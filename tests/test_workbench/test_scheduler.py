@@ -316,6 +316,40 @@ def test_a_job_whose_scheduler_disappeared_is_marked_failed_and_its_dependent_sk
     assert any(" stale " in line for line in lines)
 
 
+def test_a_claim_whose_pid_now_belongs_to_another_process_is_dead(tmp_path):
+    """A restarted container's PID 1, or a reboot, gives a dead scheduler's pid to a live process:
+    the claim's recorded start time tells them apart (the job is not waited for forever)."""
+    running = {"pipeline": "valuation", "due": at(FRI, 17).isoformat(), "date": "2026-03-27", "status": "RUNNING",
+               "attempts": 1, "owner": "gone", "pid": os.getpid(), "pstart": 12345.0, "host": os.uname().nodename}
+    seed_state(tmp_path / "state.json", at(FRI, 17, 0, 1), {"valuation@2026-03-27T17:00Z": running})
+    sched, runner, lines = make(BOOK, at(FRI, 18), tmp=tmp_path)
+    assert sched.run(once=True) == 0  # returns: nothing waits on the dead claim
+    jobs = state_jobs(tmp_path / "state.json")
+    assert jobs["valuation@2026-03-27T17:00Z"]["status"] == "FAILED"
+    assert jobs["risk@2026-03-27T18:00Z"]["status"] == "SKIPPED" and runner.calls == []
+    # this process's own claims, with its real start time, hold
+    from qpo.workbench._schedule_state import my_start, pid_alive
+    assert pid_alive(os.getpid(), os.uname().nodename, my_start())
+    assert not pid_alive(os.getpid(), os.uname().nodename, 12345.0)
+
+
+def test_a_job_waiting_to_retry_when_its_scheduler_stopped_is_retried_by_the_next(tmp_path):
+    plan = {"valuation": [PipelineError("the store is locked"), "FINISHED"]}
+    first, runner, _ = make(BOOK, at(FRI, 17), plan=plan, minutes={"valuation": 0}, tmp=tmp_path, backoff=60)
+    seed_state(tmp_path / "state.json", at(FRI, 16, 59))
+    first.run(until=at(FRI, 17, 0, 30))  # stopped during the backoff
+    assert state_jobs(tmp_path / "state.json")["valuation@2026-03-27T17:00Z"]["status"] == "RETRY"
+    second, runner2, lines = make(BOOK, at(FRI, 17, 5), plan=plan, minutes={"valuation": 0}, tmp=tmp_path)
+    second.runner.plan = {"valuation": ["FINISHED"]}
+    second.run(until=at(FRI, 18, 30))
+    assert [c[0] for c in runner2.calls] == ["valuation", "risk"]
+    jobs = state_jobs(tmp_path / "state.json")
+    assert (jobs["valuation@2026-03-27T17:00Z"]["status"], jobs["valuation@2026-03-27T17:00Z"]["attempts"]) == \
+        ("FINISHED", 2)
+    assert jobs["risk@2026-03-27T18:00Z"]["status"] == "FINISHED"
+    assert any("resumed  valuation 2026-03-27 17:00" in line for line in lines), lines
+
+
 # -- the state file and the lock ---------------------------------------------------------------
 
 def test_a_corrupt_state_file_is_named_with_how_to_recover(tmp_path):

@@ -110,6 +110,19 @@ def test_a_job_that_gives_up_sends_one_failed_run_notice(tmp_path, webhook):
     assert any(" notice " in line and "sent: webhook" in line for line in lines)
 
 
+def test_refused_data_and_the_dependent_it_skips_each_send_a_notice(tmp_path, webhook):
+    """Unattended, an INVALID_DATA valuation (no MLflow run, nobody else tells) and the risk run it
+    skips reach the ops desk."""
+    sched, runner, lines = make(BOOK, at(FRI, 16, 59), tmp=tmp_path,
+                                plan={"valuation": [("INVALID_DATA", "prices: AAPL has a price of 0 on 2026-03-27")]})
+    assert sched.run(until=at(FRI, 18, 30)) == 1
+    assert [c[0] for c in runner.calls] == ["valuation"]
+    assert [(p["run"]["kind"], p["run"]["status"]) for p in webhook] == [("pipeline valuation", "INVALID_DATA"),
+                                                                          ("pipeline risk", "SKIPPED")]
+    assert "AAPL has a price of 0" in webhook[0]["run"]["error"]
+    assert "valuation of 2026-03-27 (due 17:00) ended INVALID_DATA" in webhook[1]["run"]["error"]
+
+
 # -- claims from another host ---------------------------------------------------------------------------
 
 def _claimed_elsewhere(started: dt.datetime) -> dict:
