@@ -19,6 +19,7 @@ loses the race to create one (``RESOURCE_ALREADY_EXISTS``) reads the one the win
 from __future__ import annotations
 
 import contextlib
+import os
 import functools
 import json
 import math
@@ -390,6 +391,9 @@ def tracked_run(experiment: str, run_name: str | None = None, *, params: Mapping
 
     uri = configure(tracking_uri)
     exp_id = _experiment_id(experiment, uri)
+    # an MLFLOW_RUN_ID inherited from the environment (an `mlflow run` wrapper, a worker's or a
+    # scheduler's environment) would make start_run resume that one run for every run started here
+    os.environ.pop("MLFLOW_RUN_ID", None)
     base_tags = {"qpo.code_version": code_version()}
     if data_hash:
         base_tags["qpo.data_hash"] = data_hash

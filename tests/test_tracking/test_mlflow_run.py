@@ -126,3 +126,17 @@ def test_the_store_and_an_experiment_are_created_once_under_a_lock(qpo_home):
     with ThreadPoolExecutor(4) as pool:
         ids = set(pool.map(lambda _: _experiment_id("once", uri), range(8)))
     assert len(ids) == 1 and mlflow.get_experiment_by_name("once").experiment_id == ids.pop()
+
+
+def test_an_inherited_mlflow_run_id_does_not_merge_runs(qpo_home, monkeypatch):
+    """MLFLOW_RUN_ID in the environment would make every start_run resume that one run."""
+    import mlflow
+
+    with tracked_run("unit", "first") as first:
+        pass
+    monkeypatch.setenv("MLFLOW_RUN_ID", first.run_id)
+    with tracked_run("unit", "second") as second:
+        pass
+    assert second.run_id != first.run_id
+    assert mlflow.get_run(second.run_id).info.run_name == "second"
+    assert mlflow.get_run(first.run_id).info.run_name == "first"
