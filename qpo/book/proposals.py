@@ -175,17 +175,23 @@ def accept_rebalance(proposal_id: int, *, actor=None, prices=None, engine=None, 
     """Accept an open proposal: its trades become the portfolio's ledger entries (sells first, dated
     ``trade_date``, default the proposal's date), the optimization run is recorded and the
     audit row written, in one database transaction. Refused (nothing written) when it is not open,
-    when ``prices`` (default the book's, the store's market data included) hold a newer close of any of
-    its names than the one it was built on (rebuild it)
-    or when the ledger moved since."""
+    when the book's prices (the store's market data, else the bundled panel) or ``prices`` when given
+    hold a newer close of any of its names than the one it was built on (rebuild it: prices given
+    cannot hide the store's newer closes), or when the ledger moved since."""
     from qpo.store import accept_proposal, get_proposal, session_scope
+    from qpo.store.market_data import book_prices, has_market_data
 
     eng = _engine(engine, create=False)
+    given = prices is not None
     prices = _prices(prices, eng)
     with session_scope(eng) as s:
         row = get_proposal(s, actor, proposal_id)
         names = set((row.target or {}).keys()) | {t["ticker"] for t in row.trades or []}
         latest = _latest_price_date(prices, sorted(names))
+        if given and has_market_data(eng):
+            stored, _ = book_prices(eng, tickers=sorted(names))
+            if len(stored.index) and stored.notna().any().any():
+                latest = max(latest, _latest_price_date(stored, sorted(names)))
         accepted = accept_proposal(s, actor, proposal_id, latest_price_date=latest, trade_date=trade_date)
         return RebalanceProposal.from_record(accepted)
 

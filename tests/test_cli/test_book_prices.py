@@ -44,15 +44,17 @@ def ingested(book, sp500, tmp_path):
     return book, doc["id"], newer
 
 
-def test_accept_refuses_a_proposal_built_before_a_newer_close_in_the_store(ingested):
+def test_accept_refuses_a_proposal_built_before_a_newer_close_in_the_store(ingested, sp500):
     cli, pid, _ = ingested
     r = cli.refused("rebalance", "accept", str(pid), actor=ANA)
     message = r.json["error"]
     assert f"proposal {pid} was built on prices of 2022-12-28; prices up to 2022-12-30 exist" in message
     assert "rebuild it (`qpo rebalance propose Harper`)" in message
-    # the Python service's default reads the same prices
+    # the Python service's default reads the same prices, and older prices given do not hide them
     with pytest.raises(StoreError, match="prices up to 2022-12-30 exist: rebuild it"):
         accept_rebalance(pid, actor=ANA, engine=connect())
+    with pytest.raises(StoreError, match="prices up to 2022-12-30 exist: rebuild it"):
+        accept_rebalance(pid, actor=ANA, engine=connect(), prices=sp500)
     # rebuilt on the newest closes it is accepted, at those closes
     doc = cli.ok("rebalance", "propose", "Harper", "--json", actor=ANA).json["proposal"]
     assert doc["prices_as_of"] == "2022-12-30"
