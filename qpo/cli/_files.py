@@ -61,9 +61,11 @@ def load_strategy(path: str):
         raise InvalidValueError(f"strategy file {file_label(path)}: {exc}") from None
 
 
-def strategy_tickers_priced(strategy, path: str, priced, source: str = "the price data") -> None:
+def strategy_tickers_priced(strategy, path: str, priced, source: str = "the price data", held=None) -> None:
     """Refuse a strategy that names a ticker the price data (``priced``, described by ``source``)
-    lacks: every proposal of it would fail."""
+    lacks, or whose weight cap cannot invest the budget over the names a proposal trades (``held``,
+    the portfolio's names, when it holds any; else every priced ticker): every proposal of it
+    would fail."""
     import pandas as pd
 
     from qpo.book.rebalance import universe_of
@@ -76,9 +78,13 @@ def strategy_tickers_priced(strategy, path: str, priced, source: str = "the pric
         raise InvalidValueError(f"strategy file {file_label(path)} names {shown}, which {source} lacks: no "
                                 "proposal could be built; name tickers it holds")
     cap, budget, n = strategy.constraints.max_weight, float(strategy.constraints.budget), len(set(priced))
+    over = f"the {n} tickers of {source}"
+    if held is not None and len(held):  # a proposal trades the names held (and those the strategy names)
+        n = len(set(universe_of(pd.Series(1.0, index=[str(t) for t in held]), strategy.constraints)) & set(priced))
+        over = f"the {n} names the portfolio holds (and its strategy names)"
     if n > 0 and isinstance(cap, numbers.Real) and float(cap) * n < budget - 1e-9:
         raise InvalidValueError(
-            f"strategy file {file_label(path)}: max_weight {float(cap):.1%} over the {n} tickers of {source} holds at "
+            f"strategy file {file_label(path)}: max_weight {float(cap):.1%} over {over} holds at "
             f"most {float(cap) * n:.1%}, below the budget {budget:.1%}: no proposal could be fully invested (it "
             f"depends on the number of names: max_weight must be at least {budget / n:.2%} here)")
 

@@ -133,6 +133,9 @@ def _cmd_portfolio_create(args) -> int:
 
             # the book's prices' tickers and the ledgers' (what the store checks with known_tickers None)
             holdings = read_holdings_file(args.holdings, store_tickers(s), source=_prices_named(origin))
+            if strategy is not None:
+                files.strategy_tickers_priced(strategy, args.strategy, book_panel.columns, _prices_named(origin),
+                                              held=holdings["ticker"].tolist())
         p = create_portfolio(s, c.actor(args), args.name, args.client, args.advisor, holdings=holdings,
                              cash=args.cash, strategy=None if strategy is None else strategy.to_json(),
                              benchmark=args.benchmark, description=args.description, account=args.account,
@@ -275,12 +278,14 @@ def _cmd_portfolio_update(args) -> int:
         ("account", "account"), ("description", "description")) if getattr(args, attr) is not None}
     engine = c.updater() if changes or args.strategy is not None else None
     if args.strategy is not None:
+        from qpo.store import position
         from qpo.store.portfolios import book_price_tickers
 
         loaded = files.load_strategy(args.strategy)
         with session_scope(engine) as s:
             priced, origin = book_price_tickers(s)
-        files.strategy_tickers_priced(loaded, args.strategy, priced, _prices_named(origin))
+            held = position(s, c.actor(args), args.name).shares.index.tolist()
+        files.strategy_tickers_priced(loaded, args.strategy, priced, _prices_named(origin), held=held)
         changes["strategy"] = loaded.to_json()
     if not changes:
         raise InvalidValueError("nothing to update: give --name, --client, --advisor, --benchmark, --account, "

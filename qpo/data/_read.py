@@ -255,12 +255,30 @@ def drop_row_numbers(df: pd.DataFrame, date_col: str) -> pd.DataFrame:
     return df.drop(columns=drop)
 
 
+#: a date written day.month.year (01.02.2020): the European convention, read day first
+_DOTTED = re.compile(r"^\d{1,2}\.\d{1,2}\.\d{4}\b")
+#: a UTC offset at the end of a time stamp (+01:00, -0500, Z)
+_OFFSET = re.compile(r"\s*(?:[+-]\d{2}:?\d{2}|Z)$")
+
+
 def _guess(text: str) -> str | None:
     from pandas.tseries.api import guess_datetime_format
 
+    text = text.strip()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return guess_datetime_format(text.strip()) or guess_datetime_format(text.strip(), dayfirst=True)
+        if _DOTTED.match(text):  # 01.02.2020 is 1 February where dates are written with dots
+            return guess_datetime_format(text, dayfirst=True) or guess_datetime_format(text)
+        return guess_datetime_format(text) or guess_datetime_format(text, dayfirst=True)
+
+
+def _wall_time(value):
+    """A time stamp's own wall time: its UTC offset dropped (text or a datetime)."""
+    if isinstance(value, str):
+        return _OFFSET.sub("", value.strip())
+    if getattr(value, "tzinfo", None) is not None:
+        return value.replace(tzinfo=None)
+    return value
 
 
 def _swap_day_month(fmt: str) -> str | None:
@@ -281,10 +299,18 @@ def _to_datetime(values: pd.Series, fmt: str | None) -> pd.Series:
         warnings.simplefilter("ignore")
         try:
             out = pd.to_datetime(values, format=fmt, errors="coerce")
-        except (ValueError, TypeError, OverflowError):
+        except (ValueError, TypeError, OverflowError):  # mixed UTC offsets raise (pandas 2.x warned instead)
+            out = None
+    if out is None or not pd.api.types.is_datetime64_any_dtype(out):
+        # mixed UTC offsets (a daylight-saving change: +01:00 in winter, +02:00 in summer) come back as
+        # objects: each date keeps its own wall time, as one offset does (converting to UTC would move
+        # midnight dates to the day before)
+        wall_fmt = fmt.replace("%z", "").rstrip() if fmt else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = pd.to_datetime(values.map(_wall_time), format=wall_fmt or None, errors="coerce")
+        if not pd.api.types.is_datetime64_any_dtype(out):
             out = pd.to_datetime(values, format=fmt, errors="coerce", utc=True)
-    if not pd.api.types.is_datetime64_any_dtype(out):  # mixed time zones come back as objects
-        out = pd.to_datetime(values, format=fmt, errors="coerce", utc=True)
     if getattr(out.dt, "tz", None) is not None:
         out = out.dt.tz_localize(None)
     return out

@@ -6,8 +6,9 @@ periods a year. It is a property of the data, not a constant: US equities trade 
 year, a crypto panel has a price every calendar day (365), weekly and monthly panels 52 and 12.
 :func:`infer_frequency` reads it from the dates:
 
-* the spacing of consecutive dates (their median, in days) tells daily from weekly, monthly,
-  quarterly, half-yearly and annual data;
+* the spacing of consecutive dates (their median, in days) tells daily (a median of 1 day) from
+  weekly, monthly, quarterly, half-yearly and annual data; intraday data (under half a day) and
+  data every second to fourth day are refused (annualising them as daily would be wrong);
 * daily data with prices on weekends (more than 10 % of its dates on a Saturday or Sunday) is
   calendar-daily (365); without, business-daily (252);
 * dates spaced irregularly (a median spacing that is none of these) are refused: pass
@@ -78,7 +79,15 @@ def infer_frequency(index, periods_per_year: int | None = None) -> Frequency:
                         f"(252 business days, 365 calendar days, 52 weeks, 12 months)")
     gaps = np.diff(dates.to_numpy().astype("datetime64[s]").astype(np.int64)) / 86_400.0
     median = float(np.median(gaps))
-    if median <= 4.0:
+    if median < 0.5:
+        raise DataError(f"the dates are {median * 24:.1f} hours apart (median): intraday data, whose annual figures "
+                        "depend on the trading hours; resample it to one price a day (the close), or pass "
+                        "periods_per_year to say how many periods make a year")
+    if median > 1.5 and median < _SPACINGS[0][2]:
+        raise DataError(f"the dates are {median:.1f} days apart (median): not every day nor every week (every "
+                        "second or third day would be annualised as daily, wrongly); pass periods_per_year to say "
+                        "how many periods make a year")
+    if median <= 1.5:
         weekend = float(np.mean(dates.day_of_week >= 5))
         if weekend > _WEEKEND_SHARE:
             return Frequency("daily", 365)

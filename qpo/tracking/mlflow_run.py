@@ -19,11 +19,11 @@ loses the race to create one (``RESOURCE_ALREADY_EXISTS``) reads the one the win
 from __future__ import annotations
 
 import contextlib
-import os
 import functools
 import json
 import math
 import numbers
+import os
 import subprocess
 import traceback
 from collections.abc import Iterator, Mapping

@@ -86,3 +86,17 @@ def test_as_of_inside_the_data_is_kept_and_outside_refused():
         check_as_of(index, "yesterday-ish")
     with pytest.raises(DataError, match="no dates"):
         check_as_of(pd.RangeIndex(5), "2020-01-01")
+
+
+@pytest.mark.parametrize(("index", "says"), [
+    (pd.date_range("2020-01-01", periods=200, freq="2D"), "2.0 days apart"),
+    (pd.date_range("2020-01-01", periods=200, freq="4D"), "4.0 days apart"),
+    (pd.bdate_range("2020-01-01", periods=400)[::2], "days apart"),  # every second business day: not 252 a year
+    (pd.date_range("2020-01-01", periods=500, freq="h"), r"1.0 hours apart \(median\): intraday"),
+    (pd.date_range("2020-01-01", periods=500, freq="min"), "intraday"),
+])
+def test_spacings_between_daily_and_weekly_or_under_a_day_are_refused(index, says):
+    """Each was annualised as daily (365 or 252) before: a wrong volatility that looks right."""
+    with pytest.raises(DataError, match=says):
+        infer_frequency(index)
+    assert infer_frequency(index, 126).periods_per_year == 126  # said by the caller: taken

@@ -107,3 +107,26 @@ def test_cli_validate_names_two_rows_of_mixed_dates(tmp_path):
     assert line == ("qpo: error: mixed.csv (read as UTF-8 with a byte-order mark, semicolon-separated, with decimal "
                     "commas): column 'date' mixes date formats: row 1 '2019-01-04' and row 2 '07/01/2019' (1 row(s) "
                     "differ from the first); write every date one way, e.g. YYYY-MM-DD")
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", "UTC"])
+def test_a_zoned_index_written_by_to_csv_keeps_its_dates_across_daylight_saving(tmp_path, zone):
+    """A year of dates in a zone with daylight saving is written with two UTC offsets; converting
+    them to UTC moved every winter midnight to the day before (weekend dates: 365 a year)."""
+    px = qpo.load_prices("sp500").loc["2019"].iloc[:, :3]
+    zoned = px.copy()
+    zoned.index = zoned.index.tz_localize(zone)
+    zoned.to_csv(tmp_path / "z.csv")
+    got = qpo.load_prices(tmp_path / "z.csv")
+    pd.testing.assert_index_equal(got.index, px.index, check_names=False, exact=False)
+    assert qpo.data.infer_frequency(got.index).periods_per_year == 252
+
+
+def test_dotted_dates_are_day_first(tmp_path):
+    """01.02.2020 is 1 February where dates are written with dots (and ; and decimal commas)."""
+    months = pd.date_range("2020-01-01", periods=36, freq="MS")
+    (tmp_path / "eu.csv").write_text("Datum;AAA\n" + "".join(f"{d:%d.%m.%Y};{100 + i},5\n"
+                                                            for i, d in enumerate(months)))
+    got = qpo.load_prices(tmp_path / "eu.csv")
+    assert list(got.index) == list(months) and got["AAA"].iloc[0] == 100.5
+    assert qpo.data.infer_frequency(got.index).periods_per_year == 12

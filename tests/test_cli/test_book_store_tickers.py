@@ -107,12 +107,21 @@ def test_a_strategy_no_proposal_could_hold_is_refused_before_it_is_stored(book, 
     assert "min_weight asks for 120.0% (AAPL 60.0%, MSFT 60.0%), above the budget 100.0%" in r.json["error"]
     # a cap that 20 names (the bundled panel, the book's prices here) cannot fill
     thin = _write(tmp_path, "t.json", json.dumps({"schema_version": 1, "constraints": {"max_weight": 0.04}}))
-    r = book.refused("portfolio", "update", "Harper", "--strategy", thin, actor=ANA)
+    r = book.refused("portfolio", "create", "New", "--client", "C", "--advisor", ANA, "--cash", "100",
+                     "--strategy", thin, actor=ANA)
     assert "max_weight 4.0% over the 20 tickers of the book's price data" in r.json["error"]
     assert "holds at most 80.0%, below the budget 100.0%" in r.json["error"]
     assert "max_weight must be at least 5.00% here" in r.json["error"]
-    r = book.refused("portfolio", "create", "New", "--client", "C", "--advisor", ANA, "--cash", "100",
-                     "--strategy", thin, actor=ANA)
-    assert "max_weight must be at least 5.00% here" in r.json["error"]
-    fits = _write(tmp_path, "f.json", json.dumps({"schema_version": 1, "constraints": {"max_weight": 0.05}}))
+    # a portfolio holding names: a proposal trades those (Harper: AAPL and KO), so 5 % cannot fill it
+    fifth = _write(tmp_path, "f.json", json.dumps({"schema_version": 1, "constraints": {"max_weight": 0.05}}))
+    r = book.refused("portfolio", "update", "Harper", "--strategy", fifth, actor=ANA)
+    assert "max_weight 5.0% over the 2 names the portfolio holds (and its strategy names) holds at most 10.0%" \
+        in r.json["error"]
+    assert "max_weight must be at least 50.00% here" in r.json["error"]
+    holdings = _write(tmp_path, "h3.csv", "ticker,shares\nAAPL,10\nKO,5\nMSFT,3\n")
+    r = book.refused("portfolio", "create", "Three", "--client", "C", "--advisor", ANA, "--holdings", holdings,
+                     "--strategy", fifth, actor=ANA)
+    assert "over the 3 names the portfolio holds" in r.json["error"]
+    fits = _write(tmp_path, "g.json", json.dumps({"schema_version": 1, "constraints": {"max_weight": 0.5}}))
     book.ok("portfolio", "update", "Harper", "--strategy", fits, actor=ANA)
+    assert book.ok("rebalance", "propose", "Harper", "--json", actor=ANA).json["proposal"]["status"] == "open"
