@@ -68,6 +68,7 @@ class PipelineSpec:
     after: str | None = None  # the scheduler runs it after that pipeline's run of the same date (see scheduler.py)
     missed: str | None = None  # runs missed while no scheduler ran: "run_once" (the latest, once) or "skip"
     execution_timeout: int | None = None  # seconds a cell may run before the run ends FAILED (None: no limit)
+    store_required: bool = False  # [data] store = "required": the notebook reads the book; no store, no run
 
 
 def pipelines_dir() -> Path:
@@ -96,6 +97,7 @@ def load_spec(name: str) -> PipelineSpec:
                             parameters=raw.get("parameters", {}),
                             portfolio_parameter=raw.get("data", {}).get("portfolio", "portfolio"),
                             as_of_parameter=raw.get("data", {}).get("as_of", "as_of"),
+                            store_required=_store_required(found[name], raw.get("data", {}).get("store")),
                             execution_timeout=_execution_timeout(found[name], raw.get("execution_timeout")))
     except KeyError as exc:
         raise PipelineError(f"{found[name]}: missing key {exc}") from exc
@@ -106,6 +108,16 @@ def load_spec(name: str) -> PipelineSpec:
     from qpo.workbench._cron import check_schedule_keys
 
     return replace(spec, **check_schedule_keys(raw, f"pipelines/{found[name].name}", name, found))
+
+
+def _store_required(path: Path, value) -> bool:
+    """``[data] store`` of a pipeline file: ``"required"`` (its notebook reads the client book) or absent."""
+    if value is None:
+        return False
+    if value != "required":
+        raise PipelineError(f"{path}: [data] store must be \"required\" (the notebook reads the client book: a "
+                            f"missing store is refused before a run is created) or left out; got {value!r}")
+    return True
 
 
 def _execution_timeout(path: Path, value) -> int | None:
@@ -222,11 +234,14 @@ def check_portfolio(spec: PipelineSpec, params: dict[str, Any]) -> None:
     """Refuse a portfolio parameter that names no portfolio of the store, listing the ones it holds;
     read-only: a missing store is refused, never created. A scheduled pipeline is an operations
     job: it reads as the system actor ``system:pipeline`` (:data:`PIPELINE_ACTOR`)."""
-    name = spec.portfolio_parameter
-    if not name or name not in params or params[name] is None:
-        return
     from qpo.store import Actor, connect, list_portfolios, session_scope
     from qpo.store.db import safe_url
+
+    name = spec.portfolio_parameter
+    if not name or name not in params or params[name] is None:
+        if spec.store_required:
+            connect(create=False)  # a missing store: MissingStoreError, before a run is created
+        return
 
     with session_scope(connect(create=False)) as session:  # a missing store: MissingStoreError, nothing created
         names = list(list_portfolios(session, Actor.system(PIPELINE_ACTOR))["name"])

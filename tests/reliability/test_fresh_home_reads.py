@@ -62,3 +62,14 @@ def test_missing_store_by_kind_of_uri(tmp_path):
     assert missing_store(str(tmp_path)) is None and missing_store(f"file://{tmp_path}") is None
     assert missing_store("http://127.0.0.1:5000") is None
     assert missing_store("postgresql://u@127.0.0.1/mlflow") is None
+
+
+@pytest.mark.parametrize("pipeline", ["valuation", "risk"])
+def test_the_book_pipelines_refuse_a_missing_store_before_a_run(home, pipeline):
+    """They read the client book: with no store, refused at once (no kernel, no MLflow run, no
+    notice), like the daily report's portfolio check; and no file is created."""
+    r = qpo(home, "pipeline", "run", pipeline, "--json")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    doc = json.loads(r.stdout.strip().splitlines()[-1])
+    assert doc.get("run_id") in (None, "") and "qpo db" in json.dumps(doc), doc
+    assert not (home / "qpo.db").exists() and not (home / "mlflow.db").exists() and not (home / "runs").exists()
