@@ -75,6 +75,19 @@ def amount(value: object, field: str, sign: str = "any") -> float:
         raise fail(str(exc)) from None
 
 
+#: the largest quantity, price or amount of money a ledger keeps: beyond it, sums of cents are no
+#: longer exact in a float, and a deposit of 1e308 would overflow the cash to infinity
+MAX_MONEY = 1e12
+
+
+def money(value: object, field: str, sign: str = "any") -> float:
+    """A ledger's shares, price or money (:func:`amount`), at most :data:`MAX_MONEY` in size."""
+    x = amount(value, field, sign)
+    if abs(x) > MAX_MONEY:
+        raise fail(f"{field} {x:.6g} is beyond {MAX_MONEY:,.0f}, the largest a ledger entry may carry")
+    return x
+
+
 def ticker(value: object, field: str = "ticker") -> str:
     """A symbol: 1 to 16 characters, no spaces or control characters (``KO``, ``BRK.B``, ``BTC-USD``)."""
     if isinstance(value, str) and (not value or len(value) > TICKER_MAX or value != "".join(value.split())

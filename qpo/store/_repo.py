@@ -22,3 +22,12 @@ def _amount_ok(value: object, sign: str) -> bool:
     except StoreError:
         return False
     return True
+
+
+def _money_ok(value: object, sign: str) -> bool:
+    """:func:`_amount_ok` for a ledger's shares, prices and money (at most ``MAX_MONEY``)."""
+    try:
+        check.money(value, "amount", sign)
+    except StoreError:
+        return False
+    return True

@@ -173,15 +173,15 @@ class Transaction(Base):
         if value is None:
             return None
         if key == "quantity" and self.kind == "split":  # the change in the shares held: negative for a reverse split
-            value = check.amount(value, "transaction quantity", "any")
+            value = check.money(value, "transaction quantity", "any")
             if value == 0.0:
                 raise check.fail("the quantity of a split (the change in the shares held) must not be 0")
             return value
-        return check.amount(value, f"transaction {key}", "positive")
+        return check.money(value, f"transaction {key}", "positive")
 
     @validates("fees")
     def _fees(self, _key, value):
-        return check.amount(value, "transaction fees (cost)", "nonnegative")
+        return check.money(value, "transaction fees (cost)", "nonnegative")
 
     @validates("note")
     def _note(self, _key, value):

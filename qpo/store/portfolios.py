@@ -14,7 +14,7 @@ from qpo._checks import quote
 from qpo.errors import AccessDenied, StoreError
 from qpo.store import _inputs as check
 from qpo.store import audit, ledger
-from qpo.store._repo import ActorLike, _amount_ok, _collect
+from qpo.store._repo import ActorLike, _collect, _money_ok
 from qpo.store._tickers import _universe
 from qpo.store._tickers import book_price_tickers as book_price_tickers  # re-exported: the book's tickers
 from qpo.store._tickers import store_tickers as store_tickers  # re-exported
@@ -97,8 +97,8 @@ def _opening_entries(session: Session, holdings, cash, trade_date, known_tickers
             key, qty = row.get("ticker"), row.get("shares")
             ticker = _collect(problems, check.ticker, key)
             shown = ticker if ticker is not None else quote(key, 20)
-            if not _amount_ok(qty, "positive"):
-                problems.append(f"{shown}: shares {quote(qty, 20)} must be a positive finite number")
+            if not _money_ok(qty, "positive"):
+                problems.append(f"{shown}: shares {quote(qty, 20)} must be a positive finite number of at most 1e12")
             if ticker is None:
                 continue
             if ticker in seen:
@@ -111,17 +111,17 @@ def _opening_entries(session: Session, holdings, cash, trade_date, known_tickers
                 continue
             price = row.get("price")
             price = None if price is None or (isinstance(price, float) and math.isnan(price)) else price
-            if price is not None and not _amount_ok(price, "positive"):
-                problems.append(f"{ticker}: price {quote(price, 20)} must be a positive finite number")
+            if price is not None and not _money_ok(price, "positive"):
+                problems.append(f"{ticker}: price {quote(price, 20)} must be a positive finite number of at most 1e12")
                 continue
             when = row.get("date")
             when = day if when is None or pd.isna(when) else _collect(problems, check.trade_day, when, f"{ticker} date")
-            if _amount_ok(qty, "positive") and when is not None:
+            if _money_ok(qty, "positive") and when is not None:
                 entries.append(ledger.Entry("transfer_in", when, ticker, float(qty),
                                             None if price is None else float(price)))
     if cash is not None:
-        if not _amount_ok(cash, "positive"):
-            problems.append(f"cash {quote(cash, 20)} must be a positive finite amount")
+        if not _money_ok(cash, "positive"):
+            problems.append(f"cash {quote(cash, 20)} must be a positive finite amount of at most 1e12")
         elif day is not None:
             entries.append(ledger.Entry("deposit", day, amount=float(cash)))
     if holdings is None and cash is None:
@@ -351,14 +351,14 @@ def _entry(kind, trade_date, ticker, quantity, price, fees, amount, universe=Non
     if t is not None and universe is not None and t not in universe[0]:
         hint = f" (did you mean {t.upper()!r}?)" if t.upper() in universe[0] else ""
         problems.append(f"{t}: {universe[1]}{hint}")
-    q = None if quantity is None else _collect(problems, check.amount, quantity, "quantity (shares)",
+    q = None if quantity is None else _collect(problems, check.money, quantity, "quantity (shares)",
                                                "any" if k == "split" else "positive")
     if k == "split" and q == 0.0:
         problems.append("quantity (shares) of a split is the change in the shares held (+10 for a 2-for-1 split of "
                         "10 shares, -6 for a 1-for-4 reverse split of 8), not 0")
-    p = None if price is None else _collect(problems, check.amount, price, "price", "positive")
-    f = _collect(problems, check.amount, 0.0 if fees is None else fees, "cost (fees)", "nonnegative")
-    a = None if amount is None else _collect(problems, check.amount, amount, "amount", "positive")
+    p = None if price is None else _collect(problems, check.money, price, "price", "positive")
+    f = _collect(problems, check.money, 0.0 if fees is None else fees, "cost (fees)", "nonnegative")
+    a = None if amount is None else _collect(problems, check.money, amount, "amount", "positive")
     if problems:
         raise check.report("transaction", problems)
     e = ledger.Entry(k, day, t, q, p, f, a)

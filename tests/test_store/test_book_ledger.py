@@ -612,6 +612,21 @@ def test_a_proposal_id_beyond_the_columns_range_is_refused_as_such(book, request
         assert "proposal" in str(info.value)
 
 
+def test_amounts_beyond_a_trillion_are_refused_before_cash_overflows(book):
+    """A deposit of 1e308 was accepted, and the next one overflowed the cash to inf."""
+    before = table_dump(book.engine)
+    for kw in ({"kind": "deposit", "amount": 1e308}, {"kind": "deposit", "amount": 2e12},
+               {"kind": "buy", "ticker": "KO", "quantity": 1e13, "price": 1.0}):
+        kind = kw.pop("kind")
+        with pytest.raises(StoreError, match="is beyond 1,000,000,000,000") as info:
+            with session_scope(book.engine) as s:
+                add_transaction(s, ANA, ANA_PF, kind, trade_date="2024-03-28", **kw)
+        assert len(str(info.value)) < 300
+    assert table_dump(book.engine) == before
+    with session_scope(book.engine) as s:  # a trillion itself is fine
+        add_transaction(s, ANA, ANA_PF, "deposit", trade_date="2024-03-28", amount=1e12)
+
+
 def test_a_refusal_for_huge_numbers_stays_short(book, request):
     before = table_dump(book.engine)
     with pytest.raises(StoreError) as info:
