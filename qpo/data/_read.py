@@ -378,6 +378,17 @@ def _parse_text_dates(s: pd.Series, present: np.ndarray, label: str, column: str
 
 
 # ------------------------------------------------------------------ numbers
+def _float_or_nan(cell) -> float:
+    """One cell as a float (a number too large for one is infinite: the checks refuse it), NaN when
+    it is no number."""
+    if cell is None:
+        return float("nan")
+    text = str(cell).strip()
+    if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)", text, flags=re.IGNORECASE):
+        return float("nan")
+    return float(text)
+
+
 def to_numbers(df: pd.DataFrame, columns: list[str], label: str, *, as_float: bool = True) -> pd.DataFrame:
     """``columns`` as numbers (float64 when ``as_float``; numeric columns otherwise keep their type).
     Text where a number belongs, true/false and dates are refused, naming column, rows and text."""
@@ -398,14 +409,17 @@ def to_numbers(df: pd.DataFrame, columns: list[str], label: str, *, as_float: bo
         if df.attrs.get("qpo_decimal") == ",":  # only plain numbers with a decimal comma, never a point
             cells = s.astype(str).str.strip()
             cells = cells.where(cells.str.match(_COMMA_NUMBER), None).str.replace(",", ".", regex=False)
-        num = pd.to_numeric(cells, errors="coerce")
-        bad = np.flatnonzero(present & num.isna().to_numpy())
+        try:
+            values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        except (OverflowError, TypeError, ValueError):  # an integer of hundreds of digits: infinite as a float
+            values = np.array([_float_or_nan(x) for x in cells], dtype="float64")
+        bad = np.flatnonzero(present & np.isnan(values))
         if len(bad):
             n_bad += len(bad)
             bad_cols.append(c)
             examples += [f"{c!r} row {p + 1} {short(str(s.iloc[p]), 16)!r}" for p in bad[: 3 - len(examples)]]
             continue
-        out[c] = num.to_numpy(dtype="float64", na_value=np.nan)
+        out[c] = values
     if n_bad:
         more = f" ... and {n_bad - len(examples)} more" if n_bad > len(examples) else ""
         hint = "; write numbers with a decimal point, missing ones as empty cells"

@@ -130,3 +130,12 @@ def test_dotted_dates_are_day_first(tmp_path):
     got = qpo.load_prices(tmp_path / "eu.csv")
     assert list(got.index) == list(months) and got["AAA"].iloc[0] == 100.5
     assert qpo.data.infer_frequency(got.index).periods_per_year == 12
+
+
+def test_an_integer_of_hundreds_of_digits_is_an_infinite_price_not_a_traceback(tmp_path):
+    (tmp_path / "m.csv").write_text(f"date,AAA,BBB\n2020-01-01,1,2\n2020-01-02,{'9' * 401},3\n2020-01-03,2,4\n")
+    got = qpo.load_prices(tmp_path / "m.csv")
+    assert np.isinf(got.loc["2020-01-02", "AAA"]) and got.loc["2020-01-02", "BBB"] == 3.0
+    report = qpo.validation.validate_prices(got)
+    assert not report.success and any("AAA" in str(f.examples) and "2020-01-02" in str(f.examples)
+                                      for f in report.failures)
