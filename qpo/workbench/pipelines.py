@@ -211,7 +211,13 @@ class PipelineRun:
         return self.status == "FINISHED"
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), default=str)
+        """One line of JSON; a parameter's text beyond 200 characters is cut (``...(N characters)``):
+        the line stays short whatever was passed."""
+        doc = asdict(self)
+        if isinstance(doc.get("parameters"), dict):
+            doc["parameters"] = {k: (v[:200] + f"...({len(v):,} characters)" if isinstance(v, str) and len(v) > 200
+                                     else v) for k, v in doc["parameters"].items()}
+        return json.dumps(doc, default=str)
 
 
 def export_html(notebook: Path, html: Path) -> Path:

@@ -73,3 +73,11 @@ def test_the_book_pipelines_refuse_a_missing_store_before_a_run(home, pipeline):
     doc = json.loads(r.stdout.strip().splitlines()[-1])
     assert doc.get("run_id") in (None, "") and "qpo db" in json.dumps(doc), doc
     assert not (home / "qpo.db").exists() and not (home / "mlflow.db").exists() and not (home / "runs").exists()
+
+
+def test_a_huge_parameter_is_not_echoed_whole(home):
+    assert qpo(home, "db", "seed").returncode == 0
+    r = qpo(home, "pipeline", "run", "daily-report", "-p", "as_of", "x" * 10_000, "--json")
+    line = r.stdout.strip().splitlines()[-1]
+    assert r.returncode != 0 and len(line) < 3_000, len(line)  # 11,251 bytes before
+    assert "...(10,000 characters)" in json.loads(line)["parameters"]["as_of"]
