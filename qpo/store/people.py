@@ -180,6 +180,9 @@ def authenticate(session: Session, email: object, password: object) -> Actor | N
     except StoreError:
         return None
     user = session.scalar(select(User).where(User.email == address))
+    if user is None:  # e-mail addresses are typed in any case: Ana.Silva@Example.com is ana.silva@example.com
+        alike = session.scalars(select(User).where(func.lower(User.email) == address.lower()).limit(2)).all()
+        user = alike[0] if len(alike) == 1 else None
     if user is None or not verify_password(user.password_hash, password):
         return None
     return Actor(email=user.email, role=user.role, name=user.name, user_id=user.id)

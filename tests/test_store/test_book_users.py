@@ -73,6 +73,10 @@ def test_authenticate_right_wrong_unknown_and_no_password(book):
                                 ("nobody@qpo.test", SECRET), (BEN, SECRET), (BEN, ""), (None, SECRET),
                                 (ANA + "\x00", SECRET), ("not an address", SECRET), (ANA, SECRET + "\x00")):
             assert authenticate(s, email, password) is None, (email, password)
+        # the address in another case is the same person (the password is still exact)
+        again = authenticate(s, ANA.upper(), SECRET)
+        assert again is not None and again.email == ANA
+        assert authenticate(s, ANA.upper(), SECRET.upper()) is None
 
 
 def test_a_password_too_short_too_long_or_with_nul_is_refused_without_quoting_it(book):
