@@ -16,13 +16,15 @@
 # %% [markdown]
 # # Client portfolios
 #
-# Pick a client portfolio: the Overview (holdings and cash from its ledger — a client holding only cash shows its cash —, its risk checked against its own limits, its growth against its benchmark, the S&P 500 unless it names another with prices), then the Risk, Rebalance, Frontier, History and Report tabs (each drawn for the portfolio shown when it is opened). Served by `qpo dashboard advisor`, it reads as the person signed in (an advisor sees their own clients' portfolios); run by hand, as the user named by `QPO_USER`, else as `system:dashboard`.
+# Pick a client portfolio: the Overview (holdings and cash from its ledger — a client holding only cash shows its cash —, its risk checked against its own limits, its growth against its benchmark, the S&P 500 unless it names another with prices), then the Risk, Rebalance, Frontier, History and Report tabs (each drawn for the portfolio shown when it is opened).
 
 # %% tags=["parameters"]
 portfolio: str = "Balanced Growth"  # portfolio shown first
 lookback_days: int = 756  # trading days behind the risk numbers
 
 # %%
+# Served by `qpo dashboard advisor`, the page reads as the person signed in (an advisor sees their own
+# clients' portfolios); run by hand, as the user named by QPO_USER, else as system:dashboard.
 from IPython.display import display
 
 from qpo.workbench.advisor import open_dashboard
