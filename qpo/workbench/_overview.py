@@ -13,6 +13,19 @@ import pandas as pd
 CASH_ONLY_NOTE = "holds only cash: propose its first investment in the Rebalance tab"
 #: what the Risk and History tabs say of it
 NO_RISK_YET = "holds only cash: there is no risk to report yet (propose its first investment in the Rebalance tab)"
+#: what a page says when the store cannot be read in the middle of a session
+STORE_DOWN = "the store cannot be read just now (it may be restarting); try again in a moment, or ask the administrator"
+
+
+def failure_text(exc: BaseException, what: str) -> str:
+    """What a tab says when ``what`` failed with an error that is not qpo's own: the store out of
+    reach in plain words (a driver's text may hold the store's URL, so it is never shown), anything
+    else by its kind only."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(exc, (SQLAlchemyError, ConnectionError, TimeoutError)):
+        return f"{what}: {STORE_DOWN}"
+    return f"{what} ({type(exc).__name__})"
 
 
 def prices_moved(engine, prices: pd.DataFrame, index: pd.Series | None, tickers=None, start=None) -> bool:

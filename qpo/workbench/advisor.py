@@ -39,7 +39,7 @@ from typing import Any
 import pandas as pd
 
 # holdings_table and day_change are part of this module's interface (defined with the Overview's helpers)
-from qpo.workbench._overview import day_change, holdings_table, portfolio_choice, replace_figure
+from qpo.workbench._overview import day_change, failure_text, holdings_table, portfolio_choice, replace_figure
 
 #: tabs drawn again each time they are opened (they show what another tab last did)
 ALWAYS_REDRAWN = frozenset({"Frontier", "Report"})
@@ -346,8 +346,9 @@ class AdvisorDashboard:
             return
         except Exception as exc:  # noqa: BLE001 - its text may hold a secret (a database URL): only its kind
             self.selected = shown
-            self.notice.value = (f"<div class='qpo-error' style='color:#c0392b'>{html.escape(name)} could not be "
-                                 f"shown ({type(exc).__name__}); still showing {html.escape(shown)}</div>")
+            text = failure_text(exc, f"{name} could not be shown")
+            self.notice.value = (f"<div class='qpo-error' style='color:#c0392b'>{html.escape(text)}; still showing "
+                                 f"{html.escape(shown)}</div>")
             return
         self.notice.value = ""
         if draw_tab:

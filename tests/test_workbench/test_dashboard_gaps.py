@@ -221,3 +221,18 @@ def test_a_new_selection_redraws_only_the_open_tab(store, monkeypatch):
     assert drawn[-1] == ("History", "Conservative Income") and history.name == "Conservative Income"
     _open(board, "Risk")  # drawn for this portfolio already: not again
     assert len(drawn) == 2
+
+
+def test_a_store_out_of_reach_mid_session_is_said_in_plain_words():
+    """Each tab's message when the store stops answering: plain words, never the driver's text
+    (it may hold the store's URL and password), and other errors by their kind only."""
+    from sqlalchemy.exc import OperationalError
+
+    from qpo.workbench._overview import STORE_DOWN, failure_text
+
+    down = OperationalError("SELECT 1", {}, Exception("connection to postgresql://qpo:s3cret@db:5432 refused"))
+    text = failure_text(down, "the risk of Tech Tilt could not be computed")
+    assert text == f"the risk of Tech Tilt could not be computed: {STORE_DOWN}" and "s3cret" not in text
+    assert failure_text(ConnectionResetError("reset by db:5432"), "x") == f"x: {STORE_DOWN}"
+    assert failure_text(KeyError("secret-key"), "the frontier could not be computed") == \
+        "the frontier could not be computed (KeyError)"

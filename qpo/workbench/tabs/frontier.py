@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from qpo.workbench._overview import failure_text
+
 #: points on the frontier curve
 N_POINTS = 30
 #: the points drawn beside the curve: (key, label, marker colour, marker symbol)
@@ -138,7 +140,7 @@ class FrontierTab:
             self._clear(str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - a driver's text may hold the store's URL: named by its kind only
-            self._clear(f"the frontier of {name} could not be computed ({type(exc).__name__})")
+            self._clear(failure_text(exc, f"the frontier of {name} could not be computed"))
             return
         mu, cov, rf = problem.annual_mu(), problem.annual_cov(), float(problem.risk_free_rate)
         w = proposal.weights.reindex(problem.tickers).fillna(0.0)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from qpo._checks import quote
 from qpo.errors import InvalidValueError, QpoError
+from qpo.workbench._overview import failure_text
 
 #: the objective option the form offers, by objective: (option, label, default text). min_cvar's
 #: confidence and risk_parity's budgets stay as stored (the form does not edit them)
@@ -360,7 +361,7 @@ class RebalanceTab:
     # -- drawing ------------------------------------------------------------------------------------
     def _error(self, exc: Exception, what: str) -> None:
         """``exc`` in a red box: a qpo error's own message; any other only by its type."""
-        text = f"{what}: {exc}" if isinstance(exc, QpoError) else f"{what} ({type(exc).__name__})."
+        text = f"{what}: {exc}" if isinstance(exc, QpoError) else failure_text(exc, what) + "."
         self.status.value = _box(text, RED, "qpo-error")
 
     def _clear(self) -> None:

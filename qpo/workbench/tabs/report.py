@@ -87,10 +87,11 @@ class ReportTab:
 
     def _fail(self, exc: Exception, what: str) -> None:
         from qpo.errors import QpoError
+        from qpo.workbench._overview import failure_text
 
         self.links.value = ""
         self._made = None
-        text = str(exc) if isinstance(exc, QpoError) else f"{what} ({type(exc).__name__})"
+        text = str(exc) if isinstance(exc, QpoError) else failure_text(exc, what)
         self.message.value = _error(text)
 
     def _basis(self) -> tuple:

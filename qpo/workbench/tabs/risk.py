@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from qpo.workbench._overview import failure_text
+
 CONFIDENCES = (("95%", 0.95), ("99%", 0.99), ("97.5%", 0.975))
 HORIZONS = (("1 day", 1), ("5 days", 5), ("10 days", 10))
 #: Monte Carlo scenarios of the tab's VaR (a page answers in well under a second)
@@ -105,7 +107,7 @@ class RiskTab:
             self._clear(str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - a driver's text may hold the store's URL: named by its kind only
-            self._clear(f"the risk of {name} could not be computed ({type(exc).__name__})")
+            self._clear(failure_text(exc, f"the risk of {name} could not be computed"))
             return
         self.report = report
         assert report.var_table is not None and report.contributions is not None  # a weighted report has them
