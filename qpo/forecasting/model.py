@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    import torch
 
 from qpo._checks import number
 from qpo.data.calendar import BUSINESS_DAYS_PER_YEAR, infer_frequency
@@ -54,7 +57,7 @@ class TrainedForecaster:
     """A trained network with everything needed to predict: its config, feature names, the
     tickers it was trained on and the training record."""
 
-    net: Any
+    net: torch.nn.Module
     config: ForecasterConfig
     tickers: list[str]
     feature_names: list[str]

@@ -18,9 +18,12 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from qpo.reporting.daily import DailyReport
 
 from qpo.errors import InvalidValueError
 
@@ -42,7 +45,7 @@ class ClientReport:
     portfolio: str
     client: str
     page: str
-    daily: Any
+    daily: DailyReport
     value: float
     cash: float
     with_proposal: bool

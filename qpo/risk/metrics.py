@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -209,9 +208,9 @@ class DrawdownInfo:
     for the deepest drawdown, ``longest_duration`` for the longest of the series."""
 
     max_drawdown: float
-    peak: Any
-    trough: Any
-    recovery: Any
+    peak: pd.Timestamp | int | None  # a date, or a position on an undated index
+    trough: pd.Timestamp | int | None
+    recovery: pd.Timestamp | int | None
     duration: int
     longest_duration: int
 

@@ -48,7 +48,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qpo.errors import InvalidValueError, PipelineError, RunInterrupted
 from qpo.workbench._sweep_fanout import SUPERSEDED_TAG, fan_out, own, repair_children
@@ -63,6 +63,9 @@ from qpo.workbench._sweep_report import (
     strategy_order,
     sweep_figure,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: the longest the sweep waits, once stopped, for the running cells to end KILLED
 STOP_WAIT_S = 90.0
@@ -106,7 +109,7 @@ class SweepResult:
     signal: str | None = None
     seconds: float = 0.0
     workers: int = 0
-    table: Any = field(default=None, repr=False)  # the comparison table (a DataFrame)
+    table: pd.DataFrame | None = field(default=None, repr=False)  # the comparison table
     notice: dict[str, Any] | None = None  # the failed-cells notice's delivery report (None: none sent)
     superseded: list[str] = field(default_factory=list)  # dead workers' attempts of cells Dask re-ran (not cells)
 
