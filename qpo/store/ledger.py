@@ -96,7 +96,7 @@ def _n(x: float) -> str:
 
 def _m(x: float) -> str:
     """An amount of money: two decimals (an exponent beyond 1e15)."""
-    return f"{x:.6g}" if abs(x) >= 1e15 else f"{x:,.2f}"
+    return f"{x:.6g}" if abs(x) >= 1e15 else f"{0.0 if abs(x) < 0.005 else x:,.2f}"  # never "-0.00"
 
 
 @dataclass(frozen=True)
