@@ -269,10 +269,16 @@ def _cmd_ui_mlflow(args) -> int:
     from qpo.workbench.dashboard import exec_server
 
     workers = _ui_workers(args.workers)
-    server = server_command(args.port, workers)
+    host = args.host
+    server = server_command(args.port, workers, host=host)
     os.environ.update(server.env)
-    print(f"MLflow tracking server on http://127.0.0.1:{args.port} ({workers} worker(s)): {server.description}; "
-          f"clients log to it with MLFLOW_TRACKING_URI=http://127.0.0.1:{args.port}", flush=True)
+    shown = "127.0.0.1" if host in ("127.0.0.1", "localhost", "::1") else (host if host not in ("0.0.0.0", "::")
+                                                                           else "<this machine's address>")
+    print(f"MLflow tracking server on http://{shown}:{args.port} ({workers} worker(s)): {server.description}; "
+          f"clients log to it with MLFLOW_TRACKING_URI=http://{shown}:{args.port}", flush=True)
+    if shown != "127.0.0.1":
+        print(f"qpo: listening on {host}: MLflow's server has no login and no TLS; put a proxy with both in front "
+              "of it before a team's machines reach it", file=sys.stderr, flush=True)
     exec_server(server.argv)
     return 0  # not reached: this process became the MLflow server
 
@@ -426,6 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     m = uisub.add_parser("mlflow", help="the MLflow tracking server and UI (metadata: $QPO_MLFLOW_BACKEND_URI or "
                                         "mlflow.db; artifacts served from $QPO_MLFLOW_ARTIFACTS)")
     m.add_argument("--port", type=int, default=5000)
+    m.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 for a team's workers, "
+                        "behind a proxy with TLS and a login)")
     m.add_argument("--workers", type=int, default=None,
                    help="web worker processes (default 1, or $QPO_MLFLOW_UI_WORKERS); each holds ~250 MB")
     m.set_defaults(func=_cmd_ui_mlflow)

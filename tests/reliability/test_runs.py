@@ -141,3 +141,13 @@ def test_the_mlflow_ui_starts_few_processes(qpo_home):
     assert len(tree) <= 3  # mlflow, uvicorn with one worker (was 15 processes and 2.2 GB)
     proc = _cli("ui", "mlflow", "--port", str(port), "--workers", "0")
     assert proc.returncode == 2 and "--workers must be a whole number of web workers from 1 to 16" in proc.stderr
+
+
+def test_the_mlflow_ui_listens_on_this_machine_unless_told(qpo_home):
+    from qpo.cli import build_parser
+    from qpo.tracking.server import server_command
+
+    assert build_parser().parse_args(["ui", "mlflow"]).host == "127.0.0.1"
+    assert build_parser().parse_args(["ui", "mlflow", "--host", "0.0.0.0"]).host == "0.0.0.0"
+    argv = server_command(5001, 1, host="0.0.0.0").argv
+    assert argv[argv.index("--host") + 1] == "0.0.0.0"
