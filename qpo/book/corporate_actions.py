@@ -11,12 +11,21 @@ ledger: ``quantity`` = shares held x (coefficient - 1), dated on the split's dat
 other entries, which are at post-split prices). Idempotent: a portfolio whose ledger already has a
 split of that name on that date (booked before, or imported from a statement) is left as it is.
 The entries are written through the repository as ``actor`` (one audit row per portfolio).
+
+A ledger may already be on the split's far side: shares bought at a vendor's split-adjusted prices
+(the bundled panel's, a demo book's) count post-split shares from the start, and booking the split
+would multiply them again. So the prices a position was traded at before the split are compared
+with the name's actual closes on those days: a position whose median trade price is within 25 % of
+the actual close is on the pre-split basis and the split is booked; one whose prices are off by
+about the split's factor is not (it is reported in :func:`book_splits`' ``skipped`` answer). A
+position with no traded price (shares delivered without one) is booked.
 """
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
@@ -24,10 +33,28 @@ from qpo.book._book_reads import ledgers as _ledgers
 from qpo.book._book_reads import portfolios as _portfolios
 from qpo.store import Actor, actor_for, import_transactions, session_scope
 from qpo.store import ledger as _ledger
+from qpo.store.market_data import prices_panel
 from qpo.store.models import MarketBar
 
 #: the columns of :func:`book_splits`' answer
 BOOKED_COLUMNS = ["portfolio_id", "portfolio", "ticker", "trade_date", "ratio", "held", "quantity"]
+#: how far (as a ratio) a trade's price may be from the day's actual close and still be on its basis
+BASIS_TOLERANCE = 1.25
+
+
+def _on_actual_basis(trades: pd.DataFrame, closes: pd.Series) -> bool:
+    """Whether ``trades`` (the position's priced entries before a split: ``trade_date``, ``price``)
+    were made at the name's actual closes of their days (so before the split their shares are
+    pre-split shares), rather than at prices already adjusted for it. No priced entry, or no close
+    to compare with: taken as actual (a statement's shares)."""
+    if trades.empty or closes.empty:
+        return True
+    close = closes.reindex(pd.DatetimeIndex(trades["trade_date"])).to_numpy(dtype=float)
+    price = trades["price"].to_numpy(dtype=float)
+    ok = np.isfinite(close) & (close > 0) & np.isfinite(price) & (price > 0)
+    if not ok.any():
+        return True
+    return bool(abs(np.log(np.median(price[ok] / close[ok]))) <= np.log(BASIS_TOLERANCE))
 
 
 def split_events(engine: Engine, end: dt.date, tickers: Iterable[str] | None = None) -> pd.DataFrame:
@@ -49,13 +76,17 @@ def book_splits(engine: Engine, as_of, *, actor: Actor | str,
                 portfolio_ids: Iterable[int] | None = None) -> pd.DataFrame:
     """Book every split up to ``as_of`` into the ledgers of the portfolios (``portfolio_ids``,
     default every one ``actor`` may read) that held the name before it and have no split entry of
-    it that day; one row per entry written (:data:`BOOKED_COLUMNS`; none when nothing was due)."""
+    it that day; one row per entry written (:data:`BOOKED_COLUMNS`; none when nothing was due).
+    ``answer.attrs["skipped"]``: the positions not booked because their ledger's prices are already
+    split-adjusted (same columns, quantity 0)."""
     from qpo.book.valuation import _day
 
     day = _day(as_of)
     events = split_events(engine, day.date())
     if events.empty:
-        return pd.DataFrame(columns=BOOKED_COLUMNS)
+        out = pd.DataFrame(columns=BOOKED_COLUMNS)
+        out.attrs["skipped"] = pd.DataFrame(columns=BOOKED_COLUMNS)
+        return out
     with session_scope(engine) as session:
         who = actor_for(session, actor)
         book = _portfolios(session, who, portfolio_ids)
@@ -67,7 +98,10 @@ def book_splits(engine: Engine, as_of, *, actor: Actor | str,
                    entries.loc[entries["kind"] == "split", "ticker"],
                    entries.loc[entries["kind"] == "split", "trade_date"], strict=True))
     names = dict(zip(book["portfolio_id"], book["name"], strict=True))
+    priced = entries[entries["price"].notna() & (entries["dq"] != 0) & (entries["kind"] != "split")]
+    closes = prices_panel(engine, sorted(set(events["ticker"])), end=day, actual=True)
     booked: list[dict] = []
+    skipped: list[dict] = []
     for ticker, when, ratio in events.itertuples(index=False):
         before = work[(work["ticker"] == ticker) & (work["trade_date"] < when)]
         if before.empty:
@@ -75,9 +109,16 @@ def book_splits(engine: Engine, as_of, *, actor: Actor | str,
         held = before.groupby("portfolio_id")["dq"].sum()
         gross = before["dq"].abs().groupby(before["portfolio_id"]).sum()
         held = held[held > _ledger.SHARE_TOLERANCE * gross.clip(lower=1.0)]
+        held = held[[(pid, ticker, when) not in done for pid in held.index]]
+        mine = priced[(priced["ticker"] == ticker) & (priced["trade_date"] < when)]
+        col = closes[ticker] if ticker in closes.columns else pd.Series(dtype=float)
+        actual = {pid: _on_actual_basis(mine[mine["portfolio_id"] == pid], col.dropna()) for pid in held.index}
+        skipped += [{"portfolio_id": int(pid), "portfolio": names[int(pid)], "ticker": ticker, "trade_date": when,
+                     "ratio": float(ratio), "held": float(h), "quantity": 0.0}
+                    for pid, h in held.items() if not actual[pid]]
         new = [{"portfolio_id": int(pid), "portfolio": names[int(pid)], "ticker": ticker, "trade_date": when,
                 "ratio": float(ratio), "held": float(h), "quantity": float(h) * (float(ratio) - 1.0)}
-               for pid, h in held.items() if (pid, ticker, when) not in done]
+               for pid, h in held.items() if actual[pid]]
         new = [r for r in new if abs(r["quantity"]) > _ledger.SHARE_TOLERANCE * max(1.0, r["held"])]
         booked += new
         if new:
@@ -85,6 +126,7 @@ def book_splits(engine: Engine, as_of, *, actor: Actor | str,
                                                   "trade_date": when, "dq": [r["quantity"] for r in new]})],
                              ignore_index=True)
     out = pd.DataFrame(booked, columns=BOOKED_COLUMNS)
+    out.attrs["skipped"] = pd.DataFrame(skipped, columns=BOOKED_COLUMNS)  # positions already on the adjusted basis
     if out.empty:
         return out
     with session_scope(engine) as session:

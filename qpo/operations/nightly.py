@@ -176,6 +176,10 @@ def _valuation(as_of, engine, workers, chunk_size, log, mlflow_run_id, client, s
 
     with clock.phase("splits"):
         splits = book_splits(engine, day, actor=Actor.system(VALUATION_ACTOR))
+    adjusted = splits.attrs.get("skipped")
+    if adjusted is not None and len(adjusted):
+        log(f"{len(adjusted):,} position(s) not split: their ledgers' prices are already split-adjusted (e.g. "
+            f"{adjusted['portfolio'].iloc[0]!r} {adjusted['ticker'].iloc[0]} {adjusted['trade_date'].iloc[0].date()})")
     if len(splits):
         log(f"{len(splits):,} split entr{'y' if len(splits) == 1 else 'ies'} booked into the ledgers of "
             f"{splits['portfolio_id'].nunique():,} portfolio(s): " + ", ".join(

@@ -108,6 +108,23 @@ def test_splits_are_booked_once_and_values_are_at_actual_closes(engine):
     assert early.loc[ids["P"], "market_value"] < 600  # ...but not before the split: 10 x 49 + 20
 
 
+def test_a_ledger_already_on_split_adjusted_prices_is_not_split_again(engine):
+    """Shares bought at a vendor's adjusted prices (the bundled panel's, a demo book's) count
+    post-split shares from the start: booking the split would double them."""
+    _book(engine)
+    with session_scope(engine) as s:
+        create_portfolio(s, SYSTEM, "Adj", "Client Adj", ANA, cash=1000.0, trade_date="2024-01-02",
+                         known_tickers=KNOWN)
+        import_transactions(s, SYSTEM, "Adj", [  # 20 ZZZ at the adjusted 49: the same money as P's 10 at 100
+            {"kind": "buy", "trade_date": "2024-01-02", "ticker": "ZZZ", "quantity": 20, "price": 49.0}],
+            known_tickers=KNOWN)
+    booked = book_splits(engine, "2024-01-08", actor=SYSTEM)
+    assert sorted(booked["portfolio"]) == ["P", "R"]
+    assert booked.attrs["skipped"][["portfolio", "ticker"]].values.tolist() == [["Adj", "ZZZ"]]
+    with session_scope(engine) as s:
+        assert position(s, SYSTEM, "Adj").shares.to_dict() == {"ZZZ": pytest.approx(20.0)}
+
+
 def test_a_split_imported_by_hand(engine):
     _book(engine)
     with session_scope(engine) as s:
