@@ -102,12 +102,18 @@ def _check_prices(prices, as_of: pd.Timestamp) -> pd.DataFrame:
 
 
 def value_book(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | str,
-               portfolio_ids: Iterable[int] | None = None) -> pd.DataFrame:
+               portfolio_ids: Iterable[int] | None = None, adjusted: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per portfolio (those of ``portfolio_ids``, default every portfolio ``actor`` may
     read), columns :data:`VALUATION_COLUMNS`: market value (None when a held name has no price),
     cash, holdings value, the daily, month-to-date, year-to-date and since-inception time-weighted
     returns (fractions: 0.01 = 1 %; None where undefined), status (``valued``, ``unpriced``,
     ``empty``), and the lists of unpriced and stale tickers. See the module for the conventions.
+
+    ``adjusted``: the same names' adjusted closes, when ``prices`` are actual closes that differ
+    from them: a position whose ledger traded at the adjusted prices (within 25 % of the adjusted
+    close of its trade days, not of the actual one: shares bought from the bundled panel's prices,
+    a demo book) counts split-adjusted shares, and is valued at the adjusted closes (at the actual
+    ones, a split before the date would multiply its value).
 
     Missing numbers are None (not NaN), so that the frame is written as it is (NULL)."""
     day = _day(as_of)
@@ -118,7 +124,8 @@ def value_book(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | st
         entries = _ledgers(session, who, None if portfolio_ids is None else book["portfolio_id"].tolist(), day)
     # a portfolio created between the two reads is valued next time
     entries = entries[entries["portfolio_id"].isin(book["portfolio_id"])].reset_index(drop=True)
-    table = _valuation_table(book["portfolio_id"].to_numpy(dtype=np.int64), entries, px, day)
+    adj = None if adjusted is None else _check_prices(adjusted, day)
+    table = _valuation_table(book["portfolio_id"].to_numpy(dtype=np.int64), entries, px, day, adj)
     return _as_records(table)
 
 
@@ -134,7 +141,36 @@ def _grid(px: pd.DataFrame, day: pd.Timestamp, first: pd.Timestamp) -> pd.Dateti
     return grid
 
 
-def _valuation_table(ids: np.ndarray, entries: pd.DataFrame, px: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
+def adjusted_basis(entries: pd.DataFrame, px: pd.DataFrame, adj: pd.DataFrame) -> set[tuple[int, str]]:
+    """The (portfolio id, ticker) positions whose ledger traded at ``adj``'s prices rather than at
+    ``px``'s (the median ratio of their trade prices to each panel's close of the trade day: within
+    25 % of the adjusted close and not of the actual one). Positions without a priced trade, or
+    whose days have no close, are on the actual basis."""
+    from qpo.book.corporate_actions import BASIS_TOLERANCE
+
+    rows = entries[entries["ticker"].notna() & entries["price"].notna() & (entries["dq"] != 0)
+                   & (entries["kind"] != "split")]
+    if rows.empty:
+        return set()
+    days = px.index.get_indexer(pd.DatetimeIndex(rows["trade_date"]))
+    out = []
+    for panel in (px, adj.reindex(index=px.index, columns=px.columns)):
+        cols = panel.columns.get_indexer(rows["ticker"].astype(str))
+        ok = (days >= 0) & (cols >= 0)
+        close = np.full(len(rows), np.nan)
+        close[ok] = panel.to_numpy(dtype=float)[days[ok], cols[ok]]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out.append(np.abs(np.log(rows["price"].to_numpy(dtype=float) / close)))
+    frame = pd.DataFrame({"p": rows["portfolio_id"].to_numpy(), "t": rows["ticker"].astype(str).to_numpy(),
+                          "act": out[0], "adj": out[1]})
+    med = frame.groupby(["p", "t"])[["act", "adj"]].median()
+    limit = float(np.log(BASIS_TOLERANCE))
+    on_adj = med[(med["adj"] <= limit) & ~(med["act"] <= limit)]
+    return {(int(p), str(t)) for p, t in on_adj.index}
+
+
+def _valuation_table(ids: np.ndarray, entries: pd.DataFrame, px: pd.DataFrame, day: pd.Timestamp,
+                     adj: pd.DataFrame | None = None) -> pd.DataFrame:
     n = len(ids)
     out = pd.DataFrame({"portfolio_id": ids, "market_value": np.zeros(n), "cash": np.zeros(n),
                         "holdings_value": np.zeros(n), "daily_return": np.nan, "mtd_return": np.nan,
@@ -147,10 +183,17 @@ def _valuation_table(ids: np.ndarray, entries: pd.DataFrame, px: pd.DataFrame, d
     T = len(grid)
     # prices on the grid: each name's last price on or before each date (NaN before its first)
     tickers = sorted(entries["ticker"].dropna().unique().tolist())
+    on_adjusted = adjusted_basis(entries, px, adj) if adj is not None and tickers else set()
     panel = px.reindex(columns=tickers).ffill()
     P = panel.reindex(grid, method="ffill").to_numpy(dtype=float) if tickers else np.zeros((T, 0))
     last_seen = px.reindex(columns=tickers).apply(pd.Series.last_valid_index) if tickers else pd.Series(dtype=object)
     stale_names = {t for t, d in last_seen.items() if d is not None and not pd.isna(d) and pd.Timestamp(d) < day}
+    n_names = len(tickers)
+    if on_adjusted:  # a second block of columns: the adjusted closes, for the positions counted on their basis
+        assert adj is not None
+        P_adj = adj.reindex(columns=tickers).ffill().reindex(grid, method="ffill").to_numpy(dtype=float)
+        P = np.hstack([P, np.where(np.isnan(P_adj), P, P_adj)])
+        tickers = tickers + tickers
 
     pos = {int(p): i for i, p in enumerate(ids)}
     e_port = entries["portfolio_id"].map(pos).to_numpy()
@@ -167,9 +210,13 @@ def _valuation_table(ids: np.ndarray, entries: pd.DataFrame, px: pd.DataFrame, d
     pair_tol = np.zeros(0)
     s_pair = s_day = s_dq = np.zeros(0)
     if len(shares):
-        tick_idx = {t: j for j, t in enumerate(tickers)}
+        tick_idx = {t: j for j, t in enumerate(tickers[:n_names])}
         s_port = shares["portfolio_id"].map(pos).to_numpy()
         s_tick = shares["ticker"].map(tick_idx).to_numpy()
+        if on_adjusted:
+            moved = np.array([(int(p), str(t)) in on_adjusted
+                              for p, t in zip(shares["portfolio_id"], shares["ticker"], strict=True)])
+            s_tick = np.where(moved, s_tick + n_names, s_tick)
         uniq, s_pair = np.unique(  # type: ignore[assignment]
             s_port.astype(np.int64) * len(tickers) + s_tick, return_inverse=True)
         pair_port, pair_tick = uniq // len(tickers), uniq % len(tickers)

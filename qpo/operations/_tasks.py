@@ -27,12 +27,15 @@ def store_engine(url: str):
     return connect(url, migrate=False, create=False)
 
 
-def value_chunk(url: str, as_of: pd.Timestamp, prices: pd.DataFrame, ids: Sequence[int]) -> pd.DataFrame:
-    """One task of the valuation: the valuation rows of portfolios ``ids``."""
+def value_chunk(url: str, as_of: pd.Timestamp, prices: pd.DataFrame, adjusted: pd.DataFrame | None,
+                ids: Sequence[int]) -> pd.DataFrame:
+    """One task of the valuation: the valuation rows of portfolios ``ids`` (``prices`` the actual
+    closes; ``adjusted`` the adjusted ones where they differ, else None: see ``value_book``)."""
     from qpo.book.valuation import value_book
     from qpo.store import Actor
 
-    return value_book(store_engine(url), as_of, prices, actor=Actor.system(VALUATION_ACTOR), portfolio_ids=list(ids))
+    return value_book(store_engine(url), as_of, prices, actor=Actor.system(VALUATION_ACTOR), portfolio_ids=list(ids),
+                      adjusted=adjusted)
 
 
 def measured_against(own: str | None, benchmarks: Mapping[str, pd.Series | None]) -> str:

@@ -170,6 +170,10 @@ def _valuation(as_of, engine, workers, chunk_size, log, mlflow_run_id, client, s
         state["day"] = day.date()
         capped = past_stale_cap(prices, day, cap)
         prices = without(prices.loc[:day], capped)  # past the cap: unpriced, not carried
+        adjusted = None
+        if source == "store":  # the adjusted closes, for positions whose ledgers traded at them (value_book)
+            adjusted = without(book_prices(engine)[0].loc[:day], capped).reindex_like(prices)
+            adjusted = None if adjusted.equals(prices) else adjusted
     warnings = _start(engine, VALUATION_KIND, day, as_of, log)
     from qpo.book.corporate_actions import book_splits
     from qpo.store import Actor
@@ -194,7 +198,7 @@ def _valuation(as_of, engine, workers, chunk_size, log, mlflow_run_id, client, s
             chunks = _chunks(ids, max(1, info.workers), chunk_size)
             clock.seconds["cluster"] = time.perf_counter() - started
             with clock.phase("compute"):
-                parts = _compute(client, value_chunk, chunks, (url, day, prices), log, "valuation")
+                parts = _compute(client, value_chunk, chunks, (url, day, prices, adjusted), log, "valuation")
         frames = [p for p in parts if p is not None and len(p)]
         from qpo.book.valuation import VALUATION_COLUMNS
 

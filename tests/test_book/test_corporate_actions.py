@@ -123,6 +123,20 @@ def test_a_ledger_already_on_split_adjusted_prices_is_not_split_again(engine):
     assert booked.attrs["skipped"][["portfolio", "ticker"]].values.tolist() == [["Adj", "ZZZ"]]
     with session_scope(engine) as s:
         assert position(s, SYSTEM, "Adj").shares.to_dict() == {"ZZZ": pytest.approx(20.0)}
+    # valued at the closes of its own basis: the adjusted ones (at the actual 100, 98, 98 before the split
+    # its value would have doubled); the others at the actual closes, their splits booked
+    closes, _ = book_prices(engine, actual=True)
+    adjusted, _ = book_prices(engine)
+    ids = {}
+    with session_scope(engine) as s:
+        from qpo.store import get_portfolio
+        ids = {n: get_portfolio(s, SYSTEM, n).id for n in ("P", "Adj")}
+    for day, adj_value in (("2024-01-03", 20 * 49.0 + 20), ("2024-01-08", 20 * 50.0 + 20)):
+        rows = value_book(engine, day, closes, actor=SYSTEM, adjusted=adjusted).set_index("portfolio_id")
+        assert rows.loc[ids["Adj"], "market_value"] == pytest.approx(adj_value)
+    assert rows.loc[ids["Adj"], "inception_return"] == pytest.approx(0.02, abs=1e-12)
+    assert rows.loc[ids["P"], "market_value"] == pytest.approx(1020.0)  # 20 x 50 + its dividend
+    assert rows.loc[ids["P"], "inception_return"] == pytest.approx(0.02, abs=1e-12)
 
 
 def test_a_split_imported_by_hand(engine):
