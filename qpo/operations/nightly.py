@@ -158,7 +158,7 @@ def _stale_cap(days) -> int:
 
 def _valuation(as_of, engine, workers, chunk_size, log, mlflow_run_id, client, state, cap) -> NightlyResult:
     from qpo.store import connect
-    from qpo.store.market_data import book_prices
+    from qpo.store.market_data import book_prices, closes_differ
     from qpo.store.operations import write_valuations
 
     clock = _Clock()
@@ -171,7 +171,7 @@ def _valuation(as_of, engine, workers, chunk_size, log, mlflow_run_id, client, s
         capped = past_stale_cap(prices, day, cap)
         prices = without(prices.loc[:day], capped)  # past the cap: unpriced, not carried
         adjusted = None
-        if source == "store":  # the adjusted closes, for positions whose ledgers traded at them (value_book)
+        if source == "store" and closes_differ(engine):  # the adjusted closes, for positions traded at them
             adjusted = without(book_prices(engine)[0].loc[:day], capped).reindex_like(prices)
             adjusted = None if adjusted.equals(prices) else adjusted
     warnings = _start(engine, VALUATION_KIND, day, as_of, log)
@@ -180,10 +180,10 @@ def _valuation(as_of, engine, workers, chunk_size, log, mlflow_run_id, client, s
 
     with clock.phase("splits"):
         splits = book_splits(engine, day, actor=Actor.system(VALUATION_ACTOR))
-    adjusted = splits.attrs.get("skipped")
-    if adjusted is not None and len(adjusted):
-        log(f"{len(adjusted):,} position(s) not split: their ledgers' prices are already split-adjusted (e.g. "
-            f"{adjusted['portfolio'].iloc[0]!r} {adjusted['ticker'].iloc[0]} {adjusted['trade_date'].iloc[0].date()})")
+    unsplit = splits.attrs.get("skipped")
+    if unsplit is not None and len(unsplit):
+        log(f"{len(unsplit):,} position(s) not split: their ledgers' prices are already split-adjusted (e.g. "
+            f"{unsplit['portfolio'].iloc[0]!r} {unsplit['ticker'].iloc[0]} {unsplit['trade_date'].iloc[0].date()})")
     if len(splits):
         log(f"{len(splits):,} split entr{'y' if len(splits) == 1 else 'ies'} booked into the ledgers of "
             f"{splits['portfolio_id'].nunique():,} portfolio(s): " + ", ".join(

@@ -195,6 +195,14 @@ def upsert_panel(engine: Engine, prices: pd.DataFrame, *, source: str = "file") 
     return upsert_bars(engine, long, source=source, _closes_only=True)
 
 
+def closes_differ(engine: Engine) -> bool:
+    """Whether any stored bar's actual close differs from its adjusted close (a vendor's bars, not
+    panels of adjusted closes only): only then is there a second basis to value shares on."""
+    q = select(MarketBar.ticker).where(MarketBar.close.is_not(None), MarketBar.close != MarketBar.adjusted_close)
+    with engine.connect() as conn:
+        return conn.execute(q.limit(1)).first() is not None
+
+
 def has_market_data(engine: Engine) -> bool:
     """Whether the store holds any bar."""
     with engine.connect() as conn:

@@ -8,6 +8,8 @@ received a booked dividend of 2 a share and then a 2-for-1 split showed a market
 """
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 import pytest
 
@@ -157,3 +159,34 @@ def test_a_split_imported_by_hand(engine):
         with pytest.raises(StoreError, match="holds 20 ZZZ"):  # a reverse split cannot take more than is held
             import_transactions(s, SYSTEM, "P", [{"kind": "split", "trade_date": "2024-01-08", "ticker": "ZZZ",
                                                   "quantity": -25}], known_tickers=KNOWN)
+
+
+def test_the_nightly_valuation_books_the_split_and_values_each_basis(engine, monkeypatch):
+    """`qpo nightly value` on vendor bars: the split booked before valuing (said in the result),
+    a statement's ledger valued at actual closes, a ledger bought at adjusted prices at adjusted ones."""
+    from qpo.operations.cluster import dask_client
+    from qpo.operations.nightly import run_valuation
+    from qpo.store.operations import valuations_on
+
+    for var in ("QPO_SMTP_HOST", "QPO_ALERT_WEBHOOK", "QPO_ALERT_RECIPIENTS", "QPO_DASK_SCHEDULER"):
+        monkeypatch.delenv(var, raising=False)
+    _book(engine)
+    with session_scope(engine) as s:
+        create_portfolio(s, SYSTEM, "Adj", "Client Adj", ANA, cash=1000.0, trade_date="2024-01-02",
+                         known_tickers=KNOWN)
+        import_transactions(s, SYSTEM, "Adj", [
+            {"kind": "buy", "trade_date": "2024-01-02", "ticker": "ZZZ", "quantity": 20, "price": 49.0}],
+            known_tickers=KNOWN)
+        from qpo.store import get_portfolio
+        ids = {n: get_portfolio(s, SYSTEM, n).id for n in ("P", "R", "Adj")}
+    lines: list[str] = []
+    with dask_client(1) as client:
+        result = run_valuation("2024-01-08", engine=engine, client=client, log=lines.append)
+    assert result.splits_booked == 2 and result.metrics()["splits_booked"] == 2
+    assert any("not split: their ledgers' prices are already split-adjusted" in line and "'Adj'" in line
+               for line in lines), lines
+    rows = valuations_on(engine, dt.date(2024, 1, 8)).set_index("portfolio_id")
+    assert rows.loc[ids["P"], "market_value"] == pytest.approx(1020.0)
+    assert rows.loc[ids["P"], "inception_return"] == pytest.approx(0.02, abs=1e-12)
+    assert rows.loc[ids["Adj"], "market_value"] == pytest.approx(1020.0)
+    assert rows.loc[ids["R"], "market_value"] == pytest.approx(82.0 + 914.0)
