@@ -15,10 +15,10 @@ The entries are written through the repository as ``actor`` (one audit row per p
 A ledger may already be on the split's far side: shares bought at a vendor's split-adjusted prices
 (the bundled panel's, a demo book's) count post-split shares from the start, and booking the split
 would multiply them again. So the prices a position was traded at before the split are compared
-with the name's actual closes on those days: a position whose median trade price is within 25 % of
-the actual close is on the pre-split basis and the split is booked; one whose prices are off by
-about the split's factor is not (it is reported in :func:`book_splits`' ``skipped`` answer). A
-position with no traded price (shares delivered without one) is booked.
+with the name's actual and adjusted closes on those days: a position whose trade prices are
+nearer the adjusted closes, and more than 5 % from the actual ones, is on the adjusted basis and is not split
+again (it is reported in :func:`book_splits`' ``skipped`` answer); any other is booked, as is a
+position with no traded price (shares delivered without one).
 """
 from __future__ import annotations
 
@@ -28,33 +28,34 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 
+from qpo.book._basis import adjusted_is_nearer
 from qpo.book._book_reads import ledgers as _ledgers
 from qpo.book._book_reads import portfolios as _portfolios
-from qpo.store import Actor, actor_for, import_transactions, session_scope
+from qpo.book.valuation import _day
+from qpo.store import Actor, Transaction, actor_for, import_transactions, session_scope
 from qpo.store import ledger as _ledger
 from qpo.store.market_data import prices_panel
 from qpo.store.models import MarketBar
 
 #: the columns of :func:`book_splits`' answer
 BOOKED_COLUMNS = ["portfolio_id", "portfolio", "ticker", "trade_date", "ratio", "held", "quantity"]
-#: how far (as a ratio) a trade's price may be from the day's actual close and still be on its basis
-BASIS_TOLERANCE = 1.25
-
-
-def _on_actual_basis(trades: pd.DataFrame, closes: pd.Series) -> bool:
-    """Whether ``trades`` (the position's priced entries before a split: ``trade_date``, ``price``)
-    were made at the name's actual closes of their days (so before the split their shares are
-    pre-split shares), rather than at prices already adjusted for it. No priced entry, or no close
-    to compare with: taken as actual (a statement's shares)."""
-    if trades.empty or closes.empty:
-        return True
+def _median_off(trades: pd.DataFrame, closes: pd.Series) -> float:
     close = closes.reindex(pd.DatetimeIndex(trades["trade_date"])).to_numpy(dtype=float)
     price = trades["price"].to_numpy(dtype=float)
     ok = np.isfinite(close) & (close > 0) & np.isfinite(price) & (price > 0)
-    if not ok.any():
+    return float(np.median(np.abs(np.log(price[ok] / close[ok])))) if ok.any() else float("nan")
+
+
+def _on_actual_basis(trades: pd.DataFrame, closes: pd.Series, adjusted: pd.Series) -> bool:
+    """Whether ``trades`` (the position's priced entries before a split: ``trade_date``, ``price``)
+    were made at the name's actual closes of their days (so before the split their shares are
+    pre-split shares), rather than at the adjusted closes (:func:`adjusted_is_nearer`). No priced
+    entry, or no close to compare with: taken as actual (a statement's shares)."""
+    if trades.empty or closes.empty or adjusted.empty:
         return True
-    return bool(abs(np.log(np.median(price[ok] / close[ok]))) <= np.log(BASIS_TOLERANCE))
+    return not adjusted_is_nearer(_median_off(trades, closes), _median_off(trades, adjusted))
 
 
 def split_events(engine: Engine, end: dt.date, tickers: Iterable[str] | None = None) -> pd.DataFrame:
@@ -79,8 +80,6 @@ def book_splits(engine: Engine, as_of, *, actor: Actor | str,
     it that day; one row per entry written (:data:`BOOKED_COLUMNS`; none when nothing was due).
     ``answer.attrs["skipped"]``: the positions not booked because their ledger's prices are already
     split-adjusted (same columns, quantity 0)."""
-    from qpo.book.valuation import _day
-
     day = _day(as_of)
     events = split_events(engine, day.date())
     if events.empty:
@@ -100,6 +99,10 @@ def book_splits(engine: Engine, as_of, *, actor: Actor | str,
     names = dict(zip(book["portfolio_id"], book["name"], strict=True))
     priced = entries[entries["price"].notna() & (entries["dq"] != 0) & (entries["kind"] != "split")]
     closes = prices_panel(engine, sorted(set(events["ticker"])), end=day, actual=True)
+    adjusted = prices_panel(engine, sorted(set(events["ticker"])), end=day)
+    adjusted = prices_panel(engine, sorted(set(events["ticker"])), end=day)
+    adjusted = prices_panel(engine, sorted(set(events["ticker"])), end=day)
+    adjusted = prices_panel(engine, sorted(set(events["ticker"])), end=day)
     booked: list[dict] = []
     skipped: list[dict] = []
     for ticker, when, ratio in events.itertuples(index=False):
@@ -111,8 +114,9 @@ def book_splits(engine: Engine, as_of, *, actor: Actor | str,
         held = held[held > _ledger.SHARE_TOLERANCE * gross.clip(lower=1.0)]
         held = held[[(pid, ticker, when) not in done for pid in held.index]]
         mine = priced[(priced["ticker"] == ticker) & (priced["trade_date"] < when)]
-        col = closes[ticker] if ticker in closes.columns else pd.Series(dtype=float)
-        actual = {pid: _on_actual_basis(mine[mine["portfolio_id"] == pid], col.dropna()) for pid in held.index}
+        col = closes[ticker].dropna() if ticker in closes.columns else pd.Series(dtype=float)
+        adj = adjusted[ticker].dropna() if ticker in adjusted.columns else pd.Series(dtype=float)
+        actual = {pid: _on_actual_basis(mine[mine["portfolio_id"] == pid], col, adj) for pid in held.index}
         skipped += [{"portfolio_id": int(pid), "portfolio": names[int(pid)], "ticker": ticker, "trade_date": when,
                      "ratio": float(ratio), "held": float(h), "quantity": 0.0}
                     for pid, h in held.items() if not actual[pid]]
@@ -126,14 +130,30 @@ def book_splits(engine: Engine, as_of, *, actor: Actor | str,
                                                   "trade_date": when, "dq": [r["quantity"] for r in new]})],
                              ignore_index=True)
     out = pd.DataFrame(booked, columns=BOOKED_COLUMNS)
-    out.attrs["skipped"] = pd.DataFrame(skipped, columns=BOOKED_COLUMNS)  # positions already on the adjusted basis
+    unsplit = pd.DataFrame(skipped, columns=BOOKED_COLUMNS)  # positions already on the adjusted basis
     if out.empty:
+        out.attrs["skipped"] = unsplit
         return out
-    with session_scope(engine) as session:
-        for name, rows in out.groupby("portfolio", sort=False):
-            import_transactions(session, actor, str(name), [
-                {"kind": "split", "trade_date": r.trade_date.date(), "ticker": r.ticker, "quantity": r.quantity,
-                 "note": f"{r.ratio:g}-for-1 split of {r.ticker} ({r.held:,.6g} shares held): booked from the "
-                         "market data"}
-                for r in rows.itertuples(index=False)], known_tickers=[str(t) for t in rows["ticker"].unique()])
-    return out
+    written = []
+    for name, rows in out.groupby("portfolio", sort=False):  # one transaction each: a portfolio's splits or none
+        try:
+            with session_scope(engine) as session:
+                pid = int(rows["portfolio_id"].iloc[0])
+                there = {(str(t), pd.Timestamp(d)) for t, d in session.execute(
+                    select(Transaction.ticker, Transaction.trade_date).where(
+                        Transaction.portfolio_id == pid, Transaction.kind == "split"))}
+                rows = rows[[(str(r.ticker), pd.Timestamp(r.trade_date)) not in there
+                             for r in rows.itertuples(index=False)]]
+                if rows.empty:
+                    continue
+                import_transactions(session, actor, str(name), [
+                    {"kind": "split", "trade_date": r.trade_date.date(), "ticker": r.ticker, "quantity": r.quantity,
+                     "note": f"{r.ratio:g}-for-1 split of {r.ticker} ({r.held:,.6g} shares held): booked from the "
+                             "market data"}
+                    for r in rows.itertuples(index=False)], known_tickers=[str(t) for t in rows["ticker"].unique()])
+        except IntegrityError:  # another run booked the same split at the same moment (the unique index)
+            continue
+        written.append(rows)
+    result = pd.concat(written, ignore_index=True) if written else out.iloc[0:0]
+    result.attrs["skipped"] = unsplit
+    return result

@@ -50,6 +50,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from qpo._checks import quote
+from qpo.book._basis import adjusted_basis
 from qpo.book._book_reads import ledgers as _ledgers
 from qpo.book._book_reads import names_list as _names_list
 from qpo.book._book_reads import portfolios as _portfolios
@@ -110,9 +111,9 @@ def value_book(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | st
     ``empty``), and the lists of unpriced and stale tickers. See the module for the conventions.
 
     ``adjusted``: the same names' adjusted closes, when ``prices`` are actual closes that differ
-    from them: a position whose ledger traded at the adjusted prices (within 25 % of the adjusted
-    close of its trade days, not of the actual one: shares bought from the bundled panel's prices,
-    a demo book) counts split-adjusted shares, and is valued at the adjusted closes (at the actual
+    from them: a position whose ledger traded at the adjusted prices (nearer the adjusted closes of
+    its trade days than the actual ones, and more than 5 % from these: shares bought from the
+    bundled panel's prices, a demo book) counts split-adjusted shares, and is valued at the adjusted closes (at the actual
     ones, a split before the date would multiply its value).
 
     Missing numbers are None (not NaN), so that the frame is written as it is (NULL)."""
@@ -139,34 +140,6 @@ def _grid(px: pd.DataFrame, day: pd.Timestamp, first: pd.Timestamp) -> pd.Dateti
     if grid[-1] != day:
         grid = grid.append(pd.DatetimeIndex([day]))
     return grid
-
-
-def adjusted_basis(entries: pd.DataFrame, px: pd.DataFrame, adj: pd.DataFrame) -> set[tuple[int, str]]:
-    """The (portfolio id, ticker) positions whose ledger traded at ``adj``'s prices rather than at
-    ``px``'s (the median ratio of their trade prices to each panel's close of the trade day: within
-    25 % of the adjusted close and not of the actual one). Positions without a priced trade, or
-    whose days have no close, are on the actual basis."""
-    from qpo.book.corporate_actions import BASIS_TOLERANCE
-
-    rows = entries[entries["ticker"].notna() & entries["price"].notna() & (entries["dq"] != 0)
-                   & (entries["kind"] != "split")]
-    if rows.empty:
-        return set()
-    days = px.index.get_indexer(pd.DatetimeIndex(rows["trade_date"]))
-    out = []
-    for panel in (px, adj.reindex(index=px.index, columns=px.columns)):
-        cols = panel.columns.get_indexer(rows["ticker"].astype(str))
-        ok = (days >= 0) & (cols >= 0)
-        close = np.full(len(rows), np.nan)
-        close[ok] = panel.to_numpy(dtype=float)[days[ok], cols[ok]]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out.append(np.abs(np.log(rows["price"].to_numpy(dtype=float) / close)))
-    frame = pd.DataFrame({"p": rows["portfolio_id"].to_numpy(), "t": rows["ticker"].astype(str).to_numpy(),
-                          "act": out[0], "adj": out[1]})
-    med = frame.groupby(["p", "t"])[["act", "adj"]].median()
-    limit = float(np.log(BASIS_TOLERANCE))
-    on_adj = med[(med["adj"] <= limit) & ~(med["act"] <= limit)]
-    return {(int(p), str(t)) for p, t in on_adj.index}
 
 
 def _valuation_table(ids: np.ndarray, entries: pd.DataFrame, px: pd.DataFrame, day: pd.Timestamp,

@@ -130,13 +130,27 @@ def check_entry(entry: Entry) -> None:
                          f"{', '.join(extra)} (got {', '.join(f'{f}={quote(getattr(entry, f), 20)}' for f in extra)})")
 
 
+def check_splits_once(existing: Iterable[Entry], new: Iterable[Entry], portfolio: str) -> None:
+    """Refuse a split of a name on a date the ledger (or the entries written with it) already has:
+    a split is booked once (the store's unique index would refuse it without saying why)."""
+    seen = {(e.ticker, e.trade_date) for e in existing if e.kind == "split"}
+    for e in new:
+        if e.kind != "split":
+            continue
+        if (e.ticker, e.trade_date) in seen:
+            raise LedgerError(f"{e.describe()}: the ledger of {quote(portfolio)} already has a split of {e.ticker} on "
+                              f"{e.trade_date}; nothing written")
+        seen.add((e.ticker, e.trade_date))
+
+
 def replay(entries: Iterable[Entry], *, as_of: dt.date | None = None,
            broken: list[tuple[Entry, str]] | None = None) -> Position:
-    """The position after ``entries`` (in trade-date order, then id, new entries last within their
-    date), up to ``as_of`` when given. Refuses the first entry that oversells or overdraws; or, given
+    """The position after ``entries`` (in trade-date order, a split first within its date, then id,
+    new entries last within their date), up to ``as_of`` when given. Refuses the first entry that oversells or overdraws; or, given
     a ``broken`` list, notes each such entry there (with why) and replays on without it, so that a
     caller can report every one."""
-    ordered = sorted(entries, key=lambda e: (e.trade_date, math.inf if e.id is None else e.id))
+    # a split takes effect at the start of its day: that day's trades are at post-split quantities
+    ordered = sorted(entries, key=lambda e: (e.trade_date, e.kind != "split", math.inf if e.id is None else e.id))
     shares: dict[str, float] = {}
     cash = 0.0
     last_id = 0

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
@@ -153,6 +154,8 @@ class Transaction(Base):
         CheckConstraint("fees >= 0", name="ck_transaction_fees_nonnegative"),
         CheckConstraint("amount IS NULL OR amount > 0", name="ck_transaction_amount_positive"),
         Index("ix_transactions_portfolio_date", "portfolio_id", "trade_date"),
+        Index("uq_transactions_split", "portfolio_id", "ticker", "trade_date", unique=True,
+              sqlite_where=text("kind = 'split'"), postgresql_where=text("kind = 'split'")),  # a split booked once
         {"sqlite_autoincrement": True},
     )
 

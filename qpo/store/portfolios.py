@@ -354,8 +354,7 @@ def _entry(kind, trade_date, ticker, quantity, price, fees, amount, universe=Non
     q = None if quantity is None else _collect(problems, check.money, quantity, "quantity (shares)",
                                                "any" if k == "split" else "positive")
     if k == "split" and q == 0.0:
-        problems.append("quantity (shares) of a split is the change in the shares held (+10 for a 2-for-1 split of "
-                        "10 shares, -6 for a 1-for-4 reverse split of 8), not 0")
+        problems.append("quantity (shares) of a split is the change in the shares held (+10 for 2-for-1 on 10), not 0")
     p = None if price is None else _collect(problems, check.money, price, "price", "positive")
     f = _collect(problems, check.money, 0.0 if fees is None else fees, "cost (fees)", "nonnegative")
     a = None if amount is None else _collect(problems, check.money, amount, "amount", "positive")
@@ -438,7 +437,9 @@ def _append(session: Session, who: Actor, portfolio: ClientPortfolio, rows, know
         raise check.report(f"{len(records)} transaction(s) for {quote(portfolio.name)}", problems)
     _lock(session, portfolio)
     before = _position(session, portfolio)
-    after = _replay_all(_entries(session, portfolio), [e for e, _ in entries])
+    existing = _entries(session, portfolio)
+    ledger.check_splits_once(existing, [e for e, _ in entries], portfolio.name)
+    after = _replay_all(existing, [e for e, _ in entries])
     written = [_row(portfolio.id, e, who, note=n, proposal_id=proposal_id) for e, n in entries]
     session.add_all(written)
     session.flush()

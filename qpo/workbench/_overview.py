@@ -21,9 +21,9 @@ def failure_text(exc: BaseException, what: str) -> str:
     """What a tab says when ``what`` failed with an error that is not qpo's own: the store out of
     reach in plain words (a driver's text may hold the store's URL, so it is never shown), anything
     else by its kind only."""
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
-    if isinstance(exc, (SQLAlchemyError, ConnectionError, TimeoutError)):
+    if isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, ConnectionError, TimeoutError)):
         return f"{what}: {STORE_DOWN}"
     return f"{what} ({type(exc).__name__})"
 

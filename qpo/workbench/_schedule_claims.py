@@ -100,7 +100,7 @@ class JobBook:
                 "missed": job.missed, **extra}
 
     def _upstream(self, st: dict, job: Job, now: dt.datetime) -> tuple[str, str]:
-        """("go" | "wait" | "skip", why) for a job whose definition says ``after``."""
+        """("go" | "wait" | "skip" | "skip-failed", why) for a job whose definition says ``after``."""
         up = self.specs[job.pipeline].after
         due = last_at_or_before(self.exprs[up], job.due)
         if due.date() != job.date:  # none due on the date before this job: the first due later that date
@@ -119,7 +119,8 @@ class JobBook:
             return "go", f"after {what}: FINISHED"
         if rec["status"] in FINAL:
             reason = rec.get("error") or rec.get("reason") or ""
-            return "skip", f"{what} ended {rec['status']}" + (f": {reason}" if reason else "")
+            return ("skip" if rec["status"] == "SKIPPED" else "skip-failed",
+                    f"{what} ended {rec['status']}" + (f": {reason}" if reason else ""))
         return "wait", f"waiting for {what}: {rec['status']}"
 
     def _claim(self, job: Job, now: dt.datetime) -> tuple[str, Any]:
@@ -137,8 +138,9 @@ class JobBook:
                 verdict, why = self._upstream(st, job, now)
                 if verdict == "wait":
                     return "wait", why
-                if verdict == "skip":
-                    rec = st["jobs"][job.key] = self._record(job, "SKIPPED", now, reason=why)
+                if verdict in ("skip", "skip-failed"):  # skip-failed: the run it comes after failed (a notice)
+                    rec = st["jobs"][job.key] = self._record(job, "SKIPPED", now, reason=why,
+                                                             upstream_failed=verdict == "skip-failed")
                     return "skipped", rec
             attempts = (rec or {}).get("attempts", 0) + 1
             rec = st["jobs"][job.key] = self._record(job, "RUNNING", now, attempts=attempts, started=_iso(now),

@@ -38,21 +38,21 @@ def empty_state() -> dict[str, Any]:
     return {"version": VERSION, "checked_until": None, "schedulers": {}, "jobs": {}}
 
 
-def process_start(pid: int | None = None) -> float | None:
-    """When process ``pid`` (default: this one) started, in seconds since the epoch (None when it
-    cannot be told): with the pid, what tells a live scheduler from a later process given its pid."""
-    import psutil  # type: ignore[import-untyped]
-
+def process_start(pid: int | None = None) -> str | None:
+    """When process ``pid`` (default: this one) started, in clock ticks since boot from ``/proc``
+    (a wall-clock step or a VM resume does not move it; None without ``/proc``): with the pid, what
+    tells a live scheduler from a later process given its pid."""
     try:
-        return round(psutil.Process(pid).create_time(), 2)
-    except (psutil.Error, OSError, ValueError):
+        text = Path(f"/proc/{pid or os.getpid()}/stat").read_text()
+    except OSError:
         return None
+    return text[text.rindex(")") + 2:].split()[19]
 
 
-_STARTS: dict[int, float | None] = {}
+_STARTS: dict[int, str | None] = {}
 
 
-def my_start() -> float | None:
+def my_start() -> str | None:
     """This process's :func:`process_start` (read once per process)."""
     pid = os.getpid()
     if pid not in _STARTS:
@@ -60,7 +60,7 @@ def my_start() -> float | None:
     return _STARTS[pid]
 
 
-def pid_alive(pid: int | None, host: str | None, started: float | None = None) -> bool:
+def pid_alive(pid: int | None, host: str | None, started: str | None = None) -> bool:
     """Whether process ``pid`` on ``host`` is alive (a process on another host is taken as alive).
     With ``started`` (its recorded :func:`process_start`), a pid now held by a process that started
     at another time (the pid reused: a restarted container's PID 1, a reboot) is not it, and a
@@ -76,17 +76,12 @@ def pid_alive(pid: int | None, host: str | None, started: float | None = None) -
     except PermissionError:  # alive, another user's
         pass
     if started is not None:
-        import psutil  # type: ignore[import-untyped]
-
         try:
-            proc = psutil.Process(int(pid))
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                return False
-            return abs(proc.create_time() - float(started)) < 1.0
-        except psutil.NoSuchProcess:
-            return False
-        except (psutil.Error, OSError, ValueError, TypeError):
-            return True
+            text = Path(f"/proc/{int(pid)}/stat").read_text()
+        except OSError:
+            return True  # no /proc to ask: taken as alive, as without a start time
+        fields = text[text.rindex(")") + 2:].split()
+        return fields[0] not in ("Z", "X") and fields[19] == str(started)  # a zombie, or the pid reused: dead
     return True
 
 

@@ -361,10 +361,11 @@ class Scheduler(JobBook):
             if verdict in ("done", "taken", "skipped"):
                 del self.pending[key]
                 decided = True
-                if verdict == "skipped":  # its upstream did not finish: said, as the upstream's failure was
+                if verdict == "skipped":
                     self.outcomes[key] = value
                     self.log("skipped", job, value["reason"])
-                    self._notify(job, value)
+                    if value.get("upstream_failed"):  # not a planned or first-start skip
+                        self._notify(job, value)
                 elif value.get("owner") != self.id:
                     self.log("taken", job, f"{value['status']} by another scheduler (process {value.get('pid')} "
                                            f"on {value.get('host')})")

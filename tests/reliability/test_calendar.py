@@ -100,3 +100,8 @@ def test_spacings_between_daily_and_weekly_or_under_a_day_are_refused(index, say
     with pytest.raises(DataError, match=says):
         infer_frequency(index)
     assert infer_frequency(index, 126).periods_per_year == 126  # said by the caller: taken
+
+
+def test_a_short_business_daily_window_over_a_weekend_is_business_daily():
+    """Friday, Monday, Tuesday: calendar gaps of 3 and 1 days (a median of 2) are one business day each."""
+    assert infer_frequency(pd.DatetimeIndex(["2024-03-01", "2024-03-04", "2024-03-05"])).periods_per_year == 252

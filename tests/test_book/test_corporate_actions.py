@@ -190,3 +190,37 @@ def test_the_nightly_valuation_books_the_split_and_values_each_basis(engine, mon
     assert rows.loc[ids["P"], "inception_return"] == pytest.approx(0.02, abs=1e-12)
     assert rows.loc[ids["Adj"], "market_value"] == pytest.approx(1020.0)
     assert rows.loc[ids["R"], "market_value"] == pytest.approx(82.0 + 914.0)
+
+
+def test_a_sale_on_the_splits_day_and_a_split_booked_once(engine):
+    """The split takes effect at the start of its day (that day's trades are post-split): selling
+    the post-split half that day must not break the booking; a split is booked once per name and
+    date, by hand or by two runs at once."""
+    _book(engine)
+    with session_scope(engine) as s:  # P sells 10 of its (post-split) 20 ZZZ on the split's day, at 49
+        import_transactions(s, SYSTEM, "P", [{"kind": "sell", "trade_date": "2024-01-05", "ticker": "ZZZ",
+                                              "quantity": 10, "price": 49.0}], known_tickers=KNOWN)
+    booked = book_splits(engine, "2024-01-08", actor=SYSTEM)
+    assert {(r.portfolio, r.quantity) for r in booked.itertuples()} >= {("P", 10.0)}
+    with session_scope(engine) as s:
+        assert position(s, SYSTEM, "P").shares.to_dict() == {"ZZZ": pytest.approx(10.0)}
+        with pytest.raises(StoreError, match="already has a split of ZZZ on 2024-01-05"):
+            import_transactions(s, SYSTEM, "P", [{"kind": "split", "trade_date": "2024-01-05", "ticker": "ZZZ",
+                                                  "quantity": 10}], known_tickers=KNOWN)
+
+
+def test_a_small_split_on_adjusted_prices_is_not_booked_again(engine):
+    """A 5-for-4 split: the adjusted price is within 25 % of the actual one, but nearer the adjusted."""
+    bars = pd.DataFrame({"date": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04"]), "ticker": "FFF",
+                         "close": [100.0, 80.0, 81.0], "adjusted_close": [80.0, 80.0, 81.0],
+                         "split_coefficient": [1.0, 1.25, 1.0]})
+    upsert_bars(engine, bars, source="vendor")
+    with session_scope(engine) as s:
+        add_user(s, SYSTEM, ANA, "Ana", "advisor")
+        for name, price, qty in (("Raw", 100.0, 10), ("Adjusted", 80.0, 12.5)):
+            create_portfolio(s, SYSTEM, name, "C", ANA, cash=1000.0, trade_date="2024-01-02", known_tickers={"FFF"})
+            import_transactions(s, SYSTEM, name, [{"kind": "buy", "trade_date": "2024-01-02", "ticker": "FFF",
+                                                   "quantity": qty, "price": price}], known_tickers={"FFF"})
+    booked = book_splits(engine, "2024-01-04", actor=SYSTEM)
+    assert booked[["portfolio", "quantity"]].values.tolist() == [["Raw", 2.5]]
+    assert booked.attrs["skipped"]["portfolio"].tolist() == ["Adjusted"]

@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+from qpo.store.db import head_revision
+
 
 def _cli(*args, timeout=600):
     return subprocess.run([sys.executable, "-m", "qpo.cli", *args], capture_output=True, text=True, timeout=timeout)
@@ -46,13 +48,13 @@ def test_a_copy_of_the_store_as_mlflow_db_is_refused_by_every_command(seeded):
         assert proc.returncode == 2, (args, proc.stderr[-3000:])
         line = _error_line(proc)
         assert f"{db} is not an MLflow tracking store of this version" in line
-        assert f"its schema revision '0003' is unknown to MLflow {mlflow.__version__}" in line
+        assert f"its schema revision '{head_revision()}' is unknown to MLflow {mlflow.__version__}" in line
         assert "Move it aside" in line and "MLFLOW_TRACKING_URI" in line
         assert len(line) < 400 + 3 * len(str(db))
     proc = _cli("pipeline", "run", "daily-report", "--json")
     assert proc.returncode == 2, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["status"] == "ERROR" and "its schema revision '0003' is unknown" in out["error"]
+    assert out["status"] == "ERROR" and f"its schema revision '{head_revision()}' is unknown" in out["error"]
     assert _digest(db) == before  # refused before MLflow touched it
     assert not (seeded / "runs").exists()
 

@@ -292,12 +292,13 @@ def test_an_unreachable_store_shows_no_secret(tab_for, sp500):
     cold = RebalanceTab(SimpleNamespace(engine=bad, actor=Actor.system("tests"), prices=sp500, benchmark=None,
                                         selected=BG))
     cold.show(BG)
-    assert "The portfolio&#x27;s strategy could not be read (OperationalError)." in cold.status.value
+    assert ("The portfolio&#x27;s strategy could not be read: the store cannot be read just now (it may be "
+            "restarting)") in cold.status.value
     assert cold.propose_button.disabled
     tab = tab_for(ANA)  # the store goes away between showing and proposing
     tab.board.engine = bad
     tab.propose_button.click()
-    assert "The proposal could not be built (OperationalError)." in tab.status.value
+    assert "The proposal could not be built: the store cannot be read just now" in tab.status.value
     for t in (cold, tab):
         text = page_text(t.widget)
         assert secret not in text and "127.0.0.1" not in text and "Traceback" not in text

@@ -30,8 +30,12 @@ def _constraints(kinds: tuple[str, ...], quantity: str) -> None:
 
 def upgrade() -> None:
     _constraints(AFTER, "quantity IS NULL OR quantity > 0 OR (kind = 'split' AND quantity <> 0)")
+    # one split of a name on a date per portfolio: two valuations at once cannot book it twice
+    op.create_index("uq_transactions_split", "transactions", ["portfolio_id", "ticker", "trade_date"], unique=True,
+                    sqlite_where=sa.text("kind = 'split'"), postgresql_where=sa.text("kind = 'split'"))
 
 
 def downgrade() -> None:
+    op.drop_index("uq_transactions_split", table_name="transactions")
     op.execute(sa.text("DELETE FROM transactions WHERE kind = 'split'"))
     _constraints(BEFORE, "quantity IS NULL OR quantity > 0")
