@@ -25,12 +25,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from qpo.book._basis import adjusted_is_nearer
+from qpo.book._basis import adjusted_basis
 from qpo.book._book_reads import ledgers as _ledgers
 from qpo.book._book_reads import portfolios as _portfolios
 from qpo.book.valuation import _day
@@ -41,21 +40,6 @@ from qpo.store.models import MarketBar
 
 #: the columns of :func:`book_splits`' answer
 BOOKED_COLUMNS = ["portfolio_id", "portfolio", "ticker", "trade_date", "ratio", "held", "quantity"]
-def _median_off(trades: pd.DataFrame, closes: pd.Series) -> float:
-    close = closes.reindex(pd.DatetimeIndex(trades["trade_date"])).to_numpy(dtype=float)
-    price = trades["price"].to_numpy(dtype=float)
-    ok = np.isfinite(close) & (close > 0) & np.isfinite(price) & (price > 0)
-    return float(np.median(np.abs(np.log(price[ok] / close[ok])))) if ok.any() else float("nan")
-
-
-def _on_actual_basis(trades: pd.DataFrame, closes: pd.Series, adjusted: pd.Series) -> bool:
-    """Whether ``trades`` (the position's priced entries before a split: ``trade_date``, ``price``)
-    were made at the name's actual closes of their days (so before the split their shares are
-    pre-split shares), rather than at the adjusted closes (:func:`adjusted_is_nearer`). No priced
-    entry, or no close to compare with: taken as actual (a statement's shares)."""
-    if trades.empty or closes.empty or adjusted.empty:
-        return True
-    return not adjusted_is_nearer(_median_off(trades, closes), _median_off(trades, adjusted))
 
 
 def split_events(engine: Engine, end: dt.date, tickers: Iterable[str] | None = None) -> pd.DataFrame:
@@ -97,12 +81,8 @@ def book_splits(engine: Engine, as_of, *, actor: Actor | str,
                    entries.loc[entries["kind"] == "split", "ticker"],
                    entries.loc[entries["kind"] == "split", "trade_date"], strict=True))
     names = dict(zip(book["portfolio_id"], book["name"], strict=True))
-    priced = entries[entries["price"].notna() & (entries["dq"] != 0) & (entries["kind"] != "split")]
     closes = prices_panel(engine, sorted(set(events["ticker"])), end=day, actual=True)
-    adjusted = prices_panel(engine, sorted(set(events["ticker"])), end=day)
-    adjusted = prices_panel(engine, sorted(set(events["ticker"])), end=day)
-    adjusted = prices_panel(engine, sorted(set(events["ticker"])), end=day)
-    adjusted = prices_panel(engine, sorted(set(events["ticker"])), end=day)
+    on_adjusted = adjusted_basis(entries, closes, prices_panel(engine, sorted(set(events["ticker"])), end=day))
     booked: list[dict] = []
     skipped: list[dict] = []
     for ticker, when, ratio in events.itertuples(index=False):
@@ -113,10 +93,7 @@ def book_splits(engine: Engine, as_of, *, actor: Actor | str,
         gross = before["dq"].abs().groupby(before["portfolio_id"]).sum()
         held = held[held > _ledger.SHARE_TOLERANCE * gross.clip(lower=1.0)]
         held = held[[(pid, ticker, when) not in done for pid in held.index]]
-        mine = priced[(priced["ticker"] == ticker) & (priced["trade_date"] < when)]
-        col = closes[ticker].dropna() if ticker in closes.columns else pd.Series(dtype=float)
-        adj = adjusted[ticker].dropna() if ticker in adjusted.columns else pd.Series(dtype=float)
-        actual = {pid: _on_actual_basis(mine[mine["portfolio_id"] == pid], col, adj) for pid in held.index}
+        actual = {pid: (int(pid), ticker) not in on_adjusted for pid in held.index}
         skipped += [{"portfolio_id": int(pid), "portfolio": names[int(pid)], "ticker": ticker, "trade_date": when,
                      "ratio": float(ratio), "held": float(h), "quantity": 0.0}
                     for pid, h in held.items() if not actual[pid]]

@@ -83,11 +83,10 @@ def infer_frequency(index, periods_per_year: int | None = None) -> Frequency:
         raise DataError(f"the dates are {median * 24:.1f} hours apart (median): intraday data, whose annual figures "
                         "depend on the trading hours; resample it to one price a day (the close), or pass "
                         "periods_per_year to say how many periods make a year")
-    if 1.5 < median < _SPACINGS[0][2]:  # a weekend in a short window also gives a median of 2 days
-        days = dates.to_numpy().astype("datetime64[D]")
-        if float(np.median(np.busday_count(days[:-1], days[1:]))) <= 1.0:
-            return Frequency("business-daily", BUSINESS_DAYS_PER_YEAR)
     if 1.5 < median < _SPACINGS[0][2]:
+        days = dates.to_numpy().astype("datetime64[D]")
+        if float(np.median(np.busday_count(days[:-1], days[1:]))) <= 1.0:  # a weekend in a short window
+            return Frequency("business-daily", BUSINESS_DAYS_PER_YEAR)
         raise DataError(f"the dates are {median:.1f} days apart (median): not every day nor every week (every "
                         "second or third day would be annualised as daily, wrongly); pass periods_per_year to say "
                         "how many periods make a year")

@@ -16,18 +16,11 @@ def _collect(problems: list[str], fn, *args):
         return None
 
 
-def _amount_ok(value: object, sign: str) -> bool:
+def _amount_ok(value: object, sign: str, *, money: bool = False) -> bool:
+    """Whether ``value`` passes ``check.amount`` (``money``: ``check.money``, a ledger's shares,
+    prices and money, at most ``MAX_MONEY``)."""
     try:
-        check.amount(value, "amount", sign)
-    except StoreError:
-        return False
-    return True
-
-
-def _money_ok(value: object, sign: str) -> bool:
-    """:func:`_amount_ok` for a ledger's shares, prices and money (at most ``MAX_MONEY``)."""
-    try:
-        check.money(value, "amount", sign)
+        (check.money if money else check.amount)(value, "amount", sign)
     except StoreError:
         return False
     return True

@@ -14,7 +14,7 @@ from qpo._checks import quote
 from qpo.errors import AccessDenied, StoreError
 from qpo.store import _inputs as check
 from qpo.store import audit, ledger
-from qpo.store._repo import ActorLike, _collect, _money_ok
+from qpo.store._repo import ActorLike, _amount_ok, _collect
 from qpo.store._tickers import _universe
 from qpo.store._tickers import book_price_tickers as book_price_tickers  # re-exported: the book's tickers
 from qpo.store._tickers import store_tickers as store_tickers  # re-exported
@@ -97,7 +97,7 @@ def _opening_entries(session: Session, holdings, cash, trade_date, known_tickers
             key, qty = row.get("ticker"), row.get("shares")
             ticker = _collect(problems, check.ticker, key)
             shown = ticker if ticker is not None else quote(key, 20)
-            if not _money_ok(qty, "positive"):
+            if not _amount_ok(qty, "positive", money=True):
                 problems.append(f"{shown}: shares {quote(qty, 20)} must be a positive finite number of at most 1e12")
             if ticker is None:
                 continue
@@ -111,16 +111,16 @@ def _opening_entries(session: Session, holdings, cash, trade_date, known_tickers
                 continue
             price = row.get("price")
             price = None if price is None or (isinstance(price, float) and math.isnan(price)) else price
-            if price is not None and not _money_ok(price, "positive"):
+            if price is not None and not _amount_ok(price, "positive", money=True):
                 problems.append(f"{ticker}: price {quote(price, 20)} must be a positive finite number of at most 1e12")
                 continue
             when = row.get("date")
             when = day if when is None or pd.isna(when) else _collect(problems, check.trade_day, when, f"{ticker} date")
-            if _money_ok(qty, "positive") and when is not None:
+            if _amount_ok(qty, "positive", money=True) and when is not None:
                 entries.append(ledger.Entry("transfer_in", when, ticker, float(qty),
                                             None if price is None else float(price)))
     if cash is not None:
-        if not _money_ok(cash, "positive"):
+        if not _amount_ok(cash, "positive", money=True):
             problems.append(f"cash {quote(cash, 20)} must be a positive finite amount of at most 1e12")
         elif day is not None:
             entries.append(ledger.Entry("deposit", day, amount=float(cash)))

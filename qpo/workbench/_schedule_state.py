@@ -42,11 +42,10 @@ def process_start(pid: int | None = None) -> str | None:
     """When process ``pid`` (default: this one) started, in clock ticks since boot from ``/proc``
     (a wall-clock step or a VM resume does not move it; None without ``/proc``): with the pid, what
     tells a live scheduler from a later process given its pid."""
-    try:
-        text = Path(f"/proc/{pid or os.getpid()}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2:].split()[19]
+    from qpo.workbench.run_control import _proc_stat
+
+    stat = _proc_stat(pid or os.getpid())
+    return None if stat is None else stat[1]
 
 
 _STARTS: dict[int, str | None] = {}
@@ -76,12 +75,12 @@ def pid_alive(pid: int | None, host: str | None, started: str | None = None) -> 
     except PermissionError:  # alive, another user's
         pass
     if started is not None:
-        try:
-            text = Path(f"/proc/{int(pid)}/stat").read_text()
-        except OSError:
+        from qpo.workbench.run_control import _proc_stat
+
+        stat = _proc_stat(int(pid))
+        if stat is None:
             return True  # no /proc to ask: taken as alive, as without a start time
-        fields = text[text.rindex(")") + 2:].split()
-        return fields[0] not in ("Z", "X") and fields[19] == str(started)  # a zombie, or the pid reused: dead
+        return stat[0] not in ("Z", "X") and stat[1] == str(started)  # a zombie, or the pid reused: dead
     return True
 
 
