@@ -300,15 +300,16 @@ def _invalid(base: dict[str, Any], t0: float, error: str, log, data_docs: str | 
 
 def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_name: str | None = None,
                  log=None, notify: bool = True, tags: dict[str, str] | None = None,
-                 kernel_transport: str = "tcp") -> PipelineRun:
+                 kernel_transport: str | None = None) -> PipelineRun:
     """Run pipeline ``name`` (see the module's docstring). Never raises for a failed notebook or
     invalid data: the returned run says what happened; it raises for an unknown pipeline,
     parameter or portfolio, a missing store or a corrupt tracking store, before anything is written.
     A SIGINT or SIGTERM returns status ``KILLED`` (in the main thread; see :mod:`run_control`).
     A FAILED run sends a failed-run notice through the configured delivery channels unless
     ``notify`` is False (e.g. a sweep that reports its failed cells once). ``tags`` are added to
-    the MLflow run's (a sweep's ``mlflow.parentRunId`` nests it); ``kernel_transport="ipc"`` starts
-    the kernel on Unix sockets, no TCP port to race for when many start at once (papermill #511)."""
+    the MLflow run's (a sweep's ``mlflow.parentRunId`` nests it). The kernel starts on Unix sockets
+    (``kernel_transport="ipc"``, the default on POSIX): no TCP port to race for when several runs
+    start at once, from cron, the scheduler or a sweep (papermill #511); ``"tcp"`` elsewhere."""
     import time
 
     from qpo.workbench.run_control import SignalGuard, check_run_folders, notify_failed_run, signal_name

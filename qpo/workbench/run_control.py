@@ -77,11 +77,18 @@ def signal_name(signal_number: int) -> str:
     return signal.Signals(signal_number).name
 
 
+def default_kernel_transport() -> str:
+    """``"ipc"`` (Unix sockets) on POSIX: kernels started at the same moment by several processes
+    cannot race for a TCP port that jupyter_client picked, closed and handed on (papermill #511,
+    about 5 % of launches under load); ``"tcp"`` where there are no Unix sockets."""
+    return "ipc" if os.name == "posix" else "tcp"
+
+
 class SignalGuard:
     """``with SignalGuard() as guard:`` holds SIGINT/SIGTERM for one pipeline run (see the module)."""
 
-    def __init__(self, transport: str = "tcp") -> None:
-        self.transport = transport  # "ipc": kernels on Unix sockets, no TCP port race (papermill #511)
+    def __init__(self, transport: str | None = None) -> None:
+        self.transport = transport or default_kernel_transport()  # "ipc": Unix sockets, no TCP port race
         self.signal_number: int | None = None
         self.deferred = False  # True once the MLflow run exists: signals are recorded, not raised
         self._kernels: list[Any] = []

@@ -334,3 +334,14 @@ def test_set_gives_every_cell_a_fixed_value_that_is_not_a_grid_dimension(probe, 
         # the kernel's connection file and its app say ipc (no TCP port to race for); BLAS runs one thread
         assert cell["metrics"]["ipc"] == 1.0 and cell["metrics"]["blas_threads"] == 1.0, cell["metrics"]
         assert cell["metrics"]["omp_threads"] == 1.0
+
+
+def test_a_single_pipeline_run_starts_its_kernel_on_unix_sockets(probe, qpo_home, tmp_path, monkeypatch):
+    """Runs started at once by cron, the scheduler or a user do not race for a TCP port either."""
+    from qpo.workbench.pipelines import run_pipeline
+
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    run = run_pipeline("probe", {"label": "one"})
+    assert run.status == "FINISHED", run.error
+    assert run.metrics["ipc"] == 1.0, run.metrics
+    assert not list((tmp_path / "runtime").glob("kernel-qpo-*.json"))  # its connection file removed
