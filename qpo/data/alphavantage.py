@@ -6,7 +6,10 @@ standard library only.
 - The base URL is ``https://www.alphavantage.co/query``, or ``QPO_ALPHAVANTAGE_URL`` (a proxy, a
   test server).
 - Rate limit: calls are spaced at least ``60 / calls_per_minute`` seconds apart (default 5 a
-  minute, Alpha Vantage's free tier; ``QPO_ALPHAVANTAGE_CALLS_PER_MINUTE``).
+  minute, Alpha Vantage's free tier; ``QPO_ALPHAVANTAGE_CALLS_PER_MINUTE``), across processes: the
+  start of the last call with a key is kept in ``alphavantage-calls.json`` in the workbench's home
+  (under a file lock; the key's SHA-256, never the key), so two ``qpo data fetch`` started a few
+  seconds apart, or a fetch right after another, keep the key's limit together.
 - A timeout, a dropped or refused connection, an HTTP 429 or 5xx is retried ``retries`` times with
   exponential backoff (``backoff``, ``2 * backoff``, ...); then :class:`AlphaVantageUnavailable`.
 - Alpha Vantage answers its own errors with HTTP 200 and a JSON object: ``"Note"`` (the call
@@ -20,6 +23,7 @@ days) when fewer than 100 trading days are missing since the last bar held, ``fu
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import http.client
 import json
 import os
@@ -29,16 +33,20 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from qpo import config
 from qpo.data.loaders import OHLCV_COLUMNS
 from qpo.errors import InvalidValueError, QpoError, quoted
 
 API_KEY_ENV = "ALPHAVANTAGE_API_KEY"
 URL_ENV = "QPO_ALPHAVANTAGE_URL"
 RATE_ENV = "QPO_ALPHAVANTAGE_CALLS_PER_MINUTE"
+#: the file, in the workbench's home, that keeps the last call's start per key (its SHA-256)
+CALLS_FILE = "alphavantage-calls.json"
 DEFAULT_URL = "https://www.alphavantage.co/query"
 DEFAULT_CALLS_PER_MINUTE = 5.0
 FUNCTION = "TIME_SERIES_DAILY_ADJUSTED"
@@ -113,12 +121,15 @@ class AlphaVantageClient:
         (doubled each time); the timeout of one request in seconds.
     log
         Called with one line per request and retry (the key masked).
+    calls_file
+        Where the last call's start is shared with other processes using the same key (default
+        ``alphavantage-calls.json`` in the workbench's home; ``False``: this client's own calls only).
     """
 
     def __init__(self, api_key: str | None = None, *, base_url: str | None = None,
                  calls_per_minute: float | None = None, retries: int = 3, backoff: float = 2.0,
                  timeout: float = 30.0, log: Callable[[str], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, calls_file: str | os.PathLike | bool | None = None):
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
         if not key or not key.strip():
             raise MissingApiKey(f"no Alpha Vantage API key: set {API_KEY_ENV} (a free key: "
@@ -139,6 +150,12 @@ class AlphaVantageClient:
         self._lock = threading.Lock()
         self._last_call: float | None = None
         self.calls = 0
+        self._calls_file: Path | None = None
+        if calls_file is None or calls_file is True:
+            self._calls_file = config.home() / CALLS_FILE
+        elif calls_file is not False:
+            self._calls_file = Path(calls_file)
+        self._key_id = hashlib.sha256(self._key.encode()).hexdigest()[:16]
 
     def __repr__(self) -> str:
         return f"AlphaVantageClient(base_url={self.base_url!r}, calls_per_minute={self.calls_per_minute}, key=***)"
@@ -153,14 +170,56 @@ class AlphaVantageClient:
 
     # -- one request ------------------------------------------------------------------------------
     def _wait_turn(self) -> None:
-        """Space calls at least 60 / calls_per_minute seconds apart (start to start)."""
+        """Space calls at least 60 / calls_per_minute seconds apart (start to start), this client's
+        and, through the calls file, every other process's with the same key."""
         with self._lock:
             gap = 60.0 / self.calls_per_minute
+            if self._calls_file is not None:
+                self._wait_turn_shared(gap)
+            else:
+                now = time.monotonic()
+                if self._last_call is not None and now - self._last_call < gap:
+                    self._sleep(gap - (now - self._last_call))
+            self._last_call = time.monotonic()
+            self.calls += 1
+
+    def _wait_turn_shared(self, gap: float) -> None:
+        from filelock import FileLock
+
+        path = self._calls_file
+        assert path is not None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(path) + ".lock")
+            lock.acquire()
+        except OSError as exc:  # a read-only home: pace this client's own calls, and say so
+            self._log(f"cannot share the call pacing through {path} ({type(exc).__name__}); pacing this "
+                      "process's calls only")
+            self._calls_file = None
             now = time.monotonic()
             if self._last_call is not None and now - self._last_call < gap:
                 self._sleep(gap - (now - self._last_call))
-            self._last_call = time.monotonic()
-            self.calls += 1
+            return
+        try:  # held while waiting: the other processes queue behind this call
+            try:
+                starts = json.loads(path.read_text())
+                starts = starts if isinstance(starts, dict) else {}
+            except (OSError, ValueError):
+                starts = {}  # no file yet, or a torn one: no call to wait for
+            last = starts.get(self._key_id)
+            now = time.time()
+            if isinstance(last, (int, float)) and 0 <= now - last < gap:
+                self._sleep(gap - (now - last))
+            starts[self._key_id] = time.time()
+            horizon = time.time() - 86400  # a day's keys are kept; older ones cannot hold anyone back
+            starts = {k: v for k, v in starts.items() if isinstance(v, (int, float)) and v > horizon}
+            tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(starts))
+            os.replace(tmp, path)
+        except OSError as exc:
+            self._log(f"cannot record the call in {path} ({type(exc).__name__})")
+        finally:
+            lock.release()
 
     def _get(self, params: dict[str, str]) -> bytes:
         query = urllib.parse.urlencode({**params, "apikey": self._key})

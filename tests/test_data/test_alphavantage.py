@@ -195,6 +195,36 @@ def test_the_rate_limit_spaces_the_calls(av):
     assert len(at) == 4 and gaps.min() >= 0.45, gaps  # never faster; slower is allowed (a loaded machine)
 
 
+def test_the_rate_limit_holds_across_processes_using_one_key(av, qpo_home):
+    """Two fetches started at once in two processes (two cron lines, a user and the scheduler) keep
+    the key's pace together; a third process with another key is not held back by them."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import sys; from qpo.data.alphavantage import AlphaVantageClient\n"
+              "c = AlphaVantageClient(sys.argv[1], calls_per_minute=120, retries=0)\n"
+              "for s in sys.argv[2:]: c.daily_adjusted(s)\n")
+    env = dict(os.environ)
+    procs = [subprocess.Popen([sys.executable, "-c", script, KEY, f"{p}1", f"{p}2"], env=env) for p in "AB"]
+    assert [p.wait(60) for p in procs] == [0, 0]
+    at = sorted(r["at"] for r in av.requests)
+    assert len(at) == 4 and np.diff(at).min() >= 0.45, np.diff(at)  # one key: every call 0.5 s after the last
+    kept = (qpo_home / "alphavantage-calls.json").read_text()
+    assert KEY not in kept and len(json.loads(kept)) == 1  # the key's hash, never the key
+
+    other = AlphaVantageClient("OTHERKEY456", calls_per_minute=0.5, retries=0)  # one call every 2 minutes
+    t0 = time.monotonic()
+    with pytest.raises(AlphaVantageRequestError, match="apikey is invalid"):  # the test server knows one key
+        other.daily_adjusted("C")
+    assert time.monotonic() - t0 < 30  # another key's pace does not hold it back
+    assert len(json.loads((qpo_home / "alphavantage-calls.json").read_text())) == 2
+    again = AlphaVantageClient(KEY, calls_per_minute=0.5, retries=0, sleep=lambda s: waits.append(s))
+    waits: list[float] = []
+    again.daily_adjusted("D")  # a new process's first call waits for the key's last call, not only its own
+    assert len(waits) == 1 and 100 < waits[0] <= 120, waits
+
+
 def test_the_key_and_the_url_come_from_the_environment(av, monkeypatch):
     monkeypatch.delenv("ALPHAVANTAGE_API_KEY")
     with pytest.raises(MissingApiKey, match="ALPHAVANTAGE_API_KEY"):
