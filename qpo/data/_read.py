@@ -360,6 +360,8 @@ def _parse_text_dates(s: pd.Series, present: np.ndarray, label: str, column: str
         raise _numbers_refused(label, column, first) from None
     out = _to_datetime(text, fmt)
     bad = np.flatnonzero(present & out.isna().to_numpy())
+    if not len(bad):
+        return _day_or_month_first(out, text, present, fmt)
     if len(bad):
         swapped = _swap_day_month(fmt)
         if swapped:  # month-first guessed from an ambiguous first date, but the file is day-first
@@ -375,6 +377,22 @@ def _parse_text_dates(s: pd.Series, present: np.ndarray, label: str, column: str
         raise fail(f"{label}: column {column!r} holds text that is not a date: "
                    f"{_rows(bad, text.iloc[bad].to_numpy())}; write dates as YYYY-MM-DD")
     return out
+
+
+def _day_or_month_first(out: pd.Series, text: pd.Series, present: np.ndarray, fmt: str) -> pd.Series:
+    """Dates that read both ways (no day above 12: 01/02/2010 is 2 January or 1 February): the
+    guessed order, unless it puts the dates in runs with long gaps between them (month-start prices
+    written day-first read month-first: 1 to 12 January of each year) while the other order gives
+    dates at one spacing."""
+    from qpo.data.calendar import comes_in_runs
+
+    swapped = _swap_day_month(fmt)
+    if not swapped or not comes_in_runs(out[present]):
+        return out
+    alt = _to_datetime(text, swapped)
+    if (present & alt.isna().to_numpy()).any() or comes_in_runs(alt[present]):
+        return out
+    return alt
 
 
 # ------------------------------------------------------------------ numbers

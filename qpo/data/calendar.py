@@ -9,8 +9,16 @@ year, a crypto panel has a price every calendar day (365), weekly and monthly pa
 * the spacing of consecutive dates (their median, in days) tells daily (a median of 1 day) from
   weekly, monthly, quarterly, half-yearly and annual data; intraday data (under half a day) and
   data every second to fourth day are refused (annualising them as daily would be wrong);
-* daily data with prices on weekends (more than 10 % of its dates on a Saturday or Sunday) is
-  calendar-daily (365); without, business-daily (252);
+* daily data is told apart by the days of the week it uses (a day counts when it holds at least
+  half as many dates as the busiest): all seven is calendar-daily (365, crypto), six a six-day
+  week (313), five or fewer business-daily (252), whichever five they are (a Sunday-to-Thursday
+  market, or Monday-to-Friday closes stamped in UTC that fall on the day before); a window too
+  short to hold two weeks falls back to the share of dates on a weekend (over 10 %: 365);
+* semi-monthly data (the 15th and the month's end, 24 a year) is told from fortnightly data (every
+  14 days, 26) by how many dates a year it holds;
+* dates that come in runs (a few consecutive periods, then a gap of at least 20 of them, three
+  times or more, the gaps holding most of the span) are refused: that is no one frequency, and
+  most often dates read the wrong way round (1 February 2010 as 2 January);
 * dates spaced irregularly (a median spacing that is none of these) are refused: pass
   ``periods_per_year`` instead of guessing.
 
@@ -31,7 +39,7 @@ BUSINESS_DAYS_PER_YEAR = 252
 #: (name, periods a year, smallest and largest median spacing in days)
 _SPACINGS: tuple[tuple[str, int, float, float], ...] = (
     ("weekly", 52, 5.0, 8.0),
-    ("fortnightly", 26, 13.0, 15.0),
+    ("fortnightly", 26, 13.0, 17.0),
     ("monthly", 12, 27.0, 32.0),
     ("quarterly", 4, 88.0, 93.0),
     ("half-yearly", 2, 178.0, 185.0),
@@ -59,8 +67,8 @@ def _given(periods_per_year) -> Frequency:
     if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, (int, np.integer)) or periods_per_year <= 0:
         raise DataError(f"periods_per_year must be a positive whole number (252 business days, 365 calendar "
                         f"days, 52 weeks, 12 months), got {quoted(periods_per_year)}")
-    names = {252: "business-daily", 365: "daily", 52: "weekly", 26: "fortnightly", 12: "monthly", 4: "quarterly",
-             2: "half-yearly", 1: "annual"}
+    names = {252: "business-daily", 365: "daily", 313: "six-day", 52: "weekly", 26: "fortnightly",
+             24: "semi-monthly", 12: "monthly", 4: "quarterly", 2: "half-yearly", 1: "annual"}
     p = int(periods_per_year)
     return Frequency(names.get(p, f"{p} a year"), p, "given")
 
@@ -90,16 +98,71 @@ def infer_frequency(index, periods_per_year: int | None = None) -> Frequency:
         raise DataError(f"the dates are {median:.1f} days apart (median): not every day nor every week (every "
                         "second or third day would be annualised as daily, wrongly); pass periods_per_year to say "
                         "how many periods make a year")
+    _refuse_runs(dates, gaps, median)
     if median <= 1.5:
+        return _daily(dates)
+    for name, p, lo, hi in _SPACINGS:
+        if lo <= median <= hi:
+            if name == "fortnightly":
+                return _fortnightly_or_semimonthly(gaps)
+            return Frequency(name, p)
+    raise DataError(f"the dates are {median:.1f} days apart (median), which is not daily, weekly, monthly, "
+                    f"quarterly or annual data; pass periods_per_year to say how many periods make a year")
+
+
+def _daily(dates: pd.DatetimeIndex) -> Frequency:
+    """Daily data: business-daily (252), a six-day week (313) or calendar-daily (365), by the days of
+    the week in use."""
+    span_days = (dates[-1] - dates[0]) / pd.Timedelta(days=1)
+    if span_days < 14:  # not two whole weeks: which weekdays are missing cannot be told
         weekend = float(np.mean(dates.day_of_week >= 5))
         if weekend > _WEEKEND_SHARE:
             return Frequency("daily", 365)
         return Frequency("business-daily", BUSINESS_DAYS_PER_YEAR)
-    for name, p, lo, hi in _SPACINGS:
-        if lo <= median <= hi:
-            return Frequency(name, p)
-    raise DataError(f"the dates are {median:.1f} days apart (median), which is not daily, weekly, monthly, "
-                    f"quarterly or annual data; pass periods_per_year to say how many periods make a year")
+    per_day = np.bincount(np.asarray(dates.day_of_week), minlength=7)
+    in_use = int(np.sum(per_day >= 0.5 * per_day.max()))
+    if in_use >= 7:
+        return Frequency("daily", 365)
+    if in_use == 6:
+        return Frequency("six-day", 313)
+    return Frequency("business-daily", BUSINESS_DAYS_PER_YEAR)
+
+
+def _fortnightly_or_semimonthly(gaps: np.ndarray) -> Frequency:
+    """Dates 13-17 days apart: every 14 days (26 a year) or twice a month (24), by their count a year."""
+    per_year = len(gaps) * 365.25 / float(gaps.sum())
+    if abs(per_year - 24.0) < abs(per_year - 26.09):
+        return Frequency("semi-monthly", 24)
+    return Frequency("fortnightly", 26)
+
+
+def _long_gaps(gaps: np.ndarray, median: float) -> np.ndarray | None:
+    """Which gaps break the dates into runs (see the module), or None when they do not."""
+    long = gaps > max(20.0 * median, 20.0)
+    if int(long.sum()) < 3 or float(gaps[long].sum()) < 0.5 * float(gaps.sum()):
+        return None
+    return long
+
+
+def comes_in_runs(values) -> bool:
+    """True when ``values`` (dates, any order) come in runs separated by long gaps (see the module)."""
+    dates = pd.DatetimeIndex(values).dropna().unique().sort_values()
+    if len(dates) < 3:
+        return False
+    gaps = np.diff(dates.to_numpy().astype("datetime64[s]").astype(np.int64)) / 86_400.0
+    return _long_gaps(gaps, float(np.median(gaps))) is not None
+
+
+def _refuse_runs(dates: pd.DatetimeIndex, gaps: np.ndarray, median: float) -> None:
+    """Refuse dates in runs separated by long gaps (see the module)."""
+    long = _long_gaps(gaps, median)
+    if long is None:
+        return
+    at = int(np.flatnonzero(long)[0])
+    raise DataError(f"the dates come in runs {median:g} day(s) apart with {int(long.sum())} gaps of "
+                    f"{float(np.min(gaps[long])):g}-{float(np.max(gaps[long])):g} days between them (the first from "
+                    f"{dates[at].date()} to {dates[at + 1].date()}): that is no one frequency; dates read the wrong way "
+                    "round (day and month swapped) look like this. Check the dates, or pass periods_per_year")
 
 
 def periods_per_year(index, given: int | None = None) -> int:

@@ -105,3 +105,36 @@ def test_spacings_between_daily_and_weekly_or_under_a_day_are_refused(index, say
 def test_a_short_business_daily_window_over_a_weekend_is_business_daily():
     """Friday, Monday, Tuesday: calendar gaps of 3 and 1 days (a median of 2) are one business day each."""
     assert infer_frequency(pd.DatetimeIndex(["2024-03-01", "2024-03-04", "2024-03-05"])).periods_per_year == 252
+
+
+def test_any_five_day_week_is_business_daily_and_seven_is_calendar_daily():
+    """A Sunday-to-Thursday market, and Monday-to-Friday closes stamped in UTC that land on the day
+    before (every Monday a Sunday), were 365 a year: a volatility sqrt(365/252) too high."""
+    week = pd.bdate_range("2018-01-01", "2020-12-31")
+    sun_thu = pd.DatetimeIndex([d for d in pd.date_range("2018-01-01", "2020-12-31") if d.day_of_week not in (4, 5)])
+    assert infer_frequency(sun_thu).periods_per_year == 252
+    assert infer_frequency(week - pd.Timedelta(hours=9)).periods_per_year == 252  # Tokyo's midnight in UTC
+    six = pd.DatetimeIndex([d for d in pd.date_range("2018-01-01", "2020-12-31") if d.day_of_week != 4])
+    assert (infer_frequency(six).name, infer_frequency(six).periods_per_year) == ("six-day", 313)
+    crypto = pd.date_range("2018-01-01", "2020-12-31")
+    thinned = crypto[np.random.default_rng(1).random(len(crypto)) > 0.25]  # a quarter of the days missing
+    assert infer_frequency(thinned).periods_per_year == 365
+    assert infer_frequency(week[(week < "2018-06-01") | (week > "2020-06-01")]).periods_per_year == 252  # one hole
+
+
+@pytest.mark.parametrize(("freq", "name", "p"), [("SME", "semi-monthly", 24), ("SMS", "semi-monthly", 24),
+                                                 ("2W", "fortnightly", 26), ("14D", "fortnightly", 26)])
+def test_twice_a_month_is_told_from_every_second_week(freq, name, p):
+    f = infer_frequency(pd.date_range("2010-01-01", "2020-12-31", freq=freq))
+    assert (f.name, f.periods_per_year) == (name, p)
+
+
+def test_dates_in_runs_with_long_gaps_are_refused():
+    """Month-start dates read month-first (1 to 12 January of each year): daily spacing, 12 dates a
+    year; annualised as daily it gave a volatility of 98 % for 18 %."""
+    misread = pd.DatetimeIndex(sorted(pd.Timestamp(year=d.year, month=1, day=d.month)
+                                      for d in pd.date_range("2010-01-01", "2020-12-01", freq="MS")))
+    with pytest.raises(DataError, match=r"come in runs 1 day\(s\) apart with 10 gaps of 354-355 days .* "
+                                        "2010-01-12 to 2011-01-01"):
+        infer_frequency(misread)
+    assert infer_frequency(misread, 12).periods_per_year == 12  # said by the caller: taken

@@ -139,3 +139,20 @@ def test_an_integer_of_hundreds_of_digits_is_an_infinite_price_not_a_traceback(t
     report = qpo.validation.validate_prices(got)
     assert not report.success and any("AAA" in str(f.examples) and "2020-01-02" in str(f.examples)
                                       for f in report.failures)
+
+
+def test_month_start_dates_written_day_first_with_slashes_are_read_day_first(tmp_path):
+    """01/02/2010 is 1 February in a file whose dates, read month-first, would be 1 to 12 January of
+    each year; month-first files and short daily ones keep the month-first reading."""
+    idx = pd.date_range("2010-01-01", "2020-12-01", freq="MS")
+    frame = pd.DataFrame({"A": np.linspace(10, 20, len(idx)), "B": np.linspace(5, 9, len(idx))}, index=idx)
+    frame.index.name = "Date"
+    frame.to_csv(tmp_path / "dmy.csv", date_format="%d/%m/%Y")
+    frame.to_csv(tmp_path / "mdy.csv", date_format="%m/%d/%Y")
+    for name in ("dmy.csv", "mdy.csv"):
+        got = qpo.load_prices(tmp_path / name)
+        assert list(got.index) == list(idx) and np.array_equal(got.to_numpy(), frame.to_numpy()), name
+        assert qpo.data.infer_frequency(got.index).periods_per_year == 12
+    days = pd.bdate_range("2020-03-02", "2020-03-12")
+    pd.DataFrame({"A": np.arange(1.0, len(days) + 1)}, index=days).to_csv(tmp_path / "d.csv", date_format="%m/%d/%Y")
+    assert list(qpo.load_prices(tmp_path / "d.csv").index) == list(days)
