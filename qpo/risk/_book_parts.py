@@ -94,13 +94,15 @@ def window_stress(W: np.ndarray, H: np.ndarray, hist: np.ndarray, hist_dates: pd
     names with the dates on which none of them has a return dropped (the daily report's
     ``prices_to_returns(prices[held], dropna="all")``). ``first``/``last`` are each portfolio's
     first and last such date as positions in ``hist_dates``; NaN return where the data do not
-    reach the window."""
+    reach the window, or whose dates cannot resolve it (:func:`~qpo.risk.stress.window_alignment`)."""
+    from qpo.risk.stress import window_alignment
+
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     n_p = W.shape[0]
     lo, hi = int(hist_dates.searchsorted(start, side="right")), int(hist_dates.searchsorted(end, side="right"))
     rows = hist[lo:hi]
     ret, cov = np.full(n_p, np.nan), np.zeros(n_p)
-    if rows.shape[0] == 0:
+    if rows.shape[0] == 0 or not window_alignment(hist_dates, start, end)[0]:
         return ret, cov
     with np.errstate(invalid="ignore"):
         covered = (hist_dates[np.minimum(first, len(hist_dates) - 1)] <= start) & \

@@ -9,6 +9,10 @@ Conventions
   history over the window is replaced by the benchmark's window return when a benchmark is given
   (named in ``note``), otherwise it contributes nothing and ``coverage`` (the share of gross
   weight with data) says so. A window the data do not reach is reported as such, not guessed.
+  On data coarser than daily the window is measured between the data's dates at or before its
+  start and its end (named in ``note`` when either lies more than 4 days away); when either lies
+  more than a fifth of the window away (monthly data cannot resolve the 33 days of the 2020 crash),
+  the scenario is reported unresolved (no return, coverage 0), not as another window's return.
 * **Hypothetical shocks** are propagated to every asset through betas estimated over the report's
   window (the conditional expectation of the asset's return given the shocked factor, in a
   linear-Gaussian model: ``E[r_i | f = x] = beta_i x``):
@@ -63,6 +67,30 @@ def _worst(contrib: pd.Series, top: int) -> str:
     return ", ".join(f"{t} {v:+.2%}" for t, v in worst.items()) or "none lost"
 
 
+#: days by which a window's ends may miss the data's dates with nothing said (weekends, holidays)
+ALIGN_DAYS = 4
+#: the share of a window's length by which its ends may miss the data's dates at most
+ALIGN_SHARE = 0.2
+
+
+def window_alignment(index: pd.DatetimeIndex, start, end) -> tuple[bool, str]:
+    """Whether the dates ``index`` resolve the window (start, end] (see the module), and the note
+    to show: empty when the window's ends lie on (or within 4 days after) the data's dates."""
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    i, j = int(index.searchsorted(start, side="right")) - 1, int(index.searchsorted(end, side="right")) - 1
+    if i < 0 or j <= i:
+        return True, ""  # not reached, or no date inside: said elsewhere
+    d_a, d_b = index[i], index[j]
+    off_a, off_b = (start - d_a).days, (end - d_b).days
+    if max(off_a, off_b) <= ALIGN_DAYS:
+        return True, ""
+    length = (end - start).days
+    if max(off_a, off_b) > ALIGN_SHARE * length:
+        return False, (f"the data's dates cannot resolve this {length}-day window: the nearest dates at or before "
+                       f"its start and end ({d_a.date()}, {d_b.date()}) lie {off_a} and {off_b} days before them")
+    return True, f"measured from {d_a.date()} to {d_b.date()}, the data's dates nearest the window"
+
+
 def _window_returns(history: pd.DataFrame, start, end) -> tuple[pd.Series, bool]:
     """Compounded returns of each column over (start, end]; NaN where a column lacks data. The
     flag says whether the data reach the whole window."""
@@ -93,16 +121,21 @@ def historical_stress(weights: pd.Series, history: pd.DataFrame, scenarios: dict
                          "coverage": 0.0, "note": f"the data ({history.index[0].date()} to "
                                                   f"{history.index[-1].date()}) do not reach this window"})
             continue
+        resolved, note = window_alignment(history.index, start, end)
+        if not resolved:
+            rows.append({**base, "portfolio_return": np.nan, "loss": np.nan, "worst_contributors": "",
+                         "coverage": 0.0, "note": note})
+            continue
         missing = asset_r.index[asset_r.isna()].tolist()
-        note = ""
         if missing and benchmark is not None:
             b_r, b_cov = _window_returns(benchmark.to_frame("benchmark"), start, end)
             if b_cov and np.isfinite(b_r.iloc[0]):
                 asset_r[missing] = float(b_r.iloc[0])
-                note = f"no prices for {missing} over the window: the benchmark's return stands in"
+                note = "; ".join(filter(None, [note, f"no prices for {missing} over the window: the benchmark's "
+                                                     "return stands in"]))
         if asset_r.isna().any():
             gone = asset_r.index[asset_r.isna()].tolist()
-            note = f"no prices for {gone} over the window: left out (coverage below)"
+            note = "; ".join(filter(None, [note, f"no prices for {gone} over the window: left out (coverage below)"]))
         contrib = (weights * asset_r).fillna(0.0)
         coverage = float(weights[asset_r.notna()].abs().sum()) / gross
         ret = float(contrib.sum())

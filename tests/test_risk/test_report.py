@@ -249,6 +249,29 @@ def test_historical_stress_replays_the_prices(data, report):
     assert np.isnan(out.loc["Dot-com bust 2000-02", "loss"]) and "do not reach" in out.loc["Dot-com bust 2000-02", "note"]
 
 
+def test_stress_windows_on_weekly_and_monthly_data_are_measured_between_their_dates_or_unresolved(data):
+    """Monthly returns held one row inside the 33 days of the 2020 crash (February's): -7 % was
+    reported for a fall of a third, with coverage 1 and no note."""
+    w, _, _, _, prices = data
+    weekly, monthly = prices.resample("W-FRI").last(), prices.resample("ME").last()
+    out = qpo.risk.historical_stress(w, qpo.prices_to_returns(monthly))[0].set_index("scenario")
+    covid = out.loc["COVID crash 2020"]
+    assert np.isnan(covid["loss"]) and covid["coverage"] == 0.0
+    assert "cannot resolve this 33-day window" in covid["note"] and "2020-01-31, 2020-02-29" in covid["note"]
+    assert np.isnan(out.loc["US downgrade 2011", "loss"])  # 73 days: June 30 lies 22 days before July 22
+    gfc = out.loc["Global financial crisis 2008"]  # 517 days: measured from September 2007 to February 2009
+    assert gfc["note"] == "measured from 2007-09-30 to 2009-02-28, the data's dates nearest the window"
+    hand = (monthly.loc["2009-02-28"] / monthly.loc["2007-09-30"] - 1)[w.index]
+    assert gfc["portfolio_return"] == pytest.approx(float(w @ hand), rel=1e-9)
+    out = qpo.risk.historical_stress(w, qpo.prices_to_returns(weekly))[0].set_index("scenario")
+    covid = out.loc["COVID crash 2020"]  # Friday 14 February to Friday 20 March: said
+    assert covid["note"] == "measured from 2020-02-14 to 2020-03-20, the data's dates nearest the window"
+    hand = (weekly.loc["2020-03-20"] / weekly.loc["2020-02-14"] - 1)[w.index]
+    assert covid["portfolio_return"] == pytest.approx(float(w @ hand), rel=1e-9)
+    daily = qpo.risk.historical_stress(w, qpo.prices_to_returns(prices))[0].set_index("scenario")
+    assert (daily["note"] == "").all()  # daily data: each window's ends are trading days, or a weekend away
+
+
 def test_stress_coverage_when_a_name_has_no_history(data):
     w, rets, _, history, _ = data
     h = history.copy()
