@@ -16,7 +16,7 @@ from importlib import metadata
 
 import numpy as np
 
-from qpo.errors import InvalidValueError, QpoError
+from qpo.errors import DataError, InvalidValueError, QpoError
 
 
 class _Required:
@@ -232,3 +232,33 @@ def check_amount(value: object, field: str, sign: str = "any", *, error: type[Qp
 
 __all__ = ["QUOTE_CHARS", "REQUIRED", "TEXT_MAX_CHARS", "check_amount", "check_confidence", "check_label", "check_text",
            "fraction", "is_number", "number", "package_versions", "positive", "quote", "whole"]
+
+
+def check_dated(frame: object, name: str, *, error: type[QpoError] | None = None) -> None:
+    """A panel (or series) indexed by date: its dates sorted and each once, its columns (tickers)
+    each once. The message names the first repeated date or ticker, or the first date out of order
+    (two downloads concatenated, rows shuffled, a file newest first). Default error:
+    :class:`~qpo.errors.DataError`."""
+    import pandas as pd
+
+    def when(value: object) -> str:
+        t = pd.Timestamp(value)  # type: ignore[arg-type]
+        return str(t.date()) if t == t.normalize() else str(t)
+
+    err = error or DataError
+    index = getattr(frame, "index", None)
+    if index is not None and len(index) and getattr(index, "dtype", None) is not None \
+            and np.issubdtype(np.asarray(index).dtype, np.datetime64):
+        if index.has_duplicates:
+            first = index[index.duplicated()][0]
+            raise err(f"{name} hold the date {when(first)} more than once ({int(index.duplicated().sum())} repeated "
+                      "date(s)): two downloads concatenated? keep one row per date")
+        if not index.is_monotonic_increasing:
+            values = np.asarray(index)
+            at = int(np.flatnonzero(values[1:] < values[:-1])[0])
+            raise err(f"{name} are not in date order: {when(index[at + 1])} comes after {when(index[at])}; "
+                      "sort them by date (frame.sort_index())")
+    columns = getattr(frame, "columns", None)
+    if columns is not None and columns.has_duplicates:
+        dup = sorted({str(c) for c in columns[columns.duplicated()]})[:10]
+        raise err(f"{name} hold the ticker(s) {dup} more than once; keep one column per ticker")

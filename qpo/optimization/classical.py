@@ -91,6 +91,22 @@ def compiled_model(objective: str, structure: tuple, n_scenarios: int = 0) -> _C
     return _Compiled(build(objective, structure, n_scenarios))
 
 
+_NEEDS_RISK = {"risk_parity": "gives each asset a share of the risk", "hrp": "divides by each asset's volatility",
+               "max_diversification": "weighs each asset by its volatility"}
+
+
+def refuse_riskless(problem: PortfolioProblem, objective: str) -> None:
+    """``objective`` (risk parity, HRP, max diversification) is undefined with an asset whose
+    variance is zero: refused naming it, not answered 100 % in it (risk parity) or by a NaN
+    distance deep in scipy (HRP)."""
+    flat = problem.riskless()
+    if flat:
+        shown = ", ".join(flat[:10]) + (f" and {len(flat) - 10} more" if len(flat) > 10 else "")
+        raise ProblemError(f"{objective} {_NEEDS_RISK[objective]}, but {shown} ha{'s' if len(flat) == 1 else 've'} "
+                           "zero variance over the returns (cash, or a price that did not move in the window); "
+                           "leave it out of the problem, or use a longer window")
+
+
 def check_supported(problem: PortfolioProblem, objective: str) -> None:
     """Objectives that cannot take some constraints say so up front."""
     rc = problem.resolved
@@ -107,6 +123,8 @@ def check_supported(problem: PortfolioProblem, objective: str) -> None:
                                "or efficient_* with costs")
         if rc.budget <= 0:
             raise ProblemError(f"{objective} needs a positive budget (got {rc.budget:g})")
+    if objective in ("risk_parity", "max_diversification"):
+        refuse_riskless(problem, objective)
     if objective == "risk_parity":
         if not rc.long_only:
             raise ProblemError("risk_parity needs long_only=True: risk budgets are shares of risk held long")

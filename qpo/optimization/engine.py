@@ -234,8 +234,10 @@ def _optimize_binary(problem, objective, method, options, confidence_level, n_bo
 
 
 def _solve_hrp(problem: PortfolioProblem, opts: dict):
+    from qpo.optimization.classical import refuse_riskless
     from qpo.optimization.hrp import hrp_weights
 
+    refuse_riskless(problem, "hrp")
     if problem.constraints.describe():
         raise ProblemError("hrp allocates by its own recursive rule and takes no constraints beyond the default "
                            f"long-only, fully invested ones; got {problem.constraints!r}. Use risk_parity or "

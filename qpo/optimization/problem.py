@@ -15,6 +15,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from qpo._checks import check_dated
 from qpo.data.calendar import BUSINESS_DAYS_PER_YEAR, infer_frequency
 from qpo.errors import ProblemError
 from qpo.optimization.constraints import Constraints, ResolvedConstraints
@@ -74,6 +75,13 @@ class PortfolioProblem:
     def resolved(self) -> ResolvedConstraints:
         """The constraints as arrays in ticker order."""
         return self.constraints.resolve(self.tickers)
+
+    def riskless(self) -> list[str]:
+        """The tickers whose variance is zero (to 1e-9 of the largest volatility): cash, or a price
+        that did not move over the returns' window (a stale vendor stretch)."""
+        sd = np.sqrt(np.clip(np.diag(self.cov.to_numpy(dtype=float)), 0.0, None))
+        top = float(sd.max()) if sd.size else 0.0
+        return [t for t, v in zip(self.tickers, sd) if not v > 1e-9 * top]
 
     def annual_cov(self) -> np.ndarray:
         return self.cov.to_numpy() * self.periods_per_year
@@ -149,6 +157,7 @@ class PortfolioProblem:
 
         if not isinstance(returns, pd.DataFrame):
             raise ProblemError("returns must be a pandas DataFrame of periods x tickers")
+        check_dated(returns, "returns", error=ProblemError)
         mean_est, cov_est = mean_estimator(mean), covariance_estimator(covariance)
         values = returns.to_numpy(dtype=float)
         if not np.isfinite(values).all():

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from qpo import measures
-from qpo._checks import positive
+from qpo._checks import check_dated, positive
 from qpo.data.calendar import BUSINESS_DAYS_PER_YEAR, Frequency, infer_frequency
 from qpo.errors import DataError
 from qpo.measures import tail_size
@@ -103,6 +103,10 @@ def portfolio_returns(weights: pd.Series, returns: pd.DataFrame) -> pd.Series:
     """
     if not isinstance(weights, pd.Series):
         raise DataError("weights must be a pandas Series indexed by ticker")
+    if weights.index.has_duplicates:
+        dup = sorted({str(t) for t in weights.index[weights.index.duplicated()]})[:10]
+        raise DataError(f"weights name the ticker(s) {dup} more than once; give one weight per ticker")
+    check_dated(returns, "returns")
     missing = [t for t in weights.index if t not in returns.columns]
     if missing:
         raise DataError(f"weights name tickers that the returns do not have: {missing}; "

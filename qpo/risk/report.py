@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qpo._checks import check_confidence
+from qpo._checks import check_confidence, check_dated
 from qpo.data.calendar import Frequency
 from qpo.errors import DataError
 from qpo.risk.compliance import ComplianceStatus, Limits, check_compliance
@@ -293,6 +293,9 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
     if not isinstance(getattr(returns, "index", None), pd.DatetimeIndex):
         raise DataError("returns must be indexed by date (a pandas DatetimeIndex): the report dates its drawdowns "
                         "and replays stress windows by date")
+    check_dated(returns, "returns")
+    if isinstance(benchmark, (pd.Series, pd.DataFrame)) and isinstance(benchmark.index, pd.DatetimeIndex):
+        check_dated(benchmark, "the benchmark's returns")
     kind = _benchmark_kind(benchmark, returns)  # None exactly when benchmark is None
     if kind == "weights":
         bad = ~np.isfinite(_given(benchmark).to_numpy(dtype=float))
