@@ -259,6 +259,9 @@ def check_dated(frame: object, name: str, *, error: type[QpoError] | None = None
             raise err(f"{name} are not in date order: {when(index[at + 1])} comes after {when(index[at])}; "
                       "sort them by date (frame.sort_index())")
     columns = getattr(frame, "columns", None)
+    if isinstance(columns, pd.MultiIndex):
+        raise err(f"{name} have columns in {columns.nlevels} levels (e.g. {quote(columns[0], 40)}), not one "
+                  "ticker each: a download of several fields? select one, e.g. frame['Adj Close']")
     if columns is not None and columns.has_duplicates:
         dup = sorted({str(c) for c in columns[columns.duplicated()]})[:10]
         raise err(f"{name} hold the ticker(s) {dup} more than once; keep one column per ticker")

@@ -18,6 +18,7 @@ from qpo.backtesting._inputs import (
     check_rebalance,
     check_window,
 )
+from qpo.data.calendar import day_end
 from qpo.errors import DataError, InvalidValueError, UnknownOptionError
 
 
@@ -86,7 +87,7 @@ def prepare(prices: object, rebalance: object, window: object, expanding: object
     if first is not None and last is not None and first >= last:
         raise InvalidValueError(f"start {first.date()} must be before end {last.date()}")
     if last is not None:
-        frame = frame.loc[:last]
+        frame = frame.loc[:day_end(last)]  # an end date keeps its close, at whatever time it is stamped
         if len(frame) < 3:
             raise DataError(f"prices hold {len(frame)} date(s) up to end {last.date()}; need at least 3")
     dates = frame.index

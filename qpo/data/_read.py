@@ -172,10 +172,20 @@ def read_parquet(path: Path, columns=None, filters=None) -> pd.DataFrame:
         df = pd.read_parquet(path, columns=columns, filters=filters)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises many types; turned into a clear message
         raise fail(f"could not read {path.name} as Parquet: {' '.join(str(exc).split())}") from exc
+    if isinstance(df.columns, pd.MultiIndex):  # ("Adj Close", "AAPL"), ("Volume", "AAPL"): a yfinance download
+        raise fail(f"{path.name}: its columns have {df.columns.nlevels} levels ({multi_levels(df.columns)}), not one "
+                   "ticker each; select one price field first, e.g. frame['Adj Close'].to_parquet(...)")
     df = restore_index(df)
     df.columns = [str(c) for c in df.columns]
     df.attrs["qpo_read"] = ""
     return df
+
+
+def multi_levels(columns: pd.MultiIndex) -> str:
+    """Two example columns of a MultiIndex and its first level's values, for a message."""
+    first = sorted({str(v) for v in columns.get_level_values(0)})
+    shown = ", ".join(short(str(c), 40) for c in list(columns[:2]))
+    return f"e.g. {shown}; first level: {', '.join(short(v, 20) for v in first[:6])}" + (" ..." if len(first) > 6 else "")
 
 
 def _shown(path: Path, n: int = 120) -> str:

@@ -165,6 +165,12 @@ def _refuse_runs(dates: pd.DatetimeIndex, gaps: np.ndarray, median: float) -> No
                     "round (day and month swapped) look like this. Check the dates, or pass periods_per_year")
 
 
+def day_end(when: pd.Timestamp) -> pd.Timestamp:
+    """The last instant an inclusive ``end`` covers: a date (midnight) covers its whole day, so a
+    close stamped 16:00 (or 21:00 in UTC) on the end date is kept; a time given is kept as given."""
+    return when + pd.Timedelta(days=1) - pd.Timedelta(1, "ns") if when == when.normalize() else when
+
+
 def periods_per_year(index, given: int | None = None) -> int:
     """Shortcut: ``infer_frequency(index, given).periods_per_year``."""
     return infer_frequency(index, given).periods_per_year

@@ -35,6 +35,7 @@ from qpo.data._read import (
     read_table,
     to_numbers,
 )
+from qpo.data.calendar import day_end
 from qpo.errors import DataError, UnknownOptionError, quoted
 
 OHLCV_COLUMNS = [
@@ -108,7 +109,7 @@ def _slice(df: pd.DataFrame, start, end) -> pd.DataFrame:
     if start is not None:
         mask &= idx >= start
     if end is not None:
-        mask &= idx <= end
+        mask &= idx <= day_end(end)
     return df.loc[mask]
 
 
@@ -303,7 +304,7 @@ def load_ohlcv(
     if start is not None:
         df = df[df["date"] >= start]
     if end is not None:
-        df = df[df["date"] <= end]
+        df = df[df["date"] <= day_end(end)]
     return df.reset_index(drop=True)
 
 

@@ -56,6 +56,10 @@ class Panel:
             raise DataError(f"prices must be a pandas DataFrame (dates x tickers), got {type(prices).__name__}")
         if prices.shape[1] == 0 or prices.shape[0] == 0:
             raise DataError(f"the price panel is empty (shape {prices.shape})")
+        if isinstance(prices.columns, pd.MultiIndex):
+            raise DataError(f"the price panel's columns have {prices.columns.nlevels} levels (e.g. "
+                            f"{str(prices.columns[0])[:60]}), not one ticker each: a download of several fields? "
+                            "validate one, e.g. frame['Adj Close']")
         if prices.columns.has_duplicates:
             dup = sorted({str(c) for c in prices.columns[prices.columns.duplicated()]})
             raise DataError(f"the price panel has duplicate ticker columns {dup}; keep one column per ticker")

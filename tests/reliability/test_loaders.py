@@ -156,3 +156,17 @@ def test_month_start_dates_written_day_first_with_slashes_are_read_day_first(tmp
     days = pd.bdate_range("2020-03-02", "2020-03-12")
     pd.DataFrame({"A": np.arange(1.0, len(days) + 1)}, index=days).to_csv(tmp_path / "d.csv", date_format="%m/%d/%Y")
     assert list(qpo.load_prices(tmp_path / "d.csv").index) == list(days)
+
+
+def test_an_end_date_keeps_its_close_whatever_time_the_close_is_stamped(tmp_path):
+    """``end`` is inclusive: a file of closes stamped 16:00 lost the end date's bar (and
+    ``start=end`` gave no row); a backtest's ``end`` lost it too."""
+    prices = qpo.load_prices("sp500")[["AAPL", "MSFT", "JNJ"]].loc["2020"]
+    stamped = prices.set_axis(prices.index + pd.Timedelta(hours=16))
+    stamped.to_csv(tmp_path / "closes.csv")
+    got = qpo.load_prices(tmp_path / "closes.csv", end="2020-12-31")
+    assert got.index[-1] == pd.Timestamp("2020-12-31 16:00") and len(got) == len(prices)
+    assert len(qpo.load_prices(tmp_path / "closes.csv", start="2020-12-31", end="2020-12-31")) == 1
+    assert qpo.load_prices(tmp_path / "closes.csv", end="2020-12-31 12:00").index[-1] == pd.Timestamp("2020-12-30 16:00")
+    result = qpo.backtest(stamped, "min_variance", window=60, end="2020-06-30")
+    assert result.equity.index[-1] == pd.Timestamp("2020-06-30 16:00")

@@ -75,3 +75,22 @@ def test_a_backtest_whose_window_holds_a_stale_price_records_failed_rebalances(p
     assert [f["date"] for f in failed] == [pd.Timestamp("2019-04-30")], failed  # the one window without a move
     assert "JNJ has zero variance" in failed[0]["reason"]
     assert result.summary()["n rebalances"] > len(failed)  # the other months rebalanced
+
+
+def test_columns_in_two_levels_are_refused_not_taken_for_tickers(panel, tmp_path):
+    """A download of several fields per ticker (('Adj Close', 'AAPL'), ('Volume', 'AAPL')) loaded as
+    ten "tickers", validated, and was optimized across prices and volumes alike."""
+    fields = pd.concat({"Adj Close": panel, "Close": panel * 1.01, "Volume": panel * 1e3}, axis=1)
+    fields.to_parquet(tmp_path / "fields.parquet")
+    with pytest.raises(DataError, match=r"columns have 2 levels \(e.g. \('Adj Close', 'AAPL'\).*first level: "
+                                        "Adj Close, Close, Volume"):
+        qpo.load_prices(tmp_path / "fields.parquet")
+    with pytest.raises(DataError, match="columns have 2 levels"):
+        qpo.validate_prices(fields)
+    rets = qpo.prices_to_returns(fields)
+    with pytest.raises(ProblemError, match="columns in 2 levels"):
+        qpo.PortfolioProblem.from_returns(rets)
+    with pytest.raises(DataError, match="columns in 2 levels"):
+        qpo.risk_report(pd.Series(0.5, index=rets.columns[:2]), rets)
+    assert list(qpo.load_prices(fields["Adj Close"].to_parquet(tmp_path / "one.parquet") or tmp_path / "one.parquet")
+                .columns) == ["AAPL", "MSFT", "JNJ", "XOM"]
