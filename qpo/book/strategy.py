@@ -81,6 +81,8 @@ from qpo.store.portfolios import register_strategy_check
 
 #: whether a Strategy being made builds its problem on a sample (False only for stored strategies)
 _CHECK_BUILDS: contextvars.ContextVar[bool] = contextvars.ContextVar("qpo_strategy_check_builds", default=True)
+#: False while :meth:`Strategy.check_builds` builds on its synthetic sample, whose sectors are made up
+_REAL_SECTORS: contextvars.ContextVar[bool] = contextvars.ContextVar("qpo_strategy_real_sectors", default=True)
 
 
 # -- the strategy -----------------------------------------------------------------------------------
@@ -127,6 +129,8 @@ class Strategy:
         if self.limits is None:
             raise _fail("limits", "cannot be null: {} checks no limit (leave the key out for the house limits)")
         put("limits", _limits(self.limits))
+        _known_sectors("sector_max", self.sector_max)  # a near miss ("Information technology") caps nothing
+        _known_sectors("limits.sector_max", self.limits.sector_max)
         put("benchmark", None if self.benchmark is None else _name("benchmark", self.benchmark, 40))
         put("rebalance_band", _number("rebalance_band", self.rebalance_band, 0.0, 1.0, lo_open=True,
                                       valid="the largest |weight - target| before a proposal is due, 0.05 = 5 %"))
@@ -302,6 +306,7 @@ class Strategy:
                 from qpo.data import load_sectors
 
                 sectors = load_sectors()
+            _known_sectors("sector_max", self.sector_max, sectors)
             groups = {t: str(sectors.get(t, "Unclassified")) for t in names}
             present = set(groups.values())
             caps = ({s: v for s, v in self.sector_max.items() if s in present} if isinstance(self.sector_max, dict)
@@ -348,6 +353,7 @@ class Strategy:
                     from qpo.data import load_sectors
 
                     sectors = load_sectors()
+                _known_sectors("limits.sector_max", lim.sector_max, sectors)
                 groups = {t: str(sectors.get(t, "Unclassified")) for t in names}
             present = set(groups.values())
             mine = dict(c.group_max) if c.group_max is not None else {}
@@ -403,7 +409,11 @@ class Strategy:
             sectors = {t: f"_sector{i}" for i, t in enumerate(sample.columns)} if synthetic else None
             # the synthetic sample checks structure: whether the bounds can hold the budget depends
             # on the names of each proposal (constraints_for refuses then)
-            problem = self._problem(sample, current, sectors, capacity=not synthetic)
+            token = _REAL_SECTORS.set(not synthetic)
+            try:
+                problem = self._problem(sample, current, sectors, capacity=not synthetic)
+            finally:
+                _REAL_SECTORS.reset(token)
             check_supported(problem, self.objective)
             resolve_options(problem, self.objective, dict(self.objective_options))
         except InfeasibleError as exc:
@@ -483,3 +493,15 @@ def _check_stored(obj) -> None:
 register_strategy_check(_check_stored)
 
 __all__ = ["COVARIANCES", "DEFAULT_LIMITS", "MEANS", "OBJECTIVES", "SCHEMA_VERSION", "Strategy", "StrategyError"]
+
+
+def _known_sectors(where: str, caps, sectors: Mapping[str, str] | None = None) -> None:
+    """Refuse caps on sectors that are none: near misses of a known sector always, and with the
+    sector map in use, any name no ticker of it has (see :func:`qpo.data.sectors.unknown_sectors`)."""
+    from qpo.data.sectors import sector_names_error, unknown_sectors
+
+    if not isinstance(caps, Mapping) or (sectors is not None and not _REAL_SECTORS.get()):
+        return
+    found = unknown_sectors(list(caps), dict(sectors) if sectors is not None else None)
+    if found:
+        raise StrategyError(f"strategy {sector_names_error(where, found, dict(sectors) if sectors is not None else None)}")

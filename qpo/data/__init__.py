@@ -10,7 +10,7 @@ from qpo.data.loaders import (
     ohlcv_to_prices,
 )
 from qpo.data.returns import prices_to_returns
-from qpo.data.sectors import BUNDLED_SECTORS, load_sectors
+from qpo.data.sectors import BUNDLED_SECTORS, GICS_SECTORS, load_sectors
 
 __all__ = [
     "BUSINESS_DAYS_PER_YEAR",
@@ -19,6 +19,7 @@ __all__ = [
     "infer_frequency",
     "periods_per_year",
     "BUNDLED_SECTORS",
+    "GICS_SECTORS",
     "load_sectors",
     "OHLCV_COLUMNS",
     "PRICE_SOURCES",

@@ -405,3 +405,24 @@ def test_every_valid_strategy_round_trips_exactly_and_builds_on_real_returns(d, 
         assert np.isfinite(p.cov.to_numpy()).all() and np.isfinite(p.mu.to_numpy()).all()
         p.resolved  # noqa: B018 - resolving the constraints over the universe is part of building
     assert s.check_builds(returns).tickers == TICKERS
+
+
+def test_a_sector_cap_on_a_sector_no_ticker_has_is_refused_not_ignored(returns):
+    """'Information technology' (a lower-case t) was stored and capped nothing: a proposal put 63.6 %
+    in the sector the advisor meant to cap at 30 %."""
+    with pytest.raises(StrategyError, match="sector_max names the sector 'Information technology', which no ticker "
+                                            r"has .*did you mean 'Information Technology'\?"):
+        Strategy.from_json({"schema_version": SCHEMA_VERSION, "sector_max": {"Information technology": 0.3}})
+    with pytest.raises(StrategyError, match="limits.sector_max names the sector 'Helth Care'.*'Health Care'"):
+        Strategy.from_json({"schema_version": SCHEMA_VERSION, "limits": {"sector_max": {"Helth Care": 0.3}}})
+    # a taxonomy of one's own is stored, and refused only against a sector map that lacks it
+    own = Strategy.from_json({"schema_version": SCHEMA_VERSION, "sector_max": {"Tech": 0.3}})
+    names = ["AAPL", "MSFT", "JNJ", "XOM"]
+    with pytest.raises(StrategyError, match="sector_max names the sector 'Tech', which no ticker has"):
+        own.constraints_for(names)  # the bundled GICS map: no ticker is in 'Tech'
+    c = own.constraints_for(names, sectors={"AAPL": "Tech", "MSFT": "Tech", "JNJ": "Pharma", "XOM": "Oil"})
+    assert c.group_max == {"Tech": 0.3}
+    right = Strategy.from_json({"schema_version": SCHEMA_VERSION, "objective": "max_sharpe",
+                                "sector_max": {"Information Technology": 0.3}})
+    w = optimize(right.problem(returns[names]), "max_sharpe").weights
+    assert float(w[["AAPL", "MSFT"]].sum()) <= 0.3 + 1e-6
