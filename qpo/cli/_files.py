@@ -147,10 +147,11 @@ def read_ledger_file(path: str):
 def _number(text: str):
     """A number of a CSV cell, or the text itself (the store then says the row's value is not a
     number), or None for a blank cell."""
+    import re
+
     t = text.strip()
     if not t:
         return None
-    try:
-        return float(t)
-    except ValueError:
-        return text
+    if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", t):
+        return text  # 'nan', 'inf', '1_0', '0x10', '1,000': not a plain number; the store names the row
+    return float(t)

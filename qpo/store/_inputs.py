@@ -178,6 +178,9 @@ def currency(value: object) -> str:
     return value
 
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2}|Z)?)?")
+
+
 def day(value: object, field: str = "as_of") -> dt.date:
     """A date: a ``datetime.date`` (or datetime, Timestamp, numpy datetime64) or an ISO text (2022-12-28)."""
     valid = f"{field} must be a date (YYYY-MM-DD, a datetime.date or a Timestamp)"
@@ -194,6 +197,8 @@ def day(value: object, field: str = "as_of") -> dt.date:
             label(value, field, 40)  # no NUL, surrogates or pages of text for pandas to parse
         except StoreError:
             raise fail(f"{valid}, got {quote(value)}") from None
+        if not _ISO_DAY.fullmatch(value.strip()):  # 01/02/2022 is 2 January or 1 February; 'today' moves
+            raise fail(f"{field} must be written YYYY-MM-DD (e.g. 2022-12-28), got {quote(value)}")
     try:
         stamp = pd.Timestamp(value)
     except (ValueError, TypeError, OverflowError):

@@ -25,6 +25,8 @@ from qpo.errors import StoreError
 
 #: tolerances: floating sums of prices x shares are not exact
 SHARE_TOLERANCE = 1e-9
+#: the smallest quantity of shares an entry may carry (a millionth of a share)
+MIN_QUANTITY = 1e-6
 CASH_TOLERANCE = 1e-6
 SHARE_KINDS_IN = ("buy", "transfer_in")
 SHARE_KINDS_OUT = ("sell", "transfer_out")

@@ -99,6 +99,9 @@ def _opening_entries(session: Session, holdings, cash, trade_date, known_tickers
             shown = ticker if ticker is not None else quote(key, 20)
             if not _amount_ok(qty, "positive", money=True):
                 problems.append(f"{shown}: shares {quote(qty, 20)} must be a positive finite number of at most 1e12")
+            elif float(qty) < ledger.MIN_QUANTITY:
+                problems.append(f"{shown}: shares {float(qty):.3g} are below {ledger.MIN_QUANTITY:g}, the smallest a "
+                                "ledger records")
             if ticker is None:
                 continue
             if ticker in seen:
@@ -116,7 +119,7 @@ def _opening_entries(session: Session, holdings, cash, trade_date, known_tickers
                 continue
             when = row.get("date")
             when = day if when is None or pd.isna(when) else _collect(problems, check.trade_day, when, f"{ticker} date")
-            if _amount_ok(qty, "positive", money=True) and when is not None:
+            if _amount_ok(qty, "positive", money=True) and float(qty) >= ledger.MIN_QUANTITY and when is not None:
                 entries.append(ledger.Entry("transfer_in", when, ticker, float(qty),
                                             None if price is None else float(price)))
     if cash is not None:
@@ -355,6 +358,9 @@ def _entry(kind, trade_date, ticker, quantity, price, fees, amount, universe=Non
                                                "any" if k == "split" else "positive")
     if k == "split" and q == 0.0:
         problems.append("quantity (shares) of a split is the change in the shares held (+10 for 2-for-1 on 10), not 0")
+    elif q is not None and 0.0 < abs(q) < ledger.MIN_QUANTITY:
+        problems.append(f"quantity (shares) {q:.3g} is below {ledger.MIN_QUANTITY:g}, the smallest a ledger records "
+                        "(a smaller one would hold a name worth nothing)")
     p = None if price is None else _collect(problems, check.money, price, "price", "positive")
     f = _collect(problems, check.money, 0.0 if fees is None else fees, "cost (fees)", "nonnegative")
     a = None if amount is None else _collect(problems, check.money, amount, "amount", "positive")

@@ -87,6 +87,37 @@ def test_bad_rows_are_named_by_row_and_nothing_is_written(book, tmp_path):
     assert "row 4: transaction kind must be one of buy, sell" in e and e.endswith(" [...]")  # cut at 300 characters
 
 
+@pytest.mark.parametrize("cells, message", [
+    (["deposit", "01/02/2022", "", "", "", "", "100", ""], "trade date must be written YYYY-MM-DD (e.g. 2022-12-28), "
+                                                          "got '01/02/2022'"),
+    (["deposit", "01.02.2022", "", "", "", "", "100", ""], "trade date must be written YYYY-MM-DD (e.g. 2022-12-28), got '01.02.2022'"),
+    (["deposit", "today", "", "", "", "", "100", ""], "trade date must be written YYYY-MM-DD (e.g. 2022-12-28), got 'today'"),
+    (["deposit", "2022", "", "", "", "", "100", ""], "trade date must be written YYYY-MM-DD (e.g. 2022-12-28), got '2022'"),
+    (["deposit", "Dec 5 2022", "", "", "", "", "100", ""], "trade date must be written YYYY-MM-DD (e.g. 2022-12-28), got 'Dec 5 2022'"),
+    (["buy", "2022-12-05", "KO", "1_0", "50", "", "", ""], "quantity (shares) must be a finite number > 0, got '1_0'"),
+    (["buy", "2022-12-05", "KO", "1", "50", "nan", "", ""], "cost (fees) must be a finite number >= 0, got 'nan'"),
+    (["buy", "2022-12-05", "KO", "1", "NaN", "", "", ""], "price must be a finite number > 0, got 'NaN'"),
+    (["buy", "2022-12-05", "KO", "1e-300", "50", "", "", ""], "quantity (shares) 1e-300 is below 1e-06"),
+])
+def test_dates_not_written_iso_and_numbers_python_alone_reads_are_refused(book, tmp_path, cells, message):
+    """01/02/2022 was stored as 2 January (1 February to most of the world), 'today' as whichever day
+    the import ran, '2022' as 1 January; '1_0' became 10 shares, a 'nan' fee 0, 1e-300 shares a holding
+    worth nothing that `portfolio show` listed at 100 %."""
+    path = write_csv(tmp_path / "l.csv", [["deposit", "2022-12-01", "", "", "", "", "1000", ""], cells])
+    r = book.refused("portfolio", "transactions", "Harper", "--import", path, actor=ANA)
+    assert f"row 2: {message}" in r.json["error"], r.json["error"]
+
+
+def test_opening_holdings_below_a_millionth_of_a_share_are_refused(book, tmp_path):
+    (tmp_path / "h.csv").write_text("ticker,shares\nAAPL,1e-300\n")
+    r = book.refused("portfolio", "create", "Tiny", "--client", "c", "--advisor", ANA, "--holdings", tmp_path / "h.csv",
+                     actor=ADMIN)
+    assert "AAPL: shares 1e-300 are below 1e-06, the smallest a ledger records" in r.json["error"]
+    r = book.refused("portfolio", "create", "Day", "--client", "c", "--advisor", ANA, "--cash", "5", "--date", "01/02/2020",
+                     actor=ADMIN)
+    assert "trade date must be written YYYY-MM-DD" in r.json["error"]
+
+
 @pytest.mark.parametrize("content, message", [
     (None, "is not a file"),
     ("", "is empty: it needs a header line (kind,trade_date,ticker,quantity,price,fees,amount,note)"),
