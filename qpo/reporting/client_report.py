@@ -84,7 +84,7 @@ def client_report(name: str, prices: pd.DataFrame, *, engine, actor, benchmark_r
     daily = daily_report(name, prices, as_of=as_of, lookback_days=lookback_days, benchmark=levels, engine=engine,
                          actor=actor, n_scenarios=n_scenarios)
     day = daily.as_of
-    with session_scope(engine) as s:
+    with session_scope(engine, write=False) as s:
         held = get_portfolio(s, actor, name)
         client, account, advisor = held.client_name, held.account, held.advisor.email
         pos = position(s, actor, name, day.date())

@@ -260,7 +260,7 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
     unit = period_name(frequency.periods_per_year)
     who = report_actor(actor)
     engine = engine or connect(create=False)
-    with session_scope(engine) as session:
+    with session_scope(engine, write=False) as session:
         held = get_portfolio(session, who, portfolio)
         strategy = portfolio_strategy(held)
         own = strategy.limits

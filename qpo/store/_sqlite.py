@@ -6,12 +6,16 @@ file, even when it disappears while the engine lives); a damaged file is named a
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
 from qpo.errors import CorruptFileError
 
+#: how long a SQLite connection waits for another one's write lock before "database is locked" (seconds;
+#: ``QPO_SQLITE_BUSY_TIMEOUT``)
+SQLITE_BUSY_TIMEOUT = float(os.environ.get("QPO_SQLITE_BUSY_TIMEOUT") or 60.0)
 _MAGIC = b"SQLite format 3\x00"
 _HEADER = 100
 #: what SQLite says when a file is not (or no longer) a database
@@ -65,6 +69,6 @@ def existing_file_creator(path: Path):
 
     def creator() -> sqlite3.Connection:
         # the pool hands a connection to one thread at a time, as SQLAlchemy's own pysqlite setup assumes
-        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+        return sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=SQLITE_BUSY_TIMEOUT)
 
     return creator

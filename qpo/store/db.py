@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from qpo import config
 from qpo.errors import MissingStoreError, QpoError, StoreError
 from qpo.store import _sqlite
+from qpo.store._sqlite import SQLITE_BUSY_TIMEOUT
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: engines of ``connect(url)`` (may create the store) and of ``connect(url, create=False)``
@@ -84,6 +85,8 @@ def _make_engine(url: str, *, create: bool = True) -> Engine:
             path.parent.mkdir(parents=True, exist_ok=True)
         else:  # SQLite creates a missing file on connect unless told mode=rw
             kwargs["creator"] = _sqlite.existing_file_creator(path)
+    if path is not None and "creator" not in kwargs:
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}
     engine = create_engine(url, future=True, pool_pre_ping=True, **kwargs)
     if engine.dialect.name == "sqlite":
 
@@ -333,9 +336,18 @@ def store_exists(url: str | None = None) -> bool:
 
 
 @contextlib.contextmanager
-def session_scope(engine: Engine | None = None) -> Iterator[Session]:
-    """One transaction: commit on success, roll back everything on any error."""
+def session_scope(engine: Engine | None = None, *, write: bool = True) -> Iterator[Session]:
+    """One transaction: commit on success, roll back everything on any error.
+
+    On SQLite a transaction that may write (``write=True``, the default) takes the database's write
+    lock when it begins (``BEGIN IMMEDIATE``): the checks it reads before it writes (the last admin,
+    the cash and shares a ledger holds, a proposal still open) cannot change under it, and two
+    writers never both read and then both fail to write ("database is locked"): the second waits
+    (up to :data:`SQLITE_BUSY_TIMEOUT` seconds) and then sees the first one's rows. PostgreSQL locks
+    the rows it checks (``SELECT ... FOR UPDATE``). Pages that only read pass ``write=False``."""
     engine = engine or connect()
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     with factory() as session, session.begin():
+        if write and engine.dialect.name == "sqlite":
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
         yield session

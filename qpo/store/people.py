@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from qpo._checks import quote
@@ -25,6 +25,10 @@ def _user_row(u: User) -> dict:
     return {"email": u.email, "name": u.name, "role": u.role, "has_password": u.password_hash is not None}
 
 
+#: the PostgreSQL advisory lock that serializes additions of people (SQLite: its write lock does)
+_PG_PEOPLE_LOCK = 0x71706F5F70656F70  # "qpo_peop"
+
+
 def add_user(session: Session, actor: ActorLike, email: str, name: str, role: str = "advisor", *,
              password: str | None = None) -> User:
     """Add a person. Only an admin (or a system actor) may, except for the first person of an
@@ -38,14 +42,18 @@ def add_user(session: Session, actor: ActorLike, email: str, name: str, role: st
     urole = _collect(problems, check.role, role)
     if problems:
         raise check.report("user", problems)
+    if session.get_bind().dialect.name == "postgresql":  # one addition at a time: two first admins of an
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_PEOPLE_LOCK})  # empty store make one
     if isinstance(actor, Actor) and actor.is_system:
         who = actor
     elif urole == "admin" and not session.scalar(select(func.count(User.id))):
         who = Actor.system("bootstrap") if actor is None else _bootstrap_actor(session, actor, address)
     else:
         who = _admin_actor(session, actor, f"add the user {quote(address)}")
-    if session.scalar(select(User.id).where(User.email == address)) is not None:
-        raise check.fail(f"user {quote(address)} exists already (`qpo user list`)")
+    same = session.scalar(select(User.email).where(func.lower(User.email) == address.lower()).limit(1))
+    if same is not None:  # one mailbox, one user: the sign-in page matches e-mails whatever their case
+        also = "" if same == address else f" as {quote(same)}"
+        raise check.fail(f"user {quote(address)} exists already{also} (`qpo user list`)")
     hashed = hash_password(password) if password is not None else None
     user = User(email=address, name=uname, role=urole, password_hash=hashed)
     session.add(user)

@@ -211,7 +211,7 @@ class AdvisorDashboard:
         self.engine = engine or connect(create=False)
         self.history_start = history_start
         self._read_prices()
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine, write=False) as session:
             self.actor = actor_for(session, dashboard_actor(actor))  # an unknown QPO_USER is refused here
             self.portfolios = list_portfolios(session, self.actor)
         names = self.portfolios["name"].tolist()
@@ -391,7 +391,7 @@ class AdvisorDashboard:
         from qpo.risk.metrics import percent
         from qpo.store import get_portfolio, portfolio_benchmark, position, session_scope
 
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine, write=False) as session:
             stored = get_portfolio(session, self.actor, name)
             own, stored_benchmark = portfolio_strategy(stored).limits, portfolio_benchmark(stored)
             held = position(session, self.actor, name, self.prices.index[-1].date())

@@ -109,7 +109,7 @@ def store_problem() -> str | None:
 
         from qpo.store import session_scope
 
-        with session_scope(_engine()) as s:
+        with session_scope(_engine(), write=False) as s:
             s.execute(text("SELECT 1"))
     except QpoError as exc:
         return _scrub(str(exc))
@@ -125,7 +125,7 @@ def _lookup(email: str):
     from qpo.store import User as Person
     from qpo.store import session_scope
 
-    with session_scope(_engine()) as s:
+    with session_scope(_engine(), write=False) as s:
         row = s.execute(select(Person.email, Person.name, Person.role, Person.password_hash)
                         .where(Person.email == email)).first()
     return None if row is None else tuple(row)

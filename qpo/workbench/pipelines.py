@@ -249,7 +249,7 @@ def check_portfolio(spec: PipelineSpec, params: dict[str, Any]) -> None:
             connect(create=False)  # a missing store: MissingStoreError, before a run is created
         return
 
-    with session_scope(connect(create=False)) as session:  # a missing store: MissingStoreError, nothing created
+    with session_scope(connect(create=False), write=False) as session:  # a missing store: MissingStoreError, nothing created
         names = list(list_portfolios(session, Actor.system(PIPELINE_ACTOR))["name"])
     if not names:
         raise StoreError(f"the store at {safe_url(config.database_url())} holds no portfolio; add one, or seed the demo "
@@ -278,7 +278,7 @@ def check_run_data(spec: PipelineSpec, params: dict[str, Any], prices) -> str | 
 
     as_of = params.get(spec.as_of_parameter) if spec.as_of_parameter else None
     try:
-        with session_scope(connect(create=False)) as session:
+        with session_scope(connect(create=False), write=False) as session:
             held = portfolio_holdings(session, Actor.system(PIPELINE_ACTOR), params[name], as_of)
     except QpoError:  # no holdings on that date, say: the notebook says so in its own words
         return None

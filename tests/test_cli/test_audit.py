@@ -38,7 +38,7 @@ def test_audit_filters_and_refusals(book):
     assert len(_trail(book, ADMIN, "--since", str(today - dt.timedelta(days=1)))) == 7
     assert _trail(book, ADMIN, "--since", str(today + dt.timedelta(days=2))) == []
     r = book.refused("audit", "--since", "yesterday", actor=ADMIN)
-    assert r.json["error"] == "since must be a date (YYYY-MM-DD, a datetime.date or a Timestamp), got 'yesterday'"
+    assert r.json["error"] == "since must be written YYYY-MM-DD (e.g. 2022-12-28), got 'yesterday'"
     r = book.refused("audit", "--portfolio", "Tech", actor=ANA, code=4)
     assert r.json["error"] == f"{ANA} (advisor) may not see portfolio 'Tech': it belongs to another advisor's client"
     r = book.refused("audit", "--portfolio", "P" * 201, actor=ADMIN)

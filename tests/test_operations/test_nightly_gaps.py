@@ -58,13 +58,13 @@ def no_delivery(monkeypatch):
 
 
 def _names(engine) -> dict[int, str]:
-    with session_scope(engine) as s:
+    with session_scope(engine, write=False) as s:
         return dict(s.execute(select(ClientPortfolio.id, ClientPortfolio.name)).all())
 
 
 def _holdings(engine, day) -> dict[int, pd.Series]:
     out = {}
-    with session_scope(engine) as s:
+    with session_scope(engine, write=False) as s:
         for pid, name in _names(engine).items():
             out[pid] = position(s, ADMIN, name, day).shares
     return out

@@ -192,7 +192,7 @@ def test_bad_valuations_are_refused_before_anything_is_written(book):
     twice = valuation_frame([ids[ANA_PF], ids[ANA_PF]])
     with pytest.raises(StoreError, match="more than once"):
         ops.write_valuations(book.engine, D1, twice, run_id=None)
-    with pytest.raises(StoreError, match="as_of must be a date"):
+    with pytest.raises(StoreError, match="as_of must be written YYYY-MM-DD"):
         ops.write_valuations(book.engine, "yesterday", valuation_frame(both), run_id=None)
     assert table_dump(book.engine) == before
 

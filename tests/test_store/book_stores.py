@@ -141,17 +141,17 @@ def table_dump(engine: Engine) -> dict[str, list[str]]:
 
 
 def audit_count(engine: Engine) -> int:
-    with session_scope(engine) as s:
+    with session_scope(engine, write=False) as s:
         return s.scalar(select(func.count(AuditEntry.id)))
 
 
 def audit_rows_after(engine: Engine, last_id: int) -> list[AuditEntry]:
-    with session_scope(engine) as s:
+    with session_scope(engine, write=False) as s:
         return list(s.scalars(select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id)).all())
 
 
 def last_audit_id(engine: Engine) -> int:
-    with session_scope(engine) as s:
+    with session_scope(engine, write=False) as s:
         return s.scalar(select(func.coalesce(func.max(AuditEntry.id), 0)))
 
 
@@ -159,7 +159,7 @@ def minimal_record(engine: Engine, name: str, trades: list[dict], *, prices_as_o
                    as_of=None, weights: dict | None = None) -> dict:
     """A hand-made proposal record (what ``RebalanceProposal.to_record()`` gives the store), built on
     the portfolio's ledger as it stands now."""
-    with session_scope(engine) as s:
+    with session_scope(engine, write=False) as s:
         version = position(s, Actor.system("test"), name).last_transaction_id
     weights = weights if weights is not None else {t["ticker"]: 0.1 for t in trades} or {"AAPL": 1.0}
     return {

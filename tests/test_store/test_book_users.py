@@ -154,3 +154,60 @@ def test_the_first_admin_of_an_empty_store_and_no_other_is_added_by_anyone(store
     with session_scope(engine) as s:
         add_user(s, "boss@qpo.test", "ana@qpo.test", "Ana", "advisor")
         assert list(list_users(s, "ana@qpo.test")["email"]) == ["ana@qpo.test", "boss@qpo.test"]
+
+
+def test_an_email_in_another_case_is_the_same_person(book):
+    """The sign-in page matches e-mails whatever their case: a second user 'Ana@QPO.test' was added."""
+    before = table_dump(book.engine)
+    with pytest.raises(StoreError, match=f"user 'Ana@QPO.test' exists already as '{ANA}'"):
+        with session_scope(book.engine) as s:
+            add_user(s, ADMIN, "Ana@QPO.test", "Impostor", "advisor")
+    assert table_dump(book.engine) == before
+
+
+def _at_once(engine, first, second):
+    """``first`` runs in a transaction held open while ``second`` starts in another thread; what
+    ``second`` met (None: it committed)."""
+    import threading
+
+    met: dict = {}
+
+    def run():
+        try:
+            with session_scope(engine) as s2:
+                second(s2)
+            met["second"] = None
+        except Exception as exc:  # noqa: BLE001 - the result
+            met["second"] = exc
+
+    with session_scope(engine) as s1:
+        first(s1)
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(1.0)  # unlocked, the second is done by now, having read the first's rows as they were
+    thread.join(60.0)
+    assert not thread.is_alive()
+    return met["second"]
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(book):
+    """On SQLite both read two admins, both demoted the other: no admin left (3 rounds of 6 here)."""
+    from qpo.store import update_user
+
+    with session_scope(book.engine) as s:
+        add_user(s, ADMIN, "second@qpo.test", "Second", "admin")
+    met = _at_once(book.engine, lambda s: update_user(s, ADMIN, "second@qpo.test", role="advisor"),
+                   lambda s: update_user(s, "second@qpo.test", ADMIN, role="advisor"))
+    assert isinstance(met, (StoreError, AccessDenied)), met  # the second sees it is no admin now
+    with session_scope(book.engine) as s:
+        users = list_users(s, ADMIN).set_index("email")["role"]
+    assert users[ADMIN] == "admin" and users["second@qpo.test"] == "advisor"
+
+
+def test_two_first_admins_of_an_empty_store_at_once_make_one(store_url):
+    engine = connect(store_url)
+    met = _at_once(engine, lambda s: add_user(s, None, "first@qpo.test", "First", "admin"),
+                   lambda s: add_user(s, None, "mallory@qpo.test", "Mallory", "admin"))
+    assert isinstance(met, AccessDenied), met
+    with session_scope(engine) as s:
+        assert list(list_users(s, "first@qpo.test")["email"]) == ["first@qpo.test"]

@@ -237,7 +237,7 @@ class HistoryTab:
         self.name = name
         self.message.value = ""
         try:
-            with session_scope(self.board.engine) as session:
+            with session_scope(self.board.engine, write=False) as session:
                 risk = risk_history(session, self.board.actor, name)
                 transactions = list_transactions(session, self.board.actor, name)
                 trail = audit_trail(session, self.board.actor, portfolio=name)

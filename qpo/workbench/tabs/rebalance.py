@@ -202,7 +202,7 @@ class RebalanceTab:
         self._clear()
         self.status.value = ""
         try:
-            with session_scope(self.board.engine) as s:
+            with session_scope(self.board.engine, write=False) as s:
                 raw = get_portfolio(s, self.board.actor, name).strategy
             self.strategy = Strategy.from_json(raw, check_builds=False) if raw else Strategy.default()
         except Exception as exc:  # noqa: BLE001 - shown in the tab (a qpo message, else only its type)
@@ -320,7 +320,7 @@ class RebalanceTab:
         try:
             from qpo.store import get_proposal, position, session_scope
 
-            with session_scope(b.engine) as s:
+            with session_scope(b.engine, write=False) as s:
                 run = get_proposal(s, b.actor, p.id).optimization_run_id
                 cash = position(s, b.actor, name).cash
             text += f"; optimization run #{run} recorded; cash now {_money(cash)}."

@@ -123,7 +123,7 @@ class ReportTab:
         self.name, self.report, self.pdf, self.csv = name, None, None, None
         self.links.value = self.message.value = ""
         try:
-            with session_scope(self.board.engine) as s:
+            with session_scope(self.board.engine, write=False) as s:
                 get_portfolio(s, self.board.actor, name)
         except Exception as exc:  # noqa: BLE001 - shown in the tab (a qpo message, else only its type)
             self.name = None

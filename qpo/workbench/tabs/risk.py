@@ -88,7 +88,7 @@ class RiskTab:
             self._clear(f"pick a date between {prices.index[0].date()} and {prices.index[-1].date()}")
             return
         try:
-            with session_scope(self.board.engine) as session:
+            with session_scope(self.board.engine, write=False) as session:
                 limits = portfolio_strategy(get_portfolio(session, self.board.actor, name)).limits
                 cash = holds_only_cash(session, self.board.actor, name, day)
                 if cash is not None:
