@@ -131,11 +131,14 @@ def value_book(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | st
 
 
 def _grid(px: pd.DataFrame, day: pd.Timestamp, first: pd.Timestamp) -> pd.DatetimeIndex:
-    """The dates returns are computed on: the panel's dates from the first ledger entry's (the
-    first panel date on or after it; the panel's first date if it is earlier) to ``as_of``, and
-    ``as_of`` itself when the panel has no prices that day."""
+    """The dates returns are computed on: the panel's dates from the one before the first ledger
+    entry's (the first panel date on or after it; the panel's first date if it is earlier) to
+    ``as_of``, and ``as_of`` itself when the panel has no prices that day. The date before is there
+    so that shares delivered in on the first day are valued at their previous close whichever
+    portfolios are valued together (a grid starting on that day had no previous close, and a
+    portfolio valued alone gained its first day's move)."""
     dates = px.index
-    start = min(int(dates.searchsorted(first, side="left")), len(dates) - 1)
+    start = max(min(int(dates.searchsorted(first, side="left")), len(dates) - 1) - 1, 0)
     grid = dates[start:]
     if grid[-1] != day:
         grid = grid.append(pd.DatetimeIndex([day]))

@@ -138,6 +138,20 @@ def test_hand_computed_ledger(engine):
     assert e["status"] == "empty" and e["market_value"] == 0.0 and e["cash"] == 0.0 and e["daily_return"] is None
 
 
+def test_a_portfolio_is_valued_the_same_alone_or_with_others(engine):
+    """Shares delivered in on a portfolio's first day are valued at their previous close whichever
+    portfolios share its chunk: valued alone (the grid starting on that day), T's first day was 0 %
+    and its since-inception return 620/570 - 1 for 620/600 - 1."""
+    ids = hand_book(engine)
+    together = by_name(value_book(engine, AS_OF, PRICES, actor=SYSTEM), ids)
+    for name in ("T", "X", "S"):
+        alone = value_book(engine, AS_OF, PRICES, actor=SYSTEM, portfolio_ids=[ids[name]]).iloc[0].to_dict()
+        for column in ("market_value", "daily_return", "mtd_return", "ytd_return", "inception_return"):
+            assert alone[column] == pytest.approx(together[name][column], abs=1e-12), (name, column)
+    alone_t = value_book(engine, AS_OF, PRICES, actor=SYSTEM, portfolio_ids=[ids["T"]]).iloc[0]
+    assert alone_t["inception_return"] == pytest.approx(620 / 600 - 1, abs=1e-12)
+
+
 def test_money_out_leaves_at_the_end_of_its_day(engine):
     """Selling to pay a withdrawal the same day is that day's market move, not a loss of most of the
     portfolio (``V_t / (V_{t-1} + F_t)`` said -83 % for a 5 % fall, and NULL returns on a rise)."""
