@@ -33,6 +33,7 @@ import contextlib
 from IPython.display import HTML
 
 import qpo
+from qpo.book.valuation import book_totals
 from qpo.operations.nightly import run_valuation
 from qpo.reporting.book import valuation_figures
 from qpo.store.operations import valuations_on
@@ -73,8 +74,15 @@ record("mlflow_run_id", run_id or mlflow_run.run_id, show=False)
 # %%
 for name, fig in figures.items():
     show_figure(fig, name)
-record("book_market_value", float(valuations["market_value"].sum()), show=False)
-display(HTML(f"<p>Book market value ${valuations['market_value'].sum():,.2f}, cash ${valuations['cash'].sum():,.2f}.</p>"))
+totals = book_totals(valuations)
+record("book_market_value_priced", totals["market_value_priced"], show=False)
+if totals["market_value_complete"] is not None:
+    record("book_market_value", totals["market_value_complete"], show=False)
+    display(HTML(f"<p>Book market value ${totals['market_value_complete']:,.2f}, cash ${totals['cash_priced']:,.2f}.</p>"))
+else:  # a total that leaves unpriced portfolios out is not the book's: said so
+    display(HTML(f"<p>Book market value unknown: {totals['unpriced']} of {totals['portfolios']} portfolio(s) unpriced. "
+                 f"The {totals['priced']} priced: ${totals['market_value_priced']:,.2f}, cash "
+                 f"${totals['cash_priced']:,.2f}.</p>"))
 columns = ["portfolio", "advisor_email", "market_value", "cash", "daily_return", "mtd_return", "ytd_return",
            "inception_return", "status"]
 valuations.nlargest(10, "market_value")[columns].style.format(

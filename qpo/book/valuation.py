@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -128,6 +129,21 @@ def value_book(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | st
     adj = None if adjusted is None else _check_prices(adjusted, day)
     table = _valuation_table(book["portfolio_id"].to_numpy(dtype=np.int64), entries, px, day, adj)
     return _as_records(table)
+
+
+def book_totals(valuations: pd.DataFrame) -> dict[str, Any]:
+    """The book's totals on a date from its valuation rows (``market_value``, ``cash``, ``status``):
+    the market value and cash of the portfolios that have a value, how many do not (unpriced), and
+    ``market_value_complete``: the book's market value, or None when a portfolio is unpriced (a
+    total that leaves some out is not the book's; an unpriced portfolio is never counted as 0)."""
+    status = valuations["status"] if len(valuations) else pd.Series(dtype=object)
+    priced = valuations[status != "unpriced"]
+    value = float(pd.to_numeric(priced["market_value"], errors="coerce").sum()) if len(priced) else 0.0
+    unpriced = int((status == "unpriced").sum())
+    return {"portfolios": int(len(valuations)), "priced": int(len(priced)), "unpriced": unpriced,
+            "market_value_priced": value,
+            "cash_priced": float(pd.to_numeric(priced["cash"], errors="coerce").sum()) if len(priced) else 0.0,
+            "market_value_complete": value if unpriced == 0 else None}
 
 
 def _grid(px: pd.DataFrame, day: pd.Timestamp, first: pd.Timestamp) -> pd.DatetimeIndex:

@@ -310,3 +310,19 @@ def test_book_weights_are_the_daily_reports(engine, sp500):
     assert ids["U"] not in weights.index and ids["E"] not in weights.index
     x = weights.loc[ids["X"]]
     assert x["A"] == pytest.approx(620 / 1339) and x["B"] == pytest.approx(110 / 1339)
+
+
+def test_the_book_total_is_unknown_while_a_portfolio_is_unpriced(engine):
+    """The valuation report summed the market values with an unpriced portfolio's left out (NULL)
+    and its cash kept: a book total that looked complete and was not."""
+    from qpo.book.valuation import book_totals
+
+    ids = hand_book(engine)
+    frame = value_book(engine, AS_OF, PRICES, actor=SYSTEM)
+    totals = book_totals(frame)
+    rows = by_name(frame, ids)
+    assert totals["unpriced"] == 1 and totals["market_value_complete"] is None  # U holds C, which has no price
+    assert totals["market_value_priced"] == pytest.approx(sum(rows[n]["market_value"] for n in "XTSE"), abs=1e-9)
+    assert totals["cash_priced"] == pytest.approx(sum(rows[n]["cash"] for n in "XTSE"), abs=1e-9)
+    priced = book_totals(frame[frame["portfolio_id"] != ids["U"]])
+    assert priced["market_value_complete"] == pytest.approx(totals["market_value_priced"], abs=1e-9)
