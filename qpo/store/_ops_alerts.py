@@ -99,6 +99,10 @@ def sync_alerts(conn, as_of: dt.date, ids: Sequence[int], evaluated: set[int],
                                   .where(Alert.portfolio_id.in_(id_list[start:start + 1000]))
                                   .order_by(Alert.id)).all())
     open_by_key = {(a.portfolio_id, a.check_name): a for a in known if a.state in OPEN_STATES}
+    older = [a.id for key, a in open_by_key.items() if key in found and as_of < a.last_seen]
+    latest = {r.id: {"value": r.value, "limit": r.limit_value, "severity": r.severity, "message": r.message}
+              for r in conn.execute(select(Alert.id, Alert.value, Alert.limit_value, Alert.severity, Alert.message)
+                                    .where(Alert.id.in_(older))).all()} if older else {}
     closed_by_key: dict[tuple[int, str], list] = {}
     for a in known:
         if a.state == "resolved":
@@ -120,6 +124,9 @@ def sync_alerts(conn, as_of: dt.date, ids: Sequence[int], evaluated: set[int],
                                  "limit_value": b["limit"], "severity": b["severity"], "state": "new",
                                  "message": b["message"], "first_seen": as_of, "last_seen": as_of})
                 continue
+        if as_of < alert.last_seen and "state" not in b:
+            # a rerun of an older date: the alert shows its latest date's value and severity; only its span grows
+            b = {**b, **latest.get(alert.id, {})}
         persisting_updates.append({"id": alert.id, "value": b["value"], "limit_value": b["limit"],
                                    "severity": b["severity"], "message": b["message"],
                                    "first_seen": min(alert.first_seen, as_of), "last_seen": max(alert.last_seen, as_of),

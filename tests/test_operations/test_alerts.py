@@ -122,6 +122,20 @@ def test_rerunning_the_date_that_resolved_an_alert_reopens_it(book):
     assert len(alerts_table(book.engine)) == 1
 
 
+def test_rerunning_an_older_date_keeps_the_alerts_latest_value_and_severity(book):
+    """After the 27th (critical, 49 %), a rerun of the 20th (warning, 31 %) showed 31 % and 'warning'
+    for a span ending on the 27th: a value and severity no date had."""
+    ids = portfolio_ids(book.engine)
+    ana = ids[ANA_PF]
+    first = run(book.engine, D2, [ana], [breach(ana, MAXW, 0.4946, 0.30)]).new[0]["id"]
+    older = run(book.engine, D1, [ana], [breach(ana, MAXW, 0.3120, 0.30)])
+    [alert] = older.persisting
+    assert (alert["id"], alert["value"], alert["severity"], alert["first_seen"], alert["last_seen"]) == (
+        first, 0.4946, "critical", D1, D2)
+    latest = run(book.engine, D2, [ana], [breach(ana, MAXW, 0.45, 0.30)]).persisting[0]  # the latest date rerun: updated
+    assert (latest["value"], latest["first_seen"], latest["last_seen"]) == (0.45, D1, D2)
+
+
 def test_each_person_sees_what_they_may_and_acknowledging_is_audited(book):
     ids = portfolio_ids(book.engine)
     ana, ben = ids[ANA_PF], ids[BEN_PF]
