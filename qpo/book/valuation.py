@@ -55,6 +55,7 @@ from qpo.book._basis import adjusted_basis
 from qpo.book._book_reads import ledgers as _ledgers
 from qpo.book._book_reads import names_list as _names_list
 from qpo.book._book_reads import portfolios as _portfolios
+from qpo.book._weights import weights_at as _weights
 from qpo.errors import DataError
 from qpo.store import Actor, actor_for, session_scope
 from qpo.store import ledger as _ledger
@@ -375,7 +376,8 @@ def _as_records(table: pd.DataFrame) -> pd.DataFrame:
 
 # -- weights for the risk run -----------------------------------------------------------------------
 def book_weights(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | str,
-                 portfolio_ids: Iterable[int] | None = None) -> tuple[pd.DataFrame, dict]:
+                 portfolio_ids: Iterable[int] | None = None,
+                 actual: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
     """The weights of every portfolio asked for (default: every one ``actor`` may read) on
     ``as_of``: a frame indexed by portfolio id (``portfolio_id``), one column per ticker held by any
     of them (0 where not held), each row exactly the daily report's weights of that portfolio
@@ -387,11 +389,18 @@ def book_weights(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | 
     stores none), ``objective``, ``confidence``, ``cash``, ``invested`` (value of its shares),
     ``prices_as_of`` (the date its prices are from), ``skipped`` (None, or why it has no row: no
     shares held, a name the prices lack, no date with every name priced)} for every portfolio
-    asked for."""
+    asked for.
+
+    ``actual``: the actual closes, when ``prices`` are adjusted closes that differ from them (a split
+    or dividend in the store's bars): the ledger's shares are then valued as the valuation values
+    them, each position at the closes of its own basis (:func:`~qpo.book._basis.adjusted_basis`):
+    a ledger of actual shares at the actual closes, so that a date before a later split is not
+    priced at closes that split has since halved."""
     from qpo.book.strategy import Strategy
 
     day = _day(as_of)
     px = _check_prices(prices, day)
+    act = None if actual is None else _check_prices(actual, day).reindex(index=px.index)
     with session_scope(engine) as session:
         who = actor_for(session, actor)
         book = _portfolios(session, who, portfolio_ids, strategy=True)
@@ -434,56 +443,15 @@ def book_weights(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | 
     for pid, names in missing.groupby("portfolio_id")["ticker"]:
         info[int(pid)]["skipped"] = f"holds {_names_list(sorted(names))}, which the price data lacks"
     held = held[~held["portfolio_id"].isin(missing["portfolio_id"])]
-    weights = _weights(held, px, info, day)
+    if act is not None and len(held):  # the closes each position's shares are counted at
+        on_adjusted = adjusted_basis(share_rows, act, px)
+        at_adjusted = np.array([(int(p), str(t)) in on_adjusted for p, t in zip(held["portfolio_id"], held["ticker"],
+                                                                                strict=True)], dtype=bool)
+        held = held.assign(adjusted=at_adjusted)
+    weights = _weights(held, px, info, day, act)
     weights.index.name = "portfolio_id"
     weights.columns.name = "ticker"
     return weights, info
-
-
-def _weights(held: pd.DataFrame, px: pd.DataFrame, info: dict, day: pd.Timestamp) -> pd.DataFrame:
-    if held.empty:
-        return pd.DataFrame(index=pd.Index([], dtype=np.int64), dtype=float)
-    ports = np.sort(held["portfolio_id"].unique())
-    tickers = sorted(held["ticker"].unique())
-    row = pd.Index(ports).get_indexer(held["portfolio_id"])
-    col = pd.Index(tickers).get_indexer(held["ticker"])
-    Q = np.zeros((len(ports), len(tickers)))
-    Q[row, col] = held["shares"].to_numpy()
-    H = Q != 0
-    n_held = H.sum(axis=1)
-    avail = px[tickers].notna().to_numpy()  # dates x names
-    prices = px[tickers].to_numpy(dtype=float)
-    # the last date on which every held name has a price, found from as_of backwards in blocks
-    when = np.full(len(ports), -1, dtype=np.int64)
-    todo = np.arange(len(ports))
-    end = len(px.index)
-    step = 32
-    while len(todo) and end > 0:
-        start = max(0, end - step)
-        counts = H[todo].astype(float) @ avail[start:end].T.astype(float)  # portfolios x dates (exact: whole numbers)
-        full = counts == n_held[todo][:, None]
-        found = full.any(axis=1)
-        last = full.shape[1] - 1 - np.argmax(full[:, ::-1], axis=1)
-        when[todo[found]] = start + last[found]
-        todo = todo[~found]
-        end = start
-        step *= 4
-    for k in todo:
-        pid = int(ports[k])
-        info[pid]["skipped"] = (f"no date on or before {day.date()} prices all of "
-                                f"{_names_list([tickers[j] for j in np.flatnonzero(H[k])])}")
-    ok = np.flatnonzero(when >= 0)
-    value = np.where(H[ok], Q[ok] * prices[when[ok]], 0.0)
-    invested = value.sum(axis=1)
-    cash = np.array([info[int(p)]["cash"] for p in ports[ok]])
-    total = invested + cash
-    # the daily report's arithmetic: (v / invested) * (invested / total)
-    w = (value / invested[:, None]) * (invested / total)[:, None]
-    for k, i in enumerate(ok):  # type: ignore[assignment]
-        item = info[int(ports[i])]
-        item["invested"] = float(invested[k])
-        item["prices_as_of"] = px.index[when[i]].date()
-    return pd.DataFrame(w, index=pd.Index(ports[ok].astype(np.int64)), columns=tickers)
 
 
 __all__ = ["STATUSES", "VALUATION_COLUMNS", "book_weights", "value_book"]

@@ -47,18 +47,21 @@ def measured_against(own: str | None, benchmarks: Mapping[str, pd.Series | None]
 
 def risk_chunk(url: str, as_of: pd.Timestamp, prices: pd.DataFrame, returns: pd.DataFrame, history: pd.DataFrame,
                benchmark_returns: pd.Series | Mapping[str, pd.Series | None] | None, sectors: dict[str, str] | None,
-               ids: Sequence[int]) -> dict[str, Any]:
+               actual: pd.DataFrame | None, ids: Sequence[int]) -> dict[str, Any]:
     """One task of the risk run: the weights of portfolios ``ids`` (:func:`book_weights`) and their
     risk (:func:`compute_risk`), with the portfolios' names and advisors and why any has no row.
     ``benchmark_returns``: the SP500's returns on the window (None: none), or ``{benchmark: its
     returns or None}``: each portfolio is measured against its own benchmark where it has returns
-    (:func:`measured_against`), the SP500 otherwise; ``details[pid]["benchmark"]`` says which."""
+    (:func:`measured_against`), the SP500 otherwise; ``details[pid]["benchmark"]`` says which.
+    ``actual``: the actual closes where they differ from ``prices`` (the weights are then the
+    valuation's: each position at the closes of its basis; see ``book_weights``), else None."""
     from qpo.book.valuation import book_weights
     from qpo.store import Actor
 
     benchmarks = dict(benchmark_returns) if isinstance(benchmark_returns, Mapping) else \
         {DEFAULT_BENCHMARK: benchmark_returns}
-    weights, info = book_weights(store_engine(url), as_of, prices, actor=Actor.system(RISK_ACTOR), portfolio_ids=list(ids))
+    weights, info = book_weights(store_engine(url), as_of, prices, actor=Actor.system(RISK_ACTOR), portfolio_ids=list(ids),
+                                 actual=actual)
     names = {int(pid): {"name": i.get("name"), "advisor_email": i.get("advisor_email")} for pid, i in info.items()}
     skipped = {int(pid): str(i["skipped"]) for pid, i in info.items() if i.get("skipped")}
     # portfolios whose own benchmark has no returns on the window: measured against the SP500, said

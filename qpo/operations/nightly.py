@@ -324,7 +324,7 @@ def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, repor
     from qpo import config
     from qpo.data import load_sectors
     from qpo.store import connect
-    from qpo.store.market_data import book_benchmark, book_prices
+    from qpo.store.market_data import book_benchmark, book_prices, closes_differ
     from qpo.store.operations import finished_run, has_valuations, valuations_on, write_book_risk
 
     clock = _Clock()
@@ -340,6 +340,10 @@ def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, repor
         capped = past_stale_cap(prices, day, cap)
         raw = without(prices.loc[:day], capped)  # past the cap: no price, so not checked at a frozen one
         prices = carried_prices(raw, day)  # a stale name at its last price, as the valuation holds it
+        actual = None  # the actual closes, for the ledger's actual shares (the valuation's prices)
+        if source == "store" and closes_differ(engine):
+            actual = carried_prices(without(book_prices(engine, actual=True)[0].loc[:day], capped), day)
+            actual = None if actual.equals(prices) else actual
         benchmark = book_benchmark(engine, end=day)
         returns, history, bench_r = risk_inputs(prices, benchmark, day)
         benchmarks = _benchmarks(engine, source, raw, bench_r, returns, day)
@@ -363,8 +367,8 @@ def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, repor
             chunks = _chunks(ids, max(1, info.workers), chunk_size)
             clock.seconds["cluster"] = time.perf_counter() - started
             with clock.phase("compute"):
-                parts = _compute(client, risk_chunk, chunks, (url, day, prices, returns, history, benchmarks, sectors),
-                                 log, "risk")
+                parts = _compute(client, risk_chunk, chunks, (url, day, prices, returns, history, benchmarks, sectors,
+                                                              actual), log, "risk")
         tables = [p["table"] for p in parts if p["table"] is not None and len(p["table"])]
         table = pd.concat(tables).sort_index() if tables else _empty_risk_table()
         details: dict = {}

@@ -224,3 +224,36 @@ def test_a_small_split_on_adjusted_prices_is_not_booked_again(engine):
     booked = book_splits(engine, "2024-01-04", actor=SYSTEM)
     assert booked[["portfolio", "quantity"]].values.tolist() == [["Raw", 2.5]]
     assert booked.attrs["skipped"]["portfolio"].tolist() == ["Adjusted"]
+
+
+def test_weights_of_a_date_before_a_split_are_the_valuations(engine):
+    """The risk run of a date before a later split priced the ledger's shares of that date (before
+    the split) at adjusted closes the split had since halved: a 43 % position read as 27 %, under its
+    30 % limit. With the actual closes given, each position is priced at the closes of its basis."""
+    from qpo.book.valuation import book_weights
+
+    ids = _book(engine)
+    with session_scope(engine) as s:
+        create_portfolio(s, SYSTEM, "Adj", "Client Adj", ANA, cash=1000.0, trade_date="2024-01-02",
+                         known_tickers=KNOWN)
+        import_transactions(s, SYSTEM, "Adj", [  # bought at the adjusted price: split-adjusted shares
+            {"kind": "buy", "trade_date": "2024-01-02", "ticker": "ZZZ", "quantity": 20, "price": 49.0}],
+            known_tickers=KNOWN)
+        from qpo.store import get_portfolio
+        ids["Adj"] = get_portfolio(s, SYSTEM, "Adj").id
+    book_splits(engine, "2024-01-08", actor=SYSTEM)
+    adjusted, _ = book_prices(engine)
+    actual, _ = book_prices(engine, actual=True)
+    w, info = book_weights(engine, "2024-01-04", adjusted, actor=SYSTEM, actual=actual)
+    # P on 4 Jan: 10 ZZZ (the split comes on the 5th) at the actual 98, and 20 of cash
+    assert w.loc[ids["P"], "ZZZ"] == pytest.approx(980.0 / 1000.0, abs=1e-12)
+    assert info[ids["P"]]["invested"] == pytest.approx(980.0)
+    # Adj: 20 split-adjusted shares at the adjusted 49, and 20 of cash
+    assert w.loc[ids["Adj"], "ZZZ"] == pytest.approx(980.0 / 1000.0, abs=1e-12)
+    value = {r["portfolio_id"]: r for r in value_book(engine, "2024-01-04", actual, actor=SYSTEM,
+                                                      adjusted=adjusted).to_dict("records")}
+    for name in ("P", "Adj", "R"):  # the valuation's market values, the same shares at the same closes
+        pid = ids[name]
+        assert info[pid]["invested"] + info[pid]["cash"] == pytest.approx(value[pid]["market_value"], abs=1e-9), name
+    old, _ = book_weights(engine, "2024-01-04", adjusted, actor=SYSTEM)  # without the actual closes: the defect
+    assert old.loc[ids["P"], "ZZZ"] == pytest.approx(490.0 / 510.0, abs=1e-12)
