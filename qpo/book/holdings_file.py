@@ -68,6 +68,8 @@ def read_holdings_file(path, known_tickers: Iterable[str] | None, *,
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=False))
     while rows and not any(c.strip() for c in rows[-1]):
         rows.pop()
+    while rows and not any(c.strip() for c in rows[0]):  # blank lines before the header
+        rows.pop(0)
     if not rows or not any(c.strip() for c in rows[0]):
         raise DataError(f"{label} is empty: it needs a header line (ticker,shares[,price,date]) and one line per holding")
     header = [h.strip().lower() for h in rows[0]]

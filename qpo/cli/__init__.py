@@ -475,7 +475,14 @@ def _main(argv: list[str]) -> int:
     from qpo.errors import QpoError
 
     try:
-        return int(args.func(args) or 0)
+        try:
+            return int(args.func(args) or 0)
+        except BrokenPipeError:
+            raise
+        except (OSError, UnicodeError) as exc:  # a path the system refuses (too long, not a folder, not UTF-8)
+            from qpo.errors import InvalidValueError
+
+            raise InvalidValueError(_system_refused(exc)) from None
     except QpoError as exc:
         if getattr(args, "book", False):  # the book's commands: JSON errors, exit 2 / 3 / 4
             from qpo.cli import _common
@@ -491,4 +498,18 @@ def _main(argv: list[str]) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def _system_refused(exc: BaseException) -> str:
+    """One bounded line for an error the system gave about a file (the path cut, never a traceback)."""
+    from qpo._checks import quote
+
+    if isinstance(exc, UnicodeError):
+        return ("a file name or text cannot be written as UTF-8 (it holds bytes that are not text, e.g. a name made "
+                "with \\xff); give names in UTF-8")
+    assert isinstance(exc, OSError)
+    name = exc.filename if exc.filename is not None else exc.filename2
+    what = exc.strerror or type(exc).__name__
+    where = f" {quote(str(name), 60)}" if name is not None else ""
+    return f"the system refused the file{where}: {what}; give another path"
 

@@ -495,11 +495,14 @@ def list_transactions(session: Session, actor: ActorLike, name: str) -> pd.DataF
     portfolio = get_portfolio(session, actor, name)
     rows = session.scalars(select(Transaction).where(Transaction.portfolio_id == portfolio.id)
                            .order_by(Transaction.trade_date, Transaction.id)).all()
+    # the replay's order: a split first within its date (it takes effect at the start of its day)
+    rows = sorted(rows, key=lambda t: (t.trade_date, t.kind != "split", t.id))
     frame = pd.DataFrame([{"id": t.id, "trade_date": t.trade_date, "kind": t.kind, "ticker": t.ticker,
                            "quantity": t.quantity, "price": t.price, "fees": t.fees, "amount": t.amount,
                            "note": t.note, "proposal_id": t.proposal_id, "created_by": t.created_by} for t in rows],
                          columns=["id", "trade_date", "kind", "ticker", "quantity", "price", "fees", "amount", "note",
                                   "proposal_id", "created_by"])
+    frame["proposal_id"] = pd.Series([t.proposal_id for t in rows], index=frame.index, dtype=object)  # ids, not 1.0
     frame["cash_after"] = [ledger.Entry(t.kind, t.trade_date, t.ticker, t.quantity, t.price, t.fees, t.amount)
                            .cash_effect() for t in rows]
     frame["cash_after"] = frame["cash_after"].cumsum()
