@@ -105,7 +105,8 @@ def _check_prices(prices, as_of: pd.Timestamp) -> pd.DataFrame:
 
 
 def value_book(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | str,
-               portfolio_ids: Iterable[int] | None = None, adjusted: pd.DataFrame | None = None) -> pd.DataFrame:
+               portfolio_ids: Iterable[int] | None = None, adjusted: pd.DataFrame | None = None,
+               carry_until: dict[str, pd.Timestamp] | None = None) -> pd.DataFrame:
     """One row per portfolio (those of ``portfolio_ids``, default every portfolio ``actor`` may
     read), columns :data:`VALUATION_COLUMNS`: market value (None when a held name has no price),
     cash, holdings value, the daily, month-to-date, year-to-date and since-inception time-weighted
@@ -118,6 +119,10 @@ def value_book(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | st
     bundled panel's prices, a demo book) counts split-adjusted shares, and is valued at the adjusted closes (at the actual
     ones, a split before the date would multiply its value).
 
+    ``carry_until``: ``{ticker: its last bar}`` for names no longer carried at their last price
+    (stale past the nightly run's cap): unpriced after that date, priced before it, so that a
+    portfolio that sold the name before keeps its returns.
+
     Missing numbers are None (not NaN), so that the frame is written as it is (NULL)."""
     day = _day(as_of)
     px = _check_prices(prices, day)
@@ -128,7 +133,7 @@ def value_book(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | st
     # a portfolio created between the two reads is valued next time
     entries = entries[entries["portfolio_id"].isin(book["portfolio_id"])].reset_index(drop=True)
     adj = None if adjusted is None else _check_prices(adjusted, day)
-    table = _valuation_table(book["portfolio_id"].to_numpy(dtype=np.int64), entries, px, day, adj)
+    table = _valuation_table(book["portfolio_id"].to_numpy(dtype=np.int64), entries, px, day, adj, carry_until)
     return _as_records(table)
 
 
@@ -163,7 +168,7 @@ def _grid(px: pd.DataFrame, day: pd.Timestamp, first: pd.Timestamp) -> pd.Dateti
 
 
 def _valuation_table(ids: np.ndarray, entries: pd.DataFrame, px: pd.DataFrame, day: pd.Timestamp,
-                     adj: pd.DataFrame | None = None) -> pd.DataFrame:
+                     adj: pd.DataFrame | None = None, carry_until: dict | None = None) -> pd.DataFrame:
     n = len(ids)
     out = pd.DataFrame({"portfolio_id": ids, "market_value": np.zeros(n), "cash": np.zeros(n),
                         "holdings_value": np.zeros(n), "daily_return": np.nan, "mtd_return": np.nan,
@@ -182,9 +187,15 @@ def _valuation_table(ids: np.ndarray, entries: pd.DataFrame, px: pd.DataFrame, d
     last_seen = px.reindex(columns=tickers).apply(pd.Series.last_valid_index) if tickers else pd.Series(dtype=object)
     stale_names = {t for t, d in last_seen.items() if d is not None and not pd.isna(d) and pd.Timestamp(d) < day}
     n_names = len(tickers)
+    cut = {j: grid > pd.Timestamp(carry_until[t]) for j, t in enumerate(tickers) if carry_until and t in carry_until}
+    for j, after in cut.items():  # not carried past their last bar: unpriced from then on
+        P[after, j] = np.nan
+    stale_names -= {tickers[j] for j in cut}
     if on_adjusted:  # a second block of columns: the adjusted closes, for the positions counted on their basis
         assert adj is not None
         P_adj = adj.reindex(columns=tickers).ffill().reindex(grid, method="ffill").to_numpy(dtype=float)
+        for j, after in cut.items():
+            P_adj[after, j] = np.nan
         P = np.hstack([P, np.where(np.isnan(P_adj), P, P_adj)])
         tickers = tickers + tickers
 

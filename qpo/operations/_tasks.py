@@ -28,14 +28,15 @@ def store_engine(url: str):
 
 
 def value_chunk(url: str, as_of: pd.Timestamp, prices: pd.DataFrame, adjusted: pd.DataFrame | None,
-                ids: Sequence[int]) -> pd.DataFrame:
+                carry_until: dict | None, ids: Sequence[int]) -> pd.DataFrame:
     """One task of the valuation: the valuation rows of portfolios ``ids`` (``prices`` the actual
-    closes; ``adjusted`` the adjusted ones where they differ, else None: see ``value_book``)."""
+    closes; ``adjusted`` the adjusted ones where they differ, else None; ``carry_until`` the names
+    past the staleness cap and their last bars: see ``value_book``)."""
     from qpo.book.valuation import value_book
     from qpo.store import Actor
 
     return value_book(store_engine(url), as_of, prices, actor=Actor.system(VALUATION_ACTOR), portfolio_ids=list(ids),
-                      adjusted=adjusted)
+                      adjusted=adjusted, carry_until=carry_until)
 
 
 def measured_against(own: str | None, benchmarks: Mapping[str, pd.Series | None]) -> str:

@@ -169,10 +169,11 @@ def _valuation(as_of, engine, workers, chunk_size, log, mlflow_run_id, client, s
         day = _as_of(prices, as_of, source)
         state["day"] = day.date()
         capped = past_stale_cap(prices, day, cap)
-        prices = without(prices.loc[:day], capped)  # past the cap: unpriced, not carried
+        prices = prices.loc[:day]  # past the cap: unpriced after its last bar (carry_until), not carried
+        carry_until = {t: pd.Timestamp(v["last"]) for t, v in capped.items()}
         adjusted = None
         if source == "store" and closes_differ(engine):  # the adjusted closes, for positions traded at them
-            adjusted = without(book_prices(engine)[0].loc[:day], capped).reindex_like(prices)
+            adjusted = book_prices(engine)[0].loc[:day].reindex_like(prices)
             adjusted = None if adjusted.equals(prices) else adjusted
     warnings = _start(engine, VALUATION_KIND, day, as_of, log)
     from qpo.book.corporate_actions import book_splits
@@ -198,7 +199,8 @@ def _valuation(as_of, engine, workers, chunk_size, log, mlflow_run_id, client, s
             chunks = _chunks(ids, max(1, info.workers), chunk_size)
             clock.seconds["cluster"] = time.perf_counter() - started
             with clock.phase("compute"):
-                parts = _compute(client, value_chunk, chunks, (url, day, prices, adjusted), log, "valuation")
+                parts = _compute(client, value_chunk, chunks, (url, day, prices, adjusted, carry_until), log,
+                                 "valuation")
         frames = [p for p in parts if p is not None and len(p)]
         from qpo.book.valuation import VALUATION_COLUMNS
 

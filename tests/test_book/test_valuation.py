@@ -326,3 +326,24 @@ def test_the_book_total_is_unknown_while_a_portfolio_is_unpriced(engine):
     assert totals["cash_priced"] == pytest.approx(sum(rows[n]["cash"] for n in "XTSE"), abs=1e-9)
     priced = book_totals(frame[frame["portfolio_id"] != ids["U"]])
     assert priced["market_value_complete"] == pytest.approx(totals["market_value_priced"], abs=1e-9)
+
+
+def test_a_name_past_the_staleness_cap_is_unpriced_after_its_last_bar_only(engine):
+    """The nightly run emptied a capped name's whole column: a portfolio that had sold it long
+    before lost its month-to-date, year-to-date and since-inception returns (NULL for good)."""
+    ids = hand_book(engine)
+    with session_scope(engine) as s:  # V: 3 D bought on 2 Jan and sold on 4 Jan, then cash only
+        create_portfolio(s, SYSTEM, "V", "Client V", ANA, cash=100.0, trade_date="2024-01-02", known_tickers=KNOWN)
+        import_transactions(s, SYSTEM, "V", _rows(("buy", "2024-01-02", "D", 3, 10.0, 0.0),
+                                                  ("sell", "2024-01-04", "D", 3, 11.0, 0.0)), known_tickers=KNOWN)
+        ids["V"] = s.query(ClientPortfolio).filter_by(name="V").one().id
+    carried = by_name(value_book(engine, AS_OF, PRICES, actor=SYSTEM), ids)
+    capped = by_name(value_book(engine, AS_OF, PRICES, actor=SYSTEM, carry_until={"D": D("2024-02-01")}), ids)
+    v = capped["V"]
+    assert v["status"] == "valued" and v["market_value"] == pytest.approx(103.0)
+    assert v["inception_return"] == pytest.approx(103 / 100 - 1, abs=1e-12)  # 30 -> 33 on D, then cash
+    for column in ("daily_return", "mtd_return", "ytd_return", "inception_return"):
+        assert v[column] == pytest.approx(carried["V"][column], abs=1e-12), column
+    s_ = capped["S"]  # still holds D, whose last bar (1 Feb) is past the cap: unpriced, not stale
+    assert s_["status"] == "unpriced" and s_["unpriced"] == ["D"] and s_["stale"] == [] and s_["market_value"] is None
+    assert carried["S"]["status"] == "valued" and carried["S"]["stale"] == ["D"]
