@@ -188,12 +188,15 @@ def _valuation_table(ids: np.ndarray, entries: pd.DataFrame, px: pd.DataFrame, d
     stale_names = {t for t, d in last_seen.items() if d is not None and not pd.isna(d) and pd.Timestamp(d) < day}
     n_names = len(tickers)
     cut = {j: grid > pd.Timestamp(carry_until[t]) for j, t in enumerate(tickers) if carry_until and t in carry_until}
+    if cut:
+        P = P.copy()  # a view of the frame's data may be read-only
     for j, after in cut.items():  # not carried past their last bar: unpriced from then on
         P[after, j] = np.nan
     stale_names -= {tickers[j] for j in cut}
     if on_adjusted:  # a second block of columns: the adjusted closes, for the positions counted on their basis
         assert adj is not None
         P_adj = adj.reindex(columns=tickers).ffill().reindex(grid, method="ffill").to_numpy(dtype=float)
+        P_adj = P_adj.copy() if cut else P_adj
         for j, after in cut.items():
             P_adj[after, j] = np.nan
         P = np.hstack([P, np.where(np.isnan(P_adj), P, P_adj)])

@@ -69,8 +69,13 @@ def risk_chunk(url: str, as_of: pd.Timestamp, prices: pd.DataFrame, returns: pd.
     fallback = {int(pid): str(i["benchmark"]) for pid, i in info.items() if i.get("benchmark")
                 and i["benchmark"] != DEFAULT_BENCHMARK and benchmarks.get(i["benchmark"]) is None
                 and int(pid) in set(weights.index.astype(int))}
+    cash = cash_only_risk({pid: info[pid] for pid, why in skipped.items() if why.startswith("holds no shares")},
+                          sectors)
+    for pid in cash["details"]:
+        skipped.pop(pid, None)  # checked: cash alone
     if weights.empty:
-        return {"table": None, "details": {}, "breaches": [], "names": names, "skipped": skipped, "fallback": {}}
+        return {"table": cash["table"], "details": cash["details"], "breaches": cash["breaches"], "names": names,
+                "skipped": skipped, "fallback": {}}
     against = pd.Series([measured_against(info[int(pid)].get("benchmark"), benchmarks) for pid in weights.index],
                         index=weights.index)
     tables, details, breaches = [], {}, []
@@ -84,9 +89,42 @@ def risk_chunk(url: str, as_of: pd.Timestamp, prices: pd.DataFrame, returns: pd.
             details[pid] = {**d, "benchmark": str(name) if bench is not None else None}
         breaches += br
         skipped.update({int(k): v for k, v in more.items()})
+    if cash["table"] is not None:
+        tables.append(cash["table"])
+        details.update(cash["details"])
+        breaches += cash["breaches"]
     table = pd.concat(tables).sort_index() if len(tables) > 1 else tables[0]
     return {"table": table, "details": details, "breaches": breaches, "names": names, "skipped": skipped,
             "fallback": fallback}
+
+
+def cash_only_risk(info: Mapping[int, dict], sectors: dict[str, str] | None) -> dict[str, Any]:
+    """The risk rows of portfolios that hold only cash on the date: no risk (volatility, VaR, CVaR,
+    beta, drawdown and stress losses all 0) and their limits checked on no holdings (a minimum
+    number of names breaches; every cap holds), so that their open alerts resolve or persist as
+    the checks say instead of staying open for good."""
+    from qpo.risk.compliance import ComplianceStatus, check_compliance
+    from qpo.store.operations import RISK_COLUMNS
+
+    if not info:
+        return {"table": None, "details": {}, "breaches": []}
+    rows, details, breaches = {}, {}, []
+    for pid, item in info.items():
+        limits = item.get("limits")
+        checks = check_compliance(pd.Series(dtype=float), limits, groups=sectors,
+                                  var_values={limits.var_method: 0.0} if limits is not None and limits.var_limit
+                                  is not None else None) if limits is not None else pd.DataFrame(columns=["status"])
+        failed = checks[checks["status"] == ComplianceStatus.BREACH] if len(checks) else checks
+        for c in failed.to_dict("records"):
+            breaches.append({"portfolio_id": int(pid), "check": c["check"], "value": c["value"], "limit": c["limit"],
+                             "message": f"{c['check']}: {c['detail']} (the portfolio holds only cash)"})
+        rows[int(pid)] = {**{c: 0.0 for c in RISK_COLUMNS}, "compliant": failed.empty, "breaches": len(failed)}
+        details[int(pid)] = {"cash_only": True, "cash": item.get("cash"),
+                             "compliance": [{k: (str(v) if k == "status" else v) for k, v in c.items()}
+                                            for c in checks.to_dict("records")]}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "portfolio_id"
+    return {"table": table, "details": details, "breaches": breaches}
 
 
 def compute_risk(weights: pd.DataFrame, returns: pd.DataFrame, history: pd.DataFrame,

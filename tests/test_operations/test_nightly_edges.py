@@ -237,3 +237,34 @@ def test_beta_is_against_the_portfolios_own_benchmark_where_it_has_prices(bench_
     assert abs(table.loc[ids[0], "beta"] - sp) > 0.01
     page = open(risk.report, encoding="utf-8").read()
     assert "beta to its benchmark: AAPL (2 portfolios), SP500 (10 portfolios)" in page
+
+
+def test_a_portfolio_that_sells_everything_has_its_alerts_checked_on_cash(tmp_path, client, no_delivery):
+    """A portfolio that sold its last shares was skipped ("holds no shares") and its open alerts
+    stayed open for good: its 100 % in one name, long sold, was still a breach to acknowledge."""
+    from qpo.store import add_transaction, add_user, create_portfolio
+    from qpo.store.alerts import list_alerts
+
+    engine = connect(f"sqlite:///{tmp_path / 'store.db'}")
+    upsert_panel(engine, PANEL.join(INDEX), source="bundled")
+    d_prev = PANEL.index[-2].date()
+    with session_scope(engine) as s:
+        add_user(s, ADMIN, "ana@edges.test", "Ana", "advisor")
+        create_portfolio(s, ADMIN, "Solo", "Client Solo", "ana@edges.test", holdings={"AAPL": 100.0},
+                         trade_date=PANEL.index[-40].date())
+    run_valuation(d_prev, engine=engine, client=client)
+    run_risk(d_prev, engine=engine, client=client, report_dir=tmp_path, deliver=False)
+    opened = {a["check"]: a["state"] for a in list_alerts(engine, actor=ADMIN)}
+    assert opened == {"max single name": "new", "min names": "new", "sector Information Technology": "new",
+                      "VaR (historical)": "new"}, opened
+    with session_scope(engine) as s:
+        add_transaction(s, ADMIN, "Solo", "sell", trade_date=D0, ticker="AAPL", quantity=100.0,
+                        price=float(PANEL["AAPL"].iloc[-1]))
+    run_valuation(D0, engine=engine, client=client)
+    result = run_risk(D0, engine=engine, client=client, report_dir=tmp_path, deliver=False)
+    assert result.unchecked == {}
+    states = {a["check"]: a["state"] for a in list_alerts(engine, actor=ADMIN)}
+    assert states == {"max single name": "resolved", "min names": "new", "sector Information Technology": "resolved",
+                      "VaR (historical)": "resolved"}, states  # cash holds no name at all: min names stays
+    row = book_risk_on(engine, D0).iloc[0]
+    assert row["volatility"] == 0.0 and row["var_historical"] == 0.0 and not row["compliant"]
