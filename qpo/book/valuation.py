@@ -441,8 +441,8 @@ def book_weights(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | 
         info[int(row.portfolio_id)] = {
             "name": row.name, "client": row.client, "advisor_email": row.advisor_email,
             # the portfolio's own benchmark, else its strategy's (qpo.store.portfolio_benchmark's rule)
-            "advisor_name": row.advisor_name, "benchmark": row.benchmark if row.benchmark is not None else
-            strat.benchmark, "limits": strat.limits,
+            "advisor_name": row.advisor_name, "benchmark": row.benchmark if isinstance(row.benchmark, str) and
+            row.benchmark.strip() else strat.benchmark, "limits": strat.limits,
             "objective": strat.objective, "confidence": strat.confidence,
             "cash": 0.0 if abs(c) < _ledger.CASH_TOLERANCE else c, "invested": None, "prices_as_of": None,
             "skipped": None}

@@ -265,7 +265,7 @@ def _stale_of(prices: pd.DataFrame, day: pd.Timestamp, rows: pd.DataFrame) -> di
 def _benchmarks(engine, source: str, raw: pd.DataFrame, sp500: pd.Series | None, returns: pd.DataFrame,
                 day: pd.Timestamp) -> dict[str, pd.Series | None]:
     """``{benchmark: its returns on the risk window, or None}``: the SP500's, and those of every
-    other benchmark a portfolio names (its ``benchmark`` field), from the price panel (a stock or
+    other benchmark a portfolio names (its ``benchmark`` field, else its strategy's), from the price panel (a stock or
     fund held as a benchmark) or the store's bars (an index series)."""
     from sqlalchemy import select
 
@@ -274,8 +274,11 @@ def _benchmarks(engine, source: str, raw: pd.DataFrame, sp500: pd.Series | None,
 
     out: dict[str, pd.Series | None] = {DEFAULT_BENCHMARK: sp500}
     with engine.connect() as conn:
-        named = sorted({str(b).strip() for b in conn.execute(select(ClientPortfolio.benchmark).distinct()).scalars()
-                        if b is not None and str(b).strip()} - {DEFAULT_BENCHMARK})
+        rows = conn.execute(select(ClientPortfolio.benchmark, ClientPortfolio.strategy)).all()
+    # a portfolio's own benchmark, else its strategy's (qpo.store.portfolio_benchmark's rule)
+    given = [own if isinstance(own, str) and own.strip() else (strategy or {}).get("benchmark")
+             if isinstance(strategy, dict) else None for own, strategy in rows]
+    named = sorted({str(b).strip() for b in given if isinstance(b, str) and b.strip()} - {DEFAULT_BENCHMARK})
     for name in named:
         if name in raw.columns:
             series = raw[name]
@@ -417,8 +420,8 @@ def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, repor
             log(f"WARNING: {stale_note}")
             warnings.append(stale_note)
         against: dict[str, int] = {}
-        for d in details.values():
-            if d.get("benchmark"):
+        for pid, d in details.items():  # the portfolios checked against each benchmark
+            if d.get("benchmark") and int(pid) in checked_ids:
                 against[str(d["benchmark"])] = against.get(str(d["benchmark"]), 0) + 1
         fallback = {pid: own for p in parts for pid, own in p.get("fallback", {}).items()}
         if fallback:

@@ -216,17 +216,23 @@ def test_beta_is_against_the_portfolios_own_benchmark_where_it_has_prices(bench_
         conn.execute(text("UPDATE portfolios SET benchmark = 'AAPL' WHERE id IN (:a, :b)"), {"a": ids[0], "b": ids[1]})
         conn.execute(text("UPDATE portfolios SET benchmark = 'NOPRICES' WHERE id = :c"), {"c": ids[2]})
         names = dict(conn.execute(text("SELECT id, name FROM portfolios")).all())
+    from qpo.store import ClientPortfolio
+
+    with session_scope(engine) as s:  # no benchmark of its own, its strategy's: MSFT (it was measured to the SP500)
+        held = s.get(ClientPortfolio, ids[4])
+        held.benchmark, held.strategy = None, {**(held.strategy or {"schema_version": 1}), "benchmark": "MSFT"}
     run_valuation(D0, engine=engine, client=client)
     risk = run_risk(D0, engine=engine, client=client, report_dir=tmp_path, deliver=False)
-    assert risk.benchmarks == {"AAPL": 2, "SP500": 10}
+    assert risk.benchmarks == {"AAPL": 2, "MSFT": 1, "SP500": 9}
+    assert not any("(nan)" in w or "nan" in w.split("instead")[0] for w in risk.warnings), risk.warnings
     note = next(w for w in risk.warnings if w.startswith("1 portfolio(s) have a benchmark without prices"))
     assert "NOPRICES" in note and "against the SP500 instead" in note
-    assert "beta and market shocks against AAPL (2), SP500 (10)" in risk.summary()
+    assert "beta and market shocks against AAPL (2), MSFT (1), SP500 (9)" in risk.summary()
     table = book_risk_on(engine, D0).set_index("portfolio_id")
     assert table.loc[ids[0], "details"]["benchmark"] == "AAPL" and table.loc[ids[3], "details"]["benchmark"] == "SP500"
     prices = PANEL
     for pid, bench in ((ids[0], PANEL["AAPL"]), (ids[1], PANEL["AAPL"]), (ids[2], INDEX["SP500"]),
-                       (ids[3], INDEX["SP500"])):
+                       (ids[3], INDEX["SP500"]), (ids[4], PANEL["MSFT"])):
         rep = daily_report(names[pid], prices, benchmark=bench, engine=engine, sectors=qpo.load_sectors(),
                            n_scenarios=2000, actor=ADMIN).risk
         assert abs(table.loc[pid, "beta"] - rep.benchmark["beta"]) <= 1e-10, (pid, table.loc[pid, "beta"])
@@ -236,7 +242,7 @@ def test_beta_is_against_the_portfolios_own_benchmark_where_it_has_prices(bench_
                       n_scenarios=2000, actor=ADMIN).risk.benchmark["beta"]
     assert abs(table.loc[ids[0], "beta"] - sp) > 0.01
     page = open(risk.report, encoding="utf-8").read()
-    assert "beta to its benchmark: AAPL (2 portfolios), SP500 (10 portfolios)" in page
+    assert "beta to its benchmark: AAPL (2 portfolios), MSFT (1 portfolios), SP500 (9 portfolios)" in page
 
 
 def test_a_portfolio_that_sells_everything_has_its_alerts_checked_on_cash(tmp_path, client, no_delivery):
