@@ -55,13 +55,17 @@ def trail(session: Session, actor: Actor, *, portfolio: ClientPortfolio | str | 
     (or a system actor) everything, people's changes included."""
     deleted = _deletions(session)
     q = select(AuditEntry)
-    if isinstance(portfolio, ClientPortfolio):
-        q = q.where(AuditEntry.portfolio_id == portfolio.id)
+    if isinstance(portfolio, ClientPortfolio):  # its rows, and those of deleted portfolios that had its name
+        q = q.where(or_(AuditEntry.portfolio_id == portfolio.id,
+                        and_(AuditEntry.portfolio == portfolio.name, AuditEntry.portfolio_id != portfolio.id)))
     elif isinstance(portfolio, str):  # a portfolio deleted since: its rows keep its name
         if session.scalar(select(AuditEntry.id).where(AuditEntry.portfolio == portfolio).limit(1)) is None:
             raise check.fail(f"no portfolio named {check.quote(portfolio)}, now or deleted; "
                              + _names_hint(session, actor, deleted))
+        live = session.scalar(select(ClientPortfolio.id).where(ClientPortfolio.name == portfolio))
         q = q.where(AuditEntry.portfolio == portfolio)
+        if live is not None:  # another advisor's live portfolio of that name: only the deleted ones' rows
+            q = q.where(AuditEntry.portfolio_id != live)
     if since is not None:
         start = dt.datetime.combine(since, dt.time.min, tzinfo=dt.UTC)
         bind = session.get_bind()

@@ -16,6 +16,7 @@ from qpo.store import audit
 from qpo.store._repo import ActorLike, _amount_ok, _collect
 from qpo.store.access import actor_for
 from qpo.store.models import (
+    AuditEntry,
     ClientPortfolio,
     OptimizationRun,
     Proposal,
@@ -234,9 +235,14 @@ def audit_trail(session: Session, actor: ActorLike, portfolio: str | None = None
     if portfolio is not None:
         pname = check.label(portfolio, "portfolio name")
         found = session.scalar(select(ClientPortfolio).where(ClientPortfolio.name == pname))
-        if found is not None:
-            who.require_read(found)
-            target = found
+        if found is not None and who.may_read(found):
+            target = found  # its rows, and those of deleted portfolios that had its name
+        elif found is not None:
+            earlier = session.scalar(select(AuditEntry.id).where(AuditEntry.portfolio == pname,
+                                                                 AuditEntry.portfolio_id != found.id).limit(1))
+            if earlier is None:
+                who.require_read(found)  # another advisor's client, and no deleted portfolio of that name
+            target = pname  # the deleted portfolios' rows this actor may read (audit.trail's rules)
         else:
             target = pname
     day = None if since is None else check.day(since, "since")

@@ -46,3 +46,17 @@ def test_audit_filters_and_refusals(book):
     book.refused("audit", code=4)
     r = book.refused("audit", "--portfolio", "Never existed", actor=ADMIN)  # a name the trail never held
     assert r.json["error"] == "no portfolio named 'Never existed', now or deleted; the portfolios you may see: Harper, Tech"
+
+
+def test_a_deleted_portfolios_trail_stays_readable_when_its_name_is_reused(book):
+    """Ana deleted 'Smith'; Ben then created another 'Smith': Ana was refused her own trail (exit 4)
+    and even an admin saw only the new portfolio's rows."""
+    book.ok("portfolio", "create", "Smith", "--client", "Smith family", "--advisor", ANA, "--cash", "1000", actor=ANA)
+    book.ok("portfolio", "delete", "Smith", actor=ANA)
+    book.ok("portfolio", "create", "Smith", "--client", "Another Smith", "--advisor", BEN, "--cash", "5", actor=BEN)
+    mine = book.ok("audit", "--portfolio", "Smith", "--json", actor=ANA).json["audit"]
+    assert [(r["actor"], r["action"]) for r in mine] == [(ANA, "create"), (ANA, "delete")]
+    everything = book.ok("audit", "--portfolio", "Smith", "--json", actor=ADMIN).json["audit"]
+    assert [(r["actor"], r["action"]) for r in everything] == [(ANA, "create"), (ANA, "delete"), (BEN, "create")]
+    bens = book.ok("audit", "--portfolio", "Smith", "--json", actor=BEN).json["audit"]
+    assert [(r["actor"], r["action"]) for r in bens] == [(BEN, "create")]  # not Ana's client's rows
