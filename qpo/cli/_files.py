@@ -136,12 +136,26 @@ def read_ledger_file(path: str):
                     rec[key] = value if value != "" else None
                 else:
                     rec[key] = value.strip() or None
+            rec["_line"] = reader.line_num
             rows.append(rec)
     except csv.Error as exc:
         raise DataError(f"ledger file {file_label(path)} is not CSV at line {reader.line_num}: {exc}") from None
     if not rows:
         raise DataError(f"ledger file {file_label(path)} has a header and no transactions")
     return rows
+
+
+def with_lines(exc: Exception, lines: list[int]) -> Exception:
+    """``exc`` (the store's refusal of an import) with each "row N" naming its line of the file too:
+    blank lines are skipped, so the N-th transaction may lie further down."""
+    import re
+
+    def at(m: re.Match) -> str:
+        n = int(m.group(1))
+        return f"row {n} (line {lines[n - 1]})" if 0 < n <= len(lines) and lines[n - 1] != n + 1 else m.group(0)
+
+    new = type(exc)(re.sub(r"\brow (\d+)(?! \(line)", at, str(exc)))
+    return new
 
 
 def _number(text: str):

@@ -319,14 +319,19 @@ def _cmd_portfolio_delete(args) -> int:
 
 
 def _cmd_portfolio_transactions(args) -> int:
+    from qpo.errors import StoreError
     from qpo.store import import_transactions, list_transactions, position, session_scope
 
     imported = None
     if args.import_file is not None:
         rows = files.read_ledger_file(args.import_file)
+        lines = [r.pop("_line") for r in rows]  # each row's line in the file (blank lines are skipped)
         with session_scope(c.updater()) as s:
             # known_tickers None: the book's prices' tickers and the ledgers' (store_tickers)
-            written = import_transactions(s, c.actor(args), args.name, rows)
+            try:
+                written = import_transactions(s, c.actor(args), args.name, rows)
+            except StoreError as exc:
+                raise files.with_lines(exc, lines) from None
             imported = [t.id for t in written]
             frame = list_transactions(s, c.actor(args), args.name)
             pos = position(s, c.actor(args), args.name)

@@ -168,3 +168,11 @@ def test_an_import_that_breaks_the_ledger_twice_names_every_broken_row(book, tmp
         "3 entries break the ledger, nothing written: row 2: sell 500 KO at 60.00 on 2022-12-06: the portfolio "
         "holds 150 KO then; row 3: buy 100 AAPL at 130.00 on 2022-12-07 needs 13,000.00 cash: the portfolio has "
         "4,000.00 then; row 4: sell 150 AAPL at 130.00 on 2022-12-08: the portfolio holds 100 AAPL then")
+
+
+def test_a_refused_row_after_blank_lines_names_its_line_in_the_file(book, tmp_path):
+    """Blank lines are skipped: the 2nd transaction on line 5 was called "row 2" with nothing to find it by."""
+    path = tmp_path / "l.csv"
+    path.write_text("kind,trade_date,amount\ndeposit,2022-12-28,5\n\n\ndeposit,2022-12-28,-5\n")
+    r = book.refused("portfolio", "transactions", "Harper", "--import", path, actor=ANA)
+    assert "row 2 (line 5): amount must be a finite number > 0" in r.json["error"], r.json["error"]
