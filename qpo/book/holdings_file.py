@@ -12,6 +12,7 @@ its rows. Rows are numbered from 1, the first line after the header, blank lines
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import math
 import re
@@ -23,6 +24,7 @@ import pandas as pd
 
 from qpo._checks import quote
 from qpo.errors import DataError
+from qpo.store.ledger import FIRST_TRADE_DATE, MAX_MONEY, MIN_QUANTITY
 
 COLUMNS = ("ticker", "shares", "price", "date")
 REQUIRED_COLUMNS = ("ticker", "shares")
@@ -211,6 +213,9 @@ def _shares(text: str, n: int, decimal_comma: bool, problems) -> float | None:
     if isinstance(x, str) or x <= 0:
         problems["shares must be a positive number"].append(f"{n} ({quote(text, 12) if text else 'blank'})")
         return None
+    if not MIN_QUANTITY <= x <= MAX_MONEY:  # the ledger's bounds, said with the file's other problems
+        problems[f"shares must lie from {MIN_QUANTITY:g} to {MAX_MONEY:.0e}"].append(f"{n} ({quote(text, 12)})")
+        return None
     return x
 
 
@@ -220,6 +225,9 @@ def _price(text: str, n: int, decimal_comma: bool, problems) -> float:
     x = _number(text, decimal_comma)
     if isinstance(x, str) or x <= 0:
         problems["price must be a positive number or blank"].append(f"{n} ({quote(text, 12)})")
+        return float("nan")
+    if x > MAX_MONEY:
+        problems[f"price must be at most {MAX_MONEY:.0e}"].append(f"{n} ({quote(text, 12)})")
         return float("nan")
     return x
 
@@ -235,6 +243,9 @@ def _date(text: str, n: int, problems) -> pd.Timestamp:
             stamp = pd.NaT
     if pd.isna(stamp):
         problems["date must be YYYY-MM-DD or blank"].append(f"{n} ({quote(text, 12)})")
+        return pd.NaT
+    if not FIRST_TRADE_DATE <= stamp.date() <= dt.date.today() + dt.timedelta(days=1):
+        problems[f"date must lie from {FIRST_TRADE_DATE} to today"].append(f"{n} ({quote(text, 12)})")
         return pd.NaT
     return stamp.normalize() if stamp == stamp.normalize() else stamp
 

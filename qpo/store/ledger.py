@@ -22,6 +22,7 @@ import pandas as pd
 
 from qpo._checks import quote
 from qpo.errors import StoreError
+from qpo.store._inputs import FIRST_TRADE_DATE, MAX_MONEY  # noqa: F401 - the ledger's bounds, for readers of its files
 
 #: tolerances: floating sums of prices x shares are not exact
 SHARE_TOLERANCE = 1e-9

@@ -185,3 +185,15 @@ def test_the_frame_is_what_create_portfolio_takes(tmp_path):
     assert rows.loc["AAPL", "price"] == 150 and pd.isna(rows.loc["KO", "price"])
     assert str(pd.Timestamp(rows.loc["AAPL", "trade_date"]).date()) == "2021-06-30"
     assert str(pd.Timestamp(rows.loc["KO", "trade_date"]).date()) == "2022-01-03"
+
+
+def test_every_problem_of_a_holdings_file_is_named_at_once_by_row(tmp_path):
+    """Unknown tickers came first; shares beyond a trillion, a date in 2099 and a price beyond a
+    trillion only on the next try, and by ticker, not by row."""
+    path = tmp_path / "h.csv"
+    path.write_text("ticker,shares,price,date\nAAPL,1e13,,\nZZZ,1,,\nKO,5,,2099-01-01\nMSFT,5,2e12,\nPG,1e-9,,\n")
+    with pytest.raises(DataError) as info:
+        read_holdings_file(path, known_tickers={"AAPL", "KO", "MSFT", "PG"})
+    text = str(info.value)
+    assert "5 problems" in text and "shares must lie from 1e-06 to 1e+12" in text  # rows 1 and 5
+    assert "row 2 (ZZZ)" in text and "date must lie from 1900-01-01 to today: row 3 ('2099-01-01')" in text, text
