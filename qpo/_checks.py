@@ -186,6 +186,9 @@ def check_label(value: object, field: str, max_len: int = 200, *, error: type[Qp
     if len(value) > max_len:
         raise error(f"{field} must be {valid}, got {_long(value)}")
     bad = _bad_character(value, " " + JOINERS)
+    if bad is None:  # a line or paragraph separator (U+2028, U+2029) breaks a one-line name too
+        at = next((i for i, ch in enumerate(value) if ch in "\u2028\u2029"), None)
+        bad = None if at is None else (at, f"a line break (U+{ord(value[at]):04X})")
     if bad is not None:
         raise error(f"{field} must be {valid}, got {quote(value)} with {bad[1]} at position {bad[0]}")
     stripped = value.strip()

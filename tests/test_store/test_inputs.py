@@ -110,6 +110,7 @@ def test_a_huge_name_is_refused_with_a_short_message(engine):
 BAD_LABELS = {
     "empty": "", "spaces": "   ", "nul": "a\x00b", "tab": "a\tb", "newline": "Ana\n", "escape": "\x1b[31mred",
     "lone surrogate": "x\ud800y", "zero-width space (Cf)": "a\u200bb", "bidi override (Cf)": "a\u202eb",
+    "line separator (Zl)": "Ana\u2028Silva", "paragraph separator (Zp)": "Ana\u2029",
     "201 characters": "a" * 201, "not text": 42, "none": None,
 }
 
