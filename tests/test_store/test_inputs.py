@@ -166,6 +166,11 @@ def test_holding_quantities_are_finite_positive_numbers(engine):
 
         refused(engine, write, "PEP: shares", "must be a positive finite number", case=case)
 
+    def tiny(s):  # a holding worth nothing that `portfolio show` listed at 100 % (the ledger's tolerance is 1e-9)
+        portfolio_of(s, "P", "C", get_or_create_advisor(s, "ana@example.com", "Ana"), {"KO": 1, "PEP": 1e-300})
+
+    refused(engine, tiny, "PEP: shares 1e-300 are below 1e-06, the smallest a ledger records", case="1e-300")
+
 
 def test_emails_look_like_emails(engine):
     for email in ["not-an-email", "a@b", "a b@example.com", "@example.com", "ana@", "a@@b.com", "ana@example.com\n",
