@@ -81,6 +81,11 @@ class DataError(QpoError, ValueError):
     """Input data that cannot be used as given (missing file, wrong columns, NaN, ...)."""
 
 
+class DataWarning(UserWarning):
+    """Data used as asked, in a way that may not be what was meant (most of a history dropped
+    because one ticker starts late): the warning says what happened and how to do otherwise."""
+
+
 class DataValidationError(DataError):
     """Data that failed its Great Expectations suite; carries the report."""
 

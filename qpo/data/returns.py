@@ -25,5 +25,26 @@ def prices_to_returns(prices: pd.DataFrame, kind: str = "simple", dropna: str = 
     rets = np.log(ratio) if kind == "log" else ratio - 1.0
     rets = rets.iloc[1:]
     if dropna != "none":
+        before = len(rets)
         rets = rets.dropna(how=dropna)
+        if dropna == "any" and before >= 20 and len(rets) < 0.9 * before:
+            _warn_dropped(prices, before, len(rets))
     return rets
+
+
+def _warn_dropped(prices: pd.DataFrame, before: int, after: int) -> None:
+    """Say which tickers' late starts (or early ends) cost most of the rows ``dropna="any"`` dropped."""
+    import warnings
+
+    from qpo.errors import DataWarning
+
+    first = prices.apply(pd.Series.first_valid_index)
+    last = prices.apply(pd.Series.last_valid_index)
+    late = first[first.notna()].sort_values(ascending=False)
+    early = last[last.notna()].sort_values()
+    named = [f"{t} starts on {pd.Timestamp(d).date()}" for t, d in late.head(3).items() if d > prices.index[0]]
+    named += [f"{t} ends on {pd.Timestamp(d).date()}" for t, d in early.head(2).items() if d < prices.index[-1]]
+    why = "; ".join(named) if named else "gaps inside the tickers' histories"
+    warnings.warn(f"prices_to_returns(dropna='any') kept {after:,} of {before:,} rows (a row is dropped when any "
+                  f"ticker lacks a return): {why}. Select the tickers, start later, or pass dropna='all' to keep "
+                  "the rows with their NaNs", DataWarning, stacklevel=3)

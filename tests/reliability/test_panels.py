@@ -94,3 +94,20 @@ def test_columns_in_two_levels_are_refused_not_taken_for_tickers(panel, tmp_path
         qpo.risk_report(pd.Series(0.5, index=rets.columns[:2]), rets)
     assert list(qpo.load_prices(fields["Adj Close"].to_parquet(tmp_path / "one.parquet") or tmp_path / "one.parquet")
                 .columns) == ["AAPL", "MSFT", "JNJ", "XOM"]
+
+
+def test_a_late_listing_that_costs_most_of_the_history_is_said(panel):
+    """One name listed late cut 22 years of returns to one, silently (dropna='any' is the default)."""
+    from qpo.errors import DataWarning
+
+    prices = panel.copy()
+    prices.loc[:"2020-06-30", "XOM"] = np.nan  # "listed" mid-2020
+    with pytest.warns(DataWarning, match=r"kept 1\d\d of 755 rows .*XOM starts on 2020-07-01.*dropna='all'"):
+        rets = qpo.prices_to_returns(prices)
+    assert rets.index[0] > pd.Timestamp("2020-07-01")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a full panel, or few rows lost: nothing said
+        qpo.prices_to_returns(panel)
+        qpo.prices_to_returns(prices, dropna="all")
