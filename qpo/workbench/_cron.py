@@ -63,10 +63,14 @@ def check_cron(expression: str, where: str = "schedule") -> str:
                 names = ", ".join(sorted(_NAMES[i])) if i in _NAMES else "none (numbers only)"
                 raise InvalidScheduleError(where, expression, f"the {_FIELDS[i]} field {value!r} names {token!r}; "
                                                               f"names valid there: {names}")
-        for low, high in re.findall(r"(?<![0-9/])([0-9]+)-([0-9]+)", value):
+        numeric = _numbered(value, i)  # names as numbers: fri-mon is 5-1, which runs backwards too
+        for low, high in re.findall(r"(?<![0-9/])([0-9]+)-([0-9]+)", numeric):
             if int(low) > int(high):
                 raise InvalidScheduleError(where, expression, f"the {_FIELDS[i]} field {value!r} has the range "
                                                               f"{low}-{high}, which runs backwards")
+        # a range of one value is that value: croniter 7 reads '17-17' as '*' (every hour for one)
+        value = re.sub(r"(?<![0-9/])([0-9]+)-\1(?:/[0-9]+)?(?![0-9])", r"\1", numeric)
+        fields[i] = value
         single = ["*"] * 5
         single[i] = value
         try:  # each field alone, so that the reason names the field
@@ -76,12 +80,24 @@ def check_cron(expression: str, where: str = "schedule") -> str:
                       or type(exc).__name__)
             raise InvalidScheduleError(where, expression, f"the {_FIELDS[i]} field {value!r} "
                                                           f"{reason} ({_RANGES[i]})") from None
+    text = " ".join(fields)
     try:
         croniter(text, dt.datetime(2000, 1, 1, tzinfo=dt.UTC)).get_next(dt.datetime)
     except (CroniterError, ValueError, KeyError) as exc:
         reason = "no date ever matches it" if "next date" in str(exc) else str(exc).replace(f"[{text}] ", "")
         raise InvalidScheduleError(where, expression, reason) from None
     return text
+
+
+_NUMBERS = {3: {m: n for n, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
+                                            "dec"), start=1)},
+            4: {d: n for n, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}}
+
+
+def _numbered(value: str, field: int) -> str:
+    """A cron field with its month or day names as numbers."""
+    names = _NUMBERS.get(field)
+    return re.sub(r"[a-z]+", lambda m: str(names[m.group(0)]), value) if names else value
 
 
 def schedule_timezone() -> dt.tzinfo:

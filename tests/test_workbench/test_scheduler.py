@@ -101,6 +101,7 @@ def state_jobs(path: Path) -> dict:
     ("0 0 L * *", "names 'l'"),
     ("0 0 * * sat#1", "holds '#'"),
     ("5-1 * * * *", "the range 5-1, which runs backwards"),
+    ("0 17 * * fri-mon", "the day of week field 'fri-mon' has the range 5-1, which runs backwards"),
     ("@reboot", "unknown macro '@reboot'"),
 ])
 def test_a_bad_cron_expression_is_refused_when_the_definition_is_loaded(tmp_path, monkeypatch, expression, reason):
@@ -115,6 +116,28 @@ def test_a_bad_cron_expression_is_refused_when_the_definition_is_loaded(tmp_path
     message = str(info.value)
     assert f"pipelines/tiny.toml: schedule {expression!r} is not a valid cron expression" in message
     assert reason in message and "e.g. '0 18 * * 1-5'" in message
+
+
+@pytest.mark.parametrize(("expression", "runs"), [
+    ("0 17-17 * * 1-5", ["Mon 17:00", "Tue 17:00", "Wed 17:00"]),
+    ("5-5 17 * * 1-5", ["Mon 17:05", "Tue 17:05", "Wed 17:05"]),
+    ("0 17 * * mon-mon", ["Mon 17:00", "Mon 17:00", "Mon 17:00"]),
+    ("0 17 * * 7-7", ["Sun 17:00", "Sun 17:00", "Sun 17:00"]),
+    ("0 17 1-1 * *", ["Fri 17:00", "Mon 17:00", "Mon 17:00"]),  # the 1st of Jan, Feb and Mar 2027
+])
+def test_a_range_of_one_value_is_that_value(expression, runs):
+    """croniter 7 reads '17-17' as '*': a job meant for 17:00 on weekdays ran every hour (120 runs a
+    week for 5), '5-5' every minute of the hour, 'mon-mon' every day."""
+    from qpo.workbench._cron import check_cron, next_after
+
+    tz = ZoneInfo("UTC")
+    expr = check_cron(expression)
+    t = dt.datetime(2026, 12, 6, 23, 0, tzinfo=tz)  # a Sunday night
+    got = []
+    for _ in range(3):
+        t = next_after(expr, t, tz)
+        got.append(t.strftime("%a %H:%M"))
+    assert got == runs, (expression, expr, got)
 
 
 def test_after_and_missed_are_checked_when_the_definition_is_loaded(tmp_path, monkeypatch):
