@@ -19,7 +19,7 @@ def _parse_value(text: str):
 
     try:
         value = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, OverflowError):  # 2021-02-30 is a date YAML cannot make: text, checked later
         return text
     return text if isinstance(value, (dt.date, dt.datetime)) else value  # dates stay ISO strings
 

@@ -27,7 +27,7 @@ def _value(text: str):
 
     try:
         value = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, OverflowError):  # 2021-02-30: a date YAML cannot make; checked later
         return text
     return text if isinstance(value, (dt.date, dt.datetime)) else value
 

@@ -284,6 +284,19 @@ def book_prices(engine: Engine | None, tickers: Sequence[str] | None = None, sta
     return load_prices(BUNDLED_PANEL, start=start, end=end, tickers=tickers), BUNDLED
 
 
+def book_dates(engine: Engine | None) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first and last dates of :func:`book_prices`' panel, read cheaply (the store's bars of
+    its non-index tickers, else the bundled panel's)."""
+    if engine is not None and has_market_data(engine):
+        q = select(func.min(MarketBar.date), func.max(MarketBar.date)).where(MarketBar.ticker.not_in(INDEX_TICKERS))
+        with engine.connect() as conn:
+            first, last = conn.execute(q).one()
+        if first is not None:
+            return pd.Timestamp(first), pd.Timestamp(last)
+    index = load_prices(BUNDLED_PANEL).index
+    return index[0], index[-1]
+
+
 def book_benchmark(engine: Engine | None, start=None, end=None) -> pd.Series:
     """The S&P 500 index level (a Series named ``SP500`` on a ``date`` index): the store's bars of
     :data:`BENCHMARK_TICKER` when it holds any, else the bundled index (the one the daily risk

@@ -170,10 +170,16 @@ def load_cells(path: str | Path) -> list[dict[str, Any]]:
         def value(cell: str):
             try:
                 return yaml.safe_load(cell) if cell.strip() else None
-            except yaml.YAMLError:
+            except (yaml.YAMLError, ValueError, OverflowError):
                 return cell
 
-        data: Any = [{k.strip(): value(v) for k, v in row.items()} for row in csv.DictReader(text.splitlines())]
+        reader = csv.reader(text.splitlines())
+        header = [h.strip() for h in next(reader, [])]
+        twice = sorted({h for h in header if header.count(h) > 1})
+        if twice:  # a dict would keep the last column's values and drop the others, unseen
+            raise InvalidValueError(f"cells file {path}: the column(s) {', '.join(map(repr, twice))} appear more than "
+                                    "once in the header; give each parameter one column")
+        data: Any = [{k: value(v) for k, v in zip(header, row, strict=False)} for row in reader if any(row)]
     elif suffix in (".json", ".yaml", ".yml"):
         try:
             data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)

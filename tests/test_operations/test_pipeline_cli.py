@@ -33,3 +33,19 @@ def test_the_risk_pipeline_fails_on_new_breaches_only(qpo_home):
 
     plain = _qpo("pipeline", "run", "risk", "-p", "workers", "1", "--json")  # without the flag: 0 either way
     assert plain.returncode == 0
+
+
+def test_a_book_pipeline_refuses_an_as_of_outside_the_books_prices_before_a_run(qpo_home):
+    """`-p as_of 2030-01-01` (or 1980, or 'notadate') created an MLflow run that failed in its third
+    cell, exit 1; `-p as_of 2021-02-30` ended in YAML's 'day is out of range for month' traceback."""
+    seed_demo_book()
+    for value, says in (("2030-01-01", "as_of 2030-01-01 is outside the data, which runs from 1990-01-02 to "
+                                       "2022-12-28 (the book's prices)"),
+                        ("2021-02-30", "as_of '2021-02-30' is not a date"),
+                        ("notadate", "'notadate' is not a date written YYYY-MM-DD")):
+        for pipeline in ("valuation", "risk"):
+            r = _qpo("pipeline", "run", pipeline, "-p", "as_of", value, "--json")
+            doc = json.loads(r.stdout.strip().splitlines()[-1])
+            assert r.returncode == 2 and doc["status"] == "INVALID_DATA" and doc["run_id"] is None, r.stdout[-800:]
+            assert says in doc["error"] and "Traceback" not in r.stderr, (pipeline, value, doc["error"])
+    assert not (qpo_home / "runs").exists()  # no run was created
