@@ -103,8 +103,11 @@ def _pipeline_run(args) -> int:
 def _cmd_pipeline_runs(args) -> int:
     """The recent pipeline runs with their status; ``--repair`` first marks FAILED ("process
     disappeared") the RUNNING runs whose process is gone (a SIGKILL, a crash)."""
+    from qpo.errors import InvalidValueError
     from qpo.tracking.mlflow_run import missing_store
 
+    if not 1 <= args.limit <= 100_000:  # 0 or -1 ended in MLflow's own traceback
+        raise InvalidValueError(f"--limit must be a whole number of runs from 1 to 100000, got {args.limit}")
     absent = missing_store()
     if absent is not None:  # a read creates nothing: no mlflow.db until a run makes one
         if args.json:
@@ -488,6 +491,8 @@ def _main(argv: list[str]) -> int:
             from qpo.cli import _common
 
             return _common.fail_output(args, exc, _common.exit_status(exc))
+        if getattr(args, "json", False):  # --json: one JSON line on stdout, whatever went wrong
+            print(json.dumps({"status": "ERROR", "error": str(exc), "kind": type(exc).__name__, "exit": 2}))
         print(f"qpo: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C outside a pipeline run: stop quietly, as a shell expects

@@ -20,12 +20,16 @@ import sys
 
 
 def _cmd_run(args) -> int:
+    import math
     import signal
 
+    from qpo.errors import InvalidValueError
     from qpo.workbench.run_control import exit_code, repair_orphaned_runs
     from qpo.workbench.scheduler import ScheduleOptions, Scheduler, SubprocessRunner
 
-    timeout = args.run_timeout if args.run_timeout and args.run_timeout > 0 else None
+    if not (math.isfinite(args.run_timeout) and args.run_timeout >= 0):  # -5 meant no limit, and claims that never expire
+        raise InvalidValueError(f"--run-timeout must be 0 (no limit) or a number of seconds > 0, got {args.run_timeout:g}")
+    timeout = args.run_timeout if args.run_timeout > 0 else None
     options = ScheduleOptions(retries=args.retries, backoff=args.backoff, grace=args.grace, poll=args.poll,
                               missed=args.missed, run_timeout=timeout)
     runner = SubprocessRunner(timeout=timeout)
@@ -95,12 +99,23 @@ def _cmd_show(args) -> int:
 
 
 def _cmd_crontab(args) -> int:
+    from qpo.workbench._cron import schedule_timezone
     from qpo.workbench.scheduler import TZ_ENV, crontab_text, scheduled_specs
 
+    schedule_timezone()  # a zone that is none (QPO_SCHEDULE_TZ=Mars/Olympus) is refused as `schedule show` refuses it
     refused: dict[str, str] = {}
     specs = scheduled_specs(refused)
     _warn_refused(refused)
-    sys.stdout.write(crontab_text(specs, tz_name=os.environ.get(TZ_ENV), refused=refused))
+    # the zone `schedule run` uses: QPO_SCHEDULE_TZ, else TZ (a cron daemon's own zone may differ)
+    zone = os.environ.get(TZ_ENV) or (os.environ.get("TZ", "").lstrip(":") or None)
+    if zone and zone == os.environ.get("TZ", "").lstrip(":"):
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = None  # TZ that is no IANA zone: `schedule run` ignores it too
+    sys.stdout.write(crontab_text(specs, tz_name=zone, refused=refused))
     return 0
 
 

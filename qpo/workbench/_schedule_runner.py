@@ -270,7 +270,7 @@ def crontab_text(specs: dict[str, Any], *, tz_name: str | None = None, log_file:
                      f"you can read (chmod 600), e.g. ~/.qpo.env with `export {var}=...`, and start each line with "
                      f"`. ~/.qpo.env &&`")
     if tz_name:
-        lines += ["# the schedules' zone, QPO_SCHEDULE_TZ (cronie reads CRON_TZ; other crons use the machine's zone)",
+        lines += ["# the schedules' zone, QPO_SCHEDULE_TZ or TZ (cronie reads CRON_TZ; other crons use the machine's zone)",
                   f"CRON_TZ={tz_name}"]
     for name, why in sorted((refused or {}).items()):
         lines.append(f"# {name} is left out: its definition was refused: {' '.join(str(why).split())}")
