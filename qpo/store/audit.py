@@ -62,10 +62,10 @@ def trail(session: Session, actor: Actor, *, portfolio: ClientPortfolio | str | 
         if session.scalar(select(AuditEntry.id).where(AuditEntry.portfolio == portfolio).limit(1)) is None:
             raise check.fail(f"no portfolio named {check.quote(portfolio)}, now or deleted; "
                              + _names_hint(session, actor, deleted))
-        live = session.scalar(select(ClientPortfolio.id).where(ClientPortfolio.name == portfolio))
+        live_id = session.scalar(select(ClientPortfolio.id).where(ClientPortfolio.name == portfolio))
         q = q.where(AuditEntry.portfolio == portfolio)
-        if live is not None:  # another advisor's live portfolio of that name: only the deleted ones' rows
-            q = q.where(AuditEntry.portfolio_id != live)
+        if live_id is not None:  # another advisor's live portfolio of that name: only the deleted ones' rows
+            q = q.where(AuditEntry.portfolio_id != live_id)
     if since is not None:
         start = dt.datetime.combine(since, dt.time.min, tzinfo=dt.UTC)
         bind = session.get_bind()

@@ -106,6 +106,10 @@ def scheduled_specs(refused: dict[str, str] | None = None) -> dict[str, Any]:
             refused[name] = str(exc) if f"pipelines/{path.name}" in str(exc) else f"{path}: {exc}"
     specs = {name: spec for name, spec in specs.items() if spec.schedule}
     if refused is not None:
+        broken = {n: why for n in specs if (why := _own_link_problem(n, specs))}  # the others run
+        refused.update(broken)
+        for name in broken:
+            specs.pop(name, None)
         changed = True
         while changed:  # what waits for a refused definition cannot run either
             changed = False
@@ -116,6 +120,27 @@ def scheduled_specs(refused: dict[str, str] | None = None) -> dict[str, Any]:
                     del specs[name]
                     changed = True
     return specs
+
+
+def _own_link_problem(name: str, specs: Mapping[str, Any]) -> str | None:
+    """Why ``name``'s after line cannot be kept: it names a pipeline with no schedule, or it closes a
+    cycle through ``name``; None otherwise (a chain broken further up is its own link's problem)."""
+    up = specs[name].after
+    if not up:
+        return None
+    if up not in specs:
+        return (f"pipelines/{name}.toml: after = {up!r} names a pipeline with no schedule; give {up} a schedule, "
+                "or remove the after line")
+    chain = [name]
+    while up in specs and up not in chain:
+        chain.append(up)
+        up = specs[up].after
+        if not up:
+            return None
+    if up == name:
+        return (f"the pipelines' after lines form a cycle: {' -> '.join([*chain, name])}; one of them must not wait "
+                "for the other")
+    return None
 
 
 def _print_line(line: str) -> None:

@@ -178,6 +178,30 @@ def test_a_cycle_of_after_lines_is_refused(tmp_path):
         make(specs, FRI, tmp=tmp_path)
 
 
+def test_a_cycle_or_an_after_without_a_schedule_refuses_those_definitions_only(tmp_path, monkeypatch):
+    """One cycle (or an after line naming an unscheduled pipeline) stopped `schedule show` and
+    `schedule run` for every pipeline, exit 2, with no JSON."""
+    from qpo.workbench.scheduler import schedule_table, scheduled_specs
+    from tests.reliability.tiny_project import PIPELINE, make_project
+
+    root = make_project(tmp_path / "project")
+    monkeypatch.setenv("QPO_PROJECT_ROOT", str(root))
+    pipes = root / "pipelines"
+    (pipes / "a.toml").write_text(PIPELINE + 'after = "b"\n')
+    (pipes / "b.toml").write_text(PIPELINE + 'after = "a"\n')
+    (pipes / "lone.toml").write_text(PIPELINE.replace('schedule = "0 0 * * *"\n', ""))
+    (pipes / "c.toml").write_text(PIPELINE + 'after = "lone"\n')
+    (pipes / "d.toml").write_text(PIPELINE + 'after = "c"\n')
+    refused: dict[str, str] = {}
+    specs = scheduled_specs(refused)
+    assert sorted(specs) == ["tiny"]  # the others still run
+    assert "form a cycle: a -> b -> a" in refused["a"] and "form a cycle: b -> a -> b" in refused["b"]
+    assert "after = 'lone' names a pipeline with no schedule" in refused["c"]
+    assert "whose definition was refused" in refused["d"]
+    rows = schedule_table(refused={}, state_path=tmp_path / "state.json")
+    assert [r["pipeline"] for r in rows] == ["tiny"]
+
+
 # -- when jobs are due: croniter, with cron's conventions --------------------------------------
 
 def test_weekday_schedules_run_friday_then_monday_in_order_with_the_dependency(tmp_path):
