@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -25,6 +26,7 @@ class RunResult:
     status: str  # FINISHED | FAILED | INVALID_DATA | KILLED | ERROR
     run_id: str | None = None
     error: str | None = None
+    as_of: str | None = None  # the date the run reported it ran as of (its ``as_of`` record), when it says
 
 
 def _tail(text: str, lines: int = 3) -> str:
@@ -135,7 +137,9 @@ class SubprocessRunner:
             run_id = data.get("run_id") or self._repair(proc.pid, notify=True)
             return RunResult("FAILED", run_id, error)
         status = data.get("status") or ("FINISHED" if code == 0 else "FAILED")
-        return RunResult(status, data.get("run_id"), data.get("error") or (_tail(err) if code else None))
+        as_of = (data.get("metrics") or {}).get("as_of") if isinstance(data.get("metrics"), dict) else None
+        return RunResult(status, data.get("run_id"), data.get("error") or (_tail(err) if code else None),
+                         as_of=as_of if isinstance(as_of, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", as_of) else None)
 
     def _stop(self, proc: subprocess.Popen) -> tuple[str, str]:
         """SIGTERM to the child's process group (the run stops its own kernels); SIGKILL to the group

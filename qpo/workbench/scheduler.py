@@ -63,6 +63,7 @@ from qpo.workbench._cron import (
     InvalidScheduleError,
     check_cron,
     due_between,
+    last_at_or_before,
     next_after,
     schedule_timezone,
 )
@@ -106,7 +107,7 @@ def scheduled_specs(refused: dict[str, str] | None = None) -> dict[str, Any]:
             refused[name] = str(exc) if f"pipelines/{path.name}" in str(exc) else f"{path}: {exc}"
     specs = {name: spec for name, spec in specs.items() if spec.schedule}
     if refused is not None:
-        broken = {n: why for n in specs if (why := _own_link_problem(n, specs))}  # the others run
+        broken = {n: why for n in specs if (why := _own_link_problem(n, specs, refused))}  # the others run
         refused.update(broken)
         for name in broken:
             specs.pop(name, None)
@@ -122,11 +123,11 @@ def scheduled_specs(refused: dict[str, str] | None = None) -> dict[str, Any]:
     return specs
 
 
-def _own_link_problem(name: str, specs: Mapping[str, Any]) -> str | None:
+def _own_link_problem(name: str, specs: Mapping[str, Any], refused: Mapping[str, str]) -> str | None:
     """Why ``name``'s after line cannot be kept: it names a pipeline with no schedule, or it closes a
     cycle through ``name``; None otherwise (a chain broken further up is its own link's problem)."""
     up = specs[name].after
-    if not up:
+    if not up or up in refused:  # waiting for a refused definition: said as such below
         return None
     if up not in specs:
         return (f"pipelines/{name}.toml: after = {up!r} names a pipeline with no schedule; give {up} a schedule, "
@@ -227,8 +228,24 @@ class Scheduler(JobBook):
         so a weekday without a bar (an exchange holiday, data not in yet) re-runs the last priced
         date and says "no new market data" instead of failing on a date after the prices."""
         name = self.as_of_parameter(job.pipeline)
+        if name and self.specs[job.pipeline].after:  # the date its upstream run says it ran as of
+            ran = self._upstream_as_of(job)
+            if ran is not None:
+                return {name: ran}
         today = self.clock.now().astimezone(self.tz).date()
         return {name: job.date.isoformat()} if name and job.date < today else {}
+
+    def _upstream_as_of(self, job: Job) -> str | None:
+        """The as-of date the run ``job`` comes after reported (a valuation on its own day values
+        the newest priced date, which may be the day before: the risk run of that job checks that
+        date, whenever it runs), or None when it reported none."""
+        up = self.specs[job.pipeline].after
+        due = last_at_or_before(self.exprs[up], job.due)
+        if due.date() != job.date:
+            due = next_after(self.exprs[up], job.due, self.tz)
+        rec = self.state.read()["jobs"].get(Job(up, due).key) if due.date() == job.date else None
+        value = (rec or {}).get("ran_as_of")
+        return value if isinstance(value, str) else None
 
     # -- start and collect --------------------------------------------------------------------------
     def report_refused(self) -> None:
@@ -345,7 +362,9 @@ class Scheduler(JobBook):
         seconds = (now - t0).total_seconds()
         self.log("finished", job, f"{status} in {seconds:.1f} s" + (f", mlflow run {run_id}" if run_id else "")
                  + (f": {error}" if error else ""))
-        rec = self._finish(job, status=status, run_id=run_id, error=error, ended=_iso(now), next_attempt=None)
+        ran_as_of = getattr(result, "as_of", None)
+        rec = self._finish(job, status=status, run_id=run_id, error=error, ended=_iso(now), next_attempt=None,
+                           **({"ran_as_of": ran_as_of} if ran_as_of else {}))
         if status == "INVALID_DATA":  # refused before a run was tracked: nobody else tells the ops desk
             self._notify(job, rec)
         return rec

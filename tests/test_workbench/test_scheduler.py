@@ -554,3 +554,22 @@ def test_sigterm_stops_the_running_pipeline_records_it_killed_and_exits_143(qpo_
     (rec,) = state_jobs(state).values()
     assert (rec["status"], rec["error"]) == ("KILLED", "interrupted by SIGTERM") and rec["run_id"]
     assert "SIGTERM received: stopping" in err and " KILLED in " in err and "Traceback" not in err
+
+
+def test_a_dependent_runs_as_of_the_date_its_upstream_ran_as_of(tmp_path):
+    """The 17:00 valuation on its own day values the newest priced date (Thursday's, Friday's bars not
+    in yet); a risk run after midnight was given Friday's date and failed, "no valuation of" Friday."""
+    clock = FakeClock(at(FRI, 16, 59))
+    calls: list[tuple[str, dict]] = []
+
+    def runner(name: str, params: dict | None = None) -> RunResult:
+        calls.append((name, dict(params or {})))
+        clock.advance(dt.timedelta(hours=8) if name == "valuation" else dt.timedelta(minutes=1))  # past midnight
+        return RunResult("FINISHED", run_id=f"run-{len(calls)}", as_of="2026-03-26" if name == "valuation" else None)
+
+    sched = Scheduler(BOOK, clock=clock, runner=runner, state_path=tmp_path / "state.json", log=lambda m: None,
+                      options=ScheduleOptions(poll=3600.0))
+    sched._as_of = {"valuation": "as_of", "risk": "as_of"}  # both notebooks declare as_of
+    sched.run(until=at(FRI + dt.timedelta(days=1), 1, 30))
+    assert calls == [("valuation", {}), ("risk", {"as_of": "2026-03-26"})]
+    assert state_jobs(tmp_path / "state.json")["valuation@2026-03-27T17:00Z"]["ran_as_of"] == "2026-03-26"
