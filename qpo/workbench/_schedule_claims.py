@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from qpo.workbench._cron import last_at_or_before, next_after
@@ -152,3 +152,37 @@ class JobBook:
             rec = st["jobs"][job.key]
             rec.update(changes)
             return dict(rec)
+
+    def _orphaned_dependents(self, jobs: Mapping[str, Any], since: dt.datetime, now: dt.datetime) -> list[Job]:
+        """The runs that wait for an upstream run recorded before ``since`` (the last look) and have
+        no record of their own: their scheduler stopped (killed) between the two, after it had moved
+        its look past them. Each is decided again (run, or skipped with the upstream's reason)."""
+        out = []
+        floor = now - dt.timedelta(days=self.options.lookback_days)
+        for name, spec in self.specs.items():
+            up = spec.after
+            if not up or up not in self.exprs:
+                continue
+            for rec in list(jobs.values()):
+                if rec.get("pipeline") != up or rec.get("status") not in FINAL:
+                    continue
+                up_due = dt.datetime.fromisoformat(rec["due"]).astimezone(self.tz)
+                if up_due < floor:
+                    continue
+                due = next_after(self.exprs[name], up_due - dt.timedelta(microseconds=1), self.tz)
+                job = Job(name, due)
+                if due.date() == up_due.date() and due < since and job.key not in jobs:
+                    out.append(job)
+        return sorted(out, key=lambda j: j.due)
+
+    def _upstream_as_of(self, job: Job) -> str | None:
+        """The as-of date the run ``job`` comes after reported (a valuation on its own day values
+        the newest priced date, which may be the day before: the risk run of that job checks that
+        date, whenever it runs), or None when it reported none."""
+        up = self.specs[job.pipeline].after
+        due = last_at_or_before(self.exprs[up], job.due)
+        if due.date() != job.date:
+            due = next_after(self.exprs[up], job.due, self.tz)
+        rec = self.state.read()["jobs"].get(Job(up, due).key) if due.date() == job.date else None
+        value = (rec or {}).get("ran_as_of")
+        return value if isinstance(value, str) else None

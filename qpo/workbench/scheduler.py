@@ -63,7 +63,6 @@ from qpo.workbench._cron import (
     InvalidScheduleError,
     check_cron,
     due_between,
-    last_at_or_before,
     next_after,
     schedule_timezone,
 )
@@ -235,18 +234,6 @@ class Scheduler(JobBook):
         today = self.clock.now().astimezone(self.tz).date()
         return {name: job.date.isoformat()} if name and job.date < today else {}
 
-    def _upstream_as_of(self, job: Job) -> str | None:
-        """The as-of date the run ``job`` comes after reported (a valuation on its own day values
-        the newest priced date, which may be the day before: the risk run of that job checks that
-        date, whenever it runs), or None when it reported none."""
-        up = self.specs[job.pipeline].after
-        due = last_at_or_before(self.exprs[up], job.due)
-        if due.date() != job.date:
-            due = next_after(self.exprs[up], job.due, self.tz)
-        rec = self.state.read()["jobs"].get(Job(up, due).key) if due.date() == job.date else None
-        value = (rec or {}).get("ran_as_of")
-        return value if isinstance(value, str) else None
-
     # -- start and collect --------------------------------------------------------------------------
     def report_refused(self) -> None:
         """Each definition that could not be loaded, loudly: a log line and a failed-run notice
@@ -274,14 +261,20 @@ class Scheduler(JobBook):
             # jobs waiting for their next attempt when their scheduler stopped: retried, not forgotten
             retrying = [Job(r["pipeline"], dt.datetime.fromisoformat(r["due"]).astimezone(self.tz))
                         for r in st["jobs"].values() if r["status"] == "RETRY" and r["pipeline"] in self.exprs]
+            orphans = self._orphaned_dependents(st["jobs"], since, now) if since is not None else []
         for job in sorted(retrying, key=lambda j: j.due):
             if job.key not in self.pending:
                 self.pending[job.key] = _Pending(job)
                 self.log("resumed", job, "was waiting for its next attempt when its scheduler stopped")
+        for job in orphans:  # its scheduler died after the run it waits for: decided now, not lost
+            if job.key not in self.pending:
+                self.pending[job.key] = _Pending(job)
+                self.log("resumed", job, f"was waiting for {self.specs[job.pipeline].after} when its scheduler stopped")
         if since is None:
-            self.log("start", detail=f"first start (no state at {self.state.path}): runs due before now are not "
-                                     f"looked for")
-            since = now
+            # a first start: runs due within the grace are late, not missed (run now); older ones are not looked for
+            since = now - dt.timedelta(seconds=self.options.grace)
+            self.log("start", detail=f"first start (no state at {self.state.path}): runs due before "
+                                     f"{since.astimezone(self.tz):%Y-%m-%d %H:%M:%S} are not looked for")
         floor = now - dt.timedelta(days=self.options.lookback_days)
         if since < floor:
             days = self.options.lookback_days

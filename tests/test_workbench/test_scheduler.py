@@ -573,3 +573,31 @@ def test_a_dependent_runs_as_of_the_date_its_upstream_ran_as_of(tmp_path):
     sched.run(until=at(FRI + dt.timedelta(days=1), 1, 30))
     assert calls == [("valuation", {}), ("risk", {"as_of": "2026-03-26"})]
     assert state_jobs(tmp_path / "state.json")["valuation@2026-03-27T17:00Z"]["ran_as_of"] == "2026-03-26"
+
+
+def test_a_dependent_whose_scheduler_died_is_decided_on_the_next_start(tmp_path):
+    """Killed while Friday's valuation ran (after it had looked past Friday 18:00), the scheduler
+    left the valuation FAILED ("process disappeared") and no trace of Friday's risk run: it was
+    neither run nor skipped, and no one was told."""
+    failed = {"pipeline": "valuation", "due": "2026-03-27T17:00:00+00:00", "date": "2026-03-27", "status": "FAILED",
+              "attempts": 1, "owner": "gone", "pid": 1, "host": "h", "started": "2026-03-27T17:00:00+00:00",
+              "ended": "2026-03-27T19:00:00+00:00", "next_attempt": None, "run_id": None,
+              "error": "process disappeared", "reason": None, "missed": False}
+    seed_state(tmp_path / "state.json", at(FRI, 19), {"valuation@2026-03-27T17:00Z": failed})
+    sched, runner, lines = make(BOOK, at(FRI, 19, 30), tmp=tmp_path)
+    assert sched.run(once=True) == 0
+    assert runner.calls == []  # nothing to run: the risk run it waited for failed
+    risk = state_jobs(tmp_path / "state.json")["risk@2026-03-27T18:00Z"]
+    assert risk["status"] == "SKIPPED", risk
+    assert "valuation of 2026-03-27 (due 17:00) ended FAILED: process disappeared" in risk["reason"], risk
+    assert any("resumed  risk 2026-03-27 18:00 was waiting for valuation" in line for line in lines), lines
+
+
+def test_a_first_start_runs_what_fell_due_within_the_grace(tmp_path):
+    """With no state yet (a first start, or a damaged state moved aside), a run due 30 s before the
+    start was neither run nor recorded, though a run due within the grace is late, not missed."""
+    sched, runner, lines = make(BOOK, at(FRI, 17, 0, 30), tmp=tmp_path)
+    assert sched.run(once=True) == 0
+    assert runner.calls == [("valuation", at(FRI, 17, 0, 30))]
+    sched, runner, _ = make(BOOK, at(FRI + dt.timedelta(days=3), 17, 10), tmp=tmp_path / "other")
+    assert sched.run(once=True) == 0 and runner.calls == []  # 10 minutes: past the 5-minute grace, not looked for
