@@ -250,14 +250,15 @@ def check_dated(frame: object, name: str, *, error: type[QpoError] | None = None
 
     err = error or DataError
     index = getattr(frame, "index", None)
-    if index is not None and len(index) and getattr(index, "dtype", None) is not None \
-            and np.issubdtype(np.asarray(index).dtype, np.datetime64):
+    if isinstance(index, pd.DatetimeIndex) and len(index):  # time-zone aware too
+        if index.hasnans:
+            raise err(f"{name} have {int(index.isna().sum())} row(s) without a date (NaT); every row needs one")
         if index.has_duplicates:
             first = index[index.duplicated()][0]
             raise err(f"{name} hold the date {when(first)} more than once ({int(index.duplicated().sum())} repeated "
                       "date(s)): two downloads concatenated? keep one row per date")
         if not index.is_monotonic_increasing:
-            values = np.asarray(index)
+            values = index.asi8
             at = int(np.flatnonzero(values[1:] < values[:-1])[0])
             raise err(f"{name} are not in date order: {when(index[at + 1])} comes after {when(index[at])}; "
                       "sort them by date (frame.sort_index())")

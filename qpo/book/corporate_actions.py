@@ -70,7 +70,7 @@ def book_splits(engine: Engine, as_of, *, actor: Actor | str,
         out = pd.DataFrame(columns=BOOKED_COLUMNS)
         out.attrs["skipped"] = pd.DataFrame(columns=BOOKED_COLUMNS)
         return out
-    with session_scope(engine) as session:
+    with session_scope(engine, write=False) as session:
         who = actor_for(session, actor)
         book = _portfolios(session, who, portfolio_ids)
         ids = None if portfolio_ids is None else book["portfolio_id"].tolist()

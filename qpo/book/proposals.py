@@ -123,7 +123,7 @@ def propose_rebalance(portfolio: str, strategy=None, as_of=None, *, actor=None, 
     eng = _engine(engine, create=save)
     prices = _prices(prices, eng)
     when = _as_day(as_of, prices)
-    with session_scope(eng) as s:
+    with session_scope(eng, write=save) as s:  # a dry run only reads: no write lock held while it optimizes
         who = actor_for(s, actor)
         row = get_portfolio(s, who, portfolio)
         if save:
@@ -260,7 +260,7 @@ def check_rebalance(*, actor=None, prices=None, as_of=None, engine=None) -> pd.D
     prices = _prices(prices, eng)
     when = _as_day(as_of, prices)
     rows = []
-    with session_scope(eng) as s:
+    with session_scope(eng, write=False) as s:
         who = actor_for(s, actor)
         for p in s.scalars(select(ClientPortfolio).order_by(ClientPortfolio.name)).all():
             if not who.may_read(p):

@@ -126,7 +126,7 @@ def value_book(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | st
     Missing numbers are None (not NaN), so that the frame is written as it is (NULL)."""
     day = _day(as_of)
     px = _check_prices(prices, day)
-    with session_scope(engine) as session:
+    with session_scope(engine, write=False) as session:
         who = actor_for(session, actor)
         book = _portfolios(session, who, portfolio_ids)
         entries = _ledgers(session, who, None if portfolio_ids is None else book["portfolio_id"].tolist(), day)
@@ -415,7 +415,7 @@ def book_weights(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | 
     day = _day(as_of)
     px = _check_prices(prices, day)
     act = None if actual is None else _check_prices(actual, day).reindex(index=px.index)
-    with session_scope(engine) as session:
+    with session_scope(engine, write=False) as session:
         who = actor_for(session, actor)
         book = _portfolios(session, who, portfolio_ids, strategy=True)
         entries = _ledgers(session, who, None if portfolio_ids is None else book["portfolio_id"].tolist(), day)

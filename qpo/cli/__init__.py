@@ -482,7 +482,9 @@ def _main(argv: list[str]) -> int:
             return int(args.func(args) or 0)
         except BrokenPipeError:
             raise
-        except (OSError, UnicodeError) as exc:  # a path the system refuses (too long, not a folder, not UTF-8)
+        except (OSError, UnicodeEncodeError) as exc:  # a path the system refuses (too long, not a folder, not UTF-8)
+            if not _a_path_refused(exc):
+                raise  # a lost connection, a timeout: not a path's fault
             from qpo.errors import InvalidValueError
 
             raise InvalidValueError(_system_refused(exc)) from None
@@ -503,6 +505,18 @@ def _main(argv: list[str]) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def _a_path_refused(exc: BaseException) -> bool:
+    """An error the system gave about a path: a file name too long, not a folder, no permission, no
+    such file, a read-only or full disk, a name that is not UTF-8."""
+    import errno
+
+    if isinstance(exc, UnicodeEncodeError):
+        return True
+    codes = {errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.ENOENT, errno.EEXIST,
+             errno.EROFS, errno.ENOSPC, errno.ELOOP}
+    return isinstance(exc, OSError) and (exc.filename is not None or exc.filename2 is not None) and exc.errno in codes
 
 
 def _system_refused(exc: BaseException) -> str:

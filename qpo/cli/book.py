@@ -89,7 +89,7 @@ def _cmd_user_update(args) -> int:
 def _cmd_user_list(args) -> int:
     from qpo.store import list_users, session_scope
 
-    with session_scope(c.reader()) as s:
+    with session_scope(c.reader(), write=False) as s:
         users = list_users(s, c.actor(args))
     if args.json:
         c.emit_json({"users": users}, rounded_numbers=True)
@@ -163,7 +163,7 @@ def _prices_named(origin: str) -> str:
 def _cmd_portfolio_list(args) -> int:
     from qpo.store import list_portfolios, session_scope
 
-    with session_scope(c.reader()) as s:
+    with session_scope(c.reader(), write=False) as s:
         frame = list_portfolios(s, c.actor(args))
     if args.json:
         c.emit_json({"portfolios": frame}, rounded_numbers=True)
@@ -260,7 +260,7 @@ def _cmd_portfolio_show(args) -> int:
 
     engine = c.reader()
     book_prices = c.book_prices(engine)
-    with session_scope(engine) as s:
+    with session_scope(engine, write=False) as s:
         summary = _summary(s, c.actor(args), args.name, book_prices)
     if args.json:
         c.emit_json({"portfolio": summary}, rounded_numbers=True)
@@ -282,7 +282,7 @@ def _cmd_portfolio_update(args) -> int:
         from qpo.store.portfolios import book_price_tickers
 
         loaded = files.load_strategy(args.strategy)
-        with session_scope(engine) as s:
+        with session_scope(engine, write=False) as s:
             priced, origin = book_price_tickers(s)
             held = position(s, c.actor(args), args.name).shares.index.tolist()
         files.strategy_tickers_priced(loaded, args.strategy, priced, _prices_named(origin), held=held)
@@ -336,7 +336,7 @@ def _cmd_portfolio_transactions(args) -> int:
             frame = list_transactions(s, c.actor(args), args.name)
             pos = position(s, c.actor(args), args.name)
     else:
-        with session_scope(c.reader()) as s:
+        with session_scope(c.reader(), write=False) as s:
             frame = list_transactions(s, c.actor(args), args.name)
             pos = position(s, c.actor(args), args.name)
     if args.json:
@@ -358,7 +358,7 @@ def _cmd_portfolio_transactions(args) -> int:
 def _cmd_audit(args) -> int:
     from qpo.store import audit_trail, session_scope
 
-    with session_scope(c.reader()) as s:
+    with session_scope(c.reader(), write=False) as s:
         frame = audit_trail(s, c.actor(args), portfolio=args.portfolio, since=args.since)
     if args.json:
         c.emit_json({"audit": frame}, rounded_numbers=True)

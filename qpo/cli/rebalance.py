@@ -149,7 +149,7 @@ def _stored(session, who, proposal_id: int):
 def _cmd_list(args) -> int:
     from qpo.store import list_proposals, session_scope
 
-    with session_scope(c.reader()) as s:
+    with session_scope(c.reader(), write=False) as s:
         frame = list_proposals(s, c.actor(args), args.name, status=args.status)
     if args.json:
         c.emit_json({"proposals": frame}, rounded_numbers=True)
@@ -163,7 +163,7 @@ def _cmd_show(args) -> int:
     from qpo.store import session_scope
 
     pid = _proposal_id(args.id)
-    with session_scope(c.reader()) as s:
+    with session_scope(c.reader(), write=False) as s:
         proposal = _stored(s, c.actor(args), pid)
     if args.json:
         c.emit_json({"proposal": proposal.to_dict()}, rounded_numbers=True)
@@ -241,7 +241,7 @@ def _cmd_export(args) -> int:
             Path(args.csv).expanduser().resolve() == Path(args.html).expanduser().resolve():
         raise InvalidValueError(f"--csv and --html name the same file ({args.csv}): the page would overwrite the "
                                 "order ticket; give each its own file")
-    with session_scope(c.reader()) as s:
+    with session_scope(c.reader(), write=False) as s:
         proposal = _stored(s, c.actor(args), pid)
     from qpo.reporting.rebalance import order_ticket_csv, proposal_html
     written = {}

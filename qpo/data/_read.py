@@ -397,7 +397,7 @@ def _day_or_month_first(out: pd.Series, text: pd.Series, present: np.ndarray, fm
     from qpo.data.calendar import comes_in_runs
 
     swapped = _swap_day_month(fmt)
-    if not swapped or not comes_in_runs(out[present]):
+    if not swapped or fmt.startswith("%Y") or not comes_in_runs(out[present]):  # year first: ISO, never swapped
         return out
     alt = _to_datetime(text, swapped)
     if (present & alt.isna().to_numpy()).any() or comes_in_runs(alt[present]):

@@ -42,7 +42,7 @@ def unknown_sectors(names, sectors: dict[str, str] | None = None) -> list[tuple[
         name = str(name)
         if name in known:
             continue
-        guess = folded.get(name.casefold().strip()) or next(iter(difflib.get_close_matches(name, sorted(known), 1, 0.8)),
+        guess = folded.get(name.casefold().strip()) or next(iter(difflib.get_close_matches(name, sorted(known), 1, 0.9)),
                                                              None)
         if guess is not None or sectors is not None:
             out.append((name, guess))

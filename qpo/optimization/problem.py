@@ -80,6 +80,9 @@ class PortfolioProblem:
         """The tickers whose variance is zero (to 1e-9 of the largest volatility): cash, or a price
         that did not move over the returns' window (a stale vendor stretch)."""
         sd = np.sqrt(np.clip(np.diag(self.cov.to_numpy(dtype=float)), 0.0, None))
+        if self.returns is not None and len(self.returns) > 1 and set(self.tickers) <= set(self.returns.columns):
+            # a shrunk covariance (Ledoit-Wolf, OAS) gives a flat asset some variance: its returns say it has none
+            sd = np.minimum(sd, self.returns[self.tickers].to_numpy(dtype=float).std(axis=0, ddof=1))
         top = float(sd.max()) if sd.size else 0.0
         return [t for t, v in zip(self.tickers, sd) if not v > 1e-9 * top]
 

@@ -100,9 +100,11 @@ def sync_alerts(conn, as_of: dt.date, ids: Sequence[int], evaluated: set[int],
                                   .order_by(Alert.id)).all())
     open_by_key = {(a.portfolio_id, a.check_name): a for a in known if a.state in OPEN_STATES}
     older = [a.id for key, a in open_by_key.items() if key in found and as_of < a.last_seen]
-    latest = {r.id: {"value": r.value, "limit": r.limit_value, "severity": r.severity, "message": r.message}
-              for r in conn.execute(select(Alert.id, Alert.value, Alert.limit_value, Alert.severity, Alert.message)
-                                    .where(Alert.id.in_(older))).all()} if older else {}
+    latest: dict[int, dict] = {}
+    for start in range(0, len(older), 1000):
+        latest.update({r.id: {"value": r.value, "limit": r.limit_value, "severity": r.severity, "message": r.message}
+                       for r in conn.execute(select(Alert.id, Alert.value, Alert.limit_value, Alert.severity,
+                                                    Alert.message).where(Alert.id.in_(older[start:start + 1000])))})
     closed_by_key: dict[tuple[int, str], list] = {}
     for a in known:
         if a.state == "resolved":

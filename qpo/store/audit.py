@@ -56,8 +56,9 @@ def trail(session: Session, actor: Actor, *, portfolio: ClientPortfolio | str | 
     deleted = _deletions(session)
     q = select(AuditEntry)
     if isinstance(portfolio, ClientPortfolio):  # its rows, and those of deleted portfolios that had its name
-        q = q.where(or_(AuditEntry.portfolio_id == portfolio.id,
-                        and_(AuditEntry.portfolio == portfolio.name, AuditEntry.portfolio_id != portfolio.id)))
+        gone = sorted({d.portfolio_id for d in deleted if d.portfolio_id != portfolio.id})
+        q = q.where(or_(AuditEntry.portfolio_id == portfolio.id,  # not a live one renamed from the name
+                        and_(AuditEntry.portfolio == portfolio.name, AuditEntry.portfolio_id.in_(gone))))
     elif isinstance(portfolio, str):  # a portfolio deleted since: its rows keep its name
         if session.scalar(select(AuditEntry.id).where(AuditEntry.portfolio == portfolio).limit(1)) is None:
             raise check.fail(f"no portfolio named {check.quote(portfolio)}, now or deleted; "
@@ -65,7 +66,7 @@ def trail(session: Session, actor: Actor, *, portfolio: ClientPortfolio | str | 
         live_id = session.scalar(select(ClientPortfolio.id).where(ClientPortfolio.name == portfolio))
         q = q.where(AuditEntry.portfolio == portfolio)
         if live_id is not None:  # another advisor's live portfolio of that name: only the deleted ones' rows
-            q = q.where(AuditEntry.portfolio_id != live_id)
+            q = q.where(AuditEntry.portfolio_id.in_(sorted({d.portfolio_id for d in deleted if d.portfolio_id != live_id})))
     if since is not None:
         start = dt.datetime.combine(since, dt.time.min, tzinfo=dt.UTC)
         bind = session.get_bind()

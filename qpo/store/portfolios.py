@@ -358,7 +358,8 @@ def _entry(kind, trade_date, ticker, quantity, price, fees, amount, universe=Non
                                                "any" if k == "split" else "positive")
     if k == "split" and q == 0.0:
         problems.append("quantity (shares) of a split is the change in the shares held (+10 for 2-for-1 on 10), not 0")
-    elif q is not None and 0.0 < abs(q) < ledger.MIN_QUANTITY:
+    elif k in ("buy", "transfer_in") and q is not None and 0.0 < abs(q) < ledger.MIN_QUANTITY:  # what adds shares:
+        # a sale or a split may carry a residual of an older ledger
         problems.append(f"quantity (shares) {q:.3g} is below {ledger.MIN_QUANTITY:g}, the smallest a ledger records "
                         "(a smaller one would hold a name worth nothing)")
     p = None if price is None else _collect(problems, check.money, price, "price", "positive")

@@ -64,6 +64,8 @@ def check_cron(expression: str, where: str = "schedule") -> str:
                 raise InvalidScheduleError(where, expression, f"the {_FIELDS[i]} field {value!r} names {token!r}; "
                                                               f"names valid there: {names}")
         numeric = _numbered(value, i)  # names as numbers: fri-mon is 5-1, which runs backwards too
+        if i == 4:  # Sunday closing a range is day 7: sat-sun is 6-7, mon-sun 1-7
+            numeric = re.sub(r"(?<![0-9/])([0-9]+)-0(?![0-9])", r"\1-7", numeric)
         for low, high in re.findall(r"(?<![0-9/])([0-9]+)-([0-9]+)", numeric):
             if int(low) > int(high):
                 raise InvalidScheduleError(where, expression, f"the {_FIELDS[i]} field {value!r} has the range "

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from qpo.workbench._cron import last_at_or_before, next_after
@@ -153,25 +153,27 @@ class JobBook:
             rec.update(changes)
             return dict(rec)
 
-    def _orphaned_dependents(self, jobs: Mapping[str, Any], since: dt.datetime, now: dt.datetime) -> list[Job]:
-        """The runs that wait for an upstream run recorded before ``since`` (the last look) and have
-        no record of their own: their scheduler stopped (killed) between the two, after it had moved
-        its look past them. Each is decided again (run, or skipped with the upstream's reason)."""
-        out = []
+    def _save_pending(self) -> None:
+        """Keep this scheduler's undecided jobs in the state file: if it dies (SIGKILL) or is stopped
+        after it looked past them, the next scheduler to start decides them instead of losing them."""
+        with self.state.transaction() as st:
+            st.setdefault("pending", {})[self.id] = [
+                {"pipeline": p.job.pipeline, "due": _iso(p.job.due), "missed": p.job.missed}
+                for p in self.pending.values()]
+
+    def _inherited(self, st: dict, now: dt.datetime) -> list[Job]:
+        """The undecided jobs of schedulers that are gone (:meth:`_save_pending`), without a final
+        record; their lists are dropped from the state once taken."""
+        out: list[Job] = []
         floor = now - dt.timedelta(days=self.options.lookback_days)
-        for name, spec in self.specs.items():
-            up = spec.after
-            if not up or up not in self.exprs:
-                continue
-            for rec in list(jobs.values()):
-                if rec.get("pipeline") != up or rec.get("status") not in FINAL:
+        pending = st.get("pending") or {}
+        for sid in [s for s in pending if s != self.id and s not in st["schedulers"]]:
+            for item in pending.pop(sid) or []:
+                if item.get("pipeline") not in self.exprs:
                     continue
-                up_due = dt.datetime.fromisoformat(rec["due"]).astimezone(self.tz)
-                if up_due < floor:
-                    continue
-                due = next_after(self.exprs[name], up_due - dt.timedelta(microseconds=1), self.tz)
-                job = Job(name, due)
-                if due.date() == up_due.date() and due < since and job.key not in jobs:
+                job = Job(item["pipeline"], _at(item["due"]).astimezone(self.tz), missed=bool(item.get("missed")))
+                rec = st["jobs"].get(job.key)
+                if job.due >= floor and (rec is None or rec["status"] not in FINAL):
                     out.append(job)
         return sorted(out, key=lambda j: j.due)
 

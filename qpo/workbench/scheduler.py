@@ -261,15 +261,15 @@ class Scheduler(JobBook):
             # jobs waiting for their next attempt when their scheduler stopped: retried, not forgotten
             retrying = [Job(r["pipeline"], dt.datetime.fromisoformat(r["due"]).astimezone(self.tz))
                         for r in st["jobs"].values() if r["status"] == "RETRY" and r["pipeline"] in self.exprs]
-            orphans = self._orphaned_dependents(st["jobs"], since, now) if since is not None else []
+            orphans = self._inherited(st, now)
         for job in sorted(retrying, key=lambda j: j.due):
             if job.key not in self.pending:
                 self.pending[job.key] = _Pending(job)
                 self.log("resumed", job, "was waiting for its next attempt when its scheduler stopped")
-        for job in orphans:  # its scheduler died after the run it waits for: decided now, not lost
+        for job in orphans:  # undecided when its scheduler died or was stopped: decided now, not lost
             if job.key not in self.pending:
                 self.pending[job.key] = _Pending(job)
-                self.log("resumed", job, f"was waiting for {self.specs[job.pipeline].after} when its scheduler stopped")
+                self.log("resumed", job, "was not decided yet when its scheduler stopped")
         if since is None:
             # a first start: runs due within the grace are late, not missed (run now); older ones are not looked for
             since = now - dt.timedelta(seconds=self.options.grace)
@@ -309,6 +309,7 @@ class Scheduler(JobBook):
                         self.outcomes[job.key] = st["jobs"][job.key]
                         self.log("skipped", job, reason)
         self.cursor = now
+        self._save_pending()
 
     def collect(self) -> None:
         """Add the runs that fell due since the last look."""
@@ -321,6 +322,8 @@ class Scheduler(JobBook):
             for due in due_between(self.exprs[name], self.cursor, now, self.tz):
                 self._add(Job(name, due))
         self.cursor = max(self.cursor, now)
+        if self.pending:
+            self._save_pending()
 
     # -- decide and run -----------------------------------------------------------------------------
     def _run(self, job: Job, rec: dict[str, Any]) -> dict[str, Any]:

@@ -111,3 +111,22 @@ def test_a_late_listing_that_costs_most_of_the_history_is_said(panel):
         warnings.simplefilter("error")  # a full panel, or few rows lost: nothing said
         qpo.prices_to_returns(panel)
         qpo.prices_to_returns(prices, dropna="all")
+
+
+def test_a_shrunk_covariance_does_not_hide_a_flat_asset(panel):
+    """Ledoit-Wolf gives a column that never moves some variance: risk parity then piled onto it."""
+    returns = qpo.prices_to_returns(panel.assign(CASH=1.0))
+    problem = qpo.PortfolioProblem.from_returns(returns, covariance="ledoit_wolf")
+    assert problem.cov.loc["CASH", "CASH"] > 0 and problem.riskless() == ["CASH"]
+    with pytest.raises(ProblemError, match="CASH has zero variance"):
+        qpo.optimize(problem, "risk_parity")
+
+
+def test_dates_with_a_time_zone_or_missing_are_checked_too(rets):
+    zoned = rets.tz_localize("America/New_York")
+    with pytest.raises(DataError, match="more than once"):
+        qpo.risk_report(pd.Series(0.25, index=rets.columns), pd.concat([zoned, zoned.iloc[:3]]))
+    holed = rets.copy()
+    holed.index = holed.index.where(np.arange(len(holed)) != 5, pd.NaT)
+    with pytest.raises(ProblemError, match=r"1 row\(s\) without a date"):
+        qpo.PortfolioProblem.from_returns(holed)

@@ -60,3 +60,10 @@ def test_a_deleted_portfolios_trail_stays_readable_when_its_name_is_reused(book)
     assert [(r["actor"], r["action"]) for r in everything] == [(ANA, "create"), (ANA, "delete"), (BEN, "create")]
     bens = book.ok("audit", "--portfolio", "Smith", "--json", actor=BEN).json["audit"]
     assert [(r["actor"], r["action"]) for r in bens] == [(BEN, "create")]  # not Ana's client's rows
+
+
+def test_a_live_portfolio_renamed_keeps_its_rows_out_of_the_new_holder_of_its_name(book):
+    book.ok("portfolio", "update", "Harper", "--name", "Harper old", actor=ANA)
+    book.ok("portfolio", "create", "Harper", "--client", "New Harper", "--advisor", ANA, "--cash", "5", actor=ANA)
+    rows = book.ok("audit", "--portfolio", "Harper", "--json", actor=ADMIN).json["audit"]
+    assert [(r["action"], r["after"]["client"]) for r in rows] == [("create", "New Harper")], rows

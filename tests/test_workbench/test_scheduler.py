@@ -584,13 +584,27 @@ def test_a_dependent_whose_scheduler_died_is_decided_on_the_next_start(tmp_path)
               "ended": "2026-03-27T19:00:00+00:00", "next_attempt": None, "run_id": None,
               "error": "process disappeared", "reason": None, "missed": False}
     seed_state(tmp_path / "state.json", at(FRI, 19), {"valuation@2026-03-27T17:00Z": failed})
+    state = json.loads((tmp_path / "state.json").read_text())
+    state["pending"] = {"gone": [{"pipeline": "risk", "due": "2026-03-27T18:00:00+00:00", "missed": True}]}
+    (tmp_path / "state.json").write_text(json.dumps(state))  # what the dead scheduler had not decided yet
     sched, runner, lines = make(BOOK, at(FRI, 19, 30), tmp=tmp_path)
     assert sched.run(once=True) == 0
     assert runner.calls == []  # nothing to run: the risk run it waited for failed
     risk = state_jobs(tmp_path / "state.json")["risk@2026-03-27T18:00Z"]
     assert risk["status"] == "SKIPPED", risk
     assert "valuation of 2026-03-27 (due 17:00) ended FAILED: process disappeared" in risk["reason"], risk
-    assert any("resumed  risk 2026-03-27 18:00 was waiting for valuation" in line for line in lines), lines
+    assert any("resumed  risk 2026-03-27 18:00 was not decided yet when its scheduler stopped" in line
+               for line in lines), lines
+    assert "gone" not in json.loads((tmp_path / "state.json").read_text()).get("pending", {})
+
+
+def test_a_scheduler_keeps_its_undecided_jobs_in_the_state(tmp_path):
+    """So that a scheduler killed while Friday's valuation runs leaves Friday's risk run to the next."""
+    seed_state(tmp_path / "state.json", at(FRI, 16, 59))
+    sched, runner, _ = make(BOOK, at(FRI, 18, 30), tmp=tmp_path)
+    sched.start()  # both missed (no scheduler ran since 16:59): valuation and risk pending, none run yet
+    saved = json.loads((tmp_path / "state.json").read_text())["pending"][sched.id]
+    assert sorted(i["pipeline"] for i in saved) == ["risk", "valuation"]
 
 
 def test_a_first_start_runs_what_fell_due_within_the_grace(tmp_path):
@@ -601,3 +615,17 @@ def test_a_first_start_runs_what_fell_due_within_the_grace(tmp_path):
     assert runner.calls == [("valuation", at(FRI, 17, 0, 30))]
     sched, runner, _ = make(BOOK, at(FRI + dt.timedelta(days=3), 17, 10), tmp=tmp_path / "other")
     assert sched.run(once=True) == 0 and runner.calls == []  # 10 minutes: past the 5-minute grace, not looked for
+
+
+@pytest.mark.parametrize(("expression", "days"), [("0 10 * * sat-sun", ["Sat", "Sun", "Sat"]),
+                                                  ("0 10 * * 6-0", ["Sat", "Sun", "Sat"]),
+                                                  ("0 10 * * mon-sun", ["Mon", "Tue", "Wed"])])
+def test_sunday_closing_a_day_range_is_day_7(expression, days):
+    from qpo.workbench._cron import check_cron, next_after
+
+    tz, t, got = ZoneInfo("UTC"), dt.datetime(2026, 12, 7, tzinfo=ZoneInfo("UTC")), []
+    expr = check_cron(expression)
+    for _ in range(3):
+        t = next_after(expr, t, tz)
+        got.append(t.strftime("%a"))
+    assert got == days
