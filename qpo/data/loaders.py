@@ -208,7 +208,10 @@ def load_price_file(path: str | Path, start=None, end=None) -> pd.DataFrame:
       ``date``/``timestamp``/``datetime`` (any case), or a first column of text that reads as dates.
       Numbers are never taken for dates.
     * long OHLCV bars in Alpha Vantage's daily-adjusted columns: the ``adjusted_close`` of each
-      ticker becomes its column (see :func:`load_ohlcv`).
+      ticker becomes its column (see :func:`load_ohlcv`);
+    * long prices, one row per date and ticker: a date, a ``ticker`` (or ``symbol``) and one price
+      column (``adjusted_close``, ``adj_close``, ``close``, ``price``, ``value``), pivoted; a date and
+      ticker given twice is refused with its rows.
 
     CSVs may carry a byte-order mark and use ``;`` (or tab) separators; a semicolon-separated
     file with decimal commas (``1,23``) is read as such (``frame.attrs["qpo_read"]`` says how a
@@ -227,6 +230,9 @@ def load_price_file(path: str | Path, start=None, end=None) -> pd.DataFrame:
     date_col = find_date_column(df, label)
     attrs, df = dict(df.attrs), drop_row_numbers(df, date_col)
     df.attrs = attrs
+    tidy = _tidy_columns(df, date_col)
+    if tidy is not None:  # one row per date and ticker: pivoted
+        return _slice(_from_tidy(df, date_col, *tidy, label), start, end)
     if len(df) == 0:
         raise fail(f"{label} has no rows, only the columns {listing(df.columns)}; a price file needs one row per date")
     tickers = [c for c in df.columns if c != date_col]
@@ -306,6 +312,49 @@ def load_ohlcv(
     if end is not None:
         df = df[df["date"] <= day_end(end)]
     return df.reset_index(drop=True)
+
+
+#: the price column of a long file of one row per date and ticker (``date,ticker,close``)
+TIDY_PRICE_COLUMNS = ("adjusted_close", "adj_close", "adj close", "adjclose", "close", "price", "value")
+TIDY_TICKER_COLUMNS = ("ticker", "symbol")
+
+
+def _tidy_columns(df: pd.DataFrame, date_col: str) -> tuple[str, str] | None:
+    """(ticker column, price column) of a long file holding exactly a date, a ticker and a price
+    column (names of :data:`TIDY_TICKER_COLUMNS` and :data:`TIDY_PRICE_COLUMNS`, any case), else None."""
+    rest = [c for c in df.columns if c != date_col]
+    if len(rest) != 2:
+        return None
+    names = {str(c).strip().lower(): c for c in rest}
+    ticker = next((names[n] for n in TIDY_TICKER_COLUMNS if n in names), None)
+    price = next((names[n] for n in TIDY_PRICE_COLUMNS if n in names), None)
+    return (ticker, price) if ticker is not None and price is not None else None
+
+
+def _from_tidy(df: pd.DataFrame, date_col: str, ticker_col: str, price_col: str, label: str) -> pd.DataFrame:
+    """The wide panel of a long ``date, ticker, price`` file; a (date, ticker) given twice is refused."""
+    if len(df) == 0:
+        raise fail(f"{label} has no rows, only the columns {listing(df.columns)}")
+    dates = parse_dates(df[date_col], label, date_col)
+    tickers = df[ticker_col].astype(str).str.strip()
+    blank = np.flatnonzero((tickers == "") | df[ticker_col].isna().to_numpy())
+    if len(blank):
+        raise fail(f"{label}: column {ticker_col!r} is empty on row(s) {', '.join(str(i + 1) for i in blank[:3])}")
+    values = to_numbers(df[[price_col]], [price_col], label)[price_col].to_numpy()
+    long = pd.DataFrame({"date": pd.DatetimeIndex(dates), "ticker": tickers.to_numpy(), "price": values})
+    dup = long.duplicated(["date", "ticker"], keep=False)
+    if dup.any():
+        first = long.iloc[int(np.flatnonzero(dup.to_numpy())[0])]
+        same = np.flatnonzero(((long["ticker"] == first["ticker"]) & (long["date"] == first["date"])).to_numpy())
+        raise fail(f"{label}: {first['ticker']} on {first['date'].date()} is given {len(same)} times (rows "
+                   f"{', '.join(str(i + 1) for i in same[:3])}; {int(dup.sum())} rows repeat a date and ticker); "
+                   "keep one price per date and ticker")
+    wide = long.pivot(index="date", columns="ticker", values="price").sort_index()
+    wide.index = pd.DatetimeIndex(wide.index, name="date")
+    wide.columns = [str(c) for c in wide.columns]
+    wide.columns.name = None
+    wide.attrs = {"qpo_read": df.attrs.get("qpo_read", "")}
+    return wide.astype("float64")
 
 
 def ohlcv_to_prices(bars: pd.DataFrame, field: str = "adjusted_close") -> pd.DataFrame:

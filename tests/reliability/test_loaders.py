@@ -170,3 +170,22 @@ def test_an_end_date_keeps_its_close_whatever_time_the_close_is_stamped(tmp_path
     assert qpo.load_prices(tmp_path / "closes.csv", end="2020-12-31 12:00").index[-1] == pd.Timestamp("2020-12-30 16:00")
     result = qpo.backtest(stamped, "min_variance", window=60, end="2020-06-30")
     assert result.equity.index[-1] == pd.Timestamp("2020-06-30 16:00")
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_long_file_of_date_ticker_price_is_pivoted(tmp_path, suffix):
+    """`Date,Symbol,Close` (one row per date and ticker, the shape databases export) was refused
+    with "text where numbers belong in ticker"."""
+    wide = qpo.load_prices("sp500")[["AAPL", "MSFT", "JNJ"]].loc["2020"]
+    long = wide.stack().rename("Close").reset_index()
+    long.columns = ["Date", "Symbol", "Close"]
+    path = tmp_path / f"long.{suffix}"
+    long.sample(frac=1.0, random_state=1).to_csv(path, index=False) if suffix == "csv" else \
+        long.sample(frac=1.0, random_state=1).to_parquet(path)  # in any row order
+    got = qpo.load_prices(path)
+    pd.testing.assert_frame_equal(got, wide[sorted(wide.columns)].astype("float64"), check_names=False,
+                                  check_freq=False)
+    assert len(qpo.load_prices(path, start="2020-06-01", end="2020-06-30")) == 22
+    pd.concat([long, long.iloc[[0]]]).to_csv(tmp_path / "twice.csv", index=False)
+    with pytest.raises(qpo.errors.DataError, match=r"AAPL on 2020-01-02 is given 2 times \(rows 1, 760"):
+        qpo.load_prices(tmp_path / "twice.csv")
