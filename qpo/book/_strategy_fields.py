@@ -3,6 +3,7 @@
 constraints and limits, and the capacity check of bounds over a proposal's tickers."""
 from __future__ import annotations
 
+import contextvars
 import numbers
 from collections.abc import Mapping
 from dataclasses import asdict, fields
@@ -296,3 +297,19 @@ def _per_name(v, names: list[str], default: float) -> np.ndarray:
     if isinstance(v, Mapping):
         return np.array([float(v.get(t, default)) for t in names])
     return np.full(len(names), float(v))
+
+
+#: False while :meth:`Strategy.check_builds` builds on its synthetic sample, whose sectors are made up
+_REAL_SECTORS: contextvars.ContextVar[bool] = contextvars.ContextVar("qpo_strategy_real_sectors", default=True)
+
+
+def _known_sectors(where: str, caps, sectors: Mapping[str, str] | None = None) -> None:
+    """Refuse caps on sectors that are none: near misses of a known sector always, and with the
+    sector map in use, any name no ticker of it has (see :func:`qpo.data.sectors.unknown_sectors`)."""
+    from qpo.data.sectors import sector_names_error, unknown_sectors
+
+    if not isinstance(caps, Mapping) or (sectors is not None and not _REAL_SECTORS.get()):
+        return
+    found = unknown_sectors(list(caps), dict(sectors) if sectors is not None else None)
+    if found:
+        raise StrategyError(f"strategy {sector_names_error(where, found, dict(sectors) if sectors is not None else None)}")

@@ -47,6 +47,7 @@ import pandas as pd
 
 from qpo._checks import quote
 from qpo.book._strategy_fields import (
+    _REAL_SECTORS,
     CONSTRAINT_FIELDS,
     COVARIANCES,
     DEFAULT_LIMITS,
@@ -63,6 +64,7 @@ from qpo.book._strategy_fields import (
     _constraints,
     _constraints_json,
     _fail,
+    _known_sectors,
     _limits,
     _name,
     _named_tickers,
@@ -81,8 +83,6 @@ from qpo.store.portfolios import register_strategy_check
 
 #: whether a Strategy being made builds its problem on a sample (False only for stored strategies)
 _CHECK_BUILDS: contextvars.ContextVar[bool] = contextvars.ContextVar("qpo_strategy_check_builds", default=True)
-#: False while :meth:`Strategy.check_builds` builds on its synthetic sample, whose sectors are made up
-_REAL_SECTORS: contextvars.ContextVar[bool] = contextvars.ContextVar("qpo_strategy_real_sectors", default=True)
 
 
 # -- the strategy -----------------------------------------------------------------------------------
@@ -494,15 +494,3 @@ def _check_stored(obj) -> None:
 register_strategy_check(_check_stored)
 
 __all__ = ["COVARIANCES", "DEFAULT_LIMITS", "MEANS", "OBJECTIVES", "SCHEMA_VERSION", "Strategy", "StrategyError"]
-
-
-def _known_sectors(where: str, caps, sectors: Mapping[str, str] | None = None) -> None:
-    """Refuse caps on sectors that are none: near misses of a known sector always, and with the
-    sector map in use, any name no ticker of it has (see :func:`qpo.data.sectors.unknown_sectors`)."""
-    from qpo.data.sectors import sector_names_error, unknown_sectors
-
-    if not isinstance(caps, Mapping) or (sectors is not None and not _REAL_SECTORS.get()):
-        return
-    found = unknown_sectors(list(caps), dict(sectors) if sectors is not None else None)
-    if found:
-        raise StrategyError(f"strategy {sector_names_error(where, found, dict(sectors) if sectors is not None else None)}")

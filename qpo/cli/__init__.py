@@ -9,19 +9,8 @@ import argparse
 import json
 import sys
 
+from qpo.cli._common import parse_value as _parse_value
 from qpo.cli._signals import ENTERED, HELD, Stopped, hold_signals, is_pipeline_run, raise_stopped, report_stopped
-
-
-def _parse_value(text: str):
-    import datetime as dt
-
-    import yaml
-
-    try:
-        value = yaml.safe_load(text)
-    except (yaml.YAMLError, ValueError, OverflowError):  # 2021-02-30 is a date YAML cannot make: text, checked later
-        return text
-    return text if isinstance(value, (dt.date, dt.datetime)) else value  # dates stay ISO strings
 
 
 def _cmd_validate(args) -> int:
@@ -483,11 +472,13 @@ def _main(argv: list[str]) -> int:
         except BrokenPipeError:
             raise
         except (OSError, UnicodeEncodeError) as exc:  # a path the system refuses (too long, not a folder, not UTF-8)
-            if not _a_path_refused(exc):
+            from qpo.cli._common import a_path_refused, system_refused
+
+            if not a_path_refused(exc):
                 raise  # a lost connection, a timeout: not a path's fault
             from qpo.errors import InvalidValueError
 
-            raise InvalidValueError(_system_refused(exc)) from None
+            raise InvalidValueError(system_refused(exc)) from None
     except QpoError as exc:
         if getattr(args, "book", False):  # the book's commands: JSON errors, exit 2 / 3 / 4
             from qpo.cli import _common
@@ -505,30 +496,3 @@ def _main(argv: list[str]) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-
-
-def _a_path_refused(exc: BaseException) -> bool:
-    """An error the system gave about a path: a file name too long, not a folder, no permission, no
-    such file, a read-only or full disk, a name that is not UTF-8."""
-    import errno
-
-    if isinstance(exc, UnicodeEncodeError):
-        return True
-    codes = {errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.ENOENT, errno.EEXIST,
-             errno.EROFS, errno.ENOSPC, errno.ELOOP}
-    return isinstance(exc, OSError) and (exc.filename is not None or exc.filename2 is not None) and exc.errno in codes
-
-
-def _system_refused(exc: BaseException) -> str:
-    """One bounded line for an error the system gave about a file (the path cut, never a traceback)."""
-    from qpo._checks import quote
-
-    if isinstance(exc, UnicodeError):
-        return ("a file name or text cannot be written as UTF-8 (it holds bytes that are not text, e.g. a name made "
-                "with \\xff); give names in UTF-8")
-    assert isinstance(exc, OSError)
-    name = exc.filename if exc.filename is not None else exc.filename2
-    what = exc.strerror or type(exc).__name__
-    where = f" {quote(str(name), 60)}" if name is not None else ""
-    return f"the system refused the file{where}: {what}; give another path"
-

@@ -283,3 +283,41 @@ def listen_address(text: str) -> str:
         pass
     raise argparse.ArgumentTypeError(f"must be an IP address (127.0.0.1, 0.0.0.0, ::1) or a host name that resolves "
                                      f"on this machine, got {text!r}")
+
+
+def a_path_refused(exc: BaseException) -> bool:
+    """An error the system gave about a path: a file name too long, not a folder, no permission, no
+    such file, a read-only or full disk, a name that is not UTF-8."""
+    import errno
+
+    if isinstance(exc, UnicodeEncodeError):
+        return True
+    codes = {errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.ENOENT, errno.EEXIST,
+             errno.EROFS, errno.ENOSPC, errno.ELOOP}
+    return isinstance(exc, OSError) and (exc.filename is not None or exc.filename2 is not None) and exc.errno in codes
+
+
+def system_refused(exc: BaseException) -> str:
+    """One bounded line for an error the system gave about a file (the path cut, never a traceback)."""
+    from qpo._checks import quote
+
+    if isinstance(exc, UnicodeError):
+        return ("a file name or text cannot be written as UTF-8 (it holds bytes that are not text, e.g. a name made "
+                "with \\xff); give names in UTF-8")
+    assert isinstance(exc, OSError)
+    name = exc.filename if exc.filename is not None else exc.filename2
+    what = exc.strerror or type(exc).__name__
+    where = f" {quote(str(name), 60)}" if name is not None else ""
+    return f"the system refused the file{where}: {what}; give another path"
+
+
+def parse_value(text: str):
+    """A ``-p``/``--set`` value as YAML reads it (``0.001``, ``126``, ``null``, ``true``); dates stay
+    ISO text, and so does text YAML cannot make into a date (``2021-02-30``: checked later)."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError, OverflowError):
+        return text
+    return text if isinstance(value, (dt.date, dt.datetime)) else value

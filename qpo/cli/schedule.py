@@ -99,8 +99,7 @@ def _cmd_show(args) -> int:
 
 
 def _cmd_crontab(args) -> int:
-    from qpo.workbench._cron import schedule_timezone
-    from qpo.workbench.scheduler import TZ_ENV, crontab_text, scheduled_specs
+    from qpo.workbench.scheduler import TZ_ENV, crontab_text, schedule_timezone, scheduled_specs
 
     schedule_timezone()  # a zone that is none (QPO_SCHEDULE_TZ=Mars/Olympus) is refused as `schedule show` refuses it
     refused: dict[str, str] = {}

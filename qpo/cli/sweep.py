@@ -16,20 +16,7 @@ from __future__ import annotations
 import json
 import sys
 
-from qpo.cli._common import positive_whole
-
-
-def _value(text: str):
-    """A value as YAML reads it (``0.001``, ``126``, ``null``, ``true``), dates kept as text."""
-    import datetime as dt
-
-    import yaml
-
-    try:
-        value = yaml.safe_load(text)
-    except (yaml.YAMLError, ValueError, OverflowError):  # 2021-02-30: a date YAML cannot make; checked later
-        return text
-    return text if isinstance(value, (dt.date, dt.datetime)) else value
+from qpo.cli._common import parse_value, positive_whole
 
 
 def grid_from_args(params: list[list[str]] | None) -> dict[str, list] | None:
@@ -44,7 +31,7 @@ def grid_from_args(params: list[list[str]] | None) -> dict[str, list] | None:
             raise InvalidValueError(f"-p {name} needs at least one value: -p {name} VALUE [VALUE ...]")
         if name in grid:
             raise InvalidValueError(f"-p {name} is given twice; list all its values after one -p {name}")
-        grid[name] = [_value(v) for v in values]
+        grid[name] = [parse_value(v) for v in values]
     return grid
 
 
@@ -56,7 +43,7 @@ def fixed_from_args(pairs: list[list[str]] | None) -> dict:
     for name, value in pairs or []:
         if name in fixed:
             raise InvalidValueError(f"--set {name} is given twice; a fixed parameter has one value")
-        fixed[name] = _value(value)
+        fixed[name] = parse_value(value)
     return fixed
 
 

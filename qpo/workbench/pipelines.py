@@ -342,29 +342,6 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
                            **base)
 
 
-def _as_of_outside_the_book(spec: PipelineSpec, as_of) -> str | None:
-    """Why a pipeline that reads the book cannot run as of ``as_of`` (not a date, or outside the
-    dates of the book's prices), or None: refused before a run is created, as a data source's is."""
-    import re
-
-    import pandas as pd
-
-    from qpo.data import check_as_of
-    from qpo.errors import DataError
-    from qpo.store import connect
-    from qpo.store.market_data import book_dates
-
-    text = str(as_of).strip()
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        return f"parameter {spec.as_of_parameter}: {as_of!r} is not a date written YYYY-MM-DD"
-    first, last = book_dates(connect(create=False))
-    try:
-        check_as_of(pd.DatetimeIndex([first, last]), text)
-    except DataError as exc:
-        return f"parameter {spec.as_of_parameter}: {exc} (the book's prices)"
-    return None
-
-
 def run_folders(tracking_uri: str) -> list[tuple[Path, str, str]]:
     """The folders a run writes to, checked before it starts: the runs folder, and MLflow's
     artifacts folder when the tracking store is local."""
@@ -409,7 +386,9 @@ def _validate_and_run(spec: PipelineSpec, params: dict[str, Any], base: dict[str
             log(f"data warnings, to review (the run goes on): {report.warning_summary()}")
         digest, docs, validation = data_hash(prices), report.data_docs, report.to_dict()
     elif spec.store_required and params.get(spec.as_of_parameter) is not None:
-        problem = _as_of_outside_the_book(spec, params[spec.as_of_parameter])
+        from qpo.workbench.prices import as_of_outside_the_book
+
+        problem = as_of_outside_the_book(spec.as_of_parameter, params[spec.as_of_parameter])
         if problem:
             return _invalid(base, t0, problem, log)
     state["digest"] = digest

@@ -69,3 +69,26 @@ def validate_price_source(source, *, start=None):
     prices = notebook_prices(source, start=start).prices
     report = validate_prices(prices)
     return report, (prices if report.success else None)
+
+
+def as_of_outside_the_book(parameter: str, as_of) -> str | None:
+    """Why a pipeline that reads the book cannot run as of ``as_of`` (not a date, or outside the
+    dates of the book's prices), or None: refused before a run is created, as a data source's is."""
+    import re
+
+    import pandas as pd
+
+    from qpo.data import check_as_of
+    from qpo.errors import DataError
+    from qpo.store import connect
+    from qpo.store.market_data import book_dates
+
+    text = str(as_of).strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return f"parameter {parameter}: {as_of!r} is not a date written YYYY-MM-DD"
+    first, last = book_dates(connect(create=False))
+    try:
+        check_as_of(pd.DatetimeIndex([first, last]), text)
+    except DataError as exc:
+        return f"parameter {parameter}: {exc} (the book's prices)"
+    return None

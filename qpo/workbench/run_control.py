@@ -9,9 +9,8 @@ it does nothing and signals keep their usual effect):
   signal handlers of its own) while the main thread waits; a signal stops the kernel (SIGTERM to
   its process group, SIGKILL after :data:`KERNEL_GRACE_S`), nbclient then sees it dead, writes
   the partial notebook and removes the kernel's connection file, and :meth:`SignalGuard.execute`
-  raises :class:`~qpo.errors.RunInterrupted`: the caller records the run KILLED with the reason.
-
-A second signal while stopping is ignored: the run is being stopped already.
+  raises :class:`~qpo.errors.RunInterrupted`: the caller records the run KILLED with the reason
+  (a second signal while stopping is ignored).
 
 Failures that are loud and kept (nbclient raises a dead kernel and a cell timeout raw, and
 Papermill leaves the notebook marked completed): :func:`kernel_failure` turns them into a
@@ -77,18 +76,12 @@ def signal_name(signal_number: int) -> str:
     return signal.Signals(signal_number).name
 
 
-def default_kernel_transport() -> str:
-    """``"ipc"`` (Unix sockets) on POSIX: kernels started at the same moment by several processes
-    cannot race for a TCP port that jupyter_client picked, closed and handed on (papermill #511,
-    about 5 % of launches under load); ``"tcp"`` where there are no Unix sockets."""
-    return "ipc" if os.name == "posix" else "tcp"
-
-
 class SignalGuard:
     """``with SignalGuard() as guard:`` holds SIGINT/SIGTERM for one pipeline run (see the module)."""
 
     def __init__(self, transport: str | None = None) -> None:
-        self.transport = transport or default_kernel_transport()  # "ipc": Unix sockets, no TCP port race
+        # Unix sockets on POSIX: kernels started at once cannot race for a TCP port (papermill #511)
+        self.transport = transport or ("ipc" if os.name == "posix" else "tcp")
         self.signal_number: int | None = None
         self.deferred = False  # True once the MLflow run exists: signals are recorded, not raised
         self._kernels: list[Any] = []
