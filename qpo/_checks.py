@@ -233,8 +233,8 @@ def check_amount(value: object, field: str, sign: str = "any", *, error: type[Qp
     return x
 
 
-__all__ = ["QUOTE_CHARS", "REQUIRED", "TEXT_MAX_CHARS", "check_amount", "check_confidence", "check_label", "check_text",
-           "fraction", "is_number", "number", "package_versions", "positive", "quote", "whole"]
+__all__ = ["QUOTE_CHARS", "REQUIRED", "TEXT_MAX_CHARS", "check_amount", "check_confidence", "check_dated", "check_label",
+           "check_text", "fraction", "is_number", "number", "package_versions", "positive", "quote", "whole"]
 
 
 def check_dated(frame: object, name: str, *, error: type[QpoError] | None = None) -> None:

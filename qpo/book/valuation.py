@@ -59,6 +59,7 @@ from qpo.book._weights import weights_at as _weights
 from qpo.errors import DataError
 from qpo.store import Actor, actor_for, session_scope
 from qpo.store import ledger as _ledger
+from qpo.store.portfolios import benchmark_of
 
 #: the columns of :func:`value_book`'s frame: exactly those of the ``valuations`` table a run writes
 VALUATION_COLUMNS = ["portfolio_id", "market_value", "cash", "holdings_value", "daily_return", "mtd_return",
@@ -187,20 +188,17 @@ def _valuation_table(ids: np.ndarray, entries: pd.DataFrame, px: pd.DataFrame, d
     last_seen = px.reindex(columns=tickers).apply(pd.Series.last_valid_index) if tickers else pd.Series(dtype=object)
     stale_names = {t for t, d in last_seen.items() if d is not None and not pd.isna(d) and pd.Timestamp(d) < day}
     n_names = len(tickers)
-    cut = {j: grid > pd.Timestamp(carry_until[t]) for j, t in enumerate(tickers) if carry_until and t in carry_until}
-    if cut:
-        P = P.copy()  # a view of the frame's data may be read-only
-    for j, after in cut.items():  # not carried past their last bar: unpriced from then on
-        P[after, j] = np.nan
-    stale_names -= {tickers[j] for j in cut}
     if on_adjusted:  # a second block of columns: the adjusted closes, for the positions counted on their basis
         assert adj is not None
         P_adj = adj.reindex(columns=tickers).ffill().reindex(grid, method="ffill").to_numpy(dtype=float)
-        P_adj = P_adj.copy() if cut else P_adj
-        for j, after in cut.items():
-            P_adj[after, j] = np.nan
         P = np.hstack([P, np.where(np.isnan(P_adj), P, P_adj)])
         tickers = tickers + tickers
+    cut = {j: grid > pd.Timestamp(carry_until[t]) for j, t in enumerate(tickers) if carry_until and t in carry_until}
+    if cut:  # not carried past their last bar: unpriced from then on (either block)
+        P = P.copy()  # a view of the frame's data may be read-only
+        for j, after in cut.items():
+            P[after, j] = np.nan
+        stale_names -= {tickers[j] for j in cut}
 
     pos = {int(p): i for i, p in enumerate(ids)}
     e_port = entries["portfolio_id"].map(pos).to_numpy()
@@ -441,8 +439,8 @@ def book_weights(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | 
         info[int(row.portfolio_id)] = {
             "name": row.name, "client": row.client, "advisor_email": row.advisor_email,
             # the portfolio's own benchmark, else its strategy's (qpo.store.portfolio_benchmark's rule)
-            "advisor_name": row.advisor_name, "benchmark": row.benchmark if isinstance(row.benchmark, str) and
-            row.benchmark.strip() else strat.benchmark, "limits": strat.limits,
+            "advisor_name": row.advisor_name, "benchmark": benchmark_of(row.benchmark, row.strategy),
+            "limits": strat.limits,
             "objective": strat.objective, "confidence": strat.confidence,
             "cash": 0.0 if abs(c) < _ledger.CASH_TOLERANCE else c, "invested": None, "prices_as_of": None,
             "skipped": None}

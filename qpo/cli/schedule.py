@@ -101,19 +101,12 @@ def _cmd_show(args) -> int:
 def _cmd_crontab(args) -> int:
     from qpo.workbench.scheduler import TZ_ENV, crontab_text, schedule_timezone, scheduled_specs
 
-    schedule_timezone()  # a zone that is none (QPO_SCHEDULE_TZ=Mars/Olympus) is refused as `schedule show` refuses it
+    tz = schedule_timezone()  # a zone that is none (QPO_SCHEDULE_TZ=Mars/Olympus) is refused, as `schedule show` does
     refused: dict[str, str] = {}
     specs = scheduled_specs(refused)
     _warn_refused(refused)
-    # the zone `schedule run` uses: QPO_SCHEDULE_TZ, else TZ (a cron daemon's own zone may differ)
-    zone = os.environ.get(TZ_ENV) or (os.environ.get("TZ", "").lstrip(":") or None)
-    if zone and zone == os.environ.get("TZ", "").lstrip(":"):
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            zone = None  # TZ that is no IANA zone: `schedule run` ignores it too
+    # the zone `schedule run` uses, when QPO_SCHEDULE_TZ or TZ names it (else cron's zone is the machine's, as ours)
+    zone = getattr(tz, "key", None) if os.environ.get(TZ_ENV) or os.environ.get("TZ") else None
     sys.stdout.write(crontab_text(specs, tz_name=zone, refused=refused))
     return 0
 

@@ -372,21 +372,19 @@ def _parse_text_dates(s: pd.Series, present: np.ndarray, label: str, column: str
     bad = np.flatnonzero(present & out.isna().to_numpy())
     if not len(bad):
         return _day_or_month_first(out, text, present, fmt)
-    if len(bad):
-        swapped = _swap_day_month(fmt)
-        if swapped:  # month-first guessed from an ambiguous first date, but the file is day-first
-            alt = _to_datetime(text, swapped)
-            if not (present & alt.isna().to_numpy()).any():
-                return alt
-        other = str(text.iloc[bad[0]])
-        other_fmt = _guess(other)
-        if other_fmt is not None and other_fmt != fmt:
-            raise fail(f"{label}: column {column!r} mixes date formats: {_rows([first_pos], [first])} and "
-                       f"{_rows([bad[0]], [other])} ({len(bad)} row(s) differ from the first); write every date "
-                       "one way, e.g. YYYY-MM-DD")
-        raise fail(f"{label}: column {column!r} holds text that is not a date: "
-                   f"{_rows(bad, text.iloc[bad].to_numpy())}; write dates as YYYY-MM-DD")
-    return out
+    swapped = _swap_day_month(fmt)
+    if swapped:  # month-first guessed from an ambiguous first date, but the file is day-first
+        alt = _to_datetime(text, swapped)
+        if not (present & alt.isna().to_numpy()).any():
+            return alt
+    other = str(text.iloc[bad[0]])
+    other_fmt = _guess(other)
+    if other_fmt is not None and other_fmt != fmt:
+        raise fail(f"{label}: column {column!r} mixes date formats: {_rows([first_pos], [first])} and "
+                   f"{_rows([bad[0]], [other])} ({len(bad)} row(s) differ from the first); write every date "
+                   "one way, e.g. YYYY-MM-DD")
+    raise fail(f"{label}: column {column!r} holds text that is not a date: "
+               f"{_rows(bad, text.iloc[bad].to_numpy())}; write dates as YYYY-MM-DD")
 
 
 def _day_or_month_first(out: pd.Series, text: pd.Series, present: np.ndarray, fmt: str) -> pd.Series:

@@ -174,16 +174,16 @@ class AlphaVantageClient:
         and, through the calls file, every other process's with the same key."""
         with self._lock:
             gap = 60.0 / self.calls_per_minute
-            if self._calls_file is not None:
-                self._wait_turn_shared(gap)
-            else:
+            if self._calls_file is None or not self._wait_turn_shared(gap):
                 now = time.monotonic()
                 if self._last_call is not None and now - self._last_call < gap:
                     self._sleep(gap - (now - self._last_call))
             self._last_call = time.monotonic()
             self.calls += 1
 
-    def _wait_turn_shared(self, gap: float) -> None:
+    def _wait_turn_shared(self, gap: float) -> bool:
+        """Wait for the key's turn through the calls file; False when it cannot be used (then only
+        this client's own calls are paced, from here on)."""
         from filelock import FileLock
 
         path = self._calls_file
@@ -196,10 +196,7 @@ class AlphaVantageClient:
             self._log(f"cannot share the call pacing through {path} ({type(exc).__name__}); pacing this "
                       "process's calls only")
             self._calls_file = None
-            now = time.monotonic()
-            if self._last_call is not None and now - self._last_call < gap:
-                self._sleep(gap - (now - self._last_call))
-            return
+            return False
         try:  # held while waiting: the other processes queue behind this call
             try:
                 starts = json.loads(path.read_text())
@@ -220,6 +217,7 @@ class AlphaVantageClient:
             self._log(f"cannot record the call in {path} ({type(exc).__name__})")
         finally:
             lock.release()
+        return True
 
     def _get(self, params: dict[str, str]) -> bytes:
         query = urllib.parse.urlencode({**params, "apikey": self._key})

@@ -110,11 +110,10 @@ def cash_only_risk(info: Mapping[int, dict], sectors: dict[str, str] | None) -> 
         return {"table": None, "details": {}, "breaches": []}
     rows, details, breaches = {}, {}, []
     for pid, item in info.items():
-        limits = item.get("limits")
+        limits = item["limits"]  # a strategy always has limits (the house limits by default)
         checks = check_compliance(pd.Series(dtype=float), limits, groups=sectors,
-                                  var_values={limits.var_method: 0.0} if limits is not None and limits.var_limit
-                                  is not None else None) if limits is not None else pd.DataFrame(columns=["status"])
-        failed = checks[checks["status"] == ComplianceStatus.BREACH] if len(checks) else checks
+                                  var_values={limits.var_method: 0.0})  # cash has no VaR
+        failed = checks[checks["status"] == ComplianceStatus.BREACH]
         for c in failed.to_dict("records"):
             breaches.append({"portfolio_id": int(pid), "check": c["check"], "value": c["value"], "limit": c["limit"],
                              "message": f"{c['check']}: {c['detail']} (the portfolio holds only cash)"})

@@ -271,14 +271,13 @@ def _benchmarks(engine, source: str, raw: pd.DataFrame, sp500: pd.Series | None,
 
     from qpo.store import ClientPortfolio
     from qpo.store.market_data import STORE, prices_panel
+    from qpo.store.portfolios import benchmark_of
 
     out: dict[str, pd.Series | None] = {DEFAULT_BENCHMARK: sp500}
     with engine.connect() as conn:
         rows = conn.execute(select(ClientPortfolio.benchmark, ClientPortfolio.strategy)).all()
-    # a portfolio's own benchmark, else its strategy's (qpo.store.portfolio_benchmark's rule)
-    given = [own if isinstance(own, str) and own.strip() else (strategy or {}).get("benchmark")
-             if isinstance(strategy, dict) else None for own, strategy in rows]
-    named = sorted({str(b).strip() for b in given if isinstance(b, str) and b.strip()} - {DEFAULT_BENCHMARK})
+    given = [benchmark_of(own, strategy) for own, strategy in rows]  # its own, else its strategy's
+    named = sorted({b.strip() for b in given if b} - {DEFAULT_BENCHMARK})
     for name in named:
         if name in raw.columns:
             series = raw[name]

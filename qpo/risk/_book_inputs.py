@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from qpo._checks import finite_or_none
+from qpo._checks import check_dated, finite_or_none
 from qpo.errors import DataError, InvalidValueError, UnknownOptionError
 from qpo.risk.compliance import Limits
 
@@ -54,8 +54,7 @@ def check_returns(returns, as_of, name: str = "returns") -> pd.DataFrame:
     if not isinstance(returns, pd.DataFrame) or not isinstance(returns.index, pd.DatetimeIndex):
         raise DataError(f"{name} must be a DataFrame of asset returns indexed by date (a pandas DatetimeIndex), one "
                         "column per ticker")
-    if not returns.index.is_monotonic_increasing or returns.index.has_duplicates:
-        raise DataError(f"{name} must have sorted, unique dates")
+    check_dated(returns, name)
     if as_of is not None:
         returns = returns.loc[:pd.Timestamp(as_of)]
     return returns

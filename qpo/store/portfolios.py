@@ -37,9 +37,14 @@ def portfolio_benchmark(portfolio: ClientPortfolio) -> str | None:
     (set by ``create_portfolio``/``update_portfolio``, ``qpo portfolio create/update --benchmark``)
     is the source of truth; when that is empty, its stored strategy's ``benchmark``
     (:attr:`qpo.book.Strategy.benchmark`, a default for portfolios made with one); else None."""
-    if portfolio.benchmark is not None:
-        return portfolio.benchmark
-    strategy = portfolio.strategy
+    return benchmark_of(portfolio.benchmark, portfolio.strategy)
+
+
+def benchmark_of(own: object, strategy: object) -> str | None:
+    """:func:`portfolio_benchmark` from a portfolio's ``benchmark`` and ``strategy`` columns (as a
+    bulk read gives them: a missing benchmark may come as NaN)."""
+    if isinstance(own, str) and own.strip():
+        return own
     named = strategy.get("benchmark") if isinstance(strategy, Mapping) else None
     return named if isinstance(named, str) and named.strip() else None
 

@@ -99,15 +99,22 @@ class JobBook:
                 "ended": _iso(now), "next_attempt": None, "run_id": None, "error": None, "reason": None,
                 "missed": job.missed, **extra}
 
+    def _upstream_job(self, job: Job) -> Job | None:
+        """The run of the same date that ``job`` comes after (its definition's ``after``): the last
+        due at or before it, else the first due later that date; None when none is due that date."""
+        up = self.specs[job.pipeline].after
+        due = last_at_or_before(self.exprs[up], job.due)
+        if due.date() != job.date:
+            due = next_after(self.exprs[up], job.due, self.tz)
+        return Job(up, due) if due.date() == job.date else None
+
     def _upstream(self, st: dict, job: Job, now: dt.datetime) -> tuple[str, str]:
         """("go" | "wait" | "skip" | "skip-failed", why) for a job whose definition says ``after``."""
         up = self.specs[job.pipeline].after
-        due = last_at_or_before(self.exprs[up], job.due)
-        if due.date() != job.date:  # none due on the date before this job: the first due later that date
-            due = next_after(self.exprs[up], job.due, self.tz)
-        if due.date() != job.date:
+        upjob = self._upstream_job(job)
+        if upjob is None:
             return "go", f"no {up} run is due on {job.date}: nothing to wait for"
-        upjob = Job(up, due)
+        due = upjob.due
         rec = st["jobs"].get(upjob.key)
         what = f"{up} of {job.date} (due {due:%H:%M})"
         if rec is None:
@@ -181,10 +188,7 @@ class JobBook:
         """The as-of date the run ``job`` comes after reported (a valuation on its own day values
         the newest priced date, which may be the day before: the risk run of that job checks that
         date, whenever it runs), or None when it reported none."""
-        up = self.specs[job.pipeline].after
-        due = last_at_or_before(self.exprs[up], job.due)
-        if due.date() != job.date:
-            due = next_after(self.exprs[up], job.due, self.tz)
-        rec = self.state.read()["jobs"].get(Job(up, due).key) if due.date() == job.date else None
+        upjob = self._upstream_job(job)
+        rec = self.state.read()["jobs"].get(upjob.key) if upjob is not None else None
         value = (rec or {}).get("ran_as_of")
         return value if isinstance(value, str) else None

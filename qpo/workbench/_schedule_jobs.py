@@ -96,16 +96,15 @@ class Pending:
     logged: set[str] = field(default_factory=set)
 
 
-def dependency_depths(specs: Mapping[str, Any], within: Mapping[str, Any] | None = None) -> dict[str, int]:
-    """How many ``after`` links each of ``specs`` waits through, following them among ``within``
-    (default ``specs``); a link to a pipeline with no schedule, or a cycle, is a PipelineError."""
-    pool = specs if within is None else within
+def dependency_depths(specs: Mapping[str, Any]) -> dict[str, int]:
+    """How many ``after`` links each of ``specs`` waits through; a link to a pipeline with no
+    schedule, or a cycle, is a PipelineError."""
     depths: dict[str, int] = {}
     for name in specs:
         chain = [name]
-        while pool[chain[-1]].after:
-            up = pool[chain[-1]].after
-            if up not in pool:
+        while specs[chain[-1]].after:
+            up = specs[chain[-1]].after
+            if up not in specs:
                 raise PipelineError(f"pipelines/{chain[-1]}.toml: after = {up!r} names a pipeline with no schedule; "
                                     f"give {up} a schedule, or remove the after line")
             if up in chain:
