@@ -80,8 +80,8 @@ def fit(panel: FeaturePanel, target: np.ndarray, config: ForecasterConfig, *, en
     first = max(start_position, config.min_history)
     if last_sample - first < 10:
         raise DataError(f"too little history to train: samples from {panel.dates[min(first, T - 1)].date()} need "
-                        f"their {h}-day label by {panel.dates[end].date()}; give more prices before the "
-                        f"training end (features need {config.features.lookback} days, window {w})")
+                        f"their {h}-period label by {panel.dates[end].date()}; give more prices before the "
+                        f"training end (features need {config.features.lookback} periods, window {w})")
     n_val_dates = max(1, int(round((last_sample - first + 1) * config.validation_fraction)))
     val_first = last_sample - n_val_dates + 1
     train_last = val_first - h - 1  # purge: a training label ends before the first validation date
@@ -182,8 +182,8 @@ def train_forecaster(prices: pd.DataFrame, config: ForecasterConfig | None = Non
     need = config.min_history + config.horizon + 60
     if len(px) < need:
         raise DataError(f"too little history to train a {config.model} forecaster: it needs at least {need} "
-                        f"prices (features look back {config.features.lookback} days, window {config.window}, "
-                        f"{config.horizon}-day target, 60 sample dates); got {len(px)}")
+                        f"prices (features look back {config.features.lookback} periods, window {config.window}, "
+                        f"{config.horizon}-period target, 60 sample dates); got {len(px)}")
     panel = compute_features(px, config.features, volume)
     target = forward_returns(px, config.horizon).to_numpy(dtype=float)
     return fit(panel, target, config, threads=threads, max_missing_fraction=max_missing_fraction)

@@ -196,7 +196,7 @@ def walk_forward(prices: pd.DataFrame, config: ForecasterConfig | None = None, *
     last = T - 1 - h  # the last date whose realized return is known
     if s > last:
         raise DataError(f"too little history for a walk-forward: the first forecast date would be "
-                        f"{dates[min(s, T - 1)].date()} but realized {h}-day returns end at {dates[max(last, 0)].date()}; "
+                        f"{dates[min(s, T - 1)].date()} but realized {h}-period returns end at {dates[max(last, 0)].date()}; "
                         f"the prices ({dates[0].date()} to {dates[-1].date()}) need about "
                         f"{(first_sample + h + int(min_train_years * ppy)) / ppy + 1:.1f} years")
     test_pos = np.arange(s, last + 1, h)
