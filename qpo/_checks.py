@@ -233,8 +233,17 @@ def check_amount(value: object, field: str, sign: str = "any", *, error: type[Qp
     return x
 
 
+def check_symbol(value: object, *, error: type[QpoError] = InvalidValueError) -> str:
+    """A ticker symbol: 1 to 32 characters once surrounding spaces are stripped, no space or control
+    character inside (``BRK.B``, ``^GSPC`` and ``RDS-A`` are symbols). Returns it stripped."""
+    text = value.strip() if isinstance(value, str) else value
+    if not isinstance(text, str) or not text or len(text) > 32 or any(c.isspace() or not c.isprintable() for c in text):
+        raise error(f"{quote(value)} is not a ticker symbol (1 to 32 characters, no spaces)")
+    return text
+
+
 __all__ = ["QUOTE_CHARS", "REQUIRED", "TEXT_MAX_CHARS", "check_amount", "check_confidence", "check_dated", "check_label",
-           "check_text", "fraction", "is_number", "number", "package_versions", "positive", "quote", "whole"]
+           "check_symbol", "check_text", "fraction", "is_number", "number", "package_versions", "positive", "quote", "whole"]
 
 
 def check_dated(frame: object, name: str, *, error: type[QpoError] | None = None) -> None:

@@ -20,7 +20,7 @@ def _cmd_validate(args) -> int:
                                 ("max_abs_log_return", args.max_abs_log_return),
                                 ("max_adjustment_gap", args.max_adjustment_gap),
                                 ("review_abs_return", args.review_abs_return)) if v is not None}
-    report = validate_file(args.path, kind=args.kind, **limits)
+    report = validate_file(args.path, kind=args.kind, ticker=args.ticker, **limits)
     print(report.to_json() if args.json else str(report))
     return 0 if report.success else 1  # warnings are printed and do not fail the command
 
@@ -349,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="validate a price panel or OHLCV file with Great Expectations")
     v.add_argument("path", help="CSV or Parquet file: a wide price panel or long OHLCV bars")
     v.add_argument("--kind", choices=["auto", "prices", "ohlcv"], default="auto")
+    v.add_argument("--ticker", metavar="SYMBOL", help="whose bars a one-ticker OHLCV file without a 'ticker' column "
+                                                      "holds (an Alpha Vantage CSV download)")
     v.add_argument("--max-stale-days", type=int, help="most days a price may stay unchanged (default 10)")
     v.add_argument("--max-abs-log-return", type=float,
                    help="largest |one-day log return| (default 1.0: a fall of 63%%, a rise of 172%%)")

@@ -55,7 +55,7 @@ def _cmd_ingest(args) -> int:
 
     engine = _common.writer()
     had = has_market_data(engine)
-    result = ingest_file(engine, args.file, kind=args.kind, source=args.source)
+    result = ingest_file(engine, args.file, kind=args.kind, source=args.source, ticker=args.ticker)
     report = result.report
     if not result.ok:
         if args.json:
@@ -157,6 +157,8 @@ def register(sub) -> None:
     ing.add_argument("file", help="CSV or Parquet file: a wide price panel (dates x tickers) or long OHLCV bars")
     ing.add_argument("--kind", choices=["auto", "prices", "ohlcv"], default="auto")
     ing.add_argument("--source", default="file", help="the source name stored with the bars (default: file)")
+    ing.add_argument("--ticker", metavar="SYMBOL", help="whose bars a one-ticker OHLCV file without a 'ticker' column "
+                                                        "holds (an Alpha Vantage CSV download)")
     _common.add_json_option(ing)
     ing.set_defaults(func=_cmd_ingest)
 

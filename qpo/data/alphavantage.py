@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from qpo import config
+from qpo._checks import check_symbol
 from qpo.data.loaders import OHLCV_COLUMNS
 from qpo.errors import InvalidValueError, QpoError, quoted
 
@@ -260,9 +261,7 @@ class AlphaVantageClient:
         or ``"full"`` (20+ years)."""
         if outputsize not in ("compact", "full"):
             raise InvalidValueError(f"outputsize must be 'compact' or 'full', got {quoted(outputsize)}")
-        symbol = str(symbol).strip()
-        if not symbol or len(symbol) > 32 or any(c.isspace() for c in symbol):
-            raise InvalidValueError(f"{quoted(symbol)} is not a ticker symbol (1 to 32 characters, no spaces)")
+        symbol = check_symbol(symbol)
         body = self._get({"function": FUNCTION, "symbol": symbol, "outputsize": outputsize, "datatype": "json"})
         return parse_daily_adjusted(body, symbol, mask=self.mask)
 

@@ -1,6 +1,7 @@
 """Loaders. A wide price file comes back with ascending, unique dates and float prices, or is
 refused with a :class:`~qpo.errors.DataError` that names the problem; bars keep the file's rows
-as they are (order and duplicates). Nothing is filled or de-duplicated: finding defects in the
+as they are (order and duplicates), but for a file written newest first (every ticker's dates
+falling, as Alpha Vantage writes them), whose rows are reversed. Nothing is filled or de-duplicated: finding defects in the
 values (gaps, jumps, stale or non-positive prices) is the job of :mod:`qpo.validation`, which
 runs before anything uses the data.
 
@@ -36,6 +37,7 @@ from qpo.data._read import (
     to_numbers,
 )
 from qpo.data.calendar import day_end
+from qpo._checks import check_symbol
 from qpo.errors import DataError, UnknownOptionError, quoted
 
 OHLCV_COLUMNS = [
@@ -173,6 +175,13 @@ def file_kind(path: str | Path) -> str:
     return "ohlcv" if _is_long_ohlcv(pd.DataFrame(columns=header_of(Path(path)))) else "prices"
 
 
+def check_file_ticker(path: Path, kind: str, ticker: str | None) -> None:
+    """A ticker given for a file is for a one-ticker OHLCV file: refused for a price panel."""
+    if ticker is not None and kind != "ohlcv":
+        raise DataError(f"{path.name} is a price panel (one column per ticker): a ticker given for the file "
+                        f"({quoted(ticker)}) is only for a file of one ticker's OHLCV bars; leave it out")
+
+
 def _label(path: Path, df: pd.DataFrame) -> str:
     read = df.attrs.get("qpo_read", "")
     return f"{path.name} ({read})" if read else path.name
@@ -269,7 +278,8 @@ def load_ohlcv(
     Accepts ``timestamp`` or ``date`` for the date column. A single-ticker file (as Alpha Vantage
     returns them) has no ``ticker`` column: pass ``ticker=`` or name the file
     ``DA-<TICKER>-T-...``. ``dividend_amount``/``split_coefficient`` are NaN (unknown) when absent.
-    Rows keep the file's order, duplicates included.
+    Rows keep the file's order, duplicates included; a file written newest first (every ticker's
+    dates strictly falling, Alpha Vantage's order) is reversed, so its dates rise.
     """
     path = Path(path)
     filters = None
@@ -288,11 +298,18 @@ def load_ohlcv(
     if missing:
         raise DataError(f"{path.name}: missing OHLCV columns {missing}; expected Alpha Vantage "
                         f"daily-adjusted columns {OHLCV_COLUMNS} ('timestamp' may stand for 'date')")
+    if ticker is not None:
+        ticker = check_symbol(ticker, error=DataError)
+        if "ticker" in df.columns:
+            raise DataError(f"{path.name} has its own 'ticker' column ({listing(df['ticker'].astype(str).unique())}): "
+                            f"a ticker given for the file ({quoted(ticker)}) is only for a file of one ticker's bars "
+                            "without one; leave it out")
     if "ticker" not in df.columns:
         ticker = ticker or _ticker_from_filename(path)
         if ticker is None:
-            raise DataError(f"{path.name} has no 'ticker' column: pass ticker=... or name the file "
-                            "DA-<TICKER>-T-<date>.csv as Alpha Vantage downloads are named")
+            raise DataError(f"{path.name} has no 'ticker' column: say whose bars they are (ticker=... in Python, "
+                            "--ticker SYMBOL on the command line) or name the file DA-<TICKER>-T-<date>.csv as "
+                            "Alpha Vantage downloads are named")
         df = df.assign(ticker=ticker)
     if len(df) == 0 and filters is None:  # (a ticker filter may select nothing: that is an answer)
         raise fail(f"{label} has no rows, only the columns {listing(df.columns)}; bars need one row per (ticker, date)")
@@ -304,6 +321,9 @@ def load_ohlcv(
     df = to_numbers(df, [c for c in OHLCV_COLUMNS if c not in ("date", "ticker")], label, as_float=False)
     df["date"] = parse_dates(df["date"], label, "date").to_numpy()
     df["ticker"] = df["ticker"].astype(str)
+    steps = df.groupby("ticker", sort=False)["date"].diff().dropna()
+    if len(steps) and (steps < pd.Timedelta(0)).all():
+        df = df.iloc[::-1]  # newest first: each ticker's rows reversed rise (mixed orders are left to validation)
     if tickers is not None:
         df = df[df["ticker"].isin(list(tickers))]
     start, end = as_date(start, "start"), as_date(end, "end")

@@ -357,16 +357,18 @@ class IngestResult:
         return self.report.success
 
 
-def ingest_file(engine: Engine, path, *, kind: str = "auto", source: str = "file") -> IngestResult:
+def ingest_file(engine: Engine, path, *, kind: str = "auto", source: str = "file",
+                ticker: str | None = None) -> IngestResult:
     """Validate a CSV/Parquet file (long OHLCV bars or a wide price panel) with qpo's Great
     Expectations suites, then upsert it. A failed error-severity check writes nothing (the result
     carries the report, ``ok`` False); warnings are reported and do not stop the load. The file is
     also validated together with each ticker's last stored bar before it
     (:func:`validate_against_store`): a jump from the stored price is refused (or warned about) as
-    one inside the file would be; the stored bars are not written again."""
+    one inside the file would be; the stored bars are not written again. ``ticker`` names whose bars
+    a one-ticker OHLCV file without a ``ticker`` column holds (an Alpha Vantage CSV download)."""
     from pathlib import Path
 
-    from qpo.data.loaders import file_kind, load_ohlcv, load_price_file
+    from qpo.data.loaders import check_file_ticker, file_kind, load_ohlcv, load_price_file
     from qpo.errors import UnknownOptionError
     from qpo.validation import validate_ohlcv, validate_prices
 
@@ -376,8 +378,9 @@ def ingest_file(engine: Engine, path, *, kind: str = "auto", source: str = "file
     if not path.is_file():
         raise DataError(f"no file {path}; give the path of a CSV or Parquet file (a price panel or OHLCV bars)")
     kind = file_kind(path) if kind == "auto" else kind
+    check_file_ticker(path, kind, ticker)
     if kind == "ohlcv":
-        bars = load_ohlcv(path)
+        bars = load_ohlcv(path, ticker=ticker)
         report = validate_ohlcv(bars)
         frame = bars
     else:

@@ -276,7 +276,7 @@ def _check_params(max_stale_days: object, max_abs_log_return: object, review_abs
     positive("review_abs_return", review_abs_return, hint="a simple return: 0.4 reviews moves beyond 40 %")
 
 
-def validate_source(source: str | Path, *, start=None, kind: str = "auto",
+def validate_source(source: str | Path, *, start=None, kind: str = "auto", ticker: str | None = None,
                     max_stale_days: int = DEFAULT_MAX_STALE_DAYS,
                     max_abs_log_return: float = DEFAULT_MAX_ABS_LOG_RETURN,
                     max_adjustment_gap: float = DEFAULT_MAX_ADJUSTMENT_GAP,
@@ -285,13 +285,15 @@ def validate_source(source: str | Path, *, start=None, kind: str = "auto",
 
     ``source`` is a bundled source name (``"sp500"``...) or the path of a CSV/Parquet file: long
     OHLCV bars (``kind="ohlcv"``) or a wide price panel (``"prices"``); ``"auto"`` tells them
-    apart by their columns. Rows before ``start`` are left out. Returns the report and, when the
+    apart by their columns; ``ticker`` names whose bars a one-ticker OHLCV file without a ``ticker``
+    column holds (as Alpha Vantage's CSV downloads are). Rows before ``start`` are left out. Returns the report and, when the
     data passed (no error; warnings may be listed), the adjusted-close price panel (dates
     sorted); ``None`` when it failed. Raises :class:`~qpo.errors.DataError` when the source
     cannot be read at all.
     """
     from qpo.data.loaders import (
         PRICE_SOURCES,
+        check_file_ticker,
         file_kind,
         is_file_source,
         load_ohlcv,
@@ -314,8 +316,9 @@ def validate_source(source: str | Path, *, start=None, kind: str = "auto",
     path = Path(source)
     if kind == "auto":
         kind = file_kind(path)
+    check_file_ticker(path, kind, ticker)
     if kind == "ohlcv":
-        bars = load_ohlcv(path, start=start)
+        bars = load_ohlcv(path, ticker=ticker, start=start)
         result = validate_ohlcv(bars, max_adjustment_gap=max_adjustment_gap, **limits)
         return result, (ohlcv_to_prices(bars) if result.success else None)
     prices = load_price_file(path, start=start)
@@ -323,6 +326,6 @@ def validate_source(source: str | Path, *, start=None, kind: str = "auto",
     return result, (prices if result.success else None)
 
 
-def validate_file(path: str | Path, kind: str = "auto", **limits: Any) -> ValidationReport:
+def validate_file(path: str | Path, kind: str = "auto", ticker: str | None = None, **limits: Any) -> ValidationReport:
     """Validate a CSV/Parquet file (OHLCV bars or a wide price panel); see :func:`validate_source`."""
-    return validate_source(Path(path), kind=kind, **limits)[0]
+    return validate_source(Path(path), kind=kind, ticker=ticker, **limits)[0]

@@ -59,10 +59,48 @@ def test_alpha_vantage_single_ticker_csv(tmp_path, goog_bars):
     bars = qpo.load_ohlcv(path)
     assert list(bars.columns) == qpo.data.OHLCV_COLUMNS
     assert (bars["ticker"] == "GOOG").all() and len(bars) == len(goog_bars)
-    assert bars["date"].iloc[0] == pd.Timestamp("2013-03-01")  # file order kept for validation to judge
+    # newest first is the vendor's order, not a defect: the rows come back rising and validate
+    assert bars["date"].is_monotonic_increasing and bars["date"].iloc[-1] == pd.Timestamp("2013-03-01")
+    pd.testing.assert_frame_equal(bars, goog_bars[qpo.data.OHLCV_COLUMNS].reset_index(drop=True), check_dtype=False)
+    assert qpo.validate_ohlcv(bars).success
     prices = qpo.load_prices(str(path))
     assert list(prices.columns) == ["GOOG"] and prices.index.is_monotonic_increasing
     assert prices["GOOG"].iloc[0] == pytest.approx(goog_bars["close"].iloc[0])
+
+
+def test_newest_first_bars_of_several_tickers_rise_and_mixed_orders_are_left_to_validation(tmp_path, goog_bars):
+    two = pd.concat([goog_bars.iloc[:200], goog_bars.iloc[:200].assign(ticker="GOOGL")])
+    interleaved = two.sort_values(["date", "ticker"], ascending=[False, True])  # date-major, newest first
+    interleaved.to_csv(tmp_path / "two.csv", index=False)
+    bars = qpo.load_ohlcv(tmp_path / "two.csv")
+    for ticker, rows in bars.groupby("ticker"):
+        assert rows["date"].is_monotonic_increasing and len(rows) == 200, ticker
+    assert qpo.validate_ohlcv(bars).success
+    # one ticker newest first, the other oldest first: not the vendor's order, so kept for validation to judge
+    mixed = pd.concat([goog_bars.iloc[:200].iloc[::-1], goog_bars.iloc[:200].assign(ticker="GOOGL")])
+    mixed.to_csv(tmp_path / "mixed.csv", index=False)
+    kept = qpo.load_ohlcv(tmp_path / "mixed.csv")
+    assert kept["date"].iloc[0] == goog_bars["date"].iloc[199]
+    assert qpo.validate_ohlcv(kept).failed_checks == ["unsorted dates"]
+
+
+def test_a_one_ticker_bars_file_is_named_by_the_ticker_given_and_only_such_a_file(tmp_path, goog_bars, sp500):
+    av = goog_bars.drop(columns=["ticker"]).rename(columns={"date": "timestamp"}).iloc[::-1]
+    av.to_csv(tmp_path / "daily_adjusted.csv", index=False)  # a download saved under another name
+    with pytest.raises(DataError, match="no 'ticker' column.*--ticker SYMBOL"):
+        qpo.load_ohlcv(tmp_path / "daily_adjusted.csv")
+    bars = qpo.load_ohlcv(tmp_path / "daily_adjusted.csv", ticker=" GOOG ")
+    assert set(bars["ticker"]) == {"GOOG"} and bars["date"].is_monotonic_increasing
+    report, prices = qpo.validate_source(tmp_path / "daily_adjusted.csv", ticker="GOOG")
+    assert report.success and list(prices.columns) == ["GOOG"]
+    with pytest.raises(DataError, match="not a ticker symbol"):
+        qpo.load_ohlcv(tmp_path / "daily_adjusted.csv", ticker="GO OG")
+    goog_bars.to_csv(tmp_path / "bars.csv", index=False)
+    with pytest.raises(DataError, match=r"its own 'ticker' column \(GOOG\).*'MSFT'.*leave it out"):
+        qpo.load_ohlcv(tmp_path / "bars.csv", ticker="MSFT")
+    sp500.iloc[-50:, :3].to_csv(tmp_path / "panel.csv")
+    with pytest.raises(DataError, match="is a price panel .*leave it out"):
+        qpo.validate_source(tmp_path / "panel.csv", ticker="AAPL")
 
 
 def test_bars_file_is_sliced_before_it_is_pivoted(tmp_path, goog_bars):

@@ -275,3 +275,29 @@ def test_ingesting_a_file_with_a_huge_ticker_prints_a_short_error(tmp_path, monk
     status = main(["data", "ingest", str(tmp_path / "long.csv"), "--kind", "prices"])
     err = capsys.readouterr().err
     assert status != 0 and "B" * 100 not in err and max(len(line) for line in err.splitlines()) < 400, err[:500]
+
+
+def test_an_alpha_vantage_csv_download_is_ingested_under_the_ticker_given(tmp_path, monkeypatch, capsys):
+    """Alpha Vantage's CSV (datatype=csv): 'timestamp' first, newest first, no ticker column. Named
+    on the command line, it validates and loads rising; a second load changes nothing."""
+    import json
+
+    from qpo.cli import main
+
+    monkeypatch.setenv("QPO_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("QPO_DATABASE_URL", raising=False)
+    bars = _bars(tickers=("AAA",), days=60)
+    download = bars.drop(columns=["ticker"]).rename(columns={"date": "timestamp"}).iloc[::-1]
+    download = download[["timestamp"] + [c for c in download.columns if c != "timestamp"]]
+    download.to_csv(tmp_path / "query.csv", index=False)
+    assert main(["data", "ingest", str(tmp_path / "query.csv")]) == 2
+    assert "--ticker SYMBOL" in capsys.readouterr().err
+    assert main(["data", "ingest", str(tmp_path / "query.csv"), "--ticker", "AAA", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["written"] == 60 and out["tickers"] == ["AAA"] and out["first"] == "2023-01-02"
+    stored = prices_panel(connect(), ["AAA"], "2023-01-01", "2023-12-31")["AAA"]
+    np.testing.assert_allclose(stored.to_numpy(), bars["adjusted_close"].to_numpy(), rtol=1e-12)
+    assert main(["data", "ingest", str(tmp_path / "query.csv"), "--ticker", "AAA", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["written"] == 0
+    assert main(["validate", str(tmp_path / "query.csv"), "--ticker", "AAA"]) == 0
+    assert "PASSED" in capsys.readouterr().out
