@@ -179,12 +179,15 @@ def load_cells(path: str | Path) -> list[dict[str, Any]]:
         if twice:  # a dict would keep the last column's values and drop the others, unseen
             raise InvalidValueError(f"cells file {path}: the column(s) {', '.join(map(repr, twice))} appear more than "
                                     "once in the header; give each parameter one column")
-        rows = [row for row in reader if any(cell.strip() for cell in row)]
-        long = next((i for i, row in enumerate(rows, start=1) if len(row) > len(header)), None)
-        if long is not None:
-            raise InvalidValueError(f"cells file {path}: row {long} has {len(rows[long - 1])} values for the "
-                                    f"{len(header)} column(s) of the header ({', '.join(header)})")
-        data: Any = [{k: value(v) for k, v in zip(header, row, strict=False)} for row in rows]
+        rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+        # a row of fewer values would run its cell on the notebook's defaults, unseen; one of more, drop values
+        uneven = next(((i, line, row) for i, (line, row) in enumerate(rows, start=1) if len(row) != len(header)), None)
+        if uneven is not None:
+            i, line, row = uneven
+            raise InvalidValueError(f"cells file {path}: row {i} (line {line}) has {len(row)} value(s) for the "
+                                    f"{len(header)} column(s) of the header ({', '.join(header)}); give every "
+                                    "column a value (an empty one is null)")
+        data: Any = [{k: value(v) for k, v in zip(header, row, strict=True)} for _, row in rows]
     elif suffix in (".json", ".yaml", ".yml"):
         try:
             data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)

@@ -3,6 +3,7 @@ a value taken to mean what it did not say, or a --json command silent on its err
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -53,6 +54,24 @@ def test_a_cells_file_naming_a_parameter_twice_is_refused(tmp_path):
         load_cells(path)
     path.write_text("costs,window\n0,126\n0.001,252\n")
     assert load_cells(path) == [{"costs": 0, "window": 126}, {"costs": 0.001, "window": 252}]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("costs,window\n0,126\n\n0.001\n", "row 2 (line 4) has 1 value(s) for the 2 column(s) of the header (costs, window)"),
+    ("costs,window\n0,126,9\n", "row 1 (line 2) has 3 value(s) for the 2 column(s)"),
+])
+def test_a_cells_row_of_too_few_or_too_many_values_is_refused(tmp_path, text, message):
+    """`0.001` under `costs,window` ran its cell on the notebook's default window, shown beside the
+    cells that set one as if it had been swept."""
+    from qpo.errors import InvalidValueError
+    from qpo.workbench.sweep import load_cells
+
+    path = tmp_path / "cells.csv"
+    path.write_text(text)
+    with pytest.raises(InvalidValueError, match=re.escape(message)):
+        load_cells(path)
+    path.write_text("costs,window\n0.001,\n")  # an empty value is there, and null
+    assert load_cells(path) == [{"costs": 0.001, "window": None}]
 
 
 def test_a_parameter_yaml_cannot_make_a_date_of_stays_text():
