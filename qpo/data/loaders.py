@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from qpo._checks import check_symbol
 from qpo.data._read import (
     drop_row_numbers,
     fail,
@@ -37,7 +38,6 @@ from qpo.data._read import (
     to_numbers,
 )
 from qpo.data.calendar import day_end
-from qpo._checks import check_symbol
 from qpo.errors import DataError, UnknownOptionError, quoted
 
 OHLCV_COLUMNS = [

@@ -306,3 +306,77 @@ def test_system_actor_reads_everything(book):
     ops.write_valuations(book.engine, D1, valuation_frame([ids[ANA_PF], ids[BEN_PF]]), run_id=None)
     assert len(ops.valuations_on(book.engine, D1, actor=Actor.system("nightly"))) == 2
     assert len(ops.valuation_history(book.engine, ids[BEN_PF], actor=Actor.system("nightly"))) == 1
+
+
+@pytest.fixture
+def held_open(engine):
+    """``hold(table)``: the next INSERT INTO ``table`` on ``engine``, on this thread, waits (its
+    transaction open, its rows written and not committed) until ``release()``; ``waiting`` is set
+    once it holds."""
+    import threading
+
+    state = {"table": None, "thread": None}
+    waiting, release = threading.Event(), threading.Event()
+
+    def _after(conn, cursor, statement, parameters, context, executemany):
+        if state["table"] is None or threading.get_ident() != state["thread"]:
+            return
+        if statement.lstrip().upper().startswith(f"INSERT INTO {state['table'].upper()}"):
+            state["table"] = None
+            waiting.set()
+            release.wait(30)
+
+    event.listen(engine, "after_cursor_execute", _after)
+
+    def hold(table: str) -> None:
+        state["table"], state["thread"] = table, threading.get_ident()
+
+    yield hold, waiting, release
+    release.set()
+    event.remove(engine, "after_cursor_execute", _after)
+
+
+@pytest.mark.parametrize("what", ["valuations", "book_risk"])
+def test_two_runs_writing_one_date_at_once_both_finish_and_the_last_one_stands(book, held_open, what):
+    """A hand-run `qpo nightly value` while the scheduled one writes the same date: on PostgreSQL the
+    second transaction's DELETE did not see the first's uncommitted rows, so its INSERT hit the
+    unique (portfolio, date) key once the first committed and the second run FAILED."""
+    import threading
+
+    hold, waiting, release = held_open
+    ids = portfolio_ids(book.engine)
+    both = [ids[ANA_PF], ids[BEN_PF]]
+
+    def write(scale: float):
+        if what == "valuations":
+            return ops.write_valuations(book.engine, D1, valuation_frame(both, scale=scale), run_id=None)
+        return ops.write_book_risk(book.engine, D1, risk_table(both, var=0.01 * scale, compliant=False, breaches=1),
+                                   details_for(both), [{"portfolio_id": ids[ANA_PF], "check": "VaR (historical)",
+                                                        "value": 0.01 * scale, "limit": 0.005, "message": "over"}],
+                                   run_id=None)
+
+    outcome: dict[str, object] = {}
+
+    def second():
+        assert waiting.wait(30)  # the first writer's rows are in, not committed
+        threading.Timer(1.0, release.set).start()  # the first commits while this one waits for it
+        try:
+            outcome["second"] = write(2.0)
+        except Exception as exc:  # noqa: BLE001 (the failure is what the test reports)
+            outcome["second"] = exc
+
+    hold("valuations" if what == "valuations" else "book_risk")
+    other = threading.Thread(target=second)
+    other.start()
+    write(1.0)
+    other.join(60)
+    assert not isinstance(outcome.get("second"), Exception), repr(outcome.get("second"))
+    model = Valuation if what == "valuations" else BookRisk
+    with book.engine.connect() as conn:
+        assert conn.execute(select(func.count(model.id)).where(model.as_of == D1)).scalar_one() == 2
+    if what == "valuations":
+        assert ops.valuations_on(book.engine, D1)["market_value"].iloc[0] == 200_000.0  # the second run's
+    else:
+        assert ops.book_risk_on(book.engine, D1)["var_historical"].iloc[0] == pytest.approx(0.02)
+        with book.engine.connect() as conn:  # one alert for the one breach, not one per writer
+            assert conn.execute(select(func.count(Alert.id))).scalar_one() == 1
