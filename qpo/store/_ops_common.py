@@ -17,20 +17,6 @@ from qpo.store import _inputs as check
 
 #: the longest error text kept on a failed run
 ERROR_MAX = 4000
-#: PostgreSQL advisory locks, one per table whose dates are replaced (delete, then insert, in one
-#: transaction): a second writer waits for the first to commit, then replaces its rows. Without it,
-#: its DELETE misses the first's uncommitted rows and its INSERT hits the unique (portfolio, date) key.
-#: (SQLite: its one write lock serializes the writers already.)
-PG_VALUATIONS_LOCK = 0x71706F5F76616C75  # "qpo_valu"
-PG_BOOK_RISK_LOCK = 0x71706F5F7269736B  # "qpo_risk" (the alerts it syncs too)
-
-
-def one_writer(conn: Any, key: int) -> None:
-    """Wait, inside ``conn``'s transaction, until no other transaction holds the lock ``key`` (PostgreSQL)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy import text
-
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 # -- small helpers --------------------------------------------------------------------------------

@@ -37,6 +37,14 @@ _FILES: dict[int, tuple[int, int]] = {}
 MIGRATION_LOCK_TIMEOUT = 300.0
 #: the PostgreSQL advisory lock key that serializes qpo's migrations (any fixed 64-bit number)
 _PG_LOCK_KEY = 0x71706F5F73746F72  # "qpo_stor"
+#: PostgreSQL advisory locks (transaction-scoped) around a check of the store followed by a write it
+#: allows: a second writer waits for the first one's commit, then checks again and sees its rows.
+#: Without one, READ COMMITTED lets both check, and the second hits a unique key (a raw database
+#: error) or doubles a row. SQLite needs none: a writing transaction holds its one write lock.
+PG_PEOPLE_LOCK = 0x71706F5F70656F70  # "qpo_peop": adding people (two first admins of an empty store)
+PG_PORTFOLIO_NAMES_LOCK = 0x71706F5F6E616D65  # "qpo_name": a portfolio created or renamed
+PG_VALUATIONS_LOCK = 0x71706F5F76616C75  # "qpo_valu": a date's valuations replaced (delete, insert)
+PG_BOOK_RISK_LOCK = 0x71706F5F7269736B  # "qpo_risk": a date's book risk replaced, its alerts synced
 CREATE_HINT = ("create it with `qpo db upgrade` (an empty store) or `qpo db seed` (with the four demo "
                "portfolios), or set QPO_DATABASE_URL to your store")
 
@@ -333,6 +341,14 @@ def store_exists(url: str | None = None) -> bool:
     except MissingStoreError:
         return False
     return True
+
+
+def one_writer(executor: Session | Connection, key: int) -> None:
+    """Wait, inside the transaction of ``executor`` (a session or a connection), until no other
+    transaction holds the advisory lock ``key`` (PostgreSQL; on SQLite nothing to do)."""
+    dialect = executor.dialect if isinstance(executor, Connection) else executor.get_bind().dialect
+    if dialect.name == "postgresql":
+        executor.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 @contextlib.contextmanager

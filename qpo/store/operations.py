@@ -55,12 +55,11 @@ from qpo.store._ops_alerts import (
     sync_alerts,
 )
 from qpo.store._ops_alerts import breach_list as _breach_list
-from qpo.store._ops_common import ERROR_MAX, PG_BOOK_RISK_LOCK, PG_VALUATIONS_LOCK
+from qpo.store._ops_common import ERROR_MAX
 from qpo.store._ops_common import day as _day
 from qpo.store._ops_common import json_fast as _json_fast
 from qpo.store._ops_common import names as _names
 from qpo.store._ops_common import num as _num
-from qpo.store._ops_common import one_writer as _one_writer
 from qpo.store._ops_common import portfolio_ids as _portfolio_ids
 from qpo.store._ops_common import store_failure as _store_failure
 from qpo.store._ops_runs import (
@@ -75,6 +74,7 @@ from qpo.store._ops_runs import (
     recorded_run,
 )
 from qpo.store.access import Actor, actor_for
+from qpo.store.db import PG_BOOK_RISK_LOCK, PG_VALUATIONS_LOCK, one_writer
 from qpo.store.models import BookRisk, ClientPortfolio, User, Valuation
 
 #: the columns of a valuation row (what qpo.book.valuation.value_book gives)
@@ -125,7 +125,7 @@ def write_valuations(engine: Engine, as_of, rows: pd.DataFrame, *, run_id: int |
     values = _valuation_rows(day, rows, run_id)
     try:
         with engine.begin() as conn:
-            _one_writer(conn, PG_VALUATIONS_LOCK)
+            one_writer(conn, PG_VALUATIONS_LOCK)  # a second run of the date waits, then replaces
             conn.execute(delete(Valuation).where(Valuation.as_of == day))
             if values:
                 conn.execute(insert(Valuation), values)
@@ -246,7 +246,7 @@ def write_book_risk(engine: Engine, as_of, table: pd.DataFrame, details: Mapping
     _breach_list(breaches, set(ids))  # refused before the transaction starts
     try:
         with engine.begin() as conn:
-            _one_writer(conn, PG_BOOK_RISK_LOCK)
+            one_writer(conn, PG_BOOK_RISK_LOCK)
             conn.execute(delete(BookRisk).where(BookRisk.as_of == day))
             if rows:
                 conn.execute(insert(BookRisk), rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 import pandas as pd
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from qpo._checks import quote
@@ -13,6 +13,7 @@ from qpo.store import _inputs as check
 from qpo.store import audit
 from qpo.store._repo import ActorLike, _collect
 from qpo.store.access import USER_ENV, Actor, actor_for, who_to_name
+from qpo.store.db import PG_PEOPLE_LOCK, one_writer
 from qpo.store.models import (
     ClientPortfolio,
     User,
@@ -23,10 +24,6 @@ from qpo.store.passwords import hash_password, verify_password
 # -- people ---------------------------------------------------------------------------------------
 def _user_row(u: User) -> dict:
     return {"email": u.email, "name": u.name, "role": u.role, "has_password": u.password_hash is not None}
-
-
-#: the PostgreSQL advisory lock that serializes additions of people (SQLite: its write lock does)
-_PG_PEOPLE_LOCK = 0x71706F5F70656F70  # "qpo_peop"
 
 
 def add_user(session: Session, actor: ActorLike, email: str, name: str, role: str = "advisor", *,
@@ -42,8 +39,7 @@ def add_user(session: Session, actor: ActorLike, email: str, name: str, role: st
     urole = _collect(problems, check.role, role)
     if problems:
         raise check.report("user", problems)
-    if session.get_bind().dialect.name == "postgresql":  # one addition at a time: two first admins of an
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_PEOPLE_LOCK})  # empty store make one
+    one_writer(session, PG_PEOPLE_LOCK)  # one addition at a time: two first admins of an empty store make one
     if isinstance(actor, Actor) and actor.is_system:
         who = actor
     elif urole == "admin" and not session.scalar(select(func.count(User.id))):

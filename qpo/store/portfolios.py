@@ -19,6 +19,7 @@ from qpo.store._tickers import _universe
 from qpo.store._tickers import book_price_tickers as book_price_tickers  # re-exported: the book's tickers
 from qpo.store._tickers import store_tickers as store_tickers  # re-exported
 from qpo.store.access import Actor, actor_for
+from qpo.store.db import PG_PORTFOLIO_NAMES_LOCK, one_writer
 from qpo.store.models import (
     ClientPortfolio,
     Proposal,
@@ -105,6 +106,7 @@ def create_portfolio(session: Session, actor: ActorLike, name: str, client_name:
     _collect(problems, check.optional_text, description, "description")
     strat = _collect(problems, check.strategy_json, strategy)
     owner = _owner(session, who, advisor_email)
+    one_writer(session, PG_PORTFOLIO_NAMES_LOCK)  # two creations of one name at once: the second sees the first
     if pname is not None and session.scalar(select(ClientPortfolio.id).where(ClientPortfolio.name == pname)) is not None:
         problems.append(f"a portfolio named {quote(pname)} exists already")
     entries = _opening_entries(session, holdings, cash, trade_date, known_tickers, problems)
@@ -181,6 +183,7 @@ def update_portfolio(session: Session, actor: ActorLike, name: str, /, **changes
     values: dict = {}
     if "name" in changes:
         new = _collect(problems, check.label, changes["name"], "portfolio name")
+        one_writer(session, PG_PORTFOLIO_NAMES_LOCK)
         if new is not None and new != portfolio.name and session.scalar(
                 select(ClientPortfolio.id).where(ClientPortfolio.name == new)) is not None:
             problems.append(f"a portfolio named {quote(new)} exists already")
