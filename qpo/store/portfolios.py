@@ -178,6 +178,7 @@ def update_portfolio(session: Session, actor: ActorLike, name: str, /, **changes
     who = actor_for(session, actor)
     portfolio = _find(session, name)
     who.require_change(portfolio, "update")
+    _lock(session, portfolio)  # one change of a portfolio at a time; a deletion meanwhile is refused by name
     before = audit.snapshot(portfolio)
     problems: list[str] = []
     values: dict = {}
@@ -216,6 +217,7 @@ def delete_portfolio(session: Session, actor: ActorLike, name: str, *, force: bo
     who = actor_for(session, actor)
     portfolio = _find(session, name)
     who.require_change(portfolio, "delete")
+    _lock(session, portfolio)  # a proposal saved, a trade or a second deletion meanwhile: this waits, or is refused
     open_ids = session.scalars(select(Proposal.id).where(Proposal.portfolio_id == portfolio.id,
                                                          Proposal.status == "open").order_by(Proposal.id)).all()
     if open_ids and not force:
@@ -356,9 +358,14 @@ def import_transactions(session: Session, actor: ActorLike, name: str, rows, *,
 
 def _lock(session: Session, portfolio: ClientPortfolio) -> None:
     """Hold the portfolio's row until the transaction ends (PostgreSQL: a row lock, so two writers
-    of one ledger replay it one after the other; SQLite: the write lock of the database)."""
-    session.execute(update(ClientPortfolio).where(ClientPortfolio.id == portfolio.id)
-                    .values(id=ClientPortfolio.id).execution_options(synchronize_session=False))
+    of one ledger replay it one after the other; SQLite: the write lock of the database). A
+    portfolio deleted by another transaction while this one waited for it is refused by name."""
+    held = session.execute(update(ClientPortfolio).where(ClientPortfolio.id == portfolio.id)
+                           .values(id=ClientPortfolio.id).execution_options(synchronize_session=False))
+    if held.rowcount == 0:
+        raise StoreError(f"portfolio {quote(portfolio.name)} was deleted while this change waited for it; "
+                         "nothing was written")
+    session.refresh(portfolio)  # what another change committed while this one waited (PostgreSQL)
 
 
 def _append(session: Session, who: Actor, portfolio: ClientPortfolio, rows, known_tickers,
