@@ -10,7 +10,7 @@ import json
 import sys
 
 from qpo.cli._common import parse_value as _parse_value
-from qpo.cli._signals import ENTERED, HELD, Stopped, hold_signals, is_pipeline_run, raise_stopped, report_stopped
+from qpo.cli._signals import ENTERED, HELD, Stopped, catches_signals, hold_signals, raise_stopped, report_stopped
 
 
 def _cmd_validate(args) -> int:
@@ -443,11 +443,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command line. ``qpo pipeline run`` catches SIGINT and SIGTERM from here on, before its
-    heavy imports, so a signal at any moment ends it with its one status line (the JSON line with
-    ``--json``) and 130 / 143."""
+    """The command line. ``qpo pipeline run`` and ``qpo nightly value|risk`` catch SIGINT and
+    SIGTERM from here on, before their heavy imports, so a signal at any moment ends them with one
+    status line (the JSON line with ``--json``) and 130 / 143."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not is_pipeline_run(argv):
+    if not catches_signals(argv):
         return _main(argv)
     import signal
 

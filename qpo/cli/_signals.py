@@ -1,6 +1,8 @@
-"""How ``qpo pipeline run`` meets SIGINT and SIGTERM outside the run itself: while the command is
-still starting (importing, loading the pipeline; before the run's own handler,
-:class:`qpo.workbench.run_control.SignalGuard`), and after the run ended, while its result is printed."""
+"""How ``qpo pipeline run`` and ``qpo nightly value|risk`` meet SIGINT and SIGTERM: a pipeline run
+outside the run itself, while the command is still starting (importing, loading the pipeline; before
+the run's own handler, :class:`qpo.workbench.run_control.SignalGuard`), and after the run ended,
+while its result is printed; a nightly run throughout (:class:`Stopped` raised in it marks its ops
+run FAILED with the signal, closes its Dask cluster and is told to the ops desk)."""
 from __future__ import annotations
 
 import json
@@ -27,10 +29,27 @@ class Stopped(BaseException):
         super().__init__(signum)
         self.signum = signum
 
+    def __str__(self) -> str:
+        import signal
+
+        return f"interrupted by {signal.Signals(self.signum).name}"
+
+
+def _command(argv: list[str]) -> list[str]:
+    """The command's words (``pipeline run NAME``, ``nightly risk``), past the top-level options."""
+    words = [a for a in argv if not a.startswith("-")]
+    at = next((i for i, w in enumerate(words) if w in ("pipeline", "nightly")), None)
+    return words[at:at + 3] if at is not None else []
+
 
 def is_pipeline_run(argv: list[str]) -> bool:
-    words = [a for a in argv if not a.startswith("-")]
-    return words[:2] == ["pipeline", "run"]
+    return _command(argv)[:2] == ["pipeline", "run"]
+
+
+def catches_signals(argv: list[str]) -> bool:
+    """Whether the command ends a signal with its own status line: a pipeline run, a nightly run."""
+    words = _command(argv)
+    return words[:2] == ["pipeline", "run"] or (words[:1] == ["nightly"] and words[1:2] in (["value"], ["risk"]))
 
 
 def raise_stopped(signum: int, frame) -> None:
@@ -42,9 +61,16 @@ def report_stopped(argv: list[str], signum: int) -> int:
     shell's status for the signal (130 SIGINT, 143 SIGTERM)."""
     import signal
 
-    words = [a for a in argv if not a.startswith("-")]
-    name = words[2] if len(words) > 2 else None
+    words = _command(argv)
     sig = signal.Signals(signum).name
+    if words[:1] == ["nightly"]:
+        error = f"interrupted by {sig} before the run was recorded; nothing was written"
+        if "--json" in argv:
+            print(json.dumps({"kind": words[1], "status": "KILLED", "signal": sig, "run_id": None, "error": error}),
+                  flush=True)
+        print(f"qpo: nightly {words[1]}: {error}", file=sys.stderr, flush=True)
+        return 128 + signum
+    name = words[2] if len(words) > 2 else None
     if ENTERED:  # inside run_pipeline, outside its own handler: just before it began, or just after it ended
         error = (f"interrupted by {sig} while the run was starting or ending (outside its own signal handling); "
                  "`qpo pipeline runs` shows whether it was recorded")

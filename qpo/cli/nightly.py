@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 from qpo.cli._common import positive_whole
+from qpo.cli._signals import HELD, Stopped, hold_signals
 
 #: the default of ``--max-stale-days`` (qpo.operations._tasks.MAX_STALE_DAYS; kept here so that
 #: ``qpo --help`` imports no Dask)
@@ -34,6 +35,12 @@ EXIT_NEW_BREACHES = 1
 
 
 def _cmd(args) -> int:
+    HELD.clear()
+    status = _nightly(args)
+    return 128 + HELD[0] if HELD and status == 0 else status  # a signal after the run was done, while it printed
+
+
+def _nightly(args) -> int:
     from qpo.errors import MissingStoreError
     from qpo.operations.nightly import run_risk, run_valuation
 
@@ -48,6 +55,9 @@ def _cmd(args) -> int:
     except MissingStoreError as exc:
         print(f"qpo: error: {exc}", file=sys.stderr)
         return 3
+    except Stopped as stop:  # SIGINT / SIGTERM (main() raises it): the ops run is FAILED with it, the cluster closed
+        return _stopped(args, stop)
+    hold_signals()  # the run is done: a signal now only changes the exit status, after the one status line
     if args.json:
         print(result.to_json(), flush=True)
     else:
@@ -60,6 +70,27 @@ def _cmd(args) -> int:
               file=sys.stderr)
         return EXIT_NEW_BREACHES
     return 0
+
+
+def _stopped(args, stop: Stopped) -> int:
+    import json
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping already: a second signal does not cut the line short
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    run_id = getattr(stop, "ops_run_id", None)
+    sig = signal.Signals(stop.signum).name
+    kind = "valuation" if args.action == "value" else "risk"
+    if run_id is None:
+        error = f"interrupted by {sig} before the run was recorded; nothing was written"
+    else:
+        error = (f"interrupted by {sig}: ops run {run_id} ({kind}) is marked FAILED with this reason; a rerun of the "
+                 "date replaces whatever it wrote")
+    if args.json:
+        print(json.dumps({"kind": kind, "status": "KILLED", "signal": sig, "run_id": run_id, "error": error}),
+              flush=True)
+    print(f"qpo: nightly {args.action}: {error}", file=sys.stderr, flush=True)
+    return 128 + stop.signum
 
 
 def register(sub) -> None:

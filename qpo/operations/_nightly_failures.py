@@ -32,8 +32,10 @@ def told(kind: str, as_of, log, body: Callable[[dict], NightlyResult]) -> Nightl
     state: dict = {}
     try:
         return body(state)
-    except Exception as exc:
+    except BaseException as exc:  # a signal too (the command line raises one in the run): the date was not done
         tell_failure(kind, state.get("day") or as_of, state.get("run"), exc, log)
+        if state.get("run") is not None:
+            exc.ops_run_id = state["run"].id  # type: ignore[attr-defined]  # for the command's status line
         raise
 
 

@@ -362,7 +362,7 @@ def _lock(session: Session, portfolio: ClientPortfolio) -> None:
     portfolio deleted by another transaction while this one waited for it is refused by name."""
     held = session.execute(update(ClientPortfolio).where(ClientPortfolio.id == portfolio.id)
                            .values(id=ClientPortfolio.id).execution_options(synchronize_session=False))
-    if held.rowcount == 0:
+    if held.rowcount == 0:  # type: ignore[attr-defined]  # an UPDATE gives a CursorResult
         raise StoreError(f"portfolio {quote(portfolio.name)} was deleted while this change waited for it; "
                          "nothing was written")
     session.refresh(portfolio)  # what another change committed while this one waited (PostgreSQL)
