@@ -96,6 +96,30 @@ def _values(returns) -> np.ndarray:
     return r
 
 
+def check_simple_returns(returns: pd.DataFrame | pd.Series, name: str = "returns") -> None:
+    """Refuse what cannot be simple returns as fractions (0.01 for 1 %), the units a risk report
+    compounds and annualizes: a return of -1 (-100 %) or below, which no positive price gives (returns
+    in percent, where -1.5 means -1.5 %, meet it on their first bad day), and a column whose median
+    is above 1 (a doubling every period at the median: prices, not returns). Before, prices gave an
+    infinite CAGR and percent returns a CAGR of -100 %, each beside plausible-looking numbers."""
+    frame = returns.to_frame() if isinstance(returns, pd.Series) else returns
+    values = frame.to_numpy(dtype=float)
+    low = np.argwhere(values <= -1.0)
+    if len(low):
+        i, j = low[0]
+        raise DataError(f"{name} hold a return of {values[i, j]:.6g} ({frame.columns[j]} on "
+                        f"{frame.index[i].date() if hasattr(frame.index[i], 'date') else frame.index[i]}): a simple "
+                        "return is above -1 (-100 %); give simple returns as fractions (0.01 for 1 %): are these in "
+                        "percent (divide by 100)?")
+    with np.errstate(all="ignore"):
+        medians = np.nanmedian(values, axis=0) if values.size else np.array([])
+    high = [str(c) for c, m in zip(frame.columns, medians) if m > 1.0]
+    if high:
+        raise DataError(f"{name} look like prices, not returns: the median of {', '.join(high[:5])}"
+                        f"{f' and {len(high) - 5} more' if len(high) > 5 else ''} is above 1 (a doubling every "
+                        "period); turn prices into returns with qpo.prices_to_returns")
+
+
 def portfolio_returns(weights: pd.Series, returns: pd.DataFrame) -> pd.Series:
     """Per-period returns of a portfolio held at constant ``weights`` (rebalanced each period).
 
@@ -248,7 +272,18 @@ def drawdown_info(returns: pd.Series) -> DrawdownInfo:
 
 
 def _aligned_benchmark(r: pd.Series, benchmark: pd.Series) -> np.ndarray:
-    b = pd.Series(benchmark, dtype=float).reindex(r.index)
+    """The benchmark's returns on the portfolio's dates; by calendar day when both sides have one
+    stamp a day in one zone and differ only in the time of day (an index's closes stamped 16:00,
+    the portfolio's at midnight). Never filled."""
+    given = pd.Series(benchmark, dtype=float)
+    b = given.reindex(r.index)
+    if b.isna().any() and isinstance(r.index, pd.DatetimeIndex) and isinstance(given.index, pd.DatetimeIndex) \
+            and str(r.index.tz) == str(given.index.tz):
+        days, bdays = r.index.normalize(), given.index.normalize()
+        if days.is_unique and bdays.is_unique:
+            by_day = pd.Series(given.to_numpy(), index=bdays).reindex(days)
+            if by_day.notna().sum() > b.notna().sum():
+                b = pd.Series(by_day.to_numpy(), index=r.index)
     if b.isna().any():
         missing = b.index[b.isna()]
         raise DataError(f"the benchmark has no return on {len(missing)} of the portfolio's {len(r)} dates "

@@ -27,6 +27,7 @@ from qpo.risk.metrics import (
     benchmark_statistics,
     cagr,
     calmar_ratio,
+    check_simple_returns,
     drawdown_info,
     excess_kurtosis,
     frequency_of,
@@ -305,6 +306,7 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
         if not isinstance(returns, pd.Series):
             raise DataError("with weights=None, returns must be the portfolio's return Series")
         r = returns.astype(float)
+        check_simple_returns(r, "returns")
         assets = r.to_frame("portfolio")
         w = pd.Series([1.0], index=["portfolio"])
         if kind == "weights":
@@ -320,6 +322,7 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
             raise DataError(f"weights hold NaN/inf for {weights.index[~np.isfinite(weights.to_numpy(dtype=float))].tolist()}")
         r = portfolio_returns(weights, returns)
         assets, w = returns[list(weights.index)], weights.astype(float)
+        check_simple_returns(assets, "returns")
     if len(r) < 2:
         raise DataError(f"need at least 2 returns for a risk report, got {len(r)}")
     v = _values(r)
@@ -337,6 +340,7 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
 
         bench_r = pd.Series(_aligned_benchmark(r, benchmark), index=r.index, name="benchmark")
         _values(bench_r)
+        check_simple_returns(bench_r, "the benchmark's returns")
     elif kind == "weights":
         bench_w = _given(benchmark).astype(float)
         bench_r = portfolio_returns(bench_w, returns).rename("benchmark")
