@@ -168,6 +168,10 @@ class PortfolioProblem:
             raise ProblemError(f"returns hold NaN/inf in columns {bad}; drop or fill them first")
         if len(returns) < 2:
             raise ProblemError(f"need at least 2 periods of returns, got {len(returns)}")
+        if _look_like_prices(values):
+            raise ProblemError("returns look like prices: every value is positive and each column moves like a level "
+                               "(one period's value close to the last: lag-1 autocorrelation above 0.9); turn prices "
+                               "into returns with qpo.prices_to_returns")
         ppy = periods_per_year if periods_per_year is not None else infer_frequency(returns.index).periods_per_year
         mu = mean_est.estimate(returns).astype(float)
         cov = cov_est.estimate(returns).astype(float)
@@ -177,6 +181,20 @@ class PortfolioProblem:
             repairs = (note,) if note else ()
         return cls(mu=mu, cov=cov, constraints=constraints or Constraints(), returns=returns.astype(float),
                    periods_per_year=ppy, risk_free_rate=risk_free_rate, repairs=repairs)
+
+
+def _look_like_prices(values: np.ndarray) -> bool:
+    """A whole frame of prices given as returns: at least 20 periods, every value positive, and every
+    column a level (lag-1 autocorrelation above 0.9), whatever its units. Returns of any scale move
+    around their mean (an autocorrelation near 0) and have negative periods; a money-market fund's
+    steady positive returns beside assets that fall is not a price frame."""
+    if values.shape[0] < 20 or not (values > 0).all():
+        return False
+    x = values - values.mean(axis=0)
+    num, den = (x[1:] * x[:-1]).sum(axis=0), (x * x).sum(axis=0)
+    with np.errstate(all="ignore"):
+        rho = np.where(den > 0, num / den, 1.0)
+    return bool((rho > 0.9).all())
 
 
 def nearest_psd(cov: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:

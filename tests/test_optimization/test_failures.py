@@ -164,3 +164,18 @@ def test_nan_inputs_and_scenario_mismatch(returns):
         qpo.PortfolioProblem.from_moments(mu, cov, returns=returns.drop(columns="XOM"))
     with pytest.raises(ProblemError, match="risk_free_rate must be a finite number"):
         qpo.PortfolioProblem.from_moments(mu, cov, risk_free_rate=float("nan"))
+
+
+def test_prices_given_as_returns_are_refused_and_returns_of_any_units_are_not(sp500):
+    """Prices passed to from_returns gave weights that looked like an answer."""
+    import re
+
+    px = sp500.loc["2019-01-01":, ["AAPL", "MSFT", "KO", "XOM"]]
+    returns = px.pct_change().iloc[1:]
+    with pytest.raises(qpo.ProblemError, match=re.escape("returns look like prices") + ".*qpo.prices_to_returns"):
+        qpo.PortfolioProblem.from_returns(px)
+    for units in (1e-8, 100.0, 1e4):  # the same returns in other units are returns
+        assert qpo.PortfolioProblem.from_returns(returns * units).n_assets == 4
+    assert qpo.PortfolioProblem.from_returns(returns + 0.5).n_assets == 4  # all positive, no level
+    rates = pd.Series(np.linspace(1e-4, 2e-4, len(returns)), index=returns.index)  # a money-market fund
+    assert qpo.PortfolioProblem.from_returns(returns.assign(MMF=rates)).n_assets == 5
