@@ -207,7 +207,7 @@ def monte_carlo_var(weights: pd.Series, returns: pd.DataFrame, *, confidence: fl
     10 million normals on ``threads`` threads (default: every core), one seeded stream per block,
     only the worst rows of each block kept.
     """
-    from qpo.risk.metrics import portfolio_returns
+    from qpo.risk.metrics import check_simple_returns, portfolio_returns
 
     check_confidence(confidence)
     h = _check_horizon(horizon)
@@ -221,6 +221,7 @@ def monte_carlo_var(weights: pd.Series, returns: pd.DataFrame, *, confidence: fl
         raise InvalidValueError(f"seed must be a whole number >= 0 (the results depend on it alone), got {seed!r}")
     portfolio_returns(weights, returns)  # checks tickers and NaN
     tickers = list(weights.index)
+    check_simple_returns(returns[tickers], "returns")  # not prices, not percent: a VaR is a fraction of the value
     w = weights.to_numpy(dtype=float)
     R = returns[tickers].to_numpy(dtype=float)
     n_total = int(n_scenarios)

@@ -54,3 +54,12 @@ def test_a_benchmark_stamped_at_the_close_aligns_by_day(data):
     # a missing day is still missing, whatever the stamps
     with pytest.raises(DataError, match="no return on 1 of the portfolio's"):
         qpo.risk_report(w, returns, benchmark=closes.drop(closes.index[50]))
+
+
+def test_monte_carlo_var_refuses_prices_and_percent(data):
+    px, returns, _, w = data
+    with pytest.raises(DataError, match="look like prices"):
+        qpo.monte_carlo_var(w, px.iloc[1:], n_scenarios=1_000)
+    with pytest.raises(DataError, match="percent"):
+        qpo.monte_carlo_var(w, returns * 100, n_scenarios=1_000)
+    assert 0 < qpo.monte_carlo_var(w, returns, n_scenarios=1_000).var < 0.1
