@@ -31,7 +31,7 @@ import pandas as pd
 
 from qpo._checks import package_versions
 from qpo.errors import DataError
-from qpo.tracking.mlflow_run import TrackedRun, code_version, configure, tracked_run
+from qpo.tracking.mlflow_run import TrackedRun, _locked, code_version, configure, tracked_run
 from qpo.tracking.registry import (
     CHALLENGER,
     CHAMPION,
@@ -145,11 +145,6 @@ def log_and_register(result: WalkForwardResult, model: TrainedForecaster, prices
     oos_ic = float(result.metrics.loc["model", "mean_ic"])
     base_ic = float(result.metrics.loc["historical_mean", "mean_ic"])
     client = registry_client(tracking_uri)
-    champ = current_champion(model_name, tracking_uri=tracking_uri)
-    # str: MLflow's SQL store gives get_model_version()'s version as an int (search_model_versions' as a str)
-    champ_version = str(champ.version) if champ is not None else None
-    champ_ic = numeric_tag(champ.tags, "qpo.oos_mean_ic") if champ is not None else None
-    promote, reason = promotion_decision(oos_ic, base_ic, champ_version, champ_ic)
     params = {**model.config.params(), "walk_forward.window": result.window,
               "walk_forward.retrain_months": result.retrain_months, "walk_forward.folds": len(result.folds),
               "walk_forward.first_forecast": str(result.realized.index[0].date()),
@@ -185,19 +180,30 @@ def log_and_register(result: WalkForwardResult, model: TrainedForecaster, prices
                 pip_requirements=_pip_requirements(), registered_model_name=model_name,
                 metadata={"qpo.model": model.config.model, "qpo.horizon": model.config.horizon})
         version = str(info.registered_model_version)
-        alias = CHAMPION if promote else CHALLENGER
-        client.set_registered_model_alias(model_name, alias, version)
-        # full precision (repr): the next version is compared with this number, and a rounded one would
-        # let a retrain with the very same IC "beat" it
-        tags = {"qpo.promotion": alias, "qpo.promotion_reason": reason, "qpo.oos_mean_ic": repr(oos_ic),
-                "qpo.baseline_mean_ic": repr(base_ic), "qpo.beats_historical_mean": str(result.beats_historical_mean),
-                "qpo.model": model.config.model, "qpo.horizon": str(model.config.horizon),
-                "qpo.data_hash": data_hash, "qpo.code_version": model.metadata["code_version"],
-                "qpo.train_end": str(model.train_end.date()), "qpo.run_id": run.run_id}
-        for k, v in tags.items():
-            client.set_model_version_tag(model_name, version, k, v)
-        if promote and champ_version is not None:
-            client.set_model_version_tag(model_name, champ_version, "qpo.superseded_by", version)
+        # the champion is read, compared with and replaced under this host's tracking lock, its tags
+        # before its alias: two retrains finishing at once (the scheduled one and one by hand) each
+        # compare with the champion the other left, so the better of them ends champion (before, both
+        # compared with the old one, read when they started, and the last to finish won)
+        with _locked(run.tracking_uri):
+            champ = current_champion(model_name, tracking_uri=tracking_uri)
+            # str: MLflow's SQL store gives get_model_version()'s version as an int (search_model_versions' a str)
+            champ_version = str(champ.version) if champ is not None else None
+            champ_ic = numeric_tag(champ.tags, "qpo.oos_mean_ic") if champ is not None else None
+            promote, reason = promotion_decision(oos_ic, base_ic, champ_version, champ_ic)
+            alias = CHAMPION if promote else CHALLENGER
+            # full precision (repr): the next version is compared with this number, and a rounded one would
+            # let a retrain with the very same IC "beat" it
+            tags = {"qpo.promotion": alias, "qpo.promotion_reason": reason, "qpo.oos_mean_ic": repr(oos_ic),
+                    "qpo.baseline_mean_ic": repr(base_ic),
+                    "qpo.beats_historical_mean": str(result.beats_historical_mean),
+                    "qpo.model": model.config.model, "qpo.horizon": str(model.config.horizon),
+                    "qpo.data_hash": data_hash, "qpo.code_version": model.metadata["code_version"],
+                    "qpo.train_end": str(model.train_end.date()), "qpo.run_id": run.run_id}
+            for k, v in tags.items():
+                client.set_model_version_tag(model_name, version, k, v)
+            client.set_registered_model_alias(model_name, alias, version)
+            if promote and champ_version is not None:
+                client.set_model_version_tag(model_name, champ_version, "qpo.superseded_by", version)
         run.set_tags({"qpo.registered_model": model_name, "qpo.model_version": version, "qpo.promotion": alias,
                       "qpo.promotion_reason": reason})
         return Registration(model_name, version, alias, promote, reason, run.run_id,

@@ -276,6 +276,45 @@ def test_retrain_with_the_same_ic_is_not_promoted(promotions):
     assert "but not the champion's" in e.reg.reason
 
 
+def test_two_retrains_finishing_at_once_leave_the_better_one_champion(promotions, registry, monkeypatch):
+    """Each retrain read the champion when it started: two at once both saw none (or the same old
+    one), both promoted themselves, and the last to finish was champion, the weaker of them here."""
+    import threading
+
+    from mlflow import MlflowClient
+
+    b, d = promotions["b"], promotions["d"]
+    name = "qpo-promotion-race"
+    slow = threading.local()
+    real_set_alias = MlflowClient.set_registered_model_alias
+
+    def set_alias(self, model, alias, version):  # the weaker one is the slower to set its alias
+        if getattr(slow, "on", False):
+            import time
+
+            time.sleep(3.0)
+        return real_set_alias(self, model, alias, version)
+
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", set_alias)
+    regs: dict = {}
+
+    def register(key, step, is_slow):
+        slow.on = is_slow
+        regs[key] = log_and_register(step.result, step.final, step.prices, model_name=name,
+                                     experiment="promotion-race")
+
+    threads = [threading.Thread(target=register, args=("b", b, True)),
+               threading.Thread(target=register, args=("d", d, False))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert set(regs) == {"b", "d"}
+    champion = current_champion(name)
+    assert str(champion.version) == regs["d"].version and regs["d"].promoted
+    assert float(champion.tags["qpo.oos_mean_ic"]) == d.reg.oos_mean_ic > b.reg.oos_mean_ic
+
+
 # --------------------------------------------------------------------------- 3. loading
 def test_load_by_alias_version_and_name_predicts_like_the_trained_model(real, registry):
     final, reg = real.final, real.reg
