@@ -233,9 +233,36 @@ def check_amount(value: object, field: str, sign: str = "any", *, error: type[Qp
     return x
 
 
+#: the fewest periods on which a column can be told to be a level (prices) rather than returns
+LEVEL_MIN_PERIODS = 20
+
+
+def price_like(values: np.ndarray) -> np.ndarray:
+    """Per column of ``values`` (periods x columns): whether it moves like a price level rather than
+    returns, in any units: at least :data:`LEVEL_MIN_PERIODS` finite values, every one positive, a
+    median above 0.5 and a lag-1 autocorrelation above 0.9 (a level stays close to its last value;
+    returns move around their mean). A money-market fund's steady returns (median near 0) and a
+    high-growth asset's annual returns (no level) are returns."""
+    x = np.asarray(values, dtype=float)
+    if x.ndim == 1:
+        x = x[:, None]
+    out = np.zeros(x.shape[1], dtype=bool)
+    for j in range(x.shape[1]):
+        col = x[:, j]
+        col = col[np.isfinite(col)]
+        if col.size < LEVEL_MIN_PERIODS or not (col > 0).all() or not np.median(col) > 0.5:
+            continue
+        dev = col - col.mean()
+        den = float(dev @ dev)
+        out[j] = den > 0 and float(dev[1:] @ dev[:-1]) / den > 0.9
+    return out
+
+
 def check_symbol(value: object, *, error: type[QpoError] = InvalidValueError) -> str:
     """A ticker symbol: 1 to 32 characters once surrounding spaces are stripped, no space or control
     character inside (``BRK.B``, ``^GSPC`` and ``RDS-A`` are symbols). Returns it stripped."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 0:
+        value = str(value)  # a numeric code (7203 on the Tokyo exchange) is a symbol
     text = value.strip() if isinstance(value, str) else value
     if not isinstance(text, str) or not text or len(text) > 32 or any(c.isspace() or not c.isprintable() for c in text):
         raise error(f"{quote(value)} is not a ticker symbol (1 to 32 characters, no spaces)")
@@ -243,7 +270,7 @@ def check_symbol(value: object, *, error: type[QpoError] = InvalidValueError) ->
 
 
 __all__ = ["QUOTE_CHARS", "REQUIRED", "TEXT_MAX_CHARS", "check_amount", "check_confidence", "check_dated", "check_label",
-           "check_symbol", "check_text", "fraction", "is_number", "number", "package_versions", "positive", "quote", "whole"]
+           "check_symbol", "check_text", "price_like", "fraction", "is_number", "number", "package_versions", "positive", "quote", "whole"]
 
 
 def check_dated(frame: object, name: str, *, error: type[QpoError] | None = None) -> None:

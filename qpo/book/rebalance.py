@@ -191,8 +191,9 @@ def _compliance(before: pd.Series, after: pd.Series, returns: pd.DataFrame, limi
     b, a = (f.set_index("check") for f in frames)
     out = pd.DataFrame({"check": b.index, "limit": b["limit"].to_numpy(dtype=float),
                         "before": b["value"].to_numpy(dtype=float), "after": a["value"].reindex(b.index).to_numpy(dtype=float),
-                        "passed_before": (b["status"] == ComplianceStatus.PASS).to_numpy(dtype=bool),
-                        "passed_after": (a["status"].reindex(b.index) == ComplianceStatus.PASS).to_numpy(dtype=bool)},
+                        # a check that could not be made (names without a sector) is no breach
+                        "passed_before": (b["status"] != ComplianceStatus.BREACH).to_numpy(dtype=bool),
+                        "passed_after": (a["status"].reindex(b.index) != ComplianceStatus.BREACH).to_numpy(dtype=bool)},
                        columns=COMPLIANCE_COLUMNS)
     return out.reset_index(drop=True)
 

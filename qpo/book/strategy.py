@@ -75,6 +75,7 @@ from qpo.book._strategy_fields import (
     _tickers,
     _whole,
 )
+from qpo.data.sectors import UNCLASSIFIED
 from qpo.errors import InfeasibleError, QpoError
 from qpo.optimization import Constraints, PortfolioProblem
 from qpo.optimization.engine import OBJECTIVE_OPTIONS
@@ -308,10 +309,11 @@ class Strategy:
 
                 sectors = load_sectors()
             _known_sectors("sector_max", self.sector_max, sectors)
-            groups = {t: str(sectors.get(t, "Unclassified")) for t in names}
+            groups = {t: str(sectors.get(t, UNCLASSIFIED)) for t in names}
             present = set(groups.values())
+            # a cap on every sector caps the sectors; names without one are no sector (not one capped group)
             caps = ({s: v for s, v in self.sector_max.items() if s in present} if isinstance(self.sector_max, dict)
-                    else {s: float(self.sector_max) for s in present})
+                    else {s: float(self.sector_max) for s in present if s != UNCLASSIFIED})
             if caps:
                 changes.update(groups=groups, group_max=caps, group_min=None)
         if c.transaction_costs is None and self.charges_costs():
@@ -355,11 +357,12 @@ class Strategy:
 
                     sectors = load_sectors()
                 _known_sectors("limits.sector_max", lim.sector_max, sectors)
-                groups = {t: str(sectors.get(t, "Unclassified")) for t in names}
+                groups = {t: str(sectors.get(t, UNCLASSIFIED)) for t in names}
             present = set(groups.values())
             mine = dict(c.group_max) if c.group_max is not None else {}
             theirs = ({s: float(v) for s, v in lim.sector_max.items() if s in present}
-                      if isinstance(lim.sector_max, dict) else {s: float(lim.sector_max) for s in present})
+                      if isinstance(lim.sector_max, dict) else
+                      {s: float(lim.sector_max) for s in present if s != UNCLASSIFIED})
             caps = {s: min(float(mine[s]), theirs[s]) if s in mine else theirs[s] for s in theirs}
             caps |= {s: float(v) for s, v in mine.items() if s not in caps}
             if caps and caps != mine:

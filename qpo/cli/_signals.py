@@ -36,10 +36,18 @@ class Stopped(BaseException):
 
 
 def _command(argv: list[str]) -> list[str]:
-    """The command's words (``pipeline run NAME``, ``nightly risk``), past the top-level options."""
-    words = [a for a in argv if not a.startswith("-")]
-    at = next((i for i, w in enumerate(words) if w in ("pipeline", "nightly")), None)
-    return words[at:at + 3] if at is not None else []
+    """The command's first three words (``pipeline run NAME``, ``nightly risk``), past the top-level
+    options (``--as EMAIL``) and the options among them."""
+    words: list[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--as":
+            skip = True  # its value is no word of the command
+        elif not a.startswith("-"):
+            words.append(a)
+    return words[:3]
 
 
 def is_pipeline_run(argv: list[str]) -> bool:
@@ -53,6 +61,9 @@ def catches_signals(argv: list[str]) -> bool:
 
 
 def raise_stopped(signum: int, frame) -> None:
+    """The first SIGINT / SIGTERM raises :class:`Stopped`; the ones after it, while the command
+    stops (closing its cluster, marking its run, telling the ops desk), are only noted."""
+    hold_signals()
     raise Stopped(signum)
 
 
@@ -65,8 +76,9 @@ def report_stopped(argv: list[str], signum: int) -> int:
     sig = signal.Signals(signum).name
     if words[:1] == ["nightly"]:
         error = f"interrupted by {sig} before the run was recorded; nothing was written"
+        kind = {"value": "valuation"}.get(words[1], words[1])  # the run's own kind, as its result says it
         if "--json" in argv:
-            print(json.dumps({"kind": words[1], "status": "KILLED", "signal": sig, "run_id": None, "error": error}),
+            print(json.dumps({"kind": kind, "status": "KILLED", "signal": sig, "run_id": None, "error": error}),
                   flush=True)
         print(f"qpo: nightly {words[1]}: {error}", file=sys.stderr, flush=True)
         return 128 + signum

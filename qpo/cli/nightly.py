@@ -49,15 +49,18 @@ def _nightly(args) -> int:
               "`qpo nightly value` without it, then `qpo nightly risk --fail-on-breach`", file=sys.stderr)
         return 2
     run = run_valuation if args.action == "value" else run_risk
+    result = None
     try:
         result = run(args.as_of, workers=args.workers, chunk_size=args.chunk_size,
                      log=lambda m: print(m, file=sys.stderr, flush=True), max_stale_days=args.max_stale_days)
+        hold_signals()  # the run is done: a signal now only changes the exit status, after the one status line
     except MissingStoreError as exc:
         print(f"qpo: error: {exc}", file=sys.stderr)
         return 3
     except Stopped as stop:  # SIGINT / SIGTERM (main() raises it): the ops run is FAILED with it, the cluster closed
-        return _stopped(args, stop)
-    hold_signals()  # the run is done: a signal now only changes the exit status, after the one status line
+        if result is None:
+            return _stopped(args, stop)
+        HELD.append(stop.signum)  # it came just as the run ended: the run stands, the exit status says the signal
     if args.json:
         print(result.to_json(), flush=True)
     else:
@@ -76,8 +79,6 @@ def _stopped(args, stop: Stopped) -> int:
     import json
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping already: a second signal does not cut the line short
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     run_id = getattr(stop, "ops_run_id", None)
     sig = signal.Signals(stop.signum).name
     kind = "valuation" if args.action == "value" else "risk"

@@ -15,7 +15,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from qpo._checks import check_dated
+from qpo._checks import check_dated, price_like
 from qpo.data.calendar import BUSINESS_DAYS_PER_YEAR, infer_frequency
 from qpo.errors import ProblemError
 from qpo.optimization.constraints import Constraints, ResolvedConstraints
@@ -169,9 +169,9 @@ class PortfolioProblem:
         if len(returns) < 2:
             raise ProblemError(f"need at least 2 periods of returns, got {len(returns)}")
         if _look_like_prices(values):
-            raise ProblemError("returns look like prices: every value is positive and each column moves like a level "
-                               "(one period's value close to the last: lag-1 autocorrelation above 0.9); turn prices "
-                               "into returns with qpo.prices_to_returns")
+            raise ProblemError("returns look like prices: most columns move like price levels (every value positive, "
+                               "a median above 0.5, each value close to the last: a lag-1 autocorrelation above 0.9); "
+                               "turn prices into returns with qpo.prices_to_returns")
         ppy = periods_per_year if periods_per_year is not None else infer_frequency(returns.index).periods_per_year
         mu = mean_est.estimate(returns).astype(float)
         cov = cov_est.estimate(returns).astype(float)
@@ -184,17 +184,11 @@ class PortfolioProblem:
 
 
 def _look_like_prices(values: np.ndarray) -> bool:
-    """A whole frame of prices given as returns: at least 20 periods, every value positive, and every
-    column a level (lag-1 autocorrelation above 0.9), whatever its units. Returns of any scale move
-    around their mean (an autocorrelation near 0) and have negative periods; a money-market fund's
-    steady positive returns beside assets that fall is not a price frame."""
-    if values.shape[0] < 20 or not (values > 0).all():
+    """A frame of prices given as returns: most of its columns move like price levels
+    (:func:`qpo._checks.price_like`, whatever their units)."""
+    if values.shape[1] == 0:
         return False
-    x = values - values.mean(axis=0)
-    num, den = (x[1:] * x[:-1]).sum(axis=0), (x * x).sum(axis=0)
-    with np.errstate(all="ignore"):
-        rho = np.where(den > 0, num / den, 1.0)
-    return bool((rho > 0.9).all())
+    return bool(price_like(values).mean() > 0.5)
 
 
 def nearest_psd(cov: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:

@@ -153,6 +153,10 @@ def compliance_banner(report: RiskReport) -> str:
         n = len(report.breaches)
         return (f'<div class="breach" style="background:#fdecea;border:2px solid #c0392b;padding:8px">'
                 f"<strong>{n} compliance breach{'es' if n > 1 else ''}</strong><ul>{items}</ul></div>")
+    unchecked = "".join(f"<li>{html.escape(u)}</li>" for u in report.unchecked)
+    if unchecked:
+        return ('<div class="compliant" style="background:#fef9e7;border:2px solid #b7950b;padding:8px">'
+                f"<strong>Every limit checked holds; not checked:</strong><ul>{unchecked}</ul></div>")
     return ('<div class="compliant" style="background:#eafaf1;border:2px solid #27ae60;'
             'padding:8px"><strong>Every limit holds.</strong></div>')
 

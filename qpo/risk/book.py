@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from qpo._checks import check_confidence
+from qpo.data.sectors import UNCLASSIFIED
 from qpo.errors import DataError, InvalidValueError, UnknownOptionError
 from qpo.risk import _book_parts as parts
 from qpo.risk._book_inputs import benchmark_array as _benchmark
@@ -48,7 +49,7 @@ from qpo.risk._book_inputs import check_weights as _check_weights
 from qpo.risk._book_inputs import limits_list as _limits_list
 from qpo.risk._book_inputs import num as _num
 from qpo.risk._book_inputs import signed as _signed
-from qpo.risk.compliance import HOLDING_TOLERANCE, Limits
+from qpo.risk.compliance import HOLDING_TOLERANCE, Limits, unclassified_row
 from qpo.risk.metrics import frequency_of, percent
 
 #: the float columns of :attr:`BookRiskResult.table`, then ``compliant`` (bool) and ``breaches`` (int)
@@ -217,7 +218,7 @@ def book_risk(weights: pd.DataFrame, returns: pd.DataFrame, *, benchmark_returns
     for i, s in enumerate(known):
         if s is not None:
             onehot_shock[i, shock_sectors.index(s)] = 1.0
-    labels = [groups.get(t, "Unclassified") for t in tickers]
+    labels = [groups.get(t, UNCLASSIFIED) for t in tickers]
     comp_sectors = sorted(set(labels))
     onehot_comp = np.zeros((len(tickers), len(comp_sectors)))
     for i, s in enumerate(labels):
@@ -341,8 +342,8 @@ def book_risk(weights: pd.DataFrame, returns: pd.DataFrame, *, benchmark_returns
         stress.append({"scenario": f"volatility x{2.0:g}", "kind": "volatility", "loss": _num(vol_loss[r]),
                        "coverage": 1.0})
         checks = [] if lim is None else _checks(int(r), lim, maxw, n_names, sector_sums, sector_present, comp_sectors,
-                                                var_by_method, bool(groups_empty[r]), var_label, W, tickers)
-        failed = [c for c in checks if not c["passed"]]
+                                                var_by_method, bool(groups_empty[r]), var_label, W, tickers, labels)
+        failed = [c for c in checks if c["passed"] is False]  # None: not checked (names without a sector)
         compliant[r], n_breach[r] = not failed, len(failed)
         for c in failed:
             breaches.append({"portfolio_id": pid, "check": c["check"], "value": c["value"], "limit": c["limit"],
@@ -376,7 +377,7 @@ def _monte_carlo(w: np.ndarray, h: np.ndarray, tickers: list, returns: pd.DataFr
 
 
 def _checks(r: int, lim: Limits, maxw, n_names, sector_sums, sector_present, comp_sectors, var_by_method,
-            groups_empty: bool, var_label: str, W: np.ndarray, tickers: list) -> list[dict]:
+            groups_empty: bool, var_label: str, W: np.ndarray, tickers: list, labels: list) -> list[dict]:
     """The rows of :func:`qpo.risk.compliance.check_compliance` for portfolio ``r`` from the
     book's vectorized numbers (``detail`` is the report's text; popped by the caller)."""
     rows = []
@@ -396,14 +397,22 @@ def _checks(r: int, lim: Limits, maxw, n_names, sector_sums, sector_present, com
         rows.append({"check": "max single name", "value": v, "limit": float(lim.max_weight), "passed": passed,
                      "detail": detail})
     if lim.sector_max is not None:
-        if isinstance(lim.sector_max, dict):
-            caps = lim.sector_max
-        else:
-            caps = {comp_sectors[k]: lim.sector_max for k in np.flatnonzero(sector_present[r])}
+        uniform = not isinstance(lim.sector_max, dict)
+        caps: dict[str, float] = ({str(s): float(v) for s, v in lim.sector_max.items()}
+                                  if isinstance(lim.sector_max, dict) else
+                                  {comp_sectors[k]: float(lim.sector_max) for k in np.flatnonzero(sector_present[r])})
         suffix = " (no sector map given: every name is Unclassified)" if groups_empty else ""
         for s, cap in caps.items():
             k = comp_sectors.index(s) if s in comp_sectors else None
             v = float(sector_sums[r, k]) if k is not None and sector_present[r, k] else 0.0
+            if uniform and s == UNCLASSIFIED:  # unknown, not one sector: passed None (check_compliance's NOT_CHECKED)
+                if v > HOLDING_TOLERANCE:
+                    names = [tickers[i] for i in np.flatnonzero(np.abs(W[r]) > HOLDING_TOLERANCE)
+                             if labels[i] == UNCLASSIFIED]
+                    row = unclassified_row(v, float(cap), names, not groups_empty)
+                    rows.append({"check": row["check"], "value": v, "limit": float(cap), "passed": None,
+                                 "detail": row["detail"]})
+                continue
             rows.append({"check": f"sector {s}", "value": v, "limit": float(cap), "passed": not v > cap + 1e-9,
                          "detail": f"{s} {v:.1%} of the portfolio{suffix}"})
     if lim.min_names is not None:

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 import pandas as pd
 
+from qpo.data.sectors import UNCLASSIFIED
 from qpo.errors import DataError, InvalidValueError, UnknownOptionError
 
 HOLDING_TOLERANCE = 1e-6  # a weight at or below this is not a holding
@@ -71,6 +72,18 @@ class Limits:
         return asdict(self)
 
 
+def unclassified_row(value: float, cap: float, names: list, have_map: bool) -> dict:
+    """The compliance row of the names without a sector under a cap on every sector: NOT_CHECKED.
+    They are no sector, so they are not one sector over the cap (a breach of a sector that does not
+    exist), nor within it (a pass nobody checked); the row says how much and which."""
+    shown = ", ".join(map(str, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    how = ("give the map of their sectors (`qpo data sectors FILE`, or sectors=)" if have_map else
+           "no sector map was given (sectors=)")
+    return {"check": f"sector {UNCLASSIFIED}", "value": value, "limit": cap, "status": ComplianceStatus.NOT_CHECKED,
+            "detail": f"{value:.1%} of the portfolio is in names without a sector ({shown}): not checked against the "
+                      f"sector cap; {how}"}
+
+
 def check_compliance(weights: pd.Series, limits: Limits, *, groups: dict[str, str] | None = None,
                      var_values: dict[str, float] | None = None, var_label: str = "") -> pd.DataFrame:
     """One row per check: check, value, limit, status (a :class:`ComplianceStatus`), detail."""
@@ -84,11 +97,19 @@ def check_compliance(weights: pd.Series, limits: Limits, *, groups: dict[str, st
                      "detail": _names(over) if len(over) else
                      (f"largest {top.index[0]} {top.iloc[0]:.1%}" if len(top) else "no holdings")})
     if limits.sector_max is not None:
-        labels = [(groups or {}).get(t, "Unclassified") for t in weights.index]
+        labels = [(groups or {}).get(t, UNCLASSIFIED) for t in weights.index]
         sectors = weights.groupby(labels).sum()
-        caps = limits.sector_max if isinstance(limits.sector_max, dict) else {s: limits.sector_max for s in sectors.index}
+        uniform = not isinstance(limits.sector_max, dict)
+        caps: dict[str, float] = ({str(s): float(v) for s, v in limits.sector_max.items()}
+                                  if isinstance(limits.sector_max, dict) else
+                                  {str(s): float(limits.sector_max) for s in sectors.index})
         for s, cap in caps.items():
             v = float(sectors.get(s, 0.0))
+            if uniform and s == UNCLASSIFIED:  # names without a sector are no sector: unknown, not one big sector
+                if v > HOLDING_TOLERANCE:
+                    rows.append(unclassified_row(v, float(cap), [t for t, g in zip(weights.index, labels)
+                                                                 if g == UNCLASSIFIED and t in held.index], bool(groups)))
+                continue
             rows.append({"check": f"sector {s}", "value": v, "limit": float(cap),
                          "status": ComplianceStatus.BREACH if v > cap + 1e-9 else ComplianceStatus.PASS,
                          "detail": f"{s} {v:.1%} of the portfolio" + (

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from qpo import measures
-from qpo._checks import check_dated, positive
+from qpo._checks import check_dated, positive, price_like
 from qpo.data.calendar import BUSINESS_DAYS_PER_YEAR, Frequency, infer_frequency
 from qpo.errors import DataError
 from qpo.measures import tail_size
@@ -96,28 +96,32 @@ def _values(returns) -> np.ndarray:
     return r
 
 
-def check_simple_returns(returns: pd.DataFrame | pd.Series, name: str = "returns") -> None:
+def check_simple_returns(returns: pd.DataFrame | pd.Series, name: str = "returns", *, assets: bool = True) -> None:
     """Refuse what cannot be simple returns as fractions (0.01 for 1 %), the units a risk report
-    compounds and annualizes: a return of -1 (-100 %) or below, which no positive price gives (returns
-    in percent, where -1.5 means -1.5 %, meet it on their first bad day), and a column whose median
-    is above 1 (a doubling every period at the median: prices, not returns). Before, prices gave an
-    infinite CAGR and percent returns a CAGR of -100 %, each beside plausible-looking numbers."""
+    compounds and annualizes: columns that move like price levels (:func:`qpo._checks.price_like`),
+    and, for the returns of assets or an index (``assets``), a return below -1 (-100 %), which no
+    price gives (returns in percent, where -1.5 means -1.5 %, meet it on their first bad day). A
+    portfolio's own return series may fall below -100 % (leverage, shorts), so ``assets=False``
+    checks only for levels. Before, prices gave an infinite CAGR and percent returns a CAGR of
+    -100 %, each beside plausible-looking numbers."""
     frame = returns.to_frame() if isinstance(returns, pd.Series) else returns
     values = frame.to_numpy(dtype=float)
-    low = np.argwhere(values <= -1.0)
-    if len(low):
-        i, j = low[0]
-        raise DataError(f"{name} hold a return of {values[i, j]:.6g} ({frame.columns[j]} on "
-                        f"{frame.index[i].date() if hasattr(frame.index[i], 'date') else frame.index[i]}): a simple "
-                        "return is above -1 (-100 %); give simple returns as fractions (0.01 for 1 %): are these in "
-                        "percent (divide by 100)?")
-    with np.errstate(all="ignore"):
-        medians = np.nanmedian(values, axis=0) if values.size else np.array([])
-    high = [str(c) for c, m in zip(frame.columns, medians) if m > 1.0]
-    if high:
-        raise DataError(f"{name} look like prices, not returns: the median of {', '.join(high[:5])}"
-                        f"{f' and {len(high) - 5} more' if len(high) > 5 else ''} is above 1 (a doubling every "
-                        "period); turn prices into returns with qpo.prices_to_returns")
+    if assets:
+        with np.errstate(invalid="ignore"):
+            low = np.argwhere(values < -1.0)
+        if len(low):
+            i, j = low[0]
+            day = frame.index[i]
+            raise DataError(f"{name} hold a return of {values[i, j]:.6g} ({frame.columns[j]} on "
+                            f"{day.date() if hasattr(day, 'date') else day}): a simple return of an asset is -1 "
+                            "(-100 %) or above; give simple returns as fractions (0.01 for 1 %): are these in percent "
+                            "(divide by 100)?")
+    levels = [str(c) for c, flag in zip(frame.columns, price_like(values)) if flag]
+    if levels:
+        raise DataError(f"{name} look like prices, not returns: {', '.join(levels[:5])}"
+                        f"{f' and {len(levels) - 5} more' if len(levels) > 5 else ''} (every value positive, a median "
+                        "above 0.5, each value close to the last, as a price level moves); turn prices into returns "
+                        "with qpo.prices_to_returns")
 
 
 def portfolio_returns(weights: pd.Series, returns: pd.DataFrame) -> pd.Series:
@@ -284,6 +288,12 @@ def _aligned_benchmark(r: pd.Series, benchmark: pd.Series) -> np.ndarray:
             by_day = pd.Series(given.to_numpy(), index=bdays).reindex(days)
             if by_day.notna().sum() > b.notna().sum():
                 b = pd.Series(by_day.to_numpy(), index=r.index)
+    if b.isna().any() and isinstance(r.index, pd.DatetimeIndex) and isinstance(given.index, pd.DatetimeIndex) \
+            and (r.index.tz is None) != (given.index.tz is None):
+        zoned, naive = ("the benchmark's", "the portfolio's") if r.index.tz is None else ("the portfolio's",
+                                                                                        "the benchmark's")
+        raise DataError(f"{zoned} dates carry a time zone and {naive} do not, so no date is the same; give both "
+                        "in one zone, or both without (tz_localize(None))")
     if b.isna().any():
         missing = b.index[b.isna()]
         raise DataError(f"the benchmark has no return on {len(missing)} of the portfolio's {len(r)} dates "

@@ -101,6 +101,15 @@ class RiskReport:
         return [f"{r.check}: {r.detail}" for r in b.itertuples()]
 
     @property
+    def unchecked(self) -> list[str]:
+        """One line per check that could not be made (names without a sector under a cap on every
+        sector): neither a breach nor a pass."""
+        if self.compliance is None or self.compliance.empty:
+            return []
+        rows = self.compliance[self.compliance["status"] == ComplianceStatus.NOT_CHECKED]
+        return [f"{r.check}: {r.detail}" for r in rows.itertuples()]
+
+    @property
     def compliance_status(self) -> ComplianceStatus:
         """BREACH when any limit is breached, PASS when every limit holds, NOT_CHECKED without limits."""
         if self.compliance is None or self.compliance.empty:
@@ -286,7 +295,7 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
         volatility_contributions,
     )
     from qpo.risk.stress import default_shocks, historical_stress, hypothetical_stress
-    from qpo.risk.var import VAR_METHODS, _check_horizon, monte_carlo_var, var_cvar
+    from qpo.risk.var import VAR_METHODS, _check_horizon, monte_carlo_var_of, var_cvar
 
     check_confidence(confidence)
     horizon = _check_horizon(horizon)
@@ -306,7 +315,7 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
         if not isinstance(returns, pd.Series):
             raise DataError("with weights=None, returns must be the portfolio's return Series")
         r = returns.astype(float)
-        check_simple_returns(r, "returns")
+        check_simple_returns(r, "returns", assets=False)  # a leveraged portfolio may lose more than it had
         assets = r.to_frame("portfolio")
         w = pd.Series([1.0], index=["portfolio"])
         if kind == "weights":
@@ -353,7 +362,7 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
     table = {}
     for method in VAR_METHODS:
         if method.startswith("monte_carlo"):
-            mc = monte_carlo_var(w, assets, confidence=confidence, horizon=horizon, n_scenarios=n_scenarios,
+            mc = monte_carlo_var_of(w, assets, confidence=confidence, horizon=horizon, n_scenarios=n_scenarios,
                                  method=method.removeprefix("monte_carlo_"), seed=seed)
             table[method] = (mc.var, mc.cvar)
             if method == "monte_carlo_normal":

@@ -191,6 +191,20 @@ def monte_carlo_var(weights: pd.Series, returns: pd.DataFrame, *, confidence: fl
                     n_scenarios: int = 1_000_000, method: str = "normal", seed: int = 0,
                     mean: pd.Series | None = None, cov: pd.DataFrame | None = None,
                     sampling: str = "conditional", threads: int | None = None) -> MonteCarloVaR:
+    """Monte Carlo VaR and CVaR of ``weights`` held on asset ``returns`` (simple returns as
+    fractions: prices and percent returns are refused); see :func:`monte_carlo_var_of`."""
+    from qpo.risk.metrics import check_simple_returns, portfolio_returns
+
+    portfolio_returns(weights, returns)  # checks tickers and NaN
+    check_simple_returns(returns[list(weights.index)], "returns")  # not prices, not percent
+    return monte_carlo_var_of(weights, returns, confidence=confidence, horizon=horizon, n_scenarios=n_scenarios,
+                              method=method, seed=seed, mean=mean, cov=cov, sampling=sampling, threads=threads)
+
+
+def monte_carlo_var_of(weights: pd.Series, returns: pd.DataFrame, *, confidence: float = 0.95, horizon: int = 1,
+                       n_scenarios: int = 1_000_000, method: str = "normal", seed: int = 0,
+                       mean: pd.Series | None = None, cov: pd.DataFrame | None = None,
+                       sampling: str = "conditional", threads: int | None = None) -> MonteCarloVaR:
     """Monte Carlo VaR and CVaR of the portfolio ``weights`` over ``n_scenarios`` simulated
     ``horizon``-period asset returns, seeded, with each asset's Euler contribution to the CVaR.
 
@@ -207,7 +221,7 @@ def monte_carlo_var(weights: pd.Series, returns: pd.DataFrame, *, confidence: fl
     10 million normals on ``threads`` threads (default: every core), one seeded stream per block,
     only the worst rows of each block kept.
     """
-    from qpo.risk.metrics import check_simple_returns, portfolio_returns
+    from qpo.risk.metrics import portfolio_returns
 
     check_confidence(confidence)
     h = _check_horizon(horizon)
@@ -221,7 +235,6 @@ def monte_carlo_var(weights: pd.Series, returns: pd.DataFrame, *, confidence: fl
         raise InvalidValueError(f"seed must be a whole number >= 0 (the results depend on it alone), got {seed!r}")
     portfolio_returns(weights, returns)  # checks tickers and NaN
     tickers = list(weights.index)
-    check_simple_returns(returns[tickers], "returns")  # not prices, not percent: a VaR is a fraction of the value
     w = weights.to_numpy(dtype=float)
     R = returns[tickers].to_numpy(dtype=float)
     n_total = int(n_scenarios)

@@ -179,6 +179,7 @@ def update_portfolio(session: Session, actor: ActorLike, name: str, /, **changes
     portfolio = _find(session, name)
     who.require_change(portfolio, "update")
     _lock(session, portfolio)  # one change of a portfolio at a time; a deletion meanwhile is refused by name
+    who.require_change(portfolio, "update")  # and a reassignment meanwhile to another advisor is theirs now
     before = audit.snapshot(portfolio)
     problems: list[str] = []
     values: dict = {}
@@ -218,6 +219,7 @@ def delete_portfolio(session: Session, actor: ActorLike, name: str, *, force: bo
     portfolio = _find(session, name)
     who.require_change(portfolio, "delete")
     _lock(session, portfolio)  # a proposal saved, a trade or a second deletion meanwhile: this waits, or is refused
+    who.require_change(portfolio, "delete")
     open_ids = session.scalars(select(Proposal.id).where(Proposal.portfolio_id == portfolio.id,
                                                          Proposal.status == "open").order_by(Proposal.id)).all()
     if open_ids and not force:

@@ -142,15 +142,17 @@ def _lock(uri: str):
 
 
 @contextlib.contextmanager
-def _locked(uri: str) -> Iterator[None]:
+def _locked(uri: str, doing: str = "creating the MLflow tracking store") -> Iterator[None]:
+    """This host's lock on the tracking store ``uri``: the processes of one machine take turns
+    (a team's server shared by several machines is not covered)."""
     from filelock import Timeout
 
     try:
         with _lock(uri):
             yield
     except Timeout as exc:
-        raise PipelineError(f"waited {LOCK_TIMEOUT_S:.0f} s for another process creating the MLflow tracking "
-                            f"store {uri} (lock {exc.lock_file}); if none runs, delete the lock file") from exc
+        raise PipelineError(f"waited {LOCK_TIMEOUT_S:.0f} s for another process {doing} {uri} (lock "
+                            f"{exc.lock_file}); if none runs, delete the lock file") from exc
 
 
 @functools.lru_cache(maxsize=1)

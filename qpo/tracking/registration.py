@@ -183,8 +183,9 @@ def log_and_register(result: WalkForwardResult, model: TrainedForecaster, prices
         # the champion is read, compared with and replaced under this host's tracking lock, its tags
         # before its alias: two retrains finishing at once (the scheduled one and one by hand) each
         # compare with the champion the other left, so the better of them ends champion (before, both
-        # compared with the old one, read when they started, and the last to finish won)
-        with _locked(run.tracking_uri):
+        # compared with the old one, read when they started, and the last to finish won); the lock is
+        # this machine's: retrains on two machines against one team server are not serialized
+        with _locked(run.tracking_uri, "choosing the forecaster's champion in"):
             champ = current_champion(model_name, tracking_uri=tracking_uri)
             # str: MLflow's SQL store gives get_model_version()'s version as an int (search_model_versions' a str)
             champ_version = str(champ.version) if champ is not None else None

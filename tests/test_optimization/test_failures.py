@@ -179,3 +179,7 @@ def test_prices_given_as_returns_are_refused_and_returns_of_any_units_are_not(sp
     assert qpo.PortfolioProblem.from_returns(returns + 0.5).n_assets == 4  # all positive, no level
     rates = pd.Series(np.linspace(1e-4, 2e-4, len(returns)), index=returns.index)  # a money-market fund
     assert qpo.PortfolioProblem.from_returns(returns.assign(MMF=rates)).n_assets == 5
+    bills = pd.DataFrame({f"T{i}": rates * (1 + 0.1 * i) for i in range(3)})  # a universe of bills: returns too
+    assert qpo.PortfolioProblem.from_returns(bills).n_assets == 3
+    with pytest.raises(qpo.ProblemError, match="look like prices"):  # most columns levels: a mix is refused too
+        qpo.PortfolioProblem.from_returns(px.iloc[1:].assign(R=returns["AAPL"]))

@@ -22,19 +22,29 @@ def data(sp500):
 
 def test_prices_and_percent_returns_are_refused_saying_which(data):
     px, returns, bench, w = data
-    with pytest.raises(DataError, match=r"look like prices, not returns: the median of AAPL, .* qpo.prices_to_returns"):
+    with pytest.raises(DataError, match=r"look like prices, not returns: AAPL, .* qpo.prices_to_returns"):
         qpo.risk_report(w, px.iloc[1:])
-    with pytest.raises(DataError, match=r"hold a return of -\d.* on \d{4}-\d\d-\d\d\): a simple return is above -1 "
-                                        r"\(-100 %\).*percent \(divide by 100\)"):
+    with pytest.raises(DataError, match=r"hold a return of -\d.* on \d{4}-\d\d-\d\d\): a simple return of an asset is -1 "
+                                        r"\(-100 %\) or above.*percent \(divide by 100\)"):
         qpo.risk_report(w, returns * 100)
     with pytest.raises(DataError, match="the benchmark's returns hold a return of"):
         qpo.risk_report(w, returns, benchmark=bench * 100)
     with pytest.raises(DataError, match="the benchmark's returns look like prices"):
         qpo.risk_report(w, returns, benchmark=qpo.load_prices("sp500_index", start="2018-01-01")["SP500"]
                         .reindex(returns.index))
-    series = qpo.portfolio_returns(w, returns) if hasattr(qpo, "portfolio_returns") else returns @ w
-    with pytest.raises(DataError, match="hold a return of"):
-        qpo.risk_report(None, series * 100)
+    # a portfolio's own series may lose more than everything (leverage): reported, not refused
+    series = (returns @ w) * 3
+    series.iloc[20] = -1.4
+    assert qpo.risk_report(None, series).cagr == -1.0
+    with pytest.raises(DataError, match="look like prices"):
+        qpo.risk_report(None, (1 + returns @ w).cumprod() * 0.9)  # a growth of $1 that fell below 1
+    # an asset that went to zero (-100 %) is a return; annual returns of a fast grower are returns
+    gone = returns.copy()
+    gone.iloc[-1, 0] = -1.0
+    qpo.risk_report(w, gone)
+    annual = pd.DataFrame({"FAST": [1.1, 3.0, -0.5, 1.4, 0.9, 2.2, -0.3, 1.6, 1.2, 0.8] * 3},
+                          index=pd.date_range("1991-12-31", periods=30, freq="YE"))
+    assert qpo.risk_report(pd.Series({"FAST": 1.0}), annual, periods_per_year=1).volatility > 1
     # a real crash is not a unit error: -60 % in a day passes
     crash = returns.copy()
     crash.iloc[10, 0] = -0.6
@@ -63,3 +73,10 @@ def test_monte_carlo_var_refuses_prices_and_percent(data):
     with pytest.raises(DataError, match="percent"):
         qpo.monte_carlo_var(w, returns * 100, n_scenarios=1_000)
     assert 0 < qpo.monte_carlo_var(w, returns, n_scenarios=1_000).var < 0.1
+
+
+def test_a_zoned_benchmark_beside_naive_returns_is_named_as_such(data):
+    _, returns, bench, w = data
+    zoned = bench.reindex(returns.index).tz_localize("America/New_York")
+    with pytest.raises(DataError, match="the benchmark's dates carry a time zone and the portfolio's do not"):
+        qpo.risk_report(w, returns, benchmark=zoned)
