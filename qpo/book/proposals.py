@@ -113,7 +113,9 @@ def propose_rebalance(portfolio: str, strategy=None, as_of=None, *, actor=None, 
     the portfolio: its advisor or an admin) and its ``id`` set; ``save=False`` computes it and
     stores nothing (what a researcher may do).
 
-    ``universe`` adds names the target may buy; a portfolio of cash only whose strategy names no
+    ``sectors`` (ticker -> sector) groups the names for sector caps; default the book's map
+    (:func:`qpo.store.sectors.book_sectors`: the store's over the bundled one). ``universe`` adds
+    names the target may buy; a portfolio of cash only whose strategy names no
     ticker may buy the names of its last accepted target, else every name priced over the whole
     lookback window.
     """
@@ -149,6 +151,10 @@ def propose_rebalance(portfolio: str, strategy=None, as_of=None, *, actor=None, 
             if not universe_of(pos.shares, plan.constraints):
                 target = last_accepted_target(s, who, row.name)
                 extra = list(target.index) if target is not None else _tradable(prices, when, plan.lookback)
+        if sectors is None:  # the book's map: the store's sectors over the bundled ones
+            from qpo.store.sectors import book_sectors
+
+            sectors = book_sectors(eng)
         proposal = plan_rebalance(pos.shares, pos.cash, prices, plan, as_of=when, portfolio=row.name,
                                   account=row.account or row.name, sectors=sectors, universe=extra or None,
                                   ledger_version=ledger_version)

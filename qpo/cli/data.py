@@ -8,6 +8,7 @@
 - ``qpo data fetch alphavantage --symbols A B [--full]``: Alpha Vantage's daily adjusted bars
   (key in ``ALPHAVANTAGE_API_KEY``), incremental; exits 2 when a symbol failed;
 - ``qpo data show [--json]``: each ticker held, its first and last date and its number of bars.
+- ``qpo data sectors FILE [--json]``: the sector map of the book's universe (a CSV of ticker,sector).
 
 Exit statuses: 0 done, 2 refused input or a failed fetch (what was refused wrote nothing), 3 no
 store to read (``show`` never creates one).
@@ -141,6 +142,31 @@ def _cmd_show(args) -> int:
     return 0
 
 
+def _cmd_sectors(args) -> int:
+    from qpo.cli import _common
+    from qpo.data import load_sectors
+    from qpo.store.market_data import INDEX_TICKERS, market_data_summary
+    from qpo.store.sectors import book_sectors, upsert_sectors
+
+    mapping = load_sectors(args.file)
+    engine = _common.writer()
+    written = upsert_sectors(engine, mapping, source=args.source)
+    sectors = book_sectors(engine)
+    held = market_data_summary(engine)["ticker"].astype(str).tolist()
+    without = [t for t in held if t not in sectors and t not in INDEX_TICKERS]
+    if args.json:
+        _common.emit_json({"file": str(args.file), "tickers": len(mapping), "written": written,
+                           "sectors": sorted(set(mapping.values())), "market_data_without_sector": without})
+        return 0
+    _say(f"{args.file}: {len(mapping):,} ticker(s) in {len(set(mapping.values()))} sector(s); {written:,} inserted or "
+         "changed")
+    if without:
+        _say(f"note       {len(without):,} ticker(s) of the store's market data have no sector: "
+             f"{', '.join(without[:10])}{' ...' if len(without) > 10 else ''} (a cap on every sector does not check "
+             "them)")
+    return 0
+
+
 def register(sub) -> None:
     """Add ``qpo data ...`` to the top-level subparsers ``sub``."""
     from qpo.cli import _common
@@ -173,6 +199,13 @@ def register(sub) -> None:
                     help="rate limit (default $QPO_ALPHAVANTAGE_CALLS_PER_MINUTE or 5, the free tier's)")
     _common.add_json_option(av)
     av.set_defaults(func=_cmd_fetch)
+
+    sec = dsub.add_parser("sectors", help="load the sector map of the book's universe (a CSV of ticker,sector): "
+                                          "sector caps, risk by sector and attribution group names by it")
+    sec.add_argument("file", help="CSV with ticker and sector columns (others, e.g. name, are ignored)")
+    sec.add_argument("--source", default="file", help="the source name stored with the map (default: file)")
+    _common.add_json_option(sec)
+    sec.set_defaults(func=_cmd_sectors)
 
     show = dsub.add_parser("show", help="the tickers held: first and last date, number of bars")
     _common.add_json_option(show)

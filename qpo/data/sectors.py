@@ -72,4 +72,8 @@ def load_sectors(source: str | None = None) -> dict[str, str]:
     if missing:
         raise DataError(f"{quoted(source, 200)} has no column(s) {sorted(missing)}; a sector file needs ticker and sector "
                         f"columns (it has {named([str(c) for c in frame.columns], 10)})")
-    return dict(zip(frame["ticker"].astype(str), frame["sector"].astype(str)))
+    tickers = frame["ticker"].astype(str).str.strip()
+    twice = sorted(set(tickers[tickers.duplicated()]))
+    if twice:  # a dict would keep the last row's sector, unseen
+        raise DataError(f"{quoted(source, 200)} gives {named(twice, 5)} more than once; give each ticker one sector")
+    return dict(zip(tickers, frame["sector"].astype(str).str.strip()))

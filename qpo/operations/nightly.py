@@ -307,7 +307,8 @@ def run_risk(as_of=None, *, engine=None, workers: int | None = None, chunk_size:
     A date without a stored valuation is refused (:class:`NotValuedError`), before anything is
     written. ``deliver`` False leaves the new alerts undelivered; ``report_dir`` (default
     ``$QPO_RUNS_DIR/book``) is where the report goes; ``sectors`` (``{ticker: sector}``, default
-    the bundled map :func:`qpo.load_sectors`) groups the names for the sector limits.
+    the book's map :func:`qpo.store.sectors.book_sectors`: the store's over the bundled one) groups
+    the names for the sector limits.
 
     A name without a bar on the date is checked at its last price (its return 0 since: the price
     the valuation holds it at) and the portfolios holding it are flagged stale (``details["stale"]``
@@ -326,10 +327,10 @@ def run_risk(as_of=None, *, engine=None, workers: int | None = None, chunk_size:
 def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, report_dir, sectors, client,
           state, cap) -> NightlyResult:
     from qpo import config
-    from qpo.data import load_sectors
     from qpo.store import connect
     from qpo.store.market_data import book_benchmark, book_prices, closes_differ
     from qpo.store.operations import finished_run, has_valuations, valuations_on, write_book_risk
+    from qpo.store.sectors import book_sectors
 
     clock = _Clock()
     engine = engine or connect(create=False)
@@ -351,7 +352,7 @@ def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, repor
         benchmark = book_benchmark(engine, end=day)
         returns, history, bench_r = risk_inputs(prices, benchmark, day)
         benchmarks = _benchmarks(engine, source, raw, bench_r, returns, day)
-        sectors = load_sectors() if sectors is None else dict(sectors)
+        sectors = book_sectors(engine) if sectors is None else dict(sectors)
     warnings = _start(engine, RISK_KIND, day, as_of, log)
     bench_note = None
     if bench_r is None:  # beta dropped: always said, with the reason when one is found
@@ -428,6 +429,14 @@ def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, repor
             note = (f"{len(fallback):,} portfolio(s) have a benchmark without prices covering the risk window ending "
                     f"{day.date()} ({', '.join(owns[:5])}{' ...' if len(owns) > 5 else ''}): their beta and market "
                     "shocks are against the SP500 instead; ingest the benchmark's bars to measure against it")
+            log(f"WARNING: {note}")
+            warnings.append(note)
+        unclassified = [pid for pid, d in details.items()
+                        if any(c.get("passed") is None for c in (d.get("compliance") or []))]
+        if unclassified:  # a sector cap it could not check: said, with the way out
+            note = (f"{len(unclassified):,} portfolio(s) hold names without a sector in the sector map: their sector "
+                    "caps are checked on the names with one, and the rest is reported not checked (not a breach, "
+                    "not a pass); load the map of your universe with `qpo data sectors FILE`")
             log(f"WARNING: {note}")
             warnings.append(note)
         held_capped, n_capped = _capped_holdings(valuations, capped)

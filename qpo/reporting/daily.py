@@ -260,6 +260,10 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
     unit = period_name(frequency.periods_per_year)
     who = report_actor(actor)
     engine = engine or connect(create=False)
+    if sectors is None:  # the book's map: the store's sectors over the bundled ones
+        from qpo.store.sectors import book_sectors
+
+        sectors = book_sectors(engine)
     with session_scope(engine, write=False) as session:
         held = get_portfolio(session, who, portfolio)
         strategy = portfolio_strategy(held)

@@ -53,8 +53,8 @@ def default_shocks(weights: pd.Series, groups: dict[str, str] | None) -> list[di
     known), volatility doubled."""
     shocks: list[dict] = [{"kind": "market", "shock": -0.10}, {"kind": "market", "shock": -0.20}]
     if groups:
-        by_sector = weights.groupby([groups.get(t) for t in weights.index]).sum()
-        by_sector = by_sector[[s is not None for s in by_sector.index]]
+        known = weights[[t in groups for t in weights.index]]  # a partial map: the names it gives a sector
+        by_sector = known.groupby([str(groups[t]) for t in known.index]).sum()
         if len(by_sector):
             shocks.append({"kind": "sector", "sector": str(by_sector.idxmax()), "shock": -0.20})
     shocks.append({"kind": "volatility", "factor": 2.0})

@@ -366,6 +366,16 @@ class MarketBar(Base):
     __table_args__ = (Index("ix_market_data_date", "date"),)
 
 
+class SectorOf(Base):
+    """The sector of one ticker of the book's universe (``sectors``, :mod:`qpo.store.sectors`)."""
+
+    __tablename__ = "sectors"
+    ticker: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sector: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(32), default="file")
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class OpsRun(Base):
     """One operations run (the valuation or the risk run of one date): RUNNING, then FINISHED or
     FAILED with its error."""

@@ -209,6 +209,9 @@ class AdvisorDashboard:
         resolve_limits(None, limits)  # a bad override is refused now, not at the first selection
         self.limits_override = limits
         self.engine = engine or connect(create=False)
+        from qpo.store.sectors import book_sectors
+
+        self.sectors = book_sectors(self.engine)  # the book's map, read once: the store's over the bundled one
         self.history_start = history_start
         self._read_prices()
         with session_scope(self.engine, write=False) as session:
@@ -385,7 +388,7 @@ class AdvisorDashboard:
             tab.show(self.selected)
 
     def update(self, name: str) -> None:
-        from qpo.data import load_sectors, prices_to_returns
+        from qpo.data import prices_to_returns
         from qpo.reporting.daily import describe_limits, ledger_weights, portfolio_strategy, resolve_limits
         from qpo.risk import portfolio_returns, risk_report
         from qpo.risk.metrics import percent
@@ -411,7 +414,7 @@ class AdvisorDashboard:
         self.selected = name
         self.report = r = risk_report(weights, rets, benchmark=bench if bench.notna().all() else None,
                                       history=prices_to_returns(px, dropna="all"), limits=self.limits,
-                                      sectors=load_sectors(), n_scenarios=20_000)
+                                      sectors=self.sectors, n_scenarios=20_000)
         table = holdings_table(quantities, self.prices, cash)
         invested = float(table["market value"].sum())
         self.market_value, self.cash = invested + cash, cash

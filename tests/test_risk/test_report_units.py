@@ -80,3 +80,27 @@ def test_a_zoned_benchmark_beside_naive_returns_is_named_as_such(data):
     zoned = bench.reindex(returns.index).tz_localize("America/New_York")
     with pytest.raises(DataError, match="the benchmark's dates carry a time zone and the portfolio's do not"):
         qpo.risk_report(w, returns, benchmark=zoned)
+
+
+def test_a_partial_sector_map_is_reported_not_a_crash(data):
+    """A sector map naming some of the held names ended in pandas' "'NoneType' object is not
+    callable" (the sector shock grouped by None): any portfolio holding a name outside the bundled
+    map's 20, in the dashboard and the daily report."""
+    from qpo.risk import ComplianceStatus, Limits
+
+    _, returns, _, w = data
+    partial = {t: s for t, s in qpo.load_sectors().items() if t in list(returns.columns)[:10]}
+    report = qpo.risk_report(w, returns, sectors=partial, limits=Limits(sector_max=0.2))
+    shock = report.stress[report.stress["kind"] == "sector"]
+    assert len(shock) == 1 and shock["scenario"].iloc[0].split()[0] in set(partial.values()) | {"Information",
+                                                                                                   "Consumer", "Health"}
+    rows = report.compliance.set_index("check")
+    unclassified = rows.loc["sector Unclassified"]
+    assert unclassified["status"] == ComplianceStatus.NOT_CHECKED and unclassified["value"] == pytest.approx(0.5)
+    assert "not checked against the sector cap" in unclassified["detail"]
+    assert not any(b.startswith("sector Unclassified") for b in report.breaches)
+    assert report.unchecked and report.unchecked[0].startswith("sector Unclassified")
+    from qpo.reporting import risk_html
+
+    page = risk_html(report)
+    assert "not checked:" in page and "Every limit holds." not in page

@@ -33,11 +33,11 @@ from qpo.workbench.demo import opening_day, seed_demo
 from tests.conftest import database_urls
 
 TABLES = {"advisors", "portfolios", "transactions", "proposals", "audit_log", "optimization_runs", "risk_metrics",
-          "market_data", "ops_runs", "valuations", "book_risk", "alerts",
+          "market_data", "ops_runs", "valuations", "book_risk", "alerts", "sectors",
           "alembic_version"}
 #: the actor of these tests' writes and reads (a system job: everything is allowed)
 SYSTEM = Actor.system("tests")
-HEAD = "0004"
+HEAD = "0005"
 
 
 @contextlib.contextmanager

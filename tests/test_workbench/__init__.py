@@ -35,12 +35,14 @@ def weights_with_cash(session, name, prices, as_of=None):
 
 def tab_board(engine, email, prices, **extra):
     """What a dashboard tab needs of its board (:mod:`qpo.workbench.tabs`), for ``email`` reading
-    ``engine``: the resolved actor, the prices, and ``extra`` (benchmark, lookback_days, tabs, ...)."""
+    ``engine``: the resolved actor, the prices, the book's sector map, and ``extra`` (benchmark,
+    lookback_days, tabs, ...)."""
     from types import SimpleNamespace
 
     from qpo.store import actor_for, session_scope
+    from qpo.store.sectors import book_sectors
 
     with session_scope(engine) as s:
         actor = actor_for(s, email)
-    fields = {"benchmark": None, "selected": None, "lookback_days": 756} | extra
+    fields = {"benchmark": None, "selected": None, "lookback_days": 756, "sectors": book_sectors(engine)} | extra
     return SimpleNamespace(engine=engine, actor=actor, prices=prices, **fields)

@@ -121,7 +121,6 @@ class FrontierTab:
     def show(self, name: str) -> None:
         """Draw portfolio ``name``: its frontier, points and table (an error in words otherwise)."""
         from qpo.book.rebalance import returns_window
-        from qpo.data import load_sectors
         from qpo.errors import QpoError
         from qpo.optimization.engine import optimize
         from qpo.optimization.frontier import efficient_frontier
@@ -132,7 +131,7 @@ class FrontierTab:
             strategy = proposal.strategy
             names = list(proposal.weights.index)
             returns, _last = returns_window(self.board.prices, names, proposal.prices_as_of, int(strategy.lookback))
-            problem = strategy.problem(returns, sectors=load_sectors())
+            problem = strategy.problem(returns, sectors=self.board.sectors)
             problem = problem.with_constraints(replace(problem.constraints, transaction_costs=None, market_impact=None))
             frontier = efficient_frontier(problem, n_points=N_POINTS)
             best = optimize(problem, "max_sharpe", confidence_level=None).weights.reindex(names).to_numpy()

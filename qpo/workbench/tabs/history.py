@@ -150,11 +150,10 @@ class HistoryTab:
     def __init__(self, board) -> None:
         import ipywidgets as widgets
 
-        from qpo.data import load_sectors
         from qpo.workbench.figure_widgets import figure_widget
 
         self.board = board
-        self.sectors = load_sectors()
+        self.sectors = board.sectors
         self.name: str | None = None
         self._quiet = False
         self._clear_data()

@@ -74,7 +74,7 @@ class RiskTab:
         self.report = None
 
     def show(self, name: str) -> None:
-        from qpo.data import load_sectors, prices_to_returns
+        from qpo.data import prices_to_returns
         from qpo.errors import QpoError
         from qpo.reporting.daily import ledger_weights, portfolio_strategy
         from qpo.risk import drawdown_series, portfolio_returns, risk_report
@@ -101,7 +101,7 @@ class RiskTab:
             bench = bench.reindex(returns.index) if bench is not None else None
             report = risk_report(weights, returns, benchmark=bench if bench is not None and bench.notna().all() else None,
                                  confidence=float(self.confidence.value), horizon=int(self.horizon.value),
-                                 sectors=load_sectors(), history=prices_to_returns(px, dropna="all"), limits=limits,
+                                 sectors=self.board.sectors, history=prices_to_returns(px, dropna="all"), limits=limits,
                                  n_scenarios=N_SCENARIOS)
         except QpoError as exc:
             self._clear(str(exc))
