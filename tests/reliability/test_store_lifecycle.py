@@ -80,7 +80,7 @@ def test_eight_processes_create_a_fresh_store_once(kind, tmp_path):
             with engine.connect() as conn:
                 assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head_revision()]
             assert {"advisors", "portfolios", "transactions", "proposals", "audit_log", "optimization_runs",
-                    "risk_metrics", "market_data", "ops_runs", "valuations", "book_risk", "alerts",
+                    "risk_metrics", "market_data", "ops_runs", "valuations", "book_risk", "alerts", "sectors",
                     "alembic_version"} == set(inspect(engine).get_table_names())
         finally:
             engine.dispose()
