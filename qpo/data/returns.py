@@ -21,6 +21,15 @@ def prices_to_returns(prices: pd.DataFrame, kind: str = "simple", dropna: str = 
     if not prices.index.is_monotonic_increasing or prices.index.has_duplicates:
         raise DataError("prices must have sorted, unique dates; validate them first "
                         "(qpo.validate_prices) to see the offending rows")
+    values = prices.to_numpy(dtype=float) if isinstance(prices, pd.DataFrame) else np.asarray(prices, dtype=float)
+    with np.errstate(invalid="ignore"):
+        bad = np.argwhere(values <= 0) if values.ndim == 2 else np.argwhere((values <= 0)[:, None])
+    if len(bad):  # a price is positive: zero or below is a defect, or these are returns already
+        i, j = bad[0]
+        name = prices.columns[j] if isinstance(prices, pd.DataFrame) else getattr(prices, "name", "the series")
+        raise DataError(f"prices must be positive: {name} is {values[i, j] if values.ndim == 2 else values[i]:.6g} on "
+                        f"{pd.Timestamp(prices.index[i]).date()} ({len(bad):,} value(s) at or below 0); if these "
+                        "are returns already, use them as they are; validate prices with qpo.validate_prices")
     ratio = prices / prices.shift(1)
     rets = np.log(ratio) if kind == "log" else ratio - 1.0
     rets = rets.iloc[1:]

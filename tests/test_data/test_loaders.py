@@ -164,3 +164,14 @@ def test_shared_alpha_vantage_parquet():
     assert set(bars["ticker"]) == {"AAPL", "MSFT"}
     prices = qpo.ohlcv_to_prices(bars)
     assert prices.shape == (253, 2)
+
+
+def test_returns_given_as_prices_are_refused_by_prices_to_returns(sp500):
+    """Returns passed as prices gave returns of returns (-1.82 for AAPL's first day), unseen."""
+    returns = qpo.prices_to_returns(sp500.iloc[-100:, :3])
+    with pytest.raises(DataError, match=r"prices must be positive: [A-Z]+ is -?\d.* on \d{4}-\d\d-\d\d .* returns already"):
+        qpo.prices_to_returns(returns)
+    zero = sp500.iloc[-100:, :3].copy()
+    zero.iloc[50, 1] = 0.0
+    with pytest.raises(DataError, match=r"is 0 on .*\(1 value\(s\) at or below 0\)"):
+        qpo.prices_to_returns(zero)
