@@ -189,11 +189,20 @@ def _compliance(before: pd.Series, after: pd.Series, returns: pd.DataFrame, limi
     frames = [check_compliance(w, limits, groups=groups, var_values=_var_values(w, returns, limits, confidence),
                                var_label=label) for w, label in ((before, "before:"), (after, "after:"))]
     b, a = (f.set_index("check") for f in frames)
-    out = pd.DataFrame({"check": b.index, "limit": b["limit"].to_numpy(dtype=float),
-                        "before": b["value"].to_numpy(dtype=float), "after": a["value"].reindex(b.index).to_numpy(dtype=float),
-                        # a check that could not be made (names without a sector) is no breach
-                        "passed_before": (b["status"] != ComplianceStatus.BREACH).to_numpy(dtype=bool),
-                        "passed_after": (a["status"].reindex(b.index) != ComplianceStatus.BREACH).to_numpy(dtype=bool)},
+    checks = b.index.append(a.index[~a.index.isin(b.index)])  # a check of the trades' new names too
+
+    def passed(frame: pd.DataFrame) -> list:
+        """True pass (or nothing there to check), False breach, None not checked (names without a sector)."""
+        status = frame["status"].reindex(checks)
+        return [False if s == ComplianceStatus.BREACH else None if s == ComplianceStatus.NOT_CHECKED else True
+                for s in status]
+
+    limit = b["limit"].combine_first(a["limit"]).reindex(checks)
+    out = pd.DataFrame({"check": checks, "limit": limit.to_numpy(dtype=float),
+                        "before": b["value"].reindex(checks).to_numpy(dtype=float),
+                        "after": a["value"].reindex(checks).to_numpy(dtype=float),
+                        "passed_before": pd.Series(passed(b), dtype=object).to_numpy(),
+                        "passed_after": pd.Series(passed(a), dtype=object).to_numpy()},
                        columns=COMPLIANCE_COLUMNS)
     return out.reset_index(drop=True)
 
@@ -258,7 +267,7 @@ class RebalanceProposal:
         (``"sector Energy 41.20% > 40.00%"``; counts as whole numbers)."""
         out = []
         for row in self.compliance.itertuples(index=False):
-            if not bool(row.passed_after) and math.isfinite(float(row.after)):
+            if row.passed_after is False and math.isfinite(float(row.after)):
                 count = str(row.check).startswith("min names")
                 fmt = (lambda v: f"{v:.0f}") if count else (lambda v: f"{100 * v:.2f}%")
                 sign = "<" if count else ">"

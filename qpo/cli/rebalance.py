@@ -111,7 +111,7 @@ def _rows_formatted(frame, label: str, columns):
 
 
 def _yes(b) -> str:
-    return "" if b is None else ("pass" if bool(b) else "FAIL")
+    return "not checked" if b is None else ("pass" if bool(b) else "FAIL")
 
 
 # -- the commands -----------------------------------------------------------------------------------

@@ -432,7 +432,7 @@ def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, repor
             log(f"WARNING: {note}")
             warnings.append(note)
         unclassified = [pid for pid, d in details.items()
-                        if any(c.get("passed") is None for c in (d.get("compliance") or []))]
+                        if any("passed" in c and c["passed"] is None for c in (d.get("compliance") or []))]
         if unclassified:  # a sector cap it could not check: said, with the way out
             note = (f"{len(unclassified):,} portfolio(s) hold names without a sector in the sector map: their sector "
                     "caps are checked on the names with one, and the rest is reported not checked (not a breach, "

@@ -67,6 +67,11 @@ class DailyReport:
             return (f'<div class="qpo-breach" style="background:#fdecea;border:2px solid #c0392b;padding:8px 12px">'
                     f"<b>COMPLIANCE BREACH: {len(self.breaches)} of {n} checks failed for "
                     f"{html.escape(self.portfolio)} on {self.as_of.date()}</b><ul>{items}</ul></div>{source}")
+        if r.unchecked:  # a check that could not be made is neither a pass nor a breach: said
+            items = "".join(f"<li>{html.escape(u)}</li>" for u in r.unchecked)
+            return (f'<div class="qpo-compliant" style="background:#fef9e7;border:2px solid #b7950b;padding:8px 12px">'
+                    f"<b>{n - len(r.unchecked)} of {n} checks pass for {html.escape(self.portfolio)} on "
+                    f"{self.as_of.date()}; not checked:</b><ul>{items}</ul></div>{source}")
         return (f'<div class="qpo-compliant" style="background:#eafaf1;border:2px solid #27ae60;padding:8px 12px">'
                 f"<b>Compliant: all {n} checks pass for {html.escape(self.portfolio)} on {self.as_of.date()}</b></div>"
                 f"{source}")

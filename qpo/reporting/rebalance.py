@@ -269,13 +269,16 @@ def _compliance_html(p: RebalanceProposal) -> str:
     def fmt(check: str, v) -> str:
         return format_number("min names" if str(check) == "min names" else "weight", v)
 
+    def state(passed) -> str:
+        return "not checked" if passed is None else "pass" if passed else "BREACH"
+
     rows, classes = [], []
     for r in comp.itertuples(index=False):
         rows.append([r.check, fmt(r.check, r.limit), fmt(r.check, r.before), fmt(r.check, r.after),
-                     "pass" if r.passed_before else "BREACH", "pass" if r.passed_after else "BREACH"])
-        classes.append("breach" if not r.passed_after else "breach-before" if not r.passed_before else "pass")
-    n = int((~comp["passed_after"].astype(bool)).sum())
-    fixed = int((~comp["passed_before"].astype(bool) & comp["passed_after"].astype(bool)).sum())
+                     state(r.passed_before), state(r.passed_after)])
+        classes.append("breach" if r.passed_after is False else "breach-before" if r.passed_before is False else "pass")
+    n = sum(1 for v in comp["passed_after"] if v is False)
+    fixed = sum(1 for b, a in zip(comp["passed_before"], comp["passed_after"]) if b is False and a is True)
     banner = (f'<p class="breach-count"><strong>{n} limit{"s" if n != 1 else ""} breached after the trades.</strong></p>'
               if n else '<p class="compliant">Every limit holds after the trades.</p>')
     if fixed:

@@ -406,9 +406,9 @@ def _checks(r: int, lim: Limits, maxw, n_names, sector_sums, sector_present, com
             k = comp_sectors.index(s) if s in comp_sectors else None
             v = float(sector_sums[r, k]) if k is not None and sector_present[r, k] else 0.0
             if uniform and s == UNCLASSIFIED:  # unknown, not one sector: passed None (check_compliance's NOT_CHECKED)
-                if v > HOLDING_TOLERANCE:
-                    names = [tickers[i] for i in np.flatnonzero(np.abs(W[r]) > HOLDING_TOLERANCE)
-                             if labels[i] == UNCLASSIFIED]
+                names = [tickers[i] for i in np.flatnonzero(np.abs(W[r]) > HOLDING_TOLERANCE)
+                         if labels[i] == UNCLASSIFIED]
+                if names:  # held long or short, whatever their net weight
                     row = unclassified_row(v, float(cap), names, not groups_empty)
                     rows.append({"check": row["check"], "value": v, "limit": float(cap), "passed": None,
                                  "detail": row["detail"]})

@@ -106,9 +106,9 @@ def check_compliance(weights: pd.Series, limits: Limits, *, groups: dict[str, st
         for s, cap in caps.items():
             v = float(sectors.get(s, 0.0))
             if uniform and s == UNCLASSIFIED:  # names without a sector are no sector: unknown, not one big sector
-                if v > HOLDING_TOLERANCE:
-                    rows.append(unclassified_row(v, float(cap), [t for t, g in zip(weights.index, labels)
-                                                                 if g == UNCLASSIFIED and t in held.index], bool(groups)))
+                names = [t for t, g in zip(weights.index, labels) if g == UNCLASSIFIED and t in held.index]
+                if names:  # held long or short, whatever their net weight
+                    rows.append(unclassified_row(v, float(cap), names, bool(groups)))
                 continue
             rows.append({"check": f"sector {s}", "value": v, "limit": float(cap),
                          "status": ComplianceStatus.BREACH if v > cap + 1e-9 else ComplianceStatus.PASS,

@@ -449,6 +449,10 @@ class AdvisorDashboard:
         if r.breaches:
             status = ("<div class='qpo-breach' style='color:#c0392b'><b>Compliance breach</b><ul>"
                       + "".join(f"<li>{html.escape(b)}</li>" for b in r.breaches) + "</ul></div>")
+        elif r.unchecked:  # a check that could not be made (names without a sector): neither pass nor breach
+            status = (f"<div class='qpo-compliant' style='color:#b7950b'><b>{len(compliance) - len(r.unchecked)} of "
+                      f"{len(compliance)} checks pass; not checked</b><ul>"
+                      + "".join(f"<li>{html.escape(u)}</li>" for u in r.unchecked) + "</ul></div>")
         else:
             status = f"<div class='qpo-compliant' style='color:#27ae60'><b>Compliant</b>: all {len(compliance)} checks pass</div>"
         status += (f"<p class='qpo-limits'>Limits, {html.escape(source)}: "

@@ -104,3 +104,28 @@ def test_a_partial_sector_map_is_reported_not_a_crash(data):
 
     page = risk_html(report)
     assert "not checked:" in page and "Every limit holds." not in page
+
+
+def test_names_without_a_sector_held_long_and_short_are_still_not_checked(data):
+    from qpo.risk import ComplianceStatus, Limits, check_compliance
+
+    w = pd.Series({"AAPL": 0.2, "NEW1": 0.9, "NEW2": -0.9})  # net 0 in names without a sector, 90 % long in one
+    rows = check_compliance(w, Limits(sector_max=0.3), groups={"AAPL": "Information Technology"}).set_index("check")
+    assert rows.loc["sector Unclassified", "status"] == ComplianceStatus.NOT_CHECKED
+    assert "NEW1, NEW2" in rows.loc["sector Unclassified", "detail"]
+
+
+def test_a_proposal_buying_names_without_a_sector_shows_them_not_checked(data):
+    """The proposal's table was built on the checks before the trades (a row only after was lost)
+    and showed a check not made as a pass."""
+    from qpo.book.rebalance import _compliance
+    from qpo.risk import Limits
+
+    _, returns, _, _ = data
+    before = pd.Series({"AAPL": 0.5, "KO": 0.5, "XOM": 0.0, "JNJ": 0.0})
+    after = pd.Series({"AAPL": 0.2, "KO": 0.2, "XOM": 0.3, "JNJ": 0.3})
+    sectors = {"AAPL": "Information Technology", "KO": "Consumer Staples"}  # XOM, JNJ unknown to this map
+    table = _compliance(before, after, returns[list(before.index)], Limits(sector_max=0.4), sectors, 0.95)
+    row = table.set_index("check").loc["sector Unclassified"]
+    assert row["passed_before"] is True and row["passed_after"] is None and row["after"] == pytest.approx(0.6)
+    assert table.set_index("check").loc["sector Information Technology", "passed_before"] is False

@@ -448,10 +448,11 @@ class RebalanceTab:
 
         rows = []
         for r in comp.itertuples(index=False):
-            bad = not bool(r.passed_after)
+            bad = r.passed_after is False
             style = f" class='qpo-breach-row' style='color:{RED};font-weight:bold'" if bad else ""
             cells = [html.escape(str(r.check)), fmt(r.check, r.limit), fmt(r.check, r.before), fmt(r.check, r.after),
-                     "pass" if r.passed_before else "BREACH", "BREACH" if bad else "pass"]
+                     *("not checked" if p is None else "pass" if p else "BREACH"
+                       for p in (r.passed_before, r.passed_after))]
             rows.append(f"<tr{style}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         return ("<h4>Compliance</h4>" + head + "<table class='qpo-compliance'><thead><tr><th>check</th><th>limit</th>"
                 "<th>before</th><th>after</th><th>before: status</th><th>after: status</th></tr></thead><tbody>"
