@@ -211,7 +211,7 @@ class AdvisorDashboard:
         self.engine = engine or connect(create=False)
         from qpo.store.sectors import book_sectors
 
-        self.sectors = book_sectors(self.engine)  # the book's map, read once: the store's over the bundled one
+        self.sectors = book_sectors(self.engine)  # the book's map (the store's over the bundled one); again per selection
         self.history_start = history_start
         self._read_prices()
         with session_scope(self.engine, write=False) as session:
@@ -393,7 +393,9 @@ class AdvisorDashboard:
         from qpo.risk import portfolio_returns, risk_report
         from qpo.risk.metrics import percent
         from qpo.store import get_portfolio, portfolio_benchmark, position, session_scope
+        from qpo.store.sectors import book_sectors
 
+        self.sectors = book_sectors(self.engine)  # a map stored meanwhile (`qpo data sectors`) counts, as in proposals
         with session_scope(self.engine, write=False) as session:
             stored = get_portfolio(session, self.actor, name)
             own, stored_benchmark = portfolio_strategy(stored).limits, portfolio_benchmark(stored)

@@ -323,3 +323,23 @@ def test_the_growth_is_drawn_against_the_portfolios_own_benchmark(qpo_home, sp50
     assert fig.data[1].name == "S&P 500"
     label, returns, words = growth_benchmark(None, app.prices, bench)
     assert (label, words) == ("S&P 500", "the S&P 500") and returns is bench
+
+
+def test_a_sector_map_stored_while_the_page_is_open_counts_at_the_next_selection(qpo_home, small_dashboard, sp500,
+                                                                                monkeypatch):
+    """The Overview, Risk, History and Frontier tabs kept the map read when the page opened while
+    the Rebalance tab's proposals read the store's: after `qpo data sectors` they disagreed."""
+    from qpo.store import connect
+    from qpo.store.sectors import upsert_sectors
+    from qpo.workbench.demo import seed_demo
+
+    monkeypatch.delenv("QPO_USER", raising=False)
+    engine = connect()
+    seed_demo(engine, prices=sp500)
+    app = small_dashboard()
+    assert app.sectors["AAPL"] == "Information Technology"
+    upsert_sectors(engine, {"AAPL": "Communication Services"})
+    app.select(app.selected)
+    assert app.sectors["AAPL"] == "Communication Services"
+    sector_rows = app.report.sector_contributions if hasattr(app.report, "sector_contributions") else None
+    assert sector_rows is None or "Communication Services" in set(map(str, sector_rows.index))

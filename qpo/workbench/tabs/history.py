@@ -153,7 +153,6 @@ class HistoryTab:
         from qpo.workbench.figure_widgets import figure_widget
 
         self.board = board
-        self.sectors = board.sectors
         self.name: str | None = None
         self._quiet = False
         self._clear_data()
@@ -456,7 +455,7 @@ class HistoryTab:
         """Brinson-Fachler from ``start`` to ``end`` (:func:`qpo.workbench.tabs._attribution.attribute`)."""
         from qpo.workbench.tabs._attribution import attribute
 
-        table, self.window, self.left_out = attribute(self.board.prices, self.shares, self.values, self.sectors,
+        table, self.window, self.left_out = attribute(self.board.prices, self.shares, self.values, self.board.sectors,
                                                       start, end)
         self.attribution = table
         return table
