@@ -204,13 +204,12 @@ class AdvisorDashboard:
         from qpo.errors import StoreError
         from qpo.reporting.daily import resolve_limits
         from qpo.store import actor_for, connect, list_portfolios, session_scope
+        from qpo.store.sectors import book_sectors
 
         self.lookback_days = lookback_days
         resolve_limits(None, limits)  # a bad override is refused now, not at the first selection
         self.limits_override = limits
         self.engine = engine or connect(create=False)
-        from qpo.store.sectors import book_sectors
-
         self.sectors = book_sectors(self.engine)  # the book's map (the store's over the bundled one); again per selection
         self.history_start = history_start
         self._read_prices()
