@@ -270,7 +270,8 @@ def check_symbol(value: object, *, error: type[QpoError] = InvalidValueError) ->
 
 
 __all__ = ["QUOTE_CHARS", "REQUIRED", "TEXT_MAX_CHARS", "check_amount", "check_confidence", "check_dated", "check_label",
-           "check_symbol", "check_text", "price_like", "fraction", "is_number", "number", "package_versions", "positive", "quote", "whole"]
+           "check_symbol", "check_text", "fraction", "is_number", "number", "package_versions", "positive", "price_like",
+           "quote", "whole"]
 
 
 def check_dated(frame: object, name: str, *, error: type[QpoError] | None = None) -> None:

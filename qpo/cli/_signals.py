@@ -50,10 +50,6 @@ def _command(argv: list[str]) -> list[str]:
     return words[:3]
 
 
-def is_pipeline_run(argv: list[str]) -> bool:
-    return _command(argv)[:2] == ["pipeline", "run"]
-
-
 def catches_signals(argv: list[str]) -> bool:
     """Whether the command ends a signal with its own status line: a pipeline run, a nightly run."""
     words = _command(argv)
@@ -73,15 +69,9 @@ def report_stopped(argv: list[str], signum: int) -> int:
     import signal
 
     words = _command(argv)
-    sig = signal.Signals(signum).name
     if words[:1] == ["nightly"]:
-        error = f"interrupted by {sig} before the run was recorded; nothing was written"
-        kind = {"value": "valuation"}.get(words[1], words[1])  # the run's own kind, as its result says it
-        if "--json" in argv:
-            print(json.dumps({"kind": kind, "status": "KILLED", "signal": sig, "run_id": None, "error": error}),
-                  flush=True)
-        print(f"qpo: nightly {words[1]}: {error}", file=sys.stderr, flush=True)
-        return 128 + signum
+        return report_nightly_stopped(words[1], signum, None, "--json" in argv)
+    sig = signal.Signals(signum).name
     name = words[2] if len(words) > 2 else None
     if ENTERED:  # inside run_pipeline, outside its own handler: just before it began, or just after it ended
         error = (f"interrupted by {sig} while the run was starting or ending (outside its own signal handling); "
@@ -92,4 +82,24 @@ def report_stopped(argv: list[str], signum: int) -> int:
         print(json.dumps({"pipeline": name, "status": "KILLED", "signal": sig, "run_id": None, "error": error}),
               flush=True)
     print(f"qpo: pipeline {name}: {error}", file=sys.stderr, flush=True)
+    return 128 + signum
+
+
+def report_nightly_stopped(action: str, signum: int, run_id: int | None, as_json: bool) -> int:
+    """The one status line of ``qpo nightly value|risk`` stopped by a signal (the JSON line with
+    ``as_json``; stderr always): before its ops run was recorded (``run_id`` None), or with that run
+    marked FAILED; the shell's status for the signal."""
+    import signal
+
+    sig = signal.Signals(signum).name
+    kind = "valuation" if action == "value" else action  # the run's own kind, as its result says it
+    if run_id is None:
+        error = f"interrupted by {sig} before the run was recorded; nothing was written"
+    else:
+        error = (f"interrupted by {sig}: ops run {run_id} ({kind}) is marked FAILED with this reason; a rerun of the "
+                 "date replaces whatever it wrote")
+    if as_json:
+        print(json.dumps({"kind": kind, "status": "KILLED", "signal": sig, "run_id": run_id, "error": error}),
+              flush=True)
+    print(f"qpo: nightly {action}: {error}", file=sys.stderr, flush=True)
     return 128 + signum

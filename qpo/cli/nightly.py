@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from qpo.cli._common import positive_whole
-from qpo.cli._signals import HELD, Stopped, hold_signals
+from qpo.cli._signals import HELD, Stopped, hold_signals, report_nightly_stopped
 
 #: the default of ``--max-stale-days`` (qpo.operations._tasks.MAX_STALE_DAYS; kept here so that
 #: ``qpo --help`` imports no Dask)
@@ -59,7 +59,7 @@ def _nightly(args) -> int:
         return 3
     except Stopped as stop:  # SIGINT / SIGTERM (main() raises it): the ops run is FAILED with it, the cluster closed
         if result is None:
-            return _stopped(args, stop)
+            return report_nightly_stopped(args.action, stop.signum, getattr(stop, "ops_run_id", None), args.json)
         HELD.append(stop.signum)  # it came just as the run ended: the run stands, the exit status says the signal
     if args.json:
         print(result.to_json(), flush=True)
@@ -73,25 +73,6 @@ def _nightly(args) -> int:
               file=sys.stderr)
         return EXIT_NEW_BREACHES
     return 0
-
-
-def _stopped(args, stop: Stopped) -> int:
-    import json
-    import signal
-
-    run_id = getattr(stop, "ops_run_id", None)
-    sig = signal.Signals(stop.signum).name
-    kind = "valuation" if args.action == "value" else "risk"
-    if run_id is None:
-        error = f"interrupted by {sig} before the run was recorded; nothing was written"
-    else:
-        error = (f"interrupted by {sig}: ops run {run_id} ({kind}) is marked FAILED with this reason; a rerun of the "
-                 "date replaces whatever it wrote")
-    if args.json:
-        print(json.dumps({"kind": kind, "status": "KILLED", "signal": sig, "run_id": run_id, "error": error}),
-              flush=True)
-    print(f"qpo: nightly {args.action}: {error}", file=sys.stderr, flush=True)
-    return 128 + stop.signum
 
 
 def register(sub) -> None:

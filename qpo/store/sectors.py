@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from qpo._checks import check_symbol, quote
@@ -22,30 +21,19 @@ from qpo.store.models import SectorOf
 __all__ = ["book_sectors", "stored_sectors", "upsert_sectors"]
 
 
-def _pairs(sectors: Mapping | pd.DataFrame) -> list[tuple[object, object]]:
-    if isinstance(sectors, pd.DataFrame):
-        missing = {"ticker", "sector"} - set(map(str, sectors.columns))
-        if missing:
-            raise check.fail(f"the sector map needs ticker and sector columns; it lacks {sorted(missing)}")
-        return list(zip(sectors["ticker"].tolist(), sectors["sector"].tolist(), strict=True))
-    if isinstance(sectors, Mapping):
-        return list(sectors.items())
-    raise check.fail(f"the sector map must be a mapping ticker -> sector or a frame of ticker, sector; got "
-                     f"a {type(sectors).__name__}")
-
-
-def upsert_sectors(engine: Engine, sectors: Mapping | pd.DataFrame, *, source: str = "file") -> int:
-    """Store ``sectors`` (ticker -> sector, or a frame with ``ticker`` and ``sector`` columns), all
-    or nothing: every row is checked first (a ticker symbol, a sector name of 1 to 64 characters, not
+def upsert_sectors(engine: Engine, sectors: Mapping, *, source: str = "file") -> int:
+    """Store ``sectors`` (ticker -> sector, e.g. :func:`qpo.load_sectors` of a CSV file), all or
+    nothing: every row is checked first (a ticker symbol, a sector name of 1 to 64 characters, not
     ``Unclassified``, each ticker once, and no near miss of a GICS sector such as "Information
     technology", which would cap a sector of its own) and every problem reported at once. A ticker
     stored already gets the new sector. Returns the rows inserted or changed."""
-    pairs = _pairs(sectors)
+    if not isinstance(sectors, Mapping):
+        raise check.fail(f"the sector map must be a mapping ticker -> sector, got a {type(sectors).__name__}")
     src = check.label(source, "source", check.LABEL32)
     problems: list[str] = []
     rows: dict[str, str] = {}
     seen_twice: list[str] = []
-    for i, (ticker, sector) in enumerate(pairs, start=1):
+    for i, (ticker, sector) in enumerate(sectors.items(), start=1):
         try:
             t = check_symbol(ticker, error=StoreError)
             s = check.label(sector, f"the sector of {t}", check.LABEL64)

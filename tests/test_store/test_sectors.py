@@ -38,6 +38,8 @@ def test_a_map_is_stored_all_or_nothing_and_read_over_the_bundled_one(engine):
     assert stored_sectors(engine) == before  # nothing of it written, not even GE's good row
     with pytest.raises(StoreError, match="'Information technology' is a near miss of 'Information Technology'"):
         upsert_sectors(engine, {"MSFT": "Information technology"})
+    with pytest.raises(StoreError, match="tickers given twice: AAPL"):  # one ticker once its spaces are stripped
+        upsert_sectors(engine, {"AAPL": "Information Technology", " AAPL": "Energy"})
     with pytest.raises(StoreError, match="holds no ticker"):
         upsert_sectors(engine, {})
 

@@ -341,5 +341,4 @@ def test_a_sector_map_stored_while_the_page_is_open_counts_at_the_next_selection
     upsert_sectors(engine, {"AAPL": "Communication Services"})
     app.select(app.selected)
     assert app.sectors["AAPL"] == "Communication Services"
-    sector_rows = app.report.sector_contributions if hasattr(app.report, "sector_contributions") else None
-    assert sector_rows is None or "Communication Services" in set(map(str, sector_rows.index))
+    assert "Communication Services" in set(map(str, app.report.sector_contributions.index))
