@@ -4,8 +4,9 @@
 A synthetic book (:func:`qpo.book.synthetic.seed_book`, 20 to 500 names a portfolio for this
 benchmark instead of its default 5 to 60) is seeded into a fresh SQLite store whose market data is
 three years of daily closes (757 dates) of the ~500 S&P 500 names of ``../shared/data`` that have a
-price on every one of those days (the bundled 20-name panel when the shared data is absent or
-``--skip-shared``). Then the two nightly runs, as ``qpo nightly value`` and ``qpo nightly risk``
+price on every one of those days, with their GICS sectors (``sp500_sectors.csv``, stored as
+``qpo data sectors`` stores a map, so sector caps check real sectors), or the bundled 20-name panel
+when the shared data is absent or ``--skip-shared``. Then the two nightly runs, as ``qpo nightly value`` and ``qpo nightly risk``
 run them: :func:`qpo.operations.nightly.run_valuation` and :func:`~qpo.operations.nightly.run_risk`
 (delivery off, the book report written), each on a fresh local Dask cluster of 1 and of 2
 one-thread worker processes. Measured: the wall time of each run and of its phases (prices,
@@ -30,6 +31,7 @@ from pathlib import Path
 
 from benchmarks._common import (
     BARS,
+    SECTORS,
     finish,
     header,
     mode,
@@ -84,16 +86,18 @@ class PeakMemory:
 
 
 def panel(args) -> tuple:
-    """Three years of closes: the shared names priced on every day, else the bundled panel."""
+    """Three years of closes and their sector map: the shared names priced on every day with the
+    shared sectors, else the bundled panel (whose sectors qpo ships)."""
     import qpo
 
-    why = shared_data(args, BARS)
+    why = shared_data(args, BARS, SECTORS)
     if why is None and mode(args) != "smoke":
         closes = shared_closes().iloc[-WINDOW:]
         closes = closes.loc[:, closes.notna().all()]
-        return closes, f"../shared/data: {closes.shape[1]} names priced on each of the last {WINDOW} days"
+        return (closes, f"../shared/data: {closes.shape[1]} names priced on each of the last {WINDOW} days, their "
+                        "GICS sectors stored", qpo.load_sectors(str(SECTORS)))
     closes = qpo.load_prices("sp500").iloc[-WINDOW:]
-    return closes, "the bundled panel (20 names)" + (f"; shared data {why}" if why else "")
+    return closes, "the bundled panel (20 names)" + (f"; shared data {why}" if why else ""), None
 
 
 @contextlib.contextmanager
@@ -109,13 +113,16 @@ def names_per_portfolio(lo: int, hi: int):
         synthetic.MIN_NAMES, synthetic.MAX_NAMES = old
 
 
-def build_store(folder: Path, n: int, closes, lo: int, hi: int) -> dict:
+def build_store(folder: Path, n: int, closes, sectors, lo: int, hi: int) -> dict:
     from qpo.book.synthetic import seed_book
     from qpo.store import connect
     from qpo.store.market_data import upsert_panel
+    from qpo.store.sectors import upsert_sectors
 
     url = f"sqlite:///{folder / 'store.db'}"
     engine = connect(url)
+    if sectors is not None:
+        upsert_sectors(engine, sectors, source="benchmark")
     t0 = time.perf_counter()
     rows = upsert_panel(engine, closes, source="benchmark")
     t1 = time.perf_counter()
@@ -144,11 +151,11 @@ def one_pass(engine, workers: int, report_dir: Path) -> dict:
     return out
 
 
-def run_size(n: int, closes, worker_counts, lo: int, hi: int) -> dict:
+def run_size(n: int, closes, sectors, worker_counts, lo: int, hi: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="qpo-bench-book-") as folder:
         folder = Path(folder)
         os.environ["QPO_HOME"] = str(folder)
-        built = build_store(folder, n, closes, lo, hi)
+        built = build_store(folder, n, closes, sectors, lo, hi)
         engine = built.pop("engine")
         passes = []
         for w in worker_counts:
@@ -207,12 +214,12 @@ def main(argv=None) -> int:
     t_start = time.perf_counter()
     results = start(args, PACKAGES)
     home = os.environ.get("QPO_HOME")
-    closes, results["prices"] = panel(args)
+    closes, results["prices"], sectors = panel(args)
     m = mode(args)
     plan = {"smoke": [(40, (2,))], "quick": [(1000, (1, 2))], "full": [(1000, (1, 2)), (10_000, (1, 2))]}[m]
     lo, hi = (20, 20) if m == "smoke" else NAMES
     try:
-        results["sizes"] = [run_size(n, closes, workers, lo, hi) for n, workers in plan]
+        results["sizes"] = [run_size(n, closes, sectors, workers, lo, hi) for n, workers in plan]
     finally:
         if home is None:
             os.environ.pop("QPO_HOME", None)
