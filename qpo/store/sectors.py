@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, or_, select
 
 from qpo._checks import check_symbol, quote
 from qpo.data.sectors import BUNDLED_SECTORS, UNCLASSIFIED, unknown_sectors
@@ -26,7 +26,7 @@ def upsert_sectors(engine: Engine, sectors: Mapping, *, source: str = "file") ->
     nothing: every row is checked first (a ticker symbol, a sector name of 1 to 64 characters, not
     ``Unclassified``, each ticker once, and no near miss of a GICS sector such as "Information
     technology", which would cap a sector of its own) and every problem reported at once. A ticker
-    stored already gets the new sector. Returns the rows inserted or changed."""
+    stored already gets the new sector and source. Returns the rows inserted or changed."""
     if not isinstance(sectors, Mapping):
         raise check.fail(f"the sector map must be a mapping ticker -> sector, got a {type(sectors).__name__}")
     src = check.label(source, "source", check.LABEL32)
@@ -64,7 +64,8 @@ def upsert_sectors(engine: Engine, sectors: Mapping, *, source: str = "file") ->
     stmt = stmt.on_conflict_do_update(
         index_elements=["ticker"], set_={"sector": stmt.excluded.sector, "source": stmt.excluded.source,
                                          "updated_at": func.now()},
-        where=table.c.sector.is_distinct_from(stmt.excluded.sector)).returning(table.c.ticker)
+        where=or_(table.c.sector.is_distinct_from(stmt.excluded.sector),
+                  table.c.source.is_distinct_from(stmt.excluded.source))).returning(table.c.ticker)
     values = [{"ticker": t, "sector": s, "source": src} for t, s in rows.items()]
     written = 0
     with engine.begin() as conn:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import select
 
 from qpo.book.strategy import Strategy
 from qpo.errors import StoreError
 from qpo.store import connect
+from qpo.store.models import SectorOf
 from qpo.store.sectors import book_sectors, stored_sectors, upsert_sectors
 from tests.conftest import database_urls
 from tests.test_store.test_store import fresh_store_url
@@ -26,6 +28,9 @@ def test_a_map_is_stored_all_or_nothing_and_read_over_the_bundled_one(engine):
     assert stored_sectors(engine) == {} and book_sectors(engine)["AAPL"] == "Information Technology"
     assert upsert_sectors(engine, {"NVDA": "Information Technology", "AAPL": "Communication Services"}) == 2
     assert upsert_sectors(engine, {"NVDA": "Information Technology"}) == 0  # the same again: nothing changed
+    assert upsert_sectors(engine, {"NVDA": "Information Technology"}, source="gics-2026") == 1  # a new source
+    with engine.connect() as conn:
+        assert conn.execute(select(SectorOf.source).where(SectorOf.ticker == "NVDA")).scalar_one() == "gics-2026"
     sectors = book_sectors(engine)
     assert sectors["NVDA"] == "Information Technology" and sectors["AAPL"] == "Communication Services"
     assert sectors["KO"] == "Consumer Staples"  # bundled, not overridden
