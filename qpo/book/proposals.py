@@ -177,13 +177,31 @@ def _latest_price_date(prices: pd.DataFrame, names) -> dt.date:
     return prices.index[seen.to_numpy()][-1].date() if seen.any() else prices.index[-1].date()
 
 
+def _changed_closes(prices: pd.DataFrame, row) -> list[str]:
+    """The names whose close on or before the proposal's price date is no longer the one it was
+    built on (a corrected or backfilled bar): ``TICKER built -> now``."""
+    built = (row.parameters or {}).get("closes") or {t["ticker"]: t["price"] for t in row.trades or []}
+    cols = [t for t in built if t in prices.columns]
+    upto = prices.loc[:pd.Timestamp(row.prices_as_of), cols]
+    if upto.empty:
+        return []
+    last = upto.ffill().iloc[-1]
+    out = []
+    for t in cols:
+        was, now = float(built[t]), float(last[t])
+        if np.isfinite(now) and abs(now - was) > 1e-9 * max(1.0, abs(was)):
+            out.append(f"{t} {was:,.4g} -> {now:,.4g}")
+    return out
+
+
 def accept_rebalance(proposal_id: int, *, actor=None, prices=None, engine=None, trade_date=None) -> RebalanceProposal:
     """Accept an open proposal: its trades become the portfolio's ledger entries (sells first, dated
     ``trade_date``, default the proposal's date), the optimization run is recorded and the
     audit row written, in one database transaction. Refused (nothing written) when it is not open,
     when the book's prices (the store's market data, else the bundled panel) or ``prices`` when given
-    hold a newer close of any of its names than the one it was built on (rebuild it: prices given
-    cannot hide the store's newer closes), or when the ledger moved since."""
+    hold a newer close of any of its names than the one it was built on, or a different close on
+    its price date (a corrected bar; rebuild it: prices given cannot hide the store's newer or
+    corrected closes), or when the ledger moved since."""
     from qpo.store import accept_proposal, get_proposal, session_scope
     from qpo.store.market_data import book_prices, has_market_data
 
@@ -194,11 +212,14 @@ def accept_rebalance(proposal_id: int, *, actor=None, prices=None, engine=None, 
         row = get_proposal(s, actor, proposal_id)
         names = set((row.target or {}).keys()) | {t["ticker"] for t in row.trades or []}
         latest = _latest_price_date(prices, sorted(names))
+        changed = _changed_closes(prices, row)
         if given and has_market_data(eng):
-            stored, _ = book_prices(eng, tickers=sorted(names))
+            stored, _ = book_prices(eng, tickers=sorted(names | set((row.parameters or {}).get("closes") or {})))
             if len(stored.index) and stored.notna().any().any():
                 latest = max(latest, _latest_price_date(stored, sorted(names)))
-        accepted = accept_proposal(s, actor, proposal_id, latest_price_date=latest, trade_date=trade_date)
+                changed += [c for c in _changed_closes(stored, row) if c not in changed]
+        accepted = accept_proposal(s, actor, proposal_id, latest_price_date=latest, trade_date=trade_date,
+                                   changed_closes=changed)
         return RebalanceProposal.from_record(accepted)
 
 

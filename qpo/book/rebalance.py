@@ -438,7 +438,7 @@ def plan_rebalance(shares, cash: float, prices: pd.DataFrame, strategy=None, *, 
     parameters = {"universe": names, "lookback": int(strategy.lookback), "periods": len(returns),
                   "window": [returns.index[0].date().isoformat(), returns.index[-1].date().isoformat()],
                   "budget": float(constraints.budget), "fractional": bool(strategy.fractional),
-                  "limits_as_caps": limits_as_caps,
+                  "limits_as_caps": limits_as_caps, "closes": {t: float(v) for t, v in px.items()},
                   "commission": float(strategy.commission), "spread_bps": float(strategy.spread_bps),
                   "transaction_costs": constraints.transaction_costs if not isinstance(constraints.transaction_costs, Mapping)
                   else dict(constraints.transaction_costs)}

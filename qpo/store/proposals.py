@@ -139,11 +139,12 @@ def _decidable(proposal: Proposal) -> None:
 
 
 def accept_proposal(session: Session, actor: ActorLike, proposal_id: int, *, latest_price_date,
-                    trade_date=None) -> Proposal:
+                    trade_date=None, changed_closes=()) -> Proposal:
     """Accept an open proposal: its trades become ledger entries (sells first, dated ``trade_date``,
     default the proposal's date, whose holdings it was built on), the optimization run is recorded,
     and the audit row written, all in the caller's transaction. Refused when the proposal is not
-    open, when newer prices exist (``latest_price_date`` after the prices it was built on), when the
+    open, when newer prices exist (``latest_price_date`` after the prices it was built on) or closes
+    it was built on changed (``changed_closes``, ``TICKER was -> now``), when the
     ledger changed since it was built or holds entries dated after the trade date: rebuild it then."""
     who = actor_for(session, actor)
     proposal = get_proposal(session, who, proposal_id)
@@ -156,6 +157,10 @@ def accept_proposal(session: Session, actor: ActorLike, proposal_id: int, *, lat
     if latest > proposal.prices_as_of:
         raise check.fail(f"proposal {proposal.id} was built on prices of {proposal.prices_as_of}; prices up to {latest} "
                          f"exist: rebuild it (`qpo rebalance propose {portfolio.name}`) before accepting")
+    if changed_closes:
+        raise check.fail(f"proposal {proposal.id} was built on closes of {proposal.prices_as_of} that have changed since "
+                         f"({check.names_list(list(changed_closes))}): rebuild it (`qpo rebalance propose "
+                         f"{portfolio.name}`) before accepting")
     now = _position(session, portfolio)
     if now.last_transaction_id != proposal.ledger_version:
         raise check.fail(f"the ledger of {quote(portfolio.name)} changed since proposal {proposal.id} was built (it "

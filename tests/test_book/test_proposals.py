@@ -364,6 +364,26 @@ def test_accept_is_refused_when_newer_prices_of_its_names_exist(desk):
     assert accept(desk, p.id, prices=other).status == "accepted"
 
 
+def test_accept_is_refused_when_a_close_it_was_built_on_was_corrected(desk):
+    """A corrected bar on the proposal's own price date (no newer date) changes what its trades and
+    holdings are worth: accepting it would book the old price, so it is refused, naming the close."""
+    p = propose(desk)
+    assert p.parameters["closes"] == pytest.approx(UPTO.iloc[-1][list(p.weights.index)].to_dict(), rel=1e-15)
+    traded = str(p.trades["ticker"].iloc[0])
+    untraded = [t for t in p.weights.index if t not in set(p.trades["ticker"])]
+    dump = table_dump(desk)
+    for name in [traded] + untraded[:1]:
+        fixed = UPTO.copy()
+        fixed.loc[fixed.index[-1], name] = float(UPTO[name].iloc[-1]) * 0.97
+        with pytest.raises(StoreError, match=f"closes of {D} that have changed since \\({name} "):
+            accept(desk, p.id, prices=fixed)
+    # a correction of an older bar of the window leaves the closes it trades at: accepted
+    older = UPTO.copy()
+    older.loc[older.index[-5], traded] = float(UPTO[traded].iloc[-5]) * 0.97
+    assert table_dump(desk) == dump and stored(desk, p.id).status == "open"
+    assert accept(desk, p.id, prices=older).status == "accepted"
+
+
 def test_accept_is_refused_once_the_ledger_moved(desk):
     p = propose(desk)
     with session_scope(desk) as s:

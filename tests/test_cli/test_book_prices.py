@@ -64,6 +64,26 @@ def test_accept_refuses_a_proposal_built_before_a_newer_close_in_the_store(inges
     assert trades == pytest.approx({t: ingested[2].loc["2022-12-30", t] for t in trades}, rel=1e-9)
 
 
+def test_accept_refuses_a_proposal_whose_close_was_corrected_in_the_store(book, sp500, tmp_path):
+    """A bar of the proposal's own price date ingested again with another close (a vendor's
+    correction): no newer date exists, but the trades would be booked at the old close."""
+    doc = book.ok("rebalance", "propose", "Harper", "--json", actor=ANA).json["proposal"]
+    name = doc["trades"][0]["ticker"]
+    fixed = sp500.iloc[-HISTORY:].copy()
+    fixed.loc[fixed.index[-1], name] = float(sp500[name].iloc[-1]) - 4.28
+    fixed.index.name = "date"
+    fixed.to_csv(tmp_path / "fixed.csv")
+    book.ok("data", "ingest", str(tmp_path / "fixed.csv"), "--kind", "prices")
+    r = book.refused("rebalance", "accept", str(doc["id"]), actor=ANA)
+    assert f"proposal {doc['id']} was built on closes of 2022-12-28 that have changed since ({name} " in r.json["error"]
+    assert "rebuild it (`qpo rebalance propose Harper`)" in r.json["error"]
+    again = book.ok("rebalance", "propose", "Harper", "--json", actor=ANA).json["proposal"]
+    book.ok("rebalance", "accept", str(again["id"]), actor=ANA)
+    prices = {t["ticker"]: t["price"] for t in again["trades"]}
+    if name in prices:
+        assert prices[name] == pytest.approx(float(sp500[name].iloc[-1]) - 4.28, rel=1e-12)
+
+
 def test_show_and_check_value_at_the_stores_newest_close(ingested, sp500):
     cli, _, newer = ingested
     shown = cli.ok("portfolio", "show", "Harper", "--json", actor=ANA).json["portfolio"]
