@@ -66,23 +66,29 @@ def holds_only_cash(session, actor, name: str, day) -> float | None:
     return None if (bought > pd.Timestamp(day)).any() else float(pos.cash)
 
 
-def cash_only_html(name: str, row, cash: float, day) -> tuple[str, str, str]:
+def cash_only_html(name: str, row, cash: float, day, change: tuple[float, float] = (0.0, 0.0)) -> tuple[str, str, str]:
     """The Overview's header, holdings and risk boxes of portfolio ``name`` holding only ``cash`` on
-    ``day`` (``row``: its line of the portfolio list, client and advisor)."""
+    ``day`` (``row``: its line of the portfolio list, client and advisor; ``change``: the day's
+    change in dollars and as a return, :func:`day_change`)."""
+    dollars, pct = change
+    sign = "-" if round(dollars) < 0 else "+" if round(dollars) > 0 else ""
     header = (f"<h3>{html.escape(name)}</h3><p>Client: {html.escape(str(row['client']))} · "
               f"Advisor: {html.escape(str(row['advisor']))} · Market value ${cash:,.0f} (cash ${cash:,.0f}) on "
-              f"{day} · <span class='qpo-day-change'>Day change $0 (+0.00%)</span></p>")
+              f"{day} · <span class='qpo-day-change'>Day change {sign}${abs(dollars):,.0f} ({pct:+.2%})</span></p>")
     holdings = (f"<h4>Holdings</h4><p class='qpo-cash-only'>{html.escape(name)} {CASH_ONLY_NOTE}: "
                 f"${cash:,.2f} in cash, no holdings.</p>")
     risk = f"<h4>Risk</h4><p class='qpo-no-risk'>{html.escape(name)} {NO_RISK_YET}.</p>"
     return header, holdings, risk
 
 
-def holdings_table(shares: pd.Series, prices: pd.DataFrame, cash: float = 0.0) -> pd.DataFrame:
+def holdings_table(shares: pd.Series, prices: pd.DataFrame, cash: float = 0.0,
+                   day_pnl: pd.Series | None = None) -> pd.DataFrame:
     """Per holding (``shares`` by ticker, the ledger's position): its shares, last close and the
     close before (``prices``' last two dates, a missing close carried forward), market value,
-    weight in the whole value (cash included) and the day's change in dollars (shares x the change
-    of the close) and in percent (of the close before). Largest value first."""
+    weight in the whole value (cash included), the day's change in dollars and the change of the
+    close in percent (of the close before). The dollar change is ``day_pnl``'s (:func:`day_change`:
+    what the day's trades did counts) where given, else shares x the change of the close (a
+    position held all day). Largest value first."""
     from qpo.errors import DataError
 
     if shares.empty:
@@ -101,20 +107,65 @@ def holdings_table(shares: pd.Series, prices: pd.DataFrame, cash: float = 0.0) -
     q = shares.astype(float)
     value = q * last
     total = float(value.sum()) + float(cash)
+    change = q * (last - prev) if day_pnl is None else day_pnl.reindex(q.index).fillna(0.0)
     table = pd.DataFrame({"shares": q, "price": last, "previous close": prev, "market value": value,
                           "weight": value / total if total else value * float("nan"),
-                          "day change": q * (last - prev), "day change %": last / prev - 1.0})
+                          "day change": change, "day change %": last / prev - 1.0})
     table.index.name = "ticker"
     return table.sort_values("market value", ascending=False)
 
 
-def day_change(table: pd.DataFrame, cash: float = 0.0) -> tuple[float, float]:
-    """The portfolio's change over the day in dollars (the holdings' changes: cash does not move)
-    and as a fraction of its value at the close before (holdings then, plus cash), from
-    :func:`holdings_table`'s frame."""
-    change = float(table["day change"].sum())
-    before = float(table["market value"].sum()) - change + float(cash)
-    return change, (change / before if before else float("nan"))
+def day_change(prices: pd.DataFrame, before, now, entries: pd.DataFrame | None = None) -> tuple[pd.Series, float, float]:
+    """The portfolio's change over the last day of ``prices``: ``before`` and ``now`` are its
+    positions (``.shares``, ``.cash``) at the close of the date before and of the last date, and
+    ``entries`` the ledger entries dated after the one and up to the other (columns of
+    :func:`qpo.store.list_transactions`). Returns the change in dollars per name (held on either
+    day or traded), the portfolio's change in dollars and its return, the nightly valuation's:
+    ``(V_t + O_t) / (V_{t-1} + I_t) - 1`` with deposits and shares delivered in as inflows (at the
+    close before), withdrawals and shares delivered out as outflows (at the day's close). Shares
+    bought during the day change by what they cost against the close, not by the whole day's move;
+    dividends count to their name, fees to the trade or the account."""
+    px = prices.ffill()
+    last, prev = px.iloc[-1], px.iloc[-2]
+    q0, q1 = before.shares.astype(float), now.shares.astype(float)
+    traded = [] if entries is None else entries["ticker"].dropna().astype(str).tolist()
+    names = sorted(set(q0.index) | set(q1.index) | set(traded))
+    a, b = q0.reindex(names).fillna(0.0), q1.reindex(names).fillna(0.0)
+    p0, p1 = prev.reindex(names), last.reindex(names)
+    pnl = (b * p1).where(b != 0, 0.0) - (a * p0).where(a != 0, 0.0)
+    inflow = outflow = account = 0.0
+    for e in ([] if entries is None else entries.itertuples(index=False)):
+        q, p, fees, amount = (float(v) if v is not None and pd.notna(v) else 0.0
+                              for v in (e.quantity, e.price, e.fees, e.amount))
+        t = e.ticker if isinstance(e.ticker, str) else None
+        if e.kind == "buy":
+            pnl[t] -= q * p + fees
+        elif e.kind == "sell":
+            pnl[t] += q * p - fees
+        elif e.kind == "transfer_in":
+            at = p0[t] if pd.notna(p0[t]) else p1[t]
+            pnl[t] -= q * at + fees
+            inflow += q * at
+        elif e.kind == "transfer_out":
+            pnl[t] += q * p1[t] - fees
+            outflow += q * p1[t]
+        elif e.kind == "dividend":
+            pnl[t] += amount - fees
+        elif e.kind == "deposit":
+            inflow += amount
+            account -= fees
+        elif e.kind == "withdrawal":
+            outflow += amount
+            account -= fees
+        elif e.kind == "fee":
+            account -= amount + fees
+        else:  # a split: the shares changed, the closes (actual) with them
+            pnl[t] -= fees
+    v0 = float((a * p0).where(a != 0, 0.0).sum()) + float(before.cash)
+    v1 = float((b * p1).where(b != 0, 0.0).sum()) + float(now.cash)
+    total = v1 + outflow - v0 - inflow
+    base = v0 + inflow
+    return pnl, total, (total / base if base > 0 else 0.0)
 
 
 @functools.cache

@@ -1,6 +1,7 @@
 """The advisor dashboard reads the store and never creates or seeds one (issue 16: a store deleted
 while the dashboard ran came back, on the next visit, as the four demo portfolios)."""
 import dataclasses
+from types import SimpleNamespace
 
 import pytest
 
@@ -124,12 +125,79 @@ def test_holdings_table_values_each_holding_and_its_day_change():
     assert table.loc["AAA", "day change"] == pytest.approx(30.0)  # 10 shares x (101 - 98)
     assert table.loc["AAA", "day change %"] == pytest.approx(3.0 / 98.0)
     assert table.loc["BBB", "day change"] == 0.0 and table.loc["BBB", "day change %"] == 0.0
-    change, pct = day_change(table, cash=100.0)
+    held = SimpleNamespace(shares=pd.Series({"BBB": 5.0, "AAA": 10.0}), cash=100.0)
+    per_name, change, pct = day_change(prices, held, held)  # nothing traded: shares x the closes' change
     assert change == pytest.approx(30.0) and pct == pytest.approx(30.0 / 1340.0)  # of yesterday's 1240 + 100 cash
+    assert per_name.to_dict() == pytest.approx({"AAA": 30.0, "BBB": 0.0})
     with pytest.raises(DataError, match="no prices for the held ZZZ"):
         holdings_table(pd.Series({"ZZZ": 1.0}), prices)
     with pytest.raises(DataError, match="two dates of prices"):
         holdings_table(pd.Series({"AAA": 1.0}), prices.iloc[:1])
+
+
+def test_the_days_change_counts_what_the_days_trades_and_flows_did():
+    """Shares bought today at 99 moved to the close of 101 (not from yesterday's 98); a name sold out
+    today counts its sale against yesterday's close; a deposit is not a gain, a dividend and a fee
+    are; the return is the nightly valuation's (V_t + O_t) / (V_t-1 + I_t) - 1."""
+    import pandas as pd
+
+    from qpo.workbench.advisor import day_change, holdings_table
+
+    prices = pd.DataFrame({"AAA": [100.0, 98.0, 101.0], "BBB": [50.0, 52.0, 51.0], "CCC": [10.0, 20.0, 21.0]},
+                          index=pd.to_datetime(["2024-03-01", "2024-03-04", "2024-03-05"]))
+    before = SimpleNamespace(shares=pd.Series({"AAA": 10.0, "CCC": 5.0}), cash=1_000.0)
+    day = pd.Timestamp("2024-03-05").date()
+    entries = pd.DataFrame([
+        {"kind": "deposit", "ticker": None, "quantity": None, "price": None, "fees": 0.0, "amount": 500.0},
+        {"kind": "sell", "ticker": "CCC", "quantity": 5.0, "price": 20.5, "fees": 1.0, "amount": None},
+        {"kind": "buy", "ticker": "AAA", "quantity": 4.0, "price": 99.0, "fees": 2.0, "amount": None},
+        {"kind": "buy", "ticker": "BBB", "quantity": 10.0, "price": 51.5, "fees": 0.0, "amount": None},
+        {"kind": "dividend", "ticker": "AAA", "quantity": None, "price": None, "fees": 0.0, "amount": 3.0},
+        {"kind": "fee", "ticker": None, "quantity": None, "price": None, "fees": 0.0, "amount": 4.0},
+        {"kind": "withdrawal", "ticker": None, "quantity": None, "price": None, "fees": 0.0, "amount": 100.0},
+    ]).assign(trade_date=day)
+    cash = 1_000.0 + 500.0 + (5 * 20.5 - 1.0) - (4 * 99.0 + 2.0) - 10 * 51.5 + 3.0 - 4.0 - 100.0
+    now = SimpleNamespace(shares=pd.Series({"AAA": 14.0, "BBB": 10.0}), cash=cash)
+    per_name, change, pct = day_change(prices, before, now, entries)
+    assert per_name["AAA"] == pytest.approx(10 * (101 - 98) + 4 * (101 - 99) - 2.0 + 3.0)  # 39
+    assert per_name["BBB"] == pytest.approx(10 * (51 - 51.5))  # bought at 51.5, closed at 51: -5, not 10 x -1
+    assert per_name["CCC"] == pytest.approx(5 * (20.5 - 20) - 1.0)  # sold out at 20.5 against 20
+    v0, v1 = 10 * 98 + 5 * 20 + 1_000.0, 14 * 101 + 10 * 51 + cash
+    assert change == pytest.approx(v1 + 100.0 - v0 - 500.0) == pytest.approx(per_name.sum() - 4.0)
+    assert pct == pytest.approx((v1 + 100.0) / (v0 + 500.0) - 1)
+    table = holdings_table(now.shares, prices, cash, day_pnl=per_name)
+    assert table["day change"].to_dict() == pytest.approx({"AAA": 39.0, "BBB": -5.0})
+    assert table.loc["BBB", "day change %"] == pytest.approx(51 / 52 - 1)  # the close's own change
+
+
+def test_the_overviews_day_change_after_an_accepted_rebalance_is_the_nightly_valuations(qpo_home, sp500,
+                                                                                        monkeypatch):
+    """A rebalance accepted at the last close and a deposit the same day: the Overview's day change
+    is the nightly valuation's daily return of the same ledger and prices (an independent path),
+    not today's shares times the whole day's move."""
+    from qpo.book.proposals import accept_rebalance, propose_rebalance
+    from qpo.book.valuation import value_book
+    from qpo.store import add_transaction, connect, get_portfolio, session_scope
+    from qpo.workbench.advisor import AdvisorDashboard
+    from qpo.workbench.demo import seed_demo
+
+    monkeypatch.delenv("QPO_USER", raising=False)
+    monkeypatch.delenv("QPO_WIDGET_BUNDLE_URL", raising=False)
+    engine = connect()
+    seed_demo(engine, prices=sp500)
+    proposal = propose_rebalance("Balanced Growth", actor=SYSTEM, prices=sp500, engine=engine, max_weight=0.2)
+    assert len(proposal.trades) >= 2
+    accept_rebalance(proposal.id, actor=SYSTEM, prices=sp500, engine=engine)
+    day = sp500.index[-1].date()
+    with session_scope(engine) as s:
+        add_transaction(s, SYSTEM, "Balanced Growth", "deposit", trade_date=day, amount=25_000.0)
+        pid = get_portfolio(s, SYSTEM, "Balanced Growth").id
+    app = AdvisorDashboard(initial="Balanced Growth", lookback_days=60)
+    nightly = value_book(engine, day, app.prices, actor=SYSTEM, portfolio_ids=[pid]).iloc[0]
+    assert app.market_value == pytest.approx(nightly["market_value"], rel=1e-12)
+    assert app.day_change_pct == pytest.approx(nightly["daily_return"], abs=1e-12)
+    naive = float((app.holdings_frame["shares"] * (app.holdings_frame["price"] - app.holdings_frame["previous close"])).sum())
+    assert abs(naive - app.day_change) > 1.0  # the trades' shares did not all see the day's move
 
 
 def test_growth_of_one_over_each_period():
