@@ -199,20 +199,23 @@ def _cmd_db(args) -> int:
         raise InvalidValueError("--seed needs --book N (the seed of a synthetic book of N portfolios)")
     args.seed = 0 if args.seed is None else args.seed
     if args.action == "url":  # no connection: this is what to check when the store is unreachable
-        from sqlalchemy.exc import ArgumentError
-
         from qpo.errors import StoreError
+        from qpo.store.db import safe_url
 
+        raw = config.database_url()
         try:
-            print(make_url(config.database_url()).render_as_string(hide_password=True))
-        except ArgumentError as exc:
-            raise StoreError(f"QPO_DATABASE_URL is not a database URL: {exc}") from exc
+            make_url(raw)
+            print(safe_url(raw))
+        except Exception as exc:  # noqa: BLE001 - ArgumentError, or ValueError of a bad port: the URL's own fault
+            raise StoreError(f"QPO_DATABASE_URL is not a database URL ({safe_url(raw)!r}): write it "
+                             "dialect+driver://user:password@host:port/database, or sqlite:///path/qpo.db") from exc
         return 0
     from qpo.store import connect
+    from qpo.store.db import safe_url
     from qpo.workbench.demo import seed_demo
 
     engine = connect()
-    url = engine.url.render_as_string(hide_password=True)
+    url = safe_url(engine.url.render_as_string(hide_password=False))
     if args.action == "upgrade":
         print(f"schema at head: {url}")
     elif args.action == "seed" and args.book_size is not None:

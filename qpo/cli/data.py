@@ -33,7 +33,9 @@ def _cmd_seed(args) -> int:
     engine = _common.writer()
     written = seed_market_data(engine, log=_log(args))
     summary = market_data_summary(engine)
-    url = engine.url.render_as_string(hide_password=True)
+    from qpo.store.db import safe_url
+
+    url = safe_url(engine.url.render_as_string(hide_password=False))
     if args.json:
         _common.emit_json({"written": written, "tickers": len(summary), "rows": int(summary["rows"].sum()),
                            "store": url})

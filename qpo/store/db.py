@@ -64,12 +64,39 @@ def _normalize(url: str) -> str:
     return "postgresql+psycopg://" + url[len("postgresql://"):] if url.startswith("postgresql://") else url
 
 
+#: query keys of a URL whose value is a secret (libpq takes ``?password=``, as SQLAlchemy passes
+#: query keys to the driver): lower case, compared case-blind
+SECRET_QUERY_KEYS = frozenset({"password", "sslpassword", "pass", "pwd", "passwd", "token", "secret",
+                               "api_key", "apikey", "access_token"})
+
+
 def safe_url(url: str) -> str:
-    """``url`` with its password hidden (for messages)."""
+    """``url`` with its password hidden (for messages): the one before the host and any secret
+    query value (``?password=...``: :data:`SECRET_QUERY_KEYS`)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not a URL at all: show no more than the part after any '@'
-        return url.split("@")[-1]
+        parsed = make_url(url)
+        query = {k: ("***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parsed.query.items()}
+        return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+    except Exception:  # noqa: BLE001 - not a URL at all: show no more than the part after any '@', no query
+        return url.split("@")[-1].split("?")[0]
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secrets written in ``url`` (its password, secret query values), as written and
+    URL-quoted, for taking them out of a driver's message; none when it is no URL."""
+    from urllib.parse import quote as urlquote
+    from urllib.parse import unquote
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - not a URL: nothing to take from it
+        return []
+    found = [parsed.password or ""]
+    for k, v in parsed.query.items():
+        if k.lower() in SECRET_QUERY_KEYS:
+            found += list(v) if isinstance(v, tuple) else [v]
+    out = {x for s in found if s for x in (str(s), urlquote(str(s), safe=""), unquote(str(s)))}
+    return sorted(out - {""}, key=len, reverse=True)
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -330,8 +357,11 @@ def connect(url: str | None = None, *, migrate: bool = True, create: bool = True
                                     f"was created; {CREATE_HINT}") from exc
         if path is not None and _sqlite.is_corruption(exc):
             raise _sqlite.corrupt(path, f"SQLite says {getattr(exc, 'orig', exc)}") from exc
+        said = str(exc)
+        for secret in url_secrets(url):
+            said = said.replace(secret, "***")
         raise StoreError(f"cannot open the store at {safe_url(url).split('@')[-1]!r}: "
-                         f"{exc.__class__.__name__}: {exc}".strip()) from exc
+                         f"{exc.__class__.__name__}: {said}".strip()) from exc
 
 
 def store_exists(url: str | None = None) -> bool:

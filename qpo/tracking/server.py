@@ -57,18 +57,14 @@ def _safe(uri: str) -> str:
 
 
 def _scrub(text: str, uri: str) -> str:
-    """``text`` (a driver's message) with the password of ``uri`` removed, raw and URL-quoted."""
-    from urllib.parse import unquote
+    """``text`` (a driver's message) with the secrets of ``uri`` removed (its password, a secret
+    query value; raw and URL-quoted)."""
+    from qpo.store.db import url_secrets
 
-    from sqlalchemy.engine import make_url
-
-    try:
-        password = make_url(uri).password
-    except Exception:  # noqa: BLE001 - not a URL: nothing to find in the text but the URI itself
-        password = None
-    for secret in {password or "", quote(password or "", safe=""), unquote(password or "")} - {""}:
+    text = text.replace(uri, _safe(uri))
+    for secret in url_secrets(uri):
         text = text.replace(secret, "***")
-    return text.replace(uri, _safe(uri))
+    return text
 
 
 def _first_line(exc: BaseException, uri: str) -> str:

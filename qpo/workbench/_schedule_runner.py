@@ -237,7 +237,9 @@ def _holds_password(value: str) -> bool:
         query = {k.lower() for k in parse_qs(parts.query)}
     except ValueError:
         return True  # unreadable: not written, to be safe
-    return bool(query & {"password", "pass", "pwd", "token", "secret"})
+    from qpo.store.db import SECRET_QUERY_KEYS
+
+    return bool(query & SECRET_QUERY_KEYS)
 
 
 def _cron_environment() -> tuple[str, list[str]]:

@@ -218,10 +218,12 @@ class AdvisorDashboard:
             self.portfolios = list_portfolios(session, self.actor)
         names = self.portfolios["name"].tolist()
         if not names:
+            from qpo.store.db import safe_url
+
+            where = safe_url(self.engine.url.render_as_string(hide_password=False))
             if self.actor.role == "advisor":
-                raise StoreError(f"{self.actor} manages no client portfolio in the store at "
-                                 f"{self.engine.url.render_as_string(hide_password=True)}")
-            raise StoreError(f"the store at {self.engine.url.render_as_string(hide_password=True)} holds no client "
+                raise StoreError(f"{self.actor} manages no client portfolio in the store at {where}")
+            raise StoreError(f"the store at {where} holds no client "
                              "portfolio: add one, or run `qpo db seed` for the four demo portfolios")
         self.selected: str = initial if initial is not None and initial in names else names[0]
 

@@ -86,17 +86,15 @@ def _engine():
 
 
 def _scrub(text: str) -> str:
-    """``text`` without the password of the configured database URL (should a message hold it)."""
+    """``text`` without the secrets of the configured database URL (its password, a secret query
+    value), should a message hold them."""
     import os
 
-    from sqlalchemy.engine import make_url
+    from qpo.store.db import url_secrets
 
-    raw = os.environ.get("QPO_DATABASE_URL", "")
-    try:
-        secret = make_url(raw).password if raw else None
-    except Exception:  # noqa: BLE001 - not a URL: nothing to take from it
-        secret = None
-    return text.replace(str(secret), "***") if secret else text
+    for secret in url_secrets(os.environ.get("QPO_DATABASE_URL", "")):
+        text = text.replace(secret, "***")
+    return text
 
 
 def store_problem() -> str | None:
