@@ -110,6 +110,11 @@ class PipelineError(QpoError):
     """A pipeline that could not run or did not finish."""
 
 
+class RunsFolderError(PipelineError):
+    """A run that cannot start: a folder it writes to is read-only, not a folder, or on a disk with
+    too little free space. Nothing was written."""
+
+
 class StoreError(QpoError):
     """A store operation that was refused; nothing was written."""
 

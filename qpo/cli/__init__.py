@@ -184,34 +184,26 @@ def _cmd_db(args) -> int:
     from sqlalchemy.engine import make_url
 
     from qpo import config
+    from qpo.errors import InvalidValueError
+    from qpo.store.db import safe_url
 
     if args.action != "seed" and (args.book_size is not None or args.seed is not None):
-        from qpo.errors import InvalidValueError
-
         raise InvalidValueError(f"--book and --seed go with `qpo db seed` (a synthetic book), not `qpo db {args.action}`")
     if args.json and args.book_size is None:
-        from qpo.errors import InvalidValueError
-
         raise InvalidValueError("--json goes with `qpo db seed --book N` (the synthetic book's summary)")
     if args.seed is not None and args.book_size is None:
-        from qpo.errors import InvalidValueError
-
         raise InvalidValueError("--seed needs --book N (the seed of a synthetic book of N portfolios)")
     args.seed = 0 if args.seed is None else args.seed
     if args.action == "url":  # no connection: this is what to check when the store is unreachable
         from qpo.errors import StoreError
-        from qpo.store.db import safe_url
 
-        raw = config.database_url()
         try:
-            make_url(raw)
-            print(safe_url(raw))
+            print(safe_url(str(make_url(raw := config.database_url()))))
         except Exception as exc:  # noqa: BLE001 - ArgumentError, or ValueError of a bad port: the URL's own fault
             raise StoreError(f"QPO_DATABASE_URL is not a database URL ({safe_url(raw)!r}): write it "
                              "dialect+driver://user:password@host:port/database, or sqlite:///path/qpo.db") from exc
         return 0
     from qpo.store import connect
-    from qpo.store.db import safe_url
     from qpo.workbench.demo import seed_demo
 
     engine = connect()

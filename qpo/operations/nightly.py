@@ -327,6 +327,7 @@ def run_risk(as_of=None, *, engine=None, workers: int | None = None, chunk_size:
 def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, report_dir, sectors, client,
           state, cap) -> NightlyResult:
     from qpo import config
+    from qpo._folders import check_run_folders
     from qpo.store import connect
     from qpo.store.market_data import book_benchmark, book_prices, closes_differ
     from qpo.store.operations import finished_run, has_valuations, valuations_on, write_book_risk
@@ -335,6 +336,10 @@ def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, repor
     clock = _Clock()
     engine = engine or connect(create=False)
     url = _url(engine)
+    report_dir = Path(report_dir) if report_dir is not None else config.runs_dir() / "book"
+    # the book report's folder, before anything is written: a run that commits its date and its
+    # alerts and then cannot write the report would leave a failed run whose alerts are already old
+    check_run_folders([(report_dir, "the book report's folder", "QPO_RUNS_DIR")])
     with clock.phase("prices"):
         prices, source = book_prices(engine)
         day = _as_of(prices, as_of, source)
@@ -466,8 +471,7 @@ def _risk(as_of, engine, workers, chunk_size, deliver, log, mlflow_run_id, repor
         with clock.phase("deliver"):
             result.delivery = _deliver(engine, sync.new, deliver, log)
         with clock.phase("report"):
-            result.report = str(_write_report(engine, result, valuations, names, report_dir
-                                              or config.runs_dir() / "book", stale_ids))
+            result.report = str(_write_report(engine, result, valuations, names, report_dir, stale_ids))
         result.seconds = clock.total()
         run.portfolios = len(checked_ids)
         run.details = {**{k: v for k, v in result.metrics().items() if k != "ops_run_id"},

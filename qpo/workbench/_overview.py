@@ -115,6 +115,20 @@ def holdings_table(shares: pd.Series, prices: pd.DataFrame, cash: float = 0.0,
     return table.sort_values("market value", ascending=False)
 
 
+def day_positions(session, actor, name: str, dates: pd.DatetimeIndex):
+    """Portfolio ``name``'s position at the close of the date before the last of ``dates`` and at
+    the last, and its ledger entries dated after the one and up to the other (what
+    :func:`day_change` takes)."""
+    from qpo.store import list_transactions, position
+
+    day = dates[-1].date()
+    before_day = dates[-2].date() if len(dates) > 1 else day
+    ledger = list_transactions(session, actor, name)
+    dated = pd.to_datetime(ledger["trade_date"]).dt.date
+    return (position(session, actor, name, before_day), position(session, actor, name, day),
+            ledger[(dated > before_day) & (dated <= day)])
+
+
 def day_change(prices: pd.DataFrame, before, now, entries: pd.DataFrame | None = None) -> tuple[pd.Series, float, float]:
     """The portfolio's change over the last day of ``prices``: ``before`` and ``now`` are its
     positions (``.shares``, ``.cash``) at the close of the date before and of the last date, and

@@ -39,7 +39,7 @@ from typing import Any
 import pandas as pd
 
 # holdings_table and day_change are part of this module's interface (defined with the Overview's helpers)
-from qpo.workbench._overview import day_change, failure_text, holdings_table, portfolio_choice, replace_figure
+from qpo.workbench._overview import day_change, day_positions, failure_text, holdings_table, portfolio_choice, replace_figure
 
 #: tabs drawn again each time they are opened (they show what another tab last did)
 ALWAYS_REDRAWN = frozenset({"Frontier", "Report"})
@@ -204,6 +204,7 @@ class AdvisorDashboard:
         from qpo.errors import StoreError
         from qpo.reporting.daily import resolve_limits
         from qpo.store import actor_for, connect, list_portfolios, session_scope
+        from qpo.store.db import safe_url
         from qpo.store.sectors import book_sectors
 
         self.lookback_days = lookback_days
@@ -218,8 +219,6 @@ class AdvisorDashboard:
             self.portfolios = list_portfolios(session, self.actor)
         names = self.portfolios["name"].tolist()
         if not names:
-            from qpo.store.db import safe_url
-
             where = safe_url(self.engine.url.render_as_string(hide_password=False))
             if self.actor.role == "advisor":
                 raise StoreError(f"{self.actor} manages no client portfolio in the store at {where}")
@@ -393,31 +392,24 @@ class AdvisorDashboard:
         from qpo.reporting.daily import describe_limits, ledger_weights, portfolio_strategy, resolve_limits
         from qpo.risk import portfolio_returns, risk_report
         from qpo.risk.metrics import percent
-        from qpo.store import get_portfolio, list_transactions, portfolio_benchmark, position, session_scope
+        from qpo.store import get_portfolio, portfolio_benchmark, session_scope
         from qpo.store.sectors import book_sectors
 
         self.sectors = book_sectors(self.engine)  # a map stored meanwhile (`qpo data sectors`) counts, as in proposals
         with session_scope(self.engine, write=False) as session:
             stored = get_portfolio(session, self.actor, name)
             own, stored_benchmark = portfolio_strategy(stored).limits, portfolio_benchmark(stored)
-            day = self.prices.index[-1].date()
-            before_day = self.prices.index[-2].date() if len(self.prices) > 1 else day
-            held = position(session, self.actor, name, day)
-            before = position(session, self.actor, name, before_day)
-            ledger = list_transactions(session, self.actor, name)
-            dated = pd.to_datetime(ledger["trade_date"]).dt.date
-            todays = ledger[(dated > before_day) & (dated <= day)]
+            before, held, todays = day_positions(session, self.actor, name, self.prices.index)
             quantities, cash = held.shares, float(held.cash)
             if not quantities.empty:
                 weights, cash = ledger_weights(session, self.actor, name, self.prices)
         self.limits, source = resolve_limits(own, self.limits_override)
         row = self.portfolios.set_index("name").loc[name]
-        label, against, growth_against = growth_benchmark(stored_benchmark, self.prices, self.benchmark_history,
-                                                          self.engine)
+        label, against, growth_against = growth_benchmark(stored_benchmark, self.prices, self.benchmark_history, self.engine)
         label = label if label != name else f"{label} (benchmark)"
-        per_name, change, change_pct = day_change(self.prices, before, held, todays)
+        per_name, *change = day_change(self.prices, before, held, todays)
         if quantities.empty:  # cash only: its value, no holdings, no risk yet; cash grows by nothing
-            return self._show_cash_only(name, row, cash, label, against, growth_against, (change, change_pct))
+            return self._show_cash_only(name, row, cash, label, against, growth_against, (change[0], change[1]))
         px = self.prices[list(weights.index)]
         rets = prices_to_returns(px).iloc[-self.lookback_days:]
         bench = self.benchmark.reindex(rets.index)
@@ -425,11 +417,10 @@ class AdvisorDashboard:
         self.report = r = risk_report(weights, rets, benchmark=bench if bench.notna().all() else None,
                                       history=prices_to_returns(px, dropna="all"), limits=self.limits,
                                       sectors=self.sectors, n_scenarios=20_000)
-        self.day_change, self.day_change_pct = change, change_pct
-        table = holdings_table(quantities, self.prices, cash, day_pnl=per_name)
+        self.day_change, self.day_change_pct = change[0], change[1]
+        self.holdings_frame = table = holdings_table(quantities, self.prices, cash, day_pnl=per_name)
         invested = float(table["market value"].sum())
         self.market_value, self.cash = invested + cash, cash
-        self.holdings_frame = table
         color = "#27ae60" if self.day_change >= 0 else "#c0392b"
         self.header.value = (f"<h3>{html.escape(name)}</h3><p>Client: {html.escape(str(row['client']))} · "
                              f"Advisor: {html.escape(str(row['advisor']))} · Market value "
@@ -476,19 +467,17 @@ class AdvisorDashboard:
         self._draw_charts(name, grown, label, against, growth_against, weights)
 
     def _show_cash_only(self, name: str, row, cash: float, label: str, against: pd.Series, words: str,
-                        change: tuple[float, float] = (0.0, 0.0)) -> None:
-        """The Overview of a portfolio holding only ``cash``: its value, a note, no holdings, no risk
-        (``change``: the day's, in dollars and as a return: not nothing when it sold out today)."""
+                        change: tuple[float, float]) -> None:
+        """The Overview of a portfolio holding only ``cash`` (``change``: the day's $ and return)."""
         from qpo.workbench._overview import cash_only_html
 
         self.selected, self.report, self.market_value, self.cash = name, None, cash, cash
         self.day_change, self.day_change_pct = change
         self.holdings_frame = pd.DataFrame(columns=["shares", "price", "previous close", "market value", "weight",
                                                      "day change", "day change %"])
-        self.header.value, self.holdings.value, self.risk.value = cash_only_html(name, row, cash,
-                                                                                 self.prices.index[-1].date(), change)
-        flat = pd.Series(0.0, index=against.index)
-        self._draw_charts(name, flat, label, against, words, pd.Series(dtype=float))
+        self.header.value, self.holdings.value, self.risk.value = cash_only_html(name, row, cash, self.prices.index[-1].date(),
+                                                                                 change)
+        self._draw_charts(name, pd.Series(0.0, index=against.index), label, against, words, pd.Series(dtype=float))
 
     def _draw_charts(self, name: str, grown: pd.Series, label: str, against: pd.Series, words: str,
                      weights: pd.Series) -> None:

@@ -27,23 +27,20 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import signal
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from qpo.errors import InvalidValueError, PipelineError, RunInterrupted
+from qpo._folders import DEFAULT_MIN_FREE_MB, check_run_folders, min_free_mb  # noqa: F401 - part of this module's interface
+from qpo.errors import InvalidValueError, PipelineError, RunInterrupted, RunsFolderError  # noqa: F401
 from qpo.workbench._pipeline_banner import warning_count
 
 KERNEL_GRACE_S = 5.0  # from SIGTERM to SIGKILL of a kernel that does not stop
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
-#: the free space a run needs on the disk of its runs folder unless ``QPO_MIN_FREE_MB`` says otherwise
-DEFAULT_MIN_FREE_MB = 100
 #: the MLflow tag holding why a run failed
 FAILURE_TAG = "qpo.failure"
 #: the tag naming a run's validation warnings and their row counts (set by :func:`~qpo.workbench.pipelines.run_pipeline`)
@@ -60,11 +57,6 @@ class RunFailure(PipelineError):
     def __init__(self, message: str, reason: str):
         self.reason = reason
         super().__init__(message)
-
-
-class RunsFolderError(PipelineError):
-    """A run that cannot start: a folder it writes to is read-only, not a folder, or on a disk with
-    too little free space. Nothing was written."""
 
 
 def exit_code(signal_number: int) -> int:
@@ -276,51 +268,6 @@ def _mark_failed_cell(path: Path, ename: str, evalue: str, cell: int | None = No
 
 
 # -- before a run starts: writable folders, free space ------------------------------------------
-def min_free_mb(environ: Mapping[str, str] | None = None) -> int:
-    """``QPO_MIN_FREE_MB`` (default :data:`DEFAULT_MIN_FREE_MB`): the free megabytes a run needs."""
-    text = ((os.environ if environ is None else environ).get("QPO_MIN_FREE_MB") or "").strip()
-    if not text:
-        return DEFAULT_MIN_FREE_MB
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise InvalidValueError(f"QPO_MIN_FREE_MB must be a whole number of megabytes, 0 or more (default "
-                                f"{DEFAULT_MIN_FREE_MB}), got {text!r}")
-    return value
-
-
-def check_run_folders(folders: list[tuple[Path, str, str]], *, min_free: int | None = None) -> None:
-    """Refuse, with a :class:`RunsFolderError` that names the folder and what is needed, a folder
-    (``(path, "the runs folder", "QPO_RUNS_DIR")``: where, what, the setting that moves it) that is
-    not a folder, cannot be written, or is on a disk with less than ``min_free`` MB free (default
-    :func:`min_free_mb`). Writes nothing: a missing folder is checked through its nearest existing
-    parent (a probe file is created there and removed)."""
-    need = min_free_mb() if min_free is None else min_free
-    for folder, what, setting in folders:
-        folder = Path(folder)
-        existing = folder
-        while not existing.exists() and existing.parent != existing:
-            existing = existing.parent
-        if not existing.is_dir():
-            raise RunsFolderError(f"{what} {folder} cannot be created: {existing} is a file, not a folder; remove it or "
-                                  f"set {setting} to another folder. The run did not start; nothing was written")
-        try:
-            fd, probe = tempfile.mkstemp(prefix=".qpo-write-check-", dir=existing)
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            raise RunsFolderError(f"{what} {folder} is not writable ({exc.strerror or exc}): a run writes its notebook, "
-                                  f"report and records there; make {existing} writable for this user or set "
-                                  f"{setting} to another folder. The run did not start; nothing was written") from None
-        free_mb = shutil.disk_usage(existing).free / 2**20
-        if free_mb < need:
-            raise RunsFolderError(f"the disk of {what} {folder} has {free_mb:.0f} MB free; a run needs at least {need} MB "
-                                  f"(QPO_MIN_FREE_MB): free some space or set {setting} to a folder on another disk. The run "
-                                  f"did not start; nothing was written")
-
-
 # -- who owns a run: repairing runs whose process disappeared --------------------------------------
 def _proc_stat(pid: int) -> tuple[str, str] | None:
     """(state, start time in clock ticks since boot) of process ``pid`` from ``/proc`` (Linux);

@@ -102,6 +102,26 @@ def test_a_run_refused_before_it_was_recorded_is_told(small_store, client, smtp,
         assert s.scalars(select(OpsRun.id)).all() == []
 
 
+def test_a_risk_run_whose_report_folder_cannot_be_written_writes_nothing(small_store, client, tmp_path):
+    """The book report's folder is checked before the run is recorded: a file where the folder
+    should be refuses the run, and no risk row, alert or delivery of the date is left behind (which
+    would make the next run's breaches old ones, and --fail-on-breach silent)."""
+    from qpo.errors import RunsFolderError
+    from qpo.store.models import Alert, BookRisk
+
+    engine, _ = small_store
+    run_valuation(D0, engine=engine, client=client)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    with pytest.raises(RunsFolderError, match=f"the book report's folder {blocker}.*is a file, not a folder"):
+        run_risk(D0, engine=engine, client=client, report_dir=blocker / "book", deliver=False)
+    with session_scope(engine) as s:
+        assert s.scalars(select(OpsRun.kind)).all() == ["valuation"]
+        assert s.scalars(select(BookRisk.portfolio_id)).all() == [] and s.scalars(select(Alert.id)).all() == []
+    done = run_risk(D0, engine=engine, client=client, report_dir=tmp_path / "book", deliver=False)
+    assert done.checked == 6 and (tmp_path / "book").is_dir()
+
+
 _KILLED = """
 import os, signal, sys
 from qpo.store import connect
