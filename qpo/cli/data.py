@@ -87,7 +87,8 @@ def _cmd_ingest(args) -> int:
 def _cmd_fetch(args) -> int:
     from qpo.cli import _common
     from qpo.data.alphavantage import AlphaVantageClient
-    from qpo.store.market_data import fetch_alphavantage, has_market_data
+    from qpo.store.market_data import has_market_data
+    from qpo.store.market_fetch import fetch_alphavantage
 
     symbols = list(dict.fromkeys(s.strip().upper() for group in args.symbols for s in group.split(",") if s.strip()))
     if not symbols:
@@ -141,6 +142,19 @@ def _cmd_show(args) -> int:
     _say(_common.table(summary, {"rows": lambda n: f"{int(n):,}"}))
     _say(f"{len(summary)} ticker(s), {int(summary['rows'].sum()):,} bars, {summary['first'].min()} to "
          f"{summary['last'].max()}")
+    return 0
+
+
+def _cmd_remove(args) -> int:
+    from qpo.cli import _common
+    from qpo.store.market_data import remove_bars
+
+    removed = remove_bars(_common.writer(), args.tickers, args.start, args.end)
+    span = f"from {args.start}" + (f" to {args.end}" if args.end else " on")
+    if args.json:
+        _common.emit_json({"tickers": args.tickers, "from": args.start, "to": args.end, "removed": removed})
+    else:
+        _say(f"{removed:,} bar(s) of {', '.join(args.tickers)} removed, {span}")
     return 0
 
 
@@ -208,6 +222,14 @@ def register(sub) -> None:
     sec.add_argument("--source", default="file", help="the source name stored with the map (default: file)")
     _common.add_json_option(sec)
     sec.set_defaults(func=_cmd_sectors)
+
+    rm = dsub.add_parser("remove", help="delete the bars of tickers from a date (a bar stored with a wrong date or "
+                                        "price, which a new file cannot replace)")
+    rm.add_argument("tickers", nargs="+", metavar="TICKER")
+    rm.add_argument("--from", dest="start", required=True, metavar="DATE", help="the first date removed")
+    rm.add_argument("--to", dest="end", metavar="DATE", help="the last date removed (default: every later bar)")
+    _common.add_json_option(rm)
+    rm.set_defaults(func=_cmd_remove)
 
     show = dsub.add_parser("show", help="the tickers held: first and last date, number of bars")
     _common.add_json_option(show)

@@ -97,9 +97,10 @@ class NotValuedError(StoreError):
 def _as_of(prices: pd.DataFrame, as_of, source: str) -> pd.Timestamp:
     from qpo.data import check_as_of
     from qpo.errors import DataError
+    from qpo.store.market_data import latest_today
 
     try:
-        return check_as_of(prices.index, as_of)
+        day = check_as_of(prices.index, as_of)
     except DataError as exc:
         try:
             late = as_of is not None and len(prices.index) > 0 and pd.Timestamp(as_of) > prices.index.max()
@@ -107,6 +108,14 @@ def _as_of(prices: pd.DataFrame, as_of, source: str) -> pd.Timestamp:
             late = False
         hint = "; ingest newer prices with `qpo data ingest FILE` or `qpo data fetch alphavantage`" if late else ""
         raise DataError(f"{exc} (the {source} price panel){hint}") from exc
+    today = latest_today()
+    if day.date() > today:  # a bar stored with a mistyped date: every run would be of that day
+        ahead = prices.loc[prices.index > pd.Timestamp(today)].dropna(axis=1, how="all")
+        raise DataError(f"the run's date {day.date()} is after today ({today}): the {source} price panel holds bars "
+                        f"dated in the future ({', '.join(map(str, ahead.columns[:5]))}{' ...' if ahead.shape[1] > 5 else ''}"
+                        f", up to {prices.index.max().date()}); remove them (`qpo data remove TICKER --from DATE`) or "
+                        "give --as-of")
+    return day
 
 
 def _all_portfolio_ids(engine) -> list[int]:

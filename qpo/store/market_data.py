@@ -57,9 +57,16 @@ def _insert(engine: Engine):
     return insert
 
 
+def latest_today() -> dt.date:
+    """Today, the later of the local and the UTC calendar date: no bar, and no nightly run, may be
+    dated after it."""
+    return max(dt.date.today(), dt.datetime.now(dt.UTC).date())
+
+
 def _rows(bars: pd.DataFrame, source: str) -> list[dict]:
-    """The bars as rows of ``market_data``, checked: a ticker, a date and a positive adjusted close
-    on every row, no (ticker, date) twice; dividends unknown are 0, splits unknown 1."""
+    """The bars as rows of ``market_data``, checked: a ticker, a date (not after today) and a
+    positive adjusted close on every row, no (ticker, date) twice; dividends unknown are 0, splits
+    unknown 1."""
     missing = [c for c in ("date", "ticker", "adjusted_close") if c not in bars.columns]
     if missing:
         raise DataError(f"bars lack columns {missing}; expected {OHLCV_COLUMNS}")
@@ -82,6 +89,13 @@ def _rows(bars: pd.DataFrame, source: str) -> list[dict]:
     if dates.isna().any():
         i = int(np.flatnonzero(dates.isna().to_numpy())[0])
         raise DataError(f"row {i + 1}: {quote(bars['date'].iloc[i])} is not a date; nothing was written")
+    today = latest_today()
+    future = (dates.dt.date > today).to_numpy()
+    if future.any():
+        i = int(np.flatnonzero(future)[0])
+        raise DataError(f"{int(future.sum())} bar(s) dated after today ({today}), e.g. row {i + 1} ({tickers.iloc[i]} "
+                        f"{dates.iloc[i].date()}): a bar is a day that has closed; check the file's dates (a mistyped "
+                        "year?); nothing was written")
     adj = _column(bars, "adjusted_close")
     bad = ~(np.isfinite(adj) & (adj > 0))
     if bad.any():
@@ -193,6 +207,28 @@ def upsert_panel(engine: Engine, prices: pd.DataFrame, *, source: str = "file") 
     long = long[long["adjusted_close"].notna()]
     long["close"] = long["adjusted_close"]
     return upsert_bars(engine, long, source=source, _closes_only=True)
+
+
+def remove_bars(engine: Engine, tickers: Sequence[str], start, end=None) -> int:
+    """Delete the bars of ``tickers`` dated ``start`` to ``end`` (default: every later bar), in one
+    transaction: a bar stored with a wrong date or price that a new file cannot replace. Returns
+    the bars deleted."""
+    from sqlalchemy import delete
+
+    from qpo._checks import check_symbol
+
+    names = sorted({check_symbol(t, error=DataError) for t in tickers})
+    if not names:
+        raise DataError("name the ticker(s) whose bars to remove")
+    first = pd.Timestamp(as_date(start, "start")).date()
+    last = None if end is None else pd.Timestamp(as_date(end, "end")).date()
+    if last is not None and last < first:
+        raise DataError(f"the end {last} is before the start {first}; give --to on or after --from")
+    stmt = delete(MarketBar).where(MarketBar.ticker.in_(names), MarketBar.date >= first)
+    if last is not None:
+        stmt = stmt.where(MarketBar.date <= last)
+    with engine.begin() as conn:
+        return int(conn.execute(stmt).rowcount or 0)
 
 
 def closes_differ(engine: Engine) -> bool:
@@ -398,89 +434,3 @@ def ingest_file(engine: Engine, path, *, kind: str = "auto", source: str = "file
     result.tickers = sorted(map(str, frame["ticker"].unique())) if kind == "ohlcv" else list(map(str, frame.columns))
     result.first, result.last = dates.min().date(), dates.max().date()
     return result
-
-
-@dataclass
-class FetchResult:
-    """One symbol's fetch: the output size asked for, bars received and rows written, or the error."""
-
-    symbol: str
-    outputsize: str | None = None
-    received: int = 0
-    written: int = 0
-    first: dt.date | None = None
-    last: dt.date | None = None
-    error: str | None = None
-    note: str | None = None  # why the output size is what it is
-
-
-def _readjusted(engine: Engine, bars: pd.DataFrame, symbol: str, held_last: dt.date) -> bool:
-    """Whether the bars' adjusted closes on dates the store already holds differ from the stored
-    ones (a dividend or split since re-adjusted the history: only a full fetch keeps it whole)."""
-    stored = prices_panel(engine, [symbol], bars["date"].min(), held_last)[symbol].dropna()
-    fetched = bars.set_index("date")["adjusted_close"]
-    common = stored.index.intersection(fetched.index)
-    if len(common) == 0:
-        return True  # no overlap: a compact answer would leave a gap
-    ratio = fetched.loc[common].to_numpy() / stored.loc[common].to_numpy()
-    return bool(np.max(np.abs(ratio - 1.0)) > 1e-6)
-
-
-def fetch_alphavantage(engine: Engine, symbols: Sequence[str], *, client=None, full: bool = False,
-                       today: dt.date | None = None, log: Callable[[str], None] | None = None) -> list[FetchResult]:
-    """Bring the store's bars of ``symbols`` up to date from Alpha Vantage, incrementally: a symbol
-    with fewer than 100 trading days missing gets a ``compact`` answer (the last 100 days), one
-    with none held or more missing (or ``full``) the ``full`` history; when the compact answer's
-    adjusted closes disagree with the stored ones (a dividend or split re-adjusted the history),
-    the full history is fetched instead. Each symbol's bars are validated (an error-severity
-    failure writes nothing for it) and upserted in one transaction (source ``"alphavantage"``).
-
-    An unknown symbol is reported in its result and the others go on; a rate limit, an
-    information answer or an unreachable server stops the fetch (the symbols done stay written;
-    the rest carry the error)."""
-    from qpo.data.alphavantage import AlphaVantageClient, AlphaVantageRequestError, output_size
-    from qpo.validation import validate_ohlcv
-
-    log = log or (lambda m: None)
-    client = client or AlphaVantageClient(log=log)
-    held = last_bar_dates(engine, symbols)
-    results: list[FetchResult] = []
-    stop: str | None = None
-    for symbol in symbols:
-        res = FetchResult(symbol)
-        results.append(res)
-        if stop is not None:
-            res.error = f"not fetched: {stop}"
-            continue
-        last = held.get(symbol)
-        res.outputsize = "full" if full else output_size(last, today)
-        res.note = ("--full asked" if full else "nothing held" if last is None else
-                    f"last bar {last}: {'fewer' if res.outputsize == 'compact' else 'at least'} than 100 trading "
-                    "days missing")
-        try:
-            bars = client.daily_adjusted(symbol, res.outputsize)
-            if res.outputsize == "compact" and last is not None and _readjusted(engine, bars, symbol, last):
-                log(f"{symbol}: the history was re-adjusted (a dividend or split) or would leave a gap: fetching "
-                    "the full history")
-                res.outputsize, res.note = "full", "history re-adjusted since the last fetch, or a gap"
-                bars = client.daily_adjusted(symbol, "full")
-        except AlphaVantageRequestError as exc:
-            res.error = str(exc)
-            continue
-        except QpoError as exc:  # rate limit, information, unreachable: the next calls would fail alike
-            res.error = stop = str(exc)
-            continue
-        res.received = len(bars)
-        report = validate_ohlcv(bars)
-        if report.success:  # where the new bars meet the stored ones (a compact answer's first day)
-            report = _with_seam(report, validate_against_store(engine, bars))
-        if not report.success:
-            res.error = f"{symbol}: the bars failed validation, nothing written: {report.summary()}"
-            continue
-        if report.warnings:
-            log(f"{symbol}: warning: {report.warning_summary()}")
-        res.written = upsert_bars(engine, bars, source="alphavantage")
-        res.first, res.last = bars["date"].min().date(), bars["date"].max().date()
-        log(f"{symbol}: {res.outputsize}, {res.received} bars {res.first} to {res.last}, {res.written} rows "
-            "inserted or changed")
-    return results

@@ -122,6 +122,26 @@ def test_a_risk_run_whose_report_folder_cannot_be_written_writes_nothing(small_s
     assert done.checked == 6 and (tmp_path / "book").is_dir()
 
 
+def test_a_bar_stored_with_a_future_date_refuses_the_nightly_run(small_store, client):
+    """A bar dated after today (stored before ingest refused such bars) would make every run of
+    that day, with every other name stale and alerts last seen in the future: refused, naming it."""
+    from sqlalchemy import insert
+
+    from qpo.store.market_data import latest_today, seed_market_data
+    from qpo.store.models import MarketBar
+
+    engine, _ = small_store
+    seed_market_data(engine)
+    ahead = latest_today() + dt.timedelta(days=2)
+    with engine.begin() as conn:
+        conn.execute(insert(MarketBar), [{"ticker": "MSFT", "date": ahead, "adjusted_close": 241.0, "close": 241.0,
+                                          "dividend": 0.0, "split": 1.0, "source": "file"}])
+    with pytest.raises(qpo.errors.DataError, match=f"the run's date {ahead} is after today .*dated in the future "
+                                                   f"\\(MSFT, up to {ahead}\\).*qpo data remove"):
+        run_valuation(engine=engine, client=client)
+    assert run_valuation(D0, engine=engine, client=client).as_of == D0  # a date given is still run
+
+
 _KILLED = """
 import os, signal, sys
 from qpo.store import connect

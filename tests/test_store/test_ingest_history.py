@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from qpo import errors as qpo_errors
 from qpo.store import connect
-from qpo.store.market_data import fetch_alphavantage, ingest_file, prices_panel, upsert_panel
+from qpo.store.market_data import ingest_file, prices_panel, upsert_panel
+from qpo.store.market_fetch import fetch_alphavantage
 from tests.conftest import database_urls
 from tests.test_store.test_store import fresh_store_url
 
@@ -153,3 +155,34 @@ def test_a_seam_years_wide_is_not_judged_as_one_day(engine, tmp_path):
     pd.DataFrame({"AAPL": [125.0, 126.0]}, index=pd.DatetimeIndex(["2026-12-03", "2026-12-04"], name="date")).to_csv(path)
     result = ingest_file(engine, path)
     assert result.ok and result.written == 2, result.report.summary()
+
+
+def test_a_bar_dated_after_today_is_refused_and_a_wrong_bar_can_be_removed(engine, tmp_path, capsys):
+    """A mistyped year (2032 for 2022) would make every nightly run of that day, with every other name
+    stale, and its alerts last seen in the future: refused, nothing written. A bar stored wrongly
+    before this check (or with a wrong price) is removed by `qpo data remove`."""
+    from sqlalchemy import insert
+
+    from qpo.cli import main
+    from qpo.store.market_data import latest_today
+    from qpo.store.models import MarketBar
+
+    _history(engine)
+    stored = _dump(engine)
+    ahead = latest_today() + dt.timedelta(days=3)
+    path = tmp_path / "typo.csv"
+    pd.DataFrame({"AAPL": [126.0]}, index=pd.DatetimeIndex([ahead], name="date")).to_csv(path)
+    with pytest.raises(qpo_errors.DataError, match=f"1 bar\\(s\\) dated after today .*AAPL {ahead}.*mistyped year"):
+        ingest_file(engine, path)
+    pd.testing.assert_frame_equal(_dump(engine), stored)
+    with engine.begin() as conn:  # as an older qpo let it in
+        conn.execute(insert(MarketBar), [{"ticker": "AAPL", "date": ahead, "adjusted_close": 126.0, "close": 126.0,
+                                          "dividend": 0.0, "split": 1.0, "source": "file"}])
+    assert main(["data", "remove", "AAPL", "--from", str(ahead), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["removed"] == 1
+    pd.testing.assert_frame_equal(_dump(engine), stored)
+    assert main(["data", "remove", "AAPL", "--from", "2026-12-01", "--to", "2026-11-30"]) == 2
+    assert "the end 2026-11-30 is before the start 2026-12-01" in capsys.readouterr().err
+    assert main(["data", "remove", "AAPL", "--from", "2026-12-03", "--to", "2026-12-03"]) == 0
+    assert "1 bar(s) of AAPL removed, from 2026-12-03 to 2026-12-03" in capsys.readouterr().out
+    assert _dump(engine).index[-1] == pd.Timestamp("2026-12-03") and pd.isna(_dump(engine).loc["2026-12-03", "AAPL"])
