@@ -205,9 +205,14 @@ def stale_tickers(prices: pd.DataFrame, as_of: pd.Timestamp) -> dict[str, str]:
     return {t: d.date().isoformat() for t, d in sorted(out.items(), key=lambda kv: (kv[1], kv[0]))}
 
 
+#: the longest stretch of weekdays without a date in the panel taken for exchange holidays (two: a
+#: holiday beside a closure); a longer one is days the store missed, counted as trading days
+HOLIDAY_RUN = 2
+
+
 def past_stale_cap(prices: pd.DataFrame, as_of: pd.Timestamp, max_stale_days: int) -> dict[str, dict]:
-    """The names whose last price is more than ``max_stale_days`` trading days (dates of the panel)
-    before ``as_of``: ``{ticker: {"last": ISO date of its last bar, "days": trading days since}}``,
+    """The names whose last price is more than ``max_stale_days`` trading days (dates of the panel;
+    where the panel misses more than two weekdays in a row, those weekdays too) before ``as_of``: ``{ticker: {"last": ISO date of its last bar, "days": trading days since}}``,
     oldest first. They are not carried at a frozen price: the runs treat them as unpriced
     (:func:`without`); a name stale for ``max_stale_days`` days or fewer is carried as before."""
     px = prices.loc[:as_of]
@@ -217,10 +222,28 @@ def past_stale_cap(prices: pd.DataFrame, as_of: pd.Timestamp, max_stale_days: in
     end = len(dates) - 1 if dates[-1] == as_of else len(dates)  # as_of off the panel: one date more
     out = {}
     for ticker, last in stale_tickers(px, as_of).items():
-        behind = end - int(dates.get_loc(pd.Timestamp(last)))
+        behind = max(end - int(dates.get_loc(pd.Timestamp(last))), _weekdays_missed(dates, pd.Timestamp(last), as_of))
         if behind > max_stale_days:
             out[ticker] = {"last": last, "days": behind}
     return out
+
+
+def _weekdays_missed(dates: pd.DatetimeIndex, last: pd.Timestamp, as_of: pd.Timestamp) -> int:
+    """Trading days from ``last`` to ``as_of`` when the panel itself misses some: its dates in
+    between, plus the weekdays of every stretch of more than :data:`HOLIDAY_RUN` weekdays the panel
+    has no date in (a store that missed days of bars, not an exchange holiday)."""
+    weekdays = pd.bdate_range(last + pd.Timedelta(days=1), as_of)
+    if len(weekdays) == 0:
+        return 0
+    seen = weekdays.isin(dates.normalize())
+    count, run = int(seen.sum()), 0
+    for here in seen:
+        if here:
+            count += run if run > HOLIDAY_RUN else 0
+            run = 0
+        else:
+            run += 1
+    return count + (run if run > HOLIDAY_RUN else 0)
 
 
 def without(prices: pd.DataFrame, names) -> pd.DataFrame:

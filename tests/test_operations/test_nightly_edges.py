@@ -305,3 +305,24 @@ def test_names_without_a_sector_are_said_not_alerted_and_a_stored_map_caps_them(
     result = run_risk(D0, engine=engine, client=client, report_dir=tmp_path, deliver=False)
     assert [a["check"] for a in list_alerts(engine, actor=ADMIN)] == ["sector Information Technology"]
     assert not any("without a sector" in w for w in result.warnings)
+
+
+def test_the_staleness_cap_counts_the_weekdays_a_store_missed_not_a_holiday():
+    """A store that missed three weeks of bars (only one name came in on 2023-01-20): a name last
+    priced on 2022-12-28 is 17 trading days old, not 2 panel dates; an exchange holiday (no date on
+    Thanksgiving) is not a trading day."""
+    import pandas as pd
+
+    from qpo.operations._tasks import past_stale_cap
+
+    days = pd.bdate_range("2022-12-01", "2022-12-30").append(pd.DatetimeIndex(["2023-01-20"]))
+    prices = pd.DataFrame({"A": 1.0, "B": 1.0}, index=days)
+    prices.loc["2022-12-29":, "A"] = float("nan")
+    prices.loc["2022-12-30", "B"] = float("nan")
+    assert past_stale_cap(prices, pd.Timestamp("2023-01-20"), 5) == {"A": {"last": "2022-12-28", "days": 17}}
+    assert past_stale_cap(prices, pd.Timestamp("2022-12-30"), 5) == {}  # two dates old: carried
+    autumn = pd.bdate_range("2022-11-14", "2022-11-30").drop(pd.Timestamp("2022-11-24"))
+    held = pd.DataFrame({"A": 1.0}, index=autumn)
+    held.loc["2022-11-22":, "A"] = float("nan")
+    assert past_stale_cap(held, autumn[-1], 6) == {}  # 6 trading days: 22, 23, 25, 28, 29, 30
+    assert past_stale_cap(held, autumn[-1], 5) == {"A": {"last": "2022-11-21", "days": 6}}
