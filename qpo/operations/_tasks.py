@@ -213,7 +213,8 @@ HOLIDAY_RUN = 2
 def past_stale_cap(prices: pd.DataFrame, as_of: pd.Timestamp, max_stale_days: int) -> dict[str, dict]:
     """The names whose last price is more than ``max_stale_days`` trading days (dates of the panel;
     where the panel misses more than two weekdays in a row, those weekdays too) before ``as_of``:
-    ``{ticker: {"last": ISO date of its last bar, "days": trading days since}}``, oldest first. They are not carried at a frozen price: the runs treat them as unpriced
+    ``{ticker: {"last": ISO date of its last bar, "days": trading days since}}``, oldest first.
+    They are not carried at a frozen price: the runs treat them as unpriced
     (:func:`without`); a name stale for ``max_stale_days`` days or fewer is carried as before."""
     px = prices.loc[:as_of]
     if px.empty:
