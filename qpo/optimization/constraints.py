@@ -27,8 +27,8 @@ def _check_number(name: str, v, *, low: float | None = None, strict: bool = Fals
 
 
 def _check_mapping_or_number(name: str, v, *, low: float | None = None):
-    if v is None or is_number(v):
-        _check_number(name, v, low=low)
+    if v is None or is_number(v) or (isinstance(v, numbers.Real) and not isinstance(v, bool)):
+        _check_number(name, v, low=low)  # inf and NaN too: "must be a finite number"
         return
     if not isinstance(v, (Mapping, pd.Series)):
         raise ProblemError(f"{name} must be a number or a mapping ticker -> number "

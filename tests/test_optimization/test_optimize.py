@@ -92,6 +92,9 @@ def test_bad_inputs_are_clear_errors(returns):
         qpo.PortfolioProblem.from_moments(mu, neg)
     with pytest.raises(InfeasibleError, match="min_weight 0.5 > max_weight 0.2"):
         qpo.Constraints(min_weight=0.5, max_weight=0.2)
+    for bad in (float("inf"), float("nan"), np.float64("-inf")):  # a number, named as not finite
+        with pytest.raises(ProblemError, match=f"max_weight must be a finite number, got {bad}"):
+            qpo.Constraints(max_weight=bad)
 
 
 def test_from_moments_arrays_and_result_dict():
