@@ -146,6 +146,8 @@ def quote(value: object, n: int = QUOTE_CHARS) -> str:
     if isinstance(value, str):
         text = repr(value[:n])[:n + 2]
         return text if len(value) <= n and len(text) <= n + 2 else f"{text}... ({len(value)} characters)"
+    if isinstance(value, np.generic) and not isinstance(value, (np.str_, np.bytes_, np.void)):
+        value = value.item()  # 'inf', not 'np.float64(inf)'
     try:
         text = repr(value)
     except Exception:  # noqa: BLE001 - an int too large to print, a broken __repr__
