@@ -53,11 +53,28 @@ def _setup(prices: object, rebalance: object, window: object, expanding: object,
     return panel, run_kw
 
 
+def _refuse_all_failed(strategy: Strategy, records: list[dict[str, Any]]) -> None:
+    """A backtest none of whose rebalances could be solved held cash throughout: its zero returns
+    would read as a result (CAGR 0 %, beside the other strategies), so it is an error of the first
+    failure's kind, with its message."""
+    from qpo import errors
+
+    if not records or any(r["status"] != "failed" for r in records):
+        return
+    first = records[0]
+    kind, sep, why = str(first["message"]).partition(": ")
+    cls = getattr(errors, kind, None) if sep else None
+    cls = cls if isinstance(cls, type) and issubclass(cls, errors.QpoError) else errors.DataError
+    raise cls(f"every one of the {len(records)} rebalances of {strategy.name!r} failed, so it never invested (its "
+              f"returns would be 0, not a result); the first, on {first['date'].date()}: {why if sep else first['message']}")
+
+
 def _run(panel: Panel, strategy: Strategy, *, costs: float, benchmark_returns: pd.Series | None,
          risk_free_rate: float, periods_per_year: Frequency, confidence: float, solver: str | list[str] | None,
          parameters: dict[str, Any]) -> BacktestResult:
     t0 = time.perf_counter()
     sim = simulate(panel, strategy, costs, solver, risk_free_rate, periods_per_year.periods_per_year)
+    _refuse_all_failed(strategy, sim.records)
     return assemble(panel, strategy, sim, benchmark_returns=benchmark_returns, risk_free_rate=risk_free_rate,
                     periods_per_year=periods_per_year, confidence=confidence, started=t0, parameters=parameters)
 

@@ -166,6 +166,20 @@ def test_a_failing_first_rebalance_holds_cash(sp500):
     assert (res.returns.loc[first_ok:].iloc[1:] != 0).all()
 
 
+def test_a_backtest_none_of_whose_rebalances_solves_is_an_error_not_a_flat_result(sp500):
+    """A 10 % cap on 5 names cannot be fully invested: every rebalance fails, and the strategy would
+    sit in cash with a CAGR of 0 % beside the others; the first failure's error is raised instead."""
+    from qpo.errors import InfeasibleError
+
+    prices = sp500.iloc[:, :5].loc["2015-01-01":"2018-12-31"]
+    capped = Strategy("min_variance", constraints=qpo.Constraints(max_weight=0.1), name="capped")
+    with pytest.raises(InfeasibleError, match="every one of the 35 rebalances of 'capped' failed, so it never "
+                                              "invested .*the first, on 2016-01-29: .*raise max_weight to at least 0.2"):
+        qpo.backtest(prices, capped, rebalance="M", window=252)
+    with pytest.raises(InfeasibleError, match="every one of the 35 rebalances"):
+        qpo.compare_strategies(prices, [Strategy("min_variance"), capped], rebalance="M", window=252)
+
+
 def test_the_failed_rebalances_are_the_failed_rows_of_the_rebalance_table(sp500):
     """``failures`` is read from the rebalance table (kept once): each failed row's date and message,
     in date order; the typed parts are the strategy and the risk report of the net returns."""
