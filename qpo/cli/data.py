@@ -72,13 +72,17 @@ def _cmd_ingest(args) -> int:
     if args.json:
         _common.emit_json({"file": result.path, "kind": result.kind, "status": "INGESTED", "written": result.written,
                            "tickers": result.tickers, "first": result.first, "last": result.last,
-                           "warnings": [str(w) for w in report.warnings], "hint": hint})
+                           "readjusted": result.readjusted, "warnings": [str(w) for w in report.warnings],
+                           "hint": hint})
     else:
         _say(f"{result.path} ({result.kind}): {report.summary()}")
         for w in report.warnings:
             _say(f"warning    {w}")
         _say(f"{result.written} bars inserted or changed: {len(result.tickers)} ticker(s), {result.first} to "
              f"{result.last}")
+        for ticker, factor in result.readjusted.items():
+            _say(f"re-adjusted {ticker}: its stored adjusted closes before the file x {factor:.6g} (a split or "
+                 "dividend where the file meets them)")
         if hint:
             _say(f"note       {hint}")
     return 0

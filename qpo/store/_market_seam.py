@@ -38,7 +38,7 @@ def _long_closes(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 def _stored_before(engine: Engine, first: pd.Series) -> pd.DataFrame:
     """Each ticker's last stored bar strictly before ``first[ticker]`` (a date): ``ticker``, ``date``,
-    ``adjusted_close``; tickers without such a bar are absent."""
+    ``adjusted_close``, ``close`` (NaN for a panel's bar); tickers without such a bar are absent."""
     rows: list[tuple] = []
     by_date = first.groupby(first.dt.date)
     with engine.connect() as conn:
@@ -49,15 +49,62 @@ def _stored_before(engine: Engine, first: pd.Series) -> pd.DataFrame:
                 last = (select(MarketBar.ticker.label("t"), func.max(MarketBar.date).label("d"))
                         .where(MarketBar.ticker.in_(chunk), MarketBar.date < day)
                         .group_by(MarketBar.ticker).subquery())
-                q = (select(MarketBar.ticker, MarketBar.date, MarketBar.adjusted_close)
+                q = (select(MarketBar.ticker, MarketBar.date, MarketBar.adjusted_close, MarketBar.close)
                      .join(last, (MarketBar.ticker == last.c.t) & (MarketBar.date == last.c.d)))
                 rows += [tuple(r) for r in conn.execute(q)]
-    out = pd.DataFrame(rows, columns=["ticker", "date", "adjusted_close"])
+    out = pd.DataFrame(rows, columns=["ticker", "date", "adjusted_close", "close"])
+    out["close"] = pd.to_numeric(out["close"], errors="coerce")
     out["date"] = pd.to_datetime(out["date"])
     return out
 
 
-def validate_against_store(engine: Engine, bars: pd.DataFrame, kind: str = "ohlcv") -> ValidationReport | None:
+def _near(new_dates, stored_dates, spacing: float) -> np.ndarray:
+    """Which seams are a few periods wide (a one-period move), not years (any move in between)."""
+    gap = np.asarray(new_dates, dtype="datetime64[ns]") - np.asarray(stored_dates, dtype="datetime64[ns]")
+    return gap <= np.timedelta64(int(round(max(7.0, 3 * spacing) * 86_400)), "s")
+
+
+def history_factors(engine: Engine, bars: pd.DataFrame) -> dict[str, tuple[pd.Timestamp, float]]:
+    """What the stored adjusted closes of each ticker need, where OHLCV ``bars`` meet them, to stay
+    one adjusted series: ``{ticker: (its first new date, factor)}`` for the stored bars before that
+    date. A vendor adjusts the whole history back from a split or dividend; a file of the days
+    after the stored ones carries the new adjustment only in its own rows, so its first adjusted
+    close would step from the stored one by the split (a 2:1 split read as a -50 % day). The true
+    return across the seam is the actual closes' with the first new bar's split and dividend,
+    ``(close + dividend) x split / stored close - 1``; the factor makes the stored adjusted closes
+    meet the new one at that return. Only where both bars have an actual close, the seam is a few
+    periods wide, and the factor differs from 1 by more than 1e-6 (returns inside the stored history
+    are unchanged by a factor)."""
+    need = ("ticker", "date", "adjusted_close", "close")
+    if any(c not in bars.columns for c in need):
+        return {}
+    frame = pd.DataFrame({"ticker": bars["ticker"].astype(str).str.strip().to_numpy(),
+                          "date": pd.to_datetime(bars["date"], errors="coerce").to_numpy(),
+                          "adjusted_close": _column(bars, "adjusted_close"), "close": _column(bars, "close"),
+                          "dividend": _column(bars, "dividend_amount") if "dividend_amount" in bars.columns else 0.0,
+                          "split": _column(bars, "split_coefficient") if "split_coefficient" in bars.columns else 1.0})
+    frame = frame[frame["date"].notna()].sort_values(["ticker", "date"], kind="stable")
+    if frame.empty:
+        return {}
+    firsts = frame.groupby("ticker", sort=False).head(1).set_index("ticker")
+    stored = _stored_before(engine, firsts["date"]).set_index("ticker")
+    if stored.empty:
+        return {}
+    new = firsts.loc[stored.index]
+    near = _near(new["date"].to_numpy(), stored["date"].to_numpy(), _spacing_days(frame["date"]))
+    dividend = np.nan_to_num(new["dividend"].to_numpy(dtype=float), nan=0.0)
+    split = new["split"].to_numpy(dtype=float)
+    split = np.where(np.isfinite(split) & (split > 0), split, 1.0)
+    growth = (new["close"].to_numpy(dtype=float) + dividend) * split / stored["close"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = new["adjusted_close"].to_numpy(dtype=float) / (growth * stored["adjusted_close"].to_numpy(dtype=float))
+    keep = near & np.isfinite(factor) & (factor > 0) & (np.abs(factor - 1.0) > 1e-6)
+    return {str(t): (pd.Timestamp(d), float(f)) for t, d, f in zip(new.index[keep], new["date"][keep], factor[keep],
+                                                                  strict=True)}
+
+
+def validate_against_store(engine: Engine, bars: pd.DataFrame, kind: str = "ohlcv",
+                           factors: dict[str, tuple[pd.Timestamp, float]] | None = None) -> ValidationReport | None:
     """Validate where new bars meet the stored ones: each ticker's last stored bar before its first
     new bar, followed by that first new bar, through the same suite (:func:`qpo.validation.validate_ohlcv`
     on the adjusted closes, with the new data's implausible-jump limit), so that a jump across the
@@ -77,17 +124,20 @@ def validate_against_store(engine: Engine, bars: pd.DataFrame, kind: str = "ohlc
     stored = _stored_before(engine, firsts["date"])
     if stored.empty:
         return None
+    if factors:  # the stored closes as the load leaves them: re-adjusted for a split or dividend at the seam
+        scale = stored["ticker"].map(lambda t: factors[t][1] if t in factors else 1.0).astype(float)
+        stored = stored.assign(adjusted_close=stored["adjusted_close"] * scale)
     new = firsts.loc[stored["ticker"]].reset_index()
     # only a seam a few periods wide is a one-period move: a stored history that ended long before
     # the new bars (2020, then a file from 2024) may have moved any amount in between, legitimately
-    spacing = _spacing_days(long["date"])
-    gap = (new["date"].to_numpy() - stored.set_index("ticker").loc[new["ticker"], "date"].to_numpy())
-    near = gap <= np.timedelta64(int(round(max(7.0, 3 * spacing) * 86_400)), "s")
+    near = _near(new["date"].to_numpy(), stored.set_index("ticker").loc[new["ticker"], "date"].to_numpy(),
+                 _spacing_days(long["date"]))
     skipped = int((~near).sum())
     stored, new = stored[stored["ticker"].isin(new["ticker"][near])], new[near]
     if stored.empty:
         return None
-    seam = pd.concat([stored, new[["ticker", "date", "adjusted_close"]]], ignore_index=True)
+    seam = pd.concat([stored[["ticker", "date", "adjusted_close"]], new[["ticker", "date", "adjusted_close"]]],
+                     ignore_index=True)
     seam = seam.sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
     for name in ("open", "high", "low", "close"):  # only the adjusted closes are compared: OHLC consistent
         seam[name] = seam["adjusted_close"]

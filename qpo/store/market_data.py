@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +28,7 @@ from qpo._checks import quote
 from qpo.data.loaders import OHLCV_COLUMNS, as_date, load_prices
 from qpo.errors import DataError, QpoError
 from qpo.store import _inputs as check
-from qpo.store._market_seam import _column, _with_seam, validate_against_store
+from qpo.store._market_seam import _column, _with_seam, history_factors, validate_against_store
 from qpo.store.models import MarketBar
 from qpo.validation import ValidationReport
 
@@ -123,19 +123,32 @@ def _rows(bars: pd.DataFrame, source: str) -> list[dict]:
              "source": source} for i in range(len(bars))]
 
 
-def upsert_bars(engine: Engine, bars: pd.DataFrame, *, source: str = "file", _closes_only: bool = False) -> int:
+def _rescale(conn, factors: Mapping[str, tuple[pd.Timestamp, float]] | None) -> None:
+    """Multiply each ticker's stored adjusted closes before its date by its factor (in ``conn``'s
+    transaction): :func:`~qpo.store._market_seam.history_factors`."""
+    from sqlalchemy import update
+
+    for ticker, (day, factor) in (factors or {}).items():
+        conn.execute(update(MarketBar).where(MarketBar.ticker == ticker, MarketBar.date < pd.Timestamp(day).date())
+                     .values(adjusted_close=MarketBar.adjusted_close * float(factor)))
+
+
+def upsert_bars(engine: Engine, bars: pd.DataFrame, *, source: str = "file", _closes_only: bool = False,
+                readjust: Mapping[str, tuple[pd.Timestamp, float]] | None = None) -> int:
     """Insert or replace daily bars (:data:`qpo.data.OHLCV_COLUMNS`; ``dividend_amount`` and
     ``split_coefficient`` may be absent: 0 and 1). One transaction, chunked upserts. Returns the
     number of rows inserted or changed: the same bars loaded twice return 0 the second time and
     change nothing. A bar without a positive adjusted close, a repeated (ticker, date) or a row
-    without a ticker or date is refused (:class:`~qpo.errors.DataError`) and nothing is written."""
+    without a ticker or date is refused (:class:`~qpo.errors.DataError`) and nothing is written.
+    ``readjust``: ``{ticker: (date, factor)}``, stored adjusted closes before the date multiplied
+    by the factor in the same transaction (a split or dividend where the bars meet the stored ones)."""
     if not isinstance(bars, pd.DataFrame):
         raise DataError(f"bars must be a pandas DataFrame, got {type(bars).__name__}")
     rows = _rows(bars.reset_index(drop=True), source)
     if not rows:
         return 0
     if engine.dialect.name == "postgresql":
-        return _copy_upsert(engine, rows, _closes_only)
+        return _copy_upsert(engine, rows, _closes_only, readjust)
     insert = _insert(engine)
     table = MarketBar.__table__
     stmt = insert(table)
@@ -159,6 +172,7 @@ def upsert_bars(engine: Engine, bars: pd.DataFrame, *, source: str = "file", _cl
         where=changed).returning(table.c.ticker)  # a row comes back for each bar inserted or changed
     written = 0
     with engine.begin() as conn:
+        _rescale(conn, readjust)
         for start in range(0, len(rows), CHUNK_ROWS):
             written += len(conn.execute(stmt, rows[start:start + CHUNK_ROWS]).all())
     return written
@@ -167,7 +181,7 @@ def upsert_bars(engine: Engine, bars: pd.DataFrame, *, source: str = "file", _cl
 _COPIED = ("ticker", "date", *_VALUE_COLUMNS, "source")
 
 
-def _copy_upsert(engine: Engine, rows: list[dict], closes_only: bool = False) -> int:
+def _copy_upsert(engine: Engine, rows: list[dict], closes_only: bool = False, readjust=None) -> int:
     """PostgreSQL: COPY the bars into a temporary table, then one ``INSERT .. SELECT .. ON CONFLICT
     DO UPDATE`` (a few times faster than batched INSERTs); all in one transaction."""
     cols = ", ".join(_COPIED)
@@ -180,6 +194,7 @@ def _copy_upsert(engine: Engine, rows: list[dict], closes_only: bool = False) ->
         changed = " OR ".join(f"m.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in _VALUE_COLUMNS)
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*_VALUE_COLUMNS, "source"))
     with engine.begin() as conn:
+        _rescale(conn, readjust)
         raw = conn.connection.driver_connection
         with raw.cursor() as cur:  # type: ignore[union-attr]
             cur.execute("CREATE TEMPORARY TABLE qpo_bars_in (ticker varchar(32), date date, open float8, high float8, "
@@ -387,6 +402,9 @@ class IngestResult:
     tickers: list[str] = field(default_factory=list)
     first: dt.date | None = None
     last: dt.date | None = None
+    #: ticker -> the factor its stored adjusted closes before the file were multiplied by (a split or
+    #: dividend where the file meets them: :func:`~qpo.store._market_seam.history_factors`)
+    readjusted: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -425,11 +443,13 @@ def ingest_file(engine: Engine, path, *, kind: str = "auto", source: str = "file
     result = IngestResult(str(path), kind, report)
     if not report.success:
         return result
-    report = result.report = _with_seam(report, validate_against_store(engine, frame, kind))
+    readjust = history_factors(engine, frame) if kind == "ohlcv" else {}
+    report = result.report = _with_seam(report, validate_against_store(engine, frame, kind, readjust))
     if not report.success:
         return result
-    result.written = upsert_bars(engine, frame, source=source) if kind == "ohlcv" else \
+    result.written = upsert_bars(engine, frame, source=source, readjust=readjust) if kind == "ohlcv" else \
         upsert_panel(engine, frame, source=source)
+    result.readjusted = {t: round(f, 10) for t, (_, f) in readjust.items()}
     dates = pd.to_datetime(frame["date"]) if kind == "ohlcv" else frame.index
     result.tickers = sorted(map(str, frame["ticker"].unique())) if kind == "ohlcv" else list(map(str, frame.columns))
     result.first, result.last = dates.min().date(), dates.max().date()

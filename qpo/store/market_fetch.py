@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from qpo.errors import QpoError
-from qpo.store._market_seam import _with_seam, validate_against_store
+from qpo.store._market_seam import _with_seam, history_factors, validate_against_store
 from qpo.store.market_data import last_bar_dates, prices_panel, upsert_bars
 
 __all__ = ["FetchResult", "fetch_alphavantage"]
@@ -89,14 +89,15 @@ def fetch_alphavantage(engine: Engine, symbols: Sequence[str], *, client=None, f
             continue
         res.received = len(bars)
         report = validate_ohlcv(bars)
+        readjust = history_factors(engine, bars) if report.success else {}
         if report.success:  # where the new bars meet the stored ones (a compact answer's first day)
-            report = _with_seam(report, validate_against_store(engine, bars))
+            report = _with_seam(report, validate_against_store(engine, bars, "ohlcv", readjust))
         if not report.success:
             res.error = f"{symbol}: the bars failed validation, nothing written: {report.summary()}"
             continue
         if report.warnings:
             log(f"{symbol}: warning: {report.warning_summary()}")
-        res.written = upsert_bars(engine, bars, source="alphavantage")
+        res.written = upsert_bars(engine, bars, source="alphavantage", readjust=readjust)
         res.first, res.last = bars["date"].min().date(), bars["date"].max().date()
         log(f"{symbol}: {res.outputsize}, {res.received} bars {res.first} to {res.last}, {res.written} rows "
             "inserted or changed")
