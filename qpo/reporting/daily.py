@@ -260,9 +260,7 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
                         f"prices), got {lookback_days!r}")
     if not isinstance(prices, pd.DataFrame):
         raise DataError(f"prices must be a DataFrame of prices (dates x tickers), got {type(prices).__name__}")
-    as_of = check_as_of(prices.index, as_of)
-    frequency = infer_frequency(prices.index[prices.index <= as_of], periods_per_year)
-    unit = period_name(frequency.periods_per_year)
+    given, as_of = as_of, check_as_of(prices.index, as_of)
     who = report_actor(actor)
     engine = engine or connect(create=False)
     if sectors is None:  # the book's map: the store's sectors over the bundled ones
@@ -273,7 +271,11 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
         held = get_portfolio(session, who, portfolio)
         strategy = portfolio_strategy(held)
         own = strategy.limits
+        if given is None:  # the last date that prices every held name: a day that came in for only some is not it
+            as_of = _last_priced_day(session, who, portfolio, prices, as_of)
         weights, cash = ledger_weights(session, who, portfolio, prices, as_of)
+    frequency = infer_frequency(prices.index[prices.index <= as_of], periods_per_year)
+    unit = period_name(frequency.periods_per_year)
     overrides = what_if_overrides(max_weight)
     strategy = strategy.with_overrides(**overrides) if overrides else strategy  # a bad value: the strategy's error
     checked, source = resolve_limits(own, limits)
@@ -318,6 +320,30 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
     return DailyReport(portfolio, as_of, weights, asset_returns, port, bench_r, risk, bench_risk, what_if,
                        what_if_risk, limits=checked, limits_source=source, cash=cash, what_if_returns=what_if_returns,
                        data_warnings=warnings)
+
+
+def _last_priced_day(session, actor, portfolio: str, prices: pd.DataFrame, day: pd.Timestamp) -> pd.Timestamp:
+    """The last date up to ``day`` on which every name ``portfolio`` holds on ``day`` has a price;
+    when it is earlier (a day's bars came in for only some names), a :class:`qpo.errors.DataWarning`
+    names the day and the held names it lacks."""
+    import warnings
+
+    from qpo.errors import DataWarning
+    from qpo.store import position
+
+    names = [t for t in position(session, actor, portfolio, day.date()).shares.index if t in prices.columns]
+    if not names:
+        return day
+    full = prices.loc[:day, names].notna().all(axis=1)
+    if not full.any() or full.iloc[-1]:
+        return day
+    last = full.index[full.to_numpy()][-1]
+    lacking = [t for t in names if pd.isna(prices.at[day, t])]
+    warnings.warn(DataWarning(
+        f"the prices' last date {day.date()} has no price for {len(lacking)} of the {len(names)} names "
+        f"{portfolio!r} holds ({', '.join(lacking[:5])}{' ...' if len(lacking) > 5 else ''}): the report is as of "
+        f"{last.date()}, the last date that prices them all (give as_of to choose)"), stacklevel=3)
+    return last
 
 
 def _window_returns(prices: pd.DataFrame, names: list[str], as_of: pd.Timestamp, lookback_days: int,

@@ -160,3 +160,25 @@ def test_data_warnings_are_bounded_and_the_held_names_come_first():
     hostile = data_warnings({"warnings": [{"check": "<script>x</script>", "columns": ["v"], "unexpected_count": 1,
                                            "examples": [{"ticker": "<b>", "date": "2020-01-02", "v": 0.5}]}]})
     assert "<script>" not in hostile.html() and "&lt;b&gt;" in hostile.html()
+
+
+def test_a_last_day_that_came_in_for_only_some_names_is_not_the_reports_date(book, sp500_clean):
+    """A day's bars ingested for two names only (the store's last date): the report is as of the last
+    date that prices every held name, and says so; a date given is still that date (and refused
+    there, as before, for the names it lacks)."""
+    from qpo.errors import DataError, DataWarning
+    from qpo.store import position, session_scope
+
+    prices = sp500_clean.loc[:AS_OF]
+    with session_scope(book) as s:
+        held = position(s, SYSTEM, "Tech Tilt", AS_OF).shares.index.tolist()
+    partial = pd.Timestamp(AS_OF) + pd.offsets.BDay(1)
+    extra = pd.DataFrame({held[0]: [float(prices[held[0]].iloc[-1]) * 1.01]}, index=[partial])
+    ragged = pd.concat([prices, extra])
+    with pytest.warns(DataWarning, match=f"the prices' last date {partial.date()} has no price for {len(held) - 1} of "
+                                         f"the {len(held)} names 'Tech Tilt' holds .*the report is as of {AS_OF}"):
+        report = _report(book, ragged, as_of=None)
+    assert report.as_of == pd.Timestamp(AS_OF)
+    assert report.risk.volatility == pytest.approx(_report(book, prices).risk.volatility, rel=1e-12)
+    with pytest.raises(DataError, match="have no price on some of the"):
+        _report(book, ragged, as_of=str(partial.date()))
