@@ -261,6 +261,7 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
     if not isinstance(prices, pd.DataFrame):
         raise DataError(f"prices must be a DataFrame of prices (dates x tickers), got {type(prices).__name__}")
     given, as_of = as_of, check_as_of(prices.index, as_of)
+    infer_frequency(prices.index[prices.index <= as_of], periods_per_year)  # irregular dates: refused first
     who = report_actor(actor)
     engine = engine or connect(create=False)
     if sectors is None:  # the book's map: the store's sectors over the bundled ones
