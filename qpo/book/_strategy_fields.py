@@ -90,8 +90,9 @@ def _mapping(key: str, v) -> dict:
     return out
 
 
-def _number_map(key: str, v, lo: float | None = 0.0) -> dict[str, float]:
-    return {k: _number(f"{key}[{k!r}]", x, lo) for k, x in _mapping(key, v).items()}
+def _number_map(key: str, v, lo: float | None = 0.0, hi: float | None = None) -> dict[str, float]:
+    return {k: _number(f"{key}[{k!r}]", x, lo, hi, valid="a fraction: 0.2 = 20 %" if hi == 1.0 else "")
+            for k, x in _mapping(key, v).items()}
 
 
 # -- objective options ------------------------------------------------------------------------------
@@ -160,7 +161,10 @@ def _constraints(given) -> Constraints:
             kw[k] = bool(v)
         elif k in _MAPPING_FIELDS:
             lo = 0.0 if k in ("transaction_costs", "market_impact") else None
-            kw[k] = _number(where, v, lo) if not isinstance(v, (Mapping, pd.Series)) else _number_map(where, v, lo)
+            # a long-only cap above 1 caps nothing: 20 meant as 20 % would pass every weight
+            hi = 1.0 if k == "max_weight" else None  # (a client portfolio is long-only)
+            kw[k] = (_number(where, v, lo, hi, valid="a fraction: 0.2 = 20 %" if hi else "")
+                     if not isinstance(v, (Mapping, pd.Series)) else _number_map(where, v, lo, hi))
         elif k in _FLOAT_FIELDS:
             kw[k] = _number(where, v)
         elif k in _WEIGHT_MAPS:
@@ -228,10 +232,12 @@ def _limits(given) -> Limits:
             if k == "var_method":
                 raise _fail(where, "cannot be null (leave it out for 'historical')")
             kw[k] = None
-        elif k in ("max_weight", "var_limit"):
-            kw[k] = _number(where, v, 0.0, lo_open=True, valid="0.25 = 25 %")
+        elif k in ("max_weight", "var_limit"):  # fractions: a limit of 20 (meant as 20 %) would never breach
+            kw[k] = _number(where, v, 0.0, 1.0, lo_open=True,
+                            valid="a fraction: 0.25 = 25 %" if k == "max_weight" else "a fraction: 0.03 = 3 % a day")
         elif k == "sector_max":
-            kw[k] = _number_map(where, v) if isinstance(v, Mapping) else _number(where, v, 0.0)
+            kw[k] = (_number_map(where, v, 0.0, 1.0) if isinstance(v, Mapping)
+                     else _number(where, v, 0.0, 1.0, valid="a fraction: 0.4 = 40 %"))
         elif k == "min_names":
             kw[k] = _whole(where, v, 1, 100_000)
         else:

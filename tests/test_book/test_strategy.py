@@ -426,3 +426,19 @@ def test_a_sector_cap_on_a_sector_no_ticker_has_is_refused_not_ignored(returns):
                                 "sector_max": {"Information Technology": 0.3}})
     w = optimize(right.problem(returns[names]), "max_sharpe").weights
     assert float(w[["AAPL", "MSFT"]].sum()) <= 0.3 + 1e-6
+
+
+@pytest.mark.parametrize("doc, says", [
+    ({"constraints": {"max_weight": 20}}, "constraints.max_weight: must be a finite number <= 1 (a fraction: 0.2 = 20 %)"),
+    ({"constraints": {"max_weight": {"AAPL": 1.5}}}, "constraints.max_weight['AAPL']: must be a finite number <= 1"),
+    ({"limits": {"max_weight": 30}}, "limits.max_weight: must be a finite number > 0 and <= 1 (a fraction: 0.25 = 25 %)"),
+    ({"limits": {"var_limit": 3}}, "limits.var_limit: must be a finite number > 0 and <= 1 (a fraction: 0.03 = 3 % a day)"),
+    ({"limits": {"sector_max": 40}}, "limits.sector_max: must be a finite number >= 0 and <= 1 (a fraction: 0.4 = 40 %)"),
+])
+def test_a_percent_where_a_fraction_belongs_is_refused(doc, says):
+    """20 meant as 20 %: a long-only cap or a compliance limit above 1 caps nothing and never breaches,
+    so every weight would pass it (a client portfolio is long-only)."""
+    with pytest.raises(StrategyError) as info:
+        Strategy.from_json({"schema_version": SCHEMA_VERSION, **doc})
+    assert says in str(info.value)
+    assert Strategy.from_json({"schema_version": SCHEMA_VERSION, "constraints": {"max_weight": 1}}).constraints.max_weight == 1
