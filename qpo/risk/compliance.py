@@ -42,15 +42,15 @@ class Limits:
     def __post_init__(self):
         from qpo.risk.var import VAR_METHODS
 
-        for name in ("max_weight", "var_limit"):
+        for name in ("max_weight", "var_limit"):  # at most 1: a limit of 20 (meant as 20 %) would never breach
             v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v):
-                raise InvalidValueError(f"Limits.{name} must be a positive fraction (0.25 = 25 %), got {v!r}")
+            if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v <= 1):
+                raise InvalidValueError(f"Limits.{name} must be a fraction in (0, 1] (0.25 = 25 %), got {v!r}")
         caps = self.sector_max.values() if isinstance(self.sector_max, dict) else (
             [] if self.sector_max is None else [self.sector_max])
         for v in caps:
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= v:
-                raise InvalidValueError(f"Limits.sector_max caps must be fractions >= 0, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= v <= 1:
+                raise InvalidValueError(f"Limits.sector_max caps must be fractions in [0, 1] (0.4 = 40 %), got {v!r}")
         if self.min_names is not None and (isinstance(self.min_names, bool) or not isinstance(self.min_names, int)
                                            or self.min_names < 1):
             raise InvalidValueError(f"Limits.min_names must be a whole number >= 1, got {self.min_names!r}")

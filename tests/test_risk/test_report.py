@@ -330,8 +330,11 @@ def test_compliance(report, data):
     assert "<th class=\"row_heading level0 row0\" >0</th>" not in html
     duration = int(report.drawdown.duration)
     assert f">{duration:,}<" in html and f">{duration}.0000<" not in html
-    with pytest.raises(InvalidValueError, match="positive fraction"):
+    with pytest.raises(InvalidValueError, match="a fraction in \\(0, 1\\]"):
         Limits(max_weight=-0.1)
+    for bad in ({"max_weight": 20}, {"var_limit": 3}, {"sector_max": 40}, {"sector_max": {"Energy": 1.5}}):
+        with pytest.raises(InvalidValueError, match="fraction"):  # a percent: it would never breach
+            Limits(**bad)
     with pytest.raises(UnknownOptionError, match="valid:"):
         risk_report(w, data[1], limits={"max_wieght": 0.1})
 
