@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, case, func, select
 
 from qpo.store.models import MarketBar
 from qpo.validation import ValidationReport
@@ -49,7 +49,8 @@ def _stored_before(engine: Engine, first: pd.Series) -> pd.DataFrame:
                 last = (select(MarketBar.ticker.label("t"), func.max(MarketBar.date).label("d"))
                         .where(MarketBar.ticker.in_(chunk), MarketBar.date < day)
                         .group_by(MarketBar.ticker).subquery())
-                q = (select(MarketBar.ticker, MarketBar.date, MarketBar.adjusted_close, MarketBar.close)
+                actual = case((MarketBar.open.is_(None), None), else_=MarketBar.close)  # a panel's close is its adjusted one
+                q = (select(MarketBar.ticker, MarketBar.date, MarketBar.adjusted_close, actual)
                      .join(last, (MarketBar.ticker == last.c.t) & (MarketBar.date == last.c.d)))
                 rows += [tuple(r) for r in conn.execute(q)]
     out = pd.DataFrame(rows, columns=["ticker", "date", "adjusted_close", "close"])
@@ -64,17 +65,35 @@ def _near(new_dates, stored_dates, spacing: float) -> np.ndarray:
     return gap <= np.timedelta64(int(round(max(7.0, 3 * spacing) * 86_400)), "s")
 
 
+#: the smallest re-adjustment made: below it, the rounding of a vendor's prices (2 decimals on $20)
+READJUST_TOLERANCE = 5e-4
+
+
+def _last_dates(engine: Engine, tickers: list[str]) -> dict[str, pd.Timestamp]:
+    out: dict[str, pd.Timestamp] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(tickers), _IN_CHUNK):
+            q = (select(MarketBar.ticker, func.max(MarketBar.date)).where(MarketBar.ticker.in_(tickers[start:start + _IN_CHUNK]))
+                 .group_by(MarketBar.ticker))
+            out.update({str(t): pd.Timestamp(d) for t, d in conn.execute(q)})
+    return out
+
+
 def history_factors(engine: Engine, bars: pd.DataFrame) -> dict[str, tuple[pd.Timestamp, float]]:
     """What the stored adjusted closes of each ticker need, where OHLCV ``bars`` meet them, to stay
     one adjusted series: ``{ticker: (its first new date, factor)}`` for the stored bars before that
     date. A vendor adjusts the whole history back from a split or dividend; a file of the days
     after the stored ones carries the new adjustment only in its own rows, so its first adjusted
-    close would step from the stored one by the split (a 2:1 split read as a -50 % day). The true
-    return across the seam is the actual closes' with the first new bar's split and dividend,
-    ``(close + dividend) x split / stored close - 1``; the factor makes the stored adjusted closes
-    meet the new one at that return. Only where both bars have an actual close, the seam is a few
-    periods wide, and the factor differs from 1 by more than 1e-6 (returns inside the stored history
-    are unchanged by a factor)."""
+    close would step from the stored one by the split (a 2:1 split read as a -50 % day).
+
+    Made only where the file reaches the ticker's last stored bar (its bars replace every stored one
+    from its first date on: a file inside the history, on another adjustment basis, is left to the
+    seam check) and the seam is a few periods wide. With the stored bar's actual close, the factor
+    makes the seam's adjusted return the actual one with the first new bar's split ``c`` and
+    dividend ``D`` as vendors adjust (``close x c / (stored close - D) - 1``); a stored bar of a price
+    panel (no actual close) takes only the splits the file records, and only when they explain the
+    seam's step better than no split does. Factors within :data:`READJUST_TOLERANCE` of 1 (rounding)
+    are not made; returns inside the stored history do not change by a factor."""
     need = ("ticker", "date", "adjusted_close", "close")
     if any(c not in bars.columns for c in need):
         return {}
@@ -86,21 +105,31 @@ def history_factors(engine: Engine, bars: pd.DataFrame) -> dict[str, tuple[pd.Ti
     frame = frame[frame["date"].notna()].sort_values(["ticker", "date"], kind="stable")
     if frame.empty:
         return {}
+    frame["dividend"] = frame["dividend"].fillna(0.0)
+    frame["split"] = frame["split"].where(np.isfinite(frame["split"]) & (frame["split"] > 0), 1.0)
     firsts = frame.groupby("ticker", sort=False).head(1).set_index("ticker")
+    lasts = frame.groupby("ticker", sort=False)["date"].max()
     stored = _stored_before(engine, firsts["date"]).set_index("ticker")
     if stored.empty:
         return {}
-    new = firsts.loc[stored.index]
-    near = _near(new["date"].to_numpy(), stored["date"].to_numpy(), _spacing_days(frame["date"]))
-    dividend = np.nan_to_num(new["dividend"].to_numpy(dtype=float), nan=0.0)
-    split = new["split"].to_numpy(dtype=float)
-    split = np.where(np.isfinite(split) & (split > 0), split, 1.0)
-    growth = (new["close"].to_numpy(dtype=float) + dividend) * split / stored["close"].to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        factor = new["adjusted_close"].to_numpy(dtype=float) / (growth * stored["adjusted_close"].to_numpy(dtype=float))
-    keep = near & np.isfinite(factor) & (factor > 0) & (np.abs(factor - 1.0) > 1e-6)
-    return {str(t): (pd.Timestamp(d), float(f)) for t, d, f in zip(new.index[keep], new["date"][keep], factor[keep],
-                                                                  strict=True)}
+    ends = _last_dates(engine, list(stored.index))
+    spacing = _spacing_days(frame["date"])
+    out: dict[str, tuple[pd.Timestamp, float]] = {}
+    for ticker, old in stored.iterrows():
+        new = firsts.loc[ticker]
+        if lasts[ticker] < ends.get(str(ticker), lasts[ticker]) or not _near([new["date"]], [old["date"]], spacing)[0]:
+            continue
+        if np.isfinite(old["close"]) and old["close"] > new["dividend"]:
+            growth = new["close"] * new["split"] / (old["close"] - new["dividend"])
+            factor = new["adjusted_close"] / (growth * old["adjusted_close"])
+        else:  # a panel's bar: the splits the file records, if they explain the seam's step
+            mine = frame[frame["ticker"] == ticker]
+            split = float(np.prod(1.0 / mine["split"].to_numpy(dtype=float)))
+            step = float(new["adjusted_close"] / old["adjusted_close"])
+            factor = split if split != 1.0 and abs(np.log(step / split)) < abs(np.log(step)) else 1.0
+        if np.isfinite(factor) and factor > 0 and abs(factor - 1.0) > READJUST_TOLERANCE:
+            out[str(ticker)] = (pd.Timestamp(new["date"]), float(factor))
+    return out
 
 
 def validate_against_store(engine: Engine, bars: pd.DataFrame, kind: str = "ohlcv",

@@ -115,6 +115,19 @@ def holdings_table(shares: pd.Series, prices: pd.DataFrame, cash: float = 0.0,
     return table.sort_values("market value", ascending=False)
 
 
+def actual_closes(engine, prices: pd.DataFrame, origin: str) -> pd.DataFrame:
+    """The closes shares traded at, beside ``prices`` (the adjusted ones): the store's actual closes
+    of the same names and dates when they differ from the adjusted ones (a vendor's bars), else
+    ``prices``. The day's change is in actual closes, as the ledger's trades, splits and dividends
+    are: on a split or ex-dividend day the adjusted close before already holds the event."""
+    from qpo.store.market_data import closes_differ, prices_panel
+
+    if origin != "store" or not closes_differ(engine):
+        return prices
+    actual = prices_panel(engine, list(prices.columns), prices.index[0], prices.index[-1], actual=True)
+    return actual.reindex(index=prices.index, columns=prices.columns).fillna(prices)
+
+
 def day_positions(session, actor, name: str, dates: pd.DatetimeIndex):
     """Portfolio ``name``'s position at the close of the date before the last of ``dates`` and at
     the last, and its ledger entries dated after the one and up to the other (what

@@ -39,7 +39,7 @@ from typing import Any
 import pandas as pd
 
 # holdings_table and day_change are part of this module's interface (defined with the Overview's helpers)
-from qpo.workbench._overview import day_change, day_positions, failure_text, holdings_table, portfolio_choice, replace_figure
+from qpo.workbench._overview import actual_closes, day_change, day_positions, failure_text, holdings_table, portfolio_choice, replace_figure
 
 #: tabs drawn again each time they are opened (they show what another tab last did)
 ALWAYS_REDRAWN = frozenset({"Frontier", "Report"})
@@ -288,8 +288,8 @@ class AdvisorDashboard:
         from qpo.data import prices_to_returns
         from qpo.store.market_data import book_benchmark, book_prices
 
-        # the book's prices: the store's market data, the bundled panel while the store holds none
-        self.prices, self.prices_origin = book_prices(self.engine, start=self.history_start)
+        self.prices, self.prices_origin = book_prices(self.engine, start=self.history_start)  # the store's, else bundled
+        self.closes = actual_closes(self.engine, self.prices, self.prices_origin)  # what shares are worth: the day's change
         index = book_benchmark(self.engine, start=self.history_start).rename("SP500")
         #: the S&P 500's daily returns since ``history_start`` (the growth periods), and its last ``lookback_days``
         self.benchmark_history = prices_to_returns(index.to_frame())["SP500"]
@@ -407,7 +407,7 @@ class AdvisorDashboard:
         row = self.portfolios.set_index("name").loc[name]
         label, against, growth_against = growth_benchmark(stored_benchmark, self.prices, self.benchmark_history, self.engine)
         label = label if label != name else f"{label} (benchmark)"
-        per_name, *change = day_change(self.prices, before, held, todays)
+        per_name, *change = day_change(self.closes, before, held, todays)
         if quantities.empty:  # cash only: its value, no holdings, no risk yet; cash grows by nothing
             return self._show_cash_only(name, row, cash, label, against, growth_against, (change[0], change[1]))
         px = self.prices[list(weights.index)]
@@ -418,7 +418,7 @@ class AdvisorDashboard:
                                       history=prices_to_returns(px, dropna="all"), limits=self.limits,
                                       sectors=self.sectors, n_scenarios=20_000)
         self.day_change, self.day_change_pct = change[0], change[1]
-        self.holdings_frame = table = holdings_table(quantities, self.prices, cash, day_pnl=per_name)
+        self.holdings_frame = table = holdings_table(quantities, self.closes, cash, day_pnl=per_name)
         invested = float(table["market value"].sum())
         self.market_value, self.cash = invested + cash, cash
         color = "#27ae60" if self.day_change >= 0 else "#c0392b"

@@ -188,34 +188,46 @@ def test_a_bar_dated_after_today_is_refused_and_a_wrong_bar_can_be_removed(engin
     assert _dump(engine).index[-1] == pd.Timestamp("2026-12-03") and pd.isna(_dump(engine).loc["2026-12-03", "AAPL"])
 
 
+def _bars(path, rows) -> None:
+    pd.DataFrame(rows, columns=["date", "ticker", "open", "high", "low", "close", "adjusted_close", "volume",
+                                "dividend_amount", "split_coefficient"]).to_csv(path, index=False)
+
+
 def test_a_split_or_dividend_where_a_file_meets_the_store_readjusts_the_stored_history(engine, tmp_path):
     """A day's bars after the stored ones, with a 2:1 split of AAPL and a 1.50 dividend of MSFT: the
     vendor adjusts the history back from them, the file cannot (it holds only the new day), so the
     stored adjusted closes before it are multiplied by what makes the seam's return the true one
-    (AAPL +1.06 %, not -49.5 %; MSFT's day with its dividend), in the same transaction; the returns
-    inside the stored history do not change. A plain day changes nothing."""
+    (AAPL +1.06 %, not -49.5 %; MSFT's day with its dividend, as vendors adjust: close / (close
+    before - dividend)), in the same transaction; the returns inside the stored history do not
+    change. A stored bar of a price panel has no actual close: only a split the file records is
+    taken (the panel may hold the dividend's adjustment already). A plain day changes nothing."""
     _history(engine)
     before = _dump(engine)
+    # MSFT's last stored day as a vendor's bar (an actual close of 300, its adjusted close as stored)
+    _bars(tmp_path / "msft.csv", [["2026-12-03", "MSFT", 300.0, 301.0, 299.0, 300.0, 300.0, 1e6, 0.0, 1.0]])
+    assert ingest_file(engine, tmp_path / "msft.csv").readjusted == {}
     path = tmp_path / "split.csv"
-    rows = [["2026-12-04", "AAPL", 63.0, 64.0, 62.5, 63.5, 63.5, 1e6, 0.0, 2.0],
-            ["2026-12-04", "MSFT", 299.0, 301.0, 298.0, 299.0, 299.0, 1e6, 1.5, 1.0]]
-    pd.DataFrame(rows, columns=["date", "ticker", "open", "high", "low", "close", "adjusted_close", "volume",
-                                "dividend_amount", "split_coefficient"]).to_csv(path, index=False)
+    _bars(path, [["2026-12-04", "AAPL", 63.0, 64.0, 62.5, 63.5, 63.5, 1e6, 0.0, 2.0],
+                 ["2026-12-04", "MSFT", 299.0, 301.0, 298.0, 299.0, 299.0, 1e6, 1.5, 1.0]])
     result = ingest_file(engine, path)
     assert result.ok and result.written == 2, result.report
-    msft = 299.0 / (300.5 / 300.0 * 300.0)
+    msft = 299.0 / (299.0 / (300.0 - 1.5) * 300.0)
     assert result.readjusted == pytest.approx({"AAPL": 0.5, "MSFT": msft}, rel=1e-9)
     assert not [w for w in result.report.warnings if "large" in w.check]  # no "large move" to review: there is none
     after = _dump(engine)
     returns = after.pct_change(fill_method=None)
     assert returns.loc["2026-12-04", "AAPL"] == pytest.approx(63.5 * 2 / STORED_CLOSE - 1, rel=1e-9)
-    assert returns.loc["2026-12-04", "MSFT"] == pytest.approx(300.5 / 300.0 - 1, rel=1e-9)
+    assert returns.loc["2026-12-04", "MSFT"] == pytest.approx(299.0 / 298.5 - 1, rel=1e-9)
     pd.testing.assert_frame_equal(returns.loc[:"2026-12-03"], before.pct_change(fill_method=None), rtol=1e-12)
     assert after.loc[:"2026-12-03", "AAPL"].to_numpy() == pytest.approx(before["AAPL"].to_numpy() * 0.5, rel=1e-12)
     # the next day, without an event, meets the re-adjusted store: nothing more to re-adjust
     plain = tmp_path / "plain.csv"
-    pd.DataFrame([["2026-12-07", "AAPL", 63.5, 64.5, 63.0, 64.0, 64.0, 1e6, 0.0, 1.0]],
-                 columns=["date", "ticker", "open", "high", "low", "close", "adjusted_close", "volume",
-                          "dividend_amount", "split_coefficient"]).to_csv(plain, index=False)
+    _bars(plain, [["2026-12-07", "AAPL", 63.5, 64.5, 63.0, 64.0, 64.0, 1e6, 0.0, 1.0]])
     again = ingest_file(engine, plain)
     assert again.ok and again.readjusted == {} and _dump(engine).loc[:"2026-12-04"].equals(after)
+    # a file inside the history (it ends before the stored last bar) is not a seam to re-adjust at
+    inside = tmp_path / "inside.csv"
+    _bars(inside, [["2026-12-02", "AAPL", 60.0, 61.0, 59.0, 60.5, 60.5, 1e6, 0.0, 2.0]])
+    assert ingest_file(engine, inside).readjusted == {}
+    # the same again changes nothing (a re-ingest is idempotent)
+    assert ingest_file(engine, path).readjusted == {} and ingest_file(engine, path).written == 0

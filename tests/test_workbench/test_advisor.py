@@ -165,6 +165,13 @@ def test_the_days_change_counts_what_the_days_trades_and_flows_did():
     v0, v1 = 10 * 98 + 5 * 20 + 1_000.0, 14 * 101 + 10 * 51 + cash
     assert change == pytest.approx(v1 + 100.0 - v0 - 500.0) == pytest.approx(per_name.sum() - 4.0)
     assert pct == pytest.approx((v1 + 100.0) / (v0 + 500.0) - 1)
+    # a 2:1 split booked today, in actual closes (100 before, 51 after): +2 %, not +104 % nor the adjusted move
+    split = pd.DataFrame([{"kind": "split", "ticker": "AAA", "quantity": 100.0, "price": None, "fees": 0.0,
+                           "amount": None, "trade_date": day}])
+    actual = pd.DataFrame({"AAA": [99.0, 100.0, 51.0]}, index=prices.index)
+    _, gained, ret = day_change(actual, SimpleNamespace(shares=pd.Series({"AAA": 100.0}), cash=0.0),
+                                SimpleNamespace(shares=pd.Series({"AAA": 200.0}), cash=0.0), split)
+    assert gained == pytest.approx(200.0) and ret == pytest.approx(0.02)
     table = holdings_table(now.shares, prices, cash, day_pnl=per_name)
     assert table["day change"].to_dict() == pytest.approx({"AAA": 39.0, "BBB": -5.0})
     assert table.loc["BBB", "day change %"] == pytest.approx(51 / 52 - 1)  # the close's own change
