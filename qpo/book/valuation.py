@@ -408,7 +408,7 @@ def book_weights(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | 
     them, each position at the closes of its own basis (:func:`~qpo.book._basis.adjusted_basis`):
     a ledger of actual shares at the actual closes, so that a date before a later split is not
     priced at closes that split has since halved."""
-    from qpo.book.strategy import Strategy
+    from qpo.book.strategy import Strategy, StrategyError
 
     day = _day(as_of)
     px = _check_prices(prices, day)
@@ -426,15 +426,23 @@ def book_weights(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | 
     q = q[q > _ledger.SHARE_TOLERANCE * np.maximum(1.0, gross)]
 
     info: dict[int, dict] = {}
-    strategies: dict[str, Strategy] = {}
+    strategies: dict[str, Strategy | StrategyError] = {}
+    unread: set[int] = set()
     for row in book.itertuples(index=False):
         raw = row.strategy
         key = "" if raw is None else json.dumps(raw, sort_keys=True)
         if key not in strategies:
-            # stored strategies were checked whole when stored (None: the default strategy)
-            strategies[key] = Strategy.from_json(raw if raw is not None else {"schema_version": 1},
-                                                 check_builds=False)
+            # stored strategies were checked whole when stored (None: the default strategy); one stored
+            # by an older qpo that this one refuses leaves its portfolio unchecked, not the whole run
+            try:
+                strategies[key] = Strategy.from_json(raw if raw is not None else {"schema_version": 1},
+                                                     check_builds=False)
+            except StrategyError as exc:
+                strategies[key] = exc
         strat = strategies[key]
+        if isinstance(strat, StrategyError):
+            unread.add(int(row.portfolio_id))
+            strat = Strategy.default()
         c = float(cash.get(row.portfolio_id, 0.0))
         info[int(row.portfolio_id)] = {
             "name": row.name, "client": row.client, "advisor_email": row.advisor_email,
@@ -451,6 +459,12 @@ def book_weights(engine: Engine, as_of, prices: pd.DataFrame, *, actor: Actor | 
     for pid, item in info.items():
         if pid not in with_shares:
             item["skipped"] = f"holds no shares on {day.date()}"
+    for pid in unread & with_shares:
+        why = strategies["" if (raw := book.set_index("portfolio_id").at[pid, "strategy"]) is None
+                         else json.dumps(raw, sort_keys=True)]
+        info[pid]["skipped"] = (f"its stored strategy does not read ({why}): store a valid one (`qpo portfolio update "
+                                f"{info[pid]['name']} --strategy FILE`)")
+    held = held[~held["portfolio_id"].isin(unread)]
     missing = held[~held["ticker"].isin(px.columns)]
     for pid, names in missing.groupby("portfolio_id")["ticker"]:
         info[int(pid)]["skipped"] = f"holds {_names_list(sorted(names))}, which the price data lacks"

@@ -197,8 +197,9 @@ def _cmd_db(args) -> int:
     if args.action == "url":  # no connection: this is what to check when the store is unreachable
         from qpo.errors import StoreError
 
+        raw = config.database_url()
         try:
-            print(safe_url(str(make_url(raw := config.database_url()))))
+            print(safe_url(str(make_url(raw))))
         except Exception as exc:  # noqa: BLE001 - ArgumentError, or ValueError of a bad port: the URL's own fault
             raise StoreError(f"QPO_DATABASE_URL is not a database URL ({safe_url(raw)!r}): write it "
                              "dialect+driver://user:password@host:port/database, or sqlite:///path/qpo.db") from exc

@@ -118,31 +118,32 @@ def infer_frequency(index, periods_per_year: int | None = None) -> Frequency:
 _ALLOWED_GAPS = {365: (0.5, 3.5), 313: (0.5, 3.5), BUSINESS_DAYS_PER_YEAR: (0.5, 5.5), 52: (3.0, 11.0),
                  26: (9.0, 21.0), 24: (9.0, 21.0), 12: (20.0, 40.0), 4: (75.0, 105.0), 2: (160.0, 200.0),
                  1: (330.0, 400.0)}
-#: consecutive gaps outside the allowed spacing that make a stretch of another frequency (one long
-#: gap, a vendor's missing month or a market closure, is no stretch)
+#: consecutive gaps whose median outside the allowed spacing makes a stretch of another frequency
+#: (one long gap, a vendor's missing month or a market closure, moves no median of 8)
 MIXED_RUN = 8
 
 
 def _refuse_mixed(dates: pd.DatetimeIndex, gaps: np.ndarray, frequency: Frequency) -> Frequency:
-    """``frequency``, unless the dates hold a stretch of :data:`MIXED_RUN` or more consecutive gaps
-    outside its spacing (weekly history, then daily prices): annualised at one frequency, the
-    other stretch's returns would be read wrongly (weekly returns as daily: a volatility of 22.8 %
-    for 15.9 %)."""
+    """``frequency``, unless the dates hold a stretch of another spacing: :data:`MIXED_RUN`
+    consecutive gaps whose median lies outside the frequency's allowed spacing (weekly history,
+    then daily prices; or daily prices inside weekly ones, whose Monday gaps of 3 days are allowed
+    weekly but whose median is 1). Annualised at one frequency, the other stretch's returns would
+    be read wrongly (weekly returns as daily: a volatility of 22.8 % for 15.9 %)."""
     lo, hi = _ALLOWED_GAPS[frequency.periods_per_year]
-    off = (gaps < lo) | (gaps > hi)
-    if int(off.sum()) < MIXED_RUN:
+    if len(gaps) < MIXED_RUN:
         return frequency
-    best_len, best_end, run = 0, 0, 0
-    for i, o in enumerate(off):
-        run = run + 1 if o else 0
-        if run > best_len:
-            best_len, best_end = run, i
-    if best_len < MIXED_RUN:
+    medians = np.median(np.lib.stride_tricks.sliding_window_view(gaps, MIXED_RUN), axis=1)
+    off = (medians < lo) | (medians > hi)
+    if not off.any():
         return frequency
-    start = best_end - best_len + 1
-    typical = float(np.median(gaps[start:best_end + 1]))
+    first = int(np.flatnonzero(off)[0])
+    after = np.flatnonzero(~off[first:])
+    last = first + (int(after[0]) if len(after) else len(off) - first) - 1 + MIXED_RUN - 1
+    typical = float(np.median(gaps[first:last + 1]))
+    other = np.flatnonzero((gaps[first:last + 1] < lo) if typical < lo else (gaps[first:last + 1] > hi))
+    first, last = first + int(other[0]), first + int(other[-1])  # the stretch from its first gap of the other kind
     raise DataError(f"the dates change spacing: mostly {frequency.name} (median {float(np.median(gaps)):g} days apart), "
-                    f"but the {best_len} gaps from {dates[start].date()} to {dates[best_end + 1].date()} are about "
+                    f"but the {last - first + 1} gaps from {dates[first].date()} to {dates[last + 1].date()} are about "
                     f"{typical:g} days apart: two frequencies in one panel cannot be annualised as one (the other "
                     "stretch's returns would be read at the wrong frequency); resample the prices to one frequency "
                     "(e.g. prices.resample('W-FRI').last()), keep the part of one frequency, or pass periods_per_year")

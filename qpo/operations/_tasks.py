@@ -205,14 +205,15 @@ def stale_tickers(prices: pd.DataFrame, as_of: pd.Timestamp) -> dict[str, str]:
     return {t: d.date().isoformat() for t, d in sorted(out.items(), key=lambda kv: (kv[1], kv[0]))}
 
 
-#: the longest stretch of weekdays without a date in the panel taken for exchange holidays (two: a
-#: holiday beside a closure); a longer one is days the store missed, counted as trading days
-HOLIDAY_RUN = 2
+#: the longest stretch of weekdays without a date in the panel taken for exchange holidays (five:
+#: China's National Day week, the Lunar New Year, 9/11's four days); a longer one is days the store
+#: missed, counted as trading days
+HOLIDAY_RUN = 5
 
 
 def past_stale_cap(prices: pd.DataFrame, as_of: pd.Timestamp, max_stale_days: int) -> dict[str, dict]:
     """The names whose last price is more than ``max_stale_days`` trading days (dates of the panel;
-    where the panel misses more than two weekdays in a row, those weekdays too) before ``as_of``:
+    where the panel misses more than five weekdays in a row, those weekdays too) before ``as_of``:
     ``{ticker: {"last": ISO date of its last bar, "days": trading days since}}``, oldest first.
     They are not carried at a frozen price: the runs treat them as unpriced
     (:func:`without`); a name stale for ``max_stale_days`` days or fewer is carried as before."""

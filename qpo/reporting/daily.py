@@ -261,7 +261,8 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
     if not isinstance(prices, pd.DataFrame):
         raise DataError(f"prices must be a DataFrame of prices (dates x tickers), got {type(prices).__name__}")
     given, as_of = as_of, check_as_of(prices.index, as_of)
-    infer_frequency(prices.index[prices.index <= as_of], periods_per_year)  # irregular dates: refused first
+    upto = prices.index[prices.index <= as_of]
+    infer_frequency(upto[-(lookback_days + 1):], periods_per_year)  # the window's irregular dates: refused first
     who = report_actor(actor)
     engine = engine or connect(create=False)
     if sectors is None:  # the book's map: the store's sectors over the bundled ones
@@ -275,7 +276,7 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
         if given is None:  # the last date that prices every held name: a day that came in for only some is not it
             as_of = _last_priced_day(session, who, portfolio, prices, as_of)
         weights, cash = ledger_weights(session, who, portfolio, prices, as_of)
-    frequency = infer_frequency(prices.index[prices.index <= as_of], periods_per_year)
+    frequency = infer_frequency(prices.index[prices.index <= as_of][-(lookback_days + 1):], periods_per_year)
     unit = period_name(frequency.periods_per_year)
     overrides = what_if_overrides(max_weight)
     strategy = strategy.with_overrides(**overrides) if overrides else strategy  # a bad value: the strategy's error
@@ -323,6 +324,11 @@ def daily_report(portfolio: str, prices: pd.DataFrame, *, as_of=None, lookback_d
                        data_warnings=warnings)
 
 
+#: the most dates the report steps back over to the last one that prices every held name (a day whose
+#: bars came in for some names only); past that a held name has stopped, and the report says so
+ROLLBACK_DATES = 5
+
+
 def _last_priced_day(session, actor, portfolio: str, prices: pd.DataFrame, day: pd.Timestamp) -> pd.Timestamp:
     """The last date up to ``day`` on which every name ``portfolio`` holds on ``day`` has a price;
     when it is earlier (a day's bars came in for only some names), a :class:`qpo.errors.DataWarning`
@@ -339,6 +345,8 @@ def _last_priced_day(session, actor, portfolio: str, prices: pd.DataFrame, day: 
     if not full.any() or full.iloc[-1]:
         return day
     last = full.index[full.to_numpy()][-1]
+    if int((full.index > last).sum()) > ROLLBACK_DATES:  # not a day still coming in: a name gone; the gap is said
+        return day
     lacking = [t for t in names if pd.isna(prices.at[day, t])]
     warnings.warn(DataWarning(
         f"the prices' last date {day.date()} has no price for {len(lacking)} of the {len(names)} names "

@@ -153,8 +153,12 @@ def test_two_frequencies_in_one_panel_are_refused_not_annualised_as_one():
                                         "7 days apart: two frequencies"):
         infer_frequency(weeks.append(days))
     ends = pd.date_range("2010-01-31", periods=60, freq="BME")
-    with pytest.raises(DataError, match="mostly weekly .*the 58 gaps .* are about 31 days apart"):
+    with pytest.raises(DataError, match="mostly weekly .*the 58 gaps .* are about 30.5 days apart"):
         infer_frequency(ends.append(pd.bdate_range("2015-01-05", periods=59)))
+    # mostly weekly, then a year and a half of business days (whose Monday gaps of 3 days a week allows)
+    longer = pd.date_range("2015-01-02", "2022-12-30", freq="W-FRI").append(pd.bdate_range("2023-01-02", "2024-06-28"))
+    with pytest.raises(DataError, match="mostly weekly .*gaps from 2023-01-02 to 2024-06-28 are about 1 days apart"):
+        infer_frequency(longer)
     rng = np.random.default_rng(0)
     prices = pd.DataFrame(100 * np.exp(np.cumsum(rng.normal(0, 0.01, (len(weeks) + len(days), 2)), axis=0)),
                           index=weeks.append(days), columns=["A", "B"])

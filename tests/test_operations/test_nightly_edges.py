@@ -326,3 +326,29 @@ def test_the_staleness_cap_counts_the_weekdays_a_store_missed_not_a_holiday():
     held.loc["2022-11-22":, "A"] = float("nan")
     assert past_stale_cap(held, autumn[-1], 6) == {}  # 6 trading days: 22, 23, 25, 28, 29, 30
     assert past_stale_cap(held, autumn[-1], 5) == {"A": {"last": "2022-11-21", "days": 6}}
+
+
+def test_a_stored_strategy_this_qpo_refuses_leaves_its_portfolio_unchecked_not_the_run(tmp_path, client, no_delivery):
+    """A strategy stored by an older qpo with a limit of 3 (meant as 3 %: it never breached), which
+    this one refuses on reading: its portfolio is reported not checked, with why and the way out;
+    the others are checked (before the refusal it crashed the whole chunk's risk run)."""
+    from sqlalchemy import update
+
+    from qpo.store import ClientPortfolio, add_user, create_portfolio
+
+    engine = connect(f"sqlite:///{tmp_path / 'store.db'}")
+    upsert_panel(engine, PANEL.join(INDEX), source="bundled")
+    with session_scope(engine) as s:
+        add_user(s, ADMIN, "ana@edges.test", "Ana", "advisor")
+        for name, held in (("Old", {"AAPL": 10.0, "KO": 50.0}), ("New", {"MSFT": 10.0, "PEP": 20.0})):
+            create_portfolio(s, ADMIN, name, f"Client {name}", "ana@edges.test", holdings=held,
+                             trade_date=PANEL.index[-40].date())
+    with engine.begin() as conn:
+        conn.execute(update(ClientPortfolio).where(ClientPortfolio.name == "Old")
+                     .values(strategy={"schema_version": 1, "limits": {"var_limit": 3}}))
+    run_valuation(D0, engine=engine, client=client)
+    result = run_risk(D0, engine=engine, client=client, report_dir=tmp_path, deliver=False)
+    assert result.checked == 1 and len(result.unchecked) == 1
+    why = next(iter(result.unchecked.values()))
+    assert "its stored strategy does not read (strategy limits.var_limit: must be a finite number > 0 and <= 1" in why
+    assert "`qpo portfolio update Old --strategy FILE`" in why
