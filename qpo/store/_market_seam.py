@@ -3,9 +3,12 @@ new bar, validated with it (:func:`validate_against_store`), so that a jump acro
 caught as a jump inside a file is (:mod:`qpo.store.market_data` loads through it)."""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Connection, Engine, case, func, select
 
 from qpo.store.models import MarketBar
 from qpo.validation import ValidationReport
@@ -36,12 +39,22 @@ def _long_closes(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     return long[long["date"].notna() & long["adjusted_close"].notna()]
 
 
-def _stored_before(engine: Engine, first: pd.Series) -> pd.DataFrame:
+@contextlib.contextmanager
+def _reading(bind: Engine | Connection) -> Iterator[Connection]:
+    """A connection to read with: ``bind`` itself inside a transaction, else a new one."""
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.connect() as conn:
+            yield conn
+
+
+def _stored_before(engine: Engine | Connection, first: pd.Series) -> pd.DataFrame:
     """Each ticker's last stored bar strictly before ``first[ticker]`` (a date): ``ticker``, ``date``,
     ``adjusted_close``, ``close`` (NaN for a panel's bar); tickers without such a bar are absent."""
     rows: list[tuple] = []
     by_date = first.groupby(first.dt.date)
-    with engine.connect() as conn:
+    with _reading(engine) as conn:
         for day, group in by_date:
             tickers = list(group.index)
             for start in range(0, len(tickers), _IN_CHUNK):
@@ -69,9 +82,9 @@ def _near(new_dates, stored_dates, spacing: float) -> np.ndarray:
 READJUST_TOLERANCE = 5e-4
 
 
-def _last_dates(engine: Engine, tickers: list[str]) -> dict[str, pd.Timestamp]:
+def _last_dates(engine: Engine | Connection, tickers: list[str]) -> dict[str, pd.Timestamp]:
     out: dict[str, pd.Timestamp] = {}
-    with engine.connect() as conn:
+    with _reading(engine) as conn:
         for start in range(0, len(tickers), _IN_CHUNK):
             q = (select(MarketBar.ticker, func.max(MarketBar.date)).where(MarketBar.ticker.in_(tickers[start:start + _IN_CHUNK]))
                  .group_by(MarketBar.ticker))
@@ -79,7 +92,7 @@ def _last_dates(engine: Engine, tickers: list[str]) -> dict[str, pd.Timestamp]:
     return out
 
 
-def history_factors(engine: Engine, bars: pd.DataFrame) -> dict[str, tuple[pd.Timestamp, float]]:
+def history_factors(engine: Engine | Connection, bars: pd.DataFrame) -> dict[str, tuple[pd.Timestamp, float]]:
     """What the stored adjusted closes of each ticker need, where OHLCV ``bars`` meet them, to stay
     one adjusted series: ``{ticker: (its first new date, factor)}`` for the stored bars before that
     date. A vendor adjusts the whole history back from a split or dividend; a file of the days
@@ -93,7 +106,11 @@ def history_factors(engine: Engine, bars: pd.DataFrame) -> dict[str, tuple[pd.Ti
     dividend ``D`` as vendors adjust (``close x c / (stored close - D) - 1``); a stored bar of a price
     panel (no actual close) takes only the splits the file records, and only when they explain the
     seam's step better than no split does. Factors within :data:`READJUST_TOLERANCE` of 1 (rounding)
-    are not made; returns inside the stored history do not change by a factor."""
+    are not made; returns inside the stored history do not change by a factor.
+
+    ``engine`` may be a connection in a transaction: :func:`~qpo.store.market_data.upsert_bars`
+    computes the factors again there, under the store's bar-writing lock, so that two loads of one
+    file at once re-adjust the history once (the second finds the seam already one series)."""
     need = ("ticker", "date", "adjusted_close", "close")
     if any(c not in bars.columns for c in need):
         return {}

@@ -45,6 +45,7 @@ PG_PEOPLE_LOCK = 0x71706F5F70656F70  # "qpo_peop": adding people (two first admi
 PG_PORTFOLIO_NAMES_LOCK = 0x71706F5F6E616D65  # "qpo_name": a portfolio created or renamed
 PG_VALUATIONS_LOCK = 0x71706F5F76616C75  # "qpo_valu": a date's valuations replaced (delete, insert)
 PG_BOOK_RISK_LOCK = 0x71706F5F7269736B  # "qpo_risk": a date's book risk replaced, its alerts synced
+PG_MARKET_BARS_LOCK = 0x71706F5F62617273  # "qpo_bars": bars written (a re-adjustment reads, then scales)
 CREATE_HINT = ("create it with `qpo db upgrade` (an empty store) or `qpo db seed` (with the four demo "
                "portfolios), or set QPO_DATABASE_URL to your store")
 

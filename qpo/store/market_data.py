@@ -15,20 +15,22 @@ Market data is public data, not client data: reading and writing it names no act
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, Engine, case, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, case, func, select
 
 from qpo._checks import quote
 from qpo.data.loaders import OHLCV_COLUMNS, as_date, load_prices
 from qpo.errors import DataError, QpoError
 from qpo.store import _inputs as check
 from qpo.store._market_seam import _column, _with_seam, history_factors, validate_against_store
+from qpo.store.db import PG_MARKET_BARS_LOCK, one_writer
 from qpo.store.models import MarketBar
 from qpo.validation import ValidationReport
 
@@ -133,28 +135,61 @@ def _rescale(conn, factors: Mapping[str, tuple[pd.Timestamp, float]] | None) -> 
                      .values(adjusted_close=MarketBar.adjusted_close * float(factor)))
 
 
-def upsert_bars(engine: Engine, bars: pd.DataFrame, *, source: str = "file", _closes_only: bool = False,
-                readjust: Mapping[str, tuple[pd.Timestamp, float]] | None = None) -> int:
+@contextlib.contextmanager
+def _writing_bars(engine: Engine) -> Iterator[Connection]:
+    """One transaction that writes bars, holding the store's bar-writing lock from its start (SQLite:
+    ``BEGIN IMMEDIATE``; PostgreSQL: an advisory lock): what a load reads there before it writes
+    (the stored bars a re-adjustment scales) cannot change under it."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        one_writer(conn, PG_MARKET_BARS_LOCK)
+        yield conn
+
+
+def upsert_bars(engine: Engine, bars: pd.DataFrame, *, source: str = "file", _closes_only: bool = False) -> int:
     """Insert or replace daily bars (:data:`qpo.data.OHLCV_COLUMNS`; ``dividend_amount`` and
     ``split_coefficient`` may be absent: 0 and 1). One transaction, chunked upserts. Returns the
     number of rows inserted or changed: the same bars loaded twice return 0 the second time and
     change nothing. A bar without a positive adjusted close, a repeated (ticker, date) or a row
     without a ticker or date is refused (:class:`~qpo.errors.DataError`) and nothing is written.
-    ``readjust``: ``{ticker: (date, factor)}``, stored adjusted closes before the date multiplied
-    by the factor in the same transaction (a split or dividend where the bars meet the stored ones)."""
+    (:func:`upsert_bars_readjusting` also re-adjusts the stored history where the bars meet it.)"""
+    return _upsert(engine, bars, source, _closes_only, readjust=False)[0]
+
+
+def upsert_bars_readjusting(engine: Engine, bars: pd.DataFrame, *,
+                            source: str = "file") -> tuple[int, dict[str, tuple[pd.Timestamp, float]]]:
+    """:func:`upsert_bars`, and in the same transaction each ticker's stored adjusted closes before
+    the bars multiplied by the factor that keeps them one adjusted series across a split or dividend
+    where the bars meet them (:func:`~qpo.store._market_seam.history_factors`, computed there under
+    the bar-writing lock: two loads of one file at once scale the history once, not twice).
+    Returns the rows inserted or changed and the factors applied, ``{ticker: (date, factor)}``."""
+    return _upsert(engine, bars, source, False, readjust=True)
+
+
+def _upsert(engine: Engine, bars: pd.DataFrame, source: str, closes_only: bool,
+            readjust: bool) -> tuple[int, dict[str, tuple[pd.Timestamp, float]]]:
     if not isinstance(bars, pd.DataFrame):
         raise DataError(f"bars must be a pandas DataFrame, got {type(bars).__name__}")
     rows = _rows(bars.reset_index(drop=True), source)
     if not rows:
-        return 0
-    if engine.dialect.name == "postgresql":
-        return _copy_upsert(engine, rows, _closes_only, readjust)
-    insert = _insert(engine)
+        return 0, {}
+    with _writing_bars(engine) as conn:
+        factors = history_factors(conn, bars) if readjust else {}
+        _rescale(conn, factors)
+        if engine.dialect.name == "postgresql":
+            return _copy_upsert(conn, rows, closes_only), factors
+        return _insert_upsert(conn, rows, closes_only), factors
+
+
+def _insert_upsert(conn: Connection, rows: list[dict], closes_only: bool) -> int:
+    """SQLite: chunked ``INSERT .. ON CONFLICT DO UPDATE`` of ``rows`` in ``conn``'s transaction."""
+    insert = _insert(conn.engine)
     table = MarketBar.__table__
     stmt = insert(table)
     excluded = stmt.excluded
     changed: ColumnElement[bool] | None = None
-    if _closes_only:  # a panel's adjusted close over a stored bar: its open, high, low, close (unless it has
+    if closes_only:  # a panel's adjusted close over a stored bar: its open, high, low, close (unless it has
         # no open: a panel's bar itself), volume, dividend and split are kept
         panel_bar = table.c.open.is_(None)
         changed = (table.c.adjusted_close.is_distinct_from(excluded.adjusted_close)
@@ -171,19 +206,17 @@ def upsert_bars(engine: Engine, bars: pd.DataFrame, *, source: str = "file", _cl
         set_={**set_, "source": excluded.source, "updated_at": func.now()},
         where=changed).returning(table.c.ticker)  # a row comes back for each bar inserted or changed
     written = 0
-    with engine.begin() as conn:
-        _rescale(conn, readjust)
-        for start in range(0, len(rows), CHUNK_ROWS):
-            written += len(conn.execute(stmt, rows[start:start + CHUNK_ROWS]).all())
+    for start in range(0, len(rows), CHUNK_ROWS):
+        written += len(conn.execute(stmt, rows[start:start + CHUNK_ROWS]).all())
     return written
 
 
 _COPIED = ("ticker", "date", *_VALUE_COLUMNS, "source")
 
 
-def _copy_upsert(engine: Engine, rows: list[dict], closes_only: bool = False, readjust=None) -> int:
+def _copy_upsert(conn: Connection, rows: list[dict], closes_only: bool = False) -> int:
     """PostgreSQL: COPY the bars into a temporary table, then one ``INSERT .. SELECT .. ON CONFLICT
-    DO UPDATE`` (a few times faster than batched INSERTs); all in one transaction."""
+    DO UPDATE`` (a few times faster than batched INSERTs), in ``conn``'s transaction."""
     cols = ", ".join(_COPIED)
     if closes_only:  # as upsert_bars: a panel's adjusted close over a stored bar keeps the rest of the bar
         changed = ("m.adjusted_close IS DISTINCT FROM EXCLUDED.adjusted_close "
@@ -193,19 +226,17 @@ def _copy_upsert(engine: Engine, rows: list[dict], closes_only: bool = False, re
     else:
         changed = " OR ".join(f"m.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in _VALUE_COLUMNS)
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*_VALUE_COLUMNS, "source"))
-    with engine.begin() as conn:
-        _rescale(conn, readjust)
-        raw = conn.connection.driver_connection
-        with raw.cursor() as cur:  # type: ignore[union-attr]
-            cur.execute("CREATE TEMPORARY TABLE qpo_bars_in (ticker varchar(32), date date, open float8, high float8, "
-                        "low float8, close float8, adjusted_close float8, volume float8, dividend float8, "
-                        "split float8, source varchar(32)) ON COMMIT DROP")
-            with cur.copy(f"COPY qpo_bars_in ({cols}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(tuple(row[c] for c in _COPIED))
-            cur.execute(f"INSERT INTO market_data AS m ({cols}) SELECT {cols} FROM qpo_bars_in "
-                        f"ON CONFLICT (ticker, date) DO UPDATE SET {updates}, updated_at = now() WHERE {changed}")
-            return max(int(cur.rowcount), 0)
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute("CREATE TEMPORARY TABLE qpo_bars_in (ticker varchar(32), date date, open float8, high float8, "
+                    "low float8, close float8, adjusted_close float8, volume float8, dividend float8, "
+                    "split float8, source varchar(32)) ON COMMIT DROP")
+        with cur.copy(f"COPY qpo_bars_in ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(tuple(row[c] for c in _COPIED))
+        cur.execute(f"INSERT INTO market_data AS m ({cols}) SELECT {cols} FROM qpo_bars_in "
+                    f"ON CONFLICT (ticker, date) DO UPDATE SET {updates}, updated_at = now() WHERE {changed}")
+        return max(int(cur.rowcount), 0)
 
 
 def upsert_panel(engine: Engine, prices: pd.DataFrame, *, source: str = "file") -> int:
@@ -447,8 +478,10 @@ def ingest_file(engine: Engine, path, *, kind: str = "auto", source: str = "file
     report = result.report = _with_seam(report, validate_against_store(engine, frame, kind, readjust))
     if not report.success:
         return result
-    result.written = upsert_bars(engine, frame, source=source, readjust=readjust) if kind == "ohlcv" else \
-        upsert_panel(engine, frame, source=source)
+    if kind == "ohlcv":  # the factors again, where the bars are written: another load may have come first
+        result.written, readjust = upsert_bars_readjusting(engine, frame, source=source)
+    else:
+        result.written = upsert_panel(engine, frame, source=source)
     result.readjusted = {t: round(f, 10) for t, (_, f) in readjust.items()}
     dates = pd.to_datetime(frame["date"]) if kind == "ohlcv" else frame.index
     result.tickers = sorted(map(str, frame["ticker"].unique())) if kind == "ohlcv" else list(map(str, frame.columns))

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from qpo.errors import QpoError
 from qpo.store._market_seam import _with_seam, history_factors, validate_against_store
-from qpo.store.market_data import last_bar_dates, prices_panel, upsert_bars
+from qpo.store.market_data import last_bar_dates, prices_panel, upsert_bars_readjusting
 
 __all__ = ["FetchResult", "fetch_alphavantage"]
 
@@ -97,7 +97,7 @@ def fetch_alphavantage(engine: Engine, symbols: Sequence[str], *, client=None, f
             continue
         if report.warnings:
             log(f"{symbol}: warning: {report.warning_summary()}")
-        res.written = upsert_bars(engine, bars, source="alphavantage", readjust=readjust)
+        res.written = upsert_bars_readjusting(engine, bars, source="alphavantage")[0]
         res.first, res.last = bars["date"].min().date(), bars["date"].max().date()
         log(f"{symbol}: {res.outputsize}, {res.received} bars {res.first} to {res.last}, {res.written} rows "
             "inserted or changed")

@@ -232,3 +232,37 @@ def test_a_split_or_dividend_where_a_file_meets_the_store_readjusts_the_stored_h
     # the same again changes nothing (a re-ingest is idempotent)
     same = ingest_file(engine, path)
     assert same.readjusted == {} and same.written == 0
+
+
+def test_two_loads_of_a_split_file_at_once_readjust_the_history_once(engine, tmp_path, monkeypatch):
+    """Two loads of one file with a 2:1 split, both validated (and the factor found) before either
+    writes: the factor is found again where the bars are written, under the bar-writing lock, so
+    the second load finds the seam already one series and scales nothing (before: both scaled the
+    history, by 0.25 in all, and the split day read as a +100 % return)."""
+    import threading
+
+    from qpo.store import market_data
+
+    _history(engine)
+    before = _dump(engine)
+    path = tmp_path / "split.csv"
+    _bars(path, [["2026-12-04", "AAPL", 63.0, 64.0, 62.5, 63.5, 63.5, 1e6, 0.0, 2.0]])
+    both_validated = threading.Barrier(2, timeout=60)
+    write = market_data.upsert_bars_readjusting
+
+    def after_both(*args, **kwargs):
+        both_validated.wait()
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(market_data, "upsert_bars_readjusting", after_both)
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(ingest_file(engine, path))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(results) == 2 and all(r.ok for r in results)
+    assert sorted((r.readjusted.get("AAPL", 1.0), r.written) for r in results) == [(0.5, 1), (1.0, 0)]
+    after = _dump(engine)
+    assert after.loc[:"2026-12-03", "AAPL"].to_numpy() == pytest.approx(before["AAPL"].to_numpy() * 0.5, rel=1e-12)
+    assert after["AAPL"].pct_change(fill_method=None).loc["2026-12-04"] == pytest.approx(63.5 * 2 / STORED_CLOSE - 1)
