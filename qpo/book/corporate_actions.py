@@ -64,6 +64,40 @@ def book_splits(engine: Engine, as_of, *, actor: Actor | str,
     it that day; one row per entry written (:data:`BOOKED_COLUMNS`; none when nothing was due).
     ``answer.attrs["skipped"]``: the positions not booked because their ledger's prices are already
     split-adjusted (same columns, quantity 0)."""
+    out = pending_splits(engine, as_of, actor=actor, portfolio_ids=portfolio_ids)
+    if out.empty:
+        return out
+    unsplit = out.attrs.pop("skipped")  # (a frame in attrs would travel into the groups and their concat)
+    written = []
+    for name, rows in out.groupby("portfolio", sort=False):  # one transaction each: a portfolio's splits or none
+        try:
+            with session_scope(engine) as session:
+                pid = int(rows["portfolio_id"].iloc[0])
+                there = {(str(t), pd.Timestamp(d)) for t, d in session.execute(
+                    select(Transaction.ticker, Transaction.trade_date).where(
+                        Transaction.portfolio_id == pid, Transaction.kind == "split"))}
+                rows = rows[[(str(r.ticker), pd.Timestamp(r.trade_date)) not in there
+                             for r in rows.itertuples(index=False)]]
+                if rows.empty:
+                    continue
+                import_transactions(session, actor, str(name), [
+                    {"kind": "split", "trade_date": r.trade_date.date(), "ticker": r.ticker, "quantity": r.quantity,
+                     "note": f"{r.ratio:g}-for-1 split of {r.ticker} ({r.held:,.6g} shares held): booked from the "
+                             "market data"}
+                    for r in rows.itertuples(index=False)], known_tickers=[str(t) for t in rows["ticker"].unique()])
+        except IntegrityError:  # another run booked the same split at the same moment (the unique index)
+            continue
+        written.append(rows)
+    result = pd.concat(written, ignore_index=True) if written else out.iloc[0:0]
+    result.attrs["skipped"] = unsplit
+    return result
+
+
+def pending_splits(engine: Engine, as_of, *, actor: Actor | str,
+                   portfolio_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """The split entries :func:`book_splits` would write up to ``as_of``, without writing them
+    (same columns and ``attrs["skipped"]``): a ledger that holds pre-split shares of a name whose
+    actual close is already post-split would be valued at half (a 2-for-1) until they are booked."""
     day = _day(as_of)
     events = split_events(engine, day.date())
     if events.empty:
@@ -107,30 +141,12 @@ def book_splits(engine: Engine, as_of, *, actor: Actor | str,
                                                   "trade_date": when, "dq": [r["quantity"] for r in new]})],
                              ignore_index=True)
     out = pd.DataFrame(booked, columns=BOOKED_COLUMNS)
-    unsplit = pd.DataFrame(skipped, columns=BOOKED_COLUMNS)  # positions already on the adjusted basis
-    if out.empty:
-        out.attrs["skipped"] = unsplit
-        return out
-    written = []
-    for name, rows in out.groupby("portfolio", sort=False):  # one transaction each: a portfolio's splits or none
-        try:
-            with session_scope(engine) as session:
-                pid = int(rows["portfolio_id"].iloc[0])
-                there = {(str(t), pd.Timestamp(d)) for t, d in session.execute(
-                    select(Transaction.ticker, Transaction.trade_date).where(
-                        Transaction.portfolio_id == pid, Transaction.kind == "split"))}
-                rows = rows[[(str(r.ticker), pd.Timestamp(r.trade_date)) not in there
-                             for r in rows.itertuples(index=False)]]
-                if rows.empty:
-                    continue
-                import_transactions(session, actor, str(name), [
-                    {"kind": "split", "trade_date": r.trade_date.date(), "ticker": r.ticker, "quantity": r.quantity,
-                     "note": f"{r.ratio:g}-for-1 split of {r.ticker} ({r.held:,.6g} shares held): booked from the "
-                             "market data"}
-                    for r in rows.itertuples(index=False)], known_tickers=[str(t) for t in rows["ticker"].unique()])
-        except IntegrityError:  # another run booked the same split at the same moment (the unique index)
-            continue
-        written.append(rows)
-    result = pd.concat(written, ignore_index=True) if written else out.iloc[0:0]
-    result.attrs["skipped"] = unsplit
-    return result
+    out.attrs["skipped"] = pd.DataFrame(skipped, columns=BOOKED_COLUMNS)  # positions already on the adjusted basis
+    return out
+
+
+def describe_pending(pending: pd.DataFrame) -> str:
+    """The pending splits of :func:`pending_splits` as one clause: ``a 2-for-1 split of AAA on
+    2024-03-15 (+50 shares)``, joined."""
+    return "; ".join(f"a {r.ratio:g}-for-1 split of {r.ticker} on {pd.Timestamp(r.trade_date).date()} "
+                     f"({r.quantity:+,.6g} shares)" for r in pending.itertuples(index=False))

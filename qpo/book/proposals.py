@@ -125,6 +125,7 @@ def propose_rebalance(portfolio: str, strategy=None, as_of=None, *, actor=None, 
     eng = _engine(engine, create=save)
     prices = _prices(prices, eng)
     when = _as_day(as_of, prices)
+    _splits_first(eng, portfolio, actor, when, save)
     with session_scope(eng, write=save) as s:  # a dry run only reads: no write lock held while it optimizes
         who = actor_for(s, actor)
         row = get_portfolio(s, who, portfolio)
@@ -167,6 +168,26 @@ def propose_rebalance(portfolio: str, strategy=None, as_of=None, *, actor=None, 
             proposal.id = stored.id
             proposal.status = stored.status
     return proposal
+
+
+def _splits_first(engine, portfolio: str, actor, when: pd.Timestamp, save: bool) -> None:
+    """The market data's splits up to ``when`` that the portfolio's ledger lacks: booked first when
+    the proposal is stored (as its actor), else refused by name. Pre-split shares at a post-split
+    close would be valued at half (a 2-for-1) and the trades sized on it."""
+    from qpo.book.corporate_actions import book_splits, describe_pending, pending_splits
+    from qpo.store import actor_for, session_scope
+    from qpo.store.repository import get_portfolio
+
+    with session_scope(engine, write=False) as s:
+        pid = get_portfolio(s, actor_for(s, actor), portfolio).id
+    if save:
+        book_splits(engine, when, actor=actor, portfolio_ids=[pid])
+        return
+    pending = pending_splits(engine, when, actor=actor, portfolio_ids=[pid])
+    if not pending.empty:
+        raise InvalidValueError(f"the ledger of {portfolio!r} lacks {describe_pending(pending)} that the market "
+                                "data records: its shares are pre-split, the closes post-split; the nightly "
+                                "valuation books it (`qpo nightly value`), as does a stored proposal")
 
 
 def _latest_price_date(prices: pd.DataFrame, names) -> dt.date:

@@ -141,6 +141,7 @@ def _cmd_portfolio_create(args) -> int:
                              benchmark=args.benchmark, description=args.description, account=args.account,
                              trade_date=dated)
         name = p.name
+    with session_scope(engine, write=False) as s:  # after the commit: what the store now holds (its splits too)
         summary = _summary(s, c.actor(args), name, (book_panel, origin))
     note = (f"dated {dated} (the last date of {c.price_origin(origin)}; --date to change)"
             if args.date is None else f"dated {args.date}")
@@ -190,6 +191,7 @@ def _holdings_table(pos, panel):
 def _summary(session, who, name: str, book_prices) -> dict:
     """What ``portfolio show`` shows, as plain data, valued at ``book_prices`` ((panel, origin) of
     :func:`qpo.cli._common.book_prices`)."""
+    from qpo.book.corporate_actions import describe_pending, pending_splits
     from qpo.book.strategy import Strategy
     from qpo.store import get_portfolio, list_proposals, position
     from qpo.store.portfolios import portfolio_benchmark
@@ -201,6 +203,7 @@ def _summary(session, who, name: str, book_prices) -> dict:
     strategy = Strategy.from_json(p.strategy, check_builds=False) if p.strategy is not None else Strategy.default()
     proposals = list_proposals(session, who, name, status="open")
     unpriced = [t for t, px in zip(holdings["ticker"], holdings["last_price"], strict=True) if px is None]
+    pending = pending_splits(session.get_bind(), panel.index[-1], actor=who, portfolio_ids=[p.id])
     return {"name": p.name, "client": p.client_name, "advisor": p.advisor.name, "advisor_email": p.advisor.email,
             "benchmark": portfolio_benchmark(p), "account": p.account, "description": p.description,
             "base_currency": p.base_currency, "created_at": p.created_at,
@@ -208,6 +211,9 @@ def _summary(session, who, name: str, book_prices) -> dict:
             "prices_as_of": panel.index[-1], "price_source": origin,
             "holdings": holdings, "invested_value": invested, "cash": pos.cash, "total_value": total,
             "cash_weight": pos.cash / total if total > 0 else None, "unpriced": unpriced,
+            "pending_splits": [{"ticker": r.ticker, "date": r.trade_date.date(), "ratio": r.ratio,
+                                "shares": r.quantity} for r in pending.itertuples(index=False)],
+            "pending_splits_text": describe_pending(pending),
             "ledger": {"n_transactions": pos.n_transactions, "first_date": pos.first_date, "last_date": pos.as_of,
                        "version": pos.last_transaction_id},
             "open_proposals": proposals[["id", "as_of", "prices_as_of", "n_trades", "turnover", "total_cost",
@@ -244,6 +250,9 @@ def _print_summary(d: dict) -> None:
         c.say(f"no price in {c.price_origin(d['price_source'])} for {', '.join(d['unpriced'])}: left out of the value")
     c.say(f"cash         {c.money(d['cash'])}" + (f" ({c.pct(d['cash_weight'])})" if d["cash_weight"] is not None else ""))
     c.say(f"total value  {c.money(d['total_value'])}")
+    if d["pending_splits"]:
+        c.say(f"warning: the ledger lacks {d['pending_splits_text']} that the market data records: the values "
+              "above count pre-split shares at post-split closes; `qpo nightly value` books it")
     led = d["ledger"]
     c.say(f"ledger       {led['n_transactions']} transaction(s)"
           + (f", {led['first_date']} to {led['last_date']}" if led["n_transactions"] else ""))

@@ -9,10 +9,14 @@ A ``split`` entry is a stock split or reverse split: ``quantity`` is the change 
 (a 2-for-1 split of 10 shares is +10, a 1-for-4 reverse split of 8 shares is -6), no cash. The
 nightly valuation books them from the market data's split coefficients
 (:func:`qpo.book.corporate_actions.book_splits`), so that shares and actual closes stay on the same
-basis; a split on a broker's statement may be imported the same way.
+basis; a split on a broker's statement may be imported the same way. A split's quantity follows
+the shares held before it: an entry dated before a split, written later (a statement's late line),
+re-scales the split at its own ratio (:func:`rescaled_splits`), and a sale of every share before it
+leaves no split to book.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Iterable
@@ -144,6 +148,45 @@ def check_splits_once(existing: Iterable[Entry], new: Iterable[Entry], portfolio
             raise LedgerError(f"{e.describe()}: the ledger of {quote(portfolio)} already has a split of {e.ticker} on "
                               f"{e.trade_date}; nothing written")
         seen.add((e.ticker, e.trade_date))
+
+
+def _held_before(entries: Iterable[Entry], ticker: str, day: dt.date) -> float:
+    """The shares of ``ticker`` the entries dated before ``day`` add up to (a split counts)."""
+    held = 0.0
+    for e in entries:
+        if e.ticker != ticker or e.trade_date >= day:
+            continue
+        q = e.quantity or 0.0
+        held += -q if e.kind in SHARE_KINDS_OUT else q if e.kind in (*SHARE_KINDS_IN, "split") else 0.0
+    return held
+
+
+def rescaled_splits(existing: list[Entry], new: Iterable[Entry]) -> list[tuple[Entry, float]]:
+    """The split entries of ``existing`` that ``new`` entries dated before them change: each with
+    the quantity that keeps its ratio on the shares then held (0.0: none are held then, the split
+    goes). The ratio is the split's own, ``1 + quantity / shares held before it`` in ``existing``,
+    so a 2-for-1 split of 10 shares (+10) becomes +14 when a buy of 4 before it arrives late. In
+    date order, each split re-scaled on the ones before it."""
+    first: dict[str, dt.date] = {}
+    for e in new:
+        if e.ticker is not None and e.kind != "split":
+            first[e.ticker] = min(first.get(e.ticker, e.trade_date), e.trade_date)
+    splits = sorted((e for e in existing if e.kind == "split" and e.ticker in first
+                     and e.trade_date > first[e.ticker]), key=lambda e: e.trade_date)
+    changed: list[tuple[Entry, float]] = []
+    now = [*existing, *new]
+    for s in splits:
+        ticker = s.ticker or ""
+        before = _held_before(existing, ticker, s.trade_date)
+        if before <= SHARE_TOLERANCE:
+            continue  # not a split of held shares in the ledger as it was: not ours to re-scale
+        held = _held_before(now, ticker, s.trade_date)
+        quantity = 0.0 if held <= SHARE_TOLERANCE * max(1.0, before) else held * (s.quantity or 0.0) / before
+        if abs(quantity - (s.quantity or 0.0)) <= SHARE_TOLERANCE * max(1.0, abs(quantity)):
+            continue
+        changed.append((s, quantity))
+        now = [e for e in now if e is not s] + ([dataclasses.replace(s, quantity=quantity)] if quantity else [])
+    return changed
 
 
 def replay(entries: Iterable[Entry], *, as_of: dt.date | None = None,

@@ -2,6 +2,7 @@
 from the ledger, new entries replayed against it first."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 
@@ -408,13 +409,25 @@ def _append(session: Session, who: Actor, portfolio: ClientPortfolio, rows, know
     before = _position(session, portfolio)
     existing = _entries(session, portfolio)
     ledger.check_splits_once(existing, [e for e, _ in entries], portfolio.name)
+    rescaled = ledger.rescaled_splits(existing, [e for e, _ in entries])  # a late entry before a split
+    existing = [e for e in existing if e not in {s for s, _ in rescaled}]
+    existing += [dataclasses.replace(s, quantity=q) for s, q in rescaled if q]
     after = _replay_all(existing, [e for e, _ in entries])
+    for s, q in rescaled:  # the split's quantity on the shares then held, at its own ratio (none held: gone)
+        row = session.get_one(Transaction, s.id)
+        if q:
+            row.quantity, row.note = q, f"{row.note or 'split'} [re-scaled from {s.quantity:+,.6g} shares]"[:500]
+        else:
+            session.delete(row)
     written = [_row(portfolio.id, e, who, note=n, proposal_id=proposal_id) for e, n in entries]
     session.add_all(written)
     session.flush()
     return written, {"before": {"holdings": before.shares.to_dict(), "cash": before.cash},
                      "after": {"entries": [_entry_json(e) for e, _ in entries], "holdings": after.shares.to_dict(),
-                               "cash": after.cash}}
+                               "cash": after.cash, **({"splits_rescaled": [
+                                   {"id": s.id, "ticker": s.ticker, "trade_date": str(s.trade_date),
+                                    "quantity_before": s.quantity, "quantity_after": q} for s, q in rescaled]}
+                                   if rescaled else {})}}
 
 
 def _replay_all(existing: list[ledger.Entry], new: list[ledger.Entry]) -> ledger.Position:

@@ -257,3 +257,74 @@ def test_weights_of_a_date_before_a_split_are_the_valuations(engine):
         assert info[pid]["invested"] + info[pid]["cash"] == pytest.approx(value[pid]["market_value"], abs=1e-9), name
     old, _ = book_weights(engine, "2024-01-04", adjusted, actor=SYSTEM)  # without the actual closes: the defect
     assert old.loc[ids["P"], "ZZZ"] == pytest.approx(490.0 / 510.0, abs=1e-12)
+
+
+def test_a_late_entry_before_a_booked_split_rescales_it_at_its_ratio(engine):
+    """A statement's late line dated before a split already booked: the split follows the shares
+    then held, at its own ratio (P: 10 ZZZ split +10; a late buy of 4 on 3 Jan makes it +14, and
+    28 ZZZ, not 24 (before: the split stayed +10 and the portfolio was short 4 shares' value for
+    good)); a late sale of every share before it removes the split (R's YYY: before, the sale was
+    refused, "the portfolio holds 0 YYY then", and the ledger could not be put right). The audit row
+    names each split changed; the nightly run books nothing again."""
+    ids = _book(engine)
+    book_splits(engine, "2024-01-08", actor=SYSTEM)
+    with session_scope(engine) as s:
+        import_transactions(s, SYSTEM, "P", [
+            {"kind": "deposit", "trade_date": "2024-01-03", "amount": 400.0},
+            {"kind": "buy", "trade_date": "2024-01-03", "ticker": "ZZZ", "quantity": 4, "price": 98.0}],
+            known_tickers=KNOWN)
+        import_transactions(s, SYSTEM, "R", [
+            {"kind": "sell", "trade_date": "2024-01-03", "ticker": "YYY", "quantity": 8, "price": 10.0}],
+            known_tickers=KNOWN)
+    with session_scope(engine, write=False) as s:
+        assert position(s, SYSTEM, "P").shares.to_dict() == {"ZZZ": 28.0}
+        assert position(s, SYSTEM, "P").cash == pytest.approx(1000.0 - 1000.0 + 20.0 + 400.0 - 392.0)
+        splits = {(t.portfolio_id, t.ticker): t for t in s.query(Transaction).filter_by(kind="split")}
+        assert splits[(ids["P"], "ZZZ")].quantity == 14.0 and "re-scaled from +10 shares" in splits[(ids["P"], "ZZZ")].note
+        assert (ids["R"], "YYY") not in splits and "YYY" not in position(s, SYSTEM, "R").shares
+        audit = s.query(AuditEntry).filter_by(portfolio_id=ids["P"]).order_by(AuditEntry.id.desc()).first()
+        assert audit.after["splits_rescaled"] == [{"id": splits[(ids["P"], "ZZZ")].id, "ticker": "ZZZ",
+                                                   "trade_date": "2024-01-05", "quantity_before": 10.0,
+                                                   "quantity_after": 14.0}]
+    assert book_splits(engine, "2024-01-08", actor=SYSTEM).empty
+    # a 1-for-4 reverse split re-scales the same way: 8 YYY (-6) and a late buy of 4 make 12 -> 3 (-9)
+    with session_scope(engine) as s:
+        create_portfolio(s, SYSTEM, "S", "Client S", ANA, cash=1000.0, trade_date="2024-01-02", known_tickers=KNOWN)
+        import_transactions(s, SYSTEM, "S", [
+            {"kind": "buy", "trade_date": "2024-01-02", "ticker": "YYY", "quantity": 8, "price": 10.0}],
+            known_tickers=KNOWN)
+    book_splits(engine, "2024-01-08", actor=SYSTEM)
+    with session_scope(engine) as s:
+        import_transactions(s, SYSTEM, "S", [
+            {"kind": "buy", "trade_date": "2024-01-03", "ticker": "YYY", "quantity": 4, "price": 10.0}],
+            known_tickers=KNOWN)
+        assert position(s, SYSTEM, "S").shares.to_dict() == {"YYY": 3.0}
+
+
+def test_a_split_not_booked_yet_is_booked_by_a_stored_proposal_refused_by_a_dry_run_and_shown(engine, monkeypatch,
+                                                                                                capsys):
+    """Before the nightly run books a split, P's 10 ZZZ are pre-split shares and the closes post-
+    split: a proposal sized on them would value ZZZ at half and buy it past its cap (the audit's
+    60.7 % under a 0.6 cap). A dry run is refused naming the split; a stored proposal books it first
+    (as its actor); ``portfolio show`` warns (text and --json)."""
+    from qpo.book.proposals import _splits_first, propose_rebalance
+    from qpo.cli import main
+    from qpo.errors import InvalidValueError
+
+    ids = _book(engine)
+    monkeypatch.setenv("QPO_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    assert main(["--as", ANA, "portfolio", "show", "P", "--json"]) == 0
+    import json
+    shown = json.loads(capsys.readouterr().out)["portfolio"]
+    assert shown["pending_splits"] == [{"ticker": "ZZZ", "date": "2024-01-05", "ratio": 2.0, "shares": 10.0}]
+    assert main(["--as", ANA, "portfolio", "show", "P"]) == 0
+    assert "warning: the ledger lacks a 2-for-1 split of ZZZ on 2024-01-05 (+10 shares)" in capsys.readouterr().out
+    with pytest.raises(InvalidValueError, match=r"lacks a 2-for-1 split of ZZZ on 2024-01-05 \(\+10 shares\)"):
+        propose_rebalance("P", actor=ANA, engine=engine, prices=book_prices(engine)[0], save=False)
+    _splits_first(engine, "P", ANA, pd.Timestamp("2024-01-08"), True)
+    with session_scope(engine, write=False) as s:
+        assert position(s, SYSTEM, "P").shares.to_dict() == {"ZZZ": 20.0}
+        split = s.query(Transaction).filter_by(portfolio_id=ids["P"], kind="split").one()
+        assert split.created_by == ANA
+    assert main(["--as", ANA, "portfolio", "show", "P"]) == 0
+    assert "lacks" not in capsys.readouterr().out
