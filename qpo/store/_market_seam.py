@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, case, func, select
 
 from qpo.store.models import MarketBar
 from qpo.validation import ValidationReport
+from qpo.validation.report import FailedExpectation, Severity
 
 
 def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
@@ -221,3 +222,34 @@ def _with_seam(report: ValidationReport, seam: ValidationReport | None) -> Valid
     if seam.data_docs:
         report.parameters["stored_bars_data_docs"] = seam.data_docs
     return report
+
+
+#: the warning :func:`off_calendar` adds
+OFF_CALENDAR = "bars on dates no other stored ticker has (a holiday? a wrong date?)"
+
+
+def off_calendar(engine: Engine | Connection, frame: pd.DataFrame, kind: str) -> FailedExpectation | None:
+    """A warning for the new bars dated inside the store's calendar (after the other tickers' first
+    stored date, before their last) on a date none of them has: a market holiday or a wrong date,
+    which would leave every other ticker without a price that day (every pipeline's prices then
+    fail "missing values"). None when there is none, or nothing to compare with."""
+    long = _long_closes(frame, kind)
+    if long.empty:
+        return None
+    tickers = sorted(map(str, long["ticker"].unique()))
+    lo, hi = long["date"].min().date(), long["date"].max().date()
+    others = MarketBar.ticker.not_in(tickers)
+    with _reading(engine) as conn:
+        first, last = conn.execute(select(func.min(MarketBar.date), func.max(MarketBar.date)).where(others)).one()
+        if first is None:
+            return None
+        stored = {pd.Timestamp(d) for (d,) in conn.execute(
+            select(MarketBar.date).where(others, MarketBar.date.between(lo, hi)).distinct())}
+    inside = (long["date"] > pd.Timestamp(first)) & (long["date"] < pd.Timestamp(last))
+    odd = long[inside & ~long["date"].isin(stored)].sort_values(["date", "ticker"])
+    if odd.empty:
+        return None
+    examples = [{"ticker": t, "date": str(d.date())} for t, d in zip(odd["ticker"], odd["date"], strict=True)][:5]
+    return FailedExpectation(check=OFF_CALENDAR, expectation="the store's calendar", columns=["date"],
+                             unexpected_count=len(odd), unexpected_percent=100.0 * len(odd) / len(long),
+                             examples=examples, severity=Severity.WARNING)

@@ -29,7 +29,7 @@ from qpo._checks import quote
 from qpo.data.loaders import OHLCV_COLUMNS, as_date, load_prices
 from qpo.errors import DataError, QpoError
 from qpo.store import _inputs as check
-from qpo.store._market_seam import _column, _with_seam, history_factors, validate_against_store
+from qpo.store._market_seam import _column, _with_seam, history_factors, off_calendar, validate_against_store
 from qpo.store.db import PG_MARKET_BARS_LOCK, one_writer
 from qpo.store.models import MarketBar
 from qpo.validation import ValidationReport
@@ -478,6 +478,10 @@ def ingest_file(engine: Engine, path, *, kind: str = "auto", source: str = "file
     report = result.report = _with_seam(report, validate_against_store(engine, frame, kind, readjust))
     if not report.success:
         return result
+    odd = off_calendar(engine, frame, kind)
+    if odd is not None:
+        report.warnings.append(odd)
+        report.checks[odd.check] = odd.severity
     if kind == "ohlcv":  # the factors again, where the bars are written: another load may have come first
         result.written, readjust = upsert_bars_readjusting(engine, frame, source=source)
     else:

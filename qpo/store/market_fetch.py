@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from qpo.errors import QpoError
-from qpo.store._market_seam import _with_seam, history_factors, validate_against_store
+from qpo.store._market_seam import _with_seam, history_factors, off_calendar, validate_against_store
 from qpo.store.market_data import last_bar_dates, prices_panel, upsert_bars_readjusting
 
 __all__ = ["FetchResult", "fetch_alphavantage"]
@@ -95,6 +95,9 @@ def fetch_alphavantage(engine: Engine, symbols: Sequence[str], *, client=None, f
         if not report.success:
             res.error = f"{symbol}: the bars failed validation, nothing written: {report.summary()}"
             continue
+        odd = off_calendar(engine, bars, "ohlcv")
+        if odd is not None:
+            report.warnings.append(odd)
         if report.warnings:
             log(f"{symbol}: warning: {report.warning_summary()}")
         res.written = upsert_bars_readjusting(engine, bars, source="alphavantage")[0]

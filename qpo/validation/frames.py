@@ -53,6 +53,21 @@ def add_series_columns(long: pd.DataFrame, price_col: str) -> pd.DataFrame:
     return long
 
 
+def add_missing_bars(long: pd.DataFrame) -> pd.DataFrame:
+    """``missing_bars``: for each bar, how many of the data's dates (any ticker's) fall strictly
+    between it and its ticker's bar before it in date order: a bar missing inside a ticker's
+    history, as an empty cell inside a panel's column is (NaN on a ticker's first bar; a listing
+    that starts or ends inside the data is not a gap)."""
+    dates = pd.to_datetime(long["date"], errors="coerce")
+    calendar = pd.DatetimeIndex(dates.dropna().unique()).sort_values()
+    at = pd.Series(calendar.get_indexer(dates), index=long.index, dtype="float64").where(dates.notna())
+    frame = pd.DataFrame({"key": _group_key(long["ticker"]).astype(str), "at": at}).dropna(subset=["at"])
+    frame = frame.sort_values(["key", "at"], kind="stable")
+    gap = frame["at"] - frame.groupby("key", sort=False)["at"].shift(1) - 1.0
+    long["missing_bars"] = gap.clip(lower=0.0).reindex(long.index)
+    return long
+
+
 def add_adjustment_gap(long: pd.DataFrame) -> pd.DataFrame:
     """``adjustment_gap``: adjusted-close log return minus the log return implied by the raw close,
     the split coefficient and the dividend, ``(close_t * split_t + dividend_t) / close_{t-1}``."""

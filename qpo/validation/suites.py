@@ -60,6 +60,7 @@ from qpo.validation._gx import report as build_report
 from qpo.validation._panel import Panel, evaluate, plain
 from qpo.validation.frames import (
     add_adjustment_gap,
+    add_missing_bars,
     add_record_checks,
     add_series_columns,
     add_simple_return,
@@ -229,11 +230,15 @@ def validate_ohlcv(bars: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STAL
     close does not show (``split_coefficient`` r while the close did not move by about 1/r:
     ``|log(close_t * r / close_{t-1})| > MAX_SPLIT_SHORTFALL * |log r|``, for splits beyond
     5-for-4 either way; an adjusted close that then jumps by r is consistent with the record, so
-    only this check sees it), and split or dividend records that make no sense: a
+    only this check sees it), a missing bar (a date the other tickers have, inside a ticker's own
+    first to last bar: the bars' missing value, which the price panel they make would hold as an
+    empty cell), and split or dividend records that make no sense: a
     ``split_coefficient`` that is not finite and > 0 (0, -2, NaN, inf: 1 means no split) or a
     ``dividend_amount`` that is not finite and >= 0 (a column missing on every row is one the file
     did not have: not checked). Warning: a split recorded on a ticker's first bar (beyond 5-for-4
     either way), which no previous close can confirm."""
+    import great_expectations.expectations as gxe
+
     from qpo.data.loaders import OHLCV_COLUMNS
 
     params = {"max_stale_days": max_stale_days, "max_abs_log_return": max_abs_log_return,
@@ -259,6 +264,9 @@ def validate_ohlcv(bars: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STAL
     ex = _price_expectations(["open", "high", "low", "close", "adjusted_close"], max_stale_days,
                              limit, review_abs_return, expected_tickers, has_volume=True, period=period)
     ex += _ohlcv_expectations(max_adjustment_gap)
+    long = add_missing_bars(long)  # the bars' "missing values": a date the others have, inside a ticker's history
+    ex.insert(1, expect(gxe.ExpectColumnValuesToBeBetween, "missing bars (a date other tickers have, inside a "
+                        "ticker's history; the bar after the gap shown)", column="missing_bars", max_value=0))
     vresult, page = run_suite("ohlcv", long, ex, ["ticker", "date"])
     return long_report("ohlcv", long, vresult, page, params)
 

@@ -266,3 +266,28 @@ def test_two_loads_of_a_split_file_at_once_readjust_the_history_once(engine, tmp
     after = _dump(engine)
     assert after.loc[:"2026-12-03", "AAPL"].to_numpy() == pytest.approx(before["AAPL"].to_numpy() * 0.5, rel=1e-12)
     assert after["AAPL"].pct_change(fill_method=None).loc["2026-12-04"] == pytest.approx(63.5 * 2 / STORED_CLOSE - 1)
+
+
+def test_bars_on_a_date_no_other_stored_ticker_has_are_a_warning(engine, tmp_path, capsys):
+    """NVDA's file holds a bar on Saturday 2026-11-28, inside the store's calendar (AAPL and MSFT,
+    business days): loaded, with a warning naming it (before: "passed all expectations", and every
+    pipeline then failed "missing values" for the other tickers on that date). A new day after the
+    store's last one is no such date."""
+    from qpo.cli import main
+    from qpo.store._market_seam import OFF_CALENDAR
+
+    _history(engine)
+    path = tmp_path / "nvda.csv"
+    _bars(path, [[d, "NVDA", 100.0 + i, 100.0 + i, 100.0 + i, 100.0 + i, 100.0 + i, 1e6, 0.0, 1.0]
+                 for i, d in enumerate(["2026-11-27", "2026-11-28", "2026-11-30", "2026-12-04"])])
+    result = ingest_file(engine, path)
+    assert result.ok and result.written == 4
+    (odd,) = [w for w in result.report.warnings if w.check == OFF_CALENDAR]
+    assert odd.unexpected_count == 1 and odd.examples == [{"ticker": "NVDA", "date": "2026-11-28"}]
+    again = tmp_path / "nvda2.csv"
+    _bars(again, [["2026-12-07", "NVDA", 104.0, 104.0, 104.0, 104.0, 104.0, 1e6, 0.0, 1.0]])
+    assert main(["data", "ingest", str(again)]) == 0
+    assert OFF_CALENDAR not in capsys.readouterr().out
+    _bars(again, [["2026-11-29", "NVDA", 101.5, 101.5, 101.5, 101.5, 101.5, 1e6, 0.0, 1.0]])
+    assert main(["data", "ingest", str(again)]) == 0
+    assert f"warning    {OFF_CALENDAR}" in capsys.readouterr().out

@@ -277,3 +277,28 @@ def test_shared_alpha_vantage_bars_find_real_defects():
     assert {e["ticker"] for e in by_check["implausible one-day jumps"].examples} == {"PWR"}
     adj = by_check["adjusted close inconsistent with close, splits and dividends"]
     assert [(e["ticker"], e["date"]) for e in adj.examples] == [("TRMB", "2007-02-23")]
+
+
+def test_a_bar_missing_inside_a_tickers_history_is_an_error_as_an_empty_panel_cell_is(goog_bars):
+    """Two tickers of real bars, one of them missing three days the other has (as the vendor file's
+    WELL, SPGI, VIAC, KIM and RHI do): the bars' suite fails "missing bars", naming the ticker and
+    the bar after each gap, as the price panel they make fails "missing values" (before: the bars
+    PASSED and the panel did not: the same data, opposite verdicts, and prices_to_returns then
+    dropped those dates from every ticker's returns). A ticker listed later, or delisted earlier,
+    is no gap."""
+    from qpo.data.loaders import ohlcv_to_prices
+    from qpo.validation import validate_ohlcv, validate_prices
+
+    first = goog_bars.iloc[:300].copy()
+    other = first.assign(ticker="GOOX")
+    gappy = other.drop(index=other.index[[100, 200, 201]])
+    bars = pd.concat([first, gappy], ignore_index=True)
+    report = validate_ohlcv(bars)
+    assert not report.success
+    (missing,) = [f for f in report.failures if f.check.startswith("missing bars")]
+    assert [(e["ticker"], e["date"], e["missing_bars"]) for e in missing.examples] == [
+        ("GOOX", str(first["date"].iloc[101].date()), 1.0), ("GOOX", str(first["date"].iloc[202].date()), 2.0)]
+    assert not validate_prices(ohlcv_to_prices(bars)).success
+    # listed later and delisted earlier: no bar missing inside its own history
+    listed = pd.concat([first, other.iloc[50:250]], ignore_index=True)
+    assert validate_ohlcv(listed).success, validate_ohlcv(listed).summary()
