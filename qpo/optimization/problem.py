@@ -172,6 +172,7 @@ class PortfolioProblem:
             raise ProblemError("returns look like prices: most columns move like price levels (every value positive, "
                                "a median above 0.5, each value close to the last: a lag-1 autocorrelation above 0.9); "
                                "turn prices into returns with qpo.prices_to_returns")
+        _warn_below_minus_one(returns, values)
         ppy = periods_per_year if periods_per_year is not None else infer_frequency(returns.index).periods_per_year
         mu = mean_est.estimate(returns).astype(float)
         cov = cov_est.estimate(returns).astype(float)
@@ -181,6 +182,26 @@ class PortfolioProblem:
             repairs = (note,) if note else ()
         return cls(mu=mu, cov=cov, constraints=constraints or Constraints(), returns=returns.astype(float),
                    periods_per_year=ppy, risk_free_rate=risk_free_rate, repairs=repairs)
+
+
+def _warn_below_minus_one(returns: pd.DataFrame, values: np.ndarray) -> None:
+    """A :class:`~qpo.errors.DataWarning` when a return is below -1 (-100 %), which no asset's price
+    gives: returns in percent (or another unit). The weights do not depend on the units (the
+    optimizer rescales), so they are not refused; the expected return, volatility and CVaR are in
+    the units given, 100 times a fraction's for percent."""
+    import warnings
+
+    from qpo.errors import DataWarning
+
+    low = np.argwhere(values < -1.0)
+    if len(low):
+        i, j = low[0]
+        day = returns.index[i]
+        warnings.warn(f"returns hold {values[i, j]:.6g} ({returns.columns[j]} on "
+                      f"{day.date() if hasattr(day, 'date') else day}), below -1 (-100 %), which no asset's simple "
+                      "return is: in percent? The weights do not depend on the units; the expected return, "
+                      "volatility and CVaR are in the units given (divide by 100 for fractions)",
+                      DataWarning, stacklevel=3)
 
 
 def _look_like_prices(values: np.ndarray) -> bool:

@@ -251,6 +251,10 @@ def _given(benchmark: pd.Series | None) -> pd.Series:
     return benchmark
 
 
+#: the largest sum of weights a risk report takes (a book levered twice over); beyond it, weights in percent
+MAX_NET_WEIGHT = 2.0
+
+
 def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, benchmark: pd.Series | None = None,
                 confidence: float = 0.95, risk_free_rate: float = 0.0, periods_per_year: int | Frequency | None = None, *,
                 horizon: int = 1, sectors: dict[str, str] | None = None, history: pd.DataFrame | None = None,
@@ -329,6 +333,11 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
             raise DataError("weights must be a pandas Series indexed by ticker")
         if not np.isfinite(weights.to_numpy(dtype=float)).all():
             raise DataError(f"weights hold NaN/inf for {weights.index[~np.isfinite(weights.to_numpy(dtype=float))].tolist()}")
+        net = float(weights.to_numpy(dtype=float).sum())
+        if net > MAX_NET_WEIGHT:
+            raise DataError(f"weights sum to {net:,.6g}: weights are fractions of the portfolio's value (0.2 for "
+                            f"20 %), summing to 1 (less: the rest is cash; at most {MAX_NET_WEIGHT:g}, a leveraged "
+                            "book); are these in percent (divide by 100)?")
         r = portfolio_returns(weights, returns)
         assets, w = returns[list(weights.index)], weights.astype(float)
         check_simple_returns(assets, "returns")
@@ -342,6 +351,10 @@ def risk_report(weights: pd.Series | None, returns: pd.DataFrame | pd.Series, be
     notes: list[str] = [f"Annualized as {frequency.describe()}: volatility x sqrt({periods_per_year}), "
                         f"mean x {periods_per_year}; VaR and CVaR over {horizon} {period_name(periods_per_year)}"
                         f"{'s' if horizon > 1 else ''} of the data."]
+    if weights is not None and abs(float(w.sum()) - 1.0) > 1e-6:
+        notes.append(f"The weights sum to {float(w.sum()):.6g}, not 1: the rest of the portfolio "
+                     f"({1.0 - float(w.sum()):.6g}) is taken as cash at a zero return (returns, volatility and "
+                     "VaR scale with the weights' sum).")
     # benchmark
     bench_r, bench_stats, attribution = None, None, None
     if kind == "returns":
