@@ -35,16 +35,19 @@ def _store_engine():
     return connect(create=False) if store_exists() else None
 
 
-def notebook_prices(source: str, *, start=None, end=None, tickers=None) -> NotebookPrices:
+def notebook_prices(source: str, *, start=None, end=None, tickers=None, common: bool = True) -> NotebookPrices:
     """The prices of ``source`` from ``start`` to ``end`` (inclusive dates, None: the data's own),
     of ``tickers`` (None: every stock of the source), with where they came from and the S&P 500
-    index that covers them (see the module)."""
+    index that covers them (see the module). The store's prices without an ``end`` end on the last
+    date that prices every current name (:func:`common_end`; ``common=False``: on its last date)."""
     from qpo.data import load_prices
     from qpo.store.market_data import benchmark_for, book_benchmark, book_prices
 
     if source == STORE_SOURCE:
         engine = _store_engine()
         prices, origin = book_prices(engine, tickers, start=start, end=end)
+        if end is None and common:
+            prices = common_end(prices)
         index = book_benchmark(engine if origin == "store" else None, start=start, end=end)
         return NotebookPrices(prices, origin, benchmark_for(index, prices))
     prices = load_prices(source, start=start, end=end, tickers=tickers)
@@ -52,6 +55,43 @@ def notebook_prices(source: str, *, start=None, end=None, tickers=None) -> Noteb
         index = load_prices("sp500_index", start=start, end=end)["SP500"]
         return NotebookPrices(prices, source, benchmark_for(index, prices))
     return NotebookPrices(prices, str(source), None)
+
+
+#: a ticker whose last price is this many dates (or fewer) before the panel's last one is current
+#: (a day's bars that came in for only some names); one that ends earlier has left the data
+RAGGED_END_DATES = 5
+
+
+def common_end(prices: pd.DataFrame) -> pd.DataFrame:
+    """``prices`` up to the last date that prices every current ticker (one whose last price is at
+    most :data:`RAGGED_END_DATES` dates before the panel's end): a day's bars ingested for only some
+    names leaves the others with a gap at the end that the backtest refuses and the returns drop.
+    A :class:`qpo.errors.DataWarning` names the later dates and the names that have them (pass
+    ``history_end`` to choose the end). Unchanged when the end is not ragged."""
+    import warnings
+
+    import numpy as np
+
+    from qpo.errors import DataWarning
+
+    if len(prices) < 2 or prices.shape[1] == 0:
+        return prices
+    seen = prices.notna().to_numpy()
+    rows = np.arange(len(prices))
+    last = np.where(seen.any(axis=0), np.where(seen, rows[:, None], -1).max(axis=0), -1)
+    current = last >= len(prices) - 1 - RAGGED_END_DATES
+    if not current.any():
+        return prices
+    end = int(last[current].min())
+    if end == len(prices) - 1:
+        return prices
+    ahead = [str(t) for t, k in zip(prices.columns, last, strict=True) if k > end]
+    warnings.warn(DataWarning(
+        f"the prices' last {len(prices) - 1 - end} date(s), to {prices.index[-1].date()}, price only "
+        f"{len(ahead)} of the {int(current.sum())} current names ({', '.join(ahead[:5])}"
+        f"{' ...' if len(ahead) > 5 else ''}): the prices end on {prices.index[end].date()}, the last date "
+        "that prices them all (ingest the others' bars, or give history_end)"), stacklevel=3)
+    return prices.iloc[:end + 1]
 
 
 def validate_price_source(source, *, start=None):
@@ -66,7 +106,7 @@ def validate_price_source(source, *, start=None):
             return validate_source(source, start=start)
         except UnknownOptionError as exc:  # name the store among the valid sources
             raise UnknownOptionError(exc.kind, exc.value, [*exc.valid, STORE_SOURCE]) from None
-    prices = notebook_prices(source, start=start).prices
+    prices = notebook_prices(source, start=start, common=False).prices  # every date (an as_of may be the newest)
     report = validate_prices(prices)
     return report, (prices if report.success else None)
 
