@@ -188,7 +188,12 @@ def _ticker(text: str, n: int, known: set[str] | None, problems, source: str = "
         problems[f"tickers are 1 to {TICKER_MAX} characters without spaces"].append(f"{n} ({quote(text, 12)})")
         return None
     if known is not None and text not in known:
-        hint = f", did you mean {text.upper()}?" if text.upper() in known else ""
+        import difflib
+
+        key = f"unknown ticker (not in {source})"
+        close = [text.upper()] if text.upper() in known else (  # a hint for the rows a message can show
+            difflib.get_close_matches(text.upper(), known, n=1) if len(problems[key]) < 5 else [])
+        hint = f", did you mean {close[0]}?" if close else ""
         problems[f"unknown ticker (not in {source})"].append(f"{n} ({text}{hint})")
         return None
     return text
@@ -252,28 +257,25 @@ def _date(text: str, n: int, problems) -> pd.Timestamp:
 
 # -- the report -------------------------------------------------------------------------------------
 def _report(label: str, problems: dict[str, list[str]]) -> str:
-    """One message: each problem with its rows (``rows 3, 7 (...)``), cut to fit with the rest counted."""
+    """One message: each problem with its rows (``rows 3, 7 (...)``), every kind of problem named
+    first (its first row), then more rows of each while the message fits, the rest counted."""
     groups = list(problems.items())
     total = sum(len(items) for _, items in groups)
     head = f"{label}: {total} problem{'s' if total > 1 else ''} (row 1 is the first line after the header): "
-    parts: list[str] = []
-    shown = 0
-    for what, items in groups:
-        taken: list[str] = []
-        for item in items:
-            trial = "; ".join(parts + [_group(what, taken + [item])])
-            rest = total - shown - 1
-            tail = f" ... and {rest} more" if rest else ""
-            if len(head) + len(trial) + len(tail) > MAX_MESSAGE:
-                break
-            taken.append(item)
-            shown += 1
-        if taken:
-            parts.append(_group(what, taken))
-        if len(taken) < len(items):
-            break
-    rest = total - shown
-    return _cut(head + "; ".join(parts) + (f" ... and {rest} more" if rest else ""))
+    taken: list[list[str]] = [[] for _ in groups]
+
+    def text(extra: int = 0) -> str:
+        parts = [_group(what, rows) for (what, _), rows in zip(groups, taken, strict=True) if rows]
+        rest = total - sum(len(rows) for rows in taken) - extra
+        return head + "; ".join(parts) + (f" ... and {rest} more" if rest else "")
+
+    for depth in range(max((len(items) for _, items in groups), default=0)):  # a row of every kind, then more
+        for k, (_, items) in enumerate(groups):
+            if depth < len(items):
+                taken[k].append(items[depth])
+                if len(text()) > MAX_MESSAGE and sum(map(len, taken)) > 1:
+                    taken[k].pop()
+    return _cut(text())
 
 
 def _group(what: str, items: list[str]) -> str:

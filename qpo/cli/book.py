@@ -185,6 +185,9 @@ def _holdings_table(pos, panel):
     invested = float(pd.Series(frame["value"], dtype=float).sum(skipna=True))
     total = invested + pos.cash
     frame["weight"] = [v / total if v is not None and total > 0 else None for v in frame["value"]]
+    dated = panel.apply(pd.Series.last_valid_index)  # the date of each name's last price (carried since)
+    frame["price_date"] = [dated[t].date() if t in dated.index and pd.notna(dated[t]) else None
+                           for t in frame["ticker"]]
     return frame, invested, total
 
 
@@ -244,8 +247,15 @@ def _print_summary(d: dict) -> None:
     when = d["prices_as_of"]
     c.say(f"holdings at the closes of {when.date() if hasattr(when, 'date') else when} "
           f"({c.price_origin(d['price_source'])}):")
-    c.say(c.table(d["holdings"], {"shares": c.shares, "last_price": c.money, "value": c.money, "weight": c.pct},
+    table = d["holdings"].drop(columns=["price_date"])
+    c.say(c.table(table, {"shares": c.shares, "last_price": c.money, "value": c.money, "weight": c.pct},
                   empty="(no shares held)"))
+    day = when.date() if hasattr(when, "date") else when
+    older = [f"{t} {p}" for t, p in zip(d["holdings"]["ticker"], d["holdings"]["price_date"], strict=True)
+             if p is not None and p < day]
+    if older:
+        c.say(f"stale: no close on {day} for {', '.join(older[:10])}{' ...' if len(older) > 10 else ''} (the last "
+              "close carried forward; ingest the bars, or `qpo data fetch`)")
     if d["unpriced"]:
         c.say(f"no price in {c.price_origin(d['price_source'])} for {', '.join(d['unpriced'])}: left out of the value")
     c.say(f"cash         {c.money(d['cash'])}" + (f" ({c.pct(d['cash_weight'])})" if d["cash_weight"] is not None else ""))

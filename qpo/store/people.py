@@ -158,8 +158,8 @@ def _who_lists_hint(session: Session) -> str:
         return ("no actor named, and this store has no people yet: add its first admin with `qpo user add EMAIL "
                 "--name NAME --role admin` (no --as needed in an empty store), or seed the demo book with "
                 f"`qpo db seed` and name its admin: `qpo user list --as {DEMO_ADMIN}`")
-    return (f"no actor named: listing the people names who asks too (--as EMAIL or {USER_ENV}=EMAIL), your own "
-            f"e-mail as an admin added you; {who_to_name(session)}")
+    return (f"no actor named: who lists the people must say who they are (--as EMAIL or {USER_ENV}=EMAIL, the "
+            f"e-mail an admin added you with); {who_to_name(session)}")
 
 
 def set_password(session: Session, actor: ActorLike, email: str, password: str) -> None:

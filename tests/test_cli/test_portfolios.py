@@ -246,3 +246,23 @@ def test_a_strategy_file_is_checked_whole_before_anything_is_written(people, tmp
     shown = people.ok("portfolio", "show", "Strat", "--json", actor=ANA).json["portfolio"]["strategy"]
     assert shown == Strategy.from_json(spec2).to_json()
     assert "sector_max" in people.ok("portfolio", "show", "Strat", actor=ANA).out
+
+
+def test_show_marks_a_holding_whose_last_close_is_older_than_the_panels_date(book, sp500):
+    """After a day's bars came in for AAPL only, 'Harper' shows 'holdings at the closes of
+    2022-12-29' while KO's close is the 28th's, carried: the line says so, and --json gives each
+    holding's price_date (before: nothing marked the older close)."""
+    import pandas as pd
+
+    from qpo.store import connect
+    from qpo.store.market_data import seed_market_data, upsert_panel
+
+    engine = connect()
+    seed_market_data(engine)
+    upsert_panel(engine, pd.DataFrame({"AAPL": [130.0]}, index=pd.DatetimeIndex(["2022-12-29"], name="date")))
+    doc = book.ok("portfolio", "show", "Harper", "--json", actor=ANA).json["portfolio"]
+    rows = {h["ticker"]: h for h in doc["holdings"]}
+    assert rows["AAPL"]["price_date"] == "2022-12-29" and rows["KO"]["price_date"] == str(sp500.index[-1].date())
+    assert rows["KO"]["last_price"] == pytest.approx(sp500["KO"].iloc[-1], abs=5e-9)
+    human = book.ok("portfolio", "show", "Harper", actor=ANA).out
+    assert f"stale: no close on 2022-12-29 for KO {sp500.index[-1].date()} (the last close carried forward" in human
