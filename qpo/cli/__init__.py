@@ -318,9 +318,31 @@ def _command_of(argv: list[str]) -> str | None:
     return None
 
 
+def _unrecognized(parser: argparse.ArgumentParser, argv: list[str], message: str) -> tuple[argparse.ArgumentParser, str]:
+    """The deepest subcommand's parser that ``argv`` names (argparse reports unrecognized arguments
+    from the top one), and ``message`` with the closest of its options to each unknown one."""
+    import difflib
+
+    for token in argv:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if subs and token in subs[0].choices:
+            parser = subs[0].choices[token]
+    options = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+    unknown = [t.split("=", 1)[0] for t in message.split(":", 1)[-1].split() if t.startswith("--")]
+    hints = [(u, close[0]) for u in unknown for close in [difflib.get_close_matches(u, options, n=1, cutoff=0.75)]
+             if close]
+    if len(hints) == 1:
+        message += f" (did you mean {hints[0][1]}?)"
+    elif hints:
+        message += f" (did you mean {', '.join(f'{c} for {u}' for u, c in hints)}?)"
+    return parser, message
+
+
 def _usage_error(exc: UsageError, argv: list[str]) -> int:
     command = _command_of(argv)
     message = exc.message
+    if message.startswith("unrecognized arguments"):  # the command's own usage, and the option meant
+        exc.parser, message = _unrecognized(exc.parser, argv, message)
     if command == "user" and message.startswith("unrecognized arguments"):
         message = ("unrecognized arguments (not shown: one may be a password; a password is read from standard "
                    "input with --password-stdin, never from the command line)")

@@ -66,3 +66,18 @@ def test_usage_errors_keep_argparses_status_and_the_book_adds_json(env):
     assert r.returncode == 2 and json.loads(r.stdout)["kind"] == "UsageError" and "usage: qpo rebalance reject" in r.stderr
     r = qpo("validate", env=env)  # an older command: argparse as before, nothing on stdout
     assert r.returncode == 2 and r.stdout == "" and "the following arguments are required: path" in r.stderr
+
+
+def test_a_mistyped_option_gets_its_commands_usage_and_the_option_meant(capsys):
+    """argparse reports unrecognized arguments from the top parser: the whole `qpo` usage, no hint.
+    Now the command's own usage and the closest option (before: `usage: qpo [-h] [--as EMAIL]
+    {validate,pipeline,...}` and no word of --max-turnover)."""
+    from qpo.cli import main
+
+    assert main(["rebalance", "propose", "X", "--max-turnvoer", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: qpo rebalance propose")
+    assert err.rstrip().endswith("qpo rebalance propose: error: unrecognized arguments: --max-turnvoer 0.1 (did you "
+                                 "mean --max-turnover?)")
+    assert main(["pipeline", "run", "backtest", "--wrokers", "2"]) == 2  # nothing close: no guess
+    assert capsys.readouterr().err.rstrip().endswith("qpo pipeline run: error: unrecognized arguments: --wrokers 2")
