@@ -87,7 +87,7 @@ def _cmd_show(args) -> int:
     if not rows and not refused:
         print("no pipeline has a schedule (pipelines/*.toml: schedule = \"0 18 * * 1-5\")")
         return 0
-    header = f"{'pipeline':20s} {'schedule':16s} {'next run':22s} {'after':12s} {'missed':9s} last run"
+    header = f"{'pipeline':20s} {'schedule':16s} {'next run':22s} {'after':12s} {'missed':9s} last scheduled run"
     print(header)
     for r in rows:
         last = f"{_when(r['last_due'])} {r['last_status']}" if r["last_due"] else "-"
