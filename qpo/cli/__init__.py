@@ -297,6 +297,12 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        # no abbreviations: `qpo nightly value --as ADMIN` was read as --as-of and `--max-t` as any
+        # option it began; an option is named whole (a mistyped one gets the closest: _unrecognized)
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):  # type: ignore[override]
         raise UsageError(self, message)
 

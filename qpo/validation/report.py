@@ -47,6 +47,19 @@ class FailedExpectation:
                 f"{self.unexpected_count} row(s){where}{obs}" + (f": {rows}{more}" if rows else ""))
 
 
+def _where(failed: FailedExpectation) -> str:
+    """Where a failed check's rows are, for a one-line summary: the first tickers with their count and
+    first date (a panel's), else the first offending row's ticker and date; "" when neither is known."""
+    if failed.tickers:
+        shown = ", ".join(f"{t['ticker']} {t['count']} from {t['first_date']}" for t in failed.tickers[:3])
+        more = failed.n_tickers is not None and failed.n_tickers > 3
+        return f" ({shown}{f', ... {failed.n_tickers} tickers' if more else ''})"
+    if failed.examples and ("ticker" in failed.examples[0] or "date" in failed.examples[0]):
+        ex = failed.examples[0]
+        return f" (e.g. {' on '.join(str(ex[k]) for k in ('ticker', 'date') if k in ex)})"
+    return ""
+
+
 @dataclass
 class ValidationReport:
     """``failures`` are the failed checks of severity ERROR (any one fails the data: ``success`` is
@@ -87,7 +100,7 @@ class ValidationReport:
                 return f"{self.kind} data passed all {self.n_expectations} expectations"
             return f"{self.kind} data passed (no error in {self.n_expectations} expectations){warned}"
         return (f"{self.kind} data failed {len(self.failures)} of {self.n_expectations} expectations: "
-                + "; ".join(self.failed_checks) + warned)
+                + "; ".join(f.check + _where(f) for f in self.failures) + warned)
 
     def __str__(self) -> str:
         warned = f", {len(self.warnings)} warning(s)" if self.warnings else ""

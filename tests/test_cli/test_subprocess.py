@@ -81,3 +81,6 @@ def test_a_mistyped_option_gets_its_commands_usage_and_the_option_meant(capsys):
                                  "mean --max-turnover?)")
     assert main(["pipeline", "run", "backtest", "--wrokers", "2"]) == 2  # nothing close: no guess
     assert capsys.readouterr().err.rstrip().endswith("qpo pipeline run: error: unrecognized arguments: --wrokers 2")
+    # no abbreviations: --as after `nightly value` was taken for --as-of ("'adm@x.com' is not a date")
+    assert main(["nightly", "value", "--as", "adm@x.com"]) == 2
+    assert capsys.readouterr().err.rstrip().endswith("qpo nightly value: error: unrecognized arguments: --as adm@x.com")

@@ -103,7 +103,8 @@ def test_errors_and_warnings_together(sp500_clean):
     assert not report.success
     assert [f.check for f in report.failures] == ["missing values (price)"]
     assert [(t, d) for t, d, _ in _moves(report.warnings[0])] == [("AAPL", "2000-09-29")]
-    assert report.summary() == ("prices data failed 1 of 10 expectations: missing values (price); 1 warning(s) to "
+    assert report.summary() == ("prices data failed 1 of 10 expectations: missing values (price) (KO 1 from "
+                                "2001-06-15); 1 warning(s) to "
                                 f"review: {LARGE} (|return| > 40 %): 1 row(s)")
     assert "FAILED, 1 warning(s)" in str(report)
 
