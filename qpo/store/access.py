@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from qpo._checks import quote
@@ -106,7 +106,7 @@ def actor_for(session: Session, actor: Actor | str | None) -> Actor:
     else:
         raise AccessDenied(f"the actor must be a user's e-mail or an Actor, got {quote(actor)}")
     address = check.email(email, "actor e-mail")
-    user = session.scalar(select(User).where(User.email == address))
+    user = session.scalar(select(User).where(func.lower(User.email) == address.lower()))
     if user is None:
         raise AccessDenied(f"{quote(address)} is not a user of this store; an admin adds one with "
                            "`qpo user add EMAIL --name N --role advisor|researcher|admin` (`qpo user list` shows them)")

@@ -85,7 +85,7 @@ def _admin_actor(session: Session, actor: ActorLike, what: str) -> Actor:
 
 def _bootstrap_actor(session: Session, actor: Actor | str, address: str) -> Actor:
     email = actor.email if isinstance(actor, Actor) else check.email(actor, "actor e-mail")
-    known = session.scalar(select(User).where(User.email == email))
+    known = session.scalar(select(User).where(func.lower(User.email) == email.lower()))
     if known is not None:
         return Actor(email=known.email, role=known.role, name=known.name, user_id=known.id)
     return Actor(email=email, role="system", name="bootstrap") if email != address else Actor.system("bootstrap")
@@ -106,7 +106,7 @@ def update_user(session: Session, actor: ActorLike, email: str, *, name: str | N
     if problems:
         raise check.report("user", problems)
     who = _admin_actor(session, actor, f"change the user {quote(address)}")
-    user = session.scalar(select(User).where(User.email == address))
+    user = session.scalar(select(User).where(func.lower(User.email) == address.lower()))
     if user is None:
         raise check.fail(f"no user {quote(address)} (`qpo user list`)")
     if user.role == "admin" and urole is not None and urole != "admin":
@@ -134,7 +134,7 @@ def update_user(session: Session, actor: ActorLike, email: str, *, name: str | N
 def get_or_create_user(session: Session, actor: ActorLike, email: str, name: str, role: str = "advisor") -> User:
     """The user with this e-mail, added (by ``actor``, see :func:`add_user`) when the store has none."""
     address = check.email(email, "user e-mail")
-    user = session.scalar(select(User).where(User.email == address))
+    user = session.scalar(select(User).where(func.lower(User.email) == address.lower()))
     return user if user is not None else add_user(session, actor, address, name, role)
 
 
@@ -166,9 +166,9 @@ def set_password(session: Session, actor: ActorLike, email: str, password: str) 
     """Set a user's password (their own, or anyone's for an admin)."""
     who = actor_for(session, actor)
     address = check.email(email, "user e-mail")
-    if who.email != address:
+    if who.email.lower() != address.lower():
         who.require_admin(f"set the password of {quote(address)}")
-    user = session.scalar(select(User).where(User.email == address))
+    user = session.scalar(select(User).where(func.lower(User.email) == address.lower()))
     if user is None:
         raise check.fail(f"no user {quote(address)} (`qpo user list`)")
     user.password_hash = hash_password(password)
@@ -183,7 +183,7 @@ def authenticate(session: Session, email: object, password: object) -> Actor | N
         address = check.email(email, "e-mail")
     except StoreError:
         return None
-    user = session.scalar(select(User).where(User.email == address))
+    user = session.scalar(select(User).where(func.lower(User.email) == address.lower()))
     if user is None:  # e-mail addresses are typed in any case: Ana.Silva@Example.com is ana.silva@example.com
         alike = session.scalars(select(User).where(func.lower(User.email) == address.lower()).limit(2)).all()
         user = alike[0] if len(alike) == 1 else None

@@ -71,7 +71,7 @@ def get_portfolio(session: Session, actor: ActorLike, name: str) -> ClientPortfo
 
 def _owner(session: Session, who: Actor, advisor_email: str) -> User:
     address = check.email(advisor_email, "advisor e-mail")
-    owner = session.scalar(select(User).where(User.email == address))
+    owner = session.scalar(select(User).where(func.lower(User.email) == address.lower()))
     if owner is None:
         raise check.fail(f"no user {quote(address)} to manage the portfolio (`qpo user add {address} --name ... "
                          "--role advisor`)")

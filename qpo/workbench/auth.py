@@ -118,14 +118,14 @@ def store_problem() -> str | None:
 
 def _lookup(email: str):
     """The store's row for ``email`` as (email, name, role, password hash), or None."""
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     from qpo.store import User as Person
     from qpo.store import session_scope
 
-    with session_scope(_engine(), write=False) as s:
+    with session_scope(_engine(), write=False) as s:  # an e-mail's case does not name another person
         row = s.execute(select(Person.email, Person.name, Person.role, Person.password_hash)
-                        .where(Person.email == email)).first()
+                        .where(func.lower(Person.email) == email.lower())).first()
     return None if row is None else tuple(row)
 
 

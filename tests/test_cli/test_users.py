@@ -129,3 +129,16 @@ def test_readers_refuse_a_missing_store_and_create_none(cli, store_url):
         assert r.code == 3 and r.json["kind"] == "MissingStoreError", (argv, r.text)
         assert "`qpo db upgrade`" in r.json["error"]
     assert not store_exists(store_url)
+
+
+def test_an_emails_case_names_the_same_person(book):
+    """`--as ANA@...` was 'not a user of this store' while add_user already refused a second person
+    differing only in case: the same person now, acting as the stored address (the audit names it)."""
+    shouting = ANA.upper()
+    r = book.ok("portfolio", "list", "--json", actor=shouting)
+    assert "Harper" in [p["name"] for p in r.json["portfolios"]]
+    book.ok("portfolio", "update", "Harper", "--description", "case", actor=shouting)
+    trail = book.ok("audit", "--portfolio", "Harper", "--json", actor=ADMIN).json["audit"]
+    assert (trail[-1]["actor"], trail[-1]["action"]) == (ANA, "update")
+    with session_scope(connect()) as s:
+        assert authenticate(s, shouting, "nope") is None  # no password set: refused, not an error
