@@ -42,6 +42,19 @@ def _prices(prices, engine) -> pd.DataFrame:
     return _price_panel(prices)
 
 
+def _trading_closes(engine, prices: pd.DataFrame, end) -> pd.DataFrame | None:
+    """The store's actual closes (the price a share traded at) over the last weeks up to ``end``,
+    when its bars have them apart from the adjusted ones (a vendor's); None otherwise (the adjusted
+    closes are the only ones). A proposal is valued and its trades priced at them."""
+    from qpo.store.market_data import book_prices, closes_differ, has_market_data
+
+    if engine is None or not has_market_data(engine) or not closes_differ(engine):
+        return None
+    day = pd.Timestamp(end)
+    actual, _ = book_prices(engine, start=(day - pd.Timedelta(days=40)).date(), end=day.date(), actual=True)
+    return actual
+
+
 def _plain(value):
     """An override as JSON data (a Constraints or Limits as its fields)."""
     import dataclasses
@@ -123,9 +136,11 @@ def propose_rebalance(portfolio: str, strategy=None, as_of=None, *, actor=None, 
     from qpo.store.repository import get_portfolio, positions, save_proposal
 
     eng = _engine(engine, create=save)
+    given_prices = prices is not None
     prices = _prices(prices, eng)
     when = _as_day(as_of, prices)
     _splits_first(eng, portfolio, actor, when, save)
+    closes = None if given_prices else _trading_closes(eng, prices, when)  # shares trade at the actual closes
     with session_scope(eng, write=save) as s:  # a dry run only reads: no write lock held while it optimizes
         who = actor_for(s, actor)
         row = get_portfolio(s, who, portfolio)
@@ -158,7 +173,7 @@ def propose_rebalance(portfolio: str, strategy=None, as_of=None, *, actor=None, 
             sectors = book_sectors(eng)
         proposal = plan_rebalance(pos.shares, pos.cash, prices, plan, as_of=when, portfolio=row.name,
                                   account=row.account or row.name, sectors=sectors, universe=extra or None,
-                                  ledger_version=ledger_version)
+                                  ledger_version=ledger_version, closes=closes)
         proposal.parameters["overrides"] = _plain(dict(overrides))
         proposal.parameters["strategy_source"] = "given" if strategy is not None else "portfolio"
         if plan.fractional != base.fractional:
@@ -198,6 +213,11 @@ def _latest_price_date(prices: pd.DataFrame, names) -> dt.date:
     return prices.index[seen.to_numpy()][-1].date() if seen.any() else prices.index[-1].date()
 
 
+def _over(actual: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFrame:
+    """``prices`` with the ``actual`` closes over them where there are some (a proposal's basis)."""
+    return actual.reindex(index=actual.index, columns=prices.columns).combine_first(prices)
+
+
 def _changed_closes(prices: pd.DataFrame, row) -> list[str]:
     """The names whose close on or before the proposal's price date is no longer the one it was
     built on (a corrected or backfilled bar): ``TICKER built -> now``."""
@@ -233,12 +253,15 @@ def accept_rebalance(proposal_id: int, *, actor=None, prices=None, engine=None, 
         row = get_proposal(s, actor, proposal_id)
         names = set((row.target or {}).keys()) | {t["ticker"] for t in row.trades or []}
         latest = _latest_price_date(prices, sorted(names))
-        changed = _changed_closes(prices, row)
+        traded = None if given else _trading_closes(eng, prices, row.prices_as_of)  # what it was priced at
+        changed = _changed_closes(prices if traded is None else _over(traded, prices), row)
         if given and has_market_data(eng):
             stored, _ = book_prices(eng, tickers=sorted(names | set((row.parameters or {}).get("closes") or {})))
             if len(stored.index) and stored.notna().any().any():
                 latest = max(latest, _latest_price_date(stored, sorted(names)))
-                changed += [c for c in _changed_closes(stored, row) if c not in changed]
+                actual = _trading_closes(eng, stored, row.prices_as_of)
+                changed += [c for c in _changed_closes(stored if actual is None else _over(actual, stored), row)
+                            if c not in changed]
         accepted = accept_proposal(s, actor, proposal_id, latest_price_date=latest, trade_date=trade_date,
                                    changed_closes=changed)
         return RebalanceProposal.from_record(accepted)

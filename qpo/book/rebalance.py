@@ -367,7 +367,7 @@ class RebalanceProposal:
 # -- planning ---------------------------------------------------------------------------------------
 def plan_rebalance(shares, cash: float, prices: pd.DataFrame, strategy=None, *, as_of=None, portfolio: str = "",
                    account: str | None = None, sectors: Mapping[str, str] | None = None, universe=None,
-                   ledger_version: int = 0) -> RebalanceProposal:
+                   ledger_version: int = 0, closes: pd.DataFrame | None = None) -> RebalanceProposal:
     """A rebalance proposal for a portfolio holding ``shares`` (ticker -> shares) and ``cash``, on
     the close ``prices`` (dates x tickers) up to ``as_of`` (default: their last date), to the target
     of ``strategy`` (a :class:`qpo.book.strategy.Strategy`; default ``Strategy.default()``).
@@ -376,7 +376,11 @@ def plan_rebalance(shares, cash: float, prices: pd.DataFrame, strategy=None, *, 
     ``sector_max`` into group caps and feeds the sector compliance checks. ``universe`` adds names
     the target may buy besides those held and those the strategy names (needed for a portfolio of
     cash only). ``ledger_version`` is the ledger's last transaction id the holdings come from (the
-    store refuses to accept the proposal once the ledger moved on). Touches no store.
+    store refuses to accept the proposal once the ledger moved on). ``closes``: the closes shares
+    trade at where they differ from the adjusted ``prices`` (a vendor's actual closes: before a
+    later dividend or split the adjusted close is not what a share cost that day); each name's last
+    one on or before the price date values the holdings and prices the trades (default: ``prices``'
+    own; a name without one keeps its adjusted close). Touches no store.
 
     Raises
     ------
@@ -400,6 +404,11 @@ def plan_rebalance(shares, cash: float, prices: pd.DataFrame, strategy=None, *, 
         raise InvalidValueError("the portfolio holds only cash and its strategy names no ticker: say what it may buy "
                                 "(universe=[...], or tickers in the strategy's constraints)")
     returns, last = _window(prices, names, prices_as_of, int(strategy.lookback))
+    if closes is not None:  # what a share cost that day, where the data has it
+        traded = closes.reindex(columns=names).loc[:prices_as_of].ffill()
+        if len(traded):
+            paid = traded.iloc[-1]
+            last = paid.where(paid > 0, last)
     px = last.reindex(names).astype(float)
     held_u = held.reindex(names).fillna(0.0)
     value = float(cash + held_u @ px)
