@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m qpo.cli.sweep NAME -p ...``: the same command outside ``qpo pipeline``."""
     import argparse
 
-    ap = argparse.ArgumentParser(prog="qpo pipeline")
+    ap = argparse.ArgumentParser(prog="qpo pipeline", allow_abbrev=False)
     register_sweep(ap.add_subparsers(dest="action", required=True))
     args = ap.parse_args(["sweep", *(sys.argv[1:] if argv is None else argv)])
     return int(args.func(args) or 0)

@@ -88,6 +88,18 @@ def who_to_name(session: Session) -> str:
             f"system`; a user such as {anyone} sees what their role allows (`qpo user list --as {anyone}`)")
 
 
+def user_named(session: Session, address: str) -> User | None:
+    """The user of e-mail ``address``: the exact address, else the one user whose address differs
+    from it only in case (e-mails are typed in any case: Ana.Silva@Example.com is
+    ana.silva@example.com); None when there is none, or two such (a store from before a second
+    person differing only in case was refused: only the exact address names one of them)."""
+    exact = session.scalar(select(User).where(User.email == address))
+    if exact is not None:
+        return exact
+    alike = session.scalars(select(User).where(func.lower(User.email) == address.lower()).limit(2)).all()
+    return alike[0] if len(alike) == 1 else None
+
+
 def actor_for(session: Session, actor: Actor | str | None) -> Actor:
     """The :class:`Actor` for ``actor`` (an Actor, or a user's e-mail), read afresh from the store
     so that a changed role or a removed user counts at once. ``None`` reads ``QPO_USER``. An unknown
@@ -106,7 +118,7 @@ def actor_for(session: Session, actor: Actor | str | None) -> Actor:
     else:
         raise AccessDenied(f"the actor must be a user's e-mail or an Actor, got {quote(actor)}")
     address = check.email(email, "actor e-mail")
-    user = session.scalar(select(User).where(func.lower(User.email) == address.lower()))
+    user = user_named(session, address)
     if user is None:
         raise AccessDenied(f"{quote(address)} is not a user of this store; an admin adds one with "
                            "`qpo user add EMAIL --name N --role advisor|researcher|admin` (`qpo user list` shows them)")

@@ -169,7 +169,7 @@ def rescaled_splits(existing: list[Entry], new: Iterable[Entry]) -> list[tuple[E
     date order, each split re-scaled on the ones before it."""
     first: dict[str, dt.date] = {}
     for e in new:
-        if e.ticker is not None and e.kind != "split":
+        if e.ticker is not None:  # a split booked before a later one re-scales that one too
             first[e.ticker] = min(first.get(e.ticker, e.trade_date), e.trade_date)
     splits = sorted((e for e in existing if e.kind == "split" and e.ticker in first
                      and e.trade_date > first[e.ticker]), key=lambda e: e.trade_date)

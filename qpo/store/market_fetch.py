@@ -98,6 +98,7 @@ def fetch_alphavantage(engine: Engine, symbols: Sequence[str], *, client=None, f
         odd = off_calendar(engine, bars, "ohlcv")
         if odd is not None:
             report.warnings.append(odd)
+            report.checks[odd.check] = odd.severity
         if report.warnings:
             log(f"{symbol}: warning: {report.warning_summary()}")
         res.written = upsert_bars_readjusting(engine, bars, source="alphavantage")[0]

@@ -12,7 +12,7 @@ from qpo.errors import AccessDenied, StoreError
 from qpo.store import _inputs as check
 from qpo.store import audit
 from qpo.store._repo import ActorLike, _collect
-from qpo.store.access import USER_ENV, Actor, actor_for, who_to_name
+from qpo.store.access import USER_ENV, Actor, actor_for, user_named, who_to_name
 from qpo.store.db import PG_PEOPLE_LOCK, one_writer
 from qpo.store.models import (
     ClientPortfolio,
@@ -85,7 +85,7 @@ def _admin_actor(session: Session, actor: ActorLike, what: str) -> Actor:
 
 def _bootstrap_actor(session: Session, actor: Actor | str, address: str) -> Actor:
     email = actor.email if isinstance(actor, Actor) else check.email(actor, "actor e-mail")
-    known = session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+    known = user_named(session, email)
     if known is not None:
         return Actor(email=known.email, role=known.role, name=known.name, user_id=known.id)
     return Actor(email=email, role="system", name="bootstrap") if email != address else Actor.system("bootstrap")
@@ -106,7 +106,7 @@ def update_user(session: Session, actor: ActorLike, email: str, *, name: str | N
     if problems:
         raise check.report("user", problems)
     who = _admin_actor(session, actor, f"change the user {quote(address)}")
-    user = session.scalar(select(User).where(func.lower(User.email) == address.lower()))
+    user = user_named(session, address)
     if user is None:
         raise check.fail(f"no user {quote(address)} (`qpo user list`)")
     if user.role == "admin" and urole is not None and urole != "admin":
@@ -134,7 +134,7 @@ def update_user(session: Session, actor: ActorLike, email: str, *, name: str | N
 def get_or_create_user(session: Session, actor: ActorLike, email: str, name: str, role: str = "advisor") -> User:
     """The user with this e-mail, added (by ``actor``, see :func:`add_user`) when the store has none."""
     address = check.email(email, "user e-mail")
-    user = session.scalar(select(User).where(func.lower(User.email) == address.lower()))
+    user = user_named(session, address)
     return user if user is not None else add_user(session, actor, address, name, role)
 
 
@@ -168,7 +168,7 @@ def set_password(session: Session, actor: ActorLike, email: str, password: str) 
     address = check.email(email, "user e-mail")
     if who.email.lower() != address.lower():
         who.require_admin(f"set the password of {quote(address)}")
-    user = session.scalar(select(User).where(func.lower(User.email) == address.lower()))
+    user = user_named(session, address)
     if user is None:
         raise check.fail(f"no user {quote(address)} (`qpo user list`)")
     user.password_hash = hash_password(password)
@@ -183,10 +183,7 @@ def authenticate(session: Session, email: object, password: object) -> Actor | N
         address = check.email(email, "e-mail")
     except StoreError:
         return None
-    user = session.scalar(select(User).where(func.lower(User.email) == address.lower()))
-    if user is None:  # e-mail addresses are typed in any case: Ana.Silva@Example.com is ana.silva@example.com
-        alike = session.scalars(select(User).where(func.lower(User.email) == address.lower()).limit(2)).all()
-        user = alike[0] if len(alike) == 1 else None
+    user = user_named(session, address)  # e-mails are typed in any case
     if user is None or not verify_password(user.password_hash, password):
         return None
     return Actor(email=user.email, role=user.role, name=user.name, user_id=user.id)

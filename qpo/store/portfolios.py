@@ -19,7 +19,7 @@ from qpo.store._repo import ActorLike, _collect
 from qpo.store._tickers import _universe
 from qpo.store._tickers import book_price_tickers as book_price_tickers  # re-exported: the book's tickers
 from qpo.store._tickers import store_tickers as store_tickers  # re-exported
-from qpo.store.access import Actor, actor_for
+from qpo.store.access import Actor, actor_for, user_named
 from qpo.store.db import PG_PORTFOLIO_NAMES_LOCK, one_writer
 from qpo.store.models import (
     ClientPortfolio,
@@ -71,7 +71,7 @@ def get_portfolio(session: Session, actor: ActorLike, name: str) -> ClientPortfo
 
 def _owner(session: Session, who: Actor, advisor_email: str) -> User:
     address = check.email(advisor_email, "advisor e-mail")
-    owner = session.scalar(select(User).where(func.lower(User.email) == address.lower()))
+    owner = user_named(session, address)
     if owner is None:
         raise check.fail(f"no user {quote(address)} to manage the portfolio (`qpo user add {address} --name ... "
                          "--role advisor`)")

@@ -61,7 +61,7 @@ def add_missing_bars(long: pd.DataFrame) -> pd.DataFrame:
     dates = pd.to_datetime(long["date"], errors="coerce")
     calendar = pd.DatetimeIndex(dates.dropna().unique()).sort_values()
     at = pd.Series(calendar.get_indexer(dates), index=long.index, dtype="float64").where(dates.notna())
-    frame = pd.DataFrame({"key": _group_key(long["ticker"]).astype(str), "at": at}).dropna(subset=["at"])
+    frame = pd.DataFrame({"key": long["ticker"].astype(str), "at": at})[long["ticker"].notna()].dropna(subset=["at"])
     frame = frame.sort_values(["key", "at"], kind="stable")
     gap = frame["at"] - frame.groupby("key", sort=False)["at"].shift(1) - 1.0
     long["missing_bars"] = gap.clip(lower=0.0).reindex(long.index)

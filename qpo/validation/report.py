@@ -50,6 +50,8 @@ class FailedExpectation:
 def _where(failed: FailedExpectation) -> str:
     """Where a failed check's rows are, for a one-line summary: the first tickers with their count and
     first date (a panel's), else the first offending row's ticker and date; "" when neither is known."""
+    if "against the last stored bar" in failed.check:  # the seam's check names its first row already
+        return ""
     if failed.tickers:
         shown = ", ".join(f"{t['ticker']} {t['count']} from {t['first_date']}" for t in failed.tickers[:3])
         more = failed.n_tickers is not None and failed.n_tickers > 3

@@ -220,7 +220,7 @@ def validate_ohlcv(bars: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STAL
                    max_abs_log_return: float = DEFAULT_MAX_ABS_LOG_RETURN,
                    max_adjustment_gap: float = DEFAULT_MAX_ADJUSTMENT_GAP,
                    review_abs_return: float = DEFAULT_REVIEW_ABS_RETURN,
-                   expected_tickers: list[str] | None = None) -> ValidationReport:
+                   expected_tickers: list[str] | None = None, missing_bars: bool = True) -> ValidationReport:
     """Validate long OHLCV bars (:func:`qpo.load_ohlcv`'s columns): everything
     :func:`validate_prices` checks (on ``adjusted_close``; missing values and non-positive
     prices on every price column), plus the errors high < low, open/close outside [low, high],
@@ -236,7 +236,9 @@ def validate_ohlcv(bars: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STAL
     ``split_coefficient`` that is not finite and > 0 (0, -2, NaN, inf: 1 means no split) or a
     ``dividend_amount`` that is not finite and >= 0 (a column missing on every row is one the file
     did not have: not checked). Warning: a split recorded on a ticker's first bar (beyond 5-for-4
-    either way), which no previous close can confirm."""
+    either way), which no previous close can confirm. ``missing_bars=False`` leaves the missing-bar
+    check out, for bars that are not one file's days (each ticker's last stored bar and first new one,
+    on dates of their own)."""
     import great_expectations.expectations as gxe
 
     from qpo.data.loaders import OHLCV_COLUMNS
@@ -264,9 +266,10 @@ def validate_ohlcv(bars: pd.DataFrame, *, max_stale_days: int = DEFAULT_MAX_STAL
     ex = _price_expectations(["open", "high", "low", "close", "adjusted_close"], max_stale_days,
                              limit, review_abs_return, expected_tickers, has_volume=True, period=period)
     ex += _ohlcv_expectations(max_adjustment_gap)
-    long = add_missing_bars(long)  # the bars' "missing values": a date the others have, inside a ticker's history
-    ex.insert(1, expect(gxe.ExpectColumnValuesToBeBetween, "missing bars (a date other tickers have, inside a "
-                        "ticker's history; the bar after the gap shown)", column="missing_bars", max_value=0))
+    if missing_bars:  # the bars' "missing values": a date the others have, inside a ticker's history
+        long = add_missing_bars(long)
+        ex.insert(1, expect(gxe.ExpectColumnValuesToBeBetween, "missing bars (a date other tickers have, inside a "
+                            "ticker's history; the bar after the gap shown)", column="missing_bars", max_value=0))
     vresult, page = run_suite("ohlcv", long, ex, ["ticker", "date"])
     return long_report("ohlcv", long, vresult, page, params)
 

@@ -118,15 +118,12 @@ def store_problem() -> str | None:
 
 def _lookup(email: str):
     """The store's row for ``email`` as (email, name, role, password hash), or None."""
-    from sqlalchemy import func, select
-
-    from qpo.store import User as Person
     from qpo.store import session_scope
+    from qpo.store.access import user_named
 
     with session_scope(_engine(), write=False) as s:  # an e-mail's case does not name another person
-        row = s.execute(select(Person.email, Person.name, Person.role, Person.password_hash)
-                        .where(func.lower(Person.email) == email.lower())).first()
-    return None if row is None else tuple(row)
+        user = user_named(s, email)
+        return None if user is None else (user.email, user.name, user.role, user.password_hash)
 
 
 class BookIdentityProvider(IdentityProvider):

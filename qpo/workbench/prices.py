@@ -79,7 +79,7 @@ def common_end(prices: pd.DataFrame) -> pd.DataFrame:
     seen = prices.notna().to_numpy()
     rows = np.arange(len(prices))
     last = np.where(seen.any(axis=0), np.where(seen, rows[:, None], -1).max(axis=0), -1)
-    current = last >= len(prices) - 1 - RAGGED_END_DATES
+    current = (last >= 0) & (last >= len(prices) - 1 - RAGGED_END_DATES)  # a column without a price is not
     if not current.any():
         return prices
     end = int(last[current].min())

@@ -328,3 +328,21 @@ def test_a_split_not_booked_yet_is_booked_by_a_stored_proposal_refused_by_a_dry_
         assert split.created_by == ANA
     assert main(["--as", ANA, "portfolio", "show", "P"]) == 0
     assert "lacks" not in capsys.readouterr().out
+
+
+def test_a_split_written_before_a_later_one_rescales_it():
+    """10 shares, a 2-for-1 split booked on day 5 (+10); a 2-for-1 split of day 3 arriving later
+    (book_splits after a statement's split) makes the day-5 split +20: 40 shares, not 30."""
+    import datetime as dt
+
+    from qpo.store import ledger
+
+    d = dt.date
+    existing = [ledger.Entry("deposit", d(2024, 1, 1), amount=1000.0, id=1),
+                ledger.Entry("buy", d(2024, 1, 1), "AAA", 10.0, 10.0, id=2),
+                ledger.Entry("split", d(2024, 1, 5), "AAA", 10.0, id=3)]
+    new = [ledger.Entry("split", d(2024, 1, 3), "AAA", 10.0)]
+    ((split, quantity),) = ledger.rescaled_splits(existing, new)
+    assert split.id == 3 and quantity == 20.0
+    rest = [e for e in existing if e.id != 3] + [ledger.Entry("split", d(2024, 1, 5), "AAA", quantity, id=3)]
+    assert ledger.replay(rest + new).shares.to_dict() == {"AAA": 40.0}

@@ -142,3 +142,21 @@ def test_an_emails_case_names_the_same_person(book):
     assert (trail[-1]["actor"], trail[-1]["action"]) == (ANA, "update")
     with session_scope(connect()) as s:
         assert authenticate(s, shouting, "nope") is None  # no password set: refused, not an error
+
+
+def test_two_people_differing_only_in_case_from_an_older_store_are_each_named_exactly(book):
+    """A store from before a second address differing only in case was refused may hold both: the
+    exact address names each; the lower-case form, matching both, names neither (before the
+    review: either one, at random)."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(book.url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO advisors (email, name, role, created_at) VALUES "
+                          "('Twin@Example.com', 'Twin Upper', 'admin', CURRENT_TIMESTAMP), "
+                          "('twin@example.COM', 'Twin Lower', 'researcher', CURRENT_TIMESTAMP)"))
+    engine.dispose()
+    users = {u["email"]: u["role"] for u in book.ok("user", "list", "--json", actor="Twin@Example.com").json["users"]}
+    assert users["Twin@Example.com"] == "admin"
+    r = book.refused("portfolio", "list", actor="twin@example.com", code=4)
+    assert "is not a user of this store" in r.json["error"]

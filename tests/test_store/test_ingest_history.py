@@ -291,3 +291,17 @@ def test_bars_on_a_date_no_other_stored_ticker_has_are_a_warning(engine, tmp_pat
     _bars(again, [["2026-11-29", "NVDA", 101.5, 101.5, 101.5, 101.5, 101.5, 1e6, 0.0, 1.0]])
     assert main(["data", "ingest", str(again)]) == 0
     assert f"warning    {OFF_CALENDAR}" in capsys.readouterr().out
+
+
+def test_a_file_meeting_stored_bars_of_different_last_dates_is_no_missing_bar(engine, tmp_path):
+    """AAPL's last stored bar is 2026-12-03, MSFT's 2026-12-02 (its 3 Dec removed): a file of 4 Dec
+    for both meets the store on two dates; each ticker's seam is its own two bars, not a calendar
+    (before the review: 'missing bars against the last stored bar' refused the load)."""
+    from qpo.store.market_data import remove_bars
+
+    _history(engine)
+    remove_bars(engine, ["MSFT"], "2026-12-03")
+    path = tmp_path / "day.csv"
+    _one_day(path, 126.0, 301.0)
+    result = ingest_file(engine, path)
+    assert result.ok and result.written == 2, result.report.summary()

@@ -85,3 +85,13 @@ def test_a_day_ingested_for_only_some_names_is_left_out_with_a_warning(qpo_home,
     panel = sp500.loc["2022-06-01":, ["AAPL", "KO"]].copy()
     panel.loc["2022-09-01":, "KO"] = float("nan")
     assert common_end(panel).equals(panel)
+
+
+def test_a_short_window_with_a_name_without_prices_is_kept_whole():
+    """Five dates and a column with no price in them (a recent start, a name not listed yet): the
+    panel is kept as it is (before the review: an empty panel, 'the prices end on' its last date)."""
+    from qpo.workbench.prices import common_end
+
+    days = pd.bdate_range("2024-01-02", periods=5)
+    panel = pd.DataFrame({"AAA": [1.0, 2, 3, 4, 5], "NEW": [float("nan")] * 5}, index=days)
+    assert common_end(panel).equals(panel)
