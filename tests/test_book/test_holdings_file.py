@@ -69,7 +69,7 @@ def test_utf16_and_semicolon_files_with_decimal_commas(tmp_path):
 def test_unknown_tickers_are_named_with_their_rows_and_a_did_you_mean(tmp_path):
     msg = refused(tmp_path, "ticker,shares\nAAPL,1\naapl2,3\nmsft,2\nZZZZ,4\n")
     assert "unknown ticker" in msg
-    assert "rows 2 (aapl2), 3 (msft, did you mean MSFT?), 4 (ZZZZ)" in msg
+    assert "rows 2 (aapl2, did you mean AAPL?), 3 (msft, did you mean MSFT?), 4 (ZZZZ)" in msg
     assert "did you mean AAPL2" not in msg
 
 
