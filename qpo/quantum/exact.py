@@ -23,7 +23,8 @@ class ExactSolution:
 
     ``f_max`` (the worst feasible objective) and ``n_feasible`` come with brute force only: they
     normalize the approximation ratio ``(f_max - f) / (f_max - f*)``. ``optimal_indices`` are the
-    little-endian indices of every optimal string (ties within ``1e-12`` relative).
+    little-endian indices of every optimal string (ties within the model's
+    :attr:`~qpo.quantum.formulation.BinaryModel.tie_tolerance`).
     """
 
     x: np.ndarray
@@ -80,7 +81,7 @@ def landscape(model: BinaryModel) -> Landscape:
         raise SolverError(f"no bit string satisfies the {model.kind} model's constraints")
     fs = f[ok]
     f_star, f_max = float(fs.min()), float(fs.max())
-    tol = 1e-12 * max(1.0, abs(f_star))
+    tol = model.tie_tolerance
     return Landscape(objective=f, feasible=ok, f_star=f_star, f_max=f_max, optimal=ok & (f <= f_star + tol))
 
 
@@ -118,7 +119,10 @@ def solve_scip(model: BinaryModel, time_limit: float | None = None) -> ExactSolu
     for con in model.constraints:
         expr = con.coefficients @ x
         cons.append(expr == con.rhs if con.sense == "==" else expr <= con.rhs)
-    obj = cp.sum_squares(L.T @ x) + model.c @ x + model.offset
+    # the objective in units of its coefficients: SCIP's tolerances are absolute (1e-9), so an
+    # objective of 1e-14 (returns x 1e-6) would be all ties to it; the argmin does not change
+    unit = model.objective_scale or 1.0
+    obj = cp.sum_squares(L.T @ x / np.sqrt(unit)) + (model.c / unit) @ x + model.offset / unit
     prob = cp.Problem(cp.Minimize(obj), cons)
     params = {"limits/gap": 0.0, "limits/absgap": 0.0}
     if time_limit is not None:

@@ -205,6 +205,11 @@ class BinaryOutcome:
             out["auto_choice"] = self.auto_choice
         if model.kind == "lots":
             out["encoding"] = model.encoding["note"]
+        cash = self.decoded.get("cash_weight", 0.0)
+        if model.kind == "selection" and cash > 1e-12:  # an "at most k" answer with fewer than k names
+            out["cash_weight"] = cash
+            out["note"] = (f"{len(self.selected)} of at most {model.k} names at 1/{model.k} each: "
+                           f"{cash:.1%} of the portfolio is cash (its return and risk are the names' only)")
         if self.reference_error:
             out["reference_error"] = self.reference_error
         out.update(_run_view(self))

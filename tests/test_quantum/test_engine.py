@@ -258,3 +258,48 @@ def test_more_option_checks(real_problem, last_prices):
     assert big.diagnostics["model"]["n_variables"] > 24
     assert 0 < big.diagnostics["p_feasible"] <= 1 and big.diagnostics["p_optimum"] is not None
     assert big.diagnostics["exact_method"] == "scip"
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-6, 1e-8, 1e4])
+def test_the_exact_selection_and_its_quality_do_not_depend_on_the_units(scale):
+    """A zero-mean selection (min variance of 2 or 3 of 6 names) on returns x 1e-6 or 1e-8: before,
+    objective values within an absolute 1e-12 counted as one optimum, so brute force took the first
+    feasible string (A0, A1 for A0, A2), SCIP's absolute tolerances picked a wrong set at 1e-8, and
+    tabu's right answer was reported with a gap of -0.52 and a uniform P(optimum) of 1.0. Ties are
+    now 1e-9 of the model's largest coefficient, and SCIP solves the objective in those units."""
+    import itertools
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(6, 6)) * 0.01
+    cov = a @ a.T + np.diag(rng.uniform(1e-5, 4e-4, 6))
+    names = [f"A{i}" for i in range(6)]
+    problem = qpo.PortfolioProblem.from_moments(np.zeros(6), cov * scale ** 2, tickers=names)
+    for k in (2, 3):
+        best = min(itertools.combinations(range(6), k), key=lambda s: cov[np.ix_(s, s)].sum())
+        want = [names[i] for i in best]
+        for exact in ("brute_force", "scip"):
+            r = qpo.optimize(problem, "asset_selection", method="exact", k=k, risk_aversion=1, exact_method=exact)
+            assert r.binary.selected == want, (scale, k, exact)
+        tabu = qpo.optimize(problem, "asset_selection", method="annealing", k=k, risk_aversion=1, sampler="tabu",
+                            seed=3)
+        q = tabu.binary.quality
+        assert tabu.binary.selected == want and q.gap == pytest.approx(0.0, abs=1e-9)
+        assert q.uniform_p_optimum == pytest.approx(1 / math.comb(6, k)) and q.p_optimum <= 1.0
+
+
+def test_at_most_k_with_fewer_names_says_how_much_is_cash():
+    """Every name's utility negative: "at most 3" chooses none, all cash (the model's optimum: 0
+    beats every loss), and the result says so (before: weights summing to 0, a NaN Sharpe, status
+    optimal, no word); with fewer names than k, the cash share is stated likewise."""
+    names = ["A", "B", "C", "D", "E"]
+    cov = np.diag([0.04, 0.05, 0.06, 0.07, 0.08])
+    losing = qpo.PortfolioProblem.from_moments(np.full(5, -0.05), cov, tickers=names)
+    r = qpo.optimize(losing, "asset_selection", method="exact", k=3, cardinality="at_most", risk_aversion=1)
+    assert r.binary.selected == [] and r.diagnostics["cash_weight"] == pytest.approx(1.0)
+    assert r.diagnostics["note"] == "0 of at most 3 names at 1/3 each: 100.0% of the portfolio is cash (its return " \
+                                    "and risk are the names' only)"
+    one = qpo.PortfolioProblem.from_moments(np.array([0.30, -0.05, -0.05, -0.05, -0.05]), cov, tickers=names)
+    r = qpo.optimize(one, "asset_selection", method="exact", k=3, cardinality="at_most", risk_aversion=1)
+    assert r.binary.selected == ["A"] and r.diagnostics["cash_weight"] == pytest.approx(2 / 3)
+    full = qpo.optimize(one, "asset_selection", method="exact", k=3, risk_aversion=1)
+    assert "cash_weight" not in full.diagnostics and len(full.binary.selected) == 3

@@ -62,7 +62,7 @@ def _polish(model, bqm, labels, raw, raw_e, raw_f, raw_ok, descend: bool):
     cand.sort(key=lambda t: t[0])
     for f0, u, y in cand[:POLISH_SEARCH_STATES]:
         z = lin.local_search(y)
-        if model.objective(z) < f0 - 1e-12 * max(1.0, abs(f0)):
+        if model.objective(z) < f0 - model.tie_tolerance:
             info["search_improved"] += int((inverse == u).sum())
             new_states[u] = z
     for u, y in new_states.items():
@@ -89,6 +89,7 @@ class _LinearSystem:
 
     def __init__(self, model):
         self.Q = np.asarray(model.Q, dtype=float)
+        self.tol = model.tie_tolerance  # an improvement smaller than this is round-off
         self.c = np.asarray(model.c, dtype=float)
         self.d = np.diag(self.Q).copy()
         cons = model.constraints
@@ -158,7 +159,7 @@ class _LinearSystem:
                 a, b = np.unravel_index(int(np.argmin(d_swap)), d_swap.shape)
                 if d_swap[a, b] < delta:
                     move, delta = ("swap", int(on[a]), int(off[b])), d_swap[a, b]
-            if not delta < -1e-12 * max(1.0, abs(f)):
+            if not delta < -self.tol:
                 break
             for j in move[1:]:
                 if j >= 0:

@@ -47,7 +47,7 @@ def _probabilities(model: BinaryModel, f_star: float, land: Landscape | None, di
     """P(feasible), P(optimum), the expected objective and ratio and TTS99 of the distribution."""
     if dist is None:
         return {}
-    tol = 1e-12 * max(1.0, abs(f_star))
+    tol = model.tie_tolerance
     if isinstance(dist, tuple):  # sparse reads: (bits, counts)
         X, p = dist
         total = p.sum()

@@ -75,6 +75,20 @@ class BinaryModel:
     def n_qubits(self) -> int:
         return self.n_variables + len(self.slack_variables)
 
+    @property
+    def objective_scale(self) -> float:
+        """The size of the objective's coefficients (the largest of ``|Q|`` and ``|c|``): the unit
+        that objective values are compared in (0.0 for a model without any)."""
+        return float(max(np.abs(self.Q).max(initial=0.0), np.abs(self.c).max(initial=0.0)))
+
+    @property
+    def tie_tolerance(self) -> float:
+        """How close two objective values are to be the same optimum: ``1e-9`` of
+        :attr:`objective_scale`, so ties do not depend on the returns' units (an absolute ``1e-12``
+        counted every selection optimal on returns x 1e-6, and the exact answer was the first
+        feasible string)."""
+        return 1e-9 * self.objective_scale
+
     def with_penalty(self, penalty: float) -> BinaryModel:
         p = positive("penalty", penalty)
         return replace(self, penalty=p, penalty_rule=f"given: {p:.6g}")
@@ -127,6 +141,8 @@ class BinaryModel:
         a = np.round(a)
         w = pd.Series(self.weights_map @ a, index=list(self.tickers), name="weight")
         info: dict = {"selected": [t for t, v in w.items() if v > 0]}
+        if self.kind == "selection" and self.cardinality == "at_most":  # 1/k each: fewer names leave cash
+            info["cash_weight"] = max(0.0, 1.0 - float(w.sum()))
         if self.kind == "lots":
             lots = {t: int(round(sum(coef * a[j] for j, coef in self.encoding["bits"][t]))) for t in self.tickers}
             info["lots"] = lots
