@@ -302,3 +302,18 @@ def test_an_unreachable_store_shows_no_secret(tab_for, sp500):
     for t in (cold, tab):
         text = page_text(t.widget)
         assert secret not in text and "127.0.0.1" not in text and "Traceback" not in text
+
+
+def test_every_field_of_the_strategy_form_shows_for_an_objective_without_a_target(tab_for):
+    """max_sharpe and min_variance take no target: the Target box is hidden. Its layout was shared
+    by the seven fields, so Objective, Max weight, Sector cap, Turnover cap, Spread and Commission
+    were hidden with it (0 x 0 px in Chromium: the pre-filled strategy could not be seen or
+    edited). Each field now has a layout of its own."""
+    tab = tab_for(ANA)
+    assert tab.objective.value in ("max_sharpe", "min_variance")
+    fields = [tab.objective, tab.max_weight, tab.sector_max, tab.max_turnover, tab.spread_bps, tab.commission]
+    assert tab.option.layout.display == "none"
+    assert all(f.layout.display != "none" for f in fields)
+    assert len({id(f.layout) for f in [*fields, tab.option]}) == 7
+    tab.objective.value = "efficient_return"  # a target: the box shows, the others stay
+    assert tab.option.layout.display != "none" and all(f.layout.display != "none" for f in fields)

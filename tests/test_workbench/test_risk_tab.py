@@ -90,3 +90,28 @@ def test_refusals_and_bad_dates_are_messages(tab):
     assert "pick a date between" in t.message.value and t.report is None
     t.as_of.value = dt.date(2019, 6, 28)  # before the book opened
     assert "held no shares on 2019-06-28" in t.message.value and "Traceback" not in t.message.value
+
+
+def test_an_earlier_date_keeps_the_sp500_as_the_benchmark(qpo_home, sp500):
+    """The board holds the S&P 500 over its whole history (``benchmark_history``) and over the last
+    window only (``benchmark``): the tab took the latter, so every as-of date but the last had gaps,
+    no benchmark, and the market shocks moved 'the equal-weighted universe' (a -20 % market: 20.46 %
+    lost on the page, 17.91 % through the portfolio's beta to the index). Now the index of the
+    chosen date's own window."""
+    from qpo.store import connect
+    from qpo.workbench.tabs.risk import RiskTab
+
+    engine = connect()
+    seed_demo_book(engine, prices=sp500)
+    index = qpo.prices_to_returns(qpo.load_prices("sp500_index", start="2000-01-01"))["SP500"]
+    board = tab_board(engine, ANA, sp500.loc["2000-01-01":], benchmark=index.iloc[-500:], benchmark_history=index,
+                      lookback_days=500)
+    t = RiskTab(board)
+    t.as_of.value = dt.date(2022, 6, 30)
+    t.show("Balanced Growth")
+    rep = t.report
+    assert rep is not None and rep.benchmark_returns is not None
+    assert rep.benchmark_returns.index.equals(index.loc[:"2022-06-30"].iloc[-500:].index)
+    assert "equal-weighted universe" not in t.stress.value
+    t.as_of.value = dt.date(1980, 1, 1)
+    assert t.drawdown_fig.layout.title.text == "Drawdown"  # not the last portfolio's maximum

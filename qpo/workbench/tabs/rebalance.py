@@ -152,17 +152,19 @@ class RebalanceTab:
         self.researcher = getattr(board.actor, "role", None) == "researcher"
         self._prefill: dict[str, Any] = {}
         wide = {"description_width": "140px"}
-        box = widgets.Layout(width="340px")
-        self.objective = widgets.Dropdown(options=list(OBJECTIVES), description="Objective", style=wide, layout=box)
-        self.option = widgets.Text(description="Target", style=wide, layout=box)
+        def box() -> widgets.Layout:  # one each: a layout hidden (the option box) hides every widget sharing it
+            return widgets.Layout(width="340px")
+
+        self.objective = widgets.Dropdown(options=list(OBJECTIVES), description="Objective", style=wide, layout=box())
+        self.option = widgets.Text(description="Target", style=wide, layout=box())
         self.max_weight = widgets.Text(description="Max weight", placeholder="0.20 or 20%; blank: none", style=wide,
-                                       layout=box)
+                                       layout=box())
         self.sector_max = widgets.Text(description="Sector cap", placeholder="0.40 or 40%; blank: none", style=wide,
-                                       layout=box)
+                                       layout=box())
         self.max_turnover = widgets.Text(description="Turnover cap", placeholder="0.30 or 30%; blank: none",
-                                         style=wide, layout=box)
-        self.spread_bps = widgets.FloatText(description="Spread (bps)", style=wide, layout=box)
-        self.commission = widgets.FloatText(description="Commission / trade", style=wide, layout=box)
+                                         style=wide, layout=box())
+        self.spread_bps = widgets.FloatText(description="Spread (bps)", style=wide, layout=box())
+        self.commission = widgets.FloatText(description="Commission / trade", style=wide, layout=box())
         self.fractional = widgets.Checkbox(description="Fractional shares", indent=False)
         self.propose_button = widgets.Button(description="Propose", button_style="primary", disabled=True,
                                              icon="calculator")

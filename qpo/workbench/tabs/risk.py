@@ -71,6 +71,7 @@ class RiskTab:
         self.var.value = self.contributions.value = self.stress.value = ""
         with self.drawdown_fig.batch_update():
             self.drawdown_fig.data[0].x, self.drawdown_fig.data[0].y = [], []
+            self.drawdown_fig.layout.title.text = "Drawdown"  # not the last portfolio's maximum
         self.report = None
 
     def show(self, name: str) -> None:
@@ -97,7 +98,9 @@ class RiskTab:
             lookback = int(getattr(self.board, "lookback_days", 756))
             px = prices.loc[:day, list(weights.index)]
             returns = prices_to_returns(px).iloc[-lookback:]
-            bench = getattr(self.board, "benchmark", None)
+            # the index over the whole history: the board's last lookback window covers only the last date's
+            bench = getattr(self.board, "benchmark_history", None)
+            bench = getattr(self.board, "benchmark", None) if bench is None else bench
             bench = bench.reindex(returns.index) if bench is not None else None
             report = risk_report(weights, returns, benchmark=bench if bench is not None and bench.notna().all() else None,
                                  confidence=float(self.confidence.value), horizon=int(self.horizon.value),
