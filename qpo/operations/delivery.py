@@ -77,6 +77,10 @@ class DeliverySettings:
             if parsed.scheme not in ("http", "https") or not parsed.hostname:
                 raise InvalidValueError(f"QPO_ALERT_WEBHOOK must be an http:// or https:// URL, got one with scheme "
                                         f"{parsed.scheme!r} and host {parsed.hostname!r}")
+        if self.user and not self.starttls and self.smtp_host is not None and not _loopback(self.smtp_host):
+            raise InvalidValueError(f"QPO_SMTP_USER and QPO_SMTP_PASSWORD would be sent in clear to {self.smtp_host}: "
+                                    "set QPO_SMTP_STARTTLS=1 (usually with QPO_SMTP_PORT=587), or relay through a "
+                                    "server on this machine")
         for address in self.recipients:
             if "@" not in address:
                 raise InvalidValueError(f"QPO_ALERT_RECIPIENTS holds {address!r}, which is not an e-mail address "
@@ -174,6 +178,11 @@ def _alert_json(a: Mapping) -> dict:
     return {k: _plain(a.get(k)) for k in keys}
 
 
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (a login to it never crosses a network)."""
+    return host.strip().lower().strip("[]") in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+
+
 def _alert_lines(alerts: Sequence[Mapping]) -> list[str]:
     lines = []
     for a in sorted(alerts, key=lambda x: (x.get("severity") != "critical", str(x.get("portfolio")), str(x.get("check")))):
@@ -267,10 +276,10 @@ def deliver_alerts(engine, alerts: Sequence[Mapping], settings: DeliverySettings
                               "QPO_ALERT_WEBHOOK): the alerts stay undelivered for a later run")
         return report
     fresh = get_alerts(engine, ids)  # the store's own record: states and the advisors' e-mails
-    todo = [a for a in fresh if a["delivered_at"] is None and a["state"] != "resolved"]
+    todo = [a for a in fresh if a["delivered_at"] is None and a["state"] == "new"]  # acknowledged: seen already
     left = len(ids) - len(todo)
     if left:
-        report.skipped.append(f"{left} alert(s) resolved, delivered already or no longer in the store")
+        report.skipped.append(f"{left} alert(s) resolved, acknowledged, delivered already or no longer in the store")
     if not todo:
         return report
     failed: set[int] = set()

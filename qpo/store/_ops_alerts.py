@@ -95,7 +95,7 @@ def sync_alerts(conn, as_of: dt.date, ids: Sequence[int], evaluated: set[int],
     id_list = sorted(id_set)
     for start in range(0, len(id_list), 1000):
         known.extend(conn.execute(select(Alert.id, Alert.portfolio_id, Alert.check_name, Alert.state, Alert.first_seen,
-                                         Alert.last_seen, Alert.resolved_on, Alert.acknowledged_by)
+                                         Alert.last_seen, Alert.resolved_on, Alert.acknowledged_by, Alert.severity)
                                   .where(Alert.portfolio_id.in_(id_list[start:start + 1000]))
                                   .order_by(Alert.id)).all())
     open_by_key = {(a.portfolio_id, a.check_name): a for a in known if a.state in OPEN_STATES}
@@ -129,10 +129,15 @@ def sync_alerts(conn, as_of: dt.date, ids: Sequence[int], evaluated: set[int],
         if as_of < alert.last_seen and "state" not in b:
             # a rerun of an older date: the alert shows its latest date's value and severity; only its span grows
             b = {**b, **latest.get(alert.id, {})}
+        elif b["severity"] == "critical" and alert.severity != "critical" and alert.state in OPEN_STATES:
+            # a warning grown critical is news: new again (an acknowledgement was of the warning), delivered again
+            b = {**b, "state": "new", "resolved_on": None, "delivered_at": None, "acknowledged_by": None,
+                 "acknowledged_at": None}
         persisting_updates.append({"id": alert.id, "value": b["value"], "limit_value": b["limit"],
                                    "severity": b["severity"], "message": b["message"],
                                    "first_seen": min(alert.first_seen, as_of), "last_seen": max(alert.last_seen, as_of),
-                                   **({"state": b["state"], "resolved_on": None} if "state" in b else {})})
+                                   **({"state": b["state"], "resolved_on": None} if "state" in b else {}),
+                                   **{k: None for k in ("delivered_at", "acknowledged_by", "acknowledged_at") if k in b}})
     for key, alert in open_by_key.items():
         if key not in found and key[0] in evaluated and alert.last_seen <= as_of:
             resolved_ids.append(alert.id)
@@ -147,7 +152,7 @@ def sync_alerts(conn, as_of: dt.date, ids: Sequence[int], evaluated: set[int],
             **{k: bindparam(f"_{k}") for k in ("value", "limit_value", "severity", "message", "first_seen",
                                                  "last_seen")}),
             [{f"_{k}": v for k, v in u.items()} for u in plain])
-    for u in persisting_updates:  # reopened by a rerun: rare
+    for u in persisting_updates:  # reopened by a rerun, or escalated to critical: rare
         if "state" in u:
             conn.execute(update(Alert).where(Alert.id == u["id"]).values(**{k: v for k, v in u.items() if k != "id"}))
     for start in range(0, len(resolved_ids), 1000):

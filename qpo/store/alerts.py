@@ -113,10 +113,11 @@ def mark_delivered(engine: Engine, ids: Iterable[int], *, at: dt.datetime | None
 
 
 def undelivered_alerts(engine: Engine) -> list[dict]:
-    """Open alerts never delivered (a delivery that failed, or none configured then), oldest first:
-    what the next delivery retries."""
+    """New alerts never delivered (a delivery that failed, or none configured then), oldest first:
+    what the next delivery retries. One acknowledged meanwhile is not: someone has it already
+    (before: it was e-mailed later as new)."""
     with engine.connect() as conn:
-        rows = conn.execute(alert_query().where(Alert.state.in_(("new", "acknowledged")),
+        rows = conn.execute(alert_query().where(Alert.state == "new",
                                                 Alert.delivered_at.is_(None)).order_by(Alert.id)).all()
     return [dict(zip(ALERT_KEYS, r, strict=True)) for r in rows]
 

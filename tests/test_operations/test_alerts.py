@@ -248,3 +248,30 @@ def test_values_missing_in_breaches_are_stored_as_null(book):
     ana = ids[ANA_PF]
     sync = run(book.engine, D1, [ana], [breach(ana, VAR, np.nan, 0.02) | {"value": np.float64(np.nan)}])
     assert sync.new[0]["value"] is None and sync.new[0]["severity"] == "critical"
+
+
+def test_an_acknowledged_alert_is_not_delivered_and_a_warning_grown_critical_is_news_again(book):
+    """An alert acknowledged before any delivery reached anyone was e-mailed later as 'new'; a
+    delivered warning that grew critical (37.46 % -> 37.52 % of a 30 % cap) was never told. Now the
+    acknowledged one is left out of delivery, and the escalation makes the alert new again,
+    undelivered, unacknowledged: the next delivery carries it."""
+    ids = portfolio_ids(book.engine)
+    ana, ben = ids[ANA_PF], ids[BEN_PF]
+    sync = run(book.engine, D1, [ana, ben], [breach(ana, MAXW, 0.3746, 0.30), breach(ben, MAXW, 0.31, 0.30)])
+    warned, seen = sync.new[0]["id"], sync.new[1]["id"]
+    assert [a["severity"] for a in sync.new] == ["warning", "warning"]
+    acknowledge_alert(book.engine, seen, actor=BEN)  # before any delivery
+    assert [a["id"] for a in undelivered_alerts(book.engine)] == [warned]
+    mark_delivered(book.engine, [warned])
+    acknowledge_alert(book.engine, warned, actor=ANA)
+    assert undelivered_alerts(book.engine) == []
+    day2 = run(book.engine, D2, [ana, ben], [breach(ana, MAXW, 0.3752, 0.30), breach(ben, MAXW, 0.312, 0.30)])
+    by_id = {a["id"]: a for a in day2.persisting}
+    assert by_id[warned]["severity"] == "critical" and by_id[warned]["state"] == "new"
+    assert by_id[seen]["severity"] == "warning" and by_id[seen]["state"] == "acknowledged"
+    assert [a["id"] for a in undelivered_alerts(book.engine)] == [warned]
+    day3 = run(book.engine, D3, [ana, ben], [breach(ana, MAXW, 0.38, 0.30), breach(ben, MAXW, 0.312, 0.30)])
+    assert {a["id"]: a["state"] for a in day3.persisting}[warned] == "new"  # critical still: not escalated again
+    mark_delivered(book.engine, [warned])
+    run(book.engine, D4, [ana, ben], [breach(ana, MAXW, 0.39, 0.30), breach(ben, MAXW, 0.312, 0.30)])
+    assert undelivered_alerts(book.engine) == []

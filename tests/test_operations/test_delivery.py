@@ -235,3 +235,10 @@ def test_settings_from_the_environment():
         DeliverySettings.from_env({"QPO_ALERT_RECIPIENTS": "ops"})
     with pytest.raises(InvalidValueError, match="http:// or https:// URL"):
         DeliverySettings.from_env({"QPO_ALERT_WEBHOOK": "ftp://x"})
+    # a login without STARTTLS to another machine: the password would cross the network in clear
+    clear = {k: v for k, v in env.items() if k != "QPO_SMTP_STARTTLS"}
+    with pytest.raises(InvalidValueError, match="would be sent in clear to mail.bank.test: set QPO_SMTP_STARTTLS=1") as info:
+        DeliverySettings.from_env(clear)
+    assert SECRET not in str(info.value)
+    for here in ("localhost", "127.0.0.1", "::1"):  # a relay on this machine: nothing crosses a network
+        assert DeliverySettings.from_env({**clear, "QPO_SMTP_HOST": here}).user == "qpo"
