@@ -167,9 +167,16 @@ def _cmd_models_forecast(args) -> int:
     model = load_forecaster(args.model)
     prices = load_prices(args.source, end=args.as_of)
     keep = [t for t in prices.columns if t in set(model.tickers)]
-    fc = model.predict(prices[keep] if args.known_only else prices, args.as_of)
+    import warnings
+
+    with warnings.catch_warnings():  # said once, below, not as a Python warning
+        warnings.simplefilter("ignore")
+        fc = model.predict(prices[keep] if args.known_only else prices, args.as_of)
     out = {"model": model.metadata["model_uri"], "as_of": str(fc.as_of.date()), "horizon": fc.horizon,
-           "forecasts": {k: round(float(v), 6) for k, v in fc.values.items()}, "dropped": fc.dropped}
+           "forecasts": {k: round(float(v), 6) for k, v in fc.values.items()}, "dropped": fc.dropped,
+           "train_end": str(model.train_end.date()), "in_sample": model.in_sample(fc.as_of)}
+    if out["in_sample"]:
+        print(f"warning: {model.in_sample_text(fc.as_of)}", file=sys.stderr)
     print(json.dumps(out, indent=None if args.json else 1))
     return 0
 

@@ -80,9 +80,13 @@ def _prices_from_returns(returns: pd.DataFrame) -> pd.DataFrame:
 
 
 def forecast_for(returns: pd.DataFrame, forecaster: TrainedForecaster) -> Forecast:
-    """``forecaster``'s forecast at the last date of ``returns``; every ticker must be forecast."""
+    """``forecaster``'s forecast at the last date of ``returns``; every ticker must be forecast. A
+    date before the forecaster's training end is refused (look-ahead)."""
     from dataclasses import replace
 
+    if forecaster.in_sample(returns.index[-1]):  # an optimizer's mean (a backtest's rebalance): refused
+        raise ProblemError(forecaster.in_sample_text(returns.index[-1]) + "; a backtest with it would trade on the "
+                           "future: start it after the training end, or train the forecaster walk-forward")
     fc = forecaster.predict(_prices_from_returns(returns))
     # the forecaster names tickers as str; give the forecasts the returns' own labels (e.g. int PERMNOs)
     label = {str(t): t for t in returns.columns}

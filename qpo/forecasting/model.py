@@ -131,12 +131,23 @@ class TrainedForecaster:
                     out[rows[good]] = self._predict_array(x[good])
         return pd.Series(out, index=features.index, name="forecast")
 
+    def in_sample(self, day) -> bool:
+        """Whether a forecast as of ``day`` comes from a model trained on what followed it (``day``
+        before :attr:`train_end`): an in-sample number, not a forecast."""
+        return pd.Timestamp(day) < self.train_end
+
+    def in_sample_text(self, day) -> str:
+        return (f"look-ahead: the forecaster was trained on prices up to {self.train_end.date()}, after "
+                f"{pd.Timestamp(day).date()}; it has seen what followed, so its numbers as of that date are "
+                f"in-sample, not forecasts (train one on prices up to the date: qpo.train_forecaster)")
+
     def predict(self, prices: pd.DataFrame, as_of=None, *, volume: pd.DataFrame | None = None,
                 max_missing_fraction: float = 0.25) -> Forecast:
         """Forecast each ticker of ``prices`` from its features at ``as_of`` (default: the last
         date); only prices up to ``as_of`` are used. Tickers without the history the features
         need are dropped and named in ``Forecast.dropped``; more than ``max_missing_fraction``
-        of them is an error."""
+        of them is an error. A date before the model's :attr:`train_end` gives its numbers with
+        a :class:`~qpo.errors.DataWarning` (look-ahead: :meth:`in_sample`)."""
         from qpo.data.loaders import as_date
 
         number("max_missing_fraction", max_missing_fraction, 0.0, 1.0)
@@ -170,6 +181,12 @@ class TrainedForecaster:
         values = pd.Series(np.nan, index=panel.tickers, name="forecast")
         if ok.any():
             values[ok] = self._predict_array(x[ok])
+        if self.in_sample(panel.dates[-1]):
+            import warnings
+
+            from qpo.errors import DataWarning
+
+            warnings.warn(DataWarning(self.in_sample_text(panel.dates[-1])), stacklevel=2)
         return Forecast(values.dropna(), panel.dates[-1], self.config.horizon, dropped,
                         self.metadata.get("model_uri", self.config.model), infer_frequency(px.index).periods_per_year)
 

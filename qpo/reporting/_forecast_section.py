@@ -169,7 +169,11 @@ def _forecast_section(weights, prices, as_of, historical_mean, model_name, track
         if unknown:
             raise DataError(f"the model was not trained on tickers {unknown}; it knows {sorted(known)}")
         universe = [t for t in prices.columns if str(t) in known]
-        forecast = forecaster.predict(prices.loc[:as_of, universe], as_of)
+        import warnings
+
+        with warnings.catch_warnings():  # a look-ahead is the section's own caution (below), not a data warning
+            warnings.filterwarnings("ignore", message="look-ahead")
+            forecast = forecaster.predict(prices.loc[:as_of, universe], as_of)
         forecast.values = forecast.values.reindex([t for t in held if t in forecast.values.index])
         forecast.dropped = {t: why for t, why in forecast.dropped.items() if t in held}
     except Exception as exc:  # noqa: BLE001 - DataError: names it was not trained on, too little history

@@ -6,7 +6,8 @@ an MLflow ``pyfunc`` with its signature and an input example), registers the mod
 ``qpo-return-forecaster`` and gives the new version an alias:
 
 * ``champion`` when its out-of-sample mean rank IC is positive and beats the historical-mean
-  baseline's over the same forecasts **and** the current champion's (or there is no champion yet);
+  baseline's over the same forecasts **and** the current champion's (or there is no champion yet),
+  the champion forecasting the same horizon (one of another horizon is not compared with);
 * ``challenger`` otherwise (the model is tracked, not promoted).
 
 The decision and its reason are tags of the model version (``qpo.promotion``,
@@ -70,8 +71,11 @@ class Registration:
 
 
 def promotion_decision(oos_ic: float, baseline_ic: float, champion_version: str | None,
-                       champion_ic: float | None) -> tuple[bool, str]:
-    """``(promote, reason)`` for a new version with out-of-sample mean IC ``oos_ic``."""
+                       champion_ic: float | None, horizon: int | None = None,
+                       champion_horizon: int | None = None) -> tuple[bool, str]:
+    """``(promote, reason)`` for a new version with out-of-sample mean IC ``oos_ic``. A champion
+    forecasting another horizon is not compared with (a 63-day IC is not a 21-day one): the new
+    version is not promoted, and says why."""
     if not math.isfinite(oos_ic):
         return False, "not promoted: the model's out-of-sample mean IC is undefined (no forecast date had 3 names)"
     if not math.isfinite(baseline_ic):
@@ -85,6 +89,11 @@ def promotion_decision(oos_ic: float, baseline_ic: float, champion_version: str 
     beat = f"out-of-sample mean IC {oos_ic:.4f} beats the historical mean's {baseline_ic:.4f}"
     if champion_version is None:
         return True, f"promoted: {beat}, and there was no champion"
+    if horizon is not None and champion_horizon is not None and horizon != champion_horizon:
+        return False, (f"not promoted: {beat}, but the champion (version {champion_version}) forecasts "
+                       f"{champion_horizon} days and this model {horizon}: their ICs are not comparable, and the "
+                       "champion's forecasts would change horizon unseen (set the champion alias by hand to "
+                       "change it)")
     if champion_ic is None or not math.isfinite(champion_ic):
         return True, f"promoted: {beat}; the champion (version {champion_version}) has no recorded IC"
     if oos_ic > champion_ic:
@@ -190,7 +199,9 @@ def log_and_register(result: WalkForwardResult, model: TrainedForecaster, prices
             # str: MLflow's SQL store gives get_model_version()'s version as an int (search_model_versions' a str)
             champ_version = str(champ.version) if champ is not None else None
             champ_ic = numeric_tag(champ.tags, "qpo.oos_mean_ic") if champ is not None else None
-            promote, reason = promotion_decision(oos_ic, base_ic, champ_version, champ_ic)
+            champ_h = numeric_tag(champ.tags, "qpo.horizon") if champ is not None else None
+            promote, reason = promotion_decision(oos_ic, base_ic, champ_version, champ_ic, int(model.config.horizon),
+                                                 None if champ_h is None else int(champ_h))
             alias = CHAMPION if promote else CHALLENGER
             # full precision (repr): the next version is compared with this number, and a rounded one would
             # let a retrain with the very same IC "beat" it

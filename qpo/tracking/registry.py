@@ -153,11 +153,11 @@ def load_forecaster(model_uri: str = DEFAULT_MODEL_URI, *, tracking_uri: str | N
 
 
 def registry_table(model_name: str = MODEL_NAME, *, tracking_uri: str | None = None) -> pd.DataFrame:
-    """Every version of ``model_name``: aliases, out-of-sample IC, baseline IC, promotion and
+    """Every version of ``model_name``: aliases, model and horizon, out-of-sample IC, baseline IC, promotion and
     reason (empty when nothing is registered, and when there is no tracking store yet: it is not
     created)."""
-    cols = ["version", "aliases", "model", "oos_mean_ic", "baseline_mean_ic", "promotion", "reason", "train_end",
-            "run_id"]
+    cols = ["version", "aliases", "model", "horizon", "oos_mean_ic", "baseline_mean_ic", "promotion", "reason",
+            "train_end", "run_id"]
     if missing_store(tracking_uri) is not None:
         return pd.DataFrame(columns=cols)
     client = registry_client(tracking_uri)
@@ -169,7 +169,9 @@ def registry_table(model_name: str = MODEL_NAME, *, tracking_uri: str | None = N
         t = mv.tags
         rows.append({"version": int(mv.version),
                      "aliases": ", ".join(a for a, v in aliases.items() if str(v) == str(mv.version)),
-                     "model": t.get("qpo.model"), "oos_mean_ic": numeric_tag(t, "qpo.oos_mean_ic"),
+                     "model": t.get("qpo.model"),
+                     "horizon": None if numeric_tag(t, "qpo.horizon") is None else int(numeric_tag(t, "qpo.horizon") or 0),
+                     "oos_mean_ic": numeric_tag(t, "qpo.oos_mean_ic"),
                      "baseline_mean_ic": numeric_tag(t, "qpo.baseline_mean_ic"), "promotion": t.get("qpo.promotion"),
                      "reason": t.get("qpo.promotion_reason"), "train_end": t.get("qpo.train_end"),
                      "run_id": mv.run_id})

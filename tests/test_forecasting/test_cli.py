@@ -39,6 +39,12 @@ def test_models_list_and_forecast_show_the_registered_version(capsys, sp500):
     expected = load_forecaster("models:/qpo-return-forecaster/1").predict(
         sp500.loc[:"2019-06-28", prices.columns]).values
     assert out["as_of"] == "2019-06-28" and out["horizon"] == 21
+    # trained on prices to 2019-12-31: a forecast as of June 2019 is in-sample, and says so
+    assert out["in_sample"] is True and out["train_end"] == "2019-12-31"
+    assert main(["models", "forecast", "--model", "models:/qpo-return-forecaster/1", "--known-only", "--as-of",
+                 "2019-06-28"]) == 0
+    assert "warning: look-ahead: the forecaster was trained on prices up to 2019-12-31, after 2019-06-28" in \
+        capsys.readouterr().err
     assert sorted(out["forecasts"]) == sorted(prices.columns)
     np.testing.assert_allclose([out["forecasts"][t] for t in expected.index], expected.to_numpy(), atol=1e-6)
     # a ticker the model never saw: the error names it

@@ -198,3 +198,19 @@ def test_forecast_estimators_refuse_what_the_model_cannot_forecast(model, regist
         forecast_mean(f"models:/{MODEL_NAME}@production")
     with pytest.raises(ProblemError, match="model must be a models:/ URI"):
         forecast_mean(42)
+
+
+def test_a_forecast_mean_before_the_training_end_is_refused_as_look_ahead(model):
+    """The champion was trained on 2005-2012: an optimizer's mean as of 2011 (a backtest's
+    rebalance) used a model that had seen what followed, silently (a rank IC of 0.070 in-sample
+    for 0.004 out of sample). Refused, naming both dates; predict itself warns."""
+    forecaster = model.final
+    early = qpo.prices_to_returns(qpo.load_prices("sp500", start="2010-01-01", end="2011-06-30", tickers=TICKERS))
+    with pytest.raises(ProblemError, match=r"look-ahead: the forecaster was trained on prices up to 2012-\d\d-\d\d, "
+                                           r"after 2011-06-30.*would trade on the future"):
+        ForecastMean(forecaster).estimate(early)
+    from qpo.errors import DataWarning
+
+    with pytest.warns(DataWarning, match="look-ahead"):
+        forecaster.predict(qpo.load_prices("sp500", start="2009-01-01", end="2011-06-30", tickers=TICKERS))
+    assert not forecaster.in_sample(model.returns.index[-1])  # the module's forecasts: after the training data

@@ -212,6 +212,13 @@ def test_promotion_decision_rules():
     assert not promote and "(version 3) 0.0600" in reason
     promote, reason = promotion_decision(0.07, 0.02, "3", 0.06)
     assert promote and "and the champion's (version 3) 0.0600" in reason
+    # a champion of another horizon is not compared with: a 63-day IC of 0.0179 "beat" a 21-day 0.0040
+    # and the default forecasts turned 63-day unseen; nor could a 21-day model ever replace it
+    promote, reason = promotion_decision(0.0179, 0.0116, "2", 0.0040, 63, 21)
+    assert not promote and "the champion (version 2) forecasts 21 days and this model 63" in reason
+    promote, reason = promotion_decision(0.0040, 0.0029, "4", 0.0179, 21, 63)
+    assert not promote and "not comparable" in reason
+    assert promotion_decision(0.07, 0.02, "3", 0.06, 21, 21)[0]
     promote, reason = promotion_decision(0.07, 0.02, "3", None)
     assert promote and "has no recorded IC" in reason
     promote, reason = promotion_decision(0.07, 0.02, "3", nan)  # an undefined IC is no IC to beat
