@@ -237,8 +237,10 @@ def walk_forward(prices: pd.DataFrame, config: ForecasterConfig | None = None, *
             out["historical_mean"][r] = np.where(listed & (cnt >= 20), hist, np.nan)
             out["zero"][r] = np.where(listed, 0.0, np.nan)
         realized_f = target[test_pos[rows]]
-        fm = forecast_metrics(pd.DataFrame(out["model"][rows]), pd.DataFrame(realized_f))
-        fb = forecast_metrics(pd.DataFrame(out["historical_mean"][rows]), pd.DataFrame(realized_f))
+        both = ~np.isnan(out["model"][rows]) & ~np.isnan(out["historical_mean"][rows])  # the pairs the whole scores
+        fm = forecast_metrics(pd.DataFrame(np.where(both, out["model"][rows], np.nan)), pd.DataFrame(realized_f))
+        fb = forecast_metrics(pd.DataFrame(np.where(both, out["historical_mean"][rows], np.nan)),
+                              pd.DataFrame(realized_f))
         row = {"fold": k + 1, "train_start": dates[train_start],
                "train_end": dates[cutoff], "test_start": dates[test_pos[rows[0]]], "test_end": dates[test_pos[rows[-1]]],
                "n_train": model.n_train, "n_validation": model.n_validation, "n_dropped_nan": model.n_dropped_nan,
