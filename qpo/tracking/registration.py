@@ -37,6 +37,7 @@ from qpo.tracking.registry import (
     CHALLENGER,
     CHAMPION,
     MODEL_NAME,
+    _registered,
     current_champion,
     numeric_tag,
     registry_client,
@@ -271,3 +272,35 @@ def train_and_register(prices: pd.DataFrame, config=None, *, retrain_months: int
     reg = log_and_register(result, final, prices, run_id=run_id, experiment=experiment, model_name=model_name,
                            tracking_uri=tracking_uri, volume=volume)
     return result, final, reg
+
+
+def withdraw_run_champion(run_id: str | None, why: str, *, model_name: str = MODEL_NAME,
+                          tracking_uri: str | None = None) -> str | None:
+    """When the champion was registered by run ``run_id`` and that run then ended FAILED or KILLED
+    (a later cell failed, a signal stopped it): the version becomes a challenger (tagged with
+    ``why``) and the champion it superseded is champion again (none: no champion). A run that ended
+    badly does not leave its model serving forecasts. Returns what was done, or None."""
+    from qpo.tracking.mlflow_run import missing_store
+
+    if not run_id or missing_store(tracking_uri) is not None:
+        return None
+    client = registry_client(tracking_uri)
+    if not _registered(client, model_name):
+        return None
+    with _locked(configure(tracking_uri), "withdrawing a champion in"):
+        champ = current_champion(model_name, tracking_uri=tracking_uri)
+        if champ is None or champ.run_id != run_id:
+            return None
+        version = str(champ.version)
+        client.set_model_version_tag(model_name, version, "qpo.promotion", CHALLENGER)
+        client.set_model_version_tag(model_name, version, "qpo.promotion_reason", f"withdrawn: {why}")
+        earlier = [mv for mv in client.search_model_versions(f"name='{model_name}'")
+                   if mv.tags.get("qpo.superseded_by") == version]
+        client.set_registered_model_alias(model_name, CHALLENGER, version)
+        if earlier:
+            back = str(max(int(mv.version) for mv in earlier))
+            client.set_registered_model_alias(model_name, CHAMPION, back)
+            client.delete_model_version_tag(model_name, back, "qpo.superseded_by")
+            return f"version {version} withdrawn as champion ({why}); version {back} is champion again"
+        client.delete_registered_model_alias(model_name, CHAMPION)
+        return f"version {version} withdrawn as champion ({why}); there is no champion"

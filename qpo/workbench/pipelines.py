@@ -312,7 +312,13 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
     start at once, from cron, the scheduler or a sweep (papermill #511); ``"tcp"`` elsewhere."""
     import time
 
-    from qpo.workbench.run_control import SignalGuard, check_run_folders, notify_failed_run, signal_name
+    from qpo.workbench.run_control import (
+        SignalGuard,
+        check_run_folders,
+        notify_failed_run,
+        signal_name,
+        withdraw_champion,
+    )
 
     log = log or (lambda msg: None)
     t0 = time.perf_counter()
@@ -326,6 +332,8 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
         with SignalGuard(kernel_transport) as guard:
             check_portfolio(spec, params)
             run = _validate_and_run(spec, params, base, guard, state, t0, kernel_name, log)
+        if run.status == "FAILED":
+            withdraw_champion(run.run_id, f"its run {run.run_id} ended FAILED", log)
         if run.status == "FAILED" and notify:  # loud: a notice through the delivery channels, if any is configured
             run.notice = notify_failed_run(
                 run.run_id, pipeline=name, status="FAILED", error=run.error, started=state.get("started"),
@@ -334,6 +342,7 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
         return run
     except RunInterrupted as exc:
         log(f"pipeline {name} KILLED: {exc}")
+        withdraw_champion(state.get("run_id"), f"its run {state.get('run_id')} ended KILLED", log)
         nb, html = state.get("notebook"), state.get("html")
         return PipelineRun(status="KILLED", run_id=state.get("run_id"),
                            notebook=str(nb) if nb and Path(nb).exists() else None,

@@ -443,3 +443,20 @@ def notify_failed_run(run_id: str | None, *, pipeline: str | None, status: str, 
         except Exception as exc:  # noqa: BLE001 - the notice went (or not); the tag is a record only
             log(f"could not tag run {run_id} with its notice: {exc}")
     return report.to_dict()
+
+
+def withdraw_champion(run_id: str | None, why: str, log) -> None:
+    """A model this run registered as champion is withdrawn when the run then failed or was
+    stopped (a retrain's later cell failed): :func:`qpo.tracking.registration.withdraw_run_champion`.
+    Never raises: the run's own outcome is what the caller reports."""
+    if not run_id:
+        return
+    try:
+        from qpo.tracking.registration import withdraw_run_champion
+
+        done = withdraw_run_champion(run_id, why)
+    except Exception as exc:  # noqa: BLE001 - the registry unreachable: said, the run's failure reported as it is
+        log(f"warning: could not check the model registry for a champion of run {run_id}: {type(exc).__name__}")
+        return
+    if done:
+        log(done)
