@@ -98,6 +98,12 @@ class ProblemError(QpoError, ValueError):
     """A portfolio problem that is malformed (shapes, tickers, non-finite or non-PSD inputs)."""
 
 
+class LookAheadError(ProblemError):
+    """A forecast as of a date before its model's training end used as an input (an optimizer's
+    mean, a backtest's rebalance): the model has seen what followed. A backtest stops on it rather
+    than sitting those rebalances out in cash."""
+
+
 class InfeasibleError(QpoError):
     """Constraints that cannot hold together; the message names them."""
 

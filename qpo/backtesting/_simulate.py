@@ -12,7 +12,7 @@ import pandas as pd
 
 from qpo.backtesting._panel import Panel
 from qpo.backtesting.strategy import Strategy
-from qpo.errors import DataError, QpoError
+from qpo.errors import DataError, LookAheadError, QpoError
 
 if TYPE_CHECKING:
     from qpo.optimization import Constraints
@@ -101,6 +101,8 @@ class Decider:
                                                     constraints=self.constraints(idx, w_held),
                                                     periods_per_year=self.ppy, risk_free_rate=self.rf)
             res = optimize(problem, s.objective, confidence_level=None, solver=self.solver, **(s.options or {}))
+        except LookAheadError:
+            raise  # not a rebalance to sit out in cash: the backtest itself would trade on the future
         except QpoError as exc:
             return None, None, f"{type(exc).__name__}: {exc}", len(idx)
         w = np.zeros(n)

@@ -169,8 +169,8 @@ def _cmd_models_forecast(args) -> int:
     keep = [t for t in prices.columns if t in set(model.tickers)]
     import warnings
 
-    with warnings.catch_warnings():  # said once, below, not as a Python warning
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings():  # the look-ahead said once, below, not as a Python warning
+        warnings.filterwarnings("ignore", message="look-ahead")
         fc = model.predict(prices[keep] if args.known_only else prices, args.as_of)
     out = {"model": model.metadata["model_uri"], "as_of": str(fc.as_of.date()), "horizon": fc.horizon,
            "forecasts": {k: round(float(v), 6) for k, v in fc.values.items()}, "dropped": fc.dropped,

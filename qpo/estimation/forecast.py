@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from qpo.data.calendar import infer_frequency
-from qpo.errors import ProblemError
+from qpo.errors import LookAheadError, ProblemError
 from qpo.estimation.black_litterman import BlackLitterman
 from qpo.estimation.moments import CovarianceEstimator, MeanEstimator
 
@@ -84,10 +84,11 @@ def forecast_for(returns: pd.DataFrame, forecaster: TrainedForecaster) -> Foreca
     date before the forecaster's training end is refused (look-ahead)."""
     from dataclasses import replace
 
+    prices = _prices_from_returns(returns)  # dated, daily, complete: checked first
     if forecaster.in_sample(returns.index[-1]):  # an optimizer's mean (a backtest's rebalance): refused
-        raise ProblemError(forecaster.in_sample_text(returns.index[-1]) + "; a backtest with it would trade on the "
-                           "future: start it after the training end, or train the forecaster walk-forward")
-    fc = forecaster.predict(_prices_from_returns(returns))
+        raise LookAheadError(forecaster.in_sample_text(returns.index[-1]) + "; a backtest with it would trade on "
+                             "the future: start it after the training end, or train the forecaster walk-forward")
+    fc = forecaster.predict(prices)
     # the forecaster names tickers as str; give the forecasts the returns' own labels (e.g. int PERMNOs)
     label = {str(t): t for t in returns.columns}
     fc = replace(fc, values=fc.values.rename(index=label))

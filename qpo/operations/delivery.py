@@ -77,10 +77,6 @@ class DeliverySettings:
             if parsed.scheme not in ("http", "https") or not parsed.hostname:
                 raise InvalidValueError(f"QPO_ALERT_WEBHOOK must be an http:// or https:// URL, got one with scheme "
                                         f"{parsed.scheme!r} and host {parsed.hostname!r}")
-        if self.user and not self.starttls and self.smtp_host is not None and not _loopback(self.smtp_host):
-            raise InvalidValueError(f"QPO_SMTP_USER and QPO_SMTP_PASSWORD would be sent in clear to {self.smtp_host}: "
-                                    "set QPO_SMTP_STARTTLS=1 (usually with QPO_SMTP_PORT=587), or relay through a "
-                                    "server on this machine")
         for address in self.recipients:
             if "@" not in address:
                 raise InvalidValueError(f"QPO_ALERT_RECIPIENTS holds {address!r}, which is not an e-mail address "
@@ -104,6 +100,14 @@ class DeliverySettings:
                    user=(env.get("QPO_SMTP_USER") or "").strip() or None, password=env.get("QPO_SMTP_PASSWORD") or None,
                    starttls=tls_text in _TRUE, recipients=recipients,
                    webhook=(env.get("QPO_ALERT_WEBHOOK") or "").strip() or None)
+
+    @property
+    def clear_login(self) -> str | None:
+        """Why the SMTP login may not be sent (a password in clear to another machine), or None."""
+        if self.user and not self.starttls and self.smtp_host is not None and not _loopback(self.smtp_host):
+            return (f"QPO_SMTP_USER and QPO_SMTP_PASSWORD would be sent in clear to {self.smtp_host}: set "
+                    "QPO_SMTP_STARTTLS=1 (usually with QPO_SMTP_PORT=587), or relay through a server on this machine")
+        return None
 
     @property
     def email_enabled(self) -> bool:
@@ -179,8 +183,19 @@ def _alert_json(a: Mapping) -> dict:
 
 
 def _loopback(host: str) -> bool:
-    """Whether ``host`` is this machine (a login to it never crosses a network)."""
-    return host.strip().lower().strip("[]") in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+    """Whether ``host`` is this machine (a login to it never crosses a network): ``localhost`` or
+    a loopback address (``127.0.0.1``, ``::1``); a name beginning "127." is a name, not one."""
+    import ipaddress
+
+    name = host.strip().lower().strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 def _alert_lines(alerts: Sequence[Mapping]) -> list[str]:
@@ -213,7 +228,11 @@ def _alerts_email(settings: DeliverySettings, to: Sequence[str], alerts: Sequenc
 
 
 def _send_email(settings: DeliverySettings, msg: EmailMessage, to: Sequence[str]) -> None:
-    """Send one message; a failure is a DeliveryError naming host:port (never the password)."""
+    """Send one message; a failure is a DeliveryError naming host:port (never the password). A
+    login that would go in clear to another machine is refused before connecting (the e-mail
+    channel fails; the webhook and the report go on)."""
+    if settings.clear_login:
+        raise DeliveryError(settings.clear_login)
     try:
         with smtplib.SMTP(settings.smtp_host or "localhost", settings.smtp_port, timeout=settings.timeout) as smtp:
             if settings.starttls:
@@ -302,7 +321,7 @@ def deliver_alerts(engine, alerts: Sequence[Mapping], settings: DeliverySettings
         _try(report, failed, todo, "webhook", [settings.webhook_address], lambda: _post_json(settings, document))
     delivered = [a["id"] for a in todo if a["id"] not in failed]
     if delivered:
-        mark_delivered(engine, delivered)
+        mark_delivered(engine, delivered, severities={a["id"]: a["severity"] for a in todo})
     report.delivered = delivered
     return report
 

@@ -12,7 +12,7 @@ read and acknowledged by people.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
@@ -99,13 +99,21 @@ def acknowledge_alert(engine: Engine, alert_id: int, *, actor: Actor | str | Non
         return alert_dicts(s.connection(), [aid])[0]
 
 
-def mark_delivered(engine: Engine, ids: Iterable[int], *, at: dt.datetime | None = None) -> int:
+def mark_delivered(engine: Engine, ids: Iterable[int], *, at: dt.datetime | None = None,
+                   severities: Mapping[int, str] | None = None) -> int:
     """Set ``delivered_at`` (default: now) of the alerts ``ids``; returns how many rows changed.
-    Only for alerts really sent (:func:`qpo.operations.delivery.deliver_alerts`)."""
+    Only for alerts really sent (:func:`qpo.operations.delivery.deliver_alerts`). ``severities``
+    (id -> the severity sent): an alert whose severity changed since (a run escalated it to
+    critical while this delivery was under way) is left undelivered, for the next delivery."""
     id_list = sorted({int(i) for i in ids})
     when = at or dt.datetime.now(dt.UTC)
     changed = 0
     with engine.begin() as conn:
+        if severities is not None:
+            for i in id_list:
+                changed += conn.execute(update(Alert).where(Alert.id == i, Alert.severity == severities[i])
+                                        .values(delivered_at=when)).rowcount or 0
+            return changed
         for start in range(0, len(id_list), 1000):
             changed += conn.execute(update(Alert).where(Alert.id.in_(id_list[start:start + 1000]))
                                     .values(delivered_at=when)).rowcount or 0

@@ -211,7 +211,9 @@ def log_and_register(result: WalkForwardResult, model: TrainedForecaster, prices
                     "qpo.beats_historical_mean": str(result.beats_historical_mean),
                     "qpo.model": model.config.model, "qpo.horizon": str(model.config.horizon),
                     "qpo.data_hash": data_hash, "qpo.code_version": model.metadata["code_version"],
-                    "qpo.train_end": str(model.train_end.date()), "qpo.run_id": run.run_id}
+                    "qpo.train_end": str(model.train_end.date()), "qpo.run_id": run.run_id,
+                    # before the alias moves: the way back if this run then fails (withdraw_run_champion)
+                    **({"qpo.previous_champion": champ_version or ""} if promote else {})}
             for k, v in tags.items():
                 client.set_model_version_tag(model_name, version, k, v)
             client.set_registered_model_alias(model_name, alias, version)
@@ -276,10 +278,12 @@ def train_and_register(prices: pd.DataFrame, config=None, *, retrain_months: int
 
 def withdraw_run_champion(run_id: str | None, why: str, *, model_name: str = MODEL_NAME,
                           tracking_uri: str | None = None) -> str | None:
-    """When the champion was registered by run ``run_id`` and that run then ended FAILED or KILLED
-    (a later cell failed, a signal stopped it): the version becomes a challenger (tagged with
-    ``why``) and the champion it superseded is champion again (none: no champion). A run that ended
-    badly does not leave its model serving forecasts. Returns what was done, or None."""
+    """Run ``run_id`` ended FAILED or KILLED (a later cell failed, a signal stopped it): the
+    versions it registered are tagged ``qpo.withdrawn`` (``why``), and when one of them is the
+    champion it becomes a challenger and the champion it superseded (``qpo.previous_champion``,
+    skipping withdrawn ones) is champion again (none: no champion). A run that ended badly does
+    not leave its model serving forecasts, nor come back as the champion when a later one is
+    withdrawn. Returns what was done, or None when the run registered nothing."""
     from qpo.tracking.mlflow_run import missing_store
 
     if not run_id or missing_store(tracking_uri) is not None:
@@ -287,20 +291,36 @@ def withdraw_run_champion(run_id: str | None, why: str, *, model_name: str = MOD
     client = registry_client(tracking_uri)
     if not _registered(client, model_name):
         return None
+    mine = [mv for mv in client.search_model_versions(f"name='{model_name}'") if mv.run_id == run_id]
+    if not mine:  # the usual failed run: it registered nothing (no lock taken)
+        return None
     with _locked(configure(tracking_uri), "withdrawing a champion in"):
+        for mv in mine:
+            client.set_model_version_tag(model_name, str(mv.version), "qpo.withdrawn", why)
         champ = current_champion(model_name, tracking_uri=tracking_uri)
         if champ is None or champ.run_id != run_id:
-            return None
+            return f"version(s) {', '.join(str(mv.version) for mv in mine)} withdrawn ({why}); not the champion"
         version = str(champ.version)
         client.set_model_version_tag(model_name, version, "qpo.promotion", CHALLENGER)
         client.set_model_version_tag(model_name, version, "qpo.promotion_reason", f"withdrawn: {why}")
-        earlier = [mv for mv in client.search_model_versions(f"name='{model_name}'")
-                   if mv.tags.get("qpo.superseded_by") == version]
         client.set_registered_model_alias(model_name, CHALLENGER, version)
-        if earlier:
-            back = str(max(int(mv.version) for mv in earlier))
+        back = champ.tags.get("qpo.previous_champion")
+        if back is None:  # registered before the tag: the champion it superseded says so
+            older = [mv for mv in client.search_model_versions(f"name='{model_name}'")
+                     if mv.tags.get("qpo.superseded_by") == version]
+            back = str(max(int(mv.version) for mv in older)) if older else None
+        back = back or None
+        seen = {version}
+        while back is not None and back not in seen:
+            seen.add(back)
+            earlier = client.get_model_version(model_name, back)
+            if "qpo.withdrawn" not in earlier.tags:
+                break
+            back = earlier.tags.get("qpo.previous_champion") or None
+        else:
+            back = None
+        if back is not None:
             client.set_registered_model_alias(model_name, CHAMPION, back)
-            client.delete_model_version_tag(model_name, back, "qpo.superseded_by")
             return f"version {version} withdrawn as champion ({why}); version {back} is champion again"
         client.delete_registered_model_alias(model_name, CHAMPION)
         return f"version {version} withdrawn as champion ({why}); there is no champion"

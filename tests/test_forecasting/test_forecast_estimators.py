@@ -214,3 +214,11 @@ def test_a_forecast_mean_before_the_training_end_is_refused_as_look_ahead(model)
     with pytest.warns(DataWarning, match="look-ahead"):
         forecaster.predict(qpo.load_prices("sp500", start="2009-01-01", end="2011-06-30", tickers=TICKERS))
     assert not forecaster.in_sample(model.returns.index[-1])  # the module's forecasts: after the training data
+    # a backtest spanning the training end stops on it (before the review: its earlier rebalances
+    # "failed" one by one and the portfolio sat in cash, its CAGR reported over the whole span)
+    from qpo.errors import LookAheadError
+
+    prices = qpo.load_prices("sp500", start="2010-01-01", end="2013-06-28", tickers=TICKERS)
+    strategy = qpo.Strategy("max_sharpe", mean=ForecastMean(forecaster))
+    with pytest.raises(LookAheadError, match="look-ahead"):
+        qpo.backtest(prices, strategy, start="2012-06-01", window=252)

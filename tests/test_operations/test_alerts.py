@@ -275,3 +275,16 @@ def test_an_acknowledged_alert_is_not_delivered_and_a_warning_grown_critical_is_
     mark_delivered(book.engine, [warned])
     run(book.engine, D4, [ana, ben], [breach(ana, MAXW, 0.39, 0.30), breach(ben, MAXW, 0.312, 0.30)])
     assert undelivered_alerts(book.engine) == []
+
+
+def test_a_delivery_does_not_stamp_an_alert_escalated_while_it_was_under_way(book):
+    """A delivery read the alert as a warning and sent it; a concurrent run escalated it to critical
+    (new again, undelivered) before the delivery stamped it: the stamp made the critical one
+    'delivered', never sent. Only the severity sent is stamped now."""
+    ids = portfolio_ids(book.engine)
+    ana = ids[ANA_PF]
+    alert = run(book.engine, D1, [ana], [breach(ana, MAXW, 0.31, 0.30)]).new[0]
+    run(book.engine, D2, [ana], [breach(ana, MAXW, 0.40, 0.30)])  # escalated meanwhile
+    assert mark_delivered(book.engine, [alert["id"]], severities={alert["id"]: "warning"}) == 0
+    assert [a["id"] for a in undelivered_alerts(book.engine)] == [alert["id"]]
+    assert mark_delivered(book.engine, [alert["id"]], severities={alert["id"]: "critical"}) == 1

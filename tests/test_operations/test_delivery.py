@@ -235,10 +235,19 @@ def test_settings_from_the_environment():
         DeliverySettings.from_env({"QPO_ALERT_RECIPIENTS": "ops"})
     with pytest.raises(InvalidValueError, match="http:// or https:// URL"):
         DeliverySettings.from_env({"QPO_ALERT_WEBHOOK": "ftp://x"})
-    # a login without STARTTLS to another machine: the password would cross the network in clear
+    # a login without STARTTLS to another machine: the password would cross the network in clear; the
+    # e-mail channel is refused before connecting (the webhook and the report go on)
+    from email.message import EmailMessage
+
+    from qpo.operations.delivery import DeliveryError, _send_email
+
     clear = {k: v for k, v in env.items() if k != "QPO_SMTP_STARTTLS"}
-    with pytest.raises(InvalidValueError, match="would be sent in clear to mail.bank.test: set QPO_SMTP_STARTTLS=1") as info:
-        DeliverySettings.from_env(clear)
-    assert SECRET not in str(info.value)
-    for here in ("localhost", "127.0.0.1", "::1"):  # a relay on this machine: nothing crosses a network
-        assert DeliverySettings.from_env({**clear, "QPO_SMTP_HOST": here}).user == "qpo"
+    for there in ("mail.bank.test", "127.evil.test", "10.0.0.7"):
+        refused = DeliverySettings.from_env({**clear, "QPO_SMTP_HOST": there})
+        assert refused.clear_login.startswith(f"QPO_SMTP_USER and QPO_SMTP_PASSWORD would be sent in clear to {there}")
+        with pytest.raises(DeliveryError, match="set QPO_SMTP_STARTTLS=1") as info:
+            _send_email(refused, EmailMessage(), ["ops@bank.test"])
+        assert SECRET not in str(info.value)
+    for here in ("localhost", "127.0.0.1", "::1", "[::1]", "127.0.0.2", "::ffff:127.0.0.1"):  # this machine
+        assert DeliverySettings.from_env({**clear, "QPO_SMTP_HOST": here}).clear_login is None
+    assert DeliverySettings.from_env(env).clear_login is None  # STARTTLS

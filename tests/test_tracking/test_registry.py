@@ -419,7 +419,8 @@ def test_a_champion_whose_run_then_failed_is_withdrawn_and_the_one_it_superseded
     """A retrain registers and promotes in its first compute cell; a later cell failing, or SIGTERM,
     ended the run KILLED with its model still champion. withdraw_run_champion (called by the
     pipeline runner for a FAILED or KILLED run) makes it a challenger and the champion it superseded
-    champion again; with none, there is no champion; a run that is not the champion's changes nothing."""
+    champion again; with none, there is no champion; a run withdrawn while not the champion never
+    comes back as one."""
     from qpo.tracking.registration import withdraw_run_champion
 
     b, d = promotions["b"], promotions["d"]
@@ -427,13 +428,21 @@ def test_a_champion_whose_run_then_failed_is_withdrawn_and_the_one_it_superseded
     first = log_and_register(b.result, b.final, b.prices, model_name=name, experiment="withdraw-test")
     second = log_and_register(d.result, d.final, d.prices, model_name=name, experiment="withdraw-test")
     assert first.promoted and second.promoted and str(current_champion(name).version) == second.version
-    assert withdraw_run_champion(first.run_id, "x", model_name=name) is None  # not the champion's run
     done = withdraw_run_champion(second.run_id, f"its run {second.run_id} ended KILLED", model_name=name)
     assert done == (f"version {second.version} withdrawn as champion (its run {second.run_id} ended KILLED); "
                     f"version {first.version} is champion again")
     assert str(current_champion(name).version) == first.version
     tags = registry.get_model_version(name, second.version).tags
     assert tags["qpo.promotion"] == "challenger" and tags["qpo.promotion_reason"].startswith("withdrawn: its run")
-    assert "qpo.superseded_by" not in registry.get_model_version(name, first.version).tags
     assert withdraw_run_champion(first.run_id, "ended FAILED", model_name=name).endswith("there is no champion")
     assert current_champion(name) is None
+    # a run withdrawn while not the champion never comes back: A promotes v1, B promotes v2 over it,
+    # A fails (v1 withdrawn, not the champion), then B fails: no champion, not A's v1 again
+    name = "qpo-withdraw-race"
+    a = log_and_register(b.result, b.final, b.prices, model_name=name, experiment="withdraw-test")
+    bb = log_and_register(d.result, d.final, d.prices, model_name=name, experiment="withdraw-test")
+    assert registry.get_model_version(name, bb.version).tags["qpo.previous_champion"] == a.version
+    assert withdraw_run_champion(a.run_id, "A ended FAILED", model_name=name).endswith("not the champion")
+    assert str(current_champion(name).version) == bb.version
+    assert withdraw_run_champion(bb.run_id, "B ended KILLED", model_name=name).endswith("there is no champion")
+    assert withdraw_run_champion("no-such-run", "x", model_name=name) is None
