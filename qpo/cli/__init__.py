@@ -161,11 +161,13 @@ def _cmd_models_list(args) -> int:
 
 
 def _cmd_models_forecast(args) -> int:
-    from qpo.data import load_prices
+    from qpo.data import check_as_of, load_prices
     from qpo.tracking import load_forecaster
 
     model = load_forecaster(args.model)
-    prices = load_prices(args.source, end=args.as_of)
+    whole = load_prices(args.source)
+    check_as_of(whole.index, args.as_of)  # not a date, or outside the prices: refused (not the last date's)
+    prices = whole.loc[:args.as_of] if args.as_of is not None else whole
     keep = [t for t in prices.columns if t in set(model.tickers)]
     import warnings
 

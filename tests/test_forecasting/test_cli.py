@@ -47,6 +47,14 @@ def test_models_list_and_forecast_show_the_registered_version(capsys, sp500):
         capsys.readouterr().err
     assert sorted(out["forecasts"]) == sorted(prices.columns)
     np.testing.assert_allclose([out["forecasts"][t] for t in expected.index], expected.to_numpy(), atol=1e-6)
+    # an as-of outside the prices, or not a date: refused (before: 2030-01-01 gave the last date's forecasts,
+    # exit 0; "notadate" was called an "end")
+    assert main(["models", "forecast", "--model", "models:/qpo-return-forecaster/1", "--known-only", "--as-of",
+                 "2030-01-01"]) == 2
+    assert "as_of 2030-01-01 is outside the data, which runs from" in capsys.readouterr().err
+    assert main(["models", "forecast", "--model", "models:/qpo-return-forecaster/1", "--known-only", "--as-of",
+                 "notadate"]) == 2
+    assert "as_of 'notadate' is not a date" in capsys.readouterr().err
     # a ticker the model never saw: the error names it
     assert main(["models", "forecast", "--model", "models:/qpo-return-forecaster/1", "--json"]) == 2
     assert "not trained on tickers" in capsys.readouterr().err
