@@ -222,30 +222,41 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(home: Path, port: int, timeout: float = 120):
+def serving(home: Path, port: int | None = None, timeout: float = 120, attempts: int = 3):
     """``qpo dashboard advisor --port port`` with ``QPO_HOME=home`` until it serves its static
     files (a GET of the dashboard itself would start a kernel); yields the base URL and the time
-    it took to serve; stops the server's process group after."""
-    url = f"http://127.0.0.1:{port}/"
-    log = open(home / "voila.log", "w")
-    proc = subprocess.Popen([PY, "-m", "qpo.cli", "dashboard", "advisor", "--port", str(port)], stdout=log,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT,
-                            env=dict(os.environ, QPO_HOME=str(home)), start_new_session=True)
+    it took to serve; stops the server's process group after. A free port another process took
+    before the server bound it (the server then stops: it never moves to another port) is tried
+    again on a new one, ``attempts`` times in all."""
     t0 = time.perf_counter()
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(url + "voila/static/voila.js", timeout=5):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.perf_counter() - t0 > timeout:
-                    raise RuntimeError(f"the dashboard did not serve {url}: "
-                                       f"{(home / 'voila.log').read_text()[-3000:]}") from None
-                time.sleep(0.2)
-        yield url, time.perf_counter() - t0
-    finally:
-        stop_group(proc)
-        log.close()
+    for attempt in range(attempts):
+        port = port if port is not None and attempt == 0 else free_port()
+        url = f"http://127.0.0.1:{port}/"
+        log = open(home / "voila.log", "w")
+        proc = subprocess.Popen([PY, "-m", "qpo.cli", "dashboard", "advisor", "--port", str(port)], stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT,
+                                env=dict(os.environ, QPO_HOME=str(home)), start_new_session=True)
+        served = False
+        try:
+            while True:
+                try:
+                    with urllib.request.urlopen(url + "voila/static/voila.js", timeout=5):
+                        served = True
+                        break
+                except OSError:
+                    if proc.poll() is not None or time.perf_counter() - t0 > timeout:
+                        break
+                    time.sleep(0.2)
+            text = (home / "voila.log").read_text()
+            if not served and "already in use" in text and attempt + 1 < attempts:
+                continue  # the port was taken in between: a new one
+            if not served:
+                raise RuntimeError(f"the dashboard did not serve {url}: {text[-3000:]}")
+            yield url, time.perf_counter() - t0
+            return
+        finally:
+            stop_group(proc)
+            log.close()
 
 
 def _alive(pgid: int) -> bool:

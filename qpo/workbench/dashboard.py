@@ -98,6 +98,7 @@ def voila_command(name: str, port: int = 8866, *, open_browser: bool = False, cu
     return [sys.executable, "-m", "qpo.workbench.dashboard_server", str(apps[name]), f"--port={port}",
             "--template=lab", f"--Voila.ip={ip}", "--no-browser" if not open_browser else "--Voila.open_browser=True",
             "--show_tracebacks=False", "--strip_sources=True",
+            "--Voila.port_retries=0",  # a busy port is an error: never served on another than the one announced
             "--Voila.identity_provider_class=qpo.workbench.auth.BookIdentityProvider",
             *cull_options(cull_idle_timeout, cull_interval), *EXECUTION_OPTIONS]
 

@@ -206,3 +206,27 @@ def test_a_kernels_first_figure_widget_skips_the_iri_grammars():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["False", "refused", "True"]
+
+
+def test_a_busy_port_is_an_error_not_another_port(qpo_home):
+    """Voila moves to the next free port when the one asked for is busy, while `qpo dashboard`
+    had announced the one asked for: a user opened the wrong address (and a test's free port, taken
+    in between, served elsewhere). The server now stops, saying the port could not be had."""
+    import socket
+    import subprocess
+
+    from qpo.store import connect
+    from qpo.workbench.dashboard import voila_command
+    from qpo.workbench.demo import seed_demo
+
+    assert "--Voila.port_retries=0" in voila_command("advisor", 8866)
+    seed_demo(connect())
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "qpo.cli", "dashboard", "advisor", "--port", str(port)],
+                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and "is already in use" in out and "could not be started" in out, out[-2000:]
+    assert "Voilà is running" not in out
