@@ -42,7 +42,7 @@ def _prices(prices, engine) -> pd.DataFrame:
     return _price_panel(prices)
 
 
-def _trading_closes(engine, prices: pd.DataFrame, end) -> pd.DataFrame | None:
+def _trading_closes(engine, end) -> pd.DataFrame | None:
     """The store's actual closes (the price a share traded at) over the last weeks up to ``end``,
     when its bars have them apart from the adjusted ones (a vendor's); None otherwise (the adjusted
     closes are the only ones). A proposal is valued and its trades priced at them."""
@@ -140,7 +140,7 @@ def propose_rebalance(portfolio: str, strategy=None, as_of=None, *, actor=None, 
     prices = _prices(prices, eng)
     when = _as_day(as_of, prices)
     _splits_first(eng, portfolio, actor, when, save)
-    closes = None if given_prices else _trading_closes(eng, prices, when)  # shares trade at the actual closes
+    closes = None if given_prices else _trading_closes(eng, when)  # shares trade at the actual closes
     with session_scope(eng, write=save) as s:  # a dry run only reads: no write lock held while it optimizes
         who = actor_for(s, actor)
         row = get_portfolio(s, who, portfolio)
@@ -253,13 +253,13 @@ def accept_rebalance(proposal_id: int, *, actor=None, prices=None, engine=None, 
         row = get_proposal(s, actor, proposal_id)
         names = set((row.target or {}).keys()) | {t["ticker"] for t in row.trades or []}
         latest = _latest_price_date(prices, sorted(names))
-        traded = None if given else _trading_closes(eng, prices, row.prices_as_of)  # what it was priced at
+        traded = None if given else _trading_closes(eng, row.prices_as_of)  # what it was priced at
         changed = _changed_closes(prices if traded is None else _over(traded, prices), row)
         if given and has_market_data(eng):
             stored, _ = book_prices(eng, tickers=sorted(names | set((row.parameters or {}).get("closes") or {})))
             if len(stored.index) and stored.notna().any().any():
                 latest = max(latest, _latest_price_date(stored, sorted(names)))
-                actual = _trading_closes(eng, stored, row.prices_as_of)
+                actual = _trading_closes(eng, row.prices_as_of)
                 changed += [c for c in _changed_closes(stored if actual is None else _over(actual, stored), row)
                             if c not in changed]
         accepted = accept_proposal(s, actor, proposal_id, latest_price_date=latest, trade_date=trade_date,
