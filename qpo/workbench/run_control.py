@@ -173,12 +173,18 @@ class SignalGuard:
             except ProcessLookupError:
                 pass
 
-    def _remove_connection_files(self) -> None:
+    def _remove_connection_files(self, *, only_ended: bool = False) -> None:
+        """The kernels' connection files and, on the ipc transport, their Unix socket files: a
+        kernel killed by a signal (or by the OOM killer) cannot unlink its sockets itself."""
         for km in self._kernels:
-            try:
-                km.cleanup_connection_file()
-            except OSError:
-                pass
+            process = getattr(getattr(km, "provisioner", None), "process", None)
+            if only_ended and process is not None and process.poll() is None:
+                continue  # still running: its files are in use
+            for cleanup in (km.cleanup_connection_file, km.cleanup_ipc_files):
+                try:
+                    cleanup()
+                except OSError:
+                    pass
 
     def execute(self, func: Callable[..., Any], *args, **kwargs) -> Any:
         """``func(*args, **kwargs)`` (the notebook's execution); stopped by a signal, it raises
@@ -203,6 +209,7 @@ class SignalGuard:
         if self.signal_number is not None:
             self._remove_connection_files()
             raise self.interrupted() from outcome.get("error")
+        self._remove_connection_files(only_ended=True)  # a kernel that died mid-run left its sockets
         if "error" in outcome:
             raise outcome["error"]
         return outcome.get("value")

@@ -107,7 +107,10 @@ def test_a_kernel_killed_from_outside_fails_the_run_keeps_the_notebook_and_notif
 
     posts, url = webhook
     t0 = time.perf_counter()
-    proc, line, kernel_pid, err = _kill_the_kernel(project_env(project, QPO_ALERT_WEBHOOK=url), qpo_home)
+    sockets = qpo_home.parent / "sockets"  # the kernel's Unix sockets (ipc transport) go under TMPDIR
+    sockets.mkdir()
+    proc, line, kernel_pid, err = _kill_the_kernel(project_env(project, QPO_ALERT_WEBHOOK=url, TMPDIR=str(sockets)),
+                                                   qpo_home)
     seconds = time.perf_counter() - t0
     print(f"\nkernel {kernel_pid} SIGKILLed by the test: run FAILED, qpo exited {proc.returncode}, {seconds:.1f} s")
     assert proc.returncode == 1, err[-3000:]
@@ -117,6 +120,7 @@ def test_a_kernel_killed_from_outside_fails_the_run_keeps_the_notebook_and_notif
     assert Path(line["notebook"]).parent.parent == qpo_home / "runs" / "tiny"
     _check_partial_notebook(line["notebook"], KILLED, "DeadKernelError")
     assert not psutil.pid_exists(kernel_pid) or psutil.Process(kernel_pid).status() == psutil.STATUS_ZOMBIE
+    assert list(sockets.glob("qpo-k*")) == []  # a SIGKILLed kernel cannot unlink its sockets: the run does
 
     configure()
     run = mlflow.get_run(line["run_id"])

@@ -63,6 +63,7 @@ def test_a_signal_ends_the_run_killed_and_leaves_nothing_running(qpo_home, tmp_p
 
     assert list(runtime.iterdir()) == []  # the kernel's connection file is gone
     assert list(tmp_path.glob("tmp*.json")) == []
+    assert list(tmp_path.glob("qpo-k*")) == []  # nor the kernel's Unix sockets (ipc transport)
     time.sleep(0.5)
     alive = [p.pid for p in kernels if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert alive == [], "the kernel outlived the run"
