@@ -104,12 +104,31 @@ def share_override(fractional: bool) -> str:
             else "whole shares (overriding the strategy's fractional shares)")
 
 
+#: a name with no close on a *partial* day (bars still arriving) is carried at its last close for at
+#: most this many dates of the panel, as the nightly runs carry a held name
+CARRY_DATES = 5
+
+
 def _tradable(prices: pd.DataFrame, when: pd.Timestamp, lookback: int) -> list[str]:
     """The names priced on every one of the last ``lookback`` dates up to ``when`` (the universe of a
-    portfolio of cash whose strategy names no ticker)."""
+    portfolio of cash whose strategy names no ticker). On a day where fewer than half of those names
+    have a close (a partial day: the rest of its bars have not arrived), a name whose closes stop at
+    most :data:`CARRY_DATES` dates before it still counts: its last close prices it. On a full day a
+    name without a close did not trade there and is left out."""
     window = prices.loc[:when].iloc[-(lookback + 1):]
-    ok = window.notna().all() & (window.iloc[-1] > 0) if len(window) else pd.Series(dtype=bool)
-    return sorted(str(t) for t in ok.index[ok.to_numpy(dtype=bool)])
+    if not len(window):
+        return []
+    priced = window.notna().to_numpy()
+    carry = 0
+    if priced[-1].sum() < 0.5 * priced[:-1].all(axis=0).sum():  # a partial last day
+        carry = min(CARRY_DATES, len(window) - 1)
+    seen = priced.any(axis=0)
+    last = np.where(seen, len(priced) - 1 - np.argmax(priced[::-1], axis=0), -1)
+    complete_to_last = np.array([priced[:last[j] + 1, j].all() if seen[j] else False for j in range(priced.shape[1])])
+    ok = complete_to_last & (last >= len(priced) - 1 - carry)
+    closes = window.ffill().iloc[-1].to_numpy(dtype=float)
+    ok &= np.where(np.isnan(closes), False, closes > 0)
+    return sorted(str(t) for t, good in zip(window.columns, ok) if good)
 
 
 def propose_rebalance(portfolio: str, strategy=None, as_of=None, *, actor=None, prices=None, engine=None,

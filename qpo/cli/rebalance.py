@@ -40,6 +40,15 @@ def _weights_frame(proposal):
     return frame
 
 
+def _why_no_trade(proposal) -> str:
+    """Why a proposal has no trade: at its target, or as near as whole shares and the cash allow."""
+    gap = float((proposal.distance_to_target or {}).get("max_abs", 0.0) or 0.0)
+    if gap <= 1e-4:
+        return "the portfolio is at its target"
+    return (f"no trade brings it nearer its target: weights stay up to {gap:.1%} from it (whole shares, the cash "
+            "and the constraints allow no closer)")
+
+
 def _print_proposal(proposal, *, stored: bool) -> None:
     result = proposal.result
     pid = f"proposal {proposal.id}" if proposal.id is not None else "draft proposal (not stored)"
@@ -52,7 +61,7 @@ def _print_proposal(proposal, *, stored: bool) -> None:
     c.say("")
     c.say("trades:")
     c.say(c.table(proposal.trades, {"shares": c.shares, "price": c.money, "notional": c.money, "cost": c.money},
-                  empty="  (none: the portfolio is at its target)"))
+                  empty=f"  (none: {_why_no_trade(proposal)})"))
     c.say("")
     c.say("weights (of the total value, cash included):")
     c.say(c.table(_weights_frame(proposal), {k: c.pct for k in ("before", "target", "after")}))

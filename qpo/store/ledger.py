@@ -198,6 +198,7 @@ def replay(entries: Iterable[Entry], *, as_of: dt.date | None = None,
     # a split takes effect at the start of its day: that day's trades are at post-split quantities
     ordered = sorted(entries, key=lambda e: (e.trade_date, e.kind != "split", math.inf if e.id is None else e.id))
     shares: dict[str, float] = {}
+    ever: set[str] = set()  # the names held at some time so far: a dividend needs one of them
     cash = 0.0
     last_id = 0
     first = None
@@ -225,6 +226,14 @@ def replay(entries: Iterable[Entry], *, as_of: dt.date | None = None,
                 shares[ticker] = left
         elif e.kind in SHARE_KINDS_IN:
             shares[ticker] = shares.get(ticker, 0.0) + quantity
+            ever.add(ticker)
+        elif e.kind == "dividend" and ticker not in ever and e.id is None:
+            # paid after a sale is fine; a new one on a name never held is refused (a stored one is read as it is)
+            why = f"{e.describe()}: the portfolio has held no {ticker} on or before then; nothing written"
+            if broken is None:
+                raise LedgerError(why)
+            broken.append((e, why))
+            continue
         elif e.kind == "split":
             held = shares.get(ticker, 0.0)
             after = held + quantity

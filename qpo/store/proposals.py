@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import numbers
+import shlex
 from collections.abc import Mapping
 
 import pandas as pd
@@ -156,11 +157,11 @@ def accept_proposal(session: Session, actor: ActorLike, proposal_id: int, *, lat
     latest = check.day(latest_price_date, "latest price date")
     if latest > proposal.prices_as_of:
         raise check.fail(f"proposal {proposal.id} was built on prices of {proposal.prices_as_of}; prices up to {latest} "
-                         f"exist: rebuild it (`qpo rebalance propose {portfolio.name}`) before accepting")
+                         f"exist: rebuild it (`qpo rebalance propose {shlex.quote(portfolio.name)}`) before accepting")
     if changed_closes:
         raise check.fail(f"proposal {proposal.id} was built on closes of {proposal.prices_as_of} that have changed since "
                          f"({check.names_list(list(changed_closes))}): rebuild it (`qpo rebalance propose "
-                         f"{portfolio.name}`) before accepting")
+                         f"{shlex.quote(portfolio.name)}`) before accepting")
     now = _position(session, portfolio)
     if now.last_transaction_id != proposal.ledger_version:
         raise check.fail(f"the ledger of {quote(portfolio.name)} changed since proposal {proposal.id} was built (it "

@@ -618,3 +618,21 @@ def test_prices_that_are_not_a_frame_get_a_clear_error(desk):
         propose(desk, prices=bad, as_of=None, save=False)
     with pytest.raises(qpo.errors.DataError, match="prices must be a DataFrame"):
         check(desk, prices=bad, as_of=None)
+
+
+def test_a_partial_last_day_does_not_shrink_the_universe_of_cash(desk):
+    """Bars of only two names have arrived for the newest day (the default date of a proposal): the
+    others still trade, at their last close; on a full day a name with no close is left out."""
+    names = list(UPTO.columns)
+    nxt = PANEL.index[PANEL.index > DAY][0]
+    partial = pd.concat([UPTO, PANEL.loc[[nxt]]])
+    partial.loc[nxt, [t for t in names if t not in ("AMD", "KO")]] = np.nan
+    p = propose(desk, CASH_PF, prices=partial, as_of=None, save=False)
+    assert p.parameters["universe"] == sorted(names) and p.cash_before == CASH_ONLY
+    last = partial.ffill().iloc[-1]
+    np.testing.assert_allclose(p.trades["price"], last[p.trades["ticker"]].to_numpy(), rtol=1e-12)
+    full = partial.copy()
+    full.loc[nxt] = PANEL.loc[nxt]
+    full.loc[nxt, "GE"] = np.nan  # a full day without GE: GE did not trade, it is left out
+    assert propose(desk, CASH_PF, prices=full, as_of=None, save=False).parameters["universe"] == sorted(
+        set(names) - {"GE"})

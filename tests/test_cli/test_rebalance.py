@@ -184,3 +184,17 @@ def test_delete_with_force_takes_the_open_proposals_with_it(book):
     out = book.ok("portfolio", "delete", "Harper", "--force", actor=ANA).out
     assert f"open proposals [{pid}] went with it" in out
     book.refused("rebalance", "show", pid, actor=ADMIN)
+
+
+def test_no_trade_says_whether_the_portfolio_is_at_its_target(book):
+    """Ten of cash buys no whole share of any name: the proposal has no trade, and says it is as near
+    its target as whole shares allow, not that it is at its target."""
+    from qpo.store import connect, create_portfolio, session_scope
+
+    with session_scope(connect()) as s:
+        create_portfolio(s, ANA, "Penny", "Penny Client", ANA, cash=10, trade_date="2022-12-01")
+    doc = book.ok("rebalance", "propose", "Penny", "--dry-run", "--json", actor=ANA).json["proposal"]
+    assert doc["trades"] == [] and doc["summary"]["distance_to_target"]["max_abs"] > 0.05
+    human = book.ok("rebalance", "propose", "Penny", "--dry-run", actor=ANA).out
+    assert "at its target" not in human
+    assert "(none: no trade brings it nearer its target: weights stay up to" in human

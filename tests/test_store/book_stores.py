@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, func, inspect, select, text
 
+import qpo.book  # noqa: F401  (registers the strategy check the store applies; a test file alone needs it)
 from qpo.store import Actor, AuditEntry, add_user, connect, create_portfolio, position, session_scope
 from tests.conftest import database_urls
 

@@ -125,8 +125,9 @@ def ledgers(draw) -> list[dict]:
                 e = dict(kind="transfer_out", ticker=ticker, quantity=qty)
         elif kind == "deposit":
             e = dict(kind="deposit", amount=float(draw(st.integers(1, 20_000))))
-        elif kind == "dividend":
-            e = dict(kind="dividend", ticker=ticker, amount=draw(st.integers(1, 50_000)) / 100)
+        elif kind == "dividend" and (ever := sorted({x["ticker"] for x in entries if x["kind"] in ("buy", "transfer_in")})):
+            # paid on a name held now or before (a sale between the ex-date and the payment is fine)
+            e = dict(kind="dividend", ticker=draw(st.sampled_from(ever)), amount=draw(st.integers(1, 50_000)) / 100)
         elif kind in ("withdrawal", "fee") and _cents(cash * frac) >= 0.01:
             e = dict(kind=kind, amount=_cents(cash * frac))
         elif kind == "transfer_in":
@@ -250,6 +251,19 @@ def test_selling_more_than_held_is_refused_with_the_numbers(book):
     with session_scope(book.engine) as s:  # all of it is fine
         add_transaction(s, ANA, ANA_PF, "sell", trade_date=day, ticker="AAPL", quantity=100, price=190.0)
         assert "AAPL" not in position(s, ANA, ANA_PF).shares
+
+
+def test_a_dividend_needs_a_name_held_now_or_before(book):
+    day = dt.date(2024, 3, 28)
+    _refused(book, lambda s: add_transaction(s, ANA, ANA_PF, "dividend", trade_date=day, ticker="KO", amount=50.0),
+             "dividend", "KO", "held no KO")
+    _refused(book, lambda s: add_transaction(s, ANA, ANA_PF, "dividend", trade_date="2023-12-29", ticker="AAPL",
+                                             amount=24.0), "2023-12-29", "held no AAPL")  # before the shares came
+    with session_scope(book.engine) as s:  # sold before the payment date: the dividend is still the client's
+        add_transaction(s, ANA, ANA_PF, "sell", trade_date=day, ticker="AAPL", quantity=100, price=190.0)
+        cash = position(s, ANA, ANA_PF).cash
+        add_transaction(s, ANA, ANA_PF, "dividend", trade_date=day + dt.timedelta(days=5), ticker="AAPL", amount=24.0)
+        assert position(s, ANA, ANA_PF).cash == pytest.approx(cash + 24.0, abs=1e-9)
 
 
 def test_spending_cash_the_portfolio_lacks_is_refused_with_the_numbers(book):
