@@ -46,6 +46,8 @@ def notebook_prices(source: str, *, start=None, end=None, tickers=None, common: 
     if source == STORE_SOURCE:
         engine = _store_engine()
         prices, origin = book_prices(engine, tickers, start=start, end=end)
+        if origin == "store":
+            prices = carry_holes(prices)
         if end is None and common:
             prices = common_end(prices)
         index = book_benchmark(engine if origin == "store" else None, start=start, end=end)
@@ -106,8 +108,23 @@ def validate_price_source(source, *, start=None):
             return validate_source(source, start=start)
         except UnknownOptionError as exc:  # name the store among the valid sources
             raise UnknownOptionError(exc.kind, exc.value, [*exc.valid, STORE_SOURCE]) from None
-    prices = notebook_prices(source, start=start, common=False).prices  # every date (an as_of may be the newest)
+    import warnings
+
+    from qpo.errors import DataWarning
+    from qpo.validation.report import FailedExpectation, Severity
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        prices = notebook_prices(source, start=start, common=False).prices  # every date (an as_of may be the newest)
     report = validate_prices(prices)
+    for w in caught:  # holes carried at the last close: to review, in the report and the run's warnings
+        if issubclass(w.category, DataWarning):
+            report.warnings.append(FailedExpectation(
+                check=str(w.message), expectation="carried at the last close", columns=["price"],
+                unexpected_count=int(getattr(w.message, "count", 0)), unexpected_percent=None,
+                severity=Severity.WARNING))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return report, (prices if report.success else None)
 
 
@@ -132,3 +149,40 @@ def as_of_outside_the_book(parameter: str, as_of) -> str | None:
     except DataError as exc:
         return f"parameter {parameter}: {exc} (the book's prices)"
     return None
+
+
+def carry_holes(prices: pd.DataFrame) -> pd.DataFrame:
+    """``prices`` with each hole inside a ticker's history of at most :data:`RAGGED_END_DATES`
+    dates (days whose bars came in without it, the next ones with it) filled with its last close,
+    as the nightly runs carry a held name; a :class:`qpo.errors.DataWarning` names each carried
+    ticker, how many dates and from when (ingest its bars). Longer holes stay missing (the
+    validation's "missing values" refuses them). Unchanged when there is no such hole."""
+    import warnings
+
+    import numpy as np
+
+    from qpo.errors import DataWarning
+
+    values = prices.to_numpy(dtype=float, copy=True)
+    if values.size == 0 or not np.isnan(values).any():
+        return prices
+    n = len(values)
+    rows = np.arange(n)[:, None]
+    seen = ~np.isnan(values)
+    before = np.maximum.accumulate(np.where(seen, rows, -1), axis=0)  # the last priced row so far
+    after = np.minimum.accumulate(np.where(seen, rows, n)[::-1], axis=0)[::-1]  # the next priced row
+    hole = ~seen & (before >= 0) & (after < n) & (after - before - 1 <= RAGGED_END_DATES)
+    if not hole.any():
+        return prices
+    cols = np.nonzero(hole.any(axis=0))[0]
+    values[hole] = values[before[hole], np.nonzero(hole)[1]]
+    shown = []
+    for j in cols[:5]:
+        first = int(np.argmax(hole[:, j]))
+        shown.append(f"{prices.columns[j]} {int(hole[:, j].sum())} from {prices.index[first].date()}")
+    warning = DataWarning(
+        f"{len(cols)} ticker(s) miss bars inside their history, carried at their last close: {', '.join(shown)}"
+        f"{' ...' if len(cols) > 5 else ''} (ingest their bars: until then their returns there are 0)")
+    warning.count = int(hole.sum())  # type: ignore[attr-defined]  # the prices carried, for a report
+    warnings.warn(warning, stacklevel=3)
+    return pd.DataFrame(values, index=prices.index, columns=prices.columns)

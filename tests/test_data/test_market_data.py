@@ -301,3 +301,53 @@ def test_an_alpha_vantage_csv_download_is_ingested_under_the_ticker_given(tmp_pa
     assert json.loads(capsys.readouterr().out)["written"] == 0
     assert main(["validate", str(tmp_path / "query.csv"), "--ticker", "AAA"]) == 0
     assert "PASSED" in capsys.readouterr().out
+
+
+def test_a_hole_inside_one_names_history_is_carried_and_said(tmp_path, sp500):
+    """Two days' bars came in without XOM, then a day with it: XOM has a hole of two dates inside its
+    history. The store's pipelines carry it at its last close and say so (a warning to review), as
+    the nightly runs do, instead of refusing every portfolio's report; a longer hole stays an error."""
+    import warnings
+
+    from qpo.errors import DataWarning
+    from qpo.workbench.pipelines import run_pipeline
+    from qpo.workbench.prices import RAGGED_END_DATES, carry_holes, validate_price_source
+    from tests.test_workbench import seed_demo_book
+
+    engine = connect()
+    seed_demo_book(engine, prices=sp500)
+    seed_market_data(engine)
+    days = pd.DatetimeIndex(["2022-12-29", "2022-12-30", "2023-01-03"], name="date")
+    new = pd.DataFrame(np.outer([0.99, 0.995, 1.0], sp500.iloc[-1].to_numpy()), index=days, columns=sp500.columns)
+    new.iloc[:2, new.columns.get_loc("XOM")] = np.nan
+    new["SP500"] = float(book_benchmark(engine).iloc[-1])
+    for k in range(3):
+        path = tmp_path / f"day{k}.csv"
+        new.iloc[[k]].dropna(axis=1).to_csv(path)
+        ingest_file(engine, path)
+    report, prices = validate_price_source("store", start="2019-01-01")
+    assert report.success, report.summary()
+    (carried,) = [w for w in report.warnings if "carried at their last close" in w.check]
+    assert "XOM 2 from 2022-12-29" in carried.check and carried.unexpected_count == 2
+    assert prices.loc["2022-12-29":"2022-12-30", "XOM"].tolist() == [sp500["XOM"].iloc[-1]] * 2
+    run = run_pipeline("daily-report", {"portfolio": "Conservative Income", "lookback_days": 250,
+                                        "history_start": "2019-01-01"})
+    assert run.status == "FINISHED", run.error
+    assert run.metrics["as_of"] == "2023-01-03" and any("XOM 2 from" in w for w in run.data_warnings)
+
+    # the rule alone: holes up to RAGGED_END_DATES dates filled from the last close; longer ones, the
+    # dates before a listing and after the last bar left alone
+    idx = pd.bdate_range("2024-01-01", periods=20)
+    a = pd.Series(np.arange(1.0, 21.0), index=idx)
+    panel = pd.DataFrame({"short": a, "long": a, "edges": a})
+    panel.iloc[3:3 + RAGGED_END_DATES, 0] = np.nan
+    panel.iloc[3:4 + RAGGED_END_DATES, 1] = np.nan
+    panel.iloc[:2, 2] = panel.iloc[-2:, 2] = np.nan
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = carry_holes(panel)
+    assert out["short"].iloc[3:3 + RAGGED_END_DATES].tolist() == [3.0] * RAGGED_END_DATES
+    pd.testing.assert_series_equal(out["long"], panel["long"])
+    pd.testing.assert_series_equal(out["edges"], panel["edges"])
+    (w,) = [c for c in caught if issubclass(c.category, DataWarning)]
+    assert "1 ticker(s)" in str(w.message) and "short 5 from 2024-01-04" in str(w.message)
