@@ -9,7 +9,9 @@ sorted ascending and ``k = (1 - c) n``: VaR = minus the ``ceil(k)``-th smallest 
 fractional ``k`` weighting the boundary return (Rockafellar-Uryasev), so CVaR >= VaR. With
 ``k < 1`` both are the worst return.
 
-The arrays are taken as given (finite, one-dimensional): callers check their inputs.
+The arrays are taken as given (finite; one-dimensional, or one column per portfolio for
+:func:`var_cvar_columns`): callers check their inputs. :func:`var_cvar` is :func:`var_cvar_columns`
+on one column, so a portfolio gets the same number, to the last bit, alone or in a block.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import math
 import numpy as np
 
 from qpo._checks import check_confidence
+from qpo.errors import InvalidValueError
 
 
 def tail_size(n: int, confidence: float) -> tuple[float, int]:
@@ -34,14 +37,33 @@ def tail_size(n: int, confidence: float) -> tuple[float, int]:
     return k, max(0, math.ceil(k) - 1)
 
 
+def var_cvar_columns(returns: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """(VaR, CVaR) of every column of ``returns`` (periods x portfolios, equally likely periods) at
+    ``confidence``, both positive losses: the module's rule, column by column.
+
+    The tail is found by a partition along the periods (no full sort); its ``floor(k)`` worst
+    returns are then summed worst first, one after the other, so each column's sum, and its numbers,
+    depend on that column's values only (not on the other columns, nor on how the block is laid out)."""
+    x = np.asarray(returns, dtype=float)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise InvalidValueError(f"returns must be 2-d (periods x portfolios) with at least one period, got shape "
+                                f"{x.shape}")
+    k, ik = tail_size(x.shape[0], confidence)
+    part = np.partition(x, ik, axis=0)
+    boundary = part[ik]
+    var = -boundary
+    if k < 1.0:  # fewer than one outcome in the tail: CVaR is the worst outcome, as VaR is
+        return var, var.copy()
+    worst = np.sort(part[:ik], axis=0)  # the floor(k) worst returns, worst first
+    total = np.add.accumulate(worst, axis=0)[-1] if ik else np.zeros(x.shape[1])  # in that order
+    return var, -(total + boundary * (k - ik)) / k
+
+
 def var_cvar(returns: np.ndarray, confidence: float) -> tuple[float, float]:
-    """(VaR, CVaR) of equally likely period ``returns`` at ``confidence``, both positive losses."""
-    s = np.sort(np.asarray(returns, dtype=float))
-    k, ik = tail_size(s.size, confidence)
-    var = float(-s[ik])
-    if k < 1.0:
-        return var, float(-s[0])
-    return var, float(-(s[:ik].sum() + s[ik] * (k - ik)) / k)
+    """(VaR, CVaR) of equally likely period ``returns`` at ``confidence``, both positive losses
+    (:func:`var_cvar_columns` of the one column)."""
+    var, cvar = var_cvar_columns(np.asarray(returns, dtype=float).reshape(-1, 1), confidence)
+    return float(var[0]), float(cvar[0])
 
 
 def var(returns: np.ndarray, confidence: float) -> float:
@@ -54,4 +76,4 @@ def cvar(returns: np.ndarray, confidence: float) -> float:
     return var_cvar(returns, confidence)[1]
 
 
-__all__ = ["cvar", "tail_size", "var", "var_cvar"]
+__all__ = ["cvar", "tail_size", "var", "var_cvar", "var_cvar_columns"]

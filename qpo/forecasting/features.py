@@ -24,21 +24,21 @@ Windows count periods of the prices (trading days for business-daily prices, who
 """
 from __future__ import annotations
 
-import numbers
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from qpo._checks import quote, whole
 from qpo.data.calendar import BUSINESS_DAYS_PER_YEAR, infer_frequency
 from qpo.errors import DataError, InvalidValueError
 
 
 def _positive_ints(name: str, values) -> tuple[int, ...]:
     vals = tuple(values) if isinstance(values, (list, tuple)) else (values,)
-    if not vals or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in vals):
+    if not vals:
         raise InvalidValueError(f"{name} must be positive whole numbers of trading days, got {values!r}")
-    return tuple(int(v) for v in vals)
+    return tuple(whole(f"each of {name}={quote(values)}", v, 1, hint="trading days") for v in vals)
 
 
 @dataclass(frozen=True)

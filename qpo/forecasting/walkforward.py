@@ -29,7 +29,6 @@ Metrics (per fold and overall, for the model and each baseline)
 from __future__ import annotations
 
 import math
-import numbers
 import time
 import warnings
 from collections.abc import Callable
@@ -38,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from qpo._checks import number, whole
+from qpo._checks import is_number, number, positive, quote, whole
 from qpo.errors import DataError, InvalidValueError, UnknownOptionError
 from qpo.forecasting._config import ForecasterConfig
 from qpo.forecasting._training import fit
@@ -170,14 +169,14 @@ def walk_forward(prices: pd.DataFrame, config: ForecasterConfig | None = None, *
     config = config or ForecasterConfig()
     months = _months(retrain_months)
     number("max_missing_fraction", max_missing_fraction, 0.0, 1.0)
-    if isinstance(min_train_years, bool) or not isinstance(min_train_years, numbers.Real) \
-            or not math.isfinite(min_train_years) or min_train_years <= 0:
-        raise InvalidValueError(f"min_train_years must be a number of years > 0, got {min_train_years!r}")
+    positive("min_train_years", min_train_years, hint="a number of years")
     if window not in WINDOWS:
         raise UnknownOptionError("walk-forward window", window, list(WINDOWS))
-    if window == "rolling" and (train_years is None or not isinstance(train_years, numbers.Real)
-                                or isinstance(train_years, bool) or train_years <= 0):
-        raise InvalidValueError(f"a rolling window needs train_years > 0 (e.g. 5), got {train_years!r}")
+    rolling_years = 0.0  # the rolling window's length (unused by an expanding one)
+    if window == "rolling":
+        if train_years is None or not is_number(train_years) or not train_years > 0:
+            raise InvalidValueError(f"a rolling window needs train_years > 0 (e.g. 5), got {quote(train_years)}")
+        rolling_years = float(train_years)
     panel = compute_features(prices, config.features, volume)
     target = forward_returns(prices, config.horizon).to_numpy(dtype=float)
     dates, T, h = panel.dates, len(panel.dates), config.horizon
@@ -218,10 +217,11 @@ def walk_forward(prices: pd.DataFrame, config: ForecasterConfig | None = None, *
     out = {k: np.full((len(test_pos), N), np.nan) for k in FORECASTS}
     fold_rows, models = [], []
     folds = sorted(set(fold_of.tolist()))
+    assert config.window is not None  # set by ForecasterConfig.__post_init__
     for k, f in enumerate(folds):
         rows = np.nonzero(fold_of == f)[0]
         cutoff = int(test_pos[rows[0]])
-        train_start = 0 if window == "expanding" else max(0, cutoff - int(round(train_years * ppy)))
+        train_start = 0 if window == "expanding" else max(0, cutoff - int(round(rolling_years * ppy)))
         model = fit(panel, target, config, end_position=cutoff, start_position=train_start, threads=threads,
                     max_missing_fraction=max_missing_fraction)
         models.append(model)
@@ -254,8 +254,8 @@ def walk_forward(prices: pd.DataFrame, config: ForecasterConfig | None = None, *
     frames = {k: pd.DataFrame(v, index=test_dates, columns=panel.tickers) for k, v in out.items()}
     realized = pd.DataFrame(target[test_pos], index=test_dates, columns=panel.tickers)
     common = frames["model"].notna() & frames["historical_mean"].notna()
-    for k in frames:  # every forecast is scored on the same (date, ticker) pairs
-        frames[k] = frames[k].where(common)
+    for name in frames:  # every forecast is scored on the same (date, ticker) pairs
+        frames[name] = frames[name].where(common)
     metrics = pd.DataFrame({k: forecast_metrics(frames[k], realized) for k in FORECASTS}).T
     metrics.index.name = "forecast"
     return WalkForwardResult(config, frames, realized, pd.DataFrame(fold_rows), metrics, models, window, months,

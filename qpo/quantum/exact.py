@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from qpo._checks import is_number, quote
 from qpo.errors import InvalidValueError, SolverError
 from qpo.quantum.formulation import BinaryModel
 
-#: brute force enumerates 2**m strings (8 bytes each, twice): 20 bits take ~20 MB and well under a second
+#: brute force enumerates 2**m strings (8 bytes each, twice): 20 bits take ~20 MB and well under a second;
+#: the :class:`Landscape` it keeps on its answer is 10 bytes a string (objective, feasible, optimal): 10 MiB
+#: at 20 bits, 2.5 KiB at 8
 BRUTE_FORCE_MAX_VARIABLES = 20
 
 
@@ -24,7 +27,10 @@ class ExactSolution:
     ``f_max`` (the worst feasible objective) and ``n_feasible`` come with brute force only: they
     normalize the approximation ratio ``(f_max - f) / (f_max - f*)``. ``optimal_indices`` are the
     little-endian indices of every optimal string (ties within the model's
-    :attr:`~qpo.quantum.formulation.BinaryModel.tie_tolerance`).
+    :attr:`~qpo.quantum.formulation.BinaryModel.tie_tolerance`). ``landscape`` is the table brute
+    force enumerated (every string's objective and feasibility), kept so that judging an answer and
+    drawing the landscape never enumerate it again (:func:`reference_landscape`); None from SCIP until
+    an answer is judged against it.
     """
 
     x: np.ndarray
@@ -37,6 +43,7 @@ class ExactSolution:
     optimal_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     mip_gap: float | None = None
     status: str = "optimal"
+    landscape: Landscape | None = field(default=None, repr=False, compare=False)
 
     @property
     def index(self) -> int:
@@ -97,7 +104,21 @@ def brute_force(model: BinaryModel) -> ExactSolution:
     x = index_to_bits(opt[0], m)
     return ExactSolution(x=x, objective=float(model.objective(x)), method="brute_force", proven_optimal=True,
                          wall_time_s=time.perf_counter() - t0, f_max=land.f_max, n_feasible=int(land.feasible.sum()),
-                         optimal_indices=opt)
+                         optimal_indices=opt, landscape=land)
+
+
+def reference_landscape(model: BinaryModel, reference: ExactSolution | None) -> Landscape | None:
+    """The landscape of ``model`` held by ``reference`` (``model``'s exact answer): brute force's own
+    table; for another reference of at most ``BRUTE_FORCE_MAX_VARIABLES`` bits (SCIP) it is enumerated
+    here once and kept on ``reference``. None above that size (the landscape is not enumerated)."""
+    if reference is not None and reference.landscape is not None:
+        return reference.landscape
+    if model.n_variables > BRUTE_FORCE_MAX_VARIABLES:
+        return None
+    land = landscape(model)
+    if reference is not None:
+        reference.landscape = land
+    return land
 
 
 def solve_scip(model: BinaryModel, time_limit: float | None = None) -> ExactSolution:
@@ -106,8 +127,8 @@ def solve_scip(model: BinaryModel, time_limit: float | None = None) -> ExactSolu
     seconds, then ``proven_optimal`` is False and ``mip_gap`` says how far it may be)."""
     import cvxpy as cp
 
-    if time_limit is not None and (isinstance(time_limit, bool) or not np.isfinite(time_limit) or time_limit <= 0):
-        raise InvalidValueError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}")
+    if time_limit is not None and (not is_number(time_limit) or not float(time_limit) > 0):
+        raise InvalidValueError(f"time_limit must be a positive number of seconds or None, got {quote(time_limit)}")
     t0 = time.perf_counter()
     m = model.n_variables
     x = cp.Variable(m, boolean=True)

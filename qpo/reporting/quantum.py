@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from qpo._checks import is_number
 from qpo.errors import ProblemError
 from qpo.optimization import OptimizationResult, PortfolioProblem, optimize
 from qpo.optimization.engine import portfolio_statistics
@@ -96,8 +97,8 @@ class QuantumStudy:
         out = {}
         for k in METRIC_KEYS:
             v = d.get(k)
-            if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v):
-                out[k] = float(v)
+            if is_number(v):
+                out[k] = float(v)  # type: ignore[arg-type]  # is_number: a finite real
         out["optimal_found"] = float(self.outcome.quality.optimal)
         out["fell_back"] = float(self.result.fallback_reason is not None)
         out["expected_return"] = self.result.expected_return
@@ -144,13 +145,16 @@ class QuantumStudy:
         """Every feasible selection's objective (sorted), with the probability the method put on it."""
         import plotly.graph_objects as go
 
-        from qpo.quantum.exact import BRUTE_FORCE_MAX_VARIABLES, index_to_bits, landscape
+        from qpo.quantum.exact import BRUTE_FORCE_MAX_VARIABLES, index_to_bits
 
         model = self.model
         if model.n_variables > BRUTE_FORCE_MAX_VARIABLES:
             return _empty_figure(f"{model.n_variables} bits: the landscape is drawn up to "
                                  f"{BRUTE_FORCE_MAX_VARIABLES}")
-        land = landscape(model)
+        ref = self.outcome.reference
+        land = None if ref is None else ref.landscape  # enumerated once, with the exact reference
+        if land is None:
+            return _empty_figure(f"no exact reference, so no landscape: {self.outcome.reference_error}")
         idx = np.flatnonzero(land.feasible)
         order = idx[np.argsort(land.objective[idx])]
         prob = {int(s[::-1], 2): v for s, v in self._fractions().items()}

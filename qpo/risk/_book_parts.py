@@ -12,25 +12,17 @@ import math
 import numpy as np
 import pandas as pd
 
-from qpo.measures import tail_size
+from qpo.measures import var_cvar_columns
 
 
 def historical_var_cvar(P: np.ndarray, confidence: float, horizon: int) -> tuple[np.ndarray, np.ndarray]:
     """Historical (VaR, CVaR) of every column of ``P`` (:func:`qpo.risk.var.var_cvar` with
-    ``method="historical"``): the overlapping ``horizon``-period sums, then the tail rule of
-    :func:`qpo.risk.var.tail_average` by a partition along the dates (no full sort)."""
+    ``method="historical"``): the overlapping ``horizon``-period sums, then the one tail rule,
+    :func:`qpo.measures.var_cvar_columns`."""
     if horizon > 1:
         c = np.concatenate((np.zeros((1, P.shape[1])), np.cumsum(P, axis=0)), axis=0)
         P = c[horizon:] - c[:-horizon]
-    n = P.shape[0]
-    k, ik = tail_size(n, confidence)
-    part = np.partition(P, ik, axis=0)
-    boundary = part[ik]
-    var = -boundary
-    if k < 1.0:  # fewer than one outcome in the tail: CVaR is the worst outcome, as VaR is
-        return var, var.copy()
-    cvar = -(part[:ik].sum(axis=0) + boundary * (k - ik)) / k
-    return var, cvar
+    return var_cvar_columns(P, confidence)
 
 
 def parametric_var_cvar(mean: np.ndarray, std: np.ndarray, confidence: float, horizon: int, *,

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qpo._checks import check_confidence
+from qpo._checks import check_confidence, whole
 from qpo.data.sectors import UNCLASSIFIED
 from qpo.errors import DataError, InvalidValueError, UnknownOptionError
 from qpo.risk import _book_parts as parts
@@ -152,8 +152,7 @@ def book_risk(weights: pd.DataFrame, returns: pd.DataFrame, *, benchmark_returns
     horizon = _check_horizon(horizon)
     if missing not in MISSING_POLICIES:
         raise UnknownOptionError("missing-prices policy", missing, MISSING_POLICIES)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise InvalidValueError(f"chunk_size must be a whole number >= 1, got {chunk_size!r}")
+    chunk_size = whole("chunk_size", chunk_size, 1)
     returns = _check_returns(returns, as_of)
     weights = _check_weights(weights, returns)
     if len(returns) < max(3, horizon):

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
 import pandas as pd
 
+from qpo._checks import is_number, quote, whole
 from qpo.data.sectors import UNCLASSIFIED
 from qpo.errors import DataError, InvalidValueError, UnknownOptionError
 
@@ -44,16 +44,15 @@ class Limits:
 
         for name in ("max_weight", "var_limit"):  # at most 1: a limit of 20 (meant as 20 %) would never breach
             v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v <= 1):
-                raise InvalidValueError(f"Limits.{name} must be a fraction in (0, 1] (0.25 = 25 %), got {v!r}")
+            if v is not None and (not is_number(v) or not 0 < float(v) <= 1):
+                raise InvalidValueError(f"Limits.{name} must be a fraction in (0, 1] (0.25 = 25 %), got {quote(v)}")
         caps = self.sector_max.values() if isinstance(self.sector_max, dict) else (
             [] if self.sector_max is None else [self.sector_max])
         for v in caps:
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= v <= 1:
-                raise InvalidValueError(f"Limits.sector_max caps must be fractions in [0, 1] (0.4 = 40 %), got {v!r}")
-        if self.min_names is not None and (isinstance(self.min_names, bool) or not isinstance(self.min_names, int)
-                                           or self.min_names < 1):
-            raise InvalidValueError(f"Limits.min_names must be a whole number >= 1, got {self.min_names!r}")
+            if not is_number(v) or not 0 <= float(v) <= 1:
+                raise InvalidValueError(f"Limits.sector_max caps must be fractions in [0, 1] (0.4 = 40 %), got {quote(v)}")
+        if self.min_names is not None:
+            object.__setattr__(self, "min_names", whole("Limits.min_names", self.min_names, 1))  # np.int64 -> int
         if self.var_method not in VAR_METHODS:
             raise UnknownOptionError("Limits.var_method", self.var_method, VAR_METHODS)
 

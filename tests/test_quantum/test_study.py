@@ -17,15 +17,15 @@ from qpo.reporting.quantum import QuantumStudy, quantum_study
 
 
 def _forbid_exact_solves(monkeypatch):
-    """Every exact solver raises from here on (wherever it was imported)."""
+    """Every exact solver, and the brute-force landscape, raises from here on (wherever it was imported)."""
     import qpo.quantum.engine._solve as solve_module
     import qpo.quantum.exact as exact_module
 
     def refuse(*args, **kwargs):
-        raise AssertionError("the exact reference was solved again")
+        raise AssertionError("the exact reference (or its landscape) was solved again")
 
     for module, name in ((exact_module, "solve_exact"), (exact_module, "brute_force"), (exact_module, "solve_scip"),
-                         (solve_module, "solve_exact")):
+                         (exact_module, "landscape"), (solve_module, "solve_exact")):
         monkeypatch.setattr(module, name, refuse)
 
 
@@ -59,9 +59,20 @@ def test_quantum_study_solves_the_reference_once(real_problem, monkeypatch):
         calls.append(model.n_variables)
         return real(model)
 
+    enumerated = []
+    real_landscape = exact_module.landscape
+
+    def counting_landscape(model):
+        enumerated.append(model.n_variables)
+        return real_landscape(model)
+
     monkeypatch.setattr(exact_module, "brute_force", counting)
+    monkeypatch.setattr(exact_module, "landscape", counting_landscape)
     study = quantum_study(real_problem(8), "asset_selection", method="annealing", k=3, risk_aversion=10.0, seed=1)
+    assert study.landscape_figure().data and study.outcome.quality.f_max is not None
     assert calls == [8]  # the reference inside optimize, and nothing more
+    assert enumerated == [8]  # its landscape once: judging the answer and the figure reuse it
+    assert study.outcome.reference.landscape.f_max == study.outcome.quality.f_max
     assert study.exact.weights.sum() == pytest.approx(1.0)
     assert study.exact.expected_return == pytest.approx(real_problem(8).annual_mu() @ study.exact.weights.to_numpy())
 
@@ -135,6 +146,7 @@ def test_without_a_reference_the_study_shows_the_answer_alone(real_problem, monk
     assert study.metrics()["optimal_found"] == 0.0 and "exact_expected_return" not in study.metrics()
     assert np.isclose(study.result.weights.sum(), 1.0)
     assert study.distribution_figure().data and study.selection_figure().data
+    assert "no exact reference" in study.landscape_figure().layout.annotations[0].text  # nothing enumerated
 
 
 def test_a_result_does_not_hold_a_large_final_state(real_problem, monkeypatch):

@@ -2,12 +2,11 @@
 :func:`run_annealing`'s inputs."""
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
 
-from qpo._checks import package_versions, positive
+from qpo._checks import package_versions, positive, whole
 from qpo.errors import InvalidValueError, ProblemError, UnknownOptionError
 from qpo.quantum.formulation import BinaryModel
 
@@ -90,9 +89,7 @@ def _check_model(model) -> None:
 def _opt_int(name: str, v) -> int | None:
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-        raise InvalidValueError(f"{name} must be a whole number >= 1 (or None for the default), got {v!r}")
-    return int(v)
+    return whole(name, v, 1, hint="or None for the default")
 
 
 def _multipliers(sweep) -> tuple[float, ...]:
@@ -110,9 +107,7 @@ def _multipliers(sweep) -> tuple[float, ...]:
 def _seed(seed) -> int:
     if seed is None:
         return int(np.random.default_rng().integers(2 ** 31))
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) < 2 ** 31:
-        raise InvalidValueError(f"seed must be an integer in 0..2**31-1 or None, got {seed!r}")
-    return int(seed)
+    return whole("seed", seed, 0, 2 ** 31 - 1, hint="0..2**31-1, or None for a fresh random seed")
 
 
 def _versions() -> dict:

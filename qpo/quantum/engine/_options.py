@@ -2,10 +2,9 @@
 objective builds."""
 from __future__ import annotations
 
-import numbers
 from typing import TYPE_CHECKING
 
-from qpo._checks import REQUIRED, whole
+from qpo._checks import REQUIRED, is_number, quote, whole
 from qpo.errors import InvalidValueError, ProblemError, UnknownOptionError
 from qpo.quantum.formulation import BinaryModel, lots_model, selection_model
 
@@ -63,8 +62,8 @@ def resolve_binary_options(objective: str, method: str, options: dict) -> tuple[
             meth[name] = whole(name, meth[name], 1)
     for name in ("reference_time_limit", "time_limit"):
         lim = meth.get(name)
-        if lim is not None and (isinstance(lim, bool) or not isinstance(lim, numbers.Real) or not float(lim) > 0):
-            raise InvalidValueError(f"{name} must be a positive number of seconds or None, got {lim!r}")
+        if lim is not None and (not is_number(lim) or not float(lim) > 0):
+            raise InvalidValueError(f"{name} must be a positive number of seconds or None, got {quote(lim)}")
     if isinstance(meth.get("inits"), str):
         meth["inits"] = (meth["inits"],)
     return obj, meth

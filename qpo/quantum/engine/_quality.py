@@ -7,7 +7,7 @@ from typing import TypeAlias
 
 import numpy as np
 
-from qpo.quantum.exact import BRUTE_FORCE_MAX_VARIABLES, ExactSolution, Landscape, index_to_bits, landscape
+from qpo.quantum.exact import ExactSolution, Landscape, index_to_bits, reference_landscape
 from qpo.quantum.formulation import BinaryModel
 from qpo.quantum.result import GapConvention, SolutionQuality
 
@@ -33,9 +33,8 @@ def assess(model: BinaryModel, x, reference: ExactSolution | None, p: Distributi
         out["gap"] = gap
     else:  # the reference is only the best known answer: no claim of a gap to the optimum
         out["gap_to_best_known"] = gap
-    land = None
-    if model.n_variables <= BRUTE_FORCE_MAX_VARIABLES:
-        land = landscape(model)
+    land = reference_landscape(model, reference)  # brute force's own table: not enumerated again
+    if land is not None:
         out.update(f_max=land.f_max, approximation_ratio=_ratio(f, land), n_feasible=int(land.feasible.sum()),
                    uniform_p_optimum=float(land.optimal.sum() / land.feasible.sum()))
     out.update(_probabilities(model, f_star, land, p, samples_per_run, wall_time_s))

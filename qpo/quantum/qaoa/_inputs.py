@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from qpo._checks import is_number, quote, whole
 from qpo.errors import InvalidValueError, UnknownOptionError
 
 MIXERS = ("x", "xy")
@@ -45,27 +46,17 @@ def _check_mixer(mixer: str, k, n: int) -> int | None:
 
 
 def _check_k(k, n: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise InvalidValueError(f"k must be an integer in 1..{n - 1}, got {k!r}")
-    if not 1 <= k <= n - 1:
-        raise InvalidValueError(f"k must be in 1..n-1 = 1..{n - 1} for n = {n} qubits, got {k}")
-    return int(k)
+    return whole("k", k, 1, n - 1, hint=f"the Hamming weight of the Dicke start, 1..n-1 for n = {n} qubits")
 
 
 def _check_reps(reps) -> int:
-    if isinstance(reps, bool) or not isinstance(reps, (int, np.integer)) or reps < 1:
-        raise InvalidValueError(f"reps (the number of QAOA layers p) must be an integer >= 1, got {reps!r}")
-    return int(reps)
+    return whole("reps (the number of QAOA layers p)", reps, 1)
 
 
 def _check_alpha(cvar_alpha) -> float:
-    try:
-        a = float(cvar_alpha)
-    except (TypeError, ValueError):
-        raise InvalidValueError(f"cvar_alpha must be a number in (0, 1], got {cvar_alpha!r}") from None
-    if not 0.0 < a <= 1.0:
-        raise InvalidValueError(f"cvar_alpha must be in (0, 1] (1 = plain expectation), got {cvar_alpha!r}")
-    return a
+    if not is_number(cvar_alpha) or not 0.0 < float(cvar_alpha) <= 1.0:
+        raise InvalidValueError(f"cvar_alpha must be in (0, 1] (1 = plain expectation), got {quote(cvar_alpha)}")
+    return float(cvar_alpha)
 
 
 def _check_angles(gammas, betas) -> tuple[np.ndarray, np.ndarray]:

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from qpo._checks import whole
 from qpo.errors import InvalidValueError
 
 
@@ -15,10 +16,8 @@ def _popcount(n: int) -> np.ndarray:
 
 def dicke_state(n: int, k: int) -> np.ndarray:
     """The Dicke state ``|D^n_k>``: amplitude ``1/sqrt(C(n, k))`` on every weight-``k`` bitstring (float64)."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise InvalidValueError(f"n must be an integer >= 1, got {n!r}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
-        raise InvalidValueError(f"k must be an integer in 0..n = 0..{n}, got {k!r}")
+    n = whole("n", n, 1)
+    k = whole("k", k, 0, n, hint=f"0..n for n = {n}")
     v = (_popcount(n) == k).astype(float)
     v /= math.sqrt(math.comb(n, k))
     return v

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from qpo._checks import package_versions
+from qpo._checks import package_versions, whole
 from qpo.errors import InvalidValueError, SolverError, UnknownOptionError
 from qpo.quantum.qaoa._backends import _QiskitEvaluator
 from qpo.quantum.qaoa._inputs import BACKENDS, INITS, OPTIMIZERS, _check_alpha, _check_diag, _check_mixer, _check_reps
@@ -168,16 +168,13 @@ def run_qaoa(diag, *, reps: int = 1, mixer: str = "x", k: int | None = None, cva
     for name in inits:
         if name not in INITS:
             raise UnknownOptionError("QAOA initialization", name, INITS)
-    if isinstance(n_random, bool) or not isinstance(n_random, (int, np.integer)) or n_random < 0:
-        raise InvalidValueError(f"n_random must be an integer >= 0, got {n_random!r}")
+    n_random = whole("n_random", n_random, 0)
     if not inits and n_random == 0:
         raise InvalidValueError("no starting point: give at least one name in inits or n_random >= 1")
-    if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1:
-        raise InvalidValueError(f"maxiter (evaluations per start) must be an integer >= 1, got {maxiter!r}")
-    if shots is not None and (isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1):
-        raise InvalidValueError(f"shots must be None (exact probabilities) or an integer >= 1, got {shots!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InvalidValueError(f"seed must be an integer >= 0, got {seed!r}")
+    maxiter = whole("maxiter (evaluations per start)", maxiter, 1)
+    if shots is not None:
+        shots = whole("shots", shots, 1, hint="or None for exact probabilities")
+    seed = whole("seed", seed, 0)
     if backend != "numpy" and ising is None:
         raise InvalidValueError(f"backend {backend!r} runs the Qiskit circuit and needs ising (model.to_ising() or "
                                 f"a Z/ZZ SparsePauliOp)")
