@@ -35,7 +35,7 @@ def _cmd_pipeline_run(args) -> int:
 def _pipeline_run(args) -> int:
     """Exit status: 0 FINISHED, 1 FAILED, 2 INVALID_DATA or a corrupt file, 3 could not start
     (unknown pipeline, parameter or portfolio, a missing store), 130 / 143 KILLED by SIGINT / SIGTERM;
-    with ``--fail-on-breach``, 1 when a FINISHED run recorded new breach alerts (the risk pipeline)."""
+    with ``--fail-on-breach``, 1 when a FINISHED run recorded breaches (its definition's ``breach_metrics``)."""
     from qpo.errors import CorruptFileError, QpoError
     from qpo.workbench.pipelines import run_pipeline
     from qpo.workbench.run_control import exit_code
@@ -44,6 +44,7 @@ def _pipeline_run(args) -> int:
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if not args.json else None
     try:
         ENTERED.append(True)
+        breach_metrics = _breach_metrics(args.name) if args.fail_on_breach else ()
         run = run_pipeline(args.name, params, log=log)
         hold_signals()  # the run is over: a signal now must not add a second status line
     except QpoError as exc:  # could not start: unknown pipeline or parameter, a broken definition
@@ -82,12 +83,32 @@ def _pipeline_run(args) -> int:
         import signal
 
         return exit_code(signal.Signals[run.signal or "SIGINT"])
-    new, unchecked = int(run.metrics.get("new_alerts") or 0), int(run.metrics.get("unchecked") or 0)
-    if args.fail_on_breach and run.status == "FINISHED" and (new > 0 or unchecked > 0):
-        print(f"breaches   {new} new alert(s), {unchecked} portfolio(s) not risk-checked: exit 1 (--fail-on-breach)",
-              file=sys.stderr)
+    counted = {m: float(run.metrics.get(m) or 0) for m in breach_metrics}
+    if args.fail_on_breach and run.status == "FINISHED" and any(v > 0 for v in counted.values()):
+        shown = ", ".join(f"{m} {v:g}" for m, v in counted.items())
+        print(f"breaches   {shown}: exit 1 (--fail-on-breach)", file=sys.stderr)
         return 1
     return {"FINISHED": 0, "INVALID_DATA": 2}.get(run.status, 1)  # FAILED: 1; could not start: 3
+
+
+def _breach_metrics(name: str) -> tuple[str, ...]:
+    """The breach metrics of pipeline ``name`` for ``--fail-on-breach``; refused (could not start)
+    for a pipeline that records none, naming those that do."""
+    from qpo.errors import InvalidValueError
+    from qpo.workbench.pipelines import available_pipelines, load_spec
+
+    metrics = load_spec(name).breach_metrics
+    if not metrics:
+        able = []
+        for other in available_pipelines():
+            try:
+                if load_spec(other).breach_metrics:
+                    able.append(other)
+            except Exception:  # noqa: BLE001 - a broken definition is not one that can
+                continue
+        raise InvalidValueError(f"--fail-on-breach: pipeline {name!r} records no breach count (no breach_metrics in its "
+                                f"definition); the pipelines that do: {', '.join(able) or 'none'}")
+    return metrics
 
 
 def _cmd_pipeline_runs(args) -> int:
@@ -334,8 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="set a notebook parameter (value parsed as YAML)")
     run.add_argument("--json", action="store_true", help="print one JSON line: run id, status, paths")
     run.add_argument("--fail-on-breach", action="store_true",
-                     help="exit 1 when the run recorded new breach alerts (the risk pipeline), for schedulers that page "
-                          "on exit codes")
+                     help="exit 1 when the run recorded breaches (its definition's breach_metrics: new alerts and "
+                          "unchecked portfolios of the risk run, compliance breaches of the daily report), for "
+                          "schedulers that page on exit codes; refused for a pipeline that counts none")
     run.set_defaults(func=_cmd_pipeline_run)
     runs = plsub.add_parser("runs", help="list recent pipeline runs; --repair marks runs whose process is gone FAILED")
     runs.add_argument("--repair", action="store_true",

@@ -23,7 +23,8 @@ def test_the_risk_pipeline_fails_on_new_breaches_only(qpo_home):
     first = _qpo("pipeline", "run", "risk", "-p", "workers", "1", "--fail-on-breach", "--json")
     run = json.loads(first.stdout.strip().splitlines()[-1])
     assert run["status"] == "FINISHED" and run["metrics"]["new_alerts"] > 0, first.stderr[-3000:]
-    assert first.returncode == 1 and "new alert(s), 0 portfolio(s) not risk-checked: exit 1 (--fail-on-breach)" in first.stderr
+    n = run["metrics"]["new_alerts"]
+    assert first.returncode == 1 and f"breaches   new_alerts {n:g}, unchecked 0: exit 1 (--fail-on-breach)" in first.stderr
 
     again = _qpo("pipeline", "run", "risk", "-p", "workers", "1", "--fail-on-breach", "--json")
     rerun = json.loads(again.stdout.strip().splitlines()[-1])
@@ -49,3 +50,26 @@ def test_a_book_pipeline_refuses_an_as_of_outside_the_books_prices_before_a_run(
             assert r.returncode == 2 and doc["status"] == "INVALID_DATA" and doc["run_id"] is None, r.stdout[-800:]
             assert says in doc["error"] and "Traceback" not in r.stderr, (pipeline, value, doc["error"])
     assert not (qpo_home / "runs").exists()  # no run was created
+
+
+def test_the_daily_report_fails_on_a_breach_and_a_pipeline_without_breaches_refuses_the_flag(qpo_home):
+    """The daily report counts its portfolio's breaches (its definition's breach_metrics); the
+    valuation counts none, so `--fail-on-breach` on it is refused before a run, naming the
+    pipelines that count breaches, instead of being accepted and meaning nothing."""
+    seed_demo_book()
+    r = _qpo("pipeline", "run", "valuation", "--fail-on-breach", "--json")
+    doc = json.loads(r.stdout.strip().splitlines()[-1])
+    assert r.returncode == 3 and doc["status"] == "ERROR", r.stderr[-2000:]
+    assert "pipeline 'valuation' records no breach count" in doc["error"]
+    assert "the pipelines that do: daily-report, risk" in doc["error"]
+    assert not (qpo_home / "runs").exists()
+
+    params = ("-p", "portfolio", "Tech Tilt", "-p", "lookback_days", "250", "-p", "history_start", "2019-01-01")
+    loose = ("-p", "limit_sector_max", "1.0", "-p", "limit_min_names", "1", "-p", "limit_var", "1.0")
+    for limits, code in ((("-p", "limit_max_weight", "0.05"), 1), (("-p", "limit_max_weight", "1.0", *loose), 0)):
+        r = _qpo("pipeline", "run", "daily-report", *params, *limits, "--fail-on-breach", "--json")
+        run = json.loads(r.stdout.strip().splitlines()[-1])
+        assert run["status"] == "FINISHED", r.stderr[-3000:]
+        assert (run["metrics"]["compliance_breaches"] > 0) == (code == 1) and r.returncode == code, r.stderr[-2000:]
+        if code:
+            assert f"breaches   compliance_breaches {run['metrics']['compliance_breaches']:g}" in r.stderr
