@@ -9,9 +9,10 @@ does).
 Holdings and cash come from each portfolio's ledger; the compliance checks are the portfolio's own
 limits (its stored strategy's, the default strategy's when it stores none). Prices are the book's
 (:func:`qpo.store.market_data.book_prices`: the store's market data, the bundled panel while the
-store holds none), and so is the S&P 500 (:func:`qpo.store.market_data.book_benchmark`). They are read
-when the page opens and again when the store holds a newer day (:meth:`AdvisorDashboard.refresh_prices`,
-before each Propose and Accept of the Rebalance tab: a proposal built on older closes is refused).
+store holds none), and so is the S&P 500 (:func:`qpo.store.market_data.book_benchmark`). They are read when
+the page opens (from the server's snapshot while current: :mod:`qpo.workbench.price_snapshot`) and again when
+the store holds a newer day (:meth:`AdvisorDashboard.refresh_prices`, before each Propose and Accept of the
+Rebalance tab: a proposal built on older closes is refused).
 A portfolio holding only cash shows its cash and no risk yet; one that cannot be shown at all never
 keeps the page from opening (the next is shown, and the notice says why).
 
@@ -39,7 +40,7 @@ from typing import Any
 import pandas as pd
 
 # holdings_table and day_change are part of this module's interface (defined with the Overview's helpers)
-from qpo.workbench._overview import actual_closes, day_change, day_positions, failure_text, holdings_table, portfolio_choice, replace_figure
+from qpo.workbench._overview import day_change, day_positions, failure_text, holdings_table, portfolio_choice, replace_figure
 
 #: tabs drawn again each time they are opened (they show what another tab last did)
 ALWAYS_REDRAWN = frozenset({"Frontier", "Report"})
@@ -286,13 +287,12 @@ class AdvisorDashboard:
 
     def _read_prices(self) -> None:
         from qpo.data import prices_to_returns
-        from qpo.store.market_data import book_benchmark, book_prices
+        from qpo.workbench.price_snapshot import book_panel
 
-        self.prices, self.prices_origin = book_prices(self.engine, start=self.history_start)  # the store's, else bundled
-        self.closes = actual_closes(self.engine, self.prices, self.prices_origin)  # what shares are worth: the day's change
-        index = book_benchmark(self.engine, start=self.history_start).rename("SP500")
+        book = book_panel(self.engine, self.history_start)  # the store's (else bundled); its snapshot if current
+        self.prices, self.prices_origin, self.closes = book.prices, book.origin, book.closes  # closes: shares' worth
         #: the S&P 500's daily returns since ``history_start`` (the growth periods), and its last ``lookback_days``
-        self.benchmark_history = prices_to_returns(index.to_frame())["SP500"]
+        self.benchmark_history = prices_to_returns(book.benchmark.rename("SP500").to_frame())["SP500"]
         self.benchmark = self.benchmark_history.iloc[-self.lookback_days:]
 
     def refresh_prices(self, tickers=None) -> bool:

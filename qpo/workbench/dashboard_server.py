@@ -15,6 +15,12 @@ manager records who the page that started it was for, and every route naming a k
 Server's ``/api/kernels/<id>`` and its websocket ``/channels``, any other ``/api/kernels/<id>/...``,
 Voila's ``/voila/execution/<id>``, ``/voila/query/<id>`` and ``/voila/api/shutdown/<id>``) answers
 403 to any other session, signed in or not, an admin's too, whether the kernel exists or not.
+
+Before it serves, the server has the store's price panel written to its snapshot
+(:mod:`qpo.workbench.price_snapshot`, in a child process that Voila's own start-up overlaps: the
+server itself loads no pandas and holds no panel), which each visit's kernel then loads instead of
+reading the whole panel from the store while it is current. No store, no market data, or a store
+that cannot be read: no snapshot, and the server serves all the same (the kernels read the store).
 """
 from __future__ import annotations
 
@@ -27,6 +33,8 @@ import sys
 BUNDLE_PATTERN = r"/qpo/static/plotly-widget-([0-9A-Za-z.+-]+)\.js"
 #: the bundle is the same for a version: kept by the browser (not by shared caches: it is behind the login)
 BUNDLE_CACHE_CONTROL = "private, max-age=31536000, immutable"
+#: seconds the server waits for its price snapshot before it serves without it
+SNAPSHOT_TIMEOUT = 120
 
 
 @functools.cache
@@ -198,6 +206,37 @@ def _book_voila():
     return BookVoila
 
 
+def _start_snapshot():
+    """The child process writing the store's price snapshot (None when it could not start)."""
+    import subprocess
+
+    try:
+        return subprocess.Popen([sys.executable, "-m", "qpo.workbench.price_snapshot"], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    except OSError:
+        return None
+
+
+def _finish_snapshot(child, log) -> None:
+    """Wait (up to :data:`SNAPSHOT_TIMEOUT` s) for ``child`` and log what it said: the server
+    serves in any case (a kernel without a snapshot reads the store)."""
+    import subprocess
+
+    if child is None:
+        log.warning("no price snapshot: its process could not start")
+        return
+    try:
+        said, _ = child.communicate(timeout=SNAPSHOT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
+        log.warning("no price snapshot: not written within %s s", SNAPSHOT_TIMEOUT)
+        return
+    lines = [line for line in (said or "").splitlines() if "price snapshot" in line]  # not a warning it printed
+    last = lines[-1] if lines else f"no price snapshot: its process ended with status {child.returncode}"
+    (log.info if child.returncode == 0 else log.warning)("%s", last)
+
+
 def main(argv: list[str] | None = None) -> None:
     import os
     from pathlib import Path
@@ -205,8 +244,15 @@ def main(argv: list[str] | None = None) -> None:
     from qpo.workbench.auth import prelaunch_hook
     from qpo.workbench.figure_widgets import BUNDLE_MODE_ENV, bundle_route
 
-    app = _book_voila().instance()
-    app.initialize(sys.argv[1:] if argv is None else argv)
+    snapshot = _start_snapshot()  # written while Voila starts
+    try:
+        app = _book_voila().instance()
+        app.initialize(sys.argv[1:] if argv is None else argv)
+    except BaseException:  # a bad option: no server, no snapshot either
+        if snapshot is not None:
+            snapshot.kill()
+            snapshot.wait()
+        raise
     app.voila_configuration.prelaunch_hook = prelaunch_hook
     # the page (templates/qpo_voila): its "Sign out" link, nothing from a CDN, and the bundle below
     app.template_paths.insert(0, str(Path(__file__).resolve().parent / "templates" / "qpo_voila"))
@@ -217,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
         conf = app.voila_configuration.config.VoilaConfiguration
         given = conf.get("resources")
         conf.resources = {**(dict(given) if isinstance(given, dict) else {}), "qpo_widget_bundle": bundle_route()}
+    _finish_snapshot(snapshot, app.log)
     app.start()
 
 

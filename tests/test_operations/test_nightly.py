@@ -21,6 +21,7 @@ from qpo.operations.nightly import NotValuedError, run_risk, run_valuation
 from qpo.store import Actor, OpsRun, Valuation, connect, position, session_scope, update_portfolio
 from qpo.store.operations import book_risk_on, valuations_on
 from tests.conftest import database_urls
+from tests.test_operations import test_delivery
 from tests.test_store.book_stores import fresh_store_url
 
 N = 60
@@ -185,3 +186,45 @@ def test_cli_fail_on_breach(book, monkeypatch, capsys):
     assert main(["nightly", "value", "--as-of", "not-a-date"]) == 2
     assert "not a date" in capsys.readouterr().err
     assert pd.Timestamp("2022-12-28")  # the bundled panel's last date, the default as_of above
+
+
+smtp, webhook, SECRET = test_delivery.smtp, test_delivery.webhook, test_delivery.SECRET  # the real local servers
+
+
+def test_a_nightly_risk_run_delivers_its_new_alerts_to_real_servers(book, monkeypatch, capsys, smtp, webhook):
+    """`qpo nightly risk` end to end with delivery configured from the environment: each advisor with
+    a new alert gets one e-mail about their own clients, the ops desk one about all, the webhook one
+    POST with every new alert; the rerun sends nothing; the SMTP password is never printed."""
+    engine, url, _ = book
+    if engine.dialect.name != "sqlite":
+        pytest.skip("delivery does not depend on the store's database; once is enough")
+    from qpo.cli import main
+    from qpo.store.alerts import undelivered_alerts
+
+    monkeypatch.setenv("QPO_DATABASE_URL", url)
+    monkeypatch.delenv("QPO_DASK_SCHEDULER", raising=False)
+    for var, value in {"QPO_SMTP_HOST": "127.0.0.1", "QPO_SMTP_PORT": str(smtp.port), "QPO_SMTP_USER": "qpo",
+                       "QPO_SMTP_PASSWORD": SECRET, "QPO_SMTP_SENDER": "risk@bank.test",
+                       "QPO_ALERT_RECIPIENTS": "ops@bank.test", "QPO_ALERT_WEBHOOK": webhook.url}.items():
+        monkeypatch.setenv(var, value)
+    assert main(["nightly", "value", "--workers", "1", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["nightly", "risk", "--workers", "1", "--json"]) == 0
+    out, err = capsys.readouterr()
+    doc = json.loads(out.strip().splitlines()[-1])
+    assert doc["new_alerts"] > 0 and SECRET not in out + err
+    (path, post, _), = webhook.posts
+    assert post["event"] == "alerts" and post["count"] == doc["new_alerts"] == len(post["alerts"])
+    advisors = {a["advisor_email"] for a in post["alerts"]}
+    assert len(smtp.messages) == len(advisors) + 1  # one per advisor with a new alert, one to the desk
+    for advisor in advisors:
+        (mail,) = smtp.to(advisor)
+        body = mail.get_content()
+        mine = {a["portfolio"] for a in post["alerts"] if a["advisor_email"] == advisor}
+        others = {a["portfolio"] for a in post["alerts"]} - mine
+        assert all(p in body for p in mine) and not any(p in body for p in others)
+    (desk,) = smtp.to("ops@bank.test")
+    assert all(a["portfolio"] in desk.get_content() for a in post["alerts"])
+    assert undelivered_alerts(engine) == []
+    assert main(["nightly", "risk", "--workers", "1", "--json"]) == 0  # the same breaches: nothing new, nothing sent
+    assert len(smtp.messages) == len(advisors) + 1 and len(webhook.posts) == 1

@@ -124,10 +124,15 @@ def test_without_a_session_every_url_is_the_login_page_or_403(served):
         assert "Harper" not in body and "Nakamura" not in body
     for path in (f"api/kernels/{kernel}", f"api/kernels/{kernel}/channels", "voila/files/advisor.ipynb",
                  "voila/files/advisor.py", "voila/files/logo.png", f"voila/api/shutdown/{kernel}",
-                 _bundle_path()):
+                 "api/kernels", "api/sessions", f"voila/execution/{kernel}", _bundle_path()):
         status, _, body = _raw(url + path)
         assert status in (302, 403), (path, status)
-        assert "Harper" not in body and "import" not in body
+        assert "Harper" not in body and "import" not in body and '"id"' not in body, (path, body[:300])
+    # the websockets asked for as a browser asks (an upgrade): refused before any opens
+    upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    for path in (f"api/kernels/{kernel}/channels", f"voila/execution/{kernel}"):
+        assert _raw(url + path, headers=upgrade)[0] in (302, 403), path
     # a POST to the API is 403 (never a redirect to follow)
     status, _, _ = _raw(url + f"voila/api/shutdown/{kernel}", data=b"")
     assert status == 403
@@ -419,36 +424,58 @@ def test_propose_and_accept_in_the_browser_records_the_trades_and_the_audit_row(
         assert int(list_proposals(s, ADMIN)["id"].max()) == pid  # nothing stored for her
 
 
+def _plot_title(page, words: str, timeout: int = 120_000) -> None:
+    """Wait until a drawn plotly chart's title holds ``words`` (set with the chart's data)."""
+    page.wait_for_function("(w) => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
+                           ".some(t => t.textContent.includes(w))", arg=words, timeout=timeout)
+
+
 def test_every_tab_draws_in_the_browser(served):
-    """Ben opens each tab in turn: each draws its tables and charts for his client, with no error
-    and no traceback; the Report tab's HTML download holds his client's report."""
+    """Ben opens each tab in turn: each draws its tables and charts for his client (titles set with
+    the data, not the empty figures' own), with no error and no traceback; Rebalance proposes and
+    shows the before/after and compliance tables; the Report tab's HTML download holds his
+    client's report."""
     import base64
 
     chromium_path()
     url, _, _ = served
-    expect = {"Risk": "table.qpo-var", "Frontier": "table.qpo-frontier", "History": "table.qpo-audit",
-              "Report": "button:has-text('Client report (HTML)')"}
     with browser_page() as page:
         sign_in(page, url, BEN, PASSWORDS[BEN])
         page.wait_for_selector(".js-plotly-plot", timeout=180_000)
         name = page.locator("select").first.input_value()
         assert name in OWN[BEN]
-        for title, selector in expect.items():
+        expect = {"Risk": (["table.qpo-var", "table.qpo-contrib", "table.qpo-sector-contrib", "table.qpo-stress"],
+                           [f"{name}: drawdown (max "]),
+                  "Frontier": (["table.qpo-frontier"], [f"{name}: efficient frontier"]),
+                  "History": (["table.qpo-audit", "table.qpo-attribution"],
+                              [f"{name}: value (holdings at the closes + cash)", f"{name}: active "]),
+                  "Report": (["button:has-text('Client report (HTML)')"], [])}
+        for title, (selectors, charts) in expect.items():
             page.get_by_role("tab", name=title).click()
-            page.wait_for_selector(selector, timeout=120_000)
+            for selector in selectors:
+                page.wait_for_selector(selector, timeout=120_000)
+            for words in charts:
+                _plot_title(page, words)
             body = page.inner_text("body")
             assert "Traceback" not in body and page.locator(".qpo-error:visible").count() == 0, (title, body[-1500:])
-        # the frontier and history charts were drawn with data (plotly paths inside the open tabs)
-        page.get_by_role("tab", name="Frontier").click()
-        page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')]"
-                               ".some(t => t.textContent.includes('frontier') || t.textContent.includes('Frontier'))",
-                               timeout=60_000)
+        assert page.locator("table.qpo-stress tbody tr").count() > 0 and page.locator("table.qpo-attribution tbody tr").count() > 1
         page.get_by_role("tab", name="Report").click()
         page.get_by_role("button", name="Client report (HTML)").click()
         link = page.wait_for_selector("a.qpo-download[download$='.html']", state="attached", timeout=240_000)
         data = link.get_attribute("href").split(",", 1)[1]
         report = base64.b64decode(data).decode()
         assert CLIENTS[name] in report and not any(c in report for p, c in CLIENTS.items() if p not in OWN[BEN])
+        # Rebalance: a proposal's before/after and compliance tables, then rejected (the book left as it was)
+        _open_rebalance(page)
+        page.get_by_role("button", name="Propose").click()
+        page.wait_for_selector("table.qpo-comparison", timeout=120_000)
+        page.wait_for_selector("table.qpo-compliance", timeout=60_000)
+        assert page.locator(".qpo-error:visible").count() == 0, page.inner_text("body")[-1500:]
+        assert page.locator("table.qpo-compliance tbody tr").count() > 0
+        page.get_by_placeholder("Why the proposal is rejected", exact=False).fill("browser test: drawn, not wanted")
+        page.get_by_role("button", name="Reject").click()
+        page.wait_for_selector(".qpo-recorded", timeout=120_000)
+        assert "Rejected proposal" in page.inner_text("body")
 
 
 def test_logout_without_a_session_is_the_sign_in_page(served):
