@@ -134,7 +134,7 @@ _NOT_YET_ROUTED = {
     "qpo/optimization/problem.py": 2, "qpo/quantum/formulation/_builders.py": 2, "qpo/quantum/qaoa/_statevector.py": 1,
     "qpo/reporting/daily.py": 1, "qpo/risk/stress.py": 2, "qpo/risk/var.py": 2, "qpo/store/_ops_runs.py": 1,
     "qpo/store/book_history.py": 1, "qpo/store/proposals.py": 1, "qpo/validation/suites.py": 2,
-    "qpo/workbench/pipelines.py": 1,
+    "qpo/workbench/_pipeline_spec.py": 1,
 }
 
 

@@ -3,9 +3,11 @@
 :func:`dask_client` connects to the scheduler at ``QPO_DASK_SCHEDULER`` (e.g. ``tcp://host:8786``,
 a team's cluster started with ``dask scheduler`` and ``dask worker tcp://host:8786``) when it is
 set, else starts a :class:`~distributed.LocalCluster` of worker *processes* on this machine, one
-thread each (the numerical libraries' own threads set to one in every worker:
-``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``), so that N workers use N
-cores and no more. Either way the same code runs; the dashboard's address is logged.
+task thread each, the numerical libraries' own threads set in every worker (``OMP_NUM_THREADS``,
+``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``, ... and qpo's torch setting ``QPO_TORCH_THREADS``) to
+``QPO_WORKER_THREADS`` (:func:`worker_threads`; default 1, so that N workers use N cores and no
+more). Either way the same code runs; the dashboard's address is logged. The workers inherit qpo's
+MLflow settings (:data:`~qpo.tracking.mlflow_run.MLFLOW_QUIET_ENV`: no run links printed on stdout).
 
 Workers of a remote cluster must import ``qpo`` (the same version) and reach the store's database.
 """
@@ -24,9 +26,13 @@ from qpo.errors import InvalidValueError, QpoError
 SCHEDULER_ENV = "QPO_DASK_SCHEDULER"
 #: the environment variable giving the number of local workers (default: the usable CPUs)
 WORKERS_ENV = "QPO_DASK_WORKERS"
-#: the numerical libraries' thread variables, set to 1 in every worker process
+#: the numerical libraries' thread variables, set to :func:`worker_threads` (default 1) in every worker process
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
                "NUMEXPR_NUM_THREADS")
+#: the environment variable giving the numerical threads of each worker (and of a sweep cell's kernel): default 1
+WORKER_THREADS_ENV = "QPO_WORKER_THREADS"
+#: qpo's torch threads (:mod:`qpo.forecasting`), set with the others unless given explicitly
+TORCH_THREADS_ENV = "QPO_TORCH_THREADS"
 #: seconds to wait for a remote scheduler to answer and for its first worker
 CONNECT_TIMEOUT = 30.0
 #: seconds to wait for the dashboard's page, asked once on connecting (no answer: no link shown)
@@ -72,6 +78,25 @@ def default_workers(workers: int | None = None) -> int:
     return value
 
 
+def worker_threads(value: str | None = None) -> int:
+    """The numerical threads of a worker: ``value``, else ``QPO_WORKER_THREADS``, else 1; a positive whole number
+    (an :class:`~qpo.errors.InvalidValueError` saying so otherwise)."""
+    text = (os.environ.get(WORKER_THREADS_ENV) if value is None else value) or ""
+    if not text.strip():
+        return 1
+    if not text.strip().isdigit() or int(text) < 1:
+        raise InvalidValueError(f"{WORKER_THREADS_ENV} must be a whole number of at least 1 (the BLAS/OpenMP/torch "
+                                f"threads of each Dask worker and sweep cell; default 1), got {text!r}")
+    return int(text)
+
+
+def thread_env(threads: int | None = None) -> dict[str, str]:
+    """The environment of a worker's numerical threads: every :data:`THREAD_VARS` at ``threads`` (default
+    :func:`worker_threads`), and ``QPO_TORCH_THREADS`` too unless this process sets it."""
+    n = str(worker_threads() if threads is None else threads)
+    return {**{var: n for var in THREAD_VARS}, TORCH_THREADS_ENV: os.environ.get(TORCH_THREADS_ENV) or n}
+
+
 def _dashboard(client) -> str | None:
     """The dashboard's link when the scheduler serves one: a scheduler always runs an HTTP server
     (named ``dashboard`` in its services, 8787 by default) but serves the dashboard's pages only
@@ -114,14 +139,19 @@ def dask_client(workers: int | None = None, *, scheduler: str | None = None, log
 
     ``scheduler`` (default ``QPO_DASK_SCHEDULER``) is the address of a running scheduler; without
     one a local cluster of ``workers`` processes (default: ``QPO_DASK_WORKERS`` or the usable CPUs),
-    one thread each, is started on 127.0.0.1 and stopped at the end (with its dashboard unless
+    one task thread each (:func:`thread_env`: ``QPO_WORKER_THREADS`` numerical threads, default 1), is
+    started on 127.0.0.1 and stopped at the end (with its dashboard unless
     ``dashboard=False``). ``log`` receives one line naming the workers and the dashboard's link, when
     the cluster serves a dashboard. The client carries ``qpo_info`` (a
-    :class:`ClusterInfo`). An unreachable scheduler is a :class:`ClusterError` naming it.
+    :class:`ClusterInfo`). An unreachable scheduler is a :class:`ClusterError` naming it; a bad
+    ``QPO_WORKER_THREADS`` an :class:`~qpo.errors.InvalidValueError`, before any cluster is reached.
     """
     from distributed import Client, LocalCluster
 
+    from qpo.tracking.mlflow_run import MLFLOW_QUIET_ENV
+
     log = log or (lambda msg: None)
+    threads = thread_env()  # a bad QPO_WORKER_THREADS: refused before any cluster is reached
     address = scheduler if scheduler is not None else os.environ.get(SCHEDULER_ENV, "").strip()
     if address:
         if workers is not None:
@@ -147,10 +177,9 @@ def dask_client(workers: int | None = None, *, scheduler: str | None = None, log
         return
 
     n = default_workers(workers)
-    threads_one = {var: "1" for var in THREAD_VARS}
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                            dashboard_address="127.0.0.1:0" if dashboard else None, memory_limit=memory_limit,
-                           silence_logs=logging.ERROR, env=threads_one)
+                           silence_logs=logging.ERROR, env={**threads, **MLFLOW_QUIET_ENV})
     try:
         client = Client(cluster, set_as_default=False)
         try:
@@ -165,12 +194,13 @@ def dask_client(workers: int | None = None, *, scheduler: str | None = None, log
 
 
 def worker_threads_env(client) -> dict[str, dict[str, str | None]]:
-    """Each worker's thread variables (a check that the numerical libraries use one thread)."""
+    """Each worker's thread variables (a check that the numerical libraries use the threads they were given)."""
     def read() -> dict[str, str | None]:
-        return {var: os.environ.get(var) for var in THREAD_VARS}
+        return {var: os.environ.get(var) for var in (*THREAD_VARS, TORCH_THREADS_ENV)}
 
     return client.run(read)
 
 
-__all__ = ["CONNECT_TIMEOUT", "SCHEDULER_ENV", "THREAD_VARS", "WORKERS_ENV", "ClusterError", "ClusterInfo",
-           "cluster_info", "dask_client", "default_workers", "usable_cpus", "worker_threads_env"]
+__all__ = ["CONNECT_TIMEOUT", "SCHEDULER_ENV", "THREAD_VARS", "WORKERS_ENV", "WORKER_THREADS_ENV", "ClusterError",
+           "ClusterInfo", "cluster_info", "dask_client", "default_workers", "thread_env", "usable_cpus", "worker_threads",
+           "worker_threads_env"]

@@ -15,6 +15,11 @@ A team's tracking server (``MLFLOW_TRACKING_URI=http://...``, ``qpo ui mlflow``)
 is created and no file lock taken; :func:`configure` checks that the server answers, experiments
 are created on the server with its artifact location (``mlflow-artifacts:/``), and a process that
 loses the race to create one (``RESOURCE_ALREADY_EXISTS``) reads the one the winner created.
+
+MLflow prints "View run ... at" / "View experiment at" lines on stdout when a run on a tracking server
+ends; qpo's commands print their result there (``--json``: one line), so :func:`configure` turns them off
+for this process and the processes it starts (:data:`MLFLOW_QUIET_ENV`; Dask workers get it from
+:func:`~qpo.operations.cluster.dask_client`).
 """
 from __future__ import annotations
 
@@ -38,6 +43,8 @@ LOCK_TIMEOUT_S = 600.0  # the longest a process waits for another one creating t
 SERVER_WAIT_S = 30.0  # the longest a run waits for a tracking server (MLFLOW_TRACKING_URI=http://...) to answer
 _READY: set[str] = set()  # tracking URIs whose store this process has checked and created
 _SQLITE_HEADER = b"SQLite format 3\x00"
+#: the environment qpo runs MLflow with: no run or experiment links printed on stdout (a ``--json`` result is one line)
+MLFLOW_QUIET_ENV = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 
 
 def code_version() -> str:
@@ -279,9 +286,11 @@ def _check_server(uri: str) -> None:
 def configure(tracking_uri: str | None = None) -> str:
     """Point MLflow at ``tracking_uri`` (default from the environment / ``QPO_HOME``) and make
     sure its store exists: created by one process at a time, under a file lock. A tracking server
-    (``http://...``) is only checked to answer: it keeps its own store."""
+    (``http://...``) is only checked to answer: it keeps its own store. MLflow's links on stdout are
+    turned off (:data:`MLFLOW_QUIET_ENV`)."""
     import mlflow
 
+    os.environ.update(MLFLOW_QUIET_ENV)  # read by MLflow when a run ends; inherited by kernels and workers
     uri = tracking_uri or config.tracking_uri()
     mlflow.set_tracking_uri(uri)
     if uri not in _READY:

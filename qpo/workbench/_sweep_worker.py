@@ -5,8 +5,12 @@
   time (:data:`_ONE_AT_A_TIME`), whatever threads its worker has.
 * Kernels start on Unix sockets (``kernel_transport="ipc"``): no TCP port race when several start
   at once (papermill #511); Papermill's ``start_timeout`` is 300 s (papermill #776).
-* The numerical libraries run one thread each (``OMP_NUM_THREADS=1`` ..., inherited by the kernel;
-  torch reads ``OMP_NUM_THREADS``).
+* The numerical libraries run ``QPO_WORKER_THREADS`` threads each, default 1 (``OMP_NUM_THREADS``
+  ... and qpo's ``QPO_TORCH_THREADS``, inherited by the kernel: :func:`~qpo.operations.cluster.thread_env`;
+  the worker's own ``QPO_WORKER_THREADS``, which a local cluster's workers inherit from the sweep's
+  process); a value that is not a positive whole number fails the cell, saying so.
+* A kernel that cannot start is started again by the pipeline; one that never starts fails the cell
+  (its child run FAILED, "kernel could not start in 3 attempt(s)").
 * Stopping (:func:`stop_sweep`, sent by the sweep's process to every worker with ``client.run``):
   the cells of that sweep not started yet return ``NOT_STARTED``; a running cell *of that sweep*
   (another sweep's, on a shared cluster, runs on: :func:`run_cell` records which sweep started the
@@ -24,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qpo.operations.cluster import THREAD_VARS
+from qpo.operations.cluster import thread_env
 
 _STOPPED: dict[str, str] = {}  # sweep id -> the signal's name, in this worker process
 _RUNNING: dict[str, str] = {}  # "sweep" -> the id of the sweep whose cell (and kernel) runs in this process
@@ -123,8 +127,10 @@ def run_cell(name: str, index: int, parameters: dict[str, Any], *, sweep_id: str
                             "metrics": {}, "error": None, "seconds": 0.0, "timings": {}, "pid": os.getpid()}
     if sweep_id in _STOPPED:
         return {**base, "status": "NOT_STARTED", "error": f"not started: interrupted by {_STOPPED[sweep_id]}"}
-    for var in THREAD_VARS:  # one thread each, the kernel's included (a remote worker's nanny may not set them)
-        os.environ[var] = "1"
+    try:  # QPO_WORKER_THREADS (default 1) each, the kernel's included (a remote worker's nanny may set others)
+        os.environ.update(thread_env())
+    except Exception as exc:  # noqa: BLE001 - a bad QPO_WORKER_THREADS on this worker: the cell says so
+        return {**base, "status": "FAILED", "error": f"{type(exc).__name__}: {exc}"}
     with _ONE_AT_A_TIME:
         if sweep_id in _STOPPED:
             return {**base, "status": "NOT_STARTED", "error": f"not started: interrupted by {_STOPPED[sweep_id]}"}
@@ -142,7 +148,7 @@ def run_cell(name: str, index: int, parameters: dict[str, Any], *, sweep_id: str
                                kernel_transport="ipc")
         except Exception as exc:  # noqa: BLE001 - the cell is reported FAILED; the sweep goes on
             return {**base, "status": "FAILED", "error": f"{type(exc).__name__}: {exc}",
-                    "seconds": time.perf_counter() - t0}
+                    "run_id": getattr(exc, "run_id", None), "seconds": time.perf_counter() - t0}
         finally:
             done.set()
             watcher.join()

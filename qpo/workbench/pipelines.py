@@ -1,133 +1,58 @@
 """Scheduled Papermill pipelines.
 
-A pipeline is a TOML file in ``pipelines/`` naming a parameterized notebook, its MLflow
-experiment, its schedule, and which notebook parameter names the price data. ``run_pipeline``:
+A pipeline is a TOML file in ``pipelines/`` naming a parameterized notebook, its MLflow experiment, its schedule,
+and which notebook parameter names the price data. ``run_pipeline``:
 
-1. resolves the parameters (notebook defaults < pipeline file < caller) and refuses, before
-   anything is written, an unknown parameter name or a portfolio the store does not hold (the
-   valid names listed; a missing store is refused, never created);
-2. loads the price data and validates it with Great Expectations: an error stops here,
-   before any notebook, report or MLflow run is written (the Data Docs report is left); a
-   warning (a large one-day move to review) is reported and the run goes on: the run's
-   ``data_warnings``, the MLflow tag ``qpo.data_warnings`` and the ``validation.json`` artifact;
-   an ``as_of`` parameter outside the data's dates is invalid data too;
-3. creates the MLflow tracking store if needed (once, under a file lock: first runs may start
-   together; a corrupt ``mlflow.db`` raises :class:`~qpo.errors.CorruptFileError`), starts an
-   MLflow run (code version, data hash, parameters), executes the notebook with Papermill
-   into ``runs/<pipeline>/<time>-<run id>/notebook.ipynb``;
-4. exports ``report.html`` (code hidden, plotly figures inlined; a data-warnings banner at its top
-   when the validation warned), logs the notebook, the report, every ``record``-ed number as a
-   metric and every ``show_figure``-d figure to the run;
-   A notebook that declares a ``run_id`` parameter receives the MLflow run's id.
-5. on an error in the notebook keeps the executed notebook (and its HTML), logs them, marks the
-   MLflow run FAILED with the error, and returns status ``FAILED``;
-6. on SIGINT (Ctrl-C) or SIGTERM stops the kernel, keeps and logs the partial notebook, marks the
-   MLflow run KILLED with the reason ("interrupted by SIGTERM") and returns status ``KILLED``
-   with the signal (see :mod:`qpo.workbench.run_control`);
+1. resolves the parameters (notebook defaults < pipeline file < caller) and refuses, before anything is written, an
+   unknown parameter name or a portfolio the store does not hold (the valid names listed; a missing store is
+   refused, never created);
+2. loads the price data and validates it with Great Expectations: an error stops here, before any notebook, report
+   or MLflow run is written (the Data Docs report is left); a warning (a large one-day move to review) is reported
+   and the run goes on: the run's ``data_warnings``, the MLflow tag ``qpo.data_warnings`` and the
+   ``validation.json`` artifact; an ``as_of`` parameter outside the data's dates is invalid data too;
+3. creates the MLflow tracking store if needed (once, under a file lock: first runs may start together; a corrupt
+   ``mlflow.db`` raises :class:`~qpo.errors.CorruptFileError`), starts an MLflow run (code version, data hash,
+   parameters), executes the notebook with Papermill into ``runs/<pipeline>/<time>-<run id>/notebook.ipynb``;
+   a kernel that cannot start (it dies or does not answer before any cell: papermill #511, #776) is started again
+   after :data:`KERNEL_START_BACKOFF_S` (1 s, 3 s) in the same MLflow run (tag ``qpo.kernel_start_attempts``); one
+   that never starts ends the MLflow run FAILED ("kernel could not start in 3 attempt(s): ...") and raises
+   :class:`KernelStartError`: the run could not start (``qpo pipeline run`` exits 3; the scheduler retries it);
+4. exports ``report.html`` (code hidden, plotly figures inlined; a data-warnings banner at its top when the
+   validation warned), logs the notebook, the report, every ``record``-ed number as a metric and every
+   ``show_figure``-d figure to the run; a notebook that declares a ``run_id`` parameter receives the MLflow run's id;
+5. on an error in the notebook keeps the executed notebook (and its HTML), logs them, marks the MLflow run FAILED
+   with the error, and returns status ``FAILED``;
+6. on SIGINT (Ctrl-C) or SIGTERM stops the kernel, keeps and logs the partial notebook, marks the MLflow run KILLED
+   with the reason ("interrupted by SIGTERM") and returns status ``KILLED`` with the signal (see
+   :mod:`qpo.workbench.run_control`);
 7. on a kernel that dies (killed, out of memory) or a cell that runs longer than the definition's
-   ``execution_timeout`` (seconds; none by default) keeps the partial notebook with the cell marked
-   failed, marks the MLflow run FAILED with the reason in the tag ``qpo.failure`` ("kernel died in
-   cell 3 (killed by SIGKILL: ...)", "cell timed out after 60 s in cell 4") and returns ``FAILED``.
-   Every FAILED run sends a failed-run notice through the delivery channels configured in the
-   environment (:mod:`qpo.operations.delivery`; none configured: none sent). Each run records its
-   pid and host, so that a run whose process vanished can be marked FAILED later
+   ``execution_timeout`` (seconds; none by default) keeps the partial notebook with the cell marked failed, marks
+   the MLflow run FAILED with the reason in the tag ``qpo.failure`` ("kernel died in cell 3 (killed by SIGKILL:
+   ...)", "cell timed out after 60 s in cell 4") and returns ``FAILED``. Every FAILED run sends a failed-run notice
+   through the delivery channels configured in the environment (:mod:`qpo.operations.delivery`; none configured:
+   none sent). Each run records its pid and host, so that a run whose process vanished can be marked FAILED later
    (:func:`~qpo.workbench.run_control.repair_orphaned_runs`, ``qpo pipeline runs --repair``).
 
-Before anything is written, a runs folder (or MLflow artifacts folder) that is read-only, not a
-folder, or on a disk with less than ``QPO_MIN_FREE_MB`` (default 100) MB free is refused with a
+Before anything is written, a runs folder (or MLflow artifacts folder) that is read-only, not a folder, or on a disk
+with less than ``QPO_MIN_FREE_MB`` (default 100) MB free is refused with a
 :class:`~qpo.workbench.run_control.RunsFolderError` naming the folder and what is needed.
 """
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import json
-import tomllib
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from qpo import config
-from qpo.errors import PipelineError, RunInterrupted, StoreError, UnknownOptionError
+from qpo.errors import DataError, PipelineError, QpoError, RunInterrupted, StoreError, UnknownOptionError
+from qpo.workbench._pipeline_spec import PipelineSpec, available_pipelines, load_spec, pipelines_dir  # noqa: F401
 
 #: the purpose of the system actor a pipeline reads the store as (``system:pipeline``)
 PIPELINE_ACTOR = "pipeline"
-
-
-@dataclass(frozen=True)
-class PipelineSpec:
-    name: str
-    notebook: Path
-    experiment: str
-    schedule: str
-    description: str
-    data_source_parameter: str | None
-    data_start_parameter: str | None
-    parameters: dict[str, Any] = field(default_factory=dict)
-    portfolio_parameter: str = "portfolio"  # the notebook parameter naming a portfolio of the store, if declared
-    as_of_parameter: str = "as_of"  # the notebook parameter giving the report date, if declared
-    after: str | None = None  # the scheduler runs it after that pipeline's run of the same date (see scheduler.py)
-    missed: str | None = None  # runs missed while no scheduler ran: "run_once" (the latest, once) or "skip"
-    execution_timeout: int | None = None  # seconds a cell may run before the run ends FAILED (None: no limit)
-    store_required: bool = False  # [data] store = "required": the notebook reads the book; no store, no run
-
-
-def pipelines_dir() -> Path:
-    return config.project_root() / "pipelines"
-
-
-def available_pipelines() -> dict[str, Path]:
-    d = pipelines_dir()
-    return {p.stem: p for p in sorted(d.glob("*.toml"))} if d.is_dir() else {}
-
-
-def load_spec(name: str) -> PipelineSpec:
-    found = available_pipelines()
-    if name not in found:
-        raise UnknownOptionError("pipeline", name, found)
-    try:
-        raw = tomllib.loads(found[name].read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise PipelineError(f"{found[name]} is not valid TOML: {exc}") from exc
-    try:
-        nb = (config.project_root() / raw["notebook"]).resolve()
-        spec = PipelineSpec(name=name, notebook=nb, experiment=raw.get("experiment", name),
-                            schedule=raw.get("schedule", ""), description=raw.get("description", ""),
-                            data_source_parameter=raw.get("data", {}).get("source"),
-                            data_start_parameter=raw.get("data", {}).get("start"),
-                            parameters=raw.get("parameters", {}),
-                            portfolio_parameter=raw.get("data", {}).get("portfolio", "portfolio"),
-                            as_of_parameter=raw.get("data", {}).get("as_of", "as_of"),
-                            store_required=_store_required(found[name], raw.get("data", {}).get("store")),
-                            execution_timeout=_execution_timeout(found[name], raw.get("execution_timeout")))
-    except KeyError as exc:
-        raise PipelineError(f"{found[name]}: missing key {exc}") from exc
-    if not nb.exists():
-        raise PipelineError(f"pipeline {name!r} names notebook {nb}, which does not exist")
-    from dataclasses import replace
-
-    from qpo.workbench._cron import check_schedule_keys
-
-    return replace(spec, **check_schedule_keys(raw, f"pipelines/{found[name].name}", name, found))
-
-
-def _store_required(path: Path, value) -> bool:
-    """``[data] store`` of a pipeline file: ``"required"`` (its notebook reads the client book) or absent."""
-    if value is None:
-        return False
-    if value != "required":
-        raise PipelineError(f"{path}: [data] store must be \"required\" (the notebook reads the client book: a "
-                            f"missing store is refused before a run is created) or left out; got {value!r}")
-    return True
-
-
-def _execution_timeout(path: Path, value) -> int | None:
-    """``execution_timeout`` of a pipeline file: whole seconds a cell may run, or absent (no limit)."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise PipelineError(f"{path}: execution_timeout must be a whole number of seconds, 1 or more (the longest a "
-                            f"cell may run, e.g. 600), or left out for no limit; got {value!r}")
-    return value
 
 
 def notebook_parameters(notebook: Path) -> dict[str, dict]:
@@ -139,8 +64,6 @@ def notebook_parameters(notebook: Path) -> dict[str, dict]:
 
 
 def _default_value(text: str):
-    import ast
-
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -171,9 +94,8 @@ def resolve_parameters(spec: PipelineSpec, overrides: dict[str, Any]) -> dict[st
     return params
 
 
-_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
-          "Optional[str]": (str, type(None)), "Optional[int]": (int, type(None)),
-          "Optional[float]": (int, float, type(None))}
+_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "Optional[str]": (str, type(None)),
+          "Optional[int]": (int, type(None)), "Optional[float]": (int, float, type(None))}
 
 
 def _check_type(name: str, value, declared: dict) -> None:
@@ -211,8 +133,8 @@ class PipelineRun:
         return self.status == "FINISHED"
 
     def to_json(self) -> str:
-        """One line of JSON; a parameter's text beyond 200 characters is cut (``...(N characters)``):
-        the line stays short whatever was passed."""
+        """One line of JSON; a parameter's text beyond 200 characters is cut (``...(N characters)``): the line stays
+        short whatever was passed."""
         doc = asdict(self)
         if isinstance(doc.get("parameters"), dict):
             doc["parameters"] = {k: (v[:200] + f"...({len(v):,} characters)" if isinstance(v, str) and len(v) > 200
@@ -228,18 +150,16 @@ def export_html(notebook: Path, html: Path) -> Path:
 
     templates = Path(__file__).resolve().parent / "templates"
     exporter = HTMLExporter(template_name="qpo_report", extra_template_basedirs=[str(templates)])
-    exporter.exclude_input = True
-    exporter.exclude_input_prompt = True
-    exporter.exclude_output_prompt = True
+    exporter.exclude_input = exporter.exclude_input_prompt = exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(nbformat.read(str(notebook), as_version=4))
     html.write_text(body, encoding="utf-8")
     return html
 
 
 def check_portfolio(spec: PipelineSpec, params: dict[str, Any]) -> None:
-    """Refuse a portfolio parameter that names no portfolio of the store, listing the ones it holds;
-    read-only: a missing store is refused, never created. A scheduled pipeline is an operations
-    job: it reads as the system actor ``system:pipeline`` (:data:`PIPELINE_ACTOR`)."""
+    """Refuse a portfolio parameter that names no portfolio of the store, listing the ones it holds; read-only: a
+    missing store is refused, never created. A scheduled pipeline is an operations job: it reads as the system actor
+    ``system:pipeline`` (:data:`PIPELINE_ACTOR`)."""
     from qpo.store import Actor, connect, list_portfolios, session_scope
     from qpo.store.db import safe_url
 
@@ -248,7 +168,6 @@ def check_portfolio(spec: PipelineSpec, params: dict[str, Any]) -> None:
         if spec.store_required:
             connect(create=False)  # a missing store: MissingStoreError, before a run is created
         return
-
     with session_scope(connect(create=False), write=False) as session:  # a missing store: MissingStoreError, nothing created
         names = list(list_portfolios(session, Actor.system(PIPELINE_ACTOR))["name"])
     if not names:
@@ -260,12 +179,11 @@ def check_portfolio(spec: PipelineSpec, params: dict[str, Any]) -> None:
 
 
 def check_run_data(spec: PipelineSpec, params: dict[str, Any], prices) -> str | None:
-    """What keeps valid ``prices`` from supporting this run, found before any run is created (the
-    run then ends INVALID_DATA, with no MLflow run and no failure notice), or None: too few dates
-    to tell their frequency (unless the run's ``periods_per_year`` says it), or a portfolio whose
-    holdings on the as-of date include names the prices lack."""
+    """What keeps valid ``prices`` from supporting this run, found before any run is created (the run then ends
+    INVALID_DATA, with no MLflow run and no failure notice), or None: too few dates to tell their frequency (unless the
+    run's ``periods_per_year`` says it), or a portfolio whose holdings on the as-of date include names the prices lack."""
     from qpo.data.calendar import infer_frequency
-    from qpo.errors import DataError, QpoError
+    from qpo.store import Actor, connect, portfolio_holdings, session_scope
 
     try:
         infer_frequency(prices.index, params.get("periods_per_year"))
@@ -274,8 +192,6 @@ def check_run_data(spec: PipelineSpec, params: dict[str, Any], prices) -> str | 
     name = spec.portfolio_parameter
     if not name or params.get(name) is None:
         return None
-    from qpo.store import Actor, connect, portfolio_holdings, session_scope
-
     as_of = params.get(spec.as_of_parameter) if spec.as_of_parameter else None
     try:
         with session_scope(connect(create=False), write=False) as session:
@@ -291,37 +207,44 @@ def check_run_data(spec: PipelineSpec, params: dict[str, Any], prices) -> str | 
 
 
 def _invalid(base: dict[str, Any], t0: float, error: str, log, data_docs: str | None = None) -> PipelineRun:
-    import time
-
     log(f"invalid data: {error}")
     return PipelineRun(status="INVALID_DATA", run_id=None, notebook=None, html=None, error=error, data_docs=data_docs,
                        seconds=time.perf_counter() - t0, **base)
 
 
-def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_name: str | None = None,
-                 log=None, notify: bool = True, tags: dict[str, str] | None = None,
-                 kernel_transport: str | None = None) -> PipelineRun:
-    """Run pipeline ``name`` (see the module's docstring). Never raises for a failed notebook or
-    invalid data: the returned run says what happened; it raises for an unknown pipeline,
-    parameter or portfolio, a missing store or a corrupt tracking store, before anything is written.
-    A SIGINT or SIGTERM returns status ``KILLED`` (in the main thread; see :mod:`run_control`).
-    A FAILED run sends a failed-run notice through the configured delivery channels unless
-    ``notify`` is False (e.g. a sweep that reports its failed cells once). ``tags`` are added to
-    the MLflow run's (a sweep's ``mlflow.parentRunId`` nests it). The kernel starts on Unix sockets
-    (``kernel_transport="ipc"``, the default on POSIX): no TCP port to race for when several runs
-    start at once, from cron, the scheduler or a sweep (papermill #511); ``"tcp"`` elsewhere."""
-    import time
+#: seconds before each new attempt to start a kernel that could not start (kernels started at once: papermill #511)
+KERNEL_START_BACKOFF_S = (1.0, 3.0)
 
-    from qpo.workbench.run_control import (
-        SignalGuard,
-        check_run_folders,
-        notify_failed_run,
-        signal_name,
-        withdraw_champion,
-    )
 
-    log = log or (lambda msg: None)
-    t0 = time.perf_counter()
+class KernelStartError(PipelineError):
+    """The notebook's kernel could not start in any attempt: the run could not start (``qpo pipeline run``
+    exits 3; the scheduler retries it). Its MLflow run ``run_id`` ended FAILED (tag ``qpo.failure``)."""
+
+    run_id: str | None = None
+
+
+def launch_failure(exc: BaseException) -> str | None:
+    """Why the kernel could not start, when ``exc`` is jupyter_client's wait for the kernel's first reply, which comes
+    before any cell runs (the kernel died, or did not answer within ``start_timeout``); else None (a cell's failure)."""
+    text = str(exc)
+    if isinstance(exc, RuntimeError) and text.startswith(("Kernel died before replying", "Kernel didn't respond")):
+        return f"{type(exc).__name__}: {text}"[:500]
+    return None
+
+
+def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_name: str | None = None, log=None,
+                 notify: bool = True, tags: dict[str, str] | None = None, kernel_transport: str | None = None) -> PipelineRun:
+    """Run pipeline ``name`` (see the module's docstring). Never raises for a failed notebook or invalid data: the
+    returned run says what happened; it raises for an unknown pipeline, parameter or portfolio, a missing store or a
+    corrupt tracking store, before anything is written, and :class:`KernelStartError` for a kernel that never started.
+    A SIGINT or SIGTERM returns status ``KILLED`` (in the main thread; see :mod:`run_control`). A FAILED run sends a
+    failed-run notice through the configured delivery channels unless ``notify`` is False (e.g. a sweep that reports
+    its failed cells once). ``tags`` are added to the MLflow run's (a sweep's ``mlflow.parentRunId`` nests it). The
+    kernel starts on Unix sockets (``kernel_transport="ipc"``, the default on POSIX): no TCP port to race for when
+    several runs start at once, from cron, the scheduler or a sweep (papermill #511); ``"tcp"`` elsewhere."""
+    from qpo.workbench.run_control import SignalGuard, check_run_folders, notify_failed_run, signal_name, withdraw_champion
+
+    log, t0 = log or (lambda msg: None), time.perf_counter()
     spec = load_spec(name)
     params = resolve_parameters(spec, dict(parameters or {}))
     uri = config.tracking_uri()
@@ -352,8 +275,8 @@ def run_pipeline(name: str, parameters: dict[str, Any] | None = None, *, kernel_
 
 
 def run_folders(tracking_uri: str) -> list[tuple[Path, str, str]]:
-    """The folders a run writes to, checked before it starts: the runs folder, and MLflow's
-    artifacts folder when the tracking store is local."""
+    """The folders a run writes to, checked before it starts: the runs folder, and MLflow's artifacts folder when the
+    tracking store is local."""
     folders = [(config.runs_dir(), "the runs folder", "QPO_RUNS_DIR")]
     if not tracking_uri.startswith(("http://", "https://", "databricks")):
         folders.append((config.artifact_root(), "the MLflow artifacts folder", "QPO_MLFLOW_ARTIFACTS"))
@@ -362,15 +285,13 @@ def run_folders(tracking_uri: str) -> list[tuple[Path, str, str]]:
 
 def _validate_and_run(spec: PipelineSpec, params: dict[str, Any], base: dict[str, Any], guard, state: dict[str, Any],
                       t0: float, kernel_name: str | None, log) -> PipelineRun:
-    import time
-
     name = spec.name
     digest = docs = None
     validation: dict[str, Any] | None = None
+    from qpo.workbench.prices import as_of_outside_the_book, validate_price_source
+
     if spec.data_source_parameter:
         from qpo.data import check_as_of, data_hash
-        from qpo.errors import DataError
-        from qpo.workbench.prices import validate_price_source
 
         source = params[spec.data_source_parameter]
         start = params.get(spec.data_start_parameter) if spec.data_start_parameter else None
@@ -395,8 +316,6 @@ def _validate_and_run(spec: PipelineSpec, params: dict[str, Any], base: dict[str
             log(f"data warnings, to review (the run goes on): {report.warning_summary()}")
         digest, docs, validation = data_hash(prices), report.data_docs, report.to_dict()
     elif spec.store_required and params.get(spec.as_of_parameter) is not None:
-        from qpo.workbench.prices import as_of_outside_the_book
-
         problem = as_of_outside_the_book(spec.as_of_parameter, params[spec.as_of_parameter])
         if problem:
             return _invalid(base, t0, problem, log)
@@ -433,26 +352,44 @@ def _validate_and_run(spec: PipelineSpec, params: dict[str, Any], base: dict[str
             if "run_id" in params:  # a notebook that declares run_id gets this run's id
                 params["run_id"] = run.run_id
             log(f"executing {spec.notebook.name} -> {out_nb}")
+            attempt = 1  # a kernel that could not start is started again after KERNEL_START_BACKOFF_S
             try:
-                guard.execute(pm.execute_notebook, str(spec.notebook), str(out_nb), parameters=params,
-                              kernel_name=kernel_name, cwd=str(spec.notebook.parent), progress_bar=False,
-                              request_save_on_cell_execute=True, start_timeout=300,
-                              execution_timeout=spec.execution_timeout,
-                              kernel_manager_class=guard.kernel_manager_class())
+                while True:
+                    try:
+                        guard.execute(pm.execute_notebook, str(spec.notebook), str(out_nb), parameters=params,
+                                      kernel_name=kernel_name, cwd=str(spec.notebook.parent), progress_bar=False,
+                                      request_save_on_cell_execute=True, start_timeout=300,
+                                      execution_timeout=spec.execution_timeout,
+                                      kernel_manager_class=guard.kernel_manager_class())
+                        break
+                    except Exception as exc:
+                        why = launch_failure(exc)
+                        if why is None or attempt > len(KERNEL_START_BACKOFF_S):
+                            raise
+                        log(f"kernel could not start (attempt {attempt}): {why}; trying again")
+                        time.sleep(KERNEL_START_BACKOFF_S[attempt - 1])  # a signal meanwhile: guard.execute raises it
+                        attempt += 1
+                        run.set_tags({"qpo.kernel_start_attempts": attempt})
             except BaseException as run_error:
+                why = launch_failure(run_error)  # every attempt spent: could not start (exit 3, retried)
                 # a dead kernel or a cell timeout: nbclient's raw errors, the notebook not marked failed
-                failure = kernel_failure(run_error, out_nb, timeout=spec.execution_timeout,
-                                         exit_status=guard.kernel_exit_status())
+                failure = None if why else kernel_failure(run_error, out_nb, timeout=spec.execution_timeout,
+                                                          exit_status=guard.kernel_exit_status())
                 if not isinstance(run_error, RunInterrupted):
-                    state["failure"] = failure.reason if failure else _error_text(run_error)
+                    state["failure"] = (f"kernel could not start in {attempt} attempt(s): {why}" if why
+                                        else failure.reason if failure else _error_text(run_error))
                     run.set_tags({FAILURE_TAG: state["failure"][:4000]})
-                if out_nb.exists():  # keep what the failed run did: its notebook, and its report if it renders
+                if out_nb.exists() and not why:  # keep what the failed run did: its notebook, and its report
                     run.log_artifact(out_nb)
                     try:
                         run.log_artifact(add_data_warnings_banner(export_html(out_nb, html), validation))
                     except Exception as exc:  # noqa: BLE001 - the notebook's own error is the one to report
                         log(f"HTML export of the failed notebook failed too: {exc}")
                         html = state["html"] = None
+                if why:
+                    start_error = KernelStartError(f"pipeline {name}: {state['failure']} (MLflow run {run_id} FAILED)")
+                    start_error.run_id = run_id
+                    raise start_error from run_error
                 if failure is not None:
                     raise failure from run_error
                 raise
@@ -468,7 +405,7 @@ def _validate_and_run(spec: PipelineSpec, params: dict[str, Any], base: dict[str
             status = "FINISHED"
         return PipelineRun(status=status, run_id=run_id, notebook=str(out_nb), html=str(html), metrics=metrics,
                            data_hash=digest, data_docs=docs, seconds=time.perf_counter() - t0, **base)
-    except RunInterrupted:
+    except (RunInterrupted, KernelStartError):
         raise
     except Exception as exc:  # noqa: BLE001 - reported in the returned run
         error = _error_text(exc)

@@ -2,9 +2,12 @@
 against ``qpo ui mlflow`` (a real ``mlflow server``) whose metadata live in the real PostgreSQL:
 eight runs tracked each time, all FINISHED, no "database is locked", one experiment of the name,
 and the artifacts (notebook, HTML report) reachable through the server. A bad backend URI is
-refused in one line without its password."""
+refused in one line without its password. Against a server, MLflow prints the run's and the
+experiment's links on stdout unless told not to: ``--json`` stays exactly one line, for a run and
+for a sweep (whose cells run in Dask workers), and the sweep's nested runs read back."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -25,6 +28,7 @@ SECRET = "s3cret-Pw"
 
 def _run_at_once(env: dict[str, str]) -> tuple[list[dict], float]:
     """``RUNS`` tiny pipeline runs started together; their JSON lines, once all are done."""
+    env = _as_a_user_has_it(env)
     t0 = time.perf_counter()
     procs = [start_cli(env, "pipeline", "run", "tiny", "-p", "label", f"run{i}", "--json") for i in range(RUNS)]
     results = [p.communicate(timeout=600) for p in procs]
@@ -40,10 +44,18 @@ def _run_at_once(env: dict[str, str]) -> tuple[list[dict], float]:
     for err in errors:
         if "Traceback" in err:
             print("a run's stderr holds a traceback outside the tracking:", err[err.find("Traceback"):][-1500:])
-    lines = [json.loads(out.strip().splitlines()[-1]) for out, _ in results]
+    outs = [out.splitlines() for out, _ in results]  # --json: exactly one line (no "View run ..." from MLflow)
+    assert [len(out) for out in outs] == [1] * RUNS, [out[:4] for out in outs if len(out) != 1][:2]
+    lines = [json.loads(out[0]) for out in outs]
     assert [p.returncode for p in procs] == [0] * RUNS, [line.get("error") for line in lines]
     assert [line["status"] for line in lines] == ["FINISHED"] * RUNS
     return lines, seconds
+
+
+def _as_a_user_has_it(env: dict[str, str]) -> dict[str, str]:
+    """``env`` without MLflow's switch for its stdout links, which this test process may hold (qpo's
+    ``configure`` sets it): the command must set it itself."""
+    return {k: v for k, v in env.items() if k != "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"}
 
 
 def _check_tracked(client, lines: list[dict]) -> list:
@@ -77,6 +89,13 @@ def mlflow_database():
     base = os.environ.get("QPO_TEST_DATABASE_URL")
     if not base:
         pytest.skip("QPO_TEST_DATABASE_URL is not set (CI sets it to a real PostgreSQL)")
+    with _private_database(base) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _private_database(base: str):
+    """A database of its own on the PostgreSQL server ``base`` names; its URL (dropped after)."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
@@ -171,6 +190,65 @@ def test_eight_runs_at_once_on_a_tracking_server_on_postgresql(qpo_home, tmp_pat
     assert "database is locked" not in log and mlflow_database not in log
     print(f"\nqpo ui mlflow on PostgreSQL up in {started:.1f} s; {RUNS} runs at once: {RUNS} FINISHED and tracked "
           f"in {seconds:.1f} s")
+
+
+def test_a_sweep_on_a_tracking_server_prints_one_json_line_and_its_nested_runs_read_back(qpo_home, tmp_path,
+                                                                                        monkeypatch):
+    """``qpo pipeline sweep tiny -p label a b --json``: 2 cells in 2 Dask worker processes, tracking to
+    ``qpo ui mlflow`` (its metadata in a private database of the real PostgreSQL when
+    QPO_TEST_DATABASE_URL is set, else in SQLite). Neither the sweep's process nor its workers print
+    MLflow's links: stdout is the one JSON line; the cells are child runs of the parent, and
+    ``read_sweep`` (the reader of ``qpo.run_sweep``'s sweeps) reads it back through the server."""
+    from mlflow.tracking import MlflowClient
+
+    from qpo.workbench.sweep import read_sweep
+
+    base = os.environ.get("QPO_TEST_DATABASE_URL")
+    server_home = tmp_path / "server"
+    monkeypatch.setenv("QPO_HOME", str(server_home))
+    monkeypatch.setenv("QPO_MLFLOW_ARTIFACTS", str(server_home / "artifacts"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with contextlib.ExitStack() as stack:  # the server stops before its database is dropped
+        if base:
+            monkeypatch.setenv("QPO_MLFLOW_BACKEND_URI", stack.enter_context(_private_database(base)))
+        else:
+            monkeypatch.delenv("QPO_MLFLOW_BACKEND_URI", raising=False)  # the server's own SQLite mlflow.db
+        stack.enter_context(serving([sys.executable, "-m", "qpo.cli", "ui", "mlflow", "--port", str(port)],
+                                    f"{url}/health", tmp_path / "server.log", timeout=240))
+        env = _as_a_user_has_it(project_env(make_project(tmp_path / "project"), QPO_HOME=str(qpo_home),
+                                            MLFLOW_TRACKING_URI=url))
+        for var in ("QPO_MLFLOW_BACKEND_URI", "QPO_MLFLOW_ARTIFACTS", "QPO_DASK_SCHEDULER"):
+            env.pop(var, None)
+        proc = start_cli(env, "pipeline", "sweep", "tiny", "-p", "label", "a", "b", "--workers", "2", "--json")
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+        assert len(out.splitlines()) == 1, out[:2000]  # no "🏃 View run ..." from the parent or a worker
+        result = json.loads(out)
+        assert result["status"] == "FINISHED" and result["tracking_uri"] == url
+        assert [c["status"] for c in result["cells"]] == ["FINISHED", "FINISHED"]
+        assert len({c["pid"] for c in result["cells"]} - {proc.pid}) >= 1  # the cells ran in worker processes
+
+        client = MlflowClient(url)
+        parent = client.get_run(result["parent_run_id"])
+        children = client.search_runs([parent.info.experiment_id],
+                                      filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+        assert parent.info.status == "FINISHED" and parent.data.tags["qpo.sweep_status"] == "FINISHED"
+        assert sorted(r.info.run_id for r in children) == sorted(c["run_id"] for c in result["cells"])
+        assert {r.info.status for r in children} == {"FINISHED"}
+        assert sorted(r.data.params["label"] for r in children) == ["a", "b"]
+
+        monkeypatch.setenv("QPO_HOME", str(qpo_home))
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        record = read_sweep(parent.info.run_id)
+        assert record.parent_run_id == parent.info.run_id and record.pipeline == "tiny"
+        assert record.status == "FINISHED" and record.names == ["label"]
+        assert list(record.table["label"]) == ["a", "b"] and list(record.table["status"]) == ["FINISHED"] * 2
+        assert list(record.table["run_id"]) == [c["run_id"] for c in result["cells"]]
+        assert list(record.table["started"]) == [1.0, 1.0]
+    assert not (qpo_home / "mlflow.db").exists()  # the client made no store of its own
+    print(f"\nsweep of 2 cells on a tracking server ({'PostgreSQL' if base else 'SQLite'}): one JSON line, "
+          f"{len(children)} nested runs read back")
 
 
 def _ui(env_uri: str) -> subprocess.CompletedProcess:

@@ -8,7 +8,9 @@
 * a sweep that cannot start (an unwritable runs folder, an unreachable scheduler) writes nothing:
   no tracking store, no parent run;
 * fixed parameters from the command line (``--set NAME VALUE``) are not a grid dimension; the
-  cells' kernels run on Unix sockets with one BLAS thread; a local sweep logs no dashboard link.
+  cells' kernels run on Unix sockets with one BLAS thread; a local sweep logs no dashboard link;
+* ``QPO_WORKER_THREADS`` sets the BLAS/OpenMP/torch threads of the cells and of a local cluster's
+  workers (default 1); a value that is not a positive whole number is refused before anything runs.
 """
 from __future__ import annotations
 
@@ -286,7 +288,8 @@ with open(app.connection_file) as fh:
     transport = json.load(fh)["transport"]
 blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 for name, value in {"ipc": float(transport == "ipc" and app.transport == "ipc"), "blas_threads": max(blas),
-                    "omp_threads": float(os.environ.get("OMP_NUM_THREADS", "0"))}.items():
+                    "omp_threads": float(os.environ.get("OMP_NUM_THREADS", "0")),
+                    "torch_threads": float(os.environ.get("QPO_TORCH_THREADS", "0"))}.items():
     display({"application/vnd.qpo.record+json": {"name": name, "value": value}, "text/plain": name}, raw=True)
 display({"application/vnd.qpo.record+json": {"name": "slept", "value": seconds}, "text/plain": "slept"}, raw=True)'''
 
@@ -333,7 +336,7 @@ def test_set_gives_every_cell_a_fixed_value_that_is_not_a_grid_dimension(probe, 
         assert float(client.get_run(cell["run_id"]).data.params["seconds"]) == 0.3
         # the kernel's connection file and its app say ipc (no TCP port to race for); BLAS runs one thread
         assert cell["metrics"]["ipc"] == 1.0 and cell["metrics"]["blas_threads"] == 1.0, cell["metrics"]
-        assert cell["metrics"]["omp_threads"] == 1.0
+        assert cell["metrics"]["omp_threads"] == 1.0 and cell["metrics"]["torch_threads"] == 1.0
 
 
 def test_a_single_pipeline_run_starts_its_kernel_on_unix_sockets(probe, qpo_home, tmp_path, monkeypatch):
@@ -345,3 +348,51 @@ def test_a_single_pipeline_run_starts_its_kernel_on_unix_sockets(probe, qpo_home
     assert run.status == "FINISHED", run.error
     assert run.metrics["ipc"] == 1.0, run.metrics
     assert not list((tmp_path / "runtime").glob("kernel-qpo-*.json"))  # its connection file removed
+
+
+# -- 5. QPO_WORKER_THREADS: the numerical threads of a sweep's cells and a cluster's workers ---------
+def test_worker_threads_are_a_positive_whole_number_default_1(tiny, qpo_home, monkeypatch, capsys):
+    from qpo.cli.sweep import main
+    from qpo.errors import InvalidValueError
+    from qpo.operations.cluster import THREAD_VARS, thread_env, worker_threads
+    from qpo.workbench._sweep_worker import run_cell
+
+    monkeypatch.delenv("QPO_WORKER_THREADS", raising=False)
+    monkeypatch.delenv("QPO_TORCH_THREADS", raising=False)
+    assert worker_threads() == 1 and thread_env() == {**{v: "1" for v in THREAD_VARS}, "QPO_TORCH_THREADS": "1"}
+    for given, expected in (("3", 3), (" 2 ", 2), ("", 1)):
+        monkeypatch.setenv("QPO_WORKER_THREADS", given)
+        assert worker_threads() == expected
+    monkeypatch.setenv("QPO_TORCH_THREADS", "4")  # qpo's own torch setting, when given, is kept
+    assert thread_env(2) == {**{v: "2" for v in THREAD_VARS}, "QPO_TORCH_THREADS": "4"}
+    monkeypatch.delenv("QPO_TORCH_THREADS")
+    for bad in ("0", "-1", "1.5", "two", "2 threads"):
+        monkeypatch.setenv("QPO_WORKER_THREADS", bad)
+        with pytest.raises(InvalidValueError, match=r"QPO_WORKER_THREADS must be a whole number of at least 1 \(the "
+                                                    r"BLAS/OpenMP/torch threads .*\), got " + repr(bad).replace(".", r"\.")):
+            worker_threads()
+    # a sweep: refused before a cluster, a tracking store or a run exists (exit 3, its reason on stdout)
+    assert main(["tiny", "-p", "label", "a", "b", "--json"]) == 3
+    answer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert answer["status"] == "ERROR" and "QPO_WORKER_THREADS must be a whole number" in answer["error"]
+    assert sorted(p.name for p in qpo_home.iterdir()) == []
+    # a worker of a team's cluster with a bad value of its own: the cell fails, saying why, and starts nothing
+    cell = run_cell("tiny", 0, {"label": "a"}, sweep_id="s", tags={}, tracking_uri="sqlite:///unused.db", run_name="x")
+    assert cell["status"] == "FAILED" and "QPO_WORKER_THREADS must be a whole number" in cell["error"]
+    assert cell["run_id"] is None and not (qpo_home / "runs").exists()
+
+
+def test_worker_threads_reach_the_cells_kernels_and_the_clusters_workers(probe, qpo_home, monkeypatch, capsys):
+    from qpo.cli.sweep import main
+    from qpo.operations.cluster import dask_client, worker_threads_env
+
+    monkeypatch.setenv("QPO_WORKER_THREADS", "2")
+    monkeypatch.delenv("QPO_TORCH_THREADS", raising=False)
+    with dask_client(1, dashboard=False) as client:  # the nightly runs' local cluster
+        (env,) = worker_threads_env(client).values()
+    assert set(env.values()) == {"2"}, env
+    assert main(["probe", "-p", "label", "a", "--workers", "1", "--json"]) == 0
+    (cell,) = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["cells"]
+    # the kernel's BLAS runs 2 threads, its OpenMP and qpo's torch setting say 2
+    assert cell["metrics"]["blas_threads"] == 2.0, cell["metrics"]
+    assert cell["metrics"]["omp_threads"] == 2.0 and cell["metrics"]["torch_threads"] == 2.0
