@@ -1,5 +1,6 @@
-"""Reading the files users bring: CSV (any of the ways spreadsheets and pandas write them) and
-Parquet (with the index pandas records), then finding and parsing the dates and the numbers.
+"""Reading the CSV files users bring (any of the ways spreadsheets and pandas write them), then
+finding and parsing the dates and the numbers of a CSV or Parquet file (Parquet is read, with the
+index pandas records, in :mod:`qpo.data.loaders`).
 
 Everything here either returns a frame whose dates are datetimes and whose numbers are floats, or
 raises :class:`~qpo.errors.DataError` with a message (under ~300 characters) that names the file,
@@ -140,8 +141,13 @@ def read_csv(path: Path) -> pd.DataFrame:
         raise fail(f"{path.name} is not {dialect.encoding} text ({exc.reason} at byte {exc.start}); "
                    "save it as UTF-8 CSV") from exc
     except (pd.errors.ParserError, ValueError, OSError, EOFError) as exc:
+        wide = _wide_rows(path, dialect)[0] if "fields in line" in str(exc) else None
+        if wide is not None:  # "Expected 3 fields in line 4, saw 5": a row wider than those before it
+            raise _too_many_fields(path, dialect, *wide) from exc
         raise fail(f"could not read {path.name} ({dialect.describe() or 'comma-separated'}): "
                    f"{' '.join(str(exc).split())}") from exc
+    if not isinstance(df.index, pd.RangeIndex):  # rows wider than the header: pandas made their first fields an index
+        df = _leading_dates(df, path, dialect)
     df.columns = [str(c).strip() for c in df.columns]
     df.attrs["qpo_read"] = dialect.describe()
     df.attrs["qpo_decimal"] = dialect.decimal
@@ -149,45 +155,78 @@ def read_csv(path: Path) -> pd.DataFrame:
     return df
 
 
-# ------------------------------------------------------------------ Parquet
-def restore_index(df: pd.DataFrame) -> pd.DataFrame:
-    """The index pandas recorded in a Parquet file, as columns: a ``DatetimeIndex`` (named or not)
-    and named indexes become columns; row numbers (an unnamed integer index) are dropped."""
-    idx = df.index
-    if isinstance(idx, pd.RangeIndex):
-        return df
-    if isinstance(idx, pd.MultiIndex):
-        named = [n for n in idx.names if n is not None]
-        return df.reset_index(level=named) if named else df.reset_index(drop=True)
-    if idx.name is not None:
-        return df.reset_index(names=str(idx.name)) if str(idx.name) not in map(str, df.columns) else df.reset_index(drop=True)
-    if isinstance(idx, pd.DatetimeIndex) or not pd.api.types.is_integer_dtype(idx):
-        lower = {str(c).lower() for c in df.columns}
-        return df.reset_index(names="date" if "date" not in lower else "index")
-    return df.reset_index(drop=True)
+#: a header naming a date column has no date before its first column (no field more in each row)
+_DATE_HEADERS = {*_DATE_NAMES, "time", "day", "datum", "fecha"}
 
 
-def read_parquet(path: Path, columns=None, filters=None) -> pd.DataFrame:
+def _wide_rows(path: Path, dialect: Dialect) -> tuple[tuple[int, int, list[str]] | None, bool]:
+    """The first row with more fields than the header (its row and line numbers, its fields), or None
+    (a row wider still after rows of one field more: that one); and whether every row has exactly
+    one field more than the header."""
+    width, first, one_more, row = len(dialect.header), None, True, -1
+    enc, gz = dialect.encoding, path.name.lower().endswith(".gz")
     try:
-        df = pd.read_parquet(path, columns=columns, filters=filters)
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types; turned into a clear message
-        raise fail(f"could not read {path.name} as Parquet: {' '.join(str(exc).split())}") from exc
-    if isinstance(df.columns, pd.MultiIndex):  # ("Adj Close", "AAPL"), ("Volume", "AAPL"): a yfinance download
-        raise fail(f"{path.name}: its columns have {df.columns.nlevels} levels ({multi_levels(df.columns)}), not one "
-                   "ticker each; select one price field first, e.g. frame['Adj Close'].to_parquet(...)")
-    df = restore_index(df)
-    df.columns = [str(c) for c in df.columns]
-    df.attrs["qpo_read"] = ""
-    return df
+        with (gzip.open(path, "rt", encoding=enc, errors="replace", newline="") if gz
+              else open(path, encoding=enc, errors="replace", newline="")) as fh:
+            reader = csv.reader(fh, delimiter=dialect.sep)
+            for fields in reader:
+                if not fields or (len(fields) == 1 and not fields[0].strip()):
+                    continue  # a blank line (pandas skips them)
+                row += 1
+                if row and (first is None or one_more and len(fields) > width + 1):  # (row 0: the header)
+                    first = (row, reader.line_num, fields) if len(fields) > width else first
+                one_more = one_more and (row == 0 or len(fields) == width + 1)
+                if first is not None and not one_more:
+                    break
+    except (OSError, EOFError, csv.Error):  # unreadable the second time, or a field beyond csv's size limit
+        return None, False
+    return first, one_more and first is not None
 
 
-def multi_levels(columns: pd.MultiIndex) -> str:
-    """Two example columns of a MultiIndex and its first level's values, for a message."""
-    first = sorted({str(v) for v in columns.get_level_values(0)})
-    shown = ", ".join(short(str(c), 40) for c in list(columns[:2]))
-    return f"e.g. {shown}; first level: {', '.join(short(v, 20) for v in first[:6])}" + (" ..." if len(first) > 6 else "")
+def _too_many_fields(path: Path, dialect: Dialect, row: int, line: int, fields: list[str]) -> DataError:
+    trailing = "a separator at the end of each row (remove it)"
+    if dialect.sep == ",":
+        commas = ("decimal commas in a comma-separated file (use ';' as the separator with decimal commas, or quote "
+                  'the numbers: "1,5")')
+        cause = f"{trailing} or {commas}" if not fields[-1].strip() else f"{commas} or {trailing}"
+    else:
+        cause = f"{trailing} or a value holding a {_SEPARATORS[dialect.sep]} (quote it)"
+    where = f"{path.name} ({dialect.describe()})" if dialect.describe() else path.name
+    return fail(f"{where}: row {row} (line {line}) has {len(fields)} fields but the header {len(dialect.header)}: "
+                f"likely {cause}")
 
 
+def _leading_dates(df: pd.DataFrame, path: Path, dialect: Dialect) -> pd.DataFrame:
+    """Rows with more fields than the header (pandas made their first fields the index): read when
+    they are pandas' ``to_csv(index_label=False)`` (each row a date, then one field per header name;
+    the dates become the column ``date``), else refused, naming the first wide row. Decimal commas or
+    a separator ending each row leave dates in the header's first column, whole numbers only or an
+    empty last column: refused."""
+    wide, one_more = _wide_rows(path, dialect)
+    if wide is None:
+        raise fail(f"{path.name}: rows have more fields than the header ({len(dialect.header)} names)")
+    names = [str(c).strip() for c in df.columns]
+    first = df.iloc[:, 0].dropna()
+    numbers = df.select_dtypes("number").to_numpy(dtype="float64", na_value=np.nan)
+    numbers = numbers[np.isfinite(numbers)]
+    ok = (one_more and not isinstance(df.index, pd.MultiIndex)
+          and not any(n.lower() in _DATE_HEADERS or is_unnamed(n) for n in names)
+          and not (len(first) and isinstance(first.iloc[0], str) and _guess(first.iloc[0]) is not None)
+          and not df.iloc[:, -1].isna().all()
+          and not (dialect.sep == "," and len(numbers) and not (numbers % 1).any()))  # all whole: cut in two
+    if ok:
+        try:
+            dates = parse_dates(pd.Series(df.index), path.name, "date")
+        except DataError:
+            ok = False
+    if not ok:
+        raise _too_many_fields(path, dialect, *wide)
+    out = df.reset_index(drop=True)
+    out.insert(0, "date", dates.to_numpy())
+    return out
+
+
+# ------------------------------------------------------------------ files
 def _shown(path: Path, n: int = 120) -> str:
     """``path`` for a message: a long one keeps its start and end and says how long it was."""
     text = str(path)
@@ -204,13 +243,6 @@ def require_file(path: Path) -> None:
                    "give the path of an existing .csv, .csv.gz or .parquet file") from exc
     if not found:
         raise fail(f"file not found: {_shown(path)}")
-
-
-def read_table(path: Path, columns=None, filters=None) -> pd.DataFrame:
-    """The file as a frame (CSV dialect sniffed, Parquet index restored); errors are DataErrors."""
-    require_file(path)
-    kind = kind_of(path)
-    return read_parquet(path, columns, filters) if kind == "parquet" else read_csv(path)
 
 
 def header_of(path: Path) -> list[str]:

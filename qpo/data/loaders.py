@@ -32,9 +32,12 @@ from qpo.data._read import (
     find_date_column,
     header_of,
     is_unnamed,
+    kind_of,
     listing,
     parse_dates,
-    read_table,
+    read_csv,
+    require_file,
+    short,
     to_numbers,
 )
 from qpo.data.calendar import day_end
@@ -160,8 +163,49 @@ def load_prices(
     return _select(_slice(df, start, end), tickers)
 
 
+# ------------------------------------------------------------------ Parquet
+def restore_index(df: pd.DataFrame) -> pd.DataFrame:
+    """The index pandas recorded in a Parquet file, as columns: a ``DatetimeIndex`` (named or not)
+    and named indexes become columns; row numbers (an unnamed integer index) are dropped."""
+    idx = df.index
+    if isinstance(idx, pd.RangeIndex):
+        return df
+    if isinstance(idx, pd.MultiIndex):
+        named = [n for n in idx.names if n is not None]
+        return df.reset_index(level=named) if named else df.reset_index(drop=True)
+    if idx.name is not None:
+        return df.reset_index(names=str(idx.name)) if str(idx.name) not in map(str, df.columns) else df.reset_index(drop=True)
+    if isinstance(idx, pd.DatetimeIndex) or not pd.api.types.is_integer_dtype(idx):
+        lower = {str(c).lower() for c in df.columns}
+        return df.reset_index(names="date" if "date" not in lower else "index")
+    return df.reset_index(drop=True)
+
+
+def read_parquet(path: Path, columns=None, filters=None) -> pd.DataFrame:
+    try:
+        df = pd.read_parquet(path, columns=columns, filters=filters)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types; turned into a clear message
+        raise fail(f"could not read {path.name} as Parquet: {' '.join(str(exc).split())}") from exc
+    if isinstance(df.columns, pd.MultiIndex):  # ("Adj Close", "AAPL"), ("Volume", "AAPL"): a yfinance download
+        raise fail(f"{path.name}: its columns have {df.columns.nlevels} levels ({multi_levels(df.columns)}), not one "
+                   "ticker each; select one price field first, e.g. frame['Adj Close'].to_parquet(...)")
+    df = restore_index(df)
+    df.columns = [str(c) for c in df.columns]
+    df.attrs["qpo_read"] = ""
+    return df
+
+
+def multi_levels(columns: pd.MultiIndex) -> str:
+    """Two example columns of a MultiIndex and its first level's values, for a message."""
+    first = sorted({str(v) for v in columns.get_level_values(0)})
+    shown = ", ".join(short(str(c), 40) for c in list(columns[:2]))
+    return f"e.g. {shown}; first level: {', '.join(short(v, 20) for v in first[:6])}" + (" ..." if len(first) > 6 else "")
+
+
 def _read_table(path: Path, columns=None, filters=None) -> pd.DataFrame:
-    return read_table(path, columns=columns, filters=filters)
+    """The file as a frame (CSV dialect sniffed, Parquet index restored); errors are DataErrors."""
+    require_file(path)
+    return read_parquet(path, columns, filters) if kind_of(path) == "parquet" else read_csv(path)
 
 
 def _is_long_ohlcv(df: pd.DataFrame) -> bool:

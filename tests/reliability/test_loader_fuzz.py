@@ -1,14 +1,15 @@
 """Fuzzing the file loaders (hypothesis): random CSV and Parquet price files, written the ways
 pandas and spreadsheets write them (the dates as the index or as a column, a byte-order mark,
 ``;`` with decimal commas), with missing values, all-NaN columns, text in price columns,
-repeated, shuffled or reversed dates, one row or none.
+repeated, shuffled or reversed dates, one row or none; and decimal commas in a comma-separated file.
 
 Every case ends in a frame (ascending unique ``DatetimeIndex``, float columns) equal to what was
 written, or in a :class:`~qpo.errors.QpoError` whose message names the problem; never another
-exception, never a frame of another shape. Cases run: 200 + 150 + 120 + 100 + 3 = 573
+exception, never a frame of another shape. Cases run: 200 + 150 + 120 + 100 + 100 + 3 = 673
 (see each ``settings``)."""
 from __future__ import annotations
 
+import re
 import string
 import tempfile
 from pathlib import Path
@@ -240,6 +241,52 @@ def test_valid_panels_load_back_equal(panel, layout):
         loaded = qpo.load_price_file(write(panel, layout, Path(folder)))
     assert_same(loaded, panel)
     assert loaded.index.equals(panel.index)
+
+
+# ------------------------------------------------------------------ decimal commas, comma-separated
+@settings(max_examples=100, **SETTINGS)
+@given(panel=panels(min_rows=1, max_rows=6), date_header=st.sampled_from(["date", "Date", "", None]),
+       fmt=st.sampled_from(["fixed", "general"]), trailing=st.booleans(), bom=st.booleans(), data=st.data())
+def test_decimal_commas_in_a_comma_separated_file_are_refused_never_misread(panel, date_header, fmt, trailing, bom,
+                                                                           data):
+    """A spreadsheet's export with decimal commas and ',' between the fields, nothing quoted (a number
+    with a fraction is two fields), maybe a separator ending each row; the dates under a header name,
+    an empty one, or none (as ``to_csv(index_label=False)`` writes). Refused, naming a row wider than
+    the header with its field count, the header's and the decimal commas; or, when no row is wider
+    than the header, read as written. Never a panel of other numbers (pandas made the extra first
+    fields an index: "column 'Date' holds numbers", or prices shifted by a column)."""
+    values = panel.to_numpy().copy()
+    whole = np.array(data.draw(st.lists(st.booleans(), min_size=values.size, max_size=values.size))).reshape(values.shape)
+    values[whole] = np.maximum(np.round(values[whole]), 1.0)
+    holes = np.array(data.draw(st.lists(st.booleans(), min_size=values.size, max_size=values.size))).reshape(values.shape)
+    values[holes & data.draw(st.booleans())] = np.nan
+
+    def cell(v: float) -> str:
+        if np.isnan(v):
+            return ""
+        return (f"{v:.2f}" if fmt == "fixed" else str(int(v)) if v.is_integer() else repr(v)).replace(".", ",")
+
+    cells = [[cell(v) for v in row] for row in values]
+    rows = [",".join([f"{d:%Y-%m-%d}", *r]) + ("," if trailing else "") for d, r in zip(panel.index, cells)]
+    header = ([] if date_header is None else [date_header]) + list(panel.columns)
+    text = "\n".join([",".join(header), *rows]) + "\n"
+    wide = [k for k, r in enumerate(rows) if len(r.split(",")) > len(header)]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "prices.csv"
+        path.write_bytes(text.encode("utf-8-sig" if bom else "utf-8"))
+        outcome = load_or_error(path)
+    if not wide:  # no decimal comma, no separator ending the rows: an ordinary file
+        assert not isinstance(outcome, Exception), outcome
+        expected = pd.DataFrame(values, index=panel.index, columns=panel.columns)
+        assert_same(outcome, expected)
+        return
+    assert isinstance(outcome, DataError), f"read as {outcome}"
+    msg = str(outcome)
+    named = re.search(r"row (\d+) \(line (\d+)\) has (\d+) fields but the header (\d+): likely ", msg)
+    assert named and "decimal commas in a comma-separated file (use ';' as the separator" in msg, msg
+    row, line, n, width = map(int, named.groups())
+    assert row - 1 in wide and line == row + 1 and width == len(header), msg
+    assert n == len(rows[row - 1].split(",")), msg
 
 
 # ------------------------------------------------------------------ what loads, validates

@@ -12,6 +12,9 @@ the workbench takes (qpo.validate_source, as the pipelines do; ``qpo pipeline ru
 | text in a price column                        | refused, naming column, row and text                 |
 | missing values, all-NaN column, one row       | loaded as NaN; validation judges them                |
 | zero rows, empty file, corrupt Parquet        | refused, saying which                                |
+| rows wider than the header (decimal commas in | refused, naming the row, its fields against the      |
+| a comma-separated file, a trailing separator) | header's and the likely cause                        |
+| CSV written by ``to_csv(index_label=False)``  | read: the extra first field of each row is the date  |
 """
 from __future__ import annotations
 
@@ -33,6 +36,17 @@ def _with_text(px: pd.DataFrame, row: int, text: str) -> pd.DataFrame:
     return out
 
 
+def _decimal_commas(p, px: pd.DataFrame, date: str = "Date", sep: str = ",") -> None:
+    """A spreadsheet's export: decimal commas, the separator not quoted around them."""
+    rows = [sep.join([f"{d:%Y-%m-%d}", *(f"{v:.4f}".replace(".", ",") for v in r)]) for d, r in zip(px.index, px.to_numpy())]
+    p.write_text("\n".join([sep.join([date, *px.columns]), *rows]) + "\n")
+
+
+def _trailing_separator(p, px: pd.DataFrame) -> None:
+    header, *rows = px.to_csv().splitlines()
+    p.write_text("\n".join([header, *(r + "," for r in rows)]) + "\n")
+
+
 FAULTS = {
     "pandas parquet": (lambda p, px: px.to_parquet(p), ".parquet", None),
     "pandas csv, unnamed index": (lambda p, px: px.rename_axis(None).to_csv(p), ".csv", None),
@@ -50,6 +64,16 @@ FAULTS = {
     "text in prices": (lambda p, px: _with_text(px, 3, "n.a.").to_csv(p), ".csv",
                        r"text where numbers belong in KO, PEP: 'KO' row 4 'n.a.', 'PEP' row 4 'n.a.'"),
     "zero rows": (lambda p, px: px.iloc[:0].to_parquet(p), ".parquet", "has no rows"),
+    "decimal commas, comma-separated": (_decimal_commas, ".csv",
+                                        r"row 1 \(line 2\) has 5 fields but the header 3: .*decimal commas in a "
+                                        r"comma-separated file \(use ';' as the separator.* or quote the numbers"),
+    "trailing separator": (_trailing_separator, ".csv", r"row 1 \(line 2\) has 4 fields but the header 3: .*separator "
+                                                        r"at the end of each row"),
+    "decimal commas, one ticker, header 'When'": (lambda p, px: _decimal_commas(p, px[["KO"]], date="When"), ".csv",
+                                                  r"row 1 \(line 2\) has 3 fields but the header 2: .*decimal commas"),
+    "pandas csv, index_label=False": (lambda p, px: px.to_csv(p, index_label=False), ".csv", None),
+    "pandas csv, index_label=False, ; + decimal commas": (lambda p, px: px.to_csv(p, index_label=False, sep=";",
+                                                                                    decimal=","), ".csv", None),
 }
 
 

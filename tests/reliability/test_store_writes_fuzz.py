@@ -1,29 +1,39 @@
-"""Fuzzing the rest of the store's client-data writes (hypothesis), as test_store_inputs.py does for
-add_user, create_portfolio and the recorded numbers: ``update_portfolio``, ``add_transaction`` and
-``import_transactions``, ``save_proposal`` and ``reject_proposal`` (with its reason) and
-``set_password``, one argument fuzzed at a time, the others valid.
+"""Fuzzing the rest of the store's writes (hypothesis), as test_store_inputs.py does for add_user,
+create_portfolio and the recorded numbers: ``update_portfolio``, ``add_transaction`` and
+``import_transactions``, ``save_proposal``, ``reject_proposal`` (with its reason) and
+``accept_proposal`` (its id, price date, trade date and changed closes), ``set_password``,
+``update_user``, ``delete_portfolio``, ``acknowledge_alert`` (its id and actor) and ``upsert_bars``
+(each column of a bar, and the source), one argument fuzzed at a time, the others valid.
 
 Every case ends either written and read back as given (labels without their surrounding spaces,
-text verbatim, numbers as floats), or refused with a StoreError under 300 characters naming the
-field, every table keeping its row count (``attempt``: nothing half-written); never a raw driver
-error. Labels, texts, amounts and passwords are held to oracles restated here from the rules. On
-SQLite, and on PostgreSQL when QPO_TEST_DATABASE_URL is set. Cases: ``CASES`` a function a
-database (fewer for set_password: argon2 is slow on purpose).
+text verbatim, numbers as floats), or refused with a StoreError (a DataError for bars) under 300
+characters naming the field, every table keeping its row count (``attempt``: nothing half-written);
+never a raw driver error. Labels, texts, amounts and passwords are held to oracles restated here
+from the rules. On SQLite, and on PostgreSQL when QPO_TEST_DATABASE_URL is set. Cases: ``CASES``
+a function a database (fewer for set_password: argon2 is slow on purpose): 10 x 40 + 12 = 412, and
+the bars the fuzz found stored as something else than given, or crashing (``BAR_GAPS``, xfail).
 """
 from __future__ import annotations
 
 import datetime as dt
 import math
+import numbers
 import re
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
+from qpo.errors import DataError, StoreError
 from qpo.store import (
+    Alert,
+    accept_proposal,
     add_transaction,
+    add_user,
     authenticate,
+    delete_portfolio,
     get_or_create_user,
     get_portfolio,
     get_proposal,
@@ -36,8 +46,13 @@ from qpo.store import (
     session_scope,
     set_password,
     update_portfolio,
+    update_user,
 )
 from qpo.store import create_portfolio as _create
+from qpo.store.access import user_named
+from qpo.store.alerts import acknowledge_alert, get_alerts
+from qpo.store.market_data import latest_today, upsert_bars
+from qpo.store.models import ClientPortfolio, MarketBar
 from tests.reliability import test_store_inputs
 from tests.reliability.test_store_inputs import (
     NUMBERS,
@@ -54,6 +69,7 @@ from tests.reliability.test_store_inputs import (
     texts,
 )
 from tests.test_store.book_stores import minimal_record, trade
+from tests.test_store.test_inputs import counts, private_store
 from tests.test_store.test_store import SYSTEM
 
 engine = test_store_inputs.engine  # the module's store, on SQLite and PostgreSQL
@@ -281,3 +297,305 @@ def test_a_password_with_a_lone_surrogate_is_refused(engine):
     assert not stored
     with session_scope(engine) as s:
         assert authenticate(s, email, "secret\ud800word") is None  # and signing in with it is a plain "no"
+
+
+def attempt_engine(engine, write, names: tuple[str, ...], error: type[Exception]):
+    """``attempt`` for a write that opens its own transaction on ``engine`` (alerts, market data)."""
+    before = counts(engine)
+    try:
+        return write(), True
+    except error as exc:
+        message = str(exc)
+        assert len(message) < 300, message
+        assert any(n in message for n in names), (names, message)
+        assert counts(engine) == before
+        return None, False
+
+
+# -- update_user ------------------------------------------------------------------------------------
+ROLES = ("advisor", "researcher", "admin")
+
+
+@settings(**FUZZ)
+@given(field=st.sampled_from(["email", "name", "role"]),
+       value=st.one_of(texts, anything, st.sampled_from(ROLES), st.sampled_from(["SELF", "  SELF ", "SELF\x00"])))
+def test_update_user(engine, field, value):
+    email = f"upd{next(RUN)}@example.com"
+    with session_scope(engine) as s:
+        add_user(s, SYSTEM, email, "Uma", "researcher")  # a researcher manages no portfolio: any role may follow
+    if isinstance(value, str) and "SELF" in value:
+        value = value.replace("SELF", email)
+    args = {"email": email, "name": None if field == "role" else "Una", "role": None} | {field: value}
+    names = {"email": ("user e-mail", "no user"), "name": ("user name", "nothing to change"),
+             "role": ("role must be one of", "nothing to change")}
+    _, stored = attempt(engine, lambda s: update_user(s, SYSTEM, args["email"], name=args["name"], role=args["role"]),
+                        names[field])
+    if field == "name":
+        assert stored == label_ok(value)
+    if field == "role":
+        assert stored == (value in ROLES)
+    if field == "email":
+        assert stored == (label_ok(value) and value.strip() == email), value
+    with session_scope(engine) as s:
+        user = user_named(s, email)
+        assert (user.name, user.role) == (((args["name"] or "Uma").strip(), args["role"] or "researcher") if stored
+                                          else ("Uma", "researcher"))
+
+
+# -- accept_proposal --------------------------------------------------------------------------------
+OPENED = dt.date(2022, 12, 1)  # the date of a fuzzed portfolio's opening entries (``_portfolio``)
+
+
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2}|Z)?)?")
+
+
+def _as_day(value) -> dt.date | None:
+    """The day ``value`` names by the store's rule: a date, a datetime's date, or ISO text (a day, or a
+    day and a time) of at most 40 characters; None: no day."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if not (isinstance(value, str) and label_ok(value, 40) and _ISO.fullmatch(value.strip())):
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return None if pd.isna(stamp) else stamp.date()
+
+
+@settings(**FUZZ)
+@given(field=st.sampled_from(["proposal_id", "latest_price_date", "trade_date", "changed_closes"]),
+       value=st.one_of(texts, anything, dates, st.sampled_from(["PID", " 2023-01-03 ", "2022-12-01", "2023-01-04"])),
+       closes=st.one_of(st.none(), st.lists(texts, max_size=2), st.tuples(texts), st.sampled_from(["", "KO 50.0 -> 51.0"])))
+def test_accept_proposal(engine, field, value, closes):
+    """``changed_closes`` (what the rebalance found changed: texts) is fuzzed with texts only."""
+    name = _portfolio(engine, holdings={"KO": 10})
+    with session_scope(engine) as s:
+        pid = save_proposal(s, SYSTEM, name, minimal_record(engine, name, [trade("sell", "KO", 1.0, 50.0)],
+                                                            prices_as_of=DAY)).id
+        opening = len(list_transactions(s, SYSTEM, name))
+    value = closes if field == "changed_closes" else value
+    if value == "PID":
+        value = pid
+    args = {"proposal_id": pid, "latest_price_date": DAY, "trade_date": None, "changed_closes": ()} | {field: value}
+    names = {"proposal_id": ("proposal",), "latest_price_date": ("latest price date", "prices up to"),
+             "trade_date": ("trade date", "after the trade date"), "changed_closes": ("closes",)}
+    accepted, stored = attempt(engine, lambda s: accept_proposal(
+        s, SYSTEM, args["proposal_id"], latest_price_date=args["latest_price_date"], trade_date=args["trade_date"],
+        changed_closes=args["changed_closes"]).id, names[field])
+    day = _as_day(value)
+    if field == "proposal_id":
+        assert not stored or (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                              and accepted == int(value)), value
+        assert stored or not (type(value) is int and value == pid)
+    if field == "latest_price_date":
+        assert stored == (day is not None and day <= DAY), value
+    if field == "trade_date":
+        latest = dt.date.today() + dt.timedelta(days=1)
+        assert stored == (value is None or day is not None and OPENED <= day <= latest), value
+    if field == "changed_closes":
+        assert stored == (not value)
+    with session_scope(engine) as s:
+        p = get_proposal(s, SYSTEM, pid)
+        ledger = list_transactions(s, SYSTEM, name)
+    if stored and accepted == pid:
+        trade_day = day if field == "trade_date" and value is not None else DAY
+        assert p.status == "accepted" and ledger["trade_date"].tolist()[-1] == trade_day
+    else:
+        assert p.status == "open" and len(ledger) == opening
+
+
+# -- delete_portfolio -------------------------------------------------------------------------------
+@settings(**FUZZ)
+@given(value=st.one_of(texts, anything, st.sampled_from(["SELF", "  SELF  ", "SELF\x00", "self", "SELF\u200b"])))
+def test_delete_portfolio(engine, value):
+    name = _portfolio(engine)
+    if isinstance(value, str) and "SELF" in value:
+        value = value.replace("SELF", name)
+    named = value.strip() if label_ok(value) else None
+    with session_scope(engine) as s:  # another case's portfolio may bear the name (update_portfolio renames them)
+        exists = named is not None and s.scalar(select(ClientPortfolio.id).where(ClientPortfolio.name == named))
+    gone, stored = attempt(engine, lambda s: delete_portfolio(s, SYSTEM, value), ("portfolio",))
+    assert stored == bool(exists), value
+    with session_scope(engine) as s:
+        if stored:
+            assert gone["name"] == named
+            with pytest.raises(StoreError, match="no portfolio named"):
+                get_portfolio(s, SYSTEM, named)
+        if named != name:
+            assert get_portfolio(s, SYSTEM, name).name == name
+
+
+# -- acknowledge_alert ------------------------------------------------------------------------------
+@settings(**FUZZ)
+@given(field=st.sampled_from(["alert_id", "actor"]),
+       value=st.one_of(texts, anything, st.sampled_from(["ID", " ID ", "ID.0", "ana@example.com", " ana@example.com ",
+                                                         "ANA@example.com", "ana@example.com\x00", 1.5, 2.0])))
+def test_acknowledge_alert(engine, field, value):
+    assume(not (field == "actor" and value is None))  # no actor named: test_naming_no_actor_is_refused_briefly
+    assume(not (field == "alert_id" and _fraction(value)))  # test_an_alert_id_with_a_fraction_is_refused
+    name = _portfolio(engine)
+    with session_scope(engine) as s:
+        alert = Alert(portfolio_id=get_portfolio(s, SYSTEM, name).id, check_name="VaR (historical)", value=0.03,
+                      limit_value=0.02, severity="critical", state="new", message="VaR 0.0300 against 0.0200",
+                      first_seen=DAY, last_seen=DAY)
+        s.add(alert)
+        s.flush()
+        aid = alert.id
+    if isinstance(value, str) and "ID" in value:
+        value = value.replace("ID", str(aid))
+    args = {"alert_id": aid, "actor": SYSTEM} | {field: value}
+    names = {"alert_id": ("alert",), "actor": ("actor", "not a user")}
+    got, stored = attempt_engine(engine, lambda: acknowledge_alert(engine, args["alert_id"], actor=args["actor"]),
+                                 names[field], StoreError)
+    if field == "alert_id":
+        whole = (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                 or isinstance(value, numbers.Real) and math.isfinite(value)  # 2.0 is alert 2
+                 or isinstance(value, str) and value.strip().isascii() and value.strip().isdigit())
+        assert stored == (whole and int(value) == aid) or (stored and whole and got["id"] == int(value)), value
+    else:
+        assert stored == (isinstance(value, str) and value.strip().lower() == "ana@example.com"
+                          and label_ok(value)), value
+    (now,) = get_alerts(engine, [aid])
+    if stored and got["id"] == aid:
+        assert (now["state"], now["acknowledged_by"]) == (
+            "acknowledged", SYSTEM.email if field == "alert_id" else "ana@example.com")
+    else:
+        assert (now["state"], now["acknowledged_by"]) == ("new", None)
+
+
+def _fraction(value) -> bool:
+    """A number with a fraction (1.5): no alert's id."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and math.isfinite(value)
+            and float(value) != int(value))
+
+
+@pytest.mark.xfail(strict=True, reason="qpo/store/alerts.py (_alert_id): int() drops the fraction, so 1.9 "
+                                       "acknowledges alert 1")
+def test_an_alert_id_with_a_fraction_is_refused(engine):
+    name = _portfolio(engine)
+    with session_scope(engine) as s:
+        alert = Alert(portfolio_id=get_portfolio(s, SYSTEM, name).id, check_name="VaR (historical)", value=0.03,
+                      limit_value=0.02, severity="critical", state="new", first_seen=DAY, last_seen=DAY)
+        s.add(alert)
+        s.flush()
+        aid = alert.id
+    with pytest.raises(StoreError, match="alert"):
+        acknowledge_alert(engine, aid + 0.9, actor=SYSTEM)
+    assert get_alerts(engine, [aid])[0]["state"] == "new"
+
+
+@pytest.mark.xfail(strict=True, reason="qpo/store/access.py (actor_for): the refusal of no actor, with its hint "
+                                       "of who to name, runs past 300 characters in a store without an admin (328)")
+def test_naming_no_actor_is_refused_briefly(tmp_path, monkeypatch):
+    monkeypatch.delenv("QPO_USER", raising=False)
+    with private_store("sqlite", tmp_path) as eng:
+        with session_scope(eng) as s:
+            get_or_create_user(s, SYSTEM, "ana@example.com", "Ana")  # an advisor, and no admin yet
+        with pytest.raises(StoreError, match="actor") as info:
+            acknowledge_alert(eng, 1, actor=None)
+    assert len(str(info.value)) < 300, len(str(info.value))
+
+
+# -- upsert_bars ------------------------------------------------------------------------------------
+BAR = {"date": DAY, "open": 50.0, "high": 51.0, "low": 49.0, "close": 50.5, "adjusted_close": 50.25, "volume": 1e6,
+       "dividend_amount": 0.0, "split_coefficient": 1.0}
+BAR_NUMBERS = ["open", "high", "low", "close", "adjusted_close", "volume", "dividend_amount", "split_coefficient"]
+STORED_AS = {"dividend_amount": "dividend", "split_coefficient": "split"}
+#: what a missing value becomes: nothing (NULL), but no dividend and no split
+MISSING = {"dividend_amount": 0.0, "split_coefficient": 1.0}
+
+
+def _number(value) -> float | None:
+    """A bar's number as the rule reads it: a real (not a bool) or text of one; None: missing."""
+    if value is None or not isinstance(value, str | list) and pd.isna(value):
+        return None
+    if isinstance(value, str):
+        parsed = pd.to_numeric(pd.Series([value], dtype=object), errors="coerce").iloc[0]
+        return None if not value.strip() or value.strip().lower() == "nan" else float(parsed)
+    return float(value)
+
+
+def bar_gap(field: str, value) -> str | None:
+    """Why a bar is stored as something other than given, or crashes (the gaps the fuzz found in
+    qpo/store/market_data.py, each tried in ``test_bar_gaps`` as an xfail), None when it is not one."""
+    if field == "date":
+        number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        return "a number read as nanoseconds since 1970" if number and abs(float(value)) < 9e18 else None
+    if field not in BAR_NUMBERS or value is None:
+        return None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(value) > 1e308:
+        return "a whole number beyond a float: OverflowError"
+    if isinstance(value, bool):
+        return "true/false stored as 1/0"
+    if isinstance(value, list):
+        return "a list stored as nothing"
+    try:
+        x = _number(value)
+    except (TypeError, ValueError, OverflowError):
+        return "not a number"
+    if x is not None and math.isnan(x):
+        return "text that is no number stored as nothing, 0 or 1"
+    if x is not None and math.isinf(x):
+        return "an infinite number stored as nothing" + (" (dividend, split: IntegrityError)" if field in MISSING else "")
+    if field == "split_coefficient" and x is not None and x <= 0:
+        return "a split of zero or less stored as 1"
+    return None
+
+
+@settings(**FUZZ)
+@given(field=st.sampled_from(["ticker", "date", "source", *BAR_NUMBERS]),
+       value=st.one_of(texts, anything, dates, st.floats(allow_infinity=False), st.sampled_from([" 7 ", "1e3", "", "nan"])))
+def test_upsert_bars(engine, field, value):
+    assume(bar_gap(field, value) is None)
+    ticker = f"Z{next(RUN)}"
+    bar = {"ticker": ticker, **BAR, "source": "fuzz"} | {field: value}
+    source = bar.pop("source")
+    names = {"ticker": ("ticker",), "date": ("date", "after today"), "source": ("source",),
+             "adjusted_close": ("adjusted close",)}
+    _, stored = attempt_engine(engine, lambda: upsert_bars(engine, pd.DataFrame([bar]), source=source),
+                               names.get(field, (field,)), DataError)
+    if field == "source":
+        assert stored == label_ok(value, 32)
+    if field == "adjusted_close":
+        x = _number(value)
+        assert stored == (x is not None and x > 0), value
+    if field == "ticker" and isinstance(value, str):
+        assert not stored or value.strip() == "".join(value.split()) and 1 <= len(value.strip()) <= 16
+    if field == "date":
+        assert not stored or isinstance(value, str | dt.date)
+    if field in BAR_NUMBERS and field != "adjusted_close":
+        assert stored, value  # a number as given, or none (a gap: ``bar_gap``)
+    if not stored:
+        return
+    key = str(value).strip() if field == "ticker" else ticker
+    with engine.connect() as conn:
+        (row,) = conn.execute(MarketBar.__table__.select().where(MarketBar.ticker == key)).mappings().all()
+    if field in BAR_NUMBERS:
+        x = _number(value)
+        assert row[STORED_AS.get(field, field)] == (MISSING.get(field) if x is None else x), (value, row)
+    if field == "date":
+        assert row["date"] == (value.date() if isinstance(value, dt.datetime) else value if isinstance(value, dt.date)
+                               else pd.Timestamp(value).date()) <= latest_today()
+    if field == "source":
+        assert row["source"] == value.strip()
+
+
+BAR_GAPS = [("open", "n.a."), ("volume", math.inf), ("close", True), ("dividend_amount", "abc"),
+            ("dividend_amount", math.inf), ("split_coefficient", -2.0), ("split_coefficient", math.inf),
+            ("adjusted_close", 10 ** 400), ("date", 20230103)]
+
+
+@pytest.mark.xfail(strict=True, reason="qpo/store/market_data.py (_rows) stores these as something else than given "
+                                       "(nothing, 0, 1, 1970-01-01) or lets a raw error through: see bar_gap")
+@pytest.mark.parametrize(("field", "value"), BAR_GAPS, ids=[f"{f}={v!r}"[:40] for f, v in BAR_GAPS])
+def test_bar_gaps(engine, field, value):
+    """Each gap ``bar_gap`` names, once: refused with a DataError naming the field is what the rule
+    asks (the fuzz above skips them)."""
+    assert bar_gap(field, value) is not None
+    before = counts(engine)
+    with pytest.raises(DataError, match=field.replace("_amount", "").replace("_coefficient", "").replace("_", " ")):
+        upsert_bars(engine, pd.DataFrame([{"ticker": f"Z{next(RUN)}", **BAR} | {field: value}]))
+    assert counts(engine) == before
