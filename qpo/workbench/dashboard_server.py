@@ -186,6 +186,13 @@ def _book_voila():
             from jupyter_server.utils import url_path_join
 
             handlers = super().init_handlers()
+            found = {"files": sum(len(h) > 1 and h[1] is AllowListFileHandler for h in handlers),
+                     "kernel": sum(len(h) > 1 and _names_kernel(h[0]) for h in handlers),
+                     "page": sum(len(h) > 1 and h[1] is TornadoVoilaHandler for h in handlers)}
+            missing = [k for k, n in found.items() if n == 0]
+            if missing:  # fail closed: a Voila whose routes changed would serve them without the login's checks
+                raise RuntimeError(f"the login cannot wrap this Voila's {', '.join(missing)} route(s) (voila "
+                                   f"{_voila_version()}): refusing to serve; qpo supports voila 0.5")
             handlers = [(h[0], SignedInFiles, *h[2:]) if len(h) > 1 and h[1] is AllowListFileHandler else h
                         for h in handlers]
             handlers = [(h[0], owned(h[1]), *h[2:]) if len(h) > 1 and _names_kernel(h[0]) else h for h in handlers]
@@ -204,6 +211,15 @@ def _book_voila():
             return super().init_settings()
 
     return BookVoila
+
+
+def _voila_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("voila")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _start_snapshot():

@@ -352,6 +352,32 @@ def test_the_dashboard_binds_to_localhost_and_says_tls_for_a_team():
         ALLOWED_MESSAGE_TYPES) and "execute_request" not in listed
 
 
+@pytest.mark.parametrize("drop", ["files", "kernel", "page"])
+def test_a_voila_whose_routes_changed_is_refused_not_served_without_the_login(monkeypatch, drop):
+    """The login wraps Voila's own routes (its files, its kernels' URLs, its page): a Voila whose
+    routes no longer match (a new version) makes the server refuse to start, naming the route,
+    rather than serve that route unchecked."""
+    from jupyter_server.services.kernels.handlers import _kernel_id_regex
+    from voila.app import Voila
+    from voila.static_file_handler import AllowListFileHandler
+    from voila.tornado.handler import TornadoVoilaHandler
+
+    from qpo.workbench.dashboard_server import _book_voila
+
+    routes = {"files": ("/voila/files/(.*)", AllowListFileHandler),
+              "kernel": (rf"/api/kernels/{_kernel_id_regex}/channels", object),
+              "page": ("/(.*)", TornadoVoilaHandler)}
+    book_voila = _book_voila()
+    app = book_voila()
+    app.server_url = "/"
+    monkeypatch.setattr(Voila, "init_handlers", lambda self: [v for k, v in routes.items() if k != drop])
+    with pytest.raises(RuntimeError, match=rf"cannot wrap this Voila's {drop} route\(s\) \(voila 0\.5"):
+        book_voila.init_handlers(app)
+    monkeypatch.setattr(Voila, "init_handlers", lambda self: list(routes.values()))
+    wrapped = book_voila.init_handlers(app)
+    assert {h[1].__name__ for h in wrapped} >= {"SignedInFiles", "OwnedPage", "Ownedobject", "WidgetBundle"}
+
+
 def test_the_page_problems_name_a_failed_cell():
     page = ('<script type="application/vnd.voila.cell-output+json">\n{"output_type": "error", "ename": '
             '"ExecutionError", "evalue": "Execution error", "traceback": ["There was an error when executing cell [3]."]}'
