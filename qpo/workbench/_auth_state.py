@@ -133,3 +133,40 @@ class _Sessions:
 
 
 SESSIONS = _Sessions()
+
+
+#: the environment variable naming the reverse proxies (comma-separated addresses) whose
+#: ``X-Forwarded-For`` tells the client's address
+TRUSTED_PROXIES_ENV = "QPO_DASHBOARD_TRUSTED_PROXIES"
+
+
+def trusted_proxies(value: str | None) -> frozenset[str]:
+    """The addresses of ``QPO_DASHBOARD_TRUSTED_PROXIES`` (``"127.0.0.1, 10.0.0.5"``); a value
+    that is not a list of IP addresses is refused, naming it."""
+    import ipaddress
+
+    from qpo.errors import InvalidValueError
+
+    out = set()
+    for part in (value or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            out.add(str(ipaddress.ip_address(part)))
+        except ValueError:
+            raise InvalidValueError(f"{TRUSTED_PROXIES_ENV} must list IP addresses (comma-separated), got "
+                                    f"{part[:60]!r}") from None
+    return frozenset(out)
+
+
+def client_address(remote_ip: str, forwarded_for: str | None, trusted: frozenset[str]) -> str:
+    """The client's address for the sign-in delay: the connection's, unless it comes from a trusted
+    proxy, then the last address of ``X-Forwarded-For`` that is not a trusted proxy (a client may
+    write any hops before the proxy's own; only those the proxies added are believed)."""
+    if remote_ip not in trusted or not forwarded_for:
+        return remote_ip
+    for hop in reversed([h.strip() for h in forwarded_for.split(",")]):
+        if hop and hop not in trusted:
+            return hop[:64]
+    return remote_ip

@@ -37,6 +37,7 @@ import hashlib
 import html
 import inspect
 import json
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -273,7 +274,11 @@ class BookLoginHandler(LoginFormHandler):
 
     def _keys(self) -> tuple[str, str]:
         email = self.get_argument("email", default="").strip().lower()[:320]
-        return f"email:{email}", f"ip:{self.request.remote_ip}"
+        from qpo.workbench._auth_state import TRUSTED_PROXIES_ENV, client_address, trusted_proxies
+
+        trusted = trusted_proxies(os.environ.get(TRUSTED_PROXIES_ENV))
+        ip = client_address(self.request.remote_ip or "", self.request.headers.get("X-Forwarded-For"), trusted)
+        return f"email:{email}", f"ip:{ip}"
 
     @allow_unauthenticated
     async def post(self):

@@ -118,6 +118,11 @@ def exec_server(cmd: list[str], cwd: str | None = None) -> None:
 def serve(name: str, port: int = 8866, *, open_browser: bool = False, cull_idle_timeout: int | None = None,
           cull_interval: int | None = None, ip: str = "127.0.0.1") -> None:
     """Serve dashboard ``name`` until interrupted (this process becomes the Voila server)."""
+    import os
+
+    from qpo.workbench._auth_state import TRUSTED_PROXIES_ENV, trusted_proxies
+
+    proxies = trusted_proxies(os.environ.get(TRUSTED_PROXIES_ENV))  # a bad value refused now, not at each sign-in
     cmd = voila_command(name, port, open_browser=open_browser, cull_idle_timeout=cull_idle_timeout,
                         cull_interval=cull_interval, ip=ip)
     host = "127.0.0.1" if ip in ("127.0.0.1", "localhost") else ip
@@ -126,4 +131,7 @@ def serve(name: str, port: int = 8866, *, open_browser: bool = False, cull_idle_
     if host != "127.0.0.1":
         print(f"the dashboard listens on {ip}: passwords and client data cross the network in clear unless TLS "
               "(a reverse proxy such as nginx or Caddy with a certificate) is put in front of it", flush=True)
+    if proxies:
+        print(f"sign-in delays count each client by the X-Forwarded-For of {', '.join(sorted(proxies))} "
+              f"({TRUSTED_PROXIES_ENV})", flush=True)
     exec_server(cmd, cwd=str(config.project_root() / "voila_apps"))

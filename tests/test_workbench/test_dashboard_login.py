@@ -378,6 +378,38 @@ def test_a_voila_whose_routes_changed_is_refused_not_served_without_the_login(mo
     assert {h[1].__name__ for h in wrapped} >= {"SignedInFiles", "OwnedPage", "Ownedobject", "WidgetBundle"}
 
 
+def test_behind_a_trusted_proxy_each_client_is_counted_by_its_own_address(monkeypatch, capsys):
+    """Behind a reverse proxy every connection comes from the proxy: the sign-in delay would make one
+    guesser slow everyone down. The proxies named in QPO_DASHBOARD_TRUSTED_PROXIES are believed for
+    the hops they add to X-Forwarded-For; a client's own forged hops are not, nor is anyone else."""
+    from qpo.errors import InvalidValueError
+    from qpo.workbench import dashboard
+    from qpo.workbench._auth_state import client_address, trusted_proxies
+
+    proxies = trusted_proxies(" 10.0.0.5, ::1 ,")
+    assert proxies == {"10.0.0.5", "::1"}
+    assert client_address("10.0.0.5", "203.0.113.7", proxies) == "203.0.113.7"
+    assert client_address("10.0.0.5", "6.6.6.6, 203.0.113.7", proxies) == "203.0.113.7"  # the forged first hop
+    assert client_address("10.0.0.5", "203.0.113.7, ::1", proxies) == "203.0.113.7"  # two proxies in a row
+    assert client_address("198.51.100.9", "203.0.113.7", proxies) == "198.51.100.9"  # not a proxy: not believed
+    assert client_address("10.0.0.5", None, proxies) == "10.0.0.5"
+    assert client_address("10.0.0.5", "203.0.113.7", frozenset()) == "10.0.0.5"
+    with pytest.raises(InvalidValueError, match="QPO_DASHBOARD_TRUSTED_PROXIES must list IP addresses"):
+        trusted_proxies("proxy.example.com")
+
+    ran = []
+    monkeypatch.setattr(dashboard, "exec_server", lambda cmd, cwd: ran.append(cmd))
+    monkeypatch.setenv("QPO_DASHBOARD_TRUSTED_PROXIES", "not-an-address")
+    with pytest.raises(InvalidValueError):
+        dashboard.serve("advisor", 9999, ip="0.0.0.0")
+    assert ran == []  # refused before serving
+    monkeypatch.setenv("QPO_DASHBOARD_TRUSTED_PROXIES", "10.0.0.5")
+    dashboard.serve("advisor", 9999, ip="0.0.0.0")
+    said = capsys.readouterr().out
+    assert len(ran) == 1 and "passwords and client data cross the network in clear unless TLS" in said
+    assert "X-Forwarded-For of 10.0.0.5" in said
+
+
 def test_the_page_problems_name_a_failed_cell():
     page = ('<script type="application/vnd.voila.cell-output+json">\n{"output_type": "error", "ename": '
             '"ExecutionError", "evalue": "Execution error", "traceback": ["There was an error when executing cell [3]."]}'
