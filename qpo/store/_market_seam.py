@@ -20,6 +20,70 @@ def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
     return values
 
 
+def refuse_unreadable_keys(bars: pd.DataFrame) -> None:
+    """A ticker a database cannot store (a lone surrogate) and a date given as a number (20230103
+    would be read as nanoseconds after 1970) are refused naming the row, before anything else."""
+    import numbers
+
+    from qpo._checks import quote
+    from qpo.errors import DataError, QpoError
+    from qpo.store import _inputs as check
+
+    for i, name in enumerate(bars["ticker"].tolist()):
+        if isinstance(name, str) and not name.isascii():
+            try:
+                check.ticker(name.strip())
+            except QpoError as exc:
+                raise DataError(f"row {i + 1}: {exc}; nothing was written") from None
+    if bars["date"].dtype.kind in "biufcO":
+        for i, d in enumerate(bars["date"].tolist()):
+            if isinstance(d, numbers.Real):
+                raise DataError(f"row {i + 1}: date {quote(d)} is a number, not a date (write it YYYY-MM-DD); "
+                                "nothing was written")
+
+
+def bar_numbers(frame: pd.DataFrame, name: str, label: str) -> np.ndarray:
+    """Column ``name`` of bars as floats, NaN where it is empty; a value that is not a finite number
+    (text, true/false, an infinite or out-of-range number) is refused with a
+    :class:`~qpo.errors.DataError` naming the row and the field, never stored as something else."""
+    import math
+    import numbers
+
+    from qpo._checks import quote
+    from qpo.errors import DataError
+
+    column = frame[name]
+    if column.dtype == bool:
+        bad = 0
+    elif column.dtype != object:
+        values = column.to_numpy(dtype="float64", na_value=np.nan)
+        inf = np.flatnonzero(np.isinf(values))
+        if not len(inf):
+            return values
+        bad = int(inf[0])
+    else:
+        out = np.full(len(column), np.nan)
+        bad = -1
+        for i, v in enumerate(column.tolist()):
+            if v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip()):
+                continue
+            if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real | str):
+                bad = i
+                break
+            try:
+                x = float(v.strip()) if isinstance(v, str) else float(v)
+            except (ValueError, OverflowError):
+                bad = i
+                break
+            if not math.isfinite(x):
+                bad = i
+                break
+            out[i] = x
+        if bad < 0:
+            return out
+    raise DataError(f"row {bad + 1}: {label} {quote(column.iloc[bad])} is not a finite number; nothing was written")
+
+
 
 #: tickers per ``IN (...)`` list when reading the stored bars a load meets
 _IN_CHUNK = 900

@@ -85,7 +85,7 @@ def who_to_name(session: Session) -> str:
         return ("this store has no users yet: add its first admin with `qpo user add EMAIL --name NAME --role admin` "
                 "(or seed the demo book with `qpo db seed`)")
     return (f"this store has no admin: its operator adds one with `qpo user add EMAIL --name NAME --role admin --as "
-            f"system`; a user such as {anyone} sees what their role allows (`qpo user list --as {anyone}`)")
+            f"system`; or name a user, such as --as {anyone}")
 
 
 def user_named(session: Session, address: str) -> User | None:
@@ -107,8 +107,8 @@ def actor_for(session: Session, actor: Actor | str | None) -> Actor:
     if actor is None:
         actor = os.environ.get(USER_ENV) or None
         if actor is None:
-            raise AccessDenied(f"no actor named: every read and write of the book names who makes it (the command "
-                               f"line's --as EMAIL, or {USER_ENV}=EMAIL); {who_to_name(session)}")
+            raise AccessDenied(f"no actor named: every read and write of the book names who makes it (--as EMAIL, "
+                               f"or {USER_ENV}=EMAIL); {who_to_name(session)}")
     if isinstance(actor, Actor):
         if actor.is_system:
             return actor

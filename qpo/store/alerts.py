@@ -62,8 +62,11 @@ def _alert_id(alert_id: object) -> int:
         raise check.fail(f"an alert id is a whole number (`qpo alerts` lists them), got {quote(alert_id)}")
     try:
         value = int(str(alert_id).strip()) if isinstance(alert_id, str) else int(alert_id)  # type: ignore[arg-type, call-overload]
-    except (TypeError, ValueError):
-        raise check.fail(f"an alert id is a whole number (`qpo alerts` lists them), got {quote(alert_id)}") from None
+        whole = isinstance(alert_id, str) or float(alert_id) == value  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole:  # 1.9 is not alert 1
+        raise check.fail(f"an alert id is a whole number (`qpo alerts` lists them), got {quote(alert_id)}")
     if not 1 <= value < 2 ** 31:
         raise check.fail(f"no alert {value}: alert ids are whole numbers from 1 (`qpo alerts` lists them)")
     return value

@@ -29,7 +29,7 @@ from qpo._checks import quote
 from qpo.data.loaders import OHLCV_COLUMNS, as_date, load_prices
 from qpo.errors import DataError, QpoError
 from qpo.store import _inputs as check
-from qpo.store._market_seam import _column, _with_seam, history_factors, off_calendar, validate_against_store
+from qpo.store._market_seam import _with_seam, bar_numbers, history_factors, off_calendar, refuse_unreadable_keys, validate_against_store
 from qpo.store.db import PG_MARKET_BARS_LOCK, one_writer
 from qpo.store.models import MarketBar
 from qpo.validation import ValidationReport
@@ -77,6 +77,7 @@ def _rows(bars: pd.DataFrame, source: str) -> list[dict]:
     except QpoError:
         raise DataError(f"source must be a short name (1 to 32 characters) such as 'file' or 'alphavantage', "
                         f"got {quote(source)}") from None
+    refuse_unreadable_keys(bars)
     tickers = bars["ticker"].astype("string").str.strip()
     if tickers.isna().any():
         i = int(np.flatnonzero(tickers.isna().to_numpy())[0])
@@ -98,7 +99,7 @@ def _rows(bars: pd.DataFrame, source: str) -> list[dict]:
         raise DataError(f"{int(future.sum())} bar(s) dated after today ({today}), e.g. row {i + 1} ({tickers.iloc[i]} "
                         f"{dates.iloc[i].date()}): a bar is a day that has closed; check the file's dates (a mistyped "
                         "year?); nothing was written")
-    adj = _column(bars, "adjusted_close")
+    adj = bar_numbers(bars, "adjusted_close", "adjusted close")
     bad = ~(np.isfinite(adj) & (adj > 0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -113,11 +114,17 @@ def _rows(bars: pd.DataFrame, source: str) -> list[dict]:
                         f"{dates.iloc[i].date()}; keep one bar per ticker and date; nothing was written")
     cols: dict[str, np.ndarray] = {"adjusted_close": adj}
     for name in ("open", "high", "low", "close", "volume"):
-        cols[name] = _column(bars, name) if name in bars.columns else np.full(len(bars), np.nan)
-    div = _column(bars, "dividend_amount") if "dividend_amount" in bars.columns else np.zeros(len(bars))
-    split = _column(bars, "split_coefficient") if "split_coefficient" in bars.columns else np.ones(len(bars))
+        cols[name] = bar_numbers(bars, name, name) if name in bars.columns else np.full(len(bars), np.nan)
+    div = bar_numbers(bars, "dividend_amount", "dividend") if "dividend_amount" in bars.columns else np.zeros(len(bars))
+    split = (bar_numbers(bars, "split_coefficient", "split coefficient") if "split_coefficient" in bars.columns
+             else np.ones(len(bars)))
+    nonpositive = np.flatnonzero(split <= 0)
+    if len(nonpositive):
+        i = int(nonpositive[0])
+        raise DataError(f"row {i + 1}: split coefficient {split[i]:g} is not a split (new shares per old, > 0; "
+                        "1 for none); nothing was written")
     cols["dividend"] = np.where(np.isnan(div), 0.0, div)
-    cols["split"] = np.where(np.isnan(split) | (split <= 0), 1.0, split)
+    cols["split"] = np.where(np.isnan(split), 1.0, split)
     as_lists = {k: [None if math.isnan(x) or math.isinf(x) else x for x in v.tolist()] for k, v in cols.items()}
     day_list = [d.date() for d in dates]
     ticker_list = tickers.tolist()
