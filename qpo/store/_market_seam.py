@@ -65,7 +65,8 @@ def bar_numbers(frame: pd.DataFrame, name: str, label: str) -> np.ndarray:
         out = np.full(len(column), np.nan)
         bad = -1
         for i, v in enumerate(column.tolist()):
-            if v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip()):
+            if v is None or (isinstance(v, float) and math.isnan(v)) or (
+                    isinstance(v, str) and v.strip().lower() in ("", "nan")):  # empty, as pandas writes it
                 continue
             if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real | str):
                 bad = i
