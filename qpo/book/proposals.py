@@ -111,21 +111,25 @@ CARRY_DATES = 5
 
 def _tradable(prices: pd.DataFrame, when: pd.Timestamp, lookback: int) -> list[str]:
     """The names priced on every one of the last ``lookback`` dates up to ``when`` (the universe of a
-    portfolio of cash whose strategy names no ticker). On a day where fewer than half of those names
-    have a close (a partial day: the rest of its bars have not arrived), a name whose closes stop at
-    most :data:`CARRY_DATES` dates before it still counts: its last close prices it. On a full day a
-    name without a close did not trade there and is left out."""
+    portfolio of cash whose strategy names no ticker). A date where fewer than half of the window's
+    most-priced date's names have a close is a partial day (the rest of its bars have not arrived):
+    a name whose closes stop just before a run of at most :data:`CARRY_DATES` partial days up to
+    ``when`` still counts, priced at its last close. A name without a close on a full day did not
+    trade there (halted, delisted) and is left out."""
     window = prices.loc[:when].iloc[-(lookback + 1):]
     if not len(window):
         return []
     priced = window.notna().to_numpy()
-    carry = 0
-    if priced[-1].sum() < 0.5 * priced[:-1].all(axis=0).sum():  # a partial last day
-        carry = min(CARRY_DATES, len(window) - 1)
+    counts = priced.sum(axis=1)
+    partial = counts < 0.5 * counts.max()
+    n = len(priced)
+    tail = 0  # the partial days at the end of the window
+    while tail < min(CARRY_DATES, n - 1) and partial[n - 1 - tail]:
+        tail += 1
     seen = priced.any(axis=0)
-    last = np.where(seen, len(priced) - 1 - np.argmax(priced[::-1], axis=0), -1)
+    last = np.where(seen, n - 1 - np.argmax(priced[::-1], axis=0), -1)
     complete_to_last = np.array([priced[:last[j] + 1, j].all() if seen[j] else False for j in range(priced.shape[1])])
-    ok = complete_to_last & (last >= len(priced) - 1 - carry)
+    ok = complete_to_last & (last >= n - 1 - tail)
     closes = window.ffill().iloc[-1].to_numpy(dtype=float)
     ok &= np.where(np.isnan(closes), False, closes > 0)
     return sorted(str(t) for t, good in zip(window.columns, ok) if good)

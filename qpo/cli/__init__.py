@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 
+from qpo.cli._breaches import _breach_counts, _breach_metrics
 from qpo.cli._common import parse_value as _parse_value
 from qpo.cli._signals import ENTERED, HELD, Stopped, catches_signals, hold_signals, raise_stopped, report_stopped
 from qpo.cli._usage import UsageError, _Parser, _usage_error
@@ -83,32 +84,17 @@ def _pipeline_run(args) -> int:
         import signal
 
         return exit_code(signal.Signals[run.signal or "SIGINT"])
-    counted = {m: float(run.metrics.get(m) or 0) for m in breach_metrics}
-    if args.fail_on_breach and run.status == "FINISHED" and any(v > 0 for v in counted.values()):
-        shown = ", ".join(f"{m} {v:g}" for m, v in counted.items())
-        print(f"breaches   {shown}: exit 1 (--fail-on-breach)", file=sys.stderr)
-        return 1
+    if args.fail_on_breach and run.status == "FINISHED":
+        counted, unread = _breach_counts(run.metrics, breach_metrics)
+        if unread:  # a renamed record or a typo must not pass as "no breach"
+            print(f"breaches   {', '.join(unread)} not recorded as a number by the run: exit 1 (--fail-on-breach)",
+                  file=sys.stderr)
+            return 1
+        if any(v > 0 for v in counted.values()):
+            shown = ", ".join(f"{m} {v:g}" for m, v in counted.items())
+            print(f"breaches   {shown}: exit 1 (--fail-on-breach)", file=sys.stderr)
+            return 1
     return {"FINISHED": 0, "INVALID_DATA": 2}.get(run.status, 1)  # FAILED: 1; could not start: 3
-
-
-def _breach_metrics(name: str) -> tuple[str, ...]:
-    """The breach metrics of pipeline ``name`` for ``--fail-on-breach``; refused (could not start)
-    for a pipeline that records none, naming those that do."""
-    from qpo.errors import InvalidValueError
-    from qpo.workbench.pipelines import available_pipelines, load_spec
-
-    metrics = load_spec(name).breach_metrics
-    if not metrics:
-        able = []
-        for other in available_pipelines():
-            try:
-                if load_spec(other).breach_metrics:
-                    able.append(other)
-            except Exception:  # noqa: BLE001 - a broken definition is not one that can
-                continue
-        raise InvalidValueError(f"--fail-on-breach: pipeline {name!r} records no breach count (no breach_metrics in its "
-                                f"definition); the pipelines that do: {', '.join(able) or 'none'}")
-    return metrics
 
 
 def _cmd_pipeline_runs(args) -> int:

@@ -53,19 +53,17 @@ def bar_numbers(frame: pd.DataFrame, name: str, label: str) -> np.ndarray:
     from qpo.errors import DataError
 
     column = frame[name]
-    if column.dtype == bool:
-        bad = 0
-    elif column.dtype != object:
+    if column.dtype.kind in "iuf":  # plain numbers: only an infinite one is refused
         values = column.to_numpy(dtype="float64", na_value=np.nan)
         inf = np.flatnonzero(np.isinf(values))
         if not len(inf):
             return values
         bad = int(inf[0])
-    else:
+    else:  # text, booleans (numpy, nullable, arrow), dates, categories, objects: each value read
         out = np.full(len(column), np.nan)
         bad = -1
-        for i, v in enumerate(column.tolist()):
-            if v is None or (isinstance(v, float) and math.isnan(v)) or (
+        for i, v in enumerate(column.astype(object).tolist()):
+            if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v)) or (
                     isinstance(v, str) and v.strip().lower() in ("", "nan")):  # empty, as pandas writes it
                 continue
             if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real | str):

@@ -196,7 +196,9 @@ def replay(entries: Iterable[Entry], *, as_of: dt.date | None = None,
     a ``broken`` list, notes each such entry there (with why) and replays on without it, so that a
     caller can report every one."""
     # a split takes effect at the start of its day: that day's trades are at post-split quantities
-    ordered = sorted(entries, key=lambda e: (e.trade_date, e.kind != "split", math.inf if e.id is None else e.id))
+    # (new entries of a date: a dividend after the buys and transfers in, which may bring its name)
+    ordered = sorted(entries, key=lambda e: (e.trade_date, e.kind != "split", math.inf if e.id is None else e.id,
+                                             e.id is None and e.kind == "dividend"))
     shares: dict[str, float] = {}
     ever: set[str] = set()  # the names held at some time so far: a dividend needs one of them
     cash = 0.0

@@ -34,7 +34,7 @@ BUNDLE_PATTERN = r"/qpo/static/plotly-widget-([0-9A-Za-z.+-]+)\.js"
 #: the bundle is the same for a version: kept by the browser (not by shared caches: it is behind the login)
 BUNDLE_CACHE_CONTROL = "private, max-age=31536000, immutable"
 #: seconds the server waits for its price snapshot before it serves without it
-SNAPSHOT_TIMEOUT = 120
+SNAPSHOT_TIMEOUT = 60
 
 
 @functools.cache
@@ -286,9 +286,11 @@ def main(argv: list[str] | None = None) -> None:
     import os
     from pathlib import Path
 
+    from qpo.workbench._auth_state import TRUSTED_PROXIES_ENV, trusted_proxies
     from qpo.workbench.auth import prelaunch_hook
     from qpo.workbench.figure_widgets import BUNDLE_MODE_ENV, bundle_route
 
+    trusted_proxies(os.environ.get(TRUSTED_PROXIES_ENV))  # a bad value refused now, not at each sign-in
     snapshot = _start_snapshot()  # written while Voila starts
     compiled = _precompile()
     try:

@@ -118,7 +118,7 @@ def validate_price_source(source, *, start=None):
         prices = notebook_prices(source, start=start, common=False).prices  # every date (an as_of may be the newest)
     report = validate_prices(prices)
     for w in caught:  # holes carried at the last close: to review, in the report and the run's warnings
-        if issubclass(w.category, DataWarning):
+        if issubclass(w.category, DataWarning) and getattr(w.message, "count", None) is not None:
             report.warnings.append(FailedExpectation(
                 check=str(w.message), expectation="carried at the last close", columns=["price"],
                 unexpected_count=int(getattr(w.message, "count", 0)), unexpected_percent=None,

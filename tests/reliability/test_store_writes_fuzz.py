@@ -602,3 +602,29 @@ def test_bar_gaps(engine, field, value):
     with pytest.raises(DataError, match=field.replace("_amount", "").replace("_coefficient", "").replace("_", " ")):
         upsert_bars(engine, pd.DataFrame([{"ticker": f"Z{next(RUN)}", **BAR} | {field: value}], dtype=object))
     assert counts(engine) == before
+
+
+@pytest.mark.parametrize("column", [
+    pd.array([True], dtype="boolean"),  # a nullable boolean: was stored as 1.0
+    pd.array(["n/a"], dtype="string"),  # text after convert_dtypes(): was a raw ValueError
+    pd.Series([pd.Timestamp("2024-01-02")]),  # a date in a number's place: was stored as 1.7e15
+    pd.Series(["abc"], dtype="category"),
+], ids=["nullable-bool", "string-dtype", "datetime", "category"])
+def test_bars_of_any_column_type_are_read_or_refused_by_the_rule(engine, column):
+    before = counts(engine)
+    frame = pd.DataFrame([{"ticker": f"Z{next(RUN)}", **BAR}])
+    frame["dividend_amount"] = column
+    with pytest.raises(DataError, match="row 1: dividend .* is not a finite number"):
+        upsert_bars(engine, frame)
+    assert counts(engine) == before
+
+
+def test_a_missing_value_of_a_nullable_column_is_empty(engine):
+    ticker = f"Z{next(RUN)}"
+    frame = pd.DataFrame([{"ticker": ticker, **BAR}])
+    frame["volume"] = pd.array([pd.NA], dtype="Float64")
+    frame["open"] = pd.array([None], dtype="string")
+    upsert_bars(engine, frame)
+    with engine.connect() as conn:
+        (row,) = conn.execute(MarketBar.__table__.select().where(MarketBar.ticker == ticker)).mappings().all()
+    assert row["volume"] is None and row["open"] is None

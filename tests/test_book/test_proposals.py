@@ -631,6 +631,10 @@ def test_a_partial_last_day_does_not_shrink_the_universe_of_cash(desk):
     assert p.parameters["universe"] == sorted(names) and p.cash_before == CASH_ONLY
     last = partial.ffill().iloc[-1]
     np.testing.assert_allclose(p.trades["price"], last[p.trades["ticker"]].to_numpy(), rtol=1e-12)
+    stopped = partial.copy()  # GE's closes stop three full days before the partial one: GE stopped trading
+    stopped.loc[stopped.index[-4]:, "GE"] = np.nan
+    assert propose(desk, CASH_PF, prices=stopped, as_of=None, save=False).parameters["universe"] == sorted(
+        set(names) - {"GE"})
     full = partial.copy()
     full.loc[nxt] = PANEL.loc[nxt]
     full.loc[nxt, "GE"] = np.nan  # a full day without GE: GE did not trade, it is left out

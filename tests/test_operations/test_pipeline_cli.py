@@ -71,3 +71,12 @@ def test_the_daily_report_fails_on_a_breach_and_a_pipeline_without_breaches_refu
     assert run["status"] == "FINISHED" and run["metrics"]["compliance_breaches"] > 0, r.stderr[-3000:]
     assert r.returncode == 1, r.stderr[-2000:]
     assert f"breaches   compliance_breaches {run['metrics']['compliance_breaches']:g}" in r.stderr
+
+
+def test_a_breach_metric_the_run_did_not_record_as_a_number_is_not_a_pass():
+    """A renamed record, or a breach_metrics entry naming a list, must not read as "no breach"."""
+    from qpo.cli import _breach_counts
+
+    counted, unread = _breach_counts({"a": 2.0, "b": 0, "c": [1], "d": True, "e": float("nan")},
+                                     ("a", "b", "c", "d", "e", "f"))
+    assert counted == {"a": 2.0, "b": 0.0} and unread == ["c", "d", "e", "f"]

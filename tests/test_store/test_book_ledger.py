@@ -264,6 +264,12 @@ def test_a_dividend_needs_a_name_held_now_or_before(book):
         cash = position(s, ANA, ANA_PF).cash
         add_transaction(s, ANA, ANA_PF, "dividend", trade_date=day + dt.timedelta(days=5), ticker="AAPL", amount=24.0)
         assert position(s, ANA, ANA_PF).cash == pytest.approx(cash + 24.0, abs=1e-9)
+    later = day + dt.timedelta(days=7)  # one import: the dividend listed before the buy of its name, same date
+    with session_scope(book.engine) as s:
+        cash = position(s, ANA, ANA_PF).cash
+        import_transactions(s, ANA, ANA_PF, [dict(kind="dividend", trade_date=later, ticker="KO", amount=5.0),
+                                             dict(kind="buy", trade_date=later, ticker="KO", quantity=10.0, price=60.0)])
+        assert position(s, ANA, ANA_PF).cash == pytest.approx(cash + 5.0 - 600.0, abs=1e-9)
 
 
 def test_spending_cash_the_portfolio_lacks_is_refused_with_the_numbers(book):
