@@ -97,14 +97,17 @@ def engine(request, tmp_path_factory):
         yield eng
 
 
-def attempt(engine, write, names: tuple[str, ...]):
-    """``write(session)`` in its own transaction; returns its result, or None when it was refused
-    with a short StoreError naming one of ``names`` and nothing was written."""
+def attempt(engine, write, names: tuple[str, ...], *, error: type[Exception] = StoreError, own_session: bool = True):
+    """``write(session)`` in its own transaction (``own_session=False``: ``write()``, a write that
+    opens its own on ``engine``); returns its result, or None when it was refused with a short
+    ``error`` naming one of ``names`` and nothing was written."""
     before = counts(engine)
     try:
+        if not own_session:
+            return write(), True
         with session_scope(engine) as s:
             return write(s), True
-    except StoreError as exc:
+    except error as exc:
         message = str(exc)
         assert len(message) < 300, message
         assert any(n in message for n in names), (names, message)

@@ -301,15 +301,7 @@ def test_a_password_with_a_lone_surrogate_is_refused(engine):
 
 def attempt_engine(engine, write, names: tuple[str, ...], error: type[Exception]):
     """``attempt`` for a write that opens its own transaction on ``engine`` (alerts, market data)."""
-    before = counts(engine)
-    try:
-        return write(), True
-    except error as exc:
-        message = str(exc)
-        assert len(message) < 300, message
-        assert any(n in message for n in names), (names, message)
-        assert counts(engine) == before
-        return None, False
+    return attempt(engine, write, names, error=error, own_session=False)
 
 
 # -- update_user ------------------------------------------------------------------------------------
