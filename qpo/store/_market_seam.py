@@ -63,7 +63,7 @@ def bar_numbers(frame: pd.DataFrame, name: str, label: str) -> np.ndarray:
         out = np.full(len(column), np.nan)
         bad = -1
         for i, v in enumerate(column.astype(object).tolist()):
-            if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v)) or (
+            if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float | np.floating) and math.isnan(v)) or (
                     isinstance(v, str) and v.strip().lower() in ("", "nan")):  # empty, as pandas writes it
                 continue
             if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real | str):

@@ -39,6 +39,7 @@ from qpo.store import (
     risk_history,
     session_scope,
 )
+from qpo.store.ledger import MIN_QUANTITY
 from tests.conftest import database_urls
 from tests.test_store.test_inputs import counts, private_store
 from tests.test_store.test_store import SYSTEM
@@ -164,7 +165,9 @@ def test_create_portfolio(engine, field, value, book):
         assert stored == (value is None or label_ok(value, 64))
     if field == "holdings":
         known = {"KO", "PEP", "AAPL", "BRK.B"}  # BRK.B is not in the bundled panel
-        ok = bool(book) and all(t in known - {"BRK.B"} and money_ok(q) and float(q) > 0 for t, q in book.items())
+        # the ledger's smallest quantity of shares (a millionth): 2.9e-218 shares is refused, not stored
+        ok = bool(book) and all(t in known - {"BRK.B"} and money_ok(q) and float(q) >= MIN_QUANTITY
+                                for t, q in book.items())
         assert stored == ok, book
     if not stored:
         return
